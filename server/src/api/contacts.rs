@@ -1,0 +1,427 @@
+//! `/v1/contacts`: the people a tenant works with.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Enum, Object, OpenApi};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::edge::RequestId;
+use super::pagination::{self, DEFAULT_LIMIT};
+use super::responses::{
+    ApiResult, Create, Created, Delete, List, ListMeta, Meta, NoContent, Read, Success, Update,
+};
+use super::security::ApiKey;
+use super::types::{Email, Text, TextList};
+use super::ApiTags;
+use crate::db::contacts::{self as repo, ContactRow, ListQuery, SortKey, SortValue};
+use crate::db::TenantTx;
+use crate::domain::contact::{self as domain, Patch};
+use crate::domain::fields::{TAGS_MAX_ITEMS, TAG_MAX};
+use crate::domain::FieldError;
+use crate::error::AppError;
+use crate::startup::AppState;
+
+const NAME_MAX: usize = domain::NAME_MAX;
+const TITLE_MAX: usize = domain::TITLE_MAX;
+const NOTES_MAX: usize = domain::NOTES_MAX;
+const PHONE_MAX: usize = crate::domain::fields::PHONE_MAX;
+
+type Tags = TextList<TAGS_MAX_ITEMS, TAG_MAX>;
+
+/// A person the tenant works with.
+#[derive(Debug, Clone, Object)]
+pub struct Contact {
+    /// Unique id (UUIDv7, time-ordered).
+    pub id: Uuid,
+    #[oai(nullable)]
+    pub first_name: Option<String>,
+    #[oai(nullable)]
+    pub last_name: Option<String>,
+    /// Unique within the tenant, compared case-insensitively; stored as sent.
+    #[oai(nullable)]
+    pub email: Option<String>,
+    /// E.164, e.g. `+14155552671`.
+    #[oai(nullable)]
+    pub phone: Option<String>,
+    /// Job title.
+    #[oai(nullable)]
+    pub title: Option<String>,
+    #[oai(nullable)]
+    pub notes: Option<String>,
+    pub tags: Vec<String>,
+    /// Free-form JSON object.
+    pub custom_fields: BTreeMap<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ContactRow> for Contact {
+    fn from(row: ContactRow) -> Self {
+        let custom_fields = match row.custom_fields {
+            Value::Object(map) => map.into_iter().collect(),
+            _ => BTreeMap::new(),
+        };
+        Self {
+            id: row.id,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            email: row.email,
+            phone: row.phone,
+            title: row.title,
+            notes: row.notes,
+            tags: row.tags,
+            custom_fields,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A new contact. It needs at least a `first_name`, a `last_name` or an `email`. Strings
+/// are trimmed, and a blank string counts as absent. Unknown fields are refused.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ContactCreate {
+    pub first_name: Option<Text<NAME_MAX>>,
+    pub last_name: Option<Text<NAME_MAX>>,
+    /// A valid address, unique within the tenant ignoring case (else 409).
+    pub email: Option<Email>,
+    /// International format (`+` and country code); stored as E.164.
+    pub phone: Option<Text<PHONE_MAX>>,
+    pub title: Option<Text<TITLE_MAX>>,
+    /// Free text; newlines allowed.
+    pub notes: Option<Text<NOTES_MAX>>,
+    /// Up to 50 tags of up to 50 characters; duplicates are dropped.
+    pub tags: Option<Tags>,
+    /// A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
+    pub custom_fields: Option<BTreeMap<String, Value>>,
+}
+
+/// Changes to a contact, as a JSON Merge Patch (RFC 7396): a field left out is kept, a
+/// field set to `null` is cleared (`tags` and `custom_fields` become empty), any other
+/// value replaces the old one. The result must still satisfy the create rules.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ContactPatch {
+    #[oai(nullable)]
+    pub first_name: MaybeUndefined<Text<NAME_MAX>>,
+    #[oai(nullable)]
+    pub last_name: MaybeUndefined<Text<NAME_MAX>>,
+    #[oai(nullable)]
+    pub email: MaybeUndefined<Email>,
+    #[oai(nullable)]
+    pub phone: MaybeUndefined<Text<PHONE_MAX>>,
+    #[oai(nullable)]
+    pub title: MaybeUndefined<Text<TITLE_MAX>>,
+    #[oai(nullable)]
+    pub notes: MaybeUndefined<Text<NOTES_MAX>>,
+    #[oai(nullable)]
+    pub tags: MaybeUndefined<Tags>,
+    #[oai(nullable)]
+    pub custom_fields: MaybeUndefined<BTreeMap<String, Value>>,
+}
+
+/// One contact in the envelope.
+#[derive(Debug, Clone, Object)]
+pub struct ContactEnvelope {
+    pub data: Contact,
+    pub meta: Meta,
+}
+
+/// A page of contacts in the envelope.
+#[derive(Debug, Clone, Object)]
+pub struct ContactList {
+    pub data: Vec<Contact>,
+    pub meta: ListMeta,
+}
+
+/// Sort order of a contact list; a leading `-` means descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ContactSort {
+    #[oai(rename = "created_at")]
+    CreatedAt,
+    #[oai(rename = "-created_at")]
+    CreatedAtDesc,
+    #[oai(rename = "updated_at")]
+    UpdatedAt,
+    #[oai(rename = "-updated_at")]
+    UpdatedAtDesc,
+    #[oai(rename = "last_name")]
+    LastName,
+    #[oai(rename = "-last_name")]
+    LastNameDesc,
+}
+
+impl ContactSort {
+    fn key(self) -> (SortKey, bool) {
+        match self {
+            Self::CreatedAt => (SortKey::CreatedAt, false),
+            Self::CreatedAtDesc => (SortKey::CreatedAt, true),
+            Self::UpdatedAt => (SortKey::UpdatedAt, false),
+            Self::UpdatedAtDesc => (SortKey::UpdatedAt, true),
+            Self::LastName => (SortKey::LastName, false),
+            Self::LastNameDesc => (SortKey::LastName, true),
+        }
+    }
+}
+
+fn text<const N: usize>(value: Option<Text<N>>) -> Option<String> {
+    value.map(|t| t.0)
+}
+
+impl From<ContactCreate> for domain::ContactInput {
+    fn from(body: ContactCreate) -> Self {
+        Self {
+            first_name: text(body.first_name),
+            last_name: text(body.last_name),
+            email: body.email.map(|e| e.0),
+            phone: text(body.phone),
+            title: text(body.title),
+            notes: text(body.notes),
+            tags: body.tags.map(|t| t.0).unwrap_or_default(),
+            custom_fields: body
+                .custom_fields
+                .map(|m| m.into_iter().collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn patch<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Patch<U> {
+    match value {
+        MaybeUndefined::Undefined => Patch::Keep,
+        MaybeUndefined::Null => Patch::Clear,
+        MaybeUndefined::Value(v) => Patch::Set(f(v)),
+    }
+}
+
+impl From<ContactPatch> for domain::ContactPatch {
+    fn from(body: ContactPatch) -> Self {
+        Self {
+            first_name: patch(body.first_name, |t| Some(t.0)),
+            last_name: patch(body.last_name, |t| Some(t.0)),
+            email: patch(body.email, |e| Some(e.0)),
+            phone: patch(body.phone, |t| Some(t.0)),
+            title: patch(body.title, |t| Some(t.0)),
+            notes: patch(body.notes, |t| Some(t.0)),
+            tags: patch(body.tags, |t| t.0),
+            custom_fields: patch(body.custom_fields, |m| m.into_iter().collect()),
+        }
+    }
+}
+
+fn envelope(row: ContactRow, request_id: &RequestId) -> ContactEnvelope {
+    ContactEnvelope {
+        data: row.into(),
+        meta: Meta {
+            request_id: request_id.0.clone(),
+        },
+    }
+}
+
+/// A duplicate email aborts the transaction that hit it; a fresh one finds the holder so
+/// the 409 can name it.
+async fn name_email_holder(state: &AppState, tenant_id: Uuid, email: &str) -> AppError {
+    let holder = async {
+        let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
+        repo::find_id_by_email(&mut tx, email).await
+    }
+    .await;
+    let message = match holder {
+        Ok(Some(id)) => format!("is already used by contact {id}"),
+        _ => "is already used by another contact".to_owned(),
+    };
+    AppError::Conflict {
+        message: "a contact with this email already exists".into(),
+        details: vec![FieldError::new("email", "taken", message)],
+    }
+}
+
+pub struct ContactsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Contacts")]
+impl ContactsApi {
+    /// Create a contact
+    ///
+    /// Returns the new contact with `201` and its address in `Location`. An email already
+    /// used by another contact of the tenant (ignoring case) is a `409` whose details name
+    /// that contact.
+    #[oai(path = "/contacts", method = "post", operation_id = "contacts_create")]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        body: Json<ContactCreate>,
+    ) -> ApiResult<Created<ContactEnvelope>, Create> {
+        let contact = domain::Contact::parse(body.0.into()).map_err(AppError::Validation)?;
+        let tenant_id = auth.0.tenant_id;
+        let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
+        let row = match repo::insert(&mut tx, &contact).await {
+            Err(AppError::Conflict { .. }) => {
+                drop(tx);
+                let email = contact.email.as_deref().unwrap_or_default();
+                return Err(name_email_holder(&state, tenant_id, email).await.into());
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(Created {
+            location: format!("/v1/contacts/{}", row.id),
+            body: envelope(row, &request_id),
+        })
+    }
+
+    /// Get a contact
+    ///
+    /// A contact of another tenant is reported exactly like one that does not exist.
+    #[oai(path = "/contacts/:id", method = "get", operation_id = "contacts_get")]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The contact's id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Success<ContactEnvelope>, Read> {
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::get(&mut tx, id.0).await?;
+        tx.commit().await?;
+        Ok(Success(envelope(row, &request_id)))
+    }
+
+    /// Update a contact
+    ///
+    /// JSON Merge Patch: fields left out are kept, `null` clears a field, other values
+    /// replace it. The patched contact must still have a name or an email.
+    #[oai(
+        path = "/contacts/:id",
+        method = "patch",
+        operation_id = "contacts_update"
+    )]
+    async fn update(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The contact's id.
+        id: Path<Uuid>,
+        body: Json<ContactPatch>,
+    ) -> ApiResult<Success<ContactEnvelope>, Update> {
+        let changes: domain::ContactPatch = body.0.into();
+        let tenant_id = auth.0.tenant_id;
+        let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
+        let current = repo::get_for_update(&mut tx, id.0).await?;
+        let contact = changes
+            .apply_to(current.to_domain())
+            .map_err(AppError::Validation)?;
+        let row = match repo::update(&mut tx, id.0, &contact).await {
+            Err(AppError::Conflict { .. }) => {
+                drop(tx);
+                let email = contact.email.as_deref().unwrap_or_default();
+                return Err(name_email_holder(&state, tenant_id, email).await.into());
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(Success(envelope(row, &request_id)))
+    }
+
+    /// Delete a contact
+    ///
+    /// Deletion is permanent.
+    #[oai(
+        path = "/contacts/:id",
+        method = "delete",
+        operation_id = "contacts_delete"
+    )]
+    async fn delete(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        /// The contact's id.
+        id: Path<Uuid>,
+    ) -> ApiResult<NoContent, Delete> {
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        repo::delete(&mut tx, id.0).await?;
+        tx.commit().await?;
+        Ok(NoContent)
+    }
+
+    /// List contacts
+    ///
+    /// Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
+    /// it is `null`. Pages stay consistent while contacts are added or removed: no contact
+    /// is served twice and none present throughout is skipped. For incremental sync,
+    /// remember the newest `updated_at` seen and pass it as `updated_after` next time.
+    #[oai(path = "/contacts", method = "get", operation_id = "contacts_list")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 1024))]
+        cursor: Query<Option<String>>,
+        /// Sort order (default `created_at`); a leading `-` sorts descending.
+        sort: Query<Option<ContactSort>>,
+        /// Case-insensitive substring of the full name or the email.
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        /// Exact email, ignoring case.
+        #[oai(validator(max_length = 254))]
+        email: Query<Option<String>>,
+        /// Only contacts changed strictly after this instant (RFC 3339).
+        updated_after: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Success<ContactList>, List> {
+        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
+        let (sort, descending) = sort.0.unwrap_or(ContactSort::CreatedAt).key();
+        let after = cursor
+            .0
+            .as_deref()
+            .map(|c| pagination::decode(c, sort, descending))
+            .transpose()?;
+        let query = ListQuery {
+            sort,
+            descending,
+            after,
+            limit,
+            q: q.0.filter(|s| !s.trim().is_empty()),
+            email: email.0,
+            updated_after: updated_after.0,
+        };
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let mut rows = repo::list(&mut tx, &query).await?;
+        tx.commit().await?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = match rows.last() {
+            Some(last) if has_more => Some(pagination::encode(
+                sort,
+                descending,
+                &SortValue::of(last, sort),
+                last.id,
+            )),
+            _ => None,
+        };
+        Ok(Success(ContactList {
+            data: rows.into_iter().map(Contact::from).collect(),
+            meta: ListMeta {
+                request_id: request_id.0 .0.clone(),
+                next_cursor,
+                has_more,
+                limit,
+            },
+        }))
+    }
+}

@@ -1,0 +1,235 @@
+//! The edge of the HTTP stack, wrapped around every route: assigns the request id, caps
+//! the body size, catches panics, logs each request, and renders every error — ours, or
+//! one poem raised by itself (unknown route, wrong method, bad JSON, wrong content type,
+//! missing credentials) — as the one error envelope. No other place builds error bodies.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use futures::FutureExt;
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
+use poem_openapi::payload::Json;
+use tracing::Instrument;
+
+use super::responses::{ErrorDetail, ErrorEnvelope, REQUEST_ID_HEADER};
+use crate::error::{AppError, ErrorCode};
+
+/// The request id, available to handlers as `Data<&RequestId>`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub struct Edge {
+    pub max_body_bytes: usize,
+}
+
+impl<E: Endpoint> Middleware<E> for Edge {
+    type Output = EdgeEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        EdgeEndpoint {
+            inner,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+pub struct EdgeEndpoint<E> {
+    inner: E,
+    max_body_bytes: usize,
+}
+
+impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let request_id =
+            client_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        req.extensions_mut().insert(RequestId(request_id.clone()));
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
+        let started = Instant::now();
+
+        let result = async {
+            if let Err(err) = limit_body(&mut req, self.max_body_bytes).await {
+                return Err(err);
+            }
+            match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
+                Ok(result) => result.map(IntoResponse::into_response),
+                Err(_) => {
+                    tracing::error!("handler panicked");
+                    Err(AppError::Internal(anyhow::anyhow!("handler panicked")).into_poem())
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+
+        let mut resp = match result {
+            Ok(resp) => resp,
+            Err(err) => span.in_scope(|| render_error(err, &request_id)),
+        };
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        span.in_scope(|| {
+            tracing::info!(
+                status = resp.status().as_u16(),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request finished"
+            )
+        });
+        Ok(resp)
+    }
+}
+
+/// Echo a client's request id only when it is short and plain, so it is safe in logs
+/// and headers; otherwise the server makes one.
+fn client_request_id(req: &Request) -> Option<String> {
+    let value = req.headers().get(REQUEST_ID_HEADER)?.to_str().ok()?;
+    let sane = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b));
+    sane.then(|| value.to_owned())
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request body exceeds the limit of {limit} bytes")]
+struct BodyTooLarge {
+    limit: usize,
+}
+
+/// Refuses bodies over the limit: at once when `Content-Length` says so, otherwise while
+/// reading (a chunked body cannot slip past). The body is buffered, which is bounded by
+/// the same limit.
+async fn limit_body(req: &mut Request, limit: usize) -> poem::Result<()> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(poem::Error::new(
+            BodyTooLarge { limit },
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ));
+    }
+    if declared == Some(0)
+        || (declared.is_none() && !req.headers().contains_key(header::TRANSFER_ENCODING))
+    {
+        return Ok(());
+    }
+    let bytes = req
+        .take_body()
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => {
+                poem::Error::new(BodyTooLarge { limit }, StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            other => poem::Error::from(other),
+        })?;
+    req.set_body(Body::from_bytes(bytes));
+    Ok(())
+}
+
+impl AppError {
+    pub fn into_poem(self) -> poem::Error {
+        let status =
+            StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        poem::Error::new(self, status)
+    }
+}
+
+/// Turns any error into the envelope. Our own errors carry their code and details;
+/// poem's are classified by type, then by status.
+fn render_error(err: poem::Error, request_id: &str) -> Response {
+    use poem_openapi::error::{
+        AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError,
+    };
+
+    let (code, envelope) = if let Some(app) = err.downcast_ref::<AppError>() {
+        match app {
+            AppError::Internal(source) => tracing::error!(error = ?source, "internal error"),
+            AppError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable")
+            }
+            _ => {}
+        }
+        (app.code(), ErrorEnvelope::new(app, request_id))
+    } else if let Some(param) = err.downcast_ref::<ParseParamError>() {
+        let code = ErrorCode::BadRequest;
+        let envelope = ErrorEnvelope::from_parts(
+            code,
+            format!("invalid parameter `{}`", param.name),
+            vec![ErrorDetail {
+                field: param.name.to_owned(),
+                code: "invalid".to_owned(),
+                message: param.reason.clone(),
+            }],
+            request_id,
+        );
+        (code, envelope)
+    } else if let Some(payload) = err.downcast_ref::<ParseRequestPayloadError>() {
+        let message = format!("the request body is not valid: {}", payload.reason);
+        let code = ErrorCode::BadRequest;
+        (
+            code,
+            ErrorEnvelope::from_parts(code, message, vec![], request_id),
+        )
+    } else if err.is::<ContentTypeError>() {
+        let message = "the request body must be sent as `Content-Type: application/json`";
+        let code = ErrorCode::UnsupportedMediaType;
+        (
+            code,
+            ErrorEnvelope::from_parts(code, message.to_owned(), vec![], request_id),
+        )
+    } else if err.is::<AuthorizationError>() {
+        let message = "missing credentials: send `Authorization: Bearer <API key>`";
+        let code = ErrorCode::Unauthorized;
+        (
+            code,
+            ErrorEnvelope::from_parts(code, message.to_owned(), vec![], request_id),
+        )
+    } else {
+        let code = code_for_status(err.status());
+        if code == ErrorCode::Internal {
+            tracing::error!(error = %err, "unexpected error");
+        }
+        let message = match code {
+            ErrorCode::NotFound => "no such route".to_owned(),
+            ErrorCode::MethodNotAllowed => "this route does not accept this method".to_owned(),
+            ErrorCode::Internal => "an internal error occurred".to_owned(),
+            _ => err.to_string(),
+        };
+        (
+            code,
+            ErrorEnvelope::from_parts(code, message, vec![], request_id),
+        )
+    };
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = Json(envelope).into_response();
+    resp.set_status(status);
+    resp
+}
+
+fn code_for_status(status: StatusCode) -> ErrorCode {
+    match status.as_u16() {
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        409 => ErrorCode::Conflict,
+        412 => ErrorCode::PreconditionFailed,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        422 => ErrorCode::ValidationFailed,
+        429 => ErrorCode::RateLimited,
+        503 => ErrorCode::ServiceUnavailable,
+        400..=499 => ErrorCode::BadRequest,
+        _ => ErrorCode::Internal,
+    }
+}

@@ -1,0 +1,354 @@
+//! Response types shared by every operation: the success and error envelopes, and the
+//! `ApiResponse` implementations that put them, with every status and standard header,
+//! into the document.
+//!
+//! Success types (`Ok`, `Created`, `NoContent`) and the error type `ApiError<S>` are
+//! written by hand rather than derived per operation so the headers every response
+//! carries are declared in one place, and so each operation lists exactly the error
+//! statuses it can return (`S` names the set) while all of them share one schema.
+
+use std::marker::PhantomData;
+
+use poem::http::{HeaderValue, StatusCode};
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::{Json, Payload};
+use poem_openapi::registry::{
+    MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry,
+};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Object};
+
+use crate::error::{AppError, ErrorCode};
+
+/// `meta` of every envelope.
+#[derive(Debug, Clone, Object)]
+pub struct Meta {
+    /// The id of this request, also in the `X-Request-Id` header. Quote it when asking
+    /// for support.
+    pub request_id: String,
+}
+
+/// `meta` of list envelopes.
+#[derive(Debug, Clone, Object)]
+pub struct ListMeta {
+    /// The id of this request, also in the `X-Request-Id` header.
+    pub request_id: String,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+    /// Whether another page follows this one.
+    pub has_more: bool,
+    /// The page size used for this page.
+    pub limit: u32,
+}
+
+/// One problem with one field of the request.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorDetail {
+    /// The field, as a path into the request: `email`, `tags[2]`, `custom_fields.plan`, or
+    /// a query parameter's name.
+    pub field: String,
+    /// A stable, machine-readable reason, e.g. `required`, `too_long`, `invalid_email`,
+    /// `taken`. New reasons may be added.
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+/// The error itself.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorBody {
+    /// A stable error code. Known values: `bad_request`, `validation_failed`,
+    /// `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `precondition_failed`, `payload_too_large`, `unsupported_media_type`,
+    /// `rate_limited`, `internal`, `service_unavailable`. Codes are only ever added, so
+    /// clients must accept values not in this list.
+    pub code: String,
+    /// A human-readable explanation; its wording may change.
+    pub message: String,
+    /// One entry per offending field; empty when the error is not about fields.
+    pub details: Vec<ErrorDetail>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+    pub meta: Meta,
+}
+
+impl ErrorEnvelope {
+    pub fn new(err: &AppError, request_id: &str) -> Self {
+        let message = match err {
+            // Internal details are logged, never sent.
+            AppError::Internal(_) => "an internal error occurred".to_owned(),
+            other => other.to_string(),
+        };
+        Self::from_parts(
+            err.code(),
+            message,
+            err.details()
+                .iter()
+                .map(|d| ErrorDetail {
+                    field: d.field.clone(),
+                    code: d.code.to_owned(),
+                    message: d.message.clone(),
+                })
+                .collect(),
+            request_id,
+        )
+    }
+
+    pub fn from_parts(
+        code: ErrorCode,
+        message: String,
+        details: Vec<ErrorDetail>,
+        request_id: &str,
+    ) -> Self {
+        Self {
+            error: ErrorBody {
+                code: code.as_str().to_owned(),
+                message,
+                details,
+            },
+            meta: Meta {
+                request_id: request_id.to_owned(),
+            },
+        }
+    }
+}
+
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+const JSON: &str = "application/json; charset=utf-8";
+
+/// Headers on every response, success or error, declared once for the document.
+fn standard_headers() -> Vec<MetaHeader> {
+    vec![MetaHeader {
+        name: REQUEST_ID_HEADER.to_owned(),
+        description: Some(
+            "The request's id: the client's own `X-Request-Id` when it sent a sane one \
+             (1-128 characters of `A-Z a-z 0-9 - _ . : @`), else a generated one."
+                .to_owned(),
+        ),
+        required: true,
+        deprecated: false,
+        schema: String::schema_ref(),
+    }]
+}
+
+fn json_response(
+    status: u16,
+    description: &'static str,
+    schema: MetaSchemaRef,
+    mut headers: Vec<MetaHeader>,
+) -> MetaResponse {
+    headers.extend(standard_headers());
+    MetaResponse {
+        description,
+        status: Some(status),
+        status_range: None,
+        content: vec![MetaMediaType {
+            content_type: JSON,
+            schema,
+        }],
+        headers,
+    }
+}
+
+/// 200 with a JSON envelope.
+pub struct Success<T>(pub T);
+
+impl<T: ToJSON> ApiResponse for Success<T> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![json_response(200, "Success.", T::schema_ref(), vec![])],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ToJSON> IntoResponse for Success<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+/// 201 with the created resource and its address in `Location`.
+pub struct Created<T> {
+    pub body: T,
+    pub location: String,
+}
+
+impl<T: ToJSON> ApiResponse for Created<T> {
+    fn meta() -> MetaResponses {
+        let location = MetaHeader {
+            name: "Location".to_owned(),
+            description: Some("The path of the created resource.".to_owned()),
+            required: true,
+            deprecated: false,
+            schema: String::schema_ref(),
+        };
+        MetaResponses {
+            responses: vec![json_response(
+                201,
+                "Created.",
+                T::schema_ref(),
+                vec![location],
+            )],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ToJSON> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        let mut resp = Json(self.body).into_response();
+        resp.set_status(StatusCode::CREATED);
+        if let Ok(value) = HeaderValue::from_str(&self.location) {
+            resp.headers_mut()
+                .insert(poem::http::header::LOCATION, value);
+        }
+        resp
+    }
+}
+
+/// 204, no body.
+pub struct NoContent;
+
+impl ApiResponse for NoContent {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "Done; no content.",
+                status: Some(204),
+                status_range: None,
+                content: vec![],
+                headers: standard_headers(),
+            }],
+        }
+    }
+
+    fn register(_: &mut Registry) {}
+}
+
+impl IntoResponse for NoContent {
+    fn into_response(self) -> Response {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+/// The error statuses an operation can return; each set is a marker type.
+pub trait ErrorSet: Send + Sync + 'static {
+    const STATUSES: &'static [ErrorCode];
+}
+
+macro_rules! error_sets {
+    ($($(#[$doc:meta])* $name:ident => [$($code:ident),* $(,)?];)*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
+            impl ErrorSet for $name {
+                const STATUSES: &'static [ErrorCode] = &[$(ErrorCode::$code),*];
+            }
+        )*
+    };
+}
+
+error_sets! {
+    /// Unauthenticated probes.
+    Public => [Internal, ServiceUnavailable];
+    /// Reading one resource by id.
+    Read => [BadRequest, Unauthorized, NotFound, Internal, ServiceUnavailable];
+    /// Listing resources.
+    List => [BadRequest, Unauthorized, Internal, ServiceUnavailable];
+    /// Creating a resource from a JSON body.
+    Create => [
+        BadRequest, Unauthorized, Conflict, PayloadTooLarge, UnsupportedMediaType,
+        ValidationFailed, Internal, ServiceUnavailable,
+    ];
+    /// Changing a resource with a JSON body.
+    Update => [
+        BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
+        ValidationFailed, Internal, ServiceUnavailable,
+    ];
+    /// Deleting a resource.
+    Delete => [BadRequest, Unauthorized, NotFound, Internal, ServiceUnavailable];
+}
+
+fn describe(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::BadRequest => {
+            "Malformed request: unparsable JSON, a wrong JSON type, or an invalid parameter."
+        }
+        ErrorCode::ValidationFailed => {
+            "Well-formed, but fields break the rules; `details` has one entry per field."
+        }
+        ErrorCode::Unauthorized => "Missing, malformed, unknown, expired or revoked API key.",
+        ErrorCode::Forbidden => "The credential lacks the permission this operation needs.",
+        ErrorCode::NotFound => "No such resource in this tenant.",
+        ErrorCode::MethodNotAllowed => "The path exists but not with this method.",
+        ErrorCode::Conflict => {
+            "Conflicts with the current state, e.g. a unique field already in use."
+        }
+        ErrorCode::PreconditionFailed => "A precondition header did not hold.",
+        ErrorCode::PayloadTooLarge => {
+            "The body is larger than the server accepts (1 MiB by default)."
+        }
+        ErrorCode::UnsupportedMediaType => "The body is not `application/json`.",
+        ErrorCode::RateLimited => "Too many requests; retry after `Retry-After` seconds.",
+        ErrorCode::Internal => "An unexpected error; it has been logged under the request id.",
+        ErrorCode::ServiceUnavailable => "The database is unreachable; retry later.",
+    }
+}
+
+/// An operation's error: an [`AppError`] plus, in the type, the statuses the operation
+/// documents. It becomes a `poem::Error` and is rendered, like every other error, by the
+/// envelope middleware.
+pub struct ApiError<S> {
+    error: AppError,
+    statuses: PhantomData<S>,
+}
+
+impl<S> From<AppError> for ApiError<S> {
+    fn from(error: AppError) -> Self {
+        Self {
+            error,
+            statuses: PhantomData,
+        }
+    }
+}
+
+impl<S> From<ApiError<S>> for poem::Error {
+    fn from(err: ApiError<S>) -> Self {
+        err.error.into_poem()
+    }
+}
+
+impl<S: ErrorSet> ApiResponse for ApiError<S> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: S::STATUSES
+                .iter()
+                .map(|code| {
+                    json_response(
+                        code.status(),
+                        describe(*code),
+                        Json::<ErrorEnvelope>::schema_ref(),
+                        vec![],
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorEnvelope::register(registry);
+    }
+}
+
+pub type ApiResult<T, S> = Result<T, ApiError<S>>;

@@ -1,0 +1,154 @@
+//! Wire types whose limits appear in the document but are enforced by the domain layer.
+//!
+//! poem-openapi's `validator(max_length = ..)` would reject an over-long field before the
+//! handler runs, with a 400 naming only the first problem. These types document the same
+//! limits (`maxLength`, `maxItems`) yet accept any string, so the domain rules can report
+//! every bad field at once as a 422 with one `details` entry each. They are strict about
+//! JSON types: a number where a string belongs is a malformed request (400).
+
+use std::borrow::Cow;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use serde_json::Value;
+
+/// A string of at most `MAX` characters (checked by the domain rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<const MAX: usize>(pub String);
+
+/// An email address of at most 254 characters (syntax checked by the domain rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(pub String);
+
+/// A list of at most `ITEMS` strings of at most `LEN` characters each.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TextList<const ITEMS: usize, const LEN: usize>(pub Vec<String>);
+
+fn expect_string<T: Type>(value: Option<Value>) -> Result<String, ParseError<T>> {
+    match value {
+        Some(Value::String(s)) => Ok(s),
+        other => Err(ParseError::expected_type(other.unwrap_or_default())),
+    }
+}
+
+impl<const MAX: usize> Type for Text<MAX> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        format!("string(max_length={MAX})").into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            max_length: Some(MAX),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl<const MAX: usize> ParseFromJSON for Text<MAX> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        expect_string::<Self>(value).map(Self)
+    }
+}
+
+impl<const MAX: usize> ToJSON for Text<MAX> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+impl Type for Email {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string(email)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            max_length: Some(crate::domain::fields::EMAIL_MAX),
+            format: Some("email"),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for Email {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        expect_string::<Self>(value).map(Self)
+    }
+}
+
+impl ToJSON for Email {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+impl<const ITEMS: usize, const LEN: usize> Type for TextList<ITEMS, LEN> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        format!("[string(max_length={LEN})](max_items={ITEMS})").into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            max_items: Some(ITEMS),
+            items: Some(Box::new(Text::<LEN>::schema_ref())),
+            ..MetaSchema::new("array")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl<const ITEMS: usize, const LEN: usize> ParseFromJSON for TextList<ITEMS, LEN> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| expect_string::<Self>(Some(item)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Self),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl<const ITEMS: usize, const LEN: usize> ToJSON for TextList<ITEMS, LEN> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::Array(
+            self.0.iter().cloned().map(Value::String).collect(),
+        ))
+    }
+}

@@ -1,0 +1,103 @@
+//! Configuration: command-line flags, each also settable by an environment variable
+//! (shown by `momentum --help`). Values that hold secrets are never echoed.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "momentum",
+    version,
+    about = "Momentum: a multi-tenant CRM API server",
+    long_about = "Momentum: a multi-tenant CRM API server.\n\nWith no subcommand, `serve`. \
+                  Without DATABASE_URL it runs an embedded PostgreSQL under MOMENTUM_DATA_DIR."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations as the owner role, then exit.
+    Migrate(DatabaseArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant, its owner user and a first API key; prints them as JSON.
+    Create {
+        /// The tenant's display name.
+        #[arg(long)]
+        name: String,
+        /// The owner user's email.
+        #[arg(long, default_value = "owner@example.com")]
+        owner_email: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL of the runtime role (a member of `momentum_app`; not a superuser,
+    /// not BYPASSRLS, not the tables' owner). Unset: use the embedded PostgreSQL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// PostgreSQL URL of the owner role (owns the tables, runs migrations; needs BYPASSRLS
+    /// and CREATEROLE). Used by `migrate`, `tenant create`, and by `serve` to migrate at
+    /// start. Unset with DATABASE_URL set: `serve` expects migrations already applied.
+    #[arg(long, env = "MOMENTUM_ADMIN_DATABASE_URL", hide_env_values = true)]
+    pub admin_database_url: Option<String>,
+
+    /// Where the embedded PostgreSQL keeps its data.
+    #[arg(long, env = "MOMENTUM_DATA_DIR", default_value = ".momentum")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address to listen on.
+    #[arg(long, env = "MOMENTUM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Largest accepted request body, in bytes; larger ones get 413.
+    #[arg(long, env = "MOMENTUM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Maximum number of database connections.
+    #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+
+    /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
+    #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            database: DatabaseArgs {
+                database_url: None,
+                admin_database_url: None,
+                data_dir: PathBuf::from(".momentum"),
+            },
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            db_pool_size: 16,
+            shutdown_grace_secs: 30,
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Contact queries. Every function takes a [`TenantTx`]; row-level security scopes them
+//! to its tenant, and the `tenant_id` written on insert is the transaction's own.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::TenantTx;
+use crate::domain::contact::Contact;
+use crate::domain::FieldError;
+use crate::error::{AppError, AppResult};
+
+const COLUMNS: &str = "id, first_name, last_name, email, phone, title, notes, tags, \
+                       custom_fields, created_at, updated_at";
+const EMAIL_KEY: &str = "contacts_tenant_email_key";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ContactRow {
+    pub id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    pub notes: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ContactRow {
+    pub fn to_domain(&self) -> Contact {
+        Contact {
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            title: self.title.clone(),
+            notes: self.notes.clone(),
+            tags: self.tags.clone(),
+            custom_fields: self.custom_fields.clone(),
+        }
+    }
+}
+
+pub async fn insert(tx: &mut TenantTx, contact: &Contact) -> AppResult<ContactRow> {
+    let tenant_id = tx.tenant_id();
+    let sql = format!(
+        "INSERT INTO contacts (id, tenant_id, first_name, last_name, email, phone, title, \
+         notes, tags, custom_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(Uuid::now_v7())
+        .bind(tenant_id)
+        .bind(&contact.first_name)
+        .bind(&contact.last_name)
+        .bind(&contact.email)
+        .bind(&contact.phone)
+        .bind(&contact.title)
+        .bind(&contact.notes)
+        .bind(&contact.tags)
+        .bind(&contact.custom_fields)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(email_conflict)
+}
+
+pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
+    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("contact"))
+}
+
+/// Locks the row so a concurrent patch cannot interleave between read and write.
+pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
+    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 FOR UPDATE");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("contact"))
+}
+
+pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult<ContactRow> {
+    let sql = format!(
+        "UPDATE contacts SET first_name = $2, last_name = $3, email = $4, phone = $5, \
+         title = $6, notes = $7, tags = $8, custom_fields = $9, updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .bind(&contact.first_name)
+        .bind(&contact.last_name)
+        .bind(&contact.email)
+        .bind(&contact.phone)
+        .bind(&contact.title)
+        .bind(&contact.notes)
+        .bind(&contact.tags)
+        .bind(&contact.custom_fields)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(email_conflict)?
+        .ok_or(AppError::NotFound("contact"))
+}
+
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    let deleted = sqlx::query("DELETE FROM contacts WHERE id = $1")
+        .bind(id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(AppError::NotFound("contact"));
+    }
+    Ok(())
+}
+
+/// The contact already using `email` (case-insensitively), for the 409 that names it.
+pub async fn find_id_by_email(tx: &mut TenantTx, email: &str) -> AppResult<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM contacts WHERE lower(email) = lower($1)")
+            .bind(email)
+            .fetch_optional(tx.conn())
+            .await?,
+    )
+}
+
+/// A duplicate email surfaces as a unique violation (one round trip on the happy path);
+/// the caller looks up the holder in a fresh transaction to name it.
+fn email_conflict(err: sqlx::Error) -> AppError {
+    let is_email_dup = matches!(
+        &err,
+        sqlx::Error::Database(db) if db.is_unique_violation() && db.constraint() == Some(EMAIL_KEY)
+    );
+    if is_email_dup {
+        AppError::Conflict {
+            message: "a contact with this email already exists".into(),
+            details: vec![FieldError::new("email", "taken", "is already in use")],
+        }
+    } else {
+        err.into()
+    }
+}
+
+/// Sort orders a list can take; each has an index `(tenant_id, key, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    CreatedAt,
+    UpdatedAt,
+    LastName,
+}
+
+impl SortKey {
+    fn expr(self) -> &'static str {
+        match self {
+            SortKey::CreatedAt => "created_at",
+            SortKey::UpdatedAt => "updated_at",
+            SortKey::LastName => "coalesce(last_name, '')",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortKey::CreatedAt => "created_at",
+            SortKey::UpdatedAt => "updated_at",
+            SortKey::LastName => "last_name",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "created_at" => Some(SortKey::CreatedAt),
+            "updated_at" => Some(SortKey::UpdatedAt),
+            "last_name" => Some(SortKey::LastName),
+            _ => None,
+        }
+    }
+}
+
+/// The sort value of the last row of a page, from which the next page continues.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    Time(DateTime<Utc>),
+    Text(String),
+}
+
+impl SortValue {
+    pub fn of(row: &ContactRow, key: SortKey) -> Self {
+        match key {
+            SortKey::CreatedAt => SortValue::Time(row.created_at),
+            SortKey::UpdatedAt => SortValue::Time(row.updated_at),
+            SortKey::LastName => SortValue::Text(row.last_name.clone().unwrap_or_default()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Continue strictly after this (value, id) in sort order.
+    pub after: Option<(SortValue, Uuid)>,
+    pub limit: u32,
+    pub q: Option<String>,
+    pub email: Option<String>,
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
+/// One page in keyset order. Returns up to `limit + 1` rows: the extra row only tells the
+/// caller that another page exists.
+pub async fn list(tx: &mut TenantTx, query: &ListQuery) -> AppResult<Vec<ContactRow>> {
+    let mut sql: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM contacts WHERE true"));
+    if let Some(q) = &query.q {
+        let pattern = format!("%{}%", escape_like(q));
+        sql.push(" AND (coalesce(first_name, '') || ' ' || coalesce(last_name, '') ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR email ILIKE ")
+            .push_bind(pattern)
+            .push(")");
+    }
+    if let Some(email) = &query.email {
+        sql.push(" AND lower(email) = lower(")
+            .push_bind(email.clone())
+            .push(")");
+    }
+    if let Some(after) = query.updated_after {
+        sql.push(" AND updated_at > ").push_bind(after);
+    }
+    let expr = query.sort.expr();
+    let (cmp, dir) = if query.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some((value, id)) = &query.after {
+        sql.push(format_args!(" AND ({expr}, id) {cmp} ("));
+        match value {
+            SortValue::Time(t) => sql.push_bind(*t),
+            SortValue::Text(s) => sql.push_bind(s.clone()),
+        };
+        sql.push(", ").push_bind(*id).push(")");
+    }
+    sql.push(format_args!(" ORDER BY {expr} {dir}, id {dir} LIMIT "))
+        .push_bind(i64::from(query.limit) + 1);
+    Ok(sql.build_query_as().fetch_all(tx.conn()).await?)
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

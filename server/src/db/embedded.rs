@@ -1,0 +1,397 @@
+//! PostgreSQL run from the machine's own binaries (`initdb`, `pg_ctl`): the default
+//! database of `momentum serve` when no `DATABASE_URL` is given, and the disposable
+//! clusters tests and benchmarks use.
+//!
+//! PostgreSQL refuses to run as root. When we are root, the cluster's processes run as the
+//! `postgres` OS user (or `nobody`), which owns the cluster's folders. The cluster listens
+//! only on a Unix socket inside its own folder (mode 0700), so with `trust` authentication
+//! only its owner (and root) can connect; nothing is exposed on TCP.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor, PgConnection};
+
+/// Role names the embedded setup creates. Owner: owns tables, runs migrations (BYPASSRLS
+/// so its SECURITY DEFINER lookups see every tenant). Runtime: what the API connects as.
+pub const SUPERUSER: &str = "postgres";
+pub const OWNER_ROLE: &str = "momentum_owner";
+pub const RUNTIME_ROLE: &str = "momentum_api";
+const PORT: u16 = 5432;
+
+#[derive(Debug, Clone, Copy)]
+struct RunAs {
+    uid: u32,
+    gid: u32,
+}
+
+#[derive(Debug)]
+pub struct Cluster {
+    root: PathBuf,
+    bin_dir: PathBuf,
+    run_as: Option<RunAs>,
+    durable: bool,
+}
+
+impl Cluster {
+    /// A cluster kept under `root` (`root/pg` for data, `root/run` for the socket).
+    /// `durable: false` turns fsync off: for throwaway clusters only.
+    pub fn new(root: &Path, durable: bool) -> anyhow::Result<Self> {
+        fs::create_dir_all(root)
+            .with_context(|| format!("cannot create data directory {}", root.display()))?;
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", root.display()))?;
+        let run_as = if nix::unistd::geteuid().is_root() {
+            Some(unprivileged_user()?)
+        } else {
+            None
+        };
+        let cluster = Self {
+            bin_dir: find_bin_dir()?,
+            root,
+            run_as,
+            durable,
+        };
+        if let Some(user) = run_as {
+            check_reachable(&cluster.root, user)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.join("pg")
+    }
+
+    pub fn socket_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.root.join("postgres.log")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.bin_dir.join(program));
+        cmd.current_dir(&self.root)
+            .stdin(Stdio::null())
+            .env_remove("PGDATA")
+            .env("LC_ALL", "C.UTF-8");
+        if let Some(user) = self.run_as {
+            cmd.uid(user.uid).gid(user.gid);
+        }
+        cmd
+    }
+
+    fn run(&self, mut cmd: Command, what: &str) -> anyhow::Result<()> {
+        let output = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .with_context(|| format!("cannot run {what}"))?;
+        if !output.status.success() {
+            bail!(
+                "{what} failed ({}): {}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    fn make_private_dir(&self, dir: &Path) -> anyhow::Result<()> {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        if let Some(user) = self.run_as {
+            nix::unistd::chown(
+                dir,
+                Some(nix::unistd::Uid::from_raw(user.uid)),
+                Some(nix::unistd::Gid::from_raw(user.gid)),
+            )
+            .with_context(|| format!("cannot hand {} to the PostgreSQL user", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Creates the cluster on first use; later calls find it and do nothing.
+    pub fn init(&self) -> anyhow::Result<bool> {
+        if self.data_dir().join("PG_VERSION").exists() {
+            return Ok(false);
+        }
+        self.make_private_dir(&self.data_dir())?;
+        let mut cmd = self.command("initdb");
+        cmd.arg("--pgdata")
+            .arg(self.data_dir())
+            .args([
+                "--username",
+                SUPERUSER,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+            ])
+            .arg("--no-instructions");
+        if !self.durable {
+            cmd.arg("--no-sync");
+        }
+        self.run(cmd, "initdb")?;
+        Ok(true)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.command("pg_ctl")
+            .arg("status")
+            .arg("--pgdata")
+            .arg(self.data_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    /// Starts the server unless it already runs (a previous process may have left it up).
+    /// Returns whether this call started it.
+    pub fn start(&self) -> anyhow::Result<bool> {
+        if self.is_running() {
+            return Ok(false);
+        }
+        self.make_private_dir(&self.socket_dir())?;
+        let mut options = format!(
+            "-c listen_addresses='' -c unix_socket_directories='{}' -c port={PORT}",
+            self.socket_dir().display()
+        );
+        if !self.durable {
+            options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg("start")
+            .arg("--pgdata")
+            .arg(self.data_dir())
+            .arg("--log")
+            .arg(self.log_file())
+            .args(["--wait", "--timeout", "60", "-o", &options]);
+        self.run(cmd, "pg_ctl start")
+            .with_context(|| format!("see {}", self.log_file().display()))?;
+        Ok(true)
+    }
+
+    pub fn stop(&self) -> anyhow::Result<()> {
+        if !self.is_running() {
+            return Ok(());
+        }
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg("stop")
+            .arg("--pgdata")
+            .arg(self.data_dir())
+            .args(["--mode", "fast", "--wait"]);
+        self.run(cmd, "pg_ctl stop")
+    }
+
+    /// Connection options for `user` on database `db`, through the private socket.
+    pub fn connect_options(&self, user: &str, db: &str) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .socket(self.socket_dir())
+            .port(PORT)
+            .username(user)
+            .database(db)
+    }
+
+    /// Creates the owner and runtime roles and the database `db` owned by the owner.
+    /// Idempotent: safe on every start.
+    pub async fn bootstrap(&self, db: &str) -> anyhow::Result<()> {
+        let mut conn = PgConnection::connect_with(&self.connect_options(SUPERUSER, "postgres"))
+            .await
+            .context("cannot connect to the embedded PostgreSQL as its superuser")?;
+        let script = format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{OWNER_ROLE}') THEN
+                 CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER BYPASSRLS CREATEROLE;
+               END IF;
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{RUNTIME_ROLE}') THEN
+                 CREATE ROLE {RUNTIME_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
+               END IF;
+             END $$;"
+        );
+        conn.execute(script.as_str()).await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(db)
+                .fetch_one(&mut conn)
+                .await?;
+        if !exists {
+            conn.execute(format!("CREATE DATABASE \"{db}\" OWNER {OWNER_ROLE}").as_str())
+                .await?;
+        }
+        conn.close().await?;
+        Ok(())
+    }
+
+    /// After migrations created `momentum_app`, lets the runtime role act as it.
+    pub async fn grant_runtime_role(&self) -> anyhow::Result<()> {
+        let mut conn =
+            PgConnection::connect_with(&self.connect_options(SUPERUSER, "postgres")).await?;
+        conn.execute(format!("GRANT momentum_app TO {RUNTIME_ROLE}").as_str())
+            .await?;
+        conn.close().await?;
+        Ok(())
+    }
+}
+
+/// The `postgres` OS user if the machine has one, else `nobody`.
+fn unprivileged_user() -> anyhow::Result<RunAs> {
+    for name in ["postgres", "nobody"] {
+        if let Some(user) = nix::unistd::User::from_name(name)? {
+            return Ok(RunAs {
+                uid: user.uid.as_raw(),
+                gid: user.gid.as_raw(),
+            });
+        }
+    }
+    bail!(
+        "running as root, but neither a `postgres` nor a `nobody` OS user exists to run PostgreSQL"
+    )
+}
+
+/// PostgreSQL (running as `user`) must be able to walk down to `root`.
+fn check_reachable(root: &Path, user: RunAs) -> anyhow::Result<()> {
+    for dir in root.ancestors().skip(1) {
+        let meta = fs::metadata(dir)?;
+        let mode = meta.mode();
+        let can_traverse = mode & 0o001 != 0
+            || (meta.uid() == user.uid && mode & 0o100 != 0)
+            || (meta.gid() == user.gid && mode & 0o010 != 0);
+        if !can_traverse {
+            bail!(
+                "PostgreSQL runs as an unprivileged user when Momentum runs as root, and that \
+                 user cannot enter {} (mode {:o}). Set MOMENTUM_DATA_DIR to a directory it can \
+                 reach, e.g. /var/lib/momentum.",
+                dir.display(),
+                mode & 0o777
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `MOMENTUM_PG_BIN`, else `pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin.
+fn find_bin_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("MOMENTUM_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && dir.join("initdb").exists() {
+            return Ok(dir);
+        }
+    }
+    let mut candidates: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    candidates.sort();
+    match candidates.pop() {
+        Some((_, dir)) => Ok(dir),
+        None => bail!(
+            "no PostgreSQL server binaries found (looked at MOMENTUM_PG_BIN, pg_config and \
+             /usr/lib/postgresql/*/bin); install them (Debian: apt-get install postgresql) \
+             or set DATABASE_URL"
+        ),
+    }
+}
+
+/// Throwaway clusters for tests and benchmarks, under the system temp folder. Each one is
+/// watched by a small shell process that stops and removes it once the process that made
+/// it exits, however it exits (a killed test run included); clusters whose owner died
+/// before its watcher could act are reaped by the next [`Disposable::start`].
+pub struct Disposable {
+    pub cluster: Cluster,
+}
+
+impl Disposable {
+    pub fn start() -> anyhow::Result<Self> {
+        let parent = std::env::temp_dir().join("momentum-pg");
+        fs::create_dir_all(&parent)?;
+        fs::set_permissions(&parent, fs::Permissions::from_mode(0o755))?;
+        reap_orphans(&parent);
+        let me = std::process::id();
+        let root = parent.join(format!("{me}-{}", uuid::Uuid::new_v4().simple()));
+        fs::create_dir_all(&root)?;
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755))?;
+        fs::write(root.join("owner.pid"), me.to_string())?;
+        let cluster = Cluster::new(&root, false)?;
+        cluster.init()?;
+        cluster.start()?;
+        spawn_watchdog(&cluster, me)?;
+        Ok(Self { cluster })
+    }
+}
+
+/// Stops a cluster with an immediate shutdown (SIGQUIT to the postmaster: pg_ctl refuses
+/// to run as root, a signal works for anyone allowed to send it) and removes its folder.
+fn stop_and_remove_script(cluster: &Cluster) -> String {
+    format!(
+        "pid=$(head -n 1 '{data}/postmaster.pid' 2>/dev/null); \
+         if [ -n \"$pid\" ]; then kill -QUIT \"$pid\" 2>/dev/null; \
+           while kill -0 \"$pid\" 2>/dev/null; do sleep 0.1; done; fi; \
+         rm -rf '{root}'",
+        data = cluster.data_dir().display(),
+        root = cluster.root.display(),
+    )
+}
+
+fn spawn_watchdog(cluster: &Cluster, owner: u32) -> anyhow::Result<()> {
+    let script = format!(
+        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; {}",
+        stop_and_remove_script(cluster)
+    );
+    // Its own process group, so a Ctrl-C aimed at the test run does not take the
+    // watchdog down before it has cleaned up.
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("cannot start the cluster watchdog")?;
+    Ok(())
+}
+
+fn reap_orphans(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let root = entry.path();
+        let owner: Option<i32> = fs::read_to_string(root.join("owner.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        let alive = owner.is_some_and(|pid| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        });
+        if !alive {
+            if let Ok(cluster) = Cluster::new(&root, false) {
+                let _ = Command::new("sh")
+                    .args(["-c", &stop_and_remove_script(&cluster)])
+                    .status();
+            }
+        }
+    }
+}

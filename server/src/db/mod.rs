@@ -1,0 +1,111 @@
+//! Everything that speaks SQL. Tenant tables are reachable only through [`TenantTx`];
+//! the few lookups that precede the tenant go through SECURITY DEFINER functions.
+
+pub mod auth;
+pub mod contacts;
+pub mod embedded;
+mod tenant_tx;
+pub mod tenants;
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+pub use tenant_tx::TenantTx;
+
+/// The migrations compiled into the binary, applied by `momentum migrate` (as the owner).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// The runtime pool. The acquire-time ping is off: it costs a round trip per request, and
+/// a dead connection surfaces as an error on first use anyway (answered with 503).
+pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .context("cannot connect to PostgreSQL")
+}
+
+/// Applies pending migrations, as the owner role, which must hold BYPASSRLS (the
+/// authentication functions it owns read api_keys across tenants) and CREATEROLE (to
+/// create the runtime role).
+pub async fn migrate(admin: &PgPool) -> anyhow::Result<()> {
+    let (is_super, bypass_rls, create_role): (bool, bool, bool) = sqlx::query_as(
+        "SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(admin)
+    .await
+    .context("cannot read the migration role's attributes")?;
+    if !is_super && !(bypass_rls && create_role) {
+        bail!(
+            "the migration (owner) role needs BYPASSRLS and CREATEROLE: \
+             ALTER ROLE <owner> BYPASSRLS CREATEROLE"
+        );
+    }
+    MIGRATOR
+        .run(admin)
+        .await
+        .context("applying migrations failed")
+}
+
+/// Refuses to serve through a role that could read across tenants: a superuser or a
+/// BYPASSRLS role ignores row-level security, and the tables' owner can switch it off.
+pub async fn check_runtime_role(pool: &PgPool) -> anyhow::Result<()> {
+    let (role, is_super, bypass_rls): (String, bool, bool) = sqlx::query_as(
+        "SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await
+    .context("cannot read the database role's attributes")?;
+    if is_super {
+        bail!(
+            "refusing to serve: database role \"{role}\" is a superuser, which bypasses \
+             row-level security. Connect DATABASE_URL as a role that is a member of \
+             momentum_app instead."
+        );
+    }
+    if bypass_rls {
+        bail!(
+            "refusing to serve: database role \"{role}\" has BYPASSRLS, which bypasses \
+             row-level security. Connect DATABASE_URL as a role without it."
+        );
+    }
+    let owned: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') \
+            AND pg_has_role(current_user, c.relowner, 'USAGE') ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .context("cannot read table ownership")?;
+    if !owned.is_empty() {
+        bail!(
+            "refusing to serve: database role \"{role}\" owns (or inherits the owner of) \
+             tables {owned:?} and could disable their row-level security. Run migrations \
+             as a separate owner role and serve as a member of momentum_app."
+        );
+    }
+    Ok(())
+}
+
+/// For `/readyz`: the database answers and has every migration this binary carries.
+pub async fn check_ready(pool: &PgPool) -> anyhow::Result<()> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .context("database unreachable or not migrated")?;
+    let missing: Vec<i64> = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if !missing.is_empty() {
+        bail!("migrations not applied: {missing:?}");
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Contacts: the people a tenant works with. A contact needs at least a name or an email;
+//! every field is bounded; email and phone are normalised.
+
+use serde_json::{Map, Value};
+
+use super::fields::{self, Errors, FieldError};
+
+pub const NAME_MAX: usize = 100;
+pub const TITLE_MAX: usize = 200;
+pub const NOTES_MAX: usize = 10_000;
+
+/// A contact as a client described it, before any check.
+#[derive(Debug, Clone, Default)]
+pub struct ContactInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    pub notes: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: Map<String, Value>,
+}
+
+/// A contact whose every field passed its rules; only this type reaches the database.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Contact {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    pub notes: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: Value,
+}
+
+impl Contact {
+    /// Checks every field and reports every bad one.
+    pub fn parse(input: ContactInput) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        let contact = Contact {
+            first_name: errors.check(fields::optional_text(
+                "first_name",
+                input.first_name,
+                NAME_MAX,
+                false,
+            )),
+            last_name: errors.check(fields::optional_text(
+                "last_name",
+                input.last_name,
+                NAME_MAX,
+                false,
+            )),
+            email: errors.check(fields::optional_email("email", input.email)),
+            phone: errors.check(fields::optional_phone("phone", input.phone)),
+            title: errors.check(fields::optional_text(
+                "title",
+                input.title,
+                TITLE_MAX,
+                false,
+            )),
+            notes: errors.check(fields::optional_text("notes", input.notes, NOTES_MAX, true)),
+            tags: errors.check(fields::tags("tags", input.tags)),
+            custom_fields: errors
+                .check(fields::custom_fields("custom_fields", input.custom_fields).map(Some))
+                .unwrap_or_else(|| Value::Object(Map::new())),
+        };
+        // Only demand an identity when the fields that could give one are themselves valid:
+        // otherwise the client would be told "name or email required" about an email it sent.
+        let identity_fields_ok = !["first_name", "last_name", "email"]
+            .iter()
+            .any(|f| errors.has(f));
+        if identity_fields_ok
+            && contact.first_name.is_none()
+            && contact.last_name.is_none()
+            && contact.email.is_none()
+        {
+            for field in ["first_name", "last_name", "email"] {
+                errors.push(FieldError::new(
+                    field,
+                    "required",
+                    "a contact needs at least a first name, a last name or an email",
+                ));
+            }
+        }
+        errors.finish(contact)
+    }
+
+    /// Back to raw input, so a merge patch can be applied and the result checked again.
+    pub fn into_input(self) -> ContactInput {
+        ContactInput {
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            phone: self.phone,
+            title: self.title,
+            notes: self.notes,
+            tags: self.tags,
+            custom_fields: match self.custom_fields {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }
+    }
+}
+
+/// One field of a JSON Merge Patch (RFC 7396): absent leaves it, `null` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    fn apply(self, target: &mut T)
+    where
+        T: Default,
+    {
+        match self {
+            Patch::Keep => {}
+            Patch::Clear => *target = T::default(),
+            Patch::Set(value) => *target = value,
+        }
+    }
+}
+
+/// A merge patch of a contact. Clearing `tags` or `custom_fields` empties them.
+#[derive(Debug, Clone, Default)]
+pub struct ContactPatch {
+    pub first_name: Patch<Option<String>>,
+    pub last_name: Patch<Option<String>>,
+    pub email: Patch<Option<String>>,
+    pub phone: Patch<Option<String>>,
+    pub title: Patch<Option<String>>,
+    pub notes: Patch<Option<String>>,
+    pub tags: Patch<Vec<String>>,
+    pub custom_fields: Patch<Map<String, Value>>,
+}
+
+impl ContactPatch {
+    /// Applies the patch to `current` and checks the result as a whole, so a patch that
+    /// clears the last identifying field is refused like a create without one would be.
+    pub fn apply_to(self, current: Contact) -> Result<Contact, Vec<FieldError>> {
+        let mut input = current.into_input();
+        self.first_name.apply(&mut input.first_name);
+        self.last_name.apply(&mut input.last_name);
+        self.email.apply(&mut input.email);
+        self.phone.apply(&mut input.phone);
+        self.title.apply(&mut input.title);
+        self.notes.apply(&mut input.notes);
+        self.tags.apply(&mut input.tags);
+        self.custom_fields.apply(&mut input.custom_fields);
+        Contact::parse(input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(first: &str) -> ContactInput {
+        ContactInput {
+            first_name: Some(first.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_contact_needs_a_name_or_an_email() {
+        let errors = Contact::parse(ContactInput::default()).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["first_name", "last_name", "email"]);
+        assert!(Contact::parse(ContactInput {
+            email: Some("a@example.com".into()),
+            ..Default::default()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_once() {
+        let errors = Contact::parse(ContactInput {
+            first_name: Some("x".repeat(NAME_MAX + 1)),
+            email: Some("nope".into()),
+            phone: Some("123".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["first_name", "email", "phone"]);
+    }
+
+    #[test]
+    fn a_patch_keeps_absent_fields_clears_null_ones_and_sets_the_rest() {
+        let current = Contact::parse(ContactInput {
+            title: Some("CTO".into()),
+            phone: Some("+14155552671".into()),
+            ..named("Ann")
+        })
+        .unwrap();
+        let patched = ContactPatch {
+            title: Patch::Clear,
+            last_name: Patch::Set(Some("Lee".into())),
+            ..Default::default()
+        }
+        .apply_to(current)
+        .unwrap();
+        assert_eq!(patched.first_name.as_deref(), Some("Ann"));
+        assert_eq!(patched.last_name.as_deref(), Some("Lee"));
+        assert_eq!(patched.title, None);
+        assert_eq!(patched.phone.as_deref(), Some("+14155552671"));
+    }
+
+    #[test]
+    fn a_patch_cannot_clear_the_last_identifying_field() {
+        let current = Contact::parse(named("Ann")).unwrap();
+        let errors = ContactPatch {
+            first_name: Patch::Clear,
+            ..Default::default()
+        }
+        .apply_to(current)
+        .unwrap_err();
+        assert!(errors.iter().all(|e| e.code == "required"));
+    }
+}

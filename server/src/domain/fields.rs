@@ -1,0 +1,279 @@
+//! Field-level validation shared by every resource: bounded text, emails, phone numbers,
+//! tags and custom fields. Each check reports a [`FieldError`] naming the field, so one
+//! request with three bad fields gets three details back.
+
+use serde_json::{Map, Value};
+
+/// One problem with one field, as it appears in the error envelope's `details`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects field errors while a whole input is checked, so every bad field is reported
+/// at once instead of the first one only.
+#[derive(Debug, Default)]
+pub struct Errors(Vec<FieldError>);
+
+impl Errors {
+    pub fn push(&mut self, err: FieldError) {
+        self.0.push(err);
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|e| e.field == field)
+    }
+
+    /// Keeps the value of a successful check, records the failure of another.
+    pub fn check<T: Default>(&mut self, result: Result<T, FieldError>) -> T {
+        result.unwrap_or_else(|err| {
+            self.0.push(err);
+            T::default()
+        })
+    }
+
+    pub fn finish<T>(self, value: T) -> Result<T, Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+/// Trims `value`; an empty or blank string means "no value". Refuses text longer than
+/// `max` characters and control characters (newlines and tabs only where `multiline`).
+pub fn optional_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+    multiline: bool,
+) -> Result<Option<String>, FieldError> {
+    let Some(value) = value else { return Ok(None) };
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    let length = trimmed.chars().count();
+    if length > max {
+        return Err(FieldError::new(
+            field,
+            "too_long",
+            format!("must be at most {max} characters (got {length})"),
+        ));
+    }
+    let allowed = |c: char| multiline && (c == '\n' || c == '\t' || c == '\r');
+    if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(FieldError::new(
+            field,
+            "invalid_characters",
+            "must not contain control characters",
+        ));
+    }
+    Ok(Some(trimmed.to_owned()))
+}
+
+pub const EMAIL_MAX: usize = 254;
+
+/// An email address, syntax-checked by the `email_address` crate and trimmed. Its case is
+/// kept as given; uniqueness compares it case-insensitively.
+pub fn optional_email(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    let Some(value) = optional_text(field, value, EMAIL_MAX, false)? else {
+        return Ok(None);
+    };
+    // Display names ("Ann <ann@example.com>") are valid RFC 5322 but not an address.
+    let options = email_address::Options::default().without_display_text();
+    match email_address::EmailAddress::parse_with_options(&value, options) {
+        Ok(_) => Ok(Some(value)),
+        Err(err) => Err(FieldError::new(
+            field,
+            "invalid_email",
+            format!("is not a valid email address: {err}"),
+        )),
+    }
+}
+
+pub const PHONE_MAX: usize = 32;
+
+/// A phone number in international form, normalised to E.164 (`+14155550123`).
+pub fn optional_phone(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    let Some(value) = optional_text(field, value, PHONE_MAX, false)? else {
+        return Ok(None);
+    };
+    let invalid = || {
+        FieldError::new(
+            field,
+            "invalid_phone",
+            "must be a valid phone number in international format, e.g. +14155550123",
+        )
+    };
+    let number = phonenumber::parse(None, &value).map_err(|_| invalid())?;
+    if !phonenumber::is_valid(&number) {
+        return Err(invalid());
+    }
+    Ok(Some(
+        number.format().mode(phonenumber::Mode::E164).to_string(),
+    ))
+}
+
+pub const TAGS_MAX_ITEMS: usize = 50;
+pub const TAG_MAX: usize = 50;
+
+/// Tags: trimmed, non-empty, at most [`TAGS_MAX_ITEMS`] of at most [`TAG_MAX`] characters;
+/// duplicates are dropped, first occurrence wins, order kept.
+pub fn tags(field: &str, value: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if value.len() > TAGS_MAX_ITEMS {
+        return Err(FieldError::new(
+            field,
+            "too_many",
+            format!("must hold at most {TAGS_MAX_ITEMS} tags"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(value.len());
+    for (index, tag) in value.into_iter().enumerate() {
+        let item = format!("{field}[{index}]");
+        let Some(tag) = optional_text(&item, Some(tag), TAG_MAX, false)? else {
+            return Err(FieldError::new(item, "required", "must not be empty"));
+        };
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    Ok(out)
+}
+
+pub const CUSTOM_FIELDS_MAX_KEYS: usize = 100;
+pub const CUSTOM_FIELD_KEY_MAX: usize = 64;
+pub const CUSTOM_FIELDS_MAX_BYTES: usize = 16 * 1024;
+
+/// Free-form custom fields: a JSON object of at most [`CUSTOM_FIELDS_MAX_KEYS`] keys of at
+/// most [`CUSTOM_FIELD_KEY_MAX`] characters, at most [`CUSTOM_FIELDS_MAX_BYTES`] as JSON.
+pub fn custom_fields(field: &str, value: Map<String, Value>) -> Result<Value, FieldError> {
+    if value.len() > CUSTOM_FIELDS_MAX_KEYS {
+        return Err(FieldError::new(
+            field,
+            "too_many",
+            format!("must hold at most {CUSTOM_FIELDS_MAX_KEYS} keys"),
+        ));
+    }
+    if let Some(key) = value
+        .keys()
+        .find(|k| k.trim().is_empty() || k.chars().count() > CUSTOM_FIELD_KEY_MAX)
+    {
+        return Err(FieldError::new(
+            format!("{field}.{key}"),
+            "invalid_key",
+            format!("keys must be 1 to {CUSTOM_FIELD_KEY_MAX} characters"),
+        ));
+    }
+    let value = Value::Object(value);
+    let size = value.to_string().len();
+    if size > CUSTOM_FIELDS_MAX_BYTES {
+        return Err(FieldError::new(
+            field,
+            "too_large",
+            format!("must be at most {CUSTOM_FIELDS_MAX_BYTES} bytes as JSON (got {size})"),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_text_means_no_value_and_text_is_trimmed() {
+        assert_eq!(optional_text("f", Some("   ".into()), 5, false), Ok(None));
+        assert_eq!(
+            optional_text("f", Some("  Ann ".into()), 5, false),
+            Ok(Some("Ann".into()))
+        );
+    }
+
+    #[test]
+    fn text_longer_than_the_limit_is_refused_counting_characters_not_bytes() {
+        assert!(optional_text("f", Some("ééééé".into()), 5, false).is_ok());
+        let err = optional_text("f", Some("éééééé".into()), 5, false).unwrap_err();
+        assert_eq!((err.field.as_str(), err.code), ("f", "too_long"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_except_newlines_in_multiline_text() {
+        assert!(optional_text("f", Some("a\u{0}b".into()), 9, true).is_err());
+        assert!(optional_text("f", Some("a\nb".into()), 9, false).is_err());
+        assert!(optional_text("f", Some("a\nb".into()), 9, true).is_ok());
+    }
+
+    #[test]
+    fn emails_are_checked_and_display_names_refused() {
+        assert_eq!(
+            optional_email("email", Some(" Ann@Example.com ".into())),
+            Ok(Some("Ann@Example.com".into()))
+        );
+        for bad in ["ann", "ann@", "Ann <ann@example.com>", "a b@example.com"] {
+            let err = optional_email("email", Some(bad.into())).unwrap_err();
+            assert_eq!(err.code, "invalid_email", "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones_are_normalised_to_e164() {
+        assert_eq!(
+            optional_phone("phone", Some("+1 (415) 555-2671".into())),
+            Ok(Some("+14155552671".into()))
+        );
+        assert_eq!(
+            optional_phone("phone", Some("+44 20 7946 0958".into())),
+            Ok(Some("+442079460958".into()))
+        );
+        for bad in ["4155552671", "+1 555", "call me"] {
+            let err = optional_phone("phone", Some(bad.into())).unwrap_err();
+            assert_eq!(err.code, "invalid_phone", "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags_are_trimmed_deduplicated_and_bounded() {
+        assert_eq!(
+            tags("tags", vec![" vip ".into(), "vip".into(), "lead".into()]),
+            Ok(vec!["vip".to_string(), "lead".to_string()])
+        );
+        assert_eq!(tags("tags", vec!["".into()]).unwrap_err().field, "tags[0]");
+        let many = (0..=TAGS_MAX_ITEMS).map(|i| i.to_string()).collect();
+        assert_eq!(tags("tags", many).unwrap_err().code, "too_many");
+    }
+
+    #[test]
+    fn custom_fields_are_bounded_in_keys_and_size() {
+        let mut map = Map::new();
+        map.insert("plan".into(), Value::from("gold"));
+        assert!(custom_fields("custom_fields", map.clone()).is_ok());
+        map.insert(
+            "big".into(),
+            Value::from("x".repeat(CUSTOM_FIELDS_MAX_BYTES)),
+        );
+        assert_eq!(
+            custom_fields("custom_fields", map).unwrap_err().code,
+            "too_large"
+        );
+        let mut bad_key = Map::new();
+        bad_key.insert(" ".into(), Value::Null);
+        assert_eq!(
+            custom_fields("custom_fields", bad_key).unwrap_err().code,
+            "invalid_key"
+        );
+    }
+}

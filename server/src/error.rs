@@ -1,0 +1,153 @@
+//! The one application error type. Domain and database code return it; it knows nothing
+//! about HTTP. `api::envelope` turns it (and every error poem raises by itself) into the
+//! wire error envelope, in exactly one place.
+
+use crate::domain::FieldError;
+
+/// Stable error codes on the wire (`error.code`). Add codes, never repurpose one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    ValidationFailed,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Internal,
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 13] = [
+        Self::BadRequest,
+        Self::ValidationFailed,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Conflict,
+        Self::PreconditionFailed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::RateLimited,
+        Self::Internal,
+        Self::ServiceUnavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::ValidationFailed => "validation_failed",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
+            Self::PreconditionFailed => "precondition_failed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
+            Self::Internal => "internal",
+            Self::ServiceUnavailable => "service_unavailable",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::ValidationFailed => 422,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Conflict => 409,
+            Self::PreconditionFailed => 412,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::RateLimited => 429,
+            Self::Internal => 500,
+            Self::ServiceUnavailable => 503,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed (bad cursor, unparsable parameter, ...).
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    /// The request is well formed but breaks one or more field rules.
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The id does not exist, or belongs to another tenant: the two are indistinguishable.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    /// The database cannot be reached; the client may retry.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything unexpected. Logged with its full chain, never shown to the client.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest { .. } => ErrorCode::BadRequest,
+            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn details(&self) -> &[FieldError] {
+        match self {
+            Self::BadRequest { details, .. }
+            | Self::Validation(details)
+            | Self::Conflict { details, .. } => details,
+            _ => &[],
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            // Connection-level failures are the database being away, not a bug: the client
+            // gets 503 and may retry.
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(err.into()),
+            _ => Self::Internal(anyhow::Error::new(err)),
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,14 @@
+//! Momentum's server as a library: `main.rs` is a thin CLI over it, and tests start the
+//! real application through [`startup::Application`].
+//!
+//! Code tour: `api/` (HTTP: handlers, wire types, envelope), `domain/` (validated types
+//! and business rules), `db/` (SQL, the tenant-scoped transaction, embedded PostgreSQL),
+//! `auth/` (API keys), `startup.rs` (wiring), `config.rs` (flags and environment).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod startup;

@@ -1,0 +1,94 @@
+//! `momentum`: serve the API, migrate, print the OpenAPI document, create tenants.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use momentum_server::config::{Cli, Command, DatabaseArgs, ServeArgs, TenantCommand};
+use momentum_server::startup::{self, EmbeddedDatabase};
+use momentum_server::{api, db};
+use tracing_subscriber::EnvFilter;
+
+fn init_tracing() {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("MOMENTUM_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => startup::serve(args).await,
+        Command::Migrate(args) => migrate(args).await,
+        Command::Openapi => {
+            print!("{}", api::spec_json());
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Create {
+            name,
+            owner_email,
+            database,
+        }) => create_tenant(&name, &owner_email, database).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
+    match &args.admin_database_url {
+        Some(url) => {
+            let admin =
+                db::connect(startup::parse_url(url, "MOMENTUM_ADMIN_DATABASE_URL")?, 2).await?;
+            db::migrate(&admin).await?;
+            admin.close().await;
+        }
+        None => EmbeddedDatabase::open(&args.data_dir).await?.close().await,
+    }
+    eprintln!("migrations applied");
+    Ok(())
+}
+
+async fn create_tenant(name: &str, owner_email: &str, args: DatabaseArgs) -> anyhow::Result<()> {
+    let name = name.trim();
+    anyhow::ensure!(
+        (1..=200).contains(&name.chars().count()),
+        "--name must be 1 to 200 characters"
+    );
+    let email = momentum_server::domain::fields::optional_email(
+        "owner_email",
+        Some(owner_email.to_owned()),
+    )
+    .map_err(|e| anyhow::anyhow!("--owner-email {}", e.message))?
+    .context("--owner-email must not be empty")?;
+    let tenant = match &args.admin_database_url {
+        Some(url) => {
+            let admin =
+                db::connect(startup::parse_url(url, "MOMENTUM_ADMIN_DATABASE_URL")?, 2).await?;
+            let tenant = db::tenants::provision(&admin, name, &email).await;
+            admin.close().await;
+            tenant?
+        }
+        None => {
+            let embedded = EmbeddedDatabase::open(&args.data_dir).await?;
+            let tenant = db::tenants::provision(&embedded.admin, name, &email).await;
+            embedded.close().await;
+            tenant?
+        }
+    };
+    println!("{}", serde_json::to_string(&tenant)?);
+    Ok(())
+}

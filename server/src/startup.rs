@@ -1,0 +1,252 @@
+//! Building and running the application: connect, check the database role, assemble the
+//! routes and middleware, serve until a shutdown signal. Tests start the real thing
+//! through [`Application::build`] on port 0.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{get, EndpointExt, Route, Server};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+
+use crate::api::{self, edge::Edge};
+use crate::config::ServeArgs;
+use crate::db::{self, embedded};
+
+/// What every handler can reach, through `Data<&AppState>`.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+}
+
+/// Settings of the HTTP application itself.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+}
+
+pub fn routes(state: AppState, settings: &HttpSettings) -> impl poem::Endpoint {
+    let service = api::service();
+    let spec = service.spec_endpoint();
+    Route::new()
+        .nest("/", service)
+        .at("/openapi.json", get(spec))
+        .at("/docs", get(api::docs::index))
+        .at("/docs/", get(api::docs::asset))
+        .at("/docs/*tail", get(api::docs::asset))
+        .data(state)
+        .with(Edge {
+            max_body_bytes: settings.max_body_bytes,
+        })
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    acceptor: poem::listener::TcpAcceptor,
+    port: u16,
+    state: AppState,
+    settings: HttpSettings,
+}
+
+impl Application {
+    /// Checks the role behind `pool` (refusing superusers, BYPASSRLS and owners) and binds
+    /// `listen` (`127.0.0.1:0` picks a free port).
+    pub async fn build(pool: PgPool, listen: &str, settings: HttpSettings) -> anyhow::Result<Self> {
+        db::check_runtime_role(&pool).await?;
+        let acceptor = TcpListener::bind(listen.to_owned())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+            .context("the listener has no TCP address")?;
+        Ok(Self {
+            acceptor,
+            port,
+            state: AppState { pool },
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
+    /// `grace`.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        let app = routes(self.state, &self.settings);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(grace))
+            .await
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+pub fn parse_url(url: &str, what: &str) -> anyhow::Result<PgConnectOptions> {
+    // The error of a URL parse can echo the URL, password included: keep it out.
+    url.parse()
+        .map_err(|_| anyhow::anyhow!("{what} is not a valid PostgreSQL URL"))
+}
+
+/// The embedded database as `serve` and `tenant create` use it: started (unless already
+/// running), bootstrapped and migrated.
+pub struct EmbeddedDatabase {
+    pub cluster: embedded::Cluster,
+    /// Whether this process started it (and so stops it on the way out).
+    pub started_here: bool,
+    pub admin: PgPool,
+}
+
+pub const EMBEDDED_DB: &str = "momentum";
+
+impl EmbeddedDatabase {
+    pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        let cluster = embedded::Cluster::new(data_dir, true)?;
+        if cluster.init()? {
+            tracing::info!(dir = %cluster.root().display(), "created the embedded PostgreSQL cluster");
+        }
+        let started_here = cluster.start()?;
+        let ready = async {
+            cluster.bootstrap(EMBEDDED_DB).await?;
+            let admin = db::connect(
+                cluster.connect_options(embedded::OWNER_ROLE, EMBEDDED_DB),
+                2,
+            )
+            .await?;
+            db::migrate(&admin).await?;
+            cluster.grant_runtime_role().await?;
+            anyhow::Ok(admin)
+        }
+        .await;
+        match ready {
+            Ok(admin) => Ok(Self {
+                cluster,
+                started_here,
+                admin,
+            }),
+            Err(err) => {
+                if started_here {
+                    let _ = cluster.stop();
+                }
+                Err(err)
+            }
+        }
+    }
+
+    pub fn runtime_options(&self) -> PgConnectOptions {
+        self.cluster
+            .connect_options(embedded::RUNTIME_ROLE, EMBEDDED_DB)
+    }
+
+    pub async fn close(self) {
+        self.admin.close().await;
+        if self.started_here {
+            if let Err(err) = self.cluster.stop() {
+                tracing::warn!(error = %err, "could not stop the embedded PostgreSQL");
+            }
+        }
+    }
+}
+
+/// `momentum serve`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = HttpSettings {
+        max_body_bytes: args.max_body_bytes,
+    };
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    match &args.database.database_url {
+        Some(url) => {
+            if let Some(admin_url) = &args.database.admin_database_url {
+                let admin =
+                    db::connect(parse_url(admin_url, "MOMENTUM_ADMIN_DATABASE_URL")?, 2).await?;
+                db::migrate(&admin).await?;
+                admin.close().await;
+            }
+            let pool = db::connect(parse_url(url, "DATABASE_URL")?, args.db_pool_size).await?;
+            let app = Application::build(pool, &args.listen, settings).await?;
+            tracing::info!(port = app.port(), "serving");
+            app.run_until_stopped(shutdown_signal(), grace).await?;
+        }
+        None => {
+            let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
+            let result = async {
+                let demo = demo_tenant(&embedded, &args.database.data_dir).await?;
+                let pool = db::connect(embedded.runtime_options(), args.db_pool_size).await?;
+                let app = Application::build(pool, &args.listen, settings).await?;
+                announce(&args.listen, app.port(), &demo);
+                app.run_until_stopped(shutdown_signal(), grace).await?;
+                anyhow::Ok(())
+            }
+            .await;
+            embedded.close().await;
+            result?;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The demo tenant's credentials, kept in the (private, local) data directory so every
+/// start can show them again: the database holds only the key's hash.
+async fn demo_tenant(embedded: &EmbeddedDatabase, data_dir: &Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let file = data_dir.join("demo-tenant.json");
+    if crate::db::tenants::any_tenant(&embedded.admin).await? {
+        return Ok(std::fs::read_to_string(&file).unwrap_or_else(|_| {
+            "(the demo tenant exists but its key file is gone; run `momentum tenant create --name NAME`)".into()
+        }));
+    }
+    let tenant =
+        crate::db::tenants::provision(&embedded.admin, "Demo", "owner@example.com").await?;
+    let json = serde_json::to_string_pretty(&tenant)?;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&file)
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    out.write_all(json.as_bytes())?;
+    Ok(json)
+}
+
+fn announce(listen: &str, port: u16, demo: &str) {
+    let host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+    let base = format!("http://{host}:{port}");
+    // Printed on stdout, not logged: the key is for the person who started the server.
+    println!(
+        "\nMomentum is serving on {base}\n  Swagger UI: {base}/docs\n  Demo tenant (embedded database only):\n{demo}\n\n  Try: curl -s -H \"Authorization: Bearer <api_key>\" {base}/v1/contacts\n"
+    );
+}
