@@ -371,7 +371,6 @@ impl ContactsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 1024))]
         cursor: Query<Option<String>>,
         /// Sort order (default `created_at`); a leading `-` sorts descending.
         sort: Query<Option<ContactSort>>,
