@@ -780,104 +780,6 @@ pub mod types {
             Default::default()
         }
     }
-    ///Sort order of a contact list; a leading `-` means descending.
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "description": "Sort order of a contact list; a leading `-` means descending.",
-    ///  "type": "string",
-    ///  "enum": [
-    ///    "created_at",
-    ///    "-created_at",
-    ///    "updated_at",
-    ///    "-updated_at",
-    ///    "last_name",
-    ///    "-last_name"
-    ///  ]
-    ///}
-    /// ```
-    /// </details>
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Copy,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-    )]
-    pub enum ContactSort {
-        #[serde(rename = "created_at")]
-        CreatedXat,
-        #[serde(rename = "-created_at")]
-        XcreatedXat,
-        #[serde(rename = "updated_at")]
-        UpdatedXat,
-        #[serde(rename = "-updated_at")]
-        XupdatedXat,
-        #[serde(rename = "last_name")]
-        LastXname,
-        #[serde(rename = "-last_name")]
-        XlastXname,
-    }
-    impl ::std::convert::From<&Self> for ContactSort {
-        fn from(value: &ContactSort) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::fmt::Display for ContactSort {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
-                Self::CreatedXat => f.write_str("created_at"),
-                Self::XcreatedXat => f.write_str("-created_at"),
-                Self::UpdatedXat => f.write_str("updated_at"),
-                Self::XupdatedXat => f.write_str("-updated_at"),
-                Self::LastXname => f.write_str("last_name"),
-                Self::XlastXname => f.write_str("-last_name"),
-            }
-        }
-    }
-    impl ::std::str::FromStr for ContactSort {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            match value {
-                "created_at" => Ok(Self::CreatedXat),
-                "-created_at" => Ok(Self::XcreatedXat),
-                "updated_at" => Ok(Self::UpdatedXat),
-                "-updated_at" => Ok(Self::XupdatedXat),
-                "last_name" => Ok(Self::LastXname),
-                "-last_name" => Ok(Self::XlastXname),
-                _ => Err("invalid value".into()),
-            }
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ContactSort {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String> for ContactSort {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ContactSort {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
     ///`ContactsListEmail`
     ///
     /// <details><summary>JSON schema</summary>
@@ -1013,6 +915,85 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ContactsListQ {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ContactsListSort`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^-?(created_at|updated_at|last_name)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsListSort(::std::string::String);
+    impl ::std::ops::Deref for ContactsListSort {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsListSort> for ::std::string::String {
+        fn from(value: ContactsListSort) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsListSort> for ContactsListSort {
+        fn from(value: &ContactsListSort) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsListSort {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> =
+                ::std::sync::LazyLock::new(|| {
+                    ::regress::Regex::new("^-?(created_at|updated_at|last_name)$").unwrap()
+                });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^-?(created_at|updated_at|last_name)$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ContactsListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ContactsListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsListSort {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2317,7 +2298,8 @@ impl Client {
     - `email`: Exact email, ignoring case.
     - `limit`: Page size, 1-200 (default 50).
     - `q`: Case-insensitive substring of the full name or the email.
-    - `sort`: Sort order (default `created_at`); a leading `-` sorts descending.
+    - `sort`: Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
+    sorts descending, e.g. `-updated_at`.
     - `updated_after`: Only contacts changed strictly after this instant (RFC 3339).
     ```ignore
     let response = client.contacts_list()
@@ -2453,7 +2435,7 @@ pub mod builder {
         email: Result<Option<types::ContactsListEmail>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         q: Result<Option<types::ContactsListQ>, String>,
-        sort: Result<Option<types::ContactSort>, String>,
+        sort: Result<Option<types::ContactsListSort>, String>,
         updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
     }
     impl<'a> ContactsList<'a> {
@@ -2508,12 +2490,12 @@ pub mod builder {
         }
         pub fn sort<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::ContactSort>,
+            V: std::convert::TryInto<types::ContactsListSort>,
         {
             self.sort = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `ContactSort` for sort failed".to_string());
+                .map_err(|_| "conversion to `ContactsListSort` for sort failed".to_string());
             self
         }
         pub fn updated_after<V>(mut self, value: V) -> Self

@@ -1,1 +1,30 @@
+//! Contract tests: the real server, a disposable PostgreSQL and the generated SDK. One
+//! binary (one link) for all of them; each test gets its own database and server.
 
+mod contacts;
+mod document;
+mod errors;
+mod isolation;
+
+use momentum_sdk::types;
+
+/// A contact body with just a first name and an email.
+pub fn person(first: &str, email: &str) -> types::ContactCreate {
+    types::ContactCreate {
+        first_name: Some(first.parse().expect("a short name")),
+        email: Some(email.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// The decoded error envelope of a failed SDK call; panics on success or transport errors.
+pub fn api_error<T: std::fmt::Debug>(
+    result: Result<momentum_sdk::ResponseValue<T>, momentum_sdk::Error<types::ErrorEnvelope>>,
+) -> (u16, types::ErrorEnvelope) {
+    match result {
+        Err(momentum_sdk::Error::ErrorResponse(resp)) => {
+            (resp.status().as_u16(), resp.into_inner())
+        }
+        other => panic!("expected an error response, got {other:?}"),
+    }
+}

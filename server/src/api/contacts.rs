@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
-use poem_openapi::{Enum, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use super::responses::{
     ApiResult, Create, Created, Delete, List, ListMeta, Meta, NoContent, Read, Success, Update,
 };
 use super::security::ApiKey;
-use super::types::{Email, Text, TextList};
+use super::types::{Email, PathId, Text, TextList};
 use super::ApiTags;
 use crate::db::contacts::{self as repo, ContactRow, ListQuery, SortKey, SortValue};
 use crate::db::TenantTx;
@@ -141,34 +141,17 @@ pub struct ContactList {
     pub meta: ListMeta,
 }
 
-/// Sort order of a contact list; a leading `-` means descending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum ContactSort {
-    #[oai(rename = "created_at")]
-    CreatedAt,
-    #[oai(rename = "-created_at")]
-    CreatedAtDesc,
-    #[oai(rename = "updated_at")]
-    UpdatedAt,
-    #[oai(rename = "-updated_at")]
-    UpdatedAtDesc,
-    #[oai(rename = "last_name")]
-    LastName,
-    #[oai(rename = "-last_name")]
-    LastNameDesc,
-}
-
-impl ContactSort {
-    fn key(self) -> (SortKey, bool) {
-        match self {
-            Self::CreatedAt => (SortKey::CreatedAt, false),
-            Self::CreatedAtDesc => (SortKey::CreatedAt, true),
-            Self::UpdatedAt => (SortKey::UpdatedAt, false),
-            Self::UpdatedAtDesc => (SortKey::UpdatedAt, true),
-            Self::LastName => (SortKey::LastName, false),
-            Self::LastNameDesc => (SortKey::LastName, true),
-        }
-    }
+/// Parses a `sort` value the parameter's pattern already admitted.
+fn sort_key(sort: Option<&str>) -> (SortKey, bool) {
+    let sort = sort.unwrap_or("created_at");
+    let (name, descending) = match sort.strip_prefix('-') {
+        Some(name) => (name, true),
+        None => (sort, false),
+    };
+    (
+        SortKey::parse(name).unwrap_or(SortKey::CreatedAt),
+        descending,
+    )
 }
 
 fn text<const N: usize>(value: Option<Text<N>>) -> Option<String> {
@@ -288,10 +271,11 @@ impl ContactsApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The contact's id.
-        id: Path<Uuid>,
+        id: Path<PathId>,
     ) -> ApiResult<Success<ContactEnvelope>, Read> {
+        let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get(&mut tx, id.0).await?;
+        let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Success(envelope(row, &request_id)))
     }
@@ -311,17 +295,18 @@ impl ContactsApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The contact's id.
-        id: Path<Uuid>,
+        id: Path<PathId>,
         body: Json<ContactPatch>,
     ) -> ApiResult<Success<ContactEnvelope>, Update> {
+        let id = id.0.parse("id")?;
         let changes: domain::ContactPatch = body.0.into();
         let tenant_id = auth.0.tenant_id;
         let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
-        let current = repo::get_for_update(&mut tx, id.0).await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
         let contact = changes
             .apply_to(current.to_domain())
             .map_err(AppError::Validation)?;
-        let row = match repo::update(&mut tx, id.0, &contact).await {
+        let row = match repo::update(&mut tx, id, &contact).await {
             Err(AppError::Conflict { .. }) => {
                 drop(tx);
                 let email = contact.email.as_deref().unwrap_or_default();
@@ -346,10 +331,11 @@ impl ContactsApi {
         auth: ApiKey,
         state: Data<&AppState>,
         /// The contact's id.
-        id: Path<Uuid>,
+        id: Path<PathId>,
     ) -> ApiResult<NoContent, Delete> {
+        let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::delete(&mut tx, id.0).await?;
+        repo::delete(&mut tx, id).await?;
         tx.commit().await?;
         Ok(NoContent)
     }
@@ -372,8 +358,10 @@ impl ContactsApi {
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-        /// Sort order (default `created_at`); a leading `-` sorts descending.
-        sort: Query<Option<ContactSort>>,
+        /// Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
+        /// sorts descending, e.g. `-updated_at`.
+        #[oai(validator(pattern = "^-?(created_at|updated_at|last_name)$"))]
+        sort: Query<Option<String>>,
         /// Case-insensitive substring of the full name or the email.
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
@@ -384,7 +372,7 @@ impl ContactsApi {
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<ContactList>, List> {
         let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
-        let (sort, descending) = sort.0.unwrap_or(ContactSort::CreatedAt).key();
+        let (sort, descending) = sort_key(sort.0.as_deref());
         let after = cursor
             .0
             .as_deref()

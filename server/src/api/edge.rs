@@ -148,7 +148,22 @@ impl AppError {
 /// poem's are classified by type, then by status.
 fn render_error(err: poem::Error, request_id: &str) -> Response {
     use poem_openapi::error::{
-        AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError,
+        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError,
+        ParseRequestPayloadError,
+    };
+
+    let bad_parameter = |name: &str, reason: &str| {
+        let code = ErrorCode::BadRequest;
+        let detail = ErrorDetail {
+            field: name.to_owned(),
+            code: "invalid".to_owned(),
+            message: reason.to_owned(),
+        };
+        let message = format!("invalid parameter `{name}`");
+        (
+            code,
+            ErrorEnvelope::from_parts(code, message, vec![detail], request_id),
+        )
     };
 
     let (code, envelope) = if let Some(app) = err.downcast_ref::<AppError>() {
@@ -161,18 +176,9 @@ fn render_error(err: poem::Error, request_id: &str) -> Response {
         }
         (app.code(), ErrorEnvelope::new(app, request_id))
     } else if let Some(param) = err.downcast_ref::<ParseParamError>() {
-        let code = ErrorCode::BadRequest;
-        let envelope = ErrorEnvelope::from_parts(
-            code,
-            format!("invalid parameter `{}`", param.name),
-            vec![ErrorDetail {
-                field: param.name.to_owned(),
-                code: "invalid".to_owned(),
-                message: param.reason.clone(),
-            }],
-            request_id,
-        );
-        (code, envelope)
+        bad_parameter(param.name, &param.reason)
+    } else if let Some(param) = err.downcast_ref::<ParsePathError>() {
+        bad_parameter(param.name, &param.reason)
     } else if let Some(payload) = err.downcast_ref::<ParseRequestPayloadError>() {
         let message = format!("the request body is not valid: {}", payload.reason);
         let code = ErrorCode::BadRequest;

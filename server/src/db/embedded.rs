@@ -76,8 +76,9 @@ impl Cluster {
         self.root.join("run")
     }
 
+    /// In its own folder: the cluster's user must be able to write it.
     fn log_file(&self) -> PathBuf {
-        self.root.join("postgres.log")
+        self.root.join("log").join("postgres.log")
     }
 
     fn command(&self, program: &str) -> Command {
@@ -167,6 +168,7 @@ impl Cluster {
             return Ok(false);
         }
         self.make_private_dir(&self.socket_dir())?;
+        self.make_private_dir(&self.root.join("log"))?;
         let mut options = format!(
             "-c listen_addresses='' -c unix_socket_directories='{}' -c port={PORT}",
             self.socket_dir().display()
@@ -393,5 +395,59 @@ fn reap_orphans(parent: &Path) {
                     .status();
             }
         }
+    }
+}
+
+/// The template every test database is copied from: created and migrated once per
+/// cluster, so a fresh database costs one `CREATE DATABASE ... TEMPLATE`.
+const TEMPLATE_DB: &str = "momentum_template";
+
+impl Disposable {
+    /// One disposable, migrated cluster per process, started on first use. Runs its
+    /// set-up on a private runtime so any caller (any test's runtime) can use it.
+    pub fn shared() -> &'static Disposable {
+        static SHARED: std::sync::OnceLock<Disposable> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            let setup = std::thread::spawn(|| -> anyhow::Result<Disposable> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let disposable = Disposable::start()?;
+                    let cluster = &disposable.cluster;
+                    cluster.bootstrap(TEMPLATE_DB).await?;
+                    let admin = PgConnection::connect_with(
+                        &cluster.connect_options(OWNER_ROLE, TEMPLATE_DB),
+                    )
+                    .await?;
+                    let mut admin = admin;
+                    super::MIGRATOR.run(&mut admin).await?;
+                    admin.close().await?;
+                    cluster.grant_runtime_role().await?;
+                    Ok(disposable)
+                })
+            });
+            match setup.join() {
+                Ok(Ok(disposable)) => disposable,
+                Ok(Err(err)) => panic!("cannot start the disposable PostgreSQL: {err:#}"),
+                Err(_) => panic!("the disposable PostgreSQL set-up panicked"),
+            }
+        })
+    }
+
+    /// A new, migrated, empty database; returns its name.
+    pub async fn fresh_database(&self) -> anyhow::Result<String> {
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn =
+            PgConnection::connect_with(&self.cluster.connect_options(SUPERUSER, "postgres"))
+                .await?;
+        conn.execute(
+            format!("CREATE DATABASE \"{name}\" TEMPLATE {TEMPLATE_DB} OWNER {OWNER_ROLE}")
+                .as_str(),
+        )
+        .await
+        .context("cannot create a test database")?;
+        conn.close().await?;
+        Ok(name)
     }
 }

@@ -1,0 +1,276 @@
+//! Every error class, each decoded as the SDK's error envelope, each carrying the request
+//! id. Inputs the SDK refuses to send (bad JSON, wrong content type, huge bodies, unknown
+//! routes) go over raw HTTP and are decoded with the SDK's own type.
+
+use momentum_contract_tests::{TestApp, TEST_MAX_BODY_BYTES};
+use momentum_sdk::types::{self, ErrorEnvelope};
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+use crate::{api_error, person};
+
+/// Sends a raw request and decodes the error envelope with the SDK's type.
+async fn raw_error(request: reqwest::RequestBuilder) -> (StatusCode, ErrorEnvelope) {
+    let resp = request.send().await.expect("send");
+    let status = resp.status();
+    let header_id = resp
+        .headers()
+        .get("x-request-id")
+        .cloned()
+        .expect("X-Request-Id on an error");
+    let body: ErrorEnvelope = resp.json().await.expect("the body is the error envelope");
+    assert_eq!(header_id.to_str().unwrap(), body.meta.request_id);
+    (status, body)
+}
+
+#[tokio::test]
+async fn validation_failures_are_422_with_one_detail_per_bad_field() {
+    let app = TestApp::spawn().await;
+    let body = types::ContactCreate {
+        email: Some("not-an-email".into()),
+        phone: Some("12345".parse().unwrap()),
+        custom_fields: serde_json::json!({" ": 1}).as_object().cloned().unwrap(),
+        ..Default::default()
+    };
+    let (status, err) = api_error(app.client.contacts_create().body(body).send().await);
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (422, "validation_failed")
+    );
+    let mut fields: Vec<_> = err.error.details.iter().map(|d| d.field.as_str()).collect();
+    fields.sort();
+    assert_eq!(fields, ["custom_fields. ", "email", "phone"]);
+    assert!(err
+        .error
+        .details
+        .iter()
+        .all(|d| !d.code.is_empty() && !d.message.is_empty()));
+
+    // Over-long strings are what the SDK itself refuses, so they go raw; every field is
+    // reported, not just the first.
+    let (client, url) = app.raw("/v1/contacts");
+    let (status, err) = raw_error(
+        client
+            .post(url)
+            .bearer_auth(&app.api_key)
+            .json(&serde_json::json!({"first_name": "x".repeat(101), "title": "y".repeat(201)})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let fields: Vec<_> = err.error.details.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(fields, ["first_name", "title"]);
+    assert!(err.error.details.iter().all(|d| d.code == "too_long"));
+}
+
+#[tokio::test]
+async fn missing_and_invalid_credentials_are_401() {
+    let app = TestApp::spawn().await;
+    let (status, err) = api_error(app.client_with_key("mk_nope").contacts_list().send().await);
+    assert_eq!((status, err.error.code.as_str()), (401, "unauthorized"));
+
+    // A well-formed key whose secret is wrong is refused like an unknown one.
+    let mut forged = app.api_key.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let (status, _) = api_error(app.client_with_key(&forged).contacts_list().send().await);
+    assert_eq!(status, 401);
+
+    let (client, url) = app.raw("/v1/contacts");
+    let (status, err) = raw_error(client.get(url)).await;
+    assert_eq!(
+        (status.as_u16(), err.error.code.as_str()),
+        (401, "unauthorized")
+    );
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    let (status, err) = api_error(app.client.contacts_list().cursor("garbage").send().await);
+    assert_eq!((status, err.error.code.as_str()), (400, "bad_request"));
+    assert_eq!(err.error.details[0].field, "cursor");
+
+    let (client, url) = app.raw("/v1/contacts?limit=500");
+    let (status, err) = raw_error(client.get(url).bearer_auth(&app.api_key)).await;
+    assert_eq!(
+        (status.as_u16(), err.error.code.as_str()),
+        (400, "bad_request")
+    );
+    assert_eq!(err.error.details[0].field, "limit");
+
+    let (client, url) = app.raw("/v1/contacts/not-a-uuid");
+    let (status, err) = raw_error(client.get(url).bearer_auth(&app.api_key)).await;
+    assert_eq!(
+        (status.as_u16(), err.error.details[0].field.as_str()),
+        (400, "id")
+    );
+
+    let (client, url) = app.raw("/v1/contacts?sort=name");
+    let (status, _) = raw_error(client.get(url).bearer_auth(&app.api_key)).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404() {
+    let app = TestApp::spawn().await;
+    let (status, err) = api_error(app.client.contacts_get().id(Uuid::now_v7()).send().await);
+    assert_eq!((status, err.error.code.as_str()), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn malformed_json_wrong_types_and_unknown_fields_are_400() {
+    let app = TestApp::spawn().await;
+    let (client, url) = app.raw("/v1/contacts");
+    for body in [
+        "{\"first_name\": ",
+        "{\"first_name\": 42}",
+        "{\"first_name\": \"A\", \"surname\": \"B\"}",
+        "[]",
+    ] {
+        let (status, err) = raw_error(
+            client
+                .post(&url)
+                .bearer_auth(&app.api_key)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+        assert_eq!(
+            (status.as_u16(), err.error.code.as_str()),
+            (400, "bad_request"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_is_415() {
+    let app = TestApp::spawn().await;
+    let (client, url) = app.raw("/v1/contacts");
+    let (status, err) = raw_error(
+        client
+            .post(url)
+            .bearer_auth(&app.api_key)
+            .header("content-type", "text/plain")
+            .body("first_name=Ann"),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), err.error.code.as_str()),
+        (415, "unsupported_media_type")
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_whether_declared_or_chunked() {
+    let app = TestApp::spawn().await;
+    let (client, url) = app.raw("/v1/contacts");
+    let huge = format!("{{\"notes\": \"{}\"}}", "x".repeat(TEST_MAX_BODY_BYTES));
+    let (status, err) = raw_error(
+        client
+            .post(&url)
+            .bearer_auth(&app.api_key)
+            .header("content-type", "application/json")
+            .body(huge.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), err.error.code.as_str()),
+        (413, "payload_too_large")
+    );
+
+    // Without Content-Length (chunked), the limit holds while reading.
+    let stream = futures_stream(huge.into_bytes());
+    let (status, _) = raw_error(
+        client
+            .post(&url)
+            .bearer_auth(&app.api_key)
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream)),
+    )
+    .await;
+    assert_eq!(status, 413);
+}
+
+fn futures_stream(bytes: Vec<u8>) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    let chunks: Vec<_> = bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    futures::stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let (client, url) = app.raw("/v1/nothing-here");
+    let (status, err) = raw_error(client.get(url)).await;
+    assert_eq!(
+        (status.as_u16(), err.error.code.as_str()),
+        (404, "not_found")
+    );
+
+    let (client, url) = app.raw("/v1/contacts");
+    let (status, err) = raw_error(client.put(url).bearer_auth(&app.api_key)).await;
+    assert_eq!(
+        (status.as_u16(), err.error.code.as_str()),
+        (405, "method_not_allowed")
+    );
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_when_sane_and_generated_otherwise() {
+    let app = TestApp::spawn().await;
+    let (client, url) = app.raw("/healthz");
+    let echoed = client
+        .get(&url)
+        .header("x-request-id", "trace-42.a:b@c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-42.a:b@c");
+    let body: types::HealthEnvelope = echoed.json().await.unwrap();
+    assert_eq!(body.meta.request_id, "trace-42.a:b@c");
+
+    let replaced = client
+        .get(&url)
+        .header("x-request-id", "<script>")
+        .send()
+        .await
+        .unwrap();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(id, "<script>");
+    assert!(
+        Uuid::parse_str(&id).is_ok(),
+        "generated ids are UUIDs: {id}"
+    );
+}
+
+#[test]
+fn an_error_code_added_by_a_newer_server_still_decodes() {
+    let body = serde_json::json!({
+        "error": {"code": "quota_exhausted", "message": "new", "details": []},
+        "meta": {"request_id": "r1"}
+    });
+    let decoded: ErrorEnvelope = serde_json::from_value(body).expect("unknown codes decode");
+    assert_eq!(decoded.error.code, "quota_exhausted");
+}
+
+#[tokio::test]
+async fn a_conflict_is_decoded_by_the_sdk() {
+    let app = TestApp::spawn().await;
+    app.client
+        .contacts_create()
+        .body(person("A", "x@example.com"))
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = api_error(
+        app.client
+            .contacts_create()
+            .body(person("B", "x@example.com"))
+            .send()
+            .await,
+    );
+    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+}
