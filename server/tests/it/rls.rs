@@ -1,0 +1,189 @@
+//! Row-level security, checked directly against PostgreSQL as the runtime role.
+
+use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::{self, tenants};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+struct Db {
+    owner: PgPool,
+    runtime: PgPool,
+}
+
+async fn database() -> Db {
+    let disposable = Disposable::shared();
+    let name = disposable.fresh_database().await.expect("fresh database");
+    let cluster = &disposable.cluster;
+    Db {
+        owner: db::connect(cluster.connect_options(OWNER_ROLE, &name), 2)
+            .await
+            .unwrap(),
+        runtime: db::connect(cluster.connect_options(RUNTIME_ROLE, &name), 2)
+            .await
+            .unwrap(),
+    }
+}
+
+/// Inserts a contact for `tenant` through the owner role, pinned to that tenant.
+async fn seed_contact(owner: &PgPool, tenant: Uuid) -> Uuid {
+    let id = Uuid::now_v7();
+    let mut tx = owner.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO contacts (id, tenant_id, first_name) VALUES ($1, $2, 'Seed')")
+        .bind(id)
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn is_rls_violation(err: &sqlx::Error) -> bool {
+    // 42501 insufficient_privilege: "new row violates row-level security policy".
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("42501"))
+}
+
+#[tokio::test]
+async fn every_table_with_a_tenant_id_has_forced_rls_with_using_and_with_check() {
+    let db = database().await;
+    let rows = sqlx::query(
+        "SELECT c.relname::text AS name, c.relrowsecurity, c.relforcerowsecurity,
+                (SELECT count(*) FROM pg_policy p
+                  WHERE p.polrelid = c.oid AND p.polqual IS NOT NULL
+                    AND p.polwithcheck IS NOT NULL) AS full_policies
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND c.relkind = 'r'
+            AND (EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                          AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+                 OR c.relname = 'tenants')
+          ORDER BY 1",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    let names: Vec<String> = rows.iter().map(|r| r.get("name")).collect();
+    assert!(names.contains(&"contacts".to_string()), "{names:?}");
+    assert!(names.len() >= 4, "{names:?}");
+    for row in rows {
+        let name: String = row.get("name");
+        assert!(
+            row.get::<bool, _>("relrowsecurity"),
+            "{name}: RLS not enabled"
+        );
+        assert!(
+            row.get::<bool, _>("relforcerowsecurity"),
+            "{name}: RLS not forced"
+        );
+        assert!(
+            row.get::<i64, _>("full_policies") >= 1,
+            "{name}: no USING + WITH CHECK policy"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_tenant_the_runtime_role_sees_nothing_and_cannot_insert() {
+    let db = database().await;
+    let tenant = tenants::provision(&db.owner, "A", "a@a.example")
+        .await
+        .unwrap();
+    seed_contact(&db.owner, tenant.tenant_id).await;
+
+    for table in ["contacts", "users", "api_keys", "tenants"] {
+        let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&db.runtime)
+            .await
+            .unwrap();
+        assert_eq!(count, 0, "{table} is visible without a tenant");
+    }
+    let err = sqlx::query("INSERT INTO contacts (id, tenant_id, first_name) VALUES ($1, $2, 'X')")
+        .bind(Uuid::now_v7())
+        .bind(tenant.tenant_id)
+        .execute(&db.runtime)
+        .await
+        .unwrap_err();
+    assert!(is_rls_violation(&err), "{err}");
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_write_or_move_rows_into_another_tenant() {
+    let db = database().await;
+    let a = tenants::provision(&db.owner, "A", "a@a.example")
+        .await
+        .unwrap();
+    let b = tenants::provision(&db.owner, "B", "b@b.example")
+        .await
+        .unwrap();
+    let a_contact = seed_contact(&db.owner, a.tenant_id).await;
+    let b_contact = seed_contact(&db.owner, b.tenant_id).await;
+
+    let as_a = || async {
+        let mut tx = db.runtime.begin().await.unwrap();
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(a.tenant_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx
+    };
+
+    let mut tx = as_a().await;
+    let err = sqlx::query("INSERT INTO contacts (id, tenant_id, first_name) VALUES ($1, $2, 'X')")
+        .bind(Uuid::now_v7())
+        .bind(b.tenant_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(is_rls_violation(&err), "insert into B as A: {err}");
+    drop(tx);
+
+    let mut tx = as_a().await;
+    let err = sqlx::query("UPDATE contacts SET tenant_id = $1 WHERE id = $2")
+        .bind(b.tenant_id)
+        .bind(a_contact)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(is_rls_violation(&err), "moving A's row to B: {err}");
+    drop(tx);
+
+    let mut tx = as_a().await;
+    let touched = sqlx::query("UPDATE contacts SET first_name = 'pwned' WHERE id = $1")
+        .bind(b_contact)
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(touched, 0, "A can update B's row");
+    let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM contacts")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(visible, vec![a_contact]);
+    tx.commit().await.unwrap();
+
+    // The setting was transaction-local: the pooled connection forgot the tenant.
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts")
+        .fetch_one(&db.runtime)
+        .await
+        .unwrap();
+    assert_eq!(after, 0);
+}
+
+#[tokio::test]
+async fn the_runtime_role_passes_the_start_up_check_and_the_owner_does_not() {
+    let db = database().await;
+    db::check_runtime_role(&db.runtime)
+        .await
+        .expect("runtime role accepted");
+    let err = db::check_runtime_role(&db.owner)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("BYPASSRLS"), "{err}");
+}
