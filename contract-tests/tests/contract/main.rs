@@ -1,6 +1,8 @@
 //! Contract tests: the real server, a disposable PostgreSQL and the generated SDK. One
 //! binary (one link) for all of them; each test gets its own database and server.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 mod contacts;
 mod document;
 mod errors;

@@ -52,9 +52,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let started = Instant::now();
 
         let result = async {
-            if let Err(err) = limit_body(&mut req, self.max_body_bytes).await {
-                return Err(err);
-            }
+            limit_body(&mut req, self.max_body_bytes).await?;
             match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
                 Ok(result) => result.map(IntoResponse::into_response),
                 Err(_) => {

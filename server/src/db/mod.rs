@@ -40,7 +40,7 @@ pub async fn migrate(admin: &PgPool) -> anyhow::Result<()> {
     .fetch_one(admin)
     .await
     .context("cannot read the migration role's attributes")?;
-    if !is_super && !(bypass_rls && create_role) {
+    if !(is_super || (bypass_rls && create_role)) {
         bail!(
             "the migration (owner) role needs BYPASSRLS and CREATEROLE: \
              ALTER ROLE <owner> BYPASSRLS CREATEROLE"
