@@ -13,9 +13,14 @@ use clap::{Args, Parser, Subcommand};
     long_about = "Momentum: a multi-tenant CRM API server.\n\nWith no subcommand, `serve`. \
                   Without DATABASE_URL it runs an embedded PostgreSQL under MOMENTUM_DATA_DIR."
 )]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// `momentum` alone serves, with the same flags and variables as `momentum serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,20 +89,4 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
     #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
-}
-
-impl Default for ServeArgs {
-    fn default() -> Self {
-        Self {
-            database: DatabaseArgs {
-                database_url: None,
-                admin_database_url: None,
-                data_dir: PathBuf::from(".momentum"),
-            },
-            listen: "127.0.0.1:8080".into(),
-            max_body_bytes: 1024 * 1024,
-            db_pool_size: 16,
-            shutdown_grace_secs: 30,
-        }
-    }
 }

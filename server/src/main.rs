@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use momentum_server::config::{Cli, Command, DatabaseArgs, ServeArgs, TenantCommand};
+use momentum_server::config::{Cli, Command, DatabaseArgs, TenantCommand};
 use momentum_server::startup::{self, EmbeddedDatabase};
 use momentum_server::{api, db};
 use tracing_subscriber::EnvFilter;
@@ -26,7 +26,7 @@ fn init_tracing() {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => startup::serve(args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Openapi => {

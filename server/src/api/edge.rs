@@ -237,3 +237,73 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
         _ => ErrorCode::Internal,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::{handler, EndpointExt, Route};
+    use serde_json::Value;
+
+    use super::*;
+
+    #[handler]
+    fn panics() -> &'static str {
+        panic!("boom")
+    }
+
+    #[handler]
+    fn database_away() -> poem::Result<&'static str> {
+        Err(AppError::from(sqlx::Error::PoolTimedOut).into_poem())
+    }
+
+    #[handler]
+    fn fails_internally() -> poem::Result<&'static str> {
+        Err(AppError::Internal(anyhow::anyhow!("SELECT secret FROM vault")).into_poem())
+    }
+
+    async fn call(path: &str) -> (u16, Value, Option<String>) {
+        let app = Route::new()
+            .at("/panic", panics)
+            .at("/away", database_away)
+            .at("/internal", fails_internally)
+            .with(Edge {
+                max_body_bytes: 1024,
+            });
+        let resp = app
+            .call(Request::builder().uri_str(path).finish())
+            .await
+            .expect("the edge turns every error into a response");
+        let status = resp.status().as_u16();
+        let request_id = resp
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let body = resp.into_body().into_bytes().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+            request_id,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panic_becomes_a_500_envelope_with_the_request_id() {
+        let (status, body, request_id) = call("/panic").await;
+        assert_eq!(status, 500);
+        assert_eq!(body["error"]["code"], "internal");
+        assert_eq!(body["meta"]["request_id"].as_str(), request_id.as_deref());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_a_503() {
+        let (status, body, _) = call("/away").await;
+        assert_eq!(status, 503);
+        assert_eq!(body["error"]["code"], "service_unavailable");
+    }
+
+    #[tokio::test]
+    async fn internal_details_are_never_sent() {
+        let (status, body, _) = call("/internal").await;
+        assert_eq!(status, 500);
+        assert!(!body.to_string().contains("vault"), "{body}");
+    }
+}

@@ -1,11 +1,12 @@
 //! Row-level security, checked directly against PostgreSQL as the runtime role.
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER};
 use momentum_server::db::{self, tenants};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 struct Db {
+    name: String,
     owner: PgPool,
     runtime: PgPool,
 }
@@ -15,6 +16,7 @@ async fn database() -> Db {
     let name = disposable.fresh_database().await.expect("fresh database");
     let cluster = &disposable.cluster;
     Db {
+        name: name.clone(),
         owner: db::connect(cluster.connect_options(OWNER_ROLE, &name), 2)
             .await
             .unwrap(),
@@ -186,4 +188,30 @@ async fn the_runtime_role_passes_the_start_up_check_and_the_owner_does_not() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("BYPASSRLS"), "{err}");
+}
+
+#[tokio::test]
+async fn a_role_that_owns_a_table_is_refused_even_without_bypassrls() {
+    let db = database().await;
+    let cluster = &Disposable::shared().cluster;
+    let role = format!("owner_{}", Uuid::new_v4().simple());
+    let superuser = db::connect(cluster.connect_options(SUPERUSER, &db.name), 1)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE ROLE {role} LOGIN NOBYPASSRLS"))
+        .execute(&superuser)
+        .await
+        .unwrap();
+    sqlx::query(&format!("ALTER TABLE contacts OWNER TO {role}"))
+        .execute(&superuser)
+        .await
+        .unwrap();
+    let as_owner = db::connect(cluster.connect_options(&role, &db.name), 1)
+        .await
+        .unwrap();
+    let err = db::check_runtime_role(&as_owner)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("owns") && err.contains("contacts"), "{err}");
 }
