@@ -108,6 +108,29 @@ async fn bad_parameters_are_400_naming_the_parameter() {
     let (client, url) = app.raw("/v1/contacts?sort=name");
     let (status, _) = raw_error(client.get(url).bearer_auth(&app.api_key)).await;
     assert_eq!(status, 400);
+
+    // A NUL byte cannot reach PostgreSQL (which would refuse it with a 500).
+    let (client, url) = app.raw("/v1/contacts?q=a%00b");
+    let (status, err) = raw_error(client.get(url).bearer_auth(&app.api_key)).await;
+    assert_eq!(
+        (status.as_u16(), err.error.details[0].field.as_str()),
+        (400, "q")
+    );
+}
+
+#[tokio::test]
+async fn nul_characters_in_custom_fields_are_a_validation_failure_not_a_crash() {
+    let app = TestApp::spawn().await;
+    let mut body = person("Nul", "nul@example.com");
+    body.custom_fields = serde_json::json!({"note": "a\u{0}b"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let (status, err) = api_error(app.client.contacts_create().body(body).send().await);
+    assert_eq!(
+        (status, err.error.details[0].field.as_str()),
+        (422, "custom_fields")
+    );
 }
 
 #[tokio::test]
@@ -254,6 +277,22 @@ fn an_error_code_added_by_a_newer_server_still_decodes() {
     });
     let decoded: ErrorEnvelope = serde_json::from_value(body).expect("unknown codes decode");
     assert_eq!(decoded.error.code, "quota_exhausted");
+}
+
+#[test]
+fn a_field_added_by_a_newer_server_still_decodes() {
+    let body = serde_json::json!({
+        "data": {
+            "id": Uuid::now_v7(), "first_name": "Ann", "last_name": null, "email": null,
+            "phone": null, "title": null, "notes": null, "tags": [], "custom_fields": {},
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "lifecycle_stage": "customer"
+        },
+        "meta": {"request_id": "r1", "region": "eu"}
+    });
+    let decoded: types::ContactEnvelope =
+        serde_json::from_value(body).expect("added fields are ignored");
+    assert_eq!(decoded.data.first_name.as_deref(), Some("Ann"));
 }
 
 #[tokio::test]

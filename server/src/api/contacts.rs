@@ -22,7 +22,7 @@ use super::ApiTags;
 use crate::db::contacts::{self as repo, ContactRow, ListQuery, SortKey, SortValue};
 use crate::db::TenantTx;
 use crate::domain::contact::{self as domain, Patch};
-use crate::domain::fields::{TAGS_MAX_ITEMS, TAG_MAX};
+use crate::domain::fields::{self, TAGS_MAX_ITEMS, TAG_MAX};
 use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -378,13 +378,19 @@ impl ContactsApi {
             .as_deref()
             .map(|c| pagination::decode(c, sort, descending))
             .transpose()?;
+        let bad = |err: FieldError| AppError::BadRequest {
+            message: format!("invalid parameter `{}`", err.field),
+            details: vec![err],
+        };
+        let q = fields::filter_text("q", q.0).map_err(bad)?;
+        let email = fields::filter_text("email", email.0).map_err(bad)?;
         let query = ListQuery {
             sort,
             descending,
             after,
             limit,
-            q: q.0.filter(|s| !s.trim().is_empty()),
-            email: email.0,
+            q: q.filter(|s| !s.trim().is_empty()),
+            email,
             updated_after: updated_after.0,
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;

@@ -70,6 +70,8 @@ pub fn decode(
                 .map_err(|_| invalid("is damaged"))?
                 .with_timezone(&Utc),
         ),
+        // Only a forged cursor can carry a NUL, which PostgreSQL would reject.
+        SortKey::LastName if token.value.contains('\0') => return Err(invalid("is damaged")),
         SortKey::LastName => SortValue::Text(token.value),
     };
     Ok((value, token.id))

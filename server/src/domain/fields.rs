@@ -179,6 +179,14 @@ pub fn custom_fields(field: &str, value: Map<String, Value>) -> Result<Value, Fi
         ));
     }
     let value = Value::Object(value);
+    // PostgreSQL cannot store U+0000 in text or jsonb: refuse it here, with the field.
+    if contains_nul(&value) {
+        return Err(FieldError::new(
+            field,
+            "invalid_characters",
+            "must not contain the NUL character (\\u0000)",
+        ));
+    }
     let size = value.to_string().len();
     if size > CUSTOM_FIELDS_MAX_BYTES {
         return Err(FieldError::new(
@@ -188,6 +196,28 @@ pub fn custom_fields(field: &str, value: Map<String, Value>) -> Result<Value, Fi
         ));
     }
     Ok(value)
+}
+
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+/// A free-text filter from a query string: control characters (NUL above all, which
+/// PostgreSQL cannot take) make it a malformed request.
+pub fn filter_text(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    match value {
+        Some(v) if v.chars().any(char::is_control) => Err(FieldError::new(
+            field,
+            "invalid_characters",
+            "must not contain control characters",
+        )),
+        other => Ok(other),
+    }
 }
 
 #[cfg(test)]
@@ -268,6 +298,15 @@ mod tests {
         assert_eq!(
             custom_fields("custom_fields", map).unwrap_err().code,
             "too_large"
+        );
+        let mut nul = Map::new();
+        nul.insert(
+            "deep".into(),
+            serde_json::json!({"list": ["ok", "bad\u{0}"]}),
+        );
+        assert_eq!(
+            custom_fields("custom_fields", nul).unwrap_err().code,
+            "invalid_characters"
         );
         let mut bad_key = Map::new();
         bad_key.insert(" ".into(), Value::Null);
