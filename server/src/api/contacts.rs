@@ -208,21 +208,39 @@ fn envelope(row: ContactRow, request_id: &RequestId) -> ContactEnvelope {
     }
 }
 
-/// A duplicate email aborts the transaction that hit it; a fresh one finds the holder so
-/// the 409 can name it.
-async fn name_email_holder(state: &AppState, tenant_id: Uuid, email: &str) -> AppError {
-    let holder = async {
-        let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
-        repo::find_id_by_email(&mut tx, email).await
-    }
-    .await;
-    let message = match holder {
-        Ok(Some(id)) => format!("is already used by contact {id}"),
-        _ => "is already used by another contact".to_owned(),
-    };
-    AppError::Conflict {
-        message: "a contact with this email already exists".into(),
-        details: vec![FieldError::new("email", "taken", message)],
+/// Commits a contact write, or, when it hit another contact's email, rolls back (the
+/// failed statement aborted the transaction) and names that contact in the 409 from a
+/// fresh transaction.
+async fn commit_or_name_holder(
+    state: &AppState,
+    tx: TenantTx,
+    written: Result<ContactRow, AppError>,
+    contact: &domain::Contact,
+) -> Result<ContactRow, AppError> {
+    match written {
+        Ok(row) => {
+            tx.commit().await?;
+            Ok(row)
+        }
+        Err(AppError::Conflict { .. }) => {
+            let tenant_id = tx.tenant_id();
+            drop(tx);
+            let email = contact.email.as_deref().unwrap_or_default();
+            let holder = async {
+                let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
+                repo::find_id_by_email(&mut tx, email).await
+            }
+            .await;
+            let message = match holder {
+                Ok(Some(id)) => format!("is already used by contact {id}"),
+                _ => "is already used by another contact".to_owned(),
+            };
+            Err(AppError::Conflict {
+                message: "a contact with this email already exists".into(),
+                details: vec![FieldError::new("email", "taken", message)],
+            })
+        }
+        Err(other) => Err(other),
     }
 }
 
@@ -244,17 +262,9 @@ impl ContactsApi {
         body: Json<ContactCreate>,
     ) -> ApiResult<Created<ContactEnvelope>, Create> {
         let contact = domain::Contact::parse(body.0.into()).map_err(AppError::Validation)?;
-        let tenant_id = auth.0.tenant_id;
-        let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
-        let row = match repo::insert(&mut tx, &contact).await {
-            Err(AppError::Conflict { .. }) => {
-                drop(tx);
-                let email = contact.email.as_deref().unwrap_or_default();
-                return Err(name_email_holder(&state, tenant_id, email).await.into());
-            }
-            other => other?,
-        };
-        tx.commit().await?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let written = repo::insert(&mut tx, &contact).await;
+        let row = commit_or_name_holder(&state, tx, written, &contact).await?;
         Ok(Created {
             location: format!("/v1/contacts/{}", row.id),
             body: envelope(row, &request_id),
@@ -300,21 +310,13 @@ impl ContactsApi {
     ) -> ApiResult<Success<ContactEnvelope>, Update> {
         let id = id.0.parse("id")?;
         let changes: domain::ContactPatch = body.0.into();
-        let tenant_id = auth.0.tenant_id;
-        let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         let contact = changes
             .apply_to(current.to_domain())
             .map_err(AppError::Validation)?;
-        let row = match repo::update(&mut tx, id, &contact).await {
-            Err(AppError::Conflict { .. }) => {
-                drop(tx);
-                let email = contact.email.as_deref().unwrap_or_default();
-                return Err(name_email_holder(&state, tenant_id, email).await.into());
-            }
-            other => other?,
-        };
-        tx.commit().await?;
+        let written = repo::update(&mut tx, id, &contact).await;
+        let row = commit_or_name_holder(&state, tx, written, &contact).await?;
         Ok(Success(envelope(row, &request_id)))
     }
 
