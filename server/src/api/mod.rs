@@ -55,3 +55,67 @@ pub fn spec_json() -> String {
     spec.push('\n');
     spec
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::ErrorCode;
+
+    fn document() -> serde_json::Value {
+        serde_json::from_str(&super::spec_json()).expect("the document is JSON")
+    }
+
+    #[test]
+    fn the_document_lists_every_error_code_clients_can_receive() {
+        let doc = document();
+        let description = doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]
+            ["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        for code in ErrorCode::ALL {
+            assert!(
+                description.contains(&format!("`{}`", code.as_str())),
+                "error code {} is missing from ErrorBody.code's description",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn every_operation_has_an_id_a_tag_a_summary_and_the_shared_error_schema() {
+        let doc = document();
+        let mut ids = std::collections::HashSet::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(
+                    !id.is_empty() && id.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                    "{method} {path}: operationId {id:?} is not snake_case"
+                );
+                assert!(ids.insert(id.to_owned()), "duplicate operationId {id}");
+                assert!(
+                    op["tags"].as_array().is_some_and(|t| t.len() == 1),
+                    "{id}: one tag"
+                );
+                assert!(
+                    op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                    "{id}: summary"
+                );
+                for (status, resp) in op["responses"].as_object().into_iter().flatten() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let schema = &resp["content"]["application/json; charset=utf-8"]["schema"];
+                        assert_eq!(
+                            schema["$ref"], "#/components/schemas/ErrorEnvelope",
+                            "{id} {status}: not the shared error schema"
+                        );
+                    }
+                    assert!(
+                        resp["headers"]["X-Request-Id"].is_object(),
+                        "{id} {status}: X-Request-Id"
+                    );
+                }
+            }
+        }
+        assert!(ids.len() >= 7);
+    }
+}

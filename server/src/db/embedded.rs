@@ -52,16 +52,16 @@ impl Cluster {
         } else {
             None
         };
-        let cluster = Self {
+        let root = match run_as {
+            Some(user) => reachable_root(root, user)?,
+            None => root,
+        };
+        Ok(Self {
             bin_dir: find_bin_dir()?,
             root,
             run_as,
             durable,
-        };
-        if let Some(user) = run_as {
-            check_reachable(&cluster.root, user)?;
-        }
-        Ok(cluster)
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -263,6 +263,40 @@ fn unprivileged_user() -> anyhow::Result<RunAs> {
     bail!(
         "running as root, but neither a `postgres` nor a `nobody` OS user exists to run PostgreSQL"
     )
+}
+
+/// Where the cluster of `root` can live when PostgreSQL runs as `user`: `root` itself if
+/// that user can walk down to it, else (e.g. a checkout under root's private home) a
+/// folder under /var/lib/momentum named after `root`, so the same data directory always
+/// finds the same cluster. Said in the log, so the move is no surprise.
+fn reachable_root(root: PathBuf, user: RunAs) -> anyhow::Result<PathBuf> {
+    let Err(unreachable) = check_reachable(&root, user) else {
+        return Ok(root);
+    };
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(root.as_os_str().as_encoded_bytes());
+    let parent = Path::new("/var/lib/momentum/clusters");
+    let fallback = parent.join(&hex::encode(digest)[..16]);
+    let moved = fs::create_dir_all(&fallback)
+        .and_then(|()| {
+            for dir in [Path::new("/var/lib/momentum"), parent, fallback.as_path()] {
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
+            }
+            Ok(())
+        })
+        .map_err(anyhow::Error::from)
+        .and_then(|()| check_reachable(&fallback, user));
+    match moved {
+        Ok(()) => {
+            tracing::warn!(
+                data_dir = %root.display(),
+                cluster = %fallback.display(),
+                "the PostgreSQL user cannot reach the data directory; keeping the embedded \
+                 cluster in a folder it can reach instead"
+            );
+            Ok(fallback)
+        }
+        Err(_) => Err(unreachable),
+    }
 }
 
 /// PostgreSQL (running as `user`) must be able to walk down to `root`.
