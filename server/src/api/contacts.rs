@@ -19,7 +19,8 @@ use super::responses::{
 use super::security::ApiKey;
 use super::types::{Email, PathId, Text, TextList};
 use super::ApiTags;
-use crate::db::contacts::{self as repo, ContactRow, ListQuery, SortKey, SortValue};
+use crate::db::contacts::{self as repo, ContactFilter, ContactRow, ContactSort};
+use crate::db::page::Page;
 use crate::db::TenantTx;
 use crate::domain::contact::{self as domain, Patch};
 use crate::domain::fields::{self, TAGS_MAX_ITEMS, TAG_MAX};
@@ -142,14 +143,14 @@ pub struct ContactList {
 }
 
 /// Parses a `sort` value the parameter's pattern already admitted.
-fn sort_key(sort: Option<&str>) -> (SortKey, bool) {
+fn sort_key(sort: Option<&str>) -> (ContactSort, bool) {
     let sort = sort.unwrap_or("created_at");
     let (name, descending) = match sort.strip_prefix('-') {
         Some(name) => (name, true),
         None => (sort, false),
     };
     (
-        SortKey::parse(name).unwrap_or(SortKey::CreatedAt),
+        ContactSort::parse(name).unwrap_or(ContactSort::CreatedAt),
         descending,
     )
 }
@@ -386,25 +387,25 @@ impl ContactsApi {
         };
         let q = fields::filter_text("q", q.0).map_err(bad)?;
         let email = fields::filter_text("email", email.0).map_err(bad)?;
-        let query = ListQuery {
-            sort,
-            descending,
-            after,
-            limit,
+        let filter = ContactFilter {
             q: q.filter(|s| !s.trim().is_empty()),
             email,
             updated_after: updated_after.0,
         };
+        let page = Page {
+            key: sort,
+            descending,
+            after,
+            limit,
+        };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let mut rows = repo::list(&mut tx, &query).await?;
+        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
         tx.commit().await?;
-        let has_more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
         let next_cursor = match rows.last() {
             Some(last) if has_more => Some(pagination::encode(
                 sort,
                 descending,
-                &SortValue::of(last, sort),
+                &sort.value_of(last),
                 last.id,
             )),
             _ => None,

@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::contacts::{SortKey, SortValue};
+use crate::db::page::{SortKey, SortValue, ValueKind};
 use crate::domain::FieldError;
 use crate::error::AppError;
 
@@ -25,7 +25,7 @@ struct Token {
     id: Uuid,
 }
 
-pub fn encode(sort: SortKey, descending: bool, value: &SortValue, id: Uuid) -> String {
+pub fn encode<K: SortKey>(sort: K, descending: bool, value: &SortValue, id: Uuid) -> String {
     let value = match value {
         SortValue::Time(t) => t.to_rfc3339_opts(SecondsFormat::Micros, true),
         SortValue::Text(s) => s.clone(),
@@ -42,9 +42,9 @@ pub fn encode(sort: SortKey, descending: bool, value: &SortValue, id: Uuid) -> S
 }
 
 /// Decodes a cursor made for the same sort order; anything else is a 400 naming `cursor`.
-pub fn decode(
+pub fn decode<K: SortKey>(
     cursor: &str,
-    sort: SortKey,
+    sort: K,
     descending: bool,
 ) -> Result<(SortValue, Uuid), AppError> {
     let invalid = |why: &str| AppError::BadRequest {
@@ -64,15 +64,15 @@ pub fn decode(
             "was issued for another sort order; pass the same `sort` as for the first page",
         ));
     }
-    let value = match sort {
-        SortKey::CreatedAt | SortKey::UpdatedAt => SortValue::Time(
+    let value = match sort.kind() {
+        ValueKind::Time => SortValue::Time(
             DateTime::parse_from_rfc3339(&token.value)
                 .map_err(|_| invalid("is damaged"))?
                 .with_timezone(&Utc),
         ),
         // Only a forged cursor can carry a NUL, which PostgreSQL would reject.
-        SortKey::LastName if token.value.contains('\0') => return Err(invalid("is damaged")),
-        SortKey::LastName => SortValue::Text(token.value),
+        ValueKind::Text if token.value.contains('\0') => return Err(invalid("is damaged")),
+        ValueKind::Text => SortValue::Text(token.value),
     };
     Ok((value, token.id))
 }
@@ -80,6 +80,7 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::contacts::ContactSort as SortKey;
 
     #[test]
     fn a_cursor_round_trips_for_its_own_sort_only() {

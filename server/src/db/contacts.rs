@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::page::{Page, SortKey, SortValue, ValueKind};
 use super::TenantTx;
 use crate::domain::contact::Contact;
 use crate::domain::FieldError;
@@ -147,76 +148,76 @@ fn email_conflict(err: sqlx::Error) -> AppError {
     }
 }
 
-/// Sort orders a list can take; each has an index `(tenant_id, key, id)`.
+/// Sort orders a contact list can take; each has an index `(tenant_id, key, id)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
+pub enum ContactSort {
     CreatedAt,
     UpdatedAt,
     LastName,
 }
 
-impl SortKey {
-    fn expr(self) -> &'static str {
-        match self {
-            SortKey::CreatedAt => "created_at",
-            SortKey::UpdatedAt => "updated_at",
-            SortKey::LastName => "coalesce(last_name, '')",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            SortKey::CreatedAt => "created_at",
-            SortKey::UpdatedAt => "updated_at",
-            SortKey::LastName => "last_name",
-        }
-    }
-
+impl ContactSort {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
-            "created_at" => Some(SortKey::CreatedAt),
-            "updated_at" => Some(SortKey::UpdatedAt),
-            "last_name" => Some(SortKey::LastName),
+            "created_at" => Some(Self::CreatedAt),
+            "updated_at" => Some(Self::UpdatedAt),
+            "last_name" => Some(Self::LastName),
             _ => None,
         }
     }
+
+    /// The value of `row` under this sort, to continue after it.
+    pub fn value_of(self, row: &ContactRow) -> SortValue {
+        match self {
+            Self::CreatedAt => SortValue::Time(row.created_at),
+            Self::UpdatedAt => SortValue::Time(row.updated_at),
+            Self::LastName => SortValue::Text(row.last_name.clone().unwrap_or_default()),
+        }
+    }
 }
 
-/// The sort value of the last row of a page, from which the next page continues.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SortValue {
-    Time(DateTime<Utc>),
-    Text(String),
-}
+impl SortKey for ContactSort {
+    fn name(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::LastName => "last_name",
+        }
+    }
 
-impl SortValue {
-    pub fn of(row: &ContactRow, key: SortKey) -> Self {
-        match key {
-            SortKey::CreatedAt => SortValue::Time(row.created_at),
-            SortKey::UpdatedAt => SortValue::Time(row.updated_at),
-            SortKey::LastName => SortValue::Text(row.last_name.clone().unwrap_or_default()),
+    fn expr(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            // NULLs sort as '' so the keyset stays comparable (matches the index).
+            Self::LastName => "coalesce(last_name, '')",
+        }
+    }
+
+    fn kind(self) -> ValueKind {
+        match self {
+            Self::CreatedAt | Self::UpdatedAt => ValueKind::Time,
+            Self::LastName => ValueKind::Text,
         }
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct ListQuery {
-    pub sort: SortKey,
-    pub descending: bool,
-    /// Continue strictly after this (value, id) in sort order.
-    pub after: Option<(SortValue, Uuid)>,
-    pub limit: u32,
+pub struct ContactFilter {
     pub q: Option<String>,
     pub email: Option<String>,
     pub updated_after: Option<DateTime<Utc>>,
 }
 
-/// One page in keyset order. Returns up to `limit + 1` rows: the extra row only tells the
-/// caller that another page exists.
-pub async fn list(tx: &mut TenantTx, query: &ListQuery) -> AppResult<Vec<ContactRow>> {
+/// One page in keyset order, and whether another follows.
+pub async fn list(
+    tx: &mut TenantTx,
+    filter: &ContactFilter,
+    page: &Page<ContactSort>,
+) -> AppResult<(Vec<ContactRow>, bool)> {
     let mut sql: QueryBuilder<Postgres> =
         QueryBuilder::new(format!("SELECT {COLUMNS} FROM contacts WHERE true"));
-    if let Some(q) = &query.q {
+    if let Some(q) = &filter.q {
         let pattern = format!("%{}%", escape_like(q));
         sql.push(" AND (coalesce(first_name, '') || ' ' || coalesce(last_name, '') ILIKE ")
             .push_bind(pattern.clone())
@@ -224,31 +225,17 @@ pub async fn list(tx: &mut TenantTx, query: &ListQuery) -> AppResult<Vec<Contact
             .push_bind(pattern)
             .push(")");
     }
-    if let Some(email) = &query.email {
+    if let Some(email) = &filter.email {
         sql.push(" AND lower(email) = lower(")
             .push_bind(email.clone())
             .push(")");
     }
-    if let Some(after) = query.updated_after {
+    if let Some(after) = filter.updated_after {
         sql.push(" AND updated_at > ").push_bind(after);
     }
-    let expr = query.sort.expr();
-    let (cmp, dir) = if query.descending {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
-    if let Some((value, id)) = &query.after {
-        sql.push(format_args!(" AND ({expr}, id) {cmp} ("));
-        match value {
-            SortValue::Time(t) => sql.push_bind(*t),
-            SortValue::Text(s) => sql.push_bind(s.clone()),
-        };
-        sql.push(", ").push_bind(*id).push(")");
-    }
-    sql.push(format_args!(" ORDER BY {expr} {dir}, id {dir} LIMIT "))
-        .push_bind(i64::from(query.limit) + 1);
-    Ok(sql.build_query_as().fetch_all(tx.conn()).await?)
+    page.push_sql(&mut sql);
+    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    Ok(page.finish(rows))
 }
 
 fn escape_like(s: &str) -> String {

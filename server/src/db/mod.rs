@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod contacts;
 pub mod embedded;
+pub mod page;
 mod tenant_tx;
 pub mod tenants;
 
