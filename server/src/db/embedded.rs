@@ -372,9 +372,11 @@ impl Disposable {
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755))?;
         fs::write(root.join("owner.pid"), me.to_string())?;
         let cluster = Cluster::new(&root, false)?;
+        // Watch before initdb: a process killed while the cluster is being made must not
+        // leave it behind either.
+        spawn_watchdog(&cluster, me)?;
         cluster.init()?;
         cluster.start()?;
-        spawn_watchdog(&cluster, me)?;
         Ok(Self { cluster })
     }
 }
