@@ -55,10 +55,8 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             limit_body(&mut req, self.max_body_bytes).await?;
             match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
                 Ok(result) => result.map(IntoResponse::into_response),
-                Err(_) => {
-                    tracing::error!("handler panicked");
-                    Err(AppError::Internal(anyhow::anyhow!("handler panicked")).into_poem())
-                }
+                // Logged once, with the request id, by render_error.
+                Err(_) => Err(AppError::Internal(anyhow::anyhow!("handler panicked")).into_poem()),
             }
         }
         .instrument(span.clone())
