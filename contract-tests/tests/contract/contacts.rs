@@ -5,7 +5,7 @@ use momentum_sdk::patch::ContactPatch;
 use momentum_sdk::types;
 use uuid::Uuid;
 
-use crate::{api_error, person};
+use crate::{api_error, create, person};
 
 #[tokio::test]
 async fn a_contact_goes_through_create_read_update_list_and_delete() {
@@ -102,14 +102,7 @@ async fn patch_with_null_clears_a_field_through_the_sdk() {
     let mut body = person("Grace", "grace@example.com");
     body.title = Some("Rear Admiral".parse().unwrap());
     body.tags = vec!["navy".parse().unwrap()];
-    let grace = c
-        .contacts_create()
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let grace = create(c, body).await;
 
     let cleared = c
         .contacts_update()
@@ -162,14 +155,7 @@ async fn paging_while_rows_are_inserted_serves_every_row_once() {
     let c = &app.client;
     let mut originals = HashSet::new();
     for i in 0..23 {
-        let contact = c
-            .contacts_create()
-            .body(person(&format!("P{i}"), &format!("p{i}@example.com")))
-            .send()
-            .await
-            .unwrap()
-            .into_inner()
-            .data;
+        let contact = create(c, person(&format!("P{i}"), &format!("p{i}@example.com"))).await;
         originals.insert(contact.id);
     }
 
@@ -302,22 +288,8 @@ async fn lists_filter_and_sort() {
 async fn updated_after_returns_only_later_changes() {
     let app = TestApp::spawn().await;
     let c = &app.client;
-    let a = c
-        .contacts_create()
-        .body(person("A", "a@example.com"))
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
-    let b = c
-        .contacts_create()
-        .body(person("B", "b@example.com"))
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let a = create(c, person("A", "a@example.com")).await;
+    let b = create(c, person("B", "b@example.com")).await;
     let since = b.updated_at;
     let changed = c
         .contacts_update()
@@ -346,14 +318,7 @@ async fn updated_after_returns_only_later_changes() {
 async fn a_duplicate_email_is_a_conflict_naming_the_existing_contact() {
     let app = TestApp::spawn().await;
     let c = &app.client;
-    let first = c
-        .contacts_create()
-        .body(person("A", "dup@example.com"))
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let first = create(c, person("A", "dup@example.com")).await;
     let (status, err) = api_error(
         c.contacts_create()
             .body(person("B", "DUP@example.COM"))
@@ -369,14 +334,7 @@ async fn a_duplicate_email_is_a_conflict_naming_the_existing_contact() {
     );
 
     // The same rule holds when an update takes another contact's email.
-    let other = c
-        .contacts_create()
-        .body(person("C", "c@example.com"))
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let other = create(c, person("C", "c@example.com")).await;
     let (status, err) = api_error(
         c.contacts_update()
             .id(other.id)

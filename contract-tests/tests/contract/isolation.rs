@@ -3,20 +3,13 @@
 use momentum_contract_tests::TestApp;
 use momentum_sdk::patch::ContactPatch;
 
-use crate::{api_error, person};
+use crate::{api_error, create, person};
 
 #[tokio::test]
 async fn another_tenant_gets_404_for_every_operation_and_never_sees_the_contact() {
     let app = TestApp::spawn().await;
     let a = &app.client;
-    let secret = a
-        .contacts_create()
-        .body(person("Secret", "secret@a.example"))
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let secret = create(a, person("Secret", "secret@a.example")).await;
     let (_, b) = app.other_tenant().await;
 
     let (status, err) = api_error(b.contacts_get().id(secret.id).send().await);

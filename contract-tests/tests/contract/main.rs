@@ -30,3 +30,15 @@ pub fn api_error<T: std::fmt::Debug>(
         other => panic!("expected an error response, got {other:?}"),
     }
 }
+
+/// Creates a contact through the SDK and returns it; panics on any failure.
+pub async fn create(client: &momentum_sdk::Client, body: types::ContactCreate) -> types::Contact {
+    client
+        .contacts_create()
+        .body(body)
+        .send()
+        .await
+        .expect("create a contact")
+        .into_inner()
+        .data
+}
