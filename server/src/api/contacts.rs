@@ -232,14 +232,8 @@ async fn commit_or_name_holder(
                 repo::find_id_by_email(&mut tx, email).await
             }
             .await;
-            let message = match holder {
-                Ok(Some(id)) => format!("is already used by contact {id}"),
-                _ => "is already used by another contact".to_owned(),
-            };
-            Err(AppError::Conflict {
-                message: "a contact with this email already exists".into(),
-                details: vec![FieldError::new("email", "taken", message)],
-            })
+            // The holder is a courtesy: if it cannot be read, the 409 still stands.
+            Err(repo::email_taken(holder.ok().flatten()))
         }
         Err(other) => Err(other),
     }

@@ -131,18 +131,28 @@ pub async fn find_id_by_email(tx: &mut TenantTx, email: &str) -> AppResult<Optio
     )
 }
 
-/// A duplicate email surfaces as a unique violation (one round trip on the happy path);
-/// the caller looks up the holder in a fresh transaction to name it.
+/// The 409 for an email another contact of the tenant already uses; `holder` names it
+/// when known. The only conflict a contact write can raise.
+pub fn email_taken(holder: Option<Uuid>) -> AppError {
+    let detail = match holder {
+        Some(id) => format!("is already used by contact {id}"),
+        None => "is already used by another contact".to_owned(),
+    };
+    AppError::Conflict {
+        message: "a contact with this email already exists".into(),
+        details: vec![FieldError::new("email", "taken", detail)],
+    }
+}
+
+/// A duplicate email surfaces as a unique violation (one round trip on the happy path).
+/// It aborts the transaction, so the caller names the holder from a fresh one.
 fn email_conflict(err: sqlx::Error) -> AppError {
     let is_email_dup = matches!(
         &err,
         sqlx::Error::Database(db) if db.is_unique_violation() && db.constraint() == Some(EMAIL_KEY)
     );
     if is_email_dup {
-        AppError::Conflict {
-            message: "a contact with this email already exists".into(),
-            details: vec![FieldError::new("email", "taken", "is already in use")],
-        }
+        email_taken(None)
     } else {
         err.into()
     }
@@ -158,12 +168,9 @@ pub enum ContactSort {
 
 impl ContactSort {
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "created_at" => Some(Self::CreatedAt),
-            "updated_at" => Some(Self::UpdatedAt),
-            "last_name" => Some(Self::LastName),
-            _ => None,
-        }
+        [Self::CreatedAt, Self::UpdatedAt, Self::LastName]
+            .into_iter()
+            .find(|key| key.name() == name)
     }
 
     /// The value of `row` under this sort, to continue after it.

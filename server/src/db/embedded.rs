@@ -452,13 +452,11 @@ impl Disposable {
                     let disposable = Disposable::start()?;
                     let cluster = &disposable.cluster;
                     cluster.bootstrap(TEMPLATE_DB).await?;
-                    let admin = PgConnection::connect_with(
-                        &cluster.connect_options(OWNER_ROLE, TEMPLATE_DB),
-                    )
-                    .await?;
-                    let mut admin = admin;
-                    super::MIGRATOR.run(&mut admin).await?;
-                    admin.close().await?;
+                    // The same migration path as `momentum migrate`, role checks included.
+                    let admin =
+                        super::connect(cluster.connect_options(OWNER_ROLE, TEMPLATE_DB), 1).await?;
+                    super::migrate(&admin).await?;
+                    admin.close().await;
                     cluster.grant_runtime_role().await?;
                     Ok(disposable)
                 })
