@@ -12,19 +12,17 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::edge::RequestId;
-use super::pagination::{self, DEFAULT_LIMIT};
+use super::pagination;
 use super::responses::{
     ApiResult, Create, Created, Delete, List, ListMeta, Meta, NoContent, Read, Success, Update,
 };
 use super::security::ApiKey;
-use super::types::{Email, PathId, Text, TextList};
-use super::ApiTags;
+use super::types::{text, Email, PathId, Text, TextList};
+use super::{filter_text, ApiTags};
 use crate::db::contacts::{self as repo, ContactFilter, ContactRow, ContactSort};
-use crate::db::page::Page;
 use crate::db::TenantTx;
 use crate::domain::contact::{self as domain, Patch};
-use crate::domain::fields::{self, TAGS_MAX_ITEMS, TAG_MAX};
-use crate::domain::FieldError;
+use crate::domain::fields::{TAGS_MAX_ITEMS, TAG_MAX};
 use crate::error::AppError;
 use crate::startup::AppState;
 
@@ -58,16 +56,15 @@ pub struct Contact {
     pub tags: Vec<String>,
     /// Free-form JSON object.
     pub custom_fields: BTreeMap<String, Value>,
+    /// The contact's company. Deleting the company sets this to `null`.
+    #[oai(nullable)]
+    pub company_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl From<ContactRow> for Contact {
     fn from(row: ContactRow) -> Self {
-        let custom_fields = match row.custom_fields {
-            Value::Object(map) => map.into_iter().collect(),
-            _ => BTreeMap::new(),
-        };
         Self {
             id: row.id,
             first_name: row.first_name,
@@ -77,7 +74,8 @@ impl From<ContactRow> for Contact {
             title: row.title,
             notes: row.notes,
             tags: row.tags,
-            custom_fields,
+            custom_fields: object(row.custom_fields),
+            company_id: row.company_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -102,6 +100,8 @@ pub struct ContactCreate {
     pub tags: Option<Tags>,
     /// A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
     pub custom_fields: Option<BTreeMap<String, Value>>,
+    /// A company of the tenant (else 422 on this field).
+    pub company_id: Option<Uuid>,
 }
 
 /// Changes to a contact, as a JSON Merge Patch (RFC 7396): a field left out is kept, a
@@ -126,6 +126,8 @@ pub struct ContactPatch {
     pub tags: MaybeUndefined<Tags>,
     #[oai(nullable)]
     pub custom_fields: MaybeUndefined<BTreeMap<String, Value>>,
+    #[oai(nullable)]
+    pub company_id: MaybeUndefined<Uuid>,
 }
 
 /// One contact in the envelope.
@@ -142,21 +144,11 @@ pub struct ContactList {
     pub meta: ListMeta,
 }
 
-/// Parses a `sort` value the parameter's pattern already admitted.
-fn sort_key(sort: Option<&str>) -> (ContactSort, bool) {
-    let sort = sort.unwrap_or("created_at");
-    let (name, descending) = match sort.strip_prefix('-') {
-        Some(name) => (name, true),
-        None => (sort, false),
-    };
-    (
-        ContactSort::parse(name).unwrap_or(ContactSort::CreatedAt),
-        descending,
-    )
-}
-
-fn text<const N: usize>(value: Option<Text<N>>) -> Option<String> {
-    value.map(|t| t.0)
+impl ContactCreate {
+    /// Checks the body against the contact rules (every bad field reported).
+    pub fn parse(self) -> Result<domain::Contact, AppError> {
+        domain::Contact::parse(self.into()).map_err(AppError::Validation)
+    }
 }
 
 impl From<ContactCreate> for domain::ContactInput {
@@ -173,7 +165,16 @@ impl From<ContactCreate> for domain::ContactInput {
                 .custom_fields
                 .map(|m| m.into_iter().collect())
                 .unwrap_or_default(),
+            company_id: body.company_id,
         }
+    }
+}
+
+/// A JSON object column as the wire's map (the column's CHECK keeps it an object).
+pub fn object(value: Value) -> BTreeMap<String, Value> {
+    match value {
+        Value::Object(map) => map.into_iter().collect(),
+        _ => BTreeMap::new(),
     }
 }
 
@@ -196,6 +197,7 @@ impl From<ContactPatch> for domain::ContactPatch {
             notes: patch(body.notes, |t| Some(t.0)),
             tags: patch(body.tags, |t| t.0),
             custom_fields: patch(body.custom_fields, |m| m.into_iter().collect()),
+            company_id: patch(body.company_id, Some),
         }
     }
 }
@@ -203,10 +205,26 @@ impl From<ContactPatch> for domain::ContactPatch {
 fn envelope(row: ContactRow, request_id: &RequestId) -> ContactEnvelope {
     ContactEnvelope {
         data: row.into(),
-        meta: Meta {
-            request_id: request_id.0.clone(),
-        },
+        meta: Meta::of(request_id),
     }
+}
+
+/// One page of contacts matching `filter`, in the envelope (also serves the contacts
+/// nested under a company).
+pub async fn list_page(
+    tx: &mut TenantTx,
+    filter: &ContactFilter,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+    sort: Option<&str>,
+    request_id: &RequestId,
+) -> Result<ContactList, AppError> {
+    let page = pagination::page(limit, cursor, sort, ContactSort::CreatedAt)?;
+    let (rows, has_more) = repo::list(tx, filter, &page).await?;
+    Ok(ContactList {
+        meta: pagination::meta(&page, &rows, has_more, request_id),
+        data: rows.into_iter().map(Contact::from).collect(),
+    })
 }
 
 /// Commits a contact write, or, when it hit another contact's email, rolls back (the
@@ -365,53 +383,28 @@ impl ContactsApi {
         /// Exact email, ignoring case.
         #[oai(validator(max_length = 254))]
         email: Query<Option<String>>,
+        /// Only the contacts of this company.
+        company_id: Query<Option<Uuid>>,
         /// Only contacts changed strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<ContactList>, List> {
-        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
-        let (sort, descending) = sort_key(sort.0.as_deref());
-        let after = cursor
-            .0
-            .as_deref()
-            .map(|c| pagination::decode(c, sort, descending))
-            .transpose()?;
-        let bad = |err: FieldError| AppError::BadRequest {
-            message: format!("invalid parameter `{}`", err.field),
-            details: vec![err],
-        };
-        let q = fields::filter_text("q", q.0).map_err(bad)?;
-        let email = fields::filter_text("email", email.0).map_err(bad)?;
         let filter = ContactFilter {
-            q: q.filter(|s| !s.trim().is_empty()),
-            email,
+            q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
+            email: filter_text("email", email.0)?,
+            company_id: company_id.0,
             updated_after: updated_after.0,
         };
-        let page = Page {
-            key: sort,
-            descending,
-            after,
-            limit,
-        };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
+        let list = list_page(
+            &mut tx,
+            &filter,
+            limit.0,
+            cursor.0.as_deref(),
+            sort.0.as_deref(),
+            &request_id,
+        )
+        .await?;
         tx.commit().await?;
-        let next_cursor = match rows.last() {
-            Some(last) if has_more => Some(pagination::encode(
-                sort,
-                descending,
-                &sort.value_of(last),
-                last.id,
-            )),
-            _ => None,
-        };
-        Ok(Success(ContactList {
-            data: rows.into_iter().map(Contact::from).collect(),
-            meta: ListMeta {
-                request_id: request_id.0 .0.clone(),
-                next_cursor,
-                has_more,
-                limit,
-            },
-        }))
+        Ok(Success(list))
     }
 }

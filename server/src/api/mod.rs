@@ -2,14 +2,20 @@
 //! generates the OpenAPI document (`momentum openapi`, `/openapi.json`). Knows HTTP;
 //! business rules live in `domain`, SQL in `db`.
 
+pub mod activities;
+pub mod companies;
 pub mod contacts;
 pub mod docs;
 pub mod edge;
+pub mod leads;
+pub mod merge;
 pub mod pagination;
+pub mod pipelines;
 pub mod responses;
 pub mod security;
 pub mod system;
 pub mod types;
+pub mod users;
 
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
@@ -18,6 +24,18 @@ use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 pub enum ApiTags {
     /// People: create, read, update, delete and list, with keyset pagination.
     Contacts,
+    /// Organisations, and the contacts that work for them.
+    Companies,
+    /// Pipelines and their ordered stages (`open`, `won` or `lost`).
+    Pipelines,
+    /// Deals moving through a pipeline's stages, and their conversion into a contact and a
+    /// company.
+    Leads,
+    /// Notes, calls, emails, meetings and tasks, and the timelines of contacts, companies
+    /// and leads.
+    Activities,
+    /// The members of the tenant (read-only for now).
+    Users,
     /// Liveness and readiness probes (no authentication).
     System,
 }
@@ -36,17 +54,51 @@ every error `{\"error\": {\"code\", \"message\", \"details\"}, \"meta\": {...}}`
 
 **Updates** are JSON Merge Patch: omitted fields are kept, `null` clears a field.";
 
-pub type Service = OpenApiService<(contacts::ContactsApi, system::SystemApi), ()>;
+type Apis = (
+    contacts::ContactsApi,
+    companies::CompaniesApi,
+    pipelines::PipelinesApi,
+    leads::LeadsApi,
+    activities::ActivitiesApi,
+    users::UsersApi,
+    system::SystemApi,
+);
+
+pub type Service = OpenApiService<Apis, ()>;
 
 pub fn service() -> Service {
     OpenApiService::new(
-        (contacts::ContactsApi, system::SystemApi),
+        (
+            contacts::ContactsApi,
+            companies::CompaniesApi,
+            pipelines::PipelinesApi,
+            leads::LeadsApi,
+            activities::ActivitiesApi,
+            users::UsersApi,
+            system::SystemApi,
+        ),
         "Momentum API",
         env!("CARGO_PKG_VERSION"),
     )
     .description(DESCRIPTION)
     .license(LicenseObject::new("Apache-2.0").url("https://www.apache.org/licenses/LICENSE-2.0"))
     .server(ServerObject::new("/").description("This server"))
+}
+
+/// A query parameter that failed its rules: a malformed request (400) naming it.
+pub fn bad_parameter(err: crate::domain::FieldError) -> crate::error::AppError {
+    crate::error::AppError::BadRequest {
+        message: format!("invalid parameter `{}`", err.field),
+        details: vec![err],
+    }
+}
+
+/// A free-text query parameter: control characters make the request malformed.
+pub fn filter_text(
+    name: &str,
+    value: Option<String>,
+) -> Result<Option<String>, crate::error::AppError> {
+    crate::domain::fields::filter_text(name, value).map_err(bad_parameter)
 }
 
 /// The document exactly as committed in `openapi/openapi.json` (with a final newline).

@@ -9,7 +9,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::page::{SortKey, SortValue, ValueKind};
+use super::edge::RequestId;
+use super::responses::ListMeta;
+use crate::db::page::{Keyed, Page, SortKey, SortValue, ValueKind};
 use crate::domain::FieldError;
 use crate::error::AppError;
 
@@ -29,6 +31,8 @@ pub fn encode<K: SortKey>(sort: K, descending: bool, value: &SortValue, id: Uuid
     let value = match value {
         SortValue::Time(t) => t.to_rfc3339_opts(SecondsFormat::Micros, true),
         SortValue::Text(s) => s.clone(),
+        SortValue::Date(d) => d.to_string(),
+        SortValue::Decimal(d) => d.to_string(),
     };
     let token = Token {
         v: 1,
@@ -73,8 +77,61 @@ pub fn decode<K: SortKey>(
         // Only a forged cursor can carry a NUL, which PostgreSQL would reject.
         ValueKind::Text if token.value.contains('\0') => return Err(invalid("is damaged")),
         ValueKind::Text => SortValue::Text(token.value),
+        ValueKind::Date => SortValue::Date(token.value.parse().map_err(|_| invalid("is damaged"))?),
+        ValueKind::Decimal => {
+            SortValue::Decimal(token.value.parse().map_err(|_| invalid("is damaged"))?)
+        }
     };
     Ok((value, token.id))
+}
+
+/// The page a list request asks for: `limit` (default 50), the sort order (`default`
+/// when absent; a leading `-` descends) and, past the first page, the cursor decoded for
+/// that order. The `sort` value must already have passed the parameter's pattern.
+pub fn page<K: SortKey>(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+    sort: Option<&str>,
+    default: K,
+) -> Result<Page<K>, AppError> {
+    let (key, descending) = match sort {
+        Some(sort) => match sort.strip_prefix('-') {
+            Some(name) => (K::parse(name).unwrap_or(default), true),
+            None => (K::parse(sort).unwrap_or(default), false),
+        },
+        None => (default, false),
+    };
+    let after = cursor.map(|c| decode(c, key, descending)).transpose()?;
+    Ok(Page {
+        key,
+        descending,
+        after,
+        limit: limit.unwrap_or(DEFAULT_LIMIT),
+    })
+}
+
+/// `meta` of a list response: the cursor of the row after which the next page starts.
+pub fn meta<K: SortKey>(
+    page: &Page<K>,
+    rows: &[K::Row],
+    has_more: bool,
+    request_id: &RequestId,
+) -> ListMeta {
+    let next_cursor = match rows.last() {
+        Some(last) if has_more => Some(encode(
+            page.key,
+            page.descending,
+            &page.key.value_of(last),
+            last.id(),
+        )),
+        _ => None,
+    };
+    ListMeta {
+        request_id: request_id.0.clone(),
+        next_cursor,
+        has_more,
+        limit: page.limit,
+    }
 }
 
 #[cfg(test)]

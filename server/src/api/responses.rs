@@ -28,6 +28,35 @@ pub struct Meta {
     pub request_id: String,
 }
 
+impl Meta {
+    pub fn of(request_id: &super::edge::RequestId) -> Self {
+        Self {
+            request_id: request_id.0.clone(),
+        }
+    }
+}
+
+/// Declares the two envelopes of a resource: `$one` holds one `$item` with [`Meta`],
+/// `$many` a page of them with [`ListMeta`].
+macro_rules! envelopes {
+    ($item:ty, $one:ident, $many:ident, $doc_one:literal, $doc_many:literal) => {
+        #[doc = $doc_one]
+        #[derive(Debug, Clone, poem_openapi::Object)]
+        pub struct $one {
+            pub data: $item,
+            pub meta: $crate::api::responses::Meta,
+        }
+
+        #[doc = $doc_many]
+        #[derive(Debug, Clone, poem_openapi::Object)]
+        pub struct $many {
+            pub data: Vec<$item>,
+            pub meta: $crate::api::responses::ListMeta,
+        }
+    };
+}
+pub(crate) use envelopes;
+
 /// `meta` of list envelopes.
 #[derive(Debug, Clone, Object)]
 pub struct ListMeta {
@@ -278,6 +307,12 @@ error_sets! {
     ];
     /// Deleting a resource.
     Delete => [BadRequest, Unauthorized, NotFound, Internal, ServiceUnavailable];
+    /// An action on a resource without a body, or a delete with conditions, that business
+    /// rules can refuse.
+    Action => [
+        BadRequest, Unauthorized, NotFound, Conflict, ValidationFailed, Internal,
+        ServiceUnavailable,
+    ];
 }
 
 fn describe(code: ErrorCode) -> &'static str {

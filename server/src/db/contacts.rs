@@ -5,14 +5,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::page::{Page, SortKey, SortValue, ValueKind};
-use super::TenantTx;
+use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::{escape_like, violations, TenantTx};
 use crate::domain::contact::Contact;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
 const COLUMNS: &str = "id, first_name, last_name, email, phone, title, notes, tags, \
-                       custom_fields, created_at, updated_at";
+                       custom_fields, company_id, created_at, updated_at";
 const EMAIL_KEY: &str = "contacts_tenant_email_key";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -26,9 +26,12 @@ pub struct ContactRow {
     pub notes: Option<String>,
     pub tags: Vec<String>,
     pub custom_fields: serde_json::Value,
+    pub company_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+keyed!(ContactRow);
 
 impl ContactRow {
     pub fn to_domain(&self) -> Contact {
@@ -41,6 +44,7 @@ impl ContactRow {
             notes: self.notes.clone(),
             tags: self.tags.clone(),
             custom_fields: self.custom_fields.clone(),
+            company_id: self.company_id,
         }
     }
 }
@@ -49,7 +53,8 @@ pub async fn insert(tx: &mut TenantTx, contact: &Contact) -> AppResult<ContactRo
     let tenant_id = tx.tenant_id();
     let sql = format!(
         "INSERT INTO contacts (id, tenant_id, first_name, last_name, email, phone, title, \
-         notes, tags, custom_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         notes, tags, custom_fields, company_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          RETURNING {COLUMNS}"
     );
     sqlx::query_as(&sql)
@@ -63,9 +68,10 @@ pub async fn insert(tx: &mut TenantTx, contact: &Contact) -> AppResult<ContactRo
         .bind(&contact.notes)
         .bind(&contact.tags)
         .bind(&contact.custom_fields)
+        .bind(contact.company_id)
         .fetch_one(tx.conn())
         .await
-        .map_err(email_conflict)
+        .map_err(write_error)
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
@@ -90,7 +96,8 @@ pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow
 pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult<ContactRow> {
     let sql = format!(
         "UPDATE contacts SET first_name = $2, last_name = $3, email = $4, phone = $5, \
-         title = $6, notes = $7, tags = $8, custom_fields = $9, updated_at = now() \
+         title = $6, notes = $7, tags = $8, custom_fields = $9, company_id = $10, \
+         updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
     );
     sqlx::query_as(&sql)
@@ -103,9 +110,10 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult
         .bind(&contact.notes)
         .bind(&contact.tags)
         .bind(&contact.custom_fields)
+        .bind(contact.company_id)
         .fetch_optional(tx.conn())
         .await
-        .map_err(email_conflict)?
+        .map_err(write_error)?
         .ok_or(AppError::NotFound("contact"))
 }
 
@@ -119,6 +127,21 @@ pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
         return Err(AppError::NotFound("contact"));
     }
     Ok(())
+}
+
+/// Links a contact to a company (lead conversion).
+pub async fn set_company(tx: &mut TenantTx, id: Uuid, company_id: Uuid) -> AppResult<ContactRow> {
+    let sql = format!(
+        "UPDATE contacts SET company_id = $2, updated_at = now() WHERE id = $1 \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .bind(company_id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(write_error)?
+        .ok_or(AppError::NotFound("contact"))
 }
 
 /// The contact already using `email` (case-insensitively), for the 409 that names it.
@@ -145,16 +168,13 @@ pub fn email_taken(holder: Option<Uuid>) -> AppError {
 }
 
 /// A duplicate email surfaces as a unique violation (one round trip on the happy path).
-/// It aborts the transaction, so the caller names the holder from a fresh one.
-fn email_conflict(err: sqlx::Error) -> AppError {
-    let is_email_dup = matches!(
-        &err,
-        sqlx::Error::Database(db) if db.is_unique_violation() && db.constraint() == Some(EMAIL_KEY)
-    );
-    if is_email_dup {
+/// It aborts the transaction, so the caller names the holder from a fresh one. An unknown
+/// `company_id` breaks the tenant-scoped foreign key.
+fn write_error(err: sqlx::Error) -> AppError {
+    if violations::broke(&err, EMAIL_KEY) {
         email_taken(None)
     } else {
-        err.into()
+        violations::references(err, &[("contacts_company_fkey", "company_id", "company")])
     }
 }
 
@@ -166,24 +186,18 @@ pub enum ContactSort {
     LastName,
 }
 
-impl ContactSort {
-    pub fn parse(name: &str) -> Option<Self> {
-        [Self::CreatedAt, Self::UpdatedAt, Self::LastName]
-            .into_iter()
-            .find(|key| key.name() == name)
-    }
+impl SortKey for ContactSort {
+    type Row = ContactRow;
+    const ALL: &'static [Self] = &[Self::CreatedAt, Self::UpdatedAt, Self::LastName];
 
-    /// The value of `row` under this sort, to continue after it.
-    pub fn value_of(self, row: &ContactRow) -> SortValue {
+    fn value_of(self, row: &ContactRow) -> SortValue {
         match self {
             Self::CreatedAt => SortValue::Time(row.created_at),
             Self::UpdatedAt => SortValue::Time(row.updated_at),
             Self::LastName => SortValue::Text(row.last_name.clone().unwrap_or_default()),
         }
     }
-}
 
-impl SortKey for ContactSort {
     fn name(self) -> &'static str {
         match self {
             Self::CreatedAt => "created_at",
@@ -209,10 +223,11 @@ impl SortKey for ContactSort {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ContactFilter {
     pub q: Option<String>,
     pub email: Option<String>,
+    pub company_id: Option<Uuid>,
     pub updated_after: Option<DateTime<Utc>>,
 }
 
@@ -237,21 +252,13 @@ pub async fn list(
             .push_bind(email.clone())
             .push(")");
     }
+    if let Some(company_id) = filter.company_id {
+        sql.push(" AND company_id = ").push_bind(company_id);
+    }
     if let Some(after) = filter.updated_after {
         sql.push(" AND updated_at > ").push_bind(after);
     }
     page.push_sql(&mut sql);
     let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
     Ok(page.finish(rows))
-}
-
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

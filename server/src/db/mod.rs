@@ -1,12 +1,18 @@
 //! Everything that speaks SQL. Tenant tables are reachable only through [`TenantTx`];
 //! the few lookups that precede the tenant go through SECURITY DEFINER functions.
 
+pub mod activities;
 pub mod auth;
+pub mod companies;
 pub mod contacts;
 pub mod embedded;
+pub mod leads;
 pub mod page;
+pub mod pipelines;
 mod tenant_tx;
 pub mod tenants;
+pub mod users;
+pub mod violations;
 
 use std::time::Duration;
 
@@ -109,4 +115,16 @@ pub async fn check_ready(pool: &PgPool) -> anyhow::Result<()> {
         bail!("migrations not applied: {missing:?}");
     }
     Ok(())
+}
+
+/// Escapes `%`, `_` and `\\` so user text matches literally inside an ILIKE pattern.
+pub(crate) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

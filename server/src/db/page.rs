@@ -2,24 +2,54 @@
 //! index `(tenant_id, key, id)`), the value of the last row served, and the SQL that
 //! continues strictly after it. The cursor's wire form lives in `api::pagination`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 /// A column a list can be sorted on.
-pub trait SortKey: Copy + Send + Sync {
+pub trait SortKey: Copy + Send + Sync + 'static {
+    /// The rows the list returns.
+    type Row: Keyed;
+    /// Every sort order of the list.
+    const ALL: &'static [Self];
     /// Its name in `sort=` and in cursors.
     fn name(self) -> &'static str;
     /// The SQL expression sorted on; must match an index expression.
     fn expr(self) -> &'static str;
     fn kind(self) -> ValueKind;
+    /// The value of `row` under this sort, to continue after it.
+    fn value_of(self, row: &Self::Row) -> SortValue;
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|key| key.name() == name)
+    }
 }
+
+/// A row with an id, the tie-breaker of every keyset.
+pub trait Keyed {
+    fn id(&self) -> Uuid;
+}
+
+/// Implements [`Keyed`] for row types with an `id: Uuid` field.
+macro_rules! keyed {
+    ($($row:ty),* $(,)?) => {
+        $(impl $crate::db::page::Keyed for $row {
+            fn id(&self) -> uuid::Uuid {
+                self.id
+            }
+        })*
+    };
+}
+pub(crate) use keyed;
 
 /// The type of a sort key's values, so a cursor can be decoded for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
     Time,
     Text,
+    Date,
+    Decimal,
 }
 
 /// The sort value of the last row of a page.
@@ -27,6 +57,8 @@ pub enum ValueKind {
 pub enum SortValue {
     Time(DateTime<Utc>),
     Text(String),
+    Date(NaiveDate),
+    Decimal(Decimal),
 }
 
 /// A sort order and, past the first page, where the previous page ended.
@@ -54,6 +86,8 @@ impl<K: SortKey> Page<K> {
             match value {
                 SortValue::Time(t) => sql.push_bind(*t),
                 SortValue::Text(s) => sql.push_bind(s.clone()),
+                SortValue::Date(d) => sql.push_bind(*d),
+                SortValue::Decimal(d) => sql.push_bind(*d),
             };
             sql.push(", ").push_bind(*id).push(")");
         }

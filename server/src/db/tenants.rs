@@ -18,7 +18,8 @@ pub struct ProvisionedTenant {
     pub api_key: String,
 }
 
-/// Creates a tenant, its owner user and an API key bound to that user, in one transaction.
+/// Creates a tenant, its default pipeline, its owner user and an API key bound to that
+/// user, in one transaction.
 /// The tenant is pinned with `set_config` like any other tenant transaction, so this works
 /// through row-level security rather than around it.
 pub async fn provision(
@@ -40,6 +41,12 @@ pub async fn provision(
         .execute(&mut *tx)
         .await
         .context("cannot create the tenant")?;
+    // Every tenant starts with the default "Sales" pipeline (defined in the migrations).
+    sqlx::query("SELECT create_default_pipeline($1)")
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await
+        .context("cannot create the default pipeline")?;
     sqlx::query(
         "INSERT INTO users (id, tenant_id, email, name, role) VALUES ($1, $2, $3, '', 'owner')",
     )

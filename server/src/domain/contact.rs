@@ -2,8 +2,10 @@
 //! every field is bounded; email and phone are normalised.
 
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 use super::fields::{self, Errors, FieldError};
+pub use super::Patch;
 
 pub const NAME_MAX: usize = 100;
 pub const TITLE_MAX: usize = 200;
@@ -20,6 +22,7 @@ pub struct ContactInput {
     pub notes: Option<String>,
     pub tags: Vec<String>,
     pub custom_fields: Map<String, Value>,
+    pub company_id: Option<Uuid>,
 }
 
 /// A contact whose every field passed its rules; only this type reaches the database.
@@ -33,6 +36,8 @@ pub struct Contact {
     pub notes: Option<String>,
     pub tags: Vec<String>,
     pub custom_fields: Value,
+    /// The contact's company; its existence is checked by the database.
+    pub company_id: Option<Uuid>,
 }
 
 impl Contact {
@@ -65,6 +70,7 @@ impl Contact {
             custom_fields: errors
                 .check(fields::custom_fields("custom_fields", input.custom_fields).map(Some))
                 .unwrap_or_else(|| Value::Object(Map::new())),
+            company_id: input.company_id,
         };
         // Only demand an identity when the fields that could give one are themselves valid:
         // otherwise the client would be told "name or email required" about an email it sent.
@@ -101,28 +107,7 @@ impl Contact {
                 Value::Object(map) => map,
                 _ => Map::new(),
             },
-        }
-    }
-}
-
-/// One field of a JSON Merge Patch (RFC 7396): absent leaves it, `null` clears it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum Patch<T> {
-    #[default]
-    Keep,
-    Clear,
-    Set(T),
-}
-
-impl<T> Patch<T> {
-    fn apply(self, target: &mut T)
-    where
-        T: Default,
-    {
-        match self {
-            Patch::Keep => {}
-            Patch::Clear => *target = T::default(),
-            Patch::Set(value) => *target = value,
+            company_id: self.company_id,
         }
     }
 }
@@ -138,6 +123,7 @@ pub struct ContactPatch {
     pub notes: Patch<Option<String>>,
     pub tags: Patch<Vec<String>>,
     pub custom_fields: Patch<Map<String, Value>>,
+    pub company_id: Patch<Option<Uuid>>,
 }
 
 impl ContactPatch {
@@ -153,6 +139,7 @@ impl ContactPatch {
         self.notes.apply(&mut input.notes);
         self.tags.apply(&mut input.tags);
         self.custom_fields.apply(&mut input.custom_fields);
+        self.company_id.apply(&mut input.company_id);
         Contact::parse(input)
     }
 }

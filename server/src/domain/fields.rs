@@ -207,6 +207,149 @@ fn contains_nul(value: &Value) -> bool {
     }
 }
 
+pub const URL_MAX: usize = 2048;
+
+/// An absolute `http` or `https` URL, parsed and re-serialised by the `url` crate (so the
+/// host is lower case and international names are in punycode).
+pub fn optional_url(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    let Some(value) = optional_text(field, value, URL_MAX, false)? else {
+        return Ok(None);
+    };
+    let invalid = || {
+        FieldError::new(
+            field,
+            "invalid_url",
+            "must be an absolute http or https URL, e.g. https://example.com",
+        )
+    };
+    let url = url::Url::parse(&value).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid());
+    }
+    Ok(Some(url.to_string()))
+}
+
+pub const DOMAIN_MAX: usize = 253;
+
+/// A domain name, normalised: lower case, punycode for international names, without any
+/// scheme, credentials, port, path, query or trailing dot. `https://WWW.Acme.com/about`
+/// becomes `www.acme.com`. IP addresses and single-label names are refused.
+pub fn optional_domain(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    let Some(value) = optional_text(field, value, URL_MAX, false)? else {
+        return Ok(None);
+    };
+    let invalid = || {
+        FieldError::new(
+            field,
+            "invalid_domain",
+            "must be a domain name such as example.com (a URL is reduced to its host)",
+        )
+    };
+    let with_scheme = if value.contains("://") {
+        value
+    } else {
+        format!("http://{value}")
+    };
+    let url = url::Url::parse(&with_scheme).map_err(|_| invalid())?;
+    let Some(url::Host::Domain(host)) = url.host() else {
+        return Err(invalid());
+    };
+    let host = host.trim_end_matches('.').to_owned();
+    let labels_ok = host.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    });
+    if !labels_ok || !host.contains('.') || host.len() > DOMAIN_MAX {
+        return Err(invalid());
+    }
+    Ok(Some(host))
+}
+
+/// An ISO 3166-1 alpha-2 country code; accepted in any case, stored upper case.
+pub fn optional_country(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    let Some(value) = optional_text(field, value, 2, false)? else {
+        return Ok(None);
+    };
+    let code = value.to_ascii_uppercase();
+    match code.parse::<iso_currency::Country>() {
+        Ok(_) if code.len() == 2 => Ok(Some(code)),
+        _ => Err(FieldError::new(
+            field,
+            "invalid_country",
+            "must be an ISO 3166-1 alpha-2 country code, e.g. DE",
+        )),
+    }
+}
+
+/// An ISO 4217 currency code; accepted in any case, stored upper case.
+pub fn currency(field: &str, value: &str) -> Result<iso_currency::Currency, FieldError> {
+    iso_currency::Currency::from_code(&value.trim().to_ascii_uppercase()).ok_or_else(|| {
+        FieldError::new(
+            field,
+            "invalid_currency",
+            "must be an ISO 4217 currency code, e.g. EUR",
+        )
+    })
+}
+
+/// The largest amount a lead can carry (below 10^15, so it fits `numeric(19, 4)`).
+pub const AMOUNT_MAX: &str = "999999999999999.9999";
+
+/// A decimal amount sent as a string (`"1250.50"`): never a binary float, at least 0, at
+/// most [`AMOUNT_MAX`], and with no more decimals than `currency` has (2 for EUR, 0 for
+/// JPY). Returned rescaled to exactly that many decimals.
+pub fn amount(
+    field: &str,
+    value: &str,
+    currency: Option<iso_currency::Currency>,
+) -> Result<rust_decimal::Decimal, FieldError> {
+    use rust_decimal::Decimal;
+    let text = value.trim();
+    let well_formed = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && text.matches('.').count() <= 1
+        && !text.starts_with('.')
+        && !text.ends_with('.');
+    let parsed = if well_formed {
+        text.parse::<Decimal>().ok()
+    } else {
+        None
+    };
+    let Some(mut amount) = parsed else {
+        return Err(FieldError::new(
+            field,
+            "invalid_amount",
+            "must be a non-negative decimal number as a string, e.g. \"1250.50\"",
+        ));
+    };
+    let max: Decimal = AMOUNT_MAX.parse().unwrap_or(Decimal::MAX);
+    if amount > max {
+        return Err(FieldError::new(
+            field,
+            "too_large",
+            format!("must be at most {AMOUNT_MAX}"),
+        ));
+    }
+    let scale = currency
+        .and_then(|c| c.exponent())
+        .map(u32::from)
+        .unwrap_or(4);
+    amount = amount.normalize();
+    if amount.scale() > scale {
+        let code = currency.map(|c| c.code()).unwrap_or("the currency");
+        return Err(FieldError::new(
+            field,
+            "too_precise",
+            format!("has more decimals than {code} allows ({scale})"),
+        ));
+    }
+    amount.rescale(scale);
+    Ok(amount)
+}
+
 /// A free-text filter from a query string: control characters (NUL above all, which
 /// PostgreSQL cannot take) make it a malformed request.
 pub fn filter_text(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
@@ -313,6 +456,77 @@ mod tests {
         assert_eq!(
             custom_fields("custom_fields", bad_key).unwrap_err().code,
             "invalid_key"
+        );
+    }
+
+    #[test]
+    fn urls_must_be_absolute_http() {
+        assert_eq!(
+            optional_url("website", Some("https://Acme.example/about".into())),
+            Ok(Some("https://acme.example/about".into()))
+        );
+        for bad in ["acme.example", "ftp://acme.example", "https://"] {
+            assert!(optional_url("website", Some(bad.into())).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn domains_lose_scheme_path_port_and_case() {
+        for (given, want) in [
+            ("Acme.COM", "acme.com"),
+            ("https://www.Acme.com:8443/about?x=1", "www.acme.com"),
+            ("acme.com.", "acme.com"),
+            ("bücher.example", "xn--bcher-kva.example"),
+        ] {
+            assert_eq!(
+                optional_domain("domain", Some(given.into())),
+                Ok(Some(want.into()))
+            );
+        }
+        for bad in [
+            "localhost",
+            "10.0.0.1",
+            "acme..com",
+            "-acme.com",
+            "acme com",
+        ] {
+            assert!(
+                optional_domain("domain", Some(bad.into())).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn countries_and_currencies_are_iso_codes() {
+        assert_eq!(
+            optional_country("c", Some("de".into())),
+            Ok(Some("DE".into()))
+        );
+        assert!(optional_country("c", Some("XX".into())).is_err());
+        assert!(currency("c", "eur").is_ok());
+        assert!(currency("c", "EURO").is_err());
+    }
+
+    #[test]
+    fn amounts_are_decimal_strings_scaled_to_the_currency() {
+        let eur = currency("c", "EUR").ok();
+        let jpy = currency("c", "JPY").ok();
+        assert_eq!(amount("v", "1250.5", eur).unwrap().to_string(), "1250.50");
+        assert_eq!(amount("v", "1250.500", eur).unwrap().to_string(), "1250.50");
+        assert_eq!(amount("v", "1000", jpy).unwrap().to_string(), "1000");
+        assert_eq!(amount("v", "0.001", eur).unwrap_err().code, "too_precise");
+        assert_eq!(amount("v", "1.5", jpy).unwrap_err().code, "too_precise");
+        for bad in ["-1", "1e3", "", "1,5", ".5", "NaN"] {
+            assert_eq!(
+                amount("v", bad, eur).unwrap_err().code,
+                "invalid_amount",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            amount("v", "1000000000000000", eur).unwrap_err().code,
+            "too_large"
         );
     }
 }

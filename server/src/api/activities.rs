@@ -1,0 +1,524 @@
+//! `/v1/activities`, and the timelines of contacts, companies and leads.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::edge::RequestId;
+use super::merge::merge;
+use super::pagination;
+use super::responses::{
+    envelopes, Action, ApiResult, Create, Created, List, Meta, NoContent, Read, Success, Update,
+};
+use super::security::ApiKey;
+use super::types::{text, PathId, Text};
+use super::ApiTags;
+use crate::auth::Principal;
+use crate::db::activities::{self as repo, ActivityFilter, ActivityRow, ActivitySort};
+use crate::db::{companies, contacts, leads, TenantTx};
+use crate::domain::activity::{self as domain, ActivityType, BODY_MAX, SUBJECT_MAX};
+use crate::error::AppError;
+use crate::startup::AppState;
+
+/// The kinds of activity a client writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ActivityKind {
+    Note,
+    Call,
+    Email,
+    Meeting,
+    Task,
+}
+
+impl From<ActivityKind> for ActivityType {
+    fn from(kind: ActivityKind) -> Self {
+        match kind {
+            ActivityKind::Note => Self::Note,
+            ActivityKind::Call => Self::Call,
+            ActivityKind::Email => Self::Email,
+            ActivityKind::Meeting => Self::Meeting,
+            ActivityKind::Task => Self::Task,
+        }
+    }
+}
+
+/// Something that happened, or is to be done, about a contact, a company or a lead.
+#[derive(Debug, Clone, Object)]
+pub struct Activity {
+    pub id: Uuid,
+    /// `note`, `call`, `email`, `meeting`, `task`, or `stage_change` (written by the
+    /// server when a lead changes stage). New types may be added.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Written by the server; read-only.
+    pub system: bool,
+    #[oai(nullable)]
+    pub subject: Option<String>,
+    #[oai(nullable)]
+    pub body: Option<String>,
+    #[oai(nullable)]
+    pub due_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The user responsible.
+    #[oai(nullable)]
+    pub owner_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub contact_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub company_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub lead_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ActivityRow> for Activity {
+    fn from(row: ActivityRow) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind,
+            system: row.system,
+            subject: row.subject,
+            body: row.body,
+            due_at: row.due_at,
+            completed_at: row.completed_at,
+            owner_id: row.owner_id,
+            contact_id: row.contact_id,
+            company_id: row.company_id,
+            lead_id: row.lead_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A new activity: a `subject` or a `body` at least, linked to any of a contact, a
+/// company and a lead of the tenant (an unknown id is a 422 on its field).
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ActivityCreate {
+    #[oai(rename = "type")]
+    pub kind: ActivityKind,
+    pub subject: Option<Text<SUBJECT_MAX>>,
+    /// Free text; newlines allowed.
+    pub body: Option<Text<BODY_MAX>>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// A user of the tenant; default: the user the API key acts for.
+    pub owner_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+}
+
+/// Changes to an activity, as a JSON Merge Patch. `stage_change` activities cannot be
+/// changed (409).
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ActivityPatch {
+    #[oai(rename = "type")]
+    pub kind: Option<ActivityKind>,
+    #[oai(nullable)]
+    pub subject: MaybeUndefined<Text<SUBJECT_MAX>>,
+    #[oai(nullable)]
+    pub body: MaybeUndefined<Text<BODY_MAX>>,
+    #[oai(nullable)]
+    pub due_at: MaybeUndefined<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub completed_at: MaybeUndefined<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub owner_id: MaybeUndefined<Uuid>,
+    #[oai(nullable)]
+    pub contact_id: MaybeUndefined<Uuid>,
+    #[oai(nullable)]
+    pub company_id: MaybeUndefined<Uuid>,
+    #[oai(nullable)]
+    pub lead_id: MaybeUndefined<Uuid>,
+}
+
+envelopes!(
+    Activity,
+    ActivityEnvelope,
+    ActivityList,
+    "One activity in the envelope.",
+    "A page of activities in the envelope."
+);
+
+impl ActivityCreate {
+    fn parse(self, owner: Option<Uuid>) -> Result<domain::Activity, AppError> {
+        domain::Activity::parse(domain::ActivityInput {
+            kind: self.kind.into(),
+            subject: text(self.subject),
+            body: text(self.body),
+            due_at: self.due_at,
+            completed_at: self.completed_at,
+            owner_id: owner,
+            contact_id: self.contact_id,
+            company_id: self.company_id,
+            lead_id: self.lead_id,
+        })
+        .map_err(AppError::Validation)
+    }
+}
+
+fn envelope(row: ActivityRow, request_id: &RequestId) -> ActivityEnvelope {
+    ActivityEnvelope {
+        data: row.into(),
+        meta: Meta::of(request_id),
+    }
+}
+
+/// Locks a client-written activity for a change; system ones are read-only.
+async fn writable(tx: &mut TenantTx, id: Uuid) -> Result<ActivityRow, AppError> {
+    let row = repo::get_for_update(tx, id).await?;
+    if row.system {
+        return Err(AppError::Conflict {
+            message: "`stage_change` activities are written by the server and cannot be changed"
+                .into(),
+            details: vec![],
+        });
+    }
+    Ok(row)
+}
+
+/// The timeline of one record: its activities, newest first.
+async fn timeline(
+    state: &AppState,
+    caller: &Principal,
+    filter: ActivityFilter,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+    request_id: &RequestId,
+) -> Result<ActivityList, AppError> {
+    let page = pagination::page(limit, cursor, Some("-created_at"), ActivitySort::CreatedAt)?;
+    let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
+    if let Some(id) = filter.contact_id {
+        contacts::get(&mut tx, id).await?;
+    }
+    if let Some(id) = filter.company_id {
+        companies::exists(&mut tx, id).await?;
+    }
+    if let Some(id) = filter.lead_id {
+        leads::exists(&mut tx, id).await?;
+    }
+    let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
+    tx.commit().await?;
+    Ok(ActivityList {
+        meta: pagination::meta(&page, &rows, has_more, request_id),
+        data: rows.into_iter().map(Activity::from).collect(),
+    })
+}
+
+pub struct ActivitiesApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Activities")]
+impl ActivitiesApi {
+    /// Create an activity
+    #[oai(
+        path = "/activities",
+        method = "post",
+        operation_id = "activities_create"
+    )]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        body: Json<ActivityCreate>,
+    ) -> ApiResult<Created<ActivityEnvelope>, Create> {
+        let owner = body.0.owner_id.or(auth.0.user_id);
+        let activity = body.0.parse(owner)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::insert(&mut tx, &activity).await?;
+        tx.commit().await?;
+        Ok(Created {
+            location: format!("/v1/activities/{}", row.id),
+            body: envelope(row, &request_id),
+        })
+    }
+
+    /// Get an activity
+    #[oai(
+        path = "/activities/:id",
+        method = "get",
+        operation_id = "activities_get"
+    )]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The activity's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Success<ActivityEnvelope>, Read> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::get(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Success(envelope(row, &request_id)))
+    }
+
+    /// Update an activity
+    ///
+    /// JSON Merge Patch. `stage_change` activities are read-only (409).
+    #[oai(
+        path = "/activities/:id",
+        method = "patch",
+        operation_id = "activities_update"
+    )]
+    async fn update(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The activity's id.
+        id: Path<PathId>,
+        body: Json<ActivityPatch>,
+    ) -> ApiResult<Success<ActivityEnvelope>, Update> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let current = writable(&mut tx, id).await?;
+        let merged = merge::<ActivityCreate>(&Activity::from(current), &body.0)?;
+        let owner = merged.owner_id;
+        let activity = merged.parse(owner)?;
+        let row = repo::update(&mut tx, id, &activity).await?;
+        tx.commit().await?;
+        Ok(Success(envelope(row, &request_id)))
+    }
+
+    /// Delete an activity
+    ///
+    /// Deletion is permanent. `stage_change` activities are read-only (409); they go
+    /// when their lead is deleted.
+    #[oai(
+        path = "/activities/:id",
+        method = "delete",
+        operation_id = "activities_delete"
+    )]
+    async fn delete(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        /// The activity's id.
+        id: Path<PathId>,
+    ) -> ApiResult<NoContent, Action> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        writable(&mut tx, id).await?;
+        repo::delete(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(NoContent)
+    }
+
+    /// Complete a task
+    ///
+    /// Sets `completed_at` to now. Completing a completed task changes nothing (the first
+    /// completion time is kept). Only `task` activities can be completed (409).
+    #[oai(
+        path = "/activities/:id/complete",
+        method = "post",
+        operation_id = "activities_complete"
+    )]
+    async fn complete(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The activity's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Success<ActivityEnvelope>, Action> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let current = writable(&mut tx, id).await?;
+        if current.kind != ActivityType::Task.as_str() {
+            return Err(AppError::Conflict {
+                message: format!("only tasks can be completed; this is a {}", current.kind),
+                details: vec![],
+            }
+            .into());
+        }
+        let row = repo::complete(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Success(envelope(row, &request_id)))
+    }
+
+    /// List activities
+    ///
+    /// Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
+    /// it is `null`.
+    #[oai(path = "/activities", method = "get", operation_id = "activities_list")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Sort order: `created_at` (default), `updated_at` or `due_at` (none sorts last);
+        /// a leading `-` sorts descending.
+        #[oai(validator(pattern = "^-?(created_at|updated_at|due_at)$"))]
+        sort: Query<Option<String>>,
+        /// One of `note`, `call`, `email`, `meeting`, `task`, `stage_change`.
+        #[oai(
+            name = "type",
+            validator(pattern = "^(note|call|email|meeting|task|stage_change)$")
+        )]
+        kind: Query<Option<String>>,
+        owner_id: Query<Option<Uuid>>,
+        contact_id: Query<Option<Uuid>>,
+        company_id: Query<Option<Uuid>>,
+        lead_id: Query<Option<Uuid>>,
+        /// `true`: only completed ones; `false`: only open ones.
+        completed: Query<Option<bool>>,
+        /// Due at or after this instant.
+        due_from: Query<Option<DateTime<Utc>>>,
+        /// Due at or before this instant.
+        due_to: Query<Option<DateTime<Utc>>>,
+        /// Only activities changed strictly after this instant (RFC 3339).
+        updated_after: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Success<ActivityList>, List> {
+        let page = pagination::page(
+            limit.0,
+            cursor.0.as_deref(),
+            sort.0.as_deref(),
+            ActivitySort::CreatedAt,
+        )?;
+        let filter = ActivityFilter {
+            kind: kind.0.as_deref().and_then(ActivityType::parse),
+            owner_id: owner_id.0,
+            contact_id: contact_id.0,
+            company_id: company_id.0,
+            lead_id: lead_id.0,
+            completed: completed.0,
+            due_from: due_from.0,
+            due_to: due_to.0,
+            updated_after: updated_after.0,
+        };
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
+        tx.commit().await?;
+        Ok(Success(ActivityList {
+            meta: pagination::meta(&page, &rows, has_more, &request_id),
+            data: rows.into_iter().map(Activity::from).collect(),
+        }))
+    }
+
+    /// A contact's timeline
+    ///
+    /// The activities linked to the contact, newest first, keyset-paginated.
+    #[oai(
+        path = "/contacts/:id/activities",
+        method = "get",
+        operation_id = "contacts_activities"
+    )]
+    async fn contact_timeline(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The contact's id.
+        id: Path<PathId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Success<ActivityList>, Read> {
+        let filter = ActivityFilter {
+            contact_id: Some(id.0.parse("id")?),
+            ..Default::default()
+        };
+        let list = timeline(
+            &state,
+            &auth.0,
+            filter,
+            limit.0,
+            cursor.0.as_deref(),
+            &request_id,
+        );
+        Ok(Success(list.await?))
+    }
+
+    /// A company's timeline
+    ///
+    /// The activities linked to the company, newest first, keyset-paginated.
+    #[oai(
+        path = "/companies/:id/activities",
+        method = "get",
+        operation_id = "companies_activities"
+    )]
+    async fn company_timeline(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The company's id.
+        id: Path<PathId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Success<ActivityList>, Read> {
+        let filter = ActivityFilter {
+            company_id: Some(id.0.parse("id")?),
+            ..Default::default()
+        };
+        let list = timeline(
+            &state,
+            &auth.0,
+            filter,
+            limit.0,
+            cursor.0.as_deref(),
+            &request_id,
+        );
+        Ok(Success(list.await?))
+    }
+
+    /// A lead's timeline
+    ///
+    /// The activities linked to the lead, including its `stage_change` history, newest
+    /// first, keyset-paginated.
+    #[oai(
+        path = "/leads/:id/activities",
+        method = "get",
+        operation_id = "leads_activities"
+    )]
+    async fn lead_timeline(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The lead's id.
+        id: Path<PathId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Success<ActivityList>, Read> {
+        let filter = ActivityFilter {
+            lead_id: Some(id.0.parse("id")?),
+            ..Default::default()
+        };
+        let list = timeline(
+            &state,
+            &auth.0,
+            filter,
+            limit.0,
+            cursor.0.as_deref(),
+            &request_id,
+        );
+        Ok(Success(list.await?))
+    }
+}

@@ -1,0 +1,412 @@
+//! `/v1/companies`: the organisations a tenant works with, and their contacts.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Object, OpenApi};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::contacts::{self, ContactList};
+use super::edge::RequestId;
+use super::merge::merge;
+use super::pagination;
+use super::responses::{
+    envelopes, ApiResult, Create, Created, Delete, List, Meta, NoContent, Read, Success, Update,
+};
+use super::security::ApiKey;
+use super::types::{text, Int, PathId, Text, TextList};
+use super::{filter_text, ApiTags};
+use crate::db::companies::{self as repo, CompanyFilter, CompanyRow, CompanySort};
+use crate::db::contacts::ContactFilter;
+use crate::db::TenantTx;
+use crate::domain::company as domain;
+use crate::domain::fields::{self, PHONE_MAX, TAGS_MAX_ITEMS, TAG_MAX, URL_MAX};
+use crate::error::AppError;
+use crate::startup::AppState;
+
+type Tags = TextList<TAGS_MAX_ITEMS, TAG_MAX>;
+type Employees = Int<0, { domain::EMPLOYEES_MAX }>;
+
+/// An organisation the tenant works with.
+#[derive(Debug, Clone, Object)]
+pub struct Company {
+    /// Unique id (UUIDv7, time-ordered).
+    pub id: Uuid,
+    pub name: String,
+    /// Lower case, without scheme or path; unique within the tenant.
+    #[oai(nullable)]
+    pub domain: Option<String>,
+    #[oai(nullable)]
+    pub website: Option<String>,
+    #[oai(nullable)]
+    pub industry: Option<String>,
+    #[oai(nullable)]
+    pub employee_count: Option<i64>,
+    /// E.164, e.g. `+14155552671`.
+    #[oai(nullable)]
+    pub phone: Option<String>,
+    #[oai(nullable)]
+    pub address_line1: Option<String>,
+    #[oai(nullable)]
+    pub address_line2: Option<String>,
+    #[oai(nullable)]
+    pub city: Option<String>,
+    /// State, province or county.
+    #[oai(nullable)]
+    pub region: Option<String>,
+    #[oai(nullable)]
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2, upper case.
+    #[oai(nullable)]
+    pub country: Option<String>,
+    pub tags: Vec<String>,
+    /// Free-form JSON object.
+    pub custom_fields: BTreeMap<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<CompanyRow> for Company {
+    fn from(row: CompanyRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            domain: row.domain,
+            website: row.website,
+            industry: row.industry,
+            employee_count: row.employee_count.map(i64::from),
+            phone: row.phone,
+            address_line1: row.address_line1,
+            address_line2: row.address_line2,
+            city: row.city,
+            region: row.region,
+            postal_code: row.postal_code,
+            country: row.country,
+            tags: row.tags,
+            custom_fields: contacts::object(row.custom_fields),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A new company. Strings are trimmed, and a blank string counts as absent. Unknown
+/// fields are refused.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CompanyCreate {
+    pub name: Text<{ domain::NAME_MAX }>,
+    /// A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`
+    /// becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).
+    pub domain: Option<Text<URL_MAX>>,
+    /// An absolute `http` or `https` URL.
+    pub website: Option<Text<URL_MAX>>,
+    pub industry: Option<Text<{ domain::INDUSTRY_MAX }>>,
+    pub employee_count: Option<Employees>,
+    /// International format (`+` and country code); stored as E.164.
+    pub phone: Option<Text<PHONE_MAX>>,
+    pub address_line1: Option<Text<{ domain::ADDRESS_LINE_MAX }>>,
+    pub address_line2: Option<Text<{ domain::ADDRESS_LINE_MAX }>>,
+    pub city: Option<Text<{ domain::CITY_MAX }>>,
+    pub region: Option<Text<{ domain::REGION_MAX }>>,
+    pub postal_code: Option<Text<{ domain::POSTAL_CODE_MAX }>>,
+    /// ISO 3166-1 alpha-2 code, any case.
+    pub country: Option<Text<2>>,
+    /// Up to 50 tags of up to 50 characters; duplicates are dropped.
+    pub tags: Option<Tags>,
+    /// A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
+    pub custom_fields: Option<BTreeMap<String, Value>>,
+}
+
+/// Changes to a company, as a JSON Merge Patch: a field left out is kept, `null` clears
+/// it (`tags` and `custom_fields` become empty), any other value replaces it. The result
+/// must satisfy the create rules; `name` cannot be cleared.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CompanyPatch {
+    pub name: Option<Text<{ domain::NAME_MAX }>>,
+    #[oai(nullable)]
+    pub domain: MaybeUndefined<Text<URL_MAX>>,
+    #[oai(nullable)]
+    pub website: MaybeUndefined<Text<URL_MAX>>,
+    #[oai(nullable)]
+    pub industry: MaybeUndefined<Text<{ domain::INDUSTRY_MAX }>>,
+    #[oai(nullable)]
+    pub employee_count: MaybeUndefined<Employees>,
+    #[oai(nullable)]
+    pub phone: MaybeUndefined<Text<PHONE_MAX>>,
+    #[oai(nullable)]
+    pub address_line1: MaybeUndefined<Text<{ domain::ADDRESS_LINE_MAX }>>,
+    #[oai(nullable)]
+    pub address_line2: MaybeUndefined<Text<{ domain::ADDRESS_LINE_MAX }>>,
+    #[oai(nullable)]
+    pub city: MaybeUndefined<Text<{ domain::CITY_MAX }>>,
+    #[oai(nullable)]
+    pub region: MaybeUndefined<Text<{ domain::REGION_MAX }>>,
+    #[oai(nullable)]
+    pub postal_code: MaybeUndefined<Text<{ domain::POSTAL_CODE_MAX }>>,
+    #[oai(nullable)]
+    pub country: MaybeUndefined<Text<2>>,
+    #[oai(nullable)]
+    pub tags: MaybeUndefined<Tags>,
+    #[oai(nullable)]
+    pub custom_fields: MaybeUndefined<BTreeMap<String, Value>>,
+}
+
+envelopes!(
+    Company,
+    CompanyEnvelope,
+    CompanyList,
+    "One company in the envelope.",
+    "A page of companies in the envelope."
+);
+
+impl CompanyCreate {
+    /// Checks the body against the company rules (every bad field reported).
+    pub fn parse(self) -> Result<domain::Company, AppError> {
+        domain::Company::parse(domain::CompanyInput {
+            name: Some(self.name.0),
+            domain: text(self.domain),
+            website: text(self.website),
+            industry: text(self.industry),
+            employee_count: self.employee_count.map(|n| n.0),
+            phone: text(self.phone),
+            address_line1: text(self.address_line1),
+            address_line2: text(self.address_line2),
+            city: text(self.city),
+            region: text(self.region),
+            postal_code: text(self.postal_code),
+            country: text(self.country),
+            tags: self.tags.map(|t| t.0).unwrap_or_default(),
+            custom_fields: self
+                .custom_fields
+                .map(|m| m.into_iter().collect())
+                .unwrap_or_default(),
+        })
+        .map_err(AppError::Validation)
+    }
+}
+
+fn envelope(row: CompanyRow, request_id: &RequestId) -> CompanyEnvelope {
+    CompanyEnvelope {
+        data: row.into(),
+        meta: Meta::of(request_id),
+    }
+}
+
+pub struct CompaniesApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Companies")]
+impl CompaniesApi {
+    /// Create a company
+    ///
+    /// Returns the new company with `201` and its address in `Location`. A domain already
+    /// used by another company of the tenant is a `409` whose details name that company.
+    #[oai(
+        path = "/companies",
+        method = "post",
+        operation_id = "companies_create"
+    )]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        body: Json<CompanyCreate>,
+    ) -> ApiResult<Created<CompanyEnvelope>, Create> {
+        let company = body.0.parse()?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::insert(&mut tx, &company).await?;
+        tx.commit().await?;
+        Ok(Created {
+            location: format!("/v1/companies/{}", row.id),
+            body: envelope(row, &request_id),
+        })
+    }
+
+    /// Get a company
+    #[oai(
+        path = "/companies/:id",
+        method = "get",
+        operation_id = "companies_get"
+    )]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The company's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Success<CompanyEnvelope>, Read> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::get(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Success(envelope(row, &request_id)))
+    }
+
+    /// Update a company
+    ///
+    /// JSON Merge Patch: fields left out are kept, `null` clears a field, other values
+    /// replace it.
+    #[oai(
+        path = "/companies/:id",
+        method = "patch",
+        operation_id = "companies_update"
+    )]
+    async fn update(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The company's id.
+        id: Path<PathId>,
+        body: Json<CompanyPatch>,
+    ) -> ApiResult<Success<CompanyEnvelope>, Update> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let current = Company::from(repo::get_for_update(&mut tx, id).await?);
+        let company = merge::<CompanyCreate>(&current, &body.0)?.parse()?;
+        let row = repo::update(&mut tx, id, &company).await?;
+        tx.commit().await?;
+        Ok(Success(envelope(row, &request_id)))
+    }
+
+    /// Delete a company
+    ///
+    /// Deletion is permanent. The company's contacts, leads and activities are kept; their
+    /// `company_id` becomes `null`.
+    #[oai(
+        path = "/companies/:id",
+        method = "delete",
+        operation_id = "companies_delete"
+    )]
+    async fn delete(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        /// The company's id.
+        id: Path<PathId>,
+    ) -> ApiResult<NoContent, Delete> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        repo::delete(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(NoContent)
+    }
+
+    /// List companies
+    ///
+    /// Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
+    /// it is `null`.
+    #[oai(path = "/companies", method = "get", operation_id = "companies_list")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Sort order: `created_at` (default), `updated_at` or `name`; a leading `-` sorts
+        /// descending.
+        #[oai(validator(pattern = "^-?(created_at|updated_at|name)$"))]
+        sort: Query<Option<String>>,
+        /// Case-insensitive substring of the name or the domain.
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        /// Exact domain, normalised like the field (a URL works too).
+        #[oai(validator(max_length = 2048))]
+        domain: Query<Option<String>>,
+        /// Exact industry, ignoring case.
+        #[oai(validator(max_length = 100))]
+        industry: Query<Option<String>>,
+        /// Only companies changed strictly after this instant (RFC 3339).
+        updated_after: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Success<CompanyList>, List> {
+        let page = pagination::page(
+            limit.0,
+            cursor.0.as_deref(),
+            sort.0.as_deref(),
+            CompanySort::CreatedAt,
+        )?;
+        let domain = match filter_text("domain", domain.0)? {
+            Some(d) => Some(
+                fields::optional_domain("domain", Some(d))
+                    .map_err(super::bad_parameter)?
+                    .unwrap_or_default(),
+            ),
+            None => None,
+        };
+        let filter = CompanyFilter {
+            q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
+            domain,
+            industry: filter_text("industry", industry.0)?,
+            updated_after: updated_after.0,
+        };
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
+        tx.commit().await?;
+        Ok(Success(CompanyList {
+            meta: pagination::meta(&page, &rows, has_more, &request_id),
+            data: rows.into_iter().map(Company::from).collect(),
+        }))
+    }
+
+    /// List a company's contacts
+    ///
+    /// The contacts whose `company_id` is this company, paginated like `contacts_list`.
+    #[oai(
+        path = "/companies/:id/contacts",
+        method = "get",
+        operation_id = "companies_contacts"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn contacts(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The company's id.
+        id: Path<PathId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
+        /// sorts descending.
+        #[oai(validator(pattern = "^-?(created_at|updated_at|last_name)$"))]
+        sort: Query<Option<String>>,
+        /// Only contacts changed strictly after this instant (RFC 3339).
+        updated_after: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Success<ContactList>, Read> {
+        let id = id.0.parse("id")?;
+        let filter = ContactFilter {
+            company_id: Some(id),
+            updated_after: updated_after.0,
+            ..Default::default()
+        };
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        repo::exists(&mut tx, id).await?;
+        let list = contacts::list_page(
+            &mut tx,
+            &filter,
+            limit.0,
+            cursor.0.as_deref(),
+            sort.0.as_deref(),
+            &request_id,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Success(list))
+    }
+}

@@ -1,0 +1,625 @@
+//! `/v1/leads`: deals moving through a pipeline, and their conversion.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::companies::Company;
+use super::contacts::Contact;
+use super::edge::RequestId;
+use super::merge::{merge, touches};
+use super::pagination;
+use super::responses::{
+    envelopes, Action, ApiResult, Create, Created, Delete, List, Meta, NoContent, Read, Success,
+    Update,
+};
+use super::security::ApiKey;
+use super::types::{text, Amount, Date, Email, PathId, Text};
+use super::{bad_parameter, filter_text, ApiTags};
+use crate::auth::Principal;
+use crate::db::leads::{self as repo, LeadFilter, LeadRow, LeadSort};
+use crate::db::pipelines::{self, StageRow};
+use crate::db::{companies, contacts, violations, TenantTx};
+use crate::domain::fields::{self, DOMAIN_MAX, PHONE_MAX};
+use crate::domain::lead::{self as domain, Prospect};
+use crate::domain::pipeline::StageKind;
+use crate::domain::{company, contact, FieldError};
+use crate::error::AppError;
+use crate::startup::AppState;
+
+const PERSON_NAME_MAX: usize = contact::NAME_MAX;
+
+/// A lead's status, which follows the kind of its stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum LeadStatus {
+    Open,
+    Won,
+    Lost,
+}
+
+/// A deal in a pipeline.
+#[derive(Debug, Clone, Object)]
+pub struct Lead {
+    pub id: Uuid,
+    pub title: String,
+    #[oai(nullable)]
+    pub contact_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub company_id: Option<Uuid>,
+    pub pipeline_id: Uuid,
+    pub stage_id: Uuid,
+    /// `open`, `won` or `lost`: the kind of the lead's stage. New values may be added.
+    pub status: String,
+    /// A decimal amount as a string, with as many decimals as the currency has
+    /// (`"1250.50"` in EUR, `"1250"` in JPY).
+    #[oai(nullable)]
+    pub value: Option<Amount>,
+    /// ISO 4217 code.
+    #[oai(nullable)]
+    pub currency: Option<String>,
+    #[oai(nullable)]
+    pub expected_close_date: Option<Date>,
+    /// The user who owns the lead.
+    #[oai(nullable)]
+    pub owner_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub source: Option<String>,
+    #[oai(nullable)]
+    pub lost_reason: Option<String>,
+    #[oai(nullable)]
+    pub prospect_first_name: Option<String>,
+    #[oai(nullable)]
+    pub prospect_last_name: Option<String>,
+    #[oai(nullable)]
+    pub prospect_email: Option<String>,
+    #[oai(nullable)]
+    pub prospect_phone: Option<String>,
+    #[oai(nullable)]
+    pub prospect_company_name: Option<String>,
+    #[oai(nullable)]
+    pub prospect_company_domain: Option<String>,
+    /// When the lead was converted (`leads_convert`).
+    #[oai(nullable)]
+    pub converted_at: Option<DateTime<Utc>>,
+    /// When the lead last entered a stage (its creation, at first).
+    pub stage_changed_at: DateTime<Utc>,
+    /// When the lead entered a `won` stage; `null` while it is not won.
+    #[oai(nullable)]
+    pub won_at: Option<DateTime<Utc>>,
+    /// When the lead entered a `lost` stage; `null` while it is not lost.
+    #[oai(nullable)]
+    pub lost_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<LeadRow> for Lead {
+    fn from(row: LeadRow) -> Self {
+        Self {
+            id: row.id,
+            title: row.title,
+            contact_id: row.contact_id,
+            company_id: row.company_id,
+            pipeline_id: row.pipeline_id,
+            stage_id: row.stage_id,
+            status: row.status,
+            value: row.value.map(|v| Amount(v.to_string())),
+            currency: row.currency,
+            expected_close_date: row.expected_close_date.map(Date),
+            owner_id: row.owner_id,
+            source: row.source,
+            lost_reason: row.lost_reason,
+            prospect_first_name: row.prospect_first_name,
+            prospect_last_name: row.prospect_last_name,
+            prospect_email: row.prospect_email,
+            prospect_phone: row.prospect_phone,
+            prospect_company_name: row.prospect_company_name,
+            prospect_company_domain: row.prospect_company_domain,
+            converted_at: row.converted_at,
+            stage_changed_at: row.stage_changed_at,
+            won_at: row.won_at,
+            lost_at: row.lost_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A new lead. It needs a `title` and a place: a `stage_id`, or a `pipeline_id` alone
+/// (the lead starts in that pipeline's first stage); given both, the stage must belong
+/// to the pipeline. Unknown fields are refused.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct LeadCreate {
+    pub title: Text<{ domain::TITLE_MAX }>,
+    /// A contact of the tenant.
+    pub contact_id: Option<Uuid>,
+    /// A company of the tenant.
+    pub company_id: Option<Uuid>,
+    pub pipeline_id: Option<Uuid>,
+    /// A stage of the pipeline. A `lost` stage needs a `lost_reason`.
+    pub stage_id: Option<Uuid>,
+    /// A decimal amount ≥ 0 as a string (`"1250.50"`), at most as many decimals as the
+    /// currency has, below 10^15. Needs `currency`.
+    pub value: Option<Amount>,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: Option<Text<3>>,
+    pub expected_close_date: Option<Date>,
+    /// A user of the tenant; default: the user the API key acts for.
+    pub owner_id: Option<Uuid>,
+    /// Where the lead came from, e.g. `website`.
+    pub source: Option<Text<{ domain::SOURCE_MAX }>>,
+    /// Why the lead was lost; required in a `lost` stage.
+    pub lost_reason: Option<Text<{ domain::LOST_REASON_MAX }>>,
+    /// The person the lead is about, for `leads_convert`.
+    pub prospect_first_name: Option<Text<PERSON_NAME_MAX>>,
+    pub prospect_last_name: Option<Text<PERSON_NAME_MAX>>,
+    pub prospect_email: Option<Email>,
+    pub prospect_phone: Option<Text<PHONE_MAX>>,
+    /// The organisation the lead is about, for `leads_convert`.
+    pub prospect_company_name: Option<Text<{ domain::COMPANY_NAME_MAX }>>,
+    /// Normalised like a company's domain.
+    pub prospect_company_domain: Option<Text<DOMAIN_MAX>>,
+}
+
+/// Changes to a lead, as a JSON Merge Patch: a field left out is kept, `null` clears it,
+/// any other value replaces it; the result must satisfy the create rules. Setting
+/// `pipeline_id` without `stage_id` moves the lead to that pipeline's first stage. Each
+/// change of stage is recorded as a `stage_change` activity on the lead.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct LeadPatch {
+    pub title: Option<Text<{ domain::TITLE_MAX }>>,
+    #[oai(nullable)]
+    pub contact_id: MaybeUndefined<Uuid>,
+    #[oai(nullable)]
+    pub company_id: MaybeUndefined<Uuid>,
+    pub pipeline_id: Option<Uuid>,
+    pub stage_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub value: MaybeUndefined<Amount>,
+    #[oai(nullable)]
+    pub currency: MaybeUndefined<Text<3>>,
+    #[oai(nullable)]
+    pub expected_close_date: MaybeUndefined<Date>,
+    #[oai(nullable)]
+    pub owner_id: MaybeUndefined<Uuid>,
+    #[oai(nullable)]
+    pub source: MaybeUndefined<Text<{ domain::SOURCE_MAX }>>,
+    #[oai(nullable)]
+    pub lost_reason: MaybeUndefined<Text<{ domain::LOST_REASON_MAX }>>,
+    #[oai(nullable)]
+    pub prospect_first_name: MaybeUndefined<Text<PERSON_NAME_MAX>>,
+    #[oai(nullable)]
+    pub prospect_last_name: MaybeUndefined<Text<PERSON_NAME_MAX>>,
+    #[oai(nullable)]
+    pub prospect_email: MaybeUndefined<Email>,
+    #[oai(nullable)]
+    pub prospect_phone: MaybeUndefined<Text<PHONE_MAX>>,
+    #[oai(nullable)]
+    pub prospect_company_name: MaybeUndefined<Text<{ domain::COMPANY_NAME_MAX }>>,
+    #[oai(nullable)]
+    pub prospect_company_domain: MaybeUndefined<Text<DOMAIN_MAX>>,
+}
+
+/// The result of a conversion: the lead and the contact and company it is now linked to.
+#[derive(Debug, Clone, Object)]
+pub struct LeadConversion {
+    pub lead: Lead,
+    pub contact: Contact,
+    /// `null` when the lead names no company.
+    #[oai(nullable)]
+    pub company: Option<Company>,
+}
+
+/// A conversion in the envelope.
+#[derive(Debug, Clone, Object)]
+pub struct LeadConversionEnvelope {
+    pub data: LeadConversion,
+    pub meta: Meta,
+}
+
+envelopes!(
+    Lead,
+    LeadEnvelope,
+    LeadList,
+    "One lead in the envelope.",
+    "A page of leads in the envelope."
+);
+
+impl LeadCreate {
+    /// Checks the body against the lead rules; the owner defaults to the caller's user.
+    fn parse(self, caller: &Principal) -> Result<domain::Lead, AppError> {
+        domain::Lead::parse(domain::LeadInput {
+            title: Some(self.title.0),
+            contact_id: self.contact_id,
+            company_id: self.company_id,
+            pipeline_id: self.pipeline_id,
+            stage_id: self.stage_id,
+            value: self.value.map(|v| v.0),
+            currency: text(self.currency),
+            expected_close_date: self.expected_close_date.map(|d| d.0),
+            owner_id: self.owner_id.or(caller.user_id),
+            source: text(self.source),
+            lost_reason: text(self.lost_reason),
+            prospect: Prospect {
+                first_name: text(self.prospect_first_name),
+                last_name: text(self.prospect_last_name),
+                email: self.prospect_email.map(|e| e.0),
+                phone: text(self.prospect_phone),
+                company_name: text(self.prospect_company_name),
+                company_domain: text(self.prospect_company_domain),
+            },
+        })
+        .map_err(AppError::Validation)
+    }
+}
+
+fn unprocessable(field: &str, code: &'static str, message: &str) -> AppError {
+    AppError::Validation(vec![FieldError::new(field, code, message)])
+}
+
+/// The stage the lead lands in, locked until commit, checked against the lead's rules.
+async fn place(tx: &mut TenantTx, lead: &domain::Lead) -> Result<StageRow, AppError> {
+    let stage =
+        match (lead.stage_id, lead.pipeline_id) {
+            (Some(stage_id), pipeline_id) => {
+                let stage = pipelines::stage_for_lead(tx, stage_id)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::Validation(vec![violations::unknown("stage_id", "stage")])
+                    })?;
+                if pipeline_id.is_some_and(|p| p != stage.pipeline_id) {
+                    return Err(unprocessable(
+                        "stage_id",
+                        "wrong_pipeline",
+                        "belongs to another pipeline than `pipeline_id`",
+                    ));
+                }
+                stage
+            }
+            (None, Some(pipeline_id)) => pipelines::first_stage(tx, pipeline_id)
+                .await?
+                .ok_or_else(|| {
+                    AppError::Validation(vec![violations::unknown("pipeline_id", "pipeline")])
+                })?,
+            (None, None) => return Err(unprocessable("pipeline_id", "required", "is required")),
+        };
+    lead.check_stage(stage.kind())
+        .map_err(AppError::Validation)?;
+    Ok(stage)
+}
+
+fn envelope(row: LeadRow, request_id: &RequestId) -> LeadEnvelope {
+    LeadEnvelope {
+        data: row.into(),
+        meta: Meta::of(request_id),
+    }
+}
+
+/// Renames the fields of a contact or company built from a lead's prospect, so the 422
+/// names the lead field to fix.
+fn from_prospect(errors: Vec<FieldError>, prefix: &str) -> AppError {
+    AppError::Validation(
+        errors
+            .into_iter()
+            .map(|e| FieldError {
+                field: format!("{prefix}{}", e.field),
+                ..e
+            })
+            .collect(),
+    )
+}
+
+/// The company a conversion links: the lead's own, the one with the prospect's domain,
+/// or a new one from the prospect's company name and domain.
+async fn convert_company(
+    tx: &mut TenantTx,
+    lead: &LeadRow,
+) -> Result<Option<crate::db::companies::CompanyRow>, AppError> {
+    if let Some(id) = lead.company_id {
+        return Ok(Some(companies::get(tx, id).await?));
+    }
+    let prospect = lead.prospect();
+    if let Some(domain) = &prospect.company_domain {
+        if let Some(found) = companies::find_by_domain(tx, domain).await? {
+            return Ok(Some(found));
+        }
+    }
+    let Some(name) = prospect.company_name.or(prospect.company_domain.clone()) else {
+        return Ok(None);
+    };
+    let new = company::Company::parse(company::CompanyInput {
+        name: Some(name),
+        domain: prospect.company_domain,
+        ..Default::default()
+    })
+    .map_err(|e| from_prospect(e, "prospect_company_"))?;
+    Ok(Some(companies::insert(tx, &new).await?))
+}
+
+/// The contact a conversion links: the lead's own, the one with the prospect's email,
+/// or a new one from the prospect's fields.
+async fn convert_contact(
+    tx: &mut TenantTx,
+    lead: &LeadRow,
+    company_id: Option<Uuid>,
+) -> Result<contacts::ContactRow, AppError> {
+    let contact = if let Some(id) = lead.contact_id {
+        contacts::get(tx, id).await?
+    } else {
+        let prospect = lead.prospect();
+        let existing = match &prospect.email {
+            Some(email) => contacts::find_id_by_email(tx, email).await?,
+            None => None,
+        };
+        match existing {
+            Some(id) => contacts::get(tx, id).await?,
+            None => {
+                if prospect.first_name.is_none()
+                    && prospect.last_name.is_none()
+                    && prospect.email.is_none()
+                {
+                    return Err(unprocessable(
+                        "contact_id",
+                        "required",
+                        "the lead names no contact: set `contact_id`, or a prospect name \
+                         or email to create one from",
+                    ));
+                }
+                let new = contact::Contact::parse(contact::ContactInput {
+                    first_name: prospect.first_name,
+                    last_name: prospect.last_name,
+                    email: prospect.email,
+                    phone: prospect.phone,
+                    company_id,
+                    ..Default::default()
+                })
+                .map_err(|e| from_prospect(e, "prospect_"))?;
+                contacts::insert(tx, &new).await?
+            }
+        }
+    };
+    match (contact.company_id, company_id) {
+        (None, Some(company_id)) => contacts::set_company(tx, contact.id, company_id).await,
+        _ => Ok(contact),
+    }
+}
+
+pub struct LeadsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Leads")]
+impl LeadsApi {
+    /// Create a lead
+    ///
+    /// In the stage `stage_id`, or in the first stage of `pipeline_id`. Its status follows
+    /// the stage's kind.
+    #[oai(path = "/leads", method = "post", operation_id = "leads_create")]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        body: Json<LeadCreate>,
+    ) -> ApiResult<Created<LeadEnvelope>, Create> {
+        let lead = body.0.parse(&auth.0)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let stage = place(&mut tx, &lead).await?;
+        let row = repo::insert(&mut tx, &lead, &stage).await?;
+        tx.commit().await?;
+        Ok(Created {
+            location: format!("/v1/leads/{}", row.id),
+            body: envelope(row, &request_id),
+        })
+    }
+
+    /// Get a lead
+    #[oai(path = "/leads/:id", method = "get", operation_id = "leads_get")]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The lead's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Success<LeadEnvelope>, Read> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::get(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Success(envelope(row, &request_id)))
+    }
+
+    /// Update a lead
+    ///
+    /// JSON Merge Patch. Moving the lead (`stage_id`, or `pipeline_id` alone for that
+    /// pipeline's first stage) sets its status from the new stage's kind, updates
+    /// `stage_changed_at`, `won_at` and `lost_at`, and records a `stage_change` activity
+    /// on the lead. A `lost` stage needs a `lost_reason` (422).
+    #[oai(path = "/leads/:id", method = "patch", operation_id = "leads_update")]
+    async fn update(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The lead's id.
+        id: Path<PathId>,
+        body: Json<LeadPatch>,
+    ) -> ApiResult<Success<LeadEnvelope>, Update> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
+        let mut merged = merge::<LeadCreate>(&Lead::from(current.clone()), &body.0)?;
+        if touches(&body.0, "pipeline_id") && !touches(&body.0, "stage_id") {
+            merged.stage_id = None;
+        }
+        // An owner cleared stays cleared: no default on update.
+        let owner = merged.owner_id;
+        let mut lead = merged.parse(&auth.0)?;
+        lead.owner_id = owner;
+        let stage = place(&mut tx, &lead).await?;
+        let row = repo::update(&mut tx, &current, &lead, &stage).await?;
+        tx.commit().await?;
+        Ok(Success(envelope(row, &request_id)))
+    }
+
+    /// Delete a lead
+    ///
+    /// Deletion is permanent. The lead's `stage_change` activities go with it; the
+    /// activities people logged on it stay, with `lead_id` set to `null`.
+    #[oai(path = "/leads/:id", method = "delete", operation_id = "leads_delete")]
+    async fn delete(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        /// The lead's id.
+        id: Path<PathId>,
+    ) -> ApiResult<NoContent, Delete> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        repo::delete(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(NoContent)
+    }
+
+    /// Convert a lead
+    ///
+    /// In one transaction: links the lead's contact — its `contact_id`, else the contact
+    /// with the `prospect_email`, else a new contact from the `prospect_*` fields — and
+    /// its company — its `company_id`, else the company with the
+    /// `prospect_company_domain`, else a new one from `prospect_company_name` (none if
+    /// the lead names no company). The contact is linked to the company if it had none.
+    /// Returns all three. A lead converts once (409 after).
+    #[oai(
+        path = "/leads/:id/convert",
+        method = "post",
+        operation_id = "leads_convert"
+    )]
+    async fn convert(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The lead's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Success<LeadConversionEnvelope>, Action> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let lead = repo::get_for_update(&mut tx, id).await?;
+        if let Some(at) = lead.converted_at {
+            return Err(AppError::Conflict {
+                message: format!("the lead was already converted at {at}"),
+                details: vec![],
+            }
+            .into());
+        }
+        let company = convert_company(&mut tx, &lead).await?;
+        let contact = convert_contact(&mut tx, &lead, company.as_ref().map(|c| c.id)).await?;
+        let lead =
+            repo::mark_converted(&mut tx, id, contact.id, company.as_ref().map(|c| c.id)).await?;
+        tx.commit().await?;
+        Ok(Success(LeadConversionEnvelope {
+            data: LeadConversion {
+                lead: lead.into(),
+                contact: contact.into(),
+                company: company.map(Company::from),
+            },
+            meta: Meta::of(&request_id),
+        }))
+    }
+
+    /// List leads
+    ///
+    /// Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
+    /// it is `null`. The value range compares amounts regardless of currency; combine it
+    /// with `currency`.
+    #[oai(path = "/leads", method = "get", operation_id = "leads_list")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Sort order: `created_at` (default), `updated_at`, `value` (no value sorts as 0)
+        /// or `expected_close_date` (none sorts last); a leading `-` sorts descending.
+        #[oai(validator(pattern = "^-?(created_at|updated_at|value|expected_close_date)$"))]
+        sort: Query<Option<String>>,
+        /// Case-insensitive substring of the title.
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        pipeline_id: Query<Option<Uuid>>,
+        stage_id: Query<Option<Uuid>>,
+        status: Query<Option<LeadStatus>>,
+        /// Leads owned by this user.
+        owner_id: Query<Option<Uuid>>,
+        contact_id: Query<Option<Uuid>>,
+        company_id: Query<Option<Uuid>>,
+        /// ISO 4217 code.
+        #[oai(validator(max_length = 3))]
+        currency: Query<Option<String>>,
+        /// Smallest value, inclusive (a decimal string).
+        #[oai(validator(max_length = 24))]
+        value_min: Query<Option<String>>,
+        /// Largest value, inclusive (a decimal string).
+        #[oai(validator(max_length = 24))]
+        value_max: Query<Option<String>>,
+        /// Earliest expected close date, inclusive.
+        expected_close_from: Query<Option<Date>>,
+        /// Latest expected close date, inclusive.
+        expected_close_to: Query<Option<Date>>,
+        /// Only leads changed strictly after this instant (RFC 3339).
+        updated_after: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Success<LeadList>, List> {
+        let page = pagination::page(
+            limit.0,
+            cursor.0.as_deref(),
+            sort.0.as_deref(),
+            LeadSort::CreatedAt,
+        )?;
+        let amount = |name: &str, value: Option<String>| {
+            value
+                .map(|v| fields::amount(name, &v, None).map_err(bad_parameter))
+                .transpose()
+        };
+        let currency = currency
+            .0
+            .map(|c| fields::currency("currency", &c).map_err(bad_parameter))
+            .transpose()?;
+        let filter = LeadFilter {
+            q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
+            pipeline_id: pipeline_id.0,
+            stage_id: stage_id.0,
+            status: status.0.map(|s| match s {
+                LeadStatus::Open => StageKind::Open,
+                LeadStatus::Won => StageKind::Won,
+                LeadStatus::Lost => StageKind::Lost,
+            }),
+            owner_id: owner_id.0,
+            contact_id: contact_id.0,
+            company_id: company_id.0,
+            currency: currency.map(|c| c.code().to_owned()),
+            value_min: amount("value_min", value_min.0)?,
+            value_max: amount("value_max", value_max.0)?,
+            expected_close_from: expected_close_from.0.map(|d| d.0),
+            expected_close_to: expected_close_to.0.map(|d| d.0),
+            updated_after: updated_after.0,
+        };
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
+        tx.commit().await?;
+        Ok(Success(LeadList {
+            meta: pagination::meta(&page, &rows, has_more, &request_id),
+            data: rows.into_iter().map(Lead::from).collect(),
+        }))
+    }
+}

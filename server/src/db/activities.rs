@@ -1,0 +1,236 @@
+//! Activity queries. `system` activities (stage changes) are written by `db::leads`.
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::{violations, TenantTx};
+use crate::domain::activity::{Activity, ActivityType};
+use crate::error::{AppError, AppResult};
+
+const COLUMNS: &str = "id, type, system, subject, body, due_at, completed_at, owner_id, \
+                       contact_id, company_id, lead_id, created_at, updated_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActivityRow {
+    pub id: Uuid,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub system: bool,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub owner_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+keyed!(ActivityRow);
+
+fn write_error(err: sqlx::Error) -> AppError {
+    violations::references(
+        err,
+        &[
+            ("activities_owner_fkey", "owner_id", "user"),
+            ("activities_contact_fkey", "contact_id", "contact"),
+            ("activities_company_fkey", "company_id", "company"),
+            ("activities_lead_fkey", "lead_id", "lead"),
+        ],
+    )
+}
+
+pub async fn insert(tx: &mut TenantTx, activity: &Activity) -> AppResult<ActivityRow> {
+    let sql = format!(
+        "INSERT INTO activities (id, tenant_id, type, subject, body, due_at, completed_at, \
+         owner_id, contact_id, company_id, lead_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(Uuid::now_v7())
+        .bind(tx.tenant_id())
+        .bind(activity.kind.as_str())
+        .bind(&activity.subject)
+        .bind(&activity.body)
+        .bind(activity.due_at)
+        .bind(activity.completed_at)
+        .bind(activity.owner_id)
+        .bind(activity.contact_id)
+        .bind(activity.company_id)
+        .bind(activity.lead_id)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(write_error)
+}
+
+pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
+    fetch(tx, id, "").await
+}
+
+pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
+    fetch(tx, id, " FOR UPDATE").await
+}
+
+async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &str) -> AppResult<ActivityRow> {
+    let sql = format!("SELECT {COLUMNS} FROM activities WHERE id = $1{lock}");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("activity"))
+}
+
+pub async fn update(tx: &mut TenantTx, id: Uuid, activity: &Activity) -> AppResult<ActivityRow> {
+    let sql = format!(
+        "UPDATE activities SET type = $2, subject = $3, body = $4, due_at = $5, \
+         completed_at = $6, owner_id = $7, contact_id = $8, company_id = $9, lead_id = $10, \
+         updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .bind(activity.kind.as_str())
+        .bind(&activity.subject)
+        .bind(&activity.body)
+        .bind(activity.due_at)
+        .bind(activity.completed_at)
+        .bind(activity.owner_id)
+        .bind(activity.contact_id)
+        .bind(activity.company_id)
+        .bind(activity.lead_id)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(write_error)
+}
+
+/// Marks a task done now, unless it already is (the first completion time is kept).
+pub async fn complete(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
+    let sql = format!(
+        "UPDATE activities SET completed_at = now(), updated_at = now() \
+         WHERE id = $1 AND completed_at IS NULL RETURNING {COLUMNS}"
+    );
+    match sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+    {
+        Some(row) => Ok(row),
+        None => get(tx, id).await,
+    }
+}
+
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    let deleted = sqlx::query("DELETE FROM activities WHERE id = $1")
+        .bind(id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(AppError::NotFound("activity"));
+    }
+    Ok(())
+}
+
+/// Sort orders of the activity list; each matches an index `(tenant_id, expr, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivitySort {
+    CreatedAt,
+    UpdatedAt,
+    DueAt,
+}
+
+/// Where activities without a due time sort (as in the index): after every real one.
+fn no_due_at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+impl SortKey for ActivitySort {
+    type Row = ActivityRow;
+    const ALL: &'static [Self] = &[Self::CreatedAt, Self::UpdatedAt, Self::DueAt];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::DueAt => "due_at",
+        }
+    }
+
+    fn expr(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::DueAt => "coalesce(due_at, TIMESTAMPTZ '9999-12-31 00:00:00+00')",
+        }
+    }
+
+    fn kind(self) -> ValueKind {
+        ValueKind::Time
+    }
+
+    fn value_of(self, row: &ActivityRow) -> SortValue {
+        SortValue::Time(match self {
+            Self::CreatedAt => row.created_at,
+            Self::UpdatedAt => row.updated_at,
+            Self::DueAt => row.due_at.unwrap_or_else(no_due_at),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ActivityFilter {
+    pub kind: Option<ActivityType>,
+    pub owner_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    pub completed: Option<bool>,
+    pub due_from: Option<DateTime<Utc>>,
+    pub due_to: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
+pub async fn list(
+    tx: &mut TenantTx,
+    filter: &ActivityFilter,
+    page: &Page<ActivitySort>,
+) -> AppResult<(Vec<ActivityRow>, bool)> {
+    let mut sql: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM activities WHERE true"));
+    if let Some(kind) = filter.kind {
+        sql.push(" AND type = ").push_bind(kind.as_str());
+    }
+    let ids = [
+        ("owner_id", filter.owner_id),
+        ("contact_id", filter.contact_id),
+        ("company_id", filter.company_id),
+        ("lead_id", filter.lead_id),
+    ];
+    for (column, id) in ids {
+        if let Some(id) = id {
+            sql.push(format_args!(" AND {column} = ")).push_bind(id);
+        }
+    }
+    match filter.completed {
+        Some(true) => sql.push(" AND completed_at IS NOT NULL"),
+        Some(false) => sql.push(" AND completed_at IS NULL"),
+        None => &mut sql,
+    };
+    if let Some(from) = filter.due_from {
+        sql.push(" AND due_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.due_to {
+        sql.push(" AND due_at <= ").push_bind(to);
+    }
+    if let Some(after) = filter.updated_after {
+        sql.push(" AND updated_at > ").push_bind(after);
+    }
+    page.push_sql(&mut sql);
+    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    Ok(page.finish(rows))
+}

@@ -1,0 +1,269 @@
+//! Company queries, scoped to the transaction's tenant by row-level security.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::{escape_like, violations, TenantTx};
+use crate::domain::company::Company;
+use crate::domain::FieldError;
+use crate::error::{AppError, AppResult};
+
+const COLUMNS: &str = "id, name, domain, website, industry, employee_count, phone, \
+                       address_line1, address_line2, city, region, postal_code, country, \
+                       tags, custom_fields, created_at, updated_at";
+const DOMAIN_KEY: &str = "companies_tenant_domain_key";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CompanyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub domain: Option<String>,
+    pub website: Option<String>,
+    pub industry: Option<String>,
+    pub employee_count: Option<i32>,
+    pub phone: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+keyed!(CompanyRow);
+
+/// The 409 for a domain another company of the tenant already has.
+fn domain_taken(holder: Option<Uuid>) -> AppError {
+    let detail = match holder {
+        Some(id) => format!("is already used by company {id}"),
+        None => "is already used by another company".to_owned(),
+    };
+    AppError::Conflict {
+        message: "a company with this domain already exists".into(),
+        details: vec![FieldError::new("domain", "taken", detail)],
+    }
+}
+
+/// Refuses a domain held by another company, naming it. The unique index still guards
+/// the race between this check and the write (answered with a 409 that cannot name it).
+async fn check_domain(tx: &mut TenantTx, company: &Company, except: Option<Uuid>) -> AppResult<()> {
+    let Some(domain) = &company.domain else {
+        return Ok(());
+    };
+    let holder: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM companies WHERE domain = $1 AND id IS DISTINCT FROM $2")
+            .bind(domain)
+            .bind(except)
+            .fetch_optional(tx.conn())
+            .await?;
+    match holder {
+        Some(id) => Err(domain_taken(Some(id))),
+        None => Ok(()),
+    }
+}
+
+fn write_error(err: sqlx::Error) -> AppError {
+    if violations::broke(&err, DOMAIN_KEY) {
+        domain_taken(None)
+    } else {
+        err.into()
+    }
+}
+
+pub async fn insert(tx: &mut TenantTx, company: &Company) -> AppResult<CompanyRow> {
+    check_domain(tx, company, None).await?;
+    let tenant_id = tx.tenant_id();
+    let sql = format!(
+        "INSERT INTO companies (id, tenant_id, name, domain, website, industry, \
+         employee_count, phone, address_line1, address_line2, city, region, postal_code, \
+         country, tags, custom_fields) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(Uuid::now_v7())
+        .bind(tenant_id)
+        .bind(&company.name)
+        .bind(&company.domain)
+        .bind(&company.website)
+        .bind(&company.industry)
+        .bind(company.employee_count)
+        .bind(&company.phone)
+        .bind(&company.address_line1)
+        .bind(&company.address_line2)
+        .bind(&company.city)
+        .bind(&company.region)
+        .bind(&company.postal_code)
+        .bind(&company.country)
+        .bind(&company.tags)
+        .bind(&company.custom_fields)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(write_error)
+}
+
+pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
+    fetch(tx, id, "").await
+}
+
+/// Locks the row so a concurrent patch cannot interleave between read and write.
+pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
+    fetch(tx, id, " FOR UPDATE").await
+}
+
+async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &str) -> AppResult<CompanyRow> {
+    let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1{lock}");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("company"))
+}
+
+/// Whether the company exists in the tenant (for the lists nested under it).
+pub async fn exists(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM companies WHERE id = $1")
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?;
+    found.map(|_| ()).ok_or(AppError::NotFound("company"))
+}
+
+pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult<CompanyRow> {
+    check_domain(tx, company, Some(id)).await?;
+    let sql = format!(
+        "UPDATE companies SET name = $2, domain = $3, website = $4, industry = $5, \
+         employee_count = $6, phone = $7, address_line1 = $8, address_line2 = $9, city = $10, \
+         region = $11, postal_code = $12, country = $13, tags = $14, custom_fields = $15, \
+         updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .bind(&company.name)
+        .bind(&company.domain)
+        .bind(&company.website)
+        .bind(&company.industry)
+        .bind(company.employee_count)
+        .bind(&company.phone)
+        .bind(&company.address_line1)
+        .bind(&company.address_line2)
+        .bind(&company.city)
+        .bind(&company.region)
+        .bind(&company.postal_code)
+        .bind(&company.country)
+        .bind(&company.tags)
+        .bind(&company.custom_fields)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(write_error)?
+        .ok_or(AppError::NotFound("company"))
+}
+
+/// Deletes the company; its contacts, leads and activities stay and lose the link (the
+/// foreign keys are `ON DELETE SET NULL`).
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    let deleted = sqlx::query("DELETE FROM companies WHERE id = $1")
+        .bind(id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(AppError::NotFound("company"));
+    }
+    Ok(())
+}
+
+/// The company with `domain` (already normalised), for linking on lead conversion.
+pub async fn find_by_domain(tx: &mut TenantTx, domain: &str) -> AppResult<Option<CompanyRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM companies WHERE domain = $1");
+    Ok(sqlx::query_as(&sql)
+        .bind(domain)
+        .fetch_optional(tx.conn())
+        .await?)
+}
+
+/// Sort orders of the company list; each has an index `(tenant_id, key, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompanySort {
+    CreatedAt,
+    UpdatedAt,
+    Name,
+}
+
+impl SortKey for CompanySort {
+    type Row = CompanyRow;
+    const ALL: &'static [Self] = &[Self::CreatedAt, Self::UpdatedAt, Self::Name];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::Name => "name",
+        }
+    }
+
+    fn expr(self) -> &'static str {
+        self.name()
+    }
+
+    fn kind(self) -> ValueKind {
+        match self {
+            Self::CreatedAt | Self::UpdatedAt => ValueKind::Time,
+            Self::Name => ValueKind::Text,
+        }
+    }
+
+    fn value_of(self, row: &CompanyRow) -> SortValue {
+        match self {
+            Self::CreatedAt => SortValue::Time(row.created_at),
+            Self::UpdatedAt => SortValue::Time(row.updated_at),
+            Self::Name => SortValue::Text(row.name.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CompanyFilter {
+    pub q: Option<String>,
+    pub domain: Option<String>,
+    pub industry: Option<String>,
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
+/// One page in keyset order, and whether another follows.
+pub async fn list(
+    tx: &mut TenantTx,
+    filter: &CompanyFilter,
+    page: &Page<CompanySort>,
+) -> AppResult<(Vec<CompanyRow>, bool)> {
+    let mut sql: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM companies WHERE true"));
+    if let Some(q) = &filter.q {
+        let pattern = format!("%{}%", escape_like(q));
+        sql.push(" AND (name ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR domain ILIKE ")
+            .push_bind(pattern)
+            .push(")");
+    }
+    if let Some(domain) = &filter.domain {
+        sql.push(" AND domain = ").push_bind(domain.clone());
+    }
+    if let Some(industry) = &filter.industry {
+        sql.push(" AND lower(industry) = lower(")
+            .push_bind(industry.clone())
+            .push(")");
+    }
+    if let Some(after) = filter.updated_after {
+        sql.push(" AND updated_at > ").push_bind(after);
+    }
+    page.push_sql(&mut sql);
+    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    Ok(page.finish(rows))
+}

@@ -1,0 +1,457 @@
+//! Lead queries. A lead's status, `stage_changed_at`, `won_at` and `lost_at` are derived
+//! here from the stage it lands in, in the same statement that moves it, and every stage
+//! change is recorded as a `stage_change` activity on the lead in the same transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::pipelines::StageRow;
+use super::{escape_like, violations, TenantTx};
+use crate::domain::lead::{Lead, Prospect};
+use crate::domain::pipeline::StageKind;
+use crate::domain::FieldError;
+use crate::error::{AppError, AppResult};
+
+const COLUMNS: &str = "id, title, contact_id, company_id, pipeline_id, stage_id, status, \
+                       value, currency, expected_close_date, owner_id, source, lost_reason, \
+                       prospect_first_name, prospect_last_name, prospect_email, \
+                       prospect_phone, prospect_company_name, prospect_company_domain, \
+                       converted_at, stage_changed_at, won_at, lost_at, created_at, updated_at";
+
+/// `DATE '9999-12-31'`, where leads without a close date sort (as in the index).
+const NO_CLOSE_DATE: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(date) => date,
+    None => NaiveDate::MAX,
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LeadRow {
+    pub id: Uuid,
+    pub title: String,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub pipeline_id: Uuid,
+    pub stage_id: Uuid,
+    pub status: String,
+    pub value: Option<Decimal>,
+    pub currency: Option<String>,
+    pub expected_close_date: Option<NaiveDate>,
+    pub owner_id: Option<Uuid>,
+    pub source: Option<String>,
+    pub lost_reason: Option<String>,
+    pub prospect_first_name: Option<String>,
+    pub prospect_last_name: Option<String>,
+    pub prospect_email: Option<String>,
+    pub prospect_phone: Option<String>,
+    pub prospect_company_name: Option<String>,
+    pub prospect_company_domain: Option<String>,
+    pub converted_at: Option<DateTime<Utc>>,
+    pub stage_changed_at: DateTime<Utc>,
+    pub won_at: Option<DateTime<Utc>>,
+    pub lost_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+keyed!(LeadRow);
+
+impl LeadRow {
+    pub fn prospect(&self) -> Prospect {
+        Prospect {
+            first_name: self.prospect_first_name.clone(),
+            last_name: self.prospect_last_name.clone(),
+            email: self.prospect_email.clone(),
+            phone: self.prospect_phone.clone(),
+            company_name: self.prospect_company_name.clone(),
+            company_domain: self.prospect_company_domain.clone(),
+        }
+    }
+}
+
+/// The references a lead write can break, as 422s on the field.
+fn write_error(err: sqlx::Error) -> AppError {
+    violations::references(
+        err,
+        &[
+            ("leads_contact_fkey", "contact_id", "contact"),
+            ("leads_company_fkey", "company_id", "company"),
+            ("leads_owner_fkey", "owner_id", "user"),
+            ("leads_stage_fkey", "stage_id", "stage in this pipeline"),
+        ],
+    )
+}
+
+/// Which leads a bulk operation touches.
+#[derive(Debug, Clone, Copy)]
+pub enum LeadsIn {
+    Pipeline(Uuid),
+    Stage(Uuid),
+    One(Uuid),
+}
+
+impl LeadsIn {
+    fn push(self, sql: &mut QueryBuilder<'_, Postgres>) {
+        let (column, id) = match self {
+            Self::Pipeline(id) => ("l.pipeline_id", id),
+            Self::Stage(id) => ("l.stage_id", id),
+            Self::One(id) => ("l.id", id),
+        };
+        sql.push(format_args!(" {column} = ")).push_bind(id);
+    }
+}
+
+pub async fn count(tx: &mut TenantTx, which: LeadsIn) -> AppResult<i64> {
+    let mut sql = QueryBuilder::new("SELECT count(*) FROM leads l WHERE");
+    which.push(&mut sql);
+    Ok(sql.build_query_scalar().fetch_one(tx.conn()).await?)
+}
+
+/// Writes a `stage_change` activity on each of the leads that is about to move to
+/// `target` from another stage (call before moving them: it reads their current stage).
+async fn record_stage_changes(
+    tx: &mut TenantTx,
+    which: LeadsIn,
+    target: &StageRow,
+) -> AppResult<()> {
+    let mut sql = QueryBuilder::new(
+        "INSERT INTO activities (id, tenant_id, type, system, subject, lead_id) \
+         SELECT uuid_v7(), l.tenant_id, 'stage_change', true, \
+                left('Stage changed: ' || f.name || ' → ' || ",
+    );
+    sql.push_bind(target.name.clone())
+        .push(", 200), l.id FROM leads l JOIN stages f ON f.id = l.stage_id WHERE l.stage_id <> ")
+        .push_bind(target.id)
+        .push(" AND");
+    which.push(&mut sql);
+    sql.build().execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// The SQL that sets status and the stage timestamps for leads landing in stage `$n`
+/// of kind `$k`, from the leads' old values (the right-hand side of an UPDATE sees them).
+fn push_placement(sql: &mut QueryBuilder<'_, Postgres>, stage: &StageRow) {
+    let kind = stage.kind().as_str();
+    sql.push("pipeline_id = ")
+        .push_bind(stage.pipeline_id)
+        .push(", stage_id = ")
+        .push_bind(stage.id)
+        .push(", status = ")
+        .push_bind(kind)
+        .push(", stage_changed_at = CASE WHEN stage_id = ")
+        .push_bind(stage.id)
+        .push(" THEN stage_changed_at ELSE now() END, won_at = CASE WHEN ")
+        .push_bind(kind)
+        .push(" = 'won' THEN coalesce(CASE WHEN status = 'won' THEN won_at END, now()) END")
+        .push(", lost_at = CASE WHEN ")
+        .push_bind(kind)
+        .push(" = 'lost' THEN coalesce(CASE WHEN status = 'lost' THEN lost_at END, now()) END")
+        .push(", updated_at = now()");
+}
+
+/// Moves every lead in `which` to `target` (a stage the caller holds locked), recording
+/// each move. A lost stage needs every lead to carry a `lost_reason`.
+pub async fn move_all(tx: &mut TenantTx, which: LeadsIn, target: &StageRow) -> AppResult<()> {
+    if target.kind() == StageKind::Lost {
+        let mut sql =
+            QueryBuilder::new("SELECT count(*) FROM leads l WHERE lost_reason IS NULL AND");
+        which.push(&mut sql);
+        let reasonless: i64 = sql.build_query_scalar().fetch_one(tx.conn()).await?;
+        if reasonless > 0 {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "move_leads_to",
+                "lost_reason_required",
+                format!(
+                    "is a lost stage, and {reasonless} of the leads to move have no \
+                     `lost_reason`"
+                ),
+            )]));
+        }
+    }
+    record_stage_changes(tx, which, target).await?;
+    let mut sql = QueryBuilder::new("UPDATE leads l SET ");
+    push_placement(&mut sql, target);
+    sql.push(" WHERE");
+    which.push(&mut sql);
+    sql.build().execute(tx.conn()).await?;
+    Ok(())
+}
+
+pub async fn insert(tx: &mut TenantTx, lead: &Lead, stage: &StageRow) -> AppResult<LeadRow> {
+    let kind = stage.kind();
+    let mut sql = QueryBuilder::new(
+        "INSERT INTO leads (id, tenant_id, title, contact_id, company_id, pipeline_id, \
+         stage_id, status, value, currency, expected_close_date, owner_id, source, \
+         lost_reason, prospect_first_name, prospect_last_name, prospect_email, \
+         prospect_phone, prospect_company_name, prospect_company_domain, won_at, lost_at) \
+         VALUES (",
+    );
+    let mut values = sql.separated(", ");
+    values
+        .push_bind(Uuid::now_v7())
+        .push_bind(tx.tenant_id())
+        .push_bind(lead.title.clone())
+        .push_bind(lead.contact_id)
+        .push_bind(lead.company_id)
+        .push_bind(stage.pipeline_id)
+        .push_bind(stage.id)
+        .push_bind(kind.as_str());
+    push_fields(&mut values, lead);
+    values
+        .push(if kind == StageKind::Won {
+            "now()"
+        } else {
+            "NULL"
+        })
+        .push(if kind == StageKind::Lost {
+            "now()"
+        } else {
+            "NULL"
+        });
+    sql.push(format_args!(") RETURNING {COLUMNS}"));
+    sql.build_query_as()
+        .fetch_one(tx.conn())
+        .await
+        .map_err(write_error)
+}
+
+/// Binds the fields a client writes after the placement ones, in column order.
+fn push_fields(values: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &str>, lead: &Lead) {
+    let p = &lead.prospect;
+    values
+        .push_bind(lead.value)
+        .push_bind(lead.currency.clone())
+        .push_bind(lead.expected_close_date)
+        .push_bind(lead.owner_id)
+        .push_bind(lead.source.clone())
+        .push_bind(lead.lost_reason.clone())
+        .push_bind(p.first_name.clone())
+        .push_bind(p.last_name.clone())
+        .push_bind(p.email.clone())
+        .push_bind(p.phone.clone())
+        .push_bind(p.company_name.clone())
+        .push_bind(p.company_domain.clone());
+}
+
+pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
+    fetch(tx, id, "").await
+}
+
+/// Locks the row so a concurrent patch or move cannot interleave.
+pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
+    fetch(tx, id, " FOR UPDATE").await
+}
+
+async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &str) -> AppResult<LeadRow> {
+    let sql = format!("SELECT {COLUMNS} FROM leads WHERE id = $1{lock}");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("lead"))
+}
+
+/// Whether the lead exists in the tenant (for its timeline).
+pub async fn exists(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM leads WHERE id = $1")
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?;
+    found.map(|_| ()).ok_or(AppError::NotFound("lead"))
+}
+
+/// Rewrites a locked lead; a new stage is recorded as a `stage_change` activity.
+pub async fn update(
+    tx: &mut TenantTx,
+    current: &LeadRow,
+    lead: &Lead,
+    stage: &StageRow,
+) -> AppResult<LeadRow> {
+    if current.stage_id != stage.id {
+        record_stage_changes(tx, LeadsIn::One(current.id), stage).await?;
+    }
+    let mut sql = QueryBuilder::new("UPDATE leads SET ");
+    push_placement(&mut sql, stage);
+    sql.push(
+        ", (title, contact_id, company_id, value, currency, expected_close_date, \
+              owner_id, source, lost_reason, prospect_first_name, prospect_last_name, \
+              prospect_email, prospect_phone, prospect_company_name, \
+              prospect_company_domain) = ROW(",
+    );
+    let mut values = sql.separated(", ");
+    values
+        .push_bind(lead.title.clone())
+        .push_bind(lead.contact_id)
+        .push_bind(lead.company_id);
+    push_fields(&mut values, lead);
+    sql.push(") WHERE id = ")
+        .push_bind(current.id)
+        .push(format_args!(" RETURNING {COLUMNS}"));
+    sql.build_query_as()
+        .fetch_one(tx.conn())
+        .await
+        .map_err(write_error)
+}
+
+/// Links a converted lead to its contact and company and marks it converted.
+pub async fn mark_converted(
+    tx: &mut TenantTx,
+    id: Uuid,
+    contact_id: Uuid,
+    company_id: Option<Uuid>,
+) -> AppResult<LeadRow> {
+    let sql = format!(
+        "UPDATE leads SET contact_id = $2, company_id = $3, converted_at = now(), \
+         updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .bind(contact_id)
+        .bind(company_id)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(write_error)
+}
+
+/// Deletes a lead with the `stage_change` activities that only made sense on it; the
+/// activities people logged stay, unlinked from it.
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    sqlx::query("DELETE FROM activities WHERE lead_id = $1 AND system")
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    let deleted = sqlx::query("DELETE FROM leads WHERE id = $1")
+        .bind(id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(AppError::NotFound("lead"));
+    }
+    Ok(())
+}
+
+/// Sort orders of the lead list; each matches an index `(tenant_id, expr, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeadSort {
+    CreatedAt,
+    UpdatedAt,
+    Value,
+    ExpectedCloseDate,
+}
+
+impl SortKey for LeadSort {
+    type Row = LeadRow;
+    const ALL: &'static [Self] = &[
+        Self::CreatedAt,
+        Self::UpdatedAt,
+        Self::Value,
+        Self::ExpectedCloseDate,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::Value => "value",
+            Self::ExpectedCloseDate => "expected_close_date",
+        }
+    }
+
+    fn expr(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::Value => "coalesce(value, 0)",
+            Self::ExpectedCloseDate => "coalesce(expected_close_date, DATE '9999-12-31')",
+        }
+    }
+
+    fn kind(self) -> ValueKind {
+        match self {
+            Self::CreatedAt | Self::UpdatedAt => ValueKind::Time,
+            Self::Value => ValueKind::Decimal,
+            Self::ExpectedCloseDate => ValueKind::Date,
+        }
+    }
+
+    fn value_of(self, row: &LeadRow) -> SortValue {
+        match self {
+            Self::CreatedAt => SortValue::Time(row.created_at),
+            Self::UpdatedAt => SortValue::Time(row.updated_at),
+            // A lead without a value sorts as 0 (as in the index).
+            Self::Value => SortValue::Decimal(row.value.unwrap_or(Decimal::ZERO)),
+            Self::ExpectedCloseDate => {
+                SortValue::Date(row.expected_close_date.unwrap_or(NO_CLOSE_DATE))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LeadFilter {
+    pub q: Option<String>,
+    pub pipeline_id: Option<Uuid>,
+    pub stage_id: Option<Uuid>,
+    pub status: Option<StageKind>,
+    pub owner_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub currency: Option<String>,
+    pub value_min: Option<Decimal>,
+    pub value_max: Option<Decimal>,
+    pub expected_close_from: Option<NaiveDate>,
+    pub expected_close_to: Option<NaiveDate>,
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
+pub async fn list(
+    tx: &mut TenantTx,
+    filter: &LeadFilter,
+    page: &Page<LeadSort>,
+) -> AppResult<(Vec<LeadRow>, bool)> {
+    let mut sql: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM leads WHERE true"));
+    if let Some(q) = &filter.q {
+        sql.push(" AND title ILIKE ")
+            .push_bind(format!("%{}%", escape_like(q)));
+    }
+    let ids = [
+        ("pipeline_id", filter.pipeline_id),
+        ("stage_id", filter.stage_id),
+        ("owner_id", filter.owner_id),
+        ("contact_id", filter.contact_id),
+        ("company_id", filter.company_id),
+    ];
+    for (column, id) in ids {
+        if let Some(id) = id {
+            sql.push(format_args!(" AND {column} = ")).push_bind(id);
+        }
+    }
+    if let Some(status) = filter.status {
+        sql.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(currency) = &filter.currency {
+        sql.push(" AND currency = ").push_bind(currency.clone());
+    }
+    if let Some(min) = filter.value_min {
+        sql.push(" AND value >= ").push_bind(min);
+    }
+    if let Some(max) = filter.value_max {
+        sql.push(" AND value <= ").push_bind(max);
+    }
+    if let Some(from) = filter.expected_close_from {
+        sql.push(" AND expected_close_date >= ").push_bind(from);
+    }
+    if let Some(to) = filter.expected_close_to {
+        sql.push(" AND expected_close_date <= ").push_bind(to);
+    }
+    if let Some(after) = filter.updated_after {
+        sql.push(" AND updated_at > ").push_bind(after);
+    }
+    page.push_sql(&mut sql);
+    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    Ok(page.finish(rows))
+}

@@ -1,0 +1,152 @@
+//! Activities: notes, calls, emails, meetings and tasks, linked to any of a contact, a
+//! company and a lead. The server writes `stage_change` activities itself when a lead
+//! moves; those are read-only.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::fields::{self, Errors, FieldError};
+
+pub const SUBJECT_MAX: usize = 200;
+pub const BODY_MAX: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityType {
+    Note,
+    Call,
+    Email,
+    Meeting,
+    Task,
+    /// Written by the server when a lead changes stage.
+    StageChange,
+}
+
+impl ActivityType {
+    pub const ALL: [Self; 6] = [
+        Self::Note,
+        Self::Call,
+        Self::Email,
+        Self::Meeting,
+        Self::Task,
+        Self::StageChange,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Note => "note",
+            Self::Call => "call",
+            Self::Email => "email",
+            Self::Meeting => "meeting",
+            Self::Task => "task",
+            Self::StageChange => "stage_change",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == value)
+    }
+}
+
+/// An activity as a client described it.
+#[derive(Debug, Clone)]
+pub struct ActivityInput {
+    pub kind: ActivityType,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub owner_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+}
+
+/// A checked activity, as written by a client (never a system one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    pub kind: ActivityType,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub owner_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+}
+
+impl Activity {
+    pub fn parse(input: ActivityInput) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        if input.kind == ActivityType::StageChange {
+            errors.push(FieldError::new(
+                "type",
+                "read_only",
+                "`stage_change` activities are written by the server",
+            ));
+        }
+        let subject = errors.check(fields::optional_text(
+            "subject",
+            input.subject,
+            SUBJECT_MAX,
+            false,
+        ));
+        let body = errors.check(fields::optional_text("body", input.body, BODY_MAX, true));
+        if subject.is_none() && body.is_none() && !errors.has("subject") && !errors.has("body") {
+            for field in ["subject", "body"] {
+                errors.push(FieldError::new(
+                    field,
+                    "required",
+                    "an activity needs a subject or a body",
+                ));
+            }
+        }
+        errors.finish(Activity {
+            kind: input.kind,
+            subject,
+            body,
+            due_at: input.due_at,
+            completed_at: input.completed_at,
+            owner_id: input.owner_id,
+            contact_id: input.contact_id,
+            company_id: input.company_id,
+            lead_id: input.lead_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(kind: ActivityType) -> ActivityInput {
+        ActivityInput {
+            kind,
+            subject: None,
+            body: None,
+            due_at: None,
+            completed_at: None,
+            owner_id: None,
+            contact_id: None,
+            company_id: None,
+            lead_id: None,
+        }
+    }
+
+    #[test]
+    fn an_activity_says_something_and_clients_cannot_write_system_ones() {
+        let errors = Activity::parse(input(ActivityType::Call)).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        let errors = Activity::parse(ActivityInput {
+            subject: Some("moved".into()),
+            ..input(ActivityType::StageChange)
+        })
+        .unwrap_err();
+        assert_eq!(errors[0].code, "read_only");
+        assert!(Activity::parse(ActivityInput {
+            body: Some("Called\nleft a message".into()),
+            ..input(ActivityType::Call)
+        })
+        .is_ok());
+    }
+}

@@ -1,0 +1,154 @@
+//! Companies: the organisations a tenant works with. A company needs a name; its domain,
+//! if any, is normalised and unique within the tenant.
+
+use serde_json::{Map, Value};
+
+use super::fields::{self, Errors, FieldError};
+
+pub const NAME_MAX: usize = 200;
+pub const INDUSTRY_MAX: usize = 100;
+pub const ADDRESS_LINE_MAX: usize = 200;
+pub const CITY_MAX: usize = 100;
+pub const REGION_MAX: usize = 100;
+pub const POSTAL_CODE_MAX: usize = 20;
+pub const EMPLOYEES_MAX: i64 = i32::MAX as i64;
+
+/// A company as a client described it, before any check.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyInput {
+    pub name: Option<String>,
+    pub domain: Option<String>,
+    pub website: Option<String>,
+    pub industry: Option<String>,
+    pub employee_count: Option<i64>,
+    pub phone: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: Map<String, Value>,
+}
+
+/// A company whose every field passed its rules.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Company {
+    pub name: String,
+    pub domain: Option<String>,
+    pub website: Option<String>,
+    pub industry: Option<String>,
+    pub employee_count: Option<i32>,
+    pub phone: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: Value,
+}
+
+fn employee_count(value: Option<i64>) -> Result<Option<i32>, FieldError> {
+    match value {
+        None => Ok(None),
+        Some(n) => match i32::try_from(n) {
+            Ok(n) if n >= 0 => Ok(Some(n)),
+            _ => Err(FieldError::new(
+                "employee_count",
+                "out_of_range",
+                format!("must be between 0 and {EMPLOYEES_MAX}"),
+            )),
+        },
+    }
+}
+
+impl Company {
+    /// Checks every field and reports every bad one.
+    pub fn parse(input: CompanyInput) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        let name = errors.check(fields::optional_text("name", input.name, NAME_MAX, false));
+        if name.is_none() && !errors.has("name") {
+            errors.push(FieldError::new(
+                "name",
+                "required",
+                "a company needs a name",
+            ));
+        }
+        let text = |errors: &mut Errors, field: &str, value: Option<String>, max: usize| {
+            errors.check(fields::optional_text(field, value, max, false))
+        };
+        let company = Company {
+            name: name.unwrap_or_default(),
+            domain: errors.check(fields::optional_domain("domain", input.domain)),
+            website: errors.check(fields::optional_url("website", input.website)),
+            industry: text(&mut errors, "industry", input.industry, INDUSTRY_MAX),
+            employee_count: errors.check(employee_count(input.employee_count)),
+            phone: errors.check(fields::optional_phone("phone", input.phone)),
+            address_line1: text(
+                &mut errors,
+                "address_line1",
+                input.address_line1,
+                ADDRESS_LINE_MAX,
+            ),
+            address_line2: text(
+                &mut errors,
+                "address_line2",
+                input.address_line2,
+                ADDRESS_LINE_MAX,
+            ),
+            city: text(&mut errors, "city", input.city, CITY_MAX),
+            region: text(&mut errors, "region", input.region, REGION_MAX),
+            postal_code: text(
+                &mut errors,
+                "postal_code",
+                input.postal_code,
+                POSTAL_CODE_MAX,
+            ),
+            country: errors.check(fields::optional_country("country", input.country)),
+            tags: errors.check(fields::tags("tags", input.tags)),
+            custom_fields: errors
+                .check(fields::custom_fields("custom_fields", input.custom_fields).map(Some))
+                .unwrap_or_else(|| Value::Object(Map::new())),
+        };
+        errors.finish(company)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_company_needs_a_name_and_normalises_what_it_can() {
+        let errors = Company::parse(CompanyInput::default()).unwrap_err();
+        assert_eq!(errors[0].field, "name");
+        let company = Company::parse(CompanyInput {
+            name: Some(" Acme ".into()),
+            domain: Some("https://ACME.example/about".into()),
+            country: Some("de".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(company.name, "Acme");
+        assert_eq!(company.domain.as_deref(), Some("acme.example"));
+        assert_eq!(company.country.as_deref(), Some("DE"));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let errors = Company::parse(CompanyInput {
+            name: Some("Acme".into()),
+            domain: Some("localhost".into()),
+            website: Some("acme".into()),
+            employee_count: Some(-1),
+            country: Some("Germany".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["domain", "website", "employee_count", "country"]);
+    }
+}

@@ -1,0 +1,189 @@
+//! Pipelines and their stages. A pipeline holds 1 to [`STAGES_MAX`] stages in a dense
+//! order (positions 0, 1, 2, ...), at least one of them `open`. A stage's kind decides the
+//! status of the leads in it.
+
+use super::fields::{self, Errors, FieldError};
+
+pub const NAME_MAX: usize = 100;
+pub const STAGES_MAX: usize = 50;
+
+/// What reaching a stage means for a lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    Open,
+    Won,
+    Lost,
+}
+
+impl StageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Won => "won",
+            Self::Lost => "lost",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Open, Self::Won, Self::Lost]
+            .into_iter()
+            .find(|k| k.as_str() == value)
+    }
+
+    /// The probability a stage of this kind gets when none is given.
+    pub fn default_probability(self) -> i32 {
+        match self {
+            Self::Won => 100,
+            Self::Open | Self::Lost => 0,
+        }
+    }
+}
+
+/// A stage as a client described it.
+#[derive(Debug, Clone, Default)]
+pub struct StageInput {
+    pub name: Option<String>,
+    pub probability: Option<i64>,
+    pub kind: Option<StageKind>,
+}
+
+/// A checked stage (its position is the pipeline's business).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub name: String,
+    pub probability: i32,
+    pub kind: StageKind,
+}
+
+impl Stage {
+    /// Checks a stage; `prefix` names it inside a larger body (`stages[2].`).
+    pub fn parse(prefix: &str, input: StageInput) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        let name = name(&mut errors, &format!("{prefix}name"), input.name);
+        let kind = input.kind.unwrap_or(StageKind::Open);
+        let probability = match input.probability {
+            None => kind.default_probability(),
+            Some(p) => match i32::try_from(p) {
+                Ok(p) if (0..=100).contains(&p) => p,
+                _ => {
+                    errors.push(FieldError::new(
+                        format!("{prefix}probability"),
+                        "out_of_range",
+                        "must be between 0 and 100",
+                    ));
+                    0
+                }
+            },
+        };
+        errors.finish(Stage {
+            name,
+            probability,
+            kind,
+        })
+    }
+}
+
+/// A required name of at most [`NAME_MAX`] characters.
+fn name(errors: &mut Errors, field: &str, value: Option<String>) -> String {
+    let name = errors.check(fields::optional_text(field, value, NAME_MAX, false));
+    if name.is_none() && !errors.has(field) {
+        errors.push(FieldError::new(field, "required", "must not be empty"));
+    }
+    name.unwrap_or_default()
+}
+
+/// A pipeline's name alone (what an update can change).
+pub fn parse_name(value: Option<String>) -> Result<String, Vec<FieldError>> {
+    let mut errors = Errors::default();
+    let name = name(&mut errors, "name", value);
+    errors.finish(name)
+}
+
+/// A new pipeline with its stages in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPipeline {
+    pub name: String,
+    pub stages: Vec<Stage>,
+}
+
+impl NewPipeline {
+    pub fn parse(name: Option<String>, stages: Vec<StageInput>) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        let name = self::name(&mut errors, "name", name);
+        if stages.is_empty() || stages.len() > STAGES_MAX {
+            errors.push(FieldError::new(
+                "stages",
+                "out_of_range",
+                format!("a pipeline has 1 to {STAGES_MAX} stages"),
+            ));
+        }
+        let mut parsed = Vec::with_capacity(stages.len());
+        for (index, stage) in stages.into_iter().enumerate() {
+            match Stage::parse(&format!("stages[{index}]."), stage) {
+                Ok(stage) => parsed.push(stage),
+                Err(bad) => bad.into_iter().for_each(|e| errors.push(e)),
+            }
+        }
+        if !parsed.is_empty() && !parsed.iter().any(|s| s.kind == StageKind::Open) {
+            errors.push(no_open_stage("stages"));
+        }
+        errors.finish(NewPipeline {
+            name,
+            stages: parsed,
+        })
+    }
+}
+
+/// The rule every pipeline keeps: leads need somewhere open to be.
+pub fn no_open_stage(field: &str) -> FieldError {
+    FieldError::new(
+        field,
+        "open_stage_required",
+        "a pipeline needs at least one stage of kind `open`",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(name: &str, kind: StageKind) -> StageInput {
+        StageInput {
+            name: Some(name.into()),
+            kind: Some(kind),
+            probability: None,
+        }
+    }
+
+    #[test]
+    fn a_pipeline_needs_a_name_and_an_open_stage() {
+        let errors = NewPipeline::parse(None, vec![stage("Won", StageKind::Won)]).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "stages"]);
+        assert!(NewPipeline::parse(Some("P".into()), vec![]).is_err());
+        let ok = NewPipeline::parse(
+            Some("P".into()),
+            vec![stage("In", StageKind::Open), stage("Won", StageKind::Won)],
+        )
+        .unwrap();
+        assert_eq!(ok.stages[1].probability, 100, "won defaults to 100");
+    }
+
+    #[test]
+    fn bad_stages_are_named_by_index() {
+        let errors = NewPipeline::parse(
+            Some("P".into()),
+            vec![
+                stage("In", StageKind::Open),
+                StageInput {
+                    name: Some(" ".into()),
+                    probability: Some(101),
+                    kind: None,
+                },
+            ],
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["stages[1].name", "stages[1].probability"]);
+    }
+}
