@@ -3,10 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
+mod activities;
+mod companies;
 mod contacts;
 mod document;
 mod errors;
 mod isolation;
+mod leads;
+mod users;
 
 use momentum_sdk::types;
 
@@ -41,4 +45,101 @@ pub async fn create(client: &momentum_sdk::Client, body: types::ContactCreate) -
         .expect("create a contact")
         .into_inner()
         .data
+}
+
+/// A company body with just a name.
+pub fn company(name: &str) -> types::CompanyCreate {
+    types::CompanyCreate {
+        name: name.parse().expect("a short name"),
+        address_line1: None,
+        address_line2: None,
+        city: None,
+        country: None,
+        custom_fields: Default::default(),
+        domain: None,
+        employee_count: None,
+        industry: None,
+        phone: None,
+        postal_code: None,
+        region: None,
+        tags: vec![],
+        website: None,
+    }
+}
+
+/// Creates a company with just a name; panics on any failure.
+pub async fn create_company(client: &momentum_sdk::Client, name: &str) -> types::Company {
+    client
+        .companies_create()
+        .body(company(name))
+        .send()
+        .await
+        .expect("create a company")
+        .into_inner()
+        .data
+}
+
+/// A lead body with just a title and a pipeline (the lead starts in its first stage).
+pub fn lead(title: &str, pipeline_id: uuid::Uuid) -> types::LeadCreate {
+    types::LeadCreate {
+        title: title.parse().expect("a short title"),
+        pipeline_id: Some(pipeline_id),
+        company_id: None,
+        contact_id: None,
+        currency: None,
+        expected_close_date: None,
+        lost_reason: None,
+        owner_id: None,
+        prospect_company_domain: None,
+        prospect_company_name: None,
+        prospect_email: None,
+        prospect_first_name: None,
+        prospect_last_name: None,
+        prospect_phone: None,
+        source: None,
+        stage_id: None,
+        value: None,
+    }
+}
+
+/// Creates a lead; panics on any failure.
+pub async fn create_lead(client: &momentum_sdk::Client, body: types::LeadCreate) -> types::Lead {
+    client
+        .leads_create()
+        .body(body)
+        .send()
+        .await
+        .expect("create a lead")
+        .into_inner()
+        .data
+}
+
+/// The tenant's default "Sales" pipeline.
+pub async fn sales(client: &momentum_sdk::Client) -> types::Pipeline {
+    let pipelines = client
+        .pipelines_list()
+        .send()
+        .await
+        .expect("list pipelines")
+        .into_inner()
+        .data;
+    pipelines
+        .into_iter()
+        .find(|p| p.name == "Sales")
+        .expect("every tenant starts with a Sales pipeline")
+}
+
+/// The id of the stage called `name` in `pipeline`.
+pub fn stage(pipeline: &types::Pipeline, name: &str) -> uuid::Uuid {
+    pipeline
+        .stages
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.id)
+        .unwrap_or_else(|| panic!("no stage {name}"))
+}
+
+/// The fields named by an error's details, in order.
+pub fn fields_of(err: &types::ErrorEnvelope) -> Vec<String> {
+    err.error.details.iter().map(|d| d.field.clone()).collect()
 }

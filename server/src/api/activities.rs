@@ -284,7 +284,7 @@ impl ActivitiesApi {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = writable(&mut tx, id).await?;
-        let merged = merge::<ActivityCreate>(&Activity::from(current), &body.0)?;
+        let merged = merge::<ActivityCreate, _>(&Activity::from(current), &body.0)?;
         let owner = merged.owner_id;
         let activity = merged.parse(owner)?;
         let row = repo::update(&mut tx, id, &activity).await?;

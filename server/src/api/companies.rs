@@ -271,7 +271,7 @@ impl CompaniesApi {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = Company::from(repo::get_for_update(&mut tx, id).await?);
-        let company = merge::<CompanyCreate>(&current, &body.0)?.parse()?;
+        let company = merge::<CompanyCreate, _>(&current, &body.0)?.parse()?;
         let row = repo::update(&mut tx, id, &company).await?;
         tx.commit().await?;
         Ok(Success(envelope(row, &request_id)))

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::companies::Company;
 use super::contacts::Contact;
 use super::edge::RequestId;
-use super::merge::{merge, touches};
+use super::merge::{merge, sets};
 use super::pagination;
 use super::responses::{
     envelopes, Action, ApiResult, Create, Created, Delete, List, Meta, NoContent, Read, Success,
@@ -108,7 +108,9 @@ impl From<LeadRow> for Lead {
             pipeline_id: row.pipeline_id,
             stage_id: row.stage_id,
             status: row.status,
-            value: row.value.map(|v| Amount(v.to_string())),
+            value: row
+                .value
+                .map(|v| Amount(fields::format_amount(v, row.currency.as_deref()))),
             currency: row.currency,
             expected_close_date: row.expected_close_date.map(Date),
             owner_id: row.owner_id,
@@ -454,8 +456,8 @@ impl LeadsApi {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
-        let mut merged = merge::<LeadCreate>(&Lead::from(current.clone()), &body.0)?;
-        if touches(&body.0, "pipeline_id") && !touches(&body.0, "stage_id") {
+        let mut merged = merge::<LeadCreate, _>(&Lead::from(current.clone()), &body.0)?;
+        if sets(&body.0, "pipeline_id") && !sets(&body.0, "stage_id") {
             merged.stage_id = None;
         }
         // An owner cleared stays cleared: no default on update.

@@ -4,31 +4,43 @@
 //! parsed as a create body again. So a patch is held to exactly the rules of a create,
 //! and each resource needs no patch logic of its own.
 
-use poem_openapi::registry::Registry;
+use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, ToJSON, Type};
 use serde_json::{Map, Value};
 
 use crate::error::AppError;
 
 /// The create body `C` that results from laying `patch` over `current`.
-pub fn merge<C: ParseFromJSON>(current: &impl ToJSON, patch: &impl ToJSON) -> Result<C, AppError> {
+pub fn merge<C: ParseFromJSON, P: ToJSON>(current: &impl ToJSON, patch: &P) -> Result<C, AppError> {
     let mut doc = object(current.to_json());
-    let accepted = properties::<C>();
-    doc.retain(|key, value| accepted.iter().any(|a| a == key) && !value.is_null());
+    let accepted: Vec<String> = properties::<C>()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    doc.retain(|key, value| accepted.contains(key) && !value.is_null());
+    // poem writes an absent `Option` field as `null`; only a field the patch declares
+    // nullable can carry a `null` that means "clear".
+    let clearable: Vec<String> = properties::<P>()
+        .into_iter()
+        .filter(|(_, nullable)| *nullable)
+        .map(|(name, _)| name)
+        .collect();
     for (key, value) in object(patch.to_json()) {
-        if value.is_null() {
-            doc.remove(&key);
-        } else {
+        if !value.is_null() {
             doc.insert(key, value);
+        } else if clearable.contains(&key) {
+            doc.remove(&key);
         }
     }
     C::parse_from_json(Some(Value::Object(doc)))
         .map_err(|err| AppError::bad_request(err.into_message()))
 }
 
-/// Whether the patch sets `field` (to a value or to `null`).
-pub fn touches(patch: &impl ToJSON, field: &str) -> bool {
-    object(patch.to_json()).contains_key(field)
+/// Whether the patch sets `field` to a value.
+pub fn sets(patch: &impl ToJSON, field: &str) -> bool {
+    object(patch.to_json())
+        .get(field)
+        .is_some_and(|value| !value.is_null())
 }
 
 fn object(value: Option<Value>) -> Map<String, Value> {
@@ -38,19 +50,23 @@ fn object(value: Option<Value>) -> Map<String, Value> {
     }
 }
 
-/// The property names of an object type, as its schema declares them.
-fn properties<C: Type>() -> Vec<String> {
+/// The properties of an object type as its schema declares them: name, and whether it
+/// is nullable.
+fn properties<T: Type>() -> Vec<(String, bool)> {
     let mut registry = Registry::new();
-    C::register(&mut registry);
-    registry
-        .schemas
-        .get(&*C::name())
-        .map(|schema| {
-            schema
-                .properties
-                .iter()
-                .map(|(name, _)| name.to_string())
-                .collect()
+    T::register(&mut registry);
+    let Some(schema) = registry.schemas.get(&*T::name()) else {
+        return Vec::new();
+    };
+    schema
+        .properties
+        .iter()
+        .map(|(name, property)| {
+            let nullable = match property {
+                MetaSchemaRef::Inline(inline) => inline.nullable,
+                MetaSchemaRef::Reference(_) => false,
+            };
+            (name.to_string(), nullable)
         })
-        .unwrap_or_default()
+        .collect()
 }

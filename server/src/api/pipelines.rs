@@ -495,7 +495,7 @@ impl PipelinesApi {
         let stage_id = stage_id.0.parse("stage_id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::lock_stage(&mut tx, id, stage_id).await?;
-        let merged = merge::<StageCreate>(&Stage::from(current.clone()), &body.0)?;
+        let merged = merge::<StageCreate, _>(&Stage::from(current.clone()), &body.0)?;
         let (stage, position) = merged.parse()?;
         let position = position.unwrap_or(i64::from(current.position));
         let row = repo::update_stage(&mut tx, &current, &stage, position).await?;

@@ -350,6 +350,18 @@ pub fn amount(
     Ok(amount)
 }
 
+/// An amount as the API shows it: with exactly as many decimals as its currency has (the
+/// database keeps four).
+pub fn format_amount(mut value: rust_decimal::Decimal, currency: Option<&str>) -> String {
+    let scale = currency
+        .and_then(iso_currency::Currency::from_code)
+        .and_then(|c| c.exponent())
+        .map(u32::from)
+        .unwrap_or(4);
+    value.rescale(scale);
+    value.to_string()
+}
+
 /// A free-text filter from a query string: control characters (NUL above all, which
 /// PostgreSQL cannot take) make it a malformed request.
 pub fn filter_text(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
@@ -528,5 +540,8 @@ mod tests {
             amount("v", "1000000000000000", eur).unwrap_err().code,
             "too_large"
         );
+        let stored: rust_decimal::Decimal = "1250.5000".parse().unwrap();
+        assert_eq!(format_amount(stored, Some("EUR")), "1250.50");
+        assert_eq!(format_amount(stored, Some("BHD")), "1250.500");
     }
 }
