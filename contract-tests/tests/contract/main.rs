@@ -11,6 +11,7 @@ mod errors;
 mod isolation;
 mod leads;
 mod users;
+mod walkthrough;
 
 use momentum_sdk::types;
 
