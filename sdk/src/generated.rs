@@ -3976,20 +3976,13 @@ a query parameter's name.*/
     ///  ],
     ///  "properties": {
     ///    "company": {
-    ///      "description": "`null` when the lead names no company.",
-    ///      "oneOf": [
+    ///      "description": "Absent when the lead names no company.",
+    ///      "allOf": [
     ///        {
-    ///          "type": "null"
+    ///          "$ref": "#/components/schemas/Company"
     ///        },
     ///        {
-    ///          "allOf": [
-    ///            {
-    ///              "$ref": "#/components/schemas/Company"
-    ///            },
-    ///            {
-    ///              "description": "`null` when the lead names no company."
-    ///            }
-    ///          ]
+    ///          "description": "Absent when the lead names no company."
     ///        }
     ///      ]
     ///    },
@@ -4005,7 +3998,6 @@ a query parameter's name.*/
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct LeadConversion {
-        ///`null` when the lead names no company.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub company: ::std::option::Option<Company>,
         pub contact: Contact,

@@ -341,27 +341,18 @@ pub struct PipelinePatch {
     pub name: Option<String>,
 }
 
-/// Changes to a stage, as a JSON Merge Patch (`null` resets a field to its default).
-/// Moving it to another `position` shifts the
-/// stages in between. `kind` cannot change while leads are in the stage (409), nor leave
-/// the pipeline without an `open` stage (409). `probability: null` resets it to the
-/// kind's default.
+/// Changes to a stage, as a JSON Merge Patch: a field left out is kept. Moving it to
+/// another `position` shifts the stages in between. `kind` cannot change while leads are
+/// in the stage (409), nor leave the pipeline without an `open` stage (409).
+/// `probability: null` resets it to the kind's default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StagePatch {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    pub kind: Option<Option<crate::types::StageKind>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<crate::types::StageKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    pub position: Option<Option<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -214,8 +214,8 @@ pub struct LeadPatch {
 pub struct LeadConversion {
     pub lead: Lead,
     pub contact: Contact,
-    /// `null` when the lead names no company.
-    #[oai(nullable)]
+    /// Absent when the lead names no company.
+    #[oai(skip_serializing_if_is_none)]
     pub company: Option<Company>,
 }
 

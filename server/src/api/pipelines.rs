@@ -145,21 +145,18 @@ pub struct StageCreate {
     pub position: Option<Position>,
 }
 
-/// Changes to a stage, as a JSON Merge Patch (`null` resets a field to its default).
-/// Moving it to another `position` shifts the
-/// stages in between. `kind` cannot change while leads are in the stage (409), nor leave
-/// the pipeline without an `open` stage (409). `probability: null` resets it to the
-/// kind's default.
+/// Changes to a stage, as a JSON Merge Patch: a field left out is kept. Moving it to
+/// another `position` shifts the stages in between. `kind` cannot change while leads are
+/// in the stage (409), nor leave the pipeline without an `open` stage (409).
+/// `probability: null` resets it to the kind's default.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct StagePatch {
     pub name: Option<Text<NAME_MAX>>,
     #[oai(nullable)]
     pub probability: MaybeUndefined<Probability>,
-    #[oai(nullable)]
-    pub kind: MaybeUndefined<StageKind>,
-    #[oai(nullable)]
-    pub position: MaybeUndefined<Position>,
+    pub kind: Option<StageKind>,
+    pub position: Option<Position>,
 }
 
 /// The new order of a pipeline's stages.
