@@ -137,6 +137,18 @@ impl AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
+        // Two transactions that each waited on the other (PostgreSQL aborts one of them):
+        // the request changed nothing and can simply be sent again.
+        if let sqlx::Error::Database(db) = &err {
+            if matches!(db.code().as_deref(), Some("40P01" | "40001")) {
+                return Self::Conflict {
+                    message: "the request collided with a concurrent change and was not \
+                              applied; send it again"
+                        .into(),
+                    details: Vec::new(),
+                };
+            }
+        }
         match &err {
             // Connection-level failures are the database being away, not a bug: the client
             // gets 503 and may retry.

@@ -1,5 +1,7 @@
 //! `/v1/pipelines` and their stages.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -90,15 +92,12 @@ pub struct Pipeline {
     pub created_at: DateTime<Utc>,
 }
 
+/// A pipeline with its stages (which must be its own, in position order).
 fn pipeline(row: PipelineRow, stages: Vec<StageRow>) -> Pipeline {
     Pipeline {
         id: row.id,
         name: row.name,
-        stages: stages
-            .into_iter()
-            .filter(|s| s.pipeline_id == row.id)
-            .map(Stage::from)
-            .collect(),
+        stages: stages.into_iter().map(Stage::from).collect(),
         updated_at: row.updated_at,
         created_at: row.created_at,
     }
@@ -370,14 +369,20 @@ impl PipelinesApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let (rows, has_more) = repo::list(&mut tx, updated_after.0, &page).await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let stages = repo::stages_of(&mut tx, &ids).await?;
+        let mut stages: HashMap<Uuid, Vec<StageRow>> = HashMap::new();
+        for stage in repo::stages_of(&mut tx, &ids).await? {
+            stages.entry(stage.pipeline_id).or_default().push(stage);
+        }
         tx.commit().await?;
         let meta = pagination::meta(&page, &rows, has_more, &request_id);
         Ok(Success(PipelineList {
             meta,
             data: rows
                 .into_iter()
-                .map(|row| pipeline(row, stages.clone()))
+                .map(|row| {
+                    let own = stages.remove(&row.id).unwrap_or_default();
+                    pipeline(row, own)
+                })
                 .collect(),
         }))
     }

@@ -223,6 +223,12 @@ fn holds_leads(what: &str, count: i64) -> AppError {
 /// stage of another pipeline, where they go first (each move recorded on the lead).
 pub async fn delete(tx: &mut TenantTx, id: Uuid, move_to: Option<Uuid>) -> AppResult<()> {
     lock(tx, id).await?;
+    // Wait for leads being placed in these stages (they hold them `FOR SHARE`), so the
+    // count below sees them.
+    sqlx::query("SELECT id FROM stages WHERE pipeline_id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     let from = LeadsIn::Pipeline(id);
     let count = leads::count(tx, from).await?;
     if count > 0 {
