@@ -7,6 +7,7 @@ mod contacts;
 mod document;
 mod errors;
 mod isolation;
+mod pipelines;
 
 use momentum_sdk::types;
 
