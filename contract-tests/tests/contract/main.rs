@@ -10,6 +10,7 @@ mod document;
 mod errors;
 mod isolation;
 mod leads;
+mod pipelines;
 mod users;
 mod walkthrough;
 

@@ -153,13 +153,22 @@ fn push_placement(sql: &mut QueryBuilder<'_, Postgres>, stage: &StageRow) {
 
 /// Moves every lead in `which` to `target` (a stage the caller holds locked), recording
 /// each move. A lost stage needs every lead to carry a `lost_reason`.
+/// Locks the leads in `which` until commit. Callers that also lock stages take the leads
+/// first: a lead being edited holds its row and then waits for its stage, so the same
+/// order on both sides cannot deadlock.
+pub async fn lock(tx: &mut TenantTx, which: LeadsIn) -> AppResult<()> {
+    let mut sql = QueryBuilder::new("SELECT l.id FROM leads l WHERE");
+    which.push(&mut sql);
+    sql.push(" FOR UPDATE");
+    sql.build().execute(tx.conn()).await?;
+    Ok(())
+}
+
 pub async fn move_all(tx: &mut TenantTx, which: LeadsIn, target: &StageRow) -> AppResult<()> {
-    // Lock the leads first, so the stage history recorded below describes exactly the
-    // moves made (a lead moved away meanwhile is neither recorded nor moved).
-    let mut lock = QueryBuilder::new("SELECT l.id FROM leads l WHERE");
-    which.push(&mut lock);
-    lock.push(" FOR UPDATE");
-    lock.build().execute(tx.conn()).await?;
+    // Locked again (a no-op for the caller's own locks) so the stage history recorded below
+    // describes exactly the moves made: a lead moved away meanwhile is neither recorded
+    // nor moved.
+    lock(tx, which).await?;
     if target.kind() == StageKind::Lost {
         let mut sql =
             QueryBuilder::new("SELECT count(*) FROM leads l WHERE lost_reason IS NULL AND");

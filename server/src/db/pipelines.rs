@@ -2,7 +2,10 @@
 //! pipeline row (and touches its `updated_at`), so stage changes of one pipeline run one
 //! at a time: positions stay dense and ordered, and the last open stage cannot vanish
 //! between a check and a write. Leads lock the stage they land in (`FOR SHARE`), so a
-//! stage cannot change kind or disappear under a lead being moved into it.
+//! stage cannot change kind or disappear under a lead being moved into it. Locks are
+//! taken in one order — pipeline, leads, stages — the order a lead edit (lead row, then
+//! stage) also follows, so the two cannot deadlock. A stage whose position shifts counts
+//! as changed (`updated_at`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
@@ -223,6 +226,7 @@ fn holds_leads(what: &str, count: i64) -> AppError {
 /// stage of another pipeline, where they go first (each move recorded on the lead).
 pub async fn delete(tx: &mut TenantTx, id: Uuid, move_to: Option<Uuid>) -> AppResult<()> {
     lock(tx, id).await?;
+    leads::lock(tx, LeadsIn::Pipeline(id)).await?;
     // Wait for leads being placed in these stages (they hold them `FOR SHARE`), so the
     // count below sees them.
     sqlx::query("SELECT id FROM stages WHERE pipeline_id = $1 FOR UPDATE")
@@ -277,7 +281,8 @@ pub async fn create_stage(
         ));
     }
     sqlx::query(
-        "UPDATE stages SET position = position + 1 WHERE pipeline_id = $1 AND position >= $2",
+        "UPDATE stages SET position = position + 1, updated_at = now() \
+         WHERE pipeline_id = $1 AND position >= $2",
     )
     .bind(pipeline_id)
     .bind(position as i32)
@@ -357,7 +362,7 @@ pub async fn update_stage(
             (-1, old + 1, new)
         };
         sqlx::query(
-            "UPDATE stages SET position = position + $2 \
+            "UPDATE stages SET position = position + $2, updated_at = now() \
              WHERE pipeline_id = $1 AND position BETWEEN $3 AND $4",
         )
         .bind(pipeline_id)
@@ -389,7 +394,9 @@ pub async fn delete_stage(
     stage_id: Uuid,
     move_to: Option<Uuid>,
 ) -> AppResult<()> {
-    let stage = lock_stage(tx, pipeline_id, stage_id).await?;
+    lock(tx, pipeline_id).await?;
+    leads::lock(tx, LeadsIn::Stage(stage_id)).await?;
+    let stage = stage_for_update(tx, pipeline_id, stage_id).await?;
     let (_, open) = counts(tx, pipeline_id).await?;
     if stage.kind() == StageKind::Open && open <= 1 {
         let err = no_open_stage("stage_id");
@@ -419,7 +426,8 @@ pub async fn delete_stage(
         .execute(tx.conn())
         .await?;
     sqlx::query(
-        "UPDATE stages SET position = position - 1 WHERE pipeline_id = $1 AND position > $2",
+        "UPDATE stages SET position = position - 1, updated_at = now() \
+         WHERE pipeline_id = $1 AND position > $2",
     )
     .bind(pipeline_id)
     .bind(stage.position)
