@@ -8,10 +8,13 @@ use std::time::Duration;
 use momentum_sdk::Client;
 use momentum_server::db::embedded::{self, Disposable};
 use momentum_server::db::{self, tenants};
-use momentum_server::startup::{Application, HttpSettings};
+use momentum_server::startup::{Application, HttpSettings, IdentitySettings};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
+
+/// QR sessions expire after this many seconds in tests, so expiry can be observed.
+pub const TEST_QR_SESSION_TTL_SECS: u64 = 3;
 
 /// The body limit tests run with: small, so the 413 test need not build a large body.
 pub const TEST_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -46,6 +49,11 @@ impl TestApp {
             "127.0.0.1:0",
             HttpSettings {
                 max_body_bytes: TEST_MAX_BODY_BYTES,
+                identity: IdentitySettings {
+                    last_used_flush: Duration::from_millis(100),
+                    qr_session_ttl: Duration::from_secs(TEST_QR_SESSION_TTL_SECS),
+                    ..IdentitySettings::default()
+                },
             },
         )
         .await

@@ -89,4 +89,21 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
     #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+
+    /// Seconds a credential lookup is cached: the longest a revoked key keeps working on
+    /// another instance (0 turns the cache off).
+    #[arg(long, env = "MOMENTUM_AUTH_CACHE_SECS", default_value_t = 5)]
+    pub auth_cache_secs: u64,
+
+    /// Seconds between the batched writes of API keys' and tokens' `last_used_at`.
+    #[arg(long, env = "MOMENTUM_LAST_USED_FLUSH_SECS", default_value_t = 30)]
+    pub last_used_flush_secs: u64,
+
+    /// Seconds a QR login session can be approved and exchanged.
+    #[arg(long, env = "MOMENTUM_QR_SESSION_TTL_SECS", default_value_t = 120)]
+    pub qr_session_ttl_secs: u64,
+
+    /// Seconds a session token from a QR login lives.
+    #[arg(long, env = "MOMENTUM_SESSION_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub session_token_ttl_secs: u64,
 }

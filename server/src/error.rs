@@ -89,6 +89,12 @@ pub enum AppError {
     Validation(Vec<FieldError>),
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// Authenticated, but the credential may not do this (a missing scope, a role).
+    #[error("{message}")]
+    Forbidden {
+        message: String,
+        details: Vec<FieldError>,
+    },
     /// The id does not exist, or belongs to another tenant: the two are indistinguishable.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -118,6 +124,7 @@ impl AppError {
             Self::BadRequest { .. } => ErrorCode::BadRequest,
             Self::Validation(_) => ErrorCode::ValidationFailed,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden { .. } => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
@@ -129,6 +136,7 @@ impl AppError {
         match self {
             Self::BadRequest { details, .. }
             | Self::Validation(details)
+            | Self::Forbidden { details, .. }
             | Self::Conflict { details, .. } => details,
             _ => &[],
         }

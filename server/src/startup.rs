@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 
 use crate::api::{self, edge::Edge};
+use crate::auth::Authenticator;
 use crate::config::ServeArgs;
 use crate::db::{self, embedded};
 
@@ -20,12 +22,51 @@ use crate::db::{self, embedded};
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub auth: Arc<Authenticator>,
+    pub identity: IdentitySettings,
+    /// Wakes QR-session long polls on this instance when a session changes.
+    pub qr_events: Arc<tokio::sync::Notify>,
 }
 
 /// Settings of the HTTP application itself.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub max_body_bytes: usize,
+    pub identity: IdentitySettings,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            identity: IdentitySettings::default(),
+        }
+    }
+}
+
+/// Credentials and QR-code login.
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    /// How long a credential lookup is cached: the most a revocation takes to reach
+    /// every instance.
+    pub auth_cache_ttl: Duration,
+    /// How often `last_used_at` is written (one batch per interval).
+    pub last_used_flush: Duration,
+    /// How long a QR session can be approved and exchanged.
+    pub qr_session_ttl: Duration,
+    /// How long a session token from a QR login lives.
+    pub session_token_ttl: Duration,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        Self {
+            auth_cache_ttl: Duration::from_secs(5),
+            last_used_flush: Duration::from_secs(30),
+            qr_session_ttl: Duration::from_secs(120),
+            session_token_ttl: Duration::from_secs(3600),
+        }
+    }
 }
 
 pub fn routes(state: AppState, settings: &HttpSettings) -> impl poem::Endpoint {
@@ -65,10 +106,19 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
             .context("the listener has no TCP address")?;
+        let auth = Arc::new(Authenticator::new(
+            pool.clone(),
+            settings.identity.auth_cache_ttl,
+        ));
         Ok(Self {
             acceptor,
             port,
-            state: AppState { pool },
+            state: AppState {
+                pool,
+                auth,
+                identity: settings.identity.clone(),
+                qr_events: Arc::new(tokio::sync::Notify::new()),
+            },
             settings,
         })
     }
@@ -84,10 +134,17 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
         grace: Duration,
     ) -> std::io::Result<()> {
+        let auth = Arc::clone(&self.state.auth);
+        auth.spawn_usage_flusher(self.settings.identity.last_used_flush);
         let app = routes(self.state, &self.settings);
-        Server::new_with_acceptor(self.acceptor)
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(grace))
-            .await
+            .await;
+        // What the last interval recorded is not lost on the way out.
+        if let Err(err) = auth.flush_usage().await {
+            tracing::warn!(error = %err, "could not record last_used_at at shutdown");
+        }
+        served
     }
 }
 
@@ -182,6 +239,12 @@ impl EmbeddedDatabase {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = HttpSettings {
         max_body_bytes: args.max_body_bytes,
+        identity: IdentitySettings {
+            auth_cache_ttl: Duration::from_secs(args.auth_cache_secs),
+            last_used_flush: Duration::from_secs(args.last_used_flush_secs.max(1)),
+            qr_session_ttl: Duration::from_secs(args.qr_session_ttl_secs.max(1)),
+            session_token_ttl: Duration::from_secs(args.session_token_ttl_secs.max(1)),
+        },
     };
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     match &args.database.database_url {

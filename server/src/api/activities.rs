@@ -18,6 +18,7 @@ use super::security::ApiKey;
 use super::types::{text, PathId, Text};
 use super::ApiTags;
 use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::activities::{self as repo, ActivityFilter, ActivityRow, ActivitySort};
 use crate::db::{companies, contacts, leads, TenantTx};
 use crate::domain::activity::{self as domain, ActivityType, BODY_MAX, SUBJECT_MAX};
@@ -227,7 +228,7 @@ impl ActivitiesApi {
     )]
     async fn create(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ActivitiesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<ActivityCreate>,
@@ -251,7 +252,7 @@ impl ActivitiesApi {
     )]
     async fn get(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ActivitiesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The activity's id.
@@ -274,7 +275,7 @@ impl ActivitiesApi {
     )]
     async fn update(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ActivitiesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The activity's id.
@@ -303,7 +304,7 @@ impl ActivitiesApi {
     )]
     async fn delete(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ActivitiesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         /// The activity's id.
         id: Path<PathId>,
@@ -327,7 +328,7 @@ impl ActivitiesApi {
     )]
     async fn complete(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ActivitiesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The activity's id.
@@ -356,7 +357,7 @@ impl ActivitiesApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ActivitiesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).
@@ -423,7 +424,7 @@ impl ActivitiesApi {
     )]
     async fn contact_timeline(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ActivitiesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The contact's id.
@@ -459,7 +460,7 @@ impl ActivitiesApi {
     )]
     async fn company_timeline(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ActivitiesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The company's id.
@@ -496,7 +497,7 @@ impl ActivitiesApi {
     )]
     async fn lead_timeline(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ActivitiesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The lead's id.

@@ -21,6 +21,7 @@ use super::responses::{
 use super::security::ApiKey;
 use super::types::{text, Int, PathId, Text, TextList};
 use super::{filter_text, ApiTags};
+use crate::auth::Scope;
 use crate::db::companies::{self as repo, CompanyFilter, CompanyRow, CompanySort};
 use crate::db::contacts::ContactFilter;
 use crate::db::TenantTx;
@@ -214,7 +215,7 @@ impl CompaniesApi {
     )]
     async fn create(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::CompaniesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<CompanyCreate>,
@@ -237,7 +238,7 @@ impl CompaniesApi {
     )]
     async fn get(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::CompaniesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The company's id.
@@ -261,7 +262,7 @@ impl CompaniesApi {
     )]
     async fn update(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::CompaniesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The company's id.
@@ -288,7 +289,7 @@ impl CompaniesApi {
     )]
     async fn delete(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::CompaniesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         /// The company's id.
         id: Path<PathId>,
@@ -308,7 +309,7 @@ impl CompaniesApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::CompaniesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).
@@ -372,7 +373,7 @@ impl CompaniesApi {
     #[allow(clippy::too_many_arguments)]
     async fn contacts(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ContactsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The company's id.

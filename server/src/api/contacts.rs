@@ -19,6 +19,7 @@ use super::responses::{
 use super::security::ApiKey;
 use super::types::{text, Email, PathId, Text, TextList};
 use super::{filter_text, ApiTags};
+use crate::auth::Scope;
 use crate::db::contacts::{self as repo, ContactFilter, ContactRow, ContactSort};
 use crate::db::TenantTx;
 use crate::domain::contact::{self as domain, Patch};
@@ -269,7 +270,7 @@ impl ContactsApi {
     #[oai(path = "/contacts", method = "post", operation_id = "contacts_create")]
     async fn create(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ContactsWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<ContactCreate>,
@@ -290,7 +291,7 @@ impl ContactsApi {
     #[oai(path = "/contacts/:id", method = "get", operation_id = "contacts_get")]
     async fn get(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ContactsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The contact's id.
@@ -314,7 +315,7 @@ impl ContactsApi {
     )]
     async fn update(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ContactsWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The contact's id.
@@ -343,7 +344,7 @@ impl ContactsApi {
     )]
     async fn delete(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ContactsWrite")] auth: ApiKey,
         state: Data<&AppState>,
         /// The contact's id.
         id: Path<PathId>,
@@ -365,7 +366,7 @@ impl ContactsApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::ContactsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).

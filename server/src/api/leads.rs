@@ -21,6 +21,7 @@ use super::security::ApiKey;
 use super::types::{text, Amount, Date, Email, PathId, Text};
 use super::{bad_parameter, filter_text, ApiTags};
 use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::leads::{self as repo, LeadFilter, LeadRow, LeadSort};
 use crate::db::pipelines::{self, StageRow};
 use crate::db::{companies, contacts, violations, TenantTx};
@@ -404,7 +405,7 @@ impl LeadsApi {
     #[oai(path = "/leads", method = "post", operation_id = "leads_create")]
     async fn create(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::LeadsWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<LeadCreate>,
@@ -424,7 +425,7 @@ impl LeadsApi {
     #[oai(path = "/leads/:id", method = "get", operation_id = "leads_get")]
     async fn get(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::LeadsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The lead's id.
@@ -446,7 +447,7 @@ impl LeadsApi {
     #[oai(path = "/leads/:id", method = "patch", operation_id = "leads_update")]
     async fn update(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::LeadsWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The lead's id.
@@ -477,7 +478,7 @@ impl LeadsApi {
     #[oai(path = "/leads/:id", method = "delete", operation_id = "leads_delete")]
     async fn delete(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::LeadsWrite")] auth: ApiKey,
         state: Data<&AppState>,
         /// The lead's id.
         id: Path<PathId>,
@@ -504,6 +505,11 @@ impl LeadsApi {
     )]
     async fn convert(
         &self,
+        #[oai(
+            scope = "Scope::LeadsWrite",
+            scope = "Scope::ContactsWrite",
+            scope = "Scope::CompaniesWrite"
+        )]
         auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
@@ -544,7 +550,7 @@ impl LeadsApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::LeadsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).

@@ -54,7 +54,7 @@ every error `{\"error\": {\"code\", \"message\", \"details\"}, \"meta\": {...}}`
 
 **Updates** are JSON Merge Patch: omitted fields are kept, `null` clears a field.";
 
-type Apis = (
+pub type Apis = (
     contacts::ContactsApi,
     companies::CompaniesApi,
     pipelines::PipelinesApi,

@@ -20,6 +20,7 @@ use super::responses::{
 use super::security::ApiKey;
 use super::types::{Int, PathId, Text};
 use super::ApiTags;
+use crate::auth::Scope;
 use crate::db::pipelines::{self as repo, PipelineRow, PipelineSort, StageRow};
 use crate::db::TenantTx;
 use crate::domain::pipeline::{self as domain, NAME_MAX, STAGES_MAX};
@@ -244,7 +245,7 @@ impl PipelinesApi {
     )]
     async fn create(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<PipelineCreate>,
@@ -273,7 +274,7 @@ impl PipelinesApi {
     )]
     async fn get(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The pipeline's id.
@@ -294,7 +295,7 @@ impl PipelinesApi {
     )]
     async fn update(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The pipeline's id.
@@ -324,7 +325,7 @@ impl PipelinesApi {
     )]
     async fn delete(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         /// The pipeline's id.
         id: Path<PathId>,
@@ -345,7 +346,7 @@ impl PipelinesApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).
@@ -397,7 +398,7 @@ impl PipelinesApi {
     )]
     async fn stages(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The pipeline's id.
@@ -426,7 +427,7 @@ impl PipelinesApi {
     )]
     async fn create_stage(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The pipeline's id.
@@ -455,7 +456,7 @@ impl PipelinesApi {
     )]
     async fn get_stage(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The pipeline's id.
@@ -484,7 +485,7 @@ impl PipelinesApi {
     )]
     async fn update_stage(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The pipeline's id.
@@ -521,7 +522,7 @@ impl PipelinesApi {
     )]
     async fn delete_stage(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         /// The pipeline's id.
         id: Path<PathId>,
@@ -549,7 +550,7 @@ impl PipelinesApi {
     )]
     async fn reorder(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::PipelinesWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The pipeline's id.

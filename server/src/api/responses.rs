@@ -292,26 +292,31 @@ error_sets! {
     /// Unauthenticated probes.
     Public => [Internal, ServiceUnavailable];
     /// Reading one resource by id.
-    Read => [BadRequest, Unauthorized, NotFound, Internal, ServiceUnavailable];
+    Read => [BadRequest, Unauthorized, Forbidden, NotFound, Internal, ServiceUnavailable];
     /// Listing resources.
-    List => [BadRequest, Unauthorized, Internal, ServiceUnavailable];
+    List => [BadRequest, Unauthorized, Forbidden, Internal, ServiceUnavailable];
     /// Creating a resource from a JSON body.
     Create => [
-        BadRequest, Unauthorized, Conflict, PayloadTooLarge, UnsupportedMediaType,
+        BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType,
         ValidationFailed, Internal, ServiceUnavailable,
     ];
     /// Changing a resource with a JSON body.
     Update => [
-        BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
-        ValidationFailed, Internal, ServiceUnavailable,
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+        UnsupportedMediaType, ValidationFailed, Internal, ServiceUnavailable,
     ];
     /// Deleting a resource.
-    Delete => [BadRequest, Unauthorized, NotFound, Internal, ServiceUnavailable];
+    Delete => [BadRequest, Unauthorized, Forbidden, NotFound, Internal, ServiceUnavailable];
     /// An action on a resource without a body, or a delete with conditions, that business
     /// rules can refuse.
     Action => [
-        BadRequest, Unauthorized, NotFound, Conflict, ValidationFailed, Internal,
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, Internal,
         ServiceUnavailable,
+    ];
+    /// An unauthenticated call that may carry a JSON body (QR-code login).
+    Device => [
+        BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
+        Internal, ServiceUnavailable,
     ];
 }
 
@@ -324,7 +329,10 @@ fn describe(code: ErrorCode) -> &'static str {
             "Well-formed, but fields break the rules; `details` has one entry per field."
         }
         ErrorCode::Unauthorized => "Missing, malformed, unknown, expired or revoked API key.",
-        ErrorCode::Forbidden => "The credential lacks the permission this operation needs.",
+        ErrorCode::Forbidden => {
+            "The credential lacks the scope this operation needs (named in the message), or \
+             its user's role does not allow it."
+        }
         ErrorCode::NotFound => "No such resource in this tenant.",
         ErrorCode::MethodNotAllowed => "The path exists but not with this method.",
         ErrorCode::Conflict => {

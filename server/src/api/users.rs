@@ -13,6 +13,7 @@ use super::responses::{envelopes, ApiResult, List, Meta, Read, Success};
 use super::security::ApiKey;
 use super::types::PathId;
 use super::{filter_text, ApiTags};
+use crate::auth::Scope;
 use crate::db::users::{self as repo, UserFilter, UserRow, UserSort};
 use crate::db::TenantTx;
 use crate::startup::AppState;
@@ -58,7 +59,7 @@ impl UsersApi {
     #[oai(path = "/users/:id", method = "get", operation_id = "users_get")]
     async fn get(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::UsersRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The user's id.
@@ -81,7 +82,7 @@ impl UsersApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        auth: ApiKey,
+        #[oai(scope = "Scope::UsersRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).

@@ -1,12 +1,38 @@
-//! API key format, generation and verification.
+//! Bearer credential format, generation and verification: API keys (`mk_`) and session
+//! tokens (`mst_`), both `<prefix><public id>_<secret>`.
 
 use rand::{distributions::Alphanumeric, rngs::OsRng, Rng, RngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 const PREFIX: &str = "mk_";
+const SESSION_PREFIX: &str = "mst_";
 const PUBLIC_ID_LEN: usize = 16;
 const SECRET_BYTES: usize = 32;
+
+/// The two kinds of bearer credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    ApiKey,
+    SessionToken,
+}
+
+impl Kind {
+    /// As the database and the audit log name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::SessionToken => "session_token",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::ApiKey => PREFIX,
+            Self::SessionToken => SESSION_PREFIX,
+        }
+    }
+}
 
 /// A freshly generated key: `plaintext` is shown to its owner once and never stored.
 pub struct NewApiKey {
@@ -17,6 +43,10 @@ pub struct NewApiKey {
 
 impl NewApiKey {
     pub fn generate() -> Self {
+        Self::generate_kind(Kind::ApiKey)
+    }
+
+    pub fn generate_kind(kind: Kind) -> Self {
         let public_id: String = OsRng
             .sample_iter(&Alphanumeric)
             .take(PUBLIC_ID_LEN)
@@ -26,7 +56,7 @@ impl NewApiKey {
         OsRng.fill_bytes(&mut secret);
         let secret = hex::encode(secret);
         Self {
-            plaintext: format!("{PREFIX}{public_id}_{secret}"),
+            plaintext: format!("{}{public_id}_{secret}", kind.prefix()),
             secret_hash: hash_secret(&secret),
             public_id,
         }
@@ -35,19 +65,27 @@ impl NewApiKey {
 
 /// The two halves of a presented key, or `None` when it is not shaped like one of ours.
 pub struct PresentedKey<'a> {
+    pub kind: Kind,
     pub public_id: &'a str,
     secret: &'a str,
 }
 
 impl<'a> PresentedKey<'a> {
     pub fn parse(token: &'a str) -> Option<Self> {
-        let rest = token.strip_prefix(PREFIX)?;
+        let (kind, rest) = match token.strip_prefix(PREFIX) {
+            Some(rest) => (Kind::ApiKey, rest),
+            None => (Kind::SessionToken, token.strip_prefix(SESSION_PREFIX)?),
+        };
         let (public_id, secret) = rest.split_once('_')?;
         let well_formed = public_id.len() == PUBLIC_ID_LEN
             && public_id.bytes().all(|b| b.is_ascii_alphanumeric())
             && secret.len() == SECRET_BYTES * 2
             && secret.bytes().all(|b| b.is_ascii_hexdigit());
-        well_formed.then_some(Self { public_id, secret })
+        well_formed.then_some(Self {
+            kind,
+            public_id,
+            secret,
+        })
     }
 
     /// Constant-time comparison with the stored hash.
@@ -56,7 +94,8 @@ impl<'a> PresentedKey<'a> {
     }
 }
 
-fn hash_secret(secret: &str) -> [u8; 32] {
+/// The hash stored for a secret (also for QR poll secrets).
+pub fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
@@ -72,6 +111,15 @@ mod tests {
         assert!(presented.matches(&key.secret_hash));
         let other = NewApiKey::generate();
         assert!(!presented.matches(&other.secret_hash));
+    }
+
+    #[test]
+    fn session_tokens_are_told_apart_from_keys() {
+        let token = NewApiKey::generate_kind(Kind::SessionToken);
+        assert!(token.plaintext.starts_with("mst_"));
+        let presented = PresentedKey::parse(&token.plaintext).expect("well formed");
+        assert_eq!(presented.kind, Kind::SessionToken);
+        assert!(presented.matches(&token.secret_hash));
     }
 
     #[test]

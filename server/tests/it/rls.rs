@@ -57,7 +57,9 @@ async fn every_table_with_a_tenant_id_has_forced_rls_with_using_and_with_check()
         "SELECT c.relname::text AS name, c.relrowsecurity, c.relforcerowsecurity,
                 (SELECT count(*) FROM pg_policy p
                   WHERE p.polrelid = c.oid AND p.polqual IS NOT NULL
-                    AND p.polwithcheck IS NOT NULL) AS full_policies
+                    AND p.polwithcheck IS NOT NULL) AS full_policies,
+                has_table_privilege('momentum_app', c.oid, 'SELECT,INSERT,UPDATE,DELETE')
+                    AS app_access
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = 'public' AND c.relkind = 'r'
             AND (EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
@@ -81,11 +83,23 @@ async fn every_table_with_a_tenant_id_has_forced_rls_with_using_and_with_check()
             row.get::<bool, _>("relforcerowsecurity"),
             "{name}: RLS not forced"
         );
+        // A table the runtime role cannot touch at all (qr_sessions, reached only through
+        // SECURITY DEFINER functions) needs no policy: forced RLS without one denies all.
         assert!(
-            row.get::<i64, _>("full_policies") >= 1,
+            row.get::<i64, _>("full_policies") >= 1 || !row.get::<bool, _>("app_access"),
             "{name}: no USING + WITH CHECK policy"
         );
     }
+}
+
+#[tokio::test]
+async fn the_runtime_role_reaches_qr_sessions_only_through_functions() {
+    let db = database().await;
+    let direct = sqlx::query("SELECT count(*) FROM qr_sessions")
+        .fetch_one(&db.runtime)
+        .await;
+    let err = direct.expect_err("no grant on qr_sessions");
+    assert!(err.to_string().contains("permission denied"), "{err}");
 }
 
 #[tokio::test]

@@ -1,0 +1,153 @@
+//! Scopes: what a credential may do. A closed, documented set — read and write per
+//! resource family, and `admin` for users, API keys, the audit log and webhooks. Each
+//! operation names the scope it needs once, in its `#[oai(scope = "...")]` attribute: that
+//! puts it in the document's security requirement, and `api::security` enforces exactly
+//! what the document says.
+
+use poem_openapi::OAuthScopes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, OAuthScopes)]
+pub enum Scope {
+    /// Read contacts.
+    #[oai(rename = "contacts:read")]
+    ContactsRead,
+    /// Create, change and delete contacts.
+    #[oai(rename = "contacts:write")]
+    ContactsWrite,
+    /// Read companies.
+    #[oai(rename = "companies:read")]
+    CompaniesRead,
+    /// Create, change and delete companies.
+    #[oai(rename = "companies:write")]
+    CompaniesWrite,
+    /// Read pipelines and stages.
+    #[oai(rename = "pipelines:read")]
+    PipelinesRead,
+    /// Create, change, reorder and delete pipelines and stages.
+    #[oai(rename = "pipelines:write")]
+    PipelinesWrite,
+    /// Read leads.
+    #[oai(rename = "leads:read")]
+    LeadsRead,
+    /// Create, change, move, convert and delete leads.
+    #[oai(rename = "leads:write")]
+    LeadsWrite,
+    /// Read activities and timelines.
+    #[oai(rename = "activities:read")]
+    ActivitiesRead,
+    /// Create, change, complete and delete activities.
+    #[oai(rename = "activities:write")]
+    ActivitiesWrite,
+    /// Read the tenant's users.
+    #[oai(rename = "users:read")]
+    UsersRead,
+    /// Manage users, API keys and session tokens, and read the audit log.
+    #[oai(rename = "admin")]
+    Admin,
+}
+
+/// Stored on a key in place of a list: every scope, including scopes added later. The
+/// first key of a tenant (`momentum tenant create`) has it.
+pub const ALL: &str = "*";
+
+impl Scope {
+    pub const EVERY: [Scope; 12] = [
+        Self::ContactsRead,
+        Self::ContactsWrite,
+        Self::CompaniesRead,
+        Self::CompaniesWrite,
+        Self::PipelinesRead,
+        Self::PipelinesWrite,
+        Self::LeadsRead,
+        Self::LeadsWrite,
+        Self::ActivitiesRead,
+        Self::ActivitiesWrite,
+        Self::UsersRead,
+        Self::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        OAuthScopes::name(&self)
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::EVERY.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A user's role, which bounds what any credential acting as them may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub const EVERY: [Role; 3] = [Self::Owner, Self::Admin, Self::Member];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::EVERY.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// Members do everything but administration.
+    pub fn allows(self, scope: Scope) -> bool {
+        match self {
+            Self::Owner | Self::Admin => true,
+            Self::Member => scope != Scope::Admin,
+        }
+    }
+}
+
+/// The scopes a credential holds: those stored on it (`*` for all) that its user's role
+/// allows; a session token has every scope its user's role allows.
+pub fn effective(stored: Option<&[String]>, role: Option<Role>) -> Vec<Scope> {
+    Scope::EVERY
+        .into_iter()
+        .filter(|scope| match stored {
+            None => true,
+            Some(names) => names.iter().any(|n| n == ALL || n == scope.as_str()),
+        })
+        .filter(|scope| role.is_none_or(|r| r.allows(*scope)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_members_key_never_gets_admin_even_if_it_asks() {
+        let stored = vec!["*".to_owned()];
+        let scopes = effective(Some(&stored), Some(Role::Member));
+        assert!(!scopes.contains(&Scope::Admin));
+        assert!(scopes.contains(&Scope::LeadsWrite));
+        let admin = effective(Some(&stored), Some(Role::Admin));
+        assert_eq!(admin.len(), Scope::EVERY.len());
+    }
+
+    #[test]
+    fn stored_scopes_limit_a_key_and_unknown_names_grant_nothing() {
+        let stored = vec!["contacts:read".to_owned(), "bogus".to_owned()];
+        assert_eq!(effective(Some(&stored), None), [Scope::ContactsRead]);
+        assert_eq!(
+            effective(None, Some(Role::Member)).len(),
+            Scope::EVERY.len() - 1
+        );
+    }
+
+    #[test]
+    fn scope_names_round_trip() {
+        for scope in Scope::EVERY {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+        }
+    }
+}
