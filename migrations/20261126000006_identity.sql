@@ -9,6 +9,9 @@ GRANT INSERT, UPDATE ON users TO momentum_app;
 -- Keys are created and revoked through the API (as a hash; the secret is never stored).
 GRANT INSERT, UPDATE ON api_keys TO momentum_app;
 ALTER TABLE api_keys ADD CONSTRAINT api_keys_tenant_id_id_key UNIQUE (tenant_id, id);
+-- Changes on revocation (not on use: last_used_at is bookkeeping), for `updated_after`.
+ALTER TABLE api_keys ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+CREATE INDEX api_keys_tenant_updated_idx ON api_keys (tenant_id, updated_at, id);
 
 -- Short-lived bearer tokens acting as a user, issued by a QR login exchange. Stored like
 -- keys: a public id to find the row and a SHA-256 of the secret.
@@ -23,6 +26,7 @@ CREATE TABLE session_tokens (
     expires_at    timestamptz NOT NULL,
     revoked_at    timestamptz,
     last_used_at  timestamptz,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT session_tokens_user_fkey FOREIGN KEY (tenant_id, user_id)
         REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );

@@ -767,6 +767,735 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
             Default::default()
         }
     }
+    ///An API key, as listed: never its secret or the secret's hash.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ApiKey",
+    ///  "description": "An API key, as listed: never its secret or the secret's hash.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "id",
+    ///    "name",
+    ///    "prefix",
+    ///    "scopes",
+    ///    "updated_at"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "expires_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "last_used_at": {
+    ///      "description": "When the key was last used, to within a minute (written in batches).",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "name": {
+    ///      "type": "string"
+    ///    },
+    ///    "prefix": {
+    ///      "description": "The key's public beginning, `mk_<public id>`, to recognise it by.",
+    ///      "type": "string"
+    ///    },
+    ///    "revoked_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "scopes": {
+    ///      "description": "What the key may do; `*` is every scope. A key acting as a user never exceeds what\nthe user's role allows.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    },
+    ///    "updated_at": {
+    ///      "description": "Changes when the key is revoked.",
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "user_id": {
+    ///      "description": "The user the key acts as; `null` for a service key.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ApiKey {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        pub id: ::uuid::Uuid,
+        ///When the key was last used, to within a minute (written in batches).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_used_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub name: ::std::string::String,
+        ///The key's public beginning, `mk_<public id>`, to recognise it by.
+        pub prefix: ::std::string::String,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub revoked_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        /**What the key may do; `*` is every scope. A key acting as a user never exceeds what
+the user's role allows.*/
+        pub scopes: ::std::vec::Vec<::std::string::String>,
+        ///Changes when the key is revoked.
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///The user the key acts as; `null` for a service key.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub user_id: ::std::option::Option<::uuid::Uuid>,
+    }
+    impl ::std::convert::From<&ApiKey> for ApiKey {
+        fn from(value: &ApiKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ApiKey {
+        pub fn builder() -> builder::ApiKey {
+            Default::default()
+        }
+    }
+    ///A new API key.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ApiKeyCreate",
+    ///  "description": "A new API key.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "name",
+    ///    "scopes"
+    ///  ],
+    ///  "properties": {
+    ///    "expires_at": {
+    ///      "description": "When the key stops working; must be in the future. Default: never.",
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "name": {
+    ///      "type": "string",
+    ///      "maxLength": 200
+    ///    },
+    ///    "scopes": {
+    ///      "description": "1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,\n`pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,\n`activities:write`, `users:read`, `admin`, or `*` for all. You can grant only scopes\nyour own credential holds.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      },
+    ///      "maxItems": 20,
+    ///      "minItems": 1
+    ///    },
+    ///    "service": {
+    ///      "description": "`true` for a service key, bound to no user (then leave out `user_id`).",
+    ///      "type": "boolean"
+    ///    },
+    ///    "user_id": {
+    ///      "description": "The user the key acts as: an active user of the tenant. Default: the user your\ncredential acts as.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ApiKeyCreate {
+        ///When the key stops working; must be in the future. Default: never.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        pub name: ApiKeyCreateName,
+        /**1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,
+`pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,
+`activities:write`, `users:read`, `admin`, or `*` for all. You can grant only scopes
+your own credential holds.*/
+        pub scopes: ::std::vec::Vec<::std::string::String>,
+        ///`true` for a service key, bound to no user (then leave out `user_id`).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub service: ::std::option::Option<bool>,
+        /**The user the key acts as: an active user of the tenant. Default: the user your
+credential acts as.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub user_id: ::std::option::Option<::uuid::Uuid>,
+    }
+    impl ::std::convert::From<&ApiKeyCreate> for ApiKeyCreate {
+        fn from(value: &ApiKeyCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl ApiKeyCreate {
+        pub fn builder() -> builder::ApiKeyCreate {
+            Default::default()
+        }
+    }
+    ///`ApiKeyCreateName`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 200
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeyCreateName(::std::string::String);
+    impl ::std::ops::Deref for ApiKeyCreateName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeyCreateName> for ::std::string::String {
+        fn from(value: ApiKeyCreateName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ApiKeyCreateName> for ApiKeyCreateName {
+        fn from(value: &ApiKeyCreateName) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ApiKeyCreateName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeyCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ApiKeyCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeyCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeyCreateName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A new key and its secret in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ApiKeyCreatedEnvelope",
+    ///  "description": "A new key and its secret in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/ApiKeyWithSecret"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ApiKeyCreatedEnvelope {
+        pub data: ApiKeyWithSecret,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&ApiKeyCreatedEnvelope> for ApiKeyCreatedEnvelope {
+        fn from(value: &ApiKeyCreatedEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl ApiKeyCreatedEnvelope {
+        pub fn builder() -> builder::ApiKeyCreatedEnvelope {
+            Default::default()
+        }
+    }
+    ///One API key in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ApiKeyEnvelope",
+    ///  "description": "One API key in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/ApiKey"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ApiKeyEnvelope {
+        pub data: ApiKey,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&ApiKeyEnvelope> for ApiKeyEnvelope {
+        fn from(value: &ApiKeyEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl ApiKeyEnvelope {
+        pub fn builder() -> builder::ApiKeyEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of API keys in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ApiKeyList",
+    ///  "description": "A page of API keys in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/ApiKey"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ApiKeyList {
+        pub data: ::std::vec::Vec<ApiKey>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&ApiKeyList> for ApiKeyList {
+        fn from(value: &ApiKeyList) -> Self {
+            value.clone()
+        }
+    }
+    impl ApiKeyList {
+        pub fn builder() -> builder::ApiKeyList {
+            Default::default()
+        }
+    }
+    ///A new key with its secret: the only time the secret is shown.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ApiKeyWithSecret",
+    ///  "description": "A new key with its secret: the only time the secret is shown.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "api_key",
+    ///    "secret"
+    ///  ],
+    ///  "properties": {
+    ///    "api_key": {
+    ///      "$ref": "#/components/schemas/ApiKey"
+    ///    },
+    ///    "secret": {
+    ///      "description": "`mk_<public id>_<secret>`: send it as `Authorization: Bearer ...`. Store it now: it\ncannot be shown again.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ApiKeyWithSecret {
+        pub api_key: ApiKey,
+        /**`mk_<public id>_<secret>`: send it as `Authorization: Bearer ...`. Store it now: it
+cannot be shown again.*/
+        pub secret: ::std::string::String,
+    }
+    impl ::std::convert::From<&ApiKeyWithSecret> for ApiKeyWithSecret {
+        fn from(value: &ApiKeyWithSecret) -> Self {
+            value.clone()
+        }
+    }
+    impl ApiKeyWithSecret {
+        pub fn builder() -> builder::ApiKeyWithSecret {
+            Default::default()
+        }
+    }
+    ///One recorded change. Never holds a secret.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AuditEvent",
+    ///  "description": "One recorded change. Never holds a secret.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "action",
+    ///    "created_at",
+    ///    "data",
+    ///    "id",
+    ///    "target_id",
+    ///    "target_type"
+    ///  ],
+    ///  "properties": {
+    ///    "action": {
+    ///      "description": "What happened, e.g. `api_key.created`, `api_key.revoked`, `user.created`,\n`user.updated`, `user.deactivated`, `qr_session.approved`, `qr_session.exchanged`,\n`session_token.created`, `session_token.revoked`. New actions may be added.",
+    ///      "type": "string"
+    ///    },
+    ///    "actor_id": {
+    ///      "description": "The id of that credential (for `device`: the QR session).",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    },
+    ///    "actor_kind": {
+    ///      "description": "The kind of credential that acted: `api_key`, `session_token`, or `device` (a QR\nlogin's own exchange).",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "actor_user_id": {
+    ///      "description": "The user the actor acted as.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    },
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "data": {
+    ///      "description": "Details of the change (names, scopes, roles, expiry times).",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "target_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "target_type": {
+    ///      "description": "`api_key`, `session_token`, `user` or `qr_session`.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuditEvent {
+        /**What happened, e.g. `api_key.created`, `api_key.revoked`, `user.created`,
+`user.updated`, `user.deactivated`, `qr_session.approved`, `qr_session.exchanged`,
+`session_token.created`, `session_token.revoked`. New actions may be added.*/
+        pub action: ::std::string::String,
+        ///The id of that credential (for `device`: the QR session).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub actor_id: ::std::option::Option<::uuid::Uuid>,
+        /**The kind of credential that acted: `api_key`, `session_token`, or `device` (a QR
+login's own exchange).*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub actor_kind: ::std::option::Option<::std::string::String>,
+        ///The user the actor acted as.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub actor_user_id: ::std::option::Option<::uuid::Uuid>,
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Details of the change (names, scopes, roles, expiry times).
+        pub data: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        pub id: ::uuid::Uuid,
+        pub target_id: ::uuid::Uuid,
+        ///`api_key`, `session_token`, `user` or `qr_session`.
+        pub target_type: ::std::string::String,
+    }
+    impl ::std::convert::From<&AuditEvent> for AuditEvent {
+        fn from(value: &AuditEvent) -> Self {
+            value.clone()
+        }
+    }
+    impl AuditEvent {
+        pub fn builder() -> builder::AuditEvent {
+            Default::default()
+        }
+    }
+    ///A page of audit events in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AuditEventList",
+    ///  "description": "A page of audit events in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/AuditEvent"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuditEventList {
+        pub data: ::std::vec::Vec<AuditEvent>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&AuditEventList> for AuditEventList {
+        fn from(value: &AuditEventList) -> Self {
+            value.clone()
+        }
+    }
+    impl AuditEventList {
+        pub fn builder() -> builder::AuditEventList {
+            Default::default()
+        }
+    }
+    ///`AuditEventsListAction`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 100
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AuditEventsListAction(::std::string::String);
+    impl ::std::ops::Deref for AuditEventsListAction {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AuditEventsListAction> for ::std::string::String {
+        fn from(value: AuditEventsListAction) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AuditEventsListAction> for AuditEventsListAction {
+        fn from(value: &AuditEventsListAction) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AuditEventsListAction {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditEventsListAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for AuditEventsListAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditEventsListAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AuditEventsListAction {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AuditEventsListSort`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^-?created_at$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AuditEventsListSort(::std::string::String);
+    impl ::std::ops::Deref for AuditEventsListSort {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AuditEventsListSort> for ::std::string::String {
+        fn from(value: AuditEventsListSort) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AuditEventsListSort> for AuditEventsListSort {
+        fn from(value: &AuditEventsListSort) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AuditEventsListSort {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^-?created_at$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^-?created_at$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditEventsListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for AuditEventsListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditEventsListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AuditEventsListSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`CompaniesContactsSort`
     ///
     /// <details><summary>JSON schema</summary>
@@ -6067,6 +6796,504 @@ for support.*/
                 })
         }
     }
+    ///A QR login session as its device sees it.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "QrSession",
+    ///  "description": "A QR login session as its device sees it.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "expires_at",
+    ///    "id",
+    ///    "status"
+    ///  ],
+    ///  "properties": {
+    ///    "expires_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "status": {
+    ///      "description": "`pending` (waiting for approval), `approved` (exchange it now), `expired`, or\n`consumed` (exchanged). New values may be added.",
+    ///      "type": "string"
+    ///    },
+    ///    "user_id": {
+    ///      "description": "The approving user, once approved.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct QrSession {
+        pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub id: ::uuid::Uuid,
+        /**`pending` (waiting for approval), `approved` (exchange it now), `expired`, or
+`consumed` (exchanged). New values may be added.*/
+        pub status: ::std::string::String,
+        ///The approving user, once approved.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub user_id: ::std::option::Option<::uuid::Uuid>,
+    }
+    impl ::std::convert::From<&QrSession> for QrSession {
+        fn from(value: &QrSession) -> Self {
+            value.clone()
+        }
+    }
+    impl QrSession {
+        pub fn builder() -> builder::QrSession {
+            Default::default()
+        }
+    }
+    ///A new QR login session: what the device shows and keeps.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "QrSessionCreated",
+    ///  "description": "A new QR login session: what the device shows and keeps.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "expires_at",
+    ///    "id",
+    ///    "poll_secret",
+    ///    "qr_content",
+    ///    "qr_png_url",
+    ///    "qr_svg_url",
+    ///    "status"
+    ///  ],
+    ///  "properties": {
+    ///    "expires_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "poll_secret": {
+    ///      "description": "Keep it on the device and send it as `X-Poll-Secret` to poll and to exchange. It is\nshown only here.",
+    ///      "type": "string"
+    ///    },
+    ///    "qr_content": {
+    ///      "description": "What the QR code encodes: `momentum://qr-login?session=<id>`. An app that scans it\ncalls `auth_qr_sessions_approve` with the session id.",
+    ///      "type": "string"
+    ///    },
+    ///    "qr_png_url": {
+    ///      "description": "The QR code as PNG.",
+    ///      "type": "string"
+    ///    },
+    ///    "qr_svg_url": {
+    ///      "description": "The QR code as SVG.",
+    ///      "type": "string"
+    ///    },
+    ///    "status": {
+    ///      "description": "`pending`.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct QrSessionCreated {
+        pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub id: ::uuid::Uuid,
+        /**Keep it on the device and send it as `X-Poll-Secret` to poll and to exchange. It is
+shown only here.*/
+        pub poll_secret: ::std::string::String,
+        /**What the QR code encodes: `momentum://qr-login?session=<id>`. An app that scans it
+calls `auth_qr_sessions_approve` with the session id.*/
+        pub qr_content: ::std::string::String,
+        ///The QR code as PNG.
+        pub qr_png_url: ::std::string::String,
+        ///The QR code as SVG.
+        pub qr_svg_url: ::std::string::String,
+        ///`pending`.
+        pub status: ::std::string::String,
+    }
+    impl ::std::convert::From<&QrSessionCreated> for QrSessionCreated {
+        fn from(value: &QrSessionCreated) -> Self {
+            value.clone()
+        }
+    }
+    impl QrSessionCreated {
+        pub fn builder() -> builder::QrSessionCreated {
+            Default::default()
+        }
+    }
+    ///A new QR session in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "QrSessionCreatedEnvelope",
+    ///  "description": "A new QR session in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/QrSessionCreated"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct QrSessionCreatedEnvelope {
+        pub data: QrSessionCreated,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&QrSessionCreatedEnvelope> for QrSessionCreatedEnvelope {
+        fn from(value: &QrSessionCreatedEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl QrSessionCreatedEnvelope {
+        pub fn builder() -> builder::QrSessionCreatedEnvelope {
+            Default::default()
+        }
+    }
+    ///A QR session's state in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "QrSessionEnvelope",
+    ///  "description": "A QR session's state in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/QrSession"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct QrSessionEnvelope {
+        pub data: QrSession,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&QrSessionEnvelope> for QrSessionEnvelope {
+        fn from(value: &QrSessionEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl QrSessionEnvelope {
+        pub fn builder() -> builder::QrSessionEnvelope {
+            Default::default()
+        }
+    }
+    ///A session token, as listed: never its secret or the secret's hash.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SessionToken",
+    ///  "description": "A session token, as listed: never its secret or the secret's hash.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "expires_at",
+    ///    "id",
+    ///    "prefix",
+    ///    "updated_at",
+    ///    "user_id"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "expires_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "last_used_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "prefix": {
+    ///      "description": "The token's public beginning, `mst_<public id>`.",
+    ///      "type": "string"
+    ///    },
+    ///    "qr_session_id": {
+    ///      "description": "The QR login that issued it.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    },
+    ///    "revoked_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "updated_at": {
+    ///      "description": "Changes when the token is revoked.",
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "user_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SessionToken {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub id: ::uuid::Uuid,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_used_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///The token's public beginning, `mst_<public id>`.
+        pub prefix: ::std::string::String,
+        ///The QR login that issued it.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub qr_session_id: ::std::option::Option<::uuid::Uuid>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub revoked_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///Changes when the token is revoked.
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub user_id: ::uuid::Uuid,
+    }
+    impl ::std::convert::From<&SessionToken> for SessionToken {
+        fn from(value: &SessionToken) -> Self {
+            value.clone()
+        }
+    }
+    impl SessionToken {
+        pub fn builder() -> builder::SessionToken {
+            Default::default()
+        }
+    }
+    ///One session token in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SessionTokenEnvelope",
+    ///  "description": "One session token in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/SessionToken"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SessionTokenEnvelope {
+        pub data: SessionToken,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&SessionTokenEnvelope> for SessionTokenEnvelope {
+        fn from(value: &SessionTokenEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl SessionTokenEnvelope {
+        pub fn builder() -> builder::SessionTokenEnvelope {
+            Default::default()
+        }
+    }
+    ///A session token issued by an exchange.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SessionTokenIssued",
+    ///  "description": "A session token issued by an exchange.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "expires_at",
+    ///    "tenant_id",
+    ///    "token",
+    ///    "token_id",
+    ///    "user_id"
+    ///  ],
+    ///  "properties": {
+    ///    "expires_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "tenant_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "token": {
+    ///      "description": "`mst_<public id>_<secret>`: send it as `Authorization: Bearer ...`. Shown only here.",
+    ///      "type": "string"
+    ///    },
+    ///    "token_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "user_id": {
+    ///      "description": "The user the token acts as, with that user's role.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SessionTokenIssued {
+        pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub tenant_id: ::uuid::Uuid,
+        ///`mst_<public id>_<secret>`: send it as `Authorization: Bearer ...`. Shown only here.
+        pub token: ::std::string::String,
+        pub token_id: ::uuid::Uuid,
+        ///The user the token acts as, with that user's role.
+        pub user_id: ::uuid::Uuid,
+    }
+    impl ::std::convert::From<&SessionTokenIssued> for SessionTokenIssued {
+        fn from(value: &SessionTokenIssued) -> Self {
+            value.clone()
+        }
+    }
+    impl SessionTokenIssued {
+        pub fn builder() -> builder::SessionTokenIssued {
+            Default::default()
+        }
+    }
+    ///An issued session token in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SessionTokenIssuedEnvelope",
+    ///  "description": "An issued session token in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/SessionTokenIssued"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SessionTokenIssuedEnvelope {
+        pub data: SessionTokenIssued,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&SessionTokenIssuedEnvelope>
+    for SessionTokenIssuedEnvelope {
+        fn from(value: &SessionTokenIssuedEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl SessionTokenIssuedEnvelope {
+        pub fn builder() -> builder::SessionTokenIssuedEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of session tokens in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SessionTokenList",
+    ///  "description": "A page of session tokens in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/SessionToken"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SessionTokenList {
+        pub data: ::std::vec::Vec<SessionToken>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&SessionTokenList> for SessionTokenList {
+        fn from(value: &SessionTokenList) -> Self {
+            value.clone()
+        }
+    }
+    impl SessionTokenList {
+        pub fn builder() -> builder::SessionTokenList {
+            Default::default()
+        }
+    }
     ///A step of a pipeline.
     ///
     /// <details><summary>JSON schema</summary>
@@ -6513,6 +7740,7 @@ added, so accept values not in this list.*/
     ///  "description": "A member of the tenant.",
     ///  "type": "object",
     ///  "required": [
+    ///    "active",
     ///    "created_at",
     ///    "email",
     ///    "id",
@@ -6521,8 +7749,19 @@ added, so accept values not in this list.*/
     ///    "updated_at"
     ///  ],
     ///  "properties": {
+    ///    "active": {
+    ///      "description": "Whether the user can act: a deactivated user's keys and tokens stop working.",
+    ///      "type": "boolean"
+    ///    },
     ///    "created_at": {
     ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "deactivated_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "date-time"
     ///    },
     ///    "email": {
@@ -6549,7 +7788,13 @@ added, so accept values not in this list.*/
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct User {
+        ///Whether the user can act: a deactivated user's keys and tokens stop working.
+        pub active: bool,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub deactivated_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         pub email: ::std::string::String,
         pub id: ::uuid::Uuid,
         pub name: ::std::string::String,
@@ -6565,6 +7810,140 @@ added, so accept values not in this list.*/
     impl User {
         pub fn builder() -> builder::User {
             Default::default()
+        }
+    }
+    ///A new user of the tenant.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "UserCreate",
+    ///  "description": "A new user of the tenant.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "email"
+    ///  ],
+    ///  "properties": {
+    ///    "email": {
+    ///      "description": "Unique within the tenant, ignoring case.",
+    ///      "type": "string",
+    ///      "format": "email",
+    ///      "maxLength": 254
+    ///    },
+    ///    "name": {
+    ///      "type": "string",
+    ///      "maxLength": 200
+    ///    },
+    ///    "role": {
+    ///      "description": "Default `member`. Only an owner can create an owner.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/UserRole"
+    ///        },
+    ///        {
+    ///          "description": "Default `member`. Only an owner can create an owner."
+    ///        }
+    ///      ]
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct UserCreate {
+        ///Unique within the tenant, ignoring case.
+        pub email: ::std::string::String,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<UserCreateName>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub role: ::std::option::Option<UserRole>,
+    }
+    impl ::std::convert::From<&UserCreate> for UserCreate {
+        fn from(value: &UserCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl UserCreate {
+        pub fn builder() -> builder::UserCreate {
+            Default::default()
+        }
+    }
+    ///`UserCreateName`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 200
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UserCreateName(::std::string::String);
+    impl ::std::ops::Deref for UserCreateName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UserCreateName> for ::std::string::String {
+        fn from(value: UserCreateName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&UserCreateName> for UserCreateName {
+        fn from(value: &UserCreateName) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for UserCreateName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UserCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for UserCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UserCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UserCreateName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///One user in the envelope.
@@ -6646,6 +8025,93 @@ added, so accept values not in this list.*/
     impl UserList {
         pub fn builder() -> builder::UserList {
             Default::default()
+        }
+    }
+    ///A role a user can hold.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "A role a user can hold.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "owner",
+    ///    "admin",
+    ///    "member"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum UserRole {
+        #[serde(rename = "owner")]
+        Owner,
+        #[serde(rename = "admin")]
+        Admin,
+        #[serde(rename = "member")]
+        Member,
+    }
+    impl ::std::convert::From<&Self> for UserRole {
+        fn from(value: &UserRole) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for UserRole {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Owner => f.write_str("owner"),
+                Self::Admin => f.write_str("admin"),
+                Self::Member => f.write_str("member"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for UserRole {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "owner" => Ok(Self::Owner),
+                "admin" => Ok(Self::Admin),
+                "member" => Ok(Self::Member),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UserRole {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for UserRole {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UserRole {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///`UsersListEmail`
@@ -7474,6 +8940,831 @@ added, so accept values not in this list.*/
         }
         impl ::std::convert::From<super::ActivityList> for ActivityList {
             fn from(value: super::ActivityList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKey {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            expires_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            last_used_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            prefix: ::std::result::Result<::std::string::String, ::std::string::String>,
+            revoked_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            scopes: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            user_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ApiKey {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    expires_at: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    last_used_at: Ok(Default::default()),
+                    name: Err("no value supplied for name".to_string()),
+                    prefix: Err("no value supplied for prefix".to_string()),
+                    revoked_at: Ok(Default::default()),
+                    scopes: Err("no value supplied for scopes".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                    user_id: Ok(Default::default()),
+                }
+            }
+        }
+        impl ApiKey {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn last_used_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_used_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_used_at: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn prefix<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.prefix = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for prefix: {}", e)
+                    });
+                self
+            }
+            pub fn revoked_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.revoked_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for revoked_at: {}", e)
+                    });
+                self
+            }
+            pub fn scopes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scopes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scopes: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKey> for super::ApiKey {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKey,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    expires_at: value.expires_at?,
+                    id: value.id?,
+                    last_used_at: value.last_used_at?,
+                    name: value.name?,
+                    prefix: value.prefix?,
+                    revoked_at: value.revoked_at?,
+                    scopes: value.scopes?,
+                    updated_at: value.updated_at?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKey> for ApiKey {
+            fn from(value: super::ApiKey) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    expires_at: Ok(value.expires_at),
+                    id: Ok(value.id),
+                    last_used_at: Ok(value.last_used_at),
+                    name: Ok(value.name),
+                    prefix: Ok(value.prefix),
+                    revoked_at: Ok(value.revoked_at),
+                    scopes: Ok(value.scopes),
+                    updated_at: Ok(value.updated_at),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKeyCreate {
+            expires_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<super::ApiKeyCreateName, ::std::string::String>,
+            scopes: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            service: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            user_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ApiKeyCreate {
+            fn default() -> Self {
+                Self {
+                    expires_at: Ok(Default::default()),
+                    name: Err("no value supplied for name".to_string()),
+                    scopes: Err("no value supplied for scopes".to_string()),
+                    service: Ok(Default::default()),
+                    user_id: Ok(Default::default()),
+                }
+            }
+        }
+        impl ApiKeyCreate {
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ApiKeyCreateName>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn scopes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scopes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scopes: {}", e)
+                    });
+                self
+            }
+            pub fn service<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.service = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for service: {}", e)
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKeyCreate> for super::ApiKeyCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKeyCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    expires_at: value.expires_at?,
+                    name: value.name?,
+                    scopes: value.scopes?,
+                    service: value.service?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKeyCreate> for ApiKeyCreate {
+            fn from(value: super::ApiKeyCreate) -> Self {
+                Self {
+                    expires_at: Ok(value.expires_at),
+                    name: Ok(value.name),
+                    scopes: Ok(value.scopes),
+                    service: Ok(value.service),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKeyCreatedEnvelope {
+            data: ::std::result::Result<super::ApiKeyWithSecret, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ApiKeyCreatedEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ApiKeyCreatedEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ApiKeyWithSecret>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKeyCreatedEnvelope>
+        for super::ApiKeyCreatedEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKeyCreatedEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKeyCreatedEnvelope>
+        for ApiKeyCreatedEnvelope {
+            fn from(value: super::ApiKeyCreatedEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKeyEnvelope {
+            data: ::std::result::Result<super::ApiKey, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ApiKeyEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ApiKeyEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ApiKey>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKeyEnvelope> for super::ApiKeyEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKeyEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKeyEnvelope> for ApiKeyEnvelope {
+            fn from(value: super::ApiKeyEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKeyList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::ApiKey>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ApiKeyList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ApiKeyList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ApiKey>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKeyList> for super::ApiKeyList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKeyList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKeyList> for ApiKeyList {
+            fn from(value: super::ApiKeyList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKeyWithSecret {
+            api_key: ::std::result::Result<super::ApiKey, ::std::string::String>,
+            secret: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for ApiKeyWithSecret {
+            fn default() -> Self {
+                Self {
+                    api_key: Err("no value supplied for api_key".to_string()),
+                    secret: Err("no value supplied for secret".to_string()),
+                }
+            }
+        }
+        impl ApiKeyWithSecret {
+            pub fn api_key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ApiKey>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.api_key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for api_key: {}", e)
+                    });
+                self
+            }
+            pub fn secret<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secret = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for secret: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKeyWithSecret> for super::ApiKeyWithSecret {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKeyWithSecret,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    api_key: value.api_key?,
+                    secret: value.secret?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKeyWithSecret> for ApiKeyWithSecret {
+            fn from(value: super::ApiKeyWithSecret) -> Self {
+                Self {
+                    api_key: Ok(value.api_key),
+                    secret: Ok(value.secret),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AuditEvent {
+            action: ::std::result::Result<::std::string::String, ::std::string::String>,
+            actor_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            actor_kind: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            actor_user_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            data: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            target_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            target_type: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for AuditEvent {
+            fn default() -> Self {
+                Self {
+                    action: Err("no value supplied for action".to_string()),
+                    actor_id: Ok(Default::default()),
+                    actor_kind: Ok(Default::default()),
+                    actor_user_id: Ok(Default::default()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    data: Err("no value supplied for data".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    target_id: Err("no value supplied for target_id".to_string()),
+                    target_type: Err("no value supplied for target_type".to_string()),
+                }
+            }
+        }
+        impl AuditEvent {
+            pub fn action<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.action = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for action: {}", e)
+                    });
+                self
+            }
+            pub fn actor_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.actor_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for actor_id: {}", e)
+                    });
+                self
+            }
+            pub fn actor_kind<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.actor_kind = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for actor_kind: {}", e)
+                    });
+                self
+            }
+            pub fn actor_user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.actor_user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for actor_user_id: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn target_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for target_id: {}", e)
+                    });
+                self
+            }
+            pub fn target_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for target_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AuditEvent> for super::AuditEvent {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditEvent,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    action: value.action?,
+                    actor_id: value.actor_id?,
+                    actor_kind: value.actor_kind?,
+                    actor_user_id: value.actor_user_id?,
+                    created_at: value.created_at?,
+                    data: value.data?,
+                    id: value.id?,
+                    target_id: value.target_id?,
+                    target_type: value.target_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AuditEvent> for AuditEvent {
+            fn from(value: super::AuditEvent) -> Self {
+                Self {
+                    action: Ok(value.action),
+                    actor_id: Ok(value.actor_id),
+                    actor_kind: Ok(value.actor_kind),
+                    actor_user_id: Ok(value.actor_user_id),
+                    created_at: Ok(value.created_at),
+                    data: Ok(value.data),
+                    id: Ok(value.id),
+                    target_id: Ok(value.target_id),
+                    target_type: Ok(value.target_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AuditEventList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::AuditEvent>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for AuditEventList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl AuditEventList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::AuditEvent>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AuditEventList> for super::AuditEventList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditEventList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AuditEventList> for AuditEventList {
+            fn from(value: super::AuditEventList) -> Self {
                 Self {
                     data: Ok(value.data),
                     meta: Ok(value.meta),
@@ -10847,6 +13138,861 @@ added, so accept values not in this list.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct QrSession {
+            expires_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            user_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for QrSession {
+            fn default() -> Self {
+                Self {
+                    expires_at: Err("no value supplied for expires_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                    user_id: Ok(Default::default()),
+                }
+            }
+        }
+        impl QrSession {
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<QrSession> for super::QrSession {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: QrSession,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    expires_at: value.expires_at?,
+                    id: value.id?,
+                    status: value.status?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::QrSession> for QrSession {
+            fn from(value: super::QrSession) -> Self {
+                Self {
+                    expires_at: Ok(value.expires_at),
+                    id: Ok(value.id),
+                    status: Ok(value.status),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct QrSessionCreated {
+            expires_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            poll_secret: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            qr_content: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            qr_png_url: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            qr_svg_url: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for QrSessionCreated {
+            fn default() -> Self {
+                Self {
+                    expires_at: Err("no value supplied for expires_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    poll_secret: Err("no value supplied for poll_secret".to_string()),
+                    qr_content: Err("no value supplied for qr_content".to_string()),
+                    qr_png_url: Err("no value supplied for qr_png_url".to_string()),
+                    qr_svg_url: Err("no value supplied for qr_svg_url".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl QrSessionCreated {
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn poll_secret<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.poll_secret = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for poll_secret: {}", e)
+                    });
+                self
+            }
+            pub fn qr_content<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.qr_content = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for qr_content: {}", e)
+                    });
+                self
+            }
+            pub fn qr_png_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.qr_png_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for qr_png_url: {}", e)
+                    });
+                self
+            }
+            pub fn qr_svg_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.qr_svg_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for qr_svg_url: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<QrSessionCreated> for super::QrSessionCreated {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: QrSessionCreated,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    expires_at: value.expires_at?,
+                    id: value.id?,
+                    poll_secret: value.poll_secret?,
+                    qr_content: value.qr_content?,
+                    qr_png_url: value.qr_png_url?,
+                    qr_svg_url: value.qr_svg_url?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::QrSessionCreated> for QrSessionCreated {
+            fn from(value: super::QrSessionCreated) -> Self {
+                Self {
+                    expires_at: Ok(value.expires_at),
+                    id: Ok(value.id),
+                    poll_secret: Ok(value.poll_secret),
+                    qr_content: Ok(value.qr_content),
+                    qr_png_url: Ok(value.qr_png_url),
+                    qr_svg_url: Ok(value.qr_svg_url),
+                    status: Ok(value.status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct QrSessionCreatedEnvelope {
+            data: ::std::result::Result<super::QrSessionCreated, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for QrSessionCreatedEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl QrSessionCreatedEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::QrSessionCreated>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<QrSessionCreatedEnvelope>
+        for super::QrSessionCreatedEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: QrSessionCreatedEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::QrSessionCreatedEnvelope>
+        for QrSessionCreatedEnvelope {
+            fn from(value: super::QrSessionCreatedEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct QrSessionEnvelope {
+            data: ::std::result::Result<super::QrSession, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for QrSessionEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl QrSessionEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::QrSession>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<QrSessionEnvelope> for super::QrSessionEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: QrSessionEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::QrSessionEnvelope> for QrSessionEnvelope {
+            fn from(value: super::QrSessionEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SessionToken {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            expires_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            last_used_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            prefix: ::std::result::Result<::std::string::String, ::std::string::String>,
+            qr_session_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            revoked_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            user_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+        }
+        impl ::std::default::Default for SessionToken {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    expires_at: Err("no value supplied for expires_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    last_used_at: Ok(Default::default()),
+                    prefix: Err("no value supplied for prefix".to_string()),
+                    qr_session_id: Ok(Default::default()),
+                    revoked_at: Ok(Default::default()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                    user_id: Err("no value supplied for user_id".to_string()),
+                }
+            }
+        }
+        impl SessionToken {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn last_used_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_used_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_used_at: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn prefix<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.prefix = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for prefix: {}", e)
+                    });
+                self
+            }
+            pub fn qr_session_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.qr_session_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for qr_session_id: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn revoked_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.revoked_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for revoked_at: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SessionToken> for super::SessionToken {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SessionToken,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    expires_at: value.expires_at?,
+                    id: value.id?,
+                    last_used_at: value.last_used_at?,
+                    prefix: value.prefix?,
+                    qr_session_id: value.qr_session_id?,
+                    revoked_at: value.revoked_at?,
+                    updated_at: value.updated_at?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SessionToken> for SessionToken {
+            fn from(value: super::SessionToken) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    expires_at: Ok(value.expires_at),
+                    id: Ok(value.id),
+                    last_used_at: Ok(value.last_used_at),
+                    prefix: Ok(value.prefix),
+                    qr_session_id: Ok(value.qr_session_id),
+                    revoked_at: Ok(value.revoked_at),
+                    updated_at: Ok(value.updated_at),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SessionTokenEnvelope {
+            data: ::std::result::Result<super::SessionToken, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for SessionTokenEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl SessionTokenEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SessionToken>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SessionTokenEnvelope>
+        for super::SessionTokenEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SessionTokenEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SessionTokenEnvelope> for SessionTokenEnvelope {
+            fn from(value: super::SessionTokenEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SessionTokenIssued {
+            expires_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            tenant_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            token: ::std::result::Result<::std::string::String, ::std::string::String>,
+            token_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            user_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+        }
+        impl ::std::default::Default for SessionTokenIssued {
+            fn default() -> Self {
+                Self {
+                    expires_at: Err("no value supplied for expires_at".to_string()),
+                    tenant_id: Err("no value supplied for tenant_id".to_string()),
+                    token: Err("no value supplied for token".to_string()),
+                    token_id: Err("no value supplied for token_id".to_string()),
+                    user_id: Err("no value supplied for user_id".to_string()),
+                }
+            }
+        }
+        impl SessionTokenIssued {
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn tenant_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tenant_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tenant_id: {}", e)
+                    });
+                self
+            }
+            pub fn token<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.token = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for token: {}", e)
+                    });
+                self
+            }
+            pub fn token_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.token_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for token_id: {}", e)
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SessionTokenIssued> for super::SessionTokenIssued {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SessionTokenIssued,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    expires_at: value.expires_at?,
+                    tenant_id: value.tenant_id?,
+                    token: value.token?,
+                    token_id: value.token_id?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SessionTokenIssued> for SessionTokenIssued {
+            fn from(value: super::SessionTokenIssued) -> Self {
+                Self {
+                    expires_at: Ok(value.expires_at),
+                    tenant_id: Ok(value.tenant_id),
+                    token: Ok(value.token),
+                    token_id: Ok(value.token_id),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SessionTokenIssuedEnvelope {
+            data: ::std::result::Result<
+                super::SessionTokenIssued,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for SessionTokenIssuedEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl SessionTokenIssuedEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SessionTokenIssued>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SessionTokenIssuedEnvelope>
+        for super::SessionTokenIssuedEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SessionTokenIssuedEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SessionTokenIssuedEnvelope>
+        for SessionTokenIssuedEnvelope {
+            fn from(value: super::SessionTokenIssuedEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SessionTokenList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::SessionToken>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for SessionTokenList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl SessionTokenList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SessionToken>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SessionTokenList> for super::SessionTokenList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SessionTokenList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SessionTokenList> for SessionTokenList {
+            fn from(value: super::SessionTokenList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Stage {
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
@@ -11271,8 +14417,13 @@ added, so accept values not in this list.*/
         }
         #[derive(Clone, Debug)]
         pub struct User {
+            active: ::std::result::Result<bool, ::std::string::String>,
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            deactivated_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
             email: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -11287,7 +14438,9 @@ added, so accept values not in this list.*/
         impl ::std::default::Default for User {
             fn default() -> Self {
                 Self {
+                    active: Err("no value supplied for active".to_string()),
                     created_at: Err("no value supplied for created_at".to_string()),
+                    deactivated_at: Ok(Default::default()),
                     email: Err("no value supplied for email".to_string()),
                     id: Err("no value supplied for id".to_string()),
                     name: Err("no value supplied for name".to_string()),
@@ -11297,6 +14450,18 @@ added, so accept values not in this list.*/
             }
         }
         impl User {
+            pub fn active<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for active: {}", e)
+                    });
+                self
+            }
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -11306,6 +14471,22 @@ added, so accept values not in this list.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn deactivated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deactivated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for deactivated_at: {}", e
+                        )
                     });
                 self
             }
@@ -11376,7 +14557,9 @@ added, so accept values not in this list.*/
                 value: User,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    active: value.active?,
                     created_at: value.created_at?,
+                    deactivated_at: value.deactivated_at?,
                     email: value.email?,
                     id: value.id?,
                     name: value.name?,
@@ -11388,12 +14571,94 @@ added, so accept values not in this list.*/
         impl ::std::convert::From<super::User> for User {
             fn from(value: super::User) -> Self {
                 Self {
+                    active: Ok(value.active),
                     created_at: Ok(value.created_at),
+                    deactivated_at: Ok(value.deactivated_at),
                     email: Ok(value.email),
                     id: Ok(value.id),
                     name: Ok(value.name),
                     role: Ok(value.role),
                     updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct UserCreate {
+            email: ::std::result::Result<::std::string::String, ::std::string::String>,
+            name: ::std::result::Result<
+                ::std::option::Option<super::UserCreateName>,
+                ::std::string::String,
+            >,
+            role: ::std::result::Result<
+                ::std::option::Option<super::UserRole>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for UserCreate {
+            fn default() -> Self {
+                Self {
+                    email: Err("no value supplied for email".to_string()),
+                    name: Ok(Default::default()),
+                    role: Ok(Default::default()),
+                }
+            }
+        }
+        impl UserCreate {
+            pub fn email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::UserCreateName>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn role<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::UserRole>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.role = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for role: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<UserCreate> for super::UserCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UserCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    email: value.email?,
+                    name: value.name?,
+                    role: value.role?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::UserCreate> for UserCreate {
+            fn from(value: super::UserCreate) -> Self {
+                Self {
+                    email: Ok(value.email),
+                    name: Ok(value.name),
+                    role: Ok(value.role),
                 }
             }
         }
@@ -11523,7 +14788,7 @@ added, so accept values not in this list.*/
 
 Momentum is a multi-tenant CRM API.
 
-**Authentication**: send an API key as `Authorization: Bearer mk_...`. Every `/v1` operation needs one; the data you see is your tenant's only.
+**Authentication**: send an API key as `Authorization: Bearer mk_...` (or a session token from a QR-code login, `Bearer mst_...`). Every `/v1` operation needs one, except the QR login's own calls; the data you see is your tenant's only. Each operation names the scope it needs in its security requirement; a credential without it gets `403 forbidden`.
 
 **Envelope**: every response body is `{"data": ..., "meta": {"request_id": ...}}`, and every error `{"error": {"code", "message", "details"}, "meta": {...}}` with a stable `code`. Every response carries `X-Request-Id`.
 
@@ -12356,21 +15621,6 @@ let response = client.leads_activities()
     pub fn leads_activities(&self) -> builder::LeadsActivities<'_> {
         builder::LeadsActivities::new(self)
     }
-    /**Get a user
-
-Sends a `GET` request to `/v1/users/{id}`
-
-Arguments:
-- `id`: The user's id.
-```ignore
-let response = client.users_get()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn users_get(&self) -> builder::UsersGet<'_> {
-        builder::UsersGet::new(self)
-    }
     /**List users
 
 Keyset-paginated like every list.
@@ -12398,6 +15648,329 @@ let response = client.users_list()
 ```*/
     pub fn users_list(&self) -> builder::UsersList<'_> {
         builder::UsersList::new(self)
+    }
+    /**Create a user
+
+Recorded in the audit log.
+
+Sends a `POST` request to `/v1/users`
+
+```ignore
+let response = client.users_create()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn users_create(&self) -> builder::UsersCreate<'_> {
+        builder::UsersCreate::new(self)
+    }
+    /**Get a user
+
+Sends a `GET` request to `/v1/users/{id}`
+
+Arguments:
+- `id`: The user's id.
+```ignore
+let response = client.users_get()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn users_get(&self) -> builder::UsersGet<'_> {
+        builder::UsersGet::new(self)
+    }
+    /**Update a user
+
+Name and role. Recorded in the audit log.
+
+Sends a `PATCH` request to `/v1/users/{id}`
+
+Arguments:
+- `id`: The user's id.
+- `body`
+```ignore
+let response = client.users_update()
+    .id(id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn users_update(&self) -> builder::UsersUpdate<'_> {
+        builder::UsersUpdate::new(self)
+    }
+    /**Deactivate a user
+
+The user and their records stay; their API keys and session tokens stop working at
+once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. The last
+active owner cannot be deactivated (409). Recorded in the audit log.
+
+Sends a `POST` request to `/v1/users/{id}/deactivate`
+
+Arguments:
+- `id`: The user's id.
+```ignore
+let response = client.users_deactivate()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn users_deactivate(&self) -> builder::UsersDeactivate<'_> {
+        builder::UsersDeactivate::new(self)
+    }
+    /**List API keys
+
+Revoked and expired keys included. Keyset-paginated in creation order.
+
+Sends a `GET` request to `/v1/api-keys`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `updated_after`: Only keys created or revoked strictly after this instant (RFC 3339).
+- `user_id`: Only the keys acting as this user.
+```ignore
+let response = client.api_keys_list()
+    .cursor(cursor)
+    .limit(limit)
+    .updated_after(updated_after)
+    .user_id(user_id)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_list(&self) -> builder::ApiKeysList<'_> {
+        builder::ApiKeysList::new(self)
+    }
+    /**Create an API key
+
+Returns the key and, this once, its secret. Recorded in the audit log (without the
+secret).
+
+Sends a `POST` request to `/v1/api-keys`
+
+```ignore
+let response = client.api_keys_create()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_create(&self) -> builder::ApiKeysCreate<'_> {
+        builder::ApiKeysCreate::new(self)
+    }
+    /**Get an API key
+
+Sends a `GET` request to `/v1/api-keys/{id}`
+
+Arguments:
+- `id`: The key's id.
+```ignore
+let response = client.api_keys_get()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_get(&self) -> builder::ApiKeysGet<'_> {
+        builder::ApiKeysGet::new(self)
+    }
+    /**Revoke an API key
+
+The key stops working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS`
+(5 s by default) on every other. Revoking a revoked key changes nothing.
+
+Sends a `POST` request to `/v1/api-keys/{id}/revoke`
+
+Arguments:
+- `id`: The key's id.
+```ignore
+let response = client.api_keys_revoke()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_revoke(&self) -> builder::ApiKeysRevoke<'_> {
+        builder::ApiKeysRevoke::new(self)
+    }
+    /**Start a QR login
+
+No credentials. Creates a pending session that expires in 2 minutes (configurable)
+and returns its id, the poll secret (shown only here) and the content of its QR
+code.
+
+Sends a `POST` request to `/v1/auth/qr-sessions`
+
+```ignore
+let response = client.auth_qr_sessions_create()
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_create(&self) -> builder::AuthQrSessionsCreate<'_> {
+        builder::AuthQrSessionsCreate::new(self)
+    }
+    /**A QR login's code as SVG
+
+No credentials (the session id is unguessable). `409` once the session is no
+longer pending.
+
+Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.svg`
+
+```ignore
+let response = client.auth_qr_sessions_svg()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_svg(&self) -> builder::AuthQrSessionsSvg<'_> {
+        builder::AuthQrSessionsSvg::new(self)
+    }
+    /**A QR login's code as PNG
+
+No credentials (the session id is unguessable). `409` once the session is no
+longer pending.
+
+Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.png`
+
+```ignore
+let response = client.auth_qr_sessions_png()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_png(&self) -> builder::AuthQrSessionsPng<'_> {
+        builder::AuthQrSessionsPng::new(self)
+    }
+    /**Poll a QR login
+
+With the session's poll secret. `wait` (0-30 seconds) long-polls: the answer comes
+as soon as the status is no longer `pending`, or when the wait is over, so a
+device needs only a couple of requests a minute.
+
+Sends a `GET` request to `/v1/auth/qr-sessions/{id}`
+
+Arguments:
+- `id`: The session's id.
+- `wait`: Seconds to wait for a change while the session is pending (default 0).
+- `x_poll_secret`: The poll secret from `auth_qr_sessions_create`.
+```ignore
+let response = client.auth_qr_sessions_get()
+    .id(id)
+    .wait(wait)
+    .x_poll_secret(x_poll_secret)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_get(&self) -> builder::AuthQrSessionsGet<'_> {
+        builder::AuthQrSessionsGet::new(self)
+    }
+    /**Approve a QR login
+
+Called by a signed-in user (any scope, but the credential must act as a user, not
+be a service key) whose device scanned the code: binds the session to that user
+and tenant. `409` unless the session is pending. Recorded in the audit log.
+
+Sends a `POST` request to `/v1/auth/qr-sessions/{id}/approve`
+
+Arguments:
+- `id`: The session's id, from the QR code.
+```ignore
+let response = client.auth_qr_sessions_approve()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_approve(&self) -> builder::AuthQrSessionsApprove<'_> {
+        builder::AuthQrSessionsApprove::new(self)
+    }
+    /**Exchange an approved QR login for a session token
+
+With the session's poll secret, exactly once: a second exchange, or one after the
+session expired, is a `409`; a wrong secret a `401`. The token acts as the
+approving user, with that user's role, until it expires (1 hour by default) or is
+revoked. Recorded in the audit log.
+
+Sends a `POST` request to `/v1/auth/qr-sessions/{id}/exchange`
+
+Arguments:
+- `id`: The session's id.
+- `x_poll_secret`: The poll secret from `auth_qr_sessions_create`.
+```ignore
+let response = client.auth_qr_sessions_exchange()
+    .id(id)
+    .x_poll_secret(x_poll_secret)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_exchange(&self) -> builder::AuthQrSessionsExchange<'_> {
+        builder::AuthQrSessionsExchange::new(self)
+    }
+    /**List session tokens
+
+Your own tokens; with the `admin` scope, every user's (filter with `user_id`).
+
+Sends a `GET` request to `/v1/session-tokens`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `updated_after`: Only tokens issued or revoked strictly after this instant (RFC 3339).
+- `user_id`: Only this user's tokens (admins only; others always see their own).
+```ignore
+let response = client.session_tokens_list()
+    .cursor(cursor)
+    .limit(limit)
+    .updated_after(updated_after)
+    .user_id(user_id)
+    .send()
+    .await;
+```*/
+    pub fn session_tokens_list(&self) -> builder::SessionTokensList<'_> {
+        builder::SessionTokensList::new(self)
+    }
+    /**Revoke a session token
+
+By its user or an admin; another user's token is reported as not found. It stops
+working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every
+other. Recorded in the audit log.
+
+Sends a `POST` request to `/v1/session-tokens/{id}/revoke`
+
+Arguments:
+- `id`: The token's id.
+```ignore
+let response = client.session_tokens_revoke()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn session_tokens_revoke(&self) -> builder::SessionTokensRevoke<'_> {
+        builder::SessionTokensRevoke::new(self)
+    }
+    /**List audit events
+
+Oldest first (`sort=-created_at` for newest first), keyset-paginated.
+
+Sends a `GET` request to `/v1/audit-events`
+
+Arguments:
+- `action`: Exact action, e.g. `api_key.revoked`.
+- `actor_user_id`: Only events by this user.
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `sort`: `created_at` (default) or `-created_at`.
+- `target_id`: Only events about this object.
+- `updated_after`: Only events recorded strictly after this instant (events never change).
+```ignore
+let response = client.audit_events_list()
+    .action(action)
+    .actor_user_id(actor_user_id)
+    .cursor(cursor)
+    .limit(limit)
+    .sort(sort)
+    .target_id(target_id)
+    .updated_after(updated_after)
+    .send()
+    .await;
+```*/
+    pub fn audit_events_list(&self) -> builder::AuditEventsList<'_> {
+        builder::AuditEventsList::new(self)
     }
     /**Liveness probe
 
@@ -18064,114 +21637,6 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::users_get`]
-
-[`Client::users_get`]: super::Client::users_get*/
-    #[derive(Debug, Clone)]
-    pub struct UsersGet<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> UsersGet<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/users/{id}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/users/{}", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "users_get",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
     /**Builder for [`Client::users_list`]
 
 [`Client::users_list`]: super::Client::users_list*/
@@ -18312,6 +21777,2207 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "users_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::users_create`]
+
+[`Client::users_create`]: super::Client::users_create*/
+    #[derive(Debug, Clone)]
+    pub struct UsersCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::UserCreate, String>,
+    }
+    impl<'a> UsersCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UserCreate>,
+            <V as std::convert::TryInto<types::UserCreate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `UserCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::UserCreate,
+            ) -> types::builder::UserCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/users`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| types::UserCreate::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/users", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "users_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::users_get`]
+
+[`Client::users_get`]: super::Client::users_get*/
+    #[derive(Debug, Clone)]
+    pub struct UsersGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> UsersGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/users/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/users/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "users_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::users_update`]
+
+[`Client::users_update`]: super::Client::users_update*/
+    #[derive(Debug, Clone)]
+    pub struct UsersUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        body: Result<crate::patch::UserPatch, String>,
+    }
+    impl<'a> UsersUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::patch::UserPatch>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: patch :: UserPatch` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/users/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/users/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "users_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::users_deactivate`]
+
+[`Client::users_deactivate`]: super::Client::users_deactivate*/
+    #[derive(Debug, Clone)]
+    pub struct UsersDeactivate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> UsersDeactivate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/users/{id}/deactivate`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/users/{}/deactivate", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "users_deactivate",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_list`]
+
+[`Client::api_keys_list`]: super::Client::api_keys_list*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        user_id: Result<Option<::uuid::Uuid>, String>,
+    }
+    impl<'a> ApiKeysList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                updated_after: Ok(None),
+                user_id: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.user_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for user_id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/api-keys`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiKeyList>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit, updated_after, user_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let user_id = user_id.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/api-keys", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .query(&progenitor_client::QueryParam::new("user_id", &user_id))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_create`]
+
+[`Client::api_keys_create`]: super::Client::api_keys_create*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::ApiKeyCreate, String>,
+    }
+    impl<'a> ApiKeysCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ApiKeyCreate>,
+            <V as std::convert::TryInto<types::ApiKeyCreate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ApiKeyCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ApiKeyCreate,
+            ) -> types::builder::ApiKeyCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/api-keys`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ApiKeyCreatedEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::ApiKeyCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/api-keys", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_get`]
+
+[`Client::api_keys_get`]: super::Client::api_keys_get*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ApiKeysGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/api-keys/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/api-keys/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_revoke`]
+
+[`Client::api_keys_revoke`]: super::Client::api_keys_revoke*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysRevoke<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ApiKeysRevoke<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/api-keys/{id}/revoke`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/api-keys/{}/revoke", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_revoke",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_create`]
+
+[`Client::auth_qr_sessions_create`]: super::Client::auth_qr_sessions_create*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsCreate<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> AuthQrSessionsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `POST` request to `/v1/auth/qr-sessions`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::QrSessionCreatedEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client } = self;
+            let url = format!("{}/v1/auth/qr-sessions", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_svg`]
+
+[`Client::auth_qr_sessions_svg`]: super::Client::auth_qr_sessions_svg*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsSvg<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> AuthQrSessionsSvg<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.svg`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}/qr.svg", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_svg",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_png`]
+
+[`Client::auth_qr_sessions_png`]: super::Client::auth_qr_sessions_png*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsPng<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> AuthQrSessionsPng<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.png`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}/qr.png", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_png",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_get`]
+
+[`Client::auth_qr_sessions_get`]: super::Client::auth_qr_sessions_get*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        wait: Result<Option<u64>, String>,
+        x_poll_secret: Result<::std::string::String, String>,
+    }
+    impl<'a> AuthQrSessionsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                wait: Ok(None),
+                x_poll_secret: Err("x_poll_secret was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn wait<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<u64>,
+        {
+            self.wait = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `u64` for wait failed".to_string());
+            self
+        }
+        pub fn x_poll_secret<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.x_poll_secret = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for x_poll_secret failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/auth/qr-sessions/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::QrSessionEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, wait, x_poll_secret } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let wait = wait.map_err(Error::InvalidRequest)?;
+            let x_poll_secret = x_poll_secret.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map.append("X-Poll-Secret", x_poll_secret.to_string().try_into()?);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("wait", &wait))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_approve`]
+
+[`Client::auth_qr_sessions_approve`]: super::Client::auth_qr_sessions_approve*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsApprove<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> AuthQrSessionsApprove<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/auth/qr-sessions/{id}/approve`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::QrSessionEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}/approve", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_approve",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_exchange`]
+
+[`Client::auth_qr_sessions_exchange`]: super::Client::auth_qr_sessions_exchange*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsExchange<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        x_poll_secret: Result<::std::string::String, String>,
+    }
+    impl<'a> AuthQrSessionsExchange<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                x_poll_secret: Err("x_poll_secret was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn x_poll_secret<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.x_poll_secret = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for x_poll_secret failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/auth/qr-sessions/{id}/exchange`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::SessionTokenIssuedEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, x_poll_secret } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let x_poll_secret = x_poll_secret.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}/exchange", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map.append("X-Poll-Secret", x_poll_secret.to_string().try_into()?);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_exchange",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::session_tokens_list`]
+
+[`Client::session_tokens_list`]: super::Client::session_tokens_list*/
+    #[derive(Debug, Clone)]
+    pub struct SessionTokensList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        user_id: Result<Option<::uuid::Uuid>, String>,
+    }
+    impl<'a> SessionTokensList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                updated_after: Ok(None),
+                user_id: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.user_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for user_id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/session-tokens`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::SessionTokenList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, cursor, limit, updated_after, user_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let user_id = user_id.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/session-tokens", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .query(&progenitor_client::QueryParam::new("user_id", &user_id))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "session_tokens_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::session_tokens_revoke`]
+
+[`Client::session_tokens_revoke`]: super::Client::session_tokens_revoke*/
+    #[derive(Debug, Clone)]
+    pub struct SessionTokensRevoke<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> SessionTokensRevoke<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/session-tokens/{id}/revoke`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::SessionTokenEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/session-tokens/{}/revoke", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "session_tokens_revoke",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::audit_events_list`]
+
+[`Client::audit_events_list`]: super::Client::audit_events_list*/
+    #[derive(Debug, Clone)]
+    pub struct AuditEventsList<'a> {
+        client: &'a super::Client,
+        action: Result<Option<types::AuditEventsListAction>, String>,
+        actor_user_id: Result<Option<::uuid::Uuid>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        sort: Result<Option<types::AuditEventsListSort>, String>,
+        target_id: Result<Option<::uuid::Uuid>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> AuditEventsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                action: Ok(None),
+                actor_user_id: Ok(None),
+                cursor: Ok(None),
+                limit: Ok(None),
+                sort: Ok(None),
+                target_id: Ok(None),
+                updated_after: Ok(None),
+            }
+        }
+        pub fn action<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AuditEventsListAction>,
+        {
+            self.action = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AuditEventsListAction` for action failed".to_string()
+                });
+            self
+        }
+        pub fn actor_user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.actor_user_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for actor_user_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sort<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AuditEventsListSort>,
+        {
+            self.sort = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AuditEventsListSort` for sort failed".to_string()
+                });
+            self
+        }
+        pub fn target_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.target_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for target_id failed".to_string()
+                });
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/audit-events`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::AuditEventList>, Error<types::ErrorEnvelope>> {
+            let Self {
+                client,
+                action,
+                actor_user_id,
+                cursor,
+                limit,
+                sort,
+                target_id,
+                updated_after,
+            } = self;
+            let action = action.map_err(Error::InvalidRequest)?;
+            let actor_user_id = actor_user_id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let sort = sort.map_err(Error::InvalidRequest)?;
+            let target_id = target_id.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/audit-events", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("action", &action))
+                .query(
+                    &progenitor_client::QueryParam::new("actor_user_id", &actor_user_id),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("sort", &sort))
+                .query(&progenitor_client::QueryParam::new("target_id", &target_id))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "audit_events_list",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;

@@ -360,3 +360,13 @@ pub struct StagePatch {
     )]
     pub probability: Option<Option<i64>>,
 }
+
+/// Changes to a user: name and role. Only an owner can make or unmake an owner; the last
+/// active owner keeps the role (409).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::types::UserRole>,
+}

@@ -354,7 +354,6 @@ impl ActivitiesApi {
     /// Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
     /// it is `null`.
     #[oai(path = "/activities", method = "get", operation_id = "activities_list")]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         #[oai(scope = "Scope::ActivitiesRead")] auth: ApiKey,

@@ -306,7 +306,6 @@ impl CompaniesApi {
     /// Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
     /// it is `null`.
     #[oai(path = "/companies", method = "get", operation_id = "companies_list")]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         #[oai(scope = "Scope::CompaniesRead")] auth: ApiKey,
@@ -370,7 +369,6 @@ impl CompaniesApi {
         method = "get",
         operation_id = "companies_contacts"
     )]
-    #[allow(clippy::too_many_arguments)]
     async fn contacts(
         &self,
         #[oai(scope = "Scope::ContactsRead")] auth: ApiKey,

@@ -363,7 +363,6 @@ impl ContactsApi {
     /// is served twice and none present throughout is skipped. For incremental sync,
     /// remember the newest `updated_at` seen and pass it as `updated_after` next time.
     #[oai(path = "/contacts", method = "get", operation_id = "contacts_list")]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         #[oai(scope = "Scope::ContactsRead")] auth: ApiKey,

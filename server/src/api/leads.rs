@@ -547,7 +547,6 @@ impl LeadsApi {
     /// it is `null`. The value range compares amounts regardless of currency; combine it
     /// with `currency`.
     #[oai(path = "/leads", method = "get", operation_id = "leads_list")]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         #[oai(scope = "Scope::LeadsRead")] auth: ApiKey,

@@ -3,6 +3,9 @@
 //! business rules live in `domain`, SQL in `db`.
 
 pub mod activities;
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
 pub mod companies;
 pub mod contacts;
 pub mod docs;
@@ -34,8 +37,15 @@ pub enum ApiTags {
     /// Notes, calls, emails, meetings and tasks, and the timelines of contacts, companies
     /// and leads.
     Activities,
-    /// The members of the tenant (read-only for now).
+    /// The members of the tenant: list and read (`users:read`); create, change role or
+    /// name, deactivate (`admin`).
     Users,
+    /// API keys: created with their secret shown once, listed, revoked (`admin`).
+    ApiKeys,
+    /// QR-code device login and the session tokens it issues.
+    Auth,
+    /// Who did what to users, keys, tokens and QR sessions (`admin`).
+    Audit,
     /// Liveness and readiness probes (no authentication).
     System,
 }
@@ -43,8 +53,10 @@ pub enum ApiTags {
 const DESCRIPTION: &str = "\
 Momentum is a multi-tenant CRM API.
 
-**Authentication**: send an API key as `Authorization: Bearer mk_...`. Every `/v1` operation \
-needs one; the data you see is your tenant's only.
+**Authentication**: send an API key as `Authorization: Bearer mk_...` (or a session token \
+from a QR-code login, `Bearer mst_...`). Every `/v1` operation needs one, except the QR \
+login's own calls; the data you see is your tenant's only. Each operation names the scope \
+it needs in its security requirement; a credential without it gets `403 forbidden`.
 
 **Envelope**: every response body is `{\"data\": ..., \"meta\": {\"request_id\": ...}}`, and \
 every error `{\"error\": {\"code\", \"message\", \"details\"}, \"meta\": {...}}` with a stable \
@@ -61,6 +73,9 @@ pub type Apis = (
     leads::LeadsApi,
     activities::ActivitiesApi,
     users::UsersApi,
+    api_keys::ApiKeysApi,
+    auth::AuthApi,
+    audit::AuditApi,
     system::SystemApi,
 );
 
@@ -75,6 +90,9 @@ pub fn service() -> Service {
             leads::LeadsApi,
             activities::ActivitiesApi,
             users::UsersApi,
+            api_keys::ApiKeysApi,
+            auth::AuthApi,
+            audit::AuditApi,
             system::SystemApi,
         ),
         "Momentum API",
@@ -130,6 +148,34 @@ mod tests {
                 "error code {} is missing from ErrorBody.code's description",
                 code.as_str()
             );
+        }
+    }
+
+    #[test]
+    fn every_authenticated_operation_names_its_scope_but_the_few_any_user_may_call() {
+        // Approving a QR login and managing one's own session tokens need a credential
+        // acting as a user, whatever its scopes.
+        let any_scope = [
+            "auth_qr_sessions_approve",
+            "session_tokens_list",
+            "session_tokens_revoke",
+        ];
+        let doc = document();
+        for (_, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (_, op) in item.as_object().into_iter().flatten() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                let Some(security) = op["security"].as_array() else {
+                    continue;
+                };
+                let scopes = security[0]["ApiKey"].as_array().map_or(0, Vec::len);
+                assert_eq!(
+                    scopes == 0,
+                    any_scope.contains(&id),
+                    "{id}: scopes in the document"
+                );
+                let statuses = op["responses"].as_object().expect("responses");
+                assert!(statuses.contains_key("403"), "{id}: documents 403");
+            }
         }
     }
 

@@ -343,7 +343,6 @@ impl PipelinesApi {
     ///
     /// Each with its stages. Keyset-paginated like every list.
     #[oai(path = "/pipelines", method = "get", operation_id = "pipelines_list")]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         #[oai(scope = "Scope::PipelinesRead")] auth: ApiKey,

@@ -13,7 +13,7 @@ use poem::http::{HeaderValue, StatusCode};
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{
-    MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry,
+    MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
 };
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
@@ -246,6 +246,71 @@ impl<T: ToJSON> IntoResponse for Created<T> {
     }
 }
 
+/// 200 with an image: `Svg` (`image/svg+xml`) or `Png` (`image/png`).
+pub struct Svg(pub String);
+pub struct Png(pub Vec<u8>);
+
+fn image_response(content_type: &'static str) -> MetaResponses {
+    let mut headers = standard_headers();
+    headers.push(MetaHeader {
+        name: "Cache-Control".to_owned(),
+        description: Some("`no-store`: the code is only valid for minutes.".to_owned()),
+        required: true,
+        deprecated: false,
+        schema: String::schema_ref(),
+    });
+    MetaResponses {
+        responses: vec![MetaResponse {
+            description: "The image.",
+            status: Some(200),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type,
+                schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    format: Some("binary"),
+                    ..MetaSchema::new("string")
+                })),
+            }],
+            headers,
+        }],
+    }
+}
+
+fn image(content_type: &'static str, body: impl Into<poem::Body>) -> Response {
+    Response::builder()
+        .content_type(content_type)
+        .header(poem::http::header::CACHE_CONTROL, "no-store")
+        .body(body)
+}
+
+impl ApiResponse for Svg {
+    fn meta() -> MetaResponses {
+        image_response("image/svg+xml")
+    }
+
+    fn register(_: &mut Registry) {}
+}
+
+impl IntoResponse for Svg {
+    fn into_response(self) -> Response {
+        image("image/svg+xml", self.0)
+    }
+}
+
+impl ApiResponse for Png {
+    fn meta() -> MetaResponses {
+        image_response("image/png")
+    }
+
+    fn register(_: &mut Registry) {}
+}
+
+impl IntoResponse for Png {
+    fn into_response(self) -> Response {
+        image("image/png", self.0)
+    }
+}
+
 /// 204, no body.
 pub struct NoContent;
 
@@ -313,11 +378,14 @@ error_sets! {
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, Internal,
         ServiceUnavailable,
     ];
-    /// An unauthenticated call that may carry a JSON body (QR-code login).
-    Device => [
-        BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType,
-        Internal, ServiceUnavailable,
-    ];
+    /// Starting a QR login (no input but, at most, an oversized body).
+    Start => [PayloadTooLarge, Internal, ServiceUnavailable];
+    /// Polling a QR login session with its poll secret.
+    Poll => [BadRequest, Unauthorized, NotFound, Internal, ServiceUnavailable];
+    /// Exchanging a QR login session's approval for a session token.
+    Exchange => [BadRequest, Unauthorized, NotFound, Conflict, Internal, ServiceUnavailable];
+    /// Rendering a QR login session's code.
+    Image => [BadRequest, NotFound, Conflict, Internal, ServiceUnavailable];
 }
 
 fn describe(code: ErrorCode) -> &'static str {

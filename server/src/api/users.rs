@@ -1,21 +1,30 @@
-//! `/v1/users`: the members of the tenant, read-only here (leads and activities name
-//! their owners by user id).
+//! `/v1/users`: the members of the tenant. Anyone with `users:read` lists them; admins
+//! create them, change their name or role, and deactivate them. A tenant always keeps an
+//! active owner, and only an owner can make or unmake owners.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::edge::RequestId;
 use super::pagination;
-use super::responses::{envelopes, ApiResult, List, Meta, Read, Success};
+use super::responses::{
+    envelopes, Action, ApiResult, Create, Created, List, Meta, Read, Success, Update,
+};
 use super::security::ApiKey;
-use super::types::PathId;
+use super::types::{text, Email, PathId, Text};
 use super::{filter_text, ApiTags};
-use crate::auth::Scope;
+use crate::auth::{Principal, Role, Scope};
+use crate::db::audit;
 use crate::db::users::{self as repo, UserFilter, UserRow, UserSort};
 use crate::db::TenantTx;
+use crate::domain::fields::{self, Errors};
+use crate::domain::FieldError;
+use crate::error::AppError;
 use crate::startup::AppState;
 
 /// A member of the tenant.
@@ -26,6 +35,10 @@ pub struct User {
     pub name: String,
     /// `owner`, `admin` or `member`. New roles may be added.
     pub role: String,
+    /// Whether the user can act: a deactivated user's keys and tokens stop working.
+    pub active: bool,
+    #[oai(nullable)]
+    pub deactivated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -37,9 +50,81 @@ impl From<UserRow> for User {
             email: row.email,
             name: row.name,
             role: row.role,
+            active: row.deactivated_at.is_none(),
+            deactivated_at: row.deactivated_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
+    }
+}
+
+/// A role a user can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum UserRole {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl From<UserRole> for Role {
+    fn from(role: UserRole) -> Self {
+        match role {
+            UserRole::Owner => Self::Owner,
+            UserRole::Admin => Self::Admin,
+            UserRole::Member => Self::Member,
+        }
+    }
+}
+
+/// A new user of the tenant.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UserCreate {
+    /// Unique within the tenant, ignoring case.
+    pub email: Email,
+    pub name: Option<Text<NAME_MAX>>,
+    /// Default `member`. Only an owner can create an owner.
+    pub role: Option<UserRole>,
+}
+
+/// Changes to a user: name and role. Only an owner can make or unmake an owner; the last
+/// active owner keeps the role (409).
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UserPatch {
+    pub name: Option<Text<NAME_MAX>>,
+    pub role: Option<UserRole>,
+}
+
+const NAME_MAX: usize = 200;
+
+fn owner_only(caller: &Principal) -> Result<(), AppError> {
+    if caller.role == Some(Role::Owner) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden {
+            message: "only an owner can make or unmake owners".into(),
+            details: vec![FieldError::new("role", "owner_only", "needs an owner")],
+        })
+    }
+}
+
+fn last_owner(action: &str) -> AppError {
+    AppError::Conflict {
+        message: format!("the tenant's last active owner cannot be {action}"),
+        details: vec![FieldError::new(
+            "role",
+            "last_owner",
+            "make another user an owner first",
+        )],
+    }
+}
+
+fn user_envelope(row: UserRow, request_id: &RequestId) -> UserEnvelope {
+    UserEnvelope {
+        data: row.into(),
+        meta: Meta::of(request_id),
     }
 }
 
@@ -55,6 +140,141 @@ pub struct UsersApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Users")]
 impl UsersApi {
+    /// Create a user
+    ///
+    /// Recorded in the audit log.
+    #[oai(path = "/users", method = "post", operation_id = "users_create")]
+    async fn create(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        body: Json<UserCreate>,
+    ) -> ApiResult<Created<UserEnvelope>, Create> {
+        let body = body.0;
+        let mut errors = Errors::default();
+        let email = errors.check(fields::optional_email("email", Some(body.email.0)));
+        let name = errors.check(fields::optional_text(
+            "name",
+            text(body.name),
+            NAME_MAX,
+            false,
+        ));
+        if email.is_none() && !errors.has("email") {
+            errors.push(FieldError::new("email", "required", "must not be empty"));
+        }
+        let (email, name) = errors
+            .finish((email.unwrap_or_default(), name))
+            .map_err(AppError::Validation)?;
+        let role: Role = body.role.unwrap_or(UserRole::Member).into();
+        if role == Role::Owner {
+            owner_only(&auth.0)?;
+        }
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::insert(
+            &mut tx,
+            &email,
+            name.as_deref().unwrap_or(""),
+            role.as_str(),
+        )
+        .await?;
+        let data = json!({"email": row.email, "role": row.role});
+        audit::record(&mut tx, &auth.0, "user.created", ("user", row.id), data).await?;
+        tx.commit().await?;
+        Ok(Created {
+            location: format!("/v1/users/{}", row.id),
+            body: user_envelope(row, &request_id),
+        })
+    }
+
+    /// Update a user
+    ///
+    /// Name and role. Recorded in the audit log.
+    #[oai(path = "/users/:id", method = "patch", operation_id = "users_update")]
+    async fn update(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The user's id.
+        id: Path<PathId>,
+        body: Json<UserPatch>,
+    ) -> ApiResult<Success<UserEnvelope>, Update> {
+        let id = id.0.parse("id")?;
+        let body = body.0;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let owners = repo::lock_owners(&mut tx).await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
+        let name = match body.name {
+            Some(name) => fields::optional_text("name", Some(name.0), NAME_MAX, false)
+                .map_err(|e| AppError::Validation(vec![e]))?
+                .unwrap_or_default(),
+            None => current.name.clone(),
+        };
+        let role: Role = match body.role {
+            Some(role) => role.into(),
+            None => Role::parse(&current.role).unwrap_or(Role::Member),
+        };
+        let was_owner = current.role == Role::Owner.as_str();
+        if was_owner != (role == Role::Owner) {
+            owner_only(&auth.0)?;
+        }
+        if was_owner && role != Role::Owner && owners == [id] {
+            return Err(last_owner("demoted").into());
+        }
+        let row = repo::update(&mut tx, id, &name, role.as_str()).await?;
+        let data = json!({"name": row.name, "role": row.role, "previous_role": current.role});
+        audit::record(&mut tx, &auth.0, "user.updated", ("user", id), data).await?;
+        tx.commit().await?;
+        // A role change changes what the user's credentials may do.
+        state.auth.forget_all();
+        Ok(Success(user_envelope(row, &request_id)))
+    }
+
+    /// Deactivate a user
+    ///
+    /// The user and their records stay; their API keys and session tokens stop working at
+    /// once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. The last
+    /// active owner cannot be deactivated (409). Recorded in the audit log.
+    #[oai(
+        path = "/users/:id/deactivate",
+        method = "post",
+        operation_id = "users_deactivate"
+    )]
+    async fn deactivate(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The user's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Success<UserEnvelope>, Action> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let owners = repo::lock_owners(&mut tx).await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
+        if current.role == Role::Owner.as_str() {
+            owner_only(&auth.0)?;
+            if owners == [id] {
+                return Err(last_owner("deactivated").into());
+            }
+        }
+        let row = repo::deactivate(&mut tx, id).await?;
+        if current.deactivated_at.is_none() {
+            audit::record(
+                &mut tx,
+                &auth.0,
+                "user.deactivated",
+                ("user", id),
+                json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        state.auth.forget_all();
+        Ok(Success(user_envelope(row, &request_id)))
+    }
+
     /// Get a user
     #[oai(path = "/users/:id", method = "get", operation_id = "users_get")]
     async fn get(
@@ -79,7 +299,6 @@ impl UsersApi {
     ///
     /// Keyset-paginated like every list.
     #[oai(path = "/users", method = "get", operation_id = "users_list")]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         #[oai(scope = "Scope::UsersRead")] auth: ApiKey,

@@ -2,6 +2,8 @@
 //! the few lookups that precede the tenant go through SECURITY DEFINER functions.
 
 pub mod activities;
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod companies;
 pub mod contacts;
@@ -9,6 +11,7 @@ pub mod embedded;
 pub mod leads;
 pub mod page;
 pub mod pipelines;
+pub mod qr;
 mod tenant_tx;
 pub mod tenants;
 pub mod users;

@@ -1,14 +1,18 @@
-//! User queries (read-only here: users are provisioned with the tenant for now).
+//! User queries. A tenant always keeps an active owner: demoting or deactivating the
+//! last one is refused, under a lock on the owners so two concurrent requests cannot
+//! each remove "the other" owner.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
-use super::TenantTx;
+use super::{violations, TenantTx};
+use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
-const COLUMNS: &str = "id, email, name, role, created_at, updated_at";
+const COLUMNS: &str = "id, email, name, role, deactivated_at, created_at, updated_at";
+const EMAIL_KEY: &str = "users_tenant_email_key";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -16,6 +20,7 @@ pub struct UserRow {
     pub email: String,
     pub name: String,
     pub role: String,
+    pub deactivated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -24,6 +29,84 @@ keyed!(UserRow);
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("user"))
+}
+
+fn email_taken(err: sqlx::Error) -> AppError {
+    if violations::broke(&err, EMAIL_KEY) {
+        AppError::Conflict {
+            message: "a user with this email already exists".into(),
+            details: vec![FieldError::new(
+                "email",
+                "taken",
+                "is already used by another user of the tenant",
+            )],
+        }
+    } else {
+        err.into()
+    }
+}
+
+pub async fn insert(tx: &mut TenantTx, email: &str, name: &str, role: &str) -> AppResult<UserRow> {
+    let sql = format!(
+        "INSERT INTO users (id, tenant_id, email, name, role) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(Uuid::now_v7())
+        .bind(tx.tenant_id())
+        .bind(email)
+        .bind(name)
+        .bind(role)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(email_taken)
+}
+
+/// Locks the tenant's active owners and returns their ids: call before anything that
+/// could remove an owner.
+pub async fn lock_owners(tx: &mut TenantTx) -> AppResult<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM users WHERE role = 'owner' AND deactivated_at IS NULL \
+         ORDER BY id FOR UPDATE",
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("user"))
+}
+
+pub async fn update(tx: &mut TenantTx, id: Uuid, name: &str, role: &str) -> AppResult<UserRow> {
+    let sql = format!(
+        "UPDATE users SET name = $2, role = $3, updated_at = now() WHERE id = $1 \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .bind(name)
+        .bind(role)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("user"))
+}
+
+/// Deactivates a user (kept for their records; their credentials stop working).
+pub async fn deactivate(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
+    let sql = format!(
+        "UPDATE users SET deactivated_at = coalesce(deactivated_at, now()), updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
     sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())

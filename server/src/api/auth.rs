@@ -1,0 +1,564 @@
+//! QR-code device login and session tokens.
+//!
+//! A new device creates a session (no credentials), shows its QR code and long-polls its
+//! status with the session's poll secret. A signed-in user scans the code and approves
+//! the session from their own device. The new device then exchanges the approval, once,
+//! for a short-lived session token that acts as that user with that user's role.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::{Object, OpenApi};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::edge::RequestId;
+use super::pagination;
+use super::responses::{
+    envelopes, Action, ApiResult, Created, Exchange, Image, List, Meta, Png, Poll, Start, Success,
+    Svg,
+};
+use super::security::ApiKey;
+use super::types::PathId;
+use super::ApiTags;
+use crate::auth::api_key::{hash_secret, Kind, NewApiKey};
+use crate::auth::{Principal, Scope};
+use crate::db::qr::{self as repo, QrSessionRow, SessionTokenRow, TokenSort};
+use crate::db::{audit, TenantTx};
+use crate::domain::FieldError;
+use crate::error::AppError;
+use crate::startup::AppState;
+
+/// The longest a status poll may wait for a change.
+const MAX_WAIT_SECS: u64 = 30;
+/// Sessions approved on another server are noticed within this time.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// A QR login session as its device sees it.
+#[derive(Debug, Clone, Object)]
+pub struct QrSession {
+    pub id: Uuid,
+    /// `pending` (waiting for approval), `approved` (exchange it now), `expired`, or
+    /// `consumed` (exchanged). New values may be added.
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    /// The approving user, once approved.
+    #[oai(nullable)]
+    pub user_id: Option<Uuid>,
+}
+
+/// A new QR login session: what the device shows and keeps.
+#[derive(Debug, Clone, Object)]
+pub struct QrSessionCreated {
+    pub id: Uuid,
+    /// `pending`.
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    /// Keep it on the device and send it as `X-Poll-Secret` to poll and to exchange. It is
+    /// shown only here.
+    pub poll_secret: String,
+    /// What the QR code encodes: `momentum://qr-login?session=<id>`. An app that scans it
+    /// calls `auth_qr_sessions_approve` with the session id.
+    pub qr_content: String,
+    /// The QR code as SVG.
+    pub qr_svg_url: String,
+    /// The QR code as PNG.
+    pub qr_png_url: String,
+}
+
+/// A session token issued by an exchange.
+#[derive(Debug, Clone, Object)]
+pub struct SessionTokenIssued {
+    /// `mst_<public id>_<secret>`: send it as `Authorization: Bearer ...`. Shown only here.
+    pub token: String,
+    pub token_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    /// The user the token acts as, with that user's role.
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+}
+
+/// A session token, as listed: never its secret or the secret's hash.
+#[derive(Debug, Clone, Object)]
+pub struct SessionToken {
+    pub id: Uuid,
+    /// The token's public beginning, `mst_<public id>`.
+    pub prefix: String,
+    pub user_id: Uuid,
+    /// The QR login that issued it.
+    #[oai(nullable)]
+    pub qr_session_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// Changes when the token is revoked.
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[oai(nullable)]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<SessionTokenRow> for SessionToken {
+    fn from(row: SessionTokenRow) -> Self {
+        Self {
+            id: row.id,
+            prefix: format!("mst_{}", row.public_id),
+            user_id: row.user_id,
+            qr_session_id: row.qr_session_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+            last_used_at: row.last_used_at,
+        }
+    }
+}
+
+/// A new QR session in the envelope.
+#[derive(Debug, Clone, Object)]
+pub struct QrSessionCreatedEnvelope {
+    pub data: QrSessionCreated,
+    pub meta: Meta,
+}
+
+/// A QR session's state in the envelope.
+#[derive(Debug, Clone, Object)]
+pub struct QrSessionEnvelope {
+    pub data: QrSession,
+    pub meta: Meta,
+}
+
+/// An issued session token in the envelope.
+#[derive(Debug, Clone, Object)]
+pub struct SessionTokenIssuedEnvelope {
+    pub data: SessionTokenIssued,
+    pub meta: Meta,
+}
+
+envelopes!(
+    SessionToken,
+    SessionTokenEnvelope,
+    SessionTokenList,
+    "One session token in the envelope.",
+    "A page of session tokens in the envelope."
+);
+
+fn qr_content(id: Uuid) -> String {
+    format!("momentum://qr-login?session={id}")
+}
+
+fn view(id: Uuid, row: &QrSessionRow) -> QrSession {
+    QrSession {
+        id,
+        status: row.status.clone(),
+        expires_at: row.expires_at,
+        user_id: row.user_id.filter(|_| row.status == "approved"),
+    }
+}
+
+/// One message for a wrong or missing poll secret.
+fn bad_secret() -> AppError {
+    AppError::Unauthorized("invalid poll secret for this QR session")
+}
+
+/// Reads the session and checks the poll secret in constant time.
+async fn read_with_secret(
+    state: &AppState,
+    id: Uuid,
+    secret: &str,
+) -> Result<QrSessionRow, AppError> {
+    let row = repo::read(&state.pool, id).await?;
+    let matches: bool = hash_secret(secret).ct_eq(&row.poll_secret_hash[..]).into();
+    if matches {
+        Ok(row)
+    } else {
+        Err(bad_secret())
+    }
+}
+
+fn state_conflict(status: &str, what: &str) -> AppError {
+    AppError::Conflict {
+        message: format!("the QR session is {status}: {what}"),
+        details: vec![FieldError::new(
+            "status",
+            "invalid_state",
+            status.to_owned(),
+        )],
+    }
+}
+
+/// The session's code as a module matrix (`true` = dark), with its width.
+fn matrix(id: Uuid) -> Result<(Vec<bool>, usize), AppError> {
+    let code = qrcode::QrCode::new(qr_content(id).as_bytes())
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("QR encoding failed: {err}")))?;
+    let width = code.width();
+    let dark = code
+        .to_colors()
+        .into_iter()
+        .map(|c| c == qrcode::Color::Dark)
+        .collect();
+    Ok((dark, width))
+}
+
+/// A PNG of the code: 8 pixels per module and the standard 4-module quiet zone.
+fn png(id: Uuid) -> Result<Vec<u8>, AppError> {
+    const SCALE: usize = 8;
+    const QUIET: usize = 4;
+    let (dark, width) = matrix(id)?;
+    let side = (width + 2 * QUIET) * SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for (index, _) in dark.iter().enumerate().filter(|(_, d)| **d) {
+        let (mx, my) = (index % width + QUIET, index / width + QUIET);
+        for y in my * SCALE..(my + 1) * SCALE {
+            pixels[y * side + mx * SCALE..y * side + (mx + 1) * SCALE].fill(0);
+        }
+    }
+    let mut out = Vec::new();
+    let side = u32::try_from(side)
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("QR image too large")))?;
+    let mut encoder = png::Encoder::new(&mut out, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let fail = |err: png::EncodingError| AppError::Internal(anyhow::anyhow!("PNG: {err}"));
+    let mut writer = encoder.write_header().map_err(fail)?;
+    writer.write_image_data(&pixels).map_err(fail)?;
+    writer.finish().map_err(fail)?;
+    Ok(out)
+}
+
+/// Only a pending session's code is worth showing.
+async fn pending(state: &AppState, id: Uuid) -> Result<(), AppError> {
+    let row = repo::read(&state.pool, id).await?;
+    if row.status == "pending" {
+        Ok(())
+    } else {
+        Err(state_conflict(
+            &row.status,
+            "its code can no longer be used",
+        ))
+    }
+}
+
+/// Only the token's own user, or an admin, may see or revoke it.
+fn may_manage(caller: &Principal, token_user: Uuid) -> bool {
+    caller.has(Scope::Admin) || caller.user_id == Some(token_user)
+}
+
+pub struct AuthApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Start a QR login
+    ///
+    /// No credentials. Creates a pending session that expires in 2 minutes (configurable)
+    /// and returns its id, the poll secret (shown only here) and the content of its QR
+    /// code.
+    #[oai(
+        path = "/auth/qr-sessions",
+        method = "post",
+        operation_id = "auth_qr_sessions_create"
+    )]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+    ) -> ApiResult<Created<QrSessionCreatedEnvelope>, Start> {
+        let id = Uuid::new_v4();
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        let secret = hex::encode(bytes);
+        let ttl = chrono::Duration::from_std(state.identity.qr_session_ttl)
+            .map_err(|err| AppError::Internal(err.into()))?;
+        let expires_at = Utc::now() + ttl;
+        repo::create(&state.pool, id, &hash_secret(&secret), expires_at).await?;
+        let base = format!("/v1/auth/qr-sessions/{id}");
+        Ok(Created {
+            location: base.clone(),
+            body: QrSessionCreatedEnvelope {
+                data: QrSessionCreated {
+                    id,
+                    status: "pending".into(),
+                    expires_at,
+                    poll_secret: secret,
+                    qr_content: qr_content(id),
+                    qr_svg_url: format!("{base}/qr.svg"),
+                    qr_png_url: format!("{base}/qr.png"),
+                },
+                meta: Meta::of(&request_id),
+            },
+        })
+    }
+
+    /// A QR login's code as SVG
+    ///
+    /// No credentials (the session id is unguessable). `409` once the session is no
+    /// longer pending.
+    #[oai(
+        path = "/auth/qr-sessions/:id/qr.svg",
+        method = "get",
+        operation_id = "auth_qr_sessions_svg"
+    )]
+    async fn svg(&self, state: Data<&AppState>, id: Path<PathId>) -> ApiResult<Svg, Image> {
+        let id = id.0.parse("id")?;
+        pending(&state, id).await?;
+        let code = qrcode::QrCode::new(qr_content(id).as_bytes())
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("QR encoding failed: {err}")))?;
+        let svg = code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(256, 256)
+            .build();
+        Ok(Svg(svg))
+    }
+
+    /// A QR login's code as PNG
+    ///
+    /// No credentials (the session id is unguessable). `409` once the session is no
+    /// longer pending.
+    #[oai(
+        path = "/auth/qr-sessions/:id/qr.png",
+        method = "get",
+        operation_id = "auth_qr_sessions_png"
+    )]
+    async fn png(&self, state: Data<&AppState>, id: Path<PathId>) -> ApiResult<Png, Image> {
+        let id = id.0.parse("id")?;
+        pending(&state, id).await?;
+        Ok(Png(png(id)?))
+    }
+
+    /// Poll a QR login
+    ///
+    /// With the session's poll secret. `wait` (0-30 seconds) long-polls: the answer comes
+    /// as soon as the status is no longer `pending`, or when the wait is over, so a
+    /// device needs only a couple of requests a minute.
+    #[oai(
+        path = "/auth/qr-sessions/:id",
+        method = "get",
+        operation_id = "auth_qr_sessions_get"
+    )]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The session's id.
+        id: Path<PathId>,
+        /// The poll secret from `auth_qr_sessions_create`.
+        #[oai(name = "X-Poll-Secret")]
+        poll_secret: Header<String>,
+        /// Seconds to wait for a change while the session is pending (default 0).
+        #[oai(validator(maximum(value = "30")))]
+        wait: Query<Option<u64>>,
+    ) -> ApiResult<Success<QrSessionEnvelope>, Poll> {
+        let id = id.0.parse("id")?;
+        let deadline = Instant::now() + Duration::from_secs(wait.0.unwrap_or(0).min(MAX_WAIT_SECS));
+        loop {
+            // Registered before the read, so an approval between the two still wakes us.
+            let changed = state.qr_events.notified();
+            let row = read_with_secret(&state, id, &poll_secret.0).await?;
+            let now = Instant::now();
+            if row.status != "pending" || now >= deadline {
+                return Ok(Success(QrSessionEnvelope {
+                    data: view(id, &row),
+                    meta: Meta::of(&request_id),
+                }));
+            }
+            let _ = tokio::time::timeout(RECHECK.min(deadline - now), changed).await;
+        }
+    }
+
+    /// Approve a QR login
+    ///
+    /// Called by a signed-in user (any scope, but the credential must act as a user, not
+    /// be a service key) whose device scanned the code: binds the session to that user
+    /// and tenant. `409` unless the session is pending. Recorded in the audit log.
+    #[oai(
+        path = "/auth/qr-sessions/:id/approve",
+        method = "post",
+        operation_id = "auth_qr_sessions_approve"
+    )]
+    async fn approve(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The session's id, from the QR code.
+        id: Path<PathId>,
+    ) -> ApiResult<Success<QrSessionEnvelope>, Action> {
+        let id = id.0.parse("id")?;
+        let caller = &auth.0;
+        let Some(user_id) = caller.user_id else {
+            return Err(AppError::Forbidden {
+                message: "a service key acts as no user and cannot approve a login".into(),
+                details: vec![],
+            }
+            .into());
+        };
+        let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
+        let status = repo::approve(&mut tx, id, user_id).await?;
+        if status != "approved" {
+            return Err(state_conflict(&status, "only a pending session can be approved").into());
+        }
+        audit::record(
+            &mut tx,
+            caller,
+            "qr_session.approved",
+            ("qr_session", id),
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        state.qr_events.notify_waiters();
+        let row = repo::read(&state.pool, id).await?;
+        Ok(Success(QrSessionEnvelope {
+            data: view(id, &row),
+            meta: Meta::of(&request_id),
+        }))
+    }
+
+    /// Exchange an approved QR login for a session token
+    ///
+    /// With the session's poll secret, exactly once: a second exchange, or one after the
+    /// session expired, is a `409`; a wrong secret a `401`. The token acts as the
+    /// approving user, with that user's role, until it expires (1 hour by default) or is
+    /// revoked. Recorded in the audit log.
+    #[oai(
+        path = "/auth/qr-sessions/:id/exchange",
+        method = "post",
+        operation_id = "auth_qr_sessions_exchange"
+    )]
+    async fn exchange(
+        &self,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The session's id.
+        id: Path<PathId>,
+        /// The poll secret from `auth_qr_sessions_create`.
+        #[oai(name = "X-Poll-Secret")]
+        poll_secret: Header<String>,
+    ) -> ApiResult<Success<SessionTokenIssuedEnvelope>, Exchange> {
+        let id = id.0.parse("id")?;
+        let row = read_with_secret(&state, id, &poll_secret.0).await?;
+        if row.status != "approved" {
+            return Err(
+                state_conflict(&row.status, "only an approved session can be exchanged").into(),
+            );
+        }
+        let token = NewApiKey::generate_kind(Kind::SessionToken);
+        let token_id = Uuid::now_v7();
+        let ttl = chrono::Duration::from_std(state.identity.session_token_ttl)
+            .map_err(|err| AppError::Internal(err.into()))?;
+        let expires_at = Utc::now() + ttl;
+        // Consumes the session only if it is still approved: of two racing exchanges,
+        // one gets the token.
+        let Some((tenant_id, user_id)) =
+            repo::exchange(&state.pool, id, token_id, &token, expires_at).await?
+        else {
+            let now = repo::read(&state.pool, id).await?;
+            return Err(
+                state_conflict(&now.status, "only an approved session can be exchanged").into(),
+            );
+        };
+        state.qr_events.notify_waiters();
+        Ok(Success(SessionTokenIssuedEnvelope {
+            data: SessionTokenIssued {
+                token: token.plaintext,
+                token_id,
+                expires_at,
+                user_id,
+                tenant_id,
+            },
+            meta: Meta::of(&request_id),
+        }))
+    }
+
+    /// List session tokens
+    ///
+    /// Your own tokens; with the `admin` scope, every user's (filter with `user_id`).
+    #[oai(
+        path = "/session-tokens",
+        method = "get",
+        operation_id = "session_tokens_list"
+    )]
+    async fn list_tokens(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Only this user's tokens (admins only; others always see their own).
+        user_id: Query<Option<Uuid>>,
+        /// Only tokens issued or revoked strictly after this instant (RFC 3339).
+        updated_after: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Success<SessionTokenList>, List> {
+        let caller = &auth.0;
+        let user = if caller.has(Scope::Admin) {
+            user_id.0
+        } else {
+            Some(caller.user_id.ok_or_else(|| AppError::Forbidden {
+                message: "a service key without `admin` has no session tokens to list".into(),
+                details: vec![],
+            })?)
+        };
+        let page = pagination::page(limit.0, cursor.0.as_deref(), None, TokenSort::CreatedAt)?;
+        let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
+        let (rows, has_more) = repo::list_tokens(&mut tx, user, updated_after.0, &page).await?;
+        tx.commit().await?;
+        Ok(Success(SessionTokenList {
+            meta: pagination::meta(&page, &rows, has_more, &request_id),
+            data: rows.into_iter().map(SessionToken::from).collect(),
+        }))
+    }
+
+    /// Revoke a session token
+    ///
+    /// By its user or an admin; another user's token is reported as not found. It stops
+    /// working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every
+    /// other. Recorded in the audit log.
+    #[oai(
+        path = "/session-tokens/:id/revoke",
+        method = "post",
+        operation_id = "session_tokens_revoke"
+    )]
+    async fn revoke_token(
+        &self,
+        auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The token's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Success<SessionTokenEnvelope>, Action> {
+        let id = id.0.parse("id")?;
+        let caller = &auth.0;
+        let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
+        let current = repo::token(&mut tx, id).await?;
+        if !may_manage(caller, current.user_id) {
+            return Err(AppError::NotFound("session token").into());
+        }
+        let (row, changed) = repo::revoke_token(&mut tx, id).await?;
+        if changed {
+            audit::record(
+                &mut tx,
+                caller,
+                "session_token.revoked",
+                ("session_token", id),
+                json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        state.auth.forget_all();
+        Ok(Success(SessionTokenEnvelope {
+            data: row.into(),
+            meta: Meta::of(&request_id),
+        }))
+    }
+}
