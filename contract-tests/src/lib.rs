@@ -30,8 +30,47 @@ pub struct TestApp {
     _shutdown: oneshot::Sender<()>,
 }
 
+/// Everything the servers of this test process log, for tests that prove a secret never
+/// reaches a log line. Captured at `debug`, so it holds more than production logs.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().map(|b| b.clone()).unwrap_or_default())
+        .into_owned()
+}
+
+fn log_buffer() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| std::sync::Mutex::new(Vec::new()))
+}
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = log_buffer().lock() {
+            logs.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        capture_logs();
         let disposable = Disposable::shared();
         let name = disposable
             .fresh_database()

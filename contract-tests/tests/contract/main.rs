@@ -8,6 +8,7 @@ mod companies;
 mod contacts;
 mod document;
 mod errors;
+mod identity;
 mod isolation;
 mod leads;
 mod pipelines;

@@ -1,0 +1,693 @@
+//! Identity and access: scopes, API keys, users, QR-code device login, session tokens
+//! and the audit log.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use momentum_contract_tests::{captured_logs, TestApp, TEST_QR_SESSION_TTL_SECS};
+use momentum_sdk::patch::UserPatch;
+use momentum_sdk::types;
+use momentum_sdk::Client;
+use uuid::Uuid;
+
+use crate::api_error;
+
+/// Creates a key with `scopes` through the owner's client; returns (key, secret).
+async fn key(
+    app: &TestApp,
+    scopes: &[&str],
+    body: Option<types::ApiKeyCreate>,
+) -> (types::ApiKey, String) {
+    let body = body.unwrap_or(types::ApiKeyCreate {
+        name: "test key".parse().unwrap(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        expires_at: None,
+        service: None,
+        user_id: None,
+    });
+    let created = app
+        .client
+        .api_keys_create()
+        .body(body)
+        .send()
+        .await
+        .expect("create a key")
+        .into_inner()
+        .data;
+    (created.api_key, created.secret)
+}
+
+const READ_ONLY: [&str; 6] = [
+    "contacts:read",
+    "companies:read",
+    "pipelines:read",
+    "leads:read",
+    "activities:read",
+    "users:read",
+];
+
+#[tokio::test]
+async fn a_read_only_key_is_refused_every_write_operation_with_403_naming_the_scope() {
+    let app = TestApp::spawn().await;
+    let (_, secret) = key(&app, &READ_ONLY, None).await;
+    let reader = app.client_with_key(&secret);
+    assert!(
+        reader.contacts_list().send().await.is_ok(),
+        "reads still work"
+    );
+
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../../openapi/openapi.json")).unwrap();
+    let (http, _) = app.raw("/");
+    let mut refused = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(scopes) = op["security"][0]["ApiKey"].as_array() else {
+                continue;
+            };
+            let needed: Vec<&str> = scopes.iter().filter_map(|s| s.as_str()).collect();
+            if needed.iter().all(|s| READ_ONLY.contains(s)) {
+                continue;
+            }
+            let url = format!(
+                "{}{}",
+                app.base_url,
+                path.split('/')
+                    .map(|seg| if seg.starts_with('{') {
+                        Uuid::now_v7().to_string()
+                    } else {
+                        seg.to_owned()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/")
+            );
+            let request = http
+                .request(method.to_uppercase().parse().unwrap(), url)
+                .bearer_auth(&secret);
+            let request = if method == "get" || method == "delete" {
+                request
+            } else {
+                request.json(&serde_json::json!({}))
+            };
+            let resp = request.send().await.unwrap();
+            let id = op["operationId"].as_str().unwrap();
+            assert_eq!(resp.status().as_u16(), 403, "{id}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "forbidden", "{id}");
+            let missing = needed.iter().find(|s| !READ_ONLY.contains(s)).unwrap();
+            assert!(
+                body["error"]["message"].as_str().unwrap().contains(missing),
+                "{id}: {body}"
+            );
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 29,
+        "every write and admin operation of this version was tried ({refused})"
+    );
+}
+
+#[tokio::test]
+async fn a_key_is_shown_once_listed_without_its_secret_and_refused_once_revoked() {
+    let app = TestApp::spawn().await;
+    let (created, secret) = key(&app, &["contacts:read"], None).await;
+    assert!(secret.starts_with(&format!("{}_", created.prefix)));
+    let secret_part = secret.rsplit('_').next().unwrap().to_owned();
+
+    let reader = app.client_with_key(&secret);
+    assert!(reader.contacts_list().send().await.is_ok());
+    // `last_used_at` is written in batches (every 100 ms in tests).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let seen = app
+        .client
+        .api_keys_get()
+        .id(created.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(seen.data.last_used_at.is_some(), "last_used_at recorded");
+
+    let (http, url) = app.raw("/v1/api-keys");
+    let listed = http
+        .get(url)
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    let listed = listed.text().await.unwrap();
+    assert!(listed.contains(&created.id.to_string()));
+    assert!(
+        !listed.contains(&secret_part),
+        "the list never holds a secret"
+    );
+
+    let revoked = app
+        .client
+        .api_keys_revoke()
+        .id(created.id)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.into_inner().data.revoked_at.is_some());
+    let (status, err) = api_error(reader.contacts_list().send().await);
+    assert_eq!((status, err.error.code.as_str()), (401, "unauthorized"));
+
+    let (http, url) = app.raw("/v1/audit-events");
+    let audit = http
+        .get(url)
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    let audit = audit.text().await.unwrap();
+    assert!(audit.contains("api_key.created") && audit.contains("api_key.revoked"));
+    assert!(
+        !audit.contains(&secret_part),
+        "the audit log never holds a secret"
+    );
+    assert!(
+        !captured_logs().contains(&secret_part),
+        "no log line holds a secret"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_key_is_refused_and_keys_cannot_exceed_their_creator() {
+    let app = TestApp::spawn().await;
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let (_, secret) = key(
+        &app,
+        &[],
+        Some(types::ApiKeyCreate {
+            name: "short".parse().unwrap(),
+            scopes: vec!["contacts:read".into(), "admin".into()],
+            expires_at: Some(soon),
+            service: Some(true),
+            user_id: None,
+        }),
+    )
+    .await;
+    let short = app.client_with_key(&secret);
+    assert!(short.contacts_list().send().await.is_ok());
+
+    // A key cannot grant more than it holds.
+    let (status, err) = api_error(
+        short
+            .api_keys_create()
+            .body(types::ApiKeyCreate {
+                name: "escalate".parse().unwrap(),
+                scopes: vec!["contacts:write".into()],
+                expires_at: None,
+                service: Some(true),
+                user_id: None,
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(status, 403);
+    assert!(err.error.message.contains("contacts:write"));
+    let (status, err) = api_error(
+        app.client
+            .api_keys_create()
+            .body(types::ApiKeyCreate {
+                name: "typo".parse().unwrap(),
+                scopes: vec!["contacts:reed".into()],
+                expires_at: None,
+                service: None,
+                user_id: None,
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, err.error.details[0].field.as_str()),
+        (422, "scopes[0]")
+    );
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (status, _) = api_error(short.contacts_list().send().await);
+    assert_eq!(status, 401, "expired");
+}
+
+#[tokio::test]
+async fn admins_manage_users_and_the_last_owner_stays() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let owner = c.users_list().send().await.unwrap().into_inner().data[0].clone();
+
+    let created = c
+        .users_create()
+        .body(types::UserCreate {
+            email: "mia@a.example".into(),
+            name: Some("Mia".parse().unwrap()),
+            role: Some(types::UserRole::Admin),
+        })
+        .send()
+        .await
+        .expect("create a user");
+    assert_eq!(created.status().as_u16(), 201);
+    let mia = created.into_inner().data;
+    assert_eq!((mia.role.as_str(), mia.active), ("admin", true));
+    let (status, _) = api_error(
+        c.users_create()
+            .body(types::UserCreate {
+                email: "MIA@a.example".into(),
+                name: None,
+                role: None,
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(status, 409, "emails are unique per tenant");
+
+    // Mia's own key acts with an admin's powers, but an admin cannot make owners.
+    let (_, mia_secret) = key(
+        &app,
+        &[],
+        Some(types::ApiKeyCreate {
+            name: "mia".parse().unwrap(),
+            scopes: vec!["*".into()],
+            expires_at: None,
+            service: None,
+            user_id: Some(mia.id),
+        }),
+    )
+    .await;
+    let as_mia = app.client_with_key(&mia_secret);
+    let (status, _) = api_error(
+        as_mia
+            .users_update()
+            .id(mia.id)
+            .body(UserPatch {
+                name: None,
+                role: Some(types::UserRole::Owner),
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(status, 403);
+
+    let (status, err) = api_error(
+        c.users_update()
+            .id(owner.id)
+            .body(UserPatch {
+                name: None,
+                role: Some(types::UserRole::Member),
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (409, "conflict"),
+        "last owner demoted"
+    );
+    let (status, _) = api_error(c.users_deactivate().id(owner.id).send().await);
+    assert_eq!(status, 409, "last owner deactivated");
+
+    let renamed = c
+        .users_update()
+        .id(mia.id)
+        .body(UserPatch {
+            name: Some("Mia R.".into()),
+            role: Some(types::UserRole::Member),
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(
+        (renamed.name.as_str(), renamed.role.as_str()),
+        ("Mia R.", "member")
+    );
+    let (status, _) = api_error(as_mia.api_keys_list().send().await);
+    assert_eq!(status, 403, "a member's key loses admin with the role");
+
+    let gone = c
+        .users_deactivate()
+        .id(mia.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert!(!gone.active && gone.deactivated_at.is_some());
+    let (status, _) = api_error(as_mia.contacts_list().send().await);
+    assert_eq!(status, 401, "a deactivated user's keys stop working");
+
+    let actions: Vec<String> = c
+        .audit_events_list()
+        .target_id(mia.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["user.created", "user.updated", "user.deactivated"]
+    );
+
+    let (_, b) = app.other_tenant().await;
+    let (status, _) = api_error(b.users_deactivate().id(mia.id).send().await);
+    assert_eq!(status, 404);
+}
+
+async fn bytes(resp: momentum_sdk::ResponseValue<momentum_sdk::ByteStream>) -> Vec<u8> {
+    let mut stream = resp.into_inner_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.expect("read the body"));
+    }
+    out
+}
+
+async fn poll(
+    device: &Client,
+    id: Uuid,
+    secret: &str,
+    wait: u64,
+) -> Result<types::QrSession, (u16, String)> {
+    match device
+        .auth_qr_sessions_get()
+        .id(id)
+        .x_poll_secret(secret)
+        .wait(wait)
+        .send()
+        .await
+    {
+        Ok(resp) => Ok(resp.into_inner().data),
+        Err(momentum_sdk::Error::ErrorResponse(resp)) => {
+            Err((resp.status().as_u16(), resp.into_inner().error.code))
+        }
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_device_logs_in_with_a_qr_code_once() {
+    let app = TestApp::spawn().await;
+    // The device has no credential at all.
+    let device = Client::new(&app.base_url);
+    let started = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .expect("start a QR login");
+    assert_eq!(started.status().as_u16(), 201);
+    let session = started.into_inner().data;
+    assert_eq!(session.status, "pending");
+    assert_eq!(
+        session.qr_content,
+        format!("momentum://qr-login?session={}", session.id)
+    );
+
+    let svg = device
+        .auth_qr_sessions_svg()
+        .id(session.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let svg = String::from_utf8(bytes(svg).await).unwrap();
+    assert!(svg.contains("<svg"), "an SVG image");
+    let png = device
+        .auth_qr_sessions_png()
+        .id(session.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let png = bytes(png).await;
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG image");
+
+    assert_eq!(
+        poll(&device, session.id, "wrong", 0).await.unwrap_err().0,
+        401
+    );
+    let (status, _) = api_error(
+        device
+            .auth_qr_sessions_exchange()
+            .id(session.id)
+            .x_poll_secret(session.poll_secret.clone())
+            .send()
+            .await,
+    );
+    assert_eq!(status, 409, "not approved yet");
+
+    // The device long-polls while the user approves from their phone.
+    let waiting = {
+        let device = device.clone();
+        let secret = session.poll_secret.clone();
+        let id = session.id;
+        tokio::spawn(async move {
+            let asked = Instant::now();
+            (poll(&device, id, &secret, 20).await, asked.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let owner = app
+        .client
+        .users_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data[0]
+        .id;
+    let approved = app
+        .client
+        .auth_qr_sessions_approve()
+        .id(session.id)
+        .send()
+        .await
+        .expect("approve")
+        .into_inner()
+        .data;
+    assert_eq!(
+        (approved.status.as_str(), approved.user_id),
+        ("approved", Some(owner))
+    );
+    let (polled, waited) = waiting.await.unwrap();
+    assert_eq!(polled.unwrap().status, "approved");
+    assert!(
+        waited < Duration::from_secs(5),
+        "the long poll answered on approval ({waited:?})"
+    );
+
+    let issued = device
+        .auth_qr_sessions_exchange()
+        .id(session.id)
+        .x_poll_secret(session.poll_secret.clone())
+        .send()
+        .await
+        .expect("exchange")
+        .into_inner()
+        .data;
+    assert!(issued.token.starts_with("mst_"));
+    assert_eq!(issued.user_id, owner);
+    let signed_in = app.client_with_key(&issued.token);
+    assert!(
+        signed_in.contacts_list().send().await.is_ok(),
+        "the token acts as the user"
+    );
+    assert!(
+        signed_in.api_keys_list().send().await.is_ok(),
+        "with the owner's role"
+    );
+
+    let (status, _) = api_error(
+        device
+            .auth_qr_sessions_exchange()
+            .id(session.id)
+            .x_poll_secret(session.poll_secret.clone())
+            .send()
+            .await,
+    );
+    assert_eq!(status, 409, "exactly once");
+    assert_eq!(
+        poll(&device, session.id, &session.poll_secret, 0)
+            .await
+            .unwrap()
+            .status,
+        "consumed"
+    );
+
+    let tokens = signed_in
+        .session_tokens_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(
+        tokens.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [issued.token_id]
+    );
+    let secret_part = issued.token.rsplit('_').next().unwrap().to_owned();
+    let actions: Vec<String> = app
+        .client
+        .audit_events_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for action in [
+        "qr_session.approved",
+        "qr_session.exchanged",
+        "session_token.created",
+    ] {
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action} in {actions:?}"
+        );
+    }
+
+    signed_in
+        .session_tokens_revoke()
+        .id(issued.token_id)
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = api_error(signed_in.contacts_list().send().await);
+    assert_eq!(status, 401, "a revoked token is refused");
+    let logs = captured_logs();
+    assert!(
+        logs.contains(&format!("/v1/auth/qr-sessions/{}/exchange", session.id)),
+        "the capture sees this test's requests"
+    );
+    assert!(!logs.contains(&secret_part), "no log line holds the token");
+    assert!(
+        !logs.contains(&session.poll_secret),
+        "no log line holds the poll secret"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_qr_session_can_be_neither_approved_nor_exchanged() {
+    let app = TestApp::spawn().await;
+    let device = Client::new(&app.base_url);
+    let session = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    tokio::time::sleep(Duration::from_secs(TEST_QR_SESSION_TTL_SECS) + Duration::from_millis(300))
+        .await;
+    assert_eq!(
+        poll(&device, session.id, &session.poll_secret, 0)
+            .await
+            .unwrap()
+            .status,
+        "expired"
+    );
+    let (status, _) = api_error(
+        app.client
+            .auth_qr_sessions_approve()
+            .id(session.id)
+            .send()
+            .await,
+    );
+    assert_eq!(status, 409);
+    let (status, _) = api_error(
+        device
+            .auth_qr_sessions_exchange()
+            .id(session.id)
+            .x_poll_secret(session.poll_secret.clone())
+            .send()
+            .await,
+    );
+    assert_eq!(status, 409);
+    match device.auth_qr_sessions_svg().id(session.id).send().await {
+        Err(momentum_sdk::Error::ErrorResponse(resp)) => {
+            assert_eq!(resp.status().as_u16(), 409, "an expired code is not shown")
+        }
+        _ => panic!("an expired session's code was served"),
+    }
+    let (status, _) = api_error(
+        device
+            .auth_qr_sessions_get()
+            .id(Uuid::new_v4())
+            .x_poll_secret("x")
+            .send()
+            .await,
+    );
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_service_key_cannot_approve_a_login_and_others_tokens_stay_hidden() {
+    let app = TestApp::spawn().await;
+    let (_, service) = key(
+        &app,
+        &[],
+        Some(types::ApiKeyCreate {
+            name: "service".parse().unwrap(),
+            scopes: vec!["contacts:read".into()],
+            expires_at: None,
+            service: Some(true),
+            user_id: None,
+        }),
+    )
+    .await;
+    let device = Client::new(&app.base_url);
+    let session = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let (status, _) = api_error(
+        app.client_with_key(&service)
+            .auth_qr_sessions_approve()
+            .id(session.id)
+            .send()
+            .await,
+    );
+    assert_eq!(status, 403);
+    let (_, b) = app.other_tenant().await;
+    b.auth_qr_sessions_approve()
+        .id(session.id)
+        .send()
+        .await
+        .unwrap();
+    let issued = device
+        .auth_qr_sessions_exchange()
+        .id(session.id)
+        .x_poll_secret(session.poll_secret)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_ne!(issued.tenant_id, app.tenant_id, "B's user signed in to B");
+    let (status, _) = api_error(
+        app.client
+            .session_tokens_revoke()
+            .id(issued.token_id)
+            .send()
+            .await,
+    );
+    assert_eq!(status, 404, "another tenant's token does not exist here");
+    let listed = app
+        .client
+        .session_tokens_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.data.is_empty());
+}
