@@ -9,6 +9,7 @@ use momentum_sdk::Client;
 use momentum_server::db::embedded::{self, Disposable};
 use momentum_server::db::{self, tenants};
 use momentum_server::startup::{Application, HttpSettings, IdentitySettings};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -27,7 +28,42 @@ pub struct TestApp {
     pub tenant_id: Uuid,
     /// The owner-role pool, for provisioning more tenants.
     pub admin: PgPool,
-    _shutdown: oneshot::Sender<()>,
+    runtime_options: PgConnectOptions,
+    _shutdown: Vec<oneshot::Sender<()>>,
+}
+
+/// Starts a server as the runtime role with the test settings (`identity` changes only
+/// the credential cache); returns its URL and the sender that stops it.
+async fn serve(
+    options: PgConnectOptions,
+    identity: IdentitySettings,
+) -> (String, oneshot::Sender<()>) {
+    let runtime = db::connect(options, 4)
+        .await
+        .expect("connect as the runtime role");
+    let app = Application::build(
+        runtime,
+        "127.0.0.1:0",
+        HttpSettings {
+            max_body_bytes: TEST_MAX_BODY_BYTES,
+            identity: IdentitySettings {
+                last_used_flush: Duration::from_millis(100),
+                qr_session_ttl: Duration::from_secs(TEST_QR_SESSION_TTL_SECS),
+                ..identity
+            },
+        },
+    )
+    .await
+    .expect("build the application");
+    let base_url = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(
+        async {
+            let _ = rx.await;
+        },
+        Duration::from_secs(1),
+    ));
+    (base_url, tx)
 }
 
 /// Everything the servers of this test process log, for tests that prove a secret never
@@ -80,31 +116,8 @@ impl TestApp {
         let admin = db::connect(cluster.connect_options(embedded::OWNER_ROLE, &name), 2)
             .await
             .expect("connect as the owner");
-        let runtime = db::connect(cluster.connect_options(embedded::RUNTIME_ROLE, &name), 4)
-            .await
-            .expect("connect as the runtime role");
-        let app = Application::build(
-            runtime,
-            "127.0.0.1:0",
-            HttpSettings {
-                max_body_bytes: TEST_MAX_BODY_BYTES,
-                identity: IdentitySettings {
-                    last_used_flush: Duration::from_millis(100),
-                    qr_session_ttl: Duration::from_secs(TEST_QR_SESSION_TTL_SECS),
-                    ..IdentitySettings::default()
-                },
-            },
-        )
-        .await
-        .expect("build the application");
-        let base_url = format!("http://127.0.0.1:{}", app.port());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(app.run_until_stopped(
-            async {
-                let _ = rx.await;
-            },
-            Duration::from_secs(1),
-        ));
+        let runtime_options = cluster.connect_options(embedded::RUNTIME_ROLE, &name);
+        let (base_url, tx) = serve(runtime_options.clone(), IdentitySettings::default()).await;
         let tenant = tenants::provision(&admin, "Tenant A", "owner@a.example")
             .await
             .expect("provision a tenant");
@@ -114,8 +127,21 @@ impl TestApp {
             api_key: tenant.api_key,
             tenant_id: tenant.tenant_id,
             admin,
-            _shutdown: tx,
+            runtime_options,
+            _shutdown: vec![tx],
         }
+    }
+
+    /// A second server on the same database (as behind a load balancer), whose
+    /// credential cache lives `auth_cache_ttl`; it stops with this app. Returns its URL.
+    pub async fn another_instance(&mut self, auth_cache_ttl: Duration) -> String {
+        let identity = IdentitySettings {
+            auth_cache_ttl,
+            ..IdentitySettings::default()
+        };
+        let (base_url, tx) = serve(self.runtime_options.clone(), identity).await;
+        self._shutdown.push(tx);
+        base_url
     }
 
     /// Another tenant in the same database, with its own key and SDK client.

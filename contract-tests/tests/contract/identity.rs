@@ -691,3 +691,35 @@ async fn a_service_key_cannot_approve_a_login_and_others_tokens_stay_hidden() {
         .into_inner();
     assert!(listed.data.is_empty());
 }
+
+#[tokio::test]
+async fn a_revocation_reaches_another_instance_within_its_cache_lifetime() {
+    let mut app = TestApp::spawn().await;
+    let ttl = Duration::from_secs(2);
+    let other = app.another_instance(ttl).await;
+    let (created, secret) = key(&app, &["contacts:read"], None).await;
+    let elsewhere = Client::with_api_key(&other, &secret).unwrap();
+    // The other instance has now cached the key as valid.
+    assert!(elsewhere.contacts_list().send().await.is_ok());
+
+    app.client
+        .api_keys_revoke()
+        .id(created.id)
+        .send()
+        .await
+        .unwrap();
+    let revoked_at = Instant::now();
+    loop {
+        match elsewhere.contacts_list().send().await {
+            Ok(_) => assert!(
+                revoked_at.elapsed() < ttl + Duration::from_secs(1),
+                "still accepted after the cache lifetime"
+            ),
+            Err(err) => {
+                assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
