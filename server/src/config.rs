@@ -91,7 +91,7 @@ pub struct ServeArgs {
     pub shutdown_grace_secs: u64,
 
     /// Seconds a credential lookup is cached: the longest a revoked key keeps working on
-    /// another instance (0 turns the cache off).
+    /// another instance (0 turns the cache off; at most 3600).
     #[arg(long, env = "MOMENTUM_AUTH_CACHE_SECS", default_value_t = 5)]
     pub auth_cache_secs: u64,
 

@@ -240,7 +240,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = HttpSettings {
         max_body_bytes: args.max_body_bytes,
         identity: IdentitySettings {
-            auth_cache_ttl: Duration::from_secs(args.auth_cache_secs),
+            // An hour at most: a revoked key must not live on for long anywhere.
+            auth_cache_ttl: Duration::from_secs(args.auth_cache_secs.min(3600)),
             last_used_flush: Duration::from_secs(args.last_used_flush_secs.max(1)),
             qr_session_ttl: Duration::from_secs(args.qr_session_ttl_secs.max(1)),
             session_token_ttl: Duration::from_secs(args.session_token_ttl_secs.max(1)),
