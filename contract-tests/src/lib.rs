@@ -8,6 +8,7 @@ use std::time::Duration;
 use momentum_sdk::Client;
 use momentum_server::db::embedded::{self, Disposable};
 use momentum_server::db::{self, tenants};
+use momentum_server::ratelimit;
 use momentum_server::startup::{Application, HttpSettings, IdentitySettings};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
@@ -29,14 +30,16 @@ pub struct TestApp {
     /// The owner-role pool, for provisioning more tenants.
     pub admin: PgPool,
     runtime_options: PgConnectOptions,
+    rate_limits: Vec<(ratelimit::Class, ratelimit::ClassQuota)>,
     _shutdown: Vec<oneshot::Sender<()>>,
 }
 
 /// Starts a server as the runtime role with the test settings (`identity` changes only
-/// the credential cache); returns its URL and the sender that stops it.
+/// the credential cache) and `rate_limits`; returns its URL and the sender that stops it.
 async fn serve(
     options: PgConnectOptions,
     identity: IdentitySettings,
+    rate_limits: Vec<(ratelimit::Class, ratelimit::ClassQuota)>,
 ) -> (String, oneshot::Sender<()>) {
     let runtime = db::connect(options, 4)
         .await
@@ -51,6 +54,8 @@ async fn serve(
                 qr_session_ttl: Duration::from_secs(TEST_QR_SESSION_TTL_SECS),
                 ..identity
             },
+            rate_limits,
+            trusted_proxies: Vec::new(),
         },
     )
     .await
@@ -104,8 +109,18 @@ fn capture_logs() {
     });
 }
 
+/// Quotas for tests: generous, so only the rate-limit tests meet a limit.
+pub const TEST_RATE_LIMITS: &str =
+    "auth=6000/min,read=60000/min,write=60000/min,admin=6000/min,webhook_test=6000/min";
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with_limits(TEST_RATE_LIMITS).await
+    }
+
+    /// An app whose rate limits are `spec` (`MOMENTUM_RATE_LIMITS` syntax) over the
+    /// test quotas.
+    pub async fn spawn_with_limits(spec: &str) -> TestApp {
         capture_logs();
         let disposable = Disposable::shared();
         let name = disposable
@@ -117,7 +132,14 @@ impl TestApp {
             .await
             .expect("connect as the owner");
         let runtime_options = cluster.connect_options(embedded::RUNTIME_ROLE, &name);
-        let (base_url, tx) = serve(runtime_options.clone(), IdentitySettings::default()).await;
+        let rate_limits = ratelimit::parse_quotas(&format!("{TEST_RATE_LIMITS},{spec}"))
+            .expect("valid rate limits");
+        let (base_url, tx) = serve(
+            runtime_options.clone(),
+            IdentitySettings::default(),
+            rate_limits.clone(),
+        )
+        .await;
         let tenant = tenants::provision(&admin, "Tenant A", "owner@a.example")
             .await
             .expect("provision a tenant");
@@ -128,6 +150,7 @@ impl TestApp {
             tenant_id: tenant.tenant_id,
             admin,
             runtime_options,
+            rate_limits,
             _shutdown: vec![tx],
         }
     }
@@ -139,7 +162,12 @@ impl TestApp {
             auth_cache_ttl,
             ..IdentitySettings::default()
         };
-        let (base_url, tx) = serve(self.runtime_options.clone(), identity).await;
+        let (base_url, tx) = serve(
+            self.runtime_options.clone(),
+            identity,
+            self.rate_limits.clone(),
+        )
+        .await;
         self._shutdown.push(tx);
         base_url
     }

@@ -103,6 +103,17 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_QR_SESSION_TTL_SECS", default_value_t = 120)]
     pub qr_session_ttl_secs: u64,
 
+    /// Rate limits per class over the defaults (auth=10/min, read=1000/min,
+    /// write=300/min, admin=60/min, webhook_test=10/min), e.g. `read=500/min,write=100/min:20`
+    /// (`:N` is the burst; default: the per-minute quota).
+    #[arg(long, env = "MOMENTUM_RATE_LIMITS", default_value = "")]
+    pub rate_limits: String,
+
+    /// Comma-separated IP addresses of reverse proxies whose `X-Forwarded-For` names the
+    /// client. Default: none (the socket's peer is the client).
+    #[arg(long, env = "MOMENTUM_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
     /// Seconds a session token from a QR login lives.
     #[arg(long, env = "MOMENTUM_SESSION_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub session_token_ttl_secs: u64,

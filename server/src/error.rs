@@ -103,6 +103,12 @@ pub enum AppError {
         message: String,
         details: Vec<FieldError>,
     },
+    /// Too many requests of one class from one credential or client.
+    #[error("too many `{class}` requests: retry after {retry_after} s")]
+    RateLimited {
+        class: &'static str,
+        retry_after: u64,
+    },
     /// The database cannot be reached; the client may retry.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -127,6 +133,7 @@ impl AppError {
             Self::Forbidden { .. } => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }

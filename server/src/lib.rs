@@ -11,4 +11,6 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod metrics;
+pub mod ratelimit;
 pub mod startup;

@@ -3,6 +3,7 @@
 //! through [`Application::build`] on port 0.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,8 @@ use crate::api::{self, edge::Edge};
 use crate::auth::Authenticator;
 use crate::config::ServeArgs;
 use crate::db::{self, embedded};
+use crate::metrics::Metrics;
+use crate::ratelimit::{self, Class, ClassQuota, Limits};
 
 /// What every handler can reach, through `Data<&AppState>`.
 #[derive(Clone)]
@@ -26,6 +29,8 @@ pub struct AppState {
     pub identity: IdentitySettings,
     /// Wakes QR-session long polls on this instance when a session changes.
     pub qr_events: Arc<tokio::sync::Notify>,
+    pub limits: Arc<Limits>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Settings of the HTTP application itself.
@@ -33,6 +38,10 @@ pub struct AppState {
 pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub identity: IdentitySettings,
+    /// Every rate-limit class's quota.
+    pub rate_limits: Vec<(Class, ClassQuota)>,
+    /// Proxies whose `X-Forwarded-For` names the client (none: the socket's peer is).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for HttpSettings {
@@ -40,6 +49,8 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: 1024 * 1024,
             identity: IdentitySettings::default(),
+            rate_limits: ratelimit::parse_quotas("").unwrap_or_default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -71,17 +82,35 @@ impl Default for IdentitySettings {
 
 pub fn routes(state: AppState, settings: &HttpSettings) -> impl poem::Endpoint {
     let service = api::service();
-    let spec = service.spec_endpoint();
+    // The document with the notes added after generation (rate-limit classes), exactly
+    // as committed in openapi/openapi.json.
+    let spec = api::spec_json();
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(spec.clone())
+    });
+    let metrics = Arc::clone(&state.metrics);
+    let metrics_text = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(metrics.render())
+    });
+    let edge = Edge {
+        max_body_bytes: settings.max_body_bytes,
+        limits: Arc::clone(&state.limits),
+        metrics: Arc::clone(&state.metrics),
+        trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+    };
     Route::new()
         .nest("/", service)
         .at("/openapi.json", get(spec))
+        .at("/metrics", get(metrics_text))
         .at("/docs", get(api::docs::index))
         .at("/docs/", get(api::docs::asset))
         .at("/docs/*tail", get(api::docs::asset))
         .data(state)
-        .with(Edge {
-            max_body_bytes: settings.max_body_bytes,
-        })
+        .with(edge)
 }
 
 /// A bound, not yet running server.
@@ -118,6 +147,8 @@ impl Application {
                 auth,
                 identity: settings.identity.clone(),
                 qr_events: Arc::new(tokio::sync::Notify::new()),
+                limits: Arc::new(Limits::new(&settings.rate_limits)),
+                metrics: Arc::new(Metrics::new()),
             },
             settings,
         })
@@ -136,6 +167,16 @@ impl Application {
     ) -> std::io::Result<()> {
         let auth = Arc::clone(&self.state.auth);
         auth.spawn_usage_flusher(self.settings.identity.last_used_flush);
+        let limits = Arc::clone(&self.state.limits);
+        tokio::spawn(async move {
+            // Keys idle long enough to be back at a full quota are forgotten, so the
+            // limiters' memory follows recent traffic, not every address ever seen.
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limits.evict_idle();
+            }
+        });
         let app = routes(self.state, &self.settings);
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(grace))
@@ -246,6 +287,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             qr_session_ttl: Duration::from_secs(args.qr_session_ttl_secs.max(1)),
             session_token_ttl: Duration::from_secs(args.session_token_ttl_secs.max(1)),
         },
+        rate_limits: ratelimit::parse_quotas(&args.rate_limits)
+            .map_err(|err| anyhow::anyhow!("MOMENTUM_RATE_LIMITS: {err}"))?,
+        trusted_proxies: args
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpAddr>().map_err(|_| {
+                    anyhow::anyhow!("MOMENTUM_TRUSTED_PROXIES: `{s}` is not an IP address")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     match &args.database.database_url {

@@ -3,7 +3,9 @@
 //! one poem raised by itself (unknown route, wrong method, bad JSON, wrong content type,
 //! missing credentials) — as the one error envelope. No other place builds error bodies.
 
+use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
@@ -12,8 +14,11 @@ use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::payload::Json;
 use tracing::Instrument;
 
+use super::operations;
 use super::responses::{ErrorDetail, ErrorEnvelope, REQUEST_ID_HEADER};
 use crate::error::{AppError, ErrorCode};
+use crate::metrics::Metrics;
+use crate::ratelimit::{self, Class, ClientIp, Key, Limits, Slot};
 
 /// The request id, available to handlers as `Data<&RequestId>`.
 #[derive(Debug, Clone)]
@@ -21,6 +26,9 @@ pub struct RequestId(pub String);
 
 pub struct Edge {
     pub max_body_bytes: usize,
+    pub limits: Arc<Limits>,
+    pub metrics: Arc<Metrics>,
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
 }
 
 impl<E: Endpoint> Middleware<E> for Edge {
@@ -30,6 +38,9 @@ impl<E: Endpoint> Middleware<E> for Edge {
         EdgeEndpoint {
             inner,
             max_body_bytes: self.max_body_bytes,
+            limits: Arc::clone(&self.limits),
+            metrics: Arc::clone(&self.metrics),
+            trusted_proxies: Arc::clone(&self.trusted_proxies),
         }
     }
 }
@@ -37,6 +48,21 @@ impl<E: Endpoint> Middleware<E> for Edge {
 pub struct EdgeEndpoint<E> {
     inner: E,
     max_body_bytes: usize,
+    limits: Arc<Limits>,
+    metrics: Arc<Metrics>,
+    trusted_proxies: Arc<Vec<IpAddr>>,
+}
+
+impl<E> EdgeEndpoint<E> {
+    /// Counts a request by its client address and keeps the decision for the headers.
+    fn check_ip(&self, class: Class, ip: IpAddr, slot: &Slot) -> Option<u64> {
+        let decision = self.limits.check(class, &Key::Ip(ip));
+        let refused = decision.retry_after;
+        self.metrics
+            .rate_decision(class.as_str(), refused.is_none());
+        slot.set(decision);
+        refused
+    }
 }
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
@@ -50,8 +76,33 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let path = req.uri().path().to_owned();
         let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
         let started = Instant::now();
+        let operation = operations::find(method.as_str(), &path);
+        let peer = req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|addr| addr.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let ip = ratelimit::client_ip(peer, forwarded, &self.trusted_proxies);
+        let slot = Slot::default();
+        req.extensions_mut().insert(ClientIp(ip));
+        req.extensions_mut().insert(slot.clone());
 
         let result = async {
+            // Unauthenticated operations count per client address here; authenticated
+            // ones per credential, in the credential check (api::security).
+            if let Some(op) = operation.filter(|op| !op.authenticated) {
+                if let Some(retry_after) = self.check_ip(op.class, ip, &slot) {
+                    return Err(AppError::RateLimited {
+                        class: op.class.as_str(),
+                        retry_after,
+                    }
+                    .into_poem());
+                }
+            }
             limit_body(&mut req, self.max_body_bytes).await?;
             match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
                 Ok(result) => result.map(IntoResponse::into_response),
@@ -69,6 +120,25 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
+        if let Some(op) = operation {
+            // An authenticated operation refused before its credential check ran (no
+            // `Authorization` header) still counts, per client address.
+            if slot.get().is_none() {
+                self.check_ip(op.class, ip, &slot);
+            }
+        }
+        if let Some(decision) = slot.get() {
+            for (name, value) in ratelimit::headers(&decision) {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    resp.headers_mut().insert(name, value);
+                }
+            }
+        }
+        self.metrics.request(
+            operation.map_or("unmatched", |op| op.id),
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
         span.in_scope(|| {
             tracing::info!(
                 status = resp.status().as_u16(),
@@ -265,6 +335,9 @@ mod tests {
             .at("/internal", fails_internally)
             .with(Edge {
                 max_body_bytes: 1024,
+                limits: Arc::new(Limits::new(&[])),
+                metrics: Arc::new(Metrics::new()),
+                trusted_proxies: Arc::new(Vec::new()),
             });
         let resp = app
             .call(Request::builder().uri_str(path).finish())

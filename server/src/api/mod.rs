@@ -12,6 +12,7 @@ pub mod docs;
 pub mod edge;
 pub mod leads;
 pub mod merge;
+pub mod operations;
 pub mod pagination;
 pub mod pipelines;
 pub mod responses;
@@ -64,7 +65,12 @@ every error `{\"error\": {\"code\", \"message\", \"details\"}, \"meta\": {...}}`
 
 **Lists** are keyset-paginated: pass `meta.next_cursor` back as `cursor` until it is null.
 
-**Updates** are JSON Merge Patch: omitted fields are kept, `null` clears a field.";
+**Updates** are JSON Merge Patch: omitted fields are kept, `null` clears a field.
+
+**Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, \
+`webhook_test`), named in its description, with a per-minute quota counted per credential \
+(per client address without one). Every response says where you stand (`RateLimit-Policy`, \
+`RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`.";
 
 pub type Apis = (
     contacts::ContactsApi,
@@ -119,9 +125,27 @@ pub fn filter_text(
     crate::domain::fields::filter_text(name, value).map_err(bad_parameter)
 }
 
-/// The document exactly as committed in `openapi/openapi.json` (with a final newline).
+/// The document exactly as committed in `openapi/openapi.json` (with a final newline),
+/// and as served at `/openapi.json`: poem-openapi's output, with each operation's
+/// rate-limit class (from `api::operations`, the table that enforces it) added to its
+/// description.
 pub fn spec_json() -> String {
-    let mut spec = service().spec();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&service().spec()).unwrap_or(serde_json::Value::Null);
+    for op in operations::all() {
+        let entry = &mut doc["paths"][&op.path][&op.method];
+        if !entry.is_object() {
+            continue;
+        }
+        let class = op.class.as_str();
+        let note = format!("Rate limit: the `{class}` class.");
+        let description = match entry["description"].as_str() {
+            Some(text) => format!("{text}\n\n{note}"),
+            None => note,
+        };
+        entry["description"] = serde_json::Value::String(description);
+    }
+    let mut spec = serde_json::to_string_pretty(&doc).unwrap_or_default();
     spec.push('\n');
     spec
 }

@@ -149,19 +149,54 @@ impl ErrorEnvelope {
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 const JSON: &str = "application/json; charset=utf-8";
 
-/// Headers on every response, success or error, declared once for the document.
-fn standard_headers() -> Vec<MetaHeader> {
-    vec![MetaHeader {
-        name: REQUEST_ID_HEADER.to_owned(),
-        description: Some(
-            "The request's id: the client's own `X-Request-Id` when it sent a sane one \
-             (1-128 characters of `A-Z a-z 0-9 - _ . : @`), else a generated one."
-                .to_owned(),
-        ),
+fn header(name: &str, description: &str, schema: MetaSchemaRef) -> MetaHeader {
+    MetaHeader {
+        name: name.to_owned(),
+        description: Some(description.to_owned()),
         required: true,
         deprecated: false,
-        schema: String::schema_ref(),
-    }]
+        schema,
+    }
+}
+
+/// Headers on every response, success or error, declared once for the document: the
+/// request id and the rate-limit state of the operation's class.
+fn standard_headers() -> Vec<MetaHeader> {
+    vec![
+        header(
+            REQUEST_ID_HEADER,
+            "The request's id: the client's own `X-Request-Id` when it sent a sane one \
+             (1-128 characters of `A-Z a-z 0-9 - _ . : @`), else a generated one.",
+            String::schema_ref(),
+        ),
+        header(
+            "RateLimit-Policy",
+            "The quota of this operation's class (IETF draft httpapi-ratelimit-headers), \
+             e.g. `\"read\";q=1000;w=60`: 1000 requests per 60 s.",
+            String::schema_ref(),
+        ),
+        header(
+            "RateLimit",
+            "What is left of it, e.g. `\"read\";r=998;t=1`: 998 requests now, the full \
+             quota back in 1 s.",
+            String::schema_ref(),
+        ),
+        header(
+            "X-RateLimit-Limit",
+            "Requests per minute of this operation's class.",
+            u32::schema_ref(),
+        ),
+        header(
+            "X-RateLimit-Remaining",
+            "Requests that can be made right now.",
+            u32::schema_ref(),
+        ),
+        header(
+            "X-RateLimit-Reset",
+            "Seconds until the full quota is back.",
+            u64::schema_ref(),
+        ),
+    ]
 }
 
 fn json_response(
@@ -355,37 +390,37 @@ macro_rules! error_sets {
 
 error_sets! {
     /// Unauthenticated probes.
-    Public => [Internal, ServiceUnavailable];
+    Public => [RateLimited, Internal, ServiceUnavailable];
     /// Reading one resource by id.
-    Read => [BadRequest, Unauthorized, Forbidden, NotFound, Internal, ServiceUnavailable];
+    Read => [BadRequest, Unauthorized, Forbidden, NotFound, RateLimited, Internal, ServiceUnavailable];
     /// Listing resources.
-    List => [BadRequest, Unauthorized, Forbidden, Internal, ServiceUnavailable];
+    List => [BadRequest, Unauthorized, Forbidden, RateLimited, Internal, ServiceUnavailable];
     /// Creating a resource from a JSON body.
     Create => [
         BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType,
-        ValidationFailed, Internal, ServiceUnavailable,
+        ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
     /// Changing a resource with a JSON body.
     Update => [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed, Internal, ServiceUnavailable,
+        UnsupportedMediaType, ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
     /// Deleting a resource.
-    Delete => [BadRequest, Unauthorized, Forbidden, NotFound, Internal, ServiceUnavailable];
+    Delete => [BadRequest, Unauthorized, Forbidden, NotFound, RateLimited, Internal, ServiceUnavailable];
     /// An action on a resource without a body, or a delete with conditions, that business
     /// rules can refuse.
     Action => [
-        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, Internal,
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, RateLimited, Internal,
         ServiceUnavailable,
     ];
     /// Starting a QR login (no input but, at most, an oversized body).
-    Start => [PayloadTooLarge, Internal, ServiceUnavailable];
+    Start => [PayloadTooLarge, RateLimited, Internal, ServiceUnavailable];
     /// Polling a QR login session with its poll secret.
-    Poll => [BadRequest, Unauthorized, NotFound, Internal, ServiceUnavailable];
+    Poll => [BadRequest, Unauthorized, NotFound, RateLimited, Internal, ServiceUnavailable];
     /// Exchanging a QR login session's approval for a session token.
-    Exchange => [BadRequest, Unauthorized, NotFound, Conflict, Internal, ServiceUnavailable];
+    Exchange => [BadRequest, Unauthorized, NotFound, Conflict, RateLimited, Internal, ServiceUnavailable];
     /// Rendering a QR login session's code.
-    Image => [BadRequest, NotFound, Conflict, Internal, ServiceUnavailable];
+    Image => [BadRequest, NotFound, Conflict, RateLimited, Internal, ServiceUnavailable];
 }
 
 fn describe(code: ErrorCode) -> &'static str {
@@ -411,7 +446,9 @@ fn describe(code: ErrorCode) -> &'static str {
             "The body is larger than the server accepts (1 MiB by default)."
         }
         ErrorCode::UnsupportedMediaType => "The body is not `application/json`.",
-        ErrorCode::RateLimited => "Too many requests; retry after `Retry-After` seconds.",
+        ErrorCode::RateLimited => {
+            "Too many requests of this operation's class; retry after `Retry-After` seconds."
+        }
         ErrorCode::Internal => "An unexpected error; it has been logged under the request id.",
         ErrorCode::ServiceUnavailable => "The database is unreachable; retry later.",
     }
@@ -446,11 +483,20 @@ impl<S: ErrorSet> ApiResponse for ApiError<S> {
             responses: S::STATUSES
                 .iter()
                 .map(|code| {
+                    let extra = if *code == ErrorCode::RateLimited {
+                        vec![header(
+                            "Retry-After",
+                            "Whole seconds (at least 1) before the next request can pass.",
+                            u64::schema_ref(),
+                        )]
+                    } else {
+                        vec![]
+                    };
                     json_response(
                         code.status(),
                         describe(*code),
                         Json::<ErrorEnvelope>::schema_ref(),
-                        vec![],
+                        extra,
                     )
                 })
                 .collect(),

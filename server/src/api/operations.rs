@@ -1,0 +1,126 @@
+//! The API's operations as data, read once from poem-openapi's own metadata: method,
+//! path, the scopes the document requires and the rate-limit class. Security checks,
+//! rate limits, metrics and the document's rate-limit notes all look operations up
+//! here, so none of them can disagree with the document.
+
+use std::sync::OnceLock;
+
+use poem_openapi::OpenApi;
+
+use crate::auth::Scope;
+use crate::ratelimit::Class;
+
+#[derive(Debug)]
+pub struct Operation {
+    pub id: &'static str,
+    /// Lower case, as in the document.
+    pub method: String,
+    /// As in the document: `/v1/contacts/{id}`.
+    pub path: String,
+    segments: Vec<Option<String>>,
+    pub authenticated: bool,
+    pub scopes: Vec<Scope>,
+    pub class: Class,
+}
+
+impl Operation {
+    /// Whether `path` (split on `/`) matches, and how many parameters that took.
+    fn matches(&self, parts: &[&str]) -> Option<usize> {
+        if parts.len() != self.segments.len() {
+            return None;
+        }
+        let mut params = 0;
+        for (segment, part) in self.segments.iter().zip(parts) {
+            match segment {
+                Some(literal) if literal != part => return None,
+                Some(_) => {}
+                None => params += 1,
+            }
+        }
+        Some(params)
+    }
+}
+
+/// `/v1/contacts/:id` and `/v1/contacts/{id}`: literal segments, and `None` for a parameter.
+fn segments(path: &str) -> Vec<Option<String>> {
+    path.split('/')
+        .map(|s| (!(s.starts_with(':') || s.starts_with('{'))).then(|| s.to_owned()))
+        .collect()
+}
+
+/// The document's form of a path (`{id}`), whatever form poem-openapi's metadata uses.
+fn document_path(path: &str) -> String {
+    path.split('/')
+        .map(|s| match s.strip_prefix(':') {
+            Some(name) => format!("{{{name}}}"),
+            None => s.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+pub fn all() -> &'static [Operation] {
+    static TABLE: OnceLock<Vec<Operation>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = Vec::new();
+        for api in <super::Apis as OpenApi>::meta() {
+            for path in api.paths {
+                for op in path.operations {
+                    let names: Vec<&str> = op
+                        .security
+                        .iter()
+                        .flat_map(|requirement| requirement.values().flatten().copied())
+                        .collect();
+                    let authenticated = !op.security.is_empty();
+                    let method = op.method.as_str().to_ascii_lowercase();
+                    let id = op.operation_id.unwrap_or_default();
+                    table.push(Operation {
+                        id,
+                        class: Class::of(id, &method, authenticated.then_some(names.as_slice())),
+                        scopes: names.iter().filter_map(|n| Scope::parse(n)).collect(),
+                        method,
+                        path: document_path(&path.path),
+                        segments: segments(&path.path),
+                        authenticated,
+                    });
+                }
+            }
+        }
+        table
+    })
+}
+
+/// The operation a request is for: the match with the fewest parameters, so a literal
+/// segment (`/stages/order`) wins over a parameter (`/stages/{stage_id}`).
+pub fn find(method: &str, path: &str) -> Option<&'static Operation> {
+    let parts: Vec<&str> = path.split('/').collect();
+    all()
+        .iter()
+        .filter(|op| op.method.eq_ignore_ascii_case(method))
+        .filter_map(|op| op.matches(&parts).map(|params| (params, op)))
+        .min_by_key(|(params, _)| *params)
+        .map(|(_, op)| op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_find_their_operation() {
+        let op = find("POST", "/v1/contacts").unwrap();
+        assert_eq!((op.id, op.class), ("contacts_create", Class::Write));
+        assert_eq!(op.scopes, [Scope::ContactsWrite]);
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(
+            find("GET", &format!("/v1/contacts/{id}")).unwrap().id,
+            "contacts_get"
+        );
+        let order = format!("/v1/pipelines/{id}/stages/order");
+        assert_eq!(find("PUT", &order).unwrap().id, "stages_reorder");
+        assert!(find("GET", "/v1/nothing").is_none());
+        let qr = find("POST", "/v1/auth/qr-sessions").unwrap();
+        assert!(!qr.authenticated);
+        assert_eq!(qr.class, Class::Auth);
+    }
+}

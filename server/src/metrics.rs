@@ -1,0 +1,99 @@
+//! Prometheus metrics, served as text at `/metrics`: requests and latency per operation,
+//! and rate-limit decisions per class.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    allowed: IntCounterVec,
+    limited: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        // The names and labels are constants: registration cannot fail but for a
+        // duplicate, which the constants rule out.
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "momentum_http_requests_total",
+                "Requests by operation and status.",
+            ),
+            &["operation", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "momentum_http_request_duration_seconds",
+                "Time to answer a request, by operation.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["operation"],
+        )
+        .expect("valid metric");
+        let allowed = IntCounterVec::new(
+            Opts::new(
+                "momentum_ratelimit_allowed_total",
+                "Requests let through, by class.",
+            ),
+            &["class"],
+        )
+        .expect("valid metric");
+        let limited = IntCounterVec::new(
+            Opts::new(
+                "momentum_ratelimit_limited_total",
+                "Requests refused with 429, by class.",
+            ),
+            &["class"],
+        )
+        .expect("valid metric");
+        for metric in [&requests, &allowed, &limited] {
+            let _ = registry.register(Box::new(metric.clone()));
+        }
+        let _ = registry.register(Box::new(latency.clone()));
+        Self {
+            registry,
+            requests,
+            latency,
+            allowed,
+            limited,
+        }
+    }
+
+    pub fn request(&self, operation: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[operation, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[operation])
+            .observe(seconds);
+    }
+
+    pub fn rate_decision(&self, class: &str, allowed: bool) {
+        let counter = if allowed {
+            &self.allowed
+        } else {
+            &self.limited
+        };
+        counter.with_label_values(&[class]).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

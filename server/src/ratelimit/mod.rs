@@ -1,0 +1,418 @@
+//! Rate limiting: GCRA limiters (governor), one per class, keyed by credential (or client
+//! IP for unauthenticated operations). Which class an operation belongs to is decided in
+//! one place, [`Class::of`], from what the document says of it; so a new operation is
+//! limited by construction. One instance keeps its own state: behind a load balancer the
+//! limits are per instance (this module is the one interface a shared backend would
+//! replace).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
+use uuid::Uuid;
+
+/// The classes an operation can belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// Unauthenticated login calls (QR-code sessions), per client IP.
+    Auth,
+    Read,
+    Write,
+    /// Users, API keys, session tokens of others, the audit log (and webhooks).
+    Admin,
+    /// Webhook test events and replays.
+    WebhookTest,
+}
+
+impl Class {
+    pub const ALL: [Class; 5] = [
+        Self::Auth,
+        Self::Read,
+        Self::Write,
+        Self::Admin,
+        Self::WebhookTest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+            Self::WebhookTest => "webhook_test",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The class of an operation, from its id, method and the scopes it requires
+    /// (`None`: unauthenticated). The probes are unauthenticated but polled by load
+    /// balancers, so they count as reads (per IP).
+    pub fn of(operation_id: &str, method: &str, scopes: Option<&[&str]>) -> Self {
+        match (operation_id, scopes) {
+            ("system_health" | "system_ready", _) => Self::Read,
+            (_, None) => Self::Auth,
+            (_, Some(scopes)) if scopes.contains(&"admin") => Self::Admin,
+            _ if method.eq_ignore_ascii_case("get") => Self::Read,
+            _ => Self::Write,
+        }
+    }
+
+    pub fn default_per_minute(self) -> u32 {
+        match self {
+            Self::Auth => 10,
+            Self::Read => 1000,
+            Self::Write => 300,
+            Self::Admin => 60,
+            Self::WebhookTest => 10,
+        }
+    }
+}
+
+/// Who a limit counts for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    Credential(Uuid),
+    Ip(IpAddr),
+}
+
+/// A class's quota: `per_minute` requests a minute on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassQuota {
+    pub per_minute: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+impl ClassQuota {
+    fn quota(self) -> Quota {
+        // per_minute ≥ 1, so the period is at most a minute and never zero.
+        let period = Duration::from_secs(60) / self.per_minute.get();
+        Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_minute(self.per_minute))
+            .allow_burst(self.burst)
+    }
+}
+
+/// Parses `read=1000/min,write=300/min:50` (`:N` sets the burst; it defaults to the
+/// quota) over the defaults.
+pub fn parse_quotas(spec: &str) -> Result<Vec<(Class, ClassQuota)>, String> {
+    let mut quotas: Vec<(Class, ClassQuota)> = Class::ALL
+        .into_iter()
+        .map(|class| {
+            let n = NonZeroU32::new(class.default_per_minute()).unwrap_or(NonZeroU32::MIN);
+            (
+                class,
+                ClassQuota {
+                    per_minute: n,
+                    burst: n,
+                },
+            )
+        })
+        .collect();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || format!("`{item}` is not `class=N/min` or `class=N/min:BURST`");
+        let (name, rest) = item.split_once('=').ok_or_else(bad)?;
+        let class = Class::parse(name.trim())
+            .ok_or_else(|| format!("`{name}` is not a rate-limit class"))?;
+        let (rate, burst) = match rest.split_once(':') {
+            Some((rate, burst)) => (rate, Some(burst)),
+            None => (rest, None),
+        };
+        let per_minute = rate
+            .trim()
+            .strip_suffix("/min")
+            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(NonZeroU32::new)
+            .ok_or_else(bad)?;
+        let burst = match burst {
+            Some(b) => b
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .and_then(NonZeroU32::new)
+                .ok_or_else(bad)?,
+            None => per_minute,
+        };
+        if let Some(entry) = quotas.iter_mut().find(|(c, _)| *c == class) {
+            entry.1 = ClassQuota { per_minute, burst };
+        }
+    }
+    Ok(quotas)
+}
+
+/// The outcome of one check, with what the rate-limit headers report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub class: Class,
+    /// Requests allowed per window.
+    pub limit: u32,
+    /// The window the limit is stated for, in seconds (always 60).
+    pub window: u64,
+    /// Requests that may still be made right now.
+    pub remaining: u32,
+    /// Seconds until the quota is back to full.
+    pub reset: u64,
+    /// `Some(seconds ≥ 1)` when the request is refused.
+    pub retry_after: Option<u64>,
+}
+
+type Limiter<C> = RateLimiter<Key, DashMapStateStore<Key>, C, StateInformationMiddleware>;
+
+/// One limiter per class.
+pub struct Limits<C: Clock = DefaultClock> {
+    clock: C,
+    classes: Vec<(Class, ClassQuota, Limiter<C>)>,
+}
+
+impl Limits<DefaultClock> {
+    pub fn new(quotas: &[(Class, ClassQuota)]) -> Self {
+        Self::with_clock(quotas, DefaultClock::default())
+    }
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl<C: Clock + Clone> Limits<C> {
+    pub fn with_clock(quotas: &[(Class, ClassQuota)], clock: C) -> Self {
+        let classes = quotas
+            .iter()
+            .map(|(class, quota)| {
+                let limiter = RateLimiter::dashmap_with_clock(quota.quota(), clock.clone())
+                    .with_middleware::<StateInformationMiddleware>();
+                (*class, *quota, limiter)
+            })
+            .collect();
+        Self { clock, classes }
+    }
+
+    /// Counts one request of `key` against `class`.
+    pub fn check(&self, class: Class, key: &Key) -> Decision {
+        let Some((_, quota, limiter)) = self.classes.iter().find(|(c, ..)| *c == class) else {
+            // Every class has a limiter (parse_quotas lists them all).
+            return Decision {
+                class,
+                limit: 0,
+                window: 60,
+                remaining: 0,
+                reset: 0,
+                retry_after: None,
+            };
+        };
+        let interval = Duration::from_secs(60) / quota.per_minute.get();
+        let burst = quota.burst.get();
+        match limiter.check_key(key) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                Decision {
+                    class,
+                    limit: quota.per_minute.get(),
+                    window: 60,
+                    remaining,
+                    reset: ceil_secs(interval * burst.saturating_sub(remaining)),
+                    retry_after: None,
+                }
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                Decision {
+                    class,
+                    limit: quota.per_minute.get(),
+                    window: 60,
+                    remaining: 0,
+                    reset: ceil_secs(interval * burst),
+                    retry_after: Some(ceil_secs(wait).max(1)),
+                }
+            }
+        }
+    }
+
+    /// Forgets keys whose limits have fully replenished (they are indistinguishable from
+    /// new ones), so memory follows the number of recently active keys.
+    pub fn evict_idle(&self) {
+        for (_, _, limiter) in &self.classes {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// Keys currently tracked, across classes.
+    pub fn tracked(&self) -> usize {
+        self.classes.iter().map(|(_, _, l)| l.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    fn quotas(spec: &str) -> Vec<(Class, ClassQuota)> {
+        parse_quotas(spec).unwrap()
+    }
+
+    #[test]
+    fn quotas_parse_over_the_defaults() {
+        let q = quotas("read=5/min, admin=6/min:2");
+        let get = |c: Class| q.iter().find(|(k, _)| *k == c).unwrap().1;
+        assert_eq!(get(Class::Read).per_minute.get(), 5);
+        assert_eq!(get(Class::Admin).burst.get(), 2);
+        assert_eq!(get(Class::Write).per_minute.get(), 300);
+        for bad in ["read=5", "read=0/min", "nope=1/min", "read=5/min:x"] {
+            assert!(parse_quotas(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_class_follows_the_operation() {
+        assert_eq!(
+            Class::of("contacts_list", "get", Some(&["contacts:read"])),
+            Class::Read
+        );
+        assert_eq!(
+            Class::of("contacts_create", "post", Some(&["contacts:write"])),
+            Class::Write
+        );
+        assert_eq!(
+            Class::of("api_keys_list", "get", Some(&["admin"])),
+            Class::Admin
+        );
+        assert_eq!(
+            Class::of("auth_qr_sessions_create", "post", None),
+            Class::Auth
+        );
+        assert_eq!(Class::of("system_health", "get", None), Class::Read);
+    }
+
+    #[test]
+    fn one_request_over_the_burst_is_refused_until_a_cell_replenishes() {
+        let clock = FakeRelativeClock::default();
+        let limits = Limits::with_clock(&quotas("write=3/min"), clock.clone());
+        let key = Key::Credential(Uuid::now_v7());
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| limits.check(Class::Write, &key).remaining)
+            .collect();
+        assert_eq!(remaining, [2, 1, 0], "one fewer per request");
+        let refused = limits.check(Class::Write, &key);
+        assert_eq!(refused.retry_after, Some(20), "a cell every 20 s");
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(limits.check(Class::Write, &key).retry_after, None);
+    }
+
+    #[test]
+    fn keys_are_counted_apart_per_class() {
+        let limits = Limits::new(&quotas("auth=1/min"));
+        let a = Key::Ip("10.0.0.1".parse().unwrap());
+        let b = Key::Ip("10.0.0.2".parse().unwrap());
+        assert!(limits.check(Class::Auth, &a).retry_after.is_none());
+        assert!(limits.check(Class::Auth, &a).retry_after.is_some());
+        assert!(limits.check(Class::Auth, &b).retry_after.is_none());
+        assert!(limits.check(Class::Read, &a).retry_after.is_none());
+    }
+
+    #[test]
+    fn idle_keys_are_evicted_so_memory_stays_bounded() {
+        let clock = FakeRelativeClock::default();
+        let limits = Limits::with_clock(&quotas("auth=10/min"), clock.clone());
+        for i in 0..100_000u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            limits.check(Class::Auth, &Key::Ip(ip));
+        }
+        assert_eq!(limits.tracked(), 100_000);
+        // Six seconds later one cell has come back to each, but not the full burst yet.
+        clock.advance(Duration::from_secs(6));
+        limits.evict_idle();
+        assert_eq!(limits.tracked(), 100_000, "keys with state left are kept");
+        clock.advance(Duration::from_secs(60));
+        limits.evict_idle();
+        assert_eq!(limits.tracked(), 0, "fully replenished keys are forgotten");
+    }
+}
+
+/// Where a request's rate-limit decision is kept between the check (in the edge or the
+/// credential check) and the response headers (in the edge).
+#[derive(Debug, Clone, Default)]
+pub struct Slot(std::sync::Arc<std::sync::Mutex<Option<Decision>>>);
+
+impl Slot {
+    pub fn set(&self, decision: Decision) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(decision);
+        }
+    }
+
+    pub fn get(&self) -> Option<Decision> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
+/// The client's address, as the edge resolved it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+/// The client of a request: the socket's peer, or, when that peer is a trusted proxy,
+/// the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    forwarded_for
+        .into_iter()
+        .flat_map(|value| value.rsplit(','))
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
+/// The response headers that report `decision` (draft-ietf-httpapi-ratelimit-headers and
+/// the common `X-RateLimit-*`), plus `Retry-After` on a refusal.
+pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
+    let name = decision.class.as_str();
+    let mut out = vec![
+        (
+            "RateLimit-Policy",
+            format!("\"{name}\";q={};w={}", decision.limit, decision.window),
+        ),
+        (
+            "RateLimit",
+            format!("\"{name}\";r={};t={}", decision.remaining, decision.reset),
+        ),
+        ("X-RateLimit-Limit", decision.limit.to_string()),
+        ("X-RateLimit-Remaining", decision.remaining.to_string()),
+        ("X-RateLimit-Reset", decision.reset.to_string()),
+    ];
+    if let Some(after) = decision.retry_after {
+        out.push(("Retry-After", after.to_string()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let spoofed = Some("198.51.100.1, 203.0.113.7");
+        assert_eq!(
+            client_ip(client, spoofed, &[proxy]),
+            client,
+            "not from a proxy"
+        );
+        assert_eq!(
+            client_ip(proxy, spoofed, &[proxy]),
+            client,
+            "right-most hop"
+        );
+        assert_eq!(client_ip(proxy, None, &[proxy]), proxy);
+    }
+}
