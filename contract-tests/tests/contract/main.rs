@@ -12,6 +12,7 @@ mod identity;
 mod isolation;
 mod leads;
 mod pipelines;
+mod ratelimits;
 mod users;
 mod walkthrough;
 

@@ -204,6 +204,38 @@ mod tests {
     }
 
     #[test]
+    fn every_operation_documents_its_rate_limit_class_headers_and_429() {
+        let doc = document();
+        for (_, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (_, op) in item.as_object().into_iter().flatten() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(
+                    op["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("Rate limit: the `")),
+                    "{id}: class in the description"
+                );
+                let responses = op["responses"].as_object().expect("responses");
+                assert!(
+                    responses["429"]["headers"]["Retry-After"].is_object(),
+                    "{id}: 429 with Retry-After"
+                );
+                for (status, resp) in responses {
+                    for name in [
+                        "RateLimit-Policy",
+                        "RateLimit",
+                        "X-RateLimit-Limit",
+                        "X-RateLimit-Remaining",
+                        "X-RateLimit-Reset",
+                    ] {
+                        assert!(resp["headers"][name].is_object(), "{id} {status}: {name}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_operation_has_an_id_a_tag_a_summary_and_the_shared_error_schema() {
         let doc = document();
         let mut ids = std::collections::HashSet::new();

@@ -1,0 +1,133 @@
+//! Rate limits: the headers, the 429, per-IP limits for unauthenticated calls, and the
+//! counters on /metrics.
+
+use std::time::Duration;
+
+use momentum_contract_tests::TestApp;
+use momentum_sdk::Client;
+
+use crate::api_error;
+
+fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The value of one Prometheus sample, 0 when absent.
+async fn metric(app: &TestApp, sample: &str) -> f64 {
+    let (http, url) = app.raw("/metrics");
+    let text = http.get(url).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample))
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn one_request_over_the_quota_gets_exactly_one_429_and_passes_after_retry_after() {
+    // A burst of 3, then one request a second.
+    let app = TestApp::spawn_with_limits("read=60/min:3").await;
+    let c = &app.client;
+    let allowed_before = metric(&app, "momentum_ratelimit_allowed_total{class=\"read\"}").await;
+
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let resp = c.contacts_list().send().await.expect("within the quota");
+        let h = resp.headers();
+        assert_eq!(header(h, "ratelimit-policy"), "\"read\";q=60;w=60");
+        assert_eq!(header(h, "x-ratelimit-limit"), "60");
+        assert!(header(h, "ratelimit").starts_with("\"read\";r="));
+        remaining.push(header(h, "x-ratelimit-remaining").parse::<u32>().unwrap());
+    }
+    assert_eq!(remaining, [2, 1, 0], "one fewer per request");
+
+    let refused = match c.contacts_list().send().await {
+        Err(momentum_sdk::Error::ErrorResponse(resp)) => resp,
+        other => panic!("expected a 429, got {other:?}"),
+    };
+    assert_eq!(refused.status().as_u16(), 429);
+    let retry_after: u64 = header(refused.headers(), "retry-after").parse().unwrap();
+    assert_eq!(retry_after, 1, "a cell comes back every second");
+    assert_eq!(header(refused.headers(), "x-ratelimit-remaining"), "0");
+    let body = refused.into_inner();
+    assert_eq!(body.error.code, "rate_limited");
+    assert!(body.error.message.contains("`read`"), "names the class");
+
+    // Other classes are counted apart.
+    let (status, _) = api_error(c.contacts_get().id(uuid::Uuid::now_v7()).send().await);
+    assert_eq!(status, 429, "contacts_get is a read too");
+    c.pipelines_create()
+        .body(momentum_sdk::types::PipelineCreate {
+            name: "Other class".parse().unwrap(),
+            stages: vec![momentum_sdk::types::NewStage {
+                name: "One".parse().unwrap(),
+                kind: None,
+                probability: None,
+            }],
+        })
+        .send()
+        .await
+        .expect("writes have their own quota");
+
+    tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(50)).await;
+    c.contacts_list()
+        .send()
+        .await
+        .expect("passes after Retry-After");
+
+    let allowed_after = metric(&app, "momentum_ratelimit_allowed_total{class=\"read\"}").await;
+    assert_eq!(
+        allowed_after - allowed_before,
+        4.0,
+        "/metrics counts each allowed read"
+    );
+    let limited = metric(&app, "momentum_ratelimit_limited_total{class=\"read\"}").await;
+    assert_eq!(limited, 2.0, "and each refusal");
+    let served = metric(
+        &app,
+        "momentum_http_requests_total{operation=\"contacts_list\",status=\"429\"}",
+    )
+    .await;
+    assert_eq!(served, 1.0);
+}
+
+#[tokio::test]
+async fn unauthenticated_login_calls_are_limited_per_client_address() {
+    let app = TestApp::spawn_with_limits("auth=60/min:2").await;
+    let device = Client::new(&app.base_url);
+    device.auth_qr_sessions_create().send().await.unwrap();
+    device.auth_qr_sessions_create().send().await.unwrap();
+    match device.auth_qr_sessions_create().send().await {
+        Err(momentum_sdk::Error::ErrorResponse(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429);
+            assert_eq!(
+                header(resp.headers(), "ratelimit-policy"),
+                "\"auth\";q=60;w=60"
+            );
+        }
+        other => panic!("expected a 429, got {other:?}"),
+    }
+    // Another caller (a valid key) is not affected by this address's login attempts.
+    assert!(app.client.contacts_list().send().await.is_ok());
+}
+
+#[tokio::test]
+async fn guessing_keys_is_limited_per_address_and_errors_carry_the_headers() {
+    let app = TestApp::spawn_with_limits("read=60/min:2").await;
+    let (http, url) = app.raw("/v1/contacts");
+    let bogus = format!("mk_{}_{}", "a".repeat(16), "0".repeat(64));
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let resp = http.get(&url).bearer_auth(&bogus).send().await.unwrap();
+        assert!(resp.headers().contains_key("ratelimit"), "on errors too");
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    let missing = http.get(&url).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 401);
+    assert!(missing.headers().contains_key("x-ratelimit-remaining"));
+}
