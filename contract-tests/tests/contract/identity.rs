@@ -359,6 +359,39 @@ async fn admins_manage_users_and_the_last_owner_stays() {
     assert_eq!(status, 404);
 }
 
+#[tokio::test]
+async fn another_tenants_keys_and_audit_events_are_invisible() {
+    let app = TestApp::spawn().await;
+    let (created, _) = key(&app, &["contacts:read"], None).await;
+    let (_, b) = app.other_tenant().await;
+    let (status, _) = api_error(b.api_keys_get().id(created.id).send().await);
+    assert_eq!(status, 404);
+    let (status, _) = api_error(b.api_keys_revoke().id(created.id).send().await);
+    assert_eq!(status, 404);
+    let keys = b.api_keys_list().send().await.unwrap().into_inner().data;
+    assert!(keys.iter().all(|k| k.id != created.id));
+    let events = b
+        .audit_events_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert!(events.iter().all(|e| e.target_id != created.id));
+    let still = app
+        .client
+        .api_keys_get()
+        .id(created.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        still.into_inner().data.revoked_at,
+        None,
+        "B's revoke changed nothing"
+    );
+}
+
 async fn bytes(resp: momentum_sdk::ResponseValue<momentum_sdk::ByteStream>) -> Vec<u8> {
     let mut stream = resp.into_inner_stream();
     let mut out = Vec::new();
