@@ -14848,571 +14848,6 @@ impl ClientInfo<()> for Client {
 }
 impl ClientHooks<()> for &Client {}
 impl Client {
-    /**Liveness probe
-
-`200` whenever the process serves HTTP; it does not touch the database.
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/healthz`
-
-```ignore
-let response = client.system_health()
-    .send()
-    .await;
-```*/
-    pub fn system_health(&self) -> builder::SystemHealth<'_> {
-        builder::SystemHealth::new(self)
-    }
-    /**Readiness probe
-
-`200` when the database answers and carries every migration this server needs,
-`503` otherwise.
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/readyz`
-
-```ignore
-let response = client.system_ready()
-    .send()
-    .await;
-```*/
-    pub fn system_ready(&self) -> builder::SystemReady<'_> {
-        builder::SystemReady::new(self)
-    }
-    /**List activities
-
-Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
-it is `null`.
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/v1/activities`
-
-Arguments:
-- `company_id`
-- `completed`: `true`: only completed ones; `false`: only open ones.
-- `contact_id`
-- `cursor`: The `next_cursor` of the previous page.
-- `due_from`: Due at or after this instant.
-- `due_to`: Due at or before this instant.
-- `lead_id`
-- `limit`: Page size, 1-200 (default 50).
-- `owner_id`
-- `sort`: Sort order: `created_at` (default), `updated_at` or `due_at` (none sorts last);
-a leading `-` sorts descending.
-- `type_`: One of `note`, `call`, `email`, `meeting`, `task`, `stage_change`.
-- `updated_after`: Only activities changed strictly after this instant (RFC 3339).
-```ignore
-let response = client.activities_list()
-    .company_id(company_id)
-    .completed(completed)
-    .contact_id(contact_id)
-    .cursor(cursor)
-    .due_from(due_from)
-    .due_to(due_to)
-    .lead_id(lead_id)
-    .limit(limit)
-    .owner_id(owner_id)
-    .sort(sort)
-    .type_(type_)
-    .updated_after(updated_after)
-    .send()
-    .await;
-```*/
-    pub fn activities_list(&self) -> builder::ActivitiesList<'_> {
-        builder::ActivitiesList::new(self)
-    }
-    /**Create an activity
-
-Rate limit: the `write` class.
-
-Sends a `POST` request to `/v1/activities`
-
-```ignore
-let response = client.activities_create()
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn activities_create(&self) -> builder::ActivitiesCreate<'_> {
-        builder::ActivitiesCreate::new(self)
-    }
-    /**Get an activity
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/v1/activities/{id}`
-
-Arguments:
-- `id`: The activity's id.
-```ignore
-let response = client.activities_get()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn activities_get(&self) -> builder::ActivitiesGet<'_> {
-        builder::ActivitiesGet::new(self)
-    }
-    /**Delete an activity
-
-Deletion is permanent. `stage_change` activities are read-only (409); they go
-when their lead is deleted.
-
-Rate limit: the `write` class.
-
-Sends a `DELETE` request to `/v1/activities/{id}`
-
-Arguments:
-- `id`: The activity's id.
-```ignore
-let response = client.activities_delete()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn activities_delete(&self) -> builder::ActivitiesDelete<'_> {
-        builder::ActivitiesDelete::new(self)
-    }
-    /**Update an activity
-
-JSON Merge Patch. `stage_change` activities are read-only (409).
-
-Rate limit: the `write` class.
-
-Sends a `PATCH` request to `/v1/activities/{id}`
-
-Arguments:
-- `id`: The activity's id.
-- `body`
-```ignore
-let response = client.activities_update()
-    .id(id)
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn activities_update(&self) -> builder::ActivitiesUpdate<'_> {
-        builder::ActivitiesUpdate::new(self)
-    }
-    /**Complete a task
-
-Sets `completed_at` to now. Completing a completed task changes nothing (the first
-completion time is kept). Only `task` activities can be completed (409).
-
-Rate limit: the `write` class.
-
-Sends a `POST` request to `/v1/activities/{id}/complete`
-
-Arguments:
-- `id`: The activity's id.
-```ignore
-let response = client.activities_complete()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn activities_complete(&self) -> builder::ActivitiesComplete<'_> {
-        builder::ActivitiesComplete::new(self)
-    }
-    /**List API keys
-
-Revoked and expired keys included. Keyset-paginated in creation order.
-
-Rate limit: the `admin` class.
-
-Sends a `GET` request to `/v1/api-keys`
-
-Arguments:
-- `cursor`: The `next_cursor` of the previous page.
-- `limit`: Page size, 1-200 (default 50).
-- `updated_after`: Only keys created or revoked strictly after this instant (RFC 3339).
-- `user_id`: Only the keys acting as this user.
-```ignore
-let response = client.api_keys_list()
-    .cursor(cursor)
-    .limit(limit)
-    .updated_after(updated_after)
-    .user_id(user_id)
-    .send()
-    .await;
-```*/
-    pub fn api_keys_list(&self) -> builder::ApiKeysList<'_> {
-        builder::ApiKeysList::new(self)
-    }
-    /**Create an API key
-
-Returns the key and, this once, its secret. Recorded in the audit log (without the
-secret).
-
-Rate limit: the `admin` class.
-
-Sends a `POST` request to `/v1/api-keys`
-
-```ignore
-let response = client.api_keys_create()
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn api_keys_create(&self) -> builder::ApiKeysCreate<'_> {
-        builder::ApiKeysCreate::new(self)
-    }
-    /**Get an API key
-
-Rate limit: the `admin` class.
-
-Sends a `GET` request to `/v1/api-keys/{id}`
-
-Arguments:
-- `id`: The key's id.
-```ignore
-let response = client.api_keys_get()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn api_keys_get(&self) -> builder::ApiKeysGet<'_> {
-        builder::ApiKeysGet::new(self)
-    }
-    /**Revoke an API key
-
-The key stops working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS`
-(5 s by default) on every other. Revoking a revoked key changes nothing.
-
-Rate limit: the `admin` class.
-
-Sends a `POST` request to `/v1/api-keys/{id}/revoke`
-
-Arguments:
-- `id`: The key's id.
-```ignore
-let response = client.api_keys_revoke()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn api_keys_revoke(&self) -> builder::ApiKeysRevoke<'_> {
-        builder::ApiKeysRevoke::new(self)
-    }
-    /**List audit events
-
-Oldest first (`sort=-created_at` for newest first), keyset-paginated.
-
-Rate limit: the `admin` class.
-
-Sends a `GET` request to `/v1/audit-events`
-
-Arguments:
-- `action`: Exact action, e.g. `api_key.revoked`.
-- `actor_user_id`: Only events by this user.
-- `cursor`: The `next_cursor` of the previous page.
-- `limit`: Page size, 1-200 (default 50).
-- `sort`: `created_at` (default) or `-created_at`.
-- `target_id`: Only events about this object.
-- `updated_after`: Only events recorded strictly after this instant (events never change).
-```ignore
-let response = client.audit_events_list()
-    .action(action)
-    .actor_user_id(actor_user_id)
-    .cursor(cursor)
-    .limit(limit)
-    .sort(sort)
-    .target_id(target_id)
-    .updated_after(updated_after)
-    .send()
-    .await;
-```*/
-    pub fn audit_events_list(&self) -> builder::AuditEventsList<'_> {
-        builder::AuditEventsList::new(self)
-    }
-    /**Start a QR login
-
-No credentials. Creates a pending session that expires in 2 minutes (configurable)
-and returns its id, the poll secret (shown only here) and the content of its QR
-code.
-
-Rate limit: the `auth` class.
-
-Sends a `POST` request to `/v1/auth/qr-sessions`
-
-```ignore
-let response = client.auth_qr_sessions_create()
-    .send()
-    .await;
-```*/
-    pub fn auth_qr_sessions_create(&self) -> builder::AuthQrSessionsCreate<'_> {
-        builder::AuthQrSessionsCreate::new(self)
-    }
-    /**Poll a QR login
-
-With the session's poll secret. `wait` (0-30 seconds) long-polls: the answer comes
-as soon as the status is no longer `pending`, or when the wait is over, so a
-device needs only a couple of requests a minute.
-
-Rate limit: the `auth` class.
-
-Sends a `GET` request to `/v1/auth/qr-sessions/{id}`
-
-Arguments:
-- `id`: The session's id.
-- `wait`: Seconds to wait for a change while the session is pending (default 0).
-- `x_poll_secret`: The poll secret from `auth_qr_sessions_create`.
-```ignore
-let response = client.auth_qr_sessions_get()
-    .id(id)
-    .wait(wait)
-    .x_poll_secret(x_poll_secret)
-    .send()
-    .await;
-```*/
-    pub fn auth_qr_sessions_get(&self) -> builder::AuthQrSessionsGet<'_> {
-        builder::AuthQrSessionsGet::new(self)
-    }
-    /**Approve a QR login
-
-Called by a signed-in user (any scope, but the credential must act as a user, not
-be a service key) whose device scanned the code: binds the session to that user
-and tenant. `409` unless the session is pending. Recorded in the audit log.
-
-Rate limit: the `write` class.
-
-Sends a `POST` request to `/v1/auth/qr-sessions/{id}/approve`
-
-Arguments:
-- `id`: The session's id, from the QR code.
-```ignore
-let response = client.auth_qr_sessions_approve()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn auth_qr_sessions_approve(&self) -> builder::AuthQrSessionsApprove<'_> {
-        builder::AuthQrSessionsApprove::new(self)
-    }
-    /**Exchange an approved QR login for a session token
-
-With the session's poll secret, exactly once: a second exchange, or one after the
-session expired, is a `409`; a wrong secret a `401`. The token acts as the
-approving user, with that user's role, until it expires (1 hour by default) or is
-revoked. Recorded in the audit log.
-
-Rate limit: the `auth` class.
-
-Sends a `POST` request to `/v1/auth/qr-sessions/{id}/exchange`
-
-Arguments:
-- `id`: The session's id.
-- `x_poll_secret`: The poll secret from `auth_qr_sessions_create`.
-```ignore
-let response = client.auth_qr_sessions_exchange()
-    .id(id)
-    .x_poll_secret(x_poll_secret)
-    .send()
-    .await;
-```*/
-    pub fn auth_qr_sessions_exchange(&self) -> builder::AuthQrSessionsExchange<'_> {
-        builder::AuthQrSessionsExchange::new(self)
-    }
-    /**A QR login's code as PNG
-
-No credentials (the session id is unguessable). `409` once the session is no
-longer pending.
-
-Rate limit: the `auth` class.
-
-Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.png`
-
-```ignore
-let response = client.auth_qr_sessions_png()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn auth_qr_sessions_png(&self) -> builder::AuthQrSessionsPng<'_> {
-        builder::AuthQrSessionsPng::new(self)
-    }
-    /**A QR login's code as SVG
-
-No credentials (the session id is unguessable). `409` once the session is no
-longer pending.
-
-Rate limit: the `auth` class.
-
-Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.svg`
-
-```ignore
-let response = client.auth_qr_sessions_svg()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn auth_qr_sessions_svg(&self) -> builder::AuthQrSessionsSvg<'_> {
-        builder::AuthQrSessionsSvg::new(self)
-    }
-    /**List companies
-
-Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
-it is `null`.
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/v1/companies`
-
-Arguments:
-- `cursor`: The `next_cursor` of the previous page.
-- `domain`: Exact domain, normalised like the field (a URL works too).
-- `industry`: Exact industry, ignoring case.
-- `limit`: Page size, 1-200 (default 50).
-- `q`: Case-insensitive substring of the name or the domain.
-- `sort`: Sort order: `created_at` (default), `updated_at` or `name`; a leading `-` sorts
-descending.
-- `updated_after`: Only companies changed strictly after this instant (RFC 3339).
-```ignore
-let response = client.companies_list()
-    .cursor(cursor)
-    .domain(domain)
-    .industry(industry)
-    .limit(limit)
-    .q(q)
-    .sort(sort)
-    .updated_after(updated_after)
-    .send()
-    .await;
-```*/
-    pub fn companies_list(&self) -> builder::CompaniesList<'_> {
-        builder::CompaniesList::new(self)
-    }
-    /**Create a company
-
-Returns the new company with `201` and its address in `Location`. A domain already
-used by another company of the tenant is a `409` whose details name that company.
-
-Rate limit: the `write` class.
-
-Sends a `POST` request to `/v1/companies`
-
-```ignore
-let response = client.companies_create()
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn companies_create(&self) -> builder::CompaniesCreate<'_> {
-        builder::CompaniesCreate::new(self)
-    }
-    /**Get a company
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/v1/companies/{id}`
-
-Arguments:
-- `id`: The company's id.
-```ignore
-let response = client.companies_get()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn companies_get(&self) -> builder::CompaniesGet<'_> {
-        builder::CompaniesGet::new(self)
-    }
-    /**Delete a company
-
-Deletion is permanent. The company's contacts, leads and activities are kept; their
-`company_id` becomes `null`.
-
-Rate limit: the `write` class.
-
-Sends a `DELETE` request to `/v1/companies/{id}`
-
-Arguments:
-- `id`: The company's id.
-```ignore
-let response = client.companies_delete()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn companies_delete(&self) -> builder::CompaniesDelete<'_> {
-        builder::CompaniesDelete::new(self)
-    }
-    /**Update a company
-
-JSON Merge Patch: fields left out are kept, `null` clears a field, other values
-replace it.
-
-Rate limit: the `write` class.
-
-Sends a `PATCH` request to `/v1/companies/{id}`
-
-Arguments:
-- `id`: The company's id.
-- `body`
-```ignore
-let response = client.companies_update()
-    .id(id)
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn companies_update(&self) -> builder::CompaniesUpdate<'_> {
-        builder::CompaniesUpdate::new(self)
-    }
-    /**A company's timeline
-
-The activities linked to the company, newest first, keyset-paginated.
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/v1/companies/{id}/activities`
-
-Arguments:
-- `id`: The company's id.
-- `cursor`: The `next_cursor` of the previous page.
-- `limit`: Page size, 1-200 (default 50).
-```ignore
-let response = client.companies_activities()
-    .id(id)
-    .cursor(cursor)
-    .limit(limit)
-    .send()
-    .await;
-```*/
-    pub fn companies_activities(&self) -> builder::CompaniesActivities<'_> {
-        builder::CompaniesActivities::new(self)
-    }
-    /**List a company's contacts
-
-The contacts whose `company_id` is this company, paginated like `contacts_list`.
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/v1/companies/{id}/contacts`
-
-Arguments:
-- `id`: The company's id.
-- `cursor`: The `next_cursor` of the previous page.
-- `limit`: Page size, 1-200 (default 50).
-- `sort`: Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
-sorts descending.
-- `updated_after`: Only contacts changed strictly after this instant (RFC 3339).
-```ignore
-let response = client.companies_contacts()
-    .id(id)
-    .cursor(cursor)
-    .limit(limit)
-    .sort(sort)
-    .updated_after(updated_after)
-    .send()
-    .await;
-```*/
-    pub fn companies_contacts(&self) -> builder::CompaniesContacts<'_> {
-        builder::CompaniesContacts::new(self)
-    }
     /**List contacts
 
 Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
@@ -15527,207 +14962,143 @@ let response = client.contacts_update()
     pub fn contacts_update(&self) -> builder::ContactsUpdate<'_> {
         builder::ContactsUpdate::new(self)
     }
-    /**A contact's timeline
-
-The activities linked to the contact, newest first, keyset-paginated.
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/v1/contacts/{id}/activities`
-
-Arguments:
-- `id`: The contact's id.
-- `cursor`: The `next_cursor` of the previous page.
-- `limit`: Page size, 1-200 (default 50).
-```ignore
-let response = client.contacts_activities()
-    .id(id)
-    .cursor(cursor)
-    .limit(limit)
-    .send()
-    .await;
-```*/
-    pub fn contacts_activities(&self) -> builder::ContactsActivities<'_> {
-        builder::ContactsActivities::new(self)
-    }
-    /**List leads
+    /**List companies
 
 Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
-it is `null`. The value range compares amounts regardless of currency; combine it
-with `currency`.
+it is `null`.
 
 Rate limit: the `read` class.
 
-Sends a `GET` request to `/v1/leads`
+Sends a `GET` request to `/v1/companies`
 
 Arguments:
-- `company_id`
-- `contact_id`
-- `currency`: ISO 4217 code.
 - `cursor`: The `next_cursor` of the previous page.
-- `expected_close_from`: Earliest expected close date, inclusive.
-- `expected_close_to`: Latest expected close date, inclusive.
+- `domain`: Exact domain, normalised like the field (a URL works too).
+- `industry`: Exact industry, ignoring case.
 - `limit`: Page size, 1-200 (default 50).
-- `owner_id`: Leads owned by this user.
-- `pipeline_id`
-- `q`: Case-insensitive substring of the title.
-- `sort`: Sort order: `created_at` (default), `updated_at`, `value` (no value sorts as 0)
-or `expected_close_date` (none sorts last); a leading `-` sorts descending.
-- `stage_id`
-- `status`
-- `updated_after`: Only leads changed strictly after this instant (RFC 3339).
-- `value_max`: Largest value, inclusive (a decimal string).
-- `value_min`: Smallest value, inclusive (a decimal string).
+- `q`: Case-insensitive substring of the name or the domain.
+- `sort`: Sort order: `created_at` (default), `updated_at` or `name`; a leading `-` sorts
+descending.
+- `updated_after`: Only companies changed strictly after this instant (RFC 3339).
 ```ignore
-let response = client.leads_list()
-    .company_id(company_id)
-    .contact_id(contact_id)
-    .currency(currency)
+let response = client.companies_list()
     .cursor(cursor)
-    .expected_close_from(expected_close_from)
-    .expected_close_to(expected_close_to)
+    .domain(domain)
+    .industry(industry)
     .limit(limit)
-    .owner_id(owner_id)
-    .pipeline_id(pipeline_id)
     .q(q)
     .sort(sort)
-    .stage_id(stage_id)
-    .status(status)
     .updated_after(updated_after)
-    .value_max(value_max)
-    .value_min(value_min)
     .send()
     .await;
 ```*/
-    pub fn leads_list(&self) -> builder::LeadsList<'_> {
-        builder::LeadsList::new(self)
+    pub fn companies_list(&self) -> builder::CompaniesList<'_> {
+        builder::CompaniesList::new(self)
     }
-    /**Create a lead
+    /**Create a company
 
-In the stage `stage_id`, or in the first stage of `pipeline_id`. Its status follows
-the stage's kind.
+Returns the new company with `201` and its address in `Location`. A domain already
+used by another company of the tenant is a `409` whose details name that company.
 
 Rate limit: the `write` class.
 
-Sends a `POST` request to `/v1/leads`
+Sends a `POST` request to `/v1/companies`
 
 ```ignore
-let response = client.leads_create()
+let response = client.companies_create()
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn leads_create(&self) -> builder::LeadsCreate<'_> {
-        builder::LeadsCreate::new(self)
+    pub fn companies_create(&self) -> builder::CompaniesCreate<'_> {
+        builder::CompaniesCreate::new(self)
     }
-    /**Get a lead
+    /**Get a company
 
 Rate limit: the `read` class.
 
-Sends a `GET` request to `/v1/leads/{id}`
+Sends a `GET` request to `/v1/companies/{id}`
 
 Arguments:
-- `id`: The lead's id.
+- `id`: The company's id.
 ```ignore
-let response = client.leads_get()
+let response = client.companies_get()
     .id(id)
     .send()
     .await;
 ```*/
-    pub fn leads_get(&self) -> builder::LeadsGet<'_> {
-        builder::LeadsGet::new(self)
+    pub fn companies_get(&self) -> builder::CompaniesGet<'_> {
+        builder::CompaniesGet::new(self)
     }
-    /**Delete a lead
+    /**Delete a company
 
-Deletion is permanent. The lead's `stage_change` activities go with it; the
-activities people logged on it stay, with `lead_id` set to `null`.
+Deletion is permanent. The company's contacts, leads and activities are kept; their
+`company_id` becomes `null`.
 
 Rate limit: the `write` class.
 
-Sends a `DELETE` request to `/v1/leads/{id}`
+Sends a `DELETE` request to `/v1/companies/{id}`
 
 Arguments:
-- `id`: The lead's id.
+- `id`: The company's id.
 ```ignore
-let response = client.leads_delete()
+let response = client.companies_delete()
     .id(id)
     .send()
     .await;
 ```*/
-    pub fn leads_delete(&self) -> builder::LeadsDelete<'_> {
-        builder::LeadsDelete::new(self)
+    pub fn companies_delete(&self) -> builder::CompaniesDelete<'_> {
+        builder::CompaniesDelete::new(self)
     }
-    /**Update a lead
+    /**Update a company
 
-JSON Merge Patch. Moving the lead (`stage_id`, or `pipeline_id` alone for that
-pipeline's first stage) sets its status from the new stage's kind, updates
-`stage_changed_at`, `won_at` and `lost_at`, and records a `stage_change` activity
-on the lead. A `lost` stage needs a `lost_reason` (422).
+JSON Merge Patch: fields left out are kept, `null` clears a field, other values
+replace it.
 
 Rate limit: the `write` class.
 
-Sends a `PATCH` request to `/v1/leads/{id}`
+Sends a `PATCH` request to `/v1/companies/{id}`
 
 Arguments:
-- `id`: The lead's id.
+- `id`: The company's id.
 - `body`
 ```ignore
-let response = client.leads_update()
+let response = client.companies_update()
     .id(id)
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn leads_update(&self) -> builder::LeadsUpdate<'_> {
-        builder::LeadsUpdate::new(self)
+    pub fn companies_update(&self) -> builder::CompaniesUpdate<'_> {
+        builder::CompaniesUpdate::new(self)
     }
-    /**A lead's timeline
+    /**List a company's contacts
 
-The activities linked to the lead, including its `stage_change` history, newest
-first, keyset-paginated.
+The contacts whose `company_id` is this company, paginated like `contacts_list`.
 
 Rate limit: the `read` class.
 
-Sends a `GET` request to `/v1/leads/{id}/activities`
+Sends a `GET` request to `/v1/companies/{id}/contacts`
 
 Arguments:
-- `id`: The lead's id.
+- `id`: The company's id.
 - `cursor`: The `next_cursor` of the previous page.
 - `limit`: Page size, 1-200 (default 50).
+- `sort`: Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
+sorts descending.
+- `updated_after`: Only contacts changed strictly after this instant (RFC 3339).
 ```ignore
-let response = client.leads_activities()
+let response = client.companies_contacts()
     .id(id)
     .cursor(cursor)
     .limit(limit)
+    .sort(sort)
+    .updated_after(updated_after)
     .send()
     .await;
 ```*/
-    pub fn leads_activities(&self) -> builder::LeadsActivities<'_> {
-        builder::LeadsActivities::new(self)
-    }
-    /**Convert a lead
-
-In one transaction: links the lead's contact — its `contact_id`, else the contact
-with the `prospect_email`, else a new contact from the `prospect_*` fields — and
-its company — its `company_id`, else the company with the
-`prospect_company_domain`, else a new one from `prospect_company_name` (none if
-the lead names no company). The contact is linked to the company if it had none.
-Returns all three. A lead converts once (409 after).
-
-Rate limit: the `write` class.
-
-Sends a `POST` request to `/v1/leads/{id}/convert`
-
-Arguments:
-- `id`: The lead's id.
-```ignore
-let response = client.leads_convert()
-    .id(id)
-    .send()
-    .await;
-```*/
-    pub fn leads_convert(&self) -> builder::LeadsConvert<'_> {
-        builder::LeadsConvert::new(self)
+    pub fn companies_contacts(&self) -> builder::CompaniesContacts<'_> {
+        builder::CompaniesContacts::new(self)
     }
     /**List pipelines
 
@@ -15875,28 +15246,6 @@ let response = client.stages_create()
     pub fn stages_create(&self) -> builder::StagesCreate<'_> {
         builder::StagesCreate::new(self)
     }
-    /**Reorder a pipeline's stages
-
-One atomic call: `stage_ids` lists every stage of the pipeline once, in the new
-order. Returns the stages in that order.
-
-Rate limit: the `write` class.
-
-Sends a `PUT` request to `/v1/pipelines/{id}/stages/order`
-
-Arguments:
-- `id`: The pipeline's id.
-- `body`
-```ignore
-let response = client.stages_reorder()
-    .id(id)
-    .body(body)
-    .send()
-    .await;
-```*/
-    pub fn stages_reorder(&self) -> builder::StagesReorder<'_> {
-        builder::StagesReorder::new(self)
-    }
     /**Get a stage
 
 Rate limit: the `read` class.
@@ -15965,51 +15314,388 @@ let response = client.stages_update()
     pub fn stages_update(&self) -> builder::StagesUpdate<'_> {
         builder::StagesUpdate::new(self)
     }
-    /**List session tokens
+    /**Reorder a pipeline's stages
 
-Your own tokens; with the `admin` scope, every user's (filter with `user_id`).
-
-Rate limit: the `read` class.
-
-Sends a `GET` request to `/v1/session-tokens`
-
-Arguments:
-- `cursor`: The `next_cursor` of the previous page.
-- `limit`: Page size, 1-200 (default 50).
-- `updated_after`: Only tokens issued or revoked strictly after this instant (RFC 3339).
-- `user_id`: Only this user's tokens (admins only; others always see their own).
-```ignore
-let response = client.session_tokens_list()
-    .cursor(cursor)
-    .limit(limit)
-    .updated_after(updated_after)
-    .user_id(user_id)
-    .send()
-    .await;
-```*/
-    pub fn session_tokens_list(&self) -> builder::SessionTokensList<'_> {
-        builder::SessionTokensList::new(self)
-    }
-    /**Revoke a session token
-
-By its user or an admin; another user's token is reported as not found. It stops
-working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every
-other. Recorded in the audit log.
+One atomic call: `stage_ids` lists every stage of the pipeline once, in the new
+order. Returns the stages in that order.
 
 Rate limit: the `write` class.
 
-Sends a `POST` request to `/v1/session-tokens/{id}/revoke`
+Sends a `PUT` request to `/v1/pipelines/{id}/stages/order`
 
 Arguments:
-- `id`: The token's id.
+- `id`: The pipeline's id.
+- `body`
 ```ignore
-let response = client.session_tokens_revoke()
+let response = client.stages_reorder()
+    .id(id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn stages_reorder(&self) -> builder::StagesReorder<'_> {
+        builder::StagesReorder::new(self)
+    }
+    /**List leads
+
+Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
+it is `null`. The value range compares amounts regardless of currency; combine it
+with `currency`.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/leads`
+
+Arguments:
+- `company_id`
+- `contact_id`
+- `currency`: ISO 4217 code.
+- `cursor`: The `next_cursor` of the previous page.
+- `expected_close_from`: Earliest expected close date, inclusive.
+- `expected_close_to`: Latest expected close date, inclusive.
+- `limit`: Page size, 1-200 (default 50).
+- `owner_id`: Leads owned by this user.
+- `pipeline_id`
+- `q`: Case-insensitive substring of the title.
+- `sort`: Sort order: `created_at` (default), `updated_at`, `value` (no value sorts as 0)
+or `expected_close_date` (none sorts last); a leading `-` sorts descending.
+- `stage_id`
+- `status`
+- `updated_after`: Only leads changed strictly after this instant (RFC 3339).
+- `value_max`: Largest value, inclusive (a decimal string).
+- `value_min`: Smallest value, inclusive (a decimal string).
+```ignore
+let response = client.leads_list()
+    .company_id(company_id)
+    .contact_id(contact_id)
+    .currency(currency)
+    .cursor(cursor)
+    .expected_close_from(expected_close_from)
+    .expected_close_to(expected_close_to)
+    .limit(limit)
+    .owner_id(owner_id)
+    .pipeline_id(pipeline_id)
+    .q(q)
+    .sort(sort)
+    .stage_id(stage_id)
+    .status(status)
+    .updated_after(updated_after)
+    .value_max(value_max)
+    .value_min(value_min)
+    .send()
+    .await;
+```*/
+    pub fn leads_list(&self) -> builder::LeadsList<'_> {
+        builder::LeadsList::new(self)
+    }
+    /**Create a lead
+
+In the stage `stage_id`, or in the first stage of `pipeline_id`. Its status follows
+the stage's kind.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/leads`
+
+```ignore
+let response = client.leads_create()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn leads_create(&self) -> builder::LeadsCreate<'_> {
+        builder::LeadsCreate::new(self)
+    }
+    /**Get a lead
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/leads/{id}`
+
+Arguments:
+- `id`: The lead's id.
+```ignore
+let response = client.leads_get()
     .id(id)
     .send()
     .await;
 ```*/
-    pub fn session_tokens_revoke(&self) -> builder::SessionTokensRevoke<'_> {
-        builder::SessionTokensRevoke::new(self)
+    pub fn leads_get(&self) -> builder::LeadsGet<'_> {
+        builder::LeadsGet::new(self)
+    }
+    /**Delete a lead
+
+Deletion is permanent. The lead's `stage_change` activities go with it; the
+activities people logged on it stay, with `lead_id` set to `null`.
+
+Rate limit: the `write` class.
+
+Sends a `DELETE` request to `/v1/leads/{id}`
+
+Arguments:
+- `id`: The lead's id.
+```ignore
+let response = client.leads_delete()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn leads_delete(&self) -> builder::LeadsDelete<'_> {
+        builder::LeadsDelete::new(self)
+    }
+    /**Update a lead
+
+JSON Merge Patch. Moving the lead (`stage_id`, or `pipeline_id` alone for that
+pipeline's first stage) sets its status from the new stage's kind, updates
+`stage_changed_at`, `won_at` and `lost_at`, and records a `stage_change` activity
+on the lead. A `lost` stage needs a `lost_reason` (422).
+
+Rate limit: the `write` class.
+
+Sends a `PATCH` request to `/v1/leads/{id}`
+
+Arguments:
+- `id`: The lead's id.
+- `body`
+```ignore
+let response = client.leads_update()
+    .id(id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn leads_update(&self) -> builder::LeadsUpdate<'_> {
+        builder::LeadsUpdate::new(self)
+    }
+    /**Convert a lead
+
+In one transaction: links the lead's contact — its `contact_id`, else the contact
+with the `prospect_email`, else a new contact from the `prospect_*` fields — and
+its company — its `company_id`, else the company with the
+`prospect_company_domain`, else a new one from `prospect_company_name` (none if
+the lead names no company). The contact is linked to the company if it had none.
+Returns all three. A lead converts once (409 after).
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/leads/{id}/convert`
+
+Arguments:
+- `id`: The lead's id.
+```ignore
+let response = client.leads_convert()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn leads_convert(&self) -> builder::LeadsConvert<'_> {
+        builder::LeadsConvert::new(self)
+    }
+    /**List activities
+
+Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
+it is `null`.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/activities`
+
+Arguments:
+- `company_id`
+- `completed`: `true`: only completed ones; `false`: only open ones.
+- `contact_id`
+- `cursor`: The `next_cursor` of the previous page.
+- `due_from`: Due at or after this instant.
+- `due_to`: Due at or before this instant.
+- `lead_id`
+- `limit`: Page size, 1-200 (default 50).
+- `owner_id`
+- `sort`: Sort order: `created_at` (default), `updated_at` or `due_at` (none sorts last);
+a leading `-` sorts descending.
+- `type_`: One of `note`, `call`, `email`, `meeting`, `task`, `stage_change`.
+- `updated_after`: Only activities changed strictly after this instant (RFC 3339).
+```ignore
+let response = client.activities_list()
+    .company_id(company_id)
+    .completed(completed)
+    .contact_id(contact_id)
+    .cursor(cursor)
+    .due_from(due_from)
+    .due_to(due_to)
+    .lead_id(lead_id)
+    .limit(limit)
+    .owner_id(owner_id)
+    .sort(sort)
+    .type_(type_)
+    .updated_after(updated_after)
+    .send()
+    .await;
+```*/
+    pub fn activities_list(&self) -> builder::ActivitiesList<'_> {
+        builder::ActivitiesList::new(self)
+    }
+    /**Create an activity
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/activities`
+
+```ignore
+let response = client.activities_create()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn activities_create(&self) -> builder::ActivitiesCreate<'_> {
+        builder::ActivitiesCreate::new(self)
+    }
+    /**Get an activity
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/activities/{id}`
+
+Arguments:
+- `id`: The activity's id.
+```ignore
+let response = client.activities_get()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn activities_get(&self) -> builder::ActivitiesGet<'_> {
+        builder::ActivitiesGet::new(self)
+    }
+    /**Delete an activity
+
+Deletion is permanent. `stage_change` activities are read-only (409); they go
+when their lead is deleted.
+
+Rate limit: the `write` class.
+
+Sends a `DELETE` request to `/v1/activities/{id}`
+
+Arguments:
+- `id`: The activity's id.
+```ignore
+let response = client.activities_delete()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn activities_delete(&self) -> builder::ActivitiesDelete<'_> {
+        builder::ActivitiesDelete::new(self)
+    }
+    /**Update an activity
+
+JSON Merge Patch. `stage_change` activities are read-only (409).
+
+Rate limit: the `write` class.
+
+Sends a `PATCH` request to `/v1/activities/{id}`
+
+Arguments:
+- `id`: The activity's id.
+- `body`
+```ignore
+let response = client.activities_update()
+    .id(id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn activities_update(&self) -> builder::ActivitiesUpdate<'_> {
+        builder::ActivitiesUpdate::new(self)
+    }
+    /**Complete a task
+
+Sets `completed_at` to now. Completing a completed task changes nothing (the first
+completion time is kept). Only `task` activities can be completed (409).
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/activities/{id}/complete`
+
+Arguments:
+- `id`: The activity's id.
+```ignore
+let response = client.activities_complete()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn activities_complete(&self) -> builder::ActivitiesComplete<'_> {
+        builder::ActivitiesComplete::new(self)
+    }
+    /**A contact's timeline
+
+The activities linked to the contact, newest first, keyset-paginated.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/contacts/{id}/activities`
+
+Arguments:
+- `id`: The contact's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+```ignore
+let response = client.contacts_activities()
+    .id(id)
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn contacts_activities(&self) -> builder::ContactsActivities<'_> {
+        builder::ContactsActivities::new(self)
+    }
+    /**A company's timeline
+
+The activities linked to the company, newest first, keyset-paginated.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/companies/{id}/activities`
+
+Arguments:
+- `id`: The company's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+```ignore
+let response = client.companies_activities()
+    .id(id)
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn companies_activities(&self) -> builder::CompaniesActivities<'_> {
+        builder::CompaniesActivities::new(self)
+    }
+    /**A lead's timeline
+
+The activities linked to the lead, including its `stage_change` history, newest
+first, keyset-paginated.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/leads/{id}/activities`
+
+Arguments:
+- `id`: The lead's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+```ignore
+let response = client.leads_activities()
+    .id(id)
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn leads_activities(&self) -> builder::LeadsActivities<'_> {
+        builder::LeadsActivities::new(self)
     }
     /**List users
 
@@ -16117,6 +15803,320 @@ let response = client.users_deactivate()
     pub fn users_deactivate(&self) -> builder::UsersDeactivate<'_> {
         builder::UsersDeactivate::new(self)
     }
+    /**List API keys
+
+Revoked and expired keys included. Keyset-paginated in creation order.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/api-keys`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `updated_after`: Only keys created or revoked strictly after this instant (RFC 3339).
+- `user_id`: Only the keys acting as this user.
+```ignore
+let response = client.api_keys_list()
+    .cursor(cursor)
+    .limit(limit)
+    .updated_after(updated_after)
+    .user_id(user_id)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_list(&self) -> builder::ApiKeysList<'_> {
+        builder::ApiKeysList::new(self)
+    }
+    /**Create an API key
+
+Returns the key and, this once, its secret. Recorded in the audit log (without the
+secret).
+
+Rate limit: the `admin` class.
+
+Sends a `POST` request to `/v1/api-keys`
+
+```ignore
+let response = client.api_keys_create()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_create(&self) -> builder::ApiKeysCreate<'_> {
+        builder::ApiKeysCreate::new(self)
+    }
+    /**Get an API key
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/api-keys/{id}`
+
+Arguments:
+- `id`: The key's id.
+```ignore
+let response = client.api_keys_get()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_get(&self) -> builder::ApiKeysGet<'_> {
+        builder::ApiKeysGet::new(self)
+    }
+    /**Revoke an API key
+
+The key stops working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS`
+(5 s by default) on every other. Revoking a revoked key changes nothing.
+
+Rate limit: the `admin` class.
+
+Sends a `POST` request to `/v1/api-keys/{id}/revoke`
+
+Arguments:
+- `id`: The key's id.
+```ignore
+let response = client.api_keys_revoke()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_revoke(&self) -> builder::ApiKeysRevoke<'_> {
+        builder::ApiKeysRevoke::new(self)
+    }
+    /**Start a QR login
+
+No credentials. Creates a pending session that expires in 2 minutes (configurable)
+and returns its id, the poll secret (shown only here) and the content of its QR
+code.
+
+Rate limit: the `auth` class.
+
+Sends a `POST` request to `/v1/auth/qr-sessions`
+
+```ignore
+let response = client.auth_qr_sessions_create()
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_create(&self) -> builder::AuthQrSessionsCreate<'_> {
+        builder::AuthQrSessionsCreate::new(self)
+    }
+    /**A QR login's code as SVG
+
+No credentials (the session id is unguessable). `409` once the session is no
+longer pending.
+
+Rate limit: the `auth` class.
+
+Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.svg`
+
+```ignore
+let response = client.auth_qr_sessions_svg()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_svg(&self) -> builder::AuthQrSessionsSvg<'_> {
+        builder::AuthQrSessionsSvg::new(self)
+    }
+    /**A QR login's code as PNG
+
+No credentials (the session id is unguessable). `409` once the session is no
+longer pending.
+
+Rate limit: the `auth` class.
+
+Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.png`
+
+```ignore
+let response = client.auth_qr_sessions_png()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_png(&self) -> builder::AuthQrSessionsPng<'_> {
+        builder::AuthQrSessionsPng::new(self)
+    }
+    /**Poll a QR login
+
+With the session's poll secret. `wait` (0-30 seconds) long-polls: the answer comes
+as soon as the status is no longer `pending`, or when the wait is over, so a
+device needs only a couple of requests a minute.
+
+Rate limit: the `auth` class.
+
+Sends a `GET` request to `/v1/auth/qr-sessions/{id}`
+
+Arguments:
+- `id`: The session's id.
+- `wait`: Seconds to wait for a change while the session is pending (default 0).
+- `x_poll_secret`: The poll secret from `auth_qr_sessions_create`.
+```ignore
+let response = client.auth_qr_sessions_get()
+    .id(id)
+    .wait(wait)
+    .x_poll_secret(x_poll_secret)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_get(&self) -> builder::AuthQrSessionsGet<'_> {
+        builder::AuthQrSessionsGet::new(self)
+    }
+    /**Approve a QR login
+
+Called by a signed-in user (any scope, but the credential must act as a user, not
+be a service key) whose device scanned the code: binds the session to that user
+and tenant. `409` unless the session is pending. Recorded in the audit log.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/auth/qr-sessions/{id}/approve`
+
+Arguments:
+- `id`: The session's id, from the QR code.
+```ignore
+let response = client.auth_qr_sessions_approve()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_approve(&self) -> builder::AuthQrSessionsApprove<'_> {
+        builder::AuthQrSessionsApprove::new(self)
+    }
+    /**Exchange an approved QR login for a session token
+
+With the session's poll secret, exactly once: a second exchange, or one after the
+session expired, is a `409`; a wrong secret a `401`. The token acts as the
+approving user, with that user's role, until it expires (1 hour by default) or is
+revoked. Recorded in the audit log.
+
+Rate limit: the `auth` class.
+
+Sends a `POST` request to `/v1/auth/qr-sessions/{id}/exchange`
+
+Arguments:
+- `id`: The session's id.
+- `x_poll_secret`: The poll secret from `auth_qr_sessions_create`.
+```ignore
+let response = client.auth_qr_sessions_exchange()
+    .id(id)
+    .x_poll_secret(x_poll_secret)
+    .send()
+    .await;
+```*/
+    pub fn auth_qr_sessions_exchange(&self) -> builder::AuthQrSessionsExchange<'_> {
+        builder::AuthQrSessionsExchange::new(self)
+    }
+    /**List session tokens
+
+Your own tokens; with the `admin` scope, every user's (filter with `user_id`).
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/session-tokens`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `updated_after`: Only tokens issued or revoked strictly after this instant (RFC 3339).
+- `user_id`: Only this user's tokens (admins only; others always see their own).
+```ignore
+let response = client.session_tokens_list()
+    .cursor(cursor)
+    .limit(limit)
+    .updated_after(updated_after)
+    .user_id(user_id)
+    .send()
+    .await;
+```*/
+    pub fn session_tokens_list(&self) -> builder::SessionTokensList<'_> {
+        builder::SessionTokensList::new(self)
+    }
+    /**Revoke a session token
+
+By its user or an admin; another user's token is reported as not found. It stops
+working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every
+other. Recorded in the audit log.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/session-tokens/{id}/revoke`
+
+Arguments:
+- `id`: The token's id.
+```ignore
+let response = client.session_tokens_revoke()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn session_tokens_revoke(&self) -> builder::SessionTokensRevoke<'_> {
+        builder::SessionTokensRevoke::new(self)
+    }
+    /**List audit events
+
+Oldest first (`sort=-created_at` for newest first), keyset-paginated.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/audit-events`
+
+Arguments:
+- `action`: Exact action, e.g. `api_key.revoked`.
+- `actor_user_id`: Only events by this user.
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `sort`: `created_at` (default) or `-created_at`.
+- `target_id`: Only events about this object.
+- `updated_after`: Only events recorded strictly after this instant (events never change).
+```ignore
+let response = client.audit_events_list()
+    .action(action)
+    .actor_user_id(actor_user_id)
+    .cursor(cursor)
+    .limit(limit)
+    .sort(sort)
+    .target_id(target_id)
+    .updated_after(updated_after)
+    .send()
+    .await;
+```*/
+    pub fn audit_events_list(&self) -> builder::AuditEventsList<'_> {
+        builder::AuditEventsList::new(self)
+    }
+    /**Liveness probe
+
+`200` whenever the process serves HTTP; it does not touch the database.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/healthz`
+
+```ignore
+let response = client.system_health()
+    .send()
+    .await;
+```*/
+    pub fn system_health(&self) -> builder::SystemHealth<'_> {
+        builder::SystemHealth::new(self)
+    }
+    /**Readiness probe
+
+`200` when the database answers and carries every migration this server needs,
+`503` otherwise.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/readyz`
+
+```ignore
+let response = client.system_ready()
+    .send()
+    .await;
+```*/
+    pub fn system_ready(&self) -> builder::SystemReady<'_> {
+        builder::SystemReady::new(self)
+    }
 }
 /// Types for composing operation parameters.
 #[allow(clippy::all)]
@@ -16127,178 +16127,30 @@ pub mod builder {
         encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
         RequestBuilderExt, ResponseValue,
     };
-    /**Builder for [`Client::system_health`]
+    /**Builder for [`Client::contacts_list`]
 
-[`Client::system_health`]: super::Client::system_health*/
+[`Client::contacts_list`]: super::Client::contacts_list*/
     #[derive(Debug, Clone)]
-    pub struct SystemHealth<'a> {
-        client: &'a super::Client,
-    }
-    impl<'a> SystemHealth<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self { client: client }
-        }
-        ///Sends a `GET` request to `/healthz`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::HealthEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client } = self;
-            let url = format!("{}/healthz", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "system_health",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::system_ready`]
-
-[`Client::system_ready`]: super::Client::system_ready*/
-    #[derive(Debug, Clone)]
-    pub struct SystemReady<'a> {
-        client: &'a super::Client,
-    }
-    impl<'a> SystemReady<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self { client: client }
-        }
-        ///Sends a `GET` request to `/readyz`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::HealthEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client } = self;
-            let url = format!("{}/readyz", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "system_ready",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::activities_list`]
-
-[`Client::activities_list`]: super::Client::activities_list*/
-    #[derive(Debug, Clone)]
-    pub struct ActivitiesList<'a> {
+    pub struct ContactsList<'a> {
         client: &'a super::Client,
         company_id: Result<Option<::uuid::Uuid>, String>,
-        completed: Result<Option<bool>, String>,
-        contact_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        due_from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        due_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        lead_id: Result<Option<::uuid::Uuid>, String>,
+        email: Result<Option<types::ContactsListEmail>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
-        owner_id: Result<Option<::uuid::Uuid>, String>,
-        sort: Result<Option<types::ActivitiesListSort>, String>,
-        type_: Result<Option<types::ActivitiesListType>, String>,
+        q: Result<Option<types::ContactsListQ>, String>,
+        sort: Result<Option<types::ContactsListSort>, String>,
         updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
     }
-    impl<'a> ActivitiesList<'a> {
+    impl<'a> ContactsList<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 company_id: Ok(None),
-                completed: Ok(None),
-                contact_id: Ok(None),
                 cursor: Ok(None),
-                due_from: Ok(None),
-                due_to: Ok(None),
-                lead_id: Ok(None),
+                email: Ok(None),
                 limit: Ok(None),
-                owner_id: Ok(None),
+                q: Ok(None),
                 sort: Ok(None),
-                type_: Ok(None),
                 updated_after: Ok(None),
             }
         }
@@ -16311,28 +16163,6 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for company_id failed".to_string()
-                });
-            self
-        }
-        pub fn completed<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<bool>,
-        {
-            self.completed = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| "conversion to `bool` for completed failed".to_string());
-            self
-        }
-        pub fn contact_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.contact_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for contact_id failed".to_string()
                 });
             self
         }
@@ -16349,41 +16179,15 @@ pub mod builder {
                 });
             self
         }
-        pub fn due_from<V>(mut self, value: V) -> Self
+        pub fn email<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+            V: std::convert::TryInto<types::ContactsListEmail>,
         {
-            self.due_from = value
+            self.email = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for due_from failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn due_to<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
-        {
-            self.due_to = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for due_to failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn lead_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.lead_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for lead_id failed".to_string()
+                    "conversion to `ContactsListEmail` for email failed".to_string()
                 });
             self
         }
@@ -16400,39 +16204,25 @@ pub mod builder {
                 });
             self
         }
-        pub fn owner_id<V>(mut self, value: V) -> Self
+        pub fn q<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::uuid::Uuid>,
+            V: std::convert::TryInto<types::ContactsListQ>,
         {
-            self.owner_id = value
+            self.q = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for owner_id failed".to_string()
-                });
+                .map_err(|_| "conversion to `ContactsListQ` for q failed".to_string());
             self
         }
         pub fn sort<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::ActivitiesListSort>,
+            V: std::convert::TryInto<types::ContactsListSort>,
         {
             self.sort = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `ActivitiesListSort` for sort failed".to_string()
-                });
-            self
-        }
-        pub fn type_<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ActivitiesListType>,
-        {
-            self.type_ = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `ActivitiesListType` for type_ failed".to_string()
+                    "conversion to `ContactsListSort` for sort failed".to_string()
                 });
             self
         }
@@ -16449,38 +16239,28 @@ pub mod builder {
                 });
             self
         }
-        ///Sends a `GET` request to `/v1/activities`
+        ///Sends a `GET` request to `/v1/contacts`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::ActivityList>, Error<types::ErrorEnvelope>> {
+        ) -> Result<ResponseValue<types::ContactList>, Error<types::ErrorEnvelope>> {
             let Self {
                 client,
                 company_id,
-                completed,
-                contact_id,
                 cursor,
-                due_from,
-                due_to,
-                lead_id,
+                email,
                 limit,
-                owner_id,
+                q,
                 sort,
-                type_,
                 updated_after,
             } = self;
             let company_id = company_id.map_err(Error::InvalidRequest)?;
-            let completed = completed.map_err(Error::InvalidRequest)?;
-            let contact_id = contact_id.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let due_from = due_from.map_err(Error::InvalidRequest)?;
-            let due_to = due_to.map_err(Error::InvalidRequest)?;
-            let lead_id = lead_id.map_err(Error::InvalidRequest)?;
+            let email = email.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
-            let owner_id = owner_id.map_err(Error::InvalidRequest)?;
+            let q = q.map_err(Error::InvalidRequest)?;
             let sort = sort.map_err(Error::InvalidRequest)?;
-            let type_ = type_.map_err(Error::InvalidRequest)?;
             let updated_after = updated_after.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/activities", client.baseurl,);
+            let url = format!("{}/v1/contacts", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
                 .append(
@@ -16498,23 +16278,18 @@ pub mod builder {
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
                 .query(&progenitor_client::QueryParam::new("company_id", &company_id))
-                .query(&progenitor_client::QueryParam::new("completed", &completed))
-                .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(&progenitor_client::QueryParam::new("due_from", &due_from))
-                .query(&progenitor_client::QueryParam::new("due_to", &due_to))
-                .query(&progenitor_client::QueryParam::new("lead_id", &lead_id))
+                .query(&progenitor_client::QueryParam::new("email", &email))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
+                .query(&progenitor_client::QueryParam::new("q", &q))
                 .query(&progenitor_client::QueryParam::new("sort", &sort))
-                .query(&progenitor_client::QueryParam::new("type", &type_))
                 .query(
                     &progenitor_client::QueryParam::new("updated_after", &updated_after),
                 )
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "activities_list",
+                operation_id: "contacts_list",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -16568,15 +16343,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::activities_create`]
+    /**Builder for [`Client::contacts_create`]
 
-[`Client::activities_create`]: super::Client::activities_create*/
+[`Client::contacts_create`]: super::Client::contacts_create*/
     #[derive(Debug, Clone)]
-    pub struct ActivitiesCreate<'a> {
+    pub struct ContactsCreate<'a> {
         client: &'a super::Client,
-        body: Result<types::builder::ActivityCreate, String>,
+        body: Result<types::builder::ContactCreate, String>,
     }
-    impl<'a> ActivitiesCreate<'a> {
+    impl<'a> ContactsCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -16585,42 +16360,37 @@ pub mod builder {
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::ActivityCreate>,
-            <V as std::convert::TryInto<
-                types::ActivityCreate,
-            >>::Error: std::fmt::Display,
+            V: std::convert::TryInto<types::ContactCreate>,
+            <V as std::convert::TryInto<types::ContactCreate>>::Error: std::fmt::Display,
         {
             self.body = value
                 .try_into()
                 .map(From::from)
                 .map_err(|s| {
-                    format!("conversion to `ActivityCreate` for body failed: {}", s)
+                    format!("conversion to `ContactCreate` for body failed: {}", s)
                 });
             self
         }
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
-                types::builder::ActivityCreate,
-            ) -> types::builder::ActivityCreate,
+                types::builder::ContactCreate,
+            ) -> types::builder::ContactCreate,
         {
             self.body = self.body.map(f);
             self
         }
-        ///Sends a `POST` request to `/v1/activities`
+        ///Sends a `POST` request to `/v1/contacts`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ActivityEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
+        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
             let Self { client, body } = self;
             let body = body
                 .and_then(|v| {
-                    types::ActivityCreate::try_from(v).map_err(|e| e.to_string())
+                    types::ContactCreate::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/activities", client.baseurl,);
+            let url = format!("{}/v1/contacts", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
                 .append(
@@ -16641,7 +16411,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "activities_create",
+                operation_id: "contacts_create",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -16723,15 +16493,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::activities_get`]
+    /**Builder for [`Client::contacts_get`]
 
-[`Client::activities_get`]: super::Client::activities_get*/
+[`Client::contacts_get`]: super::Client::contacts_get*/
     #[derive(Debug, Clone)]
-    pub struct ActivitiesGet<'a> {
+    pub struct ContactsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
     }
-    impl<'a> ActivitiesGet<'a> {
+    impl<'a> ContactsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -16749,17 +16519,14 @@ pub mod builder {
                 });
             self
         }
-        ///Sends a `GET` request to `/v1/activities/{id}`
+        ///Sends a `GET` request to `/v1/contacts/{id}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ActivityEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
+        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
             let Self { client, id } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
+                "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -16780,7 +16547,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "activities_get",
+                operation_id: "contacts_get",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -16841,15 +16608,15 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::activities_delete`]
+    /**Builder for [`Client::contacts_delete`]
 
-[`Client::activities_delete`]: super::Client::activities_delete*/
+[`Client::contacts_delete`]: super::Client::contacts_delete*/
     #[derive(Debug, Clone)]
-    pub struct ActivitiesDelete<'a> {
+    pub struct ContactsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
     }
-    impl<'a> ActivitiesDelete<'a> {
+    impl<'a> ContactsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -16867,14 +16634,14 @@ pub mod builder {
                 });
             self
         }
-        ///Sends a `DELETE` request to `/v1/activities/{id}`
+        ///Sends a `DELETE` request to `/v1/contacts/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
             let Self { client, id } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
+                "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -16895,7 +16662,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "activities_delete",
+                operation_id: "contacts_delete",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -16931,20 +16698,6 @@ pub mod builder {
                         ),
                     )
                 }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -16970,16 +16723,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::activities_update`]
+    /**Builder for [`Client::contacts_update`]
 
-[`Client::activities_update`]: super::Client::activities_update*/
+[`Client::contacts_update`]: super::Client::contacts_update*/
     #[derive(Debug, Clone)]
-    pub struct ActivitiesUpdate<'a> {
+    pub struct ContactsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        body: Result<crate::patch::ActivityPatch, String>,
+        body: Result<crate::patch::ContactPatch, String>,
     }
-    impl<'a> ActivitiesUpdate<'a> {
+    impl<'a> ContactsUpdate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -17000,28 +16753,25 @@ pub mod builder {
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::patch::ActivityPatch>,
+            V: std::convert::TryInto<crate::patch::ContactPatch>,
         {
             self.body = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `crate :: patch :: ActivityPatch` for body failed"
+                    "conversion to `crate :: patch :: ContactPatch` for body failed"
                         .to_string()
                 });
             self
         }
-        ///Sends a `PATCH` request to `/v1/activities/{id}`
+        ///Sends a `PATCH` request to `/v1/contacts/{id}`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::ActivityEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
+        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
             let Self { client, id, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
+                "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -17043,7 +16793,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "activities_update",
+                operation_id: "contacts_update",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -17101,1610 +16851,6 @@ pub mod builder {
                     )
                 }
                 422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::activities_complete`]
-
-[`Client::activities_complete`]: super::Client::activities_complete*/
-    #[derive(Debug, Clone)]
-    pub struct ActivitiesComplete<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> ActivitiesComplete<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `POST` request to `/v1/activities/{id}/complete`
-        pub async fn send(
-            self,
-        ) -> Result<
-            ResponseValue<types::ActivityEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/activities/{}/complete", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "activities_complete",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::api_keys_list`]
-
-[`Client::api_keys_list`]: super::Client::api_keys_list*/
-    #[derive(Debug, Clone)]
-    pub struct ApiKeysList<'a> {
-        client: &'a super::Client,
-        cursor: Result<Option<::std::string::String>, String>,
-        limit: Result<Option<::std::num::NonZeroU32>, String>,
-        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        user_id: Result<Option<::uuid::Uuid>, String>,
-    }
-    impl<'a> ApiKeysList<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                cursor: Ok(None),
-                limit: Ok(None),
-                updated_after: Ok(None),
-                user_id: Ok(None),
-            }
-        }
-        pub fn cursor<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.cursor = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for cursor failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn limit<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::num::NonZeroU32>,
-        {
-            self.limit = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn updated_after<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
-        {
-            self.updated_after = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn user_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.user_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for user_id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/api-keys`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ApiKeyList>, Error<types::ErrorEnvelope>> {
-            let Self { client, cursor, limit, updated_after, user_id } = self;
-            let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let limit = limit.map_err(Error::InvalidRequest)?;
-            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
-            let user_id = user_id.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/api-keys", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .query(
-                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
-                )
-                .query(&progenitor_client::QueryParam::new("user_id", &user_id))
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "api_keys_list",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::api_keys_create`]
-
-[`Client::api_keys_create`]: super::Client::api_keys_create*/
-    #[derive(Debug, Clone)]
-    pub struct ApiKeysCreate<'a> {
-        client: &'a super::Client,
-        body: Result<types::builder::ApiKeyCreate, String>,
-    }
-    impl<'a> ApiKeysCreate<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ApiKeyCreate>,
-            <V as std::convert::TryInto<types::ApiKeyCreate>>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| {
-                    format!("conversion to `ApiKeyCreate` for body failed: {}", s)
-                });
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(
-                types::builder::ApiKeyCreate,
-            ) -> types::builder::ApiKeyCreate,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `POST` request to `/v1/api-keys`
-        pub async fn send(
-            self,
-        ) -> Result<
-            ResponseValue<types::ApiKeyCreatedEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
-            let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::ApiKeyCreate::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/api-keys", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "api_keys_create",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                415u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::api_keys_get`]
-
-[`Client::api_keys_get`]: super::Client::api_keys_get*/
-    #[derive(Debug, Clone)]
-    pub struct ApiKeysGet<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> ApiKeysGet<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/api-keys/{id}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/api-keys/{}", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "api_keys_get",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::api_keys_revoke`]
-
-[`Client::api_keys_revoke`]: super::Client::api_keys_revoke*/
-    #[derive(Debug, Clone)]
-    pub struct ApiKeysRevoke<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> ApiKeysRevoke<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `POST` request to `/v1/api-keys/{id}/revoke`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/api-keys/{}/revoke", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "api_keys_revoke",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::audit_events_list`]
-
-[`Client::audit_events_list`]: super::Client::audit_events_list*/
-    #[derive(Debug, Clone)]
-    pub struct AuditEventsList<'a> {
-        client: &'a super::Client,
-        action: Result<Option<types::AuditEventsListAction>, String>,
-        actor_user_id: Result<Option<::uuid::Uuid>, String>,
-        cursor: Result<Option<::std::string::String>, String>,
-        limit: Result<Option<::std::num::NonZeroU32>, String>,
-        sort: Result<Option<types::AuditEventsListSort>, String>,
-        target_id: Result<Option<::uuid::Uuid>, String>,
-        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-    }
-    impl<'a> AuditEventsList<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                action: Ok(None),
-                actor_user_id: Ok(None),
-                cursor: Ok(None),
-                limit: Ok(None),
-                sort: Ok(None),
-                target_id: Ok(None),
-                updated_after: Ok(None),
-            }
-        }
-        pub fn action<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::AuditEventsListAction>,
-        {
-            self.action = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `AuditEventsListAction` for action failed".to_string()
-                });
-            self
-        }
-        pub fn actor_user_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.actor_user_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for actor_user_id failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn cursor<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.cursor = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for cursor failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn limit<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::num::NonZeroU32>,
-        {
-            self.limit = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn sort<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::AuditEventsListSort>,
-        {
-            self.sort = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `AuditEventsListSort` for sort failed".to_string()
-                });
-            self
-        }
-        pub fn target_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.target_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for target_id failed".to_string()
-                });
-            self
-        }
-        pub fn updated_after<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
-        {
-            self.updated_after = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/audit-events`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::AuditEventList>, Error<types::ErrorEnvelope>> {
-            let Self {
-                client,
-                action,
-                actor_user_id,
-                cursor,
-                limit,
-                sort,
-                target_id,
-                updated_after,
-            } = self;
-            let action = action.map_err(Error::InvalidRequest)?;
-            let actor_user_id = actor_user_id.map_err(Error::InvalidRequest)?;
-            let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let limit = limit.map_err(Error::InvalidRequest)?;
-            let sort = sort.map_err(Error::InvalidRequest)?;
-            let target_id = target_id.map_err(Error::InvalidRequest)?;
-            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/audit-events", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("action", &action))
-                .query(
-                    &progenitor_client::QueryParam::new("actor_user_id", &actor_user_id),
-                )
-                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .query(&progenitor_client::QueryParam::new("sort", &sort))
-                .query(&progenitor_client::QueryParam::new("target_id", &target_id))
-                .query(
-                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "audit_events_list",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::auth_qr_sessions_create`]
-
-[`Client::auth_qr_sessions_create`]: super::Client::auth_qr_sessions_create*/
-    #[derive(Debug, Clone)]
-    pub struct AuthQrSessionsCreate<'a> {
-        client: &'a super::Client,
-    }
-    impl<'a> AuthQrSessionsCreate<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self { client: client }
-        }
-        ///Sends a `POST` request to `/v1/auth/qr-sessions`
-        pub async fn send(
-            self,
-        ) -> Result<
-            ResponseValue<types::QrSessionCreatedEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
-            let Self { client } = self;
-            let url = format!("{}/v1/auth/qr-sessions", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "auth_qr_sessions_create",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::auth_qr_sessions_get`]
-
-[`Client::auth_qr_sessions_get`]: super::Client::auth_qr_sessions_get*/
-    #[derive(Debug, Clone)]
-    pub struct AuthQrSessionsGet<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        wait: Result<Option<u64>, String>,
-        x_poll_secret: Result<::std::string::String, String>,
-    }
-    impl<'a> AuthQrSessionsGet<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                wait: Ok(None),
-                x_poll_secret: Err("x_poll_secret was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn wait<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<u64>,
-        {
-            self.wait = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| "conversion to `u64` for wait failed".to_string());
-            self
-        }
-        pub fn x_poll_secret<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.x_poll_secret = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for x_poll_secret failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/auth/qr-sessions/{id}`
-        pub async fn send(
-            self,
-        ) -> Result<
-            ResponseValue<types::QrSessionEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
-            let Self { client, id, wait, x_poll_secret } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let wait = wait.map_err(Error::InvalidRequest)?;
-            let x_poll_secret = x_poll_secret.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/auth/qr-sessions/{}", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            header_map.append("X-Poll-Secret", x_poll_secret.to_string().try_into()?);
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("wait", &wait))
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "auth_qr_sessions_get",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::auth_qr_sessions_approve`]
-
-[`Client::auth_qr_sessions_approve`]: super::Client::auth_qr_sessions_approve*/
-    #[derive(Debug, Clone)]
-    pub struct AuthQrSessionsApprove<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> AuthQrSessionsApprove<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `POST` request to `/v1/auth/qr-sessions/{id}/approve`
-        pub async fn send(
-            self,
-        ) -> Result<
-            ResponseValue<types::QrSessionEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/auth/qr-sessions/{}/approve", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "auth_qr_sessions_approve",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::auth_qr_sessions_exchange`]
-
-[`Client::auth_qr_sessions_exchange`]: super::Client::auth_qr_sessions_exchange*/
-    #[derive(Debug, Clone)]
-    pub struct AuthQrSessionsExchange<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        x_poll_secret: Result<::std::string::String, String>,
-    }
-    impl<'a> AuthQrSessionsExchange<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                x_poll_secret: Err("x_poll_secret was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn x_poll_secret<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.x_poll_secret = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for x_poll_secret failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `POST` request to `/v1/auth/qr-sessions/{id}/exchange`
-        pub async fn send(
-            self,
-        ) -> Result<
-            ResponseValue<types::SessionTokenIssuedEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
-            let Self { client, id, x_poll_secret } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let x_poll_secret = x_poll_secret.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/auth/qr-sessions/{}/exchange", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            header_map.append("X-Poll-Secret", x_poll_secret.to_string().try_into()?);
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "auth_qr_sessions_exchange",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::auth_qr_sessions_png`]
-
-[`Client::auth_qr_sessions_png`]: super::Client::auth_qr_sessions_png*/
-    #[derive(Debug, Clone)]
-    pub struct AuthQrSessionsPng<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> AuthQrSessionsPng<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.png`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<ByteStream>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/auth/qr-sessions/{}/qr.png", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client.client.get(url).headers(header_map).build()?;
-            let info = OperationInfo {
-                operation_id: "auth_qr_sessions_png",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => Ok(ResponseValue::stream(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::auth_qr_sessions_svg`]
-
-[`Client::auth_qr_sessions_svg`]: super::Client::auth_qr_sessions_svg*/
-    #[derive(Debug, Clone)]
-    pub struct AuthQrSessionsSvg<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> AuthQrSessionsSvg<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.svg`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<ByteStream>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/auth/qr-sessions/{}/qr.svg", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client.client.get(url).headers(header_map).build()?;
-            let info = OperationInfo {
-                operation_id: "auth_qr_sessions_svg",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => Ok(ResponseValue::stream(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -19492,156 +17638,6 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::companies_activities`]
-
-[`Client::companies_activities`]: super::Client::companies_activities*/
-    #[derive(Debug, Clone)]
-    pub struct CompaniesActivities<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        cursor: Result<Option<::std::string::String>, String>,
-        limit: Result<Option<::std::num::NonZeroU32>, String>,
-    }
-    impl<'a> CompaniesActivities<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                cursor: Ok(None),
-                limit: Ok(None),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn cursor<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.cursor = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for cursor failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn limit<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::num::NonZeroU32>,
-        {
-            self.limit = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/companies/{id}/activities`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ActivityList>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, cursor, limit } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let limit = limit.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/companies/{}/activities", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "companies_activities",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
     /**Builder for [`Client::companies_contacts`]
 
 [`Client::companies_contacts`]: super::Client::companies_contacts*/
@@ -19796,2110 +17792,6 @@ pub mod builder {
                     )
                 }
                 404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::contacts_list`]
-
-[`Client::contacts_list`]: super::Client::contacts_list*/
-    #[derive(Debug, Clone)]
-    pub struct ContactsList<'a> {
-        client: &'a super::Client,
-        company_id: Result<Option<::uuid::Uuid>, String>,
-        cursor: Result<Option<::std::string::String>, String>,
-        email: Result<Option<types::ContactsListEmail>, String>,
-        limit: Result<Option<::std::num::NonZeroU32>, String>,
-        q: Result<Option<types::ContactsListQ>, String>,
-        sort: Result<Option<types::ContactsListSort>, String>,
-        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-    }
-    impl<'a> ContactsList<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                company_id: Ok(None),
-                cursor: Ok(None),
-                email: Ok(None),
-                limit: Ok(None),
-                q: Ok(None),
-                sort: Ok(None),
-                updated_after: Ok(None),
-            }
-        }
-        pub fn company_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.company_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for company_id failed".to_string()
-                });
-            self
-        }
-        pub fn cursor<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.cursor = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for cursor failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn email<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ContactsListEmail>,
-        {
-            self.email = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `ContactsListEmail` for email failed".to_string()
-                });
-            self
-        }
-        pub fn limit<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::num::NonZeroU32>,
-        {
-            self.limit = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn q<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ContactsListQ>,
-        {
-            self.q = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| "conversion to `ContactsListQ` for q failed".to_string());
-            self
-        }
-        pub fn sort<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ContactsListSort>,
-        {
-            self.sort = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `ContactsListSort` for sort failed".to_string()
-                });
-            self
-        }
-        pub fn updated_after<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
-        {
-            self.updated_after = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/contacts`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ContactList>, Error<types::ErrorEnvelope>> {
-            let Self {
-                client,
-                company_id,
-                cursor,
-                email,
-                limit,
-                q,
-                sort,
-                updated_after,
-            } = self;
-            let company_id = company_id.map_err(Error::InvalidRequest)?;
-            let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let email = email.map_err(Error::InvalidRequest)?;
-            let limit = limit.map_err(Error::InvalidRequest)?;
-            let q = q.map_err(Error::InvalidRequest)?;
-            let sort = sort.map_err(Error::InvalidRequest)?;
-            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/contacts", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("company_id", &company_id))
-                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(&progenitor_client::QueryParam::new("email", &email))
-                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .query(&progenitor_client::QueryParam::new("q", &q))
-                .query(&progenitor_client::QueryParam::new("sort", &sort))
-                .query(
-                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "contacts_list",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::contacts_create`]
-
-[`Client::contacts_create`]: super::Client::contacts_create*/
-    #[derive(Debug, Clone)]
-    pub struct ContactsCreate<'a> {
-        client: &'a super::Client,
-        body: Result<types::builder::ContactCreate, String>,
-    }
-    impl<'a> ContactsCreate<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ContactCreate>,
-            <V as std::convert::TryInto<types::ContactCreate>>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| {
-                    format!("conversion to `ContactCreate` for body failed: {}", s)
-                });
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(
-                types::builder::ContactCreate,
-            ) -> types::builder::ContactCreate,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `POST` request to `/v1/contacts`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::ContactCreate::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/contacts", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "contacts_create",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                415u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::contacts_get`]
-
-[`Client::contacts_get`]: super::Client::contacts_get*/
-    #[derive(Debug, Clone)]
-    pub struct ContactsGet<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> ContactsGet<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/contacts/{id}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "contacts_get",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::contacts_delete`]
-
-[`Client::contacts_delete`]: super::Client::contacts_delete*/
-    #[derive(Debug, Clone)]
-    pub struct ContactsDelete<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> ContactsDelete<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `DELETE` request to `/v1/contacts/{id}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .delete(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "contacts_delete",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::contacts_update`]
-
-[`Client::contacts_update`]: super::Client::contacts_update*/
-    #[derive(Debug, Clone)]
-    pub struct ContactsUpdate<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        body: Result<crate::patch::ContactPatch, String>,
-    }
-    impl<'a> ContactsUpdate<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                body: Err("body was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<crate::patch::ContactPatch>,
-        {
-            self.body = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `crate :: patch :: ContactPatch` for body failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `PATCH` request to `/v1/contacts/{id}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let body = body.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .patch(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "contacts_update",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                415u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::contacts_activities`]
-
-[`Client::contacts_activities`]: super::Client::contacts_activities*/
-    #[derive(Debug, Clone)]
-    pub struct ContactsActivities<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        cursor: Result<Option<::std::string::String>, String>,
-        limit: Result<Option<::std::num::NonZeroU32>, String>,
-    }
-    impl<'a> ContactsActivities<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                cursor: Ok(None),
-                limit: Ok(None),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn cursor<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.cursor = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for cursor failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn limit<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::num::NonZeroU32>,
-        {
-            self.limit = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/contacts/{id}/activities`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ActivityList>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, cursor, limit } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let limit = limit.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/contacts/{}/activities", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "contacts_activities",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::leads_list`]
-
-[`Client::leads_list`]: super::Client::leads_list*/
-    #[derive(Debug, Clone)]
-    pub struct LeadsList<'a> {
-        client: &'a super::Client,
-        company_id: Result<Option<::uuid::Uuid>, String>,
-        contact_id: Result<Option<::uuid::Uuid>, String>,
-        currency: Result<Option<types::LeadsListCurrency>, String>,
-        cursor: Result<Option<::std::string::String>, String>,
-        expected_close_from: Result<Option<::chrono::naive::NaiveDate>, String>,
-        expected_close_to: Result<Option<::chrono::naive::NaiveDate>, String>,
-        limit: Result<Option<::std::num::NonZeroU32>, String>,
-        owner_id: Result<Option<::uuid::Uuid>, String>,
-        pipeline_id: Result<Option<::uuid::Uuid>, String>,
-        q: Result<Option<types::LeadsListQ>, String>,
-        sort: Result<Option<types::LeadsListSort>, String>,
-        stage_id: Result<Option<::uuid::Uuid>, String>,
-        status: Result<Option<types::LeadStatus>, String>,
-        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        value_max: Result<Option<types::LeadsListValueMax>, String>,
-        value_min: Result<Option<types::LeadsListValueMin>, String>,
-    }
-    impl<'a> LeadsList<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                company_id: Ok(None),
-                contact_id: Ok(None),
-                currency: Ok(None),
-                cursor: Ok(None),
-                expected_close_from: Ok(None),
-                expected_close_to: Ok(None),
-                limit: Ok(None),
-                owner_id: Ok(None),
-                pipeline_id: Ok(None),
-                q: Ok(None),
-                sort: Ok(None),
-                stage_id: Ok(None),
-                status: Ok(None),
-                updated_after: Ok(None),
-                value_max: Ok(None),
-                value_min: Ok(None),
-            }
-        }
-        pub fn company_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.company_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for company_id failed".to_string()
-                });
-            self
-        }
-        pub fn contact_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.contact_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for contact_id failed".to_string()
-                });
-            self
-        }
-        pub fn currency<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::LeadsListCurrency>,
-        {
-            self.currency = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `LeadsListCurrency` for currency failed".to_string()
-                });
-            self
-        }
-        pub fn cursor<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.cursor = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for cursor failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn expected_close_from<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::chrono::naive::NaiveDate>,
-        {
-            self.expected_close_from = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: chrono :: naive :: NaiveDate` for expected_close_from failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn expected_close_to<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::chrono::naive::NaiveDate>,
-        {
-            self.expected_close_to = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: chrono :: naive :: NaiveDate` for expected_close_to failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn limit<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::num::NonZeroU32>,
-        {
-            self.limit = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn owner_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.owner_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for owner_id failed".to_string()
-                });
-            self
-        }
-        pub fn pipeline_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.pipeline_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for pipeline_id failed".to_string()
-                });
-            self
-        }
-        pub fn q<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::LeadsListQ>,
-        {
-            self.q = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| "conversion to `LeadsListQ` for q failed".to_string());
-            self
-        }
-        pub fn sort<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::LeadsListSort>,
-        {
-            self.sort = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `LeadsListSort` for sort failed".to_string()
-                });
-            self
-        }
-        pub fn stage_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.stage_id = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for stage_id failed".to_string()
-                });
-            self
-        }
-        pub fn status<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::LeadStatus>,
-        {
-            self.status = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| "conversion to `LeadStatus` for status failed".to_string());
-            self
-        }
-        pub fn updated_after<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
-        {
-            self.updated_after = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn value_max<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::LeadsListValueMax>,
-        {
-            self.value_max = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `LeadsListValueMax` for value_max failed".to_string()
-                });
-            self
-        }
-        pub fn value_min<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::LeadsListValueMin>,
-        {
-            self.value_min = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `LeadsListValueMin` for value_min failed".to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/leads`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::LeadList>, Error<types::ErrorEnvelope>> {
-            let Self {
-                client,
-                company_id,
-                contact_id,
-                currency,
-                cursor,
-                expected_close_from,
-                expected_close_to,
-                limit,
-                owner_id,
-                pipeline_id,
-                q,
-                sort,
-                stage_id,
-                status,
-                updated_after,
-                value_max,
-                value_min,
-            } = self;
-            let company_id = company_id.map_err(Error::InvalidRequest)?;
-            let contact_id = contact_id.map_err(Error::InvalidRequest)?;
-            let currency = currency.map_err(Error::InvalidRequest)?;
-            let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let expected_close_from = expected_close_from
-                .map_err(Error::InvalidRequest)?;
-            let expected_close_to = expected_close_to.map_err(Error::InvalidRequest)?;
-            let limit = limit.map_err(Error::InvalidRequest)?;
-            let owner_id = owner_id.map_err(Error::InvalidRequest)?;
-            let pipeline_id = pipeline_id.map_err(Error::InvalidRequest)?;
-            let q = q.map_err(Error::InvalidRequest)?;
-            let sort = sort.map_err(Error::InvalidRequest)?;
-            let stage_id = stage_id.map_err(Error::InvalidRequest)?;
-            let status = status.map_err(Error::InvalidRequest)?;
-            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
-            let value_max = value_max.map_err(Error::InvalidRequest)?;
-            let value_min = value_min.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/leads", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("company_id", &company_id))
-                .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
-                .query(&progenitor_client::QueryParam::new("currency", &currency))
-                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "expected_close_from",
-                        &expected_close_from,
-                    ),
-                )
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "expected_close_to",
-                        &expected_close_to,
-                    ),
-                )
-                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
-                .query(&progenitor_client::QueryParam::new("pipeline_id", &pipeline_id))
-                .query(&progenitor_client::QueryParam::new("q", &q))
-                .query(&progenitor_client::QueryParam::new("sort", &sort))
-                .query(&progenitor_client::QueryParam::new("stage_id", &stage_id))
-                .query(&progenitor_client::QueryParam::new("status", &status))
-                .query(
-                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
-                )
-                .query(&progenitor_client::QueryParam::new("value_max", &value_max))
-                .query(&progenitor_client::QueryParam::new("value_min", &value_min))
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "leads_list",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::leads_create`]
-
-[`Client::leads_create`]: super::Client::leads_create*/
-    #[derive(Debug, Clone)]
-    pub struct LeadsCreate<'a> {
-        client: &'a super::Client,
-        body: Result<types::builder::LeadCreate, String>,
-    }
-    impl<'a> LeadsCreate<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::LeadCreate>,
-            <V as std::convert::TryInto<types::LeadCreate>>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| {
-                    format!("conversion to `LeadCreate` for body failed: {}", s)
-                });
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(
-                types::builder::LeadCreate,
-            ) -> types::builder::LeadCreate,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `POST` request to `/v1/leads`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, body } = self;
-            let body = body
-                .and_then(|v| types::LeadCreate::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/leads", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "leads_create",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                415u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::leads_get`]
-
-[`Client::leads_get`]: super::Client::leads_get*/
-    #[derive(Debug, Clone)]
-    pub struct LeadsGet<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> LeadsGet<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/leads/{id}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "leads_get",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::leads_delete`]
-
-[`Client::leads_delete`]: super::Client::leads_delete*/
-    #[derive(Debug, Clone)]
-    pub struct LeadsDelete<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> LeadsDelete<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `DELETE` request to `/v1/leads/{id}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .delete(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "leads_delete",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::leads_update`]
-
-[`Client::leads_update`]: super::Client::leads_update*/
-    #[derive(Debug, Clone)]
-    pub struct LeadsUpdate<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        body: Result<crate::patch::LeadPatch, String>,
-    }
-    impl<'a> LeadsUpdate<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                body: Err("body was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<crate::patch::LeadPatch>,
-        {
-            self.body = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `crate :: patch :: LeadPatch` for body failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `PATCH` request to `/v1/leads/{id}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let body = body.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .patch(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "leads_update",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                415u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::leads_activities`]
-
-[`Client::leads_activities`]: super::Client::leads_activities*/
-    #[derive(Debug, Clone)]
-    pub struct LeadsActivities<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        cursor: Result<Option<::std::string::String>, String>,
-        limit: Result<Option<::std::num::NonZeroU32>, String>,
-    }
-    impl<'a> LeadsActivities<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                cursor: Ok(None),
-                limit: Ok(None),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn cursor<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::string::String>,
-        {
-            self.cursor = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for cursor failed"
-                        .to_string()
-                });
-            self
-        }
-        pub fn limit<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::num::NonZeroU32>,
-        {
-            self.limit = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `GET` request to `/v1/leads/{id}/activities`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ActivityList>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, cursor, limit } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let limit = limit.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/leads/{}/activities", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "leads_activities",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::leads_convert`]
-
-[`Client::leads_convert`]: super::Client::leads_convert*/
-    #[derive(Debug, Clone)]
-    pub struct LeadsConvert<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-    }
-    impl<'a> LeadsConvert<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        ///Sends a `POST` request to `/v1/leads/{id}/convert`
-        pub async fn send(
-            self,
-        ) -> Result<
-            ResponseValue<types::LeadConversionEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
-            let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/leads/{}/convert", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "leads_convert",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -22982,178 +18874,6 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::stages_reorder`]
-
-[`Client::stages_reorder`]: super::Client::stages_reorder*/
-    #[derive(Debug, Clone)]
-    pub struct StagesReorder<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        body: Result<types::builder::StageOrder, String>,
-    }
-    impl<'a> StagesReorder<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                body: Ok(::std::default::Default::default()),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn body<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::StageOrder>,
-            <V as std::convert::TryInto<types::StageOrder>>::Error: std::fmt::Display,
-        {
-            self.body = value
-                .try_into()
-                .map(From::from)
-                .map_err(|s| {
-                    format!("conversion to `StageOrder` for body failed: {}", s)
-                });
-            self
-        }
-        pub fn body_map<F>(mut self, f: F) -> Self
-        where
-            F: std::ops::FnOnce(
-                types::builder::StageOrder,
-            ) -> types::builder::StageOrder,
-        {
-            self.body = self.body.map(f);
-            self
-        }
-        ///Sends a `PUT` request to `/v1/pipelines/{id}/stages/order`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::StageList>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let body = body
-                .and_then(|v| types::StageOrder::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/pipelines/{}/stages/order", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .put(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "stages_reorder",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                415u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
     /**Builder for [`Client::stages_get`]
 
 [`Client::stages_get`]: super::Client::stages_get*/
@@ -23621,26 +19341,258 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::session_tokens_list`]
+    /**Builder for [`Client::stages_reorder`]
 
-[`Client::session_tokens_list`]: super::Client::session_tokens_list*/
+[`Client::stages_reorder`]: super::Client::stages_reorder*/
     #[derive(Debug, Clone)]
-    pub struct SessionTokensList<'a> {
+    pub struct StagesReorder<'a> {
         client: &'a super::Client,
-        cursor: Result<Option<::std::string::String>, String>,
-        limit: Result<Option<::std::num::NonZeroU32>, String>,
-        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        user_id: Result<Option<::uuid::Uuid>, String>,
+        id: Result<::uuid::Uuid, String>,
+        body: Result<types::builder::StageOrder, String>,
     }
-    impl<'a> SessionTokensList<'a> {
+    impl<'a> StagesReorder<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
-                cursor: Ok(None),
-                limit: Ok(None),
-                updated_after: Ok(None),
-                user_id: Ok(None),
+                id: Err("id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::StageOrder>,
+            <V as std::convert::TryInto<types::StageOrder>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `StageOrder` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::StageOrder,
+            ) -> types::builder::StageOrder,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PUT` request to `/v1/pipelines/{id}/stages/order`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::StageList>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| types::StageOrder::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/pipelines/{}/stages/order", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .put(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "stages_reorder",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::leads_list`]
+
+[`Client::leads_list`]: super::Client::leads_list*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsList<'a> {
+        client: &'a super::Client,
+        company_id: Result<Option<::uuid::Uuid>, String>,
+        contact_id: Result<Option<::uuid::Uuid>, String>,
+        currency: Result<Option<types::LeadsListCurrency>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        expected_close_from: Result<Option<::chrono::naive::NaiveDate>, String>,
+        expected_close_to: Result<Option<::chrono::naive::NaiveDate>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        owner_id: Result<Option<::uuid::Uuid>, String>,
+        pipeline_id: Result<Option<::uuid::Uuid>, String>,
+        q: Result<Option<types::LeadsListQ>, String>,
+        sort: Result<Option<types::LeadsListSort>, String>,
+        stage_id: Result<Option<::uuid::Uuid>, String>,
+        status: Result<Option<types::LeadStatus>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        value_max: Result<Option<types::LeadsListValueMax>, String>,
+        value_min: Result<Option<types::LeadsListValueMin>, String>,
+    }
+    impl<'a> LeadsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                company_id: Ok(None),
+                contact_id: Ok(None),
+                currency: Ok(None),
+                cursor: Ok(None),
+                expected_close_from: Ok(None),
+                expected_close_to: Ok(None),
+                limit: Ok(None),
+                owner_id: Ok(None),
+                pipeline_id: Ok(None),
+                q: Ok(None),
+                sort: Ok(None),
+                stage_id: Ok(None),
+                status: Ok(None),
+                updated_after: Ok(None),
+                value_max: Ok(None),
+                value_min: Ok(None),
+            }
+        }
+        pub fn company_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.company_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for company_id failed".to_string()
+                });
+            self
+        }
+        pub fn contact_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.contact_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for contact_id failed".to_string()
+                });
+            self
+        }
+        pub fn currency<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadsListCurrency>,
+        {
+            self.currency = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `LeadsListCurrency` for currency failed".to_string()
+                });
+            self
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
@@ -23651,6 +19603,32 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn expected_close_from<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::naive::NaiveDate>,
+        {
+            self.expected_close_from = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: naive :: NaiveDate` for expected_close_from failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn expected_close_to<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::naive::NaiveDate>,
+        {
+            self.expected_close_to = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: naive :: NaiveDate` for expected_close_to failed"
                         .to_string()
                 });
             self
@@ -23668,6 +19646,74 @@ pub mod builder {
                 });
             self
         }
+        pub fn owner_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.owner_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for owner_id failed".to_string()
+                });
+            self
+        }
+        pub fn pipeline_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.pipeline_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for pipeline_id failed".to_string()
+                });
+            self
+        }
+        pub fn q<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadsListQ>,
+        {
+            self.q = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `LeadsListQ` for q failed".to_string());
+            self
+        }
+        pub fn sort<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadsListSort>,
+        {
+            self.sort = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `LeadsListSort` for sort failed".to_string()
+                });
+            self
+        }
+        pub fn stage_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.stage_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for stage_id failed".to_string()
+                });
+            self
+        }
+        pub fn status<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadStatus>,
+        {
+            self.status = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `LeadStatus` for status failed".to_string());
+            self
+        }
         pub fn updated_after<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -23681,31 +19727,71 @@ pub mod builder {
                 });
             self
         }
-        pub fn user_id<V>(mut self, value: V) -> Self
+        pub fn value_max<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::uuid::Uuid>,
+            V: std::convert::TryInto<types::LeadsListValueMax>,
         {
-            self.user_id = value
+            self.value_max = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for user_id failed".to_string()
+                    "conversion to `LeadsListValueMax` for value_max failed".to_string()
                 });
             self
         }
-        ///Sends a `GET` request to `/v1/session-tokens`
+        pub fn value_min<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadsListValueMin>,
+        {
+            self.value_min = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `LeadsListValueMin` for value_min failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/leads`
         pub async fn send(
             self,
-        ) -> Result<
-            ResponseValue<types::SessionTokenList>,
-            Error<types::ErrorEnvelope>,
-        > {
-            let Self { client, cursor, limit, updated_after, user_id } = self;
+        ) -> Result<ResponseValue<types::LeadList>, Error<types::ErrorEnvelope>> {
+            let Self {
+                client,
+                company_id,
+                contact_id,
+                currency,
+                cursor,
+                expected_close_from,
+                expected_close_to,
+                limit,
+                owner_id,
+                pipeline_id,
+                q,
+                sort,
+                stage_id,
+                status,
+                updated_after,
+                value_max,
+                value_min,
+            } = self;
+            let company_id = company_id.map_err(Error::InvalidRequest)?;
+            let contact_id = contact_id.map_err(Error::InvalidRequest)?;
+            let currency = currency.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let expected_close_from = expected_close_from
+                .map_err(Error::InvalidRequest)?;
+            let expected_close_to = expected_close_to.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
+            let owner_id = owner_id.map_err(Error::InvalidRequest)?;
+            let pipeline_id = pipeline_id.map_err(Error::InvalidRequest)?;
+            let q = q.map_err(Error::InvalidRequest)?;
+            let sort = sort.map_err(Error::InvalidRequest)?;
+            let stage_id = stage_id.map_err(Error::InvalidRequest)?;
+            let status = status.map_err(Error::InvalidRequest)?;
             let updated_after = updated_after.map_err(Error::InvalidRequest)?;
-            let user_id = user_id.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/session-tokens", client.baseurl,);
+            let value_max = value_max.map_err(Error::InvalidRequest)?;
+            let value_min = value_min.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/leads", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
                 .append(
@@ -23722,16 +19808,38 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new("company_id", &company_id))
+                .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
+                .query(&progenitor_client::QueryParam::new("currency", &currency))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "expected_close_from",
+                        &expected_close_from,
+                    ),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "expected_close_to",
+                        &expected_close_to,
+                    ),
+                )
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
+                .query(&progenitor_client::QueryParam::new("pipeline_id", &pipeline_id))
+                .query(&progenitor_client::QueryParam::new("q", &q))
+                .query(&progenitor_client::QueryParam::new("sort", &sort))
+                .query(&progenitor_client::QueryParam::new("stage_id", &stage_id))
+                .query(&progenitor_client::QueryParam::new("status", &status))
                 .query(
                     &progenitor_client::QueryParam::new("updated_after", &updated_after),
                 )
-                .query(&progenitor_client::QueryParam::new("user_id", &user_id))
+                .query(&progenitor_client::QueryParam::new("value_max", &value_max))
+                .query(&progenitor_client::QueryParam::new("value_min", &value_min))
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "session_tokens_list",
+                operation_id: "leads_list",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -23785,15 +19893,163 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::session_tokens_revoke`]
+    /**Builder for [`Client::leads_create`]
 
-[`Client::session_tokens_revoke`]: super::Client::session_tokens_revoke*/
+[`Client::leads_create`]: super::Client::leads_create*/
     #[derive(Debug, Clone)]
-    pub struct SessionTokensRevoke<'a> {
+    pub struct LeadsCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::LeadCreate, String>,
+    }
+    impl<'a> LeadsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadCreate>,
+            <V as std::convert::TryInto<types::LeadCreate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `LeadCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::LeadCreate,
+            ) -> types::builder::LeadCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/leads`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| types::LeadCreate::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/leads", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::leads_get`]
+
+[`Client::leads_get`]: super::Client::leads_get*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
     }
-    impl<'a> SessionTokensRevoke<'a> {
+    impl<'a> LeadsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -23811,18 +20067,406 @@ pub mod builder {
                 });
             self
         }
-        ///Sends a `POST` request to `/v1/session-tokens/{id}/revoke`
+        ///Sends a `GET` request to `/v1/leads/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::leads_delete`]
+
+[`Client::leads_delete`]: super::Client::leads_delete*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> LeadsDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/leads/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::leads_update`]
+
+[`Client::leads_update`]: super::Client::leads_update*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        body: Result<crate::patch::LeadPatch, String>,
+    }
+    impl<'a> LeadsUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::patch::LeadPatch>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: patch :: LeadPatch` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/leads/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::leads_convert`]
+
+[`Client::leads_convert`]: super::Client::leads_convert*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsConvert<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> LeadsConvert<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/leads/{id}/convert`
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<types::SessionTokenEnvelope>,
+            ResponseValue<types::LeadConversionEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
             let Self { client, id } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/v1/session-tokens/{}/revoke", client.baseurl, encode_path(& id
-                .to_string()),
+                "{}/v1/leads/{}/convert", client.baseurl, encode_path(& id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
@@ -23843,7 +20487,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "session_tokens_revoke",
+                operation_id: "leads_convert",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -23887,6 +20531,1456 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::activities_list`]
+
+[`Client::activities_list`]: super::Client::activities_list*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesList<'a> {
+        client: &'a super::Client,
+        company_id: Result<Option<::uuid::Uuid>, String>,
+        completed: Result<Option<bool>, String>,
+        contact_id: Result<Option<::uuid::Uuid>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        due_from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        due_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        lead_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        owner_id: Result<Option<::uuid::Uuid>, String>,
+        sort: Result<Option<types::ActivitiesListSort>, String>,
+        type_: Result<Option<types::ActivitiesListType>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> ActivitiesList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                company_id: Ok(None),
+                completed: Ok(None),
+                contact_id: Ok(None),
+                cursor: Ok(None),
+                due_from: Ok(None),
+                due_to: Ok(None),
+                lead_id: Ok(None),
+                limit: Ok(None),
+                owner_id: Ok(None),
+                sort: Ok(None),
+                type_: Ok(None),
+                updated_after: Ok(None),
+            }
+        }
+        pub fn company_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.company_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for company_id failed".to_string()
+                });
+            self
+        }
+        pub fn completed<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.completed = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `bool` for completed failed".to_string());
+            self
+        }
+        pub fn contact_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.contact_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for contact_id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn due_from<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.due_from = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for due_from failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn due_to<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.due_to = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for due_to failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn lead_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.lead_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for lead_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn owner_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.owner_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for owner_id failed".to_string()
+                });
+            self
+        }
+        pub fn sort<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ActivitiesListSort>,
+        {
+            self.sort = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ActivitiesListSort` for sort failed".to_string()
+                });
+            self
+        }
+        pub fn type_<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ActivitiesListType>,
+        {
+            self.type_ = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ActivitiesListType` for type_ failed".to_string()
+                });
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/activities`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ActivityList>, Error<types::ErrorEnvelope>> {
+            let Self {
+                client,
+                company_id,
+                completed,
+                contact_id,
+                cursor,
+                due_from,
+                due_to,
+                lead_id,
+                limit,
+                owner_id,
+                sort,
+                type_,
+                updated_after,
+            } = self;
+            let company_id = company_id.map_err(Error::InvalidRequest)?;
+            let completed = completed.map_err(Error::InvalidRequest)?;
+            let contact_id = contact_id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let due_from = due_from.map_err(Error::InvalidRequest)?;
+            let due_to = due_to.map_err(Error::InvalidRequest)?;
+            let lead_id = lead_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let owner_id = owner_id.map_err(Error::InvalidRequest)?;
+            let sort = sort.map_err(Error::InvalidRequest)?;
+            let type_ = type_.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/activities", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("company_id", &company_id))
+                .query(&progenitor_client::QueryParam::new("completed", &completed))
+                .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("due_from", &due_from))
+                .query(&progenitor_client::QueryParam::new("due_to", &due_to))
+                .query(&progenitor_client::QueryParam::new("lead_id", &lead_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
+                .query(&progenitor_client::QueryParam::new("sort", &sort))
+                .query(&progenitor_client::QueryParam::new("type", &type_))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::activities_create`]
+
+[`Client::activities_create`]: super::Client::activities_create*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::ActivityCreate, String>,
+    }
+    impl<'a> ActivitiesCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ActivityCreate>,
+            <V as std::convert::TryInto<
+                types::ActivityCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ActivityCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ActivityCreate,
+            ) -> types::builder::ActivityCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/activities`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ActivityEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::ActivityCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/activities", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::activities_get`]
+
+[`Client::activities_get`]: super::Client::activities_get*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ActivitiesGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/activities/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ActivityEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::activities_delete`]
+
+[`Client::activities_delete`]: super::Client::activities_delete*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ActivitiesDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/activities/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::activities_update`]
+
+[`Client::activities_update`]: super::Client::activities_update*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        body: Result<crate::patch::ActivityPatch, String>,
+    }
+    impl<'a> ActivitiesUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::patch::ActivityPatch>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: patch :: ActivityPatch` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/activities/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ActivityEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::activities_complete`]
+
+[`Client::activities_complete`]: super::Client::activities_complete*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesComplete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ActivitiesComplete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/activities/{id}/complete`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ActivityEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/activities/{}/complete", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_complete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::contacts_activities`]
+
+[`Client::contacts_activities`]: super::Client::contacts_activities*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsActivities<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> ContactsActivities<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/contacts/{id}/activities`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ActivityList>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, cursor, limit } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/contacts/{}/activities", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_activities",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::companies_activities`]
+
+[`Client::companies_activities`]: super::Client::companies_activities*/
+    #[derive(Debug, Clone)]
+    pub struct CompaniesActivities<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> CompaniesActivities<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/companies/{id}/activities`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ActivityList>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, cursor, limit } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/companies/{}/activities", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "companies_activities",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::leads_activities`]
+
+[`Client::leads_activities`]: super::Client::leads_activities*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsActivities<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> LeadsActivities<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/leads/{id}/activities`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ActivityList>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, cursor, limit } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/leads/{}/activities", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_activities",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -24638,6 +22732,1912 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_list`]
+
+[`Client::api_keys_list`]: super::Client::api_keys_list*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        user_id: Result<Option<::uuid::Uuid>, String>,
+    }
+    impl<'a> ApiKeysList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                updated_after: Ok(None),
+                user_id: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.user_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for user_id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/api-keys`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiKeyList>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit, updated_after, user_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let user_id = user_id.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/api-keys", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .query(&progenitor_client::QueryParam::new("user_id", &user_id))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_create`]
+
+[`Client::api_keys_create`]: super::Client::api_keys_create*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::ApiKeyCreate, String>,
+    }
+    impl<'a> ApiKeysCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ApiKeyCreate>,
+            <V as std::convert::TryInto<types::ApiKeyCreate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ApiKeyCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ApiKeyCreate,
+            ) -> types::builder::ApiKeyCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/api-keys`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ApiKeyCreatedEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::ApiKeyCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/api-keys", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_get`]
+
+[`Client::api_keys_get`]: super::Client::api_keys_get*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ApiKeysGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/api-keys/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/api-keys/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_revoke`]
+
+[`Client::api_keys_revoke`]: super::Client::api_keys_revoke*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysRevoke<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ApiKeysRevoke<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/api-keys/{id}/revoke`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/api-keys/{}/revoke", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_revoke",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_create`]
+
+[`Client::auth_qr_sessions_create`]: super::Client::auth_qr_sessions_create*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsCreate<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> AuthQrSessionsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `POST` request to `/v1/auth/qr-sessions`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::QrSessionCreatedEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client } = self;
+            let url = format!("{}/v1/auth/qr-sessions", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_svg`]
+
+[`Client::auth_qr_sessions_svg`]: super::Client::auth_qr_sessions_svg*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsSvg<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> AuthQrSessionsSvg<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.svg`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}/qr.svg", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_svg",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_png`]
+
+[`Client::auth_qr_sessions_png`]: super::Client::auth_qr_sessions_png*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsPng<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> AuthQrSessionsPng<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/auth/qr-sessions/{id}/qr.png`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}/qr.png", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_png",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_get`]
+
+[`Client::auth_qr_sessions_get`]: super::Client::auth_qr_sessions_get*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        wait: Result<Option<u64>, String>,
+        x_poll_secret: Result<::std::string::String, String>,
+    }
+    impl<'a> AuthQrSessionsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                wait: Ok(None),
+                x_poll_secret: Err("x_poll_secret was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn wait<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<u64>,
+        {
+            self.wait = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `u64` for wait failed".to_string());
+            self
+        }
+        pub fn x_poll_secret<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.x_poll_secret = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for x_poll_secret failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/auth/qr-sessions/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::QrSessionEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, wait, x_poll_secret } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let wait = wait.map_err(Error::InvalidRequest)?;
+            let x_poll_secret = x_poll_secret.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map.append("X-Poll-Secret", x_poll_secret.to_string().try_into()?);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("wait", &wait))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_approve`]
+
+[`Client::auth_qr_sessions_approve`]: super::Client::auth_qr_sessions_approve*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsApprove<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> AuthQrSessionsApprove<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/auth/qr-sessions/{id}/approve`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::QrSessionEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}/approve", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_approve",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::auth_qr_sessions_exchange`]
+
+[`Client::auth_qr_sessions_exchange`]: super::Client::auth_qr_sessions_exchange*/
+    #[derive(Debug, Clone)]
+    pub struct AuthQrSessionsExchange<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        x_poll_secret: Result<::std::string::String, String>,
+    }
+    impl<'a> AuthQrSessionsExchange<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                x_poll_secret: Err("x_poll_secret was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn x_poll_secret<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.x_poll_secret = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for x_poll_secret failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/auth/qr-sessions/{id}/exchange`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::SessionTokenIssuedEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, x_poll_secret } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let x_poll_secret = x_poll_secret.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/auth/qr-sessions/{}/exchange", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map.append("X-Poll-Secret", x_poll_secret.to_string().try_into()?);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "auth_qr_sessions_exchange",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::session_tokens_list`]
+
+[`Client::session_tokens_list`]: super::Client::session_tokens_list*/
+    #[derive(Debug, Clone)]
+    pub struct SessionTokensList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        user_id: Result<Option<::uuid::Uuid>, String>,
+    }
+    impl<'a> SessionTokensList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                updated_after: Ok(None),
+                user_id: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.user_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for user_id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/session-tokens`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::SessionTokenList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, cursor, limit, updated_after, user_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let user_id = user_id.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/session-tokens", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .query(&progenitor_client::QueryParam::new("user_id", &user_id))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "session_tokens_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::session_tokens_revoke`]
+
+[`Client::session_tokens_revoke`]: super::Client::session_tokens_revoke*/
+    #[derive(Debug, Clone)]
+    pub struct SessionTokensRevoke<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> SessionTokensRevoke<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/session-tokens/{id}/revoke`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::SessionTokenEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/session-tokens/{}/revoke", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "session_tokens_revoke",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::audit_events_list`]
+
+[`Client::audit_events_list`]: super::Client::audit_events_list*/
+    #[derive(Debug, Clone)]
+    pub struct AuditEventsList<'a> {
+        client: &'a super::Client,
+        action: Result<Option<types::AuditEventsListAction>, String>,
+        actor_user_id: Result<Option<::uuid::Uuid>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        sort: Result<Option<types::AuditEventsListSort>, String>,
+        target_id: Result<Option<::uuid::Uuid>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> AuditEventsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                action: Ok(None),
+                actor_user_id: Ok(None),
+                cursor: Ok(None),
+                limit: Ok(None),
+                sort: Ok(None),
+                target_id: Ok(None),
+                updated_after: Ok(None),
+            }
+        }
+        pub fn action<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AuditEventsListAction>,
+        {
+            self.action = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AuditEventsListAction` for action failed".to_string()
+                });
+            self
+        }
+        pub fn actor_user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.actor_user_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for actor_user_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sort<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AuditEventsListSort>,
+        {
+            self.sort = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AuditEventsListSort` for sort failed".to_string()
+                });
+            self
+        }
+        pub fn target_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.target_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for target_id failed".to_string()
+                });
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/audit-events`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::AuditEventList>, Error<types::ErrorEnvelope>> {
+            let Self {
+                client,
+                action,
+                actor_user_id,
+                cursor,
+                limit,
+                sort,
+                target_id,
+                updated_after,
+            } = self;
+            let action = action.map_err(Error::InvalidRequest)?;
+            let actor_user_id = actor_user_id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let sort = sort.map_err(Error::InvalidRequest)?;
+            let target_id = target_id.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/audit-events", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("action", &action))
+                .query(
+                    &progenitor_client::QueryParam::new("actor_user_id", &actor_user_id),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("sort", &sort))
+                .query(&progenitor_client::QueryParam::new("target_id", &target_id))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "audit_events_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::system_health`]
+
+[`Client::system_health`]: super::Client::system_health*/
+    #[derive(Debug, Clone)]
+    pub struct SystemHealth<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> SystemHealth<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/healthz`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::HealthEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client } = self;
+            let url = format!("{}/healthz", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "system_health",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::system_ready`]
+
+[`Client::system_ready`]: super::Client::system_ready*/
+    #[derive(Debug, Clone)]
+    pub struct SystemReady<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> SystemReady<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/readyz`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::HealthEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client } = self;
+            let url = format!("{}/readyz", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "system_ready",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 429u16 => {
                     Err(
                         Error::ErrorResponse(

@@ -130,20 +130,38 @@ pub fn filter_text(
 /// rate-limit class (from `api::operations`, the table that enforces it) added to its
 /// description.
 pub fn spec_json() -> String {
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&service().spec()).unwrap_or(serde_json::Value::Null);
+    /// The document's top level in poem-openapi's order, and its paths in the order the
+    /// code declares them (which is how Swagger UI lists them).
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Document {
+        openapi: serde_json::Value,
+        info: serde_json::Value,
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        servers: serde_json::Value,
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        tags: serde_json::Value,
+        paths: indexmap::IndexMap<String, serde_json::Value>,
+        #[serde(flatten)]
+        rest: serde_json::Map<String, serde_json::Value>,
+    }
+    let Ok(mut doc) = serde_json::from_str::<Document>(&service().spec()) else {
+        return String::new();
+    };
     for op in operations::all() {
-        let entry = &mut doc["paths"][&op.path][&op.method];
-        if !entry.is_object() {
+        let Some(entry) = doc
+            .paths
+            .get_mut(&op.path)
+            .and_then(|path| path.get_mut(&op.method))
+            .and_then(serde_json::Value::as_object_mut)
+        else {
             continue;
-        }
-        let class = op.class.as_str();
-        let note = format!("Rate limit: the `{class}` class.");
-        let description = match entry["description"].as_str() {
+        };
+        let note = format!("Rate limit: the `{}` class.", op.class.as_str());
+        let description = match entry.get("description").and_then(|d| d.as_str()) {
             Some(text) => format!("{text}\n\n{note}"),
             None => note,
         };
-        entry["description"] = serde_json::Value::String(description);
+        entry.insert("description".into(), serde_json::Value::String(description));
     }
     let mut spec = serde_json::to_string_pretty(&doc).unwrap_or_default();
     spec.push('\n');
