@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
 use crate::auth::api_key::NewApiKey;
 use crate::error::{AppError, AppResult};
@@ -81,31 +81,7 @@ pub async fn revoke(tx: &mut TenantTx, id: Uuid) -> AppResult<(ApiKeyRow, bool)>
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiKeySort {
-    CreatedAt,
-}
-
-impl SortKey for ApiKeySort {
-    type Row = ApiKeyRow;
-    const ALL: &'static [Self] = &[Self::CreatedAt];
-
-    fn name(self) -> &'static str {
-        "created_at"
-    }
-
-    fn expr(self) -> &'static str {
-        "created_at"
-    }
-
-    fn kind(self) -> ValueKind {
-        ValueKind::Time
-    }
-
-    fn value_of(self, row: &ApiKeyRow) -> SortValue {
-        SortValue::Time(row.created_at)
-    }
-}
+creation_order!(ApiKeySort, ApiKeyRow);
 
 pub async fn list(
     tx: &mut TenantTx,

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
 use crate::auth::Principal;
 use crate::error::AppResult;
@@ -55,31 +55,7 @@ pub async fn record(
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditSort {
-    CreatedAt,
-}
-
-impl SortKey for AuditSort {
-    type Row = AuditRow;
-    const ALL: &'static [Self] = &[Self::CreatedAt];
-
-    fn name(self) -> &'static str {
-        "created_at"
-    }
-
-    fn expr(self) -> &'static str {
-        "created_at"
-    }
-
-    fn kind(self) -> ValueKind {
-        ValueKind::Time
-    }
-
-    fn value_of(self, row: &AuditRow) -> SortValue {
-        SortValue::Time(row.created_at)
-    }
-}
+creation_order!(AuditSort, AuditRow);
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

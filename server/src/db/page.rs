@@ -43,6 +43,39 @@ macro_rules! keyed {
 }
 pub(crate) use keyed;
 
+/// Declares `$name`, the one sort order of a list that pages in creation order only.
+macro_rules! creation_order {
+    ($name:ident, $row:ty) => {
+        /// The only order of this list: creation time.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            CreatedAt,
+        }
+
+        impl $crate::db::page::SortKey for $name {
+            type Row = $row;
+            const ALL: &'static [Self] = &[Self::CreatedAt];
+
+            fn name(self) -> &'static str {
+                "created_at"
+            }
+
+            fn expr(self) -> &'static str {
+                "created_at"
+            }
+
+            fn kind(self) -> $crate::db::page::ValueKind {
+                $crate::db::page::ValueKind::Time
+            }
+
+            fn value_of(self, row: &$row) -> $crate::db::page::SortValue {
+                $crate::db::page::SortValue::Time(row.created_at)
+            }
+        }
+    };
+}
+pub(crate) use creation_order;
+
 /// The type of a sort key's values, so a cursor can be decoded for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
 use crate::auth::api_key::NewApiKey;
 use crate::error::{AppError, AppResult};
@@ -122,31 +122,7 @@ pub async fn revoke_token(tx: &mut TenantTx, id: Uuid) -> AppResult<(SessionToke
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenSort {
-    CreatedAt,
-}
-
-impl SortKey for TokenSort {
-    type Row = SessionTokenRow;
-    const ALL: &'static [Self] = &[Self::CreatedAt];
-
-    fn name(self) -> &'static str {
-        "created_at"
-    }
-
-    fn expr(self) -> &'static str {
-        "created_at"
-    }
-
-    fn kind(self) -> ValueKind {
-        ValueKind::Time
-    }
-
-    fn value_of(self, row: &SessionTokenRow) -> SortValue {
-        SortValue::Time(row.created_at)
-    }
-}
+creation_order!(TokenSort, SessionTokenRow);
 
 pub async fn list_tokens(
     tx: &mut TenantTx,
