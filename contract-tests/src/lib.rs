@@ -30,16 +30,19 @@ pub struct TestApp {
     /// The owner-role pool, for provisioning more tenants.
     pub admin: PgPool,
     runtime_options: PgConnectOptions,
-    rate_limits: Vec<(ratelimit::Class, ratelimit::ClassQuota)>,
+    rate_limits: RateSettings,
     _shutdown: Vec<oneshot::Sender<()>>,
 }
 
 /// Starts a server as the runtime role with the test settings (`identity` changes only
 /// the credential cache) and `rate_limits`; returns its URL and the sender that stops it.
+/// Each class's quota, and the tenant-wide factor.
+type RateSettings = (Vec<(ratelimit::Class, ratelimit::ClassQuota)>, u32);
+
 async fn serve(
     options: PgConnectOptions,
     identity: IdentitySettings,
-    rate_limits: Vec<(ratelimit::Class, ratelimit::ClassQuota)>,
+    (rate_limits, rate_tenant_factor): RateSettings,
 ) -> (String, oneshot::Sender<()>) {
     let runtime = db::connect(options, 4)
         .await
@@ -56,6 +59,7 @@ async fn serve(
             },
             rate_limits,
             trusted_proxies: Vec::new(),
+            rate_tenant_factor,
         },
     )
     .await
@@ -121,6 +125,12 @@ impl TestApp {
     /// An app whose rate limits are `spec` (`MOMENTUM_RATE_LIMITS` syntax) over the
     /// test quotas.
     pub async fn spawn_with_limits(spec: &str) -> TestApp {
+        Self::spawn_with(spec, 5).await
+    }
+
+    /// Like [`TestApp::spawn_with_limits`], with a tenant-wide ceiling of `tenant_factor`
+    /// times each class's quota (0: none).
+    pub async fn spawn_with(spec: &str, tenant_factor: u32) -> TestApp {
         capture_logs();
         let disposable = Disposable::shared();
         let name = disposable
@@ -137,7 +147,7 @@ impl TestApp {
         let (base_url, tx) = serve(
             runtime_options.clone(),
             IdentitySettings::default(),
-            rate_limits.clone(),
+            (rate_limits.clone(), tenant_factor),
         )
         .await;
         let tenant = tenants::provision(&admin, "Tenant A", "owner@a.example")
@@ -150,7 +160,7 @@ impl TestApp {
             tenant_id: tenant.tenant_id,
             admin,
             runtime_options,
-            rate_limits,
+            rate_limits: (rate_limits, tenant_factor),
             _shutdown: vec![tx],
         }
     }

@@ -109,6 +109,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_RATE_LIMITS", default_value = "")]
     pub rate_limits: String,
 
+    /// A tenant's ceiling across all its API keys and tokens, as a multiple of each
+    /// class's quota, so minting keys does not multiply a tenant's quota (0: none).
+    #[arg(long, env = "MOMENTUM_RATE_TENANT_FACTOR", default_value_t = 5)]
+    pub rate_tenant_factor: u32,
+
     /// Comma-separated IP addresses of reverse proxies whose `X-Forwarded-For` names the
     /// client. Default: none (the socket's peer is the client).
     #[arg(long, env = "MOMENTUM_TRUSTED_PROXIES", default_value = "")]

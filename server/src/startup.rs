@@ -42,6 +42,9 @@ pub struct HttpSettings {
     pub rate_limits: Vec<(Class, ClassQuota)>,
     /// Proxies whose `X-Forwarded-For` names the client (none: the socket's peer is).
     pub trusted_proxies: Vec<IpAddr>,
+    /// A tenant's ceiling across all its credentials, as a multiple of each class's
+    /// quota (0: no ceiling).
+    pub rate_tenant_factor: u32,
 }
 
 impl Default for HttpSettings {
@@ -51,6 +54,7 @@ impl Default for HttpSettings {
             identity: IdentitySettings::default(),
             rate_limits: ratelimit::parse_quotas("").unwrap_or_default(),
             trusted_proxies: Vec::new(),
+            rate_tenant_factor: 5,
         }
     }
 }
@@ -147,7 +151,10 @@ impl Application {
                 auth,
                 identity: settings.identity.clone(),
                 qr_events: Arc::new(tokio::sync::Notify::new()),
-                limits: Arc::new(Limits::new(&settings.rate_limits)),
+                limits: Arc::new(Limits::with_tenant_ceiling(
+                    &settings.rate_limits,
+                    settings.rate_tenant_factor,
+                )),
                 metrics: Arc::new(Metrics::new()),
             },
             settings,
@@ -300,6 +307,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 })
             })
             .collect::<anyhow::Result<_>>()?,
+        rate_tenant_factor: args.rate_tenant_factor,
     };
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     match &args.database.database_url {

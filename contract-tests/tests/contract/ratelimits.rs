@@ -131,3 +131,42 @@ async fn guessing_keys_is_limited_per_address_and_errors_carry_the_headers() {
     assert_eq!(missing.status().as_u16(), 401);
     assert!(missing.headers().contains_key("x-ratelimit-remaining"));
 }
+
+#[tokio::test]
+async fn a_tenant_cannot_multiply_its_quota_with_more_keys() {
+    // Each key may read twice at once; the tenant as a whole twice that.
+    let app = TestApp::spawn_with("read=60/min:2", 2).await;
+    let mut clients = vec![app.client.clone()];
+    for n in 0..2 {
+        let created = app
+            .client
+            .api_keys_create()
+            .body(momentum_sdk::types::ApiKeyCreate {
+                name: format!("extra {n}").parse().unwrap(),
+                scopes: vec!["contacts:read".into()],
+                expires_at: None,
+                service: Some(true),
+                user_id: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .data;
+        clients.push(app.client_with_key(&created.secret));
+    }
+    let mut statuses = Vec::new();
+    for client in &clients {
+        for _ in 0..2 {
+            statuses.push(match client.contacts_list().send().await {
+                Ok(_) => 200,
+                Err(err) => err.status().map_or(0, |s| s.as_u16()),
+            });
+        }
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 429, 429],
+        "the third key meets the tenant's ceiling, not its own"
+    );
+}

@@ -50,7 +50,15 @@ async fn verify(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
                 .map_or(IpAddr::from([127, 0, 0, 1]), |ip| ip.0),
         ),
     };
-    let decision = state.limits.check(op.class, &key);
+    let mut decision = state.limits.check(op.class, &key);
+    if let (Ok(principal), None) = (&authenticated, decision.retry_after) {
+        // The tenant-wide ceiling decides when it is the tighter of the two.
+        if let Some(tenant) = state.limits.check_tenant(op.class, principal.tenant_id) {
+            if tenant.retry_after.is_some() {
+                decision = tenant;
+            }
+        }
+    }
     let refused = decision.retry_after;
     state
         .metrics

@@ -80,6 +80,8 @@ impl Class {
 pub enum Key {
     Credential(Uuid),
     Ip(IpAddr),
+    /// All of a tenant's credentials together (the tenant-wide ceiling).
+    Tenant(Uuid),
 }
 
 /// A class's quota: `per_minute` requests a minute on average, `burst` at once.
@@ -164,15 +166,23 @@ pub struct Decision {
 
 type Limiter<C> = RateLimiter<Key, DashMapStateStore<Key>, C, StateInformationMiddleware>;
 
-/// One limiter per class.
+/// One limiter per class, and one per class for tenant-wide ceilings.
 pub struct Limits<C: Clock = DefaultClock> {
     clock: C,
     classes: Vec<(Class, ClassQuota, Limiter<C>)>,
+    /// `factor` × each class's quota, across all of a tenant's credentials, so minting
+    /// keys does not multiply a tenant's quota. Empty when the ceiling is off.
+    tenants: Vec<(Class, ClassQuota, Limiter<C>)>,
 }
 
 impl Limits<DefaultClock> {
     pub fn new(quotas: &[(Class, ClassQuota)]) -> Self {
-        Self::with_clock(quotas, DefaultClock::default())
+        Self::with_clock(quotas, 0, DefaultClock::default())
+    }
+
+    /// With a tenant-wide ceiling of `tenant_factor` times each class's quota (0: none).
+    pub fn with_tenant_ceiling(quotas: &[(Class, ClassQuota)], tenant_factor: u32) -> Self {
+        Self::with_clock(quotas, tenant_factor, DefaultClock::default())
     }
 }
 
@@ -181,21 +191,57 @@ fn ceil_secs(d: Duration) -> u64 {
 }
 
 impl<C: Clock + Clone> Limits<C> {
-    pub fn with_clock(quotas: &[(Class, ClassQuota)], clock: C) -> Self {
-        let classes = quotas
-            .iter()
-            .map(|(class, quota)| {
-                let limiter = RateLimiter::dashmap_with_clock(quota.quota(), clock.clone())
-                    .with_middleware::<StateInformationMiddleware>();
-                (*class, *quota, limiter)
-            })
-            .collect();
-        Self { clock, classes }
+    pub fn with_clock(quotas: &[(Class, ClassQuota)], tenant_factor: u32, clock: C) -> Self {
+        let build = |quotas: &mut dyn Iterator<Item = (Class, ClassQuota)>| {
+            quotas
+                .map(|(class, quota)| {
+                    let limiter = RateLimiter::dashmap_with_clock(quota.quota(), clock.clone())
+                        .with_middleware::<StateInformationMiddleware>();
+                    (class, quota, limiter)
+                })
+                .collect::<Vec<_>>()
+        };
+        let classes = build(&mut quotas.iter().copied());
+        let scale = |n: NonZeroU32| {
+            n.saturating_mul(NonZeroU32::new(tenant_factor).unwrap_or(NonZeroU32::MIN))
+        };
+        let tenants = if tenant_factor == 0 {
+            Vec::new()
+        } else {
+            build(&mut quotas.iter().map(|(class, q)| {
+                let scaled = ClassQuota {
+                    per_minute: scale(q.per_minute),
+                    burst: scale(q.burst),
+                };
+                (*class, scaled)
+            }))
+        };
+        Self {
+            clock,
+            classes,
+            tenants,
+        }
     }
 
     /// Counts one request of `key` against `class`.
     pub fn check(&self, class: Class, key: &Key) -> Decision {
-        let Some((_, quota, limiter)) = self.classes.iter().find(|(c, ..)| *c == class) else {
+        self.check_in(&self.classes, class, key)
+    }
+
+    /// Counts one request of `tenant` against its tenant-wide ceiling for `class`;
+    /// `None` when there is no ceiling.
+    pub fn check_tenant(&self, class: Class, tenant: Uuid) -> Option<Decision> {
+        (!self.tenants.is_empty())
+            .then(|| self.check_in(&self.tenants, class, &Key::Tenant(tenant)))
+    }
+
+    fn check_in(
+        &self,
+        limiters: &[(Class, ClassQuota, Limiter<C>)],
+        class: Class,
+        key: &Key,
+    ) -> Decision {
+        let Some((_, quota, limiter)) = limiters.iter().find(|(c, ..)| *c == class) else {
             // Every class has a limiter (parse_quotas lists them all).
             return Decision {
                 class,
@@ -237,7 +283,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// Forgets keys whose limits have fully replenished (they are indistinguishable from
     /// new ones), so memory follows the number of recently active keys.
     pub fn evict_idle(&self) {
-        for (_, _, limiter) in &self.classes {
+        for (_, _, limiter) in self.classes.iter().chain(&self.tenants) {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -245,7 +291,11 @@ impl<C: Clock + Clone> Limits<C> {
 
     /// Keys currently tracked, across classes.
     pub fn tracked(&self) -> usize {
-        self.classes.iter().map(|(_, _, l)| l.len()).sum()
+        self.classes
+            .iter()
+            .chain(&self.tenants)
+            .map(|(_, _, l)| l.len())
+            .sum()
     }
 }
 
@@ -294,7 +344,7 @@ mod tests {
     #[test]
     fn one_request_over_the_burst_is_refused_until_a_cell_replenishes() {
         let clock = FakeRelativeClock::default();
-        let limits = Limits::with_clock(&quotas("write=3/min"), clock.clone());
+        let limits = Limits::with_clock(&quotas("write=3/min"), 0, clock.clone());
         let key = Key::Credential(Uuid::now_v7());
         let remaining: Vec<u32> = (0..3)
             .map(|_| limits.check(Class::Write, &key).remaining)
@@ -318,9 +368,31 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_cannot_multiply_its_quota_by_minting_keys() {
+        let limits = Limits::with_tenant_ceiling(&quotas("write=2/min"), 2);
+        let tenant = Uuid::now_v7();
+        let mut allowed = 0;
+        for _ in 0..3 {
+            // Three fresh keys, two requests each: within each key's own quota.
+            let key = Key::Credential(Uuid::now_v7());
+            for _ in 0..2 {
+                let own = limits.check(Class::Write, &key);
+                let shared = limits.check_tenant(Class::Write, tenant);
+                if own.retry_after.is_none() && shared.is_some_and(|d| d.retry_after.is_none()) {
+                    allowed += 1;
+                }
+            }
+        }
+        assert_eq!(allowed, 4, "2 a key, 2 × 2 for the tenant");
+        assert!(Limits::new(&quotas(""))
+            .check_tenant(Class::Write, tenant)
+            .is_none());
+    }
+
+    #[test]
     fn idle_keys_are_evicted_so_memory_stays_bounded() {
         let clock = FakeRelativeClock::default();
-        let limits = Limits::with_clock(&quotas("auth=10/min"), clock.clone());
+        let limits = Limits::with_clock(&quotas("auth=10/min"), 0, clock.clone());
         for i in 0..100_000u32 {
             let ip = IpAddr::from(i.to_be_bytes());
             limits.check(Class::Auth, &Key::Ip(ip));
