@@ -3,7 +3,8 @@
 //!
 //! Code tour: `api/` (HTTP: handlers, wire types, envelope), `domain/` (validated types
 //! and business rules), `db/` (SQL, the tenant-scoped transaction, embedded PostgreSQL),
-//! `auth/` (API keys), `startup.rs` (wiring), `config.rs` (flags and environment).
+//! `auth/` (credentials, scopes, roles), `ratelimit/` (classes and limiters), `metrics.rs`
+//! (`/metrics`), `startup.rs` (wiring), `config.rs` (flags and environment).
 
 pub mod api;
 pub mod auth;
