@@ -29,8 +29,9 @@ async fn metric(app: &TestApp, sample: &str) -> f64 {
 
 #[tokio::test]
 async fn one_request_over_the_quota_gets_exactly_one_429_and_passes_after_retry_after() {
-    // A burst of 3, then one request a second.
-    let app = TestApp::spawn_with_limits("read=60/min:3").await;
+    // A burst of 3, then one request every 3 s: slow enough that a loaded machine cannot
+    // earn a cell back between the requests below.
+    let app = TestApp::spawn_with_limits("read=20/min:3").await;
     let c = &app.client;
     let allowed_before = metric(&app, "momentum_ratelimit_allowed_total{class=\"read\"}").await;
 
@@ -38,8 +39,8 @@ async fn one_request_over_the_quota_gets_exactly_one_429_and_passes_after_retry_
     for _ in 0..3 {
         let resp = c.contacts_list().send().await.expect("within the quota");
         let h = resp.headers();
-        assert_eq!(header(h, "ratelimit-policy"), "\"read\";q=60;w=60");
-        assert_eq!(header(h, "x-ratelimit-limit"), "60");
+        assert_eq!(header(h, "ratelimit-policy"), "\"read\";q=20;w=60");
+        assert_eq!(header(h, "x-ratelimit-limit"), "20");
         assert!(header(h, "ratelimit").starts_with("\"read\";r="));
         remaining.push(header(h, "x-ratelimit-remaining").parse::<u32>().unwrap());
     }
@@ -51,7 +52,10 @@ async fn one_request_over_the_quota_gets_exactly_one_429_and_passes_after_retry_
     };
     assert_eq!(refused.status().as_u16(), 429);
     let retry_after: u64 = header(refused.headers(), "retry-after").parse().unwrap();
-    assert_eq!(retry_after, 1, "a cell comes back every second");
+    assert!(
+        (1..=3).contains(&retry_after),
+        "a cell comes back every 3 s: {retry_after}"
+    );
     assert_eq!(header(refused.headers(), "x-ratelimit-remaining"), "0");
     let body = refused.into_inner();
     assert_eq!(body.error.code, "rate_limited");
@@ -97,7 +101,7 @@ async fn one_request_over_the_quota_gets_exactly_one_429_and_passes_after_retry_
 
 #[tokio::test]
 async fn unauthenticated_login_calls_are_limited_per_client_address() {
-    let app = TestApp::spawn_with_limits("auth=60/min:2").await;
+    let app = TestApp::spawn_with_limits("auth=20/min:2").await;
     let device = Client::new(&app.base_url);
     device.auth_qr_sessions_create().send().await.unwrap();
     device.auth_qr_sessions_create().send().await.unwrap();
@@ -106,7 +110,7 @@ async fn unauthenticated_login_calls_are_limited_per_client_address() {
             assert_eq!(resp.status().as_u16(), 429);
             assert_eq!(
                 header(resp.headers(), "ratelimit-policy"),
-                "\"auth\";q=60;w=60"
+                "\"auth\";q=20;w=60"
             );
         }
         other => panic!("expected a 429, got {other:?}"),
@@ -117,7 +121,7 @@ async fn unauthenticated_login_calls_are_limited_per_client_address() {
 
 #[tokio::test]
 async fn guessing_keys_is_limited_per_address_and_errors_carry_the_headers() {
-    let app = TestApp::spawn_with_limits("read=60/min:2").await;
+    let app = TestApp::spawn_with_limits("read=20/min:2").await;
     let (http, url) = app.raw("/v1/contacts");
     let bogus = format!("mk_{}_{}", "a".repeat(16), "0".repeat(64));
     let mut statuses = Vec::new();
@@ -135,7 +139,7 @@ async fn guessing_keys_is_limited_per_address_and_errors_carry_the_headers() {
 #[tokio::test]
 async fn a_tenant_cannot_multiply_its_quota_with_more_keys() {
     // Each key may read twice at once; the tenant as a whole twice that.
-    let app = TestApp::spawn_with("read=60/min:2", 2).await;
+    let app = TestApp::spawn_with("read=20/min:2", 2).await;
     let mut clients = vec![app.client.clone()];
     for n in 0..2 {
         let created = app
