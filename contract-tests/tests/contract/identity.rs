@@ -56,6 +56,40 @@ async fn a_read_only_key_is_refused_every_write_operation_with_403_naming_the_sc
         "reads still work"
     );
 
+    // Through the SDK, as an integrator meets it: the 403 decodes with the scope named.
+    let (status, err) = api_error(
+        reader
+            .contacts_create()
+            .body(crate::person("Ann", "ann@a.example"))
+            .send()
+            .await,
+    );
+    assert_eq!((status, err.error.code.as_str()), (403, "forbidden"));
+    assert!(err.error.message.contains("contacts:write"));
+    let pipeline = crate::sales(&reader).await;
+    let (status, err) = api_error(
+        reader
+            .leads_create()
+            .body(crate::lead("Deal", pipeline.id))
+            .send()
+            .await,
+    );
+    assert_eq!(status, 403);
+    assert!(err.error.message.contains("leads:write"));
+    let (status, _) = api_error(reader.api_keys_list().send().await);
+    assert_eq!(status, 403, "admin operations too");
+    assert!(
+        reader
+            .contacts_list()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .data
+            .is_empty(),
+        "nothing was written"
+    );
+
     let doc: serde_json::Value =
         serde_json::from_str(include_str!("../../../openapi/openapi.json")).unwrap();
     let (http, _) = app.raw("/");
