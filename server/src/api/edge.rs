@@ -89,6 +89,9 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let ip = ratelimit::client_ip(peer, forwarded, &self.trusted_proxies);
         let slot = Slot::default();
         req.extensions_mut().insert(ClientIp(ip));
+        if let Some(op) = operation {
+            req.extensions_mut().insert(op);
+        }
         req.extensions_mut().insert(slot.clone());
 
         let result = async {

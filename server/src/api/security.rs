@@ -35,10 +35,17 @@ async fn verify(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("AppState missing")).into_poem())?;
-    let path = req.original_uri().path();
-    let op = operations::find(req.method().as_str(), path).ok_or_else(|| {
-        AppError::Internal(anyhow::anyhow!("no operation for {} {path}", req.method())).into_poem()
-    })?;
+    // The edge looked the operation up once for the whole request. Without it nothing
+    // says what this request may do: refuse rather than guess.
+    let op = *req
+        .extensions()
+        .get::<&'static operations::Operation>()
+        .ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "no operation found for an authenticated route"
+            ))
+            .into_poem()
+        })?;
     let authenticated = state.auth.authenticate(&bearer.token).await;
     // A valid credential counts against its own quota; a bad one against its client
     // address, so guessing keys is as limited as anything else.
