@@ -324,6 +324,7 @@ pub async fn update_stage(
     position: i64,
 ) -> AppResult<StageRow> {
     let pipeline_id = current.pipeline_id;
+    let (count, open) = counts(tx, pipeline_id).await?;
     if stage.kind != current.kind() {
         let in_stage = leads::count(tx, LeadsIn::Stage(current.id)).await?;
         if in_stage > 0 {
@@ -336,7 +337,6 @@ pub async fn update_stage(
                 ),
             ));
         }
-        let (_, open) = counts(tx, pipeline_id).await?;
         if current.kind() == StageKind::Open && open <= 1 {
             let err = no_open_stage("kind");
             return Err(AppError::Conflict {
@@ -345,7 +345,6 @@ pub async fn update_stage(
             });
         }
     }
-    let (count, _) = counts(tx, pipeline_id).await?;
     if !(0..count).contains(&position) {
         return Err(invalid(
             "position",
