@@ -193,10 +193,15 @@ fn state_conflict(status: &str, what: &str) -> AppError {
     }
 }
 
+/// The session's QR code.
+fn code(id: Uuid) -> Result<qrcode::QrCode, AppError> {
+    qrcode::QrCode::new(qr_content(id).as_bytes())
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("QR encoding failed: {err}")))
+}
+
 /// The session's code as a module matrix (`true` = dark), with its width.
 fn matrix(id: Uuid) -> Result<(Vec<bool>, usize), AppError> {
-    let code = qrcode::QrCode::new(qr_content(id).as_bytes())
-        .map_err(|err| AppError::Internal(anyhow::anyhow!("QR encoding failed: {err}")))?;
+    let code = code(id)?;
     let width = code.width();
     let dark = code
         .to_colors()
@@ -307,9 +312,7 @@ impl AuthApi {
     async fn svg(&self, state: Data<&AppState>, id: Path<PathId>) -> ApiResult<Svg, Image> {
         let id = id.0.parse("id")?;
         pending(&state, id).await?;
-        let code = qrcode::QrCode::new(qr_content(id).as_bytes())
-            .map_err(|err| AppError::Internal(anyhow::anyhow!("QR encoding failed: {err}")))?;
-        let svg = code
+        let svg = code(id)?
             .render::<qrcode::render::svg::Color<'_>>()
             .min_dimensions(256, 256)
             .build();
