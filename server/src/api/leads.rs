@@ -20,7 +20,6 @@ use super::responses::{
 use super::security::ApiKey;
 use super::types::{text, Amount, Date, Email, PathId, Text};
 use super::{bad_parameter, filter_text, ApiTags};
-use crate::auth::Principal;
 use crate::auth::Scope;
 use crate::db::leads::{self as repo, LeadFilter, LeadRow, LeadSort};
 use crate::db::pipelines::{self, StageRow};
@@ -236,8 +235,8 @@ envelopes!(
 );
 
 impl LeadCreate {
-    /// Checks the body against the lead rules; the owner defaults to the caller's user.
-    fn parse(self, caller: &Principal) -> Result<domain::Lead, AppError> {
+    /// Checks the body against the lead rules; `owner_id` defaults to `default_owner`.
+    fn parse(self, default_owner: Option<Uuid>) -> Result<domain::Lead, AppError> {
         domain::Lead::parse(domain::LeadInput {
             title: Some(self.title.0),
             contact_id: self.contact_id,
@@ -247,7 +246,7 @@ impl LeadCreate {
             value: self.value.map(|v| v.0),
             currency: text(self.currency),
             expected_close_date: self.expected_close_date.map(|d| d.0),
-            owner_id: self.owner_id.or(caller.user_id),
+            owner_id: self.owner_id.or(default_owner),
             source: text(self.source),
             lost_reason: text(self.lost_reason),
             prospect: Prospect {
@@ -410,7 +409,8 @@ impl LeadsApi {
         request_id: Data<&RequestId>,
         body: Json<LeadCreate>,
     ) -> ApiResult<Created<LeadEnvelope>, Create> {
-        let lead = body.0.parse(&auth.0)?;
+        // A new lead belongs to the user the key acts for unless it names its owner.
+        let lead = body.0.parse(auth.0.user_id)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let stage = place(&mut tx, &lead).await?;
         let row = repo::insert(&mut tx, &lead, &stage).await?;
@@ -462,9 +462,7 @@ impl LeadsApi {
             merged.stage_id = None;
         }
         // An owner cleared stays cleared: no default on update.
-        let owner = merged.owner_id;
-        let mut lead = merged.parse(&auth.0)?;
-        lead.owner_id = owner;
+        let lead = merged.parse(None)?;
         let stage = place(&mut tx, &lead).await?;
         let row = repo::update(&mut tx, &current, &lead, &stage).await?;
         tx.commit().await?;
