@@ -209,9 +209,15 @@ impl ApiKeysApi {
         let key = NewApiKey::generate();
         let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
         if let Some(user_id) = user_id {
+            // Only "no such user" is the client's mistake; a database error stays one.
             let user = users::get(&mut tx, user_id)
                 .await
-                .map_err(|_| AppError::Validation(vec![violations::unknown("user_id", "user")]))?;
+                .map_err(|err| match err {
+                    AppError::NotFound(_) => {
+                        AppError::Validation(vec![violations::unknown("user_id", "user")])
+                    }
+                    other => other,
+                })?;
             if user.deactivated_at.is_some() {
                 return Err(AppError::Validation(vec![FieldError::new(
                     "user_id",
