@@ -4373,6 +4373,408 @@ a query parameter's name.*/
             Default::default()
         }
     }
+    /**One change, as recorded in the transaction that made it. A webhook delivers it as
+`{"type", "timestamp", "data"}` with the event's `id` in the `webhook-id` header.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "Event",
+    ///  "description": "One change, as recorded in the transaction that made it. A webhook delivers it as\n`{\"type\", \"timestamp\", \"data\"}` with the event's `id` in the `webhook-id` header.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "id",
+    ///    "timestamp",
+    ///    "type"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "description": "The resource as the API returns it.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
+    ///    },
+    ///    "id": {
+    ///      "description": "Also the `webhook-id` of its deliveries: receivers can drop repeats by it.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "timestamp": {
+    ///      "description": "When the change was committed's transaction started (RFC 3339).",
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "type": {
+    ///      "description": "One of the catalogue's types (see `EventType`). New types may be added.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Event {
+        ///The resource as the API returns it.
+        pub data: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Also the `webhook-id` of its deliveries: receivers can drop repeats by it.
+        pub id: ::uuid::Uuid,
+        ///When the change was committed's transaction started (RFC 3339).
+        pub timestamp: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///One of the catalogue's types (see `EventType`). New types may be added.
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+    }
+    impl ::std::convert::From<&Event> for Event {
+        fn from(value: &Event) -> Self {
+            value.clone()
+        }
+    }
+    impl Event {
+        pub fn builder() -> builder::Event {
+            Default::default()
+        }
+    }
+    ///One event in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "EventEnvelope",
+    ///  "description": "One event in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Event"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct EventEnvelope {
+        pub data: Event,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&EventEnvelope> for EventEnvelope {
+        fn from(value: &EventEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl EventEnvelope {
+        pub fn builder() -> builder::EventEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of events in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "EventList",
+    ///  "description": "A page of events in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/Event"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct EventList {
+        pub data: ::std::vec::Vec<Event>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&EventList> for EventList {
+        fn from(value: &EventList) -> Self {
+            value.clone()
+        }
+    }
+    impl EventList {
+        pub fn builder() -> builder::EventList {
+            Default::default()
+        }
+    }
+    /**The event catalogue. Each event's `data` is the resource as the API returns it: for
+`*.created` and `*.updated` the resource after the change, for `*.deleted` the
+resource as it was just before. New event types may be added; endpoints filtering on
+types receive only those they name.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created` and `*.updated` the resource after the change, for `*.deleted` the\nresource as it was just before. New event types may be added; endpoints filtering on\ntypes receive only those they name.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "contact.created",
+    ///    "contact.updated",
+    ///    "contact.deleted",
+    ///    "company.created",
+    ///    "company.updated",
+    ///    "company.deleted",
+    ///    "lead.created",
+    ///    "lead.updated",
+    ///    "lead.deleted",
+    ///    "lead.stage_changed",
+    ///    "lead.won",
+    ///    "lead.lost",
+    ///    "lead.converted",
+    ///    "pipeline.created",
+    ///    "pipeline.updated",
+    ///    "pipeline.deleted",
+    ///    "activity.created",
+    ///    "activity.updated",
+    ///    "activity.deleted",
+    ///    "webhook.test",
+    ///    "webhook_endpoint.disabled"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum EventType {
+        #[serde(rename = "contact.created")]
+        ContactCreated,
+        #[serde(rename = "contact.updated")]
+        ContactUpdated,
+        #[serde(rename = "contact.deleted")]
+        ContactDeleted,
+        #[serde(rename = "company.created")]
+        CompanyCreated,
+        #[serde(rename = "company.updated")]
+        CompanyUpdated,
+        #[serde(rename = "company.deleted")]
+        CompanyDeleted,
+        #[serde(rename = "lead.created")]
+        LeadCreated,
+        #[serde(rename = "lead.updated")]
+        LeadUpdated,
+        #[serde(rename = "lead.deleted")]
+        LeadDeleted,
+        #[serde(rename = "lead.stage_changed")]
+        LeadStageChanged,
+        #[serde(rename = "lead.won")]
+        LeadWon,
+        #[serde(rename = "lead.lost")]
+        LeadLost,
+        #[serde(rename = "lead.converted")]
+        LeadConverted,
+        #[serde(rename = "pipeline.created")]
+        PipelineCreated,
+        #[serde(rename = "pipeline.updated")]
+        PipelineUpdated,
+        #[serde(rename = "pipeline.deleted")]
+        PipelineDeleted,
+        #[serde(rename = "activity.created")]
+        ActivityCreated,
+        #[serde(rename = "activity.updated")]
+        ActivityUpdated,
+        #[serde(rename = "activity.deleted")]
+        ActivityDeleted,
+        #[serde(rename = "webhook.test")]
+        WebhookTest,
+        #[serde(rename = "webhook_endpoint.disabled")]
+        WebhookEndpointDisabled,
+    }
+    impl ::std::convert::From<&Self> for EventType {
+        fn from(value: &EventType) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for EventType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ContactCreated => f.write_str("contact.created"),
+                Self::ContactUpdated => f.write_str("contact.updated"),
+                Self::ContactDeleted => f.write_str("contact.deleted"),
+                Self::CompanyCreated => f.write_str("company.created"),
+                Self::CompanyUpdated => f.write_str("company.updated"),
+                Self::CompanyDeleted => f.write_str("company.deleted"),
+                Self::LeadCreated => f.write_str("lead.created"),
+                Self::LeadUpdated => f.write_str("lead.updated"),
+                Self::LeadDeleted => f.write_str("lead.deleted"),
+                Self::LeadStageChanged => f.write_str("lead.stage_changed"),
+                Self::LeadWon => f.write_str("lead.won"),
+                Self::LeadLost => f.write_str("lead.lost"),
+                Self::LeadConverted => f.write_str("lead.converted"),
+                Self::PipelineCreated => f.write_str("pipeline.created"),
+                Self::PipelineUpdated => f.write_str("pipeline.updated"),
+                Self::PipelineDeleted => f.write_str("pipeline.deleted"),
+                Self::ActivityCreated => f.write_str("activity.created"),
+                Self::ActivityUpdated => f.write_str("activity.updated"),
+                Self::ActivityDeleted => f.write_str("activity.deleted"),
+                Self::WebhookTest => f.write_str("webhook.test"),
+                Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for EventType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "contact.created" => Ok(Self::ContactCreated),
+                "contact.updated" => Ok(Self::ContactUpdated),
+                "contact.deleted" => Ok(Self::ContactDeleted),
+                "company.created" => Ok(Self::CompanyCreated),
+                "company.updated" => Ok(Self::CompanyUpdated),
+                "company.deleted" => Ok(Self::CompanyDeleted),
+                "lead.created" => Ok(Self::LeadCreated),
+                "lead.updated" => Ok(Self::LeadUpdated),
+                "lead.deleted" => Ok(Self::LeadDeleted),
+                "lead.stage_changed" => Ok(Self::LeadStageChanged),
+                "lead.won" => Ok(Self::LeadWon),
+                "lead.lost" => Ok(Self::LeadLost),
+                "lead.converted" => Ok(Self::LeadConverted),
+                "pipeline.created" => Ok(Self::PipelineCreated),
+                "pipeline.updated" => Ok(Self::PipelineUpdated),
+                "pipeline.deleted" => Ok(Self::PipelineDeleted),
+                "activity.created" => Ok(Self::ActivityCreated),
+                "activity.updated" => Ok(Self::ActivityUpdated),
+                "activity.deleted" => Ok(Self::ActivityDeleted),
+                "webhook.test" => Ok(Self::WebhookTest),
+                "webhook_endpoint.disabled" => Ok(Self::WebhookEndpointDisabled),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for EventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for EventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for EventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`EventsListSort`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^-?created_at$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct EventsListSort(::std::string::String);
+    impl ::std::ops::Deref for EventsListSort {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<EventsListSort> for ::std::string::String {
+        fn from(value: EventsListSort) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&EventsListSort> for EventsListSort {
+        fn from(value: &EventsListSort) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for EventsListSort {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^-?created_at$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^-?created_at$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for EventsListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for EventsListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for EventsListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for EventsListSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///The state of a probe.
     ///
     /// <details><summary>JSON schema</summary>
@@ -11365,6 +11767,223 @@ added, so accept values not in this list.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Event {
+            data: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            timestamp: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for Event {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    timestamp: Err("no value supplied for timestamp".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl Event {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn timestamp<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.timestamp = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for timestamp: {}", e)
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Event> for super::Event {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Event,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    id: value.id?,
+                    timestamp: value.timestamp?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Event> for Event {
+            fn from(value: super::Event) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    id: Ok(value.id),
+                    timestamp: Ok(value.timestamp),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct EventEnvelope {
+            data: ::std::result::Result<super::Event, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for EventEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl EventEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Event>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<EventEnvelope> for super::EventEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: EventEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::EventEnvelope> for EventEnvelope {
+            fn from(value: super::EventEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct EventList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Event>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for EventList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl EventList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Event>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<EventList> for super::EventList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: EventList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::EventList> for EventList {
+            fn from(value: super::EventList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Health {
             status: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
@@ -16083,6 +16702,52 @@ let response = client.audit_events_list()
 ```*/
     pub fn audit_events_list(&self) -> builder::AuditEventsList<'_> {
         builder::AuditEventsList::new(self)
+    }
+    /**List events
+
+Every change the API made for the tenant, oldest first (`sort=-created_at` for
+newest first), keyset-paginated: the outbox the webhooks are sent from. Events are
+recorded whether or not any endpoint takes them.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/events`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `sort`: `created_at` (default) or `-created_at`.
+- `type_`: Only events of this type.
+- `updated_after`: Only events recorded strictly after this instant (events never change).
+```ignore
+let response = client.events_list()
+    .cursor(cursor)
+    .limit(limit)
+    .sort(sort)
+    .type_(type_)
+    .updated_after(updated_after)
+    .send()
+    .await;
+```*/
+    pub fn events_list(&self) -> builder::EventsList<'_> {
+        builder::EventsList::new(self)
+    }
+    /**Get an event
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/events/{id}`
+
+Arguments:
+- `id`: The event's id.
+```ignore
+let response = client.events_get()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn events_get(&self) -> builder::EventsGet<'_> {
+        builder::EventsGet::new(self)
     }
     /**Liveness probe
 
@@ -24494,6 +25159,296 @@ pub mod builder {
                     )
                 }
                 403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::events_list`]
+
+[`Client::events_list`]: super::Client::events_list*/
+    #[derive(Debug, Clone)]
+    pub struct EventsList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        sort: Result<Option<types::EventsListSort>, String>,
+        type_: Result<Option<types::EventType>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> EventsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                sort: Ok(None),
+                type_: Ok(None),
+                updated_after: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sort<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::EventsListSort>,
+        {
+            self.sort = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `EventsListSort` for sort failed".to_string()
+                });
+            self
+        }
+        pub fn type_<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::EventType>,
+        {
+            self.type_ = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `EventType` for type_ failed".to_string());
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/events`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::EventList>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit, sort, type_, updated_after } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let sort = sort.map_err(Error::InvalidRequest)?;
+            let type_ = type_.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/events", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("sort", &sort))
+                .query(&progenitor_client::QueryParam::new("type", &type_))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "events_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::events_get`]
+
+[`Client::events_get`]: super::Client::events_get*/
+    #[derive(Debug, Clone)]
+    pub struct EventsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> EventsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/events/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::EventEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/events/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "events_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -10,6 +10,7 @@ pub mod companies;
 pub mod contacts;
 pub mod docs;
 pub mod edge;
+pub mod events;
 pub mod leads;
 pub mod merge;
 pub mod operations;
@@ -47,6 +48,10 @@ pub enum ApiTags {
     Auth,
     /// Who did what to users, keys, tokens and QR sessions (`admin`).
     Audit,
+    /// Signed webhooks (Standard Webhooks) for every change, sent from a transactional
+    /// outbox with retries; their endpoints, deliveries and attempts, and the events
+    /// themselves (`admin`).
+    Webhooks,
     /// Liveness and readiness probes (no authentication).
     System,
 }
@@ -82,6 +87,7 @@ pub type Apis = (
     api_keys::ApiKeysApi,
     auth::AuthApi,
     audit::AuditApi,
+    events::EventsApi,
     system::SystemApi,
 );
 
@@ -99,6 +105,7 @@ pub fn service() -> Service {
             api_keys::ApiKeysApi,
             auth::AuthApi,
             audit::AuditApi,
+            events::EventsApi,
             system::SystemApi,
         ),
         "Momentum API",

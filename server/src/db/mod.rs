@@ -8,6 +8,7 @@ pub mod auth;
 pub mod companies;
 pub mod contacts;
 pub mod embedded;
+pub mod events;
 pub mod leads;
 pub mod page;
 pub mod pipelines;

@@ -1,0 +1,243 @@
+//! `/v1/events`: the outbox as an API, and the event catalogue. Handlers that change a
+//! resource call [`emit`] in the transaction of the change, with the resource exactly as
+//! the API returns it: that is the `data` of `GET /v1/events` and of every webhook.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::types::ToJSON;
+use poem_openapi::{Enum, Object, OpenApi};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::edge::RequestId;
+use super::pagination;
+use super::responses::{envelopes, ApiResult, List, Meta, Read, Success};
+use super::security::ApiKey;
+use super::types::PathId;
+use super::ApiTags;
+use crate::auth::Scope;
+use crate::db::events::{self as repo, EventFilter, EventRow, EventSort};
+use crate::db::TenantTx;
+use crate::error::AppError;
+use crate::startup::AppState;
+
+/// The event catalogue. Each event's `data` is the resource as the API returns it: for
+/// `*.created` and `*.updated` the resource after the change, for `*.deleted` the
+/// resource as it was just before. New event types may be added; endpoints filtering on
+/// types receive only those they name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
+pub enum EventType {
+    /// A contact was created (`data`: the `Contact`).
+    #[oai(rename = "contact.created")]
+    ContactCreated,
+    /// A contact was changed (`data`: the `Contact`).
+    #[oai(rename = "contact.updated")]
+    ContactUpdated,
+    /// A contact was deleted (`data`: the `Contact` before deletion).
+    #[oai(rename = "contact.deleted")]
+    ContactDeleted,
+    /// A company was created (`data`: the `Company`).
+    #[oai(rename = "company.created")]
+    CompanyCreated,
+    /// A company was changed (`data`: the `Company`).
+    #[oai(rename = "company.updated")]
+    CompanyUpdated,
+    /// A company was deleted (`data`: the `Company` before deletion).
+    #[oai(rename = "company.deleted")]
+    CompanyDeleted,
+    /// A lead was created (`data`: the `Lead`).
+    #[oai(rename = "lead.created")]
+    LeadCreated,
+    /// A lead was changed (`data`: the `Lead`).
+    #[oai(rename = "lead.updated")]
+    LeadUpdated,
+    /// A lead was deleted (`data`: the `Lead` before deletion).
+    #[oai(rename = "lead.deleted")]
+    LeadDeleted,
+    /// A lead moved to another stage (`data`: the `Lead`, in its new stage). Sent along
+    /// with `lead.updated`.
+    #[oai(rename = "lead.stage_changed")]
+    LeadStageChanged,
+    /// A lead entered a `won` stage (`data`: the `Lead`).
+    #[oai(rename = "lead.won")]
+    LeadWon,
+    /// A lead entered a `lost` stage (`data`: the `Lead`).
+    #[oai(rename = "lead.lost")]
+    LeadLost,
+    /// A lead was converted into a contact and a company (`data`: the `Lead`).
+    #[oai(rename = "lead.converted")]
+    LeadConverted,
+    /// A pipeline was created (`data`: the `Pipeline` with its stages).
+    #[oai(rename = "pipeline.created")]
+    PipelineCreated,
+    /// A pipeline or one of its stages was changed, added, reordered or removed (`data`:
+    /// the `Pipeline` with its stages).
+    #[oai(rename = "pipeline.updated")]
+    PipelineUpdated,
+    /// A pipeline was deleted (`data`: the `Pipeline` before deletion).
+    #[oai(rename = "pipeline.deleted")]
+    PipelineDeleted,
+    /// An activity was created (`data`: the `Activity`).
+    #[oai(rename = "activity.created")]
+    ActivityCreated,
+    /// An activity was changed or completed (`data`: the `Activity`).
+    #[oai(rename = "activity.updated")]
+    ActivityUpdated,
+    /// An activity was deleted (`data`: the `Activity` before deletion).
+    #[oai(rename = "activity.deleted")]
+    ActivityDeleted,
+    /// Sent by `POST /v1/webhook-endpoints/{id}/test` to that endpoint only (`data`: a
+    /// `WebhookTest`).
+    #[oai(rename = "webhook.test")]
+    WebhookTest,
+    /// The server disabled an endpoint: it answered `410 Gone`, or failed without a
+    /// success for too long (`data`: the `WebhookEndpoint`, with `disabled_reason`).
+    #[oai(rename = "webhook_endpoint.disabled")]
+    WebhookEndpointDisabled,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ContactCreated => "contact.created",
+            Self::ContactUpdated => "contact.updated",
+            Self::ContactDeleted => "contact.deleted",
+            Self::CompanyCreated => "company.created",
+            Self::CompanyUpdated => "company.updated",
+            Self::CompanyDeleted => "company.deleted",
+            Self::LeadCreated => "lead.created",
+            Self::LeadUpdated => "lead.updated",
+            Self::LeadDeleted => "lead.deleted",
+            Self::LeadStageChanged => "lead.stage_changed",
+            Self::LeadWon => "lead.won",
+            Self::LeadLost => "lead.lost",
+            Self::LeadConverted => "lead.converted",
+            Self::PipelineCreated => "pipeline.created",
+            Self::PipelineUpdated => "pipeline.updated",
+            Self::PipelineDeleted => "pipeline.deleted",
+            Self::ActivityCreated => "activity.created",
+            Self::ActivityUpdated => "activity.updated",
+            Self::ActivityDeleted => "activity.deleted",
+            Self::WebhookTest => "webhook.test",
+            Self::WebhookEndpointDisabled => "webhook_endpoint.disabled",
+        }
+    }
+}
+
+/// Records `event` about `resource` (its wire form) in the caller's transaction, and
+/// queues it for every enabled endpoint that takes it. Nothing is sent unless the
+/// transaction commits.
+pub async fn emit<T: ToJSON>(
+    tx: &mut TenantTx,
+    event: EventType,
+    resource: &T,
+) -> Result<Uuid, AppError> {
+    let data = resource.to_json().unwrap_or(Value::Null);
+    Ok(repo::emit(tx, event.as_str(), data).await?)
+}
+
+/// One change, as recorded in the transaction that made it. A webhook delivers it as
+/// `{"type", "timestamp", "data"}` with the event's `id` in the `webhook-id` header.
+#[derive(Debug, Clone, Object)]
+pub struct Event {
+    /// Also the `webhook-id` of its deliveries: receivers can drop repeats by it.
+    pub id: Uuid,
+    /// One of the catalogue's types (see `EventType`). New types may be added.
+    #[oai(rename = "type")]
+    pub event_type: String,
+    /// When the change was committed's transaction started (RFC 3339).
+    pub timestamp: DateTime<Utc>,
+    /// The resource as the API returns it.
+    pub data: BTreeMap<String, Value>,
+}
+
+impl From<EventRow> for Event {
+    fn from(row: EventRow) -> Self {
+        Self {
+            id: row.id,
+            event_type: row.event_type,
+            timestamp: row.created_at,
+            data: super::contacts::object(row.data),
+        }
+    }
+}
+
+envelopes!(
+    Event,
+    EventEnvelope,
+    EventList,
+    "One event in the envelope.",
+    "A page of events in the envelope."
+);
+
+pub struct EventsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Webhooks")]
+impl EventsApi {
+    /// List events
+    ///
+    /// Every change the API made for the tenant, oldest first (`sort=-created_at` for
+    /// newest first), keyset-paginated: the outbox the webhooks are sent from. Events are
+    /// recorded whether or not any endpoint takes them.
+    #[oai(path = "/events", method = "get", operation_id = "events_list")]
+    async fn list(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// `created_at` (default) or `-created_at`.
+        #[oai(validator(pattern = "^-?created_at$"))]
+        sort: Query<Option<String>>,
+        /// Only events of this type.
+        #[oai(name = "type")]
+        event_type: Query<Option<EventType>>,
+        /// Only events recorded strictly after this instant (events never change).
+        updated_after: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Success<EventList>, List> {
+        let page = pagination::page(
+            limit.0,
+            cursor.0.as_deref(),
+            sort.0.as_deref(),
+            EventSort::CreatedAt,
+        )?;
+        let filter = EventFilter {
+            event_type: event_type.0.map(|t| t.as_str().to_owned()),
+            after: updated_after.0,
+        };
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
+        tx.commit().await?;
+        Ok(Success(EventList {
+            meta: pagination::meta(&page, &rows, has_more, &request_id),
+            data: rows.into_iter().map(Event::from).collect(),
+        }))
+    }
+
+    /// Get an event
+    #[oai(path = "/events/:id", method = "get", operation_id = "events_get")]
+    async fn get(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The event's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Success<EventEnvelope>, Read> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::get(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Success(EventEnvelope {
+            data: row.into(),
+            meta: Meta::of(&request_id),
+        }))
+    }
+}

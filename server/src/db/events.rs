@@ -1,0 +1,66 @@
+//! The outbox: every change the API makes, recorded in the transaction that made it, and
+//! fanned out there to the deliveries of the endpoints that take it (`emit_event` in SQL).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::page::{creation_order, keyed, Page};
+use super::TenantTx;
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: Uuid,
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+keyed!(EventRow);
+creation_order!(EventSort, EventRow);
+
+/// Records an event in the caller's transaction and queues its deliveries: if the
+/// transaction rolls back, the event never existed.
+pub async fn emit(tx: &mut TenantTx, event_type: &str, data: Value) -> AppResult<Uuid> {
+    let id = sqlx::query_scalar("SELECT emit_event($1, $2)")
+        .bind(event_type)
+        .bind(data)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub after: Option<DateTime<Utc>>,
+}
+
+pub async fn list(
+    tx: &mut TenantTx,
+    filter: &EventFilter,
+    page: &Page<EventSort>,
+) -> AppResult<(Vec<EventRow>, bool)> {
+    let mut sql: QueryBuilder<Postgres> =
+        QueryBuilder::new("SELECT id, type, data, created_at FROM events WHERE true");
+    if let Some(event_type) = &filter.event_type {
+        sql.push(" AND type = ").push_bind(event_type.clone());
+    }
+    if let Some(after) = filter.after {
+        sql.push(" AND created_at > ").push_bind(after);
+    }
+    page.push_sql(&mut sql);
+    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    Ok(page.finish(rows))
+}
+
+pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<EventRow> {
+    sqlx::query_as("SELECT id, type, data, created_at FROM events WHERE id = $1")
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("event"))
+}
