@@ -4225,6 +4225,93 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
                 })
         }
     }
+    ///Whether a delivery is still being tried, made it, or gave up.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "Whether a delivery is still being tried, made it, or gave up.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "pending",
+    ///    "delivered",
+    ///    "failed"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum DeliveryStatus {
+        #[serde(rename = "pending")]
+        Pending,
+        #[serde(rename = "delivered")]
+        Delivered,
+        #[serde(rename = "failed")]
+        Failed,
+    }
+    impl ::std::convert::From<&Self> for DeliveryStatus {
+        fn from(value: &DeliveryStatus) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for DeliveryStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Pending => f.write_str("pending"),
+                Self::Delivered => f.write_str("delivered"),
+                Self::Failed => f.write_str("failed"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for DeliveryStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "pending" => Ok(Self::Pending),
+                "delivered" => Ok(Self::Delivered),
+                "failed" => Ok(Self::Failed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeliveryStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for DeliveryStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DeliveryStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///The error itself.
     ///
     /// <details><summary>JSON schema</summary>
@@ -8751,6 +8838,1190 @@ added, so accept values not in this list.*/
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
+        }
+    }
+    ///One HTTP request of a delivery.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookAttempt",
+    ///  "description": "One HTTP request of a delivery.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "delivery_id",
+    ///    "duration_ms",
+    ///    "id",
+    ///    "trigger"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "delivery_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "duration_ms": {
+    ///      "description": "From sending the request to reading the start of the answer.",
+    ///      "type": "integer",
+    ///      "format": "int32"
+    ///    },
+    ///    "error": {
+    ///      "description": "Why there was no (complete) answer: refused address, timeout, connection error.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "response_body": {
+    ///      "description": "The first 4 KiB of the answer, as text.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "status_code": {
+    ///      "description": "The HTTP status the endpoint answered; `null` if it did not answer.",
+    ///      "type": [
+    ///        "integer",
+    ///        "null"
+    ///      ],
+    ///      "format": "int32"
+    ///    },
+    ///    "trigger": {
+    ///      "description": "`scheduled` (the queue or its retries) or `manual` (test, retry or recover).",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookAttempt {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub delivery_id: ::uuid::Uuid,
+        ///From sending the request to reading the start of the answer.
+        pub duration_ms: i32,
+        ///Why there was no (complete) answer: refused address, timeout, connection error.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<::std::string::String>,
+        pub id: ::uuid::Uuid,
+        ///The first 4 KiB of the answer, as text.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub response_body: ::std::option::Option<::std::string::String>,
+        ///The HTTP status the endpoint answered; `null` if it did not answer.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub status_code: ::std::option::Option<i32>,
+        ///`scheduled` (the queue or its retries) or `manual` (test, retry or recover).
+        pub trigger: ::std::string::String,
+    }
+    impl ::std::convert::From<&WebhookAttempt> for WebhookAttempt {
+        fn from(value: &WebhookAttempt) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookAttempt {
+        pub fn builder() -> builder::WebhookAttempt {
+            Default::default()
+        }
+    }
+    ///A page of attempts in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookAttemptList",
+    ///  "description": "A page of attempts in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/WebhookAttempt"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookAttemptList {
+        pub data: ::std::vec::Vec<WebhookAttempt>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&WebhookAttemptList> for WebhookAttemptList {
+        fn from(value: &WebhookAttemptList) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookAttemptList {
+        pub fn builder() -> builder::WebhookAttemptList {
+            Default::default()
+        }
+    }
+    ///`WebhookDeliveriesListSort`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^-?created_at$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookDeliveriesListSort(::std::string::String);
+    impl ::std::ops::Deref for WebhookDeliveriesListSort {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookDeliveriesListSort> for ::std::string::String {
+        fn from(value: WebhookDeliveriesListSort) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookDeliveriesListSort> for WebhookDeliveriesListSort {
+        fn from(value: &WebhookDeliveriesListSort) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookDeliveriesListSort {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^-?created_at$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^-?created_at$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookDeliveriesListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for WebhookDeliveriesListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for WebhookDeliveriesListSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookDeliveriesListSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///One event bound for one endpoint.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookDelivery",
+    ///  "description": "One event bound for one endpoint.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "attempt_count",
+    ///    "created_at",
+    ///    "endpoint_id",
+    ///    "event_id",
+    ///    "event_type",
+    ///    "id",
+    ///    "status",
+    ///    "updated_at"
+    ///  ],
+    ///  "properties": {
+    ///    "attempt_count": {
+    ///      "type": "integer",
+    ///      "format": "int32"
+    ///    },
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "delivered_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "endpoint_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "event_id": {
+    ///      "description": "The event; also the `webhook-id` header of every attempt.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "event_type": {
+    ///      "type": "string"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "last_attempt_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "last_error": {
+    ///      "description": "Why the last attempt failed without an answer (or why the delivery failed).",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "last_status_code": {
+    ///      "description": "The HTTP status of the last attempt, if the endpoint answered.",
+    ///      "type": [
+    ///        "integer",
+    ///        "null"
+    ///      ],
+    ///      "format": "int32"
+    ///    },
+    ///    "next_attempt_at": {
+    ///      "description": "When a pending delivery is tried next.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "status": {
+    ///      "description": "`pending` (waiting for its next attempt, or being sent), `delivered` (answered\n2xx) or `failed` (the retries ran out, the endpoint answered 410, or it was\ndisabled). New values may be added.",
+    ///      "type": "string"
+    ///    },
+    ///    "updated_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookDelivery {
+        pub attempt_count: i32,
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub delivered_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub endpoint_id: ::uuid::Uuid,
+        ///The event; also the `webhook-id` header of every attempt.
+        pub event_id: ::uuid::Uuid,
+        pub event_type: ::std::string::String,
+        pub id: ::uuid::Uuid,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_attempt_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///Why the last attempt failed without an answer (or why the delivery failed).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_error: ::std::option::Option<::std::string::String>,
+        ///The HTTP status of the last attempt, if the endpoint answered.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_status_code: ::std::option::Option<i32>,
+        ///When a pending delivery is tried next.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub next_attempt_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        /**`pending` (waiting for its next attempt, or being sent), `delivered` (answered
+2xx) or `failed` (the retries ran out, the endpoint answered 410, or it was
+disabled). New values may be added.*/
+        pub status: ::std::string::String,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl ::std::convert::From<&WebhookDelivery> for WebhookDelivery {
+        fn from(value: &WebhookDelivery) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookDelivery {
+        pub fn builder() -> builder::WebhookDelivery {
+            Default::default()
+        }
+    }
+    ///One delivery in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookDeliveryEnvelope",
+    ///  "description": "One delivery in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/WebhookDelivery"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookDeliveryEnvelope {
+        pub data: WebhookDelivery,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&WebhookDeliveryEnvelope> for WebhookDeliveryEnvelope {
+        fn from(value: &WebhookDeliveryEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookDeliveryEnvelope {
+        pub fn builder() -> builder::WebhookDeliveryEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of deliveries in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookDeliveryList",
+    ///  "description": "A page of deliveries in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/WebhookDelivery"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookDeliveryList {
+        pub data: ::std::vec::Vec<WebhookDelivery>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&WebhookDeliveryList> for WebhookDeliveryList {
+        fn from(value: &WebhookDeliveryList) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookDeliveryList {
+        pub fn builder() -> builder::WebhookDeliveryList {
+            Default::default()
+        }
+    }
+    /**Where events are sent. The signing secret is shown only when it is made (create,
+rotate-secret).*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookEndpoint",
+    ///  "description": "Where events are sent. The signing secret is shown only when it is made (create,\nrotate-secret).",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "enabled",
+    ///    "event_types",
+    ///    "id",
+    ///    "updated_at",
+    ///    "url"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "description": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "disabled_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "disabled_reason": {
+    ///      "description": "Why it is disabled: `manual` (by a user), `gone` (it answered `410 Gone`) or\n`failing` (no success for too long; 5 days by default). New reasons may be added.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "enabled": {
+    ///      "description": "A disabled endpoint is sent nothing; what was pending for it fails and can be\nre-sent with `recover` once it is enabled again.",
+    ///      "type": "boolean"
+    ///    },
+    ///    "event_types": {
+    ///      "description": "The event types sent here; empty means all, including types added later.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    },
+    ///    "failing_since": {
+    ///      "description": "The first failure since its last success, if it is failing.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "last_success_at": {
+    ///      "description": "The last time it answered 2xx.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "previous_secret_expires_at": {
+    ///      "description": "Until then the secret before the last rotation also signs every request.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "updated_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "url": {
+    ///      "description": "Receives a `POST` per event.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookEndpoint {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub disabled_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        /**Why it is disabled: `manual` (by a user), `gone` (it answered `410 Gone`) or
+`failing` (no success for too long; 5 days by default). New reasons may be added.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub disabled_reason: ::std::option::Option<::std::string::String>,
+        /**A disabled endpoint is sent nothing; what was pending for it fails and can be
+re-sent with `recover` once it is enabled again.*/
+        pub enabled: bool,
+        ///The event types sent here; empty means all, including types added later.
+        pub event_types: ::std::vec::Vec<::std::string::String>,
+        ///The first failure since its last success, if it is failing.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub failing_since: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub id: ::uuid::Uuid,
+        ///The last time it answered 2xx.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_success_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///Until then the secret before the last rotation also signs every request.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub previous_secret_expires_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Receives a `POST` per event.
+        pub url: ::std::string::String,
+    }
+    impl ::std::convert::From<&WebhookEndpoint> for WebhookEndpoint {
+        fn from(value: &WebhookEndpoint) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookEndpoint {
+        pub fn builder() -> builder::WebhookEndpoint {
+            Default::default()
+        }
+    }
+    ///A new endpoint. Unknown fields are refused.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookEndpointCreate",
+    ///  "description": "A new endpoint. Unknown fields are refused.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "url"
+    ///  ],
+    ///  "properties": {
+    ///    "description": {
+    ///      "type": "string",
+    ///      "maxLength": 1000
+    ///    },
+    ///    "enabled": {
+    ///      "description": "Default `true`.",
+    ///      "type": "boolean"
+    ///    },
+    ///    "event_types": {
+    ///      "description": "The event types to send; absent or empty means all. Duplicates are dropped.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/EventType"
+    ///      }
+    ///    },
+    ///    "url": {
+    ///      "description": "An absolute `http` or `https` URL. Private, loopback and link-local addresses (and\nnames resolving to them) are refused unless the server allows them.",
+    ///      "type": "string",
+    ///      "maxLength": 2048
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookEndpointCreate {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<WebhookEndpointCreateDescription>,
+        ///Default `true`.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub enabled: ::std::option::Option<bool>,
+        ///The event types to send; absent or empty means all. Duplicates are dropped.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub event_types: ::std::vec::Vec<EventType>,
+        /**An absolute `http` or `https` URL. Private, loopback and link-local addresses (and
+names resolving to them) are refused unless the server allows them.*/
+        pub url: WebhookEndpointCreateUrl,
+    }
+    impl ::std::convert::From<&WebhookEndpointCreate> for WebhookEndpointCreate {
+        fn from(value: &WebhookEndpointCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookEndpointCreate {
+        pub fn builder() -> builder::WebhookEndpointCreate {
+            Default::default()
+        }
+    }
+    ///`WebhookEndpointCreateDescription`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 1000
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookEndpointCreateDescription(::std::string::String);
+    impl ::std::ops::Deref for WebhookEndpointCreateDescription {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookEndpointCreateDescription>
+    for ::std::string::String {
+        fn from(value: WebhookEndpointCreateDescription) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookEndpointCreateDescription>
+    for WebhookEndpointCreateDescription {
+        fn from(value: &WebhookEndpointCreateDescription) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookEndpointCreateDescription {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1000usize {
+                return Err("longer than 1000 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookEndpointCreateDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for WebhookEndpointCreateDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for WebhookEndpointCreateDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookEndpointCreateDescription {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**An absolute `http` or `https` URL. Private, loopback and link-local addresses (and
+names resolving to them) are refused unless the server allows them.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "An absolute `http` or `https` URL. Private, loopback and link-local addresses (and\nnames resolving to them) are refused unless the server allows them.",
+    ///  "type": "string",
+    ///  "maxLength": 2048
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookEndpointCreateUrl(::std::string::String);
+    impl ::std::ops::Deref for WebhookEndpointCreateUrl {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookEndpointCreateUrl> for ::std::string::String {
+        fn from(value: WebhookEndpointCreateUrl) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookEndpointCreateUrl> for WebhookEndpointCreateUrl {
+        fn from(value: &WebhookEndpointCreateUrl) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookEndpointCreateUrl {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2048usize {
+                return Err("longer than 2048 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookEndpointCreateUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for WebhookEndpointCreateUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for WebhookEndpointCreateUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookEndpointCreateUrl {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///One webhook endpoint in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookEndpointEnvelope",
+    ///  "description": "One webhook endpoint in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/WebhookEndpoint"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookEndpointEnvelope {
+        pub data: WebhookEndpoint,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&WebhookEndpointEnvelope> for WebhookEndpointEnvelope {
+        fn from(value: &WebhookEndpointEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookEndpointEnvelope {
+        pub fn builder() -> builder::WebhookEndpointEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of webhook endpoints in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookEndpointList",
+    ///  "description": "A page of webhook endpoints in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/WebhookEndpoint"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookEndpointList {
+        pub data: ::std::vec::Vec<WebhookEndpoint>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&WebhookEndpointList> for WebhookEndpointList {
+        fn from(value: &WebhookEndpointList) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookEndpointList {
+        pub fn builder() -> builder::WebhookEndpointList {
+            Default::default()
+        }
+    }
+    ///An endpoint with its signing secret, shown this once.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookEndpointWithSecret",
+    ///  "description": "An endpoint with its signing secret, shown this once.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "enabled",
+    ///    "event_types",
+    ///    "id",
+    ///    "secret",
+    ///    "updated_at",
+    ///    "url"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "description": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "disabled_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "disabled_reason": {
+    ///      "description": "Why it is disabled: `manual` (by a user), `gone` (it answered `410 Gone`) or\n`failing` (no success for too long; 5 days by default). New reasons may be added.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "enabled": {
+    ///      "description": "A disabled endpoint is sent nothing; what was pending for it fails and can be\nre-sent with `recover` once it is enabled again.",
+    ///      "type": "boolean"
+    ///    },
+    ///    "event_types": {
+    ///      "description": "The event types sent here; empty means all, including types added later.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    },
+    ///    "failing_since": {
+    ///      "description": "The first failure since its last success, if it is failing.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "last_success_at": {
+    ///      "description": "The last time it answered 2xx.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "previous_secret_expires_at": {
+    ///      "description": "Until then the secret before the last rotation also signs every request.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "secret": {
+    ///      "description": "`whsec_` + base64 of 32 random bytes: the key of the `webhook-signature` HMAC\n(Standard Webhooks). Store it now; it is never shown again.",
+    ///      "type": "string"
+    ///    },
+    ///    "updated_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "url": {
+    ///      "description": "Receives a `POST` per event.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookEndpointWithSecret {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub disabled_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        /**Why it is disabled: `manual` (by a user), `gone` (it answered `410 Gone`) or
+`failing` (no success for too long; 5 days by default). New reasons may be added.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub disabled_reason: ::std::option::Option<::std::string::String>,
+        /**A disabled endpoint is sent nothing; what was pending for it fails and can be
+re-sent with `recover` once it is enabled again.*/
+        pub enabled: bool,
+        ///The event types sent here; empty means all, including types added later.
+        pub event_types: ::std::vec::Vec<::std::string::String>,
+        ///The first failure since its last success, if it is failing.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub failing_since: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub id: ::uuid::Uuid,
+        ///The last time it answered 2xx.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_success_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///Until then the secret before the last rotation also signs every request.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub previous_secret_expires_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        /**`whsec_` + base64 of 32 random bytes: the key of the `webhook-signature` HMAC
+(Standard Webhooks). Store it now; it is never shown again.*/
+        pub secret: ::std::string::String,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Receives a `POST` per event.
+        pub url: ::std::string::String,
+    }
+    impl ::std::convert::From<&WebhookEndpointWithSecret> for WebhookEndpointWithSecret {
+        fn from(value: &WebhookEndpointWithSecret) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookEndpointWithSecret {
+        pub fn builder() -> builder::WebhookEndpointWithSecret {
+            Default::default()
+        }
+    }
+    ///An endpoint and its secret in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookEndpointWithSecretEnvelope",
+    ///  "description": "An endpoint and its secret in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/WebhookEndpointWithSecret"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookEndpointWithSecretEnvelope {
+        pub data: WebhookEndpointWithSecret,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&WebhookEndpointWithSecretEnvelope>
+    for WebhookEndpointWithSecretEnvelope {
+        fn from(value: &WebhookEndpointWithSecretEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookEndpointWithSecretEnvelope {
+        pub fn builder() -> builder::WebhookEndpointWithSecretEnvelope {
+            Default::default()
+        }
+    }
+    ///Which failed deliveries to send again.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookRecover",
+    ///  "description": "Which failed deliveries to send again.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "since"
+    ///  ],
+    ///  "properties": {
+    ///    "since": {
+    ///      "description": "Failed deliveries created at or after this instant.",
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "until": {
+    ///      "description": "And before this one (default: now).",
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookRecover {
+        ///Failed deliveries created at or after this instant.
+        pub since: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///And before this one (default: now).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub until: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+    }
+    impl ::std::convert::From<&WebhookRecover> for WebhookRecover {
+        fn from(value: &WebhookRecover) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookRecover {
+        pub fn builder() -> builder::WebhookRecover {
+            Default::default()
+        }
+    }
+    ///How many deliveries `recover` queued.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookRecovery",
+    ///  "description": "How many deliveries `recover` queued.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "queued"
+    ///  ],
+    ///  "properties": {
+    ///    "queued": {
+    ///      "type": "integer",
+    ///      "format": "uint64"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookRecovery {
+        pub queued: u64,
+    }
+    impl ::std::convert::From<&WebhookRecovery> for WebhookRecovery {
+        fn from(value: &WebhookRecovery) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookRecovery {
+        pub fn builder() -> builder::WebhookRecovery {
+            Default::default()
+        }
+    }
+    ///The result of `recover` in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookRecoveryEnvelope",
+    ///  "description": "The result of `recover` in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/WebhookRecovery"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookRecoveryEnvelope {
+        pub data: WebhookRecovery,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&WebhookRecoveryEnvelope> for WebhookRecoveryEnvelope {
+        fn from(value: &WebhookRecoveryEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookRecoveryEnvelope {
+        pub fn builder() -> builder::WebhookRecoveryEnvelope {
+            Default::default()
         }
     }
     /// Types for composing complex structures.
@@ -15400,6 +16671,1630 @@ added, so accept values not in this list.*/
                 }
             }
         }
+        #[derive(Clone, Debug)]
+        pub struct WebhookAttempt {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            delivery_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            duration_ms: ::std::result::Result<i32, ::std::string::String>,
+            error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            response_body: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            status_code: ::std::result::Result<
+                ::std::option::Option<i32>,
+                ::std::string::String,
+            >,
+            trigger: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookAttempt {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    delivery_id: Err("no value supplied for delivery_id".to_string()),
+                    duration_ms: Err("no value supplied for duration_ms".to_string()),
+                    error: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    response_body: Ok(Default::default()),
+                    status_code: Ok(Default::default()),
+                    trigger: Err("no value supplied for trigger".to_string()),
+                }
+            }
+        }
+        impl WebhookAttempt {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn delivery_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delivery_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for delivery_id: {}", e)
+                    });
+                self
+            }
+            pub fn duration_ms<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duration_ms = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for duration_ms: {}", e)
+                    });
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn response_body<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.response_body = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for response_body: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn status_code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status_code = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status_code: {}", e)
+                    });
+                self
+            }
+            pub fn trigger<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.trigger = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for trigger: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookAttempt> for super::WebhookAttempt {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookAttempt,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    delivery_id: value.delivery_id?,
+                    duration_ms: value.duration_ms?,
+                    error: value.error?,
+                    id: value.id?,
+                    response_body: value.response_body?,
+                    status_code: value.status_code?,
+                    trigger: value.trigger?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookAttempt> for WebhookAttempt {
+            fn from(value: super::WebhookAttempt) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    delivery_id: Ok(value.delivery_id),
+                    duration_ms: Ok(value.duration_ms),
+                    error: Ok(value.error),
+                    id: Ok(value.id),
+                    response_body: Ok(value.response_body),
+                    status_code: Ok(value.status_code),
+                    trigger: Ok(value.trigger),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookAttemptList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookAttempt>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookAttemptList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl WebhookAttemptList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::WebhookAttempt>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookAttemptList> for super::WebhookAttemptList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookAttemptList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookAttemptList> for WebhookAttemptList {
+            fn from(value: super::WebhookAttemptList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookDelivery {
+            attempt_count: ::std::result::Result<i32, ::std::string::String>,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            delivered_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            endpoint_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            event_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            event_type: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            last_attempt_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            last_error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            last_status_code: ::std::result::Result<
+                ::std::option::Option<i32>,
+                ::std::string::String,
+            >,
+            next_attempt_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WebhookDelivery {
+            fn default() -> Self {
+                Self {
+                    attempt_count: Err(
+                        "no value supplied for attempt_count".to_string(),
+                    ),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    delivered_at: Ok(Default::default()),
+                    endpoint_id: Err("no value supplied for endpoint_id".to_string()),
+                    event_id: Err("no value supplied for event_id".to_string()),
+                    event_type: Err("no value supplied for event_type".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    last_attempt_at: Ok(Default::default()),
+                    last_error: Ok(Default::default()),
+                    last_status_code: Ok(Default::default()),
+                    next_attempt_at: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl WebhookDelivery {
+            pub fn attempt_count<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attempt_count = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for attempt_count: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn delivered_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delivered_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for delivered_at: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn endpoint_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.endpoint_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for endpoint_id: {}", e)
+                    });
+                self
+            }
+            pub fn event_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_id: {}", e)
+                    });
+                self
+            }
+            pub fn event_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_type: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn last_attempt_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_attempt_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_attempt_at: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn last_error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for last_error: {}", e)
+                    });
+                self
+            }
+            pub fn last_status_code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_status_code = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_status_code: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn next_attempt_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_attempt_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for next_attempt_at: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookDelivery> for super::WebhookDelivery {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookDelivery,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attempt_count: value.attempt_count?,
+                    created_at: value.created_at?,
+                    delivered_at: value.delivered_at?,
+                    endpoint_id: value.endpoint_id?,
+                    event_id: value.event_id?,
+                    event_type: value.event_type?,
+                    id: value.id?,
+                    last_attempt_at: value.last_attempt_at?,
+                    last_error: value.last_error?,
+                    last_status_code: value.last_status_code?,
+                    next_attempt_at: value.next_attempt_at?,
+                    status: value.status?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookDelivery> for WebhookDelivery {
+            fn from(value: super::WebhookDelivery) -> Self {
+                Self {
+                    attempt_count: Ok(value.attempt_count),
+                    created_at: Ok(value.created_at),
+                    delivered_at: Ok(value.delivered_at),
+                    endpoint_id: Ok(value.endpoint_id),
+                    event_id: Ok(value.event_id),
+                    event_type: Ok(value.event_type),
+                    id: Ok(value.id),
+                    last_attempt_at: Ok(value.last_attempt_at),
+                    last_error: Ok(value.last_error),
+                    last_status_code: Ok(value.last_status_code),
+                    next_attempt_at: Ok(value.next_attempt_at),
+                    status: Ok(value.status),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookDeliveryEnvelope {
+            data: ::std::result::Result<super::WebhookDelivery, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookDeliveryEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl WebhookDeliveryEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WebhookDelivery>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookDeliveryEnvelope>
+        for super::WebhookDeliveryEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookDeliveryEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookDeliveryEnvelope>
+        for WebhookDeliveryEnvelope {
+            fn from(value: super::WebhookDeliveryEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookDeliveryList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookDelivery>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookDeliveryList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl WebhookDeliveryList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::WebhookDelivery>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookDeliveryList>
+        for super::WebhookDeliveryList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookDeliveryList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookDeliveryList> for WebhookDeliveryList {
+            fn from(value: super::WebhookDeliveryList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookEndpoint {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            description: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            disabled_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            disabled_reason: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            enabled: ::std::result::Result<bool, ::std::string::String>,
+            event_types: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            failing_since: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            last_success_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            previous_secret_expires_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            url: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookEndpoint {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    description: Ok(Default::default()),
+                    disabled_at: Ok(Default::default()),
+                    disabled_reason: Ok(Default::default()),
+                    enabled: Err("no value supplied for enabled".to_string()),
+                    event_types: Err("no value supplied for event_types".to_string()),
+                    failing_since: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    last_success_at: Ok(Default::default()),
+                    previous_secret_expires_at: Ok(Default::default()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                    url: Err("no value supplied for url".to_string()),
+                }
+            }
+        }
+        impl WebhookEndpoint {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {}", e)
+                    });
+                self
+            }
+            pub fn disabled_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.disabled_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for disabled_at: {}", e)
+                    });
+                self
+            }
+            pub fn disabled_reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.disabled_reason = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for disabled_reason: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn enabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.enabled = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for enabled: {}", e)
+                    });
+                self
+            }
+            pub fn event_types<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_types = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_types: {}", e)
+                    });
+                self
+            }
+            pub fn failing_since<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.failing_since = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for failing_since: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn last_success_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_success_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_success_at: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn previous_secret_expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.previous_secret_expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for previous_secret_expires_at: {}",
+                            e
+                        )
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookEndpoint> for super::WebhookEndpoint {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookEndpoint,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    description: value.description?,
+                    disabled_at: value.disabled_at?,
+                    disabled_reason: value.disabled_reason?,
+                    enabled: value.enabled?,
+                    event_types: value.event_types?,
+                    failing_since: value.failing_since?,
+                    id: value.id?,
+                    last_success_at: value.last_success_at?,
+                    previous_secret_expires_at: value.previous_secret_expires_at?,
+                    updated_at: value.updated_at?,
+                    url: value.url?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookEndpoint> for WebhookEndpoint {
+            fn from(value: super::WebhookEndpoint) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    description: Ok(value.description),
+                    disabled_at: Ok(value.disabled_at),
+                    disabled_reason: Ok(value.disabled_reason),
+                    enabled: Ok(value.enabled),
+                    event_types: Ok(value.event_types),
+                    failing_since: Ok(value.failing_since),
+                    id: Ok(value.id),
+                    last_success_at: Ok(value.last_success_at),
+                    previous_secret_expires_at: Ok(value.previous_secret_expires_at),
+                    updated_at: Ok(value.updated_at),
+                    url: Ok(value.url),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookEndpointCreate {
+            description: ::std::result::Result<
+                ::std::option::Option<super::WebhookEndpointCreateDescription>,
+                ::std::string::String,
+            >,
+            enabled: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            event_types: ::std::result::Result<
+                ::std::vec::Vec<super::EventType>,
+                ::std::string::String,
+            >,
+            url: ::std::result::Result<
+                super::WebhookEndpointCreateUrl,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WebhookEndpointCreate {
+            fn default() -> Self {
+                Self {
+                    description: Ok(Default::default()),
+                    enabled: Ok(Default::default()),
+                    event_types: Ok(Default::default()),
+                    url: Err("no value supplied for url".to_string()),
+                }
+            }
+        }
+        impl WebhookEndpointCreate {
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::WebhookEndpointCreateDescription>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {}", e)
+                    });
+                self
+            }
+            pub fn enabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.enabled = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for enabled: {}", e)
+                    });
+                self
+            }
+            pub fn event_types<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::EventType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_types = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_types: {}", e)
+                    });
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WebhookEndpointCreateUrl>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookEndpointCreate>
+        for super::WebhookEndpointCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookEndpointCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    description: value.description?,
+                    enabled: value.enabled?,
+                    event_types: value.event_types?,
+                    url: value.url?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookEndpointCreate>
+        for WebhookEndpointCreate {
+            fn from(value: super::WebhookEndpointCreate) -> Self {
+                Self {
+                    description: Ok(value.description),
+                    enabled: Ok(value.enabled),
+                    event_types: Ok(value.event_types),
+                    url: Ok(value.url),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookEndpointEnvelope {
+            data: ::std::result::Result<super::WebhookEndpoint, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookEndpointEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl WebhookEndpointEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WebhookEndpoint>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookEndpointEnvelope>
+        for super::WebhookEndpointEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookEndpointEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookEndpointEnvelope>
+        for WebhookEndpointEnvelope {
+            fn from(value: super::WebhookEndpointEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookEndpointList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookEndpoint>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookEndpointList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl WebhookEndpointList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::WebhookEndpoint>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookEndpointList>
+        for super::WebhookEndpointList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookEndpointList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookEndpointList> for WebhookEndpointList {
+            fn from(value: super::WebhookEndpointList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookEndpointWithSecret {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            description: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            disabled_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            disabled_reason: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            enabled: ::std::result::Result<bool, ::std::string::String>,
+            event_types: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            failing_since: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            last_success_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            previous_secret_expires_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            secret: ::std::result::Result<::std::string::String, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            url: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookEndpointWithSecret {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    description: Ok(Default::default()),
+                    disabled_at: Ok(Default::default()),
+                    disabled_reason: Ok(Default::default()),
+                    enabled: Err("no value supplied for enabled".to_string()),
+                    event_types: Err("no value supplied for event_types".to_string()),
+                    failing_since: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    last_success_at: Ok(Default::default()),
+                    previous_secret_expires_at: Ok(Default::default()),
+                    secret: Err("no value supplied for secret".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                    url: Err("no value supplied for url".to_string()),
+                }
+            }
+        }
+        impl WebhookEndpointWithSecret {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {}", e)
+                    });
+                self
+            }
+            pub fn disabled_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.disabled_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for disabled_at: {}", e)
+                    });
+                self
+            }
+            pub fn disabled_reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.disabled_reason = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for disabled_reason: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn enabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.enabled = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for enabled: {}", e)
+                    });
+                self
+            }
+            pub fn event_types<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_types = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_types: {}", e)
+                    });
+                self
+            }
+            pub fn failing_since<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.failing_since = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for failing_since: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn last_success_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_success_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for last_success_at: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn previous_secret_expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.previous_secret_expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for previous_secret_expires_at: {}",
+                            e
+                        )
+                    });
+                self
+            }
+            pub fn secret<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secret = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for secret: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookEndpointWithSecret>
+        for super::WebhookEndpointWithSecret {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookEndpointWithSecret,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    description: value.description?,
+                    disabled_at: value.disabled_at?,
+                    disabled_reason: value.disabled_reason?,
+                    enabled: value.enabled?,
+                    event_types: value.event_types?,
+                    failing_since: value.failing_since?,
+                    id: value.id?,
+                    last_success_at: value.last_success_at?,
+                    previous_secret_expires_at: value.previous_secret_expires_at?,
+                    secret: value.secret?,
+                    updated_at: value.updated_at?,
+                    url: value.url?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookEndpointWithSecret>
+        for WebhookEndpointWithSecret {
+            fn from(value: super::WebhookEndpointWithSecret) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    description: Ok(value.description),
+                    disabled_at: Ok(value.disabled_at),
+                    disabled_reason: Ok(value.disabled_reason),
+                    enabled: Ok(value.enabled),
+                    event_types: Ok(value.event_types),
+                    failing_since: Ok(value.failing_since),
+                    id: Ok(value.id),
+                    last_success_at: Ok(value.last_success_at),
+                    previous_secret_expires_at: Ok(value.previous_secret_expires_at),
+                    secret: Ok(value.secret),
+                    updated_at: Ok(value.updated_at),
+                    url: Ok(value.url),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookEndpointWithSecretEnvelope {
+            data: ::std::result::Result<
+                super::WebhookEndpointWithSecret,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookEndpointWithSecretEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl WebhookEndpointWithSecretEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WebhookEndpointWithSecret>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookEndpointWithSecretEnvelope>
+        for super::WebhookEndpointWithSecretEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookEndpointWithSecretEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookEndpointWithSecretEnvelope>
+        for WebhookEndpointWithSecretEnvelope {
+            fn from(value: super::WebhookEndpointWithSecretEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookRecover {
+            since: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            until: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for WebhookRecover {
+            fn default() -> Self {
+                Self {
+                    since: Err("no value supplied for since".to_string()),
+                    until: Ok(Default::default()),
+                }
+            }
+        }
+        impl WebhookRecover {
+            pub fn since<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.since = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for since: {}", e)
+                    });
+                self
+            }
+            pub fn until<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.until = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for until: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookRecover> for super::WebhookRecover {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookRecover,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    since: value.since?,
+                    until: value.until?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookRecover> for WebhookRecover {
+            fn from(value: super::WebhookRecover) -> Self {
+                Self {
+                    since: Ok(value.since),
+                    until: Ok(value.until),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookRecovery {
+            queued: ::std::result::Result<u64, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookRecovery {
+            fn default() -> Self {
+                Self {
+                    queued: Err("no value supplied for queued".to_string()),
+                }
+            }
+        }
+        impl WebhookRecovery {
+            pub fn queued<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.queued = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for queued: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookRecovery> for super::WebhookRecovery {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookRecovery,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { queued: value.queued? })
+            }
+        }
+        impl ::std::convert::From<super::WebhookRecovery> for WebhookRecovery {
+            fn from(value: super::WebhookRecovery) -> Self {
+                Self { queued: Ok(value.queued) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookRecoveryEnvelope {
+            data: ::std::result::Result<super::WebhookRecovery, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookRecoveryEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl WebhookRecoveryEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::WebhookRecovery>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookRecoveryEnvelope>
+        for super::WebhookRecoveryEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookRecoveryEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookRecoveryEnvelope>
+        for WebhookRecoveryEnvelope {
+            fn from(value: super::WebhookRecoveryEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
     }
 }
 #[derive(Clone, Debug)]
@@ -16702,6 +19597,267 @@ let response = client.audit_events_list()
 ```*/
     pub fn audit_events_list(&self) -> builder::AuditEventsList<'_> {
         builder::AuditEventsList::new(self)
+    }
+    /**List webhook endpoints
+
+Oldest first, keyset-paginated.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/webhook-endpoints`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+```ignore
+let response = client.webhook_endpoints_list()
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn webhook_endpoints_list(&self) -> builder::WebhookEndpointsList<'_> {
+        builder::WebhookEndpointsList::new(self)
+    }
+    /**Create a webhook endpoint
+
+Returns the endpoint with its signing secret, shown this once. Every request to it
+is a `POST` of `{"type", "timestamp", "data"}` signed per Standard Webhooks
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`); a 2xx answer within 15 s
+is a delivery, anything else is retried on the schedule, and `410 Gone` disables
+the endpoint. Deliveries may arrive out of order and, rarely, more than once:
+deduplicate on `webhook-id`.
+
+Rate limit: the `admin` class.
+
+Sends a `POST` request to `/v1/webhook-endpoints`
+
+```ignore
+let response = client.webhook_endpoints_create()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn webhook_endpoints_create(&self) -> builder::WebhookEndpointsCreate<'_> {
+        builder::WebhookEndpointsCreate::new(self)
+    }
+    /**Get a webhook endpoint
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/webhook-endpoints/{id}`
+
+Arguments:
+- `id`: The endpoint's id.
+```ignore
+let response = client.webhook_endpoints_get()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn webhook_endpoints_get(&self) -> builder::WebhookEndpointsGet<'_> {
+        builder::WebhookEndpointsGet::new(self)
+    }
+    /**Delete a webhook endpoint
+
+Its deliveries and attempts go with it; the events stay.
+
+Rate limit: the `admin` class.
+
+Sends a `DELETE` request to `/v1/webhook-endpoints/{id}`
+
+Arguments:
+- `id`: The endpoint's id.
+```ignore
+let response = client.webhook_endpoints_delete()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn webhook_endpoints_delete(&self) -> builder::WebhookEndpointsDelete<'_> {
+        builder::WebhookEndpointsDelete::new(self)
+    }
+    /**Update a webhook endpoint
+
+JSON Merge Patch. Disabling fails what is pending for the endpoint; enabling starts
+its failure clock afresh.
+
+Rate limit: the `admin` class.
+
+Sends a `PATCH` request to `/v1/webhook-endpoints/{id}`
+
+Arguments:
+- `id`: The endpoint's id.
+- `body`
+```ignore
+let response = client.webhook_endpoints_update()
+    .id(id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn webhook_endpoints_update(&self) -> builder::WebhookEndpointsUpdate<'_> {
+        builder::WebhookEndpointsUpdate::new(self)
+    }
+    /**Rotate an endpoint's signing secret
+
+Returns the new secret, shown this once. The old one keeps signing alongside it
+(two signatures in `webhook-signature`) until `previous_secret_expires_at`, 24 h
+by default, so receivers can switch without missing a delivery.
+
+Rate limit: the `admin` class.
+
+Sends a `POST` request to `/v1/webhook-endpoints/{id}/rotate-secret`
+
+Arguments:
+- `id`: The endpoint's id.
+```ignore
+let response = client.webhook_endpoints_rotate_secret()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn webhook_endpoints_rotate_secret(
+        &self,
+    ) -> builder::WebhookEndpointsRotateSecret<'_> {
+        builder::WebhookEndpointsRotateSecret::new(self)
+    }
+    /**Send a test event
+
+Queues a `webhook.test` event for this endpoint only, whatever its event types, even
+when it is disabled. Returns the delivery: follow it with the deliveries and
+attempts operations.
+
+Rate limit: the `webhook_test` class.
+
+Sends a `POST` request to `/v1/webhook-endpoints/{id}/test`
+
+Arguments:
+- `id`: The endpoint's id.
+```ignore
+let response = client.webhook_endpoints_test()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn webhook_endpoints_test(&self) -> builder::WebhookEndpointsTest<'_> {
+        builder::WebhookEndpointsTest::new(self)
+    }
+    /**Re-send failed deliveries
+
+Queues again every failed delivery of the endpoint created in `[since, until)`,
+each with the retry schedule started over. The endpoint must be enabled.
+
+Rate limit: the `webhook_test` class.
+
+Sends a `POST` request to `/v1/webhook-endpoints/{id}/recover`
+
+Arguments:
+- `id`: The endpoint's id.
+- `body`
+```ignore
+let response = client.webhook_endpoints_recover()
+    .id(id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn webhook_endpoints_recover(&self) -> builder::WebhookEndpointsRecover<'_> {
+        builder::WebhookEndpointsRecover::new(self)
+    }
+    /**List an endpoint's deliveries
+
+Oldest first (`sort=-created_at` for newest first), keyset-paginated.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries`
+
+Arguments:
+- `id`: The endpoint's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `sort`: `created_at` (default) or `-created_at`.
+- `status`: Only deliveries with this status.
+```ignore
+let response = client.webhook_deliveries_list()
+    .id(id)
+    .cursor(cursor)
+    .limit(limit)
+    .sort(sort)
+    .status(status)
+    .send()
+    .await;
+```*/
+    pub fn webhook_deliveries_list(&self) -> builder::WebhookDeliveriesList<'_> {
+        builder::WebhookDeliveriesList::new(self)
+    }
+    /**Get a delivery
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}`
+
+Arguments:
+- `id`: The endpoint's id.
+- `delivery_id`: The delivery's id.
+```ignore
+let response = client.webhook_deliveries_get()
+    .id(id)
+    .delivery_id(delivery_id)
+    .send()
+    .await;
+```*/
+    pub fn webhook_deliveries_get(&self) -> builder::WebhookDeliveriesGet<'_> {
+        builder::WebhookDeliveriesGet::new(self)
+    }
+    /**List a delivery's attempts
+
+Every HTTP request made for the delivery, oldest first: status code, duration, the
+start of the answer, or the error.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/attempts`
+
+Arguments:
+- `id`: The endpoint's id.
+- `delivery_id`: The delivery's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+```ignore
+let response = client.webhook_attempts_list()
+    .id(id)
+    .delivery_id(delivery_id)
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn webhook_attempts_list(&self) -> builder::WebhookAttemptsList<'_> {
+        builder::WebhookAttemptsList::new(self)
+    }
+    /**Re-send a delivery
+
+Queues the delivery again now, whatever its status, with the retry schedule
+started over and the same `webhook-id`. The endpoint must be enabled.
+
+Rate limit: the `webhook_test` class.
+
+Sends a `POST` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry`
+
+Arguments:
+- `id`: The endpoint's id.
+- `delivery_id`: The delivery's id.
+```ignore
+let response = client.webhook_deliveries_retry()
+    .id(id)
+    .delivery_id(delivery_id)
+    .send()
+    .await;
+```*/
+    pub fn webhook_deliveries_retry(&self) -> builder::WebhookDeliveriesRetry<'_> {
+        builder::WebhookDeliveriesRetry::new(self)
     }
     /**List events
 
@@ -25159,6 +28315,1754 @@ pub mod builder {
                     )
                 }
                 403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_endpoints_list`]
+
+[`Client::webhook_endpoints_list`]: super::Client::webhook_endpoints_list*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookEndpointsList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> WebhookEndpointsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/webhook-endpoints`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookEndpointList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, cursor, limit } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/webhook-endpoints", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_endpoints_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_endpoints_create`]
+
+[`Client::webhook_endpoints_create`]: super::Client::webhook_endpoints_create*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookEndpointsCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::WebhookEndpointCreate, String>,
+    }
+    impl<'a> WebhookEndpointsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WebhookEndpointCreate>,
+            <V as std::convert::TryInto<
+                types::WebhookEndpointCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `WebhookEndpointCreate` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::WebhookEndpointCreate,
+            ) -> types::builder::WebhookEndpointCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/webhook-endpoints`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookEndpointWithSecretEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::WebhookEndpointCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/webhook-endpoints", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_endpoints_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_endpoints_get`]
+
+[`Client::webhook_endpoints_get`]: super::Client::webhook_endpoints_get*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookEndpointsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> WebhookEndpointsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/webhook-endpoints/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookEndpointEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_endpoints_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_endpoints_delete`]
+
+[`Client::webhook_endpoints_delete`]: super::Client::webhook_endpoints_delete*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookEndpointsDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> WebhookEndpointsDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/webhook-endpoints/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_endpoints_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_endpoints_update`]
+
+[`Client::webhook_endpoints_update`]: super::Client::webhook_endpoints_update*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookEndpointsUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        body: Result<crate::patch::WebhookEndpointPatch, String>,
+    }
+    impl<'a> WebhookEndpointsUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::patch::WebhookEndpointPatch>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: patch :: WebhookEndpointPatch` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/webhook-endpoints/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookEndpointEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_endpoints_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_endpoints_rotate_secret`]
+
+[`Client::webhook_endpoints_rotate_secret`]: super::Client::webhook_endpoints_rotate_secret*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookEndpointsRotateSecret<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> WebhookEndpointsRotateSecret<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/webhook-endpoints/{id}/rotate-secret`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookEndpointWithSecretEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}/rotate-secret", client.baseurl, encode_path(&
+                id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_endpoints_rotate_secret",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_endpoints_test`]
+
+[`Client::webhook_endpoints_test`]: super::Client::webhook_endpoints_test*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookEndpointsTest<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> WebhookEndpointsTest<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/webhook-endpoints/{id}/test`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookDeliveryEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}/test", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_endpoints_test",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                202u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_endpoints_recover`]
+
+[`Client::webhook_endpoints_recover`]: super::Client::webhook_endpoints_recover*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookEndpointsRecover<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        body: Result<types::builder::WebhookRecover, String>,
+    }
+    impl<'a> WebhookEndpointsRecover<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WebhookRecover>,
+            <V as std::convert::TryInto<
+                types::WebhookRecover,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `WebhookRecover` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::WebhookRecover,
+            ) -> types::builder::WebhookRecover,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/webhook-endpoints/{id}/recover`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookRecoveryEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::WebhookRecover::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}/recover", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_endpoints_recover",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                202u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_deliveries_list`]
+
+[`Client::webhook_deliveries_list`]: super::Client::webhook_deliveries_list*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookDeliveriesList<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        sort: Result<Option<types::WebhookDeliveriesListSort>, String>,
+        status: Result<Option<types::DeliveryStatus>, String>,
+    }
+    impl<'a> WebhookDeliveriesList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                limit: Ok(None),
+                sort: Ok(None),
+                status: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn sort<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WebhookDeliveriesListSort>,
+        {
+            self.sort = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `WebhookDeliveriesListSort` for sort failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn status<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::DeliveryStatus>,
+        {
+            self.status = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `DeliveryStatus` for status failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookDeliveryList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, cursor, limit, sort, status } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let sort = sort.map_err(Error::InvalidRequest)?;
+            let status = status.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}/deliveries", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("sort", &sort))
+                .query(&progenitor_client::QueryParam::new("status", &status))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_deliveries_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_deliveries_get`]
+
+[`Client::webhook_deliveries_get`]: super::Client::webhook_deliveries_get*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookDeliveriesGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        delivery_id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> WebhookDeliveriesGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                delivery_id: Err("delivery_id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn delivery_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.delivery_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for delivery_id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookDeliveryEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, delivery_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let delivery_id = delivery_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}/deliveries/{}", client.baseurl, encode_path(&
+                id.to_string()), encode_path(& delivery_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_deliveries_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_attempts_list`]
+
+[`Client::webhook_attempts_list`]: super::Client::webhook_attempts_list*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookAttemptsList<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        delivery_id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> WebhookAttemptsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                delivery_id: Err("delivery_id was not initialized".to_string()),
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn delivery_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.delivery_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for delivery_id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/attempts`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookAttemptList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, delivery_id, cursor, limit } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let delivery_id = delivery_id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}/deliveries/{}/attempts", client.baseurl,
+                encode_path(& id.to_string()), encode_path(& delivery_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_attempts_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::webhook_deliveries_retry`]
+
+[`Client::webhook_deliveries_retry`]: super::Client::webhook_deliveries_retry*/
+    #[derive(Debug, Clone)]
+    pub struct WebhookDeliveriesRetry<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        delivery_id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> WebhookDeliveriesRetry<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                delivery_id: Err("delivery_id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn delivery_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.delivery_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for delivery_id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::WebhookDeliveryEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, delivery_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let delivery_id = delivery_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/webhook-endpoints/{}/deliveries/{}/retry", client.baseurl,
+                encode_path(& id.to_string()), encode_path(& delivery_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "webhook_deliveries_retry",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                202u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

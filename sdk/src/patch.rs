@@ -370,3 +370,26 @@ pub struct UserPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<crate::types::UserRole>,
 }
+
+/// Changes to an endpoint, as a JSON Merge Patch. `enabled: true` re-enables an endpoint
+/// the server disabled; deliveries that failed meanwhile are re-sent with `recover`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEndpointPatch {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub description: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `null` or `[]`: every event type.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub event_types: Option<Option<Vec<crate::types::EventType>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}

@@ -29,6 +29,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations as the owner role, then exit.
     Migrate(DatabaseArgs),
+    /// Run only the webhook delivery worker (for API servers started with
+    /// `--webhook-worker=false`); any number can share one database.
+    Worker(WorkerArgs),
     /// Print the OpenAPI document.
     Openapi,
     /// Manage tenants.
@@ -122,4 +125,103 @@ pub struct ServeArgs {
     /// Seconds a session token from a QR login lives.
     #[arg(long, env = "MOMENTUM_SESSION_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub session_token_ttl_secs: u64,
+
+    /// Run the webhook delivery worker in this process (`false`: a separate
+    /// `momentum worker` sends them).
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_WORKER",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub webhook_worker: bool,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Maximum number of database connections.
+    #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+
+    /// Seconds to let requests in flight finish after SIGINT/SIGTERM.
+    #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// How webhooks are sent.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Webhook requests in flight at most, per worker.
+    #[arg(long, env = "MOMENTUM_WEBHOOK_CONCURRENCY", default_value_t = 32)]
+    pub webhook_concurrency: usize,
+
+    /// Seconds a webhook request may take, connection included.
+    #[arg(long, env = "MOMENTUM_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
+    pub webhook_timeout_secs: u64,
+
+    /// The waits before each retry after the first, immediate attempt (`ms`, `s`, `m`,
+    /// `h`, `d`); its length is the number of retries. Each wait varies by ±10%.
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_RETRY_SCHEDULE",
+        default_value = crate::webhooks::DEFAULT_RETRY_SCHEDULE
+    )]
+    pub webhook_retry_schedule: String,
+
+    /// Whether webhook URLs may reach private, loopback and link-local addresses.
+    /// Default: `true` with the embedded PostgreSQL (local development), else `false`.
+    #[arg(long, env = "MOMENTUM_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::Set)]
+    pub webhook_allow_private: Option<bool>,
+
+    /// Seconds an endpoint may fail without a success before it is disabled.
+    #[arg(long, env = "MOMENTUM_WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 5 * 24 * 3600)]
+    pub webhook_disable_after_secs: u64,
+
+    /// Seconds a rotated-out signing secret keeps signing alongside the new one.
+    #[arg(long, env = "MOMENTUM_WEBHOOK_SECRET_OVERLAP_SECS", default_value_t = 24 * 3600)]
+    pub webhook_secret_overlap_secs: u64,
+
+    /// Milliseconds an idle worker waits at most before looking for due deliveries, in
+    /// case a notification was missed.
+    #[arg(long, env = "MOMENTUM_WEBHOOK_POLL_MS", default_value_t = 5000)]
+    pub webhook_poll_ms: u64,
+}
+
+impl WebhookArgs {
+    /// The settings, with `embedded` deciding the private-address default.
+    pub fn settings(
+        &self,
+        worker: bool,
+        embedded: bool,
+    ) -> anyhow::Result<crate::webhooks::WebhookSettings> {
+        use std::time::Duration;
+        anyhow::ensure!(
+            (1..=1024).contains(&self.webhook_concurrency),
+            "MOMENTUM_WEBHOOK_CONCURRENCY must be 1 to 1024"
+        );
+        anyhow::ensure!(
+            (1..=300).contains(&self.webhook_timeout_secs),
+            "MOMENTUM_WEBHOOK_TIMEOUT_SECS must be 1 to 300"
+        );
+        Ok(crate::webhooks::WebhookSettings {
+            worker,
+            concurrency: self.webhook_concurrency,
+            timeout: Duration::from_secs(self.webhook_timeout_secs),
+            retry_schedule: crate::webhooks::parse_schedule(&self.webhook_retry_schedule)
+                .map_err(|e| anyhow::anyhow!("MOMENTUM_WEBHOOK_RETRY_SCHEDULE: {e}"))?,
+            allow_private: self.webhook_allow_private.unwrap_or(embedded),
+            disable_after: Duration::from_secs(self.webhook_disable_after_secs.max(1)),
+            secret_overlap: Duration::from_secs(self.webhook_secret_overlap_secs),
+            poll_interval: Duration::from_millis(self.webhook_poll_ms.max(10)),
+        })
+    }
 }

@@ -4,7 +4,8 @@
 //! Code tour: `api/` (HTTP: handlers, wire types, envelope), `domain/` (validated types
 //! and business rules), `db/` (SQL, the tenant-scoped transaction, embedded PostgreSQL),
 //! `auth/` (credentials, scopes, roles), `ratelimit/` (classes and limiters), `metrics.rs`
-//! (`/metrics`), `startup.rs` (wiring), `config.rs` (flags and environment).
+//! (`/metrics`), `webhooks/` (signing, the address guard and the delivery worker),
+//! `startup.rs` (wiring), `config.rs` (flags and environment).
 
 pub mod api;
 pub mod auth;
@@ -15,3 +16,4 @@ pub mod error;
 pub mod metrics;
 pub mod ratelimit;
 pub mod startup;
+pub mod webhooks;

@@ -1,4 +1,5 @@
-//! `momentum`: serve the API, migrate, print the OpenAPI document, create tenants.
+//! `momentum`: serve the API, run the webhook worker, migrate, print the OpenAPI document,
+//! create tenants.
 
 use std::process::ExitCode;
 
@@ -29,6 +30,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => startup::serve(args).await,
         Command::Migrate(args) => migrate(args).await,
+        Command::Worker(args) => startup::work(args).await,
         Command::Openapi => {
             print!("{}", api::spec_json());
             Ok(())

@@ -1,5 +1,5 @@
 //! Prometheus metrics, served as text at `/metrics`: requests and latency per operation,
-//! and rate-limit decisions per class.
+//! rate-limit decisions per class, and webhook attempts by outcome.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -11,6 +11,7 @@ pub struct Metrics {
     latency: HistogramVec,
     allowed: IntCounterVec,
     limited: IntCounterVec,
+    webhook_attempts: IntCounterVec,
 }
 
 impl Metrics {
@@ -53,7 +54,15 @@ impl Metrics {
             &["class"],
         )
         .expect("valid metric");
-        for metric in [&requests, &allowed, &limited] {
+        let webhook_attempts = IntCounterVec::new(
+            Opts::new(
+                "momentum_webhook_attempts_total",
+                "Webhook requests sent by this process, by what followed: delivered, retry, failed.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for metric in [&requests, &allowed, &limited, &webhook_attempts] {
             let _ = registry.register(Box::new(metric.clone()));
         }
         let _ = registry.register(Box::new(latency.clone()));
@@ -63,6 +72,7 @@ impl Metrics {
             latency,
             allowed,
             limited,
+            webhook_attempts,
         }
     }
 
@@ -82,6 +92,10 @@ impl Metrics {
             &self.limited
         };
         counter.with_label_values(&[class]).inc();
+    }
+
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.webhook_attempts.with_label_values(&[outcome]).inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -20,6 +20,8 @@ use crate::config::ServeArgs;
 use crate::db::{self, embedded};
 use crate::metrics::Metrics;
 use crate::ratelimit::{self, Class, ClassQuota, Limits};
+use crate::webhooks::worker::Worker;
+use crate::webhooks::WebhookSettings;
 
 /// What every handler can reach, through `Data<&AppState>`.
 #[derive(Clone)]
@@ -31,6 +33,7 @@ pub struct AppState {
     pub qr_events: Arc<tokio::sync::Notify>,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
+    pub webhooks: WebhookSettings,
 }
 
 /// Settings of the HTTP application itself.
@@ -45,6 +48,8 @@ pub struct HttpSettings {
     /// A tenant's ceiling across all its credentials, as a multiple of each class's
     /// quota (0: no ceiling).
     pub rate_tenant_factor: u32,
+    /// Webhook delivery, and whether this process runs a worker.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for HttpSettings {
@@ -55,6 +60,7 @@ impl Default for HttpSettings {
             rate_limits: ratelimit::parse_quotas("").unwrap_or_default(),
             trusted_proxies: Vec::new(),
             rate_tenant_factor: 5,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -156,6 +162,7 @@ impl Application {
                     settings.rate_tenant_factor,
                 )),
                 metrics: Arc::new(Metrics::new()),
+                webhooks: settings.webhooks.clone(),
             },
             settings,
         })
@@ -184,10 +191,26 @@ impl Application {
                 limits.evict_idle();
             }
         });
+        let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+        let worker = if self.settings.webhooks.worker {
+            let worker = Worker::new(
+                self.state.pool.clone(),
+                self.settings.webhooks.clone(),
+                Some(Arc::clone(&self.state.metrics)),
+            )
+            .map_err(std::io::Error::other)?;
+            Some(tokio::spawn(worker.run(stopped, grace)))
+        } else {
+            None
+        };
         let app = routes(self.state, &self.settings);
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(grace))
             .await;
+        let _ = stop_worker.send(true);
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
         // What the last interval recorded is not lost on the way out.
         if let Err(err) = auth.flush_usage().await {
             tracing::warn!(error = %err, "could not record last_used_at at shutdown");
@@ -308,7 +331,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<_>>()?,
         rate_tenant_factor: args.rate_tenant_factor,
+        webhooks: args
+            .webhooks
+            .settings(args.webhook_worker, args.database.database_url.is_none())?,
     };
+    if settings.webhooks.allow_private {
+        tracing::info!("webhook endpoints may use private and loopback addresses (MOMENTUM_WEBHOOK_ALLOW_PRIVATE)");
+    }
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     match &args.database.database_url {
         Some(url) => {
@@ -340,6 +369,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `momentum worker`: the webhook delivery worker alone, until SIGINT/SIGTERM.
+pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
+    let settings = args
+        .webhooks
+        .settings(true, args.database.database_url.is_none())?;
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let run = |pool: PgPool| async move {
+        db::check_runtime_role(&pool).await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(Worker::new(pool, settings, None)?.run(stopped, grace));
+        shutdown_signal().await;
+        let _ = stop.send(true);
+        let _ = worker.await;
+        anyhow::Ok(())
+    };
+    match &args.database.database_url {
+        Some(url) => {
+            run(db::connect(parse_url(url, "DATABASE_URL")?, args.db_pool_size).await?).await
+        }
+        None => {
+            let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
+            let result = async {
+                run(db::connect(embedded.runtime_options(), args.db_pool_size).await?).await
+            }
+            .await;
+            embedded.close().await;
+            result
+        }
+    }
 }
 
 /// The demo tenant's credentials, kept in the (private, local) data directory so every

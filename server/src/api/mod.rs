@@ -21,6 +21,7 @@ pub mod security;
 pub mod system;
 pub mod types;
 pub mod users;
+pub mod webhooks;
 
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
@@ -87,6 +88,7 @@ pub type Apis = (
     api_keys::ApiKeysApi,
     auth::AuthApi,
     audit::AuditApi,
+    webhooks::WebhooksApi,
     events::EventsApi,
     system::SystemApi,
 );
@@ -105,6 +107,7 @@ pub fn service() -> Service {
             api_keys::ApiKeysApi,
             auth::AuthApi,
             audit::AuditApi,
+            webhooks::WebhooksApi,
             events::EventsApi,
             system::SystemApi,
         ),

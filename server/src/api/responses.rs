@@ -239,6 +239,34 @@ impl<T: ToJSON> IntoResponse for Success<T> {
     }
 }
 
+/// 202 with a JSON envelope: the work is queued, not done (a webhook to be sent).
+pub struct Accepted<T>(pub T);
+
+impl<T: ToJSON> ApiResponse for Accepted<T> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![json_response(
+                202,
+                "Accepted: queued for delivery.",
+                T::schema_ref(),
+                vec![],
+            )],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ToJSON> IntoResponse for Accepted<T> {
+    fn into_response(self) -> Response {
+        let mut resp = Json(self.0).into_response();
+        resp.set_status(StatusCode::ACCEPTED);
+        resp
+    }
+}
+
 /// 201 with the created resource and its address in `Location`.
 pub struct Created<T> {
     pub body: T,

@@ -17,6 +17,7 @@ mod tenant_tx;
 pub mod tenants;
 pub mod users;
 pub mod violations;
+pub mod webhooks;
 
 use std::time::Duration;
 

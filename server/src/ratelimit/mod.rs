@@ -57,6 +57,11 @@ impl Class {
     pub fn of(operation_id: &str, method: &str, scopes: Option<&[&str]>) -> Self {
         match (operation_id, scopes) {
             ("system_health" | "system_ready", _) => Self::Read,
+            // Each of these makes the server send HTTP requests to a URL of the tenant's.
+            (
+                "webhook_endpoints_test" | "webhook_deliveries_retry" | "webhook_endpoints_recover",
+                _,
+            ) => Self::WebhookTest,
             (_, None) => Self::Auth,
             (_, Some(scopes)) if scopes.contains(&"admin") => Self::Admin,
             _ if method.eq_ignore_ascii_case("get") => Self::Read,

@@ -1,0 +1,524 @@
+//! Webhook endpoints, their deliveries and attempts. The API's side runs in the tenant's
+//! transaction; the worker claims across tenants through `webhook_claim_deliveries` (a
+//! SECURITY DEFINER function) and records each result back in the tenant's transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::page::{creation_order, keyed, Page};
+use super::TenantTx;
+use crate::error::{AppError, AppResult};
+
+/// The channel `emit_event` and requeues notify, and workers listen on.
+pub const CHANNEL: &str = "momentum_webhooks";
+
+const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, enabled, disabled_reason, \
+    disabled_at, secret, previous_secret_expires_at, last_success_at, failing_since, \
+    created_at, updated_at";
+
+/// An endpoint. `secret` is here for the create and rotate answers only; the API's
+/// endpoint resource never shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EndpointRow {
+    pub id: Uuid,
+    pub url: String,
+    pub description: Option<String>,
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub secret: String,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+keyed!(EndpointRow);
+creation_order!(EndpointSort, EndpointRow);
+
+/// What an endpoint is made of, on create and after a patch.
+#[derive(Debug, Clone)]
+pub struct EndpointFields {
+    pub url: String,
+    pub description: Option<String>,
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+}
+
+pub async fn insert_endpoint(
+    tx: &mut TenantTx,
+    fields: &EndpointFields,
+    secret: &str,
+) -> AppResult<EndpointRow> {
+    let sql = format!(
+        "INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, enabled, \
+         disabled_reason, disabled_at, secret) \
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6 THEN NULL ELSE 'manual' END, \
+         CASE WHEN $6 THEN NULL ELSE now() END, $7) RETURNING {ENDPOINT_COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(Uuid::now_v7())
+        .bind(tx.tenant_id())
+        .bind(&fields.url)
+        .bind(&fields.description)
+        .bind(&fields.event_types)
+        .bind(fields.enabled)
+        .bind(secret)
+        .fetch_one(tx.conn())
+        .await?)
+}
+
+pub async fn list_endpoints(
+    tx: &mut TenantTx,
+    page: &Page<EndpointSort>,
+) -> AppResult<(Vec<EndpointRow>, bool)> {
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE true"
+    ));
+    page.push_sql(&mut sql);
+    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    Ok(page.finish(rows))
+}
+
+pub async fn get_endpoint(tx: &mut TenantTx, id: Uuid) -> AppResult<EndpointRow> {
+    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("webhook endpoint"))
+}
+
+pub async fn get_endpoint_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<EndpointRow> {
+    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 FOR UPDATE");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("webhook endpoint"))
+}
+
+/// Writes the patched fields. Disabling by hand records the reason `manual`; enabling
+/// clears the reason and starts the failure clock afresh.
+pub async fn update_endpoint(
+    tx: &mut TenantTx,
+    id: Uuid,
+    fields: &EndpointFields,
+) -> AppResult<EndpointRow> {
+    let sql = format!(
+        "UPDATE webhook_endpoints SET url = $2, description = $3, event_types = $4, \
+         enabled = $5, \
+         disabled_reason = CASE WHEN $5 THEN NULL WHEN enabled THEN 'manual' \
+                           ELSE disabled_reason END, \
+         disabled_at = CASE WHEN $5 THEN NULL WHEN enabled THEN now() ELSE disabled_at END, \
+         failing_since = CASE WHEN $5 AND NOT enabled THEN NULL ELSE failing_since END, \
+         updated_at = now() \
+         WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
+    );
+    let row: EndpointRow = sqlx::query_as(&sql)
+        .bind(id)
+        .bind(&fields.url)
+        .bind(&fields.description)
+        .bind(&fields.event_types)
+        .bind(fields.enabled)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("webhook endpoint"))?;
+    if !row.enabled {
+        fail_pending(tx, id).await?;
+    }
+    Ok(row)
+}
+
+pub async fn delete_endpoint(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+        .bind(id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(AppError::NotFound("webhook endpoint"));
+    }
+    Ok(())
+}
+
+/// Makes `secret` the signing secret; the old one keeps signing alongside it until
+/// `overlap` has passed.
+pub async fn rotate_secret(
+    tx: &mut TenantTx,
+    id: Uuid,
+    secret: &str,
+    overlap: std::time::Duration,
+) -> AppResult<EndpointRow> {
+    let sql = format!(
+        "UPDATE webhook_endpoints SET previous_secret = secret, \
+         previous_secret_expires_at = now() + make_interval(secs => $3), secret = $2, \
+         updated_at = now() WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .bind(secret)
+        .bind(overlap.as_secs_f64())
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("webhook endpoint"))
+}
+
+/// Disables an enabled endpoint for `reason` (`gone`, `failing`) and fails its pending
+/// deliveries. `None` when it was already disabled, so only one caller reports it.
+pub async fn disable(tx: &mut TenantTx, id: Uuid, reason: &str) -> AppResult<Option<EndpointRow>> {
+    let sql = format!(
+        "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2, \
+         disabled_at = now(), updated_at = now() \
+         WHERE id = $1 AND enabled RETURNING {ENDPOINT_COLUMNS}"
+    );
+    let row: Option<EndpointRow> = sqlx::query_as(&sql)
+        .bind(id)
+        .bind(reason)
+        .fetch_optional(tx.conn())
+        .await?;
+    if row.is_some() {
+        fail_pending(tx, id).await?;
+    }
+    Ok(row)
+}
+
+/// A disabled endpoint is sent nothing: what was waiting for it is failed, and can be
+/// re-sent with `recover` once it is enabled again.
+async fn fail_pending(tx: &mut TenantTx, endpoint_id: Uuid) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, \
+         claim_id = NULL, last_error = 'endpoint disabled', updated_at = now() \
+         WHERE endpoint_id = $1 AND status = 'pending'",
+    )
+    .bind(endpoint_id)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The endpoint answered 2xx: the failure clock stops.
+pub async fn endpoint_succeeded(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE webhook_endpoints SET last_success_at = now(), failing_since = NULL \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The endpoint failed an attempt: starts the failure clock if it is not running, and
+/// returns when it started.
+pub async fn endpoint_failed(tx: &mut TenantTx, id: Uuid) -> AppResult<Option<DateTime<Utc>>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()) \
+         WHERE id = $1 RETURNING failing_since",
+    )
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .flatten())
+}
+
+/// A `webhook.test` event queued for one endpoint only, whatever its filter.
+pub async fn emit_test(tx: &mut TenantTx, endpoint_id: Uuid, data: Value) -> AppResult<Uuid> {
+    let event_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (id, tenant_id, type, data) VALUES ($1, $2, 'webhook.test', $3)",
+    )
+    .bind(event_id)
+    .bind(tx.tenant_id())
+    .bind(data)
+    .execute(tx.conn())
+    .await?;
+    let delivery_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at, \
+         manual) VALUES ($1, $2, $3, $4, now(), true)",
+    )
+    .bind(delivery_id)
+    .bind(tx.tenant_id())
+    .bind(event_id)
+    .bind(endpoint_id)
+    .execute(tx.conn())
+    .await?;
+    notify(tx).await?;
+    Ok(delivery_id)
+}
+
+/// Wakes the workers when the transaction commits.
+async fn notify(tx: &mut TenantTx) -> AppResult<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+// --- deliveries and attempts ------------------------------------------------------------
+
+const DELIVERY_SELECT: &str = "SELECT * FROM (SELECT d.id, d.event_id, e.type AS event_type, \
+    d.endpoint_id, d.status, d.attempt_count, d.next_attempt_at, d.last_attempt_at, \
+    d.last_status_code, d.last_error, d.delivered_at, d.created_at, d.updated_at \
+    FROM webhook_deliveries d JOIN events e ON e.id = d.event_id) AS delivery WHERE true";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub endpoint_id: Uuid,
+    pub status: String,
+    pub attempt_count: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+keyed!(DeliveryRow);
+creation_order!(DeliverySort, DeliveryRow);
+
+pub async fn list_deliveries(
+    tx: &mut TenantTx,
+    endpoint_id: Uuid,
+    status: Option<&str>,
+    page: &Page<DeliverySort>,
+) -> AppResult<(Vec<DeliveryRow>, bool)> {
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(DELIVERY_SELECT);
+    sql.push(" AND endpoint_id = ").push_bind(endpoint_id);
+    if let Some(status) = status {
+        sql.push(" AND status = ").push_bind(status.to_owned());
+    }
+    page.push_sql(&mut sql);
+    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    Ok(page.finish(rows))
+}
+
+pub async fn get_delivery(
+    tx: &mut TenantTx,
+    endpoint_id: Uuid,
+    id: Uuid,
+) -> AppResult<DeliveryRow> {
+    let sql = format!("{DELIVERY_SELECT} AND endpoint_id = $1 AND id = $2");
+    sqlx::query_as(&sql)
+        .bind(endpoint_id)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("delivery"))
+}
+
+/// Puts a delivery back in the queue, due now, with the retry schedule started over; the
+/// next attempt is marked `manual`. A delivery a worker is sending right now keeps its
+/// lease (and its result); it is queued again all the same.
+pub async fn requeue(tx: &mut TenantTx, endpoint_id: Uuid, id: Uuid) -> AppResult<()> {
+    let updated = sqlx::query(
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), step = 0, \
+         manual = true, claim_id = NULL, updated_at = now() \
+         WHERE endpoint_id = $1 AND id = $2",
+    )
+    .bind(endpoint_id)
+    .bind(id)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Err(AppError::NotFound("delivery"));
+    }
+    notify(tx).await
+}
+
+/// Requeues every failed delivery of the endpoint created in `[since, until)`; returns how
+/// many.
+pub async fn recover(
+    tx: &mut TenantTx,
+    endpoint_id: Uuid,
+    since: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+) -> AppResult<u64> {
+    let queued = sqlx::query(
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), step = 0, \
+         manual = true, claim_id = NULL, updated_at = now() \
+         WHERE endpoint_id = $1 AND status = 'failed' AND created_at >= $2 \
+         AND ($3::timestamptz IS NULL OR created_at < $3)",
+    )
+    .bind(endpoint_id)
+    .bind(since)
+    .bind(until)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if queued > 0 {
+        notify(tx).await?;
+    }
+    Ok(queued)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub id: Uuid,
+    pub delivery_id: Uuid,
+    pub trigger: String,
+    pub status_code: Option<i32>,
+    pub duration_ms: i32,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+keyed!(AttemptRow);
+creation_order!(AttemptSort, AttemptRow);
+
+pub async fn list_attempts(
+    tx: &mut TenantTx,
+    delivery_id: Uuid,
+    page: &Page<AttemptSort>,
+) -> AppResult<(Vec<AttemptRow>, bool)> {
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(
+        "SELECT id, delivery_id, trigger, status_code, duration_ms, response_body, error, \
+         created_at FROM webhook_attempts WHERE true",
+    );
+    sql.push(" AND delivery_id = ").push_bind(delivery_id);
+    page.push_sql(&mut sql);
+    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    Ok(page.finish(rows))
+}
+
+// --- the worker's side ------------------------------------------------------------------
+
+/// A delivery a worker holds under a lease, with everything sending it needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claim {
+    pub delivery_id: Uuid,
+    pub claim_id: Uuid,
+    pub tenant_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub endpoint_enabled: bool,
+    pub url: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub event_data: Value,
+    pub event_created_at: DateTime<Utc>,
+    pub step: i32,
+    pub manual: bool,
+}
+
+/// Claims up to `limit` due deliveries of any tenant for `lease`; concurrent workers
+/// never claim the same row (`FOR UPDATE SKIP LOCKED`).
+pub async fn claim(
+    pool: &PgPool,
+    limit: usize,
+    lease: std::time::Duration,
+) -> Result<Vec<Claim>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM webhook_claim_deliveries($1, make_interval(secs => $2::double precision))",
+    )
+    .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// When the next pending delivery is due, if any.
+pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT webhook_next_due()")
+        .fetch_one(pool)
+        .await
+}
+
+/// What happened to one attempt, as recorded.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub manual: bool,
+    pub status_code: Option<u16>,
+    pub duration_ms: i32,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, Copy)]
+pub enum Next {
+    Delivered,
+    RetryAt { at: DateTime<Utc>, step: i32 },
+    Failed,
+}
+
+/// Records an attempt (always: it happened) and moves the delivery on, but only while the
+/// worker's lease still holds: a delivery requeued or reclaimed meanwhile is someone
+/// else's now. Returns whether the delivery was moved on.
+pub async fn record_attempt(
+    tx: &mut TenantTx,
+    claim: &Claim,
+    attempt: &Attempt,
+    next: Next,
+) -> AppResult<bool> {
+    sqlx::query(
+        "INSERT INTO webhook_attempts (id, tenant_id, delivery_id, trigger, status_code, \
+         duration_ms, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(tx.tenant_id())
+    .bind(claim.delivery_id)
+    .bind(if attempt.manual {
+        "manual"
+    } else {
+        "scheduled"
+    })
+    .bind(attempt.status_code.map(i32::from))
+    .bind(attempt.duration_ms)
+    .bind(&attempt.response_body)
+    .bind(&attempt.error)
+    .execute(tx.conn())
+    .await?;
+    let (status, next_at, step) = match next {
+        Next::Delivered => ("delivered", None, None),
+        Next::RetryAt { at, step } => ("pending", Some(at), Some(step)),
+        Next::Failed => ("failed", None, None),
+    };
+    let moved = sqlx::query(
+        "UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, \
+         step = coalesce($5, step), attempt_count = attempt_count + 1, claim_id = NULL, \
+         manual = false, last_attempt_at = now(), last_status_code = $6, last_error = $7, \
+         delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END, \
+         updated_at = now() \
+         WHERE id = $1 AND claim_id = $2",
+    )
+    .bind(claim.delivery_id)
+    .bind(claim.claim_id)
+    .bind(status)
+    .bind(next_at)
+    .bind(step)
+    .bind(attempt.status_code.map(i32::from))
+    .bind(&attempt.error)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok(moved == 1)
+}
+
+/// A claimed delivery that is not sent (its endpoint was disabled after it was queued).
+pub async fn drop_claim(tx: &mut TenantTx, claim: &Claim, why: &str) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, \
+         claim_id = NULL, last_error = $3, updated_at = now() WHERE id = $1 AND claim_id = $2",
+    )
+    .bind(claim.delivery_id)
+    .bind(claim.claim_id)
+    .bind(why)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

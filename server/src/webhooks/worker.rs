@@ -1,0 +1,408 @@
+//! The delivery worker: claim due deliveries, sign and send each, record the attempt and
+//! decide what comes next (delivered, retry later, failed), then look for more. It wakes
+//! on `LISTEN momentum_webhooks` (sent when a change commits) and, should a notification
+//! be missed, polls; between the two it sleeps exactly until the next retry is due.
+//!
+//! Delivery is at least once: a claim is a lease, and a worker that dies mid-send leaves
+//! its deliveries due again when the lease ends, under the same `webhook-id`. Several
+//! workers (one per server instance, or `momentum worker`) share the queue without
+//! sending a delivery twice (`FOR UPDATE SKIP LOCKED`). Order per endpoint is not
+//! promised: deliveries are sent concurrently, and retries overtake nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use rand::Rng;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::{watch, Semaphore};
+use url::Host;
+
+use super::guard::{self, GuardedResolver};
+use super::signing;
+use super::WebhookSettings;
+use crate::api::events::EventType;
+use crate::db::webhooks::{self as repo, Attempt, Claim, Next, CHANNEL};
+use crate::db::TenantTx;
+use crate::error::AppError;
+use crate::metrics::Metrics;
+
+/// The most of a receiver's answer kept with an attempt.
+pub const RESPONSE_BODY_LIMIT: usize = 4096;
+
+/// The longest a `Retry-After` can push a retry back; beyond it the receiver is asking for
+/// more patience than the schedule has.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(24 * 3600);
+
+pub struct Worker {
+    pool: PgPool,
+    settings: WebhookSettings,
+    client: reqwest::Client,
+    slots: Arc<Semaphore>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Worker {
+    pub fn new(
+        pool: PgPool,
+        settings: WebhookSettings,
+        metrics: Option<Arc<Metrics>>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            // A redirect would send the signed body somewhere the tenant never named.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Momentum-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow_private: settings.allow_private,
+            }))
+            .build()?;
+        Ok(Arc::new(Self {
+            pool,
+            slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            settings,
+            client,
+            metrics,
+        }))
+    }
+
+    /// Runs until `stop` turns true, then waits up to `grace` for requests in flight
+    /// (those not finished are sent again by a later claim).
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, grace: Duration) {
+        let mut listener = self.listen().await;
+        tracing::info!(
+            concurrency = self.settings.concurrency,
+            listening = listener.is_some(),
+            "webhook worker started"
+        );
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let claimed = tokio::select! {
+                claimed = self.claim_and_send() => claimed,
+                _ = stop.changed() => break,
+            };
+            match claimed {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "webhook worker could not claim"),
+            }
+            let wait = self.idle_wait().await;
+            tokio::select! {
+                _ = stop.changed() => break,
+                () = tokio::time::sleep(wait) => {}
+                woke = wait_for_notification(&mut listener) => {
+                    if !woke {
+                        // The listening connection is gone: poll once, then listen again.
+                        tokio::time::sleep(wait).await;
+                        listener = self.listen().await;
+                    }
+                }
+            }
+        }
+        let all = u32::try_from(self.settings.concurrency.max(1)).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(grace, self.slots.acquire_many(all)).await;
+        if drained.is_err() {
+            tracing::warn!(
+                "webhook worker stopped with requests in flight; they will be sent again"
+            );
+        }
+        tracing::info!("webhook worker stopped");
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let listener = async {
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        }
+        .await;
+        match listener {
+            Ok(listener) => Some(listener),
+            Err(err) => {
+                tracing::warn!(error = %err, "webhook worker cannot LISTEN; polling only");
+                None
+            }
+        }
+    }
+
+    /// Claims as many due deliveries as there are free slots (waiting for one slot at
+    /// least) and starts sending them. `true` when the claim was full, so more may be due.
+    async fn claim_and_send(self: &Arc<Self>) -> Result<bool, sqlx::Error> {
+        let Ok(first) = Arc::clone(&self.slots).acquire_owned().await else {
+            return Ok(false);
+        };
+        let wanted = 1 + self.slots.available_permits();
+        let claims = repo::claim(&self.pool, wanted, self.settings.lease()).await?;
+        let full = claims.len() == wanted;
+        let mut first = Some(first);
+        for claim in claims {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                // Only this loop takes slots, so the ones counted free are still free.
+                None => match Arc::clone(&self.slots).try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let worker = Arc::clone(self);
+            tokio::spawn(async move {
+                worker.deliver(claim).await;
+                drop(permit);
+            });
+        }
+        Ok(full)
+    }
+
+    /// How long to sleep with nothing to claim: until the next retry is due, at most the
+    /// poll interval, and not so little that a claim race spins.
+    async fn idle_wait(&self) -> Duration {
+        let poll = self.settings.poll_interval;
+        let until_due = match repo::next_due(&self.pool).await {
+            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+            Ok(None) => poll,
+            Err(_) => poll,
+        };
+        until_due.clamp(Duration::from_millis(20), poll)
+    }
+
+    async fn deliver(&self, claim: Claim) {
+        if let Err(err) = self.try_deliver(&claim).await {
+            // The attempt could not be recorded: the lease runs out and the delivery is
+            // sent again (at least once, never lost).
+            tracing::warn!(delivery_id = %claim.delivery_id, error = %err, "could not record a webhook attempt");
+        }
+    }
+
+    async fn try_deliver(&self, claim: &Claim) -> Result<(), AppError> {
+        if !claim.endpoint_enabled && claim.event_type != EventType::WebhookTest.as_str() {
+            let mut tx = TenantTx::begin(&self.pool, claim.tenant_id).await?;
+            repo::drop_claim(&mut tx, claim, "endpoint disabled").await?;
+            return tx.commit().await;
+        }
+        let started = Instant::now();
+        let result = self.send(claim).await;
+        let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let outcome = Outcome::of(result).await;
+        let next = self.next_step(claim, &outcome);
+        let attempt = Attempt {
+            manual: claim.manual,
+            status_code: outcome.status,
+            duration_ms,
+            response_body: outcome.body.clone(),
+            error: outcome.error.clone(),
+        };
+        if let Some(metrics) = &self.metrics {
+            metrics.webhook_attempt(match next {
+                Next::Delivered => "delivered",
+                Next::RetryAt { .. } => "retry",
+                Next::Failed => "failed",
+            });
+        }
+        tracing::debug!(
+            delivery_id = %claim.delivery_id,
+            endpoint_id = %claim.endpoint_id,
+            status = ?outcome.status,
+            error = ?outcome.error,
+            duration_ms,
+            "webhook attempt"
+        );
+        let mut tx = TenantTx::begin(&self.pool, claim.tenant_id).await?;
+        repo::record_attempt(&mut tx, claim, &attempt, next).await?;
+        if outcome.delivered() {
+            repo::endpoint_succeeded(&mut tx, claim.endpoint_id).await?;
+        } else {
+            let failing_since = repo::endpoint_failed(&mut tx, claim.endpoint_id).await?;
+            let failing_too_long = failing_since.is_some_and(|since| {
+                (Utc::now() - since)
+                    .to_std()
+                    .is_ok_and(|d| d >= self.settings.disable_after)
+            });
+            let reason = if outcome.status == Some(410) {
+                Some("gone")
+            } else if failing_too_long {
+                Some("failing")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                if let Some(row) = repo::disable(&mut tx, claim.endpoint_id, reason).await? {
+                    tracing::info!(endpoint_id = %row.id, reason, "webhook endpoint disabled");
+                    let endpoint = crate::api::webhooks::WebhookEndpoint::from(row);
+                    crate::api::events::emit(
+                        &mut tx,
+                        EventType::WebhookEndpointDisabled,
+                        &endpoint,
+                    )
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await
+    }
+
+    /// One signed POST. The body is rebuilt from the stored event the same way every
+    /// time, so every retry carries the same bytes under the same `webhook-id`.
+    async fn send(&self, claim: &Claim) -> Result<reqwest::Response, String> {
+        let url = guard::parse_url(&claim.url).map_err(|why| format!("the URL {why}"))?;
+        if !self.settings.allow_private {
+            let literal = match url.host() {
+                Some(Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+                Some(Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+                _ => None,
+            };
+            if let Some(ip) = literal.filter(|ip| guard::is_forbidden(*ip)) {
+                return Err(format!(
+                    "refused: {ip} is a private, loopback or link-local address"
+                ));
+            }
+        }
+        let body = payload(claim);
+        let id = claim.event_id.to_string();
+        let timestamp = Utc::now().timestamp();
+        let mut secrets = vec![claim.secret.as_str()];
+        secrets.extend(claim.previous_secret.as_deref());
+        let signature = signing::signature_header(&secrets, &id, timestamp, &body);
+        self.client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(describe)
+    }
+
+    fn next_step(&self, claim: &Claim, outcome: &Outcome) -> Next {
+        if outcome.delivered() {
+            return Next::Delivered;
+        }
+        if outcome.status == Some(410) {
+            return Next::Failed;
+        }
+        let step = usize::try_from(claim.step).unwrap_or(usize::MAX);
+        let Some(wait) = self.settings.retry_schedule.get(step) else {
+            return Next::Failed;
+        };
+        let wait = jitter(*wait).max(outcome.retry_after.unwrap_or_default().min(RETRY_AFTER_CAP));
+        let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+        Next::RetryAt {
+            at,
+            step: claim.step.saturating_add(1),
+        }
+    }
+}
+
+/// Resolves `true` on a notification, `false` when the listening connection failed;
+/// never without a listener.
+async fn wait_for_notification(listener: &mut Option<PgListener>) -> bool {
+    match listener {
+        Some(l) => l.recv().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// The body of a delivery: `{"type", "timestamp", "data"}`.
+pub fn payload(claim: &Claim) -> Vec<u8> {
+    let body = serde_json::json!({
+        "type": claim.event_type,
+        "timestamp": claim.event_created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "data": claim.event_data,
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// ±10%, so deliveries that failed together do not all come back at the same instant.
+fn jitter(wait: Duration) -> Duration {
+    wait.mul_f64(rand::thread_rng().gen_range(0.9..=1.1))
+}
+
+/// What a request came to, as recorded.
+struct Outcome {
+    status: Option<u16>,
+    body: Option<String>,
+    error: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+impl Outcome {
+    async fn of(result: Result<reqwest::Response, String>) -> Self {
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                return Self {
+                    status: None,
+                    body: None,
+                    error: Some(error),
+                    retry_after: None,
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        // Delta-seconds only; an HTTP-date `Retry-After` falls back to the schedule.
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let (body, error) = read_start(response).await;
+        Self {
+            status: Some(status),
+            body: Some(body),
+            error,
+            retry_after,
+        }
+    }
+
+    fn delivered(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// The first [`RESPONSE_BODY_LIMIT`] bytes of the answer, as text; the rest is not read.
+async fn read_start(mut response: reqwest::Response) -> (String, Option<String>) {
+    let mut bytes = Vec::new();
+    let mut error = None;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = RESPONSE_BODY_LIMIT - bytes.len();
+                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if bytes.len() >= RESPONSE_BODY_LIMIT {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(err) => {
+                error = Some(describe(err));
+                break;
+            }
+        }
+    }
+    (String::from_utf8_lossy(&bytes).into_owned(), error)
+}
+
+/// A request error as the attempt log shows it: the kind first, then the causes.
+fn describe(err: reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(1000).collect()
+}
