@@ -1,7 +1,9 @@
 //! Test harness for the contract tests: a disposable PostgreSQL (one per test process),
 //! a fresh migrated database per test, the real server on a free port, and SDK clients.
 //! Tests reach the server only through the generated SDK, or raw HTTP for inputs the SDK
-//! cannot send.
+//! cannot send. [`receiver::Receiver`] is a webhook receiver on 127.0.0.1.
+
+pub mod receiver;
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use momentum_server::db::embedded::{self, Disposable};
 use momentum_server::db::{self, tenants};
 use momentum_server::ratelimit;
 use momentum_server::startup::{Application, HttpSettings, IdentitySettings};
+use momentum_server::webhooks::WebhookSettings;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -31,7 +34,25 @@ pub struct TestApp {
     pub admin: PgPool,
     runtime_options: PgConnectOptions,
     rate_limits: RateSettings,
+    webhooks: WebhookSettings,
     _shutdown: Vec<oneshot::Sender<()>>,
+}
+
+/// Webhook settings for tests: private addresses allowed (the receivers are on
+/// 127.0.0.1), a retry schedule in milliseconds, a short timeout and a fast poll.
+pub fn test_webhooks() -> WebhookSettings {
+    WebhookSettings {
+        worker: true,
+        concurrency: 8,
+        timeout: Duration::from_secs(3),
+        retry_schedule: [100, 200, 400, 800]
+            .into_iter()
+            .map(Duration::from_millis)
+            .collect(),
+        allow_private: true,
+        poll_interval: Duration::from_millis(200),
+        ..WebhookSettings::default()
+    }
 }
 
 /// Starts a server as the runtime role with the test settings (`identity` changes only
@@ -43,6 +64,7 @@ async fn serve(
     options: PgConnectOptions,
     identity: IdentitySettings,
     (rate_limits, rate_tenant_factor): RateSettings,
+    webhooks: WebhookSettings,
 ) -> (String, oneshot::Sender<()>) {
     let runtime = db::connect(options, 4)
         .await
@@ -60,6 +82,7 @@ async fn serve(
             rate_limits,
             trusted_proxies: Vec::new(),
             rate_tenant_factor,
+            webhooks,
         },
     )
     .await
@@ -131,6 +154,15 @@ impl TestApp {
     /// Like [`TestApp::spawn_with_limits`], with a tenant-wide ceiling of `tenant_factor`
     /// times each class's quota (0: none).
     pub async fn spawn_with(spec: &str, tenant_factor: u32) -> TestApp {
+        Self::spawn_full(spec, tenant_factor, test_webhooks()).await
+    }
+
+    /// An app whose webhooks are sent with `webhooks`.
+    pub async fn spawn_with_webhooks(webhooks: WebhookSettings) -> TestApp {
+        Self::spawn_full(TEST_RATE_LIMITS, 5, webhooks).await
+    }
+
+    async fn spawn_full(spec: &str, tenant_factor: u32, webhooks: WebhookSettings) -> TestApp {
         capture_logs();
         let disposable = Disposable::shared();
         let name = disposable
@@ -148,6 +180,7 @@ impl TestApp {
             runtime_options.clone(),
             IdentitySettings::default(),
             (rate_limits.clone(), tenant_factor),
+            webhooks.clone(),
         )
         .await;
         let tenant = tenants::provision(&admin, "Tenant A", "owner@a.example")
@@ -161,6 +194,7 @@ impl TestApp {
             admin,
             runtime_options,
             rate_limits: (rate_limits, tenant_factor),
+            webhooks,
             _shutdown: vec![tx],
         }
     }
@@ -172,10 +206,22 @@ impl TestApp {
             auth_cache_ttl,
             ..IdentitySettings::default()
         };
+        let webhooks = self.webhooks.clone();
+        self.another_instance_with(identity, webhooks).await
+    }
+
+    /// A second server on the same database with its own credential cache and webhook
+    /// settings (another worker, or none); it stops with this app. Returns its URL.
+    pub async fn another_instance_with(
+        &mut self,
+        identity: IdentitySettings,
+        webhooks: WebhookSettings,
+    ) -> String {
         let (base_url, tx) = serve(
             self.runtime_options.clone(),
             identity,
             self.rate_limits.clone(),
+            webhooks,
         )
         .await;
         self._shutdown.push(tx);

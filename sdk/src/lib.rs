@@ -16,6 +16,7 @@
 #[rustfmt::skip]
 mod generated;
 pub mod patch;
+pub mod webhooks;
 
 pub use generated::*;
 

@@ -15,6 +15,7 @@ mod pipelines;
 mod ratelimits;
 mod users;
 mod walkthrough;
+mod webhooks;
 
 use momentum_sdk::types;
 

@@ -1,0 +1,802 @@
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use momentum_contract_tests::receiver::{free_port, Receiver, Reply};
+use momentum_contract_tests::{test_webhooks, TestApp};
+use momentum_sdk::patch::{ContactPatch, WebhookEndpointPatch};
+use momentum_sdk::types::{self, EventType};
+use momentum_sdk::Client;
+use momentum_server::startup::IdentitySettings;
+use momentum_server::webhooks::WebhookSettings;
+use uuid::Uuid;
+
+use crate::{api_error, create, person};
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+async fn endpoint(
+    client: &Client,
+    url: &str,
+    event_types: Vec<EventType>,
+) -> types::WebhookEndpointWithSecret {
+    client
+        .webhook_endpoints_create()
+        .body(types::WebhookEndpointCreate {
+            url: url.parse().unwrap(),
+            description: Some("tests".parse().unwrap()),
+            event_types,
+            enabled: None,
+        })
+        .send()
+        .await
+        .expect("create an endpoint")
+        .into_inner()
+        .data
+}
+
+/// The SDK type's view of a JSON value: equal resources compare equal whatever the
+/// order of keys or the spelling of absent fields.
+fn normalise<T: serde::de::DeserializeOwned + serde::Serialize>(
+    value: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::to_value(serde_json::from_value::<T>(value).expect("decodes as the SDK type"))
+        .unwrap()
+}
+
+fn as_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap()
+}
+
+/// Verifies a received request with the independent `standardwebhooks` crate and with the
+/// SDK's helper; returns the SDK's view of it.
+fn verified(
+    secret: &str,
+    r: &momentum_contract_tests::receiver::Received,
+) -> momentum_sdk::webhooks::WebhookEvent {
+    standardwebhooks::Webhook::new(secret)
+        .expect("a whsec_ secret")
+        .verify(&r.body, &r.headers)
+        .expect("the standardwebhooks crate verifies the signature");
+    momentum_sdk::webhooks::verify(secret, &r.headers, &r.body).expect("the SDK verifies it")
+}
+
+async fn attempts(client: &Client, endpoint: Uuid, delivery: Uuid) -> Vec<types::WebhookAttempt> {
+    client
+        .webhook_attempts_list()
+        .id(endpoint.to_string())
+        .delivery_id(delivery.to_string())
+        .send()
+        .await
+        .expect("list attempts")
+        .into_inner()
+        .data
+}
+
+async fn deliveries(
+    client: &Client,
+    endpoint: Uuid,
+    status: Option<types::DeliveryStatus>,
+) -> Vec<types::WebhookDelivery> {
+    let mut req = client
+        .webhook_deliveries_list()
+        .id(endpoint.to_string())
+        .limit(200);
+    if let Some(status) = status {
+        req = req.status(status);
+    }
+    req.send().await.expect("list deliveries").into_inner().data
+}
+
+/// Polls `check` every 50 ms until it gives a value, or panics after `within`.
+async fn eventually<T, F, Fut>(within: Duration, what: &str, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn each_contact_change_delivers_a_signed_event_carrying_the_resource_as_the_api_returns_it() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(
+        c,
+        &receiver.url,
+        vec![
+            EventType::ContactCreated,
+            EventType::ContactUpdated,
+            EventType::ContactDeleted,
+        ],
+    )
+    .await;
+    assert!(hook.secret.starts_with("whsec_"));
+    assert!(hook.enabled);
+
+    let created = create(c, person("Ada", "ada@example.com")).await;
+    let updated = c
+        .contacts_update()
+        .id(created.id.to_string())
+        .body(ContactPatch {
+            title: Some(Some("Countess".parse().unwrap())),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    c.contacts_delete()
+        .id(created.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    // Not in the endpoint's event types: never sent to it.
+    crate::create_company(c, "Analytical Engines").await;
+
+    let received = receiver.wait_for(3, WITHIN).await;
+    let mut by_type: HashMap<String, momentum_sdk::webhooks::WebhookEvent> = HashMap::new();
+    for r in &received {
+        assert_eq!(r.header("content-type"), "application/json");
+        let event = verified(&hook.secret, r);
+        by_type.insert(event.event_type.clone(), event);
+    }
+    assert_eq!(
+        by_type.len(),
+        3,
+        "one request per event: {:?}",
+        by_type.keys()
+    );
+    let data = |t: &str| normalise::<types::Contact>(by_type[t].data.clone());
+    assert_eq!(data("contact.created"), as_json(&created));
+    assert_eq!(data("contact.updated"), as_json(&updated));
+    assert_eq!(
+        data("contact.deleted"),
+        as_json(&updated),
+        "the contact as it was"
+    );
+
+    // `webhook-id` is the event's id, as `GET /v1/events` lists it.
+    let events = c.events_list().send().await.unwrap().into_inner().data;
+    for event in by_type.values() {
+        let listed = events
+            .iter()
+            .find(|e| e.id.to_string() == event.id)
+            .expect("the delivered event is listed");
+        assert_eq!(listed.type_, event.event_type);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "the company event went elsewhere"
+    );
+    let delivered = deliveries(c, hook.id, Some(types::DeliveryStatus::Delivered)).await;
+    assert_eq!(delivered.len(), 3);
+    assert!(delivered
+        .iter()
+        .all(|d| d.attempt_count == 1 && d.last_status_code == Some(204)));
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_gets_retries_on_the_schedule_and_then_the_event() {
+    let schedule: Vec<Duration> = [300, 300, 300, 300, 300, 300, 300, 300, 300, 300]
+        .into_iter()
+        .map(Duration::from_millis)
+        .collect();
+    let app = TestApp::spawn_with_webhooks(WebhookSettings {
+        retry_schedule: schedule,
+        ..test_webhooks()
+    })
+    .await;
+    let c = &app.client;
+    let port = free_port();
+    let hook = endpoint(c, &format!("http://127.0.0.1:{port}/hook"), vec![]).await;
+    let contact = create(c, person("Grace", "grace@example.com")).await;
+
+    // Nothing listens yet: the first attempts cannot connect.
+    let delivery = eventually(WITHIN, "two failed attempts", || async {
+        let d = deliveries(c, hook.id, None).await;
+        d.into_iter().find(|d| d.attempt_count >= 2)
+    })
+    .await;
+    assert_eq!(delivery.status, "pending");
+    assert!(delivery.next_attempt_at.is_some());
+    assert!(delivery
+        .last_error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("connect"));
+
+    // Up, but failing once more with a 500, then accepting.
+    let receiver = Receiver::start_on(port).await;
+    receiver.script([500]);
+    let received = receiver.wait_for(2, WITHIN).await;
+    let ids: HashSet<String> = received.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), 1, "every retry carries the same webhook-id");
+    let event = verified(&hook.secret, &received[1]);
+    assert_eq!(event.id, delivery.event_id.to_string());
+    assert_eq!(normalise::<types::Contact>(event.data), as_json(&contact));
+
+    let done = eventually(WITHIN, "the delivery to be delivered", || async {
+        let d = c
+            .webhook_deliveries_get()
+            .id(hook.id.to_string())
+            .delivery_id(delivery.id.to_string())
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .data;
+        (d.status == "delivered").then_some(d)
+    })
+    .await;
+    let tries = attempts(c, hook.id, delivery.id).await;
+    assert_eq!(tries.len() as i32, done.attempt_count);
+    let codes: Vec<Option<i32>> = tries.iter().map(|a| a.status_code).collect();
+    let n = codes.len();
+    assert!(n >= 4, "{codes:?}");
+    assert!(codes[..n - 2].iter().all(Option::is_none), "{codes:?}");
+    assert_eq!(&codes[n - 2..], [Some(500), Some(204)]);
+    assert!(tries[0]
+        .error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("could not connect"));
+    assert_eq!(tries[n - 2].response_body.as_deref(), Some("answered 500"));
+    assert!(tries.iter().all(|a| a.trigger == "scheduled"));
+    // The waits follow the schedule (300 ms, less at most 10% jitter).
+    for pair in tries.windows(2) {
+        let gap = pair[1].created_at - pair[0].created_at;
+        assert!(gap >= chrono::Duration::milliseconds(270), "{gap}");
+    }
+}
+
+#[tokio::test]
+async fn retry_after_from_the_receiver_pushes_the_next_attempt_back() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply {
+        status: 503,
+        retry_after: Some(2),
+    }]);
+    let hook = endpoint(c, &receiver.url, vec![]).await;
+    c.webhook_endpoints_test()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    receiver.wait_for(2, WITHIN).await;
+    let delivery = deliveries(c, hook.id, None).await.remove(0);
+    let tries = attempts(c, hook.id, delivery.id).await;
+    assert_eq!(tries[0].status_code, Some(503));
+    let gap = tries[1].created_at - tries[0].created_at;
+    // The schedule says 100 ms; Retry-After says 2 s.
+    assert!(gap >= chrono::Duration::milliseconds(1900), "{gap}");
+}
+
+#[tokio::test]
+async fn a_rolled_back_change_emits_nothing() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(c, &receiver.url, vec![]).await;
+    create(c, person("Ada", "dup@example.com")).await;
+    let (status, _) = api_error(
+        c.contacts_create()
+            .body(person("Bob", "DUP@example.com"))
+            .send()
+            .await,
+    );
+    assert_eq!(status, 409);
+    // The test event is queued after the refused create: once it has arrived, anything
+    // the refused create had queued would have been claimed too.
+    c.webhook_endpoints_test()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    let received = receiver
+        .wait_until(WITHIN, "the test event", |r| {
+            r.iter().any(|r| r.json()["type"] == "webhook.test")
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let types: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        types.iter().filter(|t| *t == "contact.created").count(),
+        1,
+        "{types:?} (after {} requests)",
+        received.len()
+    );
+    let created = c
+        .events_list()
+        .type_(EventType::ContactCreated)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(created.len(), 1);
+}
+
+#[tokio::test]
+async fn two_workers_deliver_a_thousand_events_and_no_event_twice() {
+    let mut app = TestApp::spawn_with_webhooks(WebhookSettings {
+        concurrency: 16,
+        ..test_webhooks()
+    })
+    .await;
+    let second = app
+        .another_instance_with(
+            IdentitySettings::default(),
+            WebhookSettings {
+                concurrency: 16,
+                ..test_webhooks()
+            },
+        )
+        .await;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(&app.client, &receiver.url, vec![EventType::ContactCreated]).await;
+    let c = &app.client;
+    let made: Vec<Uuid> = futures::stream::iter(0..1000)
+        .map(|i| async move {
+            create(c, person("Load", &format!("load{i}@example.com")))
+                .await
+                .id
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert_eq!(made.len(), 1000);
+    receiver.wait_for(1000, Duration::from_secs(120)).await;
+    // Time for any duplicate to arrive.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received = receiver.received();
+    let ids: HashSet<String> = received.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), 1000, "every event arrived");
+    assert_eq!(received.len(), 1000, "and none twice");
+    let contacts: HashSet<String> = received
+        .iter()
+        .map(|r| r.json()["data"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(contacts, made.iter().map(Uuid::to_string).collect());
+    // Both workers took part.
+    let sent_by = |base: String| async move {
+        let text = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with("momentum_webhook_attempts_total{outcome=\"delivered\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (first, other) = (sent_by(app.base_url.clone()).await, sent_by(second).await);
+    assert_eq!(first + other, 1000, "{first} + {other}");
+    assert!(first > 0 && other > 0, "{first} + {other}");
+    assert!(deliveries(c, hook.id, Some(types::DeliveryStatus::Pending))
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn private_destinations_are_refused_at_creation_unless_allowed() {
+    let app = TestApp::spawn_with_webhooks(WebhookSettings {
+        allow_private: false,
+        ..test_webhooks()
+    })
+    .await;
+    let c = &app.client;
+    for url in [
+        "http://127.0.0.1:9000/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/hook",
+        "https://10.0.0.1/hook",
+        "http://192.168.1.20/hook",
+    ] {
+        let result = c
+            .webhook_endpoints_create()
+            .body(types::WebhookEndpointCreate {
+                url: url.parse().unwrap(),
+                description: None,
+                event_types: vec![],
+                enabled: None,
+            })
+            .send()
+            .await;
+        let (status, body) = api_error(result);
+        assert_eq!(status, 422, "{url}");
+        assert_eq!(body.error.details[0].field, "url", "{url}");
+    }
+    let (status, _) = api_error(
+        c.webhook_endpoints_create()
+            .body(types::WebhookEndpointCreate {
+                url: "ftp://example.com/hook".parse().unwrap(),
+                description: None,
+                event_types: vec![],
+                enabled: None,
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(status, 422);
+    // A public address is fine (no request is made at creation).
+    let ok = endpoint(c, "https://93.184.216.34/hook", vec![]).await;
+    let (status, body) = api_error(
+        c.webhook_endpoints_update()
+            .id(ok.id.to_string())
+            .body(WebhookEndpointPatch {
+                url: Some("http://127.0.0.2/hook".parse().unwrap()),
+                ..Default::default()
+            })
+            .send()
+            .await,
+    );
+    assert_eq!((status, body.error.details[0].field.as_str()), (422, "url"));
+}
+
+#[tokio::test]
+async fn the_worker_refuses_private_addresses_at_delivery_time_too() {
+    // The API server allows private addresses and sends nothing; the worker of the
+    // second instance does not allow them.
+    let mut app = TestApp::spawn_with_webhooks(WebhookSettings {
+        worker: false,
+        ..test_webhooks()
+    })
+    .await;
+    app.another_instance_with(
+        IdentitySettings::default(),
+        WebhookSettings {
+            allow_private: false,
+            retry_schedule: vec![],
+            ..test_webhooks()
+        },
+    )
+    .await;
+    let c = &app.client;
+    let receiver = Receiver::start().await;
+    let port = receiver
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/hook")
+        .to_owned();
+    let literal = endpoint(c, &receiver.url, vec![]).await;
+    let named = endpoint(c, &format!("http://localhost:{port}/hook"), vec![]).await;
+    for hook in [&literal, &named] {
+        c.webhook_endpoints_test()
+            .id(hook.id.to_string())
+            .send()
+            .await
+            .unwrap();
+        let failed = eventually(WITHIN, "the refused delivery", || async {
+            deliveries(c, hook.id, Some(types::DeliveryStatus::Failed))
+                .await
+                .pop()
+        })
+        .await;
+        let tries = attempts(c, hook.id, failed.id).await;
+        assert_eq!(tries.len(), 1);
+        assert_eq!(tries[0].status_code, None);
+        let error = tries[0].error.clone().unwrap_or_default();
+        assert!(error.contains("private"), "{error}");
+        assert_eq!(tries[0].trigger, "manual");
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "no request reached the receiver"
+    );
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint_visibly_and_recover_resends_after_it_is_enabled() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let gone = Receiver::start().await;
+    gone.script([410]);
+    let watcher = Receiver::start().await;
+    let hook = endpoint(c, &gone.url, vec![EventType::ContactCreated]).await;
+    let watch = endpoint(c, &watcher.url, vec![EventType::WebhookEndpointDisabled]).await;
+    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
+    create(c, person("Ada", "ada@example.com")).await;
+
+    let notice = watcher.wait_for(1, WITHIN).await.remove(0);
+    let event = verified(&watch.secret, &notice);
+    assert_eq!(event.event_type, "webhook_endpoint.disabled");
+    let disabled: types::WebhookEndpoint = event.data_as().unwrap();
+    assert_eq!(disabled.id, hook.id);
+    assert_eq!(disabled.disabled_reason.as_deref(), Some("gone"));
+    let now = c
+        .webhook_endpoints_get()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert!(!now.enabled);
+    assert_eq!(now.disabled_reason.as_deref(), Some("gone"));
+    assert!(now.disabled_at.is_some());
+    let failed = deliveries(c, hook.id, Some(types::DeliveryStatus::Failed)).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].last_status_code, Some(410));
+    assert_eq!(
+        attempts(c, hook.id, failed[0].id).await.len(),
+        1,
+        "410 is not retried"
+    );
+
+    // A disabled endpoint is sent nothing; retry and recover say why.
+    create(c, person("Bob", "bob@example.com")).await;
+    let (status, _) = api_error(
+        c.webhook_endpoints_recover()
+            .id(hook.id.to_string())
+            .body(types::WebhookRecover {
+                since: started,
+                until: None,
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(status, 409);
+    c.webhook_endpoints_update()
+        .id(hook.id.to_string())
+        .body(WebhookEndpointPatch {
+            enabled: Some(true),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap();
+    let queued = c
+        .webhook_endpoints_recover()
+        .id(hook.id.to_string())
+        .body(types::WebhookRecover {
+            since: started,
+            until: None,
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status().as_u16(), 202);
+    assert_eq!(queued.into_inner().data.queued, 1);
+    let resent = gone.wait_for(2, WITHIN).await;
+    assert_eq!(
+        resent[1].header("webhook-id"),
+        resent[0].header("webhook-id")
+    );
+    let delivered = eventually(WITHIN, "the recovered delivery", || async {
+        deliveries(c, hook.id, Some(types::DeliveryStatus::Delivered))
+            .await
+            .pop()
+    })
+    .await;
+    let tries = attempts(c, hook.id, delivered.id).await;
+    assert_eq!(
+        tries.iter().map(|a| a.trigger.as_str()).collect::<Vec<_>>(),
+        ["scheduled", "manual"]
+    );
+    assert_eq!(
+        gone.received().len(),
+        2,
+        "Bob's contact was created while disabled: not sent"
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_without_a_success_for_too_long_is_disabled() {
+    let app = TestApp::spawn_with_webhooks(WebhookSettings {
+        disable_after: Duration::from_millis(800),
+        retry_schedule: vec![Duration::from_millis(300); 20],
+        ..test_webhooks()
+    })
+    .await;
+    let c = &app.client;
+    let receiver = Receiver::start().await;
+    receiver.script([500; 50]);
+    let hook = endpoint(c, &receiver.url, vec![]).await;
+    create(c, person("Ada", "ada@example.com")).await;
+    let disabled = eventually(WITHIN, "the endpoint to be disabled", || async {
+        let e = c
+            .webhook_endpoints_get()
+            .id(hook.id.to_string())
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .data;
+        (!e.enabled).then_some(e)
+    })
+    .await;
+    assert_eq!(disabled.disabled_reason.as_deref(), Some("failing"));
+    assert!(disabled.failing_since.is_some());
+    assert!(disabled.last_success_at.is_none());
+    let tries = receiver.received().len();
+    assert!((3..20).contains(&tries), "{tries} attempts");
+    let events = c
+        .events_list()
+        .type_(EventType::WebhookEndpointDisabled)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data["disabled_reason"], "failing");
+}
+
+#[tokio::test]
+async fn after_a_rotation_both_secrets_sign_until_the_overlap_ends() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(c, &receiver.url, vec![]).await;
+    let rotated = c
+        .webhook_endpoints_rotate_secret()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_ne!(rotated.secret, hook.secret);
+    assert!(
+        rotated.previous_secret_expires_at.unwrap()
+            > chrono::Utc::now() + chrono::Duration::hours(23)
+    );
+    let delivery = c
+        .webhook_endpoints_test()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivery.status().as_u16(), 202);
+    let r = receiver.wait_for(1, WITHIN).await.remove(0);
+    assert_eq!(r.header("webhook-signature").split(' ').count(), 2);
+    let old = verified(&hook.secret, &r);
+    let new = verified(&rotated.secret, &r);
+    assert_eq!(old.event_type, "webhook.test");
+    assert_eq!(new.data["endpoint_id"], hook.id.to_string());
+    // The list never shows a secret.
+    let listed = c
+        .webhook_endpoints_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let text = serde_json::to_string(&listed).unwrap();
+    assert!(!text.contains(&rotated.secret) && !text.contains(&hook.secret));
+    let logs = momentum_contract_tests::captured_logs();
+    assert!(!logs.contains(&rotated.secret[6..]) && !logs.contains(&hook.secret[6..]));
+}
+
+#[tokio::test]
+async fn a_delivered_delivery_can_be_sent_again_by_hand_with_the_same_webhook_id() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(c, &receiver.url, vec![]).await;
+    let queued = c
+        .webhook_endpoints_test()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(queued.status, "pending");
+    assert_eq!(queued.event_type, "webhook.test");
+    receiver.wait_for(1, WITHIN).await;
+    eventually(WITHIN, "delivered", || async {
+        let d = deliveries(c, hook.id, Some(types::DeliveryStatus::Delivered)).await;
+        (!d.is_empty()).then_some(())
+    })
+    .await;
+    assert!(deliveries(c, hook.id, Some(types::DeliveryStatus::Pending))
+        .await
+        .is_empty());
+    c.webhook_deliveries_retry()
+        .id(hook.id.to_string())
+        .delivery_id(queued.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    let both = receiver.wait_for(2, WITHIN).await;
+    assert_eq!(both[0].header("webhook-id"), both[1].header("webhook-id"));
+    assert_eq!(both[0].body, both[1].body, "the same bytes, signed afresh");
+}
+
+#[tokio::test]
+async fn endpoints_deliveries_and_events_are_the_tenants_own() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(c, &receiver.url, vec![]).await;
+    let delivery = c
+        .webhook_endpoints_test()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let (_, other) = app.other_tenant().await;
+    let (status, _) = api_error(
+        other
+            .webhook_endpoints_get()
+            .id(hook.id.to_string())
+            .send()
+            .await,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = api_error(
+        other
+            .webhook_deliveries_list()
+            .id(hook.id.to_string())
+            .send()
+            .await,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = api_error(
+        other
+            .webhook_deliveries_retry()
+            .id(hook.id.to_string())
+            .delivery_id(delivery.id.to_string())
+            .send()
+            .await,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = api_error(
+        other
+            .events_get()
+            .id(delivery.event_id.to_string())
+            .send()
+            .await,
+    );
+    assert_eq!(status, 404);
+    assert!(other
+        .webhook_endpoints_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data
+        .is_empty());
+    // Deleting the endpoint takes its deliveries along.
+    c.webhook_endpoints_delete()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = api_error(
+        c.webhook_deliveries_list()
+            .id(hook.id.to_string())
+            .send()
+            .await,
+    );
+    assert_eq!(status, 404);
+}
