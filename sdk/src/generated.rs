@@ -18310,6 +18310,8 @@ Momentum is a multi-tenant CRM API.
 
 **Updates** are JSON Merge Patch: omitted fields are kept, `null` clears a field.
 
+**Webhooks**: every change is recorded as an event (`GET /v1/events`) in the transaction that made it and sent to the tenant's webhook endpoints as a Standard Webhooks signed `POST` of `{"type", "timestamp", "data"}`, retried on failure. The `EventType` schema is the catalogue.
+
 **Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, `webhook_test`), named in its description, with a per-minute quota counted per credential (per client address without one). Every response says where you stand (`RateLimit-Policy`, `RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`.
 
 Version: 0.1.0*/

@@ -73,6 +73,11 @@ every error `{\"error\": {\"code\", \"message\", \"details\"}, \"meta\": {...}}`
 
 **Updates** are JSON Merge Patch: omitted fields are kept, `null` clears a field.
 
+**Webhooks**: every change is recorded as an event (`GET /v1/events`) in the transaction \
+that made it and sent to the tenant's webhook endpoints as a Standard Webhooks signed \
+`POST` of `{\"type\", \"timestamp\", \"data\"}`, retried on failure. The `EventType` \
+schema is the catalogue.
+
 **Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, \
 `webhook_test`), named in its description, with a per-minute quota counted per credential \
 (per client address without one). Every response says where you stand (`RateLimit-Policy`, \

@@ -344,6 +344,18 @@ mod tests {
             Class::Auth
         );
         assert_eq!(Class::of("system_health", "get", None), Class::Read);
+        // Operations that make the server call a tenant's URL have their own class.
+        for op in [
+            "webhook_endpoints_test",
+            "webhook_deliveries_retry",
+            "webhook_endpoints_recover",
+        ] {
+            assert_eq!(Class::of(op, "post", Some(&["admin"])), Class::WebhookTest);
+        }
+        assert_eq!(
+            Class::of("webhook_endpoints_create", "post", Some(&["admin"])),
+            Class::Admin
+        );
     }
 
     #[test]
