@@ -1,6 +1,8 @@
 //! A webhook receiver on 127.0.0.1 for the tests: records every request (headers and
 //! body) and answers each with the next scripted status, or 204 once the script is done.
 
+#![allow(clippy::unwrap_used)] // test support: a panic is how a test fails
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

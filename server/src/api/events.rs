@@ -136,7 +136,7 @@ pub async fn emit<T: ToJSON>(
     resource: &T,
 ) -> Result<Uuid, AppError> {
     let data = resource.to_json().unwrap_or(Value::Null);
-    Ok(repo::emit(tx, event.as_str(), data).await?)
+    repo::emit(tx, event.as_str(), data).await
 }
 
 /// One change, as recorded in the transaction that made it. A webhook delivers it as

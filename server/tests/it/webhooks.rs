@@ -47,7 +47,10 @@ async fn start(database_url: &str, port: u16) -> Momentum {
     let server = Momentum(child);
     let health = format!("http://127.0.0.1:{port}/healthz");
     for _ in 0..300 {
-        if reqwest::get(&health).await.is_ok_and(|r| r.status().is_success()) {
+        if reqwest::get(&health)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return server;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -59,10 +62,7 @@ type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 
 #[handler]
 async fn receive(req: &Request, body: Vec<u8>, seen: Data<&Seen>) -> &'static str {
-    let id = req
-        .header("webhook-id")
-        .unwrap_or_default()
-        .to_owned();
+    let id = req.header("webhook-id").unwrap_or_default().to_owned();
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     seen.lock().unwrap().push((id, body));
     "ok"
@@ -138,7 +138,12 @@ async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let ids: HashSet<String> = seen.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
+        let ids: HashSet<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
         if ids.is_superset(&expected) {
             break;
         }
@@ -151,6 +156,9 @@ async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
     }
     for (id, body) in seen.lock().unwrap().iter() {
         assert_eq!(body["type"], "contact.created");
-        assert!(expected.contains(id), "webhook-id {id} is one of the events");
+        assert!(
+            expected.contains(id),
+            "webhook-id {id} is one of the events"
+        );
     }
 }
