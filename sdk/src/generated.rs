@@ -4606,13 +4606,29 @@ a query parameter's name.*/
     /**The event catalogue. Each event's `data` is the resource as the API returns it: for
 `*.created` and `*.updated` the resource after the change, for `*.deleted` the
 resource as it was just before. New event types may be added; endpoints filtering on
-types receive only those they name.*/
+types receive only those they name.
+
+One change can emit several events, all in its transaction. A lead that moves emits
+`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
+status becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus
+`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline
+(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not
+`lead.updated`), `company.created` and `contact.created` for what it created, and
+`contact.updated` for an existing contact it linked to the company. Completing a task
+that is already complete, and a pipeline patch without a `name`, change nothing and
+emit nothing.
+
+A change that only clears a link to a deleted record (deleting a company sets the
+`company_id` of its contacts, leads and activities to `null`; deleting a contact, a
+lead or a user does the same for the records linked to it) emits no event for the
+records that lose the link. Nor do the `stage_change` activities the server writes
+and deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
-    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created` and `*.updated` the resource after the change, for `*.deleted` the\nresource as it was just before. New event types may be added; endpoints filtering on\ntypes receive only those they name.",
+    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created` and `*.updated` the resource after the change, for `*.deleted` the\nresource as it was just before. New event types may be added; endpoints filtering on\ntypes receive only those they name.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a deleted record (deleting a company sets the\n`company_id` of its contacts, leads and activities to `null`; deleting a contact, a\nlead or a user does the same for the records linked to it) emits no event for the\nrecords that lose the link. Nor do the `stage_change` activities the server writes\nand deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.",
     ///  "type": "string",
     ///  "enum": [
     ///    "contact.created",

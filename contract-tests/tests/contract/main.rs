@@ -8,6 +8,7 @@ mod companies;
 mod contacts;
 mod document;
 mod errors;
+mod events;
 mod identity;
 mod isolation;
 mod leads;

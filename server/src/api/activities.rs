@@ -9,6 +9,7 @@ use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::events::{self, EventType};
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
@@ -168,11 +169,23 @@ impl ActivityCreate {
     }
 }
 
-fn envelope(row: ActivityRow, request_id: &RequestId) -> ActivityEnvelope {
+fn envelope(data: Activity, request_id: &RequestId) -> ActivityEnvelope {
     ActivityEnvelope {
-        data: row.into(),
+        data,
         meta: Meta::of(request_id),
     }
+}
+
+/// Records `event` about the activity in the write's transaction and commits it.
+async fn commit_with(
+    mut tx: TenantTx,
+    event: EventType,
+    row: ActivityRow,
+) -> Result<Activity, AppError> {
+    let activity = Activity::from(row);
+    events::emit(&mut tx, event, &activity).await?;
+    tx.commit().await?;
+    Ok(activity)
 }
 
 /// Locks a client-written activity for a change; system ones are read-only.
@@ -237,10 +250,10 @@ impl ActivitiesApi {
         let activity = body.0.parse(owner)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::insert(&mut tx, &activity).await?;
-        tx.commit().await?;
+        let created = commit_with(tx, EventType::ActivityCreated, row).await?;
         Ok(Created {
-            location: format!("/v1/activities/{}", row.id),
-            body: envelope(row, &request_id),
+            location: format!("/v1/activities/{}", created.id),
+            body: envelope(created, &request_id),
         })
     }
 
@@ -262,7 +275,7 @@ impl ActivitiesApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(envelope(row, &request_id)))
+        Ok(Success(envelope(row.into(), &request_id)))
     }
 
     /// Update an activity
@@ -289,8 +302,8 @@ impl ActivitiesApi {
         let owner = merged.owner_id;
         let activity = merged.parse(owner)?;
         let row = repo::update(&mut tx, id, &activity).await?;
-        tx.commit().await?;
-        Ok(Success(envelope(row, &request_id)))
+        let updated = commit_with(tx, EventType::ActivityUpdated, row).await?;
+        Ok(Success(envelope(updated, &request_id)))
     }
 
     /// Delete an activity
@@ -311,9 +324,10 @@ impl ActivitiesApi {
     ) -> ApiResult<NoContent, Action> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        writable(&mut tx, id).await?;
+        // Locked by `writable`, so this is the activity exactly as it is deleted.
+        let current = writable(&mut tx, id).await?;
         repo::delete(&mut tx, id).await?;
-        tx.commit().await?;
+        commit_with(tx, EventType::ActivityDeleted, current).await?;
         Ok(NoContent)
     }
 
@@ -345,8 +359,14 @@ impl ActivitiesApi {
             .into());
         }
         let row = repo::complete(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(Success(envelope(row, &request_id)))
+        // Completing a completed task changes nothing, so it reports nothing either.
+        let completed = if current.completed_at.is_none() {
+            commit_with(tx, EventType::ActivityUpdated, row).await?
+        } else {
+            tx.commit().await?;
+            row.into()
+        };
+        Ok(Success(envelope(completed, &request_id)))
     }
 
     /// List activities

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::contacts::{self, ContactList};
 use super::edge::RequestId;
+use super::events::{self, EventType};
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
@@ -193,11 +194,23 @@ impl CompanyCreate {
     }
 }
 
-fn envelope(row: CompanyRow, request_id: &RequestId) -> CompanyEnvelope {
+fn envelope(data: Company, request_id: &RequestId) -> CompanyEnvelope {
     CompanyEnvelope {
-        data: row.into(),
+        data,
         meta: Meta::of(request_id),
     }
+}
+
+/// Records `event` about the company in the write's transaction and commits it.
+async fn commit_with(
+    mut tx: TenantTx,
+    event: EventType,
+    row: CompanyRow,
+) -> Result<Company, AppError> {
+    let company = Company::from(row);
+    events::emit(&mut tx, event, &company).await?;
+    tx.commit().await?;
+    Ok(company)
 }
 
 pub struct CompaniesApi;
@@ -223,10 +236,10 @@ impl CompaniesApi {
         let company = body.0.parse()?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::insert(&mut tx, &company).await?;
-        tx.commit().await?;
+        let created = commit_with(tx, EventType::CompanyCreated, row).await?;
         Ok(Created {
-            location: format!("/v1/companies/{}", row.id),
-            body: envelope(row, &request_id),
+            location: format!("/v1/companies/{}", created.id),
+            body: envelope(created, &request_id),
         })
     }
 
@@ -248,7 +261,7 @@ impl CompaniesApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(envelope(row, &request_id)))
+        Ok(Success(envelope(row.into(), &request_id)))
     }
 
     /// Update a company
@@ -274,8 +287,8 @@ impl CompaniesApi {
         let current = Company::from(repo::get_for_update(&mut tx, id).await?);
         let company = merge::<CompanyCreate, _>(&current, &body.0)?.parse()?;
         let row = repo::update(&mut tx, id, &company).await?;
-        tx.commit().await?;
-        Ok(Success(envelope(row, &request_id)))
+        let updated = commit_with(tx, EventType::CompanyUpdated, row).await?;
+        Ok(Success(envelope(updated, &request_id)))
     }
 
     /// Delete a company
@@ -296,8 +309,8 @@ impl CompaniesApi {
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::delete(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = repo::delete(&mut tx, id).await?;
+        commit_with(tx, EventType::CompanyDeleted, row).await?;
         Ok(NoContent)
     }
 

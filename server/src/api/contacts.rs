@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::events::{self, EventType};
 use super::pagination;
 use super::responses::{
     ApiResult, Create, Created, Delete, List, ListMeta, Meta, NoContent, Read, Success, Update,
@@ -203,9 +204,9 @@ impl From<ContactPatch> for domain::ContactPatch {
     }
 }
 
-fn envelope(row: ContactRow, request_id: &RequestId) -> ContactEnvelope {
+fn envelope(data: Contact, request_id: &RequestId) -> ContactEnvelope {
     ContactEnvelope {
-        data: row.into(),
+        data,
         meta: Meta::of(request_id),
     }
 }
@@ -228,19 +229,22 @@ pub async fn list_page(
     })
 }
 
-/// Commits a contact write, or, when it hit another contact's email, rolls back (the
-/// failed statement aborted the transaction) and names that contact in the 409 from a
-/// fresh transaction.
+/// Records `event` and commits a contact write, or, when it hit another contact's email,
+/// rolls back (the failed statement aborted the transaction, so no event either) and
+/// names that contact in the 409 from a fresh transaction.
 async fn commit_or_name_holder(
     state: &AppState,
-    tx: TenantTx,
+    mut tx: TenantTx,
     written: Result<ContactRow, AppError>,
     contact: &domain::Contact,
-) -> Result<ContactRow, AppError> {
+    event: EventType,
+) -> Result<Contact, AppError> {
     match written {
         Ok(row) => {
+            let written = Contact::from(row);
+            events::emit(&mut tx, event, &written).await?;
             tx.commit().await?;
-            Ok(row)
+            Ok(written)
         }
         Err(AppError::Conflict { .. }) => {
             let tenant_id = tx.tenant_id();
@@ -278,10 +282,11 @@ impl ContactsApi {
         let contact = domain::Contact::parse(body.0.into()).map_err(AppError::Validation)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let written = repo::insert(&mut tx, &contact).await;
-        let row = commit_or_name_holder(&state, tx, written, &contact).await?;
+        let created =
+            commit_or_name_holder(&state, tx, written, &contact, EventType::ContactCreated).await?;
         Ok(Created {
-            location: format!("/v1/contacts/{}", row.id),
-            body: envelope(row, &request_id),
+            location: format!("/v1/contacts/{}", created.id),
+            body: envelope(created, &request_id),
         })
     }
 
@@ -301,7 +306,7 @@ impl ContactsApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(envelope(row, &request_id)))
+        Ok(Success(envelope(row.into(), &request_id)))
     }
 
     /// Update a contact
@@ -330,8 +335,9 @@ impl ContactsApi {
             .apply_to(current.to_domain())
             .map_err(AppError::Validation)?;
         let written = repo::update(&mut tx, id, &contact).await;
-        let row = commit_or_name_holder(&state, tx, written, &contact).await?;
-        Ok(Success(envelope(row, &request_id)))
+        let updated =
+            commit_or_name_holder(&state, tx, written, &contact, EventType::ContactUpdated).await?;
+        Ok(Success(envelope(updated, &request_id)))
     }
 
     /// Delete a contact
@@ -351,7 +357,8 @@ impl ContactsApi {
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::delete(&mut tx, id).await?;
+        let deleted = Contact::from(repo::delete(&mut tx, id).await?);
+        events::emit(&mut tx, EventType::ContactDeleted, &deleted).await?;
         tx.commit().await?;
         Ok(NoContent)
     }

@@ -28,6 +28,22 @@ use crate::startup::AppState;
 /// `*.created` and `*.updated` the resource after the change, for `*.deleted` the
 /// resource as it was just before. New event types may be added; endpoints filtering on
 /// types receive only those they name.
+///
+/// One change can emit several events, all in its transaction. A lead that moves emits
+/// `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
+/// status becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus
+/// `lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline
+/// (`move_leads_to`) emit the same. A conversion emits `lead.converted` (not
+/// `lead.updated`), `company.created` and `contact.created` for what it created, and
+/// `contact.updated` for an existing contact it linked to the company. Completing a task
+/// that is already complete, and a pipeline patch without a `name`, change nothing and
+/// emit nothing.
+///
+/// A change that only clears a link to a deleted record (deleting a company sets the
+/// `company_id` of its contacts, leads and activities to `null`; deleting a contact, a
+/// lead or a user does the same for the records linked to it) emits no event for the
+/// records that lose the link. Nor do the `stage_change` activities the server writes
+/// and deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
 pub enum EventType {
     /// A contact was created (`data`: the `Contact`).
@@ -61,13 +77,15 @@ pub enum EventType {
     /// with `lead.updated`.
     #[oai(rename = "lead.stage_changed")]
     LeadStageChanged,
-    /// A lead entered a `won` stage (`data`: the `Lead`).
+    /// A lead's status became `won`: it entered a `won` stage from a stage of another
+    /// kind, or was created in one (`data`: the `Lead`).
     #[oai(rename = "lead.won")]
     LeadWon,
-    /// A lead entered a `lost` stage (`data`: the `Lead`).
+    /// A lead's status became `lost`, as for `lead.won` (`data`: the `Lead`).
     #[oai(rename = "lead.lost")]
     LeadLost,
-    /// A lead was converted into a contact and a company (`data`: the `Lead`).
+    /// A lead was converted into a contact and a company (`data`: the `Lead`, as
+    /// `leads_convert` returns it).
     #[oai(rename = "lead.converted")]
     LeadConverted,
     /// A pipeline was created (`data`: the `Pipeline` with its stages).

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::companies::Company;
 use super::contacts::Contact;
 use super::edge::RequestId;
+use super::events::{self, EventType};
 use super::merge::{merge, sets};
 use super::pagination;
 use super::responses::{
@@ -21,7 +22,7 @@ use super::security::ApiKey;
 use super::types::{text, Amount, Date, Email, PathId, Text};
 use super::{bad_parameter, filter_text, ApiTags};
 use crate::auth::Scope;
-use crate::db::leads::{self as repo, LeadFilter, LeadRow, LeadSort};
+use crate::db::leads::{self as repo, LeadFilter, LeadRow, LeadSort, MovedLead};
 use crate::db::pipelines::{self, StageRow};
 use crate::db::{companies, contacts, violations, TenantTx};
 use crate::domain::fields::{self, DOMAIN_MAX, PHONE_MAX};
@@ -297,11 +298,49 @@ async fn place(tx: &mut TenantTx, lead: &domain::Lead) -> Result<StageRow, AppEr
     Ok(stage)
 }
 
-fn envelope(row: LeadRow, request_id: &RequestId) -> LeadEnvelope {
+fn envelope(data: Lead, request_id: &RequestId) -> LeadEnvelope {
     LeadEnvelope {
-        data: row.into(),
+        data,
         meta: Meta::of(request_id),
     }
+}
+
+/// Records `change` (`lead.created` or `lead.updated`) for `lead`, then what its
+/// placement meant: `lead.stage_changed` when it left the stage it was in (`before`:
+/// stage and status; `None` for a new lead), and `lead.won` or `lead.lost` when its
+/// status became that, so a move between two won stages is no second win.
+async fn emit_change(
+    tx: &mut TenantTx,
+    change: EventType,
+    lead: &Lead,
+    before: Option<(Uuid, &str)>,
+) -> Result<(), AppError> {
+    events::emit(tx, change, lead).await?;
+    if before.is_some_and(|(stage_id, _)| stage_id != lead.stage_id) {
+        events::emit(tx, EventType::LeadStageChanged, lead).await?;
+    }
+    let entered = match StageKind::parse(&lead.status) {
+        Some(StageKind::Won) => Some(EventType::LeadWon),
+        Some(StageKind::Lost) => Some(EventType::LeadLost),
+        _ => None,
+    };
+    if let Some(entered) = entered {
+        if before.map(|(_, status)| status) != Some(lead.status.as_str()) {
+            events::emit(tx, entered, lead).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the events of leads moved out of a stage or pipeline being deleted, as for a
+/// move through `leads_update`.
+pub(super) async fn emit_moved(tx: &mut TenantTx, moved: Vec<MovedLead>) -> Result<(), AppError> {
+    for m in moved {
+        let lead = Lead::from(m.lead);
+        let before = Some((m.old_stage_id, m.old_status.as_str()));
+        emit_change(tx, EventType::LeadUpdated, &lead, before).await?;
+    }
+    Ok(())
 }
 
 /// Renames the fields of a contact or company built from a lead's prospect, so the 422
@@ -342,7 +381,14 @@ async fn convert_company(
         ..Default::default()
     })
     .map_err(|e| from_prospect(e, "prospect_company_"))?;
-    Ok(Some(companies::insert(tx, &new).await?))
+    let created = companies::insert(tx, &new).await?;
+    events::emit(
+        tx,
+        EventType::CompanyCreated,
+        &Company::from(created.clone()),
+    )
+    .await?;
+    Ok(Some(created))
 }
 
 /// The contact a conversion links: the lead's own, the one with the prospect's email,
@@ -383,12 +429,29 @@ async fn convert_contact(
                     ..Default::default()
                 })
                 .map_err(|e| from_prospect(e, "prospect_"))?;
-                contacts::insert(tx, &new).await?
+                let created = contacts::insert(tx, &new).await?;
+                events::emit(
+                    tx,
+                    EventType::ContactCreated,
+                    &Contact::from(created.clone()),
+                )
+                .await?;
+                created
             }
         }
     };
     match (contact.company_id, company_id) {
-        (None, Some(company_id)) => contacts::set_company(tx, contact.id, company_id).await,
+        (None, Some(company_id)) => {
+            // An existing contact gaining the company is a change to it like any other.
+            let linked = contacts::set_company(tx, contact.id, company_id).await?;
+            events::emit(
+                tx,
+                EventType::ContactUpdated,
+                &Contact::from(linked.clone()),
+            )
+            .await?;
+            Ok(linked)
+        }
         _ => Ok(contact),
     }
 }
@@ -413,11 +476,12 @@ impl LeadsApi {
         let lead = body.0.parse(auth.0.user_id)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let stage = place(&mut tx, &lead).await?;
-        let row = repo::insert(&mut tx, &lead, &stage).await?;
+        let created = Lead::from(repo::insert(&mut tx, &lead, &stage).await?);
+        emit_change(&mut tx, EventType::LeadCreated, &created, None).await?;
         tx.commit().await?;
         Ok(Created {
-            location: format!("/v1/leads/{}", row.id),
-            body: envelope(row, &request_id),
+            location: format!("/v1/leads/{}", created.id),
+            body: envelope(created, &request_id),
         })
     }
 
@@ -435,7 +499,7 @@ impl LeadsApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(envelope(row, &request_id)))
+        Ok(Success(envelope(row.into(), &request_id)))
     }
 
     /// Update a lead
@@ -464,9 +528,11 @@ impl LeadsApi {
         // An owner cleared stays cleared: no default on update.
         let lead = merged.parse(None)?;
         let stage = place(&mut tx, &lead).await?;
-        let row = repo::update(&mut tx, &current, &lead, &stage).await?;
+        let updated = Lead::from(repo::update(&mut tx, &current, &lead, &stage).await?);
+        let before = Some((current.stage_id, current.status.as_str()));
+        emit_change(&mut tx, EventType::LeadUpdated, &updated, before).await?;
         tx.commit().await?;
-        Ok(Success(envelope(row, &request_id)))
+        Ok(Success(envelope(updated, &request_id)))
     }
 
     /// Delete a lead
@@ -483,7 +549,8 @@ impl LeadsApi {
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::delete(&mut tx, id).await?;
+        let deleted = Lead::from(repo::delete(&mut tx, id).await?);
+        events::emit(&mut tx, EventType::LeadDeleted, &deleted).await?;
         tx.commit().await?;
         Ok(NoContent)
     }
@@ -526,12 +593,14 @@ impl LeadsApi {
         }
         let company = convert_company(&mut tx, &lead).await?;
         let contact = convert_contact(&mut tx, &lead, company.as_ref().map(|c| c.id)).await?;
-        let lead =
-            repo::mark_converted(&mut tx, id, contact.id, company.as_ref().map(|c| c.id)).await?;
+        let lead = Lead::from(
+            repo::mark_converted(&mut tx, id, contact.id, company.as_ref().map(|c| c.id)).await?,
+        );
+        events::emit(&mut tx, EventType::LeadConverted, &lead).await?;
         tx.commit().await?;
         Ok(Success(LeadConversionEnvelope {
             data: LeadConversion {
-                lead: lead.into(),
+                lead,
                 contact: contact.into(),
                 company: company.map(Company::from),
             },

@@ -11,6 +11,8 @@ use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::events::{self, EventType};
+use super::leads::emit_moved;
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
@@ -212,6 +214,14 @@ async fn load(tx: &mut TenantTx, id: Uuid) -> Result<Pipeline, AppError> {
     Ok(pipeline(row, stages))
 }
 
+/// Records `pipeline.updated` with the pipeline as `pipelines_get` shows it after a change
+/// to it or its stages (called in the change's transaction).
+async fn emit_updated(tx: &mut TenantTx, id: Uuid) -> Result<Pipeline, AppError> {
+    let updated = load(tx, id).await?;
+    events::emit(tx, EventType::PipelineUpdated, &updated).await?;
+    Ok(updated)
+}
+
 fn one(data: Pipeline, request_id: &RequestId) -> PipelineEnvelope {
     PipelineEnvelope {
         data,
@@ -257,6 +267,7 @@ impl PipelinesApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::insert(&mut tx, &new).await?;
         let created = load(&mut tx, row.id).await?;
+        events::emit(&mut tx, EventType::PipelineCreated, &created).await?;
         tx.commit().await?;
         Ok(Created {
             location: format!("/v1/pipelines/{}", created.id),
@@ -304,11 +315,15 @@ impl PipelinesApi {
     ) -> ApiResult<Success<PipelineEnvelope>, Update> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if let Some(name) = body.0.name {
-            let name = domain::parse_name(Some(name.0)).map_err(AppError::Validation)?;
-            repo::rename(&mut tx, id, &name).await?;
-        }
-        let found = load(&mut tx, id).await?;
+        // A patch without a name writes nothing, so it has nothing to report either.
+        let found = match body.0.name {
+            Some(name) => {
+                let name = domain::parse_name(Some(name.0)).map_err(AppError::Validation)?;
+                repo::rename(&mut tx, id, &name).await?;
+                emit_updated(&mut tx, id).await?
+            }
+            None => load(&mut tx, id).await?,
+        };
         tx.commit().await?;
         Ok(Success(one(found, &request_id)))
     }
@@ -334,7 +349,10 @@ impl PipelinesApi {
     ) -> ApiResult<NoContent, Action> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::delete(&mut tx, id, move_leads_to.0).await?;
+        let deleted = repo::delete(&mut tx, id, move_leads_to.0).await?;
+        emit_moved(&mut tx, deleted.moved).await?;
+        let before = pipeline(deleted.pipeline, deleted.stages);
+        events::emit(&mut tx, EventType::PipelineDeleted, &before).await?;
         tx.commit().await?;
         Ok(NoContent)
     }
@@ -437,6 +455,7 @@ impl PipelinesApi {
         let (stage, position) = body.0.parse()?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::create_stage(&mut tx, id, &stage, position).await?;
+        emit_updated(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Created {
             location: format!("/v1/pipelines/{id}/stages/{}", row.id),
@@ -501,6 +520,7 @@ impl PipelinesApi {
         let (stage, position) = merged.parse()?;
         let position = position.unwrap_or(i64::from(current.position));
         let row = repo::update_stage(&mut tx, &current, &stage, position).await?;
+        emit_updated(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Success(StageEnvelope {
             data: row.into(),
@@ -533,7 +553,9 @@ impl PipelinesApi {
         let id = id.0.parse("id")?;
         let stage_id = stage_id.0.parse("stage_id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::delete_stage(&mut tx, id, stage_id, move_leads_to.0).await?;
+        let moved = repo::delete_stage(&mut tx, id, stage_id, move_leads_to.0).await?;
+        emit_moved(&mut tx, moved).await?;
+        emit_updated(&mut tx, id).await?;
         tx.commit().await?;
         Ok(NoContent)
     }
@@ -559,6 +581,7 @@ impl PipelinesApi {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let stages = repo::reorder(&mut tx, id, &body.0.stage_ids).await?;
+        emit_updated(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Success(stage_list(stages, &request_id)))
     }

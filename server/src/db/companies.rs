@@ -165,18 +165,16 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult
         .ok_or(AppError::NotFound("company"))
 }
 
-/// Deletes the company; its contacts, leads and activities stay and lose the link (the
-/// foreign keys are `ON DELETE SET NULL`).
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
-    let deleted = sqlx::query("DELETE FROM companies WHERE id = $1")
+/// Deletes the company and returns it as it was (for the `company.deleted` event); its
+/// contacts, leads and activities stay and lose the link (the foreign keys are `ON DELETE
+/// SET NULL`).
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
+    let sql = format!("DELETE FROM companies WHERE id = $1 RETURNING {COLUMNS}");
+    sqlx::query_as(&sql)
         .bind(id)
-        .execute(tx.conn())
+        .fetch_optional(tx.conn())
         .await?
-        .rows_affected();
-    if deleted == 0 {
-        return Err(AppError::NotFound("company"));
-    }
-    Ok(())
+        .ok_or(AppError::NotFound("company"))
 }
 
 /// The company with `domain` (already normalised), for linking on lead conversion.

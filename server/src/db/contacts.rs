@@ -117,16 +117,14 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult
         .ok_or(AppError::NotFound("contact"))
 }
 
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
-    let deleted = sqlx::query("DELETE FROM contacts WHERE id = $1")
+/// Deletes the contact and returns it as it was, for the `contact.deleted` event.
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
+    let sql = format!("DELETE FROM contacts WHERE id = $1 RETURNING {COLUMNS}");
+    sqlx::query_as(&sql)
         .bind(id)
-        .execute(tx.conn())
+        .fetch_optional(tx.conn())
         .await?
-        .rows_affected();
-    if deleted == 0 {
-        return Err(AppError::NotFound("contact"));
-    }
-    Ok(())
+        .ok_or(AppError::NotFound("contact"))
 }
 
 /// Links a contact to a company (lead conversion).

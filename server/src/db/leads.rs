@@ -151,8 +151,6 @@ fn push_placement(sql: &mut QueryBuilder<'_, Postgres>, stage: &StageRow) {
         .push(", updated_at = now()");
 }
 
-/// Moves every lead in `which` to `target` (a stage the caller holds locked), recording
-/// each move. A lost stage needs every lead to carry a `lost_reason`.
 /// Locks the leads in `which` until commit. Callers that also lock stages take the leads
 /// first: a lead being edited holds its row and then waits for its stage, so the same
 /// order on both sides cannot deadlock.
@@ -164,7 +162,23 @@ pub async fn lock(tx: &mut TenantTx, which: LeadsIn) -> AppResult<()> {
     Ok(())
 }
 
-pub async fn move_all(tx: &mut TenantTx, which: LeadsIn, target: &StageRow) -> AppResult<()> {
+/// A lead moved by [`move_all`]: where it was, and the lead as it is now.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MovedLead {
+    pub old_stage_id: Uuid,
+    pub old_status: String,
+    #[sqlx(flatten)]
+    pub lead: LeadRow,
+}
+
+/// Moves every lead in `which` to `target` (a stage the caller holds locked), recording
+/// each move, and returns the leads moved. A lost stage needs every lead to carry a
+/// `lost_reason`.
+pub async fn move_all(
+    tx: &mut TenantTx,
+    which: LeadsIn,
+    target: &StageRow,
+) -> AppResult<Vec<MovedLead>> {
     // Locked again (a no-op for the caller's own locks) so the stage history recorded below
     // describes exactly the moves made: a lead moved away meanwhile is neither recorded
     // nor moved.
@@ -186,12 +200,19 @@ pub async fn move_all(tx: &mut TenantTx, which: LeadsIn, target: &StageRow) -> A
         }
     }
     record_stage_changes(tx, which, target).await?;
-    let mut sql = QueryBuilder::new("UPDATE leads l SET ");
+    // The old stage and status come from a self-join: RETURNING sees only the new row,
+    // and the callers' events tell a change of stage or status from a mere touch.
+    let mut sql = QueryBuilder::new("UPDATE leads SET ");
     push_placement(&mut sql, target);
-    sql.push(" WHERE");
+    sql.push(
+        " FROM (SELECT l.id AS old_id, l.stage_id AS old_stage_id, l.status AS old_status \
+         FROM leads l WHERE",
+    );
     which.push(&mut sql);
-    sql.build().execute(tx.conn()).await?;
-    Ok(())
+    sql.push(format_args!(
+        ") AS old WHERE leads.id = old.old_id RETURNING old_stage_id, old_status, {COLUMNS}"
+    ));
+    Ok(sql.build_query_as().fetch_all(tx.conn()).await?)
 }
 
 pub async fn insert(tx: &mut TenantTx, lead: &Lead, stage: &StageRow) -> AppResult<LeadRow> {
@@ -330,22 +351,20 @@ pub async fn mark_converted(
         .map_err(write_error)
 }
 
-/// Deletes a lead with the `stage_change` activities that only made sense on it; the
-/// activities people logged stay, unlinked from it.
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+/// Deletes a lead with the `stage_change` activities that only made sense on it, and
+/// returns it as it was (for the `lead.deleted` event); the activities people logged
+/// stay, unlinked from it.
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
     sqlx::query("DELETE FROM activities WHERE lead_id = $1 AND system")
         .bind(id)
         .execute(tx.conn())
         .await?;
-    let deleted = sqlx::query("DELETE FROM leads WHERE id = $1")
+    let sql = format!("DELETE FROM leads WHERE id = $1 RETURNING {COLUMNS}");
+    sqlx::query_as(&sql)
         .bind(id)
-        .execute(tx.conn())
+        .fetch_optional(tx.conn())
         .await?
-        .rows_affected();
-    if deleted == 0 {
-        return Err(AppError::NotFound("lead"));
-    }
-    Ok(())
+        .ok_or(AppError::NotFound("lead"))
 }
 
 /// Sort orders of the lead list; each matches an index `(tenant_id, expr, id)`.

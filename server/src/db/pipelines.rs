@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::leads::{self, LeadsIn};
+use super::leads::{self, LeadsIn, MovedLead};
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::TenantTx;
 use crate::domain::pipeline::{no_open_stage, NewPipeline, Stage, StageKind, STAGES_MAX};
@@ -222,10 +222,29 @@ fn holds_leads(what: &str, count: i64) -> AppError {
     )
 }
 
+/// A deleted pipeline as it was, and the leads moved out of it.
+#[derive(Debug)]
+pub struct DeletedPipeline {
+    pub pipeline: PipelineRow,
+    pub stages: Vec<StageRow>,
+    pub moved: Vec<MovedLead>,
+}
+
 /// Deletes a pipeline with its stages. Its leads block that unless `move_to` names a
 /// stage of another pipeline, where they go first (each move recorded on the lead).
-pub async fn delete(tx: &mut TenantTx, id: Uuid, move_to: Option<Uuid>) -> AppResult<()> {
-    lock(tx, id).await?;
+pub async fn delete(
+    tx: &mut TenantTx,
+    id: Uuid,
+    move_to: Option<Uuid>,
+) -> AppResult<DeletedPipeline> {
+    // The lock `lock` takes (an UPDATE's), without touching `updated_at`: the pipeline is
+    // returned as a read just before the delete would have shown it.
+    let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1 FOR NO KEY UPDATE");
+    let pipeline: PipelineRow = sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("pipeline"))?;
     leads::lock(tx, LeadsIn::Pipeline(id)).await?;
     // Wait for leads being placed in these stages (they hold them `FOR SHARE`), so the
     // count below sees them.
@@ -233,8 +252,10 @@ pub async fn delete(tx: &mut TenantTx, id: Uuid, move_to: Option<Uuid>) -> AppRe
         .bind(id)
         .execute(tx.conn())
         .await?;
+    let stages = stages_of(tx, &[id]).await?;
     let from = LeadsIn::Pipeline(id);
     let count = leads::count(tx, from).await?;
+    let mut moved = Vec::new();
     if count > 0 {
         let Some(target) = move_to else {
             return Err(holds_leads("pipeline", count));
@@ -247,13 +268,17 @@ pub async fn delete(tx: &mut TenantTx, id: Uuid, move_to: Option<Uuid>) -> AppRe
                 "must be a stage of another pipeline: this one is being deleted",
             ));
         }
-        leads::move_all(tx, from, &target).await?;
+        moved = leads::move_all(tx, from, &target).await?;
     }
     sqlx::query("DELETE FROM pipelines WHERE id = $1")
         .bind(id)
         .execute(tx.conn())
         .await?;
-    Ok(())
+    Ok(DeletedPipeline {
+        pipeline,
+        stages,
+        moved,
+    })
 }
 
 /// Adds a stage at `position` (default: last), shifting later stages down by one.
@@ -386,13 +411,14 @@ pub async fn update_stage(
 }
 
 /// Deletes a stage and closes the gap. Refused for the last open stage, and while leads
-/// are in it unless `move_to` names another stage of the tenant for them.
+/// are in it unless `move_to` names another stage of the tenant for them. Returns the
+/// leads moved.
 pub async fn delete_stage(
     tx: &mut TenantTx,
     pipeline_id: Uuid,
     stage_id: Uuid,
     move_to: Option<Uuid>,
-) -> AppResult<()> {
+) -> AppResult<Vec<MovedLead>> {
     lock(tx, pipeline_id).await?;
     leads::lock(tx, LeadsIn::Stage(stage_id)).await?;
     let stage = stage_for_update(tx, pipeline_id, stage_id).await?;
@@ -406,6 +432,7 @@ pub async fn delete_stage(
     }
     let from = LeadsIn::Stage(stage_id);
     let count = leads::count(tx, from).await?;
+    let mut moved = Vec::new();
     if count > 0 {
         let Some(target) = move_to else {
             return Err(holds_leads("stage", count));
@@ -418,7 +445,7 @@ pub async fn delete_stage(
             ));
         }
         let target = move_target(tx, target).await?;
-        leads::move_all(tx, from, &target).await?;
+        moved = leads::move_all(tx, from, &target).await?;
     }
     sqlx::query("DELETE FROM stages WHERE id = $1")
         .bind(stage_id)
@@ -432,7 +459,7 @@ pub async fn delete_stage(
     .bind(stage.position)
     .execute(tx.conn())
     .await?;
-    Ok(())
+    Ok(moved)
 }
 
 /// Puts the pipeline's stages in the order of `ids`, which must name each of them once.
