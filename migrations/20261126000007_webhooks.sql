@@ -133,7 +133,10 @@ CREATE FUNCTION emit_event(p_type text, p_data jsonb) RETURNS uuid
         v_id     uuid := uuid_v7();
         v_queued integer;
     BEGIN
-        INSERT INTO events (id, tenant_id, type, data) VALUES (v_id, v_tenant, p_type, p_data);
+        -- clock_timestamp(), not now(): several events of one transaction then list in
+        -- the order they were emitted (now() is the same for the whole transaction).
+        INSERT INTO events (id, tenant_id, type, data, created_at)
+        VALUES (v_id, v_tenant, p_type, p_data, clock_timestamp());
         INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at)
         SELECT uuid_v7(), v_tenant, v_id, e.id, now()
           FROM webhook_endpoints e

@@ -4488,7 +4488,7 @@ a query parameter's name.*/
     ///      "format": "uuid"
     ///    },
     ///    "timestamp": {
-    ///      "description": "When the change was committed's transaction started (RFC 3339).",
+    ///      "description": "When the event was recorded, inside the change's transaction (RFC 3339). Events\nof one transaction are in the order they were emitted.",
     ///      "type": "string",
     ///      "format": "date-time"
     ///    },
@@ -4506,7 +4506,8 @@ a query parameter's name.*/
         pub data: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///Also the `webhook-id` of its deliveries: receivers can drop repeats by it.
         pub id: ::uuid::Uuid,
-        ///When the change was committed's transaction started (RFC 3339).
+        /**When the event was recorded, inside the change's transaction (RFC 3339). Events
+of one transaction are in the order they were emitted.*/
         pub timestamp: ::chrono::DateTime<::chrono::offset::Utc>,
         ///One of the catalogue's types (see `EventType`). New types may be added.
         #[serde(rename = "type")]
@@ -19892,7 +19893,9 @@ Arguments:
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: `created_at` (default) or `-created_at`.
 - `type_`: Only events of this type.
-- `updated_after`: Only events recorded strictly after this instant (events never change).
+- `updated_after`: Only events recorded strictly after this instant. An event is recorded before its
+transaction commits, so a poller should ask again from a few seconds before its
+last `timestamp` and skip the ids it has seen.
 ```ignore
 let response = client.events_list()
     .cursor(cursor)

@@ -177,14 +177,19 @@ async fn each_contact_change_delivers_a_signed_event_carrying_the_resource_as_th
             .expect("the delivered event is listed");
         assert_eq!(listed.type_, event.event_type);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The receiver sees a request before the worker records it.
+    let delivered = eventually(WITHIN, "three recorded deliveries", || async {
+        let d = deliveries(c, hook.id, Some(types::DeliveryStatus::Delivered)).await;
+        (d.len() == 3).then_some(d)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         receiver.received().len(),
         3,
         "the company event went elsewhere"
     );
-    let delivered = deliveries(c, hook.id, Some(types::DeliveryStatus::Delivered)).await;
-    assert_eq!(delivered.len(), 3);
+    assert_eq!(deliveries(c, hook.id, None).await.len(), 3);
     assert!(delivered
         .iter()
         .all(|d| d.attempt_count == 1 && d.last_status_code == Some(204)));
@@ -281,7 +286,12 @@ async fn retry_after_from_the_receiver_pushes_the_next_attempt_back() {
         .unwrap();
     receiver.wait_for(2, WITHIN).await;
     let delivery = deliveries(c, hook.id, None).await.remove(0);
-    let tries = attempts(c, hook.id, delivery.id).await;
+    // The receiver sees a request before the worker records its attempt.
+    let tries = eventually(WITHIN, "two recorded attempts", || async {
+        let tries = attempts(c, hook.id, delivery.id).await;
+        (tries.len() >= 2).then_some(tries)
+    })
+    .await;
     assert_eq!(tries[0].status_code, Some(503));
     let gap = tries[1].created_at - tries[0].created_at;
     // The schedule says 100 ms; Retry-After says 2 s.

@@ -166,7 +166,8 @@ pub struct Event {
     /// One of the catalogue's types (see `EventType`). New types may be added.
     #[oai(rename = "type")]
     pub event_type: String,
-    /// When the change was committed's transaction started (RFC 3339).
+    /// When the event was recorded, inside the change's transaction (RFC 3339). Events
+    /// of one transaction are in the order they were emitted.
     pub timestamp: DateTime<Utc>,
     /// The resource as the API returns it.
     pub data: BTreeMap<String, Value>,
@@ -217,7 +218,9 @@ impl EventsApi {
         /// Only events of this type.
         #[oai(name = "type")]
         event_type: Query<Option<EventType>>,
-        /// Only events recorded strictly after this instant (events never change).
+        /// Only events recorded strictly after this instant. An event is recorded before its
+        /// transaction commits, so a poller should ask again from a few seconds before its
+        /// last `timestamp` and skip the ids it has seen.
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<EventList>, List> {
         let page = pagination::page(
