@@ -810,3 +810,140 @@ async fn endpoints_deliveries_and_events_are_the_tenants_own() {
     );
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn every_resource_s_changes_arrive_signed_with_the_data_the_event_log_holds() {
+    use momentum_sdk::patch::{ActivityPatch, CompanyPatch, LeadPatch, PipelinePatch};
+
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(c, &receiver.url, vec![]).await;
+
+    let company = crate::create_company(c, "Babbage & Co").await;
+    c.companies_update()
+        .id(company.id.to_string())
+        .body(CompanyPatch {
+            employee_count: Some(Some(12)),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap();
+    let pipeline = c
+        .pipelines_create()
+        .body(types::PipelineCreate {
+            name: "Partners".parse().unwrap(),
+            stages: vec![types::NewStage {
+                name: "Intro".parse().unwrap(),
+                probability: None,
+                kind: None,
+            }],
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    c.pipelines_update()
+        .id(pipeline.id.to_string())
+        .body(PipelinePatch {
+            name: Some("Partnerships".parse().unwrap()),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap();
+    let sales = crate::sales(c).await;
+    let lead = crate::create_lead(c, crate::lead("Engine order", sales.id)).await;
+    c.leads_update()
+        .id(lead.id.to_string())
+        .body(LeadPatch {
+            stage_id: Some(crate::stage(&sales, "Won")),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap();
+    let activity = c
+        .activities_create()
+        .body(types::ActivityCreate {
+            subject: Some("Call Ada".parse().unwrap()),
+            lead_id: Some(lead.id),
+            ..crate::activities::activity(types::ActivityKind::Call)
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    c.activities_update()
+        .id(activity.id.to_string())
+        .body(ActivityPatch {
+            body: Some(Some("Left a message".parse().unwrap())),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap();
+    c.activities_delete()
+        .id(activity.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    c.leads_delete()
+        .id(lead.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    c.pipelines_delete()
+        .id(pipeline.id.to_string())
+        .send()
+        .await
+        .unwrap();
+    c.companies_delete()
+        .id(company.id.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let events = c
+        .events_list()
+        .limit(200)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let kinds: HashSet<&str> = events.iter().map(|e| e.type_.as_str()).collect();
+    for kind in [
+        "company.created",
+        "company.updated",
+        "company.deleted",
+        "pipeline.created",
+        "pipeline.updated",
+        "pipeline.deleted",
+        "lead.created",
+        "lead.updated",
+        "lead.stage_changed",
+        "lead.won",
+        "lead.deleted",
+        "activity.created",
+        "activity.updated",
+        "activity.deleted",
+    ] {
+        assert!(kinds.contains(kind), "{kind} in {kinds:?}");
+    }
+    let received = receiver.wait_for(events.len(), WITHIN).await;
+    assert_eq!(received.len(), events.len());
+    for r in &received {
+        let delivered = verified(&hook.secret, r);
+        let logged = events
+            .iter()
+            .find(|e| e.id.to_string() == delivered.id)
+            .expect("every delivery is a logged event");
+        assert_eq!(delivered.event_type, logged.type_);
+        // The body's `data` is the JSON value the event log (and so the API) holds.
+        assert_eq!(delivered.data, serde_json::to_value(&logged.data).unwrap());
+    }
+}

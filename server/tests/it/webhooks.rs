@@ -102,6 +102,8 @@ async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
     .await
     .unwrap();
     assert_eq!(created.status(), 201);
+    let endpoint: Value = created.json().await.unwrap();
+    let endpoint_id = endpoint["data"]["id"].as_str().unwrap().to_owned();
     for i in 0..20 {
         let resp = post(
             "/v1/contacts",
@@ -129,6 +131,26 @@ async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
     assert_eq!(expected.len(), 20);
     // Let the worker fail a few attempts, then kill it without warning.
     tokio::time::sleep(Duration::from_millis(1000)).await;
+    let pending: Value = http
+        .get(format!(
+            "{base}/v1/webhook-endpoints/{endpoint_id}/deliveries?status=pending&limit=100"
+        ))
+        .bearer_auth(&tenant.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pending = pending["data"].as_array().unwrap();
+    assert_eq!(
+        pending.len(),
+        20,
+        "every delivery is still pending at the kill"
+    );
+    assert!(pending
+        .iter()
+        .any(|d| d["attempt_count"].as_i64() > Some(0)));
     drop(server);
 
     let seen: Seen = Arc::default();
