@@ -849,7 +849,6 @@ async fn every_resource_s_changes_arrive_signed_with_the_data_the_event_log_hold
         .id(pipeline.id.to_string())
         .body(PipelinePatch {
             name: Some("Partnerships".parse().unwrap()),
-            ..Default::default()
         })
         .send()
         .await
