@@ -83,6 +83,7 @@ async fn serve(
             trusted_proxies: Vec::new(),
             rate_tenant_factor,
             webhooks,
+            idempotency_ttl: momentum_server::api::idempotency::DEFAULT_TTL,
         },
     )
     .await

@@ -41,6 +41,175 @@ pub mod types {
             }
         }
     }
+    ///`ActivitiesCompleteIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ActivitiesCompleteIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ActivitiesCompleteIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ActivitiesCompleteIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: ActivitiesCompleteIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ActivitiesCompleteIdempotencyKey>
+    for ActivitiesCompleteIdempotencyKey {
+        fn from(value: &ActivitiesCompleteIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ActivitiesCompleteIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ActivitiesCompleteIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ActivitiesCompleteIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ActivitiesCompleteIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ActivitiesCompleteIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ActivitiesCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ActivitiesCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ActivitiesCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ActivitiesCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: ActivitiesCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ActivitiesCreateIdempotencyKey>
+    for ActivitiesCreateIdempotencyKey {
+        fn from(value: &ActivitiesCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ActivitiesCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ActivitiesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ActivitiesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ActivitiesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ActivitiesCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ActivitiesListSort`
     ///
     /// <details><summary>JSON schema</summary>
@@ -1194,6 +1363,172 @@ cannot be shown again.*/
             Default::default()
         }
     }
+    ///`ApiKeysCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeysCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ApiKeysCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeysCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: ApiKeysCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ApiKeysCreateIdempotencyKey>
+    for ApiKeysCreateIdempotencyKey {
+        fn from(value: &ApiKeysCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ApiKeysCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeysCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ApiKeysCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeysCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeysCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ApiKeysRevokeIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ApiKeysRevokeIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ApiKeysRevokeIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ApiKeysRevokeIdempotencyKey> for ::std::string::String {
+        fn from(value: ApiKeysRevokeIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ApiKeysRevokeIdempotencyKey>
+    for ApiKeysRevokeIdempotencyKey {
+        fn from(value: &ApiKeysRevokeIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ApiKeysRevokeIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ApiKeysRevokeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ApiKeysRevokeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ApiKeysRevokeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ApiKeysRevokeIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///One recorded change. Never holds a secret.
     ///
     /// <details><summary>JSON schema</summary>
@@ -1496,6 +1831,91 @@ login's own exchange).*/
                 })
         }
     }
+    ///`AuthQrSessionsApproveIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AuthQrSessionsApproveIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for AuthQrSessionsApproveIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AuthQrSessionsApproveIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: AuthQrSessionsApproveIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AuthQrSessionsApproveIdempotencyKey>
+    for AuthQrSessionsApproveIdempotencyKey {
+        fn from(value: &AuthQrSessionsApproveIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AuthQrSessionsApproveIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuthQrSessionsApproveIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AuthQrSessionsApproveIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AuthQrSessionsApproveIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AuthQrSessionsApproveIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`CompaniesContactsSort`
     ///
     /// <details><summary>JSON schema</summary>
@@ -1567,6 +1987,90 @@ login's own exchange).*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CompaniesContactsSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CompaniesCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CompaniesCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: CompaniesCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesCreateIdempotencyKey>
+    for CompaniesCreateIdempotencyKey {
+        fn from(value: &CompaniesCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CompaniesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CompaniesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesCreateIdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -3989,6 +4493,90 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
             Default::default()
         }
     }
+    ///`ContactsCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ContactsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: ContactsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsCreateIdempotencyKey>
+    for ContactsCreateIdempotencyKey {
+        fn from(value: &ContactsCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ContactsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ContactsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ContactsListEmail`
     ///
     /// <details><summary>JSON schema</summary>
@@ -4328,7 +4916,7 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///  ],
     ///  "properties": {
     ///    "code": {
-    ///      "description": "A stable error code. Known values: `bad_request`, `validation_failed`,\n`unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,\n`precondition_failed`, `payload_too_large`, `unsupported_media_type`,\n`rate_limited`, `internal`, `service_unavailable`. Codes are only ever added, so\nclients must accept values not in this list.",
+    ///      "description": "A stable error code. Known values: `bad_request`, `validation_failed`,\n`unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,\n`precondition_failed`, `payload_too_large`, `unsupported_media_type`,\n`rate_limited`, `internal`, `service_unavailable`, `idempotency_key_reused` (422),\n`idempotency_key_in_use` (409). Codes are only ever added, so\nclients must accept values not in this list.",
     ///      "type": "string"
     ///    },
     ///    "details": {
@@ -4351,7 +4939,8 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
         /**A stable error code. Known values: `bad_request`, `validation_failed`,
 `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
 `precondition_failed`, `payload_too_large`, `unsupported_media_type`,
-`rate_limited`, `internal`, `service_unavailable`. Codes are only ever added, so
+`rate_limited`, `internal`, `service_unavailable`, `idempotency_key_reused` (422),
+`idempotency_key_in_use` (409). Codes are only ever added, so
 clients must accept values not in this list.*/
         pub code: ::std::string::String,
         ///One entry per offending field; empty when the error is not about fields.
@@ -6327,6 +6916,169 @@ currency has, below 10^15. Needs `currency`.*/
             value.parse()
         }
     }
+    ///`LeadsConvertIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeadsConvertIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for LeadsConvertIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeadsConvertIdempotencyKey> for ::std::string::String {
+        fn from(value: LeadsConvertIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&LeadsConvertIdempotencyKey>
+    for LeadsConvertIdempotencyKey {
+        fn from(value: &LeadsConvertIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for LeadsConvertIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeadsConvertIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for LeadsConvertIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeadsConvertIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeadsConvertIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`LeadsCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeadsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for LeadsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeadsCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: LeadsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&LeadsCreateIdempotencyKey> for LeadsCreateIdempotencyKey {
+        fn from(value: &LeadsCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for LeadsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeadsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for LeadsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeadsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeadsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`LeadsListCurrency`
     ///
     /// <details><summary>JSON schema</summary>
@@ -7221,6 +7973,90 @@ for support.*/
             Default::default()
         }
     }
+    ///`PipelinesCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct PipelinesCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for PipelinesCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<PipelinesCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: PipelinesCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&PipelinesCreateIdempotencyKey>
+    for PipelinesCreateIdempotencyKey {
+        fn from(value: &PipelinesCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for PipelinesCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PipelinesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for PipelinesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for PipelinesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PipelinesCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`PipelinesListSort`
     ///
     /// <details><summary>JSON schema</summary>
@@ -7800,6 +8636,91 @@ calls `auth_qr_sessions_approve` with the session id.*/
             Default::default()
         }
     }
+    ///`SessionTokensRevokeIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SessionTokensRevokeIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for SessionTokensRevokeIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SessionTokensRevokeIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: SessionTokensRevokeIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&SessionTokensRevokeIdempotencyKey>
+    for SessionTokensRevokeIdempotencyKey {
+        fn from(value: &SessionTokensRevokeIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for SessionTokensRevokeIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SessionTokensRevokeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for SessionTokensRevokeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for SessionTokensRevokeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SessionTokensRevokeIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///A step of a pipeline.
     ///
     /// <details><summary>JSON schema</summary>
@@ -8236,6 +9157,88 @@ added, so accept values not in this list.*/
             Default::default()
         }
     }
+    ///`StagesCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StagesCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for StagesCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<StagesCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: StagesCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&StagesCreateIdempotencyKey>
+    for StagesCreateIdempotencyKey {
+        fn from(value: &StagesCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for StagesCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StagesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for StagesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for StagesCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StagesCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///A member of the tenant.
     ///
     /// <details><summary>JSON schema</summary>
@@ -8618,6 +9621,171 @@ added, so accept values not in this list.*/
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///`UsersCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UsersCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for UsersCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UsersCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: UsersCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&UsersCreateIdempotencyKey> for UsersCreateIdempotencyKey {
+        fn from(value: &UsersCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for UsersCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UsersCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for UsersCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UsersCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UsersCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`UsersDeactivateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UsersDeactivateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for UsersDeactivateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UsersDeactivateIdempotencyKey> for ::std::string::String {
+        fn from(value: UsersDeactivateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&UsersDeactivateIdempotencyKey>
+    for UsersDeactivateIdempotencyKey {
+        fn from(value: &UsersDeactivateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for UsersDeactivateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UsersDeactivateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for UsersDeactivateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for UsersDeactivateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UsersDeactivateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///`UsersListEmail`
@@ -9060,6 +10228,91 @@ added, so accept values not in this list.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for WebhookDeliveriesListSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`WebhookDeliveriesRetryIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookDeliveriesRetryIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for WebhookDeliveriesRetryIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookDeliveriesRetryIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: WebhookDeliveriesRetryIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookDeliveriesRetryIdempotencyKey>
+    for WebhookDeliveriesRetryIdempotencyKey {
+        fn from(value: &WebhookDeliveriesRetryIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookDeliveriesRetryIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookDeliveriesRetryIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for WebhookDeliveriesRetryIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for WebhookDeliveriesRetryIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookDeliveriesRetryIdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -9920,6 +11173,346 @@ re-sent with `recover` once it is enabled again.*/
     impl WebhookEndpointWithSecretEnvelope {
         pub fn builder() -> builder::WebhookEndpointWithSecretEnvelope {
             Default::default()
+        }
+    }
+    ///`WebhookEndpointsCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookEndpointsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for WebhookEndpointsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookEndpointsCreateIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: WebhookEndpointsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookEndpointsCreateIdempotencyKey>
+    for WebhookEndpointsCreateIdempotencyKey {
+        fn from(value: &WebhookEndpointsCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookEndpointsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookEndpointsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for WebhookEndpointsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for WebhookEndpointsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookEndpointsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`WebhookEndpointsRecoverIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookEndpointsRecoverIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for WebhookEndpointsRecoverIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookEndpointsRecoverIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: WebhookEndpointsRecoverIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookEndpointsRecoverIdempotencyKey>
+    for WebhookEndpointsRecoverIdempotencyKey {
+        fn from(value: &WebhookEndpointsRecoverIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookEndpointsRecoverIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookEndpointsRecoverIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for WebhookEndpointsRecoverIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for WebhookEndpointsRecoverIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookEndpointsRecoverIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`WebhookEndpointsRotateSecretIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookEndpointsRotateSecretIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for WebhookEndpointsRotateSecretIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookEndpointsRotateSecretIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: WebhookEndpointsRotateSecretIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookEndpointsRotateSecretIdempotencyKey>
+    for WebhookEndpointsRotateSecretIdempotencyKey {
+        fn from(value: &WebhookEndpointsRotateSecretIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookEndpointsRotateSecretIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookEndpointsRotateSecretIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for WebhookEndpointsRotateSecretIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for WebhookEndpointsRotateSecretIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookEndpointsRotateSecretIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`WebhookEndpointsTestIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookEndpointsTestIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for WebhookEndpointsTestIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookEndpointsTestIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: WebhookEndpointsTestIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookEndpointsTestIdempotencyKey>
+    for WebhookEndpointsTestIdempotencyKey {
+        fn from(value: &WebhookEndpointsTestIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookEndpointsTestIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookEndpointsTestIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for WebhookEndpointsTestIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for WebhookEndpointsTestIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookEndpointsTestIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///Which failed deliveries to send again.
@@ -18426,8 +20019,12 @@ Rate limit: the `write` class.
 
 Sends a `POST` request to `/v1/contacts`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
 ```ignore
 let response = client.contacts_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -18537,8 +20134,12 @@ Rate limit: the `write` class.
 
 Sends a `POST` request to `/v1/companies`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
 ```ignore
 let response = client.companies_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -18667,8 +20268,12 @@ Rate limit: the `write` class.
 
 Sends a `POST` request to `/v1/pipelines`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
 ```ignore
 let response = client.pipelines_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -18768,10 +20373,12 @@ Sends a `POST` request to `/v1/pipelines/{id}/stages`
 
 Arguments:
 - `id`: The pipeline's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.stages_create()
     .id(id)
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -18930,8 +20537,12 @@ Rate limit: the `write` class.
 
 Sends a `POST` request to `/v1/leads`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
 ```ignore
 let response = client.leads_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -19015,9 +20626,11 @@ Sends a `POST` request to `/v1/leads/{id}/convert`
 
 Arguments:
 - `id`: The lead's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.leads_convert()
     .id(id)
+    .idempotency_key(idempotency_key)
     .send()
     .await;
 ```*/
@@ -19073,8 +20686,12 @@ Rate limit: the `write` class.
 
 Sends a `POST` request to `/v1/activities`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
 ```ignore
 let response = client.activities_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -19151,9 +20768,11 @@ Sends a `POST` request to `/v1/activities/{id}/complete`
 
 Arguments:
 - `id`: The activity's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.activities_complete()
     .id(id)
+    .idempotency_key(idempotency_key)
     .send()
     .await;
 ```*/
@@ -19268,8 +20887,12 @@ Rate limit: the `admin` class.
 
 Sends a `POST` request to `/v1/users`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
 ```ignore
 let response = client.users_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -19327,9 +20950,11 @@ Sends a `POST` request to `/v1/users/{id}/deactivate`
 
 Arguments:
 - `id`: The user's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.users_deactivate()
     .id(id)
+    .idempotency_key(idempotency_key)
     .send()
     .await;
 ```*/
@@ -19370,8 +20995,12 @@ Rate limit: the `admin` class.
 
 Sends a `POST` request to `/v1/api-keys`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
 ```ignore
 let response = client.api_keys_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -19407,9 +21036,11 @@ Sends a `POST` request to `/v1/api-keys/{id}/revoke`
 
 Arguments:
 - `id`: The key's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.api_keys_revoke()
     .id(id)
+    .idempotency_key(idempotency_key)
     .send()
     .await;
 ```*/
@@ -19507,9 +21138,11 @@ Sends a `POST` request to `/v1/auth/qr-sessions/{id}/approve`
 
 Arguments:
 - `id`: The session's id, from the QR code.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.auth_qr_sessions_approve()
     .id(id)
+    .idempotency_key(idempotency_key)
     .send()
     .await;
 ```*/
@@ -19577,9 +21210,11 @@ Sends a `POST` request to `/v1/session-tokens/{id}/revoke`
 
 Arguments:
 - `id`: The token's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.session_tokens_revoke()
     .id(id)
+    .idempotency_key(idempotency_key)
     .send()
     .await;
 ```*/
@@ -19651,8 +21286,12 @@ Rate limit: the `admin` class.
 
 Sends a `POST` request to `/v1/webhook-endpoints`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
 ```ignore
 let response = client.webhook_endpoints_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -19730,9 +21369,11 @@ Sends a `POST` request to `/v1/webhook-endpoints/{id}/rotate-secret`
 
 Arguments:
 - `id`: The endpoint's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.webhook_endpoints_rotate_secret()
     .id(id)
+    .idempotency_key(idempotency_key)
     .send()
     .await;
 ```*/
@@ -19753,9 +21394,11 @@ Sends a `POST` request to `/v1/webhook-endpoints/{id}/test`
 
 Arguments:
 - `id`: The endpoint's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.webhook_endpoints_test()
     .id(id)
+    .idempotency_key(idempotency_key)
     .send()
     .await;
 ```*/
@@ -19773,10 +21416,12 @@ Sends a `POST` request to `/v1/webhook-endpoints/{id}/recover`
 
 Arguments:
 - `id`: The endpoint's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.webhook_endpoints_recover()
     .id(id)
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -19868,10 +21513,12 @@ Sends a `POST` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/r
 Arguments:
 - `id`: The endpoint's id.
 - `delivery_id`: The delivery's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.webhook_deliveries_retry()
     .id(id)
     .delivery_id(delivery_id)
+    .idempotency_key(idempotency_key)
     .send()
     .await;
 ```*/
@@ -20191,14 +21838,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ContactsCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<types::ContactsCreateIdempotencyKey>, String>,
         body: Result<types::builder::ContactCreate, String>,
     }
     impl<'a> ContactsCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ContactsCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -20226,14 +21888,15 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::ContactCreate::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/contacts", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -20241,6 +21904,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -20947,14 +22613,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CompaniesCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<types::CompaniesCreateIdempotencyKey>, String>,
         body: Result<types::builder::CompanyCreate, String>,
     }
     impl<'a> CompaniesCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompaniesCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CompaniesCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -20982,14 +22663,15 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::CompanyCreate::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/companies", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -20997,6 +22679,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -21832,14 +23517,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct PipelinesCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<types::PipelinesCreateIdempotencyKey>, String>,
         body: Result<types::builder::PipelineCreate, String>,
     }
     impl<'a> PipelinesCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::PipelinesCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `PipelinesCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -21872,14 +23572,15 @@ pub mod builder {
             ResponseValue<types::PipelineEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::PipelineCreate::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/pipelines", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -21887,6 +23588,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -22551,6 +24255,7 @@ pub mod builder {
     pub struct StagesCreate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::StagesCreateIdempotencyKey>, String>,
         body: Result<types::builder::StageCreate, String>,
     }
     impl<'a> StagesCreate<'a> {
@@ -22558,6 +24263,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -22569,6 +24275,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::StagesCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `StagesCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
                 });
             self
         }
@@ -22598,8 +24317,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StageEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, idempotency_key, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| types::StageCreate::try_from(v).map_err(|e| e.to_string()))
                 .map_err(Error::InvalidRequest)?;
@@ -22607,7 +24327,7 @@ pub mod builder {
                 "{}/v1/pipelines/{}/stages", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -22615,6 +24335,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -23741,14 +25464,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct LeadsCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<types::LeadsCreateIdempotencyKey>, String>,
         body: Result<types::builder::LeadCreate, String>,
     }
     impl<'a> LeadsCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `LeadsCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -23776,12 +25514,13 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| types::LeadCreate::try_from(v).map_err(|e| e.to_string()))
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/leads", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -23789,6 +25528,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24279,12 +26021,14 @@ pub mod builder {
     pub struct LeadsConvert<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::LeadsConvertIdempotencyKey>, String>,
     }
     impl<'a> LeadsConvert<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -24298,6 +26042,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadsConvertIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `LeadsConvertIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v1/leads/{id}/convert`
         pub async fn send(
             self,
@@ -24305,12 +26062,13 @@ pub mod builder {
             ResponseValue<types::LeadConversionEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, idempotency_key } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}/convert", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24318,6 +26076,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24713,14 +26474,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ActivitiesCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<types::ActivitiesCreateIdempotencyKey>, String>,
         body: Result<types::builder::ActivityCreate, String>,
     }
     impl<'a> ActivitiesCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ActivitiesCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ActivitiesCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -24753,14 +26529,15 @@ pub mod builder {
             ResponseValue<types::ActivityEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::ActivityCreate::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/activities", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24768,6 +26545,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -25278,12 +27058,14 @@ pub mod builder {
     pub struct ActivitiesComplete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::ActivitiesCompleteIdempotencyKey>, String>,
     }
     impl<'a> ActivitiesComplete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -25297,6 +27079,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ActivitiesCompleteIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ActivitiesCompleteIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v1/activities/{id}/complete`
         pub async fn send(
             self,
@@ -25304,13 +27099,14 @@ pub mod builder {
             ResponseValue<types::ActivityEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, idempotency_key } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}/complete", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -25318,6 +27114,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -26053,14 +27852,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UsersCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<types::UsersCreateIdempotencyKey>, String>,
         body: Result<types::builder::UserCreate, String>,
     }
     impl<'a> UsersCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UsersCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UsersCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -26088,12 +27902,13 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| types::UserCreate::try_from(v).map_err(|e| e.to_string()))
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/users", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -26101,6 +27916,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -26476,12 +28294,14 @@ pub mod builder {
     pub struct UsersDeactivate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::UsersDeactivateIdempotencyKey>, String>,
     }
     impl<'a> UsersDeactivate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -26495,17 +28315,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UsersDeactivateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UsersDeactivateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v1/users/{id}/deactivate`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, idempotency_key } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/users/{}/deactivate", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -26513,6 +28347,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -26766,14 +28603,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ApiKeysCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<types::ApiKeysCreateIdempotencyKey>, String>,
         body: Result<types::builder::ApiKeyCreate, String>,
     }
     impl<'a> ApiKeysCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ApiKeysCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ApiKeysCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -26804,14 +28656,15 @@ pub mod builder {
             ResponseValue<types::ApiKeyCreatedEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::ApiKeyCreate::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/api-keys", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -26819,6 +28672,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -27035,12 +28891,14 @@ pub mod builder {
     pub struct ApiKeysRevoke<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::ApiKeysRevokeIdempotencyKey>, String>,
     }
     impl<'a> ApiKeysRevoke<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -27054,17 +28912,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ApiKeysRevokeIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ApiKeysRevokeIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v1/api-keys/{id}/revoke`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, idempotency_key } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/api-keys/{}/revoke", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -27072,6 +28944,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -27588,12 +29463,17 @@ pub mod builder {
     pub struct AuthQrSessionsApprove<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<
+            Option<types::AuthQrSessionsApproveIdempotencyKey>,
+            String,
+        >,
     }
     impl<'a> AuthQrSessionsApprove<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -27607,6 +29487,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AuthQrSessionsApproveIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AuthQrSessionsApproveIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v1/auth/qr-sessions/{id}/approve`
         pub async fn send(
             self,
@@ -27614,13 +29507,14 @@ pub mod builder {
             ResponseValue<types::QrSessionEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, idempotency_key } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/auth/qr-sessions/{}/approve", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -27628,6 +29522,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -28020,12 +29917,17 @@ pub mod builder {
     pub struct SessionTokensRevoke<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<
+            Option<types::SessionTokensRevokeIdempotencyKey>,
+            String,
+        >,
     }
     impl<'a> SessionTokensRevoke<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -28039,6 +29941,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SessionTokensRevokeIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `SessionTokensRevokeIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v1/session-tokens/{id}/revoke`
         pub async fn send(
             self,
@@ -28046,13 +29961,14 @@ pub mod builder {
             ResponseValue<types::SessionTokenEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, idempotency_key } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/session-tokens/{}/revoke", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -28060,6 +29976,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -28502,14 +30421,32 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct WebhookEndpointsCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<
+            Option<types::WebhookEndpointsCreateIdempotencyKey>,
+            String,
+        >,
         body: Result<types::builder::WebhookEndpointCreate, String>,
     }
     impl<'a> WebhookEndpointsCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WebhookEndpointsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `WebhookEndpointsCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -28544,14 +30481,15 @@ pub mod builder {
             ResponseValue<types::WebhookEndpointWithSecretEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::WebhookEndpointCreate::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/webhook-endpoints", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -28559,6 +30497,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -29058,12 +30999,17 @@ pub mod builder {
     pub struct WebhookEndpointsRotateSecret<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<
+            Option<types::WebhookEndpointsRotateSecretIdempotencyKey>,
+            String,
+        >,
     }
     impl<'a> WebhookEndpointsRotateSecret<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -29077,6 +31023,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WebhookEndpointsRotateSecretIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `WebhookEndpointsRotateSecretIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v1/webhook-endpoints/{id}/rotate-secret`
         pub async fn send(
             self,
@@ -29084,13 +31043,14 @@ pub mod builder {
             ResponseValue<types::WebhookEndpointWithSecretEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, idempotency_key } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/webhook-endpoints/{}/rotate-secret", client.baseurl, encode_path(&
                 id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -29098,6 +31058,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -29191,12 +31154,17 @@ pub mod builder {
     pub struct WebhookEndpointsTest<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<
+            Option<types::WebhookEndpointsTestIdempotencyKey>,
+            String,
+        >,
     }
     impl<'a> WebhookEndpointsTest<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -29210,6 +31178,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WebhookEndpointsTestIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `WebhookEndpointsTestIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v1/webhook-endpoints/{id}/test`
         pub async fn send(
             self,
@@ -29217,13 +31198,14 @@ pub mod builder {
             ResponseValue<types::WebhookDeliveryEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, idempotency_key } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/webhook-endpoints/{}/test", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -29231,6 +31213,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -29324,6 +31309,10 @@ pub mod builder {
     pub struct WebhookEndpointsRecover<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<
+            Option<types::WebhookEndpointsRecoverIdempotencyKey>,
+            String,
+        >,
         body: Result<types::builder::WebhookRecover, String>,
     }
     impl<'a> WebhookEndpointsRecover<'a> {
@@ -29331,6 +31320,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -29342,6 +31332,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WebhookEndpointsRecoverIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `WebhookEndpointsRecoverIdempotencyKey` for idempotency_key failed"
+                        .to_string()
                 });
             self
         }
@@ -29376,8 +31379,9 @@ pub mod builder {
             ResponseValue<types::WebhookRecoveryEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, body } = self;
+            let Self { client, id, idempotency_key, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::WebhookRecover::try_from(v).map_err(|e| e.to_string())
@@ -29387,7 +31391,7 @@ pub mod builder {
                 "{}/v1/webhook-endpoints/{}/recover", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -29395,6 +31399,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -29976,6 +31983,10 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         delivery_id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<
+            Option<types::WebhookDeliveriesRetryIdempotencyKey>,
+            String,
+        >,
     }
     impl<'a> WebhookDeliveriesRetry<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -29983,6 +31994,7 @@ pub mod builder {
                 client: client,
                 id: Err("id was not initialized".to_string()),
                 delivery_id: Err("delivery_id was not initialized".to_string()),
+                idempotency_key: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -30007,6 +32019,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::WebhookDeliveriesRetryIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `WebhookDeliveriesRetryIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `POST` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry`
         pub async fn send(
             self,
@@ -30014,14 +32039,15 @@ pub mod builder {
             ResponseValue<types::WebhookDeliveryEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, delivery_id } = self;
+            let Self { client, id, delivery_id, idempotency_key } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let delivery_id = delivery_id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/webhook-endpoints/{}/deliveries/{}/retry", client.baseurl,
                 encode_path(& id.to_string()), encode_path(& delivery_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -30029,6 +32055,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client

@@ -126,6 +126,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_SESSION_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub session_token_ttl_secs: u64,
 
+    /// Seconds the answer to a request with an `Idempotency-Key` is kept for replay.
+    #[arg(long, env = "MOMENTUM_IDEMPOTENCY_TTL_SECS", default_value_t = 24 * 3600)]
+    pub idempotency_ttl_secs: u64,
+
     /// Run the webhook delivery worker in this process (`false`: a separate
     /// `momentum worker` sends them).
     #[arg(

@@ -20,10 +20,14 @@ pub enum ErrorCode {
     RateLimited,
     Internal,
     ServiceUnavailable,
+    /// 422: an `Idempotency-Key` reused for a different request.
+    IdempotencyKeyReused,
+    /// 409: an `Idempotency-Key` whose first request is still running.
+    IdempotencyKeyInUse,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         Self::BadRequest,
         Self::ValidationFailed,
         Self::Unauthorized,
@@ -37,6 +41,8 @@ impl ErrorCode {
         Self::RateLimited,
         Self::Internal,
         Self::ServiceUnavailable,
+        Self::IdempotencyKeyReused,
+        Self::IdempotencyKeyInUse,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +60,8 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::ServiceUnavailable => "service_unavailable",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyKeyInUse => "idempotency_key_in_use",
         }
     }
 
@@ -72,6 +80,8 @@ impl ErrorCode {
             Self::RateLimited => 429,
             Self::Internal => 500,
             Self::ServiceUnavailable => 503,
+            Self::IdempotencyKeyReused => 422,
+            Self::IdempotencyKeyInUse => 409,
         }
     }
 }
@@ -103,6 +113,12 @@ pub enum AppError {
         message: String,
         details: Vec<FieldError>,
     },
+    /// An `Idempotency-Key` already used for a different request.
+    #[error("this Idempotency-Key was used for a different request (method, path or body)")]
+    IdempotencyKeyReused,
+    /// An `Idempotency-Key` whose first request has not finished.
+    #[error("a request with this Idempotency-Key is still running; retry after it finishes")]
+    IdempotencyKeyInUse,
     /// Too many requests of one class from one credential or client.
     #[error("too many `{class}` requests: retry after {retry_after} s")]
     RateLimited {
@@ -133,6 +149,8 @@ impl AppError {
             Self::Forbidden { .. } => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::Internal,

@@ -34,6 +34,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
     pub webhooks: WebhookSettings,
+    /// How long answers to requests with an `Idempotency-Key` are kept.
+    pub idempotency_ttl: Duration,
 }
 
 /// Settings of the HTTP application itself.
@@ -50,6 +52,8 @@ pub struct HttpSettings {
     pub rate_tenant_factor: u32,
     /// Webhook delivery, and whether this process runs a worker.
     pub webhooks: WebhookSettings,
+    /// How long answers to requests with an `Idempotency-Key` are kept.
+    pub idempotency_ttl: Duration,
 }
 
 impl Default for HttpSettings {
@@ -61,6 +65,7 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             rate_tenant_factor: 5,
             webhooks: WebhookSettings::default(),
+            idempotency_ttl: api::idempotency::DEFAULT_TTL,
         }
     }
 }
@@ -113,7 +118,7 @@ pub fn routes(state: AppState, settings: &HttpSettings) -> impl poem::Endpoint {
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
     };
     Route::new()
-        .nest("/", service)
+        .nest("/", service.with(api::idempotency::Idempotency))
         .at("/openapi.json", get(spec))
         .at("/metrics", get(metrics_text))
         .at("/docs", get(api::docs::index))
@@ -163,6 +168,7 @@ impl Application {
                 )),
                 metrics: Arc::new(Metrics::new()),
                 webhooks: settings.webhooks.clone(),
+                idempotency_ttl: settings.idempotency_ttl,
             },
             settings,
         })
@@ -181,6 +187,24 @@ impl Application {
     ) -> std::io::Result<()> {
         let auth = Arc::clone(&self.state.auth);
         auth.spawn_usage_flusher(self.settings.identity.last_used_flush);
+        let pool = self.state.pool.clone();
+        tokio::spawn(async move {
+            // Expired idempotency keys go in batches, so no single statement runs long.
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                loop {
+                    match db::idempotency::purge(&pool, 1000).await {
+                        Ok(n) if n >= 1000 => continue,
+                        Ok(_) => break,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "could not purge expired idempotency keys");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
         let limits = Arc::clone(&self.state.limits);
         tokio::spawn(async move {
             // Keys idle long enough to be back at a full quota are forgotten, so the
@@ -331,6 +355,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<_>>()?,
         rate_tenant_factor: args.rate_tenant_factor,
+        idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs.max(1)),
         webhooks: args
             .webhooks
             .settings(args.webhook_worker, args.database.database_url.is_none())?,

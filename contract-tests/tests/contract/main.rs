@@ -9,6 +9,7 @@ mod contacts;
 mod document;
 mod errors;
 mod events;
+mod idempotency;
 mod identity;
 mod isolation;
 mod leads;

@@ -215,7 +215,7 @@ impl AppError {
 
 /// Turns any error into the envelope. Our own errors carry their code and details;
 /// poem's are classified by type, then by status.
-fn render_error(err: poem::Error, request_id: &str) -> Response {
+pub(super) fn render_error(err: poem::Error, request_id: &str) -> Response {
     use poem_openapi::error::{
         AuthorizationError, ContentTypeError, ParseParamError, ParsePathError,
         ParseRequestPayloadError,

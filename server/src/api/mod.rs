@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod docs;
 pub mod edge;
 pub mod events;
+pub mod idempotency;
 pub mod leads;
 pub mod merge;
 pub mod operations;
@@ -177,10 +178,82 @@ pub fn spec_json() -> String {
             None => note,
         };
         entry.insert("description".into(), serde_json::Value::String(description));
+        if op.method == "post" && op.authenticated {
+            document_idempotency(entry);
+        }
     }
     let mut spec = serde_json::to_string_pretty(&doc).unwrap_or_default();
     spec.push('\n');
     spec
+}
+
+/// Adds what `api::idempotency` does for every authenticated POST to its operation: the
+/// `Idempotency-Key` parameter, the `Idempotent-Replayed` header on success, and the two
+/// refusals. The middleware serves every such operation, so the document says so in one
+/// place rather than in each handler's signature.
+fn document_idempotency(entry: &mut serde_json::Map<String, serde_json::Value>) {
+    use serde_json::json;
+    let parameter = json!({
+        "name": idempotency::KEY_HEADER,
+        "in": "header",
+        "required": false,
+        "description": "Makes the request safe to retry: the first completed answer to this \
+            key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and \
+            replayed to a retry with the same key and the same request, with \
+            `Idempotent-Replayed: true`; nothing is done twice. The same key with another \
+            method, path or body is refused (422 `idempotency_key_reused`); while the first \
+            request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, \
+            401, 403, 429 and 5xx answers are not stored.",
+        "schema": { "type": "string", "minLength": 1, "maxLength": idempotency::KEY_MAX },
+        "deprecated": false,
+        "explode": true,
+        "style": "simple",
+    });
+    match entry.get_mut("parameters").and_then(|p| p.as_array_mut()) {
+        Some(parameters) => parameters.push(parameter),
+        None => {
+            entry.insert("parameters".into(), json!([parameter]));
+        }
+    }
+    let Some(responses) = entry.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+        return;
+    };
+    for (status, response) in responses.iter_mut() {
+        let Some(response) = response.as_object_mut() else {
+            continue;
+        };
+        let extra = match status.as_str() {
+            "409" => Some("Or `idempotency_key_in_use`: a request with this `Idempotency-Key` is still running."),
+            "422" => Some("Or `idempotency_key_reused`: the `Idempotency-Key` was used for a different request."),
+            s if s.starts_with('2') => {
+                let headers = response
+                    .entry("headers")
+                    .or_insert_with(|| json!({}));
+                if let Some(headers) = headers.as_object_mut() {
+                    headers.insert(
+                        idempotency::REPLAYED_HEADER.into(),
+                        json!({
+                            "description": "`true` when this is the stored answer to an earlier \
+                                request with the same `Idempotency-Key`.",
+                            "required": false,
+                            "deprecated": false,
+                            "schema": { "type": "string", "enum": ["true"] }
+                        }),
+                    );
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(extra) = extra {
+            let text = response
+                .get("description")
+                .and_then(|d| d.as_str())
+                .unwrap_or_default();
+            let text = format!("{text} {extra}");
+            response.insert("description".into(), serde_json::Value::String(text));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -89,7 +89,8 @@ pub struct ErrorBody {
     /// A stable error code. Known values: `bad_request`, `validation_failed`,
     /// `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
     /// `precondition_failed`, `payload_too_large`, `unsupported_media_type`,
-    /// `rate_limited`, `internal`, `service_unavailable`. Codes are only ever added, so
+    /// `rate_limited`, `internal`, `service_unavailable`, `idempotency_key_reused` (422),
+    /// `idempotency_key_in_use` (409). Codes are only ever added, so
     /// clients must accept values not in this list.
     pub code: String,
     /// A human-readable explanation; its wording may change.
@@ -479,6 +480,12 @@ fn describe(code: ErrorCode) -> &'static str {
         }
         ErrorCode::Internal => "An unexpected error; it has been logged under the request id.",
         ErrorCode::ServiceUnavailable => "The database is unreachable; retry later.",
+        ErrorCode::IdempotencyKeyReused => {
+            "The `Idempotency-Key` was used for a different request (method, path or body)."
+        }
+        ErrorCode::IdempotencyKeyInUse => {
+            "A request with this `Idempotency-Key` is still running; retry once it finishes."
+        }
     }
 }
 

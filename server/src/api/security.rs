@@ -31,10 +31,24 @@ use crate::startup::AppState;
 )]
 pub struct ApiKey(pub Principal);
 
+/// A credential already checked for this request (by the idempotency layer, which needs
+/// the tenant before the handler runs), so the check and its rate-limit count happen once.
+#[derive(Debug, Clone)]
+pub struct Admitted(pub Principal);
+
 async fn verify(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    if let Some(Admitted(principal)) = req.extensions().get::<Admitted>() {
+        return Ok(principal.clone());
+    }
+    admit(req, &bearer.token).await.map_err(AppError::into_poem)
+}
+
+/// Authenticates `token`, counts the request against the rate limits, and checks the
+/// operation's scopes.
+pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
     let state = req
         .data::<AppState>()
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("AppState missing")).into_poem())?;
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("AppState missing")))?;
     // The edge looked the operation up once for the whole request. Without it nothing
     // says what this request may do: refuse rather than guess.
     let op = *req
@@ -44,9 +58,8 @@ async fn verify(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
             AppError::Internal(anyhow::anyhow!(
                 "no operation found for an authenticated route"
             ))
-            .into_poem()
         })?;
-    let authenticated = state.auth.authenticate(&bearer.token).await;
+    let authenticated = state.auth.authenticate(token).await;
     // A valid credential counts against its own quota; a bad one against its client
     // address, so guessing keys is as limited as anything else.
     let key = match &authenticated {
@@ -77,10 +90,9 @@ async fn verify(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
         return Err(AppError::RateLimited {
             class: op.class.as_str(),
             retry_after,
-        }
-        .into_poem());
+        });
     }
-    let principal = authenticated.map_err(AppError::into_poem)?;
+    let principal = authenticated?;
     if let Some(missing) = op.scopes.iter().find(|scope| !principal.has(**scope)) {
         return Err(AppError::Forbidden {
             message: format!("this operation needs the `{}` scope", missing.as_str()),
@@ -89,8 +101,7 @@ async fn verify(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
                 "missing_scope",
                 format!("the credential lacks `{}`", missing.as_str()),
             )],
-        }
-        .into_poem());
+        });
     }
     Ok(principal)
 }

@@ -9,6 +9,7 @@ pub mod companies;
 pub mod contacts;
 pub mod embedded;
 pub mod events;
+pub mod idempotency;
 pub mod leads;
 pub mod page;
 pub mod pipelines;

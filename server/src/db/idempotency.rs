@@ -1,0 +1,124 @@
+//! Stored answers of requests sent with an `Idempotency-Key`, per tenant.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::PgPool;
+
+use super::TenantTx;
+use crate::error::AppResult;
+
+/// How long a running request holds its key before a retry may take it over.
+pub const RUNNING_LEASE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub fingerprint: Vec<u8>,
+    pub status: String,
+    pub running_expired: bool,
+    pub expired: bool,
+    pub response_status: Option<i32>,
+    pub response_headers: Option<Value>,
+    pub response_body: Option<Vec<u8>>,
+}
+
+/// What the key says about a request.
+#[derive(Debug)]
+pub enum Claim {
+    /// The key is this request's now: run it.
+    Run,
+    /// A request with this key already holds it.
+    Existing(KeyRow),
+}
+
+/// Takes `key` for a request with `fingerprint`, unless an unexpired row holds it. An
+/// expired row, or a running one whose server is presumed gone, is taken over.
+pub async fn claim(
+    tx: &mut TenantTx,
+    key: &str,
+    fingerprint: &[u8],
+    ttl: Duration,
+) -> AppResult<Claim> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, locked_until, \
+         expires_at) VALUES ($1, $2, $3, 'running', now() + make_interval(secs => $4), \
+         now() + make_interval(secs => $5)) \
+         ON CONFLICT (tenant_id, key) DO NOTHING",
+    )
+    .bind(tx.tenant_id())
+    .bind(key)
+    .bind(fingerprint)
+    .bind(RUNNING_LEASE.as_secs_f64())
+    .bind(ttl.as_secs_f64())
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Claim::Run);
+    }
+    let row: KeyRow = sqlx::query_as(
+        "SELECT fingerprint, status, coalesce(locked_until <= now(), false) AS running_expired, \
+         response_status, response_headers, response_body, expires_at <= now() AS expired \
+         FROM idempotency_keys WHERE key = $1 FOR UPDATE",
+    )
+    .bind(key)
+    .fetch_one(tx.conn())
+    .await?;
+    let abandoned =
+        row.status == "running" && row.running_expired && row.fingerprint == fingerprint;
+    if row.expired || abandoned {
+        sqlx::query(
+            "UPDATE idempotency_keys SET fingerprint = $2, status = 'running', \
+             locked_until = now() + make_interval(secs => $3), response_status = NULL, \
+             response_headers = NULL, response_body = NULL, created_at = now(), \
+             expires_at = now() + make_interval(secs => $4) WHERE key = $1",
+        )
+        .bind(key)
+        .bind(fingerprint)
+        .bind(RUNNING_LEASE.as_secs_f64())
+        .bind(ttl.as_secs_f64())
+        .execute(tx.conn())
+        .await?;
+        return Ok(Claim::Run);
+    }
+    Ok(Claim::Existing(row))
+}
+
+/// Stores the answer to replay.
+pub async fn complete(
+    tx: &mut TenantTx,
+    key: &str,
+    status: u16,
+    headers: &Value,
+    body: &[u8],
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = 'completed', locked_until = NULL, \
+         response_status = $2, response_headers = $3, response_body = $4 WHERE key = $1",
+    )
+    .bind(key)
+    .bind(i32::from(status))
+    .bind(headers)
+    .bind(body)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Frees the key: the answer is not one to replay (a validation failure, a refusal that
+/// may pass later, a server error), so a retry runs the request again.
+pub async fn release(tx: &mut TenantTx, key: &str) -> AppResult<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND status = 'running'")
+        .bind(key)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Removes up to `limit` expired keys of any tenant.
+pub async fn purge(pool: &PgPool, limit: i32) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("SELECT idempotency_purge($1)")
+        .bind(limit)
+        .fetch_one(pool)
+        .await
+}
