@@ -15,7 +15,10 @@
 // progenitor output, formatted by prettyplease: rustfmt would make it drift.
 #[rustfmt::skip]
 mod generated;
+mod pages;
+pub mod pagination;
 pub mod patch;
+pub mod retry;
 pub mod webhooks;
 
 pub use generated::*;

@@ -15,6 +15,7 @@ mod isolation;
 mod leads;
 mod pipelines;
 mod ratelimits;
+mod sdk_helpers;
 mod users;
 mod walkthrough;
 mod webhooks;
