@@ -229,3 +229,39 @@ async fn a_role_that_owns_a_table_is_refused_even_without_bypassrls() {
         .to_string();
     assert!(err.contains("owns") && err.contains("contacts"), "{err}");
 }
+
+#[tokio::test]
+async fn expired_idempotency_keys_of_every_tenant_are_purged_and_live_ones_kept() {
+    let db = database().await;
+    let a = tenants::provision(&db.owner, "A", "a@example.com")
+        .await
+        .unwrap();
+    let b = tenants::provision(&db.owner, "B", "b@example.com")
+        .await
+        .unwrap();
+    for (tenant, key, expires) in [
+        (a.tenant_id, "old-a", "now() - interval '1 second'"),
+        (b.tenant_id, "old-b", "now() - interval '1 hour'"),
+        (a.tenant_id, "live-a", "now() + interval '1 hour'"),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, expires_at) \
+             VALUES ($1, $2, decode(repeat('00', 32), 'hex'), 'running', {expires})"
+        ))
+        .bind(tenant)
+        .bind(key)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    }
+    // The runtime role has no tenant here; the purge reaches every tenant's expired keys.
+    let purged = momentum_server::db::idempotency::purge(&db.runtime, 1000)
+        .await
+        .unwrap();
+    assert_eq!(purged, 2);
+    let left: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys")
+        .fetch_all(&db.owner)
+        .await
+        .unwrap();
+    assert_eq!(left, ["live-a"]);
+}
