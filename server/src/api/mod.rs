@@ -6,6 +6,7 @@ pub mod activities;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod companies;
 pub mod contacts;
 pub mod docs;
@@ -86,6 +87,7 @@ schema is the catalogue.
 pub type Apis = (
     contacts::ContactsApi,
     companies::CompaniesApi,
+    batch::BatchApi,
     pipelines::PipelinesApi,
     leads::LeadsApi,
     activities::ActivitiesApi,
@@ -105,6 +107,7 @@ pub fn service() -> Service {
         (
             contacts::ContactsApi,
             companies::CompaniesApi,
+            batch::BatchApi,
             pipelines::PipelinesApi,
             leads::LeadsApi,
             activities::ActivitiesApi,
