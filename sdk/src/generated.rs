@@ -1916,6 +1916,245 @@ login's own exchange).*/
                 })
         }
     }
+    ///`meta` of a batch's response: the request id, and how many items ended how.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "BatchMeta",
+    ///  "description": "`meta` of a batch's response: the request id, and how many items ended how.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created",
+    ///    "failed",
+    ///    "request_id",
+    ///    "unchanged",
+    ///    "updated"
+    ///  ],
+    ///  "properties": {
+    ///    "created": {
+    ///      "type": "integer",
+    ///      "format": "uint32"
+    ///    },
+    ///    "failed": {
+    ///      "description": "Items whose `status` is `error`.",
+    ///      "type": "integer",
+    ///      "format": "uint32"
+    ///    },
+    ///    "request_id": {
+    ///      "description": "The id of this request, also in the `X-Request-Id` header.",
+    ///      "type": "string"
+    ///    },
+    ///    "unchanged": {
+    ///      "type": "integer",
+    ///      "format": "uint32"
+    ///    },
+    ///    "updated": {
+    ///      "type": "integer",
+    ///      "format": "uint32"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BatchMeta {
+        pub created: u32,
+        ///Items whose `status` is `error`.
+        pub failed: u32,
+        ///The id of this request, also in the `X-Request-Id` header.
+        pub request_id: ::std::string::String,
+        pub unchanged: u32,
+        pub updated: u32,
+    }
+    impl ::std::convert::From<&BatchMeta> for BatchMeta {
+        fn from(value: &BatchMeta) -> Self {
+            value.clone()
+        }
+    }
+    impl BatchMeta {
+        pub fn builder() -> builder::BatchMeta {
+            Default::default()
+        }
+    }
+    ///What became of one item of a batch.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "What became of one item of a batch.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "created",
+    ///    "updated",
+    ///    "unchanged",
+    ///    "error"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum BatchStatus {
+        #[serde(rename = "created")]
+        Created,
+        #[serde(rename = "updated")]
+        Updated,
+        #[serde(rename = "unchanged")]
+        Unchanged,
+        #[serde(rename = "error")]
+        Error,
+    }
+    impl ::std::convert::From<&Self> for BatchStatus {
+        fn from(value: &BatchStatus) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for BatchStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Created => f.write_str("created"),
+                Self::Updated => f.write_str("updated"),
+                Self::Unchanged => f.write_str("unchanged"),
+                Self::Error => f.write_str("error"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for BatchStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "created" => Ok(Self::Created),
+                "updated" => Ok(Self::Updated),
+                "unchanged" => Ok(Self::Unchanged),
+                "error" => Ok(Self::Error),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for BatchStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for BatchStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for BatchStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`CompaniesBatchUpsertIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesBatchUpsertIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CompaniesBatchUpsertIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesBatchUpsertIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: CompaniesBatchUpsertIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesBatchUpsertIdempotencyKey>
+    for CompaniesBatchUpsertIdempotencyKey {
+        fn from(value: &CompaniesBatchUpsertIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesBatchUpsertIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesBatchUpsertIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CompaniesBatchUpsertIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CompaniesBatchUpsertIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesBatchUpsertIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`CompaniesContactsSort`
     ///
     /// <details><summary>JSON schema</summary>
@@ -2558,6 +2797,157 @@ login's own exchange).*/
     }
     impl Company {
         pub fn builder() -> builder::Company {
+            Default::default()
+        }
+    }
+    ///Companies to create or update, matched by domain.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CompanyBatch",
+    ///  "description": "Companies to create or update, matched by domain.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "items"
+    ///  ],
+    ///  "properties": {
+    ///    "items": {
+    ///      "description": "1 to 100 companies, each exactly like a `companies_create` body.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/CompanyCreate"
+    ///      },
+    ///      "maxItems": 100,
+    ///      "minItems": 1
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CompanyBatch {
+        ///1 to 100 companies, each exactly like a `companies_create` body.
+        pub items: ::std::vec::Vec<CompanyCreate>,
+    }
+    impl ::std::convert::From<&CompanyBatch> for CompanyBatch {
+        fn from(value: &CompanyBatch) -> Self {
+            value.clone()
+        }
+    }
+    impl CompanyBatch {
+        pub fn builder() -> builder::CompanyBatch {
+            Default::default()
+        }
+    }
+    ///One result per item, in the order of `items`.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CompanyBatchResponse",
+    ///  "description": "One result per item, in the order of `items`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/CompanyBatchResult"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/BatchMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CompanyBatchResponse {
+        pub data: ::std::vec::Vec<CompanyBatchResult>,
+        pub meta: BatchMeta,
+    }
+    impl ::std::convert::From<&CompanyBatchResponse> for CompanyBatchResponse {
+        fn from(value: &CompanyBatchResponse) -> Self {
+            value.clone()
+        }
+    }
+    impl CompanyBatchResponse {
+        pub fn builder() -> builder::CompanyBatchResponse {
+            Default::default()
+        }
+    }
+    ///What became of one item of a company batch.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CompanyBatchResult",
+    ///  "description": "What became of one item of a company batch.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "index",
+    ///    "status"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "description": "The company as `companies_get` returns it after the batch; absent on `error`.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/Company"
+    ///        },
+    ///        {
+    ///          "description": "The company as `companies_get` returns it after the batch; absent on `error`."
+    ///        }
+    ///      ]
+    ///    },
+    ///    "error": {
+    ///      "description": "Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].domain`.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/ErrorBody"
+    ///        },
+    ///        {
+    ///          "description": "Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].domain`."
+    ///        }
+    ///      ]
+    ///    },
+    ///    "index": {
+    ///      "description": "The item's position in `items`, from 0.",
+    ///      "type": "integer",
+    ///      "format": "uint32"
+    ///    },
+    ///    "status": {
+    ///      "$ref": "#/components/schemas/BatchStatus"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CompanyBatchResult {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub data: ::std::option::Option<Company>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<ErrorBody>,
+        ///The item's position in `items`, from 0.
+        pub index: u32,
+        pub status: BatchStatus,
+    }
+    impl ::std::convert::From<&CompanyBatchResult> for CompanyBatchResult {
+        fn from(value: &CompanyBatchResult) -> Self {
+            value.clone()
+        }
+    }
+    impl CompanyBatchResult {
+        pub fn builder() -> builder::CompanyBatchResult {
             Default::default()
         }
     }
@@ -3834,6 +4224,157 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
             Default::default()
         }
     }
+    ///Contacts to create or update, matched by email.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ContactBatch",
+    ///  "description": "Contacts to create or update, matched by email.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "items"
+    ///  ],
+    ///  "properties": {
+    ///    "items": {
+    ///      "description": "1 to 100 contacts, each exactly like a `contacts_create` body.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/ContactCreate"
+    ///      },
+    ///      "maxItems": 100,
+    ///      "minItems": 1
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ContactBatch {
+        ///1 to 100 contacts, each exactly like a `contacts_create` body.
+        pub items: ::std::vec::Vec<ContactCreate>,
+    }
+    impl ::std::convert::From<&ContactBatch> for ContactBatch {
+        fn from(value: &ContactBatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ContactBatch {
+        pub fn builder() -> builder::ContactBatch {
+            Default::default()
+        }
+    }
+    ///One result per item, in the order of `items`.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ContactBatchResponse",
+    ///  "description": "One result per item, in the order of `items`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/ContactBatchResult"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/BatchMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ContactBatchResponse {
+        pub data: ::std::vec::Vec<ContactBatchResult>,
+        pub meta: BatchMeta,
+    }
+    impl ::std::convert::From<&ContactBatchResponse> for ContactBatchResponse {
+        fn from(value: &ContactBatchResponse) -> Self {
+            value.clone()
+        }
+    }
+    impl ContactBatchResponse {
+        pub fn builder() -> builder::ContactBatchResponse {
+            Default::default()
+        }
+    }
+    ///What became of one item of a contact batch.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ContactBatchResult",
+    ///  "description": "What became of one item of a contact batch.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "index",
+    ///    "status"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "description": "The contact as `contacts_get` returns it after the batch; absent on `error`.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/Contact"
+    ///        },
+    ///        {
+    ///          "description": "The contact as `contacts_get` returns it after the batch; absent on `error`."
+    ///        }
+    ///      ]
+    ///    },
+    ///    "error": {
+    ///      "description": "Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].email`.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/ErrorBody"
+    ///        },
+    ///        {
+    ///          "description": "Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].email`."
+    ///        }
+    ///      ]
+    ///    },
+    ///    "index": {
+    ///      "description": "The item's position in `items`, from 0.",
+    ///      "type": "integer",
+    ///      "format": "uint32"
+    ///    },
+    ///    "status": {
+    ///      "$ref": "#/components/schemas/BatchStatus"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ContactBatchResult {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub data: ::std::option::Option<Contact>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<ErrorBody>,
+        ///The item's position in `items`, from 0.
+        pub index: u32,
+        pub status: BatchStatus,
+    }
+    impl ::std::convert::From<&ContactBatchResult> for ContactBatchResult {
+        fn from(value: &ContactBatchResult) -> Self {
+            value.clone()
+        }
+    }
+    impl ContactBatchResult {
+        pub fn builder() -> builder::ContactBatchResult {
+            Default::default()
+        }
+    }
     /**A new contact. It needs at least a `first_name`, a `last_name` or an `email`. Strings
 are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///
@@ -4491,6 +5032,91 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     impl ContactList {
         pub fn builder() -> builder::ContactList {
             Default::default()
+        }
+    }
+    ///`ContactsBatchUpsertIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsBatchUpsertIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ContactsBatchUpsertIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsBatchUpsertIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: ContactsBatchUpsertIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsBatchUpsertIdempotencyKey>
+    for ContactsBatchUpsertIdempotencyKey {
+        fn from(value: &ContactsBatchUpsertIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsBatchUpsertIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsBatchUpsertIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ContactsBatchUpsertIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ContactsBatchUpsertIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsBatchUpsertIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///`ContactsCreateIdempotencyKey`
@@ -13055,6 +13681,115 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct BatchMeta {
+            created: ::std::result::Result<u32, ::std::string::String>,
+            failed: ::std::result::Result<u32, ::std::string::String>,
+            request_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            unchanged: ::std::result::Result<u32, ::std::string::String>,
+            updated: ::std::result::Result<u32, ::std::string::String>,
+        }
+        impl ::std::default::Default for BatchMeta {
+            fn default() -> Self {
+                Self {
+                    created: Err("no value supplied for created".to_string()),
+                    failed: Err("no value supplied for failed".to_string()),
+                    request_id: Err("no value supplied for request_id".to_string()),
+                    unchanged: Err("no value supplied for unchanged".to_string()),
+                    updated: Err("no value supplied for updated".to_string()),
+                }
+            }
+        }
+        impl BatchMeta {
+            pub fn created<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created: {}", e)
+                    });
+                self
+            }
+            pub fn failed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.failed = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for failed: {}", e)
+                    });
+                self
+            }
+            pub fn request_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.request_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for request_id: {}", e)
+                    });
+                self
+            }
+            pub fn unchanged<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.unchanged = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for unchanged: {}", e)
+                    });
+                self
+            }
+            pub fn updated<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<BatchMeta> for super::BatchMeta {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BatchMeta,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created: value.created?,
+                    failed: value.failed?,
+                    request_id: value.request_id?,
+                    unchanged: value.unchanged?,
+                    updated: value.updated?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::BatchMeta> for BatchMeta {
+            fn from(value: super::BatchMeta) -> Self {
+                Self {
+                    created: Ok(value.created),
+                    failed: Ok(value.failed),
+                    request_id: Ok(value.request_id),
+                    unchanged: Ok(value.unchanged),
+                    updated: Ok(value.updated),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Company {
             address_line1: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -13406,6 +14141,205 @@ re-sent with `recover` once it is enabled again.*/
                     tags: Ok(value.tags),
                     updated_at: Ok(value.updated_at),
                     website: Ok(value.website),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompanyBatch {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::CompanyCreate>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CompanyBatch {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                }
+            }
+        }
+        impl CompanyBatch {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CompanyCreate>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompanyBatch> for super::CompanyBatch {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompanyBatch,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { items: value.items? })
+            }
+        }
+        impl ::std::convert::From<super::CompanyBatch> for CompanyBatch {
+            fn from(value: super::CompanyBatch) -> Self {
+                Self { items: Ok(value.items) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompanyBatchResponse {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::CompanyBatchResult>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::BatchMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for CompanyBatchResponse {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl CompanyBatchResponse {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CompanyBatchResult>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompanyBatchResponse>
+        for super::CompanyBatchResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompanyBatchResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompanyBatchResponse> for CompanyBatchResponse {
+            fn from(value: super::CompanyBatchResponse) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompanyBatchResult {
+            data: ::std::result::Result<
+                ::std::option::Option<super::Company>,
+                ::std::string::String,
+            >,
+            error: ::std::result::Result<
+                ::std::option::Option<super::ErrorBody>,
+                ::std::string::String,
+            >,
+            index: ::std::result::Result<u32, ::std::string::String>,
+            status: ::std::result::Result<super::BatchStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for CompanyBatchResult {
+            fn default() -> Self {
+                Self {
+                    data: Ok(Default::default()),
+                    error: Ok(Default::default()),
+                    index: Err("no value supplied for index".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl CompanyBatchResult {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Company>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ErrorBody>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {}", e)
+                    });
+                self
+            }
+            pub fn index<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.index = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for index: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompanyBatchResult> for super::CompanyBatchResult {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompanyBatchResult,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    error: value.error?,
+                    index: value.index?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompanyBatchResult> for CompanyBatchResult {
+            fn from(value: super::CompanyBatchResult) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    error: Ok(value.error),
+                    index: Ok(value.index),
+                    status: Ok(value.status),
                 }
             }
         }
@@ -14103,6 +15037,205 @@ re-sent with `recover` once it is enabled again.*/
                     tags: Ok(value.tags),
                     title: Ok(value.title),
                     updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ContactBatch {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::ContactCreate>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ContactBatch {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                }
+            }
+        }
+        impl ContactBatch {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ContactCreate>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ContactBatch> for super::ContactBatch {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ContactBatch,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { items: value.items? })
+            }
+        }
+        impl ::std::convert::From<super::ContactBatch> for ContactBatch {
+            fn from(value: super::ContactBatch) -> Self {
+                Self { items: Ok(value.items) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ContactBatchResponse {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::ContactBatchResult>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::BatchMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ContactBatchResponse {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ContactBatchResponse {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ContactBatchResult>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ContactBatchResponse>
+        for super::ContactBatchResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ContactBatchResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ContactBatchResponse> for ContactBatchResponse {
+            fn from(value: super::ContactBatchResponse) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ContactBatchResult {
+            data: ::std::result::Result<
+                ::std::option::Option<super::Contact>,
+                ::std::string::String,
+            >,
+            error: ::std::result::Result<
+                ::std::option::Option<super::ErrorBody>,
+                ::std::string::String,
+            >,
+            index: ::std::result::Result<u32, ::std::string::String>,
+            status: ::std::result::Result<super::BatchStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for ContactBatchResult {
+            fn default() -> Self {
+                Self {
+                    data: Ok(Default::default()),
+                    error: Ok(Default::default()),
+                    index: Err("no value supplied for index".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl ContactBatchResult {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Contact>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ErrorBody>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {}", e)
+                    });
+                self
+            }
+            pub fn index<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.index = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for index: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ContactBatchResult> for super::ContactBatchResult {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ContactBatchResult,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    error: value.error?,
+                    index: value.index?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ContactBatchResult> for ContactBatchResult {
+            fn from(value: super::ContactBatchResult) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    error: Ok(value.error),
+                    index: Ok(value.index),
+                    status: Ok(value.status),
                 }
             }
         }
@@ -20234,6 +21367,99 @@ let response = client.companies_contacts()
     pub fn companies_contacts(&self) -> builder::CompaniesContacts<'_> {
         builder::CompaniesContacts::new(self)
     }
+    /**Create or update contacts in a batch
+
+Upserts 1 to 100 contacts by email, compared ignoring case as the uniqueness rule
+compares it. Each item is exactly a `contacts_create` body. An item without an
+email, or whose email no contact has, creates a contact (`created`). An item whose
+email a contact has updates that contact: the item's fields replace the stored
+ones, and fields the item leaves out, sends as `null` or as a blank string are kept
+(to clear a field, use `contacts_update`); `tags` and `custom_fields`, when sent,
+replace the stored ones whole. If that changes nothing the item is `unchanged`:
+nothing is written, `updated_at` stays, no event is recorded.
+
+The answer is `200` with one result per item, in the order of `items`, whatever
+became of each: `created`, `updated` or `unchanged` with the contact as
+`contacts_get` returns it, or `error` with an error like the API's own (`code`,
+`message`, `details` whose fields are paths into the request, e.g.
+`items[3].email`). An item is refused when it breaks the create rules
+(`validation_failed`), names a company the tenant does not have (`validation_failed`
+on `items[i].company_id`), is not a create body at all (`bad_request`), or repeats
+the email of an earlier item (`conflict`, detail `duplicate_in_batch`: each contact
+appears once per batch). A batch of no or more than 100 items is a `422` naming
+`items`; a body that is not `{"items": [...]}` a `400`.
+
+**Atomicity**: the whole batch is one transaction with a savepoint per item. A
+refused item is rolled back alone and the others are applied; the batch commits as
+a whole, so no other request ever sees part of it, and a `5xx` means nothing was
+applied. Contacts the batch updates are locked (in email order) until it commits,
+so concurrent writes to them wait rather than interleave. If another request
+creates a contact with an item's email while the batch runs, the item updates that
+contact. `contact.created` and `contact.updated` events are recorded, in the
+batch's transaction and in item order, for the items `created` or `updated` only.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/contacts/batch`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.contacts_batch_upsert()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn contacts_batch_upsert(&self) -> builder::ContactsBatchUpsert<'_> {
+        builder::ContactsBatchUpsert::new(self)
+    }
+    /**Create or update companies in a batch
+
+Upserts 1 to 100 companies by domain, normalised exactly as `companies_create`
+normalises it (`https://WWW.Acme.com/x` and `www.acme.com` are the same key). Each
+item is exactly a `companies_create` body. An item without a domain, or whose
+domain no company has, creates a company (`created`). An item whose domain a
+company has updates that company: the item's fields replace the stored ones, and
+fields the item leaves out, sends as `null` or as a blank string are kept (to clear
+a field, use `companies_update`); `tags` and `custom_fields`, when sent, replace
+the stored ones whole. If that changes nothing the item is `unchanged`: nothing is
+written, `updated_at` stays, no event is recorded.
+
+The answer is `200` with one result per item, in the order of `items`: `created`,
+`updated` or `unchanged` with the company as `companies_get` returns it, or `error`
+with an error like the API's own (`details` whose fields are paths into the
+request, e.g. `items[3].domain`). An item is refused when it breaks the create
+rules (`validation_failed`), is not a create body at all (`bad_request`), or
+repeats the domain of an earlier item (`conflict`, detail `duplicate_in_batch`). A
+batch of no or more than 100 items is a `422` naming `items`.
+
+**Atomicity**: the whole batch is one transaction with a savepoint per item: a
+refused item is rolled back alone, the batch commits as a whole (a `5xx` means
+nothing was applied). Companies the batch updates are locked (in domain order)
+until it commits. If another request creates a company with an item's domain while
+the batch runs, the item updates that company. `company.created` and
+`company.updated` events are recorded, in the batch's transaction and in item
+order, for the items `created` or `updated` only.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/companies/batch`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.companies_batch_upsert()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn companies_batch_upsert(&self) -> builder::CompaniesBatchUpsert<'_> {
+        builder::CompaniesBatchUpsert::new(self)
+    }
     /**List pipelines
 
 Each with its stages. Keyset-paginated like every list.
@@ -23319,6 +24545,356 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::contacts_batch_upsert`]
+
+[`Client::contacts_batch_upsert`]: super::Client::contacts_batch_upsert*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsBatchUpsert<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<
+            Option<types::ContactsBatchUpsertIdempotencyKey>,
+            String,
+        >,
+        body: Result<types::builder::ContactBatch, String>,
+    }
+    impl<'a> ContactsBatchUpsert<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactsBatchUpsertIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ContactsBatchUpsertIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactBatch>,
+            <V as std::convert::TryInto<types::ContactBatch>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ContactBatch` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ContactBatch,
+            ) -> types::builder::ContactBatch,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/contacts/batch`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ContactBatchResponse>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::ContactBatch::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/contacts/batch", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_batch_upsert",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::companies_batch_upsert`]
+
+[`Client::companies_batch_upsert`]: super::Client::companies_batch_upsert*/
+    #[derive(Debug, Clone)]
+    pub struct CompaniesBatchUpsert<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<
+            Option<types::CompaniesBatchUpsertIdempotencyKey>,
+            String,
+        >,
+        body: Result<types::builder::CompanyBatch, String>,
+    }
+    impl<'a> CompaniesBatchUpsert<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompaniesBatchUpsertIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CompaniesBatchUpsertIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompanyBatch>,
+            <V as std::convert::TryInto<types::CompanyBatch>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `CompanyBatch` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CompanyBatch,
+            ) -> types::builder::CompanyBatch,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/companies/batch`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CompanyBatchResponse>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::CompanyBatch::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/companies/batch", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "companies_batch_upsert",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

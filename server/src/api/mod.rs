@@ -6,6 +6,7 @@ pub mod activities;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod companies;
 pub mod contacts;
 pub mod docs;
@@ -87,6 +88,7 @@ schema is the catalogue.
 pub type Apis = (
     contacts::ContactsApi,
     companies::CompaniesApi,
+    batch::BatchApi,
     pipelines::PipelinesApi,
     leads::LeadsApi,
     activities::ActivitiesApi,
@@ -106,6 +108,7 @@ pub fn service() -> Service {
         (
             contacts::ContactsApi,
             companies::CompaniesApi,
+            batch::BatchApi,
             pipelines::PipelinesApi,
             leads::LeadsApi,
             activities::ActivitiesApi,

@@ -265,3 +265,40 @@ pub async fn list(
     let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
     Ok(page.finish(rows))
 }
+
+impl CompanyRow {
+    /// The stored company as the domain type, to compare with a change (batch upsert:
+    /// an item that changes nothing writes nothing).
+    pub fn to_domain(&self) -> Company {
+        Company {
+            name: self.name.clone(),
+            domain: self.domain.clone(),
+            website: self.website.clone(),
+            industry: self.industry.clone(),
+            employee_count: self.employee_count,
+            phone: self.phone.clone(),
+            address_line1: self.address_line1.clone(),
+            address_line2: self.address_line2.clone(),
+            city: self.city.clone(),
+            region: self.region.clone(),
+            postal_code: self.postal_code.clone(),
+            country: self.country.clone(),
+            tags: self.tags.clone(),
+            custom_fields: self.custom_fields.clone(),
+        }
+    }
+}
+
+/// The companies whose domain (already normalised) is one of `domains`, locked `FOR
+/// UPDATE` in domain order, so two batches touching the same companies lock them in the
+/// same order and cannot deadlock on them.
+pub async fn lock_by_domains(tx: &mut TenantTx, domains: &[String]) -> AppResult<Vec<CompanyRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM companies WHERE domain = ANY($1::text[]) \
+         ORDER BY domain FOR UPDATE"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(domains)
+        .fetch_all(tx.conn())
+        .await?)
+}

@@ -260,3 +260,36 @@ pub async fn list(
     let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
     Ok(page.finish(rows))
 }
+
+/// The emails as the unique index compares them (`lower(email)`, by PostgreSQL), in
+/// order: the keys a batch upsert matches and deduplicates on.
+pub async fn email_keys(tx: &mut TenantTx, emails: &[String]) -> AppResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT lower(e) FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n",
+    )
+    .bind(emails)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A contact with the key its email has in the unique index.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyedContact {
+    pub key: String,
+    #[sqlx(flatten)]
+    pub row: ContactRow,
+}
+
+/// The contacts whose `lower(email)` is one of `keys` (see [`email_keys`]), locked `FOR
+/// UPDATE` in key order, so two batches touching the same contacts lock them in the same
+/// order and cannot deadlock on them.
+pub async fn lock_by_email_keys(
+    tx: &mut TenantTx,
+    keys: &[String],
+) -> AppResult<Vec<KeyedContact>> {
+    let sql = format!(
+        "SELECT lower(email) AS key, {COLUMNS} FROM contacts \
+         WHERE lower(email) = ANY($1::text[]) ORDER BY lower(email) FOR UPDATE"
+    );
+    Ok(sqlx::query_as(&sql).bind(keys).fetch_all(tx.conn()).await?)
+}

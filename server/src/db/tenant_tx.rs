@@ -6,7 +6,7 @@
 //! Repository functions take `&mut TenantTx`; there is no other way to reach tenant rows
 //! with the runtime role (without a tenant, RLS shows zero rows and refuses every write).
 
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Executor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::error::AppResult;
@@ -33,6 +33,32 @@ impl TenantTx {
     /// The connection, for repository functions in this module tree only.
     pub(super) fn conn(&mut self) -> &mut sqlx::PgConnection {
         &mut self.tx
+    }
+
+    /// Marks a point the transaction can go back to (`SAVEPOINT`), so one step of a
+    /// larger change (an item of a batch) can fail and be undone alone: a failed statement
+    /// aborts only what followed the savepoint. Pair it with [`Self::release_savepoint`]
+    /// or [`Self::rollback_to_savepoint`]; savepoints do not nest here.
+    pub async fn savepoint(&mut self) -> AppResult<()> {
+        self.simple("SAVEPOINT momentum_step").await
+    }
+
+    /// Keeps what was done since [`Self::savepoint`] (it commits with the transaction).
+    pub async fn release_savepoint(&mut self) -> AppResult<()> {
+        self.simple("RELEASE SAVEPOINT momentum_step").await
+    }
+
+    /// Undoes everything since [`Self::savepoint`], including a failed statement's abort,
+    /// and releases the locks taken since; the transaction goes on.
+    pub async fn rollback_to_savepoint(&mut self) -> AppResult<()> {
+        self.simple("ROLLBACK TO SAVEPOINT momentum_step").await?;
+        self.release_savepoint().await
+    }
+
+    /// A statement without parameters, sent as a simple query (nothing to prepare).
+    async fn simple(&mut self, sql: &'static str) -> AppResult<()> {
+        (&mut *self.tx).execute(sql).await?;
+        Ok(())
     }
 
     pub async fn commit(self) -> AppResult<()> {
