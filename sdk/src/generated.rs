@@ -9372,6 +9372,7 @@ rotate-secret).*/
     ///      "format": "date-time"
     ///    },
     ///    "updated_at": {
+    ///      "description": "Changes with every change to the endpoint, including its delivery health\n(`last_success_at`, `failing_since`).",
     ///      "type": "string",
     ///      "format": "date-time"
     ///    },
@@ -9417,6 +9418,8 @@ re-sent with `recover` once it is enabled again.*/
         pub previous_secret_expires_at: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
+        /**Changes with every change to the endpoint, including its delivery health
+(`last_success_at`, `failing_since`).*/
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Receives a `POST` per event.
         pub url: ::std::string::String,
@@ -9820,6 +9823,7 @@ names resolving to them) are refused unless the server allows them.*/
     ///      "type": "string"
     ///    },
     ///    "updated_at": {
+    ///      "description": "Changes with every change to the endpoint, including its delivery health\n(`last_success_at`, `failing_since`).",
     ///      "type": "string",
     ///      "format": "date-time"
     ///    },
@@ -9868,6 +9872,8 @@ re-sent with `recover` once it is enabled again.*/
         /**`whsec_` + base64 of 32 random bytes: the key of the `webhook-signature` HMAC
 (Standard Webhooks). Store it now; it is never shown again.*/
         pub secret: ::std::string::String,
+        /**Changes with every change to the endpoint, including its delivery health
+(`last_success_at`, `failing_since`).*/
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Receives a `POST` per event.
         pub url: ::std::string::String,

@@ -66,6 +66,8 @@ pub struct WebhookEndpoint {
     #[oai(nullable)]
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Changes with every change to the endpoint, including its delivery health
+    /// (`last_success_at`, `failing_since`).
     pub updated_at: DateTime<Utc>,
 }
 

@@ -6,4 +6,5 @@
 
 mod rls;
 mod serve;
+mod versions;
 mod webhooks;
