@@ -103,6 +103,14 @@ pub enum AppError {
         message: String,
         details: Vec<FieldError>,
     },
+    /// A conditional write (`If-Match`) named a version that is no longer the current
+    /// one; `current` is the current version's tag, which the 412 also reports.
+    #[error("{message}")]
+    PreconditionFailed {
+        message: String,
+        details: Vec<FieldError>,
+        current: String,
+    },
     /// Too many requests of one class from one credential or client.
     #[error("too many `{class}` requests: retry after {retry_after} s")]
     RateLimited {
@@ -133,6 +141,7 @@ impl AppError {
             Self::Forbidden { .. } => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
@@ -144,7 +153,8 @@ impl AppError {
             Self::BadRequest { details, .. }
             | Self::Validation(details)
             | Self::Forbidden { details, .. }
-            | Self::Conflict { details, .. } => details,
+            | Self::Conflict { details, .. }
+            | Self::PreconditionFailed { details, .. } => details,
             _ => &[],
         }
     }

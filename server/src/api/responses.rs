@@ -147,6 +147,7 @@ impl ErrorEnvelope {
 }
 
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+pub const ETAG_HEADER: &str = "ETag";
 const JSON: &str = "application/json; charset=utf-8";
 
 fn header(name: &str, description: &str, schema: MetaSchemaRef) -> MetaHeader {
@@ -469,7 +470,11 @@ fn describe(code: ErrorCode) -> &'static str {
         ErrorCode::Conflict => {
             "Conflicts with the current state, e.g. a unique field already in use."
         }
-        ErrorCode::PreconditionFailed => "A precondition header did not hold.",
+        ErrorCode::PreconditionFailed => {
+            "`If-Match` names a version that is no longer current: the resource changed \
+             since it was read. Nothing was changed; the current version is in the `ETag` \
+             header and in `details` (field `If-Match`, code `stale`)."
+        }
         ErrorCode::PayloadTooLarge => {
             "The body is larger than the server accepts (1 MiB by default)."
         }
@@ -511,14 +516,18 @@ impl<S: ErrorSet> ApiResponse for ApiError<S> {
             responses: S::STATUSES
                 .iter()
                 .map(|code| {
-                    let extra = if *code == ErrorCode::RateLimited {
-                        vec![header(
+                    let extra = match code {
+                        ErrorCode::RateLimited => vec![header(
                             "Retry-After",
                             "Whole seconds (at least 1) before the next request can pass.",
                             u64::schema_ref(),
-                        )]
-                    } else {
-                        vec![]
+                        )],
+                        ErrorCode::PreconditionFailed => vec![header(
+                            ETAG_HEADER,
+                            "The resource's current version.",
+                            String::schema_ref(),
+                        )],
+                        _ => vec![],
                     };
                     json_response(
                         code.status(),
