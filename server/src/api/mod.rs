@@ -10,6 +10,7 @@ pub mod companies;
 pub mod contacts;
 pub mod docs;
 pub mod edge;
+pub mod etag;
 pub mod events;
 pub mod leads;
 pub mod merge;

@@ -6,6 +6,8 @@
 //! written by hand rather than derived per operation so the headers every response
 //! carries are declared in one place, and so each operation lists exactly the error
 //! statuses it can return (`S` names the set) while all of them share one schema.
+//! `Tagged` and `Conditional` add a resource's `ETag` (see `api::etag`) to the answers
+//! that carry one resource, and `304 Not Modified` to reads.
 
 use std::marker::PhantomData;
 
@@ -18,6 +20,7 @@ use poem_openapi::registry::{
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
 
+use super::etag::{IfNoneMatch, Versioned};
 use crate::error::{AppError, ErrorCode};
 
 /// `meta` of every envelope.
@@ -307,6 +310,116 @@ impl<T: ToJSON> IntoResponse for Created<T> {
                 .insert(poem::http::header::LOCATION, value);
         }
         resp
+    }
+}
+
+fn etag_header() -> MetaHeader {
+    header(
+        ETAG_HEADER,
+        "The resource's version, a strong entity tag that changes with every change to \
+         it. Send it back in `If-Match` to change or delete only this version, or in \
+         `If-None-Match` to get `304 Not Modified` while it is current.",
+        String::schema_ref(),
+    )
+}
+
+fn with_etag(mut resp: Response, etag: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        resp.headers_mut().insert(poem::http::header::ETAG, value);
+    }
+    resp
+}
+
+/// A success response whose body is one versioned resource.
+pub trait OneResource {
+    fn etag(&self) -> String;
+}
+
+impl<T: Versioned> OneResource for Success<T> {
+    fn etag(&self) -> String {
+        self.0.etag()
+    }
+}
+
+impl<T: Versioned> OneResource for Created<T> {
+    fn etag(&self) -> String {
+        self.body.etag()
+    }
+}
+
+/// `R` ([`Success`] or [`Created`], with one resource) plus the resource's `ETag`.
+pub struct Tagged<R>(pub R);
+
+impl<R: ApiResponse> ApiResponse for Tagged<R> {
+    fn meta() -> MetaResponses {
+        let mut meta = R::meta();
+        for response in &mut meta.responses {
+            response.headers.insert(0, etag_header());
+        }
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        R::register(registry);
+    }
+}
+
+impl<R: IntoResponse + OneResource> IntoResponse for Tagged<R> {
+    fn into_response(self) -> Response {
+        let etag = self.0.etag();
+        with_etag(self.0.into_response(), &etag)
+    }
+}
+
+/// A read of one resource: 200 with it and its `ETag`, or `304 Not Modified` with the
+/// `ETag` and no body when the request's `If-None-Match` names the current version.
+pub struct Conditional<T> {
+    body: T,
+    not_modified: bool,
+}
+
+impl<T: Versioned> Conditional<T> {
+    pub fn new(body: T, if_none_match: &IfNoneMatch) -> Self {
+        Self {
+            not_modified: if_none_match.matches(&body),
+            body,
+        }
+    }
+}
+
+impl<T: ToJSON> ApiResponse for Conditional<T> {
+    fn meta() -> MetaResponses {
+        let mut not_modified = vec![etag_header()];
+        not_modified.extend(standard_headers());
+        MetaResponses {
+            responses: vec![
+                json_response(200, "Success.", T::schema_ref(), vec![etag_header()]),
+                MetaResponse {
+                    description: "Not modified: `If-None-Match` names the current version, \
+                                  which the `ETag` header repeats. No body.",
+                    status: Some(304),
+                    status_range: None,
+                    content: vec![],
+                    headers: not_modified,
+                },
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ToJSON + Versioned> IntoResponse for Conditional<T> {
+    fn into_response(self) -> Response {
+        let etag = self.body.etag();
+        let resp = if self.not_modified {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            Json(self.body).into_response()
+        };
+        with_etag(resp, &etag)
     }
 }
 

@@ -69,11 +69,16 @@ pub struct WebhookEndpoint {
     /// Changes with every change to the endpoint, including its delivery health
     /// (`last_success_at`, `failing_since`).
     pub updated_at: DateTime<Utc>,
+    /// Its version (`api::etag::endpoint_version`), for the `ETag`; not on the wire.
+    #[oai(skip)]
+    pub version: DateTime<Utc>,
 }
 
 impl From<EndpointRow> for WebhookEndpoint {
     fn from(row: EndpointRow) -> Self {
+        let now = Utc::now();
         Self {
+            version: super::etag::endpoint_version(&row, now),
             id: row.id,
             url: row.url,
             description: row.description,
@@ -81,9 +86,7 @@ impl From<EndpointRow> for WebhookEndpoint {
             enabled: row.enabled,
             disabled_reason: row.disabled_reason,
             disabled_at: row.disabled_at,
-            previous_secret_expires_at: row
-                .previous_secret_expires_at
-                .filter(|at| *at > Utc::now()),
+            previous_secret_expires_at: row.previous_secret_expires_at.filter(|at| *at > now),
             last_success_at: row.last_success_at,
             failing_since: row.failing_since,
             created_at: row.created_at,
