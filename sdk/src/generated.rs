@@ -18333,6 +18333,8 @@ Momentum is a multi-tenant CRM API.
 
 **Updates** are JSON Merge Patch: omitted fields are kept, `null` clears a field.
 
+**Versions**: every answer carrying one resource has a strong `ETag` that changes with every change to it. Send it in `If-Match` on `PATCH`, `PUT` or `DELETE` to change only that version (else `412 precondition_failed`, nothing changed, the current `ETag` in the answer), or in `If-None-Match` on a `GET` to get `304 Not Modified` while it is current.
+
 **Webhooks**: every change is recorded as an event (`GET /v1/events`) in the transaction that made it and sent to the tenant's webhook endpoints as a Standard Webhooks signed `POST` of `{"type", "timestamp", "data"}`, retried on failure. The `EventType` schema is the catalogue.
 
 **Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, `webhook_test`), named in its description, with a per-minute quota counted per credential (per client address without one). Every response says where you stand (`RateLimit-Policy`, `RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`.
@@ -18451,9 +18453,12 @@ Sends a `GET` request to `/v1/contacts/{id}`
 
 Arguments:
 - `id`: The contact's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.contacts_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -18470,9 +18475,12 @@ Sends a `DELETE` request to `/v1/contacts/{id}`
 
 Arguments:
 - `id`: The contact's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.contacts_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -18490,10 +18498,13 @@ Sends a `PATCH` request to `/v1/contacts/{id}`
 
 Arguments:
 - `id`: The contact's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.contacts_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -18560,9 +18571,12 @@ Sends a `GET` request to `/v1/companies/{id}`
 
 Arguments:
 - `id`: The company's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.companies_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -18580,9 +18594,12 @@ Sends a `DELETE` request to `/v1/companies/{id}`
 
 Arguments:
 - `id`: The company's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.companies_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -18600,10 +18617,13 @@ Sends a `PATCH` request to `/v1/companies/{id}`
 
 Arguments:
 - `id`: The company's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.companies_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -18692,9 +18712,12 @@ Sends a `GET` request to `/v1/pipelines/{id}`
 
 Arguments:
 - `id`: The pipeline's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.pipelines_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -18714,10 +18737,13 @@ Sends a `DELETE` request to `/v1/pipelines/{id}`
 Arguments:
 - `id`: The pipeline's id.
 - `move_leads_to`: A stage of another pipeline to move this pipeline's leads to.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.pipelines_delete()
     .id(id)
     .move_leads_to(move_leads_to)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -18732,10 +18758,13 @@ Sends a `PATCH` request to `/v1/pipelines/{id}`
 
 Arguments:
 - `id`: The pipeline's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.pipelines_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -18794,10 +18823,13 @@ Sends a `GET` request to `/v1/pipelines/{id}/stages/{stage_id}`
 Arguments:
 - `id`: The pipeline's id.
 - `stage_id`: The stage's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.stages_get()
     .id(id)
     .stage_id(stage_id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -18819,11 +18851,14 @@ Arguments:
 - `id`: The pipeline's id.
 - `stage_id`: The stage's id.
 - `move_leads_to`: Another stage to move this stage's leads to.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.stages_delete()
     .id(id)
     .stage_id(stage_id)
     .move_leads_to(move_leads_to)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -18841,11 +18876,14 @@ Sends a `PATCH` request to `/v1/pipelines/{id}/stages/{stage_id}`
 Arguments:
 - `id`: The pipeline's id.
 - `stage_id`: The stage's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.stages_update()
     .id(id)
     .stage_id(stage_id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -18864,10 +18902,13 @@ Sends a `PUT` request to `/v1/pipelines/{id}/stages/order`
 
 Arguments:
 - `id`: The pipeline's id.
+- `if_match`: Reorder only this version of the pipeline: its `ETag` (or a list of them), or
+`*` for any; otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.stages_reorder()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -18953,9 +18994,12 @@ Sends a `GET` request to `/v1/leads/{id}`
 
 Arguments:
 - `id`: The lead's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.leads_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -18973,9 +19017,12 @@ Sends a `DELETE` request to `/v1/leads/{id}`
 
 Arguments:
 - `id`: The lead's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.leads_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -18995,10 +19042,13 @@ Sends a `PATCH` request to `/v1/leads/{id}`
 
 Arguments:
 - `id`: The lead's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.leads_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -19096,9 +19146,12 @@ Sends a `GET` request to `/v1/activities/{id}`
 
 Arguments:
 - `id`: The activity's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.activities_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -19116,9 +19169,12 @@ Sends a `DELETE` request to `/v1/activities/{id}`
 
 Arguments:
 - `id`: The activity's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.activities_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -19135,10 +19191,13 @@ Sends a `PATCH` request to `/v1/activities/{id}`
 
 Arguments:
 - `id`: The activity's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.activities_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -19291,9 +19350,12 @@ Sends a `GET` request to `/v1/users/{id}`
 
 Arguments:
 - `id`: The user's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.users_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -19310,10 +19372,13 @@ Sends a `PATCH` request to `/v1/users/{id}`
 
 Arguments:
 - `id`: The user's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.users_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -19674,9 +19739,12 @@ Sends a `GET` request to `/v1/webhook-endpoints/{id}`
 
 Arguments:
 - `id`: The endpoint's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.webhook_endpoints_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -19693,9 +19761,12 @@ Sends a `DELETE` request to `/v1/webhook-endpoints/{id}`
 
 Arguments:
 - `id`: The endpoint's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.webhook_endpoints_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -19713,10 +19784,13 @@ Sends a `PATCH` request to `/v1/webhook-endpoints/{id}`
 
 Arguments:
 - `id`: The endpoint's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.webhook_endpoints_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -20348,12 +20422,14 @@ pub mod builder {
     pub struct ContactsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ContactsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -20367,16 +20443,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/contacts/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -20384,6 +20474,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -20463,12 +20556,14 @@ pub mod builder {
     pub struct ContactsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ContactsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -20482,16 +20577,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/contacts/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -20499,6 +20608,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -20546,6 +20658,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -20578,6 +20697,7 @@ pub mod builder {
     pub struct ContactsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::ContactPatch, String>,
     }
     impl<'a> ContactsUpdate<'a> {
@@ -20585,6 +20705,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -20596,6 +20717,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -20615,13 +20749,14 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -20629,6 +20764,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -20678,6 +20816,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -21104,12 +21249,14 @@ pub mod builder {
     pub struct CompaniesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> CompaniesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -21123,16 +21270,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/companies/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/companies/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -21140,6 +21301,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -21219,12 +21383,14 @@ pub mod builder {
     pub struct CompaniesDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> CompaniesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -21238,16 +21404,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/companies/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/companies/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -21255,6 +21435,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -21302,6 +21485,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -21334,6 +21524,7 @@ pub mod builder {
     pub struct CompaniesUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::CompanyPatch, String>,
     }
     impl<'a> CompaniesUpdate<'a> {
@@ -21341,6 +21532,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -21352,6 +21544,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -21371,13 +21576,14 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/companies/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -21385,6 +21591,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -21434,6 +21643,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -21994,12 +22210,14 @@ pub mod builder {
     pub struct PipelinesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> PipelinesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -22013,6 +22231,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/pipelines/{id}`
         pub async fn send(
             self,
@@ -22020,12 +22251,13 @@ pub mod builder {
             ResponseValue<types::PipelineEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -22033,6 +22265,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -22113,6 +22348,7 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         move_leads_to: Result<Option<::uuid::Uuid>, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> PipelinesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -22120,6 +22356,7 @@ pub mod builder {
                 client: client,
                 id: Err("id was not initialized".to_string()),
                 move_leads_to: Ok(None),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -22146,17 +22383,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/pipelines/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, move_leads_to } = self;
+            let Self { client, id, move_leads_to, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let move_leads_to = move_leads_to.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -22164,6 +22415,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -22221,6 +22475,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 422u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -22260,6 +22521,7 @@ pub mod builder {
     pub struct PipelinesUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::PipelinePatch, String>,
     }
     impl<'a> PipelinesUpdate<'a> {
@@ -22267,6 +22529,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -22278,6 +22541,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -22300,13 +22576,14 @@ pub mod builder {
             ResponseValue<types::PipelineEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -22314,6 +22591,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -22363,6 +22643,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -22730,6 +23017,7 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         stage_id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> StagesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -22737,6 +23025,7 @@ pub mod builder {
                 client: client,
                 id: Err("id was not initialized".to_string()),
                 stage_id: Err("stage_id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -22761,18 +23050,32 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/pipelines/{id}/stages/{stage_id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StageEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, stage_id } = self;
+            let Self { client, id, stage_id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let stage_id = stage_id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}/stages/{}", client.baseurl, encode_path(& id
                 .to_string()), encode_path(& stage_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -22780,6 +23083,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -22861,6 +23167,7 @@ pub mod builder {
         id: Result<::uuid::Uuid, String>,
         stage_id: Result<::uuid::Uuid, String>,
         move_leads_to: Result<Option<::uuid::Uuid>, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> StagesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -22869,6 +23176,7 @@ pub mod builder {
                 id: Err("id was not initialized".to_string()),
                 stage_id: Err("stage_id was not initialized".to_string()),
                 move_leads_to: Ok(None),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -22906,19 +23214,33 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/pipelines/{id}/stages/{stage_id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, stage_id, move_leads_to } = self;
+            let Self { client, id, stage_id, move_leads_to, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let stage_id = stage_id.map_err(Error::InvalidRequest)?;
             let move_leads_to = move_leads_to.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}/stages/{}", client.baseurl, encode_path(& id
                 .to_string()), encode_path(& stage_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -22926,6 +23248,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -22983,6 +23308,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 422u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -23023,6 +23355,7 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         stage_id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::StagePatch, String>,
     }
     impl<'a> StagesUpdate<'a> {
@@ -23031,6 +23364,7 @@ pub mod builder {
                 client: client,
                 id: Err("id was not initialized".to_string()),
                 stage_id: Err("stage_id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -23056,6 +23390,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<crate::patch::StagePatch>,
@@ -23072,15 +23419,16 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StageEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, stage_id, body } = self;
+            let Self { client, id, stage_id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let stage_id = stage_id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}/stages/{}", client.baseurl, encode_path(& id
                 .to_string()), encode_path(& stage_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -23088,6 +23436,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -23137,6 +23488,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -23196,6 +23554,7 @@ pub mod builder {
     pub struct StagesReorder<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::StageOrder, String>,
     }
     impl<'a> StagesReorder<'a> {
@@ -23203,6 +23562,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -23214,6 +23574,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -23243,8 +23616,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StageList>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| types::StageOrder::try_from(v).map_err(|e| e.to_string()))
                 .map_err(Error::InvalidRequest)?;
@@ -23252,7 +23626,7 @@ pub mod builder {
                 "{}/v1/pipelines/{}/stages/order", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -23260,6 +23634,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -23309,6 +23686,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -23896,12 +24280,14 @@ pub mod builder {
     pub struct LeadsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> LeadsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -23915,16 +24301,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/leads/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -23932,6 +24332,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24011,12 +24414,14 @@ pub mod builder {
     pub struct LeadsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> LeadsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -24030,16 +24435,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/leads/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24047,6 +24466,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24094,6 +24516,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -24126,6 +24555,7 @@ pub mod builder {
     pub struct LeadsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::LeadPatch, String>,
     }
     impl<'a> LeadsUpdate<'a> {
@@ -24133,6 +24563,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -24144,6 +24575,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -24163,13 +24607,14 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24177,6 +24622,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24226,6 +24674,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -24875,12 +25330,14 @@ pub mod builder {
     pub struct ActivitiesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ActivitiesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -24894,6 +25351,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/activities/{id}`
         pub async fn send(
             self,
@@ -24901,12 +25371,13 @@ pub mod builder {
             ResponseValue<types::ActivityEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24914,6 +25385,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24993,12 +25467,14 @@ pub mod builder {
     pub struct ActivitiesDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ActivitiesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -25012,16 +25488,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/activities/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -25029,6 +25519,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -25083,6 +25576,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 422u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -25122,6 +25622,7 @@ pub mod builder {
     pub struct ActivitiesUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::ActivityPatch, String>,
     }
     impl<'a> ActivitiesUpdate<'a> {
@@ -25129,6 +25630,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -25140,6 +25642,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -25162,13 +25677,14 @@ pub mod builder {
             ResponseValue<types::ActivityEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -25176,6 +25692,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -25225,6 +25744,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -26208,12 +26734,14 @@ pub mod builder {
     pub struct UsersGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> UsersGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -26227,16 +26755,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/users/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/users/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -26244,6 +26786,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -26323,6 +26868,7 @@ pub mod builder {
     pub struct UsersUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::UserPatch, String>,
     }
     impl<'a> UsersUpdate<'a> {
@@ -26330,6 +26876,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -26341,6 +26888,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -26360,13 +26920,14 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/users/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -26374,6 +26935,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -26423,6 +26987,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -28666,12 +29237,14 @@ pub mod builder {
     pub struct WebhookEndpointsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> WebhookEndpointsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -28685,6 +29258,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/webhook-endpoints/{id}`
         pub async fn send(
             self,
@@ -28692,13 +29278,14 @@ pub mod builder {
             ResponseValue<types::WebhookEndpointEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/webhook-endpoints/{}", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -28706,6 +29293,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -28785,12 +29375,14 @@ pub mod builder {
     pub struct WebhookEndpointsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> WebhookEndpointsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -28804,17 +29396,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/webhook-endpoints/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/webhook-endpoints/{}", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -28822,6 +29428,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -28869,6 +29478,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -28901,6 +29517,7 @@ pub mod builder {
     pub struct WebhookEndpointsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::WebhookEndpointPatch, String>,
     }
     impl<'a> WebhookEndpointsUpdate<'a> {
@@ -28908,6 +29525,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -28919,6 +29537,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -28941,14 +29572,15 @@ pub mod builder {
             ResponseValue<types::WebhookEndpointEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/webhook-endpoints/{}", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -28956,6 +29588,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -29005,6 +29640,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

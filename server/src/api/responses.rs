@@ -542,15 +542,28 @@ error_sets! {
         BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType,
         ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
-    /// Changing a resource with a JSON body.
-    Update => [
+    /// Creating a resource inside another one (which may not exist) from a JSON body.
+    CreateIn => [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
         UnsupportedMediaType, ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
-    /// Deleting a resource.
-    Delete => [BadRequest, Unauthorized, Forbidden, NotFound, RateLimited, Internal, ServiceUnavailable];
-    /// An action on a resource without a body, or a delete with conditions, that business
-    /// rules can refuse.
+    /// Changing a resource with a JSON body, under `If-Match`.
+    Update => [
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
+        PayloadTooLarge, UnsupportedMediaType, ValidationFailed, RateLimited, Internal,
+        ServiceUnavailable,
+    ];
+    /// Deleting a resource, under `If-Match`.
+    Delete => [
+        BadRequest, Unauthorized, Forbidden, NotFound, PreconditionFailed, RateLimited, Internal,
+        ServiceUnavailable,
+    ];
+    /// Deleting a resource, under `If-Match`, when business rules can refuse it.
+    GuardedDelete => [
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
+        ValidationFailed, RateLimited, Internal, ServiceUnavailable,
+    ];
+    /// An action on a resource without a body that business rules can refuse.
     Action => [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, RateLimited, Internal,
         ServiceUnavailable,
