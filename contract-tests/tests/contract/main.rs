@@ -5,6 +5,7 @@
 
 mod activities;
 mod companies;
+mod concurrency;
 mod contacts;
 mod document;
 mod errors;
