@@ -11251,6 +11251,7 @@ rotate-secret).*/
     ///      "format": "date-time"
     ///    },
     ///    "updated_at": {
+    ///      "description": "Changes with every change to the endpoint, including its delivery health\n(`last_success_at`, `failing_since`).",
     ///      "type": "string",
     ///      "format": "date-time"
     ///    },
@@ -11296,6 +11297,8 @@ re-sent with `recover` once it is enabled again.*/
         pub previous_secret_expires_at: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
+        /**Changes with every change to the endpoint, including its delivery health
+(`last_success_at`, `failing_since`).*/
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Receives a `POST` per event.
         pub url: ::std::string::String,
@@ -11699,6 +11702,7 @@ names resolving to them) are refused unless the server allows them.*/
     ///      "type": "string"
     ///    },
     ///    "updated_at": {
+    ///      "description": "Changes with every change to the endpoint, including its delivery health\n(`last_success_at`, `failing_since`).",
     ///      "type": "string",
     ///      "format": "date-time"
     ///    },
@@ -11747,6 +11751,8 @@ re-sent with `recover` once it is enabled again.*/
         /**`whsec_` + base64 of 32 random bytes: the key of the `webhook-signature` HMAC
 (Standard Webhooks). Store it now; it is never shown again.*/
         pub secret: ::std::string::String,
+        /**Changes with every change to the endpoint, including its delivery health
+(`last_success_at`, `failing_since`).*/
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Receives a `POST` per event.
         pub url: ::std::string::String,
@@ -21053,6 +21059,8 @@ Momentum is a multi-tenant CRM API.
 
 **Updates** are JSON Merge Patch: omitted fields are kept, `null` clears a field.
 
+**Versions**: every answer carrying one resource has a strong `ETag` that changes with every change to it. Send it in `If-Match` on `PATCH`, `PUT` or `DELETE` to change only that version (else `412 precondition_failed`, nothing changed, the current `ETag` in the answer), or in `If-None-Match` on a `GET` to get `304 Not Modified` while it is current.
+
 **Webhooks**: every change is recorded as an event (`GET /v1/events`) in the transaction that made it and sent to the tenant's webhook endpoints as a Standard Webhooks signed `POST` of `{"type", "timestamp", "data"}`, retried on failure. The `EventType` schema is the catalogue.
 
 **Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, `webhook_test`), named in its description, with a per-minute quota counted per credential (per client address without one). Every response says where you stand (`RateLimit-Policy`, `RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`.
@@ -21175,9 +21183,12 @@ Sends a `GET` request to `/v1/contacts/{id}`
 
 Arguments:
 - `id`: The contact's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.contacts_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -21194,9 +21205,12 @@ Sends a `DELETE` request to `/v1/contacts/{id}`
 
 Arguments:
 - `id`: The contact's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.contacts_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -21214,10 +21228,13 @@ Sends a `PATCH` request to `/v1/contacts/{id}`
 
 Arguments:
 - `id`: The contact's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.contacts_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -21288,9 +21305,12 @@ Sends a `GET` request to `/v1/companies/{id}`
 
 Arguments:
 - `id`: The company's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.companies_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -21308,9 +21328,12 @@ Sends a `DELETE` request to `/v1/companies/{id}`
 
 Arguments:
 - `id`: The company's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.companies_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -21328,10 +21351,13 @@ Sends a `PATCH` request to `/v1/companies/{id}`
 
 Arguments:
 - `id`: The company's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.companies_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -21517,9 +21543,12 @@ Sends a `GET` request to `/v1/pipelines/{id}`
 
 Arguments:
 - `id`: The pipeline's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.pipelines_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -21539,10 +21568,13 @@ Sends a `DELETE` request to `/v1/pipelines/{id}`
 Arguments:
 - `id`: The pipeline's id.
 - `move_leads_to`: A stage of another pipeline to move this pipeline's leads to.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.pipelines_delete()
     .id(id)
     .move_leads_to(move_leads_to)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -21557,10 +21589,13 @@ Sends a `PATCH` request to `/v1/pipelines/{id}`
 
 Arguments:
 - `id`: The pipeline's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.pipelines_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -21621,10 +21656,13 @@ Sends a `GET` request to `/v1/pipelines/{id}/stages/{stage_id}`
 Arguments:
 - `id`: The pipeline's id.
 - `stage_id`: The stage's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.stages_get()
     .id(id)
     .stage_id(stage_id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -21646,11 +21684,14 @@ Arguments:
 - `id`: The pipeline's id.
 - `stage_id`: The stage's id.
 - `move_leads_to`: Another stage to move this stage's leads to.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.stages_delete()
     .id(id)
     .stage_id(stage_id)
     .move_leads_to(move_leads_to)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -21668,11 +21709,14 @@ Sends a `PATCH` request to `/v1/pipelines/{id}/stages/{stage_id}`
 Arguments:
 - `id`: The pipeline's id.
 - `stage_id`: The stage's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.stages_update()
     .id(id)
     .stage_id(stage_id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -21691,10 +21735,13 @@ Sends a `PUT` request to `/v1/pipelines/{id}/stages/order`
 
 Arguments:
 - `id`: The pipeline's id.
+- `if_match`: Reorder only this version of the pipeline: its `ETag` (or a list of them), or
+`*` for any; otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.stages_reorder()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -21784,9 +21831,12 @@ Sends a `GET` request to `/v1/leads/{id}`
 
 Arguments:
 - `id`: The lead's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.leads_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -21804,9 +21854,12 @@ Sends a `DELETE` request to `/v1/leads/{id}`
 
 Arguments:
 - `id`: The lead's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.leads_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -21826,10 +21879,13 @@ Sends a `PATCH` request to `/v1/leads/{id}`
 
 Arguments:
 - `id`: The lead's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.leads_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -21933,9 +21989,12 @@ Sends a `GET` request to `/v1/activities/{id}`
 
 Arguments:
 - `id`: The activity's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.activities_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -21953,9 +22012,12 @@ Sends a `DELETE` request to `/v1/activities/{id}`
 
 Arguments:
 - `id`: The activity's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.activities_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -21972,10 +22034,13 @@ Sends a `PATCH` request to `/v1/activities/{id}`
 
 Arguments:
 - `id`: The activity's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.activities_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -22134,9 +22199,12 @@ Sends a `GET` request to `/v1/users/{id}`
 
 Arguments:
 - `id`: The user's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.users_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -22153,10 +22221,13 @@ Sends a `PATCH` request to `/v1/users/{id}`
 
 Arguments:
 - `id`: The user's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.users_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -22533,9 +22604,12 @@ Sends a `GET` request to `/v1/webhook-endpoints/{id}`
 
 Arguments:
 - `id`: The endpoint's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.webhook_endpoints_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -22552,9 +22626,12 @@ Sends a `DELETE` request to `/v1/webhook-endpoints/{id}`
 
 Arguments:
 - `id`: The endpoint's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.webhook_endpoints_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -22572,10 +22649,13 @@ Sends a `PATCH` request to `/v1/webhook-endpoints/{id}`
 
 Arguments:
 - `id`: The endpoint's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.webhook_endpoints_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -23234,12 +23314,14 @@ pub mod builder {
     pub struct ContactsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ContactsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -23253,16 +23335,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/contacts/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -23270,6 +23366,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -23349,12 +23448,14 @@ pub mod builder {
     pub struct ContactsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ContactsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -23368,16 +23469,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/contacts/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -23385,6 +23500,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -23432,6 +23550,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -23464,6 +23589,7 @@ pub mod builder {
     pub struct ContactsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::ContactPatch, String>,
     }
     impl<'a> ContactsUpdate<'a> {
@@ -23471,6 +23597,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -23482,6 +23609,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -23501,13 +23641,14 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -23515,6 +23656,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -23564,6 +23708,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -24009,12 +24160,14 @@ pub mod builder {
     pub struct CompaniesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> CompaniesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -24028,16 +24181,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/companies/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/companies/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24045,6 +24212,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24124,12 +24294,14 @@ pub mod builder {
     pub struct CompaniesDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> CompaniesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -24143,16 +24315,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/companies/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/companies/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24160,6 +24346,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24207,6 +24396,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -24239,6 +24435,7 @@ pub mod builder {
     pub struct CompaniesUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::CompanyPatch, String>,
     }
     impl<'a> CompaniesUpdate<'a> {
@@ -24246,6 +24443,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -24257,6 +24455,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -24276,13 +24487,14 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/companies/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24290,6 +24502,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24339,6 +24554,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -25268,12 +25490,14 @@ pub mod builder {
     pub struct PipelinesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> PipelinesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -25287,6 +25511,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/pipelines/{id}`
         pub async fn send(
             self,
@@ -25294,12 +25531,13 @@ pub mod builder {
             ResponseValue<types::PipelineEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -25307,6 +25545,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -25387,6 +25628,7 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         move_leads_to: Result<Option<::uuid::Uuid>, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> PipelinesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -25394,6 +25636,7 @@ pub mod builder {
                 client: client,
                 id: Err("id was not initialized".to_string()),
                 move_leads_to: Ok(None),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -25420,17 +25663,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/pipelines/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, move_leads_to } = self;
+            let Self { client, id, move_leads_to, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let move_leads_to = move_leads_to.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -25438,6 +25695,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -25495,6 +25755,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 422u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -25534,6 +25801,7 @@ pub mod builder {
     pub struct PipelinesUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::PipelinePatch, String>,
     }
     impl<'a> PipelinesUpdate<'a> {
@@ -25541,6 +25809,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -25552,6 +25821,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -25574,13 +25856,14 @@ pub mod builder {
             ResponseValue<types::PipelineEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -25588,6 +25871,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -25637,6 +25923,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -26023,6 +26316,7 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         stage_id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> StagesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -26030,6 +26324,7 @@ pub mod builder {
                 client: client,
                 id: Err("id was not initialized".to_string()),
                 stage_id: Err("stage_id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -26054,18 +26349,32 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/pipelines/{id}/stages/{stage_id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StageEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, stage_id } = self;
+            let Self { client, id, stage_id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let stage_id = stage_id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}/stages/{}", client.baseurl, encode_path(& id
                 .to_string()), encode_path(& stage_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -26073,6 +26382,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -26154,6 +26466,7 @@ pub mod builder {
         id: Result<::uuid::Uuid, String>,
         stage_id: Result<::uuid::Uuid, String>,
         move_leads_to: Result<Option<::uuid::Uuid>, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> StagesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -26162,6 +26475,7 @@ pub mod builder {
                 id: Err("id was not initialized".to_string()),
                 stage_id: Err("stage_id was not initialized".to_string()),
                 move_leads_to: Ok(None),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -26199,19 +26513,33 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/pipelines/{id}/stages/{stage_id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, stage_id, move_leads_to } = self;
+            let Self { client, id, stage_id, move_leads_to, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let stage_id = stage_id.map_err(Error::InvalidRequest)?;
             let move_leads_to = move_leads_to.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}/stages/{}", client.baseurl, encode_path(& id
                 .to_string()), encode_path(& stage_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -26219,6 +26547,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -26276,6 +26607,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 422u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -26316,6 +26654,7 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         stage_id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::StagePatch, String>,
     }
     impl<'a> StagesUpdate<'a> {
@@ -26324,6 +26663,7 @@ pub mod builder {
                 client: client,
                 id: Err("id was not initialized".to_string()),
                 stage_id: Err("stage_id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -26349,6 +26689,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<crate::patch::StagePatch>,
@@ -26365,15 +26718,16 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StageEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, stage_id, body } = self;
+            let Self { client, id, stage_id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let stage_id = stage_id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/pipelines/{}/stages/{}", client.baseurl, encode_path(& id
                 .to_string()), encode_path(& stage_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -26381,6 +26735,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -26430,6 +26787,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -26489,6 +26853,7 @@ pub mod builder {
     pub struct StagesReorder<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::StageOrder, String>,
     }
     impl<'a> StagesReorder<'a> {
@@ -26496,6 +26861,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -26507,6 +26873,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -26536,8 +26915,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StageList>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| types::StageOrder::try_from(v).map_err(|e| e.to_string()))
                 .map_err(Error::InvalidRequest)?;
@@ -26545,7 +26925,7 @@ pub mod builder {
                 "{}/v1/pipelines/{}/stages/order", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -26553,6 +26933,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -26602,6 +26985,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -27208,12 +27598,14 @@ pub mod builder {
     pub struct LeadsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> LeadsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -27227,16 +27619,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/leads/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -27244,6 +27650,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -27323,12 +27732,14 @@ pub mod builder {
     pub struct LeadsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> LeadsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -27342,16 +27753,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/leads/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -27359,6 +27784,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -27406,6 +27834,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -27438,6 +27873,7 @@ pub mod builder {
     pub struct LeadsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::LeadPatch, String>,
     }
     impl<'a> LeadsUpdate<'a> {
@@ -27445,6 +27881,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -27456,6 +27893,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -27475,13 +27925,14 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -27489,6 +27940,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -27538,6 +27992,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -28225,12 +28686,14 @@ pub mod builder {
     pub struct ActivitiesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ActivitiesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -28244,6 +28707,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/activities/{id}`
         pub async fn send(
             self,
@@ -28251,12 +28727,13 @@ pub mod builder {
             ResponseValue<types::ActivityEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -28264,6 +28741,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -28343,12 +28823,14 @@ pub mod builder {
     pub struct ActivitiesDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ActivitiesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -28362,16 +28844,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/activities/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -28379,6 +28875,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -28433,6 +28932,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 422u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -28472,6 +28978,7 @@ pub mod builder {
     pub struct ActivitiesUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::ActivityPatch, String>,
     }
     impl<'a> ActivitiesUpdate<'a> {
@@ -28479,6 +28986,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -28490,6 +28998,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -28512,13 +29033,14 @@ pub mod builder {
             ResponseValue<types::ActivityEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -28526,6 +29048,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -28575,6 +29100,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -29596,12 +30128,14 @@ pub mod builder {
     pub struct UsersGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> UsersGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -29615,16 +30149,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/users/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/users/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -29632,6 +30180,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -29711,6 +30262,7 @@ pub mod builder {
     pub struct UsersUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::UserPatch, String>,
     }
     impl<'a> UsersUpdate<'a> {
@@ -29718,6 +30270,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -29729,6 +30282,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -29748,13 +30314,14 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/users/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -29762,6 +30329,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -29811,6 +30381,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -32177,12 +32754,14 @@ pub mod builder {
     pub struct WebhookEndpointsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> WebhookEndpointsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -32196,6 +32775,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/webhook-endpoints/{id}`
         pub async fn send(
             self,
@@ -32203,13 +32795,14 @@ pub mod builder {
             ResponseValue<types::WebhookEndpointEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/webhook-endpoints/{}", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -32217,6 +32810,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -32296,12 +32892,14 @@ pub mod builder {
     pub struct WebhookEndpointsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> WebhookEndpointsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -32315,17 +32913,31 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/webhook-endpoints/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/webhook-endpoints/{}", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -32333,6 +32945,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -32380,6 +32995,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -32412,6 +33034,7 @@ pub mod builder {
     pub struct WebhookEndpointsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<crate::patch::WebhookEndpointPatch, String>,
     }
     impl<'a> WebhookEndpointsUpdate<'a> {
@@ -32419,6 +33042,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Err("body was not initialized".to_string()),
             }
         }
@@ -32430,6 +33054,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -32452,14 +33089,15 @@ pub mod builder {
             ResponseValue<types::WebhookEndpointEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/webhook-endpoints/{}", client.baseurl, encode_path(& id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -32467,6 +33105,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -32516,6 +33157,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

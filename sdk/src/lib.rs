@@ -11,10 +11,14 @@
 //! Errors: a failed call returns [`Error::ErrorResponse`] holding the decoded
 //! [`types::ErrorEnvelope`] for every documented status; `error.code` is a plain string so
 //! codes added by a newer server still decode.
+//!
+//! Versions: answers carrying one resource have an `ETag`; [`conditional`] reads it and
+//! tells a `304` (from `.if_none_match(..)`) and a `412` (from `.if_match(..)`) apart.
 
 // progenitor output, formatted by prettyplease: rustfmt would make it drift.
 #[rustfmt::skip]
 mod generated;
+pub mod conditional;
 mod pages;
 pub mod pagination;
 pub mod patch;

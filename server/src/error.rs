@@ -119,6 +119,14 @@ pub enum AppError {
     /// An `Idempotency-Key` whose first request has not finished.
     #[error("a request with this Idempotency-Key is still running; retry after it finishes")]
     IdempotencyKeyInUse,
+    /// A conditional write (`If-Match`) named a version that is no longer the current
+    /// one; `current` is the current version's tag, which the 412 also reports.
+    #[error("{message}")]
+    PreconditionFailed {
+        message: String,
+        details: Vec<FieldError>,
+        current: String,
+    },
     /// Too many requests of one class from one credential or client.
     #[error("too many `{class}` requests: retry after {retry_after} s")]
     RateLimited {
@@ -151,6 +159,7 @@ impl AppError {
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
+            Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
@@ -162,7 +171,8 @@ impl AppError {
             Self::BadRequest { details, .. }
             | Self::Validation(details)
             | Self::Forbidden { details, .. }
-            | Self::Conflict { details, .. } => details,
+            | Self::Conflict { details, .. }
+            | Self::PreconditionFailed { details, .. } => details,
             _ => &[],
         }
     }

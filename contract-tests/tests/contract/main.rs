@@ -6,6 +6,7 @@
 mod activities;
 mod batch;
 mod companies;
+mod concurrency;
 mod contacts;
 mod document;
 mod errors;

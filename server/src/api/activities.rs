@@ -2,18 +2,20 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
-    envelopes, Action, ApiResult, Create, Created, List, Meta, NoContent, Read, Success, Update,
+    envelopes, Action, ApiResult, Conditional, Create, Created, GuardedDelete, List, Meta,
+    NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, PathId, Text};
@@ -245,16 +247,16 @@ impl ActivitiesApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<ActivityCreate>,
-    ) -> ApiResult<Created<ActivityEnvelope>, Create> {
+    ) -> ApiResult<Tagged<Created<ActivityEnvelope>>, Create> {
         let owner = body.0.owner_id.or(auth.0.user_id);
         let activity = body.0.parse(owner)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::insert(&mut tx, &activity).await?;
         let created = commit_with(tx, EventType::ActivityCreated, row).await?;
-        Ok(Created {
+        Ok(Tagged(Created {
             location: format!("/v1/activities/{}", created.id),
             body: envelope(created, &request_id),
-        })
+        }))
     }
 
     /// Get an activity
@@ -270,12 +272,18 @@ impl ActivitiesApi {
         request_id: Data<&RequestId>,
         /// The activity's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<ActivityEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<ActivityEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(envelope(row.into(), &request_id)))
+        let found = envelope(row.into(), &request_id);
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// Update an activity
@@ -293,17 +301,23 @@ impl ActivitiesApi {
         request_id: Data<&RequestId>,
         /// The activity's id.
         id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<ActivityPatch>,
-    ) -> ApiResult<Success<ActivityEnvelope>, Update> {
+    ) -> ApiResult<Tagged<Success<ActivityEnvelope>>, Update> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = writable(&mut tx, id).await?;
+        if_match.check(&current)?;
         let merged = merge::<ActivityCreate, _>(&Activity::from(current), &body.0)?;
         let owner = merged.owner_id;
         let activity = merged.parse(owner)?;
         let row = repo::update(&mut tx, id, &activity).await?;
         let updated = commit_with(tx, EventType::ActivityUpdated, row).await?;
-        Ok(Success(envelope(updated, &request_id)))
+        Ok(Tagged(Success(envelope(updated, &request_id))))
     }
 
     /// Delete an activity
@@ -321,11 +335,17 @@ impl ActivitiesApi {
         state: Data<&AppState>,
         /// The activity's id.
         id: Path<PathId>,
-    ) -> ApiResult<NoContent, Action> {
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<NoContent, GuardedDelete> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         // Locked by `writable`, so this is the activity exactly as it is deleted.
         let current = writable(&mut tx, id).await?;
+        if_match.check(&current)?;
         repo::delete(&mut tx, id).await?;
         commit_with(tx, EventType::ActivityDeleted, current).await?;
         Ok(NoContent)
@@ -347,7 +367,7 @@ impl ActivitiesApi {
         request_id: Data<&RequestId>,
         /// The activity's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<ActivityEnvelope>, Action> {
+    ) -> ApiResult<Tagged<Success<ActivityEnvelope>>, Action> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = writable(&mut tx, id).await?;
@@ -366,7 +386,7 @@ impl ActivitiesApi {
             tx.commit().await?;
             row.into()
         };
-        Ok(Success(envelope(completed, &request_id)))
+        Ok(Tagged(Success(envelope(completed, &request_id))))
     }
 
     /// List activities

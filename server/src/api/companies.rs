@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
@@ -13,11 +13,13 @@ use uuid::Uuid;
 
 use super::contacts::{self, ContactList};
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
-    envelopes, ApiResult, Create, Created, Delete, List, Meta, NoContent, Read, Success, Update,
+    envelopes, ApiResult, Conditional, Create, Created, Delete, List, Meta, NoContent, Read,
+    Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, Int, PathId, Text, TextList};
@@ -232,15 +234,15 @@ impl CompaniesApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<CompanyCreate>,
-    ) -> ApiResult<Created<CompanyEnvelope>, Create> {
+    ) -> ApiResult<Tagged<Created<CompanyEnvelope>>, Create> {
         let company = body.0.parse()?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::insert(&mut tx, &company).await?;
         let created = commit_with(tx, EventType::CompanyCreated, row).await?;
-        Ok(Created {
+        Ok(Tagged(Created {
             location: format!("/v1/companies/{}", created.id),
             body: envelope(created, &request_id),
-        })
+        }))
     }
 
     /// Get a company
@@ -256,12 +258,18 @@ impl CompaniesApi {
         request_id: Data<&RequestId>,
         /// The company's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<CompanyEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<CompanyEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(envelope(row.into(), &request_id)))
+        let found = envelope(row.into(), &request_id);
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// Update a company
@@ -280,15 +288,21 @@ impl CompaniesApi {
         request_id: Data<&RequestId>,
         /// The company's id.
         id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<CompanyPatch>,
-    ) -> ApiResult<Success<CompanyEnvelope>, Update> {
+    ) -> ApiResult<Tagged<Success<CompanyEnvelope>>, Update> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = Company::from(repo::get_for_update(&mut tx, id).await?);
+        if_match.check(&current)?;
         let company = merge::<CompanyCreate, _>(&current, &body.0)?.parse()?;
         let row = repo::update(&mut tx, id, &company).await?;
         let updated = commit_with(tx, EventType::CompanyUpdated, row).await?;
-        Ok(Success(envelope(updated, &request_id)))
+        Ok(Tagged(Success(envelope(updated, &request_id))))
     }
 
     /// Delete a company
@@ -306,9 +320,17 @@ impl CompaniesApi {
         state: Data<&AppState>,
         /// The company's id.
         id: Path<PathId>,
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if_match
+            .check_with(repo::get_for_update(&mut tx, id))
+            .await?;
         let row = repo::delete(&mut tx, id).await?;
         commit_with(tx, EventType::CompanyDeleted, row).await?;
         Ok(NoContent)

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
@@ -12,10 +12,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
 use super::pagination;
 use super::responses::{
-    ApiResult, Create, Created, Delete, List, ListMeta, Meta, NoContent, Read, Success, Update,
+    ApiResult, Conditional, Create, Created, Delete, List, ListMeta, Meta, NoContent, Read,
+    Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, Email, PathId, Text, TextList};
@@ -278,16 +280,16 @@ impl ContactsApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<ContactCreate>,
-    ) -> ApiResult<Created<ContactEnvelope>, Create> {
+    ) -> ApiResult<Tagged<Created<ContactEnvelope>>, Create> {
         let contact = domain::Contact::parse(body.0.into()).map_err(AppError::Validation)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let written = repo::insert(&mut tx, &contact).await;
         let created =
             commit_or_name_holder(&state, tx, written, &contact, EventType::ContactCreated).await?;
-        Ok(Created {
+        Ok(Tagged(Created {
             location: format!("/v1/contacts/{}", created.id),
             body: envelope(created, &request_id),
-        })
+        }))
     }
 
     /// Get a contact
@@ -301,12 +303,18 @@ impl ContactsApi {
         request_id: Data<&RequestId>,
         /// The contact's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<ContactEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<ContactEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(envelope(row.into(), &request_id)))
+        let found = envelope(row.into(), &request_id);
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// Update a contact
@@ -325,19 +333,25 @@ impl ContactsApi {
         request_id: Data<&RequestId>,
         /// The contact's id.
         id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<ContactPatch>,
-    ) -> ApiResult<Success<ContactEnvelope>, Update> {
+    ) -> ApiResult<Tagged<Success<ContactEnvelope>>, Update> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let changes: domain::ContactPatch = body.0.into();
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
+        if_match.check(&current)?;
         let contact = changes
             .apply_to(current.to_domain())
             .map_err(AppError::Validation)?;
         let written = repo::update(&mut tx, id, &contact).await;
         let updated =
             commit_or_name_holder(&state, tx, written, &contact, EventType::ContactUpdated).await?;
-        Ok(Success(envelope(updated, &request_id)))
+        Ok(Tagged(Success(envelope(updated, &request_id))))
     }
 
     /// Delete a contact
@@ -354,9 +368,17 @@ impl ContactsApi {
         state: Data<&AppState>,
         /// The contact's id.
         id: Path<PathId>,
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if_match
+            .check_with(repo::get_for_update(&mut tx, id))
+            .await?;
         let deleted = Contact::from(repo::delete(&mut tx, id).await?);
         events::emit(&mut tx, EventType::ContactDeleted, &deleted).await?;
         tx.commit().await?;

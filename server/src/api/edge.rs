@@ -288,6 +288,12 @@ pub(super) fn render_error(err: poem::Error, request_id: &str) -> Response {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Json(envelope).into_response();
     resp.set_status(status);
+    // A failed `If-Match` names the current version in the header it came from, too.
+    if let Some(AppError::PreconditionFailed { current, .. }) = err.downcast_ref::<AppError>() {
+        if let Ok(value) = HeaderValue::from_str(current) {
+            resp.headers_mut().insert(header::ETAG, value);
+        }
+    }
     resp
 }
 

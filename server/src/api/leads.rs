@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object, OpenApi};
@@ -11,12 +11,13 @@ use uuid::Uuid;
 use super::companies::Company;
 use super::contacts::Contact;
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
 use super::merge::{merge, sets};
 use super::pagination;
 use super::responses::{
-    envelopes, Action, ApiResult, Create, Created, Delete, List, Meta, NoContent, Read, Success,
-    Update,
+    envelopes, Action, ApiResult, Conditional, Create, Created, Delete, List, Meta, NoContent,
+    Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, Amount, Date, Email, PathId, Text};
@@ -471,7 +472,7 @@ impl LeadsApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<LeadCreate>,
-    ) -> ApiResult<Created<LeadEnvelope>, Create> {
+    ) -> ApiResult<Tagged<Created<LeadEnvelope>>, Create> {
         // A new lead belongs to the user the key acts for unless it names its owner.
         let lead = body.0.parse(auth.0.user_id)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
@@ -479,10 +480,10 @@ impl LeadsApi {
         let created = Lead::from(repo::insert(&mut tx, &lead, &stage).await?);
         emit_change(&mut tx, EventType::LeadCreated, &created, None).await?;
         tx.commit().await?;
-        Ok(Created {
+        Ok(Tagged(Created {
             location: format!("/v1/leads/{}", created.id),
             body: envelope(created, &request_id),
-        })
+        }))
     }
 
     /// Get a lead
@@ -494,12 +495,18 @@ impl LeadsApi {
         request_id: Data<&RequestId>,
         /// The lead's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<LeadEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<LeadEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(envelope(row.into(), &request_id)))
+        let found = envelope(row.into(), &request_id);
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// Update a lead
@@ -516,11 +523,17 @@ impl LeadsApi {
         request_id: Data<&RequestId>,
         /// The lead's id.
         id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<LeadPatch>,
-    ) -> ApiResult<Success<LeadEnvelope>, Update> {
+    ) -> ApiResult<Tagged<Success<LeadEnvelope>>, Update> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
+        if_match.check(&current)?;
         let mut merged = merge::<LeadCreate, _>(&Lead::from(current.clone()), &body.0)?;
         if sets(&body.0, "pipeline_id") && !sets(&body.0, "stage_id") {
             merged.stage_id = None;
@@ -532,7 +545,7 @@ impl LeadsApi {
         let before = Some((current.stage_id, current.status.as_str()));
         emit_change(&mut tx, EventType::LeadUpdated, &updated, before).await?;
         tx.commit().await?;
-        Ok(Success(envelope(updated, &request_id)))
+        Ok(Tagged(Success(envelope(updated, &request_id))))
     }
 
     /// Delete a lead
@@ -546,9 +559,17 @@ impl LeadsApi {
         state: Data<&AppState>,
         /// The lead's id.
         id: Path<PathId>,
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if_match
+            .check_with(repo::get_for_update(&mut tx, id))
+            .await?;
         let deleted = Lead::from(repo::delete(&mut tx, id).await?);
         events::emit(&mut tx, EventType::LeadDeleted, &deleted).await?;
         tx.commit().await?;

@@ -11,6 +11,7 @@ pub mod companies;
 pub mod contacts;
 pub mod docs;
 pub mod edge;
+pub mod etag;
 pub mod events;
 pub mod idempotency;
 pub mod leads;
@@ -74,6 +75,11 @@ every error `{\"error\": {\"code\", \"message\", \"details\"}, \"meta\": {...}}`
 **Lists** are keyset-paginated: pass `meta.next_cursor` back as `cursor` until it is null.
 
 **Updates** are JSON Merge Patch: omitted fields are kept, `null` clears a field.
+
+**Versions**: every answer carrying one resource has a strong `ETag` that changes with \
+every change to it. Send it in `If-Match` on `PATCH`, `PUT` or `DELETE` to change only \
+that version (else `412 precondition_failed`, nothing changed, the current `ETag` in the \
+answer), or in `If-None-Match` on a `GET` to get `304 Not Modified` while it is current.
 
 **Webhooks**: every change is recorded as an event (`GET /v1/events`) in the transaction \
 that made it and sent to the tenant's webhook endpoints as a Standard Webhooks signed \
@@ -342,6 +348,98 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The schemas that carry one versioned resource, and so an `ETag`.
+    const VERSIONED_ENVELOPES: [&str; 9] = [
+        "ContactEnvelope",
+        "CompanyEnvelope",
+        "PipelineEnvelope",
+        "StageEnvelope",
+        "LeadEnvelope",
+        "ActivityEnvelope",
+        "UserEnvelope",
+        "WebhookEndpointEnvelope",
+        "WebhookEndpointWithSecretEnvelope",
+    ];
+
+    fn has_header_param(op: &serde_json::Value, name: &str) -> bool {
+        op["parameters"].as_array().into_iter().flatten().any(|p| {
+            p["in"] == "header"
+                && p["name"] == name
+                && p["required"] == false
+                && p["schema"]["type"] == "string"
+        })
+    }
+
+    #[test]
+    fn every_answer_carrying_one_versioned_resource_documents_its_etag_and_reads_answer_304() {
+        let doc = document();
+        let mut tagged = 0;
+        for (_, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                let responses = op["responses"].as_object().expect("responses");
+                let success = responses
+                    .iter()
+                    .find(|(status, _)| status.starts_with('2'))
+                    .map(|(_, resp)| resp)
+                    .expect("a success response");
+                let schema = success["content"]["application/json; charset=utf-8"]["schema"]
+                    ["$ref"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_start_matches("#/components/schemas/");
+                let versioned = VERSIONED_ENVELOPES.contains(&schema);
+                assert_eq!(
+                    success["headers"]["ETag"].is_object(),
+                    versioned,
+                    "{id}: ETag on its success response"
+                );
+                let conditional_read = versioned && method == "get";
+                assert_eq!(
+                    responses
+                        .get("304")
+                        .is_some_and(|r| r["headers"]["ETag"].is_object()
+                            && r["headers"]["X-Request-Id"].is_object()
+                            && r.get("content").is_none()),
+                    conditional_read,
+                    "{id}: 304 with ETag and no body"
+                );
+                assert_eq!(
+                    has_header_param(op, "If-None-Match"),
+                    conditional_read,
+                    "{id}: If-None-Match"
+                );
+                tagged += usize::from(versioned);
+            }
+        }
+        // Get, create and update of contacts, companies, pipelines, stages, leads,
+        // activities, users and webhook endpoints, and three actions.
+        assert!(tagged >= 24 + 3, "{tagged} tagged operations");
+    }
+
+    #[test]
+    fn every_patch_put_and_delete_takes_if_match_and_only_they_document_412() {
+        let doc = document();
+        let mut conditional = 0;
+        for (_, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                let write = matches!(method.as_str(), "patch" | "put" | "delete");
+                assert_eq!(has_header_param(op, "If-Match"), write, "{id}: If-Match");
+                let precondition = &op["responses"]["412"];
+                assert_eq!(precondition.is_object(), write, "{id}: 412");
+                if write {
+                    assert!(
+                        precondition["headers"]["ETag"].is_object(),
+                        "{id}: 412 names the current ETag"
+                    );
+                    conditional += 1;
+                }
+            }
+        }
+        assert!(conditional >= 16, "{conditional} conditional writes");
     }
 
     #[test]

@@ -4,20 +4,21 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
 use super::leads::emit_moved;
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
-    envelopes, Action, ApiResult, Create, Created, List, ListMeta, Meta, NoContent, Read, Success,
-    Update,
+    envelopes, ApiResult, Conditional, Create, CreateIn, Created, GuardedDelete, List, ListMeta,
+    Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{Int, PathId, Text};
@@ -259,7 +260,7 @@ impl PipelinesApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<PipelineCreate>,
-    ) -> ApiResult<Created<PipelineEnvelope>, Create> {
+    ) -> ApiResult<Tagged<Created<PipelineEnvelope>>, Create> {
         let body = body.0;
         let stages = body.stages.into_iter().map(NewStage::input).collect();
         let new =
@@ -269,10 +270,10 @@ impl PipelinesApi {
         let created = load(&mut tx, row.id).await?;
         events::emit(&mut tx, EventType::PipelineCreated, &created).await?;
         tx.commit().await?;
-        Ok(Created {
+        Ok(Tagged(Created {
             location: format!("/v1/pipelines/{}", created.id),
             body: one(created, &request_id),
-        })
+        }))
     }
 
     /// Get a pipeline
@@ -290,12 +291,17 @@ impl PipelinesApi {
         request_id: Data<&RequestId>,
         /// The pipeline's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<PipelineEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<PipelineEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let found = load(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(one(found, &request_id)))
+        Ok(Conditional::new(one(found, &request_id), &if_none_match))
     }
 
     /// Rename a pipeline
@@ -311,10 +317,18 @@ impl PipelinesApi {
         request_id: Data<&RequestId>,
         /// The pipeline's id.
         id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<PipelinePatch>,
-    ) -> ApiResult<Success<PipelineEnvelope>, Update> {
+    ) -> ApiResult<Tagged<Success<PipelineEnvelope>>, Update> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if_match
+            .check_with(repo::get_for_update(&mut tx, id))
+            .await?;
         // A patch without a name writes nothing, so it has nothing to report either.
         let found = match body.0.name {
             Some(name) => {
@@ -325,7 +339,7 @@ impl PipelinesApi {
             None => load(&mut tx, id).await?,
         };
         tx.commit().await?;
-        Ok(Success(one(found, &request_id)))
+        Ok(Tagged(Success(one(found, &request_id))))
     }
 
     /// Delete a pipeline
@@ -346,9 +360,17 @@ impl PipelinesApi {
         id: Path<PathId>,
         /// A stage of another pipeline to move this pipeline's leads to.
         move_leads_to: Query<Option<Uuid>>,
-    ) -> ApiResult<NoContent, Action> {
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<NoContent, GuardedDelete> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if_match
+            .check_with(repo::get_for_update(&mut tx, id))
+            .await?;
         let deleted = repo::delete(&mut tx, id, move_leads_to.0).await?;
         emit_moved(&mut tx, deleted.moved).await?;
         let before = pipeline(deleted.pipeline, deleted.stages);
@@ -450,20 +472,20 @@ impl PipelinesApi {
         /// The pipeline's id.
         id: Path<PathId>,
         body: Json<StageCreate>,
-    ) -> ApiResult<Created<StageEnvelope>, Update> {
+    ) -> ApiResult<Tagged<Created<StageEnvelope>>, CreateIn> {
         let id = id.0.parse("id")?;
         let (stage, position) = body.0.parse()?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::create_stage(&mut tx, id, &stage, position).await?;
         emit_updated(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Created {
+        Ok(Tagged(Created {
             location: format!("/v1/pipelines/{id}/stages/{}", row.id),
             body: StageEnvelope {
                 data: row.into(),
                 meta: Meta::of(&request_id),
             },
-        })
+        }))
     }
 
     /// Get a stage
@@ -481,16 +503,22 @@ impl PipelinesApi {
         id: Path<PathId>,
         /// The stage's id.
         stage_id: Path<PathId>,
-    ) -> ApiResult<Success<StageEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<StageEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let stage_id = stage_id.0.parse("stage_id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get_stage(&mut tx, id, stage_id).await?;
         tx.commit().await?;
-        Ok(Success(StageEnvelope {
+        let found = StageEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
-        }))
+        };
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// Update a stage
@@ -510,22 +538,28 @@ impl PipelinesApi {
         id: Path<PathId>,
         /// The stage's id.
         stage_id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<StagePatch>,
-    ) -> ApiResult<Success<StageEnvelope>, Update> {
+    ) -> ApiResult<Tagged<Success<StageEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let stage_id = stage_id.0.parse("stage_id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::lock_stage(&mut tx, id, stage_id).await?;
+        if_match.check(&current)?;
         let merged = merge::<StageCreate, _>(&Stage::from(current.clone()), &body.0)?;
         let (stage, position) = merged.parse()?;
         let position = position.unwrap_or(i64::from(current.position));
         let row = repo::update_stage(&mut tx, &current, &stage, position).await?;
         emit_updated(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(StageEnvelope {
+        Ok(Tagged(Success(StageEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
-        }))
+        })))
     }
 
     /// Delete a stage
@@ -549,10 +583,18 @@ impl PipelinesApi {
         stage_id: Path<PathId>,
         /// Another stage to move this stage's leads to.
         move_leads_to: Query<Option<Uuid>>,
-    ) -> ApiResult<NoContent, Action> {
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<NoContent, GuardedDelete> {
         let id = id.0.parse("id")?;
         let stage_id = stage_id.0.parse("stage_id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if_match
+            .check_with(repo::stage_under_lock(&mut tx, id, stage_id))
+            .await?;
         let moved = repo::delete_stage(&mut tx, id, stage_id, move_leads_to.0).await?;
         emit_moved(&mut tx, moved).await?;
         emit_updated(&mut tx, id).await?;
@@ -576,10 +618,18 @@ impl PipelinesApi {
         request_id: Data<&RequestId>,
         /// The pipeline's id.
         id: Path<PathId>,
+        /// Reorder only this version of the pipeline: its `ETag` (or a list of them), or
+        /// `*` for any; otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<StageOrder>,
     ) -> ApiResult<Success<StageList>, Update> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if_match
+            .check_with(repo::get_for_update(&mut tx, id))
+            .await?;
         let stages = repo::reorder(&mut tx, id, &body.0.stage_ids).await?;
         emit_updated(&mut tx, id).await?;
         tx.commit().await?;

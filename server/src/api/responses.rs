@@ -6,6 +6,8 @@
 //! written by hand rather than derived per operation so the headers every response
 //! carries are declared in one place, and so each operation lists exactly the error
 //! statuses it can return (`S` names the set) while all of them share one schema.
+//! `Tagged` and `Conditional` add a resource's `ETag` (see `api::etag`) to the answers
+//! that carry one resource, and `304 Not Modified` to reads.
 
 use std::marker::PhantomData;
 
@@ -18,6 +20,7 @@ use poem_openapi::registry::{
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
 
+use super::etag::{IfNoneMatch, Versioned};
 use crate::error::{AppError, ErrorCode};
 
 /// `meta` of every envelope.
@@ -148,6 +151,7 @@ impl ErrorEnvelope {
 }
 
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+pub const ETAG_HEADER: &str = "ETag";
 const JSON: &str = "application/json; charset=utf-8";
 
 fn header(name: &str, description: &str, schema: MetaSchemaRef) -> MetaHeader {
@@ -310,6 +314,116 @@ impl<T: ToJSON> IntoResponse for Created<T> {
     }
 }
 
+fn etag_header() -> MetaHeader {
+    header(
+        ETAG_HEADER,
+        "The resource's version, a strong entity tag that changes with every change to \
+         it. Send it back in `If-Match` to change or delete only this version, or in \
+         `If-None-Match` to get `304 Not Modified` while it is current.",
+        String::schema_ref(),
+    )
+}
+
+fn with_etag(mut resp: Response, etag: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        resp.headers_mut().insert(poem::http::header::ETAG, value);
+    }
+    resp
+}
+
+/// A success response whose body is one versioned resource.
+pub trait OneResource {
+    fn etag(&self) -> String;
+}
+
+impl<T: Versioned> OneResource for Success<T> {
+    fn etag(&self) -> String {
+        self.0.etag()
+    }
+}
+
+impl<T: Versioned> OneResource for Created<T> {
+    fn etag(&self) -> String {
+        self.body.etag()
+    }
+}
+
+/// `R` ([`Success`] or [`Created`], with one resource) plus the resource's `ETag`.
+pub struct Tagged<R>(pub R);
+
+impl<R: ApiResponse> ApiResponse for Tagged<R> {
+    fn meta() -> MetaResponses {
+        let mut meta = R::meta();
+        for response in &mut meta.responses {
+            response.headers.insert(0, etag_header());
+        }
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        R::register(registry);
+    }
+}
+
+impl<R: IntoResponse + OneResource> IntoResponse for Tagged<R> {
+    fn into_response(self) -> Response {
+        let etag = self.0.etag();
+        with_etag(self.0.into_response(), &etag)
+    }
+}
+
+/// A read of one resource: 200 with it and its `ETag`, or `304 Not Modified` with the
+/// `ETag` and no body when the request's `If-None-Match` names the current version.
+pub struct Conditional<T> {
+    body: T,
+    not_modified: bool,
+}
+
+impl<T: Versioned> Conditional<T> {
+    pub fn new(body: T, if_none_match: &IfNoneMatch) -> Self {
+        Self {
+            not_modified: if_none_match.matches(&body),
+            body,
+        }
+    }
+}
+
+impl<T: ToJSON> ApiResponse for Conditional<T> {
+    fn meta() -> MetaResponses {
+        let mut not_modified = vec![etag_header()];
+        not_modified.extend(standard_headers());
+        MetaResponses {
+            responses: vec![
+                json_response(200, "Success.", T::schema_ref(), vec![etag_header()]),
+                MetaResponse {
+                    description: "Not modified: `If-None-Match` names the current version, \
+                                  which the `ETag` header repeats. No body.",
+                    status: Some(304),
+                    status_range: None,
+                    content: vec![],
+                    headers: not_modified,
+                },
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ToJSON + Versioned> IntoResponse for Conditional<T> {
+    fn into_response(self) -> Response {
+        let etag = self.body.etag();
+        let resp = if self.not_modified {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            Json(self.body).into_response()
+        };
+        with_etag(resp, &etag)
+    }
+}
+
 /// 200 with an image: `Svg` (`image/svg+xml`) or `Png` (`image/png`).
 pub struct Svg(pub String);
 pub struct Png(pub Vec<u8>);
@@ -429,15 +543,28 @@ error_sets! {
         BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType,
         ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
-    /// Changing a resource with a JSON body.
-    Update => [
+    /// Creating a resource inside another one (which may not exist) from a JSON body.
+    CreateIn => [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
         UnsupportedMediaType, ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
-    /// Deleting a resource.
-    Delete => [BadRequest, Unauthorized, Forbidden, NotFound, RateLimited, Internal, ServiceUnavailable];
-    /// An action on a resource without a body, or a delete with conditions, that business
-    /// rules can refuse.
+    /// Changing a resource with a JSON body, under `If-Match`.
+    Update => [
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
+        PayloadTooLarge, UnsupportedMediaType, ValidationFailed, RateLimited, Internal,
+        ServiceUnavailable,
+    ];
+    /// Deleting a resource, under `If-Match`.
+    Delete => [
+        BadRequest, Unauthorized, Forbidden, NotFound, PreconditionFailed, RateLimited, Internal,
+        ServiceUnavailable,
+    ];
+    /// Deleting a resource, under `If-Match`, when business rules can refuse it.
+    GuardedDelete => [
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
+        ValidationFailed, RateLimited, Internal, ServiceUnavailable,
+    ];
+    /// An action on a resource without a body that business rules can refuse.
     Action => [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, RateLimited, Internal,
         ServiceUnavailable,
@@ -470,7 +597,11 @@ fn describe(code: ErrorCode) -> &'static str {
         ErrorCode::Conflict => {
             "Conflicts with the current state, e.g. a unique field already in use."
         }
-        ErrorCode::PreconditionFailed => "A precondition header did not hold.",
+        ErrorCode::PreconditionFailed => {
+            "`If-Match` names a version that is no longer current: the resource changed \
+             since it was read. Nothing was changed; the current version is in the `ETag` \
+             header and in `details` (field `If-Match`, code `stale`)."
+        }
         ErrorCode::PayloadTooLarge => {
             "The body is larger than the server accepts (1 MiB by default)."
         }
@@ -518,14 +649,18 @@ impl<S: ErrorSet> ApiResponse for ApiError<S> {
             responses: S::STATUSES
                 .iter()
                 .map(|code| {
-                    let extra = if *code == ErrorCode::RateLimited {
-                        vec![header(
+                    let extra = match code {
+                        ErrorCode::RateLimited => vec![header(
                             "Retry-After",
                             "Whole seconds (at least 1) before the next request can pass.",
                             u64::schema_ref(),
-                        )]
-                    } else {
-                        vec![]
+                        )],
+                        ErrorCode::PreconditionFailed => vec![header(
+                            ETAG_HEADER,
+                            "The resource's current version.",
+                            String::schema_ref(),
+                        )],
+                        _ => vec![],
                     };
                     json_response(
                         code.status(),

@@ -4,16 +4,18 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch};
 use super::pagination;
 use super::responses::{
-    envelopes, Action, ApiResult, Create, Created, List, Meta, Read, Success, Update,
+    envelopes, Action, ApiResult, Conditional, Create, Created, List, Meta, Read, Success, Tagged,
+    Update,
 };
 use super::security::ApiKey;
 use super::types::{text, Email, PathId, Text};
@@ -150,7 +152,7 @@ impl UsersApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<UserCreate>,
-    ) -> ApiResult<Created<UserEnvelope>, Create> {
+    ) -> ApiResult<Tagged<Created<UserEnvelope>>, Create> {
         let body = body.0;
         let mut errors = Errors::default();
         let email = errors.check(fields::optional_email("email", Some(body.email.0)));
@@ -181,10 +183,10 @@ impl UsersApi {
         let data = json!({"email": row.email, "role": row.role});
         audit::record(&mut tx, &auth.0, "user.created", ("user", row.id), data).await?;
         tx.commit().await?;
-        Ok(Created {
+        Ok(Tagged(Created {
             location: format!("/v1/users/{}", row.id),
             body: user_envelope(row, &request_id),
-        })
+        }))
     }
 
     /// Update a user
@@ -198,13 +200,19 @@ impl UsersApi {
         request_id: Data<&RequestId>,
         /// The user's id.
         id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<UserPatch>,
-    ) -> ApiResult<Success<UserEnvelope>, Update> {
+    ) -> ApiResult<Tagged<Success<UserEnvelope>>, Update> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let body = body.0;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let owners = repo::lock_owners(&mut tx).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
+        if_match.check(&current)?;
         let name = match body.name {
             Some(name) => fields::optional_text("name", Some(name.0), NAME_MAX, false)
                 .map_err(|e| AppError::Validation(vec![e]))?
@@ -228,7 +236,7 @@ impl UsersApi {
         tx.commit().await?;
         // A role change changes what the user's credentials may do.
         state.auth.forget_all();
-        Ok(Success(user_envelope(row, &request_id)))
+        Ok(Tagged(Success(user_envelope(row, &request_id))))
     }
 
     /// Deactivate a user
@@ -248,7 +256,7 @@ impl UsersApi {
         request_id: Data<&RequestId>,
         /// The user's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<UserEnvelope>, Action> {
+    ) -> ApiResult<Tagged<Success<UserEnvelope>>, Action> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let owners = repo::lock_owners(&mut tx).await?;
@@ -272,7 +280,7 @@ impl UsersApi {
         }
         tx.commit().await?;
         state.auth.forget_all();
-        Ok(Success(user_envelope(row, &request_id)))
+        Ok(Tagged(Success(user_envelope(row, &request_id))))
     }
 
     /// Get a user
@@ -284,15 +292,18 @@ impl UsersApi {
         request_id: Data<&RequestId>,
         /// The user's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<UserEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<UserEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(UserEnvelope {
-            data: row.into(),
-            meta: Meta::of(&request_id),
-        }))
+        let found = user_envelope(row, &request_id);
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// List users

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object, OpenApi};
@@ -11,12 +11,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch};
 use super::events::EventType;
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
-    envelopes, Accepted, Action, ApiResult, Create, Created, Delete, List, Meta, NoContent, Read,
-    Success, Update,
+    envelopes, Accepted, Action, ApiResult, Conditional, Create, Created, Delete, List, Meta,
+    NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, PathId, Text};
@@ -66,12 +67,19 @@ pub struct WebhookEndpoint {
     #[oai(nullable)]
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Changes with every change to the endpoint, including its delivery health
+    /// (`last_success_at`, `failing_since`).
     pub updated_at: DateTime<Utc>,
+    /// Its version (`api::etag::endpoint_version`), for the `ETag`; not on the wire.
+    #[oai(skip)]
+    pub version: DateTime<Utc>,
 }
 
 impl From<EndpointRow> for WebhookEndpoint {
     fn from(row: EndpointRow) -> Self {
+        let now = Utc::now();
         Self {
+            version: super::etag::endpoint_version(&row, now),
             id: row.id,
             url: row.url,
             description: row.description,
@@ -79,9 +87,7 @@ impl From<EndpointRow> for WebhookEndpoint {
             enabled: row.enabled,
             disabled_reason: row.disabled_reason,
             disabled_at: row.disabled_at,
-            previous_secret_expires_at: row
-                .previous_secret_expires_at
-                .filter(|at| *at > Utc::now()),
+            previous_secret_expires_at: row.previous_secret_expires_at.filter(|at| *at > now),
             last_success_at: row.last_success_at,
             failing_since: row.failing_since,
             created_at: row.created_at,
@@ -393,16 +399,16 @@ impl WebhooksApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<WebhookEndpointCreate>,
-    ) -> ApiResult<Created<WebhookEndpointWithSecretEnvelope>, Create> {
+    ) -> ApiResult<Tagged<Created<WebhookEndpointWithSecretEnvelope>>, Create> {
         let fields = body.0.parse(state.webhooks.allow_private).await?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::insert_endpoint(&mut tx, &fields, &signing::new_secret()).await?;
         audit(&mut tx, &auth.0, "webhook_endpoint.created", &row).await?;
         tx.commit().await?;
-        Ok(Created {
+        Ok(Tagged(Created {
             location: format!("/v1/webhook-endpoints/{}", row.id),
             body: with_secret(row, &request_id),
-        })
+        }))
     }
 
     /// List webhook endpoints
@@ -447,12 +453,18 @@ impl WebhooksApi {
         request_id: Data<&RequestId>,
         /// The endpoint's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<WebhookEndpointEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<WebhookEndpointEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get_endpoint(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Success(endpoint_envelope(row, &request_id)))
+        let found = endpoint_envelope(row, &request_id);
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// Update a webhook endpoint
@@ -471,18 +483,24 @@ impl WebhooksApi {
         request_id: Data<&RequestId>,
         /// The endpoint's id.
         id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<WebhookEndpointPatch>,
-    ) -> ApiResult<Success<WebhookEndpointEnvelope>, Update> {
+    ) -> ApiResult<Tagged<Success<WebhookEndpointEnvelope>>, Update> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = WebhookEndpoint::from(repo::get_endpoint_for_update(&mut tx, id).await?);
+        if_match.check(&current)?;
         let fields = merge::<WebhookEndpointCreate, _>(&current, &body.0)?
             .parse(state.webhooks.allow_private)
             .await?;
         let row = repo::update_endpoint(&mut tx, id, &fields).await?;
         audit(&mut tx, &auth.0, "webhook_endpoint.updated", &row).await?;
         tx.commit().await?;
-        Ok(Success(endpoint_envelope(row, &request_id)))
+        Ok(Tagged(Success(endpoint_envelope(row, &request_id))))
     }
 
     /// Delete a webhook endpoint
@@ -499,10 +517,16 @@ impl WebhooksApi {
         state: Data<&AppState>,
         /// The endpoint's id.
         id: Path<PathId>,
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::get_endpoint_for_update(&mut tx, id).await?;
+        if_match.check(&row)?;
         repo::delete_endpoint(&mut tx, id).await?;
         audit(&mut tx, &auth.0, "webhook_endpoint.deleted", &row).await?;
         tx.commit().await?;
@@ -526,7 +550,7 @@ impl WebhooksApi {
         request_id: Data<&RequestId>,
         /// The endpoint's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<WebhookEndpointWithSecretEnvelope>, Action> {
+    ) -> ApiResult<Tagged<Success<WebhookEndpointWithSecretEnvelope>>, Action> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let row = repo::rotate_secret(
@@ -538,7 +562,7 @@ impl WebhooksApi {
         .await?;
         audit(&mut tx, &auth.0, "webhook_endpoint.secret_rotated", &row).await?;
         tx.commit().await?;
-        Ok(Success(with_secret(row, &request_id)))
+        Ok(Tagged(Success(with_secret(row, &request_id))))
     }
 
     /// Send a test event

@@ -105,6 +105,30 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
         .ok_or(AppError::NotFound("pipeline"))
 }
 
+/// The pipeline, locked as a change to it or its stages would lock it (and without
+/// marking it changed), so its version and its stages' cannot move until commit: for a
+/// conditional write (`If-Match`) to check before it writes.
+pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
+    let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1 FOR NO KEY UPDATE");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("pipeline"))
+}
+
+/// A stage as it is while its pipeline is locked ([`get_for_update`]): no change to it
+/// can happen until commit. Takes the pipeline's lock and nothing else, so it keeps the
+/// lock order (pipeline, leads, stages).
+pub async fn stage_under_lock(
+    tx: &mut TenantTx,
+    pipeline_id: Uuid,
+    stage_id: Uuid,
+) -> AppResult<StageRow> {
+    get_for_update(tx, pipeline_id).await?;
+    get_stage(tx, pipeline_id, stage_id).await
+}
+
 /// Locks the pipeline for a change to it or its stages, and marks it changed.
 async fn lock(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
     let sql = format!(

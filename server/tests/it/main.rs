@@ -7,4 +7,5 @@
 mod batch;
 mod rls;
 mod serve;
+mod versions;
 mod webhooks;
