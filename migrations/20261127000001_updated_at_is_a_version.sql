@@ -22,35 +22,18 @@ CREATE FUNCTION advance_updated_at() RETURNS trigger
     END
     $$;
 
-CREATE TRIGGER contacts_advance_updated_at BEFORE UPDATE ON contacts FOR EACH ROW
-    WHEN (NEW.updated_at < OLD.updated_at
-          OR (NEW.updated_at = OLD.updated_at AND OLD.* IS DISTINCT FROM NEW.*))
-    EXECUTE FUNCTION advance_updated_at();
-CREATE TRIGGER companies_advance_updated_at BEFORE UPDATE ON companies FOR EACH ROW
-    WHEN (NEW.updated_at < OLD.updated_at
-          OR (NEW.updated_at = OLD.updated_at AND OLD.* IS DISTINCT FROM NEW.*))
-    EXECUTE FUNCTION advance_updated_at();
-CREATE TRIGGER pipelines_advance_updated_at BEFORE UPDATE ON pipelines FOR EACH ROW
-    WHEN (NEW.updated_at < OLD.updated_at
-          OR (NEW.updated_at = OLD.updated_at AND OLD.* IS DISTINCT FROM NEW.*))
-    EXECUTE FUNCTION advance_updated_at();
-CREATE TRIGGER stages_advance_updated_at BEFORE UPDATE ON stages FOR EACH ROW
-    WHEN (NEW.updated_at < OLD.updated_at
-          OR (NEW.updated_at = OLD.updated_at AND OLD.* IS DISTINCT FROM NEW.*))
-    EXECUTE FUNCTION advance_updated_at();
-CREATE TRIGGER leads_advance_updated_at BEFORE UPDATE ON leads FOR EACH ROW
-    WHEN (NEW.updated_at < OLD.updated_at
-          OR (NEW.updated_at = OLD.updated_at AND OLD.* IS DISTINCT FROM NEW.*))
-    EXECUTE FUNCTION advance_updated_at();
-CREATE TRIGGER activities_advance_updated_at BEFORE UPDATE ON activities FOR EACH ROW
-    WHEN (NEW.updated_at < OLD.updated_at
-          OR (NEW.updated_at = OLD.updated_at AND OLD.* IS DISTINCT FROM NEW.*))
-    EXECUTE FUNCTION advance_updated_at();
-CREATE TRIGGER users_advance_updated_at BEFORE UPDATE ON users FOR EACH ROW
-    WHEN (NEW.updated_at < OLD.updated_at
-          OR (NEW.updated_at = OLD.updated_at AND OLD.* IS DISTINCT FROM NEW.*))
-    EXECUTE FUNCTION advance_updated_at();
-CREATE TRIGGER webhook_endpoints_advance_updated_at BEFORE UPDATE ON webhook_endpoints FOR EACH ROW
-    WHEN (NEW.updated_at < OLD.updated_at
-          OR (NEW.updated_at = OLD.updated_at AND OLD.* IS DISTINCT FROM NEW.*))
-    EXECUTE FUNCTION advance_updated_at();
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['contacts', 'companies', 'pipelines', 'stages', 'leads',
+                             'activities', 'users', 'webhook_endpoints'] LOOP
+        EXECUTE format(
+            'CREATE TRIGGER %I BEFORE UPDATE ON %I FOR EACH ROW '
+            'WHEN (NEW.updated_at < OLD.updated_at '
+            '      OR (NEW.updated_at = OLD.updated_at AND OLD.* IS DISTINCT FROM NEW.*)) '
+            'EXECUTE FUNCTION advance_updated_at()',
+            t || '_advance_updated_at', t);
+    END LOOP;
+END
+$$;
