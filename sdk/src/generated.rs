@@ -11235,7 +11235,7 @@ rotate-secret).*/
     ///      "format": "uuid"
     ///    },
     ///    "last_success_at": {
-    ///      "description": "The last time it answered 2xx.",
+    ///      "description": "The last time it answered 2xx (to within a second).",
     ///      "type": [
     ///        "string",
     ///        "null"
@@ -11287,7 +11287,7 @@ re-sent with `recover` once it is enabled again.*/
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
         pub id: ::uuid::Uuid,
-        ///The last time it answered 2xx.
+        ///The last time it answered 2xx (to within a second).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub last_success_at: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
@@ -11682,7 +11682,7 @@ names resolving to them) are refused unless the server allows them.*/
     ///      "format": "uuid"
     ///    },
     ///    "last_success_at": {
-    ///      "description": "The last time it answered 2xx.",
+    ///      "description": "The last time it answered 2xx (to within a second).",
     ///      "type": [
     ///        "string",
     ///        "null"
@@ -11738,7 +11738,7 @@ re-sent with `recover` once it is enabled again.*/
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
         pub id: ::uuid::Uuid,
-        ///The last time it answered 2xx.
+        ///The last time it answered 2xx (to within a second).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub last_success_at: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,

@@ -60,7 +60,7 @@ pub struct WebhookEndpoint {
     /// Until then the secret before the last rotation also signs every request.
     #[oai(nullable)]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
-    /// The last time it answered 2xx.
+    /// The last time it answered 2xx (to within a second).
     #[oai(nullable)]
     pub last_success_at: Option<DateTime<Utc>>,
     /// The first failure since its last success, if it is failing.

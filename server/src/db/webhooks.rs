@@ -201,11 +201,14 @@ async fn fail_pending(tx: &mut TenantTx, endpoint_id: Uuid) -> AppResult<()> {
     Ok(())
 }
 
-/// The endpoint answered 2xx: the failure clock stops.
+/// The endpoint answered 2xx: the failure clock stops. A healthy endpoint's row is
+/// written at most once a second, not once per delivery: every write bumps its version
+/// and takes its row lock, which concurrent deliveries to one endpoint would queue on.
 pub async fn endpoint_succeeded(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
     sqlx::query(
         "UPDATE webhook_endpoints SET last_success_at = now(), failing_since = NULL \
-         WHERE id = $1",
+         WHERE id = $1 AND (failing_since IS NOT NULL OR last_success_at IS NULL \
+         OR last_success_at < now() - interval '1 second')",
     )
     .bind(id)
     .execute(tx.conn())
