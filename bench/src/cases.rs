@@ -1,0 +1,258 @@
+//! The measured cases: each an HTTP request for the load generator and the pgbench script
+//! of the SQL transaction the server runs for it, statement for statement (as PostgreSQL
+//! logged them with `log_statement = all`; see bench/README.md).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hyper::Method;
+use momentum_server::api::pagination;
+use momentum_server::db::contacts::ContactSort;
+use momentum_server::db::page::SortValue;
+use rand::Rng;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::load::Spec;
+use crate::seed::{seeded_id, seeded_id_sql, Kind, Seeded, Sizes};
+
+pub struct Case {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub spec: Spec,
+    pub script: String,
+    pub vars: Vec<(&'static str, String)>,
+}
+
+const CONTACT_COLUMNS: &str = "id, first_name, last_name, email, phone, title, notes, tags, \
+                               custom_fields, company_id, created_at, updated_at";
+
+const LEAD_COLUMNS: &str = "id, title, contact_id, company_id, pipeline_id, stage_id, status, \
+                            value, currency, expected_close_date, owner_id, source, lost_reason, \
+                            prospect_first_name, prospect_last_name, prospect_email, \
+                            prospect_phone, prospect_company_name, prospect_company_domain, \
+                            converted_at, stage_changed_at, won_at, lost_at, created_at, updated_at";
+
+/// How every server transaction starts: the tenant pinned for row-level security.
+const BEGIN: &str = "BEGIN;\nSELECT set_config('app.tenant_id', :tenant, true);\n";
+
+/// Where the deep-page case starts: this far into the contacts, in list order.
+const DEEP_FRACTION: f64 = 0.9;
+
+pub async fn all(admin: &PgPool, seeded: &Seeded, sizes: Sizes) -> anyhow::Result<Vec<Case>> {
+    let tenant = ("tenant", seeded.tenant_id.to_string());
+    let contacts = sizes.contacts;
+    let mut cases = Vec::new();
+
+    cases.push(Case {
+        name: "get_contact",
+        label: "GET /v1/contacts/{id}",
+        spec: Arc::new(move |_| {
+            let n = rand::thread_rng().gen_range(1..=contacts);
+            (
+                Method::GET,
+                format!("/v1/contacts/{}", seeded_id(Kind::Contact, n)),
+                None,
+            )
+        }),
+        script: format!(
+            "\\set n random(1, {contacts})\n{BEGIN}\
+             SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = {};\nCOMMIT;\n",
+            seeded_id_sql(Kind::Contact, ":n")
+        ),
+        vars: vec![tenant.clone()],
+    });
+
+    cases.push(Case {
+        name: "list_contacts",
+        label: "GET /v1/contacts?limit=50",
+        spec: Arc::new(|_| (Method::GET, "/v1/contacts?limit=50".into(), None)),
+        script: format!(
+            "{BEGIN}SELECT {CONTACT_COLUMNS} FROM contacts WHERE true \
+             ORDER BY created_at ASC, id ASC LIMIT :limit;\nCOMMIT;\n"
+        ),
+        vars: vec![tenant.clone(), ("limit", "51".into())],
+    });
+
+    let offset = ((contacts as f64 * DEEP_FRACTION) as i64).max(1) - 1;
+    let (after_at, after_id): (DateTime<Utc>, Uuid) = sqlx::query_as(
+        "SELECT created_at, id FROM contacts WHERE tenant_id = $1 \
+         ORDER BY created_at, id OFFSET $2 LIMIT 1",
+    )
+    .bind(seeded.tenant_id)
+    .bind(offset)
+    .fetch_one(admin)
+    .await?;
+    let cursor = pagination::encode(
+        ContactSort::CreatedAt,
+        false,
+        &SortValue::Time(after_at),
+        after_id,
+    );
+    let deep_path = format!("/v1/contacts?limit=50&cursor={cursor}");
+    cases.push(Case {
+        name: "list_contacts_deep",
+        label: "GET /v1/contacts?limit=50&cursor= (90%)",
+        spec: Arc::new(move |_| (Method::GET, deep_path.clone(), None)),
+        script: format!(
+            "{BEGIN}SELECT {CONTACT_COLUMNS} FROM contacts WHERE true \
+             AND (created_at, id) > (:after_at, :after_id) \
+             ORDER BY created_at ASC, id ASC LIMIT :limit;\nCOMMIT;\n"
+        ),
+        vars: vec![
+            tenant.clone(),
+            ("limit", "51".into()),
+            (
+                "after_at",
+                after_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            ),
+            ("after_id", after_id.to_string()),
+        ],
+    });
+
+    let run = Uuid::new_v4().simple().to_string();
+    cases.push(Case {
+        name: "create_contact",
+        label: "POST /v1/contacts",
+        spec: Arc::new(move |n| {
+            let body = serde_json::json!({
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "email": format!("ada-{run}-{n}@bench.example"),
+                "title": "Buyer",
+            });
+            (Method::POST, "/v1/contacts".into(), Some(body.to_string()))
+        }),
+        // The event's data is the contact as the API answers it, serialised by the server;
+        // here a literal of the same shape and size.
+        script: format!(
+            "\\set n random(1, 4611686018427387903)\n{BEGIN}\
+             INSERT INTO contacts (id, tenant_id, first_name, last_name, email, phone, title, \
+             notes, tags, custom_fields, company_id) \
+             VALUES (uuid_v7(), :tenant, 'Ada', 'Lovelace', 'pgbench-' || :n || '@bench.example', \
+             NULL, 'Buyer', NULL, '{{}}', '{{}}', NULL) RETURNING {CONTACT_COLUMNS};\n\
+             SELECT emit_event('contact.created', :event);\nCOMMIT;\n"
+        ),
+        vars: vec![tenant.clone(), ("event", contact_event_json())],
+    });
+
+    let leads = sizes.leads;
+    let stages = seeded.open_stages.clone();
+    let targets = stages.clone();
+    // Each lead's current open stage (seeded as n % 4), so every request moves its lead on
+    // to the next one: a real stage change each time, as in the pgbench script.
+    let positions: Arc<Vec<AtomicU8>> =
+        Arc::new((0..=leads).map(|n| AtomicU8::new((n % 4) as u8)).collect());
+    cases.push(Case {
+        name: "move_lead",
+        label: "PATCH /v1/leads/{id} (stage move)",
+        spec: Arc::new(move |_| {
+            let n = rand::thread_rng().gen_range(1..=leads);
+            let next = (positions[n as usize].load(Ordering::Relaxed) + 1) % 4;
+            positions[n as usize].store(next, Ordering::Relaxed);
+            let body = serde_json::json!({ "stage_id": targets[next as usize] });
+            (
+                Method::PATCH,
+                format!("/v1/leads/{}", seeded_id(Kind::Lead, n)),
+                Some(body.to_string()),
+            )
+        }),
+        script: move_lead_script(leads),
+        vars: vec![
+            tenant,
+            ("s1", stages[0].to_string()),
+            ("s2", stages[1].to_string()),
+            ("s3", stages[2].to_string()),
+            ("s4", stages[3].to_string()),
+            ("event", lead_event_json()),
+        ],
+    });
+    Ok(cases)
+}
+
+/// A created contact as the server serialises it into the event.
+fn contact_event_json() -> String {
+    serde_json::json!({
+        "id": "019a0000-0000-7000-8000-000000000000",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "pgbench@bench.example",
+        "phone": null,
+        "title": "Buyer",
+        "notes": null,
+        "tags": [],
+        "custom_fields": {},
+        "company_id": null,
+        "created_at": "2026-11-26T10:00:00.000000Z",
+        "updated_at": "2026-11-26T10:00:00.000000Z",
+    })
+    .to_string()
+}
+
+/// The lead's fields as the server serialises them into its two events.
+fn lead_event_json() -> String {
+    serde_json::json!({
+        "id": "00000000-0002-4000-8000-000000000007",
+        "title": "Deal 7",
+        "value": "700.00",
+        "source": "seed",
+        "status": "open",
+        "won_at": null,
+        "lost_at": null,
+        "currency": "USD",
+        "owner_id": null,
+        "stage_id": "019a0000-0000-7000-8000-000000000000",
+        "company_id": "00000000-0001-4000-8000-000000000008",
+        "contact_id": "00000000-0000-4000-8000-000000000008",
+        "created_at": "2026-01-01T00:00:00.007+00:00",
+        "updated_at": "2026-11-26T08:12:42.829094+00:00",
+        "lost_reason": null,
+        "pipeline_id": "019a0000-0000-7000-8000-000000000001",
+        "converted_at": null,
+        "prospect_email": null,
+        "prospect_phone": null,
+        "stage_changed_at": "2026-11-26T08:12:42.829094+00:00",
+        "prospect_last_name": null,
+        "expected_close_date": null,
+        "prospect_first_name": null,
+        "prospect_company_name": null,
+        "prospect_company_domain": null,
+    })
+    .to_string()
+}
+
+/// The server's stage move: lock the lead, read the target stage, record the stage
+/// change, rewrite the lead, emit `lead.updated` and `lead.stage_changed`. The server
+/// binds the lead's merged fields in the UPDATE; unchanged here, so they are the row's
+/// own. The target stage is one of the four open ones at random (the API case always
+/// moves the lead on, so a quarter of these inserts find no change: a slightly lighter
+/// ceiling, never a heavier one).
+fn move_lead_script(leads: u64) -> String {
+    let lead = seeded_id_sql(Kind::Lead, ":n");
+    format!(
+        "\\set n random(1, {leads})\n\\set k random(1, 4)\n{BEGIN}\
+         SELECT {LEAD_COLUMNS} FROM leads WHERE id = {lead} FOR UPDATE;\n\
+         SELECT id, pipeline_id, name, position, probability, kind, created_at, updated_at \
+         FROM stages WHERE id = (ARRAY[:s1, :s2, :s3, :s4]::uuid[])[:k] FOR SHARE \\gset t_\n\
+         INSERT INTO activities (id, tenant_id, type, system, subject, lead_id) \
+         SELECT uuid_v7(), l.tenant_id, 'stage_change', true, \
+         left('Stage changed: ' || f.name || ' → ' || :t_name, 200), l.id \
+         FROM leads l JOIN stages f ON f.id = l.stage_id \
+         WHERE l.stage_id <> :t_id AND l.id = {lead};\n\
+         UPDATE leads SET pipeline_id = :t_pipeline_id, stage_id = :t_id, status = :t_kind, \
+         stage_changed_at = CASE WHEN stage_id = :t_id THEN stage_changed_at ELSE now() END, \
+         won_at = CASE WHEN :t_kind = 'won' THEN coalesce(CASE WHEN status = 'won' THEN won_at END, now()) END, \
+         lost_at = CASE WHEN :t_kind = 'lost' THEN coalesce(CASE WHEN status = 'lost' THEN lost_at END, now()) END, \
+         updated_at = now(), \
+         (title, contact_id, company_id, value, currency, expected_close_date, owner_id, source, \
+         lost_reason, prospect_first_name, prospect_last_name, prospect_email, prospect_phone, \
+         prospect_company_name, prospect_company_domain) = ROW(title, contact_id, company_id, \
+         value, currency, expected_close_date, owner_id, source, lost_reason, \
+         prospect_first_name, prospect_last_name, prospect_email, prospect_phone, \
+         prospect_company_name, prospect_company_domain) \
+         WHERE id = {lead} RETURNING {LEAD_COLUMNS};\n\
+         SELECT emit_event('lead.updated', :event);\n\
+         SELECT emit_event('lead.stage_changed', :event);\nCOMMIT;\n"
+    )
+}

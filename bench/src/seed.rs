@@ -1,0 +1,130 @@
+//! The data set: one tenant with contacts, companies and leads, written in bulk by SQL as
+//! the owner role (seeding is set-up, not what is measured, so it emits no events).
+//!
+//! Ids are derived from the row number (`…-8000-<n in hex>`), so the load generator and
+//! the pgbench scripts can both pick a random existing row without a lookup.
+
+use anyhow::Context;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Sizes {
+    pub contacts: u64,
+    pub companies: u64,
+    pub leads: u64,
+}
+
+/// The id of row `n` of a seeded table; `kind` keeps the tables' ids apart.
+pub fn seeded_id(kind: Kind, n: u64) -> String {
+    format!("00000000-000{}-4000-8000-{n:012x}", kind as u8)
+}
+
+/// The same id in SQL, for the pgbench scripts (`:n` is their random row number).
+pub fn seeded_id_sql(kind: Kind, n: &str) -> String {
+    format!(
+        "('00000000-000{}-4000-8000-' || lpad(to_hex(({n})::bigint), 12, '0'))::uuid",
+        kind as u8
+    )
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Contact = 0,
+    Company = 1,
+    Lead = 2,
+}
+
+pub struct Seeded {
+    pub tenant_id: Uuid,
+    pub api_key: String,
+    /// The default pipeline's open stages, in order.
+    pub open_stages: Vec<Uuid>,
+}
+
+pub async fn seed(admin: &PgPool, sizes: Sizes) -> anyhow::Result<Seeded> {
+    let tenant = momentum_server::db::tenants::provision(admin, "Bench", "owner@bench.example")
+        .await
+        .context("cannot create the bench tenant")?;
+    let tenant_id = tenant.tenant_id;
+    let company = seeded_id_sql(Kind::Company, "n");
+    let contact = seeded_id_sql(Kind::Contact, "n");
+    let lead = seeded_id_sql(Kind::Lead, "n");
+    // created_at a millisecond apart, in row order, so list pages have a stable order
+    // that the deep-page case can point into.
+    let statements = [
+        format!(
+            "INSERT INTO companies (id, tenant_id, name, domain, industry, employee_count, \
+               country, tags, created_at, updated_at) \
+             SELECT {company}, $1, 'Company ' || n, 'company' || n || '.example', \
+               (ARRAY['Software', 'Retail', 'Finance', 'Health'])[1 + n % 4], n % 5000, 'GB', \
+               ARRAY['seed'], t, t \
+             FROM generate_series(1, $2::bigint) AS n, \
+               LATERAL (SELECT timestamptz '2026-01-01' + n * interval '1 millisecond') AS x(t)"
+        ),
+        format!(
+            "INSERT INTO contacts (id, tenant_id, first_name, last_name, email, phone, title, \
+               tags, company_id, created_at, updated_at) \
+             SELECT {contact}, $1, 'First' || n, 'Last' || n, 'contact' || n || '@bench.example', \
+               '+4420' || lpad(n::text, 8, '0'), 'Buyer', ARRAY['seed'], \
+               CASE WHEN n % 5 <> 0 THEN ('00000000-0001-4000-8000-' || \
+                 lpad(to_hex(1 + n % $3::bigint), 12, '0'))::uuid END, t, t \
+             FROM generate_series(1, $2::bigint) AS n, \
+               LATERAL (SELECT timestamptz '2026-01-01' + n * interval '1 millisecond') AS x(t)"
+        ),
+        format!(
+            "INSERT INTO leads (id, tenant_id, title, contact_id, company_id, pipeline_id, \
+               stage_id, status, value, currency, source, created_at, updated_at, \
+               stage_changed_at) \
+             SELECT {lead}, $1, 'Deal ' || n, \
+               ('00000000-0000-4000-8000-' || lpad(to_hex(1 + n % $4::bigint), 12, '0'))::uuid, \
+               ('00000000-0001-4000-8000-' || lpad(to_hex(1 + n % $3::bigint), 12, '0'))::uuid, \
+               s.pipeline_id, s.ids[1 + n % 4], 'open', (n % 1000) * 100, 'USD', 'seed', t, t, t \
+             FROM generate_series(1, $2::bigint) AS n, \
+               LATERAL (SELECT timestamptz '2026-01-01' + n * interval '1 millisecond') AS x(t), \
+               (SELECT pipeline_id, array_agg(id ORDER BY position) AS ids FROM stages \
+                 WHERE tenant_id = $1 AND kind = 'open' GROUP BY pipeline_id) AS s"
+        ),
+    ];
+    let counts = [
+        (sizes.companies, sizes.companies),
+        (sizes.contacts, sizes.companies),
+        (sizes.leads, sizes.companies),
+    ];
+    for (sql, (rows, companies)) in statements.iter().zip(counts) {
+        let mut query = sqlx::query(sql)
+            .bind(tenant_id)
+            .bind(rows as i64)
+            .bind(companies as i64);
+        if sql.contains("$4") {
+            query = query.bind(sizes.contacts as i64);
+        }
+        query.execute(admin).await.context("seeding failed")?;
+    }
+    sqlx::query("ANALYZE").execute(admin).await?;
+    let open_stages: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT array_agg(id ORDER BY position) FROM stages \
+         WHERE tenant_id = $1 AND kind = 'open'",
+    )
+    .bind(tenant_id)
+    .fetch_one(admin)
+    .await?;
+    Ok(Seeded {
+        tenant_id,
+        api_key: tenant.api_key,
+        open_stages,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_uuids_and_distinct_per_kind() {
+        let contact: Uuid = seeded_id(Kind::Contact, 255).parse().unwrap();
+        let lead: Uuid = seeded_id(Kind::Lead, 255).parse().unwrap();
+        assert_ne!(contact, lead);
+        assert!(contact.to_string().ends_with("0000000000ff"));
+    }
+}

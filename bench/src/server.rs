@@ -1,0 +1,149 @@
+//! The release `momentum` binary as a child process, and its memory.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hyper::Method;
+use tokio::process::{Child, Command};
+
+use crate::load::{self, Target};
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    peak_rss_kb: Arc<AtomicU64>,
+}
+
+impl Server {
+    /// Starts `bin serve` on a free loopback port against `database_url`, with rate
+    /// limits far above what the benchmark sends (they are measured by the contract
+    /// tests, not here), and waits for `/readyz`.
+    pub async fn start(bin: &Path, database_url: &str, pool_size: u32) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = Command::new(bin)
+            .arg("serve")
+            .env_clear()
+            .env("DATABASE_URL", database_url)
+            .env("MOMENTUM_LISTEN", addr.to_string())
+            .env("MOMENTUM_DB_POOL_SIZE", pool_size.to_string())
+            .env(
+                "MOMENTUM_RATE_LIMITS",
+                "auth=100000000/min,read=100000000/min,write=100000000/min,admin=100000000/min",
+            )
+            .env("MOMENTUM_RATE_TENANT_FACTOR", "0")
+            .env("MOMENTUM_WEBHOOK_ALLOW_PRIVATE", "true")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut server = Self {
+            child,
+            addr,
+            peak_rss_kb: Arc::new(AtomicU64::new(0)),
+        };
+        server.wait_ready().await?;
+        server.sample_memory();
+        Ok(server)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let target = Target {
+            addr: self.addr,
+            api_key: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the server exited during start-up ({status})");
+            }
+            if let Ok(mut sender) = load::connect(self.addr).await {
+                if let Ok((200, _)) =
+                    load::send(&mut sender, &target, Method::GET, "/readyz", None).await
+                {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("the server was not ready within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Reads the resident set every 100 ms and keeps the largest, alongside the kernel's
+    /// own high-water mark (`VmHWM`), which catches peaks between samples.
+    fn sample_memory(&self) {
+        let Some(pid) = self.child.id() else { return };
+        let peak = self.peak_rss_kb.clone();
+        tokio::spawn(async move {
+            loop {
+                match status_kb(pid, "VmHWM:") {
+                    Some(kb) => {
+                        peak.fetch_max(kb, Ordering::Relaxed);
+                    }
+                    None => return,
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
+    pub fn rss_mb(&self) -> f64 {
+        let now = self
+            .child
+            .id()
+            .and_then(|pid| status_kb(pid, "VmRSS:"))
+            .unwrap_or(0);
+        now as f64 / 1024.0
+    }
+
+    pub fn peak_rss_mb(&self) -> f64 {
+        let now = self
+            .child
+            .id()
+            .and_then(|pid| status_kb(pid, "VmHWM:"))
+            .unwrap_or(0);
+        self.peak_rss_kb.fetch_max(now, Ordering::Relaxed);
+        self.peak_rss_kb.load(Ordering::Relaxed) as f64 / 1024.0
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            // SIGTERM: a graceful stop, as an operator would.
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+        }
+        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+            Ok(status) => {
+                status?;
+            }
+            Err(_) => self.child.kill().await?,
+        }
+        Ok(())
+    }
+}
+
+/// A `kB` line of `/proc/<pid>/status`.
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
