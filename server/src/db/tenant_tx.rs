@@ -18,11 +18,7 @@ pub struct TenantTx {
 
 impl TenantTx {
     pub async fn begin(pool: &PgPool, tenant_id: Uuid) -> AppResult<Self> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(tenant_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let tx = pool.begin_with(begin_statement(tenant_id)).await?;
         Ok(Self { tx, tenant_id })
     }
 
@@ -64,5 +60,29 @@ impl TenantTx {
     pub async fn commit(self) -> AppResult<()> {
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+/// `BEGIN` and the tenant pinned, as one simple-query message: one round trip to the
+/// database instead of two, on every request (the benchmark's largest single saving).
+/// The simple protocol takes no bound parameters, so this is the one place a value is
+/// written into SQL text: a [`Uuid`] prints as 36 hex digits and dashes, nothing that
+/// could close the quote.
+fn begin_statement(tenant_id: Uuid) -> String {
+    format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tenant_is_the_only_value_in_the_begin_statement() {
+        let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(
+            begin_statement(id),
+            "BEGIN; SELECT set_config('app.tenant_id', \
+             '01234567-89ab-cdef-0123-456789abcdef', true)"
+        );
     }
 }
