@@ -468,31 +468,18 @@ pub async fn record_attempt(
     attempt: &Attempt,
     next: Next,
 ) -> AppResult<bool> {
-    sqlx::query(
-        "INSERT INTO webhook_attempts (id, tenant_id, delivery_id, trigger, status_code, \
-         duration_ms, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(tx.tenant_id())
-    .bind(claim.delivery_id)
-    .bind(if attempt.manual {
-        "manual"
-    } else {
-        "scheduled"
-    })
-    .bind(attempt.status_code.map(i32::from))
-    .bind(attempt.duration_ms)
-    .bind(&attempt.response_body)
-    .bind(&attempt.error)
-    .execute(tx.conn())
-    .await?;
     let (status, next_at, step) = match next {
         Next::Delivered => ("delivered", None, None),
         Next::RetryAt { at, step } => ("pending", Some(at), Some(step)),
         Next::Failed => ("failed", None, None),
     };
+    // One statement, one round trip: the attempt is written whether or not the claim is
+    // still ours (it happened), the delivery moves on only under its own claim.
     let moved = sqlx::query(
-        "UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, \
+        "WITH attempt AS (INSERT INTO webhook_attempts (id, tenant_id, delivery_id, trigger, \
+           status_code, duration_ms, response_body, error) \
+           VALUES ($8, $9, $1, $10, $6, $11, $12, $7)) \
+         UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, \
          step = coalesce($5, step), attempt_count = attempt_count + 1, claim_id = NULL, \
          manual = false, last_attempt_at = now(), last_status_code = $6, last_error = $7, \
          delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END, \
@@ -506,6 +493,15 @@ pub async fn record_attempt(
     .bind(step)
     .bind(attempt.status_code.map(i32::from))
     .bind(&attempt.error)
+    .bind(Uuid::now_v7())
+    .bind(tx.tenant_id())
+    .bind(if attempt.manual {
+        "manual"
+    } else {
+        "scheduled"
+    })
+    .bind(attempt.duration_ms)
+    .bind(&attempt.response_body)
     .execute(tx.conn())
     .await?
     .rows_affected();
