@@ -242,7 +242,7 @@ pub fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..cases.len() as f64, 0.0..top)?;
-    let labels: Vec<&str> = cases.iter().map(|c| c.label).collect();
+    let labels: Vec<&str> = cases.iter().map(|c| c.name).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -255,6 +255,7 @@ pub fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
                 String::new()
             }
         })
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .y_desc("requests (transactions) per second")
         .draw()?;
     let api = RGBColor(37, 99, 235);

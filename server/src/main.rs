@@ -10,12 +10,6 @@ use momentum_server::startup::{self, EmbeddedDatabase};
 use momentum_server::{api, db};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc rather than the system allocator: a request allocates and frees many small
-/// buffers across threads, where glibc's malloc took about a tenth of the server's CPU
-/// under load (see bench/README.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn init_tracing() {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
