@@ -44,11 +44,13 @@ struct Args {
     /// Connections of the load generator and clients of pgbench.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Seconds each measurement runs (after its warm-up).
-    #[arg(long, default_value_t = 10)]
+    /// Seconds each measurement runs (after its warm-up). Five keep a fresh clone's whole
+    /// `bench/run`, release build included, under ten minutes; the run-to-run drift of a
+    /// shared machine is larger than what longer runs would remove.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
     /// Seconds of warm-up before each measurement, not counted.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     warmup: u64,
     #[arg(long, default_value_t = 100_000)]
     contacts: u64,
