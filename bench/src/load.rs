@@ -37,12 +37,6 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-impl Outcome {
-    pub fn per_second(&self) -> f64 {
-        self.latencies.len() as f64 / self.seconds
-    }
-}
-
 pub async fn run(
     target: &Target,
     concurrency: usize,

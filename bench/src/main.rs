@@ -155,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
         if let Some(err) = &api.first_error {
             eprintln!("  first error: {err}");
         }
-        let mut api = Measured::from_load(api);
+        let api = Measured::new(api.latencies, api.seconds, api.errors);
         eprintln!("{}: pgbench…", case.name);
         let vars: Vec<(&str, String)> = case.vars.iter().map(|(k, v)| (*k, v.clone())).collect();
         let ceiling = tokio::task::block_in_place(|| {
@@ -168,8 +168,8 @@ async fn main() -> anyhow::Result<()> {
                 measure,
             )
         })?;
-        let mut ceiling = Measured::from_pgbench(ceiling);
-        let result = CaseResult::new(case.name, case.label, &mut api, &mut ceiling);
+        let ceiling = Measured::new(ceiling.latencies, ceiling.seconds, ceiling.errors);
+        let result = CaseResult::new(case.name, case.label, api, ceiling);
         eprintln!("  {}", result.summary());
         results.push(result);
     }

@@ -24,12 +24,6 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-impl Outcome {
-    pub fn per_second(&self) -> f64 {
-        self.latencies.len() as f64 / self.seconds
-    }
-}
-
 impl PgBench {
     /// pgbench from the server binaries the embedded PostgreSQL uses, else from `PATH`.
     pub fn find() -> PathBuf {

@@ -20,23 +20,13 @@ pub struct Measured {
 }
 
 impl Measured {
-    pub fn from_load(mut out: crate::load::Outcome) -> Self {
+    pub fn new(mut latencies: crate::stats::Latencies, seconds: f64, errors: u64) -> Self {
         Self {
-            per_second: out.per_second(),
-            p50_ms: out.latencies.percentile_ms(0.50),
-            p99_ms: out.latencies.percentile_ms(0.99),
-            requests: out.latencies.len() as u64,
-            errors: out.errors,
-        }
-    }
-
-    pub fn from_pgbench(mut out: crate::pgbench::Outcome) -> Self {
-        Self {
-            per_second: out.per_second(),
-            p50_ms: out.latencies.percentile_ms(0.50),
-            p99_ms: out.latencies.percentile_ms(0.99),
-            requests: out.latencies.len() as u64,
-            errors: out.errors,
+            per_second: latencies.len() as f64 / seconds,
+            p50_ms: latencies.percentile_ms(0.50),
+            p99_ms: latencies.percentile_ms(0.99),
+            requests: latencies.len() as u64,
+            errors,
         }
     }
 }
@@ -52,19 +42,7 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
-    pub fn new(
-        name: &'static str,
-        label: &'static str,
-        api: &mut Measured,
-        ceiling: &mut Measured,
-    ) -> Self {
-        let take = |m: &mut Measured| Measured {
-            per_second: m.per_second,
-            p50_ms: m.p50_ms,
-            p99_ms: m.p99_ms,
-            requests: m.requests,
-            errors: m.errors,
-        };
+    pub fn new(name: &'static str, label: &'static str, api: Measured, ceiling: Measured) -> Self {
         let ratio = if ceiling.per_second > 0.0 {
             api.per_second / ceiling.per_second
         } else {
@@ -73,8 +51,8 @@ impl CaseResult {
         Self {
             name,
             label,
-            api: take(api),
-            ceiling: take(ceiling),
+            api,
+            ceiling,
             ratio,
         }
     }
