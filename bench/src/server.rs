@@ -3,8 +3,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -16,7 +14,6 @@ use crate::load::{self, Target};
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
-    peak_rss_kb: Arc<AtomicU64>,
 }
 
 impl Server {
@@ -47,13 +44,8 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut server = Self {
-            child,
-            addr,
-            peak_rss_kb: Arc::new(AtomicU64::new(0)),
-        };
+        let mut server = Self { child, addr };
         server.wait_ready().await?;
-        server.sample_memory();
         Ok(server)
     }
 
@@ -81,41 +73,33 @@ impl Server {
         }
     }
 
-    /// Reads the resident set every 100 ms and keeps the largest, alongside the kernel's
-    /// own high-water mark (`VmHWM`), which catches peaks between samples.
-    fn sample_memory(&self) {
-        let Some(pid) = self.child.id() else { return };
-        let peak = self.peak_rss_kb.clone();
-        tokio::spawn(async move {
-            loop {
-                match status_kb(pid, "VmHWM:") {
-                    Some(kb) => {
-                        peak.fetch_max(kb, Ordering::Relaxed);
-                    }
-                    None => return,
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-    }
-
+    /// The resident set now, in MB.
     pub fn rss_mb(&self) -> f64 {
-        let now = self
-            .child
-            .id()
-            .and_then(|pid| status_kb(pid, "VmRSS:"))
-            .unwrap_or(0);
-        now as f64 / 1024.0
+        self.status_mb("VmRSS:")
     }
 
+    /// The largest resident set since start-up: the kernel's own high-water mark
+    /// (`VmHWM`), which no sampling could beat.
     pub fn peak_rss_mb(&self) -> f64 {
-        let now = self
-            .child
-            .id()
-            .and_then(|pid| status_kb(pid, "VmHWM:"))
-            .unwrap_or(0);
-        self.peak_rss_kb.fetch_max(now, Ordering::Relaxed);
-        self.peak_rss_kb.load(Ordering::Relaxed) as f64 / 1024.0
+        self.status_mb("VmHWM:")
+    }
+
+    /// A `kB` line of `/proc/<pid>/status`, in MB (0 once the process is gone).
+    fn status_mb(&self, field: &str) -> f64 {
+        let kb = self.child.id().and_then(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        });
+        kb.unwrap_or(0) as f64 / 1024.0
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -137,13 +121,4 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// A `kB` line of `/proc/<pid>/status`.
-fn status_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
