@@ -14,6 +14,8 @@ pub mod leads;
 pub mod page;
 pub mod pipelines;
 pub mod qr;
+#[cfg(test)]
+mod sql_guard;
 mod tenant_tx;
 pub mod tenants;
 pub mod users;
