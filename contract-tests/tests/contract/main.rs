@@ -13,6 +13,7 @@ mod errors;
 mod events;
 mod idempotency;
 mod identity;
+mod injection;
 mod isolation;
 mod leads;
 mod pipelines;
