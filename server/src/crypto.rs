@@ -242,7 +242,10 @@ mod tests {
         let key = SecretKey::generate();
         let b64 = key.to_base64();
         assert_eq!(SecretKey::parse(&b64).unwrap().id(), key.id());
-        assert_eq!(SecretKey::parse(&format!(" {b64}\n")).unwrap().id(), key.id());
+        assert_eq!(
+            SecretKey::parse(&format!(" {b64}\n")).unwrap().id(),
+            key.id()
+        );
         assert_eq!(
             SecretKey::parse(&hex::encode(key.key)).unwrap().id(),
             key.id()

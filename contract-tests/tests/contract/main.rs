@@ -18,6 +18,7 @@ mod leads;
 mod pipelines;
 mod ratelimits;
 mod sdk_helpers;
+mod security;
 mod users;
 mod walkthrough;
 mod webhooks;
