@@ -72,10 +72,45 @@ pub struct DatabaseArgs {
     pub data_dir: PathBuf,
 }
 
+/// Text that must not show up in a log or an error: its `Debug` hides it, and clap is
+/// never asked to validate it (clap echoes invalid values).
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redacted")
+    }
+}
+
+fn redacted(text: &str) -> Result<Redacted, std::convert::Infallible> {
+    Ok(Redacted(text.to_owned()))
+}
+
+/// The operator's key for secrets the server keeps at rest.
+#[derive(Debug, Clone, Args)]
+pub struct SecretKeyArgs {
+    /// Key that encrypts webhook signing secrets in the database: 32 random bytes as
+    /// base64 or hex (`openssl rand -base64 32`). Required with DATABASE_URL; with the
+    /// embedded PostgreSQL one is made on first start and kept in MOMENTUM_DATA_DIR
+    /// (file `secret-key`, mode 0600). Prefer the variable to the flag (flags show in
+    /// `ps`). Every server and worker of one database needs the same key.
+    #[arg(
+        long,
+        env = "MOMENTUM_SECRET_KEY",
+        hide_env_values = true,
+        value_parser = redacted
+    )]
+    pub secret_key: Option<Redacted>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub secrets: SecretKeyArgs,
 
     /// Address to listen on.
     #[arg(long, env = "MOMENTUM_LISTEN", default_value = "127.0.0.1:8080")]
@@ -148,6 +183,9 @@ pub struct ServeArgs {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub secrets: SecretKeyArgs,
 
     /// Maximum number of database connections.
     #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 8)]

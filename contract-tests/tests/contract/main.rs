@@ -19,6 +19,7 @@ mod leads;
 mod pipelines;
 mod ratelimits;
 mod sdk_helpers;
+mod security;
 mod users;
 mod walkthrough;
 mod webhooks;

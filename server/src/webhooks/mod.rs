@@ -1,8 +1,9 @@
-//! Delivery of webhooks: signing (Standard Webhooks), the guard against requests into
+//! Delivery of webhooks: signing (Standard Webhooks), the secrets at rest, the guard against requests into
 //! private networks, and the worker that sends what the outbox queued. Knows HTTP as a
 //! client only; what an event says is decided where the change is made (`api::events`).
 
 pub mod guard;
+pub mod secrets;
 pub mod signing;
 pub mod worker;
 

@@ -20,9 +20,10 @@ use tokio::sync::{watch, Semaphore};
 use url::Host;
 
 use super::guard::{self, GuardedResolver};
-use super::signing;
 use super::WebhookSettings;
+use super::{secrets, signing};
 use crate::api::events::EventType;
+use crate::crypto::SecretKey;
 use crate::db::webhooks::{self as repo, Attempt, Claim, Next, CHANNEL};
 use crate::db::TenantTx;
 use crate::error::AppError;
@@ -41,12 +42,15 @@ pub struct Worker {
     client: reqwest::Client,
     slots: Arc<Semaphore>,
     metrics: Option<Arc<Metrics>>,
+    /// Opens the endpoints' signing secrets.
+    key: SecretKey,
 }
 
 impl Worker {
     pub fn new(
         pool: PgPool,
         settings: WebhookSettings,
+        key: SecretKey,
         metrics: Option<Arc<Metrics>>,
     ) -> anyhow::Result<Arc<Self>> {
         let client = reqwest::Client::builder()
@@ -65,6 +69,7 @@ impl Worker {
             settings,
             client,
             metrics,
+            key,
         }))
     }
 
@@ -184,7 +189,13 @@ impl Worker {
             return tx.commit().await;
         }
         let started = Instant::now();
-        let result = self.send(claim).await;
+        // A secret that does not open is never replaced by anything else: the delivery is
+        // not sent, the attempt says so, and it is retried on the schedule (or by hand,
+        // once the operator has fixed the key).
+        let result = match self.signing_secrets(claim) {
+            Ok(secrets) => self.send(claim, &secrets).await,
+            Err(why) => Err(why),
+        };
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         let outcome = Outcome::of(result).await;
         let next = self.next_step(claim, &outcome);
@@ -244,9 +255,37 @@ impl Worker {
         tx.commit().await
     }
 
+    /// The secrets that sign this delivery, opened: the current one, and the previous
+    /// one during a rotation's overlap. The current one must open; a previous one that
+    /// does not is left out (its receivers have the current one).
+    fn signing_secrets(&self, claim: &Claim) -> Result<Vec<String>, String> {
+        let open =
+            |stored: &str| secrets::open(&self.key, claim.tenant_id, claim.endpoint_id, stored);
+        let current = open(&claim.secret).map_err(|err| {
+            tracing::error!(
+                endpoint_id = %claim.endpoint_id,
+                error = %err,
+                "cannot decrypt a webhook signing secret; the delivery is not sent"
+            );
+            "not sent: the server could not decrypt the endpoint's signing secret".to_owned()
+        })?;
+        let mut all = vec![current];
+        if let Some(stored) = &claim.previous_secret {
+            match open(stored) {
+                Ok(previous) => all.push(previous),
+                Err(err) => tracing::error!(
+                    endpoint_id = %claim.endpoint_id,
+                    error = %err,
+                    "cannot decrypt a previous webhook signing secret; signing with the current one only"
+                ),
+            }
+        }
+        Ok(all)
+    }
+
     /// One signed POST. The body is rebuilt from the stored event the same way every
     /// time, so every retry carries the same bytes under the same `webhook-id`.
-    async fn send(&self, claim: &Claim) -> Result<reqwest::Response, String> {
+    async fn send(&self, claim: &Claim, secrets: &[String]) -> Result<reqwest::Response, String> {
         let url = guard::parse_url(&claim.url).map_err(|why| format!("the URL {why}"))?;
         if !self.settings.allow_private {
             let literal = match url.host() {
@@ -263,8 +302,7 @@ impl Worker {
         let body = payload(claim);
         let id = claim.event_id.to_string();
         let timestamp = Utc::now().timestamp();
-        let mut secrets = vec![claim.secret.as_str()];
-        secrets.extend(claim.previous_secret.as_deref());
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let signature = signing::signature_header(&secrets, &id, timestamp, &body);
         self.client
             .post(url)

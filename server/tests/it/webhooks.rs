@@ -35,6 +35,7 @@ async fn start(database_url: &str, port: u16) -> Momentum {
         .arg("serve")
         .env("DATABASE_URL", database_url)
         .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
+        .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
         .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
         .env("MOMENTUM_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("MOMENTUM_WEBHOOK_RETRY_SCHEDULE", "200ms,".repeat(60))
