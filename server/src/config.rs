@@ -89,6 +89,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
+    /// Milliseconds a request waits for a database connection before it is answered
+    /// 503 `service_unavailable` (the pool is exhausted, or the database is away).
+    #[arg(long, env = "MOMENTUM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    pub db_acquire_timeout_ms: u64,
+
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
     #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
@@ -152,6 +157,11 @@ pub struct WorkerArgs {
     /// Maximum number of database connections.
     #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 8)]
     pub db_pool_size: u32,
+
+    /// Milliseconds the worker waits for a database connection before it gives up on a
+    /// claim and tries again later.
+    #[arg(long, env = "MOMENTUM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    pub db_acquire_timeout_ms: u64,
 
     /// Seconds to let requests in flight finish after SIGINT/SIGTERM.
     #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
