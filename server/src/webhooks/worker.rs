@@ -77,9 +77,17 @@ impl Worker {
             listening = listener.is_some(),
             "webhook worker started"
         );
+        // Without a listener (the database went away, or never let us LISTEN) the worker
+        // tries to listen again on this backoff, and polls at least as often meanwhile:
+        // otherwise it would fall back to the (long) poll interval for good.
+        let mut relisten = Relisten::new(self.settings.poll_interval);
         loop {
             if *stop.borrow() {
                 break;
+            }
+            if listener.is_none() && relisten.due() {
+                listener = self.listen().await;
+                relisten.outcome(listener.is_some());
             }
             let claimed = tokio::select! {
                 claimed = self.claim_and_send() => claimed,
@@ -90,15 +98,20 @@ impl Worker {
                 Ok(false) => {}
                 Err(err) => tracing::warn!(error = %err, "webhook worker could not claim"),
             }
-            let wait = self.idle_wait().await;
+            let mut wait = self.idle_wait().await;
+            if listener.is_none() {
+                wait = wait.min(relisten.until_due());
+            }
             tokio::select! {
                 _ = stop.changed() => break,
                 () = tokio::time::sleep(wait) => {}
                 woke = wait_for_notification(&mut listener) => {
                     if !woke {
-                        // The listening connection is gone: poll once, then listen again.
-                        tokio::time::sleep(wait).await;
-                        listener = self.listen().await;
+                        // The listening connection is gone. What was notified meanwhile
+                        // is found by the claim that follows the next LISTEN.
+                        tracing::warn!("webhook worker lost its LISTEN connection");
+                        listener = None;
+                        relisten.outcome(false);
                     }
                 }
             }
@@ -294,6 +307,44 @@ impl Worker {
         Next::RetryAt {
             at,
             step: claim.step.saturating_add(1),
+        }
+    }
+}
+
+/// When to try LISTEN again after losing it: soon at first, then backing off to the poll
+/// interval (at most 5 s), so a database that is down is not hammered and one that is back
+/// is noticed within seconds.
+struct Relisten {
+    next: Instant,
+    backoff: Duration,
+    max: Duration,
+}
+
+impl Relisten {
+    const FIRST: Duration = Duration::from_millis(100);
+
+    fn new(poll: Duration) -> Self {
+        Self {
+            next: Instant::now(),
+            backoff: Self::FIRST,
+            max: poll.min(Duration::from_secs(5)).max(Self::FIRST),
+        }
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn until_due(&self) -> Duration {
+        self.next.saturating_duration_since(Instant::now())
+    }
+
+    fn outcome(&mut self, listening: bool) {
+        if listening {
+            self.backoff = Self::FIRST;
+        } else {
+            self.next = Instant::now() + self.backoff;
+            self.backoff = (self.backoff * 2).min(self.max);
         }
     }
 }
