@@ -178,6 +178,15 @@ pub struct WebhookArgs {
     #[arg(long, env = "MOMENTUM_WEBHOOK_CONCURRENCY", default_value_t = 32)]
     pub webhook_concurrency: usize,
 
+    /// Deliveries to one endpoint in flight at most, across all workers, so a receiver
+    /// that hangs or answers slowly cannot take every slot from the others.
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_ENDPOINT_CONCURRENCY",
+        default_value_t = 16
+    )]
+    pub webhook_endpoint_concurrency: usize,
+
     /// Seconds a webhook request may take, connection included.
     #[arg(long, env = "MOMENTUM_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
     pub webhook_timeout_secs: u64,
@@ -223,12 +232,17 @@ impl WebhookArgs {
             "MOMENTUM_WEBHOOK_CONCURRENCY must be 1 to 1024"
         );
         anyhow::ensure!(
+            (1..=1024).contains(&self.webhook_endpoint_concurrency),
+            "MOMENTUM_WEBHOOK_ENDPOINT_CONCURRENCY must be 1 to 1024"
+        );
+        anyhow::ensure!(
             (1..=300).contains(&self.webhook_timeout_secs),
             "MOMENTUM_WEBHOOK_TIMEOUT_SECS must be 1 to 300"
         );
         Ok(crate::webhooks::WebhookSettings {
             worker,
             concurrency: self.webhook_concurrency,
+            endpoint_concurrency: self.webhook_endpoint_concurrency,
             timeout: Duration::from_secs(self.webhook_timeout_secs),
             retry_schedule: crate::webhooks::parse_schedule(&self.webhook_retry_schedule)
                 .map_err(|e| anyhow::anyhow!("MOMENTUM_WEBHOOK_RETRY_SCHEDULE: {e}"))?,

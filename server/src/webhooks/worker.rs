@@ -16,7 +16,7 @@ use chrono::{SecondsFormat, Utc};
 use rand::Rng;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use url::Host;
 
 use super::guard::{self, GuardedResolver};
@@ -40,6 +40,9 @@ pub struct Worker {
     settings: WebhookSettings,
     client: reqwest::Client,
     slots: Arc<Semaphore>,
+    /// Signalled when a delivery ends: its slot, and its endpoint's share of the
+    /// per-endpoint cap, are free for what is due behind it.
+    finished: Notify,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -62,6 +65,7 @@ impl Worker {
         Ok(Arc::new(Self {
             pool,
             slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            finished: Notify::new(),
             settings,
             client,
             metrics,
@@ -105,6 +109,7 @@ impl Worker {
             tokio::select! {
                 _ = stop.changed() => break,
                 () = tokio::time::sleep(wait) => {}
+                () = self.finished.notified() => {}
                 woke = wait_for_notification(&mut listener) => {
                     if !woke {
                         // The listening connection is gone. What was notified meanwhile
@@ -149,7 +154,13 @@ impl Worker {
             return Ok(false);
         };
         let wanted = 1 + self.slots.available_permits();
-        let claims = repo::claim(&self.pool, wanted, self.settings.lease()).await?;
+        let claims = repo::claim(
+            &self.pool,
+            wanted,
+            self.settings.endpoint_concurrency.max(1),
+            self.settings.lease(),
+        )
+        .await?;
         let full = claims.len() == wanted;
         let mut first = Some(first);
         for claim in claims {
@@ -165,21 +176,25 @@ impl Worker {
             tokio::spawn(async move {
                 worker.deliver(claim).await;
                 drop(permit);
+                worker.finished.notify_one();
             });
         }
         Ok(full)
     }
 
-    /// How long to sleep with nothing to claim: until the next retry is due, at most the
-    /// poll interval, and not so little that a claim race spins.
+    /// How long to sleep with nothing (more) to claim: until the next retry is due, at most
+    /// the poll interval. Something due already that the claim just left was held back
+    /// (its endpoint is at its cap, or another worker is taking it): the end of a delivery
+    /// wakes the worker for it, so this waits up to a second rather than spinning.
     async fn idle_wait(&self) -> Duration {
         let poll = self.settings.poll_interval;
-        let until_due = match repo::next_due(&self.pool).await {
-            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
-            Ok(None) => poll,
-            Err(_) => poll,
-        };
-        until_due.clamp(Duration::from_millis(20), poll)
+        match repo::next_due(&self.pool).await {
+            Ok(Some(at)) => match (at - Utc::now()).to_std() {
+                Ok(wait) => wait.clamp(Duration::from_millis(20), poll),
+                Err(_) => poll.min(Duration::from_secs(1)),
+            },
+            Ok(None) | Err(_) => poll,
+        }
     }
 
     async fn deliver(&self, claim: Claim) {
