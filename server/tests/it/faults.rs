@@ -300,3 +300,206 @@ async fn a_database_restart_is_a_503_meanwhile_and_the_server_recovers_by_itself
     .await;
     let _ = stop.send(());
 }
+
+/// Accepts connections and reads what comes, never answering: a receiver that hangs.
+async fn hanging_receiver() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut sink = tokio::io::sink();
+                let _ = tokio::io::copy(&mut stream, &mut sink).await;
+                std::future::pending::<()>().await;
+            });
+        }
+    });
+    port
+}
+
+/// Accepts connections and resets them at once (RST, not a clean close).
+async fn resetting_receiver() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            // SO_LINGER 0 makes the close a reset. It is deprecated for blocking the
+            // thread on drop, which cannot happen with nothing left to send.
+            #[allow(deprecated)]
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            drop(stream);
+        }
+    });
+    port
+}
+
+#[handler]
+async fn receive_slowly(req: &Request, seen: Data<&Seen>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let id = req.header("webhook-id").unwrap_or_default().to_owned();
+    seen.lock().unwrap().push(id);
+    "ok"
+}
+
+/// A poem receiver recording `webhook-id`s, answering through `handler`.
+fn recording_receiver(slow: bool) -> (u16, Seen) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let seen: Seen = Arc::default();
+    let route = if slow {
+        Route::new().at("/hook", receive_slowly)
+    } else {
+        Route::new().at("/hook", receive)
+    };
+    tokio::spawn(
+        Server::new(TcpListener::bind(format!("127.0.0.1:{port}")))
+            .run(route.data(Arc::clone(&seen))),
+    );
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_that_hang_reset_or_dawdle_do_not_hold_up_a_healthy_one() {
+    const EVENTS: usize = 20;
+    // Longer than the healthy endpoint may take: while the hanging receiver's requests
+    // wait for it, the healthy one must already have everything.
+    const HANG: Duration = Duration::from_secs(15);
+    let disposable = Disposable::shared();
+    let name = disposable.fresh_database().await.unwrap();
+    let owner = db::connect(disposable.cluster.connect_options(OWNER_ROLE, &name), 1)
+        .await
+        .unwrap();
+    let tenant = tenants::provision(&owner, "Receivers", "owner@receivers.example")
+        .await
+        .unwrap();
+    let pool = db::connect(disposable.cluster.connect_options(RUNTIME_ROLE, &name), 4)
+        .await
+        .unwrap();
+    let settings = HttpSettings {
+        webhooks: WebhookSettings {
+            allow_private: true,
+            concurrency: 4,
+            endpoint_concurrency: 1,
+            timeout: HANG,
+            retry_schedule: vec![Duration::from_millis(200); 50],
+            poll_interval: Duration::from_millis(200),
+            ..WebhookSettings::default()
+        },
+        // The test reads the deliveries (an admin operation) often.
+        rate_limits: momentum_server::ratelimit::parse_quotas("admin=60000/min").unwrap(),
+        ..HttpSettings::default()
+    };
+    let app = Application::build(pool, "127.0.0.1:0", settings)
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(&tenant.api_key)
+            .json(&body)
+            .send()
+    };
+
+    let hanging = hanging_receiver().await;
+    let resetting = resetting_receiver().await;
+    let (slow, slow_seen) = recording_receiver(true);
+    let (healthy, healthy_seen) = recording_receiver(false);
+    let mut endpoint_ids = Vec::new();
+    // The bad ones first, so their deliveries are first in the queue too.
+    for port in [hanging, resetting, slow, healthy] {
+        let resp = post(
+            "/v1/webhook-endpoints",
+            json!({ "url": format!("http://127.0.0.1:{port}/hook") }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        endpoint_ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let created = Instant::now();
+    for i in 0..EVENTS {
+        let resp = post(
+            "/v1/contacts",
+            json!({ "first_name": "Hook", "email": format!("h{i}@receivers.example") }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+
+    let deadline = created + HANG;
+    while healthy_seen.lock().unwrap().len() < EVENTS {
+        assert!(
+            Instant::now() < deadline,
+            "the healthy endpoint got {} of {EVENTS} deliveries while the hanging one held \
+             the worker",
+            healthy_seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deliveries = |endpoint: &str| {
+        let url = format!("{base}/v1/webhook-endpoints/{endpoint}/deliveries?limit=100");
+        let key = tenant.api_key.clone();
+        let http = http.clone();
+        async move {
+            let page: Value = http
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["data"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{page}"))
+                .clone()
+        }
+    };
+    // The resetting endpoint is retried on its schedule meanwhile, not given up on.
+    eventually(
+        Duration::from_secs(30),
+        "retries of the resetting endpoint",
+        || async {
+            let list = deliveries(&endpoint_ids[1]).await;
+            list.iter().any(|d| d["attempt_count"].as_i64() >= Some(2))
+                && list.iter().all(|d| d["status"] == "pending")
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        "the slow endpoint's deliveries",
+        || async { slow_seen.lock().unwrap().len() >= EVENTS },
+    )
+    .await;
+    // The hanging endpoint's first attempts end at the timeout and are retried.
+    eventually(
+        HANG + Duration::from_secs(30),
+        "a timed-out attempt at the hanging endpoint",
+        || async {
+            deliveries(&endpoint_ids[0]).await.iter().any(|d| {
+                d["attempt_count"].as_i64() >= Some(1)
+                    && d["status"] == "pending"
+                    && d["last_error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("timed out"))
+            })
+        },
+    )
+    .await;
+    let _ = stop.send(());
+}
