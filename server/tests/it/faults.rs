@@ -503,3 +503,75 @@ async fn receivers_that_hang_reset_or_dawdle_do_not_hold_up_a_healthy_one() {
     .await;
     let _ = stop.send(());
 }
+
+/// A server on the shared cluster with default settings; returns its address.
+async fn default_server() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let disposable = Disposable::shared();
+    let name = disposable.fresh_database().await.unwrap();
+    let pool = db::connect(disposable.cluster.connect_options(RUNTIME_ROLE, &name), 2)
+        .await
+        .unwrap();
+    let app = Application::build(pool, "127.0.0.1:0", HttpSettings::default())
+        .await
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], app.port()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+    (addr, stop)
+}
+
+// The two tests below pin the slow-client gap found in this round and not yet fixed:
+// poem's `Server` builds hyper's connection builder itself, without a timer (so hyper's
+// header read timeout never runs) and with hyper's ~400 KB head buffer. Fixing it means
+// serving through hyper-util's builder directly (see the hardening note).
+
+#[tokio::test]
+#[ignore = "slow-client limits not implemented yet: a client trickling headers is never cut off"]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _stop) = default_server().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    // One header byte a second, for longer than any sane header read timeout.
+    let trickle = async {
+        for _ in 0..120 {
+            if stream.write_all(b"x").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(90), trickle).await;
+    let mut buf = [0u8; 512];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    match read {
+        Ok(Ok(0)) | Ok(Err(_)) => {}
+        Ok(Ok(n)) => assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(_) => panic!("the connection is still open after 90 s of trickled headers"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "slow-client limits not implemented yet: a 64 KiB header is accepted"]
+async fn an_oversized_header_is_refused_with_431() {
+    let (addr, _stop) = default_server().await;
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}/healthz"))
+        .header("x-padding", "a".repeat(64 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 431);
+}
