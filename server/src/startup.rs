@@ -440,6 +440,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("webhook endpoints may use private and loopback addresses (MOMENTUM_WEBHOOK_ALLOW_PRIVATE)");
     }
     let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
     match &args.database.database_url {
         Some(url) => {
             if let Some(admin_url) = &args.database.admin_database_url {
@@ -448,7 +449,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 db::migrate(&admin).await?;
                 admin.close().await;
             }
-            let pool = db::connect(parse_url(url, "DATABASE_URL")?, args.db_pool_size).await?;
+            let pool = db::connect_with(
+                parse_url(url, "DATABASE_URL")?,
+                args.db_pool_size,
+                acquire_timeout,
+            )
+            .await?;
             let app = Application::build(pool, &args.listen, settings).await?;
             tracing::info!(port = app.port(), "serving");
             app.run_until_stopped(shutdown_signal(), grace).await?;
@@ -457,7 +463,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
             let result = async {
                 let demo = demo_tenant(&embedded, &args.database.data_dir).await?;
-                let pool = db::connect(embedded.runtime_options(), args.db_pool_size).await?;
+                let pool = db::connect_with(
+                    embedded.runtime_options(),
+                    args.db_pool_size,
+                    acquire_timeout,
+                )
+                .await?;
                 let app = Application::build(pool, &args.listen, settings).await?;
                 announce(&args.listen, app.port(), &demo);
                 app.run_until_stopped(shutdown_signal(), grace).await?;
@@ -484,6 +495,7 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
         .then_some(args.database.data_dir.as_path());
     let key = secret_key(&args.secrets, embedded_dir)?;
     let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
     let run = |pool: PgPool| async move {
         db::check_runtime_role(&pool).await?;
         crate::webhooks::secrets::prepare(&pool, &key).await?;
@@ -496,12 +508,14 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     };
     match &args.database.database_url {
         Some(url) => {
-            run(db::connect(parse_url(url, "DATABASE_URL")?, args.db_pool_size).await?).await
+            let options = parse_url(url, "DATABASE_URL")?;
+            run(db::connect_with(options, args.db_pool_size, acquire_timeout).await?).await
         }
         None => {
             let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
             let result = async {
-                run(db::connect(embedded.runtime_options(), args.db_pool_size).await?).await
+                let options = embedded.runtime_options();
+                run(db::connect_with(options, args.db_pool_size, acquire_timeout).await?).await
             }
             .await;
             embedded.close().await;

@@ -288,6 +288,14 @@ pub(super) fn render_error(err: poem::Error, request_id: &str) -> Response {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Json(envelope).into_response();
     resp.set_status(status);
+    // A client told to come back needs to know when: the database restarting takes
+    // seconds, and an immediate retry loop would only add load to its return.
+    if code == ErrorCode::ServiceUnavailable {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+        );
+    }
     // A failed `If-Match` names the current version in the header it came from, too.
     if let Some(AppError::PreconditionFailed { current, .. }) = err.downcast_ref::<AppError>() {
         if let Ok(value) = HeaderValue::from_str(current) {
@@ -296,6 +304,9 @@ pub(super) fn render_error(err: poem::Error, request_id: &str) -> Response {
     }
     resp
 }
+
+/// The `Retry-After` of a 503, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 fn code_for_status(status: StatusCode) -> ErrorCode {
     match status.as_u16() {
@@ -380,6 +391,10 @@ mod tests {
     async fn an_unreachable_database_is_a_503() {
         let (status, body, _) = call("/away").await;
         assert_eq!(status, 503);
+        assert_eq!(
+            body["error"]["message"],
+            "the service is temporarily unavailable"
+        );
         assert_eq!(body["error"]["code"], "service_unavailable");
     }
 

@@ -477,18 +477,22 @@ pub struct Claim {
     pub manual: bool,
 }
 
-/// Claims up to `limit` due deliveries of any tenant for `lease`; concurrent workers
-/// never claim the same row (`FOR UPDATE SKIP LOCKED`).
+/// Claims up to `limit` due deliveries of any tenant for `lease`, leaving out endpoints
+/// that already hold `per_endpoint` live leases; concurrent workers never claim the same
+/// row (`FOR UPDATE SKIP LOCKED`).
 pub async fn claim(
     pool: &PgPool,
     limit: usize,
+    per_endpoint: usize,
     lease: std::time::Duration,
 ) -> Result<Vec<Claim>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT * FROM webhook_claim_deliveries($1, make_interval(secs => $2::double precision))",
+        "SELECT * FROM webhook_claim_deliveries($1, make_interval(secs => $2::double precision), \
+         $3)",
     )
     .bind(i32::try_from(limit).unwrap_or(i32::MAX))
     .bind(lease.as_secs_f64())
+    .bind(i32::try_from(per_endpoint).unwrap_or(i32::MAX))
     .fetch_all(pool)
     .await
 }
