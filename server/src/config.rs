@@ -120,6 +120,23 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Seconds a client has to send a complete request head (request line and headers),
+    /// against clients that trickle them to hold connections; also how long an idle
+    /// keep-alive connection is kept. A late head is answered by closing the connection.
+    /// Behind a load balancer, keep it above the balancer's idle timeout.
+    #[arg(long, env = "MOMENTUM_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_read_timeout_secs: u64,
+
+    /// Largest request head (request line and headers), in bytes; larger ones get a bare
+    /// 431 and the connection is closed. At least 8192.
+    #[arg(long, env = "MOMENTUM_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Seconds a request has from its head to its answer, body upload included; past it
+    /// the answer is 503 `service_unavailable`. More than 30 (the longest QR long-poll).
+    #[arg(long, env = "MOMENTUM_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
+
     /// Maximum number of database connections.
     #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,

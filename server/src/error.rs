@@ -136,6 +136,10 @@ pub enum AppError {
     /// The database cannot be reached; the client may retry.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The request did not finish within the server's deadline (`MOMENTUM_REQUEST_TIMEOUT_SECS`);
+    /// whatever it had not committed is rolled back, and the client may retry.
+    #[error("the request did not finish in time; retry later")]
+    TimedOut,
     /// Anything unexpected. Logged with its full chain, never shown to the client.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -161,7 +165,7 @@ impl AppError {
             Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
-            Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::Unavailable(_) | Self::TimedOut => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

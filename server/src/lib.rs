@@ -6,6 +6,7 @@
 //! `auth/` (credentials, scopes, roles), `crypto.rs` (secrets at rest), `ratelimit/`
 //! (classes and limiters), `metrics.rs` (`/metrics`), `webhooks/` (signing, the secrets
 //! at rest, the address guard and the delivery worker), `startup.rs` (wiring),
+//! `serving.rs` (the connection loop and its limits on slow clients),
 //! `config.rs` (flags and environment).
 
 pub mod api;
@@ -17,5 +18,6 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod ratelimit;
+pub mod serving;
 pub mod startup;
 pub mod webhooks;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{get, EndpointExt, Route, Server};
+use poem::{get, EndpointExt, Route};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 
@@ -21,6 +21,7 @@ use crate::crypto::SecretKey;
 use crate::db::{self, embedded};
 use crate::metrics::Metrics;
 use crate::ratelimit::{self, Class, ClassQuota, Limits};
+use crate::serving::{self, ConnectionLimits};
 use crate::webhooks::worker::Worker;
 use crate::webhooks::WebhookSettings;
 
@@ -45,6 +46,14 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub max_body_bytes: usize,
+    /// Time a client has to send a request head; also how long an idle keep-alive
+    /// connection is kept.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers); larger ones get 431.
+    pub max_header_bytes: usize,
+    /// Time a request has, from the end of its head to its answer, body upload
+    /// included; past it the answer is 503. Longer than the longest long-poll.
+    pub request_timeout: Duration,
     pub identity: IdentitySettings,
     /// Every rate-limit class's quota.
     pub rate_limits: Vec<(Class, ClassQuota)>,
@@ -63,8 +72,12 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
+        let connection = ConnectionLimits::default();
         Self {
             max_body_bytes: 1024 * 1024,
+            header_read_timeout: connection.header_read_timeout,
+            max_header_bytes: connection.max_header_bytes,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             identity: IdentitySettings::default(),
             rate_limits: ratelimit::parse_quotas("").unwrap_or_default(),
             trusted_proxies: Vec::new(),
@@ -77,6 +90,10 @@ impl Default for HttpSettings {
         }
     }
 }
+
+/// The default of [`HttpSettings::request_timeout`]: twice the longest QR long-poll, so
+/// a poll is never cut off however slowly its client sent the request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Credentials and QR-code login.
 #[derive(Debug, Clone)]
@@ -121,6 +138,7 @@ pub fn routes(state: AppState, settings: &HttpSettings) -> impl poem::Endpoint {
     });
     let edge = Edge {
         max_body_bytes: settings.max_body_bytes,
+        request_timeout: settings.request_timeout,
         limits: Arc::clone(&state.limits),
         metrics: Arc::clone(&state.metrics),
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
@@ -240,9 +258,11 @@ impl Application {
             None
         };
         let app = routes(self.state, &self.settings);
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(grace))
-            .await;
+        let limits = ConnectionLimits {
+            header_read_timeout: self.settings.header_read_timeout,
+            max_header_bytes: self.settings.max_header_bytes,
+        };
+        let served = serving::serve(self.acceptor, app, limits, shutdown, grace).await;
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
             let _ = worker.await;
@@ -407,8 +427,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .is_none()
         .then_some(args.database.data_dir.as_path());
     let secret_key = secret_key(&args.secrets, embedded_dir)?;
+    anyhow::ensure!(
+        (1..=3600).contains(&args.header_read_timeout_secs),
+        "MOMENTUM_HEADER_READ_TIMEOUT_SECS must be 1 to 3600"
+    );
+    anyhow::ensure!(
+        (serving::MIN_HEADER_BYTES..=1024 * 1024).contains(&args.max_header_bytes),
+        "MOMENTUM_MAX_HEADER_BYTES must be {} to 1048576",
+        serving::MIN_HEADER_BYTES
+    );
+    anyhow::ensure!(
+        (api::auth::MAX_WAIT_SECS + 1..=3600).contains(&args.request_timeout_secs),
+        "MOMENTUM_REQUEST_TIMEOUT_SECS must be {} to 3600: a QR login's long-poll waits up \
+         to {} s",
+        api::auth::MAX_WAIT_SECS + 1,
+        api::auth::MAX_WAIT_SECS
+    );
     let settings = HttpSettings {
         max_body_bytes: args.max_body_bytes,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        max_header_bytes: args.max_header_bytes,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
         identity: IdentitySettings {
             // An hour at most: a revoked key must not live on for long anywhere.
             auth_cache_ttl: Duration::from_secs(args.auth_cache_secs.min(3600)),

@@ -36,7 +36,7 @@ use crate::error::AppError;
 use crate::startup::AppState;
 
 /// The longest a status poll may wait for a change.
-const MAX_WAIT_SECS: u64 = 30;
+pub(crate) const MAX_WAIT_SECS: u64 = 30;
 /// Sessions approved on another server are noticed within this time.
 const RECHECK: Duration = Duration::from_secs(1);
 

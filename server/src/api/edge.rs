@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use poem::http::{header, HeaderValue, StatusCode};
@@ -26,6 +26,8 @@ pub struct RequestId(pub String);
 
 pub struct Edge {
     pub max_body_bytes: usize,
+    /// The deadline of a request, body upload included (a 503 past it).
+    pub request_timeout: Duration,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
     pub trusted_proxies: Arc<Vec<IpAddr>>,
@@ -38,6 +40,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
         EdgeEndpoint {
             inner,
             max_body_bytes: self.max_body_bytes,
+            request_timeout: self.request_timeout,
             limits: Arc::clone(&self.limits),
             metrics: Arc::clone(&self.metrics),
             trusted_proxies: Arc::clone(&self.trusted_proxies),
@@ -48,6 +51,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
 pub struct EdgeEndpoint<E> {
     inner: E,
     max_body_bytes: usize,
+    request_timeout: Duration,
     limits: Arc<Limits>,
     metrics: Arc<Metrics>,
     trusted_proxies: Arc<Vec<IpAddr>>,
@@ -106,11 +110,29 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                     .into_poem());
                 }
             }
-            limit_body(&mut req, self.max_body_bytes).await?;
-            match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
-                Ok(result) => result.map(IntoResponse::into_response),
-                // Logged once, with the request id, by render_error.
-                Err(_) => Err(AppError::Internal(anyhow::anyhow!("handler panicked")).into_poem()),
+            // The deadline covers the body's upload too, so a client trickling a body
+            // is cut off like one trickling its headers (serving.rs). Dropping the
+            // handler rolls back its open transaction; an Idempotency-Key it held stays
+            // held until its lease ends, as after a crash.
+            let handled = async {
+                limit_body(&mut req, self.max_body_bytes).await?;
+                match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
+                    Ok(result) => result.map(IntoResponse::into_response),
+                    // Logged once, with the request id, by render_error.
+                    Err(_) => {
+                        Err(AppError::Internal(anyhow::anyhow!("handler panicked")).into_poem())
+                    }
+                }
+            };
+            match tokio::time::timeout(self.request_timeout, handled).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(
+                        timeout_secs = self.request_timeout.as_secs_f64(),
+                        "the request passed its deadline"
+                    );
+                    Err(AppError::TimedOut.into_poem())
+                }
             }
         }
         .instrument(span.clone())
@@ -348,13 +370,26 @@ mod tests {
         Err(AppError::Internal(anyhow::anyhow!("SELECT secret FROM vault")).into_poem())
     }
 
+    #[handler]
+    async fn dawdles() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        "too late"
+    }
+
     async fn call(path: &str) -> (u16, Value, Option<String>) {
+        let (status, body, request_id, _) = call_with_headers(path).await;
+        (status, body, request_id)
+    }
+
+    async fn call_with_headers(path: &str) -> (u16, Value, Option<String>, poem::http::HeaderMap) {
         let app = Route::new()
+            .at("/slow", dawdles)
             .at("/panic", panics)
             .at("/away", database_away)
             .at("/internal", fails_internally)
             .with(Edge {
                 max_body_bytes: 1024,
+                request_timeout: Duration::from_millis(200),
                 limits: Arc::new(Limits::new(&[])),
                 metrics: Arc::new(Metrics::new()),
                 trusted_proxies: Arc::new(Vec::new()),
@@ -364,6 +399,7 @@ mod tests {
             .await
             .expect("the edge turns every error into a response");
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let request_id = resp
             .headers()
             .get(REQUEST_ID_HEADER)
@@ -373,7 +409,28 @@ mod tests {
             status,
             serde_json::from_slice(&body).unwrap_or(Value::Null),
             request_id,
+            headers,
         )
+    }
+
+    #[tokio::test]
+    async fn a_request_past_its_deadline_is_a_503_to_retry() {
+        let started = Instant::now();
+        let (status, body, request_id, headers) = call_with_headers("/slow").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(status, 503);
+        assert_eq!(body["error"]["code"], "service_unavailable");
+        assert_eq!(body["meta"]["request_id"].as_str(), request_id.as_deref());
+        assert_eq!(
+            headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some(UNAVAILABLE_RETRY_AFTER_SECS.to_string().as_str())
+        );
     }
 
     #[tokio::test]

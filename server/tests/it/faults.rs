@@ -525,13 +525,11 @@ async fn default_server() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender
     (addr, stop)
 }
 
-// The two tests below pin the slow-client gap found in this round and not yet fixed:
-// poem's `Server` builds hyper's connection builder itself, without a timer (so hyper's
-// header read timeout never runs) and with hyper's ~400 KB head buffer. Fixing it means
-// serving through hyper-util's builder directly (see the hardening note).
+// Slow clients: poem's `Server` set no hyper timer (so no header read timeout ran) and
+// kept hyper's ~400 KB head buffer; the server now drives hyper itself (serving.rs) with
+// both limits.
 
 #[tokio::test]
-#[ignore = "slow-client limits not implemented yet: a client trickling headers is never cut off"]
 async fn a_client_trickling_its_headers_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (addr, _stop) = default_server().await;
@@ -564,7 +562,6 @@ async fn a_client_trickling_its_headers_is_cut_off() {
 }
 
 #[tokio::test]
-#[ignore = "slow-client limits not implemented yet: a 64 KiB header is accepted"]
 async fn an_oversized_header_is_refused_with_431() {
     let (addr, _stop) = default_server().await;
     let resp = reqwest::Client::new()
