@@ -572,3 +572,120 @@ async fn an_oversized_header_is_refused_with_431() {
         .unwrap();
     assert_eq!(resp.status(), 431);
 }
+
+/// A server on the shared cluster with default settings and the given shutdown grace;
+/// returns its base URL, what stops it, and its task.
+async fn server_with_grace(
+    grace: Duration,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let disposable = Disposable::shared();
+    let name = disposable.fresh_database().await.unwrap();
+    let pool = db::connect(disposable.cluster.connect_options(RUNTIME_ROLE, &name), 2)
+        .await
+        .unwrap();
+    let app = Application::build(pool, "127.0.0.1:0", HttpSettings::default())
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(
+        async {
+            let _ = stopped.await;
+        },
+        grace,
+    ));
+    (base, stop, task)
+}
+
+/// Starts a QR login and returns a long poll of it for `wait` seconds (nobody approves
+/// it), to spawn. The session is made first, so the poll alone is left in flight.
+async fn long_poll(
+    http: reqwest::Client,
+    base: String,
+    wait: u64,
+) -> impl std::future::Future<Output = reqwest::Result<u16>> {
+    let created: Value = http
+        .post(format!("{base}/v1/auth/qr-sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let secret = created["data"]["poll_secret"].as_str().unwrap().to_owned();
+    async move {
+        let resp = http
+            .get(format!("{base}/v1/auth/qr-sessions/{id}?wait={wait}"))
+            .header("X-Poll-Secret", secret)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        // The whole answer, not just its head: a connection cut mid-body is an error too.
+        resp.bytes().await?;
+        Ok(status)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_answers_requests_in_flight_and_does_not_wait_for_idle_connections() {
+    let (base, stop, server) = server_with_grace(Duration::from_secs(20)).await;
+    // A client with a kept-alive connection and nothing in flight: it must not hold up
+    // the shutdown.
+    let idle = reqwest::Client::new();
+    let resp = idle.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let poll = tokio::spawn(long_poll(reqwest::Client::new(), base.clone(), 3).await);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let asked = Instant::now();
+    let _ = stop.send(());
+    assert_eq!(
+        poll.await.unwrap().unwrap(),
+        200,
+        "the long-poll is answered"
+    );
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops soon after its last request, well within the grace")
+        .unwrap()
+        .unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        asked.elapsed()
+    );
+    // And it accepts no more.
+    let refused = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_still_running_when_the_grace_is_over_is_cut_off() {
+    let (base, stop, server) = server_with_grace(Duration::from_secs(1)).await;
+    let poll = tokio::spawn(long_poll(reqwest::Client::new(), base.clone(), 20).await);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let asked = Instant::now();
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops at the end of the grace")
+        .unwrap()
+        .unwrap();
+    assert!(
+        asked.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        asked.elapsed()
+    );
+    let cut = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .expect("the client learns at once")
+        .unwrap();
+    assert!(cut.is_err(), "{cut:?}");
+}
