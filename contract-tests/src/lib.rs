@@ -12,6 +12,7 @@ use momentum_server::crypto::SecretKey;
 use momentum_server::db::embedded::{self, Disposable};
 use momentum_server::db::{self, tenants};
 use momentum_server::ratelimit;
+use momentum_server::serving::ConnectionLimits;
 use momentum_server::startup::{Application, HttpSettings, IdentitySettings};
 use momentum_server::webhooks::WebhookSettings;
 use sqlx::postgres::PgConnectOptions;
@@ -90,6 +91,10 @@ async fn try_serve(
         "127.0.0.1:0",
         HttpSettings {
             max_body_bytes: TEST_MAX_BODY_BYTES,
+            // The production defaults: long-polls must pass under them.
+            header_read_timeout: ConnectionLimits::default().header_read_timeout,
+            max_header_bytes: ConnectionLimits::default().max_header_bytes,
+            request_timeout: momentum_server::startup::DEFAULT_REQUEST_TIMEOUT,
             identity: IdentitySettings {
                 last_used_flush: Duration::from_millis(100),
                 qr_session_ttl: Duration::from_secs(TEST_QR_SESSION_TTL_SECS),
