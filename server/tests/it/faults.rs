@@ -582,12 +582,23 @@ async fn server_with_grace(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
+    server_with(HttpSettings::default(), grace).await
+}
+
+async fn server_with(
+    settings: HttpSettings,
+    grace: Duration,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let disposable = Disposable::shared();
     let name = disposable.fresh_database().await.unwrap();
     let pool = db::connect(disposable.cluster.connect_options(RUNTIME_ROLE, &name), 2)
         .await
         .unwrap();
-    let app = Application::build(pool, "127.0.0.1:0", HttpSettings::default())
+    let app = Application::build(pool, "127.0.0.1:0", settings)
         .await
         .unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -688,4 +699,74 @@ async fn a_request_still_running_when_the_grace_is_over_is_cut_off() {
         .expect("the client learns at once")
         .unwrap();
     assert!(cut.is_err(), "{cut:?}");
+}
+
+/// Reads until the server closes the connection; panics if it is still open after
+/// `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout_at(started + within, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the connection is still open after {within:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_and_a_trickled_http2_preface_are_cut_off_too() {
+    use tokio::io::AsyncWriteExt;
+    // Before hyper knows the protocol its HTTP/1 header timer has not started: the
+    // server's own bound on the first request covers that time.
+    let settings = HttpSettings {
+        header_read_timeout: Duration::from_secs(2),
+        ..HttpSettings::default()
+    };
+    let (base, _stop, _server) = server_with(settings, Duration::from_secs(1)).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let took = closed_within(&mut silent, Duration::from_secs(10)).await;
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+
+    let mut trickling = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let (mut read, mut write) = trickling.split();
+    let trickle = async {
+        for byte in preface {
+            if write.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // The whole preface, then nothing: the first request never starts.
+        std::future::pending::<()>().await;
+    };
+    let closed = async {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 512];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::select! {
+            () = trickle => {}
+            () = closed => {}
+        }
+    })
+    .await
+    .expect("the connection trickling its preface is still open after 10 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
 }
