@@ -578,6 +578,11 @@ error_sets! {
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
         ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
+    /// An action on a resource, with a JSON body, that business rules can refuse.
+    BodyAction => [
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+        UnsupportedMediaType, ValidationFailed, RateLimited, Internal, ServiceUnavailable,
+    ];
     /// Starting a QR login (no input but, at most, an oversized body).
     Start => [PayloadTooLarge, RateLimited, Internal, ServiceUnavailable];
     /// Polling a QR login session with its poll secret.

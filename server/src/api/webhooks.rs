@@ -16,8 +16,8 @@ use super::events::EventType;
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
-    envelopes, Accepted, Action, ApiResult, Conditional, Create, Created, Delete, List, Meta,
-    NoContent, Read, Success, Tagged, Update,
+    envelopes, Accepted, Action, ApiResult, BodyAction, Conditional, Create, Created, Delete, List,
+    Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, PathId, Text};
@@ -636,7 +636,7 @@ impl WebhooksApi {
         /// The endpoint's id.
         id: Path<PathId>,
         body: Json<WebhookRecover>,
-    ) -> ApiResult<Accepted<WebhookRecoveryEnvelope>, Action> {
+    ) -> ApiResult<Accepted<WebhookRecoveryEnvelope>, BodyAction> {
         let id = id.0.parse("id")?;
         if body.0.until.is_some_and(|until| until <= body.0.since) {
             return Err(AppError::Validation(vec![FieldError::new(
