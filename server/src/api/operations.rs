@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use poem_openapi::registry::MetaParamIn;
 use poem_openapi::OpenApi;
 
 use crate::auth::Scope;
@@ -18,6 +19,8 @@ pub struct Operation {
     /// As in the document: `/v1/contacts/{id}`.
     pub path: String,
     segments: Vec<Option<String>>,
+    /// The names of the query parameters it declares.
+    pub query: Vec<String>,
     pub authenticated: bool,
     pub scopes: Vec<Scope>,
     pub class: Class,
@@ -81,6 +84,12 @@ pub fn all() -> &'static [Operation] {
                         method,
                         path: document_path(&path.path),
                         segments: segments(&path.path),
+                        query: op
+                            .params
+                            .iter()
+                            .filter(|p| matches!(p.in_type, MetaParamIn::Query))
+                            .map(|p| p.name.clone())
+                            .collect(),
                         authenticated,
                     });
                 }
