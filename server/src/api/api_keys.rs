@@ -13,7 +13,7 @@ use super::edge::RequestId;
 use super::pagination;
 use super::responses::{envelopes, Action, ApiResult, Create, Created, List, Meta, Read, Success};
 use super::security::ApiKey as Credential;
-use super::types::{Bounded, PathId, Text};
+use super::types::{Bounded, PathId, Str, Text};
 use super::ApiTags;
 use crate::auth::api_key::NewApiKey;
 use crate::auth::scopes::ALL;
@@ -79,7 +79,7 @@ pub struct ApiKeyCreate {
     /// `pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,
     /// `activities:write`, `users:read`, `admin`, or `*` for all. You can grant only scopes
     /// your own credential holds.
-    pub scopes: Bounded<String, 1, SCOPES_MAX>,
+    pub scopes: Bounded<Str, 1, SCOPES_MAX>,
     /// When the key stops working; must be in the future. Default: never.
     pub expires_at: Option<DateTime<Utc>>,
     /// The user the key acts as: an active user of the tenant. Default: the user your
@@ -190,7 +190,7 @@ impl ApiKeysApi {
                     "must not be empty",
                 )])
             })?;
-        let scopes = scopes(caller, body.scopes.0)?;
+        let scopes = scopes(caller, body.scopes.0.into_iter().map(|s| s.0).collect())?;
         if body.expires_at.is_some_and(|at| at <= Utc::now()) {
             return Err(AppError::Validation(vec![FieldError::new(
                 "expires_at",

@@ -205,6 +205,45 @@ impl<T: ToJSON, const MIN: usize, const MAX: usize> ToJSON for Bounded<T, MIN, M
     }
 }
 
+/// A string and nothing else: poem-openapi's `String` also takes a JSON number or
+/// boolean (`12345` becoming `"12345"`), which turns a wrong type into a rule failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Str(pub String);
+
+impl Type for Str {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for Str {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        expect_string::<Self>(value).map(Self)
+    }
+}
+
+impl ToJSON for Str {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
 /// A UUID path parameter. poem-openapi reports an unparsable path parameter under an
 /// internal name (`param0`), so this type accepts any text and the handler turns a bad
 /// one into a 400 that names the parameter as the document does.
