@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 mod activities;
+mod bad_input;
 mod batch;
 mod companies;
 mod concurrency;

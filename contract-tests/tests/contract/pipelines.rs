@@ -365,7 +365,7 @@ async fn a_pipeline_without_an_open_stage_is_refused() {
 }
 
 #[tokio::test]
-async fn a_pipeline_without_stages_is_a_bad_request() {
+async fn a_pipeline_without_stages_is_refused_naming_stages() {
     let app = TestApp::spawn().await;
     let (status, err) = api_error(
         app.client
@@ -377,7 +377,11 @@ async fn a_pipeline_without_stages_is_a_bad_request() {
             .send()
             .await,
     );
-    assert_eq!((status, err.error.code.as_str()), (400, "bad_request"));
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (422, "validation_failed")
+    );
+    assert_eq!(details(&err), [("stages", "out_of_range")]);
     let listed = app.client.pipelines_list().send().await.unwrap();
     assert_eq!(listed.into_inner().data.len(), 1, "nothing was created");
 }

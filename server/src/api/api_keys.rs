@@ -13,7 +13,7 @@ use super::edge::RequestId;
 use super::pagination;
 use super::responses::{envelopes, Action, ApiResult, Create, Created, List, Meta, Read, Success};
 use super::security::ApiKey as Credential;
-use super::types::{PathId, Text};
+use super::types::{Bounded, PathId, Str, Text};
 use super::ApiTags;
 use crate::auth::api_key::NewApiKey;
 use crate::auth::scopes::ALL;
@@ -26,6 +26,7 @@ use crate::error::AppError;
 use crate::startup::AppState;
 
 const NAME_MAX: usize = 200;
+const SCOPES_MAX: usize = 20;
 
 /// An API key, as listed: never its secret or the secret's hash.
 #[derive(Debug, Clone, Object)]
@@ -78,8 +79,7 @@ pub struct ApiKeyCreate {
     /// `pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,
     /// `activities:write`, `users:read`, `admin`, or `*` for all. You can grant only scopes
     /// your own credential holds.
-    #[oai(validator(min_items = 1, max_items = 20))]
-    pub scopes: Vec<String>,
+    pub scopes: Bounded<Str, 1, SCOPES_MAX>,
     /// When the key stops working; must be in the future. Default: never.
     pub expires_at: Option<DateTime<Utc>>,
     /// The user the key acts as: an active user of the tenant. Default: the user your
@@ -115,6 +115,13 @@ envelopes!(
 
 /// The requested scopes, checked: known names only, and none the caller lacks.
 fn scopes(caller: &Principal, requested: Vec<String>) -> Result<Vec<String>, AppError> {
+    if requested.is_empty() || requested.len() > SCOPES_MAX {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "scopes",
+            "out_of_range",
+            format!("a key has 1 to {SCOPES_MAX} scopes"),
+        )]));
+    }
     let mut errors = Vec::new();
     let mut out: Vec<String> = Vec::new();
     for (index, name) in requested.into_iter().enumerate() {
@@ -183,7 +190,7 @@ impl ApiKeysApi {
                     "must not be empty",
                 )])
             })?;
-        let scopes = scopes(caller, body.scopes)?;
+        let scopes = scopes(caller, body.scopes.0.into_iter().map(|s| s.0).collect())?;
         if body.expires_at.is_some_and(|at| at <= Utc::now()) {
             return Err(AppError::Validation(vec![FieldError::new(
                 "expires_at",

@@ -14,8 +14,9 @@ use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::payload::Json;
 use tracing::Instrument;
 
-use super::operations;
+use super::operations::{self, Operation};
 use super::responses::{ErrorDetail, ErrorEnvelope, REQUEST_ID_HEADER};
+use crate::domain::FieldError;
 use crate::error::{AppError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::ratelimit::{self, Class, ClientIp, Key, Limits, Slot};
@@ -110,6 +111,11 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                     .into_poem());
                 }
             }
+            if let Some(op) = operation {
+                check_path(op, req.uri().path()).map_err(AppError::into_poem)?;
+                check_query(op, req.uri().query().unwrap_or_default())
+                    .map_err(AppError::into_poem)?;
+            }
             // The deadline covers the body's upload too, so a client trickling a body
             // is cut off like one trickling its headers (serving.rs). Dropping the
             // handler rolls back its open transaction; an Idempotency-Key it held stays
@@ -185,6 +191,89 @@ fn client_request_id(req: &Request) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b));
     sane.then(|| value.to_owned())
+}
+
+fn bad_parameter(name: &str, code: &'static str, reason: &str) -> AppError {
+    AppError::BadRequest {
+        message: format!("invalid parameter `{name}`"),
+        details: vec![FieldError::new(name, code, reason)],
+    }
+}
+
+const NOT_UTF8: &str = "is not UTF-8 once percent-decoded";
+
+/// Refuses a path parameter that is not UTF-8 once percent-decoded (`/v1/contacts/%FF`):
+/// poem drops such a parameter and answers a 400 that names nothing.
+fn check_path(op: &Operation, path: &str) -> Result<(), AppError> {
+    match op
+        .path_params(path)
+        .find(|(_, raw)| std::str::from_utf8(&percent_decode(raw, false)).is_err())
+    {
+        Some((name, _)) => Err(bad_parameter(name, "invalid", NOT_UTF8)),
+        None => Ok(()),
+    }
+}
+
+/// Refuses, naming the parameter, what poem would blur in a query parameter the
+/// operation declares: a value that is not UTF-8 once percent-decoded (poem decodes it
+/// lossily, so `?q=%FF` searched for U+FFFD), and a second value (poem-openapi would
+/// silently take the first, `?limit=1&limit=2` listing one: which one counts would be the
+/// server's guess).
+fn check_query(op: &Operation, query: &str) -> Result<(), AppError> {
+    let mut seen: Vec<&str> = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // Matched as poem matches it: `+` is a space, then percent-decoded.
+        let key = percent_decode(key, true);
+        let key = String::from_utf8_lossy(&key);
+        let Some(name) = op.query.iter().find(|name| **name == key) else {
+            continue;
+        };
+        if std::str::from_utf8(&percent_decode(value, true)).is_err() {
+            return Err(bad_parameter(name, "invalid", NOT_UTF8));
+        }
+        if seen.contains(&name.as_str()) {
+            return Err(bad_parameter(
+                name,
+                "duplicate",
+                "must be given at most once",
+            ));
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
+/// Percent-decoding to bytes, which need not be UTF-8 (`form`: `+` is a space, as in a
+/// query string); a `%` not followed by two hex digits stays as it is, as poem keeps it.
+fn percent_decode(raw: &str, form: bool) -> Vec<u8> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| {
+            char::from(b)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
+        };
+        match bytes[i] {
+            b'+' if form => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    // Two hex digits make one byte: at most 15 * 16 + 15 = 255.
+                    out.push(hi * 16 + lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -411,6 +500,57 @@ mod tests {
             request_id,
             headers,
         )
+    }
+
+    fn refused_parameter(op: &Operation, query: &str) -> Option<(String, &'static str)> {
+        match check_query(op, query) {
+            Ok(()) => None,
+            Err(AppError::BadRequest { details, .. }) => {
+                Some((details[0].field.clone(), details[0].code))
+            }
+            Err(other) => panic!("{query}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parameters_that_are_not_utf8_are_refused_by_name() {
+        let op = operations::find("GET", "/v1/contacts").unwrap();
+        for (query, refused) in [
+            ("q=%C3%A9t%C3%A9+%E2%82%AC", None),
+            ("zzz=%FF", None),
+            ("q=%FF", Some("q")),
+            ("limit=1&q=a%C3%28", Some("q")),
+            ("email=%C0%AF", Some("email")),
+        ] {
+            let expected = refused.map(|name: &str| (name.to_owned(), "invalid"));
+            assert_eq!(refused_parameter(op, query), expected, "{query}");
+        }
+        let path = "/v1/pipelines/%FF/stages/x";
+        let op = operations::find("GET", path).unwrap();
+        match check_path(op, path) {
+            Err(AppError::BadRequest { details, .. }) => assert_eq!(details[0].field, "id"),
+            other => panic!("{other:?}"),
+        }
+        assert!(check_path(op, "/v1/pipelines/%C3%A9/stages/a+b").is_ok());
+    }
+
+    #[test]
+    fn a_declared_query_parameter_given_twice_is_refused_by_name() {
+        let op = operations::find("GET", "/v1/contacts").unwrap();
+        for (query, refused) in [
+            ("", None),
+            ("limit=1&q=a&", None),
+            // Undeclared parameters are ignored, however often they come.
+            ("zzz=1&zzz=2", None),
+            // `q ` is not `q`, for poem either.
+            ("q+=a&q=b", None),
+            ("limit=1&limit=2", Some("limit")),
+            ("limit=1&li%6Dit=1", Some("limit")),
+            ("q=a&limit=1&q", Some("q")),
+        ] {
+            let expected = refused.map(|name: &str| (name.to_owned(), "duplicate"));
+            assert_eq!(refused_parameter(op, query), expected, "{query}");
+        }
     }
 
     #[tokio::test]

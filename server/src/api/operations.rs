@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use poem_openapi::registry::MetaParamIn;
 use poem_openapi::OpenApi;
 
 use crate::auth::Scope;
@@ -17,7 +18,9 @@ pub struct Operation {
     pub method: String,
     /// As in the document: `/v1/contacts/{id}`.
     pub path: String,
-    segments: Vec<Option<String>>,
+    segments: Vec<Segment>,
+    /// The names of the query parameters it declares.
+    pub query: Vec<String>,
     pub authenticated: bool,
     pub scopes: Vec<Scope>,
     pub class: Class,
@@ -32,19 +35,45 @@ impl Operation {
         let mut params = 0;
         for (segment, part) in self.segments.iter().zip(parts) {
             match segment {
-                Some(literal) if literal != part => return None,
-                Some(_) => {}
-                None => params += 1,
+                Segment::Literal(literal) if literal != part => return None,
+                Segment::Literal(_) => {}
+                Segment::Param(_) => params += 1,
             }
         }
         Some(params)
     }
 }
 
-/// `/v1/contacts/:id` and `/v1/contacts/{id}`: literal segments, and `None` for a parameter.
-fn segments(path: &str) -> Vec<Option<String>> {
+impl Operation {
+    /// The path parameters in `path`, a path this operation matches: (name, raw value).
+    pub fn path_params<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.segments
+            .iter()
+            .zip(path.split('/'))
+            .filter_map(|(segment, part)| match segment {
+                Segment::Param(name) => Some((name.as_str(), part)),
+                Segment::Literal(_) => None,
+            })
+    }
+}
+
+#[derive(Debug)]
+enum Segment {
+    Literal(String),
+    /// A path parameter, by name.
+    Param(String),
+}
+
+/// `/v1/contacts/:id` and `/v1/contacts/{id}`: literal segments and named parameters.
+fn segments(path: &str) -> Vec<Segment> {
     path.split('/')
-        .map(|s| (!(s.starts_with(':') || s.starts_with('{'))).then(|| s.to_owned()))
+        .map(|s| match s.strip_prefix(':') {
+            Some(name) => Segment::Param(name.to_owned()),
+            None if s.starts_with('{') => {
+                Segment::Param(s.trim_matches(|c| c == '{' || c == '}').to_owned())
+            }
+            None => Segment::Literal(s.to_owned()),
+        })
         .collect()
 }
 
@@ -81,6 +110,12 @@ pub fn all() -> &'static [Operation] {
                         method,
                         path: document_path(&path.path),
                         segments: segments(&path.path),
+                        query: op
+                            .params
+                            .iter()
+                            .filter(|p| matches!(p.in_type, MetaParamIn::Query))
+                            .map(|p| p.name.clone())
+                            .collect(),
                         authenticated,
                     });
                 }

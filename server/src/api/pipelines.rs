@@ -21,7 +21,7 @@ use super::responses::{
     Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{Int, PathId, Text};
+use super::types::{Bounded, Int, PathId, Text};
 use super::ApiTags;
 use crate::auth::Scope;
 use crate::db::pipelines::{self as repo, PipelineRow, PipelineSort, StageRow};
@@ -124,8 +124,7 @@ pub struct NewStage {
 pub struct PipelineCreate {
     pub name: Text<NAME_MAX>,
     /// 1 to 50 stages, at least one of kind `open`.
-    #[oai(validator(min_items = 1, max_items = 50))]
-    pub stages: Vec<NewStage>,
+    pub stages: Bounded<NewStage, 1, STAGES_MAX>,
 }
 
 /// Changes to a pipeline: its name. Stages change through their own operations.
@@ -167,8 +166,7 @@ pub struct StagePatch {
 #[oai(deny_unknown_fields)]
 pub struct StageOrder {
     /// Every stage id of the pipeline, each once, first stage first.
-    #[oai(validator(max_items = 50))]
-    pub stage_ids: Vec<Uuid>,
+    pub stage_ids: Bounded<Uuid, 0, STAGES_MAX>,
 }
 
 envelopes!(
@@ -262,7 +260,7 @@ impl PipelinesApi {
         body: Json<PipelineCreate>,
     ) -> ApiResult<Tagged<Created<PipelineEnvelope>>, Create> {
         let body = body.0;
-        let stages = body.stages.into_iter().map(NewStage::input).collect();
+        let stages = body.stages.0.into_iter().map(NewStage::input).collect();
         let new =
             domain::NewPipeline::parse(Some(body.name.0), stages).map_err(AppError::Validation)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
@@ -630,7 +628,7 @@ impl PipelinesApi {
         if_match
             .check_with(repo::get_for_update(&mut tx, id))
             .await?;
-        let stages = repo::reorder(&mut tx, id, &body.0.stage_ids).await?;
+        let stages = repo::reorder(&mut tx, id, &body.0.stage_ids.0).await?;
         emit_updated(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Success(stage_list(stages, &request_id)))

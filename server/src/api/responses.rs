@@ -532,12 +532,21 @@ macro_rules! error_sets {
 }
 
 error_sets! {
+    // Every set has `PayloadTooLarge`: the edge reads any request's body up to the limit
+    // before routing, so an operation that takes no body still answers 413 to a big one.
+
     /// Unauthenticated probes.
-    Public => [RateLimited, Internal, ServiceUnavailable];
+    Public => [PayloadTooLarge, RateLimited, Internal, ServiceUnavailable];
     /// Reading one resource by id.
-    Read => [BadRequest, Unauthorized, Forbidden, NotFound, RateLimited, Internal, ServiceUnavailable];
+    Read => [
+        BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, RateLimited, Internal,
+        ServiceUnavailable,
+    ];
     /// Listing resources.
-    List => [BadRequest, Unauthorized, Forbidden, RateLimited, Internal, ServiceUnavailable];
+    List => [
+        BadRequest, Unauthorized, Forbidden, PayloadTooLarge, RateLimited, Internal,
+        ServiceUnavailable,
+    ];
     /// Creating a resource from a JSON body.
     Create => [
         BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType,
@@ -556,27 +565,41 @@ error_sets! {
     ];
     /// Deleting a resource, under `If-Match`.
     Delete => [
-        BadRequest, Unauthorized, Forbidden, NotFound, PreconditionFailed, RateLimited, Internal,
-        ServiceUnavailable,
+        BadRequest, Unauthorized, Forbidden, NotFound, PreconditionFailed, PayloadTooLarge,
+        RateLimited, Internal, ServiceUnavailable,
     ];
     /// Deleting a resource, under `If-Match`, when business rules can refuse it.
     GuardedDelete => [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed,
-        ValidationFailed, RateLimited, Internal, ServiceUnavailable,
+        PayloadTooLarge, ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
     /// An action on a resource without a body that business rules can refuse.
     Action => [
-        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed, RateLimited, Internal,
-        ServiceUnavailable,
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+        ValidationFailed, RateLimited, Internal, ServiceUnavailable,
+    ];
+    /// An action on a resource, with a JSON body, that business rules can refuse.
+    BodyAction => [
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+        UnsupportedMediaType, ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
     /// Starting a QR login (no input but, at most, an oversized body).
     Start => [PayloadTooLarge, RateLimited, Internal, ServiceUnavailable];
     /// Polling a QR login session with its poll secret.
-    Poll => [BadRequest, Unauthorized, NotFound, RateLimited, Internal, ServiceUnavailable];
+    Poll => [
+        BadRequest, Unauthorized, NotFound, PayloadTooLarge, RateLimited, Internal,
+        ServiceUnavailable,
+    ];
     /// Exchanging a QR login session's approval for a session token.
-    Exchange => [BadRequest, Unauthorized, NotFound, Conflict, RateLimited, Internal, ServiceUnavailable];
+    Exchange => [
+        BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, RateLimited, Internal,
+        ServiceUnavailable,
+    ];
     /// Rendering a QR login session's code.
-    Image => [BadRequest, NotFound, Conflict, RateLimited, Internal, ServiceUnavailable];
+    Image => [
+        BadRequest, NotFound, Conflict, PayloadTooLarge, RateLimited, Internal,
+        ServiceUnavailable,
+    ];
 }
 
 fn describe(code: ErrorCode) -> &'static str {

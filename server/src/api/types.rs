@@ -153,6 +153,97 @@ impl<const ITEMS: usize, const LEN: usize> ToJSON for TextList<ITEMS, LEN> {
     }
 }
 
+/// A list of `MIN` to `MAX` items (no `minItems` when `MIN` is 0), counted by the handler
+/// or the domain rules: poem-openapi's `min_items`/`max_items` validators would refuse a
+/// wrong count with a 400 naming nothing, where every other limit is a 422 naming the
+/// field. The items themselves are parsed as `T` parses them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bounded<T, const MIN: usize, const MAX: usize>(pub Vec<T>);
+
+impl<T: Type, const MIN: usize, const MAX: usize> Type for Bounded<T, MIN, MAX> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        format!("[{}](min_items={MIN},max_items={MAX})", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(T::schema_ref())),
+            min_items: (MIN > 0).then_some(MIN),
+            max_items: Some(MAX),
+            ..MetaSchema::new("array")
+        }))
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl<T: ParseFromJSON, const MIN: usize, const MAX: usize> ParseFromJSON for Bounded<T, MIN, MAX> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        Vec::<T>::parse_from_json(value)
+            .map(Self)
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl<T: ToJSON, const MIN: usize, const MAX: usize> ToJSON for Bounded<T, MIN, MAX> {
+    fn to_json(&self) -> Option<Value> {
+        self.0.to_json()
+    }
+}
+
+/// A string and nothing else: poem-openapi's `String` also takes a JSON number or
+/// boolean (`12345` becoming `"12345"`), which turns a wrong type into a rule failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Str(pub String);
+
+impl Type for Str {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for Str {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        expect_string::<Self>(value).map(Self)
+    }
+}
+
+impl ToJSON for Str {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
 /// A UUID path parameter. poem-openapi reports an unparsable path parameter under an
 /// internal name (`param0`), so this type accepts any text and the handler turns a bad
 /// one into a 400 that names the parameter as the document does.

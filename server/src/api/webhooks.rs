@@ -16,8 +16,8 @@ use super::events::EventType;
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
-    envelopes, Accepted, Action, ApiResult, Conditional, Create, Created, Delete, List, Meta,
-    NoContent, Read, Success, Tagged, Update,
+    envelopes, Accepted, Action, ApiResult, BodyAction, Conditional, Create, Created, Delete, List,
+    Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, PathId, Text};
@@ -29,7 +29,7 @@ use crate::db::webhooks::{
     EndpointSort,
 };
 use crate::db::TenantTx;
-use crate::domain::FieldError;
+use crate::domain::{fields, FieldError};
 use crate::error::AppError;
 use crate::startup::AppState;
 use crate::webhooks::{guard, secrets, signing};
@@ -301,8 +301,27 @@ pub struct WebhookRecoveryEnvelope {
 impl WebhookEndpointCreate {
     /// Checks the body, the URL's destination included.
     async fn parse(self, allow_private: bool) -> Result<EndpointFields, AppError> {
-        let url = guard::parse_url(self.url.0.trim())
-            .map_err(|why| invalid_url(format!("`url` {why}")))?;
+        // The description follows the rules of every other free text: unchecked, an
+        // over-long one met the column's CHECK (a 500) and control characters were stored.
+        let description =
+            fields::optional_text("description", text(self.description), DESCRIPTION_MAX, true);
+        let url = guard::parse_url(self.url.0.trim());
+        let (url, description) = match (url, description) {
+            (Ok(url), Ok(description)) => (url, description),
+            (url, description) => {
+                // One answer names every bad field.
+                let mut errors = Vec::new();
+                if let Err(why) = url {
+                    errors.push(FieldError::new(
+                        "url",
+                        "invalid_url",
+                        format!("`url` {why}"),
+                    ));
+                }
+                errors.extend(description.err());
+                return Err(AppError::Validation(errors));
+            }
+        };
         guard::check_destination(&url, allow_private)
             .await
             .map_err(|why| invalid_url(format!("`url` {why}")))?;
@@ -315,7 +334,7 @@ impl WebhookEndpointCreate {
         }
         Ok(EndpointFields {
             url: url.to_string(),
-            description: text(self.description),
+            description,
             event_types,
             enabled: self.enabled.unwrap_or(true),
         })
@@ -615,7 +634,7 @@ impl WebhooksApi {
         /// The endpoint's id.
         id: Path<PathId>,
         body: Json<WebhookRecover>,
-    ) -> ApiResult<Accepted<WebhookRecoveryEnvelope>, Action> {
+    ) -> ApiResult<Accepted<WebhookRecoveryEnvelope>, BodyAction> {
         let id = id.0.parse("id")?;
         if body.0.until.is_some_and(|until| until <= body.0.since) {
             return Err(AppError::Validation(vec![FieldError::new(
