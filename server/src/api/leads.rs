@@ -686,10 +686,10 @@ impl LeadsApi {
                 .map(|v| fields::amount(name, &v, None).map_err(bad_parameter))
                 .transpose()
         };
-        let currency = currency
-            .0
-            .map(|c| fields::currency("currency", &c).map_err(bad_parameter))
-            .transpose()?;
+        // A filter, not a field: a value that is no ISO 4217 code is held by no lead, so
+        // it matches none (the document lets any three characters through).
+        let currency = filter_text("currency", currency.0)?
+            .map(|c| fields::currency("currency", &c).map_or(c, |c| c.code().to_owned()));
         let filter = LeadFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             pipeline_id: pipeline_id.0,
@@ -702,7 +702,7 @@ impl LeadsApi {
             owner_id: owner_id.0,
             contact_id: contact_id.0,
             company_id: company_id.0,
-            currency: currency.map(|c| c.code().to_owned()),
+            currency,
             value_min: amount("value_min", value_min.0)?,
             value_max: amount("value_max", value_max.0)?,
             expected_close_from: expected_close_from.0.map(|d| d.0),
