@@ -29,6 +29,11 @@ impl Server {
             .arg("serve")
             .env_clear()
             .env("DATABASE_URL", database_url)
+            // A throwaway database: any key will do, as long as it is there.
+            .env(
+                "MOMENTUM_SECRET_KEY",
+                "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
+            )
             .env("MOMENTUM_LISTEN", addr.to_string())
             .env("MOMENTUM_DB_POOL_SIZE", pool_size.to_string())
             .env(

@@ -8,6 +8,7 @@ pub mod receiver;
 use std::time::Duration;
 
 use momentum_sdk::Client;
+use momentum_server::crypto::SecretKey;
 use momentum_server::db::embedded::{self, Disposable};
 use momentum_server::db::{self, tenants};
 use momentum_server::ratelimit;
@@ -32,6 +33,8 @@ pub struct TestApp {
     pub tenant_id: Uuid,
     /// The owner-role pool, for provisioning more tenants.
     pub admin: PgPool,
+    /// The operator's key the servers seal webhook signing secrets with.
+    pub secret_key: SecretKey,
     runtime_options: PgConnectOptions,
     rate_limits: RateSettings,
     webhooks: WebhookSettings,
@@ -63,9 +66,22 @@ type RateSettings = (Vec<(ratelimit::Class, ratelimit::ClassQuota)>, u32);
 async fn serve(
     options: PgConnectOptions,
     identity: IdentitySettings,
+    rate_settings: RateSettings,
+    webhooks: WebhookSettings,
+    secret_key: SecretKey,
+) -> (String, oneshot::Sender<()>) {
+    try_serve(options, identity, rate_settings, webhooks, secret_key)
+        .await
+        .expect("build the application")
+}
+
+async fn try_serve(
+    options: PgConnectOptions,
+    identity: IdentitySettings,
     (rate_limits, rate_tenant_factor): RateSettings,
     webhooks: WebhookSettings,
-) -> (String, oneshot::Sender<()>) {
+    secret_key: SecretKey,
+) -> anyhow::Result<(String, oneshot::Sender<()>)> {
     let runtime = db::connect(options, 4)
         .await
         .expect("connect as the runtime role");
@@ -84,10 +100,10 @@ async fn serve(
             rate_tenant_factor,
             webhooks,
             idempotency_ttl: momentum_server::api::idempotency::DEFAULT_TTL,
+            secret_key,
         },
     )
-    .await
-    .expect("build the application");
+    .await?;
     let base_url = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(
@@ -96,7 +112,7 @@ async fn serve(
         },
         Duration::from_secs(1),
     ));
-    (base_url, tx)
+    Ok((base_url, tx))
 }
 
 /// Everything the servers of this test process log, for tests that prove a secret never
@@ -177,11 +193,13 @@ impl TestApp {
         let runtime_options = cluster.connect_options(embedded::RUNTIME_ROLE, &name);
         let rate_limits = ratelimit::parse_quotas(&format!("{TEST_RATE_LIMITS},{spec}"))
             .expect("valid rate limits");
+        let secret_key = SecretKey::generate();
         let (base_url, tx) = serve(
             runtime_options.clone(),
             IdentitySettings::default(),
             (rate_limits.clone(), tenant_factor),
             webhooks.clone(),
+            secret_key.clone(),
         )
         .await;
         let tenant = tenants::provision(&admin, "Tenant A", "owner@a.example")
@@ -193,6 +211,7 @@ impl TestApp {
             api_key: tenant.api_key,
             tenant_id: tenant.tenant_id,
             admin,
+            secret_key,
             runtime_options,
             rate_limits: (rate_limits, tenant_factor),
             webhooks,
@@ -223,10 +242,27 @@ impl TestApp {
             identity,
             self.rate_limits.clone(),
             webhooks,
+            self.secret_key.clone(),
         )
         .await;
         self._shutdown.push(tx);
         base_url
+    }
+
+    /// Tries to start a second server on the same database with another secret key (as
+    /// an operator who lost or mistyped it would): the error it refuses to start with,
+    /// or its URL.
+    pub async fn another_instance_with_key(&mut self, key: SecretKey) -> anyhow::Result<String> {
+        let (base_url, tx) = try_serve(
+            self.runtime_options.clone(),
+            IdentitySettings::default(),
+            self.rate_limits.clone(),
+            self.webhooks.clone(),
+            key,
+        )
+        .await?;
+        self._shutdown.push(tx);
+        Ok(base_url)
     }
 
     /// Another tenant in the same database, with its own key and SDK client.

@@ -72,10 +72,45 @@ pub struct DatabaseArgs {
     pub data_dir: PathBuf,
 }
 
+/// Text that must not show up in a log or an error: its `Debug` hides it, and clap is
+/// never asked to validate it (clap echoes invalid values).
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redacted")
+    }
+}
+
+fn redacted(text: &str) -> Result<Redacted, std::convert::Infallible> {
+    Ok(Redacted(text.to_owned()))
+}
+
+/// The operator's key for secrets the server keeps at rest.
+#[derive(Debug, Clone, Args)]
+pub struct SecretKeyArgs {
+    /// Key that encrypts webhook signing secrets in the database: 32 random bytes as
+    /// base64 or hex (`openssl rand -base64 32`). Required with DATABASE_URL; with the
+    /// embedded PostgreSQL one is made on first start and kept in MOMENTUM_DATA_DIR
+    /// (file `secret-key`, mode 0600). Prefer the variable to the flag (flags show in
+    /// `ps`). Every server and worker of one database needs the same key.
+    #[arg(
+        long,
+        env = "MOMENTUM_SECRET_KEY",
+        hide_env_values = true,
+        value_parser = redacted
+    )]
+    pub secret_key: Option<Redacted>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub secrets: SecretKeyArgs,
 
     /// Address to listen on.
     #[arg(long, env = "MOMENTUM_LISTEN", default_value = "127.0.0.1:8080")]
@@ -88,6 +123,11 @@ pub struct ServeArgs {
     /// Maximum number of database connections.
     #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
+
+    /// Milliseconds a request waits for a database connection before it is answered
+    /// 503 `service_unavailable` (the pool is exhausted, or the database is away).
+    #[arg(long, env = "MOMENTUM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    pub db_acquire_timeout_ms: u64,
 
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
     #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
@@ -149,9 +189,17 @@ pub struct WorkerArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
+    #[command(flatten)]
+    pub secrets: SecretKeyArgs,
+
     /// Maximum number of database connections.
     #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 8)]
     pub db_pool_size: u32,
+
+    /// Milliseconds the worker waits for a database connection before it gives up on a
+    /// claim and tries again later.
+    #[arg(long, env = "MOMENTUM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    pub db_acquire_timeout_ms: u64,
 
     /// Seconds to let requests in flight finish after SIGINT/SIGTERM.
     #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
@@ -167,6 +215,15 @@ pub struct WebhookArgs {
     /// Webhook requests in flight at most, per worker.
     #[arg(long, env = "MOMENTUM_WEBHOOK_CONCURRENCY", default_value_t = 32)]
     pub webhook_concurrency: usize,
+
+    /// Deliveries to one endpoint in flight at most, across all workers, so a receiver
+    /// that hangs or answers slowly cannot take every slot from the others.
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_ENDPOINT_CONCURRENCY",
+        default_value_t = 16
+    )]
+    pub webhook_endpoint_concurrency: usize,
 
     /// Seconds a webhook request may take, connection included.
     #[arg(long, env = "MOMENTUM_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
@@ -213,12 +270,17 @@ impl WebhookArgs {
             "MOMENTUM_WEBHOOK_CONCURRENCY must be 1 to 1024"
         );
         anyhow::ensure!(
+            (1..=1024).contains(&self.webhook_endpoint_concurrency),
+            "MOMENTUM_WEBHOOK_ENDPOINT_CONCURRENCY must be 1 to 1024"
+        );
+        anyhow::ensure!(
             (1..=300).contains(&self.webhook_timeout_secs),
             "MOMENTUM_WEBHOOK_TIMEOUT_SECS must be 1 to 300"
         );
         Ok(crate::webhooks::WebhookSettings {
             worker,
             concurrency: self.webhook_concurrency,
+            endpoint_concurrency: self.webhook_endpoint_concurrency,
             timeout: Duration::from_secs(self.webhook_timeout_secs),
             retry_schedule: crate::webhooks::parse_schedule(&self.webhook_retry_schedule)
                 .map_err(|e| anyhow::anyhow!("MOMENTUM_WEBHOOK_RETRY_SCHEDULE: {e}"))?,

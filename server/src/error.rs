@@ -183,13 +183,17 @@ impl From<sqlx::Error> for AppError {
         // Two transactions that each waited on the other (PostgreSQL aborts one of them):
         // the request changed nothing and can simply be sent again.
         if let sqlx::Error::Database(db) = &err {
-            if matches!(db.code().as_deref(), Some("40P01" | "40001")) {
+            let code = db.code();
+            if matches!(code.as_deref(), Some("40P01" | "40001")) {
                 return Self::Conflict {
                     message: "the request collided with a concurrent change and was not \
                               applied; send it again"
                         .into(),
                     details: Vec::new(),
                 };
+            }
+            if code.as_deref().is_some_and(database_away) {
+                return Self::Unavailable(err.into());
             }
         }
         match &err {
@@ -205,4 +209,38 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+/// SQLSTATEs that say the database is going away, coming back or out of connections
+/// rather than that the request is wrong: a shutdown or crash of the server cutting off
+/// the session (57P01 admin_shutdown, 57P02 crash_shutdown), a server still starting
+/// (57P03 cannot_connect_now), any connection exception (class 08), and no free
+/// connection slot (53300 too_many_connections). A retry later can succeed.
+fn database_away(code: &str) -> bool {
+    matches!(code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
+}
+
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_going_away_is_unavailable_whatever_the_way() {
+        for code in [
+            "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08P01",
+        ] {
+            assert!(database_away(code), "{code}");
+        }
+        for code in ["23505", "40001", "42501", "57014", "22P02"] {
+            assert!(!database_away(code), "{code}");
+        }
+        for err in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::ErrorKind::BrokenPipe.into()),
+            sqlx::Error::Io(std::io::ErrorKind::UnexpectedEof.into()),
+        ] {
+            assert_eq!(AppError::from(err).code(), ErrorCode::ServiceUnavailable);
+        }
+    }
+}

@@ -3,13 +3,15 @@
 //!
 //! Code tour: `api/` (HTTP: handlers, wire types, envelope), `domain/` (validated types
 //! and business rules), `db/` (SQL, the tenant-scoped transaction, embedded PostgreSQL),
-//! `auth/` (credentials, scopes, roles), `ratelimit/` (classes and limiters), `metrics.rs`
-//! (`/metrics`), `webhooks/` (signing, the address guard and the delivery worker),
-//! `startup.rs` (wiring), `config.rs` (flags and environment).
+//! `auth/` (credentials, scopes, roles), `crypto.rs` (secrets at rest), `ratelimit/`
+//! (classes and limiters), `metrics.rs` (`/metrics`), `webhooks/` (signing, the secrets
+//! at rest, the address guard and the delivery worker), `startup.rs` (wiring),
+//! `config.rs` (flags and environment).
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;

@@ -16,7 +16,8 @@ use sqlx::PgPool;
 
 use crate::api::{self, edge::Edge};
 use crate::auth::Authenticator;
-use crate::config::ServeArgs;
+use crate::config::{SecretKeyArgs, ServeArgs};
+use crate::crypto::SecretKey;
 use crate::db::{self, embedded};
 use crate::metrics::Metrics;
 use crate::ratelimit::{self, Class, ClassQuota, Limits};
@@ -36,6 +37,8 @@ pub struct AppState {
     pub webhooks: WebhookSettings,
     /// How long answers to requests with an `Idempotency-Key` are kept.
     pub idempotency_ttl: Duration,
+    /// Seals the webhook signing secrets the API makes.
+    pub secret_key: SecretKey,
 }
 
 /// Settings of the HTTP application itself.
@@ -54,6 +57,8 @@ pub struct HttpSettings {
     pub webhooks: WebhookSettings,
     /// How long answers to requests with an `Idempotency-Key` are kept.
     pub idempotency_ttl: Duration,
+    /// The operator's key for secrets at rest (`MOMENTUM_SECRET_KEY`).
+    pub secret_key: SecretKey,
 }
 
 impl Default for HttpSettings {
@@ -66,6 +71,9 @@ impl Default for HttpSettings {
             rate_tenant_factor: 5,
             webhooks: WebhookSettings::default(),
             idempotency_ttl: api::idempotency::DEFAULT_TTL,
+            // A fresh key per value: fine for a test's fresh database, and `serve` always
+            // sets the operator's.
+            secret_key: SecretKey::generate(),
         }
     }
 }
@@ -137,10 +145,12 @@ pub struct Application {
 }
 
 impl Application {
-    /// Checks the role behind `pool` (refusing superusers, BYPASSRLS and owners) and binds
-    /// `listen` (`127.0.0.1:0` picks a free port).
+    /// Checks the role behind `pool` (refusing superusers, BYPASSRLS and owners) and the
+    /// secret key (refusing one that did not seal the stored secrets; plaintext ones from
+    /// before are sealed now), and binds `listen` (`127.0.0.1:0` picks a free port).
     pub async fn build(pool: PgPool, listen: &str, settings: HttpSettings) -> anyhow::Result<Self> {
         db::check_runtime_role(&pool).await?;
+        crate::webhooks::secrets::prepare(&pool, &settings.secret_key).await?;
         let acceptor = TcpListener::bind(listen.to_owned())
             .into_acceptor()
             .await
@@ -169,6 +179,7 @@ impl Application {
                 metrics: Arc::new(Metrics::new()),
                 webhooks: settings.webhooks.clone(),
                 idempotency_ttl: settings.idempotency_ttl,
+                secret_key: settings.secret_key.clone(),
             },
             settings,
         })
@@ -220,6 +231,7 @@ impl Application {
             let worker = Worker::new(
                 self.state.pool.clone(),
                 self.settings.webhooks.clone(),
+                self.settings.secret_key.clone(),
                 Some(Arc::clone(&self.state.metrics)),
             )
             .map_err(std::io::Error::other)?;
@@ -330,8 +342,71 @@ impl EmbeddedDatabase {
     }
 }
 
+/// The file under MOMENTUM_DATA_DIR holding the embedded setup's secret key.
+pub const SECRET_KEY_FILE: &str = "secret-key";
+
+/// The operator's key: MOMENTUM_SECRET_KEY if set; without it, with the embedded database
+/// only (`data_dir`), the one kept in the data directory, made on first start. With
+/// DATABASE_URL there is no safe default: a key made up here would be lost with the
+/// process, and the secrets with it.
+pub fn secret_key(args: &SecretKeyArgs, data_dir: Option<&Path>) -> anyhow::Result<SecretKey> {
+    if let Some(text) = &args.secret_key {
+        return Ok(SecretKey::parse(&text.0)?);
+    }
+    let Some(data_dir) = data_dir else {
+        anyhow::bail!(
+            "MOMENTUM_SECRET_KEY is not set: with DATABASE_URL, every server and worker \
+             needs the operator's key that encrypts webhook signing secrets (32 bytes as \
+             base64 or hex; generate one with `openssl rand -base64 32`)"
+        );
+    };
+    embedded_secret_key(data_dir)
+}
+
+/// Reads `data_dir/secret-key`, or makes it (mode 0600) when there is none.
+fn embedded_secret_key(data_dir: &Path) -> anyhow::Result<SecretKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let file = data_dir.join(SECRET_KEY_FILE);
+    let key = SecretKey::generate();
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file);
+    match created {
+        Ok(mut out) => {
+            out.write_all(format!("{}\n", key.to_base64()).as_bytes())
+                .and_then(|()| out.sync_all())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            tracing::info!(file = %file.display(), key_id = key.id(), "made a secret key for the embedded database");
+            Ok(key)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            SecretKey::parse(&text).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} does not hold a secret key (32 bytes as base64 or hex)",
+                    file.display()
+                )
+            })
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot create {}", file.display())),
+    }
+}
+
 /// `momentum serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let embedded_dir = args
+        .database
+        .database_url
+        .is_none()
+        .then_some(args.database.data_dir.as_path());
+    let secret_key = secret_key(&args.secrets, embedded_dir)?;
     let settings = HttpSettings {
         max_body_bytes: args.max_body_bytes,
         identity: IdentitySettings {
@@ -359,11 +434,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         webhooks: args
             .webhooks
             .settings(args.webhook_worker, args.database.database_url.is_none())?,
+        secret_key,
     };
     if settings.webhooks.allow_private {
         tracing::info!("webhook endpoints may use private and loopback addresses (MOMENTUM_WEBHOOK_ALLOW_PRIVATE)");
     }
     let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
     match &args.database.database_url {
         Some(url) => {
             if let Some(admin_url) = &args.database.admin_database_url {
@@ -372,7 +449,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 db::migrate(&admin).await?;
                 admin.close().await;
             }
-            let pool = db::connect(parse_url(url, "DATABASE_URL")?, args.db_pool_size).await?;
+            let pool = db::connect_with(
+                parse_url(url, "DATABASE_URL")?,
+                args.db_pool_size,
+                acquire_timeout,
+            )
+            .await?;
             let app = Application::build(pool, &args.listen, settings).await?;
             tracing::info!(port = app.port(), "serving");
             app.run_until_stopped(shutdown_signal(), grace).await?;
@@ -381,7 +463,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
             let result = async {
                 let demo = demo_tenant(&embedded, &args.database.data_dir).await?;
-                let pool = db::connect(embedded.runtime_options(), args.db_pool_size).await?;
+                let pool = db::connect_with(
+                    embedded.runtime_options(),
+                    args.db_pool_size,
+                    acquire_timeout,
+                )
+                .await?;
                 let app = Application::build(pool, &args.listen, settings).await?;
                 announce(&args.listen, app.port(), &demo);
                 app.run_until_stopped(shutdown_signal(), grace).await?;
@@ -401,11 +488,19 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     let settings = args
         .webhooks
         .settings(true, args.database.database_url.is_none())?;
+    let embedded_dir = args
+        .database
+        .database_url
+        .is_none()
+        .then_some(args.database.data_dir.as_path());
+    let key = secret_key(&args.secrets, embedded_dir)?;
     let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
     let run = |pool: PgPool| async move {
         db::check_runtime_role(&pool).await?;
+        crate::webhooks::secrets::prepare(&pool, &key).await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(Worker::new(pool, settings, None)?.run(stopped, grace));
+        let worker = tokio::spawn(Worker::new(pool, settings, key, None)?.run(stopped, grace));
         shutdown_signal().await;
         let _ = stop.send(true);
         let _ = worker.await;
@@ -413,12 +508,14 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     };
     match &args.database.database_url {
         Some(url) => {
-            run(db::connect(parse_url(url, "DATABASE_URL")?, args.db_pool_size).await?).await
+            let options = parse_url(url, "DATABASE_URL")?;
+            run(db::connect_with(options, args.db_pool_size, acquire_timeout).await?).await
         }
         None => {
             let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
             let result = async {
-                run(db::connect(embedded.runtime_options(), args.db_pool_size).await?).await
+                let options = embedded.runtime_options();
+                run(db::connect_with(options, args.db_pool_size, acquire_timeout).await?).await
             }
             .await;
             embedded.close().await;
@@ -460,4 +557,33 @@ fn announce(listen: &str, port: u16, demo: &str) {
     println!(
         "\nMomentum is serving on {base}\n  Swagger UI: {base}/docs\n  Demo tenant (embedded database only):\n{demo}\n\n  Try: curl -s -H \"Authorization: Bearer <api_key>\" {base}/v1/contacts\n"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::config::Redacted;
+
+    #[test]
+    fn the_embedded_key_is_made_once_private_and_kept() {
+        let dir = std::env::temp_dir().join(format!("momentum-key-{}", uuid::Uuid::new_v4()));
+        let none = SecretKeyArgs { secret_key: None };
+        let made = secret_key(&none, Some(&dir)).unwrap();
+        let file = dir.join(SECRET_KEY_FILE);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(secret_key(&none, Some(&dir)).unwrap().id(), made.id());
+        // The variable wins over the file.
+        let given = SecretKey::generate();
+        let set = SecretKeyArgs {
+            secret_key: Some(Redacted(given.to_base64())),
+        };
+        assert_eq!(secret_key(&set, Some(&dir)).unwrap().id(), given.id());
+        std::fs::remove_dir_all(&dir).unwrap();
+        // With DATABASE_URL there is no default.
+        let err = secret_key(&none, None).unwrap_err().to_string();
+        assert!(err.contains("MOMENTUM_SECRET_KEY is not set"), "{err}");
+    }
 }

@@ -296,6 +296,14 @@ pub(super) fn render_error(err: poem::Error, request_id: &str) -> Response {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Json(envelope).into_response();
     resp.set_status(status);
+    // A client told to come back needs to know when: the database restarting takes
+    // seconds, and an immediate retry loop would only add load to its return.
+    if code == ErrorCode::ServiceUnavailable {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+        );
+    }
     // A failed `If-Match` names the current version in the header it came from, too.
     if let Some(AppError::PreconditionFailed { current, .. }) = err.downcast_ref::<AppError>() {
         if let Ok(value) = HeaderValue::from_str(current) {
@@ -304,6 +312,9 @@ pub(super) fn render_error(err: poem::Error, request_id: &str) -> Response {
     }
     resp
 }
+
+/// The `Retry-After` of a 503, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 fn code_for_status(status: StatusCode) -> ErrorCode {
     match status.as_u16() {
@@ -379,12 +390,19 @@ mod tests {
         assert_eq!(status, 500);
         assert_eq!(body["error"]["code"], "internal");
         assert_eq!(body["meta"]["request_id"].as_str(), request_id.as_deref());
+        // Nothing of the panic itself: not its message, not where it happened.
+        let text = body.to_string();
+        assert!(!text.contains("boom") && !text.contains(".rs"), "{text}");
     }
 
     #[tokio::test]
     async fn an_unreachable_database_is_a_503() {
         let (status, body, _) = call("/away").await;
         assert_eq!(status, 503);
+        assert_eq!(
+            body["error"]["message"],
+            "the service is temporarily unavailable"
+        );
         assert_eq!(body["error"]["code"], "service_unavailable");
     }
 

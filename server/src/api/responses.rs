@@ -611,7 +611,10 @@ fn describe(code: ErrorCode) -> &'static str {
             "Too many requests of this operation's class; retry after `Retry-After` seconds."
         }
         ErrorCode::Internal => "An unexpected error; it has been logged under the request id.",
-        ErrorCode::ServiceUnavailable => "The database is unreachable; retry later.",
+        ErrorCode::ServiceUnavailable => {
+            "The database is unreachable (stopped, restarting, or out of connections); \
+             retry after `Retry-After` seconds."
+        }
         ErrorCode::IdempotencyKeyReused => {
             "The `Idempotency-Key` was used for a different request (method, path or body)."
         }
@@ -654,6 +657,12 @@ impl<S: ErrorSet> ApiResponse for ApiError<S> {
                         ErrorCode::RateLimited => vec![header(
                             "Retry-After",
                             "Whole seconds (at least 1) before the next request can pass.",
+                            u64::schema_ref(),
+                        )],
+                        ErrorCode::ServiceUnavailable => vec![header(
+                            "Retry-After",
+                            "Seconds to wait before retrying (2): the database is away, \
+                             typically for the seconds a restart or failover takes.",
                             u64::schema_ref(),
                         )],
                         ErrorCode::PreconditionFailed => vec![header(

@@ -32,7 +32,7 @@ use crate::db::TenantTx;
 use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::startup::AppState;
-use crate::webhooks::{guard, signing};
+use crate::webhooks::{guard, secrets, signing};
 
 const URL_MAX: usize = 2048;
 const DESCRIPTION_MAX: usize = 1000;
@@ -104,16 +104,6 @@ pub struct WebhookEndpointWithSecret {
     /// `whsec_` + base64 of 32 random bytes: the key of the `webhook-signature` HMAC
     /// (Standard Webhooks). Store it now; it is never shown again.
     pub secret: String,
-}
-
-impl From<EndpointRow> for WebhookEndpointWithSecret {
-    fn from(row: EndpointRow) -> Self {
-        let secret = row.secret.clone();
-        Self {
-            endpoint: row.into(),
-            secret,
-        }
-    }
 }
 
 /// A new endpoint. Unknown fields are refused.
@@ -343,9 +333,18 @@ fn endpoint_envelope(row: EndpointRow, request_id: &RequestId) -> WebhookEndpoin
     }
 }
 
-fn with_secret(row: EndpointRow, request_id: &RequestId) -> WebhookEndpointWithSecretEnvelope {
+/// The answer that shows `secret`, freshly made: the one place it is ever shown (the
+/// database holds it sealed, and nothing reads it back for the API).
+fn with_secret(
+    row: EndpointRow,
+    secret: String,
+    request_id: &RequestId,
+) -> WebhookEndpointWithSecretEnvelope {
     WebhookEndpointWithSecretEnvelope {
-        data: row.into(),
+        data: WebhookEndpointWithSecret {
+            endpoint: row.into(),
+            secret,
+        },
         meta: Meta::of(request_id),
     }
 }
@@ -401,13 +400,16 @@ impl WebhooksApi {
         body: Json<WebhookEndpointCreate>,
     ) -> ApiResult<Tagged<Created<WebhookEndpointWithSecretEnvelope>>, Create> {
         let fields = body.0.parse(state.webhooks.allow_private).await?;
+        let id = Uuid::now_v7();
+        let secret = signing::new_secret();
+        let sealed = secrets::seal(&state.secret_key, auth.0.tenant_id, id, &secret);
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::insert_endpoint(&mut tx, &fields, &signing::new_secret()).await?;
+        let row = repo::insert_endpoint(&mut tx, id, &fields, &sealed).await?;
         audit(&mut tx, &auth.0, "webhook_endpoint.created", &row).await?;
         tx.commit().await?;
         Ok(Tagged(Created {
             location: format!("/v1/webhook-endpoints/{}", row.id),
-            body: with_secret(row, &request_id),
+            body: with_secret(row, secret, &request_id),
         }))
     }
 
@@ -552,17 +554,13 @@ impl WebhooksApi {
         id: Path<PathId>,
     ) -> ApiResult<Tagged<Success<WebhookEndpointWithSecretEnvelope>>, Action> {
         let id = id.0.parse("id")?;
+        let secret = signing::new_secret();
+        let sealed = secrets::seal(&state.secret_key, auth.0.tenant_id, id, &secret);
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::rotate_secret(
-            &mut tx,
-            id,
-            &signing::new_secret(),
-            state.webhooks.secret_overlap,
-        )
-        .await?;
+        let row = repo::rotate_secret(&mut tx, id, &sealed, state.webhooks.secret_overlap).await?;
         audit(&mut tx, &auth.0, "webhook_endpoint.secret_rotated", &row).await?;
         tx.commit().await?;
-        Ok(Tagged(Success(with_secret(row, &request_id))))
+        Ok(Tagged(Success(with_secret(row, secret, &request_id))))
     }
 
     /// Send a test event

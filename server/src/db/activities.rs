@@ -75,7 +75,7 @@ pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRo
     fetch(tx, id, " FOR UPDATE").await
 }
 
-async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &str) -> AppResult<ActivityRow> {
+async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<ActivityRow> {
     let sql = format!("SELECT {COLUMNS} FROM activities WHERE id = $1{lock}");
     sqlx::query_as(&sql)
         .bind(id)

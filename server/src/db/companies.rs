@@ -117,7 +117,7 @@ pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow
     fetch(tx, id, " FOR UPDATE").await
 }
 
-async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &str) -> AppResult<CompanyRow> {
+async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<CompanyRow> {
     let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1{lock}");
     sqlx::query_as(&sql)
         .bind(id)

@@ -280,7 +280,7 @@ pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
     fetch(tx, id, " FOR UPDATE").await
 }
 
-async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &str) -> AppResult<LeadRow> {
+async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<LeadRow> {
     let sql = format!("SELECT {COLUMNS} FROM leads WHERE id = $1{lock}");
     sqlx::query_as(&sql)
         .bind(id)

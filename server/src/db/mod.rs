@@ -14,6 +14,8 @@ pub mod leads;
 pub mod page;
 pub mod pipelines;
 pub mod qr;
+#[cfg(test)]
+mod sql_guard;
 mod tenant_tx;
 pub mod tenants;
 pub mod users;
@@ -30,13 +32,29 @@ pub use tenant_tx::TenantTx;
 /// The migrations compiled into the binary, applied by `momentum migrate` (as the owner).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-/// The runtime pool. The acquire-time ping is off: it costs a round trip per request, and
-/// a dead connection surfaces as an error on first use anyway (answered with 503).
+/// How long a request waits for a database connection by default: long enough to ride
+/// out a busy pool, short enough that a database that is away is a prompt 503, not a
+/// hanging client (sqlx's own default is 30 s, spent retrying a refused connection).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A pool with the default acquire timeout (tools, tests).
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<PgPool> {
+    connect_with(options, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// The runtime pool. The acquire-time ping is off: it costs a round trip per request, and
+/// a dead connection surfaces as an error on first use anyway (answered with 503; sqlx
+/// drops it when it comes back to the pool). `acquire_timeout` bounds the wait for a
+/// connection, retries of a refused connection included.
+pub async fn connect_with(
+    options: PgConnectOptions,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         .test_before_acquire(false)
         .connect_with(options)
         .await

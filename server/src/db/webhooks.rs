@@ -14,12 +14,13 @@ use crate::error::{AppError, AppResult};
 /// The channel `emit_event` and requeues notify, and workers listen on.
 pub const CHANNEL: &str = "momentum_webhooks";
 
+// Never the secrets: the API has no use for them once made (only the worker opens them,
+// through its claim), so no read of an endpoint can leak one.
 const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, enabled, disabled_reason, \
-    disabled_at, secret, previous_secret_expires_at, last_success_at, failing_since, \
+    disabled_at, previous_secret_expires_at, last_success_at, failing_since, \
     created_at, updated_at";
 
-/// An endpoint. `secret` is here for the create and rotate answers only; the API's
-/// endpoint resource never shows it.
+/// An endpoint, without its signing secrets.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndpointRow {
     pub id: Uuid,
@@ -29,7 +30,6 @@ pub struct EndpointRow {
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<DateTime<Utc>>,
-    pub secret: String,
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub failing_since: Option<DateTime<Utc>>,
@@ -49,10 +49,13 @@ pub struct EndpointFields {
     pub enabled: bool,
 }
 
+/// `sealed_secret` is the signing secret sealed for this tenant and `id`
+/// (`webhooks::secrets::seal`).
 pub async fn insert_endpoint(
     tx: &mut TenantTx,
+    id: Uuid,
     fields: &EndpointFields,
-    secret: &str,
+    sealed_secret: &str,
 ) -> AppResult<EndpointRow> {
     let sql = format!(
         "INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, enabled, \
@@ -61,13 +64,13 @@ pub async fn insert_endpoint(
          CASE WHEN $6 THEN NULL ELSE now() END, $7) RETURNING {ENDPOINT_COLUMNS}"
     );
     Ok(sqlx::query_as(&sql)
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(tx.tenant_id())
         .bind(&fields.url)
         .bind(&fields.description)
         .bind(&fields.event_types)
         .bind(fields.enabled)
-        .bind(secret)
+        .bind(sealed_secret)
         .fetch_one(tx.conn())
         .await?)
 }
@@ -146,12 +149,12 @@ pub async fn delete_endpoint(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
     Ok(())
 }
 
-/// Makes `secret` the signing secret; the old one keeps signing alongside it until
-/// `overlap` has passed.
+/// Makes `sealed_secret` the signing secret; the old one keeps signing alongside it until
+/// `overlap` has passed. (Both are sealed for this row, so the old one moves as it is.)
 pub async fn rotate_secret(
     tx: &mut TenantTx,
     id: Uuid,
-    secret: &str,
+    sealed_secret: &str,
     overlap: std::time::Duration,
 ) -> AppResult<EndpointRow> {
     let sql = format!(
@@ -161,7 +164,7 @@ pub async fn rotate_secret(
     );
     sqlx::query_as(&sql)
         .bind(id)
-        .bind(secret)
+        .bind(sealed_secret)
         .bind(overlap.as_secs_f64())
         .fetch_optional(tx.conn())
         .await?
@@ -399,7 +402,63 @@ pub async fn list_attempts(
 
 // --- the worker's side ------------------------------------------------------------------
 
-/// A delivery a worker holds under a lease, with everything sending it needs.
+/// The keys that sealed the stored secrets, with how many each sealed; `None` counts
+/// plaintext secrets from before sealing. Across tenants, never a secret.
+pub async fn secret_keys(pool: &PgPool) -> Result<Vec<(Option<String>, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT key_id, secrets FROM webhook_secret_keys()")
+        .fetch_all(pool)
+        .await
+}
+
+/// An endpoint whose secret (or previous secret) is still in plaintext.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PlaintextSecret {
+    pub tenant_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+}
+
+/// Up to `limit` endpoints of any tenant with a plaintext secret.
+pub async fn plaintext_secrets(
+    pool: &PgPool,
+    limit: i32,
+) -> Result<Vec<PlaintextSecret>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT tenant_id, endpoint_id, secret, previous_secret \
+         FROM webhook_plaintext_secrets($1)",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Replaces an endpoint's secrets by their sealed forms, unless they changed since they
+/// were read (a rotation meanwhile wins; the next pass sees the new values). Whether it
+/// was replaced.
+pub async fn replace_secrets(
+    tx: &mut TenantTx,
+    found: &PlaintextSecret,
+    secret: &str,
+    previous_secret: Option<&str>,
+) -> AppResult<bool> {
+    let replaced = sqlx::query(
+        "UPDATE webhook_endpoints SET secret = $3, previous_secret = $4 \
+         WHERE id = $1 AND secret = $2 AND previous_secret IS NOT DISTINCT FROM $5",
+    )
+    .bind(found.endpoint_id)
+    .bind(&found.secret)
+    .bind(secret)
+    .bind(previous_secret)
+    .bind(&found.previous_secret)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok(replaced == 1)
+}
+
+/// A delivery a worker holds under a lease, with everything sending it needs. The
+/// secrets are as stored (sealed); the worker opens them.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claim {
     pub delivery_id: Uuid,
@@ -418,18 +477,22 @@ pub struct Claim {
     pub manual: bool,
 }
 
-/// Claims up to `limit` due deliveries of any tenant for `lease`; concurrent workers
-/// never claim the same row (`FOR UPDATE SKIP LOCKED`).
+/// Claims up to `limit` due deliveries of any tenant for `lease`, leaving out endpoints
+/// that already hold `per_endpoint` live leases; concurrent workers never claim the same
+/// row (`FOR UPDATE SKIP LOCKED`).
 pub async fn claim(
     pool: &PgPool,
     limit: usize,
+    per_endpoint: usize,
     lease: std::time::Duration,
 ) -> Result<Vec<Claim>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT * FROM webhook_claim_deliveries($1, make_interval(secs => $2::double precision))",
+        "SELECT * FROM webhook_claim_deliveries($1, make_interval(secs => $2::double precision), \
+         $3)",
     )
     .bind(i32::try_from(limit).unwrap_or(i32::MAX))
     .bind(lease.as_secs_f64())
+    .bind(i32::try_from(per_endpoint).unwrap_or(i32::MAX))
     .fetch_all(pool)
     .await
 }

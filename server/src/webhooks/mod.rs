@@ -1,8 +1,9 @@
-//! Delivery of webhooks: signing (Standard Webhooks), the guard against requests into
+//! Delivery of webhooks: signing (Standard Webhooks), the secrets at rest, the guard against requests into
 //! private networks, and the worker that sends what the outbox queued. Knows HTTP as a
 //! client only; what an event says is decided where the change is made (`api::events`).
 
 pub mod guard;
+pub mod secrets;
 pub mod signing;
 pub mod worker;
 
@@ -16,6 +17,9 @@ pub struct WebhookSettings {
     pub worker: bool,
     /// Requests in flight at most, per worker.
     pub concurrency: usize,
+    /// Deliveries of one endpoint under lease at most, across workers: a receiver that
+    /// hangs or crawls holds this many slots, never all of them.
+    pub endpoint_concurrency: usize,
     /// Per request, connection included.
     pub timeout: Duration,
     /// The waits before each retry after the first, immediate attempt; its length is the
@@ -41,6 +45,7 @@ impl Default for WebhookSettings {
         Self {
             worker: true,
             concurrency: 32,
+            endpoint_concurrency: 16,
             timeout: Duration::from_secs(15),
             retry_schedule: parse_schedule(DEFAULT_RETRY_SCHEDULE).unwrap_or_default(),
             allow_private: false,

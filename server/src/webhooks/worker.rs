@@ -16,13 +16,14 @@ use chrono::{SecondsFormat, Utc};
 use rand::Rng;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use url::Host;
 
 use super::guard::{self, GuardedResolver};
-use super::signing;
 use super::WebhookSettings;
+use super::{secrets, signing};
 use crate::api::events::EventType;
+use crate::crypto::SecretKey;
 use crate::db::webhooks::{self as repo, Attempt, Claim, Next, CHANNEL};
 use crate::db::TenantTx;
 use crate::error::AppError;
@@ -40,13 +41,19 @@ pub struct Worker {
     settings: WebhookSettings,
     client: reqwest::Client,
     slots: Arc<Semaphore>,
+    /// Signalled when a delivery ends: its slot, and its endpoint's share of the
+    /// per-endpoint cap, are free for what is due behind it.
+    finished: Notify,
     metrics: Option<Arc<Metrics>>,
+    /// Opens the endpoints' signing secrets.
+    key: SecretKey,
 }
 
 impl Worker {
     pub fn new(
         pool: PgPool,
         settings: WebhookSettings,
+        key: SecretKey,
         metrics: Option<Arc<Metrics>>,
     ) -> anyhow::Result<Arc<Self>> {
         let client = reqwest::Client::builder()
@@ -62,9 +69,11 @@ impl Worker {
         Ok(Arc::new(Self {
             pool,
             slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            finished: Notify::new(),
             settings,
             client,
             metrics,
+            key,
         }))
     }
 
@@ -77,9 +86,17 @@ impl Worker {
             listening = listener.is_some(),
             "webhook worker started"
         );
+        // Without a listener (the database went away, or never let us LISTEN) the worker
+        // tries to listen again on this backoff, and polls at least as often meanwhile:
+        // otherwise it would fall back to the (long) poll interval for good.
+        let mut relisten = Relisten::new(self.settings.poll_interval);
         loop {
             if *stop.borrow() {
                 break;
+            }
+            if listener.is_none() && relisten.due() {
+                listener = self.listen().await;
+                relisten.outcome(listener.is_some());
             }
             let claimed = tokio::select! {
                 claimed = self.claim_and_send() => claimed,
@@ -90,15 +107,21 @@ impl Worker {
                 Ok(false) => {}
                 Err(err) => tracing::warn!(error = %err, "webhook worker could not claim"),
             }
-            let wait = self.idle_wait().await;
+            let mut wait = self.idle_wait().await;
+            if listener.is_none() {
+                wait = wait.min(relisten.until_due());
+            }
             tokio::select! {
                 _ = stop.changed() => break,
                 () = tokio::time::sleep(wait) => {}
+                () = self.finished.notified() => {}
                 woke = wait_for_notification(&mut listener) => {
                     if !woke {
-                        // The listening connection is gone: poll once, then listen again.
-                        tokio::time::sleep(wait).await;
-                        listener = self.listen().await;
+                        // The listening connection is gone. What was notified meanwhile
+                        // is found by the claim that follows the next LISTEN.
+                        tracing::warn!("webhook worker lost its LISTEN connection");
+                        listener = None;
+                        relisten.outcome(false);
                     }
                 }
             }
@@ -136,7 +159,13 @@ impl Worker {
             return Ok(false);
         };
         let wanted = 1 + self.slots.available_permits();
-        let claims = repo::claim(&self.pool, wanted, self.settings.lease()).await?;
+        let claims = repo::claim(
+            &self.pool,
+            wanted,
+            self.settings.endpoint_concurrency.max(1),
+            self.settings.lease(),
+        )
+        .await?;
         let full = claims.len() == wanted;
         let mut first = Some(first);
         for claim in claims {
@@ -152,21 +181,25 @@ impl Worker {
             tokio::spawn(async move {
                 worker.deliver(claim).await;
                 drop(permit);
+                worker.finished.notify_one();
             });
         }
         Ok(full)
     }
 
-    /// How long to sleep with nothing to claim: until the next retry is due, at most the
-    /// poll interval, and not so little that a claim race spins.
+    /// How long to sleep with nothing (more) to claim: until the next retry is due, at most
+    /// the poll interval. Something due already that the claim just left was held back
+    /// (its endpoint is at its cap, or another worker is taking it): the end of a delivery
+    /// wakes the worker for it, so this waits up to a second rather than spinning.
     async fn idle_wait(&self) -> Duration {
         let poll = self.settings.poll_interval;
-        let until_due = match repo::next_due(&self.pool).await {
-            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
-            Ok(None) => poll,
-            Err(_) => poll,
-        };
-        until_due.clamp(Duration::from_millis(20), poll)
+        match repo::next_due(&self.pool).await {
+            Ok(Some(at)) => match (at - Utc::now()).to_std() {
+                Ok(wait) => wait.clamp(Duration::from_millis(20), poll),
+                Err(_) => poll.min(Duration::from_secs(1)),
+            },
+            Ok(None) | Err(_) => poll,
+        }
     }
 
     async fn deliver(&self, claim: Claim) {
@@ -184,7 +217,13 @@ impl Worker {
             return tx.commit().await;
         }
         let started = Instant::now();
-        let result = self.send(claim).await;
+        // A secret that does not open is never replaced by anything else: the delivery is
+        // not sent, the attempt says so, and it is retried on the schedule (or by hand,
+        // once the operator has fixed the key).
+        let result = match self.signing_secrets(claim) {
+            Ok(secrets) => self.send(claim, &secrets).await,
+            Err(why) => Err(why),
+        };
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         let outcome = Outcome::of(result).await;
         let next = self.next_step(claim, &outcome);
@@ -244,9 +283,37 @@ impl Worker {
         tx.commit().await
     }
 
+    /// The secrets that sign this delivery, opened: the current one, and the previous
+    /// one during a rotation's overlap. The current one must open; a previous one that
+    /// does not is left out (its receivers have the current one).
+    fn signing_secrets(&self, claim: &Claim) -> Result<Vec<String>, String> {
+        let open =
+            |stored: &str| secrets::open(&self.key, claim.tenant_id, claim.endpoint_id, stored);
+        let current = open(&claim.secret).map_err(|err| {
+            tracing::error!(
+                endpoint_id = %claim.endpoint_id,
+                error = %err,
+                "cannot decrypt a webhook signing secret; the delivery is not sent"
+            );
+            "not sent: the server could not decrypt the endpoint's signing secret".to_owned()
+        })?;
+        let mut all = vec![current];
+        if let Some(stored) = &claim.previous_secret {
+            match open(stored) {
+                Ok(previous) => all.push(previous),
+                Err(err) => tracing::error!(
+                    endpoint_id = %claim.endpoint_id,
+                    error = %err,
+                    "cannot decrypt a previous webhook signing secret; signing with the current one only"
+                ),
+            }
+        }
+        Ok(all)
+    }
+
     /// One signed POST. The body is rebuilt from the stored event the same way every
     /// time, so every retry carries the same bytes under the same `webhook-id`.
-    async fn send(&self, claim: &Claim) -> Result<reqwest::Response, String> {
+    async fn send(&self, claim: &Claim, secrets: &[String]) -> Result<reqwest::Response, String> {
         let url = guard::parse_url(&claim.url).map_err(|why| format!("the URL {why}"))?;
         if !self.settings.allow_private {
             let literal = match url.host() {
@@ -263,8 +330,7 @@ impl Worker {
         let body = payload(claim);
         let id = claim.event_id.to_string();
         let timestamp = Utc::now().timestamp();
-        let mut secrets = vec![claim.secret.as_str()];
-        secrets.extend(claim.previous_secret.as_deref());
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let signature = signing::signature_header(&secrets, &id, timestamp, &body);
         self.client
             .post(url)
@@ -294,6 +360,44 @@ impl Worker {
         Next::RetryAt {
             at,
             step: claim.step.saturating_add(1),
+        }
+    }
+}
+
+/// When to try LISTEN again after losing it: soon at first, then backing off to the poll
+/// interval (at most 5 s), so a database that is down is not hammered and one that is back
+/// is noticed within seconds.
+struct Relisten {
+    next: Instant,
+    backoff: Duration,
+    max: Duration,
+}
+
+impl Relisten {
+    const FIRST: Duration = Duration::from_millis(100);
+
+    fn new(poll: Duration) -> Self {
+        Self {
+            next: Instant::now(),
+            backoff: Self::FIRST,
+            max: poll.min(Duration::from_secs(5)).max(Self::FIRST),
+        }
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn until_due(&self) -> Duration {
+        self.next.saturating_duration_since(Instant::now())
+    }
+
+    fn outcome(&mut self, listening: bool) {
+        if listening {
+            self.backoff = Self::FIRST;
+        } else {
+            self.next = Instant::now() + self.backoff;
+            self.backoff = (self.backoff * 2).min(self.max);
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Server integration tests below the HTTP layer: the database's tenant isolation as the
 //! runtime role sees it, the start-up checks of `momentum serve`, and webhooks surviving a
-//! killed server. One binary.
+//! killed server, and faults (the database going away). One binary.
 
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 mod batch;
+mod faults;
 mod rls;
 mod serve;
 mod versions;

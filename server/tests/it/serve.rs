@@ -2,23 +2,41 @@
 
 use std::process::Command;
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, SUPERUSER};
+use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER};
+
+/// A key for servers started against a test database (`openssl rand -base64 32`).
+pub const TEST_SECRET_KEY: &str = "q6Jm7V0m3mQ9m1xGx8yJr2m7b0r8c3mB5o2aQ1w9T0c=";
 
 /// Runs `momentum <args>` with DATABASE_URL naming `user`.
 fn serve_with(args: &[&str], user: &str) -> (bool, String) {
+    serve_with_env(
+        args,
+        user,
+        &[("MOMENTUM_SECRET_KEY", Some(TEST_SECRET_KEY))],
+    )
+}
+
+/// [`serve_with`], with these variables set (`Some`) or removed (`None`).
+fn serve_with_env(args: &[&str], user: &str, vars: &[(&str, Option<&str>)]) -> (bool, String) {
     let disposable = Disposable::shared();
     let socket = disposable.cluster.socket_dir();
     let url = format!(
         "postgres://{user}@localhost/postgres?host={}&port=5432",
         socket.display()
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_momentum"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_momentum"));
+    command
         .args(args)
         .env("DATABASE_URL", url)
         .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
-        .env("MOMENTUM_LISTEN", "127.0.0.1:0")
-        .output()
-        .expect("run momentum");
+        .env("MOMENTUM_LISTEN", "127.0.0.1:0");
+    for (name, value) in vars {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let output = command.output().expect("run momentum");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -38,4 +56,32 @@ fn serve_exits_non_zero_for_a_bypassrls_role() {
     let (ok, stderr) = serve_with(&["serve"], OWNER_ROLE);
     assert!(!ok, "serve accepted a BYPASSRLS role");
     assert!(stderr.contains("BYPASSRLS"), "{stderr}");
+}
+
+#[test]
+fn serve_and_worker_refuse_to_start_without_a_secret_key_naming_it() {
+    for args in [&["serve"][..], &["worker"][..]] {
+        let (ok, stderr) = serve_with_env(args, RUNTIME_ROLE, &[("MOMENTUM_SECRET_KEY", None)]);
+        assert!(!ok, "{args:?} started without MOMENTUM_SECRET_KEY");
+        assert!(
+            stderr.contains("MOMENTUM_SECRET_KEY is not set"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_secret_key_is_refused_without_being_echoed() {
+    let malformed = "not-a-key-but-a-secret-all-the-same";
+    let (ok, stderr) = serve_with_env(
+        &["serve"],
+        RUNTIME_ROLE,
+        &[("MOMENTUM_SECRET_KEY", Some(malformed))],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("MOMENTUM_SECRET_KEY must be 32 bytes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(malformed), "{stderr}");
 }

@@ -1,5 +1,7 @@
 //! The outbox survives a crash: `momentum serve` is killed with SIGKILL while deliveries
-//! are pending, and after a restart every event is delivered, under its own `webhook-id`.
+//! are pending, and after a restart every event is delivered, under its own `webhook-id`;
+//! killed in the middle of concurrent writes, it loses no acknowledged change and no
+//! event, and leaves nothing half-written.
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -31,10 +33,16 @@ fn free_port() -> u16 {
 }
 
 async fn start(database_url: &str, port: u16) -> Momentum {
+    start_with(database_url, port, &[]).await
+}
+
+async fn start_with(database_url: &str, port: u16, env: &[(&str, &str)]) -> Momentum {
     let child = Command::new(env!("CARGO_BIN_EXE_momentum"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("DATABASE_URL", database_url)
         .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
+        .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
         .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
         .env("MOMENTUM_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("MOMENTUM_WEBHOOK_RETRY_SCHEDULE", "200ms,".repeat(60))
@@ -182,5 +190,179 @@ async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
             expected.contains(id),
             "webhook-id {id} is one of the events"
         );
+    }
+}
+
+/// Every item of a list operation, page by page.
+async fn all(http: &reqwest::Client, base: &str, path: &str, key: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{base}{path}{sep}limit=200");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = http
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        items.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["meta"]["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sigkill_during_concurrent_writes_loses_no_acknowledged_change_or_event() {
+    let disposable = Disposable::shared();
+    let name = disposable.fresh_database().await.unwrap();
+    let owner = db::connect(disposable.cluster.connect_options(OWNER_ROLE, &name), 2)
+        .await
+        .unwrap();
+    let tenant = tenants::provision(&owner, "Kill", "owner@kill.example")
+        .await
+        .unwrap();
+    let database_url = format!(
+        "postgres://{RUNTIME_ROLE}@localhost/{name}?host={}&port=5432",
+        disposable.cluster.socket_dir().display()
+    );
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [("MOMENTUM_RATE_LIMITS", "read=60000/min,write=60000/min")];
+    let seen: Seen = Arc::default();
+    let receiver_port = free_port();
+    let app = Route::new().at("/hook", receive).data(Arc::clone(&seen));
+    tokio::spawn(Server::new(TcpListener::bind(format!("127.0.0.1:{receiver_port}"))).run(app));
+    let http = reqwest::Client::new();
+
+    let server = start_with(&database_url, port, &env).await;
+    let created = http
+        .post(format!("{base}/v1/webhook-endpoints"))
+        .bearer_auth(&tenant.api_key)
+        .json(&json!({ "url": format!("http://127.0.0.1:{receiver_port}/hook") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // Writers that keep creating until the server is gone. Each remembers what the
+    // server acknowledged and what it sent without hearing back.
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (http, base, key) = (http.clone(), base.clone(), tenant.api_key.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged: Vec<(String, String)> = Vec::new();
+            let mut unanswered: Vec<String> = Vec::new();
+            for i in 0.. {
+                let email = format!("w{w}-{i}@kill.example");
+                let sent = http
+                    .post(format!("{base}/v1/contacts"))
+                    .bearer_auth(&key)
+                    .json(&json!({ "first_name": "Kill", "email": email }))
+                    .send()
+                    .await;
+                let answer = match sent {
+                    Ok(resp) if resp.status() == 201 => resp.json::<Value>().await.ok(),
+                    Ok(resp) => panic!("unexpected {} before the kill", resp.status()),
+                    Err(_) => None,
+                };
+                match answer {
+                    Some(body) => {
+                        acknowledged.push((email, body["data"]["id"].as_str().unwrap().to_owned()))
+                    }
+                    None => {
+                        unanswered.push(email);
+                        return (acknowledged, unanswered);
+                    }
+                }
+            }
+            unreachable!()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(server); // SIGKILL, with writes in flight
+    let mut acknowledged = Vec::new();
+    let mut unanswered = Vec::new();
+    for writer in writers {
+        let (a, u) = writer.await.unwrap();
+        acknowledged.extend(a);
+        unanswered.extend(u);
+    }
+    assert!(
+        acknowledged.len() >= 8,
+        "the writers got going before the kill"
+    );
+
+    let _server = start_with(&database_url, port, &env).await;
+    let contacts = all(&http, &base, "/v1/contacts", &tenant.api_key).await;
+    let events = all(
+        &http,
+        &base,
+        "/v1/events?type=contact.created",
+        &tenant.api_key,
+    )
+    .await;
+    let contact_ids: HashSet<String> = contacts
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let emails: HashSet<String> = contacts
+        .iter()
+        .filter_map(|c| c["email"].as_str().map(str::to_owned))
+        .collect();
+    for (email, id) in &acknowledged {
+        assert!(
+            contact_ids.contains(id),
+            "acknowledged {email} ({id}) is lost"
+        );
+    }
+    // Nothing half-written: every contact has exactly its one event, and every event
+    // its contact, whether or not its writer heard back.
+    let mut evented: Vec<String> = events
+        .iter()
+        .map(|e| e["data"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    evented.sort();
+    let mut all_ids: Vec<String> = contact_ids.iter().cloned().collect();
+    all_ids.sort();
+    assert_eq!(evented, all_ids, "one contact.created event per contact");
+    // The unanswered ones either committed whole or not at all (checked above); only
+    // they may be missing.
+    for email in emails {
+        assert!(
+            acknowledged.iter().any(|(e, _)| *e == email) || unanswered.contains(&email),
+            "{email} exists but was never sent"
+        );
+    }
+    let expected: HashSet<String> = events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered: HashSet<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
+        if delivered.is_superset(&expected) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {} events delivered after the restart",
+            delivered.intersection(&expected).count(),
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
