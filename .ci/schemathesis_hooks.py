@@ -13,7 +13,7 @@ taken out of positive cases (negative cases keep them, and are still checked):
   entity tag (which needs quotes) and sends an empty value marked positive instead.
   Values that match the pattern are kept.
 
-One more hook keeps the run honest rather than quiet:
+Two more hooks keep the run honest rather than quiet:
 
 - `batch_negative_data_rejection` is negative_data_rejection for the two batch upserts,
   where .ci/schemathesis.toml turns the built-in check off. It is the built-in check with
@@ -22,6 +22,10 @@ One more hook keeps the run honest rather than quiet:
   whose violation is in the body may be answered 200 when the answer refuses at least
   one item. A malformed envelope, a bad header or query value, or a 200 that refuses no
   item still fails the run.
+- `filter_case` and `before_call` drop cases that would revoke the key the run authenticates with
+  (MOMENTUM_SCHEMATHESIS_KEY_ID): revoking it turns every later request into a 401 and
+  leaves the rest of the run testing nothing. Revocation itself is still exercised on
+  the keys the run creates.
 """
 
 import json
@@ -125,3 +129,28 @@ def batch_negative_data_rejection(ctx, response, case):
         return True
     return negative_data_rejection(ctx, response, case)
 
+
+# The id of the key .ci/schemathesis creates for the run; unset when the hooks are used
+# without that script.
+_RUN_KEY_ID = os.environ.get("MOMENTUM_SCHEMATHESIS_KEY_ID", "").lower()
+
+
+def _targets_run_key(case):
+    if not _RUN_KEY_ID or _operation_id(case) != "api_keys_revoke":
+        return False
+    value = (case.path_parameters or {}).get("id")
+    return isinstance(value, str) and value.lower() == _RUN_KEY_ID
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    return not _targets_run_key(case)
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    # The stateful phase fills path parameters from earlier responses (an `id` from
+    # api_keys_list) after filter_case has run; refuse to send that request rather than
+    # let it silently lock the run out.
+    if _targets_run_key(case):
+        raise RuntimeError("schemathesis was about to revoke the key it authenticates with")
