@@ -9054,7 +9054,8 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 24
+    ///  "maxLength": 24,
+    ///  "pattern": "^[0-9]+(\\.[0-9]+)?$"
     ///}
     /// ```
     /// </details>
@@ -9084,6 +9085,11 @@ currency has, below 10^15. Needs `currency`.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 24usize {
                 return Err("longer than 24 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[0-9]+(\\.[0-9]+)?$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[0-9]+(\\.[0-9]+)?$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -9131,7 +9137,8 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 24
+    ///  "maxLength": 24,
+    ///  "pattern": "^[0-9]+(\\.[0-9]+)?$"
     ///}
     /// ```
     /// </details>
@@ -9161,6 +9168,11 @@ currency has, below 10^15. Needs `currency`.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 24usize {
                 return Err("longer than 24 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[0-9]+(\\.[0-9]+)?$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[0-9]+(\\.[0-9]+)?$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -24101,8 +24113,8 @@ or `expected_close_date` (none sorts last); a leading `-` sorts descending.
 - `stage_id`
 - `status`
 - `updated_after`: Only leads changed strictly after this instant (RFC 3339).
-- `value_max`: Largest value, inclusive (a decimal string).
-- `value_min`: Smallest value, inclusive (a decimal string).
+- `value_max`: Largest value, inclusive: a decimal string (`1250.50`).
+- `value_min`: Smallest value, inclusive: a decimal string (`1250.50`).
 ```ignore
 let response = client.leads_list()
     .company_id(company_id)

@@ -662,11 +662,11 @@ impl LeadsApi {
         /// ISO 4217 code.
         #[oai(validator(max_length = 3))]
         currency: Query<Option<String>>,
-        /// Smallest value, inclusive (a decimal string).
-        #[oai(validator(max_length = 24))]
+        /// Smallest value, inclusive: a decimal string (`1250.50`).
+        #[oai(validator(max_length = 24, pattern = r"^[0-9]+(\.[0-9]+)?$"))]
         value_min: Query<Option<String>>,
-        /// Largest value, inclusive (a decimal string).
-        #[oai(validator(max_length = 24))]
+        /// Largest value, inclusive: a decimal string (`1250.50`).
+        #[oai(validator(max_length = 24, pattern = r"^[0-9]+(\.[0-9]+)?$"))]
         value_max: Query<Option<String>>,
         /// Earliest expected close date, inclusive.
         expected_close_from: Query<Option<Date>>,
@@ -681,9 +681,20 @@ impl LeadsApi {
             sort.0.as_deref(),
             LeadSort::CreatedAt,
         )?;
+        // A bound, not a field: the documented pattern is all it must match (poem checks
+        // it). A bound above the largest amount or finer than a currency's decimals still
+        // compares, so the field's range and precision rules do not apply here.
         let amount = |name: &str, value: Option<String>| {
             value
-                .map(|v| fields::amount(name, &v, None).map_err(bad_parameter))
+                .map(|v| {
+                    v.parse::<rust_decimal::Decimal>().map_err(|_| {
+                        bad_parameter(FieldError::new(
+                            name,
+                            "invalid_amount",
+                            "must be a non-negative decimal number, e.g. 1250.50",
+                        ))
+                    })
+                })
                 .transpose()
         };
         // A filter, not a field: a value that is no ISO 4217 code is held by no lead, so
