@@ -49,7 +49,8 @@ pub mod types {
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -84,6 +85,11 @@ pub mod types {
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -134,7 +140,8 @@ pub mod types {
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -169,6 +176,11 @@ pub mod types {
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
             Ok(Self(value.to_string()))
         }
     }
@@ -199,6 +211,180 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ActivitiesCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ActivitiesDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ActivitiesDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for ActivitiesDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ActivitiesDeleteIfMatch> for ::std::string::String {
+        fn from(value: ActivitiesDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ActivitiesDeleteIfMatch> for ActivitiesDeleteIfMatch {
+        fn from(value: &ActivitiesDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ActivitiesDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ActivitiesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ActivitiesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ActivitiesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ActivitiesDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ActivitiesGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ActivitiesGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for ActivitiesGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ActivitiesGetIfNoneMatch> for ::std::string::String {
+        fn from(value: ActivitiesGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ActivitiesGetIfNoneMatch> for ActivitiesGetIfNoneMatch {
+        fn from(value: &ActivitiesGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ActivitiesGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ActivitiesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ActivitiesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ActivitiesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ActivitiesGetIfNoneMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -365,6 +551,93 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ActivitiesListType {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ActivitiesUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ActivitiesUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for ActivitiesUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ActivitiesUpdateIfMatch> for ::std::string::String {
+        fn from(value: ActivitiesUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ActivitiesUpdateIfMatch> for ActivitiesUpdateIfMatch {
+        fn from(value: &ActivitiesUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ActivitiesUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ActivitiesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ActivitiesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ActivitiesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ActivitiesUpdateIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -564,11 +837,13 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
     ///    "type": {
     ///      "$ref": "#/components/schemas/ActivityKind"
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct ActivityCreate {
         ///Free text; newlines allowed.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -1091,11 +1366,13 @@ the user's role allows.*/
     ///      "type": "string",
     ///      "format": "uuid"
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct ApiKeyCreate {
         ///When the key stops working; must be in the future. Default: never.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -1371,7 +1648,8 @@ cannot be shown again.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -1405,6 +1683,11 @@ cannot be shown again.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -1454,7 +1737,8 @@ cannot be shown again.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -1488,6 +1772,11 @@ cannot be shown again.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -1682,7 +1971,8 @@ login's own exchange).*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
     ///}
     /// ```
     /// </details>
@@ -1712,6 +2002,13 @@ login's own exchange).*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 100usize {
                 return Err("longer than 100 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -1839,7 +2136,8 @@ login's own exchange).*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -1874,6 +2172,11 @@ login's own exchange).*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -2078,7 +2381,8 @@ login's own exchange).*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -2113,6 +2417,11 @@ login's own exchange).*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -2245,7 +2554,8 @@ login's own exchange).*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -2279,6 +2589,11 @@ login's own exchange).*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -2321,6 +2636,180 @@ login's own exchange).*/
                 })
         }
     }
+    ///`CompaniesDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for CompaniesDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesDeleteIfMatch> for ::std::string::String {
+        fn from(value: CompaniesDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesDeleteIfMatch> for CompaniesDeleteIfMatch {
+        fn from(value: &CompaniesDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CompaniesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CompaniesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CompaniesGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for CompaniesGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesGetIfNoneMatch> for ::std::string::String {
+        fn from(value: CompaniesGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesGetIfNoneMatch> for CompaniesGetIfNoneMatch {
+        fn from(value: &CompaniesGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CompaniesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CompaniesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`CompaniesListDomain`
     ///
     /// <details><summary>JSON schema</summary>
@@ -2328,7 +2817,8 @@ login's own exchange).*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 2048
+    ///  "maxLength": 2048,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
     ///}
     /// ```
     /// </details>
@@ -2358,6 +2848,13 @@ login's own exchange).*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 2048usize {
                 return Err("longer than 2048 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -2405,7 +2902,8 @@ login's own exchange).*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
     ///}
     /// ```
     /// </details>
@@ -2435,6 +2933,13 @@ login's own exchange).*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 100usize {
                 return Err("longer than 100 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -2482,7 +2987,8 @@ login's own exchange).*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
     ///}
     /// ```
     /// </details>
@@ -2512,6 +3018,13 @@ login's own exchange).*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 200usize {
                 return Err("longer than 200 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -2622,6 +3135,93 @@ login's own exchange).*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CompaniesListSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CompaniesUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for CompaniesUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesUpdateIfMatch> for ::std::string::String {
+        fn from(value: CompaniesUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesUpdateIfMatch> for CompaniesUpdateIfMatch {
+        fn from(value: &CompaniesUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CompaniesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CompaniesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesUpdateIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2822,11 +3422,13 @@ login's own exchange).*/
     ///      "maxItems": 100,
     ///      "minItems": 1
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct CompanyBatch {
         ///1 to 100 companies, each exactly like a `companies_create` body.
         pub items: ::std::vec::Vec<CompanyCreate>,
@@ -3033,11 +3635,13 @@ fields are refused.*/
     ///      "type": "string",
     ///      "maxLength": 2048
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct CompanyCreate {
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub address_line1: ::std::option::Option<CompanyCreateAddressLine1>,
@@ -4246,11 +4850,13 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///      "maxItems": 100,
     ///      "minItems": 1
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct ContactBatch {
         ///1 to 100 contacts, each exactly like a `contacts_create` body.
         pub items: ::std::vec::Vec<ContactCreate>,
@@ -4433,11 +5039,13 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///      "type": "string",
     ///      "maxLength": 200
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct ContactCreate {
         ///A company of the tenant (else 422 on this field).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -5042,7 +5650,8 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -5077,6 +5686,11 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -5127,7 +5741,8 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -5161,6 +5776,11 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -5203,6 +5823,180 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
                 })
         }
     }
+    ///`ContactsDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for ContactsDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsDeleteIfMatch> for ::std::string::String {
+        fn from(value: ContactsDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsDeleteIfMatch> for ContactsDeleteIfMatch {
+        fn from(value: &ContactsDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ContactsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ContactsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ContactsGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for ContactsGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsGetIfNoneMatch> for ::std::string::String {
+        fn from(value: ContactsGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsGetIfNoneMatch> for ContactsGetIfNoneMatch {
+        fn from(value: &ContactsGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ContactsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ContactsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ContactsListEmail`
     ///
     /// <details><summary>JSON schema</summary>
@@ -5210,7 +6004,8 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 254
+    ///  "maxLength": 254,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
     ///}
     /// ```
     /// </details>
@@ -5240,6 +6035,13 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 254usize {
                 return Err("longer than 254 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -5287,7 +6089,8 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
     ///}
     /// ```
     /// </details>
@@ -5317,6 +6120,13 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 200usize {
                 return Err("longer than 200 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -5428,6 +6238,93 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ContactsListSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ContactsUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for ContactsUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsUpdateIfMatch> for ::std::string::String {
+        fn from(value: ContactsUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsUpdateIfMatch> for ContactsUpdateIfMatch {
+        fn from(value: &ContactsUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ContactsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ContactsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsUpdateIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -6601,11 +7498,13 @@ to the pipeline. Unknown fields are refused.*/
     ///      "format": "decimal",
     ///      "maxLength": 24
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct LeadCreate {
         ///A company of the tenant.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -7550,7 +8449,8 @@ currency has, below 10^15. Needs `currency`.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -7584,6 +8484,11 @@ currency has, below 10^15. Needs `currency`.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -7632,7 +8537,8 @@ currency has, below 10^15. Needs `currency`.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -7665,6 +8571,11 @@ currency has, below 10^15. Needs `currency`.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -7705,6 +8616,180 @@ currency has, below 10^15. Needs `currency`.*/
                 })
         }
     }
+    ///`LeadsDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeadsDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for LeadsDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeadsDeleteIfMatch> for ::std::string::String {
+        fn from(value: LeadsDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&LeadsDeleteIfMatch> for LeadsDeleteIfMatch {
+        fn from(value: &LeadsDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for LeadsDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeadsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for LeadsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeadsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeadsDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`LeadsGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeadsGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for LeadsGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeadsGetIfNoneMatch> for ::std::string::String {
+        fn from(value: LeadsGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&LeadsGetIfNoneMatch> for LeadsGetIfNoneMatch {
+        fn from(value: &LeadsGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for LeadsGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeadsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for LeadsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeadsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeadsGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`LeadsListCurrency`
     ///
     /// <details><summary>JSON schema</summary>
@@ -7712,7 +8797,8 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 3
+    ///  "maxLength": 3,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
     ///}
     /// ```
     /// </details>
@@ -7742,6 +8828,13 @@ currency has, below 10^15. Needs `currency`.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 3usize {
                 return Err("longer than 3 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -7789,7 +8882,8 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
     ///}
     /// ```
     /// </details>
@@ -7819,6 +8913,13 @@ currency has, below 10^15. Needs `currency`.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 200usize {
                 return Err("longer than 200 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -7953,7 +9054,8 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 24
+    ///  "maxLength": 24,
+    ///  "pattern": "^[0-9]+(\\.[0-9]+)?$"
     ///}
     /// ```
     /// </details>
@@ -7983,6 +9085,11 @@ currency has, below 10^15. Needs `currency`.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 24usize {
                 return Err("longer than 24 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[0-9]+(\\.[0-9]+)?$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[0-9]+(\\.[0-9]+)?$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -8030,7 +9137,8 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 24
+    ///  "maxLength": 24,
+    ///  "pattern": "^[0-9]+(\\.[0-9]+)?$"
     ///}
     /// ```
     /// </details>
@@ -8060,6 +9168,11 @@ currency has, below 10^15. Needs `currency`.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 24usize {
                 return Err("longer than 24 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[0-9]+(\\.[0-9]+)?$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[0-9]+(\\.[0-9]+)?$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -8100,6 +9213,93 @@ currency has, below 10^15. Needs `currency`.*/
                 })
         }
     }
+    ///`LeadsUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeadsUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for LeadsUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeadsUpdateIfMatch> for ::std::string::String {
+        fn from(value: LeadsUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&LeadsUpdateIfMatch> for LeadsUpdateIfMatch {
+        fn from(value: &LeadsUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for LeadsUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeadsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for LeadsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeadsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeadsUpdateIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`meta` of list envelopes.
     ///
     /// <details><summary>JSON schema</summary>
@@ -8126,7 +9326,10 @@ currency has, below 10^15. Needs `currency`.*/
     ///    },
     ///    "next_cursor": {
     ///      "description": "Pass as `cursor` to get the next page; `null` on the last page.",
-    ///      "type": "string"
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
     ///    },
     ///    "request_id": {
     ///      "description": "The id of this request, also in the `X-Request-Id` header.",
@@ -8230,11 +9433,13 @@ for support.*/
     ///      "maximum": 100.0,
     ///      "minimum": 0.0
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct NewStage {
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub kind: ::std::option::Option<StageKind>,
@@ -8421,11 +9626,13 @@ for support.*/
     ///      "maxItems": 50,
     ///      "minItems": 1
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct PipelineCreate {
         pub name: PipelineCreateName,
         ///1 to 50 stages, at least one of kind `open`.
@@ -8607,7 +9814,8 @@ for support.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -8642,6 +9850,11 @@ for support.*/
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
             Ok(Self(value.to_string()))
         }
     }
@@ -8672,6 +9885,180 @@ for support.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for PipelinesCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`PipelinesDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct PipelinesDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for PipelinesDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<PipelinesDeleteIfMatch> for ::std::string::String {
+        fn from(value: PipelinesDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&PipelinesDeleteIfMatch> for PipelinesDeleteIfMatch {
+        fn from(value: &PipelinesDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for PipelinesDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PipelinesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for PipelinesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for PipelinesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PipelinesDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`PipelinesGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct PipelinesGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for PipelinesGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<PipelinesGetIfNoneMatch> for ::std::string::String {
+        fn from(value: PipelinesGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&PipelinesGetIfNoneMatch> for PipelinesGetIfNoneMatch {
+        fn from(value: &PipelinesGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for PipelinesGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PipelinesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for PipelinesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for PipelinesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PipelinesGetIfNoneMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -8753,6 +10140,93 @@ for support.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for PipelinesListSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`PipelinesUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct PipelinesUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for PipelinesUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<PipelinesUpdateIfMatch> for ::std::string::String {
+        fn from(value: PipelinesUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&PipelinesUpdateIfMatch> for PipelinesUpdateIfMatch {
+        fn from(value: &PipelinesUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for PipelinesUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PipelinesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for PipelinesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for PipelinesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PipelinesUpdateIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -9270,7 +10744,8 @@ calls `auth_qr_sessions_approve` with the session id.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -9305,6 +10780,11 @@ calls `auth_qr_sessions_approve` with the session id.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -9471,11 +10951,13 @@ added, so accept values not in this list.*/
     ///      "maximum": 100.0,
     ///      "minimum": 0.0
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct StageCreate {
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub kind: ::std::option::Option<StageKind>,
@@ -9764,11 +11246,13 @@ added, so accept values not in this list.*/
     ///      },
     ///      "maxItems": 50
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct StageOrder {
         ///Every stage id of the pipeline, each once, first stage first.
         pub stage_ids: ::std::vec::Vec<::uuid::Uuid>,
@@ -9791,7 +11275,8 @@ added, so accept values not in this list.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -9826,6 +11311,11 @@ added, so accept values not in this list.*/
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
             }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
             Ok(Self(value.to_string()))
         }
     }
@@ -9854,6 +11344,354 @@ added, so accept values not in this list.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for StagesCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`StagesDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StagesDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for StagesDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<StagesDeleteIfMatch> for ::std::string::String {
+        fn from(value: StagesDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&StagesDeleteIfMatch> for StagesDeleteIfMatch {
+        fn from(value: &StagesDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for StagesDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StagesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for StagesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for StagesDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StagesDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`StagesGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StagesGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for StagesGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<StagesGetIfNoneMatch> for ::std::string::String {
+        fn from(value: StagesGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&StagesGetIfNoneMatch> for StagesGetIfNoneMatch {
+        fn from(value: &StagesGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for StagesGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StagesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for StagesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for StagesGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StagesGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`StagesReorderIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StagesReorderIfMatch(::std::string::String);
+    impl ::std::ops::Deref for StagesReorderIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<StagesReorderIfMatch> for ::std::string::String {
+        fn from(value: StagesReorderIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&StagesReorderIfMatch> for StagesReorderIfMatch {
+        fn from(value: &StagesReorderIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for StagesReorderIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StagesReorderIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for StagesReorderIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for StagesReorderIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StagesReorderIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`StagesUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StagesUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for StagesUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<StagesUpdateIfMatch> for ::std::string::String {
+        fn from(value: StagesUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&StagesUpdateIfMatch> for StagesUpdateIfMatch {
+        fn from(value: &StagesUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for StagesUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StagesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for StagesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for StagesUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StagesUpdateIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -9981,11 +11819,13 @@ added, so accept values not in this list.*/
     ///        }
     ///      ]
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct UserCreate {
         ///Unique within the tenant, ignoring case.
         pub email: ::std::string::String,
@@ -10257,7 +12097,8 @@ added, so accept values not in this list.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -10290,6 +12131,11 @@ added, so accept values not in this list.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -10338,7 +12184,8 @@ added, so accept values not in this list.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -10372,6 +12219,11 @@ added, so accept values not in this list.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -10414,6 +12266,93 @@ added, so accept values not in this list.*/
                 })
         }
     }
+    ///`UsersGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UsersGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for UsersGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UsersGetIfNoneMatch> for ::std::string::String {
+        fn from(value: UsersGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&UsersGetIfNoneMatch> for UsersGetIfNoneMatch {
+        fn from(value: &UsersGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for UsersGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UsersGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for UsersGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UsersGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UsersGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`UsersListEmail`
     ///
     /// <details><summary>JSON schema</summary>
@@ -10421,7 +12360,8 @@ added, so accept values not in this list.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 254
+    ///  "maxLength": 254,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
     ///}
     /// ```
     /// </details>
@@ -10451,6 +12391,13 @@ added, so accept values not in this list.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 254usize {
                 return Err("longer than 254 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -10640,6 +12587,93 @@ added, so accept values not in this list.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for UsersListSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`UsersUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UsersUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for UsersUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UsersUpdateIfMatch> for ::std::string::String {
+        fn from(value: UsersUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&UsersUpdateIfMatch> for UsersUpdateIfMatch {
+        fn from(value: &UsersUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for UsersUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UsersUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for UsersUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UsersUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UsersUpdateIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -10873,7 +12907,8 @@ added, so accept values not in this list.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -10908,6 +12943,11 @@ added, so accept values not in this list.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -11346,11 +13386,13 @@ re-sent with `recover` once it is enabled again.*/
     ///      "type": "string",
     ///      "maxLength": 2048
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct WebhookEndpointCreate {
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<WebhookEndpointCreateDescription>,
@@ -11815,7 +13857,8 @@ re-sent with `recover` once it is enabled again.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -11850,6 +13893,11 @@ re-sent with `recover` once it is enabled again.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -11892,6 +13940,186 @@ re-sent with `recover` once it is enabled again.*/
                 })
         }
     }
+    ///`WebhookEndpointsDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookEndpointsDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for WebhookEndpointsDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookEndpointsDeleteIfMatch> for ::std::string::String {
+        fn from(value: WebhookEndpointsDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookEndpointsDeleteIfMatch>
+    for WebhookEndpointsDeleteIfMatch {
+        fn from(value: &WebhookEndpointsDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookEndpointsDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookEndpointsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for WebhookEndpointsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for WebhookEndpointsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookEndpointsDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`WebhookEndpointsGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookEndpointsGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for WebhookEndpointsGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookEndpointsGetIfNoneMatch> for ::std::string::String {
+        fn from(value: WebhookEndpointsGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookEndpointsGetIfNoneMatch>
+    for WebhookEndpointsGetIfNoneMatch {
+        fn from(value: &WebhookEndpointsGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookEndpointsGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookEndpointsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for WebhookEndpointsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for WebhookEndpointsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookEndpointsGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`WebhookEndpointsRecoverIdempotencyKey`
     ///
     /// <details><summary>JSON schema</summary>
@@ -11900,7 +14128,8 @@ re-sent with `recover` once it is enabled again.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -11935,6 +14164,11 @@ re-sent with `recover` once it is enabled again.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -11985,7 +14219,8 @@ re-sent with `recover` once it is enabled again.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -12020,6 +14255,11 @@ re-sent with `recover` once it is enabled again.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -12070,7 +14310,8 @@ re-sent with `recover` once it is enabled again.*/
     ///{
     ///  "type": "string",
     ///  "maxLength": 255,
-    ///  "minLength": 1
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
     ///}
     /// ```
     /// </details>
@@ -12105,6 +14346,11 @@ re-sent with `recover` once it is enabled again.*/
             }
             if value.chars().count() < 1usize {
                 return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -12147,6 +14393,96 @@ re-sent with `recover` once it is enabled again.*/
                 })
         }
     }
+    ///`WebhookEndpointsUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhookEndpointsUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for WebhookEndpointsUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhookEndpointsUpdateIfMatch> for ::std::string::String {
+        fn from(value: WebhookEndpointsUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&WebhookEndpointsUpdateIfMatch>
+    for WebhookEndpointsUpdateIfMatch {
+        fn from(value: &WebhookEndpointsUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for WebhookEndpointsUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhookEndpointsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for WebhookEndpointsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for WebhookEndpointsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhookEndpointsUpdateIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///Which failed deliveries to send again.
     ///
     /// <details><summary>JSON schema</summary>
@@ -12170,11 +14506,13 @@ re-sent with `recover` once it is enabled again.*/
     ///      "type": "string",
     ///      "format": "date-time"
     ///    }
-    ///  }
+    ///  },
+    ///  "additionalProperties": false
     ///}
     /// ```
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct WebhookRecover {
         ///Failed deliveries created at or after this instant.
         pub since: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -21775,8 +24113,8 @@ or `expected_close_date` (none sorts last); a leading `-` sorts descending.
 - `stage_id`
 - `status`
 - `updated_after`: Only leads changed strictly after this instant (RFC 3339).
-- `value_max`: Largest value, inclusive (a decimal string).
-- `value_min`: Smallest value, inclusive (a decimal string).
+- `value_max`: Largest value, inclusive: a decimal string (`1250.50`).
+- `value_min`: Smallest value, inclusive: a decimal string (`1250.50`).
 ```ignore
 let response = client.leads_list()
     .company_id(company_id)
@@ -23321,7 +25659,7 @@ pub mod builder {
     pub struct ContactsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_none_match: Result<Option<::std::string::String>, String>,
+        if_none_match: Result<Option<types::ContactsGetIfNoneMatch>, String>,
     }
     impl<'a> ContactsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -23344,13 +25682,13 @@ pub mod builder {
         }
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::ContactsGetIfNoneMatch>,
         {
             self.if_none_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                    "conversion to `ContactsGetIfNoneMatch` for if_none_match failed"
                         .to_string()
                 });
             self
@@ -23462,7 +25800,7 @@ pub mod builder {
     pub struct ContactsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::ContactsDeleteIfMatch>, String>,
     }
     impl<'a> ContactsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -23485,13 +25823,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::ContactsDeleteIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `ContactsDeleteIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -23610,7 +25948,7 @@ pub mod builder {
     pub struct ContactsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::ContactsUpdateIfMatch>, String>,
         body: Result<crate::patch::ContactPatch, String>,
     }
     impl<'a> ContactsUpdate<'a> {
@@ -23635,13 +25973,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::ContactsUpdateIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `ContactsUpdateIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -24188,7 +26526,7 @@ pub mod builder {
     pub struct CompaniesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_none_match: Result<Option<::std::string::String>, String>,
+        if_none_match: Result<Option<types::CompaniesGetIfNoneMatch>, String>,
     }
     impl<'a> CompaniesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -24211,13 +26549,13 @@ pub mod builder {
         }
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::CompaniesGetIfNoneMatch>,
         {
             self.if_none_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                    "conversion to `CompaniesGetIfNoneMatch` for if_none_match failed"
                         .to_string()
                 });
             self
@@ -24329,7 +26667,7 @@ pub mod builder {
     pub struct CompaniesDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::CompaniesDeleteIfMatch>, String>,
     }
     impl<'a> CompaniesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -24352,13 +26690,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::CompaniesDeleteIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `CompaniesDeleteIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -24477,7 +26815,7 @@ pub mod builder {
     pub struct CompaniesUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::CompaniesUpdateIfMatch>, String>,
         body: Result<crate::patch::CompanyPatch, String>,
     }
     impl<'a> CompaniesUpdate<'a> {
@@ -24502,13 +26840,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::CompaniesUpdateIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `CompaniesUpdateIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -25546,7 +27884,7 @@ pub mod builder {
     pub struct PipelinesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_none_match: Result<Option<::std::string::String>, String>,
+        if_none_match: Result<Option<types::PipelinesGetIfNoneMatch>, String>,
     }
     impl<'a> PipelinesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -25569,13 +27907,13 @@ pub mod builder {
         }
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::PipelinesGetIfNoneMatch>,
         {
             self.if_none_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                    "conversion to `PipelinesGetIfNoneMatch` for if_none_match failed"
                         .to_string()
                 });
             self
@@ -25691,7 +28029,7 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         move_leads_to: Result<Option<::uuid::Uuid>, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::PipelinesDeleteIfMatch>, String>,
     }
     impl<'a> PipelinesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -25728,13 +28066,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::PipelinesDeleteIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `PipelinesDeleteIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -25871,7 +28209,7 @@ pub mod builder {
     pub struct PipelinesUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::PipelinesUpdateIfMatch>, String>,
         body: Result<crate::patch::PipelinePatch, String>,
     }
     impl<'a> PipelinesUpdate<'a> {
@@ -25896,13 +28234,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::PipelinesUpdateIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `PipelinesUpdateIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -26393,7 +28731,7 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         stage_id: Result<::uuid::Uuid, String>,
-        if_none_match: Result<Option<::std::string::String>, String>,
+        if_none_match: Result<Option<types::StagesGetIfNoneMatch>, String>,
     }
     impl<'a> StagesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -26428,13 +28766,13 @@ pub mod builder {
         }
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::StagesGetIfNoneMatch>,
         {
             self.if_none_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                    "conversion to `StagesGetIfNoneMatch` for if_none_match failed"
                         .to_string()
                 });
             self
@@ -26550,7 +28888,7 @@ pub mod builder {
         id: Result<::uuid::Uuid, String>,
         stage_id: Result<::uuid::Uuid, String>,
         move_leads_to: Result<Option<::uuid::Uuid>, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::StagesDeleteIfMatch>, String>,
     }
     impl<'a> StagesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -26599,14 +28937,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::StagesDeleteIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
-                        .to_string()
+                    "conversion to `StagesDeleteIfMatch` for if_match failed".to_string()
                 });
             self
         }
@@ -26745,7 +29082,7 @@ pub mod builder {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
         stage_id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::StagesUpdateIfMatch>, String>,
         body: Result<crate::patch::StagePatch, String>,
     }
     impl<'a> StagesUpdate<'a> {
@@ -26782,14 +29119,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::StagesUpdateIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
-                        .to_string()
+                    "conversion to `StagesUpdateIfMatch` for if_match failed".to_string()
                 });
             self
         }
@@ -26944,7 +29280,7 @@ pub mod builder {
     pub struct StagesReorder<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::StagesReorderIfMatch>, String>,
         body: Result<types::builder::StageOrder, String>,
     }
     impl<'a> StagesReorder<'a> {
@@ -26969,13 +29305,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::StagesReorderIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `StagesReorderIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -27696,7 +30032,7 @@ pub mod builder {
     pub struct LeadsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_none_match: Result<Option<::std::string::String>, String>,
+        if_none_match: Result<Option<types::LeadsGetIfNoneMatch>, String>,
     }
     impl<'a> LeadsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -27719,13 +30055,13 @@ pub mod builder {
         }
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::LeadsGetIfNoneMatch>,
         {
             self.if_none_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                    "conversion to `LeadsGetIfNoneMatch` for if_none_match failed"
                         .to_string()
                 });
             self
@@ -27837,7 +30173,7 @@ pub mod builder {
     pub struct LeadsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::LeadsDeleteIfMatch>, String>,
     }
     impl<'a> LeadsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -27860,14 +30196,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::LeadsDeleteIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
-                        .to_string()
+                    "conversion to `LeadsDeleteIfMatch` for if_match failed".to_string()
                 });
             self
         }
@@ -27985,7 +30320,7 @@ pub mod builder {
     pub struct LeadsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::LeadsUpdateIfMatch>, String>,
         body: Result<crate::patch::LeadPatch, String>,
     }
     impl<'a> LeadsUpdate<'a> {
@@ -28010,14 +30345,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::LeadsUpdateIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
-                        .to_string()
+                    "conversion to `LeadsUpdateIfMatch` for if_match failed".to_string()
                 });
             self
         }
@@ -28812,7 +31146,7 @@ pub mod builder {
     pub struct ActivitiesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_none_match: Result<Option<::std::string::String>, String>,
+        if_none_match: Result<Option<types::ActivitiesGetIfNoneMatch>, String>,
     }
     impl<'a> ActivitiesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -28835,13 +31169,13 @@ pub mod builder {
         }
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::ActivitiesGetIfNoneMatch>,
         {
             self.if_none_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                    "conversion to `ActivitiesGetIfNoneMatch` for if_none_match failed"
                         .to_string()
                 });
             self
@@ -28956,7 +31290,7 @@ pub mod builder {
     pub struct ActivitiesDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::ActivitiesDeleteIfMatch>, String>,
     }
     impl<'a> ActivitiesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -28979,13 +31313,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::ActivitiesDeleteIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `ActivitiesDeleteIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -29118,7 +31452,7 @@ pub mod builder {
     pub struct ActivitiesUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::ActivitiesUpdateIfMatch>, String>,
         body: Result<crate::patch::ActivityPatch, String>,
     }
     impl<'a> ActivitiesUpdate<'a> {
@@ -29143,13 +31477,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::ActivitiesUpdateIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `ActivitiesUpdateIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -30303,7 +32637,7 @@ pub mod builder {
     pub struct UsersGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_none_match: Result<Option<::std::string::String>, String>,
+        if_none_match: Result<Option<types::UsersGetIfNoneMatch>, String>,
     }
     impl<'a> UsersGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -30326,13 +32660,13 @@ pub mod builder {
         }
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::UsersGetIfNoneMatch>,
         {
             self.if_none_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                    "conversion to `UsersGetIfNoneMatch` for if_none_match failed"
                         .to_string()
                 });
             self
@@ -30444,7 +32778,7 @@ pub mod builder {
     pub struct UsersUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::UsersUpdateIfMatch>, String>,
         body: Result<crate::patch::UserPatch, String>,
     }
     impl<'a> UsersUpdate<'a> {
@@ -30469,14 +32803,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::UsersUpdateIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
-                        .to_string()
+                    "conversion to `UsersUpdateIfMatch` for if_match failed".to_string()
                 });
             self
         }
@@ -33027,7 +35360,7 @@ pub mod builder {
     pub struct WebhookEndpointsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_none_match: Result<Option<::std::string::String>, String>,
+        if_none_match: Result<Option<types::WebhookEndpointsGetIfNoneMatch>, String>,
     }
     impl<'a> WebhookEndpointsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -33050,13 +35383,13 @@ pub mod builder {
         }
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::WebhookEndpointsGetIfNoneMatch>,
         {
             self.if_none_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                    "conversion to `WebhookEndpointsGetIfNoneMatch` for if_none_match failed"
                         .to_string()
                 });
             self
@@ -33172,7 +35505,7 @@ pub mod builder {
     pub struct WebhookEndpointsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::WebhookEndpointsDeleteIfMatch>, String>,
     }
     impl<'a> WebhookEndpointsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -33195,13 +35528,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::WebhookEndpointsDeleteIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `WebhookEndpointsDeleteIfMatch` for if_match failed"
                         .to_string()
                 });
             self
@@ -33321,7 +35654,7 @@ pub mod builder {
     pub struct WebhookEndpointsUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<::std::string::String>, String>,
+        if_match: Result<Option<types::WebhookEndpointsUpdateIfMatch>, String>,
         body: Result<crate::patch::WebhookEndpointPatch, String>,
     }
     impl<'a> WebhookEndpointsUpdate<'a> {
@@ -33346,13 +35679,13 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::WebhookEndpointsUpdateIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: string :: String` for if_match failed"
+                    "conversion to `WebhookEndpointsUpdateIfMatch` for if_match failed"
                         .to_string()
                 });
             self

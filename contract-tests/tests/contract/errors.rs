@@ -7,7 +7,7 @@ use momentum_sdk::types::{self, ErrorEnvelope};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::{api_error, person};
+use crate::{api_error, company, create_company, create_lead, lead, person, sales};
 
 /// Sends a raw request and decodes the error envelope with the SDK's type.
 async fn raw_error(request: reqwest::RequestBuilder) -> (StatusCode, ErrorEnvelope) {
@@ -236,6 +236,112 @@ async fn unknown_routes_are_404_and_wrong_methods_405_in_the_envelope() {
         (status.as_u16(), err.error.code.as_str()),
         (405, "method_not_allowed")
     );
+}
+
+/// The methods of a 405's `Allow` header, in a set: RFC 9110 fixes no order.
+async fn allowed(request: reqwest::RequestBuilder) -> (StatusCode, Vec<String>, ErrorEnvelope) {
+    let resp = request.send().await.expect("send");
+    let status = resp.status();
+    let allow = resp
+        .headers()
+        .get(reqwest::header::ALLOW)
+        .map(|v| v.to_str().expect("Allow is ASCII").to_owned())
+        .unwrap_or_default();
+    let mut methods: Vec<String> = allow
+        .split(',')
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    methods.sort();
+    let body: ErrorEnvelope = resp.json().await.expect("the body is the error envelope");
+    (status, methods, body)
+}
+
+#[tokio::test]
+async fn a_405_names_the_methods_the_path_takes_in_allow() {
+    // RFC 9110 §15.5.6: a 405 must carry `Allow`. HEAD is listed wherever GET is, since
+    // the server answers it.
+    let app = TestApp::spawn().await;
+    let (client, url) = app.raw("/v1/contacts");
+    let (status, methods, err) = allowed(client.delete(url).bearer_auth(&app.api_key)).await;
+    assert_eq!(
+        (status.as_u16(), err.error.code.as_str()),
+        (405, "method_not_allowed")
+    );
+    assert_eq!(methods, ["GET", "HEAD", "POST"]);
+
+    // A path with an id: the methods of that route, not of the collection.
+    let (client, url) = app.raw(&format!("/v1/contacts/{}", Uuid::now_v7()));
+    let (status, methods, _) = allowed(client.post(url).bearer_auth(&app.api_key)).await;
+    assert_eq!(status.as_u16(), 405);
+    assert_eq!(methods, ["DELETE", "GET", "HEAD", "PATCH"]);
+
+    // An action path takes POST alone: no GET, so no HEAD either.
+    let (client, url) = app.raw(&format!("/v1/users/{}/deactivate", Uuid::now_v7()));
+    let (status, methods, _) = allowed(client.get(url).bearer_auth(&app.api_key)).await;
+    assert_eq!(status.as_u16(), 405);
+    assert_eq!(methods, ["POST"]);
+}
+
+#[tokio::test]
+async fn a_filter_value_no_record_can_hold_matches_nothing_rather_than_a_400() {
+    // The document takes any text for these filters (a domain or an ISO 4217 code is no
+    // schema pattern), so a value that is neither is a valid request: it finds no record,
+    // like an unknown id in a filter would.
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let acme = c
+        .companies_create()
+        .body(types::CompanyCreate {
+            domain: Some("acme.example".parse().unwrap()),
+            ..company("Acme")
+        })
+        .send()
+        .await
+        .expect("create a company")
+        .into_inner()
+        .data;
+    create_company(c, "Globex").await;
+    let found = c.companies_list().domain("acme.example").send().await;
+    assert_eq!(found.unwrap().into_inner().data[0].id, acme.id);
+    for not_a_domain in ["not a domain", "..", "a b@c", "ünïcödé?"] {
+        let listed = c
+            .companies_list()
+            .domain(not_a_domain)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("domain={not_a_domain:?}: {e}"));
+        assert_eq!(listed.status().as_u16(), 200);
+        let page = listed.into_inner();
+        assert!(page.data.is_empty(), "domain={not_a_domain:?}");
+        assert!(!page.meta.has_more, "domain={not_a_domain:?}");
+    }
+
+    let pipeline = sales(c).await;
+    create_lead(
+        c,
+        types::LeadCreate {
+            currency: Some("EUR".parse().unwrap()),
+            value: Some("100".into()),
+            ..lead("Acme renewal", pipeline.id)
+        },
+    )
+    .await;
+    let found = c.leads_list().currency("eur").send().await;
+    assert_eq!(found.unwrap().into_inner().data.len(), 1);
+    for not_a_currency in ["ZZZ", "12", "e u", "€"] {
+        let listed = c
+            .leads_list()
+            .currency(not_a_currency)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("currency={not_a_currency:?}: {e}"));
+        assert_eq!(listed.status().as_u16(), 200);
+        assert!(
+            listed.into_inner().data.is_empty(),
+            "currency={not_a_currency:?}"
+        );
+    }
 }
 
 #[tokio::test]

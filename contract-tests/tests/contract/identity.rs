@@ -340,13 +340,23 @@ async fn admins_manage_users_and_the_last_owner_stays() {
             .send()
             .await,
     );
+    let rule = |err: &types::ErrorEnvelope| {
+        let detail = &err.error.details[0];
+        (detail.field.clone(), detail.code.clone())
+    };
     assert_eq!(
         (status, err.error.code.as_str()),
         (409, "conflict"),
         "last owner demoted"
     );
-    let (status, _) = api_error(c.users_deactivate().id(owner.id).send().await);
-    assert_eq!(status, 409, "last owner deactivated");
+    assert_eq!(rule(&err), ("role".into(), "last_owner".into()));
+    let (status, err) = api_error(c.users_deactivate().id(owner.id).send().await);
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (409, "conflict"),
+        "last owner deactivated"
+    );
+    assert_eq!(rule(&err), ("role".into(), "last_owner".into()));
 
     let renamed = c
         .users_update()
@@ -398,6 +408,63 @@ async fn admins_manage_users_and_the_last_owner_stays() {
     let (_, b) = app.other_tenant().await;
     let (status, _) = api_error(b.users_deactivate().id(mia.id).send().await);
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn an_owner_can_go_while_another_stays_and_a_service_key_touches_no_owner() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let first = c.users_list().send().await.unwrap().into_inner().data[0].clone();
+    let bob = c
+        .users_create()
+        .body(types::UserCreate {
+            email: "bob@a.example".into(),
+            name: None,
+            role: Some(types::UserRole::Owner),
+        })
+        .send()
+        .await
+        .expect("an owner makes an owner")
+        .into_inner()
+        .data;
+    let as_key = |user_id, service| types::ApiKeyCreate {
+        name: "k".parse().unwrap(),
+        scopes: vec!["*".into()],
+        expires_at: None,
+        service,
+        user_id,
+    };
+    let (_, bob_secret) = key(&app, &[], Some(as_key(Some(bob.id), None))).await;
+    let (service, service_secret) = key(&app, &[], Some(as_key(None, Some(true)))).await;
+    assert_eq!(service.user_id, None);
+    let as_bob = app.client_with_key(&bob_secret);
+    let as_service = app.client_with_key(&service_secret);
+
+    // A service key holds every scope but is no owner: owners are not its to unmake.
+    let (status, err) = api_error(as_service.users_deactivate().id(bob.id).send().await);
+    assert_eq!((status, err.error.code.as_str()), (403, "forbidden"));
+
+    // Two active owners: either may go, the first one included.
+    let gone = as_bob.users_deactivate().id(first.id).send().await;
+    assert!(!gone.unwrap().into_inner().data.active);
+    // Bob is now the last active owner, whoever asks.
+    let (status, err) = api_error(as_bob.users_deactivate().id(bob.id).send().await);
+    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let (status, _) = api_error(
+        as_bob
+            .users_update()
+            .id(bob.id)
+            .body(UserPatch {
+                name: None,
+                role: Some(types::UserRole::Admin),
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(status, 409);
+    // The service key outlives the owner who made it.
+    let listed = as_service.users_list().send().await;
+    assert_eq!(listed.unwrap().status().as_u16(), 200);
 }
 
 #[tokio::test]

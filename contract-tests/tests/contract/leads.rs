@@ -454,10 +454,33 @@ async fn leads_are_filtered_and_sorted_by_value_and_close_date() {
     let owned = c.leads_list().owner_id(owner).send().await.unwrap();
     assert_eq!(owned.into_inner().data.len(), 4);
 
-    let (status, err) = api_error(c.leads_list().value_min("lots").send().await);
+    // A bound is compared, not stored: beyond the largest amount or finer than four
+    // decimals, it still filters.
+    let bounded = c
+        .leads_list()
+        .value_min("0.00001")
+        .value_max("99999999999999999999")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        (status, fields_of(&err)),
-        (400, vec!["value_min".to_owned()])
+        bounded.into_inner().data.len(),
+        3,
+        "every lead with a value"
+    );
+
+    // Not a decimal: the SDK refuses it (the document's pattern), and so does the server.
+    assert!(c.leads_list().value_min("lots").send().await.is_err());
+    let (client, url) = app.raw("/v1/leads?value_min=lots");
+    let resp = client.get(url).bearer_auth(&app.api_key).send().await;
+    let resp = resp.expect("send");
+    assert_eq!(resp.status().as_u16(), 400);
+    let err: types::ErrorEnvelope = resp.json().await.expect("the error envelope");
+    assert_eq!(err.error.code, "bad_request");
+    assert!(
+        err.error.message.contains("value_min"),
+        "{}",
+        err.error.message
     );
 }
 

@@ -354,7 +354,7 @@ impl AuthApi {
         #[oai(name = "X-Poll-Secret")]
         poll_secret: Header<String>,
         /// Seconds to wait for a change while the session is pending (default 0).
-        #[oai(validator(maximum(value = "30")))]
+        #[oai(validator(minimum(value = "0"), maximum(value = "30")))]
         wait: Query<Option<u64>>,
     ) -> ApiResult<Success<QrSessionEnvelope>, Poll> {
         let id = id.0.parse("id")?;

@@ -373,14 +373,15 @@ impl CompaniesApi {
             sort.0.as_deref(),
             CompanySort::CreatedAt,
         )?;
-        let domain = match filter_text("domain", domain.0)? {
-            Some(d) => Some(
-                fields::optional_domain("domain", Some(d))
-                    .map_err(super::bad_parameter)?
-                    .unwrap_or_default(),
-            ),
-            None => None,
-        };
+        // Normalised like the field, so any spelling of a stored domain finds it. A filter,
+        // not a field: a value that is no domain is held by no company and matches none
+        // (the document takes any text up to 2048 characters).
+        let domain = filter_text("domain", domain.0)?.map(|d| {
+            fields::optional_domain("domain", Some(d.clone()))
+                .ok()
+                .flatten()
+                .unwrap_or(d)
+        });
         let filter = CompanyFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             domain,

@@ -151,6 +151,14 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
+        // RFC 9110 requires a 405 to say which methods the resource does take.
+        if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+            if let Some(value) =
+                operations::allowed_methods(&path).and_then(|m| HeaderValue::from_str(&m).ok())
+            {
+                resp.headers_mut().insert(header::ALLOW, value);
+            }
+        }
         if let Some(op) = operation {
             // An authenticated operation refused before its credential check ran (no
             // `Authorization` header) still counts, per client address.

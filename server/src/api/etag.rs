@@ -123,6 +123,13 @@ enum Condition {
     Tags(Vec<EntityTag>),
 }
 
+/// The grammar [`parse_condition`] accepts, as the document states it (ECMAScript regular
+/// expression): `*`, or entity tags of visible ASCII separated by commas, empty list
+/// elements allowed. Leading and trailing whitespace is not part of a field value in
+/// HTTP, so it is left out; the parser trims it all the same.
+pub const CONDITION_PATTERN: &str =
+    r#"^(\*|(,[ \t,]*)?(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t,]*((W/)?"[\x21\x23-\x7e]*")?)*)$"#;
+
 /// Parses `*` or `1#entity-tag` (RFC 9110 §8.8.3: `[W/] "<etagc>*"`, etagc being any
 /// visible character but `"`), ignoring empty list elements. `None` when malformed.
 fn parse_condition(value: &str) -> Option<Condition> {
@@ -353,6 +360,46 @@ mod tests {
                 IfNoneMatch::parse(Some(header.into())).is_err(),
                 "{header:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_documented_pattern_and_the_parser_agree() {
+        use poem_openapi::validation::{Pattern, Validator};
+        let pattern = Pattern::new(CONDITION_PATTERN);
+        let well_formed = [
+            "*",
+            "\"abc\"",
+            "\"\"",
+            "W/\"abc\"",
+            "\"1\" , \"abc\"",
+            "\"1\",,\"abc\"",
+            ",\"a\"",
+            "\"a\",",
+            "\"a\"\t,\tW/\"b\"",
+            "\"!#~\"",
+        ];
+        for header in well_formed {
+            assert!(parse_condition(header).is_some(), "{header:?}");
+            assert!(pattern.check(&header), "{header:?}");
+        }
+        let malformed = [
+            "",
+            "abc",
+            "\"abc",
+            "\"a\" \"b\"",
+            "**",
+            "\"a\"x",
+            "W/abc",
+            "\"a b\"",
+            ",",
+            "*,*",
+            "\"a\"\"b\"",
+            "w/\"a\"",
+        ];
+        for header in malformed {
+            assert!(parse_condition(header).is_none(), "{header:?}");
+            assert!(!pattern.check(&header), "{header:?}");
         }
     }
 }

@@ -662,11 +662,11 @@ impl LeadsApi {
         /// ISO 4217 code.
         #[oai(validator(max_length = 3))]
         currency: Query<Option<String>>,
-        /// Smallest value, inclusive (a decimal string).
-        #[oai(validator(max_length = 24))]
+        /// Smallest value, inclusive: a decimal string (`1250.50`).
+        #[oai(validator(max_length = 24, pattern = r"^[0-9]+(\.[0-9]+)?$"))]
         value_min: Query<Option<String>>,
-        /// Largest value, inclusive (a decimal string).
-        #[oai(validator(max_length = 24))]
+        /// Largest value, inclusive: a decimal string (`1250.50`).
+        #[oai(validator(max_length = 24, pattern = r"^[0-9]+(\.[0-9]+)?$"))]
         value_max: Query<Option<String>>,
         /// Earliest expected close date, inclusive.
         expected_close_from: Query<Option<Date>>,
@@ -681,15 +681,26 @@ impl LeadsApi {
             sort.0.as_deref(),
             LeadSort::CreatedAt,
         )?;
+        // A bound, not a field: the documented pattern is all it must match (poem checks
+        // it). A bound above the largest amount or finer than a currency's decimals still
+        // compares, so the field's range and precision rules do not apply here.
         let amount = |name: &str, value: Option<String>| {
             value
-                .map(|v| fields::amount(name, &v, None).map_err(bad_parameter))
+                .map(|v| {
+                    v.parse::<rust_decimal::Decimal>().map_err(|_| {
+                        bad_parameter(FieldError::new(
+                            name,
+                            "invalid_amount",
+                            "must be a non-negative decimal number, e.g. 1250.50",
+                        ))
+                    })
+                })
                 .transpose()
         };
-        let currency = currency
-            .0
-            .map(|c| fields::currency("currency", &c).map_err(bad_parameter))
-            .transpose()?;
+        // A filter, not a field: a value that is no ISO 4217 code is held by no lead, so
+        // it matches none (the document lets any three characters through).
+        let currency = filter_text("currency", currency.0)?
+            .map(|c| fields::currency("currency", &c).map_or(c, |c| c.code().to_owned()));
         let filter = LeadFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             pipeline_id: pipeline_id.0,
@@ -702,7 +713,7 @@ impl LeadsApi {
             owner_id: owner_id.0,
             contact_id: contact_id.0,
             company_id: company_id.0,
-            currency: currency.map(|c| c.code().to_owned()),
+            currency,
             value_min: amount("value_min", value_min.0)?,
             value_max: amount("value_max", value_max.0)?,
             expected_close_from: expected_close_from.0.map(|d| d.0),

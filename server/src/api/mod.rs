@@ -191,9 +191,130 @@ pub fn spec_json() -> String {
             document_idempotency(entry);
         }
     }
+    for path in doc.paths.values_mut() {
+        let Some(path) = path.as_object_mut() else {
+            continue;
+        };
+        for entry in path.values_mut() {
+            document_conditional_headers(entry);
+            document_filter_text(entry);
+        }
+    }
+    if let Some(components) = doc.rest.get_mut("components") {
+        close_request_bodies(&doc.paths, components);
+    }
     let mut spec = serde_json::to_string_pretty(&doc).unwrap_or_default();
     spec.push('\n');
     spec
+}
+
+/// The free-text filters, which [`filter_text`] checks: a control character in one
+/// makes the request malformed (400), which the document states as a pattern.
+const FILTER_TEXT_PARAMETERS: [&str; 6] =
+    ["q", "email", "domain", "industry", "action", "currency"];
+
+/// Any character but a control character (Unicode category Cc, what `char::is_control`
+/// tests): the rule [`filter_text`] enforces.
+pub const NO_CONTROL_CHARACTERS: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+
+fn document_filter_text(entry: &mut serde_json::Value) {
+    let Some(parameters) = entry
+        .get_mut("parameters")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    for parameter in parameters {
+        let is_filter = parameter["in"] == "query"
+            && parameter["name"]
+                .as_str()
+                .is_some_and(|name| FILTER_TEXT_PARAMETERS.contains(&name));
+        if is_filter {
+            parameter["schema"]["pattern"] = NO_CONTROL_CHARACTERS.into();
+        }
+    }
+}
+
+/// Gives `If-Match` and `If-None-Match` the grammar `api::etag` parses, so a client (or a
+/// contract-testing tool generating requests from the document) knows which values are
+/// well formed and which are a 400.
+fn document_conditional_headers(entry: &mut serde_json::Value) {
+    let Some(parameters) = entry
+        .get_mut("parameters")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    for parameter in parameters {
+        let is_condition = parameter["in"] == "header"
+            && matches!(
+                parameter["name"].as_str(),
+                Some(etag::IF_MATCH | etag::IF_NONE_MATCH)
+            );
+        if is_condition {
+            parameter["schema"]["pattern"] = etag::CONDITION_PATTERN.into();
+        }
+    }
+}
+
+/// Every request body object refuses unknown fields (`deny_unknown_fields` on each, a 400
+/// naming the field), which poem-openapi does not put in the document: say so with
+/// `additionalProperties: false` on each object schema a request body reaches. Objects
+/// that also appear in responses are left open, so a client decoding them keeps
+/// accepting fields added later; free-form maps (`custom_fields`) say what they take
+/// already and are not touched.
+fn close_request_bodies(
+    paths: &indexmap::IndexMap<String, serde_json::Value>,
+    components: &mut serde_json::Value,
+) {
+    use std::collections::BTreeSet;
+
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(name) = map
+                    .get("$ref")
+                    .and_then(|r| r.as_str())
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    out.push(name.to_owned());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let schemas = &components["schemas"];
+    let reachable = |roots: Vec<String>| {
+        let mut seen = BTreeSet::new();
+        let mut todo = roots;
+        while let Some(name) = todo.pop() {
+            if seen.insert(name.clone()) {
+                refs(&schemas[&name], &mut todo);
+            }
+        }
+        seen
+    };
+    let (mut request_roots, mut response_roots) = (Vec::new(), Vec::new());
+    for operation in paths
+        .values()
+        .filter_map(|p| p.as_object())
+        .flat_map(|p| p.values())
+    {
+        refs(&operation["requestBody"], &mut request_roots);
+        refs(&operation["responses"], &mut response_roots);
+    }
+    let in_responses = reachable(response_roots);
+    for name in reachable(request_roots) {
+        if in_responses.contains(&name) {
+            continue;
+        }
+        let schema = &mut components["schemas"][&name];
+        if schema["type"] == "object" && schema.get("additionalProperties").is_none() {
+            schema["additionalProperties"] = false.into();
+        }
+    }
 }
 
 /// Adds what `api::idempotency` does for every authenticated POST to its operation: the
@@ -213,7 +334,13 @@ fn document_idempotency(entry: &mut serde_json::Map<String, serde_json::Value>) 
             method, path or body is refused (422 `idempotency_key_reused`); while the first \
             request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, \
             401, 403, 429 and 5xx answers are not stored.",
-        "schema": { "type": "string", "minLength": 1, "maxLength": idempotency::KEY_MAX },
+        // The pattern is the rule `idempotency` enforces: printable ASCII, space included.
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": idempotency::KEY_MAX,
+            "pattern": "^[\\x20-\\x7e]*$",
+        },
         "deprecated": false,
         "explode": true,
         "style": "simple",

@@ -137,6 +137,27 @@ pub fn find(method: &str, path: &str) -> Option<&'static Operation> {
         .map(|(_, op)| op)
 }
 
+/// The methods `path` answers, for the `Allow` header a 405 must carry (RFC 9110
+/// §15.5.6): those of the route poem picks for it (the fewest parameters, as [`find`]),
+/// plus `HEAD` wherever `GET` is, which poem answers without a body. `None` when no
+/// operation has this path.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let (_, route) = all()
+        .iter()
+        .filter_map(|op| op.matches(&parts).map(|params| (params, op)))
+        .min_by_key(|(params, _)| *params)?;
+    let mut methods: Vec<String> = all()
+        .iter()
+        .filter(|op| op.path == route.path)
+        .map(|op| op.method.to_ascii_uppercase())
+        .collect();
+    if methods.iter().any(|m| m == "GET") {
+        methods.push("HEAD".to_owned());
+    }
+    Some(methods.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +178,20 @@ mod tests {
         let qr = find("POST", "/v1/auth/qr-sessions").unwrap();
         assert!(!qr.authenticated);
         assert_eq!(qr.class, Class::Auth);
+    }
+
+    #[test]
+    fn a_path_allows_the_methods_of_its_own_route() {
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(
+            allowed_methods(&format!("/v1/contacts/{id}")).as_deref(),
+            Some("GET, PATCH, DELETE, HEAD")
+        );
+        // The literal segment is its own route, as poem routes it.
+        assert_eq!(
+            allowed_methods(&format!("/v1/pipelines/{id}/stages/order")).as_deref(),
+            Some("PUT")
+        );
+        assert_eq!(allowed_methods("/v1/nothing"), None);
     }
 }

@@ -66,6 +66,7 @@ pub struct ListMeta {
     /// The id of this request, also in the `X-Request-Id` header.
     pub request_id: String,
     /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
     /// Whether another page follows this one.
     pub has_more: bool,
