@@ -150,6 +150,13 @@ fn is_text(schema: &Value) -> bool {
         && !matches!(format(schema), "uuid" | "date" | "date-time")
 }
 
+/// Whether a pattern only limits which characters free text may hold (`^[^\x00-\x1f]*$`):
+/// any plain word passes it, so it has no "unknown value" to send; control characters,
+/// the characters it refuses, are their own kind.
+fn is_charset(pattern: &str) -> bool {
+    pattern.starts_with("^[") && pattern.ends_with("]*$") && pattern.matches('[').count() == 1
+}
+
 /// The values a pattern such as `^-?(created_at|updated_at)$` allows, without the `-`.
 fn pattern_values(pattern: &str) -> Vec<String> {
     pattern
@@ -803,7 +810,7 @@ impl Builder<'_> {
                 }
                 _ => {}
             }
-            if s["enum"].is_array() || s["pattern"].is_string() {
+            if s["enum"].is_array() || s["pattern"].as_str().is_some_and(|p| !is_charset(p)) {
                 self.query_case(op, "unknown_enum", name, NOT_A_VALUE);
             }
             if let Some(max) = s["maxLength"].as_u64() {
