@@ -5,40 +5,41 @@
 //!
 //! The test has its own cluster: stopping the shared one would fail every other test.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
 use momentum_server::db::{self, tenants};
 use momentum_server::startup::{Application, HttpSettings};
 use momentum_server::webhooks::WebhookSettings;
-use poem::listener::TcpListener;
-use poem::{handler, web::Data, EndpointExt, Request, Route, Server};
 use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::support::{create_contacts, create_hook, eventually, get_json, recording_receiver};
 
 const DB: &str = "momentum";
 
-type Seen = Arc<Mutex<Vec<String>>>;
-
-#[handler]
-async fn receive(req: &Request, seen: Data<&Seen>) -> &'static str {
-    let id = req.header("webhook-id").unwrap_or_default().to_owned();
-    seen.lock().unwrap().push(id);
-    "ok"
-}
-
-/// Polls `check` every 100 ms until it holds; panics with `what` after `within`.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "waited {within:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Serves on `pool` until the returned sender is used or dropped, then gives requests
+/// in flight up to `grace`; returns the base URL, that sender, and the server's task.
+async fn serve(
+    pool: sqlx::PgPool,
+    settings: HttpSettings,
+    grace: Duration,
+) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
+    let app = Application::build(pool, "127.0.0.1:0", settings)
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(
+        async {
+            let _ = stopped.await;
+        },
+        grace,
+    ));
+    (base, stop, task)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,16 +62,7 @@ async fn a_database_restart_is_a_503_meanwhile_and_the_server_recovers_by_itself
         .unwrap();
     owner.close().await;
 
-    let seen: Seen = Arc::default();
-    let receiver_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let receiver = Route::new().at("/hook", receive).data(Arc::clone(&seen));
-    tokio::spawn(
-        Server::new(TcpListener::bind(format!("127.0.0.1:{receiver_port}"))).run(receiver),
-    );
+    let (receiver_port, seen) = recording_receiver(false);
 
     let pool = db::connect(cluster.connect_options(RUNTIME_ROLE, DB), 4)
         .await
@@ -87,17 +79,7 @@ async fn a_database_restart_is_a_503_meanwhile_and_the_server_recovers_by_itself
         },
         ..HttpSettings::default()
     };
-    let app = Application::build(pool, "127.0.0.1:0", settings)
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(1),
-    ));
+    let (base, stop, _) = serve(pool, settings, Duration::from_secs(1)).await;
     let http = reqwest::Client::new();
     let get = |path: &str, key: &str| {
         http.get(format!("{base}{path}"))
@@ -117,15 +99,7 @@ async fn a_database_restart_is_a_503_meanwhile_and_the_server_recovers_by_itself
         req.send()
     };
 
-    let hook = json!({ "url": format!("http://127.0.0.1:{receiver_port}/hook") });
-    let resp = http
-        .post(format!("{base}/v1/webhook-endpoints"))
-        .bearer_auth(&tenant.api_key)
-        .json(&hook)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
+    create_hook(&http, &base, &tenant.api_key, receiver_port).await;
     // Traffic before the outage, so the pool holds connections the stop will break.
     let mut handles = Vec::new();
     for i in 0..8 {
@@ -295,7 +269,7 @@ async fn a_database_restart_is_a_503_meanwhile_and_the_server_recovers_by_itself
     eventually(
         Duration::from_secs(30),
         "the event committed after the restart to be delivered",
-        || async { seen.lock().unwrap().contains(&event_id) },
+        || async { seen.lock().unwrap().iter().any(|(id, _)| *id == event_id) },
     )
     .await;
     let _ = stop.send(());
@@ -333,34 +307,6 @@ async fn resetting_receiver() -> u16 {
     port
 }
 
-#[handler]
-async fn receive_slowly(req: &Request, seen: Data<&Seen>) -> &'static str {
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    let id = req.header("webhook-id").unwrap_or_default().to_owned();
-    seen.lock().unwrap().push(id);
-    "ok"
-}
-
-/// A poem receiver recording `webhook-id`s, answering through `handler`.
-fn recording_receiver(slow: bool) -> (u16, Seen) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let seen: Seen = Arc::default();
-    let route = if slow {
-        Route::new().at("/hook", receive_slowly)
-    } else {
-        Route::new().at("/hook", receive)
-    };
-    tokio::spawn(
-        Server::new(TcpListener::bind(format!("127.0.0.1:{port}")))
-            .run(route.data(Arc::clone(&seen))),
-    );
-    (port, seen)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receivers_that_hang_reset_or_dawdle_do_not_hold_up_a_healthy_one() {
     const EVENTS: usize = 20;
@@ -392,24 +338,8 @@ async fn receivers_that_hang_reset_or_dawdle_do_not_hold_up_a_healthy_one() {
         rate_limits: momentum_server::ratelimit::parse_quotas("admin=60000/min").unwrap(),
         ..HttpSettings::default()
     };
-    let app = Application::build(pool, "127.0.0.1:0", settings)
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(1),
-    ));
+    let (base, stop, _) = serve(pool, settings, Duration::from_secs(1)).await;
     let http = reqwest::Client::new();
-    let post = |path: &str, body: Value| {
-        http.post(format!("{base}{path}"))
-            .bearer_auth(&tenant.api_key)
-            .json(&body)
-            .send()
-    };
 
     let hanging = hanging_receiver().await;
     let resetting = resetting_receiver().await;
@@ -418,26 +348,11 @@ async fn receivers_that_hang_reset_or_dawdle_do_not_hold_up_a_healthy_one() {
     let mut endpoint_ids = Vec::new();
     // The bad ones first, so their deliveries are first in the queue too.
     for port in [hanging, resetting, slow, healthy] {
-        let resp = post(
-            "/v1/webhook-endpoints",
-            json!({ "url": format!("http://127.0.0.1:{port}/hook") }),
-        )
-        .await
-        .unwrap();
-        assert_eq!(resp.status(), 201);
-        let body: Value = resp.json().await.unwrap();
-        endpoint_ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+        endpoint_ids.push(create_hook(&http, &base, &tenant.api_key, port).await);
     }
     let created = Instant::now();
-    for i in 0..EVENTS {
-        let resp = post(
-            "/v1/contacts",
-            json!({ "first_name": "Hook", "email": format!("h{i}@receivers.example") }),
-        )
-        .await
-        .unwrap();
-        assert_eq!(resp.status(), 201);
-    }
+    let emails = (0..EVENTS).map(|i| format!("h{i}@receivers.example"));
+    create_contacts(&http, &base, &tenant.api_key, "Hook", emails).await;
 
     let deadline = created + HANG;
     while healthy_seen.lock().unwrap().len() < EVENTS {
@@ -454,15 +369,7 @@ async fn receivers_that_hang_reset_or_dawdle_do_not_hold_up_a_healthy_one() {
         let key = tenant.api_key.clone();
         let http = http.clone();
         async move {
-            let page: Value = http
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page = get_json(&http, url, &key).await;
             page["data"]
                 .as_array()
                 .unwrap_or_else(|| panic!("{page}"))
@@ -505,24 +412,9 @@ async fn receivers_that_hang_reset_or_dawdle_do_not_hold_up_a_healthy_one() {
 }
 
 /// A server on the shared cluster with default settings; returns its address.
-async fn default_server() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let disposable = Disposable::shared();
-    let name = disposable.fresh_database().await.unwrap();
-    let pool = db::connect(disposable.cluster.connect_options(RUNTIME_ROLE, &name), 2)
-        .await
-        .unwrap();
-    let app = Application::build(pool, "127.0.0.1:0", HttpSettings::default())
-        .await
-        .unwrap();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], app.port()));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(1),
-    ));
-    (addr, stop)
+async fn default_server() -> (std::net::SocketAddr, oneshot::Sender<()>) {
+    let (base, stop, _) = server_with(HttpSettings::default(), Duration::from_secs(1)).await;
+    (base.trim_start_matches("http://").parse().unwrap(), stop)
 }
 
 // Slow clients: poem's `Server` set no hyper timer (so no header read timeout ran) and
@@ -577,39 +469,20 @@ async fn an_oversized_header_is_refused_with_431() {
 /// returns its base URL, what stops it, and its task.
 async fn server_with_grace(
     grace: Duration,
-) -> (
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
+) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
     server_with(HttpSettings::default(), grace).await
 }
 
 async fn server_with(
     settings: HttpSettings,
     grace: Duration,
-) -> (
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
+) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
     let disposable = Disposable::shared();
     let name = disposable.fresh_database().await.unwrap();
     let pool = db::connect(disposable.cluster.connect_options(RUNTIME_ROLE, &name), 2)
         .await
         .unwrap();
-    let app = Application::build(pool, "127.0.0.1:0", settings)
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until_stopped(
-        async {
-            let _ = stopped.await;
-        },
-        grace,
-    ));
-    (base, stop, task)
+    serve(pool, settings, grace).await
 }
 
 /// Starts a QR login and returns a long poll of it for `wait` seconds (nobody approves

@@ -8,5 +8,6 @@ mod batch;
 mod faults;
 mod rls;
 mod serve;
+mod support;
 mod versions;
 mod webhooks;

@@ -5,14 +5,16 @@
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::tenants::ProvisionedTenant;
 use momentum_server::db::{self, tenants};
-use poem::listener::TcpListener;
-use poem::{handler, web::Data, EndpointExt, Request, Route, Server};
 use serde_json::{json, Value};
+
+use crate::support::{
+    create_contacts, create_hook, free_port, get_json, receiver_on, recording_receiver, Seen,
+};
 
 /// The server process; killed (SIGKILL) when dropped, so a failing test leaves none behind.
 struct Momentum(Child);
@@ -22,14 +24,6 @@ impl Drop for Momentum {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn start(database_url: &str, port: u16) -> Momentum {
@@ -66,70 +60,66 @@ async fn start_with(database_url: &str, port: u16, env: &[(&str, &str)]) -> Mome
     panic!("momentum did not start");
 }
 
-type Seen = Arc<Mutex<Vec<(String, Value)>>>;
-
-#[handler]
-async fn receive(req: &Request, body: Vec<u8>, seen: Data<&Seen>) -> &'static str {
-    let id = req.header("webhook-id").unwrap_or_default().to_owned();
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    seen.lock().unwrap().push((id, body));
-    "ok"
-}
-
-#[tokio::test]
-async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
+/// A tenant in a fresh database of the shared cluster, and the URL the server connects
+/// to that database with, as the runtime role.
+async fn tenant_database(company: &str, owner_email: &str) -> (ProvisionedTenant, String) {
     let disposable = Disposable::shared();
     let name = disposable.fresh_database().await.unwrap();
     let owner = db::connect(disposable.cluster.connect_options(OWNER_ROLE, &name), 2)
         .await
         .unwrap();
-    let tenant = tenants::provision(&owner, "Crash", "owner@crash.example")
+    let tenant = tenants::provision(&owner, company, owner_email)
         .await
         .unwrap();
     let database_url = format!(
         "postgres://{RUNTIME_ROLE}@localhost/{name}?host={}&port=5432",
         disposable.cluster.socket_dir().display()
     );
+    (tenant, database_url)
+}
+
+/// Waits up to 60 s for `seen` to hold every one of the `expected` webhook-ids.
+async fn delivered_after_the_restart(seen: &Seen, expected: &HashSet<String>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered: HashSet<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
+        if delivered.is_superset(expected) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {} events delivered after the restart",
+            delivered.intersection(expected).count(),
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
+    let (tenant, database_url) = tenant_database("Crash", "owner@crash.example").await;
     let port = free_port();
     let receiver_port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let post = |path: &str, body: Value| {
-        http.post(format!("{base}{path}"))
-            .bearer_auth(&tenant.api_key)
-            .json(&body)
-            .send()
-    };
 
     let server = start(&database_url, port).await;
     // The receiver is down: nothing listens on its port yet.
-    let created = post(
-        "/v1/webhook-endpoints",
-        json!({ "url": format!("http://127.0.0.1:{receiver_port}/hook") }),
+    let endpoint_id = create_hook(&http, &base, &tenant.api_key, receiver_port).await;
+    let emails = (0..20).map(|i| format!("c{i}@crash.example"));
+    create_contacts(&http, &base, &tenant.api_key, "Crash", emails).await;
+    let events = get_json(
+        &http,
+        format!("{base}/v1/events?type=contact.created&limit=100"),
+        &tenant.api_key,
     )
-    .await
-    .unwrap();
-    assert_eq!(created.status(), 201);
-    let endpoint: Value = created.json().await.unwrap();
-    let endpoint_id = endpoint["data"]["id"].as_str().unwrap().to_owned();
-    for i in 0..20 {
-        let resp = post(
-            "/v1/contacts",
-            json!({ "first_name": "Crash", "email": format!("c{i}@crash.example") }),
-        )
-        .await
-        .unwrap();
-        assert_eq!(resp.status(), 201);
-    }
-    let events: Value = http
-        .get(format!("{base}/v1/events?type=contact.created&limit=100"))
-        .bearer_auth(&tenant.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    .await;
     let expected: HashSet<String> = events["data"]
         .as_array()
         .unwrap()
@@ -139,17 +129,12 @@ async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
     assert_eq!(expected.len(), 20);
     // Let the worker fail a few attempts, then kill it without warning.
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let pending: Value = http
-        .get(format!(
-            "{base}/v1/webhook-endpoints/{endpoint_id}/deliveries?status=pending&limit=100"
-        ))
-        .bearer_auth(&tenant.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending = get_json(
+        &http,
+        format!("{base}/v1/webhook-endpoints/{endpoint_id}/deliveries?status=pending&limit=100"),
+        &tenant.api_key,
+    )
+    .await;
     let pending = pending["data"].as_array().unwrap();
     assert_eq!(
         pending.len(),
@@ -161,29 +146,10 @@ async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
         .any(|d| d["attempt_count"].as_i64() > Some(0)));
     drop(server);
 
-    let seen: Seen = Arc::default();
-    let app = Route::new().at("/hook", receive).data(Arc::clone(&seen));
-    tokio::spawn(Server::new(TcpListener::bind(format!("127.0.0.1:{receiver_port}"))).run(app));
+    let seen = receiver_on(receiver_port, false);
     let _server = start(&database_url, port).await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let ids: HashSet<String> = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(id, _)| id.clone())
-            .collect();
-        if ids.is_superset(&expected) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of 20 events delivered after the restart",
-            ids.intersection(&expected).count()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    delivered_after_the_restart(&seen, &expected).await;
     for (id, body) in seen.lock().unwrap().iter() {
         assert_eq!(body["type"], "contact.created");
         assert!(
@@ -203,15 +169,7 @@ async fn all(http: &reqwest::Client, base: &str, path: &str, key: &str) -> Vec<V
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = http
-            .get(url)
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(http, url, key).await;
         items.extend(page["data"].as_array().unwrap().iter().cloned());
         match page["meta"]["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -222,36 +180,15 @@ async fn all(http: &reqwest::Client, base: &str, path: &str, key: &str) -> Vec<V
 
 #[tokio::test]
 async fn a_sigkill_during_concurrent_writes_loses_no_acknowledged_change_or_event() {
-    let disposable = Disposable::shared();
-    let name = disposable.fresh_database().await.unwrap();
-    let owner = db::connect(disposable.cluster.connect_options(OWNER_ROLE, &name), 2)
-        .await
-        .unwrap();
-    let tenant = tenants::provision(&owner, "Kill", "owner@kill.example")
-        .await
-        .unwrap();
-    let database_url = format!(
-        "postgres://{RUNTIME_ROLE}@localhost/{name}?host={}&port=5432",
-        disposable.cluster.socket_dir().display()
-    );
+    let (tenant, database_url) = tenant_database("Kill", "owner@kill.example").await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let env = [("MOMENTUM_RATE_LIMITS", "read=60000/min,write=60000/min")];
-    let seen: Seen = Arc::default();
-    let receiver_port = free_port();
-    let app = Route::new().at("/hook", receive).data(Arc::clone(&seen));
-    tokio::spawn(Server::new(TcpListener::bind(format!("127.0.0.1:{receiver_port}"))).run(app));
+    let (receiver_port, seen) = recording_receiver(false);
     let http = reqwest::Client::new();
 
     let server = start_with(&database_url, port, &env).await;
-    let created = http
-        .post(format!("{base}/v1/webhook-endpoints"))
-        .bearer_auth(&tenant.api_key)
-        .json(&json!({ "url": format!("http://127.0.0.1:{receiver_port}/hook") }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    create_hook(&http, &base, &tenant.api_key, receiver_port).await;
 
     // Writers that keep creating until the server is gone. Each remembers what the
     // server acknowledged and what it sent without hearing back.
@@ -346,23 +283,5 @@ async fn a_sigkill_during_concurrent_writes_loses_no_acknowledged_change_or_even
         .iter()
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let delivered: HashSet<String> = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(id, _)| id.clone())
-            .collect();
-        if delivered.is_superset(&expected) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {} events delivered after the restart",
-            delivered.intersection(&expected).count(),
-            expected.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    delivered_after_the_restart(&seen, &expected).await;
 }
