@@ -152,6 +152,25 @@ pub fn stage(pipeline: &types::Pipeline, name: &str) -> uuid::Uuid {
         .unwrap_or_else(|| panic!("no stage {name}"))
 }
 
+/// Polls `check` every 50 ms until it gives a value, or panics after `within`.
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The fields named by an error's details, in order.
 pub fn fields_of(err: &types::ErrorEnvelope) -> Vec<String> {
     err.error.details.iter().map(|d| d.field.clone()).collect()

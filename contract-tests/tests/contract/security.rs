@@ -7,39 +7,13 @@ use std::time::Duration;
 
 use momentum_contract_tests::receiver::{Received, Receiver};
 use momentum_contract_tests::TestApp;
-use momentum_sdk::types;
-use momentum_sdk::Client;
 use momentum_server::crypto::SecretKey;
 use uuid::Uuid;
 
+use crate::eventually;
+use crate::webhooks::{attempts, endpoint, rotate_secret, send_test};
+
 const WITHIN: Duration = Duration::from_secs(20);
-
-async fn endpoint(client: &Client, url: &str) -> types::WebhookEndpointWithSecret {
-    client
-        .webhook_endpoints_create()
-        .body(types::WebhookEndpointCreate {
-            url: url.parse().unwrap(),
-            description: None,
-            event_types: vec![],
-            enabled: None,
-        })
-        .send()
-        .await
-        .expect("create an endpoint")
-        .into_inner()
-        .data
-}
-
-async fn send_test(client: &Client, endpoint: Uuid) -> types::WebhookDelivery {
-    client
-        .webhook_endpoints_test()
-        .id(endpoint.to_string())
-        .send()
-        .await
-        .expect("queue a test delivery")
-        .into_inner()
-        .data
-}
 
 /// The stored `secret` and `previous_secret` of an endpoint, read as the owner.
 async fn stored(app: &TestApp, endpoint: Uuid) -> (String, Option<String>) {
@@ -69,7 +43,7 @@ async fn webhook_secrets_are_stored_encrypted_and_still_sign_through_a_rotation(
     let app = TestApp::spawn().await;
     let c = &app.client;
     let receiver = Receiver::start().await;
-    let hook = endpoint(c, &receiver.url).await;
+    let hook = endpoint(c, &receiver.url, vec![]).await;
     let (secret, previous) = stored(&app, hook.id).await;
     assert_sealed(&secret, &app.secret_key, &hook.secret);
     assert_eq!(previous, None);
@@ -81,14 +55,7 @@ async fn webhook_secrets_are_stored_encrypted_and_still_sign_through_a_rotation(
         "signed with the secret shown at creation"
     );
 
-    let rotated = c
-        .webhook_endpoints_rotate_secret()
-        .id(hook.id.to_string())
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let rotated = rotate_secret(c, hook.id).await;
     let (secret, previous) = stored(&app, hook.id).await;
     assert_sealed(&secret, &app.secret_key, &rotated.secret);
     assert_sealed(&previous.unwrap(), &app.secret_key, &hook.secret);
@@ -126,7 +93,7 @@ async fn a_plaintext_secret_from_before_encryption_is_encrypted_at_start_and_sti
     let mut app = TestApp::spawn().await;
     let c = &app.client.clone();
     let receiver = Receiver::start().await;
-    let hook = endpoint(c, &receiver.url).await;
+    let hook = endpoint(c, &receiver.url, vec![]).await;
     // As a database from before this change holds it: in plaintext, mid-rotation.
     let (legacy, legacy_previous) = (
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
@@ -163,7 +130,7 @@ async fn another_key_cannot_decrypt_the_secrets_and_a_server_with_it_refuses_to_
     let mut app = TestApp::spawn().await;
     let c = &app.client.clone();
     let receiver = Receiver::start().await;
-    let hook = endpoint(c, &receiver.url).await;
+    let hook = endpoint(c, &receiver.url, vec![]).await;
 
     let other = SecretKey::generate();
     let refused = app
@@ -193,26 +160,10 @@ async fn another_key_cannot_decrypt_the_secrets_and_a_server_with_it_refuses_to_
         .await
         .unwrap();
     let delivery = send_test(c, hook.id).await;
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    let attempt = loop {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no attempt recorded"
-        );
-        let attempts = c
-            .webhook_attempts_list()
-            .id(hook.id.to_string())
-            .delivery_id(delivery.id.to_string())
-            .send()
-            .await
-            .unwrap()
-            .into_inner()
-            .data;
-        if let Some(first) = attempts.into_iter().next() {
-            break first;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let attempt = eventually(WITHIN, "an attempt recorded", || async {
+        attempts(c, hook.id, delivery.id).await.into_iter().next()
+    })
+    .await;
     assert_eq!(attempt.status_code, None);
     let error = attempt.error.unwrap_or_default();
     assert!(error.contains("could not decrypt"), "{error}");
@@ -302,16 +253,8 @@ async fn credentials_are_stored_hashed_and_no_secret_reaches_a_log_an_error_or_a
 
     // A webhook endpoint, a rotation, and deliveries signed with both secrets.
     let receiver = Receiver::start().await;
-    let hook = endpoint(&app.client, &receiver.url).await;
-    let rotated = app
-        .client
-        .webhook_endpoints_rotate_secret()
-        .id(hook.id.to_string())
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let hook = endpoint(&app.client, &receiver.url, vec![]).await;
+    let rotated = rotate_secret(&app.client, hook.id).await;
     let delivery = send_test(&app.client, hook.id).await;
     receiver.wait_for(1, WITHIN).await;
 

@@ -11,11 +11,13 @@ use momentum_server::startup::IdentitySettings;
 use momentum_server::webhooks::WebhookSettings;
 use uuid::Uuid;
 
-use crate::{api_error, create, person};
+use crate::{api_error, create, eventually, person};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
-async fn endpoint(
+/// Creates an endpoint sending `event_types` (all, when empty) to `url`; returns it with
+/// its secret.
+pub(crate) async fn endpoint(
     client: &Client,
     url: &str,
     event_types: Vec<EventType>,
@@ -61,7 +63,39 @@ fn verified(
     momentum_sdk::webhooks::verify(secret, &r.headers, &r.body).expect("the SDK verifies it")
 }
 
-async fn attempts(client: &Client, endpoint: Uuid, delivery: Uuid) -> Vec<types::WebhookAttempt> {
+/// Queues a test delivery to `endpoint`; returns it.
+pub(crate) async fn send_test(client: &Client, endpoint: Uuid) -> types::WebhookDelivery {
+    client
+        .webhook_endpoints_test()
+        .id(endpoint.to_string())
+        .send()
+        .await
+        .expect("queue a test delivery")
+        .into_inner()
+        .data
+}
+
+/// Rotates `endpoint`'s signing secret; returns the endpoint with its new secret.
+pub(crate) async fn rotate_secret(
+    client: &Client,
+    endpoint: Uuid,
+) -> types::WebhookEndpointWithSecret {
+    client
+        .webhook_endpoints_rotate_secret()
+        .id(endpoint.to_string())
+        .send()
+        .await
+        .expect("rotate the secret")
+        .into_inner()
+        .data
+}
+
+/// The attempts at one delivery, oldest first.
+pub(crate) async fn attempts(
+    client: &Client,
+    endpoint: Uuid,
+    delivery: Uuid,
+) -> Vec<types::WebhookAttempt> {
     client
         .webhook_attempts_list()
         .id(endpoint.to_string())
@@ -86,25 +120,6 @@ async fn deliveries(
         req = req.status(status);
     }
     req.send().await.expect("list deliveries").into_inner().data
-}
-
-/// Polls `check` every 50 ms until it gives a value, or panics after `within`.
-async fn eventually<T, F, Fut>(within: Duration, what: &str, check: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -279,11 +294,7 @@ async fn retry_after_from_the_receiver_pushes_the_next_attempt_back() {
         retry_after: Some(2),
     }]);
     let hook = endpoint(c, &receiver.url, vec![]).await;
-    c.webhook_endpoints_test()
-        .id(hook.id.to_string())
-        .send()
-        .await
-        .unwrap();
+    send_test(c, hook.id).await;
     receiver.wait_for(2, WITHIN).await;
     let delivery = deliveries(c, hook.id, None).await.remove(0);
     // The receiver sees a request before the worker records its attempt.
@@ -314,11 +325,7 @@ async fn a_rolled_back_change_emits_nothing() {
     assert_eq!(status, 409);
     // The test event is queued after the refused create: once it has arrived, anything
     // the refused create had queued would have been claimed too.
-    c.webhook_endpoints_test()
-        .id(hook.id.to_string())
-        .send()
-        .await
-        .unwrap();
+    send_test(c, hook.id).await;
     let received = receiver
         .wait_until(WITHIN, "the test event", |r| {
             r.iter().any(|r| r.json()["type"] == "webhook.test")
@@ -497,11 +504,7 @@ async fn the_worker_refuses_private_addresses_at_delivery_time_too() {
     let literal = endpoint(c, &receiver.url, vec![]).await;
     let named = endpoint(c, &format!("http://localhost:{port}/hook"), vec![]).await;
     for hook in [&literal, &named] {
-        c.webhook_endpoints_test()
-            .id(hook.id.to_string())
-            .send()
-            .await
-            .unwrap();
+        send_test(c, hook.id).await;
         let failed = eventually(WITHIN, "the refused delivery", || async {
             deliveries(c, hook.id, Some(types::DeliveryStatus::Failed))
                 .await
@@ -664,14 +667,7 @@ async fn after_a_rotation_both_secrets_sign_until_the_overlap_ends() {
     let c = &app.client;
     let receiver = Receiver::start().await;
     let hook = endpoint(c, &receiver.url, vec![]).await;
-    let rotated = c
-        .webhook_endpoints_rotate_secret()
-        .id(hook.id.to_string())
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let rotated = rotate_secret(c, hook.id).await;
     assert_ne!(rotated.secret, hook.secret);
     assert!(
         rotated.previous_secret_expires_at.unwrap()
@@ -710,14 +706,7 @@ async fn a_delivered_delivery_can_be_sent_again_by_hand_with_the_same_webhook_id
     let c = &app.client;
     let receiver = Receiver::start().await;
     let hook = endpoint(c, &receiver.url, vec![]).await;
-    let queued = c
-        .webhook_endpoints_test()
-        .id(hook.id.to_string())
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let queued = send_test(c, hook.id).await;
     assert_eq!(queued.status, "pending");
     assert_eq!(queued.event_type, "webhook.test");
     receiver.wait_for(1, WITHIN).await;
@@ -746,14 +735,7 @@ async fn endpoints_deliveries_and_events_are_the_tenants_own() {
     let c = &app.client;
     let receiver = Receiver::start().await;
     let hook = endpoint(c, &receiver.url, vec![]).await;
-    let delivery = c
-        .webhook_endpoints_test()
-        .id(hook.id.to_string())
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let delivery = send_test(c, hook.id).await;
     let (_, other) = app.other_tenant().await;
     let (status, _) = api_error(
         other
