@@ -357,14 +357,11 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
     // A session token, through a whole QR login; then a pending session for the QR
     // operations themselves.
     let (client, url) = app.raw("/v1/auth/qr-sessions");
-    let qr: Value = client
-        .post(&url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start_qr_login = || async {
+        let started = client.post(&url).send().await.unwrap();
+        started.json::<Value>().await.unwrap()
+    };
+    let qr = start_qr_login().await;
     let (qr_id, secret) = (id(&qr), qr["data"]["poll_secret"].as_str().unwrap());
     call(
         app,
@@ -382,14 +379,7 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
     assert_eq!(exchanged.status(), 200);
     let tokens = call(app, "GET", "/v1/session-tokens", None).await;
     let token = tokens["data"][0]["id"].as_str().unwrap().to_owned();
-    let pending: Value = client
-        .post(&url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending = start_qr_login().await;
 
     // Webhook endpoints with deliveries that have all been made, so the worker is idle
     // while the matrix runs and anything it then writes is the matrix's doing.
