@@ -239,6 +239,30 @@ async fn a_receiver_that_is_down_gets_retries_on_the_schedule_and_then_the_event
         .as_deref()
         .unwrap_or_default()
         .contains("connect"));
+    // The first failure starts the endpoint's failure clock; later ones leave the
+    // endpoint as it is: the clock keeps its start, and the version (what If-Match
+    // compares) holds still while deliveries fail.
+    let get_hook = || async {
+        c.webhook_endpoints_get()
+            .id(hook.id.to_string())
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .data
+    };
+    let failing = get_hook().await;
+    assert!(failing.failing_since.is_some());
+    eventually(WITHIN, "a third failed attempt", || async {
+        let d = deliveries(c, hook.id, None).await;
+        d.into_iter().find(|d| d.attempt_count >= 3)
+    })
+    .await;
+    let still = get_hook().await;
+    assert_eq!(
+        (still.failing_since, still.updated_at),
+        (failing.failing_since, failing.updated_at)
+    );
 
     // Up, but failing once more with a 500, then accepting.
     let receiver = Receiver::start_on(port).await;

@@ -220,11 +220,15 @@ pub async fn endpoint_succeeded(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
 }
 
 /// The endpoint failed an attempt: starts the failure clock if it is not running, and
-/// returns when it started.
+/// returns when it started. Only the first failure writes the row: an UPDATE that changes
+/// nothing still writes a new row version and holds the row lock to commit, which every
+/// other failing delivery to the endpoint (up to its in-flight cap) would queue on.
 pub async fn endpoint_failed(tx: &mut TenantTx, id: Uuid) -> AppResult<Option<DateTime<Utc>>> {
     Ok(sqlx::query_scalar(
-        "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()) \
-         WHERE id = $1 RETURNING failing_since",
+        "WITH started AS (UPDATE webhook_endpoints SET failing_since = now() \
+           WHERE id = $1 AND failing_since IS NULL RETURNING failing_since) \
+         SELECT coalesce((SELECT failing_since FROM started), \
+                         (SELECT failing_since FROM webhook_endpoints WHERE id = $1))",
     )
     .bind(id)
     .fetch_optional(tx.conn())
