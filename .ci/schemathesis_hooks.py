@@ -13,6 +13,15 @@ taken out of positive cases (negative cases keep them, and are still checked):
   entity tag (which needs quotes) and sends an empty value marked positive instead.
   Values that match the pattern are kept.
 
+One kind of value is made unique instead:
+
+- `Idempotency-Key`: the generator draws few distinct keys (`0`, `AAA`, ...), so most
+  positive requests with one reuse a key an earlier request sent with another body,
+  and the server rightly answers `422 idempotency_key_reused` (README, "Idempotency")
+  before the handler runs: the positive cases of most create operations never reached
+  it. Each positive case's key gets a suffix of its own. Negative cases keep the key
+  as generated, and replays and reuse are tested in the contract tests.
+
 And one case is relabelled rather than changed: a stateful-phase request whose path
 parameter is null, which schemathesis labels schema-valid although no null is (see
 before_call).
@@ -32,6 +41,7 @@ Two more hooks keep the run honest rather than quiet:
   the keys the run creates.
 """
 
+import itertools
 import json
 import os
 import re
@@ -57,6 +67,10 @@ def _condition_pattern():
 
 _CONDITION = _condition_pattern()
 _CONDITION_HEADERS = {"if-match", "if-none-match"}
+_IDEMPOTENCY_HEADER = "idempotency-key"
+_IDEMPOTENCY_MAX_LENGTH = 255
+# A counter, not random: with one worker the run stays reproducible from its seed.
+_idempotency_suffixes = itertools.count(1)
 
 
 @schemathesis.hook
@@ -72,6 +86,12 @@ def map_case(context, case):
             value = case.headers[name]
             if not (isinstance(value, str) and _CONDITION.fullmatch(value)):
                 del case.headers[name]
+        for name in [n for n in case.headers if n.lower() == _IDEMPOTENCY_HEADER]:
+            value = case.headers[name]
+            if isinstance(value, str):
+                # Still 1-255 printable ASCII characters, as the document asks.
+                suffix = f"~{next(_idempotency_suffixes)}"
+                case.headers[name] = value[: _IDEMPOTENCY_MAX_LENGTH - len(suffix)] + suffix
     return case
 
 
