@@ -17,7 +17,7 @@ One kind of value is made unique instead:
 
 - `Idempotency-Key`: the generator draws few distinct keys (`0`, `AAA`, ...), so most
   positive requests with one reuse a key an earlier request sent with another body,
-  and the server rightly answers `422 idempotency_key_reused` (README, "Idempotency")
+  and the server rightly answers `422 idempotency_key_reused` (README, "Safe retries: idempotency keys")
   before the handler runs: the positive cases of most create operations never reached
   it. Each positive case's key gets a suffix of its own. Negative cases keep the key
   as generated, and replays and reuse are tested in the contract tests.
