@@ -13,6 +13,19 @@ taken out of positive cases (negative cases keep them, and are still checked):
   entity tag (which needs quotes) and sends an empty value marked positive instead.
   Values that match the pattern are kept.
 
+One kind of value is made unique instead:
+
+- `Idempotency-Key`: the generator draws few distinct keys (`0`, `AAA`, ...), so most
+  positive requests with one reuse a key an earlier request sent with another body,
+  and the server rightly answers `422 idempotency_key_reused` (README, "Safe retries: idempotency keys")
+  before the handler runs: the positive cases of most create operations never reached
+  it. Each positive case's key gets a suffix of its own. Negative cases keep the key
+  as generated, and replays and reuse are tested in the contract tests.
+
+And one case is relabelled rather than changed: a stateful-phase request whose path
+parameter is null, which schemathesis labels schema-valid although no null is (see
+before_call).
+
 Two more hooks keep the run honest rather than quiet:
 
 - `batch_negative_data_rejection` is negative_data_rejection for the two batch upserts,
@@ -28,6 +41,7 @@ Two more hooks keep the run honest rather than quiet:
   the keys the run creates.
 """
 
+import itertools
 import json
 import os
 import re
@@ -53,6 +67,10 @@ def _condition_pattern():
 
 _CONDITION = _condition_pattern()
 _CONDITION_HEADERS = {"if-match", "if-none-match"}
+_IDEMPOTENCY_HEADER = "idempotency-key"
+_IDEMPOTENCY_MAX_LENGTH = 255
+# A counter, not random: with one worker the run stays reproducible from its seed.
+_idempotency_suffixes = itertools.count(1)
 
 
 @schemathesis.hook
@@ -68,6 +86,12 @@ def map_case(context, case):
             value = case.headers[name]
             if not (isinstance(value, str) and _CONDITION.fullmatch(value)):
                 del case.headers[name]
+        for name in [n for n in case.headers if n.lower() == _IDEMPOTENCY_HEADER]:
+            value = case.headers[name]
+            if isinstance(value, str):
+                # Still 1-255 printable ASCII characters, as the document asks.
+                suffix = f"~{next(_idempotency_suffixes)}"
+                case.headers[name] = value[: _IDEMPOTENCY_MAX_LENGTH - len(suffix)] + suffix
     return case
 
 
@@ -147,6 +171,10 @@ def filter_case(context, case):
     return not _targets_run_key(case)
 
 
+def _null_path_parameter(case):
+    return any(value is None for value in (case.path_parameters or {}).values())
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     # The stateful phase fills path parameters from earlier responses (an `id` from
@@ -154,3 +182,12 @@ def before_call(context, case, kwargs):
     # let it silently lock the run out.
     if _targets_run_key(case):
         raise RuntimeError("schemathesis was about to revoke the key it authenticates with")
+    # schemathesis 4.32.5's stateful phase follows an inferred link through a wildcard
+    # (`data/*/lead_id` of a list) by picking one match without dropping nulls
+    # (schemathesis/specs/openapi/stateful/__init__.py), so an activity whose `lead_id`
+    # is null becomes `GET /v1/leads/None`, still labelled schema-valid. It is not (every
+    # path id is a UUID): the case is relabelled negative, and is still sent and checked
+    # as one (it must be refused with a 4xx).
+    meta = case.meta
+    if meta is not None and meta.generation.mode == GenerationMode.POSITIVE and _null_path_parameter(case):
+        meta.generation.mode = GenerationMode.NEGATIVE
