@@ -7,6 +7,8 @@
 //! This module never logs a credential or a secret.
 
 pub mod api_key;
+#[cfg(test)]
+mod ct_guard;
 pub mod scopes;
 
 use std::collections::HashMap;
