@@ -196,8 +196,7 @@ pub fn spec_json() -> String {
             continue;
         };
         for entry in path.values_mut() {
-            document_conditional_headers(entry);
-            document_filter_text(entry);
+            document_parameter_patterns(entry);
         }
     }
     if let Some(components) = doc.rest.get_mut("components") {
@@ -217,7 +216,11 @@ const FILTER_TEXT_PARAMETERS: [&str; 6] =
 /// tests): the rule [`filter_text`] enforces.
 pub const NO_CONTROL_CHARACTERS: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 
-fn document_filter_text(entry: &mut serde_json::Value) {
+/// Gives parameters the patterns the server enforces beyond their type: the free-text
+/// filters refuse control characters ([`filter_text`]), and `If-Match`/`If-None-Match`
+/// take the grammar `api::etag` parses. A client (or a contract-testing tool generating
+/// requests from the document) then knows which values are well formed and which a 400.
+fn document_parameter_patterns(entry: &mut serde_json::Value) {
     let Some(parameters) = entry
         .get_mut("parameters")
         .and_then(serde_json::Value::as_array_mut)
@@ -225,35 +228,15 @@ fn document_filter_text(entry: &mut serde_json::Value) {
         return;
     };
     for parameter in parameters {
-        let is_filter = parameter["in"] == "query"
-            && parameter["name"]
-                .as_str()
-                .is_some_and(|name| FILTER_TEXT_PARAMETERS.contains(&name));
-        if is_filter {
-            parameter["schema"]["pattern"] = NO_CONTROL_CHARACTERS.into();
-        }
-    }
-}
-
-/// Gives `If-Match` and `If-None-Match` the grammar `api::etag` parses, so a client (or a
-/// contract-testing tool generating requests from the document) knows which values are
-/// well formed and which are a 400.
-fn document_conditional_headers(entry: &mut serde_json::Value) {
-    let Some(parameters) = entry
-        .get_mut("parameters")
-        .and_then(serde_json::Value::as_array_mut)
-    else {
-        return;
-    };
-    for parameter in parameters {
-        let is_condition = parameter["in"] == "header"
-            && matches!(
-                parameter["name"].as_str(),
-                Some(etag::IF_MATCH | etag::IF_NONE_MATCH)
-            );
-        if is_condition {
-            parameter["schema"]["pattern"] = etag::CONDITION_PATTERN.into();
-        }
+        let name = parameter["name"].as_str().unwrap_or_default();
+        let pattern = match parameter["in"].as_str() {
+            Some("query") if FILTER_TEXT_PARAMETERS.contains(&name) => NO_CONTROL_CHARACTERS,
+            Some("header") if matches!(name, etag::IF_MATCH | etag::IF_NONE_MATCH) => {
+                etag::CONDITION_PATTERN
+            }
+            _ => continue,
+        };
+        parameter["schema"]["pattern"] = pattern.into();
     }
 }
 
