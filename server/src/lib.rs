@@ -19,5 +19,7 @@ pub mod error;
 pub mod metrics;
 pub mod ratelimit;
 pub mod serving;
+#[cfg(test)]
+mod source_files;
 pub mod startup;
 pub mod webhooks;

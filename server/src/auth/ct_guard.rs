@@ -5,7 +5,9 @@
 //! test reads the sources and fails on an `==`/`!=` that touches a value named like a
 //! secret, so a new comparison has to use `ct_eq` or say here why it is not a secret.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::source_files::rust_files;
 
 /// Words that name secret material in this code base.
 const SECRET_WORDS: &[&str] = &["secret", "hash", "signature", "token", "password"];
@@ -30,17 +32,6 @@ const ALLOWED: &[(&str, &str)] = &[
     ),
 ];
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read the source directory") {
-        let path = entry.expect("a directory entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// The lines of `src` with an `==`/`!=` next to a secret-like name, as `(line, text)`.
 fn offences(src: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
@@ -64,9 +55,8 @@ fn offences(src: &str) -> Vec<(usize, String)> {
 #[test]
 fn no_secret_is_compared_with_eq() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    rust_files(&manifest.join("src"), &mut files);
-    rust_files(&manifest.join("../sdk/src"), &mut files);
+    let mut files = rust_files(&manifest.join("src"));
+    files.extend(rust_files(&manifest.join("../sdk/src")));
     assert!(files.len() > 20, "the source trees were not found");
     let mut bad = Vec::new();
     for file in files {

@@ -4,7 +4,9 @@
 //! reads the server's source and fails on any `format!`/`format_args!` whose SQL text
 //! interpolates something not on the list below, so a new splice needs a reason here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::source_files::rust_files;
 
 /// Names that may be interpolated into SQL text, and why each is safe.
 const ALLOWED: &[(&str, &str)] = &[
@@ -43,17 +45,6 @@ const SQL_WORDS: &[&str] = &[
     "SELECT ", "INSERT ", "UPDATE ", "DELETE ", " WHERE ", " AND ", "ORDER BY", "CREATE ",
     "GRANT ", "BEGIN", " FROM ",
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read the source directory") {
-        let path = entry.expect("a directory entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The first string literal's text after `at` (skipping whitespace), if the macro's first
 /// argument is one: `"..."`, `r"..."` or `r#"..."#`.
@@ -124,11 +115,7 @@ fn offences(src: &str) -> Vec<(usize, String)> {
 
 #[test]
 fn sql_text_interpolates_only_constants_and_code_chosen_fragments() {
-    let mut files = Vec::new();
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
+    let files = rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     assert!(files.len() > 20, "the source tree was not found");
     let mut bad = Vec::new();
     let mut sql_strings = 0;
