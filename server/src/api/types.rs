@@ -445,3 +445,52 @@ impl poem_openapi::types::ParseFromParameter for Date {
         Self::parse_str(value).ok_or_else(|| ParseError::custom("must be a date, YYYY-MM-DD"))
     }
 }
+
+/// The kinds of CRM record that carry custom fields and associations, go to the trash
+/// when deleted, and are found by the search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RecordType {
+    Contact,
+    Company,
+    Lead,
+    Activity,
+}
+
+impl RecordType {
+    pub const ALL: [RecordType; 4] = [
+        RecordType::Contact,
+        RecordType::Company,
+        RecordType::Lead,
+        RecordType::Activity,
+    ];
+
+    /// The wire name, as stored in the database where a row names a record's type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contact => "contact",
+            Self::Company => "company",
+            Self::Lead => "lead",
+            Self::Activity => "activity",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The table holding records of this type (a constant, safe to splice into SQL).
+    pub fn table(self) -> &'static str {
+        match self {
+            Self::Contact => "contacts",
+            Self::Company => "companies",
+            Self::Lead => "leads",
+            Self::Activity => "activities",
+        }
+    }
+
+    /// The path segment of its collection: `/v1/{collection}/{id}`.
+    pub fn collection(self) -> &'static str {
+        self.table()
+    }
+}
