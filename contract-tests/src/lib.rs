@@ -105,6 +105,7 @@ async fn try_serve(
             rate_tenant_factor,
             webhooks,
             idempotency_ttl: momentum_server::api::idempotency::DEFAULT_TTL,
+            trash: Default::default(),
             secret_key,
         },
     )

@@ -562,6 +562,97 @@ pub mod types {
                 })
         }
     }
+    ///`ActivitiesRestoreIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ActivitiesRestoreIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ActivitiesRestoreIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ActivitiesRestoreIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: ActivitiesRestoreIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ActivitiesRestoreIdempotencyKey>
+    for ActivitiesRestoreIdempotencyKey {
+        fn from(value: &ActivitiesRestoreIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ActivitiesRestoreIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ActivitiesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ActivitiesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ActivitiesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ActivitiesRestoreIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ActivitiesUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -697,6 +788,14 @@ pub mod types {
     ///      "type": "string",
     ///      "format": "date-time"
     ///    },
+    ///    "deleted_at": {
+    ///      "description": "When the activity was deleted (moved to the trash), or its lead was (for a\n`stage_change`); `null` while it is live.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
     ///    "due_at": {
     ///      "type": [
     ///        "string",
@@ -758,6 +857,10 @@ pub mod types {
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub contact_id: ::std::option::Option<::uuid::Uuid>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /**When the activity was deleted (moved to the trash), or its lead was (for a
+`stage_change`); `null` while it is live.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub due_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         pub id: ::uuid::Uuid,
@@ -3146,6 +3249,96 @@ login's own exchange).*/
                 })
         }
     }
+    ///`CompaniesRestoreIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesRestoreIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CompaniesRestoreIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesRestoreIdempotencyKey> for ::std::string::String {
+        fn from(value: CompaniesRestoreIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesRestoreIdempotencyKey>
+    for CompaniesRestoreIdempotencyKey {
+        fn from(value: &CompaniesRestoreIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesRestoreIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CompaniesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CompaniesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesRestoreIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`CompaniesUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -3285,6 +3478,14 @@ login's own exchange).*/
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
+    ///    "deleted_at": {
+    ///      "description": "When the company was deleted (moved to the trash); `null` while it is live.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
     ///    "domain": {
     ///      "description": "Lower case, without scheme or path; unique within the tenant.",
     ///      "type": [
@@ -3367,6 +3568,9 @@ login's own exchange).*/
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Free-form JSON object.
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///When the company was deleted (moved to the trash); `null` while it is live.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///Lower case, without scheme or path; unique within the tenant.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub domain: ::std::option::Option<::std::string::String>,
@@ -4716,7 +4920,7 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///  ],
     ///  "properties": {
     ///    "company_id": {
-    ///      "description": "The contact's company. Deleting the company sets this to `null`.",
+    ///      "description": "The contact's company. It stays while the company is in the trash (reading it\nthen needs `include_deleted=true`), and becomes `null` when the company is purged.",
     ///      "type": [
     ///        "string",
     ///        "null"
@@ -4731,6 +4935,14 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///      "description": "Free-form JSON object.",
     ///      "type": "object",
     ///      "additionalProperties": {}
+    ///    },
+    ///    "deleted_at": {
+    ///      "description": "When the contact was deleted (moved to the trash); `null` while it is live.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
     ///    },
     ///    "email": {
     ///      "description": "Unique within the tenant, compared case-insensitively; stored as sent.",
@@ -4792,12 +5004,16 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Contact {
-        ///The contact's company. Deleting the company sets this to `null`.
+        /**The contact's company. It stays while the company is in the trash (reading it
+then needs `include_deleted=true`), and becomes `null` when the company is purged.*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub company_id: ::std::option::Option<::uuid::Uuid>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Free-form JSON object.
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///When the contact was deleted (moved to the trash); `null` while it is live.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///Unique within the tenant, compared case-insensitively; stored as sent.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
@@ -6249,6 +6465,96 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
                 })
         }
     }
+    ///`ContactsRestoreIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsRestoreIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ContactsRestoreIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsRestoreIdempotencyKey> for ::std::string::String {
+        fn from(value: ContactsRestoreIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsRestoreIdempotencyKey>
+    for ContactsRestoreIdempotencyKey {
+        fn from(value: &ContactsRestoreIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsRestoreIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ContactsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ContactsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsRestoreIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ContactsUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -6717,9 +7023,11 @@ of one transaction are in the order they were emitted.*/
         }
     }
     /**The event catalogue. Each event's `data` is the resource as the API returns it: for
-`*.created` and `*.updated` the resource after the change, for `*.deleted` the
-resource as it was just before. New event types may be added; endpoints filtering on
-types receive only those they name.
+`*.created`, `*.updated` and `*.restored` the resource after the change; for the
+`*.deleted` of a contact, company, lead or activity the resource as it is in the
+trash (with `deleted_at`), for other `*.deleted` the resource as it was just before.
+A record purged from the trash after the retention period emits nothing. New event
+types may be added; endpoints filtering on types receive only those they name.
 
 One change can emit several events, all in its transaction. A lead that moves emits
 `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
@@ -6731,17 +7039,19 @@ status becomes `won` or `lost` (a lead created in such a stage: `lead.created` p
 that is already complete, and a pipeline patch without a `name`, change nothing and
 emit nothing.
 
-A change that only clears a link to a deleted record (deleting a company sets the
-`company_id` of its contacts, leads and activities to `null`; deleting a contact, a
-lead or a user does the same for the records linked to it) emits no event for the
-records that lose the link. Nor do the `stage_change` activities the server writes
-and deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.*/
+A change that only clears a link to a removed record (purging a company from the
+trash sets the `company_id` of its contacts, leads and activities to `null`; purging
+a contact or a lead, or deleting a user, does the same for the records linked to it)
+emits no event for the records that lose the link. Nor do the `stage_change`
+activities the server writes, trashes and restores with their lead:
+`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads
+moved along when their stage or pipeline is deleted emit nothing either.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
-    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created` and `*.updated` the resource after the change, for `*.deleted` the\nresource as it was just before. New event types may be added; endpoints filtering on\ntypes receive only those they name.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a deleted record (deleting a company sets the\n`company_id` of its contacts, leads and activities to `null`; deleting a contact, a\nlead or a user does the same for the records linked to it) emits no event for the\nrecords that lose the link. Nor do the `stage_change` activities the server writes\nand deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.",
+    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created`, `*.updated` and `*.restored` the resource after the change; for the\n`*.deleted` of a contact, company, lead or activity the resource as it is in the\ntrash (with `deleted_at`), for other `*.deleted` the resource as it was just before.\nA record purged from the trash after the retention period emits nothing. New event\ntypes may be added; endpoints filtering on types receive only those they name.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a removed record (purging a company from the\ntrash sets the `company_id` of its contacts, leads and activities to `null`; purging\na contact or a lead, or deleting a user, does the same for the records linked to it)\nemits no event for the records that lose the link. Nor do the `stage_change`\nactivities the server writes, trashes and restores with their lead:\n`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads\nmoved along when their stage or pipeline is deleted emit nothing either.",
     ///  "type": "string",
     ///  "enum": [
     ///    "contact.created",
@@ -6763,6 +7073,10 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
     ///    "activity.created",
     ///    "activity.updated",
     ///    "activity.deleted",
+    ///    "contact.restored",
+    ///    "company.restored",
+    ///    "lead.restored",
+    ///    "activity.restored",
     ///    "webhook.test",
     ///    "webhook_endpoint.disabled"
     ///  ]
@@ -6820,6 +7134,14 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
         ActivityUpdated,
         #[serde(rename = "activity.deleted")]
         ActivityDeleted,
+        #[serde(rename = "contact.restored")]
+        ContactRestored,
+        #[serde(rename = "company.restored")]
+        CompanyRestored,
+        #[serde(rename = "lead.restored")]
+        LeadRestored,
+        #[serde(rename = "activity.restored")]
+        ActivityRestored,
         #[serde(rename = "webhook.test")]
         WebhookTest,
         #[serde(rename = "webhook_endpoint.disabled")]
@@ -6852,6 +7174,10 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
                 Self::ActivityCreated => f.write_str("activity.created"),
                 Self::ActivityUpdated => f.write_str("activity.updated"),
                 Self::ActivityDeleted => f.write_str("activity.deleted"),
+                Self::ContactRestored => f.write_str("contact.restored"),
+                Self::CompanyRestored => f.write_str("company.restored"),
+                Self::LeadRestored => f.write_str("lead.restored"),
+                Self::ActivityRestored => f.write_str("activity.restored"),
                 Self::WebhookTest => f.write_str("webhook.test"),
                 Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
             }
@@ -6882,6 +7208,10 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
                 "activity.created" => Ok(Self::ActivityCreated),
                 "activity.updated" => Ok(Self::ActivityUpdated),
                 "activity.deleted" => Ok(Self::ActivityDeleted),
+                "contact.restored" => Ok(Self::ContactRestored),
+                "company.restored" => Ok(Self::CompanyRestored),
+                "lead.restored" => Ok(Self::LeadRestored),
+                "activity.restored" => Ok(Self::ActivityRestored),
                 "webhook.test" => Ok(Self::WebhookTest),
                 "webhook_endpoint.disabled" => Ok(Self::WebhookEndpointDisabled),
                 _ => Err("invalid value".into()),
@@ -7119,6 +7449,14 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
     ///        "null"
     ///      ]
     ///    },
+    ///    "deleted_at": {
+    ///      "description": "When the lead was deleted (moved to the trash); `null` while it is live.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
     ///    "expected_close_date": {
     ///      "type": [
     ///        "string",
@@ -7257,6 +7595,9 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
         ///ISO 4217 code.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub currency: ::std::option::Option<::std::string::String>,
+        ///When the lead was deleted (moved to the trash); `null` while it is live.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub expected_close_date: ::std::option::Option<::chrono::naive::NaiveDate>,
         pub id: ::uuid::Uuid,
@@ -9202,6 +9543,94 @@ currency has, below 10^15. Needs `currency`.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for LeadsListValueMin {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`LeadsRestoreIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeadsRestoreIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for LeadsRestoreIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeadsRestoreIdempotencyKey> for ::std::string::String {
+        fn from(value: LeadsRestoreIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&LeadsRestoreIdempotencyKey>
+    for LeadsRestoreIdempotencyKey {
+        fn from(value: &LeadsRestoreIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for LeadsRestoreIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeadsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for LeadsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeadsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeadsRestoreIdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -14628,6 +15057,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
             >,
+            deleted_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             due_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -14660,6 +15093,7 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
+                    deleted_at: Ok(Default::default()),
                     due_at: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     lead_id: Ok(Default::default()),
@@ -14733,6 +15167,20 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn deleted_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -14846,6 +15294,7 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: value.completed_at?,
                     contact_id: value.contact_id?,
                     created_at: value.created_at?,
+                    deleted_at: value.deleted_at?,
                     due_at: value.due_at?,
                     id: value.id?,
                     lead_id: value.lead_id?,
@@ -14865,6 +15314,7 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: Ok(value.completed_at),
                     contact_id: Ok(value.contact_id),
                     created_at: Ok(value.created_at),
+                    deleted_at: Ok(value.deleted_at),
                     due_at: Ok(value.due_at),
                     id: Ok(value.id),
                     lead_id: Ok(value.lead_id),
@@ -16159,6 +16609,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
             >,
+            deleted_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             domain: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -16209,6 +16663,7 @@ re-sent with `recover` once it is enabled again.*/
                     custom_fields: Err(
                         "no value supplied for custom_fields".to_string(),
                     ),
+                    deleted_at: Ok(Default::default()),
                     domain: Ok(Default::default()),
                     employee_count: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
@@ -16301,6 +16756,20 @@ re-sent with `recover` once it is enabled again.*/
                         format!(
                             "error converting supplied value for custom_fields: {}", e
                         )
+                    });
+                self
+            }
+            pub fn deleted_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -16451,6 +16920,7 @@ re-sent with `recover` once it is enabled again.*/
                     country: value.country?,
                     created_at: value.created_at?,
                     custom_fields: value.custom_fields?,
+                    deleted_at: value.deleted_at?,
                     domain: value.domain?,
                     employee_count: value.employee_count?,
                     id: value.id?,
@@ -16474,6 +16944,7 @@ re-sent with `recover` once it is enabled again.*/
                     country: Ok(value.country),
                     created_at: Ok(value.created_at),
                     custom_fields: Ok(value.custom_fields),
+                    deleted_at: Ok(value.deleted_at),
                     domain: Ok(value.domain),
                     employee_count: Ok(value.employee_count),
                     id: Ok(value.id),
@@ -17141,6 +17612,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
             >,
+            deleted_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             email: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -17183,6 +17658,7 @@ re-sent with `recover` once it is enabled again.*/
                     custom_fields: Err(
                         "no value supplied for custom_fields".to_string(),
                     ),
+                    deleted_at: Ok(Default::default()),
                     email: Ok(Default::default()),
                     first_name: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
@@ -17233,6 +17709,20 @@ re-sent with `recover` once it is enabled again.*/
                         format!(
                             "error converting supplied value for custom_fields: {}", e
                         )
+                    });
+                self
+            }
+            pub fn deleted_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -17354,6 +17844,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: value.company_id?,
                     created_at: value.created_at?,
                     custom_fields: value.custom_fields?,
+                    deleted_at: value.deleted_at?,
                     email: value.email?,
                     first_name: value.first_name?,
                     id: value.id?,
@@ -17372,6 +17863,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(value.company_id),
                     created_at: Ok(value.created_at),
                     custom_fields: Ok(value.custom_fields),
+                    deleted_at: Ok(value.deleted_at),
                     email: Ok(value.email),
                     first_name: Ok(value.first_name),
                     id: Ok(value.id),
@@ -18459,6 +18951,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            deleted_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             expected_close_date: ::std::result::Result<
                 ::std::option::Option<::chrono::naive::NaiveDate>,
                 ::std::string::String,
@@ -18533,6 +19029,7 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     currency: Ok(Default::default()),
+                    deleted_at: Ok(Default::default()),
                     expected_close_date: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     lost_at: Ok(Default::default()),
@@ -18620,6 +19117,20 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for currency: {}", e)
+                    });
+                self
+            }
+            pub fn deleted_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -18902,6 +19413,7 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: value.converted_at?,
                     created_at: value.created_at?,
                     currency: value.currency?,
+                    deleted_at: value.deleted_at?,
                     expected_close_date: value.expected_close_date?,
                     id: value.id?,
                     lost_at: value.lost_at?,
@@ -18933,6 +19445,7 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: Ok(value.converted_at),
                     created_at: Ok(value.created_at),
                     currency: Ok(value.currency),
+                    deleted_at: Ok(value.deleted_at),
                     expected_close_date: Ok(value.expected_close_date),
                     id: Ok(value.id),
                     lost_at: Ok(value.lost_at),
@@ -23468,6 +23981,9 @@ Arguments:
 - `company_id`: Only the contacts of this company.
 - `cursor`: The `next_cursor` of the previous page.
 - `email`: Exact email, ignoring case.
+- `include_deleted`: Also list contacts in the trash (with `deleted_at` set). With `updated_after`,
+an incremental sync sees deletions too: deleting a contact changes its
+`updated_at`.
 - `limit`: Page size, 1-200 (default 50).
 - `q`: Case-insensitive substring of the full name or the email.
 - `sort`: Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
@@ -23478,6 +23994,7 @@ let response = client.contacts_list()
     .company_id(company_id)
     .cursor(cursor)
     .email(email)
+    .include_deleted(include_deleted)
     .limit(limit)
     .q(q)
     .sort(sort)
@@ -23513,7 +24030,8 @@ let response = client.contacts_create()
     }
     /**Get a contact
 
-A contact of another tenant is reported exactly like one that does not exist.
+A contact of another tenant is reported exactly like one that does not exist; so
+is a deleted one, unless `include_deleted=true`.
 
 Rate limit: the `read` class.
 
@@ -23521,11 +24039,13 @@ Sends a `GET` request to `/v1/contacts/{id}`
 
 Arguments:
 - `id`: The contact's id.
+- `include_deleted`: Also find the contact in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.contacts_get()
     .id(id)
+    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -23535,7 +24055,11 @@ let response = client.contacts_get()
     }
     /**Delete a contact
 
-Deletion is permanent.
+Moves the contact to the trash: it disappears from reads, lists and searches, its
+email is free for another contact, and records linked to it keep the link.
+`contacts_restore` brings it back within the retention period (30 days by
+default), after which it is purged for good. `contact.deleted` carries it with
+its `deleted_at`.
 
 Rate limit: the `write` class.
 
@@ -23580,6 +24104,31 @@ let response = client.contacts_update()
     pub fn contacts_update(&self) -> builder::ContactsUpdate<'_> {
         builder::ContactsUpdate::new(self)
     }
+    /**Restore a contact
+
+Brings a deleted contact back from the trash as it was, with its links (its
+company, and the leads and activities that point to it). A `409` names the live
+contact that took its email meanwhile. Restoring a contact that is not in the
+trash changes nothing and answers `200` with it (no event). Unknown ids, another
+tenant's and purged contacts are `404`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/contacts/{id}/restore`
+
+Arguments:
+- `id`: The contact's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.contacts_restore()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn contacts_restore(&self) -> builder::ContactsRestore<'_> {
+        builder::ContactsRestore::new(self)
+    }
     /**List companies
 
 Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
@@ -23592,6 +24141,7 @@ Sends a `GET` request to `/v1/companies`
 Arguments:
 - `cursor`: The `next_cursor` of the previous page.
 - `domain`: Exact domain, normalised like the field (a URL works too).
+- `include_deleted`: Also list companies in the trash (with `deleted_at` set).
 - `industry`: Exact industry, ignoring case.
 - `limit`: Page size, 1-200 (default 50).
 - `q`: Case-insensitive substring of the name or the domain.
@@ -23602,6 +24152,7 @@ descending.
 let response = client.companies_list()
     .cursor(cursor)
     .domain(domain)
+    .include_deleted(include_deleted)
     .industry(industry)
     .limit(limit)
     .q(q)
@@ -23637,17 +24188,22 @@ let response = client.companies_create()
     }
     /**Get a company
 
+A company of another tenant is reported exactly like one that does not exist; so
+is a deleted one, unless `include_deleted=true`.
+
 Rate limit: the `read` class.
 
 Sends a `GET` request to `/v1/companies/{id}`
 
 Arguments:
 - `id`: The company's id.
+- `include_deleted`: Also find the company in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.companies_get()
     .id(id)
+    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -23657,8 +24213,11 @@ let response = client.companies_get()
     }
     /**Delete a company
 
-Deletion is permanent. The company's contacts, leads and activities are kept; their
-`company_id` becomes `null`.
+Moves the company to the trash: it disappears from reads, lists and searches, and
+its domain is free for another company. Its contacts, leads and activities keep
+their `company_id` (it becomes `null` only when the company is purged).
+`companies_restore` brings it back within the retention period (30 days by
+default). `company.deleted` carries it with its `deleted_at`.
 
 Rate limit: the `write` class.
 
@@ -23702,6 +24261,31 @@ let response = client.companies_update()
 ```*/
     pub fn companies_update(&self) -> builder::CompaniesUpdate<'_> {
         builder::CompaniesUpdate::new(self)
+    }
+    /**Restore a company
+
+Brings a deleted company back from the trash as it was, with its links (the
+contacts, leads and activities that point to it). A `409` names the live company
+that took its domain meanwhile. Restoring a company that is not in the trash
+changes nothing and answers `200` with it (no event). Unknown ids, another
+tenant's and purged companies are `404`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/companies/{id}/restore`
+
+Arguments:
+- `id`: The company's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.companies_restore()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn companies_restore(&self) -> builder::CompaniesRestore<'_> {
+        builder::CompaniesRestore::new(self)
     }
     /**List a company's contacts
 
@@ -24104,6 +24688,7 @@ Arguments:
 - `cursor`: The `next_cursor` of the previous page.
 - `expected_close_from`: Earliest expected close date, inclusive.
 - `expected_close_to`: Latest expected close date, inclusive.
+- `include_deleted`: Also list leads in the trash (with `deleted_at` set).
 - `limit`: Page size, 1-200 (default 50).
 - `owner_id`: Leads owned by this user.
 - `pipeline_id`
@@ -24123,6 +24708,7 @@ let response = client.leads_list()
     .cursor(cursor)
     .expected_close_from(expected_close_from)
     .expected_close_to(expected_close_to)
+    .include_deleted(include_deleted)
     .limit(limit)
     .owner_id(owner_id)
     .pipeline_id(pipeline_id)
@@ -24163,17 +24749,22 @@ let response = client.leads_create()
     }
     /**Get a lead
 
+A lead of another tenant is reported exactly like one that does not exist; so is a
+deleted one, unless `include_deleted=true`.
+
 Rate limit: the `read` class.
 
 Sends a `GET` request to `/v1/leads/{id}`
 
 Arguments:
 - `id`: The lead's id.
+- `include_deleted`: Also find the lead in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.leads_get()
     .id(id)
+    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -24183,8 +24774,11 @@ let response = client.leads_get()
     }
     /**Delete a lead
 
-Deletion is permanent. The lead's `stage_change` activities go with it; the
-activities people logged on it stay, with `lead_id` set to `null`.
+Moves the lead to the trash with its `stage_change` activities: it disappears from
+reads, lists and timelines. The activities people logged on it stay, and keep
+their `lead_id` (it becomes `null` only when the lead is purged). `leads_restore`
+brings it back within the retention period (30 days by default). `lead.deleted`
+carries it with its `deleted_at`.
 
 Rate limit: the `write` class.
 
@@ -24257,6 +24851,31 @@ let response = client.leads_convert()
     pub fn leads_convert(&self) -> builder::LeadsConvert<'_> {
         builder::LeadsConvert::new(self)
     }
+    /**Restore a lead
+
+Brings a deleted lead back from the trash as it was, in its stage, with its links
+(contact, company, and the activities that point to it) and its `stage_change`
+history. Restoring a lead that is not in the trash changes nothing and answers
+`200` with it (no event). Unknown ids, another tenant's and purged leads are
+`404`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/leads/{id}/restore`
+
+Arguments:
+- `id`: The lead's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.leads_restore()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn leads_restore(&self) -> builder::LeadsRestore<'_> {
+        builder::LeadsRestore::new(self)
+    }
     /**List activities
 
 Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
@@ -24273,6 +24892,7 @@ Arguments:
 - `cursor`: The `next_cursor` of the previous page.
 - `due_from`: Due at or after this instant.
 - `due_to`: Due at or before this instant.
+- `include_deleted`: Also list activities in the trash (with `deleted_at` set).
 - `lead_id`
 - `limit`: Page size, 1-200 (default 50).
 - `owner_id`
@@ -24288,6 +24908,7 @@ let response = client.activities_list()
     .cursor(cursor)
     .due_from(due_from)
     .due_to(due_to)
+    .include_deleted(include_deleted)
     .lead_id(lead_id)
     .limit(limit)
     .owner_id(owner_id)
@@ -24327,11 +24948,13 @@ Sends a `GET` request to `/v1/activities/{id}`
 
 Arguments:
 - `id`: The activity's id.
+- `include_deleted`: Also find the activity in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.activities_get()
     .id(id)
+    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -24341,8 +24964,11 @@ let response = client.activities_get()
     }
     /**Delete an activity
 
-Deletion is permanent. `stage_change` activities are read-only (409); they go
-when their lead is deleted.
+Moves the activity to the trash: it disappears from reads, lists and timelines.
+`activities_restore` brings it back within the retention period (30 days by
+default). `activity.deleted` carries it with its `deleted_at`. `stage_change`
+activities are read-only (409); they go to the trash, and come back, with their
+lead.
 
 Rate limit: the `write` class.
 
@@ -24407,6 +25033,31 @@ let response = client.activities_complete()
 ```*/
     pub fn activities_complete(&self) -> builder::ActivitiesComplete<'_> {
         builder::ActivitiesComplete::new(self)
+    }
+    /**Restore an activity
+
+Brings a deleted activity back from the trash as it was, with its links (to
+records that may themselves be in the trash). Restoring an activity that is not in
+the trash changes nothing and answers `200` with it (no event). A `stage_change`
+activity comes back only with its lead (`leads_restore`; 409 here). Unknown ids,
+another tenant's and purged activities are `404`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/activities/{id}/restore`
+
+Arguments:
+- `id`: The activity's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.activities_restore()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn activities_restore(&self) -> builder::ActivitiesRestore<'_> {
+        builder::ActivitiesRestore::new(self)
     }
     /**A contact's timeline
 
@@ -25269,6 +25920,7 @@ pub mod builder {
         company_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
         email: Result<Option<types::ContactsListEmail>, String>,
+        include_deleted: Result<Option<bool>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         q: Result<Option<types::ContactsListQ>, String>,
         sort: Result<Option<types::ContactsListSort>, String>,
@@ -25281,6 +25933,7 @@ pub mod builder {
                 company_id: Ok(None),
                 cursor: Ok(None),
                 email: Ok(None),
+                include_deleted: Ok(None),
                 limit: Ok(None),
                 q: Ok(None),
                 sort: Ok(None),
@@ -25321,6 +25974,18 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `ContactsListEmail` for email failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -25381,6 +26046,7 @@ pub mod builder {
                 company_id,
                 cursor,
                 email,
+                include_deleted,
                 limit,
                 q,
                 sort,
@@ -25389,6 +26055,7 @@ pub mod builder {
             let company_id = company_id.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
             let email = email.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let q = q.map_err(Error::InvalidRequest)?;
             let sort = sort.map_err(Error::InvalidRequest)?;
@@ -25413,6 +26080,12 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("company_id", &company_id))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("email", &email))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
+                )
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("q", &q))
                 .query(&progenitor_client::QueryParam::new("sort", &sort))
@@ -25659,6 +26332,7 @@ pub mod builder {
     pub struct ContactsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::ContactsGetIfNoneMatch>, String>,
     }
     impl<'a> ContactsGet<'a> {
@@ -25666,6 +26340,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -25677,6 +26352,18 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -25697,8 +26384,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, if_none_match } = self;
+            let Self { client, id, include_deleted, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
@@ -25721,6 +26409,12 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -26126,6 +26820,162 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::contacts_restore`]
+
+[`Client::contacts_restore`]: super::Client::contacts_restore*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsRestore<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::ContactsRestoreIdempotencyKey>, String>,
+    }
+    impl<'a> ContactsRestore<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactsRestoreIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ContactsRestoreIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/contacts/{id}/restore`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/contacts/{}/restore", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_restore",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::companies_list`]
 
 [`Client::companies_list`]: super::Client::companies_list*/
@@ -26134,6 +26984,7 @@ pub mod builder {
         client: &'a super::Client,
         cursor: Result<Option<::std::string::String>, String>,
         domain: Result<Option<types::CompaniesListDomain>, String>,
+        include_deleted: Result<Option<bool>, String>,
         industry: Result<Option<types::CompaniesListIndustry>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         q: Result<Option<types::CompaniesListQ>, String>,
@@ -26146,6 +26997,7 @@ pub mod builder {
                 client: client,
                 cursor: Ok(None),
                 domain: Ok(None),
+                include_deleted: Ok(None),
                 industry: Ok(None),
                 limit: Ok(None),
                 q: Ok(None),
@@ -26175,6 +27027,18 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `CompaniesListDomain` for domain failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -26247,6 +27111,7 @@ pub mod builder {
                 client,
                 cursor,
                 domain,
+                include_deleted,
                 industry,
                 limit,
                 q,
@@ -26255,6 +27120,7 @@ pub mod builder {
             } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
             let domain = domain.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let industry = industry.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let q = q.map_err(Error::InvalidRequest)?;
@@ -26279,6 +27145,12 @@ pub mod builder {
                 )
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("domain", &domain))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
+                )
                 .query(&progenitor_client::QueryParam::new("industry", &industry))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("q", &q))
@@ -26526,6 +27398,7 @@ pub mod builder {
     pub struct CompaniesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::CompaniesGetIfNoneMatch>, String>,
     }
     impl<'a> CompaniesGet<'a> {
@@ -26533,6 +27406,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -26544,6 +27418,18 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -26564,8 +27450,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, if_none_match } = self;
+            let Self { client, id, include_deleted, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/companies/{}", client.baseurl, encode_path(& id.to_string()),
@@ -26588,6 +27475,12 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -26955,6 +27848,162 @@ pub mod builder {
                     )
                 }
                 415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::companies_restore`]
+
+[`Client::companies_restore`]: super::Client::companies_restore*/
+    #[derive(Debug, Clone)]
+    pub struct CompaniesRestore<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::CompaniesRestoreIdempotencyKey>, String>,
+    }
+    impl<'a> CompaniesRestore<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompaniesRestoreIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CompaniesRestoreIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/companies/{id}/restore`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/companies/{}/restore", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "companies_restore",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -29483,6 +30532,7 @@ pub mod builder {
         cursor: Result<Option<::std::string::String>, String>,
         expected_close_from: Result<Option<::chrono::naive::NaiveDate>, String>,
         expected_close_to: Result<Option<::chrono::naive::NaiveDate>, String>,
+        include_deleted: Result<Option<bool>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         owner_id: Result<Option<::uuid::Uuid>, String>,
         pipeline_id: Result<Option<::uuid::Uuid>, String>,
@@ -29504,6 +30554,7 @@ pub mod builder {
                 cursor: Ok(None),
                 expected_close_from: Ok(None),
                 expected_close_to: Ok(None),
+                include_deleted: Ok(None),
                 limit: Ok(None),
                 owner_id: Ok(None),
                 pipeline_id: Ok(None),
@@ -29588,6 +30639,18 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: chrono :: naive :: NaiveDate` for expected_close_to failed"
                         .to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -29721,6 +30784,7 @@ pub mod builder {
                 cursor,
                 expected_close_from,
                 expected_close_to,
+                include_deleted,
                 limit,
                 owner_id,
                 pipeline_id,
@@ -29739,6 +30803,7 @@ pub mod builder {
             let expected_close_from = expected_close_from
                 .map_err(Error::InvalidRequest)?;
             let expected_close_to = expected_close_to.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let owner_id = owner_id.map_err(Error::InvalidRequest)?;
             let pipeline_id = pipeline_id.map_err(Error::InvalidRequest)?;
@@ -29780,6 +30845,12 @@ pub mod builder {
                     &progenitor_client::QueryParam::new(
                         "expected_close_to",
                         &expected_close_to,
+                    ),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
                     ),
                 )
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
@@ -30032,6 +31103,7 @@ pub mod builder {
     pub struct LeadsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::LeadsGetIfNoneMatch>, String>,
     }
     impl<'a> LeadsGet<'a> {
@@ -30039,6 +31111,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -30050,6 +31123,18 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -30070,8 +31155,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, if_none_match } = self;
+            let Self { client, id, include_deleted, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
@@ -30094,6 +31180,12 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -30655,6 +31747,161 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::leads_restore`]
+
+[`Client::leads_restore`]: super::Client::leads_restore*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsRestore<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::LeadsRestoreIdempotencyKey>, String>,
+    }
+    impl<'a> LeadsRestore<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadsRestoreIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `LeadsRestoreIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/leads/{id}/restore`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/leads/{}/restore", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_restore",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::activities_list`]
 
 [`Client::activities_list`]: super::Client::activities_list*/
@@ -30667,6 +31914,7 @@ pub mod builder {
         cursor: Result<Option<::std::string::String>, String>,
         due_from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         due_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        include_deleted: Result<Option<bool>, String>,
         lead_id: Result<Option<::uuid::Uuid>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         owner_id: Result<Option<::uuid::Uuid>, String>,
@@ -30684,6 +31932,7 @@ pub mod builder {
                 cursor: Ok(None),
                 due_from: Ok(None),
                 due_to: Ok(None),
+                include_deleted: Ok(None),
                 lead_id: Ok(None),
                 limit: Ok(None),
                 owner_id: Ok(None),
@@ -30762,6 +32011,18 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for due_to failed"
                         .to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -30851,6 +32112,7 @@ pub mod builder {
                 cursor,
                 due_from,
                 due_to,
+                include_deleted,
                 lead_id,
                 limit,
                 owner_id,
@@ -30864,6 +32126,7 @@ pub mod builder {
             let cursor = cursor.map_err(Error::InvalidRequest)?;
             let due_from = due_from.map_err(Error::InvalidRequest)?;
             let due_to = due_to.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let lead_id = lead_id.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let owner_id = owner_id.map_err(Error::InvalidRequest)?;
@@ -30893,6 +32156,12 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("due_from", &due_from))
                 .query(&progenitor_client::QueryParam::new("due_to", &due_to))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
+                )
                 .query(&progenitor_client::QueryParam::new("lead_id", &lead_id))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
@@ -31146,6 +32415,7 @@ pub mod builder {
     pub struct ActivitiesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::ActivitiesGetIfNoneMatch>, String>,
     }
     impl<'a> ActivitiesGet<'a> {
@@ -31153,6 +32423,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -31164,6 +32435,18 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -31187,8 +32470,9 @@ pub mod builder {
             ResponseValue<types::ActivityEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, if_none_match } = self;
+            let Self { client, id, include_deleted, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
@@ -31211,6 +32495,12 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -31711,6 +33001,165 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "activities_complete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::activities_restore`]
+
+[`Client::activities_restore`]: super::Client::activities_restore*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesRestore<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::ActivitiesRestoreIdempotencyKey>, String>,
+    }
+    impl<'a> ActivitiesRestore<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ActivitiesRestoreIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ActivitiesRestoreIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/activities/{id}/restore`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ActivityEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/activities/{}/restore", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_restore",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;

@@ -199,6 +199,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    #[command(flatten)]
+    pub trash: TrashArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -224,6 +227,9 @@ pub struct WorkerArgs {
 
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    #[command(flatten)]
+    pub trash: TrashArgs,
 }
 
 /// How webhooks are sent.
@@ -305,6 +311,38 @@ impl WebhookArgs {
             disable_after: Duration::from_secs(self.webhook_disable_after_secs.max(1)),
             secret_overlap: Duration::from_secs(self.webhook_secret_overlap_secs),
             poll_interval: Duration::from_millis(self.webhook_poll_ms.max(10)),
+        })
+    }
+}
+
+/// How long deleted records stay in the trash. The process that runs the webhook worker
+/// (`serve` with `MOMENTUM_WEBHOOK_WORKER=true`, or `momentum worker`) also empties it.
+#[derive(Debug, Clone, Args)]
+pub struct TrashArgs {
+    /// Days a deleted contact, company, lead or activity can be restored before it is
+    /// purged for good (0: purged at the next run).
+    #[arg(long, env = "MOMENTUM_TRASH_RETENTION_DAYS", default_value_t = 30)]
+    pub trash_retention_days: u64,
+
+    /// Seconds between two runs of the purge of expired trash.
+    #[arg(long, env = "MOMENTUM_TRASH_PURGE_INTERVAL_SECS", default_value_t = 3600)]
+    pub trash_purge_interval_secs: u64,
+}
+
+impl TrashArgs {
+    pub fn settings(&self) -> anyhow::Result<crate::db::trash::TrashSettings> {
+        use std::time::Duration;
+        anyhow::ensure!(
+            self.trash_retention_days <= 36_500,
+            "MOMENTUM_TRASH_RETENTION_DAYS must be 0 to 36500"
+        );
+        anyhow::ensure!(
+            (1..=7 * 24 * 3600).contains(&self.trash_purge_interval_secs),
+            "MOMENTUM_TRASH_PURGE_INTERVAL_SECS must be 1 to 604800 (a week)"
+        );
+        Ok(crate::db::trash::TrashSettings {
+            retention: Duration::from_secs(self.trash_retention_days * 24 * 3600),
+            purge_interval: Duration::from_secs(self.trash_purge_interval_secs),
         })
     }
 }

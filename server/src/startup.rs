@@ -22,6 +22,7 @@ use crate::db::{self, embedded};
 use crate::metrics::Metrics;
 use crate::ratelimit::{self, Class, ClassQuota, Limits};
 use crate::serving::{self, ConnectionLimits};
+use crate::db::trash::TrashSettings;
 use crate::webhooks::worker::Worker;
 use crate::webhooks::WebhookSettings;
 
@@ -66,6 +67,8 @@ pub struct HttpSettings {
     pub webhooks: WebhookSettings,
     /// How long answers to requests with an `Idempotency-Key` are kept.
     pub idempotency_ttl: Duration,
+    /// The trash's retention; purged by the process that runs the webhook worker.
+    pub trash: TrashSettings,
     /// The operator's key for secrets at rest (`MOMENTUM_SECRET_KEY`).
     pub secret_key: SecretKey,
 }
@@ -84,6 +87,7 @@ impl Default for HttpSettings {
             rate_tenant_factor: 5,
             webhooks: WebhookSettings::default(),
             idempotency_ttl: api::idempotency::DEFAULT_TTL,
+            trash: TrashSettings::default(),
             // A fresh key per value: fine for a test's fresh database, and `serve` always
             // sets the operator's.
             secret_key: SecretKey::generate(),
@@ -253,6 +257,11 @@ impl Application {
                 Some(Arc::clone(&self.state.metrics)),
             )
             .map_err(std::io::Error::other)?;
+            tokio::spawn(db::trash::run(
+                self.state.pool.clone(),
+                self.settings.trash,
+                stopped.clone(),
+            ));
             Some(tokio::spawn(worker.run(stopped, grace)))
         } else {
             None
@@ -470,6 +479,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?,
         rate_tenant_factor: args.rate_tenant_factor,
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs.max(1)),
+        trash: args.trash.settings()?,
         webhooks: args
             .webhooks
             .settings(args.webhook_worker, args.database.database_url.is_none())?,
@@ -533,12 +543,14 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
         .is_none()
         .then_some(args.database.data_dir.as_path());
     let key = secret_key(&args.secrets, embedded_dir)?;
+    let trash = args.trash.settings()?;
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
     let run = |pool: PgPool| async move {
         db::check_runtime_role(&pool).await?;
         crate::webhooks::secrets::prepare(&pool, &key).await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(db::trash::run(pool.clone(), trash, stopped.clone()));
         let worker = tokio::spawn(Worker::new(pool, settings, key, None)?.run(stopped, grace));
         shutdown_signal().await;
         let _ = stop.send(true);

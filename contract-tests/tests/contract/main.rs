@@ -21,6 +21,7 @@ mod pipelines;
 mod ratelimits;
 mod sdk_helpers;
 mod security;
+mod trash;
 mod users;
 mod walkthrough;
 mod webhooks;

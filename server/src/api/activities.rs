@@ -25,6 +25,7 @@ use crate::auth::Scope;
 use crate::db::activities::{self as repo, ActivityFilter, ActivityRow, ActivitySort};
 use crate::db::{companies, contacts, leads, TenantTx};
 use crate::domain::activity::{self as domain, ActivityType, BODY_MAX, SUBJECT_MAX};
+use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::startup::AppState;
 
@@ -80,6 +81,10 @@ pub struct Activity {
     pub lead_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the activity was deleted (moved to the trash), or its lead was (for a
+    /// `stage_change`); `null` while it is live.
+    #[oai(nullable)]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl From<ActivityRow> for Activity {
@@ -98,6 +103,7 @@ impl From<ActivityRow> for Activity {
             lead_id: row.lead_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
         }
     }
 }
@@ -276,10 +282,15 @@ impl ActivitiesApi {
         /// body.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
+        /// Also find the activity in the trash (it then has `deleted_at` set).
+        include_deleted: Query<Option<bool>>,
     ) -> ApiResult<Conditional<ActivityEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if include_deleted.0 == Some(true) {
+            tx.include_deleted().await?;
+        }
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
         let found = envelope(row.into(), &request_id);
@@ -322,8 +333,11 @@ impl ActivitiesApi {
 
     /// Delete an activity
     ///
-    /// Deletion is permanent. `stage_change` activities are read-only (409); they go
-    /// when their lead is deleted.
+    /// Moves the activity to the trash: it disappears from reads, lists and timelines.
+    /// `activities_restore` brings it back within the retention period (30 days by
+    /// default). `activity.deleted` carries it with its `deleted_at`. `stage_change`
+    /// activities are read-only (409); they go to the trash, and come back, with their
+    /// lead.
     #[oai(
         path = "/activities/:id",
         method = "delete",
@@ -343,11 +357,10 @@ impl ActivitiesApi {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        // Locked by `writable`, so this is the activity exactly as it is deleted.
         let current = writable(&mut tx, id).await?;
         if_match.check(&current)?;
-        repo::delete(&mut tx, id).await?;
-        commit_with(tx, EventType::ActivityDeleted, current).await?;
+        let trashed = repo::trash(&mut tx, id).await?;
+        commit_with(tx, EventType::ActivityDeleted, trashed).await?;
         Ok(NoContent)
     }
 
@@ -389,6 +402,56 @@ impl ActivitiesApi {
         Ok(Tagged(Success(envelope(completed, &request_id))))
     }
 
+    /// Restore an activity
+    ///
+    /// Brings a deleted activity back from the trash as it was, with its links (to
+    /// records that may themselves be in the trash). Restoring an activity that is not in
+    /// the trash changes nothing and answers `200` with it (no event). A `stage_change`
+    /// activity comes back only with its lead (`leads_restore`; 409 here). Unknown ids,
+    /// another tenant's and purged activities are `404`.
+    #[oai(
+        path = "/activities/:id/restore",
+        method = "post",
+        operation_id = "activities_restore"
+    )]
+    async fn restore(
+        &self,
+        #[oai(scope = "Scope::ActivitiesWrite")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The activity's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Tagged<Success<ActivityEnvelope>>, Action> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        tx.include_deleted().await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
+        let activity = match current.deleted_at {
+            None => {
+                tx.commit().await?;
+                current.into()
+            }
+            Some(_) if current.system => {
+                return Err(AppError::Conflict {
+                    message: "a `stage_change` activity comes back with its lead: restore \
+                              the lead"
+                        .into(),
+                    details: vec![FieldError::new(
+                        "lead_id",
+                        "deleted",
+                        "restore this lead to restore its stage history",
+                    )],
+                }
+                .into())
+            }
+            Some(_) => {
+                let row = repo::restore(&mut tx, id).await?;
+                commit_with(tx, EventType::ActivityRestored, row).await?
+            }
+        };
+        Ok(Tagged(Success(envelope(activity, &request_id))))
+    }
+
     /// List activities
     ///
     /// Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
@@ -426,6 +489,8 @@ impl ActivitiesApi {
         due_to: Query<Option<DateTime<Utc>>>,
         /// Only activities changed strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
+        /// Also list activities in the trash (with `deleted_at` set).
+        include_deleted: Query<Option<bool>>,
     ) -> ApiResult<Success<ActivityList>, List> {
         let page = pagination::page(
             limit.0,
@@ -443,6 +508,7 @@ impl ActivitiesApi {
             due_from: due_from.0,
             due_to: due_to.0,
             updated_after: updated_after.0,
+            include_deleted: include_deleted.0 == Some(true),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;

@@ -18,7 +18,7 @@ use super::events::{self, EventType};
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
-    envelopes, ApiResult, Conditional, Create, Created, Delete, List, Meta, NoContent, Read,
+    envelopes, Action, ApiResult, Conditional, Create, Created, Delete, List, Meta, NoContent, Read,
     Success, Tagged, Update,
 };
 use super::security::ApiKey;
@@ -73,6 +73,9 @@ pub struct Company {
     pub custom_fields: BTreeMap<String, Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the company was deleted (moved to the trash); `null` while it is live.
+    #[oai(nullable)]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl From<CompanyRow> for Company {
@@ -95,6 +98,7 @@ impl From<CompanyRow> for Company {
             custom_fields: contacts::object(row.custom_fields),
             created_at: row.created_at,
             updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
         }
     }
 }
@@ -246,6 +250,9 @@ impl CompaniesApi {
     }
 
     /// Get a company
+    ///
+    /// A company of another tenant is reported exactly like one that does not exist; so
+    /// is a deleted one, unless `include_deleted=true`.
     #[oai(
         path = "/companies/:id",
         method = "get",
@@ -262,10 +269,15 @@ impl CompaniesApi {
         /// body.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
+        /// Also find the company in the trash (it then has `deleted_at` set).
+        include_deleted: Query<Option<bool>>,
     ) -> ApiResult<Conditional<CompanyEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if include_deleted.0 == Some(true) {
+            tx.include_deleted().await?;
+        }
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
         let found = envelope(row.into(), &request_id);
@@ -307,8 +319,11 @@ impl CompaniesApi {
 
     /// Delete a company
     ///
-    /// Deletion is permanent. The company's contacts, leads and activities are kept; their
-    /// `company_id` becomes `null`.
+    /// Moves the company to the trash: it disappears from reads, lists and searches, and
+    /// its domain is free for another company. Its contacts, leads and activities keep
+    /// their `company_id` (it becomes `null` only when the company is purged).
+    /// `companies_restore` brings it back within the retention period (30 days by
+    /// default). `company.deleted` carries it with its `deleted_at`.
     #[oai(
         path = "/companies/:id",
         method = "delete",
@@ -331,7 +346,7 @@ impl CompaniesApi {
         if_match
             .check_with(repo::get_for_update(&mut tx, id))
             .await?;
-        let row = repo::delete(&mut tx, id).await?;
+        let row = repo::trash(&mut tx, id).await?;
         commit_with(tx, EventType::CompanyDeleted, row).await?;
         Ok(NoContent)
     }
@@ -366,6 +381,8 @@ impl CompaniesApi {
         industry: Query<Option<String>>,
         /// Only companies changed strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
+        /// Also list companies in the trash (with `deleted_at` set).
+        include_deleted: Query<Option<bool>>,
     ) -> ApiResult<Success<CompanyList>, List> {
         let page = pagination::page(
             limit.0,
@@ -387,6 +404,7 @@ impl CompaniesApi {
             domain,
             industry: filter_text("industry", industry.0)?,
             updated_after: updated_after.0,
+            include_deleted: include_deleted.0 == Some(true),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
@@ -395,6 +413,40 @@ impl CompaniesApi {
             meta: pagination::meta(&page, &rows, has_more, &request_id),
             data: rows.into_iter().map(Company::from).collect(),
         }))
+    }
+
+    /// Restore a company
+    ///
+    /// Brings a deleted company back from the trash as it was, with its links (the
+    /// contacts, leads and activities that point to it). A `409` names the live company
+    /// that took its domain meanwhile. Restoring a company that is not in the trash
+    /// changes nothing and answers `200` with it (no event). Unknown ids, another
+    /// tenant's and purged companies are `404`.
+    #[oai(
+        path = "/companies/:id/restore",
+        method = "post",
+        operation_id = "companies_restore"
+    )]
+    async fn restore(
+        &self,
+        #[oai(scope = "Scope::CompaniesWrite")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The company's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Tagged<Success<CompanyEnvelope>>, Action> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        tx.include_deleted().await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
+        let company = if current.deleted_at.is_some() {
+            let row = repo::restore(&mut tx, &current).await?;
+            commit_with(tx, EventType::CompanyRestored, row).await?
+        } else {
+            tx.commit().await?;
+            current.into()
+        };
+        Ok(Tagged(Success(envelope(company, &request_id))))
     }
 
     /// List a company's contacts

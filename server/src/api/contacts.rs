@@ -16,7 +16,7 @@ use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
 use super::pagination;
 use super::responses::{
-    ApiResult, Conditional, Create, Created, Delete, List, ListMeta, Meta, NoContent, Read,
+    Action, ApiResult, Conditional, Create, Created, Delete, List, ListMeta, Meta, NoContent, Read,
     Success, Tagged, Update,
 };
 use super::security::ApiKey;
@@ -60,11 +60,15 @@ pub struct Contact {
     pub tags: Vec<String>,
     /// Free-form JSON object.
     pub custom_fields: BTreeMap<String, Value>,
-    /// The contact's company. Deleting the company sets this to `null`.
+    /// The contact's company. It stays while the company is in the trash (reading it
+    /// then needs `include_deleted=true`), and becomes `null` when the company is purged.
     #[oai(nullable)]
     pub company_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the contact was deleted (moved to the trash); `null` while it is live.
+    #[oai(nullable)]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl From<ContactRow> for Contact {
@@ -82,6 +86,7 @@ impl From<ContactRow> for Contact {
             company_id: row.company_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
         }
     }
 }
@@ -294,7 +299,8 @@ impl ContactsApi {
 
     /// Get a contact
     ///
-    /// A contact of another tenant is reported exactly like one that does not exist.
+    /// A contact of another tenant is reported exactly like one that does not exist; so
+    /// is a deleted one, unless `include_deleted=true`.
     #[oai(path = "/contacts/:id", method = "get", operation_id = "contacts_get")]
     async fn get(
         &self,
@@ -307,10 +313,15 @@ impl ContactsApi {
         /// body.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
+        /// Also find the contact in the trash (it then has `deleted_at` set).
+        include_deleted: Query<Option<bool>>,
     ) -> ApiResult<Conditional<ContactEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if include_deleted.0 == Some(true) {
+            tx.include_deleted().await?;
+        }
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
         let found = envelope(row.into(), &request_id);
@@ -356,7 +367,11 @@ impl ContactsApi {
 
     /// Delete a contact
     ///
-    /// Deletion is permanent.
+    /// Moves the contact to the trash: it disappears from reads, lists and searches, its
+    /// email is free for another contact, and records linked to it keep the link.
+    /// `contacts_restore` brings it back within the retention period (30 days by
+    /// default), after which it is purged for good. `contact.deleted` carries it with
+    /// its `deleted_at`.
     #[oai(
         path = "/contacts/:id",
         method = "delete",
@@ -379,10 +394,45 @@ impl ContactsApi {
         if_match
             .check_with(repo::get_for_update(&mut tx, id))
             .await?;
-        let deleted = Contact::from(repo::delete(&mut tx, id).await?);
+        let deleted = Contact::from(repo::trash(&mut tx, id).await?);
         events::emit(&mut tx, EventType::ContactDeleted, &deleted).await?;
         tx.commit().await?;
         Ok(NoContent)
+    }
+
+    /// Restore a contact
+    ///
+    /// Brings a deleted contact back from the trash as it was, with its links (its
+    /// company, and the leads and activities that point to it). A `409` names the live
+    /// contact that took its email meanwhile. Restoring a contact that is not in the
+    /// trash changes nothing and answers `200` with it (no event). Unknown ids, another
+    /// tenant's and purged contacts are `404`.
+    #[oai(
+        path = "/contacts/:id/restore",
+        method = "post",
+        operation_id = "contacts_restore"
+    )]
+    async fn restore(
+        &self,
+        #[oai(scope = "Scope::ContactsWrite")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The contact's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Tagged<Success<ContactEnvelope>>, Action> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        tx.include_deleted().await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
+        let contact = if current.deleted_at.is_some() {
+            let restored = Contact::from(repo::restore(&mut tx, &current).await?);
+            events::emit(&mut tx, EventType::ContactRestored, &restored).await?;
+            restored
+        } else {
+            current.into()
+        };
+        tx.commit().await?;
+        Ok(Tagged(Success(envelope(contact, &request_id))))
     }
 
     /// List contacts
@@ -416,12 +466,17 @@ impl ContactsApi {
         company_id: Query<Option<Uuid>>,
         /// Only contacts changed strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
+        /// Also list contacts in the trash (with `deleted_at` set). With `updated_after`,
+        /// an incremental sync sees deletions too: deleting a contact changes its
+        /// `updated_at`.
+        include_deleted: Query<Option<bool>>,
     ) -> ApiResult<Success<ContactList>, List> {
         let filter = ContactFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             email: filter_text("email", email.0)?,
             company_id: company_id.0,
             updated_after: updated_after.0,
+            include_deleted: include_deleted.0 == Some(true),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let list = list_page(

@@ -25,9 +25,11 @@ use crate::error::AppError;
 use crate::startup::AppState;
 
 /// The event catalogue. Each event's `data` is the resource as the API returns it: for
-/// `*.created` and `*.updated` the resource after the change, for `*.deleted` the
-/// resource as it was just before. New event types may be added; endpoints filtering on
-/// types receive only those they name.
+/// `*.created`, `*.updated` and `*.restored` the resource after the change; for the
+/// `*.deleted` of a contact, company, lead or activity the resource as it is in the
+/// trash (with `deleted_at`), for other `*.deleted` the resource as it was just before.
+/// A record purged from the trash after the retention period emits nothing. New event
+/// types may be added; endpoints filtering on types receive only those they name.
 ///
 /// One change can emit several events, all in its transaction. A lead that moves emits
 /// `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
@@ -39,11 +41,13 @@ use crate::startup::AppState;
 /// that is already complete, and a pipeline patch without a `name`, change nothing and
 /// emit nothing.
 ///
-/// A change that only clears a link to a deleted record (deleting a company sets the
-/// `company_id` of its contacts, leads and activities to `null`; deleting a contact, a
-/// lead or a user does the same for the records linked to it) emits no event for the
-/// records that lose the link. Nor do the `stage_change` activities the server writes
-/// and deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.
+/// A change that only clears a link to a removed record (purging a company from the
+/// trash sets the `company_id` of its contacts, leads and activities to `null`; purging
+/// a contact or a lead, or deleting a user, does the same for the records linked to it)
+/// emits no event for the records that lose the link. Nor do the `stage_change`
+/// activities the server writes, trashes and restores with their lead:
+/// `lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads
+/// moved along when their stage or pipeline is deleted emit nothing either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
 pub enum EventType {
     /// A contact was created (`data`: the `Contact`).
@@ -52,7 +56,7 @@ pub enum EventType {
     /// A contact was changed (`data`: the `Contact`).
     #[oai(rename = "contact.updated")]
     ContactUpdated,
-    /// A contact was deleted (`data`: the `Contact` before deletion).
+    /// A contact was moved to the trash (`data`: the `Contact`, with its `deleted_at`).
     #[oai(rename = "contact.deleted")]
     ContactDeleted,
     /// A company was created (`data`: the `Company`).
@@ -61,7 +65,7 @@ pub enum EventType {
     /// A company was changed (`data`: the `Company`).
     #[oai(rename = "company.updated")]
     CompanyUpdated,
-    /// A company was deleted (`data`: the `Company` before deletion).
+    /// A company was moved to the trash (`data`: the `Company`, with its `deleted_at`).
     #[oai(rename = "company.deleted")]
     CompanyDeleted,
     /// A lead was created (`data`: the `Lead`).
@@ -70,7 +74,7 @@ pub enum EventType {
     /// A lead was changed (`data`: the `Lead`).
     #[oai(rename = "lead.updated")]
     LeadUpdated,
-    /// A lead was deleted (`data`: the `Lead` before deletion).
+    /// A lead was moved to the trash (`data`: the `Lead`, with its `deleted_at`).
     #[oai(rename = "lead.deleted")]
     LeadDeleted,
     /// A lead moved to another stage (`data`: the `Lead`, in its new stage). Sent along
@@ -104,9 +108,24 @@ pub enum EventType {
     /// An activity was changed or completed (`data`: the `Activity`).
     #[oai(rename = "activity.updated")]
     ActivityUpdated,
-    /// An activity was deleted (`data`: the `Activity` before deletion).
+    /// An activity was moved to the trash (`data`: the `Activity`, with its
+    /// `deleted_at`).
     #[oai(rename = "activity.deleted")]
     ActivityDeleted,
+    // Trash and restore (issue 10).
+    /// A contact came back from the trash (`data`: the `Contact`, `deleted_at` `null`).
+    #[oai(rename = "contact.restored")]
+    ContactRestored,
+    /// A company came back from the trash (`data`: the `Company`, `deleted_at` `null`).
+    #[oai(rename = "company.restored")]
+    CompanyRestored,
+    /// A lead came back from the trash (`data`: the `Lead`, `deleted_at` `null`).
+    #[oai(rename = "lead.restored")]
+    LeadRestored,
+    /// An activity came back from the trash (`data`: the `Activity`, `deleted_at`
+    /// `null`).
+    #[oai(rename = "activity.restored")]
+    ActivityRestored,
     /// Sent by `POST /v1/webhook-endpoints/{id}/test` to that endpoint only (`data`: a
     /// `WebhookTest`).
     #[oai(rename = "webhook.test")]
@@ -139,6 +158,10 @@ impl EventType {
             Self::ActivityCreated => "activity.created",
             Self::ActivityUpdated => "activity.updated",
             Self::ActivityDeleted => "activity.deleted",
+            Self::ContactRestored => "contact.restored",
+            Self::CompanyRestored => "company.restored",
+            Self::LeadRestored => "lead.restored",
+            Self::ActivityRestored => "activity.restored",
             Self::WebhookTest => "webhook.test",
             Self::WebhookEndpointDisabled => "webhook_endpoint.disabled",
         }

@@ -98,6 +98,9 @@ pub struct Lead {
     pub lost_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the lead was deleted (moved to the trash); `null` while it is live.
+    #[oai(nullable)]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl From<LeadRow> for Lead {
@@ -130,6 +133,7 @@ impl From<LeadRow> for Lead {
             lost_at: row.lost_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
         }
     }
 }
@@ -336,7 +340,8 @@ async fn emit_change(
 /// Records the events of leads moved out of a stage or pipeline being deleted, as for a
 /// move through `leads_update`.
 pub(super) async fn emit_moved(tx: &mut TenantTx, moved: Vec<MovedLead>) -> Result<(), AppError> {
-    for m in moved {
+    // A trashed lead moved along is housekeeping: its `lead.restored` will say where it is.
+    for m in moved.into_iter().filter(|m| m.lead.deleted_at.is_none()) {
         let lead = Lead::from(m.lead);
         let before = Some((m.old_stage_id, m.old_status.as_str()));
         emit_change(tx, EventType::LeadUpdated, &lead, before).await?;
@@ -358,6 +363,19 @@ fn from_prospect(errors: Vec<FieldError>, prefix: &str) -> AppError {
     )
 }
 
+/// A record the lead links to, which the foreign key guarantees exists unless it is in
+/// the trash: then the conversion is a 422 on the link, not a 404 about the lead.
+fn linked<T>(found: Result<T, AppError>, field: &str) -> Result<T, AppError> {
+    found.map_err(|err| match err {
+        AppError::NotFound(what) => unprocessable(
+            field,
+            "deleted",
+            &format!("the lead's {what} is in the trash: restore it, or clear `{field}`"),
+        ),
+        other => other,
+    })
+}
+
 /// The company a conversion links: the lead's own, the one with the prospect's domain,
 /// or a new one from the prospect's company name and domain.
 async fn convert_company(
@@ -365,7 +383,7 @@ async fn convert_company(
     lead: &LeadRow,
 ) -> Result<Option<crate::db::companies::CompanyRow>, AppError> {
     if let Some(id) = lead.company_id {
-        return Ok(Some(companies::get(tx, id).await?));
+        return Ok(Some(linked(companies::get(tx, id).await, "company_id")?));
     }
     let prospect = lead.prospect();
     if let Some(domain) = &prospect.company_domain {
@@ -400,7 +418,7 @@ async fn convert_contact(
     company_id: Option<Uuid>,
 ) -> Result<contacts::ContactRow, AppError> {
     let contact = if let Some(id) = lead.contact_id {
-        contacts::get(tx, id).await?
+        linked(contacts::get(tx, id).await, "contact_id")?
     } else {
         let prospect = lead.prospect();
         let existing = match &prospect.email {
@@ -487,6 +505,9 @@ impl LeadsApi {
     }
 
     /// Get a lead
+    ///
+    /// A lead of another tenant is reported exactly like one that does not exist; so is a
+    /// deleted one, unless `include_deleted=true`.
     #[oai(path = "/leads/:id", method = "get", operation_id = "leads_get")]
     async fn get(
         &self,
@@ -499,10 +520,15 @@ impl LeadsApi {
         /// body.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
+        /// Also find the lead in the trash (it then has `deleted_at` set).
+        include_deleted: Query<Option<bool>>,
     ) -> ApiResult<Conditional<LeadEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        if include_deleted.0 == Some(true) {
+            tx.include_deleted().await?;
+        }
         let row = repo::get(&mut tx, id).await?;
         tx.commit().await?;
         let found = envelope(row.into(), &request_id);
@@ -550,8 +576,11 @@ impl LeadsApi {
 
     /// Delete a lead
     ///
-    /// Deletion is permanent. The lead's `stage_change` activities go with it; the
-    /// activities people logged on it stay, with `lead_id` set to `null`.
+    /// Moves the lead to the trash with its `stage_change` activities: it disappears from
+    /// reads, lists and timelines. The activities people logged on it stay, and keep
+    /// their `lead_id` (it becomes `null` only when the lead is purged). `leads_restore`
+    /// brings it back within the retention period (30 days by default). `lead.deleted`
+    /// carries it with its `deleted_at`.
     #[oai(path = "/leads/:id", method = "delete", operation_id = "leads_delete")]
     async fn delete(
         &self,
@@ -570,7 +599,7 @@ impl LeadsApi {
         if_match
             .check_with(repo::get_for_update(&mut tx, id))
             .await?;
-        let deleted = Lead::from(repo::delete(&mut tx, id).await?);
+        let deleted = Lead::from(repo::trash(&mut tx, id).await?);
         events::emit(&mut tx, EventType::LeadDeleted, &deleted).await?;
         tx.commit().await?;
         Ok(NoContent)
@@ -629,6 +658,41 @@ impl LeadsApi {
         }))
     }
 
+    /// Restore a lead
+    ///
+    /// Brings a deleted lead back from the trash as it was, in its stage, with its links
+    /// (contact, company, and the activities that point to it) and its `stage_change`
+    /// history. Restoring a lead that is not in the trash changes nothing and answers
+    /// `200` with it (no event). Unknown ids, another tenant's and purged leads are
+    /// `404`.
+    #[oai(
+        path = "/leads/:id/restore",
+        method = "post",
+        operation_id = "leads_restore"
+    )]
+    async fn restore(
+        &self,
+        #[oai(scope = "Scope::LeadsWrite")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The lead's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Tagged<Success<LeadEnvelope>>, Action> {
+        let id = id.0.parse("id")?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        tx.include_deleted().await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
+        let lead = if current.deleted_at.is_some() {
+            let restored = Lead::from(repo::restore(&mut tx, id).await?);
+            events::emit(&mut tx, EventType::LeadRestored, &restored).await?;
+            restored
+        } else {
+            current.into()
+        };
+        tx.commit().await?;
+        Ok(Tagged(Success(envelope(lead, &request_id))))
+    }
+
     /// List leads
     ///
     /// Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
@@ -674,6 +738,8 @@ impl LeadsApi {
         expected_close_to: Query<Option<Date>>,
         /// Only leads changed strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
+        /// Also list leads in the trash (with `deleted_at` set).
+        include_deleted: Query<Option<bool>>,
     ) -> ApiResult<Success<LeadList>, List> {
         let page = pagination::page(
             limit.0,
@@ -719,6 +785,7 @@ impl LeadsApi {
             expected_close_from: expected_close_from.0.map(|d| d.0),
             expected_close_to: expected_close_to.0.map(|d| d.0),
             updated_after: updated_after.0,
+            include_deleted: include_deleted.0 == Some(true),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;

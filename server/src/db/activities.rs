@@ -10,7 +10,7 @@ use crate::domain::activity::{Activity, ActivityType};
 use crate::error::{AppError, AppResult};
 
 const COLUMNS: &str = "id, type, system, subject, body, due_at, completed_at, owner_id, \
-                       contact_id, company_id, lead_id, created_at, updated_at";
+                       contact_id, company_id, lead_id, created_at, updated_at, deleted_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActivityRow {
@@ -28,6 +28,8 @@ pub struct ActivityRow {
     pub lead_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When it was moved to the trash; `None` while it is live.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 keyed!(ActivityRow);
@@ -122,16 +124,34 @@ pub async fn complete(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
     }
 }
 
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
-    let deleted = sqlx::query("DELETE FROM activities WHERE id = $1")
+/// Moves a live activity (locked by the caller) to the trash and returns it as it is
+/// now, with its `deleted_at` (for the `activity.deleted` event). Its links stay.
+pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
+    // The new row is trashed, so the SELECT policy must let it through (see `db`).
+    tx.include_deleted().await?;
+    let sql = format!(
+        "UPDATE activities SET deleted_at = now(), updated_at = now() \
+         WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
         .bind(id)
-        .execute(tx.conn())
+        .fetch_optional(tx.conn())
         .await?
-        .rows_affected();
-    if deleted == 0 {
-        return Err(AppError::NotFound("activity"));
-    }
-    Ok(())
+        .ok_or(AppError::NotFound("activity"))
+}
+
+/// Brings a trashed activity back (the caller ran [`TenantTx::include_deleted`] and
+/// holds the row locked), with the links it had.
+pub async fn restore(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
+    let sql = format!(
+        "UPDATE activities SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("activity"))
 }
 
 /// Sort orders of the activity list; each matches an index `(tenant_id, expr, id)`.
@@ -193,6 +213,8 @@ pub struct ActivityFilter {
     pub due_from: Option<DateTime<Utc>>,
     pub due_to: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
+    /// Trashed activities too (`?include_deleted=true`).
+    pub include_deleted: bool,
 }
 
 pub async fn list(
@@ -202,6 +224,9 @@ pub async fn list(
 ) -> AppResult<(Vec<ActivityRow>, bool)> {
     let mut sql: QueryBuilder<Postgres> =
         QueryBuilder::new(format!("SELECT {COLUMNS} FROM activities WHERE true"));
+    if filter.include_deleted {
+        tx.include_deleted().await?;
+    }
     if let Some(kind) = filter.kind {
         sql.push(" AND type = ").push_bind(kind.as_str());
     }

@@ -12,7 +12,7 @@ use crate::error::{AppError, AppResult};
 
 const COLUMNS: &str = "id, name, domain, website, industry, employee_count, phone, \
                        address_line1, address_line2, city, region, postal_code, country, \
-                       tags, custom_fields, created_at, updated_at";
+                       tags, custom_fields, created_at, updated_at, deleted_at";
 const DOMAIN_KEY: &str = "companies_tenant_domain_key";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -34,6 +34,8 @@ pub struct CompanyRow {
     pub custom_fields: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When it was moved to the trash; `None` while it is live.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 keyed!(CompanyRow);
@@ -57,7 +59,10 @@ async fn check_domain(tx: &mut TenantTx, company: &Company, except: Option<Uuid>
         return Ok(());
     };
     let holder: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM companies WHERE domain = $1 AND id IS DISTINCT FROM $2")
+        sqlx::query_scalar(
+            "SELECT id FROM companies WHERE domain = $1 AND deleted_at IS NULL \
+             AND id IS DISTINCT FROM $2",
+        )
             .bind(domain)
             .bind(except)
             .fetch_optional(tx.conn())
@@ -165,11 +170,16 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult
         .ok_or(AppError::NotFound("company"))
 }
 
-/// Deletes the company and returns it as it was (for the `company.deleted` event); its
-/// contacts, leads and activities stay and lose the link (the foreign keys are `ON DELETE
-/// SET NULL`).
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
-    let sql = format!("DELETE FROM companies WHERE id = $1 RETURNING {COLUMNS}");
+/// Moves a live company (locked by the caller) to the trash and returns it as it is now,
+/// with its `deleted_at`, for the `company.deleted` event. Its contacts, leads and
+/// activities keep their link to it.
+pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
+    // The new row is trashed, so the SELECT policy must let it through (see `db`).
+    tx.include_deleted().await?;
+    let sql = format!(
+        "UPDATE companies SET deleted_at = now(), updated_at = now() \
+         WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    );
     sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
@@ -177,9 +187,26 @@ pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
         .ok_or(AppError::NotFound("company"))
 }
 
+/// Brings a trashed company back (the caller ran [`TenantTx::include_deleted`] and holds
+/// the row locked). Refused with a 409 naming the live company that took its domain
+/// meanwhile.
+pub async fn restore(tx: &mut TenantTx, current: &CompanyRow) -> AppResult<CompanyRow> {
+    check_domain(tx, &current.to_domain(), Some(current.id)).await?;
+    let sql = format!(
+        "UPDATE companies SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(current.id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(write_error)?
+        .ok_or(AppError::NotFound("company"))
+}
+
 /// The company with `domain` (already normalised), for linking on lead conversion.
 pub async fn find_by_domain(tx: &mut TenantTx, domain: &str) -> AppResult<Option<CompanyRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM companies WHERE domain = $1");
+    let sql = format!("SELECT {COLUMNS} FROM companies WHERE domain = $1 AND deleted_at IS NULL");
     Ok(sqlx::query_as(&sql)
         .bind(domain)
         .fetch_optional(tx.conn())
@@ -232,6 +259,8 @@ pub struct CompanyFilter {
     pub domain: Option<String>,
     pub industry: Option<String>,
     pub updated_after: Option<DateTime<Utc>>,
+    /// Trashed companies too (`?include_deleted=true`).
+    pub include_deleted: bool,
 }
 
 /// One page in keyset order, and whether another follows.
@@ -242,6 +271,13 @@ pub async fn list(
 ) -> AppResult<(Vec<CompanyRow>, bool)> {
     let mut sql: QueryBuilder<Postgres> =
         QueryBuilder::new(format!("SELECT {COLUMNS} FROM companies WHERE true"));
+    if filter.include_deleted {
+        tx.include_deleted().await?;
+    } else {
+        // Hidden by row-level security anyway; said here so the domain lookup can use the
+        // partial unique index.
+        sql.push(" AND deleted_at IS NULL");
+    }
     if let Some(q) = &filter.q {
         let pattern = format!("%{}%", escape_like(q));
         sql.push(" AND (name ILIKE ")
@@ -295,7 +331,7 @@ impl CompanyRow {
 pub async fn lock_by_domains(tx: &mut TenantTx, domains: &[String]) -> AppResult<Vec<CompanyRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM companies WHERE domain = ANY($1::text[]) \
-         ORDER BY domain FOR UPDATE"
+         AND deleted_at IS NULL ORDER BY domain FOR UPDATE"
     );
     Ok(sqlx::query_as(&sql)
         .bind(domains)

@@ -12,7 +12,7 @@ use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
 const COLUMNS: &str = "id, first_name, last_name, email, phone, title, notes, tags, \
-                       custom_fields, company_id, created_at, updated_at";
+                       custom_fields, company_id, created_at, updated_at, deleted_at";
 const EMAIL_KEY: &str = "contacts_tenant_email_key";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,6 +29,8 @@ pub struct ContactRow {
     pub company_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When it was moved to the trash; `None` while it is live.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 keyed!(ContactRow);
@@ -117,13 +119,48 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult
         .ok_or(AppError::NotFound("contact"))
 }
 
-/// Deletes the contact and returns it as it was, for the `contact.deleted` event.
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
-    let sql = format!("DELETE FROM contacts WHERE id = $1 RETURNING {COLUMNS}");
+/// Moves a live contact (locked by the caller) to the trash and returns it as it is now,
+/// with its `deleted_at`, for the `contact.deleted` event. Its links stay as they are.
+pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
+    // The new row is trashed, so the SELECT policy must let it through (see `db`).
+    tx.include_deleted().await?;
+    let sql = format!(
+        "UPDATE contacts SET deleted_at = now(), updated_at = now() \
+         WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    );
     sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
+        .ok_or(AppError::NotFound("contact"))
+}
+
+/// Brings a trashed contact back (the caller ran [`TenantTx::include_deleted`] and holds
+/// the row locked). Refused with a 409 naming the live contact that took its email
+/// meanwhile.
+pub async fn restore(tx: &mut TenantTx, current: &ContactRow) -> AppResult<ContactRow> {
+    if let Some(email) = &current.email {
+        let holder: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE lower(email) = lower($1) AND deleted_at IS NULL \
+             AND id <> $2",
+        )
+        .bind(email)
+        .bind(current.id)
+        .fetch_optional(tx.conn())
+        .await?;
+        if holder.is_some() {
+            return Err(email_taken(holder));
+        }
+    }
+    let sql = format!(
+        "UPDATE contacts SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(current.id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(write_error)?
         .ok_or(AppError::NotFound("contact"))
 }
 
@@ -145,7 +182,9 @@ pub async fn set_company(tx: &mut TenantTx, id: Uuid, company_id: Uuid) -> AppRe
 /// The contact already using `email` (case-insensitively), for the 409 that names it.
 pub async fn find_id_by_email(tx: &mut TenantTx, email: &str) -> AppResult<Option<Uuid>> {
     Ok(
-        sqlx::query_scalar("SELECT id FROM contacts WHERE lower(email) = lower($1)")
+        sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE lower(email) = lower($1) AND deleted_at IS NULL"
+        )
             .bind(email)
             .fetch_optional(tx.conn())
             .await?,
@@ -227,6 +266,8 @@ pub struct ContactFilter {
     pub email: Option<String>,
     pub company_id: Option<Uuid>,
     pub updated_after: Option<DateTime<Utc>>,
+    /// Trashed contacts too (`?include_deleted=true`).
+    pub include_deleted: bool,
 }
 
 /// One page in keyset order, and whether another follows.
@@ -237,6 +278,13 @@ pub async fn list(
 ) -> AppResult<(Vec<ContactRow>, bool)> {
     let mut sql: QueryBuilder<Postgres> =
         QueryBuilder::new(format!("SELECT {COLUMNS} FROM contacts WHERE true"));
+    if filter.include_deleted {
+        tx.include_deleted().await?;
+    } else {
+        // Hidden by row-level security anyway; said here so the email lookup can use the
+        // partial unique index.
+        sql.push(" AND deleted_at IS NULL");
+    }
     if let Some(q) = &filter.q {
         let pattern = format!("%{}%", escape_like(q));
         sql.push(" AND (coalesce(first_name, '') || ' ' || coalesce(last_name, '') ILIKE ")
@@ -289,7 +337,8 @@ pub async fn lock_by_email_keys(
 ) -> AppResult<Vec<KeyedContact>> {
     let sql = format!(
         "SELECT lower(email) AS key, {COLUMNS} FROM contacts \
-         WHERE lower(email) = ANY($1::text[]) ORDER BY lower(email) FOR UPDATE"
+         WHERE lower(email) = ANY($1::text[]) AND deleted_at IS NULL \
+         ORDER BY lower(email) FOR UPDATE"
     );
     Ok(sqlx::query_as(&sql).bind(keys).fetch_all(tx.conn()).await?)
 }

@@ -19,7 +19,8 @@ const COLUMNS: &str = "id, title, contact_id, company_id, pipeline_id, stage_id,
                        value, currency, expected_close_date, owner_id, source, lost_reason, \
                        prospect_first_name, prospect_last_name, prospect_email, \
                        prospect_phone, prospect_company_name, prospect_company_domain, \
-                       converted_at, stage_changed_at, won_at, lost_at, created_at, updated_at";
+                       converted_at, stage_changed_at, won_at, lost_at, created_at, updated_at, \
+                       deleted_at";
 
 /// `DATE '9999-12-31'`, where leads without a close date sort (as in the index).
 const NO_CLOSE_DATE: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
@@ -54,6 +55,8 @@ pub struct LeadRow {
     pub lost_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When it was moved to the trash; `None` while it is live.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 keyed!(LeadRow);
@@ -103,26 +106,31 @@ impl LeadsIn {
     }
 }
 
-pub async fn count(tx: &mut TenantTx, which: LeadsIn) -> AppResult<i64> {
-    let mut sql = QueryBuilder::new("SELECT count(*) FROM leads l WHERE");
+/// How many leads `which` holds, and how many of those are in the trash (with
+/// [`TenantTx::include_deleted`] on; without it, the second number is 0).
+pub async fn count(tx: &mut TenantTx, which: LeadsIn) -> AppResult<(i64, i64)> {
+    let mut sql = QueryBuilder::new(
+        "SELECT count(*), count(*) FILTER (WHERE l.deleted_at IS NOT NULL) FROM leads l WHERE",
+    );
     which.push(&mut sql);
-    Ok(sql.build_query_scalar().fetch_one(tx.conn()).await?)
+    Ok(sql.build_query_as().fetch_one(tx.conn()).await?)
 }
 
 /// Writes a `stage_change` activity on each of the leads that is about to move to
 /// `target` from another stage (call before moving them: it reads their current stage).
+/// A trashed lead's goes to the trash with it, to come back when the lead does.
 async fn record_stage_changes(
     tx: &mut TenantTx,
     which: LeadsIn,
     target: &StageRow,
 ) -> AppResult<()> {
     let mut sql = QueryBuilder::new(
-        "INSERT INTO activities (id, tenant_id, type, system, subject, lead_id) \
+        "INSERT INTO activities (id, tenant_id, type, system, subject, lead_id, deleted_at) \
          SELECT uuid_v7(), l.tenant_id, 'stage_change', true, \
                 left('Stage changed: ' || f.name || ' → ' || ",
     );
     sql.push_bind(target.name.clone())
-        .push(", 200), l.id FROM leads l JOIN stages f ON f.id = l.stage_id WHERE l.stage_id <> ")
+        .push(", 200), l.id, l.deleted_at FROM leads l JOIN stages f ON f.id = l.stage_id WHERE l.stage_id <> ")
         .push_bind(target.id)
         .push(" AND");
     which.push(&mut sql);
@@ -351,15 +359,48 @@ pub async fn mark_converted(
         .map_err(write_error)
 }
 
-/// Deletes a lead with the `stage_change` activities that only made sense on it, and
-/// returns it as it was (for the `lead.deleted` event); the activities people logged
-/// stay, unlinked from it.
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
-    sqlx::query("DELETE FROM activities WHERE lead_id = $1 AND system")
+/// Moves a live lead (locked by the caller) to the trash with the `stage_change`
+/// activities that only make sense on it, and returns it as it is now, with its
+/// `deleted_at` (for the `lead.deleted` event). The activities people logged on it stay
+/// live and keep their `lead_id`.
+pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
+    // The new rows are trashed, so the SELECT policy must let them through (see `db`).
+    tx.include_deleted().await?;
+    let sql = format!(
+        "UPDATE leads SET deleted_at = now(), updated_at = now() \
+         WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    );
+    let lead: LeadRow = sqlx::query_as(&sql)
         .bind(id)
-        .execute(tx.conn())
-        .await?;
-    let sql = format!("DELETE FROM leads WHERE id = $1 RETURNING {COLUMNS}");
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("lead"))?;
+    sqlx::query(
+        "UPDATE activities SET deleted_at = $2 WHERE lead_id = $1 AND system \
+         AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(lead.deleted_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(lead)
+}
+
+/// Brings a trashed lead back with its `stage_change` activities (the caller ran
+/// [`TenantTx::include_deleted`] and holds the row locked). Its stage still exists: a
+/// stage or pipeline holding trashed leads is deleted only after moving them.
+pub async fn restore(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
+    sqlx::query(
+        "UPDATE activities SET deleted_at = NULL WHERE lead_id = $1 AND system \
+         AND deleted_at IS NOT NULL",
+    )
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    let sql = format!(
+        "UPDATE leads SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
+         RETURNING {COLUMNS}"
+    );
     sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
@@ -439,6 +480,8 @@ pub struct LeadFilter {
     pub expected_close_from: Option<NaiveDate>,
     pub expected_close_to: Option<NaiveDate>,
     pub updated_after: Option<DateTime<Utc>>,
+    /// Trashed leads too (`?include_deleted=true`).
+    pub include_deleted: bool,
 }
 
 pub async fn list(
@@ -448,6 +491,9 @@ pub async fn list(
 ) -> AppResult<(Vec<LeadRow>, bool)> {
     let mut sql: QueryBuilder<Postgres> =
         QueryBuilder::new(format!("SELECT {COLUMNS} FROM leads WHERE true"));
+    if filter.include_deleted {
+        tx.include_deleted().await?;
+    }
     if let Some(q) = &filter.q {
         sql.push(" AND title ILIKE ")
             .push_bind(format!("%{}%", escape_like(q)));

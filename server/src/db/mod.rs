@@ -1,5 +1,24 @@
 //! Everything that speaks SQL. Tenant tables are reachable only through [`TenantTx`];
 //! the few lookups that precede the tenant go through SECURITY DEFINER functions.
+//!
+//! # The trash
+//!
+//! Deleting a contact, company, lead or activity sets its `deleted_at`; the row stays
+//! until it is restored or purged (`purge_trash`, run by [`trash`]). Trashed rows are
+//! hidden from every statement by a RESTRICTIVE row-level security policy on those four
+//! tables, exactly as another tenant's rows are, unless the transaction called
+//! [`TenantTx::include_deleted`] (which sets `app.include_deleted` to `on`,
+//! transaction-local). So code here needs nothing special to treat a trashed record as
+//! absent: `SELECT ... WHERE id = $1` finds nothing, lists leave it out, UPDATE and DELETE
+//! cannot reach it. Three things to know:
+//! * after `include_deleted`, every query of the transaction sees the trash: say
+//!   `deleted_at IS NULL` where only live rows may match;
+//! * PostgreSQL checks an UPDATE's new row against SELECT policies when the statement
+//!   reads the row (WHERE, RETURNING), so writing `deleted_at` needs `include_deleted`;
+//! * foreign-key checks bypass row-level security; a trigger refuses a new link from a
+//!   live row to a trashed one with the foreign key's own error (see migration
+//!   `20261129200001_trash.sql`), and lookups by email or domain say
+//!   `deleted_at IS NULL` so the partial unique indexes serve them.
 
 pub mod activities;
 pub mod api_keys;
@@ -18,6 +37,7 @@ pub mod qr;
 mod sql_guard;
 mod tenant_tx;
 pub mod tenants;
+pub mod trash;
 pub mod users;
 pub mod violations;
 pub mod webhooks;

@@ -235,15 +235,26 @@ async fn move_target(tx: &mut TenantTx, stage_id: Uuid) -> AppResult<StageRow> {
         .ok_or_else(|| invalid("move_leads_to", "not_found", "no stage with this id exists"))
 }
 
-fn holds_leads(what: &str, count: i64) -> AppError {
+fn holds_leads(what: &str, (count, trashed): (i64, i64)) -> AppError {
     conflict(
         "move_leads_to",
         "has_leads",
         format!(
-            "the {what} still holds {count} lead(s); pass `move_leads_to` with a stage to \
-             move them to"
+            "the {what} still holds {count} lead(s){}; pass `move_leads_to` with a stage to \
+             move them to",
+            in_trash(trashed)
         ),
     )
+}
+
+/// How many of the leads counted are trashed, for a 409's message: they block like live
+/// ones (restoring one must find its stage) but do not show in lists.
+fn in_trash(trashed: i64) -> String {
+    if trashed > 0 {
+        format!(" ({trashed} of them in the trash)")
+    } else {
+        String::new()
+    }
 }
 
 /// A deleted pipeline as it was, and the leads moved out of it.
@@ -269,6 +280,9 @@ pub async fn delete(
         .fetch_optional(tx.conn())
         .await?
         .ok_or(AppError::NotFound("pipeline"))?;
+    // Trashed leads are moved (or block the delete) like live ones, so that a restored
+    // lead always finds its stage.
+    tx.include_deleted().await?;
     leads::lock(tx, LeadsIn::Pipeline(id)).await?;
     // Wait for leads being placed in these stages (they hold them `FOR SHARE`), so the
     // count below sees them.
@@ -280,7 +294,7 @@ pub async fn delete(
     let from = LeadsIn::Pipeline(id);
     let count = leads::count(tx, from).await?;
     let mut moved = Vec::new();
-    if count > 0 {
+    if count.0 > 0 {
         let Some(target) = move_to else {
             return Err(holds_leads("pipeline", count));
         };
@@ -375,14 +389,17 @@ pub async fn update_stage(
     let pipeline_id = current.pipeline_id;
     let (count, open) = counts(tx, pipeline_id).await?;
     if stage.kind != current.kind() {
-        let in_stage = leads::count(tx, LeadsIn::Stage(current.id)).await?;
+        // Trashed leads count too: restored, they would be in a stage of the wrong kind.
+        tx.include_deleted().await?;
+        let (in_stage, trashed) = leads::count(tx, LeadsIn::Stage(current.id)).await?;
         if in_stage > 0 {
             return Err(conflict(
                 "kind",
                 "has_leads",
                 format!(
-                    "the stage holds {in_stage} lead(s), whose status would change; move \
-                     them first"
+                    "the stage holds {in_stage} lead(s){}, whose status would change; move \
+                     them first",
+                    in_trash(trashed)
                 ),
             ));
         }
@@ -444,6 +461,8 @@ pub async fn delete_stage(
     move_to: Option<Uuid>,
 ) -> AppResult<Vec<MovedLead>> {
     lock(tx, pipeline_id).await?;
+    // As for a pipeline: trashed leads move along, or block.
+    tx.include_deleted().await?;
     leads::lock(tx, LeadsIn::Stage(stage_id)).await?;
     let stage = stage_for_update(tx, pipeline_id, stage_id).await?;
     let (_, open) = counts(tx, pipeline_id).await?;
@@ -457,7 +476,7 @@ pub async fn delete_stage(
     let from = LeadsIn::Stage(stage_id);
     let count = leads::count(tx, from).await?;
     let mut moved = Vec::new();
-    if count > 0 {
+    if count.0 > 0 {
         let Some(target) = move_to else {
             return Err(holds_leads("stage", count));
         };

@@ -26,6 +26,17 @@ impl TenantTx {
         self.tenant_id
     }
 
+    /// Shows trashed contacts, companies, leads and activities to the rest of this
+    /// transaction. Row-level security hides them otherwise (the `hide_trashed` policy, see
+    /// migration `20261129200001_trash.sql` and the [`crate::db`] docs); only reads with
+    /// `?include_deleted=true`, restores, trashing itself and the moves that must carry
+    /// trashed leads along call this. Transaction-local like the tenant: it ends with
+    /// the transaction and never reaches the next user of the connection.
+    pub async fn include_deleted(&mut self) -> AppResult<()> {
+        self.simple("SELECT set_config('app.include_deleted', 'on', true)")
+            .await
+    }
+
     /// The connection, for repository functions in this module tree only.
     pub(super) fn conn(&mut self) -> &mut sqlx::PgConnection {
         &mut self.tx

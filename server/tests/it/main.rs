@@ -9,5 +9,6 @@ mod faults;
 mod rls;
 mod serve;
 mod support;
+mod trash;
 mod versions;
 mod webhooks;

@@ -1,0 +1,71 @@
+//! Emptying the trash: records trashed longer ago than the retention period are deleted
+//! for good, across tenants, by the `purge_trash` SECURITY DEFINER function (the runtime
+//! role reaches one tenant at a time only). What the trash is: see the [`crate::db`] docs.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+/// Rows of each type one call deletes at most: short transactions, short locks.
+pub const PURGE_BATCH: i32 = 1000;
+
+/// How long trashed records are kept, and how often the purge looks for expired ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrashSettings {
+    pub retention: Duration,
+    pub purge_interval: Duration,
+}
+
+impl Default for TrashSettings {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(30 * 24 * 3600),
+            purge_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Deletes for good every record trashed more than `retention` ago, in batches of
+/// [`PURGE_BATCH`] per type (each its own transaction), and returns how many.
+pub async fn purge(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    // Whole microseconds: what an interval holds.
+    let retention = sqlx::postgres::types::PgInterval {
+        months: 0,
+        days: 0,
+        microseconds: i64::try_from(retention.as_micros()).unwrap_or(i64::MAX),
+    };
+    let mut total = 0u64;
+    loop {
+        let n: i32 = sqlx::query_scalar("SELECT purge_trash($1, $2)")
+            .bind(&retention)
+            .bind(PURGE_BATCH)
+            .fetch_one(pool)
+            .await?;
+        total += u64::try_from(n).unwrap_or(0);
+        if n == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Purges every `purge_interval` (the first run at once) until `stopped` turns true.
+/// Several processes may run this side by side: each batch skips rows another holds.
+pub async fn run(pool: PgPool, settings: TrashSettings, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(settings.purge_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        match purge(&pool, settings.retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "emptied expired records from the trash"),
+            Err(err) => tracing::warn!(error = %err, "could not purge the trash"),
+        }
+    }
+}
