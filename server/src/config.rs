@@ -325,7 +325,11 @@ pub struct TrashArgs {
     pub trash_retention_days: u64,
 
     /// Seconds between two runs of the purge of expired trash.
-    #[arg(long, env = "MOMENTUM_TRASH_PURGE_INTERVAL_SECS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "MOMENTUM_TRASH_PURGE_INTERVAL_SECS",
+        default_value_t = 3600
+    )]
     pub trash_purge_interval_secs: u64,
 }
 

@@ -18,11 +18,11 @@ use crate::api::{self, edge::Edge};
 use crate::auth::Authenticator;
 use crate::config::{SecretKeyArgs, ServeArgs};
 use crate::crypto::SecretKey;
+use crate::db::trash::TrashSettings;
 use crate::db::{self, embedded};
 use crate::metrics::Metrics;
 use crate::ratelimit::{self, Class, ClassQuota, Limits};
 use crate::serving::{self, ConnectionLimits};
-use crate::db::trash::TrashSettings;
 use crate::webhooks::worker::Worker;
 use crate::webhooks::WebhookSettings;
 

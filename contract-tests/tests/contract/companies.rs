@@ -199,7 +199,7 @@ async fn every_bad_company_field_is_reported_at_once() {
 }
 
 #[tokio::test]
-async fn contacts_belong_to_a_company_and_keep_living_when_it_is_deleted() {
+async fn contacts_belong_to_a_company_and_keep_living_and_linked_when_it_is_deleted() {
     let app = TestApp::spawn().await;
     let c = &app.client;
     let acme = create_company(c, "Acme").await;
@@ -263,9 +263,12 @@ async fn contacts_belong_to_a_company_and_keep_living_when_it_is_deleted() {
         .unwrap()
         .into_inner();
     assert_eq!(
-        ann.data.company_id, None,
-        "the link is cleared, the contact kept"
+        ann.data.company_id,
+        Some(acme.id),
+        "the contact is kept, and so is its link to the company in the trash"
     );
+    let (status, _) = api_error(c.companies_contacts().id(acme.id).send().await);
+    assert_eq!(status, 404, "the company's nested list is gone with it");
 }
 
 #[tokio::test]

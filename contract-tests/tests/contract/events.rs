@@ -80,8 +80,9 @@ async fn raw_get(app: &TestApp, path: &str) -> Value {
     body["data"].take()
 }
 
-/// Asserts that a `*.deleted` event carries the resource exactly as the last read
-/// returned it, byte for byte as JSON.
+/// Asserts that a `*.deleted` event carries the resource exactly as `last_read` (the
+/// last read before a pipeline's deletion, the read from the trash after a record's),
+/// byte for byte as JSON.
 fn assert_deleted(event: &types::Event, last_read: &Value) {
     assert_eq!(
         &Value::Object(event.data.clone()),
@@ -118,12 +119,18 @@ async fn a_contact_s_changes_are_events_carrying_the_contact_as_returned() {
         .expect("update")
         .into_inner()
         .data;
-    let last = raw_get(&app, &format!("/v1/contacts/{}", created.id)).await;
     c.contacts_delete()
         .id(created.id)
         .send()
         .await
         .expect("delete");
+    // Deleting moves it to the trash: the event carries it as it is there.
+    let last = raw_get(
+        &app,
+        &format!("/v1/contacts/{}?include_deleted=true", created.id),
+    )
+    .await;
+    assert!(last["deleted_at"].is_string());
 
     let log = events(c, None).await;
     assert_eq!(
@@ -167,12 +174,18 @@ async fn a_company_s_changes_are_events_carrying_the_company_as_returned() {
         .expect("update")
         .into_inner()
         .data;
-    let last = raw_get(&app, &format!("/v1/companies/{}", created.id)).await;
     c.companies_delete()
         .id(created.id)
         .send()
         .await
         .expect("delete");
+    // Deleting moves it to the trash: the event carries it as it is there.
+    let last = raw_get(
+        &app,
+        &format!("/v1/companies/{}?include_deleted=true", created.id),
+    )
+    .await;
+    assert!(last["deleted_at"].is_string());
 
     let log = events(c, None).await;
     assert_eq!(
@@ -199,8 +212,10 @@ async fn deleting_a_company_reports_no_change_for_the_contacts_that_lose_it() {
     .await;
     c.companies_delete().id(acme.id).send().await.unwrap();
 
-    let unlinked = c.contacts_get().id(ann.id).send().await.unwrap();
-    assert_eq!(unlinked.into_inner().data.company_id, None);
+    // Trashing the company keeps the link; purging it clears it, and neither is a change
+    // reported for the contact.
+    let kept = c.contacts_get().id(ann.id).send().await.unwrap();
+    assert_eq!(kept.into_inner().data.company_id, Some(acme.id));
     assert_eq!(
         changes(&events(c, None).await),
         ["company.created", "contact.created", "company.deleted"]
@@ -233,12 +248,18 @@ async fn a_lead_s_changes_are_events_and_a_move_is_also_a_stage_change() {
         ..Default::default()
     })
     .await;
-    let last = raw_get(&app, &format!("/v1/leads/{}", created.id)).await;
     c.leads_delete()
         .id(created.id)
         .send()
         .await
         .expect("delete");
+    // Deleting moves it to the trash: the event carries it as it is there.
+    let last = raw_get(
+        &app,
+        &format!("/v1/leads/{}?include_deleted=true", created.id),
+    )
+    .await;
+    assert!(last["deleted_at"].is_string());
 
     let log = events(c, None).await;
     assert_eq!(
@@ -654,12 +675,18 @@ async fn an_activity_s_changes_are_events_and_a_completion_is_an_update() {
     let completed = complete().await;
     // Completing it again changes nothing, so it reports nothing.
     complete().await;
-    let last = raw_get(&app, &format!("/v1/activities/{}", created.id)).await;
     c.activities_delete()
         .id(created.id)
         .send()
         .await
         .expect("delete");
+    // Deleting moves it to the trash: the event carries it as it is there.
+    let last = raw_get(
+        &app,
+        &format!("/v1/activities/{}?include_deleted=true", created.id),
+    )
+    .await;
+    assert!(last["deleted_at"].is_string());
 
     let log = events(c, None).await;
     assert_eq!(

@@ -575,7 +575,7 @@ async fn converting_a_lead_creates_its_contact_and_company_once() {
 }
 
 #[tokio::test]
-async fn deleting_a_lead_removes_its_stage_history_but_keeps_logged_activities() {
+async fn deleting_a_lead_trashes_its_stage_history_but_keeps_logged_activities() {
     let app = TestApp::spawn().await;
     let c = &app.client;
     let pipeline = sales(c).await;
@@ -613,9 +613,10 @@ async fn deleting_a_lead_removes_its_stage_history_but_keeps_logged_activities()
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(kept.data.lead_id, None);
+    assert_eq!(kept.data.lead_id, Some(deal.id), "kept, and still linked");
     let all = c.activities_list().send().await.unwrap().into_inner().data;
     assert_eq!(all.len(), 1, "the stage_change activity went with the lead");
+    assert_eq!(all[0].id, call.id);
 }
 
 #[tokio::test]

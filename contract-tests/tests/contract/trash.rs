@@ -76,7 +76,13 @@ async fn a_deleted_contact_is_hidden_shown_on_request_and_restored_with_events()
     assert!(trashed.updated_at >= ada.updated_at);
     assert!(contact_ids(c, true).await.contains(&ada.id));
     // `include_deleted=false` is the default.
-    let (status, _) = api_error(c.contacts_get().id(ada.id).include_deleted(false).send().await);
+    let (status, _) = api_error(
+        c.contacts_get()
+            .id(ada.id)
+            .include_deleted(false)
+            .send()
+            .await,
+    );
     assert_eq!(status, 404);
 
     // The event carries the contact as it is in the trash.
@@ -86,13 +92,23 @@ async fn a_deleted_contact_is_hidden_shown_on_request_and_restored_with_events()
     assert_eq!((data.id, data.deleted_at), (ada.id, Some(deleted_at)));
 
     // Restore: 200 with the contact and its ETag, and it is back everywhere.
-    let restored = c.contacts_restore().id(ada.id).send().await.expect("restore");
+    let restored = c
+        .contacts_restore()
+        .id(ada.id)
+        .send()
+        .await
+        .expect("restore");
     assert_eq!(restored.status().as_u16(), 200);
     let etag = conditional::etag(&restored).expect("an ETag").to_owned();
     let restored = restored.into_inner().data;
     assert_eq!(restored.deleted_at, None);
     assert_eq!(restored.email.as_deref(), Some("ada@example.com"));
-    let read = c.contacts_get().id(ada.id).send().await.expect("get it back");
+    let read = c
+        .contacts_get()
+        .id(ada.id)
+        .send()
+        .await
+        .expect("get it back");
     assert_eq!(conditional::etag(&read), Some(etag.as_str()));
     assert!(contact_ids(c, false).await.contains(&ada.id));
     let back = events_of(c, types::EventType::ContactRestored).await;
@@ -110,7 +126,10 @@ async fn a_deleted_contact_is_hidden_shown_on_request_and_restored_with_events()
         .into_inner()
         .data;
     assert_eq!(again, restored);
-    assert_eq!(events_of(c, types::EventType::ContactRestored).await.len(), 1);
+    assert_eq!(
+        events_of(c, types::EventType::ContactRestored).await.len(),
+        1
+    );
 
     // Unknown ids are 404.
     let (status, _) = api_error(c.contacts_restore().id(Uuid::now_v7()).send().await);
@@ -128,14 +147,23 @@ async fn uniqueness_ignores_the_trash_and_a_restore_into_a_conflict_names_the_ho
     let second = create(c, person("Second", "Taken@Example.com")).await;
     // ... and the trashed one cannot come back while the live one holds it.
     let (status, err) = api_error(c.contacts_restore().id(first.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"), "{err:?}");
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (409, "conflict"),
+        "{err:?}"
+    );
     assert_eq!(err.error.details.len(), 1);
     assert_eq!(
-        (err.error.details[0].field.as_str(), err.error.details[0].code.as_str()),
+        (
+            err.error.details[0].field.as_str(),
+            err.error.details[0].code.as_str()
+        ),
         ("email", "taken")
     );
     assert!(
-        err.error.details[0].message.contains(&second.id.to_string()),
+        err.error.details[0]
+            .message
+            .contains(&second.id.to_string()),
         "names the holder: {err:?}"
     );
     // Nothing changed: still in the trash, no event.
@@ -149,32 +177,77 @@ async fn uniqueness_ignores_the_trash_and_a_restore_into_a_conflict_names_the_ho
         .into_inner()
         .data;
     assert!(still.deleted_at.is_some());
-    assert!(events_of(c, types::EventType::ContactRestored).await.is_empty());
+    assert!(events_of(c, types::EventType::ContactRestored)
+        .await
+        .is_empty());
     // Once the holder is in the trash too, it comes back.
     c.contacts_delete().id(second.id).send().await.unwrap();
-    c.contacts_restore().id(first.id).send().await.expect("restore");
+    c.contacts_restore()
+        .id(first.id)
+        .send()
+        .await
+        .expect("restore");
 
     // Companies: the same for the domain.
     let mut body = company("Acme");
     body.domain = Some("acme.example".into());
-    let acme = c.companies_create().body(body.clone()).send().await.unwrap().into_inner().data;
+    let acme = c
+        .companies_create()
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     c.companies_delete().id(acme.id).send().await.unwrap();
     body.name = "Acme Two".parse().unwrap();
-    let acme2 = c.companies_create().body(body).send().await.expect("domain is free").into_inner().data;
+    let acme2 = c
+        .companies_create()
+        .body(body)
+        .send()
+        .await
+        .expect("domain is free")
+        .into_inner()
+        .data;
     let (status, err) = api_error(c.companies_restore().id(acme.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"), "{err:?}");
     assert_eq!(
-        (err.error.details[0].field.as_str(), err.error.details[0].code.as_str()),
+        (status, err.error.code.as_str()),
+        (409, "conflict"),
+        "{err:?}"
+    );
+    assert_eq!(
+        (
+            err.error.details[0].field.as_str(),
+            err.error.details[0].code.as_str()
+        ),
         ("domain", "taken")
     );
-    assert!(err.error.details[0].message.contains(&acme2.id.to_string()), "{err:?}");
+    assert!(
+        err.error.details[0].message.contains(&acme2.id.to_string()),
+        "{err:?}"
+    );
     c.companies_delete().id(acme2.id).send().await.unwrap();
-    let back = c.companies_restore().id(acme.id).send().await.expect("restore").into_inner().data;
-    assert_eq!((back.deleted_at, back.domain.as_deref()), (None, Some("acme.example")));
-    assert_eq!(events_of(c, types::EventType::CompanyRestored).await.len(), 1);
+    let back = c
+        .companies_restore()
+        .id(acme.id)
+        .send()
+        .await
+        .expect("restore")
+        .into_inner()
+        .data;
+    assert_eq!(
+        (back.deleted_at, back.domain.as_deref()),
+        (None, Some("acme.example"))
+    );
+    assert_eq!(
+        events_of(c, types::EventType::CompanyRestored).await.len(),
+        1
+    );
     let gone = events_of(c, types::EventType::CompanyDeleted).await;
     assert_eq!(gone.len(), 2);
-    assert!(gone.iter().all(|e| e.data.get("deleted_at").is_some_and(|v| v.is_string())));
+    assert!(gone
+        .iter()
+        .all(|e| e.data.get("deleted_at").is_some_and(|v| v.is_string())));
 }
 
 #[tokio::test]
@@ -200,23 +273,57 @@ async fn a_restored_lead_comes_back_with_its_links_and_its_stage_history() {
     let mut note = activity(ActivityKind::Note);
     note.subject = Some("Called".parse().unwrap());
     note.lead_id = Some(deal.id);
-    let note = c.activities_create().body(note).send().await.unwrap().into_inner().data;
+    let note = c
+        .activities_create()
+        .body(note)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
 
     // The contact and the company go to the trash: the lead keeps its links to them.
     c.contacts_delete().id(ada.id).send().await.unwrap();
     c.companies_delete().id(acme.id).send().await.unwrap();
-    let kept = c.leads_get().id(deal.id).send().await.unwrap().into_inner().data;
-    assert_eq!((kept.contact_id, kept.company_id), (Some(ada.id), Some(acme.id)));
+    let kept = c
+        .leads_get()
+        .id(deal.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(
+        (kept.contact_id, kept.company_id),
+        (Some(ada.id), Some(acme.id))
+    );
 
     // The lead goes too, with its stage history; the note stays, still pointing at it.
     c.leads_delete().id(deal.id).send().await.unwrap();
     let (status, _) = api_error(c.leads_get().id(deal.id).send().await);
     assert_eq!(status, 404);
     let (status, _) = api_error(c.leads_activities().id(deal.id).send().await);
-    assert_eq!(status, 404, "the timeline of a trashed lead is gone with it");
-    let live = c.activities_list().lead_id(deal.id).send().await.unwrap().into_inner().data;
+    assert_eq!(
+        status, 404,
+        "the timeline of a trashed lead is gone with it"
+    );
+    let live = c
+        .activities_list()
+        .lead_id(deal.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert_eq!(live.iter().map(|a| a.id).collect::<Vec<_>>(), vec![note.id]);
-    let note_now = c.activities_get().id(note.id).send().await.unwrap().into_inner().data;
+    let note_now = c
+        .activities_get()
+        .id(note.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert_eq!(note_now.lead_id, Some(deal.id));
     let trashed = c
         .activities_list()
@@ -227,26 +334,54 @@ async fn a_restored_lead_comes_back_with_its_links_and_its_stage_history() {
         .unwrap()
         .into_inner()
         .data;
-    assert_eq!(trashed.len(), 2, "the note and the trashed stage change: {trashed:?}");
+    assert_eq!(
+        trashed.len(),
+        2,
+        "the note and the trashed stage change: {trashed:?}"
+    );
     let history = trashed.iter().find(|a| a.id != note.id).unwrap();
     assert!(history.deleted_at.is_some());
     // A stage change comes back only with its lead.
     let (status, err) = api_error(c.activities_restore().id(history.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"), "{err:?}");
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (409, "conflict"),
+        "{err:?}"
+    );
 
     // Everything comes back as it was.
     c.contacts_restore().id(ada.id).send().await.unwrap();
     c.companies_restore().id(acme.id).send().await.unwrap();
-    let back = c.leads_restore().id(deal.id).send().await.expect("restore").into_inner().data;
+    let back = c
+        .leads_restore()
+        .id(deal.id)
+        .send()
+        .await
+        .expect("restore")
+        .into_inner()
+        .data;
     assert_eq!(back.deleted_at, None);
-    assert_eq!((back.contact_id, back.company_id), (Some(ada.id), Some(acme.id)));
+    assert_eq!(
+        (back.contact_id, back.company_id),
+        (Some(ada.id), Some(acme.id))
+    );
     assert_eq!(back.stage_id, stage(&sales, "Qualified"));
-    let timeline = c.leads_activities().id(deal.id).send().await.unwrap().into_inner().data;
+    let timeline = c
+        .leads_activities()
+        .id(deal.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert_eq!(timeline.len(), 2, "{timeline:?}");
     assert!(timeline.iter().all(|a| a.deleted_at.is_none()));
     let restored = events_of(c, types::EventType::LeadRestored).await;
     assert_eq!(restored.len(), 1);
-    assert_eq!(restored[0].data.get("id").and_then(|v| v.as_str()), Some(deal.id.to_string().as_str()));
+    assert_eq!(
+        restored[0].data.get("id").and_then(|v| v.as_str()),
+        Some(deal.id.to_string().as_str())
+    );
 }
 
 #[tokio::test]
@@ -336,7 +471,11 @@ async fn a_trashed_record_is_absent_to_updates_links_timelines_and_batches() {
         .data;
     assert_eq!(renamed.contact_id, Some(ada.id));
     let (status, err) = api_error(c.leads_convert().id(prospect.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (422, "validation_failed"), "{err:?}");
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (422, "validation_failed"),
+        "{err:?}"
+    );
     assert_eq!(err.error.details[0].field, "contact_id");
     assert_eq!(err.error.details[0].code, "deleted");
 }
@@ -350,7 +489,14 @@ async fn another_tenant_never_sees_nor_restores_the_trash() {
     let acme = create_company(a, "Acme").await;
     let mut note = activity(ActivityKind::Note);
     note.subject = Some("Note".parse().unwrap());
-    let note = a.activities_create().body(note).send().await.unwrap().into_inner().data;
+    let note = a
+        .activities_create()
+        .body(note)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     let deal = create_lead(a, lead("Deal", sales(a).await.id)).await;
     a.contacts_delete().id(ada.id).send().await.unwrap();
     a.companies_delete().id(acme.id).send().await.unwrap();
@@ -360,11 +506,29 @@ async fn another_tenant_never_sees_nor_restores_the_trash() {
     b.contacts_delete().id(b_own.id).send().await.unwrap();
 
     // B: 404 for each, with or without include_deleted, and restoring changes nothing.
-    let (s, _) = api_error(b.contacts_get().id(ada.id).include_deleted(true).send().await);
+    let (s, _) = api_error(
+        b.contacts_get()
+            .id(ada.id)
+            .include_deleted(true)
+            .send()
+            .await,
+    );
     assert_eq!(s, 404);
-    let (s, _) = api_error(b.companies_get().id(acme.id).include_deleted(true).send().await);
+    let (s, _) = api_error(
+        b.companies_get()
+            .id(acme.id)
+            .include_deleted(true)
+            .send()
+            .await,
+    );
     assert_eq!(s, 404);
-    let (s, _) = api_error(b.activities_get().id(note.id).include_deleted(true).send().await);
+    let (s, _) = api_error(
+        b.activities_get()
+            .id(note.id)
+            .include_deleted(true)
+            .send()
+            .await,
+    );
     assert_eq!(s, 404);
     let (s, _) = api_error(b.leads_get().id(deal.id).include_deleted(true).send().await);
     assert_eq!(s, 404);
@@ -379,23 +543,63 @@ async fn another_tenant_never_sees_nor_restores_the_trash() {
     // B's trash holds B's contact only; A's lists never show B's.
     assert_eq!(contact_ids(&b, true).await, vec![b_own.id]);
     assert_eq!(contact_ids(a, true).await, vec![ada.id]);
-    let b_leads = b.leads_list().include_deleted(true).send().await.unwrap().into_inner().data;
+    let b_leads = b
+        .leads_list()
+        .include_deleted(true)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert!(b_leads.is_empty());
-    let b_companies =
-        b.companies_list().include_deleted(true).send().await.unwrap().into_inner().data;
+    let b_companies = b
+        .companies_list()
+        .include_deleted(true)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert!(b_companies.is_empty());
-    let b_activities =
-        b.activities_list().include_deleted(true).send().await.unwrap().into_inner().data;
+    let b_activities = b
+        .activities_list()
+        .include_deleted(true)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert!(b_activities.is_empty());
-    assert!(events_of(&b, types::EventType::ContactRestored).await.is_empty());
+    assert!(events_of(&b, types::EventType::ContactRestored)
+        .await
+        .is_empty());
 
     // A's records are still in A's trash, and A can restore them.
-    let still = a.activities_get().id(note.id).include_deleted(true).send().await.unwrap();
+    let still = a
+        .activities_get()
+        .id(note.id)
+        .include_deleted(true)
+        .send()
+        .await
+        .unwrap();
     assert!(still.into_inner().data.deleted_at.is_some());
-    let back = a.activities_restore().id(note.id).send().await.expect("restore").into_inner().data;
+    let back = a
+        .activities_restore()
+        .id(note.id)
+        .send()
+        .await
+        .expect("restore")
+        .into_inner()
+        .data;
     assert_eq!(back.deleted_at, None);
-    assert_eq!(events_of(a, types::EventType::ActivityRestored).await.len(), 1);
-    assert_eq!(events_of(a, types::EventType::ActivityDeleted).await.len(), 1);
+    assert_eq!(
+        events_of(a, types::EventType::ActivityRestored).await.len(),
+        1
+    );
+    assert_eq!(
+        events_of(a, types::EventType::ActivityDeleted).await.len(),
+        1
+    );
     assert_eq!(events_of(a, types::EventType::LeadDeleted).await.len(), 1);
 }
 
@@ -417,8 +621,15 @@ async fn trashed_leads_move_with_their_stage_and_block_its_deletion_until_moved(
             .send()
             .await,
     );
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"), "{err:?}");
-    assert!(err.error.details[0].message.contains("in the trash"), "{err:?}");
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (409, "conflict"),
+        "{err:?}"
+    );
+    assert!(
+        err.error.details[0].message.contains("in the trash"),
+        "{err:?}"
+    );
 
     let moved = c
         .stages_delete()
@@ -430,10 +641,26 @@ async fn trashed_leads_move_with_their_stage_and_block_its_deletion_until_moved(
         .expect("delete the stage, moving its leads");
     assert_eq!(moved.status().as_u16(), 204);
     // A trashed lead moved along emits nothing.
-    assert!(events_of(c, types::EventType::LeadStageChanged).await.is_empty());
+    assert!(events_of(c, types::EventType::LeadStageChanged)
+        .await
+        .is_empty());
 
-    let back = c.leads_restore().id(parked.id).send().await.expect("restore").into_inner().data;
+    let back = c
+        .leads_restore()
+        .id(parked.id)
+        .send()
+        .await
+        .expect("restore")
+        .into_inner()
+        .data;
     assert_eq!(back.stage_id, stage(&sales, "Qualified"));
-    let history = c.leads_activities().id(parked.id).send().await.unwrap().into_inner().data;
+    let history = c
+        .leads_activities()
+        .id(parked.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert_eq!(history.len(), 1, "the move is in its history: {history:?}");
 }

@@ -158,6 +158,15 @@ async fn each_contact_change_delivers_a_signed_event_carrying_the_resource_as_th
         .send()
         .await
         .unwrap();
+    let trashed = c
+        .contacts_get()
+        .id(created.id.to_string())
+        .include_deleted(true)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     // Not in the endpoint's event types: never sent to it.
     crate::create_company(c, "Analytical Engines").await;
 
@@ -179,9 +188,10 @@ async fn each_contact_change_delivers_a_signed_event_carrying_the_resource_as_th
     assert_eq!(data("contact.updated"), as_json(&updated));
     assert_eq!(
         data("contact.deleted"),
-        as_json(&updated),
-        "the contact as it was"
+        as_json(&trashed),
+        "the contact as it is in the trash"
     );
+    assert!(trashed.deleted_at.is_some());
 
     // `webhook-id` is the event's id, as `GET /v1/events` lists it.
     let events = c.events_list().send().await.unwrap().into_inner().data;

@@ -18,8 +18,8 @@ use super::events::{self, EventType};
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
-    envelopes, Action, ApiResult, Conditional, Create, Created, Delete, List, Meta, NoContent, Read,
-    Success, Tagged, Update,
+    envelopes, Action, ApiResult, Conditional, Create, Created, Delete, List, Meta, NoContent,
+    Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, Int, PathId, Text, TextList};

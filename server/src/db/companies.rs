@@ -58,15 +58,14 @@ async fn check_domain(tx: &mut TenantTx, company: &Company, except: Option<Uuid>
     let Some(domain) = &company.domain else {
         return Ok(());
     };
-    let holder: Option<Uuid> =
-        sqlx::query_scalar(
-            "SELECT id FROM companies WHERE domain = $1 AND deleted_at IS NULL \
+    let holder: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM companies WHERE domain = $1 AND deleted_at IS NULL \
              AND id IS DISTINCT FROM $2",
-        )
-            .bind(domain)
-            .bind(except)
-            .fetch_optional(tx.conn())
-            .await?;
+    )
+    .bind(domain)
+    .bind(except)
+    .fetch_optional(tx.conn())
+    .await?;
     match holder {
         Some(id) => Err(domain_taken(Some(id))),
         None => Ok(()),

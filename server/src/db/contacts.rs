@@ -181,14 +181,12 @@ pub async fn set_company(tx: &mut TenantTx, id: Uuid, company_id: Uuid) -> AppRe
 
 /// The contact already using `email` (case-insensitively), for the 409 that names it.
 pub async fn find_id_by_email(tx: &mut TenantTx, email: &str) -> AppResult<Option<Uuid>> {
-    Ok(
-        sqlx::query_scalar(
-            "SELECT id FROM contacts WHERE lower(email) = lower($1) AND deleted_at IS NULL"
-        )
-            .bind(email)
-            .fetch_optional(tx.conn())
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM contacts WHERE lower(email) = lower($1) AND deleted_at IS NULL",
     )
+    .bind(email)
+    .fetch_optional(tx.conn())
+    .await?)
 }
 
 /// The 409 for an email another contact of the tenant already uses; `holder` names it

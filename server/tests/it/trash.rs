@@ -64,10 +64,16 @@ async fn seed(
 /// Moves a row to the trash `days_ago` days back, as if it had been deleted then.
 async fn trash_ago(tx: &mut Transaction<'static, Postgres>, table: &str, id: Uuid, days_ago: i32) {
     let sql = match table {
-        "contacts" => "UPDATE contacts SET deleted_at = now() - make_interval(days => $2) WHERE id = $1",
-        "companies" => "UPDATE companies SET deleted_at = now() - make_interval(days => $2) WHERE id = $1",
+        "contacts" => {
+            "UPDATE contacts SET deleted_at = now() - make_interval(days => $2) WHERE id = $1"
+        }
+        "companies" => {
+            "UPDATE companies SET deleted_at = now() - make_interval(days => $2) WHERE id = $1"
+        }
         "leads" => "UPDATE leads SET deleted_at = now() - make_interval(days => $2) WHERE id = $1",
-        "activities" => "UPDATE activities SET deleted_at = now() - make_interval(days => $2) WHERE id = $1",
+        "activities" => {
+            "UPDATE activities SET deleted_at = now() - make_interval(days => $2) WHERE id = $1"
+        }
         other => panic!("no table {other}"),
     };
     let n = sqlx::query(sql)
@@ -97,7 +103,11 @@ async fn exists(owner: &PgPool, table: &str, id: Uuid) -> bool {
 }
 
 async fn link(owner: &PgPool, sql: &str, id: Uuid) -> Option<Uuid> {
-    sqlx::query_scalar(sql).bind(id).fetch_one(owner).await.unwrap()
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(owner)
+        .await
+        .unwrap()
 }
 
 const CONTACT: &str = "INSERT INTO contacts (id, tenant_id, first_name) VALUES ($1, $2, 'Seed')";
@@ -185,7 +195,10 @@ async fn assert_purged(owner: &PgPool, s: &Seeded) {
     assert!(!exists(owner, "leads", s.old_lead).await);
     assert!(!exists(owner, "activities", s.old_lead_history).await);
     assert!(!exists(owner, "activities", s.old_activity).await);
-    assert!(exists(owner, "contacts", s.recent_contact).await, "29 days in the trash: kept");
+    assert!(
+        exists(owner, "contacts", s.recent_contact).await,
+        "29 days in the trash: kept"
+    );
     assert!(exists(owner, "contacts", s.live_contact).await);
     assert!(exists(owner, "activities", s.live_activity).await);
     // What linked to the purged records lost the link (ON DELETE SET NULL), nothing more.
@@ -200,8 +213,12 @@ async fn assert_purged(owner: &PgPool, s: &Seeded) {
 #[tokio::test]
 async fn the_purge_deletes_what_outlived_the_retention_in_every_tenant_and_nothing_else() {
     let db = database().await;
-    let a = tenants::provision(&db.owner, "A", "owner@a.example").await.unwrap();
-    let b = tenants::provision(&db.owner, "B", "owner@b.example").await.unwrap();
+    let a = tenants::provision(&db.owner, "A", "owner@a.example")
+        .await
+        .unwrap();
+    let b = tenants::provision(&db.owner, "B", "owner@b.example")
+        .await
+        .unwrap();
     let seeded_a = seed_tenant(&db.owner, a.tenant_id).await;
     let seeded_b = seed_tenant(&db.owner, b.tenant_id).await;
 
@@ -215,7 +232,11 @@ async fn the_purge_deletes_what_outlived_the_retention_in_every_tenant_and_nothi
     // The runtime role, which sees no tenant at all outside a tenant transaction,
     // empties the rest through the function.
     let rest = trash::purge(&db.runtime, RETENTION).await.unwrap();
-    assert_eq!(first as u64 + rest, 2 * 5, "five expired rows in each of two tenants");
+    assert_eq!(
+        first as u64 + rest,
+        2 * 5,
+        "five expired rows in each of two tenants"
+    );
     assert_purged(&db.owner, &seeded_a).await;
     assert_purged(&db.owner, &seeded_b).await;
 
@@ -226,7 +247,9 @@ async fn the_purge_deletes_what_outlived_the_retention_in_every_tenant_and_nothi
 #[tokio::test]
 async fn the_runtime_role_cannot_purge_another_way() {
     let db = database().await;
-    let a = tenants::provision(&db.owner, "A", "owner@a.example").await.unwrap();
+    let a = tenants::provision(&db.owner, "A", "owner@a.example")
+        .await
+        .unwrap();
     let mut tx = as_tenant(&db.owner, a.tenant_id).await;
     let contact = seed(&mut tx, CONTACT, a.tenant_id, &[]).await;
     trash_ago(&mut tx, "contacts", contact, 40).await;
@@ -252,7 +275,10 @@ async fn the_runtime_role_cannot_purge_another_way() {
         .await
         .unwrap()
         .rows_affected();
-    assert_eq!(deleted, 0, "the trash is invisible without app.include_deleted");
+    assert_eq!(
+        deleted, 0,
+        "the trash is invisible without app.include_deleted"
+    );
     tx.rollback().await.unwrap();
     assert!(exists(&db.owner, "contacts", contact).await);
 
@@ -264,7 +290,9 @@ async fn the_runtime_role_cannot_purge_another_way() {
 #[tokio::test]
 async fn the_purge_job_runs_at_once_and_stops_when_told() {
     let db = database().await;
-    let a = tenants::provision(&db.owner, "A", "owner@a.example").await.unwrap();
+    let a = tenants::provision(&db.owner, "A", "owner@a.example")
+        .await
+        .unwrap();
     let mut tx = as_tenant(&db.owner, a.tenant_id).await;
     let contact = seed(&mut tx, CONTACT, a.tenant_id, &[]).await;
     trash_ago(&mut tx, "contacts", contact, 40).await;
