@@ -190,7 +190,7 @@ async fn uniqueness_ignores_the_trash_and_a_restore_into_a_conflict_names_the_ho
 
     // Companies: the same for the domain.
     let mut body = company("Acme");
-    body.domain = Some("acme.example".into());
+    body.domain = Some("acme.example".parse().unwrap());
     let acme = c
         .companies_create()
         .body(body.clone())
