@@ -38,7 +38,7 @@ pub async fn purge(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Erro
     let mut total = 0u64;
     loop {
         let n: i32 = sqlx::query_scalar("SELECT purge_trash($1, $2)")
-            .bind(&retention)
+            .bind(retention)
             .bind(PURGE_BATCH)
             .fetch_one(pool)
             .await?;
