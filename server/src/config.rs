@@ -350,3 +350,29 @@ impl TrashArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::TrashArgs;
+
+    fn trash(days: u64, interval: u64) -> anyhow::Result<crate::db::trash::TrashSettings> {
+        TrashArgs {
+            trash_retention_days: days,
+            trash_purge_interval_secs: interval,
+        }
+        .settings()
+    }
+
+    #[test]
+    fn the_trash_keeps_records_for_whole_days_and_refuses_nonsense() {
+        let settings = trash(30, 3600).unwrap();
+        assert_eq!(settings, crate::db::trash::TrashSettings::default());
+        assert_eq!(settings.retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(trash(0, 1).unwrap().retention, Duration::ZERO);
+        assert!(trash(36_501, 3600).is_err());
+        assert!(trash(30, 0).is_err(), "a zero interval would spin");
+        assert!(trash(30, 7 * 86_400 + 1).is_err());
+    }
+}
