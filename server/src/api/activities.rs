@@ -11,6 +11,7 @@ use poem_openapi::{Enum, Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -21,7 +22,6 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::custom_fields;
 use super::types::{text, PathId, RecordType, Text};
 use super::ApiTags;
 use crate::auth::Principal;
@@ -265,7 +265,13 @@ impl ActivitiesApi {
         body: Json<ActivityCreate>,
     ) -> ApiResult<Tagged<Created<ActivityEnvelope>>, Create> {
         let mut body = body.0;
-        let values = Value::Object(body.custom_fields.take().unwrap_or_default().into_iter().collect());
+        let values = Value::Object(
+            body.custom_fields
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        );
         let owner = body.owner_id.or(auth.0.user_id);
         let activity = body.parse(owner)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;

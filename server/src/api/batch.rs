@@ -34,8 +34,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::companies::{Company, CompanyCreate};
-use super::custom_fields;
 use super::contacts::{Contact, ContactCreate};
+use super::custom_fields;
 use super::edge::RequestId;
 use super::events::{self, EventType};
 use super::merge::overlay;

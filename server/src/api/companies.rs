@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::contacts::{self, ContactList};
+use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -22,7 +23,6 @@ use super::responses::{
     Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::custom_fields;
 use super::types::{text, Int, PathId, RecordType, Text, TextList};
 use super::{filter_text, ApiTags};
 use crate::auth::Scope;

@@ -11,6 +11,7 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -20,7 +21,6 @@ use super::responses::{
     Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::custom_fields;
 use super::types::{text, Email, PathId, RecordType, Text, TextList};
 use super::{filter_text, ApiTags};
 use crate::auth::Scope;
@@ -355,9 +355,14 @@ impl ContactsApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         if_match.check(&current)?;
-        let values =
-            custom_fields::for_patch(&mut tx, RecordType::Contact, id, &current.custom_fields, values)
-                .await?;
+        let values = custom_fields::for_patch(
+            &mut tx,
+            RecordType::Contact,
+            id,
+            &current.custom_fields,
+            values,
+        )
+        .await?;
         if let Some(values) = values {
             changes.custom_fields = Patch::Set(values);
         }

@@ -346,7 +346,10 @@ impl CustomFieldsApi {
             key: errors.check(domain::key(&body.key)),
             label: errors.check(domain::label(&body.label)),
             field_type,
-            options: errors.check(domain::options(field_type, body.options.unwrap_or_default())),
+            options: errors.check(domain::options(
+                field_type,
+                body.options.unwrap_or_default(),
+            )),
             required: body.required.unwrap_or(false),
             unique: errors.check(domain::unique(field_type, body.unique.unwrap_or(false))),
         };
@@ -443,7 +446,10 @@ impl CustomFieldsApi {
             field_type,
             options,
             required: body.required.unwrap_or(old.required),
-            unique: errors.check(domain::unique(field_type, body.unique.unwrap_or(old.unique))),
+            unique: errors.check(domain::unique(
+                field_type,
+                body.unique.unwrap_or(old.unique),
+            )),
         };
         if field_type.has_options() && def.options.is_empty() && !errors.has("options") {
             errors.push(FieldError::new(
@@ -520,8 +526,7 @@ impl CustomFieldsApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         if_match.check(&current)?;
-        let record_type =
-            RecordType::parse(&current.record_type).unwrap_or(RecordType::Contact);
+        let record_type = RecordType::parse(&current.record_type).unwrap_or(RecordType::Contact);
         let deleted =
             CustomField::from(repo::delete(&mut tx, id, record_type.table(), &current.key).await?);
         events::emit(&mut tx, EventType::CustomFieldDeleted, &deleted).await?;
@@ -550,7 +555,12 @@ impl CustomFieldsApi {
         /// Only the fields of this record type.
         record_type: Query<Option<RecordType>>,
     ) -> ApiResult<Success<CustomFieldList>, List> {
-        let page = pagination::page(limit.0, cursor.0.as_deref(), None, DefinitionSort::CreatedAt)?;
+        let page = pagination::page(
+            limit.0,
+            cursor.0.as_deref(),
+            None,
+            DefinitionSort::CreatedAt,
+        )?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let (rows, has_more) =
             repo::list(&mut tx, record_type.0.map(RecordType::as_str), &page).await?;

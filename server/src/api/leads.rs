@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::companies::Company;
 use super::contacts::Contact;
+use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -23,7 +24,6 @@ use super::responses::{
     Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::custom_fields;
 use super::types::{text, Amount, Date, Email, PathId, RecordType, Text};
 use super::{bad_parameter, filter_text, ApiTags};
 use crate::auth::Scope;
@@ -491,7 +491,13 @@ impl LeadsApi {
     ) -> ApiResult<Tagged<Created<LeadEnvelope>>, Create> {
         // A new lead belongs to the user the key acts for unless it names its owner.
         let mut body = body.0;
-        let values = Value::Object(body.custom_fields.take().unwrap_or_default().into_iter().collect());
+        let values = Value::Object(
+            body.custom_fields
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        );
         let lead = body.parse(auth.0.user_id)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let values = custom_fields::for_create(&mut tx, RecordType::Lead, &values).await?;
@@ -555,11 +561,16 @@ impl LeadsApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         if_match.check(&current)?;
-        let values =
-            custom_fields::for_patch(&mut tx, RecordType::Lead, id, &current.custom_fields, values)
-                .await?
-                .map(Value::Object)
-                .unwrap_or_else(|| current.custom_fields.clone());
+        let values = custom_fields::for_patch(
+            &mut tx,
+            RecordType::Lead,
+            id,
+            &current.custom_fields,
+            values,
+        )
+        .await?
+        .map(Value::Object)
+        .unwrap_or_else(|| current.custom_fields.clone());
         let mut merged = merge::<LeadCreate, _>(&Lead::from(current.clone()), &body)?;
         merged.custom_fields = None;
         if sets(&body, "pipeline_id") && !sets(&body, "stage_id") {

@@ -66,7 +66,10 @@ pub struct DefinitionWrite {
 pub fn value_taken(holder: Option<(String, Uuid)>) -> AppError {
     let detail = match &holder {
         Some((_, id)) => FieldError::new(
-            format!("custom_fields.{}", holder.as_ref().map(|h| h.0.as_str()).unwrap_or("")),
+            format!(
+                "custom_fields.{}",
+                holder.as_ref().map(|h| h.0.as_str()).unwrap_or("")
+            ),
             "taken",
             format!("is unique and already held by record {id}"),
         ),
@@ -141,7 +144,11 @@ pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<Definition
         .ok_or(AppError::NotFound("custom field"))
 }
 
-pub async fn update(tx: &mut TenantTx, id: Uuid, def: &DefinitionWrite) -> AppResult<DefinitionRow> {
+pub async fn update(
+    tx: &mut TenantTx,
+    id: Uuid,
+    def: &DefinitionWrite,
+) -> AppResult<DefinitionRow> {
     let sql = format!(
         "UPDATE custom_field_definitions SET label = $2, type = $3, options = $4, \
          required = $5, \"unique\" = $6, \
@@ -159,11 +166,13 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, def: &DefinitionWrite) -> AppRe
         .await
         .map_err(write_error)?
         .ok_or(AppError::NotFound("custom field"))?;
-    sqlx::query("UPDATE custom_field_values SET is_unique = $2 WHERE field_id = $1 AND is_unique <> $2")
-        .bind(id)
-        .bind(def.unique)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "UPDATE custom_field_values SET is_unique = $2 WHERE field_id = $1 AND is_unique <> $2",
+    )
+    .bind(id)
+    .bind(def.unique)
+    .execute(tx.conn())
+    .await?;
     Ok(row)
 }
 
@@ -204,12 +213,12 @@ pub async fn for_type(tx: &mut TenantTx, record_type: &str) -> AppResult<Vec<Def
 
 /// Whether any record holds a value of the field (trashed ones too: they may come back).
 pub async fn has_values(tx: &mut TenantTx, field_id: Uuid) -> AppResult<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM custom_field_values WHERE field_id = $1)",
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM custom_field_values WHERE field_id = $1)")
+            .bind(field_id)
+            .fetch_one(tx.conn())
+            .await?,
     )
-    .bind(field_id)
-    .fetch_one(tx.conn())
-    .await?)
 }
 
 /// The first of `options` some record still holds.
@@ -229,7 +238,10 @@ pub async fn option_in_use(
 }
 
 /// A value two live records share, with one of them.
-pub async fn duplicate_value(tx: &mut TenantTx, field_id: Uuid) -> AppResult<Option<(String, Uuid)>> {
+pub async fn duplicate_value(
+    tx: &mut TenantTx,
+    field_id: Uuid,
+) -> AppResult<Option<(String, Uuid)>> {
     Ok(sqlx::query_as(
         "SELECT v_text, min(record_id::text)::uuid FROM custom_field_values \
          WHERE field_id = $1 AND live GROUP BY v_text HAVING count(*) > 1 LIMIT 1",
@@ -281,10 +293,12 @@ pub fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, filters: &[Filter]) {
                     .push_bind(text.clone());
             }
             Operand::Num(num) => {
-                sql.push(format_args!(" AND cfv.v_num {op} ")).push_bind(*num);
+                sql.push(format_args!(" AND cfv.v_num {op} "))
+                    .push_bind(*num);
             }
             Operand::Time(time) => {
-                sql.push(format_args!(" AND cfv.v_time {op} ")).push_bind(*time);
+                sql.push(format_args!(" AND cfv.v_time {op} "))
+                    .push_bind(*time);
             }
         }
         sql.push(")");
@@ -301,7 +315,8 @@ pub async fn list(
         "SELECT {COLUMNS} FROM custom_field_definitions WHERE true"
     ));
     if let Some(record_type) = record_type {
-        sql.push(" AND record_type = ").push_bind(record_type.to_owned());
+        sql.push(" AND record_type = ")
+            .push_bind(record_type.to_owned());
     }
     page.push_sql(&mut sql);
     let rows = sql.build_query_as().fetch_all(tx.conn()).await?;

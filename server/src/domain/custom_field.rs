@@ -131,7 +131,10 @@ pub fn options(field_type: FieldType, options: Vec<String>) -> Result<Vec<String
         return Err(FieldError::new(
             "options",
             "invalid_options",
-            format!("a {} field needs 1 to {OPTIONS_MAX} options", field_type.as_str()),
+            format!(
+                "a {} field needs 1 to {OPTIONS_MAX} options",
+                field_type.as_str()
+            ),
         ));
     }
     let mut out: Vec<String> = Vec::with_capacity(options.len());
@@ -141,7 +144,11 @@ pub fn options(field_type: FieldType, options: Vec<String>) -> Result<Vec<String
             return Err(FieldError::new(item, "required", "must not be empty"));
         };
         if out.contains(&option) {
-            return Err(FieldError::new(item, "duplicate", "options must be distinct"));
+            return Err(FieldError::new(
+                item,
+                "duplicate",
+                "options must be distinct",
+            ));
         }
         out.push(option);
     }
@@ -243,7 +250,11 @@ pub fn value_of(definition: &Definition, field: &str, value: Value) -> Result<Va
             let text = string(field, &value, "a string")?;
             match fields::optional_text(field, Some(text.to_owned()), TEXT_MAX, true)? {
                 Some(text) => Ok(Value::from(text)),
-                None => Err(invalid(field, "required", "must not be empty (send null to remove it)")),
+                None => Err(invalid(
+                    field,
+                    "required",
+                    "must not be empty (send null to remove it)",
+                )),
             }
         }
         FieldType::Number => match value.as_f64() {
@@ -251,7 +262,11 @@ pub fn value_of(definition: &Definition, field: &str, value: Value) -> Result<Va
             _ => Err(invalid(field, "invalid_type", "must be a JSON number")),
         },
         FieldType::Decimal => {
-            let text = string(field, &value, "a decimal number as a string, e.g. \"12.50\"")?;
+            let text = string(
+                field,
+                &value,
+                "a decimal number as a string, e.g. \"12.50\"",
+            )?;
             decimal(field, text).map(|d| Value::from(d.to_string()))
         }
         FieldType::Boolean => match value {
@@ -271,7 +286,11 @@ pub fn value_of(definition: &Definition, field: &str, value: Value) -> Result<Va
             let text = string(field, &value, "a URL")?;
             match fields::optional_url(field, Some(text.to_owned()))? {
                 Some(url) => Ok(Value::from(url)),
-                None => Err(invalid(field, "invalid_url", "must be an absolute http or https URL")),
+                None => Err(invalid(
+                    field,
+                    "invalid_url",
+                    "must be an absolute http or https URL",
+                )),
             }
         }
         FieldType::Email => {
@@ -287,7 +306,11 @@ pub fn value_of(definition: &Definition, field: &str, value: Value) -> Result<Va
         }
         FieldType::MultiSelect => {
             let Value::Array(items) = value else {
-                return Err(invalid(field, "invalid_type", "must be an array of the field's options"));
+                return Err(invalid(
+                    field,
+                    "invalid_type",
+                    "must be an array of the field's options",
+                ));
             };
             let mut out: Vec<String> = Vec::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
@@ -295,7 +318,11 @@ pub fn value_of(definition: &Definition, field: &str, value: Value) -> Result<Va
                 let text = string(&item_field, item, "one of the field's options")?;
                 let chosen = option(definition, &item_field, text)?;
                 if out.contains(&chosen) {
-                    return Err(invalid(&item_field, "duplicate", "options must be distinct"));
+                    return Err(invalid(
+                        &item_field,
+                        "duplicate",
+                        "options must be distinct",
+                    ));
                 }
                 out.push(chosen);
             }
@@ -426,7 +453,9 @@ pub fn filter(definitions: &[Definition], param: &str, raw: &str) -> Result<Filt
         return Err(bad(format!("`{raw}` is not key:op:value")));
     };
     let Some(definition) = definitions.iter().find(|d| d.key == key) else {
-        return Err(bad(format!("no custom field `{key}` is defined for this record type")));
+        return Err(bad(format!(
+            "no custom field `{key}` is defined for this record type"
+        )));
     };
     let Some(op) = Op::parse(op) else {
         return Err(bad(format!("`{op}` is not one of eq, gt, gte, lt, lte")));
@@ -441,13 +470,21 @@ pub fn filter(definitions: &[Definition], param: &str, raw: &str) -> Result<Filt
     let operand = match definition.field_type {
         FieldType::Number | FieldType::Decimal => {
             let d = decimal(param, value)
-                .or_else(|_| value.parse::<Decimal>().map_err(|_| invalid(param, "", "must be a number")))
+                .or_else(|_| {
+                    value
+                        .parse::<Decimal>()
+                        .map_err(|_| invalid(param, "", "must be a number"))
+                })
                 .map_err(value_err)?;
             Operand::Num(d)
         }
         FieldType::Date => {
             let d = date(param, value).map_err(value_err)?;
-            Operand::Time(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default())
+            Operand::Time(
+                d.and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc())
+                    .unwrap_or_default(),
+            )
         }
         FieldType::Datetime => Operand::Time(datetime(param, value).map_err(value_err)?),
         FieldType::Boolean => match value {
@@ -512,14 +549,20 @@ mod tests {
         assert!(check(FieldType::Text, json!(3)).is_err());
         assert_eq!(check(FieldType::Number, json!(2.5)), Ok(json!(2.5)));
         assert!(check(FieldType::Number, json!("2.5")).is_err());
-        assert_eq!(check(FieldType::Decimal, json!("12.500")), Ok(json!("12.5")));
+        assert_eq!(
+            check(FieldType::Decimal, json!("12.500")),
+            Ok(json!("12.5"))
+        );
         assert_eq!(check(FieldType::Decimal, json!("-3")), Ok(json!("-3")));
         for bad in [json!(12.5), json!("1e3"), json!("1.23456"), json!(".5")] {
             assert!(check(FieldType::Decimal, bad.clone()).is_err(), "{bad}");
         }
         assert_eq!(check(FieldType::Boolean, json!(true)), Ok(json!(true)));
         assert!(check(FieldType::Boolean, json!("true")).is_err());
-        assert_eq!(check(FieldType::Date, json!("2026-02-28")), Ok(json!("2026-02-28")));
+        assert_eq!(
+            check(FieldType::Date, json!("2026-02-28")),
+            Ok(json!("2026-02-28"))
+        );
         assert!(check(FieldType::Date, json!("2026-02-30")).is_err());
         assert_eq!(
             check(FieldType::Datetime, json!("2026-01-01T10:00:00+02:00")),
@@ -540,7 +583,9 @@ mod tests {
         );
         assert!(check(FieldType::MultiSelect, json!(["gold", "silver"])).is_ok());
         assert_eq!(
-            check(FieldType::MultiSelect, json!(["gold", "gold"])).unwrap_err().field,
+            check(FieldType::MultiSelect, json!(["gold", "gold"]))
+                .unwrap_err()
+                .field,
             "custom_fields.f[1]"
         );
     }
@@ -563,19 +608,37 @@ mod tests {
 
     #[test]
     fn a_merge_patch_merges_keys_and_null_removes_one() {
-        let mut current = json!({"a": 1, "b": 2}).as_object().cloned().unwrap_or_default();
-        let patch = json!({"b": null, "c": 3}).as_object().cloned().unwrap_or_default();
+        let mut current = json!({"a": 1, "b": 2})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let patch = json!({"b": null, "c": 3})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         merge_patch(&mut current, patch);
         assert_eq!(Value::Object(current), json!({"a": 1, "c": 3}));
     }
 
     #[test]
     fn filters_are_typed_and_ranges_only_for_ordered_types() {
-        let defs = [def("seats", FieldType::Number), def("plan", FieldType::Select)];
+        let defs = [
+            def("seats", FieldType::Number),
+            def("plan", FieldType::Select),
+        ];
         let f = filter(&defs, "custom_field", "seats:gte:10").unwrap();
-        assert_eq!((f.op, f.operand), (Op::Gte, Operand::Num(Decimal::from(10))));
+        assert_eq!(
+            (f.op, f.operand),
+            (Op::Gte, Operand::Num(Decimal::from(10)))
+        );
         assert!(filter(&defs, "custom_field", "plan:eq:gold").is_ok());
-        for bad in ["plan:gt:gold", "plan:eq:bronze", "seats:eq:ten", "nope:eq:1", "plan"] {
+        for bad in [
+            "plan:gt:gold",
+            "plan:eq:bronze",
+            "seats:eq:ten",
+            "nope:eq:1",
+            "plan",
+        ] {
             assert_eq!(
                 filter(&defs, "custom_field", bad).unwrap_err().field,
                 "custom_field",
