@@ -186,11 +186,14 @@ BEGIN
                                      ELSE 'text' END
                             ELSE 'text' END
                 FROM %I c, jsonb_each(c.custom_fields) AS e (key, value)
-                WHERE jsonb_typeof(e.value) <> 'null'
+                WHERE c.tenant_id = $1 AND jsonb_typeof(e.value) <> 'null'
                 GROUP BY e.key
             $q$, r.tbl) USING t, r.kind;
             -- Values of `text` definitions that are not strings become their JSON text;
-            -- nulls go. This also fills the values index through the update trigger.
+            -- nulls go (only the records holding such a value are rewritten, so the
+            -- others keep their `updated_at`). The update trigger indexes what it
+            -- rewrites. The tenant is named although RLS would scope the statements:
+            -- a superuser running migrations bypasses RLS.
             EXECUTE format($q$
                 UPDATE %I c SET custom_fields = (
                     SELECT coalesce(jsonb_object_agg(e.key,
@@ -200,17 +203,22 @@ BEGIN
                     JOIN custom_field_definitions d
                       ON d.tenant_id = c.tenant_id AND d.record_type = $1 AND d.key = e.key
                     WHERE jsonb_typeof(e.value) <> 'null')
-                WHERE c.custom_fields <> '{}'
-            $q$, r.tbl) USING r.kind;
+                WHERE c.tenant_id = $2 AND EXISTS (
+                    SELECT 1 FROM jsonb_each(c.custom_fields) AS e (key, value)
+                    JOIN custom_field_definitions d
+                      ON d.tenant_id = c.tenant_id AND d.record_type = $1 AND d.key = e.key
+                    WHERE jsonb_typeof(e.value) = 'null'
+                       OR (d.type = 'text' AND jsonb_typeof(e.value) <> 'string'))
+            $q$, r.tbl) USING r.kind, t;
             -- Records the update left as they were still need their index rows.
             EXECUTE format($q$
                 INSERT INTO custom_field_values
                 SELECT i.* FROM %I c,
                      custom_field_index_rows(c.tenant_id, c.id, $1, c.custom_fields,
                                              c.deleted_at IS NULL) AS i
-                WHERE c.custom_fields <> '{}'
+                WHERE c.tenant_id = $2 AND c.custom_fields <> '{}'
                   AND NOT EXISTS (SELECT 1 FROM custom_field_values v WHERE v.record_id = c.id)
-            $q$, r.tbl) USING r.kind;
+            $q$, r.tbl) USING r.kind, t;
         END LOOP;
     END LOOP;
 END

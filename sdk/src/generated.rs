@@ -26843,7 +26843,7 @@ pub mod builder {
         client: &'a super::Client,
         company_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<::std::vec::Vec<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         email: Result<Option<types::ContactsListEmail>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         q: Result<Option<types::ContactsListQ>, String>,
@@ -26856,7 +26856,7 @@ pub mod builder {
                 client: client,
                 company_id: Ok(None),
                 cursor: Ok(None),
-                custom_field: Err("custom_field was not initialized".to_string()),
+                custom_field: Ok(None),
                 email: Ok(None),
                 limit: Ok(None),
                 q: Ok(None),
@@ -26895,6 +26895,7 @@ pub mod builder {
         {
             self.custom_field = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
                         .to_string()
@@ -27727,7 +27728,7 @@ pub mod builder {
     pub struct CompaniesList<'a> {
         client: &'a super::Client,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<::std::vec::Vec<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         domain: Result<Option<types::CompaniesListDomain>, String>,
         industry: Result<Option<types::CompaniesListIndustry>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
@@ -27740,7 +27741,7 @@ pub mod builder {
             Self {
                 client: client,
                 cursor: Ok(None),
-                custom_field: Err("custom_field was not initialized".to_string()),
+                custom_field: Ok(None),
                 domain: Ok(None),
                 industry: Ok(None),
                 limit: Ok(None),
@@ -27768,6 +27769,7 @@ pub mod builder {
         {
             self.custom_field = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
                         .to_string()
@@ -31094,7 +31096,7 @@ pub mod builder {
         contact_id: Result<Option<::uuid::Uuid>, String>,
         currency: Result<Option<types::LeadsListCurrency>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<::std::vec::Vec<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         expected_close_from: Result<Option<::chrono::naive::NaiveDate>, String>,
         expected_close_to: Result<Option<::chrono::naive::NaiveDate>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
@@ -31116,7 +31118,7 @@ pub mod builder {
                 contact_id: Ok(None),
                 currency: Ok(None),
                 cursor: Ok(None),
-                custom_field: Err("custom_field was not initialized".to_string()),
+                custom_field: Ok(None),
                 expected_close_from: Ok(None),
                 expected_close_to: Ok(None),
                 limit: Ok(None),
@@ -31186,6 +31188,7 @@ pub mod builder {
         {
             self.custom_field = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
                         .to_string()
@@ -32297,7 +32300,7 @@ pub mod builder {
         completed: Result<Option<bool>, String>,
         contact_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<::std::vec::Vec<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         due_from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         due_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         lead_id: Result<Option<::uuid::Uuid>, String>,
@@ -32315,7 +32318,7 @@ pub mod builder {
                 completed: Ok(None),
                 contact_id: Ok(None),
                 cursor: Ok(None),
-                custom_field: Err("custom_field was not initialized".to_string()),
+                custom_field: Ok(None),
                 due_from: Ok(None),
                 due_to: Ok(None),
                 lead_id: Ok(None),
@@ -32379,6 +32382,7 @@ pub mod builder {
         {
             self.custom_field = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
                         .to_string()

@@ -466,7 +466,7 @@ impl ActivitiesApi {
         updated_after: Query<Option<DateTime<Utc>>>,
         /// A filter on a custom field, `key:op:value`; repeat it to combine filters (all
         /// must hold). See "Custom field filters" in the API description.
-        custom_field: Query<Vec<String>>,
+        custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<ActivityList>, List> {
         let page = pagination::page(
             limit.0,
@@ -487,8 +487,12 @@ impl ActivitiesApi {
             custom_fields: Vec::new(),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        filter.custom_fields =
-            custom_fields::filters(&mut tx, RecordType::Activity, &custom_field.0).await?;
+        filter.custom_fields = custom_fields::filters(
+            &mut tx,
+            RecordType::Activity,
+            &custom_field.0.unwrap_or_default(),
+        )
+        .await?;
         let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
         tx.commit().await?;
         Ok(Success(ActivityList {

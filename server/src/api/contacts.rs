@@ -439,7 +439,7 @@ impl ContactsApi {
         updated_after: Query<Option<DateTime<Utc>>>,
         /// A filter on a custom field, `key:op:value`; repeat it to combine filters (all
         /// must hold). See "Custom field filters" in the API description.
-        custom_field: Query<Vec<String>>,
+        custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<ContactList>, List> {
         let mut filter = ContactFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
@@ -449,8 +449,12 @@ impl ContactsApi {
             custom_fields: Vec::new(),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        filter.custom_fields =
-            custom_fields::filters(&mut tx, RecordType::Contact, &custom_field.0).await?;
+        filter.custom_fields = custom_fields::filters(
+            &mut tx,
+            RecordType::Contact,
+            &custom_field.0.unwrap_or_default(),
+        )
+        .await?;
         let list = list_page(
             &mut tx,
             &filter,
