@@ -31,8 +31,14 @@ CREATE INDEX custom_field_definitions_tenant_created_idx
 
 -- One row per stored value. `v_text` is the value's canonical text (what equality on
 -- text-like types and the unique rule compare: emails lower-cased, numbers without
--- trailing zeros); `v_num` holds numbers and decimals, `v_time` dates (midnight UTC) and
--- datetimes, `v_bool` booleans. `is_unique` copies the definition's flag and `live`
+-- trailing zeros); `v_num` holds numbers and decimals exactly, `v_time` dates (midnight
+-- UTC) and datetimes, `v_bool` booleans.
+--
+-- `v_float` is `v_num` as float8, and it is what numbers are indexed by: under row-level
+-- security PostgreSQL only uses a condition in an index scan when its operator is
+-- leakproof, and numeric's are not (float8's, text's and timestamptz's are). The
+-- conversion is monotonic, so a filter takes its candidates by `v_float` with a bound
+-- that includes the rounding (`>=` for `>`) and keeps the exact comparison on `v_num`. `is_unique` copies the definition's flag and `live`
 -- follows the record's `deleted_at`, so the partial unique index below is the unique
 -- rule: trashed records do not hold their values.
 --
@@ -44,6 +50,7 @@ CREATE TABLE custom_field_values (
     record_id   uuid NOT NULL,
     v_text      text NOT NULL,
     v_num       numeric,
+    v_float     double precision,
     v_time      timestamptz,
     v_bool      boolean,
     is_unique   boolean NOT NULL DEFAULT false,
@@ -55,8 +62,8 @@ CREATE TABLE custom_field_values (
 );
 CREATE INDEX custom_field_values_record_idx ON custom_field_values (record_id, field_id);
 CREATE INDEX custom_field_values_text_idx ON custom_field_values (field_id, v_text, record_id);
-CREATE INDEX custom_field_values_num_idx ON custom_field_values (field_id, v_num, record_id)
-    WHERE v_num IS NOT NULL;
+CREATE INDEX custom_field_values_num_idx ON custom_field_values (field_id, v_float, record_id)
+    WHERE v_float IS NOT NULL;
 CREATE INDEX custom_field_values_time_idx ON custom_field_values (field_id, v_time, record_id)
     WHERE v_time IS NOT NULL;
 CREATE UNIQUE INDEX custom_field_values_unique_key ON custom_field_values (field_id, v_text)
@@ -89,7 +96,8 @@ ALTER TABLE activities ADD COLUMN custom_fields jsonb NOT NULL DEFAULT '{}'
 CREATE FUNCTION custom_field_index_rows(
     p_tenant uuid, p_record uuid, p_record_type text, p_fields jsonb, p_live boolean
 ) RETURNS TABLE (tenant_id uuid, field_id uuid, record_id uuid, v_text text, v_num numeric,
-                 v_time timestamptz, v_bool boolean, is_unique boolean, live boolean)
+                 v_float double precision, v_time timestamptz, v_bool boolean,
+                 is_unique boolean, live boolean)
     LANGUAGE sql STABLE
     AS $$
     SELECT p_tenant, d.id, p_record,
@@ -99,6 +107,7 @@ CREATE FUNCTION custom_field_index_rows(
                ELSE x.value #>> '{}'
            END,
            CASE WHEN d.type IN ('number', 'decimal') THEN (x.value #>> '{}')::numeric END,
+           CASE WHEN d.type IN ('number', 'decimal') THEN (x.value #>> '{}')::numeric::float8 END,
            CASE
                WHEN d.type = 'date' THEN ((x.value #>> '{}')::date)::timestamp AT TIME ZONE 'UTC'
                WHEN d.type = 'datetime' THEN (x.value #>> '{}')::timestamptz

@@ -127,7 +127,7 @@ pub async fn all(admin: &PgPool, seeded: &Seeded, sizes: Sizes) -> anyhow::Resul
                 None,
             )
         }),
-        script: custom_field_script("v_text", "="),
+        script: custom_field_script("cfv.v_text = :value"),
         vars: vec![
             tenant.clone(),
             ("limit", "51".into()),
@@ -147,7 +147,7 @@ pub async fn all(admin: &PgPool, seeded: &Seeded, sizes: Sizes) -> anyhow::Resul
                 None,
             )
         }),
-        script: custom_field_script("v_num", ">="),
+        script: custom_field_script("cfv.v_float >= :value AND cfv.v_num >= :value"),
         vars: vec![
             tenant.clone(),
             ("limit", "51".into()),
@@ -218,13 +218,13 @@ pub async fn all(admin: &PgPool, seeded: &Seeded, sizes: Sizes) -> anyhow::Resul
 }
 
 /// The server's filtered list: the definitions of the record type, then the page through
-/// one `EXISTS` on the values index (`column` and `op` as the filter's type picks them).
-fn custom_field_script(column: &str, op: &str) -> String {
+/// one `EXISTS` on the values index (`compare`: the comparison the filter's type makes).
+fn custom_field_script(compare: &str) -> String {
     format!(
         "{BEGIN}SELECT {FIELD_COLUMNS} FROM custom_field_definitions WHERE record_type = :record_type;\n\
          SELECT {CONTACT_COLUMNS} FROM contacts WHERE true \
          AND EXISTS (SELECT 1 FROM custom_field_values cfv WHERE cfv.record_id = id \
-         AND cfv.field_id = :field AND cfv.{column} {op} :value) \
+         AND cfv.field_id = :field AND {compare}) \
          ORDER BY created_at ASC, id ASC LIMIT :limit;\nCOMMIT;\n"
     )
 }

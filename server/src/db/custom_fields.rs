@@ -293,7 +293,13 @@ pub fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, filters: &[Filter]) {
                     .push_bind(text.clone());
             }
             Operand::Num(num) => {
-                sql.push(format_args!(" AND cfv.v_num {op} "))
+                // Candidates by the float8 index (see the migration), then exactly. Rust
+                // parses the decimal's text to the nearest float8 as PostgreSQL's cast does.
+                let loose = filter.op.loose_sql();
+                let rounded: f64 = num.to_string().parse().unwrap_or(f64::NAN);
+                sql.push(format_args!(" AND cfv.v_float {loose} "))
+                    .push_bind(rounded)
+                    .push(format_args!(" AND cfv.v_num {op} "))
                     .push_bind(*num);
             }
             Operand::Time(time) => {

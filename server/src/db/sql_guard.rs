@@ -31,6 +31,11 @@ const ALLOWED: &[(&str, &str)] = &[
         "op",
         "a comparison operator from `custom_field::Op::sql`, a `&'static str` per variant",
     ),
+    (
+        "loose",
+        "a comparison operator from `custom_field::Op::loose_sql`, a `&'static str` per \
+         variant",
+    ),
     ("dir", "`ASC` or `DESC`, chosen by the sort direction"),
     (
         "tenant_id",

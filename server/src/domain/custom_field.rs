@@ -412,6 +412,16 @@ impl Op {
         })
     }
 
+    /// The operator that takes a superset of the matches through a monotonic rounding
+    /// (`>` becomes `>=`): the candidates' bound on a rounded column.
+    pub fn loose_sql(self) -> &'static str {
+        match self {
+            Self::Eq => "=",
+            Self::Gt | Self::Gte => ">=",
+            Self::Lt | Self::Lte => "<=",
+        }
+    }
+
     /// The SQL operator (a constant per variant).
     pub fn sql(self) -> &'static str {
         match self {
