@@ -398,6 +398,8 @@ async fn convert_company(
         ..Default::default()
     })
     .map_err(|e| from_prospect(e, "prospect_company_"))?;
+    // A conversion writes no custom field values: a `required` company field refuses it.
+    custom_fields::for_create(tx, RecordType::Company, &new.custom_fields).await?;
     let created = companies::insert(tx, &new).await?;
     events::emit(
         tx,
@@ -446,6 +448,8 @@ async fn convert_contact(
                     ..Default::default()
                 })
                 .map_err(|e| from_prospect(e, "prospect_"))?;
+                // As for the company: a `required` contact field refuses the conversion.
+                custom_fields::for_create(tx, RecordType::Contact, &new.custom_fields).await?;
                 let created = contacts::insert(tx, &new).await?;
                 events::emit(
                     tx,
