@@ -6475,18 +6475,22 @@ changes `custom_fields`).*/
     ///  "properties": {
     ///    "key": {
     ///      "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "maxLength": 63
     ///    },
     ///    "label": {
     ///      "description": "1 to 200 characters.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "maxLength": 200
     ///    },
     ///    "options": {
     ///      "description": "For `select` and `multi_select` (required there, refused elsewhere): 1 to 100\ndistinct options of 1 to 100 characters.",
     ///      "type": "array",
     ///      "items": {
-    ///        "type": "string"
-    ///      }
+    ///        "type": "string",
+    ///        "maxLength": 100
+    ///      },
+    ///      "maxItems": 100
     ///    },
     ///    "record_type": {
     ///      "$ref": "#/components/schemas/RecordType"
@@ -6511,13 +6515,13 @@ changes `custom_fields`).*/
     #[serde(deny_unknown_fields)]
     pub struct CustomFieldCreate {
         ///`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
-        pub key: ::std::string::String,
+        pub key: CustomFieldCreateKey,
         ///1 to 200 characters.
-        pub label: ::std::string::String,
+        pub label: CustomFieldCreateLabel,
         /**For `select` and `multi_select` (required there, refused elsewhere): 1 to 100
 distinct options of 1 to 100 characters.*/
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub options: ::std::vec::Vec<::std::string::String>,
+        pub options: ::std::vec::Vec<CustomFieldCreateOptionsItem>,
         pub record_type: RecordType,
         ///Default `false`.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -6536,6 +6540,242 @@ distinct options of 1 to 100 characters.*/
     impl CustomFieldCreate {
         pub fn builder() -> builder::CustomFieldCreate {
             Default::default()
+        }
+    }
+    ///`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
+    ///  "type": "string",
+    ///  "maxLength": 63
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldCreateKey(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldCreateKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldCreateKey> for ::std::string::String {
+        fn from(value: CustomFieldCreateKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldCreateKey> for CustomFieldCreateKey {
+        fn from(value: &CustomFieldCreateKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldCreateKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 63usize {
+                return Err("longer than 63 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldCreateKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldCreateKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldCreateKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///1 to 200 characters.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "1 to 200 characters.",
+    ///  "type": "string",
+    ///  "maxLength": 200
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldCreateLabel(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldCreateLabel {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldCreateLabel> for ::std::string::String {
+        fn from(value: CustomFieldCreateLabel) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldCreateLabel> for CustomFieldCreateLabel {
+        fn from(value: &CustomFieldCreateLabel) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldCreateLabel {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldCreateLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldCreateLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldCreateLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateLabel {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CustomFieldCreateOptionsItem`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 100
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldCreateOptionsItem(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldCreateOptionsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldCreateOptionsItem> for ::std::string::String {
+        fn from(value: CustomFieldCreateOptionsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldCreateOptionsItem>
+    for CustomFieldCreateOptionsItem {
+        fn from(value: &CustomFieldCreateOptionsItem) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldCreateOptionsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldCreateOptionsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CustomFieldCreateOptionsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CustomFieldCreateOptionsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateOptionsItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///One custom field in the envelope.
@@ -19045,10 +19285,16 @@ re-sent with `recover` once it is enabled again.*/
         }
         #[derive(Clone, Debug)]
         pub struct CustomFieldCreate {
-            key: ::std::result::Result<::std::string::String, ::std::string::String>,
-            label: ::std::result::Result<::std::string::String, ::std::string::String>,
+            key: ::std::result::Result<
+                super::CustomFieldCreateKey,
+                ::std::string::String,
+            >,
+            label: ::std::result::Result<
+                super::CustomFieldCreateLabel,
+                ::std::string::String,
+            >,
             options: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
+                ::std::vec::Vec<super::CustomFieldCreateOptionsItem>,
                 ::std::string::String,
             >,
             record_type: ::std::result::Result<super::RecordType, ::std::string::String>,
@@ -19078,7 +19324,7 @@ re-sent with `recover` once it is enabled again.*/
         impl CustomFieldCreate {
             pub fn key<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::CustomFieldCreateKey>,
                 T::Error: ::std::fmt::Display,
             {
                 self.key = value
@@ -19090,7 +19336,7 @@ re-sent with `recover` once it is enabled again.*/
             }
             pub fn label<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::CustomFieldCreateLabel>,
                 T::Error: ::std::fmt::Display,
             {
                 self.label = value
@@ -19102,7 +19348,9 @@ re-sent with `recover` once it is enabled again.*/
             }
             pub fn options<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::CustomFieldCreateOptionsItem>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.options = value
@@ -34494,13 +34742,6 @@ pub mod builder {
                         ),
                     )
                 }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
                 412u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -34509,13 +34750,6 @@ pub mod builder {
                     )
                 }
                 413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

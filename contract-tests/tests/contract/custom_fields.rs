@@ -17,14 +17,18 @@ pub fn definition(
     field_type: CustomFieldType,
 ) -> types::CustomFieldCreate {
     types::CustomFieldCreate {
-        key: key.to_owned(),
-        label: key.to_owned(),
+        key: key.parse().unwrap(),
+        label: key.parse().unwrap(),
         options: vec![],
         record_type: serde_json::from_value(json!(record_type)).unwrap(),
         required: None,
         type_: field_type,
         unique: None,
     }
+}
+
+fn opts(options: &[&str]) -> Vec<types::CustomFieldCreateOptionsItem> {
+    options.iter().map(|o| o.parse().unwrap()).collect()
 }
 
 async fn define(c: &Client, body: types::CustomFieldCreate) -> types::CustomField {
@@ -81,7 +85,7 @@ async fn definitions_are_created_read_listed_changed_and_deleted_with_events() {
     let created = c
         .custom_fields_create()
         .body(types::CustomFieldCreate {
-            options: vec!["gold".into(), "silver".into()],
+            options: opts(&["gold", "silver"]),
             required: Some(false),
             ..definition("contact", "tier", CustomFieldType::Select)
         })
@@ -183,14 +187,14 @@ async fn bad_definitions_are_refused_naming_the_field() {
         ),
         (
             types::CustomFieldCreate {
-                options: vec!["a".into()],
+                options: opts(&["a"]),
                 ..definition("contact", "words", CustomFieldType::Text)
             },
             "options",
         ),
         (
             types::CustomFieldCreate {
-                options: vec!["a".into()],
+                options: opts(&["a"]),
                 unique: Some(true),
                 ..definition("contact", "many", CustomFieldType::MultiSelect)
             },
@@ -225,7 +229,7 @@ async fn every_type_checks_its_values_and_unknown_keys_are_refused() {
         define(
             c,
             types::CustomFieldCreate {
-                options: vec!["a".into(), "b".into()],
+                options: opts(&["a", "b"]),
                 ..definition("contact", key, field_type)
             },
         )
@@ -471,7 +475,7 @@ async fn a_type_change_with_values_and_removing_an_option_in_use_are_refused() {
     let tier = define(
         c,
         types::CustomFieldCreate {
-            options: vec!["gold".into(), "silver".into()],
+            options: opts(&["gold", "silver"]),
             ..definition("contact", "tier", CustomFieldType::Select)
         },
     )
@@ -549,7 +553,7 @@ async fn lists_filter_on_custom_fields_with_equality_and_ranges_and_pages() {
     define(
         c,
         types::CustomFieldCreate {
-            options: vec!["gold".into(), "silver".into()],
+            options: opts(&["gold", "silver"]),
             ..definition("contact", "tier", CustomFieldType::Select)
         },
     )
@@ -557,7 +561,7 @@ async fn lists_filter_on_custom_fields_with_equality_and_ranges_and_pages() {
     define(
         c,
         types::CustomFieldCreate {
-            options: vec!["api".into(), "crm".into()],
+            options: opts(&["api", "crm"]),
             ..definition("contact", "products", CustomFieldType::MultiSelect)
         },
     )

@@ -17,11 +17,13 @@ use super::etag::IfMatch;
 use super::events::{self, EventType};
 use super::pagination;
 use super::responses::{
-    envelopes, ApiResult, Conditional, Create, Created, GuardedDelete, List, NoContent, Read,
-    Success, Tagged, Update,
+    envelopes, ApiResult, Conditional, Create, Created, Delete, List, NoContent, Read, Success,
+    Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{PathId, RecordType};
+use super::types::{PathId, RecordType, Text, TextList};
+
+type Options = TextList<{ domain::OPTIONS_MAX }, { domain::OPTION_MAX }>;
 use super::ApiTags;
 use crate::auth::Scope;
 use crate::db::custom_fields::{self as repo, DefinitionRow, DefinitionSort, DefinitionWrite};
@@ -158,14 +160,14 @@ impl super::etag::Versioned for DefinitionRow {
 pub struct CustomFieldCreate {
     pub record_type: RecordType,
     /// `^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
-    pub key: String,
+    pub key: Text<63>,
     /// 1 to 200 characters.
-    pub label: String,
+    pub label: Text<{ domain::LABEL_MAX }>,
     #[oai(rename = "type")]
     pub field_type: CustomFieldType,
     /// For `select` and `multi_select` (required there, refused elsewhere): 1 to 100
     /// distinct options of 1 to 100 characters.
-    pub options: Option<Vec<String>>,
+    pub options: Option<Options>,
     /// Default `false`.
     pub required: Option<bool>,
     /// Default `false`; not for `multi_select`.
@@ -180,10 +182,10 @@ pub struct CustomFieldCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CustomFieldPatch {
-    pub label: Option<String>,
+    pub label: Option<Text<{ domain::LABEL_MAX }>>,
     #[oai(rename = "type")]
     pub field_type: Option<CustomFieldType>,
-    pub options: Option<Vec<String>>,
+    pub options: Option<Options>,
     pub required: Option<bool>,
     pub unique: Option<bool>,
 }
@@ -343,12 +345,12 @@ impl CustomFieldsApi {
         let mut errors = Errors::default();
         let def = DefinitionWrite {
             record_type: body.record_type.as_str(),
-            key: errors.check(domain::key(&body.key)),
-            label: errors.check(domain::label(&body.label)),
+            key: errors.check(domain::key(&body.key.0)),
+            label: errors.check(domain::label(&body.label.0)),
             field_type,
             options: errors.check(domain::options(
                 field_type,
-                body.options.unwrap_or_default(),
+                body.options.map(|o| o.0).unwrap_or_default(),
             )),
             required: body.required.unwrap_or(false),
             unique: errors.check(domain::unique(field_type, body.unique.unwrap_or(false))),
@@ -429,7 +431,7 @@ impl CustomFieldsApi {
         let field_type: FieldType = body.field_type.map(Into::into).unwrap_or(old.field_type);
         let mut errors = Errors::default();
         let options = match body.options {
-            Some(options) => errors.check(domain::options(field_type, options)),
+            Some(options) => errors.check(domain::options(field_type, options.0)),
             // Options only survive a type change between the two select types.
             None if field_type.has_options() => old.options.clone(),
             None => Vec::new(),
@@ -440,7 +442,7 @@ impl CustomFieldsApi {
                 .as_str(),
             key: current.key.clone(),
             label: match body.label {
-                Some(label) => errors.check(domain::label(&label)),
+                Some(label) => errors.check(domain::label(&label.0)),
                 None => current.label.clone(),
             },
             field_type,
@@ -520,7 +522,7 @@ impl CustomFieldsApi {
         /// otherwise `412`, changing nothing.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> ApiResult<NoContent, GuardedDelete> {
+    ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;

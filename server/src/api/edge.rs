@@ -556,6 +556,8 @@ mod tests {
             ("limit=1&limit=2", Some("limit")),
             ("limit=1&li%6Dit=1", Some("limit")),
             ("q=a&limit=1&q", Some("q")),
+            // A parameter declared as an array repeats: each value counts.
+            ("custom_field=a:eq:1&custom_field=b:eq:2", None),
         ] {
             let expected = refused.map(|name: &str| (name.to_owned(), "duplicate"));
             assert_eq!(refused_parameter(op, query), expected, "{query}");
