@@ -32,7 +32,11 @@ const LEAD_COLUMNS: &str = "id, title, contact_id, company_id, pipeline_id, stag
                             value, currency, expected_close_date, owner_id, source, lost_reason, \
                             prospect_first_name, prospect_last_name, prospect_email, \
                             prospect_phone, prospect_company_name, prospect_company_domain, \
-                            converted_at, stage_changed_at, won_at, lost_at, created_at, updated_at";
+                            converted_at, stage_changed_at, won_at, lost_at, custom_fields, \
+                            created_at, updated_at";
+
+const FIELD_COLUMNS: &str = "id, record_type, key, label, type, options, required, \"unique\", \
+                             created_at, updated_at";
 
 /// How every server transaction starts: the tenant pinned for row-level security.
 const BEGIN: &str = "BEGIN;\nSELECT set_config('app.tenant_id', :tenant, true);\n";
@@ -111,6 +115,48 @@ pub async fn all(admin: &PgPool, seeded: &Seeded, sizes: Sizes) -> anyhow::Resul
         ],
     });
 
+    // A custom field filter: the server reads the record type's definitions, then lists
+    // through the values index (an EXISTS per filter). `tier` holds one value in four.
+    cases.push(Case {
+        name: "list_contacts_custom_field",
+        label: "GET /v1/contacts?limit=50&custom_field=tier:eq:gold",
+        spec: Arc::new(|_| {
+            (
+                Method::GET,
+                "/v1/contacts?limit=50&custom_field=tier:eq:gold".into(),
+                None,
+            )
+        }),
+        script: custom_field_script("cfv.v_text = :value"),
+        vars: vec![
+            tenant.clone(),
+            ("limit", "51".into()),
+            ("record_type", "contact".into()),
+            ("field", seeded_id(Kind::Field, 1)),
+            ("value", "gold".into()),
+        ],
+    });
+    // A selective range (`seats` 490-499: 2% of the contacts).
+    cases.push(Case {
+        name: "list_contacts_custom_field_range",
+        label: "GET /v1/contacts?limit=50&custom_field=seats:gte:490",
+        spec: Arc::new(|_| {
+            (
+                Method::GET,
+                "/v1/contacts?limit=50&custom_field=seats:gte:490".into(),
+                None,
+            )
+        }),
+        script: custom_field_script("cfv.v_float >= :value AND cfv.v_num >= :value"),
+        vars: vec![
+            tenant.clone(),
+            ("limit", "51".into()),
+            ("record_type", "contact".into()),
+            ("field", seeded_id(Kind::Field, 2)),
+            ("value", "490".into()),
+        ],
+    });
+
     let run = Uuid::new_v4().simple().to_string();
     cases.push(Case {
         name: "create_contact",
@@ -171,6 +217,18 @@ pub async fn all(admin: &PgPool, seeded: &Seeded, sizes: Sizes) -> anyhow::Resul
     Ok(cases)
 }
 
+/// The server's filtered list: the definitions of the record type, then the page through
+/// one `EXISTS` on the values index (`compare`: the comparison the filter's type makes).
+fn custom_field_script(compare: &str) -> String {
+    format!(
+        "{BEGIN}SELECT {FIELD_COLUMNS} FROM custom_field_definitions WHERE record_type = :record_type;\n\
+         SELECT {CONTACT_COLUMNS} FROM contacts WHERE true \
+         AND EXISTS (SELECT 1 FROM custom_field_values cfv WHERE cfv.record_id = id \
+         AND cfv.field_id = :field AND {compare}) \
+         ORDER BY created_at ASC, id ASC LIMIT :limit;\nCOMMIT;\n"
+    )
+}
+
 /// A created contact as the server serialises it into the event.
 fn contact_event_json() -> String {
     serde_json::json!({
@@ -218,6 +276,7 @@ fn lead_event_json() -> String {
         "prospect_first_name": null,
         "prospect_company_name": null,
         "prospect_company_domain": null,
+        "custom_fields": {},
     })
     .to_string()
 }
@@ -247,10 +306,10 @@ fn move_lead_script(leads: u64) -> String {
          updated_at = now(), \
          (title, contact_id, company_id, value, currency, expected_close_date, owner_id, source, \
          lost_reason, prospect_first_name, prospect_last_name, prospect_email, prospect_phone, \
-         prospect_company_name, prospect_company_domain) = ROW(title, contact_id, company_id, \
-         value, currency, expected_close_date, owner_id, source, lost_reason, \
+         prospect_company_name, prospect_company_domain, custom_fields) = ROW(title, contact_id, \
+         company_id, value, currency, expected_close_date, owner_id, source, lost_reason, \
          prospect_first_name, prospect_last_name, prospect_email, prospect_phone, \
-         prospect_company_name, prospect_company_domain) \
+         prospect_company_name, prospect_company_domain, custom_fields) \
          WHERE id = {lead} RETURNING {LEAD_COLUMNS};\n\
          SELECT emit_event('lead.updated', :event);\n\
          SELECT emit_event('lead.stage_changed', :event);\nCOMMIT;\n"

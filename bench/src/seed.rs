@@ -1,5 +1,7 @@
 //! The data set: one tenant with contacts, companies and leads, written in bulk by SQL as
-//! the owner role (seeding is set-up, not what is measured, so it emits no events).
+//! the owner role (seeding is set-up, not what is measured, so it emits no events). Its
+//! contacts carry two custom fields, `tier` (a select: bronze, silver, gold, platinum in
+//! turn) and `seats` (a number, `n % 500`), indexed by the server's own trigger.
 //!
 //! Ids are derived from the row number (`…-8000-<n in hex>`), so the load generator and
 //! the pgbench scripts can both pick a random existing row without a lookup.
@@ -33,6 +35,7 @@ pub enum Kind {
     Contact = 0,
     Company = 1,
     Lead = 2,
+    Field = 3,
 }
 
 pub struct Seeded {
@@ -50,8 +53,24 @@ pub async fn seed(admin: &PgPool, sizes: Sizes) -> anyhow::Result<Seeded> {
     let company = seeded_id_sql(Kind::Company, "n");
     let contact = seeded_id_sql(Kind::Contact, "n");
     let lead = seeded_id_sql(Kind::Lead, "n");
+    let tier = seeded_id(Kind::Field, 1);
+    let seats = seeded_id(Kind::Field, 2);
     // created_at a millisecond apart, in row order, so list pages have a stable order
     // that the deep-page case can point into.
+    // The definitions first: the trigger indexes a contact's values as it is written.
+    sqlx::query(
+        "INSERT INTO custom_field_definitions (id, tenant_id, record_type, key, label, type, \
+           options) \
+         VALUES ($2, $1, 'contact', 'tier', 'Tier', 'select', \
+                 ARRAY['bronze', 'silver', 'gold', 'platinum']), \
+                ($3, $1, 'contact', 'seats', 'Seats', 'number', '{}')",
+    )
+    .bind(tenant_id)
+    .bind(Uuid::parse_str(&tier)?)
+    .bind(Uuid::parse_str(&seats)?)
+    .execute(admin)
+    .await
+    .context("seeding the custom fields failed")?;
     let statements = [
         format!(
             "INSERT INTO companies (id, tenant_id, name, domain, industry, employee_count, \
@@ -64,9 +83,11 @@ pub async fn seed(admin: &PgPool, sizes: Sizes) -> anyhow::Result<Seeded> {
         ),
         format!(
             "INSERT INTO contacts (id, tenant_id, first_name, last_name, email, phone, title, \
-               tags, company_id, created_at, updated_at) \
+               tags, custom_fields, company_id, created_at, updated_at) \
              SELECT {contact}, $1, 'First' || n, 'Last' || n, 'contact' || n || '@bench.example', \
                '+4420' || lpad(n::text, 8, '0'), 'Buyer', ARRAY['seed'], \
+               jsonb_build_object('tier', (ARRAY['bronze', 'silver', 'gold', 'platinum'])[1 + n % 4], \
+                                  'seats', n % 500), \
                CASE WHEN n % 5 <> 0 THEN ('00000000-0001-4000-8000-' || \
                  lpad(to_hex(1 + n % $3::bigint), 12, '0'))::uuid END, t, t \
              FROM generate_series(1, $2::bigint) AS n, \

@@ -751,6 +751,7 @@ pub mod types {
     ///  "type": "object",
     ///  "required": [
     ///    "created_at",
+    ///    "custom_fields",
     ///    "id",
     ///    "system",
     ///    "type",
@@ -787,6 +788,11 @@ pub mod types {
     ///    "created_at": {
     ///      "type": "string",
     ///      "format": "date-time"
+    ///    },
+    ///    "custom_fields": {
+    ///      "description": "Values of the tenant's custom fields for activities (`/v1/custom-fields`), by key.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
     ///    },
     ///    "deleted_at": {
     ///      "description": "When the activity was deleted (moved to the trash), or its lead was (for a\n`stage_change`); `null` while it is live.",
@@ -857,6 +863,8 @@ pub mod types {
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub contact_id: ::std::option::Option<::uuid::Uuid>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Values of the tenant's custom fields for activities (`/v1/custom-fields`), by key.
+        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         /**When the activity was deleted (moved to the trash), or its lead was (for a
 `stage_change`); `null` while it is live.*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -920,6 +928,11 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
     ///      "type": "string",
     ///      "format": "uuid"
     ///    },
+    ///    "custom_fields": {
+    ///      "description": "Values of the tenant's custom fields for activities, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live activity holds a `409` naming it. At most 16 KiB as JSON.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
+    ///    },
     ///    "due_at": {
     ///      "type": "string",
     ///      "format": "date-time"
@@ -959,6 +972,12 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
         >,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub contact_id: ::std::option::Option<::uuid::Uuid>,
+        /**Values of the tenant's custom fields for activities, by key, each checked against
+its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+another live activity holds a `409` naming it. At most 16 KiB as JSON.*/
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub due_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -3789,7 +3808,7 @@ fields are refused.*/
     ///      "maxLength": 2
     ///    },
     ///    "custom_fields": {
-    ///      "description": "A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.",
+    ///      "description": "Values of the tenant's custom fields for companies, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live company holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
@@ -3856,7 +3875,10 @@ fields are refused.*/
         ///ISO 3166-1 alpha-2 code, any case.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub country: ::std::option::Option<CompanyCreateCountry>,
-        ///A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
+        /**Values of the tenant's custom fields for companies, by key, each checked against
+its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+another live company holds a `409` naming it. At most 16 KiB as JSON.*/
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         /**A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`
@@ -4932,7 +4954,7 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///      "format": "date-time"
     ///    },
     ///    "custom_fields": {
-    ///      "description": "Free-form JSON object.",
+    ///      "description": "Values of the tenant's custom fields for contacts (`/v1/custom-fields`), by key.",
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
@@ -5009,7 +5031,7 @@ then needs `include_deleted=true`), and becomes `null` when the company is purge
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub company_id: ::std::option::Option<::uuid::Uuid>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
-        ///Free-form JSON object.
+        ///Values of the tenant's custom fields for contacts (`/v1/custom-fields`), by key.
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///When the contact was deleted (moved to the trash); `null` while it is live.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -5214,7 +5236,7 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///      "format": "uuid"
     ///    },
     ///    "custom_fields": {
-    ///      "description": "A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.",
+    ///      "description": "Values of the tenant's custom fields for contacts, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live contact holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
@@ -5266,7 +5288,10 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
         ///A company of the tenant (else 422 on this field).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub company_id: ::std::option::Option<::uuid::Uuid>,
-        ///A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
+        /**Values of the tenant's custom fields for contacts, by key, each checked against
+its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///A valid address, unique within the tenant ignoring case (else 409).
@@ -6642,6 +6667,979 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
                 })
         }
     }
+    /**A custom field: records of `record_type` may carry a value for `key` in their
+`custom_fields`, of type `type`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CustomField",
+    ///  "description": "A custom field: records of `record_type` may carry a value for `key` in their\n`custom_fields`, of type `type`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "id",
+    ///    "key",
+    ///    "label",
+    ///    "options",
+    ///    "record_type",
+    ///    "required",
+    ///    "type",
+    ///    "unique",
+    ///    "updated_at"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "key": {
+    ///      "description": "The key in the records' `custom_fields`.",
+    ///      "type": "string"
+    ///    },
+    ///    "label": {
+    ///      "type": "string"
+    ///    },
+    ///    "options": {
+    ///      "description": "The choices of a `select` or `multi_select` field (empty for other types).",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    },
+    ///    "record_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    },
+    ///    "required": {
+    ///      "description": "Records of this type must have a value (checked on create, and on a patch that\nchanges `custom_fields`).",
+    ///      "type": "boolean"
+    ///    },
+    ///    "type": {
+    ///      "$ref": "#/components/schemas/CustomFieldType"
+    ///    },
+    ///    "unique": {
+    ///      "description": "No two live records of this type share a value (trashed records do not count).",
+    ///      "type": "boolean"
+    ///    },
+    ///    "updated_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CustomField {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub id: ::uuid::Uuid,
+        ///The key in the records' `custom_fields`.
+        pub key: ::std::string::String,
+        pub label: ::std::string::String,
+        ///The choices of a `select` or `multi_select` field (empty for other types).
+        pub options: ::std::vec::Vec<::std::string::String>,
+        pub record_type: RecordType,
+        /**Records of this type must have a value (checked on create, and on a patch that
+changes `custom_fields`).*/
+        pub required: bool,
+        #[serde(rename = "type")]
+        pub type_: CustomFieldType,
+        ///No two live records of this type share a value (trashed records do not count).
+        pub unique: bool,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl ::std::convert::From<&CustomField> for CustomField {
+        fn from(value: &CustomField) -> Self {
+            value.clone()
+        }
+    }
+    impl CustomField {
+        pub fn builder() -> builder::CustomField {
+            Default::default()
+        }
+    }
+    ///A new custom field. Unknown fields are refused.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CustomFieldCreate",
+    ///  "description": "A new custom field. Unknown fields are refused.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "key",
+    ///    "label",
+    ///    "record_type",
+    ///    "type"
+    ///  ],
+    ///  "properties": {
+    ///    "key": {
+    ///      "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
+    ///      "type": "string",
+    ///      "maxLength": 63
+    ///    },
+    ///    "label": {
+    ///      "description": "1 to 200 characters.",
+    ///      "type": "string",
+    ///      "maxLength": 200
+    ///    },
+    ///    "options": {
+    ///      "description": "For `select` and `multi_select` (required there, refused elsewhere): 1 to 100\ndistinct options of 1 to 100 characters.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string",
+    ///        "maxLength": 100
+    ///      },
+    ///      "maxItems": 100
+    ///    },
+    ///    "record_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    },
+    ///    "required": {
+    ///      "description": "Default `false`.",
+    ///      "type": "boolean"
+    ///    },
+    ///    "type": {
+    ///      "$ref": "#/components/schemas/CustomFieldType"
+    ///    },
+    ///    "unique": {
+    ///      "description": "Default `false`; not for `multi_select`.",
+    ///      "type": "boolean"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct CustomFieldCreate {
+        ///`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
+        pub key: CustomFieldCreateKey,
+        ///1 to 200 characters.
+        pub label: CustomFieldCreateLabel,
+        /**For `select` and `multi_select` (required there, refused elsewhere): 1 to 100
+distinct options of 1 to 100 characters.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub options: ::std::vec::Vec<CustomFieldCreateOptionsItem>,
+        pub record_type: RecordType,
+        ///Default `false`.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub required: ::std::option::Option<bool>,
+        #[serde(rename = "type")]
+        pub type_: CustomFieldType,
+        ///Default `false`; not for `multi_select`.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub unique: ::std::option::Option<bool>,
+    }
+    impl ::std::convert::From<&CustomFieldCreate> for CustomFieldCreate {
+        fn from(value: &CustomFieldCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl CustomFieldCreate {
+        pub fn builder() -> builder::CustomFieldCreate {
+            Default::default()
+        }
+    }
+    ///`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
+    ///  "type": "string",
+    ///  "maxLength": 63
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldCreateKey(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldCreateKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldCreateKey> for ::std::string::String {
+        fn from(value: CustomFieldCreateKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldCreateKey> for CustomFieldCreateKey {
+        fn from(value: &CustomFieldCreateKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldCreateKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 63usize {
+                return Err("longer than 63 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldCreateKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldCreateKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldCreateKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///1 to 200 characters.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "1 to 200 characters.",
+    ///  "type": "string",
+    ///  "maxLength": 200
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldCreateLabel(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldCreateLabel {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldCreateLabel> for ::std::string::String {
+        fn from(value: CustomFieldCreateLabel) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldCreateLabel> for CustomFieldCreateLabel {
+        fn from(value: &CustomFieldCreateLabel) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldCreateLabel {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldCreateLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldCreateLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldCreateLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateLabel {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CustomFieldCreateOptionsItem`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 100
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldCreateOptionsItem(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldCreateOptionsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldCreateOptionsItem> for ::std::string::String {
+        fn from(value: CustomFieldCreateOptionsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldCreateOptionsItem>
+    for CustomFieldCreateOptionsItem {
+        fn from(value: &CustomFieldCreateOptionsItem) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldCreateOptionsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldCreateOptionsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CustomFieldCreateOptionsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CustomFieldCreateOptionsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateOptionsItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///One custom field in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CustomFieldEnvelope",
+    ///  "description": "One custom field in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/CustomField"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CustomFieldEnvelope {
+        pub data: CustomField,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&CustomFieldEnvelope> for CustomFieldEnvelope {
+        fn from(value: &CustomFieldEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl CustomFieldEnvelope {
+        pub fn builder() -> builder::CustomFieldEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of custom fields in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CustomFieldList",
+    ///  "description": "A page of custom fields in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/CustomField"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CustomFieldList {
+        pub data: ::std::vec::Vec<CustomField>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&CustomFieldList> for CustomFieldList {
+        fn from(value: &CustomFieldList) -> Self {
+            value.clone()
+        }
+    }
+    impl CustomFieldList {
+        pub fn builder() -> builder::CustomFieldList {
+            Default::default()
+        }
+    }
+    ///The type of a custom field's values.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The type of a custom field's values.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "text",
+    ///    "number",
+    ///    "decimal",
+    ///    "boolean",
+    ///    "date",
+    ///    "datetime",
+    ///    "url",
+    ///    "email",
+    ///    "select",
+    ///    "multi_select"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum CustomFieldType {
+        #[serde(rename = "text")]
+        Text,
+        #[serde(rename = "number")]
+        Number,
+        #[serde(rename = "decimal")]
+        Decimal,
+        #[serde(rename = "boolean")]
+        Boolean,
+        #[serde(rename = "date")]
+        Date,
+        #[serde(rename = "datetime")]
+        Datetime,
+        #[serde(rename = "url")]
+        Url,
+        #[serde(rename = "email")]
+        Email,
+        #[serde(rename = "select")]
+        Select,
+        #[serde(rename = "multi_select")]
+        MultiSelect,
+    }
+    impl ::std::convert::From<&Self> for CustomFieldType {
+        fn from(value: &CustomFieldType) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for CustomFieldType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Text => f.write_str("text"),
+                Self::Number => f.write_str("number"),
+                Self::Decimal => f.write_str("decimal"),
+                Self::Boolean => f.write_str("boolean"),
+                Self::Date => f.write_str("date"),
+                Self::Datetime => f.write_str("datetime"),
+                Self::Url => f.write_str("url"),
+                Self::Email => f.write_str("email"),
+                Self::Select => f.write_str("select"),
+                Self::MultiSelect => f.write_str("multi_select"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "text" => Ok(Self::Text),
+                "number" => Ok(Self::Number),
+                "decimal" => Ok(Self::Decimal),
+                "boolean" => Ok(Self::Boolean),
+                "date" => Ok(Self::Date),
+                "datetime" => Ok(Self::Datetime),
+                "url" => Ok(Self::Url),
+                "email" => Ok(Self::Email),
+                "select" => Ok(Self::Select),
+                "multi_select" => Ok(Self::MultiSelect),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`CustomFieldsCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldsCreateIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: CustomFieldsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldsCreateIdempotencyKey>
+    for CustomFieldsCreateIdempotencyKey {
+        fn from(value: &CustomFieldsCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CustomFieldsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CustomFieldsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CustomFieldsDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldsDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldsDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldsDeleteIfMatch> for ::std::string::String {
+        fn from(value: CustomFieldsDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldsDeleteIfMatch> for CustomFieldsDeleteIfMatch {
+        fn from(value: &CustomFieldsDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldsDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldsDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CustomFieldsGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldsGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldsGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldsGetIfNoneMatch> for ::std::string::String {
+        fn from(value: CustomFieldsGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldsGetIfNoneMatch>
+    for CustomFieldsGetIfNoneMatch {
+        fn from(value: &CustomFieldsGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldsGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldsGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CustomFieldsUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldsUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldsUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldsUpdateIfMatch> for ::std::string::String {
+        fn from(value: CustomFieldsUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldsUpdateIfMatch> for CustomFieldsUpdateIfMatch {
+        fn from(value: &CustomFieldsUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldsUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldsUpdateIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///Whether a delivery is still being tried, made it, or gave up.
     ///
     /// <details><summary>JSON schema</summary>
@@ -7077,6 +8075,9 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///    "company.restored",
     ///    "lead.restored",
     ///    "activity.restored",
+    ///    "custom_field.created",
+    ///    "custom_field.updated",
+    ///    "custom_field.deleted",
     ///    "webhook.test",
     ///    "webhook_endpoint.disabled"
     ///  ]
@@ -7142,6 +8143,12 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
         LeadRestored,
         #[serde(rename = "activity.restored")]
         ActivityRestored,
+        #[serde(rename = "custom_field.created")]
+        CustomFieldCreated,
+        #[serde(rename = "custom_field.updated")]
+        CustomFieldUpdated,
+        #[serde(rename = "custom_field.deleted")]
+        CustomFieldDeleted,
         #[serde(rename = "webhook.test")]
         WebhookTest,
         #[serde(rename = "webhook_endpoint.disabled")]
@@ -7178,6 +8185,9 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
                 Self::CompanyRestored => f.write_str("company.restored"),
                 Self::LeadRestored => f.write_str("lead.restored"),
                 Self::ActivityRestored => f.write_str("activity.restored"),
+                Self::CustomFieldCreated => f.write_str("custom_field.created"),
+                Self::CustomFieldUpdated => f.write_str("custom_field.updated"),
+                Self::CustomFieldDeleted => f.write_str("custom_field.deleted"),
                 Self::WebhookTest => f.write_str("webhook.test"),
                 Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
             }
@@ -7212,6 +8222,9 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
                 "company.restored" => Ok(Self::CompanyRestored),
                 "lead.restored" => Ok(Self::LeadRestored),
                 "activity.restored" => Ok(Self::ActivityRestored),
+                "custom_field.created" => Ok(Self::CustomFieldCreated),
+                "custom_field.updated" => Ok(Self::CustomFieldUpdated),
+                "custom_field.deleted" => Ok(Self::CustomFieldDeleted),
                 "webhook.test" => Ok(Self::WebhookTest),
                 "webhook_endpoint.disabled" => Ok(Self::WebhookEndpointDisabled),
                 _ => Err("invalid value".into()),
@@ -7407,6 +8420,7 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///  "type": "object",
     ///  "required": [
     ///    "created_at",
+    ///    "custom_fields",
     ///    "id",
     ///    "pipeline_id",
     ///    "stage_changed_at",
@@ -7448,6 +8462,11 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///        "string",
     ///        "null"
     ///      ]
+    ///    },
+    ///    "custom_fields": {
+    ///      "description": "Values of the tenant's custom fields for leads (`/v1/custom-fields`), by key.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
     ///    },
     ///    "deleted_at": {
     ///      "description": "When the lead was deleted (moved to the trash); `null` while it is live.",
@@ -7595,6 +8614,8 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
         ///ISO 4217 code.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub currency: ::std::option::Option<::std::string::String>,
+        ///Values of the tenant's custom fields for leads (`/v1/custom-fields`), by key.
+        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///When the lead was deleted (moved to the trash); `null` while it is live.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -7770,6 +8791,11 @@ to the pipeline. Unknown fields are refused.*/
     ///      "type": "string",
     ///      "maxLength": 3
     ///    },
+    ///    "custom_fields": {
+    ///      "description": "Values of the tenant's custom fields for leads, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live lead holds a `409` naming it. At most 16 KiB as JSON.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
+    ///    },
     ///    "expected_close_date": {
     ///      "type": "string",
     ///      "format": "date"
@@ -7856,6 +8882,12 @@ to the pipeline. Unknown fields are refused.*/
         ///ISO 4217 code, e.g. `EUR`.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub currency: ::std::option::Option<LeadCreateCurrency>,
+        /**Values of the tenant's custom fields for leads, by key, each checked against
+its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+another live lead holds a `409` naming it. At most 16 KiB as JSON.*/
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub expected_close_date: ::std::option::Option<::chrono::naive::NaiveDate>,
         ///Why the lead was lost; required in a `lost` stage.
@@ -10881,6 +11913,99 @@ calls `auth_qr_sessions_approve` with the session id.*/
     impl QrSessionEnvelope {
         pub fn builder() -> builder::QrSessionEnvelope {
             Default::default()
+        }
+    }
+    /**The kinds of CRM record that carry custom fields and associations, go to the trash
+when deleted, and are found by the search.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The kinds of CRM record that carry custom fields and associations, go to the trash\nwhen deleted, and are found by the search.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "contact",
+    ///    "company",
+    ///    "lead",
+    ///    "activity"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum RecordType {
+        #[serde(rename = "contact")]
+        Contact,
+        #[serde(rename = "company")]
+        Company,
+        #[serde(rename = "lead")]
+        Lead,
+        #[serde(rename = "activity")]
+        Activity,
+    }
+    impl ::std::convert::From<&Self> for RecordType {
+        fn from(value: &RecordType) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for RecordType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Contact => f.write_str("contact"),
+                Self::Company => f.write_str("company"),
+                Self::Lead => f.write_str("lead"),
+                Self::Activity => f.write_str("activity"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for RecordType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "contact" => Ok(Self::Contact),
+                "company" => Ok(Self::Company),
+                "lead" => Ok(Self::Lead),
+                "activity" => Ok(Self::Activity),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for RecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A session token, as listed: never its secret or the secret's hash.
@@ -15057,6 +16182,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
             >,
+            custom_fields: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
             deleted_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -15093,6 +16222,9 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
+                    custom_fields: Err(
+                        "no value supplied for custom_fields".to_string(),
+                    ),
                     deleted_at: Ok(Default::default()),
                     due_at: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
@@ -15167,6 +16299,22 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn custom_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_fields: {}", e
+                        )
                     });
                 self
             }
@@ -15294,6 +16442,7 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: value.completed_at?,
                     contact_id: value.contact_id?,
                     created_at: value.created_at?,
+                    custom_fields: value.custom_fields?,
                     deleted_at: value.deleted_at?,
                     due_at: value.due_at?,
                     id: value.id?,
@@ -15314,6 +16463,7 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: Ok(value.completed_at),
                     contact_id: Ok(value.contact_id),
                     created_at: Ok(value.created_at),
+                    custom_fields: Ok(value.custom_fields),
                     deleted_at: Ok(value.deleted_at),
                     due_at: Ok(value.due_at),
                     id: Ok(value.id),
@@ -15344,6 +16494,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::uuid::Uuid>,
                 ::std::string::String,
             >,
+            custom_fields: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
             due_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -15369,6 +16523,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(Default::default()),
                     completed_at: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
+                    custom_fields: Ok(Default::default()),
                     due_at: Ok(Default::default()),
                     lead_id: Ok(Default::default()),
                     owner_id: Ok(Default::default()),
@@ -15429,6 +16584,22 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for contact_id: {}", e)
+                    });
+                self
+            }
+            pub fn custom_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_fields: {}", e
+                        )
                     });
                 self
             }
@@ -15507,6 +16678,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: value.company_id?,
                     completed_at: value.completed_at?,
                     contact_id: value.contact_id?,
+                    custom_fields: value.custom_fields?,
                     due_at: value.due_at?,
                     lead_id: value.lead_id?,
                     owner_id: value.owner_id?,
@@ -15522,6 +16694,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(value.company_id),
                     completed_at: Ok(value.completed_at),
                     contact_id: Ok(value.contact_id),
+                    custom_fields: Ok(value.custom_fields),
                     due_at: Ok(value.due_at),
                     lead_id: Ok(value.lead_id),
                     owner_id: Ok(value.owner_id),
@@ -18408,6 +19581,476 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct CustomField {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            key: ::std::result::Result<::std::string::String, ::std::string::String>,
+            label: ::std::result::Result<::std::string::String, ::std::string::String>,
+            options: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            record_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+            required: ::std::result::Result<bool, ::std::string::String>,
+            type_: ::std::result::Result<super::CustomFieldType, ::std::string::String>,
+            unique: ::std::result::Result<bool, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CustomField {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    key: Err("no value supplied for key".to_string()),
+                    label: Err("no value supplied for label".to_string()),
+                    options: Err("no value supplied for options".to_string()),
+                    record_type: Err("no value supplied for record_type".to_string()),
+                    required: Err("no value supplied for required".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                    unique: Err("no value supplied for unique".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl CustomField {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for key: {}", e)
+                    });
+                self
+            }
+            pub fn label<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label: {}", e)
+                    });
+                self
+            }
+            pub fn options<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.options = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for options: {}", e)
+                    });
+                self
+            }
+            pub fn record_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.record_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for record_type: {}", e)
+                    });
+                self
+            }
+            pub fn required<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.required = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for required: {}", e)
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomFieldType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {}", e)
+                    });
+                self
+            }
+            pub fn unique<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.unique = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for unique: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CustomField> for super::CustomField {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomField,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    id: value.id?,
+                    key: value.key?,
+                    label: value.label?,
+                    options: value.options?,
+                    record_type: value.record_type?,
+                    required: value.required?,
+                    type_: value.type_?,
+                    unique: value.unique?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CustomField> for CustomField {
+            fn from(value: super::CustomField) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    id: Ok(value.id),
+                    key: Ok(value.key),
+                    label: Ok(value.label),
+                    options: Ok(value.options),
+                    record_type: Ok(value.record_type),
+                    required: Ok(value.required),
+                    type_: Ok(value.type_),
+                    unique: Ok(value.unique),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CustomFieldCreate {
+            key: ::std::result::Result<
+                super::CustomFieldCreateKey,
+                ::std::string::String,
+            >,
+            label: ::std::result::Result<
+                super::CustomFieldCreateLabel,
+                ::std::string::String,
+            >,
+            options: ::std::result::Result<
+                ::std::vec::Vec<super::CustomFieldCreateOptionsItem>,
+                ::std::string::String,
+            >,
+            record_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+            required: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<super::CustomFieldType, ::std::string::String>,
+            unique: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CustomFieldCreate {
+            fn default() -> Self {
+                Self {
+                    key: Err("no value supplied for key".to_string()),
+                    label: Err("no value supplied for label".to_string()),
+                    options: Ok(Default::default()),
+                    record_type: Err("no value supplied for record_type".to_string()),
+                    required: Ok(Default::default()),
+                    type_: Err("no value supplied for type_".to_string()),
+                    unique: Ok(Default::default()),
+                }
+            }
+        }
+        impl CustomFieldCreate {
+            pub fn key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomFieldCreateKey>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for key: {}", e)
+                    });
+                self
+            }
+            pub fn label<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomFieldCreateLabel>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label: {}", e)
+                    });
+                self
+            }
+            pub fn options<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::CustomFieldCreateOptionsItem>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.options = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for options: {}", e)
+                    });
+                self
+            }
+            pub fn record_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.record_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for record_type: {}", e)
+                    });
+                self
+            }
+            pub fn required<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.required = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for required: {}", e)
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomFieldType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {}", e)
+                    });
+                self
+            }
+            pub fn unique<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.unique = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for unique: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CustomFieldCreate> for super::CustomFieldCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomFieldCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    key: value.key?,
+                    label: value.label?,
+                    options: value.options?,
+                    record_type: value.record_type?,
+                    required: value.required?,
+                    type_: value.type_?,
+                    unique: value.unique?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CustomFieldCreate> for CustomFieldCreate {
+            fn from(value: super::CustomFieldCreate) -> Self {
+                Self {
+                    key: Ok(value.key),
+                    label: Ok(value.label),
+                    options: Ok(value.options),
+                    record_type: Ok(value.record_type),
+                    required: Ok(value.required),
+                    type_: Ok(value.type_),
+                    unique: Ok(value.unique),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CustomFieldEnvelope {
+            data: ::std::result::Result<super::CustomField, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for CustomFieldEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl CustomFieldEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomField>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CustomFieldEnvelope>
+        for super::CustomFieldEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomFieldEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CustomFieldEnvelope> for CustomFieldEnvelope {
+            fn from(value: super::CustomFieldEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CustomFieldList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::CustomField>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for CustomFieldList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl CustomFieldList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CustomField>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CustomFieldList> for super::CustomFieldList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomFieldList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CustomFieldList> for CustomFieldList {
+            fn from(value: super::CustomFieldList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct ErrorBody {
             code: ::std::result::Result<::std::string::String, ::std::string::String>,
             details: ::std::result::Result<
@@ -18951,6 +20594,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            custom_fields: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
             deleted_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -19029,6 +20676,9 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     currency: Ok(Default::default()),
+                    custom_fields: Err(
+                        "no value supplied for custom_fields".to_string(),
+                    ),
                     deleted_at: Ok(Default::default()),
                     expected_close_date: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
@@ -19117,6 +20767,22 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for currency: {}", e)
+                    });
+                self
+            }
+            pub fn custom_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_fields: {}", e
+                        )
                     });
                 self
             }
@@ -19413,6 +21079,7 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: value.converted_at?,
                     created_at: value.created_at?,
                     currency: value.currency?,
+                    custom_fields: value.custom_fields?,
                     deleted_at: value.deleted_at?,
                     expected_close_date: value.expected_close_date?,
                     id: value.id?,
@@ -19445,6 +21112,7 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: Ok(value.converted_at),
                     created_at: Ok(value.created_at),
                     currency: Ok(value.currency),
+                    custom_fields: Ok(value.custom_fields),
                     deleted_at: Ok(value.deleted_at),
                     expected_close_date: Ok(value.expected_close_date),
                     id: Ok(value.id),
@@ -19620,6 +21288,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<super::LeadCreateCurrency>,
                 ::std::string::String,
             >,
+            custom_fields: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
             expected_close_date: ::std::result::Result<
                 ::std::option::Option<::chrono::naive::NaiveDate>,
                 ::std::string::String,
@@ -19680,6 +21352,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
                     currency: Ok(Default::default()),
+                    custom_fields: Ok(Default::default()),
                     expected_close_date: Ok(Default::default()),
                     lost_reason: Ok(Default::default()),
                     owner_id: Ok(Default::default()),
@@ -19733,6 +21406,22 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for currency: {}", e)
+                    });
+                self
+            }
+            pub fn custom_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_fields: {}", e
+                        )
                     });
                 self
             }
@@ -19949,6 +21638,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: value.company_id?,
                     contact_id: value.contact_id?,
                     currency: value.currency?,
+                    custom_fields: value.custom_fields?,
                     expected_close_date: value.expected_close_date?,
                     lost_reason: value.lost_reason?,
                     owner_id: value.owner_id?,
@@ -19972,6 +21662,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(value.company_id),
                     contact_id: Ok(value.contact_id),
                     currency: Ok(value.currency),
+                    custom_fields: Ok(value.custom_fields),
                     expected_close_date: Ok(value.expected_close_date),
                     lost_reason: Ok(value.lost_reason),
                     owner_id: Ok(value.owner_id),
@@ -23980,6 +25671,8 @@ Sends a `GET` request to `/v1/contacts`
 Arguments:
 - `company_id`: Only the contacts of this company.
 - `cursor`: The `next_cursor` of the previous page.
+- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+must hold). See "Custom field filters" in the API description.
 - `email`: Exact email, ignoring case.
 - `include_deleted`: Also list contacts in the trash (with `deleted_at` set). With `updated_after`,
 an incremental sync sees deletions too: deleting a contact changes its
@@ -23993,6 +25686,7 @@ sorts descending, e.g. `-updated_at`.
 let response = client.contacts_list()
     .company_id(company_id)
     .cursor(cursor)
+    .custom_field(custom_field)
     .email(email)
     .include_deleted(include_deleted)
     .limit(limit)
@@ -24140,6 +25834,8 @@ Sends a `GET` request to `/v1/companies`
 
 Arguments:
 - `cursor`: The `next_cursor` of the previous page.
+- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+must hold). See "Custom field filters" in the API description.
 - `domain`: Exact domain, normalised like the field (a URL works too).
 - `include_deleted`: Also list companies in the trash (with `deleted_at` set).
 - `industry`: Exact industry, ignoring case.
@@ -24151,6 +25847,7 @@ descending.
 ```ignore
 let response = client.companies_list()
     .cursor(cursor)
+    .custom_field(custom_field)
     .domain(domain)
     .include_deleted(include_deleted)
     .industry(industry)
@@ -24686,6 +26383,8 @@ Arguments:
 - `contact_id`
 - `currency`: ISO 4217 code.
 - `cursor`: The `next_cursor` of the previous page.
+- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+must hold). See "Custom field filters" in the API description.
 - `expected_close_from`: Earliest expected close date, inclusive.
 - `expected_close_to`: Latest expected close date, inclusive.
 - `include_deleted`: Also list leads in the trash (with `deleted_at` set).
@@ -24706,6 +26405,7 @@ let response = client.leads_list()
     .contact_id(contact_id)
     .currency(currency)
     .cursor(cursor)
+    .custom_field(custom_field)
     .expected_close_from(expected_close_from)
     .expected_close_to(expected_close_to)
     .include_deleted(include_deleted)
@@ -24890,6 +26590,8 @@ Arguments:
 - `completed`: `true`: only completed ones; `false`: only open ones.
 - `contact_id`
 - `cursor`: The `next_cursor` of the previous page.
+- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+must hold). See "Custom field filters" in the API description.
 - `due_from`: Due at or after this instant.
 - `due_to`: Due at or before this instant.
 - `include_deleted`: Also list activities in the trash (with `deleted_at` set).
@@ -24906,6 +26608,7 @@ let response = client.activities_list()
     .completed(completed)
     .contact_id(contact_id)
     .cursor(cursor)
+    .custom_field(custom_field)
     .due_from(due_from)
     .due_to(due_to)
     .include_deleted(include_deleted)
@@ -25128,6 +26831,126 @@ let response = client.leads_activities()
 ```*/
     pub fn leads_activities(&self) -> builder::LeadsActivities<'_> {
         builder::LeadsActivities::new(self)
+    }
+    /**List custom fields
+
+Keyset-paginated in creation order: follow `meta.next_cursor` until it is `null`.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/custom-fields`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `record_type`: Only the fields of this record type.
+```ignore
+let response = client.custom_fields_list()
+    .cursor(cursor)
+    .limit(limit)
+    .record_type(record_type)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_list(&self) -> builder::CustomFieldsList<'_> {
+        builder::CustomFieldsList::new(self)
+    }
+    /**Define a custom field
+
+Returns the new definition with `201` and its address in `Location`. From then on
+records of `record_type` may carry a value under `key` in `custom_fields`, checked
+against `type`. A key already defined for the record type is a `409`.
+
+Rate limit: the `admin` class.
+
+Sends a `POST` request to `/v1/custom-fields`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.custom_fields_create()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_create(&self) -> builder::CustomFieldsCreate<'_> {
+        builder::CustomFieldsCreate::new(self)
+    }
+    /**Get a custom field
+
+A definition of another tenant is reported exactly like one that does not exist.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/custom-fields/{id}`
+
+Arguments:
+- `id`: The custom field's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
+```ignore
+let response = client.custom_fields_get()
+    .id(id)
+    .if_none_match(if_none_match)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_get(&self) -> builder::CustomFieldsGet<'_> {
+        builder::CustomFieldsGet::new(self)
+    }
+    /**Delete a custom field
+
+Deletes the definition and, in the same transaction, its values: the key is
+removed from the `custom_fields` of every record of its type (trashed ones too).
+One `custom_field.deleted` event is emitted; the records that lost a value emit no
+`*.updated` event, though their `updated_at` (and `ETag`) moves.
+
+Rate limit: the `admin` class.
+
+Sends a `DELETE` request to `/v1/custom-fields/{id}`
+
+Arguments:
+- `id`: The custom field's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
+```ignore
+let response = client.custom_fields_delete()
+    .id(id)
+    .if_match(if_match)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_delete(&self) -> builder::CustomFieldsDelete<'_> {
+        builder::CustomFieldsDelete::new(self)
+    }
+    /**Update a custom field
+
+Fields left out are kept. Refused with `409` while records stand in the way:
+`has_values` (changing `type` while any record holds a value), `option_in_use`
+(removing an option a record holds), `not_unique` (turning `unique` on while two
+live records share a value; the details name one of them).
+
+Rate limit: the `admin` class.
+
+Sends a `PATCH` request to `/v1/custom-fields/{id}`
+
+Arguments:
+- `id`: The custom field's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
+- `body`
+```ignore
+let response = client.custom_fields_update()
+    .id(id)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_update(&self) -> builder::CustomFieldsUpdate<'_> {
+        builder::CustomFieldsUpdate::new(self)
     }
     /**List users
 
@@ -25919,6 +27742,7 @@ pub mod builder {
         client: &'a super::Client,
         company_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         email: Result<Option<types::ContactsListEmail>, String>,
         include_deleted: Result<Option<bool>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
@@ -25932,6 +27756,7 @@ pub mod builder {
                 client: client,
                 company_id: Ok(None),
                 cursor: Ok(None),
+                custom_field: Ok(None),
                 email: Ok(None),
                 include_deleted: Ok(None),
                 limit: Ok(None),
@@ -25961,6 +27786,19 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn custom_field<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.custom_field = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
                         .to_string()
                 });
             self
@@ -26045,6 +27883,7 @@ pub mod builder {
                 client,
                 company_id,
                 cursor,
+                custom_field,
                 email,
                 include_deleted,
                 limit,
@@ -26054,6 +27893,7 @@ pub mod builder {
             } = self;
             let company_id = company_id.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let email = email.map_err(Error::InvalidRequest)?;
             let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
@@ -26079,6 +27919,9 @@ pub mod builder {
                 )
                 .query(&progenitor_client::QueryParam::new("company_id", &company_id))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
+                )
                 .query(&progenitor_client::QueryParam::new("email", &email))
                 .query(
                     &progenitor_client::QueryParam::new(
@@ -26983,6 +28826,7 @@ pub mod builder {
     pub struct CompaniesList<'a> {
         client: &'a super::Client,
         cursor: Result<Option<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         domain: Result<Option<types::CompaniesListDomain>, String>,
         include_deleted: Result<Option<bool>, String>,
         industry: Result<Option<types::CompaniesListIndustry>, String>,
@@ -26996,6 +28840,7 @@ pub mod builder {
             Self {
                 client: client,
                 cursor: Ok(None),
+                custom_field: Ok(None),
                 domain: Ok(None),
                 include_deleted: Ok(None),
                 industry: Ok(None),
@@ -27014,6 +28859,19 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn custom_field<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.custom_field = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
                         .to_string()
                 });
             self
@@ -27110,6 +28968,7 @@ pub mod builder {
             let Self {
                 client,
                 cursor,
+                custom_field,
                 domain,
                 include_deleted,
                 industry,
@@ -27119,6 +28978,7 @@ pub mod builder {
                 updated_after,
             } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let domain = domain.map_err(Error::InvalidRequest)?;
             let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let industry = industry.map_err(Error::InvalidRequest)?;
@@ -27144,6 +29004,9 @@ pub mod builder {
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
+                )
                 .query(&progenitor_client::QueryParam::new("domain", &domain))
                 .query(
                     &progenitor_client::QueryParam::new(
@@ -30530,6 +32393,7 @@ pub mod builder {
         contact_id: Result<Option<::uuid::Uuid>, String>,
         currency: Result<Option<types::LeadsListCurrency>, String>,
         cursor: Result<Option<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         expected_close_from: Result<Option<::chrono::naive::NaiveDate>, String>,
         expected_close_to: Result<Option<::chrono::naive::NaiveDate>, String>,
         include_deleted: Result<Option<bool>, String>,
@@ -30552,6 +32416,7 @@ pub mod builder {
                 contact_id: Ok(None),
                 currency: Ok(None),
                 cursor: Ok(None),
+                custom_field: Ok(None),
                 expected_close_from: Ok(None),
                 expected_close_to: Ok(None),
                 include_deleted: Ok(None),
@@ -30612,6 +32477,19 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn custom_field<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.custom_field = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
                         .to_string()
                 });
             self
@@ -30782,6 +32660,7 @@ pub mod builder {
                 contact_id,
                 currency,
                 cursor,
+                custom_field,
                 expected_close_from,
                 expected_close_to,
                 include_deleted,
@@ -30800,6 +32679,7 @@ pub mod builder {
             let contact_id = contact_id.map_err(Error::InvalidRequest)?;
             let currency = currency.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let expected_close_from = expected_close_from
                 .map_err(Error::InvalidRequest)?;
             let expected_close_to = expected_close_to.map_err(Error::InvalidRequest)?;
@@ -30835,6 +32715,9 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
                 .query(&progenitor_client::QueryParam::new("currency", &currency))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
+                )
                 .query(
                     &progenitor_client::QueryParam::new(
                         "expected_close_from",
@@ -31912,6 +33795,7 @@ pub mod builder {
         completed: Result<Option<bool>, String>,
         contact_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         due_from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         due_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         include_deleted: Result<Option<bool>, String>,
@@ -31930,6 +33814,7 @@ pub mod builder {
                 completed: Ok(None),
                 contact_id: Ok(None),
                 cursor: Ok(None),
+                custom_field: Ok(None),
                 due_from: Ok(None),
                 due_to: Ok(None),
                 include_deleted: Ok(None),
@@ -31984,6 +33869,19 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn custom_field<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.custom_field = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
                         .to_string()
                 });
             self
@@ -32110,6 +34008,7 @@ pub mod builder {
                 completed,
                 contact_id,
                 cursor,
+                custom_field,
                 due_from,
                 due_to,
                 include_deleted,
@@ -32124,6 +34023,7 @@ pub mod builder {
             let completed = completed.map_err(Error::InvalidRequest)?;
             let contact_id = contact_id.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let due_from = due_from.map_err(Error::InvalidRequest)?;
             let due_to = due_to.map_err(Error::InvalidRequest)?;
             let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
@@ -32154,6 +34054,9 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("completed", &completed))
                 .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
+                )
                 .query(&progenitor_client::QueryParam::new("due_from", &due_from))
                 .query(&progenitor_client::QueryParam::new("due_to", &due_to))
                 .query(
@@ -33681,6 +35584,809 @@ pub mod builder {
                     )
                 }
                 413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_list`]
+
+[`Client::custom_fields_list`]: super::Client::custom_fields_list*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        record_type: Result<Option<types::RecordType>, String>,
+    }
+    impl<'a> CustomFieldsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                record_type: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn record_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.record_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for record_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/custom-fields`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CustomFieldList>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit, record_type } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let record_type = record_type.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/custom-fields", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("record_type", &record_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_create`]
+
+[`Client::custom_fields_create`]: super::Client::custom_fields_create*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsCreate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<types::CustomFieldsCreateIdempotencyKey>, String>,
+        body: Result<types::builder::CustomFieldCreate, String>,
+    }
+    impl<'a> CustomFieldsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CustomFieldsCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldCreate>,
+            <V as std::convert::TryInto<
+                types::CustomFieldCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `CustomFieldCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CustomFieldCreate,
+            ) -> types::builder::CustomFieldCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/custom-fields`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CustomFieldEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::CustomFieldCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/custom-fields", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_get`]
+
+[`Client::custom_fields_get`]: super::Client::custom_fields_get*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<types::CustomFieldsGetIfNoneMatch>, String>,
+    }
+    impl<'a> CustomFieldsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldsGetIfNoneMatch>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CustomFieldsGetIfNoneMatch` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/custom-fields/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CustomFieldEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, if_none_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/custom-fields/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_delete`]
+
+[`Client::custom_fields_delete`]: super::Client::custom_fields_delete*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<types::CustomFieldsDeleteIfMatch>, String>,
+    }
+    impl<'a> CustomFieldsDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldsDeleteIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CustomFieldsDeleteIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/custom-fields/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, if_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/custom-fields/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_update`]
+
+[`Client::custom_fields_update`]: super::Client::custom_fields_update*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<types::CustomFieldsUpdateIfMatch>, String>,
+        body: Result<crate::patch::CustomFieldPatch, String>,
+    }
+    impl<'a> CustomFieldsUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldsUpdateIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CustomFieldsUpdateIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::patch::CustomFieldPatch>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: patch :: CustomFieldPatch` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/custom-fields/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CustomFieldEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/custom-fields/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -11,6 +11,7 @@ crate::pagination::paginated! {
     CompaniesContacts => ContactList, Contact;
     ContactsList => ContactList, Contact;
     ContactsActivities => ActivityList, Activity;
+    CustomFieldsList => CustomFieldList, CustomField;
     EventsList => EventList, Event;
     LeadsList => LeadList, Lead;
     LeadsActivities => ActivityList, Activity;

@@ -60,6 +60,14 @@ pub struct ActivityPatch {
         deserialize_with = "present"
     )]
     pub contact_id: Option<Option<uuid::Uuid>>,
+    /// Merged key by key: a key set to `null` removes that value, other keys are set,
+    /// keys left out are kept; `null` removes every value.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub custom_fields: Option<Option<serde_json::Map<String, serde_json::Value>>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -89,8 +97,10 @@ pub struct ActivityPatch {
 }
 
 /// Changes to a company, as a JSON Merge Patch: a field left out is kept, `null` clears
-/// it (`tags` and `custom_fields` become empty), any other value replaces it. The result
-/// must satisfy the create rules; `name` cannot be cleared.
+/// it (`tags` becomes empty), any other value replaces it. `custom_fields` is merged key
+/// by key: a key set to `null` removes that value, other keys are set, keys left out are
+/// kept; `custom_fields: null` removes every value. The result must satisfy the create
+/// rules; `name` cannot be cleared.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CompanyPatch {
     #[serde(
@@ -176,8 +186,10 @@ pub struct CompanyPatch {
 }
 
 /// Changes to a contact, as a JSON Merge Patch (RFC 7396): a field left out is kept, a
-/// field set to `null` is cleared (`tags` and `custom_fields` become empty), any other
-/// value replaces the old one. The result must still satisfy the create rules.
+/// field set to `null` is cleared (`tags` becomes empty), any other value replaces the
+/// old one. `custom_fields` is merged key by key: a key set to `null` removes that value,
+/// other keys are set, keys left out are kept; `custom_fields: null` removes every value.
+/// The result must still satisfy the create rules.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContactPatch {
     #[serde(
@@ -236,6 +248,25 @@ pub struct ContactPatch {
     pub title: Option<Option<String>>,
 }
 
+/// Changes to a custom field: a field left out is kept. `record_type` and `key` cannot
+/// change. Changing `type` is refused (409 `has_values`) while any record holds a value;
+/// removing an option some record holds is refused (409 `option_in_use`); turning
+/// `unique` on while two live records share a value is refused (409 `not_unique`).
+/// Turning `required` on applies to later writes; records without a value keep none.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomFieldPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<crate::types::CustomFieldType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<bool>,
+}
+
 /// Changes to a lead, as a JSON Merge Patch: a field left out is kept, `null` clears it,
 /// any other value replaces it; the result must satisfy the create rules. Setting
 /// `pipeline_id` without `stage_id` moves the lead to that pipeline's first stage. Each
@@ -260,6 +291,14 @@ pub struct LeadPatch {
         deserialize_with = "present"
     )]
     pub currency: Option<Option<String>>,
+    /// Merged key by key: a key set to `null` removes that value, other keys are set,
+    /// keys left out are kept; `null` removes every value.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub custom_fields: Option<Option<serde_json::Map<String, serde_json::Value>>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -187,6 +187,11 @@ impl From<sqlx::Error> for AppError {
         // Two transactions that each waited on the other (PostgreSQL aborts one of them):
         // the request changed nothing and can simply be sent again.
         if let sqlx::Error::Database(db) = &err {
+            // Every write path keeps the custom field values index through a trigger, so
+            // its unique rule can surface from any of them.
+            if db.constraint() == Some(crate::db::custom_fields::UNIQUE_INDEX) {
+                return crate::db::custom_fields::value_taken(None);
+            }
             let code = db.code();
             if matches!(code.as_deref(), Some("40P01" | "40001")) {
                 return Self::Conflict {

@@ -18,6 +18,7 @@ pub fn activity(kind: types::ActivityKind) -> types::ActivityCreate {
         contact_id: None,
         company_id: None,
         lead_id: None,
+        custom_fields: Default::default(),
     }
 }
 

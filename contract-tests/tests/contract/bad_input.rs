@@ -405,6 +405,11 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
     let delivery = delivered["data"][0]["id"].as_str().unwrap().to_owned();
     let events = call(app, "GET", "/v1/events?limit=1", None).await;
     let event = events["data"][0]["id"].as_str().unwrap().to_owned();
+    let mut custom_field = String::new();
+    for key in ["tier", "region"] {
+        let body = json!({"record_type": "company", "key": key, "label": key, "type": "text"});
+        custom_field = id(&call(app, "POST", "/v1/custom-fields", Some(body)).await);
+    }
 
     let mut fixtures = Fixtures {
         ids: BTreeMap::from([
@@ -421,6 +426,7 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
             ("webhook-endpoints", endpoint),
             ("deliveries", delivery),
             ("events", event),
+            ("custom-fields", custom_field),
         ]),
         headers: BTreeMap::from([(
             "x-poll-secret",
@@ -445,6 +451,10 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
                 json!({"url": "https://example.com/hook"}),
             ),
             ("StageOrder", json!({ "stage_ids": stage_ids })),
+            (
+                "CustomFieldCreate",
+                json!({"record_type": "lead", "key": "base", "label": "Base", "type": "text"}),
+            ),
         ]),
     };
     for op in ops.iter().filter(|op| op.takes_query("cursor")) {

@@ -11,6 +11,16 @@ use crate::{api_error, create, person};
 async fn a_contact_goes_through_create_read_update_list_and_delete() {
     let app = TestApp::spawn().await;
     let c = &app.client;
+    for (key, field_type) in [
+        ("plan", types::CustomFieldType::Text),
+        ("seats", types::CustomFieldType::Number),
+    ] {
+        c.custom_fields_create()
+            .body(crate::custom_fields::definition("contact", key, field_type))
+            .send()
+            .await
+            .expect("define a custom field");
+    }
 
     let created = c
         .contacts_create()

@@ -249,6 +249,15 @@ mod every_operation {
                 .await;
             w.insert("activity", id(&activity));
         }
+        let field = http
+            .json(
+                k,
+                "post",
+                "/v1/custom-fields",
+                json!({"record_type": "contact", "key": "tier", "label": "Tier", "type": "text"}),
+            )
+            .await;
+        w.insert("custom_field", id(&field));
         let api_key = http
             .json(
                 k,
@@ -347,6 +356,7 @@ mod every_operation {
                 Some("session-tokens") => "session_token",
                 Some("webhook-endpoints") => "endpoint",
                 Some("events") => "event",
+                Some("custom-fields") => "custom_field",
                 other => panic!("{op}: no kind for `{{id}}` under {other:?}: add it"),
             },
             other => panic!("{op}: no kind for the id slot `{other}`: add it"),
@@ -380,6 +390,10 @@ mod every_operation {
             "webhook_endpoints_create" => json!({"url": hook_url}),
             "webhook_endpoints_update" => json!({"description": "Changed"}),
             "webhook_endpoints_recover" => json!({"since": "2020-01-01T00:00:00Z"}),
+            "custom_fields_create" => {
+                json!({"record_type": "lead", "key": "new_field", "label": "New", "type": "text"})
+            }
+            "custom_fields_update" => json!({"label": "Changed"}),
             _ => return None,
         })
     }

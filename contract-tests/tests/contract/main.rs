@@ -9,6 +9,7 @@ mod batch;
 mod companies;
 mod concurrency;
 mod contacts;
+mod custom_fields;
 mod document;
 mod errors;
 mod events;
@@ -101,6 +102,7 @@ pub fn lead(title: &str, pipeline_id: uuid::Uuid) -> types::LeadCreate {
         company_id: None,
         contact_id: None,
         currency: None,
+        custom_fields: Default::default(),
         expected_close_date: None,
         lost_reason: None,
         owner_id: None,

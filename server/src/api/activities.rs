@@ -1,13 +1,17 @@
 //! `/v1/activities`, and the timelines of contacts, companies and leads.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object, OpenApi};
+use serde_json::Value;
 use uuid::Uuid;
 
+use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -18,7 +22,7 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, PathId, Text};
+use super::types::{text, PathId, RecordType, Text};
 use super::ApiTags;
 use crate::auth::Principal;
 use crate::auth::Scope;
@@ -79,6 +83,8 @@ pub struct Activity {
     pub company_id: Option<Uuid>,
     #[oai(nullable)]
     pub lead_id: Option<Uuid>,
+    /// Values of the tenant's custom fields for activities (`/v1/custom-fields`), by key.
+    pub custom_fields: BTreeMap<String, Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the activity was deleted (moved to the trash), or its lead was (for a
@@ -101,6 +107,7 @@ impl From<ActivityRow> for Activity {
             contact_id: row.contact_id,
             company_id: row.company_id,
             lead_id: row.lead_id,
+            custom_fields: super::contacts::object(row.custom_fields),
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
@@ -125,6 +132,11 @@ pub struct ActivityCreate {
     pub contact_id: Option<Uuid>,
     pub company_id: Option<Uuid>,
     pub lead_id: Option<Uuid>,
+    /// Values of the tenant's custom fields for activities, by key, each checked against
+    /// its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+    /// naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+    /// another live activity holds a `409` naming it. At most 16 KiB as JSON.
+    pub custom_fields: Option<BTreeMap<String, Value>>,
 }
 
 /// Changes to an activity, as a JSON Merge Patch. `stage_change` activities cannot be
@@ -150,6 +162,10 @@ pub struct ActivityPatch {
     pub company_id: MaybeUndefined<Uuid>,
     #[oai(nullable)]
     pub lead_id: MaybeUndefined<Uuid>,
+    /// Merged key by key: a key set to `null` removes that value, other keys are set,
+    /// keys left out are kept; `null` removes every value.
+    #[oai(nullable)]
+    pub custom_fields: MaybeUndefined<BTreeMap<String, Value>>,
 }
 
 envelopes!(
@@ -254,10 +270,19 @@ impl ActivitiesApi {
         request_id: Data<&RequestId>,
         body: Json<ActivityCreate>,
     ) -> ApiResult<Tagged<Created<ActivityEnvelope>>, Create> {
-        let owner = body.0.owner_id.or(auth.0.user_id);
-        let activity = body.0.parse(owner)?;
+        let mut body = body.0;
+        let values = Value::Object(
+            body.custom_fields
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        );
+        let owner = body.owner_id.or(auth.0.user_id);
+        let activity = body.parse(owner)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::insert(&mut tx, &activity).await?;
+        let values = custom_fields::for_create(&mut tx, RecordType::Activity, &values).await?;
+        let row = repo::insert(&mut tx, &activity, &values).await?;
         let created = commit_with(tx, EventType::ActivityCreated, row).await?;
         Ok(Tagged(Created {
             location: format!("/v1/activities/{}", created.id),
@@ -320,13 +345,26 @@ impl ActivitiesApi {
     ) -> ApiResult<Tagged<Success<ActivityEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
+        let mut body = body.0;
+        let values = std::mem::replace(&mut body.custom_fields, MaybeUndefined::Undefined);
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = writable(&mut tx, id).await?;
         if_match.check(&current)?;
-        let merged = merge::<ActivityCreate, _>(&Activity::from(current), &body.0)?;
+        let values = custom_fields::for_patch(
+            &mut tx,
+            RecordType::Activity,
+            id,
+            &current.custom_fields,
+            values,
+        )
+        .await?
+        .map(Value::Object)
+        .unwrap_or_else(|| current.custom_fields.clone());
+        let mut merged = merge::<ActivityCreate, _>(&Activity::from(current), &body)?;
+        merged.custom_fields = None;
         let owner = merged.owner_id;
         let activity = merged.parse(owner)?;
-        let row = repo::update(&mut tx, id, &activity).await?;
+        let row = repo::update(&mut tx, id, &activity, &values).await?;
         let updated = commit_with(tx, EventType::ActivityUpdated, row).await?;
         Ok(Tagged(Success(envelope(updated, &request_id))))
     }
@@ -491,6 +529,9 @@ impl ActivitiesApi {
         updated_after: Query<Option<DateTime<Utc>>>,
         /// Also list activities in the trash (with `deleted_at` set).
         include_deleted: Query<Option<bool>>,
+        /// A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+        /// must hold). See "Custom field filters" in the API description.
+        custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<ActivityList>, List> {
         let page = pagination::page(
             limit.0,
@@ -498,7 +539,7 @@ impl ActivitiesApi {
             sort.0.as_deref(),
             ActivitySort::CreatedAt,
         )?;
-        let filter = ActivityFilter {
+        let mut filter = ActivityFilter {
             kind: kind.0.as_deref().and_then(ActivityType::parse),
             owner_id: owner_id.0,
             contact_id: contact_id.0,
@@ -509,8 +550,15 @@ impl ActivitiesApi {
             due_to: due_to.0,
             updated_after: updated_after.0,
             include_deleted: include_deleted.0 == Some(true),
+            custom_fields: Vec::new(),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        filter.custom_fields = custom_fields::filters(
+            &mut tx,
+            RecordType::Activity,
+            &custom_field.0.unwrap_or_default(),
+        )
+        .await?;
         let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
         tx.commit().await?;
         Ok(Success(ActivityList {

@@ -35,11 +35,13 @@ use uuid::Uuid;
 
 use super::companies::{Company, CompanyCreate};
 use super::contacts::{Contact, ContactCreate};
+use super::custom_fields;
 use super::edge::RequestId;
 use super::events::{self, EventType};
 use super::merge::overlay;
 use super::responses::{ApiResult, Create, ErrorBody, ErrorDetail, Success};
 use super::security::ApiKey;
+use super::types::RecordType;
 use super::ApiTags;
 use crate::auth::Scope;
 use crate::db::companies::{self as companies_repo, CompanyRow};
@@ -207,7 +209,7 @@ pub trait Upsert {
     /// The create body, which is also an item.
     type Item: ParseFromJSON + ToJSON + Clone + Send + Sync;
     /// A record that passed the create rules.
-    type Record: PartialEq + Send + Sync;
+    type Record: PartialEq + Clone + Send + Sync;
     /// A stored record.
     type Row: Clone + Send + Sync;
     /// The record as the API returns it.
@@ -216,6 +218,11 @@ pub trait Upsert {
     const KEY: &'static str;
     const CREATED: EventType;
     const UPDATED: EventType;
+    /// Whose custom field definitions the items' `custom_fields` are checked against.
+    const RECORD_TYPE: RecordType;
+
+    /// The record's custom field values, to check and normalise before the write.
+    fn custom_fields(record: &mut Self::Record) -> &mut Value;
 
     /// Checks an item against the create rules.
     fn parse(item: Self::Item) -> AppResult<Self::Record>;
@@ -256,6 +263,11 @@ impl Upsert for Contacts {
     const KEY: &'static str = "email";
     const CREATED: EventType = EventType::ContactCreated;
     const UPDATED: EventType = EventType::ContactUpdated;
+    const RECORD_TYPE: RecordType = RecordType::Contact;
+
+    fn custom_fields(record: &mut Self::Record) -> &mut Value {
+        &mut record.custom_fields
+    }
 
     fn parse(item: ContactCreate) -> AppResult<Self::Record> {
         item.parse()
@@ -304,6 +316,11 @@ impl Upsert for Companies {
     const KEY: &'static str = "domain";
     const CREATED: EventType = EventType::CompanyCreated;
     const UPDATED: EventType = EventType::CompanyUpdated;
+    const RECORD_TYPE: RecordType = RecordType::Company;
+
+    fn custom_fields(record: &mut Self::Record) -> &mut Value {
+        &mut record.custom_fields
+    }
 
     fn parse(item: CompanyCreate) -> AppResult<Self::Record> {
         item.parse()
@@ -540,6 +557,12 @@ async fn write<U: Upsert>(
     id: Option<Uuid>,
     record: &U::Record,
 ) -> AppResult<Outcome<U::Wire>> {
+    // Checked as a whole, like a create: the item's `custom_fields` replace the stored
+    // ones (an item without them keeps the stored values, which are checked again).
+    let mut record = record.clone();
+    let values = U::custom_fields(&mut record);
+    *values = custom_fields::for_record(tx, U::RECORD_TYPE, id, values).await?;
+    let record = &record;
     match id {
         None => {
             let created = U::Wire::from(U::insert(tx, record).await?);

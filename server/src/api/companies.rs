@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::contacts::{self, ContactList};
+use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -22,7 +23,7 @@ use super::responses::{
     Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Int, PathId, Text, TextList};
+use super::types::{text, Int, PathId, RecordType, Text, TextList};
 use super::{filter_text, ApiTags};
 use crate::auth::Scope;
 use crate::db::companies::{self as repo, CompanyFilter, CompanyRow, CompanySort};
@@ -127,13 +128,18 @@ pub struct CompanyCreate {
     pub country: Option<Text<2>>,
     /// Up to 50 tags of up to 50 characters; duplicates are dropped.
     pub tags: Option<Tags>,
-    /// A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
+    /// Values of the tenant's custom fields for companies, by key, each checked against
+    /// its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+    /// naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+    /// another live company holds a `409` naming it. At most 16 KiB as JSON.
     pub custom_fields: Option<BTreeMap<String, Value>>,
 }
 
 /// Changes to a company, as a JSON Merge Patch: a field left out is kept, `null` clears
-/// it (`tags` and `custom_fields` become empty), any other value replaces it. The result
-/// must satisfy the create rules; `name` cannot be cleared.
+/// it (`tags` becomes empty), any other value replaces it. `custom_fields` is merged key
+/// by key: a key set to `null` removes that value, other keys are set, keys left out are
+/// kept; `custom_fields: null` removes every value. The result must satisfy the create
+/// rules; `name` cannot be cleared.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CompanyPatch {
@@ -239,8 +245,10 @@ impl CompaniesApi {
         request_id: Data<&RequestId>,
         body: Json<CompanyCreate>,
     ) -> ApiResult<Tagged<Created<CompanyEnvelope>>, Create> {
-        let company = body.0.parse()?;
+        let mut company = body.0.parse()?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        company.custom_fields =
+            custom_fields::for_create(&mut tx, RecordType::Company, &company.custom_fields).await?;
         let row = repo::insert(&mut tx, &company).await?;
         let created = commit_with(tx, EventType::CompanyCreated, row).await?;
         Ok(Tagged(Created {
@@ -308,10 +316,18 @@ impl CompaniesApi {
     ) -> ApiResult<Tagged<Success<CompanyEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
+        let mut body = body.0;
+        let values = std::mem::replace(&mut body.custom_fields, MaybeUndefined::Undefined);
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = Company::from(repo::get_for_update(&mut tx, id).await?);
         if_match.check(&current)?;
-        let company = merge::<CompanyCreate, _>(&current, &body.0)?.parse()?;
+        let mut company = merge::<CompanyCreate, _>(&current, &body)?.parse()?;
+        let stored = Value::Object(current.custom_fields.clone().into_iter().collect());
+        if let Some(values) =
+            custom_fields::for_patch(&mut tx, RecordType::Company, id, &stored, values).await?
+        {
+            company.custom_fields = Value::Object(values);
+        }
         let row = repo::update(&mut tx, id, &company).await?;
         let updated = commit_with(tx, EventType::CompanyUpdated, row).await?;
         Ok(Tagged(Success(envelope(updated, &request_id))))
@@ -383,6 +399,9 @@ impl CompaniesApi {
         updated_after: Query<Option<DateTime<Utc>>>,
         /// Also list companies in the trash (with `deleted_at` set).
         include_deleted: Query<Option<bool>>,
+        /// A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+        /// must hold). See "Custom field filters" in the API description.
+        custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<CompanyList>, List> {
         let page = pagination::page(
             limit.0,
@@ -399,14 +418,21 @@ impl CompaniesApi {
                 .flatten()
                 .unwrap_or(d)
         });
-        let filter = CompanyFilter {
+        let mut filter = CompanyFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             domain,
             industry: filter_text("industry", industry.0)?,
             updated_after: updated_after.0,
             include_deleted: include_deleted.0 == Some(true),
+            custom_fields: Vec::new(),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        filter.custom_fields = custom_fields::filters(
+            &mut tx,
+            RecordType::Company,
+            &custom_field.0.unwrap_or_default(),
+        )
+        .await?;
         let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
         tx.commit().await?;
         Ok(Success(CompanyList {

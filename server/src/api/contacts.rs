@@ -11,6 +11,7 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -20,7 +21,7 @@ use super::responses::{
     Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Email, PathId, Text, TextList};
+use super::types::{text, Email, PathId, RecordType, Text, TextList};
 use super::{filter_text, ApiTags};
 use crate::auth::Scope;
 use crate::db::contacts::{self as repo, ContactFilter, ContactRow, ContactSort};
@@ -58,7 +59,7 @@ pub struct Contact {
     #[oai(nullable)]
     pub notes: Option<String>,
     pub tags: Vec<String>,
-    /// Free-form JSON object.
+    /// Values of the tenant's custom fields for contacts (`/v1/custom-fields`), by key.
     pub custom_fields: BTreeMap<String, Value>,
     /// The contact's company. It stays while the company is in the trash (reading it
     /// then needs `include_deleted=true`), and becomes `null` when the company is purged.
@@ -107,15 +108,20 @@ pub struct ContactCreate {
     pub notes: Option<Text<NOTES_MAX>>,
     /// Up to 50 tags of up to 50 characters; duplicates are dropped.
     pub tags: Option<Tags>,
-    /// A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
+    /// Values of the tenant's custom fields for contacts, by key, each checked against
+    /// its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+    /// naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+    /// another live contact holds a `409` naming it. At most 16 KiB as JSON.
     pub custom_fields: Option<BTreeMap<String, Value>>,
     /// A company of the tenant (else 422 on this field).
     pub company_id: Option<Uuid>,
 }
 
 /// Changes to a contact, as a JSON Merge Patch (RFC 7396): a field left out is kept, a
-/// field set to `null` is cleared (`tags` and `custom_fields` become empty), any other
-/// value replaces the old one. The result must still satisfy the create rules.
+/// field set to `null` is cleared (`tags` becomes empty), any other value replaces the
+/// old one. `custom_fields` is merged key by key: a key set to `null` removes that value,
+/// other keys are set, keys left out are kept; `custom_fields: null` removes every value.
+/// The result must still satisfy the create rules.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ContactPatch {
@@ -286,8 +292,10 @@ impl ContactsApi {
         request_id: Data<&RequestId>,
         body: Json<ContactCreate>,
     ) -> ApiResult<Tagged<Created<ContactEnvelope>>, Create> {
-        let contact = domain::Contact::parse(body.0.into()).map_err(AppError::Validation)?;
+        let mut contact = domain::Contact::parse(body.0.into()).map_err(AppError::Validation)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        contact.custom_fields =
+            custom_fields::for_create(&mut tx, RecordType::Contact, &contact.custom_fields).await?;
         let written = repo::insert(&mut tx, &contact).await;
         let created =
             commit_or_name_holder(&state, tx, written, &contact, EventType::ContactCreated).await?;
@@ -352,10 +360,23 @@ impl ContactsApi {
     ) -> ApiResult<Tagged<Success<ContactEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let changes: domain::ContactPatch = body.0.into();
+        let mut body = body.0;
+        let values = std::mem::replace(&mut body.custom_fields, MaybeUndefined::Undefined);
+        let mut changes: domain::ContactPatch = body.into();
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         if_match.check(&current)?;
+        let values = custom_fields::for_patch(
+            &mut tx,
+            RecordType::Contact,
+            id,
+            &current.custom_fields,
+            values,
+        )
+        .await?;
+        if let Some(values) = values {
+            changes.custom_fields = Patch::Set(values);
+        }
         let contact = changes
             .apply_to(current.to_domain())
             .map_err(AppError::Validation)?;
@@ -470,15 +491,25 @@ impl ContactsApi {
         /// an incremental sync sees deletions too: deleting a contact changes its
         /// `updated_at`.
         include_deleted: Query<Option<bool>>,
+        /// A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+        /// must hold). See "Custom field filters" in the API description.
+        custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<ContactList>, List> {
-        let filter = ContactFilter {
+        let mut filter = ContactFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             email: filter_text("email", email.0)?,
             company_id: company_id.0,
             updated_after: updated_after.0,
             include_deleted: include_deleted.0 == Some(true),
+            custom_fields: Vec::new(),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        filter.custom_fields = custom_fields::filters(
+            &mut tx,
+            RecordType::Contact,
+            &custom_field.0.unwrap_or_default(),
+        )
+        .await?;
         let list = list_page(
             &mut tx,
             &filter,

@@ -226,7 +226,8 @@ fn check_path(op: &Operation, path: &str) -> Result<(), AppError> {
 /// operation declares: a value that is not UTF-8 once percent-decoded (poem decodes it
 /// lossily, so `?q=%FF` searched for U+FFFD), and a second value (poem-openapi would
 /// silently take the first, `?limit=1&limit=2` listing one: which one counts would be the
-/// server's guess).
+/// server's guess). A parameter declared as an array (`custom_field`) may repeat: each
+/// value counts.
 fn check_query(op: &Operation, query: &str) -> Result<(), AppError> {
     let mut seen: Vec<&str> = Vec::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
@@ -240,7 +241,7 @@ fn check_query(op: &Operation, query: &str) -> Result<(), AppError> {
         if std::str::from_utf8(&percent_decode(value, true)).is_err() {
             return Err(bad_parameter(name, "invalid", NOT_UTF8));
         }
-        if seen.contains(&name.as_str()) {
+        if seen.contains(&name.as_str()) && !op.repeatable.contains(name) {
             return Err(bad_parameter(
                 name,
                 "duplicate",
@@ -555,6 +556,8 @@ mod tests {
             ("limit=1&limit=2", Some("limit")),
             ("limit=1&li%6Dit=1", Some("limit")),
             ("q=a&limit=1&q", Some("q")),
+            // A parameter declared as an array repeats: each value counts.
+            ("custom_field=a:eq:1&custom_field=b:eq:2", None),
         ] {
             let expected = refused.map(|name: &str| (name.to_owned(), "duplicate"));
             assert_eq!(refused_parameter(op, query), expected, "{query}");

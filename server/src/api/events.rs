@@ -126,6 +126,17 @@ pub enum EventType {
     /// `null`).
     #[oai(rename = "activity.restored")]
     ActivityRestored,
+    /// A custom field was defined (`data`: the `CustomField`).
+    #[oai(rename = "custom_field.created")]
+    CustomFieldCreated,
+    /// A custom field definition was changed (`data`: the `CustomField`).
+    #[oai(rename = "custom_field.updated")]
+    CustomFieldUpdated,
+    /// A custom field was deleted, and its values with it (`data`: the `CustomField`
+    /// before deletion). The records that lost a value get no `*.updated` event of their
+    /// own: this event stands for them all.
+    #[oai(rename = "custom_field.deleted")]
+    CustomFieldDeleted,
     /// Sent by `POST /v1/webhook-endpoints/{id}/test` to that endpoint only (`data`: a
     /// `WebhookTest`).
     #[oai(rename = "webhook.test")]
@@ -157,6 +168,9 @@ impl EventType {
             Self::PipelineDeleted => "pipeline.deleted",
             Self::ActivityCreated => "activity.created",
             Self::ActivityUpdated => "activity.updated",
+            Self::CustomFieldCreated => "custom_field.created",
+            Self::CustomFieldUpdated => "custom_field.updated",
+            Self::CustomFieldDeleted => "custom_field.deleted",
             Self::ActivityDeleted => "activity.deleted",
             Self::ContactRestored => "contact.restored",
             Self::CompanyRestored => "company.restored",

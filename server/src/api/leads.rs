@@ -1,15 +1,19 @@
 //! `/v1/leads`: deals moving through a pipeline, and their conversion.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object, OpenApi};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::companies::Company;
 use super::contacts::Contact;
+use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -20,7 +24,7 @@ use super::responses::{
     Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Amount, Date, Email, PathId, Text};
+use super::types::{text, Amount, Date, Email, PathId, RecordType, Text};
 use super::{bad_parameter, filter_text, ApiTags};
 use crate::auth::Scope;
 use crate::db::leads::{self as repo, LeadFilter, LeadRow, LeadSort, MovedLead};
@@ -96,6 +100,8 @@ pub struct Lead {
     /// When the lead entered a `lost` stage; `null` while it is not lost.
     #[oai(nullable)]
     pub lost_at: Option<DateTime<Utc>>,
+    /// Values of the tenant's custom fields for leads (`/v1/custom-fields`), by key.
+    pub custom_fields: BTreeMap<String, Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the lead was deleted (moved to the trash); `null` while it is live.
@@ -131,6 +137,7 @@ impl From<LeadRow> for Lead {
             stage_changed_at: row.stage_changed_at,
             won_at: row.won_at,
             lost_at: row.lost_at,
+            custom_fields: super::contacts::object(row.custom_fields),
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
@@ -173,6 +180,11 @@ pub struct LeadCreate {
     pub prospect_company_name: Option<Text<{ domain::COMPANY_NAME_MAX }>>,
     /// Normalised like a company's domain.
     pub prospect_company_domain: Option<Text<DOMAIN_MAX>>,
+    /// Values of the tenant's custom fields for leads, by key, each checked against
+    /// its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+    /// naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+    /// another live lead holds a `409` naming it. At most 16 KiB as JSON.
+    pub custom_fields: Option<BTreeMap<String, Value>>,
 }
 
 /// Changes to a lead, as a JSON Merge Patch: a field left out is kept, `null` clears it,
@@ -213,6 +225,10 @@ pub struct LeadPatch {
     pub prospect_company_name: MaybeUndefined<Text<{ domain::COMPANY_NAME_MAX }>>,
     #[oai(nullable)]
     pub prospect_company_domain: MaybeUndefined<Text<DOMAIN_MAX>>,
+    /// Merged key by key: a key set to `null` removes that value, other keys are set,
+    /// keys left out are kept; `null` removes every value.
+    #[oai(nullable)]
+    pub custom_fields: MaybeUndefined<BTreeMap<String, Value>>,
 }
 
 /// The result of a conversion: the lead and the contact and company it is now linked to.
@@ -400,6 +416,8 @@ async fn convert_company(
         ..Default::default()
     })
     .map_err(|e| from_prospect(e, "prospect_company_"))?;
+    // A conversion writes no custom field values: a `required` company field refuses it.
+    custom_fields::for_create(tx, RecordType::Company, &new.custom_fields).await?;
     let created = companies::insert(tx, &new).await?;
     events::emit(
         tx,
@@ -448,6 +466,8 @@ async fn convert_contact(
                     ..Default::default()
                 })
                 .map_err(|e| from_prospect(e, "prospect_"))?;
+                // As for the company: a `required` contact field refuses the conversion.
+                custom_fields::for_create(tx, RecordType::Contact, &new.custom_fields).await?;
                 let created = contacts::insert(tx, &new).await?;
                 events::emit(
                     tx,
@@ -492,10 +512,19 @@ impl LeadsApi {
         body: Json<LeadCreate>,
     ) -> ApiResult<Tagged<Created<LeadEnvelope>>, Create> {
         // A new lead belongs to the user the key acts for unless it names its owner.
-        let lead = body.0.parse(auth.0.user_id)?;
+        let mut body = body.0;
+        let values = Value::Object(
+            body.custom_fields
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        );
+        let lead = body.parse(auth.0.user_id)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let values = custom_fields::for_create(&mut tx, RecordType::Lead, &values).await?;
         let stage = place(&mut tx, &lead).await?;
-        let created = Lead::from(repo::insert(&mut tx, &lead, &stage).await?);
+        let created = Lead::from(repo::insert(&mut tx, &lead, &stage, &values).await?);
         emit_change(&mut tx, EventType::LeadCreated, &created, None).await?;
         tx.commit().await?;
         Ok(Tagged(Created {
@@ -557,17 +586,30 @@ impl LeadsApi {
     ) -> ApiResult<Tagged<Success<LeadEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
+        let mut body = body.0;
+        let values = std::mem::replace(&mut body.custom_fields, MaybeUndefined::Undefined);
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         if_match.check(&current)?;
-        let mut merged = merge::<LeadCreate, _>(&Lead::from(current.clone()), &body.0)?;
-        if sets(&body.0, "pipeline_id") && !sets(&body.0, "stage_id") {
+        let values = custom_fields::for_patch(
+            &mut tx,
+            RecordType::Lead,
+            id,
+            &current.custom_fields,
+            values,
+        )
+        .await?
+        .map(Value::Object)
+        .unwrap_or_else(|| current.custom_fields.clone());
+        let mut merged = merge::<LeadCreate, _>(&Lead::from(current.clone()), &body)?;
+        merged.custom_fields = None;
+        if sets(&body, "pipeline_id") && !sets(&body, "stage_id") {
             merged.stage_id = None;
         }
         // An owner cleared stays cleared: no default on update.
         let lead = merged.parse(None)?;
         let stage = place(&mut tx, &lead).await?;
-        let updated = Lead::from(repo::update(&mut tx, &current, &lead, &stage).await?);
+        let updated = Lead::from(repo::update(&mut tx, &current, &lead, &stage, &values).await?);
         let before = Some((current.stage_id, current.status.as_str()));
         emit_change(&mut tx, EventType::LeadUpdated, &updated, before).await?;
         tx.commit().await?;
@@ -740,6 +782,9 @@ impl LeadsApi {
         updated_after: Query<Option<DateTime<Utc>>>,
         /// Also list leads in the trash (with `deleted_at` set).
         include_deleted: Query<Option<bool>>,
+        /// A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+        /// must hold). See "Custom field filters" in the API description.
+        custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<LeadList>, List> {
         let page = pagination::page(
             limit.0,
@@ -767,7 +812,7 @@ impl LeadsApi {
         // it matches none (the document lets any three characters through).
         let currency = filter_text("currency", currency.0)?
             .map(|c| fields::currency("currency", &c).map_or(c, |c| c.code().to_owned()));
-        let filter = LeadFilter {
+        let mut filter = LeadFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             pipeline_id: pipeline_id.0,
             stage_id: stage_id.0,
@@ -786,8 +831,15 @@ impl LeadsApi {
             expected_close_to: expected_close_to.0.map(|d| d.0),
             updated_after: updated_after.0,
             include_deleted: include_deleted.0 == Some(true),
+            custom_fields: Vec::new(),
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        filter.custom_fields = custom_fields::filters(
+            &mut tx,
+            RecordType::Lead,
+            &custom_field.0.unwrap_or_default(),
+        )
+        .await?;
         let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
         tx.commit().await?;
         Ok(Success(LeadList {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod batch;
 pub mod companies;
 pub mod contacts;
+pub mod custom_fields;
 pub mod docs;
 pub mod edge;
 pub mod etag;
@@ -43,6 +44,9 @@ pub enum ApiTags {
     /// Notes, calls, emails, meetings and tasks, and the timelines of contacts, companies
     /// and leads.
     Activities,
+    /// Typed custom fields per record type (`admin`): their definitions, which every write
+    /// of `custom_fields` is checked against, and which lists filter on.
+    CustomFields,
     /// The members of the tenant: list and read (`users:read`); create, change role or
     /// name, deactivate (`admin`).
     Users,
@@ -98,6 +102,7 @@ pub type Apis = (
     pipelines::PipelinesApi,
     leads::LeadsApi,
     activities::ActivitiesApi,
+    custom_fields::CustomFieldsApi,
     users::UsersApi,
     api_keys::ApiKeysApi,
     auth::AuthApi,
@@ -118,6 +123,7 @@ pub fn service() -> Service {
             pipelines::PipelinesApi,
             leads::LeadsApi,
             activities::ActivitiesApi,
+            custom_fields::CustomFieldsApi,
             users::UsersApi,
             api_keys::ApiKeysApi,
             auth::AuthApi,
@@ -461,7 +467,7 @@ mod tests {
     }
 
     /// The schemas that carry one versioned resource, and so an `ETag`.
-    const VERSIONED_ENVELOPES: [&str; 9] = [
+    const VERSIONED_ENVELOPES: [&str; 10] = [
         "ContactEnvelope",
         "CompanyEnvelope",
         "PipelineEnvelope",
@@ -471,6 +477,7 @@ mod tests {
         "UserEnvelope",
         "WebhookEndpointEnvelope",
         "WebhookEndpointWithSecretEnvelope",
+        "CustomFieldEnvelope",
     ];
 
     fn has_header_param(op: &serde_json::Value, name: &str) -> bool {

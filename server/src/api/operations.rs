@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use poem_openapi::registry::MetaParamIn;
+use poem_openapi::registry::{MetaParamIn, MetaSchemaRef};
 use poem_openapi::OpenApi;
 
 use crate::auth::Scope;
@@ -21,6 +21,8 @@ pub struct Operation {
     segments: Vec<Segment>,
     /// The names of the query parameters it declares.
     pub query: Vec<String>,
+    /// Those of them declared as arrays, which may be given more than once.
+    pub repeatable: Vec<String>,
     pub authenticated: bool,
     pub scopes: Vec<Scope>,
     pub class: Class,
@@ -114,6 +116,15 @@ pub fn all() -> &'static [Operation] {
                             .params
                             .iter()
                             .filter(|p| matches!(p.in_type, MetaParamIn::Query))
+                            .map(|p| p.name.clone())
+                            .collect(),
+                        repeatable: op
+                            .params
+                            .iter()
+                            .filter(|p| matches!(p.in_type, MetaParamIn::Query))
+                            .filter(|p| {
+                                matches!(&p.schema, MetaSchemaRef::Inline(schema) if schema.ty == "array")
+                            })
                             .map(|p| p.name.clone())
                             .collect(),
                         authenticated,

@@ -10,7 +10,8 @@ use crate::domain::activity::{Activity, ActivityType};
 use crate::error::{AppError, AppResult};
 
 const COLUMNS: &str = "id, type, system, subject, body, due_at, completed_at, owner_id, \
-                       contact_id, company_id, lead_id, created_at, updated_at, deleted_at";
+                       contact_id, company_id, lead_id, custom_fields, created_at, updated_at, \
+                       deleted_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActivityRow {
@@ -26,6 +27,7 @@ pub struct ActivityRow {
     pub contact_id: Option<Uuid>,
     pub company_id: Option<Uuid>,
     pub lead_id: Option<Uuid>,
+    pub custom_fields: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When it was moved to the trash; `None` while it is live.
@@ -46,11 +48,16 @@ fn write_error(err: sqlx::Error) -> AppError {
     )
 }
 
-pub async fn insert(tx: &mut TenantTx, activity: &Activity) -> AppResult<ActivityRow> {
+/// Writes a new activity with its (already validated) custom field values.
+pub async fn insert(
+    tx: &mut TenantTx,
+    activity: &Activity,
+    custom_fields: &serde_json::Value,
+) -> AppResult<ActivityRow> {
     let sql = format!(
         "INSERT INTO activities (id, tenant_id, type, subject, body, due_at, completed_at, \
-         owner_id, contact_id, company_id, lead_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+         owner_id, contact_id, company_id, lead_id, custom_fields) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
     );
     sqlx::query_as(&sql)
         .bind(Uuid::now_v7())
@@ -64,6 +71,7 @@ pub async fn insert(tx: &mut TenantTx, activity: &Activity) -> AppResult<Activit
         .bind(activity.contact_id)
         .bind(activity.company_id)
         .bind(activity.lead_id)
+        .bind(custom_fields)
         .fetch_one(tx.conn())
         .await
         .map_err(write_error)
@@ -86,11 +94,16 @@ async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<Act
         .ok_or(AppError::NotFound("activity"))
 }
 
-pub async fn update(tx: &mut TenantTx, id: Uuid, activity: &Activity) -> AppResult<ActivityRow> {
+pub async fn update(
+    tx: &mut TenantTx,
+    id: Uuid,
+    activity: &Activity,
+    custom_fields: &serde_json::Value,
+) -> AppResult<ActivityRow> {
     let sql = format!(
         "UPDATE activities SET type = $2, subject = $3, body = $4, due_at = $5, \
          completed_at = $6, owner_id = $7, contact_id = $8, company_id = $9, lead_id = $10, \
-         updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+         custom_fields = $11, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     );
     sqlx::query_as(&sql)
         .bind(id)
@@ -103,6 +116,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, activity: &Activity) -> AppResu
         .bind(activity.contact_id)
         .bind(activity.company_id)
         .bind(activity.lead_id)
+        .bind(custom_fields)
         .fetch_one(tx.conn())
         .await
         .map_err(write_error)
@@ -215,6 +229,7 @@ pub struct ActivityFilter {
     pub updated_after: Option<DateTime<Utc>>,
     /// Trashed activities too (`?include_deleted=true`).
     pub include_deleted: bool,
+    pub custom_fields: Vec<crate::domain::custom_field::Filter>,
 }
 
 pub async fn list(
@@ -255,6 +270,7 @@ pub async fn list(
     if let Some(after) = filter.updated_after {
         sql.push(" AND updated_at > ").push_bind(after);
     }
+    super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
     page.push_sql(&mut sql);
     let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
     Ok(page.finish(rows))

@@ -266,6 +266,7 @@ pub struct ContactFilter {
     pub updated_after: Option<DateTime<Utc>>,
     /// Trashed contacts too (`?include_deleted=true`).
     pub include_deleted: bool,
+    pub custom_fields: Vec<crate::domain::custom_field::Filter>,
 }
 
 /// One page in keyset order, and whether another follows.
@@ -302,6 +303,7 @@ pub async fn list(
     if let Some(after) = filter.updated_after {
         sql.push(" AND updated_at > ").push_bind(after);
     }
+    super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
     page.push_sql(&mut sql);
     let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
     Ok(page.finish(rows))

@@ -19,8 +19,8 @@ const COLUMNS: &str = "id, title, contact_id, company_id, pipeline_id, stage_id,
                        value, currency, expected_close_date, owner_id, source, lost_reason, \
                        prospect_first_name, prospect_last_name, prospect_email, \
                        prospect_phone, prospect_company_name, prospect_company_domain, \
-                       converted_at, stage_changed_at, won_at, lost_at, created_at, updated_at, \
-                       deleted_at";
+                       converted_at, stage_changed_at, won_at, lost_at, custom_fields, created_at, \
+                       updated_at, deleted_at";
 
 /// `DATE '9999-12-31'`, where leads without a close date sort (as in the index).
 const NO_CLOSE_DATE: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
@@ -53,6 +53,7 @@ pub struct LeadRow {
     pub stage_changed_at: DateTime<Utc>,
     pub won_at: Option<DateTime<Utc>>,
     pub lost_at: Option<DateTime<Utc>>,
+    pub custom_fields: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When it was moved to the trash; `None` while it is live.
@@ -223,13 +224,20 @@ pub async fn move_all(
     Ok(sql.build_query_as().fetch_all(tx.conn()).await?)
 }
 
-pub async fn insert(tx: &mut TenantTx, lead: &Lead, stage: &StageRow) -> AppResult<LeadRow> {
+/// Writes a new lead with its (already validated) custom field values.
+pub async fn insert(
+    tx: &mut TenantTx,
+    lead: &Lead,
+    stage: &StageRow,
+    custom_fields: &serde_json::Value,
+) -> AppResult<LeadRow> {
     let kind = stage.kind();
     let mut sql = QueryBuilder::new(
         "INSERT INTO leads (id, tenant_id, title, contact_id, company_id, pipeline_id, \
          stage_id, status, value, currency, expected_close_date, owner_id, source, \
          lost_reason, prospect_first_name, prospect_last_name, prospect_email, \
-         prospect_phone, prospect_company_name, prospect_company_domain, won_at, lost_at) \
+         prospect_phone, prospect_company_name, prospect_company_domain, custom_fields, \
+         won_at, lost_at) \
          VALUES (",
     );
     let mut values = sql.separated(", ");
@@ -242,7 +250,7 @@ pub async fn insert(tx: &mut TenantTx, lead: &Lead, stage: &StageRow) -> AppResu
         .push_bind(stage.pipeline_id)
         .push_bind(stage.id)
         .push_bind(kind.as_str());
-    push_fields(&mut values, lead);
+    push_fields(&mut values, lead, custom_fields);
     values
         .push(if kind == StageKind::Won {
             "now()"
@@ -262,7 +270,11 @@ pub async fn insert(tx: &mut TenantTx, lead: &Lead, stage: &StageRow) -> AppResu
 }
 
 /// Binds the fields a client writes after the placement ones, in column order.
-fn push_fields(values: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &str>, lead: &Lead) {
+fn push_fields(
+    values: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &str>,
+    lead: &Lead,
+    custom_fields: &serde_json::Value,
+) {
     let p = &lead.prospect;
     values
         .push_bind(lead.value)
@@ -276,7 +288,8 @@ fn push_fields(values: &mut sqlx::query_builder::Separated<'_, '_, Postgres, &st
         .push_bind(p.email.clone())
         .push_bind(p.phone.clone())
         .push_bind(p.company_name.clone())
-        .push_bind(p.company_domain.clone());
+        .push_bind(p.company_domain.clone())
+        .push_bind(custom_fields.clone());
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
@@ -312,6 +325,7 @@ pub async fn update(
     current: &LeadRow,
     lead: &Lead,
     stage: &StageRow,
+    custom_fields: &serde_json::Value,
 ) -> AppResult<LeadRow> {
     if current.stage_id != stage.id {
         record_stage_changes(tx, LeadsIn::One(current.id), stage).await?;
@@ -322,14 +336,14 @@ pub async fn update(
         ", (title, contact_id, company_id, value, currency, expected_close_date, \
               owner_id, source, lost_reason, prospect_first_name, prospect_last_name, \
               prospect_email, prospect_phone, prospect_company_name, \
-              prospect_company_domain) = ROW(",
+              prospect_company_domain, custom_fields) = ROW(",
     );
     let mut values = sql.separated(", ");
     values
         .push_bind(lead.title.clone())
         .push_bind(lead.contact_id)
         .push_bind(lead.company_id);
-    push_fields(&mut values, lead);
+    push_fields(&mut values, lead, custom_fields);
     sql.push(") WHERE id = ")
         .push_bind(current.id)
         .push(format_args!(" RETURNING {COLUMNS}"));
@@ -482,6 +496,7 @@ pub struct LeadFilter {
     pub updated_after: Option<DateTime<Utc>>,
     /// Trashed leads too (`?include_deleted=true`).
     pub include_deleted: bool,
+    pub custom_fields: Vec<crate::domain::custom_field::Filter>,
 }
 
 pub async fn list(
@@ -531,6 +546,7 @@ pub async fn list(
     if let Some(after) = filter.updated_after {
         sql.push(" AND updated_at > ").push_bind(after);
     }
+    super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
     page.push_sql(&mut sql);
     let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
     Ok(page.finish(rows))

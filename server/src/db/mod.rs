@@ -26,6 +26,7 @@ pub mod audit;
 pub mod auth;
 pub mod companies;
 pub mod contacts;
+pub mod custom_fields;
 pub mod embedded;
 pub mod events;
 pub mod idempotency;

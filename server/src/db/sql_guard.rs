@@ -23,6 +23,19 @@ const ALLOWED: &[(&str, &str)] = &[
         "a sort expression from `SortKey::expr`, a `&'static str` per enum variant",
     ),
     ("cmp", "`<` or `>`, chosen by the sort direction"),
+    (
+        "table",
+        "a record table name from `RecordType::table()`, a `&'static str` per variant",
+    ),
+    (
+        "op",
+        "a comparison operator from `custom_field::Op::sql`, a `&'static str` per variant",
+    ),
+    (
+        "loose",
+        "a comparison operator from `custom_field::Op::loose_sql`, a `&'static str` per \
+         variant",
+    ),
     ("dir", "`ASC` or `DESC`, chosen by the sort direction"),
     (
         "tenant_id",

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod company;
 pub mod contact;
+pub mod custom_field;
 pub mod fields;
 pub mod lead;
 pub mod pipeline;

@@ -1,0 +1,575 @@
+//! `/v1/custom-fields`: typed custom field definitions (`admin`), and the helpers every
+//! record write path and list uses to validate values and parse `custom_field` filters.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Enum, Object, OpenApi};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::edge::RequestId;
+use super::etag::IfMatch;
+use super::events::{self, EventType};
+use super::pagination;
+use super::responses::{
+    envelopes, ApiResult, Conditional, Create, Created, Delete, List, NoContent, Read, Success,
+    Tagged, Update,
+};
+use super::security::ApiKey;
+use super::types::{PathId, RecordType, Text, TextList};
+
+type Options = TextList<{ domain::OPTIONS_MAX }, { domain::OPTION_MAX }>;
+use super::ApiTags;
+use crate::auth::Scope;
+use crate::db::custom_fields::{self as repo, DefinitionRow, DefinitionSort, DefinitionWrite};
+use crate::db::TenantTx;
+use crate::domain::custom_field::{self as domain, FieldType};
+use crate::domain::fields::Errors;
+use crate::domain::FieldError;
+use crate::error::AppError;
+use crate::startup::AppState;
+
+/// The type of a custom field's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum CustomFieldType {
+    /// A string of up to 2,000 characters (trimmed; newlines allowed).
+    Text,
+    /// A JSON number (finite).
+    Number,
+    /// A decimal as a string, like a lead's `value` but signed: `"-12.50"`, at most 4
+    /// decimals, below 10^15 in magnitude; stored without trailing zeros.
+    Decimal,
+    /// `true` or `false`.
+    Boolean,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// RFC 3339, stored in UTC (`2026-01-01T08:00:00Z`).
+    Datetime,
+    /// An absolute `http` or `https` URL (normalised like a company's `website`).
+    Url,
+    /// An email address (checked like a contact's `email`).
+    Email,
+    /// One of the field's `options`.
+    Select,
+    /// An array of distinct `options`.
+    MultiSelect,
+}
+
+impl From<CustomFieldType> for FieldType {
+    fn from(t: CustomFieldType) -> Self {
+        match t {
+            CustomFieldType::Text => Self::Text,
+            CustomFieldType::Number => Self::Number,
+            CustomFieldType::Decimal => Self::Decimal,
+            CustomFieldType::Boolean => Self::Boolean,
+            CustomFieldType::Date => Self::Date,
+            CustomFieldType::Datetime => Self::Datetime,
+            CustomFieldType::Url => Self::Url,
+            CustomFieldType::Email => Self::Email,
+            CustomFieldType::Select => Self::Select,
+            CustomFieldType::MultiSelect => Self::MultiSelect,
+        }
+    }
+}
+
+impl From<FieldType> for CustomFieldType {
+    fn from(t: FieldType) -> Self {
+        match t {
+            FieldType::Text => Self::Text,
+            FieldType::Number => Self::Number,
+            FieldType::Decimal => Self::Decimal,
+            FieldType::Boolean => Self::Boolean,
+            FieldType::Date => Self::Date,
+            FieldType::Datetime => Self::Datetime,
+            FieldType::Url => Self::Url,
+            FieldType::Email => Self::Email,
+            FieldType::Select => Self::Select,
+            FieldType::MultiSelect => Self::MultiSelect,
+        }
+    }
+}
+
+/// A custom field: records of `record_type` may carry a value for `key` in their
+/// `custom_fields`, of type `type`.
+#[derive(Debug, Clone, Object)]
+pub struct CustomField {
+    pub id: Uuid,
+    pub record_type: RecordType,
+    /// The key in the records' `custom_fields`.
+    pub key: String,
+    pub label: String,
+    #[oai(rename = "type")]
+    pub field_type: CustomFieldType,
+    /// The choices of a `select` or `multi_select` field (empty for other types).
+    pub options: Vec<String>,
+    /// Records of this type must have a value (checked on create, and on a patch that
+    /// changes `custom_fields`).
+    pub required: bool,
+    /// No two live records of this type share a value (trashed records do not count).
+    pub unique: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<DefinitionRow> for CustomField {
+    fn from(row: DefinitionRow) -> Self {
+        let def = row.to_domain();
+        Self {
+            id: row.id,
+            // The column's CHECK admits only the four types.
+            record_type: RecordType::parse(&row.record_type).unwrap_or(RecordType::Contact),
+            key: row.key,
+            label: row.label,
+            field_type: def.field_type.into(),
+            options: row.options,
+            required: row.required,
+            unique: row.unique,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+impl super::etag::Versioned for CustomField {
+    fn version(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+impl super::etag::Versioned for CustomFieldEnvelope {
+    fn version(&self) -> DateTime<Utc> {
+        self.data.updated_at
+    }
+}
+
+impl super::etag::Versioned for DefinitionRow {
+    fn version(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+/// A new custom field. Unknown fields are refused.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CustomFieldCreate {
+    pub record_type: RecordType,
+    /// `^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
+    pub key: Text<63>,
+    /// 1 to 200 characters.
+    pub label: Text<{ domain::LABEL_MAX }>,
+    #[oai(rename = "type")]
+    pub field_type: CustomFieldType,
+    /// For `select` and `multi_select` (required there, refused elsewhere): 1 to 100
+    /// distinct options of 1 to 100 characters.
+    pub options: Option<Options>,
+    /// Default `false`.
+    pub required: Option<bool>,
+    /// Default `false`; not for `multi_select`.
+    pub unique: Option<bool>,
+}
+
+/// Changes to a custom field: a field left out is kept. `record_type` and `key` cannot
+/// change. Changing `type` is refused (409 `has_values`) while any record holds a value;
+/// removing an option some record holds is refused (409 `option_in_use`); turning
+/// `unique` on while two live records share a value is refused (409 `not_unique`).
+/// Turning `required` on applies to later writes; records without a value keep none.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CustomFieldPatch {
+    pub label: Option<Text<{ domain::LABEL_MAX }>>,
+    #[oai(rename = "type")]
+    pub field_type: Option<CustomFieldType>,
+    pub options: Option<Options>,
+    pub required: Option<bool>,
+    pub unique: Option<bool>,
+}
+
+envelopes!(
+    CustomField,
+    CustomFieldEnvelope,
+    CustomFieldList,
+    "One custom field in the envelope.",
+    "A page of custom fields in the envelope."
+);
+
+fn envelope(data: CustomField, request_id: &RequestId) -> CustomFieldEnvelope {
+    CustomFieldEnvelope {
+        data,
+        meta: super::responses::Meta::of(request_id),
+    }
+}
+
+fn conflict(field: &str, code: &'static str, message: String) -> AppError {
+    AppError::Conflict {
+        message: message.clone(),
+        details: vec![FieldError::new(field, code, message)],
+    }
+}
+
+/// Validates the values a new record of `record_type` carries and checks their `unique`
+/// rules; returns them normalised.
+pub async fn for_create(
+    tx: &mut TenantTx,
+    record_type: RecordType,
+    values: &Value,
+) -> Result<Value, AppError> {
+    for_record(tx, record_type, None, values).await
+}
+
+/// Validates every value a record of `record_type` is written with (all of them, and
+/// `required`), and checks `unique` against the other live records (`record_id` is the
+/// record itself when it exists); returns the values normalised.
+pub async fn for_record(
+    tx: &mut TenantTx,
+    record_type: RecordType,
+    record_id: Option<Uuid>,
+    values: &Value,
+) -> Result<Value, AppError> {
+    let map = match values {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    let definitions = repo::for_type(tx, record_type.as_str()).await?;
+    let values = domain::validate(&definitions, map, None).map_err(AppError::Validation)?;
+    check_unique(tx, record_type, record_id, &definitions, &values).await?;
+    Ok(values)
+}
+
+/// Applies a merge patch of `custom_fields` (keys merged, `null` removes a key,
+/// `custom_fields: null` removes all) to `current`, validates the keys it sets and the
+/// `required` rule, and checks `unique`. `None` when the patch leaves them alone.
+pub async fn for_patch(
+    tx: &mut TenantTx,
+    record_type: RecordType,
+    record_id: Uuid,
+    current: &Value,
+    patch: MaybeUndefined<BTreeMap<String, Value>>,
+) -> Result<Option<Map<String, Value>>, AppError> {
+    let mut merged = match current {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    let sent: Vec<String> = match patch {
+        MaybeUndefined::Undefined => return Ok(None),
+        MaybeUndefined::Null => {
+            merged.clear();
+            Vec::new()
+        }
+        MaybeUndefined::Value(patch) => {
+            let sent = patch.keys().cloned().collect();
+            domain::merge_patch(&mut merged, patch.into_iter().collect());
+            sent
+        }
+    };
+    let definitions = repo::for_type(tx, record_type.as_str()).await?;
+    let values =
+        domain::validate(&definitions, merged, Some(&sent)).map_err(AppError::Validation)?;
+    check_unique(tx, record_type, Some(record_id), &definitions, &values).await?;
+    match values {
+        Value::Object(map) => Ok(Some(map)),
+        _ => Ok(Some(Map::new())),
+    }
+}
+
+async fn check_unique(
+    tx: &mut TenantTx,
+    record_type: RecordType,
+    record_id: Option<Uuid>,
+    definitions: &[domain::Definition],
+    values: &Value,
+) -> Result<(), AppError> {
+    if !definitions.iter().any(|d| d.unique) {
+        return Ok(());
+    }
+    match repo::unique_holder(tx, record_type.as_str(), record_id, values).await? {
+        Some(holder) => Err(repo::value_taken(Some(holder))),
+        None => Ok(()),
+    }
+}
+
+/// Parses the `custom_field` filters of a list of `record_type`; anything wrong is a 400
+/// naming the parameter.
+pub async fn filters(
+    tx: &mut TenantTx,
+    record_type: RecordType,
+    raw: &[String],
+) -> Result<Vec<domain::Filter>, AppError> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let definitions = repo::for_type(tx, record_type.as_str()).await?;
+    let mut filters = Vec::with_capacity(raw.len());
+    for raw in raw {
+        match domain::filter(&definitions, "custom_field", raw) {
+            Ok(filter) => filters.push(filter),
+            Err(err) => {
+                return Err(AppError::BadRequest {
+                    message: format!("invalid custom_field filter: {}", err.message),
+                    details: vec![err],
+                })
+            }
+        }
+    }
+    Ok(filters)
+}
+
+pub struct CustomFieldsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::CustomFields")]
+impl CustomFieldsApi {
+    /// Define a custom field
+    ///
+    /// Returns the new definition with `201` and its address in `Location`. From then on
+    /// records of `record_type` may carry a value under `key` in `custom_fields`, checked
+    /// against `type`. A key already defined for the record type is a `409`.
+    #[oai(
+        path = "/custom-fields",
+        method = "post",
+        operation_id = "custom_fields_create"
+    )]
+    async fn create(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        body: Json<CustomFieldCreate>,
+    ) -> ApiResult<Tagged<Created<CustomFieldEnvelope>>, Create> {
+        let body = body.0;
+        let field_type: FieldType = body.field_type.into();
+        let mut errors = Errors::default();
+        let def = DefinitionWrite {
+            record_type: body.record_type.as_str(),
+            key: errors.check(domain::key(&body.key.0)),
+            label: errors.check(domain::label(&body.label.0)),
+            field_type,
+            options: errors.check(domain::options(
+                field_type,
+                body.options.map(|o| o.0).unwrap_or_default(),
+            )),
+            required: body.required.unwrap_or(false),
+            unique: errors.check(domain::unique(field_type, body.unique.unwrap_or(false))),
+        };
+        let def = errors.finish(def).map_err(AppError::Validation)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let created = CustomField::from(repo::insert(&mut tx, &def).await?);
+        events::emit(&mut tx, EventType::CustomFieldCreated, &created).await?;
+        tx.commit().await?;
+        Ok(Tagged(Created {
+            location: format!("/v1/custom-fields/{}", created.id),
+            body: envelope(created, &request_id),
+        }))
+    }
+
+    /// Get a custom field
+    ///
+    /// A definition of another tenant is reported exactly like one that does not exist.
+    #[oai(
+        path = "/custom-fields/:id",
+        method = "get",
+        operation_id = "custom_fields_get"
+    )]
+    async fn get(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The custom field's id.
+        id: Path<PathId>,
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<CustomFieldEnvelope>, Read> {
+        let id = id.0.parse("id")?;
+        let if_none_match = super::etag::IfNoneMatch::parse(if_none_match.0)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::get(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Conditional::new(
+            envelope(row.into(), &request_id),
+            &if_none_match,
+        ))
+    }
+
+    /// Update a custom field
+    ///
+    /// Fields left out are kept. Refused with `409` while records stand in the way:
+    /// `has_values` (changing `type` while any record holds a value), `option_in_use`
+    /// (removing an option a record holds), `not_unique` (turning `unique` on while two
+    /// live records share a value; the details name one of them).
+    #[oai(
+        path = "/custom-fields/:id",
+        method = "patch",
+        operation_id = "custom_fields_update"
+    )]
+    async fn update(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The custom field's id.
+        id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: Json<CustomFieldPatch>,
+    ) -> ApiResult<Tagged<Success<CustomFieldEnvelope>>, Update> {
+        let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
+        let body = body.0;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
+        if_match.check(&current)?;
+        let old = current.to_domain();
+        let field_type: FieldType = body.field_type.map(Into::into).unwrap_or(old.field_type);
+        let mut errors = Errors::default();
+        let options = match body.options {
+            Some(options) => errors.check(domain::options(field_type, options.0)),
+            // Options only survive a type change between the two select types.
+            None if field_type.has_options() => old.options.clone(),
+            None => Vec::new(),
+        };
+        let def = DefinitionWrite {
+            record_type: RecordType::parse(&current.record_type)
+                .unwrap_or(RecordType::Contact)
+                .as_str(),
+            key: current.key.clone(),
+            label: match body.label {
+                Some(label) => errors.check(domain::label(&label.0)),
+                None => current.label.clone(),
+            },
+            field_type,
+            options,
+            required: body.required.unwrap_or(old.required),
+            unique: errors.check(domain::unique(
+                field_type,
+                body.unique.unwrap_or(old.unique),
+            )),
+        };
+        if field_type.has_options() && def.options.is_empty() && !errors.has("options") {
+            errors.push(FieldError::new(
+                "options",
+                "invalid_options",
+                "a select or multi_select field needs options",
+            ));
+        }
+        let def = errors.finish(def).map_err(AppError::Validation)?;
+        if field_type != old.field_type && repo::has_values(&mut tx, id).await? {
+            return Err(conflict(
+                "type",
+                "has_values",
+                "the type cannot change while records hold values of this field".into(),
+            )
+            .into());
+        }
+        let removed: Vec<String> = old
+            .options
+            .iter()
+            .filter(|o| !def.options.contains(o))
+            .cloned()
+            .collect();
+        if !removed.is_empty() {
+            if let Some(option) = repo::option_in_use(&mut tx, id, &removed).await? {
+                return Err(conflict(
+                    "options",
+                    "option_in_use",
+                    format!("option `{option}` is still held by records"),
+                )
+                .into());
+            }
+        }
+        if def.unique && !old.unique {
+            if let Some((value, record)) = repo::duplicate_value(&mut tx, id).await? {
+                return Err(conflict(
+                    "unique",
+                    "not_unique",
+                    format!("record {record} and another share the value `{value}`"),
+                )
+                .into());
+            }
+        }
+        let updated = CustomField::from(repo::update(&mut tx, id, &def).await?);
+        events::emit(&mut tx, EventType::CustomFieldUpdated, &updated).await?;
+        tx.commit().await?;
+        Ok(Tagged(Success(envelope(updated, &request_id))))
+    }
+
+    /// Delete a custom field
+    ///
+    /// Deletes the definition and, in the same transaction, its values: the key is
+    /// removed from the `custom_fields` of every record of its type (trashed ones too).
+    /// One `custom_field.deleted` event is emitted; the records that lost a value emit no
+    /// `*.updated` event, though their `updated_at` (and `ETag`) moves.
+    #[oai(
+        path = "/custom-fields/:id",
+        method = "delete",
+        operation_id = "custom_fields_delete"
+    )]
+    async fn delete(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        /// The custom field's id.
+        id: Path<PathId>,
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<NoContent, Delete> {
+        let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let current = repo::get_for_update(&mut tx, id).await?;
+        if_match.check(&current)?;
+        let record_type = RecordType::parse(&current.record_type).unwrap_or(RecordType::Contact);
+        let deleted =
+            CustomField::from(repo::delete(&mut tx, id, record_type.table(), &current.key).await?);
+        events::emit(&mut tx, EventType::CustomFieldDeleted, &deleted).await?;
+        tx.commit().await?;
+        Ok(NoContent)
+    }
+
+    /// List custom fields
+    ///
+    /// Keyset-paginated in creation order: follow `meta.next_cursor` until it is `null`.
+    #[oai(
+        path = "/custom-fields",
+        method = "get",
+        operation_id = "custom_fields_list"
+    )]
+    async fn list(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Only the fields of this record type.
+        record_type: Query<Option<RecordType>>,
+    ) -> ApiResult<Success<CustomFieldList>, List> {
+        let page = pagination::page(
+            limit.0,
+            cursor.0.as_deref(),
+            None,
+            DefinitionSort::CreatedAt,
+        )?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let (rows, has_more) =
+            repo::list(&mut tx, record_type.0.map(RecordType::as_str), &page).await?;
+        tx.commit().await?;
+        Ok(Success(CustomFieldList {
+            meta: pagination::meta(&page, &rows, has_more, &request_id),
+            data: rows.into_iter().map(CustomField::from).collect(),
+        }))
+    }
+}
