@@ -1349,7 +1349,7 @@ the user's role allows.*/
     ///      "maxLength": 200
     ///    },
     ///    "scopes": {
-    ///      "description": "1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,\n`pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,\n`activities:write`, `users:read`, `admin`, or `*` for all. You can grant only scopes\nyour own credential holds.",
+    ///      "description": "1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,\n`pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,\n`activities:write`, `associations:read`, `associations:write`, `users:read`, `admin`,\nor `*` for all. You can grant only scopes\nyour own credential holds.",
     ///      "type": "array",
     ///      "items": {
     ///        "type": "string"
@@ -1380,7 +1380,8 @@ the user's role allows.*/
         pub name: ApiKeyCreateName,
         /**1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,
 `pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,
-`activities:write`, `users:read`, `admin`, or `*` for all. You can grant only scopes
+`activities:write`, `associations:read`, `associations:write`, `users:read`, `admin`,
+or `*` for all. You can grant only scopes
 your own credential holds.*/
         pub scopes: ::std::vec::Vec<::std::string::String>,
         ///`true` for a service key, bound to no user (then leave out `user_id`).
@@ -1807,6 +1808,1259 @@ cannot be shown again.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ApiKeysRevokeIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**A directed link between two records: `from` -> `to` (for parent and subsidiary
+companies, the parent is `from`).*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "Association",
+    ///  "description": "A directed link between two records: `from` -> `to` (for parent and subsidiary\ncompanies, the parent is `from`).",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "from_id",
+    ///    "from_type",
+    ///    "id",
+    ///    "to_id",
+    ///    "to_type"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "from_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "from_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "label_id": {
+    ///      "description": "The label, if any.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    },
+    ///    "to_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "to_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Association {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub from_id: ::uuid::Uuid,
+        pub from_type: RecordType,
+        pub id: ::uuid::Uuid,
+        ///The label, if any.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub label_id: ::std::option::Option<::uuid::Uuid>,
+        pub to_id: ::uuid::Uuid,
+        pub to_type: RecordType,
+    }
+    impl ::std::convert::From<&Association> for Association {
+        fn from(value: &Association) -> Self {
+            value.clone()
+        }
+    }
+    impl Association {
+        pub fn builder() -> builder::Association {
+            Default::default()
+        }
+    }
+    /**A new association. Both records must exist in the tenant (else 422 naming the id),
+and must not be the same record.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationCreate",
+    ///  "description": "A new association. Both records must exist in the tenant (else 422 naming the id),\nand must not be the same record.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "from_id",
+    ///    "from_type",
+    ///    "to_id",
+    ///    "to_type"
+    ///  ],
+    ///  "properties": {
+    ///    "from_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "from_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    },
+    ///    "label_id": {
+    ///      "description": "An association label of the tenant that fits these types (else 422).",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "to_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "to_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct AssociationCreate {
+        pub from_id: ::uuid::Uuid,
+        pub from_type: RecordType,
+        ///An association label of the tenant that fits these types (else 422).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub label_id: ::std::option::Option<::uuid::Uuid>,
+        pub to_id: ::uuid::Uuid,
+        pub to_type: RecordType,
+    }
+    impl ::std::convert::From<&AssociationCreate> for AssociationCreate {
+        fn from(value: &AssociationCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationCreate {
+        pub fn builder() -> builder::AssociationCreate {
+            Default::default()
+        }
+    }
+    ///One association in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationEnvelope",
+    ///  "description": "One association in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Association"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationEnvelope {
+        pub data: Association,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&AssociationEnvelope> for AssociationEnvelope {
+        fn from(value: &AssociationEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationEnvelope {
+        pub fn builder() -> builder::AssociationEnvelope {
+            Default::default()
+        }
+    }
+    ///A tenant-defined label for associations, e.g. "Parent company" or "Decision maker".
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationLabel",
+    ///  "description": "A tenant-defined label for associations, e.g. \"Parent company\" or \"Decision maker\".",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "id",
+    ///    "name",
+    ///    "updated_at"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "description": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "from_type": {
+    ///      "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both `null`: any two records.",
+    ///      "oneOf": [
+    ///        {
+    ///          "type": "null"
+    ///        },
+    ///        {
+    ///          "allOf": [
+    ///            {
+    ///              "$ref": "#/components/schemas/RecordType"
+    ///            },
+    ///            {
+    ///              "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both `null`: any two records."
+    ///            }
+    ///          ]
+    ///        }
+    ///      ]
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "name": {
+    ///      "description": "Unique within the tenant, ignoring case.",
+    ///      "type": "string"
+    ///    },
+    ///    "to_type": {
+    ///      "oneOf": [
+    ///        {
+    ///          "type": "null"
+    ///        },
+    ///        {
+    ///          "allOf": [
+    ///            {
+    ///              "$ref": "#/components/schemas/RecordType"
+    ///            },
+    ///            {}
+    ///          ]
+    ///        }
+    ///      ]
+    ///    },
+    ///    "updated_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationLabel {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        /**With `to_type`: the label only joins a record of this type (`from`) to one of
+`to_type`. Both `null`: any two records.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub from_type: ::std::option::Option<RecordType>,
+        pub id: ::uuid::Uuid,
+        ///Unique within the tenant, ignoring case.
+        pub name: ::std::string::String,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub to_type: ::std::option::Option<RecordType>,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl ::std::convert::From<&AssociationLabel> for AssociationLabel {
+        fn from(value: &AssociationLabel) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationLabel {
+        pub fn builder() -> builder::AssociationLabel {
+            Default::default()
+        }
+    }
+    ///A new association label. Unknown fields are refused.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationLabelCreate",
+    ///  "description": "A new association label. Unknown fields are refused.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "name"
+    ///  ],
+    ///  "properties": {
+    ///    "description": {
+    ///      "type": "string",
+    ///      "maxLength": 1000
+    ///    },
+    ///    "from_type": {
+    ///      "description": "Restricts the label to associations from this type to `to_type` (give both or\nneither).",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/RecordType"
+    ///        },
+    ///        {
+    ///          "description": "Restricts the label to associations from this type to `to_type` (give both or\nneither)."
+    ///        }
+    ///      ]
+    ///    },
+    ///    "name": {
+    ///      "description": "1-100 characters, unique within the tenant ignoring case (else 409 naming the\nlabel that has it).",
+    ///      "type": "string",
+    ///      "maxLength": 100
+    ///    },
+    ///    "to_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct AssociationLabelCreate {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<AssociationLabelCreateDescription>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub from_type: ::std::option::Option<RecordType>,
+        /**1-100 characters, unique within the tenant ignoring case (else 409 naming the
+label that has it).*/
+        pub name: AssociationLabelCreateName,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub to_type: ::std::option::Option<RecordType>,
+    }
+    impl ::std::convert::From<&AssociationLabelCreate> for AssociationLabelCreate {
+        fn from(value: &AssociationLabelCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationLabelCreate {
+        pub fn builder() -> builder::AssociationLabelCreate {
+            Default::default()
+        }
+    }
+    ///`AssociationLabelCreateDescription`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 1000
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelCreateDescription(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelCreateDescription {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelCreateDescription>
+    for ::std::string::String {
+        fn from(value: AssociationLabelCreateDescription) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelCreateDescription>
+    for AssociationLabelCreateDescription {
+        fn from(value: &AssociationLabelCreateDescription) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelCreateDescription {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1000usize {
+                return Err("longer than 1000 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelCreateDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelCreateDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelCreateDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelCreateDescription {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**1-100 characters, unique within the tenant ignoring case (else 409 naming the
+label that has it).*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "1-100 characters, unique within the tenant ignoring case (else 409 naming the\nlabel that has it).",
+    ///  "type": "string",
+    ///  "maxLength": 100
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelCreateName(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelCreateName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelCreateName> for ::std::string::String {
+        fn from(value: AssociationLabelCreateName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelCreateName>
+    for AssociationLabelCreateName {
+        fn from(value: &AssociationLabelCreateName) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelCreateName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for AssociationLabelCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AssociationLabelCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelCreateName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///One association label in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationLabelEnvelope",
+    ///  "description": "One association label in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/AssociationLabel"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationLabelEnvelope {
+        pub data: AssociationLabel,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&AssociationLabelEnvelope> for AssociationLabelEnvelope {
+        fn from(value: &AssociationLabelEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationLabelEnvelope {
+        pub fn builder() -> builder::AssociationLabelEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of association labels in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationLabelList",
+    ///  "description": "A page of association labels in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/AssociationLabel"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationLabelList {
+        pub data: ::std::vec::Vec<AssociationLabel>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&AssociationLabelList> for AssociationLabelList {
+        fn from(value: &AssociationLabelList) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationLabelList {
+        pub fn builder() -> builder::AssociationLabelList {
+            Default::default()
+        }
+    }
+    ///`AssociationLabelsCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelsCreateIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: AssociationLabelsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelsCreateIdempotencyKey>
+    for AssociationLabelsCreateIdempotencyKey {
+        fn from(value: &AssociationLabelsCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationLabelsDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelsDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelsDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelsDeleteIfMatch> for ::std::string::String {
+        fn from(value: AssociationLabelsDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelsDeleteIfMatch>
+    for AssociationLabelsDeleteIfMatch {
+        fn from(value: &AssociationLabelsDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelsDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelsDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationLabelsGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelsGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelsGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelsGetIfNoneMatch>
+    for ::std::string::String {
+        fn from(value: AssociationLabelsGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelsGetIfNoneMatch>
+    for AssociationLabelsGetIfNoneMatch {
+        fn from(value: &AssociationLabelsGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelsGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelsGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationLabelsUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelsUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelsUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelsUpdateIfMatch> for ::std::string::String {
+        fn from(value: AssociationLabelsUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelsUpdateIfMatch>
+    for AssociationLabelsUpdateIfMatch {
+        fn from(value: &AssociationLabelsUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelsUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelsUpdateIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A page of associations in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationList",
+    ///  "description": "A page of associations in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/Association"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationList {
+        pub data: ::std::vec::Vec<Association>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&AssociationList> for AssociationList {
+        fn from(value: &AssociationList) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationList {
+        pub fn builder() -> builder::AssociationList {
+            Default::default()
+        }
+    }
+    ///`AssociationsCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for AssociationsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationsCreateIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: AssociationsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationsCreateIdempotencyKey>
+    for AssociationsCreateIdempotencyKey {
+        fn from(value: &AssociationsCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationsDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationsDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationsDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationsDeleteIfMatch> for ::std::string::String {
+        fn from(value: AssociationsDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationsDeleteIfMatch> for AssociationsDeleteIfMatch {
+        fn from(value: &AssociationsDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationsDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for AssociationsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AssociationsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationsDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationsGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationsGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationsGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationsGetIfNoneMatch> for ::std::string::String {
+        fn from(value: AssociationsGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationsGetIfNoneMatch>
+    for AssociationsGetIfNoneMatch {
+        fn from(value: &AssociationsGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationsGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for AssociationsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AssociationsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationsGetIfNoneMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -3135,6 +4389,183 @@ login's own exchange).*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CompaniesListSort {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CompaniesMergeIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesMergeIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CompaniesMergeIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesMergeIdempotencyKey> for ::std::string::String {
+        fn from(value: CompaniesMergeIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesMergeIdempotencyKey>
+    for CompaniesMergeIdempotencyKey {
+        fn from(value: &CompaniesMergeIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesMergeIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesMergeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CompaniesMergeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CompaniesMergeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesMergeIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CompaniesMergeIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesMergeIfMatch(::std::string::String);
+    impl ::std::ops::Deref for CompaniesMergeIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesMergeIfMatch> for ::std::string::String {
+        fn from(value: CompaniesMergeIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesMergeIfMatch> for CompaniesMergeIfMatch {
+        fn from(value: &CompaniesMergeIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesMergeIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CompaniesMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CompaniesMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesMergeIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -6249,6 +7680,182 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
                 })
         }
     }
+    ///`ContactsMergeIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsMergeIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ContactsMergeIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsMergeIdempotencyKey> for ::std::string::String {
+        fn from(value: ContactsMergeIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsMergeIdempotencyKey>
+    for ContactsMergeIdempotencyKey {
+        fn from(value: &ContactsMergeIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsMergeIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsMergeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ContactsMergeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ContactsMergeIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsMergeIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ContactsMergeIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsMergeIfMatch(::std::string::String);
+    impl ::std::ops::Deref for ContactsMergeIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsMergeIfMatch> for ::std::string::String {
+        fn from(value: ContactsMergeIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsMergeIfMatch> for ContactsMergeIfMatch {
+        fn from(value: &ContactsMergeIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsMergeIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ContactsMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ContactsMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsMergeIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ContactsUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -6421,6 +8028,328 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///Which end of an association the record whose associations are listed is.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "Which end of an association the record whose associations are listed is.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "outgoing",
+    ///    "incoming"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum Direction {
+        #[serde(rename = "outgoing")]
+        Outgoing,
+        #[serde(rename = "incoming")]
+        Incoming,
+    }
+    impl ::std::convert::From<&Self> for Direction {
+        fn from(value: &Direction) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for Direction {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Outgoing => f.write_str("outgoing"),
+                Self::Incoming => f.write_str("incoming"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for Direction {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "outgoing" => Ok(Self::Outgoing),
+                "incoming" => Ok(Self::Incoming),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Direction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for Direction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Direction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Duplicate suggestions in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "DuplicateList",
+    ///  "description": "Duplicate suggestions in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/DuplicateSuggestion"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/DuplicateMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct DuplicateList {
+        pub data: ::std::vec::Vec<DuplicateSuggestion>,
+        pub meta: DuplicateMeta,
+    }
+    impl ::std::convert::From<&DuplicateList> for DuplicateList {
+        fn from(value: &DuplicateList) -> Self {
+            value.clone()
+        }
+    }
+    impl DuplicateList {
+        pub fn builder() -> builder::DuplicateList {
+            Default::default()
+        }
+    }
+    ///`meta` of the duplicate suggestions.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "DuplicateMeta",
+    ///  "description": "`meta` of the duplicate suggestions.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "limit",
+    ///    "request_id"
+    ///  ],
+    ///  "properties": {
+    ///    "limit": {
+    ///      "description": "The most suggestions asked for.",
+    ///      "type": "integer",
+    ///      "format": "uint32"
+    ///    },
+    ///    "request_id": {
+    ///      "description": "The id of this request, also in the `X-Request-Id` header.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct DuplicateMeta {
+        ///The most suggestions asked for.
+        pub limit: u32,
+        ///The id of this request, also in the `X-Request-Id` header.
+        pub request_id: ::std::string::String,
+    }
+    impl ::std::convert::From<&DuplicateMeta> for DuplicateMeta {
+        fn from(value: &DuplicateMeta) -> Self {
+            value.clone()
+        }
+    }
+    impl DuplicateMeta {
+        pub fn builder() -> builder::DuplicateMeta {
+            Default::default()
+        }
+    }
+    ///Why two contacts look like duplicates.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "Why two contacts look like duplicates.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "email",
+    ///    "phone",
+    ///    "name"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum DuplicateReason {
+        #[serde(rename = "email")]
+        Email,
+        #[serde(rename = "phone")]
+        Phone,
+        #[serde(rename = "name")]
+        Name,
+    }
+    impl ::std::convert::From<&Self> for DuplicateReason {
+        fn from(value: &DuplicateReason) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for DuplicateReason {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Email => f.write_str("email"),
+                Self::Phone => f.write_str("phone"),
+                Self::Name => f.write_str("name"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for DuplicateReason {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "email" => Ok(Self::Email),
+                "phone" => Ok(Self::Phone),
+                "name" => Ok(Self::Name),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DuplicateReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for DuplicateReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DuplicateReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A pair of contacts that are likely the same person.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "DuplicateSuggestion",
+    ///  "description": "A pair of contacts that are likely the same person.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "contact_id",
+    ///    "duplicate_id",
+    ///    "name_similarity",
+    ///    "reasons",
+    ///    "score"
+    ///  ],
+    ///  "properties": {
+    ///    "contact_id": {
+    ///      "description": "The older-id contact of the pair (pass either as the survivor of a merge).",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "duplicate_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "name_similarity": {
+    ///      "description": "The trigram similarity of the two full names (0 to 1).",
+    ///      "type": "number",
+    ///      "format": "double"
+    ///    },
+    ///    "reasons": {
+    ///      "description": "Every reason that holds, strongest first.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/DuplicateReason"
+    ///      }
+    ///    },
+    ///    "score": {
+    ///      "description": "0 to 2.8: an email match counts 1, a phone match 0.8, plus the names' similarity\n(0 to 1). Suggestions come best first.",
+    ///      "type": "number",
+    ///      "format": "double"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct DuplicateSuggestion {
+        ///The older-id contact of the pair (pass either as the survivor of a merge).
+        pub contact_id: ::uuid::Uuid,
+        pub duplicate_id: ::uuid::Uuid,
+        pub name_similarity: f64,
+        ///Every reason that holds, strongest first.
+        pub reasons: ::std::vec::Vec<DuplicateReason>,
+        pub score: f64,
+    }
+    impl ::std::convert::From<&DuplicateSuggestion> for DuplicateSuggestion {
+        fn from(value: &DuplicateSuggestion) -> Self {
+            value.clone()
+        }
+    }
+    impl DuplicateSuggestion {
+        pub fn builder() -> builder::DuplicateSuggestion {
+            Default::default()
         }
     }
     ///The error itself.
@@ -6763,6 +8692,10 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
     ///    "activity.created",
     ///    "activity.updated",
     ///    "activity.deleted",
+    ///    "association.created",
+    ///    "association.deleted",
+    ///    "contact.merged",
+    ///    "company.merged",
     ///    "webhook.test",
     ///    "webhook_endpoint.disabled"
     ///  ]
@@ -6820,6 +8753,14 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
         ActivityUpdated,
         #[serde(rename = "activity.deleted")]
         ActivityDeleted,
+        #[serde(rename = "association.created")]
+        AssociationCreated,
+        #[serde(rename = "association.deleted")]
+        AssociationDeleted,
+        #[serde(rename = "contact.merged")]
+        ContactMerged,
+        #[serde(rename = "company.merged")]
+        CompanyMerged,
         #[serde(rename = "webhook.test")]
         WebhookTest,
         #[serde(rename = "webhook_endpoint.disabled")]
@@ -6852,6 +8793,10 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
                 Self::ActivityCreated => f.write_str("activity.created"),
                 Self::ActivityUpdated => f.write_str("activity.updated"),
                 Self::ActivityDeleted => f.write_str("activity.deleted"),
+                Self::AssociationCreated => f.write_str("association.created"),
+                Self::AssociationDeleted => f.write_str("association.deleted"),
+                Self::ContactMerged => f.write_str("contact.merged"),
+                Self::CompanyMerged => f.write_str("company.merged"),
                 Self::WebhookTest => f.write_str("webhook.test"),
                 Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
             }
@@ -6882,6 +8827,10 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
                 "activity.created" => Ok(Self::ActivityCreated),
                 "activity.updated" => Ok(Self::ActivityUpdated),
                 "activity.deleted" => Ok(Self::ActivityDeleted),
+                "association.created" => Ok(Self::AssociationCreated),
+                "association.deleted" => Ok(Self::AssociationDeleted),
+                "contact.merged" => Ok(Self::ContactMerged),
+                "company.merged" => Ok(Self::CompanyMerged),
                 "webhook.test" => Ok(Self::WebhookTest),
                 "webhook_endpoint.disabled" => Ok(Self::WebhookEndpointDisabled),
                 _ => Err("invalid value".into()),
@@ -9361,6 +11310,46 @@ currency has, below 10^15. Needs `currency`.*/
             Default::default()
         }
     }
+    ///Which record to merge into this one.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "MergeRequest",
+    ///  "description": "Which record to merge into this one.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "duplicate_id"
+    ///  ],
+    ///  "properties": {
+    ///    "duplicate_id": {
+    ///      "description": "The duplicate: merged into the record of the path, then deleted for good. Must be\nanother record of the same type in the tenant (else 422 naming this field).",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct MergeRequest {
+        /**The duplicate: merged into the record of the path, then deleted for good. Must be
+another record of the same type in the tenant (else 422 naming this field).*/
+        pub duplicate_id: ::uuid::Uuid,
+    }
+    impl ::std::convert::From<&MergeRequest> for MergeRequest {
+        fn from(value: &MergeRequest) -> Self {
+            value.clone()
+        }
+    }
+    impl MergeRequest {
+        pub fn builder() -> builder::MergeRequest {
+            Default::default()
+        }
+    }
     ///`meta` of every envelope.
     ///
     /// <details><summary>JSON schema</summary>
@@ -10452,6 +12441,218 @@ calls `auth_qr_sessions_approve` with the session id.*/
     impl QrSessionEnvelope {
         pub fn builder() -> builder::QrSessionEnvelope {
             Default::default()
+        }
+    }
+    /**An association seen from one of its records: the other record, and which way the
+link points.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "RecordAssociation",
+    ///  "description": "An association seen from one of its records: the other record, and which way the\nlink points.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "direction",
+    ///    "id",
+    ///    "other_id",
+    ///    "other_type"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "direction": {
+    ///      "$ref": "#/components/schemas/Direction"
+    ///    },
+    ///    "id": {
+    ///      "description": "The association's id.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "label_id": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    },
+    ///    "other_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "other_type": {
+    ///      "description": "The record at the other end.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/RecordType"
+    ///        },
+    ///        {
+    ///          "description": "The record at the other end."
+    ///        }
+    ///      ]
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RecordAssociation {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub direction: Direction,
+        ///The association's id.
+        pub id: ::uuid::Uuid,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub label_id: ::std::option::Option<::uuid::Uuid>,
+        pub other_id: ::uuid::Uuid,
+        pub other_type: RecordType,
+    }
+    impl ::std::convert::From<&RecordAssociation> for RecordAssociation {
+        fn from(value: &RecordAssociation) -> Self {
+            value.clone()
+        }
+    }
+    impl RecordAssociation {
+        pub fn builder() -> builder::RecordAssociation {
+            Default::default()
+        }
+    }
+    ///A page of a record's associations in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "RecordAssociationList",
+    ///  "description": "A page of a record's associations in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/RecordAssociation"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RecordAssociationList {
+        pub data: ::std::vec::Vec<RecordAssociation>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&RecordAssociationList> for RecordAssociationList {
+        fn from(value: &RecordAssociationList) -> Self {
+            value.clone()
+        }
+    }
+    impl RecordAssociationList {
+        pub fn builder() -> builder::RecordAssociationList {
+            Default::default()
+        }
+    }
+    /**The kinds of CRM record that carry custom fields and associations, go to the trash
+when deleted, and are found by the search.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The kinds of CRM record that carry custom fields and associations, go to the trash\nwhen deleted, and are found by the search.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "contact",
+    ///    "company",
+    ///    "lead",
+    ///    "activity"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum RecordType {
+        #[serde(rename = "contact")]
+        Contact,
+        #[serde(rename = "company")]
+        Company,
+        #[serde(rename = "lead")]
+        Lead,
+        #[serde(rename = "activity")]
+        Activity,
+    }
+    impl ::std::convert::From<&Self> for RecordType {
+        fn from(value: &RecordType) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for RecordType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Contact => f.write_str("contact"),
+                Self::Company => f.write_str("company"),
+                Self::Lead => f.write_str("lead"),
+                Self::Activity => f.write_str("activity"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for RecordType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "contact" => Ok(Self::Contact),
+                "company" => Ok(Self::Company),
+                "lead" => Ok(Self::Lead),
+                "activity" => Ok(Self::Activity),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for RecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A session token, as listed: never its secret or the secret's hash.
@@ -15772,6 +17973,760 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Association {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            from_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            from_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            label_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            to_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            to_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+        }
+        impl ::std::default::Default for Association {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    from_id: Err("no value supplied for from_id".to_string()),
+                    from_type: Err("no value supplied for from_type".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    label_id: Ok(Default::default()),
+                    to_id: Err("no value supplied for to_id".to_string()),
+                    to_type: Err("no value supplied for to_type".to_string()),
+                }
+            }
+        }
+        impl Association {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn from_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_id: {}", e)
+                    });
+                self
+            }
+            pub fn from_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_type: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn label_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label_id: {}", e)
+                    });
+                self
+            }
+            pub fn to_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_id: {}", e)
+                    });
+                self
+            }
+            pub fn to_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Association> for super::Association {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Association,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    from_id: value.from_id?,
+                    from_type: value.from_type?,
+                    id: value.id?,
+                    label_id: value.label_id?,
+                    to_id: value.to_id?,
+                    to_type: value.to_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Association> for Association {
+            fn from(value: super::Association) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    from_id: Ok(value.from_id),
+                    from_type: Ok(value.from_type),
+                    id: Ok(value.id),
+                    label_id: Ok(value.label_id),
+                    to_id: Ok(value.to_id),
+                    to_type: Ok(value.to_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationCreate {
+            from_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            from_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+            label_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            to_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            to_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationCreate {
+            fn default() -> Self {
+                Self {
+                    from_id: Err("no value supplied for from_id".to_string()),
+                    from_type: Err("no value supplied for from_type".to_string()),
+                    label_id: Ok(Default::default()),
+                    to_id: Err("no value supplied for to_id".to_string()),
+                    to_type: Err("no value supplied for to_type".to_string()),
+                }
+            }
+        }
+        impl AssociationCreate {
+            pub fn from_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_id: {}", e)
+                    });
+                self
+            }
+            pub fn from_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_type: {}", e)
+                    });
+                self
+            }
+            pub fn label_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label_id: {}", e)
+                    });
+                self
+            }
+            pub fn to_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_id: {}", e)
+                    });
+                self
+            }
+            pub fn to_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationCreate> for super::AssociationCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    from_id: value.from_id?,
+                    from_type: value.from_type?,
+                    label_id: value.label_id?,
+                    to_id: value.to_id?,
+                    to_type: value.to_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationCreate> for AssociationCreate {
+            fn from(value: super::AssociationCreate) -> Self {
+                Self {
+                    from_id: Ok(value.from_id),
+                    from_type: Ok(value.from_type),
+                    label_id: Ok(value.label_id),
+                    to_id: Ok(value.to_id),
+                    to_type: Ok(value.to_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationEnvelope {
+            data: ::std::result::Result<super::Association, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl AssociationEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Association>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationEnvelope>
+        for super::AssociationEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationEnvelope> for AssociationEnvelope {
+            fn from(value: super::AssociationEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationLabel {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            description: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            from_type: ::std::result::Result<
+                ::std::option::Option<super::RecordType>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            to_type: ::std::result::Result<
+                ::std::option::Option<super::RecordType>,
+                ::std::string::String,
+            >,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for AssociationLabel {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    description: Ok(Default::default()),
+                    from_type: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    name: Err("no value supplied for name".to_string()),
+                    to_type: Ok(Default::default()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl AssociationLabel {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {}", e)
+                    });
+                self
+            }
+            pub fn from_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RecordType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_type: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn to_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RecordType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_type: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationLabel> for super::AssociationLabel {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationLabel,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    description: value.description?,
+                    from_type: value.from_type?,
+                    id: value.id?,
+                    name: value.name?,
+                    to_type: value.to_type?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationLabel> for AssociationLabel {
+            fn from(value: super::AssociationLabel) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    description: Ok(value.description),
+                    from_type: Ok(value.from_type),
+                    id: Ok(value.id),
+                    name: Ok(value.name),
+                    to_type: Ok(value.to_type),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationLabelCreate {
+            description: ::std::result::Result<
+                ::std::option::Option<super::AssociationLabelCreateDescription>,
+                ::std::string::String,
+            >,
+            from_type: ::std::result::Result<
+                ::std::option::Option<super::RecordType>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<
+                super::AssociationLabelCreateName,
+                ::std::string::String,
+            >,
+            to_type: ::std::result::Result<
+                ::std::option::Option<super::RecordType>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for AssociationLabelCreate {
+            fn default() -> Self {
+                Self {
+                    description: Ok(Default::default()),
+                    from_type: Ok(Default::default()),
+                    name: Err("no value supplied for name".to_string()),
+                    to_type: Ok(Default::default()),
+                }
+            }
+        }
+        impl AssociationLabelCreate {
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::AssociationLabelCreateDescription>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {}", e)
+                    });
+                self
+            }
+            pub fn from_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RecordType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_type: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AssociationLabelCreateName>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn to_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RecordType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationLabelCreate>
+        for super::AssociationLabelCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationLabelCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    description: value.description?,
+                    from_type: value.from_type?,
+                    name: value.name?,
+                    to_type: value.to_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationLabelCreate>
+        for AssociationLabelCreate {
+            fn from(value: super::AssociationLabelCreate) -> Self {
+                Self {
+                    description: Ok(value.description),
+                    from_type: Ok(value.from_type),
+                    name: Ok(value.name),
+                    to_type: Ok(value.to_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationLabelEnvelope {
+            data: ::std::result::Result<super::AssociationLabel, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationLabelEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl AssociationLabelEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AssociationLabel>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationLabelEnvelope>
+        for super::AssociationLabelEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationLabelEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationLabelEnvelope>
+        for AssociationLabelEnvelope {
+            fn from(value: super::AssociationLabelEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationLabelList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::AssociationLabel>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationLabelList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl AssociationLabelList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::AssociationLabel>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationLabelList>
+        for super::AssociationLabelList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationLabelList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationLabelList> for AssociationLabelList {
+            fn from(value: super::AssociationLabelList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Association>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl AssociationList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Association>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationList> for super::AssociationList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationList> for AssociationList {
+            fn from(value: super::AssociationList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct AuditEvent {
             action: ::std::result::Result<::std::string::String, ::std::string::String>,
             actor_id: ::std::result::Result<
@@ -17916,6 +20871,244 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct DuplicateList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::DuplicateSuggestion>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::DuplicateMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for DuplicateList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl DuplicateList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::DuplicateSuggestion>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DuplicateMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DuplicateList> for super::DuplicateList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DuplicateList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DuplicateList> for DuplicateList {
+            fn from(value: super::DuplicateList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DuplicateMeta {
+            limit: ::std::result::Result<u32, ::std::string::String>,
+            request_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for DuplicateMeta {
+            fn default() -> Self {
+                Self {
+                    limit: Err("no value supplied for limit".to_string()),
+                    request_id: Err("no value supplied for request_id".to_string()),
+                }
+            }
+        }
+        impl DuplicateMeta {
+            pub fn limit<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.limit = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for limit: {}", e)
+                    });
+                self
+            }
+            pub fn request_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.request_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for request_id: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DuplicateMeta> for super::DuplicateMeta {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DuplicateMeta,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    limit: value.limit?,
+                    request_id: value.request_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DuplicateMeta> for DuplicateMeta {
+            fn from(value: super::DuplicateMeta) -> Self {
+                Self {
+                    limit: Ok(value.limit),
+                    request_id: Ok(value.request_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DuplicateSuggestion {
+            contact_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            duplicate_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            name_similarity: ::std::result::Result<f64, ::std::string::String>,
+            reasons: ::std::result::Result<
+                ::std::vec::Vec<super::DuplicateReason>,
+                ::std::string::String,
+            >,
+            score: ::std::result::Result<f64, ::std::string::String>,
+        }
+        impl ::std::default::Default for DuplicateSuggestion {
+            fn default() -> Self {
+                Self {
+                    contact_id: Err("no value supplied for contact_id".to_string()),
+                    duplicate_id: Err("no value supplied for duplicate_id".to_string()),
+                    name_similarity: Err(
+                        "no value supplied for name_similarity".to_string(),
+                    ),
+                    reasons: Err("no value supplied for reasons".to_string()),
+                    score: Err("no value supplied for score".to_string()),
+                }
+            }
+        }
+        impl DuplicateSuggestion {
+            pub fn contact_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.contact_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for contact_id: {}", e)
+                    });
+                self
+            }
+            pub fn duplicate_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duplicate_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for duplicate_id: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn name_similarity<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name_similarity = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for name_similarity: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn reasons<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::DuplicateReason>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reasons = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reasons: {}", e)
+                    });
+                self
+            }
+            pub fn score<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.score = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for score: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DuplicateSuggestion>
+        for super::DuplicateSuggestion {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DuplicateSuggestion,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    contact_id: value.contact_id?,
+                    duplicate_id: value.duplicate_id?,
+                    name_similarity: value.name_similarity?,
+                    reasons: value.reasons?,
+                    score: value.score?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DuplicateSuggestion> for DuplicateSuggestion {
+            fn from(value: super::DuplicateSuggestion) -> Self {
+                Self {
+                    contact_id: Ok(value.contact_id),
+                    duplicate_id: Ok(value.duplicate_id),
+                    name_similarity: Ok(value.name_similarity),
+                    reasons: Ok(value.reasons),
+                    score: Ok(value.score),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct ErrorBody {
             code: ::std::result::Result<::std::string::String, ::std::string::String>,
             details: ::std::result::Result<
@@ -19692,6 +22885,50 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct MergeRequest {
+            duplicate_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+        }
+        impl ::std::default::Default for MergeRequest {
+            fn default() -> Self {
+                Self {
+                    duplicate_id: Err("no value supplied for duplicate_id".to_string()),
+                }
+            }
+        }
+        impl MergeRequest {
+            pub fn duplicate_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duplicate_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for duplicate_id: {}", e
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MergeRequest> for super::MergeRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MergeRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    duplicate_id: value.duplicate_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MergeRequest> for MergeRequest {
+            fn from(value: super::MergeRequest) -> Self {
+                Self {
+                    duplicate_id: Ok(value.duplicate_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Meta {
             request_id: ::std::result::Result<
                 ::std::string::String,
@@ -20475,6 +23712,197 @@ re-sent with `recover` once it is enabled again.*/
         }
         impl ::std::convert::From<super::QrSessionEnvelope> for QrSessionEnvelope {
             fn from(value: super::QrSessionEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RecordAssociation {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            direction: ::std::result::Result<super::Direction, ::std::string::String>,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            label_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            other_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            other_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+        }
+        impl ::std::default::Default for RecordAssociation {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    direction: Err("no value supplied for direction".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    label_id: Ok(Default::default()),
+                    other_id: Err("no value supplied for other_id".to_string()),
+                    other_type: Err("no value supplied for other_type".to_string()),
+                }
+            }
+        }
+        impl RecordAssociation {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn direction<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Direction>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.direction = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for direction: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn label_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label_id: {}", e)
+                    });
+                self
+            }
+            pub fn other_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.other_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for other_id: {}", e)
+                    });
+                self
+            }
+            pub fn other_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.other_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for other_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RecordAssociation> for super::RecordAssociation {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RecordAssociation,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    direction: value.direction?,
+                    id: value.id?,
+                    label_id: value.label_id?,
+                    other_id: value.other_id?,
+                    other_type: value.other_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RecordAssociation> for RecordAssociation {
+            fn from(value: super::RecordAssociation) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    direction: Ok(value.direction),
+                    id: Ok(value.id),
+                    label_id: Ok(value.label_id),
+                    other_id: Ok(value.other_id),
+                    other_type: Ok(value.other_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RecordAssociationList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::RecordAssociation>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for RecordAssociationList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl RecordAssociationList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RecordAssociation>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RecordAssociationList>
+        for super::RecordAssociationList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RecordAssociationList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RecordAssociationList>
+        for RecordAssociationList {
+            fn from(value: super::RecordAssociationList) -> Self {
                 Self {
                     data: Ok(value.data),
                     meta: Ok(value.meta),
@@ -24477,6 +27905,426 @@ let response = client.leads_activities()
 ```*/
     pub fn leads_activities(&self) -> builder::LeadsActivities<'_> {
         builder::LeadsActivities::new(self)
+    }
+    /**List association labels
+
+In creation order, keyset-paginated.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/association-labels`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `updated_after`: Only labels changed strictly after this instant (RFC 3339).
+```ignore
+let response = client.association_labels_list()
+    .cursor(cursor)
+    .limit(limit)
+    .updated_after(updated_after)
+    .send()
+    .await;
+```*/
+    pub fn association_labels_list(&self) -> builder::AssociationLabelsList<'_> {
+        builder::AssociationLabelsList::new(self)
+    }
+    /**Create an association label
+
+A name unique within the tenant (ignoring case; else `409` naming the label that
+has it), an optional description, and optionally the pair of record types the
+label joins (`from_type` and `to_type`, both or neither).
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/association-labels`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.association_labels_create()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn association_labels_create(&self) -> builder::AssociationLabelsCreate<'_> {
+        builder::AssociationLabelsCreate::new(self)
+    }
+    /**Get an association label
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/association-labels/{id}`
+
+Arguments:
+- `id`: The label's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
+```ignore
+let response = client.association_labels_get()
+    .id(id)
+    .if_none_match(if_none_match)
+    .send()
+    .await;
+```*/
+    pub fn association_labels_get(&self) -> builder::AssociationLabelsGet<'_> {
+        builder::AssociationLabelsGet::new(self)
+    }
+    /**Delete an association label
+
+Refused with `409` (naming how many) while associations carry the label: delete
+them first, so no association loses its meaning silently.
+
+Rate limit: the `write` class.
+
+Sends a `DELETE` request to `/v1/association-labels/{id}`
+
+Arguments:
+- `id`: The label's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
+```ignore
+let response = client.association_labels_delete()
+    .id(id)
+    .if_match(if_match)
+    .send()
+    .await;
+```*/
+    pub fn association_labels_delete(&self) -> builder::AssociationLabelsDelete<'_> {
+        builder::AssociationLabelsDelete::new(self)
+    }
+    /**Update an association label
+
+JSON Merge Patch. Restricting the types of a label that associations of other
+types carry is a `409` naming how many.
+
+Rate limit: the `write` class.
+
+Sends a `PATCH` request to `/v1/association-labels/{id}`
+
+Arguments:
+- `id`: The label's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
+- `body`
+```ignore
+let response = client.association_labels_update()
+    .id(id)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn association_labels_update(&self) -> builder::AssociationLabelsUpdate<'_> {
+        builder::AssociationLabelsUpdate::new(self)
+    }
+    /**List associations
+
+Every association of the tenant whose two records exist, oldest first,
+keyset-paginated. Filter by a record (`record_type` with `record_id`: either
+end), by the type of the other end (`other_type`; without a record: either end),
+and by label (`label_id`, or `unlabelled=true`).
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/associations`
+
+Arguments:
+- `created_after`: Only associations created strictly after this instant (RFC 3339);
+associations never change, so this is the incremental sync.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: The type of the other end (of either end without `record_id`).
+- `record_id`: With `record_type`.
+- `record_type`: With `record_id`: associations with this record at either end.
+- `unlabelled`: `true`: only associations without a label.
+```ignore
+let response = client.associations_list()
+    .created_after(created_after)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .record_id(record_id)
+    .record_type(record_type)
+    .unlabelled(unlabelled)
+    .send()
+    .await;
+```*/
+    pub fn associations_list(&self) -> builder::AssociationsList<'_> {
+        builder::AssociationsList::new(self)
+    }
+    /**Create an association
+
+Links `from` to `to` (any two records of the tenant: contacts, companies, leads,
+activities), optionally with a label. A record that does not exist in the tenant
+is a `422` naming `from_id` or `to_id`; a record with itself is a `422` on `to_id`;
+an unknown label, or one restricted to other types, a `422` on `label_id`. The same
+link (ends, direction and label) twice is a `409` naming the existing association.
+Emits `association.created`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/associations`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.associations_create()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn associations_create(&self) -> builder::AssociationsCreate<'_> {
+        builder::AssociationsCreate::new(self)
+    }
+    /**Get an association
+
+An association is found only while both of its records are.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/associations/{id}`
+
+Arguments:
+- `id`: The association's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
+```ignore
+let response = client.associations_get()
+    .id(id)
+    .if_none_match(if_none_match)
+    .send()
+    .await;
+```*/
+    pub fn associations_get(&self) -> builder::AssociationsGet<'_> {
+        builder::AssociationsGet::new(self)
+    }
+    /**Delete an association
+
+The records stay. Emits `association.deleted`.
+
+Rate limit: the `write` class.
+
+Sends a `DELETE` request to `/v1/associations/{id}`
+
+Arguments:
+- `id`: The association's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
+```ignore
+let response = client.associations_delete()
+    .id(id)
+    .if_match(if_match)
+    .send()
+    .await;
+```*/
+    pub fn associations_delete(&self) -> builder::AssociationsDelete<'_> {
+        builder::AssociationsDelete::new(self)
+    }
+    /**List a contact's associations
+
+Both directions, oldest first; each item names the record at the other end and
+whether the contact is the association's `from` (`outgoing`) or `to` end.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/contacts/{id}/associations`
+
+Arguments:
+- `id`: The contact's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: Only associations whose other end has this type.
+```ignore
+let response = client.contacts_associations()
+    .id(id)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .send()
+    .await;
+```*/
+    pub fn contacts_associations(&self) -> builder::ContactsAssociations<'_> {
+        builder::ContactsAssociations::new(self)
+    }
+    /**List a company's associations
+
+As for a contact; for subsidiaries, the parent is the `from` end.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/companies/{id}/associations`
+
+Arguments:
+- `id`: The company's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: Only associations whose other end has this type.
+```ignore
+let response = client.companies_associations()
+    .id(id)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .send()
+    .await;
+```*/
+    pub fn companies_associations(&self) -> builder::CompaniesAssociations<'_> {
+        builder::CompaniesAssociations::new(self)
+    }
+    /**List a lead's associations
+
+As for a contact.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/leads/{id}/associations`
+
+Arguments:
+- `id`: The lead's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: Only associations whose other end has this type.
+```ignore
+let response = client.leads_associations()
+    .id(id)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .send()
+    .await;
+```*/
+    pub fn leads_associations(&self) -> builder::LeadsAssociations<'_> {
+        builder::LeadsAssociations::new(self)
+    }
+    /**List an activity's associations
+
+As for a contact.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/activities/{id}/associations`
+
+Arguments:
+- `id`: The activity's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: Only associations whose other end has this type.
+```ignore
+let response = client.activities_associations()
+    .id(id)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .send()
+    .await;
+```*/
+    pub fn activities_associations(&self) -> builder::ActivitiesAssociations<'_> {
+        builder::ActivitiesAssociations::new(self)
+    }
+    /**Merge a duplicate into a contact
+
+In one transaction: the duplicate's leads, activities and associations move to
+this contact (associations that would repeat one it has, or link it to itself, are
+deleted); each field this contact lacks is filled from the duplicate (tags: the
+union; `custom_fields`: the keys it lacks); the duplicate is deleted for good (its
+email can move here) and the merge is recorded. Returns this contact. Emits
+`contact.merged` only, plus `association.deleted` for the associations dropped:
+see the `EventType` catalogue. `If-Match` applies to this contact.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/contacts/{id}/merge`
+
+Arguments:
+- `id`: The contact that stays.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `if_match`: Merge only into this version of the contact: its `ETag` (or a list of them), or
+`*` for any; otherwise `412`, changing nothing.
+- `body`
+```ignore
+let response = client.contacts_merge()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn contacts_merge(&self) -> builder::ContactsMerge<'_> {
+        builder::ContactsMerge::new(self)
+    }
+    /**Merge a duplicate into a company
+
+As for contacts: the duplicate's contacts, leads, activities and associations move
+to this company; each field it lacks is filled from the duplicate (the address as
+a whole, only when this company has none); the duplicate is deleted for good (its
+domain can move here) and the merge is recorded. Emits `company.merged` only, plus
+`association.deleted` for the associations dropped.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/companies/{id}/merge`
+
+Arguments:
+- `id`: The company that stays.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `if_match`: Merge only into this version of the company: its `ETag` (or a list of them), or
+`*` for any; otherwise `412`, changing nothing.
+- `body`
+```ignore
+let response = client.companies_merge()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn companies_merge(&self) -> builder::CompaniesMerge<'_> {
+        builder::CompaniesMerge::new(self)
+    }
+    /**Suggest duplicate contacts
+
+Pairs of contacts that are likely the same person, best first, each with its
+reasons: the same email ignoring case and a `+tag` (emails are unique ignoring
+case, so this catches `ada+news@x.com` beside `ada@x.com`), the same phone
+(compared as digits), or similar names (trigram similarity of the full names ≥
+0.5). With `contact_id`, only that contact's pairs. Tenant-wide, similar names are
+looked for from the 2,000 most recently changed contacts (emails and phones from
+all), and a value shared by more than 20 contacts is not taken as evidence. Not
+paginated: at most `limit` pairs; merge or change some and ask again.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/contacts/duplicates`
+
+Arguments:
+- `contact_id`: Only pairs including this contact (an unknown one gives an empty list).
+- `limit`: The most pairs to return, 1-200 (default 50).
+```ignore
+let response = client.contacts_duplicates()
+    .contact_id(contact_id)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn contacts_duplicates(&self) -> builder::ContactsDuplicates<'_> {
+        builder::ContactsDuplicates::new(self)
     }
     /**List users
 
@@ -32225,6 +36073,2880 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::association_labels_list`]
+
+[`Client::association_labels_list`]: super::Client::association_labels_list*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationLabelsList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+    impl<'a> AssociationLabelsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                updated_after: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn updated_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.updated_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/association-labels`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::AssociationLabelList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, cursor, limit, updated_after } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/association-labels", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "association_labels_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::association_labels_create`]
+
+[`Client::association_labels_create`]: super::Client::association_labels_create*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationLabelsCreate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<
+            Option<types::AssociationLabelsCreateIdempotencyKey>,
+            String,
+        >,
+        body: Result<types::builder::AssociationLabelCreate, String>,
+    }
+    impl<'a> AssociationLabelsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationLabelsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationLabelsCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationLabelCreate>,
+            <V as std::convert::TryInto<
+                types::AssociationLabelCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!(
+                        "conversion to `AssociationLabelCreate` for body failed: {}", s
+                    )
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::AssociationLabelCreate,
+            ) -> types::builder::AssociationLabelCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/association-labels`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::AssociationLabelEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::AssociationLabelCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/association-labels", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "association_labels_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::association_labels_get`]
+
+[`Client::association_labels_get`]: super::Client::association_labels_get*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationLabelsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<types::AssociationLabelsGetIfNoneMatch>, String>,
+    }
+    impl<'a> AssociationLabelsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationLabelsGetIfNoneMatch>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationLabelsGetIfNoneMatch` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/association-labels/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::AssociationLabelEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, if_none_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/association-labels/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "association_labels_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::association_labels_delete`]
+
+[`Client::association_labels_delete`]: super::Client::association_labels_delete*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationLabelsDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<types::AssociationLabelsDeleteIfMatch>, String>,
+    }
+    impl<'a> AssociationLabelsDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationLabelsDeleteIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationLabelsDeleteIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/association-labels/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, if_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/association-labels/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "association_labels_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::association_labels_update`]
+
+[`Client::association_labels_update`]: super::Client::association_labels_update*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationLabelsUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<types::AssociationLabelsUpdateIfMatch>, String>,
+        body: Result<crate::patch::AssociationLabelPatch, String>,
+    }
+    impl<'a> AssociationLabelsUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationLabelsUpdateIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationLabelsUpdateIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::patch::AssociationLabelPatch>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: patch :: AssociationLabelPatch` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/association-labels/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::AssociationLabelEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/association-labels/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "association_labels_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::associations_list`]
+
+[`Client::associations_list`]: super::Client::associations_list*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationsList<'a> {
+        client: &'a super::Client,
+        created_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
+        record_id: Result<Option<::uuid::Uuid>, String>,
+        record_type: Result<Option<types::RecordType>, String>,
+        unlabelled: Result<Option<bool>, String>,
+    }
+    impl<'a> AssociationsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                created_after: Ok(None),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
+                record_id: Ok(None),
+                record_type: Ok(None),
+                unlabelled: Ok(None),
+            }
+        }
+        pub fn created_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn label_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.label_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        pub fn record_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.record_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for record_id failed".to_string()
+                });
+            self
+        }
+        pub fn record_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.record_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for record_type failed".to_string()
+                });
+            self
+        }
+        pub fn unlabelled<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.unlabelled = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `bool` for unlabelled failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/associations`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::AssociationList>, Error<types::ErrorEnvelope>> {
+            let Self {
+                client,
+                created_after,
+                cursor,
+                label_id,
+                limit,
+                other_type,
+                record_id,
+                record_type,
+                unlabelled,
+            } = self;
+            let created_after = created_after.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
+            let record_id = record_id.map_err(Error::InvalidRequest)?;
+            let record_type = record_type.map_err(Error::InvalidRequest)?;
+            let unlabelled = unlabelled.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/associations", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("created_after", &created_after),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .query(&progenitor_client::QueryParam::new("record_id", &record_id))
+                .query(&progenitor_client::QueryParam::new("record_type", &record_type))
+                .query(&progenitor_client::QueryParam::new("unlabelled", &unlabelled))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "associations_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::associations_create`]
+
+[`Client::associations_create`]: super::Client::associations_create*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationsCreate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<types::AssociationsCreateIdempotencyKey>, String>,
+        body: Result<types::builder::AssociationCreate, String>,
+    }
+    impl<'a> AssociationsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationsCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationCreate>,
+            <V as std::convert::TryInto<
+                types::AssociationCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `AssociationCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::AssociationCreate,
+            ) -> types::builder::AssociationCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/associations`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::AssociationEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::AssociationCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/associations", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "associations_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::associations_get`]
+
+[`Client::associations_get`]: super::Client::associations_get*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<types::AssociationsGetIfNoneMatch>, String>,
+    }
+    impl<'a> AssociationsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationsGetIfNoneMatch>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationsGetIfNoneMatch` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/associations/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::AssociationEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, if_none_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/associations/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "associations_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::associations_delete`]
+
+[`Client::associations_delete`]: super::Client::associations_delete*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationsDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<types::AssociationsDeleteIfMatch>, String>,
+    }
+    impl<'a> AssociationsDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationsDeleteIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationsDeleteIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/associations/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, if_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/associations/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "associations_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::contacts_associations`]
+
+[`Client::contacts_associations`]: super::Client::contacts_associations*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsAssociations<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
+    }
+    impl<'a> ContactsAssociations<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn label_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.label_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/contacts/{id}/associations`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::RecordAssociationList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, cursor, label_id, limit, other_type } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/contacts/{}/associations", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_associations",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::companies_associations`]
+
+[`Client::companies_associations`]: super::Client::companies_associations*/
+    #[derive(Debug, Clone)]
+    pub struct CompaniesAssociations<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
+    }
+    impl<'a> CompaniesAssociations<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn label_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.label_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/companies/{id}/associations`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::RecordAssociationList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, cursor, label_id, limit, other_type } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/companies/{}/associations", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "companies_associations",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::leads_associations`]
+
+[`Client::leads_associations`]: super::Client::leads_associations*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsAssociations<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
+    }
+    impl<'a> LeadsAssociations<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn label_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.label_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/leads/{id}/associations`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::RecordAssociationList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, cursor, label_id, limit, other_type } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/leads/{}/associations", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_associations",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::activities_associations`]
+
+[`Client::activities_associations`]: super::Client::activities_associations*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesAssociations<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
+    }
+    impl<'a> ActivitiesAssociations<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn label_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.label_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/activities/{id}/associations`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::RecordAssociationList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, cursor, label_id, limit, other_type } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/activities/{}/associations", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_associations",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::contacts_merge`]
+
+[`Client::contacts_merge`]: super::Client::contacts_merge*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsMerge<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::ContactsMergeIdempotencyKey>, String>,
+        if_match: Result<Option<types::ContactsMergeIfMatch>, String>,
+        body: Result<types::builder::MergeRequest, String>,
+    }
+    impl<'a> ContactsMerge<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+                if_match: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactsMergeIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ContactsMergeIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactsMergeIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ContactsMergeIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MergeRequest>,
+            <V as std::convert::TryInto<types::MergeRequest>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `MergeRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::MergeRequest,
+            ) -> types::builder::MergeRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/contacts/{id}/merge`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::MergeRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/contacts/{}/merge", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_merge",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::companies_merge`]
+
+[`Client::companies_merge`]: super::Client::companies_merge*/
+    #[derive(Debug, Clone)]
+    pub struct CompaniesMerge<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::CompaniesMergeIdempotencyKey>, String>,
+        if_match: Result<Option<types::CompaniesMergeIfMatch>, String>,
+        body: Result<types::builder::MergeRequest, String>,
+    }
+    impl<'a> CompaniesMerge<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+                if_match: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompaniesMergeIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CompaniesMergeIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompaniesMergeIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CompaniesMergeIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MergeRequest>,
+            <V as std::convert::TryInto<types::MergeRequest>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `MergeRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::MergeRequest,
+            ) -> types::builder::MergeRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/companies/{id}/merge`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::MergeRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/companies/{}/merge", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "companies_merge",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::contacts_duplicates`]
+
+[`Client::contacts_duplicates`]: super::Client::contacts_duplicates*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsDuplicates<'a> {
+        client: &'a super::Client,
+        contact_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> ContactsDuplicates<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                contact_id: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn contact_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.contact_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for contact_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/contacts/duplicates`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::DuplicateList>, Error<types::ErrorEnvelope>> {
+            let Self { client, contact_id, limit } = self;
+            let contact_id = contact_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/contacts/duplicates", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_duplicates",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -88,6 +88,32 @@ pub struct ActivityPatch {
     pub r#type: Option<crate::types::ActivityKind>,
 }
 
+/// Changes to a label, as a JSON Merge Patch. Restricting the types of a label in use
+/// is refused (409) while associations of other types carry it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssociationLabelPatch {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub description: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub from_type: Option<Option<crate::types::RecordType>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub to_type: Option<Option<crate::types::RecordType>>,
+}
+
 /// Changes to a company, as a JSON Merge Patch: a field left out is kept, `null` clears
 /// it (`tags` and `custom_fields` become empty), any other value replaces it. The result
 /// must satisfy the create rules; `name` cannot be cleared.

@@ -4,6 +4,7 @@
 
 pub mod activities;
 pub mod api_keys;
+pub mod associations;
 pub mod audit;
 pub mod auth;
 pub mod batch;
@@ -16,6 +17,7 @@ pub mod events;
 pub mod idempotency;
 pub mod leads;
 pub mod merge;
+pub mod merging;
 pub mod operations;
 pub mod pagination;
 pub mod pipelines;
@@ -43,6 +45,9 @@ pub enum ApiTags {
     /// Notes, calls, emails, meetings and tasks, and the timelines of contacts, companies
     /// and leads.
     Activities,
+    /// Directed links between any two records (contacts, companies, leads, activities),
+    /// with optional tenant-defined labels; merging duplicates keeps them.
+    Associations,
     /// The members of the tenant: list and read (`users:read`); create, change role or
     /// name, deactivate (`admin`).
     Users,
@@ -98,6 +103,8 @@ pub type Apis = (
     pipelines::PipelinesApi,
     leads::LeadsApi,
     activities::ActivitiesApi,
+    associations::AssociationsApi,
+    merging::MergingApi,
     users::UsersApi,
     api_keys::ApiKeysApi,
     auth::AuthApi,
@@ -118,6 +125,8 @@ pub fn service() -> Service {
             pipelines::PipelinesApi,
             leads::LeadsApi,
             activities::ActivitiesApi,
+            associations::AssociationsApi,
+            merging::MergingApi,
             users::UsersApi,
             api_keys::ApiKeysApi,
             auth::AuthApi,
@@ -461,7 +470,7 @@ mod tests {
     }
 
     /// The schemas that carry one versioned resource, and so an `ETag`.
-    const VERSIONED_ENVELOPES: [&str; 9] = [
+    const VERSIONED_ENVELOPES: [&str; 11] = [
         "ContactEnvelope",
         "CompanyEnvelope",
         "PipelineEnvelope",
@@ -471,6 +480,8 @@ mod tests {
         "UserEnvelope",
         "WebhookEndpointEnvelope",
         "WebhookEndpointWithSecretEnvelope",
+        "AssociationLabelEnvelope",
+        "AssociationEnvelope",
     ];
 
     fn has_header_param(op: &serde_json::Value, name: &str) -> bool {
@@ -536,7 +547,9 @@ mod tests {
         for (_, item) in doc["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
                 let id = op["operationId"].as_str().unwrap_or_default();
-                let write = matches!(method.as_str(), "patch" | "put" | "delete");
+                // A merge writes the record of its path, so it takes the same condition.
+                let write = matches!(method.as_str(), "patch" | "put" | "delete")
+                    || id.ends_with("_merge");
                 assert_eq!(has_header_param(op, "If-Match"), write, "{id}: If-Match");
                 let precondition = &op["responses"]["412"];
                 assert_eq!(precondition.is_object(), write, "{id}: 412");
