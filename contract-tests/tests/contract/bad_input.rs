@@ -405,6 +405,17 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
     let delivery = delivered["data"][0]["id"].as_str().unwrap().to_owned();
     let events = call(app, "GET", "/v1/events?limit=1", None).await;
     let event = events["data"][0]["id"].as_str().unwrap().to_owned();
+    let label_body = json!({"name": "Works at"});
+    let label = id(&call(app, "POST", "/v1/association-labels", Some(label_body)).await);
+    call(app, "POST", "/v1/association-labels", Some(json!({"name": "Other"}))).await;
+    let mut association = String::new();
+    for label_id in [Value::Null, json!(label)] {
+        let body = json!({"from_type": "contact", "from_id": contact, "to_type": "company",
+                          "to_id": company, "label_id": label_id});
+        association = id(&call(app, "POST", "/v1/associations", Some(body)).await);
+    }
+    let association_body = json!({"from_type": "contact", "from_id": contact,
+                                  "to_type": "lead", "to_id": lead});
 
     let mut fixtures = Fixtures {
         ids: BTreeMap::from([
@@ -421,6 +432,8 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
             ("webhook-endpoints", endpoint),
             ("deliveries", delivery),
             ("events", event),
+            ("association-labels", label),
+            ("associations", association),
         ]),
         headers: BTreeMap::from([(
             "x-poll-secret",
@@ -445,6 +458,9 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
                 json!({"url": "https://example.com/hook"}),
             ),
             ("StageOrder", json!({ "stage_ids": stage_ids })),
+            ("AssociationCreate", association_body),
+            // No such record: a merge refused with 422, so no case merges a fixture away.
+            ("MergeRequest", json!({"duplicate_id": uuid::Uuid::now_v7()})),
         ]),
     };
     for op in ops.iter().filter(|op| op.takes_query("cursor")) {
