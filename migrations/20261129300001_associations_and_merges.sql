@@ -134,3 +134,76 @@ CREATE INDEX contacts_tenant_phone_digits_idx
 CREATE INDEX contacts_tenant_email_key_idx
     ON contacts (tenant_id, (regexp_replace(lower(email), '\+[^@]*@', '@')))
     WHERE email IS NOT NULL;
+
+-- The candidate pairs of the duplicate suggestions: id pairs of the current tenant's live
+-- contacts that share an email key or phone digits, or whose full names are similar. A
+-- SECURITY DEFINER function (owned by the owner role, which holds BYPASSRLS) because under
+-- row-level security the planner may not use an index through an operator that is not
+-- LEAKPROOF, and pg_trgm's `%` and the key expressions are not: every probe would be a
+-- sequential scan (measured: 350 ms each on 100,000 contacts, 15 ms through the index).
+-- It filters on the transaction's tenant and on `deleted_at IS NULL` itself, returns ids
+-- only, and the caller joins them back to `contacts` under row-level security.
+CREATE FUNCTION contact_duplicate_candidates(
+    p_contact uuid, p_threshold real, p_window integer, p_group_max integer)
+    RETURNS TABLE (x uuid, y uuid)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET pg_trgm.similarity_threshold = 0.5
+    AS $$
+DECLARE
+    v_tenant uuid := public.current_tenant_id();
+BEGIN
+    IF v_tenant IS NULL THEN
+        RETURN;
+    END IF;
+    IF p_contact IS NULL THEN
+        RETURN QUERY
+        WITH key_groups AS (
+            SELECT array_agg(c.id) AS ids FROM public.contacts c
+             WHERE c.tenant_id = v_tenant AND c.deleted_at IS NULL AND c.email IS NOT NULL
+             GROUP BY regexp_replace(lower(c.email), '\+[^@]*@', '@')
+            HAVING count(*) BETWEEN 2 AND p_group_max
+            UNION ALL
+            SELECT array_agg(c.id) FROM public.contacts c
+             WHERE c.tenant_id = v_tenant AND c.deleted_at IS NULL AND c.phone IS NOT NULL
+             GROUP BY regexp_replace(c.phone, '[^0-9]', '', 'g')
+            HAVING count(*) BETWEEN 2 AND p_group_max
+        )
+        SELECT a.x, b.y FROM key_groups g, unnest(g.ids) a(x), unnest(g.ids) b(y)
+         WHERE a.x < b.y;
+    ELSE
+        RETURN QUERY
+        SELECT least(p_contact, c.id), greatest(p_contact, c.id)
+          FROM public.contacts me, public.contacts c
+         WHERE me.tenant_id = v_tenant AND me.id = p_contact AND me.deleted_at IS NULL
+           AND c.tenant_id = v_tenant AND c.deleted_at IS NULL AND c.id <> me.id
+           AND ((me.email IS NOT NULL AND c.email IS NOT NULL
+                 AND regexp_replace(lower(c.email), '\+[^@]*@', '@')
+                     = regexp_replace(lower(me.email), '\+[^@]*@', '@'))
+             OR (me.phone IS NOT NULL AND c.phone IS NOT NULL
+                 AND regexp_replace(c.phone, '[^0-9]', '', 'g')
+                     = regexp_replace(me.phone, '[^0-9]', '', 'g')));
+    END IF;
+    RETURN QUERY
+    SELECT least(s.id, m.id), greatest(s.id, m.id)
+      FROM (SELECT c.id, lower(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) AS full_name
+              FROM public.contacts c
+             WHERE c.tenant_id = v_tenant AND c.deleted_at IS NULL
+               AND (p_contact IS NULL OR c.id = p_contact)
+             ORDER BY c.updated_at DESC, c.id DESC LIMIT p_window) s
+     CROSS JOIN LATERAL (
+         SELECT c.id FROM public.contacts c
+          WHERE c.tenant_id = v_tenant AND c.deleted_at IS NULL
+            AND lower(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, ''))
+                OPERATOR(public.%) s.full_name
+            AND public.similarity(lower(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')),
+                                  s.full_name) >= p_threshold
+            AND c.id <> s.id
+          LIMIT p_group_max
+     ) m
+     WHERE length(trim(s.full_name)) > 0;
+END
+$$;
+
+REVOKE ALL ON FUNCTION contact_duplicate_candidates(uuid, real, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION contact_duplicate_candidates(uuid, real, integer, integer) TO momentum_app;

@@ -3,7 +3,6 @@
 //! links to the duplicate, delete the duplicate, write the filled survivor, record the
 //! merge.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::associations::AssociationRow;
@@ -185,84 +184,43 @@ pub struct DuplicateRow {
     /// pg_trgm similarity of the two full names, 0 to 1.
     pub name_similarity: f32,
     pub score: f32,
-    pub created_at: DateTime<Utc>,
 }
-
-/// The full name as the trigram index holds it.
-const FULL_NAME: &str = "lower(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))";
-/// The phone as its digits, as the index holds it.
-const PHONE_KEY: &str = "regexp_replace(phone, '[^0-9]', '', 'g')";
-/// The email in lower case without a `+tag`, as the index holds it.
-const EMAIL_KEY: &str = "regexp_replace(lower(email), '\\+[^@]*@', '@')";
 
 /// A pair's score: an email match weighs most, then the phone, then the name's
 /// similarity (so a pair matching on everything scores 1 + 0.8 + 1).
 const SCORE: &str = "(CASE WHEN same_email THEN 1.0 ELSE 0 END \
                      + CASE WHEN same_phone THEN 0.8 ELSE 0 END + name_similarity)::real";
 
-/// Tenant-wide suggestions, best first. Pairs come from three keys, each an index
-/// lookup: the email key, the phone digits, and the full name (trigram similarity at
-/// least `threshold`, found through the trigram index from each contact of the window).
-/// A key shared by more than `GROUP_MAX` contacts is ignored (a switchboard number is not
-/// evidence). Name candidates are searched for the `window` most recently changed
-/// contacts, which bounds the cost on large tenants.
+/// Suggestions, best first, for the whole tenant or (with `contact_id`) one contact. The
+/// candidate pairs come from `contact_duplicate_candidates` (see its migration): the
+/// same email key or phone digits, or a trigram-similar full name, looked for from the
+/// `window` most recently changed contacts (each costs an index probe). A key shared by
+/// more than `GROUP_MAX` contacts is not evidence (a switchboard number). The pairs are
+/// scored here, joined back to `contacts` under row-level security.
 pub async fn suggestions(
     tx: &mut TenantTx,
     contact_id: Option<Uuid>,
     threshold: f32,
-    window: i64,
+    window: i32,
     limit: i64,
 ) -> AppResult<Vec<DuplicateRow>> {
     let sql = format!(
-        "WITH seeds AS ( \
-             SELECT id, {FULL_NAME} AS full_name FROM contacts \
-             WHERE ($1::uuid IS NULL OR id = $1) \
-             ORDER BY updated_at DESC, id DESC LIMIT $3 \
-         ), \
-         email_groups AS ( \
-             SELECT {EMAIL_KEY} AS k FROM contacts WHERE email IS NOT NULL \
-             GROUP BY 1 HAVING count(*) BETWEEN 2 AND {GROUP_MAX} \
-         ), \
-         phone_groups AS ( \
-             SELECT {PHONE_KEY} AS k FROM contacts WHERE phone IS NOT NULL \
-             GROUP BY 1 HAVING count(*) BETWEEN 2 AND {GROUP_MAX} \
-         ), \
-         key_pairs AS ( \
-             SELECT a.id AS x, b.id AS y FROM email_groups g \
-             JOIN contacts a ON a.email IS NOT NULL AND {EMAIL_KEY_A} = g.k \
-             JOIN contacts b ON b.email IS NOT NULL AND {EMAIL_KEY_B} = g.k AND a.id <> b.id \
-             UNION \
-             SELECT a.id, b.id FROM phone_groups g \
-             JOIN contacts a ON a.phone IS NOT NULL AND {PHONE_KEY_A} = g.k \
-             JOIN contacts b ON b.phone IS NOT NULL AND {PHONE_KEY_B} = g.k AND a.id <> b.id \
-         ), \
-         name_pairs AS ( \
-             SELECT s.id AS x, c.id AS y FROM seeds s \
-             CROSS JOIN LATERAL ( \
-                 SELECT c.id FROM contacts c \
-                 WHERE {FULL_NAME_C} % s.full_name AND c.id <> s.id \
-                 AND similarity({FULL_NAME_C}, s.full_name) >= $2 \
-                 LIMIT {GROUP_MAX} \
-             ) c \
-             WHERE length(trim(s.full_name)) > 0 \
-         ), \
-         pairs AS ( \
-             SELECT DISTINCT least(x, y) AS p, greatest(x, y) AS q FROM ( \
-                 SELECT x, y FROM key_pairs UNION ALL SELECT x, y FROM name_pairs \
-             ) u \
-             WHERE $1::uuid IS NULL OR x = $1 OR y = $1 \
+        "WITH pairs AS ( \
+             SELECT DISTINCT x AS p, y AS q \
+             FROM contact_duplicate_candidates($1, $2, $3, {GROUP_MAX}) \
          ), \
          scored AS ( \
              SELECT p AS contact_id, q AS duplicate_id, \
-                 (a.email IS NOT NULL AND b.email IS NOT NULL AND {EMAIL_KEY_A} = {EMAIL_KEY_B}) AS same_email, \
-                 (a.phone IS NOT NULL AND b.phone IS NOT NULL AND {PHONE_KEY_A} = {PHONE_KEY_B}) AS same_phone, \
+                 (a.email IS NOT NULL AND b.email IS NOT NULL \
+                  AND {EMAIL_KEY_A} = {EMAIL_KEY_B}) AS same_email, \
+                 (a.phone IS NOT NULL AND b.phone IS NOT NULL \
+                  AND {PHONE_KEY_A} = {PHONE_KEY_B}) AS same_phone, \
                  CASE WHEN length(trim({FULL_NAME_A})) > 0 AND length(trim({FULL_NAME_B})) > 0 \
-                      THEN similarity({FULL_NAME_A}, {FULL_NAME_B}) ELSE 0 END AS name_similarity, \
-                 greatest(a.created_at, b.created_at) AS created_at \
+                      THEN similarity({FULL_NAME_A}, {FULL_NAME_B}) ELSE 0 END AS name_similarity \
              FROM pairs JOIN contacts a ON a.id = p JOIN contacts b ON b.id = q \
          ) \
          SELECT contact_id, duplicate_id, same_email, same_phone, name_similarity, \
-             {SCORE} AS score, created_at \
+             {SCORE} AS score \
          FROM scored \
          WHERE same_email OR same_phone OR name_similarity >= $2 \
          ORDER BY score DESC, contact_id, duplicate_id LIMIT $4"
@@ -277,11 +235,10 @@ pub async fn suggestions(
 }
 
 /// Contacts sharing one key beyond this are not suggested as duplicates of each other.
-const GROUP_MAX: i64 = 20;
+const GROUP_MAX: i32 = 20;
 const EMAIL_KEY_A: &str = "regexp_replace(lower(a.email), '\\+[^@]*@', '@')";
 const EMAIL_KEY_B: &str = "regexp_replace(lower(b.email), '\\+[^@]*@', '@')";
 const PHONE_KEY_A: &str = "regexp_replace(a.phone, '[^0-9]', '', 'g')";
 const PHONE_KEY_B: &str = "regexp_replace(b.phone, '[^0-9]', '', 'g')";
 const FULL_NAME_A: &str = "lower(coalesce(a.first_name, '') || ' ' || coalesce(a.last_name, ''))";
 const FULL_NAME_B: &str = "lower(coalesce(b.first_name, '') || ' ' || coalesce(b.last_name, ''))";
-const FULL_NAME_C: &str = "lower(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, ''))";
