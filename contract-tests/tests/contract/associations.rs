@@ -11,7 +11,11 @@ use crate::activities::activity;
 use crate::events::events;
 use crate::{api_error, create, create_company, create_lead, fields_of, lead, person, sales};
 
-pub async fn label(c: &Client, name: &str, types: Option<(RecordType, RecordType)>) -> types::AssociationLabel {
+pub async fn label(
+    c: &Client,
+    name: &str,
+    types: Option<(RecordType, RecordType)>,
+) -> types::AssociationLabel {
     c.association_labels_create()
         .body(types::AssociationLabelCreate {
             name: name.parse().unwrap(),
@@ -106,7 +110,9 @@ async fn labels_are_created_read_changed_listed_and_deleted_with_unique_names() 
     );
     assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
     assert_eq!(fields_of(&err), ["name"]);
-    assert!(err.error.details[0].message.contains(&parent.id.to_string()));
+    assert!(err.error.details[0]
+        .message
+        .contains(&parent.id.to_string()));
 
     // Both types or neither.
     let (status, err) = api_error(
@@ -163,7 +169,9 @@ async fn labels_are_created_read_changed_listed_and_deleted_with_unique_names() 
             .await,
     );
     assert_eq!(status, 409);
-    assert!(err.error.details[0].message.contains(&parent.id.to_string()));
+    assert!(err.error.details[0]
+        .message
+        .contains(&parent.id.to_string()));
 
     let listed = c
         .association_labels_list()
@@ -184,7 +192,12 @@ async fn labels_are_created_read_changed_listed_and_deleted_with_unique_names() 
         .data;
     assert_eq!(rest.iter().map(|l| l.id).collect::<Vec<_>>(), [other.id]);
 
-    let deleted = c.association_labels_delete().id(other.id).send().await.unwrap();
+    let deleted = c
+        .association_labels_delete()
+        .id(other.id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
     let (status, _) = api_error(c.association_labels_get().id(other.id).send().await);
     assert_eq!(status, 404);
@@ -210,8 +223,18 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
         .unwrap()
         .into_inner()
         .data;
-    let works_at = label(c, "Works at", Some((RecordType::Contact, RecordType::Company))).await;
-    let parent = label(c, "Parent", Some((RecordType::Company, RecordType::Company))).await;
+    let works_at = label(
+        c,
+        "Works at",
+        Some((RecordType::Contact, RecordType::Company)),
+    )
+    .await;
+    let parent = label(
+        c,
+        "Parent",
+        Some((RecordType::Company, RecordType::Company)),
+    )
+    .await;
 
     let created = c
         .associations_create()
@@ -235,8 +258,20 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
         Some(parent.id),
     )
     .await;
-    let on_deal = associate(c, (RecordType::Lead, deal.id), (RecordType::Contact, ada.id), None).await;
-    let on_call = associate(c, (RecordType::Contact, ada.id), (RecordType::Activity, call.id), None).await;
+    let on_deal = associate(
+        c,
+        (RecordType::Lead, deal.id),
+        (RecordType::Contact, ada.id),
+        None,
+    )
+    .await;
+    let on_call = associate(
+        c,
+        (RecordType::Contact, ada.id),
+        (RecordType::Activity, call.id),
+        None,
+    )
+    .await;
 
     // From the contact: both directions, each naming the other end.
     assert_eq!(
@@ -272,13 +307,33 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
         (Direction::Incoming, acme.id, Some(parent.id)),
         "the subsidiary sees its parent"
     );
-    let of_lead = c.leads_associations().id(deal.id).send().await.unwrap().into_inner().data;
+    let of_lead = c
+        .leads_associations()
+        .id(deal.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert_eq!(of_lead[0].direction, Direction::Outgoing);
-    let of_call = c.activities_associations().id(call.id).send().await.unwrap().into_inner().data;
+    let of_call = c
+        .activities_associations()
+        .id(call.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert_eq!(of_call[0].other_id, ada.id);
 
     // The tenant-wide list and its filters.
-    let all = c.associations_list().send().await.unwrap().into_inner().data;
+    let all = c
+        .associations_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert_eq!(all.len(), 4);
     let labelled = c
         .associations_list()
@@ -307,7 +362,13 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
         .unwrap()
         .into_inner();
     assert_eq!(of_acme.data.len(), 2);
-    let page = c.associations_list().limit(3).send().await.unwrap().into_inner();
+    let page = c
+        .associations_list()
+        .limit(3)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     let next = c
         .associations_list()
         .cursor(page.meta.next_cursor.expect("a second page"))
@@ -317,7 +378,14 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
         .into_inner()
         .data;
     assert_eq!(next, [on_call.clone()]);
-    let got = c.associations_get().id(on_deal.id).send().await.unwrap().into_inner().data;
+    let got = c
+        .associations_get()
+        .id(on_deal.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert_eq!(got, on_deal);
 
     // Unlinking keeps both records.
@@ -325,7 +393,11 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
     assert_eq!(deleted.status().as_u16(), 204);
     let (status, _) = api_error(c.associations_get().id(on_deal.id).send().await);
     assert_eq!(status, 404);
-    c.leads_get().id(deal.id).send().await.expect("the lead stays");
+    c.leads_get()
+        .id(deal.id)
+        .send()
+        .await
+        .expect("the lead stays");
 
     // Events: one per association created, one for the deletion, with the association.
     let created_events = events(c, Some(EventType::AssociationCreated)).await;
@@ -346,7 +418,13 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
     let (status, _) = api_error(c.associations_get().id(on_call.id).send().await);
     assert_eq!(status, 404);
     c.companies_delete().id(subsidiary.id).send().await.unwrap();
-    let left = c.associations_list().send().await.unwrap().into_inner().data;
+    let left = c
+        .associations_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
     assert_eq!(left, [employment]);
 }
 
@@ -356,12 +434,21 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
     let c = &app.client;
     let ada = create(c, person("Ada", "ada@example.com")).await;
     let acme = create_company(c, "Acme").await;
-    let works_at = label(c, "Works at", Some((RecordType::Contact, RecordType::Company))).await;
+    let works_at = label(
+        c,
+        "Works at",
+        Some((RecordType::Contact, RecordType::Company)),
+    )
+    .await;
 
     // A record with itself.
     let (status, err) = api_error(
         c.associations_create()
-            .body(link((RecordType::Contact, ada.id), (RecordType::Contact, ada.id), None))
+            .body(link(
+                (RecordType::Contact, ada.id),
+                (RecordType::Contact, ada.id),
+                None,
+            ))
             .send()
             .await,
     );
@@ -393,7 +480,10 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
             .send()
             .await,
     );
-    assert_eq!((status, fields_of(&err)), (422, vec!["label_id".to_owned()]));
+    assert_eq!(
+        (status, fields_of(&err)),
+        (422, vec!["label_id".to_owned()])
+    );
     let (status, err) = api_error(
         c.associations_create()
             .body(link(
@@ -404,11 +494,20 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
             .send()
             .await,
     );
-    assert_eq!((status, fields_of(&err)), (422, vec!["label_id".to_owned()]));
+    assert_eq!(
+        (status, fields_of(&err)),
+        (422, vec!["label_id".to_owned()])
+    );
     assert_eq!(err.error.details[0].code, "wrong_types");
 
     // The same link twice, naming the first; another label is another link.
-    let first = associate(c, (RecordType::Contact, ada.id), (RecordType::Company, acme.id), Some(works_at.id)).await;
+    let first = associate(
+        c,
+        (RecordType::Contact, ada.id),
+        (RecordType::Company, acme.id),
+        Some(works_at.id),
+    )
+    .await;
     let (status, err) = api_error(
         c.associations_create()
             .body(link(
@@ -421,10 +520,20 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
     );
     assert_eq!(status, 409);
     assert!(err.error.details[0].message.contains(&first.id.to_string()));
-    let unlabelled = associate(c, (RecordType::Contact, ada.id), (RecordType::Company, acme.id), None).await;
+    let unlabelled = associate(
+        c,
+        (RecordType::Contact, ada.id),
+        (RecordType::Company, acme.id),
+        None,
+    )
+    .await;
     let (status, _) = api_error(
         c.associations_create()
-            .body(link((RecordType::Contact, ada.id), (RecordType::Company, acme.id), None))
+            .body(link(
+                (RecordType::Contact, ada.id),
+                (RecordType::Company, acme.id),
+                None,
+            ))
             .send()
             .await,
     );
@@ -448,14 +557,29 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
 
     // A filter needing its partner is malformed.
     let (status, err) = api_error(c.associations_list().record_id(ada.id).send().await);
-    assert_eq!((status, fields_of(&err)), (400, vec!["record_type".to_owned()]));
+    assert_eq!(
+        (status, fields_of(&err)),
+        (400, vec!["record_type".to_owned()])
+    );
     // The associations of a record that does not exist: 404.
     let (status, _) = api_error(c.contacts_associations().id(Uuid::now_v7()).send().await);
     assert_eq!(status, 404);
 
-    let all = c.associations_list().send().await.unwrap().into_inner().data;
-    assert_eq!(all.iter().map(|a| a.id).collect::<Vec<_>>(), [first.id, unlabelled.id]);
-    assert_eq!(events(c, Some(EventType::AssociationCreated)).await.len(), 2);
+    let all = c
+        .associations_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(
+        all.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [first.id, unlabelled.id]
+    );
+    assert_eq!(
+        events(c, Some(EventType::AssociationCreated)).await.len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -465,14 +589,34 @@ async fn another_tenant_never_sees_links_to_or_labels_of_this_one() {
     let ada = create(a, person("Ada", "ada@example.com")).await;
     let acme = create_company(a, "Acme").await;
     let works_at = label(a, "Works at", None).await;
-    let link_a = associate(a, (RecordType::Contact, ada.id), (RecordType::Company, acme.id), Some(works_at.id)).await;
+    let link_a = associate(
+        a,
+        (RecordType::Contact, ada.id),
+        (RecordType::Company, acme.id),
+        Some(works_at.id),
+    )
+    .await;
 
     let (_, b) = app.other_tenant().await;
     let bob = create(&b, person("Bob", "bob@example.com")).await;
     let globex = create_company(&b, "Globex").await;
 
-    assert!(b.association_labels_list().send().await.unwrap().into_inner().data.is_empty());
-    assert!(b.associations_list().send().await.unwrap().into_inner().data.is_empty());
+    assert!(b
+        .association_labels_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data
+        .is_empty());
+    assert!(b
+        .associations_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data
+        .is_empty());
     let filtered = b
         .associations_list()
         .label_id(works_at.id)
@@ -495,7 +639,11 @@ async fn another_tenant_never_sees_links_to_or_labels_of_this_one() {
     label(&b, "Works at", None).await;
     let (status, err) = api_error(
         b.associations_create()
-            .body(link((RecordType::Contact, bob.id), (RecordType::Company, acme.id), None))
+            .body(link(
+                (RecordType::Contact, bob.id),
+                (RecordType::Company, acme.id),
+                None,
+            ))
             .send()
             .await,
     );
@@ -510,11 +658,22 @@ async fn another_tenant_never_sees_links_to_or_labels_of_this_one() {
             .send()
             .await,
     );
-    assert_eq!((status, fields_of(&err)), (422, vec!["label_id".to_owned()]));
-    assert!(events(&b, Some(EventType::AssociationCreated)).await.is_empty());
+    assert_eq!(
+        (status, fields_of(&err)),
+        (422, vec!["label_id".to_owned()])
+    );
+    assert!(events(&b, Some(EventType::AssociationCreated))
+        .await
+        .is_empty());
     // A's link is untouched.
     assert_eq!(
-        a.associations_get().id(link_a.id).send().await.unwrap().into_inner().data,
+        a.associations_get()
+            .id(link_a.id)
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .data,
         link_a
     );
 }

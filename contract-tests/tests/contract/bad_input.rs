@@ -407,7 +407,13 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
     let event = events["data"][0]["id"].as_str().unwrap().to_owned();
     let label_body = json!({"name": "Works at"});
     let label = id(&call(app, "POST", "/v1/association-labels", Some(label_body)).await);
-    call(app, "POST", "/v1/association-labels", Some(json!({"name": "Other"}))).await;
+    call(
+        app,
+        "POST",
+        "/v1/association-labels",
+        Some(json!({"name": "Other"})),
+    )
+    .await;
     let mut association = String::new();
     for label_id in [Value::Null, json!(label)] {
         let body = json!({"from_type": "contact", "from_id": contact, "to_type": "company",
@@ -460,7 +466,10 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
             ("StageOrder", json!({ "stage_ids": stage_ids })),
             ("AssociationCreate", association_body),
             // No such record: a merge refused with 422, so no case merges a fixture away.
-            ("MergeRequest", json!({"duplicate_id": uuid::Uuid::now_v7()})),
+            (
+                "MergeRequest",
+                json!({"duplicate_id": uuid::Uuid::now_v7()}),
+            ),
         ]),
     };
     for op in ops.iter().filter(|op| op.takes_query("cursor")) {

@@ -494,7 +494,11 @@ impl AssociationsApi {
     /// an unknown label, or one restricted to other types, a `422` on `label_id`. The same
     /// link (ends, direction and label) twice is a `409` naming the existing association.
     /// Emits `association.created`.
-    #[oai(path = "/associations", method = "post", operation_id = "associations_create")]
+    #[oai(
+        path = "/associations",
+        method = "post",
+        operation_id = "associations_create"
+    )]
     async fn create(
         &self,
         #[oai(scope = "Scope::AssociationsWrite")] auth: ApiKey,
@@ -510,11 +514,8 @@ impl AssociationsApi {
             to_id: body.to_id,
             label_id: body.label_id,
         };
-        domain::check_ends(
-            (link.from_type, link.from_id),
-            (link.to_type, link.to_id),
-        )
-        .map_err(AppError::Validation)?;
+        domain::check_ends((link.from_type, link.from_id), (link.to_type, link.to_id))
+            .map_err(AppError::Validation)?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let mut errors = Vec::new();
         for (field, record_type, id) in [
@@ -637,7 +638,11 @@ impl AssociationsApi {
     /// keyset-paginated. Filter by a record (`record_type` with `record_id`: either
     /// end), by the type of the other end (`other_type`; without a record: either end),
     /// and by label (`label_id`, or `unlabelled=true`).
-    #[oai(path = "/associations", method = "get", operation_id = "associations_list")]
+    #[oai(
+        path = "/associations",
+        method = "get",
+        operation_id = "associations_list"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,

@@ -548,8 +548,8 @@ mod tests {
             for (method, op) in item.as_object().into_iter().flatten() {
                 let id = op["operationId"].as_str().unwrap_or_default();
                 // A merge writes the record of its path, so it takes the same condition.
-                let write = matches!(method.as_str(), "patch" | "put" | "delete")
-                    || id.ends_with("_merge");
+                let write =
+                    matches!(method.as_str(), "patch" | "put" | "delete") || id.ends_with("_merge");
                 assert_eq!(has_header_param(op, "If-Match"), write, "{id}: If-Match");
                 let precondition = &op["responses"]["412"];
                 assert_eq!(precondition.is_object(), write, "{id}: 412");

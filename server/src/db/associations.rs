@@ -250,7 +250,9 @@ pub async fn find_link(tx: &mut TenantTx, link: &NewAssociation) -> AppResult<Op
 /// The 409 for a link that exists already, naming it.
 pub fn link_taken(holder: Option<Uuid>) -> AppError {
     let detail = match holder {
-        Some(id) => format!("these records are already associated with this label by association {id}"),
+        Some(id) => {
+            format!("these records are already associated with this label by association {id}")
+        }
         None => "these records are already associated with this label".to_owned(),
     };
     AppError::Conflict {

@@ -44,14 +44,13 @@ pub async fn move_contact_links(
     survivor: Uuid,
     duplicate: Uuid,
 ) -> AppResult<Moved> {
-    let leads = sqlx::query(
-        "UPDATE leads SET contact_id = $1, updated_at = now() WHERE contact_id = $2",
-    )
-    .bind(survivor)
-    .bind(duplicate)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
+    let leads =
+        sqlx::query("UPDATE leads SET contact_id = $1, updated_at = now() WHERE contact_id = $2")
+            .bind(survivor)
+            .bind(duplicate)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
     let activities = sqlx::query(
         "UPDATE activities SET contact_id = $1, updated_at = now() WHERE contact_id = $2",
     )
@@ -127,15 +126,14 @@ pub async fn move_associations(
     .bind(duplicate)
     .fetch_all(tx.conn())
     .await?;
-    let from = sqlx::query(
-        "UPDATE associations SET from_id = $2 WHERE from_type = $1 AND from_id = $3",
-    )
-    .bind(record_type)
-    .bind(survivor)
-    .bind(duplicate)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
+    let from =
+        sqlx::query("UPDATE associations SET from_id = $2 WHERE from_type = $1 AND from_id = $3")
+            .bind(record_type)
+            .bind(survivor)
+            .bind(duplicate)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
     let to = sqlx::query("UPDATE associations SET to_id = $2 WHERE to_type = $1 AND to_id = $3")
         .bind(record_type)
         .bind(survivor)

@@ -84,10 +84,7 @@ impl Label {
 }
 
 /// The ends of a new association: refused when they are the same record.
-pub fn check_ends(
-    from: (&str, uuid::Uuid),
-    to: (&str, uuid::Uuid),
-) -> Result<(), Vec<FieldError>> {
+pub fn check_ends(from: (&str, uuid::Uuid), to: (&str, uuid::Uuid)) -> Result<(), Vec<FieldError>> {
     if from == to {
         return Err(vec![FieldError::new(
             "to_id",
