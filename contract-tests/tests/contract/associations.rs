@@ -343,7 +343,7 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
         .unwrap()
         .into_inner()
         .data;
-    assert_eq!(labelled, [ownership.clone()]);
+    assert_eq!(labelled, std::slice::from_ref(&ownership));
     let unlabelled = c
         .associations_list()
         .unlabelled(true)
@@ -377,7 +377,7 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
         .unwrap()
         .into_inner()
         .data;
-    assert_eq!(next, [on_call.clone()]);
+    assert_eq!(next, std::slice::from_ref(&on_call));
     let got = c
         .associations_get()
         .id(on_deal.id)
