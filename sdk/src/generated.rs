@@ -2023,19 +2023,12 @@ and must not be the same record.*/
     ///    },
     ///    "from_type": {
     ///      "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both `null`: any two records.",
-    ///      "oneOf": [
+    ///      "allOf": [
     ///        {
-    ///          "type": "null"
+    ///          "$ref": "#/components/schemas/RecordType"
     ///        },
     ///        {
-    ///          "allOf": [
-    ///            {
-    ///              "$ref": "#/components/schemas/RecordType"
-    ///            },
-    ///            {
-    ///              "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both `null`: any two records."
-    ///            }
-    ///          ]
+    ///          "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both `null`: any two records."
     ///        }
     ///      ]
     ///    },
@@ -2048,19 +2041,7 @@ and must not be the same record.*/
     ///      "type": "string"
     ///    },
     ///    "to_type": {
-    ///      "oneOf": [
-    ///        {
-    ///          "type": "null"
-    ///        },
-    ///        {
-    ///          "allOf": [
-    ///            {
-    ///              "$ref": "#/components/schemas/RecordType"
-    ///            },
-    ///            {}
-    ///          ]
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/RecordType"
     ///    },
     ///    "updated_at": {
     ///      "type": "string",
@@ -2075,8 +2056,6 @@ and must not be the same record.*/
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
-        /**With `to_type`: the label only joins a record of this type (`from`) to one of
-`to_type`. Both `null`: any two records.*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub from_type: ::std::option::Option<RecordType>,
         pub id: ::uuid::Uuid,
@@ -28304,10 +28283,11 @@ Pairs of contacts that are likely the same person, best first, each with its
 reasons: the same email ignoring case and a `+tag` (emails are unique ignoring
 case, so this catches `ada+news@x.com` beside `ada@x.com`), the same phone
 (compared as digits), or similar names (trigram similarity of the full names ≥
-0.5). With `contact_id`, only that contact's pairs. Tenant-wide, similar names are
-looked for from the 2,000 most recently changed contacts (emails and phones from
-all), and a value shared by more than 20 contacts is not taken as evidence. Not
-paginated: at most `limit` pairs; merge or change some and ask again.
+0.5). With `contact_id`, only that contact's pairs (fast: index lookups).
+Tenant-wide, similar names are looked for from the 100 most recently changed
+contacts (emails and phones from all; a few seconds on 100,000 contacts), and a
+value shared by more than 20 contacts is not taken as evidence. Not paginated: at
+most `limit` pairs; merge or change some and ask again.
 
 Rate limit: the `read` class.
 

@@ -98,20 +98,18 @@ pub struct AssociationLabelPatch {
         deserialize_with = "present"
     )]
     pub description: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    pub from_type: Option<Option<crate::types::RecordType>>,
+    /// Restricts the label to this pair (with `to_type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_type: Option<crate::types::RecordType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    pub to_type: Option<Option<crate::types::RecordType>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_type: Option<crate::types::RecordType>,
+    /// `true` lifts the restriction: the label then joins any two records (not with
+    /// `from_type` or `to_type`). A flag rather than `null` on the types, which the
+    /// document could only declare as a nullable reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrestricted: Option<bool>,
 }
 
 /// Changes to a company, as a JSON Merge Patch: a field left out is kept, `null` clears

@@ -144,8 +144,7 @@ async fn labels_are_created_read_changed_listed_and_deleted_with_unique_names() 
         .id(parent.id)
         .body(AssociationLabelPatch {
             description: Some(None),
-            from_type: Some(None),
-            to_type: Some(None),
+            unrestricted: Some(true),
             ..Default::default()
         })
         .send()
@@ -547,7 +546,7 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
         c.association_labels_update()
             .id(works_at.id)
             .body(AssociationLabelPatch {
-                from_type: Some(Some(RecordType::Lead)),
+                from_type: Some(RecordType::Lead),
                 ..Default::default()
             })
             .send()

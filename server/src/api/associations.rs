@@ -45,9 +45,7 @@ pub struct AssociationLabel {
     pub description: Option<String>,
     /// With `to_type`: the label only joins a record of this type (`from`) to one of
     /// `to_type`. Both `null`: any two records.
-    #[oai(nullable)]
     pub from_type: Option<RecordType>,
-    #[oai(nullable)]
     pub to_type: Option<RecordType>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -89,10 +87,13 @@ pub struct AssociationLabelPatch {
     pub name: Option<Text<NAME_MAX>>,
     #[oai(nullable)]
     pub description: MaybeUndefined<Text<DESCRIPTION_MAX>>,
-    #[oai(nullable)]
-    pub from_type: MaybeUndefined<RecordType>,
-    #[oai(nullable)]
-    pub to_type: MaybeUndefined<RecordType>,
+    /// Restricts the label to this pair (with `to_type`).
+    pub from_type: Option<RecordType>,
+    pub to_type: Option<RecordType>,
+    /// `true` lifts the restriction: the label then joins any two records (not with
+    /// `from_type` or `to_type`). A flag rather than `null` on the types, which the
+    /// document could only declare as a nullable reference.
+    pub unrestricted: Option<bool>,
 }
 
 envelopes!(
@@ -405,7 +406,24 @@ impl AssociationsApi {
         let current = repo::get_label(&mut tx, id, true).await?;
         if_match.check(&current)?;
         let wire = AssociationLabel::from(current);
-        let merged: AssociationLabelCreate = super::merge::merge(&wire, &body.0)?;
+        let unrestricted = body.0.unrestricted == Some(true);
+        if unrestricted && (body.0.from_type.is_some() || body.0.to_type.is_some()) {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "unrestricted",
+                "conflicting",
+                "cannot be combined with `from_type` or `to_type`",
+            )])
+            .into());
+        }
+        let patch = AssociationLabelPatch {
+            unrestricted: None,
+            ..body.0
+        };
+        let mut merged: AssociationLabelCreate = super::merge::merge(&wire, &patch)?;
+        if unrestricted {
+            merged.from_type = None;
+            merged.to_type = None;
+        }
         let label = Label::parse(merged.into()).map_err(AppError::Validation)?;
         check_label_types(&mut tx, id, &label).await?;
         let row = repo::update_label(&mut tx, id, &label).await?;
