@@ -562,97 +562,6 @@ pub mod types {
                 })
         }
     }
-    ///`ActivitiesRestoreIdempotencyKey`
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "type": "string",
-    ///  "maxLength": 255,
-    ///  "minLength": 1,
-    ///  "pattern": "^[\\x20-\\x7e]*$"
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ActivitiesRestoreIdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for ActivitiesRestoreIdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<ActivitiesRestoreIdempotencyKey>
-    for ::std::string::String {
-        fn from(value: ActivitiesRestoreIdempotencyKey) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<&ActivitiesRestoreIdempotencyKey>
-    for ActivitiesRestoreIdempotencyKey {
-        fn from(value: &ActivitiesRestoreIdempotencyKey) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::str::FromStr for ActivitiesRestoreIdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ActivitiesRestoreIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String>
-    for ActivitiesRestoreIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for ActivitiesRestoreIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for ActivitiesRestoreIdempotencyKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///`ActivitiesUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -751,7 +660,6 @@ pub mod types {
     ///  "type": "object",
     ///  "required": [
     ///    "created_at",
-    ///    "custom_fields",
     ///    "id",
     ///    "system",
     ///    "type",
@@ -787,19 +695,6 @@ pub mod types {
     ///    },
     ///    "created_at": {
     ///      "type": "string",
-    ///      "format": "date-time"
-    ///    },
-    ///    "custom_fields": {
-    ///      "description": "Values of the tenant's custom fields for activities (`/v1/custom-fields`), by key.",
-    ///      "type": "object",
-    ///      "additionalProperties": {}
-    ///    },
-    ///    "deleted_at": {
-    ///      "description": "When the activity was deleted (moved to the trash), or its lead was (for a\n`stage_change`); `null` while it is live.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
     ///      "format": "date-time"
     ///    },
     ///    "due_at": {
@@ -863,12 +758,6 @@ pub mod types {
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub contact_id: ::std::option::Option<::uuid::Uuid>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
-        ///Values of the tenant's custom fields for activities (`/v1/custom-fields`), by key.
-        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        /**When the activity was deleted (moved to the trash), or its lead was (for a
-`stage_change`); `null` while it is live.*/
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub due_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         pub id: ::uuid::Uuid,
@@ -928,11 +817,6 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
     ///      "type": "string",
     ///      "format": "uuid"
     ///    },
-    ///    "custom_fields": {
-    ///      "description": "Values of the tenant's custom fields for activities, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live activity holds a `409` naming it. At most 16 KiB as JSON.",
-    ///      "type": "object",
-    ///      "additionalProperties": {}
-    ///    },
     ///    "due_at": {
     ///      "type": "string",
     ///      "format": "date-time"
@@ -972,12 +856,6 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
         >,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub contact_id: ::std::option::Option<::uuid::Uuid>,
-        /**Values of the tenant's custom fields for activities, by key, each checked against
-its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
-naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
-another live activity holds a `409` naming it. At most 16 KiB as JSON.*/
-        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
-        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub due_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -1471,7 +1349,7 @@ the user's role allows.*/
     ///      "maxLength": 200
     ///    },
     ///    "scopes": {
-    ///      "description": "1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,\n`pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,\n`activities:write`, `users:read`, `admin`, or `*` for all. You can grant only scopes\nyour own credential holds.",
+    ///      "description": "1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,\n`pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,\n`activities:write`, `associations:read`, `associations:write`, `users:read`, `admin`,\nor `*` for all. You can grant only scopes\nyour own credential holds.",
     ///      "type": "array",
     ///      "items": {
     ///        "type": "string"
@@ -1502,7 +1380,8 @@ the user's role allows.*/
         pub name: ApiKeyCreateName,
         /**1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,
 `pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,
-`activities:write`, `users:read`, `admin`, or `*` for all. You can grant only scopes
+`activities:write`, `associations:read`, `associations:write`, `users:read`, `admin`,
+or `*` for all. You can grant only scopes
 your own credential holds.*/
         pub scopes: ::std::vec::Vec<::std::string::String>,
         ///`true` for a service key, bound to no user (then leave out `user_id`).
@@ -1929,6 +1808,1238 @@ cannot be shown again.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ApiKeysRevokeIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**A directed link between two records: `from` -> `to` (for parent and subsidiary
+companies, the parent is `from`).*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "Association",
+    ///  "description": "A directed link between two records: `from` -> `to` (for parent and subsidiary\ncompanies, the parent is `from`).",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "from_id",
+    ///    "from_type",
+    ///    "id",
+    ///    "to_id",
+    ///    "to_type"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "from_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "from_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "label_id": {
+    ///      "description": "The label, if any.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    },
+    ///    "to_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "to_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Association {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub from_id: ::uuid::Uuid,
+        pub from_type: RecordType,
+        pub id: ::uuid::Uuid,
+        ///The label, if any.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub label_id: ::std::option::Option<::uuid::Uuid>,
+        pub to_id: ::uuid::Uuid,
+        pub to_type: RecordType,
+    }
+    impl ::std::convert::From<&Association> for Association {
+        fn from(value: &Association) -> Self {
+            value.clone()
+        }
+    }
+    impl Association {
+        pub fn builder() -> builder::Association {
+            Default::default()
+        }
+    }
+    /**A new association. Both records must exist in the tenant (else 422 naming the id),
+and must not be the same record.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationCreate",
+    ///  "description": "A new association. Both records must exist in the tenant (else 422 naming the id),\nand must not be the same record.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "from_id",
+    ///    "from_type",
+    ///    "to_id",
+    ///    "to_type"
+    ///  ],
+    ///  "properties": {
+    ///    "from_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "from_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    },
+    ///    "label_id": {
+    ///      "description": "An association label of the tenant that fits these types (else 422).",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "to_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "to_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct AssociationCreate {
+        pub from_id: ::uuid::Uuid,
+        pub from_type: RecordType,
+        ///An association label of the tenant that fits these types (else 422).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub label_id: ::std::option::Option<::uuid::Uuid>,
+        pub to_id: ::uuid::Uuid,
+        pub to_type: RecordType,
+    }
+    impl ::std::convert::From<&AssociationCreate> for AssociationCreate {
+        fn from(value: &AssociationCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationCreate {
+        pub fn builder() -> builder::AssociationCreate {
+            Default::default()
+        }
+    }
+    ///One association in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationEnvelope",
+    ///  "description": "One association in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Association"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationEnvelope {
+        pub data: Association,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&AssociationEnvelope> for AssociationEnvelope {
+        fn from(value: &AssociationEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationEnvelope {
+        pub fn builder() -> builder::AssociationEnvelope {
+            Default::default()
+        }
+    }
+    ///A tenant-defined label for associations, e.g. "Parent company" or "Decision maker".
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationLabel",
+    ///  "description": "A tenant-defined label for associations, e.g. \"Parent company\" or \"Decision maker\".",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "id",
+    ///    "name",
+    ///    "updated_at"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "description": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "from_type": {
+    ///      "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both `null`: any two records.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/RecordType"
+    ///        },
+    ///        {
+    ///          "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both `null`: any two records."
+    ///        }
+    ///      ]
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "name": {
+    ///      "description": "Unique within the tenant, ignoring case.",
+    ///      "type": "string"
+    ///    },
+    ///    "to_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    },
+    ///    "updated_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationLabel {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub from_type: ::std::option::Option<RecordType>,
+        pub id: ::uuid::Uuid,
+        ///Unique within the tenant, ignoring case.
+        pub name: ::std::string::String,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub to_type: ::std::option::Option<RecordType>,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl ::std::convert::From<&AssociationLabel> for AssociationLabel {
+        fn from(value: &AssociationLabel) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationLabel {
+        pub fn builder() -> builder::AssociationLabel {
+            Default::default()
+        }
+    }
+    ///A new association label. Unknown fields are refused.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationLabelCreate",
+    ///  "description": "A new association label. Unknown fields are refused.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "name"
+    ///  ],
+    ///  "properties": {
+    ///    "description": {
+    ///      "type": "string",
+    ///      "maxLength": 1000
+    ///    },
+    ///    "from_type": {
+    ///      "description": "Restricts the label to associations from this type to `to_type` (give both or\nneither).",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/RecordType"
+    ///        },
+    ///        {
+    ///          "description": "Restricts the label to associations from this type to `to_type` (give both or\nneither)."
+    ///        }
+    ///      ]
+    ///    },
+    ///    "name": {
+    ///      "description": "1-100 characters, unique within the tenant ignoring case (else 409 naming the\nlabel that has it).",
+    ///      "type": "string",
+    ///      "maxLength": 100
+    ///    },
+    ///    "to_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct AssociationLabelCreate {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<AssociationLabelCreateDescription>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub from_type: ::std::option::Option<RecordType>,
+        /**1-100 characters, unique within the tenant ignoring case (else 409 naming the
+label that has it).*/
+        pub name: AssociationLabelCreateName,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub to_type: ::std::option::Option<RecordType>,
+    }
+    impl ::std::convert::From<&AssociationLabelCreate> for AssociationLabelCreate {
+        fn from(value: &AssociationLabelCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationLabelCreate {
+        pub fn builder() -> builder::AssociationLabelCreate {
+            Default::default()
+        }
+    }
+    ///`AssociationLabelCreateDescription`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 1000
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelCreateDescription(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelCreateDescription {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelCreateDescription>
+    for ::std::string::String {
+        fn from(value: AssociationLabelCreateDescription) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelCreateDescription>
+    for AssociationLabelCreateDescription {
+        fn from(value: &AssociationLabelCreateDescription) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelCreateDescription {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 1000usize {
+                return Err("longer than 1000 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelCreateDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelCreateDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelCreateDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelCreateDescription {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**1-100 characters, unique within the tenant ignoring case (else 409 naming the
+label that has it).*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "1-100 characters, unique within the tenant ignoring case (else 409 naming the\nlabel that has it).",
+    ///  "type": "string",
+    ///  "maxLength": 100
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelCreateName(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelCreateName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelCreateName> for ::std::string::String {
+        fn from(value: AssociationLabelCreateName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelCreateName>
+    for AssociationLabelCreateName {
+        fn from(value: &AssociationLabelCreateName) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelCreateName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for AssociationLabelCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AssociationLabelCreateName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelCreateName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///One association label in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationLabelEnvelope",
+    ///  "description": "One association label in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/AssociationLabel"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationLabelEnvelope {
+        pub data: AssociationLabel,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&AssociationLabelEnvelope> for AssociationLabelEnvelope {
+        fn from(value: &AssociationLabelEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationLabelEnvelope {
+        pub fn builder() -> builder::AssociationLabelEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of association labels in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationLabelList",
+    ///  "description": "A page of association labels in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/AssociationLabel"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationLabelList {
+        pub data: ::std::vec::Vec<AssociationLabel>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&AssociationLabelList> for AssociationLabelList {
+        fn from(value: &AssociationLabelList) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationLabelList {
+        pub fn builder() -> builder::AssociationLabelList {
+            Default::default()
+        }
+    }
+    ///`AssociationLabelsCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelsCreateIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: AssociationLabelsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelsCreateIdempotencyKey>
+    for AssociationLabelsCreateIdempotencyKey {
+        fn from(value: &AssociationLabelsCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationLabelsDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelsDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelsDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelsDeleteIfMatch> for ::std::string::String {
+        fn from(value: AssociationLabelsDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelsDeleteIfMatch>
+    for AssociationLabelsDeleteIfMatch {
+        fn from(value: &AssociationLabelsDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelsDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelsDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationLabelsGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelsGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelsGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelsGetIfNoneMatch>
+    for ::std::string::String {
+        fn from(value: AssociationLabelsGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelsGetIfNoneMatch>
+    for AssociationLabelsGetIfNoneMatch {
+        fn from(value: &AssociationLabelsGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelsGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelsGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationLabelsUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationLabelsUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationLabelsUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationLabelsUpdateIfMatch> for ::std::string::String {
+        fn from(value: AssociationLabelsUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationLabelsUpdateIfMatch>
+    for AssociationLabelsUpdateIfMatch {
+        fn from(value: &AssociationLabelsUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationLabelsUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationLabelsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationLabelsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationLabelsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationLabelsUpdateIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A page of associations in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "AssociationList",
+    ///  "description": "A page of associations in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/Association"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssociationList {
+        pub data: ::std::vec::Vec<Association>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&AssociationList> for AssociationList {
+        fn from(value: &AssociationList) -> Self {
+            value.clone()
+        }
+    }
+    impl AssociationList {
+        pub fn builder() -> builder::AssociationList {
+            Default::default()
+        }
+    }
+    ///`AssociationsCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for AssociationsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationsCreateIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: AssociationsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationsCreateIdempotencyKey>
+    for AssociationsCreateIdempotencyKey {
+        fn from(value: &AssociationsCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for AssociationsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for AssociationsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationsDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationsDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationsDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationsDeleteIfMatch> for ::std::string::String {
+        fn from(value: AssociationsDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationsDeleteIfMatch> for AssociationsDeleteIfMatch {
+        fn from(value: &AssociationsDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationsDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for AssociationsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AssociationsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationsDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`AssociationsGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssociationsGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for AssociationsGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AssociationsGetIfNoneMatch> for ::std::string::String {
+        fn from(value: AssociationsGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&AssociationsGetIfNoneMatch>
+    for AssociationsGetIfNoneMatch {
+        fn from(value: &AssociationsGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for AssociationsGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AssociationsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for AssociationsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AssociationsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AssociationsGetIfNoneMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -3268,7 +4379,7 @@ login's own exchange).*/
                 })
         }
     }
-    ///`CompaniesRestoreIdempotencyKey`
+    ///`CompaniesMergeIdempotencyKey`
     ///
     /// <details><summary>JSON schema</summary>
     ///
@@ -3283,25 +4394,25 @@ login's own exchange).*/
     /// </details>
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
-    pub struct CompaniesRestoreIdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for CompaniesRestoreIdempotencyKey {
+    pub struct CompaniesMergeIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CompaniesMergeIdempotencyKey {
         type Target = ::std::string::String;
         fn deref(&self) -> &::std::string::String {
             &self.0
         }
     }
-    impl ::std::convert::From<CompaniesRestoreIdempotencyKey> for ::std::string::String {
-        fn from(value: CompaniesRestoreIdempotencyKey) -> Self {
+    impl ::std::convert::From<CompaniesMergeIdempotencyKey> for ::std::string::String {
+        fn from(value: CompaniesMergeIdempotencyKey) -> Self {
             value.0
         }
     }
-    impl ::std::convert::From<&CompaniesRestoreIdempotencyKey>
-    for CompaniesRestoreIdempotencyKey {
-        fn from(value: &CompaniesRestoreIdempotencyKey) -> Self {
+    impl ::std::convert::From<&CompaniesMergeIdempotencyKey>
+    for CompaniesMergeIdempotencyKey {
+        fn from(value: &CompaniesMergeIdempotencyKey) -> Self {
             value.clone()
         }
     }
-    impl ::std::str::FromStr for CompaniesRestoreIdempotencyKey {
+    impl ::std::str::FromStr for CompaniesMergeIdempotencyKey {
         type Err = self::error::ConversionError;
         fn from_str(
             value: &str,
@@ -3320,7 +4431,7 @@ login's own exchange).*/
             Ok(Self(value.to_string()))
         }
     }
-    impl ::std::convert::TryFrom<&str> for CompaniesRestoreIdempotencyKey {
+    impl ::std::convert::TryFrom<&str> for CompaniesMergeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &str,
@@ -3329,7 +4440,7 @@ login's own exchange).*/
         }
     }
     impl ::std::convert::TryFrom<&::std::string::String>
-    for CompaniesRestoreIdempotencyKey {
+    for CompaniesMergeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &::std::string::String,
@@ -3338,7 +4449,7 @@ login's own exchange).*/
         }
     }
     impl ::std::convert::TryFrom<::std::string::String>
-    for CompaniesRestoreIdempotencyKey {
+    for CompaniesMergeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -3346,7 +4457,94 @@ login's own exchange).*/
             value.parse()
         }
     }
-    impl<'de> ::serde::Deserialize<'de> for CompaniesRestoreIdempotencyKey {
+    impl<'de> ::serde::Deserialize<'de> for CompaniesMergeIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CompaniesMergeIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesMergeIfMatch(::std::string::String);
+    impl ::std::ops::Deref for CompaniesMergeIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesMergeIfMatch> for ::std::string::String {
+        fn from(value: CompaniesMergeIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesMergeIfMatch> for CompaniesMergeIfMatch {
+        fn from(value: &CompaniesMergeIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesMergeIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CompaniesMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CompaniesMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesMergeIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -3497,14 +4695,6 @@ login's own exchange).*/
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
-    ///    "deleted_at": {
-    ///      "description": "When the company was deleted (moved to the trash); `null` while it is live.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "date-time"
-    ///    },
     ///    "domain": {
     ///      "description": "Lower case, without scheme or path; unique within the tenant.",
     ///      "type": [
@@ -3587,9 +4777,6 @@ login's own exchange).*/
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Free-form JSON object.
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///When the company was deleted (moved to the trash); `null` while it is live.
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///Lower case, without scheme or path; unique within the tenant.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub domain: ::std::option::Option<::std::string::String>,
@@ -3808,7 +4995,7 @@ fields are refused.*/
     ///      "maxLength": 2
     ///    },
     ///    "custom_fields": {
-    ///      "description": "Values of the tenant's custom fields for companies, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live company holds a `409` naming it. At most 16 KiB as JSON.",
+    ///      "description": "A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
@@ -3875,10 +5062,7 @@ fields are refused.*/
         ///ISO 3166-1 alpha-2 code, any case.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub country: ::std::option::Option<CompanyCreateCountry>,
-        /**Values of the tenant's custom fields for companies, by key, each checked against
-its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
-naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
-another live company holds a `409` naming it. At most 16 KiB as JSON.*/
+        ///A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         /**A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`
@@ -4942,7 +6126,7 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///  ],
     ///  "properties": {
     ///    "company_id": {
-    ///      "description": "The contact's company. It stays while the company is in the trash (reading it\nthen needs `include_deleted=true`), and becomes `null` when the company is purged.",
+    ///      "description": "The contact's company. Deleting the company sets this to `null`.",
     ///      "type": [
     ///        "string",
     ///        "null"
@@ -4954,17 +6138,9 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///      "format": "date-time"
     ///    },
     ///    "custom_fields": {
-    ///      "description": "Values of the tenant's custom fields for contacts (`/v1/custom-fields`), by key.",
+    ///      "description": "Free-form JSON object.",
     ///      "type": "object",
     ///      "additionalProperties": {}
-    ///    },
-    ///    "deleted_at": {
-    ///      "description": "When the contact was deleted (moved to the trash); `null` while it is live.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "date-time"
     ///    },
     ///    "email": {
     ///      "description": "Unique within the tenant, compared case-insensitively; stored as sent.",
@@ -5026,16 +6202,12 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Contact {
-        /**The contact's company. It stays while the company is in the trash (reading it
-then needs `include_deleted=true`), and becomes `null` when the company is purged.*/
+        ///The contact's company. Deleting the company sets this to `null`.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub company_id: ::std::option::Option<::uuid::Uuid>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
-        ///Values of the tenant's custom fields for contacts (`/v1/custom-fields`), by key.
+        ///Free-form JSON object.
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///When the contact was deleted (moved to the trash); `null` while it is live.
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///Unique within the tenant, compared case-insensitively; stored as sent.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
@@ -5236,7 +6408,7 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///      "format": "uuid"
     ///    },
     ///    "custom_fields": {
-    ///      "description": "Values of the tenant's custom fields for contacts, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live contact holds a `409` naming it. At most 16 KiB as JSON.",
+    ///      "description": "A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
@@ -5288,10 +6460,7 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
         ///A company of the tenant (else 422 on this field).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub company_id: ::std::option::Option<::uuid::Uuid>,
-        /**Values of the tenant's custom fields for contacts, by key, each checked against
-its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
-naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
-another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
+        ///A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///A valid address, unique within the tenant ignoring case (else 409).
@@ -6490,7 +7659,7 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
                 })
         }
     }
-    ///`ContactsRestoreIdempotencyKey`
+    ///`ContactsMergeIdempotencyKey`
     ///
     /// <details><summary>JSON schema</summary>
     ///
@@ -6505,25 +7674,25 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     /// </details>
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
-    pub struct ContactsRestoreIdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for ContactsRestoreIdempotencyKey {
+    pub struct ContactsMergeIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ContactsMergeIdempotencyKey {
         type Target = ::std::string::String;
         fn deref(&self) -> &::std::string::String {
             &self.0
         }
     }
-    impl ::std::convert::From<ContactsRestoreIdempotencyKey> for ::std::string::String {
-        fn from(value: ContactsRestoreIdempotencyKey) -> Self {
+    impl ::std::convert::From<ContactsMergeIdempotencyKey> for ::std::string::String {
+        fn from(value: ContactsMergeIdempotencyKey) -> Self {
             value.0
         }
     }
-    impl ::std::convert::From<&ContactsRestoreIdempotencyKey>
-    for ContactsRestoreIdempotencyKey {
-        fn from(value: &ContactsRestoreIdempotencyKey) -> Self {
+    impl ::std::convert::From<&ContactsMergeIdempotencyKey>
+    for ContactsMergeIdempotencyKey {
+        fn from(value: &ContactsMergeIdempotencyKey) -> Self {
             value.clone()
         }
     }
-    impl ::std::str::FromStr for ContactsRestoreIdempotencyKey {
+    impl ::std::str::FromStr for ContactsMergeIdempotencyKey {
         type Err = self::error::ConversionError;
         fn from_str(
             value: &str,
@@ -6542,7 +7711,7 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
             Ok(Self(value.to_string()))
         }
     }
-    impl ::std::convert::TryFrom<&str> for ContactsRestoreIdempotencyKey {
+    impl ::std::convert::TryFrom<&str> for ContactsMergeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &str,
@@ -6551,7 +7720,7 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         }
     }
     impl ::std::convert::TryFrom<&::std::string::String>
-    for ContactsRestoreIdempotencyKey {
+    for ContactsMergeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &::std::string::String,
@@ -6559,8 +7728,7 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
             value.parse()
         }
     }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for ContactsRestoreIdempotencyKey {
+    impl ::std::convert::TryFrom<::std::string::String> for ContactsMergeIdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -6568,7 +7736,94 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
             value.parse()
         }
     }
-    impl<'de> ::serde::Deserialize<'de> for ContactsRestoreIdempotencyKey {
+    impl<'de> ::serde::Deserialize<'de> for ContactsMergeIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ContactsMergeIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsMergeIfMatch(::std::string::String);
+    impl ::std::ops::Deref for ContactsMergeIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsMergeIfMatch> for ::std::string::String {
+        fn from(value: ContactsMergeIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsMergeIfMatch> for ContactsMergeIfMatch {
+        fn from(value: &ContactsMergeIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsMergeIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ContactsMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ContactsMergeIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsMergeIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -6667,979 +7922,6 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
                 })
         }
     }
-    /**A custom field: records of `record_type` may carry a value for `key` in their
-`custom_fields`, of type `type`.*/
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "title": "CustomField",
-    ///  "description": "A custom field: records of `record_type` may carry a value for `key` in their\n`custom_fields`, of type `type`.",
-    ///  "type": "object",
-    ///  "required": [
-    ///    "created_at",
-    ///    "id",
-    ///    "key",
-    ///    "label",
-    ///    "options",
-    ///    "record_type",
-    ///    "required",
-    ///    "type",
-    ///    "unique",
-    ///    "updated_at"
-    ///  ],
-    ///  "properties": {
-    ///    "created_at": {
-    ///      "type": "string",
-    ///      "format": "date-time"
-    ///    },
-    ///    "id": {
-    ///      "type": "string",
-    ///      "format": "uuid"
-    ///    },
-    ///    "key": {
-    ///      "description": "The key in the records' `custom_fields`.",
-    ///      "type": "string"
-    ///    },
-    ///    "label": {
-    ///      "type": "string"
-    ///    },
-    ///    "options": {
-    ///      "description": "The choices of a `select` or `multi_select` field (empty for other types).",
-    ///      "type": "array",
-    ///      "items": {
-    ///        "type": "string"
-    ///      }
-    ///    },
-    ///    "record_type": {
-    ///      "$ref": "#/components/schemas/RecordType"
-    ///    },
-    ///    "required": {
-    ///      "description": "Records of this type must have a value (checked on create, and on a patch that\nchanges `custom_fields`).",
-    ///      "type": "boolean"
-    ///    },
-    ///    "type": {
-    ///      "$ref": "#/components/schemas/CustomFieldType"
-    ///    },
-    ///    "unique": {
-    ///      "description": "No two live records of this type share a value (trashed records do not count).",
-    ///      "type": "boolean"
-    ///    },
-    ///    "updated_at": {
-    ///      "type": "string",
-    ///      "format": "date-time"
-    ///    }
-    ///  }
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    pub struct CustomField {
-        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
-        pub id: ::uuid::Uuid,
-        ///The key in the records' `custom_fields`.
-        pub key: ::std::string::String,
-        pub label: ::std::string::String,
-        ///The choices of a `select` or `multi_select` field (empty for other types).
-        pub options: ::std::vec::Vec<::std::string::String>,
-        pub record_type: RecordType,
-        /**Records of this type must have a value (checked on create, and on a patch that
-changes `custom_fields`).*/
-        pub required: bool,
-        #[serde(rename = "type")]
-        pub type_: CustomFieldType,
-        ///No two live records of this type share a value (trashed records do not count).
-        pub unique: bool,
-        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
-    }
-    impl ::std::convert::From<&CustomField> for CustomField {
-        fn from(value: &CustomField) -> Self {
-            value.clone()
-        }
-    }
-    impl CustomField {
-        pub fn builder() -> builder::CustomField {
-            Default::default()
-        }
-    }
-    ///A new custom field. Unknown fields are refused.
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "title": "CustomFieldCreate",
-    ///  "description": "A new custom field. Unknown fields are refused.",
-    ///  "type": "object",
-    ///  "required": [
-    ///    "key",
-    ///    "label",
-    ///    "record_type",
-    ///    "type"
-    ///  ],
-    ///  "properties": {
-    ///    "key": {
-    ///      "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
-    ///      "type": "string",
-    ///      "maxLength": 63
-    ///    },
-    ///    "label": {
-    ///      "description": "1 to 200 characters.",
-    ///      "type": "string",
-    ///      "maxLength": 200
-    ///    },
-    ///    "options": {
-    ///      "description": "For `select` and `multi_select` (required there, refused elsewhere): 1 to 100\ndistinct options of 1 to 100 characters.",
-    ///      "type": "array",
-    ///      "items": {
-    ///        "type": "string",
-    ///        "maxLength": 100
-    ///      },
-    ///      "maxItems": 100
-    ///    },
-    ///    "record_type": {
-    ///      "$ref": "#/components/schemas/RecordType"
-    ///    },
-    ///    "required": {
-    ///      "description": "Default `false`.",
-    ///      "type": "boolean"
-    ///    },
-    ///    "type": {
-    ///      "$ref": "#/components/schemas/CustomFieldType"
-    ///    },
-    ///    "unique": {
-    ///      "description": "Default `false`; not for `multi_select`.",
-    ///      "type": "boolean"
-    ///    }
-    ///  },
-    ///  "additionalProperties": false
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    #[serde(deny_unknown_fields)]
-    pub struct CustomFieldCreate {
-        ///`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
-        pub key: CustomFieldCreateKey,
-        ///1 to 200 characters.
-        pub label: CustomFieldCreateLabel,
-        /**For `select` and `multi_select` (required there, refused elsewhere): 1 to 100
-distinct options of 1 to 100 characters.*/
-        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub options: ::std::vec::Vec<CustomFieldCreateOptionsItem>,
-        pub record_type: RecordType,
-        ///Default `false`.
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-        pub required: ::std::option::Option<bool>,
-        #[serde(rename = "type")]
-        pub type_: CustomFieldType,
-        ///Default `false`; not for `multi_select`.
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-        pub unique: ::std::option::Option<bool>,
-    }
-    impl ::std::convert::From<&CustomFieldCreate> for CustomFieldCreate {
-        fn from(value: &CustomFieldCreate) -> Self {
-            value.clone()
-        }
-    }
-    impl CustomFieldCreate {
-        pub fn builder() -> builder::CustomFieldCreate {
-            Default::default()
-        }
-    }
-    ///`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
-    ///  "type": "string",
-    ///  "maxLength": 63
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CustomFieldCreateKey(::std::string::String);
-    impl ::std::ops::Deref for CustomFieldCreateKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CustomFieldCreateKey> for ::std::string::String {
-        fn from(value: CustomFieldCreateKey) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<&CustomFieldCreateKey> for CustomFieldCreateKey {
-        fn from(value: &CustomFieldCreateKey) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::str::FromStr for CustomFieldCreateKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 63usize {
-                return Err("longer than 63 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CustomFieldCreateKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldCreateKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldCreateKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///1 to 200 characters.
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "description": "1 to 200 characters.",
-    ///  "type": "string",
-    ///  "maxLength": 200
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CustomFieldCreateLabel(::std::string::String);
-    impl ::std::ops::Deref for CustomFieldCreateLabel {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CustomFieldCreateLabel> for ::std::string::String {
-        fn from(value: CustomFieldCreateLabel) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<&CustomFieldCreateLabel> for CustomFieldCreateLabel {
-        fn from(value: &CustomFieldCreateLabel) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::str::FromStr for CustomFieldCreateLabel {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 200usize {
-                return Err("longer than 200 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CustomFieldCreateLabel {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldCreateLabel {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldCreateLabel {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateLabel {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///`CustomFieldCreateOptionsItem`
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "type": "string",
-    ///  "maxLength": 100
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CustomFieldCreateOptionsItem(::std::string::String);
-    impl ::std::ops::Deref for CustomFieldCreateOptionsItem {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CustomFieldCreateOptionsItem> for ::std::string::String {
-        fn from(value: CustomFieldCreateOptionsItem) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<&CustomFieldCreateOptionsItem>
-    for CustomFieldCreateOptionsItem {
-        fn from(value: &CustomFieldCreateOptionsItem) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::str::FromStr for CustomFieldCreateOptionsItem {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 100usize {
-                return Err("longer than 100 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CustomFieldCreateOptionsItem {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String>
-    for CustomFieldCreateOptionsItem {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for CustomFieldCreateOptionsItem {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateOptionsItem {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///One custom field in the envelope.
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "title": "CustomFieldEnvelope",
-    ///  "description": "One custom field in the envelope.",
-    ///  "type": "object",
-    ///  "required": [
-    ///    "data",
-    ///    "meta"
-    ///  ],
-    ///  "properties": {
-    ///    "data": {
-    ///      "$ref": "#/components/schemas/CustomField"
-    ///    },
-    ///    "meta": {
-    ///      "$ref": "#/components/schemas/Meta"
-    ///    }
-    ///  }
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    pub struct CustomFieldEnvelope {
-        pub data: CustomField,
-        pub meta: Meta,
-    }
-    impl ::std::convert::From<&CustomFieldEnvelope> for CustomFieldEnvelope {
-        fn from(value: &CustomFieldEnvelope) -> Self {
-            value.clone()
-        }
-    }
-    impl CustomFieldEnvelope {
-        pub fn builder() -> builder::CustomFieldEnvelope {
-            Default::default()
-        }
-    }
-    ///A page of custom fields in the envelope.
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "title": "CustomFieldList",
-    ///  "description": "A page of custom fields in the envelope.",
-    ///  "type": "object",
-    ///  "required": [
-    ///    "data",
-    ///    "meta"
-    ///  ],
-    ///  "properties": {
-    ///    "data": {
-    ///      "type": "array",
-    ///      "items": {
-    ///        "$ref": "#/components/schemas/CustomField"
-    ///      }
-    ///    },
-    ///    "meta": {
-    ///      "$ref": "#/components/schemas/ListMeta"
-    ///    }
-    ///  }
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    pub struct CustomFieldList {
-        pub data: ::std::vec::Vec<CustomField>,
-        pub meta: ListMeta,
-    }
-    impl ::std::convert::From<&CustomFieldList> for CustomFieldList {
-        fn from(value: &CustomFieldList) -> Self {
-            value.clone()
-        }
-    }
-    impl CustomFieldList {
-        pub fn builder() -> builder::CustomFieldList {
-            Default::default()
-        }
-    }
-    ///The type of a custom field's values.
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "description": "The type of a custom field's values.",
-    ///  "type": "string",
-    ///  "enum": [
-    ///    "text",
-    ///    "number",
-    ///    "decimal",
-    ///    "boolean",
-    ///    "date",
-    ///    "datetime",
-    ///    "url",
-    ///    "email",
-    ///    "select",
-    ///    "multi_select"
-    ///  ]
-    ///}
-    /// ```
-    /// </details>
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Copy,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd
-    )]
-    pub enum CustomFieldType {
-        #[serde(rename = "text")]
-        Text,
-        #[serde(rename = "number")]
-        Number,
-        #[serde(rename = "decimal")]
-        Decimal,
-        #[serde(rename = "boolean")]
-        Boolean,
-        #[serde(rename = "date")]
-        Date,
-        #[serde(rename = "datetime")]
-        Datetime,
-        #[serde(rename = "url")]
-        Url,
-        #[serde(rename = "email")]
-        Email,
-        #[serde(rename = "select")]
-        Select,
-        #[serde(rename = "multi_select")]
-        MultiSelect,
-    }
-    impl ::std::convert::From<&Self> for CustomFieldType {
-        fn from(value: &CustomFieldType) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::fmt::Display for CustomFieldType {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
-                Self::Text => f.write_str("text"),
-                Self::Number => f.write_str("number"),
-                Self::Decimal => f.write_str("decimal"),
-                Self::Boolean => f.write_str("boolean"),
-                Self::Date => f.write_str("date"),
-                Self::Datetime => f.write_str("datetime"),
-                Self::Url => f.write_str("url"),
-                Self::Email => f.write_str("email"),
-                Self::Select => f.write_str("select"),
-                Self::MultiSelect => f.write_str("multi_select"),
-            }
-        }
-    }
-    impl ::std::str::FromStr for CustomFieldType {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            match value {
-                "text" => Ok(Self::Text),
-                "number" => Ok(Self::Number),
-                "decimal" => Ok(Self::Decimal),
-                "boolean" => Ok(Self::Boolean),
-                "date" => Ok(Self::Date),
-                "datetime" => Ok(Self::Datetime),
-                "url" => Ok(Self::Url),
-                "email" => Ok(Self::Email),
-                "select" => Ok(Self::Select),
-                "multi_select" => Ok(Self::MultiSelect),
-                _ => Err("invalid value".into()),
-            }
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CustomFieldType {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldType {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldType {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    ///`CustomFieldsCreateIdempotencyKey`
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "type": "string",
-    ///  "maxLength": 255,
-    ///  "minLength": 1,
-    ///  "pattern": "^[\\x20-\\x7e]*$"
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CustomFieldsCreateIdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for CustomFieldsCreateIdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CustomFieldsCreateIdempotencyKey>
-    for ::std::string::String {
-        fn from(value: CustomFieldsCreateIdempotencyKey) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<&CustomFieldsCreateIdempotencyKey>
-    for CustomFieldsCreateIdempotencyKey {
-        fn from(value: &CustomFieldsCreateIdempotencyKey) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::str::FromStr for CustomFieldsCreateIdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CustomFieldsCreateIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String>
-    for CustomFieldsCreateIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String>
-    for CustomFieldsCreateIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomFieldsCreateIdempotencyKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///`CustomFieldsDeleteIfMatch`
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "type": "string",
-    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CustomFieldsDeleteIfMatch(::std::string::String);
-    impl ::std::ops::Deref for CustomFieldsDeleteIfMatch {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CustomFieldsDeleteIfMatch> for ::std::string::String {
-        fn from(value: CustomFieldsDeleteIfMatch) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<&CustomFieldsDeleteIfMatch> for CustomFieldsDeleteIfMatch {
-        fn from(value: &CustomFieldsDeleteIfMatch) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::str::FromStr for CustomFieldsDeleteIfMatch {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            {
-                ::regress::Regex::new(
-                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
-                    )
-                    .unwrap()
-            });
-            if PATTERN.find(value).is_none() {
-                return Err(
-                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
-                        .into(),
-                );
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CustomFieldsDeleteIfMatch {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldsDeleteIfMatch {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldsDeleteIfMatch {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomFieldsDeleteIfMatch {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///`CustomFieldsGetIfNoneMatch`
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "type": "string",
-    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CustomFieldsGetIfNoneMatch(::std::string::String);
-    impl ::std::ops::Deref for CustomFieldsGetIfNoneMatch {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CustomFieldsGetIfNoneMatch> for ::std::string::String {
-        fn from(value: CustomFieldsGetIfNoneMatch) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<&CustomFieldsGetIfNoneMatch>
-    for CustomFieldsGetIfNoneMatch {
-        fn from(value: &CustomFieldsGetIfNoneMatch) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::str::FromStr for CustomFieldsGetIfNoneMatch {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            {
-                ::regress::Regex::new(
-                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
-                    )
-                    .unwrap()
-            });
-            if PATTERN.find(value).is_none() {
-                return Err(
-                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
-                        .into(),
-                );
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CustomFieldsGetIfNoneMatch {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldsGetIfNoneMatch {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldsGetIfNoneMatch {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomFieldsGetIfNoneMatch {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-    ///`CustomFieldsUpdateIfMatch`
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "type": "string",
-    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CustomFieldsUpdateIfMatch(::std::string::String);
-    impl ::std::ops::Deref for CustomFieldsUpdateIfMatch {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<CustomFieldsUpdateIfMatch> for ::std::string::String {
-        fn from(value: CustomFieldsUpdateIfMatch) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<&CustomFieldsUpdateIfMatch> for CustomFieldsUpdateIfMatch {
-        fn from(value: &CustomFieldsUpdateIfMatch) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::str::FromStr for CustomFieldsUpdateIfMatch {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            {
-                ::regress::Regex::new(
-                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
-                    )
-                    .unwrap()
-            });
-            if PATTERN.find(value).is_none() {
-                return Err(
-                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
-                        .into(),
-                );
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for CustomFieldsUpdateIfMatch {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldsUpdateIfMatch {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldsUpdateIfMatch {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for CustomFieldsUpdateIfMatch {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///Whether a delivery is still being tried, made it, or gave up.
     ///
     /// <details><summary>JSON schema</summary>
@@ -7725,6 +8007,328 @@ distinct options of 1 to 100 characters.*/
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///Which end of an association the record whose associations are listed is.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "Which end of an association the record whose associations are listed is.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "outgoing",
+    ///    "incoming"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum Direction {
+        #[serde(rename = "outgoing")]
+        Outgoing,
+        #[serde(rename = "incoming")]
+        Incoming,
+    }
+    impl ::std::convert::From<&Self> for Direction {
+        fn from(value: &Direction) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for Direction {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Outgoing => f.write_str("outgoing"),
+                Self::Incoming => f.write_str("incoming"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for Direction {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "outgoing" => Ok(Self::Outgoing),
+                "incoming" => Ok(Self::Incoming),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Direction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for Direction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Direction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Duplicate suggestions in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "DuplicateList",
+    ///  "description": "Duplicate suggestions in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/DuplicateSuggestion"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/DuplicateMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct DuplicateList {
+        pub data: ::std::vec::Vec<DuplicateSuggestion>,
+        pub meta: DuplicateMeta,
+    }
+    impl ::std::convert::From<&DuplicateList> for DuplicateList {
+        fn from(value: &DuplicateList) -> Self {
+            value.clone()
+        }
+    }
+    impl DuplicateList {
+        pub fn builder() -> builder::DuplicateList {
+            Default::default()
+        }
+    }
+    ///`meta` of the duplicate suggestions.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "DuplicateMeta",
+    ///  "description": "`meta` of the duplicate suggestions.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "limit",
+    ///    "request_id"
+    ///  ],
+    ///  "properties": {
+    ///    "limit": {
+    ///      "description": "The most suggestions asked for.",
+    ///      "type": "integer",
+    ///      "format": "uint32"
+    ///    },
+    ///    "request_id": {
+    ///      "description": "The id of this request, also in the `X-Request-Id` header.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct DuplicateMeta {
+        ///The most suggestions asked for.
+        pub limit: u32,
+        ///The id of this request, also in the `X-Request-Id` header.
+        pub request_id: ::std::string::String,
+    }
+    impl ::std::convert::From<&DuplicateMeta> for DuplicateMeta {
+        fn from(value: &DuplicateMeta) -> Self {
+            value.clone()
+        }
+    }
+    impl DuplicateMeta {
+        pub fn builder() -> builder::DuplicateMeta {
+            Default::default()
+        }
+    }
+    ///Why two contacts look like duplicates.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "Why two contacts look like duplicates.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "email",
+    ///    "phone",
+    ///    "name"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum DuplicateReason {
+        #[serde(rename = "email")]
+        Email,
+        #[serde(rename = "phone")]
+        Phone,
+        #[serde(rename = "name")]
+        Name,
+    }
+    impl ::std::convert::From<&Self> for DuplicateReason {
+        fn from(value: &DuplicateReason) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for DuplicateReason {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Email => f.write_str("email"),
+                Self::Phone => f.write_str("phone"),
+                Self::Name => f.write_str("name"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for DuplicateReason {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "email" => Ok(Self::Email),
+                "phone" => Ok(Self::Phone),
+                "name" => Ok(Self::Name),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DuplicateReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for DuplicateReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DuplicateReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A pair of contacts that are likely the same person.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "DuplicateSuggestion",
+    ///  "description": "A pair of contacts that are likely the same person.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "contact_id",
+    ///    "duplicate_id",
+    ///    "name_similarity",
+    ///    "reasons",
+    ///    "score"
+    ///  ],
+    ///  "properties": {
+    ///    "contact_id": {
+    ///      "description": "The older-id contact of the pair (pass either as the survivor of a merge).",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "duplicate_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "name_similarity": {
+    ///      "description": "The trigram similarity of the two full names (0 to 1).",
+    ///      "type": "number",
+    ///      "format": "double"
+    ///    },
+    ///    "reasons": {
+    ///      "description": "Every reason that holds, strongest first.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/DuplicateReason"
+    ///      }
+    ///    },
+    ///    "score": {
+    ///      "description": "0 to 2.8: an email match counts 1, a phone match 0.8, plus the names' similarity\n(0 to 1). Suggestions come best first.",
+    ///      "type": "number",
+    ///      "format": "double"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct DuplicateSuggestion {
+        ///The older-id contact of the pair (pass either as the survivor of a merge).
+        pub contact_id: ::uuid::Uuid,
+        pub duplicate_id: ::uuid::Uuid,
+        pub name_similarity: f64,
+        ///Every reason that holds, strongest first.
+        pub reasons: ::std::vec::Vec<DuplicateReason>,
+        pub score: f64,
+    }
+    impl ::std::convert::From<&DuplicateSuggestion> for DuplicateSuggestion {
+        fn from(value: &DuplicateSuggestion) -> Self {
+            value.clone()
+        }
+    }
+    impl DuplicateSuggestion {
+        pub fn builder() -> builder::DuplicateSuggestion {
+            Default::default()
         }
     }
     ///The error itself.
@@ -8021,11 +8625,9 @@ of one transaction are in the order they were emitted.*/
         }
     }
     /**The event catalogue. Each event's `data` is the resource as the API returns it: for
-`*.created`, `*.updated` and `*.restored` the resource after the change; for the
-`*.deleted` of a contact, company, lead or activity the resource as it is in the
-trash (with `deleted_at`), for other `*.deleted` the resource as it was just before.
-A record purged from the trash after the retention period emits nothing. New event
-types may be added; endpoints filtering on types receive only those they name.
+`*.created` and `*.updated` the resource after the change, for `*.deleted` the
+resource as it was just before. New event types may be added; endpoints filtering on
+types receive only those they name.
 
 One change can emit several events, all in its transaction. A lead that moves emits
 `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
@@ -8037,19 +8639,17 @@ status becomes `won` or `lost` (a lead created in such a stage: `lead.created` p
 that is already complete, and a pipeline patch without a `name`, change nothing and
 emit nothing.
 
-A change that only clears a link to a removed record (purging a company from the
-trash sets the `company_id` of its contacts, leads and activities to `null`; purging
-a contact or a lead, or deleting a user, does the same for the records linked to it)
-emits no event for the records that lose the link. Nor do the `stage_change`
-activities the server writes, trashes and restores with their lead:
-`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads
-moved along when their stage or pipeline is deleted emit nothing either.*/
+A change that only clears a link to a deleted record (deleting a company sets the
+`company_id` of its contacts, leads and activities to `null`; deleting a contact, a
+lead or a user does the same for the records linked to it) emits no event for the
+records that lose the link. Nor do the `stage_change` activities the server writes
+and deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
-    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created`, `*.updated` and `*.restored` the resource after the change; for the\n`*.deleted` of a contact, company, lead or activity the resource as it is in the\ntrash (with `deleted_at`), for other `*.deleted` the resource as it was just before.\nA record purged from the trash after the retention period emits nothing. New event\ntypes may be added; endpoints filtering on types receive only those they name.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a removed record (purging a company from the\ntrash sets the `company_id` of its contacts, leads and activities to `null`; purging\na contact or a lead, or deleting a user, does the same for the records linked to it)\nemits no event for the records that lose the link. Nor do the `stage_change`\nactivities the server writes, trashes and restores with their lead:\n`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads\nmoved along when their stage or pipeline is deleted emit nothing either.",
+    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created` and `*.updated` the resource after the change, for `*.deleted` the\nresource as it was just before. New event types may be added; endpoints filtering on\ntypes receive only those they name.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a deleted record (deleting a company sets the\n`company_id` of its contacts, leads and activities to `null`; deleting a contact, a\nlead or a user does the same for the records linked to it) emits no event for the\nrecords that lose the link. Nor do the `stage_change` activities the server writes\nand deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.",
     ///  "type": "string",
     ///  "enum": [
     ///    "contact.created",
@@ -8071,13 +8671,10 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///    "activity.created",
     ///    "activity.updated",
     ///    "activity.deleted",
-    ///    "contact.restored",
-    ///    "company.restored",
-    ///    "lead.restored",
-    ///    "activity.restored",
-    ///    "custom_field.created",
-    ///    "custom_field.updated",
-    ///    "custom_field.deleted",
+    ///    "association.created",
+    ///    "association.deleted",
+    ///    "contact.merged",
+    ///    "company.merged",
     ///    "webhook.test",
     ///    "webhook_endpoint.disabled"
     ///  ]
@@ -8135,20 +8732,14 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
         ActivityUpdated,
         #[serde(rename = "activity.deleted")]
         ActivityDeleted,
-        #[serde(rename = "contact.restored")]
-        ContactRestored,
-        #[serde(rename = "company.restored")]
-        CompanyRestored,
-        #[serde(rename = "lead.restored")]
-        LeadRestored,
-        #[serde(rename = "activity.restored")]
-        ActivityRestored,
-        #[serde(rename = "custom_field.created")]
-        CustomFieldCreated,
-        #[serde(rename = "custom_field.updated")]
-        CustomFieldUpdated,
-        #[serde(rename = "custom_field.deleted")]
-        CustomFieldDeleted,
+        #[serde(rename = "association.created")]
+        AssociationCreated,
+        #[serde(rename = "association.deleted")]
+        AssociationDeleted,
+        #[serde(rename = "contact.merged")]
+        ContactMerged,
+        #[serde(rename = "company.merged")]
+        CompanyMerged,
         #[serde(rename = "webhook.test")]
         WebhookTest,
         #[serde(rename = "webhook_endpoint.disabled")]
@@ -8181,13 +8772,10 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
                 Self::ActivityCreated => f.write_str("activity.created"),
                 Self::ActivityUpdated => f.write_str("activity.updated"),
                 Self::ActivityDeleted => f.write_str("activity.deleted"),
-                Self::ContactRestored => f.write_str("contact.restored"),
-                Self::CompanyRestored => f.write_str("company.restored"),
-                Self::LeadRestored => f.write_str("lead.restored"),
-                Self::ActivityRestored => f.write_str("activity.restored"),
-                Self::CustomFieldCreated => f.write_str("custom_field.created"),
-                Self::CustomFieldUpdated => f.write_str("custom_field.updated"),
-                Self::CustomFieldDeleted => f.write_str("custom_field.deleted"),
+                Self::AssociationCreated => f.write_str("association.created"),
+                Self::AssociationDeleted => f.write_str("association.deleted"),
+                Self::ContactMerged => f.write_str("contact.merged"),
+                Self::CompanyMerged => f.write_str("company.merged"),
                 Self::WebhookTest => f.write_str("webhook.test"),
                 Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
             }
@@ -8218,13 +8806,10 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
                 "activity.created" => Ok(Self::ActivityCreated),
                 "activity.updated" => Ok(Self::ActivityUpdated),
                 "activity.deleted" => Ok(Self::ActivityDeleted),
-                "contact.restored" => Ok(Self::ContactRestored),
-                "company.restored" => Ok(Self::CompanyRestored),
-                "lead.restored" => Ok(Self::LeadRestored),
-                "activity.restored" => Ok(Self::ActivityRestored),
-                "custom_field.created" => Ok(Self::CustomFieldCreated),
-                "custom_field.updated" => Ok(Self::CustomFieldUpdated),
-                "custom_field.deleted" => Ok(Self::CustomFieldDeleted),
+                "association.created" => Ok(Self::AssociationCreated),
+                "association.deleted" => Ok(Self::AssociationDeleted),
+                "contact.merged" => Ok(Self::ContactMerged),
+                "company.merged" => Ok(Self::CompanyMerged),
                 "webhook.test" => Ok(Self::WebhookTest),
                 "webhook_endpoint.disabled" => Ok(Self::WebhookEndpointDisabled),
                 _ => Err("invalid value".into()),
@@ -8420,7 +9005,6 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///  "type": "object",
     ///  "required": [
     ///    "created_at",
-    ///    "custom_fields",
     ///    "id",
     ///    "pipeline_id",
     ///    "stage_changed_at",
@@ -8462,19 +9046,6 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///        "string",
     ///        "null"
     ///      ]
-    ///    },
-    ///    "custom_fields": {
-    ///      "description": "Values of the tenant's custom fields for leads (`/v1/custom-fields`), by key.",
-    ///      "type": "object",
-    ///      "additionalProperties": {}
-    ///    },
-    ///    "deleted_at": {
-    ///      "description": "When the lead was deleted (moved to the trash); `null` while it is live.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "date-time"
     ///    },
     ///    "expected_close_date": {
     ///      "type": [
@@ -8614,11 +9185,6 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
         ///ISO 4217 code.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub currency: ::std::option::Option<::std::string::String>,
-        ///Values of the tenant's custom fields for leads (`/v1/custom-fields`), by key.
-        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///When the lead was deleted (moved to the trash); `null` while it is live.
-        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub expected_close_date: ::std::option::Option<::chrono::naive::NaiveDate>,
         pub id: ::uuid::Uuid,
@@ -8791,11 +9357,6 @@ to the pipeline. Unknown fields are refused.*/
     ///      "type": "string",
     ///      "maxLength": 3
     ///    },
-    ///    "custom_fields": {
-    ///      "description": "Values of the tenant's custom fields for leads, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live lead holds a `409` naming it. At most 16 KiB as JSON.",
-    ///      "type": "object",
-    ///      "additionalProperties": {}
-    ///    },
     ///    "expected_close_date": {
     ///      "type": "string",
     ///      "format": "date"
@@ -8882,12 +9443,6 @@ to the pipeline. Unknown fields are refused.*/
         ///ISO 4217 code, e.g. `EUR`.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub currency: ::std::option::Option<LeadCreateCurrency>,
-        /**Values of the tenant's custom fields for leads, by key, each checked against
-its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
-naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
-another live lead holds a `409` naming it. At most 16 KiB as JSON.*/
-        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
-        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub expected_close_date: ::std::option::Option<::chrono::naive::NaiveDate>,
         ///Why the lead was lost; required in a `lost` stage.
@@ -10586,94 +11141,6 @@ currency has, below 10^15. Needs `currency`.*/
                 })
         }
     }
-    ///`LeadsRestoreIdempotencyKey`
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "type": "string",
-    ///  "maxLength": 255,
-    ///  "minLength": 1,
-    ///  "pattern": "^[\\x20-\\x7e]*$"
-    ///}
-    /// ```
-    /// </details>
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct LeadsRestoreIdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for LeadsRestoreIdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<LeadsRestoreIdempotencyKey> for ::std::string::String {
-        fn from(value: LeadsRestoreIdempotencyKey) -> Self {
-            value.0
-        }
-    }
-    impl ::std::convert::From<&LeadsRestoreIdempotencyKey>
-    for LeadsRestoreIdempotencyKey {
-        fn from(value: &LeadsRestoreIdempotencyKey) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::str::FromStr for LeadsRestoreIdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for LeadsRestoreIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String> for LeadsRestoreIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for LeadsRestoreIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for LeadsRestoreIdempotencyKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///`LeadsUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -10819,6 +11286,46 @@ currency has, below 10^15. Needs `currency`.*/
     }
     impl ListMeta {
         pub fn builder() -> builder::ListMeta {
+            Default::default()
+        }
+    }
+    ///Which record to merge into this one.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "MergeRequest",
+    ///  "description": "Which record to merge into this one.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "duplicate_id"
+    ///  ],
+    ///  "properties": {
+    ///    "duplicate_id": {
+    ///      "description": "The duplicate: merged into the record of the path, then deleted for good. Must be\nanother record of the same type in the tenant (else 422 naming this field).",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct MergeRequest {
+        /**The duplicate: merged into the record of the path, then deleted for good. Must be
+another record of the same type in the tenant (else 422 naming this field).*/
+        pub duplicate_id: ::uuid::Uuid,
+    }
+    impl ::std::convert::From<&MergeRequest> for MergeRequest {
+        fn from(value: &MergeRequest) -> Self {
+            value.clone()
+        }
+    }
+    impl MergeRequest {
+        pub fn builder() -> builder::MergeRequest {
             Default::default()
         }
     }
@@ -11912,6 +12419,125 @@ calls `auth_qr_sessions_approve` with the session id.*/
     }
     impl QrSessionEnvelope {
         pub fn builder() -> builder::QrSessionEnvelope {
+            Default::default()
+        }
+    }
+    /**An association seen from one of its records: the other record, and which way the
+link points.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "RecordAssociation",
+    ///  "description": "An association seen from one of its records: the other record, and which way the\nlink points.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "direction",
+    ///    "id",
+    ///    "other_id",
+    ///    "other_type"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "direction": {
+    ///      "$ref": "#/components/schemas/Direction"
+    ///    },
+    ///    "id": {
+    ///      "description": "The association's id.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "label_id": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    },
+    ///    "other_id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "other_type": {
+    ///      "description": "The record at the other end.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/RecordType"
+    ///        },
+    ///        {
+    ///          "description": "The record at the other end."
+    ///        }
+    ///      ]
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RecordAssociation {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub direction: Direction,
+        ///The association's id.
+        pub id: ::uuid::Uuid,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub label_id: ::std::option::Option<::uuid::Uuid>,
+        pub other_id: ::uuid::Uuid,
+        pub other_type: RecordType,
+    }
+    impl ::std::convert::From<&RecordAssociation> for RecordAssociation {
+        fn from(value: &RecordAssociation) -> Self {
+            value.clone()
+        }
+    }
+    impl RecordAssociation {
+        pub fn builder() -> builder::RecordAssociation {
+            Default::default()
+        }
+    }
+    ///A page of a record's associations in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "RecordAssociationList",
+    ///  "description": "A page of a record's associations in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/RecordAssociation"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RecordAssociationList {
+        pub data: ::std::vec::Vec<RecordAssociation>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&RecordAssociationList> for RecordAssociationList {
+        fn from(value: &RecordAssociationList) -> Self {
+            value.clone()
+        }
+    }
+    impl RecordAssociationList {
+        pub fn builder() -> builder::RecordAssociationList {
             Default::default()
         }
     }
@@ -16182,14 +16808,6 @@ re-sent with `recover` once it is enabled again.*/
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
             >,
-            custom_fields: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                ::std::string::String,
-            >,
-            deleted_at: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
             due_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -16222,10 +16840,6 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
-                    custom_fields: Err(
-                        "no value supplied for custom_fields".to_string(),
-                    ),
-                    deleted_at: Ok(Default::default()),
                     due_at: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     lead_id: Ok(Default::default()),
@@ -16299,36 +16913,6 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for created_at: {}", e)
-                    });
-                self
-            }
-            pub fn custom_fields<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.custom_fields = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for custom_fields: {}", e
-                        )
-                    });
-                self
-            }
-            pub fn deleted_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.deleted_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -16442,8 +17026,6 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: value.completed_at?,
                     contact_id: value.contact_id?,
                     created_at: value.created_at?,
-                    custom_fields: value.custom_fields?,
-                    deleted_at: value.deleted_at?,
                     due_at: value.due_at?,
                     id: value.id?,
                     lead_id: value.lead_id?,
@@ -16463,8 +17045,6 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: Ok(value.completed_at),
                     contact_id: Ok(value.contact_id),
                     created_at: Ok(value.created_at),
-                    custom_fields: Ok(value.custom_fields),
-                    deleted_at: Ok(value.deleted_at),
                     due_at: Ok(value.due_at),
                     id: Ok(value.id),
                     lead_id: Ok(value.lead_id),
@@ -16494,10 +17074,6 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::uuid::Uuid>,
                 ::std::string::String,
             >,
-            custom_fields: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                ::std::string::String,
-            >,
             due_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -16523,7 +17099,6 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(Default::default()),
                     completed_at: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
-                    custom_fields: Ok(Default::default()),
                     due_at: Ok(Default::default()),
                     lead_id: Ok(Default::default()),
                     owner_id: Ok(Default::default()),
@@ -16584,22 +17159,6 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for contact_id: {}", e)
-                    });
-                self
-            }
-            pub fn custom_fields<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.custom_fields = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for custom_fields: {}", e
-                        )
                     });
                 self
             }
@@ -16678,7 +17237,6 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: value.company_id?,
                     completed_at: value.completed_at?,
                     contact_id: value.contact_id?,
-                    custom_fields: value.custom_fields?,
                     due_at: value.due_at?,
                     lead_id: value.lead_id?,
                     owner_id: value.owner_id?,
@@ -16694,7 +17252,6 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(value.company_id),
                     completed_at: Ok(value.completed_at),
                     contact_id: Ok(value.contact_id),
-                    custom_fields: Ok(value.custom_fields),
                     due_at: Ok(value.due_at),
                     lead_id: Ok(value.lead_id),
                     owner_id: Ok(value.owner_id),
@@ -17395,6 +17952,760 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Association {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            from_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            from_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            label_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            to_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            to_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+        }
+        impl ::std::default::Default for Association {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    from_id: Err("no value supplied for from_id".to_string()),
+                    from_type: Err("no value supplied for from_type".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    label_id: Ok(Default::default()),
+                    to_id: Err("no value supplied for to_id".to_string()),
+                    to_type: Err("no value supplied for to_type".to_string()),
+                }
+            }
+        }
+        impl Association {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn from_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_id: {}", e)
+                    });
+                self
+            }
+            pub fn from_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_type: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn label_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label_id: {}", e)
+                    });
+                self
+            }
+            pub fn to_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_id: {}", e)
+                    });
+                self
+            }
+            pub fn to_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Association> for super::Association {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Association,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    from_id: value.from_id?,
+                    from_type: value.from_type?,
+                    id: value.id?,
+                    label_id: value.label_id?,
+                    to_id: value.to_id?,
+                    to_type: value.to_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Association> for Association {
+            fn from(value: super::Association) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    from_id: Ok(value.from_id),
+                    from_type: Ok(value.from_type),
+                    id: Ok(value.id),
+                    label_id: Ok(value.label_id),
+                    to_id: Ok(value.to_id),
+                    to_type: Ok(value.to_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationCreate {
+            from_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            from_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+            label_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            to_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            to_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationCreate {
+            fn default() -> Self {
+                Self {
+                    from_id: Err("no value supplied for from_id".to_string()),
+                    from_type: Err("no value supplied for from_type".to_string()),
+                    label_id: Ok(Default::default()),
+                    to_id: Err("no value supplied for to_id".to_string()),
+                    to_type: Err("no value supplied for to_type".to_string()),
+                }
+            }
+        }
+        impl AssociationCreate {
+            pub fn from_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_id: {}", e)
+                    });
+                self
+            }
+            pub fn from_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_type: {}", e)
+                    });
+                self
+            }
+            pub fn label_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label_id: {}", e)
+                    });
+                self
+            }
+            pub fn to_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_id: {}", e)
+                    });
+                self
+            }
+            pub fn to_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationCreate> for super::AssociationCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    from_id: value.from_id?,
+                    from_type: value.from_type?,
+                    label_id: value.label_id?,
+                    to_id: value.to_id?,
+                    to_type: value.to_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationCreate> for AssociationCreate {
+            fn from(value: super::AssociationCreate) -> Self {
+                Self {
+                    from_id: Ok(value.from_id),
+                    from_type: Ok(value.from_type),
+                    label_id: Ok(value.label_id),
+                    to_id: Ok(value.to_id),
+                    to_type: Ok(value.to_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationEnvelope {
+            data: ::std::result::Result<super::Association, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl AssociationEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Association>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationEnvelope>
+        for super::AssociationEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationEnvelope> for AssociationEnvelope {
+            fn from(value: super::AssociationEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationLabel {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            description: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            from_type: ::std::result::Result<
+                ::std::option::Option<super::RecordType>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            to_type: ::std::result::Result<
+                ::std::option::Option<super::RecordType>,
+                ::std::string::String,
+            >,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for AssociationLabel {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    description: Ok(Default::default()),
+                    from_type: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    name: Err("no value supplied for name".to_string()),
+                    to_type: Ok(Default::default()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl AssociationLabel {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {}", e)
+                    });
+                self
+            }
+            pub fn from_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RecordType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_type: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn to_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RecordType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_type: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationLabel> for super::AssociationLabel {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationLabel,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    description: value.description?,
+                    from_type: value.from_type?,
+                    id: value.id?,
+                    name: value.name?,
+                    to_type: value.to_type?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationLabel> for AssociationLabel {
+            fn from(value: super::AssociationLabel) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    description: Ok(value.description),
+                    from_type: Ok(value.from_type),
+                    id: Ok(value.id),
+                    name: Ok(value.name),
+                    to_type: Ok(value.to_type),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationLabelCreate {
+            description: ::std::result::Result<
+                ::std::option::Option<super::AssociationLabelCreateDescription>,
+                ::std::string::String,
+            >,
+            from_type: ::std::result::Result<
+                ::std::option::Option<super::RecordType>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<
+                super::AssociationLabelCreateName,
+                ::std::string::String,
+            >,
+            to_type: ::std::result::Result<
+                ::std::option::Option<super::RecordType>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for AssociationLabelCreate {
+            fn default() -> Self {
+                Self {
+                    description: Ok(Default::default()),
+                    from_type: Ok(Default::default()),
+                    name: Err("no value supplied for name".to_string()),
+                    to_type: Ok(Default::default()),
+                }
+            }
+        }
+        impl AssociationLabelCreate {
+            pub fn description<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::AssociationLabelCreateDescription>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.description = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for description: {}", e)
+                    });
+                self
+            }
+            pub fn from_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RecordType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from_type: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AssociationLabelCreateName>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn to_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RecordType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for to_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationLabelCreate>
+        for super::AssociationLabelCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationLabelCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    description: value.description?,
+                    from_type: value.from_type?,
+                    name: value.name?,
+                    to_type: value.to_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationLabelCreate>
+        for AssociationLabelCreate {
+            fn from(value: super::AssociationLabelCreate) -> Self {
+                Self {
+                    description: Ok(value.description),
+                    from_type: Ok(value.from_type),
+                    name: Ok(value.name),
+                    to_type: Ok(value.to_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationLabelEnvelope {
+            data: ::std::result::Result<super::AssociationLabel, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationLabelEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl AssociationLabelEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AssociationLabel>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationLabelEnvelope>
+        for super::AssociationLabelEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationLabelEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationLabelEnvelope>
+        for AssociationLabelEnvelope {
+            fn from(value: super::AssociationLabelEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationLabelList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::AssociationLabel>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationLabelList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl AssociationLabelList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::AssociationLabel>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationLabelList>
+        for super::AssociationLabelList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationLabelList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationLabelList> for AssociationLabelList {
+            fn from(value: super::AssociationLabelList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AssociationList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Association>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for AssociationList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl AssociationList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Association>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AssociationList> for super::AssociationList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssociationList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AssociationList> for AssociationList {
+            fn from(value: super::AssociationList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct AuditEvent {
             action: ::std::result::Result<::std::string::String, ::std::string::String>,
             actor_id: ::std::result::Result<
@@ -17782,10 +19093,6 @@ re-sent with `recover` once it is enabled again.*/
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
             >,
-            deleted_at: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
             domain: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -17836,7 +19143,6 @@ re-sent with `recover` once it is enabled again.*/
                     custom_fields: Err(
                         "no value supplied for custom_fields".to_string(),
                     ),
-                    deleted_at: Ok(Default::default()),
                     domain: Ok(Default::default()),
                     employee_count: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
@@ -17929,20 +19235,6 @@ re-sent with `recover` once it is enabled again.*/
                         format!(
                             "error converting supplied value for custom_fields: {}", e
                         )
-                    });
-                self
-            }
-            pub fn deleted_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.deleted_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -18093,7 +19385,6 @@ re-sent with `recover` once it is enabled again.*/
                     country: value.country?,
                     created_at: value.created_at?,
                     custom_fields: value.custom_fields?,
-                    deleted_at: value.deleted_at?,
                     domain: value.domain?,
                     employee_count: value.employee_count?,
                     id: value.id?,
@@ -18117,7 +19408,6 @@ re-sent with `recover` once it is enabled again.*/
                     country: Ok(value.country),
                     created_at: Ok(value.created_at),
                     custom_fields: Ok(value.custom_fields),
-                    deleted_at: Ok(value.deleted_at),
                     domain: Ok(value.domain),
                     employee_count: Ok(value.employee_count),
                     id: Ok(value.id),
@@ -18785,10 +20075,6 @@ re-sent with `recover` once it is enabled again.*/
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
             >,
-            deleted_at: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
             email: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -18831,7 +20117,6 @@ re-sent with `recover` once it is enabled again.*/
                     custom_fields: Err(
                         "no value supplied for custom_fields".to_string(),
                     ),
-                    deleted_at: Ok(Default::default()),
                     email: Ok(Default::default()),
                     first_name: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
@@ -18882,20 +20167,6 @@ re-sent with `recover` once it is enabled again.*/
                         format!(
                             "error converting supplied value for custom_fields: {}", e
                         )
-                    });
-                self
-            }
-            pub fn deleted_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.deleted_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -19017,7 +20288,6 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: value.company_id?,
                     created_at: value.created_at?,
                     custom_fields: value.custom_fields?,
-                    deleted_at: value.deleted_at?,
                     email: value.email?,
                     first_name: value.first_name?,
                     id: value.id?,
@@ -19036,7 +20306,6 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(value.company_id),
                     created_at: Ok(value.created_at),
                     custom_fields: Ok(value.custom_fields),
-                    deleted_at: Ok(value.deleted_at),
                     email: Ok(value.email),
                     first_name: Ok(value.first_name),
                     id: Ok(value.id),
@@ -19581,472 +20850,240 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
-        pub struct CustomField {
-            created_at: ::std::result::Result<
-                ::chrono::DateTime<::chrono::offset::Utc>,
+        pub struct DuplicateList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::DuplicateSuggestion>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
-            key: ::std::result::Result<::std::string::String, ::std::string::String>,
-            label: ::std::result::Result<::std::string::String, ::std::string::String>,
-            options: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
-                ::std::string::String,
-            >,
-            record_type: ::std::result::Result<super::RecordType, ::std::string::String>,
-            required: ::std::result::Result<bool, ::std::string::String>,
-            type_: ::std::result::Result<super::CustomFieldType, ::std::string::String>,
-            unique: ::std::result::Result<bool, ::std::string::String>,
-            updated_at: ::std::result::Result<
-                ::chrono::DateTime<::chrono::offset::Utc>,
-                ::std::string::String,
-            >,
+            meta: ::std::result::Result<super::DuplicateMeta, ::std::string::String>,
         }
-        impl ::std::default::Default for CustomField {
+        impl ::std::default::Default for DuplicateList {
             fn default() -> Self {
                 Self {
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    id: Err("no value supplied for id".to_string()),
-                    key: Err("no value supplied for key".to_string()),
-                    label: Err("no value supplied for label".to_string()),
-                    options: Err("no value supplied for options".to_string()),
-                    record_type: Err("no value supplied for record_type".to_string()),
-                    required: Err("no value supplied for required".to_string()),
-                    type_: Err("no value supplied for type_".to_string()),
-                    unique: Err("no value supplied for unique".to_string()),
-                    updated_at: Err("no value supplied for updated_at".to_string()),
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
                 }
             }
         }
-        impl CustomField {
-            pub fn created_at<T>(mut self, value: T) -> Self
+        impl DuplicateList {
+            pub fn data<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::DuplicateSuggestion>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.created_at = value
+                self.data = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for created_at: {}", e)
+                        format!("error converting supplied value for data: {}", e)
                     });
                 self
             }
-            pub fn id<T>(mut self, value: T) -> Self
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DuplicateMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DuplicateList> for super::DuplicateList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DuplicateList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DuplicateList> for DuplicateList {
+            fn from(value: super::DuplicateList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DuplicateMeta {
+            limit: ::std::result::Result<u32, ::std::string::String>,
+            request_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for DuplicateMeta {
+            fn default() -> Self {
+                Self {
+                    limit: Err("no value supplied for limit".to_string()),
+                    request_id: Err("no value supplied for request_id".to_string()),
+                }
+            }
+        }
+        impl DuplicateMeta {
+            pub fn limit<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.limit = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for limit: {}", e)
+                    });
+                self
+            }
+            pub fn request_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.request_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for request_id: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DuplicateMeta> for super::DuplicateMeta {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DuplicateMeta,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    limit: value.limit?,
+                    request_id: value.request_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DuplicateMeta> for DuplicateMeta {
+            fn from(value: super::DuplicateMeta) -> Self {
+                Self {
+                    limit: Ok(value.limit),
+                    request_id: Ok(value.request_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DuplicateSuggestion {
+            contact_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            duplicate_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            name_similarity: ::std::result::Result<f64, ::std::string::String>,
+            reasons: ::std::result::Result<
+                ::std::vec::Vec<super::DuplicateReason>,
+                ::std::string::String,
+            >,
+            score: ::std::result::Result<f64, ::std::string::String>,
+        }
+        impl ::std::default::Default for DuplicateSuggestion {
+            fn default() -> Self {
+                Self {
+                    contact_id: Err("no value supplied for contact_id".to_string()),
+                    duplicate_id: Err("no value supplied for duplicate_id".to_string()),
+                    name_similarity: Err(
+                        "no value supplied for name_similarity".to_string(),
+                    ),
+                    reasons: Err("no value supplied for reasons".to_string()),
+                    score: Err("no value supplied for score".to_string()),
+                }
+            }
+        }
+        impl DuplicateSuggestion {
+            pub fn contact_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::uuid::Uuid>,
                 T::Error: ::std::fmt::Display,
             {
-                self.id = value
+                self.contact_id = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for id: {}", e)
+                        format!("error converting supplied value for contact_id: {}", e)
                     });
                 self
             }
-            pub fn key<T>(mut self, value: T) -> Self
+            pub fn duplicate_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::uuid::Uuid>,
                 T::Error: ::std::fmt::Display,
             {
-                self.key = value
+                self.duplicate_id = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for key: {}", e)
+                        format!(
+                            "error converting supplied value for duplicate_id: {}", e
+                        )
                     });
                 self
             }
-            pub fn label<T>(mut self, value: T) -> Self
+            pub fn name_similarity<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
-                self.label = value
+                self.name_similarity = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for label: {}", e)
+                        format!(
+                            "error converting supplied value for name_similarity: {}", e
+                        )
                     });
                 self
             }
-            pub fn options<T>(mut self, value: T) -> Self
+            pub fn reasons<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::DuplicateReason>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.options = value
+                self.reasons = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for options: {}", e)
+                        format!("error converting supplied value for reasons: {}", e)
                     });
                 self
             }
-            pub fn record_type<T>(mut self, value: T) -> Self
+            pub fn score<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::RecordType>,
+                T: ::std::convert::TryInto<f64>,
                 T::Error: ::std::fmt::Display,
             {
-                self.record_type = value
+                self.score = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for record_type: {}", e)
-                    });
-                self
-            }
-            pub fn required<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.required = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for required: {}", e)
-                    });
-                self
-            }
-            pub fn type_<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::CustomFieldType>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {}", e)
-                    });
-                self
-            }
-            pub fn unique<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.unique = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for unique: {}", e)
-                    });
-                self
-            }
-            pub fn updated_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.updated_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for updated_at: {}", e)
+                        format!("error converting supplied value for score: {}", e)
                     });
                 self
             }
         }
-        impl ::std::convert::TryFrom<CustomField> for super::CustomField {
+        impl ::std::convert::TryFrom<DuplicateSuggestion>
+        for super::DuplicateSuggestion {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: CustomField,
+                value: DuplicateSuggestion,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
-                    created_at: value.created_at?,
-                    id: value.id?,
-                    key: value.key?,
-                    label: value.label?,
-                    options: value.options?,
-                    record_type: value.record_type?,
-                    required: value.required?,
-                    type_: value.type_?,
-                    unique: value.unique?,
-                    updated_at: value.updated_at?,
+                    contact_id: value.contact_id?,
+                    duplicate_id: value.duplicate_id?,
+                    name_similarity: value.name_similarity?,
+                    reasons: value.reasons?,
+                    score: value.score?,
                 })
             }
         }
-        impl ::std::convert::From<super::CustomField> for CustomField {
-            fn from(value: super::CustomField) -> Self {
+        impl ::std::convert::From<super::DuplicateSuggestion> for DuplicateSuggestion {
+            fn from(value: super::DuplicateSuggestion) -> Self {
                 Self {
-                    created_at: Ok(value.created_at),
-                    id: Ok(value.id),
-                    key: Ok(value.key),
-                    label: Ok(value.label),
-                    options: Ok(value.options),
-                    record_type: Ok(value.record_type),
-                    required: Ok(value.required),
-                    type_: Ok(value.type_),
-                    unique: Ok(value.unique),
-                    updated_at: Ok(value.updated_at),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct CustomFieldCreate {
-            key: ::std::result::Result<
-                super::CustomFieldCreateKey,
-                ::std::string::String,
-            >,
-            label: ::std::result::Result<
-                super::CustomFieldCreateLabel,
-                ::std::string::String,
-            >,
-            options: ::std::result::Result<
-                ::std::vec::Vec<super::CustomFieldCreateOptionsItem>,
-                ::std::string::String,
-            >,
-            record_type: ::std::result::Result<super::RecordType, ::std::string::String>,
-            required: ::std::result::Result<
-                ::std::option::Option<bool>,
-                ::std::string::String,
-            >,
-            type_: ::std::result::Result<super::CustomFieldType, ::std::string::String>,
-            unique: ::std::result::Result<
-                ::std::option::Option<bool>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for CustomFieldCreate {
-            fn default() -> Self {
-                Self {
-                    key: Err("no value supplied for key".to_string()),
-                    label: Err("no value supplied for label".to_string()),
-                    options: Ok(Default::default()),
-                    record_type: Err("no value supplied for record_type".to_string()),
-                    required: Ok(Default::default()),
-                    type_: Err("no value supplied for type_".to_string()),
-                    unique: Ok(Default::default()),
-                }
-            }
-        }
-        impl CustomFieldCreate {
-            pub fn key<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::CustomFieldCreateKey>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.key = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for key: {}", e)
-                    });
-                self
-            }
-            pub fn label<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::CustomFieldCreateLabel>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.label = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for label: {}", e)
-                    });
-                self
-            }
-            pub fn options<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::CustomFieldCreateOptionsItem>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.options = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for options: {}", e)
-                    });
-                self
-            }
-            pub fn record_type<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::RecordType>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.record_type = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for record_type: {}", e)
-                    });
-                self
-            }
-            pub fn required<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.required = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for required: {}", e)
-                    });
-                self
-            }
-            pub fn type_<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::CustomFieldType>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {}", e)
-                    });
-                self
-            }
-            pub fn unique<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.unique = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for unique: {}", e)
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<CustomFieldCreate> for super::CustomFieldCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CustomFieldCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    key: value.key?,
-                    label: value.label?,
-                    options: value.options?,
-                    record_type: value.record_type?,
-                    required: value.required?,
-                    type_: value.type_?,
-                    unique: value.unique?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::CustomFieldCreate> for CustomFieldCreate {
-            fn from(value: super::CustomFieldCreate) -> Self {
-                Self {
-                    key: Ok(value.key),
-                    label: Ok(value.label),
-                    options: Ok(value.options),
-                    record_type: Ok(value.record_type),
-                    required: Ok(value.required),
-                    type_: Ok(value.type_),
-                    unique: Ok(value.unique),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct CustomFieldEnvelope {
-            data: ::std::result::Result<super::CustomField, ::std::string::String>,
-            meta: ::std::result::Result<super::Meta, ::std::string::String>,
-        }
-        impl ::std::default::Default for CustomFieldEnvelope {
-            fn default() -> Self {
-                Self {
-                    data: Err("no value supplied for data".to_string()),
-                    meta: Err("no value supplied for meta".to_string()),
-                }
-            }
-        }
-        impl CustomFieldEnvelope {
-            pub fn data<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::CustomField>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.data = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for data: {}", e)
-                    });
-                self
-            }
-            pub fn meta<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Meta>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.meta = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for meta: {}", e)
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<CustomFieldEnvelope>
-        for super::CustomFieldEnvelope {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CustomFieldEnvelope,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    data: value.data?,
-                    meta: value.meta?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::CustomFieldEnvelope> for CustomFieldEnvelope {
-            fn from(value: super::CustomFieldEnvelope) -> Self {
-                Self {
-                    data: Ok(value.data),
-                    meta: Ok(value.meta),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct CustomFieldList {
-            data: ::std::result::Result<
-                ::std::vec::Vec<super::CustomField>,
-                ::std::string::String,
-            >,
-            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
-        }
-        impl ::std::default::Default for CustomFieldList {
-            fn default() -> Self {
-                Self {
-                    data: Err("no value supplied for data".to_string()),
-                    meta: Err("no value supplied for meta".to_string()),
-                }
-            }
-        }
-        impl CustomFieldList {
-            pub fn data<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::CustomField>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.data = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for data: {}", e)
-                    });
-                self
-            }
-            pub fn meta<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::ListMeta>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.meta = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for meta: {}", e)
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<CustomFieldList> for super::CustomFieldList {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CustomFieldList,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    data: value.data?,
-                    meta: value.meta?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::CustomFieldList> for CustomFieldList {
-            fn from(value: super::CustomFieldList) -> Self {
-                Self {
-                    data: Ok(value.data),
-                    meta: Ok(value.meta),
+                    contact_id: Ok(value.contact_id),
+                    duplicate_id: Ok(value.duplicate_id),
+                    name_similarity: Ok(value.name_similarity),
+                    reasons: Ok(value.reasons),
+                    score: Ok(value.score),
                 }
             }
         }
@@ -20594,14 +21631,6 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            custom_fields: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                ::std::string::String,
-            >,
-            deleted_at: ::std::result::Result<
-                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                ::std::string::String,
-            >,
             expected_close_date: ::std::result::Result<
                 ::std::option::Option<::chrono::naive::NaiveDate>,
                 ::std::string::String,
@@ -20676,10 +21705,6 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     currency: Ok(Default::default()),
-                    custom_fields: Err(
-                        "no value supplied for custom_fields".to_string(),
-                    ),
-                    deleted_at: Ok(Default::default()),
                     expected_close_date: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     lost_at: Ok(Default::default()),
@@ -20767,36 +21792,6 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for currency: {}", e)
-                    });
-                self
-            }
-            pub fn custom_fields<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.custom_fields = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for custom_fields: {}", e
-                        )
-                    });
-                self
-            }
-            pub fn deleted_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.deleted_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -21079,8 +22074,6 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: value.converted_at?,
                     created_at: value.created_at?,
                     currency: value.currency?,
-                    custom_fields: value.custom_fields?,
-                    deleted_at: value.deleted_at?,
                     expected_close_date: value.expected_close_date?,
                     id: value.id?,
                     lost_at: value.lost_at?,
@@ -21112,8 +22105,6 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: Ok(value.converted_at),
                     created_at: Ok(value.created_at),
                     currency: Ok(value.currency),
-                    custom_fields: Ok(value.custom_fields),
-                    deleted_at: Ok(value.deleted_at),
                     expected_close_date: Ok(value.expected_close_date),
                     id: Ok(value.id),
                     lost_at: Ok(value.lost_at),
@@ -21288,10 +22279,6 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<super::LeadCreateCurrency>,
                 ::std::string::String,
             >,
-            custom_fields: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                ::std::string::String,
-            >,
             expected_close_date: ::std::result::Result<
                 ::std::option::Option<::chrono::naive::NaiveDate>,
                 ::std::string::String,
@@ -21352,7 +22339,6 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
                     currency: Ok(Default::default()),
-                    custom_fields: Ok(Default::default()),
                     expected_close_date: Ok(Default::default()),
                     lost_reason: Ok(Default::default()),
                     owner_id: Ok(Default::default()),
@@ -21406,22 +22392,6 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for currency: {}", e)
-                    });
-                self
-            }
-            pub fn custom_fields<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.custom_fields = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for custom_fields: {}", e
-                        )
                     });
                 self
             }
@@ -21638,7 +22608,6 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: value.company_id?,
                     contact_id: value.contact_id?,
                     currency: value.currency?,
-                    custom_fields: value.custom_fields?,
                     expected_close_date: value.expected_close_date?,
                     lost_reason: value.lost_reason?,
                     owner_id: value.owner_id?,
@@ -21662,7 +22631,6 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(value.company_id),
                     contact_id: Ok(value.contact_id),
                     currency: Ok(value.currency),
-                    custom_fields: Ok(value.custom_fields),
                     expected_close_date: Ok(value.expected_close_date),
                     lost_reason: Ok(value.lost_reason),
                     owner_id: Ok(value.owner_id),
@@ -21892,6 +22860,50 @@ re-sent with `recover` once it is enabled again.*/
                     limit: Ok(value.limit),
                     next_cursor: Ok(value.next_cursor),
                     request_id: Ok(value.request_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MergeRequest {
+            duplicate_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+        }
+        impl ::std::default::Default for MergeRequest {
+            fn default() -> Self {
+                Self {
+                    duplicate_id: Err("no value supplied for duplicate_id".to_string()),
+                }
+            }
+        }
+        impl MergeRequest {
+            pub fn duplicate_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duplicate_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for duplicate_id: {}", e
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MergeRequest> for super::MergeRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MergeRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    duplicate_id: value.duplicate_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MergeRequest> for MergeRequest {
+            fn from(value: super::MergeRequest) -> Self {
+                Self {
+                    duplicate_id: Ok(value.duplicate_id),
                 }
             }
         }
@@ -22679,6 +23691,197 @@ re-sent with `recover` once it is enabled again.*/
         }
         impl ::std::convert::From<super::QrSessionEnvelope> for QrSessionEnvelope {
             fn from(value: super::QrSessionEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RecordAssociation {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            direction: ::std::result::Result<super::Direction, ::std::string::String>,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            label_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            other_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            other_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+        }
+        impl ::std::default::Default for RecordAssociation {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    direction: Err("no value supplied for direction".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    label_id: Ok(Default::default()),
+                    other_id: Err("no value supplied for other_id".to_string()),
+                    other_type: Err("no value supplied for other_type".to_string()),
+                }
+            }
+        }
+        impl RecordAssociation {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn direction<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Direction>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.direction = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for direction: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn label_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label_id: {}", e)
+                    });
+                self
+            }
+            pub fn other_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.other_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for other_id: {}", e)
+                    });
+                self
+            }
+            pub fn other_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.other_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for other_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RecordAssociation> for super::RecordAssociation {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RecordAssociation,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    direction: value.direction?,
+                    id: value.id?,
+                    label_id: value.label_id?,
+                    other_id: value.other_id?,
+                    other_type: value.other_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RecordAssociation> for RecordAssociation {
+            fn from(value: super::RecordAssociation) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    direction: Ok(value.direction),
+                    id: Ok(value.id),
+                    label_id: Ok(value.label_id),
+                    other_id: Ok(value.other_id),
+                    other_type: Ok(value.other_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RecordAssociationList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::RecordAssociation>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for RecordAssociationList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl RecordAssociationList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RecordAssociation>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RecordAssociationList>
+        for super::RecordAssociationList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RecordAssociationList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RecordAssociationList>
+        for RecordAssociationList {
+            fn from(value: super::RecordAssociationList) -> Self {
                 Self {
                     data: Ok(value.data),
                     meta: Ok(value.meta),
@@ -25671,12 +26874,7 @@ Sends a `GET` request to `/v1/contacts`
 Arguments:
 - `company_id`: Only the contacts of this company.
 - `cursor`: The `next_cursor` of the previous page.
-- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-must hold). See "Custom field filters" in the API description.
 - `email`: Exact email, ignoring case.
-- `include_deleted`: Also list contacts in the trash (with `deleted_at` set). With `updated_after`,
-an incremental sync sees deletions too: deleting a contact changes its
-`updated_at`.
 - `limit`: Page size, 1-200 (default 50).
 - `q`: Case-insensitive substring of the full name or the email.
 - `sort`: Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
@@ -25686,9 +26884,7 @@ sorts descending, e.g. `-updated_at`.
 let response = client.contacts_list()
     .company_id(company_id)
     .cursor(cursor)
-    .custom_field(custom_field)
     .email(email)
-    .include_deleted(include_deleted)
     .limit(limit)
     .q(q)
     .sort(sort)
@@ -25724,8 +26920,7 @@ let response = client.contacts_create()
     }
     /**Get a contact
 
-A contact of another tenant is reported exactly like one that does not exist; so
-is a deleted one, unless `include_deleted=true`.
+A contact of another tenant is reported exactly like one that does not exist.
 
 Rate limit: the `read` class.
 
@@ -25733,13 +26928,11 @@ Sends a `GET` request to `/v1/contacts/{id}`
 
 Arguments:
 - `id`: The contact's id.
-- `include_deleted`: Also find the contact in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.contacts_get()
     .id(id)
-    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -25749,11 +26942,7 @@ let response = client.contacts_get()
     }
     /**Delete a contact
 
-Moves the contact to the trash: it disappears from reads, lists and searches, its
-email is free for another contact, and records linked to it keep the link.
-`contacts_restore` brings it back within the retention period (30 days by
-default), after which it is purged for good. `contact.deleted` carries it with
-its `deleted_at`.
+Deletion is permanent.
 
 Rate limit: the `write` class.
 
@@ -25798,31 +26987,6 @@ let response = client.contacts_update()
     pub fn contacts_update(&self) -> builder::ContactsUpdate<'_> {
         builder::ContactsUpdate::new(self)
     }
-    /**Restore a contact
-
-Brings a deleted contact back from the trash as it was, with its links (its
-company, and the leads and activities that point to it). A `409` names the live
-contact that took its email meanwhile. Restoring a contact that is not in the
-trash changes nothing and answers `200` with it (no event). Unknown ids, another
-tenant's and purged contacts are `404`.
-
-Rate limit: the `write` class.
-
-Sends a `POST` request to `/v1/contacts/{id}/restore`
-
-Arguments:
-- `id`: The contact's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
-```ignore
-let response = client.contacts_restore()
-    .id(id)
-    .idempotency_key(idempotency_key)
-    .send()
-    .await;
-```*/
-    pub fn contacts_restore(&self) -> builder::ContactsRestore<'_> {
-        builder::ContactsRestore::new(self)
-    }
     /**List companies
 
 Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
@@ -25834,10 +26998,7 @@ Sends a `GET` request to `/v1/companies`
 
 Arguments:
 - `cursor`: The `next_cursor` of the previous page.
-- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-must hold). See "Custom field filters" in the API description.
 - `domain`: Exact domain, normalised like the field (a URL works too).
-- `include_deleted`: Also list companies in the trash (with `deleted_at` set).
 - `industry`: Exact industry, ignoring case.
 - `limit`: Page size, 1-200 (default 50).
 - `q`: Case-insensitive substring of the name or the domain.
@@ -25847,9 +27008,7 @@ descending.
 ```ignore
 let response = client.companies_list()
     .cursor(cursor)
-    .custom_field(custom_field)
     .domain(domain)
-    .include_deleted(include_deleted)
     .industry(industry)
     .limit(limit)
     .q(q)
@@ -25885,22 +27044,17 @@ let response = client.companies_create()
     }
     /**Get a company
 
-A company of another tenant is reported exactly like one that does not exist; so
-is a deleted one, unless `include_deleted=true`.
-
 Rate limit: the `read` class.
 
 Sends a `GET` request to `/v1/companies/{id}`
 
 Arguments:
 - `id`: The company's id.
-- `include_deleted`: Also find the company in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.companies_get()
     .id(id)
-    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -25910,11 +27064,8 @@ let response = client.companies_get()
     }
     /**Delete a company
 
-Moves the company to the trash: it disappears from reads, lists and searches, and
-its domain is free for another company. Its contacts, leads and activities keep
-their `company_id` (it becomes `null` only when the company is purged).
-`companies_restore` brings it back within the retention period (30 days by
-default). `company.deleted` carries it with its `deleted_at`.
+Deletion is permanent. The company's contacts, leads and activities are kept; their
+`company_id` becomes `null`.
 
 Rate limit: the `write` class.
 
@@ -25958,31 +27109,6 @@ let response = client.companies_update()
 ```*/
     pub fn companies_update(&self) -> builder::CompaniesUpdate<'_> {
         builder::CompaniesUpdate::new(self)
-    }
-    /**Restore a company
-
-Brings a deleted company back from the trash as it was, with its links (the
-contacts, leads and activities that point to it). A `409` names the live company
-that took its domain meanwhile. Restoring a company that is not in the trash
-changes nothing and answers `200` with it (no event). Unknown ids, another
-tenant's and purged companies are `404`.
-
-Rate limit: the `write` class.
-
-Sends a `POST` request to `/v1/companies/{id}/restore`
-
-Arguments:
-- `id`: The company's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
-```ignore
-let response = client.companies_restore()
-    .id(id)
-    .idempotency_key(idempotency_key)
-    .send()
-    .await;
-```*/
-    pub fn companies_restore(&self) -> builder::CompaniesRestore<'_> {
-        builder::CompaniesRestore::new(self)
     }
     /**List a company's contacts
 
@@ -26383,11 +27509,8 @@ Arguments:
 - `contact_id`
 - `currency`: ISO 4217 code.
 - `cursor`: The `next_cursor` of the previous page.
-- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-must hold). See "Custom field filters" in the API description.
 - `expected_close_from`: Earliest expected close date, inclusive.
 - `expected_close_to`: Latest expected close date, inclusive.
-- `include_deleted`: Also list leads in the trash (with `deleted_at` set).
 - `limit`: Page size, 1-200 (default 50).
 - `owner_id`: Leads owned by this user.
 - `pipeline_id`
@@ -26405,10 +27528,8 @@ let response = client.leads_list()
     .contact_id(contact_id)
     .currency(currency)
     .cursor(cursor)
-    .custom_field(custom_field)
     .expected_close_from(expected_close_from)
     .expected_close_to(expected_close_to)
-    .include_deleted(include_deleted)
     .limit(limit)
     .owner_id(owner_id)
     .pipeline_id(pipeline_id)
@@ -26449,22 +27570,17 @@ let response = client.leads_create()
     }
     /**Get a lead
 
-A lead of another tenant is reported exactly like one that does not exist; so is a
-deleted one, unless `include_deleted=true`.
-
 Rate limit: the `read` class.
 
 Sends a `GET` request to `/v1/leads/{id}`
 
 Arguments:
 - `id`: The lead's id.
-- `include_deleted`: Also find the lead in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.leads_get()
     .id(id)
-    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -26474,11 +27590,8 @@ let response = client.leads_get()
     }
     /**Delete a lead
 
-Moves the lead to the trash with its `stage_change` activities: it disappears from
-reads, lists and timelines. The activities people logged on it stay, and keep
-their `lead_id` (it becomes `null` only when the lead is purged). `leads_restore`
-brings it back within the retention period (30 days by default). `lead.deleted`
-carries it with its `deleted_at`.
+Deletion is permanent. The lead's `stage_change` activities go with it; the
+activities people logged on it stay, with `lead_id` set to `null`.
 
 Rate limit: the `write` class.
 
@@ -26551,31 +27664,6 @@ let response = client.leads_convert()
     pub fn leads_convert(&self) -> builder::LeadsConvert<'_> {
         builder::LeadsConvert::new(self)
     }
-    /**Restore a lead
-
-Brings a deleted lead back from the trash as it was, in its stage, with its links
-(contact, company, and the activities that point to it) and its `stage_change`
-history. Restoring a lead that is not in the trash changes nothing and answers
-`200` with it (no event). Unknown ids, another tenant's and purged leads are
-`404`.
-
-Rate limit: the `write` class.
-
-Sends a `POST` request to `/v1/leads/{id}/restore`
-
-Arguments:
-- `id`: The lead's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
-```ignore
-let response = client.leads_restore()
-    .id(id)
-    .idempotency_key(idempotency_key)
-    .send()
-    .await;
-```*/
-    pub fn leads_restore(&self) -> builder::LeadsRestore<'_> {
-        builder::LeadsRestore::new(self)
-    }
     /**List activities
 
 Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
@@ -26590,11 +27678,8 @@ Arguments:
 - `completed`: `true`: only completed ones; `false`: only open ones.
 - `contact_id`
 - `cursor`: The `next_cursor` of the previous page.
-- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-must hold). See "Custom field filters" in the API description.
 - `due_from`: Due at or after this instant.
 - `due_to`: Due at or before this instant.
-- `include_deleted`: Also list activities in the trash (with `deleted_at` set).
 - `lead_id`
 - `limit`: Page size, 1-200 (default 50).
 - `owner_id`
@@ -26608,10 +27693,8 @@ let response = client.activities_list()
     .completed(completed)
     .contact_id(contact_id)
     .cursor(cursor)
-    .custom_field(custom_field)
     .due_from(due_from)
     .due_to(due_to)
-    .include_deleted(include_deleted)
     .lead_id(lead_id)
     .limit(limit)
     .owner_id(owner_id)
@@ -26651,13 +27734,11 @@ Sends a `GET` request to `/v1/activities/{id}`
 
 Arguments:
 - `id`: The activity's id.
-- `include_deleted`: Also find the activity in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.activities_get()
     .id(id)
-    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -26667,11 +27748,8 @@ let response = client.activities_get()
     }
     /**Delete an activity
 
-Moves the activity to the trash: it disappears from reads, lists and timelines.
-`activities_restore` brings it back within the retention period (30 days by
-default). `activity.deleted` carries it with its `deleted_at`. `stage_change`
-activities are read-only (409); they go to the trash, and come back, with their
-lead.
+Deletion is permanent. `stage_change` activities are read-only (409); they go
+when their lead is deleted.
 
 Rate limit: the `write` class.
 
@@ -26736,31 +27814,6 @@ let response = client.activities_complete()
 ```*/
     pub fn activities_complete(&self) -> builder::ActivitiesComplete<'_> {
         builder::ActivitiesComplete::new(self)
-    }
-    /**Restore an activity
-
-Brings a deleted activity back from the trash as it was, with its links (to
-records that may themselves be in the trash). Restoring an activity that is not in
-the trash changes nothing and answers `200` with it (no event). A `stage_change`
-activity comes back only with its lead (`leads_restore`; 409 here). Unknown ids,
-another tenant's and purged activities are `404`.
-
-Rate limit: the `write` class.
-
-Sends a `POST` request to `/v1/activities/{id}/restore`
-
-Arguments:
-- `id`: The activity's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
-```ignore
-let response = client.activities_restore()
-    .id(id)
-    .idempotency_key(idempotency_key)
-    .send()
-    .await;
-```*/
-    pub fn activities_restore(&self) -> builder::ActivitiesRestore<'_> {
-        builder::ActivitiesRestore::new(self)
     }
     /**A contact's timeline
 
@@ -26832,125 +27885,426 @@ let response = client.leads_activities()
     pub fn leads_activities(&self) -> builder::LeadsActivities<'_> {
         builder::LeadsActivities::new(self)
     }
-    /**List custom fields
+    /**List association labels
 
-Keyset-paginated in creation order: follow `meta.next_cursor` until it is `null`.
+In creation order, keyset-paginated.
 
-Rate limit: the `admin` class.
+Rate limit: the `read` class.
 
-Sends a `GET` request to `/v1/custom-fields`
+Sends a `GET` request to `/v1/association-labels`
 
 Arguments:
 - `cursor`: The `next_cursor` of the previous page.
 - `limit`: Page size, 1-200 (default 50).
-- `record_type`: Only the fields of this record type.
+- `updated_after`: Only labels changed strictly after this instant (RFC 3339).
 ```ignore
-let response = client.custom_fields_list()
+let response = client.association_labels_list()
     .cursor(cursor)
     .limit(limit)
-    .record_type(record_type)
+    .updated_after(updated_after)
     .send()
     .await;
 ```*/
-    pub fn custom_fields_list(&self) -> builder::CustomFieldsList<'_> {
-        builder::CustomFieldsList::new(self)
+    pub fn association_labels_list(&self) -> builder::AssociationLabelsList<'_> {
+        builder::AssociationLabelsList::new(self)
     }
-    /**Define a custom field
+    /**Create an association label
 
-Returns the new definition with `201` and its address in `Location`. From then on
-records of `record_type` may carry a value under `key` in `custom_fields`, checked
-against `type`. A key already defined for the record type is a `409`.
+A name unique within the tenant (ignoring case; else `409` naming the label that
+has it), an optional description, and optionally the pair of record types the
+label joins (`from_type` and `to_type`, both or neither).
 
-Rate limit: the `admin` class.
+Rate limit: the `write` class.
 
-Sends a `POST` request to `/v1/custom-fields`
+Sends a `POST` request to `/v1/association-labels`
 
 Arguments:
 - `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
-let response = client.custom_fields_create()
+let response = client.association_labels_create()
     .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn custom_fields_create(&self) -> builder::CustomFieldsCreate<'_> {
-        builder::CustomFieldsCreate::new(self)
+    pub fn association_labels_create(&self) -> builder::AssociationLabelsCreate<'_> {
+        builder::AssociationLabelsCreate::new(self)
     }
-    /**Get a custom field
+    /**Get an association label
 
-A definition of another tenant is reported exactly like one that does not exist.
+Rate limit: the `read` class.
 
-Rate limit: the `admin` class.
-
-Sends a `GET` request to `/v1/custom-fields/{id}`
+Sends a `GET` request to `/v1/association-labels/{id}`
 
 Arguments:
-- `id`: The custom field's id.
+- `id`: The label's id.
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
-let response = client.custom_fields_get()
+let response = client.association_labels_get()
     .id(id)
     .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
-    pub fn custom_fields_get(&self) -> builder::CustomFieldsGet<'_> {
-        builder::CustomFieldsGet::new(self)
+    pub fn association_labels_get(&self) -> builder::AssociationLabelsGet<'_> {
+        builder::AssociationLabelsGet::new(self)
     }
-    /**Delete a custom field
+    /**Delete an association label
 
-Deletes the definition and, in the same transaction, its values: the key is
-removed from the `custom_fields` of every record of its type (trashed ones too).
-One `custom_field.deleted` event is emitted; the records that lost a value emit no
-`*.updated` event, though their `updated_at` (and `ETag`) moves.
+Refused with `409` (naming how many) while associations carry the label: delete
+them first, so no association loses its meaning silently.
 
-Rate limit: the `admin` class.
+Rate limit: the `write` class.
 
-Sends a `DELETE` request to `/v1/custom-fields/{id}`
+Sends a `DELETE` request to `/v1/association-labels/{id}`
 
 Arguments:
-- `id`: The custom field's id.
+- `id`: The label's id.
 - `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
 otherwise `412`, changing nothing.
 ```ignore
-let response = client.custom_fields_delete()
+let response = client.association_labels_delete()
     .id(id)
     .if_match(if_match)
     .send()
     .await;
 ```*/
-    pub fn custom_fields_delete(&self) -> builder::CustomFieldsDelete<'_> {
-        builder::CustomFieldsDelete::new(self)
+    pub fn association_labels_delete(&self) -> builder::AssociationLabelsDelete<'_> {
+        builder::AssociationLabelsDelete::new(self)
     }
-    /**Update a custom field
+    /**Update an association label
 
-Fields left out are kept. Refused with `409` while records stand in the way:
-`has_values` (changing `type` while any record holds a value), `option_in_use`
-(removing an option a record holds), `not_unique` (turning `unique` on while two
-live records share a value; the details name one of them).
+JSON Merge Patch. Restricting the types of a label that associations of other
+types carry is a `409` naming how many.
 
-Rate limit: the `admin` class.
+Rate limit: the `write` class.
 
-Sends a `PATCH` request to `/v1/custom-fields/{id}`
+Sends a `PATCH` request to `/v1/association-labels/{id}`
 
 Arguments:
-- `id`: The custom field's id.
+- `id`: The label's id.
 - `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
 otherwise `412`, changing nothing.
 - `body`
 ```ignore
-let response = client.custom_fields_update()
+let response = client.association_labels_update()
     .id(id)
     .if_match(if_match)
     .body(body)
     .send()
     .await;
 ```*/
-    pub fn custom_fields_update(&self) -> builder::CustomFieldsUpdate<'_> {
-        builder::CustomFieldsUpdate::new(self)
+    pub fn association_labels_update(&self) -> builder::AssociationLabelsUpdate<'_> {
+        builder::AssociationLabelsUpdate::new(self)
+    }
+    /**List associations
+
+Every association of the tenant whose two records exist, oldest first,
+keyset-paginated. Filter by a record (`record_type` with `record_id`: either
+end), by the type of the other end (`other_type`; without a record: either end),
+and by label (`label_id`, or `unlabelled=true`).
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/associations`
+
+Arguments:
+- `created_after`: Only associations created strictly after this instant (RFC 3339);
+associations never change, so this is the incremental sync.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: The type of the other end (of either end without `record_id`).
+- `record_id`: With `record_type`.
+- `record_type`: With `record_id`: associations with this record at either end.
+- `unlabelled`: `true`: only associations without a label.
+```ignore
+let response = client.associations_list()
+    .created_after(created_after)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .record_id(record_id)
+    .record_type(record_type)
+    .unlabelled(unlabelled)
+    .send()
+    .await;
+```*/
+    pub fn associations_list(&self) -> builder::AssociationsList<'_> {
+        builder::AssociationsList::new(self)
+    }
+    /**Create an association
+
+Links `from` to `to` (any two records of the tenant: contacts, companies, leads,
+activities), optionally with a label. A record that does not exist in the tenant
+is a `422` naming `from_id` or `to_id`; a record with itself is a `422` on `to_id`;
+an unknown label, or one restricted to other types, a `422` on `label_id`. The same
+link (ends, direction and label) twice is a `409` naming the existing association.
+Emits `association.created`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/associations`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.associations_create()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn associations_create(&self) -> builder::AssociationsCreate<'_> {
+        builder::AssociationsCreate::new(self)
+    }
+    /**Get an association
+
+An association is found only while both of its records are.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/associations/{id}`
+
+Arguments:
+- `id`: The association's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
+```ignore
+let response = client.associations_get()
+    .id(id)
+    .if_none_match(if_none_match)
+    .send()
+    .await;
+```*/
+    pub fn associations_get(&self) -> builder::AssociationsGet<'_> {
+        builder::AssociationsGet::new(self)
+    }
+    /**Delete an association
+
+The records stay. Emits `association.deleted`.
+
+Rate limit: the `write` class.
+
+Sends a `DELETE` request to `/v1/associations/{id}`
+
+Arguments:
+- `id`: The association's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
+```ignore
+let response = client.associations_delete()
+    .id(id)
+    .if_match(if_match)
+    .send()
+    .await;
+```*/
+    pub fn associations_delete(&self) -> builder::AssociationsDelete<'_> {
+        builder::AssociationsDelete::new(self)
+    }
+    /**List a contact's associations
+
+Both directions, oldest first; each item names the record at the other end and
+whether the contact is the association's `from` (`outgoing`) or `to` end.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/contacts/{id}/associations`
+
+Arguments:
+- `id`: The contact's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: Only associations whose other end has this type.
+```ignore
+let response = client.contacts_associations()
+    .id(id)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .send()
+    .await;
+```*/
+    pub fn contacts_associations(&self) -> builder::ContactsAssociations<'_> {
+        builder::ContactsAssociations::new(self)
+    }
+    /**List a company's associations
+
+As for a contact; for subsidiaries, the parent is the `from` end.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/companies/{id}/associations`
+
+Arguments:
+- `id`: The company's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: Only associations whose other end has this type.
+```ignore
+let response = client.companies_associations()
+    .id(id)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .send()
+    .await;
+```*/
+    pub fn companies_associations(&self) -> builder::CompaniesAssociations<'_> {
+        builder::CompaniesAssociations::new(self)
+    }
+    /**List a lead's associations
+
+As for a contact.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/leads/{id}/associations`
+
+Arguments:
+- `id`: The lead's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: Only associations whose other end has this type.
+```ignore
+let response = client.leads_associations()
+    .id(id)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .send()
+    .await;
+```*/
+    pub fn leads_associations(&self) -> builder::LeadsAssociations<'_> {
+        builder::LeadsAssociations::new(self)
+    }
+    /**List an activity's associations
+
+As for a contact.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/activities/{id}/associations`
+
+Arguments:
+- `id`: The activity's id.
+- `cursor`: The `next_cursor` of the previous page.
+- `label_id`: Only associations with this label.
+- `limit`: Page size, 1-200 (default 50).
+- `other_type`: Only associations whose other end has this type.
+```ignore
+let response = client.activities_associations()
+    .id(id)
+    .cursor(cursor)
+    .label_id(label_id)
+    .limit(limit)
+    .other_type(other_type)
+    .send()
+    .await;
+```*/
+    pub fn activities_associations(&self) -> builder::ActivitiesAssociations<'_> {
+        builder::ActivitiesAssociations::new(self)
+    }
+    /**Merge a duplicate into a contact
+
+In one transaction: the duplicate's leads, activities and associations move to
+this contact (associations that would repeat one it has, or link it to itself, are
+deleted); each field this contact lacks is filled from the duplicate (tags: the
+union; `custom_fields`: the keys it lacks); the duplicate is deleted for good (its
+email can move here) and the merge is recorded. Returns this contact. Emits
+`contact.merged` only, plus `association.deleted` for the associations dropped:
+see the `EventType` catalogue. `If-Match` applies to this contact.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/contacts/{id}/merge`
+
+Arguments:
+- `id`: The contact that stays.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `if_match`: Merge only into this version of the contact: its `ETag` (or a list of them), or
+`*` for any; otherwise `412`, changing nothing.
+- `body`
+```ignore
+let response = client.contacts_merge()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn contacts_merge(&self) -> builder::ContactsMerge<'_> {
+        builder::ContactsMerge::new(self)
+    }
+    /**Merge a duplicate into a company
+
+As for contacts: the duplicate's contacts, leads, activities and associations move
+to this company; each field it lacks is filled from the duplicate (the address as
+a whole, only when this company has none); the duplicate is deleted for good (its
+domain can move here) and the merge is recorded. Emits `company.merged` only, plus
+`association.deleted` for the associations dropped.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/companies/{id}/merge`
+
+Arguments:
+- `id`: The company that stays.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `if_match`: Merge only into this version of the company: its `ETag` (or a list of them), or
+`*` for any; otherwise `412`, changing nothing.
+- `body`
+```ignore
+let response = client.companies_merge()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn companies_merge(&self) -> builder::CompaniesMerge<'_> {
+        builder::CompaniesMerge::new(self)
+    }
+    /**Suggest duplicate contacts
+
+Pairs of contacts that are likely the same person, best first, each with its
+reasons: the same email ignoring case and a `+tag` (emails are unique ignoring
+case, so this catches `ada+news@x.com` beside `ada@x.com`), the same phone
+(compared as digits), or similar names (trigram similarity of the full names ≥
+0.5). With `contact_id`, only that contact's pairs (fast: index lookups).
+Tenant-wide, similar names are looked for from the 100 most recently changed
+contacts (emails and phones from all; a few seconds on 100,000 contacts), and a
+value shared by more than 20 contacts is not taken as evidence. Not paginated: at
+most `limit` pairs; merge or change some and ask again.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/contacts/duplicates`
+
+Arguments:
+- `contact_id`: Only pairs including this contact (an unknown one gives an empty list).
+- `limit`: The most pairs to return, 1-200 (default 50).
+```ignore
+let response = client.contacts_duplicates()
+    .contact_id(contact_id)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn contacts_duplicates(&self) -> builder::ContactsDuplicates<'_> {
+        builder::ContactsDuplicates::new(self)
     }
     /**List users
 
@@ -27742,9 +29096,7 @@ pub mod builder {
         client: &'a super::Client,
         company_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         email: Result<Option<types::ContactsListEmail>, String>,
-        include_deleted: Result<Option<bool>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         q: Result<Option<types::ContactsListQ>, String>,
         sort: Result<Option<types::ContactsListSort>, String>,
@@ -27756,9 +29108,7 @@ pub mod builder {
                 client: client,
                 company_id: Ok(None),
                 cursor: Ok(None),
-                custom_field: Ok(None),
                 email: Ok(None),
-                include_deleted: Ok(None),
                 limit: Ok(None),
                 q: Ok(None),
                 sort: Ok(None),
@@ -27790,19 +29140,6 @@ pub mod builder {
                 });
             self
         }
-        pub fn custom_field<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-        {
-            self.custom_field = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
-                        .to_string()
-                });
-            self
-        }
         pub fn email<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ContactsListEmail>,
@@ -27812,18 +29149,6 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `ContactsListEmail` for email failed".to_string()
-                });
-            self
-        }
-        pub fn include_deleted<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<bool>,
-        {
-            self.include_deleted = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -27883,9 +29208,7 @@ pub mod builder {
                 client,
                 company_id,
                 cursor,
-                custom_field,
                 email,
-                include_deleted,
                 limit,
                 q,
                 sort,
@@ -27893,9 +29216,7 @@ pub mod builder {
             } = self;
             let company_id = company_id.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let email = email.map_err(Error::InvalidRequest)?;
-            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let q = q.map_err(Error::InvalidRequest)?;
             let sort = sort.map_err(Error::InvalidRequest)?;
@@ -27919,16 +29240,7 @@ pub mod builder {
                 )
                 .query(&progenitor_client::QueryParam::new("company_id", &company_id))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(
-                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
-                )
                 .query(&progenitor_client::QueryParam::new("email", &email))
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "include_deleted",
-                        &include_deleted,
-                    ),
-                )
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("q", &q))
                 .query(&progenitor_client::QueryParam::new("sort", &sort))
@@ -28175,7 +29487,6 @@ pub mod builder {
     pub struct ContactsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::ContactsGetIfNoneMatch>, String>,
     }
     impl<'a> ContactsGet<'a> {
@@ -28183,7 +29494,6 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
-                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -28195,18 +29505,6 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn include_deleted<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<bool>,
-        {
-            self.include_deleted = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -28227,9 +29525,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, include_deleted, if_none_match } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
-            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
@@ -28252,12 +29549,6 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "include_deleted",
-                        &include_deleted,
-                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -28663,162 +29954,6 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::contacts_restore`]
-
-[`Client::contacts_restore`]: super::Client::contacts_restore*/
-    #[derive(Debug, Clone)]
-    pub struct ContactsRestore<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        idempotency_key: Result<Option<types::ContactsRestoreIdempotencyKey>, String>,
-    }
-    impl<'a> ContactsRestore<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                idempotency_key: Ok(None),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn idempotency_key<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ContactsRestoreIdempotencyKey>,
-        {
-            self.idempotency_key = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `ContactsRestoreIdempotencyKey` for idempotency_key failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `POST` request to `/v1/contacts/{id}/restore`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, idempotency_key } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/contacts/{}/restore", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            if let Some(value) = idempotency_key {
-                header_map.append("Idempotency-Key", value.to_string().try_into()?);
-            }
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "contacts_restore",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
     /**Builder for [`Client::companies_list`]
 
 [`Client::companies_list`]: super::Client::companies_list*/
@@ -28826,9 +29961,7 @@ pub mod builder {
     pub struct CompaniesList<'a> {
         client: &'a super::Client,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         domain: Result<Option<types::CompaniesListDomain>, String>,
-        include_deleted: Result<Option<bool>, String>,
         industry: Result<Option<types::CompaniesListIndustry>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         q: Result<Option<types::CompaniesListQ>, String>,
@@ -28840,9 +29973,7 @@ pub mod builder {
             Self {
                 client: client,
                 cursor: Ok(None),
-                custom_field: Ok(None),
                 domain: Ok(None),
-                include_deleted: Ok(None),
                 industry: Ok(None),
                 limit: Ok(None),
                 q: Ok(None),
@@ -28863,19 +29994,6 @@ pub mod builder {
                 });
             self
         }
-        pub fn custom_field<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-        {
-            self.custom_field = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
-                        .to_string()
-                });
-            self
-        }
         pub fn domain<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CompaniesListDomain>,
@@ -28885,18 +30003,6 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `CompaniesListDomain` for domain failed".to_string()
-                });
-            self
-        }
-        pub fn include_deleted<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<bool>,
-        {
-            self.include_deleted = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -28968,9 +30074,7 @@ pub mod builder {
             let Self {
                 client,
                 cursor,
-                custom_field,
                 domain,
-                include_deleted,
                 industry,
                 limit,
                 q,
@@ -28978,9 +30082,7 @@ pub mod builder {
                 updated_after,
             } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let domain = domain.map_err(Error::InvalidRequest)?;
-            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let industry = industry.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let q = q.map_err(Error::InvalidRequest)?;
@@ -29004,16 +30106,7 @@ pub mod builder {
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(
-                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
-                )
                 .query(&progenitor_client::QueryParam::new("domain", &domain))
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "include_deleted",
-                        &include_deleted,
-                    ),
-                )
                 .query(&progenitor_client::QueryParam::new("industry", &industry))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("q", &q))
@@ -29261,7 +30354,6 @@ pub mod builder {
     pub struct CompaniesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::CompaniesGetIfNoneMatch>, String>,
     }
     impl<'a> CompaniesGet<'a> {
@@ -29269,7 +30361,6 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
-                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -29281,18 +30372,6 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn include_deleted<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<bool>,
-        {
-            self.include_deleted = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -29313,9 +30392,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, include_deleted, if_none_match } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
-            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/companies/{}", client.baseurl, encode_path(& id.to_string()),
@@ -29338,12 +30416,6 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "include_deleted",
-                        &include_deleted,
-                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -29711,162 +30783,6 @@ pub mod builder {
                     )
                 }
                 415u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    /**Builder for [`Client::companies_restore`]
-
-[`Client::companies_restore`]: super::Client::companies_restore*/
-    #[derive(Debug, Clone)]
-    pub struct CompaniesRestore<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        idempotency_key: Result<Option<types::CompaniesRestoreIdempotencyKey>, String>,
-    }
-    impl<'a> CompaniesRestore<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                idempotency_key: Ok(None),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn idempotency_key<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::CompaniesRestoreIdempotencyKey>,
-        {
-            self.idempotency_key = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `CompaniesRestoreIdempotencyKey` for idempotency_key failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `POST` request to `/v1/companies/{id}/restore`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, idempotency_key } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/companies/{}/restore", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            if let Some(value) = idempotency_key {
-                header_map.append("Idempotency-Key", value.to_string().try_into()?);
-            }
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "companies_restore",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -32393,10 +33309,8 @@ pub mod builder {
         contact_id: Result<Option<::uuid::Uuid>, String>,
         currency: Result<Option<types::LeadsListCurrency>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         expected_close_from: Result<Option<::chrono::naive::NaiveDate>, String>,
         expected_close_to: Result<Option<::chrono::naive::NaiveDate>, String>,
-        include_deleted: Result<Option<bool>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         owner_id: Result<Option<::uuid::Uuid>, String>,
         pipeline_id: Result<Option<::uuid::Uuid>, String>,
@@ -32416,10 +33330,8 @@ pub mod builder {
                 contact_id: Ok(None),
                 currency: Ok(None),
                 cursor: Ok(None),
-                custom_field: Ok(None),
                 expected_close_from: Ok(None),
                 expected_close_to: Ok(None),
-                include_deleted: Ok(None),
                 limit: Ok(None),
                 owner_id: Ok(None),
                 pipeline_id: Ok(None),
@@ -32481,19 +33393,6 @@ pub mod builder {
                 });
             self
         }
-        pub fn custom_field<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-        {
-            self.custom_field = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
-                        .to_string()
-                });
-            self
-        }
         pub fn expected_close_from<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::naive::NaiveDate>,
@@ -32517,18 +33416,6 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: chrono :: naive :: NaiveDate` for expected_close_to failed"
                         .to_string()
-                });
-            self
-        }
-        pub fn include_deleted<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<bool>,
-        {
-            self.include_deleted = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -32660,10 +33547,8 @@ pub mod builder {
                 contact_id,
                 currency,
                 cursor,
-                custom_field,
                 expected_close_from,
                 expected_close_to,
-                include_deleted,
                 limit,
                 owner_id,
                 pipeline_id,
@@ -32679,11 +33564,9 @@ pub mod builder {
             let contact_id = contact_id.map_err(Error::InvalidRequest)?;
             let currency = currency.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let expected_close_from = expected_close_from
                 .map_err(Error::InvalidRequest)?;
             let expected_close_to = expected_close_to.map_err(Error::InvalidRequest)?;
-            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let owner_id = owner_id.map_err(Error::InvalidRequest)?;
             let pipeline_id = pipeline_id.map_err(Error::InvalidRequest)?;
@@ -32716,9 +33599,6 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("currency", &currency))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(
-                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
-                )
-                .query(
                     &progenitor_client::QueryParam::new(
                         "expected_close_from",
                         &expected_close_from,
@@ -32728,12 +33608,6 @@ pub mod builder {
                     &progenitor_client::QueryParam::new(
                         "expected_close_to",
                         &expected_close_to,
-                    ),
-                )
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "include_deleted",
-                        &include_deleted,
                     ),
                 )
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
@@ -32986,7 +33860,6 @@ pub mod builder {
     pub struct LeadsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::LeadsGetIfNoneMatch>, String>,
     }
     impl<'a> LeadsGet<'a> {
@@ -32994,7 +33867,6 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
-                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -33006,18 +33878,6 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn include_deleted<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<bool>,
-        {
-            self.include_deleted = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -33038,9 +33898,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, include_deleted, if_none_match } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
-            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
@@ -33063,12 +33922,6 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "include_deleted",
-                        &include_deleted,
-                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -33630,161 +34483,6 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::leads_restore`]
-
-[`Client::leads_restore`]: super::Client::leads_restore*/
-    #[derive(Debug, Clone)]
-    pub struct LeadsRestore<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        idempotency_key: Result<Option<types::LeadsRestoreIdempotencyKey>, String>,
-    }
-    impl<'a> LeadsRestore<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                idempotency_key: Ok(None),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn idempotency_key<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::LeadsRestoreIdempotencyKey>,
-        {
-            self.idempotency_key = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `LeadsRestoreIdempotencyKey` for idempotency_key failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `POST` request to `/v1/leads/{id}/restore`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, idempotency_key } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/leads/{}/restore", client.baseurl, encode_path(& id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            if let Some(value) = idempotency_key {
-                header_map.append("Idempotency-Key", value.to_string().try_into()?);
-            }
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "leads_restore",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
     /**Builder for [`Client::activities_list`]
 
 [`Client::activities_list`]: super::Client::activities_list*/
@@ -33795,10 +34493,8 @@ pub mod builder {
         completed: Result<Option<bool>, String>,
         contact_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         due_from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         due_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        include_deleted: Result<Option<bool>, String>,
         lead_id: Result<Option<::uuid::Uuid>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         owner_id: Result<Option<::uuid::Uuid>, String>,
@@ -33814,10 +34510,8 @@ pub mod builder {
                 completed: Ok(None),
                 contact_id: Ok(None),
                 cursor: Ok(None),
-                custom_field: Ok(None),
                 due_from: Ok(None),
                 due_to: Ok(None),
-                include_deleted: Ok(None),
                 lead_id: Ok(None),
                 limit: Ok(None),
                 owner_id: Ok(None),
@@ -33873,19 +34567,6 @@ pub mod builder {
                 });
             self
         }
-        pub fn custom_field<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-        {
-            self.custom_field = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
-                        .to_string()
-                });
-            self
-        }
         pub fn due_from<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -33909,18 +34590,6 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for due_to failed"
                         .to_string()
-                });
-            self
-        }
-        pub fn include_deleted<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<bool>,
-        {
-            self.include_deleted = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -34008,10 +34677,8 @@ pub mod builder {
                 completed,
                 contact_id,
                 cursor,
-                custom_field,
                 due_from,
                 due_to,
-                include_deleted,
                 lead_id,
                 limit,
                 owner_id,
@@ -34023,10 +34690,8 @@ pub mod builder {
             let completed = completed.map_err(Error::InvalidRequest)?;
             let contact_id = contact_id.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let due_from = due_from.map_err(Error::InvalidRequest)?;
             let due_to = due_to.map_err(Error::InvalidRequest)?;
-            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let lead_id = lead_id.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let owner_id = owner_id.map_err(Error::InvalidRequest)?;
@@ -34054,17 +34719,8 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("completed", &completed))
                 .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(
-                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
-                )
                 .query(&progenitor_client::QueryParam::new("due_from", &due_from))
                 .query(&progenitor_client::QueryParam::new("due_to", &due_to))
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "include_deleted",
-                        &include_deleted,
-                    ),
-                )
                 .query(&progenitor_client::QueryParam::new("lead_id", &lead_id))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
@@ -34318,7 +34974,6 @@ pub mod builder {
     pub struct ActivitiesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::ActivitiesGetIfNoneMatch>, String>,
     }
     impl<'a> ActivitiesGet<'a> {
@@ -34326,7 +34981,6 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
-                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -34338,18 +34992,6 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn include_deleted<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<bool>,
-        {
-            self.include_deleted = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -34373,9 +35015,8 @@ pub mod builder {
             ResponseValue<types::ActivityEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, include_deleted, if_none_match } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
-            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
@@ -34398,12 +35039,6 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(
-                    &progenitor_client::QueryParam::new(
-                        "include_deleted",
-                        &include_deleted,
-                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -34985,165 +35620,6 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::activities_restore`]
-
-[`Client::activities_restore`]: super::Client::activities_restore*/
-    #[derive(Debug, Clone)]
-    pub struct ActivitiesRestore<'a> {
-        client: &'a super::Client,
-        id: Result<::uuid::Uuid, String>,
-        idempotency_key: Result<Option<types::ActivitiesRestoreIdempotencyKey>, String>,
-    }
-    impl<'a> ActivitiesRestore<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                id: Err("id was not initialized".to_string()),
-                idempotency_key: Ok(None),
-            }
-        }
-        pub fn id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<::uuid::Uuid>,
-        {
-            self.id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
-                });
-            self
-        }
-        pub fn idempotency_key<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ActivitiesRestoreIdempotencyKey>,
-        {
-            self.idempotency_key = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| {
-                    "conversion to `ActivitiesRestoreIdempotencyKey` for idempotency_key failed"
-                        .to_string()
-                });
-            self
-        }
-        ///Sends a `POST` request to `/v1/activities/{id}/restore`
-        pub async fn send(
-            self,
-        ) -> Result<
-            ResponseValue<types::ActivityEnvelope>,
-            Error<types::ErrorEnvelope>,
-        > {
-            let Self { client, id, idempotency_key } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/activities/{}/restore", client.baseurl, encode_path(& id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            if let Some(value) = idempotency_key {
-                header_map.append("Idempotency-Key", value.to_string().try_into()?);
-            }
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "activities_restore",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
     /**Builder for [`Client::contacts_activities`]
 
 [`Client::contacts_activities`]: super::Client::contacts_activities*/
@@ -35615,23 +36091,23 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::custom_fields_list`]
+    /**Builder for [`Client::association_labels_list`]
 
-[`Client::custom_fields_list`]: super::Client::custom_fields_list*/
+[`Client::association_labels_list`]: super::Client::association_labels_list*/
     #[derive(Debug, Clone)]
-    pub struct CustomFieldsList<'a> {
+    pub struct AssociationLabelsList<'a> {
         client: &'a super::Client,
         cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
-        record_type: Result<Option<types::RecordType>, String>,
+        updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
     }
-    impl<'a> CustomFieldsList<'a> {
+    impl<'a> AssociationLabelsList<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 cursor: Ok(None),
                 limit: Ok(None),
-                record_type: Ok(None),
+                updated_after: Ok(None),
             }
         }
         pub fn cursor<V>(mut self, value: V) -> Self
@@ -35660,27 +36136,31 @@ pub mod builder {
                 });
             self
         }
-        pub fn record_type<V>(mut self, value: V) -> Self
+        pub fn updated_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::RecordType>,
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
         {
-            self.record_type = value
+            self.updated_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `RecordType` for record_type failed".to_string()
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for updated_after failed"
+                        .to_string()
                 });
             self
         }
-        ///Sends a `GET` request to `/v1/custom-fields`
+        ///Sends a `GET` request to `/v1/association-labels`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::CustomFieldList>, Error<types::ErrorEnvelope>> {
-            let Self { client, cursor, limit, record_type } = self;
+        ) -> Result<
+            ResponseValue<types::AssociationLabelList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, cursor, limit, updated_after } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
-            let record_type = record_type.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/custom-fields", client.baseurl,);
+            let updated_after = updated_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/association-labels", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
                 .append(
@@ -35699,11 +36179,13 @@ pub mod builder {
                 )
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .query(&progenitor_client::QueryParam::new("record_type", &record_type))
+                .query(
+                    &progenitor_client::QueryParam::new("updated_after", &updated_after),
+                )
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "custom_fields_list",
+                operation_id: "association_labels_list",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -35764,16 +36246,19 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::custom_fields_create`]
+    /**Builder for [`Client::association_labels_create`]
 
-[`Client::custom_fields_create`]: super::Client::custom_fields_create*/
+[`Client::association_labels_create`]: super::Client::association_labels_create*/
     #[derive(Debug, Clone)]
-    pub struct CustomFieldsCreate<'a> {
+    pub struct AssociationLabelsCreate<'a> {
         client: &'a super::Client,
-        idempotency_key: Result<Option<types::CustomFieldsCreateIdempotencyKey>, String>,
-        body: Result<types::builder::CustomFieldCreate, String>,
+        idempotency_key: Result<
+            Option<types::AssociationLabelsCreateIdempotencyKey>,
+            String,
+        >,
+        body: Result<types::builder::AssociationLabelCreate, String>,
     }
-    impl<'a> CustomFieldsCreate<'a> {
+    impl<'a> AssociationLabelsCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -35783,56 +36268,58 @@ pub mod builder {
         }
         pub fn idempotency_key<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CustomFieldsCreateIdempotencyKey>,
+            V: std::convert::TryInto<types::AssociationLabelsCreateIdempotencyKey>,
         {
             self.idempotency_key = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `CustomFieldsCreateIdempotencyKey` for idempotency_key failed"
+                    "conversion to `AssociationLabelsCreateIdempotencyKey` for idempotency_key failed"
                         .to_string()
                 });
             self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CustomFieldCreate>,
+            V: std::convert::TryInto<types::AssociationLabelCreate>,
             <V as std::convert::TryInto<
-                types::CustomFieldCreate,
+                types::AssociationLabelCreate,
             >>::Error: std::fmt::Display,
         {
             self.body = value
                 .try_into()
                 .map(From::from)
                 .map_err(|s| {
-                    format!("conversion to `CustomFieldCreate` for body failed: {}", s)
+                    format!(
+                        "conversion to `AssociationLabelCreate` for body failed: {}", s
+                    )
                 });
             self
         }
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
-                types::builder::CustomFieldCreate,
-            ) -> types::builder::CustomFieldCreate,
+                types::builder::AssociationLabelCreate,
+            ) -> types::builder::AssociationLabelCreate,
         {
             self.body = self.body.map(f);
             self
         }
-        ///Sends a `POST` request to `/v1/custom-fields`
+        ///Sends a `POST` request to `/v1/association-labels`
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<types::CustomFieldEnvelope>,
+            ResponseValue<types::AssociationLabelEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
             let Self { client, idempotency_key, body } = self;
             let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
-                    types::CustomFieldCreate::try_from(v).map_err(|e| e.to_string())
+                    types::AssociationLabelCreate::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v1/custom-fields", client.baseurl,);
+            let url = format!("{}/v1/association-labels", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
@@ -35856,7 +36343,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "custom_fields_create",
+                operation_id: "association_labels_create",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -35938,16 +36425,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::custom_fields_get`]
+    /**Builder for [`Client::association_labels_get`]
 
-[`Client::custom_fields_get`]: super::Client::custom_fields_get*/
+[`Client::association_labels_get`]: super::Client::association_labels_get*/
     #[derive(Debug, Clone)]
-    pub struct CustomFieldsGet<'a> {
+    pub struct AssociationLabelsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_none_match: Result<Option<types::CustomFieldsGetIfNoneMatch>, String>,
+        if_none_match: Result<Option<types::AssociationLabelsGetIfNoneMatch>, String>,
     }
-    impl<'a> CustomFieldsGet<'a> {
+    impl<'a> AssociationLabelsGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -35968,29 +36455,30 @@ pub mod builder {
         }
         pub fn if_none_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CustomFieldsGetIfNoneMatch>,
+            V: std::convert::TryInto<types::AssociationLabelsGetIfNoneMatch>,
         {
             self.if_none_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `CustomFieldsGetIfNoneMatch` for if_none_match failed"
+                    "conversion to `AssociationLabelsGetIfNoneMatch` for if_none_match failed"
                         .to_string()
                 });
             self
         }
-        ///Sends a `GET` request to `/v1/custom-fields/{id}`
+        ///Sends a `GET` request to `/v1/association-labels/{id}`
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<types::CustomFieldEnvelope>,
+            ResponseValue<types::AssociationLabelEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
             let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/v1/custom-fields/{}", client.baseurl, encode_path(& id.to_string()),
+                "{}/v1/association-labels/{}", client.baseurl, encode_path(& id
+                .to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
@@ -36014,7 +36502,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "custom_fields_get",
+                operation_id: "association_labels_get",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -36082,16 +36570,16 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::custom_fields_delete`]
+    /**Builder for [`Client::association_labels_delete`]
 
-[`Client::custom_fields_delete`]: super::Client::custom_fields_delete*/
+[`Client::association_labels_delete`]: super::Client::association_labels_delete*/
     #[derive(Debug, Clone)]
-    pub struct CustomFieldsDelete<'a> {
+    pub struct AssociationLabelsDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<types::CustomFieldsDeleteIfMatch>, String>,
+        if_match: Result<Option<types::AssociationLabelsDeleteIfMatch>, String>,
     }
-    impl<'a> CustomFieldsDelete<'a> {
+    impl<'a> AssociationLabelsDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
@@ -36112,18 +36600,18 @@ pub mod builder {
         }
         pub fn if_match<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CustomFieldsDeleteIfMatch>,
+            V: std::convert::TryInto<types::AssociationLabelsDeleteIfMatch>,
         {
             self.if_match = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `CustomFieldsDeleteIfMatch` for if_match failed"
+                    "conversion to `AssociationLabelsDeleteIfMatch` for if_match failed"
                         .to_string()
                 });
             self
         }
-        ///Sends a `DELETE` request to `/v1/custom-fields/{id}`
+        ///Sends a `DELETE` request to `/v1/association-labels/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
@@ -36131,7 +36619,8 @@ pub mod builder {
             let id = id.map_err(Error::InvalidRequest)?;
             let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/v1/custom-fields/{}", client.baseurl, encode_path(& id.to_string()),
+                "{}/v1/association-labels/{}", client.baseurl, encode_path(& id
+                .to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
@@ -36155,7 +36644,916 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "custom_fields_delete",
+                operation_id: "association_labels_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::association_labels_update`]
+
+[`Client::association_labels_update`]: super::Client::association_labels_update*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationLabelsUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<types::AssociationLabelsUpdateIfMatch>, String>,
+        body: Result<crate::patch::AssociationLabelPatch, String>,
+    }
+    impl<'a> AssociationLabelsUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationLabelsUpdateIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationLabelsUpdateIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::patch::AssociationLabelPatch>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: patch :: AssociationLabelPatch` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/association-labels/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::AssociationLabelEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/association-labels/{}", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "association_labels_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::associations_list`]
+
+[`Client::associations_list`]: super::Client::associations_list*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationsList<'a> {
+        client: &'a super::Client,
+        created_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
+        record_id: Result<Option<::uuid::Uuid>, String>,
+        record_type: Result<Option<types::RecordType>, String>,
+        unlabelled: Result<Option<bool>, String>,
+    }
+    impl<'a> AssociationsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                created_after: Ok(None),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
+                record_id: Ok(None),
+                record_type: Ok(None),
+                unlabelled: Ok(None),
+            }
+        }
+        pub fn created_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn label_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.label_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        pub fn record_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.record_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for record_id failed".to_string()
+                });
+            self
+        }
+        pub fn record_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.record_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for record_type failed".to_string()
+                });
+            self
+        }
+        pub fn unlabelled<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.unlabelled = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `bool` for unlabelled failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/associations`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::AssociationList>, Error<types::ErrorEnvelope>> {
+            let Self {
+                client,
+                created_after,
+                cursor,
+                label_id,
+                limit,
+                other_type,
+                record_id,
+                record_type,
+                unlabelled,
+            } = self;
+            let created_after = created_after.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
+            let record_id = record_id.map_err(Error::InvalidRequest)?;
+            let record_type = record_type.map_err(Error::InvalidRequest)?;
+            let unlabelled = unlabelled.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/associations", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("created_after", &created_after),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .query(&progenitor_client::QueryParam::new("record_id", &record_id))
+                .query(&progenitor_client::QueryParam::new("record_type", &record_type))
+                .query(&progenitor_client::QueryParam::new("unlabelled", &unlabelled))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "associations_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::associations_create`]
+
+[`Client::associations_create`]: super::Client::associations_create*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationsCreate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<types::AssociationsCreateIdempotencyKey>, String>,
+        body: Result<types::builder::AssociationCreate, String>,
+    }
+    impl<'a> AssociationsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationsCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationCreate>,
+            <V as std::convert::TryInto<
+                types::AssociationCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `AssociationCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::AssociationCreate,
+            ) -> types::builder::AssociationCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/associations`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::AssociationEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::AssociationCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/associations", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "associations_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::associations_get`]
+
+[`Client::associations_get`]: super::Client::associations_get*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<types::AssociationsGetIfNoneMatch>, String>,
+    }
+    impl<'a> AssociationsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationsGetIfNoneMatch>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationsGetIfNoneMatch` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/associations/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::AssociationEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, if_none_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/associations/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "associations_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::associations_delete`]
+
+[`Client::associations_delete`]: super::Client::associations_delete*/
+    #[derive(Debug, Clone)]
+    pub struct AssociationsDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<types::AssociationsDeleteIfMatch>, String>,
+    }
+    impl<'a> AssociationsDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::AssociationsDeleteIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `AssociationsDeleteIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/associations/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, if_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/associations/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "associations_delete",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -36230,23 +37628,27 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::custom_fields_update`]
+    /**Builder for [`Client::contacts_associations`]
 
-[`Client::custom_fields_update`]: super::Client::custom_fields_update*/
+[`Client::contacts_associations`]: super::Client::contacts_associations*/
     #[derive(Debug, Clone)]
-    pub struct CustomFieldsUpdate<'a> {
+    pub struct ContactsAssociations<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        if_match: Result<Option<types::CustomFieldsUpdateIfMatch>, String>,
-        body: Result<crate::patch::CustomFieldPatch, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
     }
-    impl<'a> CustomFieldsUpdate<'a> {
+    impl<'a> ContactsAssociations<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
-                if_match: Ok(None),
-                body: Err("body was not initialized".to_string()),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -36260,46 +37662,74 @@ pub mod builder {
                 });
             self
         }
-        pub fn if_match<V>(mut self, value: V) -> Self
+        pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::CustomFieldsUpdateIfMatch>,
+            V: std::convert::TryInto<::std::string::String>,
         {
-            self.if_match = value
+            self.cursor = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `CustomFieldsUpdateIfMatch` for if_match failed"
+                    "conversion to `:: std :: string :: String` for cursor failed"
                         .to_string()
                 });
             self
         }
-        pub fn body<V>(mut self, value: V) -> Self
+        pub fn label_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::patch::CustomFieldPatch>,
+            V: std::convert::TryInto<::uuid::Uuid>,
         {
-            self.body = value
+            self.label_id = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
-                    "conversion to `crate :: patch :: CustomFieldPatch` for body failed"
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
                         .to_string()
                 });
             self
         }
-        ///Sends a `PATCH` request to `/v1/custom-fields/{id}`
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/contacts/{id}/associations`
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<types::CustomFieldEnvelope>,
+            ResponseValue<types::RecordAssociationList>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, if_match, body } = self;
+            let Self { client, id, cursor, label_id, limit, other_type } = self;
             let id = id.map_err(Error::InvalidRequest)?;
-            let if_match = if_match.map_err(Error::InvalidRequest)?;
-            let body = body.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/v1/custom-fields/{}", client.baseurl, encode_path(& id.to_string()),
+                "{}/v1/contacts/{}/associations", client.baseurl, encode_path(& id
+                .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -36307,13 +37737,779 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_associations",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::companies_associations`]
+
+[`Client::companies_associations`]: super::Client::companies_associations*/
+    #[derive(Debug, Clone)]
+    pub struct CompaniesAssociations<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
+    }
+    impl<'a> CompaniesAssociations<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn label_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.label_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/companies/{id}/associations`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::RecordAssociationList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, cursor, label_id, limit, other_type } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/companies/{}/associations", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "companies_associations",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::leads_associations`]
+
+[`Client::leads_associations`]: super::Client::leads_associations*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsAssociations<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
+    }
+    impl<'a> LeadsAssociations<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn label_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.label_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/leads/{id}/associations`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::RecordAssociationList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, cursor, label_id, limit, other_type } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/leads/{}/associations", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_associations",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::activities_associations`]
+
+[`Client::activities_associations`]: super::Client::activities_associations*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesAssociations<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        label_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        other_type: Result<Option<types::RecordType>, String>,
+    }
+    impl<'a> ActivitiesAssociations<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                label_id: Ok(None),
+                limit: Ok(None),
+                other_type: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn label_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.label_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for label_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn other_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.other_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for other_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/activities/{id}/associations`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::RecordAssociationList>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, cursor, label_id, limit, other_type } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let label_id = label_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let other_type = other_type.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/activities/{}/associations", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("label_id", &label_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("other_type", &other_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_associations",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::contacts_merge`]
+
+[`Client::contacts_merge`]: super::Client::contacts_merge*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsMerge<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::ContactsMergeIdempotencyKey>, String>,
+        if_match: Result<Option<types::ContactsMergeIfMatch>, String>,
+        body: Result<types::builder::MergeRequest, String>,
+    }
+    impl<'a> ContactsMerge<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+                if_match: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactsMergeIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ContactsMergeIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactsMergeIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ContactsMergeIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MergeRequest>,
+            <V as std::convert::TryInto<types::MergeRequest>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `MergeRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::MergeRequest,
+            ) -> types::builder::MergeRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/contacts/{id}/merge`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::MergeRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/contacts/{}/merge", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             if let Some(value) = if_match {
                 header_map.append("If-Match", value.to_string().try_into()?);
             }
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .patch(url)
+                .post(url)
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
@@ -36322,7 +38518,7 @@ pub mod builder {
                 .headers(header_map)
                 .build()?;
             let info = OperationInfo {
-                operation_id: "custom_fields_update",
+                operation_id: "contacts_merge",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -36387,6 +38583,357 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::companies_merge`]
+
+[`Client::companies_merge`]: super::Client::companies_merge*/
+    #[derive(Debug, Clone)]
+    pub struct CompaniesMerge<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::CompaniesMergeIdempotencyKey>, String>,
+        if_match: Result<Option<types::CompaniesMergeIfMatch>, String>,
+        body: Result<types::builder::MergeRequest, String>,
+    }
+    impl<'a> CompaniesMerge<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+                if_match: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompaniesMergeIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CompaniesMergeIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompaniesMergeIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CompaniesMergeIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MergeRequest>,
+            <V as std::convert::TryInto<types::MergeRequest>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `MergeRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::MergeRequest,
+            ) -> types::builder::MergeRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/companies/{id}/merge`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::MergeRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/companies/{}/merge", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "companies_merge",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::contacts_duplicates`]
+
+[`Client::contacts_duplicates`]: super::Client::contacts_duplicates*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsDuplicates<'a> {
+        client: &'a super::Client,
+        contact_id: Result<Option<::uuid::Uuid>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> ContactsDuplicates<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                contact_id: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn contact_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.contact_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for contact_id failed".to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/contacts/duplicates`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::DuplicateList>, Error<types::ErrorEnvelope>> {
+            let Self { client, contact_id, limit } = self;
+            let contact_id = contact_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/contacts/duplicates", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_duplicates",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

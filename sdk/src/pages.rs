@@ -4,17 +4,22 @@
 
 crate::pagination::paginated! {
     ActivitiesList => ActivityList, Activity;
+    ActivitiesAssociations => RecordAssociationList, RecordAssociation;
     ApiKeysList => ApiKeyList, ApiKey;
+    AssociationLabelsList => AssociationLabelList, AssociationLabel;
+    AssociationsList => AssociationList, Association;
     AuditEventsList => AuditEventList, AuditEvent;
     CompaniesList => CompanyList, Company;
     CompaniesActivities => ActivityList, Activity;
+    CompaniesAssociations => RecordAssociationList, RecordAssociation;
     CompaniesContacts => ContactList, Contact;
     ContactsList => ContactList, Contact;
     ContactsActivities => ActivityList, Activity;
-    CustomFieldsList => CustomFieldList, CustomField;
+    ContactsAssociations => RecordAssociationList, RecordAssociation;
     EventsList => EventList, Event;
     LeadsList => LeadList, Lead;
     LeadsActivities => ActivityList, Activity;
+    LeadsAssociations => RecordAssociationList, RecordAssociation;
     PipelinesList => PipelineList, Pipeline;
     SessionTokensList => SessionTokenList, SessionToken;
     UsersList => UserList, User;

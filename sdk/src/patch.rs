@@ -96,6 +96,30 @@ pub struct ActivityPatch {
     pub r#type: Option<crate::types::ActivityKind>,
 }
 
+/// Changes to a label, as a JSON Merge Patch. Restricting the types of a label in use
+/// is refused (409) while associations of other types carry it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssociationLabelPatch {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub description: Option<Option<String>>,
+    /// Restricts the label to this pair (with `to_type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_type: Option<crate::types::RecordType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_type: Option<crate::types::RecordType>,
+    /// `true` lifts the restriction: the label then joins any two records (not with
+    /// `from_type` or `to_type`). A flag rather than `null` on the types, which the
+    /// document could only declare as a nullable reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrestricted: Option<bool>,
+}
+
 /// Changes to a company, as a JSON Merge Patch: a field left out is kept, `null` clears
 /// it (`tags` becomes empty), any other value replaces it. `custom_fields` is merged key
 /// by key: a key set to `null` removes that value, other keys are set, keys left out are

@@ -410,6 +410,23 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
         let body = json!({"record_type": "company", "key": key, "label": key, "type": "text"});
         custom_field = id(&call(app, "POST", "/v1/custom-fields", Some(body)).await);
     }
+    let label_body = json!({"name": "Works at"});
+    let label = id(&call(app, "POST", "/v1/association-labels", Some(label_body)).await);
+    call(
+        app,
+        "POST",
+        "/v1/association-labels",
+        Some(json!({"name": "Other"})),
+    )
+    .await;
+    let mut association = String::new();
+    for label_id in [Value::Null, json!(label)] {
+        let body = json!({"from_type": "contact", "from_id": contact, "to_type": "company",
+                          "to_id": company, "label_id": label_id});
+        association = id(&call(app, "POST", "/v1/associations", Some(body)).await);
+    }
+    let association_body = json!({"from_type": "contact", "from_id": contact,
+                                  "to_type": "lead", "to_id": lead});
 
     let mut fixtures = Fixtures {
         ids: BTreeMap::from([
@@ -427,6 +444,8 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
             ("deliveries", delivery),
             ("events", event),
             ("custom-fields", custom_field),
+            ("association-labels", label),
+            ("associations", association),
         ]),
         headers: BTreeMap::from([(
             "x-poll-secret",
@@ -454,6 +473,12 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
             (
                 "CustomFieldCreate",
                 json!({"record_type": "lead", "key": "base", "label": "Base", "type": "text"}),
+            ),
+            ("AssociationCreate", association_body),
+            // No such record: a merge refused with 422, so no case merges a fixture away.
+            (
+                "MergeRequest",
+                json!({"duplicate_id": uuid::Uuid::now_v7()}),
             ),
         ]),
     };

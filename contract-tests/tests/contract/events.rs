@@ -17,7 +17,7 @@ use crate::activities::activity;
 use crate::{api_error, create, create_company, create_lead, lead, person, sales, stage};
 
 /// The tenant's events (only those of `kind`, if given), oldest first, over every page.
-async fn events(c: &Client, kind: Option<EventType>) -> Vec<types::Event> {
+pub(crate) async fn events(c: &Client, kind: Option<EventType>) -> Vec<types::Event> {
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

@@ -258,6 +258,27 @@ mod every_operation {
             )
             .await;
         w.insert("custom_field", id(&field));
+        let label = http
+            .json(
+                k,
+                "post",
+                "/v1/association-labels",
+                json!({"name": format!("{tag} label")}),
+            )
+            .await;
+        w.insert("label", id(&label));
+        for (to_type, to) in [("company", w["company"]), ("lead", w["lead"])] {
+            let association = http
+                .json(
+                    k,
+                    "post",
+                    "/v1/associations",
+                    json!({"from_type": "contact", "from_id": w["contact"], "to_type": to_type,
+                           "to_id": to, "label_id": w["label"]}),
+                )
+                .await;
+            w.insert("association", id(&association));
+        }
         let api_key = http
             .json(
                 k,
@@ -339,6 +360,12 @@ mod every_operation {
             "contact_id" => "contact",
             "pipeline_id" => "pipeline",
             "lead_id" => "lead",
+            "label_id" => "label",
+            "duplicate_id" if op == "companies_merge" => "company",
+            "duplicate_id" => "contact",
+            // `body_for` links B's contact to B's company.
+            "from_id" | "record_id" => "contact",
+            "to_id" => "company",
             "owner_id" | "user_id" | "actor_user_id" => "user",
             // An audit event's target: A's API key was created, so it is one.
             "target_id" => "api_key",
@@ -357,6 +384,8 @@ mod every_operation {
                 Some("webhook-endpoints") => "endpoint",
                 Some("events") => "event",
                 Some("custom-fields") => "custom_field",
+                Some("association-labels") => "label",
+                Some("associations") => "association",
                 other => panic!("{op}: no kind for `{{id}}` under {other:?}: add it"),
             },
             other => panic!("{op}: no kind for the id slot `{other}`: add it"),
@@ -394,6 +423,12 @@ mod every_operation {
                 json!({"record_type": "lead", "key": "new_field", "label": "New", "type": "text"})
             }
             "custom_fields_update" => json!({"label": "Changed"}),
+            "association_labels_create" => json!({"name": "New label"}),
+            "association_labels_update" => json!({"description": "Changed"}),
+            "associations_create" => json!({"from_type": "contact", "from_id": b["contact"],
+                                            "to_type": "company", "to_id": b["company"]}),
+            "contacts_merge" => json!({"duplicate_id": b["contact"]}),
+            "companies_merge" => json!({"duplicate_id": b["company"]}),
             _ => return None,
         })
     }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 mod activities;
+mod associations;
 mod bad_input;
 mod batch;
 mod companies;
@@ -18,6 +19,7 @@ mod identity;
 mod injection;
 mod isolation;
 mod leads;
+mod merge;
 mod pipelines;
 mod ratelimits;
 mod sdk_helpers;

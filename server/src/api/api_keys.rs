@@ -77,7 +77,8 @@ pub struct ApiKeyCreate {
     pub name: Text<NAME_MAX>,
     /// 1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,
     /// `pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,
-    /// `activities:write`, `users:read`, `admin`, or `*` for all. You can grant only scopes
+    /// `activities:write`, `associations:read`, `associations:write`, `users:read`, `admin`,
+    /// or `*` for all. You can grant only scopes
     /// your own credential holds.
     pub scopes: Bounded<Str, 1, SCOPES_MAX>,
     /// When the key stops working; must be in the future. Default: never.

@@ -137,6 +137,27 @@ pub enum EventType {
     /// own: this event stands for them all.
     #[oai(rename = "custom_field.deleted")]
     CustomFieldDeleted,
+    /// Two records were associated (`data`: the `Association`).
+    #[oai(rename = "association.created")]
+    AssociationCreated,
+    /// An association was deleted, through the API or by a merge that would have made it
+    /// a repeat or a self-link (`data`: the `Association` before deletion). Associations
+    /// removed because a record was deleted for good emit nothing: that record's own
+    /// event reports it.
+    #[oai(rename = "association.deleted")]
+    AssociationDeleted,
+    /// A duplicate contact was merged into another (`data`: a `ContactMerged`: the
+    /// survivor after the merge, the merged id and the duplicate as it was). The
+    /// duplicate is deleted without a `contact.deleted`, the survivor changed without a
+    /// `contact.updated`, and the leads, activities and associations moved to it change
+    /// without events of their own (their `updated_at` moves, so `updated_after` finds
+    /// them); associations the merge drops emit `association.deleted`.
+    #[oai(rename = "contact.merged")]
+    ContactMerged,
+    /// A duplicate company was merged into another (`data`: a `CompanyMerged`), with the
+    /// same events as `contact.merged`; its contacts moved too.
+    #[oai(rename = "company.merged")]
+    CompanyMerged,
     /// Sent by `POST /v1/webhook-endpoints/{id}/test` to that endpoint only (`data`: a
     /// `WebhookTest`).
     #[oai(rename = "webhook.test")]
@@ -176,6 +197,10 @@ impl EventType {
             Self::CompanyRestored => "company.restored",
             Self::LeadRestored => "lead.restored",
             Self::ActivityRestored => "activity.restored",
+            Self::AssociationCreated => "association.created",
+            Self::AssociationDeleted => "association.deleted",
+            Self::ContactMerged => "contact.merged",
+            Self::CompanyMerged => "company.merged",
             Self::WebhookTest => "webhook.test",
             Self::WebhookEndpointDisabled => "webhook_endpoint.disabled",
         }

@@ -4,6 +4,7 @@
 
 pub mod activities;
 pub mod api_keys;
+pub mod associations;
 pub mod audit;
 pub mod auth;
 pub mod batch;
@@ -17,6 +18,7 @@ pub mod events;
 pub mod idempotency;
 pub mod leads;
 pub mod merge;
+pub mod merging;
 pub mod operations;
 pub mod pagination;
 pub mod pipelines;
@@ -47,6 +49,9 @@ pub enum ApiTags {
     /// Typed custom fields per record type (`admin`): their definitions, which every write
     /// of `custom_fields` is checked against, and which lists filter on.
     CustomFields,
+    /// Directed links between any two records (contacts, companies, leads, activities),
+    /// with optional tenant-defined labels; merging duplicates keeps them.
+    Associations,
     /// The members of the tenant: list and read (`users:read`); create, change role or
     /// name, deactivate (`admin`).
     Users,
@@ -103,6 +108,8 @@ pub type Apis = (
     leads::LeadsApi,
     activities::ActivitiesApi,
     custom_fields::CustomFieldsApi,
+    associations::AssociationsApi,
+    merging::MergingApi,
     users::UsersApi,
     api_keys::ApiKeysApi,
     auth::AuthApi,
@@ -124,6 +131,8 @@ pub fn service() -> Service {
             leads::LeadsApi,
             activities::ActivitiesApi,
             custom_fields::CustomFieldsApi,
+            associations::AssociationsApi,
+            merging::MergingApi,
             users::UsersApi,
             api_keys::ApiKeysApi,
             auth::AuthApi,
@@ -467,7 +476,7 @@ mod tests {
     }
 
     /// The schemas that carry one versioned resource, and so an `ETag`.
-    const VERSIONED_ENVELOPES: [&str; 10] = [
+    const VERSIONED_ENVELOPES: [&str; 12] = [
         "ContactEnvelope",
         "CompanyEnvelope",
         "PipelineEnvelope",
@@ -478,6 +487,8 @@ mod tests {
         "WebhookEndpointEnvelope",
         "WebhookEndpointWithSecretEnvelope",
         "CustomFieldEnvelope",
+        "AssociationLabelEnvelope",
+        "AssociationEnvelope",
     ];
 
     fn has_header_param(op: &serde_json::Value, name: &str) -> bool {
@@ -543,7 +554,9 @@ mod tests {
         for (_, item) in doc["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
                 let id = op["operationId"].as_str().unwrap_or_default();
-                let write = matches!(method.as_str(), "patch" | "put" | "delete");
+                // A merge writes the record of its path, so it takes the same condition.
+                let write =
+                    matches!(method.as_str(), "patch" | "put" | "delete") || id.ends_with("_merge");
                 assert_eq!(has_header_param(op, "If-Match"), write, "{id}: If-Match");
                 let precondition = &op["responses"]["412"];
                 assert_eq!(precondition.is_object(), write, "{id}: 412");

@@ -38,6 +38,12 @@ pub enum Scope {
     /// Create, change, complete and delete activities.
     #[oai(rename = "activities:write")]
     ActivitiesWrite,
+    /// Read associations between records and their labels.
+    #[oai(rename = "associations:read")]
+    AssociationsRead,
+    /// Create and delete associations; create, change and delete association labels.
+    #[oai(rename = "associations:write")]
+    AssociationsWrite,
     /// Read the tenant's users.
     #[oai(rename = "users:read")]
     UsersRead,
@@ -51,7 +57,7 @@ pub enum Scope {
 pub const ALL: &str = "*";
 
 impl Scope {
-    pub const EVERY: [Scope; 12] = [
+    pub const EVERY: [Scope; 14] = [
         Self::ContactsRead,
         Self::ContactsWrite,
         Self::CompaniesRead,
@@ -62,6 +68,8 @@ impl Scope {
         Self::LeadsWrite,
         Self::ActivitiesRead,
         Self::ActivitiesWrite,
+        Self::AssociationsRead,
+        Self::AssociationsWrite,
         Self::UsersRead,
         Self::Admin,
     ];

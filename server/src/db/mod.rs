@@ -22,6 +22,7 @@
 
 pub mod activities;
 pub mod api_keys;
+pub mod associations;
 pub mod audit;
 pub mod auth;
 pub mod companies;
@@ -31,6 +32,7 @@ pub mod embedded;
 pub mod events;
 pub mod idempotency;
 pub mod leads;
+pub mod merges;
 pub mod page;
 pub mod pipelines;
 pub mod qr;

@@ -2,11 +2,13 @@
 //! types once ("parse, don't validate"), and everything past that point trusts them.
 
 pub mod activity;
+pub mod association;
 pub mod company;
 pub mod contact;
 pub mod custom_field;
 pub mod fields;
 pub mod lead;
+pub mod merge;
 pub mod pipeline;
 
 pub use fields::FieldError;

@@ -1,0 +1,893 @@
+//! `/v1/association-labels`, `/v1/associations` and `/v1/{type}/{id}/associations`:
+//! directed many-to-many links between any two records (contacts, companies, leads,
+//! activities), each with an optional tenant-defined label.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch, Versioned};
+use super::events::{self, EventType};
+use super::pagination;
+use super::responses::{
+    envelopes, ApiResult, Conditional, Create, Created, Delete, GuardedDelete, List, Meta,
+    NoContent, Read, Success, Tagged, Update,
+};
+use super::security::ApiKey;
+use super::types::{text, PathId, RecordType, Text};
+use super::ApiTags;
+use crate::auth::Scope;
+use crate::db::associations::{
+    self as repo, AssociationFilter, AssociationRow, AssociationSort, LabelRow, LabelSort,
+    NewAssociation,
+};
+use crate::db::TenantTx;
+use crate::domain::association::{self as domain, Label, LabelInput};
+use crate::domain::FieldError;
+use crate::error::AppError;
+use crate::startup::AppState;
+
+const NAME_MAX: usize = domain::LABEL_NAME_MAX;
+const DESCRIPTION_MAX: usize = domain::LABEL_DESCRIPTION_MAX;
+
+/// A tenant-defined label for associations, e.g. "Parent company" or "Decision maker".
+#[derive(Debug, Clone, Object)]
+pub struct AssociationLabel {
+    pub id: Uuid,
+    /// Unique within the tenant, ignoring case.
+    pub name: String,
+    #[oai(nullable)]
+    pub description: Option<String>,
+    /// With `to_type`: the label only joins a record of this type (`from`) to one of
+    /// `to_type`. Both `null`: any two records.
+    pub from_type: Option<RecordType>,
+    pub to_type: Option<RecordType>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<LabelRow> for AssociationLabel {
+    fn from(row: LabelRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            from_type: row.from_type.as_deref().and_then(RecordType::parse),
+            to_type: row.to_type.as_deref().and_then(RecordType::parse),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A new association label. Unknown fields are refused.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AssociationLabelCreate {
+    /// 1-100 characters, unique within the tenant ignoring case (else 409 naming the
+    /// label that has it).
+    pub name: Text<NAME_MAX>,
+    pub description: Option<Text<DESCRIPTION_MAX>>,
+    /// Restricts the label to associations from this type to `to_type` (give both or
+    /// neither).
+    pub from_type: Option<RecordType>,
+    pub to_type: Option<RecordType>,
+}
+
+/// Changes to a label, as a JSON Merge Patch. Restricting the types of a label in use
+/// is refused (409) while associations of other types carry it.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AssociationLabelPatch {
+    pub name: Option<Text<NAME_MAX>>,
+    #[oai(nullable)]
+    pub description: MaybeUndefined<Text<DESCRIPTION_MAX>>,
+    /// Restricts the label to this pair (with `to_type`).
+    pub from_type: Option<RecordType>,
+    pub to_type: Option<RecordType>,
+    /// `true` lifts the restriction: the label then joins any two records (not with
+    /// `from_type` or `to_type`). A flag rather than `null` on the types, which the
+    /// document could only declare as a nullable reference.
+    pub unrestricted: Option<bool>,
+}
+
+envelopes!(
+    AssociationLabel,
+    AssociationLabelEnvelope,
+    AssociationLabelList,
+    "One association label in the envelope.",
+    "A page of association labels in the envelope."
+);
+
+impl Versioned for AssociationLabel {
+    fn version(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+impl Versioned for AssociationLabelEnvelope {
+    fn version(&self) -> DateTime<Utc> {
+        self.data.updated_at
+    }
+}
+
+impl Versioned for LabelRow {
+    fn version(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+impl From<AssociationLabelCreate> for LabelInput {
+    fn from(body: AssociationLabelCreate) -> Self {
+        Self {
+            name: Some(body.name.0),
+            description: text(body.description),
+            from_type: body.from_type.map(RecordType::as_str),
+            to_type: body.to_type.map(RecordType::as_str),
+        }
+    }
+}
+
+/// A directed link between two records: `from` -> `to` (for parent and subsidiary
+/// companies, the parent is `from`).
+#[derive(Debug, Clone, Object)]
+pub struct Association {
+    pub id: Uuid,
+    pub from_type: RecordType,
+    pub from_id: Uuid,
+    pub to_type: RecordType,
+    pub to_id: Uuid,
+    /// The label, if any.
+    #[oai(nullable)]
+    pub label_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn record_type(name: &str) -> RecordType {
+    // The table's CHECK holds it to the four names.
+    RecordType::parse(name).unwrap_or(RecordType::Contact)
+}
+
+impl From<AssociationRow> for Association {
+    fn from(row: AssociationRow) -> Self {
+        Self {
+            id: row.id,
+            from_type: record_type(&row.from_type),
+            from_id: row.from_id,
+            to_type: record_type(&row.to_type),
+            to_id: row.to_id,
+            label_id: row.label_id,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A new association. Both records must exist in the tenant (else 422 naming the id),
+/// and must not be the same record.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AssociationCreate {
+    pub from_type: RecordType,
+    pub from_id: Uuid,
+    pub to_type: RecordType,
+    pub to_id: Uuid,
+    /// An association label of the tenant that fits these types (else 422).
+    pub label_id: Option<Uuid>,
+}
+
+envelopes!(
+    Association,
+    AssociationEnvelope,
+    AssociationList,
+    "One association in the envelope.",
+    "A page of associations in the envelope."
+);
+
+/// An association never changes: its version is its creation.
+impl Versioned for Association {
+    fn version(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+}
+
+impl Versioned for AssociationEnvelope {
+    fn version(&self) -> DateTime<Utc> {
+        self.data.created_at
+    }
+}
+
+impl Versioned for AssociationRow {
+    fn version(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+}
+
+/// Which end of an association the record whose associations are listed is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Direction {
+    /// The record is the association's `from` end (e.g. the parent company).
+    Outgoing,
+    /// The record is the association's `to` end.
+    Incoming,
+}
+
+/// An association seen from one of its records: the other record, and which way the
+/// link points.
+#[derive(Debug, Clone, Object)]
+pub struct RecordAssociation {
+    /// The association's id.
+    pub id: Uuid,
+    pub direction: Direction,
+    /// The record at the other end.
+    pub other_type: RecordType,
+    pub other_id: Uuid,
+    #[oai(nullable)]
+    pub label_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of a record's associations in the envelope.
+#[derive(Debug, Clone, Object)]
+pub struct RecordAssociationList {
+    pub data: Vec<RecordAssociation>,
+    pub meta: super::responses::ListMeta,
+}
+
+fn label_envelope(row: LabelRow, request_id: &RequestId) -> AssociationLabelEnvelope {
+    AssociationLabelEnvelope {
+        data: row.into(),
+        meta: Meta::of(request_id),
+    }
+}
+
+/// The label's types must fit every association that carries it.
+async fn check_label_types(tx: &mut TenantTx, id: Uuid, label: &Label) -> Result<(), AppError> {
+    let Some(types) = label.types else {
+        return Ok(());
+    };
+    let misfits = repo::label_misfits(tx, id, types).await?;
+    if misfits > 0 {
+        return Err(AppError::Conflict {
+            message: format!(
+                "{misfits} association(s) carrying this label join other types; delete them \
+                 or keep the label unrestricted"
+            ),
+            details: vec![FieldError::new(
+                "from_type",
+                "in_use",
+                format!("{misfits} association(s) of other types carry this label"),
+            )],
+        });
+    }
+    Ok(())
+}
+
+/// A record's associations, after checking that the record is there (404 if not).
+#[allow(clippy::too_many_arguments)]
+async fn record_associations(
+    state: &AppState,
+    tenant_id: Uuid,
+    record: RecordType,
+    id: &PathId,
+    other_type: Option<RecordType>,
+    label_id: Option<Uuid>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    request_id: &RequestId,
+) -> Result<RecordAssociationList, AppError> {
+    let id = id.parse("id")?;
+    let page = pagination::page(limit, cursor.as_deref(), None, AssociationSort::CreatedAt)?;
+    let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
+    if !repo::record_visible(&mut tx, record.as_str(), id).await? {
+        return Err(AppError::NotFound(record.as_str()));
+    }
+    let filter = AssociationFilter {
+        record: Some((record.as_str(), id)),
+        other_type: other_type.map(RecordType::as_str),
+        label_id,
+        ..AssociationFilter::default()
+    };
+    let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
+    tx.commit().await?;
+    let meta = pagination::meta(&page, &rows, has_more, request_id);
+    let data = rows
+        .into_iter()
+        .map(|row| {
+            let outgoing = row.from_type == record.as_str() && row.from_id == id;
+            let (other_type, other_id, direction) = if outgoing {
+                (&row.to_type, row.to_id, Direction::Outgoing)
+            } else {
+                (&row.from_type, row.from_id, Direction::Incoming)
+            };
+            RecordAssociation {
+                id: row.id,
+                direction,
+                other_type: record_type(other_type),
+                other_id,
+                label_id: row.label_id,
+                created_at: row.created_at,
+            }
+        })
+        .collect();
+    Ok(RecordAssociationList { data, meta })
+}
+
+pub struct AssociationsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Associations")]
+impl AssociationsApi {
+    /// Create an association label
+    ///
+    /// A name unique within the tenant (ignoring case; else `409` naming the label that
+    /// has it), an optional description, and optionally the pair of record types the
+    /// label joins (`from_type` and `to_type`, both or neither).
+    #[oai(
+        path = "/association-labels",
+        method = "post",
+        operation_id = "association_labels_create"
+    )]
+    async fn labels_create(
+        &self,
+        #[oai(scope = "Scope::AssociationsWrite")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        body: Json<AssociationLabelCreate>,
+    ) -> ApiResult<Tagged<Created<AssociationLabelEnvelope>>, Create> {
+        let label = Label::parse(body.0.into()).map_err(AppError::Validation)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::insert_label(&mut tx, &label).await?;
+        tx.commit().await?;
+        Ok(Tagged(Created {
+            location: format!("/v1/association-labels/{}", row.id),
+            body: label_envelope(row, &request_id),
+        }))
+    }
+
+    /// Get an association label
+    #[oai(
+        path = "/association-labels/:id",
+        method = "get",
+        operation_id = "association_labels_get"
+    )]
+    async fn labels_get(
+        &self,
+        #[oai(scope = "Scope::AssociationsRead")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The label's id.
+        id: Path<PathId>,
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<AssociationLabelEnvelope>, Read> {
+        let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::get_label(&mut tx, id, false).await?;
+        tx.commit().await?;
+        Ok(Conditional::new(
+            label_envelope(row, &request_id),
+            &if_none_match,
+        ))
+    }
+
+    /// Update an association label
+    ///
+    /// JSON Merge Patch. Restricting the types of a label that associations of other
+    /// types carry is a `409` naming how many.
+    #[oai(
+        path = "/association-labels/:id",
+        method = "patch",
+        operation_id = "association_labels_update"
+    )]
+    async fn labels_update(
+        &self,
+        #[oai(scope = "Scope::AssociationsWrite")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The label's id.
+        id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: Json<AssociationLabelPatch>,
+    ) -> ApiResult<Tagged<Success<AssociationLabelEnvelope>>, Update> {
+        let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let current = repo::get_label(&mut tx, id, true).await?;
+        if_match.check(&current)?;
+        let wire = AssociationLabel::from(current);
+        let unrestricted = body.0.unrestricted == Some(true);
+        if unrestricted && (body.0.from_type.is_some() || body.0.to_type.is_some()) {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "unrestricted",
+                "conflicting",
+                "cannot be combined with `from_type` or `to_type`",
+            )])
+            .into());
+        }
+        let patch = AssociationLabelPatch {
+            unrestricted: None,
+            ..body.0
+        };
+        let mut merged: AssociationLabelCreate = super::merge::merge(&wire, &patch)?;
+        if unrestricted {
+            merged.from_type = None;
+            merged.to_type = None;
+        }
+        let label = Label::parse(merged.into()).map_err(AppError::Validation)?;
+        check_label_types(&mut tx, id, &label).await?;
+        let row = repo::update_label(&mut tx, id, &label).await?;
+        tx.commit().await?;
+        Ok(Tagged(Success(label_envelope(row, &request_id))))
+    }
+
+    /// Delete an association label
+    ///
+    /// Refused with `409` (naming how many) while associations carry the label: delete
+    /// them first, so no association loses its meaning silently.
+    #[oai(
+        path = "/association-labels/:id",
+        method = "delete",
+        operation_id = "association_labels_delete"
+    )]
+    async fn labels_delete(
+        &self,
+        #[oai(scope = "Scope::AssociationsWrite")] auth: ApiKey,
+        state: Data<&AppState>,
+        /// The label's id.
+        id: Path<PathId>,
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<NoContent, GuardedDelete> {
+        let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let current = repo::get_label(&mut tx, id, true).await?;
+        if_match.check(&current)?;
+        let uses = repo::label_uses(&mut tx, id).await?;
+        if uses > 0 {
+            return Err(AppError::Conflict {
+                message: format!("{uses} association(s) carry this label; delete them first"),
+                details: vec![FieldError::new(
+                    "id",
+                    "in_use",
+                    format!("carried by {uses} association(s)"),
+                )],
+            }
+            .into());
+        }
+        repo::delete_label(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(NoContent)
+    }
+
+    /// List association labels
+    ///
+    /// In creation order, keyset-paginated.
+    #[oai(
+        path = "/association-labels",
+        method = "get",
+        operation_id = "association_labels_list"
+    )]
+    async fn labels_list(
+        &self,
+        #[oai(scope = "Scope::AssociationsRead")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Only labels changed strictly after this instant (RFC 3339).
+        updated_after: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Success<AssociationLabelList>, List> {
+        let page = pagination::page(limit.0, cursor.0.as_deref(), None, LabelSort::CreatedAt)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let (rows, has_more) = repo::list_labels(&mut tx, updated_after.0, &page).await?;
+        tx.commit().await?;
+        Ok(Success(AssociationLabelList {
+            meta: pagination::meta(&page, &rows, has_more, &request_id),
+            data: rows.into_iter().map(AssociationLabel::from).collect(),
+        }))
+    }
+
+    /// Create an association
+    ///
+    /// Links `from` to `to` (any two records of the tenant: contacts, companies, leads,
+    /// activities), optionally with a label. A record that does not exist in the tenant
+    /// is a `422` naming `from_id` or `to_id`; a record with itself is a `422` on `to_id`;
+    /// an unknown label, or one restricted to other types, a `422` on `label_id`. The same
+    /// link (ends, direction and label) twice is a `409` naming the existing association.
+    /// Emits `association.created`.
+    #[oai(
+        path = "/associations",
+        method = "post",
+        operation_id = "associations_create"
+    )]
+    async fn create(
+        &self,
+        #[oai(scope = "Scope::AssociationsWrite")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        body: Json<AssociationCreate>,
+    ) -> ApiResult<Tagged<Created<AssociationEnvelope>>, Create> {
+        let body = body.0;
+        let link = NewAssociation {
+            from_type: body.from_type.as_str(),
+            from_id: body.from_id,
+            to_type: body.to_type.as_str(),
+            to_id: body.to_id,
+            label_id: body.label_id,
+        };
+        domain::check_ends((link.from_type, link.from_id), (link.to_type, link.to_id))
+            .map_err(AppError::Validation)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let mut errors = Vec::new();
+        for (field, record_type, id) in [
+            ("from_id", link.from_type, link.from_id),
+            ("to_id", link.to_type, link.to_id),
+        ] {
+            if !repo::record_visible(&mut tx, record_type, id).await? {
+                errors.push(FieldError::new(
+                    field,
+                    "not_found",
+                    format!("no {record_type} with this id exists"),
+                ));
+            }
+        }
+        if let Some(label_id) = link.label_id {
+            match repo::get_label(&mut tx, label_id, false).await {
+                Ok(label) => {
+                    let types = label.from_type.as_deref().zip(label.to_type.as_deref());
+                    if !Label::fits(types, link.from_type, link.to_type) {
+                        errors.push(FieldError::new(
+                            "label_id",
+                            "wrong_types",
+                            format!(
+                                "this label only joins a {} to a {}",
+                                label.from_type.unwrap_or_default(),
+                                label.to_type.unwrap_or_default()
+                            ),
+                        ));
+                    }
+                }
+                Err(AppError::NotFound(_)) => errors.push(FieldError::new(
+                    "label_id",
+                    "not_found",
+                    "no association label with this id exists",
+                )),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors).into());
+        }
+        let row = repo::insert(&mut tx, &link).await?;
+        let created = Association::from(row);
+        events::emit(&mut tx, EventType::AssociationCreated, &created).await?;
+        tx.commit().await?;
+        Ok(Tagged(Created {
+            location: format!("/v1/associations/{}", created.id),
+            body: AssociationEnvelope {
+                data: created,
+                meta: Meta::of(&request_id),
+            },
+        }))
+    }
+
+    /// Get an association
+    ///
+    /// An association is found only while both of its records are.
+    #[oai(
+        path = "/associations/:id",
+        method = "get",
+        operation_id = "associations_get"
+    )]
+    async fn get(
+        &self,
+        #[oai(scope = "Scope::AssociationsRead")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The association's id.
+        id: Path<PathId>,
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<AssociationEnvelope>, Read> {
+        let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let row = repo::get(&mut tx, id, false).await?;
+        tx.commit().await?;
+        let found = AssociationEnvelope {
+            data: row.into(),
+            meta: Meta::of(&request_id),
+        };
+        Ok(Conditional::new(found, &if_none_match))
+    }
+
+    /// Delete an association
+    ///
+    /// The records stay. Emits `association.deleted`.
+    #[oai(
+        path = "/associations/:id",
+        method = "delete",
+        operation_id = "associations_delete"
+    )]
+    async fn delete(
+        &self,
+        #[oai(scope = "Scope::AssociationsWrite")] auth: ApiKey,
+        state: Data<&AppState>,
+        /// The association's id.
+        id: Path<PathId>,
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<NoContent, Delete> {
+        let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let current = repo::get(&mut tx, id, true).await?;
+        if_match.check(&current)?;
+        let deleted = Association::from(repo::delete(&mut tx, id).await?);
+        events::emit(&mut tx, EventType::AssociationDeleted, &deleted).await?;
+        tx.commit().await?;
+        Ok(NoContent)
+    }
+
+    /// List associations
+    ///
+    /// Every association of the tenant whose two records exist, oldest first,
+    /// keyset-paginated. Filter by a record (`record_type` with `record_id`: either
+    /// end), by the type of the other end (`other_type`; without a record: either end),
+    /// and by label (`label_id`, or `unlabelled=true`).
+    #[oai(
+        path = "/associations",
+        method = "get",
+        operation_id = "associations_list"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        #[oai(scope = "Scope::AssociationsRead")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// With `record_id`: associations with this record at either end.
+        record_type: Query<Option<RecordType>>,
+        /// With `record_type`.
+        record_id: Query<Option<Uuid>>,
+        /// The type of the other end (of either end without `record_id`).
+        other_type: Query<Option<RecordType>>,
+        /// Only associations with this label.
+        label_id: Query<Option<Uuid>>,
+        /// `true`: only associations without a label.
+        unlabelled: Query<Option<bool>>,
+        /// Only associations created strictly after this instant (RFC 3339);
+        /// associations never change, so this is the incremental sync.
+        created_after: Query<Option<DateTime<Utc>>>,
+    ) -> ApiResult<Success<AssociationList>, List> {
+        let record = match (record_type.0, record_id.0) {
+            (Some(t), Some(id)) => Some((t.as_str(), id)),
+            (None, None) => None,
+            (Some(_), None) => return Err(missing_parameter("record_id", "record_type").into()),
+            (None, Some(_)) => return Err(missing_parameter("record_type", "record_id").into()),
+        };
+        let filter = AssociationFilter {
+            record,
+            other_type: other_type.0.map(RecordType::as_str),
+            label_id: label_id.0,
+            unlabelled: unlabelled.0.unwrap_or(false),
+            created_after: created_after.0,
+        };
+        let page = pagination::page(
+            limit.0,
+            cursor.0.as_deref(),
+            None,
+            AssociationSort::CreatedAt,
+        )?;
+        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
+        tx.commit().await?;
+        Ok(Success(AssociationList {
+            meta: pagination::meta(&page, &rows, has_more, &request_id),
+            data: rows.into_iter().map(Association::from).collect(),
+        }))
+    }
+
+    /// List a contact's associations
+    ///
+    /// Both directions, oldest first; each item names the record at the other end and
+    /// whether the contact is the association's `from` (`outgoing`) or `to` end.
+    #[oai(
+        path = "/contacts/:id/associations",
+        method = "get",
+        operation_id = "contacts_associations"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn contact_associations(
+        &self,
+        #[oai(scope = "Scope::AssociationsRead")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The contact's id.
+        id: Path<PathId>,
+        /// Only associations whose other end has this type.
+        other_type: Query<Option<RecordType>>,
+        /// Only associations with this label.
+        label_id: Query<Option<Uuid>>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Success<RecordAssociationList>, Read> {
+        let list = record_associations(
+            &state,
+            auth.0.tenant_id,
+            RecordType::Contact,
+            &id.0,
+            other_type.0,
+            label_id.0,
+            limit.0,
+            cursor.0,
+            &request_id,
+        )
+        .await?;
+        Ok(Success(list))
+    }
+
+    /// List a company's associations
+    ///
+    /// As for a contact; for subsidiaries, the parent is the `from` end.
+    #[oai(
+        path = "/companies/:id/associations",
+        method = "get",
+        operation_id = "companies_associations"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn company_associations(
+        &self,
+        #[oai(scope = "Scope::AssociationsRead")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The company's id.
+        id: Path<PathId>,
+        /// Only associations whose other end has this type.
+        other_type: Query<Option<RecordType>>,
+        /// Only associations with this label.
+        label_id: Query<Option<Uuid>>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Success<RecordAssociationList>, Read> {
+        let list = record_associations(
+            &state,
+            auth.0.tenant_id,
+            RecordType::Company,
+            &id.0,
+            other_type.0,
+            label_id.0,
+            limit.0,
+            cursor.0,
+            &request_id,
+        )
+        .await?;
+        Ok(Success(list))
+    }
+
+    /// List a lead's associations
+    ///
+    /// As for a contact.
+    #[oai(
+        path = "/leads/:id/associations",
+        method = "get",
+        operation_id = "leads_associations"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn lead_associations(
+        &self,
+        #[oai(scope = "Scope::AssociationsRead")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The lead's id.
+        id: Path<PathId>,
+        /// Only associations whose other end has this type.
+        other_type: Query<Option<RecordType>>,
+        /// Only associations with this label.
+        label_id: Query<Option<Uuid>>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Success<RecordAssociationList>, Read> {
+        let list = record_associations(
+            &state,
+            auth.0.tenant_id,
+            RecordType::Lead,
+            &id.0,
+            other_type.0,
+            label_id.0,
+            limit.0,
+            cursor.0,
+            &request_id,
+        )
+        .await?;
+        Ok(Success(list))
+    }
+
+    /// List an activity's associations
+    ///
+    /// As for a contact.
+    #[oai(
+        path = "/activities/:id/associations",
+        method = "get",
+        operation_id = "activities_associations"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn activity_associations(
+        &self,
+        #[oai(scope = "Scope::AssociationsRead")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The activity's id.
+        id: Path<PathId>,
+        /// Only associations whose other end has this type.
+        other_type: Query<Option<RecordType>>,
+        /// Only associations with this label.
+        label_id: Query<Option<Uuid>>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Success<RecordAssociationList>, Read> {
+        let list = record_associations(
+            &state,
+            auth.0.tenant_id,
+            RecordType::Activity,
+            &id.0,
+            other_type.0,
+            label_id.0,
+            limit.0,
+            cursor.0,
+            &request_id,
+        )
+        .await?;
+        Ok(Success(list))
+    }
+}
+
+/// A filter parameter given without the one it needs: a malformed request naming it.
+fn missing_parameter(missing: &str, given: &str) -> AppError {
+    AppError::BadRequest {
+        message: format!("invalid parameter `{missing}`"),
+        details: vec![FieldError::new(
+            missing,
+            "required",
+            format!("is required with `{given}`"),
+        )],
+    }
+}
