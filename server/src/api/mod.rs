@@ -20,6 +20,7 @@ pub mod operations;
 pub mod pagination;
 pub mod pipelines;
 pub mod responses;
+pub mod search;
 pub mod security;
 pub mod system;
 pub mod types;
@@ -52,6 +53,8 @@ pub enum ApiTags {
     Auth,
     /// Who did what to users, keys, tokens and QR sessions (`admin`).
     Audit,
+    /// Ranked search across contacts, companies, leads and activities.
+    Search,
     /// Signed webhooks (Standard Webhooks) for every change, sent from a transactional
     /// outbox with retries; their endpoints, deliveries and attempts, and the events
     /// themselves (`admin`).
@@ -104,6 +107,7 @@ pub type Apis = (
     audit::AuditApi,
     webhooks::WebhooksApi,
     events::EventsApi,
+    search::SearchApi,
     system::SystemApi,
 );
 
@@ -124,6 +128,7 @@ pub fn service() -> Service {
             audit::AuditApi,
             webhooks::WebhooksApi,
             events::EventsApi,
+            search::SearchApi,
             system::SystemApi,
         ),
         "Momentum API",
@@ -403,11 +408,14 @@ mod tests {
     #[test]
     fn every_authenticated_operation_names_its_scope_but_the_few_any_user_may_call() {
         // Approving a QR login and managing one's own session tokens need a credential
-        // acting as a user, whatever its scopes.
+        // acting as a user, whatever its scopes. The search needs the read scope of any
+        // one record type, which a security requirement (all of its scopes) cannot say;
+        // the handler checks it.
         let any_scope = [
             "auth_qr_sessions_approve",
             "session_tokens_list",
             "session_tokens_revoke",
+            "search",
         ];
         let doc = document();
         for (_, item) in doc["paths"].as_object().into_iter().flatten() {

@@ -10,7 +10,7 @@ use crate::domain::company::Company;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
-const COLUMNS: &str = "id, name, domain, website, industry, employee_count, phone, \
+pub(super) const COLUMNS: &str = "id, name, domain, website, industry, employee_count, phone, \
                        address_line1, address_line2, city, region, postal_code, country, \
                        tags, custom_fields, created_at, updated_at";
 const DOMAIN_KEY: &str = "companies_tenant_domain_key";

@@ -11,7 +11,7 @@ use crate::domain::contact::Contact;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
-const COLUMNS: &str = "id, first_name, last_name, email, phone, title, notes, tags, \
+pub(super) const COLUMNS: &str = "id, first_name, last_name, email, phone, title, notes, tags, \
                        custom_fields, company_id, created_at, updated_at";
 const EMAIL_KEY: &str = "contacts_tenant_email_key";
 

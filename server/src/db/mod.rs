@@ -14,6 +14,7 @@ pub mod leads;
 pub mod page;
 pub mod pipelines;
 pub mod qr;
+pub mod search;
 #[cfg(test)]
 mod sql_guard;
 mod tenant_tx;

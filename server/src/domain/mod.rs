@@ -7,6 +7,7 @@ pub mod contact;
 pub mod fields;
 pub mod lead;
 pub mod pipeline;
+pub mod search;
 
 pub use fields::FieldError;
 
