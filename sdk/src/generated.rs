@@ -10454,6 +10454,419 @@ calls `auth_qr_sessions_approve` with the session id.*/
             Default::default()
         }
     }
+    /**The kinds of CRM record that carry custom fields and associations, go to the trash
+when deleted, and are found by the search.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The kinds of CRM record that carry custom fields and associations, go to the trash\nwhen deleted, and are found by the search.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "contact",
+    ///    "company",
+    ///    "lead",
+    ///    "activity"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum RecordType {
+        #[serde(rename = "contact")]
+        Contact,
+        #[serde(rename = "company")]
+        Company,
+        #[serde(rename = "lead")]
+        Lead,
+        #[serde(rename = "activity")]
+        Activity,
+    }
+    impl ::std::convert::From<&Self> for RecordType {
+        fn from(value: &RecordType) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for RecordType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Contact => f.write_str("contact"),
+                Self::Company => f.write_str("company"),
+                Self::Lead => f.write_str("lead"),
+                Self::Activity => f.write_str("activity"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for RecordType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "contact" => Ok(Self::Contact),
+                "company" => Ok(Self::Company),
+                "lead" => Ok(Self::Lead),
+                "activity" => Ok(Self::Activity),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for RecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    /**One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the
+record as its own `GET` returns it, named by `type`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SearchHit",
+    ///  "description": "One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the\nrecord as its own `GET` returns it, named by `type`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "id",
+    ///    "score",
+    ///    "title",
+    ///    "type"
+    ///  ],
+    ///  "properties": {
+    ///    "activity": {
+    ///      "$ref": "#/components/schemas/Activity"
+    ///    },
+    ///    "company": {
+    ///      "$ref": "#/components/schemas/Company"
+    ///    },
+    ///    "contact": {
+    ///      "$ref": "#/components/schemas/Contact"
+    ///    },
+    ///    "id": {
+    ///      "description": "The record's id.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "lead": {
+    ///      "$ref": "#/components/schemas/Lead"
+    ///    },
+    ///    "score": {
+    ///      "description": "Higher is better. 3 to 4: the query is a whole field (a full name, an email, a\ndomain, a title, the phone digits); 2 to 3: it starts a word; 1 to 2: it is inside\na field, or each of its words starts a word; below 1: only similar (a typo). The\nfraction within a band grows with the share of the record's text the query covers.",
+    ///      "type": "number",
+    ///      "format": "double"
+    ///    },
+    ///    "subtitle": {
+    ///      "description": "A second line: a contact's email (or phone), a company's domain, a lead's prospect\ncompany (or name, or email), an activity's type.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "title": {
+    ///      "description": "What to show: a contact's full name (or email), a company's name, a lead's title,\nan activity's subject (or type).",
+    ///      "type": "string"
+    ///    },
+    ///    "type": {
+    ///      "description": "The record's type.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/RecordType"
+    ///        },
+    ///        {
+    ///          "description": "The record's type."
+    ///        }
+    ///      ]
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SearchHit {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub activity: ::std::option::Option<Activity>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub company: ::std::option::Option<Company>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub contact: ::std::option::Option<Contact>,
+        ///The record's id.
+        pub id: ::uuid::Uuid,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub lead: ::std::option::Option<Lead>,
+        pub score: f64,
+        /**A second line: a contact's email (or phone), a company's domain, a lead's prospect
+company (or name, or email), an activity's type.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub subtitle: ::std::option::Option<::std::string::String>,
+        /**What to show: a contact's full name (or email), a company's name, a lead's title,
+an activity's subject (or type).*/
+        pub title: ::std::string::String,
+        #[serde(rename = "type")]
+        pub type_: RecordType,
+    }
+    impl ::std::convert::From<&SearchHit> for SearchHit {
+        fn from(value: &SearchHit) -> Self {
+            value.clone()
+        }
+    }
+    impl SearchHit {
+        pub fn builder() -> builder::SearchHit {
+            Default::default()
+        }
+    }
+    ///`SearchQ`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 200,
+    ///  "minLength": 1,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SearchQ(::std::string::String);
+    impl ::std::ops::Deref for SearchQ {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SearchQ> for ::std::string::String {
+        fn from(value: SearchQ) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&SearchQ> for SearchQ {
+        fn from(value: &SearchQ) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for SearchQ {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SearchQ {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for SearchQ {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SearchQ {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SearchQ {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A page of search hits, best first, in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SearchResults",
+    ///  "description": "A page of search hits, best first, in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/SearchHit"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SearchResults {
+        pub data: ::std::vec::Vec<SearchHit>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&SearchResults> for SearchResults {
+        fn from(value: &SearchResults) -> Self {
+            value.clone()
+        }
+    }
+    impl SearchResults {
+        pub fn builder() -> builder::SearchResults {
+            Default::default()
+        }
+    }
+    ///`SearchTypes`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 100,
+    ///  "pattern": "^(contact|company|lead|activity)(,(contact|company|lead|activity))*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SearchTypes(::std::string::String);
+    impl ::std::ops::Deref for SearchTypes {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SearchTypes> for ::std::string::String {
+        fn from(value: SearchTypes) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&SearchTypes> for SearchTypes {
+        fn from(value: &SearchTypes) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for SearchTypes {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(contact|company|lead|activity)(,(contact|company|lead|activity))*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(contact|company|lead|activity)(,(contact|company|lead|activity))*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SearchTypes {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for SearchTypes {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SearchTypes {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SearchTypes {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///A session token, as listed: never its secret or the secret's hash.
     ///
     /// <details><summary>JSON schema</summary>
@@ -20482,6 +20895,252 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct SearchHit {
+            activity: ::std::result::Result<
+                ::std::option::Option<super::Activity>,
+                ::std::string::String,
+            >,
+            company: ::std::result::Result<
+                ::std::option::Option<super::Company>,
+                ::std::string::String,
+            >,
+            contact: ::std::result::Result<
+                ::std::option::Option<super::Contact>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            lead: ::std::result::Result<
+                ::std::option::Option<super::Lead>,
+                ::std::string::String,
+            >,
+            score: ::std::result::Result<f64, ::std::string::String>,
+            subtitle: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<::std::string::String, ::std::string::String>,
+            type_: ::std::result::Result<super::RecordType, ::std::string::String>,
+        }
+        impl ::std::default::Default for SearchHit {
+            fn default() -> Self {
+                Self {
+                    activity: Ok(Default::default()),
+                    company: Ok(Default::default()),
+                    contact: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    lead: Ok(Default::default()),
+                    score: Err("no value supplied for score".to_string()),
+                    subtitle: Ok(Default::default()),
+                    title: Err("no value supplied for title".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl SearchHit {
+            pub fn activity<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Activity>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.activity = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for activity: {}", e)
+                    });
+                self
+            }
+            pub fn company<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Company>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.company = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for company: {}", e)
+                    });
+                self
+            }
+            pub fn contact<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Contact>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.contact = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for contact: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn lead<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Lead>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.lead = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for lead: {}", e)
+                    });
+                self
+            }
+            pub fn score<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.score = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for score: {}", e)
+                    });
+                self
+            }
+            pub fn subtitle<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.subtitle = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for subtitle: {}", e)
+                    });
+                self
+            }
+            pub fn title<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.title = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {}", e)
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SearchHit> for super::SearchHit {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SearchHit,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    activity: value.activity?,
+                    company: value.company?,
+                    contact: value.contact?,
+                    id: value.id?,
+                    lead: value.lead?,
+                    score: value.score?,
+                    subtitle: value.subtitle?,
+                    title: value.title?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SearchHit> for SearchHit {
+            fn from(value: super::SearchHit) -> Self {
+                Self {
+                    activity: Ok(value.activity),
+                    company: Ok(value.company),
+                    contact: Ok(value.contact),
+                    id: Ok(value.id),
+                    lead: Ok(value.lead),
+                    score: Ok(value.score),
+                    subtitle: Ok(value.subtitle),
+                    title: Ok(value.title),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SearchResults {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::SearchHit>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for SearchResults {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl SearchResults {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SearchHit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SearchResults> for super::SearchResults {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SearchResults,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SearchResults> for SearchResults {
+            fn from(value: super::SearchResults) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct SessionToken {
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
@@ -25216,6 +25875,46 @@ let response = client.events_get()
 ```*/
     pub fn events_get(&self) -> builder::EventsGet<'_> {
         builder::EventsGet::new(self)
+    }
+    /**Search across records
+
+Ranked matches for `q` among contacts (full name, email, phone), companies (name,
+domain, phone), leads (title, prospect name, email, phone, company name and
+domain) and activities (subject). A query matches a whole field, the start of a
+word, the inside of a field, all of its words in any order, or (a typo) a similar
+word; a query of phone characters (`+44 20 7946 0958`, `020 7946 0958`) matches
+phone numbers by their digits. Hits come best first (`score`), ties by type then
+id, each with its record as that record's own `GET` returns it. Trashed records
+never match.
+
+Scopes: any credential holding the read scope of at least one record type. Without
+`types`, the search covers every type the credential may read; naming a type it
+may not read is a `403` naming the scope.
+
+Keyset-paginated like every list: follow `meta.next_cursor` with the same `q` and
+`types` until it is `null`.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/search`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-100 (default 20).
+- `q`: What to look for: 1 to 200 characters once trimmed.
+- `types`: Comma-separated record types to search, e.g. `contact,company`; default: every
+type the credential may read.
+```ignore
+let response = client.search()
+    .cursor(cursor)
+    .limit(limit)
+    .q(q)
+    .types(types)
+    .send()
+    .await;
+```*/
+    pub fn search(&self) -> builder::Search<'_> {
+        builder::Search::new(self)
     }
     /**Liveness probe
 
@@ -37310,6 +38009,166 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::search`]
+
+[`Client::search`]: super::Client::search*/
+    #[derive(Debug, Clone)]
+    pub struct Search<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        q: Result<types::SearchQ, String>,
+        types: Result<Option<types::SearchTypes>, String>,
+    }
+    impl<'a> Search<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                q: Err("q was not initialized".to_string()),
+                types: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn q<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SearchQ>,
+        {
+            self.q = value
+                .try_into()
+                .map_err(|_| "conversion to `SearchQ` for q failed".to_string());
+            self
+        }
+        pub fn types<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SearchTypes>,
+        {
+            self.types = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `SearchTypes` for types failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/search`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SearchResults>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit, q, types } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let q = q.map_err(Error::InvalidRequest)?;
+            let types = types.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/search", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("q", &q))
+                .query(&progenitor_client::QueryParam::new("types", &types))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "search",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

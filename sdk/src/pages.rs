@@ -15,6 +15,7 @@ crate::pagination::paginated! {
     LeadsList => LeadList, Lead;
     LeadsActivities => ActivityList, Activity;
     PipelinesList => PipelineList, Pipeline;
+    Search => SearchResults, SearchHit;
     SessionTokensList => SessionTokenList, SessionToken;
     UsersList => UserList, User;
     WebhookEndpointsList => WebhookEndpointList, WebhookEndpoint;
