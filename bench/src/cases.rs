@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::load::Spec;
-use crate::seed::{seeded_id, seeded_id_sql, Kind, Seeded, Sizes};
+use crate::seed::{seeded_id, seeded_id_sql, Kind, Seeded, Sizes, LAST_NAMES};
 
 pub struct Case {
     pub name: &'static str,
@@ -137,6 +137,8 @@ pub async fn all(admin: &PgPool, seeded: &Seeded, sizes: Sizes) -> anyhow::Resul
         vars: vec![tenant.clone(), ("event", contact_event_json())],
     });
 
+    cases.push(search_case(tenant.clone()));
+
     let leads = sizes.leads;
     let stages = seeded.open_stages.clone();
     let targets = stages.clone();
@@ -169,6 +171,45 @@ pub async fn all(admin: &PgPool, seeded: &Seeded, sizes: Sizes) -> anyhow::Resul
         ],
     });
     Ok(cases)
+}
+
+/// `GET /v1/search?q=<surname>&limit=20`, a random one of the seeded surnames, each shared
+/// by 1% of the contacts (1,000 of 100,000): every request ranks a thousand matches to
+/// serve the best twenty. The server runs `search_records` (`db::search::SEARCH_SQL`) and
+/// then reads the contacts of the page by id. The script computes the function's
+/// arguments in SQL as `domain::search::Needle` does for a one-word query (lower case,
+/// `%word%`, the word-start pattern, typo matching on, `word:*`), and collects the page's
+/// contact ids with `array_agg` so its second statement can read them (pgbench can carry
+/// only one row from a statement to the next).
+fn search_case(tenant: (&'static str, String)) -> Case {
+    let names = LAST_NAMES
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let count = LAST_NAMES.len();
+    Case {
+        name: "search",
+        label: "GET /v1/search?q=<surname>&limit=20",
+        spec: Arc::new(move |_| {
+            let name = LAST_NAMES[rand::thread_rng().gen_range(0..count)];
+            (
+                Method::GET,
+                format!("/v1/search?q={name}&limit=20"),
+                None,
+            )
+        }),
+        script: format!(
+            "\\set k random(1, {count})\n{BEGIN}\
+             SELECT array_agg(id) FILTER (WHERE kind = 'contact') AS ids FROM search_records(\
+             lower((ARRAY[{names}])[:k]), '%' || lower((ARRAY[{names}])[:k]) || '%', \
+             '(^|[^[:alnum:]])' || lower((ARRAY[{names}])[:k]), true, \
+             lower((ARRAY[{names}])[:k]) || ':*', \
+             ARRAY['contact', 'company', 'lead', 'activity'], NULL, NULL, NULL, 21) \\gset\n\
+             SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ANY(:ids::uuid[]);\nCOMMIT;\n"
+        ),
+        vars: vec![tenant],
+    }
 }
 
 /// A created contact as the server serialises it into the event.

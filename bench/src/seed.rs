@@ -35,6 +35,33 @@ pub enum Kind {
     Lead = 2,
 }
 
+/// First names and surnames the contacts are made of (contact `n` is
+/// `FIRST_NAMES[n % 50] LAST_NAMES[(n / 50) % 100]`), so a surname is shared by 1% of the
+/// contacts and a full name by 0.02%, as in a real address book: the search case has
+/// real work to rank, where `First17 Last17` names would each match one row.
+pub const FIRST_NAMES: [&str; 50] = [
+    "Ada", "Grace", "Alan", "John", "Mary", "James", "Linda", "Robert", "Patricia", "Michael",
+    "Jennifer", "William", "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph",
+    "Jessica", "Thomas", "Sarah", "Charles", "Karen", "Chris", "Nancy", "Daniel", "Lisa",
+    "Matthew", "Betty", "Anthony", "Margaret", "Mark", "Sandra", "Donald", "Ashley", "Steven",
+    "Kim", "Paul", "Emily", "Andrew", "Donna", "Joshua", "Michelle", "Kenneth", "Carol",
+    "Kevin", "Amanda", "Brian", "Melissa", "George",
+];
+pub const LAST_NAMES: [&str; 100] = [
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
+    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
+    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
+    "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans",
+    "Turner", "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris",
+    "Morales", "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson",
+    "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kimura", "Cox", "Ward", "Richardson",
+    "Watson", "Brooks", "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz",
+    "Hughes", "Price", "Alvarez", "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross",
+    "Foster", "Lovelace",
+];
+
 pub struct Seeded {
     pub tenant_id: Uuid,
     pub api_key: String,
@@ -65,7 +92,9 @@ pub async fn seed(admin: &PgPool, sizes: Sizes) -> anyhow::Result<Seeded> {
         format!(
             "INSERT INTO contacts (id, tenant_id, first_name, last_name, email, phone, title, \
                tags, company_id, created_at, updated_at) \
-             SELECT {contact}, $1, 'First' || n, 'Last' || n, 'contact' || n || '@bench.example', \
+             SELECT {contact}, $1, ($4::text[])[1 + n % 50], ($5::text[])[1 + (n / 50) % 100], \
+               lower(($4::text[])[1 + n % 50] || '.' || ($5::text[])[1 + (n / 50) % 100]) || n \
+                 || '@bench.example', \
                '+4420' || lpad(n::text, 8, '0'), 'Buyer', ARRAY['seed'], \
                CASE WHEN n % 5 <> 0 THEN ('00000000-0001-4000-8000-' || \
                  lpad(to_hex(1 + n % $3::bigint), 12, '0'))::uuid END, t, t \
@@ -96,7 +125,9 @@ pub async fn seed(admin: &PgPool, sizes: Sizes) -> anyhow::Result<Seeded> {
             .bind(tenant_id)
             .bind(rows as i64)
             .bind(companies as i64);
-        if sql.contains("$4") {
+        if sql.contains("INSERT INTO contacts") {
+            query = query.bind(&FIRST_NAMES[..]).bind(&LAST_NAMES[..]);
+        } else if sql.contains("$4") {
             query = query.bind(sizes.contacts as i64);
         }
         query.execute(admin).await.context("seeding failed")?;

@@ -20,6 +20,7 @@ mod leads;
 mod pipelines;
 mod ratelimits;
 mod sdk_helpers;
+mod search;
 mod security;
 mod users;
 mod walkthrough;

@@ -183,27 +183,27 @@ fn decode_cursor(cursor: &str, fingerprint: &str) -> Result<After, AppError> {
         message: "invalid cursor".into(),
         details: vec![FieldError::new("cursor", "invalid", why)],
     };
-    let token: Token = URL_SAFE_NO_PAD
+    let parsed: Token = URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| invalid("is not a cursor this API issued"))?;
-    if token.v != 1 {
+    if parsed.v != 1 {
         return Err(invalid("was issued by another version of the API"));
     }
-    if token.f != fingerprint {
+    if parsed.f != fingerprint {
         return Err(invalid(
             "was issued for another search; pass the same `q` and `types` as for the first page",
         ));
     }
-    let score: f64 = token.s.parse().map_err(|_| invalid("is damaged"))?;
-    if !score.is_finite() || RecordType::parse(&token.t).is_none() {
+    let score: f64 = parsed.s.parse().map_err(|_| invalid("is damaged"))?;
+    if !score.is_finite() || RecordType::parse(&parsed.t).is_none() {
         return Err(invalid("is damaged"));
     }
     Ok(After {
         score,
-        kind: token.t,
-        id: token.id,
+        kind: parsed.t,
+        id: parsed.id,
     })
 }
 
