@@ -120,6 +120,10 @@ CREATE FUNCTION search_records(
     SET search_path = pg_catalog, public, pg_temp
     AS $fn$
 DECLARE
+    -- The tenant rule is written `(tenant_id = current_tenant_id()) IS TRUE` (the same
+    -- rule: a NULL tenant matches nothing) so the planner cannot AND the text indexes
+    -- with the tenant_id index: that read the tenant's whole range of it (100,000 entries,
+    -- 30 ms) to drop a few other tenants' matches that filtering drops for free.
     -- Each type: its name, its table, and its display title and subtitle.
     branches constant text[][] := ARRAY[
         ARRAY['contact', 'contacts',
@@ -155,7 +159,7 @@ BEGIN
                 || 'WHEN search_text ~ $3 THEN 2 ELSE 1 END) '
                 || '+ char_length($1)::numeric / greatest(char_length(search_text), 1))::numeric, 4)::double precision AS score, '
                 || '%s AS title, %s AS subtitle FROM %I '
-                || 'WHERE tenant_id = current_tenant_id() AND deleted_at IS NULL AND (%s)',
+                || 'WHERE (tenant_id = current_tenant_id()) IS TRUE AND deleted_at IS NULL AND (%s)',
                 branches[i][1], branches[i][3], branches[i][4], branches[i][2], exact_match);
         END IF;
         IF p_fuzzy THEN
@@ -163,7 +167,7 @@ BEGIN
                 'SELECT %L::text AS kind, id, '
                 || 'least(round(word_similarity($1, search_text)::numeric, 4), 0.9999)::double precision AS score, '
                 || '%s AS title, %s AS subtitle FROM %I '
-                || 'WHERE tenant_id = current_tenant_id() AND deleted_at IS NULL '
+                || 'WHERE (tenant_id = current_tenant_id()) IS TRUE AND deleted_at IS NULL '
                 || 'AND $1 <%% search_text AND NOT (%s)',
                 branches[i][1], branches[i][3], branches[i][4], branches[i][2],
                 CASE WHEN exact_match = '' THEN 'false' ELSE exact_match END);
