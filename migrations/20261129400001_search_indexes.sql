@@ -95,7 +95,9 @@ CREATE INDEX activities_search_fts_idx ON activities USING gin (to_tsvector('sim
 --              nothing to look up, and would read all of it)
 --   p_word     a regular expression matching the needle at the start of a word
 --   p_fuzzy    whether to match by trigram word similarity (typos)
---   p_tsquery  `word:* & word:*` for the full-text index, or NULL
+--   p_words    text whose words (as PostgreSQL's parser splits it: an email or a host
+--              stays one word) must all start words of the record, in any order, through
+--              the full-text index; or NULL
 --   p_types    the record types to search
 --   p_after_*  the last hit of the previous page (score, type, id), or NULLs
 --   p_limit    how many hits to return
@@ -111,7 +113,7 @@ CREATE INDEX activities_search_fts_idx ON activities USING gin (to_tsvector('sim
 -- row) and can only add hits below every other: the exact phase runs first, and the typo
 -- phase only when the exact hits run out before the page is full.
 CREATE FUNCTION search_records(
-    p_needle text, p_like text, p_word text, p_fuzzy boolean, p_tsquery text,
+    p_needle text, p_like text, p_word text, p_fuzzy boolean, p_words text,
     p_types text[], p_after_score double precision, p_after_type text, p_after_id uuid,
     p_limit integer
 )
@@ -141,15 +143,21 @@ DECLARE
     page constant text := ' WHERE $8 IS NULL OR h.score < $6 OR (h.score = $6 AND (h.kind, h.id) > ($7, $8)) '
         || 'ORDER BY h.score DESC, h.kind, h.id LIMIT $9';
     found_exact bigint := 0;
+    tsq text;
 BEGIN
     -- How similar a word must be to count as a typo of the needle (pg_trgm's default,
     -- 0.6, misses one wrong letter in a five-letter name). A function's SET clause cannot
     -- name an extension's setting before the extension is loaded, so it is set here, for
     -- the rest of this (read-only) transaction.
     PERFORM set_config('pg_trgm.word_similarity_threshold', '0.45', true);
+    -- Each word of p_words as a prefix, `'ada':* & 'lovelace':*`, quoted as tsquery
+    -- quotes (a lexeme of an email or a URL may hold any character).
+    SELECT string_agg('''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || ''':*', ' & ')
+      INTO tsq
+      FROM unnest(to_tsvector('simple', p_words));
     exact_match := concat_ws(' OR ',
         CASE WHEN p_like IS NOT NULL THEN 'search_text LIKE $2' END,
-        CASE WHEN p_tsquery IS NOT NULL THEN fts END);
+        CASE WHEN tsq IS NOT NULL THEN fts END);
     FOR i IN 1 .. array_length(branches, 1) LOOP
         CONTINUE WHEN NOT branches[i][1] = ANY (p_types);
         IF exact_match <> '' THEN
@@ -177,7 +185,7 @@ BEGIN
         RETURN QUERY EXECUTE
             'SELECT h.kind, h.id, h.score, h.title, h.subtitle FROM ('
             || array_to_string(exact_parts, ' UNION ALL ') || ') h' || page
-            USING p_needle, p_like, p_word, p_fuzzy, p_tsquery, p_after_score, p_after_type,
+            USING p_needle, p_like, p_word, p_fuzzy, tsq, p_after_score, p_after_type,
                   p_after_id, p_limit;
         GET DIAGNOSTICS found_exact = ROW_COUNT;
     END IF;
@@ -187,7 +195,7 @@ BEGIN
         RETURN QUERY EXECUTE
             'SELECT h.kind, h.id, h.score, h.title, h.subtitle FROM ('
             || array_to_string(fuzzy_parts, ' UNION ALL ') || ') h' || page
-            USING p_needle, p_like, p_word, p_fuzzy, p_tsquery, p_after_score, p_after_type,
+            USING p_needle, p_like, p_word, p_fuzzy, tsq, p_after_score, p_after_type,
                   p_after_id, (p_limit - found_exact)::integer;
     END IF;
 END

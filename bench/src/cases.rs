@@ -178,7 +178,7 @@ pub async fn all(admin: &PgPool, seeded: &Seeded, sizes: Sizes) -> anyhow::Resul
 /// serve the best twenty. The server runs `search_records` (`db::search::SEARCH_SQL`) and
 /// then reads the contacts of the page by id. The script computes the function's
 /// arguments in SQL as `domain::search::Needle` does for a one-word query (lower case,
-/// `%word%`, the word-start pattern, typo matching on, `word:*`), and collects the page's
+/// `%word%`, the word-start pattern, typo matching on, the word), and collects the page's
 /// contact ids with `array_agg` so its second statement can read them (pgbench can carry
 /// only one row from a statement to the next).
 fn search_case(tenant: (&'static str, String)) -> Case {
@@ -193,18 +193,14 @@ fn search_case(tenant: (&'static str, String)) -> Case {
         label: "GET /v1/search?q=<surname>&limit=20",
         spec: Arc::new(move |_| {
             let name = LAST_NAMES[rand::thread_rng().gen_range(0..count)];
-            (
-                Method::GET,
-                format!("/v1/search?q={name}&limit=20"),
-                None,
-            )
+            (Method::GET, format!("/v1/search?q={name}&limit=20"), None)
         }),
         script: format!(
             "\\set k random(1, {count})\n{BEGIN}\
              SELECT array_agg(id) FILTER (WHERE kind = 'contact') AS ids FROM search_records(\
              lower((ARRAY[{names}])[:k]), '%' || lower((ARRAY[{names}])[:k]) || '%', \
              '(^|[^[:alnum:]])' || lower((ARRAY[{names}])[:k]), true, \
-             lower((ARRAY[{names}])[:k]) || ':*', \
+             lower((ARRAY[{names}])[:k]), \
              ARRAY['contact', 'company', 'lead', 'activity'], NULL, NULL, NULL, 21) \\gset\n\
              SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ANY(:ids::uuid[]);\nCOMMIT;\n"
         ),

@@ -113,8 +113,16 @@ async fn every_searchable_field_finds_its_record_first_with_the_record_attached(
         ("ADA@ENGINE.EXAMPLE", w.ada.id, types::RecordType::Contact),
         ("+44 20 7946 0958", w.ada.id, types::RecordType::Contact),
         ("020 7946 0958", w.ada.id, types::RecordType::Contact),
-        ("Analytical Engines", w.company.id, types::RecordType::Company),
-        ("analytical-engines.example", w.company.id, types::RecordType::Company),
+        (
+            "Analytical Engines",
+            w.company.id,
+            types::RecordType::Company,
+        ),
+        (
+            "analytical-engines.example",
+            w.company.id,
+            types::RecordType::Company,
+        ),
         ("(415) 555-2671", w.company.id, types::RecordType::Company),
         ("Difference Engine", w.lead.id, types::RecordType::Lead),
         ("charles@babbage", w.lead.id, types::RecordType::Lead),
@@ -132,7 +140,11 @@ async fn every_searchable_field_finds_its_record_first_with_the_record_attached(
             types::RecordType::Lead => first.lead.as_ref().map(|l| l.id),
             types::RecordType::Activity => first.activity.as_ref().map(|a| a.id),
         };
-        assert_eq!(attached, Some(id), "{q:?}: the record as its GET returns it");
+        assert_eq!(
+            attached,
+            Some(id),
+            "{q:?}: the record as its GET returns it"
+        );
         let records = [
             first.contact.is_some(),
             first.company.is_some(),
@@ -176,7 +188,10 @@ async fn an_exact_name_beats_a_similar_one_and_typos_still_find_the_record() {
     // Scores never increase down the list.
     let hits = search(&app.client, "ada", None).await;
     assert!(hits.len() >= 2);
-    assert!(hits.windows(2).all(|p| p[0].score >= p[1].score), "{hits:#?}");
+    assert!(
+        hits.windows(2).all(|p| p[0].score >= p[1].score),
+        "{hits:#?}"
+    );
     assert!(search(&app.client, "zzzqqqxxx", None).await.is_empty());
 }
 
@@ -252,7 +267,11 @@ async fn pages_follow_the_ranking_without_duplicates_or_gaps() {
             None => break,
         }
     }
-    assert_eq!(paged, ids(&whole.data), "pages concatenate to the whole ranking");
+    assert_eq!(
+        paged,
+        ids(&whole.data),
+        "pages concatenate to the whole ranking"
+    );
 
     // A cursor is bound to its query and types.
     let first = app
@@ -304,7 +323,10 @@ async fn malformed_searches_are_refused_naming_the_parameter() {
         assert_eq!(resp.status().as_u16(), 400, "{query}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"]["code"], "bad_request", "{query}");
-        assert_eq!(body["error"]["details"][0]["field"], field, "{query}: {body}");
+        assert_eq!(
+            body["error"]["details"][0]["field"], field,
+            "{query}: {body}"
+        );
     }
     // 200 characters (spaces included) is the most.
     let padded = format!("%20{}%20", "y".repeat(198));

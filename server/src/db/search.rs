@@ -52,7 +52,7 @@ pub async fn search(
         .bind(&needle.like)
         .bind(&needle.word_start)
         .bind(needle.fuzzy)
-        .bind(&needle.tsquery)
+        .bind(&needle.words)
         .bind(types)
         .bind(after.map(|a| a.score))
         .bind(after.map(|a| a.kind.clone()))

@@ -24,9 +24,10 @@ pub struct Needle {
     /// Whether to look for typos (trigram similarity). Not for phone numbers (a
     /// "similar" number is another number) nor for needles too short to have trigrams.
     pub fuzzy: bool,
-    /// Every word of the query as a prefix (`ada:* & love:*`), for the full-text index;
-    /// `None` for a phone number or a query without letters or digits.
-    pub tsquery: Option<String>,
+    /// The text whose words must all start words of a record, in any order (the
+    /// database splits it into words as its full-text index does, and makes each a
+    /// prefix); `None` for a phone number or a query without letters or digits.
+    pub words: Option<String>,
 }
 
 impl Needle {
@@ -56,7 +57,7 @@ impl Needle {
                 like: Some(format!("%{digits}%")),
                 word_start: word_start(&digits),
                 fuzzy: false,
-                tsquery: None,
+                words: None,
                 text: digits,
             });
         }
@@ -70,13 +71,7 @@ impl Needle {
             like: trigrams.then(|| format!("%{}%", escape_like(&text))),
             word_start: word_start(&text),
             fuzzy: trigrams,
-            tsquery: (!words.is_empty()).then(|| {
-                words
-                    .iter()
-                    .map(|w| format!("{w}:*"))
-                    .collect::<Vec<_>>()
-                    .join(" & ")
-            }),
+            words: (!words.is_empty()).then(|| text.clone()),
             text,
         })
     }
@@ -139,7 +134,7 @@ mod tests {
         let n = Needle::parse("  Ada LOVElace ").unwrap();
         assert_eq!(n.text, "ada lovelace");
         assert_eq!(n.like.as_deref(), Some("%ada lovelace%"));
-        assert_eq!(n.tsquery.as_deref(), Some("ada:* & lovelace:*"));
+        assert_eq!(n.words.as_deref(), Some("ada lovelace"));
         assert_eq!(n.word_start, r"(^|[^[:alnum:]])ada\ lovelace");
         assert!(n.fuzzy);
     }
@@ -149,7 +144,7 @@ mod tests {
         for q in ["+44 20 7946 0958", "0044 (20) 7946-0958", "442079460958"] {
             let n = Needle::parse(q).unwrap();
             assert_eq!(n.text, "442079460958", "{q}");
-            assert!(!n.fuzzy && n.tsquery.is_none());
+            assert!(!n.fuzzy && n.words.is_none());
         }
         assert_eq!(Needle::parse("020 7946 0958").unwrap().text, "2079460958");
         // Too few digits to be a phone number: an ordinary query.
@@ -161,16 +156,16 @@ mod tests {
         let n = Needle::parse("50%_off.*").unwrap();
         assert_eq!(n.like.as_deref(), Some(r"%50\%\_off.*%"));
         assert_eq!(n.word_start, r"(^|[^[:alnum:]])50\%\_off\.\*");
-        assert_eq!(n.tsquery.as_deref(), Some("50:* & off:*"));
+        assert_eq!(n.words.as_deref(), Some("50%_off.*"));
     }
 
     #[test]
     fn short_needles_use_only_the_full_text_index() {
         let n = Needle::parse("ad").unwrap();
         assert!(n.like.is_none() && !n.fuzzy);
-        assert_eq!(n.tsquery.as_deref(), Some("ad:*"));
+        assert_eq!(n.words.as_deref(), Some("ad"));
         let n = Needle::parse("@@").unwrap();
-        assert!(n.like.is_none() && n.tsquery.is_none());
+        assert!(n.like.is_none() && n.words.is_none());
     }
 
     #[test]
