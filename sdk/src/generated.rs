@@ -10582,7 +10582,7 @@ record as its own `GET` returns it, named by `type`.*/
     ///      "$ref": "#/components/schemas/Lead"
     ///    },
     ///    "score": {
-    ///      "description": "Higher is better. 3 to 4: the query is a whole field (a full name, an email, a\ndomain, a title, the phone digits); 2 to 3: it starts a word; 1 to 2: it is inside\na field, or each of its words starts a word; below 1: only similar (a typo). The\nfraction within a band grows with the share of the record's text the query covers.",
+    ///      "description": "Higher is better. 3 to 4: the query is a whole field (a full name, an email, a\ndomain, a title, the phone digits); 2 to 3: it starts a word; 1 to 2: it is inside\na field, or each of its words starts a word; below 1: only similar (a typo, served\nwhen nothing matches otherwise). The\nfraction within a band grows with the share of the record's text the query covers.",
     ///      "type": "number",
     ///      "format": "double"
     ///    },
@@ -25881,8 +25881,8 @@ let response = client.events_get()
 Ranked matches for `q` among contacts (full name, email, phone), companies (name,
 domain, phone), leads (title, prospect name, email, phone, company name and
 domain) and activities (subject). A query matches a whole field, the start of a
-word, the inside of a field, all of its words in any order, or (a typo) a similar
-word; a query of phone characters (`+44 20 7946 0958`, `020 7946 0958`) matches
+word, the inside of a field, or all of its words in any order; when it matches
+nothing so, similar words are found instead (typos); a query of phone characters (`+44 20 7946 0958`, `020 7946 0958`) matches
 phone numbers by their digits. Hits come best first (`score`), ties by type then
 id, each with its record as that record's own `GET` returns it. Trashed records
 never match.

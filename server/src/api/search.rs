@@ -47,7 +47,8 @@ pub struct SearchHit {
     pub id: Uuid,
     /// Higher is better. 3 to 4: the query is a whole field (a full name, an email, a
     /// domain, a title, the phone digits); 2 to 3: it starts a word; 1 to 2: it is inside
-    /// a field, or each of its words starts a word; below 1: only similar (a typo). The
+    /// a field, or each of its words starts a word; below 1: only similar (a typo, served
+    /// when nothing matches otherwise). The
     /// fraction within a band grows with the share of the record's text the query covers.
     pub score: f64,
     /// What to show: a contact's full name (or email), a company's name, a lead's title,
@@ -283,8 +284,8 @@ impl SearchApi {
     /// Ranked matches for `q` among contacts (full name, email, phone), companies (name,
     /// domain, phone), leads (title, prospect name, email, phone, company name and
     /// domain) and activities (subject). A query matches a whole field, the start of a
-    /// word, the inside of a field, all of its words in any order, or (a typo) a similar
-    /// word; a query of phone characters (`+44 20 7946 0958`, `020 7946 0958`) matches
+    /// word, the inside of a field, or all of its words in any order; when it matches
+    /// nothing so, similar words are found instead (typos); a query of phone characters (`+44 20 7946 0958`, `020 7946 0958`) matches
     /// phone numbers by their digits. Hits come best first (`score`), ties by type then
     /// id, each with its record as that record's own `GET` returns it. Trashed records
     /// never match.
