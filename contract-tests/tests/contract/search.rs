@@ -182,6 +182,14 @@ async fn an_exact_name_beats_a_similar_one_and_typos_still_find_the_record() {
             .unwrap_or_else(|| panic!("{typo:?}: {hits:#?}"));
         assert!(found.score < 1.0, "{typo:?}: a typo scores below 1");
     }
+    // Similar words are a fallback: a query that matches exactly gets no typo hits.
+    let exact = ids(&search(&app.client, "lovelace", None).await);
+    assert_eq!(exact, [w.ada.id], "Lovelock is only similar");
+    let typo = ids(&search(&app.client, "lovelack", None).await);
+    assert!(
+        typo.contains(&w.ada.id) && typo.contains(&w.lock.id),
+        "{typo:?}"
+    );
     // Words in any order, each a prefix: full-text.
     let hits = search(&app.client, "renewal differ", None).await;
     assert_eq!(hits[0].id, w.lead.id);

@@ -78,7 +78,7 @@ impl Needle {
 }
 
 /// The digits of a query made only of phone characters (digits, spaces, `+`, `-`, `.`,
-/// parentheses) with at least [`PHONE_MIN_DIGITS`] digits, leading zeros dropped: so
+/// parentheses), leading zeros dropped, if at least [`PHONE_MIN_DIGITS`] remain: so
 /// `+44 20 7946 0958`, `0044 20 7946 0958` and the national `020 7946 0958` all find the
 /// stored `+442079460958` (the last as a substring).
 fn phone_digits(q: &str) -> Option<String> {
@@ -89,15 +89,10 @@ fn phone_digits(q: &str) -> Option<String> {
         return None;
     }
     let digits: String = q.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() < PHONE_MIN_DIGITS {
-        return None;
-    }
-    let trimmed = digits.trim_start_matches('0');
-    Some(if trimmed.is_empty() {
-        digits.clone()
-    } else {
-        trimmed.to_owned()
-    })
+    let significant = digits.trim_start_matches('0');
+    // Counted without the leading zeros, so the digits searched for always have
+    // trigrams for the index to look up.
+    (significant.len() >= PHONE_MIN_DIGITS).then(|| significant.to_owned())
 }
 
 fn escape_like(s: &str) -> String {
@@ -149,6 +144,7 @@ mod tests {
         assert_eq!(Needle::parse("020 7946 0958").unwrap().text, "2079460958");
         // Too few digits to be a phone number: an ordinary query.
         assert_eq!(Needle::parse("+44").unwrap().text, "+44");
+        assert_eq!(Needle::parse("0042").unwrap().text, "0042");
     }
 
     #[test]
