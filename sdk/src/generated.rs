@@ -562,6 +562,97 @@ pub mod types {
                 })
         }
     }
+    ///`ActivitiesRestoreIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ActivitiesRestoreIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ActivitiesRestoreIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ActivitiesRestoreIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: ActivitiesRestoreIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ActivitiesRestoreIdempotencyKey>
+    for ActivitiesRestoreIdempotencyKey {
+        fn from(value: &ActivitiesRestoreIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ActivitiesRestoreIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ActivitiesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ActivitiesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ActivitiesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ActivitiesRestoreIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ActivitiesUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -660,6 +751,7 @@ pub mod types {
     ///  "type": "object",
     ///  "required": [
     ///    "created_at",
+    ///    "custom_fields",
     ///    "id",
     ///    "system",
     ///    "type",
@@ -695,6 +787,19 @@ pub mod types {
     ///    },
     ///    "created_at": {
     ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "custom_fields": {
+    ///      "description": "Values of the tenant's custom fields for activities (`/v1/custom-fields`), by key.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
+    ///    },
+    ///    "deleted_at": {
+    ///      "description": "When the activity was deleted (moved to the trash), or its lead was (for a\n`stage_change`); `null` while it is live.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "date-time"
     ///    },
     ///    "due_at": {
@@ -758,6 +863,12 @@ pub mod types {
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub contact_id: ::std::option::Option<::uuid::Uuid>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Values of the tenant's custom fields for activities (`/v1/custom-fields`), by key.
+        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        /**When the activity was deleted (moved to the trash), or its lead was (for a
+`stage_change`); `null` while it is live.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub due_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         pub id: ::uuid::Uuid,
@@ -817,6 +928,11 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
     ///      "type": "string",
     ///      "format": "uuid"
     ///    },
+    ///    "custom_fields": {
+    ///      "description": "Values of the tenant's custom fields for activities, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live activity holds a `409` naming it. At most 16 KiB as JSON.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
+    ///    },
     ///    "due_at": {
     ///      "type": "string",
     ///      "format": "date-time"
@@ -856,6 +972,12 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
         >,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub contact_id: ::std::option::Option<::uuid::Uuid>,
+        /**Values of the tenant's custom fields for activities, by key, each checked against
+its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+another live activity holds a `409` naming it. At most 16 KiB as JSON.*/
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub due_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -4556,6 +4678,96 @@ login's own exchange).*/
                 })
         }
     }
+    ///`CompaniesRestoreIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesRestoreIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CompaniesRestoreIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesRestoreIdempotencyKey> for ::std::string::String {
+        fn from(value: CompaniesRestoreIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesRestoreIdempotencyKey>
+    for CompaniesRestoreIdempotencyKey {
+        fn from(value: &CompaniesRestoreIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesRestoreIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CompaniesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CompaniesRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesRestoreIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`CompaniesUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -4695,6 +4907,14 @@ login's own exchange).*/
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
+    ///    "deleted_at": {
+    ///      "description": "When the company was deleted (moved to the trash); `null` while it is live.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
     ///    "domain": {
     ///      "description": "Lower case, without scheme or path; unique within the tenant.",
     ///      "type": [
@@ -4777,6 +4997,9 @@ login's own exchange).*/
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Free-form JSON object.
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///When the company was deleted (moved to the trash); `null` while it is live.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///Lower case, without scheme or path; unique within the tenant.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub domain: ::std::option::Option<::std::string::String>,
@@ -4995,7 +5218,7 @@ fields are refused.*/
     ///      "maxLength": 2
     ///    },
     ///    "custom_fields": {
-    ///      "description": "A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.",
+    ///      "description": "Values of the tenant's custom fields for companies, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live company holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
@@ -5062,7 +5285,10 @@ fields are refused.*/
         ///ISO 3166-1 alpha-2 code, any case.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub country: ::std::option::Option<CompanyCreateCountry>,
-        ///A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
+        /**Values of the tenant's custom fields for companies, by key, each checked against
+its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+another live company holds a `409` naming it. At most 16 KiB as JSON.*/
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         /**A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`
@@ -6126,7 +6352,7 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///  ],
     ///  "properties": {
     ///    "company_id": {
-    ///      "description": "The contact's company. Deleting the company sets this to `null`.",
+    ///      "description": "The contact's company. It stays while the company is in the trash (reading it\nthen needs `include_deleted=true`), and becomes `null` when the company is purged.",
     ///      "type": [
     ///        "string",
     ///        "null"
@@ -6138,9 +6364,17 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///      "format": "date-time"
     ///    },
     ///    "custom_fields": {
-    ///      "description": "Free-form JSON object.",
+    ///      "description": "Values of the tenant's custom fields for contacts (`/v1/custom-fields`), by key.",
     ///      "type": "object",
     ///      "additionalProperties": {}
+    ///    },
+    ///    "deleted_at": {
+    ///      "description": "When the contact was deleted (moved to the trash); `null` while it is live.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
     ///    },
     ///    "email": {
     ///      "description": "Unique within the tenant, compared case-insensitively; stored as sent.",
@@ -6202,12 +6436,16 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Contact {
-        ///The contact's company. Deleting the company sets this to `null`.
+        /**The contact's company. It stays while the company is in the trash (reading it
+then needs `include_deleted=true`), and becomes `null` when the company is purged.*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub company_id: ::std::option::Option<::uuid::Uuid>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
-        ///Free-form JSON object.
+        ///Values of the tenant's custom fields for contacts (`/v1/custom-fields`), by key.
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///When the contact was deleted (moved to the trash); `null` while it is live.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///Unique within the tenant, compared case-insensitively; stored as sent.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
@@ -6408,7 +6646,7 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///      "format": "uuid"
     ///    },
     ///    "custom_fields": {
-    ///      "description": "A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.",
+    ///      "description": "Values of the tenant's custom fields for contacts, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live contact holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "additionalProperties": {}
     ///    },
@@ -6460,7 +6698,10 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
         ///A company of the tenant (else 422 on this field).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub company_id: ::std::option::Option<::uuid::Uuid>,
-        ///A JSON object of up to 100 keys (each 1-64 characters), at most 16 KiB as JSON.
+        /**Values of the tenant's custom fields for contacts, by key, each checked against
+its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///A valid address, unique within the tenant ignoring case (else 409).
@@ -7835,6 +8076,96 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
                 })
         }
     }
+    ///`ContactsRestoreIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsRestoreIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for ContactsRestoreIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsRestoreIdempotencyKey> for ::std::string::String {
+        fn from(value: ContactsRestoreIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsRestoreIdempotencyKey>
+    for ContactsRestoreIdempotencyKey {
+        fn from(value: &ContactsRestoreIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsRestoreIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ContactsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ContactsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsRestoreIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ContactsUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -7911,6 +8242,979 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ContactsUpdateIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**A custom field: records of `record_type` may carry a value for `key` in their
+`custom_fields`, of type `type`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CustomField",
+    ///  "description": "A custom field: records of `record_type` may carry a value for `key` in their\n`custom_fields`, of type `type`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "id",
+    ///    "key",
+    ///    "label",
+    ///    "options",
+    ///    "record_type",
+    ///    "required",
+    ///    "type",
+    ///    "unique",
+    ///    "updated_at"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "key": {
+    ///      "description": "The key in the records' `custom_fields`.",
+    ///      "type": "string"
+    ///    },
+    ///    "label": {
+    ///      "type": "string"
+    ///    },
+    ///    "options": {
+    ///      "description": "The choices of a `select` or `multi_select` field (empty for other types).",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    },
+    ///    "record_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    },
+    ///    "required": {
+    ///      "description": "Records of this type must have a value (checked on create, and on a patch that\nchanges `custom_fields`).",
+    ///      "type": "boolean"
+    ///    },
+    ///    "type": {
+    ///      "$ref": "#/components/schemas/CustomFieldType"
+    ///    },
+    ///    "unique": {
+    ///      "description": "No two live records of this type share a value (trashed records do not count).",
+    ///      "type": "boolean"
+    ///    },
+    ///    "updated_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CustomField {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub id: ::uuid::Uuid,
+        ///The key in the records' `custom_fields`.
+        pub key: ::std::string::String,
+        pub label: ::std::string::String,
+        ///The choices of a `select` or `multi_select` field (empty for other types).
+        pub options: ::std::vec::Vec<::std::string::String>,
+        pub record_type: RecordType,
+        /**Records of this type must have a value (checked on create, and on a patch that
+changes `custom_fields`).*/
+        pub required: bool,
+        #[serde(rename = "type")]
+        pub type_: CustomFieldType,
+        ///No two live records of this type share a value (trashed records do not count).
+        pub unique: bool,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl ::std::convert::From<&CustomField> for CustomField {
+        fn from(value: &CustomField) -> Self {
+            value.clone()
+        }
+    }
+    impl CustomField {
+        pub fn builder() -> builder::CustomField {
+            Default::default()
+        }
+    }
+    ///A new custom field. Unknown fields are refused.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CustomFieldCreate",
+    ///  "description": "A new custom field. Unknown fields are refused.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "key",
+    ///    "label",
+    ///    "record_type",
+    ///    "type"
+    ///  ],
+    ///  "properties": {
+    ///    "key": {
+    ///      "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
+    ///      "type": "string",
+    ///      "maxLength": 63
+    ///    },
+    ///    "label": {
+    ///      "description": "1 to 200 characters.",
+    ///      "type": "string",
+    ///      "maxLength": 200
+    ///    },
+    ///    "options": {
+    ///      "description": "For `select` and `multi_select` (required there, refused elsewhere): 1 to 100\ndistinct options of 1 to 100 characters.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string",
+    ///        "maxLength": 100
+    ///      },
+    ///      "maxItems": 100
+    ///    },
+    ///    "record_type": {
+    ///      "$ref": "#/components/schemas/RecordType"
+    ///    },
+    ///    "required": {
+    ///      "description": "Default `false`.",
+    ///      "type": "boolean"
+    ///    },
+    ///    "type": {
+    ///      "$ref": "#/components/schemas/CustomFieldType"
+    ///    },
+    ///    "unique": {
+    ///      "description": "Default `false`; not for `multi_select`.",
+    ///      "type": "boolean"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct CustomFieldCreate {
+        ///`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
+        pub key: CustomFieldCreateKey,
+        ///1 to 200 characters.
+        pub label: CustomFieldCreateLabel,
+        /**For `select` and `multi_select` (required there, refused elsewhere): 1 to 100
+distinct options of 1 to 100 characters.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub options: ::std::vec::Vec<CustomFieldCreateOptionsItem>,
+        pub record_type: RecordType,
+        ///Default `false`.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub required: ::std::option::Option<bool>,
+        #[serde(rename = "type")]
+        pub type_: CustomFieldType,
+        ///Default `false`; not for `multi_select`.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub unique: ::std::option::Option<bool>,
+    }
+    impl ::std::convert::From<&CustomFieldCreate> for CustomFieldCreate {
+        fn from(value: &CustomFieldCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl CustomFieldCreate {
+        pub fn builder() -> builder::CustomFieldCreate {
+            Default::default()
+        }
+    }
+    ///`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
+    ///  "type": "string",
+    ///  "maxLength": 63
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldCreateKey(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldCreateKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldCreateKey> for ::std::string::String {
+        fn from(value: CustomFieldCreateKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldCreateKey> for CustomFieldCreateKey {
+        fn from(value: &CustomFieldCreateKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldCreateKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 63usize {
+                return Err("longer than 63 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldCreateKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldCreateKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldCreateKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///1 to 200 characters.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "1 to 200 characters.",
+    ///  "type": "string",
+    ///  "maxLength": 200
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldCreateLabel(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldCreateLabel {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldCreateLabel> for ::std::string::String {
+        fn from(value: CustomFieldCreateLabel) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldCreateLabel> for CustomFieldCreateLabel {
+        fn from(value: &CustomFieldCreateLabel) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldCreateLabel {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldCreateLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldCreateLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldCreateLabel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateLabel {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CustomFieldCreateOptionsItem`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 100
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldCreateOptionsItem(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldCreateOptionsItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldCreateOptionsItem> for ::std::string::String {
+        fn from(value: CustomFieldCreateOptionsItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldCreateOptionsItem>
+    for CustomFieldCreateOptionsItem {
+        fn from(value: &CustomFieldCreateOptionsItem) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldCreateOptionsItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldCreateOptionsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CustomFieldCreateOptionsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CustomFieldCreateOptionsItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldCreateOptionsItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///One custom field in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CustomFieldEnvelope",
+    ///  "description": "One custom field in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/CustomField"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CustomFieldEnvelope {
+        pub data: CustomField,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&CustomFieldEnvelope> for CustomFieldEnvelope {
+        fn from(value: &CustomFieldEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl CustomFieldEnvelope {
+        pub fn builder() -> builder::CustomFieldEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of custom fields in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CustomFieldList",
+    ///  "description": "A page of custom fields in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/CustomField"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CustomFieldList {
+        pub data: ::std::vec::Vec<CustomField>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&CustomFieldList> for CustomFieldList {
+        fn from(value: &CustomFieldList) -> Self {
+            value.clone()
+        }
+    }
+    impl CustomFieldList {
+        pub fn builder() -> builder::CustomFieldList {
+            Default::default()
+        }
+    }
+    ///The type of a custom field's values.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The type of a custom field's values.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "text",
+    ///    "number",
+    ///    "decimal",
+    ///    "boolean",
+    ///    "date",
+    ///    "datetime",
+    ///    "url",
+    ///    "email",
+    ///    "select",
+    ///    "multi_select"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum CustomFieldType {
+        #[serde(rename = "text")]
+        Text,
+        #[serde(rename = "number")]
+        Number,
+        #[serde(rename = "decimal")]
+        Decimal,
+        #[serde(rename = "boolean")]
+        Boolean,
+        #[serde(rename = "date")]
+        Date,
+        #[serde(rename = "datetime")]
+        Datetime,
+        #[serde(rename = "url")]
+        Url,
+        #[serde(rename = "email")]
+        Email,
+        #[serde(rename = "select")]
+        Select,
+        #[serde(rename = "multi_select")]
+        MultiSelect,
+    }
+    impl ::std::convert::From<&Self> for CustomFieldType {
+        fn from(value: &CustomFieldType) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for CustomFieldType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Text => f.write_str("text"),
+                Self::Number => f.write_str("number"),
+                Self::Decimal => f.write_str("decimal"),
+                Self::Boolean => f.write_str("boolean"),
+                Self::Date => f.write_str("date"),
+                Self::Datetime => f.write_str("datetime"),
+                Self::Url => f.write_str("url"),
+                Self::Email => f.write_str("email"),
+                Self::Select => f.write_str("select"),
+                Self::MultiSelect => f.write_str("multi_select"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "text" => Ok(Self::Text),
+                "number" => Ok(Self::Number),
+                "decimal" => Ok(Self::Decimal),
+                "boolean" => Ok(Self::Boolean),
+                "date" => Ok(Self::Date),
+                "datetime" => Ok(Self::Datetime),
+                "url" => Ok(Self::Url),
+                "email" => Ok(Self::Email),
+                "select" => Ok(Self::Select),
+                "multi_select" => Ok(Self::MultiSelect),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`CustomFieldsCreateIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldsCreateIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: CustomFieldsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldsCreateIdempotencyKey>
+    for CustomFieldsCreateIdempotencyKey {
+        fn from(value: &CustomFieldsCreateIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CustomFieldsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CustomFieldsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CustomFieldsDeleteIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldsDeleteIfMatch(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldsDeleteIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldsDeleteIfMatch> for ::std::string::String {
+        fn from(value: CustomFieldsDeleteIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldsDeleteIfMatch> for CustomFieldsDeleteIfMatch {
+        fn from(value: &CustomFieldsDeleteIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldsDeleteIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldsDeleteIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldsDeleteIfMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CustomFieldsGetIfNoneMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldsGetIfNoneMatch(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldsGetIfNoneMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldsGetIfNoneMatch> for ::std::string::String {
+        fn from(value: CustomFieldsGetIfNoneMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldsGetIfNoneMatch>
+    for CustomFieldsGetIfNoneMatch {
+        fn from(value: &CustomFieldsGetIfNoneMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldsGetIfNoneMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldsGetIfNoneMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldsGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CustomFieldsUpdateIfMatch`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CustomFieldsUpdateIfMatch(::std::string::String);
+    impl ::std::ops::Deref for CustomFieldsUpdateIfMatch {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CustomFieldsUpdateIfMatch> for ::std::string::String {
+        fn from(value: CustomFieldsUpdateIfMatch) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CustomFieldsUpdateIfMatch> for CustomFieldsUpdateIfMatch {
+        fn from(value: &CustomFieldsUpdateIfMatch) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CustomFieldsUpdateIfMatch {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CustomFieldsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for CustomFieldsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for CustomFieldsUpdateIfMatch {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CustomFieldsUpdateIfMatch {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -8625,9 +9929,11 @@ of one transaction are in the order they were emitted.*/
         }
     }
     /**The event catalogue. Each event's `data` is the resource as the API returns it: for
-`*.created` and `*.updated` the resource after the change, for `*.deleted` the
-resource as it was just before. New event types may be added; endpoints filtering on
-types receive only those they name.
+`*.created`, `*.updated` and `*.restored` the resource after the change; for the
+`*.deleted` of a contact, company, lead or activity the resource as it is in the
+trash (with `deleted_at`), for other `*.deleted` the resource as it was just before.
+A record purged from the trash after the retention period emits nothing. New event
+types may be added; endpoints filtering on types receive only those they name.
 
 One change can emit several events, all in its transaction. A lead that moves emits
 `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
@@ -8639,17 +9945,19 @@ status becomes `won` or `lost` (a lead created in such a stage: `lead.created` p
 that is already complete, and a pipeline patch without a `name`, change nothing and
 emit nothing.
 
-A change that only clears a link to a deleted record (deleting a company sets the
-`company_id` of its contacts, leads and activities to `null`; deleting a contact, a
-lead or a user does the same for the records linked to it) emits no event for the
-records that lose the link. Nor do the `stage_change` activities the server writes
-and deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.*/
+A change that only clears a link to a removed record (purging a company from the
+trash sets the `company_id` of its contacts, leads and activities to `null`; purging
+a contact or a lead, or deleting a user, does the same for the records linked to it)
+emits no event for the records that lose the link. Nor do the `stage_change`
+activities the server writes, trashes and restores with their lead:
+`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads
+moved along when their stage or pipeline is deleted emit nothing either.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
-    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created` and `*.updated` the resource after the change, for `*.deleted` the\nresource as it was just before. New event types may be added; endpoints filtering on\ntypes receive only those they name.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a deleted record (deleting a company sets the\n`company_id` of its contacts, leads and activities to `null`; deleting a contact, a\nlead or a user does the same for the records linked to it) emits no event for the\nrecords that lose the link. Nor do the `stage_change` activities the server writes\nand deletes with their lead: `lead.stage_changed` and `lead.deleted` report those.",
+    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created`, `*.updated` and `*.restored` the resource after the change; for the\n`*.deleted` of a contact, company, lead or activity the resource as it is in the\ntrash (with `deleted_at`), for other `*.deleted` the resource as it was just before.\nA record purged from the trash after the retention period emits nothing. New event\ntypes may be added; endpoints filtering on types receive only those they name.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a removed record (purging a company from the\ntrash sets the `company_id` of its contacts, leads and activities to `null`; purging\na contact or a lead, or deleting a user, does the same for the records linked to it)\nemits no event for the records that lose the link. Nor do the `stage_change`\nactivities the server writes, trashes and restores with their lead:\n`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads\nmoved along when their stage or pipeline is deleted emit nothing either.",
     ///  "type": "string",
     ///  "enum": [
     ///    "contact.created",
@@ -8671,6 +9979,13 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
     ///    "activity.created",
     ///    "activity.updated",
     ///    "activity.deleted",
+    ///    "contact.restored",
+    ///    "company.restored",
+    ///    "lead.restored",
+    ///    "activity.restored",
+    ///    "custom_field.created",
+    ///    "custom_field.updated",
+    ///    "custom_field.deleted",
     ///    "association.created",
     ///    "association.deleted",
     ///    "contact.merged",
@@ -8732,6 +10047,20 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
         ActivityUpdated,
         #[serde(rename = "activity.deleted")]
         ActivityDeleted,
+        #[serde(rename = "contact.restored")]
+        ContactRestored,
+        #[serde(rename = "company.restored")]
+        CompanyRestored,
+        #[serde(rename = "lead.restored")]
+        LeadRestored,
+        #[serde(rename = "activity.restored")]
+        ActivityRestored,
+        #[serde(rename = "custom_field.created")]
+        CustomFieldCreated,
+        #[serde(rename = "custom_field.updated")]
+        CustomFieldUpdated,
+        #[serde(rename = "custom_field.deleted")]
+        CustomFieldDeleted,
         #[serde(rename = "association.created")]
         AssociationCreated,
         #[serde(rename = "association.deleted")]
@@ -8772,6 +10101,13 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
                 Self::ActivityCreated => f.write_str("activity.created"),
                 Self::ActivityUpdated => f.write_str("activity.updated"),
                 Self::ActivityDeleted => f.write_str("activity.deleted"),
+                Self::ContactRestored => f.write_str("contact.restored"),
+                Self::CompanyRestored => f.write_str("company.restored"),
+                Self::LeadRestored => f.write_str("lead.restored"),
+                Self::ActivityRestored => f.write_str("activity.restored"),
+                Self::CustomFieldCreated => f.write_str("custom_field.created"),
+                Self::CustomFieldUpdated => f.write_str("custom_field.updated"),
+                Self::CustomFieldDeleted => f.write_str("custom_field.deleted"),
                 Self::AssociationCreated => f.write_str("association.created"),
                 Self::AssociationDeleted => f.write_str("association.deleted"),
                 Self::ContactMerged => f.write_str("contact.merged"),
@@ -8806,6 +10142,13 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
                 "activity.created" => Ok(Self::ActivityCreated),
                 "activity.updated" => Ok(Self::ActivityUpdated),
                 "activity.deleted" => Ok(Self::ActivityDeleted),
+                "contact.restored" => Ok(Self::ContactRestored),
+                "company.restored" => Ok(Self::CompanyRestored),
+                "lead.restored" => Ok(Self::LeadRestored),
+                "activity.restored" => Ok(Self::ActivityRestored),
+                "custom_field.created" => Ok(Self::CustomFieldCreated),
+                "custom_field.updated" => Ok(Self::CustomFieldUpdated),
+                "custom_field.deleted" => Ok(Self::CustomFieldDeleted),
                 "association.created" => Ok(Self::AssociationCreated),
                 "association.deleted" => Ok(Self::AssociationDeleted),
                 "contact.merged" => Ok(Self::ContactMerged),
@@ -9005,6 +10348,7 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
     ///  "type": "object",
     ///  "required": [
     ///    "created_at",
+    ///    "custom_fields",
     ///    "id",
     ///    "pipeline_id",
     ///    "stage_changed_at",
@@ -9046,6 +10390,19 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
     ///        "string",
     ///        "null"
     ///      ]
+    ///    },
+    ///    "custom_fields": {
+    ///      "description": "Values of the tenant's custom fields for leads (`/v1/custom-fields`), by key.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
+    ///    },
+    ///    "deleted_at": {
+    ///      "description": "When the lead was deleted (moved to the trash); `null` while it is live.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
     ///    },
     ///    "expected_close_date": {
     ///      "type": [
@@ -9185,6 +10542,11 @@ and deletes with their lead: `lead.stage_changed` and `lead.deleted` report thos
         ///ISO 4217 code.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub currency: ::std::option::Option<::std::string::String>,
+        ///Values of the tenant's custom fields for leads (`/v1/custom-fields`), by key.
+        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///When the lead was deleted (moved to the trash); `null` while it is live.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub deleted_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub expected_close_date: ::std::option::Option<::chrono::naive::NaiveDate>,
         pub id: ::uuid::Uuid,
@@ -9357,6 +10719,11 @@ to the pipeline. Unknown fields are refused.*/
     ///      "type": "string",
     ///      "maxLength": 3
     ///    },
+    ///    "custom_fields": {
+    ///      "description": "Values of the tenant's custom fields for leads, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live lead holds a `409` naming it. At most 16 KiB as JSON.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
+    ///    },
     ///    "expected_close_date": {
     ///      "type": "string",
     ///      "format": "date"
@@ -9443,6 +10810,12 @@ to the pipeline. Unknown fields are refused.*/
         ///ISO 4217 code, e.g. `EUR`.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub currency: ::std::option::Option<LeadCreateCurrency>,
+        /**Values of the tenant's custom fields for leads, by key, each checked against
+its definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`
+naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
+another live lead holds a `409` naming it. At most 16 KiB as JSON.*/
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub expected_close_date: ::std::option::Option<::chrono::naive::NaiveDate>,
         ///Why the lead was lost; required in a `lost` stage.
@@ -11141,6 +12514,94 @@ currency has, below 10^15. Needs `currency`.*/
                 })
         }
     }
+    ///`LeadsRestoreIdempotencyKey`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 255,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x20-\\x7e]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeadsRestoreIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for LeadsRestoreIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeadsRestoreIdempotencyKey> for ::std::string::String {
+        fn from(value: LeadsRestoreIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&LeadsRestoreIdempotencyKey>
+    for LeadsRestoreIdempotencyKey {
+        fn from(value: &LeadsRestoreIdempotencyKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for LeadsRestoreIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[\\x20-\\x7e]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[\\x20-\\x7e]*$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeadsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for LeadsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeadsRestoreIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeadsRestoreIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`LeadsUpdateIfMatch`
     ///
     /// <details><summary>JSON schema</summary>
@@ -12632,6 +14093,326 @@ when deleted, and are found by the search.*/
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    /**One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the
+record as its own `GET` returns it, named by `type`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SearchHit",
+    ///  "description": "One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the\nrecord as its own `GET` returns it, named by `type`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "id",
+    ///    "score",
+    ///    "title",
+    ///    "type"
+    ///  ],
+    ///  "properties": {
+    ///    "activity": {
+    ///      "$ref": "#/components/schemas/Activity"
+    ///    },
+    ///    "company": {
+    ///      "$ref": "#/components/schemas/Company"
+    ///    },
+    ///    "contact": {
+    ///      "$ref": "#/components/schemas/Contact"
+    ///    },
+    ///    "id": {
+    ///      "description": "The record's id.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "lead": {
+    ///      "$ref": "#/components/schemas/Lead"
+    ///    },
+    ///    "score": {
+    ///      "description": "Higher is better. 3 to 4: the query is a whole field (a full name, an email, a\ndomain, a title, the phone digits); 2 to 3: it starts a word; 1 to 2: it is inside\na field, or each of its words starts a word; below 1: only similar (a typo, served\nwhen nothing matches otherwise). The\nfraction within a band grows with the share of the record's text the query covers.",
+    ///      "type": "number",
+    ///      "format": "double"
+    ///    },
+    ///    "subtitle": {
+    ///      "description": "A second line: a contact's email (or phone), a company's domain, a lead's prospect\ncompany (or name, or email), an activity's type.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "title": {
+    ///      "description": "What to show: a contact's full name (or email), a company's name, a lead's title,\nan activity's subject (or type).",
+    ///      "type": "string"
+    ///    },
+    ///    "type": {
+    ///      "description": "The record's type.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/RecordType"
+    ///        },
+    ///        {
+    ///          "description": "The record's type."
+    ///        }
+    ///      ]
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SearchHit {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub activity: ::std::option::Option<Activity>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub company: ::std::option::Option<Company>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub contact: ::std::option::Option<Contact>,
+        ///The record's id.
+        pub id: ::uuid::Uuid,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub lead: ::std::option::Option<Lead>,
+        pub score: f64,
+        /**A second line: a contact's email (or phone), a company's domain, a lead's prospect
+company (or name, or email), an activity's type.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub subtitle: ::std::option::Option<::std::string::String>,
+        /**What to show: a contact's full name (or email), a company's name, a lead's title,
+an activity's subject (or type).*/
+        pub title: ::std::string::String,
+        #[serde(rename = "type")]
+        pub type_: RecordType,
+    }
+    impl ::std::convert::From<&SearchHit> for SearchHit {
+        fn from(value: &SearchHit) -> Self {
+            value.clone()
+        }
+    }
+    impl SearchHit {
+        pub fn builder() -> builder::SearchHit {
+            Default::default()
+        }
+    }
+    ///`SearchQ`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 200,
+    ///  "minLength": 1,
+    ///  "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SearchQ(::std::string::String);
+    impl ::std::ops::Deref for SearchQ {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SearchQ> for ::std::string::String {
+        fn from(value: SearchQ) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&SearchQ> for SearchQ {
+        fn from(value: &SearchQ) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for SearchQ {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[^\\x00-\\x1f\\x7f-\\x9f]*$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[^\\x00-\\x1f\\x7f-\\x9f]*$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SearchQ {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for SearchQ {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SearchQ {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SearchQ {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A page of search hits, best first, in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SearchResults",
+    ///  "description": "A page of search hits, best first, in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/SearchHit"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SearchResults {
+        pub data: ::std::vec::Vec<SearchHit>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&SearchResults> for SearchResults {
+        fn from(value: &SearchResults) -> Self {
+            value.clone()
+        }
+    }
+    impl SearchResults {
+        pub fn builder() -> builder::SearchResults {
+            Default::default()
+        }
+    }
+    ///`SearchTypes`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "maxLength": 100,
+    ///  "pattern": "^(contact|company|lead|activity)(,(contact|company|lead|activity))*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SearchTypes(::std::string::String);
+    impl ::std::ops::Deref for SearchTypes {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SearchTypes> for ::std::string::String {
+        fn from(value: SearchTypes) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&SearchTypes> for SearchTypes {
+        fn from(value: &SearchTypes) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for SearchTypes {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^(contact|company|lead|activity)(,(contact|company|lead|activity))*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(contact|company|lead|activity)(,(contact|company|lead|activity))*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SearchTypes {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for SearchTypes {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SearchTypes {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SearchTypes {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///A session token, as listed: never its secret or the secret's hash.
@@ -16808,6 +18589,14 @@ re-sent with `recover` once it is enabled again.*/
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
             >,
+            custom_fields: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            deleted_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             due_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -16840,6 +18629,10 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
+                    custom_fields: Err(
+                        "no value supplied for custom_fields".to_string(),
+                    ),
+                    deleted_at: Ok(Default::default()),
                     due_at: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     lead_id: Ok(Default::default()),
@@ -16913,6 +18706,36 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn custom_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_fields: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn deleted_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -17026,6 +18849,8 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: value.completed_at?,
                     contact_id: value.contact_id?,
                     created_at: value.created_at?,
+                    custom_fields: value.custom_fields?,
+                    deleted_at: value.deleted_at?,
                     due_at: value.due_at?,
                     id: value.id?,
                     lead_id: value.lead_id?,
@@ -17045,6 +18870,8 @@ re-sent with `recover` once it is enabled again.*/
                     completed_at: Ok(value.completed_at),
                     contact_id: Ok(value.contact_id),
                     created_at: Ok(value.created_at),
+                    custom_fields: Ok(value.custom_fields),
+                    deleted_at: Ok(value.deleted_at),
                     due_at: Ok(value.due_at),
                     id: Ok(value.id),
                     lead_id: Ok(value.lead_id),
@@ -17074,6 +18901,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::uuid::Uuid>,
                 ::std::string::String,
             >,
+            custom_fields: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
             due_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -17099,6 +18930,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(Default::default()),
                     completed_at: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
+                    custom_fields: Ok(Default::default()),
                     due_at: Ok(Default::default()),
                     lead_id: Ok(Default::default()),
                     owner_id: Ok(Default::default()),
@@ -17159,6 +18991,22 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for contact_id: {}", e)
+                    });
+                self
+            }
+            pub fn custom_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_fields: {}", e
+                        )
                     });
                 self
             }
@@ -17237,6 +19085,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: value.company_id?,
                     completed_at: value.completed_at?,
                     contact_id: value.contact_id?,
+                    custom_fields: value.custom_fields?,
                     due_at: value.due_at?,
                     lead_id: value.lead_id?,
                     owner_id: value.owner_id?,
@@ -17252,6 +19101,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(value.company_id),
                     completed_at: Ok(value.completed_at),
                     contact_id: Ok(value.contact_id),
+                    custom_fields: Ok(value.custom_fields),
                     due_at: Ok(value.due_at),
                     lead_id: Ok(value.lead_id),
                     owner_id: Ok(value.owner_id),
@@ -19093,6 +20943,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
             >,
+            deleted_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             domain: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -19143,6 +20997,7 @@ re-sent with `recover` once it is enabled again.*/
                     custom_fields: Err(
                         "no value supplied for custom_fields".to_string(),
                     ),
+                    deleted_at: Ok(Default::default()),
                     domain: Ok(Default::default()),
                     employee_count: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
@@ -19235,6 +21090,20 @@ re-sent with `recover` once it is enabled again.*/
                         format!(
                             "error converting supplied value for custom_fields: {}", e
                         )
+                    });
+                self
+            }
+            pub fn deleted_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -19385,6 +21254,7 @@ re-sent with `recover` once it is enabled again.*/
                     country: value.country?,
                     created_at: value.created_at?,
                     custom_fields: value.custom_fields?,
+                    deleted_at: value.deleted_at?,
                     domain: value.domain?,
                     employee_count: value.employee_count?,
                     id: value.id?,
@@ -19408,6 +21278,7 @@ re-sent with `recover` once it is enabled again.*/
                     country: Ok(value.country),
                     created_at: Ok(value.created_at),
                     custom_fields: Ok(value.custom_fields),
+                    deleted_at: Ok(value.deleted_at),
                     domain: Ok(value.domain),
                     employee_count: Ok(value.employee_count),
                     id: Ok(value.id),
@@ -20075,6 +21946,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
             >,
+            deleted_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             email: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -20117,6 +21992,7 @@ re-sent with `recover` once it is enabled again.*/
                     custom_fields: Err(
                         "no value supplied for custom_fields".to_string(),
                     ),
+                    deleted_at: Ok(Default::default()),
                     email: Ok(Default::default()),
                     first_name: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
@@ -20167,6 +22043,20 @@ re-sent with `recover` once it is enabled again.*/
                         format!(
                             "error converting supplied value for custom_fields: {}", e
                         )
+                    });
+                self
+            }
+            pub fn deleted_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -20288,6 +22178,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: value.company_id?,
                     created_at: value.created_at?,
                     custom_fields: value.custom_fields?,
+                    deleted_at: value.deleted_at?,
                     email: value.email?,
                     first_name: value.first_name?,
                     id: value.id?,
@@ -20306,6 +22197,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(value.company_id),
                     created_at: Ok(value.created_at),
                     custom_fields: Ok(value.custom_fields),
+                    deleted_at: Ok(value.deleted_at),
                     email: Ok(value.email),
                     first_name: Ok(value.first_name),
                     id: Ok(value.id),
@@ -20843,6 +22735,476 @@ re-sent with `recover` once it is enabled again.*/
         }
         impl ::std::convert::From<super::ContactList> for ContactList {
             fn from(value: super::ContactList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CustomField {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            key: ::std::result::Result<::std::string::String, ::std::string::String>,
+            label: ::std::result::Result<::std::string::String, ::std::string::String>,
+            options: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            record_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+            required: ::std::result::Result<bool, ::std::string::String>,
+            type_: ::std::result::Result<super::CustomFieldType, ::std::string::String>,
+            unique: ::std::result::Result<bool, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CustomField {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    key: Err("no value supplied for key".to_string()),
+                    label: Err("no value supplied for label".to_string()),
+                    options: Err("no value supplied for options".to_string()),
+                    record_type: Err("no value supplied for record_type".to_string()),
+                    required: Err("no value supplied for required".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                    unique: Err("no value supplied for unique".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl CustomField {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for key: {}", e)
+                    });
+                self
+            }
+            pub fn label<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label: {}", e)
+                    });
+                self
+            }
+            pub fn options<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.options = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for options: {}", e)
+                    });
+                self
+            }
+            pub fn record_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.record_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for record_type: {}", e)
+                    });
+                self
+            }
+            pub fn required<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.required = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for required: {}", e)
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomFieldType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {}", e)
+                    });
+                self
+            }
+            pub fn unique<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.unique = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for unique: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CustomField> for super::CustomField {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomField,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    id: value.id?,
+                    key: value.key?,
+                    label: value.label?,
+                    options: value.options?,
+                    record_type: value.record_type?,
+                    required: value.required?,
+                    type_: value.type_?,
+                    unique: value.unique?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CustomField> for CustomField {
+            fn from(value: super::CustomField) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    id: Ok(value.id),
+                    key: Ok(value.key),
+                    label: Ok(value.label),
+                    options: Ok(value.options),
+                    record_type: Ok(value.record_type),
+                    required: Ok(value.required),
+                    type_: Ok(value.type_),
+                    unique: Ok(value.unique),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CustomFieldCreate {
+            key: ::std::result::Result<
+                super::CustomFieldCreateKey,
+                ::std::string::String,
+            >,
+            label: ::std::result::Result<
+                super::CustomFieldCreateLabel,
+                ::std::string::String,
+            >,
+            options: ::std::result::Result<
+                ::std::vec::Vec<super::CustomFieldCreateOptionsItem>,
+                ::std::string::String,
+            >,
+            record_type: ::std::result::Result<super::RecordType, ::std::string::String>,
+            required: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<super::CustomFieldType, ::std::string::String>,
+            unique: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CustomFieldCreate {
+            fn default() -> Self {
+                Self {
+                    key: Err("no value supplied for key".to_string()),
+                    label: Err("no value supplied for label".to_string()),
+                    options: Ok(Default::default()),
+                    record_type: Err("no value supplied for record_type".to_string()),
+                    required: Ok(Default::default()),
+                    type_: Err("no value supplied for type_".to_string()),
+                    unique: Ok(Default::default()),
+                }
+            }
+        }
+        impl CustomFieldCreate {
+            pub fn key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomFieldCreateKey>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for key: {}", e)
+                    });
+                self
+            }
+            pub fn label<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomFieldCreateLabel>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label: {}", e)
+                    });
+                self
+            }
+            pub fn options<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::CustomFieldCreateOptionsItem>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.options = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for options: {}", e)
+                    });
+                self
+            }
+            pub fn record_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.record_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for record_type: {}", e)
+                    });
+                self
+            }
+            pub fn required<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.required = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for required: {}", e)
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomFieldType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {}", e)
+                    });
+                self
+            }
+            pub fn unique<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.unique = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for unique: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CustomFieldCreate> for super::CustomFieldCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomFieldCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    key: value.key?,
+                    label: value.label?,
+                    options: value.options?,
+                    record_type: value.record_type?,
+                    required: value.required?,
+                    type_: value.type_?,
+                    unique: value.unique?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CustomFieldCreate> for CustomFieldCreate {
+            fn from(value: super::CustomFieldCreate) -> Self {
+                Self {
+                    key: Ok(value.key),
+                    label: Ok(value.label),
+                    options: Ok(value.options),
+                    record_type: Ok(value.record_type),
+                    required: Ok(value.required),
+                    type_: Ok(value.type_),
+                    unique: Ok(value.unique),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CustomFieldEnvelope {
+            data: ::std::result::Result<super::CustomField, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for CustomFieldEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl CustomFieldEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CustomField>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CustomFieldEnvelope>
+        for super::CustomFieldEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomFieldEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CustomFieldEnvelope> for CustomFieldEnvelope {
+            fn from(value: super::CustomFieldEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CustomFieldList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::CustomField>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for CustomFieldList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl CustomFieldList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CustomField>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CustomFieldList> for super::CustomFieldList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomFieldList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CustomFieldList> for CustomFieldList {
+            fn from(value: super::CustomFieldList) -> Self {
                 Self {
                     data: Ok(value.data),
                     meta: Ok(value.meta),
@@ -21631,6 +23993,14 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            custom_fields: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            deleted_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             expected_close_date: ::std::result::Result<
                 ::std::option::Option<::chrono::naive::NaiveDate>,
                 ::std::string::String,
@@ -21705,6 +24075,10 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     currency: Ok(Default::default()),
+                    custom_fields: Err(
+                        "no value supplied for custom_fields".to_string(),
+                    ),
+                    deleted_at: Ok(Default::default()),
                     expected_close_date: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     lost_at: Ok(Default::default()),
@@ -21792,6 +24166,36 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for currency: {}", e)
+                    });
+                self
+            }
+            pub fn custom_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_fields: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn deleted_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted_at: {}", e)
                     });
                 self
             }
@@ -22074,6 +24478,8 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: value.converted_at?,
                     created_at: value.created_at?,
                     currency: value.currency?,
+                    custom_fields: value.custom_fields?,
+                    deleted_at: value.deleted_at?,
                     expected_close_date: value.expected_close_date?,
                     id: value.id?,
                     lost_at: value.lost_at?,
@@ -22105,6 +24511,8 @@ re-sent with `recover` once it is enabled again.*/
                     converted_at: Ok(value.converted_at),
                     created_at: Ok(value.created_at),
                     currency: Ok(value.currency),
+                    custom_fields: Ok(value.custom_fields),
+                    deleted_at: Ok(value.deleted_at),
                     expected_close_date: Ok(value.expected_close_date),
                     id: Ok(value.id),
                     lost_at: Ok(value.lost_at),
@@ -22279,6 +24687,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<super::LeadCreateCurrency>,
                 ::std::string::String,
             >,
+            custom_fields: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
             expected_close_date: ::std::result::Result<
                 ::std::option::Option<::chrono::naive::NaiveDate>,
                 ::std::string::String,
@@ -22339,6 +24751,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(Default::default()),
                     contact_id: Ok(Default::default()),
                     currency: Ok(Default::default()),
+                    custom_fields: Ok(Default::default()),
                     expected_close_date: Ok(Default::default()),
                     lost_reason: Ok(Default::default()),
                     owner_id: Ok(Default::default()),
@@ -22392,6 +24805,22 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for currency: {}", e)
+                    });
+                self
+            }
+            pub fn custom_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_fields: {}", e
+                        )
                     });
                 self
             }
@@ -22608,6 +25037,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: value.company_id?,
                     contact_id: value.contact_id?,
                     currency: value.currency?,
+                    custom_fields: value.custom_fields?,
                     expected_close_date: value.expected_close_date?,
                     lost_reason: value.lost_reason?,
                     owner_id: value.owner_id?,
@@ -22631,6 +25061,7 @@ re-sent with `recover` once it is enabled again.*/
                     company_id: Ok(value.company_id),
                     contact_id: Ok(value.contact_id),
                     currency: Ok(value.currency),
+                    custom_fields: Ok(value.custom_fields),
                     expected_close_date: Ok(value.expected_close_date),
                     lost_reason: Ok(value.lost_reason),
                     owner_id: Ok(value.owner_id),
@@ -23882,6 +26313,252 @@ re-sent with `recover` once it is enabled again.*/
         impl ::std::convert::From<super::RecordAssociationList>
         for RecordAssociationList {
             fn from(value: super::RecordAssociationList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SearchHit {
+            activity: ::std::result::Result<
+                ::std::option::Option<super::Activity>,
+                ::std::string::String,
+            >,
+            company: ::std::result::Result<
+                ::std::option::Option<super::Company>,
+                ::std::string::String,
+            >,
+            contact: ::std::result::Result<
+                ::std::option::Option<super::Contact>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            lead: ::std::result::Result<
+                ::std::option::Option<super::Lead>,
+                ::std::string::String,
+            >,
+            score: ::std::result::Result<f64, ::std::string::String>,
+            subtitle: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<::std::string::String, ::std::string::String>,
+            type_: ::std::result::Result<super::RecordType, ::std::string::String>,
+        }
+        impl ::std::default::Default for SearchHit {
+            fn default() -> Self {
+                Self {
+                    activity: Ok(Default::default()),
+                    company: Ok(Default::default()),
+                    contact: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    lead: Ok(Default::default()),
+                    score: Err("no value supplied for score".to_string()),
+                    subtitle: Ok(Default::default()),
+                    title: Err("no value supplied for title".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl SearchHit {
+            pub fn activity<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Activity>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.activity = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for activity: {}", e)
+                    });
+                self
+            }
+            pub fn company<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Company>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.company = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for company: {}", e)
+                    });
+                self
+            }
+            pub fn contact<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Contact>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.contact = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for contact: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn lead<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Lead>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.lead = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for lead: {}", e)
+                    });
+                self
+            }
+            pub fn score<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.score = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for score: {}", e)
+                    });
+                self
+            }
+            pub fn subtitle<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.subtitle = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for subtitle: {}", e)
+                    });
+                self
+            }
+            pub fn title<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.title = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {}", e)
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SearchHit> for super::SearchHit {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SearchHit,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    activity: value.activity?,
+                    company: value.company?,
+                    contact: value.contact?,
+                    id: value.id?,
+                    lead: value.lead?,
+                    score: value.score?,
+                    subtitle: value.subtitle?,
+                    title: value.title?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SearchHit> for SearchHit {
+            fn from(value: super::SearchHit) -> Self {
+                Self {
+                    activity: Ok(value.activity),
+                    company: Ok(value.company),
+                    contact: Ok(value.contact),
+                    id: Ok(value.id),
+                    lead: Ok(value.lead),
+                    score: Ok(value.score),
+                    subtitle: Ok(value.subtitle),
+                    title: Ok(value.title),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SearchResults {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::SearchHit>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for SearchResults {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl SearchResults {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SearchHit>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SearchResults> for super::SearchResults {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SearchResults,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SearchResults> for SearchResults {
+            fn from(value: super::SearchResults) -> Self {
                 Self {
                     data: Ok(value.data),
                     meta: Ok(value.meta),
@@ -26874,7 +29551,12 @@ Sends a `GET` request to `/v1/contacts`
 Arguments:
 - `company_id`: Only the contacts of this company.
 - `cursor`: The `next_cursor` of the previous page.
+- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+must hold). See "Custom field filters" in the API description.
 - `email`: Exact email, ignoring case.
+- `include_deleted`: Also list contacts in the trash (with `deleted_at` set). With `updated_after`,
+an incremental sync sees deletions too: deleting a contact changes its
+`updated_at`.
 - `limit`: Page size, 1-200 (default 50).
 - `q`: Case-insensitive substring of the full name or the email.
 - `sort`: Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
@@ -26884,7 +29566,9 @@ sorts descending, e.g. `-updated_at`.
 let response = client.contacts_list()
     .company_id(company_id)
     .cursor(cursor)
+    .custom_field(custom_field)
     .email(email)
+    .include_deleted(include_deleted)
     .limit(limit)
     .q(q)
     .sort(sort)
@@ -26920,7 +29604,8 @@ let response = client.contacts_create()
     }
     /**Get a contact
 
-A contact of another tenant is reported exactly like one that does not exist.
+A contact of another tenant is reported exactly like one that does not exist; so
+is a deleted one, unless `include_deleted=true`.
 
 Rate limit: the `read` class.
 
@@ -26928,11 +29613,13 @@ Sends a `GET` request to `/v1/contacts/{id}`
 
 Arguments:
 - `id`: The contact's id.
+- `include_deleted`: Also find the contact in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.contacts_get()
     .id(id)
+    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -26942,7 +29629,11 @@ let response = client.contacts_get()
     }
     /**Delete a contact
 
-Deletion is permanent.
+Moves the contact to the trash: it disappears from reads, lists and searches, its
+email is free for another contact, and records linked to it keep the link.
+`contacts_restore` brings it back within the retention period (30 days by
+default), after which it is purged for good. `contact.deleted` carries it with
+its `deleted_at`.
 
 Rate limit: the `write` class.
 
@@ -26987,6 +29678,31 @@ let response = client.contacts_update()
     pub fn contacts_update(&self) -> builder::ContactsUpdate<'_> {
         builder::ContactsUpdate::new(self)
     }
+    /**Restore a contact
+
+Brings a deleted contact back from the trash as it was, with its links (its
+company, and the leads and activities that point to it). A `409` names the live
+contact that took its email meanwhile. Restoring a contact that is not in the
+trash changes nothing and answers `200` with it (no event). Unknown ids, another
+tenant's and purged contacts are `404`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/contacts/{id}/restore`
+
+Arguments:
+- `id`: The contact's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.contacts_restore()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn contacts_restore(&self) -> builder::ContactsRestore<'_> {
+        builder::ContactsRestore::new(self)
+    }
     /**List companies
 
 Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
@@ -26998,7 +29714,10 @@ Sends a `GET` request to `/v1/companies`
 
 Arguments:
 - `cursor`: The `next_cursor` of the previous page.
+- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+must hold). See "Custom field filters" in the API description.
 - `domain`: Exact domain, normalised like the field (a URL works too).
+- `include_deleted`: Also list companies in the trash (with `deleted_at` set).
 - `industry`: Exact industry, ignoring case.
 - `limit`: Page size, 1-200 (default 50).
 - `q`: Case-insensitive substring of the name or the domain.
@@ -27008,7 +29727,9 @@ descending.
 ```ignore
 let response = client.companies_list()
     .cursor(cursor)
+    .custom_field(custom_field)
     .domain(domain)
+    .include_deleted(include_deleted)
     .industry(industry)
     .limit(limit)
     .q(q)
@@ -27044,17 +29765,22 @@ let response = client.companies_create()
     }
     /**Get a company
 
+A company of another tenant is reported exactly like one that does not exist; so
+is a deleted one, unless `include_deleted=true`.
+
 Rate limit: the `read` class.
 
 Sends a `GET` request to `/v1/companies/{id}`
 
 Arguments:
 - `id`: The company's id.
+- `include_deleted`: Also find the company in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.companies_get()
     .id(id)
+    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -27064,8 +29790,11 @@ let response = client.companies_get()
     }
     /**Delete a company
 
-Deletion is permanent. The company's contacts, leads and activities are kept; their
-`company_id` becomes `null`.
+Moves the company to the trash: it disappears from reads, lists and searches, and
+its domain is free for another company. Its contacts, leads and activities keep
+their `company_id` (it becomes `null` only when the company is purged).
+`companies_restore` brings it back within the retention period (30 days by
+default). `company.deleted` carries it with its `deleted_at`.
 
 Rate limit: the `write` class.
 
@@ -27109,6 +29838,31 @@ let response = client.companies_update()
 ```*/
     pub fn companies_update(&self) -> builder::CompaniesUpdate<'_> {
         builder::CompaniesUpdate::new(self)
+    }
+    /**Restore a company
+
+Brings a deleted company back from the trash as it was, with its links (the
+contacts, leads and activities that point to it). A `409` names the live company
+that took its domain meanwhile. Restoring a company that is not in the trash
+changes nothing and answers `200` with it (no event). Unknown ids, another
+tenant's and purged companies are `404`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/companies/{id}/restore`
+
+Arguments:
+- `id`: The company's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.companies_restore()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn companies_restore(&self) -> builder::CompaniesRestore<'_> {
+        builder::CompaniesRestore::new(self)
     }
     /**List a company's contacts
 
@@ -27509,8 +30263,11 @@ Arguments:
 - `contact_id`
 - `currency`: ISO 4217 code.
 - `cursor`: The `next_cursor` of the previous page.
+- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+must hold). See "Custom field filters" in the API description.
 - `expected_close_from`: Earliest expected close date, inclusive.
 - `expected_close_to`: Latest expected close date, inclusive.
+- `include_deleted`: Also list leads in the trash (with `deleted_at` set).
 - `limit`: Page size, 1-200 (default 50).
 - `owner_id`: Leads owned by this user.
 - `pipeline_id`
@@ -27528,8 +30285,10 @@ let response = client.leads_list()
     .contact_id(contact_id)
     .currency(currency)
     .cursor(cursor)
+    .custom_field(custom_field)
     .expected_close_from(expected_close_from)
     .expected_close_to(expected_close_to)
+    .include_deleted(include_deleted)
     .limit(limit)
     .owner_id(owner_id)
     .pipeline_id(pipeline_id)
@@ -27570,17 +30329,22 @@ let response = client.leads_create()
     }
     /**Get a lead
 
+A lead of another tenant is reported exactly like one that does not exist; so is a
+deleted one, unless `include_deleted=true`.
+
 Rate limit: the `read` class.
 
 Sends a `GET` request to `/v1/leads/{id}`
 
 Arguments:
 - `id`: The lead's id.
+- `include_deleted`: Also find the lead in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.leads_get()
     .id(id)
+    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -27590,8 +30354,11 @@ let response = client.leads_get()
     }
     /**Delete a lead
 
-Deletion is permanent. The lead's `stage_change` activities go with it; the
-activities people logged on it stay, with `lead_id` set to `null`.
+Moves the lead to the trash with its `stage_change` activities: it disappears from
+reads, lists and timelines. The activities people logged on it stay, and keep
+their `lead_id` (it becomes `null` only when the lead is purged). `leads_restore`
+brings it back within the retention period (30 days by default). `lead.deleted`
+carries it with its `deleted_at`.
 
 Rate limit: the `write` class.
 
@@ -27664,6 +30431,31 @@ let response = client.leads_convert()
     pub fn leads_convert(&self) -> builder::LeadsConvert<'_> {
         builder::LeadsConvert::new(self)
     }
+    /**Restore a lead
+
+Brings a deleted lead back from the trash as it was, in its stage, with its links
+(contact, company, and the activities that point to it) and its `stage_change`
+history. Restoring a lead that is not in the trash changes nothing and answers
+`200` with it (no event). Unknown ids, another tenant's and purged leads are
+`404`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/leads/{id}/restore`
+
+Arguments:
+- `id`: The lead's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.leads_restore()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn leads_restore(&self) -> builder::LeadsRestore<'_> {
+        builder::LeadsRestore::new(self)
+    }
     /**List activities
 
 Keyset-paginated: follow `meta.next_cursor` (with the same `sort` and filters) until
@@ -27678,8 +30470,11 @@ Arguments:
 - `completed`: `true`: only completed ones; `false`: only open ones.
 - `contact_id`
 - `cursor`: The `next_cursor` of the previous page.
+- `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
+must hold). See "Custom field filters" in the API description.
 - `due_from`: Due at or after this instant.
 - `due_to`: Due at or before this instant.
+- `include_deleted`: Also list activities in the trash (with `deleted_at` set).
 - `lead_id`
 - `limit`: Page size, 1-200 (default 50).
 - `owner_id`
@@ -27693,8 +30488,10 @@ let response = client.activities_list()
     .completed(completed)
     .contact_id(contact_id)
     .cursor(cursor)
+    .custom_field(custom_field)
     .due_from(due_from)
     .due_to(due_to)
+    .include_deleted(include_deleted)
     .lead_id(lead_id)
     .limit(limit)
     .owner_id(owner_id)
@@ -27734,11 +30531,13 @@ Sends a `GET` request to `/v1/activities/{id}`
 
 Arguments:
 - `id`: The activity's id.
+- `include_deleted`: Also find the activity in the trash (it then has `deleted_at` set).
 - `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
 body.
 ```ignore
 let response = client.activities_get()
     .id(id)
+    .include_deleted(include_deleted)
     .if_none_match(if_none_match)
     .send()
     .await;
@@ -27748,8 +30547,11 @@ let response = client.activities_get()
     }
     /**Delete an activity
 
-Deletion is permanent. `stage_change` activities are read-only (409); they go
-when their lead is deleted.
+Moves the activity to the trash: it disappears from reads, lists and timelines.
+`activities_restore` brings it back within the retention period (30 days by
+default). `activity.deleted` carries it with its `deleted_at`. `stage_change`
+activities are read-only (409); they go to the trash, and come back, with their
+lead.
 
 Rate limit: the `write` class.
 
@@ -27814,6 +30616,31 @@ let response = client.activities_complete()
 ```*/
     pub fn activities_complete(&self) -> builder::ActivitiesComplete<'_> {
         builder::ActivitiesComplete::new(self)
+    }
+    /**Restore an activity
+
+Brings a deleted activity back from the trash as it was, with its links (to
+records that may themselves be in the trash). Restoring an activity that is not in
+the trash changes nothing and answers `200` with it (no event). A `stage_change`
+activity comes back only with its lead (`leads_restore`; 409 here). Unknown ids,
+another tenant's and purged activities are `404`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/activities/{id}/restore`
+
+Arguments:
+- `id`: The activity's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.activities_restore()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn activities_restore(&self) -> builder::ActivitiesRestore<'_> {
+        builder::ActivitiesRestore::new(self)
     }
     /**A contact's timeline
 
@@ -27884,6 +30711,126 @@ let response = client.leads_activities()
 ```*/
     pub fn leads_activities(&self) -> builder::LeadsActivities<'_> {
         builder::LeadsActivities::new(self)
+    }
+    /**List custom fields
+
+Keyset-paginated in creation order: follow `meta.next_cursor` until it is `null`.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/custom-fields`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-200 (default 50).
+- `record_type`: Only the fields of this record type.
+```ignore
+let response = client.custom_fields_list()
+    .cursor(cursor)
+    .limit(limit)
+    .record_type(record_type)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_list(&self) -> builder::CustomFieldsList<'_> {
+        builder::CustomFieldsList::new(self)
+    }
+    /**Define a custom field
+
+Returns the new definition with `201` and its address in `Location`. From then on
+records of `record_type` may carry a value under `key` in `custom_fields`, checked
+against `type`. A key already defined for the record type is a `409`.
+
+Rate limit: the `admin` class.
+
+Sends a `POST` request to `/v1/custom-fields`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.custom_fields_create()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_create(&self) -> builder::CustomFieldsCreate<'_> {
+        builder::CustomFieldsCreate::new(self)
+    }
+    /**Get a custom field
+
+A definition of another tenant is reported exactly like one that does not exist.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/custom-fields/{id}`
+
+Arguments:
+- `id`: The custom field's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
+```ignore
+let response = client.custom_fields_get()
+    .id(id)
+    .if_none_match(if_none_match)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_get(&self) -> builder::CustomFieldsGet<'_> {
+        builder::CustomFieldsGet::new(self)
+    }
+    /**Delete a custom field
+
+Deletes the definition and, in the same transaction, its values: the key is
+removed from the `custom_fields` of every record of its type (trashed ones too).
+One `custom_field.deleted` event is emitted; the records that lost a value emit no
+`*.updated` event, though their `updated_at` (and `ETag`) moves.
+
+Rate limit: the `admin` class.
+
+Sends a `DELETE` request to `/v1/custom-fields/{id}`
+
+Arguments:
+- `id`: The custom field's id.
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
+```ignore
+let response = client.custom_fields_delete()
+    .id(id)
+    .if_match(if_match)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_delete(&self) -> builder::CustomFieldsDelete<'_> {
+        builder::CustomFieldsDelete::new(self)
+    }
+    /**Update a custom field
+
+Fields left out are kept. Refused with `409` while records stand in the way:
+`has_values` (changing `type` while any record holds a value), `option_in_use`
+(removing an option a record holds), `not_unique` (turning `unique` on while two
+live records share a value; the details name one of them).
+
+Rate limit: the `admin` class.
+
+Sends a `PATCH` request to `/v1/custom-fields/{id}`
+
+Arguments:
+- `id`: The custom field's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
+- `body`
+```ignore
+let response = client.custom_fields_update()
+    .id(id)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn custom_fields_update(&self) -> builder::CustomFieldsUpdate<'_> {
+        builder::CustomFieldsUpdate::new(self)
     }
     /**List association labels
 
@@ -29045,6 +31992,46 @@ let response = client.events_get()
     pub fn events_get(&self) -> builder::EventsGet<'_> {
         builder::EventsGet::new(self)
     }
+    /**Search across records
+
+Ranked matches for `q` among contacts (full name, email, phone), companies (name,
+domain, phone), leads (title, prospect name, email, phone, company name and
+domain) and activities (subject). A query matches a whole field, the start of a
+word, the inside of a field, or all of its words in any order; when it matches
+nothing so, similar words are found instead (typos); a query of phone characters (`+44 20 7946 0958`, `020 7946 0958`) matches
+phone numbers by their digits. Hits come best first (`score`), ties by type then
+id, each with its record as that record's own `GET` returns it. Trashed records
+never match.
+
+Scopes: any credential holding the read scope of at least one record type. Without
+`types`, the search covers every type the credential may read; naming a type it
+may not read is a `403` naming the scope.
+
+Keyset-paginated like every list: follow `meta.next_cursor` with the same `q` and
+`types` until it is `null`.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/search`
+
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size, 1-100 (default 20).
+- `q`: What to look for: 1 to 200 characters once trimmed.
+- `types`: Comma-separated record types to search, e.g. `contact,company`; default: every
+type the credential may read.
+```ignore
+let response = client.search()
+    .cursor(cursor)
+    .limit(limit)
+    .q(q)
+    .types(types)
+    .send()
+    .await;
+```*/
+    pub fn search(&self) -> builder::Search<'_> {
+        builder::Search::new(self)
+    }
     /**Liveness probe
 
 `200` whenever the process serves HTTP; it does not touch the database.
@@ -29096,7 +32083,9 @@ pub mod builder {
         client: &'a super::Client,
         company_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         email: Result<Option<types::ContactsListEmail>, String>,
+        include_deleted: Result<Option<bool>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         q: Result<Option<types::ContactsListQ>, String>,
         sort: Result<Option<types::ContactsListSort>, String>,
@@ -29108,7 +32097,9 @@ pub mod builder {
                 client: client,
                 company_id: Ok(None),
                 cursor: Ok(None),
+                custom_field: Ok(None),
                 email: Ok(None),
+                include_deleted: Ok(None),
                 limit: Ok(None),
                 q: Ok(None),
                 sort: Ok(None),
@@ -29140,6 +32131,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn custom_field<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.custom_field = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
+                        .to_string()
+                });
+            self
+        }
         pub fn email<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::ContactsListEmail>,
@@ -29149,6 +32153,18 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `ContactsListEmail` for email failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -29208,7 +32224,9 @@ pub mod builder {
                 client,
                 company_id,
                 cursor,
+                custom_field,
                 email,
+                include_deleted,
                 limit,
                 q,
                 sort,
@@ -29216,7 +32234,9 @@ pub mod builder {
             } = self;
             let company_id = company_id.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let email = email.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let q = q.map_err(Error::InvalidRequest)?;
             let sort = sort.map_err(Error::InvalidRequest)?;
@@ -29240,7 +32260,16 @@ pub mod builder {
                 )
                 .query(&progenitor_client::QueryParam::new("company_id", &company_id))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
+                )
                 .query(&progenitor_client::QueryParam::new("email", &email))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
+                )
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("q", &q))
                 .query(&progenitor_client::QueryParam::new("sort", &sort))
@@ -29487,6 +32516,7 @@ pub mod builder {
     pub struct ContactsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::ContactsGetIfNoneMatch>, String>,
     }
     impl<'a> ContactsGet<'a> {
@@ -29494,6 +32524,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -29505,6 +32536,18 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -29525,8 +32568,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, if_none_match } = self;
+            let Self { client, id, include_deleted, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/contacts/{}", client.baseurl, encode_path(& id.to_string()),
@@ -29549,6 +32593,12 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -29954,6 +33004,162 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::contacts_restore`]
+
+[`Client::contacts_restore`]: super::Client::contacts_restore*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsRestore<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::ContactsRestoreIdempotencyKey>, String>,
+    }
+    impl<'a> ContactsRestore<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactsRestoreIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ContactsRestoreIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/contacts/{id}/restore`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ContactEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/contacts/{}/restore", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_restore",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::companies_list`]
 
 [`Client::companies_list`]: super::Client::companies_list*/
@@ -29961,7 +33167,9 @@ pub mod builder {
     pub struct CompaniesList<'a> {
         client: &'a super::Client,
         cursor: Result<Option<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         domain: Result<Option<types::CompaniesListDomain>, String>,
+        include_deleted: Result<Option<bool>, String>,
         industry: Result<Option<types::CompaniesListIndustry>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         q: Result<Option<types::CompaniesListQ>, String>,
@@ -29973,7 +33181,9 @@ pub mod builder {
             Self {
                 client: client,
                 cursor: Ok(None),
+                custom_field: Ok(None),
                 domain: Ok(None),
+                include_deleted: Ok(None),
                 industry: Ok(None),
                 limit: Ok(None),
                 q: Ok(None),
@@ -29994,6 +33204,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn custom_field<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.custom_field = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
+                        .to_string()
+                });
+            self
+        }
         pub fn domain<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::CompaniesListDomain>,
@@ -30003,6 +33226,18 @@ pub mod builder {
                 .map(Some)
                 .map_err(|_| {
                     "conversion to `CompaniesListDomain` for domain failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -30074,7 +33309,9 @@ pub mod builder {
             let Self {
                 client,
                 cursor,
+                custom_field,
                 domain,
+                include_deleted,
                 industry,
                 limit,
                 q,
@@ -30082,7 +33319,9 @@ pub mod builder {
                 updated_after,
             } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let domain = domain.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let industry = industry.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let q = q.map_err(Error::InvalidRequest)?;
@@ -30106,7 +33345,16 @@ pub mod builder {
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
+                )
                 .query(&progenitor_client::QueryParam::new("domain", &domain))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
+                )
                 .query(&progenitor_client::QueryParam::new("industry", &industry))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("q", &q))
@@ -30354,6 +33602,7 @@ pub mod builder {
     pub struct CompaniesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::CompaniesGetIfNoneMatch>, String>,
     }
     impl<'a> CompaniesGet<'a> {
@@ -30361,6 +33610,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -30372,6 +33622,18 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -30392,8 +33654,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, if_none_match } = self;
+            let Self { client, id, include_deleted, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/companies/{}", client.baseurl, encode_path(& id.to_string()),
@@ -30416,6 +33679,12 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -30783,6 +34052,162 @@ pub mod builder {
                     )
                 }
                 415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::companies_restore`]
+
+[`Client::companies_restore`]: super::Client::companies_restore*/
+    #[derive(Debug, Clone)]
+    pub struct CompaniesRestore<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::CompaniesRestoreIdempotencyKey>, String>,
+    }
+    impl<'a> CompaniesRestore<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompaniesRestoreIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CompaniesRestoreIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/companies/{id}/restore`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CompanyEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/companies/{}/restore", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "companies_restore",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -33309,8 +36734,10 @@ pub mod builder {
         contact_id: Result<Option<::uuid::Uuid>, String>,
         currency: Result<Option<types::LeadsListCurrency>, String>,
         cursor: Result<Option<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         expected_close_from: Result<Option<::chrono::naive::NaiveDate>, String>,
         expected_close_to: Result<Option<::chrono::naive::NaiveDate>, String>,
+        include_deleted: Result<Option<bool>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         owner_id: Result<Option<::uuid::Uuid>, String>,
         pipeline_id: Result<Option<::uuid::Uuid>, String>,
@@ -33330,8 +36757,10 @@ pub mod builder {
                 contact_id: Ok(None),
                 currency: Ok(None),
                 cursor: Ok(None),
+                custom_field: Ok(None),
                 expected_close_from: Ok(None),
                 expected_close_to: Ok(None),
+                include_deleted: Ok(None),
                 limit: Ok(None),
                 owner_id: Ok(None),
                 pipeline_id: Ok(None),
@@ -33393,6 +36822,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn custom_field<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.custom_field = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
+                        .to_string()
+                });
+            self
+        }
         pub fn expected_close_from<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::naive::NaiveDate>,
@@ -33416,6 +36858,18 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: chrono :: naive :: NaiveDate` for expected_close_to failed"
                         .to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -33547,8 +37001,10 @@ pub mod builder {
                 contact_id,
                 currency,
                 cursor,
+                custom_field,
                 expected_close_from,
                 expected_close_to,
+                include_deleted,
                 limit,
                 owner_id,
                 pipeline_id,
@@ -33564,9 +37020,11 @@ pub mod builder {
             let contact_id = contact_id.map_err(Error::InvalidRequest)?;
             let currency = currency.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let expected_close_from = expected_close_from
                 .map_err(Error::InvalidRequest)?;
             let expected_close_to = expected_close_to.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let owner_id = owner_id.map_err(Error::InvalidRequest)?;
             let pipeline_id = pipeline_id.map_err(Error::InvalidRequest)?;
@@ -33599,6 +37057,9 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("currency", &currency))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(
+                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
+                )
+                .query(
                     &progenitor_client::QueryParam::new(
                         "expected_close_from",
                         &expected_close_from,
@@ -33608,6 +37069,12 @@ pub mod builder {
                     &progenitor_client::QueryParam::new(
                         "expected_close_to",
                         &expected_close_to,
+                    ),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
                     ),
                 )
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
@@ -33860,6 +37327,7 @@ pub mod builder {
     pub struct LeadsGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::LeadsGetIfNoneMatch>, String>,
     }
     impl<'a> LeadsGet<'a> {
@@ -33867,6 +37335,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -33878,6 +37347,18 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -33898,8 +37379,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, if_none_match } = self;
+            let Self { client, id, include_deleted, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/leads/{}", client.baseurl, encode_path(& id.to_string()),
@@ -33922,6 +37404,12 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -34483,6 +37971,161 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::leads_restore`]
+
+[`Client::leads_restore`]: super::Client::leads_restore*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsRestore<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::LeadsRestoreIdempotencyKey>, String>,
+    }
+    impl<'a> LeadsRestore<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadsRestoreIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `LeadsRestoreIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/leads/{id}/restore`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LeadEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/leads/{}/restore", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_restore",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::activities_list`]
 
 [`Client::activities_list`]: super::Client::activities_list*/
@@ -34493,8 +38136,10 @@ pub mod builder {
         completed: Result<Option<bool>, String>,
         contact_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
+        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
         due_from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         due_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        include_deleted: Result<Option<bool>, String>,
         lead_id: Result<Option<::uuid::Uuid>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         owner_id: Result<Option<::uuid::Uuid>, String>,
@@ -34510,8 +38155,10 @@ pub mod builder {
                 completed: Ok(None),
                 contact_id: Ok(None),
                 cursor: Ok(None),
+                custom_field: Ok(None),
                 due_from: Ok(None),
                 due_to: Ok(None),
+                include_deleted: Ok(None),
                 lead_id: Ok(None),
                 limit: Ok(None),
                 owner_id: Ok(None),
@@ -34567,6 +38214,19 @@ pub mod builder {
                 });
             self
         }
+        pub fn custom_field<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.custom_field = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
+                        .to_string()
+                });
+            self
+        }
         pub fn due_from<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -34590,6 +38250,18 @@ pub mod builder {
                 .map_err(|_| {
                     "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for due_to failed"
                         .to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -34677,8 +38349,10 @@ pub mod builder {
                 completed,
                 contact_id,
                 cursor,
+                custom_field,
                 due_from,
                 due_to,
+                include_deleted,
                 lead_id,
                 limit,
                 owner_id,
@@ -34690,8 +38364,10 @@ pub mod builder {
             let completed = completed.map_err(Error::InvalidRequest)?;
             let contact_id = contact_id.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let custom_field = custom_field.map_err(Error::InvalidRequest)?;
             let due_from = due_from.map_err(Error::InvalidRequest)?;
             let due_to = due_to.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let lead_id = lead_id.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let owner_id = owner_id.map_err(Error::InvalidRequest)?;
@@ -34719,8 +38395,17 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("completed", &completed))
                 .query(&progenitor_client::QueryParam::new("contact_id", &contact_id))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("custom_field", &custom_field),
+                )
                 .query(&progenitor_client::QueryParam::new("due_from", &due_from))
                 .query(&progenitor_client::QueryParam::new("due_to", &due_to))
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
+                )
                 .query(&progenitor_client::QueryParam::new("lead_id", &lead_id))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
@@ -34974,6 +38659,7 @@ pub mod builder {
     pub struct ActivitiesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        include_deleted: Result<Option<bool>, String>,
         if_none_match: Result<Option<types::ActivitiesGetIfNoneMatch>, String>,
     }
     impl<'a> ActivitiesGet<'a> {
@@ -34981,6 +38667,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                include_deleted: Ok(None),
                 if_none_match: Ok(None),
             }
         }
@@ -34992,6 +38679,18 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn include_deleted<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<bool>,
+        {
+            self.include_deleted = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `bool` for include_deleted failed".to_string()
                 });
             self
         }
@@ -35015,8 +38714,9 @@ pub mod builder {
             ResponseValue<types::ActivityEnvelope>,
             Error<types::ErrorEnvelope>,
         > {
-            let Self { client, id, if_none_match } = self;
+            let Self { client, id, include_deleted, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/activities/{}", client.baseurl, encode_path(& id.to_string()),
@@ -35039,6 +38739,12 @@ pub mod builder {
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "include_deleted",
+                        &include_deleted,
+                    ),
                 )
                 .headers(header_map)
                 .build()?;
@@ -35620,6 +39326,165 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::activities_restore`]
+
+[`Client::activities_restore`]: super::Client::activities_restore*/
+    #[derive(Debug, Clone)]
+    pub struct ActivitiesRestore<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<types::ActivitiesRestoreIdempotencyKey>, String>,
+    }
+    impl<'a> ActivitiesRestore<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ActivitiesRestoreIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ActivitiesRestoreIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/activities/{id}/restore`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ActivityEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/activities/{}/restore", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "activities_restore",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::contacts_activities`]
 
 [`Client::contacts_activities`]: super::Client::contacts_activities*/
@@ -36060,6 +39925,809 @@ pub mod builder {
                     )
                 }
                 413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_list`]
+
+[`Client::custom_fields_list`]: super::Client::custom_fields_list*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        record_type: Result<Option<types::RecordType>, String>,
+    }
+    impl<'a> CustomFieldsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                record_type: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn record_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::RecordType>,
+        {
+            self.record_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `RecordType` for record_type failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/custom-fields`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CustomFieldList>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit, record_type } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let record_type = record_type.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/custom-fields", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("record_type", &record_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_create`]
+
+[`Client::custom_fields_create`]: super::Client::custom_fields_create*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsCreate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<types::CustomFieldsCreateIdempotencyKey>, String>,
+        body: Result<types::builder::CustomFieldCreate, String>,
+    }
+    impl<'a> CustomFieldsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CustomFieldsCreateIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldCreate>,
+            <V as std::convert::TryInto<
+                types::CustomFieldCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `CustomFieldCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CustomFieldCreate,
+            ) -> types::builder::CustomFieldCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/custom-fields`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CustomFieldEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::CustomFieldCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/custom-fields", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_get`]
+
+[`Client::custom_fields_get`]: super::Client::custom_fields_get*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<types::CustomFieldsGetIfNoneMatch>, String>,
+    }
+    impl<'a> CustomFieldsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldsGetIfNoneMatch>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CustomFieldsGetIfNoneMatch` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/custom-fields/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CustomFieldEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, if_none_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/custom-fields/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_delete`]
+
+[`Client::custom_fields_delete`]: super::Client::custom_fields_delete*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<types::CustomFieldsDeleteIfMatch>, String>,
+    }
+    impl<'a> CustomFieldsDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldsDeleteIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CustomFieldsDeleteIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/custom-fields/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, if_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/custom-fields/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::custom_fields_update`]
+
+[`Client::custom_fields_update`]: super::Client::custom_fields_update*/
+    #[derive(Debug, Clone)]
+    pub struct CustomFieldsUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<types::CustomFieldsUpdateIfMatch>, String>,
+        body: Result<crate::patch::CustomFieldPatch, String>,
+    }
+    impl<'a> CustomFieldsUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CustomFieldsUpdateIfMatch>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `CustomFieldsUpdateIfMatch` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<crate::patch::CustomFieldPatch>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `crate :: patch :: CustomFieldPatch` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/custom-fields/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CustomFieldEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/custom-fields/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "custom_fields_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -44012,6 +48680,166 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::search`]
+
+[`Client::search`]: super::Client::search*/
+    #[derive(Debug, Clone)]
+    pub struct Search<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        q: Result<types::SearchQ, String>,
+        types: Result<Option<types::SearchTypes>, String>,
+    }
+    impl<'a> Search<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                q: Err("q was not initialized".to_string()),
+                types: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn q<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SearchQ>,
+        {
+            self.q = value
+                .try_into()
+                .map_err(|_| "conversion to `SearchQ` for q failed".to_string());
+            self
+        }
+        pub fn types<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SearchTypes>,
+        {
+            self.types = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `SearchTypes` for types failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/search`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SearchResults>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit, q, types } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let q = q.map_err(Error::InvalidRequest)?;
+            let types = types.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/search", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("q", &q))
+                .query(&progenitor_client::QueryParam::new("types", &types))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "search",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -16,11 +16,13 @@ crate::pagination::paginated! {
     ContactsList => ContactList, Contact;
     ContactsActivities => ActivityList, Activity;
     ContactsAssociations => RecordAssociationList, RecordAssociation;
+    CustomFieldsList => CustomFieldList, CustomField;
     EventsList => EventList, Event;
     LeadsList => LeadList, Lead;
     LeadsActivities => ActivityList, Activity;
     LeadsAssociations => RecordAssociationList, RecordAssociation;
     PipelinesList => PipelineList, Pipeline;
+    Search => SearchResults, SearchHit;
     SessionTokensList => SessionTokenList, SessionToken;
     UsersList => UserList, User;
     WebhookEndpointsList => WebhookEndpointList, WebhookEndpoint;

@@ -482,9 +482,18 @@ async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> Fixtures {
             ),
         ]),
     };
+    let doc: Value = serde_json::from_str(DOCUMENT).expect("the committed document");
     for op in ops.iter().filter(|op| op.takes_query("cursor")) {
         let path = valid_path(op, &fixtures);
-        let page = call(app, "GET", &format!("{path}?limit=1"), None).await;
+        // Required query parameters (the search's `q`) with the value every case sends,
+        // so the cursor is one those requests accept.
+        let mut query = String::from("?limit=1");
+        for p in op.params_in("query").filter(|p| p.required) {
+            if let Some(value) = query_value(&doc, p, &fixtures, op) {
+                let _ = write!(query, "&{}={value}", p.name);
+            }
+        }
+        let page = call(app, "GET", &format!("{path}{query}"), None).await;
         if let Some(cursor) = page["meta"]["next_cursor"].as_str() {
             fixtures.cursors.insert(op.id.clone(), cursor.to_owned());
         }

@@ -661,14 +661,26 @@ mod every_operation {
                 }
                 url
             };
-            let limit = [("limit".to_owned(), "1".to_owned())];
+            // Required query parameters: the search's `q`, a letter A's records start
+            // words with, so A's first page has a cursor.
+            let required: Vec<(String, String)> = params
+                .iter()
+                .filter(|p| p["in"] == "query" && p["required"] == true)
+                .map(|p| match p["name"].as_str().unwrap() {
+                    "q" => ("q".to_owned(), "a".to_owned()),
+                    other => panic!("{op_id}: no value for the required ?{other}: add one"),
+                })
+                .collect();
+            let mut limit = vec![("limit".to_owned(), "1".to_owned())];
+            limit.extend(required.iter().cloned());
             let (status, text) = http.call(Some(a_key), "get", &fill(&a), &limit, None).await;
             assert_eq!(status, 200, "{op_id}: {text}");
             let page: Value = serde_json::from_str(&text).unwrap();
             let Some(cursor) = page["meta"]["next_cursor"].as_str() else {
                 continue;
             };
-            let query = [("cursor".to_owned(), cursor.to_owned())];
+            let mut query = vec![("cursor".to_owned(), cursor.to_owned())];
+            query.extend(required);
             let (status, text) = http.call(Some(b_key), "get", &fill(&b), &query, None).await;
             assert!(status == 200 || status == 400, "{op_id}: {status} {text}");
             let leaked = leaks(&text, Uuid::nil());

@@ -23,6 +23,7 @@ mod merge;
 mod pipelines;
 mod ratelimits;
 mod sdk_helpers;
+mod search;
 mod security;
 mod trash;
 mod users;

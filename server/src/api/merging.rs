@@ -238,7 +238,7 @@ impl MergingApi {
         let duplicate = contacts::get(&mut tx, duplicate_id).await?;
         repo::move_contact_links(&mut tx, id, duplicate_id).await?;
         let (dropped, _) = repo::move_associations(&mut tx, "contact", id, duplicate_id).await?;
-        contacts::delete(&mut tx, duplicate_id).await?;
+        contacts::delete_for_good(&mut tx, duplicate_id).await?;
         let filled = fill::contact(survivor.to_domain(), duplicate.to_domain());
         let row = contacts::update(&mut tx, id, &filled).await?;
         let merged = Contact::from(duplicate);
@@ -294,7 +294,7 @@ impl MergingApi {
         let duplicate = companies::get(&mut tx, duplicate_id).await?;
         repo::move_company_links(&mut tx, id, duplicate_id).await?;
         let (dropped, _) = repo::move_associations(&mut tx, "company", id, duplicate_id).await?;
-        companies::delete(&mut tx, duplicate_id).await?;
+        companies::delete_for_good(&mut tx, duplicate_id).await?;
         let filled = fill::company(survivor.to_domain(), duplicate.to_domain());
         let row = companies::update(&mut tx, id, &filled).await?;
         let merged = Company::from(duplicate);

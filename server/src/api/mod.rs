@@ -23,6 +23,7 @@ pub mod operations;
 pub mod pagination;
 pub mod pipelines;
 pub mod responses;
+pub mod search;
 pub mod security;
 pub mod system;
 pub mod types;
@@ -61,6 +62,8 @@ pub enum ApiTags {
     Auth,
     /// Who did what to users, keys, tokens and QR sessions (`admin`).
     Audit,
+    /// Ranked search across contacts, companies, leads and activities.
+    Search,
     /// Signed webhooks (Standard Webhooks) for every change, sent from a transactional
     /// outbox with retries; their endpoints, deliveries and attempts, and the events
     /// themselves (`admin`).
@@ -100,22 +103,27 @@ schema is the catalogue.
 (per client address without one). Every response says where you stand (`RateLimit-Policy`, \
 `RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`.";
 
+/// Nested because poem-openapi implements `OpenApi` for tuples of at most 16; the order
+/// is the document's.
 pub type Apis = (
-    contacts::ContactsApi,
-    companies::CompaniesApi,
-    batch::BatchApi,
-    pipelines::PipelinesApi,
-    leads::LeadsApi,
-    activities::ActivitiesApi,
-    custom_fields::CustomFieldsApi,
-    associations::AssociationsApi,
-    merging::MergingApi,
+    (
+        contacts::ContactsApi,
+        companies::CompaniesApi,
+        batch::BatchApi,
+        pipelines::PipelinesApi,
+        leads::LeadsApi,
+        activities::ActivitiesApi,
+        custom_fields::CustomFieldsApi,
+        associations::AssociationsApi,
+        merging::MergingApi,
+    ),
     users::UsersApi,
     api_keys::ApiKeysApi,
     auth::AuthApi,
     audit::AuditApi,
     webhooks::WebhooksApi,
     events::EventsApi,
+    search::SearchApi,
     system::SystemApi,
 );
 
@@ -124,21 +132,24 @@ pub type Service = OpenApiService<Apis, ()>;
 pub fn service() -> Service {
     OpenApiService::new(
         (
-            contacts::ContactsApi,
-            companies::CompaniesApi,
-            batch::BatchApi,
-            pipelines::PipelinesApi,
-            leads::LeadsApi,
-            activities::ActivitiesApi,
-            custom_fields::CustomFieldsApi,
-            associations::AssociationsApi,
-            merging::MergingApi,
+            (
+                contacts::ContactsApi,
+                companies::CompaniesApi,
+                batch::BatchApi,
+                pipelines::PipelinesApi,
+                leads::LeadsApi,
+                activities::ActivitiesApi,
+                custom_fields::CustomFieldsApi,
+                associations::AssociationsApi,
+                merging::MergingApi,
+            ),
             users::UsersApi,
             api_keys::ApiKeysApi,
             auth::AuthApi,
             audit::AuditApi,
             webhooks::WebhooksApi,
             events::EventsApi,
+            search::SearchApi,
             system::SystemApi,
         ),
         "Momentum API",
@@ -418,11 +429,14 @@ mod tests {
     #[test]
     fn every_authenticated_operation_names_its_scope_but_the_few_any_user_may_call() {
         // Approving a QR login and managing one's own session tokens need a credential
-        // acting as a user, whatever its scopes.
+        // acting as a user, whatever its scopes. The search needs the read scope of any
+        // one record type, which a security requirement (all of its scopes) cannot say;
+        // the handler checks it.
         let any_scope = [
             "auth_qr_sessions_approve",
             "session_tokens_list",
             "session_tokens_revoke",
+            "search",
         ];
         let doc = document();
         for (_, item) in doc["paths"].as_object().into_iter().flatten() {

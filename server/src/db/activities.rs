@@ -9,9 +9,9 @@ use super::{violations, TenantTx};
 use crate::domain::activity::{Activity, ActivityType};
 use crate::error::{AppError, AppResult};
 
-const COLUMNS: &str = "id, type, system, subject, body, due_at, completed_at, owner_id, \
-                       contact_id, company_id, lead_id, custom_fields, created_at, updated_at, \
-                       deleted_at";
+pub(super) const COLUMNS: &str =
+    "id, type, system, subject, body, due_at, completed_at, owner_id, contact_id, company_id, \
+     lead_id, custom_fields, created_at, updated_at, deleted_at";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActivityRow {

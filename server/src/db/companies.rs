@@ -10,7 +10,7 @@ use crate::domain::company::Company;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
-const COLUMNS: &str = "id, name, domain, website, industry, employee_count, phone, \
+pub(super) const COLUMNS: &str = "id, name, domain, website, industry, employee_count, phone, \
                        address_line1, address_line2, city, region, postal_code, country, \
                        tags, custom_fields, created_at, updated_at, deleted_at";
 const DOMAIN_KEY: &str = "companies_tenant_domain_key";
@@ -166,6 +166,17 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult
         .fetch_optional(tx.conn())
         .await
         .map_err(write_error)?
+        .ok_or(AppError::NotFound("company"))
+}
+
+/// Deletes the company for good (a merge's duplicate, already emptied of its links): the
+/// trash is for deletions a person may want to undo, a merge is recorded instead.
+pub async fn delete_for_good(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
+    let sql = format!("DELETE FROM companies WHERE id = $1 RETURNING {COLUMNS}");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
         .ok_or(AppError::NotFound("company"))
 }
 

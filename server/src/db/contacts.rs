@@ -11,7 +11,7 @@ use crate::domain::contact::Contact;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
-const COLUMNS: &str = "id, first_name, last_name, email, phone, title, notes, tags, \
+pub(super) const COLUMNS: &str = "id, first_name, last_name, email, phone, title, notes, tags, \
                        custom_fields, company_id, created_at, updated_at, deleted_at";
 const EMAIL_KEY: &str = "contacts_tenant_email_key";
 
@@ -116,6 +116,17 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult
         .fetch_optional(tx.conn())
         .await
         .map_err(write_error)?
+        .ok_or(AppError::NotFound("contact"))
+}
+
+/// Deletes the contact for good (a merge's duplicate, already emptied of its links): the
+/// trash is for deletions a person may want to undo, a merge is recorded instead.
+pub async fn delete_for_good(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
+    let sql = format!("DELETE FROM contacts WHERE id = $1 RETURNING {COLUMNS}");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
         .ok_or(AppError::NotFound("contact"))
 }
 

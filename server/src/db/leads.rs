@@ -15,7 +15,8 @@ use crate::domain::pipeline::StageKind;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
-const COLUMNS: &str = "id, title, contact_id, company_id, pipeline_id, stage_id, status, \
+pub(super) const COLUMNS: &str =
+    "id, title, contact_id, company_id, pipeline_id, stage_id, status, \
                        value, currency, expected_close_date, owner_id, source, lost_reason, \
                        prospect_first_name, prospect_last_name, prospect_email, \
                        prospect_phone, prospect_company_name, prospect_company_domain, \

@@ -36,6 +36,7 @@ pub mod merges;
 pub mod page;
 pub mod pipelines;
 pub mod qr;
+pub mod search;
 #[cfg(test)]
 mod sql_guard;
 mod tenant_tx;

@@ -265,3 +265,55 @@ async fn expired_idempotency_keys_of_every_tenant_are_purged_and_live_ones_kept(
         .unwrap();
     assert_eq!(left, ["live-a"]);
 }
+
+/// The search runs in a SECURITY DEFINER function (row-level security cannot use its
+/// indexes), so it must apply the tenant rule itself: without a tenant it finds nothing,
+/// with one it finds that tenant's rows only, and never a trashed one.
+#[tokio::test]
+async fn the_search_function_keeps_to_the_transactions_tenant() {
+    let db = database().await;
+    let a = Uuid::now_v7();
+    let b = Uuid::now_v7();
+    for (tenant, name) in [(a, "A"), (b, "B")] {
+        sqlx::query("INSERT INTO tenants (id, name) VALUES ($1, $2)")
+            .bind(tenant)
+            .bind(name)
+            .execute(&db.owner)
+            .await
+            .unwrap();
+    }
+    let in_a = seed_contact(&db.owner, a).await;
+    let in_b = seed_contact(&db.owner, b).await;
+    let trashed = seed_contact(&db.owner, a).await;
+    sqlx::query("UPDATE contacts SET deleted_at = now() WHERE id = $1")
+        .bind(trashed)
+        .execute(&db.owner)
+        .await
+        .unwrap();
+
+    let search = |tenant: Option<Uuid>| {
+        let runtime = db.runtime.clone();
+        async move {
+            let mut tx = runtime.begin().await.unwrap();
+            if let Some(tenant) = tenant {
+                sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            let ids: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM search_records('seed', '%seed%', '(^|[^[:alnum:]])seed', \
+                 true, 'seed', ARRAY['contact', 'company', 'lead', 'activity'], \
+                 NULL, NULL, NULL, 100)",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+            ids
+        }
+    };
+    assert!(search(None).await.is_empty(), "no tenant, nothing found");
+    assert_eq!(search(Some(a)).await, [in_a]);
+    assert_eq!(search(Some(b)).await, [in_b]);
+}
