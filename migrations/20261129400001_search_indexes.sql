@@ -104,15 +104,17 @@ CREATE INDEX activities_search_fts_idx ON activities USING gin (to_tsvector('sim
 --
 -- Ranking, deterministic: a tier (3: the needle is a whole field, e.g. the full name, the
 -- email, the domain, the phone digits; 2: it starts a word; 1: it is inside a field, or
--- every word of it starts a word somewhere) plus pg_trgm's word_similarity (0..1),
--- rounded to 4 decimals, so every such hit scores 1 or more; a hit found only by
+-- every word of it starts a word somewhere) plus the share of the record's searchable
+-- text the needle covers (0..1: a closer match ranks higher; cheaper than a trigram
+-- similarity per candidate, which cost twice as much on common names), rounded to 4
+-- decimals, so every such hit scores 1 or more; a hit found only by
 -- similarity (a typo) scores its similarity, capped below 1. Ties by type, then id. Pages
 -- continue strictly after the previous page's last (score, type, id).
 --
 -- Typos are a fallback: hits found only by similarity are served when the query matches
 -- nothing otherwise. Similarity is the expensive part (one per candidate row, and a long
--- needle such as an email has thousands of similar candidates: 700 ms where the exact
--- phase took 10), and a query that matched exactly has its answer.
+-- needle such as an email has thousands of similar candidates: 700 ms, seven times the
+-- exact phase), and a query that matched exactly has its answer.
 CREATE FUNCTION search_records(
     p_needle text, p_like text, p_word text, p_fuzzy boolean, p_words text,
     p_types text[], p_after_score double precision, p_after_type text, p_after_id uuid,
