@@ -229,6 +229,7 @@ fn custom_field_script(compare: &str) -> String {
          AND cfv.field_id = :field AND {compare}) \
          ORDER BY created_at ASC, id ASC LIMIT :limit;\nCOMMIT;\n"
     )
+}
 
 /// `GET /v1/search?q=<surname>&limit=20`, a random one of the seeded surnames, each shared
 /// by 1% of the contacts (1,000 of 100,000): every request ranks a thousand matches to
@@ -284,6 +285,7 @@ fn contact_event_json() -> String {
         "company_id": null,
         "created_at": "2026-11-26T10:00:00.000000Z",
         "updated_at": "2026-11-26T10:00:00.000000Z",
+        "deleted_at": null,
     })
     .to_string()
 }
@@ -305,6 +307,7 @@ fn lead_event_json() -> String {
         "contact_id": "00000000-0000-4000-8000-000000000008",
         "created_at": "2026-01-01T00:00:00.007+00:00",
         "updated_at": "2026-11-26T08:12:42.829094+00:00",
+        "deleted_at": null,
         "lost_reason": null,
         "pipeline_id": "019a0000-0000-7000-8000-000000000001",
         "converted_at": null,

@@ -462,9 +462,38 @@ async fn unique_values_are_held_by_one_live_record_and_the_409_names_it() {
     assert_eq!((status, fields_of(&err)), (409, vec!["unique".to_string()]));
     assert_eq!(err.error.details[0].code, "not_unique");
 
-    // Deleting the holder frees the value.
+    // Trashing the holder frees the value; restoring it over the new holder is a 409
+    // naming that holder, and nothing is restored.
     c.contacts_delete().id(ann.id).send().await.unwrap();
-    create(c, with_fields("Ed", json!({"vat": "DE123"}))).await;
+    let ed = create(c, with_fields("Ed", json!({"vat": "DE123"}))).await;
+    let (status, err) = api_error(c.contacts_restore().id(ann.id).send().await);
+    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    assert_eq!(err.error.details[0].field, "custom_fields.vat");
+    assert!(err.error.details[0].message.contains(&ed.id.to_string()));
+    c.contacts_get()
+        .id(ann.id)
+        .send()
+        .await
+        .expect_err("still in the trash");
+    // Once Ed lets go of the value, Ann comes back with hers.
+    c.contacts_update()
+        .id(ed.id)
+        .body(ContactPatch {
+            custom_fields: Some(Some(map(json!({"vat": null})))),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .expect("clear Ed's value");
+    let back = c
+        .contacts_restore()
+        .id(ann.id)
+        .send()
+        .await
+        .expect("restored")
+        .into_inner()
+        .data;
+    assert_eq!(back.custom_fields["vat"], json!("DE123"));
     let _ = field;
 }
 

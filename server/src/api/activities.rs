@@ -483,6 +483,13 @@ impl ActivitiesApi {
                 .into())
             }
             Some(_) => {
+                super::custom_fields::check_restorable(
+                    &mut tx,
+                    RecordType::Activity,
+                    id,
+                    &current.custom_fields,
+                )
+                .await?;
                 let row = repo::restore(&mut tx, id).await?;
                 commit_with(tx, EventType::ActivityRestored, row).await?
             }

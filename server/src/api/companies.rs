@@ -466,6 +466,13 @@ impl CompaniesApi {
         tx.include_deleted().await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         let company = if current.deleted_at.is_some() {
+            super::custom_fields::check_restorable(
+                &mut tx,
+                RecordType::Company,
+                id,
+                &current.custom_fields,
+            )
+            .await?;
             let row = repo::restore(&mut tx, &current).await?;
             commit_with(tx, EventType::CompanyRestored, row).await?
         } else {

@@ -446,6 +446,13 @@ impl ContactsApi {
         tx.include_deleted().await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         let contact = if current.deleted_at.is_some() {
+            super::custom_fields::check_restorable(
+                &mut tx,
+                RecordType::Contact,
+                id,
+                &current.custom_fields,
+            )
+            .await?;
             let restored = Contact::from(repo::restore(&mut tx, &current).await?);
             events::emit(&mut tx, EventType::ContactRestored, &restored).await?;
             restored

@@ -277,6 +277,21 @@ pub async fn for_patch(
     }
 }
 
+/// Before a record comes back from the trash: its unique values were free for other
+/// records while it was there, so one a live record took meanwhile is the 409 naming that
+/// record (the index would refuse it too, but without a name).
+pub async fn check_restorable(
+    tx: &mut TenantTx,
+    record_type: RecordType,
+    record_id: Uuid,
+    values: &Value,
+) -> Result<(), AppError> {
+    match repo::unique_holder(tx, record_type.as_str(), Some(record_id), values).await? {
+        Some(holder) => Err(repo::value_taken(Some(holder))),
+        None => Ok(()),
+    }
+}
+
 async fn check_unique(
     tx: &mut TenantTx,
     record_type: RecordType,

@@ -725,6 +725,13 @@ impl LeadsApi {
         tx.include_deleted().await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         let lead = if current.deleted_at.is_some() {
+            super::custom_fields::check_restorable(
+                &mut tx,
+                RecordType::Lead,
+                id,
+                &current.custom_fields,
+            )
+            .await?;
             let restored = Lead::from(repo::restore(&mut tx, id).await?);
             events::emit(&mut tx, EventType::LeadRestored, &restored).await?;
             restored
