@@ -170,6 +170,29 @@ async fn seed_tenant(owner: &PgPool, tenant: Uuid) -> Seeded {
         &[],
     )
     .await;
+    // The old contact holds a custom field value and an association with the live one:
+    // both are rows of their own, which the purge must take with it.
+    seed(
+        &mut tx,
+        "INSERT INTO custom_field_definitions (id, tenant_id, record_type, key, label, type) \
+         VALUES ($1, $2, 'contact', 'tier', 'Tier', 'text')",
+        tenant,
+        &[],
+    )
+    .await;
+    sqlx::query("UPDATE contacts SET custom_fields = '{\"tier\": \"gold\"}' WHERE id = $1")
+        .bind(old_contact)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    seed(
+        &mut tx,
+        "INSERT INTO associations (id, tenant_id, from_type, from_id, to_type, to_id) \
+         VALUES ($1, $2, 'contact', $3, 'contact', $4)",
+        tenant,
+        &[live_contact, old_contact],
+    )
+    .await;
     trash_ago(&mut tx, "companies", old_company, 31).await;
     trash_ago(&mut tx, "contacts", old_contact, 40).await;
     trash_ago(&mut tx, "contacts", recent_contact, 29).await;
@@ -177,6 +200,11 @@ async fn seed_tenant(owner: &PgPool, tenant: Uuid) -> Seeded {
     trash_ago(&mut tx, "activities", old_lead_history, 31).await;
     trash_ago(&mut tx, "activities", old_activity, 90).await;
     tx.commit().await.unwrap();
+    assert_eq!(
+        leftovers(owner, old_contact).await,
+        (1, 1),
+        "seeded a value and a link"
+    );
     Seeded {
         old_contact,
         old_company,
@@ -189,7 +217,30 @@ async fn seed_tenant(owner: &PgPool, tenant: Uuid) -> Seeded {
     }
 }
 
+/// The rows that hang off a record without a foreign key: its custom field values and
+/// its associations (either end).
+async fn leftovers(owner: &PgPool, id: Uuid) -> (i64, i64) {
+    let values: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM custom_field_values WHERE record_id = $1")
+            .bind(id)
+            .fetch_one(owner)
+            .await
+            .unwrap();
+    let links: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM associations WHERE from_id = $1 OR to_id = $1")
+            .bind(id)
+            .fetch_one(owner)
+            .await
+            .unwrap();
+    (values, links)
+}
+
 async fn assert_purged(owner: &PgPool, s: &Seeded) {
+    assert_eq!(
+        leftovers(owner, s.old_contact).await,
+        (0, 0),
+        "a purged contact leaves no custom field value or association behind"
+    );
     assert!(!exists(owner, "contacts", s.old_contact).await);
     assert!(!exists(owner, "companies", s.old_company).await);
     assert!(!exists(owner, "leads", s.old_lead).await);
