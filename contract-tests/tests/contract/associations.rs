@@ -676,3 +676,73 @@ async fn another_tenant_never_sees_links_to_or_labels_of_this_one() {
         link_a
     );
 }
+
+#[tokio::test]
+async fn a_trashed_end_hides_its_associations_until_it_is_restored() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let ada = create(c, person("Ada", "ada@example.com")).await;
+    let acme = create_company(c, "Acme").await;
+    let link_id = associate(
+        c,
+        (RecordType::Contact, ada.id),
+        (RecordType::Company, acme.id),
+        None,
+    )
+    .await
+    .id;
+    let of_acme = || async {
+        c.companies_associations()
+            .id(acme.id)
+            .send()
+            .await
+            .expect("list the company's associations")
+            .into_inner()
+            .data
+            .into_iter()
+            .map(|a| a.other_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of_acme().await, vec![ada.id]);
+
+    c.contacts_delete()
+        .id(ada.id)
+        .send()
+        .await
+        .expect("trash Ada");
+    assert!(of_acme().await.is_empty(), "a trashed end hides the link");
+    let listed = c
+        .associations_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert!(listed.is_empty(), "{listed:?}");
+    let (status, _) = api_error(c.associations_get().id(link_id).send().await);
+    assert_eq!(status, 404);
+    // A new link to the trashed contact is refused like one to an unknown id.
+    let (status, err) = api_error(
+        c.associations_create()
+            .body(link(
+                (RecordType::Contact, ada.id),
+                (RecordType::Company, acme.id),
+                None,
+            ))
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, fields_of(&err)),
+        (422, vec!["from_id".to_string()])
+    );
+
+    c.contacts_restore()
+        .id(ada.id)
+        .send()
+        .await
+        .expect("restore Ada");
+    assert_eq!(of_acme().await, vec![ada.id], "restored with its links");
+    let back = c.associations_get().id(link_id).send().await.unwrap();
+    assert_eq!(back.into_inner().data.id, link_id);
+}

@@ -44,6 +44,20 @@ async fn merge_contacts(c: &Client, survivor: Uuid, duplicate: Uuid) -> types::C
 async fn a_contact_merge_moves_leads_activities_associations_and_missing_fields() {
     let app = TestApp::spawn().await;
     let c = &app.client;
+    // `seats` is unique: the duplicate's value must be able to move to the survivor.
+    for body in [
+        crate::custom_fields::definition("contact", "plan", types::CustomFieldType::Text),
+        types::CustomFieldCreate {
+            unique: Some(true),
+            ..crate::custom_fields::definition("contact", "seats", types::CustomFieldType::Number)
+        },
+    ] {
+        c.custom_fields_create()
+            .body(body)
+            .send()
+            .await
+            .expect("define a custom field");
+    }
     let survivor = create(
         c,
         types::ContactCreate {
