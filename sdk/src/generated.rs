@@ -396,6 +396,96 @@ pub mod types {
                 })
         }
     }
+    ///`ActivitiesListCustomFieldItem`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ActivitiesListCustomFieldItem(::std::string::String);
+    impl ::std::ops::Deref for ActivitiesListCustomFieldItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ActivitiesListCustomFieldItem> for ::std::string::String {
+        fn from(value: ActivitiesListCustomFieldItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ActivitiesListCustomFieldItem>
+    for ActivitiesListCustomFieldItem {
+        fn from(value: &ActivitiesListCustomFieldItem) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ActivitiesListCustomFieldItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ActivitiesListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ActivitiesListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ActivitiesListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ActivitiesListCustomFieldItem {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ActivitiesListSort`
     ///
     /// <details><summary>JSON schema</summary>
@@ -2144,13 +2234,13 @@ and must not be the same record.*/
     ///      ]
     ///    },
     ///    "from_type": {
-    ///      "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both `null`: any two records.",
+    ///      "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both absent: any two records. (Absent rather than `null`: the document\ncannot say \"an enum or null\" in a form every linter and generator accepts.)",
     ///      "allOf": [
     ///        {
     ///          "$ref": "#/components/schemas/RecordType"
     ///        },
     ///        {
-    ///          "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both `null`: any two records."
+    ///          "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both absent: any two records. (Absent rather than `null`: the document\ncannot say \"an enum or null\" in a form every linter and generator accepts.)"
     ///        }
     ///      ]
     ///    },
@@ -4154,6 +4244,96 @@ login's own exchange).*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for CompaniesGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`CompaniesListCustomFieldItem`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CompaniesListCustomFieldItem(::std::string::String);
+    impl ::std::ops::Deref for CompaniesListCustomFieldItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<CompaniesListCustomFieldItem> for ::std::string::String {
+        fn from(value: CompaniesListCustomFieldItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&CompaniesListCustomFieldItem>
+    for CompaniesListCustomFieldItem {
+        fn from(value: &CompaniesListCustomFieldItem) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for CompaniesListCustomFieldItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for CompaniesListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for CompaniesListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CompaniesListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CompaniesListCustomFieldItem {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -7637,6 +7817,95 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ContactsGetIfNoneMatch {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ContactsListCustomFieldItem`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ContactsListCustomFieldItem(::std::string::String);
+    impl ::std::ops::Deref for ContactsListCustomFieldItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ContactsListCustomFieldItem> for ::std::string::String {
+        fn from(value: ContactsListCustomFieldItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&ContactsListCustomFieldItem>
+    for ContactsListCustomFieldItem {
+        fn from(value: &ContactsListCustomFieldItem) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for ContactsListCustomFieldItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ContactsListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String>
+    for ContactsListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ContactsListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContactsListCustomFieldItem {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -12165,6 +12434,93 @@ currency has, below 10^15. Needs `currency`.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for LeadsListCurrency {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`LeadsListCustomFieldItem`
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "type": "string",
+    ///  "pattern": "^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LeadsListCustomFieldItem(::std::string::String);
+    impl ::std::ops::Deref for LeadsListCustomFieldItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LeadsListCustomFieldItem> for ::std::string::String {
+        fn from(value: LeadsListCustomFieldItem) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<&LeadsListCustomFieldItem> for LeadsListCustomFieldItem {
+        fn from(value: &LeadsListCustomFieldItem) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::str::FromStr for LeadsListCustomFieldItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\\x00-\\x1f\\x7f-\\x9f]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LeadsListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for LeadsListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LeadsListCustomFieldItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LeadsListCustomFieldItem {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -29552,7 +29908,10 @@ Arguments:
 - `company_id`: Only the contacts of this company.
 - `cursor`: The `next_cursor` of the previous page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-must hold). See "Custom field filters" in the API description.
+must hold). `op` is `eq` for every type (`multi_select`: has this option), or
+`gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
+the record type does not define, an op its type does not take or a value it
+cannot hold is a `422` naming `custom_field`.
 - `email`: Exact email, ignoring case.
 - `include_deleted`: Also list contacts in the trash (with `deleted_at` set). With `updated_after`,
 an incremental sync sees deletions too: deleting a contact changes its
@@ -29715,7 +30074,10 @@ Sends a `GET` request to `/v1/companies`
 Arguments:
 - `cursor`: The `next_cursor` of the previous page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-must hold). See "Custom field filters" in the API description.
+must hold). `op` is `eq` for every type (`multi_select`: has this option), or
+`gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
+the record type does not define, an op its type does not take or a value it
+cannot hold is a `422` naming `custom_field`.
 - `domain`: Exact domain, normalised like the field (a URL works too).
 - `include_deleted`: Also list companies in the trash (with `deleted_at` set).
 - `industry`: Exact industry, ignoring case.
@@ -30264,7 +30626,10 @@ Arguments:
 - `currency`: ISO 4217 code.
 - `cursor`: The `next_cursor` of the previous page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-must hold). See "Custom field filters" in the API description.
+must hold). `op` is `eq` for every type (`multi_select`: has this option), or
+`gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
+the record type does not define, an op its type does not take or a value it
+cannot hold is a `422` naming `custom_field`.
 - `expected_close_from`: Earliest expected close date, inclusive.
 - `expected_close_to`: Latest expected close date, inclusive.
 - `include_deleted`: Also list leads in the trash (with `deleted_at` set).
@@ -30471,7 +30836,10 @@ Arguments:
 - `contact_id`
 - `cursor`: The `next_cursor` of the previous page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-must hold). See "Custom field filters" in the API description.
+must hold). `op` is `eq` for every type (`multi_select`: has this option), or
+`gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
+the record type does not define, an op its type does not take or a value it
+cannot hold is a `422` naming `custom_field`.
 - `due_from`: Due at or after this instant.
 - `due_to`: Due at or before this instant.
 - `include_deleted`: Also list activities in the trash (with `deleted_at` set).
@@ -32083,7 +32451,10 @@ pub mod builder {
         client: &'a super::Client,
         company_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
+        custom_field: Result<
+            Option<::std::vec::Vec<types::ContactsListCustomFieldItem>>,
+            String,
+        >,
         email: Result<Option<types::ContactsListEmail>, String>,
         include_deleted: Result<Option<bool>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
@@ -32133,13 +32504,15 @@ pub mod builder {
         }
         pub fn custom_field<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: std::convert::TryInto<
+                ::std::vec::Vec<types::ContactsListCustomFieldItem>,
+            >,
         {
             self.custom_field = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
+                    "conversion to `:: std :: vec :: Vec < ContactsListCustomFieldItem >` for custom_field failed"
                         .to_string()
                 });
             self
@@ -32309,6 +32682,13 @@ pub mod builder {
                     )
                 }
                 413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -33167,7 +33547,10 @@ pub mod builder {
     pub struct CompaniesList<'a> {
         client: &'a super::Client,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
+        custom_field: Result<
+            Option<::std::vec::Vec<types::CompaniesListCustomFieldItem>>,
+            String,
+        >,
         domain: Result<Option<types::CompaniesListDomain>, String>,
         include_deleted: Result<Option<bool>, String>,
         industry: Result<Option<types::CompaniesListIndustry>, String>,
@@ -33206,13 +33589,15 @@ pub mod builder {
         }
         pub fn custom_field<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: std::convert::TryInto<
+                ::std::vec::Vec<types::CompaniesListCustomFieldItem>,
+            >,
         {
             self.custom_field = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
+                    "conversion to `:: std :: vec :: Vec < CompaniesListCustomFieldItem >` for custom_field failed"
                         .to_string()
                 });
             self
@@ -33395,6 +33780,13 @@ pub mod builder {
                     )
                 }
                 413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -36734,7 +37126,10 @@ pub mod builder {
         contact_id: Result<Option<::uuid::Uuid>, String>,
         currency: Result<Option<types::LeadsListCurrency>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
+        custom_field: Result<
+            Option<::std::vec::Vec<types::LeadsListCustomFieldItem>>,
+            String,
+        >,
         expected_close_from: Result<Option<::chrono::naive::NaiveDate>, String>,
         expected_close_to: Result<Option<::chrono::naive::NaiveDate>, String>,
         include_deleted: Result<Option<bool>, String>,
@@ -36824,13 +37219,13 @@ pub mod builder {
         }
         pub fn custom_field<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: std::convert::TryInto<::std::vec::Vec<types::LeadsListCustomFieldItem>>,
         {
             self.custom_field = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
+                    "conversion to `:: std :: vec :: Vec < LeadsListCustomFieldItem >` for custom_field failed"
                         .to_string()
                 });
             self
@@ -37122,6 +37517,13 @@ pub mod builder {
                     )
                 }
                 413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -38136,7 +38538,10 @@ pub mod builder {
         completed: Result<Option<bool>, String>,
         contact_id: Result<Option<::uuid::Uuid>, String>,
         cursor: Result<Option<::std::string::String>, String>,
-        custom_field: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
+        custom_field: Result<
+            Option<::std::vec::Vec<types::ActivitiesListCustomFieldItem>>,
+            String,
+        >,
         due_from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         due_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         include_deleted: Result<Option<bool>, String>,
@@ -38216,13 +38621,15 @@ pub mod builder {
         }
         pub fn custom_field<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+            V: std::convert::TryInto<
+                ::std::vec::Vec<types::ActivitiesListCustomFieldItem>,
+            >,
         {
             self.custom_field = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for custom_field failed"
+                    "conversion to `:: std :: vec :: Vec < ActivitiesListCustomFieldItem >` for custom_field failed"
                         .to_string()
                 });
             self
@@ -38447,6 +38854,13 @@ pub mod builder {
                     )
                 }
                 413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -41799,6 +42213,13 @@ pub mod builder {
                     )
                 }
                 413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

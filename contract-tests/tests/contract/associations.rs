@@ -554,11 +554,12 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
     );
     assert_eq!(status, 409);
 
-    // A filter needing its partner is malformed.
+    // A filter without the partner it needs: each is well formed alone, so a 422 naming
+    // the missing one.
     let (status, err) = api_error(c.associations_list().record_id(ada.id).send().await);
     assert_eq!(
         (status, fields_of(&err)),
-        (400, vec!["record_type".to_owned()])
+        (422, vec!["record_type".to_owned()])
     );
     // The associations of a record that does not exist: 404.
     let (status, _) = api_error(c.contacts_associations().id(Uuid::now_v7()).send().await);

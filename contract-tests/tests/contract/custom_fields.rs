@@ -56,7 +56,12 @@ fn with_fields(first: &str, values: Value) -> types::ContactCreate {
 async fn matching(c: &Client, filters: &[&str]) -> Vec<Uuid> {
     c.contacts_list()
         .limit(200)
-        .custom_field(filters.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+        .custom_field(
+            filters
+                .iter()
+                .map(|f| f.parse().expect("a well-formed filter"))
+                .collect::<Vec<_>>(),
+        )
         .send()
         .await
         .expect("list with a custom field filter")
@@ -639,7 +644,7 @@ async fn lists_filter_on_custom_fields_with_equality_and_ranges_and_pages() {
     let first = c
         .contacts_list()
         .limit(2)
-        .custom_field(vec!["tier:eq:gold".to_string()])
+        .custom_field(vec!["tier:eq:gold".parse().unwrap()])
         .send()
         .await
         .unwrap()
@@ -651,7 +656,7 @@ async fn lists_filter_on_custom_fields_with_equality_and_ranges_and_pages() {
     let second = c
         .contacts_list()
         .limit(2)
-        .custom_field(vec!["tier:eq:gold".to_string()])
+        .custom_field(vec!["tier:eq:gold".parse().unwrap()])
         .cursor(first.meta.next_cursor.unwrap())
         .send()
         .await
@@ -663,24 +668,44 @@ async fn lists_filter_on_custom_fields_with_equality_and_ranges_and_pages() {
     );
     assert!(second.meta.next_cursor.is_none());
 
-    for bad in [
+    // Well formed, but not fit for this tenant's definitions: a 422 naming the parameter.
+    for unfit in [
         "nope:eq:1",
         "tier:gt:gold",
         "tier:eq:bronze",
         "seats:eq:many",
-        "tier",
     ] {
         let (status, err) = api_error(
             c.contacts_list()
-                .custom_field(vec![bad.to_string()])
+                .custom_field(vec![unfit.parse().unwrap()])
                 .send()
                 .await,
         );
         assert_eq!(
             (status, fields_of(&err)),
-            (400, vec!["custom_field".to_string()]),
-            "{bad}"
+            (422, vec!["custom_field".to_string()]),
+            "{unfit}"
         );
+    }
+    // Malformed: the SDK will not build it, and the server answers a 400 naming it.
+    for malformed in ["tier", "tier:like:gold", "Tier:eq:gold"] {
+        assert!(
+            malformed
+                .parse::<types::ContactsListCustomFieldItem>()
+                .is_err(),
+            "{malformed}"
+        );
+        let (http, url) = app.raw("/v1/contacts");
+        let answer = http
+            .get(url)
+            .bearer_auth(&app.api_key)
+            .query(&[("custom_field", malformed)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 400, "{malformed}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["details"][0]["field"], "custom_field");
     }
 }
 
@@ -736,11 +761,11 @@ async fn another_tenant_never_sees_uses_or_matches_the_definitions_and_values() 
     );
     let (status, _) = api_error(
         b.contacts_list()
-            .custom_field(vec!["tier:eq:gold".into()])
+            .custom_field(vec!["tier:eq:gold".parse().unwrap()])
             .send()
             .await,
     );
-    assert_eq!(status, 400);
+    assert_eq!(status, 422, "A's definition is no field of B's");
 
     // B's own `tier` (unique too) neither conflicts with nor matches A's values.
     define(

@@ -18,7 +18,7 @@ use super::events::{self, EventType};
 use super::merge::merge;
 use super::pagination;
 use super::responses::{
-    envelopes, Action, ApiResult, Conditional, Create, Created, GuardedDelete, List, Meta,
+    envelopes, Action, ApiResult, Conditional, Create, Created, FilteredList, GuardedDelete, Meta,
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
@@ -537,9 +537,12 @@ impl ActivitiesApi {
         /// Also list activities in the trash (with `deleted_at` set).
         include_deleted: Query<Option<bool>>,
         /// A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-        /// must hold). See "Custom field filters" in the API description.
+        /// must hold). `op` is `eq` for every type (`multi_select`: has this option), or
+        /// `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
+        /// the record type does not define, an op its type does not take or a value it
+        /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
-    ) -> ApiResult<Success<ActivityList>, List> {
+    ) -> ApiResult<Success<ActivityList>, FilteredList> {
         let page = pagination::page(
             limit.0,
             cursor.0.as_deref(),

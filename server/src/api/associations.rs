@@ -15,8 +15,8 @@ use super::etag::{IfMatch, IfNoneMatch, Versioned};
 use super::events::{self, EventType};
 use super::pagination;
 use super::responses::{
-    envelopes, ApiResult, Conditional, Create, Created, Delete, GuardedDelete, List, Meta,
-    NoContent, Read, Success, Tagged, Update,
+    envelopes, ApiResult, Conditional, Create, Created, Delete, FilteredList, GuardedDelete, List,
+    Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, PathId, RecordType, Text};
@@ -44,8 +44,11 @@ pub struct AssociationLabel {
     #[oai(nullable)]
     pub description: Option<String>,
     /// With `to_type`: the label only joins a record of this type (`from`) to one of
-    /// `to_type`. Both `null`: any two records.
+    /// `to_type`. Both absent: any two records. (Absent rather than `null`: the document
+    /// cannot say "an enum or null" in a form every linter and generator accepts.)
+    #[oai(skip_serializing_if_is_none)]
     pub from_type: Option<RecordType>,
+    #[oai(skip_serializing_if_is_none)]
     pub to_type: Option<RecordType>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -685,7 +688,7 @@ impl AssociationsApi {
         /// Only associations created strictly after this instant (RFC 3339);
         /// associations never change, so this is the incremental sync.
         created_after: Query<Option<DateTime<Utc>>>,
-    ) -> ApiResult<Success<AssociationList>, List> {
+    ) -> ApiResult<Success<AssociationList>, FilteredList> {
         let record = match (record_type.0, record_id.0) {
             (Some(t), Some(id)) => Some((t.as_str(), id)),
             (None, None) => None,
@@ -880,14 +883,12 @@ impl AssociationsApi {
     }
 }
 
-/// A filter parameter given without the one it needs: a malformed request naming it.
+/// A filter parameter given without the one it needs. Each is well formed alone and the
+/// document cannot state that one needs the other, so this is a 422 naming it.
 fn missing_parameter(missing: &str, given: &str) -> AppError {
-    AppError::BadRequest {
-        message: format!("invalid parameter `{missing}`"),
-        details: vec![FieldError::new(
-            missing,
-            "required",
-            format!("is required with `{given}`"),
-        )],
-    }
+    AppError::Validation(vec![FieldError::new(
+        missing,
+        "required",
+        format!("is required with `{given}`"),
+    )])
 }

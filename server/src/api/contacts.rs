@@ -17,8 +17,8 @@ use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
 use super::pagination;
 use super::responses::{
-    Action, ApiResult, Conditional, Create, Created, Delete, List, ListMeta, Meta, NoContent, Read,
-    Success, Tagged, Update,
+    Action, ApiResult, Conditional, Create, Created, Delete, FilteredList, ListMeta, Meta,
+    NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, Email, PathId, RecordType, Text, TextList};
@@ -499,9 +499,12 @@ impl ContactsApi {
         /// `updated_at`.
         include_deleted: Query<Option<bool>>,
         /// A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-        /// must hold). See "Custom field filters" in the API description.
+        /// must hold). `op` is `eq` for every type (`multi_select`: has this option), or
+        /// `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
+        /// the record type does not define, an op its type does not take or a value it
+        /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
-    ) -> ApiResult<Success<ContactList>, List> {
+    ) -> ApiResult<Success<ContactList>, FilteredList> {
         let mut filter = ContactFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             email: filter_text("email", email.0)?,

@@ -308,8 +308,9 @@ async fn check_unique(
     }
 }
 
-/// Parses the `custom_field` filters of a list of `record_type`; anything wrong is a 400
-/// naming the parameter.
+/// Parses the `custom_field` filters of a list of `record_type`, naming the parameter in
+/// any refusal: a 400 for a malformed filter, a 422 for one that does not fit the
+/// tenant's definitions.
 pub async fn filters(
     tx: &mut TenantTx,
     record_type: RecordType,
@@ -323,12 +324,13 @@ pub async fn filters(
     for raw in raw {
         match domain::filter(&definitions, "custom_field", raw) {
             Ok(filter) => filters.push(filter),
-            Err(err) => {
+            Err(domain::FilterError::Malformed(err)) => {
                 return Err(AppError::BadRequest {
                     message: format!("invalid custom_field filter: {}", err.message),
                     details: vec![err],
                 })
             }
+            Err(domain::FilterError::Unfit(err)) => return Err(AppError::Validation(vec![err])),
         }
     }
     Ok(filters)

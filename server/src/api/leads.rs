@@ -20,8 +20,8 @@ use super::events::{self, EventType};
 use super::merge::{merge, sets};
 use super::pagination;
 use super::responses::{
-    envelopes, Action, ApiResult, Conditional, Create, Created, Delete, List, Meta, NoContent,
-    Read, Success, Tagged, Update,
+    envelopes, Action, ApiResult, Conditional, Create, Created, Delete, FilteredList, Meta,
+    NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
 use super::types::{text, Amount, Date, Email, PathId, RecordType, Text};
@@ -790,9 +790,12 @@ impl LeadsApi {
         /// Also list leads in the trash (with `deleted_at` set).
         include_deleted: Query<Option<bool>>,
         /// A filter on a custom field, `key:op:value`; repeat it to combine filters (all
-        /// must hold). See "Custom field filters" in the API description.
+        /// must hold). `op` is `eq` for every type (`multi_select`: has this option), or
+        /// `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
+        /// the record type does not define, an op its type does not take or a value it
+        /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
-    ) -> ApiResult<Success<LeadList>, List> {
+    ) -> ApiResult<Success<LeadList>, FilteredList> {
         let page = pagination::page(
             limit.0,
             cursor.0.as_deref(),

@@ -257,6 +257,11 @@ fn document_parameter_patterns(entry: &mut serde_json::Value) {
         let name = parameter["name"].as_str().unwrap_or_default();
         let pattern = match parameter["in"].as_str() {
             Some("query") if FILTER_TEXT_PARAMETERS.contains(&name) => NO_CONTROL_CHARACTERS,
+            Some("query") if name == "custom_field" => {
+                parameter["schema"]["items"]["pattern"] =
+                    crate::domain::custom_field::FILTER_PATTERN.into();
+                continue;
+            }
             Some("header") if matches!(name, etag::IF_MATCH | etag::IF_NONE_MATCH) => {
                 etag::CONDITION_PATTERN
             }

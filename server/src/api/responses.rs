@@ -548,6 +548,12 @@ error_sets! {
         BadRequest, Unauthorized, Forbidden, PayloadTooLarge, RateLimited, Internal,
         ServiceUnavailable,
     ];
+    /// Listing resources with filters that name something of the tenant's (a custom
+    /// field, a record's type): well formed, yet refused with a 422 when it does not fit.
+    FilteredList => [
+        BadRequest, Unauthorized, Forbidden, PayloadTooLarge, ValidationFailed, RateLimited,
+        Internal, ServiceUnavailable,
+    ];
     /// Creating a resource from a JSON body.
     Create => [
         BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType,

@@ -452,23 +452,51 @@ pub struct Filter {
     pub operand: Operand,
 }
 
-pub const FILTER_PATTERN: &str = "^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):.*$";
+/// The form of one filter, as the document states it: what breaks it is a malformed
+/// request (400); a well-formed filter that names no field of the record type, compares a
+/// type that cannot be ordered, or holds a value the field's type cannot take is a 422.
+pub const FILTER_PATTERN: &str =
+    r"^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\x00-\x1f\x7f-\x9f]*$";
+
+/// Why a filter was refused: its form (400) or what it names (422); either way the
+/// detail names the parameter.
+#[derive(Debug)]
+pub enum FilterError {
+    Malformed(FieldError),
+    Unfit(FieldError),
+}
 
 /// Parses one `key:op:value` filter against the record type's definitions. Everything
-/// wrong with it is reported on `param` (a malformed request, so a 400).
-pub fn filter(definitions: &[Definition], param: &str, raw: &str) -> Result<Filter, FieldError> {
-    let bad = |message: String| FieldError::new(param, "invalid", message);
+/// wrong with it is reported on `param`.
+pub fn filter(definitions: &[Definition], param: &str, raw: &str) -> Result<Filter, FilterError> {
+    let malformed =
+        |message: String| FilterError::Malformed(FieldError::new(param, "invalid", message));
+    let bad = |message: String| FilterError::Unfit(FieldError::new(param, "invalid", message));
     let mut parts = raw.splitn(3, ':');
     let (Some(key), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad(format!("`{raw}` is not key:op:value")));
+        return Err(malformed(format!("`{raw}` is not key:op:value")));
     };
+    if key.is_empty()
+        || !key.starts_with(|c: char| c.is_ascii_lowercase())
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        || key.len() > 63
+    {
+        return Err(malformed(format!("`{key}` is not a custom field key")));
+    }
+    let Some(op) = Op::parse(op) else {
+        return Err(malformed(format!(
+            "`{op}` is not one of eq, gt, gte, lt, lte"
+        )));
+    };
+    if value.chars().any(|c| c.is_control()) {
+        return Err(malformed("must not contain control characters".into()));
+    }
     let Some(definition) = definitions.iter().find(|d| d.key == key) else {
         return Err(bad(format!(
             "no custom field `{key}` is defined for this record type"
         )));
-    };
-    let Some(op) = Op::parse(op) else {
-        return Err(bad(format!("`{op}` is not one of eq, gt, gte, lt, lte")));
     };
     if op != Op::Eq && !definition.field_type.ordered() {
         return Err(bad(format!(
@@ -514,9 +542,6 @@ pub fn filter(definitions: &[Definition], param: &str, raw: &str) -> Result<Filt
         }
         FieldType::Text => Operand::Text(value.to_owned()),
     };
-    if value.chars().any(char::is_control) {
-        return Err(bad("must not contain control characters".into()));
-    }
     Ok(Filter {
         field_id: definition.id,
         op,
@@ -642,18 +667,32 @@ mod tests {
             (Op::Gte, Operand::Num(Decimal::from(10)))
         );
         assert!(filter(&defs, "custom_field", "plan:eq:gold").is_ok());
-        for bad in [
+        // Well formed but unfit for these definitions: a 422.
+        for unfit in [
             "plan:gt:gold",
             "plan:eq:bronze",
             "seats:eq:ten",
             "nope:eq:1",
-            "plan",
         ] {
-            assert_eq!(
-                filter(&defs, "custom_field", bad).unwrap_err().field,
-                "custom_field",
-                "{bad}"
-            );
+            assert!(documented(unfit), "{unfit} matches the documented pattern");
+            match filter(&defs, "custom_field", unfit) {
+                Err(FilterError::Unfit(e)) => assert_eq!(e.field, "custom_field", "{unfit}"),
+                other => panic!("{unfit}: {other:?}"),
+            }
         }
+        // Malformed, and outside the documented pattern: a 400.
+        for malformed in ["plan", "", "Plan:eq:x", "plan:like:x", "plan:eq:a\u{7}b"] {
+            assert!(!documented(malformed), "{malformed:?}");
+            match filter(&defs, "custom_field", malformed) {
+                Err(FilterError::Malformed(e)) => assert_eq!(e.field, "custom_field"),
+                other => panic!("{malformed:?}: {other:?}"),
+            }
+        }
+    }
+
+    /// The pattern the document states, checked by the validator poem-openapi uses.
+    fn documented(raw: &str) -> bool {
+        use poem_openapi::validation::{Pattern, Validator};
+        Pattern::new(FILTER_PATTERN).check(&raw.to_owned())
     }
 }
