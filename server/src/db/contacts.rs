@@ -152,7 +152,7 @@ pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
 pub async fn restore(tx: &mut TenantTx, current: &ContactRow) -> AppResult<ContactRow> {
     if let Some(email) = &current.email {
         let holder: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM contacts WHERE lower(email) = lower($1) AND deleted_at IS NULL \
+            "SELECT id FROM contacts WHERE email_key = lower($1) AND deleted_at IS NULL \
              AND id <> $2",
         )
         .bind(email)
@@ -193,7 +193,7 @@ pub async fn set_company(tx: &mut TenantTx, id: Uuid, company_id: Uuid) -> AppRe
 /// The contact already using `email` (case-insensitively), for the 409 that names it.
 pub async fn find_id_by_email(tx: &mut TenantTx, email: &str) -> AppResult<Option<Uuid>> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM contacts WHERE lower(email) = lower($1) AND deleted_at IS NULL",
+        "SELECT id FROM contacts WHERE email_key = lower($1) AND deleted_at IS NULL",
     )
     .bind(email)
     .fetch_optional(tx.conn())
@@ -304,7 +304,8 @@ pub async fn list(
             .push(")");
     }
     if let Some(email) = &filter.email {
-        sql.push(" AND lower(email) = lower(")
+        // The stored key, not `lower(email)`: see migration 20261129600001.
+        sql.push(" AND email_key = lower(")
             .push_bind(email.clone())
             .push(")");
     }
@@ -339,7 +340,7 @@ pub struct KeyedContact {
     pub row: ContactRow,
 }
 
-/// The contacts whose `lower(email)` is one of `keys` (see [`email_keys`]), locked `FOR
+/// The contacts whose email key (`lower(email)`, stored) is one of `keys` (see [`email_keys`]), locked `FOR
 /// UPDATE` in key order, so two batches touching the same contacts lock them in the same
 /// order and cannot deadlock on them.
 pub async fn lock_by_email_keys(
@@ -347,9 +348,9 @@ pub async fn lock_by_email_keys(
     keys: &[String],
 ) -> AppResult<Vec<KeyedContact>> {
     let sql = format!(
-        "SELECT lower(email) AS key, {COLUMNS} FROM contacts \
-         WHERE lower(email) = ANY($1::text[]) AND deleted_at IS NULL \
-         ORDER BY lower(email) FOR UPDATE"
+        "SELECT email_key AS key, {COLUMNS} FROM contacts \
+         WHERE email_key = ANY($1::text[]) AND deleted_at IS NULL \
+         ORDER BY email_key FOR UPDATE"
     );
     Ok(sqlx::query_as(&sql).bind(keys).fetch_all(tx.conn()).await?)
 }
