@@ -277,21 +277,32 @@ pub async fn for_patch(
     }
 }
 
-/// Before a record comes back from the trash: its unique values were free for other
-/// records while it was there, so one a live record took meanwhile is the 409 naming that
-/// record (the index would refuse it too, but without a name).
+/// The 409 naming a live record other than `record_id` that holds one of `values`'
+/// unique values. Also run before a record comes back from the trash: its unique values
+/// were free for other records while it was there, and the index alone would refuse a
+/// taken one without naming the holder.
 pub async fn check_restorable(
     tx: &mut TenantTx,
     record_type: RecordType,
     record_id: Uuid,
     values: &Value,
 ) -> Result<(), AppError> {
-    match repo::unique_holder(tx, record_type.as_str(), Some(record_id), values).await? {
+    unique_free(tx, record_type, Some(record_id), values).await
+}
+
+async fn unique_free(
+    tx: &mut TenantTx,
+    record_type: RecordType,
+    record_id: Option<Uuid>,
+    values: &Value,
+) -> Result<(), AppError> {
+    match repo::unique_holder(tx, record_type.as_str(), record_id, values).await? {
         Some(holder) => Err(repo::value_taken(Some(holder))),
         None => Ok(()),
     }
 }
 
+/// As [`unique_free`], skipping the query when no definition of the type is unique.
 async fn check_unique(
     tx: &mut TenantTx,
     record_type: RecordType,
@@ -302,10 +313,7 @@ async fn check_unique(
     if !definitions.iter().any(|d| d.unique) {
         return Ok(());
     }
-    match repo::unique_holder(tx, record_type.as_str(), record_id, values).await? {
-        Some(holder) => Err(repo::value_taken(Some(holder))),
-        None => Ok(()),
-    }
+    unique_free(tx, record_type, record_id, values).await
 }
 
 /// Parses the `custom_field` filters of a list of `record_type`, naming the parameter in
