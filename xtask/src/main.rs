@@ -317,4 +317,33 @@ mod tests {
              with `cargo xtask sdk` and commit it."
         );
     }
+
+    /// The workspace, each crate and the document declare one licence; its text must ship
+    /// with the source, or the declaration promises a file nobody can read.
+    #[test]
+    fn the_declared_licence_ships_with_the_source() {
+        let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap_or_default();
+        assert!(
+            manifest.contains("license = \"Apache-2.0\""),
+            "the workspace declares Apache-2.0"
+        );
+        let text = std::fs::read_to_string(root().join("LICENSE")).unwrap_or_default();
+        assert!(
+            text.trim_start().starts_with("Apache License")
+                && text.contains("Version 2.0, January 2004"),
+            "LICENSE must hold the Apache License 2.0 the workspace declares"
+        );
+        for member in ["server", "sdk", "contract-tests", "xtask", "bench"] {
+            let manifest =
+                std::fs::read_to_string(root().join(member).join("Cargo.toml")).unwrap_or_default();
+            assert!(
+                manifest.contains("license.workspace = true"),
+                "{member} takes the workspace's licence"
+            );
+        }
+        let spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(openapi_path()).unwrap_or_default())
+                .unwrap_or_default();
+        assert_eq!(spec["info"]["license"]["name"], "Apache-2.0");
+    }
 }
