@@ -1574,7 +1574,7 @@ the user's role allows.*/
     ///      "type": "boolean"
     ///    },
     ///    "user_id": {
-    ///      "description": "The user the key acts as: an active user of the tenant. Default: the user your\ncredential acts as.",
+    ///      "description": "The user the key acts as: an active user of the tenant whose role is not above\nyours. Default: the user your credential acts as.",
     ///      "type": "string",
     ///      "format": "uuid"
     ///    }
@@ -1599,8 +1599,8 @@ your own credential holds.*/
         ///`true` for a service key, bound to no user (then leave out `user_id`).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub service: ::std::option::Option<bool>,
-        /**The user the key acts as: an active user of the tenant. Default: the user your
-credential acts as.*/
+        /**The user the key acts as: an active user of the tenant whose role is not above
+yours. Default: the user your credential acts as.*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub user_id: ::std::option::Option<::uuid::Uuid>,
     }
@@ -31694,7 +31694,9 @@ let response = client.users_get()
     }
     /**Update a user
 
-Name and role. Recorded in the audit log.
+Name and role. A user whose role is above yours (owner > admin > member; a service
+key ranks as an admin) is not yours to change: `403` naming `id`. Recorded in the
+audit log.
 
 Rate limit: the `admin` class.
 
@@ -31719,8 +31721,10 @@ let response = client.users_update()
     /**Deactivate a user
 
 The user and their records stay; their API keys and session tokens stop working at
-once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. The last
-active owner cannot be deactivated (409). Recorded in the audit log.
+once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. A user
+whose role is above yours (owner > admin > member; a service key ranks as an
+admin) is not yours to deactivate: `403` naming `id`. The last active owner cannot
+be deactivated (409). Recorded in the audit log.
 
 Rate limit: the `admin` class.
 
@@ -31766,8 +31770,11 @@ let response = client.api_keys_list()
     }
     /**Create an API key
 
-Returns the key and, this once, its secret. Recorded in the audit log (without the
-secret).
+Returns the key and, this once, its secret. A key acting as another user is made
+only for a user whose role is not above yours (owner > admin > member; a service
+key ranks as an admin), else `403` naming `user_id`: only an owner makes keys
+acting as an owner. Recorded in the audit log (without the secret), naming you and
+the user the key acts as.
 
 Rate limit: the `admin` class.
 
@@ -31806,7 +31813,9 @@ let response = client.api_keys_get()
     /**Revoke an API key
 
 The key stops working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS`
-(5 s by default) on every other. Revoking a revoked key changes nothing.
+(5 s by default) on every other. Revoking a revoked key changes nothing. A key
+acting as a user whose role is above yours is not yours to revoke (`403` naming
+`id`); a service key ranks as an admin.
 
 Rate limit: the `admin` class.
 
@@ -31978,9 +31987,10 @@ let response = client.session_tokens_list()
     }
     /**Revoke a session token
 
-By its user or an admin; another user's token is reported as not found. It stops
-working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every
-other. Recorded in the audit log.
+By its user or an admin; without `admin`, another user's token is reported as not
+found, and an admin cannot revoke the token of a user whose role is above theirs
+(`403` naming `id`). It stops working at once on this server and within
+`MOMENTUM_AUTH_CACHE_SECS` on every other. Recorded in the audit log.
 
 Rate limit: the `write` class.
 

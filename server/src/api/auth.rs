@@ -28,9 +28,9 @@ use super::security::ApiKey;
 use super::types::PathId;
 use super::ApiTags;
 use crate::auth::api_key::{hash_secret, Kind, NewApiKey};
-use crate::auth::{Principal, Scope};
+use crate::auth::{Principal, Role, Scope};
 use crate::db::qr::{self as repo, QrSessionRow, SessionTokenRow, TokenSort};
-use crate::db::{audit, TenantTx};
+use crate::db::{audit, users, TenantTx};
 use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -523,9 +523,10 @@ impl AuthApi {
 
     /// Revoke a session token
     ///
-    /// By its user or an admin; another user's token is reported as not found. It stops
-    /// working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every
-    /// other. Recorded in the audit log.
+    /// By its user or an admin; without `admin`, another user's token is reported as not
+    /// found, and an admin cannot revoke the token of a user whose role is above theirs
+    /// (`403` naming `id`). It stops working at once on this server and within
+    /// `MOMENTUM_AUTH_CACHE_SECS` on every other. Recorded in the audit log.
     #[oai(
         path = "/session-tokens/:id/revoke",
         method = "post",
@@ -546,6 +547,8 @@ impl AuthApi {
         if !may_manage(caller, current.user_id) {
             return Err(AppError::NotFound("session token").into());
         }
+        let user = users::get(&mut tx, current.user_id).await?;
+        caller.may_act_on(Some((user.id, Role::of_stored(&user.role))), "id")?;
         let (row, changed) = repo::revoke_token(&mut tx, id).await?;
         if changed {
             audit::record(

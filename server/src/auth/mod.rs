@@ -26,6 +26,7 @@ use api_key::PresentedKey;
 pub use scopes::{Role, Scope};
 
 use crate::db::auth::{self as repo, StoredCredential};
+use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
 /// Who is calling: resolved once per request by the security scheme, then handed to
@@ -46,6 +47,24 @@ pub struct Principal {
 impl Principal {
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+    }
+
+    /// Refuses to act on a user ranking above the caller (see [`Role::may_act_on`]);
+    /// `user` is the target's id and stored role, `None` for a service key. One's own user
+    /// is always one's own to act on. `field` names where the request named the target.
+    pub fn may_act_on(&self, user: Option<(Uuid, Role)>, field: &str) -> Result<(), AppError> {
+        let own = user.is_some_and(|(id, _)| self.user_id == Some(id));
+        if own || Role::may_act_on(self.role, user.map(|(_, role)| role)) {
+            return Ok(());
+        }
+        Err(AppError::Forbidden {
+            message: "you cannot act on a user whose role is above yours".into(),
+            details: vec![FieldError::new(
+                field,
+                "outranks_you",
+                "the user's role is above yours",
+            )],
+        })
     }
 }
 

@@ -106,12 +106,36 @@ impl Role {
         Self::EVERY.into_iter().find(|r| r.as_str() == name)
     }
 
+    /// A role as stored. A name this version does not know ranks highest, so nobody acts
+    /// on such a user by mistake.
+    pub fn of_stored(name: &str) -> Self {
+        Self::parse(name).unwrap_or(Self::Owner)
+    }
+
     /// Members do everything but administration.
     pub fn allows(self, scope: Scope) -> bool {
         match self {
             Self::Owner | Self::Admin => true,
             Self::Member => scope != Scope::Admin,
         }
+    }
+
+    /// Owner > admin > member.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Owner => 2,
+            Self::Admin => 1,
+            Self::Member => 0,
+        }
+    }
+
+    /// Whether a caller ranking as `caller` may act on (create keys for, revoke the keys
+    /// and tokens of, change, deactivate) someone ranking as `target`: only on those not
+    /// above it. Either side may be no user (a service key), which ranks as an admin: so
+    /// only an owner acts on an owner, and a service key never does.
+    pub fn may_act_on(caller: Option<Role>, target: Option<Role>) -> bool {
+        let rank = |role: Option<Role>| role.unwrap_or(Self::Admin).rank();
+        rank(caller) >= rank(target)
     }
 }
 
@@ -150,6 +174,35 @@ mod tests {
             effective(None, Some(Role::Member)).len(),
             Scope::EVERY.len() - 1
         );
+    }
+
+    #[test]
+    fn nobody_acts_on_a_role_above_their_own_and_a_service_key_ranks_as_an_admin() {
+        use Role::{Admin, Member, Owner};
+        let service = None;
+        for (caller, target, allowed) in [
+            (Some(Owner), Some(Owner), true),
+            (Some(Owner), Some(Admin), true),
+            (Some(Owner), service, true),
+            (Some(Admin), Some(Owner), false),
+            (Some(Admin), Some(Admin), true),
+            (Some(Admin), Some(Member), true),
+            (Some(Admin), service, true),
+            (Some(Member), Some(Admin), false),
+            (Some(Member), service, false),
+            (Some(Member), Some(Member), true),
+            (service, Some(Owner), false),
+            (service, Some(Admin), true),
+            (service, service, true),
+        ] {
+            assert_eq!(
+                Role::may_act_on(caller, target),
+                allowed,
+                "{caller:?} on {target:?}"
+            );
+        }
+        assert_eq!(Role::of_stored("superuser"), Owner, "unknown ranks highest");
+        assert_eq!(Role::of_stored("member"), Member);
     }
 
     #[test]
