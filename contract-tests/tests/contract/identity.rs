@@ -906,6 +906,110 @@ async fn audit_data(app: &TestApp, action: &str, target: Uuid) -> Vec<types::Aud
         .data
 }
 
+#[tokio::test]
+async fn a_session_token_is_never_stronger_than_the_key_that_approved_it() {
+    let app = TestApp::spawn().await;
+    // The owner's own key, restricted to reading contacts.
+    let (_, reader_secret) = key(&app, &["contacts:read"], None).await;
+    let reader = app.client_with_key(&reader_secret);
+    let device = Client::new(&app.base_url);
+    let session = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    reader
+        .auth_qr_sessions_approve()
+        .id(session.id)
+        .send()
+        .await
+        .expect("any credential acting as a user approves");
+    let issued = device
+        .auth_qr_sessions_exchange()
+        .id(session.id)
+        .x_poll_secret(session.poll_secret.clone())
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let token = app.client_with_key(&issued.token);
+    assert!(token.contacts_list().send().await.is_ok(), "what it had");
+
+    let (status, err) = api_error(
+        token
+            .api_keys_create()
+            .body(types::ApiKeyCreate {
+                name: "escalate".parse().unwrap(),
+                scopes: vec!["*".into()],
+                expires_at: None,
+                service: None,
+                user_id: None,
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (403, "forbidden"),
+        "no key beyond the approving key's scopes"
+    );
+    let (status, _) = api_error(token.users_list().send().await);
+    assert_eq!(status, 403, "users:read was not the approving key's");
+    let (status, _) = api_error(
+        token
+            .contacts_create()
+            .body(crate::person("Ann", "ann@a.example"))
+            .send()
+            .await,
+    );
+    assert_eq!(status, 403, "contacts:write was not the approving key's");
+
+    // The scopes are shown wherever the token is, and recorded with the approval.
+    assert_eq!(issued.scopes, ["contacts:read"]);
+    let listed = token
+        .session_tokens_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(listed[0].scopes, ["contacts:read"]);
+    let approved = audit_data(&app, "qr_session.approved", session.id).await;
+    assert_eq!(
+        approved[0].data["scopes"],
+        serde_json::json!(["contacts:read"])
+    );
+}
+
+#[tokio::test]
+async fn a_session_token_cannot_approve_another_login() {
+    let app = TestApp::spawn().await;
+    let issued = sign_in(&app, &app.client).await;
+    let token = app.client_with_key(&issued.token);
+    let device = Client::new(&app.base_url);
+    let session = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let (status, err) = api_error(token.auth_qr_sessions_approve().id(session.id).send().await);
+    assert_eq!((status, err.error.code.as_str()), (403, "forbidden"));
+    assert!(err.error.message.contains("session token"), "{err:?}");
+    assert_eq!(
+        poll(&device, session.id, &session.poll_secret, 0)
+            .await
+            .unwrap()
+            .status,
+        "pending",
+        "the session was left as it was"
+    );
+}
+
 /// Creates a user with `role` through the owner's client.
 async fn user(app: &TestApp, email: &str, role: types::UserRole) -> types::User {
     app.client

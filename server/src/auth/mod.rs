@@ -40,7 +40,8 @@ pub struct Principal {
     /// The user the credential acts as; `None` for a service key.
     pub user_id: Option<Uuid>,
     pub role: Option<Role>,
-    /// What it may do: its own scopes, bounded by its user's role.
+    /// What it may do: its own scopes (for a session token, those its approver held),
+    /// bounded by its user's role.
     pub scopes: Vec<Scope>,
 }
 
@@ -159,7 +160,8 @@ impl Authenticator {
             credential_id: stored.credential_id,
             user_id: stored.user_id,
             role,
-            scopes: scopes::effective(stored.scopes.as_deref(), role),
+            // No stored scopes (which the schema no longer allows) grant nothing.
+            scopes: scopes::effective(stored.scopes.as_deref().unwrap_or_default(), role),
         })
     }
 

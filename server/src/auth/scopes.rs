@@ -140,14 +140,11 @@ impl Role {
 }
 
 /// The scopes a credential holds: those stored on it (`*` for all) that its user's role
-/// allows; a session token has every scope its user's role allows.
-pub fn effective(stored: Option<&[String]>, role: Option<Role>) -> Vec<Scope> {
+/// allows. API keys and session tokens alike: a token stores the scopes its approver held.
+pub fn effective(stored: &[String], role: Option<Role>) -> Vec<Scope> {
     Scope::EVERY
         .into_iter()
-        .filter(|scope| match stored {
-            None => true,
-            Some(names) => names.iter().any(|n| n == ALL || n == scope.as_str()),
-        })
+        .filter(|scope| stored.iter().any(|n| n == ALL || n == scope.as_str()))
         .filter(|scope| role.is_none_or(|r| r.allows(*scope)))
         .collect()
 }
@@ -159,21 +156,23 @@ mod tests {
     #[test]
     fn a_members_key_never_gets_admin_even_if_it_asks() {
         let stored = vec!["*".to_owned()];
-        let scopes = effective(Some(&stored), Some(Role::Member));
+        let scopes = effective(&stored, Some(Role::Member));
         assert!(!scopes.contains(&Scope::Admin));
         assert!(scopes.contains(&Scope::LeadsWrite));
-        let admin = effective(Some(&stored), Some(Role::Admin));
+        let admin = effective(&stored, Some(Role::Admin));
         assert_eq!(admin.len(), Scope::EVERY.len());
     }
 
     #[test]
     fn stored_scopes_limit_a_key_and_unknown_names_grant_nothing() {
         let stored = vec!["contacts:read".to_owned(), "bogus".to_owned()];
-        assert_eq!(effective(Some(&stored), None), [Scope::ContactsRead]);
-        assert_eq!(
-            effective(None, Some(Role::Member)).len(),
-            Scope::EVERY.len() - 1
-        );
+        assert_eq!(effective(&stored, None), [Scope::ContactsRead]);
+        assert_eq!(effective(&stored, Some(Role::Owner)), [Scope::ContactsRead]);
+    }
+
+    #[test]
+    fn no_stored_scopes_grant_nothing_whatever_the_role() {
+        assert!(effective(&[], Some(Role::Owner)).is_empty());
     }
 
     #[test]
