@@ -224,7 +224,9 @@ impl ApiKeysApi {
         }
         if let Some(user_id) = user_id {
             // Only "no such user" is the client's mistake; a database error stays one.
-            let user = users::get(&mut tx, user_id)
+            // Locked, so a concurrent promotion cannot slip in between the rank check
+            // and the insert.
+            let user = users::get_for_update(&mut tx, user_id)
                 .await
                 .map_err(|err| match err {
                     AppError::NotFound(_) => {
