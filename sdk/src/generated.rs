@@ -1574,7 +1574,7 @@ the user's role allows.*/
     ///      "type": "boolean"
     ///    },
     ///    "user_id": {
-    ///      "description": "The user the key acts as: an active user of the tenant. Default: the user your\ncredential acts as.",
+    ///      "description": "The user the key acts as: an active user of the tenant whose role is not above\nyours. Default: the user your credential acts as.",
     ///      "type": "string",
     ///      "format": "uuid"
     ///    }
@@ -1599,8 +1599,8 @@ your own credential holds.*/
         ///`true` for a service key, bound to no user (then leave out `user_id`).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub service: ::std::option::Option<bool>,
-        /**The user the key acts as: an active user of the tenant. Default: the user your
-credential acts as.*/
+        /**The user the key acts as: an active user of the tenant whose role is not above
+yours. Default: the user your credential acts as.*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub user_id: ::std::option::Option<::uuid::Uuid>,
     }
@@ -14785,6 +14785,7 @@ an activity's subject (or type).*/
     ///    "expires_at",
     ///    "id",
     ///    "prefix",
+    ///    "scopes",
     ///    "updated_at",
     ///    "user_id"
     ///  ],
@@ -14827,6 +14828,13 @@ an activity's subject (or type).*/
     ///      ],
     ///      "format": "date-time"
     ///    },
+    ///    "scopes": {
+    ///      "description": "What the token may do: the scopes the credential that approved its QR login held\nthen, further bounded by the user's role. Empty for tokens issued before session\ntokens held scopes (all of them revoked).",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    },
     ///    "updated_at": {
     ///      "description": "Changes when the token is revoked.",
     ///      "type": "string",
@@ -14856,6 +14864,10 @@ an activity's subject (or type).*/
         pub qr_session_id: ::std::option::Option<::uuid::Uuid>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub revoked_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        /**What the token may do: the scopes the credential that approved its QR login held
+then, further bounded by the user's role. Empty for tokens issued before session
+tokens held scopes (all of them revoked).*/
+        pub scopes: ::std::vec::Vec<::std::string::String>,
         ///Changes when the token is revoked.
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub user_id: ::uuid::Uuid,
@@ -14920,6 +14932,7 @@ an activity's subject (or type).*/
     ///  "type": "object",
     ///  "required": [
     ///    "expires_at",
+    ///    "scopes",
     ///    "tenant_id",
     ///    "token",
     ///    "token_id",
@@ -14929,6 +14942,13 @@ an activity's subject (or type).*/
     ///    "expires_at": {
     ///      "type": "string",
     ///      "format": "date-time"
+    ///    },
+    ///    "scopes": {
+    ///      "description": "What the token may do: the scopes the approving credential held when it approved,\nfurther bounded by the user's role whenever the token is used.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
     ///    },
     ///    "tenant_id": {
     ///      "type": "string",
@@ -14943,7 +14963,7 @@ an activity's subject (or type).*/
     ///      "format": "uuid"
     ///    },
     ///    "user_id": {
-    ///      "description": "The user the token acts as, with that user's role.",
+    ///      "description": "The user the token acts as.",
     ///      "type": "string",
     ///      "format": "uuid"
     ///    }
@@ -14954,11 +14974,14 @@ an activity's subject (or type).*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SessionTokenIssued {
         pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /**What the token may do: the scopes the approving credential held when it approved,
+further bounded by the user's role whenever the token is used.*/
+        pub scopes: ::std::vec::Vec<::std::string::String>,
         pub tenant_id: ::uuid::Uuid,
         ///`mst_<public id>_<secret>`: send it as `Authorization: Bearer ...`. Shown only here.
         pub token: ::std::string::String,
         pub token_id: ::uuid::Uuid,
-        ///The user the token acts as, with that user's role.
+        ///The user the token acts as.
         pub user_id: ::uuid::Uuid,
     }
     impl ::std::convert::From<&SessionTokenIssued> for SessionTokenIssued {
@@ -26945,6 +26968,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
+            scopes: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             updated_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
@@ -26961,6 +26988,7 @@ re-sent with `recover` once it is enabled again.*/
                     prefix: Err("no value supplied for prefix".to_string()),
                     qr_session_id: Ok(Default::default()),
                     revoked_at: Ok(Default::default()),
+                    scopes: Err("no value supplied for scopes".to_string()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
                     user_id: Err("no value supplied for user_id".to_string()),
                 }
@@ -27059,6 +27087,18 @@ re-sent with `recover` once it is enabled again.*/
                     });
                 self
             }
+            pub fn scopes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scopes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scopes: {}", e)
+                    });
+                self
+            }
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -27097,6 +27137,7 @@ re-sent with `recover` once it is enabled again.*/
                     prefix: value.prefix?,
                     qr_session_id: value.qr_session_id?,
                     revoked_at: value.revoked_at?,
+                    scopes: value.scopes?,
                     updated_at: value.updated_at?,
                     user_id: value.user_id?,
                 })
@@ -27112,6 +27153,7 @@ re-sent with `recover` once it is enabled again.*/
                     prefix: Ok(value.prefix),
                     qr_session_id: Ok(value.qr_session_id),
                     revoked_at: Ok(value.revoked_at),
+                    scopes: Ok(value.scopes),
                     updated_at: Ok(value.updated_at),
                     user_id: Ok(value.user_id),
                 }
@@ -27182,6 +27224,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
             >,
+            scopes: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             tenant_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             token: ::std::result::Result<::std::string::String, ::std::string::String>,
             token_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
@@ -27191,6 +27237,7 @@ re-sent with `recover` once it is enabled again.*/
             fn default() -> Self {
                 Self {
                     expires_at: Err("no value supplied for expires_at".to_string()),
+                    scopes: Err("no value supplied for scopes".to_string()),
                     tenant_id: Err("no value supplied for tenant_id".to_string()),
                     token: Err("no value supplied for token".to_string()),
                     token_id: Err("no value supplied for token_id".to_string()),
@@ -27208,6 +27255,18 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn scopes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scopes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scopes: {}", e)
                     });
                 self
             }
@@ -27267,6 +27326,7 @@ re-sent with `recover` once it is enabled again.*/
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     expires_at: value.expires_at?,
+                    scopes: value.scopes?,
                     tenant_id: value.tenant_id?,
                     token: value.token?,
                     token_id: value.token_id?,
@@ -27278,6 +27338,7 @@ re-sent with `recover` once it is enabled again.*/
             fn from(value: super::SessionTokenIssued) -> Self {
                 Self {
                     expires_at: Ok(value.expires_at),
+                    scopes: Ok(value.scopes),
                     tenant_id: Ok(value.tenant_id),
                     token: Ok(value.token),
                     token_id: Ok(value.token_id),
@@ -31694,7 +31755,9 @@ let response = client.users_get()
     }
     /**Update a user
 
-Name and role. Recorded in the audit log.
+Name and role. A user whose role is above yours (owner > admin > member; a service
+key ranks as an admin) is not yours to change: `403` naming `id`. Recorded in the
+audit log.
 
 Rate limit: the `admin` class.
 
@@ -31719,8 +31782,10 @@ let response = client.users_update()
     /**Deactivate a user
 
 The user and their records stay; their API keys and session tokens stop working at
-once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. The last
-active owner cannot be deactivated (409). Recorded in the audit log.
+once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. A user
+whose role is above yours (owner > admin > member; a service key ranks as an
+admin) is not yours to deactivate: `403` naming `id`. The last active owner cannot
+be deactivated (409). Recorded in the audit log.
 
 Rate limit: the `admin` class.
 
@@ -31766,8 +31831,11 @@ let response = client.api_keys_list()
     }
     /**Create an API key
 
-Returns the key and, this once, its secret. Recorded in the audit log (without the
-secret).
+Returns the key and, this once, its secret. A key acting as another user is made
+only for a user whose role is not above yours (owner > admin > member; a service
+key ranks as an admin), else `403` naming `user_id`: only an owner makes keys
+acting as an owner. Recorded in the audit log (without the secret), naming you and
+the user the key acts as.
 
 Rate limit: the `admin` class.
 
@@ -31806,7 +31874,9 @@ let response = client.api_keys_get()
     /**Revoke an API key
 
 The key stops working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS`
-(5 s by default) on every other. Revoking a revoked key changes nothing.
+(5 s by default) on every other. Revoking a revoked key changes nothing. A key
+acting as a user whose role is above yours is not yours to revoke (`403` naming
+`id`); a service key ranks as an admin.
 
 Rate limit: the `admin` class.
 
@@ -31906,9 +31976,12 @@ let response = client.auth_qr_sessions_get()
     }
     /**Approve a QR login
 
-Called by a signed-in user (any scope, but the credential must act as a user, not
-be a service key) whose device scanned the code: binds the session to that user
-and tenant. `409` unless the session is pending. Recorded in the audit log.
+Called by a signed-in user whose device scanned the code, with an API key acting as
+that user (any scope): binds the session to that user and tenant. The session
+token it leads to holds the scopes this key holds now (its scopes bounded by the
+user's role), never more. A session token cannot approve a login, nor can a service
+key (`403`). `409` unless the session is pending. Recorded in the audit log with
+the scopes granted.
 
 Rate limit: the `write` class.
 
@@ -31931,8 +32004,9 @@ let response = client.auth_qr_sessions_approve()
 
 With the session's poll secret, exactly once: a second exchange, or one after the
 session expired, is a `409`; a wrong secret a `401`. The token acts as the
-approving user, with that user's role, until it expires (1 hour by default) or is
-revoked. Recorded in the audit log.
+approving user with the scopes the approving key held (shown in `scopes`), bounded
+by the user's role, until it expires (1 hour by default) or is revoked. Recorded in
+the audit log.
 
 Rate limit: the `auth` class.
 
@@ -31953,7 +32027,8 @@ let response = client.auth_qr_sessions_exchange()
     }
     /**List session tokens
 
-Your own tokens; with the `admin` scope, every user's (filter with `user_id`).
+Your own tokens; with the `admin` scope, every user's (filter with `user_id`). Each
+shows the `scopes` it holds.
 
 Rate limit: the `read` class.
 
@@ -31978,9 +32053,10 @@ let response = client.session_tokens_list()
     }
     /**Revoke a session token
 
-By its user or an admin; another user's token is reported as not found. It stops
-working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every
-other. Recorded in the audit log.
+By its user or an admin; without `admin`, another user's token is reported as not
+found, and an admin cannot revoke the token of a user whose role is above theirs
+(`403` naming `id`). It stops working at once on this server and within
+`MOMENTUM_AUTH_CACHE_SECS` on every other. Recorded in the audit log.
 
 Rate limit: the `write` class.
 

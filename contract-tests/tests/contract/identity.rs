@@ -864,3 +864,344 @@ async fn a_revocation_reaches_another_instance_within_its_cache_lifetime() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A new device's QR login, approved by `approver` and exchanged: the issued token.
+async fn sign_in(app: &TestApp, approver: &Client) -> types::SessionTokenIssued {
+    let device = Client::new(&app.base_url);
+    let session = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .expect("start a QR login")
+        .into_inner()
+        .data;
+    approver
+        .auth_qr_sessions_approve()
+        .id(session.id)
+        .send()
+        .await
+        .expect("approve")
+        .into_inner();
+    device
+        .auth_qr_sessions_exchange()
+        .id(session.id)
+        .x_poll_secret(session.poll_secret)
+        .send()
+        .await
+        .expect("exchange")
+        .into_inner()
+        .data
+}
+
+/// The tenant's audit events with `action` on `target`, oldest first.
+async fn audit_data(app: &TestApp, action: &str, target: Uuid) -> Vec<types::AuditEvent> {
+    app.client
+        .audit_events_list()
+        .action(action)
+        .target_id(target)
+        .send()
+        .await
+        .expect("read the audit log")
+        .into_inner()
+        .data
+}
+
+#[tokio::test]
+async fn a_session_token_is_never_stronger_than_the_key_that_approved_it() {
+    let app = TestApp::spawn().await;
+    // The owner's own key, restricted to reading contacts.
+    let (_, reader_secret) = key(&app, &["contacts:read"], None).await;
+    let reader = app.client_with_key(&reader_secret);
+    let device = Client::new(&app.base_url);
+    let session = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    reader
+        .auth_qr_sessions_approve()
+        .id(session.id)
+        .send()
+        .await
+        .expect("any credential acting as a user approves");
+    let issued = device
+        .auth_qr_sessions_exchange()
+        .id(session.id)
+        .x_poll_secret(session.poll_secret.clone())
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let token = app.client_with_key(&issued.token);
+    assert!(token.contacts_list().send().await.is_ok(), "what it had");
+
+    let (status, err) = api_error(
+        token
+            .api_keys_create()
+            .body(types::ApiKeyCreate {
+                name: "escalate".parse().unwrap(),
+                scopes: vec!["*".into()],
+                expires_at: None,
+                service: None,
+                user_id: None,
+            })
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, err.error.code.as_str()),
+        (403, "forbidden"),
+        "no key beyond the approving key's scopes"
+    );
+    let (status, _) = api_error(token.users_list().send().await);
+    assert_eq!(status, 403, "users:read was not the approving key's");
+    let (status, _) = api_error(
+        token
+            .contacts_create()
+            .body(crate::person("Ann", "ann@a.example"))
+            .send()
+            .await,
+    );
+    assert_eq!(status, 403, "contacts:write was not the approving key's");
+
+    // The scopes are shown wherever the token is, and recorded with the approval.
+    assert_eq!(issued.scopes, ["contacts:read"]);
+    let listed = token
+        .session_tokens_list()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(listed[0].scopes, ["contacts:read"]);
+    let approved = audit_data(&app, "qr_session.approved", session.id).await;
+    assert_eq!(
+        approved[0].data["scopes"],
+        serde_json::json!(["contacts:read"])
+    );
+}
+
+#[tokio::test]
+async fn a_session_token_cannot_approve_another_login() {
+    let app = TestApp::spawn().await;
+    let issued = sign_in(&app, &app.client).await;
+    let token = app.client_with_key(&issued.token);
+    let device = Client::new(&app.base_url);
+    let session = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let (status, err) = api_error(token.auth_qr_sessions_approve().id(session.id).send().await);
+    assert_eq!((status, err.error.code.as_str()), (403, "forbidden"));
+    assert!(err.error.message.contains("session token"), "{err:?}");
+    assert_eq!(
+        poll(&device, session.id, &session.poll_secret, 0)
+            .await
+            .unwrap()
+            .status,
+        "pending",
+        "the session was left as it was"
+    );
+}
+
+/// Creates a user with `role` through the owner's client.
+async fn user(app: &TestApp, email: &str, role: types::UserRole) -> types::User {
+    app.client
+        .users_create()
+        .body(types::UserCreate {
+            email: email.into(),
+            name: None,
+            role: Some(role),
+        })
+        .send()
+        .await
+        .expect("create a user")
+        .into_inner()
+        .data
+}
+
+/// A key body with every scope acting as `user_id` (or the caller, or no user).
+fn every_scope(user_id: Option<Uuid>, service: Option<bool>) -> types::ApiKeyCreate {
+    types::ApiKeyCreate {
+        name: "k".parse().unwrap(),
+        scopes: vec!["*".into()],
+        expires_at: None,
+        service,
+        user_id,
+    }
+}
+
+/// The field the first detail of a refusal names.
+fn refused_field<T: std::fmt::Debug>(
+    result: Result<momentum_sdk::ResponseValue<T>, momentum_sdk::Error<types::ErrorEnvelope>>,
+) -> (u16, String, String) {
+    let (status, err) = api_error(result);
+    let field = err
+        .error
+        .details
+        .first()
+        .map(|d| d.field.clone())
+        .unwrap_or_default();
+    (status, err.error.code, field)
+}
+
+#[tokio::test]
+async fn an_admin_cannot_act_on_an_owner() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let owner = c.users_list().send().await.unwrap().into_inner().data[0].clone();
+    let owner_key = c
+        .api_keys_list()
+        .user_id(owner.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data[0]
+        .id;
+    let mia = user(&app, "mia@a.example", types::UserRole::Admin).await;
+    let ned = user(&app, "ned@a.example", types::UserRole::Admin).await;
+    let max = user(&app, "max@a.example", types::UserRole::Member).await;
+    let (_, mia_secret) = key(&app, &[], Some(every_scope(Some(mia.id), None))).await;
+    let as_mia = app.client_with_key(&mia_secret);
+    let forbidden = |field: &str| (403, "forbidden".to_owned(), field.to_owned());
+
+    // The reported escalation: a key acting as the owner, made by an admin.
+    assert_eq!(
+        refused_field(
+            as_mia
+                .api_keys_create()
+                .body(every_scope(Some(owner.id), None))
+                .send()
+                .await
+        ),
+        forbidden("user_id")
+    );
+    // Not above her: herself, another admin, a member.
+    for target in [mia.id, ned.id, max.id] {
+        let made = as_mia
+            .api_keys_create()
+            .body(every_scope(Some(target), None))
+            .send()
+            .await;
+        assert_eq!(made.unwrap().status().as_u16(), 201);
+    }
+    let made_for_max = c
+        .api_keys_list()
+        .user_id(max.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data[0]
+        .id;
+    let event = &audit_data(&app, "api_key.created", made_for_max).await[0];
+    assert_eq!(event.actor_user_id, Some(mia.id), "the caller");
+    assert_eq!(
+        event.data["acts_as_user_id"],
+        serde_json::json!(max.id),
+        "and the user the key acts as"
+    );
+
+    // Every other operation on the owner.
+    assert_eq!(
+        refused_field(as_mia.api_keys_revoke().id(owner_key).send().await),
+        forbidden("id")
+    );
+    assert_eq!(
+        refused_field(
+            as_mia
+                .users_update()
+                .id(owner.id)
+                .body(UserPatch {
+                    name: Some("Not the owner".into()),
+                    role: None,
+                })
+                .send()
+                .await
+        ),
+        forbidden("id")
+    );
+    assert_eq!(
+        refused_field(as_mia.users_deactivate().id(owner.id).send().await),
+        forbidden("id")
+    );
+    let owners_token = sign_in(&app, c).await;
+    assert_eq!(
+        refused_field(
+            as_mia
+                .session_tokens_revoke()
+                .id(owners_token.token_id)
+                .send()
+                .await
+        ),
+        forbidden("id")
+    );
+    // Nothing changed.
+    let still = c
+        .users_get()
+        .id(owner.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((still.data.name, still.data.active), (owner.name, true));
+    assert!(app
+        .client_with_key(&owners_token.token)
+        .contacts_list()
+        .send()
+        .await
+        .is_ok());
+
+    // Equals and those below are hers to manage.
+    let renamed = as_mia
+        .users_update()
+        .id(ned.id)
+        .body(UserPatch {
+            name: Some("Ned".into()),
+            role: None,
+        })
+        .send()
+        .await;
+    assert_eq!(renamed.unwrap().status().as_u16(), 200);
+    assert!(as_mia.users_deactivate().id(max.id).send().await.is_ok());
+
+    // A service key ranks as an admin: owners are never its to act on.
+    let (_, service_secret) = key(&app, &[], Some(every_scope(None, Some(true)))).await;
+    let as_service = app.client_with_key(&service_secret);
+    assert_eq!(
+        refused_field(
+            as_service
+                .api_keys_create()
+                .body(every_scope(Some(owner.id), None))
+                .send()
+                .await
+        ),
+        forbidden("user_id")
+    );
+    assert_eq!(
+        refused_field(as_service.api_keys_revoke().id(owner_key).send().await),
+        forbidden("id")
+    );
+    let for_ned = as_service
+        .api_keys_create()
+        .body(every_scope(Some(ned.id), None))
+        .send()
+        .await;
+    assert_eq!(for_ned.unwrap().status().as_u16(), 201);
+
+    // The owner acts on anyone, other owners included.
+    let bob = user(&app, "bob@a.example", types::UserRole::Owner).await;
+    let for_bob = c
+        .api_keys_create()
+        .body(every_scope(Some(bob.id), None))
+        .send()
+        .await;
+    assert_eq!(for_bob.unwrap().status().as_u16(), 201);
+}

@@ -17,7 +17,7 @@ use super::types::{Bounded, PathId, Str, Text};
 use super::ApiTags;
 use crate::auth::api_key::NewApiKey;
 use crate::auth::scopes::ALL;
-use crate::auth::{Principal, Scope};
+use crate::auth::{Principal, Role, Scope};
 use crate::db::api_keys::{self as repo, ApiKeyRow, ApiKeySort, NewKeyRow};
 use crate::db::{audit, users, violations, TenantTx};
 use crate::domain::fields::optional_text;
@@ -83,8 +83,8 @@ pub struct ApiKeyCreate {
     pub scopes: Bounded<Str, 1, SCOPES_MAX>,
     /// When the key stops working; must be in the future. Default: never.
     pub expires_at: Option<DateTime<Utc>>,
-    /// The user the key acts as: an active user of the tenant. Default: the user your
-    /// credential acts as.
+    /// The user the key acts as: an active user of the tenant whose role is not above
+    /// yours. Default: the user your credential acts as.
     pub user_id: Option<Uuid>,
     /// `true` for a service key, bound to no user (then leave out `user_id`).
     pub service: Option<bool>,
@@ -170,8 +170,11 @@ pub struct ApiKeysApi;
 impl ApiKeysApi {
     /// Create an API key
     ///
-    /// Returns the key and, this once, its secret. Recorded in the audit log (without the
-    /// secret).
+    /// Returns the key and, this once, its secret. A key acting as another user is made
+    /// only for a user whose role is not above yours (owner > admin > member; a service
+    /// key ranks as an admin), else `403` naming `user_id`: only an owner makes keys
+    /// acting as an owner. Recorded in the audit log (without the secret), naming you and
+    /// the user the key acts as.
     #[oai(path = "/api-keys", method = "post", operation_id = "api_keys_create")]
     async fn create(
         &self,
@@ -216,9 +219,14 @@ impl ApiKeysApi {
         };
         let key = NewApiKey::generate();
         let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
+        if user_id.is_none() {
+            caller.may_act_on(None, "service")?;
+        }
         if let Some(user_id) = user_id {
             // Only "no such user" is the client's mistake; a database error stays one.
-            let user = users::get(&mut tx, user_id)
+            // Locked, so a concurrent promotion cannot slip in between the rank check
+            // and the insert.
+            let user = users::get_for_update(&mut tx, user_id)
                 .await
                 .map_err(|err| match err {
                     AppError::NotFound(_) => {
@@ -226,6 +234,8 @@ impl ApiKeysApi {
                     }
                     other => other,
                 })?;
+            // A key acting as someone holds their role: making one is acting on them.
+            caller.may_act_on(Some((user.id, Role::of_stored(&user.role))), "user_id")?;
             if user.deactivated_at.is_some() {
                 return Err(AppError::Validation(vec![FieldError::new(
                     "user_id",
@@ -246,9 +256,11 @@ impl ApiKeysApi {
             },
         )
         .await?;
+        // The actor fields name the caller; `acts_as_user_id` names whom the key acts as,
+        // so a key made for someone else stands out in the log.
         let data = json!({
             "name": row.name, "scopes": row.scopes, "user_id": row.user_id,
-            "expires_at": row.expires_at,
+            "acts_as_user_id": row.user_id, "expires_at": row.expires_at,
         });
         audit::record(
             &mut tx,
@@ -294,7 +306,9 @@ impl ApiKeysApi {
     /// Revoke an API key
     ///
     /// The key stops working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS`
-    /// (5 s by default) on every other. Revoking a revoked key changes nothing.
+    /// (5 s by default) on every other. Revoking a revoked key changes nothing. A key
+    /// acting as a user whose role is above yours is not yours to revoke (`403` naming
+    /// `id`); a service key ranks as an admin.
     #[oai(
         path = "/api-keys/:id/revoke",
         method = "post",
@@ -310,6 +324,15 @@ impl ApiKeysApi {
     ) -> ApiResult<Success<ApiKeyEnvelope>, Action> {
         let id = id.0.parse("id")?;
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
+        let key = repo::get(&mut tx, id).await?;
+        let acts_as = match key.user_id {
+            Some(user_id) => {
+                let user = users::get(&mut tx, user_id).await?;
+                Some((user.id, Role::of_stored(&user.role)))
+            }
+            None => None,
+        };
+        auth.0.may_act_on(acts_as, "id")?;
         let (row, changed) = repo::revoke(&mut tx, id).await?;
         if changed {
             audit::record(

@@ -3,7 +3,8 @@
 //! A new device creates a session (no credentials), shows its QR code and long-polls its
 //! status with the session's poll secret. A signed-in user scans the code and approves
 //! the session from their own device. The new device then exchanges the approval, once,
-//! for a short-lived session token that acts as that user with that user's role.
+//! for a short-lived session token that acts as that user with the scopes the approving
+//! credential held, bounded by the user's role: never more than the approver could do.
 
 use std::time::Duration;
 
@@ -28,9 +29,9 @@ use super::security::ApiKey;
 use super::types::PathId;
 use super::ApiTags;
 use crate::auth::api_key::{hash_secret, Kind, NewApiKey};
-use crate::auth::{Principal, Scope};
+use crate::auth::{Principal, Role, Scope};
 use crate::db::qr::{self as repo, QrSessionRow, SessionTokenRow, TokenSort};
-use crate::db::{audit, TenantTx};
+use crate::db::{audit, users, TenantTx};
 use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -79,9 +80,12 @@ pub struct SessionTokenIssued {
     pub token: String,
     pub token_id: Uuid,
     pub expires_at: DateTime<Utc>,
-    /// The user the token acts as, with that user's role.
+    /// The user the token acts as.
     pub user_id: Uuid,
     pub tenant_id: Uuid,
+    /// What the token may do: the scopes the approving credential held when it approved,
+    /// further bounded by the user's role whenever the token is used.
+    pub scopes: Vec<String>,
 }
 
 /// A session token, as listed: never its secret or the secret's hash.
@@ -91,6 +95,10 @@ pub struct SessionToken {
     /// The token's public beginning, `mst_<public id>`.
     pub prefix: String,
     pub user_id: Uuid,
+    /// What the token may do: the scopes the credential that approved its QR login held
+    /// then, further bounded by the user's role. Empty for tokens issued before session
+    /// tokens held scopes (all of them revoked).
+    pub scopes: Vec<String>,
     /// The QR login that issued it.
     #[oai(nullable)]
     pub qr_session_id: Option<Uuid>,
@@ -110,6 +118,7 @@ impl From<SessionTokenRow> for SessionToken {
             id: row.id,
             prefix: format!("mst_{}", row.public_id),
             user_id: row.user_id,
+            scopes: row.scopes,
             qr_session_id: row.qr_session_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -376,9 +385,12 @@ impl AuthApi {
 
     /// Approve a QR login
     ///
-    /// Called by a signed-in user (any scope, but the credential must act as a user, not
-    /// be a service key) whose device scanned the code: binds the session to that user
-    /// and tenant. `409` unless the session is pending. Recorded in the audit log.
+    /// Called by a signed-in user whose device scanned the code, with an API key acting as
+    /// that user (any scope): binds the session to that user and tenant. The session
+    /// token it leads to holds the scopes this key holds now (its scopes bounded by the
+    /// user's role), never more. A session token cannot approve a login, nor can a service
+    /// key (`403`). `409` unless the session is pending. Recorded in the audit log with
+    /// the scopes granted.
     #[oai(
         path = "/auth/qr-sessions/:id/approve",
         method = "post",
@@ -401,8 +413,19 @@ impl AuthApi {
             }
             .into());
         };
+        // A token approving logins would mint itself successors: access would outlive the
+        // revocation of the key that approved the first login.
+        if caller.kind == Kind::SessionToken {
+            return Err(AppError::Forbidden {
+                message: "a session token cannot approve a login: use an API key".into(),
+                details: vec![],
+            }
+            .into());
+        }
+        // What the caller holds now, not what it stores: the token must never outgrow it.
+        let scopes: Vec<String> = caller.scopes.iter().map(|s| s.as_str().into()).collect();
         let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
-        let status = repo::approve(&mut tx, id, user_id).await?;
+        let status = repo::approve(&mut tx, id, user_id, &scopes).await?;
         if status != "approved" {
             return Err(state_conflict(&status, "only a pending session can be approved").into());
         }
@@ -411,7 +434,7 @@ impl AuthApi {
             caller,
             "qr_session.approved",
             ("qr_session", id),
-            json!({}),
+            json!({ "scopes": scopes }),
         )
         .await?;
         tx.commit().await?;
@@ -427,8 +450,9 @@ impl AuthApi {
     ///
     /// With the session's poll secret, exactly once: a second exchange, or one after the
     /// session expired, is a `409`; a wrong secret a `401`. The token acts as the
-    /// approving user, with that user's role, until it expires (1 hour by default) or is
-    /// revoked. Recorded in the audit log.
+    /// approving user with the scopes the approving key held (shown in `scopes`), bounded
+    /// by the user's role, until it expires (1 hour by default) or is revoked. Recorded in
+    /// the audit log.
     #[oai(
         path = "/auth/qr-sessions/:id/exchange",
         method = "post",
@@ -458,8 +482,7 @@ impl AuthApi {
         let expires_at = Utc::now() + ttl;
         // Consumes the session only if it is still approved: of two racing exchanges,
         // one gets the token.
-        let Some((tenant_id, user_id)) =
-            repo::exchange(&state.pool, id, token_id, &token, expires_at).await?
+        let Some(issued) = repo::exchange(&state.pool, id, token_id, &token, expires_at).await?
         else {
             let now = repo::read(&state.pool, id).await?;
             return Err(
@@ -472,8 +495,9 @@ impl AuthApi {
                 token: token.plaintext,
                 token_id,
                 expires_at,
-                user_id,
-                tenant_id,
+                user_id: issued.user_id,
+                tenant_id: issued.tenant_id,
+                scopes: issued.scopes,
             },
             meta: Meta::of(&request_id),
         }))
@@ -481,7 +505,8 @@ impl AuthApi {
 
     /// List session tokens
     ///
-    /// Your own tokens; with the `admin` scope, every user's (filter with `user_id`).
+    /// Your own tokens; with the `admin` scope, every user's (filter with `user_id`). Each
+    /// shows the `scopes` it holds.
     #[oai(
         path = "/session-tokens",
         method = "get",
@@ -523,9 +548,10 @@ impl AuthApi {
 
     /// Revoke a session token
     ///
-    /// By its user or an admin; another user's token is reported as not found. It stops
-    /// working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every
-    /// other. Recorded in the audit log.
+    /// By its user or an admin; without `admin`, another user's token is reported as not
+    /// found, and an admin cannot revoke the token of a user whose role is above theirs
+    /// (`403` naming `id`). It stops working at once on this server and within
+    /// `MOMENTUM_AUTH_CACHE_SECS` on every other. Recorded in the audit log.
     #[oai(
         path = "/session-tokens/:id/revoke",
         method = "post",
@@ -546,6 +572,8 @@ impl AuthApi {
         if !may_manage(caller, current.user_id) {
             return Err(AppError::NotFound("session token").into());
         }
+        let user = users::get(&mut tx, current.user_id).await?;
+        caller.may_act_on(Some((user.id, Role::of_stored(&user.role))), "id")?;
         let (row, changed) = repo::revoke_token(&mut tx, id).await?;
         if changed {
             audit::record(

@@ -191,7 +191,9 @@ impl UsersApi {
 
     /// Update a user
     ///
-    /// Name and role. Recorded in the audit log.
+    /// Name and role. A user whose role is above yours (owner > admin > member; a service
+    /// key ranks as an admin) is not yours to change: `403` naming `id`. Recorded in the
+    /// audit log.
     #[oai(path = "/users/:id", method = "patch", operation_id = "users_update")]
     async fn update(
         &self,
@@ -212,6 +214,8 @@ impl UsersApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let owners = repo::lock_owners(&mut tx).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
+        auth.0
+            .may_act_on(Some((id, Role::of_stored(&current.role))), "id")?;
         if_match.check(&current)?;
         let name = match body.name {
             Some(name) => fields::optional_text("name", Some(name.0), NAME_MAX, false)
@@ -242,8 +246,10 @@ impl UsersApi {
     /// Deactivate a user
     ///
     /// The user and their records stay; their API keys and session tokens stop working at
-    /// once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. The last
-    /// active owner cannot be deactivated (409). Recorded in the audit log.
+    /// once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. A user
+    /// whose role is above yours (owner > admin > member; a service key ranks as an
+    /// admin) is not yours to deactivate: `403` naming `id`. The last active owner cannot
+    /// be deactivated (409). Recorded in the audit log.
     #[oai(
         path = "/users/:id/deactivate",
         method = "post",
@@ -261,11 +267,10 @@ impl UsersApi {
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         let owners = repo::lock_owners(&mut tx).await?;
         let current = repo::get_for_update(&mut tx, id).await?;
-        if current.role == Role::Owner.as_str() {
-            owner_only(&auth.0)?;
-            if owners == [id] {
-                return Err(last_owner("deactivated").into());
-            }
+        auth.0
+            .may_act_on(Some((id, Role::of_stored(&current.role))), "id")?;
+        if current.role == Role::Owner.as_str() && owners == [id] {
+            return Err(last_owner("deactivated").into());
         }
         let row = repo::deactivate(&mut tx, id).await?;
         if current.deactivated_at.is_none() {

@@ -12,10 +12,12 @@ mod ct_guard;
 pub mod scopes;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -24,7 +26,8 @@ use api_key::PresentedKey;
 pub use scopes::{Role, Scope};
 
 use crate::db::auth::{self as repo, StoredCredential};
-use crate::error::AppError;
+use crate::domain::FieldError;
+use crate::error::{AppError, AppResult};
 
 /// Who is calling: resolved once per request by the security scheme, then handed to
 /// handlers, which use `tenant_id` to open their tenant-scoped transaction.
@@ -37,7 +40,8 @@ pub struct Principal {
     /// The user the credential acts as; `None` for a service key.
     pub user_id: Option<Uuid>,
     pub role: Option<Role>,
-    /// What it may do: its own scopes, bounded by its user's role.
+    /// What it may do: its own scopes (for a session token, those its approver held),
+    /// bounded by its user's role.
     pub scopes: Vec<Scope>,
 }
 
@@ -45,26 +49,69 @@ impl Principal {
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
     }
+
+    /// Refuses to act on a user ranking above the caller (see [`Role::may_act_on`]);
+    /// `user` is the target's id and stored role, `None` for a service key. One's own user
+    /// is always one's own to act on. `field` names where the request named the target.
+    pub fn may_act_on(&self, user: Option<(Uuid, Role)>, field: &str) -> Result<(), AppError> {
+        let own = user.is_some_and(|(id, _)| self.user_id == Some(id));
+        if own || Role::may_act_on(self.role, user.map(|(_, role)| role)) {
+            return Ok(());
+        }
+        Err(AppError::Forbidden {
+            message: "you cannot act on a user whose role is above yours".into(),
+            details: vec![FieldError::new(
+                field,
+                "outranks_you",
+                "the user's role is above yours",
+            )],
+        })
+    }
 }
 
 /// One message for every refusal, so a caller cannot probe which credentials exist.
 const INVALID: AppError = AppError::Unauthorized("invalid, expired or revoked credential");
 
 /// Verifies bearer credentials. Lookups are cached for a few seconds (`cache_ttl`): a
-/// revoked key stops working on every instance within that time, and at once on the
-/// instance that revoked it. Expiry is checked on every request, cached or not.
+/// revoked key stops working on every instance within that time, and on the instance
+/// that revoked it from the moment the revocation answers. Expiry is checked on every
+/// request, cached or not.
 /// `last_used_at` is recorded in memory and written in one batch per flush interval,
 /// not once per request.
 pub struct Authenticator {
     pool: PgPool,
-    cache: moka::sync::Cache<(Kind, String), Arc<StoredCredential>>,
+    lookup: Lookup,
+    /// Each entry carries the generation its lookup began in, and counts only while that
+    /// is still the current one: a lookup that read a key before a revocation and comes
+    /// back after the flush must not serve the old state (moka's `invalidate_all` only
+    /// drops entries inserted before it).
+    cache: moka::sync::Cache<(Kind, String), (u64, Arc<StoredCredential>)>,
+    /// Moves forward with every [`Authenticator::forget_all`].
+    generation: AtomicU64,
     used: Mutex<HashMap<(Kind, Uuid), DateTime<Utc>>>,
 }
 
+/// Finds a credential by kind and public id. A seam rather than a direct call so tests can
+/// hold a lookup open while a revocation flushes the cache.
+type Lookup = Box<
+    dyn Fn(Kind, String) -> BoxFuture<'static, AppResult<Option<StoredCredential>>> + Send + Sync,
+>;
+
 impl Authenticator {
     pub fn new(pool: PgPool, cache_ttl: Duration) -> Self {
+        let db = pool.clone();
+        let lookup: Lookup = Box::new(move |kind, public_id| {
+            let db = db.clone();
+            Box::pin(async move { repo::find_credential(&db, kind, &public_id).await })
+        });
+        Self::with_lookup(pool, cache_ttl, lookup)
+    }
+
+    fn with_lookup(pool: PgPool, cache_ttl: Duration, lookup: Lookup) -> Self {
         Self {
             pool,
+            lookup,
+            generation: AtomicU64::new(0),
             cache: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(cache_ttl)
@@ -76,14 +123,19 @@ impl Authenticator {
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AppError> {
         let presented = PresentedKey::parse(token).ok_or(INVALID)?;
         let cache_key = (presented.kind, presented.public_id.to_owned());
+        let began = self.generation.load(Ordering::SeqCst);
         let stored = match self.cache.get(&cache_key) {
-            Some(stored) => stored,
-            None => {
-                let found = repo::find_credential(&self.pool, presented.kind, presented.public_id)
+            Some((generation, stored)) if generation == began => stored,
+            _ => {
+                let found = (self.lookup)(presented.kind, presented.public_id.to_owned())
                     .await?
                     .ok_or(INVALID)?;
                 let found = Arc::new(found);
-                self.cache.insert(cache_key, Arc::clone(&found));
+                // Entries of an older generation are never served, so this check only
+                // spares the cache an entry that would be dead on arrival.
+                if self.generation.load(Ordering::SeqCst) == began {
+                    self.cache.insert(cache_key, (began, Arc::clone(&found)));
+                }
                 found
             }
         };
@@ -108,13 +160,16 @@ impl Authenticator {
             credential_id: stored.credential_id,
             user_id: stored.user_id,
             role,
-            scopes: scopes::effective(stored.scopes.as_deref(), role),
+            // No stored scopes (which the schema no longer allows) grant nothing.
+            scopes: scopes::effective(stored.scopes.as_deref().unwrap_or_default(), role),
         })
     }
 
-    /// Drops every cached lookup, so a revocation or a user's deactivation takes effect
-    /// on this instance at once (other instances follow within the cache's lifetime).
+    /// Drops every cached lookup, those still in flight included, so a revocation, a
+    /// deactivation or a role change takes effect on this instance before it answers
+    /// (other instances follow within the cache's lifetime).
     pub fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate_all();
     }
 
@@ -143,5 +198,120 @@ impl Authenticator {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use sqlx::postgres::PgPoolOptions;
+    use tokio::sync::{oneshot, Notify};
+
+    use super::*;
+    use crate::auth::api_key::NewApiKey;
+
+    /// Stands in for the database: a key that a "revocation" flips, and a way to hold the
+    /// first lookup open after it has read the key's state.
+    struct Store {
+        key: NewApiKey,
+        revoked: AtomicBool,
+        lookups: AtomicUsize,
+        read: Notify,
+        hold_first: Mutex<Option<oneshot::Receiver<()>>>,
+    }
+
+    impl Store {
+        fn row(&self, revoked: bool) -> StoredCredential {
+            StoredCredential {
+                credential_id: Uuid::nil(),
+                tenant_id: Uuid::nil(),
+                user_id: None,
+                user_role: None,
+                user_active: true,
+                secret_hash: self.key.secret_hash.to_vec(),
+                scopes: Some(vec!["*".into()]),
+                expires_at: None,
+                revoked_at: revoked.then(Utc::now),
+            }
+        }
+    }
+
+    /// An authenticator over `store`, whose first lookup waits for the returned sender.
+    fn authenticator(store: &Arc<Store>) -> (Arc<Authenticator>, oneshot::Sender<()>) {
+        let (release, held) = oneshot::channel();
+        if let Ok(mut hold) = store.hold_first.lock() {
+            *hold = Some(held);
+        }
+        let pool = PgPoolOptions::new()
+            .connect_lazy("postgres://never-connected@127.0.0.1/none")
+            .expect("a lazy pool does not connect");
+        let source = Arc::clone(store);
+        let lookup: Lookup = Box::new(move |_, _| {
+            let store = Arc::clone(&source);
+            Box::pin(async move {
+                store.lookups.fetch_add(1, Ordering::SeqCst);
+                let row = store.row(store.revoked.load(Ordering::SeqCst));
+                let hold = store.hold_first.lock().ok().and_then(|mut h| h.take());
+                store.read.notify_one();
+                if let Some(held) = hold {
+                    let _ = held.await;
+                }
+                Ok(Some(row))
+            })
+        });
+        let auth = Authenticator::with_lookup(pool, Duration::from_secs(300), lookup);
+        (Arc::new(auth), release)
+    }
+
+    fn store() -> Arc<Store> {
+        Arc::new(Store {
+            key: NewApiKey::generate(),
+            revoked: AtomicBool::new(false),
+            lookups: AtomicUsize::new(0),
+            read: Notify::new(),
+            hold_first: Mutex::new(None),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_lookup_begun_before_a_revocation_does_not_put_the_key_back_in_the_cache() {
+        let store = store();
+        let (auth, release) = authenticator(&store);
+        let token = store.key.plaintext.clone();
+        let in_flight = tokio::spawn({
+            let auth = Arc::clone(&auth);
+            let token = token.clone();
+            async move { auth.authenticate(&token).await.is_ok() }
+        });
+        // The lookup has read the key as valid and is still on its way back.
+        store.read.notified().await;
+        // The revocation commits, then flushes the cache, then answers.
+        store.revoked.store(true, Ordering::SeqCst);
+        auth.forget_all();
+        let _ = release.send(());
+        assert!(
+            in_flight.await.expect("the request ran"),
+            "a request that began before the revocation may still pass"
+        );
+
+        let after = auth.authenticate(&token).await;
+        assert!(
+            matches!(after, Err(AppError::Unauthorized(_))),
+            "refused once the revocation has answered: {after:?}"
+        );
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_with_no_flush_meanwhile_is_cached() {
+        let store = store();
+        let (auth, release) = authenticator(&store);
+        let _ = release.send(());
+        let token = store.key.plaintext.clone();
+        for _ in 0..3 {
+            assert!(auth.authenticate(&token).await.is_ok());
+        }
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 1, "looked up once");
     }
 }

@@ -106,6 +106,12 @@ impl Role {
         Self::EVERY.into_iter().find(|r| r.as_str() == name)
     }
 
+    /// A role as stored. A name this version does not know ranks highest, so nobody acts
+    /// on such a user by mistake.
+    pub fn of_stored(name: &str) -> Self {
+        Self::parse(name).unwrap_or(Self::Owner)
+    }
+
     /// Members do everything but administration.
     pub fn allows(self, scope: Scope) -> bool {
         match self {
@@ -113,17 +119,32 @@ impl Role {
             Self::Member => scope != Scope::Admin,
         }
     }
+
+    /// Owner > admin > member.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Owner => 2,
+            Self::Admin => 1,
+            Self::Member => 0,
+        }
+    }
+
+    /// Whether a caller ranking as `caller` may act on (create keys for, revoke the keys
+    /// and tokens of, change, deactivate) someone ranking as `target`: only on those not
+    /// above it. Either side may be no user (a service key), which ranks as an admin: so
+    /// only an owner acts on an owner, and a service key never does.
+    pub fn may_act_on(caller: Option<Role>, target: Option<Role>) -> bool {
+        let rank = |role: Option<Role>| role.unwrap_or(Self::Admin).rank();
+        rank(caller) >= rank(target)
+    }
 }
 
 /// The scopes a credential holds: those stored on it (`*` for all) that its user's role
-/// allows; a session token has every scope its user's role allows.
-pub fn effective(stored: Option<&[String]>, role: Option<Role>) -> Vec<Scope> {
+/// allows. API keys and session tokens alike: a token stores the scopes its approver held.
+pub fn effective(stored: &[String], role: Option<Role>) -> Vec<Scope> {
     Scope::EVERY
         .into_iter()
-        .filter(|scope| match stored {
-            None => true,
-            Some(names) => names.iter().any(|n| n == ALL || n == scope.as_str()),
-        })
+        .filter(|scope| stored.iter().any(|n| n == ALL || n == scope.as_str()))
         .filter(|scope| role.is_none_or(|r| r.allows(*scope)))
         .collect()
 }
@@ -135,21 +156,52 @@ mod tests {
     #[test]
     fn a_members_key_never_gets_admin_even_if_it_asks() {
         let stored = vec!["*".to_owned()];
-        let scopes = effective(Some(&stored), Some(Role::Member));
+        let scopes = effective(&stored, Some(Role::Member));
         assert!(!scopes.contains(&Scope::Admin));
         assert!(scopes.contains(&Scope::LeadsWrite));
-        let admin = effective(Some(&stored), Some(Role::Admin));
+        let admin = effective(&stored, Some(Role::Admin));
         assert_eq!(admin.len(), Scope::EVERY.len());
     }
 
     #[test]
     fn stored_scopes_limit_a_key_and_unknown_names_grant_nothing() {
         let stored = vec!["contacts:read".to_owned(), "bogus".to_owned()];
-        assert_eq!(effective(Some(&stored), None), [Scope::ContactsRead]);
-        assert_eq!(
-            effective(None, Some(Role::Member)).len(),
-            Scope::EVERY.len() - 1
-        );
+        assert_eq!(effective(&stored, None), [Scope::ContactsRead]);
+        assert_eq!(effective(&stored, Some(Role::Owner)), [Scope::ContactsRead]);
+    }
+
+    #[test]
+    fn no_stored_scopes_grant_nothing_whatever_the_role() {
+        assert!(effective(&[], Some(Role::Owner)).is_empty());
+    }
+
+    #[test]
+    fn nobody_acts_on_a_role_above_their_own_and_a_service_key_ranks_as_an_admin() {
+        use Role::{Admin, Member, Owner};
+        let service = None;
+        for (caller, target, allowed) in [
+            (Some(Owner), Some(Owner), true),
+            (Some(Owner), Some(Admin), true),
+            (Some(Owner), service, true),
+            (Some(Admin), Some(Owner), false),
+            (Some(Admin), Some(Admin), true),
+            (Some(Admin), Some(Member), true),
+            (Some(Admin), service, true),
+            (Some(Member), Some(Admin), false),
+            (Some(Member), service, false),
+            (Some(Member), Some(Member), true),
+            (service, Some(Owner), false),
+            (service, Some(Admin), true),
+            (service, service, true),
+        ] {
+            assert_eq!(
+                Role::may_act_on(caller, target),
+                allowed,
+                "{caller:?} on {target:?}"
+            );
+        }
+        assert_eq!(Role::of_stored("superuser"), Owner, "unknown ranks highest");
+        assert_eq!(Role::of_stored("member"), Member);
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub struct StoredCredential {
     pub user_role: Option<String>,
     pub user_active: bool,
     pub secret_hash: Vec<u8>,
-    /// `None` for session tokens, which hold what their user's role allows.
+    /// As stored on the key or token; never `None` since 20261202000001, and `None`
+    /// would grant nothing.
     pub scopes: Option<Vec<String>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,

@@ -46,40 +46,54 @@ pub async fn read(pool: &PgPool, id: Uuid) -> AppResult<QrSessionRow> {
     .ok_or(AppError::NotFound("QR session"))
 }
 
-/// Binds a pending session to `user_id` of the transaction's tenant; returns the status
-/// the session then has.
-pub async fn approve(tx: &mut TenantTx, id: Uuid, user_id: Uuid) -> AppResult<String> {
-    let status: Option<String> = sqlx::query_scalar("SELECT qr_session_approve($1, $2)")
+/// Binds a pending session to `user_id` of the transaction's tenant, with the `scopes` its
+/// token will hold; returns the status the session then has.
+pub async fn approve(
+    tx: &mut TenantTx,
+    id: Uuid,
+    user_id: Uuid,
+    scopes: &[String],
+) -> AppResult<String> {
+    let status: Option<String> = sqlx::query_scalar("SELECT qr_session_approve($1, $2, $3)")
         .bind(id)
         .bind(user_id)
+        .bind(scopes)
         .fetch_one(tx.conn())
         .await?;
     status.ok_or(AppError::NotFound("QR session"))
 }
 
-/// Consumes an approved session and stores `token` for its user, exactly once. `None`
-/// when the session was not (or no longer) approved.
+/// Who an exchanged session's token acts as, and the scopes it holds.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Exchanged {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub scopes: Vec<String>,
+}
+
+/// Consumes an approved session and stores `token` for its user with the scopes of the
+/// approval, exactly once. `None` when the session was not (or no longer) approved.
 pub async fn exchange(
     pool: &PgPool,
     id: Uuid,
     token_id: Uuid,
     token: &NewApiKey,
     expires_at: DateTime<Utc>,
-) -> AppResult<Option<(Uuid, Uuid)>> {
-    Ok(
-        sqlx::query_as("SELECT tenant_id, user_id FROM qr_session_exchange($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(token_id)
-            .bind(&token.public_id)
-            .bind(&token.secret_hash[..])
-            .bind(expires_at)
-            .fetch_optional(pool)
-            .await?,
+) -> AppResult<Option<Exchanged>> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, user_id, scopes FROM qr_session_exchange($1, $2, $3, $4, $5)",
     )
+    .bind(id)
+    .bind(token_id)
+    .bind(&token.public_id)
+    .bind(&token.secret_hash[..])
+    .bind(expires_at)
+    .fetch_optional(pool)
+    .await?)
 }
 
-const TOKEN_COLUMNS: &str = "id, user_id, public_id, qr_session_id, created_at, updated_at, \
-                             expires_at, revoked_at, last_used_at";
+const TOKEN_COLUMNS: &str = "id, user_id, public_id, scopes, qr_session_id, created_at, \
+                             updated_at, expires_at, revoked_at, last_used_at";
 
 /// A session token as listed: never its secret or the secret's hash.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -87,6 +101,7 @@ pub struct SessionTokenRow {
     pub id: Uuid,
     pub user_id: Uuid,
     pub public_id: String,
+    pub scopes: Vec<String>,
     pub qr_session_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

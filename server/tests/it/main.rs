@@ -6,6 +6,7 @@
 
 mod batch;
 mod faults;
+mod identity;
 mod rls;
 mod serve;
 mod support;
