@@ -21,6 +21,7 @@ mod isolation;
 mod leads;
 mod merge;
 mod pipelines;
+mod privileges;
 mod ratelimits;
 mod sdk_helpers;
 mod search;
