@@ -321,9 +321,10 @@ impl Worker {
                 Some(Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
                 _ => None,
             };
-            if let Some(ip) = literal.filter(|ip| guard::is_forbidden(*ip)) {
+            if literal.is_some_and(guard::is_forbidden) {
                 return Err(format!(
-                    "refused: {ip} is a private, loopback or link-local address"
+                    "refused: the URL's host is a {}",
+                    guard::NON_PUBLIC
                 ));
             }
         }
