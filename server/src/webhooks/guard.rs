@@ -3,7 +3,10 @@
 //! operator allows it (`MOMENTUM_WEBHOOK_ALLOW_PRIVATE`). Checked when an endpoint is
 //! saved and again for every request, on the addresses DNS gives at that moment: the
 //! worker's client resolves through [`GuardedResolver`], so the address checked is the
-//! address connected to (no window for DNS rebinding).
+//! address connected to (no window for DNS rebinding). That holds only without a proxy:
+//! the worker's client ignores the environment's proxy variables, and a proxy the
+//! operator names (`MOMENTUM_WEBHOOK_PROXY`) resolves and connects by itself, so it must
+//! enforce the same egress rules.
 //!
 //! What is refused is a table of CIDR blocks: every block of IANA's IPv4 and IPv6
 //! Special-Purpose Address Registries (even those the registry marks globally reachable,
