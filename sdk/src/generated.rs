@@ -9920,7 +9920,7 @@ distinct options of 1 to 100 characters.*/
     ///  ],
     ///  "properties": {
     ///    "code": {
-    ///      "description": "A stable error code. Known values: `bad_request`, `validation_failed`,\n`unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,\n`precondition_failed`, `payload_too_large`, `unsupported_media_type`,\n`rate_limited`, `internal`, `service_unavailable`, `idempotency_key_reused` (422),\n`idempotency_key_in_use` (409). Codes are only ever added, so\nclients must accept values not in this list.",
+    ///      "description": "A stable error code. Known values: `bad_request`, `validation_failed`,\n`unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,\n`precondition_failed`, `payload_too_large`, `unsupported_media_type`,\n`rate_limited`, `internal`, `service_unavailable`, `idempotency_key_reused` (422),\n`idempotency_key_in_use` (409), `idempotency_answer_unavailable` (409). Codes are\nonly ever added, so clients must accept values not in this list.",
     ///      "type": "string"
     ///    },
     ///    "details": {
@@ -9944,8 +9944,8 @@ distinct options of 1 to 100 characters.*/
 `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
 `precondition_failed`, `payload_too_large`, `unsupported_media_type`,
 `rate_limited`, `internal`, `service_unavailable`, `idempotency_key_reused` (422),
-`idempotency_key_in_use` (409). Codes are only ever added, so
-clients must accept values not in this list.*/
+`idempotency_key_in_use` (409), `idempotency_answer_unavailable` (409). Codes are
+only ever added, so clients must accept values not in this list.*/
         pub code: ::std::string::String,
         ///One entry per offending field; empty when the error is not about fields.
         pub details: ::std::vec::Vec<ErrorDetail>,
@@ -30010,7 +30010,7 @@ Rate limit: the `write` class.
 Sends a `POST` request to `/v1/contacts`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.contacts_create()
@@ -30112,7 +30112,7 @@ Sends a `POST` request to `/v1/contacts/{id}/restore`
 
 Arguments:
 - `id`: The contact's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.contacts_restore()
     .id(id)
@@ -30174,7 +30174,7 @@ Rate limit: the `write` class.
 Sends a `POST` request to `/v1/companies`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.companies_create()
@@ -30276,7 +30276,7 @@ Sends a `POST` request to `/v1/companies/{id}/restore`
 
 Arguments:
 - `id`: The company's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.companies_restore()
     .id(id)
@@ -30351,7 +30351,7 @@ Rate limit: the `write` class.
 Sends a `POST` request to `/v1/contacts/batch`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.contacts_batch_upsert()
@@ -30396,7 +30396,7 @@ Rate limit: the `write` class.
 Sends a `POST` request to `/v1/companies/batch`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.companies_batch_upsert()
@@ -30443,7 +30443,7 @@ Rate limit: the `write` class.
 Sends a `POST` request to `/v1/pipelines`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.pipelines_create()
@@ -30556,7 +30556,7 @@ Sends a `POST` request to `/v1/pipelines/{id}/stages`
 
 Arguments:
 - `id`: The pipeline's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.stages_create()
@@ -30741,7 +30741,7 @@ Rate limit: the `write` class.
 Sends a `POST` request to `/v1/leads`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.leads_create()
@@ -30846,7 +30846,7 @@ Sends a `POST` request to `/v1/leads/{id}/convert`
 
 Arguments:
 - `id`: The lead's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.leads_convert()
     .id(id)
@@ -30871,7 +30871,7 @@ Sends a `POST` request to `/v1/leads/{id}/restore`
 
 Arguments:
 - `id`: The lead's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.leads_restore()
     .id(id)
@@ -30940,7 +30940,7 @@ Rate limit: the `write` class.
 Sends a `POST` request to `/v1/activities`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.activities_create()
@@ -31035,7 +31035,7 @@ Sends a `POST` request to `/v1/activities/{id}/complete`
 
 Arguments:
 - `id`: The activity's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.activities_complete()
     .id(id)
@@ -31060,7 +31060,7 @@ Sends a `POST` request to `/v1/activities/{id}/restore`
 
 Arguments:
 - `id`: The activity's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.activities_restore()
     .id(id)
@@ -31175,7 +31175,7 @@ Rate limit: the `admin` class.
 Sends a `POST` request to `/v1/custom-fields`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.custom_fields_create()
@@ -31295,7 +31295,7 @@ Rate limit: the `write` class.
 Sends a `POST` request to `/v1/association-labels`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.association_labels_create()
@@ -31426,7 +31426,7 @@ Rate limit: the `write` class.
 Sends a `POST` request to `/v1/associations`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.associations_create()
@@ -31607,7 +31607,7 @@ Sends a `POST` request to `/v1/contacts/{id}/merge`
 
 Arguments:
 - `id`: The contact that stays.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `if_match`: Merge only into this version of the contact: its `ETag` (or a list of them), or
 `*` for any; otherwise `412`, changing nothing.
 - `body`
@@ -31637,7 +31637,7 @@ Sends a `POST` request to `/v1/companies/{id}/merge`
 
 Arguments:
 - `id`: The company that stays.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `if_match`: Merge only into this version of the company: its `ETag` (or a list of them), or
 `*` for any; otherwise `412`, changing nothing.
 - `body`
@@ -31721,7 +31721,7 @@ Rate limit: the `admin` class.
 Sends a `POST` request to `/v1/users`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.users_create()
@@ -31793,7 +31793,7 @@ Sends a `POST` request to `/v1/users/{id}/deactivate`
 
 Arguments:
 - `id`: The user's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.users_deactivate()
     .id(id)
@@ -31842,7 +31842,7 @@ Rate limit: the `admin` class.
 Sends a `POST` request to `/v1/api-keys`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.api_keys_create()
@@ -31884,7 +31884,7 @@ Sends a `POST` request to `/v1/api-keys/{id}/revoke`
 
 Arguments:
 - `id`: The key's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.api_keys_revoke()
     .id(id)
@@ -31989,7 +31989,7 @@ Sends a `POST` request to `/v1/auth/qr-sessions/{id}/approve`
 
 Arguments:
 - `id`: The session's id, from the QR code.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.auth_qr_sessions_approve()
     .id(id)
@@ -32064,7 +32064,7 @@ Sends a `POST` request to `/v1/session-tokens/{id}/revoke`
 
 Arguments:
 - `id`: The token's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.session_tokens_revoke()
     .id(id)
@@ -32141,7 +32141,7 @@ Rate limit: the `admin` class.
 Sends a `POST` request to `/v1/webhook-endpoints`
 
 Arguments:
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.webhook_endpoints_create()
@@ -32232,7 +32232,7 @@ Sends a `POST` request to `/v1/webhook-endpoints/{id}/rotate-secret`
 
 Arguments:
 - `id`: The endpoint's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.webhook_endpoints_rotate_secret()
     .id(id)
@@ -32257,7 +32257,7 @@ Sends a `POST` request to `/v1/webhook-endpoints/{id}/test`
 
 Arguments:
 - `id`: The endpoint's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.webhook_endpoints_test()
     .id(id)
@@ -32279,7 +32279,7 @@ Sends a `POST` request to `/v1/webhook-endpoints/{id}/recover`
 
 Arguments:
 - `id`: The endpoint's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 - `body`
 ```ignore
 let response = client.webhook_endpoints_recover()
@@ -32376,7 +32376,7 @@ Sends a `POST` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/r
 Arguments:
 - `id`: The endpoint's id.
 - `delivery_id`: The delivery's id.
-- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and replayed to a retry with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
 ```ignore
 let response = client.webhook_deliveries_retry()
     .id(id)

@@ -90,7 +90,8 @@ fn redacted(text: &str) -> Result<Redacted, std::convert::Infallible> {
 /// The operator's key for secrets the server keeps at rest.
 #[derive(Debug, Clone, Args)]
 pub struct SecretKeyArgs {
-    /// Key that encrypts webhook signing secrets in the database: 32 random bytes as
+    /// Key that encrypts webhook signing secrets and the answers kept for
+    /// `Idempotency-Key` retries in the database: 32 random bytes as
     /// base64 or hex (`openssl rand -base64 32`). Required with DATABASE_URL; with the
     /// embedded PostgreSQL one is made on first start and kept in MOMENTUM_DATA_DIR
     /// (file `secret-key`, mode 0600). Prefer the variable to the flag (flags show in
@@ -266,6 +267,19 @@ pub struct WebhookArgs {
     #[arg(long, env = "MOMENTUM_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::Set)]
     pub webhook_allow_private: Option<bool>,
 
+    /// An HTTP(S) proxy every webhook request goes through (`http://host:port`;
+    /// credentials may be in the URL). Unset: webhooks connect directly, and the
+    /// HTTP_PROXY, HTTPS_PROXY and ALL_PROXY variables are ignored. The proxy resolves
+    /// and connects by itself, past the worker's check of the connected address: it must
+    /// refuse private and special-purpose destinations itself.
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_PROXY",
+        hide_env_values = true,
+        value_parser = redacted
+    )]
+    pub webhook_proxy: Option<Redacted>,
+
     /// Seconds an endpoint may fail without a success before it is disabled.
     #[arg(long, env = "MOMENTUM_WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 5 * 24 * 3600)]
     pub webhook_disable_after_secs: u64,
@@ -308,6 +322,12 @@ impl WebhookArgs {
             retry_schedule: crate::webhooks::parse_schedule(&self.webhook_retry_schedule)
                 .map_err(|e| anyhow::anyhow!("MOMENTUM_WEBHOOK_RETRY_SCHEDULE: {e}"))?,
             allow_private: self.webhook_allow_private.unwrap_or(embedded),
+            proxy: self
+                .webhook_proxy
+                .as_ref()
+                .map(|p| crate::webhooks::WebhookProxy::parse(&p.0))
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
             disable_after: Duration::from_secs(self.webhook_disable_after_secs.max(1)),
             secret_overlap: Duration::from_secs(self.webhook_secret_overlap_secs),
             poll_interval: Duration::from_millis(self.webhook_poll_ms.max(10)),

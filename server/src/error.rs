@@ -24,10 +24,13 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// 409: an `Idempotency-Key` whose first request is still running.
     IdempotencyKeyInUse,
+    /// 409: an `Idempotency-Key` whose first request completed, but whose stored answer
+    /// cannot be opened any more (the operator's key changed).
+    IdempotencyAnswerUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::BadRequest,
         Self::ValidationFailed,
         Self::Unauthorized,
@@ -43,6 +46,7 @@ impl ErrorCode {
         Self::ServiceUnavailable,
         Self::IdempotencyKeyReused,
         Self::IdempotencyKeyInUse,
+        Self::IdempotencyAnswerUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +66,7 @@ impl ErrorCode {
             Self::ServiceUnavailable => "service_unavailable",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IdempotencyKeyInUse => "idempotency_key_in_use",
+            Self::IdempotencyAnswerUnavailable => "idempotency_answer_unavailable",
         }
     }
 
@@ -82,6 +87,7 @@ impl ErrorCode {
             Self::ServiceUnavailable => 503,
             Self::IdempotencyKeyReused => 422,
             Self::IdempotencyKeyInUse => 409,
+            Self::IdempotencyAnswerUnavailable => 409,
         }
     }
 }
@@ -119,6 +125,14 @@ pub enum AppError {
     /// An `Idempotency-Key` whose first request has not finished.
     #[error("a request with this Idempotency-Key is still running; retry after it finishes")]
     IdempotencyKeyInUse,
+    /// An `Idempotency-Key` whose request already ran, but whose stored answer the
+    /// server can no longer decrypt (`MOMENTUM_SECRET_KEY` changed since). Running the
+    /// request again could do it twice, so neither happens.
+    #[error(
+        "a request with this Idempotency-Key already ran, but its stored answer can no longer \
+         be read; it was not run again: check whether it took effect, then use a new key"
+    )]
+    IdempotencyAnswerUnavailable,
     /// A conditional write (`If-Match`) named a version that is no longer the current
     /// one; `current` is the current version's tag, which the 412 also reports.
     #[error("{message}")]
@@ -163,6 +177,7 @@ impl AppError {
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Self::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
+            Self::IdempotencyAnswerUnavailable => ErrorCode::IdempotencyAnswerUnavailable,
             Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) | Self::TimedOut => ErrorCode::ServiceUnavailable,

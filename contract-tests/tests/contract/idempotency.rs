@@ -163,3 +163,159 @@ async fn refusals_that_may_pass_later_are_not_stored_and_keys_belong_to_a_tenant
     assert!(!theirs.headers().contains_key("idempotent-replayed"));
     assert_eq!(contacts_with_email(c, "fixed@example.com").await, 1);
 }
+
+/// A POST with a credential, an `Idempotency-Key` and a JSON body (`null`: none):
+/// (status, replayed?, body).
+pub(crate) async fn post_with_key(
+    app: &TestApp,
+    credential: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, bool, Value) {
+    let (http, url) = app.raw(path);
+    let mut req = http
+        .post(url)
+        .bearer_auth(credential)
+        .header("Idempotency-Key", key);
+    if !body.is_null() {
+        req = req.json(body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let replayed = resp.headers().get("idempotent-replayed").is_some();
+    (status, replayed, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn another_credential_of_the_tenant_sending_the_same_key_and_body_runs_its_own_request() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    // A second admin of the same tenant, with a key of its own.
+    let mia = c
+        .users_create()
+        .body(types::UserCreate {
+            email: "mia@a.example".into(),
+            name: None,
+            role: Some(types::UserRole::Admin),
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let mia_key = c
+        .api_keys_create()
+        .body(types::ApiKeyCreate {
+            name: "mia".parse().unwrap(),
+            scopes: vec!["*".into()],
+            expires_at: None,
+            service: None,
+            user_id: Some(mia.id),
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data
+        .secret;
+    let owner = app.api_key.clone();
+
+    // Both mint an API key with the same `Idempotency-Key` and the same body.
+    let mint = json!({"name": "ci", "scopes": ["contacts:read"]});
+    let (status, replayed, ours) =
+        post_with_key(&app, &owner, "/v1/api-keys", "mint-ci", &mint).await;
+    assert_eq!((status, replayed), (201, false));
+    let (status, replayed, theirs) =
+        post_with_key(&app, &mia_key, "/v1/api-keys", "mint-ci", &mint).await;
+    assert_eq!(
+        (status, replayed),
+        (201, false),
+        "another credential's same key must run its own request: {theirs}"
+    );
+    let secret = |v: &Value| v["data"]["secret"].as_str().unwrap().to_owned();
+    assert_ne!(secret(&ours), secret(&theirs), "got the other admin's key");
+    assert_ne!(
+        ours["data"]["api_key"]["id"],
+        theirs["data"]["api_key"]["id"]
+    );
+    // Each one's retry is still its own answer, secret included: that is what a retry
+    // of a lost answer is for.
+    for (credential, first) in [(&owner, &ours), (&mia_key, &theirs)] {
+        let (status, replayed, again) =
+            post_with_key(&app, credential, "/v1/api-keys", "mint-ci", &mint).await;
+        assert_eq!((status, replayed), (201, true));
+        assert_eq!(&again, first);
+    }
+
+    // The same for a webhook endpoint's secret, at creation and at rotation.
+    let hook = json!({"url": "https://93.184.216.34/hook", "event_types": []});
+    let (_, _, ours) = post_with_key(&app, &owner, "/v1/webhook-endpoints", "hook-1", &hook).await;
+    let (status, replayed, theirs) =
+        post_with_key(&app, &mia_key, "/v1/webhook-endpoints", "hook-1", &hook).await;
+    assert_eq!((status, replayed), (201, false), "{theirs}");
+    assert_ne!(secret(&ours), secret(&theirs));
+    let rotate = format!(
+        "/v1/webhook-endpoints/{}/rotate-secret",
+        ours["data"]["id"].as_str().unwrap()
+    );
+    let (status, _, ours) = post_with_key(&app, &owner, &rotate, "rotate-1", &Value::Null).await;
+    assert_eq!(status, 200, "{ours}");
+    let (status, replayed, theirs) =
+        post_with_key(&app, &mia_key, &rotate, "rotate-1", &Value::Null).await;
+    assert_eq!((status, replayed), (200, false), "{theirs}");
+    assert_ne!(secret(&ours), secret(&theirs));
+}
+
+#[tokio::test]
+async fn an_answer_sealed_under_a_key_the_server_no_longer_has_is_a_clean_409_and_runs_nothing() {
+    let mut app = TestApp::spawn().await;
+    let body = json!({"email": "once@example.com"});
+    let (status, _, first) =
+        post_with_key(&app, &app.api_key.clone(), "/v1/contacts", "once", &body).await;
+    assert_eq!(status, 201, "{first}");
+
+    // The operator starts a server with another MOMENTUM_SECRET_KEY (nothing else is
+    // sealed yet, so it starts) and the client's retry reaches it.
+    let other_key = momentum_server::crypto::SecretKey::generate();
+    let other = app
+        .another_instance_with_key(other_key.clone())
+        .await
+        .expect("a server with another key starts while no webhook secret is sealed");
+    let resp = reqwest::Client::new()
+        .post(format!("{other}/v1/contacts"))
+        .bearer_auth(&app.api_key)
+        .header("Idempotency-Key", "once")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let text = resp.text().await.unwrap();
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        err["error"]["code"], "idempotency_answer_unavailable",
+        "{text}"
+    );
+    for internal in [
+        app.secret_key.id(),
+        other_key.id(),
+        "enc:",
+        "decrypt",
+        "sealed",
+    ] {
+        assert!(
+            !text.contains(internal),
+            "the answer shows `{internal}`: {text}"
+        );
+    }
+    // It was not run again, and the server with the right key still replays it.
+    assert_eq!(
+        contacts_with_email(&app.client, "once@example.com").await,
+        1
+    );
+    let (status, replayed, again) =
+        post_with_key(&app, &app.api_key.clone(), "/v1/contacts", "once", &body).await;
+    assert_eq!((status, replayed), (201, true));
+    assert_eq!(again, first);
+}

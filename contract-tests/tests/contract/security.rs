@@ -425,3 +425,134 @@ async fn responses_name_no_software_and_a_failure_shows_no_internals() {
         }
     }
 }
+
+/// Every value of every column of the idempotency storage (each table named
+/// `idempotency…`), read as the owner: `bytea` as its bytes, anything else as its text.
+async fn idempotency_storage(app: &TestApp) -> Vec<(String, Vec<u8>)> {
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text \
+         FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name LIKE 'idempotency%'",
+    )
+    .fetch_all(&app.admin)
+    .await
+    .unwrap();
+    assert!(!columns.is_empty(), "no idempotency storage found");
+    let mut values = Vec::new();
+    for (table, column, data_type) in columns {
+        let value = if data_type == "bytea" {
+            format!("\"{column}\"")
+        } else {
+            format!("convert_to(\"{column}\"::text, 'UTF8')")
+        };
+        let rows: Vec<Option<Vec<u8>>> =
+            sqlx::query_scalar(&format!("SELECT {value} FROM \"{table}\""))
+                .fetch_all(&app.admin)
+                .await
+                .unwrap();
+        values.extend(
+            rows.into_iter()
+                .flatten()
+                .map(|v| (format!("{table}.{column}"), v)),
+        );
+    }
+    values
+}
+
+#[tokio::test]
+async fn the_idempotency_storage_holds_no_secret_of_the_answers_it_keeps() {
+    let app = TestApp::spawn().await;
+    let owner = app.api_key.clone();
+    let http = reqwest::Client::new();
+    let base = app.base_url.clone();
+    let post = |path: &str, key: &str, body: serde_json::Value| {
+        let (app, owner, path, key) = (&app, owner.clone(), path.to_owned(), key.to_owned());
+        async move { crate::idempotency::post_with_key(app, &owner, &path, &key, &body).await }
+    };
+
+    // An API key, minted with an `Idempotency-Key`; the retry gets its secret back.
+    let body = serde_json::json!({"name": "ci", "scopes": ["contacts:read"]});
+    let (status, _, minted) = post("/v1/api-keys", "mint-1", body.clone()).await;
+    assert_eq!(status, 201, "{minted}");
+    let (status, replayed, again) = post("/v1/api-keys", "mint-1", body).await;
+    assert_eq!((status, replayed), (201, true));
+    assert_eq!(
+        again, minted,
+        "a retry of a lost answer still gets its secret"
+    );
+    let key = minted["data"]["secret"].as_str().unwrap().to_owned();
+
+    // A webhook endpoint and a rotation of its secret, each with a key.
+    let (status, _, hook) = post(
+        "/v1/webhook-endpoints",
+        "hook-1",
+        serde_json::json!({"url": "https://93.184.216.34/hook", "event_types": []}),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    let hook_id = hook["data"]["id"].as_str().unwrap().to_owned();
+    let (status, _, rotated) = post(
+        &format!("/v1/webhook-endpoints/{hook_id}/rotate-secret"),
+        "rotate-1",
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+
+    // A QR login, every step sent with a key: its session token must not be kept either.
+    let started: serde_json::Value = http
+        .post(format!("{base}/v1/auth/qr-sessions"))
+        .header("Idempotency-Key", "qr-start")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let qr_id = started["data"]["id"].as_str().unwrap().to_owned();
+    let poll_secret = started["data"]["poll_secret"].as_str().unwrap().to_owned();
+    let (status, _, approved) = post(
+        &format!("/v1/auth/qr-sessions/{qr_id}/approve"),
+        "qr-approve",
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{approved}");
+    let exchanged: serde_json::Value = http
+        .post(format!("{base}/v1/auth/qr-sessions/{qr_id}/exchange"))
+        .header("X-Poll-Secret", &poll_secret)
+        .header("Idempotency-Key", "qr-exchange")
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = exchanged["data"]["token"].as_str().unwrap().to_owned();
+
+    let stored = idempotency_storage(&app).await;
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(&app.admin)
+        .await
+        .unwrap();
+    assert!(keys >= 4, "the answers are stored ({keys} rows)");
+    let secrets = [
+        key.as_str(),
+        hook["data"]["secret"].as_str().unwrap(),
+        rotated["data"]["secret"].as_str().unwrap(),
+        token.as_str(),
+        poll_secret.as_str(),
+    ];
+    let mut needles: Vec<&str> = vec!["mk_", "mst_", "whsec_"];
+    needles.extend(secrets.iter().map(|s| secret_part(s)));
+    for (column, value) in &stored {
+        for needle in &needles {
+            assert!(
+                !value.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{column} holds `{}…` in plaintext",
+                &needle[..needle.len().min(6)]
+            );
+        }
+    }
+}

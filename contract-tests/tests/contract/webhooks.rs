@@ -509,6 +509,66 @@ async fn private_destinations_are_refused_at_creation_unless_allowed() {
 }
 
 #[tokio::test]
+async fn a_refused_url_does_not_name_the_address_its_host_resolves_to() {
+    let app = TestApp::spawn_with_webhooks(WebhookSettings {
+        allow_private: false,
+        ..test_webhooks()
+    })
+    .await;
+    // Hosts whose address the tenant did not write: numeric forms the URL parser turns
+    // into 127.0.0.1 / 10.0.0.1, and this machine's own name, which resolves to one of
+    // its (non-public) addresses here.
+    let mut hosts = vec![
+        "2130706433".to_owned(),
+        "0x7f.1".to_owned(),
+        "0x0a000001".to_owned(),
+        "[::ffff:7f00:1]".to_owned(),
+        "localhost".to_owned(),
+    ];
+    let mut addresses: Vec<String> = ["127.0.0.1", "10.0.0.1", "7f00:1", "::1"]
+        .map(String::from)
+        .to_vec();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let hostname = hostname.trim();
+    if let Ok(resolved) = tokio::net::lookup_host((hostname, 80)).await {
+        let resolved: Vec<_> = resolved.map(|a| a.ip()).collect();
+        if !resolved.is_empty()
+            && resolved
+                .iter()
+                .all(|ip| momentum_server::webhooks::guard::is_forbidden(*ip))
+        {
+            hosts.push(hostname.to_owned());
+            addresses.extend(resolved.iter().map(ToString::to_string));
+        }
+    }
+    let (http, url) = app.raw("/v1/webhook-endpoints");
+    for host in &hosts {
+        let resp = http
+            .post(&url)
+            .bearer_auth(&app.api_key)
+            .json(&serde_json::json!({ "url": format!("http://{host}/hook") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422, "{host}");
+        let text = resp.text().await.unwrap();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            body["error"]["details"][0]["field"], "url",
+            "{host}: {text}"
+        );
+        for address in &addresses {
+            assert!(
+                !text.contains(address.as_str()),
+                "the answer for {host} names the address {address}: {text}"
+            );
+        }
+        let message = body["error"]["details"][0]["message"].as_str().unwrap();
+        assert!(message.contains("non-public"), "{host}: {message}");
+    }
+}
+
+#[tokio::test]
 async fn the_worker_refuses_private_addresses_at_delivery_time_too() {
     // The API server allows private addresses and sends nothing; the worker of the
     // second instance does not allow them.

@@ -342,12 +342,16 @@ fn document_idempotency(entry: &mut serde_json::Map<String, serde_json::Value>) 
         "in": "header",
         "required": false,
         "description": "Makes the request safe to retry: the first completed answer to this \
-            key (1-255 printable ASCII characters, e.g. a UUID) is stored for 24 hours and \
-            replayed to a retry with the same key and the same request, with \
-            `Idempotent-Replayed: true`; nothing is done twice. The same key with another \
-            method, path or body is refused (422 `idempotency_key_reused`); while the first \
-            request runs, a retry gets 409 `idempotency_key_in_use`. Validation failures, \
-            401, 403, 429 and 5xx answers are not stored.",
+            key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 \
+            hours and replayed to a retry from the same credential with the same key and the \
+            same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are \
+            per credential: another API key or session token sending the same key runs its \
+            own request. The same key with another method, path or body is refused (422 \
+            `idempotency_key_reused`); while the first request runs, a retry gets 409 \
+            `idempotency_key_in_use`; an answer that can no longer be decrypted (the \
+            server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the \
+            request is not run again. Validation failures, 401, 403, 429 and 5xx answers \
+            are not stored.",
         // The pattern is the rule `idempotency` enforces: printable ASCII, space included.
         "schema": {
             "type": "string",
@@ -373,7 +377,7 @@ fn document_idempotency(entry: &mut serde_json::Map<String, serde_json::Value>) 
             continue;
         };
         let extra = match status.as_str() {
-            "409" => Some("Or `idempotency_key_in_use`: a request with this `Idempotency-Key` is still running."),
+            "409" => Some("Or `idempotency_key_in_use`: a request with this `Idempotency-Key` is still running. Or `idempotency_answer_unavailable`: the request with this `Idempotency-Key` already ran, but its stored answer can no longer be read; it was not run again."),
             "422" => Some("Or `idempotency_key_reused`: the `Idempotency-Key` was used for a different request."),
             s if s.starts_with('2') => {
                 let headers = response

@@ -94,8 +94,8 @@ pub struct ErrorBody {
     /// `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
     /// `precondition_failed`, `payload_too_large`, `unsupported_media_type`,
     /// `rate_limited`, `internal`, `service_unavailable`, `idempotency_key_reused` (422),
-    /// `idempotency_key_in_use` (409). Codes are only ever added, so
-    /// clients must accept values not in this list.
+    /// `idempotency_key_in_use` (409), `idempotency_answer_unavailable` (409). Codes are
+    /// only ever added, so clients must accept values not in this list.
     pub code: String,
     /// A human-readable explanation; its wording may change.
     pub message: String,
@@ -649,6 +649,11 @@ fn describe(code: ErrorCode) -> &'static str {
         }
         ErrorCode::IdempotencyKeyInUse => {
             "A request with this `Idempotency-Key` is still running; retry once it finishes."
+        }
+        ErrorCode::IdempotencyAnswerUnavailable => {
+            "The request with this `Idempotency-Key` already ran, but its stored answer can no \
+             longer be read (the server's secret key changed). It was not run again: check \
+             whether it took effect, then send it with a new key."
         }
     }
 }

@@ -1,9 +1,12 @@
-//! Stored answers of requests sent with an `Idempotency-Key`, per tenant.
+//! Stored answers of requests sent with an `Idempotency-Key`, per tenant and credential.
+//! Bodies arrive here already sealed (`api::idempotency`); this module never sees them
+//! in plaintext.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use super::TenantTx;
 use crate::error::AppResult;
@@ -19,7 +22,8 @@ pub struct KeyRow {
     pub expired: bool,
     pub response_status: Option<i32>,
     pub response_headers: Option<Value>,
-    pub response_body: Option<Vec<u8>>,
+    /// The answer's body, sealed (`crate::crypto`).
+    pub sealed_body: Option<String>,
 }
 
 /// What the key says about a request.
@@ -31,21 +35,25 @@ pub enum Claim {
     Existing(KeyRow),
 }
 
-/// Takes `key` for a request with `fingerprint`, unless an unexpired row holds it. An
-/// expired row, or a running one whose server is presumed gone, is taken over.
+/// Takes `credential`'s `key` for a request with `fingerprint`, unless an unexpired row
+/// holds it. An expired row, or a running one whose server is presumed gone, is taken
+/// over. Another credential's row with the same key is another key.
 pub async fn claim(
     tx: &mut TenantTx,
+    credential: Uuid,
     key: &str,
     fingerprint: &[u8],
     ttl: Duration,
 ) -> AppResult<Claim> {
+    let tenant = tx.tenant_id();
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, locked_until, \
-         expires_at) VALUES ($1, $2, $3, 'running', now() + make_interval(secs => $4), \
-         now() + make_interval(secs => $5)) \
-         ON CONFLICT (tenant_id, key) DO NOTHING",
+        "INSERT INTO idempotency_keys (tenant_id, credential_id, key, fingerprint, status, \
+         locked_until, expires_at) VALUES ($1, $2, $3, $4, 'running', \
+         now() + make_interval(secs => $5), now() + make_interval(secs => $6)) \
+         ON CONFLICT (tenant_id, credential_id, key) DO NOTHING",
     )
-    .bind(tx.tenant_id())
+    .bind(tenant)
+    .bind(credential)
     .bind(key)
     .bind(fingerprint)
     .bind(RUNNING_LEASE.as_secs_f64())
@@ -58,9 +66,12 @@ pub async fn claim(
     }
     let row: KeyRow = sqlx::query_as(
         "SELECT fingerprint, status, coalesce(locked_until <= now(), false) AS running_expired, \
-         response_status, response_headers, response_body, expires_at <= now() AS expired \
-         FROM idempotency_keys WHERE key = $1 FOR UPDATE",
+         response_status, response_headers, sealed_body, expires_at <= now() AS expired \
+         FROM idempotency_keys WHERE tenant_id = $1 AND credential_id = $2 AND key = $3 \
+         FOR UPDATE",
     )
+    .bind(tenant)
+    .bind(credential)
     .bind(key)
     .fetch_one(tx.conn())
     .await?;
@@ -68,11 +79,14 @@ pub async fn claim(
         row.status == "running" && row.running_expired && row.fingerprint == fingerprint;
     if row.expired || abandoned {
         sqlx::query(
-            "UPDATE idempotency_keys SET fingerprint = $2, status = 'running', \
-             locked_until = now() + make_interval(secs => $3), response_status = NULL, \
-             response_headers = NULL, response_body = NULL, created_at = now(), \
-             expires_at = now() + make_interval(secs => $4) WHERE key = $1",
+            "UPDATE idempotency_keys SET fingerprint = $4, status = 'running', \
+             locked_until = now() + make_interval(secs => $5), response_status = NULL, \
+             response_headers = NULL, sealed_body = NULL, created_at = now(), \
+             expires_at = now() + make_interval(secs => $6) \
+             WHERE tenant_id = $1 AND credential_id = $2 AND key = $3",
         )
+        .bind(tenant)
+        .bind(credential)
         .bind(key)
         .bind(fingerprint)
         .bind(RUNNING_LEASE.as_secs_f64())
@@ -84,22 +98,26 @@ pub async fn claim(
     Ok(Claim::Existing(row))
 }
 
-/// Stores the answer to replay.
+/// Stores the answer to replay, its body sealed.
 pub async fn complete(
     tx: &mut TenantTx,
+    credential: Uuid,
     key: &str,
     status: u16,
     headers: &Value,
-    body: &[u8],
+    sealed_body: &str,
 ) -> AppResult<()> {
     sqlx::query(
         "UPDATE idempotency_keys SET status = 'completed', locked_until = NULL, \
-         response_status = $2, response_headers = $3, response_body = $4 WHERE key = $1",
+         response_status = $4, response_headers = $5, sealed_body = $6 \
+         WHERE tenant_id = $1 AND credential_id = $2 AND key = $3",
     )
+    .bind(tx.tenant_id())
+    .bind(credential)
     .bind(key)
     .bind(i32::from(status))
     .bind(headers)
-    .bind(body)
+    .bind(sealed_body)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -107,11 +125,16 @@ pub async fn complete(
 
 /// Frees the key: the answer is not one to replay (a validation failure, a refusal that
 /// may pass later, a server error), so a retry runs the request again.
-pub async fn release(tx: &mut TenantTx, key: &str) -> AppResult<()> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND status = 'running'")
-        .bind(key)
-        .execute(tx.conn())
-        .await?;
+pub async fn release(tx: &mut TenantTx, credential: Uuid, key: &str) -> AppResult<()> {
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND credential_id = $2 \
+         AND key = $3 AND status = 'running'",
+    )
+    .bind(tx.tenant_id())
+    .bind(credential)
+    .bind(key)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 

@@ -27,6 +27,9 @@ pub struct WebhookSettings {
     pub retry_schedule: Vec<Duration>,
     /// Whether endpoints may be private, loopback or link-local addresses.
     pub allow_private: bool,
+    /// The proxy every request goes through (`MOMENTUM_WEBHOOK_PROXY`); `None`: direct,
+    /// whatever proxy the environment names.
+    pub proxy: Option<WebhookProxy>,
     /// An endpoint failing without a success for this long is disabled.
     pub disable_after: Duration,
     /// How long a rotated-out secret keeps signing alongside the new one.
@@ -49,6 +52,7 @@ impl Default for WebhookSettings {
             timeout: Duration::from_secs(15),
             retry_schedule: parse_schedule(DEFAULT_RETRY_SCHEDULE).unwrap_or_default(),
             allow_private: false,
+            proxy: None,
             disable_after: Duration::from_secs(5 * 24 * 3600),
             secret_overlap: Duration::from_secs(24 * 3600),
             poll_interval: Duration::from_secs(5),
@@ -61,6 +65,42 @@ impl WebhookSettings {
     /// worker that died mid-send loses its claim.
     pub fn lease(&self) -> Duration {
         self.timeout + Duration::from_secs(10)
+    }
+}
+
+/// The operator's outbound proxy for webhooks. It resolves and connects by itself, so
+/// the worker's guarded resolver never sees the destination: the proxy must enforce the
+/// egress rules. Its `Debug` shows no credentials the URL may hold.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookProxy(url::Url);
+
+impl WebhookProxy {
+    /// An `http://` or `https://` URL with a host. The error never echoes the text,
+    /// which may hold a password.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let refused = || {
+            "MOMENTUM_WEBHOOK_PROXY must be an http:// or https:// URL with a host, such as \
+             http://proxy.internal:3128"
+                .to_owned()
+        };
+        let url = url::Url::parse(text.trim()).map_err(|_| refused())?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(refused());
+        }
+        Ok(Self(url))
+    }
+
+    pub fn url(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = &self.0;
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or_default();
+        write!(f, "WebhookProxy({}://{host}:{port})", url.scheme())
     }
 }
 
@@ -83,6 +123,23 @@ mod tests {
         let schedule = parse_schedule(DEFAULT_RETRY_SCHEDULE).unwrap();
         let secs: Vec<u64> = schedule.iter().map(Duration::as_secs).collect();
         assert_eq!(secs, [5, 300, 1800, 7200, 18000, 36000, 36000]);
+    }
+
+    #[test]
+    fn a_proxy_is_an_http_url_and_neither_its_debug_nor_its_errors_show_credentials() {
+        let proxy = WebhookProxy::parse(" http://user:s3cret@proxy.internal:3128 ").unwrap();
+        assert_eq!(proxy.url().host_str(), Some("proxy.internal"));
+        let shown = format!("{proxy:?}");
+        assert_eq!(shown, "WebhookProxy(http://proxy.internal:3128)");
+        for bad in [
+            "socks5://u:s3cret@proxy:1080",
+            "s3cret",
+            "http://",
+            "file:///s3cret",
+        ] {
+            let err = WebhookProxy::parse(bad).expect_err(bad);
+            assert!(!err.contains("s3cret"), "{err}");
+        }
     }
 
     #[test]

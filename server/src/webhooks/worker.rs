@@ -56,16 +56,7 @@ impl Worker {
         key: SecretKey,
         metrics: Option<Arc<Metrics>>,
     ) -> anyhow::Result<Arc<Self>> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            // A redirect would send the signed body somewhere the tenant never named.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Momentum-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver {
-                allow_private: settings.allow_private,
-            }))
-            .build()?;
+        let client = client(&settings)?;
         Ok(Arc::new(Self {
             pool,
             slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
@@ -321,9 +312,10 @@ impl Worker {
                 Some(Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
                 _ => None,
             };
-            if let Some(ip) = literal.filter(|ip| guard::is_forbidden(*ip)) {
+            if literal.is_some_and(guard::is_forbidden) {
                 return Err(format!(
-                    "refused: {ip} is a private, loopback or link-local address"
+                    "refused: the URL's host is a {}",
+                    guard::NON_PUBLIC
                 ));
             }
         }
@@ -362,6 +354,38 @@ impl Worker {
             step: claim.step.saturating_add(1),
         }
     }
+}
+
+/// The client every webhook request is sent with.
+fn client(settings: &WebhookSettings) -> anyhow::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        // A redirect would send the signed body somewhere the tenant never named.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Momentum-Webhooks/", env!("CARGO_PKG_VERSION")));
+    let builder = match &settings.proxy {
+        // Only the proxy's own name is ever resolved here (the proxy resolves the
+        // destination), so the guarded resolver would check the wrong address and refuse
+        // a proxy on the operator's private network. The operator's proxy must enforce
+        // the egress rules; URLs are still checked at registration and literal addresses
+        // at every send.
+        Some(proxy) => {
+            tracing::info!(
+                ?proxy,
+                "webhook requests go through MOMENTUM_WEBHOOK_PROXY, which must refuse \
+                 private destinations itself"
+            );
+            builder.proxy(reqwest::Proxy::all(proxy.url().as_str())?)
+        }
+        // reqwest would otherwise follow HTTP_PROXY, HTTPS_PROXY and ALL_PROXY from the
+        // environment: through such a proxy the proxy resolves and connects, and the
+        // guarded resolver is never asked, so any address becomes reachable.
+        None => builder.no_proxy().dns_resolver(Arc::new(GuardedResolver {
+            allow_private: settings.allow_private,
+        })),
+    };
+    Ok(builder.build()?)
 }
 
 /// When to try LISTEN again after losing it: soon at first, then backing off to the poll
@@ -509,4 +533,117 @@ fn describe(err: reqwest::Error) -> String {
         source = cause.source();
     }
     text.chars().take(1000).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Set in the child process [`the_client_ignores_the_environment_s_proxy_variables`]
+    /// starts, so that only there does [`proxy_probe`] send anything.
+    const PROBE: &str = "MOMENTUM_TEST_PROXY_PROBE";
+
+    /// A stand-in proxy on 127.0.0.1: answers every connection 204 and counts them.
+    fn fake_proxy() -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        (url, hits)
+    }
+
+    fn worker(settings: WebhookSettings) -> Arc<Worker> {
+        // Never connected: only the worker's HTTP client is used.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://probe@127.0.0.1:1/probe")
+            .expect("a lazy pool");
+        Worker::new(pool, settings, SecretKey::generate(), None).expect("build the worker")
+    }
+
+    /// The proxy variables are process-wide, so they are set only in a child process
+    /// (this test binary again, running [`proxy_probe`] alone), never in this one.
+    #[test]
+    fn the_client_ignores_the_environment_s_proxy_variables() {
+        let (proxy, hits) = fake_proxy();
+        let exe = std::env::current_exe().expect("the test binary");
+        let mut child = std::process::Command::new(exe);
+        child
+            .args([
+                "--exact",
+                "webhooks::worker::tests::proxy_probe",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(PROBE, "1")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy");
+        for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+            child.env(name, &proxy).env(name.to_lowercase(), &proxy);
+        }
+        let out = child.output().expect("run the probe");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("probe sent"),
+            "the probe did not run: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "webhook requests went through the environment's proxy, past the guard: {stdout}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_proxy_the_operator_names_carries_every_request_even_on_a_private_network() {
+        let (proxy, hits) = fake_proxy();
+        // By name, on loopback: the guard must not refuse the operator's own proxy.
+        let proxy = proxy.replace("127.0.0.1", "localhost");
+        let worker = worker(WebhookSettings {
+            timeout: Duration::from_secs(3),
+            proxy: Some(super::super::WebhookProxy::parse(&proxy).unwrap()),
+            ..WebhookSettings::default()
+        });
+        let sent = worker
+            .client
+            .post("http://hook.invalid/hook")
+            .body("{}")
+            .send()
+            .await
+            .expect("sent through the proxy");
+        assert_eq!(sent.status().as_u16(), 204);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    /// Runs only in the child process of the test above: sends webhook requests to a
+    /// name that does not resolve, which only a proxy could carry.
+    #[tokio::test]
+    async fn proxy_probe() {
+        if std::env::var_os(PROBE).is_none() {
+            return;
+        }
+        let worker = worker(WebhookSettings {
+            timeout: Duration::from_secs(3),
+            ..WebhookSettings::default()
+        });
+        for url in ["http://hook.invalid/hook", "https://hook.invalid/hook"] {
+            let result = worker.client.post(url).body("{}").send().await;
+            println!("probe sent to {url}: {:?}", result.map(|r| r.status()));
+        }
+    }
 }

@@ -245,8 +245,10 @@ async fn expired_idempotency_keys_of_every_tenant_are_purged_and_live_ones_kept(
         (a.tenant_id, "live-a", "now() + interval '1 hour'"),
     ] {
         sqlx::query(&format!(
-            "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, expires_at) \
-             VALUES ($1, $2, decode(repeat('00', 32), 'hex'), 'running', {expires})"
+            "INSERT INTO idempotency_keys (tenant_id, credential_id, key, fingerprint, \
+             status, expires_at) \
+             VALUES ($1, gen_random_uuid(), $2, decode(repeat('00', 32), 'hex'), 'running', \
+             {expires})"
         ))
         .bind(tenant)
         .bind(key)
