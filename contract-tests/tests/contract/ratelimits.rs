@@ -174,3 +174,53 @@ async fn a_tenant_cannot_multiply_its_quota_with_more_keys() {
         "the third key meets the tenant's ceiling, not its own"
     );
 }
+
+#[tokio::test]
+async fn head_options_and_unknown_methods_on_login_calls_count_against_the_auth_class() {
+    // A burst of 3 per address: one to start a session, then the other methods.
+    let app = TestApp::spawn_with_limits("auth=20/min:3").await;
+    let device = Client::new(&app.base_url);
+    let session = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let (http, url) = app.raw(&format!("/v1/auth/qr-sessions/{}", session.id));
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let resp = http
+            .head(&url)
+            .header("x-poll-secret", &session.poll_secret)
+            .send()
+            .await
+            .unwrap();
+        answers.push((
+            resp.status().as_u16(),
+            resp.headers()
+                .get("ratelimit-policy")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        ));
+    }
+    let auth = Some("\"auth\";q=20;w=60".to_owned());
+    assert_eq!(
+        answers,
+        [
+            (200, auth.clone()),
+            (200, auth.clone()),
+            (429, auth.clone())
+        ],
+        "HEAD is a GET: the same class, counted per address"
+    );
+    // Nor do methods the path does not take get past the address's quota.
+    for method in ["OPTIONS", "FOO", "DELETE"] {
+        let resp = http
+            .request(method.parse().unwrap(), &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 429, "{method}");
+        assert!(resp.headers().contains_key("retry-after"), "{method}");
+    }
+}

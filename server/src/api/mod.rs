@@ -98,6 +98,11 @@ that made it and sent to the tenant's webhook endpoints as a Standard Webhooks s
 `POST` of `{\"type\", \"timestamp\", \"data\"}`, retried on failure. The `EventType` \
 schema is the catalogue.
 
+**Methods**: `HEAD` is answered wherever `GET` is, exactly as the `GET` (the same \
+authentication, scope, rate limit, status and headers) without the body. `OPTIONS` is \
+answered `204` with `Allow` on every path. Any other method a path does not take is \
+`405 method_not_allowed` with `Allow`. All of them count against the rate limits.
+
 **Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, \
 `webhook_test`), named in its description, with a per-minute quota counted per credential \
 (per client address without one). Every response says where you stand (`RateLimit-Policy`, \
