@@ -224,3 +224,52 @@ async fn head_options_and_unknown_methods_on_login_calls_count_against_the_auth_
         assert!(resp.headers().contains_key("retry-after"), "{method}");
     }
 }
+
+/// A key of the right form that no one was ever given: `mk_` + 16 + `_` + 64 characters.
+fn random_key() -> String {
+    let simple = |u: uuid::Uuid| u.simple().to_string();
+    let public_id = &simple(uuid::Uuid::new_v4())[..16];
+    let secret = format!(
+        "{}{}",
+        simple(uuid::Uuid::new_v4()),
+        simple(uuid::Uuid::new_v4())
+    );
+    format!("mk_{public_id}_{secret}")
+}
+
+#[tokio::test]
+async fn an_address_over_its_quota_costs_no_database_lookup_however_many_keys_it_makes_up() {
+    // Two at once, then one every 30 s: the address stays out of quota for the whole test.
+    let app = TestApp::spawn_with_limits("read=2/min:2").await;
+    let (http, url) = app.raw("/v1/contacts");
+    // A valid key from the same address spends its own quota, not the address's.
+    let mut valid = Vec::new();
+    for _ in 0..3 {
+        let resp = http
+            .get(&url)
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap();
+        valid.push(resp.status().as_u16());
+    }
+    assert_eq!(valid, [200, 200, 429]);
+    let lookups = "momentum_auth_lookups_total";
+    let before = metric(&app, lookups).await;
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let resp = http
+            .get(&url)
+            .bearer_auth(random_key())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429, 429, 429, 429, 429, 429, 429, 429]);
+    assert_eq!(
+        metric(&app, lookups).await - before,
+        2.0,
+        "one lookup per request the address's quota let through, none after"
+    );
+}

@@ -112,6 +112,17 @@ impl Authenticator {
         })
     }
 
+    /// Whether checking `token` would query the database: it is well formed and its
+    /// lookup is not cached. The credential check limits the client's address before
+    /// such a lookup, so that keys made up at random cannot each cost a query.
+    pub fn needs_lookup(&self, token: &str) -> bool {
+        PresentedKey::parse(token).is_some_and(|presented| {
+            !self
+                .cache
+                .contains_key(&(presented.kind, presented.public_id.to_owned()))
+        })
+    }
+
     /// Drops every cached lookup, so a revocation or a user's deactivation takes effect
     /// on this instance at once (other instances follow within the cache's lifetime).
     pub fn forget_all(&self) {

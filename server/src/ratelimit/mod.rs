@@ -5,11 +5,13 @@
 //! limits are per instance (this module is the one interface a shared backend would
 //! replace).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
@@ -178,6 +180,11 @@ pub struct Limits<C: Clock = DefaultClock> {
     /// `factor` × each class's quota, across all of a tenant's credentials, so minting
     /// keys does not multiply a tenant's quota. Empty when the ceiling is off.
     tenants: Vec<(Class, ClassQuota, Limiter<C>)>,
+    /// Until when a key is known to have nothing left in a class: since it was refused,
+    /// or since a request took its last cell. governor cannot tell without spending a
+    /// cell; [`Limits::exhausted`] can, so the credential check refuses an address out
+    /// of quota before looking a made-up key up in the database.
+    spent: Mutex<HashMap<(Class, Key), C::Instant>>,
 }
 
 impl Limits<DefaultClock> {
@@ -225,30 +232,64 @@ impl<C: Clock + Clone> Limits<C> {
             clock,
             classes,
             tenants,
+            spent: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `key`'s refusal in `class` when it is known to have nothing left right now,
+    /// without spending anything (`None`: it may have; only [`Limits::check`] says).
+    pub fn exhausted(&self, class: Class, key: &Key) -> Option<Decision> {
+        let until = *self.spent.lock().ok()?.get(&(class, key.clone()))?;
+        let now = self.clock.now();
+        if until <= now {
+            return None;
+        }
+        let (_, quota, _) = self.classes.iter().find(|(c, ..)| *c == class)?;
+        let interval = Duration::from_secs(60) / quota.per_minute.get();
+        let wait = Duration::from(until.duration_since(now));
+        Some(Decision {
+            class,
+            limit: quota.per_minute.get(),
+            window: 60,
+            remaining: 0,
+            reset: ceil_secs(interval * quota.burst.get()),
+            retry_after: Some(ceil_secs(wait).max(1)),
+        })
     }
 
     /// Counts one request of `key` against `class`.
     pub fn check(&self, class: Class, key: &Key) -> Decision {
-        self.check_in(&self.classes, class, key)
+        let (decision, wait) = self.check_in(&self.classes, class, key);
+        if decision.remaining == 0 && decision.limit > 0 {
+            // A refusal says when the next cell comes. A request that took the last cell
+            // does not, and the next one comes within an interval: that is assumed, so
+            // `exhausted` may refuse up to an interval early, never too late.
+            let interval = Duration::from_secs(60) / decision.limit;
+            let until = self.clock.now() + wait.unwrap_or(interval).into();
+            if let Ok(mut spent) = self.spent.lock() {
+                spent.insert((class, key.clone()), until);
+            }
+        }
+        decision
     }
 
     /// Counts one request of `tenant` against its tenant-wide ceiling for `class`;
     /// `None` when there is no ceiling.
     pub fn check_tenant(&self, class: Class, tenant: Uuid) -> Option<Decision> {
         (!self.tenants.is_empty())
-            .then(|| self.check_in(&self.tenants, class, &Key::Tenant(tenant)))
+            .then(|| self.check_in(&self.tenants, class, &Key::Tenant(tenant)).0)
     }
 
+    /// The decision, and on a refusal the exact wait for the next cell.
     fn check_in(
         &self,
         limiters: &[(Class, ClassQuota, Limiter<C>)],
         class: Class,
         key: &Key,
-    ) -> Decision {
+    ) -> (Decision, Option<Duration>) {
         let Some((_, quota, limiter)) = limiters.iter().find(|(c, ..)| *c == class) else {
             // Every class has a limiter (parse_quotas lists them all).
-            return Decision {
+            let unlimited = Decision {
                 class,
                 limit: 0,
                 window: 60,
@@ -256,31 +297,34 @@ impl<C: Clock + Clone> Limits<C> {
                 reset: 0,
                 retry_after: None,
             };
+            return (unlimited, None);
         };
         let interval = Duration::from_secs(60) / quota.per_minute.get();
         let burst = quota.burst.get();
         match limiter.check_key(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
-                Decision {
+                let decision = Decision {
                     class,
                     limit: quota.per_minute.get(),
                     window: 60,
                     remaining,
                     reset: ceil_secs(interval * burst.saturating_sub(remaining)),
                     retry_after: None,
-                }
+                };
+                (decision, None)
             }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
-                Decision {
+                let decision = Decision {
                     class,
                     limit: quota.per_minute.get(),
                     window: 60,
                     remaining: 0,
                     reset: ceil_secs(interval * burst),
                     retry_after: Some(ceil_secs(wait).max(1)),
-                }
+                };
+                (decision, Some(wait))
             }
         }
     }
@@ -291,6 +335,11 @@ impl<C: Clock + Clone> Limits<C> {
         for (_, _, limiter) in self.classes.iter().chain(&self.tenants) {
             limiter.retain_recent();
             limiter.shrink_to_fit();
+        }
+        let now = self.clock.now();
+        if let Ok(mut spent) = self.spent.lock() {
+            spent.retain(|_, until| *until > now);
+            spent.shrink_to_fit();
         }
     }
 
@@ -404,6 +453,33 @@ mod tests {
         assert!(Limits::new(&quotas(""))
             .check_tenant(Class::Write, tenant)
             .is_none());
+    }
+
+    #[test]
+    fn a_key_out_of_quota_is_known_without_spending_a_cell() {
+        let clock = FakeRelativeClock::default();
+        let limits = Limits::with_clock(&quotas("read=6/min:2"), 0, clock.clone());
+        let key = Key::Ip("203.0.113.9".parse().unwrap());
+        assert_eq!(limits.exhausted(Class::Read, &key), None, "never seen");
+        assert!(limits.check(Class::Read, &key).retry_after.is_none());
+        assert_eq!(limits.exhausted(Class::Read, &key), None, "a cell left");
+        assert!(limits.check(Class::Read, &key).retry_after.is_none());
+        // The last cell is gone: known at once, and asking spends nothing.
+        for _ in 0..3 {
+            let known = limits.exhausted(Class::Read, &key).map(|d| d.retry_after);
+            assert_eq!(known, Some(Some(10)), "a cell every 10 s");
+        }
+        assert_eq!(limits.exhausted(Class::Write, &key), None, "per class");
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(limits.exhausted(Class::Read, &key), None);
+        assert!(limits.check(Class::Read, &key).retry_after.is_none());
+        assert!(limits.check(Class::Read, &key).retry_after.is_some());
+        clock.advance(Duration::from_secs(4));
+        let known = limits.exhausted(Class::Read, &key).map(|d| d.retry_after);
+        assert_eq!(known, Some(Some(6)), "a refusal knows its wait exactly");
+        clock.advance(Duration::from_secs(60));
+        limits.evict_idle();
+        assert_eq!(limits.exhausted(Class::Read, &key), None);
     }
 
     #[test]
