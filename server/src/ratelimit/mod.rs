@@ -6,7 +6,7 @@
 //! replace).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -89,6 +89,25 @@ pub enum Key {
     Ip(IpAddr),
     /// All of a tenant's credentials together (the tenant-wide ceiling).
     Tenant(Uuid),
+}
+
+impl Key {
+    /// What a limit counts this key as. An IPv6 client by its /64: a subscriber gets a
+    /// whole /64 and each device picks any address in it, so per address one client
+    /// would hold 2^64 quotas. An IPv4-mapped IPv6 address (a dual-stack socket's view
+    /// of an IPv4 client) as that IPv4 address, which counts alone.
+    fn counted(&self) -> Key {
+        match self {
+            Key::Ip(ip) => Key::Ip(match ip.to_canonical() {
+                IpAddr::V6(v6) => {
+                    let network = u128::from(v6) & !u128::from(u64::MAX);
+                    IpAddr::V6(Ipv6Addr::from(network))
+                }
+                v4 => v4,
+            }),
+            other => other.clone(),
+        }
+    }
 }
 
 /// A class's quota: `per_minute` requests a minute on average, `burst` at once.
@@ -239,7 +258,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// `key`'s refusal in `class` when it is known to have nothing left right now,
     /// without spending anything (`None`: it may have; only [`Limits::check`] says).
     pub fn exhausted(&self, class: Class, key: &Key) -> Option<Decision> {
-        let until = *self.spent.lock().ok()?.get(&(class, key.clone()))?;
+        let until = *self.spent.lock().ok()?.get(&(class, key.counted()))?;
         let now = self.clock.now();
         if until <= now {
             return None;
@@ -259,6 +278,7 @@ impl<C: Clock + Clone> Limits<C> {
 
     /// Counts one request of `key` against `class`.
     pub fn check(&self, class: Class, key: &Key) -> Decision {
+        let key = &key.counted();
         let (decision, wait) = self.check_in(&self.classes, class, key);
         if decision.remaining == 0 && decision.limit > 0 {
             // A refusal says when the next cell comes. A request that took the last cell
@@ -431,6 +451,31 @@ mod tests {
         assert!(limits.check(Class::Auth, &a).retry_after.is_some());
         assert!(limits.check(Class::Auth, &b).retry_after.is_none());
         assert!(limits.check(Class::Read, &a).retry_after.is_none());
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64_and_a_mapped_ipv4_address_as_itself() {
+        let limits = Limits::new(&quotas("auth=1/min"));
+        let allowed = |ip: &str| {
+            let key = Key::Ip(ip.parse().unwrap());
+            limits.check(Class::Auth, &key).retry_after.is_none()
+        };
+        assert!(allowed("2001:db8:1:2::1"));
+        // One /64 is one subscriber's: every address in it is the same client.
+        assert!(!allowed("2001:db8:1:2:ffff:ffff:ffff:ffff"), "same /64");
+        assert!(allowed("2001:db8:1:3::1"), "the next /64");
+        assert!(allowed("192.0.2.1"));
+        assert!(
+            !allowed("::ffff:192.0.2.1"),
+            "IPv4-mapped is the IPv4 address"
+        );
+        assert!(allowed("192.0.2.2"), "IPv4 counts per address");
+        assert!(
+            limits
+                .exhausted(Class::Auth, &Key::Ip("2001:db8:1:2::abcd".parse().unwrap()))
+                .is_some(),
+            "known out of quota by its /64 too"
+        );
     }
 
     #[test]
