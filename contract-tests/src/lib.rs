@@ -101,7 +101,7 @@ async fn try_serve(
                 ..identity
             },
             rate_limits,
-            trusted_proxies: Vec::new(),
+            trusted_proxies: Default::default(),
             rate_tenant_factor,
             webhooks,
             idempotency_ttl: momentum_server::api::idempotency::DEFAULT_TTL,

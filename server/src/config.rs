@@ -174,8 +174,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_RATE_TENANT_FACTOR", default_value_t = 5)]
     pub rate_tenant_factor: u32,
 
-    /// Comma-separated IP addresses of reverse proxies whose `X-Forwarded-For` names the
-    /// client. Default: none (the socket's peer is the client).
+    /// Comma-separated IP addresses and CIDR ranges of reverse proxies whose
+    /// `X-Forwarded-For` names the client (e.g. `10.0.0.0/8,192.0.2.7`): behind one, the
+    /// client is the right-most entry of all the header's lines that is not one of them.
+    /// Default: none (the socket's peer is the client).
     #[arg(long, env = "MOMENTUM_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
 

@@ -3,7 +3,6 @@
 //! through [`Application::build`] on port 0.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +20,7 @@ use crate::crypto::SecretKey;
 use crate::db::trash::TrashSettings;
 use crate::db::{self, embedded};
 use crate::metrics::Metrics;
-use crate::ratelimit::{self, Class, ClassQuota, Limits};
+use crate::ratelimit::{self, Class, ClassQuota, Limits, TrustedProxies};
 use crate::serving::{self, ConnectionLimits};
 use crate::webhooks::worker::Worker;
 use crate::webhooks::WebhookSettings;
@@ -59,7 +58,7 @@ pub struct HttpSettings {
     /// Every rate-limit class's quota.
     pub rate_limits: Vec<(Class, ClassQuota)>,
     /// Proxies whose `X-Forwarded-For` names the client (none: the socket's peer is).
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: TrustedProxies,
     /// A tenant's ceiling across all its credentials, as a multiple of each class's
     /// quota (0: no ceiling).
     pub rate_tenant_factor: u32,
@@ -83,7 +82,7 @@ impl Default for HttpSettings {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             identity: IdentitySettings::default(),
             rate_limits: ratelimit::parse_quotas("").unwrap_or_default(),
-            trusted_proxies: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
             rate_tenant_factor: 5,
             webhooks: WebhookSettings::default(),
             idempotency_ttl: api::idempotency::DEFAULT_TTL,
@@ -466,17 +465,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         rate_limits: ratelimit::parse_quotas(&args.rate_limits)
             .map_err(|err| anyhow::anyhow!("MOMENTUM_RATE_LIMITS: {err}"))?,
-        trusted_proxies: args
-            .trusted_proxies
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpAddr>().map_err(|_| {
-                    anyhow::anyhow!("MOMENTUM_TRUSTED_PROXIES: `{s}` is not an IP address")
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
+        trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
+            .map_err(|err| anyhow::anyhow!("MOMENTUM_TRUSTED_PROXIES: {err}"))?,
         rate_tenant_factor: args.rate_tenant_factor,
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs.max(1)),
         trash: args.trash.settings()?,

@@ -27,7 +27,7 @@ use super::responses::{ErrorDetail, ErrorEnvelope, REQUEST_ID_HEADER};
 use crate::domain::FieldError;
 use crate::error::{AppError, ErrorCode};
 use crate::metrics::Metrics;
-use crate::ratelimit::{self, Class, ClientIp, Key, Limits, Slot};
+use crate::ratelimit::{self, Class, ClientIp, Key, Limits, Slot, TrustedProxies};
 
 /// The request id, available to handlers as `Data<&RequestId>`.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ pub struct Edge {
     pub request_timeout: Duration,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
-    pub trusted_proxies: Arc<Vec<IpAddr>>,
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl<E: Endpoint> Middleware<E> for Edge {
@@ -63,7 +63,7 @@ pub struct EdgeEndpoint<E> {
     request_timeout: Duration,
     limits: Arc<Limits>,
     metrics: Arc<Metrics>,
-    trusted_proxies: Arc<Vec<IpAddr>>,
+    trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl<E> EdgeEndpoint<E> {
@@ -102,10 +102,12 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             .as_socket_addr()
             .map(|addr| addr.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        // Every line: each proxy may add its own rather than extend the last.
         let forwarded = req
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
         let ip = ratelimit::client_ip(peer, forwarded, &self.trusted_proxies);
         let slot = Slot::default();
         req.extensions_mut().insert(ClientIp(ip));
@@ -547,7 +549,7 @@ mod tests {
             request_timeout: Duration::from_secs(5),
             limits: Arc::new(Limits::new(&[])),
             metrics: Arc::new(Metrics::new()),
-            trusted_proxies: Arc::new(Vec::new()),
+            trusted_proxies: Arc::default(),
         });
         let req = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
@@ -605,7 +607,7 @@ mod tests {
                 request_timeout: Duration::from_millis(200),
                 limits: Arc::new(Limits::new(&[])),
                 metrics: Arc::new(Metrics::new()),
-                trusted_proxies: Arc::new(Vec::new()),
+                trusted_proxies: Arc::default(),
             });
         let resp = app
             .call(Request::builder().uri_str(path).finish())

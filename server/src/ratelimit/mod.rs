@@ -567,18 +567,97 @@ impl Slot {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
+/// The reverse proxies whose `X-Forwarded-For` names the client: addresses and CIDR
+/// ranges (`MOMENTUM_TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses comma-separated addresses and ranges (`10.0.0.0/8,192.0.2.7`); the error
+    /// names every entry that is neither.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        let mut bad = Vec::new();
+        for entry in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let parsed = entry.parse::<ipnet::IpNet>().or_else(|_| {
+                entry
+                    .parse::<IpAddr>()
+                    .map(|ip| ipnet::IpNet::from(ip.to_canonical()))
+            });
+            match parsed {
+                Ok(net) => nets.push(net),
+                Err(_) => bad.push(format!("`{entry}`")),
+            }
+        }
+        if bad.is_empty() {
+            Ok(Self(nets))
+        } else {
+            Err(format!(
+                "not an IP address or a CIDR range (such as `10.0.0.0/8` or \
+                 `2001:db8::1`): {}",
+                bad.join(", ")
+            ))
+        }
+    }
+
+    /// Whether `ip` is one of them; an IPv4-mapped IPv6 address is its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// An `X-Forwarded-For` entry: an address, as some proxies write it with a port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:443`) or in brackets.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let ip = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|addr| addr.ip()))
+        .or_else(|_| {
+            entry
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .unwrap_or_default()
+                .parse::<IpAddr>()
+        })
+        .ok()?;
+    Some(ip.to_canonical())
+}
+
 /// The client of a request: the socket's peer, or, when that peer is a trusted proxy,
-/// the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+/// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy, across
+/// every line of the header (`forwarded_for`, in the order received: a proxy may add a
+/// line rather than extend the last one). Walking from the right, each entry was written
+/// by the trusted proxy to its right, until the first untrusted one: the client. An
+/// entry that is not an address stops the walk, since what lies left of it is whatever
+/// its sender wrote; the trusted proxy that passed it on counts as the client then.
+pub fn client_ip<'a>(
+    peer: IpAddr,
+    forwarded_for: impl IntoIterator<Item = &'a str>,
+    trusted: &TrustedProxies,
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.contains(peer) {
         return peer;
     }
-    forwarded_for
-        .into_iter()
-        .flat_map(|value| value.rsplit(','))
-        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-        .find(|ip| !trusted.contains(ip))
-        .unwrap_or(peer)
+    let lines: Vec<&str> = forwarded_for.into_iter().collect();
+    let entries = lines
+        .iter()
+        .rev()
+        .flat_map(|line| line.rsplit(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty());
+    let mut client = peer;
+    for entry in entries {
+        let Some(ip) = forwarded_address(entry) else {
+            break;
+        };
+        if !trusted.contains(ip) {
+            return ip;
+        }
+        client = ip;
+    }
+    client
 }
 
 /// The response headers that report `decision` (draft-ietf-httpapi-ratelimit-headers and
@@ -608,21 +687,88 @@ pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
 mod edge_tests {
     use super::*;
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn proxies(spec: &str) -> TrustedProxies {
+        TrustedProxies::parse(spec).unwrap()
+    }
+
     #[test]
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
-        let client: IpAddr = "203.0.113.7".parse().unwrap();
-        let spoofed = Some("198.51.100.1, 203.0.113.7");
+        let trusted = proxies("10.0.0.9");
+        let (proxy, client) = (ip("10.0.0.9"), ip("203.0.113.7"));
+        let spoofed = ["198.51.100.1, 203.0.113.7"];
         assert_eq!(
-            client_ip(client, spoofed, &[proxy]),
+            client_ip(client, spoofed, &trusted),
             client,
             "not from a proxy"
         );
         assert_eq!(
-            client_ip(proxy, spoofed, &[proxy]),
+            client_ip(proxy, spoofed, &trusted),
             client,
             "right-most hop"
         );
-        assert_eq!(client_ip(proxy, None, &[proxy]), proxy);
+        assert_eq!(client_ip(proxy, [], &trusted), proxy);
+    }
+
+    #[test]
+    fn every_forwarded_for_line_counts_and_the_right_most_untrusted_entry_is_the_client() {
+        let trusted = proxies("10.0.0.0/8, 192.0.2.7");
+        let peer = ip("10.1.2.3");
+        // What the client sent comes first; each proxy adds a line or an entry after it.
+        let cases: [(&[&str], &str); 8] = [
+            (&["198.51.100.1", "203.0.113.7"], "203.0.113.7"),
+            (
+                &["198.51.100.1, 203.0.113.7", "10.4.4.4, 192.0.2.7"],
+                "203.0.113.7",
+            ),
+            (&["203.0.113.7", ""], "203.0.113.7"),
+            // Ports and brackets, as some proxies write them.
+            (&["203.0.113.7:4711"], "203.0.113.7"),
+            (&["[2001:db8::7]:443"], "2001:db8::7"),
+            (&["2001:db8::7"], "2001:db8::7"),
+            // An entry that is no address ends the walk: what lies left of it was
+            // written by whoever sent it, so the proxy that passed it on is the client.
+            (&["198.51.100.1, unknown"], "10.1.2.3"),
+            // Only proxies: the left-most of them.
+            (&["10.9.9.9", "192.0.2.7"], "10.9.9.9"),
+        ];
+        for (lines, expected) in cases {
+            assert_eq!(
+                client_ip(peer, lines.iter().copied(), &trusted),
+                ip(expected),
+                "{lines:?}"
+            );
+        }
+        // A dual-stack socket's view of an IPv4 proxy is that proxy.
+        let mapped = ip("::ffff:10.1.2.3");
+        assert_eq!(
+            client_ip(mapped, ["203.0.113.7"], &trusted),
+            ip("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges_and_name_every_bad_entry() {
+        let trusted = proxies(" 10.0.0.0/8,192.0.2.7 , 2001:db8::/32,");
+        for inside in [
+            "10.255.0.1",
+            "192.0.2.7",
+            "2001:db8:ffff::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(trusted.contains(ip(inside)), "{inside}");
+        }
+        for outside in ["11.0.0.1", "192.0.2.8", "2001:db9::1"] {
+            assert!(!trusted.contains(ip(outside)), "{outside}");
+        }
+        assert_eq!(proxies(""), TrustedProxies::default());
+        let err = TrustedProxies::parse("10.0.0.0/33, proxy.local, 192.0.2.7, 1.2.3").unwrap_err();
+        for bad in ["`10.0.0.0/33`", "`proxy.local`", "`1.2.3`"] {
+            assert!(err.contains(bad), "{err}");
+        }
+        assert!(!err.contains("192.0.2.7"), "{err}");
     }
 }
