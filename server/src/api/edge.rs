@@ -155,7 +155,12 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                     }
                 }
             };
-            match tokio::time::timeout(self.request_timeout, handled).await {
+            // The deadline reaches the database too (`db::TenantTx`), so a statement
+            // still running when the client gets its 503 is cancelled by PostgreSQL
+            // rather than left holding a connection and its locks.
+            let deadline = tokio::time::Instant::now() + self.request_timeout;
+            let handled = crate::deadline::scope(deadline, handled);
+            match tokio::time::timeout_at(deadline, handled).await {
                 Ok(result) => result,
                 Err(_) => {
                     tracing::warn!(
