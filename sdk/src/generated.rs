@@ -29913,7 +29913,7 @@ Arguments:
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
 the record type does not define, an op its type does not take or a value it
-cannot hold is a `422` naming `custom_field`.
+cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422` naming `custom_field`.
 - `email`: Exact email, ignoring case.
 - `include_deleted`: Also list contacts in the trash (with `deleted_at` set). With `updated_after`,
 an incremental sync sees deletions too: deleting a contact changes its
@@ -30079,7 +30079,7 @@ Arguments:
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
 the record type does not define, an op its type does not take or a value it
-cannot hold is a `422` naming `custom_field`.
+cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422` naming `custom_field`.
 - `domain`: Exact domain, normalised like the field (a URL works too).
 - `include_deleted`: Also list companies in the trash (with `deleted_at` set).
 - `industry`: Exact industry, ignoring case.
@@ -30631,7 +30631,7 @@ Arguments:
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
 the record type does not define, an op its type does not take or a value it
-cannot hold is a `422` naming `custom_field`.
+cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422` naming `custom_field`.
 - `expected_close_from`: Earliest expected close date, inclusive.
 - `expected_close_to`: Latest expected close date, inclusive.
 - `include_deleted`: Also list leads in the trash (with `deleted_at` set).
@@ -30841,7 +30841,7 @@ Arguments:
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
 the record type does not define, an op its type does not take or a value it
-cannot hold is a `422` naming `custom_field`.
+cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422` naming `custom_field`.
 - `due_from`: Due at or after this instant.
 - `due_to`: Due at or before this instant.
 - `include_deleted`: Also list activities in the trash (with `deleted_at` set).
