@@ -51,6 +51,10 @@ pub struct HttpSettings {
     pub header_read_timeout: Duration,
     /// Largest request head (request line and headers); larger ones get 431.
     pub max_header_bytes: usize,
+    /// Connections served at once; more wait to be accepted until one closes.
+    pub max_connections: usize,
+    /// Requests (streams) one HTTP/2 connection may have in flight at once.
+    pub http2_max_streams: u32,
     /// Time a request has, from the end of its head to its answer, body upload
     /// included; past it the answer is 503. Longer than the longest long-poll.
     pub request_timeout: Duration,
@@ -79,6 +83,8 @@ impl Default for HttpSettings {
             max_body_bytes: 1024 * 1024,
             header_read_timeout: connection.header_read_timeout,
             max_header_bytes: connection.max_header_bytes,
+            max_connections: connection.max_connections,
+            http2_max_streams: connection.http2_max_streams,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             identity: IdentitySettings::default(),
             rate_limits: ratelimit::parse_quotas("").unwrap_or_default(),
@@ -269,6 +275,9 @@ impl Application {
         let limits = ConnectionLimits {
             header_read_timeout: self.settings.header_read_timeout,
             max_header_bytes: self.settings.max_header_bytes,
+            max_connections: self.settings.max_connections,
+            http2_max_streams: self.settings.http2_max_streams,
+            ..ConnectionLimits::default()
         };
         let served = serving::serve(self.acceptor, app, limits, shutdown, grace).await;
         let _ = stop_worker.send(true);
@@ -445,6 +454,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         serving::MIN_HEADER_BYTES
     );
     anyhow::ensure!(
+        (1..=1_000_000).contains(&args.max_connections),
+        "MOMENTUM_MAX_CONNECTIONS must be 1 to 1000000"
+    );
+    anyhow::ensure!(
         (api::auth::MAX_WAIT_SECS + 1..=3600).contains(&args.request_timeout_secs),
         "MOMENTUM_REQUEST_TIMEOUT_SECS must be {} to 3600: a QR login's long-poll waits up \
          to {} s",
@@ -455,6 +468,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
         max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+        http2_max_streams: ConnectionLimits::default().http2_max_streams,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         identity: IdentitySettings {
             // An hour at most: a revoked key must not live on for long anywhere.
