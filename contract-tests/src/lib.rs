@@ -94,6 +94,8 @@ async fn try_serve(
             // The production defaults: long-polls must pass under them.
             header_read_timeout: ConnectionLimits::default().header_read_timeout,
             max_header_bytes: ConnectionLimits::default().max_header_bytes,
+            max_connections: ConnectionLimits::default().max_connections,
+            http2_max_streams: ConnectionLimits::default().http2_max_streams,
             request_timeout: momentum_server::startup::DEFAULT_REQUEST_TIMEOUT,
             identity: IdentitySettings {
                 last_used_flush: Duration::from_millis(100),
@@ -101,7 +103,7 @@ async fn try_serve(
                 ..identity
             },
             rate_limits,
-            trusted_proxies: Vec::new(),
+            trusted_proxies: Default::default(),
             rate_tenant_factor,
             webhooks,
             idempotency_ttl: momentum_server::api::idempotency::DEFAULT_TTL,

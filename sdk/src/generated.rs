@@ -29902,6 +29902,8 @@ Momentum is a multi-tenant CRM API.
 
 **Webhooks**: every change is recorded as an event (`GET /v1/events`) in the transaction that made it and sent to the tenant's webhook endpoints as a Standard Webhooks signed `POST` of `{"type", "timestamp", "data"}`, retried on failure. The `EventType` schema is the catalogue.
 
+**Methods**: `HEAD` is answered wherever `GET` is, exactly as the `GET` (the same authentication, scope, rate limit, status and headers) without the body. `OPTIONS` is answered `204` with `Allow` on every path. Any other method a path does not take is `405 method_not_allowed` with `Allow`. All of them count against the rate limits.
+
 **Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, `webhook_test`), named in its description, with a per-minute quota counted per credential (per client address without one). Every response says where you stand (`RateLimit-Policy`, `RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`.
 
 Version: 0.1.0*/
@@ -29972,7 +29974,7 @@ Arguments:
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
 the record type does not define, an op its type does not take or a value it
-cannot hold is a `422` naming `custom_field`.
+cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422` naming `custom_field`.
 - `email`: Exact email, ignoring case.
 - `include_deleted`: Also list contacts in the trash (with `deleted_at` set). With `updated_after`,
 an incremental sync sees deletions too: deleting a contact changes its
@@ -30138,7 +30140,7 @@ Arguments:
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
 the record type does not define, an op its type does not take or a value it
-cannot hold is a `422` naming `custom_field`.
+cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422` naming `custom_field`.
 - `domain`: Exact domain, normalised like the field (a URL works too).
 - `include_deleted`: Also list companies in the trash (with `deleted_at` set).
 - `industry`: Exact industry, ignoring case.
@@ -30690,7 +30692,7 @@ Arguments:
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
 the record type does not define, an op its type does not take or a value it
-cannot hold is a `422` naming `custom_field`.
+cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422` naming `custom_field`.
 - `expected_close_from`: Earliest expected close date, inclusive.
 - `expected_close_to`: Latest expected close date, inclusive.
 - `include_deleted`: Also list leads in the trash (with `deleted_at` set).
@@ -30900,7 +30902,7 @@ Arguments:
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
 the record type does not define, an op its type does not take or a value it
-cannot hold is a `422` naming `custom_field`.
+cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422` naming `custom_field`.
 - `due_from`: Due at or after this instant.
 - `due_to`: Due at or before this instant.
 - `include_deleted`: Also list activities in the trash (with `deleted_at` set).

@@ -122,8 +122,9 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
 
     /// Seconds a client has to send a complete request head (request line and headers),
-    /// against clients that trickle them to hold connections; also how long an idle
-    /// keep-alive connection is kept. A late head is answered by closing the connection.
+    /// against clients that trickle them to hold connections; also how long a connection
+    /// with no request in flight is kept (HTTP/1 keep-alive and HTTP/2 alike). A late head
+    /// is answered by closing the connection.
     /// Behind a load balancer, keep it above the balancer's idle timeout.
     #[arg(long, env = "MOMENTUM_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
     pub header_read_timeout_secs: u64,
@@ -132,6 +133,11 @@ pub struct ServeArgs {
     /// 431 and the connection is closed. At least 8192.
     #[arg(long, env = "MOMENTUM_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     pub max_header_bytes: usize,
+
+    /// Connections served at once. Past it, new connections wait in the listen queue
+    /// (the kernel's backlog) until one closes; they are not refused.
+    #[arg(long, env = "MOMENTUM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
 
     /// Seconds a request has from its head to its answer, body upload included; past it
     /// the answer is 503 `service_unavailable`. More than 30 (the longest QR long-poll).
@@ -175,8 +181,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_RATE_TENANT_FACTOR", default_value_t = 5)]
     pub rate_tenant_factor: u32,
 
-    /// Comma-separated IP addresses of reverse proxies whose `X-Forwarded-For` names the
-    /// client. Default: none (the socket's peer is the client).
+    /// Comma-separated IP addresses and CIDR ranges of reverse proxies whose
+    /// `X-Forwarded-For` names the client (e.g. `10.0.0.0/8,192.0.2.7`): behind one, the
+    /// client is the right-most entry of all the header's lines that is not one of them.
+    /// Default: none (the socket's peer is the client).
     #[arg(long, env = "MOMENTUM_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
 

@@ -219,6 +219,11 @@ impl From<sqlx::Error> for AppError {
             if code.as_deref().is_some_and(database_away) {
                 return Self::Unavailable(err.into());
             }
+            // query_canceled: the statement outlived the request's deadline (TenantTx's
+            // statement_timeout), as the edge's own 503 says, just sooner.
+            if code.as_deref() == Some("57014") {
+                return Self::TimedOut;
+            }
         }
         match &err {
             // Connection-level failures are the database being away, not a bug: the client

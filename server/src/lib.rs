@@ -6,7 +6,8 @@
 //! `auth/` (credentials, scopes, roles), `crypto.rs` (secrets at rest), `ratelimit/`
 //! (classes and limiters), `metrics.rs` (`/metrics`), `webhooks/` (signing, the secrets
 //! at rest, the address guard and the delivery worker), `startup.rs` (wiring),
-//! `serving.rs` (the connection loop and its limits on slow clients),
+//! `serving.rs` (the connection loop and its limits on slow clients), `deadline.rs` (the
+//! request's deadline, which bounds its statements),
 //! `config.rs` (flags and environment).
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod metrics;

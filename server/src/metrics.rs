@@ -1,8 +1,9 @@
 //! Prometheus metrics, served as text at `/metrics`: requests and latency per operation,
-//! rate-limit decisions per class, and webhook attempts by outcome.
+//! rate-limit decisions per class, credential lookups that reached the database, and
+//! webhook attempts by outcome.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -11,6 +12,7 @@ pub struct Metrics {
     latency: HistogramVec,
     allowed: IntCounterVec,
     limited: IntCounterVec,
+    auth_lookups: IntCounter,
     webhook_attempts: IntCounterVec,
 }
 
@@ -54,6 +56,11 @@ impl Metrics {
             &["class"],
         )
         .expect("valid metric");
+        let auth_lookups = IntCounter::new(
+            "momentum_auth_lookups_total",
+            "Credential checks that queried the database (the lookup was not cached).",
+        )
+        .expect("valid metric");
         let webhook_attempts = IntCounterVec::new(
             Opts::new(
                 "momentum_webhook_attempts_total",
@@ -66,12 +73,14 @@ impl Metrics {
             let _ = registry.register(Box::new(metric.clone()));
         }
         let _ = registry.register(Box::new(latency.clone()));
+        let _ = registry.register(Box::new(auth_lookups.clone()));
         Self {
             registry,
             requests,
             latency,
             allowed,
             limited,
+            auth_lookups,
             webhook_attempts,
         }
     }
@@ -92,6 +101,11 @@ impl Metrics {
             &self.limited
         };
         counter.with_label_values(&[class]).inc();
+    }
+
+    /// A credential check that queries the database.
+    pub fn auth_lookup(&self) {
+        self.auth_lookups.inc();
     }
 
     pub fn webhook_attempt(&self, outcome: &str) {

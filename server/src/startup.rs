@@ -3,7 +3,6 @@
 //! through [`Application::build`] on port 0.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +20,7 @@ use crate::crypto::SecretKey;
 use crate::db::trash::TrashSettings;
 use crate::db::{self, embedded};
 use crate::metrics::Metrics;
-use crate::ratelimit::{self, Class, ClassQuota, Limits};
+use crate::ratelimit::{self, Class, ClassQuota, Limits, TrustedProxies};
 use crate::serving::{self, ConnectionLimits};
 use crate::webhooks::worker::Worker;
 use crate::webhooks::WebhookSettings;
@@ -52,6 +51,10 @@ pub struct HttpSettings {
     pub header_read_timeout: Duration,
     /// Largest request head (request line and headers); larger ones get 431.
     pub max_header_bytes: usize,
+    /// Connections served at once; more wait to be accepted until one closes.
+    pub max_connections: usize,
+    /// Requests (streams) one HTTP/2 connection may have in flight at once.
+    pub http2_max_streams: u32,
     /// Time a request has, from the end of its head to its answer, body upload
     /// included; past it the answer is 503. Longer than the longest long-poll.
     pub request_timeout: Duration,
@@ -59,7 +62,7 @@ pub struct HttpSettings {
     /// Every rate-limit class's quota.
     pub rate_limits: Vec<(Class, ClassQuota)>,
     /// Proxies whose `X-Forwarded-For` names the client (none: the socket's peer is).
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: TrustedProxies,
     /// A tenant's ceiling across all its credentials, as a multiple of each class's
     /// quota (0: no ceiling).
     pub rate_tenant_factor: u32,
@@ -80,10 +83,12 @@ impl Default for HttpSettings {
             max_body_bytes: 1024 * 1024,
             header_read_timeout: connection.header_read_timeout,
             max_header_bytes: connection.max_header_bytes,
+            max_connections: connection.max_connections,
+            http2_max_streams: connection.http2_max_streams,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             identity: IdentitySettings::default(),
             rate_limits: ratelimit::parse_quotas("").unwrap_or_default(),
-            trusted_proxies: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
             rate_tenant_factor: 5,
             webhooks: WebhookSettings::default(),
             idempotency_ttl: api::idempotency::DEFAULT_TTL,
@@ -270,6 +275,9 @@ impl Application {
         let limits = ConnectionLimits {
             header_read_timeout: self.settings.header_read_timeout,
             max_header_bytes: self.settings.max_header_bytes,
+            max_connections: self.settings.max_connections,
+            http2_max_streams: self.settings.http2_max_streams,
+            ..ConnectionLimits::default()
         };
         let served = serving::serve(self.acceptor, app, limits, shutdown, grace).await;
         let _ = stop_worker.send(true);
@@ -446,6 +454,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         serving::MIN_HEADER_BYTES
     );
     anyhow::ensure!(
+        (1..=1_000_000).contains(&args.max_connections),
+        "MOMENTUM_MAX_CONNECTIONS must be 1 to 1000000"
+    );
+    anyhow::ensure!(
         (api::auth::MAX_WAIT_SECS + 1..=3600).contains(&args.request_timeout_secs),
         "MOMENTUM_REQUEST_TIMEOUT_SECS must be {} to 3600: a QR login's long-poll waits up \
          to {} s",
@@ -456,6 +468,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
         max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+        http2_max_streams: ConnectionLimits::default().http2_max_streams,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         identity: IdentitySettings {
             // An hour at most: a revoked key must not live on for long anywhere.
@@ -466,17 +480,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         rate_limits: ratelimit::parse_quotas(&args.rate_limits)
             .map_err(|err| anyhow::anyhow!("MOMENTUM_RATE_LIMITS: {err}"))?,
-        trusted_proxies: args
-            .trusted_proxies
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpAddr>().map_err(|_| {
-                    anyhow::anyhow!("MOMENTUM_TRUSTED_PROXIES: `{s}` is not an IP address")
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
+        trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
+            .map_err(|err| anyhow::anyhow!("MOMENTUM_TRUSTED_PROXIES: {err}"))?,
         rate_tenant_factor: args.rate_tenant_factor,
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs.max(1)),
         trash: args.trash.settings()?,

@@ -790,3 +790,44 @@ async fn another_tenant_never_sees_uses_or_matches_the_definitions_and_values() 
         .data;
     assert_eq!(still, tier);
 }
+
+#[tokio::test]
+async fn a_list_takes_at_most_ten_custom_field_filters() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    define(c, definition("contact", "seats", CustomFieldType::Number)).await;
+    let held = create(c, with_fields("Held", json!({"seats": 5}))).await;
+    // Ten filters that all hold find the contact.
+    let ten: Vec<String> = (0..10).map(|n| format!("seats:gte:{n}")).collect();
+    let refs: Vec<&str> = ten.iter().map(String::as_str).collect();
+    assert_eq!(matching(c, &refs[..5]).await, [held.id]);
+    assert!(matching(c, &refs).await.is_empty(), "seats >= 9 is false");
+    let ten: Vec<String> = (0..10).map(|_| "seats:gte:1".to_owned()).collect();
+    let refs: Vec<&str> = ten.iter().map(String::as_str).collect();
+    assert_eq!(matching(c, &refs).await, [held.id]);
+    // An eleventh is refused on every list that filters on custom fields, before any of
+    // them is looked at.
+    for list in ["contacts", "companies", "leads", "activities"] {
+        let query: Vec<String> = (0..11)
+            .map(|n| format!("custom_field=seats:gte:{n}"))
+            .collect();
+        let (http, url) = app.raw(&format!("/v1/{list}?{}", query.join("&")));
+        let resp = http
+            .get(url)
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 422, "{list}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "validation_failed", "{list}");
+        assert_eq!(
+            body["error"]["details"][0]["field"], "custom_field",
+            "{list}"
+        );
+        assert_eq!(
+            body["error"]["details"][0]["code"], "too_many",
+            "{list}: {body}"
+        );
+    }
+}

@@ -259,8 +259,8 @@ async fn allowed(request: reqwest::RequestBuilder) -> (StatusCode, Vec<String>, 
 
 #[tokio::test]
 async fn a_405_names_the_methods_the_path_takes_in_allow() {
-    // RFC 9110 §15.5.6: a 405 must carry `Allow`. HEAD is listed wherever GET is, since
-    // the server answers it.
+    // RFC 9110 §15.5.6: a 405 must carry `Allow`. HEAD is listed wherever GET is, and
+    // OPTIONS everywhere, since the server answers them.
     let app = TestApp::spawn().await;
     let (client, url) = app.raw("/v1/contacts");
     let (status, methods, err) = allowed(client.delete(url).bearer_auth(&app.api_key)).await;
@@ -268,19 +268,19 @@ async fn a_405_names_the_methods_the_path_takes_in_allow() {
         (status.as_u16(), err.error.code.as_str()),
         (405, "method_not_allowed")
     );
-    assert_eq!(methods, ["GET", "HEAD", "POST"]);
+    assert_eq!(methods, ["GET", "HEAD", "OPTIONS", "POST"]);
 
     // A path with an id: the methods of that route, not of the collection.
     let (client, url) = app.raw(&format!("/v1/contacts/{}", Uuid::now_v7()));
     let (status, methods, _) = allowed(client.post(url).bearer_auth(&app.api_key)).await;
     assert_eq!(status.as_u16(), 405);
-    assert_eq!(methods, ["DELETE", "GET", "HEAD", "PATCH"]);
+    assert_eq!(methods, ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH"]);
 
     // An action path takes POST alone: no GET, so no HEAD either.
     let (client, url) = app.raw(&format!("/v1/users/{}/deactivate", Uuid::now_v7()));
     let (status, methods, _) = allowed(client.get(url).bearer_auth(&app.api_key)).await;
     assert_eq!(status.as_u16(), 405);
-    assert_eq!(methods, ["POST"]);
+    assert_eq!(methods, ["OPTIONS", "POST"]);
 }
 
 #[tokio::test]

@@ -174,3 +174,102 @@ async fn a_tenant_cannot_multiply_its_quota_with_more_keys() {
         "the third key meets the tenant's ceiling, not its own"
     );
 }
+
+#[tokio::test]
+async fn head_options_and_unknown_methods_on_login_calls_count_against_the_auth_class() {
+    // A burst of 3 per address: one to start a session, then the other methods.
+    let app = TestApp::spawn_with_limits("auth=20/min:3").await;
+    let device = Client::new(&app.base_url);
+    let session = device
+        .auth_qr_sessions_create()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let (http, url) = app.raw(&format!("/v1/auth/qr-sessions/{}", session.id));
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let resp = http
+            .head(&url)
+            .header("x-poll-secret", &session.poll_secret)
+            .send()
+            .await
+            .unwrap();
+        answers.push((
+            resp.status().as_u16(),
+            resp.headers()
+                .get("ratelimit-policy")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        ));
+    }
+    let auth = Some("\"auth\";q=20;w=60".to_owned());
+    assert_eq!(
+        answers,
+        [
+            (200, auth.clone()),
+            (200, auth.clone()),
+            (429, auth.clone())
+        ],
+        "HEAD is a GET: the same class, counted per address"
+    );
+    // Nor do methods the path does not take get past the address's quota.
+    for method in ["OPTIONS", "FOO", "DELETE"] {
+        let resp = http
+            .request(method.parse().unwrap(), &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 429, "{method}");
+        assert!(resp.headers().contains_key("retry-after"), "{method}");
+    }
+}
+
+/// A key of the right form that no one was ever given: `mk_` + 16 + `_` + 64 characters.
+fn random_key() -> String {
+    let simple = |u: uuid::Uuid| u.simple().to_string();
+    let public_id = &simple(uuid::Uuid::new_v4())[..16];
+    let secret = format!(
+        "{}{}",
+        simple(uuid::Uuid::new_v4()),
+        simple(uuid::Uuid::new_v4())
+    );
+    format!("mk_{public_id}_{secret}")
+}
+
+#[tokio::test]
+async fn an_address_over_its_quota_costs_no_database_lookup_however_many_keys_it_makes_up() {
+    // Two at once, then one every 30 s: the address stays out of quota for the whole test.
+    let app = TestApp::spawn_with_limits("read=2/min:2").await;
+    let (http, url) = app.raw("/v1/contacts");
+    // A valid key from the same address spends its own quota, not the address's.
+    let mut valid = Vec::new();
+    for _ in 0..3 {
+        let resp = http
+            .get(&url)
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap();
+        valid.push(resp.status().as_u16());
+    }
+    assert_eq!(valid, [200, 200, 429]);
+    let lookups = "momentum_auth_lookups_total";
+    let before = metric(&app, lookups).await;
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let resp = http
+            .get(&url)
+            .bearer_auth(random_key())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429, 429, 429, 429, 429, 429, 429, 429]);
+    assert_eq!(
+        metric(&app, lookups).await - before,
+        2.0,
+        "one lookup per request the address's quota let through, none after"
+    );
+}

@@ -327,6 +327,13 @@ pub async fn filters(
     if raw.is_empty() {
         return Ok(Vec::new());
     }
+    if raw.len() > domain::MAX_FILTERS {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "custom_field",
+            "too_many",
+            format!("at most {} filters may be combined", domain::MAX_FILTERS),
+        )]));
+    }
     let definitions = repo::for_type(tx, record_type.as_str()).await?;
     let mut filters = Vec::with_capacity(raw.len());
     for raw in raw {

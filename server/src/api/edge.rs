@@ -2,6 +2,14 @@
 //! the body size, catches panics, logs each request, and renders every error — ours, or
 //! one poem raised by itself (unknown route, wrong method, bad JSON, wrong content type,
 //! missing credentials) — as the one error envelope. No other place builds error bodies.
+//!
+//! Methods: `HEAD` is answered as the `GET` of its path without the body (the same
+//! operation, authentication, scope, rate-limit class and count, status and headers,
+//! `Content-Length` included); `OPTIONS` is answered `204` with `Allow` on every path
+//! the server has; any other method a path does not take is a `405` envelope with
+//! `Allow`. A request to a path of the document that no operation takes still counts
+//! against its client address ([`operations::path_class`]), so no method gets past the
+//! rate limits.
 
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
@@ -9,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use poem::http::{header, HeaderValue, StatusCode};
+use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::payload::Json;
 use tracing::Instrument;
@@ -19,7 +27,7 @@ use super::responses::{ErrorDetail, ErrorEnvelope, REQUEST_ID_HEADER};
 use crate::domain::FieldError;
 use crate::error::{AppError, ErrorCode};
 use crate::metrics::Metrics;
-use crate::ratelimit::{self, Class, ClientIp, Key, Limits, Slot};
+use crate::ratelimit::{self, Class, ClientIp, Key, Limits, Slot, TrustedProxies};
 
 /// The request id, available to handlers as `Data<&RequestId>`.
 #[derive(Debug, Clone)]
@@ -31,7 +39,7 @@ pub struct Edge {
     pub request_timeout: Duration,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
-    pub trusted_proxies: Arc<Vec<IpAddr>>,
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl<E: Endpoint> Middleware<E> for Edge {
@@ -55,7 +63,7 @@ pub struct EdgeEndpoint<E> {
     request_timeout: Duration,
     limits: Arc<Limits>,
     metrics: Arc<Metrics>,
-    trusted_proxies: Arc<Vec<IpAddr>>,
+    trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl<E> EdgeEndpoint<E> {
@@ -81,16 +89,25 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let path = req.uri().path().to_owned();
         let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
         let started = Instant::now();
-        let operation = operations::find(method.as_str(), &path);
+        let head = method == Method::HEAD;
+        if head {
+            // Routed as a GET from here on, so HEAD is the GET's operation for the
+            // credential check, the rate limits and the handler alike; the body is
+            // dropped at the end.
+            req.set_method(Method::GET);
+        }
+        let operation = operations::find(req.method().as_str(), &path);
         let peer = req
             .remote_addr()
             .as_socket_addr()
             .map(|addr| addr.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        // Every line: each proxy may add its own rather than extend the last.
         let forwarded = req
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
         let ip = ratelimit::client_ip(peer, forwarded, &self.trusted_proxies);
         let slot = Slot::default();
         req.extensions_mut().insert(ClientIp(ip));
@@ -100,12 +117,20 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         req.extensions_mut().insert(slot.clone());
 
         let result = async {
-            // Unauthenticated operations count per client address here; authenticated
-            // ones per credential, in the credential check (api::security).
-            if let Some(op) = operation.filter(|op| !op.authenticated) {
-                if let Some(retry_after) = self.check_ip(op.class, ip, &slot) {
+            // Unauthenticated operations count per client address here, and so does a
+            // request to a path of the document that no operation takes (a method the
+            // path does not take, OPTIONS); authenticated ones per credential, in the
+            // credential check (api::security). Paths outside the document (unknown
+            // ones, /metrics, /docs) reach nothing that a limit would protect.
+            let by_address = match operation {
+                Some(op) if op.authenticated => None,
+                Some(op) => Some(op.class),
+                None => operations::path_class(&path),
+            };
+            if let Some(class) = by_address {
+                if let Some(retry_after) = self.check_ip(class, ip, &slot) {
                     return Err(AppError::RateLimited {
-                        class: op.class.as_str(),
+                        class: class.as_str(),
                         retry_after,
                     }
                     .into_poem());
@@ -130,7 +155,12 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                     }
                 }
             };
-            match tokio::time::timeout(self.request_timeout, handled).await {
+            // The deadline reaches the database too (`db::TenantTx`), so a statement
+            // still running when the client gets its 503 is cancelled by PostgreSQL
+            // rather than left holding a connection and its locks.
+            let deadline = tokio::time::Instant::now() + self.request_timeout;
+            let handled = crate::deadline::scope(deadline, handled);
+            match tokio::time::timeout_at(deadline, handled).await {
                 Ok(result) => result,
                 Err(_) => {
                     tracing::warn!(
@@ -151,11 +181,19 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
+        // No route takes OPTIONS, so a path the server has answers it 405 and an unknown
+        // one 404: the 405 becomes the answer OPTIONS asks for, which methods it takes.
+        let options = method == Method::OPTIONS;
+        if options && resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+            resp = StatusCode::NO_CONTENT.into_response();
+        }
         // RFC 9110 requires a 405 to say which methods the resource does take.
-        if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
-            if let Some(value) =
-                operations::allowed_methods(&path).and_then(|m| HeaderValue::from_str(&m).ok())
-            {
+        if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+            || (options && resp.status() == StatusCode::NO_CONTENT)
+        {
+            let allowed = operations::allowed_methods(&path)
+                .unwrap_or_else(|| OUTSIDE_THE_DOCUMENT_ALLOW.to_owned());
+            if let Ok(value) = HeaderValue::from_str(&allowed) {
                 resp.headers_mut().insert(header::ALLOW, value);
             }
         }
@@ -173,6 +211,9 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 }
             }
         }
+        if head {
+            resp = without_body(resp).await;
+        }
         self.metrics.request(
             operation.map_or("unmatched", |op| op.id),
             resp.status().as_u16(),
@@ -187,6 +228,32 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         });
         Ok(resp)
     }
+}
+
+/// What the routes outside the document (`/openapi.json`, `/metrics`, `/docs`) take:
+/// `GET`, so `HEAD`, and `OPTIONS` as everywhere.
+const OUTSIDE_THE_DOCUMENT_ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// The answer to a `HEAD`: the `GET`'s, with the `Content-Length` its body would have
+/// had and no body (hyper leaves an HTTP/1 body out by itself, but not an HTTP/2 one,
+/// nor does it know the length of a body it was not given). Bodies here are in memory.
+async fn without_body(mut resp: Response) -> Response {
+    let status = resp.status();
+    let body = resp.take_body();
+    let has_length = !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED);
+    if has_length {
+        match body.into_bytes().await {
+            Ok(bytes) => {
+                resp.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            }
+            // Nothing is sent either way; only the length goes unsaid.
+            Err(err) => tracing::warn!(error = %err, "could not measure a HEAD answer's body"),
+        }
+    }
+    resp
 }
 
 /// Echo a client's request id only when it is short and plain, so it is safe in logs
@@ -474,6 +541,61 @@ mod tests {
         "too late"
     }
 
+    #[handler]
+    fn plain() -> &'static str {
+        "plain text"
+    }
+
+    /// `method` on `path` of an app with one GET-only route outside the document:
+    /// the status, the headers and the body.
+    async fn call_method(method: &str, path: &str) -> (u16, poem::http::HeaderMap, Vec<u8>) {
+        let app = Route::new().at("/plain", poem::get(plain)).with(Edge {
+            max_body_bytes: 1024,
+            request_timeout: Duration::from_secs(5),
+            limits: Arc::new(Limits::new(&[])),
+            metrics: Arc::new(Metrics::new()),
+            trusted_proxies: Arc::default(),
+        });
+        let req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri_str(path)
+            .finish();
+        let resp = app.call(req).await.expect("the edge answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().into_vec().await.unwrap_or_default();
+        (status, headers, body)
+    }
+
+    #[tokio::test]
+    async fn head_is_get_without_the_body_and_options_names_the_methods() {
+        let header = |headers: &poem::http::HeaderMap, name| {
+            headers
+                .get(name)
+                .map(|v: &HeaderValue| v.to_str().unwrap_or_default().to_owned())
+        };
+        let (status, headers, body) = call_method("HEAD", "/plain").await;
+        assert_eq!((status, body.len()), (200, 0));
+        assert_eq!(
+            header(&headers, header::CONTENT_LENGTH).as_deref(),
+            Some("10")
+        );
+        for method in ["OPTIONS", "FOO", "POST"] {
+            let (status, headers, _) = call_method(method, "/plain").await;
+            let expected = if method == "OPTIONS" { 204 } else { 405 };
+            assert_eq!(status, expected, "{method}");
+            assert_eq!(
+                header(&headers, header::ALLOW).as_deref(),
+                Some("GET, HEAD, OPTIONS"),
+                "{method}"
+            );
+        }
+        // A path the server does not have has no methods to name.
+        let (status, headers, _) = call_method("OPTIONS", "/nothing").await;
+        assert_eq!(status, 404);
+        assert!(headers.get(header::ALLOW).is_none());
+    }
+
     async fn call(path: &str) -> (u16, Value, Option<String>) {
         let (status, body, request_id, _) = call_with_headers(path).await;
         (status, body, request_id)
@@ -490,7 +612,7 @@ mod tests {
                 request_timeout: Duration::from_millis(200),
                 limits: Arc::new(Limits::new(&[])),
                 metrics: Arc::new(Metrics::new()),
-                trusted_proxies: Arc::new(Vec::new()),
+                trusted_proxies: Arc::default(),
             });
         let resp = app
             .call(Request::builder().uri_str(path).finish())

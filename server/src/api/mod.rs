@@ -98,6 +98,11 @@ that made it and sent to the tenant's webhook endpoints as a Standard Webhooks s
 `POST` of `{\"type\", \"timestamp\", \"data\"}`, retried on failure. The `EventType` \
 schema is the catalogue.
 
+**Methods**: `HEAD` is answered wherever `GET` is, exactly as the `GET` (the same \
+authentication, scope, rate limit, status and headers) without the body. `OPTIONS` is \
+answered `204` with `Allow` on every path. Any other method a path does not take is \
+`405 method_not_allowed` with `Allow`. All of them count against the rate limits.
+
 **Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, \
 `webhook_test`), named in its description, with a per-minute quota counted per credential \
 (per client address without one). Every response says where you stand (`RateLimit-Policy`, \
@@ -243,8 +248,8 @@ const FILTER_TEXT_PARAMETERS: [&str; 6] =
 pub const NO_CONTROL_CHARACTERS: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 
 /// Gives parameters the patterns the server enforces beyond their type: the free-text
-/// filters refuse control characters ([`filter_text`]), and `If-Match`/`If-None-Match`
-/// take the grammar `api::etag` parses. A client (or a contract-testing tool generating
+/// filters refuse control characters ([`filter_text`]), `If-Match`/`If-None-Match`
+/// take the grammar `api::etag` parses, and `custom_field` has its form and its count. A client (or a contract-testing tool generating
 /// requests from the document) then knows which values are well formed and which a 400.
 fn document_parameter_patterns(entry: &mut serde_json::Value) {
     let Some(parameters) = entry
@@ -258,8 +263,17 @@ fn document_parameter_patterns(entry: &mut serde_json::Value) {
         let pattern = match parameter["in"].as_str() {
             Some("query") if FILTER_TEXT_PARAMETERS.contains(&name) => NO_CONTROL_CHARACTERS,
             Some("query") if name == "custom_field" => {
-                parameter["schema"]["items"]["pattern"] =
-                    crate::domain::custom_field::FILTER_PATTERN.into();
+                use crate::domain::custom_field::{FILTER_PATTERN, MAX_FILTERS};
+                parameter["schema"]["items"]["pattern"] = FILTER_PATTERN.into();
+                // Counted by the handler (a 422 naming the parameter, as every other
+                // limit), stated here from the one constant for all four lists.
+                parameter["schema"]["maxItems"] = MAX_FILTERS.into();
+                let description = parameter["description"].as_str().unwrap_or_default();
+                parameter["description"] = format!(
+                    "{description} At most {MAX_FILTERS} filters: more is a `422` naming \
+                     `custom_field`."
+                )
+                .into();
                 continue;
             }
             Some("header") if matches!(name, etag::IF_MATCH | etag::IF_NONE_MATCH) => {

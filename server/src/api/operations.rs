@@ -148,16 +148,24 @@ pub fn find(method: &str, path: &str) -> Option<&'static Operation> {
         .map(|(_, op)| op)
 }
 
-/// The methods `path` answers, for the `Allow` header a 405 must carry (RFC 9110
-/// §15.5.6): those of the route poem picks for it (the fewest parameters, as [`find`]),
-/// plus `HEAD` wherever `GET` is, which poem answers without a body. `None` when no
-/// operation has this path.
-pub fn allowed_methods(path: &str) -> Option<String> {
+/// The route poem picks for `path` whatever the method: the operation matching it with
+/// the fewest parameters, as [`find`] does. `None` when no operation has this path.
+fn route(path: &str) -> Option<&'static Operation> {
     let parts: Vec<&str> = path.split('/').collect();
-    let (_, route) = all()
+    all()
         .iter()
         .filter_map(|op| op.matches(&parts).map(|params| (params, op)))
-        .min_by_key(|(params, _)| *params)?;
+        .min_by_key(|(params, _)| *params)
+        .map(|(_, op)| op)
+}
+
+/// The methods `path` answers, for the `Allow` header of a 405 (RFC 9110 §15.5.6) and of
+/// an answer to `OPTIONS`: those of the route poem picks for it (the fewest parameters,
+/// as [`find`]), `HEAD` wherever `GET` is (the edge answers it as a `GET` without the
+/// body), and `OPTIONS`, which the edge answers everywhere. `None` when no operation has
+/// this path.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let route = route(path)?;
     let mut methods: Vec<String> = all()
         .iter()
         .filter(|op| op.path == route.path)
@@ -166,7 +174,22 @@ pub fn allowed_methods(path: &str) -> Option<String> {
     if methods.iter().any(|m| m == "GET") {
         methods.push("HEAD".to_owned());
     }
+    methods.push("OPTIONS".to_owned());
     Some(methods.join(", "))
+}
+
+/// The rate-limit class of a request to a path of the document that no operation takes
+/// (a method the path does not take, `OPTIONS`), counted per client address so that no
+/// method gets past the limits: the class of the path's `GET`, else of its first
+/// operation, so the QR login's paths stay in `auth`. `None` for a path outside the
+/// document (an unknown one, `/metrics`, `/docs`), which reaches no operation.
+pub fn path_class(path: &str) -> Option<Class> {
+    let route = route(path)?;
+    let on_path = || all().iter().filter(|op| op.path == route.path);
+    on_path()
+        .find(|op| op.method == "get")
+        .or_else(|| on_path().next())
+        .map(|op| op.class)
 }
 
 #[cfg(test)]
@@ -196,13 +219,26 @@ mod tests {
         let id = uuid::Uuid::now_v7();
         assert_eq!(
             allowed_methods(&format!("/v1/contacts/{id}")).as_deref(),
-            Some("GET, PATCH, DELETE, HEAD")
+            Some("GET, PATCH, DELETE, HEAD, OPTIONS")
         );
         // The literal segment is its own route, as poem routes it.
         assert_eq!(
             allowed_methods(&format!("/v1/pipelines/{id}/stages/order")).as_deref(),
-            Some("PUT")
+            Some("PUT, OPTIONS")
         );
         assert_eq!(allowed_methods("/v1/nothing"), None);
+    }
+
+    #[test]
+    fn a_request_no_operation_takes_is_limited_in_its_path_class() {
+        let id = uuid::Uuid::now_v7();
+        // The QR login's paths are unauthenticated: whatever the method, `auth`.
+        let qr = format!("/v1/auth/qr-sessions/{id}");
+        assert_eq!(path_class(&qr), Some(Class::Auth));
+        assert_eq!(path_class("/v1/auth/qr-sessions"), Some(Class::Auth));
+        assert_eq!(path_class("/v1/api-keys"), Some(Class::Admin));
+        assert_eq!(path_class(&format!("/v1/contacts/{id}")), Some(Class::Read));
+        assert_eq!(path_class("/v1/nothing"), None);
+        assert_eq!(path_class("/metrics"), None);
     }
 }

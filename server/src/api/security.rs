@@ -16,7 +16,7 @@ use super::operations;
 use crate::auth::Principal;
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::ratelimit::{ClientIp, Key, Slot};
+use crate::ratelimit::{ClientIp, Decision, Key, Slot};
 use crate::startup::AppState;
 
 /// An API key (`mk_...`, printed by `momentum tenant create` or made with
@@ -59,16 +59,27 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
                 "no operation found for an authenticated route"
             ))
         })?;
+    let address = Key::Ip(
+        req.extensions()
+            .get::<ClientIp>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |ip| ip.0),
+    );
+    if state.auth.needs_lookup(token) {
+        // The address first: one already out of quota gets its 429 without the lookup,
+        // so keys made up at random cannot each cost a database query. A valid key is
+        // refused here only while its address is out of quota and its lookup is not
+        // cached; it never spends the address's quota.
+        if let Some(refused) = state.limits.exhausted(op.class, &address) {
+            return Err(refuse(req, state, refused));
+        }
+        state.metrics.auth_lookup();
+    }
     let authenticated = state.auth.authenticate(token).await;
     // A valid credential counts against its own quota; a bad one against its client
     // address, so guessing keys is as limited as anything else.
     let key = match &authenticated {
         Ok(principal) => Key::Credential(principal.credential_id),
-        Err(_) => Key::Ip(
-            req.extensions()
-                .get::<ClientIp>()
-                .map_or(IpAddr::from([127, 0, 0, 1]), |ip| ip.0),
-        ),
+        Err(_) => address,
     };
     let mut decision = state.limits.check(op.class, &key);
     if let (Ok(principal), None) = (&authenticated, decision.retry_after) {
@@ -79,18 +90,12 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
             }
         }
     }
-    let refused = decision.retry_after;
-    state
-        .metrics
-        .rate_decision(op.class.as_str(), refused.is_none());
+    if decision.retry_after.is_some() {
+        return Err(refuse(req, state, decision));
+    }
+    state.metrics.rate_decision(op.class.as_str(), true);
     if let Some(slot) = req.extensions().get::<Slot>() {
         slot.set(decision);
-    }
-    if let Some(retry_after) = refused {
-        return Err(AppError::RateLimited {
-            class: op.class.as_str(),
-            retry_after,
-        });
     }
     let principal = authenticated?;
     if let Some(missing) = op.scopes.iter().find(|scope| !principal.has(**scope)) {
@@ -104,4 +109,17 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
         });
     }
     Ok(principal)
+}
+
+/// A 429 for `decision`, which the response's rate-limit headers report.
+fn refuse(req: &Request, state: &AppState, decision: Decision) -> AppError {
+    state.metrics.rate_decision(decision.class.as_str(), false);
+    let error = AppError::RateLimited {
+        class: decision.class.as_str(),
+        retry_after: decision.retry_after.unwrap_or(1),
+    };
+    if let Some(slot) = req.extensions().get::<Slot>() {
+        slot.set(decision);
+    }
+    error
 }

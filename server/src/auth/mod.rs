@@ -165,6 +165,20 @@ impl Authenticator {
         })
     }
 
+    /// Whether checking `token` would query the database: it is well formed and no lookup
+    /// of the current generation is cached. The credential check limits the client's
+    /// address before such a lookup, so that keys made up at random cannot each cost a
+    /// query.
+    pub fn needs_lookup(&self, token: &str) -> bool {
+        PresentedKey::parse(token).is_some_and(|presented| {
+            let current = self.generation.load(Ordering::SeqCst);
+            !matches!(
+                self.cache.get(&(presented.kind, presented.public_id.to_owned())),
+                Some((generation, _)) if generation == current
+            )
+        })
+    }
+
     /// Drops every cached lookup, those still in flight included, so a revocation, a
     /// deactivation or a role change takes effect on this instance before it answers
     /// (other instances follow within the cache's lifetime).

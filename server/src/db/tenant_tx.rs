@@ -6,6 +6,8 @@
 //! Repository functions take `&mut TenantTx`; there is no other way to reach tenant rows
 //! with the runtime role (without a tenant, RLS shows zero rows and refuses every write).
 
+use std::time::Duration;
+
 use sqlx::{Executor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -17,8 +19,11 @@ pub struct TenantTx {
 }
 
 impl TenantTx {
+    /// Begins the tenant's transaction. Inside a request its statements are bounded by
+    /// the time the request has left ([`crate::deadline`]), so none outlives it.
     pub async fn begin(pool: &PgPool, tenant_id: Uuid) -> AppResult<Self> {
-        let tx = pool.begin_with(begin_statement(tenant_id)).await?;
+        let statement = begin_statement(tenant_id, crate::deadline::remaining());
+        let tx = pool.begin_with(statement).await?;
         Ok(Self { tx, tenant_id })
     }
 
@@ -76,11 +81,25 @@ impl TenantTx {
 
 /// `BEGIN` and the tenant pinned, as one simple-query message: one round trip to the
 /// database instead of two, on every request (the benchmark's largest single saving).
-/// The simple protocol takes no bound parameters, so this is the one place a value is
+/// The simple protocol takes no bound parameters, so this is the one place values are
 /// written into SQL text: a [`Uuid`] prints as 36 hex digits and dashes, nothing that
-/// could close the quote.
-fn begin_statement(tenant_id: Uuid) -> String {
-    format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true)")
+/// could close the quote, and the timeout is a number.
+///
+/// With `timeout` (what the request has left), `SET LOCAL statement_timeout` in the same
+/// message bounds every statement of the transaction: PostgreSQL cancels one still
+/// running when the request's time is up (SQLSTATE 57014, a 503). At least 1 ms, since 0
+/// would mean no timeout at all; transaction-local like the tenant.
+fn begin_statement(tenant_id: Uuid, timeout: Option<Duration>) -> String {
+    match timeout {
+        Some(timeout) => {
+            let timeout_ms = timeout.as_millis().max(1);
+            format!(
+                "BEGIN; SET LOCAL statement_timeout = {timeout_ms}; \
+                 SELECT set_config('app.tenant_id', '{tenant_id}', true)"
+            )
+        }
+        None => format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true)"),
+    }
 }
 
 #[cfg(test)]
@@ -88,12 +107,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tenant_is_the_only_value_in_the_begin_statement() {
+    fn the_tenant_and_the_timeout_are_the_only_values_in_the_begin_statement() {
         let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         assert_eq!(
-            begin_statement(id),
+            begin_statement(id, None),
             "BEGIN; SELECT set_config('app.tenant_id', \
              '01234567-89ab-cdef-0123-456789abcdef', true)"
         );
+        assert_eq!(
+            begin_statement(id, Some(Duration::from_micros(2_500_900))),
+            "BEGIN; SET LOCAL statement_timeout = 2500; SELECT set_config('app.tenant_id', \
+             '01234567-89ab-cdef-0123-456789abcdef', true)"
+        );
+        // Past the deadline: the shortest timeout, never 0 (which would be none).
+        assert!(begin_statement(id, Some(Duration::ZERO)).contains("statement_timeout = 1;"));
     }
 }

@@ -458,6 +458,11 @@ pub struct Filter {
 pub const FILTER_PATTERN: &str =
     r"^[a-z][a-z0-9_]{0,62}:(eq|gt|gte|lt|lte):[^\x00-\x1f\x7f-\x9f]*$";
 
+/// The most `custom_field` filters one list request may combine: each one is a join
+/// PostgreSQL plans and runs, so a request naming hundreds would cost the database far
+/// more than any list is worth. More is a 422 naming the parameter.
+pub const MAX_FILTERS: usize = 10;
+
 /// Why a filter was refused: its form (400) or what it names (422); either way the
 /// detail names the parameter.
 #[derive(Debug)]

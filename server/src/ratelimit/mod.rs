@@ -5,11 +5,13 @@
 //! limits are per instance (this module is the one interface a shared backend would
 //! replace).
 
-use std::net::IpAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
@@ -87,6 +89,25 @@ pub enum Key {
     Ip(IpAddr),
     /// All of a tenant's credentials together (the tenant-wide ceiling).
     Tenant(Uuid),
+}
+
+impl Key {
+    /// What a limit counts this key as. An IPv6 client by its /64: a subscriber gets a
+    /// whole /64 and each device picks any address in it, so per address one client
+    /// would hold 2^64 quotas. An IPv4-mapped IPv6 address (a dual-stack socket's view
+    /// of an IPv4 client) as that IPv4 address, which counts alone.
+    fn counted(&self) -> Key {
+        match self {
+            Key::Ip(ip) => Key::Ip(match ip.to_canonical() {
+                IpAddr::V6(v6) => {
+                    let network = u128::from(v6) & !u128::from(u64::MAX);
+                    IpAddr::V6(Ipv6Addr::from(network))
+                }
+                v4 => v4,
+            }),
+            other => other.clone(),
+        }
+    }
 }
 
 /// A class's quota: `per_minute` requests a minute on average, `burst` at once.
@@ -178,6 +199,11 @@ pub struct Limits<C: Clock = DefaultClock> {
     /// `factor` × each class's quota, across all of a tenant's credentials, so minting
     /// keys does not multiply a tenant's quota. Empty when the ceiling is off.
     tenants: Vec<(Class, ClassQuota, Limiter<C>)>,
+    /// Until when a key is known to have nothing left in a class: since it was refused,
+    /// or since a request took its last cell. governor cannot tell without spending a
+    /// cell; [`Limits::exhausted`] can, so the credential check refuses an address out
+    /// of quota before looking a made-up key up in the database.
+    spent: Mutex<HashMap<(Class, Key), C::Instant>>,
 }
 
 impl Limits<DefaultClock> {
@@ -225,30 +251,65 @@ impl<C: Clock + Clone> Limits<C> {
             clock,
             classes,
             tenants,
+            spent: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `key`'s refusal in `class` when it is known to have nothing left right now,
+    /// without spending anything (`None`: it may have; only [`Limits::check`] says).
+    pub fn exhausted(&self, class: Class, key: &Key) -> Option<Decision> {
+        let until = *self.spent.lock().ok()?.get(&(class, key.counted()))?;
+        let now = self.clock.now();
+        if until <= now {
+            return None;
+        }
+        let (_, quota, _) = self.classes.iter().find(|(c, ..)| *c == class)?;
+        let interval = Duration::from_secs(60) / quota.per_minute.get();
+        let wait = Duration::from(until.duration_since(now));
+        Some(Decision {
+            class,
+            limit: quota.per_minute.get(),
+            window: 60,
+            remaining: 0,
+            reset: ceil_secs(interval * quota.burst.get()),
+            retry_after: Some(ceil_secs(wait).max(1)),
+        })
     }
 
     /// Counts one request of `key` against `class`.
     pub fn check(&self, class: Class, key: &Key) -> Decision {
-        self.check_in(&self.classes, class, key)
+        let key = &key.counted();
+        let (decision, wait) = self.check_in(&self.classes, class, key);
+        if decision.remaining == 0 && decision.limit > 0 {
+            // A refusal says when the next cell comes. A request that took the last cell
+            // does not, and the next one comes within an interval: that is assumed, so
+            // `exhausted` may refuse up to an interval early, never too late.
+            let interval = Duration::from_secs(60) / decision.limit;
+            let until = self.clock.now() + wait.unwrap_or(interval).into();
+            if let Ok(mut spent) = self.spent.lock() {
+                spent.insert((class, key.clone()), until);
+            }
+        }
+        decision
     }
 
     /// Counts one request of `tenant` against its tenant-wide ceiling for `class`;
     /// `None` when there is no ceiling.
     pub fn check_tenant(&self, class: Class, tenant: Uuid) -> Option<Decision> {
         (!self.tenants.is_empty())
-            .then(|| self.check_in(&self.tenants, class, &Key::Tenant(tenant)))
+            .then(|| self.check_in(&self.tenants, class, &Key::Tenant(tenant)).0)
     }
 
+    /// The decision, and on a refusal the exact wait for the next cell.
     fn check_in(
         &self,
         limiters: &[(Class, ClassQuota, Limiter<C>)],
         class: Class,
         key: &Key,
-    ) -> Decision {
+    ) -> (Decision, Option<Duration>) {
         let Some((_, quota, limiter)) = limiters.iter().find(|(c, ..)| *c == class) else {
             // Every class has a limiter (parse_quotas lists them all).
-            return Decision {
+            let unlimited = Decision {
                 class,
                 limit: 0,
                 window: 60,
@@ -256,31 +317,34 @@ impl<C: Clock + Clone> Limits<C> {
                 reset: 0,
                 retry_after: None,
             };
+            return (unlimited, None);
         };
         let interval = Duration::from_secs(60) / quota.per_minute.get();
         let burst = quota.burst.get();
         match limiter.check_key(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
-                Decision {
+                let decision = Decision {
                     class,
                     limit: quota.per_minute.get(),
                     window: 60,
                     remaining,
                     reset: ceil_secs(interval * burst.saturating_sub(remaining)),
                     retry_after: None,
-                }
+                };
+                (decision, None)
             }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
-                Decision {
+                let decision = Decision {
                     class,
                     limit: quota.per_minute.get(),
                     window: 60,
                     remaining: 0,
                     reset: ceil_secs(interval * burst),
                     retry_after: Some(ceil_secs(wait).max(1)),
-                }
+                };
+                (decision, Some(wait))
             }
         }
     }
@@ -291,6 +355,11 @@ impl<C: Clock + Clone> Limits<C> {
         for (_, _, limiter) in self.classes.iter().chain(&self.tenants) {
             limiter.retain_recent();
             limiter.shrink_to_fit();
+        }
+        let now = self.clock.now();
+        if let Ok(mut spent) = self.spent.lock() {
+            spent.retain(|_, until| *until > now);
+            spent.shrink_to_fit();
         }
     }
 
@@ -385,6 +454,31 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_client_counts_by_its_64_and_a_mapped_ipv4_address_as_itself() {
+        let limits = Limits::new(&quotas("auth=1/min"));
+        let allowed = |ip: &str| {
+            let key = Key::Ip(ip.parse().unwrap());
+            limits.check(Class::Auth, &key).retry_after.is_none()
+        };
+        assert!(allowed("2001:db8:1:2::1"));
+        // One /64 is one subscriber's: every address in it is the same client.
+        assert!(!allowed("2001:db8:1:2:ffff:ffff:ffff:ffff"), "same /64");
+        assert!(allowed("2001:db8:1:3::1"), "the next /64");
+        assert!(allowed("192.0.2.1"));
+        assert!(
+            !allowed("::ffff:192.0.2.1"),
+            "IPv4-mapped is the IPv4 address"
+        );
+        assert!(allowed("192.0.2.2"), "IPv4 counts per address");
+        assert!(
+            limits
+                .exhausted(Class::Auth, &Key::Ip("2001:db8:1:2::abcd".parse().unwrap()))
+                .is_some(),
+            "known out of quota by its /64 too"
+        );
+    }
+
+    #[test]
     fn a_tenant_cannot_multiply_its_quota_by_minting_keys() {
         let limits = Limits::with_tenant_ceiling(&quotas("write=2/min"), 2);
         let tenant = Uuid::now_v7();
@@ -404,6 +498,33 @@ mod tests {
         assert!(Limits::new(&quotas(""))
             .check_tenant(Class::Write, tenant)
             .is_none());
+    }
+
+    #[test]
+    fn a_key_out_of_quota_is_known_without_spending_a_cell() {
+        let clock = FakeRelativeClock::default();
+        let limits = Limits::with_clock(&quotas("read=6/min:2"), 0, clock.clone());
+        let key = Key::Ip("203.0.113.9".parse().unwrap());
+        assert_eq!(limits.exhausted(Class::Read, &key), None, "never seen");
+        assert!(limits.check(Class::Read, &key).retry_after.is_none());
+        assert_eq!(limits.exhausted(Class::Read, &key), None, "a cell left");
+        assert!(limits.check(Class::Read, &key).retry_after.is_none());
+        // The last cell is gone: known at once, and asking spends nothing.
+        for _ in 0..3 {
+            let known = limits.exhausted(Class::Read, &key).map(|d| d.retry_after);
+            assert_eq!(known, Some(Some(10)), "a cell every 10 s");
+        }
+        assert_eq!(limits.exhausted(Class::Write, &key), None, "per class");
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(limits.exhausted(Class::Read, &key), None);
+        assert!(limits.check(Class::Read, &key).retry_after.is_none());
+        assert!(limits.check(Class::Read, &key).retry_after.is_some());
+        clock.advance(Duration::from_secs(4));
+        let known = limits.exhausted(Class::Read, &key).map(|d| d.retry_after);
+        assert_eq!(known, Some(Some(6)), "a refusal knows its wait exactly");
+        clock.advance(Duration::from_secs(60));
+        limits.evict_idle();
+        assert_eq!(limits.exhausted(Class::Read, &key), None);
     }
 
     #[test]
@@ -446,18 +567,97 @@ impl Slot {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
+/// The reverse proxies whose `X-Forwarded-For` names the client: addresses and CIDR
+/// ranges (`MOMENTUM_TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses comma-separated addresses and ranges (`10.0.0.0/8,192.0.2.7`); the error
+    /// names every entry that is neither.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        let mut bad = Vec::new();
+        for entry in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let parsed = entry.parse::<ipnet::IpNet>().or_else(|_| {
+                entry
+                    .parse::<IpAddr>()
+                    .map(|ip| ipnet::IpNet::from(ip.to_canonical()))
+            });
+            match parsed {
+                Ok(net) => nets.push(net),
+                Err(_) => bad.push(format!("`{entry}`")),
+            }
+        }
+        if bad.is_empty() {
+            Ok(Self(nets))
+        } else {
+            Err(format!(
+                "not an IP address or a CIDR range (such as `10.0.0.0/8` or \
+                 `2001:db8::1`): {}",
+                bad.join(", ")
+            ))
+        }
+    }
+
+    /// Whether `ip` is one of them; an IPv4-mapped IPv6 address is its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// An `X-Forwarded-For` entry: an address, as some proxies write it with a port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:443`) or in brackets.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let ip = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|addr| addr.ip()))
+        .or_else(|_| {
+            entry
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .unwrap_or_default()
+                .parse::<IpAddr>()
+        })
+        .ok()?;
+    Some(ip.to_canonical())
+}
+
 /// The client of a request: the socket's peer, or, when that peer is a trusted proxy,
-/// the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+/// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy, across
+/// every line of the header (`forwarded_for`, in the order received: a proxy may add a
+/// line rather than extend the last one). Walking from the right, each entry was written
+/// by the trusted proxy to its right, until the first untrusted one: the client. An
+/// entry that is not an address stops the walk, since what lies left of it is whatever
+/// its sender wrote; the trusted proxy that passed it on counts as the client then.
+pub fn client_ip<'a>(
+    peer: IpAddr,
+    forwarded_for: impl IntoIterator<Item = &'a str>,
+    trusted: &TrustedProxies,
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.contains(peer) {
         return peer;
     }
-    forwarded_for
-        .into_iter()
-        .flat_map(|value| value.rsplit(','))
-        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-        .find(|ip| !trusted.contains(ip))
-        .unwrap_or(peer)
+    let lines: Vec<&str> = forwarded_for.into_iter().collect();
+    let entries = lines
+        .iter()
+        .rev()
+        .flat_map(|line| line.rsplit(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty());
+    let mut client = peer;
+    for entry in entries {
+        let Some(ip) = forwarded_address(entry) else {
+            break;
+        };
+        if !trusted.contains(ip) {
+            return ip;
+        }
+        client = ip;
+    }
+    client
 }
 
 /// The response headers that report `decision` (draft-ietf-httpapi-ratelimit-headers and
@@ -487,21 +687,88 @@ pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
 mod edge_tests {
     use super::*;
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn proxies(spec: &str) -> TrustedProxies {
+        TrustedProxies::parse(spec).unwrap()
+    }
+
     #[test]
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
-        let client: IpAddr = "203.0.113.7".parse().unwrap();
-        let spoofed = Some("198.51.100.1, 203.0.113.7");
+        let trusted = proxies("10.0.0.9");
+        let (proxy, client) = (ip("10.0.0.9"), ip("203.0.113.7"));
+        let spoofed = ["198.51.100.1, 203.0.113.7"];
         assert_eq!(
-            client_ip(client, spoofed, &[proxy]),
+            client_ip(client, spoofed, &trusted),
             client,
             "not from a proxy"
         );
         assert_eq!(
-            client_ip(proxy, spoofed, &[proxy]),
+            client_ip(proxy, spoofed, &trusted),
             client,
             "right-most hop"
         );
-        assert_eq!(client_ip(proxy, None, &[proxy]), proxy);
+        assert_eq!(client_ip(proxy, [], &trusted), proxy);
+    }
+
+    #[test]
+    fn every_forwarded_for_line_counts_and_the_right_most_untrusted_entry_is_the_client() {
+        let trusted = proxies("10.0.0.0/8, 192.0.2.7");
+        let peer = ip("10.1.2.3");
+        // What the client sent comes first; each proxy adds a line or an entry after it.
+        let cases: [(&[&str], &str); 8] = [
+            (&["198.51.100.1", "203.0.113.7"], "203.0.113.7"),
+            (
+                &["198.51.100.1, 203.0.113.7", "10.4.4.4, 192.0.2.7"],
+                "203.0.113.7",
+            ),
+            (&["203.0.113.7", ""], "203.0.113.7"),
+            // Ports and brackets, as some proxies write them.
+            (&["203.0.113.7:4711"], "203.0.113.7"),
+            (&["[2001:db8::7]:443"], "2001:db8::7"),
+            (&["2001:db8::7"], "2001:db8::7"),
+            // An entry that is no address ends the walk: what lies left of it was
+            // written by whoever sent it, so the proxy that passed it on is the client.
+            (&["198.51.100.1, unknown"], "10.1.2.3"),
+            // Only proxies: the left-most of them.
+            (&["10.9.9.9", "192.0.2.7"], "10.9.9.9"),
+        ];
+        for (lines, expected) in cases {
+            assert_eq!(
+                client_ip(peer, lines.iter().copied(), &trusted),
+                ip(expected),
+                "{lines:?}"
+            );
+        }
+        // A dual-stack socket's view of an IPv4 proxy is that proxy.
+        let mapped = ip("::ffff:10.1.2.3");
+        assert_eq!(
+            client_ip(mapped, ["203.0.113.7"], &trusted),
+            ip("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges_and_name_every_bad_entry() {
+        let trusted = proxies(" 10.0.0.0/8,192.0.2.7 , 2001:db8::/32,");
+        for inside in [
+            "10.255.0.1",
+            "192.0.2.7",
+            "2001:db8:ffff::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(trusted.contains(ip(inside)), "{inside}");
+        }
+        for outside in ["11.0.0.1", "192.0.2.8", "2001:db9::1"] {
+            assert!(!trusted.contains(ip(outside)), "{outside}");
+        }
+        assert_eq!(proxies(""), TrustedProxies::default());
+        let err = TrustedProxies::parse("10.0.0.0/33, proxy.local, 192.0.2.7, 1.2.3").unwrap_err();
+        for bad in ["`10.0.0.0/33`", "`proxy.local`", "`1.2.3`"] {
+            assert!(err.contains(bad), "{err}");
+        }
+        assert!(!err.contains("192.0.2.7"), "{err}");
     }
 }

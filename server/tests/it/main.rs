@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 mod batch;
+mod connections;
+mod deadlines;
 mod faults;
 mod identity;
 mod rls;

@@ -85,3 +85,24 @@ fn a_malformed_secret_key_is_refused_without_being_echoed() {
     );
     assert!(!stderr.contains(malformed), "{stderr}");
 }
+
+#[test]
+fn trusted_proxies_that_are_no_address_or_range_refuse_to_start_naming_each() {
+    let (ok, stderr) = serve_with_env(
+        &["serve"],
+        RUNTIME_ROLE,
+        &[
+            ("MOMENTUM_SECRET_KEY", Some(TEST_SECRET_KEY)),
+            (
+                "MOMENTUM_TRUSTED_PROXIES",
+                Some("10.0.0.0/8,10.0.0.0/33,192.0.2.7,proxy.local"),
+            ),
+        ],
+    );
+    assert!(!ok, "serve started with bad trusted proxies");
+    assert!(stderr.contains("MOMENTUM_TRUSTED_PROXIES"), "{stderr}");
+    assert!(
+        stderr.contains("`10.0.0.0/33`") && stderr.contains("`proxy.local`"),
+        "{stderr}"
+    );
+}
