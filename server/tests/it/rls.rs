@@ -1,6 +1,6 @@
 //! Row-level security, checked directly against PostgreSQL as the runtime role.
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER};
+use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER, WORKER_ROLE};
 use momentum_server::db::{self, tenants};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -254,8 +254,22 @@ async fn expired_idempotency_keys_of_every_tenant_are_purged_and_live_ones_kept(
         .await
         .unwrap();
     }
-    // The runtime role has no tenant here; the purge reaches every tenant's expired keys.
-    let purged = momentum_server::db::idempotency::purge(&db.runtime, 1000)
+    // The API's runtime role may not purge across tenants; the worker's role may, and
+    // reaches every tenant's expired keys without a tenant set.
+    let refused = momentum_server::db::idempotency::purge(&db.runtime, 1000).await;
+    assert!(
+        matches!(&refused, Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501")),
+        "{refused:?}"
+    );
+    let worker = db::connect(
+        Disposable::shared()
+            .cluster
+            .connect_options(WORKER_ROLE, &db.name),
+        1,
+    )
+    .await
+    .unwrap();
+    let purged = momentum_server::db::idempotency::purge(&worker, 1000)
         .await
         .unwrap();
     assert_eq!(purged, 2);
