@@ -611,10 +611,12 @@ async fn the_worker_runs_only_as_a_role_that_may_run_its_functions() {
 /// Upgrading a deployment whose one login role ran both the API and the worker: the
 /// migration that gives the worker functions to `momentum_worker` grants that role to
 /// it, so the servers keep working (and warn); the embedded set-up, which owns both of
-/// its roles, then splits them.
+/// its roles, then splits them. The same upgrade revokes a key that was bound to another
+/// tenant's user before the reference became composite.
 #[tokio::test]
-async fn an_upgrade_keeps_an_existing_runtime_role_running_the_worker_until_split() {
-    const FIRST_WITH_WORKER_ROLE: i64 = 20261202100003;
+async fn an_upgrade_keeps_the_runtime_role_working_until_split_and_revokes_crossed_keys() {
+    // The first migration of this release: the upgrade starts from the one before.
+    const FIRST_OF_THE_RELEASE: i64 = 20261202100001;
     // Its own cluster: the upgrade grants a cluster-wide role to every runtime role.
     let disposable = Disposable::start().unwrap();
     let cluster = &disposable.cluster;
@@ -631,7 +633,7 @@ async fn an_upgrade_keeps_an_existing_runtime_role_running_the_worker_until_spli
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let version: i64 = name.split('_').next().unwrap().parse().unwrap();
-        if version < FIRST_WITH_WORKER_ROLE {
+        if version < FIRST_OF_THE_RELEASE {
             std::fs::copy(&path, before.join(&name)).unwrap();
         }
     }
@@ -649,8 +651,44 @@ async fn an_upgrade_keeps_an_existing_runtime_role_running_the_worker_until_spli
         .execute(&superuser)
         .await
         .unwrap();
+    let a = tenants::provision(&owner, "A", "owner@a.example")
+        .await
+        .unwrap();
+    let b = tenants::provision(&owner, "B", "owner@b.example")
+        .await
+        .unwrap();
+    let crossed = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, user_id, public_id, secret_hash, scopes) \
+         VALUES ($1, $2, $3, 'crossed', decode(repeat('00', 32), 'hex'), ARRAY['admin'])",
+    )
+    .bind(crossed)
+    .bind(b.tenant_id)
+    .bind(a.user_id)
+    .execute(&owner)
+    .await
+    .expect("the old reference let a key of B name A's user");
 
     db::migrate(&owner).await.expect("the upgrade migrates");
+    let (user, scopes, revoked): (Option<Uuid>, Vec<String>, bool) = sqlx::query_as(
+        "SELECT user_id, scopes, revoked_at IS NOT NULL FROM api_keys WHERE id = $1",
+    )
+    .bind(crossed)
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        (user, scopes, revoked),
+        (None, vec![], true),
+        "the crossed key is revoked, detached and holds no scope"
+    );
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL AND user_id IS NOT NULL",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(kept, 2, "the tenants' own keys are untouched");
     let api = db::connect(cluster.connect_options(RUNTIME_ROLE, "upgrade"), 1)
         .await
         .unwrap();
