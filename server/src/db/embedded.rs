@@ -390,10 +390,16 @@ impl Disposable {
         fs::set_permissions(&parent, fs::Permissions::from_mode(0o755))?;
         reap_orphans(&parent);
         let me = std::process::id();
-        let root = parent.join(format!("{me}-{}", uuid::Uuid::new_v4().simple()));
-        fs::create_dir_all(&root)?;
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755))?;
-        fs::write(root.join("owner.pid"), me.to_string())?;
+        let name = format!("{me}-{}", uuid::Uuid::new_v4().simple());
+        // Made under a hidden name and renamed once it names its owner: a folder without
+        // `owner.pid` counts as orphaned, and another process (or thread) reaping at that
+        // moment would have removed it under us.
+        let staging = parent.join(format!(".{name}"));
+        fs::create_dir_all(&staging)?;
+        fs::set_permissions(&staging, fs::Permissions::from_mode(0o755))?;
+        fs::write(staging.join("owner.pid"), me.to_string())?;
+        let root = parent.join(name);
+        fs::rename(&staging, &root)?;
         let cluster = Cluster::new(&root, false)?;
         // Watch before initdb: a process killed while the cluster is being made must not
         // leave it behind either.
@@ -440,6 +446,10 @@ fn reap_orphans(parent: &Path) {
         return;
     };
     for entry in entries.flatten() {
+        // Hidden: still being made (see `Disposable::start`).
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
         let root = entry.path();
         let owner: Option<i32> = fs::read_to_string(root.join("owner.pid"))
             .ok()
