@@ -111,7 +111,18 @@ async fn main() -> anyhow::Result<()> {
         embedded::RUNTIME_ROLE,
         socket.display()
     );
-    let server = Server::start(&args.server_bin, &database_url, args.pool_size).await?;
+    let worker_database_url = format!(
+        "postgres://{}@localhost/{database}?host={}&port=5432",
+        embedded::WORKER_ROLE,
+        socket.display()
+    );
+    let server = Server::start(
+        &args.server_bin,
+        &database_url,
+        &worker_database_url,
+        args.pool_size,
+    )
+    .await?;
     let target = Target {
         addr: server.addr,
         api_key: seeded.api_key.clone(),

@@ -17,10 +17,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `bin serve` on a free loopback port against `database_url`, with rate
-    /// limits far above what the benchmark sends (they are measured by the contract
-    /// tests, not here), and waits for `/readyz`.
-    pub async fn start(bin: &Path, database_url: &str, pool_size: u32) -> anyhow::Result<Self> {
+    /// Starts `bin serve` on a free loopback port against `database_url` (its webhook
+    /// worker on `worker_database_url`), with rate limits far above what the benchmark
+    /// sends (they are measured by the contract tests, not here), and waits for `/readyz`.
+    pub async fn start(
+        bin: &Path,
+        database_url: &str,
+        worker_database_url: &str,
+        pool_size: u32,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -29,6 +34,7 @@ impl Server {
             .arg("serve")
             .env_clear()
             .env("DATABASE_URL", database_url)
+            .env("MOMENTUM_WORKER_DATABASE_URL", worker_database_url)
             // A throwaway database: any key will do, as long as it is there.
             .env(
                 "MOMENTUM_SECRET_KEY",

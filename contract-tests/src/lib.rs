@@ -37,6 +37,9 @@ pub struct TestApp {
     /// The operator's key the servers seal webhook signing secrets with.
     pub secret_key: SecretKey,
     runtime_options: PgConnectOptions,
+    /// The worker's role (a member of `momentum_worker`), for the webhook worker and the
+    /// purges; the API's pool is the runtime role's alone.
+    worker_options: PgConnectOptions,
     rate_limits: RateSettings,
     webhooks: WebhookSettings,
     _shutdown: Vec<oneshot::Sender<()>>,
@@ -64,20 +67,23 @@ pub fn test_webhooks() -> WebhookSettings {
 /// Each class's quota, and the tenant-wide factor.
 type RateSettings = (Vec<(ratelimit::Class, ratelimit::ClassQuota)>, u32);
 
+/// The API's and the worker's connection options.
+type Roles = (PgConnectOptions, PgConnectOptions);
+
 async fn serve(
-    options: PgConnectOptions,
+    roles: Roles,
     identity: IdentitySettings,
     rate_settings: RateSettings,
     webhooks: WebhookSettings,
     secret_key: SecretKey,
 ) -> (String, oneshot::Sender<()>) {
-    try_serve(options, identity, rate_settings, webhooks, secret_key)
+    try_serve(roles, identity, rate_settings, webhooks, secret_key)
         .await
         .expect("build the application")
 }
 
 async fn try_serve(
-    options: PgConnectOptions,
+    (options, worker_options): Roles,
     identity: IdentitySettings,
     (rate_limits, rate_tenant_factor): RateSettings,
     webhooks: WebhookSettings,
@@ -86,8 +92,12 @@ async fn try_serve(
     let runtime = db::connect(options, 4)
         .await
         .expect("connect as the runtime role");
-    let app = Application::build(
+    let worker = db::connect(worker_options, 4)
+        .await
+        .expect("connect as the worker role");
+    let app = Application::build_with_worker_pool(
         runtime,
+        worker,
         "127.0.0.1:0",
         HttpSettings {
             max_body_bytes: TEST_MAX_BODY_BYTES,
@@ -199,11 +209,12 @@ impl TestApp {
             .await
             .expect("connect as the owner");
         let runtime_options = cluster.connect_options(embedded::RUNTIME_ROLE, &name);
+        let worker_options = cluster.connect_options(embedded::WORKER_ROLE, &name);
         let rate_limits = ratelimit::parse_quotas(&format!("{TEST_RATE_LIMITS},{spec}"))
             .expect("valid rate limits");
         let secret_key = SecretKey::generate();
         let (base_url, tx) = serve(
-            runtime_options.clone(),
+            (runtime_options.clone(), worker_options.clone()),
             IdentitySettings::default(),
             (rate_limits.clone(), tenant_factor),
             webhooks.clone(),
@@ -221,6 +232,7 @@ impl TestApp {
             admin,
             secret_key,
             runtime_options,
+            worker_options,
             rate_limits: (rate_limits, tenant_factor),
             webhooks,
             _shutdown: vec![tx],
@@ -246,7 +258,7 @@ impl TestApp {
         webhooks: WebhookSettings,
     ) -> String {
         let (base_url, tx) = serve(
-            self.runtime_options.clone(),
+            self.roles(),
             identity,
             self.rate_limits.clone(),
             webhooks,
@@ -262,7 +274,7 @@ impl TestApp {
     /// or its URL.
     pub async fn another_instance_with_key(&mut self, key: SecretKey) -> anyhow::Result<String> {
         let (base_url, tx) = try_serve(
-            self.runtime_options.clone(),
+            self.roles(),
             IdentitySettings::default(),
             self.rate_limits.clone(),
             self.webhooks.clone(),
@@ -271,6 +283,10 @@ impl TestApp {
         .await?;
         self._shutdown.push(tx);
         Ok(base_url)
+    }
+
+    fn roles(&self) -> Roles {
+        (self.runtime_options.clone(), self.worker_options.clone())
     }
 
     /// Another tenant in the same database, with its own key and SDK client.

@@ -72,6 +72,18 @@ pub struct DatabaseArgs {
     pub data_dir: PathBuf,
 }
 
+/// Where the webhook worker and the purges connect.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerDatabaseArgs {
+    /// PostgreSQL URL of the role the webhook worker, the trash and idempotency purges and
+    /// the start-up sealing of plaintext webhook secrets use: a member of
+    /// `momentum_worker`, which alone may run the functions that act across tenants.
+    /// Unset: DATABASE_URL (whose role must then be such a member when this process runs
+    /// the worker); with the embedded PostgreSQL, its own worker role.
+    #[arg(long, env = "MOMENTUM_WORKER_DATABASE_URL", hide_env_values = true)]
+    pub worker_database_url: Option<String>,
+}
+
 /// Text that must not show up in a log or an error: its `Debug` hides it, and clap is
 /// never asked to validate it (clap echoes invalid values).
 #[derive(Clone)]
@@ -109,6 +121,9 @@ pub struct SecretKeyArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub worker_database: WorkerDatabaseArgs,
 
     #[command(flatten)]
     pub secrets: SecretKeyArgs,
@@ -217,6 +232,9 @@ pub struct ServeArgs {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub worker_database: WorkerDatabaseArgs,
 
     #[command(flatten)]
     pub secrets: SecretKeyArgs,
@@ -348,7 +366,8 @@ impl WebhookArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TrashArgs {
     /// Days a deleted contact, company, lead or activity can be restored before it is
-    /// purged for good (0: purged at the next run).
+    /// purged for good (at least 1: the database keeps a trashed record a day whatever
+    /// it is asked).
     #[arg(long, env = "MOMENTUM_TRASH_RETENTION_DAYS", default_value_t = 30)]
     pub trash_retention_days: u64,
 
@@ -365,8 +384,9 @@ impl TrashArgs {
     pub fn settings(&self) -> anyhow::Result<crate::db::trash::TrashSettings> {
         use std::time::Duration;
         anyhow::ensure!(
-            self.trash_retention_days <= 36_500,
-            "MOMENTUM_TRASH_RETENTION_DAYS must be 0 to 36500"
+            (1..=36_500).contains(&self.trash_retention_days),
+            "MOMENTUM_TRASH_RETENTION_DAYS must be 1 to 36500 (the database keeps a trashed \
+             record at least a day, so it can be restored the day it was deleted)"
         );
         anyhow::ensure!(
             (1..=7 * 24 * 3600).contains(&self.trash_purge_interval_secs),
@@ -398,7 +418,8 @@ mod tests {
         let settings = trash(30, 3600).unwrap();
         assert_eq!(settings, crate::db::trash::TrashSettings::default());
         assert_eq!(settings.retention, Duration::from_secs(30 * 86_400));
-        assert_eq!(trash(0, 1).unwrap().retention, Duration::ZERO);
+        assert_eq!(trash(1, 1).unwrap().retention, Duration::from_secs(86_400));
+        assert!(trash(0, 3600).is_err(), "the database keeps a day at least");
         assert!(trash(36_501, 3600).is_err());
         assert!(trash(30, 0).is_err(), "a zero interval would spin");
         assert!(trash(30, 7 * 86_400 + 1).is_err());

@@ -12,6 +12,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{get, EndpointExt, Route};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use crate::api::{self, edge::Edge};
 use crate::auth::Authenticator;
@@ -169,15 +170,47 @@ pub struct Application {
     port: u16,
     state: AppState,
     settings: HttpSettings,
+    /// The worker's pool, when this process runs the webhook worker and the purges.
+    worker_pool: Option<PgPool>,
 }
 
 impl Application {
-    /// Checks the role behind `pool` (refusing superusers, BYPASSRLS and owners) and the
-    /// secret key (refusing one that did not seal the stored secrets; plaintext ones from
-    /// before are sealed now), and binds `listen` (`127.0.0.1:0` picks a free port).
+    /// [`Application::build_with_worker_pool`] with one pool for both: its role must then
+    /// be a member of `momentum_worker` when `settings.webhooks.worker` is on (an existing
+    /// deployment's single role after the upgrade), or the worker off.
     pub async fn build(pool: PgPool, listen: &str, settings: HttpSettings) -> anyhow::Result<Self> {
+        Self::build_with_worker_pool(pool.clone(), pool, listen, settings).await
+    }
+
+    /// Checks the role behind `pool` (refusing superusers, BYPASSRLS and owners) and the
+    /// secret key (refusing one that did not seal the stored secrets). When this process
+    /// runs the worker (`settings.webhooks.worker`), checks that `worker_pool`'s role may
+    /// run the worker's functions and seals plaintext secrets from before sealing through
+    /// it. Binds `listen` (`127.0.0.1:0` picks a free port).
+    pub async fn build_with_worker_pool(
+        pool: PgPool,
+        worker_pool: PgPool,
+        listen: &str,
+        settings: HttpSettings,
+    ) -> anyhow::Result<Self> {
         db::check_runtime_role(&pool).await?;
-        crate::webhooks::secrets::prepare(&pool, &settings.secret_key).await?;
+        crate::webhooks::secrets::check_key(&pool, &settings.secret_key).await?;
+        let worker_pool = if settings.webhooks.worker {
+            db::check_worker_role(&worker_pool, db::WorkerHost::Serve).await?;
+            crate::webhooks::secrets::seal_plaintext(&worker_pool, &settings.secret_key).await?;
+            Some(worker_pool)
+        } else {
+            None
+        };
+        if db::can_run_worker_functions(&pool).await? {
+            // Kept working through the upgrade that split the roles (the migration granted
+            // the worker's role to it); said at every start until the operator splits them.
+            tracing::warn!(
+                "the API's database role can run the worker's cross-tenant functions (it is a \
+                 member of momentum_worker): give the worker a role of its own \
+                 (MOMENTUM_WORKER_DATABASE_URL) and REVOKE momentum_worker FROM the API's role"
+            );
+        }
         let acceptor = TcpListener::bind(listen.to_owned())
             .into_acceptor()
             .await
@@ -209,6 +242,7 @@ impl Application {
                 secret_key: settings.secret_key.clone(),
             },
             settings,
+            worker_pool,
         })
     }
 
@@ -225,24 +259,6 @@ impl Application {
     ) -> std::io::Result<()> {
         let auth = Arc::clone(&self.state.auth);
         auth.spawn_usage_flusher(self.settings.identity.last_used_flush);
-        let pool = self.state.pool.clone();
-        tokio::spawn(async move {
-            // Expired idempotency keys go in batches, so no single statement runs long.
-            let mut tick = tokio::time::interval(Duration::from_secs(600));
-            loop {
-                tick.tick().await;
-                loop {
-                    match db::idempotency::purge(&pool, 1000).await {
-                        Ok(n) if n >= 1000 => continue,
-                        Ok(_) => break,
-                        Err(err) => {
-                            tracing::warn!(error = %err, "could not purge expired idempotency keys");
-                            break;
-                        }
-                    }
-                }
-            }
-        });
         let limits = Arc::clone(&self.state.limits);
         tokio::spawn(async move {
             // Keys idle long enough to be back at a full quota are forgotten, so the
@@ -254,22 +270,19 @@ impl Application {
             }
         });
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-        let worker = if self.settings.webhooks.worker {
-            let worker = Worker::new(
-                self.state.pool.clone(),
-                self.settings.webhooks.clone(),
-                self.settings.secret_key.clone(),
-                Some(Arc::clone(&self.state.metrics)),
-            )
-            .map_err(std::io::Error::other)?;
-            tokio::spawn(db::trash::run(
-                self.state.pool.clone(),
-                self.settings.trash,
-                stopped.clone(),
-            ));
-            Some(tokio::spawn(worker.run(stopped, grace)))
-        } else {
-            None
+        let worker = match &self.worker_pool {
+            Some(worker_pool) => {
+                let worker = Worker::new(
+                    worker_pool.clone(),
+                    self.settings.webhooks.clone(),
+                    self.settings.secret_key.clone(),
+                    Some(Arc::clone(&self.state.metrics)),
+                )
+                .map_err(std::io::Error::other)?;
+                spawn_purges(worker_pool, self.settings.trash, &stopped);
+                Some(tokio::spawn(worker.run(stopped, grace)))
+            }
+            None => None,
         };
         let app = routes(self.state, &self.settings);
         let limits = ConnectionLimits {
@@ -289,6 +302,38 @@ impl Application {
             tracing::warn!(error = %err, "could not record last_used_at at shutdown");
         }
         served
+    }
+}
+
+/// The background purges, beside the webhook worker and through its role (they work
+/// across tenants): expired trash, and expired idempotency keys.
+fn spawn_purges(worker_pool: &PgPool, trash: TrashSettings, stopped: &watch::Receiver<bool>) {
+    tokio::spawn(db::trash::run(worker_pool.clone(), trash, stopped.clone()));
+    tokio::spawn(purge_idempotency_keys(worker_pool.clone(), stopped.clone()));
+}
+
+/// Expired idempotency keys of every tenant, every 10 minutes, in batches so no single
+/// statement runs long, until `stopped` turns true.
+async fn purge_idempotency_keys(pool: PgPool, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        loop {
+            match db::idempotency::purge(&pool, 1000).await {
+                Ok(n) if n >= 1000 => continue,
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not purge expired idempotency keys");
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -369,6 +414,12 @@ impl EmbeddedDatabase {
             .connect_options(embedded::RUNTIME_ROLE, EMBEDDED_DB)
     }
 
+    /// The worker's role: what the webhook worker and the purges connect as.
+    pub fn worker_options(&self) -> PgConnectOptions {
+        self.cluster
+            .connect_options(embedded::WORKER_ROLE, EMBEDDED_DB)
+    }
+
     pub async fn close(self) {
         self.admin.close().await;
         if self.started_here {
@@ -438,6 +489,11 @@ fn embedded_secret_key(data_dir: &Path) -> anyhow::Result<SecretKey> {
 
 /// `momentum serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.worker_database.worker_database_url.is_none() || args.database.database_url.is_some(),
+        "MOMENTUM_WORKER_DATABASE_URL is set without DATABASE_URL: set both (the embedded \
+         PostgreSQL has a worker role of its own)"
+    );
     let embedded_dir = args
         .database
         .database_url
@@ -509,7 +565,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 acquire_timeout,
             )
             .await?;
-            let app = Application::build(pool, &args.listen, settings).await?;
+            // The worker's own pool only when it has its own role; else it shares the API's.
+            let worker_pool = match &args.worker_database.worker_database_url {
+                Some(worker_url) if settings.webhooks.worker => {
+                    db::connect_with(
+                        parse_url(worker_url, "MOMENTUM_WORKER_DATABASE_URL")?,
+                        args.db_pool_size,
+                        acquire_timeout,
+                    )
+                    .await?
+                }
+                _ => pool.clone(),
+            };
+            let app =
+                Application::build_with_worker_pool(pool, worker_pool, &args.listen, settings)
+                    .await?;
             tracing::info!(port = app.port(), "serving");
             app.run_until_stopped(shutdown_signal(), grace).await?;
         }
@@ -523,7 +593,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     acquire_timeout,
                 )
                 .await?;
-                let app = Application::build(pool, &args.listen, settings).await?;
+                let worker_pool = if settings.webhooks.worker {
+                    let options = embedded.worker_options();
+                    db::connect_with(options, args.db_pool_size, acquire_timeout).await?
+                } else {
+                    pool.clone()
+                };
+                let app =
+                    Application::build_with_worker_pool(pool, worker_pool, &args.listen, settings)
+                        .await?;
                 announce(&args.listen, app.port(), &demo);
                 app.run_until_stopped(shutdown_signal(), grace).await?;
                 anyhow::Ok(())
@@ -539,38 +617,42 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// `momentum worker`: the webhook delivery worker alone, until SIGINT/SIGTERM.
 pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
-    let settings = args
-        .webhooks
-        .settings(true, args.database.database_url.is_none())?;
-    let embedded_dir = args
-        .database
-        .database_url
-        .is_none()
-        .then_some(args.database.data_dir.as_path());
+    // The embedded PostgreSQL only when no database is named at all: a worker needs only
+    // the worker's URL.
+    let embedded =
+        args.database.database_url.is_none() && args.worker_database.worker_database_url.is_none();
+    let settings = args.webhooks.settings(true, embedded)?;
+    let embedded_dir = embedded.then_some(args.database.data_dir.as_path());
     let key = secret_key(&args.secrets, embedded_dir)?;
     let trash = args.trash.settings()?;
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
     let run = |pool: PgPool| async move {
-        db::check_runtime_role(&pool).await?;
+        db::check_worker_role(&pool, db::WorkerHost::Worker).await?;
         crate::webhooks::secrets::prepare(&pool, &key).await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(db::trash::run(pool.clone(), trash, stopped.clone()));
+        spawn_purges(&pool, trash, &stopped);
         let worker = tokio::spawn(Worker::new(pool, settings, key, None)?.run(stopped, grace));
         shutdown_signal().await;
         let _ = stop.send(true);
         let _ = worker.await;
         anyhow::Ok(())
     };
-    match &args.database.database_url {
-        Some(url) => {
-            let options = parse_url(url, "DATABASE_URL")?;
+    let given = match &args.worker_database.worker_database_url {
+        Some(url) => Some(parse_url(url, "MOMENTUM_WORKER_DATABASE_URL")?),
+        None => match &args.database.database_url {
+            Some(url) => Some(parse_url(url, "DATABASE_URL")?),
+            None => None,
+        },
+    };
+    match given {
+        Some(options) => {
             run(db::connect_with(options, args.db_pool_size, acquire_timeout).await?).await
         }
         None => {
             let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
             let result = async {
-                let options = embedded.runtime_options();
+                let options = embedded.worker_options();
                 run(db::connect_with(options, args.db_pool_size, acquire_timeout).await?).await
             }
             .await;

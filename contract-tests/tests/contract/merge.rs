@@ -361,6 +361,205 @@ async fn a_company_merge_moves_its_contacts_leads_and_domain() {
     assert_eq!(event[0].data["survivor"]["domain"], "acme.example");
 }
 
+/// Restores a trashed lead and returns it as it came back.
+async fn restore_lead(c: &Client, id: Uuid) -> types::Lead {
+    c.leads_restore()
+        .id(id)
+        .send()
+        .await
+        .expect("restore a lead")
+        .into_inner()
+        .data
+}
+
+/// Restores a trashed activity and returns it as it came back.
+async fn restore_activity(c: &Client, id: Uuid) -> types::Activity {
+    c.activities_restore()
+        .id(id)
+        .send()
+        .await
+        .expect("restore an activity")
+        .into_inner()
+        .data
+}
+
+/// An association's ends as (from id, to id), read with the records' trash as it is.
+async fn ends(c: &Client, id: Uuid) -> (Uuid, Uuid) {
+    let a = c
+        .associations_get()
+        .id(id)
+        .send()
+        .await
+        .expect("get an association")
+        .into_inner()
+        .data;
+    (a.from_id, a.to_id)
+}
+
+/// Records in the trash belong to the merged record too: the merge must carry them to
+/// the survivor, or a restore brings them back with their link cleared (the duplicate
+/// was deleted for good, and the foreign key set the link to null).
+#[tokio::test]
+async fn a_contact_merge_carries_the_duplicates_trashed_leads_activities_and_links() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let survivor = create(c, contact("Ada", None, None, None)).await;
+    let duplicate = create(c, contact("Adah", Some("Lovelace"), None, None)).await;
+    let pipeline = sales(c).await;
+    let deal = create_lead(
+        c,
+        types::LeadCreate {
+            contact_id: Some(duplicate.id),
+            ..lead("Deal", pipeline.id)
+        },
+    )
+    .await;
+    let call = c
+        .activities_create()
+        .body(types::ActivityCreate {
+            contact_id: Some(duplicate.id),
+            subject: Some("Call".parse().unwrap()),
+            ..activity(types::ActivityKind::Call)
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let link = associate(
+        c,
+        (RecordType::Lead, deal.id),
+        (RecordType::Contact, duplicate.id),
+        None,
+    )
+    .await;
+    c.leads_delete()
+        .id(deal.id)
+        .send()
+        .await
+        .expect("trash the lead");
+    c.activities_delete()
+        .id(call.id)
+        .send()
+        .await
+        .expect("trash the activity");
+
+    merge_contacts(c, survivor.id, duplicate.id).await;
+
+    let deal = restore_lead(c, deal.id).await;
+    assert_eq!(
+        deal.contact_id,
+        Some(survivor.id),
+        "a trashed lead of the duplicate comes back on the survivor"
+    );
+    let call = restore_activity(c, call.id).await;
+    assert_eq!(
+        call.contact_id,
+        Some(survivor.id),
+        "a trashed activity of the duplicate comes back on the survivor"
+    );
+    assert_eq!(
+        ends(c, link.id).await,
+        (deal.id, survivor.id),
+        "the trashed lead's association came along"
+    );
+    assert_eq!(
+        of_contact(c, survivor.id).await,
+        [(Direction::Incoming, RecordType::Lead, deal.id)]
+    );
+}
+
+#[tokio::test]
+async fn a_company_merge_carries_the_duplicates_trashed_contacts_leads_activities_and_links() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let survivor = create_company(c, "Acme").await;
+    let duplicate = create_company(c, "ACME Inc").await;
+    let ada = create(
+        c,
+        types::ContactCreate {
+            company_id: Some(duplicate.id),
+            ..person("Ada", "ada@example.com")
+        },
+    )
+    .await;
+    let pipeline = sales(c).await;
+    let deal = create_lead(
+        c,
+        types::LeadCreate {
+            company_id: Some(duplicate.id),
+            ..lead("Deal", pipeline.id)
+        },
+    )
+    .await;
+    let meeting = c
+        .activities_create()
+        .body(types::ActivityCreate {
+            company_id: Some(duplicate.id),
+            subject: Some("Meeting".parse().unwrap()),
+            ..activity(types::ActivityKind::Meeting)
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let link = associate(
+        c,
+        (RecordType::Company, duplicate.id),
+        (RecordType::Contact, ada.id),
+        None,
+    )
+    .await;
+    c.contacts_delete()
+        .id(ada.id)
+        .send()
+        .await
+        .expect("trash the contact");
+    c.leads_delete()
+        .id(deal.id)
+        .send()
+        .await
+        .expect("trash the lead");
+    c.activities_delete()
+        .id(meeting.id)
+        .send()
+        .await
+        .expect("trash the activity");
+
+    c.companies_merge()
+        .id(survivor.id)
+        .body(types::MergeRequest {
+            duplicate_id: duplicate.id,
+        })
+        .send()
+        .await
+        .expect("merge");
+
+    let ada = c
+        .contacts_restore()
+        .id(ada.id)
+        .send()
+        .await
+        .expect("restore the contact")
+        .into_inner()
+        .data;
+    assert_eq!(
+        ada.company_id,
+        Some(survivor.id),
+        "a trashed contact of the duplicate comes back at the survivor"
+    );
+    let deal = restore_lead(c, deal.id).await;
+    assert_eq!(deal.company_id, Some(survivor.id));
+    let meeting = restore_activity(c, meeting.id).await;
+    assert_eq!(meeting.company_id, Some(survivor.id));
+    assert_eq!(
+        ends(c, link.id).await,
+        (survivor.id, ada.id),
+        "the trashed contact's association came along"
+    );
+}
+
 #[tokio::test]
 async fn merges_are_refused_for_the_same_record_unknown_ids_other_tenants_and_stale_versions() {
     let app = TestApp::spawn().await;

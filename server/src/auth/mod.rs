@@ -88,7 +88,16 @@ pub struct Authenticator {
     cache: moka::sync::Cache<(Kind, String), (u64, Arc<StoredCredential>)>,
     /// Moves forward with every [`Authenticator::forget_all`].
     generation: AtomicU64,
-    used: Mutex<HashMap<(Kind, Uuid), DateTime<Utc>>>,
+    /// When each credential was last used, with its tenant: it is written in that
+    /// tenant's transaction, under row-level security like any other write.
+    used: Mutex<HashMap<(Kind, Uuid), Usage>>,
+}
+
+/// A credential's last use, and the tenant it belongs to.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    tenant_id: Uuid,
+    at: DateTime<Utc>,
 }
 
 /// Finds a credential by kind and public id. A seam rather than a direct call so tests can
@@ -152,7 +161,11 @@ impl Authenticator {
             return Err(INVALID);
         }
         if let Ok(mut used) = self.used.lock() {
-            used.insert((presented.kind, stored.credential_id), now);
+            let usage = Usage {
+                tenant_id: stored.tenant_id,
+                at: now,
+            };
+            used.insert((presented.kind, stored.credential_id), usage);
         }
         Ok(Principal {
             tenant_id: stored.tenant_id,
@@ -187,16 +200,33 @@ impl Authenticator {
         self.cache.invalidate_all();
     }
 
-    /// Writes the `last_used_at` recorded since the previous flush, in one statement.
+    /// Writes the `last_used_at` recorded since the previous flush: one statement per
+    /// tenant, in that tenant's transaction, so a credential id can only ever reach its
+    /// own tenant's row. A tenant whose write fails does not stop the others; the first
+    /// error is returned.
     pub async fn flush_usage(&self) -> Result<(), AppError> {
-        let batch: Vec<((Kind, Uuid), DateTime<Utc>)> = match self.used.lock() {
+        let drained: Vec<((Kind, Uuid), Usage)> = match self.used.lock() {
             Ok(mut used) => used.drain().collect(),
             Err(_) => return Ok(()),
         };
-        if batch.is_empty() {
-            return Ok(());
+        let mut by_tenant: HashMap<Uuid, Vec<repo::Used>> = HashMap::new();
+        for ((kind, credential_id), usage) in drained {
+            by_tenant
+                .entry(usage.tenant_id)
+                .or_default()
+                .push(repo::Used {
+                    kind,
+                    credential_id,
+                    at: usage.at,
+                });
         }
-        repo::touch(&self.pool, &batch).await
+        let mut first_error = None;
+        for (tenant_id, batch) in by_tenant {
+            if let Err(err) = repo::touch(&self.pool, tenant_id, &batch).await {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Flushes usage every `interval` until the process ends.

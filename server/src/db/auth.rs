@@ -1,10 +1,12 @@
-//! Credential lookups that run before the tenant is known, through SECURITY DEFINER
-//! functions (the runtime role cannot read keys or tokens without a tenant).
+//! Credential lookups that run before the tenant is known, through a SECURITY DEFINER
+//! function (the runtime role cannot read keys or tokens without a tenant), and the
+//! record of their use, written afterwards in each credential's tenant.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::TenantTx;
 use crate::auth::Kind;
 use crate::error::AppResult;
 
@@ -39,16 +41,37 @@ pub async fn find_credential(
     .await?)
 }
 
-/// Records when credentials were last used (one statement for the whole batch).
-pub async fn touch(pool: &PgPool, batch: &[((Kind, Uuid), DateTime<Utc>)]) -> AppResult<()> {
-    let kinds: Vec<&str> = batch.iter().map(|((kind, _), _)| kind.as_str()).collect();
-    let ids: Vec<Uuid> = batch.iter().map(|((_, id), _)| *id).collect();
-    let at: Vec<DateTime<Utc>> = batch.iter().map(|(_, at)| *at).collect();
-    sqlx::query("SELECT auth_touch_credentials($1, $2, $3)")
-        .bind(&kinds)
-        .bind(&ids)
-        .bind(&at)
-        .execute(pool)
-        .await?;
-    Ok(())
+/// One credential's use, to record.
+#[derive(Debug, Clone, Copy)]
+pub struct Used {
+    pub kind: Kind,
+    pub credential_id: Uuid,
+    pub at: DateTime<Utc>,
+}
+
+/// Records when `tenant`'s credentials were last used: one statement in the tenant's own
+/// transaction, so row-level security keeps it to that tenant's keys and tokens
+/// (`last_used_at` only ever moves forward).
+pub async fn touch(pool: &PgPool, tenant: Uuid, batch: &[Used]) -> AppResult<()> {
+    let kinds: Vec<&str> = batch.iter().map(|u| u.kind.as_str()).collect();
+    let ids: Vec<Uuid> = batch.iter().map(|u| u.credential_id).collect();
+    let at: Vec<DateTime<Utc>> = batch.iter().map(|u| u.at).collect();
+    let mut tx = TenantTx::begin(pool, tenant).await?;
+    sqlx::query(
+        "WITH used AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[]) \
+                        AS u (kind, id, used_at)), \
+              keys AS (UPDATE api_keys k SET last_used_at = u.used_at FROM used u \
+                        WHERE u.kind = 'api_key' AND k.id = u.id \
+                          AND (k.last_used_at IS NULL OR k.last_used_at < u.used_at) \
+                       RETURNING 1) \
+         UPDATE session_tokens t SET last_used_at = u.used_at FROM used u \
+          WHERE u.kind = 'session_token' AND t.id = u.id \
+            AND (t.last_used_at IS NULL OR t.last_used_at < u.used_at)",
+    )
+    .bind(&kinds)
+    .bind(&ids)
+    .bind(&at)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await
 }

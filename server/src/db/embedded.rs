@@ -18,10 +18,14 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Role names the embedded setup creates. Owner: owns tables, runs migrations (BYPASSRLS
-/// so its SECURITY DEFINER lookups see every tenant). Runtime: what the API connects as.
+/// so its SECURITY DEFINER lookups see every tenant). Runtime: what the API connects as,
+/// a plain member of `momentum_app`. Worker: what the webhook worker and the purges
+/// connect as, a member of `momentum_worker` (which alone may run the functions that act
+/// across tenants, and is itself a member of `momentum_app`).
 pub const SUPERUSER: &str = "postgres";
 pub const OWNER_ROLE: &str = "momentum_owner";
 pub const RUNTIME_ROLE: &str = "momentum_api";
+pub const WORKER_ROLE: &str = "momentum_jobs";
 const PORT: u16 = 5432;
 
 #[derive(Debug, Clone, Copy)]
@@ -209,8 +213,8 @@ impl Cluster {
             .database(db)
     }
 
-    /// Creates the owner and runtime roles and the database `db` owned by the owner.
-    /// Idempotent: safe on every start.
+    /// Creates the owner, runtime and worker roles and the database `db` owned by the
+    /// owner. Idempotent: safe on every start.
     pub async fn bootstrap(&self, db: &str) -> anyhow::Result<()> {
         let mut conn = PgConnection::connect_with(&self.connect_options(SUPERUSER, "postgres"))
             .await
@@ -222,6 +226,9 @@ impl Cluster {
                END IF;
                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{RUNTIME_ROLE}') THEN
                  CREATE ROLE {RUNTIME_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
+               END IF;
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{WORKER_ROLE}') THEN
+                 CREATE ROLE {WORKER_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
                END IF;
              END $$;"
         );
@@ -239,12 +246,28 @@ impl Cluster {
         Ok(())
     }
 
-    /// After migrations created `momentum_app`, lets the runtime role act as it.
+    /// After migrations created `momentum_app` and `momentum_worker`, lets the runtime
+    /// role act as the first and the worker role as the second. The migration that made
+    /// `momentum_worker` grants it to the runtime roles of existing deployments so they
+    /// keep working; here both roles are ours, so the runtime role loses it again.
     pub async fn grant_runtime_role(&self) -> anyhow::Result<()> {
         let mut conn =
             PgConnection::connect_with(&self.connect_options(SUPERUSER, "postgres")).await?;
-        conn.execute(format!("GRANT momentum_app TO {RUNTIME_ROLE}").as_str())
-            .await?;
+        conn.execute(
+            format!(
+                "GRANT momentum_app TO {RUNTIME_ROLE}; \
+                 GRANT momentum_worker TO {WORKER_ROLE}; \
+                 DO $$ BEGIN \
+                   IF EXISTS (SELECT 1 FROM pg_auth_members \
+                               WHERE roleid = 'momentum_worker'::regrole \
+                                 AND member = '{RUNTIME_ROLE}'::regrole) THEN \
+                     REVOKE momentum_worker FROM {RUNTIME_ROLE}; \
+                   END IF; \
+                 END $$"
+            )
+            .as_str(),
+        )
+        .await?;
         conn.close().await?;
         Ok(())
     }
@@ -367,10 +390,16 @@ impl Disposable {
         fs::set_permissions(&parent, fs::Permissions::from_mode(0o755))?;
         reap_orphans(&parent);
         let me = std::process::id();
-        let root = parent.join(format!("{me}-{}", uuid::Uuid::new_v4().simple()));
-        fs::create_dir_all(&root)?;
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755))?;
-        fs::write(root.join("owner.pid"), me.to_string())?;
+        let name = format!("{me}-{}", uuid::Uuid::new_v4().simple());
+        // Made under a hidden name and renamed once it names its owner: a folder without
+        // `owner.pid` counts as orphaned, and another process (or thread) reaping at that
+        // moment would have removed it under us.
+        let staging = parent.join(format!(".{name}"));
+        fs::create_dir_all(&staging)?;
+        fs::set_permissions(&staging, fs::Permissions::from_mode(0o755))?;
+        fs::write(staging.join("owner.pid"), me.to_string())?;
+        let root = parent.join(name);
+        fs::rename(&staging, &root)?;
         let cluster = Cluster::new(&root, false)?;
         // Watch before initdb: a process killed while the cluster is being made must not
         // leave it behind either.
@@ -417,6 +446,10 @@ fn reap_orphans(parent: &Path) {
         return;
     };
     for entry in entries.flatten() {
+        // Hidden: still being made (see `Disposable::start`).
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
         let root = entry.path();
         let owner: Option<i32> = fs::read_to_string(root.join("owner.pid"))
             .ok()

@@ -37,13 +37,20 @@ pub struct Moved {
     pub associations: u64,
 }
 
-/// Re-points the duplicate contact's leads and activities to the survivor. Their
-/// `updated_at` moves, so incremental sync (`updated_after`) sees them.
+/// Re-points the duplicate contact's leads and activities to the survivor, those in the
+/// trash too. Their `updated_at` moves, so incremental sync (`updated_after`) sees them.
+///
+/// The trash is included for the rest of the transaction: the duplicate is deleted for
+/// good next, and a trashed record left pointing at it would lose the link (`ON DELETE
+/// SET NULL`) and come back from a restore linked to nothing. What follows in a merge
+/// reaches rows by id (both records are live and locked), so seeing the trash changes
+/// nothing else.
 pub async fn move_contact_links(
     tx: &mut TenantTx,
     survivor: Uuid,
     duplicate: Uuid,
 ) -> AppResult<Moved> {
+    tx.include_deleted().await?;
     let leads =
         sqlx::query("UPDATE leads SET contact_id = $1, updated_at = now() WHERE contact_id = $2")
             .bind(survivor)
@@ -66,12 +73,14 @@ pub async fn move_contact_links(
     })
 }
 
-/// Re-points the duplicate company's contacts, leads and activities to the survivor.
+/// Re-points the duplicate company's contacts, leads and activities to the survivor,
+/// those in the trash too (see [`move_contact_links`]).
 pub async fn move_company_links(
     tx: &mut TenantTx,
     survivor: Uuid,
     duplicate: Uuid,
 ) -> AppResult<Moved> {
+    tx.include_deleted().await?;
     let mut moved = Moved::default();
     for (sql, count) in [
         (
@@ -97,7 +106,9 @@ pub async fn move_company_links(
     Ok(moved)
 }
 
-/// Moves the duplicate's associations (either end) to the survivor. Those that would
+/// Moves the duplicate's associations (either end) to the survivor, whatever the trash
+/// holds (the table has no trash policy: an association is hidden through its records,
+/// so one with a trashed end moves like any other). Those that would
 /// become a link of the survivor with itself, or repeat a link the survivor already has
 /// (same other end, direction and label), are deleted instead and returned, for their
 /// `association.deleted` events. Returns (deleted, moved count).

@@ -147,6 +147,80 @@ pub async fn check_runtime_role(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The SECURITY DEFINER functions that act across tenants for background work (the
+/// webhook worker's claim, the purges, the sealing of plaintext webhook secrets): only
+/// members of `momentum_worker` may run them (migration `20261202100003_worker_role.sql`).
+pub const WORKER_FUNCTIONS: &[&str] = &[
+    "webhook_claim_deliveries(integer, interval, integer)",
+    "webhook_next_due()",
+    "purge_trash(interval, integer)",
+    "webhook_plaintext_secrets(integer)",
+    "idempotency_purge(integer)",
+];
+
+/// The worker functions the role behind `pool` cannot run.
+async fn missing_worker_functions(pool: &PgPool) -> anyhow::Result<Vec<&'static str>> {
+    let mut missing = Vec::new();
+    for function in WORKER_FUNCTIONS {
+        let allowed: bool = sqlx::query_scalar(
+            "SELECT to_regprocedure($1) IS NOT NULL \
+                AND has_function_privilege(to_regprocedure($1), 'EXECUTE')",
+        )
+        .bind(function)
+        .fetch_one(pool)
+        .await
+        .context("cannot read the database role's function privileges")?;
+        if !allowed {
+            missing.push(*function);
+        }
+    }
+    Ok(missing)
+}
+
+/// Which process wants to run the background work, for the advice when it cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerHost {
+    /// `momentum serve` with the worker in the same process.
+    Serve,
+    /// `momentum worker`.
+    Worker,
+}
+
+/// Refuses to run the webhook worker and the purges through a role that cannot run the
+/// worker functions (a plain member of `momentum_app`, as the API's role should be), or
+/// one that could read across tenants ([`check_runtime_role`]).
+pub async fn check_worker_role(pool: &PgPool, host: WorkerHost) -> anyhow::Result<()> {
+    check_runtime_role(pool).await?;
+    let missing = missing_worker_functions(pool).await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let role: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(pool)
+        .await
+        .context("cannot read the database role")?;
+    let other_way = match host {
+        WorkerHost::Serve => {
+            ", or serve with MOMENTUM_WEBHOOK_WORKER=false and run `momentum worker` with such \
+             a role"
+        }
+        WorkerHost::Worker => "",
+    };
+    bail!(
+        "refusing to start the webhook worker: database role \"{role}\" cannot run the \
+         worker's functions ({}). The worker and the trash purge connect through \
+         MOMENTUM_WORKER_DATABASE_URL (default: DATABASE_URL) as a member of \
+         momentum_worker: set it to such a role (GRANT momentum_worker TO <role>){other_way}.",
+        missing.join(", ")
+    )
+}
+
+/// Whether the role behind `pool` can run any worker function: the API's role should
+/// not (it would let a request reach every tenant's queue and trash).
+pub async fn can_run_worker_functions(pool: &PgPool) -> anyhow::Result<bool> {
+    Ok(missing_worker_functions(pool).await?.len() < WORKER_FUNCTIONS.len())
+}
+
 /// For `/readyz`: the database answers and has every migration this binary carries.
 pub async fn check_ready(pool: &PgPool) -> anyhow::Result<()> {
     let applied: Vec<i64> =

@@ -1,6 +1,8 @@
 //! Emptying the trash: records trashed longer ago than the retention period are deleted
-//! for good, across tenants, by the `purge_trash` SECURITY DEFINER function (the runtime
-//! role reaches one tenant at a time only). What the trash is: see the [`crate::db`] docs.
+//! for good, across tenants, by the `purge_trash` SECURITY DEFINER function, which only
+//! the worker's role (`momentum_worker`) may run: the API's role reaches one tenant at a
+//! time only, and cannot purge. The function keeps a day of trash whatever retention it
+//! is given. What the trash is: see the [`crate::db`] docs.
 
 use std::time::Duration;
 
@@ -26,8 +28,9 @@ impl Default for TrashSettings {
     }
 }
 
-/// Deletes for good every record trashed more than `retention` ago, in batches of
-/// [`PURGE_BATCH`] per type (each its own transaction), and returns how many.
+/// Deletes for good every record trashed more than `retention` ago (a day at least), in
+/// batches of [`PURGE_BATCH`] per type (each its own transaction), and returns how many.
+/// `pool` must be the worker's role.
 pub async fn purge(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
     // Whole microseconds: what an interval holds.
     let retention = sqlx::postgres::types::PgInterval {

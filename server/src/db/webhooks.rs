@@ -406,10 +406,10 @@ pub async fn list_attempts(
 
 // --- the worker's side ------------------------------------------------------------------
 
-/// The keys that sealed the stored secrets, with how many each sealed; `None` counts
-/// plaintext secrets from before sealing. Across tenants, never a secret.
-pub async fn secret_keys(pool: &PgPool) -> Result<Vec<(Option<String>, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT key_id, secrets FROM webhook_secret_keys()")
+/// The ids of the keys that sealed the stored secrets (across tenants; nothing of a
+/// tenant, only a hash of each operator key). The API's role may ask.
+pub async fn secret_key_ids(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT webhook_secret_key_ids()")
         .fetch_all(pool)
         .await
 }
@@ -423,7 +423,7 @@ pub struct PlaintextSecret {
     pub previous_secret: Option<String>,
 }
 
-/// Up to `limit` endpoints of any tenant with a plaintext secret.
+/// Up to `limit` endpoints of any tenant with a plaintext secret (the worker's role only).
 pub async fn plaintext_secrets(
     pool: &PgPool,
     limit: i32,

@@ -3,10 +3,11 @@
 //! does not open. The API seals a secret when it makes one and never reads it back; the
 //! worker opens them to sign.
 //!
-//! Before serving or sending, [`prepare`] checks that the key is the one the stored
+//! Before serving or sending, [`check_key`] checks that the key is the one the stored
 //! secrets were sealed with (a wrong key stops the server at start, naming the variable,
-//! rather than failing every delivery), then seals the plaintext secrets of a database
-//! from before sealing.
+//! rather than failing every delivery); the process that runs the worker then seals the
+//! plaintext secrets of a database from before sealing ([`seal_plaintext`]), through the
+//! worker's role, which alone may read other tenants' secrets.
 
 use anyhow::bail;
 use sqlx::PgPool;
@@ -44,12 +45,19 @@ pub fn open(
     key.open(stored, &context(tenant_id, endpoint_id))
 }
 
-/// Refuses a key that did not seal the stored secrets, then seals any plaintext ones.
+/// [`check_key`], then [`seal_plaintext`]: what a process running the worker does at
+/// start, `pool` being the worker's.
 pub async fn prepare(pool: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
-    let keys = repo::secret_keys(pool).await?;
-    let foreign: Vec<&str> = keys
+    check_key(pool, key).await?;
+    seal_plaintext(pool, key).await
+}
+
+/// Refuses a key that did not seal the stored secrets. Any role of the server may check.
+pub async fn check_key(pool: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
+    let ids = repo::secret_key_ids(pool).await?;
+    let foreign: Vec<&str> = ids
         .iter()
-        .filter_map(|(id, _)| id.as_deref())
+        .map(String::as_str)
         .filter(|id| *id != key.id())
         .collect();
     if !foreign.is_empty() {
@@ -61,14 +69,12 @@ pub async fn prepare(pool: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
             key.id()
         );
     }
-    let plaintext: i64 = keys
-        .iter()
-        .filter(|(id, _)| id.is_none())
-        .map(|(_, n)| *n)
-        .sum();
-    if plaintext == 0 {
-        return Ok(());
-    }
+    Ok(())
+}
+
+/// Seals the secrets still stored in plaintext, each in its endpoint's tenant
+/// transaction. Finding them reads across tenants: `pool` must be the worker's role.
+pub async fn seal_plaintext(pool: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
     let mut sealed = 0u64;
     loop {
         let batch = repo::plaintext_secrets(pool, 500).await?;
@@ -100,6 +106,9 @@ pub async fn prepare(pool: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
         if !progressed {
             bail!("could not encrypt the webhook signing secrets: they keep changing");
         }
+    }
+    if sealed == 0 {
+        return Ok(());
     }
     tracing::info!(
         endpoints = sealed,

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::embedded::{Cluster, Disposable, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::{self, tenants};
 use momentum_server::startup::{Application, HttpSettings};
 use momentum_server::webhooks::WebhookSettings;
@@ -21,14 +21,26 @@ use crate::support::{create_contacts, create_hook, eventually, get_json, recordi
 
 const DB: &str = "momentum";
 
-/// Serves on `pool` until the returned sender is used or dropped, then gives requests
-/// in flight up to `grace`; returns the base URL, that sender, and the server's task.
+/// The API's pool (the runtime role) and the worker's (the worker role) on `name`.
+async fn pools(cluster: &Cluster, name: &str, size: u32) -> (sqlx::PgPool, sqlx::PgPool) {
+    let api = db::connect(cluster.connect_options(RUNTIME_ROLE, name), size)
+        .await
+        .unwrap();
+    let worker = db::connect(cluster.connect_options(WORKER_ROLE, name), size)
+        .await
+        .unwrap();
+    (api, worker)
+}
+
+/// Serves on the API's and the worker's pools until the returned sender is used or
+/// dropped, then gives requests in flight up to `grace`; returns the base URL, that
+/// sender, and the server's task.
 async fn serve(
-    pool: sqlx::PgPool,
+    (pool, worker_pool): (sqlx::PgPool, sqlx::PgPool),
     settings: HttpSettings,
     grace: Duration,
 ) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
-    let app = Application::build(pool, "127.0.0.1:0", settings)
+    let app = Application::build_with_worker_pool(pool, worker_pool, "127.0.0.1:0", settings)
         .await
         .unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -64,9 +76,7 @@ async fn a_database_restart_is_a_503_meanwhile_and_the_server_recovers_by_itself
 
     let (receiver_port, seen) = recording_receiver(false);
 
-    let pool = db::connect(cluster.connect_options(RUNTIME_ROLE, DB), 4)
-        .await
-        .unwrap();
+    let both = pools(cluster, DB, 4).await;
     let settings = HttpSettings {
         webhooks: WebhookSettings {
             allow_private: true,
@@ -79,7 +89,7 @@ async fn a_database_restart_is_a_503_meanwhile_and_the_server_recovers_by_itself
         },
         ..HttpSettings::default()
     };
-    let (base, stop, _) = serve(pool, settings, Duration::from_secs(1)).await;
+    let (base, stop, _) = serve(both, settings, Duration::from_secs(1)).await;
     let http = reqwest::Client::new();
     let get = |path: &str, key: &str| {
         http.get(format!("{base}{path}"))
@@ -321,9 +331,7 @@ async fn receivers_that_hang_reset_or_dawdle_do_not_hold_up_a_healthy_one() {
     let tenant = tenants::provision(&owner, "Receivers", "owner@receivers.example")
         .await
         .unwrap();
-    let pool = db::connect(disposable.cluster.connect_options(RUNTIME_ROLE, &name), 4)
-        .await
-        .unwrap();
+    let both = pools(&disposable.cluster, &name, 4).await;
     let settings = HttpSettings {
         webhooks: WebhookSettings {
             allow_private: true,
@@ -338,7 +346,7 @@ async fn receivers_that_hang_reset_or_dawdle_do_not_hold_up_a_healthy_one() {
         rate_limits: momentum_server::ratelimit::parse_quotas("admin=60000/min").unwrap(),
         ..HttpSettings::default()
     };
-    let (base, stop, _) = serve(pool, settings, Duration::from_secs(1)).await;
+    let (base, stop, _) = serve(both, settings, Duration::from_secs(1)).await;
     let http = reqwest::Client::new();
 
     let hanging = hanging_receiver().await;
@@ -479,10 +487,8 @@ async fn server_with(
 ) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
     let disposable = Disposable::shared();
     let name = disposable.fresh_database().await.unwrap();
-    let pool = db::connect(disposable.cluster.connect_options(RUNTIME_ROLE, &name), 2)
-        .await
-        .unwrap();
-    serve(pool, settings, grace).await
+    let both = pools(&disposable.cluster, &name, 2).await;
+    serve(both, settings, grace).await
 }
 
 /// Starts a QR login and returns a long poll of it for `wait` seconds (nobody approves

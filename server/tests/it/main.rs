@@ -7,6 +7,7 @@
 mod batch;
 mod connections;
 mod deadlines;
+mod definer;
 mod faults;
 mod identity;
 mod rls;

@@ -1,6 +1,6 @@
 //! Row-level security, checked directly against PostgreSQL as the runtime role.
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER};
+use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER, WORKER_ROLE};
 use momentum_server::db::{self, tenants};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -256,8 +256,22 @@ async fn expired_idempotency_keys_of_every_tenant_are_purged_and_live_ones_kept(
         .await
         .unwrap();
     }
-    // The runtime role has no tenant here; the purge reaches every tenant's expired keys.
-    let purged = momentum_server::db::idempotency::purge(&db.runtime, 1000)
+    // The API's runtime role may not purge across tenants; the worker's role may, and
+    // reaches every tenant's expired keys without a tenant set.
+    let refused = momentum_server::db::idempotency::purge(&db.runtime, 1000).await;
+    assert!(
+        matches!(&refused, Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501")),
+        "{refused:?}"
+    );
+    let worker = db::connect(
+        Disposable::shared()
+            .cluster
+            .connect_options(WORKER_ROLE, &db.name),
+        1,
+    )
+    .await
+    .unwrap();
+    let purged = momentum_server::db::idempotency::purge(&worker, 1000)
         .await
         .unwrap();
     assert_eq!(purged, 2);
@@ -318,4 +332,100 @@ async fn the_search_function_keeps_to_the_transactions_tenant() {
     assert!(search(None).await.is_empty(), "no tenant, nothing found");
     assert_eq!(search(Some(a)).await, [in_a]);
     assert_eq!(search(Some(b)).await, [in_b]);
+}
+
+/// `api_keys.user_id` once referenced `users (id)` alone: a key of tenant B could be
+/// bound to a user of tenant A, and the credential lookup would then give it A's user's
+/// role. The reference is composite now, like every other, so the database refuses it.
+#[tokio::test]
+async fn a_key_cannot_be_bound_to_another_tenants_user() {
+    let db = database().await;
+    let a = tenants::provision(&db.owner, "A", "a@a.example")
+        .await
+        .unwrap();
+    let b = tenants::provision(&db.owner, "B", "b@b.example")
+        .await
+        .unwrap();
+    let mut tx = db.runtime.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(b.tenant_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let bound = sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, user_id, public_id, secret_hash, scopes) \
+         VALUES ($1, $2, $3, $4, decode(repeat('00', 32), 'hex'), ARRAY['admin'])",
+    )
+    .bind(Uuid::now_v7())
+    .bind(b.tenant_id)
+    .bind(a.user_id)
+    .bind(format!("cross{}", Uuid::new_v4().simple()))
+    .execute(&mut *tx)
+    .await;
+    let err = bound.expect_err("a key of B bound to A's user was accepted");
+    assert!(
+        matches!(&err, sqlx::Error::Database(e) if e.code().as_deref() == Some("23503")),
+        "a foreign key violation: {err}"
+    );
+}
+
+/// Foreign-key checks bypass row-level security, so a reference between tenant tables
+/// keeps both rows in one tenant only when the tenant is part of the key:
+/// `(tenant_id, x_id) REFERENCES x (tenant_id, id)`. A reference to `tenants (id)` must be
+/// the table's own `tenant_id`. Read from the catalog, so a new table is held to it.
+#[tokio::test]
+async fn every_foreign_key_between_tenant_tables_includes_the_tenant() {
+    let db = database().await;
+    // Deliberate exceptions, with why each is safe: none today.
+    const EXCEPTIONS: &[(&str, &str)] = &[];
+    let rows = sqlx::query(
+        "WITH tenant_tables AS (
+             SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                AND (c.relname = 'tenants' OR EXISTS (
+                     SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                        AND a.attname = 'tenant_id' AND NOT a.attisdropped)))
+         SELECT k.conname::text AS name, k.conrelid::regclass::text AS tbl,
+                k.confrelid::regclass::text AS ref,
+                ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u (n, i)
+                        JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n
+                       ORDER BY u.i) AS cols,
+                ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u (n, i)
+                        JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n
+                       ORDER BY u.i) AS ref_cols
+           FROM pg_constraint k
+          WHERE k.contype = 'f'
+            AND (k.conrelid IN (SELECT oid FROM tenant_tables)
+                 OR k.confrelid IN (SELECT oid FROM tenant_tables))
+          ORDER BY 1",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert!(rows.len() >= 20, "the catalog query finds the keys");
+    let mut wrong = Vec::new();
+    for row in &rows {
+        let name: String = row.get("name");
+        let (tbl, rf): (String, String) = (row.get("tbl"), row.get("ref"));
+        let (cols, ref_cols): (Vec<String>, Vec<String>) = (row.get("cols"), row.get("ref_cols"));
+        let ok = if rf == "tenants" {
+            cols == ["tenant_id"] && ref_cols == ["id"]
+        } else {
+            cols.iter()
+                .zip(&ref_cols)
+                .any(|(c, r)| c == "tenant_id" && r == "tenant_id")
+        };
+        if !ok && !EXCEPTIONS.iter().any(|(n, _)| *n == name) {
+            wrong.push(format!(
+                "{name}: {tbl} ({}) -> {rf} ({})",
+                cols.join(", "),
+                ref_cols.join(", ")
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "foreign keys between tenant tables without the tenant in the key:\n{}",
+        wrong.join("\n")
+    );
 }

@@ -106,3 +106,70 @@ fn trusted_proxies_that_are_no_address_or_range_refuse_to_start_naming_each() {
         "{stderr}"
     );
 }
+
+/// Runs `momentum <args>` against a fresh migrated database as `user`, with `vars` set;
+/// whether it succeeded, and its stderr.
+async fn run_on_fresh_database(args: &[&str], user: &str, vars: &[(&str, &str)]) -> (bool, String) {
+    let disposable = Disposable::shared();
+    let name = disposable.fresh_database().await.unwrap();
+    let url = format!(
+        "postgres://{user}@localhost/{name}?host={}&port=5432",
+        disposable.cluster.socket_dir().display()
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_momentum"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
+        .env_remove("MOMENTUM_WORKER_DATABASE_URL")
+        .env("MOMENTUM_SECRET_KEY", TEST_SECRET_KEY)
+        .env("MOMENTUM_LISTEN", "127.0.0.1:0")
+        .envs(vars.iter().copied())
+        .output()
+        .expect("run momentum");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The webhook worker and the purges act across tenants through functions only the
+/// worker's role may run. `serve` (running the worker by default) and `worker` refuse
+/// to start when their role is a plain member of `momentum_app`, and say what to do.
+#[tokio::test]
+async fn serve_and_worker_refuse_to_run_the_worker_as_the_apis_role_naming_the_fix() {
+    for (args, serve) in [(&["serve"][..], true), (&["worker"][..], false)] {
+        let (ok, stderr) = run_on_fresh_database(args, RUNTIME_ROLE, &[]).await;
+        assert!(!ok, "{args:?} ran the worker as the API's role");
+        for named in [
+            "refusing to start the webhook worker",
+            RUNTIME_ROLE,
+            "MOMENTUM_WORKER_DATABASE_URL",
+            "GRANT momentum_worker TO",
+        ] {
+            assert!(stderr.contains(named), "{named} in: {stderr}");
+        }
+        assert_eq!(
+            stderr.contains("MOMENTUM_WEBHOOK_WORKER=false"),
+            serve,
+            "only serve can leave the worker to another process: {stderr}"
+        );
+    }
+}
+
+/// With the worker elsewhere (`MOMENTUM_WEBHOOK_WORKER=false`), the API's role alone
+/// serves.
+#[tokio::test]
+async fn serve_without_the_worker_needs_only_the_apis_role() {
+    let (_, database_url) =
+        crate::webhooks::tenant_database("Api only", "owner@api-only.example").await;
+    let port = crate::support::free_port();
+    let _server = crate::webhooks::start_with(
+        &database_url,
+        port,
+        &[
+            ("MOMENTUM_WEBHOOK_WORKER", "false"),
+            ("MOMENTUM_WORKER_DATABASE_URL", &database_url),
+        ],
+    )
+    .await;
+}

@@ -1,10 +1,11 @@
 //! The trash's purge, driven directly: records trashed longer ago than the retention are
 //! deleted for good across tenants (their links cleared by the foreign keys), recent ones
-//! and live ones are kept, and the runtime role can do it only through `purge_trash`.
+//! and live ones are kept. Only the worker's role may run `purge_trash`; the API's
+//! runtime role cannot purge at all.
 
 use std::time::Duration;
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::{self, tenants, trash};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -14,6 +15,7 @@ const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 struct Db {
     owner: PgPool,
     runtime: PgPool,
+    worker: PgPool,
 }
 
 async fn database() -> Db {
@@ -25,6 +27,9 @@ async fn database() -> Db {
             .await
             .unwrap(),
         runtime: db::connect(cluster.connect_options(RUNTIME_ROLE, &name), 2)
+            .await
+            .unwrap(),
+        worker: db::connect(cluster.connect_options(WORKER_ROLE, &name), 2)
             .await
             .unwrap(),
     }
@@ -275,14 +280,14 @@ async fn the_purge_deletes_what_outlived_the_retention_in_every_tenant_and_nothi
 
     // One batch of one row per type at a time: the function stops at its limit.
     let first: i32 = sqlx::query_scalar("SELECT purge_trash(interval '30 days', 1)")
-        .fetch_one(&db.runtime)
+        .fetch_one(&db.worker)
         .await
         .unwrap();
     assert_eq!(first, 4, "one activity, lead, contact and company");
 
-    // The runtime role, which sees no tenant at all outside a tenant transaction,
+    // The worker's role, which sees no tenant at all outside a tenant transaction,
     // empties the rest through the function.
-    let rest = trash::purge(&db.runtime, RETENTION).await.unwrap();
+    let rest = trash::purge(&db.worker, RETENTION).await.unwrap();
     assert_eq!(
         first as u64 + rest,
         2 * 5,
@@ -292,7 +297,7 @@ async fn the_purge_deletes_what_outlived_the_retention_in_every_tenant_and_nothi
     assert_purged(&db.owner, &seeded_b).await;
 
     // Nothing left to do: a second run deletes nothing.
-    assert_eq!(trash::purge(&db.runtime, RETENTION).await.unwrap(), 0);
+    assert_eq!(trash::purge(&db.worker, RETENTION).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -333,8 +338,17 @@ async fn the_runtime_role_cannot_purge_another_way() {
     tx.rollback().await.unwrap();
     assert!(exists(&db.owner, "contacts", contact).await);
 
-    // A retention of zero purges everything in the trash at the next run.
-    assert_eq!(trash::purge(&db.runtime, Duration::ZERO).await.unwrap(), 1);
+    // Nor through the function: it is the worker's role's alone.
+    let err = trash::purge(&db.runtime, RETENTION).await.unwrap_err();
+    assert!(
+        matches!(&err, sqlx::Error::Database(e) if e.code().as_deref() == Some("42501")),
+        "permission denied: {err}"
+    );
+    assert!(exists(&db.owner, "contacts", contact).await);
+
+    // The worker's role purges what is older than the retention (a day at least,
+    // whatever it asks for: this contact went 40 days ago).
+    assert_eq!(trash::purge(&db.worker, Duration::ZERO).await.unwrap(), 1);
     assert!(!exists(&db.owner, "contacts", contact).await);
 }
 
@@ -354,7 +368,7 @@ async fn the_purge_job_runs_at_once_and_stops_when_told() {
         retention: RETENTION,
         purge_interval: Duration::from_secs(3600),
     };
-    let job = tokio::spawn(trash::run(db.runtime.clone(), settings, stopped));
+    let job = tokio::spawn(trash::run(db.worker.clone(), settings, stopped));
     let owner = db.owner.clone();
     crate::support::eventually(Duration::from_secs(10), "the first purge", || {
         let owner = owner.clone();

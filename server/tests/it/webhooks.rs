@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::tenants::ProvisionedTenant;
 use momentum_server::db::{self, tenants};
 use serde_json::{json, Value};
@@ -17,7 +17,7 @@ use crate::support::{
 };
 
 /// The server process; killed (SIGKILL) when dropped, so a failing test leaves none behind.
-struct Momentum(Child);
+pub struct Momentum(Child);
 
 impl Drop for Momentum {
     fn drop(&mut self) {
@@ -30,11 +30,24 @@ async fn start(database_url: &str, port: u16) -> Momentum {
     start_with(database_url, port, &[]).await
 }
 
-async fn start_with(database_url: &str, port: u16, env: &[(&str, &str)]) -> Momentum {
+/// The URL of the same database as `database_url` (the runtime role's), for the worker's
+/// role, which the webhook worker and the purges connect as.
+pub fn worker_url(database_url: &str) -> String {
+    database_url.replacen(
+        &format!("postgres://{RUNTIME_ROLE}@"),
+        &format!("postgres://{WORKER_ROLE}@"),
+        1,
+    )
+}
+
+/// `momentum serve` on `database_url` (the worker on [`worker_url`]), with `env` set
+/// too; returns once `/healthz` answers.
+pub async fn start_with(database_url: &str, port: u16, env: &[(&str, &str)]) -> Momentum {
     let child = Command::new(env!("CARGO_BIN_EXE_momentum"))
         .arg("serve")
-        .envs(env.iter().copied())
         .env("DATABASE_URL", database_url)
+        .env("MOMENTUM_WORKER_DATABASE_URL", worker_url(database_url))
+        .envs(env.iter().copied())
         .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
         .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
         .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
@@ -62,7 +75,7 @@ async fn start_with(database_url: &str, port: u16, env: &[(&str, &str)]) -> Mome
 
 /// A tenant in a fresh database of the shared cluster, and the URL the server connects
 /// to that database with, as the runtime role.
-async fn tenant_database(company: &str, owner_email: &str) -> (ProvisionedTenant, String) {
+pub async fn tenant_database(company: &str, owner_email: &str) -> (ProvisionedTenant, String) {
     let disposable = Disposable::shared();
     let name = disposable.fresh_database().await.unwrap();
     let owner = db::connect(disposable.cluster.connect_options(OWNER_ROLE, &name), 2)
