@@ -12,8 +12,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-/// A server on the shared cluster with `settings`; its address and what stops it.
+/// A server on the shared cluster with `settings`, without a webhook worker (the API's
+/// role may not run one, and these tests need none); its address and what stops it.
 async fn server(settings: HttpSettings) -> (std::net::SocketAddr, oneshot::Sender<()>) {
+    let settings = HttpSettings {
+        webhooks: momentum_server::webhooks::WebhookSettings {
+            worker: false,
+            ..settings.webhooks
+        },
+        ..settings
+    };
     let disposable = Disposable::shared();
     let name = disposable.fresh_database().await.unwrap();
     let pool = db::connect(disposable.cluster.connect_options(RUNTIME_ROLE, &name), 2)

@@ -176,7 +176,8 @@ async fn seed_b(owner: &PgPool) -> TenantB {
         (
             &format!(
                 "INSERT INTO session_tokens (id, tenant_id, user_id, public_id, secret_hash, \
-                 expires_at) VALUES ($2, $1, $3, 'bravotoken', {hash}, now() + interval '1 hour')"
+                 scopes, expires_at) VALUES ($2, $1, $3, 'bravotoken', {hash}, '{{*}}', \
+                 now() + interval '1 hour')"
             ),
             vec![token, b.user_id],
         ),
@@ -198,10 +199,11 @@ async fn seed_b(owner: &PgPool) -> TenantB {
         ),
         (
             &format!(
-                "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, expires_at) \
-                 VALUES ($1, 'bravo-expired', {hash}, 'running', now() - interval '1 hour')"
+                "INSERT INTO idempotency_keys (tenant_id, credential_id, key, fingerprint, status, \
+                 expires_at) VALUES ($1, $2, 'bravo-expired', {hash}, 'running', \
+                 now() - interval '1 hour')"
             ),
-            vec![],
+            vec![token],
         ),
         (
             &format!(
@@ -303,13 +305,22 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
                   an id guessed or made up finds nothing",
         },
         Case {
-            function: "qr_session_approve(uuid,uuid)",
+            function: "qr_session_approve(uuid,uuid,text[])",
             calls: vec![
                 // B's approved session, by A's user: neither changed nor reported.
-                format!("SELECT qr_session_approve('{}', '{a_user}')", b.approved_qr),
-                format!("SELECT qr_session_approve('{}', '{a_user}')", b.consumed_qr),
+                format!(
+                    "SELECT qr_session_approve('{}', '{a_user}', ARRAY['*'])",
+                    b.approved_qr
+                ),
+                format!(
+                    "SELECT qr_session_approve('{}', '{a_user}', ARRAY['*'])",
+                    b.consumed_qr
+                ),
                 // B's user, with A's tenant set: refused.
-                format!("SELECT qr_session_approve('{random}', '{}')", b.user),
+                format!(
+                    "SELECT qr_session_approve('{random}', '{}', ARRAY['*'])",
+                    b.user
+                ),
             ],
             why: "binds only a pending session, only to an active user of the transaction's \
                   own tenant, and reports a session bound to another tenant as absent",

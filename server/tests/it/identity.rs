@@ -5,27 +5,23 @@ use std::borrow::Cow;
 
 use chrono::{Duration, Utc};
 use momentum_server::auth::api_key::{hash_secret, Kind, NewApiKey};
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, SUPERUSER};
+use momentum_server::db::embedded::{Disposable, OWNER_ROLE};
 use momentum_server::db::{self, tenants, MIGRATOR};
 use sqlx::migrate::Migrator;
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The migration that stores scopes on QR sessions and session tokens.
 const SCOPED_SESSIONS: i64 = 20261202000001;
 
-/// A new database migrated up to, not including, `version`, as its owner.
+/// A database migrated up to, not including, `version`, as its owner. On a cluster of its
+/// own: the later migrations then run by the test grant cluster-wide roles (the worker
+/// role to every runtime role), which must not reach the shared cluster's other tests.
 async fn migrated_before(version: i64) -> PgPool {
-    let cluster = &Disposable::shared().cluster;
-    let name = format!("test_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect_with(&cluster.connect_options(SUPERUSER, "postgres"))
-        .await
-        .unwrap();
-    conn.execute(format!("CREATE DATABASE \"{name}\" OWNER {OWNER_ROLE}").as_str())
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let owner = db::connect(cluster.connect_options(OWNER_ROLE, &name), 2)
+    let disposable = Disposable::start().unwrap();
+    let cluster = &disposable.cluster;
+    cluster.bootstrap("before").await.unwrap();
+    let owner = db::connect(cluster.connect_options(OWNER_ROLE, "before"), 2)
         .await
         .unwrap();
     let earlier = Migrator {
