@@ -302,6 +302,37 @@ impl TestApp {
         client(&self.base_url, key)
     }
 
+    /// A new device's QR login, started without credentials: its id and poll secret.
+    pub async fn start_qr_login(&self) -> momentum_sdk::types::QrSessionCreated {
+        Client::new(&self.base_url)
+            .auth_qr_sessions_create()
+            .send()
+            .await
+            .expect("start a QR login")
+            .into_inner()
+            .data
+    }
+
+    /// A new device's QR login, approved by `approver` and exchanged: the issued token.
+    pub async fn sign_in(&self, approver: &Client) -> momentum_sdk::types::SessionTokenIssued {
+        let session = self.start_qr_login().await;
+        approver
+            .auth_qr_sessions_approve()
+            .id(session.id)
+            .send()
+            .await
+            .expect("approve the QR login");
+        Client::new(&self.base_url)
+            .auth_qr_sessions_exchange()
+            .id(session.id)
+            .x_poll_secret(session.poll_secret)
+            .send()
+            .await
+            .expect("exchange the approved QR login")
+            .into_inner()
+            .data
+    }
+
     /// A raw HTTP client (no credentials) and the URL of `path`.
     pub fn raw(&self, path: &str) -> (reqwest::Client, String) {
         (reqwest::Client::new(), format!("{}{path}", self.base_url))

@@ -718,13 +718,7 @@ async fn a_device_logs_in_with_a_qr_code_once() {
 async fn an_expired_qr_session_can_be_neither_approved_nor_exchanged() {
     let app = TestApp::spawn().await;
     let device = Client::new(&app.base_url);
-    let session = device
-        .auth_qr_sessions_create()
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let session = app.start_qr_login().await;
     tokio::time::sleep(Duration::from_secs(TEST_QR_SESSION_TTL_SECS) + Duration::from_millis(300))
         .await;
     assert_eq!(
@@ -784,13 +778,7 @@ async fn a_service_key_cannot_approve_a_login_and_others_tokens_stay_hidden() {
     )
     .await;
     let device = Client::new(&app.base_url);
-    let session = device
-        .auth_qr_sessions_create()
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let session = app.start_qr_login().await;
     let (status, _) = api_error(
         app.client_with_key(&service)
             .auth_qr_sessions_approve()
@@ -865,34 +853,6 @@ async fn a_revocation_reaches_another_instance_within_its_cache_lifetime() {
     }
 }
 
-/// A new device's QR login, approved by `approver` and exchanged: the issued token.
-async fn sign_in(app: &TestApp, approver: &Client) -> types::SessionTokenIssued {
-    let device = Client::new(&app.base_url);
-    let session = device
-        .auth_qr_sessions_create()
-        .send()
-        .await
-        .expect("start a QR login")
-        .into_inner()
-        .data;
-    approver
-        .auth_qr_sessions_approve()
-        .id(session.id)
-        .send()
-        .await
-        .expect("approve")
-        .into_inner();
-    device
-        .auth_qr_sessions_exchange()
-        .id(session.id)
-        .x_poll_secret(session.poll_secret)
-        .send()
-        .await
-        .expect("exchange")
-        .into_inner()
-        .data
-}
-
 /// The tenant's audit events with `action` on `target`, oldest first.
 async fn audit_data(app: &TestApp, action: &str, target: Uuid) -> Vec<types::AuditEvent> {
     app.client
@@ -913,13 +873,7 @@ async fn a_session_token_is_never_stronger_than_the_key_that_approved_it() {
     let (_, reader_secret) = key(&app, &["contacts:read"], None).await;
     let reader = app.client_with_key(&reader_secret);
     let device = Client::new(&app.base_url);
-    let session = device
-        .auth_qr_sessions_create()
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let session = app.start_qr_login().await;
     reader
         .auth_qr_sessions_approve()
         .id(session.id)
@@ -987,16 +941,10 @@ async fn a_session_token_is_never_stronger_than_the_key_that_approved_it() {
 #[tokio::test]
 async fn a_session_token_cannot_approve_another_login() {
     let app = TestApp::spawn().await;
-    let issued = sign_in(&app, &app.client).await;
+    let issued = app.sign_in(&app.client).await;
     let token = app.client_with_key(&issued.token);
     let device = Client::new(&app.base_url);
-    let session = device
-        .auth_qr_sessions_create()
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let session = app.start_qr_login().await;
     let (status, err) = api_error(token.auth_qr_sessions_approve().id(session.id).send().await);
     assert_eq!((status, err.error.code.as_str()), (403, "forbidden"));
     assert!(err.error.message.contains("session token"), "{err:?}");
@@ -1132,7 +1080,7 @@ async fn an_admin_cannot_act_on_an_owner() {
         refused_field(as_mia.users_deactivate().id(owner.id).send().await),
         forbidden("id")
     );
-    let owners_token = sign_in(&app, c).await;
+    let owners_token = app.sign_in(c).await;
     assert_eq!(
         refused_field(
             as_mia

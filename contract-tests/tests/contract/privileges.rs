@@ -175,40 +175,16 @@ fn status<T: std::fmt::Debug>(err: momentum_sdk::Error<T>) -> u16 {
         .map_or_else(|| panic!("{err:?}"), |s| s.as_u16())
 }
 
-/// Starts a QR login and has `approver` approve it: the status of the approval, and the
-/// device's client to exchange it with.
-async fn approve(app: &TestApp, approver: &Client) -> (Result<(), u16>, types::QrSessionCreated) {
-    let device = Client::new(&app.base_url);
-    let session = device
-        .auth_qr_sessions_create()
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
-    let approved = approver
+/// Starts a QR login and has `approver` approve it: the status of the approval.
+async fn approve(app: &TestApp, approver: &Client) -> Result<(), u16> {
+    let session = app.start_qr_login().await;
+    approver
         .auth_qr_sessions_approve()
         .id(session.id)
         .send()
         .await
         .map(|_| ())
-        .map_err(status);
-    (approved, session)
-}
-
-async fn session_token(app: &TestApp, approver_key: &str) -> String {
-    let (approved, session) = approve(app, &app.client_with_key(approver_key)).await;
-    approved.expect("a key acting as a user approves");
-    Client::new(&app.base_url)
-        .auth_qr_sessions_exchange()
-        .id(session.id)
-        .x_poll_secret(session.poll_secret)
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data
-        .token
+        .map_err(status)
 }
 
 fn client(app: &TestApp, credential: &Credential) -> Client {
@@ -225,8 +201,8 @@ async fn the_privilege_table_holds_for_every_operation_of_the_document() {
     let admin = user_key(&app, "admin@a.example", types::UserRole::Admin).await;
     let member = user_key(&app, "member@a.example", types::UserRole::Member).await;
     let service = new_key(&app.client, None, Some(true)).await.unwrap();
-    let owner_token = session_token(&app, &app.api_key).await;
-    let member_token = session_token(&app, &member).await;
+    let owner_token = app.sign_in(&app.client).await.token;
+    let member_token = app.sign_in(&app.client_with_key(&member)).await.token;
     let credentials = [
         ("owner's key", OWNER, None, Some(app.api_key.clone())),
         ("admin's key", 1, None, Some(admin)),
@@ -357,7 +333,7 @@ async fn the_privilege_table_holds_for_every_operation_of_the_document() {
             let who = credential.label;
             let caller = client(&app, credential);
             let outcome = match row.what {
-                What::Approve => approve(&app, &caller).await.0,
+                What::Approve => approve(&app, &caller).await,
                 What::ActOnOwner => new_key(&caller, Some(owner_id), None).await.map(|_| ()),
                 What::MakeOwner => caller
                     .users_create()

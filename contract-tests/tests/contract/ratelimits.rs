@@ -179,14 +179,7 @@ async fn a_tenant_cannot_multiply_its_quota_with_more_keys() {
 async fn head_options_and_unknown_methods_on_login_calls_count_against_the_auth_class() {
     // A burst of 3 per address: one to start a session, then the other methods.
     let app = TestApp::spawn_with_limits("auth=20/min:3").await;
-    let device = Client::new(&app.base_url);
-    let session = device
-        .auth_qr_sessions_create()
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .data;
+    let session = app.start_qr_login().await;
     let (http, url) = app.raw(&format!("/v1/auth/qr-sessions/{}", session.id));
     let mut answers = Vec::new();
     for _ in 0..3 {
