@@ -369,6 +369,134 @@ async fn a_key_cannot_be_bound_to_another_tenants_user() {
     );
 }
 
+/// Keys of tenant tables that stay global: each is looked up before any tenant is known,
+/// so it must be unique across tenants. docs/scaling.md says how a cluster sharded by
+/// `tenant_id` serves each (a small global table mapping the public id to its tenant,
+/// then that tenant's shard). Anything else without `tenant_id` fails the tests below.
+const GLOBAL_KEYS: &[(&str, &str)] = &[
+    (
+        "api_keys_public_id_key",
+        "authentication finds a key by its public id (`mk_<public id>_<secret>`) before \
+         the tenant is known; two tenants' keys with one public id would be ambiguous",
+    ),
+    (
+        "session_tokens_public_id_key",
+        "as for API keys: a session token is found by its public id before the tenant is \
+         known",
+    ),
+    (
+        "qr_sessions_pkey",
+        "a QR session is created and polled by a device before any tenant exists for it \
+         (`tenant_id` is NULL until a user approves it); its random (v4) id, shown in the \
+         QR code, is the capability",
+    ),
+];
+
+/// The tables held to the tenant rule: every table with a `tenant_id` column, and every
+/// table with a foreign key to one of them or to `tenants` (which must then carry the
+/// tenant itself, or it could not live on the tenant's shard).
+const TENANT_TABLES: &str = "
+    WITH RECURSIVE with_tenant AS (
+        SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                          AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+    ), tenant_tables (oid) AS (
+        SELECT oid FROM with_tenant
+        UNION
+        SELECT conrelid FROM pg_constraint WHERE contype = 'f' AND confrelid = 'tenants'::regclass
+        UNION
+        SELECT k.conrelid FROM pg_constraint k JOIN tenant_tables t ON k.confrelid = t.oid
+         WHERE k.contype = 'f'
+    )";
+
+/// Every primary key, unique or exclusion constraint and unique index of a tenant table
+/// without `tenant_id` among its columns, as `name: table definition`.
+async fn keys_without_the_tenant(owner: &PgPool) -> Vec<(String, String)> {
+    let rows = sqlx::query(&format!(
+        "{TENANT_TABLES}
+         SELECT i.indexrelid::regclass::text AS name, i.indrelid::regclass::text AS tbl,
+                coalesce((SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k
+                           WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+                             AND k.contype IN ('p', 'u', 'x')),
+                         pg_get_indexdef(i.indexrelid)) AS def
+           FROM pg_index i
+          WHERE i.indrelid IN (SELECT oid FROM tenant_tables)
+            AND (i.indisunique OR i.indisexclusion)
+            AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                             WHERE a.attrelid = i.indrelid AND a.attname = 'tenant_id'
+                               AND a.attnum = ANY (i.indkey::int2[]))
+          ORDER BY 1"
+    ))
+    .fetch_all(owner)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| {
+            let (name, tbl, def): (String, String, String) =
+                (r.get("name"), r.get("tbl"), r.get("def"));
+            (name, format!("{tbl}: {def}"))
+        })
+        .collect()
+}
+
+/// Citus, which would shard the tenant tables by `tenant_id` (docs/scaling.md), requires
+/// every primary key and unique constraint of a distributed table to include the
+/// distribution column: a shard can only enforce uniqueness among its own rows. Read
+/// from the catalog (constraints and bare unique indexes alike), so a new table or index
+/// is held to it; the global lookups above are the only exceptions.
+#[tokio::test]
+async fn every_key_of_a_tenant_table_includes_the_tenant() {
+    let db = database().await;
+    let found = keys_without_the_tenant(&db.owner).await;
+    let wrong: Vec<String> = found
+        .iter()
+        .filter(|(name, _)| !GLOBAL_KEYS.iter().any(|(n, _)| n == name))
+        .map(|(name, def)| format!("{name}: {def}"))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "keys of tenant tables without tenant_id ({} of them):\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    // An exception that no longer exists, or now includes the tenant, is stale: the list
+    // must say exactly what stays global.
+    for (name, why) in GLOBAL_KEYS {
+        assert!(
+            found.iter().any(|(n, _)| n == name),
+            "{name} is listed as a global key ({why}) but is not one any more"
+        );
+    }
+    // A future table is held to it too: one with a tenant and keys without it, and one
+    // without a tenant that references it (it could not live on the tenant's shard).
+    sqlx::raw_sql(
+        "CREATE TABLE future_records (id uuid PRIMARY KEY, tenant_id uuid NOT NULL,
+                                      code text UNIQUE);
+         CREATE UNIQUE INDEX future_records_code_lower ON future_records (lower(code));
+         CREATE TABLE future_links (id uuid PRIMARY KEY,
+                                    record_id uuid REFERENCES future_records (id));",
+    )
+    .execute(&db.owner)
+    .await
+    .unwrap();
+    let found: Vec<String> = keys_without_the_tenant(&db.owner)
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("future_"))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "future_links_pkey",
+            "future_records_code_key",
+            "future_records_code_lower",
+            "future_records_pkey"
+        ]
+    );
+}
+
 /// Foreign-key checks bypass row-level security, so a reference between tenant tables
 /// keeps both rows in one tenant only when the tenant is part of the key:
 /// `(tenant_id, x_id) REFERENCES x (tenant_id, id)`. A reference to `tenants (id)` must be
