@@ -41,6 +41,7 @@ pub mod search;
 mod sql_guard;
 mod tenant_tx;
 pub mod tenants;
+pub mod tls;
 pub mod trash;
 pub mod users;
 pub mod violations;
@@ -69,7 +70,9 @@ pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow:
 /// The runtime pool. The acquire-time ping is off: it costs a round trip per request, and
 /// a dead connection surfaces as an error on first use anyway (answered with 503; sqlx
 /// drops it when it comes back to the pool). `acquire_timeout` bounds the wait for a
-/// connection, retries of a refused connection included.
+/// connection, retries of a refused connection included. A failure names the server and
+/// the reason (an untrusted certificate, a host name it lacks: [`tls::connect_error`]),
+/// never the URL's password.
 pub async fn connect_with(
     options: PgConnectOptions,
     max_connections: u32,
@@ -80,9 +83,9 @@ pub async fn connect_with(
         .min_connections(0)
         .acquire_timeout(acquire_timeout)
         .test_before_acquire(false)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
-        .context("cannot connect to PostgreSQL")
+        .map_err(|err| tls::connect_error(&err, &options))
 }
 
 /// Applies pending migrations, as the owner role, which must hold BYPASSRLS (the
