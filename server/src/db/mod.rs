@@ -224,13 +224,23 @@ pub async fn can_run_worker_functions(pool: &PgPool) -> anyhow::Result<bool> {
     Ok(missing_worker_functions(pool).await?.len() < WORKER_FUNCTIONS.len())
 }
 
-/// For `/readyz`: the database answers and has every migration this binary carries.
-pub async fn check_ready(pool: &PgPool) -> anyhow::Result<()> {
-    let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(pool)
-            .await
-            .context("database unreachable or not migrated")?;
+/// What `/readyz` reports of the database once it is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// Whether the connection the check ran on is encrypted (`pg_stat_ssl`).
+    pub encrypted: bool,
+}
+
+/// For `/readyz`: the database answers and has every migration this binary carries; and
+/// whether the connection is encrypted, read in the same round trip.
+pub async fn check_ready(pool: &PgPool) -> anyhow::Result<Readiness> {
+    let (applied, encrypted): (Vec<i64>, bool) = sqlx::query_as(
+        "SELECT ARRAY(SELECT version FROM _sqlx_migrations WHERE success ORDER BY version), \
+                COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+    )
+    .fetch_one(pool)
+    .await
+    .context("database unreachable or not migrated")?;
     let missing: Vec<i64> = MIGRATOR
         .iter()
         .map(|m| m.version)
@@ -239,7 +249,7 @@ pub async fn check_ready(pool: &PgPool) -> anyhow::Result<()> {
     if !missing.is_empty() {
         bail!("migrations not applied: {missing:?}");
     }
-    Ok(())
+    Ok(Readiness { encrypted })
 }
 
 /// Escapes `%`, `_` and `\\` so user text matches literally inside an ILIKE pattern.
