@@ -150,8 +150,8 @@ fn handshake_failure(err: &rustls::Error, options: &PgConnectOptions) -> String 
             );
             if matches!(options.get_ssl_mode(), PgSslMode::VerifyCa) {
                 // sqlx 0.8.6 checks the name under verify-ca as well: it lets only the
-                // older variant of this error through (launchbadge/sqlx#3793, fixed in
-                // sqlx 0.9), and rustls 0.23.24 and later report the newer one.
+                // older variant of this error through (launchbadge/sqlx#3793, fixed
+                // upstream after 0.8.6), and rustls 0.23.24 and later report the newer one.
                 text.push_str(
                     ". This build checks the host name under sslmode=verify-ca too (sqlx \
                      0.8 with rustls 0.23.24 or later, launchbadge/sqlx#3793), so \

@@ -309,7 +309,7 @@ async fn a_host_name_the_certificate_lacks_fails_verify_full() {
 
 /// `verify-ca` checks the chain only, so a host name the certificate lacks should pass.
 /// sqlx 0.8.6 lets the name mismatch through only in the form rustls reported it before
-/// 0.23.24 (launchbadge/sqlx#3793, fixed in sqlx 0.9), so with the rustls of this tree
+/// 0.23.24 (launchbadge/sqlx#3793, fixed upstream after 0.8.6), so with this tree's rustls
 /// it refuses the connection as `verify-full` would: what this test holds, so the day
 /// sqlx lets it through, the test says so (and the docs must change). The chain is still
 /// checked: `an_untrusted_certificate_is_refused_naming_the_problem`.
