@@ -331,7 +331,7 @@ async fn verify_ca_checks_the_host_name_too_with_this_sqlx_and_says_so() {
     assert!(!cluster.leaks_a_password(&err), "{err}");
 }
 
-/// `momentum serve`, killed when dropped; its stderr goes to `log`.
+/// `momentum serve`, killed when dropped; its stderr goes to `log`, removed with it.
 struct Server {
     child: std::process::Child,
     log: PathBuf,
@@ -342,9 +342,7 @@ impl Server {
     fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let _ = std::fs::remove_file(&self.log);
-        log
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
@@ -352,6 +350,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -546,9 +545,8 @@ async fn refused_at_start(urls: [&str; 3]) -> String {
     let mut server = spawn_serve(free_port(), urls);
     for _ in 0..300 {
         if let Ok(Some(status)) = server.child.try_wait() {
-            let log = std::fs::read_to_string(&server.log).unwrap();
+            let log = server.stop();
             assert!(!status.success(), "{log}");
-            let _ = std::fs::remove_file(&server.log);
             return log;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
