@@ -9495,6 +9495,44 @@ distinct options of 1 to 100 characters.*/
                 })
         }
     }
+    ///The server's connection to its database, as `/readyz` found it.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "DatabaseHealth",
+    ///  "description": "The server's connection to its database, as `/readyz` found it.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "encrypted"
+    ///  ],
+    ///  "properties": {
+    ///    "encrypted": {
+    ///      "description": "Whether the connection is encrypted (TLS), as PostgreSQL reports it for the\nconnection the probe ran on. `false` on a local Unix socket, which never leaves\nthe machine.",
+    ///      "type": "boolean"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct DatabaseHealth {
+        /**Whether the connection is encrypted (TLS), as PostgreSQL reports it for the
+connection the probe ran on. `false` on a local Unix socket, which never leaves
+the machine.*/
+        pub encrypted: bool,
+    }
+    impl ::std::convert::From<&DatabaseHealth> for DatabaseHealth {
+        fn from(value: &DatabaseHealth) -> Self {
+            value.clone()
+        }
+    }
+    impl DatabaseHealth {
+        pub fn builder() -> builder::DatabaseHealth {
+            Default::default()
+        }
+    }
     ///Whether a delivery is still being tried, made it, or gave up.
     ///
     /// <details><summary>JSON schema</summary>
@@ -10544,6 +10582,17 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///    "status"
     ///  ],
     ///  "properties": {
+    ///    "database": {
+    ///      "description": "The database connection, on `/readyz` only.",
+    ///      "allOf": [
+    ///        {
+    ///          "$ref": "#/components/schemas/DatabaseHealth"
+    ///        },
+    ///        {
+    ///          "description": "The database connection, on `/readyz` only."
+    ///        }
+    ///      ]
+    ///    },
     ///    "status": {
     ///      "description": "`ok` when the probe passed.",
     ///      "type": "string"
@@ -10554,6 +10603,8 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Health {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub database: ::std::option::Option<DatabaseHealth>,
         ///`ok` when the probe passed.
         pub status: ::std::string::String,
     }
@@ -23591,6 +23642,48 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct DatabaseHealth {
+            encrypted: ::std::result::Result<bool, ::std::string::String>,
+        }
+        impl ::std::default::Default for DatabaseHealth {
+            fn default() -> Self {
+                Self {
+                    encrypted: Err("no value supplied for encrypted".to_string()),
+                }
+            }
+        }
+        impl DatabaseHealth {
+            pub fn encrypted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.encrypted = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for encrypted: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DatabaseHealth> for super::DatabaseHealth {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DatabaseHealth,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    encrypted: value.encrypted?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DatabaseHealth> for DatabaseHealth {
+            fn from(value: super::DatabaseHealth) -> Self {
+                Self {
+                    encrypted: Ok(value.encrypted),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct DuplicateList {
             data: ::std::result::Result<
                 ::std::vec::Vec<super::DuplicateSuggestion>,
@@ -24256,16 +24349,33 @@ re-sent with `recover` once it is enabled again.*/
         }
         #[derive(Clone, Debug)]
         pub struct Health {
+            database: ::std::result::Result<
+                ::std::option::Option<super::DatabaseHealth>,
+                ::std::string::String,
+            >,
             status: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for Health {
             fn default() -> Self {
                 Self {
+                    database: Ok(Default::default()),
                     status: Err("no value supplied for status".to_string()),
                 }
             }
         }
         impl Health {
+            pub fn database<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::DatabaseHealth>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.database = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for database: {}", e)
+                    });
+                self
+            }
             pub fn status<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -24284,12 +24394,18 @@ re-sent with `recover` once it is enabled again.*/
             fn try_from(
                 value: Health,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { status: value.status? })
+                Ok(Self {
+                    database: value.database?,
+                    status: value.status?,
+                })
             }
         }
         impl ::std::convert::From<super::Health> for Health {
             fn from(value: super::Health) -> Self {
-                Self { status: Ok(value.status) }
+                Self {
+                    database: Ok(value.database),
+                    status: Ok(value.status),
+                }
             }
         }
         #[derive(Clone, Debug)]
@@ -32497,7 +32613,8 @@ let response = client.system_health()
     /**Readiness probe
 
 `200` when the database answers and carries every migration this server needs,
-`503` otherwise.
+`503` otherwise. `database.encrypted` says whether the connection to it is
+encrypted.
 
 Rate limit: the `read` class.
 

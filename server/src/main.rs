@@ -53,8 +53,7 @@ async fn main() -> ExitCode {
 async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
     match &args.admin_database_url {
         Some(url) => {
-            let admin =
-                db::connect(startup::parse_url(url, "MOMENTUM_ADMIN_DATABASE_URL")?, 2).await?;
+            let admin = admin_pool(url).await?;
             db::migrate(&admin).await?;
             admin.close().await;
         }
@@ -78,8 +77,7 @@ async fn create_tenant(name: &str, owner_email: &str, args: DatabaseArgs) -> any
     .context("--owner-email must not be empty")?;
     let tenant = match &args.admin_database_url {
         Some(url) => {
-            let admin =
-                db::connect(startup::parse_url(url, "MOMENTUM_ADMIN_DATABASE_URL")?, 2).await?;
+            let admin = admin_pool(url).await?;
             let tenant = db::tenants::provision(&admin, name, &email).await;
             admin.close().await;
             tenant?
@@ -93,4 +91,10 @@ async fn create_tenant(name: &str, owner_email: &str, args: DatabaseArgs) -> any
     };
     println!("{}", serde_json::to_string(&tenant)?);
     Ok(())
+}
+
+/// The owner role's pool for `migrate` and `tenant create`.
+async fn admin_pool(url: &str) -> anyhow::Result<sqlx::PgPool> {
+    let what = "MOMENTUM_ADMIN_DATABASE_URL";
+    startup::connect_url(url, what, 2, db::DEFAULT_ACQUIRE_TIMEOUT).await
 }

@@ -360,8 +360,34 @@ pub async fn shutdown_signal() {
 
 pub fn parse_url(url: &str, what: &str) -> anyhow::Result<PgConnectOptions> {
     // The error of a URL parse can echo the URL, password included: keep it out.
-    url.parse()
-        .map_err(|_| anyhow::anyhow!("{what} is not a valid PostgreSQL URL"))
+    let options = url
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{what} is not a valid PostgreSQL URL"))?;
+    db::tls::check_url(url, what, &options)?;
+    Ok(options)
+}
+
+/// A pool on the database `url` names (`what`: its variable, which a failure names),
+/// whose encryption the log then states (`sslmode` and `sslrootcert` come from the URL).
+pub async fn connect_url(
+    url: &str,
+    what: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<PgPool> {
+    let pool = db::connect_with(parse_url(url, what)?, max_connections, acquire_timeout)
+        .await
+        .with_context(|| what.to_owned())?;
+    log_encryption(&pool, what).await;
+    Ok(pool)
+}
+
+/// The start-up log's line on a pool's encryption. Not a reason to stop: the checks that
+/// follow on the same database fail for real if it is broken.
+async fn log_encryption(pool: &PgPool, what: &str) {
+    if let Err(err) = db::tls::log_encryption(pool, what).await {
+        tracing::warn!(database = what, error = %err, "cannot tell whether the database connection is encrypted");
+    }
 }
 
 /// The embedded database as `serve` and `tenant create` use it: started (unless already
@@ -554,22 +580,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     match &args.database.database_url {
         Some(url) => {
             if let Some(admin_url) = &args.database.admin_database_url {
-                let admin =
-                    db::connect(parse_url(admin_url, "MOMENTUM_ADMIN_DATABASE_URL")?, 2).await?;
+                let admin = connect_url(
+                    admin_url,
+                    "MOMENTUM_ADMIN_DATABASE_URL",
+                    2,
+                    db::DEFAULT_ACQUIRE_TIMEOUT,
+                )
+                .await?;
                 db::migrate(&admin).await?;
                 admin.close().await;
             }
-            let pool = db::connect_with(
-                parse_url(url, "DATABASE_URL")?,
-                args.db_pool_size,
-                acquire_timeout,
-            )
-            .await?;
+            let pool = connect_url(url, "DATABASE_URL", args.db_pool_size, acquire_timeout).await?;
             // The worker's own pool only when it has its own role; else it shares the API's.
             let worker_pool = match &args.worker_database.worker_database_url {
                 Some(worker_url) if settings.webhooks.worker => {
-                    db::connect_with(
-                        parse_url(worker_url, "MOMENTUM_WORKER_DATABASE_URL")?,
+                    connect_url(
+                        worker_url,
+                        "MOMENTUM_WORKER_DATABASE_URL",
                         args.db_pool_size,
                         acquire_timeout,
                     )
@@ -593,6 +620,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     acquire_timeout,
                 )
                 .await?;
+                log_encryption(&pool, "embedded").await;
                 let worker_pool = if settings.webhooks.worker {
                     let options = embedded.worker_options();
                     db::connect_with(options, args.db_pool_size, acquire_timeout).await?
@@ -639,15 +667,16 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
         anyhow::Ok(())
     };
     let given = match &args.worker_database.worker_database_url {
-        Some(url) => Some(parse_url(url, "MOMENTUM_WORKER_DATABASE_URL")?),
-        None => match &args.database.database_url {
-            Some(url) => Some(parse_url(url, "DATABASE_URL")?),
-            None => None,
-        },
+        Some(url) => Some((url, "MOMENTUM_WORKER_DATABASE_URL")),
+        None => args
+            .database
+            .database_url
+            .as_ref()
+            .map(|url| (url, "DATABASE_URL")),
     };
     match given {
-        Some(options) => {
-            run(db::connect_with(options, args.db_pool_size, acquire_timeout).await?).await
+        Some((url, what)) => {
+            run(connect_url(url, what, args.db_pool_size, acquire_timeout).await?).await
         }
         None => {
             let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;

@@ -44,7 +44,16 @@ async fn swagger_ui_is_served_at_docs() {
 async fn probes_answer_without_credentials() {
     let app = TestApp::spawn().await;
     let health = app.client.system_health().send().await.expect("healthz");
-    assert_eq!(health.into_inner().data.status, "ok");
+    let health = health.into_inner().data;
+    assert_eq!(health.status, "ok");
+    assert_eq!(
+        health.database, None,
+        "the liveness probe does not touch the database"
+    );
     let ready = app.client.system_ready().send().await.expect("readyz");
-    assert_eq!(ready.into_inner().data.status, "ok");
+    let ready = ready.into_inner().data;
+    assert_eq!(ready.status, "ok");
+    // The test database is reached through its private Unix socket: never encrypted
+    // (`server/tests/it/tls.rs` shows `true` over TLS).
+    assert_eq!(ready.database.map(|d| d.encrypted), Some(false));
 }

@@ -15,6 +15,18 @@ use crate::startup::AppState;
 pub struct Health {
     /// `ok` when the probe passed.
     pub status: String,
+    /// The database connection, on `/readyz` only.
+    #[oai(skip_serializing_if_is_none)]
+    pub database: Option<DatabaseHealth>,
+}
+
+/// The server's connection to its database, as `/readyz` found it.
+#[derive(Debug, Clone, Object)]
+pub struct DatabaseHealth {
+    /// Whether the connection is encrypted (TLS), as PostgreSQL reports it for the
+    /// connection the probe ran on. `false` on a local Unix socket, which never leaves
+    /// the machine.
+    pub encrypted: bool,
 }
 
 /// A probe's result in the envelope.
@@ -24,10 +36,11 @@ pub struct HealthEnvelope {
     pub meta: Meta,
 }
 
-fn ok(request_id: &RequestId) -> Success<HealthEnvelope> {
+fn ok(request_id: &RequestId, database: Option<DatabaseHealth>) -> Success<HealthEnvelope> {
     Success(HealthEnvelope {
         data: Health {
             status: "ok".into(),
+            database,
         },
         meta: Meta {
             request_id: request_id.0.clone(),
@@ -47,23 +60,27 @@ impl SystemApi {
         &self,
         request_id: Data<&RequestId>,
     ) -> ApiResult<Success<HealthEnvelope>, Public> {
-        Ok(ok(&request_id))
+        Ok(ok(&request_id, None))
     }
 
     /// Readiness probe
     ///
     /// `200` when the database answers and carries every migration this server needs,
-    /// `503` otherwise.
+    /// `503` otherwise. `database.encrypted` says whether the connection to it is
+    /// encrypted.
     #[oai(path = "/readyz", method = "get", operation_id = "system_ready")]
     async fn ready(
         &self,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
     ) -> ApiResult<Success<HealthEnvelope>, Public> {
-        db::check_ready(&state.pool).await.map_err(|err| {
+        let readiness = db::check_ready(&state.pool).await.map_err(|err| {
             tracing::warn!(error = %err, "not ready");
             AppError::Unavailable(err)
         })?;
-        Ok(ok(&request_id))
+        let database = DatabaseHealth {
+            encrypted: readiness.encrypted,
+        };
+        Ok(ok(&request_id, Some(database)))
     }
 }

@@ -5,7 +5,9 @@
 //! PostgreSQL refuses to run as root. When we are root, the cluster's processes run as the
 //! `postgres` OS user (or `nobody`), which owns the cluster's folders. The cluster listens
 //! only on a Unix socket inside its own folder (mode 0700), so with `trust` authentication
-//! only its owner (and root) can connect; nothing is exposed on TCP.
+//! only its owner (and root) can connect; nothing is exposed on TCP. The one exception is
+//! a disposable cluster started with a [`TlsListener`] (tests of TLS to PostgreSQL): it
+//! also listens on 127.0.0.1, with TLS, where every role must give its password.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -34,12 +36,28 @@ struct RunAs {
     gid: u32,
 }
 
+/// A TCP listener with TLS beside the private socket, for tests of TLS to PostgreSQL:
+/// `ssl = on` with this certificate and key, on 127.0.0.1 only, password authentication
+/// (scram-sha-256) for every TCP connection, encrypted or not (the socket keeps `trust`).
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    /// The port on 127.0.0.1; the socket's name follows it (`.s.PGSQL.<port>`).
+    pub port: u16,
+    /// The server's certificate (PEM; its chain may follow it).
+    pub cert_file: PathBuf,
+    /// Its private key (PEM). Copied into the cluster's folder, owned by the cluster's OS
+    /// user with mode 0600, as PostgreSQL demands.
+    pub key_file: PathBuf,
+}
+
 #[derive(Debug)]
 pub struct Cluster {
     root: PathBuf,
     bin_dir: PathBuf,
     run_as: Option<RunAs>,
     durable: bool,
+    port: u16,
+    tls: Option<TlsListener>,
 }
 
 impl Cluster {
@@ -65,6 +83,8 @@ impl Cluster {
             root,
             run_as,
             durable,
+            port: PORT,
+            tls: None,
         })
     }
 
@@ -116,16 +136,51 @@ impl Cluster {
 
     fn make_private_dir(&self, dir: &Path) -> anyhow::Result<()> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        self.make_private(dir, 0o700)
+    }
+
+    /// Mode `mode` and, when PostgreSQL runs as another user, that user's.
+    fn make_private(&self, path: &Path, mode: u32) -> anyhow::Result<()> {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
         if let Some(user) = self.run_as {
             nix::unistd::chown(
-                dir,
+                path,
                 Some(nix::unistd::Uid::from_raw(user.uid)),
                 Some(nix::unistd::Gid::from_raw(user.gid)),
             )
-            .with_context(|| format!("cannot hand {} to the PostgreSQL user", dir.display()))?;
+            .with_context(|| format!("cannot hand {} to the PostgreSQL user", path.display()))?;
         }
         Ok(())
+    }
+
+    /// The settings of its [`TlsListener`] for `postgres -o`: the certificate, the key
+    /// and an authentication file copied into `root/tls`, all the cluster's user's.
+    fn tls_settings(&self, tls: &TlsListener) -> anyhow::Result<String> {
+        let dir = self.root.join("tls");
+        self.make_private_dir(&dir)?;
+        let cert = dir.join("server.crt");
+        let key = dir.join("server.key");
+        let hba = dir.join("pg_hba.conf");
+        fs::copy(&tls.cert_file, &cert)
+            .with_context(|| format!("cannot copy {}", tls.cert_file.display()))?;
+        fs::copy(&tls.key_file, &key)
+            .with_context(|| format!("cannot copy {}", tls.key_file.display()))?;
+        // The socket as before; TCP from this machine only, always with a password.
+        fs::write(
+            &hba,
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+        )?;
+        self.make_private(&cert, 0o600)?;
+        // PostgreSQL refuses a key file others can read, or that another user owns.
+        self.make_private(&key, 0o600)?;
+        self.make_private(&hba, 0o600)?;
+        Ok(format!(
+            " -c listen_addresses='127.0.0.1' -c ssl=on -c ssl_cert_file='{}' \
+             -c ssl_key_file='{}' -c hba_file='{}'",
+            cert.display(),
+            key.display(),
+            hba.display()
+        ))
     }
 
     /// Creates the cluster on first use; later calls find it and do nothing.
@@ -174,9 +229,14 @@ impl Cluster {
         self.make_private_dir(&self.socket_dir())?;
         self.make_private_dir(&self.root.join("log"))?;
         let mut options = format!(
-            "-c listen_addresses='' -c unix_socket_directories='{}' -c port={PORT}",
-            self.socket_dir().display()
+            "-c listen_addresses='' -c unix_socket_directories='{}' -c port={}",
+            self.socket_dir().display(),
+            self.port
         );
+        if let Some(tls) = &self.tls {
+            // After the defaults above: PostgreSQL takes the last of a repeated setting.
+            options.push_str(&self.tls_settings(tls)?);
+        }
         if !self.durable {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
@@ -208,7 +268,7 @@ impl Cluster {
     pub fn connect_options(&self, user: &str, db: &str) -> PgConnectOptions {
         PgConnectOptions::new()
             .socket(self.socket_dir())
-            .port(PORT)
+            .port(self.port)
             .username(user)
             .database(db)
     }
@@ -385,6 +445,15 @@ pub struct Disposable {
 
 impl Disposable {
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// A disposable cluster that also listens on 127.0.0.1 with TLS (see [`TlsListener`]).
+    pub fn start_with_tls(tls: TlsListener) -> anyhow::Result<Self> {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<TlsListener>) -> anyhow::Result<Self> {
         let parent = std::env::temp_dir().join("momentum-pg");
         fs::create_dir_all(&parent)?;
         fs::set_permissions(&parent, fs::Permissions::from_mode(0o755))?;
@@ -400,7 +469,11 @@ impl Disposable {
         fs::write(staging.join("owner.pid"), me.to_string())?;
         let root = parent.join(name);
         fs::rename(&staging, &root)?;
-        let cluster = Cluster::new(&root, false)?;
+        let mut cluster = Cluster::new(&root, false)?;
+        if let Some(tls) = tls {
+            cluster.port = tls.port;
+            cluster.tls = Some(tls);
+        }
         // Watch before initdb: a process killed while the cluster is being made must not
         // leave it behind either.
         spawn_watchdog(&cluster, me)?;
@@ -483,14 +556,7 @@ impl Disposable {
                     .build()?;
                 runtime.block_on(async {
                     let disposable = Disposable::start()?;
-                    let cluster = &disposable.cluster;
-                    cluster.bootstrap(TEMPLATE_DB).await?;
-                    // The same migration path as `momentum migrate`, role checks included.
-                    let admin =
-                        super::connect(cluster.connect_options(OWNER_ROLE, TEMPLATE_DB), 1).await?;
-                    super::migrate(&admin).await?;
-                    admin.close().await;
-                    cluster.grant_runtime_role().await?;
+                    disposable.prepare_template().await?;
                     Ok(disposable)
                 })
             });
@@ -500,6 +566,18 @@ impl Disposable {
                 Err(_) => panic!("the disposable PostgreSQL set-up panicked"),
             }
         })
+    }
+
+    /// Creates and migrates the template [`Disposable::fresh_database`] copies, and grants
+    /// the roles their groups. Once per cluster ([`Disposable::shared`] does it for its own).
+    pub async fn prepare_template(&self) -> anyhow::Result<()> {
+        let cluster = &self.cluster;
+        cluster.bootstrap(TEMPLATE_DB).await?;
+        // The same migration path as `momentum migrate`, role checks included.
+        let admin = super::connect(cluster.connect_options(OWNER_ROLE, TEMPLATE_DB), 1).await?;
+        super::migrate(&admin).await?;
+        admin.close().await;
+        cluster.grant_runtime_role().await
     }
 
     /// A new, migrated, empty database; returns its name.

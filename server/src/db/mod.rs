@@ -41,6 +41,7 @@ pub mod search;
 mod sql_guard;
 mod tenant_tx;
 pub mod tenants;
+pub mod tls;
 pub mod trash;
 pub mod users;
 pub mod violations;
@@ -69,7 +70,9 @@ pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow:
 /// The runtime pool. The acquire-time ping is off: it costs a round trip per request, and
 /// a dead connection surfaces as an error on first use anyway (answered with 503; sqlx
 /// drops it when it comes back to the pool). `acquire_timeout` bounds the wait for a
-/// connection, retries of a refused connection included.
+/// connection, retries of a refused connection included. A failure names the server and
+/// the reason (an untrusted certificate, a host name it lacks: [`tls::connect_error`]),
+/// never the URL's password.
 pub async fn connect_with(
     options: PgConnectOptions,
     max_connections: u32,
@@ -80,9 +83,9 @@ pub async fn connect_with(
         .min_connections(0)
         .acquire_timeout(acquire_timeout)
         .test_before_acquire(false)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
-        .context("cannot connect to PostgreSQL")
+        .map_err(|err| tls::connect_error(&err, &options))
 }
 
 /// Applies pending migrations, as the owner role, which must hold BYPASSRLS (the
@@ -221,13 +224,23 @@ pub async fn can_run_worker_functions(pool: &PgPool) -> anyhow::Result<bool> {
     Ok(missing_worker_functions(pool).await?.len() < WORKER_FUNCTIONS.len())
 }
 
-/// For `/readyz`: the database answers and has every migration this binary carries.
-pub async fn check_ready(pool: &PgPool) -> anyhow::Result<()> {
-    let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(pool)
-            .await
-            .context("database unreachable or not migrated")?;
+/// What `/readyz` reports of the database once it is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// Whether the connection the check ran on is encrypted (`pg_stat_ssl`).
+    pub encrypted: bool,
+}
+
+/// For `/readyz`: the database answers and has every migration this binary carries; and
+/// whether the connection is encrypted, read in the same round trip.
+pub async fn check_ready(pool: &PgPool) -> anyhow::Result<Readiness> {
+    let (applied, encrypted): (Vec<i64>, bool) = sqlx::query_as(
+        "SELECT ARRAY(SELECT version FROM _sqlx_migrations WHERE success ORDER BY version), \
+                COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+    )
+    .fetch_one(pool)
+    .await
+    .context("database unreachable or not migrated")?;
     let missing: Vec<i64> = MIGRATOR
         .iter()
         .map(|m| m.version)
@@ -236,7 +249,7 @@ pub async fn check_ready(pool: &PgPool) -> anyhow::Result<()> {
     if !missing.is_empty() {
         bail!("migrations not applied: {missing:?}");
     }
-    Ok(())
+    Ok(Readiness { encrypted })
 }
 
 /// Escapes `%`, `_` and `\\` so user text matches literally inside an ILIKE pattern.

@@ -13,6 +13,7 @@ mod identity;
 mod rls;
 mod serve;
 mod support;
+mod tls;
 mod trash;
 mod versions;
 mod webhooks;
