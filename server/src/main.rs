@@ -55,10 +55,16 @@ async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
         Some(url) => {
             let admin =
                 db::connect(startup::parse_url(url, "MOMENTUM_ADMIN_DATABASE_URL")?, 2).await?;
-            db::migrate(&admin).await?;
+            let migrated = db::migrate(&admin).await;
             admin.close().await;
+            migrated?.ensure_current()?;
         }
-        None => EmbeddedDatabase::open(&args.data_dir).await?.close().await,
+        None => {
+            let embedded = EmbeddedDatabase::open(&args.data_dir).await?;
+            let migrated = embedded.migrated.clone();
+            embedded.close().await;
+            migrated.ensure_current()?;
+        }
     }
     eprintln!("migrations applied");
     Ok(())

@@ -371,6 +371,9 @@ pub struct EmbeddedDatabase {
     /// Whether this process started it (and so stops it on the way out).
     pub started_here: bool,
     pub admin: PgPool,
+    /// What migrating it at open found: `momentum migrate` refuses a database ahead of
+    /// this binary, the other commands use it as it is.
+    pub migrated: db::Migrated,
 }
 
 pub const EMBEDDED_DB: &str = "momentum";
@@ -389,16 +392,18 @@ impl EmbeddedDatabase {
                 2,
             )
             .await?;
-            db::migrate(&admin).await?;
+            let migrated = db::migrate(&admin).await?;
+            warn_if_ahead(&migrated);
             cluster.grant_runtime_role().await?;
-            anyhow::Ok(admin)
+            anyhow::Ok((admin, migrated))
         }
         .await;
         match ready {
-            Ok(admin) => Ok(Self {
+            Ok((admin, migrated)) => Ok(Self {
                 cluster,
                 started_here,
                 admin,
+                migrated,
             }),
             Err(err) => {
                 if started_here {
@@ -427,6 +432,20 @@ impl EmbeddedDatabase {
                 tracing::warn!(error = %err, "could not stop the embedded PostgreSQL");
             }
         }
+    }
+}
+
+/// A server started against a database a newer release migrated (the previous release
+/// during a rolling upgrade, or one rolled back) serves without migrating: it has every
+/// migration it needs, and the newer ones are expand/contract. Said once at start.
+fn warn_if_ahead(migrated: &db::Migrated) {
+    if let db::Migrated::Ahead(unknown) = migrated {
+        let versions: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            unknown = %versions.join(", "),
+            "the database has migrations this release does not know (a newer release \
+             migrated it): serving without migrating"
+        );
     }
 }
 
@@ -556,8 +575,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             if let Some(admin_url) = &args.database.admin_database_url {
                 let admin =
                     db::connect(parse_url(admin_url, "MOMENTUM_ADMIN_DATABASE_URL")?, 2).await?;
-                db::migrate(&admin).await?;
+                let migrated = db::migrate(&admin).await;
                 admin.close().await;
+                warn_if_ahead(&migrated?);
             }
             let pool = db::connect_with(
                 parse_url(url, "DATABASE_URL")?,

@@ -11,6 +11,7 @@ mod definer;
 mod faults;
 mod identity;
 mod rls;
+mod rollout;
 mod serve;
 mod support;
 mod trash;
