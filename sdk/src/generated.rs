@@ -32496,8 +32496,10 @@ let response = client.system_health()
     }
     /**Readiness probe
 
-`200` when the database answers and carries every migration this server needs,
-`503` otherwise.
+`200` when the database answers and carries every migration this server needs
+(migrations of a newer release beside them are fine), `503` otherwise, and from
+the moment the server is asked to shut down (it still serves requests during the
+drain that follows).
 
 Rate limit: the `read` class.
 

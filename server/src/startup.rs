@@ -4,6 +4,8 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +43,9 @@ pub struct AppState {
     pub idempotency_ttl: Duration,
     /// Seals the webhook signing secrets the API makes.
     pub secret_key: SecretKey,
+    /// Set once a shutdown is asked for: `/readyz` answers 503 from then on, so a load
+    /// balancer stops sending requests while those it still sends are served.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// Settings of the HTTP application itself.
@@ -172,6 +177,10 @@ pub struct Application {
     settings: HttpSettings,
     /// The worker's pool, when this process runs the webhook worker and the purges.
     worker_pool: Option<PgPool>,
+    /// How long to keep serving, unready, once a shutdown is asked for.
+    drain: Duration,
+    /// Ends the drain early (`serve`: a second signal).
+    drain_cut_short: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl Application {
@@ -240,9 +249,12 @@ impl Application {
                 webhooks: settings.webhooks.clone(),
                 idempotency_ttl: settings.idempotency_ttl,
                 secret_key: settings.secret_key.clone(),
+                draining: Arc::new(AtomicBool::new(false)),
             },
             settings,
             worker_pool,
+            drain: Duration::ZERO,
+            drain_cut_short: None,
         })
     }
 
@@ -250,8 +262,26 @@ impl Application {
         self.port
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
-    /// `grace`.
+    /// Drains before stopping: once the shutdown is asked for, `/readyz` answers 503 for
+    /// `drain` while every request (new connections included) is still served as usual,
+    /// so a load balancer polling `/readyz` takes this instance out of rotation before its
+    /// listener closes; clients then never meet a refused connection that the balancer
+    /// would still have sent them to. `cut_short` resolving ends the drain at once
+    /// (`serve`: a second SIGINT/SIGTERM). Without this call there is no drain.
+    #[must_use]
+    pub fn with_shutdown_drain(
+        mut self,
+        drain: Duration,
+        cut_short: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.drain = drain;
+        self.drain_cut_short = Some(Box::pin(cut_short));
+        self
+    }
+
+    /// Serves until `shutdown` resolves; then drains (see
+    /// [`Application::with_shutdown_drain`]), stops accepting connections, and lets
+    /// in-flight requests finish for up to `grace`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -284,6 +314,12 @@ impl Application {
             }
             None => None,
         };
+        let stop_accepting = drain_then_stop(
+            shutdown,
+            Arc::clone(&self.state.draining),
+            self.drain,
+            self.drain_cut_short,
+        );
         let app = routes(self.state, &self.settings);
         let limits = ConnectionLimits {
             header_read_timeout: self.settings.header_read_timeout,
@@ -292,7 +328,7 @@ impl Application {
             http2_max_streams: self.settings.http2_max_streams,
             ..ConnectionLimits::default()
         };
-        let served = serving::serve(self.acceptor, app, limits, shutdown, grace).await;
+        let served = serving::serve(self.acceptor, app, limits, stop_accepting, grace).await;
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
             let _ = worker.await;
@@ -302,6 +338,36 @@ impl Application {
             tracing::warn!(error = %err, "could not record last_used_at at shutdown");
         }
         served
+    }
+}
+
+/// Resolves when the listener should close: `drain` after `shutdown`, during which
+/// `draining` is set (so `/readyz` answers 503), or as soon as `cut_short` resolves.
+async fn drain_then_stop(
+    shutdown: impl Future<Output = ()>,
+    draining: Arc<AtomicBool>,
+    drain: Duration,
+    cut_short: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+) {
+    shutdown.await;
+    draining.store(true, Ordering::SeqCst);
+    if drain.is_zero() {
+        return;
+    }
+    tracing::info!(
+        drain_secs = drain.as_secs_f64(),
+        "draining: /readyz answers 503 while requests are still served; then the listener \
+         closes"
+    );
+    let cut_short = async {
+        match cut_short {
+            Some(cut_short) => cut_short.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = tokio::time::sleep(drain) => {}
+        () = cut_short => tracing::info!("asked again: the drain ends now"),
     }
 }
 
@@ -335,6 +401,52 @@ async fn purge_idempotency_keys(pool: PgPool, mut stopped: watch::Receiver<bool>
             }
         }
     }
+}
+
+/// The first and the second SIGINT or SIGTERM, as two futures: `serve` drains on the
+/// first and cuts the drain short on the second (a second Ctrl-C does not wait out the
+/// drain). One listener counts them, so the first signal never resolves both.
+pub fn shutdown_signals() -> (
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let (count, counted) = watch::channel(0u32);
+    let listeners = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    );
+    tokio::spawn(async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) = listeners else {
+            // No way to hear a signal: never report one (the default handlers still
+            // stop the process). This task keeps `count`, so the waiters keep waiting.
+            tracing::warn!("cannot listen for SIGINT/SIGTERM; no graceful shutdown");
+            return std::future::pending().await;
+        };
+        loop {
+            let name = tokio::select! {
+                Some(()) = interrupt.recv() => "SIGINT",
+                Some(()) = terminate.recv() => "SIGTERM",
+                else => std::future::pending().await,
+            };
+            let mut nth = 0;
+            count.send_modify(|n| {
+                *n += 1;
+                nth = *n;
+            });
+            tracing::info!(signal = name, nth, "shutdown requested");
+        }
+    });
+    let nth = move |n: u32| {
+        let mut counted = counted.clone();
+        async move {
+            if counted.wait_for(|seen| *seen >= n).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    (nth(1), nth(2))
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -568,7 +680,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.webhooks.allow_private {
         tracing::info!("webhook endpoints may use private and loopback addresses (MOMENTUM_WEBHOOK_ALLOW_PRIVATE)");
     }
+    anyhow::ensure!(
+        args.shutdown_drain_secs <= 3600,
+        "MOMENTUM_SHUTDOWN_DRAIN_SECS must be 0 to 3600"
+    );
     let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let drain = Duration::from_secs(args.shutdown_drain_secs);
     let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
     match &args.database.database_url {
         Some(url) => {
@@ -601,7 +718,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 Application::build_with_worker_pool(pool, worker_pool, &args.listen, settings)
                     .await?;
             tracing::info!(port = app.port(), "serving");
-            app.run_until_stopped(shutdown_signal(), grace).await?;
+            let (first, second) = shutdown_signals();
+            app.with_shutdown_drain(drain, second)
+                .run_until_stopped(first, grace)
+                .await?;
         }
         None => {
             let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
@@ -623,7 +743,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     Application::build_with_worker_pool(pool, worker_pool, &args.listen, settings)
                         .await?;
                 announce(&args.listen, app.port(), &demo);
-                app.run_until_stopped(shutdown_signal(), grace).await?;
+                let (first, second) = shutdown_signals();
+                app.with_shutdown_drain(drain, second)
+                    .run_until_stopped(first, grace)
+                    .await?;
                 anyhow::Ok(())
             }
             .await;

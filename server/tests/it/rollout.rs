@@ -1,7 +1,8 @@
-//! Rolling upgrades, with the real binary: a release meeting a database that a newer
-//! release migrated serves it without migrating, while `momentum migrate` refuses it
-//! naming the versions; `/readyz` is unready only for a migration the binary carries
-//! that is missing or changed.
+//! Rolling upgrades, with the real binary: a server asked to stop drains first (`/readyz`
+//! unready while it still serves) and a second signal cuts the drain short; a release
+//! meeting a database that a newer release migrated serves it without migrating, while
+//! `momentum migrate` refuses it naming the versions; `/readyz` is unready only for a
+//! migration the binary carries that is missing or changed.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -11,9 +12,12 @@ use std::time::Duration;
 
 use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
 use momentum_server::db::{self, MIGRATOR};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use tokio::time::Instant;
 
-use crate::support::free_port;
+use crate::support::{eventually, free_port};
 use crate::webhooks::{tenant_database, worker_url};
 
 /// A migration of the next release, as it would ship: an expand step that leaves
@@ -83,6 +87,11 @@ impl Server {
         std::fs::read_to_string(&self.log.0).unwrap_or_default()
     }
 
+    fn signal(&self, signal: Signal) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        kill(Pid::from_raw(pid), signal).unwrap();
+    }
+
     /// The status of a GET of `path` on a new connection, or `None` when refused.
     async fn status(&self, path: &str) -> Option<u16> {
         reqwest::Client::new()
@@ -91,6 +100,22 @@ impl Server {
             .await
             .ok()
             .map(|r| r.status().as_u16())
+    }
+
+    /// Waits up to `within` for the process to exit; whether it exited successfully.
+    async fn exited_within(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {within:?}: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -112,6 +137,73 @@ async fn create_contact(server: &Server, key: &str, email: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_unready_while_serving_then_closes_and_exits() {
+    let (tenant, database_url) = tenant_database("Drain", "owner@drain.example").await;
+    let mut server = Server::start(&database_url, &[("MOMENTUM_SHUTDOWN_DRAIN_SECS", "2")]).await;
+    assert_eq!(server.status("/readyz").await, Some(200));
+
+    let asked = Instant::now();
+    server.signal(Signal::SIGTERM);
+    eventually(Duration::from_secs(1), "/readyz to answer 503", || async {
+        server.status("/readyz").await == Some(503)
+    })
+    .await;
+    assert_eq!(server.status("/healthz").await, Some(200));
+    assert_eq!(
+        create_contact(&server, &tenant.api_key, "ada@drain.example").await,
+        201,
+        "a write during the drain is served"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    eventually(Duration::from_secs(5), "connections refused", || async {
+        server.status("/healthz").await.is_none()
+    })
+    .await;
+    let refused_after = asked.elapsed();
+    // MOMENTUM_SHUTDOWN_DRAIN_SECS=2 is what it waited, not the default of 5.
+    assert!(
+        (Duration::from_millis(1900)..Duration::from_millis(4500)).contains(&refused_after),
+        "refused after {refused_after:?}"
+    );
+    assert!(
+        server.exited_within(Duration::from_secs(5)).await,
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(log.contains("draining"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_the_drain_at_once() {
+    let (_, database_url) = tenant_database("Hurry", "owner@hurry.example").await;
+    let mut server = Server::start(&database_url, &[("MOMENTUM_SHUTDOWN_DRAIN_SECS", "60")]).await;
+    server.signal(Signal::SIGTERM);
+    eventually(Duration::from_secs(1), "/readyz to answer 503", || async {
+        server.status("/readyz").await == Some(503)
+    })
+    .await;
+    let asked = Instant::now();
+    server.signal(Signal::SIGINT);
+    assert!(
+        server.exited_within(Duration::from_secs(5)).await,
+        "{}",
+        server.log()
+    );
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    assert!(
+        server.log().contains("the drain ends now"),
+        "{}",
+        server.log()
+    );
 }
 
 /// The owner's URL of the database `database_url` (the runtime role's) names.
