@@ -378,10 +378,10 @@ fn spawn_purges(worker_pool: &PgPool, trash: TrashSettings, stopped: &watch::Rec
     tokio::spawn(purge_idempotency_keys(worker_pool.clone(), stopped.clone()));
 }
 
-/// Expired idempotency keys of every tenant, every 10 minutes, in batches so no single
-/// statement runs long, until `stopped` turns true.
+/// Expired idempotency keys of every tenant: this process's turn every 10 minutes (one
+/// round per interval across all processes), until `stopped` turns true.
 async fn purge_idempotency_keys(pool: PgPool, mut stopped: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let mut tick = tokio::time::interval(db::idempotency::PURGE_INTERVAL);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -390,15 +390,8 @@ async fn purge_idempotency_keys(pool: PgPool, mut stopped: watch::Receiver<bool>
         if *stopped.borrow() {
             return;
         }
-        loop {
-            match db::idempotency::purge(&pool, 1000).await {
-                Ok(n) if n >= 1000 => continue,
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not purge expired idempotency keys");
-                    break;
-                }
-            }
+        if let Err(err) = db::idempotency::purge_round(&pool).await {
+            tracing::warn!(error = %err, "could not purge expired idempotency keys");
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod idempotency;
 pub mod leads;
 pub mod merges;
 pub mod page;
+pub mod periodic;
 pub mod pipelines;
 pub mod qr;
 pub mod search;

@@ -10,6 +10,7 @@ mod deadlines;
 mod definer;
 mod faults;
 mod identity;
+mod periodic;
 mod rls;
 mod rollout;
 mod serve;
