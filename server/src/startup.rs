@@ -232,6 +232,7 @@ impl Application {
         let auth = Arc::new(Authenticator::new(
             pool.clone(),
             settings.identity.auth_cache_ttl,
+            settings.identity.last_used_flush,
         ));
         Ok(Self {
             acceptor,
@@ -288,7 +289,7 @@ impl Application {
         grace: Duration,
     ) -> std::io::Result<()> {
         let auth = Arc::clone(&self.state.auth);
-        auth.spawn_usage_flusher(self.settings.identity.last_used_flush);
+        auth.spawn_usage_flusher();
         let limits = Arc::clone(&self.state.limits);
         tokio::spawn(async move {
             // Keys idle long enough to be back at a full quota are forgotten, so the

@@ -1,11 +1,14 @@
 //! Periodic work shared by several instances on one database: the trash's and the
 //! idempotency keys' purges run one round per interval whichever instance claims it,
-//! the others skip.
+//! the others skip; `last_used_at` is written once per interval however many instances
+//! saw the credential used.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, WORKER_ROLE};
+use momentum_server::auth::Authenticator;
+use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::periodic::Round;
 use momentum_server::db::tenants::{self, ProvisionedTenant};
 use momentum_server::db::trash::TrashSettings;
@@ -17,6 +20,8 @@ struct Db {
     owner: PgPool,
     /// Two instances' worker pools.
     instances: [PgPool; 2],
+    /// The API's role, as two instances would use it.
+    runtime: [PgPool; 2],
     tenant: ProvisionedTenant,
 }
 
@@ -35,6 +40,7 @@ async fn database() -> Db {
     Db {
         owner,
         instances: [connect(WORKER_ROLE).await, connect(WORKER_ROLE).await],
+        runtime: [connect(RUNTIME_ROLE).await, connect(RUNTIME_ROLE).await],
         tenant,
     }
 }
@@ -179,4 +185,60 @@ async fn one_instance_purges_expired_idempotency_keys_per_interval_and_the_other
         idempotency::purge_round(&db.instances[1]).await.unwrap(),
         Round::Ran(2)
     );
+}
+
+async fn last_used(owner: &PgPool, tenant: &ProvisionedTenant) -> Option<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE tenant_id = $1")
+        .bind(tenant.tenant_id)
+        .fetch_one(owner)
+        .await
+        .unwrap()
+}
+
+/// Two instances see one key used and both flush: the first writes `last_used_at`, the
+/// second finds it within the flush interval and writes nothing; uses within the interval
+/// write nothing more, and a use an interval later is written once, by whichever
+/// instance saw it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_used_at_is_written_once_per_interval_across_instances() {
+    let db = database().await;
+    let flush = Duration::from_secs(60);
+    let [a, b] = db
+        .runtime
+        .clone()
+        .map(|pool| Authenticator::new(pool, Duration::from_secs(5), flush));
+    let key = &db.tenant.api_key;
+
+    a.authenticate(key).await.unwrap();
+    b.authenticate(key).await.unwrap();
+    assert_eq!(a.flush_usage().await.unwrap(), 1, "the first flush writes");
+    let written = last_used(&db.owner, &db.tenant).await.unwrap();
+    assert_eq!(
+        b.flush_usage().await.unwrap(),
+        0,
+        "the other instance's later use is within the interval of what is stored"
+    );
+    assert_eq!(last_used(&db.owner, &db.tenant).await, Some(written));
+
+    // More uses within the interval, on both: nothing to write.
+    for _ in 0..3 {
+        a.authenticate(key).await.unwrap();
+        b.authenticate(key).await.unwrap();
+    }
+    assert_eq!(b.flush_usage().await.unwrap(), 0);
+    assert_eq!(a.flush_usage().await.unwrap(), 0);
+    assert_eq!(last_used(&db.owner, &db.tenant).await, Some(written));
+
+    // An interval on (the stored time moved back instead of waiting a minute): the next
+    // use is written once, by the instance that saw it first to flush.
+    sqlx::query("UPDATE api_keys SET last_used_at = last_used_at - interval '61 seconds'")
+        .execute(&db.owner)
+        .await
+        .unwrap();
+    b.authenticate(key).await.unwrap();
+    a.authenticate(key).await.unwrap();
+    assert_eq!(b.flush_usage().await.unwrap(), 1);
+    assert_eq!(a.flush_usage().await.unwrap(), 0);
+    let moved = last_used(&db.owner, &db.tenant).await.unwrap();
+    assert!(moved > written, "{moved} after {written}");
 }
