@@ -32612,9 +32612,11 @@ let response = client.system_health()
     }
     /**Readiness probe
 
-`200` when the database answers and carries every migration this server needs,
-`503` otherwise. `database.encrypted` says whether the connection to it is
-encrypted.
+`200` when the database answers and carries every migration this server needs
+(migrations of a newer release beside them are fine), `503` otherwise, and from
+the moment the server is asked to shut down (it still serves requests during the
+drain that follows). `database.encrypted` says whether the connection to the
+database is encrypted.
 
 Rate limit: the `read` class.
 

@@ -168,9 +168,16 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
     pub db_acquire_timeout_ms: u64,
 
-    /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
+    /// Seconds to let in-flight requests finish once the listener has closed (after the
+    /// drain, see MOMENTUM_SHUTDOWN_DRAIN_SECS).
     #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+
+    /// Seconds to keep serving after SIGINT/SIGTERM with `/readyz` answering 503, so a
+    /// load balancer stops sending requests before the listener closes (0: close at once;
+    /// at most 3600). A second signal ends the drain early.
+    #[arg(long, env = "MOMENTUM_SHUTDOWN_DRAIN_SECS", default_value_t = 5)]
+    pub shutdown_drain_secs: u64,
 
     /// Seconds a credential lookup is cached: the longest a revoked key keeps working on
     /// another instance (0 turns the cache off; at most 3600).

@@ -54,10 +54,16 @@ async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
     match &args.admin_database_url {
         Some(url) => {
             let admin = admin_pool(url).await?;
-            db::migrate(&admin).await?;
+            let migrated = db::migrate(&admin).await;
             admin.close().await;
+            migrated?.ensure_current()?;
         }
-        None => EmbeddedDatabase::open(&args.data_dir).await?.close().await,
+        None => {
+            let embedded = EmbeddedDatabase::open(&args.data_dir).await?;
+            let migrated = embedded.migrated.clone();
+            embedded.close().await;
+            migrated.ensure_current()?;
+        }
     }
     eprintln!("migrations applied");
     Ok(())

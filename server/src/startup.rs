@@ -4,6 +4,8 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +43,9 @@ pub struct AppState {
     pub idempotency_ttl: Duration,
     /// Seals the webhook signing secrets the API makes.
     pub secret_key: SecretKey,
+    /// Set once a shutdown is asked for: `/readyz` answers 503 from then on, so a load
+    /// balancer stops sending requests while those it still sends are served.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// Settings of the HTTP application itself.
@@ -172,6 +177,10 @@ pub struct Application {
     settings: HttpSettings,
     /// The worker's pool, when this process runs the webhook worker and the purges.
     worker_pool: Option<PgPool>,
+    /// How long to keep serving, unready, once a shutdown is asked for.
+    drain: Duration,
+    /// Ends the drain early (`serve`: a second signal).
+    drain_cut_short: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl Application {
@@ -223,6 +232,7 @@ impl Application {
         let auth = Arc::new(Authenticator::new(
             pool.clone(),
             settings.identity.auth_cache_ttl,
+            settings.identity.last_used_flush,
         ));
         Ok(Self {
             acceptor,
@@ -240,9 +250,12 @@ impl Application {
                 webhooks: settings.webhooks.clone(),
                 idempotency_ttl: settings.idempotency_ttl,
                 secret_key: settings.secret_key.clone(),
+                draining: Arc::new(AtomicBool::new(false)),
             },
             settings,
             worker_pool,
+            drain: Duration::ZERO,
+            drain_cut_short: None,
         })
     }
 
@@ -250,15 +263,33 @@ impl Application {
         self.port
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
-    /// `grace`.
+    /// Drains before stopping: once the shutdown is asked for, `/readyz` answers 503 for
+    /// `drain` while every request (new connections included) is still served as usual,
+    /// so a load balancer polling `/readyz` takes this instance out of rotation before its
+    /// listener closes; clients then never meet a refused connection that the balancer
+    /// would still have sent them to. `cut_short` resolving ends the drain at once
+    /// (`serve`: a second SIGINT/SIGTERM). Without this call there is no drain.
+    #[must_use]
+    pub fn with_shutdown_drain(
+        mut self,
+        drain: Duration,
+        cut_short: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.drain = drain;
+        self.drain_cut_short = Some(Box::pin(cut_short));
+        self
+    }
+
+    /// Serves until `shutdown` resolves; then drains (see
+    /// [`Application::with_shutdown_drain`]), stops accepting connections, and lets
+    /// in-flight requests finish for up to `grace`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
         grace: Duration,
     ) -> std::io::Result<()> {
         let auth = Arc::clone(&self.state.auth);
-        auth.spawn_usage_flusher(self.settings.identity.last_used_flush);
+        auth.spawn_usage_flusher();
         let limits = Arc::clone(&self.state.limits);
         tokio::spawn(async move {
             // Keys idle long enough to be back at a full quota are forgotten, so the
@@ -284,6 +315,12 @@ impl Application {
             }
             None => None,
         };
+        let stop_accepting = drain_then_stop(
+            shutdown,
+            Arc::clone(&self.state.draining),
+            self.drain,
+            self.drain_cut_short,
+        );
         let app = routes(self.state, &self.settings);
         let limits = ConnectionLimits {
             header_read_timeout: self.settings.header_read_timeout,
@@ -292,7 +329,7 @@ impl Application {
             http2_max_streams: self.settings.http2_max_streams,
             ..ConnectionLimits::default()
         };
-        let served = serving::serve(self.acceptor, app, limits, shutdown, grace).await;
+        let served = serving::serve(self.acceptor, app, limits, stop_accepting, grace).await;
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
             let _ = worker.await;
@@ -305,6 +342,36 @@ impl Application {
     }
 }
 
+/// Resolves when the listener should close: `drain` after `shutdown`, during which
+/// `draining` is set (so `/readyz` answers 503), or as soon as `cut_short` resolves.
+async fn drain_then_stop(
+    shutdown: impl Future<Output = ()>,
+    draining: Arc<AtomicBool>,
+    drain: Duration,
+    cut_short: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+) {
+    shutdown.await;
+    draining.store(true, Ordering::SeqCst);
+    if drain.is_zero() {
+        return;
+    }
+    tracing::info!(
+        drain_secs = drain.as_secs_f64(),
+        "draining: /readyz answers 503 while requests are still served; then the listener \
+         closes"
+    );
+    let cut_short = async {
+        match cut_short {
+            Some(cut_short) => cut_short.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = tokio::time::sleep(drain) => {}
+        () = cut_short => tracing::info!("asked again: the drain ends now"),
+    }
+}
+
 /// The background purges, beside the webhook worker and through its role (they work
 /// across tenants): expired trash, and expired idempotency keys.
 fn spawn_purges(worker_pool: &PgPool, trash: TrashSettings, stopped: &watch::Receiver<bool>) {
@@ -312,10 +379,10 @@ fn spawn_purges(worker_pool: &PgPool, trash: TrashSettings, stopped: &watch::Rec
     tokio::spawn(purge_idempotency_keys(worker_pool.clone(), stopped.clone()));
 }
 
-/// Expired idempotency keys of every tenant, every 10 minutes, in batches so no single
-/// statement runs long, until `stopped` turns true.
+/// Expired idempotency keys of every tenant: this process's turn every 10 minutes (one
+/// round per interval across all processes), until `stopped` turns true.
 async fn purge_idempotency_keys(pool: PgPool, mut stopped: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let mut tick = tokio::time::interval(db::idempotency::PURGE_INTERVAL);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -324,17 +391,56 @@ async fn purge_idempotency_keys(pool: PgPool, mut stopped: watch::Receiver<bool>
         if *stopped.borrow() {
             return;
         }
-        loop {
-            match db::idempotency::purge(&pool, 1000).await {
-                Ok(n) if n >= 1000 => continue,
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not purge expired idempotency keys");
-                    break;
-                }
-            }
+        if let Err(err) = db::idempotency::purge_round(&pool).await {
+            tracing::warn!(error = %err, "could not purge expired idempotency keys");
         }
     }
+}
+
+/// The first and the second SIGINT or SIGTERM, as two futures: `serve` drains on the
+/// first and cuts the drain short on the second (a second Ctrl-C does not wait out the
+/// drain). One listener counts them, so the first signal never resolves both.
+pub fn shutdown_signals() -> (
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let (count, counted) = watch::channel(0u32);
+    let listeners = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    );
+    tokio::spawn(async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) = listeners else {
+            // No way to hear a signal: never report one (the default handlers still
+            // stop the process). This task keeps `count`, so the waiters keep waiting.
+            tracing::warn!("cannot listen for SIGINT/SIGTERM; no graceful shutdown");
+            return std::future::pending().await;
+        };
+        loop {
+            let name = tokio::select! {
+                Some(()) = interrupt.recv() => "SIGINT",
+                Some(()) = terminate.recv() => "SIGTERM",
+                else => std::future::pending().await,
+            };
+            let mut nth = 0;
+            count.send_modify(|n| {
+                *n += 1;
+                nth = *n;
+            });
+            tracing::info!(signal = name, nth, "shutdown requested");
+        }
+    });
+    let nth = move |n: u32| {
+        let mut counted = counted.clone();
+        async move {
+            if counted.wait_for(|seen| *seen >= n).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    (nth(1), nth(2))
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -397,6 +503,9 @@ pub struct EmbeddedDatabase {
     /// Whether this process started it (and so stops it on the way out).
     pub started_here: bool,
     pub admin: PgPool,
+    /// What migrating it at open found: `momentum migrate` refuses a database ahead of
+    /// this binary, the other commands use it as it is.
+    pub migrated: db::Migrated,
 }
 
 pub const EMBEDDED_DB: &str = "momentum";
@@ -415,16 +524,18 @@ impl EmbeddedDatabase {
                 2,
             )
             .await?;
-            db::migrate(&admin).await?;
+            let migrated = db::migrate(&admin).await?;
+            warn_if_ahead(&migrated);
             cluster.grant_runtime_role().await?;
-            anyhow::Ok(admin)
+            anyhow::Ok((admin, migrated))
         }
         .await;
         match ready {
-            Ok(admin) => Ok(Self {
+            Ok((admin, migrated)) => Ok(Self {
                 cluster,
                 started_here,
                 admin,
+                migrated,
             }),
             Err(err) => {
                 if started_here {
@@ -453,6 +564,20 @@ impl EmbeddedDatabase {
                 tracing::warn!(error = %err, "could not stop the embedded PostgreSQL");
             }
         }
+    }
+}
+
+/// A server started against a database a newer release migrated (the previous release
+/// during a rolling upgrade, or one rolled back) serves without migrating: it has every
+/// migration it needs, and the newer ones are expand/contract. Said once at start.
+fn warn_if_ahead(migrated: &db::Migrated) {
+    if let db::Migrated::Ahead(unknown) = migrated {
+        let versions: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            unknown = %versions.join(", "),
+            "the database has migrations this release does not know (a newer release \
+             migrated it): serving without migrating"
+        );
     }
 }
 
@@ -575,7 +700,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.webhooks.allow_private {
         tracing::info!("webhook endpoints may use private and loopback addresses (MOMENTUM_WEBHOOK_ALLOW_PRIVATE)");
     }
+    anyhow::ensure!(
+        args.shutdown_drain_secs <= 3600,
+        "MOMENTUM_SHUTDOWN_DRAIN_SECS must be 0 to 3600"
+    );
     let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let drain = Duration::from_secs(args.shutdown_drain_secs);
     let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
     match &args.database.database_url {
         Some(url) => {
@@ -587,8 +717,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     db::DEFAULT_ACQUIRE_TIMEOUT,
                 )
                 .await?;
-                db::migrate(&admin).await?;
+                let migrated = db::migrate(&admin).await;
                 admin.close().await;
+                warn_if_ahead(&migrated?);
             }
             let pool = connect_url(url, "DATABASE_URL", args.db_pool_size, acquire_timeout).await?;
             // The worker's own pool only when it has its own role; else it shares the API's.
@@ -608,7 +739,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 Application::build_with_worker_pool(pool, worker_pool, &args.listen, settings)
                     .await?;
             tracing::info!(port = app.port(), "serving");
-            app.run_until_stopped(shutdown_signal(), grace).await?;
+            let (first, second) = shutdown_signals();
+            app.with_shutdown_drain(drain, second)
+                .run_until_stopped(first, grace)
+                .await?;
         }
         None => {
             let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
@@ -631,7 +765,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     Application::build_with_worker_pool(pool, worker_pool, &args.listen, settings)
                         .await?;
                 announce(&args.listen, app.port(), &demo);
-                app.run_until_stopped(shutdown_signal(), grace).await?;
+                let (first, second) = shutdown_signals();
+                app.with_shutdown_drain(drain, second)
+                    .run_until_stopped(first, grace)
+                    .await?;
                 anyhow::Ok(())
             }
             .await;

@@ -65,15 +65,21 @@ impl SystemApi {
 
     /// Readiness probe
     ///
-    /// `200` when the database answers and carries every migration this server needs,
-    /// `503` otherwise. `database.encrypted` says whether the connection to it is
-    /// encrypted.
+    /// `200` when the database answers and carries every migration this server needs
+    /// (migrations of a newer release beside them are fine), `503` otherwise, and from
+    /// the moment the server is asked to shut down (it still serves requests during the
+    /// drain that follows). `database.encrypted` says whether the connection to the
+    /// database is encrypted.
     #[oai(path = "/readyz", method = "get", operation_id = "system_ready")]
     async fn ready(
         &self,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
     ) -> ApiResult<Success<HealthEnvelope>, Public> {
+        // Not logged: a balancer polls it throughout the drain, whose start is logged once.
+        if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AppError::Unavailable(anyhow::anyhow!("shutting down")).into());
+        }
         let readiness = db::check_ready(&state.pool).await.map_err(|err| {
             tracing::warn!(error = %err, "not ready");
             AppError::Unavailable(err)

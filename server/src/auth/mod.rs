@@ -77,9 +77,13 @@ const INVALID: AppError = AppError::Unauthorized("invalid, expired or revoked cr
 /// that revoked it from the moment the revocation answers. Expiry is checked on every
 /// request, cached or not.
 /// `last_used_at` is recorded in memory and written in one batch per flush interval,
-/// not once per request.
+/// not once per request; and only where it would move by more than that interval, so
+/// instances that saw the same credential do not each write it (see
+/// [`Authenticator::flush_usage`]).
 pub struct Authenticator {
     pool: PgPool,
+    /// How often usage is written, and so how precise `last_used_at` is.
+    flush_interval: Duration,
     lookup: Lookup,
     /// Each entry carries the generation its lookup began in, and counts only while that
     /// is still the current one: a lookup that read a key before a revocation and comes
@@ -107,18 +111,26 @@ type Lookup = Box<
 >;
 
 impl Authenticator {
-    pub fn new(pool: PgPool, cache_ttl: Duration) -> Self {
+    /// `flush_interval`: how often [`Authenticator::spawn_usage_flusher`] writes
+    /// `last_used_at`, and the precision it keeps.
+    pub fn new(pool: PgPool, cache_ttl: Duration, flush_interval: Duration) -> Self {
         let db = pool.clone();
         let lookup: Lookup = Box::new(move |kind, public_id| {
             let db = db.clone();
             Box::pin(async move { repo::find_credential(&db, kind, &public_id).await })
         });
-        Self::with_lookup(pool, cache_ttl, lookup)
+        Self::with_lookup(pool, cache_ttl, flush_interval, lookup)
     }
 
-    fn with_lookup(pool: PgPool, cache_ttl: Duration, lookup: Lookup) -> Self {
+    fn with_lookup(
+        pool: PgPool,
+        cache_ttl: Duration,
+        flush_interval: Duration,
+        lookup: Lookup,
+    ) -> Self {
         Self {
             pool,
+            flush_interval,
             lookup,
             generation: AtomicU64::new(0),
             cache: moka::sync::Cache::builder()
@@ -202,12 +214,20 @@ impl Authenticator {
 
     /// Writes the `last_used_at` recorded since the previous flush: one statement per
     /// tenant, in that tenant's transaction, so a credential id can only ever reach its
-    /// own tenant's row. A tenant whose write fails does not stop the others; the first
-    /// error is returned.
-    pub async fn flush_usage(&self) -> Result<(), AppError> {
+    /// own tenant's row. Returns how many credentials it wrote. A tenant whose write fails
+    /// does not stop the others; the first error is returned.
+    ///
+    /// Every instance records the uses it sees, so a credential used through N instances
+    /// would be written N times per interval. A use is written only when the stored
+    /// `last_used_at` is more than the flush interval older than it: the first instance
+    /// to flush writes, the others find it recent enough and skip. Each credential is so
+    /// written at most about once per interval across all instances, and `last_used_at`
+    /// is never more than one interval behind its last use once every instance has
+    /// flushed: the precision the flush interval already gave a single instance.
+    pub async fn flush_usage(&self) -> Result<u64, AppError> {
         let drained: Vec<((Kind, Uuid), Usage)> = match self.used.lock() {
             Ok(mut used) => used.drain().collect(),
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(0),
         };
         let mut by_tenant: HashMap<Uuid, Vec<repo::Used>> = HashMap::new();
         for ((kind, credential_id), usage) in drained {
@@ -221,19 +241,23 @@ impl Authenticator {
                 });
         }
         let mut first_error = None;
+        let mut written = 0;
         for (tenant_id, batch) in by_tenant {
-            if let Err(err) = repo::touch(&self.pool, tenant_id, &batch).await {
-                first_error.get_or_insert(err);
+            match repo::touch(&self.pool, tenant_id, &batch, self.flush_interval).await {
+                Ok(n) => written += n,
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
             }
         }
-        first_error.map_or(Ok(()), Err)
+        first_error.map_or(Ok(written), Err)
     }
 
-    /// Flushes usage every `interval` until the process ends.
-    pub fn spawn_usage_flusher(self: &Arc<Self>, interval: Duration) {
+    /// Flushes usage every flush interval until the process ends.
+    pub fn spawn_usage_flusher(self: &Arc<Self>) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
+            let mut tick = tokio::time::interval(this.flush_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
@@ -304,7 +328,12 @@ mod tests {
                 Ok(Some(row))
             })
         });
-        let auth = Authenticator::with_lookup(pool, Duration::from_secs(300), lookup);
+        let auth = Authenticator::with_lookup(
+            pool,
+            Duration::from_secs(300),
+            Duration::from_secs(30),
+            lookup,
+        );
         (Arc::new(auth), release)
     }
 

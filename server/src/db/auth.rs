@@ -2,6 +2,8 @@
 //! function (the runtime role cannot read keys or tokens without a tenant), and the
 //! record of their use, written afterwards in each credential's tenant.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -50,28 +52,41 @@ pub struct Used {
 }
 
 /// Records when `tenant`'s credentials were last used: one statement in the tenant's own
-/// transaction, so row-level security keeps it to that tenant's keys and tokens
-/// (`last_used_at` only ever moves forward).
-pub async fn touch(pool: &PgPool, tenant: Uuid, batch: &[Used]) -> AppResult<()> {
+/// transaction, so row-level security keeps it to that tenant's keys and tokens. A
+/// credential's `last_used_at` moves only forward, and only by more than `precision`:
+/// another instance that wrote it within that span already said as much (see
+/// `Authenticator::flush_usage`). Returns how many credentials were written.
+pub async fn touch(
+    pool: &PgPool,
+    tenant: Uuid,
+    batch: &[Used],
+    precision: Duration,
+) -> AppResult<u64> {
     let kinds: Vec<&str> = batch.iter().map(|u| u.kind.as_str()).collect();
     let ids: Vec<Uuid> = batch.iter().map(|u| u.credential_id).collect();
     let at: Vec<DateTime<Utc>> = batch.iter().map(|u| u.at).collect();
     let mut tx = TenantTx::begin(pool, tenant).await?;
-    sqlx::query(
+    let written: i64 = sqlx::query_scalar(
         "WITH used AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[]) \
                         AS u (kind, id, used_at)), \
               keys AS (UPDATE api_keys k SET last_used_at = u.used_at FROM used u \
                         WHERE u.kind = 'api_key' AND k.id = u.id \
-                          AND (k.last_used_at IS NULL OR k.last_used_at < u.used_at) \
-                       RETURNING 1) \
-         UPDATE session_tokens t SET last_used_at = u.used_at FROM used u \
-          WHERE u.kind = 'session_token' AND t.id = u.id \
-            AND (t.last_used_at IS NULL OR t.last_used_at < u.used_at)",
+                          AND (k.last_used_at IS NULL \
+                               OR k.last_used_at < u.used_at - make_interval(secs => $4)) \
+                       RETURNING 1), \
+              tokens AS (UPDATE session_tokens t SET last_used_at = u.used_at FROM used u \
+                          WHERE u.kind = 'session_token' AND t.id = u.id \
+                            AND (t.last_used_at IS NULL \
+                                 OR t.last_used_at < u.used_at - make_interval(secs => $4)) \
+                         RETURNING 1) \
+         SELECT (SELECT count(*) FROM keys) + (SELECT count(*) FROM tokens)",
     )
     .bind(&kinds)
     .bind(&ids)
     .bind(&at)
-    .execute(tx.conn())
+    .bind(precision.as_secs_f64())
+    .fetch_one(tx.conn())
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(u64::try_from(written).unwrap_or(0))
 }

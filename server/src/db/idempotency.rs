@@ -8,6 +8,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::periodic::{self, Job, Round};
 use super::TenantTx;
 use crate::error::AppResult;
 
@@ -144,4 +145,28 @@ pub async fn purge(pool: &PgPool, limit: i32) -> Result<i32, sqlx::Error> {
         .bind(limit)
         .fetch_one(pool)
         .await
+}
+
+/// How often expired keys are purged (across all processes: see [`purge_round`]).
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Keys one purge statement removes at most: no single statement runs long.
+const PURGE_BATCH: i32 = 1000;
+
+/// One process's turn at the purge of expired keys: every expired key, in batches, if
+/// this process claims this interval's round; [`Round::Skipped`] if another process ran
+/// it less than [`PURGE_INTERVAL`] ago ([`crate::db::periodic`]). `pool` must be the
+/// worker's role.
+pub async fn purge_round(pool: &PgPool) -> Result<Round, sqlx::Error> {
+    periodic::run_once(pool, Job::IdempotencyPurge, PURGE_INTERVAL, || async {
+        let mut total = 0u64;
+        loop {
+            let n = purge(pool, PURGE_BATCH).await?;
+            total += u64::try_from(n).unwrap_or(0);
+            if n < PURGE_BATCH {
+                return Ok(total);
+            }
+        }
+    })
+    .await
 }

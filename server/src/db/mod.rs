@@ -34,6 +34,7 @@ pub mod idempotency;
 pub mod leads;
 pub mod merges;
 pub mod page;
+pub mod periodic;
 pub mod pipelines;
 pub mod qr;
 pub mod search;
@@ -88,10 +89,126 @@ pub async fn connect_with(
         .map_err(|err| tls::connect_error(&err, &options))
 }
 
+/// What [`migrate`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migrated {
+    /// Every migration this binary carries is applied (any that were pending now are).
+    Current,
+    /// The database carries migrations this binary does not know: a newer release
+    /// migrated it. Nothing was applied; every migration this binary carries was already
+    /// there, so it can serve (migrations are expand/contract: README, "Rolling upgrades").
+    Ahead(Vec<UnknownMigration>),
+}
+
+/// A migration applied to the database that this binary does not carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownMigration {
+    pub version: i64,
+    pub description: String,
+}
+
+impl std::fmt::Display for UnknownMigration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.version, self.description)
+    }
+}
+
+impl Migrated {
+    /// For `momentum migrate`, whose job is to bring the database to this binary's
+    /// migrations: a database ahead of them is an error naming the versions, so a
+    /// deployment script running an old release's `migrate` notices.
+    pub fn ensure_current(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Current => Ok(()),
+            Self::Ahead(unknown) => bail!(
+                "the database has migrations this release does not know: {}. A newer release \
+                 migrated it; nothing was applied. Run the newer release's `momentum migrate` \
+                 (this release can still serve this database: it has every migration this \
+                 release needs)",
+                list(unknown)
+            ),
+        }
+    }
+}
+
+fn list(items: &[impl std::fmt::Display]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A row of `_sqlx_migrations`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub description: String,
+    pub checksum: Vec<u8>,
+    pub success: bool,
+}
+
+/// How the database's migrations compare with this binary's ([`MIGRATOR`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Carried by the binary, not (successfully) applied: it cannot serve yet.
+    pub missing: Vec<i64>,
+    /// Applied with another checksum than the binary's: the file was changed after it
+    /// was applied, so what the binary expects may not be what the database has.
+    pub differing: Vec<i64>,
+    /// Applied, not carried by the binary: a newer release's. Harmless to serving.
+    pub unknown: Vec<UnknownMigration>,
+}
+
+impl MigrationState {
+    /// Compares what the database reports as applied with what the binary carries.
+    pub fn of(applied: &[AppliedMigration]) -> Self {
+        let mut state = Self::default();
+        for known in MIGRATOR.iter() {
+            match applied.iter().find(|a| a.version == known.version) {
+                Some(a) if a.success && a.checksum == known.checksum.as_ref() => {}
+                Some(a) if a.success => state.differing.push(known.version),
+                _ => state.missing.push(known.version),
+            }
+        }
+        state.unknown = applied
+            .iter()
+            .filter(|a| !MIGRATOR.version_exists(a.version))
+            .map(|a| UnknownMigration {
+                version: a.version,
+                description: a.description.clone(),
+            })
+            .collect();
+        state
+    }
+
+    /// Reads `_sqlx_migrations` through `conn` and compares.
+    pub async fn read(conn: &mut sqlx::PgConnection) -> anyhow::Result<Self> {
+        let applied: Vec<AppliedMigration> = sqlx::query_as(
+            "SELECT version, description, checksum, success FROM _sqlx_migrations \
+              ORDER BY version",
+        )
+        .fetch_all(conn)
+        .await
+        .context("database unreachable or not migrated")?;
+        Ok(Self::of(&applied))
+    }
+}
+
 /// Applies pending migrations, as the owner role, which must hold BYPASSRLS (the
 /// authentication functions it owns read api_keys across tenants) and CREATEROLE (to
 /// create the runtime role).
-pub async fn migrate(admin: &PgPool) -> anyhow::Result<()> {
+///
+/// A database that carries migrations this binary does not know (a newer release ran
+/// them) is left alone: [`Migrated::Ahead`] names them. sqlx's `Migrator::run` would
+/// refuse it with `VersionMissing` even when there is nothing to apply, so the check is
+/// made here first, under the migrator's own lock (the advisory lock every sqlx migrator
+/// of this database takes, so no release migrates between the check and the run). If the
+/// database is ahead *and* lacks a migration of this binary, the histories diverged and
+/// this is an error.
+pub async fn migrate(admin: &PgPool) -> anyhow::Result<Migrated> {
+    use sqlx::migrate::Migrate;
+
     let (is_super, bypass_rls, create_role): (bool, bool, bool) = sqlx::query_as(
         "SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = current_user",
     )
@@ -104,10 +221,46 @@ pub async fn migrate(admin: &PgPool) -> anyhow::Result<()> {
              ALTER ROLE <owner> BYPASSRLS CREATEROLE"
         );
     }
-    MIGRATOR
-        .run(admin)
+    // A session of its own, closed at the end: the advisory lock is a session's, and an
+    // error half-way must not hand a connection still holding it back to the pool.
+    let mut conn = admin
+        .acquire()
         .await
-        .context("applying migrations failed")
+        .context("cannot connect to migrate")?
+        .detach();
+    conn.lock()
+        .await
+        .context("cannot take the migration lock")?;
+    conn.ensure_migrations_table()
+        .await
+        .context("cannot create the migrations table")?;
+    let state = MigrationState::read(&mut conn).await?;
+    if !state.unknown.is_empty() {
+        if !state.missing.is_empty() || !state.differing.is_empty() {
+            bail!(
+                "the database has migrations this release does not know ({}) and lacks or \
+                 differs from ones it carries (missing {:?}, changed {:?}): its history and \
+                 this release's diverged; nothing was applied",
+                list(&state.unknown),
+                state.missing,
+                state.differing
+            );
+        }
+        let _ = conn.unlock().await;
+        let _ = sqlx::Connection::close(conn).await;
+        return Ok(Migrated::Ahead(state.unknown));
+    }
+    // Takes the same lock again (advisory locks nest within a session) and releases it
+    // once.
+    MIGRATOR
+        .run(&mut conn)
+        .await
+        .context("applying migrations failed")?;
+    conn.unlock()
+        .await
+        .context("cannot release the migration lock")?;
+    let _ = sqlx::Connection::close(conn).await;
+    Ok(Migrated::Current)
 }
 
 /// Refuses to serve through a role that could read across tenants: a superuser or a
@@ -231,24 +384,32 @@ pub struct Readiness {
     pub encrypted: bool,
 }
 
-/// For `/readyz`: the database answers and has every migration this binary carries; and
-/// whether the connection is encrypted, read in the same round trip.
+/// For `/readyz`: the database answers and has every migration this binary carries,
+/// each as the binary has it (same checksum); and whether the connection is encrypted.
+/// Migrations the binary does not know (a newer release's, during a rolling upgrade) do
+/// not make it unready: migrations are expand/contract, so this release keeps working
+/// beside them.
 pub async fn check_ready(pool: &PgPool) -> anyhow::Result<Readiness> {
-    let (applied, encrypted): (Vec<i64>, bool) = sqlx::query_as(
-        "SELECT ARRAY(SELECT version FROM _sqlx_migrations WHERE success ORDER BY version), \
-                COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
-    )
-    .fetch_one(pool)
-    .await
-    .context("database unreachable or not migrated")?;
-    let missing: Vec<i64> = MIGRATOR
-        .iter()
-        .map(|m| m.version)
-        .filter(|v| !applied.contains(v))
-        .collect();
-    if !missing.is_empty() {
-        bail!("migrations not applied: {missing:?}");
+    let mut conn = pool
+        .acquire()
+        .await
+        .context("database unreachable or not migrated")?;
+    let state = MigrationState::read(&mut conn).await?;
+    if !state.missing.is_empty() {
+        bail!("migrations not applied: {:?}", state.missing);
     }
+    if !state.differing.is_empty() {
+        bail!(
+            "migrations applied with another checksum than this release's: {:?}",
+            state.differing
+        );
+    }
+    let encrypted: bool = sqlx::query_scalar(
+        "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .context("database unreachable")?;
     Ok(Readiness { encrypted })
 }
 
@@ -262,4 +423,57 @@ pub(crate) fn escape_like(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied_as_carried() -> Vec<AppliedMigration> {
+        MIGRATOR
+            .iter()
+            .map(|m| AppliedMigration {
+                version: m.version,
+                description: m.description.to_string(),
+                checksum: m.checksum.to_vec(),
+                success: true,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_database_ahead_of_the_binary_lacks_nothing_the_binary_needs() {
+        let mut applied = applied_as_carried();
+        assert_eq!(MigrationState::of(&applied), MigrationState::default());
+        applied.push(AppliedMigration {
+            version: 29_991_231_000_001,
+            description: "from a newer release".into(),
+            checksum: vec![1; 48],
+            success: true,
+        });
+        let state = MigrationState::of(&applied);
+        assert!(
+            state.missing.is_empty() && state.differing.is_empty(),
+            "{state:?}"
+        );
+        assert_eq!(
+            state.unknown,
+            vec![UnknownMigration {
+                version: 29_991_231_000_001,
+                description: "from a newer release".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_missing_a_failed_or_a_changed_migration_is_named() {
+        let mut applied = applied_as_carried();
+        let last = applied.pop().unwrap();
+        applied[0].checksum = vec![0; 48];
+        applied[1].success = false;
+        let state = MigrationState::of(&applied);
+        assert_eq!(state.missing, vec![applied[1].version, last.version]);
+        assert_eq!(state.differing, vec![applied[0].version]);
+        assert!(state.unknown.is_empty());
+    }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use super::periodic::{self, Job, Round};
+
 /// Rows of each type one call deletes at most: short transactions, short locks.
 pub const PURGE_BATCH: i32 = 1000;
 
@@ -52,8 +54,19 @@ pub async fn purge(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Erro
     }
 }
 
-/// Purges every `purge_interval` (the first run at once) until `stopped` turns true.
-/// Several processes may run this side by side: each batch skips rows another holds.
+/// One process's turn at the purge: [`purge`] if this process claims this interval's
+/// round, [`Round::Skipped`] if another process ran it less than an interval ago
+/// ([`crate::db::periodic`]).
+pub async fn run_round(pool: &PgPool, settings: TrashSettings) -> Result<Round, sqlx::Error> {
+    periodic::run_once(pool, Job::TrashPurge, settings.purge_interval, || {
+        purge(pool, settings.retention)
+    })
+    .await
+}
+
+/// Takes its turn at the purge every `purge_interval` (the first at once) until
+/// `stopped` turns true. Any number of processes may run this side by side: one round
+/// runs per interval across all of them, and a round's batches skip rows another holds.
 pub async fn run(pool: PgPool, settings: TrashSettings, mut stopped: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(settings.purge_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -65,9 +78,11 @@ pub async fn run(pool: PgPool, settings: TrashSettings, mut stopped: watch::Rece
         if *stopped.borrow() {
             return;
         }
-        match purge(&pool, settings.retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "emptied expired records from the trash"),
+        match run_round(&pool, settings).await {
+            Ok(Round::Ran(0) | Round::Skipped) => {}
+            Ok(Round::Ran(n)) => {
+                tracing::info!(purged = n, "emptied expired records from the trash");
+            }
             Err(err) => tracing::warn!(error = %err, "could not purge the trash"),
         }
     }

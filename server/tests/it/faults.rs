@@ -580,6 +580,99 @@ async fn a_request_still_running_when_the_grace_is_over_is_cut_off() {
     assert!(cut.is_err(), "{cut:?}");
 }
 
+/// A rolling upgrade's shutdown: asked to stop, the server first drains — `/readyz`
+/// answers 503 so a load balancer takes it out of rotation, while requests, on new
+/// connections too, are served as usual — then closes its listener (new connections are
+/// refused) and answers what is still in flight within the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_drains_unready_while_serving_then_refuses_and_finishes_in_flight() {
+    let drain = Duration::from_secs(3);
+    let disposable = Disposable::shared();
+    let name = disposable.fresh_database().await.unwrap();
+    let (pool, worker_pool) = pools(&disposable.cluster, &name, 4).await;
+    let app = Application::build_with_worker_pool(
+        pool,
+        worker_pool,
+        "127.0.0.1:0",
+        HttpSettings::default(),
+    )
+    .await
+    .unwrap()
+    .with_shutdown_drain(drain, std::future::pending());
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(20),
+    ));
+    // Each check on a connection of its own, as a balancer's probe or a new client.
+    let status = |path: &'static str| {
+        let base = base.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    };
+    assert_eq!(status("/readyz").await.unwrap(), 200);
+    // A long-poll of 6 s, still in flight when the 3 s drain ends.
+    let poll = tokio::spawn(long_poll(reqwest::Client::new(), base.clone(), 6).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let asked = Instant::now();
+    let _ = stop.send(());
+    eventually(Duration::from_secs(1), "/readyz to answer 503", || async {
+        status("/readyz").await.ok() == Some(503)
+    })
+    .await;
+    let unready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(unready.status(), 503);
+    assert!(unready.headers().contains_key("retry-after"));
+    let body: Value = unready.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "service_unavailable", "{body}");
+    assert_eq!(status("/healthz").await.unwrap(), 200, "alive all the same");
+    // A request that writes, on a new connection, is served as usual.
+    let created = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/qr-sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert!(
+        asked.elapsed() < drain,
+        "the checks above ran within the drain ({:?})",
+        asked.elapsed()
+    );
+
+    // Then the listener closes: new connections are refused, not before the drain ends.
+    eventually(
+        drain + Duration::from_secs(3),
+        "connections refused",
+        || async { status("/healthz").await.is_err() },
+    )
+    .await;
+    let refused_after = asked.elapsed();
+    assert!(
+        refused_after >= drain - Duration::from_millis(100),
+        "refused after {refused_after:?}, before the drain of {drain:?} was over"
+    );
+    // The request in flight across the drain's end is answered.
+    assert_eq!(
+        poll.await.unwrap().unwrap(),
+        200,
+        "the long-poll is answered"
+    );
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops once its last request is answered")
+        .unwrap()
+        .unwrap();
+}
+
 /// Reads until the server closes the connection; panics if it is still open after
 /// `within`.
 async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> Duration {
