@@ -3,7 +3,6 @@
 //! what one instance alone needs.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use uuid::Uuid;
 
-use super::{ceil_secs, Class, ClassQuota, Decision, Key};
+use super::{Class, ClassQuota, Decision, Key, Store, StoreFuture};
 
 impl ClassQuota {
     fn quota(self) -> Quota {
@@ -62,20 +61,11 @@ impl<C: Clock + Clone> Limits<C> {
                 .collect::<Vec<_>>()
         };
         let classes = build(&mut quotas.iter().copied());
-        let scale = |n: NonZeroU32| {
-            n.saturating_mul(NonZeroU32::new(tenant_factor).unwrap_or(NonZeroU32::MIN))
-        };
-        let tenants = if tenant_factor == 0 {
-            Vec::new()
-        } else {
-            build(&mut quotas.iter().map(|(class, q)| {
-                let scaled = ClassQuota {
-                    per_minute: scale(q.per_minute),
-                    burst: scale(q.burst),
-                };
-                (*class, scaled)
-            }))
-        };
+        let tenants = build(
+            &mut quotas
+                .iter()
+                .filter_map(|(class, q)| Some((*class, q.scaled(tenant_factor)?))),
+        );
         Self {
             clock,
             classes,
@@ -93,16 +83,8 @@ impl<C: Clock + Clone> Limits<C> {
             return None;
         }
         let (_, quota, _) = self.classes.iter().find(|(c, ..)| *c == class)?;
-        let interval = Duration::from_secs(60) / quota.per_minute.get();
         let wait = Duration::from(until.duration_since(now));
-        Some(Decision {
-            class,
-            limit: quota.per_minute.get(),
-            window: 60,
-            remaining: 0,
-            reset: ceil_secs(interval * quota.burst.get()),
-            retry_after: Some(ceil_secs(wait).max(1)),
-        })
+        Some(Decision::refused(class, *quota, wait))
     }
 
     /// Counts one request of `key` against `class`.
@@ -138,44 +120,33 @@ impl<C: Clock + Clone> Limits<C> {
     ) -> (Decision, Option<Duration>) {
         let Some((_, quota, limiter)) = limiters.iter().find(|(c, ..)| *c == class) else {
             // Every class has a limiter (parse_quotas lists them all).
-            let unlimited = Decision {
-                class,
-                limit: 0,
-                window: 60,
-                remaining: 0,
-                reset: 0,
-                retry_after: None,
-            };
-            return (unlimited, None);
+            return (Decision::unlimited(class), None);
         };
-        let interval = Duration::from_secs(60) / quota.per_minute.get();
-        let burst = quota.burst.get();
         match limiter.check_key(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
-                let decision = Decision {
-                    class,
-                    limit: quota.per_minute.get(),
-                    window: 60,
-                    remaining,
-                    reset: ceil_secs(interval * burst.saturating_sub(remaining)),
-                    retry_after: None,
-                };
-                (decision, None)
+                (Decision::allowed(class, *quota, remaining), None)
             }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
-                let decision = Decision {
-                    class,
-                    limit: quota.per_minute.get(),
-                    window: 60,
-                    remaining: 0,
-                    reset: ceil_secs(interval * burst),
-                    retry_after: Some(ceil_secs(wait).max(1)),
-                };
-                (decision, Some(wait))
+                (Decision::refused(class, *quota, wait), Some(wait))
             }
         }
+    }
+
+    /// Counts one request of `key`, and when it is allowed, one of `tenant` against its
+    /// ceiling: the tenant's refusal decides when there is one. (A credential's cell is
+    /// spent even when its tenant's ceiling then refuses; the Redis store does the same.)
+    pub fn check_with_tenant(&self, class: Class, key: &Key, tenant: Option<Uuid>) -> Decision {
+        let decision = self.check(class, key);
+        if let (Some(tenant), None) = (tenant, decision.retry_after) {
+            if let Some(ceiling) = self.check_tenant(class, tenant) {
+                if ceiling.retry_after.is_some() {
+                    return ceiling;
+                }
+            }
+        }
+        decision
     }
 
     /// Forgets keys whose limits have fully replenished (they are indistinguishable from
@@ -199,6 +170,30 @@ impl<C: Clock + Clone> Limits<C> {
             .chain(&self.tenants)
             .map(|(_, _, l)| l.len())
             .sum()
+    }
+}
+
+impl<C> Store for Limits<C>
+where
+    C: Clock + Clone + Send + Sync,
+    C::Instant: Send + Sync,
+{
+    fn exhausted<'a>(&'a self, class: Class, key: &'a Key) -> StoreFuture<'a, Option<Decision>> {
+        Box::pin(std::future::ready(Ok(Limits::exhausted(self, class, key))))
+    }
+
+    fn check<'a>(
+        &'a self,
+        class: Class,
+        key: &'a Key,
+        tenant: Option<Uuid>,
+    ) -> StoreFuture<'a, Decision> {
+        let decision = self.check_with_tenant(class, key, tenant);
+        Box::pin(std::future::ready(Ok(decision)))
+    }
+
+    fn evict_idle(&self) {
+        Limits::evict_idle(self);
     }
 }
 

@@ -1,9 +1,13 @@
-//! Rate limiting: GCRA limiters (governor), one per class, keyed by credential (or client
-//! IP for unauthenticated operations). Which class an operation belongs to is decided in
-//! one place, [`Class::of`], from what the document says of it; so a new operation is
-//! limited by construction. One instance keeps its own state: behind a load balancer the
-//! limits are per instance (this module is the one interface a shared backend would
-//! replace).
+//! Rate limiting: GCRA limiters, one per class, keyed by credential (or client IP for
+//! unauthenticated operations). Which class an operation belongs to is decided in one
+//! place, [`Class::of`], from what the document says of it; so a new operation is
+//! limited by construction.
+//!
+//! Every check goes through one interface, [`RateLimiter`], over one of two stores chosen
+//! by configuration ([`StoreSettings`]): in process ([`Limits`], governor; each instance
+//! counts on its own) or Redis ([`RedisStore`], `MOMENTUM_REDIS_URL`; every instance
+//! shares one count). Both compute the same GCRA, so they give the same decisions and
+//! headers. What happens while Redis cannot be reached is [`StoreFailure`].
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
@@ -11,9 +15,15 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+mod limiter;
 mod memory;
+mod redis_store;
 
+pub use limiter::{
+    RateLimiter, RedisSettings, Store, StoreFailure, StoreFuture, StoreSettings, Unavailable,
+};
 pub use memory::Limits;
+pub use redis_store::RedisStore;
 
 /// The classes an operation can belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,6 +126,15 @@ pub struct ClassQuota {
 }
 
 impl ClassQuota {
+    /// `factor` times this quota and burst: a tenant's ceiling (`None` for 0: no ceiling).
+    fn scaled(self, factor: u32) -> Option<Self> {
+        let factor = NonZeroU32::new(factor)?;
+        Some(Self {
+            per_minute: self.per_minute.saturating_mul(factor),
+            burst: self.burst.saturating_mul(factor),
+        })
+    }
+
     /// The time one request's cell takes to come back.
     fn interval(self) -> Duration {
         // per_minute ≥ 1, so the interval is at most a minute and never zero.
@@ -184,6 +203,65 @@ pub struct Decision {
     pub reset: u64,
     /// `Some(seconds ≥ 1)` when the request is refused.
     pub retry_after: Option<u64>,
+    /// Whether a limiter counted the request. `false` when the shared store could not be
+    /// reached: the quota (`limit`) still holds, but `remaining` and `reset` are unknown,
+    /// so the headers leave them out rather than make them up.
+    pub counted: bool,
+}
+
+impl Decision {
+    /// Allowed under `quota`, with `remaining` requests left.
+    fn allowed(class: Class, quota: ClassQuota, remaining: u32) -> Self {
+        let used = quota.burst.get().saturating_sub(remaining);
+        Self {
+            class,
+            limit: quota.per_minute.get(),
+            window: 60,
+            remaining,
+            reset: ceil_secs(quota.interval() * used),
+            retry_after: None,
+            counted: true,
+        }
+    }
+
+    /// Refused under `quota` until the next cell comes, `wait` from now.
+    fn refused(class: Class, quota: ClassQuota, wait: Duration) -> Self {
+        Self {
+            class,
+            limit: quota.per_minute.get(),
+            window: 60,
+            remaining: 0,
+            reset: ceil_secs(quota.interval() * quota.burst.get()),
+            retry_after: Some(ceil_secs(wait).max(1)),
+            counted: true,
+        }
+    }
+
+    /// A class without a limiter (none configured: only in tests of other parts).
+    fn unlimited(class: Class) -> Self {
+        Self {
+            class,
+            limit: 0,
+            window: 60,
+            remaining: 0,
+            reset: 0,
+            retry_after: None,
+            counted: true,
+        }
+    }
+
+    /// Not counted: the store could not say. Only the quota is known.
+    fn uncounted(class: Class, quota: Option<ClassQuota>) -> Self {
+        Self {
+            class,
+            limit: quota.map_or(0, |q| q.per_minute.get()),
+            window: 60,
+            remaining: 0,
+            reset: 0,
+            retry_after: None,
+            counted: false,
+        }
+    }
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -359,7 +437,9 @@ pub fn client_ip<'a>(
 }
 
 /// The response headers that report `decision` (draft-ietf-httpapi-ratelimit-headers and
-/// the common `X-RateLimit-*`), plus `Retry-After` on a refusal.
+/// the common `X-RateLimit-*`), plus `Retry-After` on a refusal. A request the store could
+/// not count gets the quota alone (`RateLimit-Policy`, `X-RateLimit-Limit`): what is left
+/// of it is unknown, and a made-up figure would mislead a client pacing itself by it.
 pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
     let name = decision.class.as_str();
     let mut out = vec![
@@ -367,14 +447,18 @@ pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
             "RateLimit-Policy",
             format!("\"{name}\";q={};w={}", decision.limit, decision.window),
         ),
-        (
-            "RateLimit",
-            format!("\"{name}\";r={};t={}", decision.remaining, decision.reset),
-        ),
         ("X-RateLimit-Limit", decision.limit.to_string()),
-        ("X-RateLimit-Remaining", decision.remaining.to_string()),
-        ("X-RateLimit-Reset", decision.reset.to_string()),
     ];
+    if decision.counted {
+        out.extend([
+            (
+                "RateLimit",
+                format!("\"{name}\";r={};t={}", decision.remaining, decision.reset),
+            ),
+            ("X-RateLimit-Remaining", decision.remaining.to_string()),
+            ("X-RateLimit-Reset", decision.reset.to_string()),
+        ]);
+    }
     if let Some(after) = decision.retry_after {
         out.push(("Retry-After", after.to_string()));
     }
