@@ -456,15 +456,19 @@ pub struct RateStoreArgs {
 }
 
 impl RateStoreArgs {
-    pub fn settings(&self) -> crate::ratelimit::StoreSettings {
-        use crate::ratelimit::{RedisSettings, StoreSettings};
+    /// The store these ask for; refuses a Redis URL that is not one (without echoing it).
+    pub fn settings(&self) -> anyhow::Result<crate::ratelimit::StoreSettings> {
+        use crate::ratelimit::{check_redis_url, RedisSettings, StoreSettings};
         match &self.redis_url {
-            Some(url) => StoreSettings::Redis(RedisSettings {
-                url: url.0.clone(),
-                timeout: std::time::Duration::from_millis(self.redis_timeout_ms.max(1)),
-                on_failure: self.rate_limit_store_failure,
-            }),
-            None => StoreSettings::InProcess,
+            Some(url) => {
+                check_redis_url(&url.0)?;
+                Ok(StoreSettings::Redis(RedisSettings {
+                    url: url.0.clone(),
+                    timeout: std::time::Duration::from_millis(self.redis_timeout_ms.max(1)),
+                    on_failure: self.rate_limit_store_failure,
+                }))
+            }
+            None => Ok(StoreSettings::InProcess),
         }
     }
 }

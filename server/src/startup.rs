@@ -546,7 +546,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
             .map_err(|err| anyhow::anyhow!("MOMENTUM_TRUSTED_PROXIES: {err}"))?,
         rate_tenant_factor: args.rate_tenant_factor,
-        rate_store: args.rate_store.settings(),
+        rate_store: args.rate_store.settings()?,
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs.max(1)),
         trash: args.trash.settings()?,
         webhooks: args

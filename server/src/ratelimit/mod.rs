@@ -23,7 +23,7 @@ pub use limiter::{
     RateLimiter, RedisSettings, Store, StoreFailure, StoreFuture, StoreSettings, Unavailable,
 };
 pub use memory::Limits;
-pub use redis_store::RedisStore;
+pub use redis_store::{check_url as check_redis_url, RedisStore};
 
 /// The classes an operation can belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

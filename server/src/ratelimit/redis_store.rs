@@ -96,13 +96,7 @@ impl RedisStore {
         tenant_factor: u32,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url).map_err(|err| {
-            anyhow::anyhow!(
-                "MOMENTUM_REDIS_URL is not a usable Redis URL \
-                 (redis://[[user]:password@]host[:port][/db]): {:?}",
-                err.kind()
-            )
-        })?;
+        let client = client(url)?;
         let address = client.get_connection_info().addr().to_string();
         // One attempt per reconnection: the limiter decides when to try again, and each
         // attempt, like each command, is bounded by the timeout.
@@ -150,6 +144,23 @@ impl RedisStore {
             anyhow::anyhow!("unexpected answer from the rate-limit script: {answer:?}")
         })
     }
+}
+
+/// Whether `url` is a Redis URL this build can use (`redis://`, `redis+unix://`), so a
+/// mistyped one stops `serve` before anything else starts. Never echoes the URL, which
+/// may hold a password.
+pub fn check_url(url: &str) -> anyhow::Result<()> {
+    client(url).map(drop)
+}
+
+fn client(url: &str) -> anyhow::Result<redis::Client> {
+    redis::Client::open(url).map_err(|err| {
+        anyhow::anyhow!(
+            "MOMENTUM_REDIS_URL is not a usable Redis URL \
+             (redis://[[user]:password@]host[:port][/db]): {:?}",
+            err.kind()
+        )
+    })
 }
 
 fn quota_of(quotas: &[(Class, ClassQuota)], class: Class) -> Option<ClassQuota> {
