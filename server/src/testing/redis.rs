@@ -83,6 +83,11 @@ impl DisposableRedis {
         self.port
     }
 
+    /// The running server's process id (for its CPU time, say).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().ok()?.as_ref().map(Child::id)
+    }
+
     /// Kills it (SIGKILL: a crash, not a shutdown); its data is gone.
     pub fn kill(&self) {
         self.kill_child();
