@@ -7,6 +7,8 @@
 //! 3. webhooks: latency from a committed change to a local receiver, and the rate at
 //!    which a backlog drains;
 //! 4. the server's peak resident memory;
+//! 5. the rate-limit store's cost: a read against a server whose limits are in process,
+//!    then one whose limits are in Redis (`store.rs`);
 //!
 //! then prints the table and writes it as JSON and as a chart.
 
@@ -18,6 +20,7 @@ mod report;
 mod seed;
 mod server;
 mod stats;
+mod store;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -121,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
         &database_url,
         &worker_database_url,
         args.pool_size,
+        &[],
     )
     .await?;
     let target = Target {
@@ -150,8 +154,15 @@ async fn main() -> anyhow::Result<()> {
     let warmup = Duration::from_secs(args.warmup);
     let measure = Duration::from_secs(args.seconds);
     let mut results = Vec::new();
-    for case in cases::all(&admin, &seeded, sizes).await? {
-        if !args.cases.is_empty() && !args.cases.iter().any(|c| c == case.name) {
+    let wanted = |name: &str| args.cases.is_empty() || args.cases.iter().any(|c| c == name);
+    let all_cases = cases::all(&admin, &seeded, sizes).await?;
+    let get_contact = all_cases
+        .iter()
+        .find(|case| case.name == "get_contact")
+        .map(|case| case.spec.clone())
+        .context("no get_contact case")?;
+    for case in all_cases {
+        if !wanted(case.name) {
             continue;
         }
         eprintln!("{}: API…", case.name);
@@ -185,6 +196,23 @@ async fn main() -> anyhow::Result<()> {
         results.push(result);
     }
 
+    let rate_store = if wanted("rate_store") {
+        store::measure(&store::Setup {
+            bin: &args.server_bin,
+            database_url: &database_url,
+            worker_database_url: &worker_database_url,
+            pool_size: args.pool_size,
+            api_key: &seeded.api_key,
+            spec: get_contact,
+            concurrency: args.concurrency,
+            warmup,
+            measure,
+        })
+        .await?
+    } else {
+        Vec::new()
+    };
+
     eprintln!("webhooks…");
     let webhooks = hooks::measure(
         &target,
@@ -203,6 +231,7 @@ async fn main() -> anyhow::Result<()> {
         args.seconds,
         sizes,
         results,
+        rate_store,
         webhooks,
         idle_rss,
         peak_rss,

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::hooks::WebhookResult;
 use crate::seed::Sizes;
+use crate::store::StoreResult;
 
 #[derive(Debug, Serialize)]
 pub struct Measured {
@@ -119,6 +120,8 @@ pub struct Report {
     pub seconds: u64,
     pub seeded: Sizes,
     pub cases: Vec<CaseResult>,
+    /// `GET /v1/contacts/{id}` with the rate limits in process, then in Redis.
+    pub rate_store: Vec<StoreResult>,
     pub webhooks: WebhookResult,
     pub server_rss_idle_mb: f64,
     pub server_rss_peak_mb: f64,
@@ -130,6 +133,7 @@ impl Report {
         seconds: u64,
         seeded: Sizes,
         cases: Vec<CaseResult>,
+        rate_store: Vec<StoreResult>,
         webhooks: WebhookResult,
         server_rss_idle_mb: f64,
         server_rss_peak_mb: f64,
@@ -141,6 +145,7 @@ impl Report {
             seconds,
             seeded,
             cases,
+            rate_store,
             webhooks,
             server_rss_idle_mb,
             server_rss_peak_mb,
@@ -176,6 +181,28 @@ impl Report {
                 c.ceiling.p99_ms,
                 c.ratio
             );
+        }
+        if !self.rate_store.is_empty() {
+            t.push_str(
+                "\n| rate limits kept (GET /v1/contacts/{id}) | req/s | p50 ms | p99 ms | errors | server CPU µs/req | Redis CPU µs/req |\n\
+                 |---|---:|---:|---:|---:|---:|---:|\n",
+            );
+            for r in &self.rate_store {
+                let redis = r
+                    .redis_cpu_us
+                    .map_or("–".to_owned(), |us| format!("{us:.0}"));
+                let _ = writeln!(
+                    t,
+                    "| {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {} |",
+                    r.store,
+                    r.api.per_second,
+                    r.api.p50_ms,
+                    r.api.p99_ms,
+                    r.api.errors,
+                    r.server_cpu_us,
+                    redis
+                );
+            }
         }
         let w = &self.webhooks;
         let _ = writeln!(

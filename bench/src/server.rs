@@ -20,11 +20,13 @@ impl Server {
     /// Starts `bin serve` on a free loopback port against `database_url` (its webhook
     /// worker on `worker_database_url`), with rate limits far above what the benchmark
     /// sends (they are measured by the contract tests, not here), and waits for `/readyz`.
+    /// `env` adds or overrides variables (e.g. `MOMENTUM_REDIS_URL`).
     pub async fn start(
         bin: &Path,
         database_url: &str,
         worker_database_url: &str,
         pool_size: u32,
+        env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -49,6 +51,7 @@ impl Server {
             .env("MOMENTUM_RATE_TENANT_FACTOR", "0")
             .env("MOMENTUM_WEBHOOK_ALLOW_PRIVATE", "true")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -113,6 +116,11 @@ impl Server {
         kb.unwrap_or(0) as f64 / 1024.0
     }
 
+    /// CPU time the process has used so far, user and system.
+    pub fn cpu_time(&self) -> Duration {
+        self.child.id().map_or(Duration::ZERO, cpu_time)
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
@@ -132,4 +140,36 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// CPU time (user + system) process `pid` has used so far, from `/proc/<pid>/stat`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // The command name, in parentheses, may hold spaces: fields are counted after it.
+    // utime and stime are fields 14 and 15, so the 12th and 13th after the name.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks_per_second())
+}
+
+/// The unit of `/proc/<pid>/stat`'s times (USER_HZ: 100 on Linux, asked all the same).
+fn clock_ticks_per_second() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }

@@ -11,7 +11,7 @@ use momentum_sdk::Client;
 use momentum_server::crypto::SecretKey;
 use momentum_server::db::embedded::{self, Disposable};
 use momentum_server::db::{self, tenants};
-use momentum_server::ratelimit;
+use momentum_server::ratelimit::{self, StoreSettings};
 use momentum_server::serving::ConnectionLimits;
 use momentum_server::startup::{Application, HttpSettings, IdentitySettings};
 use momentum_server::webhooks::WebhookSettings;
@@ -64,8 +64,12 @@ pub fn test_webhooks() -> WebhookSettings {
 
 /// Starts a server as the runtime role with the test settings (`identity` changes only
 /// the credential cache) and `rate_limits`; returns its URL and the sender that stops it.
-/// Each class's quota, and the tenant-wide factor.
-type RateSettings = (Vec<(ratelimit::Class, ratelimit::ClassQuota)>, u32);
+/// Each class's quota, the tenant-wide factor, and where the limiters keep their state.
+type RateSettings = (
+    Vec<(ratelimit::Class, ratelimit::ClassQuota)>,
+    u32,
+    StoreSettings,
+);
 
 /// The API's and the worker's connection options.
 type Roles = (PgConnectOptions, PgConnectOptions);
@@ -85,7 +89,7 @@ async fn serve(
 async fn try_serve(
     (options, worker_options): Roles,
     identity: IdentitySettings,
-    (rate_limits, rate_tenant_factor): RateSettings,
+    (rate_limits, rate_tenant_factor, rate_store): RateSettings,
     webhooks: WebhookSettings,
     secret_key: SecretKey,
 ) -> anyhow::Result<(String, oneshot::Sender<()>)> {
@@ -115,6 +119,7 @@ async fn try_serve(
             rate_limits,
             trusted_proxies: Default::default(),
             rate_tenant_factor,
+            rate_store,
             webhooks,
             idempotency_ttl: momentum_server::api::idempotency::DEFAULT_TTL,
             trash: Default::default(),
@@ -189,15 +194,32 @@ impl TestApp {
     /// Like [`TestApp::spawn_with_limits`], with a tenant-wide ceiling of `tenant_factor`
     /// times each class's quota (0: none).
     pub async fn spawn_with(spec: &str, tenant_factor: u32) -> TestApp {
-        Self::spawn_full(spec, tenant_factor, test_webhooks()).await
+        Self::spawn_full(
+            spec,
+            tenant_factor,
+            StoreSettings::InProcess,
+            test_webhooks(),
+        )
+        .await
+    }
+
+    /// Like [`TestApp::spawn_with`], with the limiters' state kept in `store` (Redis:
+    /// shared by every instance of this app, [`TestApp::another_instance`] included).
+    pub async fn spawn_with_store(spec: &str, tenant_factor: u32, store: StoreSettings) -> TestApp {
+        Self::spawn_full(spec, tenant_factor, store, test_webhooks()).await
     }
 
     /// An app whose webhooks are sent with `webhooks`.
     pub async fn spawn_with_webhooks(webhooks: WebhookSettings) -> TestApp {
-        Self::spawn_full(TEST_RATE_LIMITS, 5, webhooks).await
+        Self::spawn_full(TEST_RATE_LIMITS, 5, StoreSettings::InProcess, webhooks).await
     }
 
-    async fn spawn_full(spec: &str, tenant_factor: u32, webhooks: WebhookSettings) -> TestApp {
+    async fn spawn_full(
+        spec: &str,
+        tenant_factor: u32,
+        rate_store: StoreSettings,
+        webhooks: WebhookSettings,
+    ) -> TestApp {
         capture_logs();
         let disposable = Disposable::shared();
         let name = disposable
@@ -216,7 +238,7 @@ impl TestApp {
         let (base_url, tx) = serve(
             (runtime_options.clone(), worker_options.clone()),
             IdentitySettings::default(),
-            (rate_limits.clone(), tenant_factor),
+            (rate_limits.clone(), tenant_factor, rate_store.clone()),
             webhooks.clone(),
             secret_key.clone(),
         )
@@ -233,7 +255,7 @@ impl TestApp {
             secret_key,
             runtime_options,
             worker_options,
-            rate_limits: (rate_limits, tenant_factor),
+            rate_limits: (rate_limits, tenant_factor, rate_store),
             webhooks,
             _shutdown: vec![tx],
         }

@@ -30020,7 +30020,7 @@ Momentum is a multi-tenant CRM API.
 
 **Methods**: `HEAD` is answered wherever `GET` is, exactly as the `GET` (the same authentication, scope, rate limit, status and headers) without the body. `OPTIONS` is answered `204` with `Allow` on every path. Any other method a path does not take is `405 method_not_allowed` with `Allow`. All of them count against the rate limits.
 
-**Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, `webhook_test`), named in its description, with a per-minute quota counted per credential (per client address without one). Every response says where you stand (`RateLimit-Policy`, `RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`.
+**Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, `webhook_test`), named in its description, with a per-minute quota counted per credential (per client address without one). Every response says where you stand (`RateLimit-Policy`, `RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`. Instances may share one count through a store; while they cannot reach it, a request either passes uncounted (stating the quota, but without `RateLimit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`) or is refused with `503`, as the operator chose.
 
 Version: 0.1.0*/
 pub struct Client {

@@ -210,6 +210,9 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
 
+    #[command(flatten)]
+    pub rate_store: RateStoreArgs,
+
     /// Seconds a session token from a QR login lives.
     #[arg(long, env = "MOMENTUM_SESSION_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub session_token_ttl_secs: u64,
@@ -430,5 +433,49 @@ mod tests {
         assert!(trash(36_501, 3600).is_err());
         assert!(trash(30, 0).is_err(), "a zero interval would spin");
         assert!(trash(30, 7 * 86_400 + 1).is_err());
+    }
+}
+
+/// Where the rate limiters keep their state.
+#[derive(Debug, Clone, Args)]
+pub struct RateStoreArgs {
+    /// Redis URL (`redis://[[user]:password@]host[:port][/db]`) where every rate limiter
+    /// keeps its state, so all instances using it share one quota per credential, tenant
+    /// and address. Unset: each instance counts on its own, in process.
+    #[arg(long, env = "MOMENTUM_REDIS_URL", hide_env_values = true, value_parser = redacted)]
+    pub redis_url: Option<Redacted>,
+
+    /// What a request meets while Redis cannot be reached: `allow` (let through
+    /// uncounted; the headers state the quota but not what is left) or `deny` (503
+    /// `service_unavailable` with `Retry-After`).
+    #[arg(
+        long,
+        env = "MOMENTUM_RATE_LIMIT_STORE_FAILURE",
+        value_enum,
+        default_value_t = crate::ratelimit::StoreFailure::Allow
+    )]
+    pub rate_limit_store_failure: crate::ratelimit::StoreFailure,
+
+    /// Milliseconds one call to Redis may take before it counts as unreachable (and the
+    /// request meets MOMENTUM_RATE_LIMIT_STORE_FAILURE).
+    #[arg(long, env = "MOMENTUM_REDIS_TIMEOUT_MS", default_value_t = 250)]
+    pub redis_timeout_ms: u64,
+}
+
+impl RateStoreArgs {
+    /// The store these ask for; refuses a Redis URL that is not one (without echoing it).
+    pub fn settings(&self) -> anyhow::Result<crate::ratelimit::StoreSettings> {
+        use crate::ratelimit::{check_redis_url, RedisSettings, StoreSettings};
+        match &self.redis_url {
+            Some(url) => {
+                check_redis_url(&url.0)?;
+                Ok(StoreSettings::Redis(RedisSettings {
+                    url: url.0.clone(),
+                    timeout: std::time::Duration::from_millis(self.redis_timeout_ms.max(1)),
+                    on_failure: self.rate_limit_store_failure,
+                }))
+            }
+            None => Ok(StoreSettings::InProcess),
+        }
     }
 }

@@ -150,6 +150,11 @@ pub enum AppError {
     /// The database cannot be reached; the client may retry.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The shared rate-limit store cannot be reached and the operator chose to refuse
+    /// what it cannot count (`MOMENTUM_RATE_LIMIT_STORE_FAILURE=deny`). Logged once per
+    /// outage by the limiter, not per request.
+    #[error("the service is temporarily unavailable")]
+    LimitsUnavailable,
     /// The request did not finish within the server's deadline (`MOMENTUM_REQUEST_TIMEOUT_SECS`);
     /// whatever it had not committed is rolled back, and the client may retry.
     #[error("the request did not finish in time; retry later")]
@@ -180,7 +185,9 @@ impl AppError {
             Self::IdempotencyAnswerUnavailable => ErrorCode::IdempotencyAnswerUnavailable,
             Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
-            Self::Unavailable(_) | Self::TimedOut => ErrorCode::ServiceUnavailable,
+            Self::Unavailable(_) | Self::LimitsUnavailable | Self::TimedOut => {
+                ErrorCode::ServiceUnavailable
+            }
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

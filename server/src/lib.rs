@@ -8,7 +8,7 @@
 //! at rest, the address guard and the delivery worker), `startup.rs` (wiring),
 //! `serving.rs` (the connection loop and its limits on slow clients), `deadline.rs` (the
 //! request's deadline, which bounds its statements),
-//! `config.rs` (flags and environment).
+//! `config.rs` (flags and environment), `testing/` (services tests start for themselves).
 
 pub mod api;
 pub mod auth;
@@ -24,4 +24,5 @@ pub mod serving;
 #[cfg(test)]
 mod source_files;
 pub mod startup;
+pub mod testing;
 pub mod webhooks;

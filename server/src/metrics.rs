@@ -1,9 +1,10 @@
 //! Prometheus metrics, served as text at `/metrics`: requests and latency per operation,
-//! rate-limit decisions per class, credential lookups that reached the database, and
-//! webhook attempts by outcome.
+//! rate-limit decisions per class (and the health of a shared rate-limit store),
+//! credential lookups that reached the database, and webhook attempts by outcome.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -12,6 +13,9 @@ pub struct Metrics {
     latency: HistogramVec,
     allowed: IntCounterVec,
     limited: IntCounterVec,
+    unchecked: IntCounterVec,
+    store_errors: IntCounter,
+    store_up: IntGauge,
     auth_lookups: IntCounter,
     webhook_attempts: IntCounterVec,
 }
@@ -56,6 +60,26 @@ impl Metrics {
             &["class"],
         )
         .expect("valid metric");
+        let unchecked = IntCounterVec::new(
+            Opts::new(
+                "momentum_ratelimit_unchecked_total",
+                "Requests the rate-limit store could not count (unreachable), by class and \
+                 what they met (MOMENTUM_RATE_LIMIT_STORE_FAILURE): allow = let through, \
+                 deny = 503.",
+            ),
+            &["class", "on_failure"],
+        )
+        .expect("valid metric");
+        let store_errors = IntCounter::new(
+            "momentum_ratelimit_store_errors_total",
+            "Calls to the shared rate-limit store (Redis) that failed or timed out.",
+        )
+        .expect("valid metric");
+        let store_up = IntGauge::new(
+            "momentum_ratelimit_store_up",
+            "1 while the rate-limit store answers (always, in process), 0 during an outage.",
+        )
+        .expect("valid metric");
         let auth_lookups = IntCounter::new(
             "momentum_auth_lookups_total",
             "Credential checks that queried the database (the lookup was not cached).",
@@ -69,17 +93,22 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
-        for metric in [&requests, &allowed, &limited, &webhook_attempts] {
+        for metric in [&requests, &allowed, &limited, &unchecked, &webhook_attempts] {
             let _ = registry.register(Box::new(metric.clone()));
         }
         let _ = registry.register(Box::new(latency.clone()));
         let _ = registry.register(Box::new(auth_lookups.clone()));
+        let _ = registry.register(Box::new(store_errors.clone()));
+        let _ = registry.register(Box::new(store_up.clone()));
         Self {
             registry,
             requests,
             latency,
             allowed,
             limited,
+            unchecked,
+            store_errors,
+            store_up,
             auth_lookups,
             webhook_attempts,
         }
@@ -101,6 +130,21 @@ impl Metrics {
             &self.limited
         };
         counter.with_label_values(&[class]).inc();
+    }
+
+    /// A request the rate-limit store could not count, let through (`allow`) or refused
+    /// (`deny`).
+    pub fn rate_unchecked(&self, class: &str, on_failure: &str) {
+        self.unchecked.with_label_values(&[class, on_failure]).inc();
+    }
+
+    /// A call to the rate-limit store that failed.
+    pub fn rate_store_error(&self) {
+        self.store_errors.inc();
+    }
+
+    pub fn rate_store_up(&self, up: bool) {
+        self.store_up.set(i64::from(up));
     }
 
     /// A credential check that queries the database.

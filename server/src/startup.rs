@@ -23,7 +23,7 @@ use crate::crypto::SecretKey;
 use crate::db::trash::TrashSettings;
 use crate::db::{self, embedded};
 use crate::metrics::Metrics;
-use crate::ratelimit::{self, Class, ClassQuota, Limits, TrustedProxies};
+use crate::ratelimit::{self, Class, ClassQuota, RateLimiter, StoreSettings, TrustedProxies};
 use crate::serving::{self, ConnectionLimits};
 use crate::webhooks::worker::Worker;
 use crate::webhooks::WebhookSettings;
@@ -36,7 +36,7 @@ pub struct AppState {
     pub identity: IdentitySettings,
     /// Wakes QR-session long polls on this instance when a session changes.
     pub qr_events: Arc<tokio::sync::Notify>,
-    pub limits: Arc<Limits>,
+    pub limits: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub webhooks: WebhookSettings,
     /// How long answers to requests with an `Idempotency-Key` are kept.
@@ -72,6 +72,8 @@ pub struct HttpSettings {
     /// A tenant's ceiling across all its credentials, as a multiple of each class's
     /// quota (0: no ceiling).
     pub rate_tenant_factor: u32,
+    /// Where the rate limiters keep their state: in process, or shared in Redis.
+    pub rate_store: StoreSettings,
     /// Webhook delivery, and whether this process runs a worker.
     pub webhooks: WebhookSettings,
     /// How long answers to requests with an `Idempotency-Key` are kept.
@@ -96,6 +98,7 @@ impl Default for HttpSettings {
             rate_limits: ratelimit::parse_quotas("").unwrap_or_default(),
             trusted_proxies: TrustedProxies::default(),
             rate_tenant_factor: 5,
+            rate_store: StoreSettings::default(),
             webhooks: WebhookSettings::default(),
             idempotency_ttl: api::idempotency::DEFAULT_TTL,
             trash: TrashSettings::default(),
@@ -234,6 +237,13 @@ impl Application {
             settings.identity.auth_cache_ttl,
             settings.identity.last_used_flush,
         ));
+        let metrics = Arc::new(Metrics::new());
+        let limits = RateLimiter::from_settings(
+            &settings.rate_store,
+            &settings.rate_limits,
+            settings.rate_tenant_factor,
+            Arc::clone(&metrics),
+        )?;
         Ok(Self {
             acceptor,
             port,
@@ -242,11 +252,8 @@ impl Application {
                 auth,
                 identity: settings.identity.clone(),
                 qr_events: Arc::new(tokio::sync::Notify::new()),
-                limits: Arc::new(Limits::with_tenant_ceiling(
-                    &settings.rate_limits,
-                    settings.rate_tenant_factor,
-                )),
-                metrics: Arc::new(Metrics::new()),
+                limits: Arc::new(limits),
+                metrics,
                 webhooks: settings.webhooks.clone(),
                 idempotency_ttl: settings.idempotency_ttl,
                 secret_key: settings.secret_key.clone(),
@@ -690,6 +697,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
             .map_err(|err| anyhow::anyhow!("MOMENTUM_TRUSTED_PROXIES: {err}"))?,
         rate_tenant_factor: args.rate_tenant_factor,
+        rate_store: args.rate_store.settings()?,
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs.max(1)),
         trash: args.trash.settings()?,
         webhooks: args

@@ -27,7 +27,9 @@ use super::responses::{ErrorDetail, ErrorEnvelope, REQUEST_ID_HEADER};
 use crate::domain::FieldError;
 use crate::error::{AppError, ErrorCode};
 use crate::metrics::Metrics;
-use crate::ratelimit::{self, Class, ClientIp, Key, Limits, Slot, TrustedProxies};
+use crate::ratelimit::{
+    self, Class, ClientIp, Key, RateLimiter, Slot, TrustedProxies, Unavailable,
+};
 
 /// The request id, available to handlers as `Data<&RequestId>`.
 #[derive(Debug, Clone)]
@@ -37,7 +39,7 @@ pub struct Edge {
     pub max_body_bytes: usize,
     /// The deadline of a request, body upload included (a 503 past it).
     pub request_timeout: Duration,
-    pub limits: Arc<Limits>,
+    pub limits: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub trusted_proxies: Arc<TrustedProxies>,
 }
@@ -61,20 +63,33 @@ pub struct EdgeEndpoint<E> {
     inner: E,
     max_body_bytes: usize,
     request_timeout: Duration,
-    limits: Arc<Limits>,
+    limits: Arc<RateLimiter>,
     metrics: Arc<Metrics>,
     trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl<E> EdgeEndpoint<E> {
-    /// Counts a request by its client address and keeps the decision for the headers.
-    fn check_ip(&self, class: Class, ip: IpAddr, slot: &Slot) -> Option<u64> {
-        let decision = self.limits.check(class, &Key::Ip(ip));
-        let refused = decision.retry_after;
-        self.metrics
-            .rate_decision(class.as_str(), refused.is_none());
-        slot.set(decision);
-        refused
+    /// Counts a request by its client address and keeps the decision for the headers:
+    /// the error a refused request gets (429, or 503 while the store is away under
+    /// `deny`).
+    async fn check_ip(&self, class: Class, ip: IpAddr, slot: &Slot) -> Result<(), AppError> {
+        match self.limits.check(class, &Key::Ip(ip), None).await {
+            Ok(decision) => {
+                let refused = decision.retry_after;
+                slot.set(decision);
+                match refused {
+                    Some(retry_after) => Err(AppError::RateLimited {
+                        class: class.as_str(),
+                        retry_after,
+                    }),
+                    None => Ok(()),
+                }
+            }
+            Err(Unavailable(decision)) => {
+                slot.set(decision);
+                Err(AppError::LimitsUnavailable)
+            }
+        }
     }
 }
 
@@ -128,13 +143,9 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 None => operations::path_class(&path),
             };
             if let Some(class) = by_address {
-                if let Some(retry_after) = self.check_ip(class, ip, &slot) {
-                    return Err(AppError::RateLimited {
-                        class: class.as_str(),
-                        retry_after,
-                    }
-                    .into_poem());
-                }
+                self.check_ip(class, ip, &slot)
+                    .await
+                    .map_err(AppError::into_poem)?;
             }
             if let Some(op) = operation {
                 check_path(op, req.uri().path()).map_err(AppError::into_poem)?;
@@ -201,7 +212,8 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             // An authenticated operation refused before its credential check ran (no
             // `Authorization` header) still counts, per client address.
             if slot.get().is_none() {
-                self.check_ip(op.class, ip, &slot);
+                // The answer is already decided; only the count and its headers remain.
+                let _ = self.check_ip(op.class, ip, &slot).await;
             }
         }
         if let Some(decision) = slot.get() {
@@ -552,7 +564,7 @@ mod tests {
         let app = Route::new().at("/plain", poem::get(plain)).with(Edge {
             max_body_bytes: 1024,
             request_timeout: Duration::from_secs(5),
-            limits: Arc::new(Limits::new(&[])),
+            limits: Arc::new(RateLimiter::in_process(&[], 0, Arc::default())),
             metrics: Arc::new(Metrics::new()),
             trusted_proxies: Arc::default(),
         });
@@ -610,7 +622,7 @@ mod tests {
             .with(Edge {
                 max_body_bytes: 1024,
                 request_timeout: Duration::from_millis(200),
-                limits: Arc::new(Limits::new(&[])),
+                limits: Arc::new(RateLimiter::in_process(&[], 0, Arc::default())),
                 metrics: Arc::new(Metrics::new()),
                 trusted_proxies: Arc::default(),
             });

@@ -106,7 +106,10 @@ answered `204` with `Allow` on every path. Any other method a path does not take
 **Rate limits**: every operation belongs to a class (`auth`, `read`, `write`, `admin`, \
 `webhook_test`), named in its description, with a per-minute quota counted per credential \
 (per client address without one). Every response says where you stand (`RateLimit-Policy`, \
-`RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`.";
+`RateLimit`, `X-RateLimit-*`); a refusal is `429` with `Retry-After`. Instances may share \
+one count through a store; while they cannot reach it, a request either passes uncounted \
+(stating the quota, but without `RateLimit`, `X-RateLimit-Remaining` and \
+`X-RateLimit-Reset`) or is refused with `503`, as the operator chose.";
 
 /// Nested because poem-openapi implements `OpenApi` for tuples of at most 16; the order
 /// is the document's.

@@ -165,6 +165,15 @@ fn header(name: &str, description: &str, schema: MetaSchemaRef) -> MetaHeader {
     }
 }
 
+/// `header`, left out of responses to requests that could not be counted (the shared
+/// rate-limit store unreachable, `ratelimit::Decision::counted`).
+fn uncounted(header: MetaHeader) -> MetaHeader {
+    MetaHeader {
+        required: false,
+        ..header
+    }
+}
+
 /// Headers on every response, success or error, declared once for the document: the
 /// request id and the rate-limit state of the operation's class.
 fn standard_headers() -> Vec<MetaHeader> {
@@ -181,27 +190,30 @@ fn standard_headers() -> Vec<MetaHeader> {
              e.g. `\"read\";q=1000;w=60`: 1000 requests per 60 s.",
             String::schema_ref(),
         ),
-        header(
+        uncounted(header(
             "RateLimit",
             "What is left of it, e.g. `\"read\";r=998;t=1`: 998 requests now, the full \
-             quota back in 1 s.",
+             quota back in 1 s. Absent, with `X-RateLimit-Remaining` and \
+             `X-RateLimit-Reset`, while the server cannot count requests (the store its \
+             instances share their counts through is unreachable): the quota still stands, \
+             but what is left of it is unknown.",
             String::schema_ref(),
-        ),
+        )),
         header(
             "X-RateLimit-Limit",
             "Requests per minute of this operation's class.",
             u32::schema_ref(),
         ),
-        header(
+        uncounted(header(
             "X-RateLimit-Remaining",
-            "Requests that can be made right now.",
+            "Requests that can be made right now (absent when unknown, as `RateLimit`).",
             u32::schema_ref(),
-        ),
-        header(
+        )),
+        uncounted(header(
             "X-RateLimit-Reset",
-            "Seconds until the full quota is back.",
+            "Seconds until the full quota is back (absent when unknown, as `RateLimit`).",
             u64::schema_ref(),
-        ),
+        )),
     ]
 }
 
@@ -641,8 +653,9 @@ fn describe(code: ErrorCode) -> &'static str {
         }
         ErrorCode::Internal => "An unexpected error; it has been logged under the request id.",
         ErrorCode::ServiceUnavailable => {
-            "The database is unreachable (stopped, restarting, or out of connections); \
-             retry after `Retry-After` seconds."
+            "The database is unreachable (stopped, restarting, or out of connections), or \
+             the store the instances share rate limits through is, where the operator \
+             chose to refuse what cannot be counted; retry after `Retry-After` seconds."
         }
         ErrorCode::IdempotencyKeyReused => {
             "The `Idempotency-Key` was used for a different request (method, path or body)."
@@ -695,7 +708,8 @@ impl<S: ErrorSet> ApiResponse for ApiError<S> {
                         )],
                         ErrorCode::ServiceUnavailable => vec![header(
                             "Retry-After",
-                            "Seconds to wait before retrying (2): the database is away, \
+                            "Seconds to wait before retrying (2): the database (or the \
+                             store the instances share rate limits through) is away, \
                              typically for the seconds a restart or failover takes.",
                             u64::schema_ref(),
                         )],

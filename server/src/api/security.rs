@@ -16,7 +16,7 @@ use super::operations;
 use crate::auth::Principal;
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::ratelimit::{ClientIp, Decision, Key, Slot};
+use crate::ratelimit::{ClientIp, Decision, Key, Slot, Unavailable};
 use crate::startup::AppState;
 
 /// An API key (`mk_...`, printed by `momentum tenant create` or made with
@@ -69,31 +69,31 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
         // so keys made up at random cannot each cost a database query. A valid key is
         // refused here only while its address is out of quota and its lookup is not
         // cached; it never spends the address's quota.
-        if let Some(refused) = state.limits.exhausted(op.class, &address) {
-            return Err(refuse(req, state, refused));
+        match state.limits.exhausted(op.class, &address).await {
+            Ok(Some(refused)) => return Err(refuse(req, refused)),
+            Ok(None) => {}
+            Err(unavailable) => return Err(unavailable_error(req, unavailable)),
         }
         state.metrics.auth_lookup();
     }
     let authenticated = state.auth.authenticate(token).await;
-    // A valid credential counts against its own quota; a bad one against its client
-    // address, so guessing keys is as limited as anything else.
-    let key = match &authenticated {
-        Ok(principal) => Key::Credential(principal.credential_id),
-        Err(_) => address,
+    // A valid credential counts against its own quota and its tenant's ceiling (which
+    // decides when it is the one that refuses); a bad one against its client address,
+    // so guessing keys is as limited as anything else.
+    let (key, tenant) = match &authenticated {
+        Ok(principal) => (
+            Key::Credential(principal.credential_id),
+            Some(principal.tenant_id),
+        ),
+        Err(_) => (address, None),
     };
-    let mut decision = state.limits.check(op.class, &key);
-    if let (Ok(principal), None) = (&authenticated, decision.retry_after) {
-        // The tenant-wide ceiling decides when it is the tighter of the two.
-        if let Some(tenant) = state.limits.check_tenant(op.class, principal.tenant_id) {
-            if tenant.retry_after.is_some() {
-                decision = tenant;
-            }
-        }
-    }
+    let decision = match state.limits.check(op.class, &key, tenant).await {
+        Ok(decision) => decision,
+        Err(unavailable) => return Err(unavailable_error(req, unavailable)),
+    };
     if decision.retry_after.is_some() {
-        return Err(refuse(req, state, decision));
+        return Err(refuse(req, decision));
     }
-    state.metrics.rate_decision(op.class.as_str(), true);
     if let Some(slot) = req.extensions().get::<Slot>() {
         slot.set(decision);
     }
@@ -112,8 +112,7 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
 }
 
 /// A 429 for `decision`, which the response's rate-limit headers report.
-fn refuse(req: &Request, state: &AppState, decision: Decision) -> AppError {
-    state.metrics.rate_decision(decision.class.as_str(), false);
+fn refuse(req: &Request, decision: Decision) -> AppError {
     let error = AppError::RateLimited {
         class: decision.class.as_str(),
         retry_after: decision.retry_after.unwrap_or(1),
@@ -122,4 +121,12 @@ fn refuse(req: &Request, state: &AppState, decision: Decision) -> AppError {
         slot.set(decision);
     }
     error
+}
+
+/// A 503: the rate-limit store is away and the policy is to refuse what it cannot count.
+fn unavailable_error(req: &Request, Unavailable(decision): Unavailable) -> AppError {
+    if let Some(slot) = req.extensions().get::<Slot>() {
+        slot.set(decision);
+    }
+    AppError::LimitsUnavailable
 }

@@ -1,21 +1,29 @@
-//! Rate limiting: GCRA limiters (governor), one per class, keyed by credential (or client
-//! IP for unauthenticated operations). Which class an operation belongs to is decided in
-//! one place, [`Class::of`], from what the document says of it; so a new operation is
-//! limited by construction. One instance keeps its own state: behind a load balancer the
-//! limits are per instance (this module is the one interface a shared backend would
-//! replace).
+//! Rate limiting: GCRA limiters, one per class, keyed by credential (or client IP for
+//! unauthenticated operations). Which class an operation belongs to is decided in one
+//! place, [`Class::of`], from what the document says of it; so a new operation is
+//! limited by construction.
+//!
+//! Every check goes through one interface, [`RateLimiter`], over one of two stores chosen
+//! by configuration ([`StoreSettings`]): in process ([`Limits`], governor; each instance
+//! counts on its own) or Redis ([`RedisStore`], `MOMENTUM_REDIS_URL`; every instance
+//! shares one count). Both compute the same GCRA, so they give the same decisions and
+//! headers. What happens while Redis cannot be reached is [`StoreFailure`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock, Reference};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DashMapStateStore;
-use governor::{Quota, RateLimiter};
 use uuid::Uuid;
+
+mod limiter;
+mod memory;
+mod redis_store;
+
+pub use limiter::{
+    RateLimiter, RedisSettings, Store, StoreFailure, StoreFuture, StoreSettings, Unavailable,
+};
+pub use memory::Limits;
+pub use redis_store::{check_url as check_redis_url, RedisStore};
 
 /// The classes an operation can belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,12 +126,19 @@ pub struct ClassQuota {
 }
 
 impl ClassQuota {
-    fn quota(self) -> Quota {
-        // per_minute ≥ 1, so the period is at most a minute and never zero.
-        let period = Duration::from_secs(60) / self.per_minute.get();
-        Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_minute(self.per_minute))
-            .allow_burst(self.burst)
+    /// `factor` times this quota and burst: a tenant's ceiling (`None` for 0: no ceiling).
+    fn scaled(self, factor: u32) -> Option<Self> {
+        let factor = NonZeroU32::new(factor)?;
+        Some(Self {
+            per_minute: self.per_minute.saturating_mul(factor),
+            burst: self.burst.saturating_mul(factor),
+        })
+    }
+
+    /// The time one request's cell takes to come back.
+    fn interval(self) -> Duration {
+        // per_minute ≥ 1, so the interval is at most a minute and never zero.
+        Duration::from_secs(60) / self.per_minute.get()
     }
 }
 
@@ -188,32 +203,64 @@ pub struct Decision {
     pub reset: u64,
     /// `Some(seconds ≥ 1)` when the request is refused.
     pub retry_after: Option<u64>,
+    /// Whether a limiter counted the request. `false` when the shared store could not be
+    /// reached: the quota (`limit`) still holds, but `remaining` and `reset` are unknown,
+    /// so the headers leave them out rather than make them up.
+    pub counted: bool,
 }
 
-type Limiter<C> = RateLimiter<Key, DashMapStateStore<Key>, C, StateInformationMiddleware>;
-
-/// One limiter per class, and one per class for tenant-wide ceilings.
-pub struct Limits<C: Clock = DefaultClock> {
-    clock: C,
-    classes: Vec<(Class, ClassQuota, Limiter<C>)>,
-    /// `factor` × each class's quota, across all of a tenant's credentials, so minting
-    /// keys does not multiply a tenant's quota. Empty when the ceiling is off.
-    tenants: Vec<(Class, ClassQuota, Limiter<C>)>,
-    /// Until when a key is known to have nothing left in a class: since it was refused,
-    /// or since a request took its last cell. governor cannot tell without spending a
-    /// cell; [`Limits::exhausted`] can, so the credential check refuses an address out
-    /// of quota before looking a made-up key up in the database.
-    spent: Mutex<HashMap<(Class, Key), C::Instant>>,
-}
-
-impl Limits<DefaultClock> {
-    pub fn new(quotas: &[(Class, ClassQuota)]) -> Self {
-        Self::with_clock(quotas, 0, DefaultClock::default())
+impl Decision {
+    /// Allowed under `quota`, with `remaining` requests left.
+    fn allowed(class: Class, quota: ClassQuota, remaining: u32) -> Self {
+        let used = quota.burst.get().saturating_sub(remaining);
+        Self {
+            class,
+            limit: quota.per_minute.get(),
+            window: 60,
+            remaining,
+            reset: ceil_secs(quota.interval() * used),
+            retry_after: None,
+            counted: true,
+        }
     }
 
-    /// With a tenant-wide ceiling of `tenant_factor` times each class's quota (0: none).
-    pub fn with_tenant_ceiling(quotas: &[(Class, ClassQuota)], tenant_factor: u32) -> Self {
-        Self::with_clock(quotas, tenant_factor, DefaultClock::default())
+    /// Refused under `quota` until the next cell comes, `wait` from now.
+    fn refused(class: Class, quota: ClassQuota, wait: Duration) -> Self {
+        Self {
+            class,
+            limit: quota.per_minute.get(),
+            window: 60,
+            remaining: 0,
+            reset: ceil_secs(quota.interval() * quota.burst.get()),
+            retry_after: Some(ceil_secs(wait).max(1)),
+            counted: true,
+        }
+    }
+
+    /// A class without a limiter (none configured: only in tests of other parts).
+    fn unlimited(class: Class) -> Self {
+        Self {
+            class,
+            limit: 0,
+            window: 60,
+            remaining: 0,
+            reset: 0,
+            retry_after: None,
+            counted: true,
+        }
+    }
+
+    /// Not counted: the store could not say. Only the quota is known.
+    fn uncounted(class: Class, quota: Option<ClassQuota>) -> Self {
+        Self {
+            class,
+            limit: quota.map_or(0, |q| q.per_minute.get()),
+            window: 60,
+            remaining: 0,
+            reset: 0,
+            retry_after: None,
+            counted: false,
+        }
     }
 }
 
@@ -221,162 +268,9 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-impl<C: Clock + Clone> Limits<C> {
-    pub fn with_clock(quotas: &[(Class, ClassQuota)], tenant_factor: u32, clock: C) -> Self {
-        let build = |quotas: &mut dyn Iterator<Item = (Class, ClassQuota)>| {
-            quotas
-                .map(|(class, quota)| {
-                    let limiter = RateLimiter::dashmap_with_clock(quota.quota(), clock.clone())
-                        .with_middleware::<StateInformationMiddleware>();
-                    (class, quota, limiter)
-                })
-                .collect::<Vec<_>>()
-        };
-        let classes = build(&mut quotas.iter().copied());
-        let scale = |n: NonZeroU32| {
-            n.saturating_mul(NonZeroU32::new(tenant_factor).unwrap_or(NonZeroU32::MIN))
-        };
-        let tenants = if tenant_factor == 0 {
-            Vec::new()
-        } else {
-            build(&mut quotas.iter().map(|(class, q)| {
-                let scaled = ClassQuota {
-                    per_minute: scale(q.per_minute),
-                    burst: scale(q.burst),
-                };
-                (*class, scaled)
-            }))
-        };
-        Self {
-            clock,
-            classes,
-            tenants,
-            spent: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `key`'s refusal in `class` when it is known to have nothing left right now,
-    /// without spending anything (`None`: it may have; only [`Limits::check`] says).
-    pub fn exhausted(&self, class: Class, key: &Key) -> Option<Decision> {
-        let until = *self.spent.lock().ok()?.get(&(class, key.counted()))?;
-        let now = self.clock.now();
-        if until <= now {
-            return None;
-        }
-        let (_, quota, _) = self.classes.iter().find(|(c, ..)| *c == class)?;
-        let interval = Duration::from_secs(60) / quota.per_minute.get();
-        let wait = Duration::from(until.duration_since(now));
-        Some(Decision {
-            class,
-            limit: quota.per_minute.get(),
-            window: 60,
-            remaining: 0,
-            reset: ceil_secs(interval * quota.burst.get()),
-            retry_after: Some(ceil_secs(wait).max(1)),
-        })
-    }
-
-    /// Counts one request of `key` against `class`.
-    pub fn check(&self, class: Class, key: &Key) -> Decision {
-        let key = &key.counted();
-        let (decision, wait) = self.check_in(&self.classes, class, key);
-        if decision.remaining == 0 && decision.limit > 0 {
-            // A refusal says when the next cell comes. A request that took the last cell
-            // does not, and the next one comes within an interval: that is assumed, so
-            // `exhausted` may refuse up to an interval early, never too late.
-            let interval = Duration::from_secs(60) / decision.limit;
-            let until = self.clock.now() + wait.unwrap_or(interval).into();
-            if let Ok(mut spent) = self.spent.lock() {
-                spent.insert((class, key.clone()), until);
-            }
-        }
-        decision
-    }
-
-    /// Counts one request of `tenant` against its tenant-wide ceiling for `class`;
-    /// `None` when there is no ceiling.
-    pub fn check_tenant(&self, class: Class, tenant: Uuid) -> Option<Decision> {
-        (!self.tenants.is_empty())
-            .then(|| self.check_in(&self.tenants, class, &Key::Tenant(tenant)).0)
-    }
-
-    /// The decision, and on a refusal the exact wait for the next cell.
-    fn check_in(
-        &self,
-        limiters: &[(Class, ClassQuota, Limiter<C>)],
-        class: Class,
-        key: &Key,
-    ) -> (Decision, Option<Duration>) {
-        let Some((_, quota, limiter)) = limiters.iter().find(|(c, ..)| *c == class) else {
-            // Every class has a limiter (parse_quotas lists them all).
-            let unlimited = Decision {
-                class,
-                limit: 0,
-                window: 60,
-                remaining: 0,
-                reset: 0,
-                retry_after: None,
-            };
-            return (unlimited, None);
-        };
-        let interval = Duration::from_secs(60) / quota.per_minute.get();
-        let burst = quota.burst.get();
-        match limiter.check_key(key) {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                let decision = Decision {
-                    class,
-                    limit: quota.per_minute.get(),
-                    window: 60,
-                    remaining,
-                    reset: ceil_secs(interval * burst.saturating_sub(remaining)),
-                    retry_after: None,
-                };
-                (decision, None)
-            }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                let decision = Decision {
-                    class,
-                    limit: quota.per_minute.get(),
-                    window: 60,
-                    remaining: 0,
-                    reset: ceil_secs(interval * burst),
-                    retry_after: Some(ceil_secs(wait).max(1)),
-                };
-                (decision, Some(wait))
-            }
-        }
-    }
-
-    /// Forgets keys whose limits have fully replenished (they are indistinguishable from
-    /// new ones), so memory follows the number of recently active keys.
-    pub fn evict_idle(&self) {
-        for (_, _, limiter) in self.classes.iter().chain(&self.tenants) {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
-        let now = self.clock.now();
-        if let Ok(mut spent) = self.spent.lock() {
-            spent.retain(|_, until| *until > now);
-            spent.shrink_to_fit();
-        }
-    }
-
-    /// Keys currently tracked, across classes.
-    pub fn tracked(&self) -> usize {
-        self.classes
-            .iter()
-            .chain(&self.tenants)
-            .map(|(_, _, l)| l.len())
-            .sum()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use governor::clock::FakeRelativeClock;
 
     fn quotas(spec: &str) -> Vec<(Class, ClassQuota)> {
         parse_quotas(spec).unwrap()
@@ -425,124 +319,6 @@ mod tests {
             Class::of("webhook_endpoints_create", "post", Some(&["admin"])),
             Class::Admin
         );
-    }
-
-    #[test]
-    fn one_request_over_the_burst_is_refused_until_a_cell_replenishes() {
-        let clock = FakeRelativeClock::default();
-        let limits = Limits::with_clock(&quotas("write=3/min"), 0, clock.clone());
-        let key = Key::Credential(Uuid::now_v7());
-        let remaining: Vec<u32> = (0..3)
-            .map(|_| limits.check(Class::Write, &key).remaining)
-            .collect();
-        assert_eq!(remaining, [2, 1, 0], "one fewer per request");
-        let refused = limits.check(Class::Write, &key);
-        assert_eq!(refused.retry_after, Some(20), "a cell every 20 s");
-        clock.advance(Duration::from_secs(20));
-        assert_eq!(limits.check(Class::Write, &key).retry_after, None);
-    }
-
-    #[test]
-    fn keys_are_counted_apart_per_class() {
-        let limits = Limits::new(&quotas("auth=1/min"));
-        let a = Key::Ip("10.0.0.1".parse().unwrap());
-        let b = Key::Ip("10.0.0.2".parse().unwrap());
-        assert!(limits.check(Class::Auth, &a).retry_after.is_none());
-        assert!(limits.check(Class::Auth, &a).retry_after.is_some());
-        assert!(limits.check(Class::Auth, &b).retry_after.is_none());
-        assert!(limits.check(Class::Read, &a).retry_after.is_none());
-    }
-
-    #[test]
-    fn an_ipv6_client_counts_by_its_64_and_a_mapped_ipv4_address_as_itself() {
-        let limits = Limits::new(&quotas("auth=1/min"));
-        let allowed = |ip: &str| {
-            let key = Key::Ip(ip.parse().unwrap());
-            limits.check(Class::Auth, &key).retry_after.is_none()
-        };
-        assert!(allowed("2001:db8:1:2::1"));
-        // One /64 is one subscriber's: every address in it is the same client.
-        assert!(!allowed("2001:db8:1:2:ffff:ffff:ffff:ffff"), "same /64");
-        assert!(allowed("2001:db8:1:3::1"), "the next /64");
-        assert!(allowed("192.0.2.1"));
-        assert!(
-            !allowed("::ffff:192.0.2.1"),
-            "IPv4-mapped is the IPv4 address"
-        );
-        assert!(allowed("192.0.2.2"), "IPv4 counts per address");
-        assert!(
-            limits
-                .exhausted(Class::Auth, &Key::Ip("2001:db8:1:2::abcd".parse().unwrap()))
-                .is_some(),
-            "known out of quota by its /64 too"
-        );
-    }
-
-    #[test]
-    fn a_tenant_cannot_multiply_its_quota_by_minting_keys() {
-        let limits = Limits::with_tenant_ceiling(&quotas("write=2/min"), 2);
-        let tenant = Uuid::now_v7();
-        let mut allowed = 0;
-        for _ in 0..3 {
-            // Three fresh keys, two requests each: within each key's own quota.
-            let key = Key::Credential(Uuid::now_v7());
-            for _ in 0..2 {
-                let own = limits.check(Class::Write, &key);
-                let shared = limits.check_tenant(Class::Write, tenant);
-                if own.retry_after.is_none() && shared.is_some_and(|d| d.retry_after.is_none()) {
-                    allowed += 1;
-                }
-            }
-        }
-        assert_eq!(allowed, 4, "2 a key, 2 × 2 for the tenant");
-        assert!(Limits::new(&quotas(""))
-            .check_tenant(Class::Write, tenant)
-            .is_none());
-    }
-
-    #[test]
-    fn a_key_out_of_quota_is_known_without_spending_a_cell() {
-        let clock = FakeRelativeClock::default();
-        let limits = Limits::with_clock(&quotas("read=6/min:2"), 0, clock.clone());
-        let key = Key::Ip("203.0.113.9".parse().unwrap());
-        assert_eq!(limits.exhausted(Class::Read, &key), None, "never seen");
-        assert!(limits.check(Class::Read, &key).retry_after.is_none());
-        assert_eq!(limits.exhausted(Class::Read, &key), None, "a cell left");
-        assert!(limits.check(Class::Read, &key).retry_after.is_none());
-        // The last cell is gone: known at once, and asking spends nothing.
-        for _ in 0..3 {
-            let known = limits.exhausted(Class::Read, &key).map(|d| d.retry_after);
-            assert_eq!(known, Some(Some(10)), "a cell every 10 s");
-        }
-        assert_eq!(limits.exhausted(Class::Write, &key), None, "per class");
-        clock.advance(Duration::from_secs(10));
-        assert_eq!(limits.exhausted(Class::Read, &key), None);
-        assert!(limits.check(Class::Read, &key).retry_after.is_none());
-        assert!(limits.check(Class::Read, &key).retry_after.is_some());
-        clock.advance(Duration::from_secs(4));
-        let known = limits.exhausted(Class::Read, &key).map(|d| d.retry_after);
-        assert_eq!(known, Some(Some(6)), "a refusal knows its wait exactly");
-        clock.advance(Duration::from_secs(60));
-        limits.evict_idle();
-        assert_eq!(limits.exhausted(Class::Read, &key), None);
-    }
-
-    #[test]
-    fn idle_keys_are_evicted_so_memory_stays_bounded() {
-        let clock = FakeRelativeClock::default();
-        let limits = Limits::with_clock(&quotas("auth=10/min"), 0, clock.clone());
-        for i in 0..100_000u32 {
-            let ip = IpAddr::from(i.to_be_bytes());
-            limits.check(Class::Auth, &Key::Ip(ip));
-        }
-        assert_eq!(limits.tracked(), 100_000);
-        // Six seconds later one cell has come back to each, but not the full burst yet.
-        clock.advance(Duration::from_secs(6));
-        limits.evict_idle();
-        assert_eq!(limits.tracked(), 100_000, "keys with state left are kept");
-        clock.advance(Duration::from_secs(60));
-        limits.evict_idle();
-        assert_eq!(limits.tracked(), 0, "fully replenished keys are forgotten");
     }
 }
 
@@ -661,7 +437,9 @@ pub fn client_ip<'a>(
 }
 
 /// The response headers that report `decision` (draft-ietf-httpapi-ratelimit-headers and
-/// the common `X-RateLimit-*`), plus `Retry-After` on a refusal.
+/// the common `X-RateLimit-*`), plus `Retry-After` on a refusal. A request the store could
+/// not count gets the quota alone (`RateLimit-Policy`, `X-RateLimit-Limit`): what is left
+/// of it is unknown, and a made-up figure would mislead a client pacing itself by it.
 pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
     let name = decision.class.as_str();
     let mut out = vec![
@@ -669,14 +447,18 @@ pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
             "RateLimit-Policy",
             format!("\"{name}\";q={};w={}", decision.limit, decision.window),
         ),
-        (
-            "RateLimit",
-            format!("\"{name}\";r={};t={}", decision.remaining, decision.reset),
-        ),
         ("X-RateLimit-Limit", decision.limit.to_string()),
-        ("X-RateLimit-Remaining", decision.remaining.to_string()),
-        ("X-RateLimit-Reset", decision.reset.to_string()),
     ];
+    if decision.counted {
+        out.extend([
+            (
+                "RateLimit",
+                format!("\"{name}\";r={};t={}", decision.remaining, decision.reset),
+            ),
+            ("X-RateLimit-Remaining", decision.remaining.to_string()),
+            ("X-RateLimit-Reset", decision.reset.to_string()),
+        ]);
+    }
     if let Some(after) = decision.retry_after {
         out.push(("Retry-After", after.to_string()));
     }

@@ -107,6 +107,23 @@ fn trusted_proxies_that_are_no_address_or_range_refuse_to_start_naming_each() {
     );
 }
 
+#[test]
+fn a_redis_url_that_is_not_one_is_refused_without_being_echoed() {
+    // A password in a URL of the wrong scheme: neither may reach the log.
+    let url = "http://:hunter2-but-longer@cache.internal:6379/0";
+    let (ok, stderr) = serve_with_env(
+        &["serve"],
+        RUNTIME_ROLE,
+        &[
+            ("MOMENTUM_SECRET_KEY", Some(TEST_SECRET_KEY)),
+            ("MOMENTUM_REDIS_URL", Some(url)),
+        ],
+    );
+    assert!(!ok, "serve started with a URL that is not Redis's");
+    assert!(stderr.contains("MOMENTUM_REDIS_URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
 /// Runs `momentum <args>` against a fresh migrated database as `user`, with `vars` set;
 /// whether it succeeded, and its stderr.
 async fn run_on_fresh_database(args: &[&str], user: &str, vars: &[(&str, &str)]) -> (bool, String) {
