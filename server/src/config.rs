@@ -23,6 +23,9 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// Parsed once at start and moved into its command: the size of the biggest variant
+// (every serve setting) costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default).
