@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::TenantTx;
+use super::{autocommit, query, query_as};
 use crate::auth::Kind;
 use crate::error::AppResult;
 
@@ -30,14 +31,14 @@ pub async fn find_credential(
     kind: Kind,
     public_id: &str,
 ) -> AppResult<Option<StoredCredential>> {
-    Ok(sqlx::query_as(
+    Ok(query_as(
         "SELECT credential_id, tenant_id, user_id, user_role, user_active, secret_hash, \
                 scopes, expires_at, revoked_at \
            FROM auth_lookup_credential($1, $2)",
     )
     .bind(kind.as_str())
     .bind(public_id)
-    .fetch_optional(pool)
+    .fetch_optional(autocommit(pool))
     .await?)
 }
 
@@ -57,7 +58,7 @@ pub async fn touch(pool: &PgPool, tenant: Uuid, batch: &[Used]) -> AppResult<()>
     let ids: Vec<Uuid> = batch.iter().map(|u| u.credential_id).collect();
     let at: Vec<DateTime<Utc>> = batch.iter().map(|u| u.at).collect();
     let mut tx = TenantTx::begin(pool, tenant).await?;
-    sqlx::query(
+    query(
         "WITH used AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[]) \
                         AS u (kind, id, used_at)), \
               keys AS (UPDATE api_keys k SET last_used_at = u.used_at FROM used u \

@@ -39,6 +39,7 @@ pub mod qr;
 pub mod search;
 #[cfg(test)]
 mod sql_guard;
+mod statements;
 mod tenant_tx;
 pub mod tenants;
 pub mod trash;
@@ -51,6 +52,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+pub use statements::{
+    autocommit, prepared_statements, query, query_as, query_scalar, set_prepared_statements,
+    Autocommit,
+};
 pub use tenant_tx::TenantTx;
 
 /// The migrations compiled into the binary, applied by `momentum migrate` (as the owner).
@@ -75,6 +80,15 @@ pub async fn connect_with(
     max_connections: u32,
     acquire_timeout: Duration,
 ) -> anyhow::Result<PgPool> {
+    // Without prepared statements nothing would use the cache; without a cache, a
+    // statement that still asked to be kept (none should: see `statements`) is at least
+    // prepared anew each time rather than reused by a name the pooler may have
+    // given to another session.
+    let options = if prepared_statements() {
+        options
+    } else {
+        options.statement_cache_capacity(0)
+    };
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
@@ -89,10 +103,10 @@ pub async fn connect_with(
 /// authentication functions it owns read api_keys across tenants) and CREATEROLE (to
 /// create the runtime role).
 pub async fn migrate(admin: &PgPool) -> anyhow::Result<()> {
-    let (is_super, bypass_rls, create_role): (bool, bool, bool) = sqlx::query_as(
+    let (is_super, bypass_rls, create_role): (bool, bool, bool) = query_as(
         "SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = current_user",
     )
-    .fetch_one(admin)
+    .fetch_one(autocommit(admin))
     .await
     .context("cannot read the migration role's attributes")?;
     if !(is_super || (bypass_rls && create_role)) {
@@ -110,10 +124,10 @@ pub async fn migrate(admin: &PgPool) -> anyhow::Result<()> {
 /// Refuses to serve through a role that could read across tenants: a superuser or a
 /// BYPASSRLS role ignores row-level security, and the tables' owner can switch it off.
 pub async fn check_runtime_role(pool: &PgPool) -> anyhow::Result<()> {
-    let (role, is_super, bypass_rls): (String, bool, bool) = sqlx::query_as(
+    let (role, is_super, bypass_rls): (String, bool, bool) = query_as(
         "SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
     )
-    .fetch_one(pool)
+    .fetch_one(autocommit(pool))
     .await
     .context("cannot read the database role's attributes")?;
     if is_super {
@@ -129,12 +143,12 @@ pub async fn check_runtime_role(pool: &PgPool) -> anyhow::Result<()> {
              row-level security. Connect DATABASE_URL as a role without it."
         );
     }
-    let owned: Vec<String> = sqlx::query_scalar(
+    let owned: Vec<String> = query_scalar(
         "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') \
             AND pg_has_role(current_user, c.relowner, 'USAGE') ORDER BY 1",
     )
-    .fetch_all(pool)
+    .fetch_all(autocommit(pool))
     .await
     .context("cannot read table ownership")?;
     if !owned.is_empty() {
@@ -162,12 +176,12 @@ pub const WORKER_FUNCTIONS: &[&str] = &[
 async fn missing_worker_functions(pool: &PgPool) -> anyhow::Result<Vec<&'static str>> {
     let mut missing = Vec::new();
     for function in WORKER_FUNCTIONS {
-        let allowed: bool = sqlx::query_scalar(
+        let allowed: bool = query_scalar(
             "SELECT to_regprocedure($1) IS NOT NULL \
                 AND has_function_privilege(to_regprocedure($1), 'EXECUTE')",
         )
         .bind(function)
-        .fetch_one(pool)
+        .fetch_one(autocommit(pool))
         .await
         .context("cannot read the database role's function privileges")?;
         if !allowed {
@@ -195,8 +209,8 @@ pub async fn check_worker_role(pool: &PgPool, host: WorkerHost) -> anyhow::Resul
     if missing.is_empty() {
         return Ok(());
     }
-    let role: String = sqlx::query_scalar("SELECT current_user::text")
-        .fetch_one(pool)
+    let role: String = query_scalar("SELECT current_user::text")
+        .fetch_one(autocommit(pool))
         .await
         .context("cannot read the database role")?;
     let other_way = match host {
@@ -224,8 +238,8 @@ pub async fn can_run_worker_functions(pool: &PgPool) -> anyhow::Result<bool> {
 /// For `/readyz`: the database answers and has every migration this binary carries.
 pub async fn check_ready(pool: &PgPool) -> anyhow::Result<()> {
     let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(pool)
+        query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(autocommit(pool))
             .await
             .context("database unreachable or not migrated")?;
     let missing: Vec<i64> = MIGRATOR

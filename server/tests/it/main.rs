@@ -10,6 +10,7 @@ mod deadlines;
 mod definer;
 mod faults;
 mod identity;
+mod pgbouncer;
 mod rls;
 mod serve;
 mod support;
