@@ -32,6 +32,7 @@ pub mod embedded;
 pub mod events;
 pub mod idempotency;
 pub mod leads;
+pub mod listen;
 pub mod merges;
 pub mod page;
 pub mod pipelines;
@@ -115,6 +116,15 @@ pub async fn migrate(admin: &PgPool) -> anyhow::Result<()> {
              ALTER ROLE <owner> BYPASSRLS CREATEROLE"
         );
     }
+    // sqlx holds a session-level advisory lock while it migrates: through a transaction
+    // pooler it would be taken on one server session and left on it for others.
+    listen::check_session(
+        &admin.connect_options(),
+        "MOMENTUM_ADMIN_DATABASE_URL",
+        "Migrations hold a session-level advisory lock: point it at PostgreSQL itself, not \
+         at the pooler.",
+    )
+    .await?;
     MIGRATOR
         .run(admin)
         .await

@@ -29,7 +29,8 @@
 //!
 //! Nothing else keeps session state: the tenant, the trash switch and the statement
 //! timeout are all transaction-local (`set_config(..., true)`, `SET LOCAL`). Listening
-//! (`LISTEN`) and the migrations' advisory lock need a session, and so a direct URL.
+//! (`LISTEN`) and the migrations' advisory lock need a session, and so a direct URL (see
+//! [`super::listen`]).
 //!
 //! The setting is process-wide rather than a property of each pool: it belongs to the way
 //! this process reaches its database (one pooler or none, for every pool), and a flag on
