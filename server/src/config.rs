@@ -89,10 +89,10 @@ pub struct WorkerDatabaseArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PoolerArgs {
     /// PostgreSQL URL of a direct session (not through a transaction pooler) for what
-    /// needs one: listening for the webhook worker's wake-ups (LISTEN). Any role that may
-    /// connect will do, since listening needs no grants; the API's own role is the natural
-    /// choice. Unset: MOMENTUM_WORKER_DATABASE_URL (default: DATABASE_URL), which must
-    /// then be direct (checked at start).
+    /// needs one: listening for credential changes and for the webhook worker's wake-ups
+    /// (LISTEN). Any role that may connect will do, since listening needs no grants; the
+    /// API's own role is the natural choice. Unset: DATABASE_URL, and for the worker's
+    /// wake-ups MOMENTUM_WORKER_DATABASE_URL, which must then be direct (checked at start).
     #[arg(long, env = "MOMENTUM_DIRECT_DATABASE_URL", hide_env_values = true)]
     pub direct_database_url: Option<String>,
 

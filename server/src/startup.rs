@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::api::{self, edge::Edge};
-use crate::auth::Authenticator;
+use crate::auth::{self, Authenticator};
 use crate::config::{SecretKeyArgs, ServeArgs};
 use crate::crypto::SecretKey;
 use crate::db::trash::TrashSettings;
@@ -172,7 +172,9 @@ pub struct Application {
     settings: HttpSettings,
     /// The worker's pool, when this process runs the webhook worker and the purges.
     worker_pool: Option<PgPool>,
-    /// The session the webhook worker LISTENs in, when this process runs it.
+    /// The sessions that LISTEN: for credential changes, and for the webhook worker's
+    /// wake-ups when this process runs it.
+    credential_session: PgPool,
     worker_session: Option<PgPool>,
 }
 
@@ -181,7 +183,8 @@ const DIRECT_URL: &str = "MOMENTUM_DIRECT_DATABASE_URL";
 const WORKER_URL: &str = "MOMENTUM_WORKER_DATABASE_URL (default: DATABASE_URL)";
 
 /// What to do when a URL used for listening leads to a transaction pooler.
-const DIRECT_ADVICE: &str = "Listening for webhooks needs a session of its own: set MOMENTUM_DIRECT_DATABASE_URL to a URL that reaches PostgreSQL directly. \
+const DIRECT_ADVICE: &str = "Listening for credential changes and webhooks needs a session \
+    of its own: set MOMENTUM_DIRECT_DATABASE_URL to a URL that reaches PostgreSQL directly. \
     Behind such a pooler, also set MOMENTUM_DB_PREPARED_STATEMENTS=false unless it keeps \
     prepared statements (PgBouncer 1.21 or later with max_prepared_statements).";
 
@@ -242,8 +245,9 @@ impl Application {
 
     /// [`Application::build_with_worker_pool`], listening through `direct`
     /// (`MOMENTUM_DIRECT_DATABASE_URL`) when the pools go through a transaction pooler.
-    /// Without it, the worker listens through its pool's URL, which must then be direct.
-    /// Refuses a URL to listen through that does not lead to a session of its own.
+    /// Without it, the credential listener uses the API pool's URL and the worker its
+    /// pool's, which must then be direct. Refuses a URL to listen through that does not
+    /// lead to a session of its own.
     pub async fn build_with_direct(
         pool: PgPool,
         worker_pool: PgPool,
@@ -253,11 +257,15 @@ impl Application {
     ) -> anyhow::Result<Self> {
         db::check_runtime_role(&pool).await?;
         crate::webhooks::secrets::check_key(&pool, &settings.secret_key).await?;
+        let credential_session = match &direct {
+            Some(direct) => listen_session(direct.clone(), DIRECT_URL).await?,
+            None => listen_session((*pool.connect_options()).clone(), "DATABASE_URL").await?,
+        };
         let (worker_pool, worker_session) = if settings.webhooks.worker {
             db::check_worker_role(&worker_pool, db::WorkerHost::Serve).await?;
             crate::webhooks::secrets::seal_plaintext(&worker_pool, &settings.secret_key).await?;
             let session = match direct {
-                Some(direct) => listen_session(direct, DIRECT_URL).await?,
+                Some(direct) => db::listen::session_pool(direct),
                 None => {
                     let options = (*worker_pool.connect_options()).clone();
                     listen_session(options, WORKER_URL).await?
@@ -308,6 +316,7 @@ impl Application {
             },
             settings,
             worker_pool,
+            credential_session,
             worker_session,
         })
     }
@@ -325,6 +334,12 @@ impl Application {
     ) -> std::io::Result<()> {
         let auth = Arc::clone(&self.state.auth);
         auth.spawn_usage_flusher(self.settings.identity.last_used_flush);
+        let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(auth::broadcast::listen(
+            Arc::clone(&auth),
+            self.credential_session.clone(),
+            stopped.clone(),
+        ));
         let limits = Arc::clone(&self.state.limits);
         tokio::spawn(async move {
             // Keys idle long enough to be back at a full quota are forgotten, so the
@@ -335,7 +350,6 @@ impl Application {
                 limits.evict_idle();
             }
         });
-        let (stop_worker, stopped) = tokio::sync::watch::channel(false);
         let worker = match (&self.worker_pool, &self.worker_session) {
             (Some(worker_pool), Some(session)) => {
                 let worker = Worker::new(

@@ -1,6 +1,7 @@
 //! Credential lookups that run before the tenant is known, through a SECURITY DEFINER
-//! function (the runtime role cannot read keys or tokens without a tenant), and the
-//! record of their use, written afterwards in each credential's tenant.
+//! function (the runtime role cannot read keys or tokens without a tenant), the record of
+//! their use, written afterwards in each credential's tenant, and the notification that
+//! credentials changed.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -75,4 +76,18 @@ pub async fn touch(pool: &PgPool, tenant: Uuid, batch: &[Used]) -> AppResult<()>
     .execute(tx.conn())
     .await?;
     tx.commit().await
+}
+
+/// The channel on which every instance hears that credentials changed (see
+/// [`crate::auth::broadcast`]).
+pub const CHANGES_CHANNEL: &str = "momentum_credentials";
+
+/// Tells every instance, when `tx` commits (PostgreSQL delivers notifications only then,
+/// and never for a transaction rolled back), that what a credential may do has changed.
+pub async fn announce_change(tx: &mut TenantTx) -> AppResult<()> {
+    query("SELECT pg_notify($1, '')")
+        .bind(CHANGES_CHANNEL)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }
