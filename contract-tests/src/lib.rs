@@ -34,6 +34,8 @@ pub struct TestApp {
     pub tenant_id: Uuid,
     /// The owner-role pool, for provisioning more tenants.
     pub admin: PgPool,
+    /// The name of this app's database in the disposable cluster.
+    pub database: String,
     /// The operator's key the servers seal webhook signing secrets with.
     pub secret_key: SecretKey,
     runtime_options: PgConnectOptions,
@@ -71,8 +73,9 @@ type RateSettings = (
     StoreSettings,
 );
 
-/// The API's and the worker's connection options.
-type Roles = (PgConnectOptions, PgConnectOptions);
+/// The API's and the worker's connection options, and the direct session's to listen
+/// through (`None`: each listens through its pool's own).
+type Roles = (PgConnectOptions, PgConnectOptions, Option<PgConnectOptions>);
 
 async fn serve(
     roles: Roles,
@@ -87,7 +90,7 @@ async fn serve(
 }
 
 async fn try_serve(
-    (options, worker_options): Roles,
+    (options, worker_options, direct): Roles,
     identity: IdentitySettings,
     (rate_limits, rate_tenant_factor, rate_store): RateSettings,
     webhooks: WebhookSettings,
@@ -99,9 +102,10 @@ async fn try_serve(
     let worker = db::connect(worker_options, 4)
         .await
         .expect("connect as the worker role");
-    let app = Application::build_with_worker_pool(
+    let app = Application::build_with_direct(
         runtime,
         worker,
+        direct,
         "127.0.0.1:0",
         HttpSettings {
             max_body_bytes: TEST_MAX_BODY_BYTES,
@@ -236,7 +240,7 @@ impl TestApp {
             .expect("valid rate limits");
         let secret_key = SecretKey::generate();
         let (base_url, tx) = serve(
-            (runtime_options.clone(), worker_options.clone()),
+            (runtime_options.clone(), worker_options.clone(), None),
             IdentitySettings::default(),
             (rate_limits.clone(), tenant_factor, rate_store.clone()),
             webhooks.clone(),
@@ -252,6 +256,7 @@ impl TestApp {
             api_key: tenant.api_key,
             tenant_id: tenant.tenant_id,
             admin,
+            database: name,
             secret_key,
             runtime_options,
             worker_options,
@@ -307,8 +312,45 @@ impl TestApp {
         Ok(base_url)
     }
 
+    /// A second server like [`TestApp::another_instance`] that listens for credential
+    /// changes and webhooks through `direct` (`MOMENTUM_DIRECT_DATABASE_URL`) rather than
+    /// its pools' own URLs. Returns its URL.
+    pub async fn another_instance_listening_through(
+        &mut self,
+        auth_cache_ttl: Duration,
+        direct: PgConnectOptions,
+    ) -> String {
+        let identity = IdentitySettings {
+            auth_cache_ttl,
+            ..IdentitySettings::default()
+        };
+        let (api, worker, _) = self.roles();
+        let (base_url, tx) = serve(
+            (api, worker, Some(direct)),
+            identity,
+            self.rate_limits.clone(),
+            self.webhooks.clone(),
+            self.secret_key.clone(),
+        )
+        .await;
+        self._shutdown.push(tx);
+        base_url
+    }
+
+    /// Connection options for this app's database as `role`, through the disposable
+    /// cluster's socket.
+    pub fn options_as(&self, role: &str) -> PgConnectOptions {
+        Disposable::shared()
+            .cluster
+            .connect_options(role, &self.database)
+    }
+
     fn roles(&self) -> Roles {
-        (self.runtime_options.clone(), self.worker_options.clone())
+        (
+            self.runtime_options.clone(),
+            self.worker_options.clone(),
+            None,
+        )
     }
 
     /// Another tenant in the same database, with its own key and SDK client.

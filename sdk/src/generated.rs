@@ -31900,10 +31900,11 @@ let response = client.users_update()
     /**Deactivate a user
 
 The user and their records stay; their API keys and session tokens stop working at
-once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. A user
-whose role is above yours (owner > admin > member; a service key ranks as an
-admin) is not yours to deactivate: `403` naming `id`. The last active owner cannot
-be deactivated (409). Recorded in the audit log.
+once on this server and within a second on every other (at most
+`MOMENTUM_AUTH_CACHE_SECS` on an instance that missed the notice). A user whose
+role is above yours (owner > admin > member; a service key ranks as an admin) is
+not yours to deactivate: `403` naming `id`. The last active owner cannot be
+deactivated (409). Recorded in the audit log.
 
 Rate limit: the `admin` class.
 
@@ -31991,10 +31992,11 @@ let response = client.api_keys_get()
     }
     /**Revoke an API key
 
-The key stops working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS`
-(5 s by default) on every other. Revoking a revoked key changes nothing. A key
-acting as a user whose role is above yours is not yours to revoke (`403` naming
-`id`); a service key ranks as an admin.
+The key stops working at once on this server and within a second on every other
+(at most `MOMENTUM_AUTH_CACHE_SECS`, 5 s by default, on an instance that missed
+the notice). Revoking a revoked key changes nothing. A key acting as a user whose
+role is above yours is not yours to revoke (`403` naming `id`); a service key ranks
+as an admin.
 
 Rate limit: the `admin` class.
 
@@ -32173,8 +32175,9 @@ let response = client.session_tokens_list()
 
 By its user or an admin; without `admin`, another user's token is reported as not
 found, and an admin cannot revoke the token of a user whose role is above theirs
-(`403` naming `id`). It stops working at once on this server and within
-`MOMENTUM_AUTH_CACHE_SECS` on every other. Recorded in the audit log.
+(`403` naming `id`). It stops working at once on this server and within a second
+on every other (at most `MOMENTUM_AUTH_CACHE_SECS` on an instance that missed the
+notice). Recorded in the audit log.
 
 Rate limit: the `write` class.
 

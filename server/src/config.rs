@@ -67,6 +67,7 @@ pub struct DatabaseArgs {
     /// PostgreSQL URL of the owner role (owns the tables, runs migrations; needs BYPASSRLS
     /// and CREATEROLE). Used by `migrate`, `tenant create`, and by `serve` to migrate at
     /// start. Unset with DATABASE_URL set: `serve` expects migrations already applied.
+    /// A direct session, never a transaction pooler: migrations hold a session-level lock.
     #[arg(long, env = "MOMENTUM_ADMIN_DATABASE_URL", hide_env_values = true)]
     pub admin_database_url: Option<String>,
 
@@ -85,6 +86,30 @@ pub struct WorkerDatabaseArgs {
     /// the worker); with the embedded PostgreSQL, its own worker role.
     #[arg(long, env = "MOMENTUM_WORKER_DATABASE_URL", hide_env_values = true)]
     pub worker_database_url: Option<String>,
+}
+
+/// Running behind a transaction pooler (PgBouncer with `pool_mode = transaction`).
+#[derive(Debug, Clone, Args)]
+pub struct PoolerArgs {
+    /// PostgreSQL URL of a direct session (not through a transaction pooler) for what
+    /// needs one: listening for credential changes and for the webhook worker's wake-ups
+    /// (LISTEN). Any role that may connect will do, since listening needs no grants; the
+    /// API's own role is the natural choice. Unset: DATABASE_URL, and for the worker's
+    /// wake-ups MOMENTUM_WORKER_DATABASE_URL, which must then be direct (checked at start).
+    #[arg(long, env = "MOMENTUM_DIRECT_DATABASE_URL", hide_env_values = true)]
+    pub direct_database_url: Option<String>,
+
+    /// `false` sends every statement unnamed, inside a transaction, as a transaction
+    /// pooler that cannot keep prepared statements needs (PgBouncer before 1.21, or later
+    /// without `max_prepared_statements`). `true`: each connection prepares a statement
+    /// once and reuses it.
+    #[arg(
+        long,
+        env = "MOMENTUM_DB_PREPARED_STATEMENTS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub db_prepared_statements: bool,
 }
 
 /// Text that must not show up in a log or an error: its `Debug` hides it, and clap is
@@ -127,6 +152,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub worker_database: WorkerDatabaseArgs,
+
+    #[command(flatten)]
+    pub pooler: PoolerArgs,
 
     #[command(flatten)]
     pub secrets: SecretKeyArgs,
@@ -248,6 +276,9 @@ pub struct WorkerArgs {
 
     #[command(flatten)]
     pub worker_database: WorkerDatabaseArgs,
+
+    #[command(flatten)]
+    pub pooler: PoolerArgs,
 
     #[command(flatten)]
     pub secrets: SecretKeyArgs,

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::api::{self, edge::Edge};
-use crate::auth::Authenticator;
+use crate::auth::{self, Authenticator};
 use crate::config::{SecretKeyArgs, ServeArgs};
 use crate::crypto::SecretKey;
 use crate::db::trash::TrashSettings;
@@ -184,6 +184,53 @@ pub struct Application {
     drain: Duration,
     /// Ends the drain early (`serve`: a second signal).
     drain_cut_short: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// The sessions that LISTEN: for credential changes, and for the webhook worker's
+    /// wake-ups when this process runs it.
+    credential_session: PgPool,
+    worker_session: Option<PgPool>,
+}
+
+/// The settings naming the URLs listened through, for errors.
+const DIRECT_URL: &str = "MOMENTUM_DIRECT_DATABASE_URL";
+const WORKER_URL: &str = "MOMENTUM_WORKER_DATABASE_URL (default: DATABASE_URL)";
+
+/// What to do when a URL used for listening leads to a transaction pooler.
+const DIRECT_ADVICE: &str = "Listening for credential changes and webhooks needs a session \
+    of its own: set MOMENTUM_DIRECT_DATABASE_URL to a URL that reaches PostgreSQL directly. \
+    Behind such a pooler, also set MOMENTUM_DB_PREPARED_STATEMENTS=false unless it keeps \
+    prepared statements (PgBouncer 1.21 or later with max_prepared_statements).";
+
+/// Adds what to do to an error saying that a statement sqlx prepared was not where it
+/// left it, that its name was taken (SQLSTATE 26000, 42P05), or that it takes other
+/// parameters than it did (08P01, naming the statement): the way to the database is a
+/// transaction pooler that does not keep prepared statements.
+fn explain_prepared_statements(err: anyhow::Error) -> anyhow::Error {
+    let lost = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(sqlx::Error::as_database_error)
+            .is_some_and(|db| match db.code().as_deref() {
+                Some("26000" | "42P05") => true,
+                Some("08P01") => db.message().contains("prepared statement \"sqlx_s_"),
+                _ => false,
+            })
+    });
+    if lost {
+        err.context(
+            "prepared statements do not survive the way to the database, as through a \
+             transaction pooler that does not keep them (PgBouncer before 1.21, or without \
+             max_prepared_statements): set MOMENTUM_DB_PREPARED_STATEMENTS=false",
+        )
+    } else {
+        err
+    }
+}
+
+/// A URL to listen through, checked to lead to a session of its own (see
+/// [`db::listen::check_session`]); `what` names its setting in the error.
+async fn listen_session(options: PgConnectOptions, what: &str) -> anyhow::Result<PgPool> {
+    db::listen::check_session(&options, what, DIRECT_ADVICE).await?;
+    Ok(db::listen::session_pool(options))
 }
 
 impl Application {
@@ -205,14 +252,40 @@ impl Application {
         listen: &str,
         settings: HttpSettings,
     ) -> anyhow::Result<Self> {
+        Self::build_with_direct(pool, worker_pool, None, listen, settings).await
+    }
+
+    /// [`Application::build_with_worker_pool`], listening through `direct`
+    /// (`MOMENTUM_DIRECT_DATABASE_URL`) when the pools go through a transaction pooler.
+    /// Without it, the credential listener uses the API pool's URL and the worker its
+    /// pool's, which must then be direct. Refuses a URL to listen through that does not
+    /// lead to a session of its own.
+    pub async fn build_with_direct(
+        pool: PgPool,
+        worker_pool: PgPool,
+        direct: Option<PgConnectOptions>,
+        listen: &str,
+        settings: HttpSettings,
+    ) -> anyhow::Result<Self> {
         db::check_runtime_role(&pool).await?;
         crate::webhooks::secrets::check_key(&pool, &settings.secret_key).await?;
-        let worker_pool = if settings.webhooks.worker {
+        let credential_session = match &direct {
+            Some(direct) => listen_session(direct.clone(), DIRECT_URL).await?,
+            None => listen_session((*pool.connect_options()).clone(), "DATABASE_URL").await?,
+        };
+        let (worker_pool, worker_session) = if settings.webhooks.worker {
             db::check_worker_role(&worker_pool, db::WorkerHost::Serve).await?;
             crate::webhooks::secrets::seal_plaintext(&worker_pool, &settings.secret_key).await?;
-            Some(worker_pool)
+            let session = match direct {
+                Some(direct) => db::listen::session_pool(direct),
+                None => {
+                    let options = (*worker_pool.connect_options()).clone();
+                    listen_session(options, WORKER_URL).await?
+                }
+            };
+            (Some(worker_pool), Some(session))
         } else {
-            None
+            (None, None)
         };
         if db::can_run_worker_functions(&pool).await? {
             // Kept working through the upgrade that split the roles (the migration granted
@@ -263,6 +336,8 @@ impl Application {
             worker_pool,
             drain: Duration::ZERO,
             drain_cut_short: None,
+            credential_session,
+            worker_session,
         })
     }
 
@@ -297,6 +372,12 @@ impl Application {
     ) -> std::io::Result<()> {
         let auth = Arc::clone(&self.state.auth);
         auth.spawn_usage_flusher();
+        let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(auth::broadcast::listen(
+            Arc::clone(&auth),
+            self.credential_session.clone(),
+            stopped.clone(),
+        ));
         let limits = Arc::clone(&self.state.limits);
         tokio::spawn(async move {
             // Keys idle long enough to be back at a full quota are forgotten, so the
@@ -307,11 +388,11 @@ impl Application {
                 limits.evict_idle();
             }
         });
-        let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-        let worker = match &self.worker_pool {
-            Some(worker_pool) => {
+        let worker = match (&self.worker_pool, &self.worker_session) {
+            (Some(worker_pool), Some(session)) => {
                 let worker = Worker::new(
                     worker_pool.clone(),
+                    session.clone(),
                     self.settings.webhooks.clone(),
                     self.settings.secret_key.clone(),
                     Some(Arc::clone(&self.state.metrics)),
@@ -320,7 +401,7 @@ impl Application {
                 spawn_purges(worker_pool, self.settings.trash, &stopped);
                 Some(tokio::spawn(worker.run(stopped, grace)))
             }
-            None => None,
+            _ => None,
         };
         let stop_accepting = drain_then_stop(
             shutdown,
@@ -652,6 +733,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "MOMENTUM_WORKER_DATABASE_URL is set without DATABASE_URL: set both (the embedded \
          PostgreSQL has a worker role of its own)"
     );
+    anyhow::ensure!(
+        args.pooler.direct_database_url.is_none() || args.database.database_url.is_some(),
+        "MOMENTUM_DIRECT_DATABASE_URL is set without DATABASE_URL: set both (the embedded \
+         PostgreSQL is reached directly)"
+    );
+    db::set_prepared_statements(args.pooler.db_prepared_statements);
     let embedded_dir = args
         .database
         .database_url
@@ -743,9 +830,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
                 _ => pool.clone(),
             };
+            let direct = args
+                .pooler
+                .direct_database_url
+                .as_deref()
+                .map(|url| parse_url(url, DIRECT_URL))
+                .transpose()?;
             let app =
-                Application::build_with_worker_pool(pool, worker_pool, &args.listen, settings)
-                    .await?;
+                Application::build_with_direct(pool, worker_pool, direct, &args.listen, settings)
+                    .await
+                    .map_err(explain_prepared_statements)?;
             tracing::info!(port = app.port(), "serving");
             let (first, second) = shutdown_signals();
             app.with_shutdown_drain(drain, second)
@@ -795,6 +889,18 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     let embedded =
         args.database.database_url.is_none() && args.worker_database.worker_database_url.is_none();
     let settings = args.webhooks.settings(true, embedded)?;
+    anyhow::ensure!(
+        args.pooler.direct_database_url.is_none() || !embedded,
+        "MOMENTUM_DIRECT_DATABASE_URL is set without MOMENTUM_WORKER_DATABASE_URL or \
+         DATABASE_URL: set one of them too (the embedded PostgreSQL is reached directly)"
+    );
+    db::set_prepared_statements(args.pooler.db_prepared_statements);
+    let direct = args
+        .pooler
+        .direct_database_url
+        .as_deref()
+        .map(|url| parse_url(url, DIRECT_URL))
+        .transpose()?;
     let embedded_dir = embedded.then_some(args.database.data_dir.as_path());
     let key = secret_key(&args.secrets, embedded_dir)?;
     let trash = args.trash.settings()?;
@@ -803,9 +909,14 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     let run = |pool: PgPool| async move {
         db::check_worker_role(&pool, db::WorkerHost::Worker).await?;
         crate::webhooks::secrets::prepare(&pool, &key).await?;
+        let session = match direct {
+            Some(direct) => listen_session(direct, DIRECT_URL).await?,
+            None => listen_session((*pool.connect_options()).clone(), WORKER_URL).await?,
+        };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         spawn_purges(&pool, trash, &stopped);
-        let worker = tokio::spawn(Worker::new(pool, settings, key, None)?.run(stopped, grace));
+        let worker =
+            tokio::spawn(Worker::new(pool, session, settings, key, None)?.run(stopped, grace));
         shutdown_signal().await;
         let _ = stop.send(true);
         let _ = worker.await;
@@ -821,7 +932,8 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     };
     match given {
         Some((url, what)) => {
-            run(connect_url(url, what, args.db_pool_size, acquire_timeout).await?).await
+            let pool = connect_url(url, what, args.db_pool_size, acquire_timeout).await?;
+            run(pool).await.map_err(explain_prepared_statements)
         }
         None => {
             let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;

@@ -7,6 +7,7 @@ mod activities;
 mod associations;
 mod bad_input;
 mod batch;
+mod broadcast;
 mod companies;
 mod concurrency;
 mod contacts;

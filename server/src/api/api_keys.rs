@@ -305,10 +305,11 @@ impl ApiKeysApi {
 
     /// Revoke an API key
     ///
-    /// The key stops working at once on this server and within `MOMENTUM_AUTH_CACHE_SECS`
-    /// (5 s by default) on every other. Revoking a revoked key changes nothing. A key
-    /// acting as a user whose role is above yours is not yours to revoke (`403` naming
-    /// `id`); a service key ranks as an admin.
+    /// The key stops working at once on this server and within a second on every other
+    /// (at most `MOMENTUM_AUTH_CACHE_SECS`, 5 s by default, on an instance that missed
+    /// the notice). Revoking a revoked key changes nothing. A key acting as a user whose
+    /// role is above yours is not yours to revoke (`403` naming `id`); a service key ranks
+    /// as an admin.
     #[oai(
         path = "/api-keys/:id/revoke",
         method = "post",
@@ -344,8 +345,7 @@ impl ApiKeysApi {
             )
             .await?;
         }
-        tx.commit().await?;
-        state.auth.forget_all();
+        state.auth.commit_change(tx).await?;
         Ok(Success(ApiKeyEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),

@@ -550,8 +550,9 @@ impl AuthApi {
     ///
     /// By its user or an admin; without `admin`, another user's token is reported as not
     /// found, and an admin cannot revoke the token of a user whose role is above theirs
-    /// (`403` naming `id`). It stops working at once on this server and within
-    /// `MOMENTUM_AUTH_CACHE_SECS` on every other. Recorded in the audit log.
+    /// (`403` naming `id`). It stops working at once on this server and within a second
+    /// on every other (at most `MOMENTUM_AUTH_CACHE_SECS` on an instance that missed the
+    /// notice). Recorded in the audit log.
     #[oai(
         path = "/session-tokens/:id/revoke",
         method = "post",
@@ -585,8 +586,7 @@ impl AuthApi {
             )
             .await?;
         }
-        tx.commit().await?;
-        state.auth.forget_all();
+        state.auth.commit_change(tx).await?;
         Ok(Success(SessionTokenEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),

@@ -237,19 +237,19 @@ impl UsersApi {
         let row = repo::update(&mut tx, id, &name, role.as_str()).await?;
         let data = json!({"name": row.name, "role": row.role, "previous_role": current.role});
         audit::record(&mut tx, &auth.0, "user.updated", ("user", id), data).await?;
-        tx.commit().await?;
         // A role change changes what the user's credentials may do.
-        state.auth.forget_all();
+        state.auth.commit_change(tx).await?;
         Ok(Tagged(Success(user_envelope(row, &request_id))))
     }
 
     /// Deactivate a user
     ///
     /// The user and their records stay; their API keys and session tokens stop working at
-    /// once on this server and within `MOMENTUM_AUTH_CACHE_SECS` on every other. A user
-    /// whose role is above yours (owner > admin > member; a service key ranks as an
-    /// admin) is not yours to deactivate: `403` naming `id`. The last active owner cannot
-    /// be deactivated (409). Recorded in the audit log.
+    /// once on this server and within a second on every other (at most
+    /// `MOMENTUM_AUTH_CACHE_SECS` on an instance that missed the notice). A user whose
+    /// role is above yours (owner > admin > member; a service key ranks as an admin) is
+    /// not yours to deactivate: `403` naming `id`. The last active owner cannot be
+    /// deactivated (409). Recorded in the audit log.
     #[oai(
         path = "/users/:id/deactivate",
         method = "post",
@@ -283,8 +283,7 @@ impl UsersApi {
             )
             .await?;
         }
-        tx.commit().await?;
-        state.auth.forget_all();
+        state.auth.commit_change(tx).await?;
         Ok(Tagged(Success(user_envelope(row, &request_id))))
     }
 

@@ -7,6 +7,7 @@
 //! This module never logs a credential or a secret.
 
 pub mod api_key;
+pub mod broadcast;
 #[cfg(test)]
 mod ct_guard;
 pub mod scopes;
@@ -26,6 +27,7 @@ use api_key::PresentedKey;
 pub use scopes::{Role, Scope};
 
 use crate::db::auth::{self as repo, StoredCredential};
+use crate::db::TenantTx;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
@@ -72,9 +74,11 @@ impl Principal {
 /// One message for every refusal, so a caller cannot probe which credentials exist.
 const INVALID: AppError = AppError::Unauthorized("invalid, expired or revoked credential");
 
-/// Verifies bearer credentials. Lookups are cached for a few seconds (`cache_ttl`): a
-/// revoked key stops working on every instance within that time, and on the instance
-/// that revoked it from the moment the revocation answers. Expiry is checked on every
+/// Verifies bearer credentials. Lookups are cached for a few seconds (`cache_ttl`). A
+/// revocation, a deactivation or a role change ([`Authenticator::commit_change`]) takes
+/// effect on the instance that made it from the moment it answers, and on every other
+/// within a second, through the notification [`broadcast`] listens for; the cache's
+/// lifetime bounds it should that notification be missed. Expiry is checked on every
 /// request, cached or not.
 /// `last_used_at` is recorded in memory and written in one batch per flush interval,
 /// not once per request; and only where it would move by more than that interval, so
@@ -204,12 +208,21 @@ impl Authenticator {
         })
     }
 
-    /// Drops every cached lookup, those still in flight included, so a revocation, a
-    /// deactivation or a role change takes effect on this instance before it answers
-    /// (other instances follow within the cache's lifetime).
+    /// Drops every cached lookup, those still in flight included.
     pub fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate_all();
+    }
+
+    /// Commits `tx`, which revoked a credential, deactivated a user or changed a role, so
+    /// that it takes effect everywhere: the transaction notifies every instance (see
+    /// [`broadcast`]; only if it commits), and this instance forgets its cached lookups
+    /// before the change is answered.
+    pub async fn commit_change(&self, mut tx: TenantTx) -> AppResult<()> {
+        repo::announce_change(&mut tx).await?;
+        tx.commit().await?;
+        self.forget_all();
+        Ok(())
     }
 
     /// Writes the `last_used_at` recorded since the previous flush: one statement per

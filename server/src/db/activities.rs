@@ -5,6 +5,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::{prepared_statements, query_as};
 use super::{violations, TenantTx};
 use crate::domain::activity::{Activity, ActivityType};
 use crate::error::{AppError, AppResult};
@@ -59,7 +60,7 @@ pub async fn insert(
          owner_id, contact_id, company_id, lead_id, custom_fields) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tx.tenant_id())
         .bind(activity.kind.as_str())
@@ -87,7 +88,7 @@ pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRo
 
 async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<ActivityRow> {
     let sql = format!("SELECT {COLUMNS} FROM activities WHERE id = $1{lock}");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -105,7 +106,7 @@ pub async fn update(
          completed_at = $6, owner_id = $7, contact_id = $8, company_id = $9, lead_id = $10, \
          custom_fields = $11, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .bind(activity.kind.as_str())
         .bind(&activity.subject)
@@ -128,11 +129,7 @@ pub async fn complete(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
         "UPDATE activities SET completed_at = now(), updated_at = now() \
          WHERE id = $1 AND completed_at IS NULL RETURNING {COLUMNS}"
     );
-    match sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-    {
+    match query_as(&sql).bind(id).fetch_optional(tx.conn()).await? {
         Some(row) => Ok(row),
         None => get(tx, id).await,
     }
@@ -147,7 +144,7 @@ pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
         "UPDATE activities SET deleted_at = now(), updated_at = now() \
          WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -161,7 +158,7 @@ pub async fn restore(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
         "UPDATE activities SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -272,6 +269,10 @@ pub async fn list(
     }
     super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
+use super::{prepared_statements, query_as};
 use crate::auth::api_key::NewApiKey;
 use crate::error::{AppError, AppResult};
 
@@ -42,7 +43,7 @@ pub async fn insert(tx: &mut TenantTx, new: &NewKeyRow<'_>) -> AppResult<ApiKeyR
         "INSERT INTO api_keys (id, tenant_id, user_id, public_id, secret_hash, name, scopes, \
          expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    Ok(query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tx.tenant_id())
         .bind(new.user_id)
@@ -57,7 +58,7 @@ pub async fn insert(tx: &mut TenantTx, new: &NewKeyRow<'_>) -> AppResult<ApiKeyR
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ApiKeyRow> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -71,10 +72,7 @@ pub async fn revoke(tx: &mut TenantTx, id: Uuid) -> AppResult<(ApiKeyRow, bool)>
         "UPDATE api_keys SET revoked_at = now(), updated_at = now() WHERE id = $1 AND revoked_at IS NULL \
          RETURNING {COLUMNS}"
     );
-    let revoked: Option<ApiKeyRow> = sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?;
+    let revoked: Option<ApiKeyRow> = query_as(&sql).bind(id).fetch_optional(tx.conn()).await?;
     match revoked {
         Some(row) => Ok((row, true)),
         None => Ok((get(tx, id).await?, false)),
@@ -98,6 +96,10 @@ pub async fn list(
         sql.push(" AND updated_at > ").push_bind(after);
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }

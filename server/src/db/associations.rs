@@ -12,6 +12,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
+use super::{prepared_statements, query_as, query_scalar};
 use super::{violations, TenantTx};
 use crate::domain::association::Label;
 use crate::domain::FieldError;
@@ -83,7 +84,7 @@ pub async fn label_holding_name(
     name: &str,
     except: Option<Uuid>,
 ) -> AppResult<Option<Uuid>> {
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "SELECT id FROM association_labels WHERE lower(name) = lower($1) \
          AND id IS DISTINCT FROM $2",
     )
@@ -110,7 +111,7 @@ pub async fn insert_label(tx: &mut TenantTx, label: &Label) -> AppResult<LabelRo
         "INSERT INTO association_labels (id, tenant_id, name, description, from_type, to_type) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {LABEL_COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
         .bind(&label.name)
@@ -125,7 +126,7 @@ pub async fn insert_label(tx: &mut TenantTx, label: &Label) -> AppResult<LabelRo
 pub async fn get_label(tx: &mut TenantTx, id: Uuid, lock: bool) -> AppResult<LabelRow> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT {LABEL_COLUMNS} FROM association_labels WHERE id = $1{lock}");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -140,7 +141,7 @@ pub async fn update_label(tx: &mut TenantTx, id: Uuid, label: &Label) -> AppResu
         "UPDATE association_labels SET name = $2, description = $3, from_type = $4, \
          to_type = $5, updated_at = now() WHERE id = $1 RETURNING {LABEL_COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .bind(&label.name)
         .bind(&label.description)
@@ -156,7 +157,7 @@ pub async fn update_label(tx: &mut TenantTx, id: Uuid, label: &Label) -> AppResu
 /// find their label).
 pub async fn label_uses(tx: &mut TenantTx, id: Uuid) -> AppResult<i64> {
     Ok(
-        sqlx::query_scalar("SELECT count(*) FROM associations WHERE label_id = $1")
+        query_scalar("SELECT count(*) FROM associations WHERE label_id = $1")
             .bind(id)
             .fetch_one(tx.conn())
             .await?,
@@ -170,7 +171,7 @@ pub async fn label_misfits(
     id: Uuid,
     types: (&'static str, &'static str),
 ) -> AppResult<i64> {
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "SELECT count(*) FROM associations WHERE label_id = $1 \
          AND (from_type <> $2 OR to_type <> $3)",
     )
@@ -183,7 +184,7 @@ pub async fn label_misfits(
 
 pub async fn delete_label(tx: &mut TenantTx, id: Uuid) -> AppResult<LabelRow> {
     let sql = format!("DELETE FROM association_labels WHERE id = $1 RETURNING {LABEL_COLUMNS}");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -202,7 +203,11 @@ pub async fn list_labels(
         sql.push(" AND updated_at > ").push_bind(after);
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }
 
@@ -216,10 +221,7 @@ pub async fn record_visible(tx: &mut TenantTx, record_type: &str, id: Uuid) -> A
         "activity" => "SELECT EXISTS (SELECT 1 FROM activities WHERE id = $1)",
         _ => return Ok(false),
     };
-    Ok(sqlx::query_scalar(sql)
-        .bind(id)
-        .fetch_one(tx.conn())
-        .await?)
+    Ok(query_scalar(sql).bind(id).fetch_one(tx.conn()).await?)
 }
 
 /// A new association's ends and label, checked by the caller.
@@ -234,7 +236,7 @@ pub struct NewAssociation {
 
 /// The association already linking these ends with this label, for the 409.
 pub async fn find_link(tx: &mut TenantTx, link: &NewAssociation) -> AppResult<Option<Uuid>> {
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "SELECT id FROM associations WHERE from_type = $1 AND from_id = $2 \
          AND to_type = $3 AND to_id = $4 AND label_id IS NOT DISTINCT FROM $5",
     )
@@ -270,7 +272,7 @@ pub async fn insert(tx: &mut TenantTx, link: &NewAssociation) -> AppResult<Assoc
         "INSERT INTO associations AS a (id, tenant_id, from_type, from_id, to_type, to_id, label_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
         .bind(link.from_type)
@@ -297,7 +299,7 @@ pub async fn get(tx: &mut TenantTx, id: Uuid, lock: bool) -> AppResult<Associati
     let sql = format!(
         "SELECT {COLUMNS} FROM associations a WHERE a.id = $1 AND {BOTH_ENDS_VISIBLE}{lock}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -306,7 +308,7 @@ pub async fn get(tx: &mut TenantTx, id: Uuid, lock: bool) -> AppResult<Associati
 
 pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<AssociationRow> {
     let sql = format!("DELETE FROM associations a WHERE a.id = $1 RETURNING {COLUMNS}");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -370,6 +372,10 @@ pub async fn list(
         sql.push(" AND a.created_at > ").push_bind(after);
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }

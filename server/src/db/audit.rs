@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
+use super::{prepared_statements, query};
 use crate::auth::Principal;
 use crate::error::AppResult;
 
@@ -37,7 +38,7 @@ pub async fn record(
     target: (&str, Uuid),
     data: Value,
 ) -> AppResult<()> {
-    sqlx::query(
+    query(
         "INSERT INTO audit_events (id, tenant_id, action, actor_kind, actor_id, actor_user_id, \
          target_type, target_id, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -85,6 +86,10 @@ pub async fn list(
         sql.push(" AND created_at > ").push_bind(after);
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }

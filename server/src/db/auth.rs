@@ -1,6 +1,7 @@
 //! Credential lookups that run before the tenant is known, through a SECURITY DEFINER
-//! function (the runtime role cannot read keys or tokens without a tenant), and the
-//! record of their use, written afterwards in each credential's tenant.
+//! function (the runtime role cannot read keys or tokens without a tenant), the record of
+//! their use, written afterwards in each credential's tenant, and the notification that
+//! credentials changed.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::TenantTx;
+use super::{autocommit, query, query_as, query_scalar};
 use crate::auth::Kind;
 use crate::error::AppResult;
 
@@ -32,14 +34,14 @@ pub async fn find_credential(
     kind: Kind,
     public_id: &str,
 ) -> AppResult<Option<StoredCredential>> {
-    Ok(sqlx::query_as(
+    Ok(query_as(
         "SELECT credential_id, tenant_id, user_id, user_role, user_active, secret_hash, \
                 scopes, expires_at, revoked_at \
            FROM auth_lookup_credential($1, $2)",
     )
     .bind(kind.as_str())
     .bind(public_id)
-    .fetch_optional(pool)
+    .fetch_optional(autocommit(pool))
     .await?)
 }
 
@@ -66,7 +68,7 @@ pub async fn touch(
     let ids: Vec<Uuid> = batch.iter().map(|u| u.credential_id).collect();
     let at: Vec<DateTime<Utc>> = batch.iter().map(|u| u.at).collect();
     let mut tx = TenantTx::begin(pool, tenant).await?;
-    let written: i64 = sqlx::query_scalar(
+    let written: i64 = query_scalar(
         "WITH used AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[]) \
                         AS u (kind, id, used_at)), \
               keys AS (UPDATE api_keys k SET last_used_at = u.used_at FROM used u \
@@ -89,4 +91,18 @@ pub async fn touch(
     .await?;
     tx.commit().await?;
     Ok(u64::try_from(written).unwrap_or(0))
+}
+
+/// The channel on which every instance hears that credentials changed (see
+/// [`crate::auth::broadcast`]).
+pub const CHANGES_CHANNEL: &str = "momentum_credentials";
+
+/// Tells every instance, when `tx` commits (PostgreSQL delivers notifications only then,
+/// and never for a transaction rolled back), that what a credential may do has changed.
+pub async fn announce_change(tx: &mut TenantTx) -> AppResult<()> {
+    query("SELECT pg_notify($1, '')")
+        .bind(CHANGES_CHANNEL)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::{escape_like, violations, TenantTx};
+use super::{prepared_statements, query_as, query_scalar};
 use crate::domain::company::Company;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
@@ -58,7 +59,7 @@ async fn check_domain(tx: &mut TenantTx, company: &Company, except: Option<Uuid>
     let Some(domain) = &company.domain else {
         return Ok(());
     };
-    let holder: Option<Uuid> = sqlx::query_scalar(
+    let holder: Option<Uuid> = query_scalar(
         "SELECT id FROM companies WHERE domain = $1 AND deleted_at IS NULL \
              AND id IS DISTINCT FROM $2",
     )
@@ -90,7 +91,7 @@ pub async fn insert(tx: &mut TenantTx, company: &Company) -> AppResult<CompanyRo
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
         .bind(&company.name)
@@ -123,7 +124,7 @@ pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow
 
 async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<CompanyRow> {
     let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1{lock}");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -132,7 +133,7 @@ async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<Com
 
 /// Whether the company exists in the tenant (for the lists nested under it).
 pub async fn exists(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM companies WHERE id = $1")
+    let found: Option<i32> = query_scalar("SELECT 1 FROM companies WHERE id = $1")
         .bind(id)
         .fetch_optional(tx.conn())
         .await?;
@@ -147,7 +148,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult
          region = $11, postal_code = $12, country = $13, tags = $14, custom_fields = $15, \
          updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .bind(&company.name)
         .bind(&company.domain)
@@ -173,7 +174,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult
 /// trash is for deletions a person may want to undo, a merge is recorded instead.
 pub async fn delete_for_good(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
     let sql = format!("DELETE FROM companies WHERE id = $1 RETURNING {COLUMNS}");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -190,7 +191,7 @@ pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
         "UPDATE companies SET deleted_at = now(), updated_at = now() \
          WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -206,7 +207,7 @@ pub async fn restore(tx: &mut TenantTx, current: &CompanyRow) -> AppResult<Compa
         "UPDATE companies SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(current.id)
         .fetch_optional(tx.conn())
         .await
@@ -217,7 +218,7 @@ pub async fn restore(tx: &mut TenantTx, current: &CompanyRow) -> AppResult<Compa
 /// The company with `domain` (already normalised), for linking on lead conversion.
 pub async fn find_by_domain(tx: &mut TenantTx, domain: &str) -> AppResult<Option<CompanyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM companies WHERE domain = $1 AND deleted_at IS NULL");
-    Ok(sqlx::query_as(&sql)
+    Ok(query_as(&sql)
         .bind(domain)
         .fetch_optional(tx.conn())
         .await?)
@@ -310,7 +311,11 @@ pub async fn list(
     }
     super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }
 
@@ -345,8 +350,5 @@ pub async fn lock_by_domains(tx: &mut TenantTx, domains: &[String]) -> AppResult
         "SELECT {COLUMNS} FROM companies WHERE domain = ANY($1::text[]) \
          AND deleted_at IS NULL ORDER BY domain FOR UPDATE"
     );
-    Ok(sqlx::query_as(&sql)
-        .bind(domains)
-        .fetch_all(tx.conn())
-        .await?)
+    Ok(query_as(&sql).bind(domains).fetch_all(tx.conn()).await?)
 }

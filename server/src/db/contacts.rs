@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::{escape_like, violations, TenantTx};
+use super::{prepared_statements, query_as, query_scalar};
 use crate::domain::contact::Contact;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
@@ -59,7 +60,7 @@ pub async fn insert(tx: &mut TenantTx, contact: &Contact) -> AppResult<ContactRo
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
         .bind(&contact.first_name)
@@ -78,7 +79,7 @@ pub async fn insert(tx: &mut TenantTx, contact: &Contact) -> AppResult<ContactRo
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -88,7 +89,7 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
 /// Locks the row so a concurrent patch cannot interleave between read and write.
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 FOR UPDATE");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -102,7 +103,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult
          updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .bind(&contact.first_name)
         .bind(&contact.last_name)
@@ -123,7 +124,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult
 /// trash is for deletions a person may want to undo, a merge is recorded instead.
 pub async fn delete_for_good(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
     let sql = format!("DELETE FROM contacts WHERE id = $1 RETURNING {COLUMNS}");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -139,7 +140,7 @@ pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
         "UPDATE contacts SET deleted_at = now(), updated_at = now() \
          WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -151,7 +152,7 @@ pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
 /// meanwhile.
 pub async fn restore(tx: &mut TenantTx, current: &ContactRow) -> AppResult<ContactRow> {
     if let Some(email) = &current.email {
-        let holder: Option<Uuid> = sqlx::query_scalar(
+        let holder: Option<Uuid> = query_scalar(
             "SELECT id FROM contacts WHERE email_key = lower($1) AND deleted_at IS NULL \
              AND id <> $2",
         )
@@ -167,7 +168,7 @@ pub async fn restore(tx: &mut TenantTx, current: &ContactRow) -> AppResult<Conta
         "UPDATE contacts SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(current.id)
         .fetch_optional(tx.conn())
         .await
@@ -181,7 +182,7 @@ pub async fn set_company(tx: &mut TenantTx, id: Uuid, company_id: Uuid) -> AppRe
         "UPDATE contacts SET company_id = $2, updated_at = now() WHERE id = $1 \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .bind(company_id)
         .fetch_optional(tx.conn())
@@ -192,12 +193,12 @@ pub async fn set_company(tx: &mut TenantTx, id: Uuid, company_id: Uuid) -> AppRe
 
 /// The contact already using `email` (case-insensitively), for the 409 that names it.
 pub async fn find_id_by_email(tx: &mut TenantTx, email: &str) -> AppResult<Option<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM contacts WHERE email_key = lower($1) AND deleted_at IS NULL",
+    Ok(
+        query_scalar("SELECT id FROM contacts WHERE email_key = lower($1) AND deleted_at IS NULL")
+            .bind(email)
+            .fetch_optional(tx.conn())
+            .await?,
     )
-    .bind(email)
-    .fetch_optional(tx.conn())
-    .await?)
 }
 
 /// The 409 for an email another contact of the tenant already uses; `holder` names it
@@ -317,14 +318,18 @@ pub async fn list(
     }
     super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }
 
 /// The emails as the unique index compares them (`lower(email)`, by PostgreSQL), in
 /// order: the keys a batch upsert matches and deduplicates on.
 pub async fn email_keys(tx: &mut TenantTx, emails: &[String]) -> AppResult<Vec<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "SELECT lower(e) FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n",
     )
     .bind(emails)
@@ -352,5 +357,5 @@ pub async fn lock_by_email_keys(
          WHERE email_key = ANY($1::text[]) AND deleted_at IS NULL \
          ORDER BY email_key FOR UPDATE"
     );
-    Ok(sqlx::query_as(&sql).bind(keys).fetch_all(tx.conn()).await?)
+    Ok(query_as(&sql).bind(keys).fetch_all(tx.conn()).await?)
 }

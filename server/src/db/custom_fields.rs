@@ -7,6 +7,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
+use super::{prepared_statements, query, query_as, query_scalar};
 use super::{violations, TenantTx};
 use crate::domain::custom_field::{Definition, FieldType, Filter, Operand};
 use crate::domain::FieldError;
@@ -111,7 +112,7 @@ pub async fn insert(tx: &mut TenantTx, def: &DefinitionWrite) -> AppResult<Defin
          options, required, \"unique\") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
         .bind(def.record_type)
@@ -128,7 +129,7 @@ pub async fn insert(tx: &mut TenantTx, def: &DefinitionWrite) -> AppResult<Defin
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<DefinitionRow> {
     let sql = format!("SELECT {COLUMNS} FROM custom_field_definitions WHERE id = $1");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -137,7 +138,7 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<DefinitionRow> {
 
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<DefinitionRow> {
     let sql = format!("SELECT {COLUMNS} FROM custom_field_definitions WHERE id = $1 FOR UPDATE");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -155,7 +156,7 @@ pub async fn update(
          updated_at = greatest(now(), updated_at + interval '1 microsecond') \
          WHERE id = $1 RETURNING {COLUMNS}"
     );
-    let row = sqlx::query_as(&sql)
+    let row = query_as(&sql)
         .bind(id)
         .bind(&def.label)
         .bind(def.field_type.as_str())
@@ -166,13 +167,11 @@ pub async fn update(
         .await
         .map_err(write_error)?
         .ok_or(AppError::NotFound("custom field"))?;
-    sqlx::query(
-        "UPDATE custom_field_values SET is_unique = $2 WHERE field_id = $1 AND is_unique <> $2",
-    )
-    .bind(id)
-    .bind(def.unique)
-    .execute(tx.conn())
-    .await?;
+    query("UPDATE custom_field_values SET is_unique = $2 WHERE field_id = $1 AND is_unique <> $2")
+        .bind(id)
+        .bind(def.unique)
+        .execute(tx.conn())
+        .await?;
     Ok(row)
 }
 
@@ -186,15 +185,15 @@ pub async fn delete(
     key: &str,
 ) -> AppResult<DefinitionRow> {
     // The trash hides trashed records from plain statements; their values go too.
-    sqlx::query("SELECT set_config('app.include_deleted', 'on', true)")
+    query("SELECT set_config('app.include_deleted', 'on', true)")
         .execute(tx.conn())
         .await?;
     let sql = format!(
         "UPDATE {table} SET custom_fields = custom_fields - $1::text WHERE custom_fields ? $1::text"
     );
-    sqlx::query(&sql).bind(key).execute(tx.conn()).await?;
+    query(&sql).bind(key).execute(tx.conn()).await?;
     let sql = format!("DELETE FROM custom_field_definitions WHERE id = $1 RETURNING {COLUMNS}");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -204,7 +203,7 @@ pub async fn delete(
 /// The definitions of a record type, for validating a write or parsing filters.
 pub async fn for_type(tx: &mut TenantTx, record_type: &str) -> AppResult<Vec<Definition>> {
     let sql = format!("SELECT {COLUMNS} FROM custom_field_definitions WHERE record_type = $1");
-    let rows: Vec<DefinitionRow> = sqlx::query_as(&sql)
+    let rows: Vec<DefinitionRow> = query_as(&sql)
         .bind(record_type)
         .fetch_all(tx.conn())
         .await?;
@@ -214,7 +213,7 @@ pub async fn for_type(tx: &mut TenantTx, record_type: &str) -> AppResult<Vec<Def
 /// Whether any record holds a value of the field (trashed ones too: they may come back).
 pub async fn has_values(tx: &mut TenantTx, field_id: Uuid) -> AppResult<bool> {
     Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM custom_field_values WHERE field_id = $1)")
+        query_scalar("SELECT EXISTS (SELECT 1 FROM custom_field_values WHERE field_id = $1)")
             .bind(field_id)
             .fetch_one(tx.conn())
             .await?,
@@ -227,7 +226,7 @@ pub async fn option_in_use(
     field_id: Uuid,
     options: &[String],
 ) -> AppResult<Option<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "SELECT v_text FROM custom_field_values WHERE field_id = $1 AND v_text = ANY($2) \
          ORDER BY v_text LIMIT 1",
     )
@@ -242,7 +241,7 @@ pub async fn duplicate_value(
     tx: &mut TenantTx,
     field_id: Uuid,
 ) -> AppResult<Option<(String, Uuid)>> {
-    Ok(sqlx::query_as(
+    Ok(query_as(
         "SELECT v_text, min(record_id::text)::uuid FROM custom_field_values \
          WHERE field_id = $1 AND live GROUP BY v_text HAVING count(*) > 1 LIMIT 1",
     )
@@ -261,7 +260,7 @@ pub async fn unique_holder(
     values: &serde_json::Value,
 ) -> AppResult<Option<(String, Uuid)>> {
     let tenant_id = tx.tenant_id();
-    Ok(sqlx::query_as(
+    Ok(query_as(
         "SELECT d.key, v.record_id \
          FROM custom_field_index_rows($1, $2, $3, $4, true) AS i \
          JOIN custom_field_values v ON v.field_id = i.field_id AND v.v_text = i.v_text \
@@ -325,6 +324,10 @@ pub async fn list(
             .push_bind(record_type.to_owned());
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }

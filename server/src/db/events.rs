@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
+use super::{prepared_statements, query_as, query_scalar};
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -25,7 +26,7 @@ creation_order!(EventSort, EventRow);
 /// Records an event in the caller's transaction and queues its deliveries: if the
 /// transaction rolls back, the event never existed.
 pub async fn emit(tx: &mut TenantTx, event_type: &str, data: Value) -> AppResult<Uuid> {
-    let id = sqlx::query_scalar("SELECT emit_event($1, $2)")
+    let id = query_scalar("SELECT emit_event($1, $2)")
         .bind(event_type)
         .bind(data)
         .fetch_one(tx.conn())
@@ -53,12 +54,16 @@ pub async fn list(
         sql.push(" AND created_at > ").push_bind(after);
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<EventRow> {
-    sqlx::query_as("SELECT id, type, data, created_at FROM events WHERE id = $1")
+    query_as("SELECT id, type, data, created_at FROM events WHERE id = $1")
         .bind(id)
         .fetch_optional(tx.conn())
         .await?

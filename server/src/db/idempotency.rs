@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::periodic::{self, Job, Round};
 use super::TenantTx;
+use super::{autocommit, query, query_as, query_scalar};
 use crate::error::AppResult;
 
 /// How long a running request holds its key before a retry may take it over.
@@ -47,7 +48,7 @@ pub async fn claim(
     ttl: Duration,
 ) -> AppResult<Claim> {
     let tenant = tx.tenant_id();
-    let inserted = sqlx::query(
+    let inserted = query(
         "INSERT INTO idempotency_keys (tenant_id, credential_id, key, fingerprint, status, \
          locked_until, expires_at) VALUES ($1, $2, $3, $4, 'running', \
          now() + make_interval(secs => $5), now() + make_interval(secs => $6)) \
@@ -65,7 +66,7 @@ pub async fn claim(
     if inserted == 1 {
         return Ok(Claim::Run);
     }
-    let row: KeyRow = sqlx::query_as(
+    let row: KeyRow = query_as(
         "SELECT fingerprint, status, coalesce(locked_until <= now(), false) AS running_expired, \
          response_status, response_headers, sealed_body, expires_at <= now() AS expired \
          FROM idempotency_keys WHERE tenant_id = $1 AND credential_id = $2 AND key = $3 \
@@ -79,7 +80,7 @@ pub async fn claim(
     let abandoned =
         row.status == "running" && row.running_expired && row.fingerprint == fingerprint;
     if row.expired || abandoned {
-        sqlx::query(
+        query(
             "UPDATE idempotency_keys SET fingerprint = $4, status = 'running', \
              locked_until = now() + make_interval(secs => $5), response_status = NULL, \
              response_headers = NULL, sealed_body = NULL, created_at = now(), \
@@ -108,7 +109,7 @@ pub async fn complete(
     headers: &Value,
     sealed_body: &str,
 ) -> AppResult<()> {
-    sqlx::query(
+    query(
         "UPDATE idempotency_keys SET status = 'completed', locked_until = NULL, \
          response_status = $4, response_headers = $5, sealed_body = $6 \
          WHERE tenant_id = $1 AND credential_id = $2 AND key = $3",
@@ -127,7 +128,7 @@ pub async fn complete(
 /// Frees the key: the answer is not one to replay (a validation failure, a refusal that
 /// may pass later, a server error), so a retry runs the request again.
 pub async fn release(tx: &mut TenantTx, credential: Uuid, key: &str) -> AppResult<()> {
-    sqlx::query(
+    query(
         "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND credential_id = $2 \
          AND key = $3 AND status = 'running'",
     )
@@ -141,9 +142,9 @@ pub async fn release(tx: &mut TenantTx, credential: Uuid, key: &str) -> AppResul
 
 /// Removes up to `limit` expired keys of any tenant.
 pub async fn purge(pool: &PgPool, limit: i32) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar("SELECT idempotency_purge($1)")
+    query_scalar("SELECT idempotency_purge($1)")
         .bind(limit)
-        .fetch_one(pool)
+        .fetch_one(autocommit(pool))
         .await
 }
 

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::pipelines::StageRow;
 use super::{escape_like, violations, TenantTx};
+use super::{prepared_statements, query, query_as, query_scalar};
 use crate::domain::lead::{Lead, Prospect};
 use crate::domain::pipeline::StageKind;
 use crate::domain::FieldError;
@@ -115,7 +116,11 @@ pub async fn count(tx: &mut TenantTx, which: LeadsIn) -> AppResult<(i64, i64)> {
         "SELECT count(*), count(*) FILTER (WHERE l.deleted_at IS NOT NULL) FROM leads l WHERE",
     );
     which.push(&mut sql);
-    Ok(sql.build_query_as().fetch_one(tx.conn()).await?)
+    Ok(sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_one(tx.conn())
+        .await?)
 }
 
 /// Writes a `stage_change` activity on each of the leads that is about to move to
@@ -136,7 +141,10 @@ async fn record_stage_changes(
         .push_bind(target.id)
         .push(" AND");
     which.push(&mut sql);
-    sql.build().execute(tx.conn()).await?;
+    sql.build()
+        .persistent(prepared_statements())
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -168,7 +176,10 @@ pub async fn lock(tx: &mut TenantTx, which: LeadsIn) -> AppResult<()> {
     let mut sql = QueryBuilder::new("SELECT l.id FROM leads l WHERE");
     which.push(&mut sql);
     sql.push(" FOR UPDATE");
-    sql.build().execute(tx.conn()).await?;
+    sql.build()
+        .persistent(prepared_statements())
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -197,7 +208,11 @@ pub async fn move_all(
         let mut sql =
             QueryBuilder::new("SELECT count(*) FROM leads l WHERE lost_reason IS NULL AND");
         which.push(&mut sql);
-        let reasonless: i64 = sql.build_query_scalar().fetch_one(tx.conn()).await?;
+        let reasonless: i64 = sql
+            .build_query_scalar()
+            .persistent(prepared_statements())
+            .fetch_one(tx.conn())
+            .await?;
         if reasonless > 0 {
             return Err(AppError::Validation(vec![FieldError::new(
                 "move_leads_to",
@@ -222,7 +237,11 @@ pub async fn move_all(
     sql.push(format_args!(
         ") AS old WHERE leads.id = old.old_id RETURNING old_stage_id, old_status, {COLUMNS}"
     ));
-    Ok(sql.build_query_as().fetch_all(tx.conn()).await?)
+    Ok(sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?)
 }
 
 /// Writes a new lead with its (already validated) custom field values.
@@ -265,6 +284,7 @@ pub async fn insert(
         });
     sql.push(format_args!(") RETURNING {COLUMNS}"));
     sql.build_query_as()
+        .persistent(prepared_statements())
         .fetch_one(tx.conn())
         .await
         .map_err(write_error)
@@ -304,7 +324,7 @@ pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
 
 async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<LeadRow> {
     let sql = format!("SELECT {COLUMNS} FROM leads WHERE id = $1{lock}");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -313,7 +333,7 @@ async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<Lea
 
 /// Whether the lead exists in the tenant (for its timeline).
 pub async fn exists(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM leads WHERE id = $1")
+    let found: Option<i32> = query_scalar("SELECT 1 FROM leads WHERE id = $1")
         .bind(id)
         .fetch_optional(tx.conn())
         .await?;
@@ -349,6 +369,7 @@ pub async fn update(
         .push_bind(current.id)
         .push(format_args!(" RETURNING {COLUMNS}"));
     sql.build_query_as()
+        .persistent(prepared_statements())
         .fetch_one(tx.conn())
         .await
         .map_err(write_error)
@@ -365,7 +386,7 @@ pub async fn mark_converted(
         "UPDATE leads SET contact_id = $2, company_id = $3, converted_at = now(), \
          updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .bind(contact_id)
         .bind(company_id)
@@ -385,12 +406,12 @@ pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
         "UPDATE leads SET deleted_at = now(), updated_at = now() \
          WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
     );
-    let lead: LeadRow = sqlx::query_as(&sql)
+    let lead: LeadRow = query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
         .ok_or(AppError::NotFound("lead"))?;
-    sqlx::query(
+    query(
         "UPDATE activities SET deleted_at = $2 WHERE lead_id = $1 AND system \
          AND deleted_at IS NULL",
     )
@@ -405,7 +426,7 @@ pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
 /// [`TenantTx::include_deleted`] and holds the row locked). Its stage still exists: a
 /// stage or pipeline holding trashed leads is deleted only after moving them.
 pub async fn restore(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
-    sqlx::query(
+    query(
         "UPDATE activities SET deleted_at = NULL WHERE lead_id = $1 AND system \
          AND deleted_at IS NOT NULL",
     )
@@ -416,7 +437,7 @@ pub async fn restore(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
         "UPDATE leads SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -549,6 +570,10 @@ pub async fn list(
     }
     super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::associations::AssociationRow;
 use super::TenantTx;
+use super::{query, query_as, query_scalar};
 use crate::error::AppResult;
 
 /// Locks both records, in id order so two merges of the same pair (either way round)
@@ -22,7 +23,7 @@ pub async fn lock_pair(
     } else {
         "SELECT id FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE"
     };
-    Ok(sqlx::query_scalar(sql)
+    Ok(query_scalar(sql)
         .bind(&ids[..])
         .fetch_all(tx.conn())
         .await?)
@@ -51,21 +52,19 @@ pub async fn move_contact_links(
     duplicate: Uuid,
 ) -> AppResult<Moved> {
     tx.include_deleted().await?;
-    let leads =
-        sqlx::query("UPDATE leads SET contact_id = $1, updated_at = now() WHERE contact_id = $2")
+    let leads = query("UPDATE leads SET contact_id = $1, updated_at = now() WHERE contact_id = $2")
+        .bind(survivor)
+        .bind(duplicate)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    let activities =
+        query("UPDATE activities SET contact_id = $1, updated_at = now() WHERE contact_id = $2")
             .bind(survivor)
             .bind(duplicate)
             .execute(tx.conn())
             .await?
             .rows_affected();
-    let activities = sqlx::query(
-        "UPDATE activities SET contact_id = $1, updated_at = now() WHERE contact_id = $2",
-    )
-    .bind(survivor)
-    .bind(duplicate)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
     Ok(Moved {
         leads,
         activities,
@@ -96,7 +95,7 @@ pub async fn move_company_links(
             &mut moved.activities,
         ),
     ] {
-        *count = sqlx::query(sql)
+        *count = query(sql)
             .bind(survivor)
             .bind(duplicate)
             .execute(tx.conn())
@@ -118,7 +117,7 @@ pub async fn move_associations(
     survivor: Uuid,
     duplicate: Uuid,
 ) -> AppResult<(Vec<AssociationRow>, u64)> {
-    let dropped: Vec<AssociationRow> = sqlx::query_as(
+    let dropped: Vec<AssociationRow> = query_as(
         "DELETE FROM associations a \
          WHERE (a.from_type = $1 AND a.from_id = $3 AND a.to_type = $1 AND a.to_id = $2) \
             OR (a.from_type = $1 AND a.from_id = $2 AND a.to_type = $1 AND a.to_id = $3) \
@@ -137,15 +136,14 @@ pub async fn move_associations(
     .bind(duplicate)
     .fetch_all(tx.conn())
     .await?;
-    let from =
-        sqlx::query("UPDATE associations SET from_id = $2 WHERE from_type = $1 AND from_id = $3")
-            .bind(record_type)
-            .bind(survivor)
-            .bind(duplicate)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-    let to = sqlx::query("UPDATE associations SET to_id = $2 WHERE to_type = $1 AND to_id = $3")
+    let from = query("UPDATE associations SET from_id = $2 WHERE from_type = $1 AND from_id = $3")
+        .bind(record_type)
+        .bind(survivor)
+        .bind(duplicate)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    let to = query("UPDATE associations SET to_id = $2 WHERE to_type = $1 AND to_id = $3")
         .bind(record_type)
         .bind(survivor)
         .bind(duplicate)
@@ -166,7 +164,7 @@ pub async fn record(
     credential_id: Uuid,
 ) -> AppResult<()> {
     let tenant_id = tx.tenant_id();
-    sqlx::query(
+    query(
         "INSERT INTO record_merges (id, tenant_id, record_type, survivor_id, merged_id, \
          snapshot, actor_user_id, credential_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -234,7 +232,7 @@ pub async fn suggestions(
          WHERE same_email OR same_phone OR name_similarity >= $2 \
          ORDER BY score DESC, contact_id, duplicate_id LIMIT $4"
     );
-    Ok(sqlx::query_as(&sql)
+    Ok(query_as(&sql)
         .bind(contact_id)
         .bind(threshold)
         .bind(window)

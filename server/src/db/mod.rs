@@ -32,6 +32,7 @@ pub mod embedded;
 pub mod events;
 pub mod idempotency;
 pub mod leads;
+pub mod listen;
 pub mod merges;
 pub mod page;
 pub mod periodic;
@@ -40,6 +41,7 @@ pub mod qr;
 pub mod search;
 #[cfg(test)]
 mod sql_guard;
+mod statements;
 mod tenant_tx;
 pub mod tenants;
 pub mod tls;
@@ -53,6 +55,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+pub use statements::{
+    autocommit, prepared_statements, query, query_as, query_scalar, set_prepared_statements,
+    Autocommit,
+};
 pub use tenant_tx::TenantTx;
 
 /// The migrations compiled into the binary, applied by `momentum migrate` (as the owner).
@@ -79,6 +85,15 @@ pub async fn connect_with(
     max_connections: u32,
     acquire_timeout: Duration,
 ) -> anyhow::Result<PgPool> {
+    // Without prepared statements nothing would use the cache; without a cache, a
+    // statement that still asked to be kept (none should: see `statements`) is at least
+    // prepared anew each time rather than reused by a name the pooler may have
+    // given to another session.
+    let options = if prepared_statements() {
+        options
+    } else {
+        options.statement_cache_capacity(0)
+    };
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
@@ -184,7 +199,7 @@ impl MigrationState {
 
     /// Reads `_sqlx_migrations` through `conn` and compares.
     pub async fn read(conn: &mut sqlx::PgConnection) -> anyhow::Result<Self> {
-        let applied: Vec<AppliedMigration> = sqlx::query_as(
+        let applied: Vec<AppliedMigration> = query_as(
             "SELECT version, description, checksum, success FROM _sqlx_migrations \
               ORDER BY version",
         )
@@ -209,10 +224,10 @@ impl MigrationState {
 pub async fn migrate(admin: &PgPool) -> anyhow::Result<Migrated> {
     use sqlx::migrate::Migrate;
 
-    let (is_super, bypass_rls, create_role): (bool, bool, bool) = sqlx::query_as(
+    let (is_super, bypass_rls, create_role): (bool, bool, bool) = query_as(
         "SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = current_user",
     )
-    .fetch_one(admin)
+    .fetch_one(autocommit(admin))
     .await
     .context("cannot read the migration role's attributes")?;
     if !(is_super || (bypass_rls && create_role)) {
@@ -221,6 +236,15 @@ pub async fn migrate(admin: &PgPool) -> anyhow::Result<Migrated> {
              ALTER ROLE <owner> BYPASSRLS CREATEROLE"
         );
     }
+    // sqlx holds a session-level advisory lock while it migrates: through a transaction
+    // pooler it would be taken on one server session and left on it for others.
+    listen::check_session(
+        &admin.connect_options(),
+        "MOMENTUM_ADMIN_DATABASE_URL",
+        "Migrations hold a session-level advisory lock: point it at PostgreSQL itself, not \
+         at the pooler.",
+    )
+    .await?;
     // A session of its own, closed at the end: the advisory lock is a session's, and an
     // error half-way must not hand a connection still holding it back to the pool.
     let mut conn = admin
@@ -266,10 +290,10 @@ pub async fn migrate(admin: &PgPool) -> anyhow::Result<Migrated> {
 /// Refuses to serve through a role that could read across tenants: a superuser or a
 /// BYPASSRLS role ignores row-level security, and the tables' owner can switch it off.
 pub async fn check_runtime_role(pool: &PgPool) -> anyhow::Result<()> {
-    let (role, is_super, bypass_rls): (String, bool, bool) = sqlx::query_as(
+    let (role, is_super, bypass_rls): (String, bool, bool) = query_as(
         "SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
     )
-    .fetch_one(pool)
+    .fetch_one(autocommit(pool))
     .await
     .context("cannot read the database role's attributes")?;
     if is_super {
@@ -285,12 +309,12 @@ pub async fn check_runtime_role(pool: &PgPool) -> anyhow::Result<()> {
              row-level security. Connect DATABASE_URL as a role without it."
         );
     }
-    let owned: Vec<String> = sqlx::query_scalar(
+    let owned: Vec<String> = query_scalar(
         "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') \
             AND pg_has_role(current_user, c.relowner, 'USAGE') ORDER BY 1",
     )
-    .fetch_all(pool)
+    .fetch_all(autocommit(pool))
     .await
     .context("cannot read table ownership")?;
     if !owned.is_empty() {
@@ -318,12 +342,12 @@ pub const WORKER_FUNCTIONS: &[&str] = &[
 async fn missing_worker_functions(pool: &PgPool) -> anyhow::Result<Vec<&'static str>> {
     let mut missing = Vec::new();
     for function in WORKER_FUNCTIONS {
-        let allowed: bool = sqlx::query_scalar(
+        let allowed: bool = query_scalar(
             "SELECT to_regprocedure($1) IS NOT NULL \
                 AND has_function_privilege(to_regprocedure($1), 'EXECUTE')",
         )
         .bind(function)
-        .fetch_one(pool)
+        .fetch_one(autocommit(pool))
         .await
         .context("cannot read the database role's function privileges")?;
         if !allowed {
@@ -351,8 +375,8 @@ pub async fn check_worker_role(pool: &PgPool, host: WorkerHost) -> anyhow::Resul
     if missing.is_empty() {
         return Ok(());
     }
-    let role: String = sqlx::query_scalar("SELECT current_user::text")
-        .fetch_one(pool)
+    let role: String = query_scalar("SELECT current_user::text")
+        .fetch_one(autocommit(pool))
         .await
         .context("cannot read the database role")?;
     let other_way = match host {
@@ -388,13 +412,14 @@ pub struct Readiness {
 /// each as the binary has it (same checksum); and whether the connection is encrypted.
 /// Migrations the binary does not know (a newer release's, during a rolling upgrade) do
 /// not make it unready: migrations are expand/contract, so this release keeps working
-/// beside them.
+/// beside them. One transaction, so a transaction pooler keeps both statements on one
+/// server session (see [`statements`]).
 pub async fn check_ready(pool: &PgPool) -> anyhow::Result<Readiness> {
-    let mut conn = pool
-        .acquire()
+    let mut tx = pool
+        .begin()
         .await
         .context("database unreachable or not migrated")?;
-    let state = MigrationState::read(&mut conn).await?;
+    let state = MigrationState::read(&mut tx).await?;
     if !state.missing.is_empty() {
         bail!("migrations not applied: {:?}", state.missing);
     }
@@ -404,12 +429,13 @@ pub async fn check_ready(pool: &PgPool) -> anyhow::Result<Readiness> {
             state.differing
         );
     }
-    let encrypted: bool = sqlx::query_scalar(
+    let encrypted: bool = query_scalar(
         "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
     )
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut *tx)
     .await
     .context("database unreachable")?;
+    tx.commit().await.context("database unreachable")?;
     Ok(Readiness { encrypted })
 }
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::leads::{self, LeadsIn, MovedLead};
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::TenantTx;
+use super::{prepared_statements, query, query_as, query_scalar};
 use crate::domain::pipeline::{no_open_stage, NewPipeline, Stage, StageKind, STAGES_MAX};
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
@@ -69,7 +70,7 @@ pub async fn insert(tx: &mut TenantTx, pipeline: &NewPipeline) -> AppResult<Pipe
         "INSERT INTO pipelines (id, tenant_id, name) VALUES ($1, $2, $3) \
          RETURNING {PIPELINE_COLUMNS}"
     );
-    let row: PipelineRow = sqlx::query_as(&sql)
+    let row: PipelineRow = query_as(&sql)
         .bind(id)
         .bind(tx.tenant_id())
         .bind(&pipeline.name)
@@ -79,7 +80,7 @@ pub async fn insert(tx: &mut TenantTx, pipeline: &NewPipeline) -> AppResult<Pipe
     let names: Vec<&str> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
     let probabilities: Vec<i32> = pipeline.stages.iter().map(|s| s.probability).collect();
     let kinds: Vec<&str> = pipeline.stages.iter().map(|s| s.kind.as_str()).collect();
-    sqlx::query(
+    query(
         "INSERT INTO stages (id, tenant_id, pipeline_id, name, position, probability, kind) \
          SELECT s.id, $1, $2, s.name, s.ord - 1, s.probability, s.kind \
            FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[]) \
@@ -98,7 +99,7 @@ pub async fn insert(tx: &mut TenantTx, pipeline: &NewPipeline) -> AppResult<Pipe
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
     let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -110,7 +111,7 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
 /// conditional write (`If-Match`) to check before it writes.
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
     let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1 FOR NO KEY UPDATE");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -134,7 +135,7 @@ async fn lock(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
     let sql = format!(
         "UPDATE pipelines SET updated_at = now() WHERE id = $1 RETURNING {PIPELINE_COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -146,7 +147,7 @@ pub async fn rename(tx: &mut TenantTx, id: Uuid, name: &str) -> AppResult<Pipeli
         "UPDATE pipelines SET name = $2, updated_at = now() WHERE id = $1 \
          RETURNING {PIPELINE_COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .bind(name)
         .fetch_optional(tx.conn())
@@ -160,7 +161,7 @@ pub async fn stages_of(tx: &mut TenantTx, pipeline_ids: &[Uuid]) -> AppResult<Ve
         "SELECT {STAGE_COLUMNS} FROM stages WHERE pipeline_id = ANY($1) \
          ORDER BY pipeline_id, position"
     );
-    Ok(sqlx::query_as(&sql)
+    Ok(query_as(&sql)
         .bind(pipeline_ids)
         .fetch_all(tx.conn())
         .await?)
@@ -170,7 +171,7 @@ pub async fn stages_of(tx: &mut TenantTx, pipeline_ids: &[Uuid]) -> AppResult<Ve
 /// SHARE`), for a lead about to land in it. `None` when the tenant has no such stage.
 pub async fn stage_for_lead(tx: &mut TenantTx, stage_id: Uuid) -> AppResult<Option<StageRow>> {
     let sql = format!("SELECT {STAGE_COLUMNS} FROM stages WHERE id = $1 FOR SHARE");
-    Ok(sqlx::query_as(&sql)
+    Ok(query_as(&sql)
         .bind(stage_id)
         .fetch_optional(tx.conn())
         .await?)
@@ -183,7 +184,7 @@ pub async fn first_stage(tx: &mut TenantTx, pipeline_id: Uuid) -> AppResult<Opti
         "SELECT {STAGE_COLUMNS} FROM stages WHERE pipeline_id = $1 \
          ORDER BY position LIMIT 1 FOR SHARE"
     );
-    Ok(sqlx::query_as(&sql)
+    Ok(query_as(&sql)
         .bind(pipeline_id)
         .fetch_optional(tx.conn())
         .await?)
@@ -196,7 +197,7 @@ async fn stage_for_update(
 ) -> AppResult<StageRow> {
     let sql =
         format!("SELECT {STAGE_COLUMNS} FROM stages WHERE id = $1 AND pipeline_id = $2 FOR UPDATE");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(stage_id)
         .bind(pipeline_id)
         .fetch_optional(tx.conn())
@@ -210,7 +211,7 @@ pub async fn get_stage(
     stage_id: Uuid,
 ) -> AppResult<StageRow> {
     let sql = format!("SELECT {STAGE_COLUMNS} FROM stages WHERE id = $1 AND pipeline_id = $2");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(stage_id)
         .bind(pipeline_id)
         .fetch_optional(tx.conn())
@@ -220,7 +221,7 @@ pub async fn get_stage(
 
 /// (stage count, open stage count) of a pipeline.
 async fn counts(tx: &mut TenantTx, pipeline_id: Uuid) -> AppResult<(i64, i64)> {
-    Ok(sqlx::query_as(
+    Ok(query_as(
         "SELECT count(*), count(*) FILTER (WHERE kind = 'open') FROM stages WHERE pipeline_id = $1",
     )
     .bind(pipeline_id)
@@ -275,7 +276,7 @@ pub async fn delete(
     // The lock `lock` takes (an UPDATE's), without touching `updated_at`: the pipeline is
     // returned as a read just before the delete would have shown it.
     let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1 FOR NO KEY UPDATE");
-    let pipeline: PipelineRow = sqlx::query_as(&sql)
+    let pipeline: PipelineRow = query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -286,7 +287,7 @@ pub async fn delete(
     leads::lock(tx, LeadsIn::Pipeline(id)).await?;
     // Wait for leads being placed in these stages (they hold them `FOR SHARE`), so the
     // count below sees them.
-    sqlx::query("SELECT id FROM stages WHERE pipeline_id = $1 FOR UPDATE")
+    query("SELECT id FROM stages WHERE pipeline_id = $1 FOR UPDATE")
         .bind(id)
         .execute(tx.conn())
         .await?;
@@ -308,7 +309,7 @@ pub async fn delete(
         }
         moved = leads::move_all(tx, from, &target).await?;
     }
-    sqlx::query("DELETE FROM pipelines WHERE id = $1")
+    query("DELETE FROM pipelines WHERE id = $1")
         .bind(id)
         .execute(tx.conn())
         .await?;
@@ -343,7 +344,7 @@ pub async fn create_stage(
             format!("must be between 0 and {count} (the number of stages)"),
         ));
     }
-    sqlx::query(
+    query(
         "UPDATE stages SET position = position + 1, updated_at = now() \
          WHERE pipeline_id = $1 AND position >= $2",
     )
@@ -355,7 +356,7 @@ pub async fn create_stage(
         "INSERT INTO stages (id, tenant_id, pipeline_id, name, position, probability, kind) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {STAGE_COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    Ok(query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tx.tenant_id())
         .bind(pipeline_id)
@@ -426,7 +427,7 @@ pub async fn update_stage(
         } else {
             (-1, old + 1, new)
         };
-        sqlx::query(
+        query(
             "UPDATE stages SET position = position + $2, updated_at = now() \
              WHERE pipeline_id = $1 AND position BETWEEN $3 AND $4",
         )
@@ -441,7 +442,7 @@ pub async fn update_stage(
         "UPDATE stages SET name = $2, probability = $3, kind = $4, position = $5, \
          updated_at = now() WHERE id = $1 RETURNING {STAGE_COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    Ok(query_as(&sql)
         .bind(current.id)
         .bind(&stage.name)
         .bind(stage.probability)
@@ -490,11 +491,11 @@ pub async fn delete_stage(
         let target = move_target(tx, target).await?;
         moved = leads::move_all(tx, from, &target).await?;
     }
-    sqlx::query("DELETE FROM stages WHERE id = $1")
+    query("DELETE FROM stages WHERE id = $1")
         .bind(stage_id)
         .execute(tx.conn())
         .await?;
-    sqlx::query(
+    query(
         "UPDATE stages SET position = position - 1, updated_at = now() \
          WHERE pipeline_id = $1 AND position > $2",
     )
@@ -512,7 +513,7 @@ pub async fn reorder(
     ids: &[Uuid],
 ) -> AppResult<Vec<StageRow>> {
     lock(tx, pipeline_id).await?;
-    let mut current: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM stages WHERE pipeline_id = $1")
+    let mut current: Vec<Uuid> = query_scalar("SELECT id FROM stages WHERE pipeline_id = $1")
         .bind(pipeline_id)
         .fetch_all(tx.conn())
         .await?;
@@ -529,7 +530,7 @@ pub async fn reorder(
             ),
         ));
     }
-    sqlx::query(
+    query(
         "UPDATE stages s SET position = o.ord - 1, updated_at = now() \
            FROM unnest($2::uuid[]) WITH ORDINALITY AS o (id, ord) \
           WHERE s.id = o.id AND s.pipeline_id = $1 AND s.position <> o.ord - 1",
@@ -586,6 +587,10 @@ pub async fn list(
         sql.push(" AND updated_at > ").push_bind(after);
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }

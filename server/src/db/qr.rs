@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
+use super::{autocommit, prepared_statements, query, query_as, query_scalar};
 use crate::auth::api_key::NewApiKey;
 use crate::error::{AppError, AppResult};
 
@@ -27,21 +28,21 @@ pub async fn create(
     poll_secret_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    sqlx::query("SELECT qr_session_create($1, $2, $3)")
+    query("SELECT qr_session_create($1, $2, $3)")
         .bind(id)
         .bind(poll_secret_hash)
         .bind(expires_at)
-        .execute(pool)
+        .execute(autocommit(pool))
         .await?;
     Ok(())
 }
 
 pub async fn read(pool: &PgPool, id: Uuid) -> AppResult<QrSessionRow> {
-    sqlx::query_as(
+    query_as(
         "SELECT status, poll_secret_hash, expires_at, tenant_id, user_id FROM qr_session_read($1)",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(autocommit(pool))
     .await?
     .ok_or(AppError::NotFound("QR session"))
 }
@@ -54,7 +55,7 @@ pub async fn approve(
     user_id: Uuid,
     scopes: &[String],
 ) -> AppResult<String> {
-    let status: Option<String> = sqlx::query_scalar("SELECT qr_session_approve($1, $2, $3)")
+    let status: Option<String> = query_scalar("SELECT qr_session_approve($1, $2, $3)")
         .bind(id)
         .bind(user_id)
         .bind(scopes)
@@ -80,16 +81,16 @@ pub async fn exchange(
     token: &NewApiKey,
     expires_at: DateTime<Utc>,
 ) -> AppResult<Option<Exchanged>> {
-    Ok(sqlx::query_as(
-        "SELECT tenant_id, user_id, scopes FROM qr_session_exchange($1, $2, $3, $4, $5)",
+    Ok(
+        query_as("SELECT tenant_id, user_id, scopes FROM qr_session_exchange($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(token_id)
+            .bind(&token.public_id)
+            .bind(&token.secret_hash[..])
+            .bind(expires_at)
+            .fetch_optional(autocommit(pool))
+            .await?,
     )
-    .bind(id)
-    .bind(token_id)
-    .bind(&token.public_id)
-    .bind(&token.secret_hash[..])
-    .bind(expires_at)
-    .fetch_optional(pool)
-    .await?)
 }
 
 const TOKEN_COLUMNS: &str = "id, user_id, public_id, scopes, qr_session_id, created_at, \
@@ -114,7 +115,7 @@ keyed!(SessionTokenRow);
 
 pub async fn token(tx: &mut TenantTx, id: Uuid) -> AppResult<SessionTokenRow> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM session_tokens WHERE id = $1");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -127,10 +128,8 @@ pub async fn revoke_token(tx: &mut TenantTx, id: Uuid) -> AppResult<(SessionToke
         "UPDATE session_tokens SET revoked_at = now(), updated_at = now() \
          WHERE id = $1 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
     );
-    let revoked: Option<SessionTokenRow> = sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?;
+    let revoked: Option<SessionTokenRow> =
+        query_as(&sql).bind(id).fetch_optional(tx.conn()).await?;
     match revoked {
         Some(row) => Ok((row, true)),
         None => Ok((token(tx, id).await?, false)),
@@ -155,6 +154,10 @@ pub async fn list_tokens(
         sql.push(" AND updated_at > ").push_bind(after);
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }

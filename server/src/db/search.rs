@@ -10,6 +10,7 @@ use super::activities::{ActivityRow, COLUMNS as ACTIVITY_COLUMNS};
 use super::companies::{CompanyRow, COLUMNS as COMPANY_COLUMNS};
 use super::contacts::{ContactRow, COLUMNS as CONTACT_COLUMNS};
 use super::leads::{LeadRow, COLUMNS as LEAD_COLUMNS};
+use super::query_as;
 use super::TenantTx;
 use crate::domain::search::Needle;
 use crate::error::AppResult;
@@ -47,7 +48,7 @@ pub async fn search(
     limit: u32,
 ) -> AppResult<(Vec<HitRow>, bool)> {
     let fetch = i32::try_from(limit).unwrap_or(i32::MAX - 1) + 1;
-    let mut rows: Vec<HitRow> = sqlx::query_as(SEARCH_SQL)
+    let mut rows: Vec<HitRow> = query_as(SEARCH_SQL)
         .bind(&needle.text)
         .bind(&needle.like)
         .bind(&needle.word_start)
@@ -67,20 +68,20 @@ pub async fn search(
 
 pub async fn contacts(tx: &mut TenantTx, ids: &[Uuid]) -> AppResult<Vec<ContactRow>> {
     let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ANY($1)");
-    Ok(sqlx::query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
+    Ok(query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
 }
 
 pub async fn companies(tx: &mut TenantTx, ids: &[Uuid]) -> AppResult<Vec<CompanyRow>> {
     let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = ANY($1)");
-    Ok(sqlx::query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
+    Ok(query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
 }
 
 pub async fn leads(tx: &mut TenantTx, ids: &[Uuid]) -> AppResult<Vec<LeadRow>> {
     let sql = format!("SELECT {LEAD_COLUMNS} FROM leads WHERE id = ANY($1)");
-    Ok(sqlx::query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
+    Ok(query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
 }
 
 pub async fn activities(tx: &mut TenantTx, ids: &[Uuid]) -> AppResult<Vec<ActivityRow>> {
     let sql = format!("SELECT {ACTIVITY_COLUMNS} FROM activities WHERE id = ANY($1)");
-    Ok(sqlx::query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
+    Ok(query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::{autocommit, query, query_scalar};
 use crate::auth::api_key::NewApiKey;
 
 /// Every scope: the first key of a tenant acts for its owner with every permission.
@@ -31,32 +32,30 @@ pub async fn provision(
     let user_id = Uuid::now_v7();
     let key = NewApiKey::generate();
     let mut tx = admin.begin().await?;
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+    query("SELECT set_config('app.tenant_id', $1, true)")
         .bind(tenant_id.to_string())
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO tenants (id, name) VALUES ($1, $2)")
+    query("INSERT INTO tenants (id, name) VALUES ($1, $2)")
         .bind(tenant_id)
         .bind(name)
         .execute(&mut *tx)
         .await
         .context("cannot create the tenant")?;
     // Every tenant starts with the default "Sales" pipeline (defined in the migrations).
-    sqlx::query("SELECT create_default_pipeline($1)")
+    query("SELECT create_default_pipeline($1)")
         .bind(tenant_id)
         .execute(&mut *tx)
         .await
         .context("cannot create the default pipeline")?;
-    sqlx::query(
-        "INSERT INTO users (id, tenant_id, email, name, role) VALUES ($1, $2, $3, '', 'owner')",
-    )
-    .bind(user_id)
-    .bind(tenant_id)
-    .bind(owner_email)
-    .execute(&mut *tx)
-    .await
-    .context("cannot create the owner user")?;
-    sqlx::query(
+    query("INSERT INTO users (id, tenant_id, email, name, role) VALUES ($1, $2, $3, '', 'owner')")
+        .bind(user_id)
+        .bind(tenant_id)
+        .bind(owner_email)
+        .execute(&mut *tx)
+        .await
+        .context("cannot create the owner user")?;
+    query(
         "INSERT INTO api_keys (id, tenant_id, user_id, public_id, secret_hash, name, scopes) \
          VALUES ($1, $2, $3, $4, $5, 'initial owner key', ARRAY[$6])",
     )
@@ -80,7 +79,7 @@ pub async fn provision(
 /// Whether any tenant exists: the embedded server provisions a demo tenant only on first
 /// start. Counts through the owner role, which holds BYPASSRLS.
 pub async fn any_tenant(admin: &PgPool) -> anyhow::Result<bool> {
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants)")
-        .fetch_one(admin)
+    Ok(query_scalar("SELECT EXISTS (SELECT 1 FROM tenants)")
+        .fetch_one(autocommit(admin))
         .await?)
 }

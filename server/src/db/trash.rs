@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use super::{autocommit, query_scalar};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -42,10 +43,10 @@ pub async fn purge(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Erro
     };
     let mut total = 0u64;
     loop {
-        let n: i32 = sqlx::query_scalar("SELECT purge_trash($1, $2)")
+        let n: i32 = query_scalar("SELECT purge_trash($1, $2)")
             .bind(retention)
             .bind(PURGE_BATCH)
-            .fetch_one(pool)
+            .fetch_one(autocommit(pool))
             .await?;
         total += u64::try_from(n).unwrap_or(0);
         if n == 0 {

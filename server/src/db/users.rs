@@ -7,6 +7,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::{prepared_statements, query_as, query_scalar};
 use super::{violations, TenantTx};
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
@@ -29,7 +30,7 @@ keyed!(UserRow);
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -56,7 +57,7 @@ pub async fn insert(tx: &mut TenantTx, email: &str, name: &str, role: &str) -> A
         "INSERT INTO users (id, tenant_id, email, name, role) VALUES ($1, $2, $3, $4, $5) \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tx.tenant_id())
         .bind(email)
@@ -70,7 +71,7 @@ pub async fn insert(tx: &mut TenantTx, email: &str, name: &str, role: &str) -> A
 /// Locks the tenant's active owners and returns their ids: call before anything that
 /// could remove an owner.
 pub async fn lock_owners(tx: &mut TenantTx) -> AppResult<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "SELECT id FROM users WHERE role = 'owner' AND deactivated_at IS NULL \
          ORDER BY id FOR UPDATE",
     )
@@ -80,7 +81,7 @@ pub async fn lock_owners(tx: &mut TenantTx) -> AppResult<Vec<Uuid>> {
 
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -92,7 +93,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, name: &str, role: &str) -> AppR
         "UPDATE users SET name = $2, role = $3, updated_at = now() WHERE id = $1 \
          RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .bind(name)
         .bind(role)
@@ -107,7 +108,7 @@ pub async fn deactivate(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
         "UPDATE users SET deactivated_at = coalesce(deactivated_at, now()), updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -173,6 +174,10 @@ pub async fn list(
         sql.push(" AND updated_at > ").push_bind(after);
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
+use super::{autocommit, prepared_statements, query, query_as, query_scalar};
 use crate::error::{AppError, AppResult};
 
 /// The channel `emit_event` and requeues notify, and workers listen on.
@@ -63,7 +64,7 @@ pub async fn insert_endpoint(
          VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6 THEN NULL ELSE 'manual' END, \
          CASE WHEN $6 THEN NULL ELSE now() END, $7) RETURNING {ENDPOINT_COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    Ok(query_as(&sql)
         .bind(id)
         .bind(tx.tenant_id())
         .bind(&fields.url)
@@ -83,13 +84,17 @@ pub async fn list_endpoints(
         "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE true"
     ));
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }
 
 pub async fn get_endpoint(tx: &mut TenantTx, id: Uuid) -> AppResult<EndpointRow> {
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -98,7 +103,7 @@ pub async fn get_endpoint(tx: &mut TenantTx, id: Uuid) -> AppResult<EndpointRow>
 
 pub async fn get_endpoint_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<EndpointRow> {
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 FOR UPDATE");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
@@ -122,7 +127,7 @@ pub async fn update_endpoint(
          updated_at = now() \
          WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
     );
-    let row: EndpointRow = sqlx::query_as(&sql)
+    let row: EndpointRow = query_as(&sql)
         .bind(id)
         .bind(&fields.url)
         .bind(&fields.description)
@@ -138,7 +143,7 @@ pub async fn update_endpoint(
 }
 
 pub async fn delete_endpoint(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
-    let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+    let deleted = query("DELETE FROM webhook_endpoints WHERE id = $1")
         .bind(id)
         .execute(tx.conn())
         .await?
@@ -162,7 +167,7 @@ pub async fn rotate_secret(
          previous_secret_expires_at = now() + make_interval(secs => $3), secret = $2, \
          updated_at = now() WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(id)
         .bind(sealed_secret)
         .bind(overlap.as_secs_f64())
@@ -179,7 +184,7 @@ pub async fn disable(tx: &mut TenantTx, id: Uuid, reason: &str) -> AppResult<Opt
          disabled_at = now(), updated_at = now() \
          WHERE id = $1 AND enabled RETURNING {ENDPOINT_COLUMNS}"
     );
-    let row: Option<EndpointRow> = sqlx::query_as(&sql)
+    let row: Option<EndpointRow> = query_as(&sql)
         .bind(id)
         .bind(reason)
         .fetch_optional(tx.conn())
@@ -193,7 +198,7 @@ pub async fn disable(tx: &mut TenantTx, id: Uuid, reason: &str) -> AppResult<Opt
 /// A disabled endpoint is sent nothing: what was waiting for it is failed, and can be
 /// re-sent with `recover` once it is enabled again.
 async fn fail_pending(tx: &mut TenantTx, endpoint_id: Uuid) -> AppResult<()> {
-    sqlx::query(
+    query(
         "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, \
          claim_id = NULL, last_error = 'endpoint disabled', updated_at = now() \
          WHERE endpoint_id = $1 AND status = 'pending'",
@@ -208,7 +213,7 @@ async fn fail_pending(tx: &mut TenantTx, endpoint_id: Uuid) -> AppResult<()> {
 /// written at most once a second, not once per delivery: every write bumps its version
 /// and takes its row lock, which concurrent deliveries to one endpoint would queue on.
 pub async fn endpoint_succeeded(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
-    sqlx::query(
+    query(
         "UPDATE webhook_endpoints SET last_success_at = now(), failing_since = NULL \
          WHERE id = $1 AND (failing_since IS NOT NULL OR last_success_at IS NULL \
          OR last_success_at < now() - interval '1 second')",
@@ -224,7 +229,7 @@ pub async fn endpoint_succeeded(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
 /// nothing still writes a new row version and holds the row lock to commit, which every
 /// other failing delivery to the endpoint (up to its in-flight cap) would queue on.
 pub async fn endpoint_failed(tx: &mut TenantTx, id: Uuid) -> AppResult<Option<DateTime<Utc>>> {
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "WITH started AS (UPDATE webhook_endpoints SET failing_since = now() \
            WHERE id = $1 AND failing_since IS NULL RETURNING failing_since) \
          SELECT coalesce((SELECT failing_since FROM started), \
@@ -239,16 +244,14 @@ pub async fn endpoint_failed(tx: &mut TenantTx, id: Uuid) -> AppResult<Option<Da
 /// A `webhook.test` event queued for one endpoint only, whatever its filter.
 pub async fn emit_test(tx: &mut TenantTx, endpoint_id: Uuid, data: Value) -> AppResult<Uuid> {
     let event_id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO events (id, tenant_id, type, data) VALUES ($1, $2, 'webhook.test', $3)",
-    )
-    .bind(event_id)
-    .bind(tx.tenant_id())
-    .bind(data)
-    .execute(tx.conn())
-    .await?;
+    query("INSERT INTO events (id, tenant_id, type, data) VALUES ($1, $2, 'webhook.test', $3)")
+        .bind(event_id)
+        .bind(tx.tenant_id())
+        .bind(data)
+        .execute(tx.conn())
+        .await?;
     let delivery_id = Uuid::now_v7();
-    sqlx::query(
+    query(
         "INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at, \
          manual) VALUES ($1, $2, $3, $4, now(), true)",
     )
@@ -264,7 +267,7 @@ pub async fn emit_test(tx: &mut TenantTx, endpoint_id: Uuid, data: Value) -> App
 
 /// Wakes the workers when the transaction commits.
 async fn notify(tx: &mut TenantTx) -> AppResult<()> {
-    sqlx::query("SELECT pg_notify($1, '')")
+    query("SELECT pg_notify($1, '')")
         .bind(CHANNEL)
         .execute(tx.conn())
         .await?;
@@ -310,7 +313,11 @@ pub async fn list_deliveries(
         sql.push(" AND status = ").push_bind(status.to_owned());
     }
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }
 
@@ -320,7 +327,7 @@ pub async fn get_delivery(
     id: Uuid,
 ) -> AppResult<DeliveryRow> {
     let sql = format!("{DELIVERY_SELECT} AND endpoint_id = $1 AND id = $2");
-    sqlx::query_as(&sql)
+    query_as(&sql)
         .bind(endpoint_id)
         .bind(id)
         .fetch_optional(tx.conn())
@@ -332,7 +339,7 @@ pub async fn get_delivery(
 /// next attempt is marked `manual`. A delivery a worker is sending right now keeps its
 /// lease (and its result); it is queued again all the same.
 pub async fn requeue(tx: &mut TenantTx, endpoint_id: Uuid, id: Uuid) -> AppResult<()> {
-    let updated = sqlx::query(
+    let updated = query(
         "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), step = 0, \
          manual = true, claim_id = NULL, updated_at = now() \
          WHERE endpoint_id = $1 AND id = $2",
@@ -356,7 +363,7 @@ pub async fn recover(
     since: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
 ) -> AppResult<u64> {
-    let queued = sqlx::query(
+    let queued = query(
         "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), step = 0, \
          manual = true, claim_id = NULL, updated_at = now() \
          WHERE endpoint_id = $1 AND status = 'failed' AND created_at >= $2 \
@@ -400,7 +407,11 @@ pub async fn list_attempts(
     );
     sql.push(" AND delivery_id = ").push_bind(delivery_id);
     page.push_sql(&mut sql);
-    let rows = sql.build_query_as().fetch_all(tx.conn()).await?;
+    let rows = sql
+        .build_query_as()
+        .persistent(prepared_statements())
+        .fetch_all(tx.conn())
+        .await?;
     Ok(page.finish(rows))
 }
 
@@ -409,8 +420,8 @@ pub async fn list_attempts(
 /// The ids of the keys that sealed the stored secrets (across tenants; nothing of a
 /// tenant, only a hash of each operator key). The API's role may ask.
 pub async fn secret_key_ids(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT webhook_secret_key_ids()")
-        .fetch_all(pool)
+    query_scalar("SELECT webhook_secret_key_ids()")
+        .fetch_all(autocommit(pool))
         .await
 }
 
@@ -428,12 +439,12 @@ pub async fn plaintext_secrets(
     pool: &PgPool,
     limit: i32,
 ) -> Result<Vec<PlaintextSecret>, sqlx::Error> {
-    sqlx::query_as(
+    query_as(
         "SELECT tenant_id, endpoint_id, secret, previous_secret \
          FROM webhook_plaintext_secrets($1)",
     )
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(autocommit(pool))
     .await
 }
 
@@ -446,7 +457,7 @@ pub async fn replace_secrets(
     secret: &str,
     previous_secret: Option<&str>,
 ) -> AppResult<bool> {
-    let replaced = sqlx::query(
+    let replaced = query(
         "UPDATE webhook_endpoints SET secret = $3, previous_secret = $4 \
          WHERE id = $1 AND secret = $2 AND previous_secret IS NOT DISTINCT FROM $5",
     )
@@ -490,21 +501,21 @@ pub async fn claim(
     per_endpoint: usize,
     lease: std::time::Duration,
 ) -> Result<Vec<Claim>, sqlx::Error> {
-    sqlx::query_as(
+    query_as(
         "SELECT * FROM webhook_claim_deliveries($1, make_interval(secs => $2::double precision), \
          $3)",
     )
     .bind(i32::try_from(limit).unwrap_or(i32::MAX))
     .bind(lease.as_secs_f64())
     .bind(i32::try_from(per_endpoint).unwrap_or(i32::MAX))
-    .fetch_all(pool)
+    .fetch_all(autocommit(pool))
     .await
 }
 
 /// When the next pending delivery is due, if any.
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT webhook_next_due()")
-        .fetch_one(pool)
+    query_scalar("SELECT webhook_next_due()")
+        .fetch_one(autocommit(pool))
         .await
 }
 
@@ -542,7 +553,7 @@ pub async fn record_attempt(
     };
     // One statement, one round trip: the attempt is written whether or not the claim is
     // still ours (it happened), the delivery moves on only under its own claim.
-    let moved = sqlx::query(
+    let moved = query(
         "WITH attempt AS (INSERT INTO webhook_attempts (id, tenant_id, delivery_id, trigger, \
            status_code, duration_ms, response_body, error) \
            VALUES ($8, $9, $1, $10, $6, $11, $12, $7)) \
@@ -577,7 +588,7 @@ pub async fn record_attempt(
 
 /// A claimed delivery that is not sent (its endpoint was disabled after it was queued).
 pub async fn drop_claim(tx: &mut TenantTx, claim: &Claim, why: &str) -> AppResult<()> {
-    sqlx::query(
+    query(
         "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, \
          claim_id = NULL, last_error = $3, updated_at = now() WHERE id = $1 AND claim_id = $2",
     )

@@ -38,6 +38,9 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(24 * 3600);
 
 pub struct Worker {
     pool: PgPool,
+    /// Where the worker LISTENs: a session of its own, not through a transaction pooler
+    /// (see [`crate::db::listen`]).
+    listen_session: PgPool,
     settings: WebhookSettings,
     client: reqwest::Client,
     slots: Arc<Semaphore>,
@@ -50,8 +53,11 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker claiming and recording through `pool`, and listening through
+    /// `listen_session` ([`crate::db::listen::session_pool`]).
     pub fn new(
         pool: PgPool,
+        listen_session: PgPool,
         settings: WebhookSettings,
         key: SecretKey,
         metrics: Option<Arc<Metrics>>,
@@ -59,6 +65,7 @@ impl Worker {
         let client = client(&settings)?;
         Ok(Arc::new(Self {
             pool,
+            listen_session,
             slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             finished: Notify::new(),
             settings,
@@ -129,7 +136,7 @@ impl Worker {
 
     async fn listen(&self) -> Option<PgListener> {
         let listener = async {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
+            let mut listener = PgListener::connect_with(&self.listen_session).await?;
             listener.listen(CHANNEL).await?;
             Ok::<_, sqlx::Error>(listener)
         }
@@ -572,7 +579,8 @@ mod tests {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy("postgres://probe@127.0.0.1:1/probe")
             .expect("a lazy pool");
-        Worker::new(pool, settings, SecretKey::generate(), None).expect("build the worker")
+        Worker::new(pool.clone(), pool, settings, SecretKey::generate(), None)
+            .expect("build the worker")
     }
 
     /// The proxy variables are process-wide, so they are set only in a child process

@@ -5,12 +5,14 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 mod batch;
+mod broadcast;
 mod connections;
 mod deadlines;
 mod definer;
 mod faults;
 mod identity;
 mod periodic;
+mod pgbouncer;
 mod rls;
 mod rollout;
 mod serve;
