@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::{autocommit, query, query_scalar};
+
 /// A job that must run once per interval across all processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -58,7 +60,7 @@ const EARLY_SHARE: f64 = 0.9;
 /// `pool` must be the worker's role.
 pub async fn claim(pool: &PgPool, job: Job, every: Duration) -> Result<bool, sqlx::Error> {
     let min_gap = every.as_secs_f64() * EARLY_SHARE;
-    let claimed: Option<bool> = sqlx::query_scalar(
+    let claimed: Option<bool> = query_scalar(
         "INSERT INTO periodic_jobs AS j (job, last_started_at) VALUES ($1, now()) \
          ON CONFLICT (job) DO UPDATE SET last_started_at = now() \
           WHERE j.last_started_at <= now() - make_interval(secs => $2) \
@@ -66,19 +68,19 @@ pub async fn claim(pool: &PgPool, job: Job, every: Duration) -> Result<bool, sql
     )
     .bind(job.name())
     .bind(min_gap)
-    .fetch_optional(pool)
+    .fetch_optional(autocommit(pool))
     .await?;
     Ok(claimed.is_some())
 }
 
 /// Records what the round this process claimed did.
 pub async fn finished(pool: &PgPool, job: Job, count: u64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    query(
         "UPDATE periodic_jobs SET last_finished_at = now(), last_count = $2 WHERE job = $1",
     )
     .bind(job.name())
     .bind(i64::try_from(count).unwrap_or(i64::MAX))
-    .execute(pool)
+    .execute(autocommit(pool))
     .await?;
     Ok(())
 }

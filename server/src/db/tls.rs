@@ -199,7 +199,7 @@ pub struct Encryption {
 /// is the pooler's connection to PostgreSQL, not ours to the pooler.
 pub async fn encryption<'e>(executor: impl PgExecutor<'e>) -> anyhow::Result<Encryption> {
     let (encrypted, version, cipher, unix_socket): (bool, Option<String>, Option<String>, bool) =
-        sqlx::query_as(
+        super::query_as(
             "SELECT ssl, version, cipher, inet_client_addr() IS NULL \
                FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
         )
@@ -221,7 +221,7 @@ pub async fn log_encryption(pool: &PgPool, what: &str) -> anyhow::Result<Encrypt
     let options = pool.connect_options();
     let mode = ssl_mode_name(options.get_ssl_mode());
     let server = server(&options);
-    let found = encryption(pool).await?;
+    let found = encryption(super::autocommit(pool)).await?;
     if found.encrypted {
         tracing::info!(
             database = what,
