@@ -8,6 +8,7 @@ mod batch;
 mod connections;
 mod deadlines;
 mod definer;
+mod deploy;
 mod faults;
 mod identity;
 mod rls;
