@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
     long_about = "Momentum: a multi-tenant CRM API server.\n\nWith no subcommand, `serve`. \
                   Without DATABASE_URL it runs an embedded PostgreSQL under MOMENTUM_DATA_DIR."
 )]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, after_help = LOGGING_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -23,23 +23,43 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+/// The settings read before any command's own: shown under every command that logs.
+const LOGGING_HELP: &str = "Logging: `RUST_LOG` (a tracing filter; default `info,sqlx=warn`) \
+                            and `MOMENTUM_LOG_FORMAT` (`json` for one JSON object a line; \
+                            default: text). Secrets are never logged.";
+
 // Parsed once at start and moved into its command: the size of the biggest variant
 // (every serve setting) costs nothing worth a box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default).
+    #[command(after_help = LOGGING_HELP)]
     Serve(ServeArgs),
     /// Apply database migrations as the owner role, then exit.
+    #[command(after_help = LOGGING_HELP)]
     Migrate(DatabaseArgs),
     /// Run only the webhook delivery worker (for API servers started with
     /// `--webhook-worker=false`); any number can share one database.
+    #[command(after_help = LOGGING_HELP)]
     Worker(WorkerArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Ask a running server on this machine whether it is up (`GET /healthz`): exits 0
+    /// when it answers 200, else non-zero. For container and service health checks, which
+    /// then need no HTTP client in the image.
+    Healthcheck(HealthcheckArgs),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// The server's listen address, as it was started with; an unspecified host (`0.0.0.0`,
+    /// `[::]`) is asked on loopback.
+    #[arg(long, env = "MOMENTUM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,11 +1,11 @@
 //! `momentum`: serve the API, run the webhook worker, migrate, print the OpenAPI document,
-//! create tenants.
+//! create tenants, check a running server's health.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use momentum_server::config::{Cli, Command, DatabaseArgs, TenantCommand};
+use momentum_server::config::{Cli, Command, DatabaseArgs, HealthcheckArgs, TenantCommand};
 use momentum_server::startup::{self, EmbeddedDatabase};
 use momentum_server::{api, db};
 use tracing_subscriber::EnvFilter;
@@ -35,6 +35,7 @@ async fn main() -> ExitCode {
             print!("{}", api::spec_json());
             Ok(())
         }
+        Command::Healthcheck(args) => healthcheck(args).await,
         Command::Tenant(TenantCommand::Create {
             name,
             owner_email,
@@ -48,6 +49,35 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {
+    let host = match args.listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            let loopback = match addr {
+                std::net::SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
+                std::net::SocketAddr::V6(_) => {
+                    std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+                }
+            };
+            std::net::SocketAddr::new(loopback, addr.port()).to_string()
+        }
+        Ok(addr) => addr.to_string(),
+        Err(_) => args.listen.clone(),
+    };
+    let url = format!("http://{host}/healthz");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    let status = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("{url} did not answer"))?
+        .status();
+    anyhow::ensure!(status.is_success(), "{url} answered {status}");
+    Ok(())
 }
 
 async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {

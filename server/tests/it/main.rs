@@ -9,6 +9,7 @@ mod broadcast;
 mod connections;
 mod deadlines;
 mod definer;
+mod deploy;
 mod faults;
 mod identity;
 mod periodic;
