@@ -497,21 +497,8 @@ fn stop_and_remove_script(cluster: &Cluster) -> String {
 }
 
 fn spawn_watchdog(cluster: &Cluster, owner: u32) -> anyhow::Result<()> {
-    let script = format!(
-        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; {}",
-        stop_and_remove_script(cluster)
-    );
-    // Its own process group, so a Ctrl-C aimed at the test run does not take the
-    // watchdog down before it has cleaned up.
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .context("cannot start the cluster watchdog")?;
-    Ok(())
+    crate::testing::spawn_watchdog(owner, "true", &stop_and_remove_script(cluster))
+        .context("cannot start the cluster watchdog")
 }
 
 fn reap_orphans(parent: &Path) {

@@ -75,13 +75,11 @@ pub async fn claim(pool: &PgPool, job: Job, every: Duration) -> Result<bool, sql
 
 /// Records what the round this process claimed did.
 pub async fn finished(pool: &PgPool, job: Job, count: u64) -> Result<(), sqlx::Error> {
-    query(
-        "UPDATE periodic_jobs SET last_finished_at = now(), last_count = $2 WHERE job = $1",
-    )
-    .bind(job.name())
-    .bind(i64::try_from(count).unwrap_or(i64::MAX))
-    .execute(autocommit(pool))
-    .await?;
+    query("UPDATE periodic_jobs SET last_finished_at = now(), last_count = $2 WHERE job = $1")
+        .bind(job.name())
+        .bind(i64::try_from(count).unwrap_or(i64::MAX))
+        .execute(autocommit(pool))
+        .await?;
     Ok(())
 }
 

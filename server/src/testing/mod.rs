@@ -4,3 +4,26 @@
 //! contract tests and the benchmark share one way of doing it.
 
 pub mod redis;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+/// Starts a shell that waits while process `owner` lives and the shell condition
+/// `alive_while` holds, then runs `cleanup`: how every service a test starts (PostgreSQL,
+/// PgBouncer, Redis) is stopped and its folder removed even when the test process is
+/// killed. In its own process group, so a Ctrl-C aimed at the test run does not take the
+/// watchdog down before it has cleaned up.
+// Never waited for: it outlives its starter by design, and init reaps it.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_watchdog(owner: u32, alive_while: &str, cleanup: &str) -> std::io::Result<()> {
+    let script =
+        format!("while kill -0 {owner} 2>/dev/null && {alive_while}; do sleep 1; done; {cleanup}");
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map(drop)
+}

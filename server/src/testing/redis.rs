@@ -232,22 +232,12 @@ fn kill_and_remove_script(dir: &Path) -> String {
 
 /// Waits for `owner` to exit (or the folder to go: dropped normally), then cleans up.
 fn spawn_watchdog(dir: &Path, owner: u32) -> anyhow::Result<()> {
-    let script = format!(
-        "while kill -0 {owner} 2>/dev/null && [ -d '{dir}' ]; do sleep 1; done; {}",
-        kill_and_remove_script(dir),
-        dir = dir.display()
-    );
-    // Its own process group, so a Ctrl-C aimed at the test run does not take the
-    // watchdog down before it has cleaned up.
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .context("cannot start the Redis watchdog")?;
-    Ok(())
+    super::spawn_watchdog(
+        owner,
+        &format!("[ -d '{}' ]", dir.display()),
+        &kill_and_remove_script(dir),
+    )
+    .context("cannot start the Redis watchdog")
 }
 
 fn reap_orphans(parent: &Path) {

@@ -140,23 +140,13 @@ fn wait_until_listening(child: &mut Child, port: u16) -> bool {
 }
 
 /// Stops PgBouncer `pid` and removes `dir` once `owner` (this process) is gone.
-// Never waited for: it outlives this process by design, and init reaps it.
-#[allow(clippy::zombie_processes)]
 fn spawn_watchdog(owner: u32, pid: u32, dir: &std::path::Path) {
-    let script = format!(
-        "while kill -0 {owner} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null; rm -rf '{}'",
-        dir.display()
-    );
-    // Its own process group, so a Ctrl-C aimed at the test run does not take it down
-    // before it has cleaned up.
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("start the pgbouncer watchdog");
+    momentum_server::testing::spawn_watchdog(
+        owner,
+        "true",
+        &format!("kill {pid} 2>/dev/null; rm -rf '{}'", dir.display()),
+    )
+    .expect("start the pgbouncer watchdog");
 }
 
 /// A `momentum serve` started from the binary with `vars`, its stderr kept in a file;
