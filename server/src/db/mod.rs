@@ -29,6 +29,7 @@ pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
 pub mod embedded;
+mod errors;
 pub mod events;
 pub mod idempotency;
 pub mod leads;
