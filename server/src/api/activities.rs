@@ -22,7 +22,7 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, PathId, RecordType, Text};
+use super::types::{text, PathId, Text};
 use super::ApiTags;
 use crate::auth::Principal;
 use crate::auth::Scope;
@@ -30,6 +30,7 @@ use crate::db::activities::{self as repo, ActivityFilter, ActivityRow, ActivityS
 use crate::db::{companies, contacts, leads, TenantTx};
 use crate::domain::activity::{self as domain, ActivityType, BODY_MAX, SUBJECT_MAX};
 use crate::domain::FieldError;
+use crate::domain::record::RecordType;
 use crate::error::AppError;
 use crate::startup::AppState;
 

@@ -19,7 +19,7 @@ use super::responses::{
     Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, PathId, RecordType, Text};
+use super::types::{text, PathId, Text};
 use super::ApiTags;
 use crate::auth::Scope;
 use crate::db::associations::{
@@ -29,6 +29,7 @@ use crate::db::associations::{
 use crate::db::TenantTx;
 use crate::domain::association::{self as domain, Label, LabelInput};
 use crate::domain::FieldError;
+use crate::domain::record::RecordType;
 use crate::error::AppError;
 use crate::startup::AppState;
 

@@ -10,6 +10,7 @@ pub mod fields;
 pub mod lead;
 pub mod merge;
 pub mod pipeline;
+pub mod record;
 pub mod search;
 
 pub use fields::FieldError;
