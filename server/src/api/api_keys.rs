@@ -15,7 +15,7 @@ use super::responses::{envelopes, Action, ApiResult, Create, Created, List, Meta
 use super::security::ApiKey as Credential;
 use super::types::{Bounded, PathId, Str, Text};
 use super::ApiTags;
-use crate::auth::api_key::NewApiKey;
+use crate::domain::credential::NewApiKey;
 use crate::auth::scopes::ALL;
 use crate::auth::{Principal, Role, Scope};
 use crate::db::api_keys::{self as repo, ApiKeyRow, ApiKeySort, NewKeyRow};

@@ -28,7 +28,7 @@ use super::responses::{
 use super::security::ApiKey;
 use super::types::PathId;
 use super::ApiTags;
-use crate::auth::api_key::{hash_secret, Kind, NewApiKey};
+use crate::domain::credential::{hash_secret, Kind, NewApiKey};
 use crate::auth::{Principal, Role, Scope};
 use crate::db::qr::{self as repo, QrSessionRow, SessionTokenRow, TokenSort};
 use crate::db::{audit, users, TenantTx};

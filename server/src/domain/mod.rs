@@ -5,6 +5,7 @@ pub mod activity;
 pub mod association;
 pub mod company;
 pub mod contact;
+pub mod credential;
 pub mod custom_field;
 pub mod fields;
 pub mod lead;
