@@ -396,6 +396,7 @@ impl Application {
                     self.settings.webhooks.clone(),
                     self.settings.secret_key.clone(),
                     Some(Arc::clone(&self.state.metrics)),
+                    api::webhooks::endpoint_data,
                 )
                 .map_err(std::io::Error::other)?;
                 spawn_purges(worker_pool, self.settings.trash, &stopped);
@@ -915,8 +916,9 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         spawn_purges(&pool, trash, &stopped);
-        let worker =
-            tokio::spawn(Worker::new(pool, session, settings, key, None)?.run(stopped, grace));
+        let endpoint_data = api::webhooks::endpoint_data;
+        let worker = Worker::new(pool, session, settings, key, None, endpoint_data)?;
+        let worker = tokio::spawn(worker.run(stopped, grace));
         shutdown_signal().await;
         let _ = stop.send(true);
         let _ = worker.await;
