@@ -20,11 +20,14 @@ pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod events;
+#[cfg(test)]
+mod layers;
 pub mod metrics;
 pub mod ratelimit;
 pub mod serving;
 #[cfg(test)]
 mod source_files;
 pub mod startup;
+pub mod state;
 pub mod testing;
 pub mod webhooks;

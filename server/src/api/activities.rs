@@ -29,10 +29,10 @@ use crate::auth::Scope;
 use crate::db::activities::{self as repo, ActivityFilter, ActivityRow, ActivitySort};
 use crate::db::{companies, contacts, leads, TenantTx};
 use crate::domain::activity::{self as domain, ActivityType, BODY_MAX, SUBJECT_MAX};
-use crate::domain::FieldError;
 use crate::domain::record::RecordType;
+use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The kinds of activity a client writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

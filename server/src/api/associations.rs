@@ -28,10 +28,10 @@ use crate::db::associations::{
 };
 use crate::db::TenantTx;
 use crate::domain::association::{self as domain, Label, LabelInput};
-use crate::domain::FieldError;
 use crate::domain::record::RecordType;
+use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const NAME_MAX: usize = domain::LABEL_NAME_MAX;
 const DESCRIPTION_MAX: usize = domain::LABEL_DESCRIPTION_MAX;

@@ -49,7 +49,7 @@ use crate::db::TenantTx;
 use crate::domain::record::RecordType;
 use crate::domain::{self, FieldError};
 use crate::error::{AppError, AppResult};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The most items a batch takes.
 pub const MAX_ITEMS: usize = 100;

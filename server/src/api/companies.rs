@@ -33,7 +33,7 @@ use crate::domain::company as domain;
 use crate::domain::fields::{self, PHONE_MAX, TAGS_MAX_ITEMS, TAG_MAX, URL_MAX};
 use crate::domain::record::RecordType;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 type Tags = TextList<TAGS_MAX_ITEMS, TAG_MAX>;
 type Employees = Int<0, { domain::EMPLOYEES_MAX }>;

@@ -30,7 +30,7 @@ use crate::domain::contact::{self as domain, Patch};
 use crate::domain::fields::{TAGS_MAX_ITEMS, TAG_MAX};
 use crate::domain::record::RecordType;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const NAME_MAX: usize = domain::NAME_MAX;
 const TITLE_MAX: usize = domain::TITLE_MAX;

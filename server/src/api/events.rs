@@ -27,7 +27,7 @@ use crate::db::events::{self as repo, EventFilter, EventRow, EventSort};
 use crate::db::TenantTx;
 use crate::error::AppError;
 use crate::events;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Records `event` about `resource`, rendered in its wire form (the resource exactly as
 /// the API returns it), in the caller's transaction: [`crate::events::emit`] for what

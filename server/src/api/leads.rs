@@ -36,7 +36,7 @@ use crate::domain::pipeline::StageKind;
 use crate::domain::record::RecordType;
 use crate::domain::{company, contact, FieldError};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PERSON_NAME_MAX: usize = contact::NAME_MAX;
 

@@ -27,11 +27,11 @@ use super::{bad_parameter, ApiTags};
 use crate::auth::{Principal, Scope};
 use crate::db::search::{self as repo, After, HitRow};
 use crate::db::TenantTx;
+use crate::domain::record::RecordType;
 use crate::domain::search::Needle;
 use crate::domain::FieldError;
-use crate::domain::record::RecordType;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;

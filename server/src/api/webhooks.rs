@@ -31,7 +31,7 @@ use crate::db::webhooks::{
 use crate::db::TenantTx;
 use crate::domain::{fields, FieldError};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::webhooks::{guard, secrets, signing};
 
 const URL_MAX: usize = 2048;
