@@ -42,6 +42,7 @@ pub mod qr;
 pub mod search;
 #[cfg(test)]
 mod sql_guard;
+pub mod stages;
 mod statements;
 mod tenant_tx;
 pub mod tenants;

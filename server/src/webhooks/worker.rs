@@ -586,8 +586,15 @@ mod tests {
             .expect("a lazy pool");
         // Nothing is disabled here: no endpoint is ever rendered.
         let endpoint_data: EndpointData = |_| serde_json::Value::Null;
-        Worker::new(pool.clone(), pool, settings, SecretKey::generate(), None, endpoint_data)
-            .expect("build the worker")
+        Worker::new(
+            pool.clone(),
+            pool,
+            settings,
+            SecretKey::generate(),
+            None,
+            endpoint_data,
+        )
+        .expect("build the worker")
     }
 
     /// The proxy variables are process-wide, so they are set only in a child process
