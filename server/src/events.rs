@@ -7,9 +7,11 @@
 //! [`EventType`] carries poem-openapi's `Enum` derive so that the document describes the
 //! catalogue from this one definition; that derive is all this module knows of HTTP. It
 //! must never import `crate::api`. An event's `data` is the resource as the API returns
-//! it: callers render it first (`api::events::emit` does so for handlers; the worker is
-//! handed a renderer for the endpoints it disables).
+//! it: callers pass the API's wire value ([`Data`]), which the application layer builds
+//! from what it wrote through the view type its caller names (`app::View`); the worker is
+//! handed a renderer for the endpoints it disables.
 
+use poem_openapi::types::ToJSON;
 use poem_openapi::Enum;
 use serde_json::Value;
 use uuid::Uuid;
@@ -201,9 +203,26 @@ impl EventType {
     }
 }
 
+/// What an event carries as its `data`: the resource as the API returns it. Every wire
+/// type of the API is one (as is a JSON value already rendered), so the JSON of an event
+/// and of the response that reports the same change come from one definition.
+pub trait Data {
+    fn data(&self) -> Value;
+}
+
+impl<T: ToJSON> Data for T {
+    fn data(&self) -> Value {
+        self.to_json().unwrap_or(Value::Null)
+    }
+}
+
 /// Records `event` with `data` (the resource as the API returns it) in the caller's
 /// transaction, and queues it for every enabled endpoint that takes it. Nothing is sent
 /// unless the transaction commits.
-pub async fn emit(tx: &mut TenantTx, event: EventType, data: Value) -> Result<Uuid, AppError> {
-    repo::emit(tx, event.as_str(), data).await
+pub async fn emit(
+    tx: &mut TenantTx,
+    event: EventType,
+    data: &(impl Data + ?Sized),
+) -> Result<Uuid, AppError> {
+    repo::emit(tx, event.as_str(), data.data()).await
 }
