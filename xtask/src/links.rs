@@ -1,16 +1,18 @@
-//! Every relative link of the Markdown guides resolves: the file (or folder) exists, and
-//! an `#anchor` into a Markdown file names one of its headings, by GitHub's rules (lower
-//! case, spaces to `-`, punctuation dropped, `-1`, `-2` for repeated headings). References
-//! to a guide's anchor from code, scripts and configuration (`docs/api.md#search` in a
-//! comment) are held to the same rule, so moving a section cannot strand a pointer.
+//! The guides' links hold: every relative link of README.md, SECURITY.md, the crates'
+//! READMEs and `docs/*.md` names a file (or folder) that exists, and every `#anchor` names a
+//! heading of its file by GitHub's rules (lower case, spaces to `-`, other punctuation
+//! dropped, `-1`, `-2` for repeats). And the tests docs/testing.md and SECURITY.md name are
+//! in the code, so renaming a test cannot leave a promise pointing at nothing.
+//!
+//! Hand-written rather than a Markdown parser: the guides use inline links, reference
+//! definitions, ATX headings and fenced code, and those few rules fit in this file, where
+//! a parser would be a new dependency (pulldown-cmark is not in the tree).
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
-use crate::root;
-
 /// The Markdown files whose links must resolve, relative to the repository's root.
-pub fn guides() -> Vec<PathBuf> {
+pub fn guides(root: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = [
         "README.md",
         "SECURITY.md",
@@ -21,34 +23,45 @@ pub fn guides() -> Vec<PathBuf> {
     .into_iter()
     .map(PathBuf::from)
     .collect();
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
         .into_iter()
         .flatten()
         .flatten()
-        .map(|entry| entry.path())
+        .map(|entry| Path::new("docs").join(entry.file_name()))
         .filter(|path| path.extension().is_some_and(|e| e == "md"))
-        .filter_map(|path| path.strip_prefix(root()).ok().map(Path::to_path_buf))
         .collect();
     docs.sort();
     files.extend(docs);
     files
 }
 
-/// The folders whose files may point at a guide's anchor in prose or comments.
-const SOURCES: [&str; 8] = [
-    "server/src",
-    "server/tests",
-    "contract-tests",
-    "sdk/src",
-    "bench/src",
-    ".ci",
-    "deploy",
-    "migrations",
-];
+/// The guides whose named tests must exist.
+pub const NAMING_TESTS: [&str; 2] = ["docs/testing.md", "SECURITY.md"];
 
-/// GitHub's anchor for a heading's text.
+/// GitHub's anchor for a heading's text: links reduced to their text, HTML tags dropped,
+/// lower case, spaces to `-`, every other character but letters, digits, `-` and `_`
+/// dropped.
 pub fn slug(heading: &str) -> String {
-    plain(heading)
+    let mut text = String::new();
+    let mut rest = heading.trim().trim_end_matches('#');
+    while let Some(start) = rest.find(['[', '<']) {
+        text.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let skip = if tail.starts_with('<') {
+            tail.find('>').map(|end| (String::new(), end + 1))
+        } else {
+            // `[text](target)`: keep the text.
+            match (tail.find("]("), tail.find(')')) {
+                (Some(mid), Some(end)) if mid < end => Some((tail[1..mid].to_owned(), end + 1)),
+                _ => None,
+            }
+        };
+        let (kept, skipped) = skip.unwrap_or_else(|| (tail[..1].to_owned(), 1));
+        text.push_str(&kept);
+        rest = &tail[skipped..];
+    }
+    text.push_str(rest);
+    text.trim()
         .to_lowercase()
         .chars()
         .filter_map(|c| match c {
@@ -59,58 +72,25 @@ pub fn slug(heading: &str) -> String {
         .collect()
 }
 
-/// A heading's text as GitHub renders it: links reduced to their text, HTML tags dropped.
-fn plain(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(['[', '<']) {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        if tail.starts_with('<') {
-            match tail.find('>') {
-                Some(end) => rest = &tail[end + 1..],
-                None => {
-                    out.push_str(tail);
-                    rest = "";
-                }
-            }
-            continue;
-        }
-        // `[text](target)`: keep the text.
-        match (tail.find("]("), tail.find(')')) {
-            (Some(mid), Some(end)) if mid < end => {
-                out.push_str(&tail[1..mid]);
-                rest = &tail[end + 1..];
-            }
-            _ => {
-                out.push('[');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out.trim().trim_end_matches('#').trim().to_owned()
-}
-
-/// The lines of a Markdown text outside fenced code blocks, with their numbers.
-fn prose(text: &str) -> Vec<(usize, &str)> {
+/// The lines of a Markdown text outside fenced code blocks, numbered from 1.
+fn prose(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut fence: Option<&str> = None;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        let marker = ["```", "~~~"].into_iter().find(|m| trimmed.starts_with(m));
+    text.lines().enumerate().filter_map(move |(i, line)| {
+        let marker = ["```", "~~~"]
+            .into_iter()
+            .find(|m| line.trim_start().starts_with(m));
         match (fence, marker) {
             (None, Some(m)) => fence = Some(m),
             (Some(open), Some(m)) if open == m => fence = None,
-            (None, None) => out.push((i + 1, line)),
+            (None, None) => return Some((i + 1, line)),
             _ => {}
         }
-    }
-    out
+        None
+    })
 }
 
-/// Every anchor a Markdown text defines: its headings' slugs (repeats numbered as GitHub
-/// numbers them) and explicit `<a id="...">` / `<a name="...">` anchors.
+/// Every anchor a Markdown text defines: its headings' slugs, repeats numbered as GitHub
+/// numbers them, and explicit `<a id="...">` / `<a name="...">` anchors.
 pub fn anchors(text: &str) -> HashSet<String> {
     let mut out = HashSet::new();
     for (_, line) in prose(text) {
@@ -118,19 +98,19 @@ pub fn anchors(text: &str) -> HashSet<String> {
         if (1..=6).contains(&hashes) && line[hashes..].starts_with(' ') {
             let base = slug(&line[hashes..]);
             let mut anchor = base.clone();
-            let mut n = 0;
-            while out.contains(&anchor) {
-                n += 1;
+            for n in 1.. {
+                if !out.contains(&anchor) {
+                    break;
+                }
                 anchor = format!("{base}-{n}");
             }
             out.insert(anchor);
         }
         for attr in ["id=\"", "name=\""] {
-            let mut rest = line;
-            while let Some(start) = rest.find(attr) {
-                rest = &rest[start + attr.len()..];
-                if let Some(end) = rest.find('"') {
-                    out.insert(rest[..end].to_owned());
+            for (at, _) in line.match_indices(attr) {
+                let value = &line[at + attr.len()..];
+                if let Some(end) = value.find('"') {
+                    out.insert(value[..end].to_owned());
                 }
             }
         }
@@ -138,68 +118,60 @@ pub fn anchors(text: &str) -> HashSet<String> {
     out
 }
 
-/// A line with its code spans blanked out, so an example in backticks is not a link.
-fn without_code(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut in_code = false;
-    for c in line.chars() {
-        if c == '`' {
-            in_code = !in_code;
-            out.push(' ');
-        } else {
-            out.push(if in_code { ' ' } else { c });
-        }
-    }
-    out
+/// `<target>` or `target "title"`: the target alone.
+fn bare(target: &str) -> String {
+    let target = target.trim();
+    target
+        .strip_prefix('<')
+        .and_then(|t| t.split_once('>').map(|(t, _)| t))
+        .unwrap_or_else(|| target.split_whitespace().next().unwrap_or_default())
+        .to_owned()
 }
 
 /// The targets of a Markdown text's links and images (`[text](target)`, `![alt](target)`,
-/// `[label]: target`), with their line numbers.
+/// `[label]: target`) outside code, with their line numbers.
 pub fn links(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (number, line) in prose(text) {
-        let line = without_code(line);
+        // Code spans blanked out, so an example in backticks is not a link.
+        let line: String = line
+            .split('`')
+            .enumerate()
+            .map(|(i, part)| {
+                if i % 2 == 0 {
+                    part.to_owned()
+                } else {
+                    " ".repeat(part.len() + 2)
+                }
+            })
+            .collect();
         let mut rest = line.as_str();
         while let Some(start) = rest.find("](") {
             let tail = &rest[start + 2..];
+            // The target ends at the `)` that closes it; URLs may hold balanced parentheses.
             let mut depth = 0;
-            let mut end = tail.len();
-            for (i, c) in tail.char_indices() {
-                match c {
-                    '(' => depth += 1,
-                    ')' if depth == 0 => {
-                        end = i;
-                        break;
-                    }
-                    ')' => depth -= 1,
-                    _ => {}
-                }
-            }
-            let target = tail[..end].trim();
-            // `<target>` and `target "title"`.
-            let target = target
-                .strip_prefix('<')
-                .and_then(|t| t.split_once('>').map(|(t, _)| t))
-                .unwrap_or_else(|| target.split_whitespace().next().unwrap_or_default());
-            out.push((number, target.to_owned()));
-            rest = &tail[end.min(tail.len())..];
+            let end = tail
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += i32::from(c == '(') - i32::from(c == ')');
+                    depth < 0
+                })
+                .map_or(tail.len(), |(i, _)| i);
+            out.push((number, bare(&tail[..end])));
+            rest = &tail[end..];
         }
-        // Reference definitions: `[label]: target`.
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            if let Some((_, target)) = trimmed.split_once("]: ") {
-                let target = target.trim();
-                let target = target
-                    .strip_prefix('<')
-                    .and_then(|t| t.split_once('>').map(|(t, _)| t))
-                    .unwrap_or_else(|| target.split_whitespace().next().unwrap_or_default());
-                out.push((number, target.to_owned()));
-            }
+        if let Some((_, target)) = line
+            .trim_start()
+            .strip_prefix('[')
+            .and_then(|l| l.split_once("]: "))
+        {
+            out.push((number, bare(target)));
         }
     }
     out
 }
 
+/// Whether a target leaves the repository (`https:`, `mailto:`, `//host`) or is empty.
 fn is_external(target: &str) -> bool {
     target.is_empty()
         || target.starts_with("//")
@@ -211,23 +183,8 @@ fn is_external(target: &str) -> bool {
         })
 }
 
-/// `a/b/../c` as `a/c`, without touching the file system.
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// What is wrong with a link to `target` from the file `from` (relative to `root`), if
-/// anything.
+/// What is wrong with a link to `target` from the file `from` (both relative to `root`),
+/// if anything.
 pub fn check(root: &Path, from: &Path, target: &str) -> Option<String> {
     if is_external(target) {
         return None;
@@ -236,33 +193,31 @@ pub fn check(root: &Path, from: &Path, target: &str) -> Option<String> {
         Some((path, anchor)) => (path, Some(anchor)),
         None => (target, None),
     };
-    let file = if path.is_empty() {
-        from.to_path_buf()
-    } else {
-        normalise(&from.parent().unwrap_or(Path::new("")).join(path))
-    };
-    let full = root.join(&file);
-    if !full.exists() {
+    let mut file = PathBuf::new();
+    let joined = from.parent().unwrap_or(Path::new("")).join(path);
+    for component in (if path.is_empty() { from } else { &joined }).components() {
+        match component {
+            Component::ParentDir => {
+                file.pop();
+            }
+            Component::CurDir => {}
+            other => file.push(other),
+        }
+    }
+    if !root.join(&file).exists() {
         return Some(format!("{} does not exist", file.display()));
     }
-    match anchor {
-        Some(anchor) if file.extension().is_some_and(|e| e == "md") => {
-            let text = std::fs::read_to_string(&full).unwrap_or_default();
-            (!anchors(&text).contains(anchor))
-                .then(|| format!("{} has no heading for #{anchor}", file.display()))
-        }
-        _ => None,
-    }
+    let anchor = anchor.filter(|_| file.extension().is_some_and(|e| e == "md"))?;
+    let text = std::fs::read_to_string(root.join(&file)).unwrap_or_default();
+    (!anchors(&text).contains(anchor))
+        .then(|| format!("{} has no heading for #{anchor}", file.display()))
 }
 
-/// The broken links of the guides, as `file:line: target: what is wrong`.
-pub fn broken_in_guides(root: &Path, files: &[PathBuf]) -> Vec<String> {
+/// The broken links of `files`, as `file:line: (target): what is wrong`.
+pub fn broken(root: &Path, files: &[PathBuf]) -> Vec<String> {
     let mut out = Vec::new();
     for file in files {
-        let Ok(text) = std::fs::read_to_string(root.join(file)) else {
-            out.push(format!("{}: cannot be read", file.display()));
-            continue;
-        };
+        let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
         for (line, target) in links(&text) {
             if let Some(problem) = check(root, file, &target) {
                 out.push(format!("{}:{line}: ({target}): {problem}", file.display()));
@@ -272,80 +227,16 @@ pub fn broken_in_guides(root: &Path, files: &[PathBuf]) -> Vec<String> {
     out
 }
 
-/// References such as `docs/api.md#search` or `SECURITY.md#operator-key` in a source
-/// file's text: a guide's path from the repository's root, then an anchor.
-pub fn anchored_references(text: &str) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let mut rest = line;
-        while let Some(at) = rest.find(".md#") {
-            let before = &rest[..at];
-            let start = before
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || "/_.-".contains(c)))
-                .map_or(0, |p| p + 1);
-            let after = &rest[at + 4..];
-            let end = after
-                .find(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
-                .unwrap_or(after.len());
-            if start < at {
-                out.push((i + 1, format!("{}.md#{}", &before[start..], &after[..end])));
-            }
-            rest = &after[end..];
-        }
-    }
-    out
-}
-
-/// The broken anchored references of the source folders' files.
-pub fn broken_in_sources(root: &Path) -> Vec<String> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            // Installed tools (`.ci/node`, ignored by git) are not ours to check.
-            let installed = path
-                .file_name()
-                .is_some_and(|n| n == "node" || n == "node_modules");
-            if path.is_dir() && !installed {
-                walk(&path, out);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    for folder in SOURCES {
-        walk(&root.join(folder), &mut files);
-    }
-    files.sort();
-    let mut out = Vec::new();
-    for path in files {
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue; // not text
-        };
-        let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-        for (line, reference) in anchored_references(&text) {
-            // Relative to the repository's root, as prose names files.
-            if let Some(problem) = check(root, Path::new(""), &reference) {
-                out.push(format!(
-                    "{}:{line}: {reference}: {problem}",
-                    relative.display()
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// The names a guide gives in backticks in snake_case, four words at least (test names,
-/// mostly; `*` for a part that varies), with their line numbers.
+/// The names a guide gives in backticks in snake_case with three underscores at least
+/// (test names, mostly; `*` for a part that varies), with their line numbers.
 pub fn named_tests(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        for (n, span) in line.split('`').enumerate() {
+        for span in line.split('`').skip(1).step_by(2) {
             let name_like = span
                 .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '*');
-            if n % 2 == 1 && name_like && span.matches('_').count() >= 3 {
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_*".contains(c));
+            if name_like && span.matches('_').count() >= 3 {
                 out.push((i + 1, span.to_owned()));
             }
         }
@@ -353,16 +244,21 @@ pub fn named_tests(text: &str) -> Vec<(usize, String)> {
     out
 }
 
-/// Every word (a run of letters, digits and `_`) of the workspace's Rust and SQL files,
-/// and their names: test functions, and what else a guide names in backticks (SQL
-/// functions, metrics, fields, migrations).
+/// Every word with an `_` in the workspace's Rust and SQL files, and their names: test
+/// functions, and what else a guide names in backticks (SQL functions, metrics, fields,
+/// migrations).
 pub fn source_words(root: &Path) -> HashSet<String> {
     fn walk(dir: &Path, out: &mut HashSet<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() && !path.ends_with("target") {
+        for path in std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+        {
+            if path.is_dir() {
                 walk(&path, out);
             } else if path.extension().is_some_and(|e| e == "rs" || e == "sql") {
+                // A migration is named by its file.
                 if let Some(stem) = path.file_stem() {
                     out.insert(stem.to_string_lossy().into_owned());
                 }
@@ -389,34 +285,24 @@ pub fn source_words(root: &Path) -> HashSet<String> {
     out
 }
 
-/// Whether `pattern` (with `*` for any run of characters) names one of `names`.
-fn names_one(pattern: &str, names: &HashSet<String>) -> bool {
-    match pattern.split_once('*') {
-        None => names.contains(pattern),
-        Some((head, tail)) => names
-            .iter()
-            .any(|n| n.len() > head.len() + tail.len() && n.starts_with(head) && n.ends_with(tail)),
-    }
-}
-
-/// The tests (and other long snake_case names) `file` names that no source holds.
+/// The names `file` gives that no source holds, as `file:line: name`.
 pub fn missing_names(root: &Path, file: &str, words: &HashSet<String>) -> Vec<String> {
     let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
     named_tests(&text)
         .into_iter()
-        .filter(|(_, name)| !names_one(name, words))
+        .filter(|(_, name)| match name.split_once('*') {
+            None => !words.contains(name),
+            Some((head, tail)) => !words.iter().any(|w| {
+                w.len() > head.len() + tail.len() && w.starts_with(head) && w.ends_with(tail)
+            }),
+        })
         .map(|(line, name)| format!("{file}:{line}: {name}"))
         .collect()
 }
 
-/// The guides whose named tests must exist.
-pub const NAMING_TESTS: [&str; 2] = ["docs/testing.md", "SECURITY.md"];
-
-/// Everything `cargo xtask links` reports: broken links, stale anchored references, and
-/// tests named in the docs that are gone.
+/// Everything `cargo xtask links` reports: broken links and tests named that are gone.
 pub fn problems(root: &Path) -> Vec<String> {
-    let mut out = broken_in_guides(root, &guides());
-    out.extend(broken_in_sources(root));
+    let mut out = broken(root, &guides(root));
     let words = source_words(root);
     for file in NAMING_TESTS {
         out.extend(missing_names(root, file, &words));
@@ -427,33 +313,21 @@ pub fn problems(root: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::root;
 
     #[test]
     fn every_relative_link_of_the_guides_resolves() {
-        let broken = broken_in_guides(&root(), &guides());
+        let broken = broken(&root(), &guides(&root()));
         assert!(
             broken.is_empty(),
-            "broken links (a file that moved, or a heading that was renamed: fix the link, \
+            "broken links (a file that moved, or a heading that was renamed: fix the link \
              or the heading):\n{}",
             broken.join("\n")
         );
     }
 
     #[test]
-    fn every_reference_to_a_guides_anchor_from_the_code_resolves() {
-        let broken = broken_in_sources(&root());
-        assert!(
-            broken.is_empty(),
-            "references to a guide's section that no longer exists:\n{}",
-            broken.join("\n")
-        );
-    }
-
-    /// The tests docs/testing.md and SECURITY.md name (and any other long snake_case name
-    /// they give) are in the code, so a renamed or removed test cannot leave a promise
-    /// pointing at nothing.
-    #[test]
-    fn every_test_testing_md_names_exists() {
+    fn every_test_the_guides_name_exists() {
         let words = source_words(&root());
         let missing: Vec<String> = NAMING_TESTS
             .into_iter()
@@ -483,6 +357,7 @@ mod tests {
         );
         assert_eq!(slug(" 1. Tenant isolation"), "1-tenant-isolation");
         assert_eq!(slug(" See [the API](api.md) — now"), "see-the-api--now");
+        assert_eq!(slug(" a < b"), "a--b");
         let text = "# A\n\n```\n# not a heading\n```\n\n## A\n\n<a id=\"here\"></a>\n";
         let found = anchors(text);
         for anchor in ["a", "a-1", "here"] {
@@ -510,30 +385,32 @@ mod tests {
              [gone](../README.md#three-words) [missing](nowhere.md) [dir](../docs)\n",
         )
         .unwrap();
-        let broken = broken_in_guides(&dir, &[PathBuf::from("docs/guide.md")]);
+        let found = broken(&dir, &[PathBuf::from("docs/guide.md")]);
         std::fs::remove_dir_all(&dir).ok();
         assert_eq!(
-            broken,
+            found,
             [
-                "docs/guide.md:3: (../README.md#three-words): README.md has no heading for #three-words",
+                "docs/guide.md:3: (../README.md#three-words): README.md has no heading for \
+                 #three-words",
                 "docs/guide.md:3: (nowhere.md): docs/nowhere.md does not exist",
             ]
         );
     }
 
     #[test]
-    fn anchored_references_in_code_are_found() {
-        let text = "// see docs/operations.md#rolling-upgrades, and (SECURITY.md#operator-key).";
-        let found: Vec<String> = anchored_references(text)
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
-        assert_eq!(
-            found,
-            [
-                "docs/operations.md#rolling-upgrades",
-                "SECURITY.md#operator-key"
-            ]
-        );
+    fn test_names_are_found_in_backticks_and_matched_with_wildcards() {
+        let text =
+            "| `a_test_that_exists` | `one_*_per_interval` | `short_name` | `Not_A_Test_x` |";
+        let names: Vec<String> = named_tests(text).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, ["a_test_that_exists", "one_*_per_interval"]);
+        let words: HashSet<String> = ["a_test_that_exists", "one_round_per_interval"]
+            .map(str::to_owned)
+            .into();
+        let dir = std::env::temp_dir().join(format!("xtask-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("t.md"), format!("{text}\n`a_test_that_is_gone`\n")).unwrap();
+        let missing = missing_names(&dir, "t.md", &words);
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(missing, ["t.md:2: a_test_that_is_gone"]);
     }
 }
