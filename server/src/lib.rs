@@ -12,6 +12,7 @@
 //! `config.rs` (flags and environment), `testing/` (services tests start for themselves).
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod crypto;

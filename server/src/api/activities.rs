@@ -11,7 +11,6 @@ use poem_openapi::{Enum, Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -22,8 +21,9 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, PathId, Text};
+use super::types::{merge_patch, text, PathId, Text};
 use super::ApiTags;
+use crate::app::custom_fields;
 use crate::auth::Principal;
 use crate::auth::Scope;
 use crate::db::activities::{self as repo, ActivityFilter, ActivityRow, ActivitySort};
@@ -356,7 +356,7 @@ impl ActivitiesApi {
             RecordType::Activity,
             id,
             &current.custom_fields,
-            values,
+            merge_patch(values),
         )
         .await?
         .map(Value::Object)
@@ -484,7 +484,7 @@ impl ActivitiesApi {
                 .into())
             }
             Some(_) => {
-                super::custom_fields::check_restorable(
+                custom_fields::check_restorable(
                     &mut tx,
                     RecordType::Activity,
                     id,

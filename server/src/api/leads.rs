@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use super::companies::Company;
 use super::contacts::Contact;
-use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -24,8 +23,9 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Amount, Date, Email, PathId, Text};
+use super::types::{merge_patch, text, Amount, Date, Email, PathId, Text};
 use super::{bad_parameter, filter_text, ApiTags};
+use crate::app::custom_fields;
 use crate::auth::Scope;
 use crate::db::leads::{self as repo, LeadFilter, LeadRow, LeadSort, MovedLead};
 use crate::db::pipelines::{self, StageRow};
@@ -597,7 +597,7 @@ impl LeadsApi {
             RecordType::Lead,
             id,
             &current.custom_fields,
-            values,
+            merge_patch(values),
         )
         .await?
         .map(Value::Object)
@@ -726,13 +726,8 @@ impl LeadsApi {
         tx.include_deleted().await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         let lead = if current.deleted_at.is_some() {
-            super::custom_fields::check_restorable(
-                &mut tx,
-                RecordType::Lead,
-                id,
-                &current.custom_fields,
-            )
-            .await?;
+            custom_fields::check_restorable(&mut tx, RecordType::Lead, id, &current.custom_fields)
+                .await?;
             let restored = Lead::from(repo::restore(&mut tx, id).await?);
             events::emit(&mut tx, EventType::LeadRestored, &restored).await?;
             restored
