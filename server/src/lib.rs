@@ -6,7 +6,7 @@
 //! `auth/` (credentials, scopes, roles), `crypto.rs` (secrets at rest), `ratelimit/`
 //! (classes and limiters), `metrics.rs` (`/metrics`), `events.rs` (the event catalogue
 //! and the outbox's `emit`), `webhooks/` (signing, the secrets at rest, the address guard
-//! and the delivery worker), `startup.rs` (wiring),
+//! and the delivery worker), `startup/` (wiring),
 //! `serving.rs` (the connection loop and its limits on slow clients), `deadline.rs` (the
 //! request's deadline, which bounds its statements),
 //! `config.rs` (flags and environment), `testing/` (services tests start for themselves).
