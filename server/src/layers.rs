@@ -623,7 +623,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/activities.rs",
     "api/api_keys.rs",
     "api/associations.rs",
-    "api/audit.rs",
     "api/auth.rs",
     "api/batch.rs",
     "api/companies.rs",
@@ -634,7 +633,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/merging.rs",
     "api/pipelines.rs",
     "api/search.rs",
-    "api/system.rs",
     "api/users.rs",
     "api/webhooks.rs",
 ];
