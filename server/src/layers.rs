@@ -633,7 +633,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/merging.rs",
     "api/pipelines.rs",
     "api/search.rs",
-    "api/users.rs",
     "api/webhooks.rs",
 ];
 

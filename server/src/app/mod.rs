@@ -16,6 +16,7 @@ pub mod contacts;
 pub mod custom_fields;
 pub mod page;
 pub mod system;
+pub mod users;
 pub mod version;
 
 use crate::events::Data;
