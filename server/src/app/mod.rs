@@ -15,6 +15,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod contacts;
 pub mod custom_fields;
+pub mod devices;
 pub mod page;
 pub mod system;
 pub mod users;
