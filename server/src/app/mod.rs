@@ -16,6 +16,7 @@ pub mod audit;
 pub mod contacts;
 pub mod custom_fields;
 pub mod devices;
+pub mod idempotency;
 pub mod page;
 pub mod system;
 pub mod users;
