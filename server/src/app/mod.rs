@@ -11,9 +11,15 @@
 //! builds `V` from the row it wrote, records it, and returns it. Modelled on omicron's
 //! `nexus/src/app` under `external_api`.
 
+pub mod api_keys;
+pub mod audit;
 pub mod contacts;
 pub mod custom_fields;
+pub mod devices;
+pub mod idempotency;
 pub mod page;
+pub mod system;
+pub mod users;
 pub mod version;
 
 use crate::events::Data;
