@@ -14,7 +14,9 @@
 pub mod activities;
 pub mod contacts;
 pub mod custom_fields;
+pub mod leads;
 pub mod page;
+pub mod pipelines;
 pub mod version;
 
 use crate::events::Data;
