@@ -11,13 +11,16 @@
 //! builds `V` from the row it wrote, records it, and returns it. Modelled on omicron's
 //! `nexus/src/app` under `external_api`.
 
+pub mod activities;
 pub mod api_keys;
 pub mod audit;
 pub mod contacts;
 pub mod custom_fields;
 pub mod devices;
 pub mod idempotency;
+pub mod leads;
 pub mod page;
+pub mod pipelines;
 pub mod system;
 pub mod users;
 pub mod version;
