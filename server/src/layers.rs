@@ -628,7 +628,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/batch.rs",
     "api/companies.rs",
     "api/custom_fields.rs",
-    "api/events.rs",
     "api/idempotency.rs",
     "api/leads.rs",
     "api/merging.rs",

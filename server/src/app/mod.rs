@@ -13,6 +13,7 @@
 
 pub mod contacts;
 pub mod custom_fields;
+pub mod events;
 pub mod page;
 pub mod version;
 
