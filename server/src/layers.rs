@@ -627,7 +627,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/auth.rs",
     "api/batch.rs",
     "api/companies.rs",
-    "api/custom_fields.rs",
     "api/idempotency.rs",
     "api/leads.rs",
     "api/merging.rs",

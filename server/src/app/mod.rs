@@ -12,6 +12,7 @@
 //! `nexus/src/app` under `external_api`.
 
 pub mod contacts;
+pub mod custom_field_definitions;
 pub mod custom_fields;
 pub mod events;
 pub mod page;
