@@ -633,7 +633,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/search.rs",
     "api/system.rs",
     "api/users.rs",
-    "api/webhooks.rs",
 ];
 
 #[test]

@@ -18,6 +18,7 @@ pub mod custom_fields;
 pub mod events;
 pub mod page;
 pub mod version;
+pub mod webhooks;
 
 use crate::events::Data;
 
