@@ -12,22 +12,21 @@ use uuid::Uuid;
 
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch, Versioned};
-use super::events::{self, EventType};
 use super::pagination;
 use super::responses::{
     envelopes, ApiResult, Conditional, Create, Created, Delete, FilteredList, GuardedDelete, List,
     Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, PathId, Text};
+use super::types::{patch, text, PathId, Text};
 use super::ApiTags;
-use crate::auth::Scope;
-use crate::db::associations::{
-    self as repo, AssociationFilter, AssociationRow, AssociationSort, LabelRow, LabelSort,
+use crate::app::associations::{
+    self as associations, AssociationFilter, AssociationRow, LabelInput, LabelPatch, LabelRow,
     NewAssociation,
 };
-use crate::db::TenantTx;
-use crate::domain::association::{self as domain, Label, LabelInput};
+use crate::app::page::{Listed, PageRequest};
+use crate::auth::Scope;
+use crate::domain::association as domain;
 use crate::domain::record::RecordType;
 use crate::domain::FieldError;
 use crate::error::AppError;
@@ -120,12 +119,6 @@ impl Versioned for AssociationLabelEnvelope {
     }
 }
 
-impl Versioned for LabelRow {
-    fn version(&self) -> DateTime<Utc> {
-        self.updated_at
-    }
-}
-
 impl From<AssociationLabelCreate> for LabelInput {
     fn from(body: AssociationLabelCreate) -> Self {
         Self {
@@ -133,6 +126,18 @@ impl From<AssociationLabelCreate> for LabelInput {
             description: text(body.description),
             from_type: body.from_type.map(RecordType::as_str),
             to_type: body.to_type.map(RecordType::as_str),
+        }
+    }
+}
+
+impl From<AssociationLabelPatch> for LabelPatch {
+    fn from(body: AssociationLabelPatch) -> Self {
+        Self {
+            name: text(body.name),
+            description: patch(body.description, |d| Some(d.0)),
+            from_type: body.from_type.map(RecordType::as_str),
+            to_type: body.to_type.map(RecordType::as_str),
+            unrestricted: body.unrestricted == Some(true),
         }
     }
 }
@@ -205,12 +210,6 @@ impl Versioned for AssociationEnvelope {
     }
 }
 
-impl Versioned for AssociationRow {
-    fn version(&self) -> DateTime<Utc> {
-        self.created_at
-    }
-}
-
 /// Which end of an association the record whose associations are listed is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -250,58 +249,15 @@ fn label_envelope(row: LabelRow, request_id: &RequestId) -> AssociationLabelEnve
     }
 }
 
-/// The label's types must fit every association that carries it.
-async fn check_label_types(tx: &mut TenantTx, id: Uuid, label: &Label) -> Result<(), AppError> {
-    let Some(types) = label.types else {
-        return Ok(());
-    };
-    let misfits = repo::label_misfits(tx, id, types).await?;
-    if misfits > 0 {
-        return Err(AppError::Conflict {
-            message: format!(
-                "{misfits} association(s) carrying this label join other types; delete them \
-                 or keep the label unrestricted"
-            ),
-            details: vec![FieldError::new(
-                "from_type",
-                "in_use",
-                format!("{misfits} association(s) of other types carry this label"),
-            )],
-        });
-    }
-    Ok(())
-}
-
-/// A record's associations, after checking that the record is there (404 if not).
-#[allow(clippy::too_many_arguments)]
-async fn record_associations(
-    state: &AppState,
-    tenant_id: Uuid,
+/// A page of a record's associations, each seen from the record `id` of type `record`.
+fn record_list(
     record: RecordType,
-    id: &PathId,
-    other_type: Option<RecordType>,
-    label_id: Option<Uuid>,
-    limit: Option<u32>,
-    cursor: Option<String>,
+    id: Uuid,
+    list: Listed<AssociationRow>,
     request_id: &RequestId,
-) -> Result<RecordAssociationList, AppError> {
-    let id = id.parse("id")?;
-    let page = pagination::page(limit, cursor.as_deref(), None, AssociationSort::CreatedAt)?;
-    let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
-    if !repo::record_visible(&mut tx, record.as_str(), id).await? {
-        return Err(AppError::NotFound(record.as_str()));
-    }
-    let filter = AssociationFilter {
-        record: Some((record.as_str(), id)),
-        other_type: other_type.map(RecordType::as_str),
-        label_id,
-        ..AssociationFilter::default()
-    };
-    let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-    tx.commit().await?;
-    let meta = pagination::meta(&page, &rows, has_more, request_id);
-    let data = rows
-        .into_iter()
+) -> RecordAssociationList {
+    let meta = pagination::list_meta(&list, request_id);
+    let data = list
         .map(|row| {
             let outgoing = row.from_type == record.as_str() && row.from_id == id;
             let (other_type, other_id, direction) = if outgoing {
@@ -318,8 +274,33 @@ async fn record_associations(
                 created_at: row.created_at,
             }
         })
-        .collect();
-    Ok(RecordAssociationList { data, meta })
+        .items;
+    RecordAssociationList { data, meta }
+}
+
+/// The associations of one record, after checking that the record is there (404 if
+/// not).
+#[allow(clippy::too_many_arguments)]
+async fn record_associations(
+    state: &AppState,
+    auth: &ApiKey,
+    record: RecordType,
+    id: &PathId,
+    other_type: Option<RecordType>,
+    label_id: Option<Uuid>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    request_id: &RequestId,
+) -> Result<RecordAssociationList, AppError> {
+    let id = id.parse("id")?;
+    let page = PageRequest {
+        limit,
+        cursor,
+        sort: None,
+    };
+    let list =
+        associations::of_record(state, &auth.0, record, id, other_type, label_id, &page).await?;
+    Ok(record_list(record, id, list, request_id))
 }
 
 pub struct AssociationsApi;
@@ -343,10 +324,7 @@ impl AssociationsApi {
         request_id: Data<&RequestId>,
         body: Json<AssociationLabelCreate>,
     ) -> ApiResult<Tagged<Created<AssociationLabelEnvelope>>, Create> {
-        let label = Label::parse(body.0.into()).map_err(AppError::Validation)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::insert_label(&mut tx, &label).await?;
-        tx.commit().await?;
+        let row = associations::create_label(&state, &auth.0, body.0.into()).await?;
         Ok(Tagged(Created {
             location: format!("/v1/association-labels/{}", row.id),
             body: label_envelope(row, &request_id),
@@ -373,9 +351,7 @@ impl AssociationsApi {
     ) -> ApiResult<Conditional<AssociationLabelEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get_label(&mut tx, id, false).await?;
-        tx.commit().await?;
+        let row = associations::get_label(&state, &auth.0, id).await?;
         Ok(Conditional::new(
             label_envelope(row, &request_id),
             &if_none_match,
@@ -406,32 +382,7 @@ impl AssociationsApi {
     ) -> ApiResult<Tagged<Success<AssociationLabelEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = repo::get_label(&mut tx, id, true).await?;
-        if_match.check(&current)?;
-        let wire = AssociationLabel::from(current);
-        let unrestricted = body.0.unrestricted == Some(true);
-        if unrestricted && (body.0.from_type.is_some() || body.0.to_type.is_some()) {
-            return Err(AppError::Validation(vec![FieldError::new(
-                "unrestricted",
-                "conflicting",
-                "cannot be combined with `from_type` or `to_type`",
-            )])
-            .into());
-        }
-        let patch = AssociationLabelPatch {
-            unrestricted: None,
-            ..body.0
-        };
-        let mut merged: AssociationLabelCreate = super::merge::merge(&wire, &patch)?;
-        if unrestricted {
-            merged.from_type = None;
-            merged.to_type = None;
-        }
-        let label = Label::parse(merged.into()).map_err(AppError::Validation)?;
-        check_label_types(&mut tx, id, &label).await?;
-        let row = repo::update_label(&mut tx, id, &label).await?;
-        tx.commit().await?;
+        let row = associations::update_label(&state, &auth.0, id, &if_match, body.0.into()).await?;
         Ok(Tagged(Success(label_envelope(row, &request_id))))
     }
 
@@ -457,23 +408,7 @@ impl AssociationsApi {
     ) -> ApiResult<NoContent, GuardedDelete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = repo::get_label(&mut tx, id, true).await?;
-        if_match.check(&current)?;
-        let uses = repo::label_uses(&mut tx, id).await?;
-        if uses > 0 {
-            return Err(AppError::Conflict {
-                message: format!("{uses} association(s) carry this label; delete them first"),
-                details: vec![FieldError::new(
-                    "id",
-                    "in_use",
-                    format!("carried by {uses} association(s)"),
-                )],
-            }
-            .into());
-        }
-        repo::delete_label(&mut tx, id).await?;
-        tx.commit().await?;
+        associations::delete_label(&state, &auth.0, id, &if_match).await?;
         Ok(NoContent)
     }
 
@@ -498,13 +433,15 @@ impl AssociationsApi {
         /// Only labels changed strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<AssociationLabelList>, List> {
-        let page = pagination::page(limit.0, cursor.0.as_deref(), None, LabelSort::CreatedAt)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) = repo::list_labels(&mut tx, updated_after.0, &page).await?;
-        tx.commit().await?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: None,
+        };
+        let list = associations::list_labels(&state, &auth.0, updated_after.0, &page).await?;
         Ok(Success(AssociationLabelList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(AssociationLabel::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.map(AssociationLabel::from).items,
         }))
     }
 
@@ -536,53 +473,7 @@ impl AssociationsApi {
             to_id: body.to_id,
             label_id: body.label_id,
         };
-        domain::check_ends((link.from_type, link.from_id), (link.to_type, link.to_id))
-            .map_err(AppError::Validation)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let mut errors = Vec::new();
-        for (field, record_type, id) in [
-            ("from_id", link.from_type, link.from_id),
-            ("to_id", link.to_type, link.to_id),
-        ] {
-            if !repo::record_visible(&mut tx, record_type, id).await? {
-                errors.push(FieldError::new(
-                    field,
-                    "not_found",
-                    format!("no {record_type} with this id exists"),
-                ));
-            }
-        }
-        if let Some(label_id) = link.label_id {
-            match repo::get_label(&mut tx, label_id, false).await {
-                Ok(label) => {
-                    let types = label.from_type.as_deref().zip(label.to_type.as_deref());
-                    if !Label::fits(types, link.from_type, link.to_type) {
-                        errors.push(FieldError::new(
-                            "label_id",
-                            "wrong_types",
-                            format!(
-                                "this label only joins a {} to a {}",
-                                label.from_type.unwrap_or_default(),
-                                label.to_type.unwrap_or_default()
-                            ),
-                        ));
-                    }
-                }
-                Err(AppError::NotFound(_)) => errors.push(FieldError::new(
-                    "label_id",
-                    "not_found",
-                    "no association label with this id exists",
-                )),
-                Err(other) => return Err(other.into()),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(AppError::Validation(errors).into());
-        }
-        let row = repo::insert(&mut tx, &link).await?;
-        let created = Association::from(row);
-        events::emit(&mut tx, EventType::AssociationCreated, &created).await?;
-        tx.commit().await?;
+        let created: Association = associations::create(&state, &auth.0, link).await?;
         Ok(Tagged(Created {
             location: format!("/v1/associations/{}", created.id),
             body: AssociationEnvelope {
@@ -614,9 +505,7 @@ impl AssociationsApi {
     ) -> ApiResult<Conditional<AssociationEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get(&mut tx, id, false).await?;
-        tx.commit().await?;
+        let row = associations::get(&state, &auth.0, id).await?;
         let found = AssociationEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
@@ -645,12 +534,7 @@ impl AssociationsApi {
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = repo::get(&mut tx, id, true).await?;
-        if_match.check(&current)?;
-        let deleted = Association::from(repo::delete(&mut tx, id).await?);
-        events::emit(&mut tx, EventType::AssociationDeleted, &deleted).await?;
-        tx.commit().await?;
+        associations::delete::<Association>(&state, &auth.0, id, &if_match).await?;
         Ok(NoContent)
     }
 
@@ -703,18 +587,15 @@ impl AssociationsApi {
             unlabelled: unlabelled.0.unwrap_or(false),
             created_after: created_after.0,
         };
-        let page = pagination::page(
-            limit.0,
-            cursor.0.as_deref(),
-            None,
-            AssociationSort::CreatedAt,
-        )?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: None,
+        };
+        let list = associations::list(&state, &auth.0, &filter, &page).await?;
         Ok(Success(AssociationList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(Association::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.map(Association::from).items,
         }))
     }
 
@@ -747,7 +628,7 @@ impl AssociationsApi {
     ) -> ApiResult<Success<RecordAssociationList>, Read> {
         let list = record_associations(
             &state,
-            auth.0.tenant_id,
+            &auth,
             RecordType::Contact,
             &id.0,
             other_type.0,
@@ -788,7 +669,7 @@ impl AssociationsApi {
     ) -> ApiResult<Success<RecordAssociationList>, Read> {
         let list = record_associations(
             &state,
-            auth.0.tenant_id,
+            &auth,
             RecordType::Company,
             &id.0,
             other_type.0,
@@ -829,7 +710,7 @@ impl AssociationsApi {
     ) -> ApiResult<Success<RecordAssociationList>, Read> {
         let list = record_associations(
             &state,
-            auth.0.tenant_id,
+            &auth,
             RecordType::Lead,
             &id.0,
             other_type.0,
@@ -870,7 +751,7 @@ impl AssociationsApi {
     ) -> ApiResult<Success<RecordAssociationList>, Read> {
         let list = record_associations(
             &state,
-            auth.0.tenant_id,
+            &auth,
             RecordType::Activity,
             &id.0,
             other_type.0,

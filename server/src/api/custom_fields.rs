@@ -1,5 +1,6 @@
-//! `/v1/custom-fields`: typed custom field definitions (`admin`), and the helpers every
-//! record write path and list uses to validate values and parse `custom_field` filters.
+//! `/v1/custom-fields`: typed custom field definitions (`admin`). Their rules are
+//! `app::custom_field_definitions`; the values records carry are checked by
+//! `app::custom_fields`.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -10,7 +11,6 @@ use uuid::Uuid;
 
 use super::edge::RequestId;
 use super::etag::IfMatch;
-use super::events::{self, EventType};
 use super::pagination;
 use super::responses::{
     envelopes, ApiResult, Conditional, Create, Created, Delete, List, NoContent, Read, Success,
@@ -21,14 +21,13 @@ use super::types::{PathId, Text, TextList};
 
 type Options = TextList<{ domain::OPTIONS_MAX }, { domain::OPTION_MAX }>;
 use super::ApiTags;
+use crate::app::custom_field_definitions::{
+    self as definitions, DefinitionInput, DefinitionPatch, DefinitionRow, FieldType,
+};
+use crate::app::page::PageRequest;
 use crate::auth::Scope;
-use crate::db::custom_fields::{self as repo, DefinitionRow, DefinitionSort, DefinitionWrite};
-use crate::db::{self, TenantTx};
-use crate::domain::custom_field::{self as domain, FieldType};
-use crate::domain::fields::Errors;
+use crate::domain::custom_field as domain;
 use crate::domain::record::RecordType;
-use crate::domain::FieldError;
-use crate::error::AppError;
 use crate::state::AppState;
 
 /// The type of a custom field's values.
@@ -145,12 +144,6 @@ impl super::etag::Versioned for CustomFieldEnvelope {
     }
 }
 
-impl super::etag::Versioned for DefinitionRow {
-    fn version(&self) -> DateTime<Utc> {
-        self.updated_at
-    }
-}
-
 /// A new custom field. Unknown fields are refused.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
@@ -187,6 +180,32 @@ pub struct CustomFieldPatch {
     pub unique: Option<bool>,
 }
 
+impl From<CustomFieldCreate> for DefinitionInput {
+    fn from(body: CustomFieldCreate) -> Self {
+        Self {
+            record_type: body.record_type,
+            key: body.key.0,
+            label: body.label.0,
+            field_type: body.field_type.into(),
+            options: body.options.map(|o| o.0),
+            required: body.required,
+            unique: body.unique,
+        }
+    }
+}
+
+impl From<CustomFieldPatch> for DefinitionPatch {
+    fn from(body: CustomFieldPatch) -> Self {
+        Self {
+            label: body.label.map(|l| l.0),
+            field_type: body.field_type.map(Into::into),
+            options: body.options.map(|o| o.0),
+            required: body.required,
+            unique: body.unique,
+        }
+    }
+}
+
 envelopes!(
     CustomField,
     CustomFieldEnvelope,
@@ -199,13 +218,6 @@ fn envelope(data: CustomField, request_id: &RequestId) -> CustomFieldEnvelope {
     CustomFieldEnvelope {
         data,
         meta: super::responses::Meta::of(request_id),
-    }
-}
-
-fn conflict(field: &str, code: &'static str, message: String) -> AppError {
-    AppError::Conflict {
-        message: message.clone(),
-        details: vec![FieldError::new(field, code, message)],
     }
 }
 
@@ -230,26 +242,7 @@ impl CustomFieldsApi {
         request_id: Data<&RequestId>,
         body: Json<CustomFieldCreate>,
     ) -> ApiResult<Tagged<Created<CustomFieldEnvelope>>, Create> {
-        let body = body.0;
-        let field_type: FieldType = body.field_type.into();
-        let mut errors = Errors::default();
-        let def = DefinitionWrite {
-            record_type: body.record_type.as_str(),
-            key: errors.check(domain::key(&body.key.0)),
-            label: errors.check(domain::label(&body.label.0)),
-            field_type,
-            options: errors.check(domain::options(
-                field_type,
-                body.options.map(|o| o.0).unwrap_or_default(),
-            )),
-            required: body.required.unwrap_or(false),
-            unique: errors.check(domain::unique(field_type, body.unique.unwrap_or(false))),
-        };
-        let def = errors.finish(def).map_err(AppError::Validation)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let created = CustomField::from(repo::insert(&mut tx, &def).await?);
-        events::emit(&mut tx, EventType::CustomFieldCreated, &created).await?;
-        tx.commit().await?;
+        let created: CustomField = definitions::create(&state, &auth.0, body.0.into()).await?;
         Ok(Tagged(Created {
             location: format!("/v1/custom-fields/{}", created.id),
             body: envelope(created, &request_id),
@@ -278,9 +271,7 @@ impl CustomFieldsApi {
     ) -> ApiResult<Conditional<CustomFieldEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = super::etag::IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = definitions::get(&state, &auth.0, id).await?;
         Ok(Conditional::new(
             envelope(row.into(), &request_id),
             &if_none_match,
@@ -313,81 +304,7 @@ impl CustomFieldsApi {
     ) -> ApiResult<Tagged<Success<CustomFieldEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let body = body.0;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        if_match.check(&current)?;
-        let old = current.to_domain();
-        let field_type: FieldType = body.field_type.map(Into::into).unwrap_or(old.field_type);
-        let mut errors = Errors::default();
-        let options = match body.options {
-            Some(options) => errors.check(domain::options(field_type, options.0)),
-            // Options only survive a type change between the two select types.
-            None if field_type.has_options() => old.options.clone(),
-            None => Vec::new(),
-        };
-        let def = DefinitionWrite {
-            record_type: RecordType::parse(&current.record_type)
-                .unwrap_or(RecordType::Contact)
-                .as_str(),
-            key: current.key.clone(),
-            label: match body.label {
-                Some(label) => errors.check(domain::label(&label.0)),
-                None => current.label.clone(),
-            },
-            field_type,
-            options,
-            required: body.required.unwrap_or(old.required),
-            unique: errors.check(domain::unique(
-                field_type,
-                body.unique.unwrap_or(old.unique),
-            )),
-        };
-        if field_type.has_options() && def.options.is_empty() && !errors.has("options") {
-            errors.push(FieldError::new(
-                "options",
-                "invalid_options",
-                "a select or multi_select field needs options",
-            ));
-        }
-        let def = errors.finish(def).map_err(AppError::Validation)?;
-        if field_type != old.field_type && repo::has_values(&mut tx, id).await? {
-            return Err(conflict(
-                "type",
-                "has_values",
-                "the type cannot change while records hold values of this field".into(),
-            )
-            .into());
-        }
-        let removed: Vec<String> = old
-            .options
-            .iter()
-            .filter(|o| !def.options.contains(o))
-            .cloned()
-            .collect();
-        if !removed.is_empty() {
-            if let Some(option) = repo::option_in_use(&mut tx, id, &removed).await? {
-                return Err(conflict(
-                    "options",
-                    "option_in_use",
-                    format!("option `{option}` is still held by records"),
-                )
-                .into());
-            }
-        }
-        if def.unique && !old.unique {
-            if let Some((value, record)) = repo::duplicate_value(&mut tx, id).await? {
-                return Err(conflict(
-                    "unique",
-                    "not_unique",
-                    format!("record {record} and another share the value `{value}`"),
-                )
-                .into());
-            }
-        }
-        let updated = CustomField::from(repo::update(&mut tx, id, &def).await?);
-        events::emit(&mut tx, EventType::CustomFieldUpdated, &updated).await?;
-        tx.commit().await?;
+        let updated = definitions::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
         Ok(Tagged(Success(envelope(updated, &request_id))))
     }
 
@@ -415,15 +332,7 @@ impl CustomFieldsApi {
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        if_match.check(&current)?;
-        let record_type = RecordType::parse(&current.record_type).unwrap_or(RecordType::Contact);
-        let deleted = CustomField::from(
-            repo::delete(&mut tx, id, db::record_table(record_type), &current.key).await?,
-        );
-        events::emit(&mut tx, EventType::CustomFieldDeleted, &deleted).await?;
-        tx.commit().await?;
+        definitions::delete::<CustomField>(&state, &auth.0, id, &if_match).await?;
         Ok(NoContent)
     }
 
@@ -448,19 +357,15 @@ impl CustomFieldsApi {
         /// Only the fields of this record type.
         record_type: Query<Option<RecordType>>,
     ) -> ApiResult<Success<CustomFieldList>, List> {
-        let page = pagination::page(
-            limit.0,
-            cursor.0.as_deref(),
-            None,
-            DefinitionSort::CreatedAt,
-        )?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) =
-            repo::list(&mut tx, record_type.0.map(RecordType::as_str), &page).await?;
-        tx.commit().await?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: None,
+        };
+        let list = definitions::list(&state, &auth.0, record_type.0, &page).await?;
         Ok(Success(CustomFieldList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(CustomField::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.map(CustomField::from).items,
         }))
     }
 }

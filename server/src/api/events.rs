@@ -1,8 +1,9 @@
-//! `/v1/events`: the outbox as an API. Handlers that change a resource call [`emit`] in
-//! the transaction of the change, with the resource exactly as the API returns it: that
-//! is the `data` of `GET /v1/events` and of every webhook. The catalogue ([`EventType`])
-//! and the outbox's own `emit` are `crate::events`, below this layer, so the webhook
-//! worker can emit without importing HTTP code; they are re-exported here for handlers.
+//! `/v1/events`: the outbox as an API. A write records its events in the transaction of
+//! the change (`app/`, through `crate::events::emit`), with the resource exactly as the
+//! API returns it: that is the `data` of `GET /v1/events` and of every webhook. The
+//! catalogue ([`EventType`]) and `emit` are `crate::events`, below this layer, so the
+//! webhook worker can emit without importing HTTP code; they are re-exported here for
+//! the handlers that still emit themselves.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,6 @@ pub use crate::events::EventType;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::types::ToJSON;
 use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
@@ -22,22 +22,13 @@ use super::responses::{envelopes, ApiResult, List, Meta, Read, Success};
 use super::security::ApiKey;
 use super::types::PathId;
 use super::ApiTags;
+use crate::app::events::{self as events_app, EventFilter, EventRow};
+use crate::app::page::PageRequest;
 use crate::auth::Scope;
-use crate::db::events::{self as repo, EventFilter, EventRow, EventSort};
-use crate::db::TenantTx;
-use crate::error::AppError;
-use crate::events;
 use crate::state::AppState;
 
-/// Records `event` about `resource`, a wire type, in the caller's transaction (see
-/// [`crate::events::emit`]); kept while handlers still emit, until each moves to `app/`.
-pub async fn emit<T: ToJSON>(
-    tx: &mut TenantTx,
-    event: EventType,
-    resource: &T,
-) -> Result<Uuid, AppError> {
-    events::emit(tx, event, resource).await
-}
+/// Kept while handlers still emit, until each moves to `app/`.
+pub use crate::events::emit;
 
 /// One change, as recorded in the transaction that made it. A webhook delivers it as
 /// `{"type", "timestamp", "data"}` with the event's `id` in the `webhook-id` header.
@@ -105,22 +96,19 @@ impl EventsApi {
         /// last `timestamp` and skip the ids it has seen.
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<EventList>, List> {
-        let page = pagination::page(
-            limit.0,
-            cursor.0.as_deref(),
-            sort.0.as_deref(),
-            EventSort::CreatedAt,
-        )?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: sort.0,
+        };
         let filter = EventFilter {
             event_type: event_type.0.map(|t| t.as_str().to_owned()),
             after: updated_after.0,
         };
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
+        let list = events_app::list(&state, &auth.0, &filter, &page).await?;
         Ok(Success(EventList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(Event::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.map(Event::from).items,
         }))
     }
 
@@ -135,9 +123,7 @@ impl EventsApi {
         id: Path<PathId>,
     ) -> ApiResult<Success<EventEnvelope>, Read> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = events_app::get(&state, &auth.0, id).await?;
         Ok(Success(EventEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),

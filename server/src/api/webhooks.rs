@@ -1,5 +1,6 @@
 //! `/v1/webhook-endpoints`: where a tenant's events are sent, how each delivery went, and
-//! re-sending. The sending itself is the worker's (`crate::webhooks`).
+//! re-sending. The rules (where a URL may lead, the signing secret, the audit log) are
+//! `app::webhooks`; the sending itself is the worker's (`crate::webhooks`).
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -7,35 +8,27 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::{MaybeUndefined, ToJSON};
 use poem_openapi::{Enum, Object, OpenApi};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::EventType;
-use super::merge::merge;
 use super::pagination;
 use super::responses::{
     envelopes, Accepted, Action, ApiResult, BodyAction, Conditional, Create, Created, Delete, List,
     Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, PathId, Text};
+use super::types::{patch, text, PathId, Text};
 use super::ApiTags;
-use crate::auth::{Principal, Scope};
-use crate::db::audit;
-use crate::db::webhooks::{
-    self as repo, AttemptRow, AttemptSort, DeliveryRow, DeliverySort, EndpointFields, EndpointRow,
-    EndpointSort,
+use crate::app::page::PageRequest;
+use crate::app::webhooks::{
+    self as webhooks, AttemptRow, DeliveryRow, EndpointInput, EndpointPatch, EndpointRow,
+    TestEvent, WithSecret,
 };
-use crate::db::TenantTx;
-use crate::domain::{fields, FieldError};
-use crate::error::AppError;
+use crate::auth::Scope;
+use crate::domain::webhook::{DESCRIPTION_MAX, URL_MAX};
 use crate::state::AppState;
-use crate::webhooks::{guard, secrets, signing};
-
-const URL_MAX: usize = 2048;
-const DESCRIPTION_MAX: usize = 1000;
 
 /// Where events are sent. The signing secret is shown only when it is made (create,
 /// rotate-secret).
@@ -307,51 +300,40 @@ pub struct WebhookRecoveryEnvelope {
     pub meta: Meta,
 }
 
-impl WebhookEndpointCreate {
-    /// Checks the body, the URL's destination included.
-    async fn parse(self, allow_private: bool) -> Result<EndpointFields, AppError> {
-        // The description follows the rules of every other free text: unchecked, an
-        // over-long one met the column's CHECK (a 500) and control characters were stored.
-        let description =
-            fields::optional_text("description", text(self.description), DESCRIPTION_MAX, true);
-        let url = guard::parse_url(self.url.0.trim());
-        let (url, description) = match (url, description) {
-            (Ok(url), Ok(description)) => (url, description),
-            (url, description) => {
-                // One answer names every bad field.
-                let mut errors = Vec::new();
-                if let Err(why) = url {
-                    errors.push(FieldError::new(
-                        "url",
-                        "invalid_url",
-                        format!("`url` {why}"),
-                    ));
-                }
-                errors.extend(description.err());
-                return Err(AppError::Validation(errors));
-            }
-        };
-        guard::check_destination(&url, allow_private)
-            .await
-            .map_err(|why| invalid_url(format!("`url` {why}")))?;
-        let mut event_types: Vec<String> = Vec::new();
-        for t in self.event_types.unwrap_or_default() {
-            let name = t.as_str().to_owned();
-            if !event_types.contains(&name) {
-                event_types.push(name);
-            }
+fn event_type_names(types: Vec<EventType>) -> Vec<String> {
+    types.into_iter().map(|t| t.as_str().to_owned()).collect()
+}
+
+impl From<WebhookEndpointCreate> for EndpointInput {
+    fn from(body: WebhookEndpointCreate) -> Self {
+        Self {
+            url: body.url.0,
+            description: text(body.description),
+            event_types: event_type_names(body.event_types.unwrap_or_default()),
+            enabled: body.enabled,
         }
-        Ok(EndpointFields {
-            url: url.to_string(),
-            description,
-            event_types,
-            enabled: self.enabled.unwrap_or(true),
-        })
     }
 }
 
-fn invalid_url(message: String) -> AppError {
-    AppError::Validation(vec![FieldError::new("url", "invalid_url", message)])
+impl From<WebhookEndpointPatch> for EndpointPatch {
+    fn from(body: WebhookEndpointPatch) -> Self {
+        Self {
+            // Neither can be cleared: a `null` keeps them, as a field left out does.
+            url: body.url.take().map(|url| url.0),
+            description: patch(body.description, |d| Some(d.0)),
+            event_types: patch(body.event_types, event_type_names),
+            enabled: body.enabled.take(),
+        }
+    }
+}
+
+impl From<TestEvent> for WebhookTest {
+    fn from(test: TestEvent) -> Self {
+        Self {
+            endpoint_id: test.endpoint_id,
+            message: test.message,
+        }
+    }
 }
 
 fn endpoint_envelope(row: EndpointRow, request_id: &RequestId) -> WebhookEndpointEnvelope {
@@ -361,46 +343,22 @@ fn endpoint_envelope(row: EndpointRow, request_id: &RequestId) -> WebhookEndpoin
     }
 }
 
-/// The answer that shows `secret`, freshly made: the one place it is ever shown (the
-/// database holds it sealed, and nothing reads it back for the API).
-fn with_secret(
-    row: EndpointRow,
-    secret: String,
-    request_id: &RequestId,
-) -> WebhookEndpointWithSecretEnvelope {
+/// The answer that shows a secret, freshly made: the one place it is ever shown.
+fn with_secret(made: WithSecret, request_id: &RequestId) -> WebhookEndpointWithSecretEnvelope {
     WebhookEndpointWithSecretEnvelope {
         data: WebhookEndpointWithSecret {
-            endpoint: row.into(),
-            secret,
+            endpoint: made.endpoint.into(),
+            secret: made.secret,
         },
         meta: Meta::of(request_id),
     }
 }
 
-async fn audit(
-    tx: &mut TenantTx,
-    actor: &Principal,
-    action: &str,
-    row: &EndpointRow,
-) -> Result<(), AppError> {
-    let data = json!({ "url": row.url, "enabled": row.enabled, "event_types": row.event_types });
-    audit::record(tx, actor, action, ("webhook_endpoint", row.id), data).await?;
-    Ok(())
-}
-
-/// Retrying into a disabled endpoint would only fail again: enable it first.
-fn require_enabled(row: &EndpointRow) -> Result<(), AppError> {
-    if row.enabled {
-        return Ok(());
+fn delivery_envelope(row: DeliveryRow, request_id: &RequestId) -> WebhookDeliveryEnvelope {
+    WebhookDeliveryEnvelope {
+        data: row.into(),
+        meta: Meta::of(request_id),
     }
-    Err(AppError::Conflict {
-        message: "the endpoint is disabled; enable it (PATCH `enabled: true`) first".into(),
-        details: vec![FieldError::new(
-            "enabled",
-            "disabled",
-            "the endpoint is disabled",
-        )],
-    })
 }
 
 pub struct WebhooksApi;
@@ -427,17 +385,10 @@ impl WebhooksApi {
         request_id: Data<&RequestId>,
         body: Json<WebhookEndpointCreate>,
     ) -> ApiResult<Tagged<Created<WebhookEndpointWithSecretEnvelope>>, Create> {
-        let fields = body.0.parse(state.webhooks.allow_private).await?;
-        let id = Uuid::now_v7();
-        let secret = signing::new_secret();
-        let sealed = secrets::seal(&state.secret_key, auth.0.tenant_id, id, &secret);
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::insert_endpoint(&mut tx, id, &fields, &sealed).await?;
-        audit(&mut tx, &auth.0, "webhook_endpoint.created", &row).await?;
-        tx.commit().await?;
+        let made = webhooks::create(&state, &auth.0, body.0.into()).await?;
         Ok(Tagged(Created {
-            location: format!("/v1/webhook-endpoints/{}", row.id),
-            body: with_secret(row, secret, &request_id),
+            location: format!("/v1/webhook-endpoints/{}", made.endpoint.id),
+            body: with_secret(made, &request_id),
         }))
     }
 
@@ -460,13 +411,15 @@ impl WebhooksApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Success<WebhookEndpointList>, List> {
-        let page = pagination::page(limit.0, cursor.0.as_deref(), None, EndpointSort::CreatedAt)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) = repo::list_endpoints(&mut tx, &page).await?;
-        tx.commit().await?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: None,
+        };
+        let list = webhooks::list(&state, &auth.0, &page).await?;
         Ok(Success(WebhookEndpointList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(WebhookEndpoint::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.map(WebhookEndpoint::from).items,
         }))
     }
 
@@ -490,9 +443,7 @@ impl WebhooksApi {
     ) -> ApiResult<Conditional<WebhookEndpointEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get_endpoint(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = webhooks::get(&state, &auth.0, id).await?;
         let found = endpoint_envelope(row, &request_id);
         Ok(Conditional::new(found, &if_none_match))
     }
@@ -521,15 +472,7 @@ impl WebhooksApi {
     ) -> ApiResult<Tagged<Success<WebhookEndpointEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = WebhookEndpoint::from(repo::get_endpoint_for_update(&mut tx, id).await?);
-        if_match.check(&current)?;
-        let fields = merge::<WebhookEndpointCreate, _>(&current, &body.0)?
-            .parse(state.webhooks.allow_private)
-            .await?;
-        let row = repo::update_endpoint(&mut tx, id, &fields).await?;
-        audit(&mut tx, &auth.0, "webhook_endpoint.updated", &row).await?;
-        tx.commit().await?;
+        let row = webhooks::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
         Ok(Tagged(Success(endpoint_envelope(row, &request_id))))
     }
 
@@ -554,12 +497,7 @@ impl WebhooksApi {
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get_endpoint_for_update(&mut tx, id).await?;
-        if_match.check(&row)?;
-        repo::delete_endpoint(&mut tx, id).await?;
-        audit(&mut tx, &auth.0, "webhook_endpoint.deleted", &row).await?;
-        tx.commit().await?;
+        webhooks::delete(&state, &auth.0, id, &if_match).await?;
         Ok(NoContent)
     }
 
@@ -582,13 +520,8 @@ impl WebhooksApi {
         id: Path<PathId>,
     ) -> ApiResult<Tagged<Success<WebhookEndpointWithSecretEnvelope>>, Action> {
         let id = id.0.parse("id")?;
-        let secret = signing::new_secret();
-        let sealed = secrets::seal(&state.secret_key, auth.0.tenant_id, id, &secret);
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::rotate_secret(&mut tx, id, &sealed, state.webhooks.secret_overlap).await?;
-        audit(&mut tx, &auth.0, "webhook_endpoint.secret_rotated", &row).await?;
-        tx.commit().await?;
-        Ok(Tagged(Success(with_secret(row, secret, &request_id))))
+        let made = webhooks::rotate_secret(&state, &auth.0, id).await?;
+        Ok(Tagged(Success(with_secret(made, &request_id))))
     }
 
     /// Send a test event
@@ -610,20 +543,8 @@ impl WebhooksApi {
         id: Path<PathId>,
     ) -> ApiResult<Accepted<WebhookDeliveryEnvelope>, Action> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::get_endpoint(&mut tx, id).await?;
-        let data = WebhookTest {
-            endpoint_id: id,
-            message: "This is a test event from Momentum.".into(),
-        };
-        let data = poem_openapi::types::ToJSON::to_json(&data).unwrap_or_default();
-        let delivery_id = repo::emit_test(&mut tx, id, data).await?;
-        let row = repo::get_delivery(&mut tx, id, delivery_id).await?;
-        tx.commit().await?;
-        Ok(Accepted(WebhookDeliveryEnvelope {
-            data: row.into(),
-            meta: Meta::of(&request_id),
-        }))
+        let row = webhooks::send_test::<WebhookTest>(&state, &auth.0, id).await?;
+        Ok(Accepted(delivery_envelope(row, &request_id)))
     }
 
     /// Re-send failed deliveries
@@ -645,18 +566,7 @@ impl WebhooksApi {
         body: Json<WebhookRecover>,
     ) -> ApiResult<Accepted<WebhookRecoveryEnvelope>, BodyAction> {
         let id = id.0.parse("id")?;
-        if body.0.until.is_some_and(|until| until <= body.0.since) {
-            return Err(AppError::Validation(vec![FieldError::new(
-                "until",
-                "invalid",
-                "must be after `since`",
-            )])
-            .into());
-        }
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        require_enabled(&repo::get_endpoint(&mut tx, id).await?)?;
-        let queued = repo::recover(&mut tx, id, body.0.since, body.0.until).await?;
-        tx.commit().await?;
+        let queued = webhooks::recover(&state, &auth.0, id, body.0.since, body.0.until).await?;
         Ok(Accepted(WebhookRecoveryEnvelope {
             data: WebhookRecovery { queued },
             meta: Meta::of(&request_id),
@@ -690,20 +600,16 @@ impl WebhooksApi {
         status: Query<Option<DeliveryStatus>>,
     ) -> ApiResult<Success<WebhookDeliveryList>, Read> {
         let id = id.0.parse("id")?;
-        let page = pagination::page(
-            limit.0,
-            cursor.0.as_deref(),
-            sort.0.as_deref(),
-            DeliverySort::CreatedAt,
-        )?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::get_endpoint(&mut tx, id).await?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: sort.0,
+        };
         let status = status.0.map(DeliveryStatus::as_str);
-        let (rows, has_more) = repo::list_deliveries(&mut tx, id, status, &page).await?;
-        tx.commit().await?;
+        let list = webhooks::deliveries(&state, &auth.0, id, status, &page).await?;
         Ok(Success(WebhookDeliveryList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(WebhookDelivery::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.map(WebhookDelivery::from).items,
         }))
     }
 
@@ -725,13 +631,8 @@ impl WebhooksApi {
     ) -> ApiResult<Success<WebhookDeliveryEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let delivery_id = delivery_id.0.parse("delivery_id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get_delivery(&mut tx, id, delivery_id).await?;
-        tx.commit().await?;
-        Ok(Success(WebhookDeliveryEnvelope {
-            data: row.into(),
-            meta: Meta::of(&request_id),
-        }))
+        let row = webhooks::delivery(&state, &auth.0, id, delivery_id).await?;
+        Ok(Success(delivery_envelope(row, &request_id)))
     }
 
     /// List a delivery's attempts
@@ -760,14 +661,15 @@ impl WebhooksApi {
     ) -> ApiResult<Success<WebhookAttemptList>, Read> {
         let id = id.0.parse("id")?;
         let delivery_id = delivery_id.0.parse("delivery_id")?;
-        let page = pagination::page(limit.0, cursor.0.as_deref(), None, AttemptSort::CreatedAt)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::get_delivery(&mut tx, id, delivery_id).await?;
-        let (rows, has_more) = repo::list_attempts(&mut tx, delivery_id, &page).await?;
-        tx.commit().await?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: None,
+        };
+        let list = webhooks::attempts(&state, &auth.0, id, delivery_id, &page).await?;
         Ok(Success(WebhookAttemptList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(WebhookAttempt::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.map(WebhookAttempt::from).items,
         }))
     }
 
@@ -792,14 +694,7 @@ impl WebhooksApi {
     ) -> ApiResult<Accepted<WebhookDeliveryEnvelope>, Action> {
         let id = id.0.parse("id")?;
         let delivery_id = delivery_id.0.parse("delivery_id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        require_enabled(&repo::get_endpoint(&mut tx, id).await?)?;
-        repo::requeue(&mut tx, id, delivery_id).await?;
-        let row = repo::get_delivery(&mut tx, id, delivery_id).await?;
-        tx.commit().await?;
-        Ok(Accepted(WebhookDeliveryEnvelope {
-            data: row.into(),
-            meta: Meta::of(&request_id),
-        }))
+        let row = webhooks::retry(&state, &auth.0, id, delivery_id).await?;
+        Ok(Accepted(delivery_envelope(row, &request_id)))
     }
 }

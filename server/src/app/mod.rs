@@ -13,10 +13,13 @@
 
 pub mod activities;
 pub mod api_keys;
+pub mod associations;
 pub mod audit;
 pub mod contacts;
+pub mod custom_field_definitions;
 pub mod custom_fields;
 pub mod devices;
+pub mod events;
 pub mod idempotency;
 pub mod leads;
 pub mod page;
@@ -24,6 +27,7 @@ pub mod pipelines;
 pub mod system;
 pub mod users;
 pub mod version;
+pub mod webhooks;
 
 use crate::events::Data;
 

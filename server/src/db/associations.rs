@@ -12,6 +12,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
+use super::record::{self, Table};
 use super::{prepared_statements, query_as, query_scalar};
 use super::{violations, TenantTx};
 use crate::domain::association::Label;
@@ -64,6 +65,12 @@ pub struct AssociationRow {
 keyed!(LabelRow, AssociationRow);
 creation_order!(LabelSort, LabelRow);
 creation_order!(AssociationSort, AssociationRow);
+
+impl Table for LabelRow {
+    const TABLE: &'static str = "association_labels";
+    const COLUMNS: &'static str = LABEL_COLUMNS;
+    const NOUN: &'static str = "association label";
+}
 
 /// The 409 for a label name already in use (ignoring case), naming the label.
 fn name_taken(holder: Option<Uuid>) -> AppError {
@@ -124,13 +131,11 @@ pub async fn insert_label(tx: &mut TenantTx, label: &Label) -> AppResult<LabelRo
 }
 
 pub async fn get_label(tx: &mut TenantTx, id: Uuid, lock: bool) -> AppResult<LabelRow> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
-    let sql = format!("SELECT {LABEL_COLUMNS} FROM association_labels WHERE id = $1{lock}");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("association label"))
+    if lock {
+        record::lock(tx, id).await
+    } else {
+        record::get(tx, id).await
+    }
 }
 
 pub async fn update_label(tx: &mut TenantTx, id: Uuid, label: &Label) -> AppResult<LabelRow> {

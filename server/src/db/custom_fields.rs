@@ -7,9 +7,11 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
+use super::record::{self, Table};
 use super::{prepared_statements, query, query_as, query_scalar};
 use super::{violations, TenantTx};
-use crate::domain::custom_field::{Definition, FieldType, Filter, Operand};
+use crate::domain::custom_field::{Definition, DefinitionSpec, FieldType, Filter, Operand};
+use crate::domain::record::RecordType;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
@@ -37,6 +39,12 @@ pub struct DefinitionRow {
 keyed!(DefinitionRow);
 creation_order!(DefinitionSort, DefinitionRow);
 
+impl Table for DefinitionRow {
+    const TABLE: &'static str = "custom_field_definitions";
+    const COLUMNS: &'static str = COLUMNS;
+    const NOUN: &'static str = "custom field";
+}
+
 impl DefinitionRow {
     pub fn to_domain(&self) -> Definition {
         Definition {
@@ -49,18 +57,20 @@ impl DefinitionRow {
             unique: self.unique,
         }
     }
-}
 
-/// What a definition is written with.
-#[derive(Debug, Clone)]
-pub struct DefinitionWrite {
-    pub record_type: &'static str,
-    pub key: String,
-    pub label: String,
-    pub field_type: FieldType,
-    pub options: Vec<String>,
-    pub required: bool,
-    pub unique: bool,
+    /// The definition as it was written, for a patch to be laid over.
+    pub fn to_spec(&self) -> DefinitionSpec {
+        DefinitionSpec {
+            // The column's CHECK admits only the four types.
+            record_type: RecordType::parse(&self.record_type).unwrap_or(RecordType::Contact),
+            key: self.key.clone(),
+            label: self.label.clone(),
+            field_type: FieldType::parse(&self.field_type).unwrap_or(FieldType::Text),
+            options: self.options.clone(),
+            required: self.required,
+            unique: self.unique,
+        }
+    }
 }
 
 /// The 409 for a value another live record of the type holds; `holder` names it.
@@ -105,7 +115,7 @@ fn write_error(err: sqlx::Error) -> AppError {
     }
 }
 
-pub async fn insert(tx: &mut TenantTx, def: &DefinitionWrite) -> AppResult<DefinitionRow> {
+pub async fn insert(tx: &mut TenantTx, def: &DefinitionSpec) -> AppResult<DefinitionRow> {
     let tenant_id = tx.tenant_id();
     let sql = format!(
         "INSERT INTO custom_field_definitions (id, tenant_id, record_type, key, label, type, \
@@ -115,7 +125,7 @@ pub async fn insert(tx: &mut TenantTx, def: &DefinitionWrite) -> AppResult<Defin
     query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
-        .bind(def.record_type)
+        .bind(def.record_type.as_str())
         .bind(&def.key)
         .bind(&def.label)
         .bind(def.field_type.as_str())
@@ -128,28 +138,14 @@ pub async fn insert(tx: &mut TenantTx, def: &DefinitionWrite) -> AppResult<Defin
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<DefinitionRow> {
-    let sql = format!("SELECT {COLUMNS} FROM custom_field_definitions WHERE id = $1");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("custom field"))
+    record::get(tx, id).await
 }
 
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<DefinitionRow> {
-    let sql = format!("SELECT {COLUMNS} FROM custom_field_definitions WHERE id = $1 FOR UPDATE");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("custom field"))
+    record::lock(tx, id).await
 }
 
-pub async fn update(
-    tx: &mut TenantTx,
-    id: Uuid,
-    def: &DefinitionWrite,
-) -> AppResult<DefinitionRow> {
+pub async fn update(tx: &mut TenantTx, id: Uuid, def: &DefinitionSpec) -> AppResult<DefinitionRow> {
     let sql = format!(
         "UPDATE custom_field_definitions SET label = $2, type = $3, options = $4, \
          required = $5, \"unique\" = $6, \

@@ -8,6 +8,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
+use super::record::{self, Table};
 use super::TenantTx;
 use super::{autocommit, prepared_statements, query, query_as, query_scalar};
 use crate::error::{AppError, AppResult};
@@ -40,6 +41,12 @@ pub struct EndpointRow {
 
 keyed!(EndpointRow);
 creation_order!(EndpointSort, EndpointRow);
+
+impl Table for EndpointRow {
+    const TABLE: &'static str = "webhook_endpoints";
+    const COLUMNS: &'static str = ENDPOINT_COLUMNS;
+    const NOUN: &'static str = "webhook endpoint";
+}
 
 /// What an endpoint is made of, on create and after a patch.
 #[derive(Debug, Clone)]
@@ -93,21 +100,11 @@ pub async fn list_endpoints(
 }
 
 pub async fn get_endpoint(tx: &mut TenantTx, id: Uuid) -> AppResult<EndpointRow> {
-    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("webhook endpoint"))
+    record::get(tx, id).await
 }
 
 pub async fn get_endpoint_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<EndpointRow> {
-    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 FOR UPDATE");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("webhook endpoint"))
+    record::lock(tx, id).await
 }
 
 /// Writes the patched fields. Disabling by hand records the reason `manual`; enabling

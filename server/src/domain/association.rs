@@ -3,6 +3,7 @@
 //! only that pair, in that direction.
 
 use super::fields::{self, Errors, FieldError};
+use super::Patch;
 
 pub const LABEL_NAME_MAX: usize = 100;
 pub const LABEL_DESCRIPTION_MAX: usize = 1000;
@@ -83,6 +84,47 @@ impl Label {
     }
 }
 
+/// Changes to a label, as a JSON Merge Patch: a name or a type left out is kept, a
+/// `description` of `null` clears it, and `unrestricted` lifts the type restriction.
+#[derive(Debug, Clone, Default)]
+pub struct LabelPatch {
+    pub name: Option<String>,
+    pub description: Patch<Option<String>>,
+    pub from_type: Option<&'static str>,
+    pub to_type: Option<&'static str>,
+    pub unrestricted: bool,
+}
+
+impl LabelPatch {
+    /// Lays the patch over `current` (the label as stored) and checks the result as a
+    /// whole, like a new label: a type sent alone must pair with the one kept.
+    pub fn apply_to(self, current: LabelInput) -> Result<Label, Vec<FieldError>> {
+        if self.unrestricted && (self.from_type.is_some() || self.to_type.is_some()) {
+            return Err(vec![FieldError::new(
+                "unrestricted",
+                "conflicting",
+                "cannot be combined with `from_type` or `to_type`",
+            )]);
+        }
+        let mut input = current;
+        if let Some(name) = self.name {
+            input.name = Some(name);
+        }
+        self.description.apply(&mut input.description);
+        if let Some(from_type) = self.from_type {
+            input.from_type = Some(from_type);
+        }
+        if let Some(to_type) = self.to_type {
+            input.to_type = Some(to_type);
+        }
+        if self.unrestricted {
+            input.from_type = None;
+            input.to_type = None;
+        }
+        Label::parse(input)
+    }
+}
+
 /// The ends of a new association: refused when they are the same record.
 pub fn check_ends(from: (&str, uuid::Uuid), to: (&str, uuid::Uuid)) -> Result<(), Vec<FieldError>> {
     if from == to {
@@ -127,5 +169,49 @@ mod tests {
         let id = uuid::Uuid::now_v7();
         assert!(check_ends(("contact", id), ("contact", id)).is_err());
         assert!(check_ends(("contact", id), ("company", uuid::Uuid::now_v7())).is_ok());
+    }
+
+    fn parent() -> LabelInput {
+        LabelInput {
+            name: Some("Parent".into()),
+            description: Some("Owns it".into()),
+            from_type: Some("company"),
+            to_type: Some("company"),
+        }
+    }
+
+    #[test]
+    fn a_label_patch_keeps_absent_fields_and_clears_null_ones() {
+        let patched = LabelPatch {
+            description: Patch::Clear,
+            unrestricted: true,
+            ..LabelPatch::default()
+        }
+        .apply_to(parent())
+        .unwrap();
+        assert_eq!(patched.name, "Parent");
+        assert_eq!((patched.description, patched.types), (None, None));
+        let patched = LabelPatch {
+            from_type: Some("contact"),
+            ..LabelPatch::default()
+        }
+        .apply_to(parent())
+        .unwrap();
+        assert_eq!(patched.types, Some(("contact", "company")));
+        assert_eq!(patched.description.as_deref(), Some("Owns it"));
+    }
+
+    #[test]
+    fn a_label_patch_cannot_both_lift_and_set_the_types() {
+        let errors = LabelPatch {
+            to_type: Some("lead"),
+            unrestricted: true,
+            name: Some(" ".into()),
+            ..LabelPatch::default()
+        }
+        .apply_to(parent())
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["unrestricted"]);
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::fields::{self, Errors, FieldError};
+use super::record::RecordType;
 
 pub const KEY_PATTERN: &str = "^[a-z][a-z0-9_]{0,62}$";
 pub const LABEL_MAX: usize = 200;
@@ -165,6 +166,97 @@ pub fn unique(field_type: FieldType, unique: bool) -> Result<bool, FieldError> {
         ));
     }
     Ok(unique)
+}
+
+/// A definition as a client described it, before any check.
+#[derive(Debug, Clone)]
+pub struct DefinitionInput {
+    pub record_type: RecordType,
+    pub key: String,
+    pub label: String,
+    pub field_type: FieldType,
+    /// Required for the select types, refused for the others.
+    pub options: Option<Vec<String>>,
+    /// Default `false`.
+    pub required: Option<bool>,
+    /// Default `false`.
+    pub unique: Option<bool>,
+}
+
+/// A definition whose fields passed their rules: what the database is written with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefinitionSpec {
+    pub record_type: RecordType,
+    pub key: String,
+    pub label: String,
+    pub field_type: FieldType,
+    pub options: Vec<String>,
+    pub required: bool,
+    pub unique: bool,
+}
+
+impl DefinitionSpec {
+    /// Checks every field of a new definition and reports every bad one.
+    pub fn parse(input: DefinitionInput) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        let spec = Self {
+            record_type: input.record_type,
+            key: errors.check(key(&input.key)),
+            label: errors.check(label(&input.label)),
+            field_type: input.field_type,
+            options: errors.check(options(input.field_type, input.options.unwrap_or_default())),
+            required: input.required.unwrap_or(false),
+            unique: errors.check(unique(input.field_type, input.unique.unwrap_or(false))),
+        };
+        errors.finish(spec)
+    }
+}
+
+/// Changes to a definition: a field left out (`None`) is kept; `record_type` and `key`
+/// never change.
+#[derive(Debug, Clone, Default)]
+pub struct DefinitionPatch {
+    pub label: Option<String>,
+    pub field_type: Option<FieldType>,
+    pub options: Option<Vec<String>>,
+    pub required: Option<bool>,
+    pub unique: Option<bool>,
+}
+
+impl DefinitionPatch {
+    /// Lays the patch over `current`. Only what the patch sends is checked, except
+    /// `unique`, which must still suit the (possibly new) type; options survive a type
+    /// change only between the two select types, and a select left without options is
+    /// refused.
+    pub fn apply_to(self, current: DefinitionSpec) -> Result<DefinitionSpec, Vec<FieldError>> {
+        let field_type = self.field_type.unwrap_or(current.field_type);
+        let mut errors = Errors::default();
+        let options = match self.options {
+            Some(sent) => errors.check(options(field_type, sent)),
+            None if field_type.has_options() => current.options,
+            None => Vec::new(),
+        };
+        let spec = DefinitionSpec {
+            record_type: current.record_type,
+            key: current.key,
+            label: match self.label {
+                Some(sent) => errors.check(label(&sent)),
+                None => current.label,
+            },
+            field_type,
+            options,
+            required: self.required.unwrap_or(current.required),
+            unique: errors.check(unique(field_type, self.unique.unwrap_or(current.unique))),
+        };
+        if field_type.has_options() && spec.options.is_empty() && !errors.has("options") {
+            errors.push(FieldError::new(
+                "options",
+                "invalid_options",
+                "a select or multi_select field needs options",
+            ));
+        }
+        errors.finish(spec)
+    }
 }
 
 /// RFC 7396 inside `custom_fields`: keys merged, `null` removes a key.
@@ -699,5 +791,84 @@ mod tests {
     fn documented(raw: &str) -> bool {
         use poem_openapi::validation::{Pattern, Validator};
         Pattern::new(FILTER_PATTERN).check(&raw.to_owned())
+    }
+
+    fn tier() -> DefinitionSpec {
+        DefinitionSpec::parse(DefinitionInput {
+            record_type: RecordType::Contact,
+            key: "tier".into(),
+            label: " Tier ".into(),
+            field_type: FieldType::Select,
+            options: Some(vec!["gold".into(), "silver".into()]),
+            required: None,
+            unique: None,
+        })
+        .expect("a valid definition")
+    }
+
+    #[test]
+    fn a_definition_reports_every_bad_field_in_order() {
+        let errors = DefinitionSpec::parse(DefinitionInput {
+            record_type: RecordType::Lead,
+            key: "Tier".into(),
+            label: " ".into(),
+            field_type: FieldType::MultiSelect,
+            options: None,
+            required: None,
+            unique: Some(true),
+        })
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["key", "label", "options", "unique"]);
+        assert_eq!(tier().label, "Tier");
+    }
+
+    #[test]
+    fn a_definition_patch_keeps_what_it_leaves_out() {
+        let patched = DefinitionPatch {
+            field_type: Some(FieldType::MultiSelect),
+            required: Some(true),
+            ..Default::default()
+        }
+        .apply_to(tier())
+        .unwrap();
+        assert_eq!(
+            patched.options,
+            ["gold", "silver"],
+            "select to select keeps them"
+        );
+        assert_eq!((patched.label.as_str(), patched.required), ("Tier", true));
+        let patched = DefinitionPatch {
+            field_type: Some(FieldType::Text),
+            ..Default::default()
+        }
+        .apply_to(tier())
+        .unwrap();
+        assert!(
+            patched.options.is_empty(),
+            "options go with the select type"
+        );
+    }
+
+    #[test]
+    fn a_select_patched_without_options_is_refused() {
+        let text = DefinitionPatch {
+            field_type: Some(FieldType::Text),
+            ..Default::default()
+        }
+        .apply_to(tier())
+        .unwrap();
+        let errors = DefinitionPatch {
+            field_type: Some(FieldType::Select),
+            label: Some("".into()),
+            ..Default::default()
+        }
+        .apply_to(text)
+        .unwrap_err();
+        let found: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            found,
+            [("label", "required"), ("options", "invalid_options")]
+        );
     }
 }

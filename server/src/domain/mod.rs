@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod record;
 pub mod search;
 pub mod user;
+pub mod webhook;
 
 pub use fields::FieldError;
 
