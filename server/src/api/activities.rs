@@ -23,6 +23,7 @@ use super::types::{merge_patch, patch, text, PathId, Text};
 use super::ApiTags;
 use crate::app::activities::{self, ActivityFilter, ActivityRow, ActivityType};
 use crate::app::page::{Listed, PageRequest};
+use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
 use crate::domain::activity::{self as domain, BODY_MAX, SUBJECT_MAX};
 use crate::state::AppState;
@@ -225,6 +226,9 @@ fn timeline_page(limit: Option<u32>, cursor: Option<String>) -> PageRequest {
         sort: None,
     }
 }
+
+by_updated_at!(Activity);
+by_field!(ActivityEnvelope => data);
 
 pub struct ActivitiesApi;
 

@@ -23,6 +23,7 @@ use super::types::{patch, text, Email, PathId, Text, TextList};
 use super::{filter_text, ApiTags};
 use crate::app::contacts::{self, ContactFilter, ContactRow};
 use crate::app::page::{Listed, PageRequest};
+use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
 use crate::domain::contact as domain;
 use crate::domain::fields::{TAGS_MAX_ITEMS, TAG_MAX};
@@ -221,6 +222,9 @@ pub fn list_envelope(list: Listed<ContactRow>, request_id: &RequestId) -> Contac
         data: list.map(Contact::from).items,
     }
 }
+
+by_updated_at!(Contact);
+by_field!(ContactEnvelope => data);
 
 pub struct ContactsApi;
 

@@ -2,42 +2,14 @@
 //! and the conditional headers are defined in `app::version`, where a precondition is
 //! compared inside the transaction that changes the resource.
 
-use chrono::{DateTime, Utc};
-
-use super::{activities, companies, contacts, leads, pipelines, users, webhooks};
+use super::companies;
 use crate::app::version::{by_field, by_updated_at};
 pub use crate::app::version::{
     endpoint_version, IfMatch, IfNoneMatch, Versioned, CONDITION_PATTERN, IF_MATCH, IF_NONE_MATCH,
 };
 
-by_updated_at!(
-    contacts::Contact,
-    companies::Company,
-    pipelines::Pipeline,
-    pipelines::Stage,
-    leads::Lead,
-    activities::Activity,
-    users::User,
-);
-
-by_field!(
-    contacts::ContactEnvelope => data,
-    companies::CompanyEnvelope => data,
-    pipelines::PipelineEnvelope => data,
-    pipelines::StageEnvelope => data,
-    leads::LeadEnvelope => data,
-    activities::ActivityEnvelope => data,
-    users::UserEnvelope => data,
-    webhooks::WebhookEndpointEnvelope => data,
-    webhooks::WebhookEndpointWithSecretEnvelope => data,
-    webhooks::WebhookEndpointWithSecret => endpoint,
-);
-
-impl Versioned for webhooks::WebhookEndpoint {
-    fn version(&self) -> DateTime<Utc> {
-        self.version
-    }
-}
+by_updated_at!(companies::Company);
+by_field!(companies::CompanyEnvelope => data);
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,7 @@ use super::types::{merge_patch, patch, text, Amount, Date, Email, PathId, Text};
 use super::{bad_parameter, filter_text, ApiTags};
 use crate::app::leads::{self, LeadFilter, LeadRow, LeadSort};
 use crate::app::page::PageRequest;
+use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
 use crate::domain::contact;
 use crate::domain::fields::{self, DOMAIN_MAX, PHONE_MAX};
@@ -309,6 +310,9 @@ fn envelope(data: Lead, request_id: &RequestId) -> LeadEnvelope {
         meta: Meta::of(request_id),
     }
 }
+
+by_updated_at!(Lead);
+by_field!(LeadEnvelope => data);
 
 pub struct LeadsApi;
 

@@ -21,6 +21,7 @@ use super::types::{patch, Bounded, Int, PathId, Text};
 use super::ApiTags;
 use crate::app::page::PageRequest;
 use crate::app::pipelines::{self, PipelineWithStages, StageRow};
+use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
 use crate::domain::pipeline::{self as domain, NAME_MAX, STAGES_MAX};
 use crate::state::AppState;
@@ -227,6 +228,9 @@ fn stage_list(stages: Vec<StageRow>, request_id: &RequestId) -> StageList {
         data: stages.into_iter().map(Stage::from).collect(),
     }
 }
+
+by_updated_at!(Pipeline, Stage);
+by_field!(PipelineEnvelope => data, StageEnvelope => data);
 
 pub struct PipelinesApi;
 

@@ -20,6 +20,7 @@ use super::security::ApiKey;
 use super::types::{text, Email, PathId, Text};
 use super::{filter_text, ApiTags};
 use crate::app::users::{self, UserFilter, UserInput, UserPatch as Changes, UserRow, UserSort};
+use crate::app::version::{by_field, by_updated_at};
 use crate::auth::{Role, Scope};
 use crate::state::AppState;
 
@@ -118,6 +119,9 @@ envelopes!(
     "One user in the envelope.",
     "A page of users in the envelope."
 );
+
+by_updated_at!(User);
+by_field!(UserEnvelope => data);
 
 pub struct UsersApi;
 

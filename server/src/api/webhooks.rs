@@ -22,6 +22,7 @@ use super::security::ApiKey;
 use super::types::{patch, text, PathId, Text};
 use super::ApiTags;
 use crate::app::page::PageRequest;
+use crate::app::version::by_field;
 use crate::app::webhooks::{
     self as webhooks, AttemptRow, DeliveryRow, EndpointInput, EndpointPatch, EndpointRow,
     TestEvent, WithSecret,
@@ -358,6 +359,14 @@ fn delivery_envelope(row: DeliveryRow, request_id: &RequestId) -> WebhookDeliver
     WebhookDeliveryEnvelope {
         data: row.into(),
         meta: Meta::of(request_id),
+    }
+}
+
+by_field!(WebhookEndpointEnvelope => data, WebhookEndpointWithSecretEnvelope => data, WebhookEndpointWithSecret => endpoint);
+
+impl crate::app::version::Versioned for WebhookEndpoint {
+    fn version(&self) -> DateTime<Utc> {
+        self.version
     }
 }
 

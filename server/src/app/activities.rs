@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::custom_fields;
 use super::page::{listed, Listed, PageRequest};
+use super::version::by_updated_at;
 use super::version::IfMatch;
 use super::View;
 use crate::auth::Principal;
@@ -23,6 +24,8 @@ use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::events::{self, EventType};
 use crate::state::AppState;
+
+by_updated_at!(ActivityRow);
 
 /// Creates an activity from `input` with the custom field `values`. Without an
 /// `owner_id` it belongs to the user the actor acts for.

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::custom_fields;
 use super::page::{listed, Listed, PageRequest};
+use super::version::by_updated_at;
 use super::version::IfMatch;
 use super::View;
 use crate::auth::Principal;
@@ -20,6 +21,8 @@ use crate::domain::Patch;
 use crate::error::AppError;
 use crate::events::{self, EventType};
 use crate::state::AppState;
+
+by_updated_at!(ContactRow);
 
 /// Creates a contact from `input`, checked against the contact rules and the tenant's
 /// custom field definitions.

@@ -6,11 +6,10 @@
 //! same transaction. The values themselves are held to the definitions by
 //! `app::custom_fields`.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::page::{listed, Listed, PageRequest};
-use super::version::{by_updated_at, IfMatch, Versioned};
+use super::version::{by_updated_at, IfMatch};
 use super::View;
 use crate::auth::Principal;
 use crate::db::custom_fields as repo;

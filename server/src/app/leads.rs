@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::custom_fields;
 use super::page::{listed, Listed, PageRequest};
+use super::version::by_updated_at;
 use super::version::IfMatch;
 use super::View;
 use crate::auth::Principal;
@@ -27,6 +28,8 @@ use crate::domain::{company, contact, FieldError};
 use crate::error::AppError;
 use crate::events::{self, Data, EventType};
 use crate::state::AppState;
+
+by_updated_at!(LeadRow);
 
 /// Creates a lead from `input` with the custom field `values`, in the stage it names.
 /// Without an `owner_id` it belongs to the user the actor acts for.

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::leads;
 use super::page::{listed, Listed, PageRequest};
+use super::version::by_updated_at;
 use super::version::IfMatch;
 use super::View;
 use crate::auth::Principal;
@@ -28,6 +29,8 @@ use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::events::{self, EventType};
 use crate::state::AppState;
+
+by_updated_at!(PipelineRow, StageRow);
 
 /// A pipeline with its own stages, in position order: what the API shows of a pipeline,
 /// and what its events carry.

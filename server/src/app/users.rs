@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::page::{listed, Listed, Page};
+use super::version::by_updated_at;
 use super::version::IfMatch;
 use crate::auth::{Principal, Role};
 use crate::db::audit;
@@ -21,6 +22,8 @@ use crate::domain::user::{self, NewUser};
 use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::state::AppState;
+
+by_updated_at!(UserRow);
 
 /// A new user, as the request gave it.
 #[derive(Debug, Clone)]

@@ -34,8 +34,8 @@ pub trait Versioned {
 /// from a transaction that began before the last one. So a tag never comes back.
 macro_rules! by_updated_at {
     ($($ty:ty),* $(,)?) => {
-        $(impl Versioned for $ty {
-            fn version(&self) -> DateTime<Utc> {
+        $(impl $crate::app::version::Versioned for $ty {
+            fn version(&self) -> chrono::DateTime<chrono::Utc> {
                 self.updated_at
             }
         })*
@@ -46,23 +46,15 @@ macro_rules! by_updated_at {
 /// the resource it carries in `$field`.
 macro_rules! by_field {
     ($($ty:ty => $field:ident),* $(,)?) => {
-        $(impl Versioned for $ty {
-            fn version(&self) -> DateTime<Utc> {
-                self.$field.version()
+        $(impl $crate::app::version::Versioned for $ty {
+            fn version(&self) -> chrono::DateTime<chrono::Utc> {
+                $crate::app::version::Versioned::version(&self.$field)
             }
         })*
     };
 }
 
-by_updated_at!(
-    db::contacts::ContactRow,
-    db::companies::CompanyRow,
-    db::pipelines::PipelineRow,
-    db::stages::StageRow,
-    db::leads::LeadRow,
-    db::activities::ActivityRow,
-    db::users::UserRow,
-);
+by_updated_at!(db::companies::CompanyRow);
 
 /// A webhook endpoint's version is its `updated_at` (which also moves when the worker
 /// records a first failure or a success: `failing_since`, `last_success_at`) — or, once
