@@ -626,7 +626,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/audit.rs",
     "api/auth.rs",
     "api/batch.rs",
-    "api/companies.rs",
     "api/custom_fields.rs",
     "api/events.rs",
     "api/idempotency.rs",

@@ -323,7 +323,7 @@ impl Upsert for Companies {
     }
 
     fn parse(item: CompanyCreate) -> AppResult<Self::Record> {
-        item.parse()
+        domain::company::Company::parse(item.into()).map_err(AppError::Validation)
     }
 
     fn key(record: &Self::Record) -> Option<String> {
