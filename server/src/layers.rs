@@ -630,7 +630,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/events.rs",
     "api/idempotency.rs",
     "api/leads.rs",
-    "api/merging.rs",
     "api/pipelines.rs",
     "api/search.rs",
     "api/system.rs",

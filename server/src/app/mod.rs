@@ -14,6 +14,7 @@
 pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
+pub mod merges;
 pub mod page;
 pub mod version;
 
