@@ -625,7 +625,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/associations.rs",
     "api/audit.rs",
     "api/auth.rs",
-    "api/batch.rs",
     "api/custom_fields.rs",
     "api/events.rs",
     "api/idempotency.rs",

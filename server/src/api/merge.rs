@@ -70,29 +70,3 @@ fn properties<T: Type>() -> Vec<(String, bool)> {
         })
         .collect()
 }
-
-/// The create body `C` that results from laying `item` (itself a create body) over
-/// `current`, for an upsert: a field the item leaves out, sends as `null` or as a blank
-/// string keeps its current value (a blank string counts as absent, as in a create); any
-/// other value, an empty list or object included, replaces it. Like [`merge`], the result
-/// is parsed as a create body again, so it is held to the create rules.
-pub fn overlay<C: ParseFromJSON + ToJSON>(current: &impl ToJSON, item: &C) -> Result<C, AppError> {
-    let mut doc = object(current.to_json());
-    let accepted: Vec<String> = properties::<C>()
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    doc.retain(|key, value| accepted.contains(key) && !value.is_null());
-    for (key, value) in object(item.to_json()) {
-        let absent = match &value {
-            Value::Null => true,
-            Value::String(s) => s.trim().is_empty(),
-            _ => false,
-        };
-        if !absent {
-            doc.insert(key, value);
-        }
-    }
-    C::parse_from_json(Some(Value::Object(doc)))
-        .map_err(|err| AppError::bad_request(err.into_message()))
-}

@@ -11,6 +11,7 @@
 //! builds `V` from the row it wrote, records it, and returns it. Modelled on omicron's
 //! `nexus/src/app` under `external_api`.
 
+pub mod batch;
 pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
