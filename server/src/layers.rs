@@ -630,7 +630,6 @@ const API_FILES_STILL_NAMING_DB: &[&str] = &[
     "api/idempotency.rs",
     "api/leads.rs",
     "api/pipelines.rs",
-    "api/search.rs",
     "api/system.rs",
     "api/users.rs",
     "api/webhooks.rs",

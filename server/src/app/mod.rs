@@ -17,6 +17,7 @@ pub mod contacts;
 pub mod custom_fields;
 pub mod merges;
 pub mod page;
+pub mod search;
 pub mod version;
 
 use crate::events::Data;
