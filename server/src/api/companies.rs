@@ -14,25 +14,20 @@ use uuid::Uuid;
 use super::contacts::{self, ContactList};
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
-use super::events::{self, EventType};
-use super::merge::merge;
 use super::pagination;
 use super::responses::{
     envelopes, Action, ApiResult, Conditional, Create, Created, Delete, FilteredList, Meta,
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{merge_patch, text, Int, PathId, Text, TextList};
+use super::types::{merge_patch, patch, text, Int, PathId, Text, TextList};
 use super::{filter_text, ApiTags};
-use crate::app::custom_fields;
+use crate::app::companies::{self as app, CompanyFilter, CompanyRow, CompanySort};
+use crate::app::page::{Listed, PageRequest};
+use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
-use crate::db::companies::{self as repo, CompanyFilter, CompanyRow, CompanySort};
-use crate::db::contacts::ContactFilter;
-use crate::db::TenantTx;
 use crate::domain::company as domain;
 use crate::domain::fields::{self, PHONE_MAX, TAGS_MAX_ITEMS, TAG_MAX, URL_MAX};
-use crate::domain::record::RecordType;
-use crate::error::AppError;
 use crate::state::AppState;
 
 type Tags = TextList<TAGS_MAX_ITEMS, TAG_MAX>;
@@ -181,29 +176,49 @@ envelopes!(
     "A page of companies in the envelope."
 );
 
-impl CompanyCreate {
-    /// Checks the body against the company rules (every bad field reported).
-    pub fn parse(self) -> Result<domain::Company, AppError> {
-        domain::Company::parse(domain::CompanyInput {
-            name: Some(self.name.0),
-            domain: text(self.domain),
-            website: text(self.website),
-            industry: text(self.industry),
-            employee_count: self.employee_count.map(|n| n.0),
-            phone: text(self.phone),
-            address_line1: text(self.address_line1),
-            address_line2: text(self.address_line2),
-            city: text(self.city),
-            region: text(self.region),
-            postal_code: text(self.postal_code),
-            country: text(self.country),
-            tags: self.tags.map(|t| t.0).unwrap_or_default(),
-            custom_fields: self
+impl From<CompanyCreate> for domain::CompanyInput {
+    fn from(body: CompanyCreate) -> Self {
+        Self {
+            name: Some(body.name.0),
+            domain: text(body.domain),
+            website: text(body.website),
+            industry: text(body.industry),
+            employee_count: body.employee_count.map(|n| n.0),
+            phone: text(body.phone),
+            address_line1: text(body.address_line1),
+            address_line2: text(body.address_line2),
+            city: text(body.city),
+            region: text(body.region),
+            postal_code: text(body.postal_code),
+            country: text(body.country),
+            tags: body.tags.map(|t| t.0).unwrap_or_default(),
+            custom_fields: body
                 .custom_fields
                 .map(|m| m.into_iter().collect())
                 .unwrap_or_default(),
-        })
-        .map_err(AppError::Validation)
+        }
+    }
+}
+
+/// `name` is not nullable: a `null` one is left out (kept), as poem reads it.
+impl From<CompanyPatch> for domain::CompanyPatch {
+    fn from(body: CompanyPatch) -> Self {
+        Self {
+            name: body.name.map(|t| t.0),
+            domain: patch(body.domain, |t| Some(t.0)),
+            website: patch(body.website, |t| Some(t.0)),
+            industry: patch(body.industry, |t| Some(t.0)),
+            employee_count: patch(body.employee_count, |n| Some(n.0)),
+            phone: patch(body.phone, |t| Some(t.0)),
+            address_line1: patch(body.address_line1, |t| Some(t.0)),
+            address_line2: patch(body.address_line2, |t| Some(t.0)),
+            city: patch(body.city, |t| Some(t.0)),
+            region: patch(body.region, |t| Some(t.0)),
+            postal_code: patch(body.postal_code, |t| Some(t.0)),
+            country: patch(body.country, |t| Some(t.0)),
+            tags: patch(body.tags, |t| t.0),
+            custom_fields: merge_patch(body.custom_fields),
+        }
     }
 }
 
@@ -214,17 +229,15 @@ fn envelope(data: Company, request_id: &RequestId) -> CompanyEnvelope {
     }
 }
 
-/// Records `event` about the company in the write's transaction and commits it.
-async fn commit_with(
-    mut tx: TenantTx,
-    event: EventType,
-    row: CompanyRow,
-) -> Result<Company, AppError> {
-    let company = Company::from(row);
-    events::emit(&mut tx, event, &company).await?;
-    tx.commit().await?;
-    Ok(company)
+fn list_envelope(list: Listed<CompanyRow>, request_id: &RequestId) -> CompanyList {
+    CompanyList {
+        meta: pagination::list_meta(&list, request_id),
+        data: list.map(Company::from).items,
+    }
 }
+
+by_updated_at!(Company);
+by_field!(CompanyEnvelope => data);
 
 pub struct CompaniesApi;
 
@@ -246,12 +259,7 @@ impl CompaniesApi {
         request_id: Data<&RequestId>,
         body: Json<CompanyCreate>,
     ) -> ApiResult<Tagged<Created<CompanyEnvelope>>, Create> {
-        let mut company = body.0.parse()?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        company.custom_fields =
-            custom_fields::for_create(&mut tx, RecordType::Company, &company.custom_fields).await?;
-        let row = repo::insert(&mut tx, &company).await?;
-        let created = commit_with(tx, EventType::CompanyCreated, row).await?;
+        let created: Company = app::create(&state, &auth.0, body.0.into()).await?;
         Ok(Tagged(Created {
             location: format!("/v1/companies/{}", created.id),
             body: envelope(created, &request_id),
@@ -283,12 +291,7 @@ impl CompaniesApi {
     ) -> ApiResult<Conditional<CompanyEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if include_deleted.0 == Some(true) {
-            tx.include_deleted().await?;
-        }
-        let row = repo::get(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = app::get(&state, &auth.0, id, include_deleted.0 == Some(true)).await?;
         let found = envelope(row.into(), &request_id);
         Ok(Conditional::new(found, &if_none_match))
     }
@@ -317,26 +320,7 @@ impl CompaniesApi {
     ) -> ApiResult<Tagged<Success<CompanyEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut body = body.0;
-        let values = std::mem::replace(&mut body.custom_fields, MaybeUndefined::Undefined);
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = Company::from(repo::get_for_update(&mut tx, id).await?);
-        if_match.check(&current)?;
-        let mut company = merge::<CompanyCreate, _>(&current, &body)?.parse()?;
-        let stored = Value::Object(current.custom_fields.clone().into_iter().collect());
-        if let Some(values) = custom_fields::for_patch(
-            &mut tx,
-            RecordType::Company,
-            id,
-            &stored,
-            merge_patch(values),
-        )
-        .await?
-        {
-            company.custom_fields = Value::Object(values);
-        }
-        let row = repo::update(&mut tx, id, &company).await?;
-        let updated = commit_with(tx, EventType::CompanyUpdated, row).await?;
+        let updated: Company = app::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
         Ok(Tagged(Success(envelope(updated, &request_id))))
     }
 
@@ -365,12 +349,7 @@ impl CompaniesApi {
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if_match
-            .check_with(repo::get_for_update(&mut tx, id))
-            .await?;
-        let row = repo::trash(&mut tx, id).await?;
-        commit_with(tx, EventType::CompanyDeleted, row).await?;
+        app::delete::<Company>(&state, &auth.0, id, &if_match).await?;
         Ok(NoContent)
     }
 
@@ -413,12 +392,12 @@ impl CompaniesApi {
         /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<CompanyList>, FilteredList> {
-        let page = pagination::page(
-            limit.0,
-            cursor.0.as_deref(),
-            sort.0.as_deref(),
-            CompanySort::CreatedAt,
-        )?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: sort.0,
+        }
+        .page(CompanySort::CreatedAt)?;
         // Normalised like the field, so any spelling of a stored domain finds it. A filter,
         // not a field: a value that is no domain is held by no company and matches none
         // (the document takes any text up to 2048 characters).
@@ -428,7 +407,7 @@ impl CompaniesApi {
                 .flatten()
                 .unwrap_or(d)
         });
-        let mut filter = CompanyFilter {
+        let filter = CompanyFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             domain,
             industry: filter_text("industry", industry.0)?,
@@ -436,19 +415,9 @@ impl CompaniesApi {
             include_deleted: include_deleted.0 == Some(true),
             custom_fields: Vec::new(),
         };
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        filter.custom_fields = custom_fields::filters(
-            &mut tx,
-            RecordType::Company,
-            &custom_field.0.unwrap_or_default(),
-        )
-        .await?;
-        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
-        Ok(Success(CompanyList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(Company::from).collect(),
-        }))
+        let custom_field = custom_field.0.unwrap_or_default();
+        let list = app::list(&state, &auth.0, filter, &custom_field, &page).await?;
+        Ok(Success(list_envelope(list, &request_id)))
     }
 
     /// Restore a company
@@ -472,23 +441,7 @@ impl CompaniesApi {
         id: Path<PathId>,
     ) -> ApiResult<Tagged<Success<CompanyEnvelope>>, Action> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        tx.include_deleted().await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        let company = if current.deleted_at.is_some() {
-            custom_fields::check_restorable(
-                &mut tx,
-                RecordType::Company,
-                id,
-                &current.custom_fields,
-            )
-            .await?;
-            let row = repo::restore(&mut tx, &current).await?;
-            commit_with(tx, EventType::CompanyRestored, row).await?
-        } else {
-            tx.commit().await?;
-            current.into()
-        };
+        let company = app::restore(&state, &auth.0, id).await?;
         Ok(Tagged(Success(envelope(company, &request_id))))
     }
 
@@ -520,21 +473,12 @@ impl CompaniesApi {
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<ContactList>, Read> {
         let id = id.0.parse("id")?;
-        let filter = ContactFilter {
-            company_id: Some(id),
-            updated_after: updated_after.0,
-            ..Default::default()
-        };
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::exists(&mut tx, id).await?;
-        let page = crate::app::page::PageRequest {
+        let page = PageRequest {
             limit: limit.0,
             cursor: cursor.0,
             sort: sort.0,
         };
-        let list = crate::app::contacts::list_in(&mut tx, &filter, &page).await?;
-        let list = contacts::list_envelope(list, &request_id);
-        tx.commit().await?;
-        Ok(Success(list))
+        let list = app::contacts(&state, &auth.0, id, updated_after.0, &page).await?;
+        Ok(Success(contacts::list_envelope(list, &request_id)))
     }
 }

@@ -2,14 +2,9 @@
 //! and the conditional headers are defined in `app::version`, where a precondition is
 //! compared inside the transaction that changes the resource.
 
-use super::companies;
-use crate::app::version::{by_field, by_updated_at};
 pub use crate::app::version::{
     endpoint_version, IfMatch, IfNoneMatch, Versioned, CONDITION_PATTERN, IF_MATCH, IF_NONE_MATCH,
 };
-
-by_updated_at!(companies::Company);
-by_field!(companies::CompanyEnvelope => data);
 
 #[cfg(test)]
 mod tests {

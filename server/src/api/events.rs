@@ -2,12 +2,9 @@
 //! the change (`app/`, through `crate::events::emit`), with the resource exactly as the
 //! API returns it: that is the `data` of `GET /v1/events` and of every webhook. The
 //! catalogue ([`EventType`]) and `emit` are `crate::events`, below this layer, so the
-//! webhook worker can emit without importing HTTP code; they are re-exported here for
-//! the handlers that still emit themselves.
+//! webhook worker can emit without importing HTTP code.
 
 use std::collections::BTreeMap;
-
-pub use crate::events::EventType;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -25,10 +22,8 @@ use super::ApiTags;
 use crate::app::events::{self as events_app, EventFilter, EventRow};
 use crate::app::page::PageRequest;
 use crate::auth::Scope;
+use crate::events::EventType;
 use crate::state::AppState;
-
-/// Kept while handlers still emit, until each moves to `app/`.
-pub use crate::events::emit;
 
 /// One change, as recorded in the transaction that made it. A webhook delivers it as
 /// `{"type", "timestamp", "data"}` with the event's `id` in the `webhook-id` header.

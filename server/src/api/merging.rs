@@ -5,7 +5,6 @@
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::ToJSON;
 use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
@@ -14,16 +13,12 @@ use super::companies::{Company, CompanyEnvelope};
 use super::contacts::{Contact, ContactEnvelope};
 use super::edge::RequestId;
 use super::etag::IfMatch;
-use super::events::{self, EventType};
 use super::responses::{ApiResult, List, Meta, Success, Tagged, Update};
 use super::security::ApiKey;
 use super::types::PathId;
 use super::ApiTags;
-use crate::auth::{Principal, Scope};
-use crate::db::merges::{self as repo, DuplicateRow};
-use crate::db::{companies, contacts, TenantTx};
-use crate::domain::{merge as fill, FieldError};
-use crate::error::AppError;
+use crate::app::merges::{self, DuplicateRow, Merged, DEFAULT_LIMIT, NAME_THRESHOLD};
+use crate::auth::Scope;
 use crate::state::AppState;
 
 /// Which record to merge into this one.
@@ -100,14 +95,6 @@ pub struct DuplicateList {
     pub meta: DuplicateMeta,
 }
 
-/// Names whose trigram similarity reaches this are suggested.
-const NAME_THRESHOLD: f32 = 0.5;
-/// Tenant-wide, similar names are looked for from this many contacts, the most recently
-/// changed first: each costs one trigram index probe (10-40 ms on 100,000 contacts with
-/// common names). Emails and phones are compared across all contacts.
-const NAME_WINDOW: i32 = 100;
-const DEFAULT_LIMIT: u32 = 50;
-
 impl From<DuplicateRow> for DuplicateSuggestion {
     fn from(row: DuplicateRow) -> Self {
         let mut reasons = Vec::new();
@@ -134,66 +121,24 @@ fn round(value: f32) -> f64 {
     (f64::from(value) * 1000.0).round() / 1000.0
 }
 
-/// The survivor and the duplicate, locked: 422 when they are the same record or the
-/// duplicate is not in the tenant, 404 when the survivor is not.
-async fn lock_both(
-    tx: &mut TenantTx,
-    companies: bool,
-    survivor: Uuid,
-    duplicate: Uuid,
-    what: &'static str,
-) -> Result<(), AppError> {
-    if survivor == duplicate {
-        return Err(AppError::Validation(vec![FieldError::new(
-            "duplicate_id",
-            "same_record",
-            format!("a {what} cannot be merged into itself"),
-        )]));
+impl From<Merged<Contact>> for ContactMerged {
+    fn from(merged: Merged<Contact>) -> Self {
+        Self {
+            survivor: merged.survivor,
+            merged_id: merged.merged_id,
+            merged: merged.merged,
+        }
     }
-    let found = repo::lock_pair(tx, companies, [survivor, duplicate]).await?;
-    if !found.contains(&survivor) {
-        return Err(AppError::NotFound(what));
-    }
-    if !found.contains(&duplicate) {
-        return Err(AppError::Validation(vec![FieldError::new(
-            "duplicate_id",
-            "not_found",
-            format!("no {what} with this id exists"),
-        )]));
-    }
-    Ok(())
 }
 
-/// Emits `association.deleted` for the associations the merge dropped.
-async fn dropped_events(
-    tx: &mut TenantTx,
-    dropped: Vec<crate::db::associations::AssociationRow>,
-) -> Result<(), AppError> {
-    for row in dropped {
-        events::emit(tx, EventType::AssociationDeleted, &Association::from(row)).await?;
+impl From<Merged<Company>> for CompanyMerged {
+    fn from(merged: Merged<Company>) -> Self {
+        Self {
+            survivor: merged.survivor,
+            merged_id: merged.merged_id,
+            merged: merged.merged,
+        }
     }
-    Ok(())
-}
-
-async fn record(
-    tx: &mut TenantTx,
-    who: &Principal,
-    record_type: &'static str,
-    survivor: Uuid,
-    merged: Uuid,
-    snapshot: &impl ToJSON,
-) -> Result<(), AppError> {
-    let snapshot = snapshot.to_json().unwrap_or_default();
-    repo::record(
-        tx,
-        record_type,
-        survivor,
-        merged,
-        snapshot,
-        who.user_id,
-        who.credential_id,
-    )
-    .await
 }
 
 pub struct MergingApi;
@@ -230,28 +175,14 @@ impl MergingApi {
     ) -> ApiResult<Tagged<Success<ContactEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let duplicate_id = body.0.duplicate_id;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        lock_both(&mut tx, false, id, duplicate_id, "contact").await?;
-        let survivor = contacts::get(&mut tx, id).await?;
-        if_match.check(&survivor)?;
-        let duplicate = contacts::get(&mut tx, duplicate_id).await?;
-        repo::move_contact_links(&mut tx, id, duplicate_id).await?;
-        let (dropped, _) = repo::move_associations(&mut tx, "contact", id, duplicate_id).await?;
-        contacts::delete_for_good(&mut tx, duplicate_id).await?;
-        let filled = fill::contact(survivor.to_domain(), duplicate.to_domain());
-        let row = contacts::update(&mut tx, id, &filled).await?;
-        let merged = Contact::from(duplicate);
-        record(&mut tx, &auth.0, "contact", id, duplicate_id, &merged).await?;
-        dropped_events(&mut tx, dropped).await?;
-        let survivor = Contact::from(row);
-        let event = ContactMerged {
-            survivor: survivor.clone(),
-            merged_id: duplicate_id,
-            merged,
-        };
-        events::emit(&mut tx, EventType::ContactMerged, &event).await?;
-        tx.commit().await?;
+        let survivor = merges::contacts::<Contact, ContactMerged, Association>(
+            &state,
+            &auth.0,
+            id,
+            &if_match,
+            body.0.duplicate_id,
+        )
+        .await?;
         Ok(Tagged(Success(ContactEnvelope {
             data: survivor,
             meta: Meta::of(&request_id),
@@ -286,28 +217,14 @@ impl MergingApi {
     ) -> ApiResult<Tagged<Success<CompanyEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let duplicate_id = body.0.duplicate_id;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        lock_both(&mut tx, true, id, duplicate_id, "company").await?;
-        let survivor = companies::get(&mut tx, id).await?;
-        if_match.check(&survivor)?;
-        let duplicate = companies::get(&mut tx, duplicate_id).await?;
-        repo::move_company_links(&mut tx, id, duplicate_id).await?;
-        let (dropped, _) = repo::move_associations(&mut tx, "company", id, duplicate_id).await?;
-        companies::delete_for_good(&mut tx, duplicate_id).await?;
-        let filled = fill::company(survivor.to_domain(), duplicate.to_domain());
-        let row = companies::update(&mut tx, id, &filled).await?;
-        let merged = Company::from(duplicate);
-        record(&mut tx, &auth.0, "company", id, duplicate_id, &merged).await?;
-        dropped_events(&mut tx, dropped).await?;
-        let survivor = Company::from(row);
-        let event = CompanyMerged {
-            survivor: survivor.clone(),
-            merged_id: duplicate_id,
-            merged,
-        };
-        events::emit(&mut tx, EventType::CompanyMerged, &event).await?;
-        tx.commit().await?;
+        let survivor = merges::companies::<Company, CompanyMerged, Association>(
+            &state,
+            &auth.0,
+            id,
+            &if_match,
+            body.0.duplicate_id,
+        )
+        .await?;
         Ok(Tagged(Success(CompanyEnvelope {
             data: survivor,
             meta: Meta::of(&request_id),
@@ -343,16 +260,7 @@ impl MergingApi {
         limit: Query<Option<u32>>,
     ) -> ApiResult<Success<DuplicateList>, List> {
         let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let rows = repo::suggestions(
-            &mut tx,
-            contact_id.0,
-            NAME_THRESHOLD,
-            NAME_WINDOW,
-            i64::from(limit),
-        )
-        .await?;
-        tx.commit().await?;
+        let rows = merges::duplicates(&state, &auth.0, contact_id.0, limit).await?;
         Ok(Success(DuplicateList {
             data: rows.into_iter().map(DuplicateSuggestion::from).collect(),
             meta: DuplicateMeta {

@@ -18,7 +18,6 @@ pub mod events;
 mod header_components;
 pub mod idempotency;
 pub mod leads;
-pub mod merge;
 pub mod merging;
 pub mod operations;
 pub mod pagination;

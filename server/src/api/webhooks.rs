@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
-use super::events::EventType;
 use super::pagination;
 use super::responses::{
     envelopes, Accepted, Action, ApiResult, BodyAction, Conditional, Create, Created, Delete, List,
@@ -29,6 +28,7 @@ use crate::app::webhooks::{
 };
 use crate::auth::Scope;
 use crate::domain::webhook::{DESCRIPTION_MAX, URL_MAX};
+use crate::events::EventType;
 use crate::state::AppState;
 
 /// Where events are sent. The signing secret is shown only when it is made (create,

@@ -54,8 +54,6 @@ macro_rules! by_field {
     };
 }
 
-by_updated_at!(db::companies::CompanyRow);
-
 /// A webhook endpoint's version is its `updated_at` (which also moves when the worker
 /// records a first failure or a success: `failing_since`, `last_success_at`) — or, once
 /// the secret before the last rotation has stopped signing, that instant: from then on

@@ -5,6 +5,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::record::{self, Table};
 use super::{escape_like, violations, TenantTx};
 use super::{prepared_statements, query_as, query_scalar};
 use crate::domain::company::Company;
@@ -40,6 +41,12 @@ pub struct CompanyRow {
 }
 
 keyed!(CompanyRow);
+
+impl Table for CompanyRow {
+    const TABLE: &'static str = "companies";
+    const COLUMNS: &'static str = COLUMNS;
+    const NOUN: &'static str = "company";
+}
 
 /// The 409 for a domain another company of the tenant already has.
 fn domain_taken(holder: Option<Uuid>) -> AppError {
@@ -114,21 +121,12 @@ pub async fn insert(tx: &mut TenantTx, company: &Company) -> AppResult<CompanyRo
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
-    fetch(tx, id, "").await
+    record::get(tx, id).await
 }
 
 /// Locks the row so a concurrent patch cannot interleave between read and write.
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
-    fetch(tx, id, " FOR UPDATE").await
-}
-
-async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<CompanyRow> {
-    let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1{lock}");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("company"))
+    record::lock(tx, id).await
 }
 
 /// Whether the company exists in the tenant (for the lists nested under it).
@@ -185,17 +183,7 @@ pub async fn delete_for_good(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRo
 /// with its `deleted_at`, for the `company.deleted` event. Its contacts, leads and
 /// activities keep their link to it.
 pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
-    // The new row is trashed, so the SELECT policy must let it through (see `db`).
-    tx.include_deleted().await?;
-    let sql = format!(
-        "UPDATE companies SET deleted_at = now(), updated_at = now() \
-         WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
-    );
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("company"))
+    record::trash(tx, id).await
 }
 
 /// Brings a trashed company back (the caller ran [`TenantTx::include_deleted`] and holds
@@ -203,13 +191,7 @@ pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
 /// meanwhile.
 pub async fn restore(tx: &mut TenantTx, current: &CompanyRow) -> AppResult<CompanyRow> {
     check_domain(tx, &current.to_domain(), Some(current.id)).await?;
-    let sql = format!(
-        "UPDATE companies SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
-         RETURNING {COLUMNS}"
-    );
-    query_as(&sql)
-        .bind(current.id)
-        .fetch_optional(tx.conn())
+    record::untrash(tx, current.id)
         .await
         .map_err(write_error)?
         .ok_or(AppError::NotFound("company"))

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::fields::{self, Errors, FieldError};
+use super::Patch;
 
 pub const NAME_MAX: usize = 200;
 pub const INDUSTRY_MAX: usize = 100;
@@ -115,6 +116,76 @@ impl Company {
         };
         errors.finish(company)
     }
+
+    /// Back to raw input, so a patch can be laid over it and the result checked again.
+    pub fn into_input(self) -> CompanyInput {
+        CompanyInput {
+            name: Some(self.name),
+            domain: self.domain,
+            website: self.website,
+            industry: self.industry,
+            employee_count: self.employee_count.map(i64::from),
+            phone: self.phone,
+            address_line1: self.address_line1,
+            address_line2: self.address_line2,
+            city: self.city,
+            region: self.region,
+            postal_code: self.postal_code,
+            country: self.country,
+            tags: self.tags,
+            custom_fields: match self.custom_fields {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }
+    }
+}
+
+/// A merge patch of a company. `name` is replaced when given and can never be cleared;
+/// clearing `tags` or `custom_fields` empties them, and a `custom_fields` set replaces
+/// the map whole (the key-by-key merge against the tenant's definitions is
+/// `app::custom_fields::for_patch`).
+#[derive(Debug, Clone, Default)]
+pub struct CompanyPatch {
+    pub name: Option<String>,
+    pub domain: Patch<Option<String>>,
+    pub website: Patch<Option<String>>,
+    pub industry: Patch<Option<String>>,
+    pub employee_count: Patch<Option<i64>>,
+    pub phone: Patch<Option<String>>,
+    pub address_line1: Patch<Option<String>>,
+    pub address_line2: Patch<Option<String>>,
+    pub city: Patch<Option<String>>,
+    pub region: Patch<Option<String>>,
+    pub postal_code: Patch<Option<String>>,
+    pub country: Patch<Option<String>>,
+    pub tags: Patch<Vec<String>>,
+    pub custom_fields: Patch<Map<String, Value>>,
+}
+
+impl CompanyPatch {
+    /// Applies the patch to `current` and checks the result as a whole, exactly as a
+    /// create is checked (every bad field reported, in the create's order).
+    pub fn apply_to(self, current: Company) -> Result<Company, Vec<FieldError>> {
+        let mut input = current.into_input();
+        if let Some(name) = self.name {
+            input.name = Some(name);
+        }
+        self.domain.apply(&mut input.domain);
+        self.website.apply(&mut input.website);
+        self.industry.apply(&mut input.industry);
+        self.employee_count.apply(&mut input.employee_count);
+        self.phone.apply(&mut input.phone);
+        self.address_line1.apply(&mut input.address_line1);
+        self.address_line2.apply(&mut input.address_line2);
+        self.city.apply(&mut input.city);
+        self.region.apply(&mut input.region);
+        self.postal_code.apply(&mut input.postal_code);
+        self.country.apply(&mut input.country);
+        self.tags.apply(&mut input.tags);
+        self.custom_fields.apply(&mut input.custom_fields);
+        Company::parse(input)
+    }
 }
 
 #[cfg(test)]
@@ -150,5 +221,64 @@ mod tests {
         .unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["domain", "website", "employee_count", "country"]);
+    }
+
+    fn acme() -> Company {
+        Company::parse(CompanyInput {
+            name: Some("Acme".into()),
+            domain: Some("acme.example".into()),
+            website: Some("https://acme.example/".into()),
+            phone: Some("+14155552671".into()),
+            employee_count: Some(12),
+            tags: vec!["a".into()],
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_stored_company_comes_back_unchanged_through_an_empty_patch() {
+        let current = acme();
+        assert_eq!(
+            CompanyPatch::default().apply_to(current.clone()),
+            Ok(current)
+        );
+    }
+
+    #[test]
+    fn a_patch_keeps_absent_fields_clears_null_ones_and_sets_the_rest() {
+        let patched = CompanyPatch {
+            website: Patch::Clear,
+            tags: Patch::Clear,
+            employee_count: Patch::Set(Some(13)),
+            country: Patch::Set(Some("de".into())),
+            ..Default::default()
+        }
+        .apply_to(acme())
+        .unwrap();
+        assert_eq!(patched.name, "Acme");
+        assert_eq!(patched.domain.as_deref(), Some("acme.example"));
+        assert_eq!(patched.website, None);
+        assert!(patched.tags.is_empty());
+        assert_eq!(patched.employee_count, Some(13));
+        assert_eq!(patched.country.as_deref(), Some("DE"));
+    }
+
+    #[test]
+    fn a_blank_name_is_refused_and_a_patch_over_nothing_is_a_create() {
+        let errors = CompanyPatch {
+            name: Some("  ".into()),
+            ..Default::default()
+        }
+        .apply_to(acme())
+        .unwrap_err();
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].code),
+            ("name", "required")
+        );
+        let errors = CompanyPatch::default()
+            .apply_to(Company::default())
+            .unwrap_err();
+        assert_eq!(errors, Company::parse(CompanyInput::default()).unwrap_err());
     }
 }

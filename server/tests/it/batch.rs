@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use momentum_server::api::batch::{self, Contacts, Outcome};
-use momentum_server::api::contacts::ContactCreate;
+use momentum_server::api::contacts::Contact as Wire;
+use momentum_server::app::batch::{self, Contacts, Outcome};
 use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
 use momentum_server::db::{self, contacts, tenants, TenantTx};
-use momentum_server::domain::contact::{Contact, ContactInput};
-use poem_openapi::types::ParseFromJSON;
+use momentum_server::domain::contact::{Contact, ContactInput, ContactPatch};
+use momentum_server::domain::Patch;
 
 #[tokio::test]
 async fn an_item_whose_email_another_transaction_inserts_meanwhile_updates_that_contact() {
@@ -38,14 +38,16 @@ async fn an_item_whose_email_another_transaction_inserts_meanwhile_updates_that_
     let early = contacts::insert(&mut other, &early).await.unwrap();
 
     // The batch does not see it, inserts, and waits on the unique index.
-    let item = ContactCreate::parse_from_json(Some(serde_json::json!({
-        "email": "RACE@batch.example",
-        "title": "CTO"
-    })))
-    .unwrap();
+    let item = ContactPatch {
+        email: Patch::Set(Some("RACE@batch.example".into())),
+        title: Patch::Set(Some("CTO".into())),
+        ..Default::default()
+    };
     let pool = runtime.clone();
     let running =
-        tokio::spawn(async move { batch::run::<Contacts>(&pool, tenant, vec![Ok(item)]).await });
+        tokio::spawn(
+            async move { batch::run::<Contacts, Wire>(&pool, tenant, vec![Ok(item)]).await },
+        );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !running.is_finished(),
