@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use crate::activities::activity;
 use crate::events::events;
-use crate::{api_error, create, create_company, create_lead, fields_of, lead, person, sales};
+use crate::{
+    api_error, create, create_company, create_lead, fields_of, lead, person, sales, Refused,
+    ANY_CODE,
+};
 
 pub async fn label(
     c: &Client,
@@ -97,36 +100,34 @@ async fn labels_are_created_read_changed_listed_and_deleted_with_unique_names() 
     assert_eq!(parent.from_type, Some(RecordType::Company));
 
     // Unique ignoring case, naming the holder.
-    let (status, err) = api_error(
-        c.association_labels_create()
-            .body(types::AssociationLabelCreate {
-                name: "PARENT COMPANY".parse().unwrap(),
-                description: None,
-                from_type: None,
-                to_type: None,
-            })
-            .send()
-            .await,
-    );
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .association_labels_create()
+        .body(types::AssociationLabelCreate {
+            name: "PARENT COMPANY".parse().unwrap(),
+            description: None,
+            from_type: None,
+            to_type: None,
+        })
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(fields_of(&err), ["name"]);
     assert!(err.error.details[0]
         .message
         .contains(&parent.id.to_string()));
 
     // Both types or neither.
-    let (status, err) = api_error(
-        c.association_labels_create()
-            .body(types::AssociationLabelCreate {
-                name: "Half".parse().unwrap(),
-                description: None,
-                from_type: Some(RecordType::Contact),
-                to_type: None,
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 422);
+    let err = c
+        .association_labels_create()
+        .body(types::AssociationLabelCreate {
+            name: "Half".parse().unwrap(),
+            description: None,
+            from_type: Some(RecordType::Contact),
+            to_type: None,
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
     assert_eq!(fields_of(&err), ["to_type"]);
 
     let got = c
@@ -157,17 +158,16 @@ async fn labels_are_created_read_changed_listed_and_deleted_with_unique_names() 
     assert_eq!(changed.name, parent.name, "absent is kept");
 
     let other = label(c, "Decision maker", None).await;
-    let (status, err) = api_error(
-        c.association_labels_update()
-            .id(other.id)
-            .body(AssociationLabelPatch {
-                name: Some("parent company".into()),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
+    let err = c
+        .association_labels_update()
+        .id(other.id)
+        .body(AssociationLabelPatch {
+            name: Some("parent company".into()),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(409, ANY_CODE);
     assert!(err.error.details[0]
         .message
         .contains(&parent.id.to_string()));
@@ -198,8 +198,11 @@ async fn labels_are_created_read_changed_listed_and_deleted_with_unique_names() 
         .await
         .unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
-    let (status, _) = api_error(c.association_labels_get().id(other.id).send().await);
-    assert_eq!(status, 404);
+    c.association_labels_get()
+        .id(other.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 }
 
 #[tokio::test]
@@ -390,8 +393,11 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
     // Unlinking keeps both records.
     let deleted = c.associations_delete().id(on_deal.id).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
-    let (status, _) = api_error(c.associations_get().id(on_deal.id).send().await);
-    assert_eq!(status, 404);
+    c.associations_get()
+        .id(on_deal.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     c.leads_get()
         .id(deal.id)
         .send()
@@ -414,8 +420,11 @@ async fn records_of_any_two_types_are_associated_listed_from_both_ends_and_unlin
         of_contact(c, ada.id).await,
         [(Direction::Outgoing, RecordType::Company, acme.id)]
     );
-    let (status, _) = api_error(c.associations_get().id(on_call.id).send().await);
-    assert_eq!(status, 404);
+    c.associations_get()
+        .id(on_call.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     c.companies_delete().id(subsidiary.id).send().await.unwrap();
     let left = c
         .associations_list()
@@ -441,62 +450,55 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
     .await;
 
     // A record with itself.
-    let (status, err) = api_error(
-        c.associations_create()
-            .body(link(
-                (RecordType::Contact, ada.id),
-                (RecordType::Contact, ada.id),
-                None,
-            ))
-            .send()
-            .await,
-    );
-    assert_eq!((status, fields_of(&err)), (422, vec!["to_id".to_owned()]));
+    let err = c
+        .associations_create()
+        .body(link(
+            (RecordType::Contact, ada.id),
+            (RecordType::Contact, ada.id),
+            None,
+        ))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["to_id"]);
     assert_eq!(err.error.details[0].code, "self_link");
 
     // Ends that do not exist, or exist under another type.
-    let (status, err) = api_error(
-        c.associations_create()
-            .body(link(
-                (RecordType::Lead, ada.id),
-                (RecordType::Company, Uuid::now_v7()),
-                None,
-            ))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 422);
+    let err = c
+        .associations_create()
+        .body(link(
+            (RecordType::Lead, ada.id),
+            (RecordType::Company, Uuid::now_v7()),
+            None,
+        ))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
     assert_eq!(fields_of(&err), ["from_id", "to_id"]);
 
     // A label that does not exist, or one for other types.
-    let (status, err) = api_error(
-        c.associations_create()
-            .body(link(
-                (RecordType::Contact, ada.id),
-                (RecordType::Company, acme.id),
-                Some(Uuid::now_v7()),
-            ))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["label_id".to_owned()])
-    );
-    let (status, err) = api_error(
-        c.associations_create()
-            .body(link(
-                (RecordType::Company, acme.id),
-                (RecordType::Contact, ada.id),
-                Some(works_at.id),
-            ))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["label_id".to_owned()])
-    );
+    let err = c
+        .associations_create()
+        .body(link(
+            (RecordType::Contact, ada.id),
+            (RecordType::Company, acme.id),
+            Some(Uuid::now_v7()),
+        ))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["label_id"]);
+    let err = c
+        .associations_create()
+        .body(link(
+            (RecordType::Company, acme.id),
+            (RecordType::Contact, ada.id),
+            Some(works_at.id),
+        ))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["label_id"]);
     assert_eq!(err.error.details[0].code, "wrong_types");
 
     // The same link twice, naming the first; another label is another link.
@@ -507,17 +509,16 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
         Some(works_at.id),
     )
     .await;
-    let (status, err) = api_error(
-        c.associations_create()
-            .body(link(
-                (RecordType::Contact, ada.id),
-                (RecordType::Company, acme.id),
-                Some(works_at.id),
-            ))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
+    let err = c
+        .associations_create()
+        .body(link(
+            (RecordType::Contact, ada.id),
+            (RecordType::Company, acme.id),
+            Some(works_at.id),
+        ))
+        .send()
+        .await
+        .refused(409, ANY_CODE);
     assert!(err.error.details[0].message.contains(&first.id.to_string()));
     let unlabelled = associate(
         c,
@@ -526,44 +527,49 @@ async fn bad_associations_are_refused_naming_the_field_and_write_nothing() {
         None,
     )
     .await;
-    let (status, _) = api_error(
-        c.associations_create()
-            .body(link(
-                (RecordType::Contact, ada.id),
-                (RecordType::Company, acme.id),
-                None,
-            ))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409, "unlabelled links are unique too");
+    c.associations_create()
+        .body(link(
+            (RecordType::Contact, ada.id),
+            (RecordType::Company, acme.id),
+            None,
+        ))
+        .send()
+        .await
+        .refused_as("unlabelled links are unique too", 409, ANY_CODE);
 
     // A label in use is not deleted, nor restricted to types its links do not have.
-    let (status, err) = api_error(c.association_labels_delete().id(works_at.id).send().await);
-    assert_eq!(status, 409);
+    let err = c
+        .association_labels_delete()
+        .id(works_at.id)
+        .send()
+        .await
+        .refused(409, ANY_CODE);
     assert!(err.error.message.contains('1'), "{}", err.error.message);
-    let (status, _) = api_error(
-        c.association_labels_update()
-            .id(works_at.id)
-            .body(AssociationLabelPatch {
-                from_type: Some(RecordType::Lead),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
+    c.association_labels_update()
+        .id(works_at.id)
+        .body(AssociationLabelPatch {
+            from_type: Some(RecordType::Lead),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(409, ANY_CODE);
 
     // A filter without the partner it needs: each is well formed alone, so a 422 naming
     // the missing one.
-    let (status, err) = api_error(c.associations_list().record_id(ada.id).send().await);
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["record_type".to_owned()])
-    );
+    let err = c
+        .associations_list()
+        .record_id(ada.id)
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["record_type"]);
     // The associations of a record that does not exist: 404.
-    let (status, _) = api_error(c.contacts_associations().id(Uuid::now_v7()).send().await);
-    assert_eq!(status, 404);
+    c.contacts_associations()
+        .id(Uuid::now_v7())
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 
     let all = c
         .associations_list()
@@ -637,31 +643,28 @@ async fn another_tenant_never_sees_links_to_or_labels_of_this_one() {
     }
     // B can use a label name A has, and cannot link to A's records or use A's label.
     label(&b, "Works at", None).await;
-    let (status, err) = api_error(
-        b.associations_create()
-            .body(link(
-                (RecordType::Contact, bob.id),
-                (RecordType::Company, acme.id),
-                None,
-            ))
-            .send()
-            .await,
-    );
-    assert_eq!((status, fields_of(&err)), (422, vec!["to_id".to_owned()]));
-    let (status, err) = api_error(
-        b.associations_create()
-            .body(link(
-                (RecordType::Contact, bob.id),
-                (RecordType::Company, globex.id),
-                Some(works_at.id),
-            ))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["label_id".to_owned()])
-    );
+    let err = b
+        .associations_create()
+        .body(link(
+            (RecordType::Contact, bob.id),
+            (RecordType::Company, acme.id),
+            None,
+        ))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["to_id"]);
+    let err = b
+        .associations_create()
+        .body(link(
+            (RecordType::Contact, bob.id),
+            (RecordType::Company, globex.id),
+            Some(works_at.id),
+        ))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["label_id"]);
     assert!(events(&b, Some(EventType::AssociationCreated))
         .await
         .is_empty());
@@ -720,23 +723,23 @@ async fn a_trashed_end_hides_its_associations_until_it_is_restored() {
         .into_inner()
         .data;
     assert!(listed.is_empty(), "{listed:?}");
-    let (status, _) = api_error(c.associations_get().id(link_id).send().await);
-    assert_eq!(status, 404);
+    c.associations_get()
+        .id(link_id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     // A new link to the trashed contact is refused like one to an unknown id.
-    let (status, err) = api_error(
-        c.associations_create()
-            .body(link(
-                (RecordType::Contact, ada.id),
-                (RecordType::Company, acme.id),
-                None,
-            ))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["from_id".to_string()])
-    );
+    let err = c
+        .associations_create()
+        .body(link(
+            (RecordType::Contact, ada.id),
+            (RecordType::Company, acme.id),
+            None,
+        ))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["from_id"]);
 
     c.contacts_restore()
         .id(ada.id)

@@ -14,7 +14,7 @@ use momentum_sdk::{Client, Error};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::{api_error, create, create_company, person, sales};
+use crate::{api_error, create, create_company, person, sales, Refused, ANY_CODE};
 
 /// A strong entity tag: quoted, no `W/`.
 fn assert_strong(tag: &str) {
@@ -198,17 +198,12 @@ async fn a_stale_if_match_is_a_412_naming_the_current_tag_and_changes_nothing() 
     );
 
     // A stale delete leaves it in place too.
-    let (status, body) = api_error(
-        c.contacts_delete()
-            .id(ada.id)
-            .if_match(stale.as_str())
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, body.error.code.as_str()),
-        (412, "precondition_failed")
-    );
+    c.contacts_delete()
+        .id(ada.id)
+        .if_match(stale.as_str())
+        .send()
+        .await
+        .refused(412, "precondition_failed");
     assert_eq!(contact_tag(c, ada.id).await.0, before, "still there");
 
     // The current tag, alone or in a list, passes; the answer has the next one.
@@ -229,15 +224,13 @@ async fn a_stale_if_match_is_a_412_naming_the_current_tag_and_changes_nothing() 
     assert_eq!(contact_updates(c).await, updates + 1);
 
     // A weak tag never passes If-Match, even naming the current version.
-    let (status, _) = api_error(
-        c.contacts_update()
-            .id(ada.id)
-            .if_match(format!("W/{next}"))
-            .body(retitle("Poet"))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 412);
+    c.contacts_update()
+        .id(ada.id)
+        .if_match(format!("W/{next}"))
+        .body(retitle("Poet"))
+        .send()
+        .await
+        .refused(412, ANY_CODE);
 
     // `*` passes for any version.
     let starred = c
@@ -257,8 +250,12 @@ async fn a_stale_if_match_is_a_412_naming_the_current_tag_and_changes_nothing() 
         .await
         .expect("delete with the current tag");
     assert_eq!(deleted.status().as_u16(), 204);
-    let (status, _) = api_error(c.contacts_delete().id(ada.id).if_match("*").send().await);
-    assert_eq!(status, 404, "`*` needs the contact to exist");
+    c.contacts_delete()
+        .id(ada.id)
+        .if_match("*")
+        .send()
+        .await
+        .refused_as("`*` needs the contact to exist", 404, ANY_CODE);
 }
 
 #[tokio::test]

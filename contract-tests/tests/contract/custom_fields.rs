@@ -8,7 +8,7 @@ use momentum_sdk::Client;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::{api_error, create, fields_of, lead, person, sales};
+use crate::{create, fields_of, lead, person, sales, Refused, ANY_CODE};
 
 /// A definition body with no options, not required, not unique.
 pub fn definition(
@@ -151,8 +151,11 @@ async fn definitions_are_created_read_listed_changed_and_deleted_with_events() {
 
     let deleted = c.custom_fields_delete().id(tier.id).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
-    let (status, _) = api_error(c.custom_fields_get().id(tier.id).send().await);
-    assert_eq!(status, 404);
+    c.custom_fields_get()
+        .id(tier.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 
     for (kind, expected) in [
         (EventType::CustomFieldCreated, 2),
@@ -171,13 +174,13 @@ async fn bad_definitions_are_refused_naming_the_field() {
     let app = TestApp::spawn().await;
     let c = &app.client;
     define(c, definition("contact", "plan", CustomFieldType::Text)).await;
-    let (status, err) = api_error(
-        c.custom_fields_create()
-            .body(definition("contact", "plan", CustomFieldType::Number))
-            .send()
-            .await,
-    );
-    assert_eq!((status, fields_of(&err)), (409, vec!["key".to_string()]));
+    let err = c
+        .custom_fields_create()
+        .body(definition("contact", "plan", CustomFieldType::Number))
+        .send()
+        .await
+        .refused(409, ANY_CODE);
+    assert_eq!(fields_of(&err), ["key"]);
     // The same key on another record type is another field.
     define(c, definition("company", "plan", CustomFieldType::Number)).await;
 
@@ -206,8 +209,13 @@ async fn bad_definitions_are_refused_naming_the_field() {
             "unique",
         ),
     ] {
-        let (status, err) = api_error(c.custom_fields_create().body(body).send().await);
-        assert_eq!((status, fields_of(&err)), (422, vec![field.to_string()]));
+        let err = c
+            .custom_fields_create()
+            .body(body)
+            .send()
+            .await
+            .refused(422, ANY_CODE);
+        assert_eq!(fields_of(&err), vec![field.to_string()]);
     }
 }
 
@@ -261,13 +269,12 @@ async fn every_type_checks_its_values_and_unknown_keys_are_refused() {
     let bad = json!({"t": 1, "n": "2", "d": 1.5, "b": "yes", "day": "2026-02-30",
                      "at": "tomorrow", "site": "ftp://x.example", "mail": "nope",
                      "one": "c", "many": ["a", "a"], "nope": 1});
-    let (status, err) = api_error(
-        c.contacts_create()
-            .body(with_fields("Bad", bad))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 422);
+    let err = c
+        .contacts_create()
+        .body(with_fields("Bad", bad))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
     let mut named = fields_of(&err);
     named.sort();
     assert_eq!(
@@ -295,19 +302,16 @@ async fn every_type_checks_its_values_and_unknown_keys_are_refused() {
     assert_eq!(unknown.code, "unknown_field");
 
     // Leads and activities carry custom fields too, checked against their own definitions.
-    let (status, err) = api_error(
-        c.leads_create()
-            .body(types::LeadCreate {
-                custom_fields: map(json!({"t": "x"})),
-                ..lead("Deal", sales(c).await.id)
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["custom_fields.t".to_string()])
-    );
+    let err = c
+        .leads_create()
+        .body(types::LeadCreate {
+            custom_fields: map(json!({"t": "x"})),
+            ..lead("Deal", sales(c).await.id)
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["custom_fields.t"]);
     define(
         c,
         definition("activity", "minutes", CustomFieldType::Number),
@@ -358,16 +362,13 @@ async fn patches_merge_custom_fields_and_required_fields_stay_filled() {
     )
     .await;
     define(c, definition("contact", "seats", CustomFieldType::Number)).await;
-    let (status, err) = api_error(
-        c.contacts_create()
-            .body(person("No", "no@a.example"))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["custom_fields.plan".to_string()])
-    );
+    let err = c
+        .contacts_create()
+        .body(person("No", "no@a.example"))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["custom_fields.plan"]);
     assert_eq!(err.error.details[0].code, "required");
 
     let ann = create(c, with_fields("Ann", json!({"plan": "pro", "seats": 3}))).await;
@@ -403,17 +404,14 @@ async fn patches_merge_custom_fields_and_required_fields_stay_filled() {
         json!({"plan": "pro"})
     );
     for refused in [Some(json!({"plan": null})), None] {
-        let (status, err) = api_error(
-            c.contacts_update()
-                .id(ann.id)
-                .body(patch(refused))
-                .send()
-                .await,
-        );
-        assert_eq!(
-            (status, fields_of(&err)),
-            (422, vec!["custom_fields.plan".to_string()])
-        );
+        let err = c
+            .contacts_update()
+            .id(ann.id)
+            .body(patch(refused))
+            .send()
+            .await
+            .refused(422, ANY_CODE);
+        assert_eq!(fields_of(&err), ["custom_fields.plan"]);
     }
 }
 
@@ -430,13 +428,12 @@ async fn unique_values_are_held_by_one_live_record_and_the_409_names_it() {
     )
     .await;
     let ann = create(c, with_fields("Ann", json!({"vat": "DE123"}))).await;
-    let (status, err) = api_error(
-        c.contacts_create()
-            .body(with_fields("Bob", json!({"vat": "DE123"})))
-            .send()
-            .await,
-    );
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .contacts_create()
+        .body(with_fields("Bob", json!({"vat": "DE123"})))
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(err.error.details[0].field, "custom_fields.vat");
     assert!(err.error.details[0].message.contains(&ann.id.to_string()));
     // Patching the holder with its own value is no conflict.
@@ -454,25 +451,29 @@ async fn unique_values_are_held_by_one_live_record_and_the_409_names_it() {
     let plain = define(c, definition("contact", "region", CustomFieldType::Text)).await;
     create(c, with_fields("Cy", json!({"region": "north"}))).await;
     create(c, with_fields("Di", json!({"region": "north"}))).await;
-    let (status, err) = api_error(
-        c.custom_fields_update()
-            .id(plain.id)
-            .body(CustomFieldPatch {
-                unique: Some(true),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!((status, fields_of(&err)), (409, vec!["unique".to_string()]));
+    let err = c
+        .custom_fields_update()
+        .id(plain.id)
+        .body(CustomFieldPatch {
+            unique: Some(true),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(409, ANY_CODE);
+    assert_eq!(fields_of(&err), ["unique"]);
     assert_eq!(err.error.details[0].code, "not_unique");
 
     // Trashing the holder frees the value; restoring it over the new holder is a 409
     // naming that holder, and nothing is restored.
     c.contacts_delete().id(ann.id).send().await.unwrap();
     let ed = create(c, with_fields("Ed", json!({"vat": "DE123"}))).await;
-    let (status, err) = api_error(c.contacts_restore().id(ann.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .contacts_restore()
+        .id(ann.id)
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(err.error.details[0].field, "custom_fields.vat");
     assert!(err.error.details[0].message.contains(&ed.id.to_string()));
     c.contacts_get()
@@ -515,34 +516,28 @@ async fn a_type_change_with_values_and_removing_an_option_in_use_are_refused() {
     )
     .await;
     let ann = create(c, with_fields("Ann", json!({"tier": "gold"}))).await;
-    let (status, err) = api_error(
-        c.custom_fields_update()
-            .id(tier.id)
-            .body(CustomFieldPatch {
-                r#type: Some(CustomFieldType::Text),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.details[0].code.as_str()),
-        (409, "has_values")
-    );
-    let (status, err) = api_error(
-        c.custom_fields_update()
-            .id(tier.id)
-            .body(CustomFieldPatch {
-                options: Some(vec!["silver".into()]),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.details[0].code.as_str()),
-        (409, "option_in_use")
-    );
+    let err = c
+        .custom_fields_update()
+        .id(tier.id)
+        .body(CustomFieldPatch {
+            r#type: Some(CustomFieldType::Text),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(409, ANY_CODE);
+    assert_eq!(err.error.details[0].code, "has_values");
+    let err = c
+        .custom_fields_update()
+        .id(tier.id)
+        .body(CustomFieldPatch {
+            options: Some(vec!["silver".into()]),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(409, ANY_CODE);
+    assert_eq!(err.error.details[0].code, "option_in_use");
     assert!(err.error.details[0].message.contains("gold"));
     // An option nobody holds may go.
     c.custom_fields_update()
@@ -675,17 +670,13 @@ async fn lists_filter_on_custom_fields_with_equality_and_ranges_and_pages() {
         "tier:eq:bronze",
         "seats:eq:many",
     ] {
-        let (status, err) = api_error(
-            c.contacts_list()
-                .custom_field(vec![unfit.parse().unwrap()])
-                .send()
-                .await,
-        );
-        assert_eq!(
-            (status, fields_of(&err)),
-            (422, vec!["custom_field".to_string()]),
-            "{unfit}"
-        );
+        let err = c
+            .contacts_list()
+            .custom_field(vec![unfit.parse().unwrap()])
+            .send()
+            .await
+            .refused_as(unfit, 422, ANY_CODE);
+        assert_eq!(fields_of(&err), ["custom_field"], "{unfit}");
     }
     // Malformed: the SDK will not build it, and the server answers a 400 naming it.
     for malformed in ["tier", "tier:like:gold", "Tier:eq:gold"] {
@@ -732,40 +723,39 @@ async fn another_tenant_never_sees_uses_or_matches_the_definitions_and_values() 
         .into_inner()
         .data
         .is_empty());
-    let (status, _) = api_error(b.custom_fields_get().id(tier.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(
-        b.custom_fields_update()
-            .id(tier.id)
-            .body(CustomFieldPatch {
-                label: Some("pwned".into()),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.custom_fields_delete().id(tier.id).send().await);
-    assert_eq!(status, 404);
+    b.custom_fields_get()
+        .id(tier.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.custom_fields_update()
+        .id(tier.id)
+        .body(CustomFieldPatch {
+            label: Some("pwned".into()),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.custom_fields_delete()
+        .id(tier.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 
     // A's definition does not apply to B's records, nor A's filter key to B's lists.
-    let (status, err) = api_error(
-        b.contacts_create()
-            .body(with_fields("Bea", json!({"tier": "gold"})))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.details[0].code.as_str()),
-        (422, "unknown_field")
-    );
-    let (status, _) = api_error(
-        b.contacts_list()
-            .custom_field(vec!["tier:eq:gold".parse().unwrap()])
-            .send()
-            .await,
-    );
-    assert_eq!(status, 422, "A's definition is no field of B's");
+    let err = b
+        .contacts_create()
+        .body(with_fields("Bea", json!({"tier": "gold"})))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(err.error.details[0].code, "unknown_field");
+    b.contacts_list()
+        .custom_field(vec!["tier:eq:gold".parse().unwrap()])
+        .send()
+        .await
+        .refused_as("A's definition is no field of B's", 422, ANY_CODE);
 
     // B's own `tier` (unique too) neither conflicts with nor matches A's values.
     define(

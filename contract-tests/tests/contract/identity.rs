@@ -10,7 +10,7 @@ use momentum_sdk::types;
 use momentum_sdk::Client;
 use uuid::Uuid;
 
-use crate::api_error;
+use crate::{api_error, Refused, ANY_CODE};
 
 /// Creates a key with `scopes` through the owner's client; returns (key, secret).
 async fn key(
@@ -57,27 +57,26 @@ async fn a_read_only_key_is_refused_every_write_operation_with_403_naming_the_sc
     );
 
     // Through the SDK, as an integrator meets it: the 403 decodes with the scope named.
-    let (status, err) = api_error(
-        reader
-            .contacts_create()
-            .body(crate::person("Ann", "ann@a.example"))
-            .send()
-            .await,
-    );
-    assert_eq!((status, err.error.code.as_str()), (403, "forbidden"));
+    let err = reader
+        .contacts_create()
+        .body(crate::person("Ann", "ann@a.example"))
+        .send()
+        .await
+        .refused(403, "forbidden");
     assert!(err.error.message.contains("contacts:write"));
     let pipeline = crate::sales(&reader).await;
-    let (status, err) = api_error(
-        reader
-            .leads_create()
-            .body(crate::lead("Deal", pipeline.id))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 403);
+    let err = reader
+        .leads_create()
+        .body(crate::lead("Deal", pipeline.id))
+        .send()
+        .await
+        .refused(403, ANY_CODE);
     assert!(err.error.message.contains("leads:write"));
-    let (status, _) = api_error(reader.api_keys_list().send().await);
-    assert_eq!(status, 403, "admin operations too");
+    reader
+        .api_keys_list()
+        .send()
+        .await
+        .refused_as("admin operations too", 403, ANY_CODE);
     assert!(
         reader
             .contacts_list()
@@ -191,8 +190,11 @@ async fn a_key_is_shown_once_listed_without_its_secret_and_refused_once_revoked(
         .await
         .unwrap();
     assert!(revoked.into_inner().data.revoked_at.is_some());
-    let (status, err) = api_error(reader.contacts_list().send().await);
-    assert_eq!((status, err.error.code.as_str()), (401, "unauthorized"));
+    reader
+        .contacts_list()
+        .send()
+        .await
+        .refused(401, "unauthorized");
 
     let (http, url) = app.raw("/v1/audit-events");
     let audit = http
@@ -233,43 +235,41 @@ async fn an_expired_key_is_refused_and_keys_cannot_exceed_their_creator() {
     assert!(short.contacts_list().send().await.is_ok());
 
     // A key cannot grant more than it holds.
-    let (status, err) = api_error(
-        short
-            .api_keys_create()
-            .body(types::ApiKeyCreate {
-                name: "escalate".parse().unwrap(),
-                scopes: vec!["contacts:write".into()],
-                expires_at: None,
-                service: Some(true),
-                user_id: None,
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 403);
+    let err = short
+        .api_keys_create()
+        .body(types::ApiKeyCreate {
+            name: "escalate".parse().unwrap(),
+            scopes: vec!["contacts:write".into()],
+            expires_at: None,
+            service: Some(true),
+            user_id: None,
+        })
+        .send()
+        .await
+        .refused(403, ANY_CODE);
     assert!(err.error.message.contains("contacts:write"));
-    let (status, err) = api_error(
-        app.client
-            .api_keys_create()
-            .body(types::ApiKeyCreate {
-                name: "typo".parse().unwrap(),
-                scopes: vec!["contacts:reed".into()],
-                expires_at: None,
-                service: None,
-                user_id: None,
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.details[0].field.as_str()),
-        (422, "scopes[0]")
-    );
+    let err = app
+        .client
+        .api_keys_create()
+        .body(types::ApiKeyCreate {
+            name: "typo".parse().unwrap(),
+            scopes: vec!["contacts:reed".into()],
+            expires_at: None,
+            service: None,
+            user_id: None,
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(err.error.details[0].field, "scopes[0]");
 
     let left = (soon - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(left + Duration::from_millis(300)).await;
-    let (status, _) = api_error(short.contacts_list().send().await);
-    assert_eq!(status, 401, "expired");
+    short
+        .contacts_list()
+        .send()
+        .await
+        .refused_as("expired", 401, ANY_CODE);
 }
 
 #[tokio::test]
@@ -291,17 +291,15 @@ async fn admins_manage_users_and_the_last_owner_stays() {
     assert_eq!(created.status().as_u16(), 201);
     let mia = created.into_inner().data;
     assert_eq!((mia.role.as_str(), mia.active), ("admin", true));
-    let (status, _) = api_error(
-        c.users_create()
-            .body(types::UserCreate {
-                email: "MIA@a.example".into(),
-                name: None,
-                role: None,
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409, "emails are unique per tenant");
+    c.users_create()
+        .body(types::UserCreate {
+            email: "MIA@a.example".into(),
+            name: None,
+            role: None,
+        })
+        .send()
+        .await
+        .refused_as("emails are unique per tenant", 409, ANY_CODE);
 
     // Mia's own key acts with an admin's powers, but an admin cannot make owners.
     let (_, mia_secret) = key(
@@ -317,18 +315,16 @@ async fn admins_manage_users_and_the_last_owner_stays() {
     )
     .await;
     let as_mia = app.client_with_key(&mia_secret);
-    let (status, _) = api_error(
-        as_mia
-            .users_update()
-            .id(mia.id)
-            .body(UserPatch {
-                name: None,
-                role: Some(types::UserRole::Owner),
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 403);
+    as_mia
+        .users_update()
+        .id(mia.id)
+        .body(UserPatch {
+            name: None,
+            role: Some(types::UserRole::Owner),
+        })
+        .send()
+        .await
+        .refused(403, ANY_CODE);
 
     let (status, err) = api_error(
         c.users_update()
@@ -350,11 +346,10 @@ async fn admins_manage_users_and_the_last_owner_stays() {
         "last owner demoted"
     );
     assert_eq!(rule(&err), ("role".into(), "last_owner".into()));
-    let (status, err) = api_error(c.users_deactivate().id(owner.id).send().await);
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (409, "conflict"),
-        "last owner deactivated"
+    let err = c.users_deactivate().id(owner.id).send().await.refused_as(
+        "last owner deactivated",
+        409,
+        "conflict",
     );
     assert_eq!(rule(&err), ("role".into(), "last_owner".into()));
 
@@ -374,8 +369,11 @@ async fn admins_manage_users_and_the_last_owner_stays() {
         (renamed.name.as_str(), renamed.role.as_str()),
         ("Mia R.", "member")
     );
-    let (status, _) = api_error(as_mia.api_keys_list().send().await);
-    assert_eq!(status, 403, "a member's key loses admin with the role");
+    as_mia.api_keys_list().send().await.refused_as(
+        "a member's key loses admin with the role",
+        403,
+        ANY_CODE,
+    );
 
     let gone = c
         .users_deactivate()
@@ -386,8 +384,11 @@ async fn admins_manage_users_and_the_last_owner_stays() {
         .into_inner()
         .data;
     assert!(!gone.active && gone.deactivated_at.is_some());
-    let (status, _) = api_error(as_mia.contacts_list().send().await);
-    assert_eq!(status, 401, "a deactivated user's keys stop working");
+    as_mia.contacts_list().send().await.refused_as(
+        "a deactivated user's keys stop working",
+        401,
+        ANY_CODE,
+    );
 
     let actions: Vec<String> = c
         .audit_events_list()
@@ -406,8 +407,11 @@ async fn admins_manage_users_and_the_last_owner_stays() {
     );
 
     let (_, b) = app.other_tenant().await;
-    let (status, _) = api_error(b.users_deactivate().id(mia.id).send().await);
-    assert_eq!(status, 404);
+    b.users_deactivate()
+        .id(mia.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 }
 
 #[tokio::test]
@@ -441,27 +445,33 @@ async fn an_owner_can_go_while_another_stays_and_a_service_key_touches_no_owner(
     let as_service = app.client_with_key(&service_secret);
 
     // A service key holds every scope but is no owner: owners are not its to unmake.
-    let (status, err) = api_error(as_service.users_deactivate().id(bob.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (403, "forbidden"));
+    as_service
+        .users_deactivate()
+        .id(bob.id)
+        .send()
+        .await
+        .refused(403, "forbidden");
 
     // Two active owners: either may go, the first one included.
     let gone = as_bob.users_deactivate().id(first.id).send().await;
     assert!(!gone.unwrap().into_inner().data.active);
     // Bob is now the last active owner, whoever asks.
-    let (status, err) = api_error(as_bob.users_deactivate().id(bob.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
-    let (status, _) = api_error(
-        as_bob
-            .users_update()
-            .id(bob.id)
-            .body(UserPatch {
-                name: None,
-                role: Some(types::UserRole::Admin),
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
+    as_bob
+        .users_deactivate()
+        .id(bob.id)
+        .send()
+        .await
+        .refused(409, "conflict");
+    as_bob
+        .users_update()
+        .id(bob.id)
+        .body(UserPatch {
+            name: None,
+            role: Some(types::UserRole::Admin),
+        })
+        .send()
+        .await
+        .refused(409, ANY_CODE);
     // The service key outlives the owner who made it.
     let listed = as_service.users_list().send().await;
     assert_eq!(listed.unwrap().status().as_u16(), 200);
@@ -472,10 +482,16 @@ async fn another_tenants_keys_and_audit_events_are_invisible() {
     let app = TestApp::spawn().await;
     let (created, _) = key(&app, &["contacts:read"], None).await;
     let (_, b) = app.other_tenant().await;
-    let (status, _) = api_error(b.api_keys_get().id(created.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.api_keys_revoke().id(created.id).send().await);
-    assert_eq!(status, 404);
+    b.api_keys_get()
+        .id(created.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.api_keys_revoke()
+        .id(created.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     let keys = b.api_keys_list().send().await.unwrap().into_inner().data;
     assert!(keys.iter().all(|k| k.id != created.id));
     let events = b
@@ -572,15 +588,13 @@ async fn a_device_logs_in_with_a_qr_code_once() {
         poll(&device, session.id, "wrong", 0).await.unwrap_err().0,
         401
     );
-    let (status, _) = api_error(
-        device
-            .auth_qr_sessions_exchange()
-            .id(session.id)
-            .x_poll_secret(session.poll_secret.clone())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409, "not approved yet");
+    device
+        .auth_qr_sessions_exchange()
+        .id(session.id)
+        .x_poll_secret(session.poll_secret.clone())
+        .send()
+        .await
+        .refused_as("not approved yet", 409, ANY_CODE);
 
     // The device long-polls while the user approves from their phone.
     let waiting = {
@@ -643,15 +657,13 @@ async fn a_device_logs_in_with_a_qr_code_once() {
         "with the owner's role"
     );
 
-    let (status, _) = api_error(
-        device
-            .auth_qr_sessions_exchange()
-            .id(session.id)
-            .x_poll_secret(session.poll_secret.clone())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409, "exactly once");
+    device
+        .auth_qr_sessions_exchange()
+        .id(session.id)
+        .x_poll_secret(session.poll_secret.clone())
+        .send()
+        .await
+        .refused_as("exactly once", 409, ANY_CODE);
     assert_eq!(
         poll(&device, session.id, &session.poll_secret, 0)
             .await
@@ -700,8 +712,11 @@ async fn a_device_logs_in_with_a_qr_code_once() {
         .send()
         .await
         .unwrap();
-    let (status, _) = api_error(signed_in.contacts_list().send().await);
-    assert_eq!(status, 401, "a revoked token is refused");
+    signed_in
+        .contacts_list()
+        .send()
+        .await
+        .refused_as("a revoked token is refused", 401, ANY_CODE);
     let logs = captured_logs();
     assert!(
         logs.contains(&format!("/v1/auth/qr-sessions/{}/exchange", session.id)),
@@ -728,38 +743,32 @@ async fn an_expired_qr_session_can_be_neither_approved_nor_exchanged() {
             .status,
         "expired"
     );
-    let (status, _) = api_error(
-        app.client
-            .auth_qr_sessions_approve()
-            .id(session.id)
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
-    let (status, _) = api_error(
-        device
-            .auth_qr_sessions_exchange()
-            .id(session.id)
-            .x_poll_secret(session.poll_secret.clone())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
+    app.client
+        .auth_qr_sessions_approve()
+        .id(session.id)
+        .send()
+        .await
+        .refused(409, ANY_CODE);
+    device
+        .auth_qr_sessions_exchange()
+        .id(session.id)
+        .x_poll_secret(session.poll_secret.clone())
+        .send()
+        .await
+        .refused(409, ANY_CODE);
     match device.auth_qr_sessions_svg().id(session.id).send().await {
         Err(momentum_sdk::Error::ErrorResponse(resp)) => {
             assert_eq!(resp.status().as_u16(), 409, "an expired code is not shown")
         }
         _ => panic!("an expired session's code was served"),
     }
-    let (status, _) = api_error(
-        device
-            .auth_qr_sessions_get()
-            .id(Uuid::new_v4())
-            .x_poll_secret("x")
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
+    device
+        .auth_qr_sessions_get()
+        .id(Uuid::new_v4())
+        .x_poll_secret("x")
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 }
 
 #[tokio::test]
@@ -779,14 +788,12 @@ async fn a_service_key_cannot_approve_a_login_and_others_tokens_stay_hidden() {
     .await;
     let device = Client::new(&app.base_url);
     let session = app.start_qr_login().await;
-    let (status, _) = api_error(
-        app.client_with_key(&service)
-            .auth_qr_sessions_approve()
-            .id(session.id)
-            .send()
-            .await,
-    );
-    assert_eq!(status, 403);
+    app.client_with_key(&service)
+        .auth_qr_sessions_approve()
+        .id(session.id)
+        .send()
+        .await
+        .refused(403, ANY_CODE);
     let (_, b) = app.other_tenant().await;
     b.auth_qr_sessions_approve()
         .id(session.id)
@@ -803,14 +810,12 @@ async fn a_service_key_cannot_approve_a_login_and_others_tokens_stay_hidden() {
         .into_inner()
         .data;
     assert_ne!(issued.tenant_id, app.tenant_id, "B's user signed in to B");
-    let (status, _) = api_error(
-        app.client
-            .session_tokens_revoke()
-            .id(issued.token_id)
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404, "another tenant's token does not exist here");
+    app.client
+        .session_tokens_revoke()
+        .id(issued.token_id)
+        .send()
+        .await
+        .refused_as("another tenant's token does not exist here", 404, ANY_CODE);
     let listed = app
         .client
         .session_tokens_list()
@@ -892,34 +897,29 @@ async fn a_session_token_is_never_stronger_than_the_key_that_approved_it() {
     let token = app.client_with_key(&issued.token);
     assert!(token.contacts_list().send().await.is_ok(), "what it had");
 
-    let (status, err) = api_error(
-        token
-            .api_keys_create()
-            .body(types::ApiKeyCreate {
-                name: "escalate".parse().unwrap(),
-                scopes: vec!["*".into()],
-                expires_at: None,
-                service: None,
-                user_id: None,
-            })
-            .send()
-            .await,
+    token
+        .api_keys_create()
+        .body(types::ApiKeyCreate {
+            name: "escalate".parse().unwrap(),
+            scopes: vec!["*".into()],
+            expires_at: None,
+            service: None,
+            user_id: None,
+        })
+        .send()
+        .await
+        .refused_as("no key beyond the approving key's scopes", 403, "forbidden");
+    token.users_list().send().await.refused_as(
+        "users:read was not the approving key's",
+        403,
+        ANY_CODE,
     );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (403, "forbidden"),
-        "no key beyond the approving key's scopes"
-    );
-    let (status, _) = api_error(token.users_list().send().await);
-    assert_eq!(status, 403, "users:read was not the approving key's");
-    let (status, _) = api_error(
-        token
-            .contacts_create()
-            .body(crate::person("Ann", "ann@a.example"))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 403, "contacts:write was not the approving key's");
+    token
+        .contacts_create()
+        .body(crate::person("Ann", "ann@a.example"))
+        .send()
+        .await
+        .refused_as("contacts:write was not the approving key's", 403, ANY_CODE);
 
     // The scopes are shown wherever the token is, and recorded with the approval.
     assert_eq!(issued.scopes, ["contacts:read"]);
@@ -945,8 +945,12 @@ async fn a_session_token_cannot_approve_another_login() {
     let token = app.client_with_key(&issued.token);
     let device = Client::new(&app.base_url);
     let session = app.start_qr_login().await;
-    let (status, err) = api_error(token.auth_qr_sessions_approve().id(session.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (403, "forbidden"));
+    let err = token
+        .auth_qr_sessions_approve()
+        .id(session.id)
+        .send()
+        .await
+        .refused(403, "forbidden");
     assert!(err.error.message.contains("session token"), "{err:?}");
     assert_eq!(
         poll(&device, session.id, &session.poll_secret, 0)

@@ -3,7 +3,7 @@ use momentum_sdk::patch::LeadPatch;
 use momentum_sdk::types;
 
 use crate::{
-    api_error, create, create_company, create_lead, fields_of, lead, person, sales, stage,
+    create, create_company, create_lead, fields_of, lead, person, sales, stage, Refused, ANY_CODE,
 };
 
 async fn move_to(client: &momentum_sdk::Client, id: uuid::Uuid, patch: LeadPatch) -> types::Lead {
@@ -87,17 +87,14 @@ async fn a_lead_moves_through_the_stages_and_its_status_follows() {
     assert_eq!(won.status, "won");
     assert!(won.won_at.is_some());
 
-    let (status, err) = api_error(
-        c.leads_update()
-            .id(new.id)
-            .body(to_stage(stage(&pipeline, "Lost")))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["lost_reason".to_owned()])
-    );
+    let err = c
+        .leads_update()
+        .id(new.id)
+        .body(to_stage(stage(&pipeline, "Lost")))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["lost_reason"]);
     let lost = move_to(
         c,
         new.id,
@@ -267,8 +264,11 @@ async fn each_lead_rule_is_refused_with_the_field_named() {
         ),
     ];
     for (body, field, code) in cases {
-        let (status, err) = api_error(c.leads_create().body(body).send().await);
-        assert_eq!(status, 422, "{field} {code}");
+        let err = c.leads_create().body(body).send().await.refused_as(
+            format_args!("{field} {code}"),
+            422,
+            ANY_CODE,
+        );
         assert_eq!(err.error.details[0].field, field);
         assert_eq!(err.error.details[0].code, code, "{field}");
     }
@@ -319,17 +319,14 @@ async fn setting_only_the_pipeline_moves_a_lead_to_its_first_stage() {
     );
 
     // A stage of another pipeline than the lead's is refused.
-    let (status, err) = api_error(
-        c.leads_update()
-            .id(deal.id)
-            .body(to_stage(stage(&pipeline, "Qualified")))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["stage_id".to_owned()])
-    );
+    let err = c
+        .leads_update()
+        .id(deal.id)
+        .body(to_stage(stage(&pipeline, "Qualified")))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["stage_id"]);
 }
 
 #[tokio::test]
@@ -522,8 +519,11 @@ async fn converting_a_lead_creates_its_contact_and_company_once() {
     assert_eq!(converted.lead.company_id, Some(company.id));
     assert!(converted.lead.converted_at.is_some());
 
-    let (status, err) = api_error(c.leads_convert().id(prospect.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    c.leads_convert()
+        .id(prospect.id)
+        .send()
+        .await
+        .refused(409, "conflict");
 
     // A second lead about the same people links them instead of duplicating them.
     let again = create_lead(
@@ -549,11 +549,13 @@ async fn converting_a_lead_creates_its_contact_and_company_once() {
     assert_eq!(contacts.len(), 1);
 
     let nobody = create_lead(c, lead("Nobody", pipeline.id)).await;
-    let (status, err) = api_error(c.leads_convert().id(nobody.id).send().await);
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["contact_id".to_owned()])
-    );
+    let err = c
+        .leads_convert()
+        .id(nobody.id)
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["contact_id"]);
     let unchanged = c
         .leads_get()
         .id(nobody.id)
@@ -604,8 +606,11 @@ async fn deleting_a_lead_trashes_its_stage_history_but_keeps_logged_activities()
             .as_u16(),
         204
     );
-    let (status, _) = api_error(c.leads_get().id(deal.id).send().await);
-    assert_eq!(status, 404);
+    c.leads_get()
+        .id(deal.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     let kept = c
         .activities_get()
         .id(call.id)
@@ -627,25 +632,35 @@ async fn another_tenants_lead_is_invisible() {
     let deal = create_lead(a, lead("Secret deal", pipeline.id)).await;
     let (_, b) = app.other_tenant().await;
 
-    let (status, _) = api_error(b.leads_get().id(deal.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(
-        b.leads_update()
-            .id(deal.id)
-            .body(LeadPatch {
-                title: Some("pwned".parse().unwrap()),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.leads_delete().id(deal.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.leads_convert().id(deal.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.leads_activities().id(deal.id).send().await);
-    assert_eq!(status, 404);
+    b.leads_get()
+        .id(deal.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.leads_update()
+        .id(deal.id)
+        .body(LeadPatch {
+            title: Some("pwned".parse().unwrap()),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.leads_delete()
+        .id(deal.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.leads_convert()
+        .id(deal.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.leads_activities()
+        .id(deal.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     let listed = b
         .leads_list()
         .pipeline_id(pipeline.id)
@@ -663,23 +678,22 @@ async fn another_tenants_lead_is_invisible() {
         .is_empty());
 
     // A's pipeline and stage in B's body are ids that do not exist.
-    let (status, err) = api_error(b.leads_create().body(lead("x", pipeline.id)).send().await);
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["pipeline_id".to_owned()])
-    );
+    let err = b
+        .leads_create()
+        .body(lead("x", pipeline.id))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["pipeline_id"]);
     let b_sales = sales(&b).await;
-    let (status, err) = api_error(
-        b.leads_create()
-            .body(types::LeadCreate {
-                stage_id: Some(stage(&pipeline, "Qualified")),
-                ..lead("x", b_sales.id)
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["stage_id".to_owned()])
-    );
+    let err = b
+        .leads_create()
+        .body(types::LeadCreate {
+            stage_id: Some(stage(&pipeline, "Qualified")),
+            ..lead("x", b_sales.id)
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["stage_id"]);
 }

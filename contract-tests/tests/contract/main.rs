@@ -43,16 +43,91 @@ pub fn person(first: &str, email: &str) -> types::ContactCreate {
     }
 }
 
-/// The decoded error envelope of a failed SDK call; panics on success or transport errors.
-pub fn api_error<T: std::fmt::Debug>(
-    result: Result<momentum_sdk::ResponseValue<T>, momentum_sdk::Error<types::ErrorEnvelope>>,
-) -> (u16, types::ErrorEnvelope) {
+/// What an SDK call's `send()` gives.
+pub type Sent<T> =
+    Result<momentum_sdk::ResponseValue<T>, momentum_sdk::Error<types::ErrorEnvelope>>;
+
+/// The status and decoded error envelope of a failed SDK call; panics on success or
+/// transport errors.
+#[track_caller]
+pub fn api_error<T: std::fmt::Debug>(result: Sent<T>) -> (u16, types::ErrorEnvelope) {
     match result {
         Err(momentum_sdk::Error::ErrorResponse(resp)) => {
             (resp.status().as_u16(), resp.into_inner())
         }
         other => panic!("expected an error response, got {other:?}"),
     }
+}
+
+/// For [`Refused::refused`] where a test checks the status alone: any `error.code` will do.
+pub const ANY_CODE: Option<&str> = None;
+
+/// The assertion every refusal test makes, on what an SDK call's `send()` gave.
+pub trait Refused {
+    /// Asserts the call was refused with `status` and, unless [`ANY_CODE`], the error
+    /// code `code`; returns the error envelope for what else the test checks.
+    fn refused<'a>(self, status: u16, code: impl Into<Option<&'a str>>) -> types::ErrorEnvelope;
+
+    /// [`Refused::refused`], naming `case` (an operation, a table's row) in the failure.
+    fn refused_as<'a>(
+        self,
+        case: impl std::fmt::Display,
+        status: u16,
+        code: impl Into<Option<&'a str>>,
+    ) -> types::ErrorEnvelope;
+}
+
+impl<T: std::fmt::Debug> Refused for Sent<T> {
+    #[track_caller]
+    fn refused<'a>(self, status: u16, code: impl Into<Option<&'a str>>) -> types::ErrorEnvelope {
+        self.refused_as("", status, code)
+    }
+
+    #[track_caller]
+    fn refused_as<'a>(
+        self,
+        case: impl std::fmt::Display,
+        status: u16,
+        code: impl Into<Option<&'a str>>,
+    ) -> types::ErrorEnvelope {
+        let (got, err) = api_error(self);
+        let case = case.to_string();
+        let case = if case.is_empty() { case } else { case + ": " };
+        match code.into() {
+            Some(code) => assert_eq!(
+                (got, err.error.code.as_str()),
+                (status, code),
+                "{case}{err:?}"
+            ),
+            None => assert_eq!(got, status, "{case}{err:?}"),
+        }
+        err
+    }
+}
+
+/// Asserts the first detail of `err` names `field` with the code `code`.
+#[track_caller]
+pub fn assert_detail(err: &types::ErrorEnvelope, field: &str, code: &str) {
+    let first = err.error.details.first();
+    assert_eq!(
+        first.map(|d| (d.field.as_str(), d.code.as_str())),
+        Some((field, code)),
+        "{err:?}"
+    );
+}
+
+/// The (field, code) pairs of an error's details, in order.
+pub fn details(err: &types::ErrorEnvelope) -> Vec<(&str, &str)> {
+    err.error
+        .details
+        .iter()
+        .map(|d| (d.field.as_str(), d.code.as_str()))
+        .collect()
+}
+
+/// The fields named by an error's details, in order, borrowed.
+pub fn fields(err: &types::ErrorEnvelope) -> Vec<&str> {
+    err.error.details.iter().map(|d| d.field.as_str()).collect()
 }
 
 /// Creates a contact through the SDK and returns it; panics on any failure.

@@ -9,7 +9,7 @@ use crate::activities::activity;
 use crate::associations::{associate, label, of_contact};
 use crate::events::events;
 use crate::{
-    api_error, company, create, create_company, create_lead, fields_of, lead, person, sales,
+    company, create, create_company, create_lead, fields_of, lead, person, sales, Refused, ANY_CODE,
 };
 
 fn contact(
@@ -177,8 +177,11 @@ async fn a_contact_merge_moves_leads_activities_associations_and_missing_fields(
     assert_eq!(merged.custom_fields["seats"], 3);
 
     // The duplicate is gone; what pointed at it points at the survivor.
-    let (status, _) = api_error(c.contacts_get().id(duplicate.id).send().await);
-    assert_eq!(status, 404);
+    c.contacts_get()
+        .id(duplicate.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     let deal = c
         .leads_get()
         .id(deal.id)
@@ -228,13 +231,11 @@ async fn a_contact_merge_moves_leads_activities_associations_and_missing_fields(
         "a moved association keeps its id"
     );
     // The email is free for the survivor only: a new contact cannot take it.
-    let (status, _) = api_error(
-        c.contacts_create()
-            .body(person("Eve", "ADA@example.com"))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
+    c.contacts_create()
+        .body(person("Eve", "ADA@example.com"))
+        .send()
+        .await
+        .refused(409, ANY_CODE);
 
     // Events: contact.merged naming both, association.deleted for the two dropped, no
     // contact.deleted.
@@ -323,8 +324,11 @@ async fn a_company_merge_moves_its_contacts_leads_and_domain() {
         "the domain moved"
     );
     assert_eq!(merged.city.as_deref(), Some("Berlin"));
-    let (status, _) = api_error(c.companies_get().id(duplicate.id).send().await);
-    assert_eq!(status, 404);
+    c.companies_get()
+        .id(duplicate.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     let ada = c
         .contacts_get()
         .id(ada.id)
@@ -574,49 +578,41 @@ async fn merges_are_refused_for_the_same_record_unknown_ids_other_tenants_and_st
             duplicate_id: duplicate,
         })
     };
-    let (status, err) = api_error(merge(ada.id, ada.id).send().await);
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["duplicate_id".to_owned()])
-    );
+    let err = merge(ada.id, ada.id).send().await.refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["duplicate_id"]);
     assert_eq!(err.error.details[0].code, "same_record");
     for duplicate in [Uuid::now_v7(), bob.id] {
-        let (status, err) = api_error(merge(ada.id, duplicate).send().await);
-        assert_eq!(
-            (status, fields_of(&err)),
-            (422, vec!["duplicate_id".to_owned()])
-        );
+        let err = merge(ada.id, duplicate).send().await.refused(422, ANY_CODE);
+        assert_eq!(fields_of(&err), ["duplicate_id"]);
         assert_eq!(err.error.details[0].code, "not_found");
     }
     for survivor in [Uuid::now_v7(), bob.id] {
-        let (status, _) = api_error(merge(survivor, adah.id).send().await);
-        assert_eq!(status, 404);
+        merge(survivor, adah.id).send().await.refused(404, ANY_CODE);
     }
     // Tenant B cannot merge A's contact into its own either.
-    let (status, _) = api_error(
-        b.contacts_merge()
-            .id(bob.id)
-            .body(types::MergeRequest {
-                duplicate_id: ada.id,
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 422);
-    let (status, _) = api_error(
-        c.companies_merge()
-            .id(create_company(c, "Acme").await.id)
-            .body(types::MergeRequest {
-                duplicate_id: ada.id,
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 422, "a contact is not a company");
+    b.contacts_merge()
+        .id(bob.id)
+        .body(types::MergeRequest {
+            duplicate_id: ada.id,
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    c.companies_merge()
+        .id(create_company(c, "Acme").await.id)
+        .body(types::MergeRequest {
+            duplicate_id: ada.id,
+        })
+        .send()
+        .await
+        .refused_as("a contact is not a company", 422, ANY_CODE);
 
     // A stale If-Match changes nothing.
-    let (status, _) = api_error(merge(ada.id, adah.id).if_match("\"0\"").send().await);
-    assert_eq!(status, 412);
+    merge(ada.id, adah.id)
+        .if_match("\"0\"")
+        .send()
+        .await
+        .refused(412, ANY_CODE);
     c.contacts_get()
         .id(adah.id)
         .send()

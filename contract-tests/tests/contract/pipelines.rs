@@ -9,7 +9,7 @@ use momentum_sdk::types::{self, StageKind};
 use momentum_sdk::Client;
 use uuid::Uuid;
 
-use crate::api_error;
+use crate::{details, fields, Refused, ANY_CODE};
 
 /// A stage of a new pipeline, with the kind's default probability.
 fn stage(name: &str, kind: StageKind) -> types::NewStage {
@@ -133,20 +133,6 @@ async fn stage_changes(c: &Client, lead_id: Uuid) -> Vec<types::Activity> {
         .collect()
 }
 
-/// The fields an error envelope's details name.
-fn fields(err: &types::ErrorEnvelope) -> Vec<&str> {
-    err.error.details.iter().map(|d| d.field.as_str()).collect()
-}
-
-/// The (field, code) pairs of an error envelope's details.
-fn details(err: &types::ErrorEnvelope) -> Vec<(&str, &str)> {
-    err.error
-        .details
-        .iter()
-        .map(|d| (d.field.as_str(), d.code.as_str()))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_new_tenant_has_one_sales_pipeline_with_six_stages_in_order() {
     let app = TestApp::spawn().await;
@@ -260,12 +246,21 @@ async fn a_pipeline_goes_through_create_read_rename_and_delete() {
         .await
         .expect("delete");
     assert_eq!(deleted.status().as_u16(), 204);
-    let (status, err) = api_error(c.pipelines_get().id(hiring.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (404, "not_found"));
-    let (status, _) = api_error(c.stages_list().id(hiring.id).send().await);
-    assert_eq!(status, 404, "its stages went with it");
-    let (status, _) = api_error(c.pipelines_delete().id(hiring.id).send().await);
-    assert_eq!(status, 404, "a second delete finds nothing");
+    c.pipelines_get()
+        .id(hiring.id)
+        .send()
+        .await
+        .refused(404, "not_found");
+    c.stages_list()
+        .id(hiring.id)
+        .send()
+        .await
+        .refused_as("its stages went with it", 404, ANY_CODE);
+    c.pipelines_delete().id(hiring.id).send().await.refused_as(
+        "a second delete finds nothing",
+        404,
+        ANY_CODE,
+    );
     let left = c.pipelines_list().send().await.unwrap().into_inner().data;
     assert_eq!(
         left.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
@@ -345,20 +340,16 @@ async fn updated_after_lists_only_pipelines_changed_later_including_stage_change
 #[tokio::test]
 async fn a_pipeline_without_an_open_stage_is_refused() {
     let app = TestApp::spawn().await;
-    let (status, err) = api_error(
-        app.client
-            .pipelines_create()
-            .body(types::PipelineCreate {
-                name: "Closed".parse().unwrap(),
-                stages: vec![stage("Won", StageKind::Won), stage("Lost", StageKind::Lost)],
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed")
-    );
+    let err = app
+        .client
+        .pipelines_create()
+        .body(types::PipelineCreate {
+            name: "Closed".parse().unwrap(),
+            stages: vec![stage("Won", StageKind::Won), stage("Lost", StageKind::Lost)],
+        })
+        .send()
+        .await
+        .refused(422, "validation_failed");
     assert_eq!(details(&err), [("stages", "open_stage_required")]);
     let listed = app.client.pipelines_list().send().await.unwrap();
     assert_eq!(listed.into_inner().data.len(), 1, "nothing was created");
@@ -367,20 +358,16 @@ async fn a_pipeline_without_an_open_stage_is_refused() {
 #[tokio::test]
 async fn a_pipeline_without_stages_is_refused_naming_stages() {
     let app = TestApp::spawn().await;
-    let (status, err) = api_error(
-        app.client
-            .pipelines_create()
-            .body(types::PipelineCreate {
-                name: "Empty".parse().unwrap(),
-                stages: vec![],
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed")
-    );
+    let err = app
+        .client
+        .pipelines_create()
+        .body(types::PipelineCreate {
+            name: "Empty".parse().unwrap(),
+            stages: vec![],
+        })
+        .send()
+        .await
+        .refused(422, "validation_failed");
     assert_eq!(details(&err), [("stages", "out_of_range")]);
     let listed = app.client.pipelines_list().send().await.unwrap();
     assert_eq!(listed.into_inner().data.len(), 1, "nothing was created");
@@ -389,24 +376,20 @@ async fn a_pipeline_without_stages_is_refused_naming_stages() {
 #[tokio::test]
 async fn a_probability_above_100_is_refused_naming_the_stage() {
     let app = TestApp::spawn().await;
-    let (status, err) = api_error(
-        app.client
-            .pipelines_create()
-            .body(types::PipelineCreate {
-                name: "Optimistic".parse().unwrap(),
-                stages: vec![types::NewStage {
-                    name: "Sure thing".parse().unwrap(),
-                    probability: Some(101),
-                    kind: None,
-                }],
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed")
-    );
+    let err = app
+        .client
+        .pipelines_create()
+        .body(types::PipelineCreate {
+            name: "Optimistic".parse().unwrap(),
+            stages: vec![types::NewStage {
+                name: "Sure thing".parse().unwrap(),
+                probability: Some(101),
+                kind: None,
+            }],
+        })
+        .send()
+        .await
+        .refused(422, "validation_failed");
     assert_eq!(fields(&err), ["stages[0].probability"]);
 }
 
@@ -437,8 +420,12 @@ async fn stages_are_listed_and_read_in_position_order() {
 
     // A stage is read through its own pipeline only.
     let sales = c.pipelines_list().send().await.unwrap().into_inner().data[0].clone();
-    let (status, err) = api_error(c.stages_get().id(sales.id).stage_id(two.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (404, "not_found"));
+    c.stages_get()
+        .id(sales.id)
+        .stage_id(two.id)
+        .send()
+        .await
+        .refused(404, "not_found");
 }
 
 #[tokio::test]
@@ -520,38 +507,30 @@ async fn a_stage_position_out_of_range_is_refused() {
     let p = funnel(c, "Funnel").await;
 
     // Five stages: a new one may go at 0 to 5.
-    let (status, err) = api_error(
-        c.stages_create()
-            .id(p.id)
-            .body(new_stage("Far", Some(6)))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed")
-    );
+    let err = c
+        .stages_create()
+        .id(p.id)
+        .body(new_stage("Far", Some(6)))
+        .send()
+        .await
+        .refused(422, "validation_failed");
     assert_eq!(fields(&err), ["position"]);
 
     // An existing one may move to 0 to 4.
     let one = named(&p.stages, "One");
     for position in [5, -1] {
-        let (status, err) = api_error(
-            c.stages_update()
-                .id(p.id)
-                .stage_id(one.id)
-                .body(StagePatch {
-                    position: Some(position),
-                    ..Default::default()
-                })
-                .send()
-                .await,
-        );
-        assert_eq!(
-            (status, fields(&err)),
-            (422, vec!["position"]),
-            "{position}"
-        );
+        let err = c
+            .stages_update()
+            .id(p.id)
+            .stage_id(one.id)
+            .body(StagePatch {
+                position: Some(position),
+                ..Default::default()
+            })
+            .send()
+            .await
+            .refused_as(position, 422, ANY_CODE);
+        assert_eq!(fields(&err), ["position"], "{position}");
     }
     let stages = stages_of(c, p.id).await;
     assert_eq!(stages, p.stages, "nothing changed");
@@ -614,18 +593,18 @@ async fn a_stage_can_be_renamed_and_given_a_probability_and_null_resets_it() {
         .data;
     assert_eq!(reset.probability, 0, "the default of an open stage");
 
-    let (status, err) = api_error(
-        c.stages_update()
-            .id(p.id)
-            .stage_id(two.id)
-            .body(StagePatch {
-                probability: Some(Some(101)),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!((status, fields(&err)), (422, vec!["probability"]));
+    let err = c
+        .stages_update()
+        .id(p.id)
+        .stage_id(two.id)
+        .body(StagePatch {
+            probability: Some(Some(101)),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields(&err), ["probability"]);
 }
 
 #[tokio::test]
@@ -757,22 +736,18 @@ async fn deleting_a_stage_closes_the_gap() {
     assert_eq!(names(&stages), ["Three", "Won", "Lost"]);
     assert_dense(&stages);
 
-    let (status, err) = api_error(
-        c.stages_get()
-            .id(p.id)
-            .stage_id(named(&p.stages, "One").id)
-            .send()
-            .await,
-    );
-    assert_eq!((status, err.error.code.as_str()), (404, "not_found"));
-    let (status, _) = api_error(
-        c.stages_delete()
-            .id(p.id)
-            .stage_id(named(&p.stages, "One").id)
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404, "a second delete finds nothing");
+    c.stages_get()
+        .id(p.id)
+        .stage_id(named(&p.stages, "One").id)
+        .send()
+        .await
+        .refused(404, "not_found");
+    c.stages_delete()
+        .id(p.id)
+        .stage_id(named(&p.stages, "One").id)
+        .send()
+        .await
+        .refused_as("a second delete finds nothing", 404, ANY_CODE);
 }
 
 #[tokio::test]
@@ -807,13 +782,13 @@ async fn reordering_puts_the_stages_in_the_given_order() {
 
     // New leads start in the (new) first stage, open or not: here it is lost, and a lead
     // without a lost reason cannot land there.
-    let (status, err) = api_error(
-        c.leads_create()
-            .body_map(|b| b.title("Deal").pipeline_id(Some(p.id)))
-            .send()
-            .await,
-    );
-    assert_eq!((status, fields(&err)), (422, vec!["lost_reason"]));
+    let err = c
+        .leads_create()
+        .body_map(|b| b.title("Deal").pipeline_id(Some(p.id)))
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields(&err), ["lost_reason"]);
 }
 
 #[tokio::test]
@@ -838,18 +813,14 @@ async fn a_reorder_must_list_every_stage_of_the_pipeline_exactly_once() {
         ("one too many", extra),
         ("none", vec![]),
     ] {
-        let (status, err) = api_error(
-            c.stages_reorder()
-                .id(p.id)
-                .body(types::StageOrder { stage_ids })
-                .send()
-                .await,
-        );
-        assert_eq!(
-            (status, err.error.code.as_str(), fields(&err)),
-            (422, "validation_failed", vec!["stage_ids"]),
-            "{label}"
-        );
+        let err = c
+            .stages_reorder()
+            .id(p.id)
+            .body(types::StageOrder { stage_ids })
+            .send()
+            .await
+            .refused_as(label, 422, "validation_failed");
+        assert_eq!(fields(&err), ["stage_ids"], "{label}");
     }
     assert_eq!(stages_of(c, p.id).await, p.stages, "nothing moved");
     assert_eq!(stages_of(c, other.id).await, other.stages);
@@ -871,22 +842,26 @@ async fn the_last_open_stage_can_neither_be_deleted_nor_change_kind() {
     .await;
     let only = named(&p.stages, "Only").id;
 
-    let (status, err) = api_error(c.stages_delete().id(p.id).stage_id(only).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .stages_delete()
+        .id(p.id)
+        .stage_id(only)
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(err.error.details[0].code, "open_stage_required");
 
-    let (status, err) = api_error(
-        c.stages_update()
-            .id(p.id)
-            .stage_id(only)
-            .body(StagePatch {
-                kind: Some(StageKind::Won),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .stages_update()
+        .id(p.id)
+        .stage_id(only)
+        .body(StagePatch {
+            kind: Some(StageKind::Won),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(details(&err), [("kind", "open_stage_required")]);
     assert_eq!(stages_of(c, p.id).await, p.stages, "nothing changed");
 
@@ -911,14 +886,12 @@ async fn the_last_open_stage_can_neither_be_deleted_nor_change_kind() {
         .into_inner()
         .data;
     assert_eq!(changed.kind, "lost");
-    let (status, _) = api_error(
-        c.stages_delete()
-            .id(p.id)
-            .stage_id(named(&stages_of(c, p.id).await, "Another").id)
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409, "Another is now the last open stage");
+    c.stages_delete()
+        .id(p.id)
+        .stage_id(named(&stages_of(c, p.id).await, "Another").id)
+        .send()
+        .await
+        .refused_as("Another is now the last open stage", 409, ANY_CODE);
 }
 
 #[tokio::test]
@@ -930,18 +903,17 @@ async fn a_stage_holding_a_lead_cannot_change_kind() {
     let deal = lead_in(c, p.id, "Deal").await;
     assert_eq!((deal.stage_id, deal.status.as_str()), (one.id, "open"));
 
-    let (status, err) = api_error(
-        c.stages_update()
-            .id(p.id)
-            .stage_id(one.id)
-            .body(StagePatch {
-                kind: Some(StageKind::Won),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .stages_update()
+        .id(p.id)
+        .stage_id(one.id)
+        .body(StagePatch {
+            kind: Some(StageKind::Won),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(details(&err), [("kind", "has_leads")]);
     assert_eq!(lead(c, deal.id).await.status, "open");
 
@@ -980,23 +952,25 @@ async fn deleting_a_stage_with_leads_needs_a_stage_to_move_them_to() {
     let deal = lead_in(c, p.id, "Deal").await;
     assert!(stage_changes(c, deal.id).await.is_empty());
 
-    let (status, err) = api_error(c.stages_delete().id(p.id).stage_id(one).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .stages_delete()
+        .id(p.id)
+        .stage_id(one)
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(details(&err), [("move_leads_to", "has_leads")]);
     assert_eq!(stages_of(c, p.id).await, p.stages, "nothing was deleted");
 
-    let (status, err) = api_error(
-        c.stages_delete()
-            .id(p.id)
-            .stage_id(one)
-            .move_leads_to(Uuid::now_v7())
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, details(&err)),
-        (422, vec![("move_leads_to", "not_found")])
-    );
+    let err = c
+        .stages_delete()
+        .id(p.id)
+        .stage_id(one)
+        .move_leads_to(Uuid::now_v7())
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(details(&err), [("move_leads_to", "not_found")]);
 
     let deleted = c
         .stages_delete()
@@ -1057,18 +1031,14 @@ async fn leads_without_a_lost_reason_cannot_be_moved_to_a_lost_stage() {
     let lost = named(&p.stages, "Lost").id;
     let deal = lead_in(c, p.id, "Deal").await;
 
-    let (status, err) = api_error(
-        c.stages_delete()
-            .id(p.id)
-            .stage_id(one)
-            .move_leads_to(lost)
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed")
-    );
+    let err = c
+        .stages_delete()
+        .id(p.id)
+        .stage_id(one)
+        .move_leads_to(lost)
+        .send()
+        .await
+        .refused(422, "validation_failed");
     assert_eq!(fields(&err), ["move_leads_to"]);
     assert_eq!(stages_of(c, p.id).await, p.stages, "nothing was deleted");
     let kept = lead(c, deal.id).await;
@@ -1088,21 +1058,21 @@ async fn deleting_a_pipeline_with_leads_needs_a_stage_of_another_pipeline() {
     let target = named(&new.stages, "Two").id;
     let deal = lead_in(c, old.id, "Deal").await;
 
-    let (status, err) = api_error(c.pipelines_delete().id(old.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .pipelines_delete()
+        .id(old.id)
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(details(&err), [("move_leads_to", "has_leads")]);
 
-    let (status, err) = api_error(
-        c.pipelines_delete()
-            .id(old.id)
-            .move_leads_to(named(&old.stages, "Three").id)
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed")
-    );
+    let err = c
+        .pipelines_delete()
+        .id(old.id)
+        .move_leads_to(named(&old.stages, "Three").id)
+        .send()
+        .await
+        .refused(422, "validation_failed");
     assert_eq!(fields(&err), ["move_leads_to"]);
     let kept = c
         .pipelines_get()
@@ -1121,8 +1091,11 @@ async fn deleting_a_pipeline_with_leads_needs_a_stage_of_another_pipeline() {
         .await
         .expect("delete, moving the leads");
     assert_eq!(deleted.status().as_u16(), 204);
-    let (status, _) = api_error(c.pipelines_get().id(old.id).send().await);
-    assert_eq!(status, 404);
+    c.pipelines_get()
+        .id(old.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     let moved = lead(c, deal.id).await;
     assert_eq!(
         (moved.pipeline_id, moved.stage_id, moved.status.as_str()),
@@ -1141,62 +1114,65 @@ async fn another_tenant_gets_404_for_every_pipeline_operation_and_never_sees_the
     let stage_id = secret.stages[0].id;
     let (_, b) = app.other_tenant().await;
 
-    let (status, err) = api_error(b.pipelines_get().id(secret.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (404, "not_found"));
-    let (status, _) = api_error(
-        b.pipelines_update()
-            .id(secret.id)
-            .body(PipelinePatch {
-                name: Some("pwned".into()),
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404, "update");
-    let (status, _) = api_error(b.stages_list().id(secret.id).send().await);
-    assert_eq!(status, 404, "stages_list");
-    let (status, _) = api_error(b.stages_get().id(secret.id).stage_id(stage_id).send().await);
-    assert_eq!(status, 404, "stages_get");
-    let (status, _) = api_error(
-        b.stages_create()
-            .id(secret.id)
-            .body(new_stage("pwned", Some(0)))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404, "stages_create");
-    let (status, _) = api_error(
-        b.stages_update()
-            .id(secret.id)
-            .stage_id(stage_id)
-            .body(StagePatch {
-                name: Some("pwned".into()),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404, "stages_update");
-    let (status, _) = api_error(
-        b.stages_reorder()
-            .id(secret.id)
-            .body(types::StageOrder {
-                stage_ids: secret.stages.iter().rev().map(|s| s.id).collect(),
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404, "stages_reorder");
-    let (status, _) = api_error(
-        b.stages_delete()
-            .id(secret.id)
-            .stage_id(stage_id)
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404, "stages_delete");
-    let (status, _) = api_error(b.pipelines_delete().id(secret.id).send().await);
-    assert_eq!(status, 404, "delete");
+    b.pipelines_get()
+        .id(secret.id)
+        .send()
+        .await
+        .refused(404, "not_found");
+    b.pipelines_update()
+        .id(secret.id)
+        .body(PipelinePatch {
+            name: Some("pwned".into()),
+        })
+        .send()
+        .await
+        .refused_as("update", 404, ANY_CODE);
+    b.stages_list()
+        .id(secret.id)
+        .send()
+        .await
+        .refused_as("stages_list", 404, ANY_CODE);
+    b.stages_get()
+        .id(secret.id)
+        .stage_id(stage_id)
+        .send()
+        .await
+        .refused_as("stages_get", 404, ANY_CODE);
+    b.stages_create()
+        .id(secret.id)
+        .body(new_stage("pwned", Some(0)))
+        .send()
+        .await
+        .refused_as("stages_create", 404, ANY_CODE);
+    b.stages_update()
+        .id(secret.id)
+        .stage_id(stage_id)
+        .body(StagePatch {
+            name: Some("pwned".into()),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused_as("stages_update", 404, ANY_CODE);
+    b.stages_reorder()
+        .id(secret.id)
+        .body(types::StageOrder {
+            stage_ids: secret.stages.iter().rev().map(|s| s.id).collect(),
+        })
+        .send()
+        .await
+        .refused_as("stages_reorder", 404, ANY_CODE);
+    b.stages_delete()
+        .id(secret.id)
+        .stage_id(stage_id)
+        .send()
+        .await
+        .refused_as("stages_delete", 404, ANY_CODE);
+    b.pipelines_delete()
+        .id(secret.id)
+        .send()
+        .await
+        .refused_as("delete", 404, ANY_CODE);
 
     // B's own pipeline does not reach A's stage either.
     let own = b.pipelines_list().send().await.unwrap().into_inner().data;
@@ -1206,18 +1182,16 @@ async fn another_tenant_gets_404_for_every_pipeline_operation_and_never_sees_the
         "B sees only its own default pipeline"
     );
     assert!(own.iter().all(|p| p.id != secret.id));
-    let (status, _) = api_error(
-        b.stages_update()
-            .id(own[0].id)
-            .stage_id(stage_id)
-            .body(StagePatch {
-                name: Some("pwned".into()),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404, "A's stage under B's pipeline");
+    b.stages_update()
+        .id(own[0].id)
+        .stage_id(stage_id)
+        .body(StagePatch {
+            name: Some("pwned".into()),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused_as("A's stage under B's pipeline", 404, ANY_CODE);
 
     let still = a
         .pipelines_get()
@@ -1240,29 +1214,23 @@ async fn move_leads_to_cannot_name_another_tenants_stage() {
     let (_, b) = app.other_tenant().await;
     let theirs = b.pipelines_list().send().await.unwrap().into_inner().data[0].stages[0].id;
 
-    let (status, err) = api_error(
-        a.stages_delete()
-            .id(p.id)
-            .stage_id(one)
-            .move_leads_to(theirs)
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, details(&err)),
-        (422, vec![("move_leads_to", "not_found")])
-    );
-    let (status, err) = api_error(
-        a.pipelines_delete()
-            .id(p.id)
-            .move_leads_to(theirs)
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, details(&err)),
-        (422, vec![("move_leads_to", "not_found")])
-    );
+    let err = a
+        .stages_delete()
+        .id(p.id)
+        .stage_id(one)
+        .move_leads_to(theirs)
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(details(&err), [("move_leads_to", "not_found")]);
+    let err = a
+        .pipelines_delete()
+        .id(p.id)
+        .move_leads_to(theirs)
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(details(&err), [("move_leads_to", "not_found")]);
 
     let kept = lead(a, deal.id).await;
     assert_eq!((kept.pipeline_id, kept.stage_id), (p.id, one));

@@ -10,7 +10,10 @@ use momentum_sdk::Client;
 use uuid::Uuid;
 
 use crate::activities::activity;
-use crate::{api_error, company, create, create_company, create_lead, lead, person, sales, stage};
+use crate::{
+    api_error, assert_detail, company, create, create_company, create_lead, lead, person, sales,
+    stage, Refused, ANY_CODE,
+};
 
 /// Every event of the tenant of type `kind`, oldest first (one page is enough here).
 async fn events_of(c: &Client, kind: types::EventType) -> Vec<types::Event> {
@@ -56,11 +59,17 @@ async fn a_deleted_contact_is_hidden_shown_on_request_and_restored_with_events()
     assert_eq!(deleted.status().as_u16(), 204);
 
     // Gone from reads and lists, and from a second delete.
-    let (status, err) = api_error(c.contacts_get().id(ada.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (404, "not_found"));
+    c.contacts_get()
+        .id(ada.id)
+        .send()
+        .await
+        .refused(404, "not_found");
     assert!(!contact_ids(c, false).await.contains(&ada.id));
-    let (status, _) = api_error(c.contacts_delete().id(ada.id).send().await);
-    assert_eq!(status, 404);
+    c.contacts_delete()
+        .id(ada.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 
     // Shown on request, with when it was deleted.
     let trashed = c
@@ -76,14 +85,12 @@ async fn a_deleted_contact_is_hidden_shown_on_request_and_restored_with_events()
     assert!(trashed.updated_at >= ada.updated_at);
     assert!(contact_ids(c, true).await.contains(&ada.id));
     // `include_deleted=false` is the default.
-    let (status, _) = api_error(
-        c.contacts_get()
-            .id(ada.id)
-            .include_deleted(false)
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
+    c.contacts_get()
+        .id(ada.id)
+        .include_deleted(false)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 
     // The event carries the contact as it is in the trash.
     let gone = events_of(c, types::EventType::ContactDeleted).await;
@@ -132,8 +139,11 @@ async fn a_deleted_contact_is_hidden_shown_on_request_and_restored_with_events()
     );
 
     // Unknown ids are 404.
-    let (status, _) = api_error(c.contacts_restore().id(Uuid::now_v7()).send().await);
-    assert_eq!(status, 404);
+    c.contacts_restore()
+        .id(Uuid::now_v7())
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 }
 
 #[tokio::test]
@@ -146,12 +156,12 @@ async fn uniqueness_ignores_the_trash_and_a_restore_into_a_conflict_names_the_ho
     c.contacts_delete().id(first.id).send().await.unwrap();
     let second = create(c, person("Second", "Taken@Example.com")).await;
     // ... and the trashed one cannot come back while the live one holds it.
-    let (status, err) = api_error(c.contacts_restore().id(first.id).send().await);
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (409, "conflict"),
-        "{err:?}"
-    );
+    let err = c
+        .contacts_restore()
+        .id(first.id)
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(err.error.details.len(), 1);
     assert_eq!(
         (
@@ -209,12 +219,12 @@ async fn uniqueness_ignores_the_trash_and_a_restore_into_a_conflict_names_the_ho
         .expect("domain is free")
         .into_inner()
         .data;
-    let (status, err) = api_error(c.companies_restore().id(acme.id).send().await);
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (409, "conflict"),
-        "{err:?}"
-    );
+    let err = c
+        .companies_restore()
+        .id(acme.id)
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(
         (
             err.error.details[0].field.as_str(),
@@ -300,12 +310,15 @@ async fn a_restored_lead_comes_back_with_its_links_and_its_stage_history() {
 
     // The lead goes too, with its stage history; the note stays, still pointing at it.
     c.leads_delete().id(deal.id).send().await.unwrap();
-    let (status, _) = api_error(c.leads_get().id(deal.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(c.leads_activities().id(deal.id).send().await);
-    assert_eq!(
-        status, 404,
-        "the timeline of a trashed lead is gone with it"
+    c.leads_get()
+        .id(deal.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    c.leads_activities().id(deal.id).send().await.refused_as(
+        "the timeline of a trashed lead is gone with it",
+        404,
+        ANY_CODE,
     );
     let live = c
         .activities_list()
@@ -342,12 +355,11 @@ async fn a_restored_lead_comes_back_with_its_links_and_its_stage_history() {
     let history = trashed.iter().find(|a| a.id != note.id).unwrap();
     assert!(history.deleted_at.is_some());
     // A stage change comes back only with its lead.
-    let (status, err) = api_error(c.activities_restore().id(history.id).send().await);
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (409, "conflict"),
-        "{err:?}"
-    );
+    c.activities_restore()
+        .id(history.id)
+        .send()
+        .await
+        .refused(409, "conflict");
 
     // Everything comes back as it was.
     c.contacts_restore().id(ada.id).send().await.unwrap();
@@ -404,14 +416,27 @@ async fn a_trashed_record_is_absent_to_updates_links_timelines_and_batches() {
         title: Some(Some("CTO".into())),
         ..Default::default()
     };
-    let (status, _) = api_error(c.contacts_update().id(ada.id).body(patch).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(c.contacts_activities().id(ada.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(c.companies_contacts().id(acme.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(c.leads_convert().id(deal.id).send().await);
-    assert_eq!(status, 404);
+    c.contacts_update()
+        .id(ada.id)
+        .body(patch)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    c.contacts_activities()
+        .id(ada.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    c.companies_contacts()
+        .id(acme.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    c.leads_convert()
+        .id(deal.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 
     // New links to them are refused like links to unknown ids (422 on the field).
     let mut body = person("Grace", "grace@example.com");
@@ -470,14 +495,12 @@ async fn a_trashed_record_is_absent_to_updates_links_timelines_and_batches() {
         .into_inner()
         .data;
     assert_eq!(renamed.contact_id, Some(ada.id));
-    let (status, err) = api_error(c.leads_convert().id(prospect.id).send().await);
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed"),
-        "{err:?}"
+    let err = c.leads_convert().id(prospect.id).send().await.refused_as(
+        format_args!("{err:?}"),
+        422,
+        "validation_failed",
     );
-    assert_eq!(err.error.details[0].field, "contact_id");
-    assert_eq!(err.error.details[0].code, "deleted");
+    assert_detail(&err, "contact_id", "deleted");
 }
 
 #[tokio::test]
@@ -506,38 +529,45 @@ async fn another_tenant_never_sees_nor_restores_the_trash() {
     b.contacts_delete().id(b_own.id).send().await.unwrap();
 
     // B: 404 for each, with or without include_deleted, and restoring changes nothing.
-    let (s, _) = api_error(
-        b.contacts_get()
-            .id(ada.id)
-            .include_deleted(true)
-            .send()
-            .await,
-    );
-    assert_eq!(s, 404);
-    let (s, _) = api_error(
-        b.companies_get()
-            .id(acme.id)
-            .include_deleted(true)
-            .send()
-            .await,
-    );
-    assert_eq!(s, 404);
-    let (s, _) = api_error(
-        b.activities_get()
-            .id(note.id)
-            .include_deleted(true)
-            .send()
-            .await,
-    );
-    assert_eq!(s, 404);
-    let (s, _) = api_error(b.leads_get().id(deal.id).include_deleted(true).send().await);
-    assert_eq!(s, 404);
-    let (s, _) = api_error(b.contacts_restore().id(ada.id).send().await);
-    assert_eq!(s, 404);
-    let (s, _) = api_error(b.companies_restore().id(acme.id).send().await);
-    assert_eq!(s, 404);
-    let (s, _) = api_error(b.activities_restore().id(note.id).send().await);
-    assert_eq!(s, 404);
+    b.contacts_get()
+        .id(ada.id)
+        .include_deleted(true)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.companies_get()
+        .id(acme.id)
+        .include_deleted(true)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.activities_get()
+        .id(note.id)
+        .include_deleted(true)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.leads_get()
+        .id(deal.id)
+        .include_deleted(true)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.contacts_restore()
+        .id(ada.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.companies_restore()
+        .id(acme.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.activities_restore()
+        .id(note.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     let (s, _) = api_error(b.leads_restore().id(deal.id).send().await);
     assert_eq!(s, 404);
     // B's trash holds B's contact only; A's lists never show B's.
@@ -614,18 +644,13 @@ async fn trashed_leads_move_with_their_stage_and_block_its_deletion_until_moved(
     c.leads_delete().id(parked.id).send().await.unwrap();
 
     // The stage holds no live lead, but a trashed one that a restore must find in place.
-    let (status, err) = api_error(
-        c.stages_delete()
-            .id(sales.id)
-            .stage_id(stage(&sales, "Proposal"))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (409, "conflict"),
-        "{err:?}"
-    );
+    let err = c
+        .stages_delete()
+        .id(sales.id)
+        .stage_id(stage(&sales, "Proposal"))
+        .send()
+        .await
+        .refused(409, "conflict");
     assert!(
         err.error.details[0].message.contains("in the trash"),
         "{err:?}"

@@ -11,7 +11,7 @@ use momentum_server::startup::IdentitySettings;
 use momentum_server::webhooks::WebhookSettings;
 use uuid::Uuid;
 
-use crate::{api_error, create, eventually, person};
+use crate::{create, eventually, person, Refused, ANY_CODE};
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -350,13 +350,11 @@ async fn a_rolled_back_change_emits_nothing() {
     let receiver = Receiver::start().await;
     let hook = endpoint(c, &receiver.url, vec![]).await;
     create(c, person("Ada", "dup@example.com")).await;
-    let (status, _) = api_error(
-        c.contacts_create()
-            .body(person("Bob", "DUP@example.com"))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
+    c.contacts_create()
+        .body(person("Bob", "DUP@example.com"))
+        .send()
+        .await
+        .refused(409, ANY_CODE);
     // The test event is queued after the refused create: once it has arrived, anything
     // the refused create had queued would have been claimed too.
     send_test(c, hook.id).await;
@@ -477,35 +475,32 @@ async fn private_destinations_are_refused_at_creation_unless_allowed() {
             })
             .send()
             .await;
-        let (status, body) = api_error(result);
-        assert_eq!(status, 422, "{url}");
+        let body = result.refused_as(url, 422, ANY_CODE);
         assert_eq!(body.error.details[0].field, "url", "{url}");
     }
-    let (status, _) = api_error(
-        c.webhook_endpoints_create()
-            .body(types::WebhookEndpointCreate {
-                url: "ftp://example.com/hook".parse().unwrap(),
-                description: None,
-                event_types: vec![],
-                enabled: None,
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 422);
+    c.webhook_endpoints_create()
+        .body(types::WebhookEndpointCreate {
+            url: "ftp://example.com/hook".parse().unwrap(),
+            description: None,
+            event_types: vec![],
+            enabled: None,
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
     // A public address is fine (no request is made at creation).
     let ok = endpoint(c, "https://93.184.216.34/hook", vec![]).await;
-    let (status, body) = api_error(
-        c.webhook_endpoints_update()
-            .id(ok.id.to_string())
-            .body(WebhookEndpointPatch {
-                url: Some("http://127.0.0.2/hook".parse().unwrap()),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!((status, body.error.details[0].field.as_str()), (422, "url"));
+    let body = c
+        .webhook_endpoints_update()
+        .id(ok.id.to_string())
+        .body(WebhookEndpointPatch {
+            url: Some("http://127.0.0.2/hook".parse().unwrap()),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(body.error.details[0].field, "url");
 }
 
 #[tokio::test]
@@ -658,17 +653,15 @@ async fn a_410_disables_the_endpoint_visibly_and_recover_resends_after_it_is_ena
 
     // A disabled endpoint is sent nothing; retry and recover say why.
     create(c, person("Bob", "bob@example.com")).await;
-    let (status, _) = api_error(
-        c.webhook_endpoints_recover()
-            .id(hook.id.to_string())
-            .body(types::WebhookRecover {
-                since: started,
-                until: None,
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
+    c.webhook_endpoints_recover()
+        .id(hook.id.to_string())
+        .body(types::WebhookRecover {
+            since: started,
+            until: None,
+        })
+        .send()
+        .await
+        .refused(409, ANY_CODE);
     c.webhook_endpoints_update()
         .id(hook.id.to_string())
         .body(WebhookEndpointPatch {
@@ -831,39 +824,31 @@ async fn endpoints_deliveries_and_events_are_the_tenants_own() {
     let hook = endpoint(c, &receiver.url, vec![]).await;
     let delivery = send_test(c, hook.id).await;
     let (_, other) = app.other_tenant().await;
-    let (status, _) = api_error(
-        other
-            .webhook_endpoints_get()
-            .id(hook.id.to_string())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
-    let (status, _) = api_error(
-        other
-            .webhook_deliveries_list()
-            .id(hook.id.to_string())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
-    let (status, _) = api_error(
-        other
-            .webhook_deliveries_retry()
-            .id(hook.id.to_string())
-            .delivery_id(delivery.id.to_string())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
-    let (status, _) = api_error(
-        other
-            .events_get()
-            .id(delivery.event_id.to_string())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
+    other
+        .webhook_endpoints_get()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    other
+        .webhook_deliveries_list()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    other
+        .webhook_deliveries_retry()
+        .id(hook.id.to_string())
+        .delivery_id(delivery.id.to_string())
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    other
+        .events_get()
+        .id(delivery.event_id.to_string())
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     assert!(other
         .webhook_endpoints_list()
         .send()
@@ -878,13 +863,11 @@ async fn endpoints_deliveries_and_events_are_the_tenants_own() {
         .send()
         .await
         .unwrap();
-    let (status, _) = api_error(
-        c.webhook_deliveries_list()
-            .id(hook.id.to_string())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
+    c.webhook_deliveries_list()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 }
 
 #[tokio::test]
