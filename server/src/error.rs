@@ -1,10 +1,15 @@
-//! The one application error type. Domain and database code return it; it knows nothing
-//! about HTTP. `api::envelope` turns it (and every error poem raises by itself) into the
-//! wire error envelope, in exactly one place.
+//! The one application error type, and the stable codes that name its kinds. Domain and
+//! database code return it; it knows nothing of HTTP: the edge (`api::responses::status`,
+//! `AppError::into_poem` and `render_error` in `api::edge`) gives each code its status and
+//! renders the wire error envelope, in exactly one place, as Oxide's `From<Error> for
+//! HttpError` does. What a database error means (`From<sqlx::Error>`) is `db::errors`'s
+//! to say. This module sits at the bottom with `domain/`: it must never import anything
+//! of the crate but `domain`.
 
 use crate::domain::FieldError;
 
-/// Stable error codes on the wire (`error.code`). Add codes, never repurpose one.
+/// Stable error codes on the wire (`error.code`). Add codes, never repurpose one. The
+/// edge adds each code's HTTP status (`api::responses::status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     BadRequest,
@@ -67,27 +72,6 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IdempotencyKeyInUse => "idempotency_key_in_use",
             Self::IdempotencyAnswerUnavailable => "idempotency_answer_unavailable",
-        }
-    }
-
-    pub fn status(self) -> u16 {
-        match self {
-            Self::BadRequest => 400,
-            Self::ValidationFailed => 422,
-            Self::Unauthorized => 401,
-            Self::Forbidden => 403,
-            Self::NotFound => 404,
-            Self::MethodNotAllowed => 405,
-            Self::Conflict => 409,
-            Self::PreconditionFailed => 412,
-            Self::PayloadTooLarge => 413,
-            Self::UnsupportedMediaType => 415,
-            Self::RateLimited => 429,
-            Self::Internal => 500,
-            Self::ServiceUnavailable => 503,
-            Self::IdempotencyKeyReused => 422,
-            Self::IdempotencyKeyInUse => 409,
-            Self::IdempotencyAnswerUnavailable => 409,
         }
     }
 }
@@ -204,79 +188,4 @@ impl AppError {
     }
 }
 
-impl From<sqlx::Error> for AppError {
-    fn from(err: sqlx::Error) -> Self {
-        // Two transactions that each waited on the other (PostgreSQL aborts one of them):
-        // the request changed nothing and can simply be sent again.
-        if let sqlx::Error::Database(db) = &err {
-            // Every write path keeps the custom field values index through a trigger, so
-            // its unique rule can surface from any of them.
-            if db.constraint() == Some(crate::db::custom_fields::UNIQUE_INDEX) {
-                return crate::db::custom_fields::value_taken(None);
-            }
-            let code = db.code();
-            if matches!(code.as_deref(), Some("40P01" | "40001")) {
-                return Self::Conflict {
-                    message: "the request collided with a concurrent change and was not \
-                              applied; send it again"
-                        .into(),
-                    details: Vec::new(),
-                };
-            }
-            if code.as_deref().is_some_and(database_away) {
-                return Self::Unavailable(err.into());
-            }
-            // query_canceled: the statement outlived the request's deadline (TenantTx's
-            // statement_timeout), as the edge's own 503 says, just sooner.
-            if code.as_deref() == Some("57014") {
-                return Self::TimedOut;
-            }
-        }
-        match &err {
-            // Connection-level failures are the database being away, not a bug: the client
-            // gets 503 and may retry.
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(err.into()),
-            _ => Self::Internal(anyhow::Error::new(err)),
-        }
-    }
-}
-
-/// SQLSTATEs that say the database is going away, coming back or out of connections
-/// rather than that the request is wrong: a shutdown or crash of the server cutting off
-/// the session (57P01 admin_shutdown, 57P02 crash_shutdown), a server still starting
-/// (57P03 cannot_connect_now), any connection exception (class 08), and no free
-/// connection slot (53300 too_many_connections). A retry later can succeed.
-fn database_away(code: &str) -> bool {
-    matches!(code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
-}
-
 pub type AppResult<T> = Result<T, AppError>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_database_going_away_is_unavailable_whatever_the_way() {
-        for code in [
-            "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08P01",
-        ] {
-            assert!(database_away(code), "{code}");
-        }
-        for code in ["23505", "40001", "42501", "57014", "22P02"] {
-            assert!(!database_away(code), "{code}");
-        }
-        for err in [
-            sqlx::Error::PoolTimedOut,
-            sqlx::Error::PoolClosed,
-            sqlx::Error::Io(std::io::ErrorKind::BrokenPipe.into()),
-            sqlx::Error::Io(std::io::ErrorKind::UnexpectedEof.into()),
-        ] {
-            assert_eq!(AppError::from(err).code(), ErrorCode::ServiceUnavailable);
-        }
-    }
-}

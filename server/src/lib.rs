@@ -4,8 +4,9 @@
 //! Code tour: `api/` (HTTP: handlers, wire types, envelope), `domain/` (validated types
 //! and business rules), `db/` (SQL, the tenant-scoped transaction, embedded PostgreSQL),
 //! `auth/` (credentials, scopes, roles), `crypto.rs` (secrets at rest), `ratelimit/`
-//! (classes and limiters), `metrics.rs` (`/metrics`), `webhooks/` (signing, the secrets
-//! at rest, the address guard and the delivery worker), `startup.rs` (wiring),
+//! (classes and limiters), `metrics.rs` (`/metrics`), `events.rs` (the event catalogue
+//! and the outbox's `emit`), `webhooks/` (signing, the secrets at rest, the address guard
+//! and the delivery worker), `startup.rs` (wiring),
 //! `serving.rs` (the connection loop and its limits on slow clients), `deadline.rs` (the
 //! request's deadline, which bounds its statements),
 //! `config.rs` (flags and environment), `testing/` (services tests start for themselves).
@@ -18,11 +19,15 @@ pub mod db;
 pub mod deadline;
 pub mod domain;
 pub mod error;
+pub mod events;
+#[cfg(test)]
+mod layers;
 pub mod metrics;
 pub mod ratelimit;
 pub mod serving;
 #[cfg(test)]
 mod source_files;
 pub mod startup;
+pub mod state;
 pub mod testing;
 pub mod webhooks;

@@ -28,25 +28,7 @@ use crate::serving::{self, ConnectionLimits};
 use crate::webhooks::worker::Worker;
 use crate::webhooks::WebhookSettings;
 
-/// What every handler can reach, through `Data<&AppState>`.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub auth: Arc<Authenticator>,
-    pub identity: IdentitySettings,
-    /// Wakes QR-session long polls on this instance when a session changes.
-    pub qr_events: Arc<tokio::sync::Notify>,
-    pub limits: Arc<RateLimiter>,
-    pub metrics: Arc<Metrics>,
-    pub webhooks: WebhookSettings,
-    /// How long answers to requests with an `Idempotency-Key` are kept.
-    pub idempotency_ttl: Duration,
-    /// Seals the webhook signing secrets the API makes.
-    pub secret_key: SecretKey,
-    /// Set once a shutdown is asked for: `/readyz` answers 503 from then on, so a load
-    /// balancer stops sending requests while those it still sends are served.
-    pub draining: Arc<AtomicBool>,
-}
+pub use crate::state::{AppState, IdentitySettings};
 
 /// Settings of the HTTP application itself.
 #[derive(Debug, Clone)]
@@ -112,31 +94,6 @@ impl Default for HttpSettings {
 /// The default of [`HttpSettings::request_timeout`]: twice the longest QR long-poll, so
 /// a poll is never cut off however slowly its client sent the request.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Credentials and QR-code login.
-#[derive(Debug, Clone)]
-pub struct IdentitySettings {
-    /// How long a credential lookup is cached: the most a revocation takes to reach
-    /// every instance.
-    pub auth_cache_ttl: Duration,
-    /// How often `last_used_at` is written (one batch per interval).
-    pub last_used_flush: Duration,
-    /// How long a QR session can be approved and exchanged.
-    pub qr_session_ttl: Duration,
-    /// How long a session token from a QR login lives.
-    pub session_token_ttl: Duration,
-}
-
-impl Default for IdentitySettings {
-    fn default() -> Self {
-        Self {
-            auth_cache_ttl: Duration::from_secs(5),
-            last_used_flush: Duration::from_secs(30),
-            qr_session_ttl: Duration::from_secs(120),
-            session_token_ttl: Duration::from_secs(3600),
-        }
-    }
-}
 
 pub fn routes(state: AppState, settings: &HttpSettings) -> impl poem::Endpoint {
     let service = api::service();
@@ -396,6 +353,7 @@ impl Application {
                     self.settings.webhooks.clone(),
                     self.settings.secret_key.clone(),
                     Some(Arc::clone(&self.state.metrics)),
+                    api::webhooks::endpoint_data,
                 )
                 .map_err(std::io::Error::other)?;
                 spawn_purges(worker_pool, self.settings.trash, &stopped);
@@ -915,8 +873,9 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         spawn_purges(&pool, trash, &stopped);
-        let worker =
-            tokio::spawn(Worker::new(pool, session, settings, key, None)?.run(stopped, grace));
+        let endpoint_data = api::webhooks::endpoint_data;
+        let worker = Worker::new(pool, session, settings, key, None, endpoint_data)?;
+        let worker = tokio::spawn(worker.run(stopped, grace));
         shutdown_signal().await;
         let _ = stop.send(true);
         let _ = worker.await;

@@ -292,6 +292,52 @@ mod tests {
         );
     }
 
+    /// Each distinct response header is declared once under `components/headers` and every
+    /// response refers to it. Resolving those references in the committed document must
+    /// give back exactly the document with the headers written out in full, as
+    /// poem-openapi generates them: sharing them makes the document smaller, nothing else.
+    #[test]
+    fn resolving_the_shared_headers_gives_back_the_inline_document() {
+        let mut committed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(openapi_path()).unwrap_or_default())
+                .expect("the committed document is JSON");
+        let inline: serde_json::Value =
+            serde_json::from_str(&momentum_server::api::spec_json_inline_headers())
+                .expect("the server's document is JSON");
+        let shared = committed["components"]
+            .as_object_mut()
+            .and_then(|components| components.remove("headers"))
+            .expect("the committed document has components/headers");
+        let mut references = 0;
+        for (path, item) in committed["paths"].as_object_mut().into_iter().flatten() {
+            for (method, op) in item.as_object_mut().into_iter().flatten() {
+                for (status, response) in op["responses"].as_object_mut().into_iter().flatten() {
+                    for (name, header) in response["headers"].as_object_mut().into_iter().flatten()
+                    {
+                        let component = header["$ref"]
+                            .as_str()
+                            .and_then(|r| r.strip_prefix("#/components/headers/"))
+                            .unwrap_or_else(|| {
+                                panic!("{method} {path} {status}: {name} is not a $ref")
+                            });
+                        assert!(
+                            shared[component].is_object(),
+                            "{method} {path} {status}: {name} refers to a missing {component}"
+                        );
+                        *header = shared[component].clone();
+                        references += 1;
+                    }
+                }
+            }
+        }
+        assert!(references > 1000, "{references} header references");
+        assert!(
+            committed == inline,
+            "resolving the header $refs of openapi/openapi.json does not give back the \
+             server's document with its headers inline"
+        );
+    }
+
     #[test]
     fn committed_sdk_matches_the_committed_document() {
         let spec = std::fs::read_to_string(openapi_path()).unwrap_or_default();

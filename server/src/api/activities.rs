@@ -22,16 +22,17 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, PathId, RecordType, Text};
+use super::types::{text, PathId, Text};
 use super::ApiTags;
 use crate::auth::Principal;
 use crate::auth::Scope;
 use crate::db::activities::{self as repo, ActivityFilter, ActivityRow, ActivitySort};
 use crate::db::{companies, contacts, leads, TenantTx};
 use crate::domain::activity::{self as domain, ActivityType, BODY_MAX, SUBJECT_MAX};
+use crate::domain::record::RecordType;
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The kinds of activity a client writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

@@ -15,15 +15,15 @@ use super::responses::{envelopes, Action, ApiResult, Create, Created, List, Meta
 use super::security::ApiKey as Credential;
 use super::types::{Bounded, PathId, Str, Text};
 use super::ApiTags;
-use crate::auth::api_key::NewApiKey;
 use crate::auth::scopes::ALL;
 use crate::auth::{Principal, Role, Scope};
 use crate::db::api_keys::{self as repo, ApiKeyRow, ApiKeySort, NewKeyRow};
 use crate::db::{audit, users, violations, TenantTx};
+use crate::domain::credential::NewApiKey;
 use crate::domain::fields::optional_text;
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const NAME_MAX: usize = 200;
 const SCOPES_MAX: usize = 20;

@@ -19,7 +19,7 @@ use super::responses::{
     Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, PathId, RecordType, Text};
+use super::types::{text, PathId, Text};
 use super::ApiTags;
 use crate::auth::Scope;
 use crate::db::associations::{
@@ -28,9 +28,10 @@ use crate::db::associations::{
 };
 use crate::db::TenantTx;
 use crate::domain::association::{self as domain, Label, LabelInput};
+use crate::domain::record::RecordType;
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const NAME_MAX: usize = domain::LABEL_NAME_MAX;
 const DESCRIPTION_MAX: usize = domain::LABEL_DESCRIPTION_MAX;

@@ -18,7 +18,7 @@ use super::{filter_text, ApiTags};
 use crate::auth::Scope;
 use crate::db::audit::{self as repo, AuditFilter, AuditRow, AuditSort};
 use crate::db::TenantTx;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// One recorded change. Never holds a secret.
 #[derive(Debug, Clone, Object)]

@@ -28,13 +28,13 @@ use super::responses::{
 use super::security::ApiKey;
 use super::types::PathId;
 use super::ApiTags;
-use crate::auth::api_key::{hash_secret, Kind, NewApiKey};
 use crate::auth::{Principal, Role, Scope};
 use crate::db::qr::{self as repo, QrSessionRow, SessionTokenRow, TokenSort};
 use crate::db::{audit, users, TenantTx};
+use crate::domain::credential::{hash_secret, Kind, NewApiKey};
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The longest a status poll may wait for a change.
 pub(crate) const MAX_WAIT_SECS: u64 = 30;

@@ -41,15 +41,15 @@ use super::events::{self, EventType};
 use super::merge::overlay;
 use super::responses::{ApiResult, Create, ErrorBody, ErrorDetail, Success};
 use super::security::ApiKey;
-use super::types::RecordType;
 use super::ApiTags;
 use crate::auth::Scope;
 use crate::db::companies::{self as companies_repo, CompanyRow};
 use crate::db::contacts::{self as contacts_repo, ContactRow};
 use crate::db::TenantTx;
+use crate::domain::record::RecordType;
 use crate::domain::{self, FieldError};
 use crate::error::{AppError, AppResult};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The most items a batch takes.
 pub const MAX_ITEMS: usize = 100;

@@ -23,7 +23,7 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Int, PathId, RecordType, Text, TextList};
+use super::types::{text, Int, PathId, Text, TextList};
 use super::{filter_text, ApiTags};
 use crate::auth::Scope;
 use crate::db::companies::{self as repo, CompanyFilter, CompanyRow, CompanySort};
@@ -31,8 +31,9 @@ use crate::db::contacts::ContactFilter;
 use crate::db::TenantTx;
 use crate::domain::company as domain;
 use crate::domain::fields::{self, PHONE_MAX, TAGS_MAX_ITEMS, TAG_MAX, URL_MAX};
+use crate::domain::record::RecordType;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 type Tags = TextList<TAGS_MAX_ITEMS, TAG_MAX>;
 type Employees = Int<0, { domain::EMPLOYEES_MAX }>;

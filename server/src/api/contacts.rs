@@ -21,15 +21,16 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Email, PathId, RecordType, Text, TextList};
+use super::types::{text, Email, PathId, Text, TextList};
 use super::{filter_text, ApiTags};
 use crate::auth::Scope;
 use crate::db::contacts::{self as repo, ContactFilter, ContactRow, ContactSort};
 use crate::db::TenantTx;
 use crate::domain::contact::{self as domain, Patch};
 use crate::domain::fields::{TAGS_MAX_ITEMS, TAG_MAX};
+use crate::domain::record::RecordType;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const NAME_MAX: usize = domain::NAME_MAX;
 const TITLE_MAX: usize = domain::TITLE_MAX;

@@ -21,18 +21,19 @@ use super::responses::{
     Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{PathId, RecordType, Text, TextList};
+use super::types::{PathId, Text, TextList};
 
 type Options = TextList<{ domain::OPTIONS_MAX }, { domain::OPTION_MAX }>;
 use super::ApiTags;
 use crate::auth::Scope;
 use crate::db::custom_fields::{self as repo, DefinitionRow, DefinitionSort, DefinitionWrite};
-use crate::db::TenantTx;
+use crate::db::{self, TenantTx};
 use crate::domain::custom_field::{self as domain, FieldType};
 use crate::domain::fields::Errors;
+use crate::domain::record::RecordType;
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The type of a custom field's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -561,8 +562,9 @@ impl CustomFieldsApi {
         let current = repo::get_for_update(&mut tx, id).await?;
         if_match.check(&current)?;
         let record_type = RecordType::parse(&current.record_type).unwrap_or(RecordType::Contact);
-        let deleted =
-            CustomField::from(repo::delete(&mut tx, id, record_type.table(), &current.key).await?);
+        let deleted = CustomField::from(
+            repo::delete(&mut tx, id, db::record_table(record_type), &current.key).await?,
+        );
         events::emit(&mut tx, EventType::CustomFieldDeleted, &deleted).await?;
         tx.commit().await?;
         Ok(NoContent)

@@ -23,7 +23,7 @@ use poem_openapi::payload::Json;
 use tracing::Instrument;
 
 use super::operations::{self, Operation};
-use super::responses::{ErrorDetail, ErrorEnvelope, REQUEST_ID_HEADER};
+use super::responses::{self, ErrorDetail, ErrorEnvelope, REQUEST_ID_HEADER};
 use crate::domain::FieldError;
 use crate::error::{AppError, ErrorCode};
 use crate::metrics::Metrics;
@@ -406,8 +406,8 @@ async fn limit_body(req: &mut Request, limit: usize) -> poem::Result<()> {
 
 impl AppError {
     pub fn into_poem(self) -> poem::Error {
-        let status =
-            StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(responses::status(self.code()))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         poem::Error::new(self, status)
     }
 }
@@ -484,7 +484,8 @@ pub(super) fn render_error(err: poem::Error, request_id: &str) -> Response {
             ErrorEnvelope::from_parts(code, message, vec![], request_id),
         )
     };
-    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(responses::status(code)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Json(envelope).into_response();
     resp.set_status(status);
     // A client told to come back needs to know when: the database restarting takes

@@ -43,7 +43,7 @@ use crate::db::idempotency::{self as repo, Claim};
 use crate::db::TenantTx;
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const KEY_HEADER: &str = "Idempotency-Key";
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";

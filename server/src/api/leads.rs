@@ -24,7 +24,7 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Amount, Date, Email, PathId, RecordType, Text};
+use super::types::{text, Amount, Date, Email, PathId, Text};
 use super::{bad_parameter, filter_text, ApiTags};
 use crate::auth::Scope;
 use crate::db::leads::{self as repo, LeadFilter, LeadRow, LeadSort, MovedLead};
@@ -33,9 +33,10 @@ use crate::db::{companies, contacts, violations, TenantTx};
 use crate::domain::fields::{self, DOMAIN_MAX, PHONE_MAX};
 use crate::domain::lead::{self as domain, Prospect};
 use crate::domain::pipeline::StageKind;
+use crate::domain::record::RecordType;
 use crate::domain::{company, contact, FieldError};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PERSON_NAME_MAX: usize = contact::NAME_MAX;
 

@@ -24,7 +24,7 @@ use crate::db::merges::{self as repo, DuplicateRow};
 use crate::db::{companies, contacts, TenantTx};
 use crate::domain::{merge as fill, FieldError};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Which record to merge into this one.
 #[derive(Debug, Clone, Object)]

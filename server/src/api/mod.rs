@@ -15,6 +15,7 @@ pub mod docs;
 pub mod edge;
 pub mod etag;
 pub mod events;
+mod header_components;
 pub mod idempotency;
 pub mod leads;
 pub mod merge;
@@ -187,8 +188,20 @@ pub fn filter_text(
 /// The document exactly as committed in `openapi/openapi.json` (with a final newline),
 /// and as served at `/openapi.json`: poem-openapi's output, with each operation's
 /// rate-limit class (from `api::operations`, the table that enforces it) added to its
-/// description.
+/// description, and each distinct response header declared once under
+/// `components/headers` (`api::header_components`).
 pub fn spec_json() -> String {
+    render(true)
+}
+
+/// [`spec_json`] with every response header written out in full where it is used, as
+/// poem-openapi generates them: what resolving the committed document's header `$ref`s
+/// must give back (an `xtask` test), so sharing them changes nothing else.
+pub fn spec_json_inline_headers() -> String {
+    render(false)
+}
+
+fn render(share_headers: bool) -> String {
     /// The document's top level in poem-openapi's order, and its paths in the order the
     /// code declares them (which is how Swagger UI lists them).
     #[derive(serde::Serialize, serde::Deserialize)]
@@ -235,6 +248,9 @@ pub fn spec_json() -> String {
     }
     if let Some(components) = doc.rest.get_mut("components") {
         close_request_bodies(&doc.paths, components);
+        if share_headers {
+            header_components::share(&mut doc.paths, components);
+        }
     }
     let mut spec = serde_json::to_string_pretty(&doc).unwrap_or_default();
     spec.push('\n');
@@ -431,8 +447,11 @@ fn document_idempotency(entry: &mut serde_json::Map<String, serde_json::Value>) 
 mod tests {
     use crate::error::ErrorCode;
 
+    /// The document, its shared response headers resolved: what each response says.
     fn document() -> serde_json::Value {
-        serde_json::from_str(&super::spec_json()).expect("the document is JSON")
+        let mut doc = serde_json::from_str(&super::spec_json()).expect("the document is JSON");
+        super::header_components::inline(&mut doc);
+        doc
     }
 
     #[test]

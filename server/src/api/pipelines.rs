@@ -28,7 +28,7 @@ use crate::db::pipelines::{self as repo, PipelineRow, PipelineSort, StageRow};
 use crate::db::TenantTx;
 use crate::domain::pipeline::{self as domain, NAME_MAX, STAGES_MAX};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 type Probability = Int<0, 100>;
 type Position = Int<0, { STAGES_MAX as i64 - 1 }>;

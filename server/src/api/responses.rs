@@ -621,6 +621,30 @@ error_sets! {
     ];
 }
 
+/// Each error code's HTTP status: the one place a kind of application error meets HTTP
+/// (the application error itself, in `error.rs`, has none). The edge sets it on every
+/// error it renders, and the document lists it for every operation.
+pub fn status(code: ErrorCode) -> u16 {
+    match code {
+        ErrorCode::BadRequest => 400,
+        ErrorCode::ValidationFailed => 422,
+        ErrorCode::Unauthorized => 401,
+        ErrorCode::Forbidden => 403,
+        ErrorCode::NotFound => 404,
+        ErrorCode::MethodNotAllowed => 405,
+        ErrorCode::Conflict => 409,
+        ErrorCode::PreconditionFailed => 412,
+        ErrorCode::PayloadTooLarge => 413,
+        ErrorCode::UnsupportedMediaType => 415,
+        ErrorCode::RateLimited => 429,
+        ErrorCode::Internal => 500,
+        ErrorCode::ServiceUnavailable => 503,
+        ErrorCode::IdempotencyKeyReused => 422,
+        ErrorCode::IdempotencyKeyInUse => 409,
+        ErrorCode::IdempotencyAnswerUnavailable => 409,
+    }
+}
+
 fn describe(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::BadRequest => {
@@ -721,7 +745,7 @@ impl<S: ErrorSet> ApiResponse for ApiError<S> {
                         _ => vec![],
                     };
                     json_response(
-                        code.status(),
+                        status(*code),
                         describe(*code),
                         Json::<ErrorEnvelope>::schema_ref(),
                         extra,

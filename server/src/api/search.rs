@@ -23,15 +23,15 @@ use super::edge::RequestId;
 use super::leads::Lead;
 use super::responses::{ApiResult, List, ListMeta, Success};
 use super::security::ApiKey;
-use super::types::RecordType;
 use super::{bad_parameter, ApiTags};
 use crate::auth::{Principal, Scope};
 use crate::db::search::{self as repo, After, HitRow};
 use crate::db::TenantTx;
+use crate::domain::record::RecordType;
 use crate::domain::search::Needle;
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;

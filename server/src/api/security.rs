@@ -17,7 +17,7 @@ use crate::auth::Principal;
 use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::ratelimit::{ClientIp, Decision, Key, Slot, Unavailable};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// An API key (`mk_...`, printed by `momentum tenant create` or made with
 /// `api_keys_create`) or a session token (`mst_...`, from a QR-code login). Each operation

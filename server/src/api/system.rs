@@ -8,7 +8,7 @@ use super::responses::{ApiResult, Meta, Public, Success};
 use super::ApiTags;
 use crate::db;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The state of a probe.
 #[derive(Debug, Clone, Object)]

@@ -27,7 +27,7 @@ use crate::db::TenantTx;
 use crate::domain::fields::{self, Errors};
 use crate::domain::FieldError;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A member of the tenant.
 #[derive(Debug, Clone, Object)]

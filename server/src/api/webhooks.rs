@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::MaybeUndefined;
+use poem_openapi::types::{MaybeUndefined, ToJSON};
 use poem_openapi::{Enum, Object, OpenApi};
 use serde_json::json;
 use uuid::Uuid;
@@ -31,7 +31,7 @@ use crate::db::webhooks::{
 use crate::db::TenantTx;
 use crate::domain::{fields, FieldError};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::webhooks::{guard, secrets, signing};
 
 const URL_MAX: usize = 2048;
@@ -94,6 +94,15 @@ impl From<EndpointRow> for WebhookEndpoint {
             updated_at: row.updated_at,
         }
     }
+}
+
+/// An endpoint as the API returns it, as JSON: the `data` of the
+/// `webhook_endpoint.disabled` event the delivery worker emits (`startup` hands this to
+/// it, as `webhooks::worker::EndpointData`, so the worker never imports the API).
+pub fn endpoint_data(row: EndpointRow) -> serde_json::Value {
+    WebhookEndpoint::from(row)
+        .to_json()
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// An endpoint with its signing secret, shown this once.

@@ -1,6 +1,6 @@
 //! A guard on how secrets are compared: never with `==` or `!=`, which return at the first
 //! differing byte and so leak, through timing, how much of a guess was right. Secrets are
-//! hashed and compared with `subtle::ConstantTimeEq` (`api_key::matches`, the QR poll
+//! hashed and compared with `subtle::ConstantTimeEq` (`credential::PresentedKey::matches`, the QR poll
 //! secret), and the SDK checks signatures with `hmac`'s constant-time `verify_slice`. This
 //! test reads the sources and fails on an `==`/`!=` that touches a value named like a
 //! secret, so a new comparison has to use `ct_eq` or say here why it is not a secret.

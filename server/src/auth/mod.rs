@@ -4,9 +4,10 @@
 //! A credential is `<prefix><public_id>_<secret>`: the public id finds the row, the secret
 //! proves possession. Only a SHA-256 of the secret is stored (the secret has 256 bits of
 //! entropy, so a slow password hash adds nothing), and it is compared in constant time.
-//! This module never logs a credential or a secret.
+//! This module never logs a credential or a secret. The credential format itself (making,
+//! parsing, hashing) is `domain::credential`, below `db/`, which stores it; this module
+//! sits above `db/` and must never be imported by it.
 
-pub mod api_key;
 pub mod broadcast;
 #[cfg(test)]
 mod ct_guard;
@@ -22,12 +23,13 @@ use futures::future::BoxFuture;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use api_key::Kind;
-use api_key::PresentedKey;
+pub use crate::domain::credential::Kind;
 pub use scopes::{Role, Scope};
 
+use crate::db::audit::Actor;
 use crate::db::auth::{self as repo, StoredCredential};
 use crate::db::TenantTx;
+use crate::domain::credential::PresentedKey;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
@@ -45,6 +47,17 @@ pub struct Principal {
     /// What it may do: its own scopes (for a session token, those its approver held),
     /// bounded by its user's role.
     pub scopes: Vec<Scope>,
+}
+
+/// What the audit log records of a principal.
+impl From<&Principal> for Actor {
+    fn from(principal: &Principal) -> Self {
+        Self {
+            kind: principal.kind,
+            credential_id: principal.credential_id,
+            user_id: principal.user_id,
+        }
+    }
 }
 
 impl Principal {
@@ -290,7 +303,7 @@ mod tests {
     use tokio::sync::{oneshot, Notify};
 
     use super::*;
-    use crate::auth::api_key::NewApiKey;
+    use crate::domain::credential::NewApiKey;
 
     /// Stands in for the database: a key that a "revocation" flips, and a way to hold the
     /// first lookup open after it has read the key's state.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
 use super::{prepared_statements, query_as};
-use crate::auth::api_key::NewApiKey;
+use crate::domain::credential::NewApiKey;
 use crate::error::{AppError, AppResult};
 
 const COLUMNS: &str = "id, public_id, name, scopes, user_id, created_at, updated_at, \

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
 use super::{prepared_statements, query};
-use crate::auth::Principal;
+use crate::domain::credential::Kind;
 use crate::error::AppResult;
 
 const COLUMNS: &str = "id, action, actor_kind, actor_id, actor_user_id, target_type, \
@@ -30,14 +30,25 @@ pub struct AuditRow {
 
 keyed!(AuditRow);
 
+/// Who did it, as the log records it: the credential and the user it acts as. Callers
+/// pass their `auth::Principal`, which converts into it; the type is here because `db/`
+/// must not import `auth/`, which sits above it.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    pub kind: Kind,
+    pub credential_id: Uuid,
+    pub user_id: Option<Uuid>,
+}
+
 /// Records `action` by `actor` on a target, in the caller's transaction.
 pub async fn record(
     tx: &mut TenantTx,
-    actor: &Principal,
+    actor: impl Into<Actor>,
     action: &str,
     target: (&str, Uuid),
     data: Value,
 ) -> AppResult<()> {
+    let actor = actor.into();
     query(
         "INSERT INTO audit_events (id, tenant_id, action, actor_kind, actor_id, actor_user_id, \
          target_type, target_id, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::TenantTx;
 use super::{autocommit, query, query_as, query_scalar};
-use crate::auth::Kind;
+use crate::domain::credential::Kind;
 use crate::error::AppResult;
 
 #[derive(Debug, sqlx::FromRow)]

@@ -1,6 +1,6 @@
 //! Custom field definitions and the values index (`custom_field_values`, kept in step with
 //! the records by a trigger; see the migration). Record tables are named by the caller
-//! with a `&'static str` from `RecordType::table()`.
+//! with a `&'static str` from `db::record_table`.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};

@@ -8,7 +8,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
-use super::pipelines::StageRow;
+use super::stages::StageRow;
 use super::{escape_like, violations, TenantTx};
 use super::{prepared_statements, query, query_as, query_scalar};
 use crate::domain::lead::{Lead, Prospect};

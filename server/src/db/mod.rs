@@ -29,6 +29,7 @@ pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
 pub mod embedded;
+mod errors;
 pub mod events;
 pub mod idempotency;
 pub mod leads;
@@ -41,6 +42,7 @@ pub mod qr;
 pub mod search;
 #[cfg(test)]
 mod sql_guard;
+pub mod stages;
 mod statements;
 mod tenant_tx;
 pub mod tenants;
@@ -54,6 +56,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::domain::record::RecordType;
 
 pub use statements::{
     autocommit, prepared_statements, query, query_as, query_scalar, set_prepared_statements,
@@ -437,6 +441,16 @@ pub async fn check_ready(pool: &PgPool) -> anyhow::Result<Readiness> {
     .context("database unreachable")?;
     tx.commit().await.context("database unreachable")?;
     Ok(Readiness { encrypted })
+}
+
+/// The table holding records of `kind` (a constant, safe to splice into SQL).
+pub fn record_table(kind: RecordType) -> &'static str {
+    match kind {
+        RecordType::Contact => "contacts",
+        RecordType::Company => "companies",
+        RecordType::Lead => "leads",
+        RecordType::Activity => "activities",
+    }
 }
 
 /// Escapes `%`, `_` and `\\` so user text matches literally inside an ILIKE pattern.

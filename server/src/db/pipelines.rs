@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::leads::{self, LeadsIn, MovedLead};
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+pub use super::stages::StageRow;
 use super::TenantTx;
 use super::{prepared_statements, query, query_as, query_scalar};
 use crate::domain::pipeline::{no_open_stage, NewPipeline, Stage, StageKind, STAGES_MAX};
@@ -32,25 +33,6 @@ pub struct PipelineRow {
 }
 
 keyed!(PipelineRow);
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StageRow {
-    pub id: Uuid,
-    pub pipeline_id: Uuid,
-    pub name: String,
-    pub position: i32,
-    pub probability: i32,
-    pub kind: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl StageRow {
-    pub fn kind(&self) -> StageKind {
-        // The column's CHECK admits exactly the three kinds.
-        StageKind::parse(&self.kind).unwrap_or(StageKind::Open)
-    }
-}
 
 fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> AppError {
     AppError::Validation(vec![FieldError::new(field, code, message)])

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::page::{creation_order, keyed, Page};
 use super::TenantTx;
 use super::{autocommit, prepared_statements, query, query_as, query_scalar};
-use crate::auth::api_key::NewApiKey;
+use crate::domain::credential::NewApiKey;
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -25,7 +25,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ("cmp", "`<` or `>`, chosen by the sort direction"),
     (
         "table",
-        "a record table name from `RecordType::table()`, a `&'static str` per variant",
+        "a record table name from `db::record_table`, a `&'static str` per variant",
     ),
     (
         "op",

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{autocommit, query, query_scalar};
-use crate::auth::api_key::NewApiKey;
+use crate::domain::credential::NewApiKey;
 
 /// Every scope: the first key of a tenant acts for its owner with every permission.
 pub const ALL_SCOPES: &str = "*";

@@ -7,7 +7,7 @@ use super::fields::{self, Errors, FieldError};
 pub const LABEL_NAME_MAX: usize = 100;
 pub const LABEL_DESCRIPTION_MAX: usize = 1000;
 
-/// The record types, by wire name (the API's `RecordType` names the same four).
+/// The record types, by wire name (`record::RecordType` names the same four).
 pub const RECORD_TYPES: [&str; 4] = ["contact", "company", "lead", "activity"];
 
 /// A record type's wire name as the `'static` constant the database layer binds.

@@ -5,11 +5,13 @@ pub mod activity;
 pub mod association;
 pub mod company;
 pub mod contact;
+pub mod credential;
 pub mod custom_field;
 pub mod fields;
 pub mod lead;
 pub mod merge;
 pub mod pipeline;
+pub mod record;
 pub mod search;
 
 pub use fields::FieldError;

@@ -1,6 +1,8 @@
 //! Delivery of webhooks: signing (Standard Webhooks), the secrets at rest, the guard against requests into
 //! private networks, and the worker that sends what the outbox queued. Knows HTTP as a
-//! client only; what an event says is decided where the change is made (`api::events`).
+//! client only; what an event says is decided where the change is made, through the
+//! catalogue in `crate::events`. Must never import `crate::api`: the one wire form the
+//! worker needs (a disabled endpoint's) is handed to it (`worker::EndpointData`).
 
 pub mod guard;
 pub mod secrets;

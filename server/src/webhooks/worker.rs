@@ -22,11 +22,11 @@ use url::Host;
 use super::guard::{self, GuardedResolver};
 use super::WebhookSettings;
 use super::{secrets, signing};
-use crate::api::events::EventType;
 use crate::crypto::SecretKey;
-use crate::db::webhooks::{self as repo, Attempt, Claim, Next, CHANNEL};
+use crate::db::webhooks::{self as repo, Attempt, Claim, EndpointRow, Next, CHANNEL};
 use crate::db::TenantTx;
 use crate::error::AppError;
+use crate::events::{self, EventType};
 use crate::metrics::Metrics;
 
 /// The most of a receiver's answer kept with an attempt.
@@ -35,6 +35,12 @@ pub const RESPONSE_BODY_LIMIT: usize = 4096;
 /// The longest a `Retry-After` can push a retry back; beyond it the receiver is asking for
 /// more patience than the schedule has.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(24 * 3600);
+
+/// Renders an endpoint as the API returns it, for the `data` of the
+/// `webhook_endpoint.disabled` event the worker emits. The API provides it
+/// (`api::webhooks::endpoint_data`) and `startup` hands it over: the wire form is the
+/// API's to define, and this module must never import `crate::api`.
+pub type EndpointData = fn(EndpointRow) -> serde_json::Value;
 
 pub struct Worker {
     pool: PgPool,
@@ -50,17 +56,20 @@ pub struct Worker {
     metrics: Option<Arc<Metrics>>,
     /// Opens the endpoints' signing secrets.
     key: SecretKey,
+    endpoint_data: EndpointData,
 }
 
 impl Worker {
     /// A worker claiming and recording through `pool`, and listening through
-    /// `listen_session` ([`crate::db::listen::session_pool`]).
+    /// `listen_session` ([`crate::db::listen::session_pool`]); `endpoint_data` renders the
+    /// endpoints it disables.
     pub fn new(
         pool: PgPool,
         listen_session: PgPool,
         settings: WebhookSettings,
         key: SecretKey,
         metrics: Option<Arc<Metrics>>,
+        endpoint_data: EndpointData,
     ) -> anyhow::Result<Arc<Self>> {
         let client = client(&settings)?;
         Ok(Arc::new(Self {
@@ -72,6 +81,7 @@ impl Worker {
             client,
             metrics,
             key,
+            endpoint_data,
         }))
     }
 
@@ -268,13 +278,8 @@ impl Worker {
             if let Some(reason) = reason {
                 if let Some(row) = repo::disable(&mut tx, claim.endpoint_id, reason).await? {
                     tracing::info!(endpoint_id = %row.id, reason, "webhook endpoint disabled");
-                    let endpoint = crate::api::webhooks::WebhookEndpoint::from(row);
-                    crate::api::events::emit(
-                        &mut tx,
-                        EventType::WebhookEndpointDisabled,
-                        &endpoint,
-                    )
-                    .await?;
+                    let endpoint = (self.endpoint_data)(row);
+                    events::emit(&mut tx, EventType::WebhookEndpointDisabled, endpoint).await?;
                 }
             }
         }
@@ -579,8 +584,17 @@ mod tests {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy("postgres://probe@127.0.0.1:1/probe")
             .expect("a lazy pool");
-        Worker::new(pool.clone(), pool, settings, SecretKey::generate(), None)
-            .expect("build the worker")
+        // Nothing is disabled here: no endpoint is ever rendered.
+        let endpoint_data: EndpointData = |_| serde_json::Value::Null;
+        Worker::new(
+            pool.clone(),
+            pool,
+            settings,
+            SecretKey::generate(),
+            None,
+            endpoint_data,
+        )
+        .expect("build the worker")
     }
 
     /// The proxy variables are process-wide, so they are set only in a child process

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use chrono::{Duration, Utc};
-use momentum_server::auth::api_key::{hash_secret, Kind, NewApiKey};
+use momentum_server::domain::credential::{hash_secret, Kind, NewApiKey};
 use momentum_server::db::embedded::{Disposable, OWNER_ROLE};
 use momentum_server::db::{self, tenants, MIGRATOR};
 use sqlx::migrate::Migrator;

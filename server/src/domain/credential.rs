@@ -1,5 +1,9 @@
 //! Bearer credential format, generation and verification: API keys (`mk_`) and session
-//! tokens (`mst_`), both `<prefix><public id>_<secret>`.
+//! tokens (`mst_`), both `<prefix><public id>_<secret>`. A value type like the rest of
+//! `domain/`, and here rather than in `auth/` because the database stores what it makes
+//! (the public id and the hash) and `db::tenants::provision` makes a tenant's first key,
+//! while `auth/` sits above `db/`. No I/O: `auth::Authenticator` looks keys up and
+//! checks them with [`PresentedKey::matches`].
 
 use rand::{distributions::Alphanumeric, rngs::OsRng, Rng, RngCore};
 use sha2::{Digest, Sha256};
