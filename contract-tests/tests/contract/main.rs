@@ -47,22 +47,11 @@ pub fn person(first: &str, email: &str) -> types::ContactCreate {
 pub type Sent<T> =
     Result<momentum_sdk::ResponseValue<T>, momentum_sdk::Error<types::ErrorEnvelope>>;
 
-/// The status and decoded error envelope of a failed SDK call; panics on success or
-/// transport errors.
-#[track_caller]
-pub fn api_error<T: std::fmt::Debug>(result: Sent<T>) -> (u16, types::ErrorEnvelope) {
-    match result {
-        Err(momentum_sdk::Error::ErrorResponse(resp)) => {
-            (resp.status().as_u16(), resp.into_inner())
-        }
-        other => panic!("expected an error response, got {other:?}"),
-    }
-}
-
 /// For [`Refused::refused`] where a test checks the status alone: any `error.code` will do.
 pub const ANY_CODE: Option<&str> = None;
 
-/// The assertion every refusal test makes, on what an SDK call's `send()` gave.
+/// The assertion every refusal test makes: on what an SDK call's `send()` gave, or on a
+/// [`RawAnswer`] for inputs the SDK cannot send.
 pub trait Refused {
     /// Asserts the call was refused with `status` and, unless [`ANY_CODE`], the error
     /// code `code`; returns the error envelope for what else the test checks.
@@ -77,7 +66,8 @@ pub trait Refused {
     ) -> types::ErrorEnvelope;
 }
 
-impl<T: std::fmt::Debug> Refused for Sent<T> {
+// For any `Ok` type, not only `Sent`'s: a test may map a body that has no `Debug` away.
+impl<T: std::fmt::Debug> Refused for Result<T, momentum_sdk::Error<types::ErrorEnvelope>> {
     #[track_caller]
     fn refused<'a>(self, status: u16, code: impl Into<Option<&'a str>>) -> types::ErrorEnvelope {
         self.refused_as("", status, code)
@@ -90,7 +80,51 @@ impl<T: std::fmt::Debug> Refused for Sent<T> {
         status: u16,
         code: impl Into<Option<&'a str>>,
     ) -> types::ErrorEnvelope {
-        let (got, err) = api_error(self);
+        let answer = match self {
+            Err(momentum_sdk::Error::ErrorResponse(resp)) => RawAnswer {
+                status: resp.status().as_u16(),
+                body: resp.into_inner(),
+            },
+            other => panic!("expected an error response, got {other:?}"),
+        };
+        answer.refused_as(case, status, code)
+    }
+}
+
+/// An error answer to a raw HTTP request (for inputs the SDK cannot send), its body
+/// decoded with the SDK's error envelope, for [`Refused`].
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub body: types::ErrorEnvelope,
+}
+
+impl RawAnswer {
+    /// Reads `resp`; panics unless its body is the error envelope.
+    pub async fn of(resp: reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let body = resp.json().await.expect("the body is the error envelope");
+        Self { status, body }
+    }
+}
+
+impl Refused for RawAnswer {
+    #[track_caller]
+    fn refused<'a>(self, status: u16, code: impl Into<Option<&'a str>>) -> types::ErrorEnvelope {
+        self.refused_as("", status, code)
+    }
+
+    #[track_caller]
+    fn refused_as<'a>(
+        self,
+        case: impl std::fmt::Display,
+        status: u16,
+        code: impl Into<Option<&'a str>>,
+    ) -> types::ErrorEnvelope {
+        let Self {
+            status: got,
+            body: err,
+        } = self;
         let case = case.to_string();
         let case = if case.is_empty() { case } else { case + ": " };
         match code.into() {

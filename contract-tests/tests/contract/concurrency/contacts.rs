@@ -7,7 +7,7 @@ use momentum_sdk::conditional::{current_etag, etag, is_not_modified};
 use momentum_sdk::types;
 use momentum_sdk::Error;
 
-use crate::{api_error, create, create_company, person, Refused, ANY_CODE};
+use crate::{create, create_company, person, RawAnswer, Refused, Sent, ANY_CODE};
 
 use super::{assert_strong, contact_tag, contact_updates, retitle};
 
@@ -138,11 +138,8 @@ async fn a_stale_if_match_is_a_412_naming_the_current_tag_and_changes_nothing() 
         Some(current.as_str()),
         "ETag header of the 412"
     );
-    let (status, body) = api_error::<types::ContactEnvelope>(Err(err));
-    assert_eq!(
-        (status, body.error.code.as_str()),
-        (412, "precondition_failed")
-    );
+    let sent: Sent<types::ContactEnvelope> = Err(err);
+    let body = sent.refused(412, "precondition_failed");
     let detail = &body.error.details[0];
     assert_eq!(
         (detail.field.as_str(), detail.code.as_str()),
@@ -247,9 +244,9 @@ async fn malformed_conditions_are_400s_naming_the_header() {
             .send()
             .await
             .expect("send");
-        assert_eq!(resp.status().as_u16(), 400, "{bad}");
-        let body: types::ErrorEnvelope = resp.json().await.expect("the error envelope");
-        assert_eq!(body.error.code, "bad_request", "{bad}");
+        let body = RawAnswer::of(resp)
+            .await
+            .refused_as(bad, 400, "bad_request");
         assert_eq!(body.error.details[0].field, "If-Match", "{bad}");
         let (client, to) = app.raw(&url);
         let resp = client
@@ -259,8 +256,7 @@ async fn malformed_conditions_are_400s_naming_the_header() {
             .send()
             .await
             .expect("send");
-        assert_eq!(resp.status().as_u16(), 400, "{bad}");
-        let body: types::ErrorEnvelope = resp.json().await.expect("the error envelope");
+        let body = RawAnswer::of(resp).await.refused_as(bad, 400, ANY_CODE);
         assert_eq!(body.error.details[0].field, "If-None-Match", "{bad}");
     }
     assert_eq!(contact_tag(c, ada.id).await.0, before);

@@ -3,7 +3,7 @@
 use momentum_contract_tests::TestApp;
 use momentum_sdk::types;
 
-use crate::{create, create_company, create_lead, lead, person, sales, stage};
+use crate::{create, create_company, create_lead, lead, person, sales, stage, RawAnswer, Refused};
 
 #[tokio::test]
 async fn leads_are_filtered_and_sorted_by_value_and_close_date() {
@@ -147,9 +147,7 @@ async fn leads_are_filtered_and_sorted_by_value_and_close_date() {
     let (client, url) = app.raw("/v1/leads?value_min=lots");
     let resp = client.get(url).bearer_auth(&app.api_key).send().await;
     let resp = resp.expect("send");
-    assert_eq!(resp.status().as_u16(), 400);
-    let err: types::ErrorEnvelope = resp.json().await.expect("the error envelope");
-    assert_eq!(err.error.code, "bad_request");
+    let err = RawAnswer::of(resp).await.refused(400, "bad_request");
     assert!(
         err.error.message.contains("value_min"),
         "{}",
