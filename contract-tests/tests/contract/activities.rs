@@ -263,27 +263,28 @@ async fn stage_changes_are_read_only_and_bad_activities_are_refused() {
         .await
         .refused(409, ANY_CODE);
 
-    let err = c
-        .activities_create()
-        .body(activity(types::ActivityKind::Note))
-        .send()
-        .await
-        .refused(422, ANY_CODE);
-    assert_eq!(
-        fields_of(&err),
-        vec!["subject".to_owned(), "body".to_owned()]
-    );
-    let err = c
-        .activities_create()
-        .body(types::ActivityCreate {
-            subject: Some("x".parse().unwrap()),
-            lead_id: Some(uuid::Uuid::now_v7()),
-            ..activity(types::ActivityKind::Note)
-        })
-        .send()
-        .await
-        .refused(422, ANY_CODE);
-    assert_eq!(fields_of(&err), ["lead_id"]);
+    // A note with neither subject nor body; a lead that does not exist.
+    for (body, named) in [
+        (
+            activity(types::ActivityKind::Note),
+            &["subject", "body"][..],
+        ),
+        (
+            types::ActivityCreate {
+                subject: Some("x".parse().unwrap()),
+                lead_id: Some(uuid::Uuid::now_v7()),
+                ..activity(types::ActivityKind::Note)
+            },
+            &["lead_id"][..],
+        ),
+    ] {
+        let err = c.activities_create().body(body).send().await.refused_as(
+            format_args!("{named:?}"),
+            422,
+            ANY_CODE,
+        );
+        assert_eq!(fields_of(&err), named);
+    }
 
     // A client cannot write a system type, even by hand.
     let (http, url) = app.raw("/v1/activities");

@@ -60,22 +60,23 @@ async fn another_tenants_lead_is_invisible() {
         .is_empty());
 
     // A's pipeline and stage in B's body are ids that do not exist.
-    let err = b
-        .leads_create()
-        .body(lead("x", pipeline.id))
-        .send()
-        .await
-        .refused(422, ANY_CODE);
-    assert_eq!(fields_of(&err), ["pipeline_id"]);
     let b_sales = sales(&b).await;
-    let err = b
-        .leads_create()
-        .body(types::LeadCreate {
-            stage_id: Some(stage(&pipeline, "Qualified")),
-            ..lead("x", b_sales.id)
-        })
-        .send()
-        .await
-        .refused(422, ANY_CODE);
-    assert_eq!(fields_of(&err), ["stage_id"]);
+    for (named, body) in [
+        ("pipeline_id", lead("x", pipeline.id)),
+        (
+            "stage_id",
+            types::LeadCreate {
+                stage_id: Some(stage(&pipeline, "Qualified")),
+                ..lead("x", b_sales.id)
+            },
+        ),
+    ] {
+        let err = b
+            .leads_create()
+            .body(body)
+            .send()
+            .await
+            .refused_as(named, 422, ANY_CODE);
+        assert_eq!(fields_of(&err), [named]);
+    }
 }
