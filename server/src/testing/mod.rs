@@ -1,8 +1,11 @@
-//! Services that tests and benchmarks start for themselves. The server never uses this
-//! module; it is here, beside the server's own embedded PostgreSQL
-//! ([`crate::db::embedded::Disposable`]), so the server's unit tests, its `it` tests, the
-//! contract tests and the benchmark share one way of doing it.
+//! Services that tests and benchmarks start for themselves: throwaway PostgreSQL clusters
+//! ([`postgres::Disposable`]) and Redis servers ([`redis::DisposableRedis`]), each reaped
+//! by a watchdog. The server never uses this module; it lives in the server, beside the
+//! embedded PostgreSQL it builds on ([`crate::db::embedded::Cluster`]), so the server's
+//! unit tests, its `it` tests, the contract tests and the benchmark share one way of
+//! doing it.
 
+pub mod postgres;
 pub mod redis;
 
 use std::os::unix::process::CommandExt;

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use momentum_server::api::batch::{self, Contacts, Outcome};
 use momentum_server::api::contacts::ContactCreate;
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE};
 use momentum_server::db::{self, contacts, tenants, TenantTx};
 use momentum_server::domain::contact::{Contact, ContactInput};
+use momentum_server::testing::postgres::Disposable;
 use poem_openapi::types::ParseFromJSON;
 
 #[tokio::test]
