@@ -9,7 +9,8 @@
 //! and the delivery worker), `startup.rs` (wiring),
 //! `serving.rs` (the connection loop and its limits on slow clients), `deadline.rs` (the
 //! request's deadline, which bounds its statements),
-//! `config.rs` (flags and environment), `testing/` (services tests start for themselves).
+//! `config.rs` (flags and environment), `testing/` (services tests start for themselves;
+//! compiled for tests and the `testing` feature only, never into the production binary).
 
 pub mod api;
 pub mod auth;
@@ -29,5 +30,6 @@ pub mod serving;
 mod source_files;
 pub mod startup;
 pub mod state;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod webhooks;
