@@ -17,7 +17,7 @@ One kind of value is made unique instead:
 
 - `Idempotency-Key`: the generator draws few distinct keys (`0`, `AAA`, ...), so most
   positive requests with one reuse a key an earlier request sent with another body,
-  and the server rightly answers `422 idempotency_key_reused` (README, "Safe retries: idempotency keys")
+  and the server rightly answers `422 idempotency_key_reused` (docs/api.md, "Safe retries: idempotency keys")
   before the handler runs: the positive cases of most create operations never reached
   it. Each positive case's key gets a suffix of its own. Negative cases keep the key
   as generated, and replays and reuse are tested in the contract tests.
@@ -95,7 +95,7 @@ def map_case(context, case):
     return case
 
 
-# The batch upserts (server/src/api/batch.rs, README "Batch upsert"): each item is parsed
+# The batch upserts (server/src/api/batch.rs, docs/api.md, "Batch upsert"): each item is parsed
 # and checked on its own, and a bad item is answered in its own result inside a 200, so
 # one bad item does not sink the other 99.
 _BATCH_OPERATIONS = {"contacts_batch_upsert", "companies_batch_upsert"}

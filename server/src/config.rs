@@ -36,7 +36,8 @@ pub enum Command {
     /// Serve the API (the default).
     #[command(after_help = LOGGING_HELP)]
     Serve(ServeArgs),
-    /// Apply database migrations as the owner role, then exit.
+    /// Apply database migrations as the owner role (MOMENTUM_ADMIN_DATABASE_URL; unset:
+    /// the embedded PostgreSQL), then exit.
     #[command(after_help = LOGGING_HELP)]
     Migrate(DatabaseArgs),
     /// Run only the webhook delivery worker (for API servers started with
@@ -64,7 +65,10 @@ pub struct HealthcheckArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
-    /// Create a tenant, its owner user and a first API key; prints them as JSON.
+    /// Create a tenant, its owner user and a first API key; prints them as JSON
+    /// (`{"tenant_id", "user_id", "api_key"}`: the key has every scope, `*`, and acts as
+    /// the owner). As the owner role (MOMENTUM_ADMIN_DATABASE_URL; unset: the embedded
+    /// PostgreSQL).
     Create {
         /// The tenant's display name.
         #[arg(long)]
@@ -80,18 +84,22 @@ pub enum TenantCommand {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL of the runtime role (a member of `momentum_app`; not a superuser,
-    /// not BYPASSRLS, not the tables' owner). Unset: use the embedded PostgreSQL.
+    /// not BYPASSRLS, not the tables' owner: `serve` refuses those at start and exits
+    /// non-zero). Unset: use the embedded PostgreSQL.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// PostgreSQL URL of the owner role (owns the tables, runs migrations; needs BYPASSRLS
     /// and CREATEROLE). Used by `migrate`, `tenant create`, and by `serve` to migrate at
     /// start. Unset with DATABASE_URL set: `serve` expects migrations already applied.
-    /// A direct session, never a transaction pooler: migrations hold a session-level lock.
+    /// A direct session, never a transaction pooler: migrations hold a session-level lock
+    /// (checked before migrating).
     #[arg(long, env = "MOMENTUM_ADMIN_DATABASE_URL", hide_env_values = true)]
     pub admin_database_url: Option<String>,
 
-    /// Where the embedded PostgreSQL keeps its data.
+    /// Where the embedded PostgreSQL keeps its data. As root, the cluster runs as the
+    /// `postgres` (or `nobody`) user; where that user cannot reach this folder, the cluster
+    /// is kept under `/var/lib/momentum/clusters/` instead, and the log says so.
     #[arg(long, env = "MOMENTUM_DATA_DIR", default_value = ".momentum")]
     pub data_dir: PathBuf,
 }
@@ -103,7 +111,9 @@ pub struct WorkerDatabaseArgs {
     /// the start-up sealing of plaintext webhook secrets use: a member of
     /// `momentum_worker`, which alone may run the functions that act across tenants.
     /// Unset: DATABASE_URL (whose role must then be such a member when this process runs
-    /// the worker); with the embedded PostgreSQL, its own worker role.
+    /// the worker); with the embedded PostgreSQL, its own worker role. Set it so the API's
+    /// role stays a plain member of `momentum_app`. A role that cannot run those functions
+    /// is refused at start, naming the fix.
     #[arg(long, env = "MOMENTUM_WORKER_DATABASE_URL", hide_env_values = true)]
     pub worker_database_url: Option<String>,
 }
@@ -115,14 +125,16 @@ pub struct PoolerArgs {
     /// needs one: listening for credential changes and for the webhook worker's wake-ups
     /// (LISTEN). Any role that may connect will do, since listening needs no grants; the
     /// API's own role is the natural choice. Unset: DATABASE_URL, and for the worker's
-    /// wake-ups MOMENTUM_WORKER_DATABASE_URL, which must then be direct (checked at start).
+    /// wake-ups MOMENTUM_WORKER_DATABASE_URL, which must then be direct: at start each
+    /// process checks that a notification sent to it arrives, and refuses to start, naming
+    /// this setting, when it does not.
     #[arg(long, env = "MOMENTUM_DIRECT_DATABASE_URL", hide_env_values = true)]
     pub direct_database_url: Option<String>,
 
     /// `false` sends every statement unnamed, inside a transaction, as a transaction
     /// pooler that cannot keep prepared statements needs (PgBouncer before 1.21, or later
-    /// without `max_prepared_statements`). `true`: each connection prepares a statement
-    /// once and reuses it.
+    /// without `max_prepared_statements`); it costs a round trip or two per statement.
+    /// `true`: each connection prepares a statement once and reuses it.
     #[arg(
         long,
         env = "MOMENTUM_DB_PREPARED_STATEMENTS",
@@ -155,7 +167,8 @@ pub struct SecretKeyArgs {
     /// base64 or hex (`openssl rand -base64 32`). Required with DATABASE_URL; with the
     /// embedded PostgreSQL one is made on first start and kept in MOMENTUM_DATA_DIR
     /// (file `secret-key`, mode 0600). Prefer the variable to the flag (flags show in
-    /// `ps`). Every server and worker of one database needs the same key.
+    /// `ps`). Every server and worker of one database needs the same key: one started with
+    /// another key refuses to start.
     #[arg(
         long,
         env = "MOMENTUM_SECRET_KEY",
@@ -196,21 +209,27 @@ pub struct ServeArgs {
     pub header_read_timeout_secs: u64,
 
     /// Largest request head (request line and headers), in bytes; larger ones get a bare
-    /// 431 and the connection is closed. At least 8192.
+    /// 431 (no error envelope) and the connection is closed. At least 8192.
     #[arg(long, env = "MOMENTUM_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     pub max_header_bytes: usize,
 
     /// Connections served at once. Past it, new connections wait in the listen queue
-    /// (the kernel's backlog) until one closes; they are not refused.
+    /// (the kernel's backlog) until one closes; they are not refused (past the queue's
+    /// length the kernel refuses them). Keep it below the process's open-file limit
+    /// (`ulimit -n`), leaving room for the database pool.
     #[arg(long, env = "MOMENTUM_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
     /// Seconds a request has from its head to its answer, body upload included; past it
-    /// the answer is 503 `service_unavailable`. More than 30 (the longest QR long-poll).
+    /// the answer is 503 `service_unavailable` with `Retry-After`, and PostgreSQL cancels
+    /// the request's statement if one is still running (`statement_timeout`, set to the
+    /// time the request has left when its transaction begins). More than 30 (the longest
+    /// QR long-poll).
     #[arg(long, env = "MOMENTUM_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub request_timeout_secs: u64,
 
-    /// Maximum number of database connections.
+    /// Maximum number of database connections. With MOMENTUM_WORKER_DATABASE_URL set and
+    /// the worker on, a second pool of this size serves the worker.
     #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
@@ -230,12 +249,16 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_SHUTDOWN_DRAIN_SECS", default_value_t = 5)]
     pub shutdown_drain_secs: u64,
 
-    /// Seconds a credential lookup is cached: the longest a revoked key keeps working on
-    /// another instance (0 turns the cache off; at most 3600).
+    /// Seconds a credential lookup is cached (0 turns the cache off; at most 3600). A
+    /// revocation, a deactivation or a role change reaches every instance within a second
+    /// through the `momentum_credentials` notification; this is the longest it takes on an
+    /// instance that is not listening (its listening session lost).
     #[arg(long, env = "MOMENTUM_AUTH_CACHE_SECS", default_value_t = 5)]
     pub auth_cache_secs: u64,
 
-    /// Seconds between the batched writes of API keys' and tokens' `last_used_at`.
+    /// Seconds between the batched writes of API keys' and tokens' `last_used_at`, and
+    /// its precision: a use is written only when the stored time is more than this older,
+    /// so several instances seeing one key do not each write it.
     #[arg(long, env = "MOMENTUM_LAST_USED_FLUSH_SECS", default_value_t = 30)]
     pub last_used_flush_secs: u64,
 
@@ -257,7 +280,8 @@ pub struct ServeArgs {
     /// Comma-separated IP addresses and CIDR ranges of reverse proxies whose
     /// `X-Forwarded-For` names the client (e.g. `10.0.0.0/8,192.0.2.7`): behind one, the
     /// client is the right-most entry of all the header's lines that is not one of them.
-    /// Default: none (the socket's peer is the client).
+    /// Default: none (the socket's peer is the client). An entry that is neither refuses
+    /// to start, naming it.
     #[arg(long, env = "MOMENTUM_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
 
@@ -268,7 +292,8 @@ pub struct ServeArgs {
     #[arg(long, env = "MOMENTUM_SESSION_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub session_token_ttl_secs: u64,
 
-    /// Seconds the answer to a request with an `Idempotency-Key` is kept for replay.
+    /// Seconds the answer to a request with an `Idempotency-Key` is kept (encrypted) for
+    /// replay to the same credential.
     #[arg(long, env = "MOMENTUM_IDEMPOTENCY_TTL_SECS", default_value_t = 24 * 3600)]
     pub idempotency_ttl_secs: u64,
 
@@ -352,7 +377,8 @@ pub struct WebhookArgs {
     )]
     pub webhook_retry_schedule: String,
 
-    /// Whether webhook URLs may reach private, loopback and link-local addresses.
+    /// Whether webhook URLs may reach private, loopback, link-local and other
+    /// special-purpose addresses (docs/api.md lists the ranges).
     /// Default: `true` with the embedded PostgreSQL (local development), else `false`.
     #[arg(long, env = "MOMENTUM_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::Set)]
     pub webhook_allow_private: Option<bool>,
@@ -430,12 +456,13 @@ impl WebhookArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TrashArgs {
     /// Days a deleted contact, company, lead or activity can be restored before it is
-    /// purged for good (at least 1: the database keeps a trashed record a day whatever
-    /// it is asked).
+    /// purged for good (1 to 36500: the database keeps a trashed record a day whatever it
+    /// is asked).
     #[arg(long, env = "MOMENTUM_TRASH_RETENTION_DAYS", default_value_t = 30)]
     pub trash_retention_days: u64,
 
-    /// Seconds between two runs of the purge of expired trash.
+    /// Seconds between two runs of the purge of expired trash: one round per interval
+    /// across every process that runs the worker; a process also takes a turn at start.
     #[arg(
         long,
         env = "MOMENTUM_TRASH_PURGE_INTERVAL_SECS",
@@ -495,7 +522,8 @@ mod tests {
 pub struct RateStoreArgs {
     /// Redis URL (`redis://[[user]:password@]host[:port][/db]`) where every rate limiter
     /// keeps its state, so all instances using it share one quota per credential, tenant
-    /// and address. Unset: each instance counts on its own, in process.
+    /// and address. Unset: each instance counts on its own, in process. Never logged; a
+    /// URL that is not one refuses to start.
     #[arg(long, env = "MOMENTUM_REDIS_URL", hide_env_values = true, value_parser = redacted)]
     pub redis_url: Option<Redacted>,
 

@@ -7,9 +7,11 @@
 //! [`EventType`] carries poem-openapi's `Enum` derive so that the document describes the
 //! catalogue from this one definition; that derive is all this module knows of HTTP. It
 //! must never import `crate::api`. An event's `data` is the resource as the API returns
-//! it: callers render it first (`api::events::emit` does so for handlers; the worker is
-//! handed a renderer for the endpoints it disables).
+//! it: callers pass the API's wire value ([`Data`]), which the application layer builds
+//! from what it wrote through the view type its caller names (`app::View`); the worker is
+//! handed a renderer for the endpoints it disables.
 
+use poem_openapi::types::ToJSON;
 use poem_openapi::Enum;
 use serde_json::Value;
 use uuid::Uuid;
@@ -18,192 +20,161 @@ use crate::db::events as repo;
 use crate::db::TenantTx;
 use crate::error::AppError;
 
-/// The event catalogue. Each event's `data` is the resource as the API returns it: for
-/// `*.created`, `*.updated` and `*.restored` the resource after the change; for the
-/// `*.deleted` of a contact, company, lead or activity the resource as it is in the
-/// trash (with `deleted_at`), for other `*.deleted` the resource as it was just before.
-/// A record purged from the trash after the retention period emits nothing. New event
-/// types may be added; endpoints filtering on types receive only those they name.
-///
-/// One change can emit several events, all in its transaction. A lead that moves emits
-/// `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
-/// status becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus
-/// `lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline
-/// (`move_leads_to`) emit the same. A conversion emits `lead.converted` (not
-/// `lead.updated`), `company.created` and `contact.created` for what it created, and
-/// `contact.updated` for an existing contact it linked to the company. Completing a task
-/// that is already complete, and a pipeline patch without a `name`, change nothing and
-/// emit nothing.
-///
-/// A change that only clears a link to a removed record (purging a company from the
-/// trash sets the `company_id` of its contacts, leads and activities to `null`; purging
-/// a contact or a lead, or deleting a user, does the same for the records linked to it)
-/// emits no event for the records that lose the link. Nor do the `stage_change`
-/// activities the server writes, trashes and restores with their lead:
-/// `lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads
-/// moved along when their stage or pipeline is deleted emit nothing either.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
-pub enum EventType {
+/// Declares the catalogue once: each event's variant, its name on the wire (in the
+/// document through poem's `rename`, and in the outbox through [`EventType::as_str`]) and
+/// its documentation.
+macro_rules! catalogue {
+    ($(#[$enum_doc:meta])* { $($(#[doc = $doc:literal])* $variant:ident = $name:literal,)* }) => {
+        $(#[$enum_doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
+        pub enum EventType {
+            $($(#[doc = $doc])* #[oai(rename = $name)] $variant,)*
+        }
+
+        impl EventType {
+            /// The event's name, as the document spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    /// The event catalogue. Each event's `data` is the resource as the API returns it: for
+    /// `*.created`, `*.updated` and `*.restored` the resource after the change; for the
+    /// `*.deleted` of a contact, company, lead or activity the resource as it is in the
+    /// trash (with `deleted_at`), for other `*.deleted` the resource as it was just before.
+    /// A record purged from the trash after the retention period emits nothing. New event
+    /// types may be added; endpoints filtering on types receive only those they name.
+    ///
+    /// One change can emit several events, all in its transaction. A lead that moves emits
+    /// `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
+    /// status becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus
+    /// `lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline
+    /// (`move_leads_to`) emit the same. A conversion emits `lead.converted` (not
+    /// `lead.updated`), `company.created` and `contact.created` for what it created, and
+    /// `contact.updated` for an existing contact it linked to the company. Completing a task
+    /// that is already complete, and a pipeline patch without a `name`, change nothing and
+    /// emit nothing.
+    ///
+    /// A change that only clears a link to a removed record (purging a company from the
+    /// trash sets the `company_id` of its contacts, leads and activities to `null`; purging
+    /// a contact or a lead, or deleting a user, does the same for the records linked to it)
+    /// emits no event for the records that lose the link. Nor do the `stage_change`
+    /// activities the server writes, trashes and restores with their lead:
+    /// `lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads
+    /// moved along when their stage or pipeline is deleted emit nothing either.
+    {
     /// A contact was created (`data`: the `Contact`).
-    #[oai(rename = "contact.created")]
-    ContactCreated,
+    ContactCreated = "contact.created",
     /// A contact was changed (`data`: the `Contact`).
-    #[oai(rename = "contact.updated")]
-    ContactUpdated,
+    ContactUpdated = "contact.updated",
     /// A contact was moved to the trash (`data`: the `Contact`, with its `deleted_at`).
-    #[oai(rename = "contact.deleted")]
-    ContactDeleted,
+    ContactDeleted = "contact.deleted",
     /// A company was created (`data`: the `Company`).
-    #[oai(rename = "company.created")]
-    CompanyCreated,
+    CompanyCreated = "company.created",
     /// A company was changed (`data`: the `Company`).
-    #[oai(rename = "company.updated")]
-    CompanyUpdated,
+    CompanyUpdated = "company.updated",
     /// A company was moved to the trash (`data`: the `Company`, with its `deleted_at`).
-    #[oai(rename = "company.deleted")]
-    CompanyDeleted,
+    CompanyDeleted = "company.deleted",
     /// A lead was created (`data`: the `Lead`).
-    #[oai(rename = "lead.created")]
-    LeadCreated,
+    LeadCreated = "lead.created",
     /// A lead was changed (`data`: the `Lead`).
-    #[oai(rename = "lead.updated")]
-    LeadUpdated,
+    LeadUpdated = "lead.updated",
     /// A lead was moved to the trash (`data`: the `Lead`, with its `deleted_at`).
-    #[oai(rename = "lead.deleted")]
-    LeadDeleted,
+    LeadDeleted = "lead.deleted",
     /// A lead moved to another stage (`data`: the `Lead`, in its new stage). Sent along
     /// with `lead.updated`.
-    #[oai(rename = "lead.stage_changed")]
-    LeadStageChanged,
+    LeadStageChanged = "lead.stage_changed",
     /// A lead's status became `won`: it entered a `won` stage from a stage of another
     /// kind, or was created in one (`data`: the `Lead`).
-    #[oai(rename = "lead.won")]
-    LeadWon,
+    LeadWon = "lead.won",
     /// A lead's status became `lost`, as for `lead.won` (`data`: the `Lead`).
-    #[oai(rename = "lead.lost")]
-    LeadLost,
+    LeadLost = "lead.lost",
     /// A lead was converted into a contact and a company (`data`: the `Lead`, as
     /// `leads_convert` returns it).
-    #[oai(rename = "lead.converted")]
-    LeadConverted,
+    LeadConverted = "lead.converted",
     /// A pipeline was created (`data`: the `Pipeline` with its stages).
-    #[oai(rename = "pipeline.created")]
-    PipelineCreated,
+    PipelineCreated = "pipeline.created",
     /// A pipeline or one of its stages was changed, added, reordered or removed (`data`:
     /// the `Pipeline` with its stages).
-    #[oai(rename = "pipeline.updated")]
-    PipelineUpdated,
+    PipelineUpdated = "pipeline.updated",
     /// A pipeline was deleted (`data`: the `Pipeline` before deletion).
-    #[oai(rename = "pipeline.deleted")]
-    PipelineDeleted,
+    PipelineDeleted = "pipeline.deleted",
     /// An activity was created (`data`: the `Activity`).
-    #[oai(rename = "activity.created")]
-    ActivityCreated,
+    ActivityCreated = "activity.created",
     /// An activity was changed or completed (`data`: the `Activity`).
-    #[oai(rename = "activity.updated")]
-    ActivityUpdated,
+    ActivityUpdated = "activity.updated",
     /// An activity was moved to the trash (`data`: the `Activity`, with its
     /// `deleted_at`).
-    #[oai(rename = "activity.deleted")]
-    ActivityDeleted,
+    ActivityDeleted = "activity.deleted",
     // Trash and restore (issue 10).
     /// A contact came back from the trash (`data`: the `Contact`, `deleted_at` `null`).
-    #[oai(rename = "contact.restored")]
-    ContactRestored,
+    ContactRestored = "contact.restored",
     /// A company came back from the trash (`data`: the `Company`, `deleted_at` `null`).
-    #[oai(rename = "company.restored")]
-    CompanyRestored,
+    CompanyRestored = "company.restored",
     /// A lead came back from the trash (`data`: the `Lead`, `deleted_at` `null`).
-    #[oai(rename = "lead.restored")]
-    LeadRestored,
+    LeadRestored = "lead.restored",
     /// An activity came back from the trash (`data`: the `Activity`, `deleted_at`
     /// `null`).
-    #[oai(rename = "activity.restored")]
-    ActivityRestored,
+    ActivityRestored = "activity.restored",
     /// A custom field was defined (`data`: the `CustomField`).
-    #[oai(rename = "custom_field.created")]
-    CustomFieldCreated,
+    CustomFieldCreated = "custom_field.created",
     /// A custom field definition was changed (`data`: the `CustomField`).
-    #[oai(rename = "custom_field.updated")]
-    CustomFieldUpdated,
+    CustomFieldUpdated = "custom_field.updated",
     /// A custom field was deleted, and its values with it (`data`: the `CustomField`
     /// before deletion). The records that lost a value get no `*.updated` event of their
     /// own: this event stands for them all.
-    #[oai(rename = "custom_field.deleted")]
-    CustomFieldDeleted,
+    CustomFieldDeleted = "custom_field.deleted",
     /// Two records were associated (`data`: the `Association`).
-    #[oai(rename = "association.created")]
-    AssociationCreated,
+    AssociationCreated = "association.created",
     /// An association was deleted, through the API or by a merge that would have made it
     /// a repeat or a self-link (`data`: the `Association` before deletion). Associations
     /// removed because a record was deleted for good emit nothing: that record's own
     /// event reports it.
-    #[oai(rename = "association.deleted")]
-    AssociationDeleted,
+    AssociationDeleted = "association.deleted",
     /// A duplicate contact was merged into another (`data`: a `ContactMerged`: the
     /// survivor after the merge, the merged id and the duplicate as it was). The
     /// duplicate is deleted without a `contact.deleted`, the survivor changed without a
     /// `contact.updated`, and the leads, activities and associations moved to it change
     /// without events of their own (their `updated_at` moves, so `updated_after` finds
     /// them); associations the merge drops emit `association.deleted`.
-    #[oai(rename = "contact.merged")]
-    ContactMerged,
+    ContactMerged = "contact.merged",
     /// A duplicate company was merged into another (`data`: a `CompanyMerged`), with the
     /// same events as `contact.merged`; its contacts moved too.
-    #[oai(rename = "company.merged")]
-    CompanyMerged,
+    CompanyMerged = "company.merged",
     /// Sent by `POST /v1/webhook-endpoints/{id}/test` to that endpoint only (`data`: a
     /// `WebhookTest`).
-    #[oai(rename = "webhook.test")]
-    WebhookTest,
+    WebhookTest = "webhook.test",
     /// The server disabled an endpoint: it answered `410 Gone`, or failed without a
     /// success for too long (`data`: the `WebhookEndpoint`, with `disabled_reason`).
-    #[oai(rename = "webhook_endpoint.disabled")]
-    WebhookEndpointDisabled,
+    WebhookEndpointDisabled = "webhook_endpoint.disabled",
+    }
 }
 
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ContactCreated => "contact.created",
-            Self::ContactUpdated => "contact.updated",
-            Self::ContactDeleted => "contact.deleted",
-            Self::CompanyCreated => "company.created",
-            Self::CompanyUpdated => "company.updated",
-            Self::CompanyDeleted => "company.deleted",
-            Self::LeadCreated => "lead.created",
-            Self::LeadUpdated => "lead.updated",
-            Self::LeadDeleted => "lead.deleted",
-            Self::LeadStageChanged => "lead.stage_changed",
-            Self::LeadWon => "lead.won",
-            Self::LeadLost => "lead.lost",
-            Self::LeadConverted => "lead.converted",
-            Self::PipelineCreated => "pipeline.created",
-            Self::PipelineUpdated => "pipeline.updated",
-            Self::PipelineDeleted => "pipeline.deleted",
-            Self::ActivityCreated => "activity.created",
-            Self::ActivityUpdated => "activity.updated",
-            Self::CustomFieldCreated => "custom_field.created",
-            Self::CustomFieldUpdated => "custom_field.updated",
-            Self::CustomFieldDeleted => "custom_field.deleted",
-            Self::ActivityDeleted => "activity.deleted",
-            Self::ContactRestored => "contact.restored",
-            Self::CompanyRestored => "company.restored",
-            Self::LeadRestored => "lead.restored",
-            Self::ActivityRestored => "activity.restored",
-            Self::AssociationCreated => "association.created",
-            Self::AssociationDeleted => "association.deleted",
-            Self::ContactMerged => "contact.merged",
-            Self::CompanyMerged => "company.merged",
-            Self::WebhookTest => "webhook.test",
-            Self::WebhookEndpointDisabled => "webhook_endpoint.disabled",
-        }
+/// What an event carries as its `data`: the resource as the API returns it. Every wire
+/// type of the API is one (as is a JSON value already rendered), so the JSON of an event
+/// and of the response that reports the same change come from one definition.
+pub trait Data {
+    fn data(&self) -> Value;
+}
+
+impl<T: ToJSON> Data for T {
+    fn data(&self) -> Value {
+        self.to_json().unwrap_or(Value::Null)
     }
 }
 
 /// Records `event` with `data` (the resource as the API returns it) in the caller's
 /// transaction, and queues it for every enabled endpoint that takes it. Nothing is sent
 /// unless the transaction commits.
-pub async fn emit(tx: &mut TenantTx, event: EventType, data: Value) -> Result<Uuid, AppError> {
-    repo::emit(tx, event.as_str(), data).await
+pub async fn emit(
+    tx: &mut TenantTx,
+    event: EventType,
+    data: &(impl Data + ?Sized),
+) -> Result<Uuid, AppError> {
+    repo::emit(tx, event.as_str(), data.data()).await
 }

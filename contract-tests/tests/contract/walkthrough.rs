@@ -1,4 +1,4 @@
-//! The README's curl walkthrough (`scripts/crm-walkthrough.sh`), run against a test
+//! The curl walkthrough of docs/api.md (`scripts/crm-walkthrough.sh`), run against a test
 //! server. The script checks each answer itself and stops at the first wrong one.
 
 use momentum_contract_tests::TestApp;

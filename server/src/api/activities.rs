@@ -11,27 +11,20 @@ use poem_openapi::{Enum, Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
-use super::events::{self, EventType};
-use super::merge::merge;
 use super::pagination;
 use super::responses::{
     envelopes, Action, ApiResult, Conditional, Create, Created, FilteredList, GuardedDelete, Meta,
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, PathId, Text};
+use super::types::{merge_patch, patch, text, PathId, Text};
 use super::ApiTags;
-use crate::auth::Principal;
+use crate::app::activities::{self, ActivityFilter, ActivityRow, ActivityType};
+use crate::app::page::{Listed, PageRequest};
 use crate::auth::Scope;
-use crate::db::activities::{self as repo, ActivityFilter, ActivityRow, ActivitySort};
-use crate::db::{companies, contacts, leads, TenantTx};
-use crate::domain::activity::{self as domain, ActivityType, BODY_MAX, SUBJECT_MAX};
-use crate::domain::record::RecordType;
-use crate::domain::FieldError;
-use crate::error::AppError;
+use crate::domain::activity::{self as domain, BODY_MAX, SUBJECT_MAX};
 use crate::state::AppState;
 
 /// The kinds of activity a client writes.
@@ -177,20 +170,36 @@ envelopes!(
     "A page of activities in the envelope."
 );
 
-impl ActivityCreate {
-    fn parse(self, owner: Option<Uuid>) -> Result<domain::Activity, AppError> {
-        domain::Activity::parse(domain::ActivityInput {
-            kind: self.kind.into(),
-            subject: text(self.subject),
-            body: text(self.body),
-            due_at: self.due_at,
-            completed_at: self.completed_at,
-            owner_id: owner,
-            contact_id: self.contact_id,
-            company_id: self.company_id,
-            lead_id: self.lead_id,
-        })
-        .map_err(AppError::Validation)
+impl From<ActivityCreate> for domain::ActivityInput {
+    fn from(body: ActivityCreate) -> Self {
+        Self {
+            kind: body.kind.into(),
+            subject: text(body.subject),
+            body: text(body.body),
+            due_at: body.due_at,
+            completed_at: body.completed_at,
+            owner_id: body.owner_id,
+            contact_id: body.contact_id,
+            company_id: body.company_id,
+            lead_id: body.lead_id,
+        }
+    }
+}
+
+impl From<ActivityPatch> for domain::ActivityPatch {
+    fn from(body: ActivityPatch) -> Self {
+        Self {
+            kind: body.kind.map(Into::into),
+            subject: patch(body.subject, |t| Some(t.0)),
+            body: patch(body.body, |t| Some(t.0)),
+            due_at: patch(body.due_at, Some),
+            completed_at: patch(body.completed_at, Some),
+            owner_id: patch(body.owner_id, Some),
+            contact_id: patch(body.contact_id, Some),
+            company_id: patch(body.company_id, Some),
+            lead_id: patch(body.lead_id, Some),
+            custom_fields: merge_patch(body.custom_fields),
+        }
     }
 }
 
@@ -201,57 +210,20 @@ fn envelope(data: Activity, request_id: &RequestId) -> ActivityEnvelope {
     }
 }
 
-/// Records `event` about the activity in the write's transaction and commits it.
-async fn commit_with(
-    mut tx: TenantTx,
-    event: EventType,
-    row: ActivityRow,
-) -> Result<Activity, AppError> {
-    let activity = Activity::from(row);
-    events::emit(&mut tx, event, &activity).await?;
-    tx.commit().await?;
-    Ok(activity)
+fn list_envelope(list: Listed<ActivityRow>, request_id: &RequestId) -> ActivityList {
+    ActivityList {
+        meta: pagination::list_meta(&list, request_id),
+        data: list.map(Activity::from).items,
+    }
 }
 
-/// Locks a client-written activity for a change; system ones are read-only.
-async fn writable(tx: &mut TenantTx, id: Uuid) -> Result<ActivityRow, AppError> {
-    let row = repo::get_for_update(tx, id).await?;
-    if row.system {
-        return Err(AppError::Conflict {
-            message: "`stage_change` activities are written by the server and cannot be changed"
-                .into(),
-            details: vec![],
-        });
+/// The page a timeline asks for; its order is the timeline's own (newest first).
+fn timeline_page(limit: Option<u32>, cursor: Option<String>) -> PageRequest {
+    PageRequest {
+        limit,
+        cursor,
+        sort: None,
     }
-    Ok(row)
-}
-
-/// The timeline of one record: its activities, newest first.
-async fn timeline(
-    state: &AppState,
-    caller: &Principal,
-    filter: ActivityFilter,
-    limit: Option<u32>,
-    cursor: Option<&str>,
-    request_id: &RequestId,
-) -> Result<ActivityList, AppError> {
-    let page = pagination::page(limit, cursor, Some("-created_at"), ActivitySort::CreatedAt)?;
-    let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
-    if let Some(id) = filter.contact_id {
-        contacts::get(&mut tx, id).await?;
-    }
-    if let Some(id) = filter.company_id {
-        companies::exists(&mut tx, id).await?;
-    }
-    if let Some(id) = filter.lead_id {
-        leads::exists(&mut tx, id).await?;
-    }
-    let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-    tx.commit().await?;
-    Ok(ActivityList {
-        meta: pagination::meta(&page, &rows, has_more, request_id),
-        data: rows.into_iter().map(Activity::from).collect(),
-    })
 }
 
 pub struct ActivitiesApi;
@@ -272,19 +244,13 @@ impl ActivitiesApi {
         body: Json<ActivityCreate>,
     ) -> ApiResult<Tagged<Created<ActivityEnvelope>>, Create> {
         let mut body = body.0;
-        let values = Value::Object(
-            body.custom_fields
-                .take()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-        );
-        let owner = body.owner_id.or(auth.0.user_id);
-        let activity = body.parse(owner)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let values = custom_fields::for_create(&mut tx, RecordType::Activity, &values).await?;
-        let row = repo::insert(&mut tx, &activity, &values).await?;
-        let created = commit_with(tx, EventType::ActivityCreated, row).await?;
+        let values = body
+            .custom_fields
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let created: Activity = activities::create(&state, &auth.0, body.into(), values).await?;
         Ok(Tagged(Created {
             location: format!("/v1/activities/{}", created.id),
             body: envelope(created, &request_id),
@@ -313,12 +279,7 @@ impl ActivitiesApi {
     ) -> ApiResult<Conditional<ActivityEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if include_deleted.0 == Some(true) {
-            tx.include_deleted().await?;
-        }
-        let row = repo::get(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = activities::get(&state, &auth.0, id, include_deleted.0 == Some(true)).await?;
         let found = envelope(row.into(), &request_id);
         Ok(Conditional::new(found, &if_none_match))
     }
@@ -346,27 +307,7 @@ impl ActivitiesApi {
     ) -> ApiResult<Tagged<Success<ActivityEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut body = body.0;
-        let values = std::mem::replace(&mut body.custom_fields, MaybeUndefined::Undefined);
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = writable(&mut tx, id).await?;
-        if_match.check(&current)?;
-        let values = custom_fields::for_patch(
-            &mut tx,
-            RecordType::Activity,
-            id,
-            &current.custom_fields,
-            values,
-        )
-        .await?
-        .map(Value::Object)
-        .unwrap_or_else(|| current.custom_fields.clone());
-        let mut merged = merge::<ActivityCreate, _>(&Activity::from(current), &body)?;
-        merged.custom_fields = None;
-        let owner = merged.owner_id;
-        let activity = merged.parse(owner)?;
-        let row = repo::update(&mut tx, id, &activity, &values).await?;
-        let updated = commit_with(tx, EventType::ActivityUpdated, row).await?;
+        let updated = activities::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
         Ok(Tagged(Success(envelope(updated, &request_id))))
     }
 
@@ -395,11 +336,7 @@ impl ActivitiesApi {
     ) -> ApiResult<NoContent, GuardedDelete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = writable(&mut tx, id).await?;
-        if_match.check(&current)?;
-        let trashed = repo::trash(&mut tx, id).await?;
-        commit_with(tx, EventType::ActivityDeleted, trashed).await?;
+        activities::delete::<Activity>(&state, &auth.0, id, &if_match).await?;
         Ok(NoContent)
     }
 
@@ -421,23 +358,7 @@ impl ActivitiesApi {
         id: Path<PathId>,
     ) -> ApiResult<Tagged<Success<ActivityEnvelope>>, Action> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = writable(&mut tx, id).await?;
-        if current.kind != ActivityType::Task.as_str() {
-            return Err(AppError::Conflict {
-                message: format!("only tasks can be completed; this is a {}", current.kind),
-                details: vec![],
-            }
-            .into());
-        }
-        let row = repo::complete(&mut tx, id).await?;
-        // Completing a completed task changes nothing, so it reports nothing either.
-        let completed = if current.completed_at.is_none() {
-            commit_with(tx, EventType::ActivityUpdated, row).await?
-        } else {
-            tx.commit().await?;
-            row.into()
-        };
+        let completed = activities::complete(&state, &auth.0, id).await?;
         Ok(Tagged(Success(envelope(completed, &request_id))))
     }
 
@@ -462,39 +383,7 @@ impl ActivitiesApi {
         id: Path<PathId>,
     ) -> ApiResult<Tagged<Success<ActivityEnvelope>>, Action> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        tx.include_deleted().await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        let activity = match current.deleted_at {
-            None => {
-                tx.commit().await?;
-                current.into()
-            }
-            Some(_) if current.system => {
-                return Err(AppError::Conflict {
-                    message: "a `stage_change` activity comes back with its lead: restore \
-                              the lead"
-                        .into(),
-                    details: vec![FieldError::new(
-                        "lead_id",
-                        "deleted",
-                        "restore this lead to restore its stage history",
-                    )],
-                }
-                .into())
-            }
-            Some(_) => {
-                super::custom_fields::check_restorable(
-                    &mut tx,
-                    RecordType::Activity,
-                    id,
-                    &current.custom_fields,
-                )
-                .await?;
-                let row = repo::restore(&mut tx, id).await?;
-                commit_with(tx, EventType::ActivityRestored, row).await?
-            }
-        };
+        let activity = activities::restore(&state, &auth.0, id).await?;
         Ok(Tagged(Success(envelope(activity, &request_id))))
     }
 
@@ -544,13 +433,7 @@ impl ActivitiesApi {
         /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<ActivityList>, FilteredList> {
-        let page = pagination::page(
-            limit.0,
-            cursor.0.as_deref(),
-            sort.0.as_deref(),
-            ActivitySort::CreatedAt,
-        )?;
-        let mut filter = ActivityFilter {
+        let filter = ActivityFilter {
             kind: kind.0.as_deref().and_then(ActivityType::parse),
             owner_id: owner_id.0,
             contact_id: contact_id.0,
@@ -563,19 +446,14 @@ impl ActivitiesApi {
             include_deleted: include_deleted.0 == Some(true),
             custom_fields: Vec::new(),
         };
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        filter.custom_fields = custom_fields::filters(
-            &mut tx,
-            RecordType::Activity,
-            &custom_field.0.unwrap_or_default(),
-        )
-        .await?;
-        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
-        Ok(Success(ActivityList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(Activity::from).collect(),
-        }))
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: sort.0,
+        };
+        let custom_field = custom_field.0.unwrap_or_default();
+        let list = activities::list(&state, &auth.0, filter, &custom_field, &page).await?;
+        Ok(Success(list_envelope(list, &request_id)))
     }
 
     /// A contact's timeline
@@ -603,15 +481,9 @@ impl ActivitiesApi {
             contact_id: Some(id.0.parse("id")?),
             ..Default::default()
         };
-        let list = timeline(
-            &state,
-            &auth.0,
-            filter,
-            limit.0,
-            cursor.0.as_deref(),
-            &request_id,
-        );
-        Ok(Success(list.await?))
+        let page = timeline_page(limit.0, cursor.0);
+        let list = activities::timeline(&state, &auth.0, filter, &page).await?;
+        Ok(Success(list_envelope(list, &request_id)))
     }
 
     /// A company's timeline
@@ -639,15 +511,9 @@ impl ActivitiesApi {
             company_id: Some(id.0.parse("id")?),
             ..Default::default()
         };
-        let list = timeline(
-            &state,
-            &auth.0,
-            filter,
-            limit.0,
-            cursor.0.as_deref(),
-            &request_id,
-        );
-        Ok(Success(list.await?))
+        let page = timeline_page(limit.0, cursor.0);
+        let list = activities::timeline(&state, &auth.0, filter, &page).await?;
+        Ok(Success(list_envelope(list, &request_id)))
     }
 
     /// A lead's timeline
@@ -676,14 +542,8 @@ impl ActivitiesApi {
             lead_id: Some(id.0.parse("id")?),
             ..Default::default()
         };
-        let list = timeline(
-            &state,
-            &auth.0,
-            filter,
-            limit.0,
-            cursor.0.as_deref(),
-            &request_id,
-        );
-        Ok(Success(list.await?))
+        let page = timeline_page(limit.0, cursor.0);
+        let list = activities::timeline(&state, &auth.0, filter, &page).await?;
+        Ok(Success(list_envelope(list, &request_id)))
     }
 }

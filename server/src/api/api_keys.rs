@@ -6,7 +6,6 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::edge::RequestId;
@@ -15,18 +14,10 @@ use super::responses::{envelopes, Action, ApiResult, Create, Created, List, Meta
 use super::security::ApiKey as Credential;
 use super::types::{Bounded, PathId, Str, Text};
 use super::ApiTags;
-use crate::auth::scopes::ALL;
-use crate::auth::{Principal, Role, Scope};
-use crate::db::api_keys::{self as repo, ApiKeyRow, ApiKeySort, NewKeyRow};
-use crate::db::{audit, users, violations, TenantTx};
-use crate::domain::credential::NewApiKey;
-use crate::domain::fields::optional_text;
-use crate::domain::FieldError;
-use crate::error::AppError;
+use crate::app::api_keys::{self, ApiKeyRow, KeyInput, NAME_MAX, SCOPES_MAX};
+use crate::app::page::PageRequest;
+use crate::auth::Scope;
 use crate::state::AppState;
-
-const NAME_MAX: usize = 200;
-const SCOPES_MAX: usize = 20;
 
 /// An API key, as listed: never its secret or the secret's hash.
 #[derive(Debug, Clone, Object)]
@@ -114,53 +105,15 @@ envelopes!(
     "A page of API keys in the envelope."
 );
 
-/// The requested scopes, checked: known names only, and none the caller lacks.
-fn scopes(caller: &Principal, requested: Vec<String>) -> Result<Vec<String>, AppError> {
-    if requested.is_empty() || requested.len() > SCOPES_MAX {
-        return Err(AppError::Validation(vec![FieldError::new(
-            "scopes",
-            "out_of_range",
-            format!("a key has 1 to {SCOPES_MAX} scopes"),
-        )]));
-    }
-    let mut errors = Vec::new();
-    let mut out: Vec<String> = Vec::new();
-    for (index, name) in requested.into_iter().enumerate() {
-        let field = format!("scopes[{index}]");
-        let name = name.trim().to_owned();
-        if name == ALL {
-            if caller.scopes.len() < Scope::EVERY.len() {
-                return Err(escalation("*"));
-            }
-        } else {
-            match Scope::parse(&name) {
-                Some(scope) if !caller.has(scope) => return Err(escalation(&name)),
-                Some(_) => {}
-                None => {
-                    errors.push(FieldError::new(field, "unknown_scope", "is not a scope"));
-                    continue;
-                }
-            }
+impl From<ApiKeyCreate> for KeyInput {
+    fn from(body: ApiKeyCreate) -> Self {
+        Self {
+            name: body.name.0,
+            scopes: body.scopes.0.into_iter().map(|s| s.0).collect(),
+            expires_at: body.expires_at,
+            user_id: body.user_id,
+            service: body.service.unwrap_or(false),
         }
-        if !out.contains(&name) {
-            out.push(name);
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(AppError::Validation(errors))
-    }
-}
-
-fn escalation(scope: &str) -> AppError {
-    AppError::Forbidden {
-        message: format!("you cannot grant `{scope}`: your credential does not hold it"),
-        details: vec![FieldError::new(
-            "scopes",
-            "cannot_grant",
-            format!("`{scope}` is beyond your own scopes"),
-        )],
     }
 }
 
@@ -183,100 +136,14 @@ impl ApiKeysApi {
         request_id: Data<&RequestId>,
         body: Json<ApiKeyCreate>,
     ) -> ApiResult<Created<ApiKeyCreatedEnvelope>, Create> {
-        let body = body.0;
-        let caller = &auth.0;
-        let name = optional_text("name", Some(body.name.0), NAME_MAX, false)
-            .map_err(|e| AppError::Validation(vec![e]))?
-            .ok_or_else(|| {
-                AppError::Validation(vec![FieldError::new(
-                    "name",
-                    "required",
-                    "must not be empty",
-                )])
-            })?;
-        let scopes = scopes(caller, body.scopes.0.into_iter().map(|s| s.0).collect())?;
-        if body.expires_at.is_some_and(|at| at <= Utc::now()) {
-            return Err(AppError::Validation(vec![FieldError::new(
-                "expires_at",
-                "in_the_past",
-                "must be in the future",
-            )])
-            .into());
-        }
-        let service = body.service.unwrap_or(false);
-        if service && body.user_id.is_some() {
-            return Err(AppError::Validation(vec![FieldError::new(
-                "user_id",
-                "conflicts",
-                "a service key acts as no user: leave out `user_id` or `service`",
-            )])
-            .into());
-        }
-        let user_id = if service {
-            None
-        } else {
-            body.user_id.or(caller.user_id)
-        };
-        let key = NewApiKey::generate();
-        let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
-        if user_id.is_none() {
-            caller.may_act_on(None, "service")?;
-        }
-        if let Some(user_id) = user_id {
-            // Only "no such user" is the client's mistake; a database error stays one.
-            // Locked, so a concurrent promotion cannot slip in between the rank check
-            // and the insert.
-            let user = users::get_for_update(&mut tx, user_id)
-                .await
-                .map_err(|err| match err {
-                    AppError::NotFound(_) => {
-                        AppError::Validation(vec![violations::unknown("user_id", "user")])
-                    }
-                    other => other,
-                })?;
-            // A key acting as someone holds their role: making one is acting on them.
-            caller.may_act_on(Some((user.id, Role::of_stored(&user.role))), "user_id")?;
-            if user.deactivated_at.is_some() {
-                return Err(AppError::Validation(vec![FieldError::new(
-                    "user_id",
-                    "deactivated",
-                    "the user is deactivated",
-                )])
-                .into());
-            }
-        }
-        let row = repo::insert(
-            &mut tx,
-            &NewKeyRow {
-                key: &key,
-                name: &name,
-                scopes: &scopes,
-                user_id,
-                expires_at: body.expires_at,
-            },
-        )
-        .await?;
-        // The actor fields name the caller; `acts_as_user_id` names whom the key acts as,
-        // so a key made for someone else stands out in the log.
-        let data = json!({
-            "name": row.name, "scopes": row.scopes, "user_id": row.user_id,
-            "acts_as_user_id": row.user_id, "expires_at": row.expires_at,
-        });
-        audit::record(
-            &mut tx,
-            caller,
-            "api_key.created",
-            ("api_key", row.id),
-            data,
-        )
-        .await?;
-        tx.commit().await?;
+        let created = api_keys::create(&state, &auth.0, body.0.into()).await?;
+        let row = created.row;
         Ok(Created {
             location: format!("/v1/api-keys/{}", row.id),
             body: ApiKeyCreatedEnvelope {
                 data: ApiKeyWithSecret {
                     api_key: row.into(),
-                    secret: key.plaintext,
+                    secret: created.secret,
                 },
                 meta: Meta::of(&request_id),
             },
@@ -294,9 +161,7 @@ impl ApiKeysApi {
         id: Path<PathId>,
     ) -> ApiResult<Success<ApiKeyEnvelope>, Read> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = api_keys::get(&state, &auth.0, id).await?;
         Ok(Success(ApiKeyEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
@@ -324,28 +189,7 @@ impl ApiKeysApi {
         id: Path<PathId>,
     ) -> ApiResult<Success<ApiKeyEnvelope>, Action> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let key = repo::get(&mut tx, id).await?;
-        let acts_as = match key.user_id {
-            Some(user_id) => {
-                let user = users::get(&mut tx, user_id).await?;
-                Some((user.id, Role::of_stored(&user.role)))
-            }
-            None => None,
-        };
-        auth.0.may_act_on(acts_as, "id")?;
-        let (row, changed) = repo::revoke(&mut tx, id).await?;
-        if changed {
-            audit::record(
-                &mut tx,
-                &auth.0,
-                "api_key.revoked",
-                ("api_key", id),
-                json!({}),
-            )
-            .await?;
-        }
-        state.auth.commit_change(tx).await?;
+        let row = api_keys::revoke(&state, &auth.0, id).await?;
         Ok(Success(ApiKeyEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
@@ -371,13 +215,15 @@ impl ApiKeysApi {
         /// Only keys created or revoked strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<ApiKeyList>, List> {
-        let page = pagination::page(limit.0, cursor.0.as_deref(), None, ApiKeySort::CreatedAt)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) = repo::list(&mut tx, user_id.0, updated_after.0, &page).await?;
-        tx.commit().await?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: None,
+        };
+        let list = api_keys::list(&state, &auth.0, user_id.0, updated_after.0, &page).await?;
         Ok(Success(ApiKeyList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(ApiKey::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.items.into_iter().map(ApiKey::from).collect(),
         }))
     }
 }

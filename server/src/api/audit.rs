@@ -15,9 +15,8 @@ use super::pagination;
 use super::responses::{envelopes, ApiResult, List, Success};
 use super::security::ApiKey;
 use super::{filter_text, ApiTags};
+use crate::app::audit::{self, AuditFilter, AuditRow, AuditSort};
 use crate::auth::Scope;
-use crate::db::audit::{self as repo, AuditFilter, AuditRow, AuditSort};
-use crate::db::TenantTx;
 use crate::state::AppState;
 
 /// One recorded change. Never holds a secret.
@@ -117,12 +116,10 @@ impl AuditApi {
             actor_user_id: actor_user_id.0,
             after: updated_after.0,
         };
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
+        let list = audit::list(&state, &auth.0, &filter, &page).await?;
         Ok(Success(AuditEventList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(AuditEvent::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.items.into_iter().map(AuditEvent::from).collect(),
         }))
     }
 }

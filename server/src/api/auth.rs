@@ -1,22 +1,11 @@
-//! QR-code device login and session tokens.
-//!
-//! A new device creates a session (no credentials), shows its QR code and long-polls its
-//! status with the session's poll secret. A signed-in user scans the code and approves
-//! the session from their own device. The new device then exchanges the approval, once,
-//! for a short-lived session token that acts as that user with the scopes the approving
-//! credential held, bounded by the user's role: never more than the approver could do.
-
-use std::time::Duration;
+//! `/v1/auth/qr-sessions` and `/v1/session-tokens`: QR-code device login and the
+//! session tokens it issues. The flow and its rules are `app::devices`; here are the
+//! wire types and the QR code's images.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::{Object, OpenApi};
-use rand::rngs::OsRng;
-use rand::RngCore;
-use serde_json::json;
-use subtle::ConstantTimeEq;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::edge::RequestId;
@@ -28,18 +17,11 @@ use super::responses::{
 use super::security::ApiKey;
 use super::types::PathId;
 use super::ApiTags;
-use crate::auth::{Principal, Role, Scope};
-use crate::db::qr::{self as repo, QrSessionRow, SessionTokenRow, TokenSort};
-use crate::db::{audit, users, TenantTx};
-use crate::domain::credential::{hash_secret, Kind, NewApiKey};
-use crate::domain::FieldError;
+pub(crate) use crate::app::devices::MAX_WAIT_SECS;
+use crate::app::devices::{self, qr_content, QrSessionRow, SessionTokenRow};
+use crate::app::page::PageRequest;
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// The longest a status poll may wait for a change.
-pub(crate) const MAX_WAIT_SECS: u64 = 30;
-/// Sessions approved on another server are noticed within this time.
-const RECHECK: Duration = Duration::from_secs(1);
 
 /// A QR login session as its device sees it.
 #[derive(Debug, Clone, Object)]
@@ -158,47 +140,12 @@ envelopes!(
     "A page of session tokens in the envelope."
 );
 
-fn qr_content(id: Uuid) -> String {
-    format!("momentum://qr-login?session={id}")
-}
-
 fn view(id: Uuid, row: &QrSessionRow) -> QrSession {
     QrSession {
         id,
         status: row.status.clone(),
         expires_at: row.expires_at,
         user_id: row.user_id.filter(|_| row.status == "approved"),
-    }
-}
-
-/// One message for a wrong or missing poll secret.
-fn bad_secret() -> AppError {
-    AppError::Unauthorized("invalid poll secret for this QR session")
-}
-
-/// Reads the session and checks the poll secret in constant time.
-async fn read_with_secret(
-    state: &AppState,
-    id: Uuid,
-    secret: &str,
-) -> Result<QrSessionRow, AppError> {
-    let row = repo::read(&state.pool, id).await?;
-    let matches: bool = hash_secret(secret).ct_eq(&row.poll_secret_hash[..]).into();
-    if matches {
-        Ok(row)
-    } else {
-        Err(bad_secret())
-    }
-}
-
-fn state_conflict(status: &str, what: &str) -> AppError {
-    AppError::Conflict {
-        message: format!("the QR session is {status}: {what}"),
-        details: vec![FieldError::new(
-            "status",
-            "invalid_state",
-            status.to_owned(),
-        )],
     }
 }
 
@@ -246,24 +193,6 @@ fn png(id: Uuid) -> Result<Vec<u8>, AppError> {
     Ok(out)
 }
 
-/// Only a pending session's code is worth showing.
-async fn pending(state: &AppState, id: Uuid) -> Result<(), AppError> {
-    let row = repo::read(&state.pool, id).await?;
-    if row.status == "pending" {
-        Ok(())
-    } else {
-        Err(state_conflict(
-            &row.status,
-            "its code can no longer be used",
-        ))
-    }
-}
-
-/// Only the token's own user, or an admin, may see or revoke it.
-fn may_manage(caller: &Principal, token_user: Uuid) -> bool {
-    caller.has(Scope::Admin) || caller.user_id == Some(token_user)
-}
-
 pub struct AuthApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Auth")]
@@ -283,14 +212,8 @@ impl AuthApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
     ) -> ApiResult<Created<QrSessionCreatedEnvelope>, Start> {
-        let id = Uuid::new_v4();
-        let mut bytes = [0u8; 32];
-        OsRng.fill_bytes(&mut bytes);
-        let secret = hex::encode(bytes);
-        let ttl = chrono::Duration::from_std(state.identity.qr_session_ttl)
-            .map_err(|err| AppError::Internal(err.into()))?;
-        let expires_at = Utc::now() + ttl;
-        repo::create(&state.pool, id, &hash_secret(&secret), expires_at).await?;
+        let started = devices::start(&state).await?;
+        let (id, expires_at) = (started.id, started.expires_at);
         let base = format!("/v1/auth/qr-sessions/{id}");
         Ok(Created {
             location: base.clone(),
@@ -299,7 +222,7 @@ impl AuthApi {
                     id,
                     status: "pending".into(),
                     expires_at,
-                    poll_secret: secret,
+                    poll_secret: started.poll_secret,
                     qr_content: qr_content(id),
                     qr_svg_url: format!("{base}/qr.svg"),
                     qr_png_url: format!("{base}/qr.png"),
@@ -320,7 +243,7 @@ impl AuthApi {
     )]
     async fn svg(&self, state: Data<&AppState>, id: Path<PathId>) -> ApiResult<Svg, Image> {
         let id = id.0.parse("id")?;
-        pending(&state, id).await?;
+        devices::pending(&state, id).await?;
         let svg = code(id)?
             .render::<qrcode::render::svg::Color<'_>>()
             .min_dimensions(256, 256)
@@ -339,7 +262,7 @@ impl AuthApi {
     )]
     async fn png(&self, state: Data<&AppState>, id: Path<PathId>) -> ApiResult<Png, Image> {
         let id = id.0.parse("id")?;
-        pending(&state, id).await?;
+        devices::pending(&state, id).await?;
         Ok(Png(png(id)?))
     }
 
@@ -367,20 +290,11 @@ impl AuthApi {
         wait: Query<Option<u64>>,
     ) -> ApiResult<Success<QrSessionEnvelope>, Poll> {
         let id = id.0.parse("id")?;
-        let deadline = Instant::now() + Duration::from_secs(wait.0.unwrap_or(0).min(MAX_WAIT_SECS));
-        loop {
-            // Registered before the read, so an approval between the two still wakes us.
-            let changed = state.qr_events.notified();
-            let row = read_with_secret(&state, id, &poll_secret.0).await?;
-            let now = Instant::now();
-            if row.status != "pending" || now >= deadline {
-                return Ok(Success(QrSessionEnvelope {
-                    data: view(id, &row),
-                    meta: Meta::of(&request_id),
-                }));
-            }
-            let _ = tokio::time::timeout(RECHECK.min(deadline - now), changed).await;
-        }
+        let row = devices::poll(&state, id, &poll_secret.0, wait.0.unwrap_or(0)).await?;
+        Ok(Success(QrSessionEnvelope {
+            data: view(id, &row),
+            meta: Meta::of(&request_id),
+        }))
     }
 
     /// Approve a QR login
@@ -405,41 +319,7 @@ impl AuthApi {
         id: Path<PathId>,
     ) -> ApiResult<Success<QrSessionEnvelope>, Action> {
         let id = id.0.parse("id")?;
-        let caller = &auth.0;
-        let Some(user_id) = caller.user_id else {
-            return Err(AppError::Forbidden {
-                message: "a service key acts as no user and cannot approve a login".into(),
-                details: vec![],
-            }
-            .into());
-        };
-        // A token approving logins would mint itself successors: access would outlive the
-        // revocation of the key that approved the first login.
-        if caller.kind == Kind::SessionToken {
-            return Err(AppError::Forbidden {
-                message: "a session token cannot approve a login: use an API key".into(),
-                details: vec![],
-            }
-            .into());
-        }
-        // What the caller holds now, not what it stores: the token must never outgrow it.
-        let scopes: Vec<String> = caller.scopes.iter().map(|s| s.as_str().into()).collect();
-        let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
-        let status = repo::approve(&mut tx, id, user_id, &scopes).await?;
-        if status != "approved" {
-            return Err(state_conflict(&status, "only a pending session can be approved").into());
-        }
-        audit::record(
-            &mut tx,
-            caller,
-            "qr_session.approved",
-            ("qr_session", id),
-            json!({ "scopes": scopes }),
-        )
-        .await?;
-        tx.commit().await?;
-        state.qr_events.notify_waiters();
-        let row = repo::read(&state.pool, id).await?;
+        let row = devices::approve(&state, &auth.0, id).await?;
         Ok(Success(QrSessionEnvelope {
             data: view(id, &row),
             meta: Meta::of(&request_id),
@@ -469,32 +349,12 @@ impl AuthApi {
         poll_secret: Header<String>,
     ) -> ApiResult<Success<SessionTokenIssuedEnvelope>, Exchange> {
         let id = id.0.parse("id")?;
-        let row = read_with_secret(&state, id, &poll_secret.0).await?;
-        if row.status != "approved" {
-            return Err(
-                state_conflict(&row.status, "only an approved session can be exchanged").into(),
-            );
-        }
-        let token = NewApiKey::generate_kind(Kind::SessionToken);
-        let token_id = Uuid::now_v7();
-        let ttl = chrono::Duration::from_std(state.identity.session_token_ttl)
-            .map_err(|err| AppError::Internal(err.into()))?;
-        let expires_at = Utc::now() + ttl;
-        // Consumes the session only if it is still approved: of two racing exchanges,
-        // one gets the token.
-        let Some(issued) = repo::exchange(&state.pool, id, token_id, &token, expires_at).await?
-        else {
-            let now = repo::read(&state.pool, id).await?;
-            return Err(
-                state_conflict(&now.status, "only an approved session can be exchanged").into(),
-            );
-        };
-        state.qr_events.notify_waiters();
+        let issued = devices::exchange(&state, id, &poll_secret.0).await?;
         Ok(Success(SessionTokenIssuedEnvelope {
             data: SessionTokenIssued {
-                token: token.plaintext,
-                token_id,
-                expires_at,
+                token: issued.token,
+                token_id: issued.token_id,
+                expires_at: issued.expires_at,
                 user_id: issued.user_id,
                 tenant_id: issued.tenant_id,
                 scopes: issued.scopes,
@@ -527,22 +387,15 @@ impl AuthApi {
         /// Only tokens issued or revoked strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<SessionTokenList>, List> {
-        let caller = &auth.0;
-        let user = if caller.has(Scope::Admin) {
-            user_id.0
-        } else {
-            Some(caller.user_id.ok_or_else(|| AppError::Forbidden {
-                message: "a service key without `admin` has no session tokens to list".into(),
-                details: vec![],
-            })?)
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: None,
         };
-        let page = pagination::page(limit.0, cursor.0.as_deref(), None, TokenSort::CreatedAt)?;
-        let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
-        let (rows, has_more) = repo::list_tokens(&mut tx, user, updated_after.0, &page).await?;
-        tx.commit().await?;
+        let list = devices::list_tokens(&state, &auth.0, user_id.0, updated_after.0, &page).await?;
         Ok(Success(SessionTokenList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(SessionToken::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.items.into_iter().map(SessionToken::from).collect(),
         }))
     }
 
@@ -567,26 +420,7 @@ impl AuthApi {
         id: Path<PathId>,
     ) -> ApiResult<Success<SessionTokenEnvelope>, Action> {
         let id = id.0.parse("id")?;
-        let caller = &auth.0;
-        let mut tx = TenantTx::begin(&state.pool, caller.tenant_id).await?;
-        let current = repo::token(&mut tx, id).await?;
-        if !may_manage(caller, current.user_id) {
-            return Err(AppError::NotFound("session token").into());
-        }
-        let user = users::get(&mut tx, current.user_id).await?;
-        caller.may_act_on(Some((user.id, Role::of_stored(&user.role))), "id")?;
-        let (row, changed) = repo::revoke_token(&mut tx, id).await?;
-        if changed {
-            audit::record(
-                &mut tx,
-                caller,
-                "session_token.revoked",
-                ("session_token", id),
-                json!({}),
-            )
-            .await?;
-        }
-        state.auth.commit_change(tx).await?;
+        let row = devices::revoke_token(&state, &auth.0, id).await?;
         Ok(Success(SessionTokenEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),

@@ -35,13 +35,13 @@ use uuid::Uuid;
 
 use super::companies::{Company, CompanyCreate};
 use super::contacts::{Contact, ContactCreate};
-use super::custom_fields;
 use super::edge::RequestId;
 use super::events::{self, EventType};
 use super::merge::overlay;
 use super::responses::{ApiResult, Create, ErrorBody, ErrorDetail, Success};
 use super::security::ApiKey;
 use super::ApiTags;
+use crate::app::custom_fields;
 use crate::auth::Scope;
 use crate::db::companies::{self as companies_repo, CompanyRow};
 use crate::db::contacts::{self as contacts_repo, ContactRow};

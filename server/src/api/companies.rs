@@ -12,7 +12,6 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::contacts::{self, ContactList};
-use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
 use super::events::{self, EventType};
@@ -23,8 +22,9 @@ use super::responses::{
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Int, PathId, Text, TextList};
+use super::types::{merge_patch, text, Int, PathId, Text, TextList};
 use super::{filter_text, ApiTags};
+use crate::app::custom_fields;
 use crate::auth::Scope;
 use crate::db::companies::{self as repo, CompanyFilter, CompanyRow, CompanySort};
 use crate::db::contacts::ContactFilter;
@@ -324,8 +324,14 @@ impl CompaniesApi {
         if_match.check(&current)?;
         let mut company = merge::<CompanyCreate, _>(&current, &body)?.parse()?;
         let stored = Value::Object(current.custom_fields.clone().into_iter().collect());
-        if let Some(values) =
-            custom_fields::for_patch(&mut tx, RecordType::Company, id, &stored, values).await?
+        if let Some(values) = custom_fields::for_patch(
+            &mut tx,
+            RecordType::Company,
+            id,
+            &stored,
+            merge_patch(values),
+        )
+        .await?
         {
             company.custom_fields = Value::Object(values);
         }
@@ -470,7 +476,7 @@ impl CompaniesApi {
         tx.include_deleted().await?;
         let current = repo::get_for_update(&mut tx, id).await?;
         let company = if current.deleted_at.is_some() {
-            super::custom_fields::check_restorable(
+            custom_fields::check_restorable(
                 &mut tx,
                 RecordType::Company,
                 id,
@@ -521,15 +527,13 @@ impl CompaniesApi {
         };
         let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
         repo::exists(&mut tx, id).await?;
-        let list = contacts::list_page(
-            &mut tx,
-            &filter,
-            limit.0,
-            cursor.0.as_deref(),
-            sort.0.as_deref(),
-            &request_id,
-        )
-        .await?;
+        let page = crate::app::page::PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: sort.0,
+        };
+        let list = crate::app::contacts::list_in(&mut tx, &filter, &page).await?;
+        let list = contacts::list_envelope(list, &request_id);
         tx.commit().await?;
         Ok(Success(list))
     }

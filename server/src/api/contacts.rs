@@ -11,24 +11,21 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
-use super::events::{self, EventType};
 use super::pagination;
 use super::responses::{
     Action, ApiResult, Conditional, Create, Created, Delete, FilteredList, ListMeta, Meta,
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Email, PathId, Text, TextList};
+use super::types::{patch, text, Email, PathId, Text, TextList};
 use super::{filter_text, ApiTags};
+use crate::app::contacts::{self, ContactFilter, ContactRow};
+use crate::app::page::{Listed, PageRequest};
 use crate::auth::Scope;
-use crate::db::contacts::{self as repo, ContactFilter, ContactRow, ContactSort};
-use crate::db::TenantTx;
-use crate::domain::contact::{self as domain, Patch};
+use crate::domain::contact as domain;
 use crate::domain::fields::{TAGS_MAX_ITEMS, TAG_MAX};
-use crate::domain::record::RecordType;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -194,14 +191,6 @@ pub fn object(value: Value) -> BTreeMap<String, Value> {
     }
 }
 
-fn patch<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Patch<U> {
-    match value {
-        MaybeUndefined::Undefined => Patch::Keep,
-        MaybeUndefined::Null => Patch::Clear,
-        MaybeUndefined::Value(v) => Patch::Set(f(v)),
-    }
-}
-
 impl From<ContactPatch> for domain::ContactPatch {
     fn from(body: ContactPatch) -> Self {
         Self {
@@ -225,54 +214,11 @@ fn envelope(data: Contact, request_id: &RequestId) -> ContactEnvelope {
     }
 }
 
-/// One page of contacts matching `filter`, in the envelope (also serves the contacts
-/// nested under a company).
-pub async fn list_page(
-    tx: &mut TenantTx,
-    filter: &ContactFilter,
-    limit: Option<u32>,
-    cursor: Option<&str>,
-    sort: Option<&str>,
-    request_id: &RequestId,
-) -> Result<ContactList, AppError> {
-    let page = pagination::page(limit, cursor, sort, ContactSort::CreatedAt)?;
-    let (rows, has_more) = repo::list(tx, filter, &page).await?;
-    Ok(ContactList {
-        meta: pagination::meta(&page, &rows, has_more, request_id),
-        data: rows.into_iter().map(Contact::from).collect(),
-    })
-}
-
-/// Records `event` and commits a contact write, or, when it hit another contact's email,
-/// rolls back (the failed statement aborted the transaction, so no event either) and
-/// names that contact in the 409 from a fresh transaction.
-async fn commit_or_name_holder(
-    state: &AppState,
-    mut tx: TenantTx,
-    written: Result<ContactRow, AppError>,
-    contact: &domain::Contact,
-    event: EventType,
-) -> Result<Contact, AppError> {
-    match written {
-        Ok(row) => {
-            let written = Contact::from(row);
-            events::emit(&mut tx, event, &written).await?;
-            tx.commit().await?;
-            Ok(written)
-        }
-        Err(AppError::Conflict { .. }) => {
-            let tenant_id = tx.tenant_id();
-            drop(tx);
-            let email = contact.email.as_deref().unwrap_or_default();
-            let holder = async {
-                let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
-                repo::find_id_by_email(&mut tx, email).await
-            }
-            .await;
-            // The holder is a courtesy: if it cannot be read, the 409 still stands.
-            Err(repo::email_taken(holder.ok().flatten()))
-        }
-        Err(other) => Err(other),
+/// A page of contacts in the envelope (also the contacts listed under a company).
+pub fn list_envelope(list: Listed<ContactRow>, request_id: &RequestId) -> ContactList {
+    ContactList {
+        meta: pagination::list_meta(&list, request_id),
+        data: list.map(Contact::from).items,
     }
 }
 
@@ -293,13 +239,7 @@ impl ContactsApi {
         request_id: Data<&RequestId>,
         body: Json<ContactCreate>,
     ) -> ApiResult<Tagged<Created<ContactEnvelope>>, Create> {
-        let mut contact = domain::Contact::parse(body.0.into()).map_err(AppError::Validation)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        contact.custom_fields =
-            custom_fields::for_create(&mut tx, RecordType::Contact, &contact.custom_fields).await?;
-        let written = repo::insert(&mut tx, &contact).await;
-        let created =
-            commit_or_name_holder(&state, tx, written, &contact, EventType::ContactCreated).await?;
+        let created: Contact = contacts::create(&state, &auth.0, body.0.into()).await?;
         Ok(Tagged(Created {
             location: format!("/v1/contacts/{}", created.id),
             body: envelope(created, &request_id),
@@ -327,12 +267,7 @@ impl ContactsApi {
     ) -> ApiResult<Conditional<ContactEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if include_deleted.0 == Some(true) {
-            tx.include_deleted().await?;
-        }
-        let row = repo::get(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = contacts::get(&state, &auth.0, id, include_deleted.0 == Some(true)).await?;
         let found = envelope(row.into(), &request_id);
         Ok(Conditional::new(found, &if_none_match))
     }
@@ -361,29 +296,7 @@ impl ContactsApi {
     ) -> ApiResult<Tagged<Success<ContactEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut body = body.0;
-        let values = std::mem::replace(&mut body.custom_fields, MaybeUndefined::Undefined);
-        let mut changes: domain::ContactPatch = body.into();
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        if_match.check(&current)?;
-        let values = custom_fields::for_patch(
-            &mut tx,
-            RecordType::Contact,
-            id,
-            &current.custom_fields,
-            values,
-        )
-        .await?;
-        if let Some(values) = values {
-            changes.custom_fields = Patch::Set(values);
-        }
-        let contact = changes
-            .apply_to(current.to_domain())
-            .map_err(AppError::Validation)?;
-        let written = repo::update(&mut tx, id, &contact).await;
-        let updated =
-            commit_or_name_holder(&state, tx, written, &contact, EventType::ContactUpdated).await?;
+        let updated = contacts::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
         Ok(Tagged(Success(envelope(updated, &request_id))))
     }
 
@@ -412,13 +325,7 @@ impl ContactsApi {
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if_match
-            .check_with(repo::get_for_update(&mut tx, id))
-            .await?;
-        let deleted = Contact::from(repo::trash(&mut tx, id).await?);
-        events::emit(&mut tx, EventType::ContactDeleted, &deleted).await?;
-        tx.commit().await?;
+        contacts::delete::<Contact>(&state, &auth.0, id, &if_match).await?;
         Ok(NoContent)
     }
 
@@ -443,24 +350,7 @@ impl ContactsApi {
         id: Path<PathId>,
     ) -> ApiResult<Tagged<Success<ContactEnvelope>>, Action> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        tx.include_deleted().await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        let contact = if current.deleted_at.is_some() {
-            super::custom_fields::check_restorable(
-                &mut tx,
-                RecordType::Contact,
-                id,
-                &current.custom_fields,
-            )
-            .await?;
-            let restored = Contact::from(repo::restore(&mut tx, &current).await?);
-            events::emit(&mut tx, EventType::ContactRestored, &restored).await?;
-            restored
-        } else {
-            current.into()
-        };
-        tx.commit().await?;
+        let contact = contacts::restore(&state, &auth.0, id).await?;
         Ok(Tagged(Success(envelope(contact, &request_id))))
     }
 
@@ -506,7 +396,7 @@ impl ContactsApi {
         /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<ContactList>, FilteredList> {
-        let mut filter = ContactFilter {
+        let filter = ContactFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             email: filter_text("email", email.0)?,
             company_id: company_id.0,
@@ -514,23 +404,14 @@ impl ContactsApi {
             include_deleted: include_deleted.0 == Some(true),
             custom_fields: Vec::new(),
         };
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        filter.custom_fields = custom_fields::filters(
-            &mut tx,
-            RecordType::Contact,
-            &custom_field.0.unwrap_or_default(),
-        )
-        .await?;
-        let list = list_page(
-            &mut tx,
-            &filter,
-            limit.0,
-            cursor.0.as_deref(),
-            sort.0.as_deref(),
-            &request_id,
-        )
-        .await?;
-        tx.commit().await?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: sort.0,
+        };
+        let custom_field = custom_field.0.unwrap_or_default();
+        let list = contacts::list(&state, &auth.0, filter, &custom_field, &page).await?;
+        let list = list_envelope(list, &request_id);
         Ok(Success(list))
     }
 }

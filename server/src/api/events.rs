@@ -29,15 +29,14 @@ use crate::error::AppError;
 use crate::events;
 use crate::state::AppState;
 
-/// Records `event` about `resource`, rendered in its wire form (the resource exactly as
-/// the API returns it), in the caller's transaction: [`crate::events::emit`] for what
-/// handlers hold, which are wire types.
+/// Records `event` about `resource`, a wire type, in the caller's transaction (see
+/// [`crate::events::emit`]); kept while handlers still emit, until each moves to `app/`.
 pub async fn emit<T: ToJSON>(
     tx: &mut TenantTx,
     event: EventType,
     resource: &T,
 ) -> Result<Uuid, AppError> {
-    events::emit(tx, event, resource.to_json().unwrap_or(Value::Null)).await
+    events::emit(tx, event, resource).await
 }
 
 /// One change, as recorded in the transaction that made it. A webhook delivers it as

@@ -13,29 +13,24 @@ use uuid::Uuid;
 
 use super::companies::Company;
 use super::contacts::Contact;
-use super::custom_fields;
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
-use super::events::{self, EventType};
-use super::merge::{merge, sets};
 use super::pagination;
 use super::responses::{
     envelopes, Action, ApiResult, Conditional, Create, Created, Delete, FilteredList, Meta,
     NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{text, Amount, Date, Email, PathId, Text};
+use super::types::{merge_patch, patch, text, Amount, Date, Email, PathId, Text};
 use super::{bad_parameter, filter_text, ApiTags};
+use crate::app::leads::{self, LeadFilter, LeadRow, LeadSort};
+use crate::app::page::PageRequest;
 use crate::auth::Scope;
-use crate::db::leads::{self as repo, LeadFilter, LeadRow, LeadSort, MovedLead};
-use crate::db::pipelines::{self, StageRow};
-use crate::db::{companies, contacts, violations, TenantTx};
+use crate::domain::contact;
 use crate::domain::fields::{self, DOMAIN_MAX, PHONE_MAX};
 use crate::domain::lead::{self as domain, Prospect};
 use crate::domain::pipeline::StageKind;
-use crate::domain::record::RecordType;
-use crate::domain::{company, contact, FieldError};
-use crate::error::AppError;
+use crate::domain::FieldError;
 use crate::state::AppState;
 
 const PERSON_NAME_MAX: usize = contact::NAME_MAX;
@@ -257,242 +252,61 @@ envelopes!(
     "A page of leads in the envelope."
 );
 
-impl LeadCreate {
-    /// Checks the body against the lead rules; `owner_id` defaults to `default_owner`.
-    fn parse(self, default_owner: Option<Uuid>) -> Result<domain::Lead, AppError> {
-        domain::Lead::parse(domain::LeadInput {
-            title: Some(self.title.0),
-            contact_id: self.contact_id,
-            company_id: self.company_id,
-            pipeline_id: self.pipeline_id,
-            stage_id: self.stage_id,
-            value: self.value.map(|v| v.0),
-            currency: text(self.currency),
-            expected_close_date: self.expected_close_date.map(|d| d.0),
-            owner_id: self.owner_id.or(default_owner),
-            source: text(self.source),
-            lost_reason: text(self.lost_reason),
+impl From<LeadCreate> for domain::LeadInput {
+    fn from(body: LeadCreate) -> Self {
+        Self {
+            title: Some(body.title.0),
+            contact_id: body.contact_id,
+            company_id: body.company_id,
+            pipeline_id: body.pipeline_id,
+            stage_id: body.stage_id,
+            value: body.value.map(|v| v.0),
+            currency: text(body.currency),
+            expected_close_date: body.expected_close_date.map(|d| d.0),
+            owner_id: body.owner_id,
+            source: text(body.source),
+            lost_reason: text(body.lost_reason),
             prospect: Prospect {
-                first_name: text(self.prospect_first_name),
-                last_name: text(self.prospect_last_name),
-                email: self.prospect_email.map(|e| e.0),
-                phone: text(self.prospect_phone),
-                company_name: text(self.prospect_company_name),
-                company_domain: text(self.prospect_company_domain),
+                first_name: text(body.prospect_first_name),
+                last_name: text(body.prospect_last_name),
+                email: body.prospect_email.map(|e| e.0),
+                phone: text(body.prospect_phone),
+                company_name: text(body.prospect_company_name),
+                company_domain: text(body.prospect_company_domain),
             },
-        })
-        .map_err(AppError::Validation)
+        }
     }
 }
 
-fn unprocessable(field: &str, code: &'static str, message: &str) -> AppError {
-    AppError::Validation(vec![FieldError::new(field, code, message)])
-}
-
-/// The stage the lead lands in, locked until commit, checked against the lead's rules.
-async fn place(tx: &mut TenantTx, lead: &domain::Lead) -> Result<StageRow, AppError> {
-    let stage =
-        match (lead.stage_id, lead.pipeline_id) {
-            (Some(stage_id), pipeline_id) => {
-                let stage = pipelines::stage_for_lead(tx, stage_id)
-                    .await?
-                    .ok_or_else(|| {
-                        AppError::Validation(vec![violations::unknown("stage_id", "stage")])
-                    })?;
-                if pipeline_id.is_some_and(|p| p != stage.pipeline_id) {
-                    return Err(unprocessable(
-                        "stage_id",
-                        "wrong_pipeline",
-                        "belongs to another pipeline than `pipeline_id`",
-                    ));
-                }
-                stage
-            }
-            (None, Some(pipeline_id)) => pipelines::first_stage(tx, pipeline_id)
-                .await?
-                .ok_or_else(|| {
-                    AppError::Validation(vec![violations::unknown("pipeline_id", "pipeline")])
-                })?,
-            (None, None) => return Err(unprocessable("pipeline_id", "required", "is required")),
-        };
-    lead.check_stage(stage.kind())
-        .map_err(AppError::Validation)?;
-    Ok(stage)
+impl From<LeadPatch> for domain::LeadPatch {
+    fn from(body: LeadPatch) -> Self {
+        Self {
+            title: body.title.map(|t| t.0),
+            contact_id: patch(body.contact_id, Some),
+            company_id: patch(body.company_id, Some),
+            pipeline_id: body.pipeline_id,
+            stage_id: body.stage_id,
+            value: patch(body.value, |v| Some(v.0)),
+            currency: patch(body.currency, |t| Some(t.0)),
+            expected_close_date: patch(body.expected_close_date, |d| Some(d.0)),
+            owner_id: patch(body.owner_id, Some),
+            source: patch(body.source, |t| Some(t.0)),
+            lost_reason: patch(body.lost_reason, |t| Some(t.0)),
+            prospect_first_name: patch(body.prospect_first_name, |t| Some(t.0)),
+            prospect_last_name: patch(body.prospect_last_name, |t| Some(t.0)),
+            prospect_email: patch(body.prospect_email, |e| Some(e.0)),
+            prospect_phone: patch(body.prospect_phone, |t| Some(t.0)),
+            prospect_company_name: patch(body.prospect_company_name, |t| Some(t.0)),
+            prospect_company_domain: patch(body.prospect_company_domain, |t| Some(t.0)),
+            custom_fields: merge_patch(body.custom_fields),
+        }
+    }
 }
 
 fn envelope(data: Lead, request_id: &RequestId) -> LeadEnvelope {
     LeadEnvelope {
         data,
         meta: Meta::of(request_id),
-    }
-}
-
-/// Records `change` (`lead.created` or `lead.updated`) for `lead`, then what its
-/// placement meant: `lead.stage_changed` when it left the stage it was in (`before`:
-/// stage and status; `None` for a new lead), and `lead.won` or `lead.lost` when its
-/// status became that, so a move between two won stages is no second win.
-async fn emit_change(
-    tx: &mut TenantTx,
-    change: EventType,
-    lead: &Lead,
-    before: Option<(Uuid, &str)>,
-) -> Result<(), AppError> {
-    events::emit(tx, change, lead).await?;
-    if before.is_some_and(|(stage_id, _)| stage_id != lead.stage_id) {
-        events::emit(tx, EventType::LeadStageChanged, lead).await?;
-    }
-    let entered = match StageKind::parse(&lead.status) {
-        Some(StageKind::Won) => Some(EventType::LeadWon),
-        Some(StageKind::Lost) => Some(EventType::LeadLost),
-        _ => None,
-    };
-    if let Some(entered) = entered {
-        if before.map(|(_, status)| status) != Some(lead.status.as_str()) {
-            events::emit(tx, entered, lead).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Records the events of leads moved out of a stage or pipeline being deleted, as for a
-/// move through `leads_update`.
-pub(super) async fn emit_moved(tx: &mut TenantTx, moved: Vec<MovedLead>) -> Result<(), AppError> {
-    // A trashed lead moved along is housekeeping: its `lead.restored` will say where it is.
-    for m in moved.into_iter().filter(|m| m.lead.deleted_at.is_none()) {
-        let lead = Lead::from(m.lead);
-        let before = Some((m.old_stage_id, m.old_status.as_str()));
-        emit_change(tx, EventType::LeadUpdated, &lead, before).await?;
-    }
-    Ok(())
-}
-
-/// Renames the fields of a contact or company built from a lead's prospect, so the 422
-/// names the lead field to fix.
-fn from_prospect(errors: Vec<FieldError>, prefix: &str) -> AppError {
-    AppError::Validation(
-        errors
-            .into_iter()
-            .map(|e| FieldError {
-                field: format!("{prefix}{}", e.field),
-                ..e
-            })
-            .collect(),
-    )
-}
-
-/// A record the lead links to, which the foreign key guarantees exists unless it is in
-/// the trash: then the conversion is a 422 on the link, not a 404 about the lead.
-fn linked<T>(found: Result<T, AppError>, field: &str) -> Result<T, AppError> {
-    found.map_err(|err| match err {
-        AppError::NotFound(what) => unprocessable(
-            field,
-            "deleted",
-            &format!("the lead's {what} is in the trash: restore it, or clear `{field}`"),
-        ),
-        other => other,
-    })
-}
-
-/// The company a conversion links: the lead's own, the one with the prospect's domain,
-/// or a new one from the prospect's company name and domain.
-async fn convert_company(
-    tx: &mut TenantTx,
-    lead: &LeadRow,
-) -> Result<Option<crate::db::companies::CompanyRow>, AppError> {
-    if let Some(id) = lead.company_id {
-        return Ok(Some(linked(companies::get(tx, id).await, "company_id")?));
-    }
-    let prospect = lead.prospect();
-    if let Some(domain) = &prospect.company_domain {
-        if let Some(found) = companies::find_by_domain(tx, domain).await? {
-            return Ok(Some(found));
-        }
-    }
-    let Some(name) = prospect.company_name.or(prospect.company_domain.clone()) else {
-        return Ok(None);
-    };
-    let new = company::Company::parse(company::CompanyInput {
-        name: Some(name),
-        domain: prospect.company_domain,
-        ..Default::default()
-    })
-    .map_err(|e| from_prospect(e, "prospect_company_"))?;
-    // A conversion writes no custom field values: a `required` company field refuses it.
-    custom_fields::for_create(tx, RecordType::Company, &new.custom_fields).await?;
-    let created = companies::insert(tx, &new).await?;
-    events::emit(
-        tx,
-        EventType::CompanyCreated,
-        &Company::from(created.clone()),
-    )
-    .await?;
-    Ok(Some(created))
-}
-
-/// The contact a conversion links: the lead's own, the one with the prospect's email,
-/// or a new one from the prospect's fields.
-async fn convert_contact(
-    tx: &mut TenantTx,
-    lead: &LeadRow,
-    company_id: Option<Uuid>,
-) -> Result<contacts::ContactRow, AppError> {
-    let contact = if let Some(id) = lead.contact_id {
-        linked(contacts::get(tx, id).await, "contact_id")?
-    } else {
-        let prospect = lead.prospect();
-        let existing = match &prospect.email {
-            Some(email) => contacts::find_id_by_email(tx, email).await?,
-            None => None,
-        };
-        match existing {
-            Some(id) => contacts::get(tx, id).await?,
-            None => {
-                if prospect.first_name.is_none()
-                    && prospect.last_name.is_none()
-                    && prospect.email.is_none()
-                {
-                    return Err(unprocessable(
-                        "contact_id",
-                        "required",
-                        "the lead names no contact: set `contact_id`, or a prospect name \
-                         or email to create one from",
-                    ));
-                }
-                let new = contact::Contact::parse(contact::ContactInput {
-                    first_name: prospect.first_name,
-                    last_name: prospect.last_name,
-                    email: prospect.email,
-                    phone: prospect.phone,
-                    company_id,
-                    ..Default::default()
-                })
-                .map_err(|e| from_prospect(e, "prospect_"))?;
-                // As for the company: a `required` contact field refuses the conversion.
-                custom_fields::for_create(tx, RecordType::Contact, &new.custom_fields).await?;
-                let created = contacts::insert(tx, &new).await?;
-                events::emit(
-                    tx,
-                    EventType::ContactCreated,
-                    &Contact::from(created.clone()),
-                )
-                .await?;
-                created
-            }
-        }
-    };
-    match (contact.company_id, company_id) {
-        (None, Some(company_id)) => {
-            // An existing contact gaining the company is a change to it like any other.
-            let linked = contacts::set_company(tx, contact.id, company_id).await?;
-            events::emit(
-                tx,
-                EventType::ContactUpdated,
-                &Contact::from(linked.clone()),
-            )
-            .await?;
-            Ok(linked)
-        }
-        _ => Ok(contact),
     }
 }
 
@@ -512,22 +326,14 @@ impl LeadsApi {
         request_id: Data<&RequestId>,
         body: Json<LeadCreate>,
     ) -> ApiResult<Tagged<Created<LeadEnvelope>>, Create> {
-        // A new lead belongs to the user the key acts for unless it names its owner.
         let mut body = body.0;
-        let values = Value::Object(
-            body.custom_fields
-                .take()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-        );
-        let lead = body.parse(auth.0.user_id)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let values = custom_fields::for_create(&mut tx, RecordType::Lead, &values).await?;
-        let stage = place(&mut tx, &lead).await?;
-        let created = Lead::from(repo::insert(&mut tx, &lead, &stage, &values).await?);
-        emit_change(&mut tx, EventType::LeadCreated, &created, None).await?;
-        tx.commit().await?;
+        let values = body
+            .custom_fields
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let created: Lead = leads::create(&state, &auth.0, body.into(), values).await?;
         Ok(Tagged(Created {
             location: format!("/v1/leads/{}", created.id),
             body: envelope(created, &request_id),
@@ -555,12 +361,7 @@ impl LeadsApi {
     ) -> ApiResult<Conditional<LeadEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if include_deleted.0 == Some(true) {
-            tx.include_deleted().await?;
-        }
-        let row = repo::get(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = leads::get(&state, &auth.0, id, include_deleted.0 == Some(true)).await?;
         let found = envelope(row.into(), &request_id);
         Ok(Conditional::new(found, &if_none_match))
     }
@@ -587,33 +388,7 @@ impl LeadsApi {
     ) -> ApiResult<Tagged<Success<LeadEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut body = body.0;
-        let values = std::mem::replace(&mut body.custom_fields, MaybeUndefined::Undefined);
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        if_match.check(&current)?;
-        let values = custom_fields::for_patch(
-            &mut tx,
-            RecordType::Lead,
-            id,
-            &current.custom_fields,
-            values,
-        )
-        .await?
-        .map(Value::Object)
-        .unwrap_or_else(|| current.custom_fields.clone());
-        let mut merged = merge::<LeadCreate, _>(&Lead::from(current.clone()), &body)?;
-        merged.custom_fields = None;
-        if sets(&body, "pipeline_id") && !sets(&body, "stage_id") {
-            merged.stage_id = None;
-        }
-        // An owner cleared stays cleared: no default on update.
-        let lead = merged.parse(None)?;
-        let stage = place(&mut tx, &lead).await?;
-        let updated = Lead::from(repo::update(&mut tx, &current, &lead, &stage, &values).await?);
-        let before = Some((current.stage_id, current.status.as_str()));
-        emit_change(&mut tx, EventType::LeadUpdated, &updated, before).await?;
-        tx.commit().await?;
+        let updated = leads::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
         Ok(Tagged(Success(envelope(updated, &request_id))))
     }
 
@@ -638,13 +413,7 @@ impl LeadsApi {
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if_match
-            .check_with(repo::get_for_update(&mut tx, id))
-            .await?;
-        let deleted = Lead::from(repo::trash(&mut tx, id).await?);
-        events::emit(&mut tx, EventType::LeadDeleted, &deleted).await?;
-        tx.commit().await?;
+        leads::delete::<Lead>(&state, &auth.0, id, &if_match).await?;
         Ok(NoContent)
     }
 
@@ -675,27 +444,12 @@ impl LeadsApi {
         id: Path<PathId>,
     ) -> ApiResult<Success<LeadConversionEnvelope>, Action> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let lead = repo::get_for_update(&mut tx, id).await?;
-        if let Some(at) = lead.converted_at {
-            return Err(AppError::Conflict {
-                message: format!("the lead was already converted at {at}"),
-                details: vec![],
-            }
-            .into());
-        }
-        let company = convert_company(&mut tx, &lead).await?;
-        let contact = convert_contact(&mut tx, &lead, company.as_ref().map(|c| c.id)).await?;
-        let lead = Lead::from(
-            repo::mark_converted(&mut tx, id, contact.id, company.as_ref().map(|c| c.id)).await?,
-        );
-        events::emit(&mut tx, EventType::LeadConverted, &lead).await?;
-        tx.commit().await?;
+        let converted = leads::convert::<Lead, Contact, Company>(&state, &auth.0, id).await?;
         Ok(Success(LeadConversionEnvelope {
             data: LeadConversion {
-                lead,
-                contact: contact.into(),
-                company: company.map(Company::from),
+                lead: converted.lead,
+                contact: converted.contact,
+                company: converted.company,
             },
             meta: Meta::of(&request_id),
         }))
@@ -722,24 +476,7 @@ impl LeadsApi {
         id: Path<PathId>,
     ) -> ApiResult<Tagged<Success<LeadEnvelope>>, Action> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        tx.include_deleted().await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        let lead = if current.deleted_at.is_some() {
-            super::custom_fields::check_restorable(
-                &mut tx,
-                RecordType::Lead,
-                id,
-                &current.custom_fields,
-            )
-            .await?;
-            let restored = Lead::from(repo::restore(&mut tx, id).await?);
-            events::emit(&mut tx, EventType::LeadRestored, &restored).await?;
-            restored
-        } else {
-            current.into()
-        };
-        tx.commit().await?;
+        let lead = leads::restore(&state, &auth.0, id).await?;
         Ok(Tagged(Success(envelope(lead, &request_id))))
     }
 
@@ -797,12 +534,14 @@ impl LeadsApi {
         /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<LeadList>, FilteredList> {
-        let page = pagination::page(
-            limit.0,
-            cursor.0.as_deref(),
-            sort.0.as_deref(),
-            LeadSort::CreatedAt,
-        )?;
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: sort.0,
+        };
+        // A bad cursor is reported before a bad filter, as when this handler read it
+        // first; `leads::list` reads it again.
+        page.page(LeadSort::CreatedAt)?;
         // A bound, not a field: the documented pattern is all it must match (poem checks
         // it). A bound above the largest amount or finer than a currency's decimals still
         // compares, so the field's range and precision rules do not apply here.
@@ -823,7 +562,7 @@ impl LeadsApi {
         // it matches none (the document lets any three characters through).
         let currency = filter_text("currency", currency.0)?
             .map(|c| fields::currency("currency", &c).map_or(c, |c| c.code().to_owned()));
-        let mut filter = LeadFilter {
+        let filter = LeadFilter {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             pipeline_id: pipeline_id.0,
             stage_id: stage_id.0,
@@ -844,18 +583,11 @@ impl LeadsApi {
             include_deleted: include_deleted.0 == Some(true),
             custom_fields: Vec::new(),
         };
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        filter.custom_fields = custom_fields::filters(
-            &mut tx,
-            RecordType::Lead,
-            &custom_field.0.unwrap_or_default(),
-        )
-        .await?;
-        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
+        let custom_field = custom_field.0.unwrap_or_default();
+        let list = leads::list(&state, &auth.0, filter, &custom_field, &page).await?;
         Ok(Success(LeadList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(Lead::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.map(Lead::from).items,
         }))
     }
 }

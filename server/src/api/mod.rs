@@ -112,61 +112,68 @@ one count through a store; while they cannot reach it, a request either passes u
 (stating the quota, but without `RateLimit`, `X-RateLimit-Remaining` and \
 `X-RateLimit-Reset`) or is refused with `503`, as the operator chose.";
 
-/// Nested because poem-openapi implements `OpenApi` for tuples of at most 16; the order
-/// is the document's.
-pub type Apis = (
+/// Declares the API groups once, as the type of the service and the value it is built
+/// from. Nested because poem-openapi implements `OpenApi` for tuples of at most 16.
+macro_rules! apis {
+    ($(($($inner:ident),* $(,)?),)? $($api:ident),* $(,)?) => {
+        pub type Apis = ($(($($inner,)*),)? $($api,)*);
+
+        fn apis() -> Apis {
+            ($(($($inner,)*),)? $($api,)*)
+        }
+    };
+}
+
+use activities::ActivitiesApi;
+use api_keys::ApiKeysApi;
+use associations::AssociationsApi;
+use audit::AuditApi;
+use auth::AuthApi;
+use batch::BatchApi;
+use companies::CompaniesApi;
+use contacts::ContactsApi;
+use custom_fields::CustomFieldsApi;
+use events::EventsApi;
+use leads::LeadsApi;
+use merging::MergingApi;
+use pipelines::PipelinesApi;
+use search::SearchApi;
+use system::SystemApi;
+use users::UsersApi;
+use webhooks::WebhooksApi;
+
+// The document lists the groups in this order.
+apis!(
     (
-        contacts::ContactsApi,
-        companies::CompaniesApi,
-        batch::BatchApi,
-        pipelines::PipelinesApi,
-        leads::LeadsApi,
-        activities::ActivitiesApi,
-        custom_fields::CustomFieldsApi,
-        associations::AssociationsApi,
-        merging::MergingApi,
+        ContactsApi,
+        CompaniesApi,
+        BatchApi,
+        PipelinesApi,
+        LeadsApi,
+        ActivitiesApi,
+        CustomFieldsApi,
+        AssociationsApi,
+        MergingApi,
     ),
-    users::UsersApi,
-    api_keys::ApiKeysApi,
-    auth::AuthApi,
-    audit::AuditApi,
-    webhooks::WebhooksApi,
-    events::EventsApi,
-    search::SearchApi,
-    system::SystemApi,
+    UsersApi,
+    ApiKeysApi,
+    AuthApi,
+    AuditApi,
+    WebhooksApi,
+    EventsApi,
+    SearchApi,
+    SystemApi,
 );
 
 pub type Service = OpenApiService<Apis, ()>;
 
 pub fn service() -> Service {
-    OpenApiService::new(
-        (
-            (
-                contacts::ContactsApi,
-                companies::CompaniesApi,
-                batch::BatchApi,
-                pipelines::PipelinesApi,
-                leads::LeadsApi,
-                activities::ActivitiesApi,
-                custom_fields::CustomFieldsApi,
-                associations::AssociationsApi,
-                merging::MergingApi,
-            ),
-            users::UsersApi,
-            api_keys::ApiKeysApi,
-            auth::AuthApi,
-            audit::AuditApi,
-            webhooks::WebhooksApi,
-            events::EventsApi,
-            search::SearchApi,
-            system::SystemApi,
-        ),
-        "Momentum API",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(DESCRIPTION)
-    .license(LicenseObject::new("Apache-2.0").url("https://www.apache.org/licenses/LICENSE-2.0"))
-    .server(ServerObject::new("/").description("This server"))
+    OpenApiService::new(apis(), "Momentum API", env!("CARGO_PKG_VERSION"))
+        .description(DESCRIPTION)
+        .license(
+            LicenseObject::new("Apache-2.0").url("https://www.apache.org/licenses/LICENSE-2.0"),
+        )
+        .server(ServerObject::new("/").description("This server"))
 }
 
 /// A query parameter that failed its rules: a malformed request (400) naming it.

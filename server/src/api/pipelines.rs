@@ -1,7 +1,5 @@
 //! `/v1/pipelines` and their stages.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -12,22 +10,19 @@ use uuid::Uuid;
 
 use super::edge::RequestId;
 use super::etag::{IfMatch, IfNoneMatch};
-use super::events::{self, EventType};
-use super::leads::emit_moved;
-use super::merge::merge;
+use super::leads::Lead;
 use super::pagination;
 use super::responses::{
     envelopes, ApiResult, Conditional, Create, CreateIn, Created, GuardedDelete, List, ListMeta,
     Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{Bounded, Int, PathId, Text};
+use super::types::{patch, Bounded, Int, PathId, Text};
 use super::ApiTags;
+use crate::app::page::PageRequest;
+use crate::app::pipelines::{self, PipelineWithStages, StageRow};
 use crate::auth::Scope;
-use crate::db::pipelines::{self as repo, PipelineRow, PipelineSort, StageRow};
-use crate::db::TenantTx;
 use crate::domain::pipeline::{self as domain, NAME_MAX, STAGES_MAX};
-use crate::error::AppError;
 use crate::state::AppState;
 
 type Probability = Int<0, 100>;
@@ -96,14 +91,15 @@ pub struct Pipeline {
     pub created_at: DateTime<Utc>,
 }
 
-/// A pipeline with its stages (which must be its own, in position order).
-fn pipeline(row: PipelineRow, stages: Vec<StageRow>) -> Pipeline {
-    Pipeline {
-        id: row.id,
-        name: row.name,
-        stages: stages.into_iter().map(Stage::from).collect(),
-        updated_at: row.updated_at,
-        created_at: row.created_at,
+impl From<PipelineWithStages> for Pipeline {
+    fn from(PipelineWithStages { pipeline, stages }: PipelineWithStages) -> Self {
+        Self {
+            id: pipeline.id,
+            name: pipeline.name,
+            stages: stages.into_iter().map(Stage::from).collect(),
+            updated_at: pipeline.updated_at,
+            created_at: pipeline.created_at,
+        }
     }
 }
 
@@ -184,41 +180,33 @@ envelopes!(
     "A pipeline's stages in the envelope: all of them, in one page."
 );
 
-impl NewStage {
-    fn input(self) -> domain::StageInput {
-        domain::StageInput {
-            name: Some(self.name.0),
-            probability: self.probability.map(|p| p.0),
-            kind: self.kind.map(Into::into),
+impl From<NewStage> for domain::StageInput {
+    fn from(stage: NewStage) -> Self {
+        Self {
+            name: Some(stage.name.0),
+            probability: stage.probability.map(|p| p.0),
+            kind: stage.kind.map(Into::into),
         }
     }
 }
 
-impl StageCreate {
-    fn parse(self) -> Result<(domain::Stage, Option<i64>), AppError> {
-        let position = self.position.map(|p| p.0);
-        let stage = NewStage {
-            name: self.name,
-            probability: self.probability,
-            kind: self.kind,
-        };
-        let stage = domain::Stage::parse("", stage.input()).map_err(AppError::Validation)?;
-        Ok((stage, position))
+impl From<PipelinePatch> for domain::PipelinePatch {
+    fn from(body: PipelinePatch) -> Self {
+        Self {
+            name: body.name.map(|n| n.0),
+        }
     }
 }
 
-async fn load(tx: &mut TenantTx, id: Uuid) -> Result<Pipeline, AppError> {
-    let row = repo::get(tx, id).await?;
-    let stages = repo::stages_of(tx, &[id]).await?;
-    Ok(pipeline(row, stages))
-}
-
-/// Records `pipeline.updated` with the pipeline as `pipelines_get` shows it after a change
-/// to it or its stages (called in the change's transaction).
-async fn emit_updated(tx: &mut TenantTx, id: Uuid) -> Result<Pipeline, AppError> {
-    let updated = load(tx, id).await?;
-    events::emit(tx, EventType::PipelineUpdated, &updated).await?;
-    Ok(updated)
+impl From<StagePatch> for domain::StagePatch {
+    fn from(body: StagePatch) -> Self {
+        Self {
+            name: body.name.map(|n| n.0),
+            probability: patch(body.probability, |p| Some(p.0)),
+            kind: body.kind.map(Into::into),
+            position: body.position.map(|p| p.0),
+        }
+    }
 }
 
 fn one(data: Pipeline, request_id: &RequestId) -> PipelineEnvelope {
@@ -260,14 +248,8 @@ impl PipelinesApi {
         body: Json<PipelineCreate>,
     ) -> ApiResult<Tagged<Created<PipelineEnvelope>>, Create> {
         let body = body.0;
-        let stages = body.stages.0.into_iter().map(NewStage::input).collect();
-        let new =
-            domain::NewPipeline::parse(Some(body.name.0), stages).map_err(AppError::Validation)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::insert(&mut tx, &new).await?;
-        let created = load(&mut tx, row.id).await?;
-        events::emit(&mut tx, EventType::PipelineCreated, &created).await?;
-        tx.commit().await?;
+        let stages = body.stages.0.into_iter().map(Into::into).collect();
+        let created: Pipeline = pipelines::create(&state, &auth.0, body.name.0, stages).await?;
         Ok(Tagged(Created {
             location: format!("/v1/pipelines/{}", created.id),
             body: one(created, &request_id),
@@ -296,9 +278,7 @@ impl PipelinesApi {
     ) -> ApiResult<Conditional<PipelineEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let found = load(&mut tx, id).await?;
-        tx.commit().await?;
+        let found = pipelines::get(&state, &auth.0, id).await?.into();
         Ok(Conditional::new(one(found, &request_id), &if_none_match))
     }
 
@@ -323,20 +303,7 @@ impl PipelinesApi {
     ) -> ApiResult<Tagged<Success<PipelineEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if_match
-            .check_with(repo::get_for_update(&mut tx, id))
-            .await?;
-        // A patch without a name writes nothing, so it has nothing to report either.
-        let found = match body.0.name {
-            Some(name) => {
-                let name = domain::parse_name(Some(name.0)).map_err(AppError::Validation)?;
-                repo::rename(&mut tx, id, &name).await?;
-                emit_updated(&mut tx, id).await?
-            }
-            None => load(&mut tx, id).await?,
-        };
-        tx.commit().await?;
+        let found = pipelines::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
         Ok(Tagged(Success(one(found, &request_id))))
     }
 
@@ -365,15 +332,8 @@ impl PipelinesApi {
     ) -> ApiResult<NoContent, GuardedDelete> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if_match
-            .check_with(repo::get_for_update(&mut tx, id))
-            .await?;
-        let deleted = repo::delete(&mut tx, id, move_leads_to.0).await?;
-        emit_moved(&mut tx, deleted.moved).await?;
-        let before = pipeline(deleted.pipeline, deleted.stages);
-        events::emit(&mut tx, EventType::PipelineDeleted, &before).await?;
-        tx.commit().await?;
+        let move_to = move_leads_to.0;
+        pipelines::delete::<Pipeline, Lead>(&state, &auth.0, id, move_to, &if_match).await?;
         Ok(NoContent)
     }
 
@@ -398,30 +358,15 @@ impl PipelinesApi {
         /// Only pipelines changed (themselves or their stages) strictly after this instant.
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<PipelineList>, List> {
-        let page = pagination::page(
-            limit.0,
-            cursor.0.as_deref(),
-            sort.0.as_deref(),
-            PipelineSort::CreatedAt,
-        )?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) = repo::list(&mut tx, updated_after.0, &page).await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut stages: HashMap<Uuid, Vec<StageRow>> = HashMap::new();
-        for stage in repo::stages_of(&mut tx, &ids).await? {
-            stages.entry(stage.pipeline_id).or_default().push(stage);
-        }
-        tx.commit().await?;
-        let meta = pagination::meta(&page, &rows, has_more, &request_id);
+        let page = PageRequest {
+            limit: limit.0,
+            cursor: cursor.0,
+            sort: sort.0,
+        };
+        let list = pipelines::list(&state, &auth.0, updated_after.0, &page).await?;
         Ok(Success(PipelineList {
-            meta,
-            data: rows
-                .into_iter()
-                .map(|row| {
-                    let own = stages.remove(&row.id).unwrap_or_default();
-                    pipeline(row, own)
-                })
-                .collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.map(Pipeline::from).items,
         }))
     }
 
@@ -444,13 +389,7 @@ impl PipelinesApi {
         updated_after: Query<Option<DateTime<Utc>>>,
     ) -> ApiResult<Success<StageList>, Read> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        repo::get(&mut tx, id).await?;
-        let mut stages = repo::stages_of(&mut tx, &[id]).await?;
-        tx.commit().await?;
-        if let Some(after) = updated_after.0 {
-            stages.retain(|s| s.updated_at > after);
-        }
+        let stages = pipelines::stages(&state, &auth.0, id, updated_after.0).await?;
         Ok(Success(stage_list(stages, &request_id)))
     }
 
@@ -472,11 +411,20 @@ impl PipelinesApi {
         body: Json<StageCreate>,
     ) -> ApiResult<Tagged<Created<StageEnvelope>>, CreateIn> {
         let id = id.0.parse("id")?;
-        let (stage, position) = body.0.parse()?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::create_stage(&mut tx, id, &stage, position).await?;
-        emit_updated(&mut tx, id).await?;
-        tx.commit().await?;
+        let StageCreate {
+            name,
+            probability,
+            kind,
+            position,
+        } = body.0;
+        let stage = NewStage {
+            name,
+            probability,
+            kind,
+        };
+        let position = position.map(|p| p.0);
+        let stage = stage.into();
+        let row = pipelines::create_stage::<Pipeline>(&state, &auth.0, id, stage, position).await?;
         Ok(Tagged(Created {
             location: format!("/v1/pipelines/{id}/stages/{}", row.id),
             body: StageEnvelope {
@@ -509,9 +457,7 @@ impl PipelinesApi {
         let id = id.0.parse("id")?;
         let stage_id = stage_id.0.parse("stage_id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get_stage(&mut tx, id, stage_id).await?;
-        tx.commit().await?;
+        let row = pipelines::get_stage(&state, &auth.0, id, stage_id).await?;
         let found = StageEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
@@ -545,15 +491,10 @@ impl PipelinesApi {
         let id = id.0.parse("id")?;
         let stage_id = stage_id.0.parse("stage_id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let current = repo::lock_stage(&mut tx, id, stage_id).await?;
-        if_match.check(&current)?;
-        let merged = merge::<StageCreate, _>(&Stage::from(current.clone()), &body.0)?;
-        let (stage, position) = merged.parse()?;
-        let position = position.unwrap_or(i64::from(current.position));
-        let row = repo::update_stage(&mut tx, &current, &stage, position).await?;
-        emit_updated(&mut tx, id).await?;
-        tx.commit().await?;
+        let patch = body.0.into();
+        let row =
+            pipelines::update_stage::<Pipeline>(&state, &auth.0, id, stage_id, &if_match, patch)
+                .await?;
         Ok(Tagged(Success(StageEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
@@ -589,14 +530,11 @@ impl PipelinesApi {
         let id = id.0.parse("id")?;
         let stage_id = stage_id.0.parse("stage_id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if_match
-            .check_with(repo::stage_under_lock(&mut tx, id, stage_id))
-            .await?;
-        let moved = repo::delete_stage(&mut tx, id, stage_id, move_leads_to.0).await?;
-        emit_moved(&mut tx, moved).await?;
-        emit_updated(&mut tx, id).await?;
-        tx.commit().await?;
+        let move_to = move_leads_to.0;
+        pipelines::delete_stage::<Pipeline, Lead>(
+            &state, &auth.0, id, stage_id, move_to, &if_match,
+        )
+        .await?;
         Ok(NoContent)
     }
 
@@ -624,13 +562,8 @@ impl PipelinesApi {
     ) -> ApiResult<Success<StageList>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        if_match
-            .check_with(repo::get_for_update(&mut tx, id))
-            .await?;
-        let stages = repo::reorder(&mut tx, id, &body.0.stage_ids.0).await?;
-        emit_updated(&mut tx, id).await?;
-        tx.commit().await?;
+        let ids = &body.0.stage_ids.0;
+        let stages = pipelines::reorder::<Pipeline>(&state, &auth.0, id, &if_match, ids).await?;
         Ok(Success(stage_list(stages, &request_id)))
     }
 }

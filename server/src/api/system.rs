@@ -6,8 +6,7 @@ use poem_openapi::{Object, OpenApi};
 use super::edge::RequestId;
 use super::responses::{ApiResult, Meta, Public, Success};
 use super::ApiTags;
-use crate::db;
-use crate::error::AppError;
+use crate::app::system;
 use crate::state::AppState;
 
 /// The state of a probe.
@@ -76,14 +75,7 @@ impl SystemApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
     ) -> ApiResult<Success<HealthEnvelope>, Public> {
-        // Not logged: a balancer polls it throughout the drain, whose start is logged once.
-        if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(AppError::Unavailable(anyhow::anyhow!("shutting down")).into());
-        }
-        let readiness = db::check_ready(&state.pool).await.map_err(|err| {
-            tracing::warn!(error = %err, "not ready");
-            AppError::Unavailable(err)
-        })?;
+        let readiness = system::readiness(&state).await?;
         let database = DatabaseHealth {
             encrypted: readiness.encrypted,
         };

@@ -7,10 +7,13 @@
 //! JSON types: a number where a string belongs is a malformed request (400).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
-use serde_json::Value;
+use poem_openapi::types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use serde_json::{Map, Value};
+
+use crate::domain::Patch;
 
 /// A string of at most `MAX` characters (checked by the domain rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -444,4 +447,19 @@ impl poem_openapi::types::ParseFromParameter for Date {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         Self::parse_str(value).ok_or_else(|| ParseError::custom("must be a date, YYYY-MM-DD"))
     }
+}
+
+/// A merge-patch field as the domain's [`Patch`]: left out keeps, `null` clears, a value
+/// is turned by `f` and set.
+pub fn patch<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Patch<U> {
+    match value {
+        MaybeUndefined::Undefined => Patch::Keep,
+        MaybeUndefined::Null => Patch::Clear,
+        MaybeUndefined::Value(v) => Patch::Set(f(v)),
+    }
+}
+
+/// A merge patch of `custom_fields` as the domain's [`Patch`] of the map.
+pub fn merge_patch(value: MaybeUndefined<BTreeMap<String, Value>>) -> Patch<Map<String, Value>> {
+    patch(value, |m| m.into_iter().collect())
 }

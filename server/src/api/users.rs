@@ -7,7 +7,6 @@ use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::edge::RequestId;
@@ -20,13 +19,8 @@ use super::responses::{
 use super::security::ApiKey;
 use super::types::{text, Email, PathId, Text};
 use super::{filter_text, ApiTags};
-use crate::auth::{Principal, Role, Scope};
-use crate::db::audit;
-use crate::db::users::{self as repo, UserFilter, UserRow, UserSort};
-use crate::db::TenantTx;
-use crate::domain::fields::{self, Errors};
-use crate::domain::FieldError;
-use crate::error::AppError;
+use crate::app::users::{self, UserFilter, UserInput, UserPatch as Changes, UserRow, UserSort};
+use crate::auth::{Role, Scope};
 use crate::state::AppState;
 
 /// A member of the tenant.
@@ -99,27 +93,14 @@ pub struct UserPatch {
     pub role: Option<UserRole>,
 }
 
-const NAME_MAX: usize = 200;
+const NAME_MAX: usize = crate::domain::user::NAME_MAX;
 
-fn owner_only(caller: &Principal) -> Result<(), AppError> {
-    if caller.role == Some(Role::Owner) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden {
-            message: "only an owner can make or unmake owners".into(),
-            details: vec![FieldError::new("role", "owner_only", "needs an owner")],
-        })
-    }
-}
-
-fn last_owner(action: &str) -> AppError {
-    AppError::Conflict {
-        message: format!("the tenant's last active owner cannot be {action}"),
-        details: vec![FieldError::new(
-            "role",
-            "last_owner",
-            "make another user an owner first",
-        )],
+impl From<UserPatch> for Changes {
+    fn from(body: UserPatch) -> Self {
+        Self {
+            name: text(body.name),
+            role: body.role.map(Role::from),
+        }
     }
 }
 
@@ -154,35 +135,12 @@ impl UsersApi {
         body: Json<UserCreate>,
     ) -> ApiResult<Tagged<Created<UserEnvelope>>, Create> {
         let body = body.0;
-        let mut errors = Errors::default();
-        let email = errors.check(fields::optional_email("email", Some(body.email.0)));
-        let name = errors.check(fields::optional_text(
-            "name",
-            text(body.name),
-            NAME_MAX,
-            false,
-        ));
-        if email.is_none() && !errors.has("email") {
-            errors.push(FieldError::new("email", "required", "must not be empty"));
-        }
-        let (email, name) = errors
-            .finish((email.unwrap_or_default(), name))
-            .map_err(AppError::Validation)?;
-        let role: Role = body.role.unwrap_or(UserRole::Member).into();
-        if role == Role::Owner {
-            owner_only(&auth.0)?;
-        }
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::insert(
-            &mut tx,
-            &email,
-            name.as_deref().unwrap_or(""),
-            role.as_str(),
-        )
-        .await?;
-        let data = json!({"email": row.email, "role": row.role});
-        audit::record(&mut tx, &auth.0, "user.created", ("user", row.id), data).await?;
-        tx.commit().await?;
+        let input = UserInput {
+            email: body.email.0,
+            name: text(body.name),
+            role: body.role.unwrap_or(UserRole::Member).into(),
+        };
+        let row = users::create(&state, &auth.0, input).await?;
         Ok(Tagged(Created {
             location: format!("/v1/users/{}", row.id),
             body: user_envelope(row, &request_id),
@@ -210,35 +168,7 @@ impl UsersApi {
     ) -> ApiResult<Tagged<Success<UserEnvelope>>, Update> {
         let id = id.0.parse("id")?;
         let if_match = IfMatch::parse(if_match.0)?;
-        let body = body.0;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let owners = repo::lock_owners(&mut tx).await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        auth.0
-            .may_act_on(Some((id, Role::of_stored(&current.role))), "id")?;
-        if_match.check(&current)?;
-        let name = match body.name {
-            Some(name) => fields::optional_text("name", Some(name.0), NAME_MAX, false)
-                .map_err(|e| AppError::Validation(vec![e]))?
-                .unwrap_or_default(),
-            None => current.name.clone(),
-        };
-        let role: Role = match body.role {
-            Some(role) => role.into(),
-            None => Role::parse(&current.role).unwrap_or(Role::Member),
-        };
-        let was_owner = current.role == Role::Owner.as_str();
-        if was_owner != (role == Role::Owner) {
-            owner_only(&auth.0)?;
-        }
-        if was_owner && role != Role::Owner && owners == [id] {
-            return Err(last_owner("demoted").into());
-        }
-        let row = repo::update(&mut tx, id, &name, role.as_str()).await?;
-        let data = json!({"name": row.name, "role": row.role, "previous_role": current.role});
-        audit::record(&mut tx, &auth.0, "user.updated", ("user", id), data).await?;
-        // A role change changes what the user's credentials may do.
-        state.auth.commit_change(tx).await?;
+        let row = users::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
         Ok(Tagged(Success(user_envelope(row, &request_id))))
     }
 
@@ -264,26 +194,7 @@ impl UsersApi {
         id: Path<PathId>,
     ) -> ApiResult<Tagged<Success<UserEnvelope>>, Action> {
         let id = id.0.parse("id")?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let owners = repo::lock_owners(&mut tx).await?;
-        let current = repo::get_for_update(&mut tx, id).await?;
-        auth.0
-            .may_act_on(Some((id, Role::of_stored(&current.role))), "id")?;
-        if current.role == Role::Owner.as_str() && owners == [id] {
-            return Err(last_owner("deactivated").into());
-        }
-        let row = repo::deactivate(&mut tx, id).await?;
-        if current.deactivated_at.is_none() {
-            audit::record(
-                &mut tx,
-                &auth.0,
-                "user.deactivated",
-                ("user", id),
-                json!({}),
-            )
-            .await?;
-        }
-        state.auth.commit_change(tx).await?;
+        let row = users::deactivate(&state, &auth.0, id).await?;
         Ok(Tagged(Success(user_envelope(row, &request_id))))
     }
 
@@ -303,9 +214,7 @@ impl UsersApi {
     ) -> ApiResult<Conditional<UserEnvelope>, Read> {
         let id = id.0.parse("id")?;
         let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let row = repo::get(&mut tx, id).await?;
-        tx.commit().await?;
+        let row = users::get(&state, &auth.0, id).await?;
         let found = user_envelope(row, &request_id);
         Ok(Conditional::new(found, &if_none_match))
     }
@@ -348,12 +257,10 @@ impl UsersApi {
             email: filter_text("email", email.0)?,
             updated_after: updated_after.0,
         };
-        let mut tx = TenantTx::begin(&state.pool, auth.0.tenant_id).await?;
-        let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-        tx.commit().await?;
+        let list = users::list(&state, &auth.0, &filter, &page).await?;
         Ok(Success(UserList {
-            meta: pagination::meta(&page, &rows, has_more, &request_id),
-            data: rows.into_iter().map(User::from).collect(),
+            meta: pagination::list_meta(&list, &request_id),
+            data: list.items.into_iter().map(User::from).collect(),
         }))
     }
 }

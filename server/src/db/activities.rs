@@ -5,6 +5,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::record::{self, Table};
 use super::{prepared_statements, query_as};
 use super::{violations, TenantTx};
 use crate::domain::activity::{Activity, ActivityType};
@@ -36,6 +37,29 @@ pub struct ActivityRow {
 }
 
 keyed!(ActivityRow);
+
+impl Table for ActivityRow {
+    const TABLE: &'static str = "activities";
+    const COLUMNS: &'static str = COLUMNS;
+    const NOUN: &'static str = "activity";
+}
+
+impl ActivityRow {
+    pub fn to_domain(&self) -> Activity {
+        Activity {
+            // The column's CHECK admits exactly the types.
+            kind: ActivityType::parse(&self.kind).unwrap_or(ActivityType::Note),
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            due_at: self.due_at,
+            completed_at: self.completed_at,
+            owner_id: self.owner_id,
+            contact_id: self.contact_id,
+            company_id: self.company_id,
+            lead_id: self.lead_id,
+        }
+    }
+}
 
 fn write_error(err: sqlx::Error) -> AppError {
     violations::references(
@@ -79,20 +103,11 @@ pub async fn insert(
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
-    fetch(tx, id, "").await
+    record::get(tx, id).await
 }
 
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
-    fetch(tx, id, " FOR UPDATE").await
-}
-
-async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<ActivityRow> {
-    let sql = format!("SELECT {COLUMNS} FROM activities WHERE id = $1{lock}");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("activity"))
+    record::lock(tx, id).await
 }
 
 pub async fn update(
@@ -138,29 +153,13 @@ pub async fn complete(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
 /// Moves a live activity (locked by the caller) to the trash and returns it as it is
 /// now, with its `deleted_at` (for the `activity.deleted` event). Its links stay.
 pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
-    // The new row is trashed, so the SELECT policy must let it through (see `db`).
-    tx.include_deleted().await?;
-    let sql = format!(
-        "UPDATE activities SET deleted_at = now(), updated_at = now() \
-         WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
-    );
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("activity"))
+    record::trash(tx, id).await
 }
 
 /// Brings a trashed activity back (the caller ran [`TenantTx::include_deleted`] and
 /// holds the row locked), with the links it had.
 pub async fn restore(tx: &mut TenantTx, id: Uuid) -> AppResult<ActivityRow> {
-    let sql = format!(
-        "UPDATE activities SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
-         RETURNING {COLUMNS}"
-    );
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
+    record::untrash(tx, id)
         .await?
         .ok_or(AppError::NotFound("activity"))
 }

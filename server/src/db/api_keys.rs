@@ -5,10 +5,11 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
+use super::record::{self, Table};
 use super::TenantTx;
 use super::{prepared_statements, query_as};
 use crate::domain::credential::NewApiKey;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
 const COLUMNS: &str = "id, public_id, name, scopes, user_id, created_at, updated_at, \
                        last_used_at, expires_at, revoked_at";
@@ -56,13 +57,14 @@ pub async fn insert(tx: &mut TenantTx, new: &NewKeyRow<'_>) -> AppResult<ApiKeyR
         .await?)
 }
 
+impl Table for ApiKeyRow {
+    const TABLE: &'static str = "api_keys";
+    const COLUMNS: &'static str = COLUMNS;
+    const NOUN: &'static str = "API key";
+}
+
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ApiKeyRow> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("API key"))
+    record::get(tx, id).await
 }
 
 /// Revokes a key (revoking a revoked key keeps its first revocation time). Returns the

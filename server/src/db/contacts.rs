@@ -6,6 +6,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::record::{self, Table};
 use super::{escape_like, violations, TenantTx};
 use super::{prepared_statements, query_as, query_scalar};
 use crate::domain::contact::Contact;
@@ -35,6 +36,12 @@ pub struct ContactRow {
 }
 
 keyed!(ContactRow);
+
+impl Table for ContactRow {
+    const TABLE: &'static str = "contacts";
+    const COLUMNS: &'static str = COLUMNS;
+    const NOUN: &'static str = "contact";
+}
 
 impl ContactRow {
     pub fn to_domain(&self) -> Contact {
@@ -78,22 +85,12 @@ pub async fn insert(tx: &mut TenantTx, contact: &Contact) -> AppResult<ContactRo
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
-    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("contact"))
+    record::get(tx, id).await
 }
 
 /// Locks the row so a concurrent patch cannot interleave between read and write.
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
-    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 FOR UPDATE");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("contact"))
+    record::lock(tx, id).await
 }
 
 pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult<ContactRow> {
@@ -134,17 +131,7 @@ pub async fn delete_for_good(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRo
 /// Moves a live contact (locked by the caller) to the trash and returns it as it is now,
 /// with its `deleted_at`, for the `contact.deleted` event. Its links stay as they are.
 pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<ContactRow> {
-    // The new row is trashed, so the SELECT policy must let it through (see `db`).
-    tx.include_deleted().await?;
-    let sql = format!(
-        "UPDATE contacts SET deleted_at = now(), updated_at = now() \
-         WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
-    );
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("contact"))
+    record::trash(tx, id).await
 }
 
 /// Brings a trashed contact back (the caller ran [`TenantTx::include_deleted`] and holds
@@ -164,13 +151,7 @@ pub async fn restore(tx: &mut TenantTx, current: &ContactRow) -> AppResult<Conta
             return Err(email_taken(holder));
         }
     }
-    let sql = format!(
-        "UPDATE contacts SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
-         RETURNING {COLUMNS}"
-    );
-    query_as(&sql)
-        .bind(current.id)
-        .fetch_optional(tx.conn())
+    record::untrash(tx, current.id)
         .await
         .map_err(write_error)?
         .ok_or(AppError::NotFound("contact"))

@@ -1,5 +1,5 @@
 //! Stored answers of requests sent with an `Idempotency-Key`, per tenant and credential.
-//! Bodies arrive here already sealed (`api::idempotency`); this module never sees them
+//! Bodies arrive here already sealed (`app::idempotency`); this module never sees them
 //! in plaintext.
 
 use std::time::Duration;

@@ -8,12 +8,12 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::record::{self, Table};
 use super::stages::StageRow;
 use super::{escape_like, violations, TenantTx};
 use super::{prepared_statements, query, query_as, query_scalar};
 use crate::domain::lead::{Lead, Prospect};
 use crate::domain::pipeline::StageKind;
-use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
 pub(super) const COLUMNS: &str =
@@ -64,7 +64,30 @@ pub struct LeadRow {
 
 keyed!(LeadRow);
 
+impl Table for LeadRow {
+    const TABLE: &'static str = "leads";
+    const COLUMNS: &'static str = COLUMNS;
+    const NOUN: &'static str = "lead";
+}
+
 impl LeadRow {
+    pub fn to_domain(&self) -> Lead {
+        Lead {
+            title: self.title.clone(),
+            contact_id: self.contact_id,
+            company_id: self.company_id,
+            pipeline_id: Some(self.pipeline_id),
+            stage_id: Some(self.stage_id),
+            value: self.value,
+            currency: self.currency.clone(),
+            expected_close_date: self.expected_close_date,
+            owner_id: self.owner_id,
+            source: self.source.clone(),
+            lost_reason: self.lost_reason.clone(),
+            prospect: self.prospect(),
+        }
+    }
+
     pub fn prospect(&self) -> Prospect {
         Prospect {
             first_name: self.prospect_first_name.clone(),
@@ -192,38 +215,24 @@ pub struct MovedLead {
     pub lead: LeadRow,
 }
 
-/// Moves every lead in `which` to `target` (a stage the caller holds locked), recording
-/// each move, and returns the leads moved. A lost stage needs every lead to carry a
-/// `lost_reason`.
+/// How many of the leads in `which` have no `lost_reason`.
+pub async fn count_without_lost_reason(tx: &mut TenantTx, which: LeadsIn) -> AppResult<i64> {
+    let mut sql = QueryBuilder::new("SELECT count(*) FROM leads l WHERE lost_reason IS NULL AND");
+    which.push(&mut sql);
+    Ok(sql
+        .build_query_scalar()
+        .persistent(prepared_statements())
+        .fetch_one(tx.conn())
+        .await?)
+}
+
+/// Moves every lead in `which` to `target` (a stage the caller holds locked, as it holds
+/// the leads: see [`lock`]), recording each move, and returns the leads moved.
 pub async fn move_all(
     tx: &mut TenantTx,
     which: LeadsIn,
     target: &StageRow,
 ) -> AppResult<Vec<MovedLead>> {
-    // Locked again (a no-op for the caller's own locks) so the stage history recorded below
-    // describes exactly the moves made: a lead moved away meanwhile is neither recorded
-    // nor moved.
-    lock(tx, which).await?;
-    if target.kind() == StageKind::Lost {
-        let mut sql =
-            QueryBuilder::new("SELECT count(*) FROM leads l WHERE lost_reason IS NULL AND");
-        which.push(&mut sql);
-        let reasonless: i64 = sql
-            .build_query_scalar()
-            .persistent(prepared_statements())
-            .fetch_one(tx.conn())
-            .await?;
-        if reasonless > 0 {
-            return Err(AppError::Validation(vec![FieldError::new(
-                "move_leads_to",
-                "lost_reason_required",
-                format!(
-                    "is a lost stage, and {reasonless} of the leads to move have no \
-                     `lost_reason`"
-                ),
-            )]));
-        }
-    }
     record_stage_changes(tx, which, target).await?;
     // The old stage and status come from a self-join: RETURNING sees only the new row,
     // and the callers' events tell a change of stage or status from a mere touch.
@@ -314,21 +323,12 @@ fn push_fields(
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
-    fetch(tx, id, "").await
+    record::get(tx, id).await
 }
 
 /// Locks the row so a concurrent patch or move cannot interleave.
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
-    fetch(tx, id, " FOR UPDATE").await
-}
-
-async fn fetch(tx: &mut TenantTx, id: Uuid, lock: &'static str) -> AppResult<LeadRow> {
-    let sql = format!("SELECT {COLUMNS} FROM leads WHERE id = $1{lock}");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("lead"))
+    record::lock(tx, id).await
 }
 
 /// Whether the lead exists in the tenant (for its timeline).
@@ -400,17 +400,7 @@ pub async fn mark_converted(
 /// `deleted_at` (for the `lead.deleted` event). The activities people logged on it stay
 /// live and keep their `lead_id`.
 pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
-    // The new rows are trashed, so the SELECT policy must let them through (see `db`).
-    tx.include_deleted().await?;
-    let sql = format!(
-        "UPDATE leads SET deleted_at = now(), updated_at = now() \
-         WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
-    );
-    let lead: LeadRow = query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("lead"))?;
+    let lead: LeadRow = record::trash(tx, id).await?;
     query(
         "UPDATE activities SET deleted_at = $2 WHERE lead_id = $1 AND system \
          AND deleted_at IS NULL",
@@ -433,13 +423,7 @@ pub async fn restore(tx: &mut TenantTx, id: Uuid) -> AppResult<LeadRow> {
     .bind(id)
     .execute(tx.conn())
     .await?;
-    let sql = format!(
-        "UPDATE leads SET deleted_at = NULL, updated_at = now() WHERE id = $1 \
-         RETURNING {COLUMNS}"
-    );
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
+    record::untrash(tx, id)
         .await?
         .ok_or(AppError::NotFound("lead"))
 }

@@ -39,6 +39,7 @@ pub mod page;
 pub mod periodic;
 pub mod pipelines;
 pub mod qr;
+pub mod record;
 pub mod search;
 #[cfg(test)]
 mod sql_guard;

@@ -1,23 +1,23 @@
-//! Pipelines and their stages. Every change to a pipeline's stages first locks the
-//! pipeline row (and touches its `updated_at`), so stage changes of one pipeline run one
-//! at a time: positions stay dense and ordered, and the last open stage cannot vanish
-//! between a check and a write. Leads lock the stage they land in (`FOR SHARE`), so a
-//! stage cannot change kind or disappear under a lead being moved into it. Locks are
-//! taken in one order — pipeline, leads, stages — the order a lead edit (lead row, then
-//! stage) also follows, so the two cannot deadlock. A stage whose position shifts counts
-//! as changed (`updated_at`).
+//! Pipeline and stage queries. Every change to a pipeline's stages first locks the
+//! pipeline row ([`touch`], which also moves its `updated_at`), so stage changes of one
+//! pipeline run one at a time: positions stay dense and ordered, and the last open stage
+//! cannot vanish between a check and a write. Leads lock the stage they land in (`FOR
+//! SHARE`), so a stage cannot change kind or disappear under a lead being moved into it.
+//! Locks are taken in one order — pipeline, leads, stages — the order a lead edit (lead
+//! row, then stage) also follows, so the two cannot deadlock; `app::pipelines` runs these
+//! statements in that order and holds the rules between them. A stage whose position
+//! shifts counts as changed (`updated_at`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::leads::{self, LeadsIn, MovedLead};
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::record::{self, Table};
 pub use super::stages::StageRow;
 use super::TenantTx;
 use super::{prepared_statements, query, query_as, query_scalar};
-use crate::domain::pipeline::{no_open_stage, NewPipeline, Stage, StageKind, STAGES_MAX};
-use crate::domain::FieldError;
+use crate::domain::pipeline::{NewPipeline, Stage};
 use crate::error::{AppError, AppResult};
 
 const PIPELINE_COLUMNS: &str = "id, name, created_at, updated_at";
@@ -34,16 +34,10 @@ pub struct PipelineRow {
 
 keyed!(PipelineRow);
 
-fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> AppError {
-    AppError::Validation(vec![FieldError::new(field, code, message)])
-}
-
-fn conflict(field: &str, code: &'static str, message: impl Into<String>) -> AppError {
-    let message = message.into();
-    AppError::Conflict {
-        message: message.clone(),
-        details: vec![FieldError::new(field, code, message)],
-    }
+impl Table for PipelineRow {
+    const TABLE: &'static str = "pipelines";
+    const COLUMNS: &'static str = PIPELINE_COLUMNS;
+    const NOUN: &'static str = "pipeline";
 }
 
 pub async fn insert(tx: &mut TenantTx, pipeline: &NewPipeline) -> AppResult<PipelineRow> {
@@ -80,12 +74,7 @@ pub async fn insert(tx: &mut TenantTx, pipeline: &NewPipeline) -> AppResult<Pipe
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
-    let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("pipeline"))
+    record::get(tx, id).await
 }
 
 /// The pipeline, locked as a change to it or its stages would lock it (and without
@@ -113,7 +102,7 @@ pub async fn stage_under_lock(
 }
 
 /// Locks the pipeline for a change to it or its stages, and marks it changed.
-async fn lock(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
+pub async fn touch(tx: &mut TenantTx, id: Uuid) -> AppResult<PipelineRow> {
     let sql = format!(
         "UPDATE pipelines SET updated_at = now() WHERE id = $1 RETURNING {PIPELINE_COLUMNS}"
     );
@@ -172,7 +161,8 @@ pub async fn first_stage(tx: &mut TenantTx, pipeline_id: Uuid) -> AppResult<Opti
         .await?)
 }
 
-async fn stage_for_update(
+/// A stage of the pipeline, locked for a change to it.
+pub async fn stage_for_update(
     tx: &mut TenantTx,
     pipeline_id: Uuid,
     stage_id: Uuid,
@@ -202,7 +192,7 @@ pub async fn get_stage(
 }
 
 /// (stage count, open stage count) of a pipeline.
-async fn counts(tx: &mut TenantTx, pipeline_id: Uuid) -> AppResult<(i64, i64)> {
+pub async fn counts(tx: &mut TenantTx, pipeline_id: Uuid) -> AppResult<(i64, i64)> {
     Ok(query_as(
         "SELECT count(*), count(*) FILTER (WHERE kind = 'open') FROM stages WHERE pipeline_id = $1",
     )
@@ -211,121 +201,33 @@ async fn counts(tx: &mut TenantTx, pipeline_id: Uuid) -> AppResult<(i64, i64)> {
     .await?)
 }
 
-/// The stage named by `move_leads_to`, locked for the leads about to land in it.
-async fn move_target(tx: &mut TenantTx, stage_id: Uuid) -> AppResult<StageRow> {
-    stage_for_lead(tx, stage_id)
-        .await?
-        .ok_or_else(|| invalid("move_leads_to", "not_found", "no stage with this id exists"))
-}
-
-fn holds_leads(what: &str, (count, trashed): (i64, i64)) -> AppError {
-    conflict(
-        "move_leads_to",
-        "has_leads",
-        format!(
-            "the {what} still holds {count} lead(s){}; pass `move_leads_to` with a stage to \
-             move them to",
-            in_trash(trashed)
-        ),
-    )
-}
-
-/// How many of the leads counted are trashed, for a 409's message: they block like live
-/// ones (restoring one must find its stage) but do not show in lists.
-fn in_trash(trashed: i64) -> String {
-    if trashed > 0 {
-        format!(" ({trashed} of them in the trash)")
-    } else {
-        String::new()
-    }
-}
-
-/// A deleted pipeline as it was, and the leads moved out of it.
-#[derive(Debug)]
-pub struct DeletedPipeline {
-    pub pipeline: PipelineRow,
-    pub stages: Vec<StageRow>,
-    pub moved: Vec<MovedLead>,
-}
-
-/// Deletes a pipeline with its stages. Its leads block that unless `move_to` names a
-/// stage of another pipeline, where they go first (each move recorded on the lead).
-pub async fn delete(
-    tx: &mut TenantTx,
-    id: Uuid,
-    move_to: Option<Uuid>,
-) -> AppResult<DeletedPipeline> {
-    // The lock `lock` takes (an UPDATE's), without touching `updated_at`: the pipeline is
-    // returned as a read just before the delete would have shown it.
-    let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1 FOR NO KEY UPDATE");
-    let pipeline: PipelineRow = query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("pipeline"))?;
-    // Trashed leads are moved (or block the delete) like live ones, so that a restored
-    // lead always finds its stage.
-    tx.include_deleted().await?;
-    leads::lock(tx, LeadsIn::Pipeline(id)).await?;
-    // Wait for leads being placed in these stages (they hold them `FOR SHARE`), so the
-    // count below sees them.
+/// Locks every stage of the pipeline, waiting for the leads being placed in them (they
+/// hold them `FOR SHARE`).
+pub async fn lock_stages(tx: &mut TenantTx, pipeline_id: Uuid) -> AppResult<()> {
     query("SELECT id FROM stages WHERE pipeline_id = $1 FOR UPDATE")
-        .bind(id)
+        .bind(pipeline_id)
         .execute(tx.conn())
         .await?;
-    let stages = stages_of(tx, &[id]).await?;
-    let from = LeadsIn::Pipeline(id);
-    let count = leads::count(tx, from).await?;
-    let mut moved = Vec::new();
-    if count.0 > 0 {
-        let Some(target) = move_to else {
-            return Err(holds_leads("pipeline", count));
-        };
-        let target = move_target(tx, target).await?;
-        if target.pipeline_id == id {
-            return Err(invalid(
-                "move_leads_to",
-                "same_pipeline",
-                "must be a stage of another pipeline: this one is being deleted",
-            ));
-        }
-        moved = leads::move_all(tx, from, &target).await?;
-    }
+    Ok(())
+}
+
+/// Deletes a pipeline with its stages (which must hold no lead).
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
     query("DELETE FROM pipelines WHERE id = $1")
         .bind(id)
         .execute(tx.conn())
         .await?;
-    Ok(DeletedPipeline {
-        pipeline,
-        stages,
-        moved,
-    })
+    Ok(())
 }
 
-/// Adds a stage at `position` (default: last), shifting later stages down by one.
-pub async fn create_stage(
+/// Adds a stage at `position` (at most the number of stages), shifting the stages from
+/// there down by one; call with the pipeline locked ([`touch`]).
+pub async fn insert_stage(
     tx: &mut TenantTx,
     pipeline_id: Uuid,
     stage: &Stage,
-    position: Option<i64>,
+    position: i64,
 ) -> AppResult<StageRow> {
-    lock(tx, pipeline_id).await?;
-    let (count, _) = counts(tx, pipeline_id).await?;
-    if count >= STAGES_MAX as i64 {
-        return Err(conflict(
-            "pipeline_id",
-            "too_many",
-            format!("a pipeline has at most {STAGES_MAX} stages"),
-        ));
-    }
-    let position = position.unwrap_or(count);
-    if !(0..=count).contains(&position) {
-        return Err(invalid(
-            "position",
-            "out_of_range",
-            format!("must be between 0 and {count} (the number of stages)"),
-        ));
-    }
     query(
         "UPDATE stages SET position = position + 1, updated_at = now() \
          WHERE pipeline_id = $1 AND position >= $2",
@@ -350,57 +252,15 @@ pub async fn create_stage(
         .await?)
 }
 
-/// The current stage, so a patch can be merged onto it under the pipeline's lock.
-pub async fn lock_stage(
-    tx: &mut TenantTx,
-    pipeline_id: Uuid,
-    stage_id: Uuid,
-) -> AppResult<StageRow> {
-    lock(tx, pipeline_id).await?;
-    stage_for_update(tx, pipeline_id, stage_id).await
-}
-
-/// Writes a stage's new name, probability, kind and position; call after [`lock_stage`].
-/// A kind change is refused while leads are in the stage (their status would silently
-/// change) and when it would leave the pipeline without an open stage.
+/// Writes a stage's new name, probability, kind and `position` (a position the pipeline
+/// has), shifting the stages in between; call with the pipeline locked ([`touch`]) and
+/// the stage too ([`stage_for_update`]).
 pub async fn update_stage(
     tx: &mut TenantTx,
     current: &StageRow,
     stage: &Stage,
     position: i64,
 ) -> AppResult<StageRow> {
-    let pipeline_id = current.pipeline_id;
-    let (count, open) = counts(tx, pipeline_id).await?;
-    if stage.kind != current.kind() {
-        // Trashed leads count too: restored, they would be in a stage of the wrong kind.
-        tx.include_deleted().await?;
-        let (in_stage, trashed) = leads::count(tx, LeadsIn::Stage(current.id)).await?;
-        if in_stage > 0 {
-            return Err(conflict(
-                "kind",
-                "has_leads",
-                format!(
-                    "the stage holds {in_stage} lead(s){}, whose status would change; move \
-                     them first",
-                    in_trash(trashed)
-                ),
-            ));
-        }
-        if current.kind() == StageKind::Open && open <= 1 {
-            let err = no_open_stage("kind");
-            return Err(AppError::Conflict {
-                message: err.message.clone(),
-                details: vec![err],
-            });
-        }
-    }
-    if !(0..count).contains(&position) {
-        return Err(invalid(
-            "position",
-            "out_of_range",
-            format!("must be between 0 and {}", count - 1),
-        ));
-    }
     let (old, new) = (i64::from(current.position), position);
     if new != old {
         // Close the gap at the old place and open one at the new place.
@@ -413,7 +273,7 @@ pub async fn update_stage(
             "UPDATE stages SET position = position + $2, updated_at = now() \
              WHERE pipeline_id = $1 AND position BETWEEN $3 AND $4",
         )
-        .bind(pipeline_id)
+        .bind(current.pipeline_id)
         .bind(shift)
         .bind(low as i32)
         .bind(high as i32)
@@ -434,84 +294,39 @@ pub async fn update_stage(
         .await?)
 }
 
-/// Deletes a stage and closes the gap. Refused for the last open stage, and while leads
-/// are in it unless `move_to` names another stage of the tenant for them. Returns the
-/// leads moved.
-pub async fn delete_stage(
-    tx: &mut TenantTx,
-    pipeline_id: Uuid,
-    stage_id: Uuid,
-    move_to: Option<Uuid>,
-) -> AppResult<Vec<MovedLead>> {
-    lock(tx, pipeline_id).await?;
-    // As for a pipeline: trashed leads move along, or block.
-    tx.include_deleted().await?;
-    leads::lock(tx, LeadsIn::Stage(stage_id)).await?;
-    let stage = stage_for_update(tx, pipeline_id, stage_id).await?;
-    let (_, open) = counts(tx, pipeline_id).await?;
-    if stage.kind() == StageKind::Open && open <= 1 {
-        let err = no_open_stage("stage_id");
-        return Err(AppError::Conflict {
-            message: err.message.clone(),
-            details: vec![err],
-        });
-    }
-    let from = LeadsIn::Stage(stage_id);
-    let count = leads::count(tx, from).await?;
-    let mut moved = Vec::new();
-    if count.0 > 0 {
-        let Some(target) = move_to else {
-            return Err(holds_leads("stage", count));
-        };
-        if target == stage_id {
-            return Err(invalid(
-                "move_leads_to",
-                "same_stage",
-                "must be another stage: this one is being deleted",
-            ));
-        }
-        let target = move_target(tx, target).await?;
-        moved = leads::move_all(tx, from, &target).await?;
-    }
+/// Deletes a stage (which must hold no lead) and closes the gap; call with the pipeline
+/// locked ([`touch`]) and the stage too ([`stage_for_update`]).
+pub async fn delete_stage(tx: &mut TenantTx, stage: &StageRow) -> AppResult<()> {
     query("DELETE FROM stages WHERE id = $1")
-        .bind(stage_id)
+        .bind(stage.id)
         .execute(tx.conn())
         .await?;
     query(
         "UPDATE stages SET position = position - 1, updated_at = now() \
          WHERE pipeline_id = $1 AND position > $2",
     )
-    .bind(pipeline_id)
+    .bind(stage.pipeline_id)
     .bind(stage.position)
     .execute(tx.conn())
     .await?;
-    Ok(moved)
+    Ok(())
 }
 
-/// Puts the pipeline's stages in the order of `ids`, which must name each of them once.
+/// The ids of the pipeline's stages, in no order.
+pub async fn stage_ids(tx: &mut TenantTx, pipeline_id: Uuid) -> AppResult<Vec<Uuid>> {
+    Ok(query_scalar("SELECT id FROM stages WHERE pipeline_id = $1")
+        .bind(pipeline_id)
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// Puts the pipeline's stages in the order of `ids`, which names each of them once, and
+/// returns them in that order; call with the pipeline locked ([`touch`]).
 pub async fn reorder(
     tx: &mut TenantTx,
     pipeline_id: Uuid,
     ids: &[Uuid],
 ) -> AppResult<Vec<StageRow>> {
-    lock(tx, pipeline_id).await?;
-    let mut current: Vec<Uuid> = query_scalar("SELECT id FROM stages WHERE pipeline_id = $1")
-        .bind(pipeline_id)
-        .fetch_all(tx.conn())
-        .await?;
-    let mut wanted = ids.to_vec();
-    current.sort_unstable();
-    wanted.sort_unstable();
-    if current != wanted {
-        return Err(invalid(
-            "stage_ids",
-            "not_a_permutation",
-            format!(
-                "must list each of the pipeline's {} stages exactly once",
-                current.len()
-            ),
-        ));
-    }
     query(
         "UPDATE stages s SET position = o.ord - 1, updated_at = now() \
            FROM unnest($2::uuid[]) WITH ORDINALITY AS o (id, ord) \

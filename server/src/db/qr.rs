@@ -7,6 +7,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{creation_order, keyed, Page};
+use super::record::{self, Table};
 use super::TenantTx;
 use super::{autocommit, prepared_statements, query, query_as, query_scalar};
 use crate::domain::credential::NewApiKey;
@@ -113,13 +114,14 @@ pub struct SessionTokenRow {
 
 keyed!(SessionTokenRow);
 
+impl Table for SessionTokenRow {
+    const TABLE: &'static str = "session_tokens";
+    const COLUMNS: &'static str = TOKEN_COLUMNS;
+    const NOUN: &'static str = "session token";
+}
+
 pub async fn token(tx: &mut TenantTx, id: Uuid) -> AppResult<SessionTokenRow> {
-    let sql = format!("SELECT {TOKEN_COLUMNS} FROM session_tokens WHERE id = $1");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("session token"))
+    record::get(tx, id).await
 }
 
 /// Revokes a token; returns it and whether this call revoked it.

@@ -25,7 +25,12 @@ const ALLOWED: &[(&str, &str)] = &[
     ("cmp", "`<` or `>`, chosen by the sort direction"),
     (
         "table",
-        "a record table name from `db::record_table`, a `&'static str` per variant",
+        "a record table name from `db::record_table`, a `&'static str` per variant, or \
+         `record::Table::TABLE`, a `&'static str` constant of a row type",
+    ),
+    (
+        "columns",
+        "`record::Table::COLUMNS`, the `&'static str` column list of a row type",
     ),
     (
         "op",

@@ -1,11 +1,12 @@
 //! A pipeline's stage as stored: its own module because both `pipelines` (which owns the
-//! stages) and `leads` (which are placed in them) read it, and `pipelines` calls into
-//! `leads` to move them — were the row in `pipelines`, the two would import each other.
+//! stages) and `leads` (which are placed in them) read it, and neither of the two needs
+//! the other's queries for it (moving the leads out of a stage is `app::pipelines`'
+//! business).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::pipeline::StageKind;
+use crate::domain::pipeline::{Stage, StageKind};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StageRow {
@@ -23,5 +24,13 @@ impl StageRow {
     pub fn kind(&self) -> StageKind {
         // The column's CHECK admits exactly the three kinds.
         StageKind::parse(&self.kind).unwrap_or(StageKind::Open)
+    }
+
+    pub fn to_domain(&self) -> Stage {
+        Stage {
+            name: self.name.clone(),
+            probability: self.probability,
+            kind: self.kind(),
+        }
     }
 }

@@ -7,6 +7,7 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::record::{self, Table};
 use super::{prepared_statements, query_as, query_scalar};
 use super::{violations, TenantTx};
 use crate::domain::FieldError;
@@ -28,13 +29,14 @@ pub struct UserRow {
 
 keyed!(UserRow);
 
+impl Table for UserRow {
+    const TABLE: &'static str = "users";
+    const COLUMNS: &'static str = COLUMNS;
+    const NOUN: &'static str = "user";
+}
+
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("user"))
+    record::get(tx, id).await
 }
 
 fn email_taken(err: sqlx::Error) -> AppError {
@@ -79,13 +81,9 @@ pub async fn lock_owners(tx: &mut TenantTx) -> AppResult<Vec<Uuid>> {
     .await?)
 }
 
+/// Locks the row so a concurrent change cannot interleave between read and write.
 pub async fn get_for_update(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
-    query_as(&sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("user"))
+    record::lock(tx, id).await
 }
 
 pub async fn update(tx: &mut TenantTx, id: Uuid, name: &str, role: &str) -> AppResult<UserRow> {

@@ -3,9 +3,11 @@
 //! moves; those are read-only.
 
 use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::fields::{self, Errors, FieldError};
+pub use super::Patch;
 
 pub const SUBJECT_MAX: usize = 200;
 pub const BODY_MAX: usize = 10_000;
@@ -115,6 +117,60 @@ impl Activity {
     }
 }
 
+impl Activity {
+    /// Back to raw input, so a merge patch can be applied and the result checked again.
+    pub fn into_input(self) -> ActivityInput {
+        ActivityInput {
+            kind: self.kind,
+            subject: self.subject,
+            body: self.body,
+            due_at: self.due_at,
+            completed_at: self.completed_at,
+            owner_id: self.owner_id,
+            contact_id: self.contact_id,
+            company_id: self.company_id,
+            lead_id: self.lead_id,
+        }
+    }
+}
+
+/// A merge patch of an activity. Its `kind` can be replaced but not cleared (`None`
+/// keeps it). `custom_fields` is merged key by key against the tenant's definitions by
+/// the caller, not here.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityPatch {
+    pub kind: Option<ActivityType>,
+    pub subject: Patch<Option<String>>,
+    pub body: Patch<Option<String>>,
+    pub due_at: Patch<Option<DateTime<Utc>>>,
+    pub completed_at: Patch<Option<DateTime<Utc>>>,
+    pub owner_id: Patch<Option<Uuid>>,
+    pub contact_id: Patch<Option<Uuid>>,
+    pub company_id: Patch<Option<Uuid>>,
+    pub lead_id: Patch<Option<Uuid>>,
+    pub custom_fields: Patch<Map<String, Value>>,
+}
+
+impl ActivityPatch {
+    /// Applies the patch to `current` and checks the result as a whole, like a create (an
+    /// owner cleared stays cleared: the default owner is a rule of creation only).
+    pub fn apply_to(self, current: Activity) -> Result<Activity, Vec<FieldError>> {
+        let mut input = current.into_input();
+        if let Some(kind) = self.kind {
+            input.kind = kind;
+        }
+        self.subject.apply(&mut input.subject);
+        self.body.apply(&mut input.body);
+        self.due_at.apply(&mut input.due_at);
+        self.completed_at.apply(&mut input.completed_at);
+        self.owner_id.apply(&mut input.owner_id);
+        self.contact_id.apply(&mut input.contact_id);
+        self.company_id.apply(&mut input.company_id);
+        self.lead_id.apply(&mut input.lead_id);
+        Activity::parse(input)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +204,34 @@ mod tests {
             ..input(ActivityType::Call)
         })
         .is_ok());
+    }
+
+    #[test]
+    fn a_patch_cannot_leave_an_activity_saying_nothing() {
+        let current = Activity::parse(ActivityInput {
+            subject: Some("Call back".into()),
+            owner_id: Some(Uuid::now_v7()),
+            ..input(ActivityType::Call)
+        })
+        .unwrap();
+        let patched = ActivityPatch {
+            kind: Some(ActivityType::Task),
+            owner_id: Patch::Clear,
+            body: Patch::Set(Some("about the offer".into())),
+            ..Default::default()
+        }
+        .apply_to(current.clone())
+        .unwrap();
+        assert_eq!(patched.kind, ActivityType::Task);
+        assert_eq!(patched.owner_id, None);
+        assert_eq!(patched.subject.as_deref(), Some("Call back"));
+        let errors = ActivityPatch {
+            subject: Patch::Clear,
+            ..Default::default()
+        }
+        .apply_to(current)
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["subject", "body"]);
     }
 }

@@ -4,11 +4,13 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::contact::NAME_MAX as PERSON_NAME_MAX;
 use super::fields::{self, Errors, FieldError};
 use super::pipeline::StageKind;
+pub use super::Patch;
 
 pub const TITLE_MAX: usize = 200;
 pub const SOURCE_MAX: usize = 100;
@@ -149,6 +151,28 @@ impl Lead {
         errors.finish(lead)
     }
 
+    /// Back to raw input, so a merge patch can be applied and the result checked again.
+    /// The amount is written with as many decimals as its currency has, as the API shows
+    /// it, so it passes the same rules it passed when it was written.
+    pub fn into_input(self) -> LeadInput {
+        LeadInput {
+            title: Some(self.title),
+            contact_id: self.contact_id,
+            company_id: self.company_id,
+            pipeline_id: self.pipeline_id,
+            stage_id: self.stage_id,
+            value: self
+                .value
+                .map(|v| fields::format_amount(v, self.currency.as_deref())),
+            currency: self.currency,
+            expected_close_date: self.expected_close_date,
+            owner_id: self.owner_id,
+            source: self.source,
+            lost_reason: self.lost_reason,
+            prospect: self.prospect,
+        }
+    }
+
     /// The rules of the stage the lead lands in: a lost lead says why.
     pub fn check_stage(&self, kind: StageKind) -> Result<(), Vec<FieldError>> {
         if kind == StageKind::Lost && self.lost_reason.is_none() {
@@ -159,6 +183,68 @@ impl Lead {
             )]);
         }
         Ok(())
+    }
+}
+
+/// A merge patch of a lead. `title`, `pipeline_id` and `stage_id` can be replaced but not
+/// cleared (`None` keeps them); the other fields can be cleared too. `custom_fields` is
+/// merged key by key against the tenant's definitions by the caller, not here.
+#[derive(Debug, Clone, Default)]
+pub struct LeadPatch {
+    pub title: Option<String>,
+    pub contact_id: Patch<Option<Uuid>>,
+    pub company_id: Patch<Option<Uuid>>,
+    pub pipeline_id: Option<Uuid>,
+    pub stage_id: Option<Uuid>,
+    pub value: Patch<Option<String>>,
+    pub currency: Patch<Option<String>>,
+    pub expected_close_date: Patch<Option<NaiveDate>>,
+    pub owner_id: Patch<Option<Uuid>>,
+    pub source: Patch<Option<String>>,
+    pub lost_reason: Patch<Option<String>>,
+    pub prospect_first_name: Patch<Option<String>>,
+    pub prospect_last_name: Patch<Option<String>>,
+    pub prospect_email: Patch<Option<String>>,
+    pub prospect_phone: Patch<Option<String>>,
+    pub prospect_company_name: Patch<Option<String>>,
+    pub prospect_company_domain: Patch<Option<String>>,
+    pub custom_fields: Patch<Map<String, Value>>,
+}
+
+impl LeadPatch {
+    /// Applies the patch to `current` and checks the result as a whole, like a create. A
+    /// new `pipeline_id` without a `stage_id` drops the current stage, so the lead lands
+    /// in that pipeline's first stage. An owner cleared stays cleared: the default owner
+    /// is a rule of creation only.
+    pub fn apply_to(self, current: Lead) -> Result<Lead, Vec<FieldError>> {
+        let mut input = current.into_input();
+        if let Some(title) = self.title {
+            input.title = Some(title);
+        }
+        self.contact_id.apply(&mut input.contact_id);
+        self.company_id.apply(&mut input.company_id);
+        if let Some(pipeline_id) = self.pipeline_id {
+            input.pipeline_id = Some(pipeline_id);
+            input.stage_id = None;
+        }
+        if let Some(stage_id) = self.stage_id {
+            input.stage_id = Some(stage_id);
+        }
+        self.value.apply(&mut input.value);
+        self.currency.apply(&mut input.currency);
+        self.expected_close_date
+            .apply(&mut input.expected_close_date);
+        self.owner_id.apply(&mut input.owner_id);
+        self.source.apply(&mut input.source);
+        self.lost_reason.apply(&mut input.lost_reason);
+        let p = &mut input.prospect;
+        self.prospect_first_name.apply(&mut p.first_name);
+        self.prospect_last_name.apply(&mut p.last_name);
+        self.prospect_email.apply(&mut p.email);
+        self.prospect_phone.apply(&mut p.phone);
+        self.prospect_company_name.apply(&mut p.company_name);
+        self.prospect_company_domain.apply(&mut p.company_domain);
+        Lead::parse(input)
     }
 }
 
@@ -197,6 +283,68 @@ mod tests {
         let errors = Lead::parse(LeadInput::default()).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["title", "pipeline_id"]);
+    }
+
+    #[test]
+    fn a_patch_keeps_absent_fields_clears_null_ones_and_sets_the_rest() {
+        let current = Lead::parse(LeadInput {
+            value: Some("10".into()),
+            currency: Some("EUR".into()),
+            source: Some("web".into()),
+            stage_id: Some(Uuid::now_v7()),
+            ..titled()
+        })
+        .unwrap();
+        let patched = LeadPatch {
+            title: Some("Bigger deal".into()),
+            source: Patch::Clear,
+            ..Default::default()
+        }
+        .apply_to(current.clone())
+        .unwrap();
+        assert_eq!(patched.title, "Bigger deal");
+        assert_eq!(patched.source, None);
+        assert_eq!(
+            patched.value.map(|v| v.to_string()).as_deref(),
+            Some("10.00")
+        );
+        assert_eq!(patched.stage_id, current.stage_id);
+        let errors = LeadPatch {
+            currency: Patch::Clear,
+            ..Default::default()
+        }
+        .apply_to(current)
+        .unwrap_err();
+        assert_eq!(errors[0].field, "currency");
+    }
+
+    #[test]
+    fn a_new_pipeline_alone_leaves_the_stage_to_it() {
+        let current = Lead::parse(LeadInput {
+            stage_id: Some(Uuid::now_v7()),
+            ..titled()
+        })
+        .unwrap();
+        let pipeline_id = Uuid::now_v7();
+        let moved = LeadPatch {
+            pipeline_id: Some(pipeline_id),
+            ..Default::default()
+        }
+        .apply_to(current.clone())
+        .unwrap();
+        assert_eq!(
+            (moved.pipeline_id, moved.stage_id),
+            (Some(pipeline_id), None)
+        );
+        let stage_id = Uuid::now_v7();
+        let placed = LeadPatch {
+            pipeline_id: Some(pipeline_id),
+            stage_id: Some(stage_id),
+            ..Default::default()
+        }
+        .apply_to(current)
+        .unwrap();
+        assert_eq!(placed.stage_id, Some(stage_id));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod merge;
 pub mod pipeline;
 pub mod record;
 pub mod search;
+pub mod user;
 
 pub use fields::FieldError;
 

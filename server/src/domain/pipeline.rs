@@ -3,6 +3,7 @@
 //! status of the leads in it.
 
 use super::fields::{self, Errors, FieldError};
+pub use super::Patch;
 
 pub const NAME_MAX: usize = 100;
 pub const STAGES_MAX: usize = 50;
@@ -99,6 +100,46 @@ pub fn parse_name(value: Option<String>) -> Result<String, Vec<FieldError>> {
     errors.finish(name)
 }
 
+/// A patch of a pipeline: its name alone (stages change through their own operations).
+/// `None` keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct PipelinePatch {
+    pub name: Option<String>,
+}
+
+impl PipelinePatch {
+    /// The new name, checked; `None` when the patch changes nothing.
+    pub fn name(self) -> Result<Option<String>, Vec<FieldError>> {
+        self.name.map(|name| parse_name(Some(name))).transpose()
+    }
+}
+
+/// A merge patch of a stage. `name`, `kind` and `position` can be replaced but not
+/// cleared (`None` keeps them); a cleared `probability` falls back to the default of the
+/// stage's kind, as in a new stage.
+#[derive(Debug, Clone, Default)]
+pub struct StagePatch {
+    pub name: Option<String>,
+    pub probability: Patch<Option<i64>>,
+    pub kind: Option<StageKind>,
+    pub position: Option<i64>,
+}
+
+impl StagePatch {
+    /// Applies the patch to `current` at `position` and checks the result like a new
+    /// stage; returns it with its position (still to be checked against the pipeline).
+    pub fn apply_to(self, current: Stage, position: i64) -> Result<(Stage, i64), Vec<FieldError>> {
+        let mut input = StageInput {
+            name: Some(self.name.unwrap_or(current.name)),
+            probability: Some(i64::from(current.probability)),
+            kind: Some(self.kind.unwrap_or(current.kind)),
+        };
+        self.probability.apply(&mut input.probability);
+        let stage = Stage::parse("", input)?;
+        Ok((stage, self.position.unwrap_or(position)))
+    }
+}
+
 /// A new pipeline with its stages in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPipeline {
@@ -167,6 +208,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.stages[1].probability, 100, "won defaults to 100");
+    }
+
+    #[test]
+    fn a_stage_patch_keeps_what_it_leaves_out_and_resets_a_cleared_probability() {
+        let current = Stage::parse("", stage("Demo", StageKind::Open)).unwrap();
+        let (kept, position) = StagePatch {
+            kind: Some(StageKind::Won),
+            ..Default::default()
+        }
+        .apply_to(current.clone(), 2)
+        .unwrap();
+        assert_eq!(
+            (kept.name.as_str(), kept.kind, kept.probability),
+            ("Demo", StageKind::Won, 0)
+        );
+        assert_eq!(position, 2);
+        let (reset, _) = StagePatch {
+            kind: Some(StageKind::Won),
+            probability: Patch::Clear,
+            position: Some(0),
+            ..Default::default()
+        }
+        .apply_to(current.clone(), 2)
+        .unwrap();
+        assert_eq!(reset.probability, 100, "the default of a won stage");
+        let errors = StagePatch {
+            name: Some(" ".into()),
+            probability: Patch::Set(Some(101)),
+            ..Default::default()
+        }
+        .apply_to(current, 2)
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "probability"]);
     }
 
     #[test]

@@ -279,7 +279,7 @@ impl Worker {
                 if let Some(row) = repo::disable(&mut tx, claim.endpoint_id, reason).await? {
                     tracing::info!(endpoint_id = %row.id, reason, "webhook endpoint disabled");
                     let endpoint = (self.endpoint_data)(row);
-                    events::emit(&mut tx, EventType::WebhookEndpointDisabled, endpoint).await?;
+                    events::emit(&mut tx, EventType::WebhookEndpointDisabled, &endpoint).await?;
                 }
             }
         }

@@ -1,0 +1,186 @@
+//! Contacts: the people a tenant works with. A contact's email is unique within the
+//! tenant ignoring case (a taken one is a `409` naming the contact that holds it), its
+//! custom fields are held to the tenant's definitions, and every change records its
+//! event in the transaction that makes it. The resource to copy when adding one.
+
+use uuid::Uuid;
+
+use super::custom_fields;
+use super::page::{listed, Listed, PageRequest};
+use super::version::IfMatch;
+use super::View;
+use crate::auth::Principal;
+use crate::db::contacts as repo;
+pub use crate::db::contacts::{ContactFilter, ContactRow, ContactSort};
+use crate::db::TenantTx;
+use crate::domain::contact::Contact;
+pub use crate::domain::contact::{ContactInput, ContactPatch};
+use crate::domain::record::RecordType;
+use crate::domain::Patch;
+use crate::error::AppError;
+use crate::events::{self, EventType};
+use crate::state::AppState;
+
+/// Creates a contact from `input`, checked against the contact rules and the tenant's
+/// custom field definitions.
+pub async fn create<V: View<ContactRow>>(
+    state: &AppState,
+    actor: &Principal,
+    input: ContactInput,
+) -> Result<V, AppError> {
+    let mut contact = Contact::parse(input).map_err(AppError::Validation)?;
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    contact.custom_fields =
+        custom_fields::for_create(&mut tx, RecordType::Contact, &contact.custom_fields).await?;
+    let written = repo::insert(&mut tx, &contact).await;
+    commit_or_name_holder(state, tx, written, &contact, EventType::ContactCreated).await
+}
+
+/// The contact `id`; one in the trash only when `include_deleted`.
+pub async fn get(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+    include_deleted: bool,
+) -> Result<ContactRow, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    if include_deleted {
+        tx.include_deleted().await?;
+    }
+    let row = repo::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Lays `patch` over the contact `id` if its version passes `if_match`; the result must
+/// still satisfy the create rules. `custom_fields` are merged key by key.
+pub async fn update<V: View<ContactRow>>(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+    mut patch: ContactPatch,
+) -> Result<V, AppError> {
+    let values = std::mem::take(&mut patch.custom_fields);
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    let current = repo::get_for_update(&mut tx, id).await?;
+    if_match.check(&current)?;
+    let values = custom_fields::for_patch(
+        &mut tx,
+        RecordType::Contact,
+        id,
+        &current.custom_fields,
+        values,
+    )
+    .await?;
+    if let Some(values) = values {
+        patch.custom_fields = Patch::Set(values);
+    }
+    let contact = patch
+        .apply_to(current.to_domain())
+        .map_err(AppError::Validation)?;
+    let written = repo::update(&mut tx, id, &contact).await;
+    commit_or_name_holder(state, tx, written, &contact, EventType::ContactUpdated).await
+}
+
+/// Moves the contact `id` to the trash if its version passes `if_match`.
+pub async fn delete<V: View<ContactRow>>(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<(), AppError> {
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    if_match
+        .check_with(repo::get_for_update(&mut tx, id))
+        .await?;
+    let deleted = V::from(repo::trash(&mut tx, id).await?);
+    events::emit(&mut tx, EventType::ContactDeleted, &deleted).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Brings the contact `id` back from the trash as it was; one that is not in the trash is
+/// returned unchanged (no event). A `409` names the live record that took its email or
+/// one of its unique custom field values meanwhile.
+pub async fn restore<V: View<ContactRow>>(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+) -> Result<V, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    tx.include_deleted().await?;
+    let current = repo::get_for_update(&mut tx, id).await?;
+    let contact = if current.deleted_at.is_some() {
+        custom_fields::check_restorable(&mut tx, RecordType::Contact, id, &current.custom_fields)
+            .await?;
+        let restored = V::from(repo::restore(&mut tx, &current).await?);
+        events::emit(&mut tx, EventType::ContactRestored, &restored).await?;
+        restored
+    } else {
+        V::from(current)
+    };
+    tx.commit().await?;
+    Ok(contact)
+}
+
+/// One page of the contacts matching `filter` and the `custom_field` filters (`key:op:value`).
+pub async fn list(
+    state: &AppState,
+    actor: &Principal,
+    mut filter: ContactFilter,
+    custom_field: &[String],
+    page: &PageRequest,
+) -> Result<Listed<ContactRow>, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    filter.custom_fields =
+        custom_fields::filters(&mut tx, RecordType::Contact, custom_field).await?;
+    let list = list_in(&mut tx, &filter, page).await?;
+    tx.commit().await?;
+    Ok(list)
+}
+
+/// One page of contacts matching `filter`, in the caller's transaction (also the contacts
+/// listed under a company).
+pub async fn list_in(
+    tx: &mut TenantTx,
+    filter: &ContactFilter,
+    page: &PageRequest,
+) -> Result<Listed<ContactRow>, AppError> {
+    let page = page.page(ContactSort::CreatedAt)?;
+    let (rows, has_more) = repo::list(tx, filter, &page).await?;
+    Ok(listed(&page, rows, has_more))
+}
+
+/// Records `event` and commits a contact write, or, when it hit another contact's email,
+/// rolls back (the failed statement aborted the transaction, so no event either) and
+/// names that contact in the 409 from a fresh transaction.
+async fn commit_or_name_holder<V: View<ContactRow>>(
+    state: &AppState,
+    mut tx: TenantTx,
+    written: Result<ContactRow, AppError>,
+    contact: &Contact,
+    event: EventType,
+) -> Result<V, AppError> {
+    match written {
+        Ok(row) => {
+            let written = V::from(row);
+            events::emit(&mut tx, event, &written).await?;
+            tx.commit().await?;
+            Ok(written)
+        }
+        Err(AppError::Conflict { .. }) => {
+            let tenant_id = tx.tenant_id();
+            drop(tx);
+            let email = contact.email.as_deref().unwrap_or_default();
+            let holder = async {
+                let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
+                repo::find_id_by_email(&mut tx, email).await
+            }
+            .await;
+            // The holder is a courtesy: if it cannot be read, the 409 still stands.
+            Err(repo::email_taken(holder.ok().flatten()))
+        }
+        Err(other) => Err(other),
+    }
+}

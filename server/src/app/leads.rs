@@ -1,0 +1,439 @@
+//! Leads: deals moving through a pipeline. A lead is placed in one stage — its
+//! `stage_id`, or the first stage of its `pipeline_id` — locked while it lands there, and
+//! its status follows that stage's kind. Every move records a `stage_change` activity
+//! (in `db::leads`) and the events that say what the move meant: `lead.stage_changed`,
+//! and `lead.won` or `lead.lost` when the status became that. A lead converts once, into
+//! the contact and the company it then links to.
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::custom_fields;
+use super::page::{listed, Listed, PageRequest};
+use super::version::IfMatch;
+use super::View;
+use crate::auth::Principal;
+use crate::db::companies::{self, CompanyRow};
+use crate::db::contacts::{self, ContactRow};
+use crate::db::leads::{self as repo, LeadsIn, MovedLead};
+pub use crate::db::leads::{LeadFilter, LeadRow, LeadSort};
+use crate::db::pipelines::{self, StageRow};
+use crate::db::{violations, TenantTx};
+use crate::domain::lead::Lead;
+pub use crate::domain::lead::{LeadInput, LeadPatch};
+use crate::domain::pipeline::StageKind;
+use crate::domain::record::RecordType;
+use crate::domain::{company, contact, FieldError};
+use crate::error::AppError;
+use crate::events::{self, Data, EventType};
+use crate::state::AppState;
+
+/// Creates a lead from `input` with the custom field `values`, in the stage it names.
+/// Without an `owner_id` it belongs to the user the actor acts for.
+pub async fn create<V: View<LeadRow>>(
+    state: &AppState,
+    actor: &Principal,
+    mut input: LeadInput,
+    values: Map<String, Value>,
+) -> Result<V, AppError> {
+    input.owner_id = input.owner_id.or(actor.user_id);
+    let lead = Lead::parse(input).map_err(AppError::Validation)?;
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    let values =
+        custom_fields::for_create(&mut tx, RecordType::Lead, &Value::Object(values)).await?;
+    let stage = place(&mut tx, &lead).await?;
+    let row = repo::insert(&mut tx, &lead, &stage, &values).await?;
+    let created = emit_change(&mut tx, EventType::LeadCreated, row, None).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// The lead `id`; one in the trash only when `include_deleted`.
+pub async fn get(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+    include_deleted: bool,
+) -> Result<LeadRow, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    if include_deleted {
+        tx.include_deleted().await?;
+    }
+    let row = repo::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Lays `patch` over the lead `id` if its version passes `if_match`; the result must
+/// still satisfy the create rules and land in a stage that takes it. `custom_fields` are
+/// merged key by key.
+pub async fn update<V: View<LeadRow>>(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+    mut patch: LeadPatch,
+) -> Result<V, AppError> {
+    let values = std::mem::take(&mut patch.custom_fields);
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    let current = repo::get_for_update(&mut tx, id).await?;
+    if_match.check(&current)?;
+    let values = custom_fields::for_patch(
+        &mut tx,
+        RecordType::Lead,
+        id,
+        &current.custom_fields,
+        values,
+    )
+    .await?
+    .map(Value::Object)
+    .unwrap_or_else(|| current.custom_fields.clone());
+    let lead = patch
+        .apply_to(current.to_domain())
+        .map_err(AppError::Validation)?;
+    let stage = place(&mut tx, &lead).await?;
+    let row = repo::update(&mut tx, &current, &lead, &stage, &values).await?;
+    let before = Some((current.stage_id, current.status.as_str()));
+    let updated = emit_change(&mut tx, EventType::LeadUpdated, row, before).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Moves the lead `id` to the trash with its `stage_change` history, if its version
+/// passes `if_match`.
+pub async fn delete<V: View<LeadRow>>(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<(), AppError> {
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    if_match
+        .check_with(repo::get_for_update(&mut tx, id))
+        .await?;
+    let deleted = V::from(repo::trash(&mut tx, id).await?);
+    events::emit(&mut tx, EventType::LeadDeleted, &deleted).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Brings the lead `id` back from the trash as it was, in its stage; one that is not in
+/// the trash is returned unchanged (no event). A `409` names the live record that took
+/// one of its unique custom field values meanwhile.
+pub async fn restore<V: View<LeadRow>>(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+) -> Result<V, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    tx.include_deleted().await?;
+    let current = repo::get_for_update(&mut tx, id).await?;
+    let lead = if current.deleted_at.is_some() {
+        custom_fields::check_restorable(&mut tx, RecordType::Lead, id, &current.custom_fields)
+            .await?;
+        let restored = V::from(repo::restore(&mut tx, id).await?);
+        events::emit(&mut tx, EventType::LeadRestored, &restored).await?;
+        restored
+    } else {
+        V::from(current)
+    };
+    tx.commit().await?;
+    Ok(lead)
+}
+
+/// One page of the leads matching `filter` and the `custom_field` filters (`key:op:value`).
+pub async fn list(
+    state: &AppState,
+    actor: &Principal,
+    mut filter: LeadFilter,
+    custom_field: &[String],
+    page: &PageRequest,
+) -> Result<Listed<LeadRow>, AppError> {
+    let page = page.page(LeadSort::CreatedAt)?;
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    filter.custom_fields = custom_fields::filters(&mut tx, RecordType::Lead, custom_field).await?;
+    let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
+    tx.commit().await?;
+    Ok(listed(&page, rows, has_more))
+}
+
+/// A converted lead, and the contact and company it now links to, each as the caller
+/// renders it.
+#[derive(Debug, Clone)]
+pub struct Conversion<L, C, Co> {
+    pub lead: L,
+    pub contact: C,
+    /// `None` when the lead names no company.
+    pub company: Option<Co>,
+}
+
+/// Converts the lead `id`, in one transaction: links its contact — its `contact_id`,
+/// else the contact with the prospect's email, else a new one from the prospect — and its
+/// company — its `company_id`, else the company with the prospect's domain, else a new
+/// one from the prospect's company name (none if the lead names no company); a contact
+/// without a company gains that one. A lead converts once (`409` after).
+pub async fn convert<L, C, Co>(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+) -> Result<Conversion<L, C, Co>, AppError>
+where
+    L: View<LeadRow>,
+    C: View<ContactRow>,
+    Co: View<CompanyRow>,
+{
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    let lead = repo::get_for_update(&mut tx, id).await?;
+    if let Some(at) = lead.converted_at {
+        return Err(AppError::Conflict {
+            message: format!("the lead was already converted at {at}"),
+            details: vec![],
+        });
+    }
+    let company = convert_company::<Co>(&mut tx, &lead).await?;
+    let company_id = company.as_ref().map(|c| c.id);
+    let contact = convert_contact::<C>(&mut tx, &lead, company_id).await?;
+    let lead = L::from(repo::mark_converted(&mut tx, id, contact.id, company_id).await?);
+    events::emit(&mut tx, EventType::LeadConverted, &lead).await?;
+    tx.commit().await?;
+    Ok(Conversion {
+        lead,
+        contact: C::from(contact),
+        company: company.map(Co::from),
+    })
+}
+
+fn unprocessable(field: &str, code: &'static str, message: &str) -> AppError {
+    AppError::Validation(vec![FieldError::new(field, code, message)])
+}
+
+/// The stage the lead lands in, locked until commit, checked against the lead's rules.
+async fn place(tx: &mut TenantTx, lead: &Lead) -> Result<StageRow, AppError> {
+    let stage =
+        match (lead.stage_id, lead.pipeline_id) {
+            (Some(stage_id), pipeline_id) => {
+                let stage = pipelines::stage_for_lead(tx, stage_id)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::Validation(vec![violations::unknown("stage_id", "stage")])
+                    })?;
+                if pipeline_id.is_some_and(|p| p != stage.pipeline_id) {
+                    return Err(unprocessable(
+                        "stage_id",
+                        "wrong_pipeline",
+                        "belongs to another pipeline than `pipeline_id`",
+                    ));
+                }
+                stage
+            }
+            (None, Some(pipeline_id)) => pipelines::first_stage(tx, pipeline_id)
+                .await?
+                .ok_or_else(|| {
+                    AppError::Validation(vec![violations::unknown("pipeline_id", "pipeline")])
+                })?,
+            (None, None) => return Err(unprocessable("pipeline_id", "required", "is required")),
+        };
+    lead.check_stage(stage.kind())
+        .map_err(AppError::Validation)?;
+    Ok(stage)
+}
+
+/// Records `change` (`lead.created` or `lead.updated`) for the lead as written, then what
+/// its placement meant: `lead.stage_changed` when it left the stage it was in (`before`:
+/// stage and status; `None` for a new lead), and `lead.won` or `lead.lost` when its
+/// status became that, so a move between two won stages is no second win. Returns the
+/// lead as the events carry it.
+async fn emit_change<V: View<LeadRow>>(
+    tx: &mut TenantTx,
+    change: EventType,
+    row: LeadRow,
+    before: Option<(Uuid, &str)>,
+) -> Result<V, AppError> {
+    let (stage_id, status) = (row.stage_id, row.status.clone());
+    let lead = V::from(row);
+    emit_placement(tx, change, &lead, (stage_id, &status), before).await?;
+    Ok(lead)
+}
+
+/// The events of [`emit_change`], for `lead` now at `(stage, status)`.
+async fn emit_placement(
+    tx: &mut TenantTx,
+    change: EventType,
+    lead: &impl Data,
+    (stage_id, status): (Uuid, &str),
+    before: Option<(Uuid, &str)>,
+) -> Result<(), AppError> {
+    events::emit(tx, change, lead).await?;
+    if before.is_some_and(|(was, _)| was != stage_id) {
+        events::emit(tx, EventType::LeadStageChanged, lead).await?;
+    }
+    let entered = match StageKind::parse(status) {
+        Some(StageKind::Won) => Some(EventType::LeadWon),
+        Some(StageKind::Lost) => Some(EventType::LeadLost),
+        _ => None,
+    };
+    if let Some(entered) = entered {
+        if before.map(|(_, was)| was) != Some(status) {
+            events::emit(tx, entered, lead).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves every lead in `which` (locked here first: the stage history recorded must
+/// describe exactly the moves made) to `target`, a stage the caller holds locked. A lost
+/// stage needs every lead to carry a `lost_reason`. For [`emit_moved`] once the move is
+/// complete.
+pub(super) async fn move_all(
+    tx: &mut TenantTx,
+    which: LeadsIn,
+    target: &StageRow,
+) -> Result<Vec<MovedLead>, AppError> {
+    repo::lock(tx, which).await?;
+    if target.kind() == StageKind::Lost {
+        let reasonless = repo::count_without_lost_reason(tx, which).await?;
+        if reasonless > 0 {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "move_leads_to",
+                "lost_reason_required",
+                format!(
+                    "is a lost stage, and {reasonless} of the leads to move have no \
+                     `lost_reason`"
+                ),
+            )]));
+        }
+    }
+    repo::move_all(tx, which, target).await
+}
+
+/// Records the events of leads moved out of a stage or pipeline being deleted, as for a
+/// move through [`update`].
+pub(super) async fn emit_moved<V: View<LeadRow>>(
+    tx: &mut TenantTx,
+    moved: Vec<MovedLead>,
+) -> Result<(), AppError> {
+    // A trashed lead moved along is housekeeping: its `lead.restored` will say where it is.
+    for m in moved.into_iter().filter(|m| m.lead.deleted_at.is_none()) {
+        let before = Some((m.old_stage_id, m.old_status.as_str()));
+        emit_change::<V>(tx, EventType::LeadUpdated, m.lead, before).await?;
+    }
+    Ok(())
+}
+
+/// Renames the fields of a contact or company built from a lead's prospect, so the 422
+/// names the lead field to fix.
+fn from_prospect(errors: Vec<FieldError>, prefix: &str) -> AppError {
+    AppError::Validation(
+        errors
+            .into_iter()
+            .map(|e| FieldError {
+                field: format!("{prefix}{}", e.field),
+                ..e
+            })
+            .collect(),
+    )
+}
+
+/// A record the lead links to, which the foreign key guarantees exists unless it is in
+/// the trash: then the conversion is a 422 on the link, not a 404 about the lead.
+fn linked<T>(found: Result<T, AppError>, field: &str) -> Result<T, AppError> {
+    found.map_err(|err| match err {
+        AppError::NotFound(what) => unprocessable(
+            field,
+            "deleted",
+            &format!("the lead's {what} is in the trash: restore it, or clear `{field}`"),
+        ),
+        other => other,
+    })
+}
+
+/// The company a conversion links: the lead's own, the one with the prospect's domain,
+/// or a new one from the prospect's company name and domain (`company.created`, rendered
+/// as `Co`). Written through `db::companies` until companies have their application
+/// module.
+async fn convert_company<Co: View<CompanyRow>>(
+    tx: &mut TenantTx,
+    lead: &LeadRow,
+) -> Result<Option<CompanyRow>, AppError> {
+    if let Some(id) = lead.company_id {
+        return Ok(Some(linked(companies::get(tx, id).await, "company_id")?));
+    }
+    let prospect = lead.prospect();
+    if let Some(domain) = &prospect.company_domain {
+        if let Some(found) = companies::find_by_domain(tx, domain).await? {
+            return Ok(Some(found));
+        }
+    }
+    let Some(name) = prospect.company_name.or(prospect.company_domain.clone()) else {
+        return Ok(None);
+    };
+    let new = company::Company::parse(company::CompanyInput {
+        name: Some(name),
+        domain: prospect.company_domain,
+        ..Default::default()
+    })
+    .map_err(|e| from_prospect(e, "prospect_company_"))?;
+    // A conversion writes no custom field values: a `required` company field refuses it.
+    custom_fields::for_create(tx, RecordType::Company, &new.custom_fields).await?;
+    let created = companies::insert(tx, &new).await?;
+    events::emit(tx, EventType::CompanyCreated, &Co::from(created.clone())).await?;
+    Ok(Some(created))
+}
+
+/// The contact a conversion links: the lead's own, the one with the prospect's email,
+/// or a new one from the prospect's fields (`contact.created`); an existing one without a
+/// company gains `company_id` (`contact.updated`). Events render it as `C`.
+async fn convert_contact<C: View<ContactRow>>(
+    tx: &mut TenantTx,
+    lead: &LeadRow,
+    company_id: Option<Uuid>,
+) -> Result<ContactRow, AppError> {
+    let contact = if let Some(id) = lead.contact_id {
+        linked(contacts::get(tx, id).await, "contact_id")?
+    } else {
+        let prospect = lead.prospect();
+        let existing = match &prospect.email {
+            Some(email) => contacts::find_id_by_email(tx, email).await?,
+            None => None,
+        };
+        match existing {
+            Some(id) => contacts::get(tx, id).await?,
+            None => {
+                if prospect.first_name.is_none()
+                    && prospect.last_name.is_none()
+                    && prospect.email.is_none()
+                {
+                    return Err(unprocessable(
+                        "contact_id",
+                        "required",
+                        "the lead names no contact: set `contact_id`, or a prospect name \
+                         or email to create one from",
+                    ));
+                }
+                let new = contact::Contact::parse(contact::ContactInput {
+                    first_name: prospect.first_name,
+                    last_name: prospect.last_name,
+                    email: prospect.email,
+                    phone: prospect.phone,
+                    company_id,
+                    ..Default::default()
+                })
+                .map_err(|e| from_prospect(e, "prospect_"))?;
+                // As for the company: a `required` contact field refuses the conversion.
+                custom_fields::for_create(tx, RecordType::Contact, &new.custom_fields).await?;
+                let created = contacts::insert(tx, &new).await?;
+                events::emit(tx, EventType::ContactCreated, &C::from(created.clone())).await?;
+                created
+            }
+        }
+    };
+    match (contact.company_id, company_id) {
+        (None, Some(company_id)) => {
+            // An existing contact gaining the company is a change to it like any other.
+            let linked = contacts::set_company(tx, contact.id, company_id).await?;
+            events::emit(tx, EventType::ContactUpdated, &C::from(linked.clone())).await?;
+            Ok(linked)
+        }
+        _ => Ok(contact),
+    }
+}

@@ -1,0 +1,278 @@
+//! The `serve` and `worker` commands: settings read, the database reached and checked,
+//! the process run until a shutdown signal.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+
+use crate::api;
+use crate::config::ServeArgs;
+use crate::db;
+use crate::ratelimit::{self, TrustedProxies};
+use crate::serving::{self, ConnectionLimits};
+use crate::webhooks::worker::Worker;
+
+use super::*;
+
+/// `momentum serve`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.worker_database.worker_database_url.is_none() || args.database.database_url.is_some(),
+        "MOMENTUM_WORKER_DATABASE_URL is set without DATABASE_URL: set both (the embedded \
+         PostgreSQL has a worker role of its own)"
+    );
+    anyhow::ensure!(
+        args.pooler.direct_database_url.is_none() || args.database.database_url.is_some(),
+        "MOMENTUM_DIRECT_DATABASE_URL is set without DATABASE_URL: set both (the embedded \
+         PostgreSQL is reached directly)"
+    );
+    db::set_prepared_statements(args.pooler.db_prepared_statements);
+    let embedded_dir = args
+        .database
+        .database_url
+        .is_none()
+        .then_some(args.database.data_dir.as_path());
+    let secret_key = secret_key(&args.secrets, embedded_dir)?;
+    anyhow::ensure!(
+        (1..=3600).contains(&args.header_read_timeout_secs),
+        "MOMENTUM_HEADER_READ_TIMEOUT_SECS must be 1 to 3600"
+    );
+    anyhow::ensure!(
+        (serving::MIN_HEADER_BYTES..=1024 * 1024).contains(&args.max_header_bytes),
+        "MOMENTUM_MAX_HEADER_BYTES must be {} to 1048576",
+        serving::MIN_HEADER_BYTES
+    );
+    anyhow::ensure!(
+        (1..=1_000_000).contains(&args.max_connections),
+        "MOMENTUM_MAX_CONNECTIONS must be 1 to 1000000"
+    );
+    anyhow::ensure!(
+        (api::auth::MAX_WAIT_SECS + 1..=3600).contains(&args.request_timeout_secs),
+        "MOMENTUM_REQUEST_TIMEOUT_SECS must be {} to 3600: a QR login's long-poll waits up \
+         to {} s",
+        api::auth::MAX_WAIT_SECS + 1,
+        api::auth::MAX_WAIT_SECS
+    );
+    let settings = HttpSettings {
+        max_body_bytes: args.max_body_bytes,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+        http2_max_streams: ConnectionLimits::default().http2_max_streams,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        identity: IdentitySettings {
+            // An hour at most: a revoked key must not live on for long anywhere.
+            auth_cache_ttl: Duration::from_secs(args.auth_cache_secs.min(3600)),
+            last_used_flush: Duration::from_secs(args.last_used_flush_secs.max(1)),
+            qr_session_ttl: Duration::from_secs(args.qr_session_ttl_secs.max(1)),
+            session_token_ttl: Duration::from_secs(args.session_token_ttl_secs.max(1)),
+        },
+        rate_limits: ratelimit::parse_quotas(&args.rate_limits)
+            .map_err(|err| anyhow::anyhow!("MOMENTUM_RATE_LIMITS: {err}"))?,
+        trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
+            .map_err(|err| anyhow::anyhow!("MOMENTUM_TRUSTED_PROXIES: {err}"))?,
+        rate_tenant_factor: args.rate_tenant_factor,
+        rate_store: args.rate_store.settings()?,
+        idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs.max(1)),
+        trash: args.trash.settings()?,
+        webhooks: args
+            .webhooks
+            .settings(args.webhook_worker, args.database.database_url.is_none())?,
+        secret_key,
+    };
+    if settings.webhooks.allow_private {
+        tracing::info!("webhook endpoints may use private and loopback addresses (MOMENTUM_WEBHOOK_ALLOW_PRIVATE)");
+    }
+    anyhow::ensure!(
+        args.shutdown_drain_secs <= 3600,
+        "MOMENTUM_SHUTDOWN_DRAIN_SECS must be 0 to 3600"
+    );
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let drain = Duration::from_secs(args.shutdown_drain_secs);
+    let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
+    match &args.database.database_url {
+        Some(url) => {
+            if let Some(admin_url) = &args.database.admin_database_url {
+                let admin = connect_url(
+                    admin_url,
+                    "MOMENTUM_ADMIN_DATABASE_URL",
+                    2,
+                    db::DEFAULT_ACQUIRE_TIMEOUT,
+                )
+                .await?;
+                let migrated = db::migrate(&admin).await;
+                admin.close().await;
+                warn_if_ahead(&migrated?);
+            }
+            let pool = connect_url(url, "DATABASE_URL", args.db_pool_size, acquire_timeout).await?;
+            // The worker's own pool only when it has its own role; else it shares the API's.
+            let worker_pool = match &args.worker_database.worker_database_url {
+                Some(worker_url) if settings.webhooks.worker => {
+                    connect_url(
+                        worker_url,
+                        "MOMENTUM_WORKER_DATABASE_URL",
+                        args.db_pool_size,
+                        acquire_timeout,
+                    )
+                    .await?
+                }
+                _ => pool.clone(),
+            };
+            let direct = args
+                .pooler
+                .direct_database_url
+                .as_deref()
+                .map(|url| parse_url(url, DIRECT_URL))
+                .transpose()?;
+            let app =
+                Application::build_with_direct(pool, worker_pool, direct, &args.listen, settings)
+                    .await
+                    .map_err(explain_prepared_statements)?;
+            tracing::info!(port = app.port(), "serving");
+            let (first, second) = shutdown_signals();
+            app.with_shutdown_drain(drain, second)
+                .run_until_stopped(first, grace)
+                .await?;
+        }
+        None => {
+            let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
+            let result = async {
+                let demo = demo_tenant(&embedded, &args.database.data_dir).await?;
+                let pool = db::connect_with(
+                    embedded.runtime_options(),
+                    args.db_pool_size,
+                    acquire_timeout,
+                )
+                .await?;
+                log_encryption(&pool, "embedded").await;
+                let worker_pool = if settings.webhooks.worker {
+                    let options = embedded.worker_options();
+                    db::connect_with(options, args.db_pool_size, acquire_timeout).await?
+                } else {
+                    pool.clone()
+                };
+                let app =
+                    Application::build_with_worker_pool(pool, worker_pool, &args.listen, settings)
+                        .await?;
+                announce(&args.listen, app.port(), &demo);
+                let (first, second) = shutdown_signals();
+                app.with_shutdown_drain(drain, second)
+                    .run_until_stopped(first, grace)
+                    .await?;
+                anyhow::Ok(())
+            }
+            .await;
+            embedded.close().await;
+            result?;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `momentum worker`: the webhook delivery worker alone, until SIGINT/SIGTERM.
+pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
+    // The embedded PostgreSQL only when no database is named at all: a worker needs only
+    // the worker's URL.
+    let embedded =
+        args.database.database_url.is_none() && args.worker_database.worker_database_url.is_none();
+    let settings = args.webhooks.settings(true, embedded)?;
+    anyhow::ensure!(
+        args.pooler.direct_database_url.is_none() || !embedded,
+        "MOMENTUM_DIRECT_DATABASE_URL is set without MOMENTUM_WORKER_DATABASE_URL or \
+         DATABASE_URL: set one of them too (the embedded PostgreSQL is reached directly)"
+    );
+    db::set_prepared_statements(args.pooler.db_prepared_statements);
+    let direct = args
+        .pooler
+        .direct_database_url
+        .as_deref()
+        .map(|url| parse_url(url, DIRECT_URL))
+        .transpose()?;
+    let embedded_dir = embedded.then_some(args.database.data_dir.as_path());
+    let key = secret_key(&args.secrets, embedded_dir)?;
+    let trash = args.trash.settings()?;
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms.max(1));
+    let run = |pool: PgPool| async move {
+        db::check_worker_role(&pool, db::WorkerHost::Worker).await?;
+        crate::webhooks::secrets::prepare(&pool, &key).await?;
+        let session = match direct {
+            Some(direct) => listen_session(direct, DIRECT_URL).await?,
+            None => listen_session((*pool.connect_options()).clone(), WORKER_URL).await?,
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        spawn_purges(&pool, trash, &stopped);
+        let endpoint_data = api::webhooks::endpoint_data;
+        let worker = Worker::new(pool, session, settings, key, None, endpoint_data)?;
+        let worker = tokio::spawn(worker.run(stopped, grace));
+        shutdown_signal().await;
+        let _ = stop.send(true);
+        let _ = worker.await;
+        anyhow::Ok(())
+    };
+    let given = match &args.worker_database.worker_database_url {
+        Some(url) => Some((url, "MOMENTUM_WORKER_DATABASE_URL")),
+        None => args
+            .database
+            .database_url
+            .as_ref()
+            .map(|url| (url, "DATABASE_URL")),
+    };
+    match given {
+        Some((url, what)) => {
+            let pool = connect_url(url, what, args.db_pool_size, acquire_timeout).await?;
+            run(pool).await.map_err(explain_prepared_statements)
+        }
+        None => {
+            let embedded = EmbeddedDatabase::open(&args.database.data_dir).await?;
+            let result = async {
+                let options = embedded.worker_options();
+                run(db::connect_with(options, args.db_pool_size, acquire_timeout).await?).await
+            }
+            .await;
+            embedded.close().await;
+            result
+        }
+    }
+}
+
+/// The demo tenant's credentials, kept in the (private, local) data directory so every
+/// start can show them again: the database holds only the key's hash.
+pub(super) async fn demo_tenant(
+    embedded: &EmbeddedDatabase,
+    data_dir: &Path,
+) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let file = data_dir.join("demo-tenant.json");
+    if crate::db::tenants::any_tenant(&embedded.admin).await? {
+        return Ok(std::fs::read_to_string(&file).unwrap_or_else(|_| {
+            "(the demo tenant exists but its key file is gone; run `momentum tenant create --name NAME`)".into()
+        }));
+    }
+    let tenant =
+        crate::db::tenants::provision(&embedded.admin, "Demo", "owner@example.com").await?;
+    let json = serde_json::to_string_pretty(&tenant)?;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&file)
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    out.write_all(json.as_bytes())?;
+    Ok(json)
+}
+
+pub(super) fn announce(listen: &str, port: u16, demo: &str) {
+    let host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+    let base = format!("http://{host}:{port}");
+    // Printed on stdout, not logged: the key is for the person who started the server.
+    println!(
+        "\nMomentum is serving on {base}\n  Swagger UI: {base}/docs\n  Demo tenant (embedded database only):\n{demo}\n\n  Try: curl -s -H \"Authorization: Bearer <api_key>\" {base}/v1/contacts\n"
+    );
+}
