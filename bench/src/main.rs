@@ -28,6 +28,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use momentum_server::db::{self, embedded};
+use momentum_server::testing::postgres::Disposable;
 
 use crate::load::Target;
 use crate::pgbench::PgBench;
@@ -96,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     eprintln!("starting a disposable PostgreSQL…");
-    let disposable = tokio::task::spawn_blocking(embedded::Disposable::shared).await?;
+    let disposable = tokio::task::spawn_blocking(Disposable::shared).await?;
     let database = disposable.fresh_database().await?;
     let cluster = &disposable.cluster;
     let admin = db::connect(cluster.connect_options(embedded::OWNER_ROLE, &database), 2).await?;

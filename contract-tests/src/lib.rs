@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use momentum_sdk::Client;
 use momentum_server::crypto::SecretKey;
-use momentum_server::db::embedded::{self, Disposable};
+use momentum_server::db::embedded;
 use momentum_server::db::{self, tenants};
 use momentum_server::ratelimit::{self, StoreSettings};
 use momentum_server::serving::ConnectionLimits;
 use momentum_server::startup::{Application, HttpSettings, IdentitySettings};
+use momentum_server::testing::postgres::Disposable;
 use momentum_server::webhooks::WebhookSettings;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;

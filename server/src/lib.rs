@@ -12,7 +12,8 @@
 //! patches) and `error.rs`; beside them `crypto.rs` (secrets at rest), `metrics.rs`,
 //! `serving.rs` (the connection loop and its limits on slow clients), `deadline.rs` (the
 //! request's deadline, which bounds its statements), `config.rs` (flags and environment)
-//! and `testing/` (services tests start for themselves).
+//! and `testing/` (services tests start for themselves; compiled for tests and the
+//! `testing` feature only, never into the production binary).
 
 pub mod api;
 pub mod app;
@@ -33,5 +34,6 @@ pub mod serving;
 mod source_files;
 pub mod startup;
 pub mod state;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod webhooks;

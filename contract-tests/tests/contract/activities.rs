@@ -3,7 +3,7 @@ use momentum_sdk::patch::{ActivityPatch, LeadPatch};
 use momentum_sdk::types;
 
 use crate::{
-    api_error, create, create_company, create_lead, fields_of, lead, person, sales, stage,
+    create, create_company, create_lead, fields_of, lead, person, sales, stage, Refused, ANY_CODE,
 };
 
 /// An activity body of `kind` with nothing else set.
@@ -107,8 +107,11 @@ async fn an_activity_goes_through_create_read_update_list_and_delete() {
             .as_u16(),
         204
     );
-    let (status, _) = api_error(c.activities_get().id(call.id).send().await);
-    assert_eq!(status, 404);
+    c.activities_get()
+        .id(call.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 }
 
 #[tokio::test]
@@ -154,13 +157,15 @@ async fn timelines_list_a_records_activities_newest_first_in_pages() {
     let company = c.companies_activities().id(acme.id).send().await.unwrap();
     assert_eq!(company.into_inner().data.len(), 3);
 
-    let (status, _) = api_error(
-        c.contacts_activities()
-            .id(uuid::Uuid::now_v7())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404, "the timeline of a record that does not exist");
+    c.contacts_activities()
+        .id(uuid::Uuid::now_v7())
+        .send()
+        .await
+        .refused_as(
+            "the timeline of a record that does not exist",
+            404,
+            ANY_CODE,
+        );
 }
 
 #[tokio::test]
@@ -210,8 +215,11 @@ async fn completing_a_task_sets_completed_at_once_and_only_tasks_complete() {
         },
     )
     .await;
-    let (status, err) = api_error(c.activities_complete().id(note.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    c.activities_complete()
+        .id(note.id)
+        .send()
+        .await
+        .refused(409, "conflict");
 }
 
 #[tokio::test]
@@ -240,41 +248,43 @@ async fn stage_changes_are_read_only_and_bad_activities_are_refused() {
     let system = &system[0];
     assert!(system.system);
 
-    let (status, _) = api_error(
-        c.activities_update()
-            .id(system.id)
-            .body(ActivityPatch {
-                subject: Some(Some("rewritten".into())),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
-    let (status, _) = api_error(c.activities_delete().id(system.id).send().await);
-    assert_eq!(status, 409);
+    c.activities_update()
+        .id(system.id)
+        .body(ActivityPatch {
+            subject: Some(Some("rewritten".into())),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(409, ANY_CODE);
+    c.activities_delete()
+        .id(system.id)
+        .send()
+        .await
+        .refused(409, ANY_CODE);
 
-    let (status, err) = api_error(
-        c.activities_create()
-            .body(activity(types::ActivityKind::Note))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["subject".to_owned(), "body".to_owned()])
-    );
-    let (status, err) = api_error(
-        c.activities_create()
-            .body(types::ActivityCreate {
+    // A note with neither subject nor body; a lead that does not exist.
+    for (body, named) in [
+        (
+            activity(types::ActivityKind::Note),
+            &["subject", "body"][..],
+        ),
+        (
+            types::ActivityCreate {
                 subject: Some("x".parse().unwrap()),
                 lead_id: Some(uuid::Uuid::now_v7()),
                 ..activity(types::ActivityKind::Note)
-            })
-            .send()
-            .await,
-    );
-    assert_eq!((status, fields_of(&err)), (422, vec!["lead_id".to_owned()]));
+            },
+            &["lead_id"][..],
+        ),
+    ] {
+        let err = c.activities_create().body(body).send().await.refused_as(
+            format_args!("{named:?}"),
+            422,
+            ANY_CODE,
+        );
+        assert_eq!(fields_of(&err), named);
+    }
 
     // A client cannot write a system type, even by hand.
     let (http, url) = app.raw("/v1/activities");
@@ -303,36 +313,43 @@ async fn another_tenants_activities_and_timelines_are_invisible() {
     )
     .await;
     let (_, b) = app.other_tenant().await;
-    let (status, _) = api_error(b.activities_get().id(note.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(
-        b.activities_update()
-            .id(note.id)
-            .body(ActivityPatch::default())
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.activities_delete().id(note.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.activities_complete().id(note.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.contacts_activities().id(ann.id).send().await);
-    assert_eq!(status, 404);
+    b.activities_get()
+        .id(note.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.activities_update()
+        .id(note.id)
+        .body(ActivityPatch::default())
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.activities_delete()
+        .id(note.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.activities_complete()
+        .id(note.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.contacts_activities()
+        .id(ann.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     let listed = b.activities_list().contact_id(ann.id).send().await.unwrap();
     assert!(listed.into_inner().data.is_empty());
-    let (status, err) = api_error(
-        b.activities_create()
-            .body(types::ActivityCreate {
-                subject: Some("x".parse().unwrap()),
-                contact_id: Some(ann.id),
-                ..activity(types::ActivityKind::Note)
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["contact_id".to_owned()])
-    );
+    let err = b
+        .activities_create()
+        .body(types::ActivityCreate {
+            subject: Some("x".parse().unwrap()),
+            contact_id: Some(ann.id),
+            ..activity(types::ActivityKind::Note)
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["contact_id"]);
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use momentum_contract_tests::TestApp;
 use momentum_sdk::patch::UserPatch;
 use momentum_sdk::{types, Client};
-use momentum_server::db::embedded::{Disposable, SUPERUSER};
+use momentum_server::db::embedded::SUPERUSER;
+use momentum_server::testing::postgres::Disposable;
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 

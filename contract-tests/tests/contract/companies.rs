@@ -2,7 +2,7 @@ use momentum_contract_tests::TestApp;
 use momentum_sdk::patch::{CompanyPatch, ContactPatch};
 use momentum_sdk::types;
 
-use crate::{api_error, company, create, create_company, fields_of, person};
+use crate::{company, create, create_company, fields_of, person, Refused, ANY_CODE};
 
 #[tokio::test]
 async fn a_company_goes_through_create_read_update_list_and_delete() {
@@ -116,8 +116,11 @@ async fn a_company_goes_through_create_read_update_list_and_delete() {
 
     let deleted = c.companies_delete().id(acme.id).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
-    let (status, _) = api_error(c.companies_get().id(acme.id).send().await);
-    assert_eq!(status, 404);
+    c.companies_get()
+        .id(acme.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
 }
 
 #[tokio::test]
@@ -135,67 +138,59 @@ async fn a_domain_in_use_is_a_409_naming_the_company_that_has_it() {
         .unwrap()
         .into_inner()
         .data;
-    let (status, err) = api_error(
-        c.companies_create()
-            .body(types::CompanyCreate {
-                domain: Some("https://ACME.example/".parse().unwrap()),
-                ..company("Acme again")
-            })
-            .send()
-            .await,
-    );
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .companies_create()
+        .body(types::CompanyCreate {
+            domain: Some("https://ACME.example/".parse().unwrap()),
+            ..company("Acme again")
+        })
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(err.error.details[0].field, "domain");
     assert!(err.error.details[0].message.contains(&acme.id.to_string()));
 
     let other = create_company(c, "Other").await;
-    let (status, err) = api_error(
-        c.companies_update()
-            .id(other.id)
-            .body(CompanyPatch {
-                domain: Some(Some("acme.example".into())),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409, "{err:?}");
+    let err = c
+        .companies_update()
+        .id(other.id)
+        .body(CompanyPatch {
+            domain: Some(Some("acme.example".into())),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused_as(format_args!("{err:?}"), 409, ANY_CODE);
     assert!(err.error.details[0].message.contains(&acme.id.to_string()));
 }
 
 #[tokio::test]
 async fn every_bad_company_field_is_reported_at_once() {
     let app = TestApp::spawn().await;
-    let (status, err) = api_error(
-        app.client
-            .companies_create()
-            .body(types::CompanyCreate {
+    // The body, the code (if checked) and the fields named, in order.
+    for (body, code, named) in [
+        (
+            types::CompanyCreate {
                 domain: Some("localhost".parse().unwrap()),
                 website: Some("acme".parse().unwrap()),
                 employee_count: Some(-1),
                 country: Some("XX".parse().unwrap()),
                 ..company("Acme")
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed")
-    );
-    assert_eq!(
-        fields_of(&err),
-        ["domain", "website", "employee_count", "country"]
-    );
-    let (status, err) = api_error(
-        app.client
+            },
+            Some("validation_failed"),
+            &["domain", "website", "employee_count", "country"][..],
+        ),
+        (company("   "), ANY_CODE, &["name"][..]),
+    ] {
+        let err = app
+            .client
             .companies_create()
-            .body(company("   "))
+            .body(body)
             .send()
-            .await,
-    );
-    assert_eq!(status, 422);
-    assert_eq!(fields_of(&err), ["name"]);
+            .await
+            .refused_as(format_args!("{named:?}"), 422, code);
+        assert_eq!(fields_of(&err), named);
+    }
 }
 
 #[tokio::test]
@@ -240,19 +235,16 @@ async fn contacts_belong_to_a_company_and_keep_living_and_linked_when_it_is_dele
         .data;
     assert_eq!(moved.company_id, Some(acme.id));
 
-    let (status, err) = api_error(
-        c.contacts_create()
-            .body(types::ContactCreate {
-                company_id: Some(uuid::Uuid::now_v7()),
-                ..person("Cy", "cy@acme.example")
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["company_id".to_owned()])
-    );
+    let err = c
+        .contacts_create()
+        .body(types::ContactCreate {
+            company_id: Some(uuid::Uuid::now_v7()),
+            ..person("Cy", "cy@acme.example")
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["company_id"]);
 
     c.companies_delete().id(acme.id).send().await.unwrap();
     let ann = c
@@ -267,8 +259,11 @@ async fn contacts_belong_to_a_company_and_keep_living_and_linked_when_it_is_dele
         Some(acme.id),
         "the contact is kept, and so is its link to the company in the trash"
     );
-    let (status, _) = api_error(c.companies_contacts().id(acme.id).send().await);
-    assert_eq!(status, 404, "the company's nested list is gone with it");
+    c.companies_contacts().id(acme.id).send().await.refused_as(
+        "the company's nested list is gone with it",
+        404,
+        ANY_CODE,
+    );
 }
 
 #[tokio::test]
@@ -278,25 +273,35 @@ async fn another_tenants_company_is_invisible_and_cannot_be_linked() {
     let acme = create_company(a, "Acme").await;
     let (_, b) = app.other_tenant().await;
 
-    let (status, _) = api_error(b.companies_get().id(acme.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(
-        b.companies_update()
-            .id(acme.id)
-            .body(CompanyPatch {
-                name: Some("pwned".parse().unwrap()),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.companies_delete().id(acme.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.companies_contacts().id(acme.id).send().await);
-    assert_eq!(status, 404);
-    let (status, _) = api_error(b.companies_activities().id(acme.id).send().await);
-    assert_eq!(status, 404);
+    b.companies_get()
+        .id(acme.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.companies_update()
+        .id(acme.id)
+        .body(CompanyPatch {
+            name: Some("pwned".parse().unwrap()),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.companies_delete()
+        .id(acme.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.companies_contacts()
+        .id(acme.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
+    b.companies_activities()
+        .id(acme.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     assert!(b
         .companies_list()
         .send()
@@ -307,19 +312,16 @@ async fn another_tenants_company_is_invisible_and_cannot_be_linked() {
         .is_empty());
 
     // A's company id in B's body behaves like an id that does not exist.
-    let (status, err) = api_error(
-        b.contacts_create()
-            .body(types::ContactCreate {
-                company_id: Some(acme.id),
-                ..person("Eve", "eve@b.example")
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, fields_of(&err)),
-        (422, vec!["company_id".to_owned()])
-    );
+    let err = b
+        .contacts_create()
+        .body(types::ContactCreate {
+            company_id: Some(acme.id),
+            ..person("Eve", "eve@b.example")
+        })
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(fields_of(&err), ["company_id"]);
     let listed = b.contacts_list().company_id(acme.id).send().await.unwrap();
     assert!(listed.into_inner().data.is_empty());
 }

@@ -5,7 +5,7 @@ use momentum_sdk::patch::ContactPatch;
 use momentum_sdk::types;
 use uuid::Uuid;
 
-use crate::{api_error, create, person};
+use crate::{create, person, Refused, ANY_CODE};
 
 #[tokio::test]
 async fn a_contact_goes_through_create_read_update_list_and_delete() {
@@ -99,10 +99,16 @@ async fn a_contact_goes_through_create_read_update_list_and_delete() {
 
     let deleted = c.contacts_delete().id(ada.id).send().await.expect("delete");
     assert_eq!(deleted.status().as_u16(), 204);
-    let (status, err) = api_error(c.contacts_get().id(ada.id).send().await);
-    assert_eq!((status, err.error.code.as_str()), (404, "not_found"));
-    let (status, _) = api_error(c.contacts_delete().id(ada.id).send().await);
-    assert_eq!(status, 404, "a second delete finds nothing");
+    c.contacts_get()
+        .id(ada.id)
+        .send()
+        .await
+        .refused(404, "not_found");
+    c.contacts_delete().id(ada.id).send().await.refused_as(
+        "a second delete finds nothing",
+        404,
+        ANY_CODE,
+    );
 }
 
 #[tokio::test]
@@ -142,21 +148,16 @@ async fn patch_with_null_clears_a_field_through_the_sdk() {
     assert_eq!(stored.title, None, "the clear was persisted");
 
     // Clearing the last identifying fields leaves a contact without name or email: refused.
-    let (status, err) = api_error(
-        c.contacts_update()
-            .id(grace.id)
-            .body(ContactPatch {
-                first_name: Some(None),
-                email: Some(None),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed")
-    );
+    c.contacts_update()
+        .id(grace.id)
+        .body(ContactPatch {
+            first_name: Some(None),
+            email: Some(None),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(422, "validation_failed");
 }
 
 #[tokio::test]
@@ -329,13 +330,12 @@ async fn a_duplicate_email_is_a_conflict_naming_the_existing_contact() {
     let app = TestApp::spawn().await;
     let c = &app.client;
     let first = create(c, person("A", "dup@example.com")).await;
-    let (status, err) = api_error(
-        c.contacts_create()
-            .body(person("B", "DUP@example.COM"))
-            .send()
-            .await,
-    );
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    let err = c
+        .contacts_create()
+        .body(person("B", "DUP@example.COM"))
+        .send()
+        .await
+        .refused(409, "conflict");
     assert_eq!(err.error.details[0].field, "email");
     assert!(
         err.error.details[0].message.contains(&first.id.to_string()),
@@ -345,16 +345,15 @@ async fn a_duplicate_email_is_a_conflict_naming_the_existing_contact() {
 
     // The same rule holds when an update takes another contact's email.
     let other = create(c, person("C", "c@example.com")).await;
-    let (status, err) = api_error(
-        c.contacts_update()
-            .id(other.id)
-            .body(ContactPatch {
-                email: Some(Some("Dup@Example.com".into())),
-                ..Default::default()
-            })
-            .send()
-            .await,
-    );
-    assert_eq!(status, 409);
+    let err = c
+        .contacts_update()
+        .id(other.id)
+        .body(ContactPatch {
+            email: Some(Some("Dup@Example.com".into())),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .refused(409, ANY_CODE);
     assert!(err.error.details[0].message.contains(&first.id.to_string()));
 }

@@ -4,23 +4,24 @@
 
 use momentum_contract_tests::{TestApp, TEST_MAX_BODY_BYTES};
 use momentum_sdk::types::{self, ErrorEnvelope};
-use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::{api_error, company, create_company, create_lead, lead, person, sales};
+use crate::{
+    company, create_company, create_lead, lead, person, sales, RawAnswer, Refused, ANY_CODE,
+};
 
-/// Sends a raw request and decodes the error envelope with the SDK's type.
-async fn raw_error(request: reqwest::RequestBuilder) -> (StatusCode, ErrorEnvelope) {
+/// Sends a raw request and decodes the error envelope with the SDK's type, checking it
+/// carries the request id of the `X-Request-Id` header.
+async fn raw_error(request: reqwest::RequestBuilder) -> RawAnswer {
     let resp = request.send().await.expect("send");
-    let status = resp.status();
     let header_id = resp
         .headers()
         .get("x-request-id")
         .cloned()
         .expect("X-Request-Id on an error");
-    let body: ErrorEnvelope = resp.json().await.expect("the body is the error envelope");
-    assert_eq!(header_id.to_str().unwrap(), body.meta.request_id);
-    (status, body)
+    let answer = RawAnswer::of(resp).await;
+    assert_eq!(header_id.to_str().unwrap(), answer.body.meta.request_id);
+    answer
 }
 
 #[tokio::test]
@@ -32,11 +33,13 @@ async fn validation_failures_are_422_with_one_detail_per_bad_field() {
         custom_fields: serde_json::json!({" ": 1}).as_object().cloned().unwrap(),
         ..Default::default()
     };
-    let (status, err) = api_error(app.client.contacts_create().body(body).send().await);
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "validation_failed")
-    );
+    let err = app
+        .client
+        .contacts_create()
+        .body(body)
+        .send()
+        .await
+        .refused(422, "validation_failed");
     let mut fields: Vec<_> = err.error.details.iter().map(|d| d.field.as_str()).collect();
     fields.sort();
     assert_eq!(fields, ["custom_fields. ", "email", "phone"]);
@@ -49,14 +52,14 @@ async fn validation_failures_are_422_with_one_detail_per_bad_field() {
     // Over-long strings are what the SDK itself refuses, so they go raw; every field is
     // reported, not just the first.
     let (client, url) = app.raw("/v1/contacts");
-    let (status, err) = raw_error(
+    let err = raw_error(
         client
             .post(url)
             .bearer_auth(&app.api_key)
             .json(&serde_json::json!({"first_name": "x".repeat(101), "title": "y".repeat(201)})),
     )
-    .await;
-    assert_eq!(status, 422);
+    .await
+    .refused(422, ANY_CODE);
     let fields: Vec<_> = err.error.details.iter().map(|d| d.field.as_str()).collect();
     assert_eq!(fields, ["first_name", "title"]);
     assert!(err.error.details.iter().all(|d| d.code == "too_long"));
@@ -65,57 +68,57 @@ async fn validation_failures_are_422_with_one_detail_per_bad_field() {
 #[tokio::test]
 async fn missing_and_invalid_credentials_are_401() {
     let app = TestApp::spawn().await;
-    let (status, err) = api_error(app.client_with_key("mk_nope").contacts_list().send().await);
-    assert_eq!((status, err.error.code.as_str()), (401, "unauthorized"));
+    app.client_with_key("mk_nope")
+        .contacts_list()
+        .send()
+        .await
+        .refused(401, "unauthorized");
 
     // A well-formed key whose secret is wrong is refused like an unknown one.
     let mut forged = app.api_key.clone();
     let last = forged.pop().unwrap();
     forged.push(if last == '0' { '1' } else { '0' });
-    let (status, _) = api_error(app.client_with_key(&forged).contacts_list().send().await);
-    assert_eq!(status, 401);
+    app.client_with_key(&forged)
+        .contacts_list()
+        .send()
+        .await
+        .refused(401, ANY_CODE);
 
     let (client, url) = app.raw("/v1/contacts");
-    let (status, err) = raw_error(client.get(url)).await;
-    assert_eq!(
-        (status.as_u16(), err.error.code.as_str()),
-        (401, "unauthorized")
-    );
+    raw_error(client.get(url))
+        .await
+        .refused(401, "unauthorized");
 }
 
 #[tokio::test]
 async fn bad_parameters_are_400_naming_the_parameter() {
     let app = TestApp::spawn().await;
-    let (status, err) = api_error(app.client.contacts_list().cursor("garbage").send().await);
-    assert_eq!((status, err.error.code.as_str()), (400, "bad_request"));
+    let err = app
+        .client
+        .contacts_list()
+        .cursor("garbage")
+        .send()
+        .await
+        .refused(400, "bad_request");
     assert_eq!(err.error.details[0].field, "cursor");
 
-    let (client, url) = app.raw("/v1/contacts?limit=500");
-    let (status, err) = raw_error(client.get(url).bearer_auth(&app.api_key)).await;
-    assert_eq!(
-        (status.as_u16(), err.error.code.as_str()),
-        (400, "bad_request")
-    );
-    assert_eq!(err.error.details[0].field, "limit");
-
-    let (client, url) = app.raw("/v1/contacts/not-a-uuid");
-    let (status, err) = raw_error(client.get(url).bearer_auth(&app.api_key)).await;
-    assert_eq!(
-        (status.as_u16(), err.error.details[0].field.as_str()),
-        (400, "id")
-    );
-
-    let (client, url) = app.raw("/v1/contacts?sort=name");
-    let (status, _) = raw_error(client.get(url).bearer_auth(&app.api_key)).await;
-    assert_eq!(status, 400);
-
-    // A NUL byte cannot reach PostgreSQL (which would refuse it with a 500).
-    let (client, url) = app.raw("/v1/contacts?q=a%00b");
-    let (status, err) = raw_error(client.get(url).bearer_auth(&app.api_key)).await;
-    assert_eq!(
-        (status.as_u16(), err.error.details[0].field.as_str()),
-        (400, "q")
-    );
+    // What the SDK cannot send: the path and query, the code (if checked) and the
+    // parameter the first detail names (if checked).
+    for (path, code, named) in [
+        ("/v1/contacts?limit=500", Some("bad_request"), Some("limit")),
+        ("/v1/contacts/not-a-uuid", ANY_CODE, Some("id")),
+        ("/v1/contacts?sort=name", ANY_CODE, None),
+        // A NUL byte cannot reach PostgreSQL (which would refuse it with a 500).
+        ("/v1/contacts?q=a%00b", ANY_CODE, Some("q")),
+    ] {
+        let (client, url) = app.raw(path);
+        let err = raw_error(client.get(url).bearer_auth(&app.api_key))
+            .await
+            .refused_as(path, 400, code);
+        if let Some(named) = named {
+            assert_eq!(err.error.details[0].field, named, "{path}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -126,18 +129,25 @@ async fn nul_characters_in_custom_fields_are_a_validation_failure_not_a_crash() 
         .as_object()
         .cloned()
         .unwrap();
-    let (status, err) = api_error(app.client.contacts_create().body(body).send().await);
-    assert_eq!(
-        (status, err.error.details[0].field.as_str()),
-        (422, "custom_fields")
-    );
+    let err = app
+        .client
+        .contacts_create()
+        .body(body)
+        .send()
+        .await
+        .refused(422, ANY_CODE);
+    assert_eq!(err.error.details[0].field, "custom_fields");
 }
 
 #[tokio::test]
 async fn unknown_ids_are_404() {
     let app = TestApp::spawn().await;
-    let (status, err) = api_error(app.client.contacts_get().id(Uuid::now_v7()).send().await);
-    assert_eq!((status, err.error.code.as_str()), (404, "not_found"));
+    app.client
+        .contacts_get()
+        .id(Uuid::now_v7())
+        .send()
+        .await
+        .refused(404, "not_found");
 }
 
 #[tokio::test]
@@ -150,19 +160,15 @@ async fn malformed_json_wrong_types_and_unknown_fields_are_400() {
         "{\"first_name\": \"A\", \"surname\": \"B\"}",
         "[]",
     ] {
-        let (status, err) = raw_error(
+        raw_error(
             client
                 .post(&url)
                 .bearer_auth(&app.api_key)
                 .header("content-type", "application/json")
                 .body(body),
         )
-        .await;
-        assert_eq!(
-            (status.as_u16(), err.error.code.as_str()),
-            (400, "bad_request"),
-            "{body}"
-        );
+        .await
+        .refused_as(body, 400, "bad_request");
     }
 }
 
@@ -170,18 +176,15 @@ async fn malformed_json_wrong_types_and_unknown_fields_are_400() {
 async fn a_wrong_content_type_is_415() {
     let app = TestApp::spawn().await;
     let (client, url) = app.raw("/v1/contacts");
-    let (status, err) = raw_error(
+    raw_error(
         client
             .post(url)
             .bearer_auth(&app.api_key)
             .header("content-type", "text/plain")
             .body("first_name=Ann"),
     )
-    .await;
-    assert_eq!(
-        (status.as_u16(), err.error.code.as_str()),
-        (415, "unsupported_media_type")
-    );
+    .await
+    .refused(415, "unsupported_media_type");
 }
 
 #[tokio::test]
@@ -189,30 +192,27 @@ async fn bodies_over_the_limit_are_413_whether_declared_or_chunked() {
     let app = TestApp::spawn().await;
     let (client, url) = app.raw("/v1/contacts");
     let huge = format!("{{\"notes\": \"{}\"}}", "x".repeat(TEST_MAX_BODY_BYTES));
-    let (status, err) = raw_error(
+    raw_error(
         client
             .post(&url)
             .bearer_auth(&app.api_key)
             .header("content-type", "application/json")
             .body(huge.clone()),
     )
-    .await;
-    assert_eq!(
-        (status.as_u16(), err.error.code.as_str()),
-        (413, "payload_too_large")
-    );
+    .await
+    .refused(413, "payload_too_large");
 
     // Without Content-Length (chunked), the limit holds while reading.
     let stream = futures_stream(huge.into_bytes());
-    let (status, _) = raw_error(
+    raw_error(
         client
             .post(&url)
             .bearer_auth(&app.api_key)
             .header("content-type", "application/json")
             .body(reqwest::Body::wrap_stream(stream)),
     )
-    .await;
-    assert_eq!(status, 413);
+    .await
+    .refused(413, ANY_CODE);
 }
 
 fn futures_stream(bytes: Vec<u8>) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
@@ -224,24 +224,17 @@ fn futures_stream(bytes: Vec<u8>) -> impl futures::Stream<Item = Result<Vec<u8>,
 async fn unknown_routes_are_404_and_wrong_methods_405_in_the_envelope() {
     let app = TestApp::spawn().await;
     let (client, url) = app.raw("/v1/nothing-here");
-    let (status, err) = raw_error(client.get(url)).await;
-    assert_eq!(
-        (status.as_u16(), err.error.code.as_str()),
-        (404, "not_found")
-    );
+    raw_error(client.get(url)).await.refused(404, "not_found");
 
     let (client, url) = app.raw("/v1/contacts");
-    let (status, err) = raw_error(client.put(url).bearer_auth(&app.api_key)).await;
-    assert_eq!(
-        (status.as_u16(), err.error.code.as_str()),
-        (405, "method_not_allowed")
-    );
+    raw_error(client.put(url).bearer_auth(&app.api_key))
+        .await
+        .refused(405, "method_not_allowed");
 }
 
 /// The methods of a 405's `Allow` header, in a set: RFC 9110 fixes no order.
-async fn allowed(request: reqwest::RequestBuilder) -> (StatusCode, Vec<String>, ErrorEnvelope) {
+async fn allowed(request: reqwest::RequestBuilder) -> (Vec<String>, RawAnswer) {
     let resp = request.send().await.expect("send");
-    let status = resp.status();
     let allow = resp
         .headers()
         .get(reqwest::header::ALLOW)
@@ -253,8 +246,7 @@ async fn allowed(request: reqwest::RequestBuilder) -> (StatusCode, Vec<String>, 
         .filter(|m| !m.is_empty())
         .collect();
     methods.sort();
-    let body: ErrorEnvelope = resp.json().await.expect("the body is the error envelope");
-    (status, methods, body)
+    (methods, RawAnswer::of(resp).await)
 }
 
 #[tokio::test]
@@ -263,23 +255,20 @@ async fn a_405_names_the_methods_the_path_takes_in_allow() {
     // OPTIONS everywhere, since the server answers them.
     let app = TestApp::spawn().await;
     let (client, url) = app.raw("/v1/contacts");
-    let (status, methods, err) = allowed(client.delete(url).bearer_auth(&app.api_key)).await;
-    assert_eq!(
-        (status.as_u16(), err.error.code.as_str()),
-        (405, "method_not_allowed")
-    );
+    let (methods, answer) = allowed(client.delete(url).bearer_auth(&app.api_key)).await;
+    answer.refused(405, "method_not_allowed");
     assert_eq!(methods, ["GET", "HEAD", "OPTIONS", "POST"]);
 
     // A path with an id: the methods of that route, not of the collection.
     let (client, url) = app.raw(&format!("/v1/contacts/{}", Uuid::now_v7()));
-    let (status, methods, _) = allowed(client.post(url).bearer_auth(&app.api_key)).await;
-    assert_eq!(status.as_u16(), 405);
+    let (methods, answer) = allowed(client.post(url).bearer_auth(&app.api_key)).await;
+    answer.refused(405, ANY_CODE);
     assert_eq!(methods, ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH"]);
 
     // An action path takes POST alone: no GET, so no HEAD either.
     let (client, url) = app.raw(&format!("/v1/users/{}/deactivate", Uuid::now_v7()));
-    let (status, methods, _) = allowed(client.get(url).bearer_auth(&app.api_key)).await;
-    assert_eq!(status.as_u16(), 405);
+    let (methods, answer) = allowed(client.get(url).bearer_auth(&app.api_key)).await;
+    answer.refused(405, ANY_CODE);
     assert_eq!(methods, ["OPTIONS", "POST"]);
 }
 
@@ -410,12 +399,10 @@ async fn a_conflict_is_decoded_by_the_sdk() {
         .send()
         .await
         .unwrap();
-    let (status, err) = api_error(
-        app.client
-            .contacts_create()
-            .body(person("B", "x@example.com"))
-            .send()
-            .await,
-    );
-    assert_eq!((status, err.error.code.as_str()), (409, "conflict"));
+    app.client
+        .contacts_create()
+        .body(person("B", "x@example.com"))
+        .send()
+        .await
+        .refused(409, "conflict");
 }

@@ -2,7 +2,7 @@ use momentum_contract_tests::TestApp;
 use momentum_sdk::types::{self, EventType};
 use serde_json::{json, Value};
 
-use crate::{api_error, person};
+use crate::{person, Refused};
 
 async fn contacts_with_email(c: &momentum_sdk::Client, email: &str) -> usize {
     c.contacts_list()
@@ -51,28 +51,20 @@ async fn a_create_sent_twice_with_one_key_creates_once_and_replays_the_same_answ
     assert_eq!(events.len(), 1);
 
     // The same key with another body is refused, with its own code.
-    let (status, err) = api_error(
-        c.contacts_create()
-            .idempotency_key("create-ada-1")
-            .body(person("Bob", "bob@example.com"))
-            .send()
-            .await,
-    );
-    assert_eq!(status, 422);
-    assert_eq!(err.error.code, "idempotency_key_reused");
+    c.contacts_create()
+        .idempotency_key("create-ada-1")
+        .body(person("Bob", "bob@example.com"))
+        .send()
+        .await
+        .refused(422, "idempotency_key_reused");
     assert_eq!(contacts_with_email(c, "bob@example.com").await, 0);
     // And so is the same key on another operation.
-    let (status, err) = api_error(
-        c.companies_create()
-            .idempotency_key("create-ada-1")
-            .body(crate::company("Ada Ltd"))
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (status, err.error.code.as_str()),
-        (422, "idempotency_key_reused")
-    );
+    c.companies_create()
+        .idempotency_key("create-ada-1")
+        .body(crate::company("Ada Ltd"))
+        .send()
+        .await
+        .refused(422, "idempotency_key_reused");
 }
 
 #[tokio::test]

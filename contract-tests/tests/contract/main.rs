@@ -43,16 +43,125 @@ pub fn person(first: &str, email: &str) -> types::ContactCreate {
     }
 }
 
-/// The decoded error envelope of a failed SDK call; panics on success or transport errors.
-pub fn api_error<T: std::fmt::Debug>(
-    result: Result<momentum_sdk::ResponseValue<T>, momentum_sdk::Error<types::ErrorEnvelope>>,
-) -> (u16, types::ErrorEnvelope) {
-    match result {
-        Err(momentum_sdk::Error::ErrorResponse(resp)) => {
-            (resp.status().as_u16(), resp.into_inner())
-        }
-        other => panic!("expected an error response, got {other:?}"),
+/// What an SDK call's `send()` gives.
+pub type Sent<T> =
+    Result<momentum_sdk::ResponseValue<T>, momentum_sdk::Error<types::ErrorEnvelope>>;
+
+/// For [`Refused::refused`] where a test checks the status alone: any `error.code` will do.
+pub const ANY_CODE: Option<&str> = None;
+
+/// The assertion every refusal test makes: on what an SDK call's `send()` gave, or on a
+/// [`RawAnswer`] for inputs the SDK cannot send.
+pub trait Refused {
+    /// Asserts the call was refused with `status` and, unless [`ANY_CODE`], the error
+    /// code `code`; returns the error envelope for what else the test checks.
+    fn refused<'a>(self, status: u16, code: impl Into<Option<&'a str>>) -> types::ErrorEnvelope;
+
+    /// [`Refused::refused`], naming `case` (an operation, a table's row) in the failure.
+    fn refused_as<'a>(
+        self,
+        case: impl std::fmt::Display,
+        status: u16,
+        code: impl Into<Option<&'a str>>,
+    ) -> types::ErrorEnvelope;
+}
+
+// For any `Ok` type, not only `Sent`'s: a test may map a body that has no `Debug` away.
+impl<T: std::fmt::Debug> Refused for Result<T, momentum_sdk::Error<types::ErrorEnvelope>> {
+    #[track_caller]
+    fn refused<'a>(self, status: u16, code: impl Into<Option<&'a str>>) -> types::ErrorEnvelope {
+        self.refused_as("", status, code)
     }
+
+    #[track_caller]
+    fn refused_as<'a>(
+        self,
+        case: impl std::fmt::Display,
+        status: u16,
+        code: impl Into<Option<&'a str>>,
+    ) -> types::ErrorEnvelope {
+        let answer = match self {
+            Err(momentum_sdk::Error::ErrorResponse(resp)) => RawAnswer {
+                status: resp.status().as_u16(),
+                body: resp.into_inner(),
+            },
+            other => panic!("expected an error response, got {other:?}"),
+        };
+        answer.refused_as(case, status, code)
+    }
+}
+
+/// An error answer to a raw HTTP request (for inputs the SDK cannot send), its body
+/// decoded with the SDK's error envelope, for [`Refused`].
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub body: types::ErrorEnvelope,
+}
+
+impl RawAnswer {
+    /// Reads `resp`; panics unless its body is the error envelope.
+    pub async fn of(resp: reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let body = resp.json().await.expect("the body is the error envelope");
+        Self { status, body }
+    }
+}
+
+impl Refused for RawAnswer {
+    #[track_caller]
+    fn refused<'a>(self, status: u16, code: impl Into<Option<&'a str>>) -> types::ErrorEnvelope {
+        self.refused_as("", status, code)
+    }
+
+    #[track_caller]
+    fn refused_as<'a>(
+        self,
+        case: impl std::fmt::Display,
+        status: u16,
+        code: impl Into<Option<&'a str>>,
+    ) -> types::ErrorEnvelope {
+        let Self {
+            status: got,
+            body: err,
+        } = self;
+        let case = case.to_string();
+        let case = if case.is_empty() { case } else { case + ": " };
+        match code.into() {
+            Some(code) => assert_eq!(
+                (got, err.error.code.as_str()),
+                (status, code),
+                "{case}{err:?}"
+            ),
+            None => assert_eq!(got, status, "{case}{err:?}"),
+        }
+        err
+    }
+}
+
+/// Asserts the first detail of `err` names `field` with the code `code`.
+#[track_caller]
+pub fn assert_detail(err: &types::ErrorEnvelope, field: &str, code: &str) {
+    let first = err.error.details.first();
+    assert_eq!(
+        first.map(|d| (d.field.as_str(), d.code.as_str())),
+        Some((field, code)),
+        "{err:?}"
+    );
+}
+
+/// The (field, code) pairs of an error's details, in order.
+pub fn details(err: &types::ErrorEnvelope) -> Vec<(&str, &str)> {
+    err.error
+        .details
+        .iter()
+        .map(|d| (d.field.as_str(), d.code.as_str()))
+        .collect()
+}
+
+/// The fields named by an error's details, in order, borrowed.
+pub fn fields(err: &types::ErrorEnvelope) -> Vec<&str> {
+    err.error.details.iter().map(|d| d.field.as_str()).collect()
 }
 
 /// Creates a contact through the SDK and returns it; panics on any failure.

@@ -8,7 +8,7 @@ use momentum_sdk::{types, Client};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::{api_error, create, sales};
+use crate::{create, sales, Refused, ANY_CODE};
 
 async fn search(client: &Client, q: &str, types: Option<&str>) -> Vec<types::SearchHit> {
     let mut request = client.search().q(q).limit(100u32);
@@ -297,8 +297,10 @@ async fn pages_follow_the_ranking_without_duplicates_or_gaps() {
         if let Some(t) = types {
             request = request.types(t);
         }
-        let (status, err) = api_error(request.send().await);
-        assert_eq!(status, 400, "{q} {types:?}");
+        let err = request
+            .send()
+            .await
+            .refused_as(format_args!("{q} {types:?}"), 400, ANY_CODE);
         assert_eq!(err.error.details[0].field, "cursor");
     }
 }
@@ -375,21 +377,22 @@ async fn a_credential_searches_only_the_types_it_may_read() {
     let contacts_only = key_with(&app, &["contacts:read"]).await;
     let hits = search(&contacts_only, "engine", None).await;
     assert_eq!(ids(&hits), [w.ada.id], "companies and leads are left out");
-    let (status, err) = api_error(
-        contacts_only
-            .search()
-            .q("engine")
-            .types("contact,company")
-            .send()
-            .await,
-    );
-    assert_eq!(status, 403);
-    assert_eq!(err.error.code, "forbidden");
+    let err = contacts_only
+        .search()
+        .q("engine")
+        .types("contact,company")
+        .send()
+        .await
+        .refused(403, "forbidden");
     assert!(err.error.message.contains("companies:read"), "{err:?}");
 
     let users_only = key_with(&app, &["users:read"]).await;
-    let (status, err) = api_error(users_only.search().q("engine").send().await);
-    assert_eq!(status, 403);
+    let err = users_only
+        .search()
+        .q("engine")
+        .send()
+        .await
+        .refused(403, ANY_CODE);
     assert!(err.error.message.contains("contacts:read"), "{err:?}");
 }
 

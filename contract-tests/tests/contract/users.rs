@@ -1,6 +1,6 @@
 use momentum_contract_tests::TestApp;
 
-use crate::api_error;
+use crate::{Refused, ANY_CODE};
 
 #[tokio::test]
 async fn a_tenant_sees_its_own_users_only() {
@@ -26,8 +26,11 @@ async fn a_tenant_sees_its_own_users_only() {
     assert_eq!(by_email.into_inner().data.len(), 1);
 
     let (_, b) = app.other_tenant().await;
-    let (status, _) = api_error(b.users_get().id(owner.id).send().await);
-    assert_eq!(status, 404);
+    b.users_get()
+        .id(owner.id)
+        .send()
+        .await
+        .refused(404, ANY_CODE);
     let theirs = b.users_list().send().await.unwrap().into_inner().data;
     assert!(theirs.iter().all(|u| u.id != owner.id));
 }

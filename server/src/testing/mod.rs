@@ -1,8 +1,13 @@
-//! Services that tests and benchmarks start for themselves. The server never uses this
-//! module; it is here, beside the server's own embedded PostgreSQL
-//! ([`crate::db::embedded::Disposable`]), so the server's unit tests, its `it` tests, the
-//! contract tests and the benchmark share one way of doing it.
+//! Services that tests and benchmarks start for themselves: throwaway PostgreSQL clusters
+//! ([`postgres::Disposable`]) and Redis servers ([`redis::DisposableRedis`]), each reaped
+//! by a watchdog. The server never uses this module, and the production binary does not
+//! contain it: it is compiled only for the server's own tests and with the `testing`
+//! feature, which the contract tests, the benchmark and the server's `it` tests (through
+//! a dev-dependency of the server on itself) turn on. It lives in the server, beside the
+//! embedded PostgreSQL it builds on ([`crate::db::embedded::Cluster`]), so that all of
+//! them share one way of doing it; `.ci/run` checks the release build leaves it out.
 
+pub mod postgres;
 pub mod redis;
 
 use std::os::unix::process::CommandExt;

@@ -3,7 +3,7 @@
 //! we are root (`nobody`), as PostgreSQL's clusters are. A test can kill it, restart it on
 //! the same port, or freeze it (SIGSTOP) to play an outage.
 //!
-//! Like [`crate::db::embedded::Disposable`], each one is watched by a small shell process
+//! Like [`super::postgres::Disposable`], each one is watched by a small shell process
 //! that kills it and removes its folder once the process that started it exits, however
 //! it exits (a killed test run included); folders whose owner died before its watcher
 //! could act are reaped by the next [`DisposableRedis::start`].

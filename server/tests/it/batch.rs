@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use momentum_server::api::contacts::Contact as Wire;
 use momentum_server::app::batch::{self, Contacts, Outcome};
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE};
 use momentum_server::db::{self, contacts, tenants, TenantTx};
 use momentum_server::domain::contact::{Contact, ContactInput, ContactPatch};
 use momentum_server::domain::Patch;
+use momentum_server::testing::postgres::Disposable;
 
 #[tokio::test]
 async fn an_item_whose_email_another_transaction_inserts_meanwhile_updates_that_contact() {

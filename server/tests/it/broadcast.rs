@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use momentum_server::db::auth::{announce_change, CHANGES_CHANNEL};
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE};
 use momentum_server::db::{self, tenants, TenantTx};
+use momentum_server::testing::postgres::Disposable;
 use sqlx::postgres::PgListener;
 
 #[tokio::test]

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use momentum_server::db;
-use momentum_server::db::embedded::{Disposable, RUNTIME_ROLE};
+use momentum_server::db::embedded::RUNTIME_ROLE;
 use momentum_server::startup::{Application, HttpSettings};
+use momentum_server::testing::postgres::Disposable;
 use poem::http;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE, SUPERUSER};
 use momentum_server::db::{self, tenants};
 use momentum_server::error::{AppError, ErrorCode};
 use momentum_server::startup::{Application, HttpSettings};
+use momentum_server::testing::postgres::Disposable;
 use momentum_server::webhooks::WebhookSettings;
 use serde_json::Value;
 use sqlx::Connection;

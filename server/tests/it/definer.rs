@@ -8,8 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER, WORKER_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE, SUPERUSER, WORKER_ROLE};
 use momentum_server::db::{self, tenants};
+use momentum_server::testing::postgres::Disposable;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;

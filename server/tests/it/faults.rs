@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use momentum_server::db::embedded::{Cluster, Disposable, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
+use momentum_server::db::embedded::{Cluster, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::{self, tenants};
 use momentum_server::startup::{Application, HttpSettings};
+use momentum_server::testing::postgres::Disposable;
 use momentum_server::webhooks::WebhookSettings;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;

@@ -4,9 +4,10 @@
 use std::borrow::Cow;
 
 use chrono::{Duration, Utc};
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE};
+use momentum_server::db::embedded::OWNER_ROLE;
 use momentum_server::db::{self, tenants, MIGRATOR};
 use momentum_server::domain::credential::{hash_secret, Kind, NewApiKey};
+use momentum_server::testing::postgres::Disposable;
 use sqlx::migrate::Migrator;
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -8,11 +8,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use momentum_server::auth::Authenticator;
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::periodic::Round;
 use momentum_server::db::tenants::{self, ProvisionedTenant};
 use momentum_server::db::trash::TrashSettings;
 use momentum_server::db::{self, idempotency, trash};
+use momentum_server::testing::postgres::Disposable;
 use sqlx::PgPool;
 use uuid::Uuid;
 

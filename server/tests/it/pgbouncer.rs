@@ -9,8 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use momentum_server::db::embedded::{Cluster, Disposable, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
+use momentum_server::db::embedded::{Cluster, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::{self, tenants};
+use momentum_server::testing::postgres::Disposable;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::time::Instant;

@@ -1,7 +1,8 @@
 //! Row-level security, checked directly against PostgreSQL as the runtime role.
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER, WORKER_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE, SUPERUSER, WORKER_ROLE};
 use momentum_server::db::{self, tenants};
+use momentum_server::testing::postgres::Disposable;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 

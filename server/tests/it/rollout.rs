@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE};
 use momentum_server::db::{self, MIGRATOR};
+use momentum_server::testing::postgres::Disposable;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sqlx::migrate::{Migration, MigrationType, Migrator};

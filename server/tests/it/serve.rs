@@ -2,7 +2,8 @@
 
 use std::process::Command;
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE, SUPERUSER};
+use momentum_server::testing::postgres::Disposable;
 
 /// A key for servers started against a test database (`openssl rand -base64 32`).
 pub const TEST_SECRET_KEY: &str = "q6Jm7V0m3mQ9m1xGx8yJr2m7b0r8c3mB5o2aQ1w9T0c=";

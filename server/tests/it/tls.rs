@@ -16,10 +16,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use momentum_server::db::embedded::{
-    Disposable, TlsListener, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER, WORKER_ROLE,
+    TlsListener, OWNER_ROLE, RUNTIME_ROLE, SUPERUSER, WORKER_ROLE,
 };
 use momentum_server::db::{self, tenants};
 use momentum_server::startup::parse_url;
+use momentum_server::testing::postgres::Disposable;
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 

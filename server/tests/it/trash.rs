@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::{self, tenants, trash};
+use momentum_server::testing::postgres::Disposable;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 

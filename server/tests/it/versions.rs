@@ -2,8 +2,9 @@
 //! whenever a record changes, and never back to a value it had.
 
 use chrono::{DateTime, Utc};
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE};
 use momentum_server::db::{self, tenants};
+use momentum_server::testing::postgres::Disposable;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 

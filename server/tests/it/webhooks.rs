@@ -7,9 +7,10 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use momentum_server::db::embedded::{Disposable, OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
+use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::tenants::ProvisionedTenant;
 use momentum_server::db::{self, tenants};
+use momentum_server::testing::postgres::Disposable;
 use serde_json::{json, Value};
 
 use crate::support::{

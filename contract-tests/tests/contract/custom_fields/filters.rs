@@ -1,0 +1,176 @@
+//! Lists filtered on custom fields: equality and ranges, pages, filters that do not fit
+//! the definitions, and at most ten filters.
+
+use momentum_contract_tests::TestApp;
+use momentum_sdk::types::{self, CustomFieldType};
+use serde_json::{json, Value};
+
+use crate::{create, fields_of, Refused, ANY_CODE};
+
+use super::{define, definition, matching, opts, with_fields};
+
+#[tokio::test]
+async fn lists_filter_on_custom_fields_with_equality_and_ranges_and_pages() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    define(
+        c,
+        types::CustomFieldCreate {
+            options: opts(&["gold", "silver"]),
+            ..definition("contact", "tier", CustomFieldType::Select)
+        },
+    )
+    .await;
+    define(
+        c,
+        types::CustomFieldCreate {
+            options: opts(&["api", "crm"]),
+            ..definition("contact", "products", CustomFieldType::MultiSelect)
+        },
+    )
+    .await;
+    define(c, definition("contact", "seats", CustomFieldType::Number)).await;
+    define(c, definition("contact", "since", CustomFieldType::Date)).await;
+    define(c, definition("contact", "mail", CustomFieldType::Email)).await;
+    define(c, definition("contact", "active", CustomFieldType::Boolean)).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let tier = if i % 2 == 0 { "gold" } else { "silver" };
+        let products = if i < 3 {
+            json!(["api", "crm"])
+        } else {
+            json!(["crm"])
+        };
+        let contact = create(
+            c,
+            with_fields(
+                &format!("P{i}"),
+                json!({"tier": tier, "products": products, "seats": i * 10,
+                       "since": format!("2026-01-0{}", i + 1), "mail": format!("P{i}@X.example"),
+                       "active": i == 5}),
+            ),
+        )
+        .await;
+        ids.push(contact.id);
+    }
+    let pick = |is: &[usize]| is.iter().map(|&i| ids[i]).collect::<Vec<_>>();
+    assert_eq!(matching(c, &["tier:eq:gold"]).await, pick(&[0, 2, 4]));
+    assert_eq!(matching(c, &["products:eq:api"]).await, pick(&[0, 1, 2]));
+    assert_eq!(
+        matching(c, &["seats:gte:20", "seats:lt:50"]).await,
+        pick(&[2, 3, 4])
+    );
+    assert_eq!(matching(c, &["seats:eq:30.0"]).await, pick(&[3]));
+    assert_eq!(matching(c, &["since:gt:2026-01-04"]).await, pick(&[4, 5]));
+    assert_eq!(matching(c, &["mail:eq:p1@x.example"]).await, pick(&[1]));
+    assert_eq!(matching(c, &["active:eq:true"]).await, pick(&[5]));
+    assert_eq!(
+        matching(c, &["tier:eq:gold", "products:eq:api"]).await,
+        pick(&[0, 2])
+    );
+
+    // The filter combines with keyset pagination.
+    let first = c
+        .contacts_list()
+        .limit(2)
+        .custom_field(vec!["tier:eq:gold".parse().unwrap()])
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        first.data.iter().map(|c| c.id).collect::<Vec<_>>(),
+        pick(&[0, 2])
+    );
+    let second = c
+        .contacts_list()
+        .limit(2)
+        .custom_field(vec!["tier:eq:gold".parse().unwrap()])
+        .cursor(first.meta.next_cursor.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        second.data.iter().map(|c| c.id).collect::<Vec<_>>(),
+        pick(&[4])
+    );
+    assert!(second.meta.next_cursor.is_none());
+
+    // Well formed, but not fit for this tenant's definitions: a 422 naming the parameter.
+    for unfit in [
+        "nope:eq:1",
+        "tier:gt:gold",
+        "tier:eq:bronze",
+        "seats:eq:many",
+    ] {
+        let err = c
+            .contacts_list()
+            .custom_field(vec![unfit.parse().unwrap()])
+            .send()
+            .await
+            .refused_as(unfit, 422, ANY_CODE);
+        assert_eq!(fields_of(&err), ["custom_field"], "{unfit}");
+    }
+    // Malformed: the SDK will not build it, and the server answers a 400 naming it.
+    for malformed in ["tier", "tier:like:gold", "Tier:eq:gold"] {
+        assert!(
+            malformed
+                .parse::<types::ContactsListCustomFieldItem>()
+                .is_err(),
+            "{malformed}"
+        );
+        let (http, url) = app.raw("/v1/contacts");
+        let answer = http
+            .get(url)
+            .bearer_auth(&app.api_key)
+            .query(&[("custom_field", malformed)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 400, "{malformed}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["details"][0]["field"], "custom_field");
+    }
+}
+
+#[tokio::test]
+async fn a_list_takes_at_most_ten_custom_field_filters() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    define(c, definition("contact", "seats", CustomFieldType::Number)).await;
+    let held = create(c, with_fields("Held", json!({"seats": 5}))).await;
+    // Ten filters that all hold find the contact.
+    let ten: Vec<String> = (0..10).map(|n| format!("seats:gte:{n}")).collect();
+    let refs: Vec<&str> = ten.iter().map(String::as_str).collect();
+    assert_eq!(matching(c, &refs[..5]).await, [held.id]);
+    assert!(matching(c, &refs).await.is_empty(), "seats >= 9 is false");
+    let ten: Vec<String> = (0..10).map(|_| "seats:gte:1".to_owned()).collect();
+    let refs: Vec<&str> = ten.iter().map(String::as_str).collect();
+    assert_eq!(matching(c, &refs).await, [held.id]);
+    // An eleventh is refused on every list that filters on custom fields, before any of
+    // them is looked at.
+    for list in ["contacts", "companies", "leads", "activities"] {
+        let query: Vec<String> = (0..11)
+            .map(|n| format!("custom_field=seats:gte:{n}"))
+            .collect();
+        let (http, url) = app.raw(&format!("/v1/{list}?{}", query.join("&")));
+        let resp = http
+            .get(url)
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 422, "{list}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "validation_failed", "{list}");
+        assert_eq!(
+            body["error"]["details"][0]["field"], "custom_field",
+            "{list}"
+        );
+        assert_eq!(
+            body["error"]["details"][0]["code"], "too_many",
+            "{list}: {body}"
+        );
+    }
+}
