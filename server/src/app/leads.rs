@@ -423,7 +423,7 @@ async fn convert_contact<C: View<ContactRow>>(
                 })
                 .map_err(|e| from_prospect(e, "prospect_"))?;
                 // As for the company: a `required` contact field refuses the conversion.
-                custom_fields::for_create(tx, RecordType::Contact, &new.custom_fields).await?;
+                custom_fields::for_create(tx, RecordType::Contact, new.custom_fields()).await?;
                 let created = contacts::insert(tx, &new).await?;
                 events::emit(tx, EventType::ContactCreated, &C::from(created.clone())).await?;
                 created
