@@ -35,7 +35,7 @@ use crate::auth::Principal;
 use crate::db::companies::{self as companies_repo, CompanyRow};
 use crate::db::contacts::{self as contacts_repo, ContactRow};
 use crate::db::TenantTx;
-use crate::domain::company::{Company, CompanyPatch};
+use crate::domain::company::{Company, CompanyInput, CompanyPatch};
 use crate::domain::contact::{Contact, ContactInput, ContactPatch};
 use crate::domain::record::RecordType;
 use crate::domain::FieldError;
@@ -172,18 +172,17 @@ impl Upsert for Companies {
     const RECORD_TYPE: RecordType = RecordType::Company;
 
     fn custom_fields(record: &Company) -> &Value {
-        &record.custom_fields
+        record.custom_fields()
     }
 
-    fn with_custom_fields(mut record: Company, checked: Value) -> Company {
-        record.custom_fields = checked;
-        record
+    fn with_custom_fields(record: Company, checked: Value) -> Company {
+        record.with_custom_fields(checked)
     }
 
-    /// An empty company has a blank name, which counts as none: the patch alone meets
-    /// the create rules.
+    /// Laid over an empty input (no name): the patch alone meets the create rules.
     fn create(item: CompanyPatch) -> AppResult<Company> {
-        Self::overlay(item, Company::default())
+        item.apply_to_input(CompanyInput::default())
+            .map_err(AppError::Validation)
     }
 
     fn overlay(item: CompanyPatch, current: Company) -> AppResult<Company> {
@@ -191,7 +190,7 @@ impl Upsert for Companies {
     }
 
     fn key(record: &Company) -> Option<String> {
-        record.domain.clone()
+        record.domain().map(str::to_owned)
     }
 
     fn stored(row: &CompanyRow) -> Company {

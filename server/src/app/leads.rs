@@ -377,7 +377,7 @@ async fn convert_company<Co: View<CompanyRow>>(
     })
     .map_err(|e| from_prospect(e, "prospect_company_"))?;
     // A conversion writes no custom field values: a `required` company field refuses it.
-    custom_fields::for_create(tx, RecordType::Company, &new.custom_fields).await?;
+    custom_fields::for_create(tx, RecordType::Company, new.custom_fields()).await?;
     let created = companies::insert(tx, &new).await?;
     events::emit(tx, EventType::CompanyCreated, &Co::from(created.clone())).await?;
     Ok(Some(created))
