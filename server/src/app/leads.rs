@@ -92,7 +92,7 @@ pub async fn update<V: View<LeadRow>>(
     .map(Value::Object)
     .unwrap_or_else(|| current.custom_fields.clone());
     let lead = patch
-        .apply_to(current.to_domain())
+        .apply_to_input(current.to_input())
         .map_err(AppError::Validation)?;
     let stage = place(&mut tx, &lead).await?;
     let row = repo::update(&mut tx, &current, &lead, &stage, &values).await?;
@@ -213,7 +213,7 @@ fn unprocessable(field: &str, code: &'static str, message: &str) -> AppError {
 /// The stage the lead lands in, locked until commit, checked against the lead's rules.
 async fn place(tx: &mut TenantTx, lead: &Lead) -> Result<StageRow, AppError> {
     let stage =
-        match (lead.stage_id, lead.pipeline_id) {
+        match (lead.stage_id(), lead.pipeline_id()) {
             (Some(stage_id), pipeline_id) => {
                 let stage = pipelines::stage_for_lead(tx, stage_id)
                     .await?
