@@ -84,7 +84,7 @@ pub async fn update<V: View<ActivityRow>>(
     .map(Value::Object)
     .unwrap_or_else(|| current.custom_fields.clone());
     let activity = patch
-        .apply_to(current.to_domain())
+        .apply_to_input(current.to_input())
         .map_err(AppError::Validation)?;
     let row = repo::update(&mut tx, id, &activity, &values).await?;
     commit_with(tx, EventType::ActivityUpdated, row).await

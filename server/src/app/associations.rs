@@ -249,7 +249,7 @@ pub async fn of_record(
 
 /// The label's types must fit every association that carries it.
 async fn check_label_types(tx: &mut TenantTx, id: Uuid, label: &Label) -> Result<(), AppError> {
-    let Some(types) = label.types else {
+    let Some(types) = label.types() else {
         return Ok(());
     };
     let misfits = repo::label_misfits(tx, id, types).await?;

@@ -35,8 +35,8 @@ use crate::auth::Principal;
 use crate::db::companies::{self as companies_repo, CompanyRow};
 use crate::db::contacts::{self as contacts_repo, ContactRow};
 use crate::db::TenantTx;
-use crate::domain::company::{Company, CompanyPatch};
-use crate::domain::contact::{Contact, ContactPatch};
+use crate::domain::company::{Company, CompanyInput, CompanyPatch};
+use crate::domain::contact::{Contact, ContactInput, ContactPatch};
 use crate::domain::record::RecordType;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
@@ -62,7 +62,10 @@ pub trait Upsert {
     const RECORD_TYPE: RecordType;
 
     /// The record's custom field values, to check and normalise before the write.
-    fn custom_fields(record: &mut Self::Record) -> &mut Value;
+    fn custom_fields(record: &Self::Record) -> &Value;
+    /// The record with its custom field values replaced by those [`custom_fields`] checked
+    /// against the tenant's definitions and normalised.
+    fn with_custom_fields(record: Self::Record, checked: Value) -> Self::Record;
 
     /// Checks an item against the create rules.
     fn create(item: Self::Item) -> AppResult<Self::Record>;
@@ -106,13 +109,18 @@ impl Upsert for Contacts {
     const UPDATED: EventType = EventType::ContactUpdated;
     const RECORD_TYPE: RecordType = RecordType::Contact;
 
-    fn custom_fields(record: &mut Contact) -> &mut Value {
-        &mut record.custom_fields
+    fn custom_fields(record: &Contact) -> &Value {
+        record.custom_fields()
     }
 
-    /// An empty contact is an empty input: the patch alone meets the create rules.
+    fn with_custom_fields(record: Contact, checked: Value) -> Contact {
+        record.with_custom_fields(checked)
+    }
+
+    /// Laid over an empty input: the patch alone meets the create rules.
     fn create(item: ContactPatch) -> AppResult<Contact> {
-        Self::overlay(item, Contact::default())
+        item.apply_to_input(ContactInput::default())
+            .map_err(AppError::Validation)
     }
 
     fn overlay(item: ContactPatch, current: Contact) -> AppResult<Contact> {
@@ -120,7 +128,7 @@ impl Upsert for Contacts {
     }
 
     fn key(record: &Contact) -> Option<String> {
-        record.email.clone()
+        record.email().map(str::to_owned)
     }
 
     fn stored(row: &ContactRow) -> Contact {
@@ -163,14 +171,18 @@ impl Upsert for Companies {
     const UPDATED: EventType = EventType::CompanyUpdated;
     const RECORD_TYPE: RecordType = RecordType::Company;
 
-    fn custom_fields(record: &mut Company) -> &mut Value {
-        &mut record.custom_fields
+    fn custom_fields(record: &Company) -> &Value {
+        record.custom_fields()
     }
 
-    /// An empty company has a blank name, which counts as none: the patch alone meets
-    /// the create rules.
+    fn with_custom_fields(record: Company, checked: Value) -> Company {
+        record.with_custom_fields(checked)
+    }
+
+    /// Laid over an empty input (no name): the patch alone meets the create rules.
     fn create(item: CompanyPatch) -> AppResult<Company> {
-        Self::overlay(item, Company::default())
+        item.apply_to_input(CompanyInput::default())
+            .map_err(AppError::Validation)
     }
 
     fn overlay(item: CompanyPatch, current: Company) -> AppResult<Company> {
@@ -178,7 +190,7 @@ impl Upsert for Companies {
     }
 
     fn key(record: &Company) -> Option<String> {
-        record.domain.clone()
+        record.domain().map(str::to_owned)
     }
 
     fn stored(row: &CompanyRow) -> Company {
@@ -424,10 +436,9 @@ async fn write<U: Upsert, V: View<U::Row>>(
 ) -> AppResult<Outcome<V>> {
     // Checked as a whole, like a create: the item's `custom_fields` replace the stored
     // ones (an item without them keeps the stored values, which are checked again).
-    let mut record = record.clone();
-    let values = U::custom_fields(&mut record);
-    *values = custom_fields::for_record(tx, U::RECORD_TYPE, id, values).await?;
-    let record = &record;
+    let checked =
+        custom_fields::for_record(tx, U::RECORD_TYPE, id, U::custom_fields(record)).await?;
+    let record = &U::with_custom_fields(record.clone(), checked);
     match id {
         None => {
             let created = V::from(U::insert(tx, record).await?);
@@ -476,8 +487,8 @@ mod tests {
             ..Default::default()
         };
         let created = Contacts::create(item).unwrap();
-        assert_eq!(created.first_name.as_deref(), Some("Ann"));
-        assert_eq!(created.tags, ["a"]);
+        assert_eq!(created.first_name(), Some("Ann"));
+        assert_eq!(created.tags(), ["a"]);
         let err = Contacts::create(ContactPatch::default()).unwrap_err();
         assert_eq!(err.details().len(), 3, "a name or an email is required");
         let err = Companies::create(CompanyPatch::default()).unwrap_err();

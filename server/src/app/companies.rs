@@ -33,10 +33,11 @@ pub async fn create<V: View<CompanyRow>>(
     actor: &Principal,
     input: CompanyInput,
 ) -> Result<V, AppError> {
-    let mut company = Company::parse(input).map_err(AppError::Validation)?;
+    let company = Company::parse(input).map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
-    company.custom_fields =
-        custom_fields::for_create(&mut tx, RecordType::Company, &company.custom_fields).await?;
+    let checked =
+        custom_fields::for_create(&mut tx, RecordType::Company, company.custom_fields()).await?;
+    let company = company.with_custom_fields(checked);
     let row = repo::insert(&mut tx, &company).await?;
     commit_with(tx, EventType::CompanyCreated, row).await
 }
@@ -71,8 +72,8 @@ pub async fn update<V: View<CompanyRow>>(
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let current = repo::get_for_update(&mut tx, id).await?;
     if_match.check(&current)?;
-    let mut company = patch
-        .apply_to(current.to_domain())
+    let company = patch
+        .apply_to_input(current.to_input())
         .map_err(AppError::Validation)?;
     let merged = custom_fields::for_patch(
         &mut tx,
@@ -82,9 +83,10 @@ pub async fn update<V: View<CompanyRow>>(
         values,
     )
     .await?;
-    if let Some(values) = merged {
-        company.custom_fields = Value::Object(values);
-    }
+    let company = match merged {
+        Some(values) => company.with_custom_fields(Value::Object(values)),
+        None => company,
+    };
     let row = repo::update(&mut tx, id, &company).await?;
     commit_with(tx, EventType::CompanyUpdated, row).await
 }

@@ -31,10 +31,11 @@ pub async fn create<V: View<ContactRow>>(
     actor: &Principal,
     input: ContactInput,
 ) -> Result<V, AppError> {
-    let mut contact = Contact::parse(input).map_err(AppError::Validation)?;
+    let contact = Contact::parse(input).map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
-    contact.custom_fields =
-        custom_fields::for_create(&mut tx, RecordType::Contact, &contact.custom_fields).await?;
+    let checked =
+        custom_fields::for_create(&mut tx, RecordType::Contact, contact.custom_fields()).await?;
+    let contact = contact.with_custom_fields(checked);
     let written = repo::insert(&mut tx, &contact).await;
     commit_or_name_holder(state, tx, written, &contact, EventType::ContactCreated).await
 }
@@ -80,7 +81,7 @@ pub async fn update<V: View<ContactRow>>(
         patch.custom_fields = Patch::Set(values);
     }
     let contact = patch
-        .apply_to(current.to_domain())
+        .apply_to_input(current.to_input())
         .map_err(AppError::Validation)?;
     let written = repo::update(&mut tx, id, &contact).await;
     commit_or_name_holder(state, tx, written, &contact, EventType::ContactUpdated).await
@@ -175,7 +176,7 @@ async fn commit_or_name_holder<V: View<ContactRow>>(
         Err(AppError::Conflict { .. }) => {
             let tenant_id = tx.tenant_id();
             drop(tx);
-            let email = contact.email.as_deref().unwrap_or_default();
+            let email = contact.email().unwrap_or_default();
             let holder = async {
                 let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
                 repo::find_id_by_email(&mut tx, email).await

@@ -92,7 +92,7 @@ pub async fn update<V: View<LeadRow>>(
     .map(Value::Object)
     .unwrap_or_else(|| current.custom_fields.clone());
     let lead = patch
-        .apply_to(current.to_domain())
+        .apply_to_input(current.to_input())
         .map_err(AppError::Validation)?;
     let stage = place(&mut tx, &lead).await?;
     let row = repo::update(&mut tx, &current, &lead, &stage, &values).await?;
@@ -213,7 +213,7 @@ fn unprocessable(field: &str, code: &'static str, message: &str) -> AppError {
 /// The stage the lead lands in, locked until commit, checked against the lead's rules.
 async fn place(tx: &mut TenantTx, lead: &Lead) -> Result<StageRow, AppError> {
     let stage =
-        match (lead.stage_id, lead.pipeline_id) {
+        match (lead.stage_id(), lead.pipeline_id()) {
             (Some(stage_id), pipeline_id) => {
                 let stage = pipelines::stage_for_lead(tx, stage_id)
                     .await?
@@ -377,7 +377,7 @@ async fn convert_company<Co: View<CompanyRow>>(
     })
     .map_err(|e| from_prospect(e, "prospect_company_"))?;
     // A conversion writes no custom field values: a `required` company field refuses it.
-    custom_fields::for_create(tx, RecordType::Company, &new.custom_fields).await?;
+    custom_fields::for_create(tx, RecordType::Company, new.custom_fields()).await?;
     let created = companies::insert(tx, &new).await?;
     events::emit(tx, EventType::CompanyCreated, &Co::from(created.clone())).await?;
     Ok(Some(created))
@@ -423,7 +423,7 @@ async fn convert_contact<C: View<ContactRow>>(
                 })
                 .map_err(|e| from_prospect(e, "prospect_"))?;
                 // As for the company: a `required` contact field refuses the conversion.
-                custom_fields::for_create(tx, RecordType::Contact, &new.custom_fields).await?;
+                custom_fields::for_create(tx, RecordType::Contact, new.custom_fields()).await?;
                 let created = contacts::insert(tx, &new).await?;
                 events::emit(tx, EventType::ContactCreated, &C::from(created.clone())).await?;
                 created

@@ -246,10 +246,10 @@ pub async fn update_stage<P: View<PipelineWithStages>>(
     let current = repo::stage_for_update(&mut tx, id, stage_id).await?;
     if_match.check(&current)?;
     let (stage, position) = patch
-        .apply_to(current.to_domain(), i64::from(current.position))
+        .apply_to_input(current.to_input(), i64::from(current.position))
         .map_err(AppError::Validation)?;
     let (count, open) = repo::counts(&mut tx, id).await?;
-    if stage.kind != current.kind() {
+    if stage.kind() != current.kind() {
         // Trashed leads count too: restored, they would be in a stage of the wrong kind.
         tx.include_deleted().await?;
         let (in_stage, trashed) = leads_repo::count(&mut tx, LeadsIn::Stage(current.id)).await?;

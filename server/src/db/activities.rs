@@ -8,7 +8,7 @@ use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::record::{self, Table};
 use super::{prepared_statements, query_as};
 use super::{violations, TenantTx};
-use crate::domain::activity::{Activity, ActivityType};
+use crate::domain::activity::{Activity, ActivityInput, ActivityType};
 use crate::error::{AppError, AppResult};
 
 pub(super) const COLUMNS: &str =
@@ -45,8 +45,9 @@ impl Table for ActivityRow {
 }
 
 impl ActivityRow {
-    pub fn to_domain(&self) -> Activity {
-        Activity {
+    /// The stored activity as raw input, for a patch to be laid over and parsed again.
+    pub fn to_input(&self) -> ActivityInput {
+        ActivityInput {
             // The column's CHECK admits exactly the types.
             kind: ActivityType::parse(&self.kind).unwrap_or(ActivityType::Note),
             subject: self.subject.clone(),
@@ -87,15 +88,15 @@ pub async fn insert(
     query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tx.tenant_id())
-        .bind(activity.kind.as_str())
-        .bind(&activity.subject)
-        .bind(&activity.body)
-        .bind(activity.due_at)
-        .bind(activity.completed_at)
-        .bind(activity.owner_id)
-        .bind(activity.contact_id)
-        .bind(activity.company_id)
-        .bind(activity.lead_id)
+        .bind(activity.kind().as_str())
+        .bind(activity.subject())
+        .bind(activity.body())
+        .bind(activity.due_at())
+        .bind(activity.completed_at())
+        .bind(activity.owner_id())
+        .bind(activity.contact_id())
+        .bind(activity.company_id())
+        .bind(activity.lead_id())
         .bind(custom_fields)
         .fetch_one(tx.conn())
         .await
@@ -123,15 +124,15 @@ pub async fn update(
     );
     query_as(&sql)
         .bind(id)
-        .bind(activity.kind.as_str())
-        .bind(&activity.subject)
-        .bind(&activity.body)
-        .bind(activity.due_at)
-        .bind(activity.completed_at)
-        .bind(activity.owner_id)
-        .bind(activity.contact_id)
-        .bind(activity.company_id)
-        .bind(activity.lead_id)
+        .bind(activity.kind().as_str())
+        .bind(activity.subject())
+        .bind(activity.body())
+        .bind(activity.due_at())
+        .bind(activity.completed_at())
+        .bind(activity.owner_id())
+        .bind(activity.contact_id())
+        .bind(activity.company_id())
+        .bind(activity.lead_id())
         .bind(custom_fields)
         .fetch_one(tx.conn())
         .await

@@ -110,7 +110,7 @@ fn label_write_error(err: sqlx::Error) -> AppError {
 }
 
 pub async fn insert_label(tx: &mut TenantTx, label: &Label) -> AppResult<LabelRow> {
-    if let Some(holder) = label_holding_name(tx, &label.name, None).await? {
+    if let Some(holder) = label_holding_name(tx, label.name(), None).await? {
         return Err(name_taken(Some(holder)));
     }
     let tenant_id = tx.tenant_id();
@@ -121,10 +121,10 @@ pub async fn insert_label(tx: &mut TenantTx, label: &Label) -> AppResult<LabelRo
     query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
-        .bind(&label.name)
-        .bind(&label.description)
-        .bind(label.types.map(|t| t.0))
-        .bind(label.types.map(|t| t.1))
+        .bind(label.name())
+        .bind(label.description())
+        .bind(label.types().map(|t| t.0))
+        .bind(label.types().map(|t| t.1))
         .fetch_one(tx.conn())
         .await
         .map_err(label_write_error)
@@ -139,7 +139,7 @@ pub async fn get_label(tx: &mut TenantTx, id: Uuid, lock: bool) -> AppResult<Lab
 }
 
 pub async fn update_label(tx: &mut TenantTx, id: Uuid, label: &Label) -> AppResult<LabelRow> {
-    if let Some(holder) = label_holding_name(tx, &label.name, Some(id)).await? {
+    if let Some(holder) = label_holding_name(tx, label.name(), Some(id)).await? {
         return Err(name_taken(Some(holder)));
     }
     let sql = format!(
@@ -148,10 +148,10 @@ pub async fn update_label(tx: &mut TenantTx, id: Uuid, label: &Label) -> AppResu
     );
     query_as(&sql)
         .bind(id)
-        .bind(&label.name)
-        .bind(&label.description)
-        .bind(label.types.map(|t| t.0))
-        .bind(label.types.map(|t| t.1))
+        .bind(label.name())
+        .bind(label.description())
+        .bind(label.types().map(|t| t.0))
+        .bind(label.types().map(|t| t.1))
         .fetch_optional(tx.conn())
         .await
         .map_err(label_write_error)?

@@ -8,7 +8,7 @@ use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::record::{self, Table};
 use super::{escape_like, violations, TenantTx};
 use super::{prepared_statements, query_as, query_scalar};
-use crate::domain::company::Company;
+use crate::domain::company::{Company, CompanyInput};
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
@@ -62,8 +62,12 @@ fn domain_taken(holder: Option<Uuid>) -> AppError {
 
 /// Refuses a domain held by another company, naming it. The unique index still guards
 /// the race between this check and the write (answered with a 409 that cannot name it).
-async fn check_domain(tx: &mut TenantTx, company: &Company, except: Option<Uuid>) -> AppResult<()> {
-    let Some(domain) = &company.domain else {
+async fn check_domain(
+    tx: &mut TenantTx,
+    domain: Option<&str>,
+    except: Option<Uuid>,
+) -> AppResult<()> {
+    let Some(domain) = domain else {
         return Ok(());
     };
     let holder: Option<Uuid> = query_scalar(
@@ -89,7 +93,7 @@ fn write_error(err: sqlx::Error) -> AppError {
 }
 
 pub async fn insert(tx: &mut TenantTx, company: &Company) -> AppResult<CompanyRow> {
-    check_domain(tx, company, None).await?;
+    check_domain(tx, company.domain(), None).await?;
     let tenant_id = tx.tenant_id();
     let sql = format!(
         "INSERT INTO companies (id, tenant_id, name, domain, website, industry, \
@@ -101,20 +105,20 @@ pub async fn insert(tx: &mut TenantTx, company: &Company) -> AppResult<CompanyRo
     query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
-        .bind(&company.name)
-        .bind(&company.domain)
-        .bind(&company.website)
-        .bind(&company.industry)
-        .bind(company.employee_count)
-        .bind(&company.phone)
-        .bind(&company.address_line1)
-        .bind(&company.address_line2)
-        .bind(&company.city)
-        .bind(&company.region)
-        .bind(&company.postal_code)
-        .bind(&company.country)
-        .bind(&company.tags)
-        .bind(&company.custom_fields)
+        .bind(company.name())
+        .bind(company.domain())
+        .bind(company.website())
+        .bind(company.industry())
+        .bind(company.employee_count())
+        .bind(company.phone())
+        .bind(company.address_line1())
+        .bind(company.address_line2())
+        .bind(company.city())
+        .bind(company.region())
+        .bind(company.postal_code())
+        .bind(company.country())
+        .bind(company.tags())
+        .bind(company.custom_fields())
         .fetch_one(tx.conn())
         .await
         .map_err(write_error)
@@ -139,7 +143,7 @@ pub async fn exists(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
 }
 
 pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult<CompanyRow> {
-    check_domain(tx, company, Some(id)).await?;
+    check_domain(tx, company.domain(), Some(id)).await?;
     let sql = format!(
         "UPDATE companies SET name = $2, domain = $3, website = $4, industry = $5, \
          employee_count = $6, phone = $7, address_line1 = $8, address_line2 = $9, city = $10, \
@@ -148,20 +152,20 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult
     );
     query_as(&sql)
         .bind(id)
-        .bind(&company.name)
-        .bind(&company.domain)
-        .bind(&company.website)
-        .bind(&company.industry)
-        .bind(company.employee_count)
-        .bind(&company.phone)
-        .bind(&company.address_line1)
-        .bind(&company.address_line2)
-        .bind(&company.city)
-        .bind(&company.region)
-        .bind(&company.postal_code)
-        .bind(&company.country)
-        .bind(&company.tags)
-        .bind(&company.custom_fields)
+        .bind(company.name())
+        .bind(company.domain())
+        .bind(company.website())
+        .bind(company.industry())
+        .bind(company.employee_count())
+        .bind(company.phone())
+        .bind(company.address_line1())
+        .bind(company.address_line2())
+        .bind(company.city())
+        .bind(company.region())
+        .bind(company.postal_code())
+        .bind(company.country())
+        .bind(company.tags())
+        .bind(company.custom_fields())
         .fetch_optional(tx.conn())
         .await
         .map_err(write_error)?
@@ -190,7 +194,7 @@ pub async fn trash(tx: &mut TenantTx, id: Uuid) -> AppResult<CompanyRow> {
 /// the row locked). Refused with a 409 naming the live company that took its domain
 /// meanwhile.
 pub async fn restore(tx: &mut TenantTx, current: &CompanyRow) -> AppResult<CompanyRow> {
-    check_domain(tx, &current.to_domain(), Some(current.id)).await?;
+    check_domain(tx, current.domain.as_deref(), Some(current.id)).await?;
     record::untrash(tx, current.id)
         .await
         .map_err(write_error)?
@@ -302,15 +306,14 @@ pub async fn list(
 }
 
 impl CompanyRow {
-    /// The stored company as the domain type, to compare with a change (batch upsert:
-    /// an item that changes nothing writes nothing).
-    pub fn to_domain(&self) -> Company {
-        Company {
-            name: self.name.clone(),
+    /// The stored company as raw input, for a patch to be laid over and parsed again.
+    pub fn to_input(&self) -> CompanyInput {
+        CompanyInput {
+            name: Some(self.name.clone()),
             domain: self.domain.clone(),
             website: self.website.clone(),
             industry: self.industry.clone(),
-            employee_count: self.employee_count,
+            employee_count: self.employee_count.map(i64::from),
             phone: self.phone.clone(),
             address_line1: self.address_line1.clone(),
             address_line2: self.address_line2.clone(),
@@ -319,8 +322,18 @@ impl CompanyRow {
             postal_code: self.postal_code.clone(),
             country: self.country.clone(),
             tags: self.tags.clone(),
-            custom_fields: self.custom_fields.clone(),
+            custom_fields: match &self.custom_fields {
+                serde_json::Value::Object(map) => map.clone(),
+                _ => serde_json::Map::new(),
+            },
         }
+    }
+
+    /// The stored company as written, not checked again (see [`Company::from_stored`]):
+    /// to compare with a change (batch upsert: an item that changes nothing writes
+    /// nothing) and to merge.
+    pub fn to_domain(&self) -> Company {
+        Company::from_stored(self.to_input())
     }
 }
 

@@ -9,7 +9,7 @@ use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::record::{self, Table};
 use super::{escape_like, violations, TenantTx};
 use super::{prepared_statements, query_as, query_scalar};
-use crate::domain::contact::Contact;
+use crate::domain::contact::{Contact, ContactInput};
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
@@ -44,8 +44,9 @@ impl Table for ContactRow {
 }
 
 impl ContactRow {
-    pub fn to_domain(&self) -> Contact {
-        Contact {
+    /// The stored contact as raw input, for a patch to be laid over and parsed again.
+    pub fn to_input(&self) -> ContactInput {
+        ContactInput {
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
             email: self.email.clone(),
@@ -53,9 +54,17 @@ impl ContactRow {
             title: self.title.clone(),
             notes: self.notes.clone(),
             tags: self.tags.clone(),
-            custom_fields: self.custom_fields.clone(),
+            custom_fields: match &self.custom_fields {
+                serde_json::Value::Object(map) => map.clone(),
+                _ => serde_json::Map::new(),
+            },
             company_id: self.company_id,
         }
+    }
+
+    /// The stored contact as written, not checked again (see [`Contact::from_stored`]).
+    pub fn to_domain(&self) -> Contact {
+        Contact::from_stored(self.to_input())
     }
 }
 
@@ -70,15 +79,15 @@ pub async fn insert(tx: &mut TenantTx, contact: &Contact) -> AppResult<ContactRo
     query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
-        .bind(&contact.first_name)
-        .bind(&contact.last_name)
-        .bind(&contact.email)
-        .bind(&contact.phone)
-        .bind(&contact.title)
-        .bind(&contact.notes)
-        .bind(&contact.tags)
-        .bind(&contact.custom_fields)
-        .bind(contact.company_id)
+        .bind(contact.first_name())
+        .bind(contact.last_name())
+        .bind(contact.email())
+        .bind(contact.phone())
+        .bind(contact.title())
+        .bind(contact.notes())
+        .bind(contact.tags())
+        .bind(contact.custom_fields())
+        .bind(contact.company_id())
         .fetch_one(tx.conn())
         .await
         .map_err(write_error)
@@ -102,15 +111,15 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult
     );
     query_as(&sql)
         .bind(id)
-        .bind(&contact.first_name)
-        .bind(&contact.last_name)
-        .bind(&contact.email)
-        .bind(&contact.phone)
-        .bind(&contact.title)
-        .bind(&contact.notes)
-        .bind(&contact.tags)
-        .bind(&contact.custom_fields)
-        .bind(contact.company_id)
+        .bind(contact.first_name())
+        .bind(contact.last_name())
+        .bind(contact.email())
+        .bind(contact.phone())
+        .bind(contact.title())
+        .bind(contact.notes())
+        .bind(contact.tags())
+        .bind(contact.custom_fields())
+        .bind(contact.company_id())
         .fetch_optional(tx.conn())
         .await
         .map_err(write_error)?

@@ -12,7 +12,8 @@ use super::record::{self, Table};
 use super::stages::StageRow;
 use super::{escape_like, violations, TenantTx};
 use super::{prepared_statements, query, query_as, query_scalar};
-use crate::domain::lead::{Lead, Prospect};
+use crate::domain::fields;
+use crate::domain::lead::{Lead, LeadInput, Prospect};
 use crate::domain::pipeline::StageKind;
 use crate::error::{AppError, AppResult};
 
@@ -71,14 +72,19 @@ impl Table for LeadRow {
 }
 
 impl LeadRow {
-    pub fn to_domain(&self) -> Lead {
-        Lead {
-            title: self.title.clone(),
+    /// The stored lead as raw input, for a patch to be laid over and parsed again. The
+    /// amount is written with as many decimals as its currency has, as the API shows it
+    /// (the column keeps four), so it passes the rules it passed when it was written.
+    pub fn to_input(&self) -> LeadInput {
+        LeadInput {
+            title: Some(self.title.clone()),
             contact_id: self.contact_id,
             company_id: self.company_id,
             pipeline_id: Some(self.pipeline_id),
             stage_id: Some(self.stage_id),
-            value: self.value,
+            value: self
+                .value
+                .map(|v| fields::format_amount(v, self.currency.as_deref())),
             currency: self.currency.clone(),
             expected_close_date: self.expected_close_date,
             owner_id: self.owner_id,
@@ -273,9 +279,9 @@ pub async fn insert(
     values
         .push_bind(Uuid::now_v7())
         .push_bind(tx.tenant_id())
-        .push_bind(lead.title.clone())
-        .push_bind(lead.contact_id)
-        .push_bind(lead.company_id)
+        .push_bind(lead.title().to_owned())
+        .push_bind(lead.contact_id())
+        .push_bind(lead.company_id())
         .push_bind(stage.pipeline_id)
         .push_bind(stage.id)
         .push_bind(kind.as_str());
@@ -305,14 +311,14 @@ fn push_fields(
     lead: &Lead,
     custom_fields: &serde_json::Value,
 ) {
-    let p = &lead.prospect;
+    let p = lead.prospect();
     values
-        .push_bind(lead.value)
-        .push_bind(lead.currency.clone())
-        .push_bind(lead.expected_close_date)
-        .push_bind(lead.owner_id)
-        .push_bind(lead.source.clone())
-        .push_bind(lead.lost_reason.clone())
+        .push_bind(lead.value())
+        .push_bind(lead.currency().map(str::to_owned))
+        .push_bind(lead.expected_close_date())
+        .push_bind(lead.owner_id())
+        .push_bind(lead.source().map(str::to_owned))
+        .push_bind(lead.lost_reason().map(str::to_owned))
         .push_bind(p.first_name.clone())
         .push_bind(p.last_name.clone())
         .push_bind(p.email.clone())
@@ -361,9 +367,9 @@ pub async fn update(
     );
     let mut values = sql.separated(", ");
     values
-        .push_bind(lead.title.clone())
-        .push_bind(lead.contact_id)
-        .push_bind(lead.company_id);
+        .push_bind(lead.title().to_owned())
+        .push_bind(lead.contact_id())
+        .push_bind(lead.company_id());
     push_fields(&mut values, lead, custom_fields);
     sql.push(") WHERE id = ")
         .push_bind(current.id)

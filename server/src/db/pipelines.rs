@@ -49,13 +49,17 @@ pub async fn insert(tx: &mut TenantTx, pipeline: &NewPipeline) -> AppResult<Pipe
     let row: PipelineRow = query_as(&sql)
         .bind(id)
         .bind(tx.tenant_id())
-        .bind(&pipeline.name)
+        .bind(pipeline.name())
         .fetch_one(tx.conn())
         .await?;
-    let ids: Vec<Uuid> = pipeline.stages.iter().map(|_| Uuid::now_v7()).collect();
-    let names: Vec<&str> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
-    let probabilities: Vec<i32> = pipeline.stages.iter().map(|s| s.probability).collect();
-    let kinds: Vec<&str> = pipeline.stages.iter().map(|s| s.kind.as_str()).collect();
+    let ids: Vec<Uuid> = pipeline.stages().iter().map(|_| Uuid::now_v7()).collect();
+    let names: Vec<&str> = pipeline.stages().iter().map(Stage::name).collect();
+    let probabilities: Vec<i32> = pipeline.stages().iter().map(Stage::probability).collect();
+    let kinds: Vec<&str> = pipeline
+        .stages()
+        .iter()
+        .map(|s| s.kind().as_str())
+        .collect();
     query(
         "INSERT INTO stages (id, tenant_id, pipeline_id, name, position, probability, kind) \
          SELECT s.id, $1, $2, s.name, s.ord - 1, s.probability, s.kind \
@@ -244,10 +248,10 @@ pub async fn insert_stage(
         .bind(Uuid::now_v7())
         .bind(tx.tenant_id())
         .bind(pipeline_id)
-        .bind(&stage.name)
+        .bind(stage.name())
         .bind(position as i32)
-        .bind(stage.probability)
-        .bind(stage.kind.as_str())
+        .bind(stage.probability())
+        .bind(stage.kind().as_str())
         .fetch_one(tx.conn())
         .await?)
 }
@@ -286,9 +290,9 @@ pub async fn update_stage(
     );
     Ok(query_as(&sql)
         .bind(current.id)
-        .bind(&stage.name)
-        .bind(stage.probability)
-        .bind(stage.kind.as_str())
+        .bind(stage.name())
+        .bind(stage.probability())
+        .bind(stage.kind().as_str())
         .bind(new as i32)
         .fetch_one(tx.conn())
         .await?)

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::pipeline::{Stage, StageKind};
+use crate::domain::pipeline::{StageInput, StageKind};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StageRow {
@@ -26,11 +26,12 @@ impl StageRow {
         StageKind::parse(&self.kind).unwrap_or(StageKind::Open)
     }
 
-    pub fn to_domain(&self) -> Stage {
-        Stage {
-            name: self.name.clone(),
-            probability: self.probability,
-            kind: self.kind(),
+    /// The stored stage as raw input, for a patch to be laid over and parsed again.
+    pub fn to_input(&self) -> StageInput {
+        StageInput {
+            name: Some(self.name.clone()),
+            probability: Some(i64::from(self.probability)),
+            kind: Some(self.kind()),
         }
     }
 }

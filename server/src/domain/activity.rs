@@ -64,17 +64,21 @@ pub struct ActivityInput {
 }
 
 /// A checked activity, as written by a client (never a system one).
+///
+/// Its fields are private to `domain`: outside it an activity comes only from
+/// [`Activity::parse`] or a patch's [`ActivityPatch::apply_to`], so no code can write an
+/// unchecked one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activity {
-    pub kind: ActivityType,
-    pub subject: Option<String>,
-    pub body: Option<String>,
-    pub due_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub owner_id: Option<Uuid>,
-    pub contact_id: Option<Uuid>,
-    pub company_id: Option<Uuid>,
-    pub lead_id: Option<Uuid>,
+    pub(super) kind: ActivityType,
+    pub(super) subject: Option<String>,
+    pub(super) body: Option<String>,
+    pub(super) due_at: Option<DateTime<Utc>>,
+    pub(super) completed_at: Option<DateTime<Utc>>,
+    pub(super) owner_id: Option<Uuid>,
+    pub(super) contact_id: Option<Uuid>,
+    pub(super) company_id: Option<Uuid>,
+    pub(super) lead_id: Option<Uuid>,
 }
 
 impl Activity {
@@ -118,6 +122,43 @@ impl Activity {
 }
 
 impl Activity {
+    /// Never [`ActivityType::StageChange`]: those are the server's.
+    pub fn kind(&self) -> ActivityType {
+        self.kind
+    }
+
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.due_at
+    }
+
+    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.completed_at
+    }
+
+    pub fn owner_id(&self) -> Option<Uuid> {
+        self.owner_id
+    }
+
+    pub fn contact_id(&self) -> Option<Uuid> {
+        self.contact_id
+    }
+
+    pub fn company_id(&self) -> Option<Uuid> {
+        self.company_id
+    }
+
+    pub fn lead_id(&self) -> Option<Uuid> {
+        self.lead_id
+    }
+
     /// Back to raw input, so a merge patch can be applied and the result checked again.
     pub fn into_input(self) -> ActivityInput {
         ActivityInput {
@@ -155,7 +196,12 @@ impl ActivityPatch {
     /// Applies the patch to `current` and checks the result as a whole, like a create (an
     /// owner cleared stays cleared: the default owner is a rule of creation only).
     pub fn apply_to(self, current: Activity) -> Result<Activity, Vec<FieldError>> {
-        let mut input = current.into_input();
+        self.apply_to_input(current.into_input())
+    }
+
+    /// As [`ActivityPatch::apply_to`], over an activity as raw input (a stored row read
+    /// back): the result is parsed whole.
+    pub fn apply_to_input(self, mut input: ActivityInput) -> Result<Activity, Vec<FieldError>> {
         if let Some(kind) = self.kind {
             input.kind = kind;
         }

@@ -26,11 +26,15 @@ pub struct LabelInput {
 }
 
 /// A checked label: a name, and the types given both or neither.
+///
+/// Its fields are private to `domain`: outside it a label comes only from
+/// [`Label::parse`] or a patch's [`LabelPatch::apply_to`], so no code can write an
+/// unchecked one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Label {
-    pub name: String,
-    pub description: Option<String>,
-    pub types: Option<(&'static str, &'static str)>,
+    pub(super) name: String,
+    pub(super) description: Option<String>,
+    pub(super) types: Option<(&'static str, &'static str)>,
 }
 
 impl Label {
@@ -76,6 +80,20 @@ impl Label {
             description,
             types,
         })
+    }
+
+    /// Never blank.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The types of the ends it joins, `from` then `to`; `None` when it joins any.
+    pub fn types(&self) -> Option<(&'static str, &'static str)> {
+        self.types
     }
 
     /// Whether an association from `from` to `to` may carry this label.

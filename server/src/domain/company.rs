@@ -34,22 +34,26 @@ pub struct CompanyInput {
 }
 
 /// A company whose every field passed its rules.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Its fields are private to `domain`: outside it a company comes only from
+/// [`Company::parse`], a patch's [`CompanyPatch::apply_to`], or the named doors below
+/// (each saying why it may skip the rules), so no code can write an unchecked one.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Company {
-    pub name: String,
-    pub domain: Option<String>,
-    pub website: Option<String>,
-    pub industry: Option<String>,
-    pub employee_count: Option<i32>,
-    pub phone: Option<String>,
-    pub address_line1: Option<String>,
-    pub address_line2: Option<String>,
-    pub city: Option<String>,
-    pub region: Option<String>,
-    pub postal_code: Option<String>,
-    pub country: Option<String>,
-    pub tags: Vec<String>,
-    pub custom_fields: Value,
+    pub(super) name: String,
+    pub(super) domain: Option<String>,
+    pub(super) website: Option<String>,
+    pub(super) industry: Option<String>,
+    pub(super) employee_count: Option<i32>,
+    pub(super) phone: Option<String>,
+    pub(super) address_line1: Option<String>,
+    pub(super) address_line2: Option<String>,
+    pub(super) city: Option<String>,
+    pub(super) region: Option<String>,
+    pub(super) postal_code: Option<String>,
+    pub(super) country: Option<String>,
+    pub(super) tags: Vec<String>,
+    pub(super) custom_fields: Value,
 }
 
 fn employee_count(value: Option<i64>) -> Result<Option<i32>, FieldError> {
@@ -117,6 +121,100 @@ impl Company {
         errors.finish(company)
     }
 
+    /// A company as it was stored: a row passed these rules when it was written, and is
+    /// not checked again (a rule tightened since must not make a stored company
+    /// unreadable, and a merge or an unchanged batch item must see exactly what is
+    /// stored). For rows read from the database only; client input goes through
+    /// [`Company::parse`].
+    pub fn from_stored(stored: CompanyInput) -> Self {
+        Company {
+            name: stored.name.unwrap_or_default(),
+            domain: stored.domain,
+            website: stored.website,
+            industry: stored.industry,
+            // A stored count is an `integer` column: always within `i32`.
+            employee_count: stored.employee_count.and_then(|n| i32::try_from(n).ok()),
+            phone: stored.phone,
+            address_line1: stored.address_line1,
+            address_line2: stored.address_line2,
+            city: stored.city,
+            region: stored.region,
+            postal_code: stored.postal_code,
+            country: stored.country,
+            tags: stored.tags,
+            custom_fields: Value::Object(stored.custom_fields),
+        }
+    }
+
+    /// The company with its custom field values replaced by `checked`: values that
+    /// `app::custom_fields` validated and normalised against the tenant's definitions of
+    /// company fields (rules [`Company::parse`] cannot know, as they live in the database).
+    pub fn with_custom_fields(self, checked: Value) -> Self {
+        Company {
+            custom_fields: checked,
+            ..self
+        }
+    }
+
+    /// Never blank.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Normalised by the rules: what the unique index compares.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    pub fn website(&self) -> Option<&str> {
+        self.website.as_deref()
+    }
+
+    pub fn industry(&self) -> Option<&str> {
+        self.industry.as_deref()
+    }
+
+    pub fn employee_count(&self) -> Option<i32> {
+        self.employee_count
+    }
+
+    pub fn phone(&self) -> Option<&str> {
+        self.phone.as_deref()
+    }
+
+    pub fn address_line1(&self) -> Option<&str> {
+        self.address_line1.as_deref()
+    }
+
+    pub fn address_line2(&self) -> Option<&str> {
+        self.address_line2.as_deref()
+    }
+
+    pub fn city(&self) -> Option<&str> {
+        self.city.as_deref()
+    }
+
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    pub fn postal_code(&self) -> Option<&str> {
+        self.postal_code.as_deref()
+    }
+
+    pub fn country(&self) -> Option<&str> {
+        self.country.as_deref()
+    }
+
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// Always a JSON object.
+    pub fn custom_fields(&self) -> &Value {
+        &self.custom_fields
+    }
+
     /// Back to raw input, so a patch can be laid over it and the result checked again.
     pub fn into_input(self) -> CompanyInput {
         CompanyInput {
@@ -167,7 +265,12 @@ impl CompanyPatch {
     /// Applies the patch to `current` and checks the result as a whole, exactly as a
     /// create is checked (every bad field reported, in the create's order).
     pub fn apply_to(self, current: Company) -> Result<Company, Vec<FieldError>> {
-        let mut input = current.into_input();
+        self.apply_to_input(current.into_input())
+    }
+
+    /// As [`CompanyPatch::apply_to`], over a company as raw input (a stored row read
+    /// back, or nothing at all for a batch item that creates): the result is parsed whole.
+    pub fn apply_to_input(self, mut input: CompanyInput) -> Result<Company, Vec<FieldError>> {
         if let Some(name) = self.name {
             input.name = Some(name);
         }
@@ -277,7 +380,7 @@ mod tests {
             ("name", "required")
         );
         let errors = CompanyPatch::default()
-            .apply_to(Company::default())
+            .apply_to_input(CompanyInput::default())
             .unwrap_err();
         assert_eq!(errors, Company::parse(CompanyInput::default()).unwrap_err());
     }

@@ -26,18 +26,22 @@ pub struct ContactInput {
 }
 
 /// A contact whose every field passed its rules; only this type reaches the database.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Its fields are private to `domain`: outside it a contact comes only from
+/// [`Contact::parse`], a patch's [`ContactPatch::apply_to`], or the few named doors below
+/// (each saying why it may skip the rules), so no code can write an unchecked one.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Contact {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub title: Option<String>,
-    pub notes: Option<String>,
-    pub tags: Vec<String>,
-    pub custom_fields: Value,
+    pub(super) first_name: Option<String>,
+    pub(super) last_name: Option<String>,
+    pub(super) email: Option<String>,
+    pub(super) phone: Option<String>,
+    pub(super) title: Option<String>,
+    pub(super) notes: Option<String>,
+    pub(super) tags: Vec<String>,
+    pub(super) custom_fields: Value,
     /// The contact's company; its existence is checked by the database.
-    pub company_id: Option<Uuid>,
+    pub(super) company_id: Option<Uuid>,
 }
 
 impl Contact {
@@ -93,6 +97,72 @@ impl Contact {
         errors.finish(contact)
     }
 
+    /// A contact as it was stored: a row passed these rules when it was written, and is
+    /// not checked again (a rule tightened since must not make a stored contact unreadable,
+    /// and a merge or an unchanged batch item must write back exactly what is stored).
+    /// For rows read from the database only; client input goes through [`Contact::parse`].
+    pub fn from_stored(stored: ContactInput) -> Self {
+        Contact {
+            first_name: stored.first_name,
+            last_name: stored.last_name,
+            email: stored.email,
+            phone: stored.phone,
+            title: stored.title,
+            notes: stored.notes,
+            tags: stored.tags,
+            custom_fields: Value::Object(stored.custom_fields),
+            company_id: stored.company_id,
+        }
+    }
+
+    /// The contact with its custom field values replaced by `checked`: values that
+    /// `app::custom_fields` validated and normalised against the tenant's definitions of
+    /// contact fields (rules [`Contact::parse`] cannot know, as they live in the database).
+    pub fn with_custom_fields(self, checked: Value) -> Self {
+        Contact {
+            custom_fields: checked,
+            ..self
+        }
+    }
+
+    pub fn first_name(&self) -> Option<&str> {
+        self.first_name.as_deref()
+    }
+
+    pub fn last_name(&self) -> Option<&str> {
+        self.last_name.as_deref()
+    }
+
+    /// Normalised by the rules: what the unique index compares, ignoring case.
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+
+    pub fn phone(&self) -> Option<&str> {
+        self.phone.as_deref()
+    }
+
+    pub fn title(&self) -> Option<&str> {
+        self.title.as_deref()
+    }
+
+    pub fn notes(&self) -> Option<&str> {
+        self.notes.as_deref()
+    }
+
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// Always a JSON object.
+    pub fn custom_fields(&self) -> &Value {
+        &self.custom_fields
+    }
+
+    pub fn company_id(&self) -> Option<Uuid> {
+        self.company_id
+    }
+
     /// Back to raw input, so a merge patch can be applied and the result checked again.
     pub fn into_input(self) -> ContactInput {
         ContactInput {
@@ -130,7 +200,12 @@ impl ContactPatch {
     /// Applies the patch to `current` and checks the result as a whole, so a patch that
     /// clears the last identifying field is refused like a create without one would be.
     pub fn apply_to(self, current: Contact) -> Result<Contact, Vec<FieldError>> {
-        let mut input = current.into_input();
+        self.apply_to_input(current.into_input())
+    }
+
+    /// As [`ContactPatch::apply_to`], over a contact as raw input (a stored row read back,
+    /// or nothing at all for a batch item that creates): the result is parsed whole.
+    pub fn apply_to_input(self, mut input: ContactInput) -> Result<Contact, Vec<FieldError>> {
         self.first_name.apply(&mut input.first_name);
         self.last_name.apply(&mut input.last_name);
         self.email.apply(&mut input.email);

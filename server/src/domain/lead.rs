@@ -47,20 +47,23 @@ pub struct Prospect {
 
 /// A lead whose fields passed their rules. Where it sits is checked against the database
 /// (the stage must exist in the pipeline) before it is written.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Its fields are private to `domain`: outside it a lead comes only from [`Lead::parse`]
+/// or a patch's [`LeadPatch::apply_to`], so no code can write an unchecked one.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Lead {
-    pub title: String,
-    pub contact_id: Option<Uuid>,
-    pub company_id: Option<Uuid>,
-    pub pipeline_id: Option<Uuid>,
-    pub stage_id: Option<Uuid>,
-    pub value: Option<Decimal>,
-    pub currency: Option<String>,
-    pub expected_close_date: Option<NaiveDate>,
-    pub owner_id: Option<Uuid>,
-    pub source: Option<String>,
-    pub lost_reason: Option<String>,
-    pub prospect: Prospect,
+    pub(super) title: String,
+    pub(super) contact_id: Option<Uuid>,
+    pub(super) company_id: Option<Uuid>,
+    pub(super) pipeline_id: Option<Uuid>,
+    pub(super) stage_id: Option<Uuid>,
+    pub(super) value: Option<Decimal>,
+    pub(super) currency: Option<String>,
+    pub(super) expected_close_date: Option<NaiveDate>,
+    pub(super) owner_id: Option<Uuid>,
+    pub(super) source: Option<String>,
+    pub(super) lost_reason: Option<String>,
+    pub(super) prospect: Prospect,
 }
 
 impl Lead {
@@ -151,6 +154,59 @@ impl Lead {
         errors.finish(lead)
     }
 
+    /// Never blank.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    pub fn contact_id(&self) -> Option<Uuid> {
+        self.contact_id
+    }
+
+    pub fn company_id(&self) -> Option<Uuid> {
+        self.company_id
+    }
+
+    /// The pipeline asked for; `None` when only a stage was (its pipeline is the stage's).
+    pub fn pipeline_id(&self) -> Option<Uuid> {
+        self.pipeline_id
+    }
+
+    /// The stage asked for; `None` for the pipeline's first stage.
+    pub fn stage_id(&self) -> Option<Uuid> {
+        self.stage_id
+    }
+
+    /// Scaled to its currency's decimals; never without a currency.
+    pub fn value(&self) -> Option<Decimal> {
+        self.value
+    }
+
+    /// An ISO 4217 code, upper case.
+    pub fn currency(&self) -> Option<&str> {
+        self.currency.as_deref()
+    }
+
+    pub fn expected_close_date(&self) -> Option<NaiveDate> {
+        self.expected_close_date
+    }
+
+    pub fn owner_id(&self) -> Option<Uuid> {
+        self.owner_id
+    }
+
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    pub fn lost_reason(&self) -> Option<&str> {
+        self.lost_reason.as_deref()
+    }
+
+    pub fn prospect(&self) -> &Prospect {
+        &self.prospect
+    }
+
     /// Back to raw input, so a merge patch can be applied and the result checked again.
     /// The amount is written with as many decimals as its currency has, as the API shows
     /// it, so it passes the same rules it passed when it was written.
@@ -217,7 +273,12 @@ impl LeadPatch {
     /// in that pipeline's first stage. An owner cleared stays cleared: the default owner
     /// is a rule of creation only.
     pub fn apply_to(self, current: Lead) -> Result<Lead, Vec<FieldError>> {
-        let mut input = current.into_input();
+        self.apply_to_input(current.into_input())
+    }
+
+    /// As [`LeadPatch::apply_to`], over a lead as raw input (a stored row read back): the
+    /// result is parsed whole.
+    pub fn apply_to_input(self, mut input: LeadInput) -> Result<Lead, Vec<FieldError>> {
         if let Some(title) = self.title {
             input.title = Some(title);
         }

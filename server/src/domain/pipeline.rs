@@ -49,11 +49,14 @@ pub struct StageInput {
 }
 
 /// A checked stage (its position is the pipeline's business).
+///
+/// Its fields are private to `domain`: outside it a stage comes only from
+/// [`Stage::parse`], a [`NewPipeline`] or a patch's [`StagePatch::apply_to`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
-    pub name: String,
-    pub probability: i32,
-    pub kind: StageKind,
+    pub(super) name: String,
+    pub(super) probability: i32,
+    pub(super) kind: StageKind,
 }
 
 impl Stage {
@@ -81,6 +84,20 @@ impl Stage {
             probability,
             kind,
         })
+    }
+
+    /// Never blank.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// From 0 to 100.
+    pub fn probability(&self) -> i32 {
+        self.probability
+    }
+
+    pub fn kind(&self) -> StageKind {
+        self.kind
     }
 }
 
@@ -129,11 +146,27 @@ impl StagePatch {
     /// Applies the patch to `current` at `position` and checks the result like a new
     /// stage; returns it with its position (still to be checked against the pipeline).
     pub fn apply_to(self, current: Stage, position: i64) -> Result<(Stage, i64), Vec<FieldError>> {
-        let mut input = StageInput {
-            name: Some(self.name.unwrap_or(current.name)),
+        let input = StageInput {
+            name: Some(current.name),
             probability: Some(i64::from(current.probability)),
-            kind: Some(self.kind.unwrap_or(current.kind)),
+            kind: Some(current.kind),
         };
+        self.apply_to_input(input, position)
+    }
+
+    /// As [`StagePatch::apply_to`], over a stage as raw input (a stored row read back):
+    /// the result is parsed like a new stage.
+    pub fn apply_to_input(
+        self,
+        mut input: StageInput,
+        position: i64,
+    ) -> Result<(Stage, i64), Vec<FieldError>> {
+        if let Some(name) = self.name {
+            input.name = Some(name);
+        }
+        if let Some(kind) = self.kind {
+            input.kind = Some(kind);
+        }
         self.probability.apply(&mut input.probability);
         let stage = Stage::parse("", input)?;
         Ok((stage, self.position.unwrap_or(position)))
@@ -141,10 +174,13 @@ impl StagePatch {
 }
 
 /// A new pipeline with its stages in order.
+///
+/// Its fields are private to `domain`: outside it one comes only from
+/// [`NewPipeline::parse`], so its stages always number 1 to [`STAGES_MAX`], one open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPipeline {
-    pub name: String,
-    pub stages: Vec<Stage>,
+    pub(super) name: String,
+    pub(super) stages: Vec<Stage>,
 }
 
 impl NewPipeline {
@@ -172,6 +208,16 @@ impl NewPipeline {
             name,
             stages: parsed,
         })
+    }
+
+    /// Never blank.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// In order: a stage's index is its position.
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
     }
 }
 
