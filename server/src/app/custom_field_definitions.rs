@@ -61,7 +61,7 @@ pub async fn update<V: View<DefinitionRow>>(
     if_match.check(&current)?;
     let old = current.to_spec();
     let spec = patch.apply_to(old.clone()).map_err(AppError::Validation)?;
-    if spec.field_type != old.field_type && repo::has_values(&mut tx, id).await? {
+    if spec.field_type() != old.field_type() && repo::has_values(&mut tx, id).await? {
         return Err(conflict(
             "type",
             "has_values",
@@ -69,9 +69,9 @@ pub async fn update<V: View<DefinitionRow>>(
         ));
     }
     let removed: Vec<String> = old
-        .options
+        .options()
         .iter()
-        .filter(|o| !spec.options.contains(o))
+        .filter(|o| !spec.options().contains(o))
         .cloned()
         .collect();
     if !removed.is_empty() {
@@ -83,7 +83,7 @@ pub async fn update<V: View<DefinitionRow>>(
             ));
         }
     }
-    if spec.unique && !old.unique {
+    if spec.unique() && !old.unique() {
         if let Some((value, record)) = repo::duplicate_value(&mut tx, id).await? {
             return Err(conflict(
                 "unique",

@@ -60,16 +60,16 @@ impl DefinitionRow {
 
     /// The definition as it was written, for a patch to be laid over.
     pub fn to_spec(&self) -> DefinitionSpec {
-        DefinitionSpec {
+        DefinitionSpec::from_stored(
             // The column's CHECK admits only the four types.
-            record_type: RecordType::parse(&self.record_type).unwrap_or(RecordType::Contact),
-            key: self.key.clone(),
-            label: self.label.clone(),
-            field_type: FieldType::parse(&self.field_type).unwrap_or(FieldType::Text),
-            options: self.options.clone(),
-            required: self.required,
-            unique: self.unique,
-        }
+            RecordType::parse(&self.record_type).unwrap_or(RecordType::Contact),
+            self.key.clone(),
+            self.label.clone(),
+            FieldType::parse(&self.field_type).unwrap_or(FieldType::Text),
+            self.options.clone(),
+            self.required,
+            self.unique,
+        )
     }
 }
 
@@ -125,13 +125,13 @@ pub async fn insert(tx: &mut TenantTx, def: &DefinitionSpec) -> AppResult<Defini
     query_as(&sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
-        .bind(def.record_type.as_str())
-        .bind(&def.key)
-        .bind(&def.label)
-        .bind(def.field_type.as_str())
-        .bind(&def.options)
-        .bind(def.required)
-        .bind(def.unique)
+        .bind(def.record_type().as_str())
+        .bind(def.key())
+        .bind(def.label())
+        .bind(def.field_type().as_str())
+        .bind(def.options())
+        .bind(def.required())
+        .bind(def.unique())
         .fetch_one(tx.conn())
         .await
         .map_err(write_error)
@@ -154,18 +154,18 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, def: &DefinitionSpec) -> AppRes
     );
     let row = query_as(&sql)
         .bind(id)
-        .bind(&def.label)
-        .bind(def.field_type.as_str())
-        .bind(&def.options)
-        .bind(def.required)
-        .bind(def.unique)
+        .bind(def.label())
+        .bind(def.field_type().as_str())
+        .bind(def.options())
+        .bind(def.required())
+        .bind(def.unique())
         .fetch_optional(tx.conn())
         .await
         .map_err(write_error)?
         .ok_or(AppError::NotFound("custom field"))?;
     query("UPDATE custom_field_values SET is_unique = $2 WHERE field_id = $1 AND is_unique <> $2")
         .bind(id)
-        .bind(def.unique)
+        .bind(def.unique())
         .execute(tx.conn())
         .await?;
     Ok(row)

@@ -186,16 +186,66 @@ pub struct DefinitionInput {
 /// A definition whose fields passed their rules: what the database is written with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DefinitionSpec {
-    pub record_type: RecordType,
-    pub key: String,
-    pub label: String,
-    pub field_type: FieldType,
-    pub options: Vec<String>,
-    pub required: bool,
-    pub unique: bool,
+    pub(super) record_type: RecordType,
+    pub(super) key: String,
+    pub(super) label: String,
+    pub(super) field_type: FieldType,
+    pub(super) options: Vec<String>,
+    pub(super) required: bool,
+    pub(super) unique: bool,
 }
 
 impl DefinitionSpec {
+    /// A definition as stored, which passed these rules when it was written: what a
+    /// patch is laid over.
+    pub fn from_stored(
+        record_type: RecordType,
+        key: String,
+        label: String,
+        field_type: FieldType,
+        options: Vec<String>,
+        required: bool,
+        unique: bool,
+    ) -> Self {
+        Self {
+            record_type,
+            key,
+            label,
+            field_type,
+            options,
+            required,
+            unique,
+        }
+    }
+
+    pub fn record_type(&self) -> RecordType {
+        self.record_type
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn field_type(&self) -> FieldType {
+        self.field_type
+    }
+
+    pub fn options(&self) -> &[String] {
+        &self.options
+    }
+
+    pub fn required(&self) -> bool {
+        self.required
+    }
+
+    pub fn unique(&self) -> bool {
+        self.unique
+    }
+
     /// Checks every field of a new definition and reports every bad one.
     pub fn parse(input: DefinitionInput) -> Result<Self, Vec<FieldError>> {
         let mut errors = Errors::default();
