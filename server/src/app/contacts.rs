@@ -47,13 +47,7 @@ pub async fn get(
     id: Uuid,
     include_deleted: bool,
 ) -> Result<ContactRow, AppError> {
-    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
-    if include_deleted {
-        tx.include_deleted().await?;
-    }
-    let row = repo::get(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(row)
+    super::read(state, actor, id, include_deleted).await
 }
 
 /// Lays `patch` over the contact `id` if its version passes `if_match`; the result must

@@ -33,10 +33,34 @@ pub mod users;
 pub mod version;
 pub mod webhooks;
 
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::db::record::{self, Table};
+use crate::db::TenantTx;
+use crate::error::AppError;
 use crate::events::Data;
+use crate::state::AppState;
 
 /// What a write returns and records in its events: the caller's rendering of the row
 /// `R` it wrote (in practice the API's wire type for that resource).
 pub trait View<R>: From<R> + Data + Send {}
 
 impl<R, T: From<R> + Data + Send> View<R> for T {}
+
+/// The record `id` of a table that keeps a trash (contacts, companies, leads,
+/// activities); one in the trash only when `include_deleted`.
+pub async fn read<T: Table>(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+    include_deleted: bool,
+) -> Result<T, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    if include_deleted {
+        tx.include_deleted().await?;
+    }
+    let row = record::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(row)
+}
