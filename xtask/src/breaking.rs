@@ -70,7 +70,8 @@ pub fn breaks(baseline: &Value, current: &Value) -> Vec<Break> {
 
 /// The breaks that `CHANGELOG.md` does not record. A break is recorded when a section
 /// headed `## <major>.0.0` (or `## [<major>.0.0]`, anything may follow) with a major
-/// version above the baseline's mentions the break's location verbatim.
+/// version above the baseline's names the break's location verbatim and whole (see
+/// [`names`]).
 pub fn unrecorded<'a>(
     found: &'a [Break],
     baseline_version: &str,
@@ -92,8 +93,20 @@ pub fn unrecorded<'a>(
     }
     found
         .iter()
-        .filter(|b| !recorded.contains(&b.location))
+        .filter(|b| !names(&recorded, &b.location))
         .collect()
+}
+
+/// Whether `text` names `location` whole: not as the start of a longer one
+/// (`#/components/schemas/Contact` is not named by `#/components/schemas/ContactCreate`
+/// nor by `#/components/schemas/Contact/properties/email`).
+fn names(text: &str, location: &str) -> bool {
+    text.match_indices(location).any(|(at, _)| {
+        text[at + location.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '/' | '{' | '~')))
+    })
 }
 
 /// `major.minor.patch` at the start of `text`.
@@ -1037,6 +1050,10 @@ mod tests {
             unrecorded(&found, "0.1.0", &changelog("## [Unreleased]")).len(),
             1
         );
+        let longer = format!("# Changelog\n\n## [1.0.0]\n- `{THING}Create/properties/kind` and `{THING}/properties/kind/items`.\n");
+        assert_eq!(unrecorded(&found, "0.1.0", &longer).len(), 1);
+        let sentence = format!("# Changelog\n\n## [1.0.0]\n- Removed {THING}/properties/kind.\n");
+        assert!(unrecorded(&found, "0.1.0", &sentence).is_empty());
         let silent = "# Changelog\n\n## [1.0.0]\n### Removed\n- Something else.\n";
         assert_eq!(unrecorded(&found, "0.1.0", silent).len(), 1);
     }
