@@ -2207,14 +2207,18 @@ and must not be the same record.*/
             Default::default()
         }
     }
-    ///A tenant-defined label for associations, e.g. "Parent company" or "Decision maker".
+    /**A tenant-defined label for associations, e.g. "Parent company" or "Decision maker".
+
+`from_type`: With `to_type`: the label only joins a record of this type (`from`) to one of
+`to_type`. Both absent: any two records. (Absent rather than `null`: the document
+cannot say "an enum or null" in a form every linter and generator accepts.)*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "AssociationLabel",
-    ///  "description": "A tenant-defined label for associations, e.g. \"Parent company\" or \"Decision maker\".",
+    ///  "description": "A tenant-defined label for associations, e.g. \"Parent company\" or \"Decision maker\".\n\n`from_type`: With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both absent: any two records. (Absent rather than `null`: the document\ncannot say \"an enum or null\" in a form every linter and generator accepts.)",
     ///  "type": "object",
     ///  "required": [
     ///    "created_at",
@@ -2234,15 +2238,7 @@ and must not be the same record.*/
     ///      ]
     ///    },
     ///    "from_type": {
-    ///      "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both absent: any two records. (Absent rather than `null`: the document\ncannot say \"an enum or null\" in a form every linter and generator accepts.)",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/RecordType"
-    ///        },
-    ///        {
-    ///          "description": "With `to_type`: the label only joins a record of this type (`from`) to one of\n`to_type`. Both absent: any two records. (Absent rather than `null`: the document\ncannot say \"an enum or null\" in a form every linter and generator accepts.)"
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/RecordType"
     ///    },
     ///    "id": {
     ///      "type": "string",
@@ -2287,14 +2283,17 @@ and must not be the same record.*/
             Default::default()
         }
     }
-    ///A new association label. Unknown fields are refused.
+    /**A new association label. Unknown fields are refused.
+
+`from_type`: Restricts the label to associations from this type to `to_type` (give both or
+neither).*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "AssociationLabelCreate",
-    ///  "description": "A new association label. Unknown fields are refused.",
+    ///  "description": "A new association label. Unknown fields are refused.\n\n`from_type`: Restricts the label to associations from this type to `to_type` (give both or\nneither).",
     ///  "type": "object",
     ///  "required": [
     ///    "name"
@@ -2305,15 +2304,7 @@ and must not be the same record.*/
     ///      "maxLength": 1000
     ///    },
     ///    "from_type": {
-    ///      "description": "Restricts the label to associations from this type to `to_type` (give both or\nneither).",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/RecordType"
-    ///        },
-    ///        {
-    ///          "description": "Restricts the label to associations from this type to `to_type` (give both or\nneither)."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/RecordType"
     ///    },
     ///    "name": {
     ///      "description": "1-100 characters, unique within the tenant ignoring case (else 409 naming the\nlabel that has it).",
@@ -5298,14 +5289,19 @@ login's own exchange).*/
             Default::default()
         }
     }
-    ///What became of one item of a company batch.
+    /**What became of one item of a company batch.
+
+`data`: The company as `companies_get` returns it after the batch; absent on `error`.
+
+`error`: Why the item was refused; present only on `error`. Its `details` name fields by
+their path in the request, e.g. `items[3].domain`.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "CompanyBatchResult",
-    ///  "description": "What became of one item of a company batch.",
+    ///  "description": "What became of one item of a company batch.\n\n`data`: The company as `companies_get` returns it after the batch; absent on `error`.\n\n`error`: Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].domain`.",
     ///  "type": "object",
     ///  "required": [
     ///    "index",
@@ -5313,26 +5309,10 @@ login's own exchange).*/
     ///  ],
     ///  "properties": {
     ///    "data": {
-    ///      "description": "The company as `companies_get` returns it after the batch; absent on `error`.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/Company"
-    ///        },
-    ///        {
-    ///          "description": "The company as `companies_get` returns it after the batch; absent on `error`."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/Company"
     ///    },
     ///    "error": {
-    ///      "description": "Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].domain`.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/ErrorBody"
-    ///        },
-    ///        {
-    ///          "description": "Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].domain`."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/ErrorBody"
     ///    },
     ///    "index": {
     ///      "description": "The item's position in `items`, from 0.",
@@ -6741,14 +6721,19 @@ then needs `include_deleted=true`), and becomes `null` when the company is purge
             Default::default()
         }
     }
-    ///What became of one item of a contact batch.
+    /**What became of one item of a contact batch.
+
+`data`: The contact as `contacts_get` returns it after the batch; absent on `error`.
+
+`error`: Why the item was refused; present only on `error`. Its `details` name fields by
+their path in the request, e.g. `items[3].email`.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "ContactBatchResult",
-    ///  "description": "What became of one item of a contact batch.",
+    ///  "description": "What became of one item of a contact batch.\n\n`data`: The contact as `contacts_get` returns it after the batch; absent on `error`.\n\n`error`: Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].email`.",
     ///  "type": "object",
     ///  "required": [
     ///    "index",
@@ -6756,26 +6741,10 @@ then needs `include_deleted=true`), and becomes `null` when the company is purge
     ///  ],
     ///  "properties": {
     ///    "data": {
-    ///      "description": "The contact as `contacts_get` returns it after the batch; absent on `error`.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/Contact"
-    ///        },
-    ///        {
-    ///          "description": "The contact as `contacts_get` returns it after the batch; absent on `error`."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/Contact"
     ///    },
     ///    "error": {
-    ///      "description": "Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].email`.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/ErrorBody"
-    ///        },
-    ///        {
-    ///          "description": "Why the item was refused; present only on `error`. Its `details` name fields by\ntheir path in the request, e.g. `items[3].email`."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/ErrorBody"
     ///    },
     ///    "index": {
     ///      "description": "The item's position in `items`, from 0.",
@@ -10569,29 +10538,23 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
                 })
         }
     }
-    ///The state of a probe.
+    /**The state of a probe.
+
+`database`: The database connection, on `/readyz` only.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "Health",
-    ///  "description": "The state of a probe.",
+    ///  "description": "The state of a probe.\n\n`database`: The database connection, on `/readyz` only.",
     ///  "type": "object",
     ///  "required": [
     ///    "status"
     ///  ],
     ///  "properties": {
     ///    "database": {
-    ///      "description": "The database connection, on `/readyz` only.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/DatabaseHealth"
-    ///        },
-    ///        {
-    ///          "description": "The database connection, on `/readyz` only."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/DatabaseHealth"
     ///    },
     ///    "status": {
     ///      "description": "`ok` when the probe passed.",
@@ -10918,14 +10881,16 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
             Default::default()
         }
     }
-    ///The result of a conversion: the lead and the contact and company it is now linked to.
+    /**The result of a conversion: the lead and the contact and company it is now linked to.
+
+`company`: Absent when the lead names no company.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "LeadConversion",
-    ///  "description": "The result of a conversion: the lead and the contact and company it is now linked to.",
+    ///  "description": "The result of a conversion: the lead and the contact and company it is now linked to.\n\n`company`: Absent when the lead names no company.",
     ///  "type": "object",
     ///  "required": [
     ///    "contact",
@@ -10933,15 +10898,7 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///  ],
     ///  "properties": {
     ///    "company": {
-    ///      "description": "Absent when the lead names no company.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/Company"
-    ///        },
-    ///        {
-    ///          "description": "Absent when the lead names no company."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/Company"
     ///    },
     ///    "contact": {
     ///      "$ref": "#/components/schemas/Contact"
@@ -13234,29 +13191,23 @@ for support.*/
             Default::default()
         }
     }
-    ///A stage of a new pipeline; its position is its place in the list.
+    /**A stage of a new pipeline; its position is its place in the list.
+
+`kind`: Default `open`.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "NewStage",
-    ///  "description": "A stage of a new pipeline; its position is its place in the list.",
+    ///  "description": "A stage of a new pipeline; its position is its place in the list.\n\n`kind`: Default `open`.",
     ///  "type": "object",
     ///  "required": [
     ///    "name"
     ///  ],
     ///  "properties": {
     ///    "kind": {
-    ///      "description": "Default `open`.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/StageKind"
-    ///        },
-    ///        {
-    ///          "description": "Default `open`."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/StageKind"
     ///    },
     ///    "name": {
     ///      "type": "string",
@@ -14291,14 +14242,16 @@ calls `auth_qr_sessions_approve` with the session id.*/
         }
     }
     /**An association seen from one of its records: the other record, and which way the
-link points.*/
+link points.
+
+`other_type`: The record at the other end.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "RecordAssociation",
-    ///  "description": "An association seen from one of its records: the other record, and which way the\nlink points.",
+    ///  "description": "An association seen from one of its records: the other record, and which way the\nlink points.\n\n`other_type`: The record at the other end.",
     ///  "type": "object",
     ///  "required": [
     ///    "created_at",
@@ -14332,15 +14285,7 @@ link points.*/
     ///      "format": "uuid"
     ///    },
     ///    "other_type": {
-    ///      "description": "The record at the other end.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/RecordType"
-    ///        },
-    ///        {
-    ///          "description": "The record at the other end."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/RecordType"
     ///    }
     ///  }
     ///}
@@ -14503,14 +14448,16 @@ when deleted, and are found by the search.*/
         }
     }
     /**One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the
-record as its own `GET` returns it, named by `type`.*/
+record as its own `GET` returns it, named by `type`.
+
+`type`: The record's type.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "SearchHit",
-    ///  "description": "One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the\nrecord as its own `GET` returns it, named by `type`.",
+    ///  "description": "One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the\nrecord as its own `GET` returns it, named by `type`.\n\n`type`: The record's type.",
     ///  "type": "object",
     ///  "required": [
     ///    "id",
@@ -14553,15 +14500,7 @@ record as its own `GET` returns it, named by `type`.*/
     ///      "type": "string"
     ///    },
     ///    "type": {
-    ///      "description": "The record's type.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/RecordType"
-    ///        },
-    ///        {
-    ///          "description": "The record's type."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/RecordType"
     ///    }
     ///  }
     ///}
@@ -15300,29 +15239,23 @@ added, so accept values not in this list.*/
             Default::default()
         }
     }
-    ///A new stage of an existing pipeline.
+    /**A new stage of an existing pipeline.
+
+`kind`: Default `open`.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "StageCreate",
-    ///  "description": "A new stage of an existing pipeline.",
+    ///  "description": "A new stage of an existing pipeline.\n\n`kind`: Default `open`.",
     ///  "type": "object",
     ///  "required": [
     ///    "name"
     ///  ],
     ///  "properties": {
     ///    "kind": {
-    ///      "description": "Default `open`.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/StageKind"
-    ///        },
-    ///        {
-    ///          "description": "Default `open`."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/StageKind"
     ///    },
     ///    "name": {
     ///      "type": "string",
@@ -16176,14 +16109,16 @@ added, so accept values not in this list.*/
             Default::default()
         }
     }
-    ///A new user of the tenant.
+    /**A new user of the tenant.
+
+`role`: Default `member`. Only an owner can create an owner.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "UserCreate",
-    ///  "description": "A new user of the tenant.",
+    ///  "description": "A new user of the tenant.\n\n`role`: Default `member`. Only an owner can create an owner.",
     ///  "type": "object",
     ///  "required": [
     ///    "email"
@@ -16200,15 +16135,7 @@ added, so accept values not in this list.*/
     ///      "maxLength": 200
     ///    },
     ///    "role": {
-    ///      "description": "Default `member`. Only an owner can create an owner.",
-    ///      "allOf": [
-    ///        {
-    ///          "$ref": "#/components/schemas/UserRole"
-    ///        },
-    ///        {
-    ///          "description": "Default `member`. Only an owner can create an owner."
-    ///        }
-    ///      ]
+    ///      "$ref": "#/components/schemas/UserRole"
     ///    }
     ///  },
     ///  "additionalProperties": false

@@ -98,6 +98,8 @@ pub struct ActivityPatch {
 
 /// Changes to a label, as a JSON Merge Patch. Restricting the types of a label in use
 /// is refused (409) while associations of other types carry it.
+///
+/// `from_type`: Restricts the label to this pair (with `to_type`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AssociationLabelPatch {
     #[serde(
@@ -106,7 +108,6 @@ pub struct AssociationLabelPatch {
         deserialize_with = "present"
     )]
     pub description: Option<Option<String>>,
-    /// Restricts the label to this pair (with `to_type`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_type: Option<crate::types::RecordType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -245,6 +245,7 @@ fn render(share_headers: bool) -> String {
         }
     }
     for path in doc.paths.values_mut() {
+        unwrap_lone_refs(path);
         let Some(path) = path.as_object_mut() else {
             continue;
         };
@@ -253,6 +254,7 @@ fn render(share_headers: bool) -> String {
         }
     }
     if let Some(components) = doc.rest.get_mut("components") {
+        unwrap_lone_refs(components);
         close_request_bodies(&doc.paths, components);
         if share_headers {
             header_components::share(&mut doc.paths, components);
@@ -307,6 +309,91 @@ fn document_parameter_patterns(entry: &mut serde_json::Value) {
             _ => continue,
         };
         parameter["schema"]["pattern"] = pattern.into();
+    }
+}
+
+/// poem-openapi writes a described reference (a property whose type is another schema,
+/// with a doc comment) as `allOf: [{$ref}, {description}]`, which several generators
+/// refuse (openapi-python-client: "Cannot take allOf a non-object") and which says no
+/// more than the reference. Each becomes a plain `$ref`; as OpenAPI 3.0 ignores a
+/// `$ref`'s siblings, its description moves to the object that holds the property, as a
+/// line naming the field.
+fn unwrap_lone_refs(value: &mut serde_json::Value) {
+    /// The `$ref` an `allOf` wraps, if the wrapper says nothing else but a description.
+    fn lone_ref(schema: &serde_json::Value) -> Option<serde_json::Value> {
+        let object = schema.as_object()?;
+        if object.keys().any(|k| k != "allOf" && k != "description") {
+            return None;
+        }
+        let parts = object.get("allOf")?.as_array()?;
+        let mut reference = None;
+        for part in parts {
+            let part = part.as_object()?;
+            if part.contains_key("$ref") && part.len() == 1 && reference.is_none() {
+                reference = Some(serde_json::Value::Object(part.clone()));
+            } else if part.keys().any(|k| k != "description") {
+                return None;
+            }
+        }
+        reference
+    }
+    let description = |schema: &serde_json::Value| -> Option<String> {
+        schema["description"]
+            .as_str()
+            .or_else(|| {
+                schema["allOf"]
+                    .as_array()?
+                    .iter()
+                    .find_map(|p| p["description"].as_str())
+            })
+            .map(str::to_owned)
+    };
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut notes = Vec::new();
+            if let Some(properties) = map
+                .get_mut("properties")
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                for (name, property) in properties.iter_mut() {
+                    if let Some(reference) = lone_ref(property) {
+                        if let Some(text) = description(property) {
+                            notes.push(format!("`{name}`: {text}"));
+                        }
+                        *property = reference;
+                    }
+                }
+            }
+            if !notes.is_empty() {
+                let mut text = map
+                    .get("description")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                for note in notes {
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(&note);
+                }
+                map.insert("description".into(), text.into());
+            }
+            for (_, child) in map.iter_mut() {
+                match lone_ref(child) {
+                    Some(reference) => *child = reference,
+                    None => unwrap_lone_refs(child),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                match lone_ref(item) {
+                    Some(reference) => *item = reference,
+                    None => unwrap_lone_refs(item),
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -458,6 +545,71 @@ mod tests {
         let mut doc = serde_json::from_str(&super::spec_json()).expect("the document is JSON");
         super::header_components::inline(&mut doc);
         doc
+    }
+
+    /// Every object of `value` with its JSON pointer.
+    fn objects<'a>(
+        value: &'a serde_json::Value,
+        at: String,
+        out: &mut Vec<(String, &'a serde_json::Map<String, serde_json::Value>)>,
+    ) {
+        match value {
+            serde_json::Value::Object(map) => {
+                out.push((at.clone(), map));
+                for (key, child) in map {
+                    objects(child, format!("{at}/{key}"), out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    objects(child, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn no_reference_is_wrapped_in_all_of_or_has_siblings() {
+        let doc = super::spec_json();
+        let doc: serde_json::Value = serde_json::from_str(&doc).expect("the document is JSON");
+        let mut all = Vec::new();
+        objects(&doc, String::new(), &mut all);
+        for (at, map) in all {
+            if map.contains_key("$ref") {
+                assert_eq!(
+                    map.len(),
+                    1,
+                    "{at}: a `$ref` with siblings (ignored in 3.0)"
+                );
+            }
+            if let Some(parts) = map.get("allOf").and_then(|p| p.as_array()) {
+                let schemas = parts
+                    .iter()
+                    .filter(|p| {
+                        p.as_object()
+                            .is_some_and(|p| p.keys().any(|k| k != "description"))
+                    })
+                    .count();
+                assert!(
+                    schemas > 1 && schemas == parts.len(),
+                    "{at}: an `allOf` around one schema (generators refuse it)"
+                );
+            }
+        }
+        // The description a wrapped reference carried is kept, on the object holding it.
+        let label = &doc["components"]["schemas"]["AssociationLabelCreate"];
+        assert_eq!(
+            label["properties"]["from_type"]["$ref"],
+            "#/components/schemas/RecordType"
+        );
+        assert!(
+            label["description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("`from_type`: Restricts"),
+            "{label}"
+        );
     }
 
     #[test]
