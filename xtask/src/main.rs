@@ -130,10 +130,9 @@ fn generate_pages(spec: &str) -> anyhow::Result<String> {
         if !paged {
             continue;
         }
-        let page = schema_name(
-            &op["responses"]["200"]["content"]["application/json; charset=utf-8"]["schema"]["$ref"],
-        )
-        .context(format!("{} has no page schema", op["operationId"]))?;
+        let page =
+            schema_name(&op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"])
+                .context(format!("{} has no page schema", op["operationId"]))?;
         let item = schema_name(
             &spec["components"]["schemas"][&page]["properties"]["data"]["items"]["$ref"],
         )

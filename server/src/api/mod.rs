@@ -253,7 +253,11 @@ fn render(share_headers: bool) -> String {
             document_parameter_patterns(entry);
         }
     }
+    for path in doc.paths.values_mut() {
+        plain_json_media_type(path);
+    }
     if let Some(components) = doc.rest.get_mut("components") {
+        plain_json_media_type(components);
         unwrap_lone_refs(components);
         close_request_bodies(&doc.paths, components);
         if share_headers {
@@ -309,6 +313,40 @@ fn document_parameter_patterns(entry: &mut serde_json::Value) {
             _ => continue,
         };
         parameter["schema"]["pattern"] = pattern.into();
+    }
+}
+
+/// The media type the document names for JSON bodies.
+pub const JSON_MEDIA_TYPE: &str = "application/json";
+
+/// poem-openapi names JSON bodies `application/json; charset=utf-8`, a media type with a
+/// parameter that some generators do not recognise as JSON. The document says
+/// `application/json` (JSON is UTF-8 by definition, RFC 8259); the server still sends
+/// the charset in its `Content-Type` header, which is the same media type.
+fn plain_json_media_type(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(content) = map
+                .get_mut("content")
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                let renamed = std::mem::take(content)
+                    .into_iter()
+                    .map(|(media, body)| {
+                        let essence = media.split(';').next().unwrap_or_default().trim();
+                        if essence == JSON_MEDIA_TYPE {
+                            (JSON_MEDIA_TYPE.to_owned(), body)
+                        } else {
+                            (media, body)
+                        }
+                    })
+                    .collect();
+                *content = renamed;
+            }
+            map.values_mut().for_each(plain_json_media_type);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(plain_json_media_type),
+        _ => {}
     }
 }
 
@@ -613,6 +651,24 @@ mod tests {
     }
 
     #[test]
+    fn json_bodies_are_named_application_json_without_parameters() {
+        let doc = super::spec_json();
+        assert!(
+            !doc.contains("charset"),
+            "a media type with a charset is left"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&doc).expect("the document is JSON");
+        let mut all = Vec::new();
+        objects(&doc, String::new(), &mut all);
+        let json_bodies = all
+            .iter()
+            .filter_map(|(_, map)| map.get("content")?.as_object())
+            .filter(|content| content.contains_key(super::JSON_MEDIA_TYPE))
+            .count();
+        assert!(json_bodies > 100, "only {json_bodies} JSON bodies");
+    }
+
+    #[test]
     fn the_document_lists_every_error_code_clients_can_receive() {
         let doc = document();
         let description = doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]
@@ -730,8 +786,7 @@ mod tests {
                     .find(|(status, _)| status.starts_with('2'))
                     .map(|(_, resp)| resp)
                     .expect("a success response");
-                let schema = success["content"]["application/json; charset=utf-8"]["schema"]
-                    ["$ref"]
+                let schema = success["content"][super::JSON_MEDIA_TYPE]["schema"]["$ref"]
                     .as_str()
                     .unwrap_or_default()
                     .trim_start_matches("#/components/schemas/");
@@ -811,7 +866,7 @@ mod tests {
                 );
                 for (status, resp) in op["responses"].as_object().into_iter().flatten() {
                     if status.starts_with('4') || status.starts_with('5') {
-                        let schema = &resp["content"]["application/json; charset=utf-8"]["schema"];
+                        let schema = &resp["content"][super::JSON_MEDIA_TYPE]["schema"];
                         assert_eq!(
                             schema["$ref"], "#/components/schemas/ErrorEnvelope",
                             "{id} {status}: not the shared error schema"
