@@ -173,6 +173,16 @@ pub async fn rotate_secret(
         .ok_or(AppError::NotFound("webhook endpoint"))
 }
 
+/// Takes the endpoint's row lock for the rest of the transaction (see the worker's lock
+/// order), without writing the row.
+pub async fn lock_endpoint(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    query("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 /// Disables an enabled endpoint for `reason` (`gone`, `failing`) and fails its pending
 /// deliveries. `None` when it was already disabled, so only one caller reports it.
 pub async fn disable(tx: &mut TenantTx, id: Uuid, reason: &str) -> AppResult<Option<EndpointRow>> {

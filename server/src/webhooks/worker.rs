@@ -257,10 +257,15 @@ impl Worker {
             duration_ms,
             "webhook attempt"
         );
+        // Lock order: the endpoint's row before the delivery's, the order in which
+        // deleting or disabling an endpoint takes them (its row, then its deliveries by
+        // cascade or by failing them). Recording the attempt first and touching the
+        // endpoint after deadlocks with a concurrent DELETE of the endpoint, which its
+        // client then sees as a `409 conflict`.
         let mut tx = TenantTx::begin(&self.pool, claim.tenant_id).await?;
-        repo::record_attempt(&mut tx, claim, &attempt, next).await?;
-        if outcome.delivered() {
+        let disable_for = if outcome.delivered() {
             repo::endpoint_succeeded(&mut tx, claim.endpoint_id).await?;
+            None
         } else {
             let failing_since = repo::endpoint_failed(&mut tx, claim.endpoint_id).await?;
             let failing_too_long = failing_since.is_some_and(|since| {
@@ -268,19 +273,25 @@ impl Worker {
                     .to_std()
                     .is_ok_and(|d| d >= self.settings.disable_after)
             });
-            let reason = if outcome.status == Some(410) {
+            if outcome.status == Some(410) {
                 Some("gone")
             } else if failing_too_long {
                 Some("failing")
             } else {
                 None
-            };
-            if let Some(reason) = reason {
-                if let Some(row) = repo::disable(&mut tx, claim.endpoint_id, reason).await? {
-                    tracing::info!(endpoint_id = %row.id, reason, "webhook endpoint disabled");
-                    let endpoint = (self.endpoint_data)(row);
-                    events::emit(&mut tx, EventType::WebhookEndpointDisabled, &endpoint).await?;
-                }
+            }
+        };
+        if disable_for.is_some() {
+            repo::lock_endpoint(&mut tx, claim.endpoint_id).await?;
+        }
+        // Disabling fails the endpoint's pending deliveries, this one included if it is
+        // to be retried: it must come after the attempt has set this delivery's status.
+        repo::record_attempt(&mut tx, claim, &attempt, next).await?;
+        if let Some(reason) = disable_for {
+            if let Some(row) = repo::disable(&mut tx, claim.endpoint_id, reason).await? {
+                tracing::info!(endpoint_id = %row.id, reason, "webhook endpoint disabled");
+                let endpoint = (self.endpoint_data)(row);
+                events::emit(&mut tx, EventType::WebhookEndpointDisabled, &endpoint).await?;
             }
         }
         tx.commit().await
