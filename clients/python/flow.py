@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 from momentum_client import AuthenticatedClient
 from momentum_client.api.contacts import contacts_create, contacts_get, contacts_list, contacts_update
 from momentum_client.api.webhooks import webhook_endpoints_create, webhook_endpoints_delete
-from momentum_client.errors import UnexpectedStatus
 from momentum_client.models import (
     Contact,
     ContactCreate,
@@ -126,21 +125,11 @@ def verified_delivery(webhook: Webhook, event_type: str, record_id: str) -> dict
 
 
 def delete_endpoint(client: AuthenticatedClient, endpoint_id: uuid.UUID) -> None:
-    # The worker records the delivery just received on the endpoint (its health) in a
-    # transaction of its own; a delete that collides with it is answered `409 conflict`,
-    # "send it again" (not in the document's responses for this operation, so the client
-    # raises UnexpectedStatus). It is sent again, as the answer says.
-    for attempt in range(1, 6):
-        try:
-            removed = webhook_endpoints_delete.sync_detailed(endpoint_id, client=client)
-        except UnexpectedStatus as error:
-            if error.status_code != 409 or attempt == 5:
-                raise
-            log(f"deleting the endpoint collided with the worker (409), attempt {attempt}: sending it again")
-            time.sleep(0.2 * attempt)
-            continue
-        check(removed.status_code == 204, f"deleting the endpoint: {int(removed.status_code)}")
-        return
+    # Deleting the endpoint right after its delivery races the worker recording that
+    # delivery (the endpoint's health); the server orders their locks so that this is never
+    # a conflict.
+    removed = webhook_endpoints_delete.sync_detailed(endpoint_id, client=client)
+    check(removed.status_code == 204, f"deleting the endpoint: {int(removed.status_code)}")
 
 
 # --- the flow -------------------------------------------------------------------------
