@@ -47,6 +47,13 @@ pub struct WebhookEvent {
     pub event: Event,
 }
 
+impl WebhookEvent {
+    /// The event's type, e.g. `contact.created`.
+    pub fn event_type(&self) -> &str {
+        self.event.event_type()
+    }
+}
+
 /// Declares [`Event`]: `Variant(DataType) = "event.type",` per event of the catalogue.
 macro_rules! catalogue {
     ($($(#[$doc:meta])* $variant:ident($data:ty) = $name:literal,)*) => {
