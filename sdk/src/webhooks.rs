@@ -62,6 +62,9 @@ macro_rules! catalogue {
         /// decode as [`Event::Unknown`].
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
+        // One event is decoded per request and matched by value: boxing the larger
+        // variants would save little and make every pattern dereference.
+        #[allow(clippy::large_enum_variant)]
         pub enum Event {
             $($(#[$doc])* $variant($data),)*
             /// An event type this SDK does not know, as sent.
