@@ -369,7 +369,9 @@ impl TestApp {
 
     /// A new device's QR login, started without credentials: its id and poll secret.
     pub async fn start_qr_login(&self) -> momentum_sdk::types::QrSessionCreated {
-        Client::new(&self.base_url)
+        Client::builder(&self.base_url)
+            .build()
+            .expect("a client without credentials")
             .auth_qr_sessions_create()
             .send()
             .await
@@ -387,7 +389,9 @@ impl TestApp {
             .send()
             .await
             .expect("approve the QR login");
-        Client::new(&self.base_url)
+        Client::builder(&self.base_url)
+            .build()
+            .expect("a client without credentials")
             .auth_qr_sessions_exchange()
             .id(session.id)
             .x_poll_secret(session.poll_secret)

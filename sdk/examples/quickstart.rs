@@ -6,9 +6,9 @@
 //!     cargo run -p momentum-sdk --example quickstart
 //! ```
 //!
-//! It creates a contact safely (a retry policy with an idempotency key: run it twice and
-//! the second run finds the first contact rather than a duplicate error), changes it with
-//! a merge patch, and reads every contact as one stream across pages.
+//! It creates a contact safely (the client retries with one idempotency key per call; run
+//! it twice and the second run finds the first contact rather than a duplicate error),
+//! changes it with a merge patch, and reads every contact as one stream across pages.
 
 use futures::TryStreamExt;
 use momentum_sdk::pagination::Paginate;
@@ -22,7 +22,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("MOMENTUM_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     let key = std::env::var("MOMENTUM_API_KEY")
         .map_err(|_| "set MOMENTUM_API_KEY to a key (the server prints a demo key at start)")?;
-    let client = Client::with_api_key(&url, &key)?;
+    // Lost answers, 429, 502, 503 and 504 are retried, a create with one
+    // Idempotency-Key for every attempt: never made twice.
+    let client = Client::builder(&url)
+        .api_key(key)
+        .retry(RetryPolicy::default())
+        .build()?;
 
     let email = "ada@quickstart.example";
     let existing = client
@@ -35,21 +40,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let contact = match existing.into_iter().next() {
         Some(contact) => contact,
         None => {
-            let body = ContactCreate {
-                first_name: Some("Ada".parse()?),
-                last_name: Some("Lovelace".parse()?),
-                email: Some(email.into()),
-                ..Default::default()
-            };
-            // Lost answers, 429 and 503 are retried with one Idempotency-Key: never twice.
-            RetryPolicy::default()
-                .send(|key| {
-                    client
-                        .contacts_create()
-                        .idempotency_key(key)
-                        .body(body.clone())
-                        .send()
-                })
+            client
+                .contacts_create()
+                .body(
+                    ContactCreate::builder()
+                        .first_name("Ada")
+                        .last_name("Lovelace")
+                        .email(email),
+                )
+                .send()
                 .await?
                 .into_inner()
                 .data
@@ -61,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .contacts_update()
         .id(contact.id.to_string())
         .body(ContactPatch {
-            title: Some(Some("Analyst".parse()?)),
+            title: Some(Some("Analyst".into())),
             ..Default::default()
         })
         .send()

@@ -1,28 +1,39 @@
-//! An opt-in retry policy for calls that may be lost on the way: `429`, `503`, an
-//! `idempotency_key_in_use` `409`, connection errors and answers cut off in transit are
-//! retried with exponential backoff and jitter, waiting at least what `Retry-After` says.
-//! Every attempt of one call carries the same `Idempotency-Key`, so a create whose answer
-//! was lost is replayed by the server, never made twice.
+//! Retries, set once on the client: `429` (after at least its `Retry-After`), `502`,
+//! `503`, `504`, a `409 idempotency_key_in_use`, connection errors and answers cut off in
+//! transit are retried with exponential backoff and full jitter, up to a cap.
 //!
 //! ```no_run
-//! # async fn run(client: &momentum_sdk::Client) -> Result<(), momentum_sdk::Error<momentum_sdk::types::ErrorEnvelope>> {
-//! use momentum_sdk::retry::RetryPolicy;
-//! use momentum_sdk::types::ContactCreate;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use momentum_sdk::{retry::RetryPolicy, types::ContactCreate, Client};
 //!
-//! let body = ContactCreate { email: Some("ada@example.com".into()), ..Default::default() };
-//! let created = RetryPolicy::default()
-//!     .send(|key| client.contacts_create().idempotency_key(key).body(body.clone()).send())
+//! let client = Client::builder("https://api.example.com")
+//!     .api_key("mk_...")
+//!     .retry(RetryPolicy::default())
+//!     .build()?;
+//! // Sent with a fresh Idempotency-Key, the same on every attempt: a create whose
+//! // answer was lost is replayed by the server, never made twice.
+//! let created = client
+//!     .contacts_create()
+//!     .body(ContactCreate::builder().email("ada@example.com"))
+//!     .send()
 //!     .await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Every operation that takes an `Idempotency-Key` gets one: yours if you set it with
+//! `.idempotency_key(..)` (e.g. one stored with a job, so a restarted job does not create
+//! twice either), else a new UUID. A request the server may have acted on is repeated
+//! only if repeating it is safe: a `GET`, `PUT` or `DELETE`, or an operation sent with a
+//! key. Any other request (a `PATCH`, a `POST` without a key) is retried only when it
+//! surely did not reach the server: a refused connection, or a `429`.
 
-use std::future::Future;
 use std::time::Duration;
 
 use rand::Rng;
+use reqwest::header::{HeaderValue, RETRY_AFTER};
+use reqwest::{Method, Request, Response, StatusCode};
 
-use crate::types::ErrorEnvelope;
-use crate::{Error, ResponseValue};
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone)]
@@ -31,61 +42,80 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// The wait before the first retry; it doubles with each retry.
     pub base_delay: Duration,
-    /// The longest wait between attempts (`Retry-After` included).
+    /// The longest wait between attempts. A `Retry-After` longer than this is not waited
+    /// for: the answer is returned as it is.
     pub max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 5,
+            max_attempts: 4,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(30),
         }
     }
 }
 
-impl RetryPolicy {
-    /// Runs `call` with one idempotency key (a new UUID) until it succeeds, fails in a way
-    /// a retry cannot fix, or the attempts run out; returns the last result.
-    pub async fn send<T, F, Fut>(&self, call: F) -> Result<ResponseValue<T>, Error<ErrorEnvelope>>
-    where
-        F: Fn(String) -> Fut,
-        Fut: Future<Output = Result<ResponseValue<T>, Error<ErrorEnvelope>>>,
-    {
-        self.send_with_key(&uuid::Uuid::new_v4().to_string(), call)
-            .await
-    }
+/// What one attempt's outcome means for the next.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Done,
+    /// Retry, waiting at least this long (the server's `Retry-After`).
+    Retry(Option<Duration>),
+}
 
-    /// [`RetryPolicy::send`] with a key of the caller's (e.g. one stored with a job, so a
-    /// restarted job does not create twice either).
-    pub async fn send_with_key<T, F, Fut>(
+impl RetryPolicy {
+    /// Sends `request` through `http`, retrying as the module's docs say. Answers are
+    /// read in full here, so one cut off in transit is retried too.
+    pub(crate) async fn execute(
         &self,
-        key: &str,
-        call: F,
-    ) -> Result<ResponseValue<T>, Error<ErrorEnvelope>>
-    where
-        F: Fn(String) -> Fut,
-        Fut: Future<Output = Result<ResponseValue<T>, Error<ErrorEnvelope>>>,
-    {
+        http: &reqwest::Client,
+        mut request: Request,
+        operation: &str,
+    ) -> reqwest::Result<Response> {
+        let keyed = crate::operations::KEYED.contains(&operation);
+        if keyed && !request.headers().contains_key(IDEMPOTENCY_KEY) {
+            let key = uuid::Uuid::new_v4().to_string();
+            if let Ok(value) = HeaderValue::from_str(&key) {
+                request.headers_mut().insert(IDEMPOTENCY_KEY, value);
+            }
+        }
+        let repeatable = keyed
+            || matches!(
+                *request.method(),
+                Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+            );
         let mut attempt = 1;
         loop {
-            let result = call(key.to_owned()).await;
-            let Err(err) = &result else {
-                return result;
+            // A body that cannot be cloned (a stream) is sent once.
+            let next = (attempt < self.max_attempts)
+                .then(|| request.try_clone())
+                .flatten();
+            let outcome = send_buffered(http, request).await;
+            let Some(next) = next else {
+                return outcome;
             };
-            let Some(asked) = retryable(err) else {
-                return result;
+            let verdict = match &outcome {
+                Ok(response) => verdict_for_answer(response, repeatable),
+                Err(err) if err.is_connect() => Verdict::Retry(None),
+                Err(_) if repeatable => Verdict::Retry(None),
+                Err(_) => Verdict::Done,
             };
-            if attempt >= self.max_attempts {
-                return result;
+            let Verdict::Retry(asked) = verdict else {
+                return outcome;
+            };
+            if asked.is_some_and(|asked| asked > self.max_delay) {
+                return outcome;
             }
-            tokio_sleep(self.delay(attempt, asked)).await;
+            tokio::time::sleep(self.delay(attempt, asked)).await;
+            request = next;
             attempt += 1;
         }
     }
 
-    /// Exponential backoff with full jitter, but never less than the server asked.
+    /// Exponential backoff with full jitter, at least what the server asked, at most
+    /// `max_delay`.
     fn delay(&self, attempt: u32, asked: Option<Duration>) -> Duration {
         let ceiling = self
             .base_delay
@@ -96,30 +126,59 @@ impl RetryPolicy {
     }
 }
 
-/// `Some(Retry-After)` when a retry may succeed; `None` when it cannot.
-fn retryable(err: &Error<ErrorEnvelope>) -> Option<Option<Duration>> {
-    match err {
-        Error::ErrorResponse(resp) => {
-            let status = resp.status().as_u16();
-            let in_use = status == 409 && resp.error.code == "idempotency_key_in_use";
-            (status == 429 || status == 503 || in_use).then(|| {
-                resp.headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs)
-            })
+fn verdict_for_answer(response: &Response, repeatable: bool) -> Verdict {
+    let asked = || {
+        response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+    };
+    match response.status() {
+        // Refused before anything was done.
+        StatusCode::TOO_MANY_REQUESTS => Verdict::Retry(asked()),
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+            if repeatable =>
+        {
+            Verdict::Retry(asked())
         }
-        // The request may or may not have reached the server: the key makes it safe.
-        Error::CommunicationError(_) | Error::ResponseBodyError(_) => Some(None),
-        Error::UnexpectedResponse(resp) if resp.status().as_u16() == 503 => Some(None),
-        _ => None,
+        // Another attempt with this key is still running: its answer will be replayed.
+        StatusCode::CONFLICT if repeatable && key_in_use(response) => Verdict::Retry(asked()),
+        _ => Verdict::Done,
     }
 }
 
-async fn tokio_sleep(duration: Duration) {
-    // The SDK already runs on tokio (reqwest); its timer needs no extra feature.
-    tokio::time::sleep(duration).await;
+/// Whether a buffered `409` is `idempotency_key_in_use`. The body is already in memory
+/// ([`send_buffered`]); reading it here would consume it, so the check looks at a copy
+/// kept in the response's extensions.
+fn key_in_use(response: &Response) -> bool {
+    response
+        .extensions()
+        .get::<Body>()
+        .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body.0).ok())
+        .is_some_and(|json| json["error"]["code"] == "idempotency_key_in_use")
+}
+
+#[derive(Clone)]
+struct Body(bytes::Bytes);
+
+/// Sends `request` and reads its answer in full, so a connection that drops mid-body is
+/// an error of this attempt rather than of the caller's decoding.
+async fn send_buffered(http: &reqwest::Client, request: Request) -> reqwest::Result<Response> {
+    let response = http.execute(request).await?;
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    let mut rebuilt = http::Response::new(body.clone());
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    if status == StatusCode::CONFLICT {
+        rebuilt.extensions_mut().insert(Body(body));
+    }
+    Ok(Response::from(rebuilt))
 }
 
 #[cfg(test)]
@@ -145,5 +204,47 @@ mod tests {
             policy.delay(1, Some(Duration::from_secs(3600))),
             Duration::from_secs(30)
         );
+    }
+
+    fn answer(status: u16, body: &str) -> Response {
+        let mut response = http::Response::new(bytes::Bytes::from(body.to_owned()));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or_default();
+        if status == 409 {
+            response
+                .extensions_mut()
+                .insert(Body(bytes::Bytes::from(body.to_owned())));
+        }
+        Response::from(response)
+    }
+
+    #[test]
+    fn only_safe_repeats_follow_an_answer_the_server_may_have_acted_on() {
+        for status in [502, 503, 504] {
+            assert_eq!(
+                verdict_for_answer(&answer(status, ""), true),
+                Verdict::Retry(None)
+            );
+            assert_eq!(
+                verdict_for_answer(&answer(status, ""), false),
+                Verdict::Done
+            );
+        }
+        assert_eq!(
+            verdict_for_answer(&answer(429, ""), false),
+            Verdict::Retry(None)
+        );
+        let in_use = r#"{"error":{"code":"idempotency_key_in_use"}}"#;
+        assert_eq!(
+            verdict_for_answer(&answer(409, in_use), true),
+            Verdict::Retry(None)
+        );
+        let conflict = r#"{"error":{"code":"conflict"}}"#;
+        assert_eq!(
+            verdict_for_answer(&answer(409, conflict), true),
+            Verdict::Done
+        );
+        for status in [200, 400, 404, 412, 422, 500] {
+            assert_eq!(verdict_for_answer(&answer(status, ""), true), Verdict::Done);
+        }
     }
 }

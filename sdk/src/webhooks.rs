@@ -1,13 +1,18 @@
-//! Verifying the webhooks Momentum sends, so a receiver is a few lines:
+//! Verifying the webhooks Momentum sends, and decoding them into a typed [`Event`], so a
+//! receiver is a few lines:
 //!
 //! ```
 //! # fn handle(headers: &reqwest::header::HeaderMap, body: &[u8]) -> Result<(), momentum_sdk::webhooks::VerifyError> {
+//! use momentum_sdk::webhooks::{verify, Event};
+//!
 //! // `secret` is the `whsec_...` shown when the endpoint was created.
 //! let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-//! let event = momentum_sdk::webhooks::verify(secret, headers, body)?;
-//! if event.event_type == "contact.created" {
-//!     let contact: momentum_sdk::types::Contact = event.data_as()?;
-//!     println!("new contact {}", contact.id);
+//! let webhook = verify(secret, headers, body)?;
+//! match webhook.event {
+//!     Event::ContactCreated(contact) => println!("new contact {}", contact.id),
+//!     Event::LeadWon(lead) => println!("won {}", lead.title),
+//!     Event::Unknown { event_type, .. } => println!("{event_type}: newer than this SDK"),
+//!     other => println!("{}", other.event_type()),
 //! }
 //! # Ok(()) }
 //! ```
@@ -26,29 +31,182 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::types;
+
 /// How far `webhook-timestamp` may be from the receiver's clock, either way.
 pub const TOLERANCE_SECS: i64 = 300;
 
 /// A verified webhook.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEvent {
     /// The event's id (`webhook-id`), the same on every retry.
-    #[serde(skip)]
     pub id: String,
-    /// E.g. `contact.created`; see the `EventType` schema for the catalogue.
-    #[serde(rename = "type")]
-    pub event_type: String,
     /// When the change happened.
     pub timestamp: DateTime<Utc>,
-    /// The resource as the API returns it.
-    pub data: serde_json::Value,
+    /// What happened, with its typed `data`.
+    pub event: Event,
 }
 
 impl WebhookEvent {
-    /// `data` as a typed resource, e.g. [`crate::types::Contact`].
-    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, VerifyError> {
-        serde_json::from_value(self.data.clone()).map_err(VerifyError::Body)
+    /// The event's type, e.g. `contact.created`.
+    pub fn event_type(&self) -> &str {
+        self.event.event_type()
     }
+}
+
+/// Declares [`Event`]: `Variant(DataType) = "event.type",` per event of the catalogue.
+macro_rules! catalogue {
+    ($($(#[$doc:meta])* $variant:ident($data:ty) = $name:literal,)*) => {
+        /// An event of the catalogue (the document's `EventType`) with its `data`, the
+        /// resource as the API returns it. Events added after this SDK was generated
+        /// decode as [`Event::Unknown`].
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        // One event is decoded per request and matched by value: boxing the larger
+        // variants would save little and make every pattern dereference.
+        #[allow(clippy::large_enum_variant)]
+        pub enum Event {
+            $($(#[$doc])* $variant($data),)*
+            /// An event type this SDK does not know, as sent.
+            Unknown {
+                event_type: String,
+                data: serde_json::Value,
+            },
+        }
+
+        impl Event {
+            /// The event's type, e.g. `contact.created`.
+            pub fn event_type(&self) -> &str {
+                match self {
+                    $(Self::$variant(_) => $name,)*
+                    Self::Unknown { event_type, .. } => event_type,
+                }
+            }
+
+            /// The event of type `event_type` carrying `data`; fails only if `data` is
+            /// not what a known type carries.
+            pub fn from_parts(
+                event_type: String,
+                data: serde_json::Value,
+            ) -> Result<Self, serde_json::Error> {
+                Ok(match event_type.as_str() {
+                    $($name => Self::$variant(serde_json::from_value(data)?),)*
+                    _ => Self::Unknown { event_type, data },
+                })
+            }
+        }
+
+        #[cfg(test)]
+        const CATALOGUE: &[&str] = &[$($name),*];
+    };
+}
+
+catalogue! {
+    /// A contact was created.
+    ContactCreated(types::Contact) = "contact.created",
+    /// A contact was changed.
+    ContactUpdated(types::Contact) = "contact.updated",
+    /// A contact was moved to the trash (with its `deleted_at`).
+    ContactDeleted(types::Contact) = "contact.deleted",
+    /// A contact came back from the trash.
+    ContactRestored(types::Contact) = "contact.restored",
+    /// A duplicate contact was merged into another.
+    ContactMerged(ContactMerged) = "contact.merged",
+    /// A company was created.
+    CompanyCreated(types::Company) = "company.created",
+    /// A company was changed.
+    CompanyUpdated(types::Company) = "company.updated",
+    /// A company was moved to the trash (with its `deleted_at`).
+    CompanyDeleted(types::Company) = "company.deleted",
+    /// A company came back from the trash.
+    CompanyRestored(types::Company) = "company.restored",
+    /// A duplicate company was merged into another.
+    CompanyMerged(CompanyMerged) = "company.merged",
+    /// A lead was created.
+    LeadCreated(types::Lead) = "lead.created",
+    /// A lead was changed.
+    LeadUpdated(types::Lead) = "lead.updated",
+    /// A lead was moved to the trash (with its `deleted_at`).
+    LeadDeleted(types::Lead) = "lead.deleted",
+    /// A lead came back from the trash.
+    LeadRestored(types::Lead) = "lead.restored",
+    /// A lead moved to another stage (sent with `lead.updated`).
+    LeadStageChanged(types::Lead) = "lead.stage_changed",
+    /// A lead's status became `won`.
+    LeadWon(types::Lead) = "lead.won",
+    /// A lead's status became `lost`.
+    LeadLost(types::Lead) = "lead.lost",
+    /// A lead was converted into a contact and a company.
+    LeadConverted(types::Lead) = "lead.converted",
+    /// A pipeline was created (with its stages).
+    PipelineCreated(types::Pipeline) = "pipeline.created",
+    /// A pipeline or one of its stages changed.
+    PipelineUpdated(types::Pipeline) = "pipeline.updated",
+    /// A pipeline was deleted (as it was before).
+    PipelineDeleted(types::Pipeline) = "pipeline.deleted",
+    /// An activity was created.
+    ActivityCreated(types::Activity) = "activity.created",
+    /// An activity was changed or completed.
+    ActivityUpdated(types::Activity) = "activity.updated",
+    /// An activity was moved to the trash (with its `deleted_at`).
+    ActivityDeleted(types::Activity) = "activity.deleted",
+    /// An activity came back from the trash.
+    ActivityRestored(types::Activity) = "activity.restored",
+    /// A custom field was defined.
+    CustomFieldCreated(types::CustomField) = "custom_field.created",
+    /// A custom field definition changed.
+    CustomFieldUpdated(types::CustomField) = "custom_field.updated",
+    /// A custom field was deleted, and its values with it (as it was before).
+    CustomFieldDeleted(types::CustomField) = "custom_field.deleted",
+    /// Two records were associated.
+    AssociationCreated(types::Association) = "association.created",
+    /// An association was deleted (as it was before).
+    AssociationDeleted(types::Association) = "association.deleted",
+    /// Sent by `POST /v1/webhook-endpoints/{id}/test` to that endpoint only.
+    WebhookTest(WebhookTest) = "webhook.test",
+    /// The server disabled an endpoint (with its `disabled_reason`).
+    WebhookEndpointDisabled(types::WebhookEndpoint) = "webhook_endpoint.disabled",
+}
+
+/// The `data` of `contact.merged`. (The document has no schema for it: events are not
+/// operations' answers.)
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ContactMerged {
+    /// The contact that remains, after the merge.
+    pub survivor: types::Contact,
+    /// The id of the duplicate, now deleted.
+    pub merged_id: uuid::Uuid,
+    /// The duplicate as it was before the merge.
+    pub merged: types::Contact,
+}
+
+/// The `data` of `company.merged`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CompanyMerged {
+    /// The company that remains, after the merge.
+    pub survivor: types::Company,
+    /// The id of the duplicate, now deleted.
+    pub merged_id: uuid::Uuid,
+    /// The duplicate as it was before the merge.
+    pub merged: types::Company,
+}
+
+/// The `data` of `webhook.test`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WebhookTest {
+    /// The endpoint tested.
+    pub endpoint_id: uuid::Uuid,
+    /// A human-readable note.
+    pub message: String,
+}
+
+/// The body as sent: `{"type", "timestamp", "data"}`.
+#[derive(Deserialize)]
+struct Body {
+    #[serde(rename = "type")]
+    event_type: String,
+    timestamp: DateTime<Utc>,
+    data: serde_json::Value,
 }
 
 /// Why a request is not a genuine, fresh webhook from Momentum.
@@ -64,7 +222,7 @@ pub enum VerifyError {
     InvalidSecret,
     /// No signature matches: not sent by Momentum with this secret, or altered.
     SignatureMismatch,
-    /// Signed, but the body is not a webhook event (or not the type asked for).
+    /// Signed, but the body is not a webhook event, or its `data` not what its type carries.
     Body(serde_json::Error),
 }
 
@@ -140,9 +298,12 @@ pub fn verify_parts(
     if !genuine {
         return Err(VerifyError::SignatureMismatch);
     }
-    let mut event: WebhookEvent = serde_json::from_slice(body).map_err(VerifyError::Body)?;
-    event.id = id.to_owned();
-    Ok(event)
+    let body: Body = serde_json::from_slice(body).map_err(VerifyError::Body)?;
+    Ok(WebhookEvent {
+        id: id.to_owned(),
+        timestamp: body.timestamp,
+        event: Event::from_parts(body.event_type, body.data).map_err(VerifyError::Body)?,
+    })
 }
 
 #[cfg(test)]
@@ -152,8 +313,9 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    const BODY: &[u8] =
-        br#"{"type":"contact.created","timestamp":"2026-11-26T10:00:00Z","data":{"id":"x"}}"#;
+    const BODY: &[u8] = br#"{"type":"contact.created","timestamp":"2026-11-26T10:00:00Z",
+        "data":{"id":"0192f4a0-0000-7000-8000-000000000001","first_name":"Ada","tags":[],
+        "custom_fields":{},"created_at":"2026-11-26T10:00:00Z","updated_at":"2026-11-26T10:00:00Z"}}"#;
 
     fn signature(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
         let key = STANDARD
@@ -168,10 +330,60 @@ mod tests {
     #[test]
     fn a_genuine_request_verifies_and_decodes() {
         let sig = signature(SECRET, "evt_1", 1_000, BODY);
-        let event = verify_parts(SECRET, "evt_1", "1000", &sig, BODY, 1_010).unwrap();
-        assert_eq!(event.id, "evt_1");
-        assert_eq!(event.event_type, "contact.created");
-        assert_eq!(event.data["id"], "x");
+        let webhook = verify_parts(SECRET, "evt_1", "1000", &sig, BODY, 1_010).unwrap();
+        assert_eq!(webhook.id, "evt_1");
+        let Event::ContactCreated(contact) = &webhook.event else {
+            panic!("{webhook:?}");
+        };
+        assert_eq!(contact.first_name.as_deref(), Some("Ada"));
+        assert_eq!(webhook.event.event_type(), "contact.created");
+    }
+
+    #[test]
+    fn a_newer_servers_event_decodes_as_unknown_and_bad_data_is_refused() {
+        let body =
+            br#"{"type":"contact.archived","timestamp":"2026-11-26T10:00:00Z","data":{"id":"x"}}"#;
+        let sig = signature(SECRET, "e", 1_000, body);
+        let webhook = verify_parts(SECRET, "e", "1000", &sig, body, 1_000).unwrap();
+        assert_eq!(
+            webhook.event,
+            Event::Unknown {
+                event_type: "contact.archived".into(),
+                data: serde_json::json!({"id": "x"})
+            }
+        );
+        let body =
+            br#"{"type":"contact.created","timestamp":"2026-11-26T10:00:00Z","data":{"id":"x"}}"#;
+        let sig = signature(SECRET, "e", 1_000, body);
+        assert!(matches!(
+            verify_parts(SECRET, "e", "1000", &sig, body, 1_000),
+            Err(VerifyError::Body(_))
+        ));
+    }
+
+    /// The enum must know every event of the document's catalogue (`EventType`), or a
+    /// new event would reach receivers only as `Unknown`.
+    #[test]
+    fn the_enum_covers_the_documents_catalogue() {
+        let spec: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../openapi/openapi.json"
+        )))
+        .unwrap();
+        let mut documented: Vec<&str> = spec["components"]["schemas"]["EventType"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let mut known = CATALOGUE.to_vec();
+        documented.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(
+            known, documented,
+            "webhooks::Event and the document's EventType differ: add the new events to \
+             `catalogue!` in sdk/src/webhooks.rs"
+        );
     }
 
     #[test]

@@ -12,11 +12,12 @@ use anyhow::{bail, Context};
 mod breaking;
 mod configuration;
 mod links;
+mod sdk;
 
 const USAGE: &str =
     "usage: cargo xtask <openapi | sdk | configuration | generate | links | breaking>
   openapi        write openapi/openapi.json from the server's definitions
-  sdk            write sdk/src/generated.rs, patch.rs and pages.rs from openapi/openapi.json
+  sdk            write sdk/src/generated.rs, patch.rs, pages.rs and operations.rs from openapi/openapi.json
   configuration  write docs/configuration.md from the server's flags and variables
   generate       all three, in that order
   links          check the Markdown guides' relative links and anchors, and that the
@@ -82,6 +83,10 @@ fn patch_path() -> PathBuf {
 
 fn pages_path() -> PathBuf {
     root().join("sdk/src/pages.rs")
+}
+
+fn operations_path() -> PathBuf {
+    root().join("sdk/src/operations.rs")
 }
 
 fn configuration_path() -> PathBuf {
@@ -276,12 +281,14 @@ fn generate_patches(spec: &str) -> anyhow::Result<String> {
 /// progenitor's output for `spec` (the text of an OpenAPI 3.0 document), formatted.
 fn generate_sdk(spec: &str) -> anyhow::Result<String> {
     let json: serde_json::Value = serde_json::from_str(spec).context("the document is not JSON")?;
+    let json = sdk::unconstrained(json);
     let spec: openapiv3::OpenAPI =
-        serde_json::from_str(spec).context("the document is not OpenAPI 3.0")?;
+        serde_json::from_value(json.clone()).context("the document is not OpenAPI 3.0")?;
     let mut settings = progenitor::GenerationSettings::default();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
         .with_tag(progenitor::TagStyle::Merged)
+        .with_inner_type(sdk::inner_type())
         .with_derive("PartialEq");
     // typify drops `None` fields, so a generated patch type could never send `null`; the
     // types of `sdk/src/patch.rs` can (JSON Merge Patch: `null` clears a field).
@@ -295,7 +302,8 @@ fn generate_sdk(spec: &str) -> anyhow::Result<String> {
     let tokens = progenitor::Generator::new(&settings)
         .generate_tokens(&spec)
         .context("progenitor could not generate the SDK")?;
-    let file: syn::File = syn::parse2(tokens).context("progenitor produced invalid Rust")?;
+    let mut file: syn::File = syn::parse2(tokens).context("progenitor produced invalid Rust")?;
+    sdk::refine(&mut file);
     Ok(format!("{SDK_HEADER}{}", prettyplease::unparse(&file)))
 }
 
@@ -351,6 +359,8 @@ fn main() -> anyhow::Result<()> {
         eprintln!("wrote {}", patch_path().display());
         std::fs::write(pages_path(), generate_pages(&spec)?)?;
         eprintln!("wrote {}", pages_path().display());
+        std::fs::write(operations_path(), sdk::generate_operations(&spec)?)?;
+        eprintln!("wrote {}", operations_path().display());
     }
     if docs {
         std::fs::write(configuration_path(), configuration::render())?;
@@ -457,6 +467,14 @@ mod tests {
         assert!(
             committed == pages,
             "sdk/src/pages.rs is stale: the document's list operations changed. Regenerate \
+             with `cargo xtask sdk` and commit it."
+        );
+        let operations =
+            sdk::generate_operations(&spec).expect("the committed document has operations");
+        let committed = std::fs::read_to_string(operations_path()).unwrap_or_default();
+        assert!(
+            committed == operations,
+            "sdk/src/operations.rs is stale: the document's conditional reads or keyed operations changed. Regenerate \
              with `cargo xtask sdk` and commit it."
         );
     }

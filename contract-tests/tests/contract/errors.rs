@@ -372,6 +372,10 @@ fn an_error_code_added_by_a_newer_server_still_decodes() {
     });
     let decoded: ErrorEnvelope = serde_json::from_value(body).expect("unknown codes decode");
     assert_eq!(decoded.error.code, "quota_exhausted");
+    assert_eq!(
+        decoded.code(),
+        momentum_sdk::ErrorCode::Unknown("quota_exhausted".into())
+    );
 }
 
 #[test]

@@ -190,7 +190,7 @@ async fn approve(app: &TestApp, approver: &Client) -> Result<(), u16> {
 fn client(app: &TestApp, credential: &Credential) -> Client {
     match &credential.token {
         Some(token) => app.client_with_key(token),
-        None => Client::new(&app.base_url),
+        None => Client::builder(&app.base_url).build().expect("a client"),
     }
 }
 

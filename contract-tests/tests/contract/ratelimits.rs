@@ -108,7 +108,7 @@ async fn one_request_over_the_quota_gets_exactly_one_429_and_passes_after_retry_
 #[tokio::test]
 async fn unauthenticated_login_calls_are_limited_per_client_address() {
     let app = TestApp::spawn_with_limits("auth=20/min:2").await;
-    let device = Client::new(&app.base_url);
+    let device = Client::builder(&app.base_url).build().expect("a client");
     device.auth_qr_sessions_create().send().await.unwrap();
     device.auth_qr_sessions_create().send().await.unwrap();
     match device.auth_qr_sessions_create().send().await {
@@ -536,7 +536,7 @@ async fn with_redis_killed_deny_answers_503_until_it_is_back() {
             assert_eq!(refused.into_inner().error.code, "service_unavailable");
         }
         // Calls limited per address, before any credential, are refused alike.
-        let device = Client::new(client.baseurl());
+        let device = Client::builder(client.baseurl()).build().expect("a client");
         let login = device.auth_qr_sessions_create().send().await;
         assert_eq!(
             login.err().and_then(|e| e.status()).map(|s| s.as_u16()),

@@ -195,10 +195,7 @@ async fn a_hundred_mixed_contacts_get_a_result_each_in_order_and_only_changes_ar
                 assert_eq!(result.status, BatchStatus::Created, "item {i}: {result:?}");
                 let data = result.data.as_ref().unwrap();
                 assert_eq!(data.email, items[i].email, "item {i}");
-                assert_eq!(
-                    data.first_name.as_deref(),
-                    items[i].first_name.as_deref().map(|s| s.as_str())
-                );
+                assert_eq!(data.first_name.as_deref(), items[i].first_name.as_deref());
                 assert_eq!(data.company_id, items[i].company_id);
                 assert!(result.error.is_none());
                 changes.push(("contact.created", data.clone()));

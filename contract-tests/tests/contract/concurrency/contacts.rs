@@ -3,7 +3,7 @@
 //! two updates from one version exactly one winning.
 
 use momentum_contract_tests::TestApp;
-use momentum_sdk::conditional::{current_etag, etag, is_not_modified};
+use momentum_sdk::conditional::{current_etag, etag, Conditional};
 use momentum_sdk::types;
 use momentum_sdk::Error;
 
@@ -92,9 +92,10 @@ async fn if_none_match_answers_304_without_a_body_while_the_tag_is_current() {
         .contacts_get()
         .id(ada.id)
         .if_none_match(&current)
-        .send()
-        .await;
-    assert!(is_not_modified(&result.unwrap_err()));
+        .send_conditional()
+        .await
+        .unwrap();
+    assert!(matches!(result, Conditional::NotModified));
 
     let fresh = c
         .contacts_get()
@@ -321,9 +322,13 @@ async fn a_contact_whose_company_goes_to_the_trash_keeps_its_link_and_its_tag() 
         .contacts_get()
         .id(ann.id)
         .if_none_match(linked.as_str())
-        .send()
-        .await;
-    assert!(is_not_modified(&result.unwrap_err()), "nothing changed");
+        .send_conditional()
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, Conditional::NotModified),
+        "nothing changed"
+    );
     let updated = c
         .contacts_update()
         .id(ann.id)

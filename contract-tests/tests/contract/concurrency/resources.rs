@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use momentum_contract_tests::receiver::Receiver;
 use momentum_contract_tests::TestApp;
-use momentum_sdk::conditional::{etag, is_not_modified};
+use momentum_sdk::conditional::{etag, Conditional};
 use momentum_sdk::types::{self, EventType};
 use serde_json::{json, Value};
 
@@ -355,15 +355,15 @@ async fn a_webhook_endpoint_s_tag_moves_with_its_delivery_health() {
             .webhook_endpoints_get()
             .id(id)
             .if_none_match(before.as_str())
-            .send()
+            .send_conditional()
             .await
         {
-            Ok(fresh) => {
+            Ok(Conditional::Modified(fresh)) => {
                 assert_ne!(etag(&fresh), Some(before.as_str()));
                 assert!(fresh.into_inner().data.last_success_at.is_some());
                 break;
             }
-            Err(err) if is_not_modified(&err) => {
+            Ok(Conditional::NotModified) => {
                 assert!(
                     tokio::time::Instant::now() < deadline,
                     "the tag never moved"

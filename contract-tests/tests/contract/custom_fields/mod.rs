@@ -31,8 +31,8 @@ pub fn definition(
     }
 }
 
-fn opts(options: &[&str]) -> Vec<types::CustomFieldCreateOptionsItem> {
-    options.iter().map(|o| o.parse().unwrap()).collect()
+fn opts(options: &[&str]) -> Vec<String> {
+    options.iter().map(|o| (*o).to_owned()).collect()
 }
 
 async fn define(c: &Client, body: types::CustomFieldCreate) -> types::CustomField {

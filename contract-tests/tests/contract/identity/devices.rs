@@ -48,7 +48,7 @@ async fn poll(
 async fn a_device_logs_in_with_a_qr_code_once() {
     let app = TestApp::spawn().await;
     // The device has no credential at all.
-    let device = Client::new(&app.base_url);
+    let device = Client::builder(&app.base_url).build().expect("a client");
     let started = device
         .auth_qr_sessions_create()
         .send()
@@ -229,7 +229,7 @@ async fn a_device_logs_in_with_a_qr_code_once() {
 #[tokio::test]
 async fn an_expired_qr_session_can_be_neither_approved_nor_exchanged() {
     let app = TestApp::spawn().await;
-    let device = Client::new(&app.base_url);
+    let device = Client::builder(&app.base_url).build().expect("a client");
     let session = app.start_qr_login().await;
     tokio::time::sleep(Duration::from_secs(TEST_QR_SESSION_TTL_SECS) + Duration::from_millis(300))
         .await;
@@ -284,7 +284,7 @@ async fn a_service_key_cannot_approve_a_login_and_others_tokens_stay_hidden() {
         }),
     )
     .await;
-    let device = Client::new(&app.base_url);
+    let device = Client::builder(&app.base_url).build().expect("a client");
     let session = app.start_qr_login().await;
     app.client_with_key(&service)
         .auth_qr_sessions_approve()
@@ -330,7 +330,7 @@ async fn a_session_token_is_never_stronger_than_the_key_that_approved_it() {
     // The owner's own key, restricted to reading contacts.
     let (_, reader_secret) = key(&app, &["contacts:read"], None).await;
     let reader = app.client_with_key(&reader_secret);
-    let device = Client::new(&app.base_url);
+    let device = Client::builder(&app.base_url).build().expect("a client");
     let session = app.start_qr_login().await;
     reader
         .auth_qr_sessions_approve()
@@ -396,7 +396,7 @@ async fn a_session_token_cannot_approve_another_login() {
     let app = TestApp::spawn().await;
     let issued = app.sign_in(&app.client).await;
     let token = app.client_with_key(&issued.token);
-    let device = Client::new(&app.base_url);
+    let device = Client::builder(&app.base_url).build().expect("a client");
     let session = app.start_qr_login().await;
     let err = token
         .auth_qr_sessions_approve()

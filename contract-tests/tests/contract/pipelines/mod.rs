@@ -103,7 +103,7 @@ fn assert_dense(stages: &[types::Stage]) {
 /// A lead placed by `pipeline_id` alone: it lands in the pipeline's first stage.
 async fn lead_in(c: &Client, pipeline_id: Uuid, title: &str) -> types::Lead {
     c.leads_create()
-        .body_map(|b| b.title(title).pipeline_id(Some(pipeline_id)))
+        .body_map(|b| b.title(title).pipeline_id(pipeline_id))
         .send()
         .await
         .expect("create a lead")

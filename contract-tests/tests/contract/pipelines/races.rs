@@ -278,7 +278,7 @@ async fn stage_with_a_lead(c: &Client, pipeline_id: Uuid, round: usize) -> (Uuid
         .id;
     let l = c
         .leads_create()
-        .body_map(|b| b.title("Deal").stage_id(Some(x)))
+        .body_map(|b| b.title("Deal").stage_id(x))
         .send()
         .await
         .expect("create a lead in the stage")

@@ -375,7 +375,7 @@ async fn reordering_puts_the_stages_in_the_given_order() {
     // without a lost reason cannot land there.
     let err = c
         .leads_create()
-        .body_map(|b| b.title("Deal").pipeline_id(Some(p.id)))
+        .body_map(|b| b.title("Deal").pipeline_id(p.id))
         .send()
         .await
         .refused(422, ANY_CODE);

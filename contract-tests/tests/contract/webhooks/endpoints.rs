@@ -7,6 +7,7 @@ use momentum_contract_tests::receiver::Receiver;
 use momentum_contract_tests::{test_webhooks, TestApp};
 use momentum_sdk::patch::WebhookEndpointPatch;
 use momentum_sdk::types::{self, EventType};
+use momentum_sdk::webhooks::Event;
 use momentum_server::webhooks::WebhookSettings;
 
 use crate::{create, eventually, person, Refused, ANY_CODE};
@@ -27,8 +28,9 @@ async fn a_410_disables_the_endpoint_visibly_and_recover_resends_after_it_is_ena
 
     let notice = watcher.wait_for(1, WITHIN).await.remove(0);
     let event = verified(&watch.secret, &notice);
-    assert_eq!(event.event_type, "webhook_endpoint.disabled");
-    let disabled: types::WebhookEndpoint = event.data_as().unwrap();
+    let Event::WebhookEndpointDisabled(disabled) = event.event else {
+        panic!("{event:?}");
+    };
     assert_eq!(disabled.id, hook.id);
     assert_eq!(disabled.disabled_reason.as_deref(), Some("gone"));
     let now = c
@@ -171,8 +173,11 @@ async fn after_a_rotation_both_secrets_sign_until_the_overlap_ends() {
     assert_eq!(r.header("webhook-signature").split(' ').count(), 2);
     let old = verified(&hook.secret, &r);
     let new = verified(&rotated.secret, &r);
-    assert_eq!(old.event_type, "webhook.test");
-    assert_eq!(new.data["endpoint_id"], hook.id.to_string());
+    assert_eq!(old.event, new.event);
+    let Event::WebhookTest(test) = new.event else {
+        panic!("{new:?}");
+    };
+    assert_eq!(test.endpoint_id, hook.id);
     // The list never shows a secret.
     let listed = c
         .webhook_endpoints_list()

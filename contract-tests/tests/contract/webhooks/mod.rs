@@ -37,15 +37,8 @@ pub(crate) async fn endpoint(
         .data
 }
 
-/// The SDK type's view of a JSON value: equal resources compare equal whatever the
-/// order of keys or the spelling of absent fields.
-fn normalise<T: serde::de::DeserializeOwned + serde::Serialize>(
-    value: serde_json::Value,
-) -> serde_json::Value {
-    serde_json::to_value(serde_json::from_value::<T>(value).expect("decodes as the SDK type"))
-        .unwrap()
-}
-
+/// A value as the SDK serialises it: equal resources compare equal whatever the order
+/// of keys or the spelling of absent fields.
 fn as_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap()
 }
