@@ -1,0 +1,243 @@
+//! The examples hold: every JSON body of the document has one, each validates against its
+//! schema (read as strictly as Redocly's `no-invalid-media-type-examples` with
+//! `allowAdditionalProperties: false`), and each error example carries the code its
+//! status carries.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::api::responses;
+use crate::error::ErrorCode;
+
+fn document() -> Value {
+    serde_json::from_str(&crate::api::spec_json()).expect("the document is JSON")
+}
+
+/// Every JSON body of the document: (where, its media type object).
+fn json_bodies(doc: &Value) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let at = format!("{} {path}", method.to_uppercase());
+            if let Some(media) = op["requestBody"]["content"].get(super::super::JSON_MEDIA_TYPE) {
+                out.push((format!("{at} requestBody"), media));
+            }
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                if let Some(media) = response["content"].get(super::super::JSON_MEDIA_TYPE) {
+                    out.push((format!("{at} {status}"), media));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The examples of a media type object, their `$ref`s resolved: (name, value).
+fn examples_of<'a>(doc: &'a Value, media: &'a Value) -> Vec<(String, &'a Value)> {
+    let mut out = Vec::new();
+    if let Some(value) = media.get("example") {
+        out.push(("example".to_owned(), value));
+    }
+    for (name, example) in media["examples"].as_object().into_iter().flatten() {
+        let example = match example["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix(super::EXAMPLES))
+        {
+            Some(key) => &doc["components"]["examples"][key],
+            None => example,
+        };
+        out.push((name.clone(), &example["value"]));
+    }
+    out
+}
+
+#[test]
+fn every_json_body_has_an_example() {
+    let doc = document();
+    let bodies = json_bodies(&doc);
+    assert!(
+        bodies.len() > 900,
+        "only {} JSON bodies found",
+        bodies.len()
+    );
+    let missing: Vec<&str> = bodies
+        .iter()
+        .filter(|(_, media)| examples_of(&doc, media).iter().all(|(_, v)| v.is_null()))
+        .map(|(at, _)| at.as_str())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} JSON bodies have no example (give their schema one in `api::examples::resources`):\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}
+
+/// OpenAPI 3.0 schemas as JSON Schema: `nullable` becomes a `null` type, and an object
+/// that does not say otherwise takes no property it does not declare (as Redocly checks
+/// examples), so a misspelt field in an example fails.
+fn json_schema(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => {
+            let mut out: serde_json::Map<String, Value> = map
+                .iter()
+                .filter(|(k, _)| k.as_str() != "nullable" && k.as_str() != "example")
+                .map(|(k, v)| {
+                    let v = match k.as_str() {
+                        // Names, not schemas.
+                        "required" | "enum" => v.clone(),
+                        _ => json_schema(v),
+                    };
+                    (k.clone(), v)
+                })
+                .collect();
+            if map.get("nullable") == Some(&Value::Bool(true)) {
+                if let Some(ty) = map.get("type").cloned() {
+                    out.insert("type".into(), json!([ty, "null"]));
+                }
+            }
+            if out.contains_key("properties") && !out.contains_key("additionalProperties") {
+                out.insert("additionalProperties".into(), false.into());
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(json_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Each example of `doc` that does not validate against its media type's schema: where,
+/// which example, and why.
+fn invalid_examples(doc: &Value) -> Vec<String> {
+    let schemas: serde_json::Map<String, Value> = doc["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, schema)| (name.clone(), json_schema(schema)))
+        .collect();
+    let mut validators = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (at, media) in json_bodies(doc) {
+        let schema = json_schema(&media["schema"]);
+        let key = schema.to_string();
+        if !validators.contains_key(&key) {
+            let mut root = schema.clone();
+            root["components"] = json!({ "schemas": schemas });
+            let validator = jsonschema::options()
+                .should_validate_formats(true)
+                .build(&root)
+                .unwrap_or_else(|err| panic!("{at}: schema does not compile: {err}"));
+            validators.insert(key.clone(), validator);
+        }
+        let validator = &validators[&key];
+        for (name, value) in examples_of(doc, media) {
+            for error in validator.iter_errors(value) {
+                failures.push(format!(
+                    "{at} example `{name}` at `{}`: {error}",
+                    error.instance_path()
+                ));
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn every_example_matches_its_schema() {
+    let failures = invalid_examples(&document());
+    assert!(
+        failures.is_empty(),
+        "{} examples break their schema:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn a_wrong_example_is_caught() {
+    let mut doc = document();
+    let contact = &mut doc["components"]["examples"]["ContactEnvelope"]["value"]["data"];
+    assert!(contact.is_object(), "the ContactEnvelope example is gone");
+    contact["email"] = 42.into();
+    contact["nickname"] = "Ada".into();
+    let mut error = doc["components"]["examples"]["not_found_contact"]["value"].clone();
+    error["error"]["details"] = json!([{ "field": "id" }]);
+    doc["components"]["examples"]["not_found_contact"]["value"] = error;
+    let failures = invalid_examples(&doc).join("\n");
+    for expected in ["/data/email", "nickname", "/error/details/0"] {
+        assert!(
+            failures.contains(expected),
+            "a broken example went unnoticed ({expected}):\n{failures}"
+        );
+    }
+}
+
+#[test]
+fn each_error_example_carries_the_code_of_its_status() {
+    let doc = document();
+    let mut wrong = Vec::new();
+    let mut seen = 0;
+    for (at, media) in json_bodies(&doc) {
+        let Some(status) = at
+            .rsplit(' ')
+            .next()
+            .and_then(|s| s.parse::<u16>().ok())
+            .filter(|s| *s >= 400)
+        else {
+            continue;
+        };
+        for (name, value) in examples_of(&doc, media) {
+            seen += 1;
+            let code = value["error"]["code"].as_str().unwrap_or_default();
+            let carried = ErrorCode::ALL
+                .iter()
+                .find(|c| c.as_str() == code)
+                .map(|c| responses::status(*c));
+            if carried != Some(status) {
+                wrong.push(format!("{at} example `{name}`: code `{code}`"));
+            }
+            if value["meta"]["request_id"]
+                .as_str()
+                .is_none_or(str::is_empty)
+            {
+                wrong.push(format!("{at} example `{name}`: no request id"));
+            }
+        }
+    }
+    assert!(seen > 800, "only {seen} error examples");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_list_example_continues_with_a_cursor_the_server_accepts() {
+    let doc = document();
+    let list = &doc["components"]["examples"]["ContactList"]["value"];
+    let cursor = list["meta"]["next_cursor"]
+        .as_str()
+        .expect("a list example with more pages has a cursor");
+    let (_, id) =
+        crate::api::pagination::decode(cursor, crate::db::contacts::ContactSort::CreatedAt, false)
+            .expect("the server decodes the example's cursor");
+    assert_eq!(
+        Some(id.to_string().as_str()),
+        list["data"][0]["id"].as_str()
+    );
+}
+
+#[test]
+fn a_precondition_example_names_the_tag_of_the_example_it_guards() {
+    use super::super::etag::Versioned;
+    let doc = document();
+    let contact = &doc["components"]["examples"]["ContactEnvelope"]["value"]["data"];
+    let updated_at = contact["updated_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .expect("the contact example has an updated_at");
+    let etag = super::Version(updated_at.to_utc()).etag();
+    let message = doc["components"]["examples"]["precondition_failed_contact"]["value"]["error"]
+        ["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains(&etag), "{message} does not name {etag}");
+}
