@@ -117,6 +117,181 @@ fn versioned<'a>(
         .filter_map(|path| reads.get(path).map(String::as_str))
 }
 
+/// The `409` an operation answers when the state of the tenant's records refuses it, as
+/// the layer below words it; the functions that are public are called, the rest is
+/// quoted from them. Every write can also collide with a concurrent one.
+fn conflict(method: &str, path: &str) -> (&'static str, &'static str, AppError) {
+    let taken = |message: &str, field: &str, detail: String| AppError::Conflict {
+        message: message.to_owned(),
+        details: vec![FieldError::new(field, "taken", detail)],
+    };
+    let qr = |status: &str, what: &str| AppError::Conflict {
+        message: format!("the QR session is {status}: {what}"),
+        details: vec![FieldError::new(
+            "status",
+            "invalid_state",
+            status.to_owned(),
+        )],
+    };
+    let stage_change = || AppError::Conflict {
+        message: "`stage_change` activities are written by the server and cannot be changed".into(),
+        details: vec![],
+    };
+    let disabled = || AppError::Conflict {
+        message: "the endpoint is disabled; enable it (PATCH `enabled: true`) first".into(),
+        details: vec![FieldError::new(
+            "enabled",
+            "disabled",
+            "the endpoint is disabled",
+        )],
+    };
+    let last_owner = |action: &str| AppError::Conflict {
+        message: format!("the tenant's last active owner cannot be {action}"),
+        details: vec![FieldError::new(
+            "role",
+            "last_owner",
+            "make another user an owner first",
+        )],
+    };
+    let contact = crate::db::contacts::email_taken(resources::CONTACT.parse().ok());
+    match (method, path) {
+        (_, "/v1/contacts" | "/v1/contacts/{id}" | "/v1/contacts/{id}/restore")
+        | ("post", "/v1/contacts/{id}/merge") => (
+            "conflict_contact_email",
+            "The email of another contact",
+            contact,
+        ),
+        (_, "/v1/companies" | "/v1/companies/{id}" | "/v1/companies/{id}/restore")
+        | ("post", "/v1/companies/{id}/merge") => (
+            "conflict_company_domain",
+            "The domain of another company",
+            taken(
+                "a company with this domain already exists",
+                "domain",
+                format!("is already used by company {}", resources::COMPANY),
+            ),
+        ),
+        ("post", "/v1/users") => (
+            "conflict_user_email",
+            "The email of another user",
+            taken(
+                "a user with this email already exists",
+                "email",
+                "is already used by another user of the tenant".into(),
+            ),
+        ),
+        ("patch", "/v1/users/{id}") => (
+            "conflict_last_owner_demoted",
+            "Demoting the last owner",
+            last_owner("demoted"),
+        ),
+        ("post", "/v1/users/{id}/deactivate") => (
+            "conflict_last_owner_deactivated",
+            "Deactivating the last owner",
+            last_owner("deactivated"),
+        ),
+        ("post" | "patch", "/v1/association-labels" | "/v1/association-labels/{id}") => (
+            "conflict_label_name",
+            "The name of another label",
+            taken(
+                "an association label with this name already exists",
+                "name",
+                format!("is already used by association label {}", resources::LABEL),
+            ),
+        ),
+        ("delete", "/v1/association-labels/{id}") => (
+            "conflict_label_in_use",
+            "A label still carried by associations",
+            AppError::Conflict {
+                message: "2 association(s) carry this label; delete them first".into(),
+                details: vec![FieldError::new(
+                    "id",
+                    "in_use",
+                    "carried by 2 association(s)",
+                )],
+            },
+        ),
+        ("post", "/v1/associations") => (
+            "conflict_association_taken",
+            "The same two records with the same label",
+            crate::db::associations::link_taken(resources::ASSOCIATION.parse().ok()),
+        ),
+        ("post", "/v1/custom-fields") => (
+            "conflict_custom_field_key",
+            "A key already defined for the record type",
+            AppError::Conflict {
+                message: "a custom field with this key already exists for this record type".into(),
+                details: vec![FieldError::new(
+                    "key",
+                    "taken",
+                    "is already defined for this record type",
+                )],
+            },
+        ),
+        ("post", "/v1/leads/{id}/convert") => (
+            "conflict_lead_converted",
+            "A lead converted before",
+            AppError::Conflict {
+                message: format!(
+                    "the lead was already converted at {}",
+                    chrono::DateTime::parse_from_rfc3339("2026-02-20T10:15:03.412907Z")
+                        .map(|at| at.to_utc())
+                        .unwrap_or_default()
+                ),
+                details: vec![],
+            },
+        ),
+        ("post", "/v1/activities/{id}/complete") => (
+            "conflict_not_a_task",
+            "Completing an activity that is not a task",
+            AppError::Conflict {
+                message: "only tasks can be completed; this is a call".into(),
+                details: vec![],
+            },
+        ),
+        (_, "/v1/activities/{id}") => (
+            "conflict_stage_change",
+            "Changing a `stage_change` activity",
+            stage_change(),
+        ),
+        ("get", "/v1/auth/qr-sessions/{id}/qr.svg" | "/v1/auth/qr-sessions/{id}/qr.png") => (
+            "conflict_qr_not_pending",
+            "The code of a session no longer pending",
+            qr("approved", "its code can no longer be used"),
+        ),
+        ("post", "/v1/auth/qr-sessions/{id}/approve") => (
+            "conflict_qr_not_pending_approve",
+            "Approving a session no longer pending",
+            qr("expired", "only a pending session can be approved"),
+        ),
+        ("post", "/v1/auth/qr-sessions/{id}/exchange") => (
+            "conflict_qr_not_approved",
+            "Exchanging a session not approved (yet)",
+            qr("pending", "only an approved session can be exchanged"),
+        ),
+        (
+            "post",
+            "/v1/webhook-endpoints/{id}/test"
+            | "/v1/webhook-endpoints/{id}/recover"
+            | "/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry",
+        ) => (
+            "conflict_endpoint_disabled",
+            "Sending to a disabled endpoint",
+            disabled(),
+        ),
+        _ => (
+            "conflict_concurrent",
+            "A concurrent change to the same record",
+            AppError::Conflict {
+                message: "the request collided with a concurrent change and was not applied; \
+                          send it again"
+                    .into(),
+                details: vec![],
+            },
+        ),
+    }
+}
+
 /// The `422` of an operation whose own rule (not a field's) refuses it, as the
 /// application layer words it.
 fn refused(method: &str, path: &str) -> Option<FieldError> {
@@ -389,16 +564,8 @@ fn errors(
             );
         }
         "409" => {
-            add(
-                "conflict_concurrent".into(),
-                "A concurrent change to the same record",
-                AppError::Conflict {
-                    message: "the request collided with a concurrent change and was not \
-                              applied; send it again"
-                        .into(),
-                    details: vec![],
-                },
-            );
+            let (key, summary, err) = conflict(context.method, context.path);
+            add(key.into(), summary, err);
             if post {
                 add(
                     "idempotency_key_in_use".into(),
