@@ -769,10 +769,20 @@ fn invalid_field(body: &str, schemas: &Value) -> FieldError {
             return err;
         }
     }
-    let text = fields.iter().find_map(|(field, value)| {
+    // A text field the example fills, else any the schema limits.
+    let limited = |field: &String| {
         let max = schema["properties"][field]["maxLength"].as_u64()?;
-        Some((field, value.as_str()?, usize::try_from(max).ok()?))
-    });
+        usize::try_from(max).ok()
+    };
+    let text = fields
+        .iter()
+        .find_map(|(field, value)| Some((field, value.as_str()?, limited(field)?)))
+        .or_else(|| {
+            let properties = schema["properties"].as_object()?;
+            properties
+                .keys()
+                .find_map(|field| Some((field, "Analytical Engines", limited(field)?)))
+        });
     if let Some((field, value, max)) = text {
         let long = format!("{value} ").repeat(max / (value.len() + 1) + 2);
         if let Err(err) = optional_text(&format!("{prefix}{field}"), Some(long), max, false) {
