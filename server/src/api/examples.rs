@@ -795,3 +795,5 @@ fn invalid_field(body: &str, schemas: &Value) -> FieldError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validate;
