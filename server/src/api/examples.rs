@@ -118,8 +118,8 @@ fn versioned<'a>(
 }
 
 /// The `409` an operation answers when the state of the tenant's records refuses it, as
-/// the layer below words it; the functions that are public are called, the rest is
-/// quoted from them. Every write can also collide with a concurrent one.
+/// the layers below word it (quoted: `api` reaches them only through calls that run the
+/// operation). Every write can also collide with a concurrent one.
 fn conflict(method: &str, path: &str) -> (&'static str, &'static str, AppError) {
     let taken = |message: &str, field: &str, detail: String| AppError::Conflict {
         message: message.to_owned(),
@@ -153,7 +153,11 @@ fn conflict(method: &str, path: &str) -> (&'static str, &'static str, AppError) 
             "make another user an owner first",
         )],
     };
-    let contact = crate::db::contacts::email_taken(resources::CONTACT.parse().ok());
+    let contact = taken(
+        "a contact with this email already exists",
+        "email",
+        format!("is already used by contact {}", resources::CONTACT),
+    );
     match (method, path) {
         (_, "/v1/contacts" | "/v1/contacts/{id}" | "/v1/contacts/{id}/restore")
         | ("post", "/v1/contacts/{id}/merge") => (
@@ -214,7 +218,14 @@ fn conflict(method: &str, path: &str) -> (&'static str, &'static str, AppError) 
         ("post", "/v1/associations") => (
             "conflict_association_taken",
             "The same two records with the same label",
-            crate::db::associations::link_taken(resources::ASSOCIATION.parse().ok()),
+            taken(
+                "this association already exists",
+                "to_id",
+                format!(
+                    "these records are already associated with this label by association {}",
+                    resources::ASSOCIATION
+                ),
+            ),
         ),
         ("post", "/v1/custom-fields") => (
             "conflict_custom_field_key",
@@ -412,7 +423,7 @@ fn page(list: &mut Value) {
     };
     if list["meta"]["has_more"] == true {
         list["meta"]["next_cursor"] = super::pagination::encode(
-            crate::db::contacts::ContactSort::CreatedAt,
+            crate::app::contacts::ContactSort::CreatedAt,
             false,
             &crate::app::page::SortValue::Time(created_at.to_utc()),
             id,
@@ -456,7 +467,7 @@ fn errors(
             {
                 let err = super::pagination::decode(
                     "eyJ2IjoxfQ",
-                    crate::db::contacts::ContactSort::CreatedAt,
+                    crate::app::contacts::ContactSort::CreatedAt,
                     false,
                 )
                 .err()

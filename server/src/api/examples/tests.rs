@@ -161,7 +161,7 @@ fn a_list_example_continues_with_a_cursor_the_server_accepts() {
         .as_str()
         .expect("a list example with more pages has a cursor");
     let (_, id) =
-        crate::api::pagination::decode(cursor, crate::db::contacts::ContactSort::CreatedAt, false)
+        crate::api::pagination::decode(cursor, crate::app::contacts::ContactSort::CreatedAt, false)
             .expect("the server decodes the example's cursor");
     assert_eq!(
         Some(id.to_string().as_str()),
