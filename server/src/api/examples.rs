@@ -51,7 +51,7 @@ pub(super) fn add(paths: &mut indexmap::IndexMap<String, Value>, components: &mu
             if let Some(name) = &body {
                 if let Ok(value) = example(name, &schemas) {
                     let key = name.clone();
-                    let summary = format!("A `{name}`");
+                    let summary = summary_of(name, &schemas);
                     examples.insert(key.clone(), example_object(&summary, value));
                     refer(&mut entry["requestBody"], &[key]);
                 }
@@ -73,7 +73,7 @@ pub(super) fn add(paths: &mut indexmap::IndexMap<String, Value>, components: &mu
                         Ok(value) => {
                             examples.insert(
                                 name.clone(),
-                                example_object(&format!("A `{name}`"), value),
+                                example_object(&summary_of(&name, &schemas), value),
                             );
                             vec![name]
                         }
@@ -349,8 +349,20 @@ fn schema_name(body: &Value) -> Option<&str> {
         .strip_prefix(SCHEMAS)
 }
 
+/// Swagger UI shows a summary as plain text, in a menu: no Markdown.
 fn example_object(summary: &str, value: Value) -> Value {
-    json!({ "summary": summary, "value": value })
+    json!({ "summary": summary.replace('`', ""), "value": value })
+}
+
+/// The first sentence of the schema's description ("A page of contacts in the
+/// envelope"), else its name.
+fn summary_of(name: &str, schemas: &Value) -> String {
+    schemas[name]["description"]
+        .as_str()
+        .and_then(|text| text.split(". ").next())
+        .and_then(|sentence| sentence.split(": ").next())
+        .map(|sentence| sentence.trim_end_matches('.').replace('\n', " "))
+        .unwrap_or_else(|| name.to_owned())
 }
 
 /// Names the examples `keys` on the JSON media type of `body`.
@@ -497,7 +509,7 @@ fn errors(
                     .unwrap_or_default();
                 add(
                     format!("bad_request_{name}"),
-                    &format!("A `{name}` that is not a UUID"),
+                    &format!("{name} is not a UUID"),
                     super::bad_parameter(FieldError::new(name, "invalid", reason)),
                 );
             }
@@ -635,7 +647,7 @@ fn errors(
             } else if let Some(body) = context.body {
                 add(
                     format!("validation_failed_{body}"),
-                    &format!("A `{body}` that breaks a field rule"),
+                    "A field that breaks its rule",
                     AppError::Validation(vec![invalid_field(body, schemas)]),
                 );
             } else if context

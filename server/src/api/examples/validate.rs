@@ -198,6 +198,7 @@ fn format_holds(format: &str, value: &Value) -> Result<(), String> {
         ("date", Value::String(s)) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
         ("email", Value::String(s)) => s.parse::<email_address::EmailAddress>().is_ok(),
         ("decimal", Value::String(s)) => s.parse::<rust_decimal::Decimal>().is_ok(),
+        ("uri" | "url", Value::String(s)) => url::Url::parse(s).is_ok(),
         ("int32", v) => v.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
         ("int64", v) => v.as_i64().is_some(),
         ("uint32", v) => v.as_u64().is_some_and(|n| u32::try_from(n).is_ok()),
