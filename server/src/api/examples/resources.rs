@@ -127,7 +127,7 @@ pub fn of(name: &str) -> Option<Value> {
         "Pipeline" => json!({
             "id": PIPELINE,
             "name": "Enterprise sales",
-            "stages": [stage(), stage_won()],
+            "stages": [stage_qualified(), stage(), stage_won()],
             "created_at": "2026-01-24T18:22:32.576011Z",
             "updated_at": "2026-01-26T18:21:16.902344Z"
         }),
@@ -142,9 +142,19 @@ pub fn of(name: &str) -> Option<Value> {
         }),
         "PipelinePatch" => json!({ "name": "Enterprise sales (EMEA)" }),
         "Stage" => stage(),
+        // Every stage in one page, as the server lists them.
+        "StageList" => json!({
+            "data": [stage_qualified(), stage(), stage_won()],
+            "meta": {
+                "request_id": REQUEST,
+                "next_cursor": null,
+                "has_more": false,
+                "limit": crate::domain::pipeline::STAGES_MAX
+            }
+        }),
         "StageCreate" => json!({ "name": "Negotiation", "position": 2, "probability": 80 }),
         "StagePatch" => json!({ "name": "Proposal sent", "probability": 65 }),
-        "StageOrder" => json!({ "stage_ids": [STAGE_QUAL, STAGE_PROP, STAGE_WON] }),
+        "StageOrder" => json!({ "stage_ids": [STAGE_PROP, STAGE_QUAL, STAGE_WON] }),
         "Lead" => lead(),
         "LeadCreate" => json!({
             "title": "Difference Engine No. 2 licence",
@@ -402,6 +412,19 @@ fn stage() -> Value {
         "kind": "open",
         "created_at": "2026-01-28T11:52:05.384226Z",
         "updated_at": "2026-01-28T11:52:05.384226Z"
+    })
+}
+
+fn stage_qualified() -> Value {
+    json!({
+        "id": STAGE_QUAL,
+        "pipeline_id": PIPELINE,
+        "name": "Qualified",
+        "position": 0,
+        "probability": 20,
+        "kind": "open",
+        "created_at": "2026-01-26T18:21:16.902344Z",
+        "updated_at": "2026-01-26T18:21:16.902344Z"
     })
 }
 
