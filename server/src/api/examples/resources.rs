@@ -129,7 +129,7 @@ pub fn of(name: &str) -> Option<Value> {
             "name": "Enterprise sales",
             "stages": [stage_qualified(), stage(), stage_won()],
             "created_at": "2026-01-24T18:22:32.576011Z",
-            "updated_at": "2026-01-26T18:21:16.902344Z"
+            "updated_at": "2026-01-30T10:02:40.512087Z"
         }),
         "PipelineCreate" => json!({
             "name": "Enterprise sales",
