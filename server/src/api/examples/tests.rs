@@ -185,3 +185,76 @@ fn a_precondition_example_names_the_tag_of_the_example_it_guards() {
         .unwrap_or_default();
     assert!(message.contains(&etag), "{message} does not name {etag}");
 }
+
+/// The request body example named `name`, parsed as the server parses the body.
+fn parsed<T: poem_openapi::types::ParseFromJSON>(doc: &Value, name: &str) -> T {
+    let value = doc["components"]["examples"][name]["value"].clone();
+    assert!(value.is_object(), "no example {name}");
+    T::parse_from_json(Some(value)).unwrap_or_else(|err| {
+        panic!(
+            "the server refuses the {name} example: {}",
+            err.into_message()
+        )
+    })
+}
+
+#[test]
+fn the_server_takes_every_request_body_example() {
+    use crate::api::*;
+    let doc = document();
+    macro_rules! each {
+        ($($module:ident::$ty:ident),* $(,)?) => {{
+            let names = vec![$(stringify!($ty)),*];
+            $(let _: $module::$ty = parsed(&doc, stringify!($ty));)*
+            names
+        }};
+    }
+    let checked = each!(
+        activities::ActivityCreate,
+        activities::ActivityPatch,
+        api_keys::ApiKeyCreate,
+        associations::AssociationCreate,
+        associations::AssociationLabelCreate,
+        associations::AssociationLabelPatch,
+        batch::CompanyBatch,
+        batch::ContactBatch,
+        companies::CompanyCreate,
+        companies::CompanyPatch,
+        contacts::ContactCreate,
+        contacts::ContactPatch,
+        custom_fields::CustomFieldCreate,
+        custom_fields::CustomFieldPatch,
+        leads::LeadCreate,
+        leads::LeadPatch,
+        merging::MergeRequest,
+        pipelines::PipelineCreate,
+        pipelines::PipelinePatch,
+        pipelines::StageCreate,
+        pipelines::StageOrder,
+        pipelines::StagePatch,
+        users::UserCreate,
+        users::UserPatch,
+        webhooks::WebhookEndpointCreate,
+        webhooks::WebhookEndpointPatch,
+        webhooks::WebhookRecover,
+    );
+    // Every request body of the document is one of them.
+    let bodies: std::collections::BTreeSet<&str> = json_bodies(&doc)
+        .into_iter()
+        .filter(|(at, _)| at.ends_with("requestBody"))
+        .filter_map(|(_, media)| media["schema"]["$ref"].as_str()?.rsplit('/').next())
+        .collect();
+    let checked: std::collections::BTreeSet<&str> = checked.into_iter().collect();
+    assert_eq!(bodies, checked, "request bodies not parsed here");
+
+    // And the field rules of the resources with a domain type hold.
+    use crate::domain;
+    let contact: contacts::ContactCreate = parsed(&doc, "ContactCreate");
+    domain::contact::Contact::parse(contact.into()).expect("a valid contact");
+    let company: companies::CompanyCreate = parsed(&doc, "CompanyCreate");
+    domain::company::Company::parse(company.into()).expect("a valid company");
+    let lead: leads::LeadCreate = parsed(&doc, "LeadCreate");
+    domain::lead::Lead::parse(lead.into()).expect("a valid lead");
+    let activity: activities::ActivityCreate = parsed(&doc, "ActivityCreate");
+    domain::activity::Activity::parse(activity.into()).expect("a valid activity");
+}
