@@ -3,7 +3,9 @@
 //! envelopes, the lists) is derived from these by `api::examples`. They tell one story —
 //! Ada Lovelace of Analytical Engines Ltd, her lead and its pipeline — so the ids that
 //! link records agree across examples, and each id is a UUIDv7 minted at its record's
-//! `created_at`.
+//! `created_at`. The webhook URL is under `.example` (RFC 2606): tools that send the
+//! document's examples (schemathesis's examples phase) make the server resolve it, and a
+//! reserved name leads nowhere.
 
 use serde_json::{json, Value};
 
@@ -308,7 +310,7 @@ pub fn of(name: &str) -> Option<Value> {
             endpoint
         }
         "WebhookEndpointCreate" => json!({
-            "url": "https://hooks.analytical-engines.co.uk/momentum",
+            "url": "https://hooks.analytical-engines.example/momentum",
             "description": "CRM sync to the ledger",
             "event_types": ["contact.created", "contact.updated", "lead.won"]
         }),
@@ -539,7 +541,7 @@ fn session_token() -> Value {
 fn endpoint() -> Value {
     json!({
         "id": ENDPOINT,
-        "url": "https://hooks.analytical-engines.co.uk/momentum",
+        "url": "https://hooks.analytical-engines.example/momentum",
         "description": "CRM sync to the ledger",
         "event_types": ["contact.created", "contact.updated", "lead.won"],
         "enabled": true,
