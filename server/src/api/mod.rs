@@ -15,6 +15,7 @@ pub mod docs;
 pub mod edge;
 pub mod etag;
 pub mod events;
+mod examples;
 mod header_components;
 pub mod idempotency;
 pub mod leads;
@@ -255,6 +256,9 @@ fn render(share_headers: bool) -> String {
     }
     for path in doc.paths.values_mut() {
         plain_json_media_type(path);
+    }
+    if let Some(components) = doc.rest.get_mut("components") {
+        examples::add(&mut doc.paths, components);
     }
     if let Some(components) = doc.rest.get_mut("components") {
         plain_json_media_type(components);
