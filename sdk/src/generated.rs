@@ -1558,7 +1558,9 @@ the user's role allows.*/
     ///    },
     ///    "name": {
     ///      "type": "string",
-    ///      "maxLength": 200
+    ///      "maxLength": 200,
+    ///      "minLength": 1,
+    ///      "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///    },
     ///    "scopes": {
     ///      "description": "1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,\n`pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,\n`activities:write`, `associations:read`, `associations:write`, `users:read`, `admin`,\nor `*` for all. You can grant only scopes\nyour own credential holds.",
@@ -1621,7 +1623,9 @@ yours. Default: the user your credential acts as.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -1651,6 +1655,22 @@ yours. Default: the user your credential acts as.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 200usize {
                 return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -2309,7 +2329,9 @@ neither).*/
     ///    "name": {
     ///      "description": "1-100 characters, unique within the tenant ignoring case (else 409 naming the\nlabel that has it).",
     ///      "type": "string",
-    ///      "maxLength": 100
+    ///      "maxLength": 100,
+    ///      "minLength": 1,
+    ///      "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///    },
     ///    "to_type": {
     ///      "$ref": "#/components/schemas/RecordType"
@@ -2432,7 +2454,9 @@ label that has it).*/
     ///{
     ///  "description": "1-100 characters, unique within the tenant ignoring case (else 409 naming the\nlabel that has it).",
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -2463,6 +2487,22 @@ label that has it).*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 100usize {
                 return Err("longer than 100 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -3674,12 +3714,16 @@ login's own exchange).*/
     ///  "properties": {
     ///    "created": {
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "failed": {
     ///      "description": "Items whose `status` is `error`.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "request_id": {
     ///      "description": "The id of this request, also in the `X-Request-Id` header.",
@@ -3687,11 +3731,15 @@ login's own exchange).*/
     ///    },
     ///    "unchanged": {
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "updated": {
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    }
     ///  }
     ///}
@@ -5317,7 +5365,9 @@ their path in the request, e.g. `items[3].domain`.*/
     ///    "index": {
     ///      "description": "The item's position in `items`, from 0.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "status": {
     ///      "$ref": "#/components/schemas/BatchStatus"
@@ -5399,7 +5449,9 @@ fields are refused.*/
     ///    },
     ///    "name": {
     ///      "type": "string",
-    ///      "maxLength": 200
+    ///      "maxLength": 200,
+    ///      "minLength": 1,
+    ///      "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///    },
     ///    "phone": {
     ///      "description": "International format (`+` and country code); stored as E.164.",
@@ -5956,7 +6008,9 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -5986,6 +6040,22 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 200usize {
                 return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -6749,7 +6819,9 @@ their path in the request, e.g. `items[3].email`.*/
     ///    "index": {
     ///      "description": "The item's position in `items`, from 0.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "status": {
     ///      "$ref": "#/components/schemas/BatchStatus"
@@ -8606,12 +8678,15 @@ changes `custom_fields`).*/
     ///    "key": {
     ///      "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
     ///      "type": "string",
-    ///      "maxLength": 63
+    ///      "maxLength": 63,
+    ///      "pattern": "^[a-z][a-z0-9_]{0,62}$"
     ///    },
     ///    "label": {
     ///      "description": "1 to 200 characters.",
     ///      "type": "string",
-    ///      "maxLength": 200
+    ///      "maxLength": 200,
+    ///      "minLength": 1,
+    ///      "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///    },
     ///    "options": {
     ///      "description": "For `select` and `multi_select` (required there, refused elsewhere): 1 to 100\ndistinct options of 1 to 100 characters.",
@@ -8680,7 +8755,8 @@ distinct options of 1 to 100 characters.*/
     ///{
     ///  "description": "`^[a-z][a-z0-9_]{0,62}$`, unique per record type (else 409).",
     ///  "type": "string",
-    ///  "maxLength": 63
+    ///  "maxLength": 63,
+    ///  "pattern": "^[a-z][a-z0-9_]{0,62}$"
     ///}
     /// ```
     /// </details>
@@ -8710,6 +8786,11 @@ distinct options of 1 to 100 characters.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 63usize {
                 return Err("longer than 63 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z][a-z0-9_]{0,62}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z][a-z0-9_]{0,62}$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -8758,7 +8839,9 @@ distinct options of 1 to 100 characters.*/
     ///{
     ///  "description": "1 to 200 characters.",
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -8788,6 +8871,22 @@ distinct options of 1 to 100 characters.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 200usize {
                 return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -9730,7 +9829,9 @@ the machine.*/
     ///    "limit": {
     ///      "description": "The most suggestions asked for.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "request_id": {
     ///      "description": "The id of this request, also in the `X-Request-Id` header.",
@@ -11059,7 +11160,9 @@ to the pipeline. Unknown fields are refused.*/
     ///    },
     ///    "title": {
     ///      "type": "string",
-    ///      "maxLength": 200
+    ///      "maxLength": 200,
+    ///      "minLength": 1,
+    ///      "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///    },
     ///    "value": {
     ///      "description": "A decimal amount ≥ 0 as a string (`\"1250.50\"`), at most as many decimals as the\ncurrency has, below 10^15. Needs `currency`.",
@@ -11781,7 +11884,9 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -11811,6 +11916,22 @@ currency has, below 10^15. Needs `currency`.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 200usize {
                 return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -13075,7 +13196,9 @@ currency has, below 10^15. Needs `currency`.*/
     ///    "limit": {
     ///      "description": "The page size used for this page.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "next_cursor": {
     ///      "description": "Pass as `cursor` to get the next page; `null` on the last page.",
@@ -13211,7 +13334,9 @@ for support.*/
     ///    },
     ///    "name": {
     ///      "type": "string",
-    ///      "maxLength": 100
+    ///      "maxLength": 100,
+    ///      "minLength": 1,
+    ///      "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///    },
     ///    "probability": {
     ///      "description": "Win probability in percent (default: 100 for `won`, else 0).",
@@ -13252,7 +13377,9 @@ for support.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -13282,6 +13409,22 @@ for support.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 100usize {
                 return Err("longer than 100 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -13402,7 +13545,9 @@ for support.*/
     ///  "properties": {
     ///    "name": {
     ///      "type": "string",
-    ///      "maxLength": 100
+    ///      "maxLength": 100,
+    ///      "minLength": 1,
+    ///      "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///    },
     ///    "stages": {
     ///      "description": "1 to 50 stages, at least one of kind `open`.",
@@ -13442,7 +13587,9 @@ for support.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -13472,6 +13619,22 @@ for support.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 100usize {
                 return Err("longer than 100 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -15259,7 +15422,9 @@ added, so accept values not in this list.*/
     ///    },
     ///    "name": {
     ///      "type": "string",
-    ///      "maxLength": 100
+    ///      "maxLength": 100,
+    ///      "minLength": 1,
+    ///      "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///    },
     ///    "position": {
     ///      "description": "Where to insert it (0 = first); later stages move down by one. Default: last.",
@@ -15310,7 +15475,9 @@ added, so accept values not in this list.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -15340,6 +15507,22 @@ added, so accept values not in this list.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 100usize {
                 return Err("longer than 100 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -17702,7 +17885,8 @@ re-sent with `recover` once it is enabled again.*/
     ///    "url": {
     ///      "description": "An absolute `http` or `https` URL. Private, loopback and link-local addresses (and\nnames resolving to them) are refused unless the server allows them.",
     ///      "type": "string",
-    ///      "maxLength": 2048
+    ///      "maxLength": 2048,
+    ///      "minLength": 1
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -17824,7 +18008,8 @@ names resolving to them) are refused unless the server allows them.*/
     ///{
     ///  "description": "An absolute `http` or `https` URL. Private, loopback and link-local addresses (and\nnames resolving to them) are refused unless the server allows them.",
     ///  "type": "string",
-    ///  "maxLength": 2048
+    ///  "maxLength": 2048,
+    ///  "minLength": 1
     ///}
     /// ```
     /// </details>
@@ -17854,6 +18039,9 @@ names resolving to them) are refused unless the server allows them.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 2048usize {
                 return Err("longer than 2048 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -18863,7 +19051,9 @@ re-sent with `recover` once it is enabled again.*/
     ///  "properties": {
     ///    "queued": {
     ///      "type": "integer",
-    ///      "format": "uint64"
+    ///      "format": "uint64",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    }
     ///  }
     ///}
@@ -30012,7 +30202,7 @@ Sends a `GET` request to `/v1/contacts`
 
 Arguments:
 - `company_id`: Only the contacts of this company.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
@@ -30178,7 +30368,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/companies`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
@@ -30342,7 +30532,7 @@ Sends a `GET` request to `/v1/companies/{id}/contacts`
 
 Arguments:
 - `id`: The company's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
 sorts descending.
@@ -30462,7 +30652,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/pipelines`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: Sort order: `created_at` (default) or `updated_at`; a leading `-` sorts
 descending.
@@ -30730,7 +30920,7 @@ Arguments:
 - `company_id`
 - `contact_id`
 - `currency`: ISO 4217 code.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
@@ -30940,7 +31130,7 @@ Arguments:
 - `company_id`
 - `completed`: `true`: only completed ones; `false`: only open ones.
 - `contact_id`
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
@@ -31126,7 +31316,7 @@ Sends a `GET` request to `/v1/contacts/{id}/activities`
 
 Arguments:
 - `id`: The contact's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.contacts_activities()
@@ -31149,7 +31339,7 @@ Sends a `GET` request to `/v1/companies/{id}/activities`
 
 Arguments:
 - `id`: The company's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.companies_activities()
@@ -31173,7 +31363,7 @@ Sends a `GET` request to `/v1/leads/{id}/activities`
 
 Arguments:
 - `id`: The lead's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.leads_activities()
@@ -31195,7 +31385,7 @@ Rate limit: the `admin` class.
 Sends a `GET` request to `/v1/custom-fields`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `record_type`: Only the fields of this record type.
 ```ignore
@@ -31315,7 +31505,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/association-labels`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `updated_after`: Only labels changed strictly after this instant (RFC 3339).
 ```ignore
@@ -31434,7 +31624,7 @@ Sends a `GET` request to `/v1/associations`
 Arguments:
 - `created_after`: Only associations created strictly after this instant (RFC 3339);
 associations never change, so this is the incremental sync.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: The type of the other end (of either end without `record_id`).
@@ -31538,7 +31728,7 @@ Sends a `GET` request to `/v1/contacts/{id}/associations`
 
 Arguments:
 - `id`: The contact's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: Only associations whose other end has this type.
@@ -31565,7 +31755,7 @@ Sends a `GET` request to `/v1/companies/{id}/associations`
 
 Arguments:
 - `id`: The company's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: Only associations whose other end has this type.
@@ -31592,7 +31782,7 @@ Sends a `GET` request to `/v1/leads/{id}/associations`
 
 Arguments:
 - `id`: The lead's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: Only associations whose other end has this type.
@@ -31619,7 +31809,7 @@ Sends a `GET` request to `/v1/activities/{id}/associations`
 
 Arguments:
 - `id`: The activity's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: Only associations whose other end has this type.
@@ -31736,7 +31926,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/users`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `email`: Exact email, ignoring case.
 - `limit`: Page size, 1-200 (default 50).
 - `role`: One of `owner`, `admin`, `member`.
@@ -31859,7 +32049,7 @@ Rate limit: the `admin` class.
 Sends a `GET` request to `/v1/api-keys`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `updated_after`: Only keys created or revoked strictly after this instant (RFC 3339).
 - `user_id`: Only the keys acting as this user.
@@ -32082,7 +32272,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/session-tokens`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `updated_after`: Only tokens issued or revoked strictly after this instant (RFC 3339).
 - `user_id`: Only this user's tokens (admins only; others always see their own).
@@ -32134,7 +32324,7 @@ Sends a `GET` request to `/v1/audit-events`
 Arguments:
 - `action`: Exact action, e.g. `api_key.revoked`.
 - `actor_user_id`: Only events by this user.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: `created_at` (default) or `-created_at`.
 - `target_id`: Only events about this object.
@@ -32163,7 +32353,7 @@ Rate limit: the `admin` class.
 Sends a `GET` request to `/v1/webhook-endpoints`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.webhook_endpoints_list()
@@ -32350,7 +32540,7 @@ Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries`
 
 Arguments:
 - `id`: The endpoint's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: `created_at` (default) or `-created_at`.
 - `status`: Only deliveries with this status.
@@ -32398,7 +32588,7 @@ Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/at
 Arguments:
 - `id`: The endpoint's id.
 - `delivery_id`: The delivery's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.webhook_attempts_list()
@@ -32447,7 +32637,7 @@ Rate limit: the `admin` class.
 Sends a `GET` request to `/v1/events`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: `created_at` (default) or `-created_at`.
 - `type_`: Only events of this type.
@@ -32507,7 +32697,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/search`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-100 (default 20).
 - `q`: What to look for: 1 to 200 characters once trimmed.
 - `types`: Comma-separated record types to search, e.g. `contact,company`; default: every

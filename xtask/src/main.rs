@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 mod breaking;
 mod configuration;
 mod links;
+mod unsigned;
 
 const USAGE: &str =
     "usage: cargo xtask <openapi | sdk | configuration | generate | links | breaking>
@@ -276,8 +277,9 @@ fn generate_patches(spec: &str) -> anyhow::Result<String> {
 /// progenitor's output for `spec` (the text of an OpenAPI 3.0 document), formatted.
 fn generate_sdk(spec: &str) -> anyhow::Result<String> {
     let json: serde_json::Value = serde_json::from_str(spec).context("the document is not JSON")?;
-    let spec: openapiv3::OpenAPI =
+    let mut spec: openapiv3::OpenAPI =
         serde_json::from_str(spec).context("the document is not OpenAPI 3.0")?;
+    unsigned::restore(&mut spec);
     let mut settings = progenitor::GenerationSettings::default();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
