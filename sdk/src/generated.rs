@@ -229,6 +229,7 @@ pub mod types {
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -257,6 +258,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -316,6 +320,7 @@ pub mod types {
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -344,6 +349,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -750,6 +758,7 @@ pub mod types {
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -778,6 +787,9 @@ pub mod types {
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -1003,41 +1015,66 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
     ///  "properties": {
     ///    "body": {
     ///      "description": "Free text; newlines allowed.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 10000
     ///    },
     ///    "company_id": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "completed_at": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "date-time"
     ///    },
     ///    "contact_id": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for activities, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live activity holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
+    ///      "maxProperties": 100,
     ///      "additionalProperties": {}
     ///    },
     ///    "due_at": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "date-time"
     ///    },
     ///    "lead_id": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "owner_id": {
     ///      "description": "A user of the tenant; default: the user the API key acts for.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "subject": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 200
     ///    },
     ///    "type": {
@@ -1553,7 +1590,10 @@ the user's role allows.*/
     ///  "properties": {
     ///    "expires_at": {
     ///      "description": "When the key stops working; must be in the future. Default: never.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "date-time"
     ///    },
     ///    "name": {
@@ -1573,11 +1613,17 @@ the user's role allows.*/
     ///    },
     ///    "service": {
     ///      "description": "`true` for a service key, bound to no user (then leave out `user_id`).",
-    ///      "type": "boolean"
+    ///      "type": [
+    ///        "boolean",
+    ///        "null"
+    ///      ]
     ///    },
     ///    "user_id": {
     ///      "description": "The user the key acts as: an active user of the tenant whose role is not above\nyours. Default: the user your credential acts as.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    }
     ///  },
@@ -2152,7 +2198,10 @@ and must not be the same record.*/
     ///    },
     ///    "label_id": {
     ///      "description": "An association label of the tenant that fits these types (else 422).",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "to_id": {
@@ -2320,7 +2369,10 @@ neither).*/
     ///  ],
     ///  "properties": {
     ///    "description": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 1000
     ///    },
     ///    "from_type": {
@@ -2722,6 +2774,7 @@ label that has it).*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -2751,6 +2804,9 @@ label that has it).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -2812,6 +2868,7 @@ label that has it).*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -2842,6 +2899,9 @@ label that has it).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -2903,6 +2963,7 @@ label that has it).*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -2932,6 +2993,9 @@ label that has it).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -3126,6 +3190,7 @@ label that has it).*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -3154,6 +3219,9 @@ label that has it).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -3213,6 +3281,7 @@ label that has it).*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -3242,6 +3311,9 @@ label that has it).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -4127,6 +4199,7 @@ login's own exchange).*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -4155,6 +4228,9 @@ login's own exchange).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -4214,6 +4290,7 @@ login's own exchange).*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -4242,6 +4319,9 @@ login's own exchange).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -4817,6 +4897,7 @@ login's own exchange).*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -4845,6 +4926,9 @@ login's own exchange).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -4994,6 +5078,7 @@ login's own exchange).*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -5022,6 +5107,9 @@ login's own exchange).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -5411,40 +5499,62 @@ fields are refused.*/
     ///  ],
     ///  "properties": {
     ///    "address_line1": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 200
     ///    },
     ///    "address_line2": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 200
     ///    },
     ///    "city": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 100
     ///    },
     ///    "country": {
     ///      "description": "ISO 3166-1 alpha-2 code, any case.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 2
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for companies, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live company holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
+    ///      "maxProperties": 100,
     ///      "additionalProperties": {}
     ///    },
     ///    "domain": {
     ///      "description": "A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`\nbecomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 2048
     ///    },
     ///    "employee_count": {
-    ///      "type": "integer",
+    ///      "type": [
+    ///        "integer",
+    ///        "null"
+    ///      ],
     ///      "format": "int64",
     ///      "maximum": 2147483647.0,
     ///      "minimum": 0.0
     ///    },
     ///    "industry": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 100
     ///    },
     ///    "name": {
@@ -5455,15 +5565,24 @@ fields are refused.*/
     ///    },
     ///    "phone": {
     ///      "description": "International format (`+` and country code); stored as E.164.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 32
     ///    },
     ///    "postal_code": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 20
     ///    },
     ///    "region": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 100
     ///    },
     ///    "tags": {
@@ -5471,13 +5590,18 @@ fields are refused.*/
     ///      "type": "array",
     ///      "items": {
     ///        "type": "string",
-    ///        "maxLength": 50
+    ///        "maxLength": 50,
+    ///        "minLength": 1,
+    ///        "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///      },
     ///      "maxItems": 50
     ///    },
     ///    "website": {
     ///      "description": "An absolute `http` or `https` URL.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 2048
     ///    }
     ///  },
@@ -6335,7 +6459,9 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 50
+    ///  "maxLength": 50,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -6365,6 +6491,22 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 50usize {
                 return Err("longer than 50 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -6863,36 +7005,55 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///  "properties": {
     ///    "company_id": {
     ///      "description": "A company of the tenant (else 422 on this field).",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for contacts, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live contact holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
+    ///      "maxProperties": 100,
     ///      "additionalProperties": {}
     ///    },
     ///    "email": {
     ///      "description": "A valid address, unique within the tenant ignoring case (else 409).",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "email",
     ///      "maxLength": 254
     ///    },
     ///    "first_name": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 100
     ///    },
     ///    "last_name": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 100
     ///    },
     ///    "notes": {
     ///      "description": "Free text; newlines allowed.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 10000
     ///    },
     ///    "phone": {
     ///      "description": "International format (`+` and country code); stored as E.164.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 32
     ///    },
     ///    "tags": {
@@ -6900,12 +7061,17 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///      "type": "array",
     ///      "items": {
     ///        "type": "string",
-    ///        "maxLength": 50
+    ///        "maxLength": 50,
+    ///        "minLength": 1,
+    ///        "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///      },
     ///      "maxItems": 50
     ///    },
     ///    "title": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 200
     ///    }
     ///  },
@@ -7286,7 +7452,9 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 50
+    ///  "maxLength": 50,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -7316,6 +7484,22 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 50usize {
                 return Err("longer than 50 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -7702,6 +7886,7 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -7730,6 +7915,9 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -7789,6 +7977,7 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -7817,6 +8006,9 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -8306,6 +8498,7 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -8334,6 +8527,9 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -8483,6 +8679,7 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -8511,6 +8708,9 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -8693,7 +8893,9 @@ changes `custom_fields`).*/
     ///      "type": "array",
     ///      "items": {
     ///        "type": "string",
-    ///        "maxLength": 100
+    ///        "maxLength": 100,
+    ///        "minLength": 1,
+    ///        "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///      },
     ///      "maxItems": 100
     ///    },
@@ -8702,14 +8904,20 @@ changes `custom_fields`).*/
     ///    },
     ///    "required": {
     ///      "description": "Default `false`.",
-    ///      "type": "boolean"
+    ///      "type": [
+    ///        "boolean",
+    ///        "null"
+    ///      ]
     ///    },
     ///    "type": {
     ///      "$ref": "#/components/schemas/CustomFieldType"
     ///    },
     ///    "unique": {
     ///      "description": "Default `false`; not for `multi_select`.",
-    ///      "type": "boolean"
+    ///      "type": [
+    ///        "boolean",
+    ///        "null"
+    ///      ]
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -8934,7 +9142,9 @@ distinct options of 1 to 100 characters.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "minLength": 1,
+    ///  "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///}
     /// ```
     /// </details>
@@ -8965,6 +9175,22 @@ distinct options of 1 to 100 characters.*/
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             if value.chars().count() > 100usize {
                 return Err("longer than 100 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$\""
+                        .into(),
+                );
             }
             Ok(Self(value.to_string()))
         }
@@ -9308,6 +9534,7 @@ distinct options of 1 to 100 characters.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -9336,6 +9563,9 @@ distinct options of 1 to 100 characters.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -9395,6 +9625,7 @@ distinct options of 1 to 100 characters.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -9424,6 +9655,9 @@ distinct options of 1 to 100 characters.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -9483,6 +9717,7 @@ distinct options of 1 to 100 characters.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -9511,6 +9746,9 @@ distinct options of 1 to 100 characters.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -11084,78 +11322,124 @@ to the pipeline. Unknown fields are refused.*/
     ///  "properties": {
     ///    "company_id": {
     ///      "description": "A company of the tenant.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "contact_id": {
     ///      "description": "A contact of the tenant.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "currency": {
     ///      "description": "ISO 4217 code, e.g. `EUR`.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 3
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for leads, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live lead holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
+    ///      "maxProperties": 100,
     ///      "additionalProperties": {}
     ///    },
     ///    "expected_close_date": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "date"
     ///    },
     ///    "lost_reason": {
     ///      "description": "Why the lead was lost; required in a `lost` stage.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 500
     ///    },
     ///    "owner_id": {
     ///      "description": "A user of the tenant; default: the user the API key acts for.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "pipeline_id": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "prospect_company_domain": {
     ///      "description": "Normalised like a company's domain.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 253
     ///    },
     ///    "prospect_company_name": {
     ///      "description": "The organisation the lead is about, for `leads_convert`.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 200
     ///    },
     ///    "prospect_email": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "email",
     ///      "maxLength": 254
     ///    },
     ///    "prospect_first_name": {
     ///      "description": "The person the lead is about, for `leads_convert`.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 100
     ///    },
     ///    "prospect_last_name": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 100
     ///    },
     ///    "prospect_phone": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 32
     ///    },
     ///    "source": {
     ///      "description": "Where the lead came from, e.g. `website`.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 100
     ///    },
     ///    "stage_id": {
     ///      "description": "A stage of the pipeline. A `lost` stage needs a `lost_reason`.",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "uuid"
     ///    },
     ///    "title": {
@@ -11169,7 +11453,10 @@ to the pipeline. Unknown fields are refused.*/
     ///      "examples": [
     ///        "1250.50"
     ///      ],
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "decimal",
     ///      "maxLength": 24
     ///    }
@@ -12322,6 +12609,7 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -12350,6 +12638,9 @@ currency has, below 10^15. Needs `currency`.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -12409,6 +12700,7 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -12437,6 +12729,9 @@ currency has, below 10^15. Needs `currency`.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -13094,6 +13389,7 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -13122,6 +13418,9 @@ currency has, below 10^15. Needs `currency`.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -13340,7 +13639,10 @@ for support.*/
     ///    },
     ///    "probability": {
     ///      "description": "Win probability in percent (default: 100 for `won`, else 0).",
-    ///      "type": "integer",
+    ///      "type": [
+    ///        "integer",
+    ///        "null"
+    ///      ],
     ///      "format": "int64",
     ///      "maximum": 100.0,
     ///      "minimum": 0.0
@@ -13853,6 +14155,7 @@ for support.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -13881,6 +14184,9 @@ for support.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -13940,6 +14246,7 @@ for support.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -13968,6 +14275,9 @@ for support.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -14108,6 +14418,7 @@ for support.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -14136,6 +14447,9 @@ for support.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -15428,14 +15742,20 @@ added, so accept values not in this list.*/
     ///    },
     ///    "position": {
     ///      "description": "Where to insert it (0 = first); later stages move down by one. Default: last.",
-    ///      "type": "integer",
+    ///      "type": [
+    ///        "integer",
+    ///        "null"
+    ///      ],
     ///      "format": "int64",
     ///      "maximum": 49.0,
     ///      "minimum": 0.0
     ///    },
     ///    "probability": {
     ///      "description": "Win probability in percent (default: 100 for `won`, else 0).",
-    ///      "type": "integer",
+    ///      "type": [
+    ///        "integer",
+    ///        "null"
+    ///      ],
     ///      "format": "int64",
     ///      "maximum": 100.0,
     ///      "minimum": 0.0
@@ -15869,6 +16189,7 @@ added, so accept values not in this list.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -15897,6 +16218,9 @@ added, so accept values not in this list.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -15956,6 +16280,7 @@ added, so accept values not in this list.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -15984,6 +16309,9 @@ added, so accept values not in this list.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -16043,6 +16371,7 @@ added, so accept values not in this list.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -16071,6 +16400,9 @@ added, so accept values not in this list.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -16130,6 +16462,7 @@ added, so accept values not in this list.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -16158,6 +16491,9 @@ added, so accept values not in this list.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -16314,7 +16650,10 @@ added, so accept values not in this list.*/
     ///      "maxLength": 254
     ///    },
     ///    "name": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 200
     ///    },
     ///    "role": {
@@ -16774,6 +17113,7 @@ added, so accept values not in this list.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -16802,6 +17142,9 @@ added, so accept values not in this list.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -17106,6 +17449,7 @@ added, so accept values not in this list.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -17134,6 +17478,9 @@ added, so accept values not in this list.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -17868,12 +18215,18 @@ re-sent with `recover` once it is enabled again.*/
     ///  ],
     ///  "properties": {
     ///    "description": {
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "maxLength": 1000
     ///    },
     ///    "enabled": {
     ///      "description": "Default `true`.",
-    ///      "type": "boolean"
+    ///      "type": [
+    ///        "boolean",
+    ///        "null"
+    ///      ]
     ///    },
     ///    "event_types": {
     ///      "description": "The event types to send; absent or empty means all. Duplicates are dropped.",
@@ -18453,6 +18806,7 @@ re-sent with `recover` once it is enabled again.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -18482,6 +18836,9 @@ re-sent with `recover` once it is enabled again.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -18543,6 +18900,7 @@ re-sent with `recover` once it is enabled again.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -18572,6 +18930,9 @@ re-sent with `recover` once it is enabled again.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -18906,6 +19267,7 @@ re-sent with `recover` once it is enabled again.*/
     /// ```json
     ///{
     ///  "type": "string",
+    ///  "minLength": 1,
     ///  "pattern": "^(\\*|(,[ \\t,]*)?(W/)?\"[\\x21\\x23-\\x7e]*\"([ \\t]*,[ \\t,]*((W/)?\"[\\x21\\x23-\\x7e]*\")?)*)$"
     ///}
     /// ```
@@ -18935,6 +19297,9 @@ re-sent with `recover` once it is enabled again.*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
             static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
             {
                 ::regress::Regex::new(
@@ -19009,7 +19374,10 @@ re-sent with `recover` once it is enabled again.*/
     ///    },
     ///    "until": {
     ///      "description": "And before this one (default: now).",
-    ///      "type": "string",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
     ///      "format": "date-time"
     ///    }
     ///  },

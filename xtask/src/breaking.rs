@@ -229,21 +229,29 @@ fn media(content: &Value) -> BTreeMap<String, &Value> {
 /// enforced before the document said so: the value was refused (`422`) all along, so
 /// stating it refuses in the document only what no client could send successfully, and
 /// breaks none. Narrow on purpose: only the exact patterns the server states from the
-/// constants it validates with (`api::document_rules`), and `minLength: 1` only beside
-/// the non-blank pattern (which needs a character anyway) or on a field the server
-/// lists as never accepted empty. Any other pattern or length added is still a break.
+/// constants it validates with (`api::document_rules`), `minLength: 1` only beside the
+/// non-blank or the condition-header pattern (each needs a character anyway) or on a
+/// field the server lists as never accepted empty, and the custom fields' key count.
+/// Any other pattern, length or count added is still a break.
 fn stated_rule(key: &str, location: &str, schema: &Value) -> bool {
     use momentum_server::api::document_rules::{NON_BLANK_PATTERN, NON_EMPTY};
+    use momentum_server::api::etag::CONDITION_PATTERN;
     use momentum_server::domain::custom_field::KEY_PATTERN;
+    use momentum_server::domain::fields::CUSTOM_FIELDS_MAX_KEYS;
     let pattern = schema["pattern"].as_str();
     match key {
         "pattern" => pattern.is_some_and(|p| p == NON_BLANK_PATTERN || p == KEY_PATTERN),
         "minLength" => {
             schema["minLength"] == 1
                 && (pattern == Some(NON_BLANK_PATTERN)
+                    || pattern == Some(CONDITION_PATTERN)
                     || NON_EMPTY.iter().any(|(name, property)| {
                         location == format!("#/components/schemas/{name}/properties/{property}")
                     }))
+        }
+        "maxProperties" => {
+            location.ends_with("/properties/custom_fields")
+                && schema["maxProperties"] == CUSTOM_FIELDS_MAX_KEYS
         }
         _ => false,
     }

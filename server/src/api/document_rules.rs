@@ -66,6 +66,17 @@ pub const NON_BLANK_TEXT: [(&str, &str); 14] = [
     ("StagePatch", "name"),
 ];
 
+/// Request-body lists whose items are required text in the same sense: a blank tag or
+/// option is refused (`422 required`, `domain::fields::tags`, `custom_field::options`).
+pub const NON_BLANK_ITEMS: [(&str, &str); 6] = [
+    ("CompanyCreate", "tags"),
+    ("CompanyPatch", "tags"),
+    ("ContactCreate", "tags"),
+    ("ContactPatch", "tags"),
+    ("CustomFieldCreate", "options"),
+    ("CustomFieldPatch", "options"),
+];
+
 /// Request-body fields that are not free text but have a form of their own, checked
 /// before anything else: an empty one is refused (`422`), which is all a length can say
 /// (a URL's grammar is the URL parser's; `webhooks::guard::parse_url`).
@@ -76,24 +87,89 @@ pub const NON_EMPTY: [(&str, &str); 2] = [
 
 /// Adds the rules above to `components/schemas`.
 pub fn state_text_rules(components: &mut Value) {
-    let schemas = &mut components["schemas"];
+    let Some(schemas) = components.get_mut("schemas") else {
+        return;
+    };
     for (schema, property) in NON_BLANK_TEXT {
-        if let Some(field) = schemas[schema]["properties"][property].as_object_mut() {
+        if let Some(field) = at(schemas, &[schema, "properties", property]) {
             field.insert("minLength".into(), 1.into());
             field.insert("pattern".into(), NON_BLANK_PATTERN.into());
         }
     }
     for (schema, property) in NON_EMPTY {
-        if let Some(field) = schemas[schema]["properties"][property].as_object_mut() {
+        if let Some(field) = at(schemas, &[schema, "properties", property]) {
             field.insert("minLength".into(), 1.into());
         }
     }
-    if let Some(key) = schemas["CustomFieldCreate"]["properties"]["key"].as_object_mut() {
+    for (schema, property) in NON_BLANK_ITEMS {
+        if let Some(items) = at(schemas, &[schema, "properties", property, "items"]) {
+            items.insert("minLength".into(), 1.into());
+            items.insert("pattern".into(), NON_BLANK_PATTERN.into());
+        }
+    }
+    // Free-form custom fields in a create or an update body (an update replaces them
+    // whole): their count is checked by `domain::fields::custom_fields`. Its other rules
+    // (key length, size as JSON) have no OpenAPI 3.0 keyword.
+    for (name, schema) in schemas.as_object_mut().into_iter().flatten() {
+        if !(name.ends_with("Create") || name.ends_with("Patch")) {
+            continue;
+        }
+        if let Some(map) = at(schema, &["properties", "custom_fields"]) {
+            map.insert(
+                "maxProperties".into(),
+                crate::domain::fields::CUSTOM_FIELDS_MAX_KEYS.into(),
+            );
+        }
+    }
+    if let Some(key) = at(schemas, &["CustomFieldCreate", "properties", "key"]) {
         key.insert(
             "pattern".into(),
             crate::domain::custom_field::KEY_PATTERN.into(),
         );
     }
+}
+
+/// A create body's optional fields are `Option<T>`, which poem-openapi reads `null` into
+/// as absent: the document says they are `nullable` (sending `null` is omitting the
+/// field). Only in the bodies [`super::close_request_bodies`] closed (request-only), and
+/// not in updates, where `null` means "clear" and only the fields that can be cleared
+/// say `nullable`. Not on a `$ref` (OpenAPI 3.0 ignores its siblings), so the few
+/// optional enum fields stay as they are; nor on lists and maps, which the Rust SDK
+/// would turn from `Vec`/`Map` into `Option<Vec>`/`Option<Map>` (typify reads
+/// `nullable` there, and only there, as a distinct state).
+pub fn state_null_as_absent(components: &mut Value) {
+    let Some(schemas) = components.get_mut("schemas").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (name, schema) in schemas.iter_mut() {
+        if schema["additionalProperties"] != false || name.ends_with("Patch") {
+            continue;
+        }
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        let Some(properties) = at(schema, &["properties"]) else {
+            continue;
+        };
+        for (property, field) in properties.iter_mut() {
+            let container = matches!(field["type"].as_str(), Some("array" | "object"));
+            if required.contains(&property.as_str().into())
+                || field.get("$ref").is_some()
+                || container
+            {
+                continue;
+            }
+            if let Some(field) = field.as_object_mut() {
+                field.insert("nullable".into(), true.into());
+            }
+        }
+    }
+}
+
+/// The object at `path` inside `value`, if there is one (indexing a `Value` mutably would
+/// insert `null` where there is none).
+fn at<'a>(value: &'a mut Value, path: &[&str]) -> Option<&'a mut serde_json::Map<String, Value>> {
+    path.iter()
+        .try_fold(value, |value, key| value.get_mut(*key))?
+        .as_object_mut()
 }
 
 /// The `cursor` of every list operation: what the server accepts is only what it issued
@@ -103,8 +179,11 @@ pub const CURSOR_DESCRIPTION: &str = "Opaque: only the `meta.next_cursor` of a p
     up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the \
     first page.";
 
-/// Describes every `cursor` query parameter of an operation as opaque.
-pub fn describe_cursor(operation: &mut Value) {
+/// Describes every `cursor` query parameter of an operation as opaque, and gives the
+/// condition headers (`If-Match`, `If-None-Match`) the length their pattern implies: an
+/// empty value is malformed (`400`), and a generator that honours lengths but not
+/// patterns (schemathesis's coverage phase for headers) then stops sending one as valid.
+pub fn state_parameter_rules(operation: &mut Value) {
     let Some(parameters) = operation
         .get_mut("parameters")
         .and_then(Value::as_array_mut)
@@ -112,8 +191,19 @@ pub fn describe_cursor(operation: &mut Value) {
         return;
     };
     for parameter in parameters {
-        if parameter["in"] == "query" && parameter["name"] == "cursor" {
-            parameter["description"] = CURSOR_DESCRIPTION.into();
+        let name = parameter["name"].as_str().unwrap_or_default();
+        match parameter["in"].as_str() {
+            Some("query") if name == "cursor" => {
+                parameter["description"] = CURSOR_DESCRIPTION.into();
+            }
+            Some("header")
+                if matches!(name, super::etag::IF_MATCH | super::etag::IF_NONE_MATCH) =>
+            {
+                if let Some(schema) = at(parameter, &["schema"]) {
+                    schema.insert("minLength".into(), 1.into());
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -320,6 +410,145 @@ mod tests {
     }
 
     #[test]
+    fn blank_tags_and_options_are_refused_by_the_server_and_by_the_document() {
+        use crate::domain::fields;
+        let doc = document();
+        for (schema, property) in NON_BLANK_ITEMS {
+            let items = &doc["components"]["schemas"][schema]["properties"][property]["items"];
+            assert_eq!(items["pattern"], NON_BLANK_PATTERN, "{schema}.{property}");
+            assert_eq!(items["minLength"], 1, "{schema}.{property}");
+            let refused = |value: &str| match property {
+                "tags" => fields::tags("tags", vec![value.into()]).is_err(),
+                _ => custom_field::options(custom_field::FieldType::Select, vec![value.into()])
+                    .is_err(),
+            };
+            for blank in ["", "  "] {
+                assert!(refused(blank), "{schema}.{property}: {blank:?}");
+                assert!(!matches(NON_BLANK_PATTERN, blank), "{schema}.{property}");
+            }
+            assert!(!refused(" vip "), "{schema}.{property}");
+        }
+    }
+
+    #[test]
+    fn request_custom_fields_state_their_count() {
+        use crate::domain::fields::{custom_fields, CUSTOM_FIELDS_MAX_KEYS};
+        let doc = document();
+        let mut stated = 0;
+        for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+            let map = &schema["properties"]["custom_fields"];
+            if map.is_null() {
+                continue;
+            }
+            let request = name.ends_with("Create") || name.ends_with("Patch");
+            assert_eq!(
+                map["maxProperties"].as_u64().is_some(),
+                request,
+                "{name}.custom_fields"
+            );
+            if request {
+                assert_eq!(map["maxProperties"], CUSTOM_FIELDS_MAX_KEYS);
+                stated += 1;
+            }
+        }
+        assert!(stated >= 8, "{stated}");
+        let many = |n: usize| (0..n).map(|i| (format!("k{i}"), Value::Null)).collect();
+        assert!(custom_fields("custom_fields", many(CUSTOM_FIELDS_MAX_KEYS)).is_ok());
+        assert!(custom_fields("custom_fields", many(CUSTOM_FIELDS_MAX_KEYS + 1)).is_err());
+    }
+
+    /// What the document marks `nullable` in a create body, the server reads as absent:
+    /// a body of the required fields and `null` in every other one it marks is accepted
+    /// by the body's parser.
+    #[test]
+    fn a_create_body_takes_null_wherever_the_document_says_nullable() {
+        use crate::api::{
+            activities, api_keys, associations, companies, contacts, custom_fields, leads,
+            pipelines, users, webhooks,
+        };
+        use poem_openapi::types::ParseFromJSON;
+        use serde_json::json;
+        fn parses<T: ParseFromJSON>(body: Value) -> Result<(), String> {
+            T::parse_from_json(Some(body))
+                .map(|_| ())
+                .map_err(|e| e.into_message())
+        }
+        let id = "00000000-0000-0000-0000-000000000001";
+        let bodies: [(&str, Value, fn(Value) -> Result<(), String>); 11] = [
+            (
+                "ActivityCreate",
+                json!({"type": "note"}),
+                parses::<activities::ActivityCreate>,
+            ),
+            (
+                "ApiKeyCreate",
+                json!({"name": "k", "scopes": ["*"]}),
+                parses::<api_keys::ApiKeyCreate>,
+            ),
+            (
+                "AssociationLabelCreate",
+                json!({"name": "n"}),
+                parses::<associations::AssociationLabelCreate>,
+            ),
+            (
+                "CompanyCreate",
+                json!({"name": "n"}),
+                parses::<companies::CompanyCreate>,
+            ),
+            (
+                "ContactCreate",
+                json!({}),
+                parses::<contacts::ContactCreate>,
+            ),
+            (
+                "CustomFieldCreate",
+                json!({"record_type": "contact", "key": "k", "label": "l", "type": "text"}),
+                parses::<custom_fields::CustomFieldCreate>,
+            ),
+            (
+                "LeadCreate",
+                json!({"title": "t"}),
+                parses::<leads::LeadCreate>,
+            ),
+            (
+                "StageCreate",
+                json!({"name": "n"}),
+                parses::<pipelines::StageCreate>,
+            ),
+            (
+                "UserCreate",
+                json!({"email": "a@example.com"}),
+                parses::<users::UserCreate>,
+            ),
+            (
+                "WebhookEndpointCreate",
+                json!({"url": "https://example.com"}),
+                parses::<webhooks::WebhookEndpointCreate>,
+            ),
+            (
+                "AssociationCreate",
+                json!({"from_type": "contact", "from_id": id, "to_type": "lead", "to_id": id}),
+                parses::<associations::AssociationCreate>,
+            ),
+        ];
+        let doc = document();
+        let mut nulls = 0;
+        for (schema, mut body, parse) in bodies {
+            let properties = doc["components"]["schemas"][schema]["properties"]
+                .as_object()
+                .expect("properties");
+            for (property, field) in properties {
+                if field["nullable"] == true {
+                    body[property] = Value::Null;
+                    nulls += 1;
+                }
+            }
+            assert_eq!(parse(body.clone()), Ok(()), "{schema}: {body}");
+        }
+        assert!(nulls > 30, "{nulls} nullable create fields");
+    }
+
+    #[test]
     fn the_custom_field_key_pattern_is_what_the_server_checks() {
         let doc = document();
         let key = &doc["components"]["schemas"]["CustomFieldCreate"]["properties"]["key"];
@@ -360,6 +589,31 @@ mod tests {
             }
         }
         assert!(cursors > 20, "{cursors} cursors");
+    }
+
+    #[test]
+    fn condition_headers_state_they_are_not_empty() {
+        let doc = document();
+        let mut headers = 0;
+        for (_, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (_, op) in item.as_object().into_iter().flatten() {
+                for parameter in op["parameters"].as_array().into_iter().flatten() {
+                    if matches!(
+                        parameter["name"].as_str(),
+                        Some("If-Match" | "If-None-Match")
+                    ) {
+                        assert_eq!(parameter["schema"]["minLength"], 1, "{parameter}");
+                        assert_eq!(
+                            parameter["schema"]["pattern"],
+                            super::super::etag::CONDITION_PATTERN
+                        );
+                        headers += 1;
+                    }
+                }
+            }
+        }
+        assert!(headers > 25, "{headers}");
+        assert!(!matches(super::super::etag::CONDITION_PATTERN, ""));
     }
 
     #[test]

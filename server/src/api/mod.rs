@@ -252,7 +252,7 @@ fn render(share_headers: bool) -> String {
         };
         for entry in path.values_mut() {
             document_parameter_patterns(entry);
-            document_rules::describe_cursor(entry);
+            document_rules::state_parameter_rules(entry);
         }
     }
     for path in doc.paths.values_mut() {
@@ -263,6 +263,7 @@ fn render(share_headers: bool) -> String {
         unwrap_lone_refs(components);
         document_rules::state_text_rules(components);
         close_request_bodies(&doc.paths, components);
+        document_rules::state_null_as_absent(components);
         if share_headers {
             header_components::share(&mut doc.paths, components);
         }
