@@ -344,7 +344,7 @@ mod tests {
                     crate::domain::fields::optional_text("f", Some(value.clone()), 10, false),
                     Ok(Some(_))
                 );
-                assert_eq!(matches(&pattern, &value), accepted, "{value:?}");
+                assert_eq!(matches(pattern, &value), accepted, "{value:?}");
             }
         }
     }
@@ -474,7 +474,8 @@ mod tests {
                 .map_err(|e| e.into_message())
         }
         let id = "00000000-0000-0000-0000-000000000001";
-        let bodies: [(&str, Value, fn(Value) -> Result<(), String>); 11] = [
+        type Parser = fn(Value) -> Result<(), String>;
+        let bodies: [(&str, Value, Parser); 11] = [
             (
                 "ActivityCreate",
                 json!({"type": "note"}),
