@@ -2,6 +2,8 @@
 
     python3 .ci/schemathesis_classify.py EXIT_STATUS EVENTS.ndjson...
 
+(the document the run tested is read from openapi/openapi.json)
+
 The strict pass runs every check without the hooks that shape requests, so it may fail,
 but only where no OpenAPI document can say what the server accepts. Each failure of a
 check is read from schemathesis's event stream (`--report ndjson`: every scenario with
@@ -14,6 +16,16 @@ categories, each matched on the check, the request and the answer's error code:
 - reused_idempotency_key: an `Idempotency-Key` sent before with another request,
   answered 422 `idempotency_key_reused`. Whether a key was used is state, not form.
 
+- empty_condition_header_sent_as_valid: a tool bug, not the server's nor the
+  document's. schemathesis 4.32.5's coverage phase builds header values from letters
+  and digits only (HEADER_ALLOWED_CHARS in schemathesis/specs/openapi/coverage/_wire.py);
+  for a pattern that needs another character (`If-Match` needs `*` or `"`,
+  pattern_requires_char_outside) it makes no value, and its default positive case then
+  sends the header empty, still labelled valid. The document forbids that twice
+  (`minLength: 1` and the pattern); the classifier checks that the value sent is empty
+  and that the document's schema for that header refuses it, so a malformed value the
+  document allowed would still fail CI.
+
 Every other failure (and a failed run with no failure in the stream, or an error event)
 fails CI with its details printed. The counts per category are printed by name, so a new
 kind of failure shows up as one, never as a larger count of a known one.
@@ -21,10 +33,13 @@ kind of failure shows up as one, never as a larger count of a known one.
 
 import base64
 import json
+import os
+import re
 import sys
 from collections import Counter
 
-CATEGORIES = ("made_up_cursor", "reused_idempotency_key")
+CATEGORIES = ("made_up_cursor", "reused_idempotency_key", "empty_condition_header_sent_as_valid")
+CONDITION_HEADERS = ("If-Match", "If-None-Match")
 
 
 def _answer(interaction):
@@ -49,7 +64,25 @@ def _header(case, name):
     return None
 
 
-def classify(check, case, interaction):
+def _documented_header(document, method, path, name):
+    """The schema the document gives header `name` of the operation, if it has one."""
+    operation = document.get("paths", {}).get(path, {}).get((method or "").lower(), {})
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name", "").lower() == name.lower():
+            return parameter.get("schema") or {}
+    return None
+
+
+def _refused_by(schema, value):
+    if schema is None:
+        return False
+    if len(value) < schema.get("minLength", 0):
+        return True
+    pattern = schema.get("pattern")
+    return pattern is not None and re.search(pattern, value) is None
+
+
+def classify(document, check, case, interaction):
     status, code, fields = _answer(interaction)
     query = case.get("query") or {}
     if check == "positive_data_acceptance":
@@ -57,6 +90,18 @@ def classify(check, case, interaction):
             return "made_up_cursor"
         if status == 422 and code == "idempotency_key_reused" and _header(case, "Idempotency-Key") is not None:
             return "reused_idempotency_key"
+        phase = ((case.get("meta") or {}).get("phase") or {}).get("name")
+        for name in CONDITION_HEADERS:
+            value = _header(case, name)
+            if (
+                phase == "coverage"
+                and status == 400
+                and code == "bad_request"
+                and fields == {name}
+                and value == ""
+                and _refused_by(_documented_header(document, case.get("method"), case.get("path"), name), value)
+            ):
+                return "empty_condition_header_sent_as_valid"
     return None
 
 
@@ -75,8 +120,13 @@ def describe(label, check, case, interaction, info):
     )
 
 
+_DOCUMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "openapi", "openapi.json")
+
+
 def main():
     exit_status = int(sys.argv[1])
+    with open(_DOCUMENT, encoding="utf-8") as file:
+        document = json.load(file)
     counts = Counter({category: 0 for category in CATEGORIES})
     unknown = []
     errors = []
@@ -97,7 +147,7 @@ def main():
                             continue
                         case = (recorder.get("cases") or {}).get(case_id, {}).get("value") or {}
                         interaction = (recorder.get("interactions") or {}).get(case_id)
-                        category = classify(check["name"], case, interaction)
+                        category = classify(document, check["name"], case, interaction)
                         if category is None:
                             unknown.append(
                                 describe(recorder.get("label"), check["name"], case, interaction, check.get("failure_info"))
