@@ -1015,67 +1015,52 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
     ///  "properties": {
     ///    "body": {
     ///      "description": "Free text; newlines allowed.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 10000
+    ///      "type": "string",
+    ///      "maxLength": 10000,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "company_id": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "completed_at": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "date-time"
+    ///      "type": "string",
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "contact_id": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for activities, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live activity holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "maxProperties": 100,
-    ///      "additionalProperties": {}
+    ///      "additionalProperties": {},
+    ///      "x-null-is-absent": true
     ///    },
     ///    "due_at": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "date-time"
+    ///      "type": "string",
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "lead_id": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "owner_id": {
     ///      "description": "A user of the tenant; default: the user the API key acts for.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "subject": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 200
+    ///      "type": "string",
+    ///      "maxLength": 200,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "type": {
     ///      "$ref": "#/components/schemas/ActivityKind"
@@ -1135,7 +1120,8 @@ another live activity holds a `409` naming it. At most 16 KiB as JSON.*/
     ///{
     ///  "description": "Free text; newlines allowed.",
     ///  "type": "string",
-    ///  "maxLength": 10000
+    ///  "maxLength": 10000,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -1212,7 +1198,8 @@ another live activity holds a `409` naming it. At most 16 KiB as JSON.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -1590,11 +1577,9 @@ the user's role allows.*/
     ///  "properties": {
     ///    "expires_at": {
     ///      "description": "When the key stops working; must be in the future. Default: never.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "date-time"
+    ///      "type": "string",
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "name": {
     ///      "type": "string",
@@ -1613,18 +1598,14 @@ the user's role allows.*/
     ///    },
     ///    "service": {
     ///      "description": "`true` for a service key, bound to no user (then leave out `user_id`).",
-    ///      "type": [
-    ///        "boolean",
-    ///        "null"
-    ///      ]
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "user_id": {
     ///      "description": "The user the key acts as: an active user of the tenant whose role is not above\nyours. Default: the user your credential acts as.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -2198,11 +2179,9 @@ and must not be the same record.*/
     ///    },
     ///    "label_id": {
     ///      "description": "An association label of the tenant that fits these types (else 422).",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "to_id": {
     ///      "type": "string",
@@ -2369,11 +2348,9 @@ neither).*/
     ///  ],
     ///  "properties": {
     ///    "description": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 1000
+    ///      "type": "string",
+    ///      "maxLength": 1000,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "from_type": {
     ///      "$ref": "#/components/schemas/RecordType"
@@ -2423,7 +2400,8 @@ label that has it).*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 1000
+    ///  "maxLength": 1000,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -5499,63 +5477,50 @@ fields are refused.*/
     ///  ],
     ///  "properties": {
     ///    "address_line1": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 200
+    ///      "type": "string",
+    ///      "maxLength": 200,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "address_line2": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 200
+    ///      "type": "string",
+    ///      "maxLength": 200,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "city": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 100
+    ///      "type": "string",
+    ///      "maxLength": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "country": {
     ///      "description": "ISO 3166-1 alpha-2 code, any case.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 2
+    ///      "type": "string",
+    ///      "maxLength": 2,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for companies, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live company holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "maxProperties": 100,
-    ///      "additionalProperties": {}
+    ///      "additionalProperties": {},
+    ///      "x-null-is-absent": true
     ///    },
     ///    "domain": {
     ///      "description": "A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`\nbecomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 2048
+    ///      "type": "string",
+    ///      "maxLength": 2048,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "employee_count": {
-    ///      "type": [
-    ///        "integer",
-    ///        "null"
-    ///      ],
+    ///      "type": "integer",
     ///      "format": "int64",
     ///      "maximum": 2147483647.0,
-    ///      "minimum": 0.0
+    ///      "minimum": 0.0,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "industry": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 100
+    ///      "type": "string",
+    ///      "maxLength": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "name": {
     ///      "type": "string",
@@ -5565,25 +5530,19 @@ fields are refused.*/
     ///    },
     ///    "phone": {
     ///      "description": "International format (`+` and country code); stored as E.164.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 32
+    ///      "type": "string",
+    ///      "maxLength": 32,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "postal_code": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 20
+    ///      "type": "string",
+    ///      "maxLength": 20,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "region": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 100
+    ///      "type": "string",
+    ///      "maxLength": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "tags": {
     ///      "description": "Up to 50 tags of up to 50 characters; duplicates are dropped.",
@@ -5594,15 +5553,14 @@ fields are refused.*/
     ///        "minLength": 1,
     ///        "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///      },
-    ///      "maxItems": 50
+    ///      "maxItems": 50,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "website": {
     ///      "description": "An absolute `http` or `https` URL.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 2048
+    ///      "type": "string",
+    ///      "maxLength": 2048,
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -5667,7 +5625,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -5744,7 +5703,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -5821,7 +5781,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -5899,7 +5860,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///{
     ///  "description": "ISO 3166-1 alpha-2 code, any case.",
     ///  "type": "string",
-    ///  "maxLength": 2
+    ///  "maxLength": 2,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -5978,7 +5940,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///{
     ///  "description": "A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`\nbecomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).",
     ///  "type": "string",
-    ///  "maxLength": 2048
+    ///  "maxLength": 2048,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -6055,7 +6018,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -6228,7 +6192,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///{
     ///  "description": "International format (`+` and country code); stored as E.164.",
     ///  "type": "string",
-    ///  "maxLength": 32
+    ///  "maxLength": 32,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -6305,7 +6270,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 20
+    ///  "maxLength": 20,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -6382,7 +6348,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -6555,7 +6522,8 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///{
     ///  "description": "An absolute `http` or `https` URL.",
     ///  "type": "string",
-    ///  "maxLength": 2048
+    ///  "maxLength": 2048,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -7005,56 +6973,45 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///  "properties": {
     ///    "company_id": {
     ///      "description": "A company of the tenant (else 422 on this field).",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for contacts, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live contact holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "maxProperties": 100,
-    ///      "additionalProperties": {}
+    ///      "additionalProperties": {},
+    ///      "x-null-is-absent": true
     ///    },
     ///    "email": {
     ///      "description": "A valid address, unique within the tenant ignoring case (else 409).",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
+    ///      "type": "string",
     ///      "format": "email",
-    ///      "maxLength": 254
+    ///      "maxLength": 254,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "first_name": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 100
+    ///      "type": "string",
+    ///      "maxLength": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "last_name": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 100
+    ///      "type": "string",
+    ///      "maxLength": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "notes": {
     ///      "description": "Free text; newlines allowed.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 10000
+    ///      "type": "string",
+    ///      "maxLength": 10000,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "phone": {
     ///      "description": "International format (`+` and country code); stored as E.164.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 32
+    ///      "type": "string",
+    ///      "maxLength": 32,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "tags": {
     ///      "description": "Up to 50 tags of up to 50 characters; duplicates are dropped.",
@@ -7065,14 +7022,13 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///        "minLength": 1,
     ///        "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///      },
-    ///      "maxItems": 50
+    ///      "maxItems": 50,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "title": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 200
+    ///      "type": "string",
+    ///      "maxLength": 200,
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -7142,7 +7098,8 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -7219,7 +7176,8 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -7297,7 +7255,8 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     ///{
     ///  "description": "Free text; newlines allowed.",
     ///  "type": "string",
-    ///  "maxLength": 10000
+    ///  "maxLength": 10000,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -7375,7 +7334,8 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     ///{
     ///  "description": "International format (`+` and country code); stored as E.164.",
     ///  "type": "string",
-    ///  "maxLength": 32
+    ///  "maxLength": 32,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -7547,7 +7507,8 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -8897,27 +8858,24 @@ changes `custom_fields`).*/
     ///        "minLength": 1,
     ///        "pattern": "^[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x1f\\x7f-\\x9f\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\x09-\\x0d\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
     ///      },
-    ///      "maxItems": 100
+    ///      "maxItems": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "record_type": {
     ///      "$ref": "#/components/schemas/RecordType"
     ///    },
     ///    "required": {
     ///      "description": "Default `false`.",
-    ///      "type": [
-    ///        "boolean",
-    ///        "null"
-    ///      ]
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "type": {
     ///      "$ref": "#/components/schemas/CustomFieldType"
     ///    },
     ///    "unique": {
     ///      "description": "Default `false`; not for `multi_select`.",
-    ///      "type": [
-    ///        "boolean",
-    ///        "null"
-    ///      ]
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -11322,125 +11280,96 @@ to the pipeline. Unknown fields are refused.*/
     ///  "properties": {
     ///    "company_id": {
     ///      "description": "A company of the tenant.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "contact_id": {
     ///      "description": "A contact of the tenant.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "currency": {
     ///      "description": "ISO 4217 code, e.g. `EUR`.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 3
+    ///      "type": "string",
+    ///      "maxLength": 3,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for leads, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live lead holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
     ///      "maxProperties": 100,
-    ///      "additionalProperties": {}
+    ///      "additionalProperties": {},
+    ///      "x-null-is-absent": true
     ///    },
     ///    "expected_close_date": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "date"
+    ///      "type": "string",
+    ///      "format": "date",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "lost_reason": {
     ///      "description": "Why the lead was lost; required in a `lost` stage.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 500
+    ///      "type": "string",
+    ///      "maxLength": 500,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "owner_id": {
     ///      "description": "A user of the tenant; default: the user the API key acts for.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "pipeline_id": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_company_domain": {
     ///      "description": "Normalised like a company's domain.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 253
+    ///      "type": "string",
+    ///      "maxLength": 253,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_company_name": {
     ///      "description": "The organisation the lead is about, for `leads_convert`.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 200
+    ///      "type": "string",
+    ///      "maxLength": 200,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_email": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
+    ///      "type": "string",
     ///      "format": "email",
-    ///      "maxLength": 254
+    ///      "maxLength": 254,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_first_name": {
     ///      "description": "The person the lead is about, for `leads_convert`.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 100
+    ///      "type": "string",
+    ///      "maxLength": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_last_name": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 100
+    ///      "type": "string",
+    ///      "maxLength": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_phone": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 32
+    ///      "type": "string",
+    ///      "maxLength": 32,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "source": {
     ///      "description": "Where the lead came from, e.g. `website`.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 100
+    ///      "type": "string",
+    ///      "maxLength": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "stage_id": {
     ///      "description": "A stage of the pipeline. A `lost` stage needs a `lost_reason`.",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "uuid"
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "title": {
     ///      "type": "string",
@@ -11453,12 +11382,10 @@ to the pipeline. Unknown fields are refused.*/
     ///      "examples": [
     ///        "1250.50"
     ///      ],
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
+    ///      "type": "string",
     ///      "format": "decimal",
-    ///      "maxLength": 24
+    ///      "maxLength": 24,
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -11540,7 +11467,8 @@ currency has, below 10^15. Needs `currency`.*/
     ///{
     ///  "description": "ISO 4217 code, e.g. `EUR`.",
     ///  "type": "string",
-    ///  "maxLength": 3
+    ///  "maxLength": 3,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -11618,7 +11546,8 @@ currency has, below 10^15. Needs `currency`.*/
     ///{
     ///  "description": "Why the lead was lost; required in a `lost` stage.",
     ///  "type": "string",
-    ///  "maxLength": 500
+    ///  "maxLength": 500,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -11696,7 +11625,8 @@ currency has, below 10^15. Needs `currency`.*/
     ///{
     ///  "description": "Normalised like a company's domain.",
     ///  "type": "string",
-    ///  "maxLength": 253
+    ///  "maxLength": 253,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -11778,7 +11708,8 @@ currency has, below 10^15. Needs `currency`.*/
     ///{
     ///  "description": "The organisation the lead is about, for `leads_convert`.",
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -11859,7 +11790,8 @@ currency has, below 10^15. Needs `currency`.*/
     ///{
     ///  "description": "The person the lead is about, for `leads_convert`.",
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -11938,7 +11870,8 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -12016,7 +11949,8 @@ currency has, below 10^15. Needs `currency`.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 32
+    ///  "maxLength": 32,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -12094,7 +12028,8 @@ currency has, below 10^15. Needs `currency`.*/
     ///{
     ///  "description": "Where the lead came from, e.g. `website`.",
     ///  "type": "string",
-    ///  "maxLength": 100
+    ///  "maxLength": 100,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -13639,13 +13574,11 @@ for support.*/
     ///    },
     ///    "probability": {
     ///      "description": "Win probability in percent (default: 100 for `won`, else 0).",
-    ///      "type": [
-    ///        "integer",
-    ///        "null"
-    ///      ],
+    ///      "type": "integer",
     ///      "format": "int64",
     ///      "maximum": 100.0,
-    ///      "minimum": 0.0
+    ///      "minimum": 0.0,
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -15742,23 +15675,19 @@ added, so accept values not in this list.*/
     ///    },
     ///    "position": {
     ///      "description": "Where to insert it (0 = first); later stages move down by one. Default: last.",
-    ///      "type": [
-    ///        "integer",
-    ///        "null"
-    ///      ],
+    ///      "type": "integer",
     ///      "format": "int64",
     ///      "maximum": 49.0,
-    ///      "minimum": 0.0
+    ///      "minimum": 0.0,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "probability": {
     ///      "description": "Win probability in percent (default: 100 for `won`, else 0).",
-    ///      "type": [
-    ///        "integer",
-    ///        "null"
-    ///      ],
+    ///      "type": "integer",
     ///      "format": "int64",
     ///      "maximum": 100.0,
-    ///      "minimum": 0.0
+    ///      "minimum": 0.0,
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -16650,11 +16579,9 @@ added, so accept values not in this list.*/
     ///      "maxLength": 254
     ///    },
     ///    "name": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 200
+    ///      "type": "string",
+    ///      "maxLength": 200,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "role": {
     ///      "$ref": "#/components/schemas/UserRole"
@@ -16691,7 +16618,8 @@ added, so accept values not in this list.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 200
+    ///  "maxLength": 200,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -18215,25 +18143,22 @@ re-sent with `recover` once it is enabled again.*/
     ///  ],
     ///  "properties": {
     ///    "description": {
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "maxLength": 1000
+    ///      "type": "string",
+    ///      "maxLength": 1000,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "enabled": {
     ///      "description": "Default `true`.",
-    ///      "type": [
-    ///        "boolean",
-    ///        "null"
-    ///      ]
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "event_types": {
     ///      "description": "The event types to send; absent or empty means all. Duplicates are dropped.",
     ///      "type": "array",
     ///      "items": {
     ///        "$ref": "#/components/schemas/EventType"
-    ///      }
+    ///      },
+    ///      "x-null-is-absent": true
     ///    },
     ///    "url": {
     ///      "description": "An absolute `http` or `https` URL. Private, loopback and link-local addresses (and\nnames resolving to them) are refused unless the server allows them.",
@@ -18278,7 +18203,8 @@ names resolving to them) are refused unless the server allows them.*/
     /// ```json
     ///{
     ///  "type": "string",
-    ///  "maxLength": 1000
+    ///  "maxLength": 1000,
+    ///  "x-null-is-absent": true
     ///}
     /// ```
     /// </details>
@@ -19374,11 +19300,9 @@ re-sent with `recover` once it is enabled again.*/
     ///    },
     ///    "until": {
     ///      "description": "And before this one (default: now).",
-    ///      "type": [
-    ///        "string",
-    ///        "null"
-    ///      ],
-    ///      "format": "date-time"
+    ///      "type": "string",
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false

@@ -1,9 +1,19 @@
+//! What progenitor is given differs from the committed document in two marked ways,
+//! so that the Rust SDK keeps its types.
+//!
 //! The committed document states unsigned integers as `int32`/`int64` with `minimum: 0`
 //! and the extension `x-unsigned` (server `api::document_rules`), because `uint32` and
 //! `uint64` are not OpenAPI formats and other languages' generators do not know them.
 //! progenitor does, and maps them to `u32`/`u64`: [`restore`] gives it back those
 //! formats on the marked schemas, so the Rust SDK keeps its unsigned fields and
-//! parameters. It works on the parsed document, whose maps keep the document's order.
+//! parameters.
+//!
+//! The optional fields of a create body are `nullable` with `x-null-is-absent` (the
+//! server reads `null` there as an omitted field): [`restore`] drops that `nullable`, so
+//! typify keeps a list a `Vec` and a map a `Map` (omitted when empty) instead of an
+//! `Option` whose `None` would mean the same.
+//!
+//! It works on the parsed document, whose maps keep the document's order.
 
 use openapiv3::{
     AdditionalProperties, Components, Header, IntegerFormat, MediaType, OpenAPI, Operation,
@@ -14,7 +24,11 @@ use openapiv3::{
 /// The extension the server marks unsigned integers with.
 const EXTENSION: &str = "x-unsigned";
 
-/// Turns every `int32`/`int64` marked [`EXTENSION`] back into `uint32`/`uint64`.
+/// The extension the server marks a create body's `null`-as-omitted fields with.
+const NULL_IS_ABSENT: &str = "x-null-is-absent";
+
+/// Turns every `int32`/`int64` marked [`EXTENSION`] back into `uint32`/`uint64`, and
+/// drops `nullable` where [`NULL_IS_ABSENT`] marks it.
 pub fn restore(spec: &mut OpenAPI) {
     for item in spec.paths.paths.values_mut() {
         if let ReferenceOr::Item(item) = item {
@@ -153,7 +167,11 @@ fn additional(properties: &mut Option<AdditionalProperties>) {
 }
 
 fn schema(schema: &mut Schema) {
-    let unsigned = schema.schema_data.extensions.get(EXTENSION) == Some(&true.into());
+    let marked = |name: &str| schema.schema_data.extensions.get(name) == Some(&true.into());
+    let unsigned = marked(EXTENSION);
+    if marked(NULL_IS_ABSENT) {
+        schema.schema_data.nullable = false;
+    }
     match &mut schema.schema_kind {
         SchemaKind::Type(Type::Integer(integer)) if unsigned => {
             let restored = match &integer.format {
@@ -213,7 +231,7 @@ mod tests {
     }
 
     #[test]
-    fn only_marked_integers_become_unsigned_again_wherever_they_are() {
+    fn only_marked_schemas_change_wherever_they_are() {
         let spec = restored(
             r##"{"openapi": "3.0.0", "info": {"title": "t", "version": "1"},
             "paths": {"/a": {"get": {
@@ -225,6 +243,8 @@ mod tests {
             "components": {"schemas": {"M": {"type": "object", "properties": {
                 "n": {"type": "integer", "format": "int32", "minimum": 0, "x-unsigned": true},
                 "signed": {"type": "integer", "format": "int32"},
+                "tags": {"type": "array", "items": {"type": "string"}, "nullable": true, "x-null-is-absent": true},
+                "note": {"type": "string", "nullable": true},
                 "list": {"type": "array", "items": {"type": "integer", "format": "int64", "minimum": 0, "x-unsigned": true}}}}}}}"##,
         );
         let op = &spec["paths"]["/a"]["get"];
@@ -234,6 +254,8 @@ mod tests {
             "uint64"
         );
         let m = &spec["components"]["schemas"]["M"]["properties"];
+        assert_eq!(m["tags"].get("nullable"), None);
+        assert_eq!(m["note"]["nullable"], true);
         assert_eq!(m["n"]["format"], "uint32");
         assert_eq!(m["signed"]["format"], "int32");
         assert_eq!(m["list"]["items"]["format"], "uint64");

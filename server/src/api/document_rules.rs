@@ -129,14 +129,18 @@ pub fn state_text_rules(components: &mut Value) {
     }
 }
 
+/// The extension on the fields [`state_null_as_absent`] makes `nullable`.
+pub const NULL_IS_ABSENT_EXTENSION: &str = "x-null-is-absent";
+
 /// A create body's optional fields are `Option<T>`, which poem-openapi reads `null` into
 /// as absent: the document says they are `nullable` (sending `null` is omitting the
 /// field). Only in the bodies [`super::close_request_bodies`] closed (request-only), and
 /// not in updates, where `null` means "clear" and only the fields that can be cleared
 /// say `nullable`. Not on a `$ref` (OpenAPI 3.0 ignores its siblings), so the few
-/// optional enum fields stay as they are; nor on lists and maps, which the Rust SDK
-/// would turn from `Vec`/`Map` into `Option<Vec>`/`Option<Map>` (typify reads
-/// `nullable` there, and only there, as a distinct state).
+/// optional enum fields stay as they are. Each carries [`NULL_IS_ABSENT_EXTENSION`]:
+/// `cargo xtask sdk` drops their `nullable` for progenitor, which would otherwise turn a
+/// list or a map into `Option<Vec>`/`Option<Map>` although `null` and an omitted field
+/// mean the same here (the SDK omits an empty one).
 pub fn state_null_as_absent(components: &mut Value) {
     let Some(schemas) = components.get_mut("schemas").and_then(Value::as_object_mut) else {
         return;
@@ -150,15 +154,12 @@ pub fn state_null_as_absent(components: &mut Value) {
             continue;
         };
         for (property, field) in properties.iter_mut() {
-            let container = matches!(field["type"].as_str(), Some("array" | "object"));
-            if required.contains(&property.as_str().into())
-                || field.get("$ref").is_some()
-                || container
-            {
+            if required.contains(&property.as_str().into()) || field.get("$ref").is_some() {
                 continue;
             }
             if let Some(field) = field.as_object_mut() {
                 field.insert("nullable".into(), true.into());
+                field.insert(NULL_IS_ABSENT_EXTENSION.into(), true.into());
             }
         }
     }
@@ -546,7 +547,7 @@ mod tests {
             }
             assert_eq!(parse(body.clone()), Ok(()), "{schema}: {body}");
         }
-        assert!(nulls > 30, "{nulls} nullable create fields");
+        assert!(nulls > 40, "{nulls} nullable create fields");
     }
 
     #[test]
