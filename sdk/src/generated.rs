@@ -214,40 +214,50 @@ company and a lead of the tenant (an unknown id is a 422 on its field).*/
     ///  "properties": {
     ///    "body": {
     ///      "description": "Free text; newlines allowed.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "company_id": {
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "completed_at": {
     ///      "type": "string",
-    ///      "format": "date-time"
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "contact_id": {
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for activities, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live activity holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
-    ///      "additionalProperties": {}
+    ///      "maxProperties": 100,
+    ///      "additionalProperties": {},
+    ///      "x-null-is-absent": true
     ///    },
     ///    "due_at": {
     ///      "type": "string",
-    ///      "format": "date-time"
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "lead_id": {
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "owner_id": {
     ///      "description": "A user of the tenant; default: the user the API key acts for.",
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "subject": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "type": {
     ///      "$ref": "#/components/schemas/ActivityKind"
@@ -608,7 +618,8 @@ the user's role allows.*/
     ///    "expires_at": {
     ///      "description": "When the key stops working; must be in the future. Default: never.",
     ///      "type": "string",
-    ///      "format": "date-time"
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "name": {
     ///      "type": "string"
@@ -624,12 +635,14 @@ the user's role allows.*/
     ///    },
     ///    "service": {
     ///      "description": "`true` for a service key, bound to no user (then leave out `user_id`).",
-    ///      "type": "boolean"
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "user_id": {
     ///      "description": "The user the key acts as: an active user of the tenant whose role is not above\nyours. Default: the user your credential acts as.",
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -931,7 +944,8 @@ and must not be the same record.*/
     ///    "label_id": {
     ///      "description": "An association label of the tenant that fits these types (else 422).",
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "to_id": {
     ///      "type": "string",
@@ -1098,7 +1112,8 @@ neither).*/
     ///  ],
     ///  "properties": {
     ///    "description": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "from_type": {
     ///      "$ref": "#/components/schemas/RecordType"
@@ -1426,12 +1441,16 @@ login's own exchange).*/
     ///  "properties": {
     ///    "created": {
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "failed": {
     ///      "description": "Items whose `status` is `error`.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "request_id": {
     ///      "description": "The id of this request, also in the `X-Request-Id` header.",
@@ -1439,11 +1458,15 @@ login's own exchange).*/
     ///    },
     ///    "unchanged": {
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "updated": {
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    }
     ///  }
     ///}
@@ -1852,7 +1875,9 @@ their path in the request, e.g. `items[3].domain`.*/
     ///    "index": {
     ///      "description": "The item's position in `items`, from 0.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "status": {
     ///      "$ref": "#/components/schemas/BatchStatus"
@@ -1896,48 +1921,60 @@ fields are refused.*/
     ///  ],
     ///  "properties": {
     ///    "address_line1": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "address_line2": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "city": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "country": {
     ///      "description": "ISO 3166-1 alpha-2 code, any case.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for companies, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live company holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
-    ///      "additionalProperties": {}
+    ///      "maxProperties": 100,
+    ///      "additionalProperties": {},
+    ///      "x-null-is-absent": true
     ///    },
     ///    "domain": {
     ///      "description": "A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`\nbecomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "employee_count": {
     ///      "type": "integer",
     ///      "format": "int64",
     ///      "maximum": 2147483647.0,
-    ///      "minimum": 0.0
+    ///      "minimum": 0.0,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "industry": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "name": {
     ///      "type": "string"
     ///    },
     ///    "phone": {
     ///      "description": "International format (`+` and country code); stored as E.164.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "postal_code": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "region": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "tags": {
     ///      "description": "Up to 50 tags of up to 50 characters; duplicates are dropped.",
@@ -1945,11 +1982,13 @@ fields are refused.*/
     ///      "items": {
     ///        "type": "string"
     ///      },
-    ///      "maxItems": 50
+    ///      "maxItems": 50,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "website": {
     ///      "description": "An absolute `http` or `https` URL.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -2343,7 +2382,9 @@ their path in the request, e.g. `items[3].email`.*/
     ///    "index": {
     ///      "description": "The item's position in `items`, from 0.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "status": {
     ///      "$ref": "#/components/schemas/BatchStatus"
@@ -2386,31 +2427,39 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///    "company_id": {
     ///      "description": "A company of the tenant (else 422 on this field).",
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for contacts, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live contact holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
-    ///      "additionalProperties": {}
+    ///      "maxProperties": 100,
+    ///      "additionalProperties": {},
+    ///      "x-null-is-absent": true
     ///    },
     ///    "email": {
     ///      "description": "A valid address, unique within the tenant ignoring case (else 409).",
     ///      "type": "string",
-    ///      "format": "email"
+    ///      "format": "email",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "first_name": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "last_name": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "notes": {
     ///      "description": "Free text; newlines allowed.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "phone": {
     ///      "description": "International format (`+` and country code); stored as E.164.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "tags": {
     ///      "description": "Up to 50 tags of up to 50 characters; duplicates are dropped.",
@@ -2418,10 +2467,12 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///      "items": {
     ///        "type": "string"
     ///      },
-    ///      "maxItems": 50
+    ///      "maxItems": 50,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "title": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -2691,21 +2742,24 @@ changes `custom_fields`).*/
     ///      "items": {
     ///        "type": "string"
     ///      },
-    ///      "maxItems": 100
+    ///      "maxItems": 100,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "record_type": {
     ///      "$ref": "#/components/schemas/RecordType"
     ///    },
     ///    "required": {
     ///      "description": "Default `false`.",
-    ///      "type": "boolean"
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "type": {
     ///      "$ref": "#/components/schemas/CustomFieldType"
     ///    },
     ///    "unique": {
     ///      "description": "Default `false`; not for `multi_select`.",
-    ///      "type": "boolean"
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -3212,7 +3266,9 @@ the machine.*/
     ///    "limit": {
     ///      "description": "The most suggestions asked for.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "request_id": {
     ///      "description": "The id of this request, also in the `X-Request-Id` header.",
@@ -4386,69 +4442,86 @@ to the pipeline. Unknown fields are refused.*/
     ///    "company_id": {
     ///      "description": "A company of the tenant.",
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "contact_id": {
     ///      "description": "A contact of the tenant.",
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "currency": {
     ///      "description": "ISO 4217 code, e.g. `EUR`.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "custom_fields": {
     ///      "description": "Values of the tenant's custom fields for leads, by key, each checked against\nits definition (`/v1/custom-fields`): an unknown key or a bad value is a `422`\nnaming `custom_fields.<key>`, a missing `required` one too, a `unique` value\nanother live lead holds a `409` naming it. At most 16 KiB as JSON.",
     ///      "type": "object",
-    ///      "additionalProperties": {}
+    ///      "maxProperties": 100,
+    ///      "additionalProperties": {},
+    ///      "x-null-is-absent": true
     ///    },
     ///    "expected_close_date": {
     ///      "type": "string",
-    ///      "format": "date"
+    ///      "format": "date",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "lost_reason": {
     ///      "description": "Why the lead was lost; required in a `lost` stage.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "owner_id": {
     ///      "description": "A user of the tenant; default: the user the API key acts for.",
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "pipeline_id": {
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_company_domain": {
     ///      "description": "Normalised like a company's domain.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_company_name": {
     ///      "description": "The organisation the lead is about, for `leads_convert`.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_email": {
     ///      "type": "string",
-    ///      "format": "email"
+    ///      "format": "email",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_first_name": {
     ///      "description": "The person the lead is about, for `leads_convert`.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_last_name": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "prospect_phone": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "source": {
     ///      "description": "Where the lead came from, e.g. `website`.",
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "stage_id": {
     ///      "description": "A stage of the pipeline. A `lost` stage needs a `lost_reason`.",
     ///      "type": "string",
-    ///      "format": "uuid"
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "title": {
     ///      "type": "string"
@@ -4459,7 +4532,8 @@ to the pipeline. Unknown fields are refused.*/
     ///        "1250.50"
     ///      ],
     ///      "type": "string",
-    ///      "format": "decimal"
+    ///      "format": "decimal",
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -4721,7 +4795,9 @@ currency has, below 10^15. Needs `currency`.*/
     ///    "limit": {
     ///      "description": "The page size used for this page.",
     ///      "type": "integer",
-    ///      "format": "uint32"
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    },
     ///    "next_cursor": {
     ///      "description": "Pass as `cursor` to get the next page; `null` on the last page.",
@@ -4863,7 +4939,8 @@ for support.*/
     ///      "type": "integer",
     ///      "format": "int64",
     ///      "maximum": 100.0,
-    ///      "minimum": 0.0
+    ///      "minimum": 0.0,
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -6052,14 +6129,16 @@ added, so accept values not in this list.*/
     ///      "type": "integer",
     ///      "format": "int64",
     ///      "maximum": 49.0,
-    ///      "minimum": 0.0
+    ///      "minimum": 0.0,
+    ///      "x-null-is-absent": true
     ///    },
     ///    "probability": {
     ///      "description": "Win probability in percent (default: 100 for `won`, else 0).",
     ///      "type": "integer",
     ///      "format": "int64",
     ///      "maximum": 100.0,
-    ///      "minimum": 0.0
+    ///      "minimum": 0.0,
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -6403,7 +6482,8 @@ added, so accept values not in this list.*/
     ///      "format": "email"
     ///    },
     ///    "name": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "role": {
     ///      "$ref": "#/components/schemas/UserRole"
@@ -7113,18 +7193,21 @@ re-sent with `recover` once it is enabled again.*/
     ///  ],
     ///  "properties": {
     ///    "description": {
-    ///      "type": "string"
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "enabled": {
     ///      "description": "Default `true`.",
-    ///      "type": "boolean"
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "event_types": {
     ///      "description": "The event types to send; absent or empty means all. Duplicates are dropped.",
     ///      "type": "array",
     ///      "items": {
     ///        "$ref": "#/components/schemas/EventType"
-    ///      }
+    ///      },
+    ///      "x-null-is-absent": true
     ///    },
     ///    "url": {
     ///      "description": "An absolute `http` or `https` URL. Private, loopback and link-local addresses (and\nnames resolving to them) are refused unless the server allows them.",
@@ -7454,7 +7537,8 @@ re-sent with `recover` once it is enabled again.*/
     ///    "until": {
     ///      "description": "And before this one (default: now).",
     ///      "type": "string",
-    ///      "format": "date-time"
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -7495,7 +7579,9 @@ re-sent with `recover` once it is enabled again.*/
     ///  "properties": {
     ///    "queued": {
     ///      "type": "integer",
-    ///      "format": "uint64"
+    ///      "format": "uint64",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
     ///    }
     ///  }
     ///}
@@ -18703,7 +18789,7 @@ Arguments:
 - `company_id`
 - `completed`: `true`: only completed ones; `false`: only open ones.
 - `contact_id`
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
@@ -18842,7 +18928,7 @@ Sends a `GET` request to `/v1/activities/{id}/associations`
 
 Arguments:
 - `id`: The activity's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: Only associations whose other end has this type.
@@ -18915,7 +19001,7 @@ Rate limit: the `admin` class.
 Sends a `GET` request to `/v1/api-keys`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `updated_after`: Only keys created or revoked strictly after this instant (RFC 3339).
 - `user_id`: Only the keys acting as this user.
@@ -19007,7 +19093,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/association-labels`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `updated_after`: Only labels changed strictly after this instant (RFC 3339).
 ```ignore
@@ -19126,7 +19212,7 @@ Sends a `GET` request to `/v1/associations`
 Arguments:
 - `created_after`: Only associations created strictly after this instant (RFC 3339);
 associations never change, so this is the incremental sync.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: The type of the other end (of either end without `record_id`).
@@ -19230,7 +19316,7 @@ Sends a `GET` request to `/v1/audit-events`
 Arguments:
 - `action`: Exact action, e.g. `api_key.revoked`.
 - `actor_user_id`: Only events by this user.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: `created_at` (default) or `-created_at`.
 - `target_id`: Only events about this object.
@@ -19390,7 +19476,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/companies`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
@@ -19574,7 +19660,7 @@ Sends a `GET` request to `/v1/companies/{id}/activities`
 
 Arguments:
 - `id`: The company's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.companies_activities()
@@ -19597,7 +19683,7 @@ Sends a `GET` request to `/v1/companies/{id}/associations`
 
 Arguments:
 - `id`: The company's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: Only associations whose other end has this type.
@@ -19624,7 +19710,7 @@ Sends a `GET` request to `/v1/companies/{id}/contacts`
 
 Arguments:
 - `id`: The company's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
 sorts descending.
@@ -19710,7 +19796,7 @@ Sends a `GET` request to `/v1/contacts`
 
 Arguments:
 - `company_id`: Only the contacts of this company.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
@@ -19928,7 +20014,7 @@ Sends a `GET` request to `/v1/contacts/{id}/activities`
 
 Arguments:
 - `id`: The contact's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.contacts_activities()
@@ -19952,7 +20038,7 @@ Sends a `GET` request to `/v1/contacts/{id}/associations`
 
 Arguments:
 - `id`: The contact's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: Only associations whose other end has this type.
@@ -20035,7 +20121,7 @@ Rate limit: the `admin` class.
 Sends a `GET` request to `/v1/custom-fields`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `record_type`: Only the fields of this record type.
 ```ignore
@@ -20157,7 +20243,7 @@ Rate limit: the `admin` class.
 Sends a `GET` request to `/v1/events`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: `created_at` (default) or `-created_at`.
 - `type_`: Only events of this type.
@@ -20208,7 +20294,7 @@ Arguments:
 - `company_id`
 - `contact_id`
 - `currency`: ISO 4217 code.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `custom_field`: A filter on a custom field, `key:op:value`; repeat it to combine filters (all
 must hold). `op` is `eq` for every type (`multi_select`: has this option), or
 `gt`, `gte`, `lt`, `lte` for `number`, `decimal`, `date` and `datetime`. A key
@@ -20365,7 +20451,7 @@ Sends a `GET` request to `/v1/leads/{id}/activities`
 
 Arguments:
 - `id`: The lead's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.leads_activities()
@@ -20388,7 +20474,7 @@ Sends a `GET` request to `/v1/leads/{id}/associations`
 
 Arguments:
 - `id`: The lead's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `label_id`: Only associations with this label.
 - `limit`: Page size, 1-200 (default 50).
 - `other_type`: Only associations whose other end has this type.
@@ -20465,7 +20551,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/pipelines`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: Sort order: `created_at` (default) or `updated_at`; a leading `-` sorts
 descending.
@@ -20742,7 +20828,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/search`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-100 (default 20).
 - `q`: What to look for: 1 to 200 characters once trimmed.
 - `types`: Comma-separated record types to search, e.g. `contact,company`; default: every
@@ -20769,7 +20855,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/session-tokens`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `updated_after`: Only tokens issued or revoked strictly after this instant (RFC 3339).
 - `user_id`: Only this user's tokens (admins only; others always see their own).
@@ -20819,7 +20905,7 @@ Rate limit: the `read` class.
 Sends a `GET` request to `/v1/users`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `email`: Exact email, ignoring case.
 - `limit`: Page size, 1-200 (default 50).
 - `role`: One of `owner`, `admin`, `member`.
@@ -20942,7 +21028,7 @@ Rate limit: the `admin` class.
 Sends a `GET` request to `/v1/webhook-endpoints`
 
 Arguments:
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.webhook_endpoints_list()
@@ -21057,7 +21143,7 @@ Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries`
 
 Arguments:
 - `id`: The endpoint's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 - `sort`: `created_at` (default) or `-created_at`.
 - `status`: Only deliveries with this status.
@@ -21105,7 +21191,7 @@ Sends a `GET` request to `/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/at
 Arguments:
 - `id`: The endpoint's id.
 - `delivery_id`: The delivery's id.
-- `cursor`: The `next_cursor` of the previous page.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
 - `limit`: Page size, 1-200 (default 50).
 ```ignore
 let response = client.webhook_attempts_list()

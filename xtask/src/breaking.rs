@@ -225,6 +225,38 @@ fn media(content: &Value) -> BTreeMap<String, &Value> {
         .collect()
 }
 
+/// Whether `key` of the request schema `schema` at `location` states a rule the server
+/// enforced before the document said so: the value was refused (`422`) all along, so
+/// stating it refuses in the document only what no client could send successfully, and
+/// breaks none. Narrow on purpose: only the exact patterns the server states from the
+/// constants it validates with (`api::document_rules`), `minLength: 1` only beside the
+/// non-blank or the condition-header pattern (each needs a character anyway) or on a
+/// field the server lists as never accepted empty, and the custom fields' key count.
+/// Any other pattern, length or count added is still a break.
+fn stated_rule(key: &str, location: &str, schema: &Value) -> bool {
+    use momentum_server::api::document_rules::{NON_BLANK_PATTERN, NON_EMPTY};
+    use momentum_server::api::etag::CONDITION_PATTERN;
+    use momentum_server::domain::custom_field::KEY_PATTERN;
+    use momentum_server::domain::fields::CUSTOM_FIELDS_MAX_KEYS;
+    let pattern = schema["pattern"].as_str();
+    match key {
+        "pattern" => pattern.is_some_and(|p| p == NON_BLANK_PATTERN || p == KEY_PATTERN),
+        "minLength" => {
+            schema["minLength"] == 1
+                && (pattern == Some(NON_BLANK_PATTERN)
+                    || pattern == Some(CONDITION_PATTERN)
+                    || NON_EMPTY.iter().any(|(name, property)| {
+                        location == format!("#/components/schemas/{name}/properties/{property}")
+                    }))
+        }
+        "maxProperties" => {
+            location.ends_with("/properties/custom_fields")
+                && schema["maxProperties"] == CUSTOM_FIELDS_MAX_KEYS
+        }
+        _ => false,
+    }
+}
+
 /// The values a number schema admits, from its format and its bounds.
 fn range(schema: &Value) -> (f64, f64) {
     let (mut low, mut high) = match schema["format"].as_str() {
@@ -574,7 +606,7 @@ impl Diff<'_> {
                     (None, Some(_)) => true,
                     (Some(old), Some(new)) => (new < old) == lowered && new != old,
                 };
-                if narrowed {
+                if narrowed && !stated_rule(key, location, &c) {
                     self.report(
                         location,
                         format!(
@@ -586,7 +618,7 @@ impl Diff<'_> {
                 }
             }
             if let Some(pattern) = c["pattern"].as_str() {
-                if b["pattern"].as_str() != Some(pattern) {
+                if b["pattern"].as_str() != Some(pattern) && !stated_rule("pattern", location, &c) {
                     self.report(location, format!("pattern {pattern} added"));
                 }
             }
@@ -894,6 +926,57 @@ mod tests {
                 format!("{CREATE}/properties/tags/items: type changed from string to integer"),
             ]
         );
+    }
+
+    /// `api::document_rules` states rules the server enforced all along (a `422`): the
+    /// exact patterns it states, and `minLength: 1` beside the non-blank one, are no
+    /// break; any other added pattern or length still is.
+    #[test]
+    fn a_rule_the_server_always_enforced_is_not_a_break_and_only_that() {
+        use momentum_server::api::document_rules::NON_BLANK_PATTERN;
+        use momentum_server::domain::custom_field::KEY_PATTERN;
+        let found = after(|d| {
+            let p = &mut d["components"]["schemas"]["ThingCreate"]["properties"];
+            p["note"]["minLength"] = json!(1);
+            p["note"]["pattern"] = json!(NON_BLANK_PATTERN);
+            p["kind"]["pattern"] = json!(KEY_PATTERN);
+            p["tags"]["items"]["minLength"] = json!(1);
+        });
+        assert_eq!(
+            found,
+            [format!(
+                "{CREATE}/properties/tags/items: minLength changed from none to 1"
+            )]
+        );
+        let found = after(|d| {
+            let p = &mut d["components"]["schemas"]["ThingCreate"]["properties"];
+            p["note"]["minLength"] = json!(2);
+            p["note"]["pattern"] = json!(NON_BLANK_PATTERN);
+        });
+        assert_eq!(
+            found,
+            [format!(
+                "{CREATE}/properties/note: minLength changed from none to 2"
+            )]
+        );
+    }
+
+    /// poem-openapi's `uint32`/`uint64` become `int32`/`int64` with `minimum: 0` (and
+    /// `x-unsigned` for the Rust SDK): the same values in requests, fewer in answers.
+    #[test]
+    fn unsigned_formats_restated_as_signed_with_minimum_zero_are_not_breaks() {
+        let found = after(|d| {
+            let score = &mut d["components"]["schemas"]["ThingCreate"]["properties"]["score"];
+            score["format"] = json!("int32");
+            score["minimum"] = json!(0);
+            score["x-unsigned"] = json!(true);
+            let limit = &mut d["paths"]["/v1/things"]["get"]["parameters"][0]["schema"];
+            limit["format"] = json!("int32");
+            limit["x-unsigned"] = json!(true);
+            d["components"]["schemas"]["Thing"]["properties"]["count"] =
+                json!({"type": "integer", "format": "int64", "minimum": 0, "x-unsigned": true});
+        });
+        assert_eq!(found, Vec::<String>::new());
     }
 
     #[test]

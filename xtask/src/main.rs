@@ -13,6 +13,7 @@ mod breaking;
 mod configuration;
 mod links;
 mod sdk;
+mod unsigned;
 
 const USAGE: &str =
     "usage: cargo xtask <openapi | sdk | configuration | generate | links | breaking>
@@ -282,8 +283,9 @@ fn generate_patches(spec: &str) -> anyhow::Result<String> {
 fn generate_sdk(spec: &str) -> anyhow::Result<String> {
     let json: serde_json::Value = serde_json::from_str(spec).context("the document is not JSON")?;
     let json = sdk::unconstrained(json);
-    let spec: openapiv3::OpenAPI =
+    let mut spec: openapiv3::OpenAPI =
         serde_json::from_value(json.clone()).context("the document is not OpenAPI 3.0")?;
+    unsigned::restore(&mut spec);
     let mut settings = progenitor::GenerationSettings::default();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)

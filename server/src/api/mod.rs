@@ -12,6 +12,7 @@ pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
 pub mod docs;
+pub mod document_rules;
 pub mod edge;
 pub mod etag;
 pub mod events;
@@ -252,6 +253,7 @@ fn render(share_headers: bool) -> String {
         };
         for entry in path.values_mut() {
             document_parameter_patterns(entry);
+            document_rules::state_parameter_rules(entry);
         }
     }
     for path in doc.paths.values_mut() {
@@ -263,10 +265,18 @@ fn render(share_headers: bool) -> String {
     if let Some(components) = doc.rest.get_mut("components") {
         plain_json_media_type(components);
         unwrap_lone_refs(components);
+        document_rules::state_text_rules(components);
         close_request_bodies(&doc.paths, components);
+        document_rules::state_null_as_absent(components);
         if share_headers {
             header_components::share(&mut doc.paths, components);
         }
+    }
+    for path in doc.paths.values_mut() {
+        document_rules::standard_integer_formats(path);
+    }
+    if let Some(components) = doc.rest.get_mut("components") {
+        document_rules::standard_integer_formats(components);
     }
     let mut spec = serde_json::to_string_pretty(&doc).unwrap_or_default();
     spec.push('\n');

@@ -55,6 +55,8 @@ impl Errors {
 
 /// Trims `value`; an empty or blank string means "no value". Refuses text longer than
 /// `max` characters and control characters (newlines and tabs only where `multiline`).
+/// The length is counted as sent, before trimming: it is the document's `maxLength`, and
+/// every limit is the document's (docs/api.md).
 pub fn optional_text(
     field: &str,
     value: Option<String>,
@@ -62,17 +64,17 @@ pub fn optional_text(
     multiline: bool,
 ) -> Result<Option<String>, FieldError> {
     let Some(value) = value else { return Ok(None) };
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Ok(None);
-    }
-    let length = trimmed.chars().count();
+    let length = value.chars().count();
     if length > max {
         return Err(FieldError::new(
             field,
             "too_long",
             format!("must be at most {max} characters (got {length})"),
         ));
+    }
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
     }
     let allowed = |c: char| multiline && (c == '\n' || c == '\t' || c == '\r');
     if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
@@ -383,9 +385,17 @@ mod tests {
     fn blank_text_means_no_value_and_text_is_trimmed() {
         assert_eq!(optional_text("f", Some("   ".into()), 5, false), Ok(None));
         assert_eq!(
-            optional_text("f", Some("  Ann ".into()), 5, false),
+            optional_text("f", Some("  Ann ".into()), 6, false),
             Ok(Some("Ann".into()))
         );
+    }
+
+    #[test]
+    fn the_limit_counts_the_text_as_sent_with_its_spaces() {
+        let err = optional_text("f", Some("  Ann ".into()), 5, false).unwrap_err();
+        assert_eq!((err.field.as_str(), err.code), ("f", "too_long"));
+        let err = optional_text("f", Some(" ".repeat(6)), 5, false).unwrap_err();
+        assert_eq!(err.code, "too_long");
     }
 
     #[test]

@@ -201,7 +201,11 @@ fn sample(doc: &Value, schema: &Value) -> Value {
             ("date", _) => "2030-01-01".to_owned(),
             ("email", _) => "someone@example.com".to_owned(),
             ("decimal", _) => "1.00".to_owned(),
-            (_, Some(pattern)) => pattern_values(pattern)[0].clone(),
+            // A pattern listing words (`^-?(created_at|updated_at)$`) gives its first;
+            // any other (non-blank text, a custom field's key) takes a plain word.
+            (_, Some(pattern)) => Some(pattern_values(pattern)[0].clone())
+                .filter(|word| word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or_else(|| "x".to_owned()),
             _ => "x".to_owned(),
         }),
         other => panic!("cannot build a value of type {other:?}: {schema}"),

@@ -62,18 +62,6 @@ async fn contact_batch(
         .into_inner()
 }
 
-async fn company_batch(
-    c: &Client,
-    items: Vec<types::CompanyCreate>,
-) -> types::CompanyBatchResponse {
-    c.companies_batch_upsert()
-        .body(types::CompanyBatch { items })
-        .send()
-        .await
-        .expect("a company batch")
-        .into_inner()
-}
-
 /// `(field, code)` of each detail of an item's error.
 fn problems(error: &types::ErrorBody) -> Vec<(String, String)> {
     error
