@@ -184,7 +184,21 @@ fn keyword_holds(
                 }
             }
         }
+        "maxProperties" | "minProperties" => {
+            if let Some(object) = value.as_object() {
+                let length = count(object.len());
+                let limit = limit()?;
+                if (keyword == "maxProperties" && length > limit)
+                    || (keyword == "minProperties" && length < limit)
+                {
+                    return Err(format!("{length} properties, against {keyword} {limit}"));
+                }
+            }
+        }
         "format" => format_holds(rule.as_str().unwrap_or_default(), value)?,
+        // Specification extensions (`x-unsigned`, `x-null-is-absent`) tell generators how
+        // to read a rule the schema already states; they never constrain a value.
+        extension if extension.starts_with("x-") => {}
         other => return Err(format!("unsupported keyword `{other}`")),
     }
     Ok(())
@@ -223,6 +237,26 @@ mod tests {
     use serde_json::json;
 
     use super::errors;
+
+    #[test]
+    fn a_property_count_is_a_rule_and_an_extension_is_not() {
+        let schemas = json!({});
+        let schema = json!({
+            "type": "object",
+            "maxProperties": 2,
+            "additionalProperties": {"type": "string", "x-null-is-absent": true},
+            "x-unsigned": true
+        });
+        assert_eq!(
+            errors(&schema, &json!({"a": "1", "b": "2"}), &schemas),
+            Vec::<String>::new()
+        );
+        let found = errors(&schema, &json!({"a": "1", "b": "2", "c": "3"}), &schemas);
+        assert_eq!(
+            found,
+            vec![": 3 properties, against maxProperties 2".to_owned()]
+        );
+    }
 
     #[test]
     fn each_rule_refuses_what_it_should() {
