@@ -13,6 +13,7 @@
 //! then prints the table and writes it as JSON and as a chart.
 
 mod cases;
+mod cost;
 mod hooks;
 mod load;
 mod pgbench;
@@ -77,6 +78,10 @@ struct Args {
     /// Where the JSON results and the chart are written.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// Tenants seeded beside the measured one, each of its shape and size, so the
+    /// measured queries run in a database other tenants share.
+    #[arg(long, default_value_t = 0)]
+    noise_tenants: u32,
     /// Seed and start the server, print how to reach them, and wait (for profiling).
     #[arg(long)]
     hold: bool,
@@ -98,16 +103,42 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("starting a disposable PostgreSQL…");
     let disposable = tokio::task::spawn_blocking(Disposable::shared).await?;
-    let database = disposable.fresh_database().await?;
     let cluster = &disposable.cluster;
+    let statements = cost::load_statements(cluster).await;
+    if let Err(err) = &statements {
+        eprintln!("  no round-trip counts: pg_stat_statements cannot be loaded ({err:#})");
+    }
+    let database = disposable.fresh_database().await?;
     let admin = db::connect(cluster.connect_options(embedded::OWNER_ROLE, &database), 2).await?;
+    let probe = cost::Probe {
+        pool: db::connect(cluster.connect_options(embedded::SUPERUSER, &database), 1).await?,
+        database: database.clone(),
+        roles: vec![
+            embedded::RUNTIME_ROLE.to_owned(),
+            embedded::WORKER_ROLE.to_owned(),
+        ],
+        statements: false,
+    };
+    let probe = cost::Probe {
+        statements: statements.is_ok() && cost::create_extension(&probe.pool).await.is_ok(),
+        ..probe
+    };
     eprintln!(
-        "seeding {} contacts, {} companies, {} leads…",
-        sizes.contacts, sizes.companies, sizes.leads
+        "seeding {} contacts, {} companies, {} leads for {} tenant(s)…",
+        sizes.contacts,
+        sizes.companies,
+        sizes.leads,
+        1 + args.noise_tenants
     );
     let seeded_at = std::time::Instant::now();
-    let seeded = seed::seed(&admin, sizes).await?;
-    eprintln!("seeded in {:.1} s", seeded_at.elapsed().as_secs_f64());
+    let seeded = seed::seed(&admin, sizes, args.noise_tenants).await?;
+    let seed_seconds = seeded_at.elapsed().as_secs_f64();
+    let database_mb = sqlx::query_scalar::<_, i64>("SELECT pg_database_size(current_database())")
+        .fetch_one(&admin)
+        .await? as f64
+        / 1024.0
+        / 1024.0;
+    eprintln!("seeded in {seed_seconds:.1} s; the database holds {database_mb:.0} MB");
 
     let socket = cluster.socket_dir();
     let database_url = format!(
@@ -167,18 +198,30 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         eprintln!("{}: API…", case.name);
+        // Warm up apart, so the cost window below holds only measured requests.
+        load::run(
+            &target,
+            args.concurrency,
+            Duration::ZERO,
+            warmup,
+            case.spec.clone(),
+        )
+        .await?;
+        let before = probe.snapshot(server.pid(), None).await?;
         let api = load::run(
             &target,
             args.concurrency,
-            warmup,
+            Duration::ZERO,
             measure,
             case.spec.clone(),
         )
         .await?;
+        let after = probe.snapshot(server.pid(), Some(&before)).await?;
         if let Some(err) = &api.first_error {
             eprintln!("  first error: {err}");
         }
         let api = Measured::new(api.latencies, api.seconds, api.errors);
+        let cost = after.since(&before, api.requests);
         eprintln!("{}: pgbench…", case.name);
         let vars: Vec<(&str, String)> = case.vars.iter().map(|(k, v)| (*k, v.clone())).collect();
         let ceiling = tokio::task::block_in_place(|| {
@@ -192,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
         let ceiling = Measured::new(ceiling.latencies, ceiling.seconds, ceiling.errors);
-        let result = CaseResult::new(case.name, case.label, api, ceiling);
+        let result = CaseResult::new(case.name, case.label, api, ceiling, cost);
         eprintln!("  {}", result.summary());
         results.push(result);
     }
@@ -230,7 +273,12 @@ async fn main() -> anyhow::Result<()> {
     let report = Report::new(
         args.concurrency,
         args.seconds,
-        sizes,
+        report::Seeding {
+            sizes,
+            noise_tenants: args.noise_tenants,
+            seconds: seed_seconds,
+            database_mb,
+        },
         results,
         rate_store,
         webhooks,

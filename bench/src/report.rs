@@ -7,6 +7,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde::Serialize;
 
+use crate::cost::Cost;
 use crate::hooks::WebhookResult;
 use crate::seed::Sizes;
 use crate::store::StoreResult;
@@ -40,10 +41,18 @@ pub struct CaseResult {
     pub ceiling: Measured,
     /// API requests/s over pgbench transactions/s.
     pub ratio: f64,
+    /// What one API request cost over the measured window (`cost.rs`).
+    pub cost: Cost,
 }
 
 impl CaseResult {
-    pub fn new(name: &'static str, label: &'static str, api: Measured, ceiling: Measured) -> Self {
+    pub fn new(
+        name: &'static str,
+        label: &'static str,
+        api: Measured,
+        ceiling: Measured,
+        cost: Cost,
+    ) -> Self {
         let ratio = if ceiling.per_second > 0.0 {
             api.per_second / ceiling.per_second
         } else {
@@ -55,20 +64,43 @@ impl CaseResult {
             api,
             ceiling,
             ratio,
+            cost,
         }
     }
 
     pub fn summary(&self) -> String {
         format!(
-            "API {:.0}/s (p99 {:.2} ms, {} errors), pgbench {:.0}/s (p99 {:.2} ms): {:.2}",
+            "API {:.0}/s (p50 {:.2}, p99 {:.2} ms, {} errors), pgbench {:.0}/s (p99 {:.2} ms): \
+             {:.2}; per request: server {:.0} µs, PostgreSQL {:.0} µs CPU, {} round trips",
             self.api.per_second,
+            self.api.p50_ms,
             self.api.p99_ms,
             self.api.errors,
             self.ceiling.per_second,
             self.ceiling.p99_ms,
-            self.ratio
+            self.ratio,
+            self.cost.server_cpu_us,
+            self.cost.postgres_cpu_us,
+            round_trips(&self.cost)
         )
     }
+}
+
+/// Round trips per request to one decimal, or a dash when they were not counted.
+fn round_trips(cost: &Cost) -> String {
+    cost.round_trips
+        .map_or("–".to_owned(), |n| format!("{n:.1}"))
+}
+
+/// What was seeded, how long it took and how big the database came out.
+#[derive(Debug, Serialize)]
+pub struct Seeding {
+    #[serde(flatten)]
+    pub sizes: Sizes,
+    /// Tenants beside the measured one, each seeded with `sizes`.
+    pub noise_tenants: u32,
+    pub seconds: f64,
+    pub database_mb: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,7 +150,7 @@ pub struct Report {
     pub machine: Machine,
     pub concurrency: usize,
     pub seconds: u64,
-    pub seeded: Sizes,
+    pub seeded: Seeding,
     pub cases: Vec<CaseResult>,
     /// `GET /v1/contacts/{id}` with the rate limits in process, then in Redis.
     pub rate_store: Vec<StoreResult>,
@@ -131,7 +163,7 @@ impl Report {
     pub fn new(
         concurrency: usize,
         seconds: u64,
-        seeded: Sizes,
+        seeded: Seeding,
         cases: Vec<CaseResult>,
         rate_store: Vec<StoreResult>,
         webhooks: WebhookResult,
@@ -163,14 +195,27 @@ impl Report {
             m.cpu, m.cores, m.memory_gib, m.kernel, m.postgres, self.date, self.concurrency,
             self.seconds
         );
+        let s = &self.seeded;
+        let _ = writeln!(
+            t,
+            "{} tenant(s) of {} contacts, {} companies, {} leads ({} noise); seeded in {:.0} s, \
+             database {:.0} MB\n",
+            1 + s.noise_tenants,
+            s.sizes.contacts,
+            s.sizes.companies,
+            s.sizes.leads,
+            s.noise_tenants,
+            s.seconds,
+            s.database_mb
+        );
         t.push_str(
-            "| case | API req/s | API p50 ms | API p99 ms | errors | pgbench tx/s | pgbench p50 ms | pgbench p99 ms | API / ceiling |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| case | API req/s | API p50 ms | API p99 ms | errors | pgbench tx/s | pgbench p50 ms | pgbench p99 ms | API / ceiling | server CPU µs/req | PostgreSQL CPU µs/req | round trips/req |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for c in &self.cases {
             let _ = writeln!(
                 t,
-                "| {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | **{:.2}** |",
+                "| {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | **{:.2}** | {:.0} | {:.0} | {} |",
                 c.label,
                 c.api.per_second,
                 c.api.p50_ms,
@@ -179,7 +224,10 @@ impl Report {
                 c.ceiling.per_second,
                 c.ceiling.p50_ms,
                 c.ceiling.p99_ms,
-                c.ratio
+                c.ratio,
+                c.cost.server_cpu_us,
+                c.cost.postgres_cpu_us,
+                round_trips(&c.cost)
             );
         }
         if !self.rate_store.is_empty() {

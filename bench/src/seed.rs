@@ -17,15 +17,26 @@ pub struct Sizes {
     pub leads: u64,
 }
 
-/// The id of row `n` of a seeded table; `kind` keeps the tables' ids apart.
+/// The id of row `n` of a seeded table of the measured tenant; `kind` keeps the tables'
+/// ids apart.
 pub fn seeded_id(kind: Kind, n: u64) -> String {
-    format!("00000000-000{}-4000-8000-{n:012x}", kind as u8)
+    tenant_id_of(0, kind, n)
+}
+
+/// The id of row `n` of tenant `tenant` (0: the measured one, 1…: noise tenants), whose
+/// index is the id's first group, so no two tenants' ids collide.
+fn tenant_id_of(tenant: u32, kind: Kind, n: u64) -> String {
+    format!("{tenant:08x}-000{}-4000-8000-{n:012x}", kind as u8)
 }
 
 /// The same id in SQL, for the pgbench scripts (`:n` is their random row number).
 pub fn seeded_id_sql(kind: Kind, n: &str) -> String {
+    tenant_id_sql(0, kind, n)
+}
+
+fn tenant_id_sql(tenant: u32, kind: Kind, n: &str) -> String {
     format!(
-        "('00000000-000{}-4000-8000-' || lpad(to_hex(({n})::bigint), 12, '0'))::uuid",
+        "('{tenant:08x}-000{}-4000-8000-' || lpad(to_hex(({n})::bigint), 12, '0'))::uuid",
         kind as u8
     )
 }
@@ -204,16 +215,37 @@ pub struct Seeded {
     pub open_stages: Vec<Uuid>,
 }
 
-pub async fn seed(admin: &PgPool, sizes: Sizes) -> anyhow::Result<Seeded> {
-    let tenant = momentum_server::db::tenants::provision(admin, "Bench", "owner@bench.example")
+/// Seeds the measured tenant and `noise` more tenants of the same shape and counts (the
+/// other tenants a shared database holds), then analyses once.
+pub async fn seed(admin: &PgPool, sizes: Sizes, noise: u32) -> anyhow::Result<Seeded> {
+    let seeded = seed_tenant(admin, sizes, 0).await?;
+    for tenant in 1..=noise {
+        seed_tenant(admin, sizes, tenant).await?;
+    }
+    sqlx::query("ANALYZE").execute(admin).await?;
+    Ok(seeded)
+}
+
+async fn seed_tenant(admin: &PgPool, sizes: Sizes, index: u32) -> anyhow::Result<Seeded> {
+    let (name, email) = if index == 0 {
+        ("Bench".to_owned(), "owner@bench.example".to_owned())
+    } else {
+        (
+            format!("Noise {index}"),
+            format!("owner@noise{index}.bench.example"),
+        )
+    };
+    let tenant = momentum_server::db::tenants::provision(admin, &name, &email)
         .await
-        .context("cannot create the bench tenant")?;
+        .with_context(|| format!("cannot create tenant {name}"))?;
     let tenant_id = tenant.tenant_id;
-    let company = seeded_id_sql(Kind::Company, "n");
-    let contact = seeded_id_sql(Kind::Contact, "n");
-    let lead = seeded_id_sql(Kind::Lead, "n");
-    let tier = seeded_id(Kind::Field, 1);
-    let seats = seeded_id(Kind::Field, 2);
+    let company = tenant_id_sql(index, Kind::Company, "n");
+    let contact = tenant_id_sql(index, Kind::Contact, "n");
+    let lead = tenant_id_sql(index, Kind::Lead, "n");
+    let company_of = tenant_id_sql(index, Kind::Company, "1 + n % $3::bigint");
+    let contact_of = tenant_id_sql(index, Kind::Contact, "1 + n % $4::bigint");
+    let tier = tenant_id_of(index, Kind::Field, 1);
+    let seats = tenant_id_of(index, Kind::Field, 2);
     // created_at a millisecond apart, in row order, so list pages have a stable order
     // that the deep-page case can point into.
     // The definitions first: the trigger indexes a contact's values as it is written.
@@ -249,8 +281,7 @@ pub async fn seed(admin: &PgPool, sizes: Sizes) -> anyhow::Result<Seeded> {
                '+4420' || lpad(n::text, 8, '0'), 'Buyer', ARRAY['seed'], \
                jsonb_build_object('tier', (ARRAY['bronze', 'silver', 'gold', 'platinum'])[1 + n % 4], \
                                   'seats', n % 500), \
-               CASE WHEN n % 5 <> 0 THEN ('00000000-0001-4000-8000-' || \
-                 lpad(to_hex(1 + n % $3::bigint), 12, '0'))::uuid END, t, t \
+               CASE WHEN n % 5 <> 0 THEN {company_of} END, t, t \
              FROM generate_series(1, $2::bigint) AS n, \
                LATERAL (SELECT timestamptz '2026-01-01' + n * interval '1 millisecond') AS x(t)"
         ),
@@ -259,8 +290,7 @@ pub async fn seed(admin: &PgPool, sizes: Sizes) -> anyhow::Result<Seeded> {
                stage_id, status, value, currency, source, created_at, updated_at, \
                stage_changed_at) \
              SELECT {lead}, $1, 'Deal ' || n, \
-               ('00000000-0000-4000-8000-' || lpad(to_hex(1 + n % $4::bigint), 12, '0'))::uuid, \
-               ('00000000-0001-4000-8000-' || lpad(to_hex(1 + n % $3::bigint), 12, '0'))::uuid, \
+               {contact_of}, {company_of}, \
                s.pipeline_id, s.ids[1 + n % 4], 'open', (n % 1000) * 100, 'USD', 'seed', t, t, t \
              FROM generate_series(1, $2::bigint) AS n, \
                LATERAL (SELECT timestamptz '2026-01-01' + n * interval '1 millisecond') AS x(t), \
@@ -285,7 +315,6 @@ pub async fn seed(admin: &PgPool, sizes: Sizes) -> anyhow::Result<Seeded> {
         }
         query.execute(admin).await.context("seeding failed")?;
     }
-    sqlx::query("ANALYZE").execute(admin).await?;
     let open_stages: Vec<Uuid> = sqlx::query_scalar(
         "SELECT array_agg(id ORDER BY position) FROM stages \
          WHERE tenant_id = $1 AND kind = 'open'",
@@ -310,5 +339,15 @@ mod tests {
         let lead: Uuid = seeded_id(Kind::Lead, 255).parse().unwrap();
         assert_ne!(contact, lead);
         assert!(contact.to_string().ends_with("0000000000ff"));
+    }
+
+    #[test]
+    fn noise_tenants_ids_differ_from_the_measured_ones() {
+        let measured: Uuid = seeded_id(Kind::Contact, 7).parse().unwrap();
+        let noise: Uuid = tenant_id_of(20, Kind::Contact, 7).parse().unwrap();
+        assert_ne!(measured, noise);
+        assert!(noise.to_string().starts_with("00000014-0000-"));
+        // The SQL form builds the same text for the same row.
+        assert!(tenant_id_sql(20, Kind::Contact, "n").starts_with("('00000014-0000-4000-8000-'"));
     }
 }

@@ -142,34 +142,7 @@ impl Server {
     }
 }
 
-/// CPU time (user + system) process `pid` has used so far, from `/proc/<pid>/stat`.
+/// CPU time (user + system) process `pid` has used so far (zero once it is gone).
 pub fn cpu_time(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // The command name, in parentheses, may hold spaces: fields are counted after it.
-    // utime and stime are fields 14 and 15, so the 12th and 13th after the name.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks_per_second())
-}
-
-/// The unit of `/proc/<pid>/stat`'s times (USER_HZ: 100 on Linux, asked all the same).
-fn clock_ticks_per_second() -> f64 {
-    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *HZ.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
-            .unwrap_or(100.0)
-    })
+    crate::cost::process_cpu(pid).unwrap_or_default()
 }
