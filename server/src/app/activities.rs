@@ -175,7 +175,7 @@ pub async fn list(
     filter.custom_fields =
         custom_fields::filters(&mut tx, RecordType::Activity, custom_field).await?;
     let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 
@@ -203,7 +203,7 @@ pub async fn timeline(
         leads::exists(&mut tx, id).await?;
     }
     let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 

@@ -140,7 +140,7 @@ pub async fn create(
 pub async fn get(state: &AppState, actor: &Principal, id: Uuid) -> Result<ApiKeyRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::get(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }
 
@@ -184,7 +184,7 @@ pub async fn list(
     let page = page.page(ApiKeySort::CreatedAt)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let (rows, has_more) = repo::list(&mut tx, user_id, updated_after, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 

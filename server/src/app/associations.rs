@@ -55,7 +55,7 @@ pub async fn get_label(
 ) -> Result<LabelRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::get_label(&mut tx, id, false).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }
 
@@ -117,7 +117,7 @@ pub async fn list_labels(
     let page = page.page(LabelSort::CreatedAt)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let (rows, has_more) = repo::list_labels(&mut tx, updated_after, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 
@@ -185,7 +185,7 @@ pub async fn get(
 ) -> Result<AssociationRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::get(&mut tx, id, false).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }
 
@@ -215,7 +215,7 @@ pub async fn list(
     let page = page.page(AssociationSort::CreatedAt)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let (rows, has_more) = repo::list(&mut tx, filter, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 
@@ -243,7 +243,7 @@ pub async fn of_record(
         ..AssociationFilter::default()
     };
     let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 

@@ -20,6 +20,6 @@ pub async fn list(
 ) -> Result<Listed<AuditRow>, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let (rows, has_more) = repo::list(&mut tx, filter, page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(page, rows, has_more))
 }

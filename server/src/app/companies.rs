@@ -136,7 +136,7 @@ pub async fn list(
     filter.custom_fields =
         custom_fields::filters(&mut tx, RecordType::Company, custom_field).await?;
     let (rows, has_more) = repo::list(&mut tx, &filter, page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(page, rows, has_more))
 }
 
@@ -157,7 +157,7 @@ pub async fn contacts(
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     repo::exists(&mut tx, id).await?;
     let list = contacts::list_in(&mut tx, &filter, page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(list)
 }
 

@@ -134,7 +134,7 @@ pub async fn list(
     filter.custom_fields =
         custom_fields::filters(&mut tx, RecordType::Contact, custom_field).await?;
     let list = list_in(&mut tx, &filter, page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(list)
 }
 

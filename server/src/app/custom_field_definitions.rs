@@ -43,7 +43,7 @@ pub async fn create<V: View<DefinitionRow>>(
 pub async fn get(state: &AppState, actor: &Principal, id: Uuid) -> Result<DefinitionRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::get(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }
 
@@ -127,7 +127,7 @@ pub async fn list(
     let page = page.page(DefinitionSort::CreatedAt)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let (rows, has_more) = repo::list(&mut tx, record_type.map(RecordType::as_str), &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 

@@ -212,7 +212,7 @@ pub async fn list_tokens(
     let page = page.page(TokenSort::CreatedAt)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let (rows, has_more) = repo::list_tokens(&mut tx, user, updated_after, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 

@@ -22,7 +22,7 @@ pub async fn list(
     let page = page.page(EventSort::CreatedAt)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let (rows, has_more) = repo::list(&mut tx, filter, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 
@@ -30,6 +30,6 @@ pub async fn list(
 pub async fn get(state: &AppState, actor: &Principal, id: Uuid) -> Result<EventRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::get(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }

@@ -150,7 +150,7 @@ pub async fn list(
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     filter.custom_fields = custom_fields::filters(&mut tx, RecordType::Lead, custom_field).await?;
     let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 

@@ -61,6 +61,6 @@ pub async fn read<T: Table>(
         tx.include_deleted().await?;
     }
     let row = record::get(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }

@@ -64,7 +64,7 @@ pub async fn get(
 ) -> Result<PipelineWithStages, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let found = load(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(found)
 }
 
@@ -155,7 +155,7 @@ pub async fn list(
     for stage in repo::stages_of(&mut tx, &ids).await? {
         stages.entry(stage.pipeline_id).or_default().push(stage);
     }
-    tx.commit().await?;
+    tx.end_read();
     Ok(
         listed(&page, rows, has_more).map(|pipeline| PipelineWithStages {
             stages: stages.remove(&pipeline.id).unwrap_or_default(),
@@ -175,7 +175,7 @@ pub async fn stages(
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     repo::get(&mut tx, id).await?;
     let mut stages = repo::stages_of(&mut tx, &[id]).await?;
-    tx.commit().await?;
+    tx.end_read();
     if let Some(after) = updated_after {
         stages.retain(|s| s.updated_at > after);
     }
@@ -225,7 +225,7 @@ pub async fn get_stage(
 ) -> Result<StageRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::get_stage(&mut tx, id, stage_id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }
 

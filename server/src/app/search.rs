@@ -76,7 +76,7 @@ pub async fn search(
         _ => None,
     };
     let items = with_records(&mut tx, hits).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(Listed {
         items,
         next_cursor,

@@ -124,7 +124,7 @@ pub async fn deactivate(
 pub async fn get(state: &AppState, actor: &Principal, id: Uuid) -> Result<UserRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::get(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }
 
@@ -138,7 +138,7 @@ pub async fn list(
 ) -> Result<Listed<UserRow>, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let (rows, has_more) = repo::list(&mut tx, filter, page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(page, rows, has_more))
 }
 

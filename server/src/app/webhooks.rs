@@ -64,7 +64,7 @@ pub async fn list(
     let page = page.page(EndpointSort::CreatedAt)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let (rows, has_more) = repo::list_endpoints(&mut tx, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 
@@ -72,7 +72,7 @@ pub async fn list(
 pub async fn get(state: &AppState, actor: &Principal, id: Uuid) -> Result<EndpointRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::get_endpoint(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }
 
@@ -189,7 +189,7 @@ pub async fn deliveries(
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     repo::get_endpoint(&mut tx, id).await?;
     let (rows, has_more) = repo::list_deliveries(&mut tx, id, status, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 
@@ -202,7 +202,7 @@ pub async fn delivery(
 ) -> Result<DeliveryRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::get_delivery(&mut tx, id, delivery_id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }
 
@@ -218,7 +218,7 @@ pub async fn attempts(
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     repo::get_delivery(&mut tx, id, delivery_id).await?;
     let (rows, has_more) = repo::list_attempts(&mut tx, delivery_id, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(listed(&page, rows, has_more))
 }
 

@@ -77,7 +77,27 @@ impl TenantTx {
         self.tx.commit().await?;
         Ok(())
     }
+
+    /// Ends a transaction that only read, without waiting for the database: one round
+    /// trip fewer than [`Self::commit`] on every read. Rolling back what only read loses
+    /// nothing. sqlx queues the `ROLLBACK` on the connection, and the pool sends it with
+    /// the check it makes of every connection handed back (sqlx-core 0.8.6,
+    /// `Floating::return_to_pool`, `ping`), waiting for both answers before anyone else
+    /// gets the connection; a connection whose rollback fails is closed, never reused.
+    /// The tenant and the timeout were transaction-local, so they end with it either way.
+    pub fn end_read(self) {
+        drop(self.tx);
+    }
 }
+
+/// `max_parallel_workers_per_gather = 0`: no parallel plans for the API's statements.
+/// They are short, bounded by a page, and run many at once: a parallel plan's workers
+/// cost milliseconds to start and come from one small pool shared by every connection,
+/// so they can only add latency here. With other tenants' rows in the table the planner
+/// did pick one for a custom-field filter that finds a quarter of a tenant's contacts
+/// (`tier:eq:gold`): 17 ms where the serial plan takes 0.5 ms (docs/performance.md,
+/// "Other tenants' data"). Same message, so no round trip; transaction-local as well.
+const SERIAL_PLANS: &str = "SET LOCAL max_parallel_workers_per_gather = 0;";
 
 /// `BEGIN` and the tenant pinned, as one simple-query message: one round trip to the
 /// database instead of two, on every request (the benchmark's largest single saving).
