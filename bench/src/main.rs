@@ -220,13 +220,22 @@ async fn main() -> anyhow::Result<()> {
             &[("PGAPPNAME", application.clone())],
         )
         .await?;
+        let probe = probe.for_application(&application);
+        // A server that named its connections itself would escape the probe: its
+        // PostgreSQL CPU would read 0 rather than fail.
+        if probe.backends().await?.is_empty() {
+            eprintln!(
+                "  {name}: no backend under application_name {application}: \
+                 its PostgreSQL CPU will read 0"
+            );
+        }
         builds.push(Build {
             name,
             target: Target {
                 addr: server.addr,
                 api_key: seeded.api_key.clone(),
             },
-            probe: probe.for_application(&application),
+            probe,
             idle_rss_mb: server.rss_mb(),
             server,
         });
