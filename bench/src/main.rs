@@ -319,6 +319,19 @@ async fn main() -> anyhow::Result<()> {
             result = result.with_baseline(api, cost);
         }
         eprintln!("  {}", result.summary());
+        if let Some(b) = &result.baseline {
+            eprintln!(
+                "  baseline: API {:.0}/s (p50 {:.2}, p99 {:.2} ms, {} errors): {:.2}; per request: \
+                 server {:.0} µs, PostgreSQL {:.0} µs CPU",
+                b.api.per_second,
+                b.api.p50_ms,
+                b.api.p99_ms,
+                b.api.errors,
+                b.ratio,
+                b.cost.server_cpu_us,
+                b.cost.postgres_cpu_us
+            );
+        }
         results.push(result);
     }
 
