@@ -139,37 +139,44 @@ pub async fn measure(
     let mut failed = vec![0_u64; builds.len()];
     let mut closed = vec![0_u64; builds.len()];
     let mut rss = vec![(0.0, 0.0); builds.len()];
-    for (i, s) in plan.iter().enumerate() {
-        let build = &builds[s.build];
-        if s.warm_up {
-            eprintln!("  {}: opening {idle} idle connections…", build.name);
-            let (open, fails, first_error) =
-                open_idle(&build.target, spec, idle, concurrency).await?;
-            if let Some(err) = first_error {
-                eprintln!("  {fails} idle connections failed; the first: {err}");
+    for (i, step) in plan.iter().enumerate() {
+        match *step {
+            sbs::Step::WarmUp { build: b } => {
+                let build = &builds[b];
+                eprintln!("  {}: opening {idle} idle connections…", build.name);
+                let (open, fails, first_error) =
+                    open_idle(&build.target, spec, idle, concurrency).await?;
+                if let Some(err) = first_error {
+                    eprintln!("  {fails} idle connections failed; the first: {err}");
+                }
+                held[b] = open;
+                failed[b] = fails;
+                sbs::warm_up(build, spec, concurrency, warmup).await?;
             }
-            held[s.build] = open;
-            failed[s.build] = fails;
-        }
-        let warm = s.warm_up.then_some(warmup);
-        let (outcome, usage) = sbs::slice(build, spec, concurrency, warm, s.measure).await?;
-        samples[s.build].add(outcome, usage);
-        let last = !plan[i + 1..].iter().any(|later| later.build == s.build);
-        if last {
-            rss[s.build] = (build.server.rss_mb(), build.server.peak_rss_mb());
-            closed[s.build] = held[s.build].iter().filter(|c| c.is_closed()).count() as u64;
-            if closed[s.build] > 0 {
-                eprintln!(
-                    "  {}: the server closed {} of its {} idle connections before the end \
-                     (its idle keep-alive timeout: {IDLE_TIMEOUT_SETTING})",
-                    build.name,
-                    closed[s.build],
-                    held[s.build].len()
-                );
+            sbs::Step::Measure { build: b, measure } => {
+                let build = &builds[b];
+                let (outcome, usage) = sbs::slice(build, spec, concurrency, measure).await?;
+                samples[b].add(outcome, usage);
+                let last = !plan[i + 1..]
+                    .iter()
+                    .any(|later| matches!(later, sbs::Step::Measure { build, .. } if *build == b));
+                if last {
+                    rss[b] = (build.server.rss_mb(), build.server.peak_rss_mb());
+                    closed[b] = held[b].iter().filter(|c| c.is_closed()).count() as u64;
+                    if closed[b] > 0 {
+                        eprintln!(
+                            "  {}: the server closed {} of its {} idle connections before the \
+                             end (its idle keep-alive timeout: {IDLE_TIMEOUT_SETTING})",
+                            build.name,
+                            closed[b],
+                            held[b].len()
+                        );
+                    }
+                    // Closed now, so the other build's last slices run with only its own
+                    // connections open.
+                    held[b].clear();
+                }
             }
-            // Closed now, so the next build's slices run with only its own connections
-            // on the machine's books.
-            held[s.build].clear();
         }
     }
     let builds = builds

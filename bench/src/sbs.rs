@@ -1,6 +1,7 @@
 //! Two builds side by side in one run (`--baseline-bin`): both servers up against the
 //! same database, each case measured in slices whose order cancels a linear drift of
-//! the machine (A B B A), and every build's slices summed.
+//! the machine (cycles of A B B A, after both builds' warm-ups), and every build's
+//! slices summed.
 
 use std::time::Duration;
 
@@ -28,41 +29,45 @@ pub fn application_name(build: &str) -> String {
     format!("momentum-bench-{build}")
 }
 
-/// One measured stretch of one build, preceded by its warm-up when it is the build's
-/// first in the case.
+/// One step of a case's plan: a build's warm-up (not counted), or a measured slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Slice {
-    pub build: usize,
-    pub warm_up: bool,
-    pub measure: Duration,
+pub enum Step {
+    WarmUp { build: usize },
+    Measure { build: usize, measure: Duration },
 }
 
-/// The order of a case's slices. One build: one slice of the whole time. Two: A B B A,
-/// half the time each, so a machine that slows down (or speeds up) steadily over the
-/// case weighs on both builds alike; each build warms up before its first slice only.
-pub fn plan(builds: usize, measure: Duration) -> Vec<Slice> {
+/// Measured slices are at least this long: every slice loses the requests in flight at
+/// its end (about half a latency per connection), which a short slice would feel.
+const MIN_SLICE: Duration = Duration::from_secs(2);
+
+/// The steps of a case. One build: its warm-up, then one slice of the whole time. Two:
+/// both warm up first (the first load after the seed also warms PostgreSQL's caches and
+/// sets hint bits, a cost no build's measured slice should carry alone), then cycles
+/// of A B B A, as many as keep a slice at least [`MIN_SLICE`] long, each build measuring
+/// the same total time. A machine that slows down (or speeds up) steadily weighs on both
+/// builds alike within each cycle, and the shorter the cycles the better they follow
+/// a neighbour's load that comes and goes.
+pub fn plan(builds: usize, measure: Duration) -> Vec<Step> {
+    let mut steps: Vec<Step> = (0..builds).map(|build| Step::WarmUp { build }).collect();
     match builds {
-        0 => Vec::new(),
-        1 => vec![Slice {
-            build: 0,
-            warm_up: true,
-            measure,
-        }],
+        0 => {}
+        1 => steps.push(Step::Measure { build: 0, measure }),
         _ => {
-            let half = measure / 2;
-            let slice = |build, warm_up| Slice {
-                build,
-                warm_up,
-                measure: half,
-            };
-            vec![
-                slice(0, true),
-                slice(1, true),
-                slice(1, false),
-                slice(0, false),
-            ]
+            // Two slices per build per cycle.
+            let cycles = (measure.as_secs_f64() / (2.0 * MIN_SLICE.as_secs_f64())).floor();
+            let cycles = (cycles as u32).max(1);
+            let slice = measure / (2 * cycles);
+            for _ in 0..cycles {
+                for build in [0, 1, 1, 0] {
+                    steps.push(Step::Measure {
+                        build,
+                        measure: slice,
+                    });
+                }
+            }
         }
     }
+    steps
 }
 
 /// What a build's slices of one case add up to.
@@ -108,25 +113,32 @@ impl Sample {
     }
 }
 
-/// Runs one slice of `spec` against `build` (its warm-up apart, so the cost window holds
-/// only measured requests) and returns the load's outcome and what the window cost.
+/// Load on `build` for `warmup`, not counted.
+pub async fn warm_up(
+    build: &Build,
+    spec: &Spec,
+    concurrency: usize,
+    warmup: Duration,
+) -> anyhow::Result<()> {
+    load::run(
+        &build.target,
+        concurrency,
+        Duration::ZERO,
+        warmup,
+        spec.clone(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs one measured slice of `spec` against `build` and returns the load's outcome and
+/// what the window cost.
 pub async fn slice(
     build: &Build,
     spec: &Spec,
     concurrency: usize,
-    warmup: Option<Duration>,
     measure: Duration,
 ) -> anyhow::Result<(load::Outcome, Usage)> {
-    if let Some(warmup) = warmup {
-        load::run(
-            &build.target,
-            concurrency,
-            Duration::ZERO,
-            warmup,
-            spec.clone(),
-        )
-        .await?;
-    }
     let pid = build.server.pid();
     let before = build.probe.snapshot(pid, None).await?;
     let outcome = load::run(
@@ -150,10 +162,14 @@ pub async fn measure(
     measure: Duration,
 ) -> anyhow::Result<Vec<Sample>> {
     let mut samples: Vec<Sample> = builds.iter().map(|_| Sample::default()).collect();
-    for s in plan(builds.len(), measure) {
-        let warm = s.warm_up.then_some(warmup);
-        let (outcome, usage) = slice(&builds[s.build], spec, concurrency, warm, s.measure).await?;
-        samples[s.build].add(outcome, usage);
+    for step in plan(builds.len(), measure) {
+        match step {
+            Step::WarmUp { build } => warm_up(&builds[build], spec, concurrency, warmup).await?,
+            Step::Measure { build, measure } => {
+                let (outcome, usage) = slice(&builds[build], spec, concurrency, measure).await?;
+                samples[build].add(outcome, usage);
+            }
+        }
     }
     Ok(samples)
 }
@@ -162,43 +178,84 @@ pub async fn measure(
 mod tests {
     use super::*;
 
+    /// Each build's measured slices: (start, length) in seconds from the first.
+    fn slices(plan: &[Step], of: usize) -> Vec<(f64, f64)> {
+        let mut at = 0.0;
+        let mut mine = Vec::new();
+        for step in plan {
+            if let Step::Measure { build, measure } = step {
+                let len = measure.as_secs_f64();
+                if *build == of {
+                    mine.push((at, len));
+                }
+                at += len;
+            }
+        }
+        mine
+    }
+
     #[test]
-    fn one_build_runs_once_for_the_whole_time() {
-        let plan = plan(1, Duration::from_secs(5));
+    fn one_build_warms_up_then_runs_once_for_the_whole_time() {
+        let measure = Duration::from_secs(5);
         assert_eq!(
-            plan,
-            vec![Slice {
-                build: 0,
-                warm_up: true,
-                measure: Duration::from_secs(5)
-            }]
+            plan(1, measure),
+            vec![
+                Step::WarmUp { build: 0 },
+                Step::Measure { build: 0, measure }
+            ]
         );
     }
 
     #[test]
-    fn two_builds_alternate_a_b_b_a_and_share_the_time_alike() {
-        let measure = Duration::from_secs(5);
-        let plan = plan(2, measure);
-        let order: Vec<usize> = plan.iter().map(|s| s.build).collect();
-        assert_eq!(order, vec![0, 1, 1, 0]);
-        for build in 0..2 {
-            let mine: Vec<&Slice> = plan.iter().filter(|s| s.build == build).collect();
-            let total: Duration = mine.iter().map(|s| s.measure).sum();
-            assert_eq!(total, measure, "build {build} measures the whole time");
-            // Warmed up once, before its first slice.
-            assert!(mine[0].warm_up);
-            assert!(mine[1..].iter().all(|s| !s.warm_up));
+    fn two_builds_warm_up_first_then_alternate_a_b_b_a() {
+        for seconds in [2, 5, 10, 30] {
+            let measure = Duration::from_secs(seconds);
+            let plan = plan(2, measure);
+            // Both warm up before any measured slice, and only then.
+            assert_eq!(
+                plan[..2],
+                [Step::WarmUp { build: 0 }, Step::WarmUp { build: 1 }]
+            );
+            assert!(plan[2..].iter().all(|s| matches!(s, Step::Measure { .. })));
+            let order: Vec<usize> = plan[2..]
+                .iter()
+                .map(|s| match s {
+                    Step::Measure { build, .. } | Step::WarmUp { build } => *build,
+                })
+                .collect();
+            for cycle in order.chunks(4) {
+                assert_eq!(cycle, [0, 1, 1, 0], "{seconds} s");
+            }
+            let (a, b) = (slices(&plan, 0), slices(&plan, 1));
+            for (build, mine) in [(0, &a), (1, &b)] {
+                let total: f64 = mine.iter().map(|(_, len)| len).sum();
+                assert!(
+                    (total - measure.as_secs_f64()).abs() < 1e-6,
+                    "build {build} measures the whole time"
+                );
+                assert!(mine
+                    .iter()
+                    .all(|(_, len)| *len >= 1.0 - 1e-9 || seconds < 4));
+            }
+            // The slices' midpoints average to the same instant for both builds: a
+            // drift linear in time costs both the same.
+            let centre =
+                |mine: &[(f64, f64)]| mine.iter().map(|(at, len)| at + len / 2.0).sum::<f64>();
+            assert!((centre(&a) - centre(&b)).abs() < 1e-6, "{seconds} s");
         }
-        // The slices' midpoints average to the same instant for both builds: a drift
-        // linear in time costs both the same.
-        let mut at = 0.0;
-        let mut centre = [0.0; 2];
-        for s in &plan {
-            let len = s.measure.as_secs_f64();
-            centre[s.build] += at + len / 2.0;
-            at += len;
-        }
-        assert!((centre[0] - centre[1]).abs() < 1e-9);
+    }
+
+    #[test]
+    fn long_measurements_are_cut_into_more_cycles() {
+        let count = |seconds| {
+            plan(2, Duration::from_secs(seconds))
+                .iter()
+                .filter(|s| matches!(s, Step::Measure { .. }))
+                .count()
+        };
+        assert_eq!(count(2), 4);
+        assert_eq!(count(10), 8);
+        assert_eq!(count(30), 28);
     }
 
     #[test]
