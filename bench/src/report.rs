@@ -371,7 +371,7 @@ impl Report {
     fn side_by_side(&self) -> String {
         let mut t = String::from(
             "\nSide by side, baseline → candidate (`--baseline-bin` → `--server-bin`), \
-             the same run (both warmed up, then cycles of slices A B B A):\n\n\
+             the same run (both warmed up, then slices A B B A, B A A B…):\n\n\
              | case | API req/s | API p50 ms | API p99 ms | API / ceiling | server CPU µs/req | PostgreSQL CPU µs/req | round trips/req | errors |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );

@@ -43,8 +43,8 @@ const MIN_SLICE: Duration = Duration::from_secs(2);
 /// The steps of a case. One build: its warm-up, then one slice of the whole time. Two:
 /// both warm up first (the first load after the seed also warms PostgreSQL's caches and
 /// sets hint bits, a cost no build's measured slice should carry alone), then cycles
-/// of A B B A, as many as keep a slice at least [`MIN_SLICE`] long, each build measuring
-/// the same total time. A machine that slows down (or speeds up) steadily weighs on both
+/// of A B B A and B A A B in turn, as many as keep a slice at least [`MIN_SLICE`] long,
+/// each build measuring the same total time. A machine that slows down (or speeds up) steadily weighs on both
 /// builds alike within each cycle, and the shorter the cycles the better they follow
 /// a neighbour's load that comes and goes.
 pub fn plan(builds: usize, measure: Duration) -> Vec<Step> {
@@ -57,8 +57,15 @@ pub fn plan(builds: usize, measure: Duration) -> Vec<Step> {
             let cycles = (measure.as_secs_f64() / (2.0 * MIN_SLICE.as_secs_f64())).floor();
             let cycles = (cycles as u32).max(1);
             let slice = measure / (2 * cycles);
-            for _ in 0..cycles {
-                for build in [0, 1, 1, 0] {
+            for cycle in 0..cycles {
+                // A B B A, then B A A B: over two cycles each build holds each position
+                // once, so nothing that favours a place in the cycle favours a build.
+                let order = if cycle % 2 == 0 {
+                    [0, 1, 1, 0]
+                } else {
+                    [1, 0, 0, 1]
+                };
+                for build in order {
                     steps.push(Step::Measure {
                         build,
                         measure: slice,
@@ -223,8 +230,13 @@ mod tests {
                     Step::Measure { build, .. } | Step::WarmUp { build } => *build,
                 })
                 .collect();
-            for cycle in order.chunks(4) {
-                assert_eq!(cycle, [0, 1, 1, 0], "{seconds} s");
+            for (i, cycle) in order.chunks(4).enumerate() {
+                let expected = if i % 2 == 0 {
+                    [0, 1, 1, 0]
+                } else {
+                    [1, 0, 0, 1]
+                };
+                assert_eq!(cycle, expected, "{seconds} s, cycle {i}");
             }
             let (a, b) = (slices(&plan, 0), slices(&plan, 1));
             for (build, mine) in [(0, &a), (1, &b)] {
