@@ -38,6 +38,19 @@ const LEAD_COLUMNS: &str = "id, title, contact_id, company_id, pipeline_id, stag
 const FIELD_COLUMNS: &str = "id, record_type, key, label, type, options, required, \"unique\", \
                              created_at, updated_at";
 
+/// Every case [`all`] builds, in its order (`--cases` is checked against them before
+/// the seed, which [`all`] needs).
+pub const NAMES: [&str; 8] = [
+    "get_contact",
+    "list_contacts",
+    "list_contacts_deep",
+    "list_contacts_custom_field",
+    "list_contacts_custom_field_range",
+    "create_contact",
+    "search",
+    "move_lead",
+];
+
 /// How every server transaction starts: the tenant pinned for row-level security.
 const BEGIN: &str = "BEGIN;\nSELECT set_config('app.tenant_id', :tenant, true);\n";
 

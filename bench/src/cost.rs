@@ -5,10 +5,14 @@
 //! CPU comes from `/proc/<pid>/stat` (user + system, in clock ticks of 10 ms), so a
 //! window of thousands of requests is what makes a µs/request figure meaningful. The
 //! backends counted are the client backends of the bench database logged in as the
-//! server's roles (its API pool and its webhook worker); PostgreSQL's background
+//! server's roles (its API pool and its webhook worker) under the server's own
+//! `application_name` (each server started by the bench has its own `PGAPPNAME`, so
+//! with two servers up the idle one's backends stay out); PostgreSQL's background
 //! processes (WAL writer, checkpointer, autovacuum…) are not counted. Statements come
 //! from `pg_stat_statements` (top-level calls, utility statements such as BEGIN, COMMIT
-//! and SET included), loaded for the benchmark's own cluster only.
+//! and SET included), loaded for the benchmark's own cluster only. That view has no
+//! application name, so it counts every server's statements: a window must load one
+//! server only, and the other's webhook worker polling falls in it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,6 +28,36 @@ pub struct Snapshot {
     statements: Option<i64>,
 }
 
+/// What a server and its backends spent over one or more windows, before it is divided
+/// by the requests: the windows of one build's interleaved slices add up.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub server: Duration,
+    pub postgres: Duration,
+    /// `None` when `pg_stat_statements` could not be loaded.
+    pub statements: Option<i64>,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Usage) {
+        self.server += other.server;
+        self.postgres += other.postgres;
+        self.statements = self.statements.zip(other.statements).map(|(a, b)| a + b);
+    }
+}
+
+impl Usage {
+    pub fn per_request(&self, requests: u64) -> Cost {
+        Cost {
+            server_cpu_us: per_request_us(self.server, requests),
+            postgres_cpu_us: per_request_us(self.postgres, requests),
+            round_trips: self
+                .statements
+                .map(|n| n.max(0) as f64 / requests.max(1) as f64),
+        }
+    }
+}
+
 /// Per request, over a window.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Cost {
@@ -34,28 +68,48 @@ pub struct Cost {
 }
 
 /// Reads the counters of one server and its database.
+#[derive(Clone)]
 pub struct Probe {
     /// A superuser connection: it sees every backend and every role's statements.
     pub pool: PgPool,
     pub database: String,
     pub roles: Vec<String>,
+    /// The server's `application_name` (its `PGAPPNAME`); `None`: any.
+    pub application: Option<String>,
     pub statements: bool,
 }
 
+/// The server's backends: of the bench database, logged in as its roles, and under its
+/// application name when one is given (`$3` NULL: any).
+const BACKENDS_SQL: &str = "SELECT pid FROM pg_stat_activity \
+     WHERE datname = $1 AND backend_type = 'client backend' AND usename = ANY($2) \
+     AND ($3::text IS NULL OR application_name = $3) ORDER BY pid";
+
 impl Probe {
+    /// The same probe for the server started under `application`.
+    pub fn for_application(&self, application: &str) -> Probe {
+        Probe {
+            application: Some(application.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The pids of the server's client backends now.
+    pub async fn backends(&self) -> anyhow::Result<Vec<i32>> {
+        Ok(sqlx::query_scalar(BACKENDS_SQL)
+            .bind(&self.database)
+            .bind(&self.roles)
+            .bind(&self.application)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     pub async fn snapshot(
         &self,
         server_pid: Option<u32>,
         before: Option<&Snapshot>,
     ) -> anyhow::Result<Snapshot> {
-        let mut pids: Vec<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity \
-             WHERE datname = $1 AND backend_type = 'client backend' AND usename = ANY($2)",
-        )
-        .bind(&self.database)
-        .bind(&self.roles)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut pids = self.backends().await?;
         // A backend that was there at the start is read again even if it has gone idle
         // out of the view; one that exited in between keeps its first reading (its last
         // ticks are lost: with a pool that keeps its connections, none exit).
@@ -96,9 +150,9 @@ impl Probe {
 }
 
 impl Snapshot {
-    /// The cost per request of the window from `before` to `self`.
-    pub fn since(&self, before: &Snapshot, requests: u64) -> Cost {
-        let backends: Duration = self
+    /// What was spent in the window from `before` to `self`.
+    pub fn usage_since(&self, before: &Snapshot) -> Usage {
+        let postgres: Duration = self
             .backends
             .iter()
             .map(|(pid, after)| {
@@ -106,13 +160,13 @@ impl Snapshot {
                 after.saturating_sub(start)
             })
             .sum();
-        Cost {
-            server_cpu_us: per_request_us(self.server.saturating_sub(before.server), requests),
-            postgres_cpu_us: per_request_us(backends, requests),
-            round_trips: self
+        Usage {
+            server: self.server.saturating_sub(before.server),
+            postgres,
+            statements: self
                 .statements
                 .zip(before.statements)
-                .map(|(after, start)| (after - start).max(0) as f64 / requests.max(1) as f64),
+                .map(|(after, start)| (after - start).max(0)),
         }
     }
 }
@@ -225,10 +279,88 @@ mod tests {
             ]),
             statements: Some(5_000),
         };
-        let cost = after.since(&before, 1_000);
+        let cost = after.usage_since(&before).per_request(1_000);
         assert!((cost.server_cpu_us - 1_000.0).abs() < 1e-6);
         assert!((cost.postgres_cpu_us - 750.0).abs() < 1e-6);
         assert_eq!(cost.round_trips, Some(4.0));
+    }
+
+    #[test]
+    fn usages_add_up_and_a_missing_count_stays_missing() {
+        let mut total = Usage {
+            server: Duration::from_millis(10),
+            postgres: Duration::from_millis(20),
+            statements: Some(3),
+        };
+        total += Usage {
+            server: Duration::from_millis(1),
+            postgres: Duration::from_millis(2),
+            statements: Some(4),
+        };
+        assert_eq!(total.server, Duration::from_millis(11));
+        assert_eq!(total.postgres, Duration::from_millis(22));
+        assert_eq!(total.statements, Some(7));
+        total += Usage::default();
+        assert_eq!(total.statements, None);
+    }
+
+    /// Two servers' pools on one database, told apart by their `application_name`: the
+    /// probe of one never lists the other's backends, and one without a name lists both.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_probe_counts_only_its_own_servers_backends() -> anyhow::Result<()> {
+        use momentum_server::db::embedded::{RUNTIME_ROLE, WORKER_ROLE};
+        use momentum_server::testing::postgres::Disposable;
+
+        let disposable = tokio::task::spawn_blocking(Disposable::shared).await?;
+        let cluster = &disposable.cluster;
+        let database = disposable.fresh_database().await?;
+        let connect = |role: &str, application: &str| {
+            let options = cluster
+                .connect_options(role, &database)
+                .application_name(application);
+            async move { PgConnection::connect_with(&options).await }
+        };
+        let mut candidate_api = connect(RUNTIME_ROLE, "momentum-bench-candidate").await?;
+        let mut candidate_worker = connect(WORKER_ROLE, "momentum-bench-candidate").await?;
+        let mut baseline_api = connect(RUNTIME_ROLE, "momentum-bench-baseline").await?;
+        const PID: &str = "SELECT pg_backend_pid()";
+        let mut candidate: Vec<i32> = vec![
+            sqlx::query_scalar(PID)
+                .fetch_one(&mut candidate_api)
+                .await?,
+            sqlx::query_scalar(PID)
+                .fetch_one(&mut candidate_worker)
+                .await?,
+        ];
+        candidate.sort_unstable();
+        let baseline: i32 = sqlx::query_scalar(PID).fetch_one(&mut baseline_api).await?;
+
+        let probe = Probe {
+            pool: momentum_server::db::connect(cluster.connect_options(SUPERUSER, &database), 1)
+                .await?,
+            database: database.clone(),
+            roles: vec![RUNTIME_ROLE.to_owned(), WORKER_ROLE.to_owned()],
+            application: None,
+            statements: false,
+        };
+        let everyone = probe.backends().await?;
+        assert!(candidate.iter().all(|p| everyone.contains(p)));
+        assert!(everyone.contains(&baseline));
+        assert_eq!(
+            probe
+                .for_application("momentum-bench-candidate")
+                .backends()
+                .await?,
+            candidate
+        );
+        assert_eq!(
+            probe
+                .for_application("momentum-bench-baseline")
+                .backends()
+                .await?,
+            vec![baseline]
+        );
+        Ok(())
     }
 
     #[test]
@@ -238,7 +370,7 @@ mod tests {
             server: Duration::from_millis(10),
             ..Snapshot::default()
         };
-        let cost = after.since(&before, 0);
+        let cost = after.usage_since(&before).per_request(0);
         assert_eq!(cost.round_trips, None);
         assert!((cost.server_cpu_us - 10_000.0).abs() < 1e-6);
     }

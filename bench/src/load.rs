@@ -97,17 +97,24 @@ pub async fn send(
 
 /// A keep-alive HTTP/1.1 connection to the target.
 pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    Ok(connect_driven(addr).await?.0)
+}
+
+/// A keep-alive HTTP/1.1 connection and the task driving it, which ends once the
+/// connection has closed (the sender dropped, or the server closed its side).
+pub async fn connect_driven(
+    addr: SocketAddr,
+) -> anyhow::Result<(SendRequest<Full<Bytes>>, tokio::task::JoinHandle<()>)> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_nodelay(true)?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        // The connection ends when the sender is dropped or the server closes it; a
-        // request in flight then reports the error itself.
+    let driver = tokio::spawn(async move {
+        // A request in flight when the connection ends reports the error itself.
         let _ = conn.await;
     });
-    Ok(sender)
+    Ok((sender, driver))
 }
 
 async fn connection(

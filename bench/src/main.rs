@@ -6,18 +6,25 @@
 //!    running the same SQL transaction at the same concurrency: the ceiling;
 //! 3. webhooks: latency from a committed change to a local receiver, and the rate at
 //!    which a backlog drains;
+//! 3. `many_connections`: 1,000 keep-alive connections, all but the load's idle
+//!    (`many.rs`);
 //! 4. the server's peak resident memory;
 //! 5. the rate-limit store's cost: a read against a server whose limits are in process,
 //!    then one whose limits are in Redis (`store.rs`);
 //!
-//! then prints the table and writes it as JSON and as a chart.
+//! then prints the table and writes it as JSON and as a chart. With `--baseline-bin` a
+//! second server (another build) runs beside the first against the same database, and
+//! every API case and `many_connections` measure both in interleaved slices (`sbs.rs`);
+//! the webhooks and the rate-limit store are measured on `--server-bin` only.
 
 mod cases;
 mod cost;
 mod hooks;
 mod load;
+mod many;
 mod pgbench;
 mod report;
+mod sbs;
 mod seed;
 mod server;
 mod stats;
@@ -33,9 +40,34 @@ use momentum_server::testing::postgres::Disposable;
 
 use crate::load::Target;
 use crate::pgbench::PgBench;
-use crate::report::{CaseResult, Measured, Report};
+use crate::report::{BuildMemory, CaseResult, Measured, Report};
+use crate::sbs::Build;
 use crate::seed::Sizes;
 use crate::server::Server;
+
+/// The case that is not an API-against-pgbench one (`many.rs`), and the rate-limit
+/// store's (`store.rs`).
+const MANY_CONNECTIONS: &str = "many_connections";
+const RATE_STORE: &str = "rate_store";
+/// `--cases none`: no case at all, only the webhooks (and the seed they need).
+const NONE: &str = "none";
+
+/// Every name `--cases` takes.
+fn known_cases() -> Vec<&'static str> {
+    let mut names = cases::NAMES.to_vec();
+    names.extend([MANY_CONNECTIONS, RATE_STORE, NONE]);
+    names
+}
+
+/// Whether `name` runs given `--cases` (`selected`; empty: every case).
+/// `many_connections` compares its p99 with `get_contact`'s, so it brings that case.
+fn wanted(selected: &[String], name: &str) -> bool {
+    let has = |n: &str| selected.iter().any(|c| c == n);
+    if selected.is_empty() {
+        return name != NONE;
+    }
+    has(name) || (name == "get_contact" && has(MANY_CONNECTIONS))
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +78,11 @@ struct Args {
     /// The release `momentum` binary to measure.
     #[arg(long, default_value = "target/release/momentum")]
     server_bin: PathBuf,
+    /// Another `momentum` binary (e.g. the build before a change) measured beside
+    /// `--server-bin` in the same run: every API case and many_connections for both, in
+    /// interleaved slices, reported as before (this one) → after (`--server-bin`).
+    #[arg(long)]
+    baseline_bin: Option<PathBuf>,
     /// Connections of the load generator and clients of pgbench.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -72,9 +109,14 @@ struct Args {
     /// The server's database pool size.
     #[arg(long, default_value_t = 16)]
     pool_size: u32,
-    /// Only these cases (comma-separated names); default all.
+    /// Only these cases (comma-separated names); default all. `none`: only the webhooks.
+    /// `many_connections` brings `get_contact` (its p99 is the reference).
     #[arg(long, value_delimiter = ',')]
     cases: Vec<String>,
+    /// Keep-alive connections the server holds in many_connections, `--concurrency` of
+    /// them busy and the rest idle.
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
     /// Where the JSON results and the chart are written.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -90,11 +132,24 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(
-        args.server_bin.exists(),
-        "{} not found: build it with `cargo build --release -p momentum-server` (bench/run does)",
-        args.server_bin.display()
-    );
+    for bin in std::iter::once(&args.server_bin).chain(&args.baseline_bin) {
+        anyhow::ensure!(
+            bin.exists(),
+            "{} not found: build it with `cargo build --release -p momentum-server` (bench/run does)",
+            bin.display()
+        );
+    }
+    let known = known_cases();
+    if let Some(unknown) = args.cases.iter().find(|c| !known.contains(&c.as_str())) {
+        anyhow::bail!("no case {unknown:?}; the cases: {}", known.join(", "));
+    }
+    let wanted = |name: &str| wanted(&args.cases, name);
+    let builds_count = 1 + usize::from(args.baseline_bin.is_some());
+    if wanted(MANY_CONNECTIONS) {
+        // Each build's connections are all open at once on both ends, and the baseline's
+        // stay open while the candidate's are; beyond them, pools, pgbench and files.
+        raise_open_files((args.connections * builds_count + 256) as u64);
+    }
     let sizes = Sizes {
         contacts: args.contacts,
         companies: args.companies,
@@ -117,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
             embedded::RUNTIME_ROLE.to_owned(),
             embedded::WORKER_ROLE.to_owned(),
         ],
+        application: None,
         statements: false,
     };
     let probe = cost::Probe {
@@ -151,29 +207,59 @@ async fn main() -> anyhow::Result<()> {
         embedded::WORKER_ROLE,
         socket.display()
     );
-    let server = Server::start(
-        &args.server_bin,
-        &database_url,
-        &worker_database_url,
-        args.pool_size,
-        &[],
-    )
-    .await?;
-    let target = Target {
-        addr: server.addr,
-        api_key: seeded.api_key.clone(),
-    };
+    let mut builds = Vec::with_capacity(builds_count);
+    let binaries = std::iter::once(("candidate", &args.server_bin))
+        .chain(args.baseline_bin.iter().map(|bin| ("baseline", bin)));
+    for (name, bin) in binaries {
+        let application = sbs::application_name(name);
+        let server = Server::start(
+            bin,
+            &database_url,
+            &worker_database_url,
+            args.pool_size,
+            &[("PGAPPNAME", application.clone())],
+        )
+        .await?;
+        let probe = probe.for_application(&application);
+        // A server that named its connections itself would escape the probe: its
+        // PostgreSQL CPU would read 0 rather than fail.
+        if probe.backends().await?.is_empty() {
+            eprintln!(
+                "  {name}: no backend under application_name {application}: \
+                 its PostgreSQL CPU will read 0"
+            );
+        }
+        builds.push(Build {
+            name,
+            target: Target {
+                addr: server.addr,
+                api_key: seeded.api_key.clone(),
+            },
+            probe,
+            idle_rss_mb: server.rss_mb(),
+            server,
+        });
+    }
     if args.hold {
-        println!("server: http://{} (pid {:?})", server.addr, server.pid());
+        for build in &builds {
+            println!(
+                "{} server: http://{} (pid {:?})",
+                build.name,
+                build.server.addr,
+                build.server.pid()
+            );
+        }
         println!("api key: {}", seeded.api_key);
         println!(
             "psql: psql -h {} -p 5432 -U postgres {database}",
             socket.display()
         );
         tokio::signal::ctrl_c().await?;
-        return server.stop().await;
+        for build in builds {
+            build.server.stop().await?;
+        }
+        return Ok(());
     }
-    let idle_rss = server.rss_mb();
 
     let workdir = std::env::temp_dir().join(format!("momentum-bench-{}", std::process::id()));
     let pgbench = PgBench {
@@ -186,8 +272,10 @@ async fn main() -> anyhow::Result<()> {
     let warmup = Duration::from_secs(args.warmup);
     let measure = Duration::from_secs(args.seconds);
     let mut results = Vec::new();
-    let wanted = |name: &str| args.cases.is_empty() || args.cases.iter().any(|c| c == name);
     let all_cases = cases::all(&admin, &seeded, sizes).await?;
+    if let Some(case) = all_cases.iter().find(|c| !cases::NAMES.contains(&c.name)) {
+        anyhow::bail!("case {} is missing from cases::NAMES", case.name);
+    }
     let get_contact = all_cases
         .iter()
         .find(|case| case.name == "get_contact")
@@ -197,31 +285,15 @@ async fn main() -> anyhow::Result<()> {
         if !wanted(case.name) {
             continue;
         }
-        eprintln!("{}: API…", case.name);
-        // Warm up apart, so the cost window below holds only measured requests.
-        load::run(
-            &target,
-            args.concurrency,
-            Duration::ZERO,
-            warmup,
-            case.spec.clone(),
-        )
-        .await?;
-        let before = probe.snapshot(server.pid(), None).await?;
-        let api = load::run(
-            &target,
-            args.concurrency,
-            Duration::ZERO,
-            measure,
-            case.spec.clone(),
-        )
-        .await?;
-        let after = probe.snapshot(server.pid(), Some(&before)).await?;
-        if let Some(err) = &api.first_error {
-            eprintln!("  first error: {err}");
+        if builds.len() > 1 {
+            eprintln!(
+                "{}: API, candidate and baseline in turn (A B B A)…",
+                case.name
+            );
+        } else {
+            eprintln!("{}: API…", case.name);
         }
-        let api = Measured::new(api.latencies, api.seconds, api.errors);
-        let cost = after.since(&before, api.requests);
+        let samples = sbs::measure(&builds, &case.spec, args.concurrency, warmup, measure).await?;
         eprintln!("{}: pgbench…", case.name);
         let vars: Vec<(&str, String)> = case.vars.iter().map(|(k, v)| (*k, v.clone())).collect();
         let ceiling = tokio::task::block_in_place(|| {
@@ -235,12 +307,104 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
         let ceiling = Measured::new(ceiling.latencies, ceiling.seconds, ceiling.errors);
-        let result = CaseResult::new(case.name, case.label, api, ceiling, cost);
+        let mut samples = builds.iter().zip(samples).map(|(build, sample)| {
+            if let Some(err) = &sample.first_error {
+                eprintln!("  {}: first error: {err}", build.name);
+            }
+            sample.finish()
+        });
+        let (api, cost) = samples.next().context("no candidate sample")?;
+        let mut result = CaseResult::new(case.name, case.label, api, ceiling, cost);
+        if let Some((api, cost)) = samples.next() {
+            result = result.with_baseline(api, cost);
+        }
         eprintln!("  {}", result.summary());
+        if let Some(b) = &result.baseline {
+            eprintln!(
+                "  baseline: API {:.0}/s (p50 {:.2}, p99 {:.2} ms, {} errors): {:.2}; per request: \
+                 server {:.0} µs, PostgreSQL {:.0} µs CPU",
+                b.api.per_second,
+                b.api.p50_ms,
+                b.api.p99_ms,
+                b.api.errors,
+                b.ratio,
+                b.cost.server_cpu_us,
+                b.cost.postgres_cpu_us
+            );
+        }
         results.push(result);
     }
 
-    let rate_store = if wanted("rate_store") {
+    let many = if wanted(MANY_CONNECTIONS) {
+        eprintln!(
+            "{MANY_CONNECTIONS}: {} connections, {} busy…",
+            args.connections, args.concurrency
+        );
+        let reference = results.iter().find(|c| c.name == "get_contact");
+        let p99s: Vec<Option<f64>> = builds
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                reference.and_then(|c| match i {
+                    0 => Some(c.api.p99_ms),
+                    _ => c.baseline.as_ref().map(|b| b.api.p99_ms),
+                })
+            })
+            .collect();
+        let result = many::measure(
+            &builds,
+            &get_contact,
+            args.connections,
+            args.concurrency,
+            warmup,
+            measure,
+            &p99s,
+        )
+        .await?;
+        for b in &result.builds {
+            eprintln!(
+                "  {}: busy {:.0}/s, p99 {:.2} ms, server {:.0} µs CPU/req, RSS {:.1} MB (peak {:.1}), \
+                 {} idle closed, {} failed",
+                b.build,
+                b.busy.per_second,
+                b.busy.p99_ms,
+                b.cost.server_cpu_us,
+                b.rss_mb,
+                b.peak_rss_mb,
+                b.idle_closed,
+                b.idle_failed
+            );
+        }
+        Some(result)
+    } else {
+        None
+    };
+
+    // Each build's memory over the same work; then the baseline stops, so its webhook
+    // worker cannot claim deliveries the candidate's measurements wait for.
+    let memory: Vec<BuildMemory> = if builds.len() > 1 {
+        builds
+            .iter()
+            .map(|b| BuildMemory {
+                build: b.name,
+                idle_rss_mb: b.idle_rss_mb,
+                peak_rss_mb: b.server.peak_rss_mb(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    while builds.len() > 1 {
+        if let Some(baseline) = builds.pop() {
+            baseline.server.stop().await?;
+        }
+    }
+    let candidate = builds.pop().context("no candidate server")?;
+    let server = candidate.server;
+    let target = candidate.target;
+    let idle_rss = candidate.idle_rss_mb;
+
+    let rate_store = if wanted(RATE_STORE) {
         store::measure(&store::Setup {
             bin: &args.server_bin,
             database_url: &database_url,
@@ -257,7 +421,7 @@ async fn main() -> anyhow::Result<()> {
         Vec::new()
     };
 
-    eprintln!("webhooks…");
+    eprintln!("webhooks (candidate only)…");
     let webhooks = hooks::measure(
         &target,
         &admin,
@@ -285,6 +449,9 @@ async fn main() -> anyhow::Result<()> {
         idle_rss,
         peak_rss,
     );
+    let mut report = report;
+    report.memory = memory;
+    report.many_connections = many;
     println!("{}", report.table());
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -294,4 +461,57 @@ async fn main() -> anyhow::Result<()> {
     report::chart(&report, &chart)?;
     eprintln!("wrote {} and {}", json.display(), chart.display());
     Ok(())
+}
+
+/// Raises this process's soft limit on open files to its hard limit when it is below
+/// `needed` (the servers and pgbench, started later, inherit it). Says so when even the
+/// hard limit is short: connections beyond it would fail, and be reported as failed.
+fn raise_open_files(needed: u64) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= needed {
+        return;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => eprintln!("open files: soft limit raised from {soft} to {hard}"),
+        Err(err) => eprintln!("open files: cannot raise the soft limit {soft}: {err}"),
+    }
+    if hard < needed {
+        eprintln!("open files: the hard limit {hard} is below the {needed} this run needs");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn selected(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn no_selection_runs_every_case() {
+        for name in known_cases().into_iter().filter(|n| *n != NONE) {
+            assert!(wanted(&[], name), "{name}");
+        }
+    }
+
+    #[test]
+    fn none_runs_no_case() {
+        let none = selected(&[NONE]);
+        for name in known_cases().into_iter().filter(|n| *n != NONE) {
+            assert!(!wanted(&none, name), "{name}");
+        }
+    }
+
+    #[test]
+    fn many_connections_brings_its_reference() {
+        let many = selected(&[MANY_CONNECTIONS]);
+        assert!(wanted(&many, MANY_CONNECTIONS));
+        assert!(wanted(&many, "get_contact"));
+        assert!(!wanted(&many, "list_contacts"));
+        assert!(!wanted(&many, RATE_STORE));
+    }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::cost::Cost;
 use crate::hooks::WebhookResult;
+use crate::many::{ManyResult, IDLE_TIMEOUT_SETTING};
 use crate::seed::Sizes;
 use crate::store::StoreResult;
 
@@ -43,7 +44,70 @@ pub struct CaseResult {
     pub ratio: f64,
     /// What one API request cost over the measured window (`cost.rs`).
     pub cost: Cost,
+    /// The same case against `--baseline-bin`, measured in the same slices' plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
 }
+
+/// The baseline build's figures of a case (the ratio against the same pgbench run).
+#[derive(Debug, Serialize)]
+pub struct Baseline {
+    pub api: Measured,
+    pub cost: Cost,
+    pub ratio: f64,
+}
+
+/// Requests/s over transactions/s (0 without a ceiling).
+fn ratio(api: &Measured, ceiling: &Measured) -> f64 {
+    if ceiling.per_second > 0.0 {
+        api.per_second / ceiling.per_second
+    } else {
+        0.0
+    }
+}
+
+/// The change from `before` to `after` in percent; `None` when there is nothing to
+/// compare with (a `before` of 0).
+pub fn change_pct(before: f64, after: f64) -> Option<f64> {
+    (before != 0.0 && before.is_finite() && after.is_finite())
+        .then(|| (after - before) / before * 100.0)
+}
+
+/// `before → after (+x%)`, each figure with `decimals` decimals.
+pub fn before_after(before: f64, after: f64, decimals: usize) -> String {
+    let change = change_pct(before, after).map_or("–".to_owned(), |c| format!("{c:+.1}%"));
+    format!("{before:.decimals$} → {after:.decimals$} ({change})")
+}
+
+/// The same for figures that may be missing (round trips without `pg_stat_statements`).
+fn before_after_opt(before: Option<f64>, after: Option<f64>, decimals: usize) -> String {
+    match before.zip(after) {
+        Some((b, a)) => before_after(b, a, decimals),
+        None => "–".to_owned(),
+    }
+}
+
+/// Each build's memory: idle after start-up, and the high-water mark once the cases (and
+/// `many_connections`) have run, before the candidate alone runs the webhooks.
+#[derive(Debug, Serialize)]
+pub struct BuildMemory {
+    pub build: &'static str,
+    pub idle_rss_mb: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// `met` or `not met`, in bold, for a target's summary line.
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "**met**"
+    } else {
+        "**not met**"
+    }
+}
+
+/// The issue's targets for many connections.
+pub const MANY_RSS_TARGET_MB: f64 = 100.0;
+pub const MANY_P99_TARGET_RATIO: f64 = 2.0;
 
 impl CaseResult {
     pub fn new(
@@ -53,19 +117,24 @@ impl CaseResult {
         ceiling: Measured,
         cost: Cost,
     ) -> Self {
-        let ratio = if ceiling.per_second > 0.0 {
-            api.per_second / ceiling.per_second
-        } else {
-            0.0
-        };
         Self {
             name,
             label,
+            ratio: ratio(&api, &ceiling),
             api,
             ceiling,
-            ratio,
             cost,
+            baseline: None,
         }
+    }
+
+    pub fn with_baseline(mut self, api: Measured, cost: Cost) -> Self {
+        self.baseline = Some(Baseline {
+            ratio: ratio(&api, &self.ceiling),
+            api,
+            cost,
+        });
+        self
     }
 
     pub fn summary(&self) -> String {
@@ -157,6 +226,11 @@ pub struct Report {
     pub webhooks: WebhookResult,
     pub server_rss_idle_mb: f64,
     pub server_rss_peak_mb: f64,
+    /// Per build with `--baseline-bin` (empty without).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub memory: Vec<BuildMemory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub many_connections: Option<ManyResult>,
 }
 
 impl Report {
@@ -181,6 +255,8 @@ impl Report {
             webhooks,
             server_rss_idle_mb,
             server_rss_peak_mb,
+            memory: Vec::new(),
+            many_connections: None,
         }
     }
 
@@ -230,6 +306,22 @@ impl Report {
                 round_trips(&c.cost)
             );
         }
+        if self.cases.iter().any(|c| c.baseline.is_some()) {
+            t.push_str(&self.side_by_side());
+        }
+        if let Some(many) = &self.many_connections {
+            t.push_str(&many_table(many));
+        }
+        if !self.memory.is_empty() {
+            t.push_str("\n| memory (RSS) | idle | peak over the cases |\n|---|---:|---:|\n");
+            for m in &self.memory {
+                let _ = writeln!(
+                    t,
+                    "| {} | {:.1} MB | {:.1} MB |",
+                    m.build, m.idle_rss_mb, m.peak_rss_mb
+                );
+            }
+        }
         if !self.rate_store.is_empty() {
             t.push_str(
                 "\n| rate limits kept (GET /v1/contacts/{id}) | req/s | p50 ms | p99 ms | errors | server CPU µs/req | Redis CPU µs/req |\n\
@@ -271,6 +363,101 @@ impl Report {
         );
         t
     }
+}
+
+impl Report {
+    /// Before (the baseline) → after (the candidate), per case: every figure of both
+    /// builds from the same run's interleaved slices.
+    fn side_by_side(&self) -> String {
+        let mut t = String::from(
+            "\nSide by side, baseline → candidate (`--baseline-bin` → `--server-bin`), \
+             the same run (both warmed up, then slices A B B A, B A A B…):\n\n\
+             | case | API req/s | API p50 ms | API p99 ms | API / ceiling | server CPU µs/req | PostgreSQL CPU µs/req | round trips/req | errors |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for c in &self.cases {
+            let Some(b) = &c.baseline else { continue };
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} → {} |",
+                c.label,
+                before_after(b.api.per_second, c.api.per_second, 0),
+                before_after(b.api.p50_ms, c.api.p50_ms, 2),
+                before_after(b.api.p99_ms, c.api.p99_ms, 2),
+                before_after(b.ratio, c.ratio, 2),
+                before_after(b.cost.server_cpu_us, c.cost.server_cpu_us, 0),
+                before_after(b.cost.postgres_cpu_us, c.cost.postgres_cpu_us, 0),
+                before_after_opt(b.cost.round_trips, c.cost.round_trips, 1),
+                b.api.errors,
+                c.api.errors
+            );
+        }
+        t
+    }
+}
+
+/// The many-connections case: one row per build, then the issue's targets.
+fn many_table(many: &ManyResult) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "\n| {} connections ({} idle, {} busy: GET /v1/contacts/{{id}}) | busy req/s | p50 ms | p99 ms | p99 / get_contact p99 | server CPU µs/req | RSS, all open | peak RSS | idle closed / failed |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        many.connections, many.idle, many.busy_connections
+    );
+    for b in &many.builds {
+        let ratio = b
+            .p99_vs_get_contact
+            .map_or("–".to_owned(), |r| format!("{r:.2}×"));
+        let _ = writeln!(
+            t,
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.1} MB | {:.1} MB | {} / {} |",
+            b.build,
+            b.busy.per_second,
+            b.busy.p50_ms,
+            b.busy.p99_ms,
+            ratio,
+            b.cost.server_cpu_us,
+            b.rss_mb,
+            b.peak_rss_mb,
+            b.idle_closed,
+            b.idle_failed
+        );
+    }
+    t.push('\n');
+    for b in &many.builds {
+        let _ = writeln!(
+            t,
+            "- {}: RSS with {} connections open under {MANY_RSS_TARGET_MB:.0} MB: {} ({:.1} MB)",
+            b.build,
+            many.connections,
+            met(b.rss_mb > 0.0 && b.rss_mb < MANY_RSS_TARGET_MB),
+            b.rss_mb
+        );
+        let _ = match b.p99_vs_get_contact {
+            Some(r) => writeln!(
+                t,
+                "- {}: busy p99 within {MANY_P99_TARGET_RATIO:.0}× of the {}-connection get_contact run: {} ({r:.2}×)",
+                b.build,
+                many.busy_connections,
+                met(r <= MANY_P99_TARGET_RATIO)
+            ),
+            None => writeln!(
+                t,
+                "- {}: busy p99 within {MANY_P99_TARGET_RATIO:.0}× of the {}-connection get_contact run: – (no get_contact figure)",
+                b.build, many.busy_connections
+            ),
+        };
+        if b.idle_closed > 0 || b.idle_failed > 0 {
+            let _ = writeln!(
+                t,
+                "- {}: **error**: {} idle connections closed by the server before the end of the window, \
+                 {} failed to open (the server closes a keep-alive connection idle for {IDLE_TIMEOUT_SETTING}, 30 s by default)",
+                b.build, b.idle_closed, b.idle_failed
+            );
+        }
+    }
+    t
 }
 
 /// Grouped bars: API req/s beside the pgbench ceiling per case, the ratio above each pair.
@@ -347,4 +534,112 @@ pub fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::many::ManyBuild;
+    use crate::stats::Latencies;
+
+    fn measured(per_second: f64, p99_ms: f64) -> Measured {
+        Measured {
+            per_second,
+            p50_ms: p99_ms / 2.0,
+            p99_ms,
+            requests: 1,
+            errors: 0,
+        }
+    }
+
+    #[test]
+    fn the_change_is_relative_to_the_baseline() {
+        assert_eq!(change_pct(200.0, 150.0), Some(-25.0));
+        assert_eq!(change_pct(100.0, 110.0).map(|c| c.round()), Some(10.0));
+        assert_eq!(change_pct(0.0, 5.0), None);
+        assert_eq!(before_after(150.0, 75.0, 0), "150 → 75 (-50.0%)");
+        assert_eq!(before_after(1.5, 1.5, 2), "1.50 → 1.50 (+0.0%)");
+        assert_eq!(before_after(0.0, 1.0, 1), "0.0 → 1.0 (–)");
+        assert_eq!(before_after_opt(Some(4.0), None, 1), "–");
+    }
+
+    #[test]
+    fn a_baseline_is_compared_with_the_same_ceiling() {
+        let result = CaseResult::new(
+            "get_contact",
+            "GET",
+            measured(800.0, 2.0),
+            measured(1_000.0, 1.0),
+            Cost::default(),
+        )
+        .with_baseline(measured(400.0, 4.0), Cost::default());
+        assert!((result.ratio - 0.8).abs() < 1e-9);
+        let baseline = result.baseline.as_ref().map(|b| b.ratio);
+        assert!(baseline.is_some_and(|r| (r - 0.4).abs() < 1e-9));
+        let json = serde_json::to_value(&result).unwrap();
+        assert_eq!(json["baseline"]["api"]["per_second"], 400.0);
+        // Without a baseline the JSON is as it was.
+        let alone = CaseResult::new(
+            "get_contact",
+            "GET",
+            measured(800.0, 2.0),
+            measured(1_000.0, 1.0),
+            Cost::default(),
+        );
+        assert!(serde_json::to_value(&alone)
+            .unwrap()
+            .get("baseline")
+            .is_none());
+    }
+
+    fn many_build(rss_mb: f64, ratio: Option<f64>, closed: u64) -> ManyBuild {
+        ManyBuild {
+            build: "candidate",
+            busy: Measured::new(Latencies::default(), 1.0, 0),
+            cost: Cost::default(),
+            rss_mb,
+            peak_rss_mb: rss_mb,
+            idle_failed: 0,
+            idle_closed: closed,
+            p99_vs_get_contact: ratio,
+        }
+    }
+
+    fn many(builds: Vec<ManyBuild>) -> ManyResult {
+        ManyResult {
+            connections: 1000,
+            idle: 984,
+            busy_connections: 16,
+            builds,
+        }
+    }
+
+    #[test]
+    fn many_connections_targets_are_met_or_not() {
+        let table = many_table(&many(vec![many_build(45.0, Some(1.5), 0)]));
+        assert!(table.contains("under 100 MB: **met** (45.0 MB)"), "{table}");
+        assert!(
+            table.contains("get_contact run: **met** (1.50×)"),
+            "{table}"
+        );
+        assert!(!table.contains("error"), "{table}");
+
+        let table = many_table(&many(vec![many_build(120.0, Some(2.5), 3)]));
+        assert!(
+            table.contains("under 100 MB: **not met** (120.0 MB)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("get_contact run: **not met** (2.50×)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("**error**: 3 idle connections closed"),
+            "{table}"
+        );
+        assert!(table.contains(IDLE_TIMEOUT_SETTING), "{table}");
+
+        let table = many_table(&many(vec![many_build(45.0, None, 0)]));
+        assert!(table.contains("– (no get_contact figure)"), "{table}");
+    }
 }
