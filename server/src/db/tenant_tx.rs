@@ -114,13 +114,11 @@ fn begin_statement(tenant_id: Uuid, timeout: Option<Duration>) -> String {
         Some(timeout) => {
             let timeout_ms = timeout.as_millis().max(1);
             format!(
-                "BEGIN; SET LOCAL statement_timeout = {timeout_ms}; {SERIAL_PLANS} \
+                "BEGIN; SET LOCAL statement_timeout = {timeout_ms}; \
                  SELECT set_config('app.tenant_id', '{tenant_id}', true)"
             )
         }
-        None => {
-            format!("BEGIN; {SERIAL_PLANS} SELECT set_config('app.tenant_id', '{tenant_id}', true)")
-        }
+        None => format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true)"),
     }
 }
 
@@ -133,14 +131,13 @@ mod tests {
         let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         assert_eq!(
             begin_statement(id, None),
-            "BEGIN; SET LOCAL max_parallel_workers_per_gather = 0; \
-             SELECT set_config('app.tenant_id', '01234567-89ab-cdef-0123-456789abcdef', true)"
+            "BEGIN; SELECT set_config('app.tenant_id', \
+             '01234567-89ab-cdef-0123-456789abcdef', true)"
         );
         assert_eq!(
             begin_statement(id, Some(Duration::from_micros(2_500_900))),
-            "BEGIN; SET LOCAL statement_timeout = 2500; \
-             SET LOCAL max_parallel_workers_per_gather = 0; \
-             SELECT set_config('app.tenant_id', '01234567-89ab-cdef-0123-456789abcdef', true)"
+            "BEGIN; SET LOCAL statement_timeout = 2500; SELECT set_config('app.tenant_id', \
+             '01234567-89ab-cdef-0123-456789abcdef', true)"
         );
         // Past the deadline: the shortest timeout, never 0 (which would be none).
         assert!(begin_statement(id, Some(Duration::ZERO)).contains("statement_timeout = 1;"));
