@@ -90,15 +90,6 @@ impl TenantTx {
     }
 }
 
-/// `max_parallel_workers_per_gather = 0`: no parallel plans for the API's statements.
-/// They are short, bounded by a page, and run many at once: a parallel plan's workers
-/// cost milliseconds to start and come from one small pool shared by every connection,
-/// so they can only add latency here. With other tenants' rows in the table the planner
-/// did pick one for a custom-field filter that finds a quarter of a tenant's contacts
-/// (`tier:eq:gold`): 17 ms where the serial plan takes 0.5 ms (docs/performance.md,
-/// "Other tenants' data"). Same message, so no round trip; transaction-local as well.
-const SERIAL_PLANS: &str = "SET LOCAL max_parallel_workers_per_gather = 0;";
-
 /// `BEGIN` and the tenant pinned, as one simple-query message: one round trip to the
 /// database instead of two, on every request (the benchmark's largest single saving).
 /// The simple protocol takes no bound parameters, so this is the one place values are
