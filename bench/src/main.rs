@@ -4,12 +4,12 @@
 //! 1. a disposable PostgreSQL (the one the tests use), seeded with one tenant's data;
 //! 2. each API case under a closed-loop load at a fixed concurrency, then `pgbench`
 //!    running the same SQL transaction at the same concurrency: the ceiling;
-//! 3. webhooks: latency from a committed change to a local receiver, and the rate at
-//!    which a backlog drains;
 //! 3. `many_connections`: 1,000 keep-alive connections, all but the load's idle
 //!    (`many.rs`);
-//! 4. the server's peak resident memory;
-//! 5. the rate-limit store's cost: a read against a server whose limits are in process,
+//! 4. webhooks: latency from a committed change to a local receiver, and the rate at
+//!    which a backlog drains;
+//! 5. the server's peak resident memory;
+//! 6. the rate-limit store's cost: a read against a server whose limits are in process,
 //!    then one whose limits are in Redis (`store.rs`);
 //!
 //! then prints the table and writes it as JSON and as a chart. With `--baseline-bin` a
@@ -321,15 +321,8 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("  {}", result.summary());
         if let Some(b) = &result.baseline {
             eprintln!(
-                "  baseline: API {:.0}/s (p50 {:.2}, p99 {:.2} ms, {} errors): {:.2}; per request: \
-                 server {:.0} µs, PostgreSQL {:.0} µs CPU",
-                b.api.per_second,
-                b.api.p50_ms,
-                b.api.p99_ms,
-                b.api.errors,
-                b.ratio,
-                b.cost.server_cpu_us,
-                b.cost.postgres_cpu_us
+                "  baseline: {}",
+                report::build_summary(&b.api, b.ratio, &b.cost)
             );
         }
         results.push(result);
@@ -434,7 +427,7 @@ async fn main() -> anyhow::Result<()> {
     server.stop().await?;
     let _ = std::fs::remove_dir_all(&workdir);
 
-    let report = Report::new(
+    let mut report = Report::new(
         args.concurrency,
         args.seconds,
         report::Seeding {
@@ -449,7 +442,6 @@ async fn main() -> anyhow::Result<()> {
         idle_rss,
         peak_rss,
     );
-    let mut report = report;
     report.memory = memory;
     report.many_connections = many;
     println!("{}", report.table());

@@ -139,20 +139,29 @@ impl CaseResult {
 
     pub fn summary(&self) -> String {
         format!(
-            "API {:.0}/s (p50 {:.2}, p99 {:.2} ms, {} errors), pgbench {:.0}/s (p99 {:.2} ms): \
-             {:.2}; per request: server {:.0} µs, PostgreSQL {:.0} µs CPU, {} round trips",
-            self.api.per_second,
-            self.api.p50_ms,
-            self.api.p99_ms,
-            self.api.errors,
+            "{}; pgbench {:.0}/s (p99 {:.2} ms)",
+            build_summary(&self.api, self.ratio, &self.cost),
             self.ceiling.per_second,
             self.ceiling.p99_ms,
-            self.ratio,
-            self.cost.server_cpu_us,
-            self.cost.postgres_cpu_us,
-            round_trips(&self.cost)
         )
     }
+}
+
+/// One build's figures of a case, for the progress lines: its load, its ratio to the
+/// ceiling and its cost per request.
+pub fn build_summary(api: &Measured, ratio: f64, cost: &Cost) -> String {
+    format!(
+        "API {:.0}/s (p50 {:.2}, p99 {:.2} ms, {} errors): {:.2}; per request: server {:.0} µs, \
+         PostgreSQL {:.0} µs CPU, {} round trips",
+        api.per_second,
+        api.p50_ms,
+        api.p99_ms,
+        api.errors,
+        ratio,
+        cost.server_cpu_us,
+        cost.postgres_cpu_us,
+        round_trips(cost)
+    )
 }
 
 /// Round trips per request to one decimal, or a dash when they were not counted.
