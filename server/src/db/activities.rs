@@ -5,8 +5,8 @@ use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::query_as;
 use super::record::{self, Table};
-use super::{prepared_statements, query_as};
 use super::{violations, TenantTx};
 use crate::domain::activity::{Activity, ActivityInput, ActivityType};
 use crate::error::{AppError, AppResult};
@@ -234,45 +234,46 @@ pub async fn list(
     filter: &ActivityFilter,
     page: &Page<ActivitySort>,
 ) -> AppResult<(Vec<ActivityRow>, bool)> {
-    let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM activities WHERE true"));
     if filter.include_deleted {
         tx.include_deleted().await?;
     }
-    if let Some(kind) = filter.kind {
-        sql.push(" AND type = ").push_bind(kind.as_str());
-    }
-    let ids = [
-        ("owner_id", filter.owner_id),
-        ("contact_id", filter.contact_id),
-        ("company_id", filter.company_id),
-        ("lead_id", filter.lead_id),
-    ];
-    for (column, id) in ids {
-        if let Some(id) = id {
-            sql.push(format_args!(" AND {column} = ")).push_bind(id);
+    let conditions = |sql: &mut QueryBuilder<'_, Postgres>| {
+        if let Some(kind) = filter.kind {
+            sql.push(" AND type = ").push_bind(kind.as_str());
         }
-    }
-    match filter.completed {
-        Some(true) => sql.push(" AND completed_at IS NOT NULL"),
-        Some(false) => sql.push(" AND completed_at IS NULL"),
-        None => &mut sql,
+        let ids = [
+            ("owner_id", filter.owner_id),
+            ("contact_id", filter.contact_id),
+            ("company_id", filter.company_id),
+            ("lead_id", filter.lead_id),
+        ];
+        for (column, id) in ids {
+            if let Some(id) = id {
+                sql.push(format_args!(" AND {column} = ")).push_bind(id);
+            }
+        }
+        match filter.completed {
+            Some(true) => sql.push(" AND completed_at IS NOT NULL"),
+            Some(false) => sql.push(" AND completed_at IS NULL"),
+            None => sql,
+        };
+        if let Some(from) = filter.due_from {
+            sql.push(" AND due_at >= ").push_bind(from);
+        }
+        if let Some(to) = filter.due_to {
+            sql.push(" AND due_at <= ").push_bind(to);
+        }
+        if let Some(after) = filter.updated_after {
+            sql.push(" AND updated_at > ").push_bind(after);
+        }
     };
-    if let Some(from) = filter.due_from {
-        sql.push(" AND due_at >= ").push_bind(from);
-    }
-    if let Some(to) = filter.due_to {
-        sql.push(" AND due_at <= ").push_bind(to);
-    }
-    if let Some(after) = filter.updated_after {
-        sql.push(" AND updated_at > ").push_bind(after);
-    }
-    super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
-    page.push_sql(&mut sql);
-    let rows = sql
-        .build_query_as()
-        .persistent(prepared_statements())
-        .fetch_all(tx.conn())
-        .await?;
-    Ok(page.finish(rows))
+    super::custom_fields::list_page(
+        tx,
+        "activities",
+        COLUMNS,
+        conditions,
+        &filter.custom_fields,
+        page,
+    )
+    .await
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::record::{self, Table};
 use super::{escape_like, violations, TenantTx};
-use super::{prepared_statements, query_as, query_scalar};
+use super::{query_as, query_scalar};
 use crate::domain::company::{Company, CompanyInput};
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
@@ -267,42 +267,44 @@ pub async fn list(
     filter: &CompanyFilter,
     page: &Page<CompanySort>,
 ) -> AppResult<(Vec<CompanyRow>, bool)> {
-    let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM companies WHERE true"));
     if filter.include_deleted {
         tx.include_deleted().await?;
-    } else {
-        // Hidden by row-level security anyway; said here so the domain lookup can use the
-        // partial unique index.
-        sql.push(" AND deleted_at IS NULL");
     }
-    if let Some(q) = &filter.q {
-        let pattern = format!("%{}%", escape_like(q));
-        sql.push(" AND (name ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR domain ILIKE ")
-            .push_bind(pattern)
-            .push(")");
-    }
-    if let Some(domain) = &filter.domain {
-        sql.push(" AND domain = ").push_bind(domain.clone());
-    }
-    if let Some(industry) = &filter.industry {
-        sql.push(" AND lower(industry) = lower(")
-            .push_bind(industry.clone())
-            .push(")");
-    }
-    if let Some(after) = filter.updated_after {
-        sql.push(" AND updated_at > ").push_bind(after);
-    }
-    super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
-    page.push_sql(&mut sql);
-    let rows = sql
-        .build_query_as()
-        .persistent(prepared_statements())
-        .fetch_all(tx.conn())
-        .await?;
-    Ok(page.finish(rows))
+    let conditions = |sql: &mut QueryBuilder<'_, Postgres>| {
+        if !filter.include_deleted {
+            // Hidden by row-level security anyway; said here so the domain lookup can use the
+            // partial unique index.
+            sql.push(" AND deleted_at IS NULL");
+        }
+        if let Some(q) = &filter.q {
+            let pattern = format!("%{}%", escape_like(q));
+            sql.push(" AND (name ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR domain ILIKE ")
+                .push_bind(pattern)
+                .push(")");
+        }
+        if let Some(domain) = &filter.domain {
+            sql.push(" AND domain = ").push_bind(domain.clone());
+        }
+        if let Some(industry) = &filter.industry {
+            sql.push(" AND lower(industry) = lower(")
+                .push_bind(industry.clone())
+                .push(")");
+        }
+        if let Some(after) = filter.updated_after {
+            sql.push(" AND updated_at > ").push_bind(after);
+        }
+    };
+    super::custom_fields::list_page(
+        tx,
+        "companies",
+        COLUMNS,
+        conditions,
+        &filter.custom_fields,
+        page,
+    )
+    .await
 }
 
 impl CompanyRow {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
 use super::record::{self, Table};
 use super::{escape_like, violations, TenantTx};
-use super::{prepared_statements, query_as, query_scalar};
+use super::{query_as, query_scalar};
 use crate::domain::contact::{Contact, ContactInput};
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
@@ -277,43 +277,45 @@ pub async fn list(
     filter: &ContactFilter,
     page: &Page<ContactSort>,
 ) -> AppResult<(Vec<ContactRow>, bool)> {
-    let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM contacts WHERE true"));
     if filter.include_deleted {
         tx.include_deleted().await?;
-    } else {
-        // Hidden by row-level security anyway; said here so the email lookup can use the
-        // partial unique index.
-        sql.push(" AND deleted_at IS NULL");
     }
-    if let Some(q) = &filter.q {
-        let pattern = format!("%{}%", escape_like(q));
-        sql.push(" AND (coalesce(first_name, '') || ' ' || coalesce(last_name, '') ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR email ILIKE ")
-            .push_bind(pattern)
-            .push(")");
-    }
-    if let Some(email) = &filter.email {
-        // The stored key, not `lower(email)`: see migration 20261129600001.
-        sql.push(" AND email_key = lower(")
-            .push_bind(email.clone())
-            .push(")");
-    }
-    if let Some(company_id) = filter.company_id {
-        sql.push(" AND company_id = ").push_bind(company_id);
-    }
-    if let Some(after) = filter.updated_after {
-        sql.push(" AND updated_at > ").push_bind(after);
-    }
-    super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
-    page.push_sql(&mut sql);
-    let rows = sql
-        .build_query_as()
-        .persistent(prepared_statements())
-        .fetch_all(tx.conn())
-        .await?;
-    Ok(page.finish(rows))
+    let conditions = |sql: &mut QueryBuilder<'_, Postgres>| {
+        if !filter.include_deleted {
+            // Hidden by row-level security anyway; said here so the email lookup can use the
+            // partial unique index.
+            sql.push(" AND deleted_at IS NULL");
+        }
+        if let Some(q) = &filter.q {
+            let pattern = format!("%{}%", escape_like(q));
+            sql.push(" AND (coalesce(first_name, '') || ' ' || coalesce(last_name, '') ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR email ILIKE ")
+                .push_bind(pattern)
+                .push(")");
+        }
+        if let Some(email) = &filter.email {
+            // The stored key, not `lower(email)`: see migration 20261129600001.
+            sql.push(" AND email_key = lower(")
+                .push_bind(email.clone())
+                .push(")");
+        }
+        if let Some(company_id) = filter.company_id {
+            sql.push(" AND company_id = ").push_bind(company_id);
+        }
+        if let Some(after) = filter.updated_after {
+            sql.push(" AND updated_at > ").push_bind(after);
+        }
+    };
+    super::custom_fields::list_page(
+        tx,
+        "contacts",
+        COLUMNS,
+        conditions,
+        &filter.custom_fields,
+        page,
+    )
+    .await
 }
 
 /// The emails as the unique index compares them (`lower(email)`, by PostgreSQL), in

@@ -516,54 +516,55 @@ pub async fn list(
     filter: &LeadFilter,
     page: &Page<LeadSort>,
 ) -> AppResult<(Vec<LeadRow>, bool)> {
-    let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM leads WHERE true"));
     if filter.include_deleted {
         tx.include_deleted().await?;
     }
-    if let Some(q) = &filter.q {
-        sql.push(" AND title ILIKE ")
-            .push_bind(format!("%{}%", escape_like(q)));
-    }
-    let ids = [
-        ("pipeline_id", filter.pipeline_id),
-        ("stage_id", filter.stage_id),
-        ("owner_id", filter.owner_id),
-        ("contact_id", filter.contact_id),
-        ("company_id", filter.company_id),
-    ];
-    for (column, id) in ids {
-        if let Some(id) = id {
-            sql.push(format_args!(" AND {column} = ")).push_bind(id);
+    let conditions = |sql: &mut QueryBuilder<'_, Postgres>| {
+        if let Some(q) = &filter.q {
+            sql.push(" AND title ILIKE ")
+                .push_bind(format!("%{}%", escape_like(q)));
         }
-    }
-    if let Some(status) = filter.status {
-        sql.push(" AND status = ").push_bind(status.as_str());
-    }
-    if let Some(currency) = &filter.currency {
-        sql.push(" AND currency = ").push_bind(currency.clone());
-    }
-    if let Some(min) = filter.value_min {
-        sql.push(" AND value >= ").push_bind(min);
-    }
-    if let Some(max) = filter.value_max {
-        sql.push(" AND value <= ").push_bind(max);
-    }
-    if let Some(from) = filter.expected_close_from {
-        sql.push(" AND expected_close_date >= ").push_bind(from);
-    }
-    if let Some(to) = filter.expected_close_to {
-        sql.push(" AND expected_close_date <= ").push_bind(to);
-    }
-    if let Some(after) = filter.updated_after {
-        sql.push(" AND updated_at > ").push_bind(after);
-    }
-    super::custom_fields::push_filters(&mut sql, &filter.custom_fields);
-    page.push_sql(&mut sql);
-    let rows = sql
-        .build_query_as()
-        .persistent(prepared_statements())
-        .fetch_all(tx.conn())
-        .await?;
-    Ok(page.finish(rows))
+        let ids = [
+            ("pipeline_id", filter.pipeline_id),
+            ("stage_id", filter.stage_id),
+            ("owner_id", filter.owner_id),
+            ("contact_id", filter.contact_id),
+            ("company_id", filter.company_id),
+        ];
+        for (column, id) in ids {
+            if let Some(id) = id {
+                sql.push(format_args!(" AND {column} = ")).push_bind(id);
+            }
+        }
+        if let Some(status) = filter.status {
+            sql.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(currency) = &filter.currency {
+            sql.push(" AND currency = ").push_bind(currency.clone());
+        }
+        if let Some(min) = filter.value_min {
+            sql.push(" AND value >= ").push_bind(min);
+        }
+        if let Some(max) = filter.value_max {
+            sql.push(" AND value <= ").push_bind(max);
+        }
+        if let Some(from) = filter.expected_close_from {
+            sql.push(" AND expected_close_date >= ").push_bind(from);
+        }
+        if let Some(to) = filter.expected_close_to {
+            sql.push(" AND expected_close_date <= ").push_bind(to);
+        }
+        if let Some(after) = filter.updated_after {
+            sql.push(" AND updated_at > ").push_bind(after);
+        }
+    };
+    super::custom_fields::list_page(
+        tx,
+        "leads",
+        COLUMNS,
+        conditions,
+        &filter.custom_fields,
+        page,
+    )
+    .await
 }

@@ -108,12 +108,19 @@ impl<K: SortKey> Page<K> {
     /// page, then the ORDER BY and a LIMIT one larger than the page: the extra row only
     /// says whether another page follows.
     pub fn push_sql(&self, sql: &mut QueryBuilder<'_, Postgres>) {
+        self.push_after(sql);
+        self.push_order(sql, self.fetched());
+    }
+
+    /// The rows one page fetches: one more than the page, to tell whether another follows.
+    pub fn fetched(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+
+    /// ` AND (key, id) > (value, id)` (or `<` when descending) past the first page.
+    pub fn push_after(&self, sql: &mut QueryBuilder<'_, Postgres>) {
         let expr = self.key.expr();
-        let (cmp, dir) = if self.descending {
-            ("<", "DESC")
-        } else {
-            (">", "ASC")
-        };
+        let cmp = if self.descending { "<" } else { ">" };
         if let Some((value, id)) = &self.after {
             sql.push(format_args!(" AND ({expr}, id) {cmp} ("));
             match value {
@@ -124,8 +131,14 @@ impl<K: SortKey> Page<K> {
             };
             sql.push(", ").push_bind(*id).push(")");
         }
+    }
+
+    /// ` ORDER BY key, id LIMIT rows` in the page's direction.
+    pub fn push_order(&self, sql: &mut QueryBuilder<'_, Postgres>, rows: i64) {
+        let expr = self.key.expr();
+        let dir = if self.descending { "DESC" } else { "ASC" };
         sql.push(format_args!(" ORDER BY {expr} {dir}, id {dir} LIMIT "))
-            .push_bind(i64::from(self.limit) + 1);
+            .push_bind(rows);
     }
 
     /// Splits the `limit + 1` rows fetched into the page and whether more follow.

@@ -125,6 +125,88 @@ async fn lists_filter_on_custom_fields_with_equality_and_ranges_and_pages() {
     }
 }
 
+/// The ids of every page of `limit` contacts matching `filter` in `sort`, cursor by cursor.
+async fn pages(
+    c: &momentum_sdk::Client,
+    filter: &str,
+    sort: &str,
+    limit: u32,
+) -> Vec<Vec<uuid::Uuid>> {
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let mut request = c
+            .contacts_list()
+            .limit(std::num::NonZeroU32::new(limit).unwrap())
+            .sort(sort)
+            .custom_field(vec![filter.parse().unwrap()]);
+        if let Some(cursor) = cursor.take() {
+            request = request.cursor(cursor);
+        }
+        let page = request.send().await.unwrap().into_inner();
+        pages.push(page.data.iter().map(|c| c.id).collect());
+        // More pages than contacts: the cursor is not moving on.
+        assert!(
+            pages.len() <= 50,
+            "{filter} {sort} {limit}: pages never end"
+        );
+        match page.meta.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return pages,
+        }
+    }
+}
+
+// A filtered page is first looked for by walking the list's order a bounded distance, and
+// only then by gathering every match (server/src/db/custom_fields.rs, `list_page`): the
+// pages are the same whichever finds them. Matches far down the order, matches near its
+// start, and a filter that matches nothing, in both directions.
+#[tokio::test]
+async fn filtered_pages_are_the_same_however_far_the_matches_are() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    define(
+        c,
+        types::CustomFieldCreate {
+            options: opts(&["gold", "silver", "bronze"]),
+            ..definition("contact", "tier", CustomFieldType::Select)
+        },
+    )
+    .await;
+    // 45 contacts in creation order; gold only at 41 and 43, beyond the 40 rows a page of
+    // one walks today. Everything else silver.
+    let mut ids = Vec::new();
+    for i in 0..45 {
+        let tier = if i == 41 || i == 43 { "gold" } else { "silver" };
+        let contact = create(c, with_fields(&format!("W{i}"), json!({ "tier": tier }))).await;
+        ids.push(contact.id);
+    }
+    let gold = vec![ids[41], ids[43]];
+    let silver: Vec<_> = ids
+        .iter()
+        .copied()
+        .filter(|id| !gold.contains(id))
+        .collect();
+    for limit in [1, 2, 50] {
+        for (filter, want) in [("tier:eq:gold", &gold), ("tier:eq:silver", &silver)] {
+            let forward = pages(c, filter, "created_at", limit).await;
+            let want_pages: Vec<Vec<_>> = want.chunks(limit as usize).map(<[_]>::to_vec).collect();
+            assert_eq!(forward, want_pages, "{filter}, limit {limit}, ascending");
+            let backward = pages(c, filter, "-created_at", limit).await;
+            let mut reversed = want.clone();
+            reversed.reverse();
+            let want_pages: Vec<Vec<_>> =
+                reversed.chunks(limit as usize).map(<[_]>::to_vec).collect();
+            assert_eq!(backward, want_pages, "{filter}, limit {limit}, descending");
+        }
+        assert_eq!(
+            pages(c, "tier:eq:bronze", "created_at", limit).await,
+            vec![Vec::<uuid::Uuid>::new()],
+            "limit {limit}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_list_takes_at_most_ten_custom_field_filters() {
     let app = TestApp::spawn().await;
