@@ -1,29 +1,47 @@
--- search_records, the same rows, scores, order and cursors for the same data, at a
--- fraction of the database CPU per search (issue 22, point 4; the figures, before and
--- after on the same data, are in docs/performance.md, "Search").
+-- search_records, with the same rows, scores, order and cursors for the same data, at
+-- about a quarter of the database CPU per search (issue 22, point 4; the figures, before
+-- and after on the same data, and the plans are in docs/performance.md, "Search").
 --
--- A search for a surname shared by 1,000 contacts scores 1,000 rows to return 21, and
--- almost all of its cost was per row:
+-- A search for a surname shared by 1,000 contacts scores 1,000 rows to return 21. Where
+-- its CPU went, and what replaces it:
 --
--- * The tenant rule `tenant_id = current_tenant_id()` is an index condition, but it is
+-- * Planning. The query was built as text and run with `EXECUTE`, so it was parsed and
+--   planned on every call (0.9 ms of ~4 ms in the end, ~20%). The queries are now static
+--   SQL: PL/pgSQL prepares each once per session, and `plan_cache_mode =
+--   force_generic_plan` keeps one plan for every needle (the plan is the same bitmap scan
+--   of the tenant's trigram and full-text indexes whatever the needle; a type not asked
+--   for is a one-time filter that skips its branch). A query without words (a phone
+--   number) has its own statement without the full-text arm: in a generic plan that arm
+--   stays in the recheck and computes `to_tsvector` for every trigram candidate the LIKE
+--   rejects, only to compare it with NULL.
+-- * The tenant rule `tenant_id = current_tenant_id()` is an index condition, but it was
 --   also evaluated for every row the bitmap heap scan rechecks (the trigram index is
---   lossy, so every candidate is rechecked) and again as a filter: two or three
---   `current_setting` look-ups and uuid parses per row. The tenant is now read once and
---   passed in as a parameter (`$10`); the query is planned with its value, so the index
---   condition is the same.
+--   lossy, so every candidate) and again as a filter: `current_setting` and a uuid parse,
+--   two or three times per row. The tenant is read once, into a variable.
+-- * The word-start test, `search_text ~ p_word`, a regular expression, ran for every
+--   match (about a microsecond each here). When p_word is exactly the needle
+--   at a word start as domain::search::Needle writes it (checked once per call), a needle
+--   at the start of the text or after a space is a word-start match without the
+--   expression (a space is never alphanumeric); any other row, or any other p_word, still
+--   runs it.
 -- * The score was computed in `numeric` and cast to double precision, which goes through
---   text (`numeric_out`, then `strtod`) for every row. It is now computed in integers:
+--   text (`numeric_out`, then `strtod`) for every row. It is computed in integers:
 --   `round(a / n, 4)` for positive a and n is `(20000 a + n) / (2 n)` ten-thousandths in
 --   integer division (half away from zero, as numeric's round), and the double nearest
---   `k / 10000` is what both the cast from numeric and the float division give (both
---   round correctly). numeric's quotient is rounded to 16 or more digits before the round
---   to 4, which cannot cross a half for n below 10^11, so the result is the same bits.
--- * Each branch now sorts and cuts its own rows (`ORDER BY score DESC, id LIMIT $9`, the
+--   `k / 10000` is what both the cast from numeric and the float division give (both round
+--   correctly). numeric rounds its quotient to 16 or more digits before the round to 4,
+--   which cannot cross a half for n below 10^11. Checked equal, bit for bit, for a in
+--   1..200 and n in 1..2,000,000 (docs/performance.md).
+-- * Each branch sorts and cuts its own rows (`ORDER BY score DESC, id LIMIT p_limit`, the
 --   page's order within one type, after the same cursor rule): the page is among them,
---   the union sorts at most 4 × $9 rows, and the title and subtitle are computed for
---   those rows only, not for every match. `OFFSET 0` keeps the score computed once per
---   row (without it the planner folds the subquery and repeats the score's expression in
---   the cursor's filter).
+--   the union sorts at most 4 × p_limit rows, and titles and subtitles are computed for
+--   those rows only. `OFFSET 0` keeps the score computed once per row (the planner would
+--   otherwise fold the subquery and repeat the score's expression in the cursor's filter).
+--
+-- The typo queries (similarity) keep their score expression; they get the static plan,
+-- the tenant variable and the per-branch cut. Columns are qualified throughout, and
+-- `#variable_conflict use_column` says so, because the result columns (kind, id, score,
+-- title, subtitle) are also variables in the body.
 --
 -- The function keeps its signature, its arguments and its results; the previous release
 -- calls the same function, so it gets the new body too. No table or index changes.
@@ -36,47 +54,27 @@ CREATE OR REPLACE FUNCTION search_records(
     RETURNS TABLE (kind text, id uuid, score double precision, title text, subtitle text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
+    SET plan_cache_mode = force_generic_plan
     AS $fn$
+#variable_conflict use_column
 DECLARE
-    -- Each type: its name, its table, its display title and subtitle, and the columns
-    -- these two read (carried past the branch's LIMIT, where they are computed).
-    branches constant text[][] := ARRAY[
-        ARRAY['contact', 'contacts',
-              'coalesce(nullif(btrim(coalesce(first_name, '''') || '' '' || coalesce(last_name, '''')), ''''), email)',
-              'coalesce(email, phone)',
-              'first_name, last_name, email, phone'],
-        ARRAY['company', 'companies', 'name', 'domain', 'name, domain'],
-        ARRAY['lead', 'leads', 'title',
-              'coalesce(prospect_company_name, nullif(btrim(coalesce(prospect_first_name, '''') || '' '' || coalesce(prospect_last_name, '''')), ''''), prospect_email)',
-              'title, prospect_company_name, prospect_first_name, prospect_last_name, prospect_email'],
-        ARRAY['activity', 'activities', 'coalesce(subject, type)', 'type', 'subject, type']
-    ];
-    fts constant text := 'to_tsvector(''simple'', search_text) @@ to_tsquery(''simple'', $5)';
-    -- The whole-field match (3), the word-start match (2) or another (1), plus the share
-    -- of the text the needle covers, rounded to 4 places (the header says why integers).
-    exact_score constant text := '(((CASE '
-        || 'WHEN strpos(E''\x1f'' || search_text || E''\x1f'', E''\x1f'' || $1 || E''\x1f'') > 0 THEN 3 '
-        || 'WHEN search_text ~ $3 THEN 2 ELSE 1 END) * 10000::bigint '
-        || '+ (20000 * char_length($1)::bigint + greatest(char_length(search_text), 1)) '
-        || '/ (2 * greatest(char_length(search_text), 1)::bigint))::double precision / 10000)';
-    fuzzy_score constant text :=
-        'least(round(word_similarity($1, search_text)::numeric, 4), 0.9999)::double precision';
-    -- One branch: the type's matches after the cursor, best first, at most $9 of them.
-    branch constant text := 'SELECT %1$L::text AS kind, id, score, %2$s AS title, %3$s AS subtitle '
-        || 'FROM (SELECT id, score, %4$s FROM ('
-        || 'SELECT id, %5$s AS score, %4$s FROM %6$I '
-        || 'WHERE tenant_id = $10 AND deleted_at IS NULL AND %7$s OFFSET 0) s '
-        || 'WHERE $8 IS NULL OR score < $6 OR (score = $6 AND (%1$L::text, id) > ($7, $8)) '
-        || 'ORDER BY score DESC, id LIMIT $9) b';
-    exact_match text;
-    exact_parts text[] := '{}';
-    fuzzy_parts text[] := '{}';
-    page constant text := ' WHERE $8 IS NULL OR h.score < $6 OR (h.score = $6 AND (h.kind, h.id) > ($7, $8)) '
-        || 'ORDER BY h.score DESC, h.kind, h.id LIMIT $9';
-    found_exact bigint := 0;
-    tsq text;
     -- Read once; a NULL tenant still matches nothing (`= NULL` is never true).
     tenant constant uuid := current_tenant_id();
+    in_contacts constant boolean := 'contact' = ANY (p_types);
+    in_companies constant boolean := 'company' = ANY (p_types);
+    in_leads constant boolean := 'lead' = ANY (p_types);
+    in_activities constant boolean := 'activity' = ANY (p_types);
+    -- The needle as a whole field, and its length, for the score.
+    as_field constant text := E'\x1f' || p_needle || E'\x1f';
+    after_space constant text := ' ' || p_needle;
+    needle_len constant bigint := char_length(p_needle);
+    -- Whether p_word is the needle at a word start, written as domain::search::Needle
+    -- writes it: then a needle at the text's start or after a space is a word-start
+    -- match without running the regular expression (the common case, and the regular
+    -- expression was the dearest part of the score). Any other p_word: the expression.
+    word_is_needle boolean;
+    words tsquery;
+    found_exact bigint := 0;
 BEGIN
     -- How similar a word must be to count as a typo of the needle (pg_trgm's default,
     -- 0.6, misses one wrong letter in a five-letter name). A function's SET clause cannot
@@ -85,46 +83,241 @@ BEGIN
     PERFORM set_config('pg_trgm.word_similarity_threshold', '0.45', true);
     -- Each word of p_words as a prefix, `'ada':* & 'lovelace':*`, quoted as tsquery
     -- quotes (a lexeme of an email or a URL may hold any character).
-    SELECT string_agg('''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || ''':*', ' & ')
-      INTO tsq
+    SELECT to_tsquery('simple', string_agg(
+               '''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || ''':*', ' & '))
+      INTO words
       FROM unnest(to_tsvector('simple', p_words));
-    exact_match := concat_ws(' OR ',
-        CASE WHEN p_like IS NOT NULL THEN 'search_text LIKE $2' END,
-        CASE WHEN tsq IS NOT NULL THEN fts END);
-    FOR i IN 1 .. array_length(branches, 1) LOOP
-        CONTINUE WHEN NOT branches[i][1] = ANY (p_types);
-        IF exact_match <> '' THEN
-            exact_parts := exact_parts || format(branch,
-                branches[i][1], branches[i][3], branches[i][4], branches[i][5],
-                exact_score, branches[i][2], '(' || exact_match || ')');
-        END IF;
-        IF p_fuzzy THEN
-            fuzzy_parts := fuzzy_parts || format(branch,
-                branches[i][1], branches[i][3], branches[i][4], branches[i][5],
-                fuzzy_score, branches[i][2],
-                '$1 <% search_text AND NOT ('
-                || CASE WHEN exact_match = '' THEN 'false' ELSE exact_match END || ')');
-        END IF;
-    END LOOP;
+    word_is_needle := coalesce(
+        p_word = '(^|[^[:alnum:]])' || regexp_replace(p_needle, '([^[:alnum:]])', '\\\1', 'g'),
+        false);
     -- A cursor below 1 was left in the typo hits: the query matched nothing exactly.
-    IF cardinality(exact_parts) > 0 AND (p_after_id IS NULL OR p_after_score >= 1) THEN
-        RETURN QUERY EXECUTE
-            'SELECT h.kind, h.id, h.score, h.title, h.subtitle FROM ('
-            || array_to_string(exact_parts, ' UNION ALL ') || ') h' || page
-            USING p_needle, p_like, p_word, p_fuzzy, tsq, p_after_score, p_after_type,
-                  p_after_id, p_limit, tenant;
+    IF (p_like IS NOT NULL OR words IS NOT NULL)
+       AND (p_after_id IS NULL OR p_after_score >= 1) THEN
+        -- Without words (a phone number), a query without the full-text arm: in a
+        -- generic plan the arm would stay in the recheck and compute to_tsvector for
+        -- every trigram candidate the LIKE rejects, only to compare it with NULL.
+        IF words IS NULL THEN
+            RETURN QUERY
+            SELECT h.kind, h.id, h.score, h.title, h.subtitle FROM (
+                SELECT 'contact'::text AS kind, b.id, b.score,
+                       coalesce(nullif(btrim(coalesce(b.first_name, '') || ' ' || coalesce(b.last_name, '')), ''), b.email) AS title,
+                       coalesce(b.email, b.phone) AS subtitle
+                  FROM (SELECT s.* FROM (
+                          SELECT t.id, ((CASE
+                                     WHEN strpos(E'\x1f' || t.search_text || E'\x1f', as_field) > 0 THEN 3
+                                     WHEN word_is_needle AND (starts_with(t.search_text, p_needle) OR strpos(t.search_text, after_space) > 0) THEN 2
+                                     WHEN t.search_text ~ p_word THEN 2 ELSE 1 END) * 10000::bigint
+                                 + (20000 * needle_len + greatest(char_length(t.search_text), 1))
+                                   / (2 * greatest(char_length(t.search_text), 1)::bigint))::double precision / 10000 AS score,
+                                 t.first_name, t.last_name, t.email, t.phone
+                            FROM contacts t
+                           WHERE in_contacts AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                             AND (t.search_text LIKE p_like)
+                          OFFSET 0) s
+                         WHERE p_after_id IS NULL OR s.score < p_after_score
+                            OR (s.score = p_after_score AND ('contact'::text, s.id) > (p_after_type, p_after_id))
+                         ORDER BY s.score DESC, s.id LIMIT p_limit) b
+                UNION ALL
+                SELECT 'company'::text, b.id, b.score, b.name, b.domain
+                  FROM (SELECT s.* FROM (
+                          SELECT t.id, ((CASE
+                                     WHEN strpos(E'\x1f' || t.search_text || E'\x1f', as_field) > 0 THEN 3
+                                     WHEN word_is_needle AND (starts_with(t.search_text, p_needle) OR strpos(t.search_text, after_space) > 0) THEN 2
+                                     WHEN t.search_text ~ p_word THEN 2 ELSE 1 END) * 10000::bigint
+                                 + (20000 * needle_len + greatest(char_length(t.search_text), 1))
+                                   / (2 * greatest(char_length(t.search_text), 1)::bigint))::double precision / 10000 AS score,
+                                 t.name, t.domain
+                            FROM companies t
+                           WHERE in_companies AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                             AND (t.search_text LIKE p_like)
+                          OFFSET 0) s
+                         WHERE p_after_id IS NULL OR s.score < p_after_score
+                            OR (s.score = p_after_score AND ('company'::text, s.id) > (p_after_type, p_after_id))
+                         ORDER BY s.score DESC, s.id LIMIT p_limit) b
+                UNION ALL
+                SELECT 'lead'::text, b.id, b.score, b.title,
+                       coalesce(b.prospect_company_name, nullif(btrim(coalesce(b.prospect_first_name, '') || ' ' || coalesce(b.prospect_last_name, '')), ''), b.prospect_email)
+                  FROM (SELECT s.* FROM (
+                          SELECT t.id, ((CASE
+                                     WHEN strpos(E'\x1f' || t.search_text || E'\x1f', as_field) > 0 THEN 3
+                                     WHEN word_is_needle AND (starts_with(t.search_text, p_needle) OR strpos(t.search_text, after_space) > 0) THEN 2
+                                     WHEN t.search_text ~ p_word THEN 2 ELSE 1 END) * 10000::bigint
+                                 + (20000 * needle_len + greatest(char_length(t.search_text), 1))
+                                   / (2 * greatest(char_length(t.search_text), 1)::bigint))::double precision / 10000 AS score,
+                                 t.title, t.prospect_company_name, t.prospect_first_name, t.prospect_last_name, t.prospect_email
+                            FROM leads t
+                           WHERE in_leads AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                             AND (t.search_text LIKE p_like)
+                          OFFSET 0) s
+                         WHERE p_after_id IS NULL OR s.score < p_after_score
+                            OR (s.score = p_after_score AND ('lead'::text, s.id) > (p_after_type, p_after_id))
+                         ORDER BY s.score DESC, s.id LIMIT p_limit) b
+                UNION ALL
+                SELECT 'activity'::text, b.id, b.score, coalesce(b.subject, b.type), b.type
+                  FROM (SELECT s.* FROM (
+                          SELECT t.id, ((CASE
+                                     WHEN strpos(E'\x1f' || t.search_text || E'\x1f', as_field) > 0 THEN 3
+                                     WHEN word_is_needle AND (starts_with(t.search_text, p_needle) OR strpos(t.search_text, after_space) > 0) THEN 2
+                                     WHEN t.search_text ~ p_word THEN 2 ELSE 1 END) * 10000::bigint
+                                 + (20000 * needle_len + greatest(char_length(t.search_text), 1))
+                                   / (2 * greatest(char_length(t.search_text), 1)::bigint))::double precision / 10000 AS score,
+                                 t.subject, t.type
+                            FROM activities t
+                           WHERE in_activities AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                             AND (t.search_text LIKE p_like)
+                          OFFSET 0) s
+                         WHERE p_after_id IS NULL OR s.score < p_after_score
+                            OR (s.score = p_after_score AND ('activity'::text, s.id) > (p_after_type, p_after_id))
+                         ORDER BY s.score DESC, s.id LIMIT p_limit) b
+            ) h
+            WHERE p_after_id IS NULL OR h.score < p_after_score
+               OR (h.score = p_after_score AND (h.kind, h.id) > (p_after_type, p_after_id))
+            ORDER BY h.score DESC, h.kind, h.id LIMIT p_limit;
+        ELSE
+            RETURN QUERY
+            SELECT h.kind, h.id, h.score, h.title, h.subtitle FROM (
+                SELECT 'contact'::text AS kind, b.id, b.score,
+                       coalesce(nullif(btrim(coalesce(b.first_name, '') || ' ' || coalesce(b.last_name, '')), ''), b.email) AS title,
+                       coalesce(b.email, b.phone) AS subtitle
+                  FROM (SELECT s.* FROM (
+                          SELECT t.id, ((CASE
+                                     WHEN strpos(E'\x1f' || t.search_text || E'\x1f', as_field) > 0 THEN 3
+                                     WHEN word_is_needle AND (starts_with(t.search_text, p_needle) OR strpos(t.search_text, after_space) > 0) THEN 2
+                                     WHEN t.search_text ~ p_word THEN 2 ELSE 1 END) * 10000::bigint
+                                 + (20000 * needle_len + greatest(char_length(t.search_text), 1))
+                                   / (2 * greatest(char_length(t.search_text), 1)::bigint))::double precision / 10000 AS score,
+                                 t.first_name, t.last_name, t.email, t.phone
+                            FROM contacts t
+                           WHERE in_contacts AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                             AND (t.search_text LIKE p_like OR to_tsvector('simple', t.search_text) @@ words)
+                          OFFSET 0) s
+                         WHERE p_after_id IS NULL OR s.score < p_after_score
+                            OR (s.score = p_after_score AND ('contact'::text, s.id) > (p_after_type, p_after_id))
+                         ORDER BY s.score DESC, s.id LIMIT p_limit) b
+                UNION ALL
+                SELECT 'company'::text, b.id, b.score, b.name, b.domain
+                  FROM (SELECT s.* FROM (
+                          SELECT t.id, ((CASE
+                                     WHEN strpos(E'\x1f' || t.search_text || E'\x1f', as_field) > 0 THEN 3
+                                     WHEN word_is_needle AND (starts_with(t.search_text, p_needle) OR strpos(t.search_text, after_space) > 0) THEN 2
+                                     WHEN t.search_text ~ p_word THEN 2 ELSE 1 END) * 10000::bigint
+                                 + (20000 * needle_len + greatest(char_length(t.search_text), 1))
+                                   / (2 * greatest(char_length(t.search_text), 1)::bigint))::double precision / 10000 AS score,
+                                 t.name, t.domain
+                            FROM companies t
+                           WHERE in_companies AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                             AND (t.search_text LIKE p_like OR to_tsvector('simple', t.search_text) @@ words)
+                          OFFSET 0) s
+                         WHERE p_after_id IS NULL OR s.score < p_after_score
+                            OR (s.score = p_after_score AND ('company'::text, s.id) > (p_after_type, p_after_id))
+                         ORDER BY s.score DESC, s.id LIMIT p_limit) b
+                UNION ALL
+                SELECT 'lead'::text, b.id, b.score, b.title,
+                       coalesce(b.prospect_company_name, nullif(btrim(coalesce(b.prospect_first_name, '') || ' ' || coalesce(b.prospect_last_name, '')), ''), b.prospect_email)
+                  FROM (SELECT s.* FROM (
+                          SELECT t.id, ((CASE
+                                     WHEN strpos(E'\x1f' || t.search_text || E'\x1f', as_field) > 0 THEN 3
+                                     WHEN word_is_needle AND (starts_with(t.search_text, p_needle) OR strpos(t.search_text, after_space) > 0) THEN 2
+                                     WHEN t.search_text ~ p_word THEN 2 ELSE 1 END) * 10000::bigint
+                                 + (20000 * needle_len + greatest(char_length(t.search_text), 1))
+                                   / (2 * greatest(char_length(t.search_text), 1)::bigint))::double precision / 10000 AS score,
+                                 t.title, t.prospect_company_name, t.prospect_first_name, t.prospect_last_name, t.prospect_email
+                            FROM leads t
+                           WHERE in_leads AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                             AND (t.search_text LIKE p_like OR to_tsvector('simple', t.search_text) @@ words)
+                          OFFSET 0) s
+                         WHERE p_after_id IS NULL OR s.score < p_after_score
+                            OR (s.score = p_after_score AND ('lead'::text, s.id) > (p_after_type, p_after_id))
+                         ORDER BY s.score DESC, s.id LIMIT p_limit) b
+                UNION ALL
+                SELECT 'activity'::text, b.id, b.score, coalesce(b.subject, b.type), b.type
+                  FROM (SELECT s.* FROM (
+                          SELECT t.id, ((CASE
+                                     WHEN strpos(E'\x1f' || t.search_text || E'\x1f', as_field) > 0 THEN 3
+                                     WHEN word_is_needle AND (starts_with(t.search_text, p_needle) OR strpos(t.search_text, after_space) > 0) THEN 2
+                                     WHEN t.search_text ~ p_word THEN 2 ELSE 1 END) * 10000::bigint
+                                 + (20000 * needle_len + greatest(char_length(t.search_text), 1))
+                                   / (2 * greatest(char_length(t.search_text), 1)::bigint))::double precision / 10000 AS score,
+                                 t.subject, t.type
+                            FROM activities t
+                           WHERE in_activities AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                             AND (t.search_text LIKE p_like OR to_tsvector('simple', t.search_text) @@ words)
+                          OFFSET 0) s
+                         WHERE p_after_id IS NULL OR s.score < p_after_score
+                            OR (s.score = p_after_score AND ('activity'::text, s.id) > (p_after_type, p_after_id))
+                         ORDER BY s.score DESC, s.id LIMIT p_limit) b
+            ) h
+            WHERE p_after_id IS NULL OR h.score < p_after_score
+               OR (h.score = p_after_score AND (h.kind, h.id) > (p_after_type, p_after_id))
+            ORDER BY h.score DESC, h.kind, h.id LIMIT p_limit;
+        END IF;
         GET DIAGNOSTICS found_exact = ROW_COUNT;
         -- Exact hits (on this page, or before the cursor): no typo hits.
         IF found_exact > 0 OR p_after_id IS NOT NULL THEN
             RETURN;
         END IF;
     END IF;
-    IF cardinality(fuzzy_parts) > 0 THEN
-        RETURN QUERY EXECUTE
-            'SELECT h.kind, h.id, h.score, h.title, h.subtitle FROM ('
-            || array_to_string(fuzzy_parts, ' UNION ALL ') || ') h' || page
-            USING p_needle, p_like, p_word, p_fuzzy, tsq, p_after_score, p_after_type,
-                  p_after_id, p_limit, tenant;
+    IF p_fuzzy THEN
+        RETURN QUERY
+        SELECT h.kind, h.id, h.score, h.title, h.subtitle FROM (
+            SELECT 'contact'::text AS kind, b.id, b.score,
+                   coalesce(nullif(btrim(coalesce(b.first_name, '') || ' ' || coalesce(b.last_name, '')), ''), b.email) AS title,
+                   coalesce(b.email, b.phone) AS subtitle
+              FROM (SELECT s.* FROM (
+                      SELECT t.id, least(round(word_similarity(p_needle, t.search_text)::numeric, 4), 0.9999)::double precision AS score,
+                             t.first_name, t.last_name, t.email, t.phone
+                        FROM contacts t
+                       WHERE in_contacts AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                         AND p_needle <% t.search_text
+                         AND NOT coalesce(t.search_text LIKE p_like OR to_tsvector('simple', t.search_text) @@ words, false)
+                      OFFSET 0) s
+                     WHERE p_after_id IS NULL OR s.score < p_after_score
+                        OR (s.score = p_after_score AND ('contact'::text, s.id) > (p_after_type, p_after_id))
+                     ORDER BY s.score DESC, s.id LIMIT p_limit) b
+            UNION ALL
+            SELECT 'company'::text, b.id, b.score, b.name, b.domain
+              FROM (SELECT s.* FROM (
+                      SELECT t.id, least(round(word_similarity(p_needle, t.search_text)::numeric, 4), 0.9999)::double precision AS score,
+                             t.name, t.domain
+                        FROM companies t
+                       WHERE in_companies AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                         AND p_needle <% t.search_text
+                         AND NOT coalesce(t.search_text LIKE p_like OR to_tsvector('simple', t.search_text) @@ words, false)
+                      OFFSET 0) s
+                     WHERE p_after_id IS NULL OR s.score < p_after_score
+                        OR (s.score = p_after_score AND ('company'::text, s.id) > (p_after_type, p_after_id))
+                     ORDER BY s.score DESC, s.id LIMIT p_limit) b
+            UNION ALL
+            SELECT 'lead'::text, b.id, b.score, b.title,
+                   coalesce(b.prospect_company_name, nullif(btrim(coalesce(b.prospect_first_name, '') || ' ' || coalesce(b.prospect_last_name, '')), ''), b.prospect_email)
+              FROM (SELECT s.* FROM (
+                      SELECT t.id, least(round(word_similarity(p_needle, t.search_text)::numeric, 4), 0.9999)::double precision AS score,
+                             t.title, t.prospect_company_name, t.prospect_first_name, t.prospect_last_name, t.prospect_email
+                        FROM leads t
+                       WHERE in_leads AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                         AND p_needle <% t.search_text
+                         AND NOT coalesce(t.search_text LIKE p_like OR to_tsvector('simple', t.search_text) @@ words, false)
+                      OFFSET 0) s
+                     WHERE p_after_id IS NULL OR s.score < p_after_score
+                        OR (s.score = p_after_score AND ('lead'::text, s.id) > (p_after_type, p_after_id))
+                     ORDER BY s.score DESC, s.id LIMIT p_limit) b
+            UNION ALL
+            SELECT 'activity'::text, b.id, b.score, coalesce(b.subject, b.type), b.type
+              FROM (SELECT s.* FROM (
+                      SELECT t.id, least(round(word_similarity(p_needle, t.search_text)::numeric, 4), 0.9999)::double precision AS score,
+                             t.subject, t.type
+                        FROM activities t
+                       WHERE in_activities AND t.tenant_id = tenant AND t.deleted_at IS NULL
+                         AND p_needle <% t.search_text
+                         AND NOT coalesce(t.search_text LIKE p_like OR to_tsvector('simple', t.search_text) @@ words, false)
+                      OFFSET 0) s
+                     WHERE p_after_id IS NULL OR s.score < p_after_score
+                        OR (s.score = p_after_score AND ('activity'::text, s.id) > (p_after_type, p_after_id))
+                     ORDER BY s.score DESC, s.id LIMIT p_limit) b
+        ) h
+        WHERE p_after_id IS NULL OR h.score < p_after_score
+           OR (h.score = p_after_score AND (h.kind, h.id) > (p_after_type, p_after_id))
+        ORDER BY h.score DESC, h.kind, h.id LIMIT p_limit;
     END IF;
 END
 $fn$;
