@@ -60,10 +60,12 @@ CREATE OR REPLACE FUNCTION search_records(
 DECLARE
     -- Read once; a NULL tenant still matches nothing (`= NULL` is never true).
     tenant constant uuid := current_tenant_id();
-    in_contacts constant boolean := 'contact' = ANY (p_types);
-    in_companies constant boolean := 'company' = ANY (p_types);
-    in_leads constant boolean := 'lead' = ANY (p_types);
-    in_activities constant boolean := 'activity' = ANY (p_types);
+    -- A type is searched unless p_types rules it out, as before: `IS NOT FALSE`, so a
+    -- NULL list (or a NULL in it) leaves it in.
+    in_contacts constant boolean := ('contact' = ANY (p_types)) IS NOT FALSE;
+    in_companies constant boolean := ('company' = ANY (p_types)) IS NOT FALSE;
+    in_leads constant boolean := ('lead' = ANY (p_types)) IS NOT FALSE;
+    in_activities constant boolean := ('activity' = ANY (p_types)) IS NOT FALSE;
     -- The needle as a whole field, and its length, for the score.
     as_field constant text := E'\x1f' || p_needle || E'\x1f';
     after_space constant text := ' ' || p_needle;
