@@ -173,8 +173,8 @@ async fn filtered_pages_are_the_same_however_far_the_matches_are() {
         },
     )
     .await;
-    // 45 contacts in creation order; gold only at 41 and 43, beyond the 40 rows a page of
-    // one walks today. Everything else silver.
+    // 45 contacts in creation order; gold only at 41 and 43, beyond the rows a page of
+    // one walks (16 today; 24 for a page of two). Everything else silver.
     let mut ids = Vec::new();
     for i in 0..45 {
         let tier = if i == 41 || i == 43 { "gold" } else { "silver" };
