@@ -1,5 +1,5 @@
 //! Webhook endpoints, their deliveries and attempts. The API's side runs in the tenant's
-//! transaction; the worker claims across tenants through `webhook_claim_deliveries` (a
+//! transaction; the worker claims across tenants through `webhook_claim_deliveries_traced` (a
 //! SECURITY DEFINER function) and records each result back in the tenant's transaction.
 
 use chrono::{DateTime, Utc};
@@ -497,6 +497,8 @@ pub struct Claim {
     pub event_created_at: DateTime<Utc>,
     pub step: i32,
     pub manual: bool,
+    /// The W3C `traceparent` of the change that emitted the event, when it was traced.
+    pub event_traceparent: Option<String>,
 }
 
 /// Claims up to `limit` due deliveries of any tenant for `lease`, leaving out endpoints
@@ -509,8 +511,8 @@ pub async fn claim(
     lease: std::time::Duration,
 ) -> Result<Vec<Claim>, sqlx::Error> {
     query_as(
-        "SELECT * FROM webhook_claim_deliveries($1, make_interval(secs => $2::double precision), \
-         $3)",
+        "SELECT * FROM webhook_claim_deliveries_traced($1, \
+         make_interval(secs => $2::double precision), $3)",
     )
     .bind(i32::try_from(limit).unwrap_or(i32::MAX))
     .bind(lease.as_secs_f64())
