@@ -19,6 +19,7 @@ mod rollout;
 mod serve;
 mod support;
 mod tls;
+mod traces;
 mod trash;
 mod versions;
 mod webhooks;
