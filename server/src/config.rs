@@ -26,7 +26,10 @@ pub struct Cli {
 /// The settings read before any command's own: shown under every command that logs.
 const LOGGING_HELP: &str = "Logging: `RUST_LOG` (a tracing filter; default `info,sqlx=warn`) \
                             and `MOMENTUM_LOG_FORMAT` (`json` for one JSON object a line; \
-                            default: text). Secrets are never logged.";
+                            default: text). Secrets are never logged. Traces: the \
+                            standard `OTEL_*` variables, off unless \
+                            `OTEL_EXPORTER_OTLP_ENDPOINT` is set (docs/operations.md, \
+                            \"Traces\").";
 
 // Parsed once at start and moved into its command: the size of the biggest variant
 // (every serve setting) costs nothing worth a box.

@@ -111,6 +111,38 @@ impl Drop for Stopping {
     }
 }
 
+/// `momentum serve` on `database_url` with `env`, its standard error to `stderr`, and
+/// no `OTEL_*` endpoint but what `env` sets.
+fn spawn_serve(database_url: &str, port: u16, env: &[(&str, &str)], stderr: Stdio) -> Stopping {
+    let child = Command::new(env!("CARGO_BIN_EXE_momentum"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("MOMENTUM_WORKER_DATABASE_URL", worker_url(database_url))
+        .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
+        .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start momentum");
+    Stopping(child)
+}
+
+/// Waits until the server at `base` answers `/healthz`.
+async fn up(http: &reqwest::Client, base: &str) {
+    eventually(Duration::from_secs(30), "the server", || async {
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+}
+
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN_ID: &str = "00f067aa0ba902b7";
 
@@ -253,36 +285,23 @@ async fn without_an_endpoint_nothing_is_exported_and_one_debug_line_says_so() {
         });
     let port = free_port();
     let log = std::env::temp_dir().join(format!("momentum-untraced-{port}.log"));
-    let child = Command::new(env!("CARGO_BIN_EXE_momentum"))
-        .arg("serve")
-        .env("DATABASE_URL", &database_url)
-        .env("MOMENTUM_WORKER_DATABASE_URL", worker_url(&database_url))
-        .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    let mut server = spawn_serve(
+        &database_url,
+        port,
         // Other OTEL_* settings alone do not turn traces on.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("OTEL_SERVICE_NAME", "untraced")
-        .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
-        .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "RUST_LOG",
-            "debug,sqlx=warn,hyper=warn,hyper_util=warn,h2=warn",
-        )
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start momentum");
-    let mut server = Stopping(child);
+        &[
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_SERVICE_NAME", "untraced"),
+            (
+                "RUST_LOG",
+                "debug,sqlx=warn,hyper=warn,hyper_util=warn,h2=warn",
+            ),
+        ],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    eventually(Duration::from_secs(30), "the server", || async {
-        http.get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await;
+    up(&http, &base).await;
     let resp = http
         .get(format!("{base}/v1/contacts"))
         .bearer_auth(&tenant.api_key)
@@ -309,4 +328,45 @@ async fn without_an_endpoint_nothing_is_exported_and_one_debug_line_says_so() {
     if let Some(spans) = spans {
         assert!(spans.lock().unwrap().is_empty());
     }
+}
+
+#[tokio::test]
+async fn a_graceful_stop_sends_the_spans_still_queued() {
+    let (tenant, database_url) = tenant_database("Flushed", "owner@flushed.example").await;
+    let collector = free_port();
+    let spans = collector_on(collector);
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{collector}");
+    // No export for a minute: only the flush at the stop can send the request's span.
+    let mut server = spawn_serve(
+        &database_url,
+        port,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+        ],
+        Stdio::null(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    up(&http, &base).await;
+    let resp = http
+        .get(format!("{base}/v1/contacts"))
+        .bearer_auth(&tenant.api_key)
+        .header("traceparent", format!("00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(spans.lock().unwrap().is_empty(), "exported before the stop");
+    server.stop().await;
+    let trace_id = hex::decode(TRACE_ID).unwrap();
+    let names: Vec<String> = spans
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.trace_id == trace_id)
+        .map(|s| s.name.clone())
+        .collect();
+    assert!(names.contains(&"contacts_list".to_owned()), "{names:?}");
 }
