@@ -248,15 +248,20 @@ pub async fn endpoint_failed(tx: &mut TenantTx, id: Uuid) -> AppResult<Option<Da
     .flatten())
 }
 
-/// A `webhook.test` event queued for one endpoint only, whatever its filter.
+/// A `webhook.test` event queued for one endpoint only, whatever its filter. It keeps the
+/// request's trace context as `emit_event` does (`app.traceparent`, set by [`TenantTx`]
+/// alone and checked there), so a test delivery shows in the trace that asked for it.
 pub async fn emit_test(tx: &mut TenantTx, endpoint_id: Uuid, data: Value) -> AppResult<Uuid> {
     let event_id = Uuid::now_v7();
-    query("INSERT INTO events (id, tenant_id, type, data) VALUES ($1, $2, 'webhook.test', $3)")
-        .bind(event_id)
-        .bind(tx.tenant_id())
-        .bind(data)
-        .execute(tx.conn())
-        .await?;
+    query(
+        "INSERT INTO events (id, tenant_id, type, data, traceparent) \
+         VALUES ($1, $2, 'webhook.test', $3, nullif(current_setting('app.traceparent', true), ''))",
+    )
+    .bind(event_id)
+    .bind(tx.tenant_id())
+    .bind(data)
+    .execute(tx.conn())
+    .await?;
     let delivery_id = Uuid::now_v7();
     query(
         "INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at, \

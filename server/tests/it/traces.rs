@@ -253,6 +253,25 @@ async fn a_request_its_transaction_and_its_webhook_are_one_trace() {
     assert_eq!(attrs["outcome"], "delivered", "{attrs:?}");
     assert_eq!(attrs["http.response.status_code"], "200", "{attrs:?}");
 
+    // A test delivery, which the API queues by itself, keeps its request's trace too.
+    let asked = "0af7651916cd43dd8448eb211c80319c";
+    let resp = http
+        .post(format!("{base}/v1/webhook-endpoints/{endpoint_id}/test"))
+        .bearer_auth(&tenant.api_key)
+        .header("traceparent", format!("00-{asked}-{CLIENT_SPAN_ID}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    eventually(Duration::from_secs(30), "the test delivery", || async {
+        traceparents
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|tp| tp.split('-').nth(1) == Some(asked))
+    })
+    .await;
+
     // No secret anywhere: not the API key, nor its secret part, in any exported
     // attribute or event of any span.
     let key_secret = tenant.api_key.rsplit('_').next().unwrap().to_owned();
