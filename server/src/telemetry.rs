@@ -93,6 +93,20 @@ pub fn pipeline() -> anyhow::Result<Option<Pipeline>> {
     if !requested() {
         return Ok(None);
     }
+    // The SDK falls back to `localhost:4318` on an endpoint it cannot parse: a typo would
+    // send the traces nowhere, silently. The value is not repeated (it may hold
+    // credentials).
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        let value = std::env::var(name).unwrap_or_default();
+        anyhow::ensure!(
+            value.trim().is_empty() || is_endpoint(&value),
+            "{name} must be the collector's OTLP/HTTP address, an http:// or https:// URL \
+             (`http://otel-collector:4318`)"
+        );
+    }
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
@@ -207,6 +221,12 @@ pub fn traceparent(span: &tracing::Span) -> Option<String> {
     carrier.remove("traceparent")
 }
 
+/// Whether `value` is a URL an OTLP/HTTP exporter can send to.
+fn is_endpoint(value: &str) -> bool {
+    url::Url::parse(value.trim())
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+}
+
 /// Whether `value` is a `traceparent` of version 00 as the W3C spec writes it, so a
 /// stored one can be passed on untouched (lower-case hex, the zero ids refused).
 pub fn is_traceparent(value: &str) -> bool {
@@ -238,6 +258,27 @@ impl Extractor for Headers<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_is_an_http_url_with_a_host() {
+        for good in [
+            "http://collector:4318",
+            "https://otel.example/v1/traces",
+            " http://[::1]:4318 ",
+        ] {
+            assert!(is_endpoint(good), "{good}");
+        }
+        for bad in [
+            "::bad",
+            "collector:4318",
+            "localhost",
+            "grpc://collector:4317",
+            "http://bad host:4318",
+            "file:///tmp/x",
+        ] {
+            assert!(!is_endpoint(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn only_well_formed_traceparents_are_passed_on() {

@@ -389,3 +389,22 @@ async fn a_graceful_stop_sends_the_spans_still_queued() {
         .collect();
     assert!(names.contains(&"contacts_list".to_owned()), "{names:?}");
 }
+
+#[test]
+fn an_endpoint_that_is_not_an_http_url_stops_the_start_naming_the_variable() {
+    let output = Command::new(env!("CARGO_BIN_EXE_momentum"))
+        .arg("serve")
+        // Never reached: the endpoint is checked first.
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "collector.internal:4318")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .output()
+        .expect("run momentum");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT must be"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("collector.internal"), "{stderr}");
+}
