@@ -69,9 +69,11 @@ fn listen_address(text: &str) -> Result<String, String> {
     };
     match text.rsplit_once(':') {
         Some((host, port)) if is_name(host) && port.parse::<u16>().is_ok() => Ok(text.to_owned()),
-        _ => Err("expected `host:port`, such as `127.0.0.1:8080`, `[::]:8080` or \
+        _ => Err(
+            "expected `host:port`, such as `127.0.0.1:8080`, `[::]:8080` or \
                   `localhost:8080`"
-            .to_owned()),
+                .to_owned(),
+        ),
     }
 }
 
@@ -783,8 +785,14 @@ mod tests {
         let settings = trash("30", "3600").unwrap();
         assert_eq!(settings, crate::db::trash::TrashSettings::default());
         assert_eq!(settings.retention, Duration::from_secs(30 * 86_400));
-        assert_eq!(trash("1", "1").unwrap().retention, Duration::from_secs(86_400));
-        assert!(trash("0", "3600").is_err(), "the database keeps a day at least");
+        assert_eq!(
+            trash("1", "1").unwrap().retention,
+            Duration::from_secs(86_400)
+        );
+        assert!(
+            trash("0", "3600").is_err(),
+            "the database keeps a day at least"
+        );
         assert!(trash("36501", "3600").is_err());
         assert!(trash("30", "0").is_err(), "a zero interval would spin");
         assert!(trash("30", "604801").is_err());
@@ -828,7 +836,10 @@ mod tests {
                     panic!("{command} {flag} {value} refused: {err}");
                 }
             }
-            for past in [low.checked_sub(1), high.checked_add(1)].into_iter().flatten() {
+            for past in [low.checked_sub(1), high.checked_add(1)]
+                .into_iter()
+                .flatten()
+            {
                 let value = past.to_string();
                 assert!(
                     parse(&[command, flag, &value]).is_err(),
@@ -840,10 +851,23 @@ mod tests {
 
     #[test]
     fn a_listen_address_is_host_and_port() {
-        for fits in ["127.0.0.1:8080", "0.0.0.0:0", "[::]:8080", "localhost:8080", "api.internal:80"] {
+        for fits in [
+            "127.0.0.1:8080",
+            "0.0.0.0:0",
+            "[::]:8080",
+            "localhost:8080",
+            "api.internal:80",
+        ] {
             assert!(parse(&["serve", "--listen", fits]).is_ok(), "{fits}");
         }
-        for refused in ["8080", "127.0.0.1", "127.0.0.1:65536", ":8080", "local host:80", "::1:80x"] {
+        for refused in [
+            "8080",
+            "127.0.0.1",
+            "127.0.0.1:65536",
+            ":8080",
+            "local host:80",
+            "::1:80x",
+        ] {
             assert!(parse(&["serve", "--listen", refused]).is_err(), "{refused}");
         }
     }

@@ -39,8 +39,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // or migrates. (Numeric ranges and addresses were checked as clap parsed them.)
     check_urls(&[
         (&args.database.database_url, "DATABASE_URL"),
-        (&args.database.admin_database_url, "MOMENTUM_ADMIN_DATABASE_URL"),
-        (&args.worker_database.worker_database_url, "MOMENTUM_WORKER_DATABASE_URL"),
+        (
+            &args.database.admin_database_url,
+            "MOMENTUM_ADMIN_DATABASE_URL",
+        ),
+        (
+            &args.worker_database.worker_database_url,
+            "MOMENTUM_WORKER_DATABASE_URL",
+        ),
         (&args.pooler.direct_database_url, DIRECT_URL),
     ])?;
     let settings = HttpSettings {
@@ -169,7 +175,10 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     );
     check_urls(&[
         (&args.database.database_url, "DATABASE_URL"),
-        (&args.worker_database.worker_database_url, "MOMENTUM_WORKER_DATABASE_URL"),
+        (
+            &args.worker_database.worker_database_url,
+            "MOMENTUM_WORKER_DATABASE_URL",
+        ),
     ])?;
     db::set_prepared_statements(args.pooler.db_prepared_statements);
     let direct = args
