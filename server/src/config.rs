@@ -40,7 +40,7 @@ const MAX_BODY_BYTES: RangeInclusive<u64> = 1..=1024 * 1024 * 1024;
 const MAX_HEADER_BYTES: RangeInclusive<u64> = crate::serving::MIN_HEADER_BYTES as u64..=1024 * 1024;
 /// A QR login's long-poll must be answered before the request's own deadline.
 const REQUEST_TIMEOUT_SECS: RangeInclusive<u64> = crate::api::auth::MAX_WAIT_SECS + 1..=3600;
-/// 0 connections is no pool at all (sqlx would wait for ever for one).
+/// 0 connections is no pool at all: nothing could ever reach the database.
 const POOL_SIZE: RangeInclusive<u64> = 1..=10_000;
 const ACQUIRE_TIMEOUT_MS: RangeInclusive<u64> = 1..=HOUR_MS;
 const SHUTDOWN_SECS: RangeInclusive<u64> = 0..=3600;
@@ -456,6 +456,7 @@ pub struct ServeArgs {
     /// revocation, a deactivation or a role change reaches every instance within a second
     /// through the `momentum_credentials` notification; this is the longest it takes on an
     /// instance that is not listening (its listening session lost).
+    // An hour at most: a revoked key must not live on for long anywhere.
     #[arg(
         long,
         env = "MOMENTUM_AUTH_CACHE_SECS",
