@@ -4,13 +4,14 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
-use momentum_server::config::{Cli, Command, DatabaseArgs, HealthcheckArgs, TenantCommand};
+use momentum_server::config::{
+    self, Cli, Command, DatabaseArgs, HealthcheckArgs, LogFormat, TenantCommand,
+};
 use momentum_server::startup::{self, EmbeddedDatabase};
 use momentum_server::{api, db, telemetry};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{EnvFilter, Layer as _};
+use tracing_subscriber::Layer as _;
 
 // glibc's allocator showed as a fifth of the server's CPU when listing 50 contacts
 // (malloc, free, malloc_consolidate): a response is built from many small values. See
@@ -19,16 +20,16 @@ use tracing_subscriber::{EnvFilter, Layer as _};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The logs, and the traces when `traced` and the `OTEL_*` variables ask for them (see
-/// `telemetry`). The log filter applies to the logs alone: traces take their own spans
-/// whatever `RUST_LOG` says.
+/// `telemetry`). Fails, naming the variable, on a `RUST_LOG` or `MOMENTUM_LOG_FORMAT`
+/// that does not parse: a typo must not silently log something else. The log filter
+/// applies to the logs alone: traces take their own spans whatever `RUST_LOG` says.
 fn init_tracing(traced: bool) -> anyhow::Result<Option<telemetry::Traces>> {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = config::log_filter()?;
+    let format = LogFormat::from_env()?;
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let logs = if std::env::var("MOMENTUM_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        logs.json().with_filter(filter).boxed()
-    } else {
-        logs.with_filter(filter).boxed()
+    let logs = match format {
+        LogFormat::Json => logs.json().with_filter(filter).boxed(),
+        LogFormat::Text => logs.with_filter(filter).boxed(),
     };
     let mut layers = vec![logs];
     let pipeline = if traced { telemetry::pipeline()? } else { None };
@@ -46,7 +47,7 @@ fn init_tracing(traced: bool) -> anyhow::Result<Option<telemetry::Traces>> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_naming_variables();
     // Traces for the long-running commands only: a migration or a health check has
     // nothing to follow.
     let traced = matches!(

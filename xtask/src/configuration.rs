@@ -22,6 +22,13 @@ Every setting of `momentum` is a flag and an environment variable, and this page
 the variable over the default. Values of variables that hold secrets are never shown or
 logged; prefer the variable to the flag for those, since flags show in `ps`.
 
+Values are checked, not guessed: a number outside the range its row states, an unknown
+choice, an address or a URL that does not parse, a `RUST_LOG` that is not a valid filter
+or an unknown `MOMENTUM_LOG_FORMAT` stops the start at once, with a message naming the
+variable (exit status 2 for a value the command line parser refuses, 1 otherwise). So does
+a database that lacks this release's migrations: `serve` and `worker` say to run
+`momentum migrate` instead of failing on the first query.
+
 How the settings fit together in production — the database roles and their URLs, TLS to
 PostgreSQL, PgBouncer, the operator key, several instances — is in
 [operations.md](operations.md).
@@ -35,8 +42,8 @@ const ENVIRONMENT_ONLY: &str = "\
 |---|---|---|
 | `MOMENTUM_PG_BIN` | `pg_config --bindir`, else the newest `/usr/lib/postgresql/*/bin` | Where `initdb` and `pg_ctl` are, for the embedded PostgreSQL. |
 | `PGSSLMODE`, `PGSSLROOTCERT` | `prefer`, none | libpq's `sslmode` and `sslrootcert` for a database URL that does not give them (see [operations.md](operations.md#tls-to-postgresql)). |
-| `RUST_LOG` | `info,sqlx=warn` | A tracing filter for the logs (standard error). |
-| `MOMENTUM_LOG_FORMAT` | text | `json` for one JSON object a line. Each request's lines carry its request id; secrets are never logged. |
+| `RUST_LOG` | `info,sqlx=warn` | A tracing filter for the logs (standard error). One that does not parse (such as `info,sqlx=loud`) stops the start, naming `RUST_LOG`. |
+| `MOMENTUM_LOG_FORMAT` | `text` | `text` or `json` (one JSON object a line); anything else stops the start, listing these. Each request's lines carry its request id; secrets are never logged. |
 
 ### Traces (OpenTelemetry)
 
@@ -46,7 +53,7 @@ OpenTelemetry service reads them. What is traced: [operations.md](operations.md#
 
 | Variable | Default | Meaning |
 |---|---|---|
-| `OTEL_EXPORTER_OTLP_ENDPOINT` | unset: no traces | The collector's base URL (`http://collector:4318`); traces go to its `/v1/traces`. |
+| `OTEL_EXPORTER_OTLP_ENDPOINT` | unset: no traces | The collector's base URL (`http://collector:4318`); traces go to its `/v1/traces`. One that is not an `http://` or `https://` URL stops the start, naming the variable. |
 | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | unset | The full URL for traces alone; wins over the one above, and turns traces on by itself. |
 | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | none | Headers sent to the collector (`key=value,...`), such as its credentials; never logged. |
 | `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` | `10000` | Milliseconds an export may take. |
