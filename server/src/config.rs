@@ -30,7 +30,9 @@ const LOGGING_HELP: &str = "Logging: `RUST_LOG` (a tracing filter; default `info
                             and `MOMENTUM_LOG_FORMAT` (`text`, the default, or `json` for one \
                             JSON object a line). A filter that does not parse or an unknown \
                             format stops the start, naming the variable. Secrets are never \
-                            logged.";
+                            logged. Traces: the standard `OTEL_*` variables, off unless \
+                            `OTEL_EXPORTER_OTLP_ENDPOINT` is set (docs/operations.md, \
+                            \"Traces\").";
 
 /// Seconds in a day, for the ranges below.
 const DAY: u64 = 24 * 3600;

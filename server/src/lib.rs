@@ -10,7 +10,8 @@
 //! (classes and limiters), `auth/` (credentials, scopes, roles), `db/` (SQL only, the
 //! tenant-scoped transaction, embedded PostgreSQL), `domain/` (validated types and typed
 //! patches) and `error.rs`; beside them `crypto.rs` (secrets at rest), `metrics.rs`,
-//! `serving.rs` (the connection loop and its limits on slow clients), `deadline.rs` (the
+//! `telemetry.rs` (OpenTelemetry traces, off unless `OTEL_*` asks), `serving.rs` (the
+//! connection loop and its limits on slow clients), `deadline.rs` (the
 //! request's deadline, which bounds its statements), `config.rs` (flags and environment)
 //! and `testing/` (services tests start for themselves; compiled for tests and the
 //! `testing` feature only, never into the production binary).
@@ -34,6 +35,7 @@ pub mod serving;
 mod source_files;
 pub mod startup;
 pub mod state;
+pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod webhooks;

@@ -8,7 +8,10 @@ use momentum_server::config::{
     self, Cli, Command, DatabaseArgs, HealthcheckArgs, LogFormat, TenantCommand,
 };
 use momentum_server::startup::{self, EmbeddedDatabase};
-use momentum_server::{api, db};
+use momentum_server::{api, db, telemetry};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::Layer as _;
 
 // glibc's allocator showed as a fifth of the server's CPU when listing 50 contacts
 // (malloc, free, malloc_consolidate): a response is built from many small values. See
@@ -16,28 +19,48 @@ use momentum_server::{api, db};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Fails, naming the variable, on a `RUST_LOG` or `MOMENTUM_LOG_FORMAT` that does not
-/// parse: a typo must not silently log something else.
-fn init_tracing() -> anyhow::Result<()> {
+/// The logs, and the traces when `traced` and the `OTEL_*` variables ask for them (see
+/// `telemetry`). Fails, naming the variable, on a `RUST_LOG` or `MOMENTUM_LOG_FORMAT`
+/// that does not parse: a typo must not silently log something else. The log filter
+/// applies to the logs alone: traces take their own spans whatever `RUST_LOG` says.
+fn init_tracing(traced: bool) -> anyhow::Result<Option<telemetry::Traces>> {
     let filter = config::log_filter()?;
     let format = LogFormat::from_env()?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Json => logs.json().with_filter(filter).boxed(),
+        LogFormat::Text => logs.with_filter(filter).boxed(),
+    };
+    let mut layers = vec![logs];
+    let pipeline = if traced { telemetry::pipeline()? } else { None };
+    let traces = pipeline.map(|p| {
+        layers.push(p.layer);
+        p.traces
+    });
+    tracing_subscriber::registry().with(layers).init();
+    match &traces {
+        Some(_) => tracing::info!("traces are exported over OTLP/HTTP (OTEL_EXPORTER_OTLP_*)"),
+        None => tracing::debug!("traces are off: no OTEL_EXPORTER_OTLP_ENDPOINT"),
     }
-    Ok(())
+    Ok(traces)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse_naming_variables();
-    if let Err(err) = init_tracing() {
-        eprintln!("error: {err:#}");
-        return ExitCode::FAILURE;
-    }
+    // Traces for the long-running commands only: a migration or a health check has
+    // nothing to follow.
+    let traced = matches!(
+        cli.command,
+        None | Some(Command::Serve(_)) | Some(Command::Worker(_))
+    );
+    let traces = match init_tracing(traced) {
+        Ok(traces) => traces,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => startup::serve(args).await,
         Command::Migrate(args) => migrate(args).await,
@@ -53,6 +76,10 @@ async fn main() -> ExitCode {
             database,
         }) => create_tenant(&name, &owner_email, database).await,
     };
+    // After the drain: the spans of the last requests and webhook attempts are queued.
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

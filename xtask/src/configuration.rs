@@ -44,6 +44,24 @@ const ENVIRONMENT_ONLY: &str = "\
 | `PGSSLMODE`, `PGSSLROOTCERT` | `prefer`, none | libpq's `sslmode` and `sslrootcert` for a database URL that does not give them (see [operations.md](operations.md#tls-to-postgresql)). |
 | `RUST_LOG` | `info,sqlx=warn` | A tracing filter for the logs (standard error). One that does not parse (such as `info,sqlx=loud`) stops the start, naming `RUST_LOG`. |
 | `MOMENTUM_LOG_FORMAT` | `text` | `text` or `json` (one JSON object a line); anything else stops the start, listing these. Each request's lines carry its request id; secrets are never logged. |
+
+### Traces (OpenTelemetry)
+
+`serve` and `worker` export traces over OTLP/HTTP (protobuf) when an endpoint is set, and
+not otherwise; the variables are OpenTelemetry's standard ones, read by its SDK as any
+OpenTelemetry service reads them. What is traced: [operations.md](operations.md#traces).
+
+| Variable | Default | Meaning |
+|---|---|---|
+| `OTEL_EXPORTER_OTLP_ENDPOINT` | unset: no traces | The collector's base URL (`http://collector:4318`); traces go to its `/v1/traces`. One that is not an `http://` or `https://` URL stops the start, naming the variable. |
+| `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | unset | The full URL for traces alone; wins over the one above, and turns traces on by itself. |
+| `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | none | Headers sent to the collector (`key=value,...`), such as its credentials; never logged. |
+| `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` | `10000` | Milliseconds an export may take. |
+| `OTEL_SERVICE_NAME` | `momentum` | The `service.name` of every span. |
+| `OTEL_RESOURCE_ATTRIBUTES` | none | More resource attributes (`deployment.environment=prod,...`); a `service.name` here names the service too. |
+| `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on` | The sampler (`always_on`, `always_off`, `traceidratio`, `parentbased_traceidratio`, ...) and its ratio. |
+| `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_CONCURRENT_EXPORTS` | `5000`, `2048`, `512`, `30000`, `1` | The batch processor: milliseconds between exports, spans queued at most (more are dropped), spans per export, milliseconds an export may take, exports at once. |
+| `OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER` | `false`, `otlp` | `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turns traces off whatever the endpoint. |
 ";
 
 /// One table cell: paragraphs kept apart, lines joined, pipes escaped.
@@ -220,7 +238,12 @@ mod tests {
             }
         }
         walk(&root, &text);
-        for env in ["MOMENTUM_PG_BIN", "RUST_LOG", "MOMENTUM_LOG_FORMAT"] {
+        for env in [
+            "MOMENTUM_PG_BIN",
+            "RUST_LOG",
+            "MOMENTUM_LOG_FORMAT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ] {
             assert!(text.contains(&format!("`{env}`")), "{env}");
         }
     }

@@ -20,6 +20,7 @@ use futures::FutureExt;
 use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::payload::Json;
+use tracing::field::Empty;
 use tracing::Instrument;
 
 use super::operations::{self, Operation};
@@ -30,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::{
     self, Class, ClientIp, Key, RateLimiter, Slot, TrustedProxies, Unavailable,
 };
+use crate::telemetry;
 
 /// The request id, available to handlers as `Data<&RequestId>`.
 #[derive(Debug, Clone)]
@@ -102,7 +104,27 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         req.extensions_mut().insert(RequestId(request_id.clone()));
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
+        // The fields after `path` are for traces alone: recorded only when they are on
+        // (`telemetry::enabled`), so the logs and the cost of a request stay as they were.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            %method,
+            %path,
+            otel.name = Empty,
+            otel.kind = Empty,
+            otel.status_code = Empty,
+            http.request.method = Empty,
+            http.route = Empty,
+            http.response.status_code = Empty,
+            tenant.id = Empty,
+        );
+        let traced = telemetry::enabled();
+        if traced {
+            // Before the span starts (it does when first entered): a parent set later
+            // would be ignored.
+            telemetry::continue_trace(&span, req.headers());
+        }
         let started = Instant::now();
         let head = method == Method::HEAD;
         if head {
@@ -112,6 +134,15 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             req.set_method(Method::GET);
         }
         let operation = operations::find(req.method().as_str(), &path);
+        if traced {
+            // A span's name and kind are fixed once it starts: set them now.
+            span.record("otel.name", operation.map_or(method.as_str(), |op| op.id));
+            span.record("otel.kind", "server");
+            span.record("http.request.method", method.as_str());
+            if let Some(op) = operation {
+                span.record("http.route", op.path.as_str());
+            }
+        }
         let peer = req
             .remote_addr()
             .as_socket_addr()
@@ -231,6 +262,14 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             resp.status().as_u16(),
             started.elapsed().as_secs_f64(),
         );
+        if traced {
+            span.record("http.response.status_code", resp.status().as_u16());
+            // As OpenTelemetry's HTTP conventions have it for a server: a 4xx is the
+            // client's doing, not a failure of this span.
+            if resp.status().is_server_error() {
+                span.record("otel.status_code", "error");
+            }
+        }
         span.in_scope(|| {
             tracing::info!(
                 status = resp.status().as_u16(),

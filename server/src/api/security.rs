@@ -98,6 +98,7 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
         slot.set(decision);
     }
     let principal = authenticated?;
+    crate::telemetry::record_tenant(principal.tenant_id);
     if let Some(missing) = op.scopes.iter().find(|scope| !principal.has(**scope)) {
         return Err(AppError::Forbidden {
             message: format!("this operation needs the `{}` scope", missing.as_str()),

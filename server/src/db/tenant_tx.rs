@@ -16,15 +16,48 @@ use crate::error::AppResult;
 pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
     tenant_id: Uuid,
+    span: TxSpan,
 }
 
 impl TenantTx {
     /// Begins the tenant's transaction. Inside a request its statements are bounded by
     /// the time the request has left ([`crate::deadline`]), so none outlives it.
+    ///
+    /// Its span (`db.transaction`, a child of the request's or the webhook attempt's) is
+    /// at `debug` level: it exists only when traces are on or the logs ask for it. With
+    /// traces on, the transaction also carries the span's W3C context as
+    /// `app.traceparent`, which `emit_event` stores with each event it records.
     pub async fn begin(pool: &PgPool, tenant_id: Uuid) -> AppResult<Self> {
-        let statement = begin_statement(tenant_id, crate::deadline::remaining());
-        let tx = pool.begin_with(statement).await?;
-        Ok(Self { tx, tenant_id })
+        let span = tracing::debug_span!(
+            "db.transaction",
+            otel.kind = "client",
+            db.system.name = "postgresql",
+            tenant.id = %tenant_id,
+            db.transaction.outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let traceparent = if crate::telemetry::enabled() {
+            crate::telemetry::traceparent(&span)
+        } else {
+            None
+        };
+        let statement = begin_statement(
+            tenant_id,
+            crate::deadline::remaining(),
+            traceparent.as_deref(),
+        );
+        let tx = match pool.begin_with(statement).await {
+            Ok(tx) => tx,
+            Err(err) => {
+                span.record("otel.status_code", "error");
+                return Err(err.into());
+            }
+        };
+        Ok(Self {
+            tx,
+            tenant_id,
+            span: TxSpan { span, ended: false },
+        })
     }
 
     pub fn tenant_id(&self) -> Uuid {
@@ -74,7 +107,13 @@ impl TenantTx {
     }
 
     pub async fn commit(self) -> AppResult<()> {
-        self.tx.commit().await?;
+        let committed = self.tx.commit().await;
+        self.span.end(if committed.is_ok() {
+            "commit"
+        } else {
+            "commit_failed"
+        });
+        committed?;
         Ok(())
     }
 
@@ -86,7 +125,34 @@ impl TenantTx {
     /// gets the connection; a connection whose rollback fails is closed, never reused.
     /// The tenant and the timeout were transaction-local, so they end with it either way.
     pub fn end_read(self) {
+        self.span.end("end_read");
         drop(self.tx);
+    }
+}
+
+/// The transaction's span, which records how the transaction ended: `commit`,
+/// `end_read`, or `rollback` when it is dropped unfinished (an error, a cancelled
+/// request), as sqlx then rolls it back.
+struct TxSpan {
+    span: tracing::Span,
+    ended: bool,
+}
+
+impl TxSpan {
+    fn end(mut self, outcome: &'static str) {
+        self.span.record("db.transaction.outcome", outcome);
+        if outcome == "commit_failed" {
+            self.span.record("otel.status_code", "error");
+        }
+        self.ended = true;
+    }
+}
+
+impl Drop for TxSpan {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.span.record("db.transaction.outcome", "rollback");
+        }
     }
 }
 
@@ -100,16 +166,30 @@ impl TenantTx {
 /// message bounds every statement of the transaction: PostgreSQL cancels one still
 /// running when the request's time is up (SQLSTATE 57014, a 503). At least 1 ms, since 0
 /// would mean no timeout at all; transaction-local like the tenant.
-fn begin_statement(tenant_id: Uuid, timeout: Option<Duration>) -> String {
+///
+/// With `traceparent` (traces on), the same `SELECT` sets `app.traceparent` too, so it
+/// costs no round trip; a value that is not a well-formed `traceparent` (hex digits and
+/// dashes, nothing that could close the quote) is left out.
+fn begin_statement(
+    tenant_id: Uuid,
+    timeout: Option<Duration>,
+    traceparent: Option<&str>,
+) -> String {
+    let trace = match traceparent {
+        Some(tp) if crate::telemetry::is_traceparent(tp) => {
+            format!(", set_config('app.traceparent', '{tp}', true)")
+        }
+        _ => String::new(),
+    };
     match timeout {
         Some(timeout) => {
             let timeout_ms = timeout.as_millis().max(1);
             format!(
                 "BEGIN; SET LOCAL statement_timeout = {timeout_ms}; \
-                 SELECT set_config('app.tenant_id', '{tenant_id}', true)"
+                 SELECT set_config('app.tenant_id', '{tenant_id}', true){trace}"
             )
         }
-        None => format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true)"),
+        None => format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true){trace}"),
     }
 }
 
@@ -121,16 +201,31 @@ mod tests {
     fn the_tenant_and_the_timeout_are_the_only_values_in_the_begin_statement() {
         let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         assert_eq!(
-            begin_statement(id, None),
+            begin_statement(id, None, None),
             "BEGIN; SELECT set_config('app.tenant_id', \
              '01234567-89ab-cdef-0123-456789abcdef', true)"
         );
         assert_eq!(
-            begin_statement(id, Some(Duration::from_micros(2_500_900))),
+            begin_statement(id, Some(Duration::from_micros(2_500_900)), None),
             "BEGIN; SET LOCAL statement_timeout = 2500; SELECT set_config('app.tenant_id', \
              '01234567-89ab-cdef-0123-456789abcdef', true)"
         );
         // Past the deadline: the shortest timeout, never 0 (which would be none).
-        assert!(begin_statement(id, Some(Duration::ZERO)).contains("statement_timeout = 1;"));
+        assert!(begin_statement(id, Some(Duration::ZERO), None).contains("statement_timeout = 1;"));
+    }
+
+    #[test]
+    fn the_trace_context_joins_the_begin_statement_only_when_well_formed() {
+        let id = Uuid::from_u128(1);
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert!(begin_statement(id, None, Some(tp)).ends_with(
+            "true), set_config('app.traceparent', \
+             '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', true)"
+        ));
+        let quote = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'); DROP";
+        assert_eq!(
+            begin_statement(id, None, Some(quote)),
+            begin_statement(id, None, None)
+        );
     }
 }

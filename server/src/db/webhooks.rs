@@ -1,5 +1,5 @@
 //! Webhook endpoints, their deliveries and attempts. The API's side runs in the tenant's
-//! transaction; the worker claims across tenants through `webhook_claim_deliveries` (a
+//! transaction; the worker claims across tenants through `webhook_claim_deliveries_traced` (a
 //! SECURITY DEFINER function) and records each result back in the tenant's transaction.
 
 use chrono::{DateTime, Utc};
@@ -248,15 +248,20 @@ pub async fn endpoint_failed(tx: &mut TenantTx, id: Uuid) -> AppResult<Option<Da
     .flatten())
 }
 
-/// A `webhook.test` event queued for one endpoint only, whatever its filter.
+/// A `webhook.test` event queued for one endpoint only, whatever its filter. It keeps the
+/// request's trace context as `emit_event` does (`app.traceparent`, set by [`TenantTx`]
+/// alone and checked there), so a test delivery shows in the trace that asked for it.
 pub async fn emit_test(tx: &mut TenantTx, endpoint_id: Uuid, data: Value) -> AppResult<Uuid> {
     let event_id = Uuid::now_v7();
-    query("INSERT INTO events (id, tenant_id, type, data) VALUES ($1, $2, 'webhook.test', $3)")
-        .bind(event_id)
-        .bind(tx.tenant_id())
-        .bind(data)
-        .execute(tx.conn())
-        .await?;
+    query(
+        "INSERT INTO events (id, tenant_id, type, data, traceparent) \
+         VALUES ($1, $2, 'webhook.test', $3, nullif(current_setting('app.traceparent', true), ''))",
+    )
+    .bind(event_id)
+    .bind(tx.tenant_id())
+    .bind(data)
+    .execute(tx.conn())
+    .await?;
     let delivery_id = Uuid::now_v7();
     query(
         "INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, next_attempt_at, \
@@ -497,6 +502,8 @@ pub struct Claim {
     pub event_created_at: DateTime<Utc>,
     pub step: i32,
     pub manual: bool,
+    /// The W3C `traceparent` of the change that emitted the event, when it was traced.
+    pub event_traceparent: Option<String>,
 }
 
 /// Claims up to `limit` due deliveries of any tenant for `lease`, leaving out endpoints
@@ -509,8 +516,8 @@ pub async fn claim(
     lease: std::time::Duration,
 ) -> Result<Vec<Claim>, sqlx::Error> {
     query_as(
-        "SELECT * FROM webhook_claim_deliveries($1, make_interval(secs => $2::double precision), \
-         $3)",
+        "SELECT * FROM webhook_claim_deliveries_traced($1, \
+         make_interval(secs => $2::double precision), $3)",
     )
     .bind(i32::try_from(limit).unwrap_or(i32::MAX))
     .bind(lease.as_secs_f64())

@@ -17,6 +17,7 @@ use rand::Rng;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{watch, Notify, Semaphore};
+use tracing::Instrument;
 use url::Host;
 
 use super::guard::{self, GuardedResolver};
@@ -28,6 +29,7 @@ use crate::db::TenantTx;
 use crate::error::AppError;
 use crate::events::{self, EventType};
 use crate::metrics::Metrics;
+use crate::telemetry;
 
 /// The most of a receiver's answer kept with an attempt.
 pub const RESPONSE_BODY_LIMIT: usize = 4096;
@@ -211,7 +213,30 @@ impl Worker {
     }
 
     async fn deliver(&self, claim: Claim) {
-        if let Err(err) = self.try_deliver(&claim).await {
+        // `debug`: it exists only when traces are on or the logs ask for it. Never the
+        // URL (its query string may hold a receiver's token) nor the secrets.
+        let span = tracing::debug_span!(
+            "webhook.attempt",
+            otel.kind = "client",
+            endpoint_id = %claim.endpoint_id,
+            delivery_id = %claim.delivery_id,
+            event_id = %claim.event_id,
+            event_type = %claim.event_type,
+            attempt = claim.step.saturating_add(1),
+            manual = claim.manual,
+            outcome = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        if telemetry::enabled() {
+            // A child of the change that emitted the event: the receiver's trace, the
+            // request's and this attempt's are one.
+            if let Some(traceparent) = &claim.event_traceparent {
+                telemetry::continue_from(&span, traceparent);
+            }
+        }
+        let delivered = self.try_deliver(&claim).instrument(span).await;
+        if let Err(err) = delivered {
             // The attempt could not be recorded: the lease runs out and the delivery is
             // sent again (at least once, never lost).
             tracing::warn!(delivery_id = %claim.delivery_id, error = %err, "could not record a webhook attempt");
@@ -242,12 +267,21 @@ impl Worker {
             response_body: outcome.body.clone(),
             error: outcome.error.clone(),
         };
+        let next_label = match next {
+            Next::Delivered => "delivered",
+            Next::RetryAt { .. } => "retry",
+            Next::Failed => "failed",
+        };
         if let Some(metrics) = &self.metrics {
-            metrics.webhook_attempt(match next {
-                Next::Delivered => "delivered",
-                Next::RetryAt { .. } => "retry",
-                Next::Failed => "failed",
-            });
+            metrics.webhook_attempt(next_label);
+        }
+        let span = tracing::Span::current();
+        span.record("outcome", next_label);
+        if let Some(status) = outcome.status {
+            span.record("http.response.status_code", status);
+        }
+        if !outcome.delivered() {
+            span.record("otel.status_code", "error");
         }
         tracing::debug!(
             delivery_id = %claim.delivery_id,
@@ -347,16 +381,20 @@ impl Worker {
         let timestamp = Utc::now().timestamp();
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let signature = signing::signature_header(&secrets, &id, timestamp, &body);
-        self.client
+        let request = self
+            .client
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(describe)
+            .header("webhook-signature", signature);
+        // Outside the signature (which covers the id, the timestamp and the body), so a
+        // receiver verifies as before and may ignore it.
+        let request = match traceparent(claim) {
+            Some(traceparent) => request.header("traceparent", traceparent),
+            None => request,
+        };
+        request.body(body).send().await.map_err(describe)
     }
 
     fn next_step(&self, claim: &Claim, outcome: &Outcome) -> Next {
@@ -456,6 +494,23 @@ async fn wait_for_notification(listener: &mut Option<PgListener>) -> bool {
         Some(l) => l.recv().await.is_ok(),
         None => std::future::pending().await,
     }
+}
+
+/// The `traceparent` a delivery carries: with traces on, this attempt's (a child of the
+/// change that emitted the event, or the start of a trace when the change was not
+/// traced); with them off, the change's as it was stored; none when neither exists.
+fn traceparent(claim: &Claim) -> Option<String> {
+    let own = if telemetry::enabled() {
+        telemetry::traceparent(&tracing::Span::current())
+    } else {
+        None
+    };
+    own.or_else(|| {
+        claim
+            .event_traceparent
+            .clone()
+            .filter(|stored| telemetry::is_traceparent(stored))
+    })
 }
 
 /// The body of a delivery: `{"type", "timestamp", "data"}`.

@@ -20,6 +20,7 @@ mod rollout;
 mod serve;
 mod support;
 mod tls;
+mod traces;
 mod trash;
 mod versions;
 mod webhooks;
