@@ -23,7 +23,10 @@ impl TenantTx {
     /// the time the request has left ([`crate::deadline`]), so none outlives it.
     pub async fn begin(pool: &PgPool, tenant_id: Uuid) -> AppResult<Self> {
         let statement = begin_statement(tenant_id, crate::deadline::remaining());
-        let tx = pool.begin_with(statement).await?;
+        // `Pool::begin_with`, with the wait for the connection measured apart from the
+        // BEGIN round trip (`Transaction::begin` is what `begin_with` calls).
+        let conn = super::acquire(pool).await?;
+        let tx = Transaction::begin(conn, Some(statement.into())).await?;
         Ok(Self { tx, tenant_id })
     }
 

@@ -247,6 +247,7 @@ const WORKER_ONLY: &[&str] = &[
     "webhook_plaintext_secrets(integer)",
     "webhook_secret_keys()",
     "idempotency_purge(integer)",
+    "webhook_due_stats()",
 ];
 
 fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
@@ -379,7 +380,7 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
                   every server must check its own key against; nothing of any tenant",
         },
     ];
-    let worker_calls: [(&str, String); 6] = [
+    let worker_calls: [(&str, String); 7] = [
         (
             WORKER_ONLY[0],
             format!("SELECT * FROM webhook_claim_deliveries({huge}, {century}, {huge})"),
@@ -395,6 +396,7 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
         ),
         (WORKER_ONLY[4], "SELECT * FROM webhook_secret_keys()".into()),
         (WORKER_ONLY[5], format!("SELECT idempotency_purge({huge})")),
+        (WORKER_ONLY[6], "SELECT * FROM webhook_due_stats()".into()),
     ];
     for (function, call) in worker_calls {
         cases.push(Case {
