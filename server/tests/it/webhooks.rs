@@ -52,6 +52,7 @@ pub async fn start_with(database_url: &str, port: u16, env: &[(&str, &str)]) -> 
         .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
         .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
         .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MOMENTUM_ADMIN_LISTEN", "off")
         .env("MOMENTUM_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("MOMENTUM_WEBHOOK_RETRY_SCHEDULE", "200ms,".repeat(60))
         .env("MOMENTUM_WEBHOOK_TIMEOUT_SECS", "2")
