@@ -65,7 +65,7 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
             .map_or(IpAddr::from([127, 0, 0, 1]), |ip| ip.0),
     );
     let cached = state.auth.cached(token);
-    if cached == Some(false) {
+    if matches!(cached, Some(false)) {
         // The address first: one already out of quota gets its 429 without the lookup,
         // so keys made up at random cannot each cost a database query. A valid key is
         // refused here only while its address is out of quota and its lookup is not
@@ -76,7 +76,7 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
             Err(unavailable) => return Err(unavailable_error(req, unavailable)),
         }
         state.metrics.auth_cache_miss();
-    } else if cached == Some(true) {
+    } else if matches!(cached, Some(true)) {
         state.metrics.auth_cache_hit();
     }
     let authenticated = state.auth.authenticate(token).await;

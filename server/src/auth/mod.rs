@@ -212,7 +212,7 @@ impl Authenticator {
     /// address before such a lookup, so that keys made up at random cannot each cost a
     /// query.
     pub fn needs_lookup(&self, token: &str) -> bool {
-        self.cached(token) == Some(false)
+        matches!(self.cached(token), Some(false))
     }
 
     /// `None` for a token that is not well formed, else whether its lookup of the
