@@ -100,10 +100,17 @@ async fn serve_shows_its_metrics_on_the_admin_listener_only() {
             && build.ends_with(" 1"),
         "{build}"
     );
-    assert!(
-        sample(&text, "process_resident_memory_bytes").is_some_and(|rss| rss > 0.0),
-        "{text}"
-    );
+    for series in [
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_start_time_seconds",
+        "process_max_fds",
+    ] {
+        assert!(
+            sample(&text, series).is_some_and(|value| value > 0.0),
+            "{series}: {text}"
+        );
+    }
     assert!(
         sample(&text, "process_open_fds").is_some_and(|n| n > 0.0),
         "{text}"
