@@ -10,13 +10,18 @@
 --
 -- Cost: both aggregates read only the partial index webhook_deliveries_due_idx
 -- (next_attempt_at WHERE status = 'pending'), as the claim does: an index-only scan of
--- the due part of the queue, nothing of the delivered history. EXPLAIN on PostgreSQL 15:
---   Aggregate  (cost=4.18..4.19 rows=1 width=16)
+-- the due part of the queue, nothing of the delivered history. EXPLAIN ANALYZE of the
+-- query on PostgreSQL 15, with 1,000,000 delivered deliveries, 100,000 due and 100,000
+-- pending but not yet due (vacuumed and analysed):
+--   Aggregate  (cost=631.94..631.95 rows=1 width=16) (actual time=20.254..20.255 rows=1)
 --     ->  Index Only Scan using webhook_deliveries_due_idx on webhook_deliveries
---           (cost=0.15..4.17 rows=1 width=8)
+--           (cost=0.42..544.94 rows=17401 width=8) (actual rows=101099)
 --           Index Cond: (next_attempt_at <= now())
--- (an empty table's estimate; the scan grows with the deliveries due, not with the table:
--- 100,000 due deliveries take about 10 ms). Adds a function only: expand/contract safe.
+--   Execution Time: 20.296 ms (12 ms through the function, warm)
+-- It grows with the deliveries due, not with the table; every 5 s per worker process.
+-- (When nearly every row is pending, as in a table holding only a backlog, the planner
+-- rightly takes a sequential scan instead: 42 ms for 200,000 rows.) Adds a function
+-- only: expand/contract safe.
 
 CREATE FUNCTION webhook_due_stats(OUT due bigint, OUT oldest_due_at timestamptz)
     LANGUAGE sql STABLE SECURITY DEFINER
