@@ -1,9 +1,11 @@
 //! Configuration: command-line flags, each also settable by an environment variable
 //! (shown by `momentum --help`). Values that hold secrets are never echoed.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::RangedU64ValueParser;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,8 +27,152 @@ pub struct Cli {
 
 /// The settings read before any command's own: shown under every command that logs.
 const LOGGING_HELP: &str = "Logging: `RUST_LOG` (a tracing filter; default `info,sqlx=warn`) \
-                            and `MOMENTUM_LOG_FORMAT` (`json` for one JSON object a line; \
-                            default: text). Secrets are never logged.";
+                            and `MOMENTUM_LOG_FORMAT` (`text`, the default, or `json` for one \
+                            JSON object a line). A filter that does not parse or an unknown \
+                            format stops the start, naming the variable. Secrets are never \
+                            logged.";
+
+/// Seconds in a day, for the ranges below.
+const DAY: u64 = 24 * 3600;
+/// Milliseconds in an hour.
+const HOUR_MS: u64 = 3600 * 1000;
+const MAX_BODY_BYTES: RangeInclusive<u64> = 1..=1024 * 1024 * 1024;
+const MAX_HEADER_BYTES: RangeInclusive<u64> = crate::serving::MIN_HEADER_BYTES as u64..=1024 * 1024;
+/// A QR login's long-poll must be answered before the request's own deadline.
+const REQUEST_TIMEOUT_SECS: RangeInclusive<u64> = crate::api::auth::MAX_WAIT_SECS + 1..=3600;
+/// 0 connections is no pool at all: nothing could ever reach the database.
+const POOL_SIZE: RangeInclusive<u64> = 1..=10_000;
+const ACQUIRE_TIMEOUT_MS: RangeInclusive<u64> = 1..=HOUR_MS;
+const SHUTDOWN_SECS: RangeInclusive<u64> = 0..=3600;
+
+/// A whole number within `range`, refused by clap at parse time (naming the range), so
+/// `--help`, the error and the value used agree, and nothing is silently clamped later.
+fn within<T>(range: RangeInclusive<u64>) -> RangedU64ValueParser<T>
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+    <T as TryFrom<u64>>::Error: std::error::Error + Send + Sync + 'static,
+{
+    RangedU64ValueParser::new().range(range)
+}
+
+/// `host:port` as a listener takes it: an IP socket address, or a host name and a port.
+/// Names are resolved when the listener binds, so only their shape is checked here.
+fn listen_address(text: &str) -> Result<String, String> {
+    if text.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let is_name = |host: &str| {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    };
+    match text.rsplit_once(':') {
+        Some((host, port)) if is_name(host) && port.parse::<u16>().is_ok() => Ok(text.to_owned()),
+        _ => Err(
+            "expected `host:port`, such as `127.0.0.1:8080`, `[::]:8080` or \
+                  `localhost:8080`"
+                .to_owned(),
+        ),
+    }
+}
+
+/// How log lines are written (`MOMENTUM_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+impl LogFormat {
+    /// `MOMENTUM_LOG_FORMAT`, read before the command line is acted on (every command
+    /// logs): unset is text; an unknown value is an error listing the accepted ones.
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("MOMENTUM_LOG_FORMAT") {
+            Err(std::env::VarError::NotPresent) => Ok(Self::Text),
+            Ok(value) if value.is_empty() => Ok(Self::Text),
+            Ok(value) => Self::from_str(&value, true).map_err(|_| {
+                anyhow::anyhow!(
+                    "MOMENTUM_LOG_FORMAT is `{value}`: expected one of {}",
+                    Self::names()
+                )
+            }),
+            Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!(
+                "MOMENTUM_LOG_FORMAT is not UTF-8: expected one of {}",
+                Self::names()
+            ),
+        }
+    }
+
+    fn names() -> String {
+        Self::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| format!("`{}`", v.get_name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The default log filter, when `RUST_LOG` is unset.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
+
+/// The log filter: `RUST_LOG` parsed strictly (tracing-subscriber's lenient parse drops a
+/// directive it cannot read, so a typo would silently log something else), or
+/// [`DEFAULT_LOG_FILTER`] when it is unset or empty.
+pub fn log_filter() -> anyhow::Result<tracing_subscriber::EnvFilter> {
+    use tracing_subscriber::EnvFilter;
+    let directives = match std::env::var("RUST_LOG") {
+        Err(std::env::VarError::NotPresent) => DEFAULT_LOG_FILTER.to_owned(),
+        Ok(value) if value.trim().is_empty() => DEFAULT_LOG_FILTER.to_owned(),
+        Ok(value) => value,
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("RUST_LOG is not UTF-8"),
+    };
+    EnvFilter::builder()
+        .parse(&directives)
+        .map_err(|err| anyhow::anyhow!("RUST_LOG is not a valid tracing filter: {err}"))
+}
+
+impl Cli {
+    /// [`Parser::parse`], naming the environment variable of a refused value beside its
+    /// flag: clap names only the flag, though most settings come from the environment.
+    /// Exits as clap does on an error (status 2) and on `--help` or `--version`.
+    pub fn parse_naming_variables() -> Self {
+        match Self::try_parse() {
+            Ok(cli) => cli,
+            Err(err) => match variable_of(&err) {
+                Some(variable) => {
+                    let message = err.render().to_string();
+                    let message = message.strip_prefix("error: ").unwrap_or(&message);
+                    eprint!("error: {variable}: {message}");
+                    std::process::exit(err.exit_code())
+                }
+                None => err.exit(),
+            },
+        }
+    }
+}
+
+/// The environment variable of the setting a clap error is about, if it has one.
+fn variable_of(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let ContextValue::String(arg) = err.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    // `--db-pool-size <DB_POOL_SIZE>`
+    let long = arg.strip_prefix("--")?.split([' ', '=']).next()?;
+    fn find(command: &clap::Command, long: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
+    }
+    find(&Cli::command(), long)
+}
 
 // Parsed once at start and moved into its command: the size of the biggest variant
 // (every serve setting) costs nothing worth a box.
@@ -59,7 +205,12 @@ pub enum Command {
 pub struct HealthcheckArgs {
     /// The server's listen address, as it was started with; an unspecified host (`0.0.0.0`,
     /// `[::]`) is asked on loopback.
-    #[arg(long, env = "MOMENTUM_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "MOMENTUM_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_parser = listen_address
+    )]
     pub listen: String,
 }
 
@@ -206,78 +357,146 @@ pub struct ServeArgs {
     )]
     pub public_metrics: bool,
 
-    /// Address to listen on.
-    #[arg(long, env = "MOMENTUM_LISTEN", default_value = "127.0.0.1:8080")]
+    /// Address to listen on: `host:port`, the host an IP address or a name.
+    #[arg(
+        long,
+        env = "MOMENTUM_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_parser = listen_address
+    )]
     pub listen: String,
 
-    /// Largest accepted request body, in bytes; larger ones get 413.
-    #[arg(long, env = "MOMENTUM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    /// Largest accepted request body, in bytes; larger ones get 413 (1 to 1073741824: a gibibyte).
+    #[arg(
+        long,
+        env = "MOMENTUM_MAX_BODY_BYTES",
+        default_value_t = 1024 * 1024,
+        value_parser = within::<usize>(MAX_BODY_BYTES)
+    )]
     pub max_body_bytes: usize,
 
     /// Seconds a client has to send a complete request head (request line and headers),
     /// against clients that trickle them to hold connections; also how long a connection
     /// with no request in flight is kept (HTTP/1 keep-alive and HTTP/2 alike). A late head
     /// is answered by closing the connection.
-    /// Behind a load balancer, keep it above the balancer's idle timeout.
-    #[arg(long, env = "MOMENTUM_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
+    /// Behind a load balancer, keep it above the balancer's idle timeout. 1 to 3600.
+    #[arg(
+        long,
+        env = "MOMENTUM_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = within::<u64>(1..=3600)
+    )]
     pub header_read_timeout_secs: u64,
 
     /// Largest request head (request line and headers), in bytes; larger ones get a bare
-    /// 431 (no error envelope) and the connection is closed. At least 8192.
-    #[arg(long, env = "MOMENTUM_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    /// 431 (no error envelope) and the connection is closed. 8192 to 1048576.
+    #[arg(
+        long,
+        env = "MOMENTUM_MAX_HEADER_BYTES",
+        default_value_t = 32 * 1024,
+        value_parser = within::<usize>(MAX_HEADER_BYTES)
+    )]
     pub max_header_bytes: usize,
 
     /// Connections served at once. Past it, new connections wait in the listen queue
     /// (the kernel's backlog) until one closes; they are not refused (past the queue's
     /// length the kernel refuses them). Keep it below the process's open-file limit
-    /// (`ulimit -n`), leaving room for the database pool.
-    #[arg(long, env = "MOMENTUM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    /// (`ulimit -n`), leaving room for the database pool. 1 to 1000000.
+    #[arg(
+        long,
+        env = "MOMENTUM_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        value_parser = within::<usize>(1..=1_000_000)
+    )]
     pub max_connections: usize,
 
     /// Seconds a request has from its head to its answer, body upload included; past it
     /// the answer is 503 `service_unavailable` with `Retry-After`, and PostgreSQL cancels
     /// the request's statement if one is still running (`statement_timeout`, set to the
-    /// time the request has left when its transaction begins). More than 30 (the longest
-    /// QR long-poll).
-    #[arg(long, env = "MOMENTUM_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    /// time the request has left when its transaction begins). 31 to 3600: more than 30,
+    /// the longest QR long-poll.
+    #[arg(
+        long,
+        env = "MOMENTUM_REQUEST_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_parser = within::<u64>(REQUEST_TIMEOUT_SECS)
+    )]
     pub request_timeout_secs: u64,
 
-    /// Maximum number of database connections. With MOMENTUM_WORKER_DATABASE_URL set and
-    /// the worker on, a second pool of this size serves the worker.
-    #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 16)]
+    /// Maximum number of database connections (1 to 10000). With
+    /// MOMENTUM_WORKER_DATABASE_URL set and the worker on, a second pool of this size
+    /// serves the worker.
+    #[arg(
+        long,
+        env = "MOMENTUM_DB_POOL_SIZE",
+        default_value_t = 16,
+        value_parser = within::<u32>(POOL_SIZE)
+    )]
     pub db_pool_size: u32,
 
     /// Milliseconds a request waits for a database connection before it is answered
-    /// 503 `service_unavailable` (the pool is exhausted, or the database is away).
-    #[arg(long, env = "MOMENTUM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    /// 503 `service_unavailable` (the pool is exhausted, or the database is away); 1 to
+    /// 3600000 (an hour).
+    #[arg(
+        long,
+        env = "MOMENTUM_DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3000,
+        value_parser = within::<u64>(ACQUIRE_TIMEOUT_MS)
+    )]
     pub db_acquire_timeout_ms: u64,
 
     /// Seconds to let in-flight requests finish once the listener has closed (after the
-    /// drain, see MOMENTUM_SHUTDOWN_DRAIN_SECS).
-    #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    /// drain, see MOMENTUM_SHUTDOWN_DRAIN_SECS); 0 to 3600.
+    #[arg(
+        long,
+        env = "MOMENTUM_SHUTDOWN_GRACE_SECS",
+        default_value_t = 30,
+        value_parser = within::<u64>(SHUTDOWN_SECS)
+    )]
     pub shutdown_grace_secs: u64,
 
     /// Seconds to keep serving after SIGINT/SIGTERM with `/readyz` answering 503, so a
     /// load balancer stops sending requests before the listener closes (0: close at once;
     /// at most 3600). A second signal ends the drain early.
-    #[arg(long, env = "MOMENTUM_SHUTDOWN_DRAIN_SECS", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "MOMENTUM_SHUTDOWN_DRAIN_SECS",
+        default_value_t = 5,
+        value_parser = within::<u64>(SHUTDOWN_SECS)
+    )]
     pub shutdown_drain_secs: u64,
 
     /// Seconds a credential lookup is cached (0 turns the cache off; at most 3600). A
     /// revocation, a deactivation or a role change reaches every instance within a second
     /// through the `momentum_credentials` notification; this is the longest it takes on an
     /// instance that is not listening (its listening session lost).
-    #[arg(long, env = "MOMENTUM_AUTH_CACHE_SECS", default_value_t = 5)]
+    // An hour at most: a revoked key must not live on for long anywhere.
+    #[arg(
+        long,
+        env = "MOMENTUM_AUTH_CACHE_SECS",
+        default_value_t = 5,
+        value_parser = within::<u64>(0..=3600)
+    )]
     pub auth_cache_secs: u64,
 
     /// Seconds between the batched writes of API keys' and tokens' `last_used_at`, and
     /// its precision: a use is written only when the stored time is more than this older,
-    /// so several instances seeing one key do not each write it.
-    #[arg(long, env = "MOMENTUM_LAST_USED_FLUSH_SECS", default_value_t = 30)]
+    /// so several instances seeing one key do not each write it. 1 to 86400 (a day).
+    #[arg(
+        long,
+        env = "MOMENTUM_LAST_USED_FLUSH_SECS",
+        default_value_t = 30,
+        value_parser = within::<u64>(1..=DAY)
+    )]
     pub last_used_flush_secs: u64,
 
-    /// Seconds a QR login session can be approved and exchanged.
-    #[arg(long, env = "MOMENTUM_QR_SESSION_TTL_SECS", default_value_t = 120)]
+    /// Seconds a QR login session can be approved and exchanged (1 to 3600).
+    #[arg(
+        long,
+        env = "MOMENTUM_QR_SESSION_TTL_SECS",
+        default_value_t = 120,
+        value_parser = within::<u64>(1..=3600)
+    )]
     pub qr_session_ttl_secs: u64,
 
     /// Rate limits per class over the defaults (auth=10/min, read=1000/min,
@@ -287,8 +506,14 @@ pub struct ServeArgs {
     pub rate_limits: String,
 
     /// A tenant's ceiling across all its API keys and tokens, as a multiple of each
-    /// class's quota, so minting keys does not multiply a tenant's quota (0: none).
-    #[arg(long, env = "MOMENTUM_RATE_TENANT_FACTOR", default_value_t = 5)]
+    /// class's quota, so minting keys does not multiply a tenant's quota (0: none; at most
+    /// 1000).
+    #[arg(
+        long,
+        env = "MOMENTUM_RATE_TENANT_FACTOR",
+        default_value_t = 5,
+        value_parser = within::<u32>(0..=1000)
+    )]
     pub rate_tenant_factor: u32,
 
     /// Comma-separated IP addresses and CIDR ranges of reverse proxies whose
@@ -302,13 +527,23 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub rate_store: RateStoreArgs,
 
-    /// Seconds a session token from a QR login lives.
-    #[arg(long, env = "MOMENTUM_SESSION_TOKEN_TTL_SECS", default_value_t = 3600)]
+    /// Seconds a session token from a QR login lives (1 to 2592000: 30 days).
+    #[arg(
+        long,
+        env = "MOMENTUM_SESSION_TOKEN_TTL_SECS",
+        default_value_t = 3600,
+        value_parser = within::<u64>(1..=30 * DAY)
+    )]
     pub session_token_ttl_secs: u64,
 
     /// Seconds the answer to a request with an `Idempotency-Key` is kept (encrypted) for
-    /// replay to the same credential.
-    #[arg(long, env = "MOMENTUM_IDEMPOTENCY_TTL_SECS", default_value_t = 24 * 3600)]
+    /// replay to the same credential (1 to 2592000: 30 days).
+    #[arg(
+        long,
+        env = "MOMENTUM_IDEMPOTENCY_TTL_SECS",
+        default_value_t = 24 * 3600,
+        value_parser = within::<u64>(1..=30 * DAY)
+    )]
     pub idempotency_ttl_secs: u64,
 
     /// Run the webhook delivery worker in this process (`false`: a separate
@@ -356,17 +591,32 @@ pub struct WorkerArgs {
     #[command(flatten)]
     pub admin: AdminArgs,
 
-    /// Maximum number of database connections.
-    #[arg(long, env = "MOMENTUM_DB_POOL_SIZE", default_value_t = 8)]
+    /// Maximum number of database connections (1 to 10000).
+    #[arg(
+        long,
+        env = "MOMENTUM_DB_POOL_SIZE",
+        default_value_t = 8,
+        value_parser = within::<u32>(POOL_SIZE)
+    )]
     pub db_pool_size: u32,
 
     /// Milliseconds the worker waits for a database connection before it gives up on a
-    /// claim and tries again later.
-    #[arg(long, env = "MOMENTUM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    /// claim and tries again later (1 to 3600000: an hour).
+    #[arg(
+        long,
+        env = "MOMENTUM_DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3000,
+        value_parser = within::<u64>(ACQUIRE_TIMEOUT_MS)
+    )]
     pub db_acquire_timeout_ms: u64,
 
-    /// Seconds to let requests in flight finish after SIGINT/SIGTERM.
-    #[arg(long, env = "MOMENTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    /// Seconds to let requests in flight finish after SIGINT/SIGTERM (0 to 3600).
+    #[arg(
+        long,
+        env = "MOMENTUM_SHUTDOWN_GRACE_SECS",
+        default_value_t = 30,
+        value_parser = within::<u64>(SHUTDOWN_SECS)
+    )]
     pub shutdown_grace_secs: u64,
 
     #[command(flatten)]
@@ -379,21 +629,32 @@ pub struct WorkerArgs {
 /// How webhooks are sent.
 #[derive(Debug, Clone, Args)]
 pub struct WebhookArgs {
-    /// Webhook requests in flight at most, per worker.
-    #[arg(long, env = "MOMENTUM_WEBHOOK_CONCURRENCY", default_value_t = 32)]
+    /// Webhook requests in flight at most, per worker (1 to 1024).
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_CONCURRENCY",
+        default_value_t = 32,
+        value_parser = within::<usize>(1..=1024)
+    )]
     pub webhook_concurrency: usize,
 
     /// Deliveries to one endpoint in flight at most, across all workers, so a receiver
-    /// that hangs or answers slowly cannot take every slot from the others.
+    /// that hangs or answers slowly cannot take every slot from the others (1 to 1024).
     #[arg(
         long,
         env = "MOMENTUM_WEBHOOK_ENDPOINT_CONCURRENCY",
-        default_value_t = 16
+        default_value_t = 16,
+        value_parser = within::<usize>(1..=1024)
     )]
     pub webhook_endpoint_concurrency: usize,
 
-    /// Seconds a webhook request may take, connection included.
-    #[arg(long, env = "MOMENTUM_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
+    /// Seconds a webhook request may take, connection included (1 to 300).
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_TIMEOUT_SECS",
+        default_value_t = 15,
+        value_parser = within::<u64>(1..=300)
+    )]
     pub webhook_timeout_secs: u64,
 
     /// The waits before each retry after the first, immediate attempt (`ms`, `s`, `m`,
@@ -424,17 +685,34 @@ pub struct WebhookArgs {
     )]
     pub webhook_proxy: Option<Redacted>,
 
-    /// Seconds an endpoint may fail without a success before it is disabled.
-    #[arg(long, env = "MOMENTUM_WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 5 * 24 * 3600)]
+    /// Seconds an endpoint may fail without a success before it is disabled (1 to
+    /// 31536000: a year).
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_DISABLE_AFTER_SECS",
+        default_value_t = 5 * 24 * 3600,
+        value_parser = within::<u64>(1..=365 * DAY)
+    )]
     pub webhook_disable_after_secs: u64,
 
-    /// Seconds a rotated-out signing secret keeps signing alongside the new one.
-    #[arg(long, env = "MOMENTUM_WEBHOOK_SECRET_OVERLAP_SECS", default_value_t = 24 * 3600)]
+    /// Seconds a rotated-out signing secret keeps signing alongside the new one (0 to
+    /// 2592000: 30 days).
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_SECRET_OVERLAP_SECS",
+        default_value_t = 24 * 3600,
+        value_parser = within::<u64>(0..=30 * DAY)
+    )]
     pub webhook_secret_overlap_secs: u64,
 
     /// Milliseconds an idle worker waits at most before looking for due deliveries, in
-    /// case a notification was missed.
-    #[arg(long, env = "MOMENTUM_WEBHOOK_POLL_MS", default_value_t = 5000)]
+    /// case a notification was missed (10 to 3600000: an hour).
+    #[arg(
+        long,
+        env = "MOMENTUM_WEBHOOK_POLL_MS",
+        default_value_t = 5000,
+        value_parser = within::<u64>(10..=HOUR_MS)
+    )]
     pub webhook_poll_ms: u64,
 }
 
@@ -446,18 +724,6 @@ impl WebhookArgs {
         embedded: bool,
     ) -> anyhow::Result<crate::webhooks::WebhookSettings> {
         use std::time::Duration;
-        anyhow::ensure!(
-            (1..=1024).contains(&self.webhook_concurrency),
-            "MOMENTUM_WEBHOOK_CONCURRENCY must be 1 to 1024"
-        );
-        anyhow::ensure!(
-            (1..=1024).contains(&self.webhook_endpoint_concurrency),
-            "MOMENTUM_WEBHOOK_ENDPOINT_CONCURRENCY must be 1 to 1024"
-        );
-        anyhow::ensure!(
-            (1..=300).contains(&self.webhook_timeout_secs),
-            "MOMENTUM_WEBHOOK_TIMEOUT_SECS must be 1 to 300"
-        );
         Ok(crate::webhooks::WebhookSettings {
             worker,
             concurrency: self.webhook_concurrency,
@@ -472,9 +738,9 @@ impl WebhookArgs {
                 .map(|p| crate::webhooks::WebhookProxy::parse(&p.0))
                 .transpose()
                 .map_err(anyhow::Error::msg)?,
-            disable_after: Duration::from_secs(self.webhook_disable_after_secs.max(1)),
+            disable_after: Duration::from_secs(self.webhook_disable_after_secs),
             secret_overlap: Duration::from_secs(self.webhook_secret_overlap_secs),
-            poll_interval: Duration::from_millis(self.webhook_poll_ms.max(10)),
+            poll_interval: Duration::from_millis(self.webhook_poll_ms),
         })
     }
 }
@@ -486,35 +752,34 @@ pub struct TrashArgs {
     /// Days a deleted contact, company, lead or activity can be restored before it is
     /// purged for good (1 to 36500: the database keeps a trashed record a day whatever it
     /// is asked).
-    #[arg(long, env = "MOMENTUM_TRASH_RETENTION_DAYS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "MOMENTUM_TRASH_RETENTION_DAYS",
+        default_value_t = 30,
+        value_parser = within::<u64>(1..=36_500)
+    )]
     pub trash_retention_days: u64,
 
     /// Seconds between two runs of the purge of expired trash: one round per interval
     /// across every process that runs the worker; a process also takes a turn at start.
+    /// 1 to 604800 (a week).
     #[arg(
         long,
         env = "MOMENTUM_TRASH_PURGE_INTERVAL_SECS",
-        default_value_t = 3600
+        default_value_t = 3600,
+        value_parser = within::<u64>(1..=7 * DAY)
     )]
     pub trash_purge_interval_secs: u64,
 }
 
 impl TrashArgs {
-    pub fn settings(&self) -> anyhow::Result<crate::db::trash::TrashSettings> {
+    /// The settings; their ranges were checked as they were parsed.
+    pub fn settings(&self) -> crate::db::trash::TrashSettings {
         use std::time::Duration;
-        anyhow::ensure!(
-            (1..=36_500).contains(&self.trash_retention_days),
-            "MOMENTUM_TRASH_RETENTION_DAYS must be 1 to 36500 (the database keeps a trashed \
-             record at least a day, so it can be restored the day it was deleted)"
-        );
-        anyhow::ensure!(
-            (1..=7 * 24 * 3600).contains(&self.trash_purge_interval_secs),
-            "MOMENTUM_TRASH_PURGE_INTERVAL_SECS must be 1 to 604800 (a week)"
-        );
-        Ok(crate::db::trash::TrashSettings {
-            retention: Duration::from_secs(self.trash_retention_days * 24 * 3600),
+        crate::db::trash::TrashSettings {
+            retention: Duration::from_secs(self.trash_retention_days * DAY),
             purge_interval: Duration::from_secs(self.trash_purge_interval_secs),
-        })
+        }
     }
 }
 
@@ -522,26 +787,132 @@ impl TrashArgs {
 mod tests {
     use std::time::Duration;
 
-    use super::TrashArgs;
+    use clap::Parser;
 
-    fn trash(days: u64, interval: u64) -> anyhow::Result<crate::db::trash::TrashSettings> {
-        TrashArgs {
-            trash_retention_days: days,
-            trash_purge_interval_secs: interval,
-        }
-        .settings()
+    use super::{Cli, Command};
+
+    /// `momentum worker` or `momentum serve` with these flags, as clap parses them.
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("momentum").chain(args.iter().copied()))
     }
 
     #[test]
     fn the_trash_keeps_records_for_whole_days_and_refuses_nonsense() {
-        let settings = trash(30, 3600).unwrap();
+        let trash = |days: &str, interval: &str| {
+            parse(&[
+                "worker",
+                "--trash-retention-days",
+                days,
+                "--trash-purge-interval-secs",
+                interval,
+            ])
+            .map(|cli| match cli.command {
+                Some(Command::Worker(args)) => args.trash.settings(),
+                other => panic!("not the worker: {other:?}"),
+            })
+        };
+        let settings = trash("30", "3600").unwrap();
         assert_eq!(settings, crate::db::trash::TrashSettings::default());
         assert_eq!(settings.retention, Duration::from_secs(30 * 86_400));
-        assert_eq!(trash(1, 1).unwrap().retention, Duration::from_secs(86_400));
-        assert!(trash(0, 3600).is_err(), "the database keeps a day at least");
-        assert!(trash(36_501, 3600).is_err());
-        assert!(trash(30, 0).is_err(), "a zero interval would spin");
-        assert!(trash(30, 7 * 86_400 + 1).is_err());
+        assert_eq!(
+            trash("1", "1").unwrap().retention,
+            Duration::from_secs(86_400)
+        );
+        assert!(
+            trash("0", "3600").is_err(),
+            "the database keeps a day at least"
+        );
+        assert!(trash("36501", "3600").is_err());
+        assert!(trash("30", "0").is_err(), "a zero interval would spin");
+        assert!(trash("30", "604801").is_err());
+    }
+
+    /// Each numeric setting takes its range's ends and refuses what lies past them, so
+    /// the range its help states is the one enforced.
+    #[test]
+    fn numeric_settings_take_their_ranges_and_refuse_what_lies_outside() {
+        let ranges: &[(&str, &str, u64, u64)] = &[
+            ("serve", "--max-body-bytes", 1, 1 << 30),
+            ("serve", "--header-read-timeout-secs", 1, 3600),
+            ("serve", "--max-header-bytes", 8192, 1 << 20),
+            ("serve", "--max-connections", 1, 1_000_000),
+            ("serve", "--request-timeout-secs", 31, 3600),
+            ("serve", "--db-pool-size", 1, 10_000),
+            ("worker", "--db-pool-size", 1, 10_000),
+            ("serve", "--db-acquire-timeout-ms", 1, 3_600_000),
+            ("worker", "--db-acquire-timeout-ms", 1, 3_600_000),
+            ("serve", "--shutdown-grace-secs", 0, 3600),
+            ("worker", "--shutdown-grace-secs", 0, 3600),
+            ("serve", "--shutdown-drain-secs", 0, 3600),
+            ("serve", "--auth-cache-secs", 0, 3600),
+            ("serve", "--last-used-flush-secs", 1, 86_400),
+            ("serve", "--qr-session-ttl-secs", 1, 3600),
+            ("serve", "--rate-tenant-factor", 0, 1000),
+            ("serve", "--session-token-ttl-secs", 1, 30 * 86_400),
+            ("serve", "--idempotency-ttl-secs", 1, 30 * 86_400),
+            ("serve", "--redis-timeout-ms", 1, 60_000),
+            ("worker", "--webhook-concurrency", 1, 1024),
+            ("worker", "--webhook-endpoint-concurrency", 1, 1024),
+            ("worker", "--webhook-timeout-secs", 1, 300),
+            ("worker", "--webhook-disable-after-secs", 1, 365 * 86_400),
+            ("worker", "--webhook-secret-overlap-secs", 0, 30 * 86_400),
+            ("worker", "--webhook-poll-ms", 10, 3_600_000),
+        ];
+        for &(command, flag, low, high) in ranges {
+            for fits in [low, high] {
+                let value = fits.to_string();
+                if let Err(err) = parse(&[command, flag, &value]) {
+                    panic!("{command} {flag} {value} refused: {err}");
+                }
+            }
+            for past in [low.checked_sub(1), high.checked_add(1)]
+                .into_iter()
+                .flatten()
+            {
+                let value = past.to_string();
+                assert!(
+                    parse(&[command, flag, &value]).is_err(),
+                    "{command} {flag} {value} accepted"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_listen_address_is_host_and_port() {
+        for fits in [
+            "127.0.0.1:8080",
+            "0.0.0.0:0",
+            "[::]:8080",
+            "localhost:8080",
+            "api.internal:80",
+        ] {
+            assert!(parse(&["serve", "--listen", fits]).is_ok(), "{fits}");
+        }
+        for refused in [
+            "8080",
+            "127.0.0.1",
+            "127.0.0.1:65536",
+            ":8080",
+            "local host:80",
+            "::1:80x",
+        ] {
+            assert!(parse(&["serve", "--listen", refused]).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_refused_value_names_its_variable() {
+        let err = parse(&["serve", "--db-pool-size", "0"]).unwrap_err();
+        assert_eq!(
+            super::variable_of(&err).as_deref(),
+            Some("MOMENTUM_DB_POOL_SIZE")
+        );
+        let err = parse(&["worker", "--webhook-poll-ms", "1"]).unwrap_err();
+        assert_eq!(
+            super::variable_of(&err).as_deref(),
+            Some("MOMENTUM_WEBHOOK_POLL_MS")
+        );
     }
 }
 
@@ -567,8 +938,13 @@ pub struct RateStoreArgs {
     pub rate_limit_store_failure: crate::ratelimit::StoreFailure,
 
     /// Milliseconds one call to Redis may take before it counts as unreachable (and the
-    /// request meets MOMENTUM_RATE_LIMIT_STORE_FAILURE).
-    #[arg(long, env = "MOMENTUM_REDIS_TIMEOUT_MS", default_value_t = 250)]
+    /// request meets MOMENTUM_RATE_LIMIT_STORE_FAILURE); 1 to 60000.
+    #[arg(
+        long,
+        env = "MOMENTUM_REDIS_TIMEOUT_MS",
+        default_value_t = 250,
+        value_parser = within::<u64>(1..=60_000)
+    )]
     pub redis_timeout_ms: u64,
 }
 
@@ -581,7 +957,7 @@ impl RateStoreArgs {
                 check_redis_url(&url.0)?;
                 Ok(StoreSettings::Redis(RedisSettings {
                     url: url.0.clone(),
-                    timeout: std::time::Duration::from_millis(self.redis_timeout_ms.max(1)),
+                    timeout: std::time::Duration::from_millis(self.redis_timeout_ms),
                     on_failure: self.rate_limit_store_failure,
                 }))
             }

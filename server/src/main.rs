@@ -4,11 +4,11 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
-use momentum_server::config::{Cli, Command, DatabaseArgs, HealthcheckArgs, TenantCommand};
+use momentum_server::config::{
+    self, Cli, Command, DatabaseArgs, HealthcheckArgs, LogFormat, TenantCommand,
+};
 use momentum_server::startup::{self, EmbeddedDatabase};
 use momentum_server::{api, db};
-use tracing_subscriber::EnvFilter;
 
 // glibc's allocator showed as a fifth of the server's CPU when listing 50 contacts
 // (malloc, free, malloc_consolidate): a response is built from many small values. See
@@ -16,23 +16,28 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn init_tracing() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+/// Fails, naming the variable, on a `RUST_LOG` or `MOMENTUM_LOG_FORMAT` that does not
+/// parse: a typo must not silently log something else.
+fn init_tracing() -> anyhow::Result<()> {
+    let filter = config::log_filter()?;
+    let format = LogFormat::from_env()?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if std::env::var("MOMENTUM_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing();
+    let cli = Cli::parse_naming_variables();
+    if let Err(err) = init_tracing() {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => startup::serve(args).await,
         Command::Migrate(args) => migrate(args).await,

@@ -22,6 +22,13 @@ Every setting of `momentum` is a flag and an environment variable, and this page
 the variable over the default. Values of variables that hold secrets are never shown or
 logged; prefer the variable to the flag for those, since flags show in `ps`.
 
+Values are checked, not guessed: a number outside the range its row states, an unknown
+choice, an address or a URL that does not parse, a `RUST_LOG` that is not a valid filter
+or an unknown `MOMENTUM_LOG_FORMAT` stops the start at once, with a message naming the
+variable (exit status 2 for a value the command line parser refuses, 1 otherwise). So does
+a database that lacks this release's migrations: `serve` and `worker` say to run
+`momentum migrate` instead of failing on the first query.
+
 How the settings fit together in production — the database roles and their URLs, TLS to
 PostgreSQL, PgBouncer, the operator key, several instances — is in
 [operations.md](operations.md).
@@ -35,8 +42,8 @@ const ENVIRONMENT_ONLY: &str = "\
 |---|---|---|
 | `MOMENTUM_PG_BIN` | `pg_config --bindir`, else the newest `/usr/lib/postgresql/*/bin` | Where `initdb` and `pg_ctl` are, for the embedded PostgreSQL. |
 | `PGSSLMODE`, `PGSSLROOTCERT` | `prefer`, none | libpq's `sslmode` and `sslrootcert` for a database URL that does not give them (see [operations.md](operations.md#tls-to-postgresql)). |
-| `RUST_LOG` | `info,sqlx=warn` | A tracing filter for the logs (standard error). |
-| `MOMENTUM_LOG_FORMAT` | text | `json` for one JSON object a line. Each request's lines carry its request id; secrets are never logged. |
+| `RUST_LOG` | `info,sqlx=warn` | A tracing filter for the logs (standard error). One that does not parse (such as `info,sqlx=loud`) stops the start, naming `RUST_LOG`. |
+| `MOMENTUM_LOG_FORMAT` | `text` | `text` or `json` (one JSON object a line); anything else stops the start, listing these. Each request's lines carry its request id; secrets are never logged. |
 ";
 
 /// One table cell: paragraphs kept apart, lines joined, pipes escaped.

@@ -312,6 +312,59 @@ pub async fn migrate(admin: &PgPool) -> anyhow::Result<Migrated> {
     Ok(Migrated::Current)
 }
 
+/// What to do about a database without this release's migrations.
+const RUN_MIGRATE: &str = "run `momentum migrate` with MOMENTUM_ADMIN_DATABASE_URL naming the \
+    owner role (or start `momentum serve` once with it set, which migrates at start)";
+
+/// Refuses to start `serve` or `worker` on a database that lacks a migration this release
+/// carries, saying to run `momentum migrate` (otherwise the first query fails with a SQL
+/// error about a missing relation or function, or a role check blames the role). `what`
+/// names where the pool points. A database ahead of this release (a newer release's
+/// migrations beside all of this one's) is fine; a migration applied from a changed file
+/// is left to `/readyz` to report, as before.
+pub async fn check_migrated(pool: &PgPool, what: &str) -> anyhow::Result<()> {
+    let mut tx = pool
+        .begin()
+        .await
+        .with_context(|| format!("{what}: database unreachable"))?;
+    let (exists, readable): (bool, bool) = query_as(
+        "SELECT to_regclass('_sqlx_migrations') IS NOT NULL, \
+                COALESCE(has_table_privilege(to_regclass('_sqlx_migrations'), 'SELECT'), false)",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .with_context(|| format!("{what}: cannot look for the migrations table"))?;
+    if !exists {
+        bail!("the database of {what} has not been migrated: {RUN_MIGRATE}");
+    }
+    if !readable {
+        bail!(
+            "the database role of {what} cannot read the migrations table (_sqlx_migrations): \
+             it is not a member of momentum_app (GRANT momentum_app TO <role>), or the \
+             database has not been migrated: {RUN_MIGRATE}"
+        );
+    }
+    let state = MigrationState::read(&mut tx).await?;
+    let _ = tx.commit().await;
+    if !state.missing.is_empty() {
+        let ahead = if state.unknown.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (it also has migrations this release does not know: {}; its history and \
+                 this release's diverged)",
+                list(&state.unknown)
+            )
+        };
+        bail!(
+            "the database of {what} lacks migrations this release needs ({}){ahead}: \
+             {RUN_MIGRATE}",
+            list(&state.missing)
+        );
+    }
+    Ok(())
+}
+
 /// Refuses to serve through a role that could read across tenants: a superuser or a
 /// BYPASSRLS role ignores row-level security, and the tables' owner can switch it off.
 pub async fn check_runtime_role(pool: &PgPool) -> anyhow::Result<()> {

@@ -126,6 +126,7 @@ impl Application {
         settings: HttpSettings,
     ) -> anyhow::Result<Self> {
         db::check_runtime_role(&pool).await?;
+        db::check_migrated(&pool, "DATABASE_URL").await?;
         crate::webhooks::secrets::check_key(&pool, &settings.secret_key).await?;
         let credential_session = match &direct {
             Some(direct) => listen_session(direct.clone(), DIRECT_URL).await?,

@@ -6,6 +6,7 @@
 
 mod batch;
 mod broadcast;
+mod config;
 mod connections;
 mod deadlines;
 mod definer;
