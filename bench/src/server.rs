@@ -43,6 +43,8 @@ impl Server {
                 "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
             )
             .env("MOMENTUM_LISTEN", addr.to_string())
+            // Several servers run side by side; none is scraped.
+            .env("MOMENTUM_ADMIN_LISTEN", "off")
             .env("MOMENTUM_DB_POOL_SIZE", pool_size.to_string())
             .env(
                 "MOMENTUM_RATE_LIMITS",

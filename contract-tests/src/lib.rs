@@ -129,6 +129,8 @@ async fn try_serve(
             idempotency_ttl: momentum_server::api::idempotency::DEFAULT_TTL,
             trash: Default::default(),
             secret_key,
+            // In process there is no admin listener: the tests read the counters here.
+            public_metrics: true,
         },
     )
     .await?;

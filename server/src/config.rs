@@ -345,6 +345,20 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub secrets: SecretKeyArgs,
 
+    #[command(flatten)]
+    pub admin: AdminArgs,
+
+    /// Serve `/metrics` on the public listener (MOMENTUM_LISTEN) too, beside the admin
+    /// listener's. Off by default: the series name operations, tenants' traffic and the
+    /// build, for the operator's eyes only.
+    #[arg(
+        long,
+        env = "MOMENTUM_PUBLIC_METRICS",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub public_metrics: bool,
+
     /// Address to listen on: `host:port`, the host an IP address or a name.
     #[arg(
         long,
@@ -551,6 +565,17 @@ pub struct ServeArgs {
     pub trash: TrashArgs,
 }
 
+/// The admin listener, for Prometheus and probes.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Address of the admin listener, which serves `/metrics` (Prometheus text),
+    /// `/healthz` and `/readyz` for monitoring and probes, apart from the API; `off` turns
+    /// it off. Keep it off the public network. An address that cannot be listened on
+    /// stops the start.
+    #[arg(long, env = "MOMENTUM_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
+    pub admin_listen: String,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
     #[command(flatten)]
@@ -564,6 +589,9 @@ pub struct WorkerArgs {
 
     #[command(flatten)]
     pub secrets: SecretKeyArgs,
+
+    #[command(flatten)]
+    pub admin: AdminArgs,
 
     /// Maximum number of database connections (1 to 10000).
     #[arg(

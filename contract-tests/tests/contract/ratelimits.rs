@@ -99,7 +99,7 @@ async fn one_request_over_the_quota_gets_exactly_one_429_and_passes_after_retry_
     assert_eq!(limited, 2.0, "and each refusal");
     let served = metric(
         &app,
-        "momentum_http_requests_total{operation=\"contacts_list\",status=\"429\"}",
+        "momentum_http_requests_total{operation=\"contacts_list\",status_class=\"4xx\"}",
     )
     .await;
     assert_eq!(served, 1.0);
@@ -253,7 +253,7 @@ async fn an_address_over_its_quota_costs_no_database_lookup_however_many_keys_it
         valid.push(resp.status().as_u16());
     }
     assert_eq!(valid, [200, 200, 429]);
-    let lookups = "momentum_auth_lookups_total";
+    let lookups = "momentum_auth_cache_misses_total";
     let before = metric(&app, lookups).await;
     let mut statuses = Vec::new();
     for _ in 0..10 {

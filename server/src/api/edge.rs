@@ -11,6 +11,7 @@
 //! against its client address ([`operations::path_class`]), so no method gets past the
 //! rate limits.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use super::operations::{self, Operation};
 use super::responses::{self, ErrorDetail, ErrorEnvelope, REQUEST_ID_HEADER};
 use crate::domain::FieldError;
 use crate::error::{AppError, ErrorCode};
-use crate::metrics::Metrics;
+use crate::metrics::{HttpOperation, Metrics};
 use crate::ratelimit::{
     self, Class, ClientIp, Key, RateLimiter, Slot, TrustedProxies, Unavailable,
 };
@@ -55,9 +56,35 @@ impl<E: Endpoint> Middleware<E> for Edge {
             max_body_bytes: self.max_body_bytes,
             request_timeout: self.request_timeout,
             limits: Arc::clone(&self.limits),
-            metrics: Arc::clone(&self.metrics),
+            http_metrics: Arc::new(HttpMetrics::new(&self.metrics)),
             trusted_proxies: Arc::clone(&self.trusted_proxies),
         }
+    }
+}
+
+/// Every operation's request series, looked up by operationId without allocating (the
+/// labels are resolved once per operation and status class).
+struct HttpMetrics {
+    operations: HashMap<&'static str, HttpOperation>,
+    /// Requests outside the document's operations.
+    unmatched: HttpOperation,
+}
+
+impl HttpMetrics {
+    fn new(metrics: &Arc<Metrics>) -> Self {
+        Self {
+            operations: operations::all()
+                .iter()
+                .map(|op| (op.id, metrics.http_operation(op.id)))
+                .collect(),
+            unmatched: metrics.http_operation("unmatched"),
+        }
+    }
+
+    fn of(&self, operation: Option<&Operation>) -> &HttpOperation {
+        operation
+            .and_then(|op| self.operations.get(op.id))
+            .unwrap_or(&self.unmatched)
     }
 }
 
@@ -66,7 +93,7 @@ pub struct EdgeEndpoint<E> {
     max_body_bytes: usize,
     request_timeout: Duration,
     limits: Arc<RateLimiter>,
-    metrics: Arc<Metrics>,
+    http_metrics: Arc<HttpMetrics>,
     trusted_proxies: Arc<TrustedProxies>,
 }
 
@@ -257,11 +284,9 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         if head {
             resp = without_body(resp).await;
         }
-        self.metrics.request(
-            operation.map_or("unmatched", |op| op.id),
-            resp.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        self.http_metrics
+            .of(operation)
+            .observe(resp.status().as_u16(), started.elapsed().as_secs_f64());
         if traced {
             span.record("http.response.status_code", resp.status().as_u16());
             // As OpenTelemetry's HTTP conventions have it for a server: a 4xx is the

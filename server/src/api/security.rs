@@ -64,7 +64,8 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
             .get::<ClientIp>()
             .map_or(IpAddr::from([127, 0, 0, 1]), |ip| ip.0),
     );
-    if state.auth.needs_lookup(token) {
+    let cached = state.auth.cached(token);
+    if matches!(cached, Some(false)) {
         // The address first: one already out of quota gets its 429 without the lookup,
         // so keys made up at random cannot each cost a database query. A valid key is
         // refused here only while its address is out of quota and its lookup is not
@@ -74,7 +75,9 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
             Ok(None) => {}
             Err(unavailable) => return Err(unavailable_error(req, unavailable)),
         }
-        state.metrics.auth_lookup();
+        state.metrics.auth_cache_miss();
+    } else if matches!(cached, Some(true)) {
+        state.metrics.auth_cache_hit();
     }
     let authenticated = state.auth.authenticate(token).await;
     // A valid credential counts against its own quota and its tenant's ceiling (which

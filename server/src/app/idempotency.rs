@@ -82,7 +82,7 @@ pub async fn claim(
         credential_id,
         key: key.to_owned(),
     };
-    match claim {
+    let claimed = match claim {
         Claim::Run => Ok(Claimed::Run(held)),
         Claim::Existing(row) if row.fingerprint != fingerprint => {
             Err(AppError::IdempotencyKeyReused)
@@ -91,7 +91,15 @@ pub async fn claim(
         Claim::Existing(row) => {
             open(row, &state.secret_key, &held.sealed_to()).map(Claimed::Replay)
         }
+    };
+    match &claimed {
+        Ok(Claimed::Replay(_)) => state.metrics.idempotency_replay(),
+        Err(AppError::IdempotencyKeyReused | AppError::IdempotencyKeyInUse) => {
+            state.metrics.idempotency_conflict();
+        }
+        _ => {}
     }
+    claimed
 }
 
 /// Keeps the answer of the request that holds the key for its retries: its `status`,

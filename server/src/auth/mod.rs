@@ -212,9 +212,15 @@ impl Authenticator {
     /// address before such a lookup, so that keys made up at random cannot each cost a
     /// query.
     pub fn needs_lookup(&self, token: &str) -> bool {
-        PresentedKey::parse(token).is_some_and(|presented| {
+        matches!(self.cached(token), Some(false))
+    }
+
+    /// `None` for a token that is not well formed, else whether its lookup of the
+    /// current generation is cached (`Some(false)`: [`Self::needs_lookup`]).
+    pub fn cached(&self, token: &str) -> Option<bool> {
+        PresentedKey::parse(token).map(|presented| {
             let current = self.generation.load(Ordering::SeqCst);
-            !matches!(
+            matches!(
                 self.cache.get(&(presented.kind, presented.public_id.to_owned())),
                 Some((generation, _)) if generation == current
             )

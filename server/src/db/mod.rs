@@ -53,10 +53,12 @@ pub mod users;
 pub mod violations;
 pub mod webhooks;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Postgres;
 
 use crate::domain::record::RecordType;
 
@@ -107,6 +109,24 @@ pub async fn connect_with(
         .connect_with(options.clone())
         .await
         .map_err(|err| tls::connect_error(&err, &options))
+}
+
+/// One of `pool`'s connections, the wait for it recorded for the pool's
+/// `momentum_db_pool_acquire_*` series ([`crate::metrics::observe_acquire`]).
+pub async fn acquire(pool: &PgPool) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+    let started = Instant::now();
+    let conn = pool.acquire().await;
+    let timed_out = matches!(conn, Err(sqlx::Error::PoolTimedOut));
+    crate::metrics::observe_acquire(pool, started.elapsed(), timed_out);
+    conn
+}
+
+/// Whether the database answers, through `pool`.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    query_scalar::<i32>("SELECT 1")
+        .fetch_one(autocommit(pool))
+        .await
+        .map(|_| ())
 }
 
 /// What [`migrate`] found and did.
@@ -394,6 +414,7 @@ pub const WORKER_FUNCTIONS: &[&str] = &[
     "purge_trash(interval, integer)",
     "webhook_plaintext_secrets(integer)",
     "idempotency_purge(integer)",
+    "webhook_due_stats()",
 ];
 
 /// The worker functions the role behind `pool` cannot run.

@@ -81,7 +81,8 @@ where
 /// Where a statement that belongs to no transaction runs: `pool` itself, or, without
 /// prepared statements, a transaction of its own on it, so that a transaction pooler
 /// keeps the statement's `Parse` and `Bind` on one server session (see the module docs).
-/// A single statement in a transaction of its own does what it does in autocommit.
+/// A single statement in a transaction of its own does what it does in autocommit. The
+/// wait for the connection is measured ([`super::acquire`]).
 pub fn autocommit(pool: &PgPool) -> Autocommit<'_> {
     Autocommit(pool)
 }
@@ -101,14 +102,19 @@ impl<'p> Executor<'p> for Autocommit<'p> {
         'p: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        if prepared_statements() {
-            return self.0.fetch_many(query);
-        }
-        let pool = self.0.clone();
+        let pool = self.0;
+        // The rows are collected before they are handed on, so the connection (taken
+        // here, its wait measured) is not borrowed by the stream that yields them.
         stream::once(async move {
-            let mut tx = pool.begin().await?;
-            let all: Vec<_> = (&mut *tx).fetch_many(query).try_collect().await?;
-            tx.commit().await?;
+            let mut conn = super::acquire(pool).await?;
+            let all: Vec<_> = if prepared_statements() {
+                (&mut *conn).fetch_many(query).try_collect().await?
+            } else {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                let all = (&mut *tx).fetch_many(query).try_collect().await?;
+                tx.commit().await?;
+                all
+            };
             Ok::<_, sqlx::Error>(stream::iter(all.into_iter().map(Ok)))
         })
         .try_flatten()
@@ -123,12 +129,13 @@ impl<'p> Executor<'p> for Autocommit<'p> {
         'p: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        if prepared_statements() {
-            return self.0.fetch_optional(query);
-        }
-        let pool = self.0.clone();
+        let pool = self.0;
         Box::pin(async move {
-            let mut tx = pool.begin().await?;
+            let mut conn = super::acquire(pool).await?;
+            if prepared_statements() {
+                return (&mut *conn).fetch_optional(query).await;
+            }
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let row = (&mut *tx).fetch_optional(query).await?;
             tx.commit().await?;
             Ok(row)

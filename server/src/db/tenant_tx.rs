@@ -46,7 +46,13 @@ impl TenantTx {
             crate::deadline::remaining(),
             traceparent.as_deref(),
         );
-        let tx = match pool.begin_with(statement).await {
+        // `Pool::begin_with`, with the wait for the connection measured apart from the
+        // BEGIN round trip (`Transaction::begin` is what `begin_with` calls).
+        let begun = match super::acquire(pool).await {
+            Ok(conn) => Transaction::begin(conn, Some(statement.into())).await,
+            Err(err) => Err(err),
+        };
+        let tx = match begun {
             Ok(tx) => tx,
             Err(err) => {
                 span.record("otel.status_code", "error");

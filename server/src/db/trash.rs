@@ -4,6 +4,7 @@
 //! time only, and cannot purge. The function keeps a day of trash whatever retention it
 //! is given. What the trash is: see the [`crate::db`] docs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{autocommit, query_scalar};
@@ -11,6 +12,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use super::periodic::{self, Job, Round};
+use crate::metrics::Metrics;
 
 /// Rows of each type one call deletes at most: short transactions, short locks.
 pub const PURGE_BATCH: i32 = 1000;
@@ -68,7 +70,13 @@ pub async fn run_round(pool: &PgPool, settings: TrashSettings) -> Result<Round, 
 /// Takes its turn at the purge every `purge_interval` (the first at once) until
 /// `stopped` turns true. Any number of processes may run this side by side: one round
 /// runs per interval across all of them, and a round's batches skip rows another holds.
-pub async fn run(pool: PgPool, settings: TrashSettings, mut stopped: watch::Receiver<bool>) {
+/// What it purges counts in `momentum_trash_purged_total`.
+pub async fn run(
+    pool: PgPool,
+    settings: TrashSettings,
+    metrics: Arc<Metrics>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(settings.purge_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -82,6 +90,7 @@ pub async fn run(pool: PgPool, settings: TrashSettings, mut stopped: watch::Rece
         match run_round(&pool, settings).await {
             Ok(Round::Ran(0) | Round::Skipped) => {}
             Ok(Round::Ran(n)) => {
+                metrics.trash_purged(n);
                 tracing::info!(purged = n, "emptied expired records from the trash");
             }
             Err(err) => tracing::warn!(error = %err, "could not purge the trash"),

@@ -2,6 +2,8 @@
 //! transaction; the worker claims across tenants through `webhook_claim_deliveries_traced` (a
 //! SECURITY DEFINER function) and records each result back in the tenant's transaction.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -531,6 +533,22 @@ pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Erro
     query_scalar("SELECT webhook_next_due()")
         .fetch_one(autocommit(pool))
         .await
+}
+
+/// The queue across tenants, by the database's clock: how many pending deliveries are
+/// due now, and for how long the oldest of them has been due (zero when none is).
+/// Through the worker's role (`webhook_due_stats`, migration 20261208100002).
+pub async fn due_stats(pool: &PgPool) -> Result<(i64, Duration), sqlx::Error> {
+    let (due, age): (i64, f64) = query_as(
+        "SELECT due, coalesce(extract(epoch FROM now() - oldest_due_at), 0)::float8 \
+           FROM webhook_due_stats()",
+    )
+    .fetch_one(autocommit(pool))
+    .await?;
+    Ok((
+        due,
+        Duration::try_from_secs_f64(age.max(0.0)).unwrap_or_default(),
+    ))
 }
 
 /// What happened to one attempt, as recorded.

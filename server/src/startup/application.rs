@@ -170,6 +170,11 @@ impl Application {
             settings.identity.last_used_flush,
         ));
         let metrics = Arc::new(Metrics::new());
+        metrics.watch_pool("api", &pool);
+        if let Some(worker_pool) = &worker_pool {
+            // Nothing new when the worker shares the API's pool.
+            metrics.watch_pool("worker", worker_pool);
+        }
         let limits = RateLimiter::from_settings(
             &settings.rate_store,
             &settings.rate_limits,
@@ -202,6 +207,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin listener's routes for this server: its metrics, and probes that answer
+    /// as the public ones do.
+    pub fn admin_routes(&self) -> impl poem::Endpoint {
+        super::admin::serve_routes(self.state.clone())
     }
 
     /// Drains before stopping: once the shutdown is asked for, `/readyz` answers 503 for
@@ -258,7 +269,12 @@ impl Application {
                     api::webhooks::endpoint_data,
                 )
                 .map_err(std::io::Error::other)?;
-                spawn_purges(worker_pool, self.settings.trash, &stopped);
+                spawn_background_work(
+                    worker_pool,
+                    self.settings.trash,
+                    &self.state.metrics,
+                    &stopped,
+                );
                 Some(tokio::spawn(worker.run(stopped, grace)))
             }
             _ => None,
@@ -320,15 +336,65 @@ pub(super) async fn drain_then_stop(
     }
 }
 
-/// The background purges, beside the webhook worker and through its role (they work
-/// across tenants): expired trash, and expired idempotency keys.
-pub(super) fn spawn_purges(
+/// The background work beside the webhook worker, through its role (it works across
+/// tenants): the purges of expired trash and of expired idempotency keys, and the
+/// webhook queue's gauges.
+pub(super) fn spawn_background_work(
     worker_pool: &PgPool,
     trash: TrashSettings,
+    metrics: &Arc<Metrics>,
     stopped: &watch::Receiver<bool>,
 ) {
-    tokio::spawn(db::trash::run(worker_pool.clone(), trash, stopped.clone()));
+    let metrics = Arc::clone(metrics);
+    tokio::spawn(db::trash::run(
+        worker_pool.clone(),
+        trash,
+        Arc::clone(&metrics),
+        stopped.clone(),
+    ));
     tokio::spawn(purge_idempotency_keys(worker_pool.clone(), stopped.clone()));
+    tokio::spawn(watch_webhook_queue(
+        worker_pool.clone(),
+        metrics,
+        stopped.clone(),
+    ));
+}
+
+/// How often the process that runs the worker reads the queue for its gauges: a scrape
+/// reads what was last read, so scrapes, however frequent, cost the database nothing.
+const QUEUE_STATS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Reads the webhook queue across tenants every [`QUEUE_STATS_INTERVAL`] into
+/// `momentum_webhook_deliveries_due` and `momentum_webhook_oldest_due_age_seconds`, until
+/// `stopped` turns true. A failed read keeps the last values (and says so once).
+pub(super) async fn watch_webhook_queue(
+    pool: PgPool,
+    metrics: Arc<Metrics>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(QUEUE_STATS_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        match db::webhooks::due_stats(&pool).await {
+            Ok((due, oldest_age)) => {
+                metrics.webhook_queue(due, oldest_age);
+                failing = false;
+            }
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(error = %err, "could not read the webhook queue for its metrics");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Expired idempotency keys of every tenant: this process's turn every 10 minutes (one

@@ -49,6 +49,9 @@ pub struct HttpSettings {
     pub trash: TrashSettings,
     /// The operator's key for secrets at rest (`MOMENTUM_SECRET_KEY`).
     pub secret_key: SecretKey,
+    /// Whether `/metrics` is served here too, beside the admin listener
+    /// (`MOMENTUM_PUBLIC_METRICS`).
+    pub public_metrics: bool,
 }
 
 impl Default for HttpSettings {
@@ -72,6 +75,7 @@ impl Default for HttpSettings {
             // A fresh key per value: fine for a test's fresh database, and `serve` always
             // sets the operator's.
             secret_key: SecretKey::generate(),
+            public_metrics: false,
         }
     }
 }
@@ -103,10 +107,16 @@ pub fn routes(state: AppState, settings: &HttpSettings) -> impl poem::Endpoint {
         metrics: Arc::clone(&state.metrics),
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
     };
-    Route::new()
+    let route = Route::new()
         .nest("/", service.with(api::idempotency::Idempotency))
-        .at("/openapi.json", get(spec))
-        .at("/metrics", get(metrics_text))
+        .at("/openapi.json", get(spec));
+    // Off: `/metrics` is an unknown path here, answered 404 like any other.
+    let route = if settings.public_metrics {
+        route.at("/metrics", get(metrics_text))
+    } else {
+        route
+    };
+    route
         .at("/docs", get(api::docs::index))
         .at("/docs/", get(api::docs::asset))
         .at("/docs/*tail", get(api::docs::asset))

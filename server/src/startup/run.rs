@@ -2,6 +2,7 @@
 //! the process run until a shutdown signal.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,10 +11,12 @@ use sqlx::PgPool;
 use crate::api;
 use crate::config::ServeArgs;
 use crate::db;
+use crate::metrics::Metrics;
 use crate::ratelimit::{self, TrustedProxies};
 use crate::serving::ConnectionLimits;
 use crate::webhooks::worker::Worker;
 
+use super::admin::{worker_routes, AdminListener};
 use super::*;
 
 /// `momentum serve`.
@@ -28,6 +31,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "MOMENTUM_DIRECT_DATABASE_URL is set without DATABASE_URL: set both (the embedded \
          PostgreSQL is reached directly)"
     );
+    // Before the database: a wrong address stops the start at once.
+    let admin = AdminListener::bind(&args.admin.admin_listen).await?;
     db::set_prepared_statements(args.pooler.db_prepared_statements);
     let embedded_dir = args
         .database
@@ -74,6 +79,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .webhooks
             .settings(args.webhook_worker, args.database.database_url.is_none())?,
         secret_key,
+        public_metrics: args.public_metrics,
     };
     if settings.webhooks.allow_private {
         tracing::info!("webhook endpoints may use private and loopback addresses (MOMENTUM_WEBHOOK_ALLOW_PRIVATE)");
@@ -120,6 +126,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .await
                     .map_err(explain_prepared_statements)?;
             tracing::info!(port = app.port(), "serving");
+            let (_admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+            admin.spawn(app.admin_routes(), async {
+                let _ = admin_stopped.await;
+            });
             let (first, second) = shutdown_signals();
             app.with_shutdown_drain(drain, second)
                 .run_until_stopped(first, grace)
@@ -146,6 +156,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     Application::build_with_worker_pool(pool, worker_pool, &args.listen, settings)
                         .await?;
                 announce(&args.listen, app.port(), &demo);
+                let (_admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+                admin.spawn(app.admin_routes(), async {
+                    let _ = admin_stopped.await;
+                });
                 let (first, second) = shutdown_signals();
                 app.with_shutdown_drain(drain, second)
                     .run_until_stopped(first, grace)
@@ -180,6 +194,8 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
             "MOMENTUM_WORKER_DATABASE_URL",
         ),
     ])?;
+    // Before the database: a wrong address stops the start at once.
+    let admin = AdminListener::bind(&args.admin.admin_listen).await?;
     db::set_prepared_statements(args.pooler.db_prepared_statements);
     let direct = args
         .pooler
@@ -202,9 +218,22 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
             None => listen_session((*pool.connect_options()).clone(), WORKER_URL).await?,
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        spawn_purges(&pool, trash, &stopped);
+        let metrics = Arc::new(Metrics::new());
+        metrics.watch_pool("worker", &pool);
+        spawn_background_work(&pool, trash, &metrics, &stopped);
         let endpoint_data = api::webhooks::endpoint_data;
-        let worker = Worker::new(pool, session, settings, key, None, endpoint_data)?;
+        let worker = Worker::new(
+            pool.clone(),
+            session,
+            settings,
+            key,
+            Some(Arc::clone(&metrics)),
+            endpoint_data,
+        )?;
+        let (_admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        admin.spawn(worker_routes(pool, worker.listening(), metrics), async {
+            let _ = admin_stopped.await;
+        });
         let worker = tokio::spawn(worker.run(stopped, grace));
         shutdown_signal().await;
         let _ = stop.send(true);

@@ -9,6 +9,7 @@
 //! sending a delivery twice (`FOR UPDATE SKIP LOCKED`). Order per endpoint is not
 //! promised: deliveries are sent concurrently, and retries overtake nothing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,8 @@ pub struct Worker {
     /// per-endpoint cap, are free for what is due behind it.
     finished: Notify,
     metrics: Option<Arc<Metrics>>,
+    /// Whether the LISTEN connection is up (`momentum worker`'s `/readyz`).
+    listening: Arc<AtomicBool>,
     /// Opens the endpoints' signing secrets.
     key: SecretKey,
     endpoint_data: EndpointData,
@@ -82,15 +85,22 @@ impl Worker {
             settings,
             client,
             metrics,
+            listening: Arc::new(AtomicBool::new(false)),
             key,
             endpoint_data,
         }))
+    }
+
+    /// `true` while the worker's LISTEN connection is up: the flag, to read while it runs.
+    pub fn listening(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.listening)
     }
 
     /// Runs until `stop` turns true, then waits up to `grace` for requests in flight
     /// (those not finished are sent again by a later claim).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, grace: Duration) {
         let mut listener = self.listen().await;
+        self.listening.store(listener.is_some(), Ordering::SeqCst);
         tracing::info!(
             concurrency = self.settings.concurrency,
             listening = listener.is_some(),
@@ -106,6 +116,7 @@ impl Worker {
             }
             if listener.is_none() && relisten.due() {
                 listener = self.listen().await;
+                self.listening.store(listener.is_some(), Ordering::SeqCst);
                 relisten.outcome(listener.is_some());
             }
             let claimed = tokio::select! {
@@ -131,6 +142,7 @@ impl Worker {
                         // is found by the claim that follows the next LISTEN.
                         tracing::warn!("webhook worker lost its LISTEN connection");
                         listener = None;
+                        self.listening.store(false, Ordering::SeqCst);
                         relisten.outcome(false);
                     }
                 }
@@ -143,6 +155,7 @@ impl Worker {
                 "webhook worker stopped with requests in flight; they will be sent again"
             );
         }
+        self.listening.store(false, Ordering::SeqCst);
         tracing::info!("webhook worker stopped");
     }
 
@@ -188,8 +201,15 @@ impl Worker {
                 },
             };
             let worker = Arc::clone(self);
+            let in_flight = self.metrics.as_ref().map(|m| m.webhook_in_flight().clone());
+            if let Some(gauge) = &in_flight {
+                gauge.inc();
+            }
             tokio::spawn(async move {
                 worker.deliver(claim).await;
+                if let Some(gauge) = in_flight {
+                    gauge.dec();
+                }
                 drop(permit);
                 worker.finished.notify_one();
             });
@@ -321,14 +341,20 @@ impl Worker {
         // Disabling fails the endpoint's pending deliveries, this one included if it is
         // to be retried: it must come after the attempt has set this delivery's status.
         repo::record_attempt(&mut tx, claim, &attempt, next).await?;
+        let mut disabled = None;
         if let Some(reason) = disable_for {
             if let Some(row) = repo::disable(&mut tx, claim.endpoint_id, reason).await? {
                 tracing::info!(endpoint_id = %row.id, reason, "webhook endpoint disabled");
                 let endpoint = (self.endpoint_data)(row);
                 events::emit(&mut tx, EventType::WebhookEndpointDisabled, &endpoint).await?;
+                disabled = Some(reason);
             }
         }
-        tx.commit().await
+        tx.commit().await?;
+        if let (Some(reason), Some(metrics)) = (disabled, &self.metrics) {
+            metrics.webhook_endpoint_disabled(reason);
+        }
+        Ok(())
     }
 
     /// The secrets that sign this delivery, opened: the current one, and the previous

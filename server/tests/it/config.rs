@@ -33,6 +33,8 @@ fn run(args: &[&str], vars: &[(&str, &str)]) -> (bool, String) {
         .env("DATABASE_URL", UNREACHABLE)
         .env("MOMENTUM_SECRET_KEY", TEST_SECRET_KEY)
         .env("MOMENTUM_LISTEN", "127.0.0.1:0")
+        // These runs go on side by side: none may take the default admin port.
+        .env("MOMENTUM_ADMIN_LISTEN", "127.0.0.1:0")
         .env("MOMENTUM_DATA_DIR", &data_dir)
         .envs(vars.iter().copied())
         .stdout(Stdio::null())
@@ -85,6 +87,8 @@ fn every_impossible_setting_stops_the_start_naming_its_variable() {
         ("serve", "MOMENTUM_LISTEN", "8080", "host:port"),
         ("serve", "MOMENTUM_LISTEN", "127.0.0.1:99999", "host:port"),
         ("healthcheck", "MOMENTUM_LISTEN", "localhost", "host:port"),
+        ("serve", "MOMENTUM_ADMIN_LISTEN", "nonsense", "host:port"),
+        ("worker", "MOMENTUM_ADMIN_LISTEN", "9464", "host:port"),
         ("serve", "MOMENTUM_MAX_BODY_BYTES", "0", ""),
         (
             "serve",

@@ -248,6 +248,7 @@ const WORKER_ONLY: &[&str] = &[
     "webhook_secret_keys()",
     "idempotency_purge(integer)",
     "webhook_claim_deliveries_traced(integer,interval,integer)",
+    "webhook_due_stats()",
 ];
 
 fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
@@ -400,6 +401,7 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
             WORKER_ONLY[6],
             format!("SELECT * FROM webhook_claim_deliveries_traced({huge}, {century}, {huge})"),
         ),
+        (WORKER_ONLY[7], "SELECT * FROM webhook_due_stats()".into()),
     ];
     for (function, call) in worker_calls {
         cases.push(Case {

@@ -124,10 +124,10 @@ fn the_compose_file_runs_the_whole_topology_with_settings_the_binary_knows() {
             }
         }
         // Long-running services are health-checked: their own test, or the image's
-        // HEALTHCHECK (`momentum healthcheck`). The worker serves no HTTP.
+        // HEALTHCHECK (`momentum healthcheck`); the worker's asks its admin listener.
         let one_shot = service["restart"].as_str() == Some("no");
         let disabled = service["healthcheck"]["disable"].as_bool() == Some(true);
-        if !one_shot && name != "worker" {
+        if !one_shot {
             assert!(!disabled, "{name} runs for good and must be health-checked");
             assert!(
                 !service["healthcheck"]["test"].is_null()

@@ -13,6 +13,7 @@ mod definer;
 mod deploy;
 mod faults;
 mod identity;
+mod observability;
 mod periodic;
 mod pgbouncer;
 mod rls;

@@ -174,6 +174,7 @@ impl Served {
             .env_remove("MOMENTUM_DB_PREPARED_STATEMENTS")
             .env("MOMENTUM_SECRET_KEY", TEST_SECRET_KEY)
             .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MOMENTUM_ADMIN_LISTEN", "off")
             .env("MOMENTUM_WEBHOOK_ALLOW_PRIVATE", "true")
             .env("MOMENTUM_RATE_LIMITS", RATE_LIMITS)
             .envs(vars.iter().copied())

@@ -57,6 +57,7 @@ impl Server {
             .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
             .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
             .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MOMENTUM_ADMIN_LISTEN", "off")
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())

@@ -30,7 +30,8 @@ fn serve_with_env(args: &[&str], user: &str, vars: &[(&str, Option<&str>)]) -> (
         .args(args)
         .env("DATABASE_URL", url)
         .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
-        .env("MOMENTUM_LISTEN", "127.0.0.1:0");
+        .env("MOMENTUM_LISTEN", "127.0.0.1:0")
+        .env("MOMENTUM_ADMIN_LISTEN", "off");
     for (name, value) in vars {
         match value {
             Some(value) => command.env(name, value),
@@ -141,6 +142,7 @@ async fn run_on_fresh_database(args: &[&str], user: &str, vars: &[(&str, &str)])
         .env_remove("MOMENTUM_WORKER_DATABASE_URL")
         .env("MOMENTUM_SECRET_KEY", TEST_SECRET_KEY)
         .env("MOMENTUM_LISTEN", "127.0.0.1:0")
+        .env("MOMENTUM_ADMIN_LISTEN", "off")
         .envs(vars.iter().copied())
         .output()
         .expect("run momentum");

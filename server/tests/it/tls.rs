@@ -366,6 +366,7 @@ fn spawn_serve(port: u16, urls: [&str; 3]) -> Server {
         .env("MOMENTUM_WORKER_DATABASE_URL", urls[2])
         .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
         .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MOMENTUM_ADMIN_LISTEN", "off")
         .env("RUST_LOG", "info")
         .env("MOMENTUM_LOG_FORMAT", "json")
         .stdout(Stdio::null())

@@ -3,10 +3,12 @@
 //! and live ones are kept. Only the worker's role may run `purge_trash`; the API's
 //! runtime role cannot purge at all.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use momentum_server::db::embedded::{OWNER_ROLE, RUNTIME_ROLE, WORKER_ROLE};
 use momentum_server::db::{self, tenants, trash};
+use momentum_server::metrics::Metrics;
 use momentum_server::testing::postgres::Disposable;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -369,7 +371,13 @@ async fn the_purge_job_runs_at_once_and_stops_when_told() {
         retention: RETENTION,
         purge_interval: Duration::from_secs(3600),
     };
-    let job = tokio::spawn(trash::run(db.worker.clone(), settings, stopped));
+    let metrics = Arc::new(Metrics::new());
+    let job = tokio::spawn(trash::run(
+        db.worker.clone(),
+        settings,
+        Arc::clone(&metrics),
+        stopped,
+    ));
     let owner = db.owner.clone();
     crate::support::eventually(Duration::from_secs(10), "the first purge", || {
         let owner = owner.clone();
@@ -381,6 +389,12 @@ async fn the_purge_job_runs_at_once_and_stops_when_told() {
         .await
         .expect("the job stops when told")
         .unwrap();
+    assert!(
+        metrics
+            .render()
+            .contains("\nmomentum_trash_purged_total 1\n"),
+        "the purged record is counted"
+    );
 }
 
 /// A runtime-role transaction pinned to `tenant`.

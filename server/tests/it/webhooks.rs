@@ -42,21 +42,23 @@ pub fn worker_url(database_url: &str) -> String {
 }
 
 /// `momentum serve` on `database_url` (the worker on [`worker_url`]), with `env` set
-/// too; returns once `/healthz` answers.
+/// over the defaults; returns once `/healthz` answers.
 pub async fn start_with(database_url: &str, port: u16, env: &[(&str, &str)]) -> Momentum {
     let child = Command::new(env!("CARGO_BIN_EXE_momentum"))
         .arg("serve")
         .env("DATABASE_URL", database_url)
         .env("MOMENTUM_WORKER_DATABASE_URL", worker_url(database_url))
-        .envs(env.iter().copied())
         .env_remove("MOMENTUM_ADMIN_DATABASE_URL")
         .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
         .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MOMENTUM_ADMIN_LISTEN", "off")
         .env("MOMENTUM_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("MOMENTUM_WEBHOOK_RETRY_SCHEDULE", "200ms,".repeat(60))
         .env("MOMENTUM_WEBHOOK_TIMEOUT_SECS", "2")
         .env("MOMENTUM_WEBHOOK_POLL_MS", "100")
         .env("RUST_LOG", "warn")
+        // Last, so a test's own values win over the defaults above.
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .expect("start momentum");
