@@ -123,6 +123,8 @@ fn spawn_serve(database_url: &str, port: u16, env: &[(&str, &str)], stderr: Stdi
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         .env("MOMENTUM_SECRET_KEY", crate::serve::TEST_SECRET_KEY)
         .env("MOMENTUM_LISTEN", format!("127.0.0.1:{port}"))
+        // Several servers run at once: none takes the default admin port.
+        .env("MOMENTUM_ADMIN_LISTEN", "off")
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
@@ -398,6 +400,7 @@ fn an_endpoint_that_is_not_an_http_url_stops_the_start_naming_the_variable() {
         .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", "collector.internal:4318")
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env("MOMENTUM_ADMIN_LISTEN", "off")
         .output()
         .expect("run momentum");
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -1,7 +1,8 @@
 //! The outbox survives a crash: `momentum serve` is killed with SIGKILL while deliveries
 //! are pending, and after a restart every event is delivered, under its own `webhook-id`;
 //! killed in the middle of concurrent writes, it loses no acknowledged change and no
-//! event, and leaves nothing half-written.
+//! event, and leaves nothing half-written; and events committed while the worker claims
+//! are sent at once, none left waiting for its lease to run out.
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -173,6 +174,62 @@ async fn after_a_sigkill_and_a_restart_every_pending_event_is_delivered() {
             "webhook-id {id} is one of the events"
         );
     }
+}
+
+/// A claimed delivery is sent at once, never left for its lease to run out. Events
+/// committed while the worker is claiming (eight writers at once) are each delivered
+/// once, long before the first lease (the 60 s timeout plus 10 s) could have expired: a
+/// claim that leased rows without returning them would hold those back for 70 s.
+#[tokio::test]
+async fn events_committed_during_a_claim_are_sent_at_once_not_when_the_lease_runs_out() {
+    let (tenant, database_url) = tenant_database("Race", "owner@race.example").await;
+    let port = free_port();
+    let receiver_port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let seen = receiver_on(receiver_port, false);
+    let _server = start_with(
+        &database_url,
+        port,
+        &[("MOMENTUM_WEBHOOK_TIMEOUT_SECS", "60")],
+    )
+    .await;
+    create_hook(&http, &base, &tenant.api_key, receiver_port).await;
+
+    let (writers, each) = (8, 25);
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (http, base, key) = (http.clone(), base.clone(), tenant.api_key.clone());
+        tasks.push(tokio::spawn(async move {
+            let emails = (0..each).map(move |i| format!("w{w}-{i}@race.example"));
+            create_contacts(&http, &base, &key, "Race", emails).await;
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    let expected = writers * each;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let delivered = seen.lock().unwrap().len();
+        if delivered >= expected {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{delivered} of {expected} deliveries within 30 s: the rest were leased for 70 s \
+             and not sent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ids: HashSet<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(ids.len(), expected, "each event delivered once");
 }
 
 /// Every item of a list operation, page by page.
