@@ -60,7 +60,7 @@ CREATE OR REPLACE FUNCTION emit_event(p_type text, p_data jsonb) RETURNS uuid
 -- context. SECURITY DEFINER as the claim itself: the worker has no tenant yet. The join
 -- is on the event's key, `(tenant_id, id)`.
 --
--- A copy of the claim's body, not a call to it: a statement that selected from the
+-- The claim's body itself, not a call to the old claim: a statement that selected from the
 -- (VOLATILE) claim and joined events would read events with its own snapshot, older than
 -- the claim's, and drop every delivery whose event committed in between. Those would be
 -- leased and never returned to the worker, so sent only once the lease ran out (25 s
@@ -154,3 +154,33 @@ REVOKE ALL ON FUNCTION webhook_claim_deliveries_traced(integer, interval, intege
     FROM PUBLIC, momentum_app;
 GRANT EXECUTE ON FUNCTION webhook_claim_deliveries_traced(integer, interval, integer)
     TO momentum_worker;
+
+-- The three-argument claim, for servers of the previous release, is now the traced claim
+-- without its last column, so the claim's body exists once. A projection of one function
+-- call reads nothing else, so it has no second snapshot to miss rows with. Same
+-- signature and results; CREATE OR REPLACE keeps its grants (20261202100003).
+CREATE OR REPLACE FUNCTION webhook_claim_deliveries(p_limit integer, p_lease interval, p_per_endpoint integer)
+    RETURNS TABLE (
+        delivery_id      uuid,
+        claim_id         uuid,
+        tenant_id        uuid,
+        endpoint_id      uuid,
+        endpoint_enabled boolean,
+        url              text,
+        secret           text,
+        previous_secret  text,
+        event_id         uuid,
+        event_type       text,
+        event_data       jsonb,
+        event_created_at timestamptz,
+        step             integer,
+        manual           boolean
+    )
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+        SELECT c.delivery_id, c.claim_id, c.tenant_id, c.endpoint_id, c.endpoint_enabled,
+               c.url, c.secret, c.previous_secret, c.event_id, c.event_type, c.event_data,
+               c.event_created_at, c.step, c.manual
+          FROM public.webhook_claim_deliveries_traced(p_limit, p_lease, p_per_endpoint) c
+    $$;
