@@ -128,6 +128,11 @@ async fn try_serve(
             webhooks,
             idempotency_ttl: momentum_server::api::idempotency::DEFAULT_TTL,
             trash: Default::default(),
+            // Prompt, so a test sees an expired sandbox purged within a second.
+            sandboxes: momentum_server::db::sandboxes::SandboxSettings {
+                purge_interval: Duration::from_millis(300),
+                ..Default::default()
+            },
             secret_key,
             // In process there is no admin listener: the tests read the counters here.
             public_metrics: true,

@@ -229,9 +229,24 @@ pub enum TenantCommand {
         /// The owner user's email.
         #[arg(long, default_value = "owner@example.com")]
         owner_email: String,
+        /// `demo` also loads the demo data set (10 companies, 30 contacts, 15 leads across
+        /// the default pipeline's stages, 20 activities, 10 associations): the same data
+        /// as a sandbox made with `"seed": "demo"`.
+        #[arg(long, value_enum, default_value_t = Seed::None)]
+        seed: Seed,
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+/// What a new tenant starts with besides its default pipeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Seed {
+    /// Nothing else.
+    #[default]
+    None,
+    /// The demo data set.
+    Demo,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -563,6 +578,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub trash: TrashArgs,
+
+    #[command(flatten)]
+    pub sandboxes: SandboxArgs,
 }
 
 /// The admin listener, for Prometheus and probes.
@@ -626,6 +644,9 @@ pub struct WorkerArgs {
 
     #[command(flatten)]
     pub trash: TrashArgs,
+
+    #[command(flatten)]
+    pub sandboxes: SandboxArgs,
 }
 
 /// How webhooks are sent.
@@ -781,6 +802,42 @@ impl TrashArgs {
         crate::db::trash::TrashSettings {
             retention: Duration::from_secs(self.trash_retention_days * DAY),
             purge_interval: Duration::from_secs(self.trash_purge_interval_secs),
+        }
+    }
+}
+
+/// Sandboxes (`POST /v1/sandboxes`): how many a tenant may hold, and how often the
+/// process that runs the webhook worker purges expired ones.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Live (unexpired) sandboxes a tenant may hold at once (0 to 1000; 0 turns making
+    /// sandboxes off). The database holds no tenant to more than 1000.
+    #[arg(
+        long,
+        env = "MOMENTUM_SANDBOXES_MAX",
+        default_value_t = 10,
+        value_parser = within::<u32>(0..=1000)
+    )]
+    pub sandboxes_max: u32,
+
+    /// Seconds between two runs of the purge of expired sandboxes (each with all its
+    /// data): one round per interval across every process that runs the worker; a process
+    /// also takes a turn at start. 1 to 86400 (a day).
+    #[arg(
+        long,
+        env = "MOMENTUM_SANDBOXES_PURGE_INTERVAL_SECS",
+        default_value_t = 300,
+        value_parser = within::<u64>(1..=DAY)
+    )]
+    pub sandboxes_purge_interval_secs: u64,
+}
+
+impl SandboxArgs {
+    /// The settings; their ranges were checked as they were parsed.
+    pub fn settings(&self) -> crate::db::sandboxes::SandboxSettings {
+        crate::db::sandboxes::SandboxSettings {
+            max_live: self.sandboxes_max,
+            purge_interval: std::time::Duration::from_secs(self.sandboxes_purge_interval_secs),
         }
     }
 }

@@ -73,8 +73,9 @@ async fn main() -> ExitCode {
         Command::Tenant(TenantCommand::Create {
             name,
             owner_email,
+            seed,
             database,
-        }) => create_tenant(&name, &owner_email, database).await,
+        }) => create_tenant(&name, &owner_email, seed, database).await,
     };
     // After the drain: the spans of the last requests and webhook attempts are queued.
     if let Some(traces) = traces {
@@ -137,7 +138,13 @@ async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_tenant(name: &str, owner_email: &str, args: DatabaseArgs) -> anyhow::Result<()> {
+async fn create_tenant(
+    name: &str,
+    owner_email: &str,
+    seed: config::Seed,
+    args: DatabaseArgs,
+) -> anyhow::Result<()> {
+    let demo = seed == config::Seed::Demo;
     let name = name.trim();
     anyhow::ensure!(
         (1..=200).contains(&name.chars().count()),
@@ -152,13 +159,14 @@ async fn create_tenant(name: &str, owner_email: &str, args: DatabaseArgs) -> any
     let tenant = match &args.admin_database_url {
         Some(url) => {
             let admin = admin_pool(url).await?;
-            let tenant = db::tenants::provision(&admin, name, &email).await;
+            let tenant = db::tenants::provision_seeded(&admin, name, &email, demo).await;
             admin.close().await;
             tenant?
         }
         None => {
             let embedded = EmbeddedDatabase::open(&args.data_dir).await?;
-            let tenant = db::tenants::provision(&embedded.admin, name, &email).await;
+            let tenant =
+                db::tenants::provision_seeded(&embedded.admin, name, &email, demo).await;
             embedded.close().await;
             tenant?
         }

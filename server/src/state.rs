@@ -31,6 +31,8 @@ pub struct AppState {
     pub idempotency_ttl: Duration,
     /// Seals the webhook signing secrets the API makes.
     pub secret_key: SecretKey,
+    /// How many sandboxes a tenant may hold.
+    pub sandboxes: crate::db::sandboxes::SandboxSettings,
     /// Set once a shutdown is asked for: `/readyz` answers 503 from then on, so a load
     /// balancer stops sending requests while those it still sends are served.
     pub draining: Arc<AtomicBool>,

@@ -25,6 +25,7 @@ pub mod operations;
 pub mod pagination;
 pub mod pipelines;
 pub mod responses;
+pub mod sandboxes;
 pub mod search;
 pub mod security;
 pub mod system;
@@ -60,6 +61,10 @@ pub enum ApiTags {
     Users,
     /// API keys: created with their secret shown once, listed, revoked (`admin`).
     ApiKeys,
+    /// Disposable tenants made from this one's configuration, optionally with demo data,
+    /// for contract-testing pipelines and trials; purged with all their data when they
+    /// expire (`admin`).
+    Sandboxes,
     /// QR-code device login and the session tokens it issues.
     Auth,
     /// Who did what to users, keys, tokens and QR sessions (`admin`).
@@ -138,6 +143,7 @@ use events::EventsApi;
 use leads::LeadsApi;
 use merging::MergingApi;
 use pipelines::PipelinesApi;
+use sandboxes::SandboxesApi;
 use search::SearchApi;
 use system::SystemApi;
 use users::UsersApi;
@@ -158,6 +164,7 @@ apis!(
     ),
     UsersApi,
     ApiKeysApi,
+    SandboxesApi,
     AuthApi,
     AuditApi,
     WebhooksApi,

@@ -27,6 +27,7 @@ pub mod leads;
 pub mod merges;
 pub mod page;
 pub mod pipelines;
+pub mod sandboxes;
 pub mod search;
 pub mod system;
 pub mod users;

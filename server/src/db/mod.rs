@@ -40,6 +40,7 @@ pub mod periodic;
 pub mod pipelines;
 pub mod qr;
 pub mod record;
+pub mod sandboxes;
 pub mod search;
 #[cfg(test)]
 mod sql_guard;

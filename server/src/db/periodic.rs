@@ -1,6 +1,7 @@
-//! Periodic background jobs that every worker process runs (the purges of the trash and
-//! of expired idempotency keys), coordinated through the database so that across any
-//! number of processes each job runs one round per interval, not one per process.
+//! Periodic background jobs that every worker process runs (the purges of the trash, of
+//! expired idempotency keys and of expired sandboxes), coordinated through the database
+//! so that across any number of processes each job runs one round per interval, not one
+//! per process.
 //!
 //! Before a round, a process claims it: table `periodic_jobs` holds, per job, when its
 //! last round started, and the claim moves that forward only if it is at least nine
@@ -28,6 +29,8 @@ pub enum Job {
     TrashPurge,
     /// [`crate::db::idempotency`]: expired idempotency keys.
     IdempotencyPurge,
+    /// [`crate::db::sandboxes`]: expired sandboxes, with all their data.
+    SandboxPurge,
 }
 
 impl Job {
@@ -36,6 +39,7 @@ impl Job {
         match self {
             Self::TrashPurge => "trash_purge",
             Self::IdempotencyPurge => "idempotency_purge",
+            Self::SandboxPurge => "sandbox_purge",
         }
     }
 }

@@ -70,6 +70,18 @@ impl TenantTx {
         self.tenant_id
     }
 
+    /// Pins `tenant_id` for the rest of the transaction in place of the tenant it began
+    /// with. Only [`crate::db::sandboxes`] does this, to write a sandbox it has just made
+    /// in the same transaction as the parent's reads, so a failure leaves neither behind.
+    pub(super) async fn repin(&mut self, tenant_id: Uuid) -> AppResult<()> {
+        super::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(tenant_id.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        self.tenant_id = tenant_id;
+        Ok(())
+    }
+
     /// Shows trashed contacts, companies, leads and activities to the rest of this
     /// transaction. Row-level security hides them otherwise (the `hide_trashed` policy, see
     /// migration `20261129200001_trash.sql` and the [`crate::db`] docs); only reads with

@@ -28,6 +28,18 @@ pub async fn provision(
     name: &str,
     owner_email: &str,
 ) -> anyhow::Result<ProvisionedTenant> {
+    provision_seeded(admin, name, owner_email, false).await
+}
+
+/// [`provision`], and with `demo` the demo data set in the same transaction: the
+/// `seed_demo` SQL function a sandbox made with `"seed": "demo"` runs too, so the CLI and
+/// the API load the same data.
+pub async fn provision_seeded(
+    admin: &PgPool,
+    name: &str,
+    owner_email: &str,
+    demo: bool,
+) -> anyhow::Result<ProvisionedTenant> {
     let tenant_id = Uuid::now_v7();
     let user_id = Uuid::now_v7();
     let key = NewApiKey::generate();
@@ -68,6 +80,13 @@ pub async fn provision(
     .execute(&mut *tx)
     .await
     .context("cannot create the API key")?;
+    if demo {
+        query("SELECT seed_demo($1)")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .context("cannot load the demo data")?;
+    }
     tx.commit().await?;
     Ok(ProvisionedTenant {
         tenant_id,

@@ -194,6 +194,7 @@ impl Application {
                 webhooks: settings.webhooks.clone(),
                 idempotency_ttl: settings.idempotency_ttl,
                 secret_key: settings.secret_key.clone(),
+                sandboxes: settings.sandboxes,
                 draining: Arc::new(AtomicBool::new(false)),
             },
             settings,
@@ -272,6 +273,7 @@ impl Application {
                 spawn_background_work(
                     worker_pool,
                     self.settings.trash,
+                    self.settings.sandboxes,
                     &self.state.metrics,
                     &stopped,
                 );
@@ -337,11 +339,12 @@ pub(super) async fn drain_then_stop(
 }
 
 /// The background work beside the webhook worker, through its role (it works across
-/// tenants): the purges of expired trash and of expired idempotency keys, and the
-/// webhook queue's gauges.
+/// tenants): the purges of expired trash, of expired idempotency keys and of expired
+/// sandboxes, and the webhook queue's gauges.
 pub(super) fn spawn_background_work(
     worker_pool: &PgPool,
     trash: TrashSettings,
+    sandboxes: crate::db::sandboxes::SandboxSettings,
     metrics: &Arc<Metrics>,
     stopped: &watch::Receiver<bool>,
 ) {
@@ -353,6 +356,11 @@ pub(super) fn spawn_background_work(
         stopped.clone(),
     ));
     tokio::spawn(purge_idempotency_keys(worker_pool.clone(), stopped.clone()));
+    tokio::spawn(db::sandboxes::run(
+        worker_pool.clone(),
+        sandboxes.purge_interval,
+        stopped.clone(),
+    ));
     tokio::spawn(watch_webhook_queue(
         worker_pool.clone(),
         metrics,

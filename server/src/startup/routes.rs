@@ -47,6 +47,9 @@ pub struct HttpSettings {
     pub idempotency_ttl: Duration,
     /// The trash's retention; purged by the process that runs the webhook worker.
     pub trash: TrashSettings,
+    /// How many sandboxes a tenant may hold, and how often expired ones are purged (by
+    /// the process that runs the webhook worker).
+    pub sandboxes: crate::db::sandboxes::SandboxSettings,
     /// The operator's key for secrets at rest (`MOMENTUM_SECRET_KEY`).
     pub secret_key: SecretKey,
     /// Whether `/metrics` is served here too, beside the admin listener
@@ -72,6 +75,7 @@ impl Default for HttpSettings {
             webhooks: WebhookSettings::default(),
             idempotency_ttl: api::idempotency::DEFAULT_TTL,
             trash: TrashSettings::default(),
+            sandboxes: Default::default(),
             // A fresh key per value: fine for a test's fresh database, and `serve` always
             // sets the operator's.
             secret_key: SecretKey::generate(),

@@ -75,6 +75,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rate_store: args.rate_store.settings()?,
         idempotency_ttl: Duration::from_secs(args.idempotency_ttl_secs),
         trash: args.trash.settings(),
+        sandboxes: args.sandboxes.settings(),
         webhooks: args
             .webhooks
             .settings(args.webhook_worker, args.database.database_url.is_none())?,
@@ -206,6 +207,7 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     let embedded_dir = embedded.then_some(args.database.data_dir.as_path());
     let key = secret_key(&args.secrets, embedded_dir)?;
     let trash = args.trash.settings();
+    let sandboxes = args.sandboxes.settings();
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms);
     let run = |pool: PgPool, what: &'static str| async move {
@@ -220,7 +222,7 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(Metrics::new());
         metrics.watch_pool("worker", &pool);
-        spawn_background_work(&pool, trash, &metrics, &stopped);
+        spawn_background_work(&pool, trash, sandboxes, &metrics, &stopped);
         let endpoint_data = api::webhooks::endpoint_data;
         let worker = Worker::new(
             pool.clone(),
