@@ -5582,6 +5582,392 @@ when deleted, and are found by the search.*/
             value.parse()
         }
     }
+    /**A sandbox: a tenant of its own, made from this tenant's configuration, purged with
+all its data at `expires_at`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "Sandbox",
+    ///  "description": "A sandbox: a tenant of its own, made from this tenant's configuration, purged with\nall its data at `expires_at`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "expires_at",
+    ///    "id",
+    ///    "name",
+    ///    "owner_user_id",
+    ///    "seed"
+    ///  ],
+    ///  "properties": {
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "expires_at": {
+    ///      "description": "When the worker deletes the sandbox and everything in it; its keys stop working\nthen.",
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "description": "The sandbox's tenant id.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "name": {
+    ///      "type": "string"
+    ///    },
+    ///    "owner_user_id": {
+    ///      "description": "The sandbox's owner, a user of the sandbox (not of this tenant).",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "seed": {
+    ///      "$ref": "#/components/schemas/SandboxSeed"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Sandbox {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /**When the worker deletes the sandbox and everything in it; its keys stop working
+then.*/
+        pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///The sandbox's tenant id.
+        pub id: ::uuid::Uuid,
+        pub name: ::std::string::String,
+        ///The sandbox's owner, a user of the sandbox (not of this tenant).
+        pub owner_user_id: ::uuid::Uuid,
+        pub seed: SandboxSeed,
+    }
+    impl ::std::convert::From<&Sandbox> for Sandbox {
+        fn from(value: &Sandbox) -> Self {
+            value.clone()
+        }
+    }
+    impl Sandbox {
+        pub fn builder() -> builder::Sandbox {
+            Default::default()
+        }
+    }
+    /**A new sandbox.
+
+`seed`: Default: `none`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SandboxCreate",
+    ///  "description": "A new sandbox.\n\n`seed`: Default: `none`.",
+    ///  "type": "object",
+    ///  "properties": {
+    ///    "expires_in": {
+    ///      "description": "Seconds until the sandbox is deleted with all its data: 60 to 2592000 (30 days).\nDefault: 86400 (a day).",
+    ///      "type": "integer",
+    ///      "format": "int64",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "name": {
+    ///      "description": "Default: `Sandbox`.",
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "seed": {
+    ///      "$ref": "#/components/schemas/SandboxSeed"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct SandboxCreate {
+        /**Seconds until the sandbox is deleted with all its data: 60 to 2592000 (30 days).
+Default: 86400 (a day).*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_in: ::std::option::Option<i64>,
+        ///Default: `Sandbox`.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub seed: ::std::option::Option<SandboxSeed>,
+    }
+    impl ::std::convert::From<&SandboxCreate> for SandboxCreate {
+        fn from(value: &SandboxCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::default::Default for SandboxCreate {
+        fn default() -> Self {
+            Self {
+                expires_in: Default::default(),
+                name: Default::default(),
+                seed: Default::default(),
+            }
+        }
+    }
+    impl SandboxCreate {
+        pub fn builder() -> builder::SandboxCreate {
+            Default::default()
+        }
+    }
+    ///A new sandbox and its owner's key in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SandboxCreatedEnvelope",
+    ///  "description": "A new sandbox and its owner's key in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/SandboxWithSecret"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SandboxCreatedEnvelope {
+        pub data: SandboxWithSecret,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&SandboxCreatedEnvelope> for SandboxCreatedEnvelope {
+        fn from(value: &SandboxCreatedEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl SandboxCreatedEnvelope {
+        pub fn builder() -> builder::SandboxCreatedEnvelope {
+            Default::default()
+        }
+    }
+    ///One sandbox in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SandboxEnvelope",
+    ///  "description": "One sandbox in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Sandbox"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SandboxEnvelope {
+        pub data: Sandbox,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&SandboxEnvelope> for SandboxEnvelope {
+        fn from(value: &SandboxEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl SandboxEnvelope {
+        pub fn builder() -> builder::SandboxEnvelope {
+            Default::default()
+        }
+    }
+    ///A page of sandboxes in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SandboxList",
+    ///  "description": "A page of sandboxes in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/Sandbox"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SandboxList {
+        pub data: ::std::vec::Vec<Sandbox>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&SandboxList> for SandboxList {
+        fn from(value: &SandboxList) -> Self {
+            value.clone()
+        }
+    }
+    impl SandboxList {
+        pub fn builder() -> builder::SandboxList {
+            Default::default()
+        }
+    }
+    ///What a sandbox starts with besides the copied configuration.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "What a sandbox starts with besides the copied configuration.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "none",
+    ///    "demo"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum SandboxSeed {
+        #[serde(rename = "none")]
+        None,
+        #[serde(rename = "demo")]
+        Demo,
+    }
+    impl ::std::convert::From<&Self> for SandboxSeed {
+        fn from(value: &SandboxSeed) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for SandboxSeed {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::None => f.write_str("none"),
+                Self::Demo => f.write_str("demo"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for SandboxSeed {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "none" => Ok(Self::None),
+                "demo" => Ok(Self::Demo),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SandboxSeed {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for SandboxSeed {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SandboxSeed {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A new sandbox with its owner's key: the only time the key is shown.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "SandboxWithSecret",
+    ///  "description": "A new sandbox with its owner's key: the only time the key is shown.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "owner_email",
+    ///    "sandbox",
+    ///    "secret"
+    ///  ],
+    ///  "properties": {
+    ///    "owner_email": {
+    ///      "description": "The owner's email: your user's, or `owner@sandbox.invalid` for a service key.",
+    ///      "type": "string"
+    ///    },
+    ///    "sandbox": {
+    ///      "$ref": "#/components/schemas/Sandbox"
+    ///    },
+    ///    "secret": {
+    ///      "description": "The sandbox owner's API key, `mk_<public id>_<secret>`, with every scope in the\nsandbox and nowhere else, expiring with it. Store it now: it cannot be shown\nagain.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SandboxWithSecret {
+        ///The owner's email: your user's, or `owner@sandbox.invalid` for a service key.
+        pub owner_email: ::std::string::String,
+        pub sandbox: Sandbox,
+        /**The sandbox owner's API key, `mk_<public id>_<secret>`, with every scope in the
+sandbox and nowhere else, expiring with it. Store it now: it cannot be shown
+again.*/
+        pub secret: ::std::string::String,
+    }
+    impl ::std::convert::From<&SandboxWithSecret> for SandboxWithSecret {
+        fn from(value: &SandboxWithSecret) -> Self {
+            value.clone()
+        }
+    }
+    impl SandboxWithSecret {
+        pub fn builder() -> builder::SandboxWithSecret {
+            Default::default()
+        }
+    }
     /**One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the
 record as its own `GET` returns it, named by `type`.
 
@@ -15476,6 +15862,480 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Sandbox {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            expires_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            owner_user_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            seed: ::std::result::Result<super::SandboxSeed, ::std::string::String>,
+        }
+        impl ::std::default::Default for Sandbox {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    expires_at: Err("no value supplied for expires_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    name: Err("no value supplied for name".to_string()),
+                    owner_user_id: Err(
+                        "no value supplied for owner_user_id".to_string(),
+                    ),
+                    seed: Err("no value supplied for seed".to_string()),
+                }
+            }
+        }
+        impl Sandbox {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn owner_user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for owner_user_id: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn seed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SandboxSeed>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.seed = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for seed: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Sandbox> for super::Sandbox {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Sandbox,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    expires_at: value.expires_at?,
+                    id: value.id?,
+                    name: value.name?,
+                    owner_user_id: value.owner_user_id?,
+                    seed: value.seed?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Sandbox> for Sandbox {
+            fn from(value: super::Sandbox) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    expires_at: Ok(value.expires_at),
+                    id: Ok(value.id),
+                    name: Ok(value.name),
+                    owner_user_id: Ok(value.owner_user_id),
+                    seed: Ok(value.seed),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SandboxCreate {
+            expires_in: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            seed: ::std::result::Result<
+                ::std::option::Option<super::SandboxSeed>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for SandboxCreate {
+            fn default() -> Self {
+                Self {
+                    expires_in: Ok(Default::default()),
+                    name: Ok(Default::default()),
+                    seed: Ok(Default::default()),
+                }
+            }
+        }
+        impl SandboxCreate {
+            pub fn expires_in<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_in = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_in: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn seed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SandboxSeed>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.seed = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for seed: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SandboxCreate> for super::SandboxCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SandboxCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    expires_in: value.expires_in?,
+                    name: value.name?,
+                    seed: value.seed?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SandboxCreate> for SandboxCreate {
+            fn from(value: super::SandboxCreate) -> Self {
+                Self {
+                    expires_in: Ok(value.expires_in),
+                    name: Ok(value.name),
+                    seed: Ok(value.seed),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SandboxCreatedEnvelope {
+            data: ::std::result::Result<super::SandboxWithSecret, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for SandboxCreatedEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl SandboxCreatedEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SandboxWithSecret>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SandboxCreatedEnvelope>
+        for super::SandboxCreatedEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SandboxCreatedEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SandboxCreatedEnvelope>
+        for SandboxCreatedEnvelope {
+            fn from(value: super::SandboxCreatedEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SandboxEnvelope {
+            data: ::std::result::Result<super::Sandbox, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for SandboxEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl SandboxEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Sandbox>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SandboxEnvelope> for super::SandboxEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SandboxEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SandboxEnvelope> for SandboxEnvelope {
+            fn from(value: super::SandboxEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SandboxList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Sandbox>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for SandboxList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl SandboxList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Sandbox>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SandboxList> for super::SandboxList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SandboxList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SandboxList> for SandboxList {
+            fn from(value: super::SandboxList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SandboxWithSecret {
+            owner_email: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            sandbox: ::std::result::Result<super::Sandbox, ::std::string::String>,
+            secret: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for SandboxWithSecret {
+            fn default() -> Self {
+                Self {
+                    owner_email: Err("no value supplied for owner_email".to_string()),
+                    sandbox: Err("no value supplied for sandbox".to_string()),
+                    secret: Err("no value supplied for secret".to_string()),
+                }
+            }
+        }
+        impl SandboxWithSecret {
+            pub fn owner_email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_email: {}", e)
+                    });
+                self
+            }
+            pub fn sandbox<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Sandbox>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.sandbox = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for sandbox: {}", e)
+                    });
+                self
+            }
+            pub fn secret<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.secret = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for secret: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SandboxWithSecret> for super::SandboxWithSecret {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SandboxWithSecret,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    owner_email: value.owner_email?,
+                    sandbox: value.sandbox?,
+                    secret: value.secret?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SandboxWithSecret> for SandboxWithSecret {
+            fn from(value: super::SandboxWithSecret) -> Self {
+                Self {
+                    owner_email: Ok(value.owner_email),
+                    sandbox: Ok(value.sandbox),
+                    secret: Ok(value.secret),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct SearchHit {
             activity: ::std::result::Result<
                 ::std::option::Option<super::Activity>,
@@ -20804,6 +21664,92 @@ let response = client.stages_update()
 ```*/
     pub fn stages_update(&self) -> builder::StagesUpdate<'_> {
         builder::StagesUpdate::new(self)
+    }
+    /**List sandboxes
+
+This tenant's sandboxes, keyset-paginated in creation order; an expired one stays
+listed until the worker's next purge.
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/sandboxes`
+
+Arguments:
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
+- `limit`: Page size, 1-200 (default 50).
+```ignore
+let response = client.sandboxes_list()
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn sandboxes_list(&self) -> builder::SandboxesList<'_> {
+        builder::SandboxesList::new(self)
+    }
+    /**Create a sandbox
+
+Makes a new tenant from this one's configuration: pipelines and stages, custom
+field definitions and association labels, and webhook endpoints copied disabled
+with new signing secrets; none of the records. With `"seed": "demo"` it also holds
+the demo data set. Returns the sandbox and, this once, its owner's key. A tenant
+holds at most `MOMENTUM_SANDBOXES_MAX` live sandboxes (10 by default; `409` with
+detail code `sandbox_limit` beyond); a sandbox makes no sandboxes (`422`, detail
+code `sandbox_in_sandbox`). Recorded in the audit log.
+
+Rate limit: the `admin` class.
+
+Sends a `POST` request to `/v1/sandboxes`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.sandboxes_create()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn sandboxes_create(&self) -> builder::SandboxesCreate<'_> {
+        builder::SandboxesCreate::new(self)
+    }
+    /**Get a sandbox
+
+Rate limit: the `admin` class.
+
+Sends a `GET` request to `/v1/sandboxes/{id}`
+
+Arguments:
+- `id`: The sandbox's id (its tenant id).
+```ignore
+let response = client.sandboxes_get()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn sandboxes_get(&self) -> builder::SandboxesGet<'_> {
+        builder::SandboxesGet::new(self)
+    }
+    /**Delete a sandbox
+
+Deletes the sandbox and everything in it at once; its keys stop working at once on
+this server and within a second on every other. Recorded in the audit log.
+
+Rate limit: the `admin` class.
+
+Sends a `DELETE` request to `/v1/sandboxes/{id}`
+
+Arguments:
+- `id`: The sandbox's id (its tenant id).
+```ignore
+let response = client.sandboxes_delete()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn sandboxes_delete(&self) -> builder::SandboxesDelete<'_> {
+        builder::SandboxesDelete::new(self)
     }
     /**Search across records
 
@@ -34936,6 +35882,562 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::sandboxes_list`]
+
+[`Client::sandboxes_list`]: super::Client::sandboxes_list*/
+    #[derive(Debug, Clone)]
+    pub struct SandboxesList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> SandboxesList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/sandboxes`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SandboxList>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/sandboxes", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "sandboxes_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::sandboxes_create`]
+
+[`Client::sandboxes_create`]: super::Client::sandboxes_create*/
+    #[derive(Debug, Clone)]
+    pub struct SandboxesCreate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<::std::string::String>, String>,
+        body: Result<types::builder::SandboxCreate, String>,
+    }
+    impl<'a> SandboxesCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SandboxCreate>,
+            <V as std::convert::TryInto<types::SandboxCreate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `SandboxCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::SandboxCreate,
+            ) -> types::builder::SandboxCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/sandboxes`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::SandboxCreatedEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::SandboxCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/sandboxes", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "sandboxes_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::sandboxes_get`]
+
+[`Client::sandboxes_get`]: super::Client::sandboxes_get*/
+    #[derive(Debug, Clone)]
+    pub struct SandboxesGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> SandboxesGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/sandboxes/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SandboxEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/sandboxes/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "sandboxes_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::sandboxes_delete`]
+
+[`Client::sandboxes_delete`]: super::Client::sandboxes_delete*/
+    #[derive(Debug, Clone)]
+    pub struct SandboxesDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> SandboxesDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/sandboxes/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/sandboxes/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "sandboxes_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -27,6 +27,7 @@ pub(crate) const KEYED: &[&str] = &[
     "leads_restore",
     "pipelines_create",
     "stages_create",
+    "sandboxes_create",
     "session_tokens_revoke",
     "users_create",
     "users_deactivate",

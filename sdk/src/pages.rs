@@ -22,6 +22,7 @@ crate::pagination::paginated! {
     LeadsActivities => ActivityList, Activity;
     LeadsAssociations => RecordAssociationList, RecordAssociation;
     PipelinesList => PipelineList, Pipeline;
+    SandboxesList => SandboxList, Sandbox;
     Search => SearchResults, SearchHit;
     SessionTokensList => SessionTokenList, SessionToken;
     UsersList => UserList, User;
