@@ -165,8 +165,7 @@ async fn create_tenant(
         }
         None => {
             let embedded = EmbeddedDatabase::open(&args.data_dir).await?;
-            let tenant =
-                db::tenants::provision_seeded(&embedded.admin, name, &email, demo).await;
+            let tenant = db::tenants::provision_seeded(&embedded.admin, name, &email, demo).await;
             embedded.close().await;
             tenant?
         }

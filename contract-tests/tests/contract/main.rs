@@ -24,6 +24,7 @@ mod merge;
 mod pipelines;
 mod privileges;
 mod ratelimits;
+mod sandboxes;
 mod sdk_helpers;
 mod search;
 mod security;

@@ -118,7 +118,11 @@ impl SandboxesApi {
     /// holds at most `MOMENTUM_SANDBOXES_MAX` live sandboxes (10 by default; `409` with
     /// detail code `sandbox_limit` beyond); a sandbox makes no sandboxes (`422`, detail
     /// code `sandbox_in_sandbox`). Recorded in the audit log.
-    #[oai(path = "/sandboxes", method = "post", operation_id = "sandboxes_create")]
+    #[oai(
+        path = "/sandboxes",
+        method = "post",
+        operation_id = "sandboxes_create"
+    )]
     async fn create(
         &self,
         #[oai(scope = "Scope::Admin")] auth: Credential,
@@ -175,7 +179,11 @@ impl SandboxesApi {
     }
 
     /// Get a sandbox
-    #[oai(path = "/sandboxes/:id", method = "get", operation_id = "sandboxes_get")]
+    #[oai(
+        path = "/sandboxes/:id",
+        method = "get",
+        operation_id = "sandboxes_get"
+    )]
     async fn get(
         &self,
         #[oai(scope = "Scope::Admin")] auth: Credential,
@@ -196,7 +204,11 @@ impl SandboxesApi {
     ///
     /// Deletes the sandbox and everything in it at once; its keys stop working at once on
     /// this server and within a second on every other. Recorded in the audit log.
-    #[oai(path = "/sandboxes/:id", method = "delete", operation_id = "sandboxes_delete")]
+    #[oai(
+        path = "/sandboxes/:id",
+        method = "delete",
+        operation_id = "sandboxes_delete"
+    )]
     async fn delete(
         &self,
         #[oai(scope = "Scope::Admin")] auth: Credential,
