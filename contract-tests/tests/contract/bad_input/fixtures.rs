@@ -193,6 +193,11 @@ pub(super) async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> 
                           "to_id": company, "label_id": label_id});
         association = id(&call(app, "POST", "/v1/associations", Some(body)).await);
     }
+    let mut sandbox = String::new();
+    for name in ["first", "second"] {
+        let made = call(app, "POST", "/v1/sandboxes", Some(json!({"name": name}))).await;
+        sandbox = made["data"]["sandbox"]["id"].as_str().unwrap().to_owned();
+    }
     let association_body = json!({"from_type": "contact", "from_id": contact,
                                   "to_type": "lead", "to_id": lead});
 
@@ -214,6 +219,7 @@ pub(super) async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> 
             ("custom-fields", custom_field),
             ("association-labels", label),
             ("associations", association),
+            ("sandboxes", sandbox),
         ]),
         headers: BTreeMap::from([(
             "x-poll-secret",

@@ -63,6 +63,7 @@ fn kind_of(op: &str, path: &str, slot: &str) -> &'static str {
             Some("custom-fields") => "custom_field",
             Some("association-labels") => "label",
             Some("associations") => "association",
+            Some("sandboxes") => "sandbox",
             other => panic!("{op}: no kind for `{{id}}` under {other:?}: add it"),
         },
         other => panic!("{op}: no kind for the id slot `{other}`: add it"),
@@ -106,6 +107,7 @@ fn body_for(op: &str, b: &World, b_stages: &[Uuid], hook_url: &str) -> Option<Va
                                         "to_type": "company", "to_id": b["company"]}),
         "contacts_merge" => json!({"duplicate_id": b["contact"]}),
         "companies_merge" => json!({"duplicate_id": b["company"]}),
+        "sandboxes_create" => json!({"name": "B's sandbox"}),
         _ => return None,
     })
 }

@@ -227,6 +227,17 @@ pub(super) async fn world(http: &Http, key: &str, tag: &str, hook_url: &str) -> 
         "event",
         events["data"][0]["id"].as_str().unwrap().parse().unwrap(),
     );
+    let sandbox = http
+        .json(k, "post", "/v1/sandboxes", json!({"name": tag}))
+        .await;
+    w.insert(
+        "sandbox",
+        sandbox["data"]["sandbox"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
     w.insert("owner", owner);
     (w, stages)
 }
