@@ -9,18 +9,20 @@
 -- three SECURITY DEFINER functions below, which take the parent from the pinned tenant
 -- (`current_tenant_id()`), never from an argument, and bound what they are asked.
 --
--- `id` is the sandbox's tenant id. The primary key leads with the parent's `tenant_id`
--- like every key of a tenant table; `sandboxes_id_key` is a global lookup, needed by the
--- functions to tell whether a tenant *is* a sandbox (a sandbox makes no sandboxes) and
--- by the cascade from the sandbox's `tenants` row. Deleting the sandbox's tenant row
--- (delete, purge) deletes every row of it through the `ON DELETE CASCADE` of every tenant
--- table, and this row with it.
+-- `id` is the sandbox's tenant id. Every key of this table leads with the parent's
+-- `tenant_id` like those of every tenant table, and the one foreign key is to the
+-- parent's own row (it-test `rls.rs` holds both rules): the sandbox's `tenants` row is
+-- tied to this row by the functions below, which write and delete both together, not by
+-- a foreign key that would cross tenants. `sandboxes_id_idx` (not unique: the `tenants`
+-- primary key already makes the id unique) lets them tell whether a tenant *is* a
+-- sandbox, and a sandbox makes no sandboxes. Deleting the sandbox's `tenants` row deletes
+-- every row of it through the `ON DELETE CASCADE` of every tenant table.
 --
 -- Expand only: a new table and new functions the previous release never uses.
 
 CREATE TABLE sandboxes (
     tenant_id     uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-    id            uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id            uuid NOT NULL,
     name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     seed          text NOT NULL CHECK (seed IN ('none', 'demo')),
     -- The sandbox's owner user, in the sandbox's tenant (so no foreign key from here).
@@ -28,10 +30,10 @@ CREATE TABLE sandboxes (
     expires_at    timestamptz NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT sandboxes_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT sandboxes_id_key UNIQUE (id),
     CONSTRAINT sandboxes_not_self CHECK (tenant_id <> id)
 );
 CREATE INDEX sandboxes_tenant_created_idx ON sandboxes (tenant_id, created_at, id);
+CREATE INDEX sandboxes_id_idx ON sandboxes (id);
 -- The worker's purge: the expired ones first, across tenants.
 CREATE INDEX sandboxes_expires_idx ON sandboxes (expires_at);
 ALTER TABLE sandboxes ENABLE ROW LEVEL SECURITY;
@@ -90,13 +92,12 @@ CREATE FUNCTION sandbox_delete(p_id uuid) RETURNS boolean
     SET search_path = pg_catalog, pg_temp
     AS $$
     BEGIN
-        DELETE FROM public.tenants t
-         WHERE t.id = p_id
-           AND EXISTS (SELECT 1 FROM public.sandboxes s
-                        WHERE s.id = p_id AND s.tenant_id = public.current_tenant_id());
+        DELETE FROM public.sandboxes s
+         WHERE s.id = p_id AND s.tenant_id = public.current_tenant_id();
         IF NOT FOUND THEN
             RETURN false;
         END IF;
+        DELETE FROM public.tenants t WHERE t.id = p_id;
         PERFORM pg_notify('momentum_credentials', '');
         RETURN true;
     END
@@ -112,12 +113,16 @@ CREATE FUNCTION sandbox_purge_expired(p_limit integer) RETURNS integer
     DECLARE
         n integer;
     BEGIN
-        DELETE FROM public.tenants t WHERE t.id IN (
-            SELECT s.id FROM public.sandboxes s
-             WHERE s.expires_at <= now()
-             ORDER BY s.expires_at
-             LIMIT least(greatest(p_limit, 0), 100)
-               FOR UPDATE SKIP LOCKED);
+        WITH expired AS (
+            DELETE FROM public.sandboxes s WHERE s.id IN (
+                SELECT e.id FROM public.sandboxes e
+                 WHERE e.expires_at <= now()
+                 ORDER BY e.expires_at
+                 LIMIT least(greatest(p_limit, 0), 100)
+                   FOR UPDATE SKIP LOCKED)
+            RETURNING s.id
+        )
+        DELETE FROM public.tenants t WHERE t.id IN (SELECT id FROM expired);
         GET DIAGNOSTICS n = ROW_COUNT;
         IF n > 0 THEN
             PERFORM pg_notify('momentum_credentials', '');

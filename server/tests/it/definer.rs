@@ -122,6 +122,7 @@ struct TenantB {
     token: Uuid,
     approved_qr: Uuid,
     consumed_qr: Uuid,
+    sandbox: Uuid,
 }
 
 async fn exec(owner: &PgPool, sql: &str, tenant: Uuid, ids: &[Uuid]) {
@@ -146,8 +147,8 @@ async fn seed_b(owner: &PgPool) -> TenantB {
             .fetch_one(owner)
             .await
             .unwrap();
-    let [contact, twin, company, lead, activity, token, endpoint, event, delivery] =
-        [(); 9].map(|()| Uuid::now_v7());
+    let [contact, twin, company, lead, activity, token, endpoint, event, delivery, sandbox] =
+        [(); 10].map(|()| Uuid::now_v7());
     let (approved_qr, consumed_qr) = (Uuid::new_v4(), Uuid::new_v4());
     let hash = "decode(repeat('ab', 32), 'hex')";
     for (sql, ids) in [
@@ -215,6 +216,16 @@ async fn seed_b(owner: &PgPool) -> TenantB {
             ),
             vec![approved_qr, consumed_qr, b.user_id],
         ),
+        // B's sandbox: its own tenant, and B's row naming it.
+        (
+            "INSERT INTO tenants (id, name) SELECT $2, 'Bravo sandbox' WHERE $1 IS NOT NULL",
+            vec![sandbox],
+        ),
+        (
+            "INSERT INTO sandboxes (tenant_id, id, name, seed, owner_user_id, expires_at) \
+             VALUES ($1, $2, 'Bravo sandbox', 'none', $3, now() + interval '1 day')",
+            vec![sandbox, b.user_id],
+        ),
     ] {
         exec(owner, sql, t, &ids).await;
     }
@@ -227,6 +238,7 @@ async fn seed_b(owner: &PgPool) -> TenantB {
         token,
         approved_qr,
         consumed_qr,
+        sandbox,
     }
 }
 
@@ -249,6 +261,7 @@ const WORKER_ONLY: &[&str] = &[
     "idempotency_purge(integer)",
     "webhook_claim_deliveries_traced(integer,interval,integer)",
     "webhook_due_stats()",
+    "sandbox_purge_expired(integer)",
 ];
 
 fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
@@ -375,13 +388,48 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
                   returns a trashed record, and returns a hit's type, id and display text",
         },
         Case {
+            function: "sandbox_create(uuid,text,text,uuid,interval,integer)",
+            calls: vec![
+                // B's tenant id and B's sandbox's, as the new sandbox's: taken, refused.
+                format!(
+                    "SELECT * FROM sandbox_create('{}', 'hostile', 'none', '{random}', \
+                     {century}, {huge})",
+                    b.tenant
+                ),
+                format!(
+                    "SELECT * FROM sandbox_create('{}', 'hostile', 'none', '{random}', \
+                     {century}, {huge})",
+                    b.sandbox
+                ),
+                // A new id: a sandbox of A (the pinned tenant), whatever it asks.
+                format!(
+                    "SELECT * FROM sandbox_create('{random}', 'hostile', 'demo', '{random}', \
+                     {century}, {huge})"
+                ),
+            ],
+            why: "makes a sandbox of the pinned tenant only (the parent is \
+                  `current_tenant_id()`, never an argument): a new tenant row, refused for \
+                  an id that exists, and a row in the pinned tenant; at most 30 days to live \
+                  and 1,000 live sandboxes whatever it is asked; returns the outcome and \
+                  the expiry",
+        },
+        Case {
+            function: "sandbox_delete(uuid)",
+            calls: vec![
+                format!("SELECT sandbox_delete('{}')", b.sandbox),
+                format!("SELECT sandbox_delete('{}')", b.tenant),
+            ],
+            why: "deletes only a sandbox whose row belongs to the pinned tenant; any other \
+                  id (another tenant's sandbox, a tenant that is no sandbox) is false",
+        },
+        Case {
             function: "webhook_secret_key_ids()",
             calls: vec!["SELECT * FROM webhook_secret_key_ids()".into()],
             why: "returns the ids (hashes) of the operator's keys that sealed secrets, which \
                   every server must check its own key against; nothing of any tenant",
         },
     ];
-    let worker_calls: [(&str, String); 8] = [
+    let worker_calls: [(&str, String); 9] = [
         (
             WORKER_ONLY[0],
             format!("SELECT * FROM webhook_claim_deliveries({huge}, {century}, {huge})"),
@@ -402,6 +450,10 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
             format!("SELECT * FROM webhook_claim_deliveries_traced({huge}, {century}, {huge})"),
         ),
         (WORKER_ONLY[7], "SELECT * FROM webhook_due_stats()".into()),
+        (
+            WORKER_ONLY[8],
+            format!("SELECT sandbox_purge_expired({huge})"),
+        ),
     ];
     for (function, call) in worker_calls {
         cases.push(Case {
