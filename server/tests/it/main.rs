@@ -18,6 +18,7 @@ mod periodic;
 mod pgbouncer;
 mod rls;
 mod rollout;
+mod sandboxes;
 mod serve;
 mod support;
 mod tls;
