@@ -21722,9 +21722,12 @@ Sends a `GET` request to `/v1/sandboxes/{id}`
 
 Arguments:
 - `id`: The sandbox's id (its tenant id).
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.sandboxes_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -21742,9 +21745,12 @@ Sends a `DELETE` request to `/v1/sandboxes/{id}`
 
 Arguments:
 - `id`: The sandbox's id (its tenant id).
+- `if_match`: Delete only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 ```ignore
 let response = client.sandboxes_delete()
     .id(id)
+    .if_match(if_match)
     .send()
     .await;
 ```*/
@@ -36225,12 +36231,14 @@ pub mod builder {
     pub struct SandboxesGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> SandboxesGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -36244,16 +36252,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/sandboxes/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::SandboxEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/sandboxes/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -36261,6 +36283,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -36347,12 +36372,14 @@ pub mod builder {
     pub struct SandboxesDelete<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> SandboxesDelete<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -36366,16 +36393,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `DELETE` request to `/v1/sandboxes/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<()>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/sandboxes/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -36383,6 +36424,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client

@@ -48,6 +48,7 @@ crate::conditional::conditional_reads! {
     LeadsGet => LeadEnvelope;
     PipelinesGet => PipelineEnvelope;
     StagesGet => StageEnvelope;
+    SandboxesGet => SandboxEnvelope;
     UsersGet => UserEnvelope;
     WebhookEndpointsGet => WebhookEndpointEnvelope;
 }

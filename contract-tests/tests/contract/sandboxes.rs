@@ -315,10 +315,35 @@ async fn the_parent_lists_gets_and_deletes_its_sandboxes_and_a_deleted_ones_key_
         .await
         .expect("the key works");
 
+    // A delete under a stale `If-Match` changes nothing; under the current `ETag` it runs.
+    let etag = app
+        .client
+        .sandboxes_get()
+        .id(first.sandbox.id)
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    app.client
+        .sandboxes_delete()
+        .id(first.sandbox.id)
+        .if_match("\"64b2a41c0e3d8\"")
+        .send()
+        .await
+        .refused(412, "precondition_failed");
+    first_client
+        .contacts_list()
+        .send()
+        .await
+        .expect("the key still works");
     let deleted = app
         .client
         .sandboxes_delete()
         .id(first.sandbox.id)
+        .if_match(etag)
         .send()
         .await
         .unwrap();

@@ -761,6 +761,7 @@ fn resource(path: &str) -> &'static str {
         "webhook-endpoints" => "webhook endpoint",
         "deliveries" => "delivery",
         "events" => "event",
+        "sandboxes" => "sandbox",
         _ => "record",
     }
 }

@@ -770,7 +770,7 @@ mod tests {
     }
 
     /// The schemas that carry one versioned resource, and so an `ETag`.
-    const VERSIONED_ENVELOPES: [&str; 12] = [
+    const VERSIONED_ENVELOPES: [&str; 13] = [
         "ContactEnvelope",
         "CompanyEnvelope",
         "PipelineEnvelope",
@@ -783,6 +783,7 @@ mod tests {
         "CustomFieldEnvelope",
         "AssociationLabelEnvelope",
         "AssociationEnvelope",
+        "SandboxEnvelope",
     ];
 
     fn has_header_param(op: &serde_json::Value, name: &str) -> bool {

@@ -3,15 +3,17 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch, Versioned};
 use super::pagination;
 use super::responses::{
-    envelopes, ApiResult, Create, Created, Delete, List, Meta, NoContent, Read, Success,
+    envelopes, ApiResult, Conditional, Create, Created, Delete, List, Meta, NoContent, Read,
+    Success,
 };
 use super::security::ApiKey as Credential;
 use super::types::{PathId, Text};
@@ -105,6 +107,19 @@ envelopes!(
     "A page of sandboxes in the envelope."
 );
 
+/// A sandbox never changes: its version is its creation.
+impl Versioned for Sandbox {
+    fn version(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+}
+
+impl Versioned for SandboxEnvelope {
+    fn version(&self) -> DateTime<Utc> {
+        self.data.created_at
+    }
+}
+
 pub struct SandboxesApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Sandboxes")]
@@ -191,13 +206,19 @@ impl SandboxesApi {
         request_id: Data<&RequestId>,
         /// The sandbox's id (its tenant id).
         id: Path<PathId>,
-    ) -> ApiResult<Success<SandboxEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<SandboxEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let row = sandboxes::get(&state, &auth.0, id).await?;
-        Ok(Success(SandboxEnvelope {
+        let found = SandboxEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
-        }))
+        };
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// Delete a sandbox
@@ -215,9 +236,14 @@ impl SandboxesApi {
         state: Data<&AppState>,
         /// The sandbox's id (its tenant id).
         id: Path<PathId>,
+        /// Delete only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
     ) -> ApiResult<NoContent, Delete> {
         let id = id.0.parse("id")?;
-        sandboxes::delete(&state, &auth.0, id).await?;
+        let if_match = IfMatch::parse(if_match.0)?;
+        sandboxes::delete(&state, &auth.0, id, &if_match).await?;
         Ok(NoContent)
     }
 }

@@ -16,6 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::page::{listed, Listed, PageRequest};
+use super::version::IfMatch;
 use crate::auth::Principal;
 use crate::db::sandboxes::{self as repo, NewSandbox, Outcome, Owner};
 pub use crate::db::sandboxes::{SandboxRow, SandboxSettings, SandboxSort};
@@ -25,6 +26,13 @@ use crate::domain::fields::optional_text;
 use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::state::AppState;
+
+/// A sandbox never changes: its version is its creation.
+impl super::version::Versioned for SandboxRow {
+    fn version(&self) -> chrono::DateTime<chrono::Utc> {
+        self.created_at
+    }
+}
 
 /// The longest sandbox name, in characters.
 pub const NAME_MAX: usize = 200;
@@ -165,10 +173,18 @@ pub async fn list(
     Ok(listed(&page, rows, has_more))
 }
 
-/// Deletes the sandbox `id` and all its data at once; its keys stop working on every
-/// instance.
-pub async fn delete(state: &AppState, actor: &Principal, id: Uuid) -> Result<(), AppError> {
+/// Deletes the sandbox `id` and all its data at once, if `if_match` holds; its keys stop
+/// working on every instance. The row is read without a lock: it never changes, and a
+/// concurrent delete makes `sandbox_delete` find nothing, a 404 like any missing id.
+pub async fn delete(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<(), AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    let current = repo::get(&mut tx, id).await?;
+    if_match.check(&current)?;
     if !repo::delete(&mut tx, id).await? {
         return Err(AppError::NotFound("sandbox"));
     }

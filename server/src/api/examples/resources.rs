@@ -32,6 +32,9 @@ pub const EVENT: &str = "019c80d1-18e8-72e3-b1ab-0019661e62d0";
 pub const DELIVERY: &str = "019c8a26-7c80-7bf4-89b5-f9fa85b746a6";
 pub const ATTEMPT: &str = "019c9532-ee88-7821-96f6-3074c5372b48";
 pub const AUDIT: &str = "019c9ea4-4a48-7416-b248-932b7fca2c18";
+pub const SANDBOX: &str = "019cb3a1-5c40-7d2e-9a61-3b7f0c2d9e41";
+/// The sandbox's owner: a user of the sandbox, not of Ada's tenant.
+pub const SANDBOX_OWNER: &str = "019cb3a1-5c40-7f13-8b20-6c1d4e5a7f92";
 /// What the server generates for `X-Request-Id` when the client sends none.
 pub const REQUEST: &str = "019ca930-93b8-7a67-9587-7fbdb36184cc";
 
@@ -303,6 +306,14 @@ pub fn of(name: &str) -> Option<Value> {
             "data": { "name": "Zapier sync" },
             "created_at": "2026-02-27T10:28:13.330982Z"
         }),
+        "Sandbox" => sandbox(),
+        "SandboxCreate" => json!({ "name": "ci run 1842", "expires_in": 7200, "seed": "demo" }),
+        "SandboxWithSecret" => json!({
+            "sandbox": sandbox(),
+            "owner_email": ADA_EMAIL,
+            "secret": "mk_b4r8tq2zl6nw0ycx_\
+                       9c1e3a5f7b2d4068e1f3a5c7e9b0d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c1e3f5"
+        }),
         "WebhookEndpoint" => endpoint(),
         "WebhookEndpointWithSecret" => {
             let mut endpoint = endpoint();
@@ -552,5 +563,16 @@ fn endpoint() -> Value {
         "previous_secret_expires_at": null,
         "created_at": "2026-02-19T16:33:05.640771Z",
         "updated_at": "2026-02-19T16:33:05.640771Z"
+    })
+}
+
+fn sandbox() -> Value {
+    json!({
+        "id": SANDBOX,
+        "name": "ci run 1842",
+        "seed": "demo",
+        "owner_user_id": SANDBOX_OWNER,
+        "expires_at": "2026-03-03T14:17:02.528114Z",
+        "created_at": "2026-03-03T12:17:02.528114Z"
     })
 }

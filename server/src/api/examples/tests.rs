@@ -232,6 +232,7 @@ fn the_server_takes_every_request_body_example() {
         pipelines::StageCreate,
         pipelines::StageOrder,
         pipelines::StagePatch,
+        sandboxes::SandboxCreate,
         users::UserCreate,
         users::UserPatch,
         webhooks::WebhookEndpointCreate,
