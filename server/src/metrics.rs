@@ -52,6 +52,7 @@ pub struct Metrics {
     webhook_due: IntGauge,
     webhook_oldest_due_age: Gauge,
     trash_purged: IntCounter,
+    sandboxes_purged: IntCounter,
     pool_acquire: HistogramVec,
     pool_acquire_timeouts: IntCounterVec,
     pools: Arc<PoolCollector>,
@@ -164,6 +165,10 @@ impl Metrics {
             "momentum_trash_purged_total",
             "Expired records this process purged from the trash.",
         );
+        let sandboxes_purged = counter(
+            "momentum_sandboxes_purged_total",
+            "Expired sandboxes this process deleted with all their data.",
+        );
         let pool_acquire = histogram_vec(
             "momentum_db_pool_acquire_duration_seconds",
             "Time a transaction waited for a database connection, by pool.",
@@ -205,6 +210,7 @@ impl Metrics {
             Box::new(webhook_due.clone()),
             Box::new(webhook_oldest_due_age.clone()),
             Box::new(trash_purged.clone()),
+            Box::new(sandboxes_purged.clone()),
             Box::new(pool_acquire.clone()),
             Box::new(pool_acquire_timeouts.clone()),
             Box::new(build_info),
@@ -237,6 +243,7 @@ impl Metrics {
             webhook_due,
             webhook_oldest_due_age,
             trash_purged,
+            sandboxes_purged,
             pool_acquire,
             pool_acquire_timeouts,
             pools,
@@ -320,6 +327,10 @@ impl Metrics {
 
     pub fn trash_purged(&self, records: u64) {
         self.trash_purged.inc_by(records);
+    }
+
+    pub fn sandboxes_purged(&self, sandboxes: u64) {
+        self.sandboxes_purged.inc_by(sandboxes);
     }
 
     /// Reports `pool` under `label` (`api`, `worker`): its connections at every scrape,

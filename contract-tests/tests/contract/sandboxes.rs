@@ -620,6 +620,12 @@ async fn the_worker_purges_an_expired_sandbox_with_its_data_and_its_key() {
     .await
     .unwrap();
     assert_eq!(rows, 0, "every row of the sandbox is gone");
+    let (http, url) = app.raw("/metrics");
+    let metrics = http.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("\nmomentum_sandboxes_purged_total 1\n"),
+        "{metrics}"
+    );
     kept_client
         .contacts_list()
         .send()

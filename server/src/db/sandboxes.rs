@@ -383,8 +383,13 @@ pub async fn run_round(pool: &PgPool, every: Duration) -> Result<Round, sqlx::Er
 }
 
 /// Takes its turn at the purge every `every` (the first at once) until `stopped` turns
-/// true.
-pub async fn run(pool: PgPool, every: Duration, mut stopped: tokio::sync::watch::Receiver<bool>) {
+/// true. What it purges counts in `momentum_sandboxes_purged_total`.
+pub async fn run(
+    pool: PgPool,
+    every: Duration,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -396,8 +401,11 @@ pub async fn run(pool: PgPool, every: Duration, mut stopped: tokio::sync::watch:
             return;
         }
         match run_round(&pool, every).await {
-            Ok(Round::Ran(n)) if n > 0 => tracing::info!(purged = n, "purged expired sandboxes"),
-            Ok(_) => {}
+            Ok(Round::Ran(0) | Round::Skipped) => {}
+            Ok(Round::Ran(n)) => {
+                metrics.sandboxes_purged(n);
+                tracing::info!(purged = n, "purged expired sandboxes");
+            }
             Err(err) => tracing::warn!(error = %err, "could not purge expired sandboxes"),
         }
     }

@@ -359,6 +359,7 @@ pub(super) fn spawn_background_work(
     tokio::spawn(db::sandboxes::run(
         worker_pool.clone(),
         sandboxes.purge_interval,
+        Arc::clone(&metrics),
         stopped.clone(),
     ));
     tokio::spawn(watch_webhook_queue(
