@@ -2,8 +2,8 @@
 //! one's when `MOMENTUM_PUBLIC_METRICS` asks): the process and the build, requests and
 //! latency per operation and status class, the database pools, rate-limit decisions per
 //! class (and the health of a shared rate-limit store), the credential cache, idempotency
-//! keys, the webhook queue and its attempts, and the trash purge. docs/metrics.md lists
-//! every series and what to alert on.
+//! keys, the webhook queue and its attempts, and the purges of the trash and of expired
+//! sandboxes. docs/metrics.md lists every series and what to alert on.
 //!
 //! Below everything that records (`api/`, `db/`, `webhooks/`, `auth/`): it imports none of
 //! them. Label values on the request path are resolved once and kept ([`HttpOperation`],

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use momentum_contract_tests::TestApp;
+use momentum_contract_tests::{captured_logs, TestApp};
 use momentum_sdk::types::{self, CustomFieldType, EventType, RecordType, SandboxSeed};
 use momentum_sdk::Client;
 use uuid::Uuid;
@@ -93,6 +93,11 @@ async fn a_sandbox_copies_the_configuration_with_endpoints_disabled_and_no_recor
     let expected = chrono::Utc::now() + chrono::Duration::hours(24);
     assert!((made.sandbox.expires_at - expected).num_minutes().abs() <= 1);
     let sandbox = app.client_with_key(&made.secret);
+    let secret_part = made.secret.rsplit('_').next().unwrap();
+    assert!(
+        !captured_logs().contains(secret_part),
+        "the owner's key never reaches a log line"
+    );
 
     // Pipelines and stages: the same shape, new ids.
     let shape = |pipelines: Vec<types::Pipeline>| {
