@@ -259,7 +259,7 @@ impl CustomFieldsApi {
     )]
     async fn get(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::CustomFieldsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The custom field's id.
@@ -346,7 +346,7 @@ impl CustomFieldsApi {
     )]
     async fn list(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::CustomFieldsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).

@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{autocommit, query, query_scalar};
+use super::{autocommit, query, query_as, query_scalar, TenantTx};
+use crate::error::{AppError, AppResult};
 use crate::domain::credential::NewApiKey;
 
 /// Every scope: the first key of a tenant acts for its owner with every permission.
@@ -82,4 +83,12 @@ pub async fn any_tenant(admin: &PgPool) -> anyhow::Result<bool> {
     Ok(query_scalar("SELECT EXISTS (SELECT 1 FROM tenants)")
         .fetch_one(autocommit(admin))
         .await?)
+}
+
+/// The transaction's own tenant: its id and name (row-level security shows no other).
+pub async fn current(tx: &mut TenantTx) -> AppResult<(Uuid, String)> {
+    query_as("SELECT id, name FROM tenants")
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("tenant"))
 }

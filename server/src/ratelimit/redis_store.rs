@@ -205,6 +205,19 @@ impl Store for RedisStore {
         })
     }
 
+    fn standing<'a>(&'a self, class: Class, key: &'a Key) -> StoreFuture<'a, Decision> {
+        Box::pin(async move {
+            let Some(quota) = quota_of(&self.quotas, class) else {
+                return Ok(Decision::unlimited(class));
+            };
+            // Only looking, the script answers what would be left after one more request:
+            // one less than what is left now.
+            let [_, allowed, remaining, wait] =
+                self.call(false, &[(redis_key(class, key), quota)]).await?;
+            Ok(decision(class, quota, allowed, remaining + allowed, wait))
+        })
+    }
+
     fn check<'a>(
         &'a self,
         class: Class,
