@@ -221,7 +221,11 @@ pub async fn update(
         Some(name) => optional_text("name", Some(name), NAME_MAX, false)
             .map_err(|e| AppError::Validation(vec![e]))?
             .ok_or_else(|| {
-                AppError::Validation(vec![FieldError::new("name", "required", "must not be empty")])
+                AppError::Validation(vec![FieldError::new(
+                    "name",
+                    "required",
+                    "must not be empty",
+                )])
             })?,
         None => key.name.clone(),
     };
@@ -322,7 +326,11 @@ async fn may_act_on_key(
 fn revoked() -> AppError {
     AppError::Conflict {
         message: "the API key is revoked".into(),
-        details: vec![FieldError::new("id", "revoked", "a revoked key cannot be changed")],
+        details: vec![FieldError::new(
+            "id",
+            "revoked",
+            "a revoked key cannot be changed",
+        )],
     }
 }
 

@@ -115,7 +115,11 @@ impl Scope {
     fn administrative(self) -> bool {
         matches!(
             self,
-            Self::Admin | Self::EventsRead | Self::WebhooksRead | Self::WebhooksWrite | Self::AuditRead
+            Self::Admin
+                | Self::EventsRead
+                | Self::WebhooksRead
+                | Self::WebhooksWrite
+                | Self::AuditRead
         )
     }
 
@@ -228,7 +232,12 @@ mod tests {
         assert!(!scopes.contains(&Scope::ContactsRead), "admin is not `*`");
         let member = effective(&["*".to_owned()], Some(Role::Member));
         assert!(member.contains(&Scope::CustomFieldsRead));
-        for scope in [Scope::EventsRead, Scope::WebhooksRead, Scope::WebhooksWrite, Scope::AuditRead] {
+        for scope in [
+            Scope::EventsRead,
+            Scope::WebhooksRead,
+            Scope::WebhooksWrite,
+            Scope::AuditRead,
+        ] {
             assert!(!member.contains(&scope), "{scope:?}");
         }
         let narrow = effective(&["events:read".to_owned()], None);

@@ -7,8 +7,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{autocommit, query, query_as, query_scalar, TenantTx};
-use crate::error::{AppError, AppResult};
 use crate::domain::credential::NewApiKey;
+use crate::error::{AppError, AppResult};
 
 /// Every scope: the first key of a tenant acts for its owner with every permission.
 pub const ALL_SCOPES: &str = "*";

@@ -251,7 +251,11 @@ impl RateLimiter {
             false => None,
         };
         answer.unwrap_or_else(|| {
-            let quota = self.quotas.iter().find(|(c, _)| *c == class).map(|(_, q)| *q);
+            let quota = self
+                .quotas
+                .iter()
+                .find(|(c, _)| *c == class)
+                .map(|(_, q)| *q);
             Decision::uncounted(class, quota)
         })
     }

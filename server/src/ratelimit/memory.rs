@@ -24,6 +24,9 @@ impl ClassQuota {
 
 type Limiter<C> = RateLimiter<Key, DashMapStateStore<Key>, C, StateInformationMiddleware>;
 
+/// When a key's last allowed request in a class was made, and the cells it left.
+type Seen<C> = (<C as Clock>::Instant, u32);
+
 /// One limiter per class, and one per class for tenant-wide ceilings.
 pub struct Limits<C: Clock = DefaultClock> {
     clock: C,
@@ -39,7 +42,7 @@ pub struct Limits<C: Clock = DefaultClock> {
     /// Each key's last allowed request in a class: when, and the cells it left. governor
     /// cannot be asked where a key stands without spending a cell, so
     /// [`Limits::standing`] works from this.
-    seen: Mutex<HashMap<(Class, Key), (C::Instant, u32)>>,
+    seen: Mutex<HashMap<(Class, Key), Seen<C>>>,
 }
 
 impl Limits<DefaultClock> {
@@ -104,7 +107,11 @@ impl<C: Clock + Clone> Limits<C> {
             return refused;
         }
         let burst = quota.burst.get();
-        let seen = self.seen.lock().ok().and_then(|seen| seen.get(&(class, key)).copied());
+        let seen = self
+            .seen
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(&(class, key)).copied());
         let remaining = match seen {
             Some((at, left)) => {
                 let elapsed = Duration::from(self.clock.now().duration_since(at));
@@ -203,7 +210,9 @@ impl<C: Clock + Clone> Limits<C> {
                     .find(|(c, ..)| c == class)
                     .map_or(Duration::ZERO, |(_, q, _)| q.interval() * q.burst.get())
             };
-            seen.retain(|(class, _), (at, _)| Duration::from(now.duration_since(*at)) < full(class));
+            seen.retain(|(class, _), (at, _)| {
+                Duration::from(now.duration_since(*at)) < full(class)
+            });
             seen.shrink_to_fit();
         }
     }
@@ -329,6 +338,41 @@ mod tests {
         assert!(Limits::new(&quotas(""))
             .check_tenant(Class::Write, tenant)
             .is_none());
+    }
+
+    #[test]
+    fn a_keys_standing_is_read_without_spending_and_refills_with_time() {
+        let clock = FakeRelativeClock::default();
+        // A cell every 10 s, a burst of 3.
+        let limits = Limits::with_clock(&quotas("write=6/min:3"), 0, clock.clone());
+        let key = Key::Credential(Uuid::now_v7());
+        assert_eq!(
+            limits.standing(Class::Write, &key).remaining,
+            3,
+            "never seen"
+        );
+        limits.check(Class::Write, &key);
+        limits.check(Class::Write, &key);
+        for _ in 0..3 {
+            let standing = limits.standing(Class::Write, &key);
+            assert_eq!(
+                (standing.remaining, standing.reset),
+                (1, 20),
+                "looking spends none"
+            );
+        }
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(limits.standing(Class::Write, &key).remaining, 2);
+        limits.check(Class::Write, &key);
+        limits.check(Class::Write, &key);
+        let out = limits.standing(Class::Write, &key);
+        assert_eq!((out.remaining, out.retry_after.is_some()), (0, true));
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            limits.standing(Class::Write, &key).remaining,
+            3,
+            "full, never more"
+        );
     }
 
     #[test]

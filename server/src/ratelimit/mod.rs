@@ -338,7 +338,11 @@ mod tests {
             Class::Admin
         );
         assert_eq!(
-            Class::of("webhook_endpoints_update", "patch", Some(&["webhooks:write"])),
+            Class::of(
+                "webhook_endpoints_update",
+                "patch",
+                Some(&["webhooks:write"])
+            ),
             Class::Admin
         );
     }

@@ -343,6 +343,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_keys_standing_is_read_without_spending() {
+        let redis = DisposableRedis::start().unwrap();
+        // A cell every 10 s, a burst of 3.
+        let shared = store(&redis, "write=6/min:3", 0);
+        let key = Key::Credential(Uuid::now_v7());
+        let fresh = Store::standing(&shared, Class::Write, &key).await.unwrap();
+        assert_eq!((fresh.remaining, fresh.reset), (3, 0), "never seen");
+        Store::check(&shared, Class::Write, &key, None)
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let standing = Store::standing(&shared, Class::Write, &key).await.unwrap();
+            assert_eq!(standing.remaining, 2, "looking spends none");
+        }
+        for _ in 0..2 {
+            Store::check(&shared, Class::Write, &key, None)
+                .await
+                .unwrap();
+        }
+        let out = Store::standing(&shared, Class::Write, &key).await.unwrap();
+        assert_eq!((out.remaining, out.retry_after.is_some()), (0, true));
+    }
+
+    #[tokio::test]
     async fn keys_expire_once_back_at_a_full_quota() {
         let redis = DisposableRedis::start().unwrap();
         // A cell every 100 ms, a burst of 2.
