@@ -75,8 +75,8 @@ impl From<Decision> for RateLimitStanding {
 #[derive(Debug, Clone, Object)]
 pub struct Me {
     pub tenant: MeTenant,
-    /// The user the credential acts as; `null` for a service key.
-    #[oai(nullable)]
+    /// The user the credential acts as; absent for a service key.
+    #[oai(skip_serializing_if_is_none)]
     pub user: Option<User>,
     pub credential: MeCredential,
     /// One entry per class. `auth` counts the QR login's unauthenticated calls by
@@ -98,7 +98,7 @@ pub struct MeApi;
 impl MeApi {
     /// Who am I
     ///
-    /// The tenant, the user the credential acts as (`null` for a service key), the
+    /// The tenant, the user the credential acts as (absent for a service key), the
     /// credential itself (kind, id, name, the scopes it holds now, expiry) and where it
     /// stands in each rate-limit class. Any valid API key or session token may call it:
     /// it needs no scope. It counts as one `read` request, which the `read` standing it
