@@ -6,6 +6,7 @@ use momentum_contract_tests::TestApp;
 use momentum_sdk::types;
 use uuid::Uuid;
 
+mod access;
 mod devices;
 mod keys;
 mod users;
