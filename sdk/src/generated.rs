@@ -20059,9 +20059,12 @@ Sends a `GET` request to `/v1/api-keys/{id}`
 
 Arguments:
 - `id`: The key's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.api_keys_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
@@ -20076,8 +20079,9 @@ ever be changed to do less. A scope the key does not hold is a `422` naming it
 (`extends`) or in the past is a `422`. Fewer scopes and an earlier expiry hold at
 once on this server and within a second on every other, as a revocation does. A
 key acting as a user whose role is above yours is not yours to change (`403`
-naming `id`); a revoked key is not changed (`409`). Recorded in the audit log
-(`api_key.updated`, with the previous values) unless nothing changed.
+naming `id`); a revoked key is not changed (`409`). Answers with the key's `ETag`,
+which `If-Match` takes. Recorded in the audit log (`api_key.updated`, with the
+previous values) unless nothing changed.
 
 Rate limit: the `admin` class.
 
@@ -20085,10 +20089,13 @@ Sends a `PATCH` request to `/v1/api-keys/{id}`
 
 Arguments:
 - `id`: The key's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
 - `body`
 ```ignore
 let response = client.api_keys_update()
     .id(id)
+    .if_match(if_match)
     .body(body)
     .send()
     .await;
@@ -24482,12 +24489,14 @@ pub mod builder {
     pub struct ApiKeysGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ApiKeysGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -24501,16 +24510,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/api-keys/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/api-keys/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24518,6 +24541,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24604,6 +24630,7 @@ pub mod builder {
     pub struct ApiKeysUpdate<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::ApiKeyUpdate, String>,
     }
     impl<'a> ApiKeysUpdate<'a> {
@@ -24611,6 +24638,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -24622,6 +24650,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
                 });
             self
         }
@@ -24651,8 +24692,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id, body } = self;
+            let Self { client, id, if_match, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::ApiKeyUpdate::try_from(v).map_err(|e| e.to_string())
@@ -24661,7 +24703,7 @@ pub mod builder {
             let url = format!(
                 "{}/v1/api-keys/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24669,6 +24711,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24718,6 +24763,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -34553,13 +34605,6 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -34568,13 +34613,6 @@ pub mod builder {
                     )
                 }
                 403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

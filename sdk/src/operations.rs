@@ -41,6 +41,7 @@ pub(crate) const KEYED: &[&str] = &[
 
 crate::conditional::conditional_reads! {
     ActivitiesGet => ActivityEnvelope;
+    ApiKeysGet => ApiKeyEnvelope;
     AssociationLabelsGet => AssociationLabelEnvelope;
     AssociationsGet => AssociationEnvelope;
     CompaniesGet => CompanyEnvelope;

@@ -3,21 +3,24 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch};
 use super::pagination;
 use super::responses::{
-    envelopes, Action, ApiResult, BodyAction, Create, Created, List, Meta, Read, Success,
+    envelopes, Action, ApiResult, BodyAction, Conditional, Create, Created, List, Meta, Read,
+    Success, Tagged, Update,
 };
 use super::security::ApiKey as Credential;
 use super::types::{Bounded, PathId, Str, Text};
 use super::ApiTags;
 use crate::app::api_keys::{self, ApiKeyRow, KeyInput, KeyPatch, NAME_MAX, SCOPES_MAX};
 use crate::app::page::PageRequest;
+use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
 use crate::state::AppState;
 
@@ -103,6 +106,9 @@ pub struct ApiKeyUpdate {
     /// lifetime is never extended.
     pub expires_at: Option<DateTime<Utc>>,
 }
+
+by_updated_at!(ApiKey);
+by_field!(ApiKeyEnvelope => data);
 
 impl From<ApiKeyUpdate> for KeyPatch {
     fn from(body: ApiKeyUpdate) -> Self {
@@ -202,13 +208,19 @@ impl ApiKeysApi {
         request_id: Data<&RequestId>,
         /// The key's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<ApiKeyEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<ApiKeyEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let row = api_keys::get(&state, &auth.0, id).await?;
-        Ok(Success(ApiKeyEnvelope {
+        let found = ApiKeyEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
-        }))
+        };
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// Revoke an API key
@@ -230,13 +242,13 @@ impl ApiKeysApi {
         request_id: Data<&RequestId>,
         /// The key's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<ApiKeyEnvelope>, Action> {
+    ) -> ApiResult<Tagged<Success<ApiKeyEnvelope>>, Action> {
         let id = id.0.parse("id")?;
         let row = api_keys::revoke(&state, &auth.0, id).await?;
-        Ok(Success(ApiKeyEnvelope {
+        Ok(Tagged(Success(ApiKeyEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
-        }))
+        })))
     }
 
     /// Update an API key
@@ -247,8 +259,9 @@ impl ApiKeysApi {
     /// (`extends`) or in the past is a `422`. Fewer scopes and an earlier expiry hold at
     /// once on this server and within a second on every other, as a revocation does. A
     /// key acting as a user whose role is above yours is not yours to change (`403`
-    /// naming `id`); a revoked key is not changed (`409`). Recorded in the audit log
-    /// (`api_key.updated`, with the previous values) unless nothing changed.
+    /// naming `id`); a revoked key is not changed (`409`). Answers with the key's `ETag`,
+    /// which `If-Match` takes. Recorded in the audit log (`api_key.updated`, with the
+    /// previous values) unless nothing changed.
     #[oai(
         path = "/api-keys/:id",
         method = "patch",
@@ -261,14 +274,19 @@ impl ApiKeysApi {
         request_id: Data<&RequestId>,
         /// The key's id.
         id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: Json<ApiKeyUpdate>,
-    ) -> ApiResult<Success<ApiKeyEnvelope>, BodyAction> {
+    ) -> ApiResult<Tagged<Success<ApiKeyEnvelope>>, Update> {
         let id = id.0.parse("id")?;
-        let row = api_keys::update(&state, &auth.0, id, body.0.into()).await?;
-        Ok(Success(ApiKeyEnvelope {
+        let if_match = IfMatch::parse(if_match.0)?;
+        let row = api_keys::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
+        Ok(Tagged(Success(ApiKeyEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
-        }))
+        })))
     }
 
     /// Rotate an API key

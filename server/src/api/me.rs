@@ -10,7 +10,7 @@ use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::edge::RequestId;
-use super::responses::{ApiResult, Meta, Read, Success};
+use super::responses::{ApiResult, Meta, Own, Success};
 use super::security::ApiKey;
 use super::users::User;
 use super::ApiTags;
@@ -110,7 +110,7 @@ impl MeApi {
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         req: &Request,
-    ) -> ApiResult<Success<MeEnvelope>, Read> {
+    ) -> ApiResult<Success<MeEnvelope>, Own> {
         let address = Key::Ip(
             req.extensions()
                 .get::<ClientIp>()

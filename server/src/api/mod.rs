@@ -717,14 +717,13 @@ mod tests {
     #[test]
     fn every_authenticated_operation_names_its_scope_but_the_few_any_user_may_call() {
         // Approving a QR login and managing one's own session tokens need a credential
-        // acting as a user, whatever its scopes. The search needs the read scope of any
-        // one record type, which a security requirement (all of its scopes) cannot say;
-        // the handler checks it.
+        // acting as a user, whatever its scopes; `GET /v1/me` any credential at all.
+        // (The search lists one requirement per record type's read scope: any of them.)
         let any_scope = [
             "auth_qr_sessions_approve",
             "session_tokens_list",
             "session_tokens_revoke",
-            "search",
+            "me_get",
         ];
         let doc = document();
         for (_, item) in doc["paths"].as_object().into_iter().flatten() {
@@ -778,7 +777,7 @@ mod tests {
     }
 
     /// The schemas that carry one versioned resource, and so an `ETag`.
-    const VERSIONED_ENVELOPES: [&str; 12] = [
+    const VERSIONED_ENVELOPES: [&str; 13] = [
         "ContactEnvelope",
         "CompanyEnvelope",
         "PipelineEnvelope",
@@ -791,6 +790,7 @@ mod tests {
         "CustomFieldEnvelope",
         "AssociationLabelEnvelope",
         "AssociationEnvelope",
+        "ApiKeyEnvelope",
     ];
 
     fn has_header_param(op: &serde_json::Value, name: &str) -> bool {

@@ -14,6 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::page::{listed, Listed, PageRequest};
+use super::version::{by_updated_at, IfMatch};
 use crate::auth::scopes::{self, ALL};
 use crate::auth::{Kind, Principal, Role, Scope};
 use crate::db::api_keys::{self as repo, NewKeyRow};
@@ -42,6 +43,8 @@ pub struct KeyInput {
     /// A key bound to no user.
     pub service: bool,
 }
+
+by_updated_at!(ApiKeyRow);
 
 /// Changes to a key; `None` keeps a field.
 #[derive(Debug, Clone, Default)]
@@ -200,7 +203,7 @@ pub async fn list(
     Ok(listed(&page, rows, has_more))
 }
 
-/// Changes the key `id` towards doing less: `patch`'s name, scopes the key already holds
+/// Changes the key `id`, if its version passes `if_match`, towards doing less: `patch`'s name, scopes the key already holds
 /// (wider is a 422 naming the scope), an expiry earlier than its own (later, or any
 /// while it has none but in the past, is a 422). The caller must be able to act on the
 /// key's user and, as when creating, hold every scope it names. A revoked key is not
@@ -209,11 +212,13 @@ pub async fn update(
     state: &AppState,
     actor: &Principal,
     id: Uuid,
+    if_match: &IfMatch,
     patch: KeyPatch,
 ) -> Result<ApiKeyRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let key = repo::lock(&mut tx, id).await?;
     may_act_on_key(&mut tx, actor, &key).await?;
+    if_match.check(&key)?;
     if key.revoked_at.is_some() {
         return Err(revoked());
     }

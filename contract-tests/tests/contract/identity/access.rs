@@ -266,7 +266,10 @@ async fn me_names_the_tenant_user_and_credential_and_its_standing_moves_with_req
     assert_eq!(me.credential.kind, "session_token");
     assert_eq!(me.credential.id, token.token_id);
     assert_eq!(me.credential.name, None);
-    assert_eq!(me.credential.expires_at, Some(token.expires_at));
+    assert_eq!(
+        me.credential.expires_at.map(|at| at.timestamp_micros()),
+        Some(token.expires_at.timestamp_micros())
+    );
     assert_eq!(me.credential.scopes, ["contacts:read", "contacts:write"]);
     Client::builder(&app.base_url)
         .build()
