@@ -828,11 +828,10 @@ yours. Default: the user your credential acts as.*/
     ///    "overlap_seconds": {
     ///      "description": "How long the replaced secret keeps working, in seconds: 0 (not at all) to 604800\n(7 days). Default 3600.",
     ///      "type": "integer",
-    ///      "format": "uint32",
+    ///      "format": "int64",
     ///      "maximum": 604800.0,
     ///      "minimum": 0.0,
-    ///      "x-null-is-absent": true,
-    ///      "x-unsigned": true
+    ///      "x-null-is-absent": true
     ///    }
     ///  },
     ///  "additionalProperties": false
@@ -845,7 +844,7 @@ yours. Default: the user your credential acts as.*/
         /**How long the replaced secret keeps working, in seconds: 0 (not at all) to 604800
 (7 days). Default 3600.*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-        pub overlap_seconds: ::std::option::Option<u32>,
+        pub overlap_seconds: ::std::option::Option<i64>,
     }
     impl ::std::convert::From<&ApiKeyRotate> for ApiKeyRotate {
         fn from(value: &ApiKeyRotate) -> Self {
@@ -9268,7 +9267,7 @@ re-sent with `recover` once it is enabled again.*/
         #[derive(Clone, Debug)]
         pub struct ApiKeyRotate {
             overlap_seconds: ::std::result::Result<
-                ::std::option::Option<u32>,
+                ::std::option::Option<i64>,
                 ::std::string::String,
             >,
         }
@@ -9282,7 +9281,7 @@ re-sent with `recover` once it is enabled again.*/
         impl ApiKeyRotate {
             pub fn overlap_seconds<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<u32>,
+                T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
                 self.overlap_seconds = value

@@ -16,9 +16,11 @@ use super::responses::{
     Success, Tagged, Update,
 };
 use super::security::ApiKey as Credential;
-use super::types::{Bounded, PathId, Str, Text};
+use super::types::{Bounded, Int, PathId, Str, Text};
 use super::ApiTags;
-use crate::app::api_keys::{self, ApiKeyRow, KeyInput, KeyPatch, NAME_MAX, SCOPES_MAX};
+use crate::app::api_keys::{
+    self, ApiKeyRow, KeyInput, KeyPatch, NAME_MAX, OVERLAP_MAX, SCOPES_MAX,
+};
 use crate::app::page::PageRequest;
 use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
@@ -126,8 +128,7 @@ impl From<ApiKeyUpdate> for KeyPatch {
 pub struct ApiKeyRotate {
     /// How long the replaced secret keeps working, in seconds: 0 (not at all) to 604800
     /// (7 days). Default 3600.
-    #[oai(validator(maximum(value = "604800")))]
-    pub overlap_seconds: Option<u32>,
+    pub overlap_seconds: Option<Int<0, OVERLAP_MAX>>,
 }
 
 /// A new key with its secret: the only time the secret is shown.
@@ -314,7 +315,8 @@ impl ApiKeysApi {
         body: Json<ApiKeyRotate>,
     ) -> ApiResult<Success<ApiKeyCreatedEnvelope>, BodyAction> {
         let id = id.0.parse("id")?;
-        let rotated = api_keys::rotate(&state, &auth.0, id, body.0.overlap_seconds).await?;
+        let overlap = body.0.overlap_seconds.map(|o| o.0);
+        let rotated = api_keys::rotate(&state, &auth.0, id, overlap).await?;
         Ok(Success(ApiKeyCreatedEnvelope {
             data: ApiKeyWithSecret {
                 api_key: rotated.row.into(),

@@ -58,10 +58,10 @@ pub struct KeyPatch {
 
 /// The default overlap of a rotation, in seconds: an hour, time for a deployment to
 /// switch to the new secret.
-pub const OVERLAP_DEFAULT: u32 = 3600;
+pub const OVERLAP_DEFAULT: i64 = 3600;
 /// The longest overlap, in seconds: seven days. A replaced secret is one that may have
 /// leaked; it must not live on indefinitely.
-pub const OVERLAP_MAX: u32 = 7 * 24 * 3600;
+pub const OVERLAP_MAX: i64 = 7 * 24 * 3600;
 
 /// A key just made, with its secret: the only time the secret exists outside the client.
 #[derive(Debug, Clone)]
@@ -283,14 +283,14 @@ pub async fn rotate(
     state: &AppState,
     actor: &Principal,
     id: Uuid,
-    overlap_seconds: Option<u32>,
+    overlap_seconds: Option<i64>,
 ) -> Result<CreatedKey, AppError> {
     let overlap = overlap_seconds.unwrap_or(OVERLAP_DEFAULT);
-    if overlap > OVERLAP_MAX {
+    if !(0..=OVERLAP_MAX).contains(&overlap) {
         return Err(AppError::Validation(vec![FieldError::new(
             "overlap_seconds",
             "out_of_range",
-            format!("at most {OVERLAP_MAX} seconds (7 days)"),
+            format!("0 to {OVERLAP_MAX} seconds (7 days)"),
         )]));
     }
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
@@ -300,7 +300,7 @@ pub async fn rotate(
         return Err(revoked());
     }
     let secret = NewApiKey::with_public_id(Kind::ApiKey, key.public_id.clone());
-    let until = Utc::now() + chrono::Duration::seconds(i64::from(overlap));
+    let until = Utc::now() + chrono::Duration::seconds(overlap);
     let row = repo::rotate(&mut tx, id, &secret.secret_hash, until).await?;
     let data = json!({"previous_secret_expires_at": until, "overlap_seconds": overlap});
     audit::record(&mut tx, actor, "api_key.rotated", ("api_key", id), data).await?;
