@@ -1,4 +1,5 @@
-//! `/v1/custom-fields`: typed custom field definitions (`admin`). Their rules are
+//! `/v1/custom-fields`: typed custom field definitions (read with `custom_fields:read`,
+//! changed with `admin`). Their rules are
 //! `app::custom_field_definitions`; the values records carry are checked by
 //! `app::custom_fields`.
 
