@@ -203,11 +203,11 @@ pub async fn list(
     Ok(listed(&page, rows, has_more))
 }
 
-/// Changes the key `id`, if its version passes `if_match`, towards doing less: `patch`'s name, scopes the key already holds
-/// (wider is a 422 naming the scope), an expiry earlier than its own (later, or any
-/// while it has none but in the past, is a 422). The caller must be able to act on the
-/// key's user and, as when creating, hold every scope it names. A revoked key is not
-/// changed (409). A patch that changes nothing records nothing.
+/// Changes the key `id`, if its version passes `if_match`, towards doing less: `patch`'s
+/// name, scopes the key already holds (wider is a 422 naming the scope), an expiry earlier
+/// than its own (later is a 422; so is one in the past). The caller must be able to act
+/// on the key's user and, as when creating, hold every scope it names. A revoked key is
+/// not changed (409). A patch that changes nothing records nothing.
 pub async fn update(
     state: &AppState,
     actor: &Principal,
