@@ -535,6 +535,14 @@ another live activity holds a `409` naming it. At most 16 KiB as JSON.*/
     ///      "description": "The key's public beginning, `mk_<public id>`, to recognise it by.",
     ///      "type": "string"
     ///    },
+    ///    "previous_secret_expires_at": {
+    ///      "description": "After a rotation: until when the replaced secret still works (`null` when no\nrotation happened; a time in the past once the overlap is over).",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
     ///    "revoked_at": {
     ///      "type": [
     ///        "string",
@@ -580,6 +588,12 @@ another live activity holds a `409` naming it. At most 16 KiB as JSON.*/
         pub name: ::std::string::String,
         ///The key's public beginning, `mk_<public id>`, to recognise it by.
         pub prefix: ::std::string::String,
+        /**After a rotation: until when the replaced secret still works (`null` when no
+rotation happened; a time in the past once the overlap is over).*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub previous_secret_expires_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub revoked_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         /**What the key may do; `*` is every scope. A key acting as a user never exceeds what
@@ -625,7 +639,7 @@ the user's role allows.*/
     ///      "type": "string"
     ///    },
     ///    "scopes": {
-    ///      "description": "1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,\n`pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,\n`activities:write`, `associations:read`, `associations:write`, `users:read`, `admin`,\nor `*` for all. You can grant only scopes\nyour own credential holds.",
+    ///      "description": "1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,\n`pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,\n`activities:write`, `associations:read`, `associations:write`, `users:read`,\n`custom_fields:read`, `events:read`, `webhooks:read`, `webhooks:write`,\n`audit:read`, `admin` (which holds the five before it), or `*` for all. You can grant only scopes\nyour own credential holds.",
     ///      "type": "array",
     ///      "items": {
     ///        "type": "string"
@@ -658,8 +672,9 @@ the user's role allows.*/
         pub name: ::std::string::String,
         /**1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,
 `pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,
-`activities:write`, `associations:read`, `associations:write`, `users:read`, `admin`,
-or `*` for all. You can grant only scopes
+`activities:write`, `associations:read`, `associations:write`, `users:read`,
+`custom_fields:read`, `events:read`, `webhooks:read`, `webhooks:write`,
+`audit:read`, `admin` (which holds the five before it), or `*` for all. You can grant only scopes
 your own credential holds.*/
         pub scopes: ::std::vec::Vec<::std::string::String>,
         ///`true` for a service key, bound to no user (then leave out `user_id`).
@@ -797,6 +812,124 @@ yours. Default: the user your credential acts as.*/
     }
     impl ApiKeyList {
         pub fn builder() -> builder::ApiKeyList {
+            Default::default()
+        }
+    }
+    ///How to rotate an API key.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ApiKeyRotate",
+    ///  "description": "How to rotate an API key.",
+    ///  "type": "object",
+    ///  "properties": {
+    ///    "overlap_seconds": {
+    ///      "description": "How long the replaced secret keeps working, in seconds: 0 (not at all) to 604800\n(7 days). Default 3600.",
+    ///      "type": "integer",
+    ///      "format": "int64",
+    ///      "maximum": 604800.0,
+    ///      "minimum": 0.0,
+    ///      "x-null-is-absent": true
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ApiKeyRotate {
+        /**How long the replaced secret keeps working, in seconds: 0 (not at all) to 604800
+(7 days). Default 3600.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub overlap_seconds: ::std::option::Option<i64>,
+    }
+    impl ::std::convert::From<&ApiKeyRotate> for ApiKeyRotate {
+        fn from(value: &ApiKeyRotate) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::default::Default for ApiKeyRotate {
+        fn default() -> Self {
+            Self {
+                overlap_seconds: Default::default(),
+            }
+        }
+    }
+    impl ApiKeyRotate {
+        pub fn builder() -> builder::ApiKeyRotate {
+            Default::default()
+        }
+    }
+    /**Changes to an API key, which can only ever do less: absent (or `null`) fields are
+kept.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ApiKeyUpdate",
+    ///  "description": "Changes to an API key, which can only ever do less: absent (or `null`) fields are\nkept.",
+    ///  "type": "object",
+    ///  "properties": {
+    ///    "expires_at": {
+    ///      "description": "A new expiry, in the future and, when the key has one, earlier than it: a key's\nlifetime is never extended.",
+    ///      "type": "string",
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "name": {
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "scopes": {
+    ///      "description": "1-20 scopes the key already holds (`admin` holds `custom_fields:read`,\n`events:read`, `webhooks:read`, `webhooks:write` and `audit:read`; `*` holds\nall), replacing its list. A scope the key does not hold is a `422` naming it.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      },
+    ///      "maxItems": 20,
+    ///      "minItems": 1,
+    ///      "x-null-is-absent": true
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ApiKeyUpdate {
+        /**A new expiry, in the future and, when the key has one, earlier than it: a key's
+lifetime is never extended.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+        /**1-20 scopes the key already holds (`admin` holds `custom_fields:read`,
+`events:read`, `webhooks:read`, `webhooks:write` and `audit:read`; `*` holds
+all), replacing its list. A scope the key does not hold is a `422` naming it.*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub scopes: ::std::vec::Vec<::std::string::String>,
+    }
+    impl ::std::convert::From<&ApiKeyUpdate> for ApiKeyUpdate {
+        fn from(value: &ApiKeyUpdate) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::default::Default for ApiKeyUpdate {
+        fn default() -> Self {
+            Self {
+                expires_at: Default::default(),
+                name: Default::default(),
+                scopes: Default::default(),
+            }
+        }
+    }
+    impl ApiKeyUpdate {
+        pub fn builder() -> builder::ApiKeyUpdate {
             Default::default()
         }
     }
@@ -1295,7 +1428,7 @@ label that has it).*/
     ///  ],
     ///  "properties": {
     ///    "action": {
-    ///      "description": "What happened, e.g. `api_key.created`, `api_key.revoked`, `user.created`,\n`user.updated`, `user.deactivated`, `qr_session.approved`, `qr_session.exchanged`,\n`session_token.created`, `session_token.revoked`. New actions may be added.",
+    ///      "description": "What happened, e.g. `api_key.created`, `api_key.revoked`, `user.created`,\n`user.updated`, `user.deactivated`, `user.reactivated`, `api_key.updated`,\n`api_key.rotated`, `qr_session.approved`, `qr_session.exchanged`,\n`session_token.created`, `session_token.revoked`. New actions may be added.",
     ///      "type": "string"
     ///    },
     ///    "actor_id": {
@@ -1349,7 +1482,8 @@ label that has it).*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AuditEvent {
         /**What happened, e.g. `api_key.created`, `api_key.revoked`, `user.created`,
-`user.updated`, `user.deactivated`, `qr_session.approved`, `qr_session.exchanged`,
+`user.updated`, `user.deactivated`, `user.reactivated`, `api_key.updated`,
+`api_key.rotated`, `qr_session.approved`, `qr_session.exchanged`,
 `session_token.created`, `session_token.revoked`. New actions may be added.*/
         pub action: ::std::string::String,
         ///The id of that credential (for `device`: the QR session).
@@ -4836,6 +4970,219 @@ currency has, below 10^15. Needs `currency`.*/
             Default::default()
         }
     }
+    /**The caller: tenant, user, credential and rate-limit standing.
+
+`user`: The user the credential acts as; absent for a service key.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "Me",
+    ///  "description": "The caller: tenant, user, credential and rate-limit standing.\n\n`user`: The user the credential acts as; absent for a service key.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "credential",
+    ///    "rate_limits",
+    ///    "tenant"
+    ///  ],
+    ///  "properties": {
+    ///    "credential": {
+    ///      "$ref": "#/components/schemas/MeCredential"
+    ///    },
+    ///    "rate_limits": {
+    ///      "description": "One entry per class. `auth` counts the QR login's unauthenticated calls by\nclient address, so it is this address's standing; the others are the\ncredential's own.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/RateLimitStanding"
+    ///      }
+    ///    },
+    ///    "tenant": {
+    ///      "$ref": "#/components/schemas/MeTenant"
+    ///    },
+    ///    "user": {
+    ///      "$ref": "#/components/schemas/User"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Me {
+        pub credential: MeCredential,
+        /**One entry per class. `auth` counts the QR login's unauthenticated calls by
+client address, so it is this address's standing; the others are the
+credential's own.*/
+        pub rate_limits: ::std::vec::Vec<RateLimitStanding>,
+        pub tenant: MeTenant,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub user: ::std::option::Option<User>,
+    }
+    impl ::std::convert::From<&Me> for Me {
+        fn from(value: &Me) -> Self {
+            value.clone()
+        }
+    }
+    impl Me {
+        pub fn builder() -> builder::Me {
+            Default::default()
+        }
+    }
+    ///The credential that made this request.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "MeCredential",
+    ///  "description": "The credential that made this request.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "id",
+    ///    "kind",
+    ///    "scopes"
+    ///  ],
+    ///  "properties": {
+    ///    "expires_at": {
+    ///      "description": "When it stops working; `null` for a key that never expires.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "id": {
+    ///      "description": "The key's or token's id (`api_keys_get`, `session_tokens_list`).",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "kind": {
+    ///      "description": "`api_key` or `session_token` (from a QR-code login), as in the audit log.",
+    ///      "type": "string"
+    ///    },
+    ///    "name": {
+    ///      "description": "The key's name; `null` for a session token.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "scopes": {
+    ///      "description": "The scopes it holds right now: those stored on it (`*` and `admin` written out\nas the scopes they hold) that its user's role allows.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MeCredential {
+        ///When it stops working; `null` for a key that never expires.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///The key's or token's id (`api_keys_get`, `session_tokens_list`).
+        pub id: ::uuid::Uuid,
+        ///`api_key` or `session_token` (from a QR-code login), as in the audit log.
+        pub kind: ::std::string::String,
+        ///The key's name; `null` for a session token.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+        /**The scopes it holds right now: those stored on it (`*` and `admin` written out
+as the scopes they hold) that its user's role allows.*/
+        pub scopes: ::std::vec::Vec<::std::string::String>,
+    }
+    impl ::std::convert::From<&MeCredential> for MeCredential {
+        fn from(value: &MeCredential) -> Self {
+            value.clone()
+        }
+    }
+    impl MeCredential {
+        pub fn builder() -> builder::MeCredential {
+            Default::default()
+        }
+    }
+    ///The caller in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "MeEnvelope",
+    ///  "description": "The caller in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Me"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MeEnvelope {
+        pub data: Me,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&MeEnvelope> for MeEnvelope {
+        fn from(value: &MeEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl MeEnvelope {
+        pub fn builder() -> builder::MeEnvelope {
+            Default::default()
+        }
+    }
+    ///The caller's tenant.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "MeTenant",
+    ///  "description": "The caller's tenant.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "id",
+    ///    "name"
+    ///  ],
+    ///  "properties": {
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "name": {
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MeTenant {
+        pub id: ::uuid::Uuid,
+        pub name: ::std::string::String,
+    }
+    impl ::std::convert::From<&MeTenant> for MeTenant {
+        fn from(value: &MeTenant) -> Self {
+            value.clone()
+        }
+    }
+    impl MeTenant {
+        pub fn builder() -> builder::MeTenant {
+            Default::default()
+        }
+    }
     ///Which record to merge into this one.
     ///
     /// <details><summary>JSON schema</summary>
@@ -5373,6 +5720,80 @@ calls `auth_qr_sessions_approve` with the session id.*/
     }
     impl QrSessionEnvelope {
         pub fn builder() -> builder::QrSessionEnvelope {
+            Default::default()
+        }
+    }
+    /**Where the caller stands in one rate-limit class, as the `RateLimit` headers of a
+request of that class would say, without spending anything.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "RateLimitStanding",
+    ///  "description": "Where the caller stands in one rate-limit class, as the `RateLimit` headers of a\nrequest of that class would say, without spending anything.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "class",
+    ///    "limit"
+    ///  ],
+    ///  "properties": {
+    ///    "class": {
+    ///      "description": "`auth`, `read`, `write`, `admin` or `webhook_test`. New classes may be added.",
+    ///      "type": "string"
+    ///    },
+    ///    "limit": {
+    ///      "description": "Requests allowed per minute.",
+    ///      "type": "integer",
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
+    ///    },
+    ///    "remaining": {
+    ///      "description": "Requests that could be made right now; `null` while the shared rate-limit store\ncannot be reached.",
+    ///      "type": [
+    ///        "integer",
+    ///        "null"
+    ///      ],
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
+    ///    },
+    ///    "reset": {
+    ///      "description": "Seconds until the quota is full again; `null` when `remaining` is.",
+    ///      "type": [
+    ///        "integer",
+    ///        "null"
+    ///      ],
+    ///      "format": "uint64",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RateLimitStanding {
+        ///`auth`, `read`, `write`, `admin` or `webhook_test`. New classes may be added.
+        pub class: ::std::string::String,
+        ///Requests allowed per minute.
+        pub limit: u32,
+        /**Requests that could be made right now; `null` while the shared rate-limit store
+cannot be reached.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub remaining: ::std::option::Option<u32>,
+        ///Seconds until the quota is full again; `null` when `remaining` is.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub reset: ::std::option::Option<u64>,
+    }
+    impl ::std::convert::From<&RateLimitStanding> for RateLimitStanding {
+        fn from(value: &RateLimitStanding) -> Self {
+            value.clone()
+        }
+    }
+    impl RateLimitStanding {
+        pub fn builder() -> builder::RateLimitStanding {
             Default::default()
         }
     }
@@ -8710,6 +9131,10 @@ re-sent with `recover` once it is enabled again.*/
             >,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             prefix: ::std::result::Result<::std::string::String, ::std::string::String>,
+            previous_secret_expires_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
             revoked_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
@@ -8736,6 +9161,7 @@ re-sent with `recover` once it is enabled again.*/
                     last_used_at: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
                     prefix: Err("no value supplied for prefix".to_string()),
+                    previous_secret_expires_at: Ok(Default::default()),
                     revoked_at: Ok(Default::default()),
                     scopes: Err("no value supplied for scopes".to_string()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
@@ -8820,6 +9246,22 @@ re-sent with `recover` once it is enabled again.*/
                     });
                 self
             }
+            pub fn previous_secret_expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.previous_secret_expires_at = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for previous_secret_expires_at: {}",
+                            e
+                        )
+                    });
+                self
+            }
             pub fn revoked_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -8883,6 +9325,7 @@ re-sent with `recover` once it is enabled again.*/
                     last_used_at: value.last_used_at?,
                     name: value.name?,
                     prefix: value.prefix?,
+                    previous_secret_expires_at: value.previous_secret_expires_at?,
                     revoked_at: value.revoked_at?,
                     scopes: value.scopes?,
                     updated_at: value.updated_at?,
@@ -8899,6 +9342,7 @@ re-sent with `recover` once it is enabled again.*/
                     last_used_at: Ok(value.last_used_at),
                     name: Ok(value.name),
                     prefix: Ok(value.prefix),
+                    previous_secret_expires_at: Ok(value.previous_secret_expires_at),
                     revoked_at: Ok(value.revoked_at),
                     scopes: Ok(value.scopes),
                     updated_at: Ok(value.updated_at),
@@ -9203,6 +9647,139 @@ re-sent with `recover` once it is enabled again.*/
                 Self {
                     data: Ok(value.data),
                     meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKeyRotate {
+            overlap_seconds: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ApiKeyRotate {
+            fn default() -> Self {
+                Self {
+                    overlap_seconds: Ok(Default::default()),
+                }
+            }
+        }
+        impl ApiKeyRotate {
+            pub fn overlap_seconds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.overlap_seconds = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for overlap_seconds: {}", e
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKeyRotate> for super::ApiKeyRotate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKeyRotate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    overlap_seconds: value.overlap_seconds?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKeyRotate> for ApiKeyRotate {
+            fn from(value: super::ApiKeyRotate) -> Self {
+                Self {
+                    overlap_seconds: Ok(value.overlap_seconds),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ApiKeyUpdate {
+            expires_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            scopes: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ApiKeyUpdate {
+            fn default() -> Self {
+                Self {
+                    expires_at: Ok(Default::default()),
+                    name: Ok(Default::default()),
+                    scopes: Ok(Default::default()),
+                }
+            }
+        }
+        impl ApiKeyUpdate {
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn scopes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scopes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scopes: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ApiKeyUpdate> for super::ApiKeyUpdate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ApiKeyUpdate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    expires_at: value.expires_at?,
+                    name: value.name?,
+                    scopes: value.scopes?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ApiKeyUpdate> for ApiKeyUpdate {
+            fn from(value: super::ApiKeyUpdate) -> Self {
+                Self {
+                    expires_at: Ok(value.expires_at),
+                    name: Ok(value.name),
+                    scopes: Ok(value.scopes),
                 }
             }
         }
@@ -14836,6 +15413,339 @@ re-sent with `recover` once it is enabled again.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Me {
+            credential: ::std::result::Result<
+                super::MeCredential,
+                ::std::string::String,
+            >,
+            rate_limits: ::std::result::Result<
+                ::std::vec::Vec<super::RateLimitStanding>,
+                ::std::string::String,
+            >,
+            tenant: ::std::result::Result<super::MeTenant, ::std::string::String>,
+            user: ::std::result::Result<
+                ::std::option::Option<super::User>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for Me {
+            fn default() -> Self {
+                Self {
+                    credential: Err("no value supplied for credential".to_string()),
+                    rate_limits: Err("no value supplied for rate_limits".to_string()),
+                    tenant: Err("no value supplied for tenant".to_string()),
+                    user: Ok(Default::default()),
+                }
+            }
+        }
+        impl Me {
+            pub fn credential<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::MeCredential>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.credential = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for credential: {}", e)
+                    });
+                self
+            }
+            pub fn rate_limits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RateLimitStanding>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rate_limits = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for rate_limits: {}", e)
+                    });
+                self
+            }
+            pub fn tenant<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::MeTenant>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tenant = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tenant: {}", e)
+                    });
+                self
+            }
+            pub fn user<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::User>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for user: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Me> for super::Me {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Me,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    credential: value.credential?,
+                    rate_limits: value.rate_limits?,
+                    tenant: value.tenant?,
+                    user: value.user?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Me> for Me {
+            fn from(value: super::Me) -> Self {
+                Self {
+                    credential: Ok(value.credential),
+                    rate_limits: Ok(value.rate_limits),
+                    tenant: Ok(value.tenant),
+                    user: Ok(value.user),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MeCredential {
+            expires_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            kind: ::std::result::Result<::std::string::String, ::std::string::String>,
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            scopes: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for MeCredential {
+            fn default() -> Self {
+                Self {
+                    expires_at: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    kind: Err("no value supplied for kind".to_string()),
+                    name: Ok(Default::default()),
+                    scopes: Err("no value supplied for scopes".to_string()),
+                }
+            }
+        }
+        impl MeCredential {
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn kind<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.kind = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for kind: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+            pub fn scopes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scopes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scopes: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MeCredential> for super::MeCredential {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MeCredential,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    expires_at: value.expires_at?,
+                    id: value.id?,
+                    kind: value.kind?,
+                    name: value.name?,
+                    scopes: value.scopes?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MeCredential> for MeCredential {
+            fn from(value: super::MeCredential) -> Self {
+                Self {
+                    expires_at: Ok(value.expires_at),
+                    id: Ok(value.id),
+                    kind: Ok(value.kind),
+                    name: Ok(value.name),
+                    scopes: Ok(value.scopes),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MeEnvelope {
+            data: ::std::result::Result<super::Me, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for MeEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl MeEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Me>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MeEnvelope> for super::MeEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MeEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MeEnvelope> for MeEnvelope {
+            fn from(value: super::MeEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MeTenant {
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for MeTenant {
+            fn default() -> Self {
+                Self {
+                    id: Err("no value supplied for id".to_string()),
+                    name: Err("no value supplied for name".to_string()),
+                }
+            }
+        }
+        impl MeTenant {
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MeTenant> for super::MeTenant {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MeTenant,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    id: value.id?,
+                    name: value.name?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MeTenant> for MeTenant {
+            fn from(value: super::MeTenant) -> Self {
+                Self {
+                    id: Ok(value.id),
+                    name: Ok(value.name),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct MergeRequest {
             duplicate_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
         }
@@ -15666,6 +16576,104 @@ re-sent with `recover` once it is enabled again.*/
                 Self {
                     data: Ok(value.data),
                     meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RateLimitStanding {
+            class: ::std::result::Result<::std::string::String, ::std::string::String>,
+            limit: ::std::result::Result<u32, ::std::string::String>,
+            remaining: ::std::result::Result<
+                ::std::option::Option<u32>,
+                ::std::string::String,
+            >,
+            reset: ::std::result::Result<
+                ::std::option::Option<u64>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for RateLimitStanding {
+            fn default() -> Self {
+                Self {
+                    class: Err("no value supplied for class".to_string()),
+                    limit: Err("no value supplied for limit".to_string()),
+                    remaining: Ok(Default::default()),
+                    reset: Ok(Default::default()),
+                }
+            }
+        }
+        impl RateLimitStanding {
+            pub fn class<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.class = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for class: {}", e)
+                    });
+                self
+            }
+            pub fn limit<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.limit = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for limit: {}", e)
+                    });
+                self
+            }
+            pub fn remaining<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.remaining = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for remaining: {}", e)
+                    });
+                self
+            }
+            pub fn reset<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reset = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for reset: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RateLimitStanding> for super::RateLimitStanding {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RateLimitStanding,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    class: value.class?,
+                    limit: value.limit?,
+                    remaining: value.remaining?,
+                    reset: value.reset?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RateLimitStanding> for RateLimitStanding {
+            fn from(value: super::RateLimitStanding) -> Self {
+                Self {
+                    class: Ok(value.class),
+                    limit: Ok(value.limit),
+                    remaining: Ok(value.remaining),
+                    reset: Ok(value.reset),
                 }
             }
         }
@@ -19910,14 +20918,49 @@ Sends a `GET` request to `/v1/api-keys/{id}`
 
 Arguments:
 - `id`: The key's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
 ```ignore
 let response = client.api_keys_get()
     .id(id)
+    .if_none_match(if_none_match)
     .send()
     .await;
 ```*/
     pub fn api_keys_get(&self) -> builder::ApiKeysGet<'_> {
         builder::ApiKeysGet::new(self)
+    }
+    /**Update an API key
+
+Renames a key, narrows its scopes or brings its expiry forward: a key can only
+ever be changed to do less. A scope the key does not hold is a `422` naming it
+(`widens`), one your own credential lacks a `403`; an expiry later than the key's
+(`extends`) or in the past is a `422`. Fewer scopes and an earlier expiry hold at
+once on this server and within a second on every other, as a revocation does. A
+key acting as a user whose role is above yours is not yours to change (`403`
+naming `id`); a revoked key is not changed (`409`). Answers with the key's `ETag`,
+which `If-Match` takes. Recorded in the audit log (`api_key.updated`, with the
+previous values) unless nothing changed.
+
+Rate limit: the `admin` class.
+
+Sends a `PATCH` request to `/v1/api-keys/{id}`
+
+Arguments:
+- `id`: The key's id.
+- `if_match`: Change only this version: its `ETag` (or a list of them), or `*` for any;
+otherwise `412`, changing nothing.
+- `body`
+```ignore
+let response = client.api_keys_update()
+    .id(id)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_update(&self) -> builder::ApiKeysUpdate<'_> {
+        builder::ApiKeysUpdate::new(self)
     }
     /**Revoke an API key
 
@@ -19943,6 +20986,36 @@ let response = client.api_keys_revoke()
 ```*/
     pub fn api_keys_revoke(&self) -> builder::ApiKeysRevoke<'_> {
         builder::ApiKeysRevoke::new(self)
+    }
+    /**Rotate an API key
+
+Gives the key a new secret, returned this once; the key keeps its id, prefix,
+name, scopes and expiry. The replaced secret keeps working for `overlap_seconds`
+(default an hour, at most 7 days, 0 for not at all), so clients can switch
+without an outage, then is refused (`previous_secret_expires_at` says when).
+Rotating again during an overlap ends it: only the latest replaced secret is
+kept. A key acting as a user whose role is above yours is not yours to rotate
+(`403` naming `id`); a revoked key is not rotated (`409`). Recorded in the audit
+log (`api_key.rotated`, without any secret).
+
+Rate limit: the `admin` class.
+
+Sends a `POST` request to `/v1/api-keys/{id}/rotate`
+
+Arguments:
+- `id`: The key's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.api_keys_rotate()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn api_keys_rotate(&self) -> builder::ApiKeysRotate<'_> {
+        builder::ApiKeysRotate::new(self)
     }
     /**List association labels
 
@@ -21402,6 +22475,26 @@ let response = client.leads_restore()
     pub fn leads_restore(&self) -> builder::LeadsRestore<'_> {
         builder::LeadsRestore::new(self)
     }
+    /**Who am I
+
+The tenant, the user the credential acts as (absent for a service key), the
+credential itself (kind, id, name, the scopes it holds now, expiry) and where it
+stands in each rate-limit class. Any valid API key or session token may call it:
+it needs no scope. It counts as one `read` request, which the `read` standing it
+reports already includes; it spends nothing in the other classes.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/me`
+
+```ignore
+let response = client.me_get()
+    .send()
+    .await;
+```*/
+    pub fn me_get(&self) -> builder::MeGet<'_> {
+        builder::MeGet::new(self)
+    }
     /**List pipelines
 
 Each with its stages. Keyset-paginated like every list.
@@ -21970,6 +23063,31 @@ let response = client.users_deactivate()
 ```*/
     pub fn users_deactivate(&self) -> builder::UsersDeactivate<'_> {
         builder::UsersDeactivate::new(self)
+    }
+    /**Reactivate a user
+
+Undoes a deactivation: the user is active again, and those of their API keys and
+session tokens that are neither revoked nor expired work again (everywhere within
+a second, like a deactivation). Reactivating an active user changes nothing and
+answers `200` with them. A user whose role is above yours is not yours to
+reactivate: `403` naming `id`. Recorded in the audit log (`user.reactivated`).
+
+Rate limit: the `admin` class.
+
+Sends a `POST` request to `/v1/users/{id}/reactivate`
+
+Arguments:
+- `id`: The user's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.users_reactivate()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn users_reactivate(&self) -> builder::UsersReactivate<'_> {
+        builder::UsersReactivate::new(self)
     }
     /**List webhook endpoints
 
@@ -24322,12 +25440,14 @@ pub mod builder {
     pub struct ApiKeysGet<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
     }
     impl<'a> ApiKeysGet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -24341,16 +25461,30 @@ pub mod builder {
                 });
             self
         }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
         ///Sends a `GET` request to `/v1/api-keys/{id}`
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
-            let Self { client, id } = self;
+            let Self { client, id, if_none_match } = self;
             let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
             let url = format!(
                 "{}/v1/api-keys/{}", client.baseurl, encode_path(& id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -24358,6 +25492,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -24406,6 +25543,205 @@ pub mod builder {
                     )
                 }
                 413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_update`]
+
+[`Client::api_keys_update`]: super::Client::api_keys_update*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_match: Result<Option<::std::string::String>, String>,
+        body: Result<types::builder::ApiKeyUpdate, String>,
+    }
+    impl<'a> ApiKeysUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ApiKeyUpdate>,
+            <V as std::convert::TryInto<types::ApiKeyUpdate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ApiKeyUpdate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ApiKeyUpdate,
+            ) -> types::builder::ApiKeyUpdate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/api-keys/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApiKeyEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::ApiKeyUpdate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/api-keys/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -24555,6 +25891,202 @@ pub mod builder {
                     )
                 }
                 413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::api_keys_rotate`]
+
+[`Client::api_keys_rotate`]: super::Client::api_keys_rotate*/
+    #[derive(Debug, Clone)]
+    pub struct ApiKeysRotate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<::std::string::String>, String>,
+        body: Result<types::builder::ApiKeyRotate, String>,
+    }
+    impl<'a> ApiKeysRotate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ApiKeyRotate>,
+            <V as std::convert::TryInto<types::ApiKeyRotate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ApiKeyRotate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ApiKeyRotate,
+            ) -> types::builder::ApiKeyRotate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/api-keys/{id}/rotate`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ApiKeyCreatedEnvelope>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, id, idempotency_key, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::ApiKeyRotate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/api-keys/{}/rotate", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "api_keys_rotate",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -33980,6 +35512,96 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::me_get`]
+
+[`Client::me_get`]: super::Client::me_get*/
+    #[derive(Debug, Clone)]
+    pub struct MeGet<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> MeGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/v1/me`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::MeEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client } = self;
+            let url = format!("{}/v1/me", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "me_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::pipelines_list`]
 
 [`Client::pipelines_list`]: super::Client::pipelines_list*/
@@ -37779,6 +39401,162 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "users_deactivate",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::users_reactivate`]
+
+[`Client::users_reactivate`]: super::Client::users_reactivate*/
+    #[derive(Debug, Clone)]
+    pub struct UsersReactivate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> UsersReactivate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/users/{id}/reactivate`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::UserEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/users/{}/reactivate", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "users_reactivate",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;

@@ -10,6 +10,7 @@ pub(crate) const KEYED: &[&str] = &[
     "activities_restore",
     "api_keys_create",
     "api_keys_revoke",
+    "api_keys_rotate",
     "association_labels_create",
     "associations_create",
     "auth_qr_sessions_approve",
@@ -31,6 +32,7 @@ pub(crate) const KEYED: &[&str] = &[
     "session_tokens_revoke",
     "users_create",
     "users_deactivate",
+    "users_reactivate",
     "webhook_endpoints_create",
     "webhook_deliveries_retry",
     "webhook_endpoints_recover",
@@ -40,6 +42,7 @@ pub(crate) const KEYED: &[&str] = &[
 
 crate::conditional::conditional_reads! {
     ActivitiesGet => ActivityEnvelope;
+    ApiKeysGet => ApiKeyEnvelope;
     AssociationLabelsGet => AssociationLabelEnvelope;
     AssociationsGet => AssociationEnvelope;
     CompaniesGet => CompanyEnvelope;

@@ -32,6 +32,7 @@ enum What {
     Scopes(Vec<String>),
     SessionTokens,
     Search,
+    WhoAmI,
     Approve,
     ActOnOwner,
     MakeOwner,
@@ -84,6 +85,8 @@ fn table() -> Vec<Row> {
                 What::SessionTokens
             } else if text.starts_with("search") {
                 What::Search
+            } else if text.starts_with("who am I") {
+                What::WhoAmI
             } else if text.starts_with("approve a QR login") {
                 What::Approve
             } else if text.starts_with("act on an owner") {
@@ -248,19 +251,34 @@ async fn the_privilege_table_holds_for_every_operation_of_the_document() {
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let id = op["operationId"].as_str().unwrap();
-            let required: Option<Vec<&str>> = op["security"][0]["ApiKey"]
+            // Several requirements are alternatives (OpenAPI's "any of"); each requires
+            // every scope it names.
+            let alternatives: Vec<Vec<&str>> = op["security"]
                 .as_array()
-                .map(|s| s.iter().filter_map(|s| s.as_str()).collect());
-            // Which rows decide this operation: every scope's, or the one naming it.
-            let deciding: Vec<&Row> = match &required {
-                None => vec![row_of(|w| matches!(w, What::NoCredential))],
-                Some(scopes) if !scopes.is_empty() => scopes.iter().map(|s| scope_row(s)).collect(),
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["ApiKey"].as_array())
+                .map(|s| s.iter().filter_map(|s| s.as_str()).collect())
+                .collect();
+            if id == "search" {
+                assert!(alternatives.len() > 1, "search declares its alternatives");
+            }
+            let required: Option<Vec<&str>> = (!alternatives.is_empty())
+                .then(|| alternatives.iter().flatten().copied().collect());
+            // Which rows decide this operation: every scope's of one alternative, or the
+            // one naming it.
+            let deciding: Vec<Vec<&Row>> = match &required {
+                None => vec![vec![row_of(|w| matches!(w, What::NoCredential))]],
+                Some(scopes) if !scopes.is_empty() => alternatives
+                    .iter()
+                    .map(|scopes| scopes.iter().map(|s| scope_row(s)).collect())
+                    .collect(),
                 Some(_) if id.starts_with("session_tokens_") => {
-                    vec![row_of(|w| matches!(w, What::SessionTokens))]
+                    vec![vec![row_of(|w| matches!(w, What::SessionTokens))]]
                 }
-                Some(_) if id == "search" => vec![row_of(|w| matches!(w, What::Search))],
+                Some(_) if id == "me_get" => vec![vec![row_of(|w| matches!(w, What::WhoAmI))]],
                 Some(_) if id == "auth_qr_sessions_approve" => {
-                    vec![row_of(|w| matches!(w, What::Approve))]
+                    vec![vec![row_of(|w| matches!(w, What::Approve))]]
                 }
                 Some(_) => panic!("{id} needs a credential but no scope, and no row covers it"),
             };
@@ -277,7 +295,9 @@ async fn the_privilege_table_holds_for_every_operation_of_the_document() {
                     .join("/")
             );
             for credential in &credentials {
-                let allowed = deciding.iter().all(|row| credential.may(row));
+                let allowed = deciding
+                    .iter()
+                    .any(|rows| rows.iter().all(|row| credential.may(row)));
                 let mut request = http
                     .request(method.to_uppercase().parse().unwrap(), &url)
                     // The one required query parameter of the document (search's `q`),

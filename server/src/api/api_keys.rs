@@ -3,19 +3,26 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::edge::RequestId;
+use super::etag::{IfMatch, IfNoneMatch};
 use super::pagination;
-use super::responses::{envelopes, Action, ApiResult, Create, Created, List, Meta, Read, Success};
+use super::responses::{
+    envelopes, Action, ApiResult, BodyAction, Conditional, Create, Created, List, Meta, Read,
+    Success, Tagged, Update,
+};
 use super::security::ApiKey as Credential;
-use super::types::{Bounded, PathId, Str, Text};
+use super::types::{Bounded, Int, PathId, Str, Text};
 use super::ApiTags;
-use crate::app::api_keys::{self, ApiKeyRow, KeyInput, NAME_MAX, SCOPES_MAX};
+use crate::app::api_keys::{
+    self, ApiKeyRow, KeyInput, KeyPatch, NAME_MAX, OVERLAP_MAX, SCOPES_MAX,
+};
 use crate::app::page::PageRequest;
+use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
 use crate::state::AppState;
 
@@ -42,6 +49,10 @@ pub struct ApiKey {
     pub expires_at: Option<DateTime<Utc>>,
     #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// After a rotation: until when the replaced secret still works (`null` when no
+    /// rotation happened; a time in the past once the overlap is over).
+    #[oai(nullable)]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<ApiKeyRow> for ApiKey {
@@ -57,6 +68,7 @@ impl From<ApiKeyRow> for ApiKey {
             last_used_at: row.last_used_at,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
+            previous_secret_expires_at: row.previous_secret_expires_at,
         }
     }
 }
@@ -68,8 +80,9 @@ pub struct ApiKeyCreate {
     pub name: Text<NAME_MAX>,
     /// 1-20 of: `contacts:read`, `contacts:write`, `companies:read`, `companies:write`,
     /// `pipelines:read`, `pipelines:write`, `leads:read`, `leads:write`, `activities:read`,
-    /// `activities:write`, `associations:read`, `associations:write`, `users:read`, `admin`,
-    /// or `*` for all. You can grant only scopes
+    /// `activities:write`, `associations:read`, `associations:write`, `users:read`,
+    /// `custom_fields:read`, `events:read`, `webhooks:read`, `webhooks:write`,
+    /// `audit:read`, `admin` (which holds the five before it), or `*` for all. You can grant only scopes
     /// your own credential holds.
     pub scopes: Bounded<Str, 1, SCOPES_MAX>,
     /// When the key stops working; must be in the future. Default: never.
@@ -79,6 +92,43 @@ pub struct ApiKeyCreate {
     pub user_id: Option<Uuid>,
     /// `true` for a service key, bound to no user (then leave out `user_id`).
     pub service: Option<bool>,
+}
+
+/// Changes to an API key, which can only ever do less: absent (or `null`) fields are
+/// kept.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ApiKeyUpdate {
+    pub name: Option<Text<NAME_MAX>>,
+    /// 1-20 scopes the key already holds (`admin` holds `custom_fields:read`,
+    /// `events:read`, `webhooks:read`, `webhooks:write` and `audit:read`; `*` holds
+    /// all), replacing its list. A scope the key does not hold is a `422` naming it.
+    pub scopes: Option<Bounded<Str, 1, SCOPES_MAX>>,
+    /// A new expiry, in the future and, when the key has one, earlier than it: a key's
+    /// lifetime is never extended.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+by_updated_at!(ApiKey);
+by_field!(ApiKeyEnvelope => data);
+
+impl From<ApiKeyUpdate> for KeyPatch {
+    fn from(body: ApiKeyUpdate) -> Self {
+        Self {
+            name: body.name.map(|n| n.0),
+            scopes: body.scopes.map(|s| s.0.into_iter().map(|s| s.0).collect()),
+            expires_at: body.expires_at,
+        }
+    }
+}
+
+/// How to rotate an API key.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ApiKeyRotate {
+    /// How long the replaced secret keeps working, in seconds: 0 (not at all) to 604800
+    /// (7 days). Default 3600.
+    pub overlap_seconds: Option<Int<0, OVERLAP_MAX>>,
 }
 
 /// A new key with its secret: the only time the secret is shown.
@@ -159,13 +209,19 @@ impl ApiKeysApi {
         request_id: Data<&RequestId>,
         /// The key's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<ApiKeyEnvelope>, Read> {
+        /// `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+        /// body.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<Conditional<ApiKeyEnvelope>, Read> {
         let id = id.0.parse("id")?;
+        let if_none_match = IfNoneMatch::parse(if_none_match.0)?;
         let row = api_keys::get(&state, &auth.0, id).await?;
-        Ok(Success(ApiKeyEnvelope {
+        let found = ApiKeyEnvelope {
             data: row.into(),
             meta: Meta::of(&request_id),
-        }))
+        };
+        Ok(Conditional::new(found, &if_none_match))
     }
 
     /// Revoke an API key
@@ -187,11 +243,85 @@ impl ApiKeysApi {
         request_id: Data<&RequestId>,
         /// The key's id.
         id: Path<PathId>,
-    ) -> ApiResult<Success<ApiKeyEnvelope>, Action> {
+    ) -> ApiResult<Tagged<Success<ApiKeyEnvelope>>, Action> {
         let id = id.0.parse("id")?;
         let row = api_keys::revoke(&state, &auth.0, id).await?;
-        Ok(Success(ApiKeyEnvelope {
+        Ok(Tagged(Success(ApiKeyEnvelope {
             data: row.into(),
+            meta: Meta::of(&request_id),
+        })))
+    }
+
+    /// Update an API key
+    ///
+    /// Renames a key, narrows its scopes or brings its expiry forward: a key can only
+    /// ever be changed to do less. A scope the key does not hold is a `422` naming it
+    /// (`widens`), one your own credential lacks a `403`; an expiry later than the key's
+    /// (`extends`) or in the past is a `422`. Fewer scopes and an earlier expiry hold at
+    /// once on this server and within a second on every other, as a revocation does. A
+    /// key acting as a user whose role is above yours is not yours to change (`403`
+    /// naming `id`); a revoked key is not changed (`409`). Answers with the key's `ETag`,
+    /// which `If-Match` takes. Recorded in the audit log (`api_key.updated`, with the
+    /// previous values) unless nothing changed.
+    #[oai(
+        path = "/api-keys/:id",
+        method = "patch",
+        operation_id = "api_keys_update"
+    )]
+    async fn update(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: Credential,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The key's id.
+        id: Path<PathId>,
+        /// Change only this version: its `ETag` (or a list of them), or `*` for any;
+        /// otherwise `412`, changing nothing.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: Json<ApiKeyUpdate>,
+    ) -> ApiResult<Tagged<Success<ApiKeyEnvelope>>, Update> {
+        let id = id.0.parse("id")?;
+        let if_match = IfMatch::parse(if_match.0)?;
+        let row = api_keys::update(&state, &auth.0, id, &if_match, body.0.into()).await?;
+        Ok(Tagged(Success(ApiKeyEnvelope {
+            data: row.into(),
+            meta: Meta::of(&request_id),
+        })))
+    }
+
+    /// Rotate an API key
+    ///
+    /// Gives the key a new secret, returned this once; the key keeps its id, prefix,
+    /// name, scopes and expiry. The replaced secret keeps working for `overlap_seconds`
+    /// (default an hour, at most 7 days, 0 for not at all), so clients can switch
+    /// without an outage, then is refused (`previous_secret_expires_at` says when).
+    /// Rotating again during an overlap ends it: only the latest replaced secret is
+    /// kept. A key acting as a user whose role is above yours is not yours to rotate
+    /// (`403` naming `id`); a revoked key is not rotated (`409`). Recorded in the audit
+    /// log (`api_key.rotated`, without any secret).
+    #[oai(
+        path = "/api-keys/:id/rotate",
+        method = "post",
+        operation_id = "api_keys_rotate"
+    )]
+    async fn rotate(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: Credential,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The key's id.
+        id: Path<PathId>,
+        body: Json<ApiKeyRotate>,
+    ) -> ApiResult<Success<ApiKeyCreatedEnvelope>, BodyAction> {
+        let id = id.0.parse("id")?;
+        let overlap = body.0.overlap_seconds.map(|o| o.0);
+        let rotated = api_keys::rotate(&state, &auth.0, id, overlap).await?;
+        Ok(Success(ApiKeyCreatedEnvelope {
+            data: ApiKeyWithSecret {
+                api_key: rotated.row.into(),
+                secret: rotated.secret,
+            },
             meta: Meta::of(&request_id),
         }))
     }

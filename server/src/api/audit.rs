@@ -24,7 +24,8 @@ use crate::state::AppState;
 pub struct AuditEvent {
     pub id: Uuid,
     /// What happened, e.g. `api_key.created`, `api_key.revoked`, `user.created`,
-    /// `user.updated`, `user.deactivated`, `qr_session.approved`, `qr_session.exchanged`,
+    /// `user.updated`, `user.deactivated`, `user.reactivated`, `api_key.updated`,
+    /// `api_key.rotated`, `qr_session.approved`, `qr_session.exchanged`,
     /// `session_token.created`, `session_token.revoked`. New actions may be added.
     pub action: String,
     /// The kind of credential that acted: `api_key`, `session_token`, or `device` (a QR
@@ -83,7 +84,7 @@ impl AuditApi {
     )]
     async fn list(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::AuditRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).

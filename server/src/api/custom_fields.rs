@@ -1,4 +1,5 @@
-//! `/v1/custom-fields`: typed custom field definitions (`admin`). Their rules are
+//! `/v1/custom-fields`: typed custom field definitions (read with `custom_fields:read`,
+//! changed with `admin`). Their rules are
 //! `app::custom_field_definitions`; the values records carry are checked by
 //! `app::custom_fields`.
 
@@ -259,7 +260,7 @@ impl CustomFieldsApi {
     )]
     async fn get(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::CustomFieldsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The custom field's id.
@@ -346,7 +347,7 @@ impl CustomFieldsApi {
     )]
     async fn list(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::CustomFieldsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).

@@ -72,7 +72,7 @@ impl EventsApi {
     #[oai(path = "/events", method = "get", operation_id = "events_list")]
     async fn list(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::EventsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).
@@ -111,7 +111,7 @@ impl EventsApi {
     #[oai(path = "/events/:id", method = "get", operation_id = "events_get")]
     async fn get(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::EventsRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The event's id.

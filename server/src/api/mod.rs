@@ -20,6 +20,7 @@ mod examples;
 mod header_components;
 pub mod idempotency;
 pub mod leads;
+pub mod me;
 pub mod merging;
 pub mod operations;
 pub mod pagination;
@@ -50,30 +51,33 @@ pub enum ApiTags {
     /// Notes, calls, emails, meetings and tasks, and the timelines of contacts, companies
     /// and leads.
     Activities,
-    /// Typed custom fields per record type (`admin`): their definitions, which every write
-    /// of `custom_fields` is checked against, and which lists filter on.
+    /// Typed custom fields per record type: their definitions (read with
+    /// `custom_fields:read`, changed with `admin`), which every write of `custom_fields`
+    /// is checked against, and which lists filter on.
     CustomFields,
     /// Directed links between any two records (contacts, companies, leads, activities),
     /// with optional tenant-defined labels; merging duplicates keeps them.
     Associations,
     /// The members of the tenant: list and read (`users:read`); create, change role or
-    /// name, deactivate (`admin`).
+    /// name, deactivate and reactivate (`admin`).
     Users,
-    /// API keys: created with their secret shown once, listed, revoked (`admin`).
+    /// API keys: created and rotated with their secret shown once, listed, narrowed,
+    /// revoked (`admin`).
     ApiKeys,
     /// Disposable tenants made from this one's configuration, optionally with demo data,
     /// for contract-testing pipelines and trials; purged with all their data when they
     /// expire (`admin`).
     Sandboxes,
-    /// QR-code device login and the session tokens it issues.
+    /// QR-code device login and the session tokens it issues; `GET /v1/me`, who the
+    /// calling credential is.
     Auth,
-    /// Who did what to users, keys, tokens and QR sessions (`admin`).
+    /// Who did what to users, keys, tokens and QR sessions (`audit:read`).
     Audit,
     /// Ranked search across contacts, companies, leads and activities.
     Search,
     /// Signed webhooks (Standard Webhooks) for every change, sent from a transactional
-    /// outbox with retries; their endpoints, deliveries and attempts, and the events
-    /// themselves (`admin`).
+    /// outbox with retries; their endpoints, deliveries and attempts (`webhooks:read`,
+    /// `webhooks:write`), and the events themselves (`events:read`).
     Webhooks,
     /// Liveness and readiness probes (no authentication).
     System,
@@ -141,6 +145,7 @@ use contacts::ContactsApi;
 use custom_fields::CustomFieldsApi;
 use events::EventsApi;
 use leads::LeadsApi;
+use me::MeApi;
 use merging::MergingApi;
 use pipelines::PipelinesApi;
 use sandboxes::SandboxesApi;
@@ -166,6 +171,7 @@ apis!(
     ApiKeysApi,
     SandboxesApi,
     AuthApi,
+    MeApi,
     AuditApi,
     WebhooksApi,
     EventsApi,
@@ -251,6 +257,15 @@ fn render(share_headers: bool) -> String {
         entry.insert("description".into(), serde_json::Value::String(description));
         if op.method == "post" && op.authenticated {
             document_idempotency(entry);
+        }
+        if !op.any_of.is_empty() {
+            // One requirement per scope: OpenAPI reads a list of requirements as "any of".
+            let alternatives = op
+                .any_of
+                .iter()
+                .map(|scope| serde_json::json!({ "ApiKey": [scope.as_str()] }))
+                .collect();
+            entry.insert("security".into(), serde_json::Value::Array(alternatives));
         }
     }
     for path in doc.paths.values_mut() {
@@ -709,14 +724,13 @@ mod tests {
     #[test]
     fn every_authenticated_operation_names_its_scope_but_the_few_any_user_may_call() {
         // Approving a QR login and managing one's own session tokens need a credential
-        // acting as a user, whatever its scopes. The search needs the read scope of any
-        // one record type, which a security requirement (all of its scopes) cannot say;
-        // the handler checks it.
+        // acting as a user, whatever its scopes; `GET /v1/me` any credential at all.
+        // (The search lists one requirement per record type's read scope: any of them.)
         let any_scope = [
             "auth_qr_sessions_approve",
             "session_tokens_list",
             "session_tokens_revoke",
-            "search",
+            "me_get",
         ];
         let doc = document();
         for (_, item) in doc["paths"].as_object().into_iter().flatten() {
@@ -784,6 +798,7 @@ mod tests {
         "AssociationLabelEnvelope",
         "AssociationEnvelope",
         "SandboxEnvelope",
+        "ApiKeyEnvelope",
     ];
 
     fn has_header_param(op: &serde_json::Value, name: &str) -> bool {

@@ -25,8 +25,25 @@ pub struct Operation {
     pub repeatable: Vec<String>,
     pub authenticated: bool,
     pub scopes: Vec<Scope>,
+    /// Scopes of which the operation needs at least one (besides all of `scopes`); the
+    /// document lists one security requirement per scope, which OpenAPI reads as "any
+    /// of". Empty for most operations.
+    pub any_of: Vec<Scope>,
     pub class: Class,
 }
+
+/// The operations that need one of several scopes, which poem-openapi's attribute (every
+/// scope listed is required) cannot say: `render` writes them into the document.
+const ANY_OF: [(&str, &[Scope]); 1] = [(
+    "search",
+    // Search covers the types the credential may read (`app::search`).
+    &[
+        Scope::ContactsRead,
+        Scope::CompaniesRead,
+        Scope::LeadsRead,
+        Scope::ActivitiesRead,
+    ],
+)];
 
 impl Operation {
     /// Whether `path` (split on `/`) matches, and how many parameters that took.
@@ -109,6 +126,11 @@ pub fn all() -> &'static [Operation] {
                         id,
                         class: Class::of(id, &method, authenticated.then_some(names.as_slice())),
                         scopes: names.iter().filter_map(|n| Scope::parse(n)).collect(),
+                        any_of: ANY_OF
+                            .iter()
+                            .find(|(any, _)| *any == id)
+                            .map(|(_, scopes)| scopes.to_vec())
+                            .unwrap_or_default(),
                         method,
                         path: document_path(&path.path),
                         segments: segments(&path.path),

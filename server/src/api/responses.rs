@@ -602,6 +602,11 @@ error_sets! {
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
         UnsupportedMediaType, ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
+    /// Reading what the calling credential itself is: nothing in the request can be
+    /// malformed or name something missing.
+    Own => [
+        Unauthorized, Forbidden, PayloadTooLarge, RateLimited, Internal, ServiceUnavailable,
+    ];
     /// Starting a QR login (no input but, at most, an oversized body).
     Start => [PayloadTooLarge, RateLimited, Internal, ServiceUnavailable];
     /// Polling a QR login session with its poll secret.

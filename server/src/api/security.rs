@@ -112,6 +112,24 @@ pub async fn admit(req: &Request, token: &str) -> Result<Principal, AppError> {
             )],
         });
     }
+    if !op.any_of.is_empty() && !op.any_of.iter().any(|scope| principal.has(*scope)) {
+        let names: Vec<String> = op
+            .any_of
+            .iter()
+            .map(|s| format!("`{}`", s.as_str()))
+            .collect();
+        return Err(AppError::Forbidden {
+            message: format!(
+                "this operation needs one of the scopes {}",
+                names.join(", ")
+            ),
+            details: vec![FieldError::new(
+                "scope",
+                "missing_scope",
+                format!("the credential holds none of {}", names.join(", ")),
+            )],
+        });
+    }
     Ok(principal)
 }
 

@@ -202,6 +202,31 @@ impl UsersApi {
         Ok(Tagged(Success(user_envelope(row, &request_id))))
     }
 
+    /// Reactivate a user
+    ///
+    /// Undoes a deactivation: the user is active again, and those of their API keys and
+    /// session tokens that are neither revoked nor expired work again (everywhere within
+    /// a second, like a deactivation). Reactivating an active user changes nothing and
+    /// answers `200` with them. A user whose role is above yours is not yours to
+    /// reactivate: `403` naming `id`. Recorded in the audit log (`user.reactivated`).
+    #[oai(
+        path = "/users/:id/reactivate",
+        method = "post",
+        operation_id = "users_reactivate"
+    )]
+    async fn reactivate(
+        &self,
+        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        state: Data<&AppState>,
+        request_id: Data<&RequestId>,
+        /// The user's id.
+        id: Path<PathId>,
+    ) -> ApiResult<Tagged<Success<UserEnvelope>>, Action> {
+        let id = id.0.parse("id")?;
+        let row = users::reactivate(&state, &auth.0, id).await?;
+        Ok(Tagged(Success(user_envelope(row, &request_id))))
+    }
+
     /// Get a user
     #[oai(path = "/users/:id", method = "get", operation_id = "users_get")]
     async fn get(

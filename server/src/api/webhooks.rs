@@ -389,7 +389,7 @@ impl WebhooksApi {
     )]
     async fn create(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         body: Json<WebhookEndpointCreate>,
@@ -411,7 +411,7 @@ impl WebhooksApi {
     )]
     async fn list(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// Page size, 1-200 (default 50).
@@ -440,7 +440,7 @@ impl WebhooksApi {
     )]
     async fn get(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The endpoint's id.
@@ -468,7 +468,7 @@ impl WebhooksApi {
     )]
     async fn update(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The endpoint's id.
@@ -495,7 +495,7 @@ impl WebhooksApi {
     )]
     async fn delete(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksWrite")] auth: ApiKey,
         state: Data<&AppState>,
         /// The endpoint's id.
         id: Path<PathId>,
@@ -522,7 +522,7 @@ impl WebhooksApi {
     )]
     async fn rotate_secret(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The endpoint's id.
@@ -545,7 +545,7 @@ impl WebhooksApi {
     )]
     async fn test(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The endpoint's id.
@@ -567,7 +567,7 @@ impl WebhooksApi {
     )]
     async fn recover(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The endpoint's id.
@@ -592,7 +592,7 @@ impl WebhooksApi {
     )]
     async fn deliveries(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The endpoint's id.
@@ -630,7 +630,7 @@ impl WebhooksApi {
     )]
     async fn delivery(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The endpoint's id.
@@ -655,7 +655,7 @@ impl WebhooksApi {
     )]
     async fn attempts(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksRead")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The endpoint's id.
@@ -693,7 +693,7 @@ impl WebhooksApi {
     )]
     async fn retry(
         &self,
-        #[oai(scope = "Scope::Admin")] auth: ApiKey,
+        #[oai(scope = "Scope::WebhooksWrite")] auth: ApiKey,
         state: Data<&AppState>,
         request_id: Data<&RequestId>,
         /// The endpoint's id.

@@ -24,6 +24,7 @@ pub mod devices;
 pub mod events;
 pub mod idempotency;
 pub mod leads;
+pub mod me;
 pub mod merges;
 pub mod page;
 pub mod pipelines;

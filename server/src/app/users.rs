@@ -120,6 +120,28 @@ pub async fn deactivate(
     Ok(row)
 }
 
+/// Reactivates the deactivated user `id` if the caller may act on them; reactivating an
+/// active user changes nothing and records nothing. Their keys and tokens that are not
+/// revoked or expired work again, so this commits like a deactivation: every instance
+/// forgets the refusals it cached.
+pub async fn reactivate(
+    state: &AppState,
+    actor: &Principal,
+    id: Uuid,
+) -> Result<UserRow, AppError> {
+    let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
+    let current = repo::get_for_update(&mut tx, id).await?;
+    actor.may_act_on(Some((id, Role::of_stored(&current.role))), "id")?;
+    if current.deactivated_at.is_none() {
+        tx.end_read();
+        return Ok(current);
+    }
+    let row = repo::reactivate(&mut tx, id).await?;
+    audit::record(&mut tx, actor, "user.reactivated", ("user", id), json!({})).await?;
+    state.auth.commit_change(tx).await?;
+    Ok(row)
+}
+
 /// The user `id`.
 pub async fn get(state: &AppState, actor: &Principal, id: Uuid) -> Result<UserRow, AppError> {
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;

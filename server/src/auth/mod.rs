@@ -178,7 +178,14 @@ impl Authenticator {
             }
         };
         let now = Utc::now();
-        let usable = presented.matches(&stored.secret_hash)
+        // During a rotation's overlap the replaced secret still works; its end is checked
+        // on every request, like expiry, so a cached lookup cannot stretch it.
+        let previous_valid = stored
+            .previous_secret_hash
+            .as_deref()
+            .zip(stored.previous_secret_expires_at)
+            .is_some_and(|(hash, until)| until > now && presented.matches(hash));
+        let usable = (presented.matches(&stored.secret_hash) || previous_valid)
             && stored.user_active
             && stored.revoked_at.is_none()
             && stored.expires_at.is_none_or(|at| at > now);
@@ -333,6 +340,8 @@ mod tests {
                 scopes: Some(vec!["*".into()]),
                 expires_at: None,
                 revoked_at: revoked.then(Utc::now),
+                previous_secret_hash: None,
+                previous_secret_expires_at: None,
             }
         }
     }

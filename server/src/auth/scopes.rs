@@ -1,5 +1,8 @@
 //! Scopes: what a credential may do. A closed, documented set — read and write per
-//! resource family, and `admin` for users, API keys, the audit log and webhooks. Each
+//! resource family; narrower scopes for what a third party reads or runs without being
+//! an administrator (custom field definitions, events, webhooks, the audit log); and
+//! `admin` for users and API keys, which holds every one of those narrower scopes too
+//! (see [`effective`]), so a key made before they existed keeps what it could do. Each
 //! operation names the scope it needs once, in its `#[oai(scope = "...")]` attribute: that
 //! puts it in the document's security requirement, and `api::security` enforces exactly
 //! what the document says.
@@ -47,7 +50,24 @@ pub enum Scope {
     /// Read the tenant's users.
     #[oai(rename = "users:read")]
     UsersRead,
-    /// Manage users, API keys and session tokens, and read the audit log.
+    /// Read custom field definitions.
+    #[oai(rename = "custom_fields:read")]
+    CustomFieldsRead,
+    /// Read the events (`GET /v1/events`).
+    #[oai(rename = "events:read")]
+    EventsRead,
+    /// Read webhook endpoints, deliveries and attempts.
+    #[oai(rename = "webhooks:read")]
+    WebhooksRead,
+    /// Create, change, test, recover and delete webhook endpoints, rotate their secrets
+    /// and retry deliveries.
+    #[oai(rename = "webhooks:write")]
+    WebhooksWrite,
+    /// Read the audit log.
+    #[oai(rename = "audit:read")]
+    AuditRead,
+    /// Manage users, API keys, session tokens and custom field definitions; holds every
+    /// scope above from `custom_fields:read` on.
     #[oai(rename = "admin")]
     Admin,
 }
@@ -57,7 +77,7 @@ pub enum Scope {
 pub const ALL: &str = "*";
 
 impl Scope {
-    pub const EVERY: [Scope; 14] = [
+    pub const EVERY: [Scope; 19] = [
         Self::ContactsRead,
         Self::ContactsWrite,
         Self::CompaniesRead,
@@ -71,8 +91,37 @@ impl Scope {
         Self::AssociationsRead,
         Self::AssociationsWrite,
         Self::UsersRead,
+        Self::CustomFieldsRead,
+        Self::EventsRead,
+        Self::WebhooksRead,
+        Self::WebhooksWrite,
+        Self::AuditRead,
         Self::Admin,
     ];
+
+    /// The scopes `admin` holds besides itself: everything `admin` alone granted before
+    /// they were split off it.
+    pub const WITHIN_ADMIN: [Scope; 5] = [
+        Self::CustomFieldsRead,
+        Self::EventsRead,
+        Self::WebhooksRead,
+        Self::WebhooksWrite,
+        Self::AuditRead,
+    ];
+
+    /// Whether a member's role allows it: administration, and what exposes every
+    /// change in the tenant (events, webhooks, the audit log), stays with admins.
+    /// Custom field definitions do not: members write custom field values already.
+    fn administrative(self) -> bool {
+        matches!(
+            self,
+            Self::Admin
+                | Self::EventsRead
+                | Self::WebhooksRead
+                | Self::WebhooksWrite
+                | Self::AuditRead
+        )
+    }
 
     pub fn as_str(self) -> &'static str {
         OAuthScopes::name(&self)
@@ -116,7 +165,7 @@ impl Role {
     pub fn allows(self, scope: Scope) -> bool {
         match self {
             Self::Owner | Self::Admin => true,
-            Self::Member => scope != Scope::Admin,
+            Self::Member => !scope.administrative(),
         }
     }
 
@@ -141,10 +190,13 @@ impl Role {
 
 /// The scopes a credential holds: those stored on it (`*` for all) that its user's role
 /// allows. API keys and session tokens alike: a token stores the scopes its approver held.
+/// `admin` holds [`Scope::WITHIN_ADMIN`] as well.
 pub fn effective(stored: &[String], role: Option<Role>) -> Vec<Scope> {
+    let named = |scope: Scope| stored.iter().any(|n| n == ALL || n == scope.as_str());
+    let admin = named(Scope::Admin);
     Scope::EVERY
         .into_iter()
-        .filter(|scope| stored.iter().any(|n| n == ALL || n == scope.as_str()))
+        .filter(|scope| named(*scope) || (admin && Scope::WITHIN_ADMIN.contains(scope)))
         .filter(|scope| role.is_none_or(|r| r.allows(*scope)))
         .collect()
 }
@@ -168,6 +220,28 @@ mod tests {
         let stored = vec!["contacts:read".to_owned(), "bogus".to_owned()];
         assert_eq!(effective(&stored, None), [Scope::ContactsRead]);
         assert_eq!(effective(&stored, Some(Role::Owner)), [Scope::ContactsRead]);
+    }
+
+    #[test]
+    fn admin_holds_the_scopes_split_off_it_and_a_member_gets_only_custom_field_reads() {
+        let admin = vec!["admin".to_owned()];
+        let scopes = effective(&admin, Some(Role::Admin));
+        for scope in Scope::WITHIN_ADMIN {
+            assert!(scopes.contains(&scope), "{scope:?}");
+        }
+        assert!(!scopes.contains(&Scope::ContactsRead), "admin is not `*`");
+        let member = effective(&["*".to_owned()], Some(Role::Member));
+        assert!(member.contains(&Scope::CustomFieldsRead));
+        for scope in [
+            Scope::EventsRead,
+            Scope::WebhooksRead,
+            Scope::WebhooksWrite,
+            Scope::AuditRead,
+        ] {
+            assert!(!member.contains(&scope), "{scope:?}");
+        }
+        let narrow = effective(&["events:read".to_owned()], None);
+        assert_eq!(narrow, [Scope::EventsRead]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::domain::credential::NewApiKey;
 use crate::error::AppResult;
 
 const COLUMNS: &str = "id, public_id, name, scopes, user_id, created_at, updated_at, \
-                       last_used_at, expires_at, revoked_at";
+                       last_used_at, expires_at, revoked_at, previous_secret_expires_at";
 
 /// A key as listed: never its secret or the secret's hash.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,6 +27,8 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Until when the secret replaced by the last rotation still works.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 keyed!(ApiKeyRow);
@@ -65,6 +67,53 @@ impl Table for ApiKeyRow {
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<ApiKeyRow> {
     record::get(tx, id).await
+}
+
+/// Locks the key `id` for a change.
+pub async fn lock(tx: &mut TenantTx, id: Uuid) -> AppResult<ApiKeyRow> {
+    record::lock(tx, id).await
+}
+
+/// Sets a key's name, scopes and expiry.
+pub async fn update(
+    tx: &mut TenantTx,
+    id: Uuid,
+    name: &str,
+    scopes: &[String],
+    expires_at: Option<DateTime<Utc>>,
+) -> AppResult<ApiKeyRow> {
+    let sql = format!(
+        "UPDATE api_keys SET name = $2, scopes = $3, expires_at = $4, updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    Ok(query_as(&sql)
+        .bind(id)
+        .bind(name)
+        .bind(scopes)
+        .bind(expires_at)
+        .fetch_one(tx.conn())
+        .await?)
+}
+
+/// Gives a key the secret hashed as `secret_hash`, keeping the one it replaces working
+/// until `overlap_until` (a second rotation inside an overlap ends the first one's).
+pub async fn rotate(
+    tx: &mut TenantTx,
+    id: Uuid,
+    secret_hash: &[u8],
+    overlap_until: DateTime<Utc>,
+) -> AppResult<ApiKeyRow> {
+    let sql = format!(
+        "UPDATE api_keys SET previous_secret_hash = secret_hash, secret_hash = $2, \
+                previous_secret_expires_at = $3, updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    Ok(query_as(&sql)
+        .bind(id)
+        .bind(secret_hash)
+        .bind(overlap_until)
+        .fetch_one(tx.conn())
+        .await?)
 }
 
 /// Revokes a key (revoking a revoked key keeps its first revocation time). Returns the

@@ -27,6 +27,10 @@ pub struct StoredCredential {
     pub scopes: Option<Vec<String>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The secret a rotation replaced, honoured until `previous_secret_expires_at`
+    /// (API keys only).
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 pub async fn find_credential(
@@ -36,8 +40,9 @@ pub async fn find_credential(
 ) -> AppResult<Option<StoredCredential>> {
     Ok(query_as(
         "SELECT credential_id, tenant_id, user_id, user_role, user_active, secret_hash, \
-                scopes, expires_at, revoked_at \
-           FROM auth_lookup_credential($1, $2)",
+                scopes, expires_at, revoked_at, previous_secret_hash, \
+                previous_secret_expires_at \
+           FROM auth_lookup_credential_rotating($1, $2)",
     )
     .bind(kind.as_str())
     .bind(public_id)

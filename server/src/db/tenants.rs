@@ -6,8 +6,9 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{autocommit, query, query_scalar};
+use super::{autocommit, query, query_as, query_scalar, TenantTx};
 use crate::domain::credential::NewApiKey;
+use crate::error::{AppError, AppResult};
 
 /// Every scope: the first key of a tenant acts for its owner with every permission.
 pub const ALL_SCOPES: &str = "*";
@@ -101,4 +102,12 @@ pub async fn any_tenant(admin: &PgPool) -> anyhow::Result<bool> {
     Ok(query_scalar("SELECT EXISTS (SELECT 1 FROM tenants)")
         .fetch_one(autocommit(admin))
         .await?)
+}
+
+/// The transaction's own tenant: its id and name (row-level security shows no other).
+pub async fn current(tx: &mut TenantTx) -> AppResult<(Uuid, String)> {
+    query_as("SELECT id, name FROM tenants")
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("tenant"))
 }

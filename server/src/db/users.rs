@@ -100,6 +100,19 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, name: &str, role: &str) -> AppR
         .ok_or(AppError::NotFound("user"))
 }
 
+/// Reactivates a user: their credentials that are neither revoked nor expired work again.
+pub async fn reactivate(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
+    let sql = format!(
+        "UPDATE users SET deactivated_at = NULL, updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    query_as(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(AppError::NotFound("user"))
+}
+
 /// Deactivates a user (kept for their records; their credentials stop working).
 pub async fn deactivate(tx: &mut TenantTx, id: Uuid) -> AppResult<UserRow> {
     let sql = format!(

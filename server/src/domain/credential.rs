@@ -56,6 +56,12 @@ impl NewApiKey {
             .take(PUBLIC_ID_LEN)
             .map(|b| char::from(b).to_ascii_lowercase())
             .collect();
+        Self::with_public_id(kind, public_id)
+    }
+
+    /// A new secret for an existing credential: a rotated key keeps its public id, so
+    /// everything that names the key still names it.
+    pub fn with_public_id(kind: Kind, public_id: String) -> Self {
         let mut secret = [0u8; SECRET_BYTES];
         OsRng.fill_bytes(&mut secret);
         let secret = hex::encode(secret);

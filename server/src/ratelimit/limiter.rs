@@ -34,6 +34,10 @@ pub trait Store: Send + Sync {
         tenant: Option<Uuid>,
     ) -> StoreFuture<'a, Decision>;
 
+    /// Where `key` stands in `class` right now, spending nothing: what `GET /v1/me`
+    /// reports. A key the store has not seen stands at its full quota.
+    fn standing<'a>(&'a self, class: Class, key: &'a Key) -> StoreFuture<'a, Decision>;
+
     /// Forgets keys idle long enough to be back at a full quota (a store whose keys
     /// expire by themselves has nothing to do).
     fn evict_idle(&self) {}
@@ -240,6 +244,22 @@ impl RateLimiter {
         }
     }
 
+    /// [`Store::standing`]; while the store cannot say, the quota alone, uncounted.
+    pub async fn standing(&self, class: Class, key: &Key) -> Decision {
+        let answer = match self.may_try() {
+            true => self.settle(self.store.standing(class, key).await),
+            false => None,
+        };
+        answer.unwrap_or_else(|| {
+            let quota = self
+                .quotas
+                .iter()
+                .find(|(c, _)| *c == class)
+                .map(|(_, q)| *q);
+            Decision::uncounted(class, quota)
+        })
+    }
+
     pub fn evict_idle(&self) {
         self.store.evict_idle();
     }
@@ -368,6 +388,10 @@ mod tests {
                 let quota = parse_quotas("").unwrap()[0].1;
                 Ok(Decision::allowed(class, quota, 1))
             })
+        }
+
+        fn standing<'a>(&'a self, class: Class, key: &'a Key) -> StoreFuture<'a, Decision> {
+            self.check(class, key, None)
         }
     }
 

@@ -24,6 +24,9 @@ impl ClassQuota {
 
 type Limiter<C> = RateLimiter<Key, DashMapStateStore<Key>, C, StateInformationMiddleware>;
 
+/// When a key's last allowed request in a class was made, and the cells it left.
+type Seen<C> = (<C as Clock>::Instant, u32);
+
 /// One limiter per class, and one per class for tenant-wide ceilings.
 pub struct Limits<C: Clock = DefaultClock> {
     clock: C,
@@ -36,6 +39,10 @@ pub struct Limits<C: Clock = DefaultClock> {
     /// cell; [`Limits::exhausted`] can, so the credential check refuses an address out
     /// of quota before looking a made-up key up in the database.
     spent: Mutex<HashMap<(Class, Key), C::Instant>>,
+    /// Each key's last allowed request in a class: when, and the cells it left. governor
+    /// cannot be asked where a key stands without spending a cell, so
+    /// [`Limits::standing`] works from this.
+    seen: Mutex<HashMap<(Class, Key), Seen<C>>>,
 }
 
 impl Limits<DefaultClock> {
@@ -71,6 +78,7 @@ impl<C: Clock + Clone> Limits<C> {
             classes,
             tenants,
             spent: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -87,10 +95,43 @@ impl<C: Clock + Clone> Limits<C> {
         Some(Decision::refused(class, *quota, wait))
     }
 
+    /// Where `key` stands in `class` now, spending nothing: the cells its last allowed
+    /// request left plus one per interval since, up to the burst. That may be one cell
+    /// less than governor would allow (it keeps fractions of a cell), never more.
+    pub fn standing(&self, class: Class, key: &Key) -> Decision {
+        let key = key.counted();
+        let Some((_, quota, _)) = self.classes.iter().find(|(c, ..)| *c == class) else {
+            return Decision::unlimited(class);
+        };
+        if let Some(refused) = self.exhausted(class, &key) {
+            return refused;
+        }
+        let burst = quota.burst.get();
+        let seen = self
+            .seen
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(&(class, key)).copied());
+        let remaining = match seen {
+            Some((at, left)) => {
+                let elapsed = Duration::from(self.clock.now().duration_since(at));
+                let cells = elapsed.as_nanos() / quota.interval().as_nanos().max(1);
+                u32::try_from(cells).map_or(burst, |cells| left.saturating_add(cells).min(burst))
+            }
+            None => burst,
+        };
+        Decision::allowed(class, *quota, remaining)
+    }
+
     /// Counts one request of `key` against `class`.
     pub fn check(&self, class: Class, key: &Key) -> Decision {
         let key = &key.counted();
         let (decision, wait) = self.check_in(&self.classes, class, key);
+        if decision.retry_after.is_none() {
+            if let Ok(mut seen) = self.seen.lock() {
+                seen.insert((class, key.clone()), (self.clock.now(), decision.remaining));
+            }
+        }
         if decision.remaining == 0 && decision.limit > 0 {
             // A refusal says when the next cell comes. A request that took the last cell
             // does not, and the next one comes within an interval: that is assumed, so
@@ -161,6 +202,19 @@ impl<C: Clock + Clone> Limits<C> {
             spent.retain(|_, until| *until > now);
             spent.shrink_to_fit();
         }
+        // A key back at its full quota stands as one never seen.
+        if let Ok(mut seen) = self.seen.lock() {
+            let full = |class: &Class| {
+                self.classes
+                    .iter()
+                    .find(|(c, ..)| c == class)
+                    .map_or(Duration::ZERO, |(_, q, _)| q.interval() * q.burst.get())
+            };
+            seen.retain(|(class, _), (at, _)| {
+                Duration::from(now.duration_since(*at)) < full(class)
+            });
+            seen.shrink_to_fit();
+        }
     }
 
     /// Keys currently tracked, across classes.
@@ -190,6 +244,10 @@ where
     ) -> StoreFuture<'a, Decision> {
         let decision = self.check_with_tenant(class, key, tenant);
         Box::pin(std::future::ready(Ok(decision)))
+    }
+
+    fn standing<'a>(&'a self, class: Class, key: &'a Key) -> StoreFuture<'a, Decision> {
+        Box::pin(std::future::ready(Ok(Limits::standing(self, class, key))))
     }
 
     fn evict_idle(&self) {
@@ -280,6 +338,41 @@ mod tests {
         assert!(Limits::new(&quotas(""))
             .check_tenant(Class::Write, tenant)
             .is_none());
+    }
+
+    #[test]
+    fn a_keys_standing_is_read_without_spending_and_refills_with_time() {
+        let clock = FakeRelativeClock::default();
+        // A cell every 10 s, a burst of 3.
+        let limits = Limits::with_clock(&quotas("write=6/min:3"), 0, clock.clone());
+        let key = Key::Credential(Uuid::now_v7());
+        assert_eq!(
+            limits.standing(Class::Write, &key).remaining,
+            3,
+            "never seen"
+        );
+        limits.check(Class::Write, &key);
+        limits.check(Class::Write, &key);
+        for _ in 0..3 {
+            let standing = limits.standing(Class::Write, &key);
+            assert_eq!(
+                (standing.remaining, standing.reset),
+                (1, 20),
+                "looking spends none"
+            );
+        }
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(limits.standing(Class::Write, &key).remaining, 2);
+        limits.check(Class::Write, &key);
+        limits.check(Class::Write, &key);
+        let out = limits.standing(Class::Write, &key);
+        assert_eq!((out.remaining, out.retry_after.is_some()), (0, true));
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            limits.standing(Class::Write, &key).remaining,
+            3,
+            "full, never more"
+        );
     }
 
     #[test]

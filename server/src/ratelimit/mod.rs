@@ -38,6 +38,17 @@ pub enum Class {
     WebhookTest,
 }
 
+/// The scopes whose operations count in the `admin` class: `admin`, and those split off
+/// it, whose operations were `admin`'s and keep its quota.
+const ADMIN_CLASS_SCOPES: [&str; 6] = [
+    "admin",
+    "custom_fields:read",
+    "events:read",
+    "webhooks:read",
+    "webhooks:write",
+    "audit:read",
+];
+
 impl Class {
     pub const ALL: [Class; 5] = [
         Self::Auth,
@@ -73,7 +84,9 @@ impl Class {
                 _,
             ) => Self::WebhookTest,
             (_, None) => Self::Auth,
-            (_, Some(scopes)) if scopes.contains(&"admin") => Self::Admin,
+            (_, Some(scopes)) if scopes.iter().any(|s| ADMIN_CLASS_SCOPES.contains(s)) => {
+                Self::Admin
+            }
             _ if method.eq_ignore_ascii_case("get") => Self::Read,
             _ => Self::Write,
         }
@@ -317,6 +330,19 @@ mod tests {
         }
         assert_eq!(
             Class::of("webhook_endpoints_create", "post", Some(&["admin"])),
+            Class::Admin
+        );
+        // The scopes split off `admin` keep its quota for the operations they took.
+        assert_eq!(
+            Class::of("events_list", "get", Some(&["events:read"])),
+            Class::Admin
+        );
+        assert_eq!(
+            Class::of(
+                "webhook_endpoints_update",
+                "patch",
+                Some(&["webhooks:write"])
+            ),
             Class::Admin
         );
     }

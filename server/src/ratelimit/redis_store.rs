@@ -205,6 +205,19 @@ impl Store for RedisStore {
         })
     }
 
+    fn standing<'a>(&'a self, class: Class, key: &'a Key) -> StoreFuture<'a, Decision> {
+        Box::pin(async move {
+            let Some(quota) = quota_of(&self.quotas, class) else {
+                return Ok(Decision::unlimited(class));
+            };
+            // Only looking, the script answers what would be left after one more request:
+            // one less than what is left now.
+            let [_, allowed, remaining, wait] =
+                self.call(false, &[(redis_key(class, key), quota)]).await?;
+            Ok(decision(class, quota, allowed, remaining + allowed, wait))
+        })
+    }
+
     fn check<'a>(
         &'a self,
         class: Class,
@@ -327,6 +340,30 @@ mod tests {
         }
         let other = Store::exhausted(&shared, Class::Write, &key).await.unwrap();
         assert_eq!(other, None, "per class");
+    }
+
+    #[tokio::test]
+    async fn a_keys_standing_is_read_without_spending() {
+        let redis = DisposableRedis::start().unwrap();
+        // A cell every 10 s, a burst of 3.
+        let shared = store(&redis, "write=6/min:3", 0);
+        let key = Key::Credential(Uuid::now_v7());
+        let fresh = Store::standing(&shared, Class::Write, &key).await.unwrap();
+        assert_eq!((fresh.remaining, fresh.reset), (3, 0), "never seen");
+        Store::check(&shared, Class::Write, &key, None)
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let standing = Store::standing(&shared, Class::Write, &key).await.unwrap();
+            assert_eq!(standing.remaining, 2, "looking spends none");
+        }
+        for _ in 0..2 {
+            Store::check(&shared, Class::Write, &key, None)
+                .await
+                .unwrap();
+        }
+        let out = Store::standing(&shared, Class::Write, &key).await.unwrap();
+        assert_eq!((out.remaining, out.retry_after.is_some()), (0, true));
     }
 
     #[tokio::test]

@@ -297,6 +297,25 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
                   itself, and what it returns is a hash of a 256-bit secret, never the secret",
         },
         Case {
+            function: "auth_lookup_credential_rotating(text,text)",
+            calls: vec![
+                "SELECT * FROM auth_lookup_credential_rotating('api_key', '%')".into(),
+                "SELECT * FROM auth_lookup_credential_rotating('api_key', '')".into(),
+                "SELECT * FROM auth_lookup_credential_rotating('session_token', '%')".into(),
+                format!("SELECT * FROM auth_lookup_credential_rotating('api_key', '{random}')"),
+                format!(
+                    "SELECT * FROM auth_lookup_credential_rotating('api_key', '{}')",
+                    b.key
+                ),
+                format!(
+                    "SELECT * FROM auth_lookup_credential_rotating('session_token', '{}')",
+                    b.key_public_id
+                ),
+            ],
+            why: "the credential lookup above plus the hash a rotation replaced and when it \
+                  stops working: again only for the exact public id, and only hashes",
+        },
+        Case {
             function: "qr_session_create(uuid,bytea,timestamp with time zone)",
             calls: vec![
                 // Another tenant's session id: refused (the id is taken), nothing changes.

@@ -1,4 +1,5 @@
 //! Identity and access: scopes and API keys (`keys`), users and their roles (`users`),
+//! the scopes split off `admin`, `GET /v1/me`, key update and rotation (`access`),
 //! QR-code device login and the session tokens it issues (`devices`), and the audit log
 //! each of them writes to. The helpers they share are here.
 
@@ -6,6 +7,7 @@ use momentum_contract_tests::TestApp;
 use momentum_sdk::types;
 use uuid::Uuid;
 
+mod access;
 mod devices;
 mod keys;
 mod users;

@@ -265,6 +265,30 @@ pub fn of(name: &str) -> Option<Value> {
             "scopes": ["contacts:read", "contacts:write", "companies:read"],
             "expires_at": "2027-02-13T00:00:00Z"
         }),
+        "ApiKeyUpdate" => json!({
+            "name": "Zapier sync (read-only)",
+            "scopes": ["contacts:read", "companies:read"],
+            "expires_at": "2027-01-31T00:00:00Z"
+        }),
+        "ApiKeyRotate" => json!({ "overlap_seconds": 3600 }),
+        "Me" => json!({
+            "tenant": { "id": TENANT, "name": "Analytical Engines Ltd" },
+            "user": user(),
+            "credential": {
+                "kind": "api_key",
+                "id": API_KEY,
+                "name": "Zapier sync",
+                "scopes": ["contacts:read", "contacts:write", "companies:read"],
+                "expires_at": "2027-02-13T00:00:00Z"
+            },
+            "rate_limits": [
+                { "class": "auth", "limit": 10, "remaining": 10, "reset": 0 },
+                { "class": "read", "limit": 1000, "remaining": 997, "reset": 1 },
+                { "class": "write", "limit": 300, "remaining": 288, "reset": 3 },
+                { "class": "admin", "limit": 60, "remaining": 60, "reset": 0 },
+                { "class": "webhook_test", "limit": 10, "remaining": 10, "reset": 0 }
+            ]
+        }),
         "ApiKeyWithSecret" => json!({
             "api_key": api_key(),
             "secret": "mk_q7x2lmr9c4tw8kzp_\
@@ -529,6 +553,7 @@ fn api_key() -> Value {
         "expires_at": "2027-02-13T00:00:00Z",
         "last_used_at": "2026-02-26T07:45:02.003117Z",
         "revoked_at": null,
+        "previous_secret_expires_at": null,
         "created_at": "2026-02-13T11:58:06.384902Z",
         "updated_at": "2026-02-13T11:58:06.384902Z"
     })

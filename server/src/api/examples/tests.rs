@@ -213,6 +213,8 @@ fn the_server_takes_every_request_body_example() {
         activities::ActivityCreate,
         activities::ActivityPatch,
         api_keys::ApiKeyCreate,
+        api_keys::ApiKeyRotate,
+        api_keys::ApiKeyUpdate,
         associations::AssociationCreate,
         associations::AssociationLabelCreate,
         associations::AssociationLabelPatch,

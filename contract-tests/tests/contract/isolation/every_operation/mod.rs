@@ -94,6 +94,8 @@ fn body_for(op: &str, b: &World, b_stages: &[Uuid], hook_url: &str) -> Option<Va
         "users_create" => json!({"email": "new@b.example"}),
         "users_update" => json!({"name": "Changed"}),
         "api_keys_create" => json!({"name": "New", "scopes": ["contacts:read"]}),
+        "api_keys_update" => json!({"name": "Changed"}),
+        "api_keys_rotate" => json!({"overlap_seconds": 60}),
         "webhook_endpoints_create" => json!({"url": hook_url}),
         "webhook_endpoints_update" => json!({"description": "Changed"}),
         "webhook_endpoints_recover" => json!({"since": "2020-01-01T00:00:00Z"}),
