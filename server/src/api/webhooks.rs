@@ -27,7 +27,7 @@ use crate::app::webhooks::{
     TestEvent, WithSecret,
 };
 use crate::auth::Scope;
-use crate::domain::webhook::{DESCRIPTION_MAX, URL_MAX};
+use crate::domain::webhook::{self, ChangedFieldFilter, DESCRIPTION_MAX, URL_MAX};
 use crate::events::EventType;
 use crate::state::AppState;
 
@@ -42,6 +42,9 @@ pub struct WebhookEndpoint {
     pub description: Option<String>,
     /// The event types sent here; empty means all, including types added later.
     pub event_types: Vec<String>,
+    /// Changed-field filters, by event type: an event of a type listed here is sent only
+    /// if it changed one of the filter's fields. Empty: no such filter.
+    pub filters: Vec<WebhookEndpointFilter>,
     /// A disabled endpoint is sent nothing; what was pending for it fails and can be
     /// re-sent with `recover` once it is enabled again.
     pub enabled: bool,
@@ -78,6 +81,10 @@ impl From<EndpointRow> for WebhookEndpoint {
             url: row.url,
             description: row.description,
             event_types: row.event_types,
+            filters: webhook::filter_list(&row.changed_field_filters)
+                .into_iter()
+                .filter_map(WebhookEndpointFilter::from_domain)
+                .collect(),
             enabled: row.enabled,
             disabled_reason: row.disabled_reason,
             disabled_at: row.disabled_at,
@@ -97,6 +104,41 @@ pub fn endpoint_data(row: EndpointRow) -> serde_json::Value {
     WebhookEndpoint::from(row)
         .to_json()
         .unwrap_or(serde_json::Value::Null)
+}
+
+/// Sends events of `event_type` only when they changed one of `changed_fields`, e.g.
+/// `{"event_type": "lead.updated", "changed_fields": ["stage_id"]}` for stage moves and
+/// nothing else. Only types whose events carry `changed_fields` (every `*.updated`, and
+/// `lead.stage_changed`) can be filtered; names are matched exactly as events list them
+/// (a custom field as `custom_fields.<key>`).
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(deny_unknown_fields)]
+pub struct WebhookEndpointFilter {
+    /// A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among
+    /// the endpoint's `event_types` when it names any.
+    pub event_type: EventType,
+    /// 1 to 50 field names (up to 200 characters each); an event is sent if it changed
+    /// any of them. Repeats are dropped.
+    #[oai(validator(min_items = 1, max_items = 50))]
+    pub changed_fields: Vec<String>,
+}
+
+impl WebhookEndpointFilter {
+    fn from_domain(filter: ChangedFieldFilter) -> Option<Self> {
+        Some(Self {
+            event_type: EventType::parse(&filter.event_type)?,
+            changed_fields: filter.changed_fields,
+        })
+    }
+}
+
+impl From<WebhookEndpointFilter> for ChangedFieldFilter {
+    fn from(filter: WebhookEndpointFilter) -> Self {
+        Self {
+            event_type: filter.event_type.as_str().to_owned(),
+            changed_fields: filter.changed_fields,
+        }
+    }
 }
 
 /// An endpoint with its signing secret, shown this once.
@@ -121,6 +163,9 @@ pub struct WebhookEndpointCreate {
     pub event_types: Option<Vec<EventType>>,
     /// Default `true`.
     pub enabled: Option<bool>,
+    /// Changed-field filters (see `WebhookEndpointFilter`); absent or empty: none.
+    #[oai(validator(max_items = 50))]
+    pub filters: Option<Vec<WebhookEndpointFilter>>,
 }
 
 /// Changes to an endpoint, as a JSON Merge Patch. `enabled: true` re-enables an endpoint
@@ -135,6 +180,9 @@ pub struct WebhookEndpointPatch {
     #[oai(nullable)]
     pub event_types: MaybeUndefined<Vec<EventType>>,
     pub enabled: MaybeUndefined<bool>,
+    /// Replaces the changed-field filters; `null` or `[]`: none.
+    #[oai(nullable, validator(max_items = 50))]
+    pub filters: MaybeUndefined<Vec<WebhookEndpointFilter>>,
 }
 
 /// Whether a delivery is still being tried, made it, or gave up.
@@ -301,6 +349,10 @@ pub struct WebhookRecoveryEnvelope {
     pub meta: Meta,
 }
 
+fn filter_list(filters: Vec<WebhookEndpointFilter>) -> Vec<ChangedFieldFilter> {
+    filters.into_iter().map(ChangedFieldFilter::from).collect()
+}
+
 fn event_type_names(types: Vec<EventType>) -> Vec<String> {
     types.into_iter().map(|t| t.as_str().to_owned()).collect()
 }
@@ -312,6 +364,7 @@ impl From<WebhookEndpointCreate> for EndpointInput {
             description: text(body.description),
             event_types: event_type_names(body.event_types.unwrap_or_default()),
             enabled: body.enabled,
+            filters: filter_list(body.filters.unwrap_or_default()),
         }
     }
 }
@@ -324,6 +377,7 @@ impl From<WebhookEndpointPatch> for EndpointPatch {
             description: patch(body.description, |d| Some(d.0)),
             event_types: patch(body.event_types, event_type_names),
             enabled: body.enabled.take(),
+            filters: patch(body.filters, filter_list),
         }
     }
 }
