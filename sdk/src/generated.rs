@@ -3615,6 +3615,13 @@ a query parameter's name.*/
     ///    "type"
     ///  ],
     ///  "properties": {
+    ///    "changed_fields": {
+    ///      "description": "On `*.updated` and `lead.stage_changed` only (absent on every other type): the\ntop-level fields of `data` whose values the change made differ, sorted, with each\ncustom field as `custom_fields.<key>`. `updated_at` is never listed. Empty when a\nwrite changed nothing (a `PATCH` that repeats the current values).",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    },
     ///    "data": {
     ///      "description": "The resource as the API returns it.",
     ///      "type": "object",
@@ -3624,6 +3631,11 @@ a query parameter's name.*/
     ///      "description": "Also the `webhook-id` of its deliveries: receivers can drop repeats by it.",
     ///      "type": "string",
     ///      "format": "uuid"
+    ///    },
+    ///    "previous": {
+    ///      "description": "With `changed_fields`: each of those names with its value before the change\n(`null` where it had none); `data` holds the values after it.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
     ///    },
     ///    "timestamp": {
     ///      "description": "When the event was recorded, inside the change's transaction (RFC 3339). Events\nof one transaction are in the order they were emitted.",
@@ -3640,10 +3652,20 @@ a query parameter's name.*/
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Event {
+        /**On `*.updated` and `lead.stage_changed` only (absent on every other type): the
+top-level fields of `data` whose values the change made differ, sorted, with each
+custom field as `custom_fields.<key>`. `updated_at` is never listed. Empty when a
+write changed nothing (a `PATCH` that repeats the current values).*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub changed_fields: ::std::vec::Vec<::std::string::String>,
         ///The resource as the API returns it.
         pub data: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///Also the `webhook-id` of its deliveries: receivers can drop repeats by it.
         pub id: ::uuid::Uuid,
+        /**With `changed_fields`: each of those names with its value before the change
+(`null` where it had none); `data` holds the values after it.*/
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub previous: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         /**When the event was recorded, inside the change's transaction (RFC 3339). Events
 of one transaction are in the order they were emitted.*/
         pub timestamp: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -7096,6 +7118,14 @@ rotate-secret).*/
     ///      ],
     ///      "format": "date-time"
     ///    },
+    ///    "filters": {
+    ///      "description": "Changed-field filters, by event type: an event of a type listed here is sent only\nif it changed one of the filter's fields. Empty: no such filter. (Absent from\nthe `data` of `webhook_endpoint.disabled` events recorded before filters existed.)",
+    ///      "default": [],
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/WebhookEndpointFilter"
+    ///      }
+    ///    },
     ///    "id": {
     ///      "type": "string",
     ///      "format": "uuid"
@@ -7152,6 +7182,11 @@ re-sent with `recover` once it is enabled again.*/
         pub failing_since: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
+        /**Changed-field filters, by event type: an event of a type listed here is sent only
+if it changed one of the filter's fields. Empty: no such filter. (Absent from
+the `data` of `webhook_endpoint.disabled` events recorded before filters existed.)*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub filters: ::std::vec::Vec<WebhookEndpointFilter>,
         pub id: ::uuid::Uuid,
         ///The last time it answered 2xx (to within a second).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -7209,6 +7244,15 @@ re-sent with `recover` once it is enabled again.*/
     ///      },
     ///      "x-null-is-absent": true
     ///    },
+    ///    "filters": {
+    ///      "description": "Changed-field filters (see `WebhookEndpointFilter`); absent or empty: none.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/WebhookEndpointFilter"
+    ///      },
+    ///      "maxItems": 50,
+    ///      "x-null-is-absent": true
+    ///    },
     ///    "url": {
     ///      "description": "An absolute `http` or `https` URL. Private, loopback and link-local addresses (and\nnames resolving to them) are refused unless the server allows them.",
     ///      "type": "string"
@@ -7229,6 +7273,9 @@ re-sent with `recover` once it is enabled again.*/
         ///The event types to send; absent or empty means all. Duplicates are dropped.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub event_types: ::std::vec::Vec<EventType>,
+        ///Changed-field filters (see `WebhookEndpointFilter`); absent or empty: none.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub filters: ::std::vec::Vec<WebhookEndpointFilter>,
         /**An absolute `http` or `https` URL. Private, loopback and link-local addresses (and
 names resolving to them) are refused unless the server allows them.*/
         pub url: ::std::string::String,
@@ -7279,6 +7326,60 @@ names resolving to them) are refused unless the server allows them.*/
     }
     impl WebhookEndpointEnvelope {
         pub fn builder() -> builder::WebhookEndpointEnvelope {
+            Default::default()
+        }
+    }
+    /**Sends events of `event_type` only when they changed one of `changed_fields`, e.g.
+`{"event_type": "lead.updated", "changed_fields": ["stage_id"]}` for stage moves and
+nothing else. Only types whose events carry `changed_fields` (every `*.updated`, and
+`lead.stage_changed`) can be filtered; names are matched exactly as events list them
+(a custom field as `custom_fields.<key>`).
+
+`event_type`: A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among
+the endpoint's `event_types` when it names any.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookEndpointFilter",
+    ///  "description": "Sends events of `event_type` only when they changed one of `changed_fields`, e.g.\n`{\"event_type\": \"lead.updated\", \"changed_fields\": [\"stage_id\"]}` for stage moves and\nnothing else. Only types whose events carry `changed_fields` (every `*.updated`, and\n`lead.stage_changed`) can be filtered; names are matched exactly as events list them\n(a custom field as `custom_fields.<key>`).\n\n`event_type`: A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among\nthe endpoint's `event_types` when it names any.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "changed_fields",
+    ///    "event_type"
+    ///  ],
+    ///  "properties": {
+    ///    "changed_fields": {
+    ///      "description": "1 to 50 field names (up to 200 characters each); an event is sent if it changed\nany of them. Repeats are dropped.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      },
+    ///      "maxItems": 50,
+    ///      "minItems": 1
+    ///    },
+    ///    "event_type": {
+    ///      "$ref": "#/components/schemas/EventType"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookEndpointFilter {
+        /**1 to 50 field names (up to 200 characters each); an event is sent if it changed
+any of them. Repeats are dropped.*/
+        pub changed_fields: ::std::vec::Vec<::std::string::String>,
+        pub event_type: EventType,
+    }
+    impl ::std::convert::From<&WebhookEndpointFilter> for WebhookEndpointFilter {
+        fn from(value: &WebhookEndpointFilter) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookEndpointFilter {
+        pub fn builder() -> builder::WebhookEndpointFilter {
             Default::default()
         }
     }
@@ -7386,6 +7487,14 @@ names resolving to them) are refused unless the server allows them.*/
     ///      ],
     ///      "format": "date-time"
     ///    },
+    ///    "filters": {
+    ///      "description": "Changed-field filters, by event type: an event of a type listed here is sent only\nif it changed one of the filter's fields. Empty: no such filter. (Absent from\nthe `data` of `webhook_endpoint.disabled` events recorded before filters existed.)",
+    ///      "default": [],
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/WebhookEndpointFilter"
+    ///      }
+    ///    },
     ///    "id": {
     ///      "type": "string",
     ///      "format": "uuid"
@@ -7446,6 +7555,11 @@ re-sent with `recover` once it is enabled again.*/
         pub failing_since: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
+        /**Changed-field filters, by event type: an event of a type listed here is sent only
+if it changed one of the filter's fields. Empty: no such filter. (Absent from
+the `data` of `webhook_endpoint.disabled` events recorded before filters existed.)*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub filters: ::std::vec::Vec<WebhookEndpointFilter>,
         pub id: ::uuid::Uuid,
         ///The last time it answered 2xx (to within a second).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -12783,11 +12897,19 @@ re-sent with `recover` once it is enabled again.*/
         }
         #[derive(Clone, Debug)]
         pub struct Event {
+            changed_fields: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             data: ::std::result::Result<
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
             >,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            previous: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
             timestamp: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
@@ -12797,14 +12919,30 @@ re-sent with `recover` once it is enabled again.*/
         impl ::std::default::Default for Event {
             fn default() -> Self {
                 Self {
+                    changed_fields: Ok(Default::default()),
                     data: Err("no value supplied for data".to_string()),
                     id: Err("no value supplied for id".to_string()),
+                    previous: Ok(Default::default()),
                     timestamp: Err("no value supplied for timestamp".to_string()),
                     type_: Err("no value supplied for type_".to_string()),
                 }
             }
         }
         impl Event {
+            pub fn changed_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.changed_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for changed_fields: {}", e
+                        )
+                    });
+                self
+            }
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -12828,6 +12966,20 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn previous<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.previous = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for previous: {}", e)
                     });
                 self
             }
@@ -12862,8 +13014,10 @@ re-sent with `recover` once it is enabled again.*/
                 value: Event,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    changed_fields: value.changed_fields?,
                     data: value.data?,
                     id: value.id?,
+                    previous: value.previous?,
                     timestamp: value.timestamp?,
                     type_: value.type_?,
                 })
@@ -12872,8 +13026,10 @@ re-sent with `recover` once it is enabled again.*/
         impl ::std::convert::From<super::Event> for Event {
             fn from(value: super::Event) -> Self {
                 Self {
+                    changed_fields: Ok(value.changed_fields),
                     data: Ok(value.data),
                     id: Ok(value.id),
+                    previous: Ok(value.previous),
                     timestamp: Ok(value.timestamp),
                     type_: Ok(value.type_),
                 }
@@ -17700,6 +17856,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
+            filters: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookEndpointFilter>,
+                ::std::string::String,
+            >,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             last_success_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -17725,6 +17885,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: Err("no value supplied for enabled".to_string()),
                     event_types: Err("no value supplied for event_types".to_string()),
                     failing_since: Ok(Default::default()),
+                    filters: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     last_success_at: Ok(Default::default()),
                     previous_secret_expires_at: Ok(Default::default()),
@@ -17826,6 +17987,20 @@ re-sent with `recover` once it is enabled again.*/
                     });
                 self
             }
+            pub fn filters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::WebhookEndpointFilter>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filters = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filters: {}", e)
+                    });
+                self
+            }
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::uuid::Uuid>,
@@ -17907,6 +18082,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: value.enabled?,
                     event_types: value.event_types?,
                     failing_since: value.failing_since?,
+                    filters: value.filters?,
                     id: value.id?,
                     last_success_at: value.last_success_at?,
                     previous_secret_expires_at: value.previous_secret_expires_at?,
@@ -17925,6 +18101,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: Ok(value.enabled),
                     event_types: Ok(value.event_types),
                     failing_since: Ok(value.failing_since),
+                    filters: Ok(value.filters),
                     id: Ok(value.id),
                     last_success_at: Ok(value.last_success_at),
                     previous_secret_expires_at: Ok(value.previous_secret_expires_at),
@@ -17947,6 +18124,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::vec::Vec<super::EventType>,
                 ::std::string::String,
             >,
+            filters: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookEndpointFilter>,
+                ::std::string::String,
+            >,
             url: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for WebhookEndpointCreate {
@@ -17955,6 +18136,7 @@ re-sent with `recover` once it is enabled again.*/
                     description: Ok(Default::default()),
                     enabled: Ok(Default::default()),
                     event_types: Ok(Default::default()),
+                    filters: Ok(Default::default()),
                     url: Err("no value supplied for url".to_string()),
                 }
             }
@@ -17998,6 +18180,20 @@ re-sent with `recover` once it is enabled again.*/
                     });
                 self
             }
+            pub fn filters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::WebhookEndpointFilter>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filters = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filters: {}", e)
+                    });
+                self
+            }
             pub fn url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -18021,6 +18217,7 @@ re-sent with `recover` once it is enabled again.*/
                     description: value.description?,
                     enabled: value.enabled?,
                     event_types: value.event_types?,
+                    filters: value.filters?,
                     url: value.url?,
                 })
             }
@@ -18032,6 +18229,7 @@ re-sent with `recover` once it is enabled again.*/
                     description: Ok(value.description),
                     enabled: Ok(value.enabled),
                     event_types: Ok(value.event_types),
+                    filters: Ok(value.filters),
                     url: Ok(value.url),
                 }
             }
@@ -18093,6 +18291,73 @@ re-sent with `recover` once it is enabled again.*/
                 Self {
                     data: Ok(value.data),
                     meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookEndpointFilter {
+            changed_fields: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            event_type: ::std::result::Result<super::EventType, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookEndpointFilter {
+            fn default() -> Self {
+                Self {
+                    changed_fields: Err(
+                        "no value supplied for changed_fields".to_string(),
+                    ),
+                    event_type: Err("no value supplied for event_type".to_string()),
+                }
+            }
+        }
+        impl WebhookEndpointFilter {
+            pub fn changed_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.changed_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for changed_fields: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn event_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::EventType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookEndpointFilter>
+        for super::WebhookEndpointFilter {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookEndpointFilter,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    changed_fields: value.changed_fields?,
+                    event_type: value.event_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookEndpointFilter>
+        for WebhookEndpointFilter {
+            fn from(value: super::WebhookEndpointFilter) -> Self {
+                Self {
+                    changed_fields: Ok(value.changed_fields),
+                    event_type: Ok(value.event_type),
                 }
             }
         }
@@ -18185,6 +18450,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
+            filters: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookEndpointFilter>,
+                ::std::string::String,
+            >,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             last_success_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -18211,6 +18480,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: Err("no value supplied for enabled".to_string()),
                     event_types: Err("no value supplied for event_types".to_string()),
                     failing_since: Ok(Default::default()),
+                    filters: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     last_success_at: Ok(Default::default()),
                     previous_secret_expires_at: Ok(Default::default()),
@@ -18313,6 +18583,20 @@ re-sent with `recover` once it is enabled again.*/
                     });
                 self
             }
+            pub fn filters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::WebhookEndpointFilter>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filters = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filters: {}", e)
+                    });
+                self
+            }
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::uuid::Uuid>,
@@ -18407,6 +18691,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: value.enabled?,
                     event_types: value.event_types?,
                     failing_since: value.failing_since?,
+                    filters: value.filters?,
                     id: value.id?,
                     last_success_at: value.last_success_at?,
                     previous_secret_expires_at: value.previous_secret_expires_at?,
@@ -18427,6 +18712,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: Ok(value.enabled),
                     event_types: Ok(value.event_types),
                     failing_since: Ok(value.failing_since),
+                    filters: Ok(value.filters),
                     id: Ok(value.id),
                     last_success_at: Ok(value.last_success_at),
                     previous_secret_expires_at: Ok(value.previous_secret_expires_at),

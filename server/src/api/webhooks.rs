@@ -43,7 +43,9 @@ pub struct WebhookEndpoint {
     /// The event types sent here; empty means all, including types added later.
     pub event_types: Vec<String>,
     /// Changed-field filters, by event type: an event of a type listed here is sent only
-    /// if it changed one of the filter's fields. Empty: no such filter.
+    /// if it changed one of the filter's fields. Empty: no such filter. (Absent from
+    /// the `data` of `webhook_endpoint.disabled` events recorded before filters existed.)
+    #[oai(default)]
     pub filters: Vec<WebhookEndpointFilter>,
     /// A disabled endpoint is sent nothing; what was pending for it fails and can be
     /// re-sent with `recover` once it is enabled again.

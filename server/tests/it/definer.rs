@@ -249,6 +249,7 @@ const WORKER_ONLY: &[&str] = &[
     "idempotency_purge(integer)",
     "webhook_claim_deliveries_traced(integer,interval,integer)",
     "webhook_due_stats()",
+    "webhook_claim_deliveries_changes(integer,interval,integer)",
 ];
 
 fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
@@ -402,6 +403,10 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
             format!("SELECT * FROM webhook_claim_deliveries_traced({huge}, {century}, {huge})"),
         ),
         (WORKER_ONLY[7], "SELECT * FROM webhook_due_stats()".into()),
+        (
+            WORKER_ONLY[8],
+            format!("SELECT * FROM webhook_claim_deliveries_changes({huge}, {century}, {huge})"),
+        ),
     ];
     for (function, call) in worker_calls {
         cases.push(Case {
