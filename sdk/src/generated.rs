@@ -3771,6 +3771,15 @@ trash (with `deleted_at`), for other `*.deleted` the resource as it was just bef
 A record purged from the trash after the retention period emits nothing. New event
 types may be added; endpoints filtering on types receive only those they name.
 
+Every `*.updated` event and every `lead.stage_changed` also carries
+`changed_fields` (the top-level fields of `data` the change made differ, sorted; a
+custom field as `custom_fields.<key>`; never `updated_at`) and `previous` (those
+fields' values before the change, `null` where there was none); other events carry
+neither. So a stage move names the stage it left (`previous.stage_id`) and, when
+it crossed pipelines, the pipeline (`previous.pipeline_id`); `*.merged` names the
+survivor, the merged id and the duplicate as it was. An endpoint's `filters` can
+take an updated type only when one of the fields it names changed.
+
 One change can emit several events, all in its transaction. A lead that moves emits
 `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
 status becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus
@@ -3793,7 +3802,7 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///
     /// ```json
     ///{
-    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created`, `*.updated` and `*.restored` the resource after the change; for the\n`*.deleted` of a contact, company, lead or activity the resource as it is in the\ntrash (with `deleted_at`), for other `*.deleted` the resource as it was just before.\nA record purged from the trash after the retention period emits nothing. New event\ntypes may be added; endpoints filtering on types receive only those they name.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a removed record (purging a company from the\ntrash sets the `company_id` of its contacts, leads and activities to `null`; purging\na contact or a lead, or deleting a user, does the same for the records linked to it)\nemits no event for the records that lose the link. Nor do the `stage_change`\nactivities the server writes, trashes and restores with their lead:\n`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads\nmoved along when their stage or pipeline is deleted emit nothing either.",
+    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created`, `*.updated` and `*.restored` the resource after the change; for the\n`*.deleted` of a contact, company, lead or activity the resource as it is in the\ntrash (with `deleted_at`), for other `*.deleted` the resource as it was just before.\nA record purged from the trash after the retention period emits nothing. New event\ntypes may be added; endpoints filtering on types receive only those they name.\n\nEvery `*.updated` event and every `lead.stage_changed` also carries\n`changed_fields` (the top-level fields of `data` the change made differ, sorted; a\ncustom field as `custom_fields.<key>`; never `updated_at`) and `previous` (those\nfields' values before the change, `null` where there was none); other events carry\nneither. So a stage move names the stage it left (`previous.stage_id`) and, when\nit crossed pipelines, the pipeline (`previous.pipeline_id`); `*.merged` names the\nsurvivor, the merged id and the duplicate as it was. An endpoint's `filters` can\ntake an updated type only when one of the fields it names changed.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a removed record (purging a company from the\ntrash sets the `company_id` of its contacts, leads and activities to `null`; purging\na contact or a lead, or deleting a user, does the same for the records linked to it)\nemits no event for the records that lose the link. Nor do the `stage_change`\nactivities the server writes, trashes and restores with their lead:\n`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads\nmoved along when their stage or pipeline is deleted emit nothing either.",
     ///  "type": "string",
     ///  "enum": [
     ///    "contact.created",
@@ -7351,7 +7360,7 @@ the endpoint's `event_types` when it names any.*/
     ///  ],
     ///  "properties": {
     ///    "changed_fields": {
-    ///      "description": "1 to 50 field names (up to 200 characters each); an event is sent if it changed\nany of them. Repeats are dropped.",
+    ///      "description": "Field names as events list them; an event is sent if it changed any of them.\nRepeats are dropped.",
     ///      "type": "array",
     ///      "items": {
     ///        "type": "string"
@@ -7368,8 +7377,8 @@ the endpoint's `event_types` when it names any.*/
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct WebhookEndpointFilter {
-        /**1 to 50 field names (up to 200 characters each); an event is sent if it changed
-any of them. Repeats are dropped.*/
+        /**Field names as events list them; an event is sent if it changed any of them.
+Repeats are dropped.*/
         pub changed_fields: ::std::vec::Vec<::std::string::String>,
         pub event_type: EventType,
     }

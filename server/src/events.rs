@@ -62,6 +62,15 @@ catalogue! {
     /// A record purged from the trash after the retention period emits nothing. New event
     /// types may be added; endpoints filtering on types receive only those they name.
     ///
+    /// Every `*.updated` event and every `lead.stage_changed` also carries
+    /// `changed_fields` (the top-level fields of `data` the change made differ, sorted; a
+    /// custom field as `custom_fields.<key>`; never `updated_at`) and `previous` (those
+    /// fields' values before the change, `null` where there was none); other events carry
+    /// neither. So a stage move names the stage it left (`previous.stage_id`) and, when
+    /// it crossed pipelines, the pipeline (`previous.pipeline_id`); `*.merged` names the
+    /// survivor, the merged id and the duplicate as it was. An endpoint's `filters` can
+    /// take an updated type only when one of the fields it names changed.
+    ///
     /// One change can emit several events, all in its transaction. A lead that moves emits
     /// `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
     /// status becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus
@@ -205,7 +214,7 @@ pub async fn emit_update(
 }
 
 /// Fields that change with every write, so name no change of their own.
-const BOOKKEEPING: &[&str] = &["updated_at", "version"];
+const BOOKKEEPING: &[&str] = &["updated_at"];
 
 /// The object holding custom field values, compared key by key.
 const CUSTOM_FIELDS: &str = "custom_fields";

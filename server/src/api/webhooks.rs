@@ -18,7 +18,7 @@ use super::responses::{
     Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{patch, text, PathId, Text};
+use super::types::{patch, text, Bounded, PathId, Text};
 use super::ApiTags;
 use crate::app::page::PageRequest;
 use crate::app::version::by_field;
@@ -27,7 +27,10 @@ use crate::app::webhooks::{
     TestEvent, WithSecret,
 };
 use crate::auth::Scope;
-use crate::domain::webhook::{self, ChangedFieldFilter, DESCRIPTION_MAX, URL_MAX};
+use crate::domain::webhook::{
+    self, ChangedFieldFilter, DESCRIPTION_MAX, FIELD_NAME_MAX, FILTERS_MAX, FILTER_FIELDS_MAX,
+    URL_MAX,
+};
 use crate::events::EventType;
 use crate::state::AppState;
 
@@ -119,17 +122,16 @@ pub struct WebhookEndpointFilter {
     /// A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among
     /// the endpoint's `event_types` when it names any.
     pub event_type: EventType,
-    /// 1 to 50 field names (up to 200 characters each); an event is sent if it changed
-    /// any of them. Repeats are dropped.
-    #[oai(validator(min_items = 1, max_items = 50))]
-    pub changed_fields: Vec<String>,
+    /// Field names as events list them; an event is sent if it changed any of them.
+    /// Repeats are dropped.
+    pub changed_fields: Bounded<Text<FIELD_NAME_MAX>, 1, FILTER_FIELDS_MAX>,
 }
 
 impl WebhookEndpointFilter {
     fn from_domain(filter: ChangedFieldFilter) -> Option<Self> {
         Some(Self {
             event_type: EventType::parse(&filter.event_type)?,
-            changed_fields: filter.changed_fields,
+            changed_fields: Bounded(filter.changed_fields.into_iter().map(Text).collect()),
         })
     }
 }
@@ -138,7 +140,7 @@ impl From<WebhookEndpointFilter> for ChangedFieldFilter {
     fn from(filter: WebhookEndpointFilter) -> Self {
         Self {
             event_type: filter.event_type.as_str().to_owned(),
-            changed_fields: filter.changed_fields,
+            changed_fields: filter.changed_fields.0.into_iter().map(|f| f.0).collect(),
         }
     }
 }
@@ -166,8 +168,7 @@ pub struct WebhookEndpointCreate {
     /// Default `true`.
     pub enabled: Option<bool>,
     /// Changed-field filters (see `WebhookEndpointFilter`); absent or empty: none.
-    #[oai(validator(max_items = 50))]
-    pub filters: Option<Vec<WebhookEndpointFilter>>,
+    pub filters: Option<Filters>,
 }
 
 /// Changes to an endpoint, as a JSON Merge Patch. `enabled: true` re-enables an endpoint
@@ -183,8 +184,8 @@ pub struct WebhookEndpointPatch {
     pub event_types: MaybeUndefined<Vec<EventType>>,
     pub enabled: MaybeUndefined<bool>,
     /// Replaces the changed-field filters; `null` or `[]`: none.
-    #[oai(nullable, validator(max_items = 50))]
-    pub filters: MaybeUndefined<Vec<WebhookEndpointFilter>>,
+    #[oai(nullable)]
+    pub filters: MaybeUndefined<Filters>,
 }
 
 /// Whether a delivery is still being tried, made it, or gave up.
@@ -351,8 +352,15 @@ pub struct WebhookRecoveryEnvelope {
     pub meta: Meta,
 }
 
-fn filter_list(filters: Vec<WebhookEndpointFilter>) -> Vec<ChangedFieldFilter> {
-    filters.into_iter().map(ChangedFieldFilter::from).collect()
+/// An endpoint's changed-field filters as a request sends them (counted by the domain).
+pub type Filters = Bounded<WebhookEndpointFilter, 0, FILTERS_MAX>;
+
+fn filter_list(filters: Filters) -> Vec<ChangedFieldFilter> {
+    filters
+        .0
+        .into_iter()
+        .map(ChangedFieldFilter::from)
+        .collect()
 }
 
 fn event_type_names(types: Vec<EventType>) -> Vec<String> {
@@ -366,7 +374,7 @@ impl From<WebhookEndpointCreate> for EndpointInput {
             description: text(body.description),
             event_types: event_type_names(body.event_types.unwrap_or_default()),
             enabled: body.enabled,
-            filters: filter_list(body.filters.unwrap_or_default()),
+            filters: body.filters.map(filter_list).unwrap_or_default(),
         }
     }
 }

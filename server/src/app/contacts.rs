@@ -37,7 +37,15 @@ pub async fn create<V: View<ContactRow>>(
         custom_fields::for_create(&mut tx, RecordType::Contact, contact.custom_fields()).await?;
     let contact = contact.with_custom_fields(checked);
     let written = repo::insert(&mut tx, &contact).await;
-    commit_or_name_holder(state, tx, written, &contact, EventType::ContactCreated, None).await
+    commit_or_name_holder(
+        state,
+        tx,
+        written,
+        &contact,
+        EventType::ContactCreated,
+        None,
+    )
+    .await
 }
 
 /// The contact `id`; one in the trash only when `include_deleted`.

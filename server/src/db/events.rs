@@ -69,8 +69,9 @@ pub async fn list(
     filter: &EventFilter,
     page: &Page<EventSort>,
 ) -> AppResult<(Vec<EventRow>, bool)> {
-    let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new("SELECT id, type, data, created_at, changed_fields, previous FROM events WHERE true");
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(
+        "SELECT id, type, data, created_at, changed_fields, previous FROM events WHERE true",
+    );
     if let Some(event_type) = &filter.event_type {
         sql.push(" AND type = ").push_bind(event_type.clone());
     }
@@ -90,8 +91,8 @@ pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<EventRow> {
     query_as(
         "SELECT id, type, data, created_at, changed_fields, previous FROM events WHERE id = $1",
     )
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("event"))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(AppError::NotFound("event"))
 }

@@ -11,6 +11,8 @@ use super::{FieldError, Patch};
 
 pub const URL_MAX: usize = 2048;
 pub const DESCRIPTION_MAX: usize = 1000;
+/// Changed-field filters one endpoint may have.
+pub const FILTERS_MAX: usize = 50;
 /// Field names one changed-field filter may list.
 pub const FILTER_FIELDS_MAX: usize = 50;
 /// The longest field name a filter may list (`custom_fields.` and a key of up to 100).
@@ -42,6 +44,13 @@ pub fn check_filters(
     filters: Vec<ChangedFieldFilter>,
     event_types: &[String],
 ) -> Result<FilterMap, Vec<FieldError>> {
+    if filters.len() > FILTERS_MAX {
+        return Err(vec![FieldError::new(
+            "filters",
+            "out_of_range",
+            format!("an endpoint has at most {FILTERS_MAX} filters"),
+        )]);
+    }
     let mut errors = Vec::new();
     let mut map = FilterMap::new();
     for (i, filter) in filters.into_iter().enumerate() {
@@ -86,11 +95,17 @@ pub fn check_filters(
         }
         for (j, changed) in filter.changed_fields.into_iter().enumerate() {
             let changed = changed.trim().to_owned();
-            if changed.is_empty() || changed.chars().count() > FIELD_NAME_MAX {
+            let bad = changed.is_empty()
+                || changed.chars().count() > FIELD_NAME_MAX
+                || changed.chars().any(char::is_control);
+            if bad {
                 errors.push(FieldError::new(
                     format!("filters[{i}].changed_fields[{j}]"),
                     "invalid",
-                    format!("must be a field name of 1 to {FIELD_NAME_MAX} characters"),
+                    format!(
+                        "must be a field name of 1 to {FIELD_NAME_MAX} characters, \
+                         without control characters"
+                    ),
                 ));
             } else if !fields.contains(&changed) {
                 fields.push(changed);
@@ -189,12 +204,18 @@ mod tests {
     #[test]
     fn filters_are_keyed_by_type_with_repeated_fields_dropped() {
         let map = check_filters(
-            vec![filter("lead.updated", &["stage_id", " stage_id", "custom_fields.tier"])],
+            vec![filter(
+                "lead.updated",
+                &["stage_id", " stage_id", "custom_fields.tier"],
+            )],
             &[],
         )
         .expect("valid");
         assert_eq!(map["lead.updated"], ["stage_id", "custom_fields.tier"]);
-        assert_eq!(filter_list(&map), [filter("lead.updated", &["stage_id", "custom_fields.tier"])]);
+        assert_eq!(
+            filter_list(&map),
+            [filter("lead.updated", &["stage_id", "custom_fields.tier"])]
+        );
     }
 
     #[test]

@@ -547,8 +547,7 @@ pub fn payload(claim: &Claim) -> Vec<u8> {
         "timestamp": claim.event_created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         "data": claim.event_data,
     });
-    if let (Some(changed), Some(previous)) = (&claim.event_changed_fields, &claim.event_previous)
-    {
+    if let (Some(changed), Some(previous)) = (&claim.event_changed_fields, &claim.event_previous) {
         body["changed_fields"] = serde_json::json!(changed);
         body["previous"] = previous.clone();
     }

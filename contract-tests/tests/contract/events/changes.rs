@@ -47,7 +47,10 @@ async fn each_resource_s_update_names_the_fields_it_changed_with_their_prior_val
     let updated = the(c, EventType::ContactUpdated).await;
     assert_eq!(
         what_changed(&updated),
-        (vec!["phone", "title"], json!({"phone": null, "title": null}))
+        (
+            vec!["phone", "title"],
+            json!({"phone": null, "title": null})
+        )
     );
     assert_eq!(updated.data["title"], "CTO", "data holds the values after");
 
@@ -104,10 +107,7 @@ async fn each_resource_s_update_names_the_fields_it_changed_with_their_prior_val
         .expect("update the activity");
     assert_eq!(
         what_changed(&the(c, EventType::ActivityUpdated).await),
-        (
-            vec!["subject"],
-            json!({"subject": "Send the proposal"})
-        )
+        (vec!["subject"], json!({"subject": "Send the proposal"}))
     );
 
     c.pipelines_update()
@@ -162,8 +162,7 @@ async fn each_resource_s_update_names_the_fields_it_changed_with_their_prior_val
 }
 
 #[tokio::test]
-async fn a_custom_field_value_is_named_by_its_key_and_a_patch_that_changes_nothing_names_nothing()
-{
+async fn a_custom_field_value_is_named_by_its_key_and_a_patch_that_changes_nothing_names_nothing() {
     let app = TestApp::spawn().await;
     let c = &app.client;
     for key in ["tier", "region"] {
@@ -201,7 +200,11 @@ async fn a_custom_field_value_is_named_by_its_key_and_a_patch_that_changes_nothi
             .expect("update a custom field value");
     }
     let updates = events(c, Some(EventType::ContactUpdated)).await;
-    assert_eq!(updates.len(), 2, "a write that changes nothing is still reported");
+    assert_eq!(
+        updates.len(),
+        2,
+        "a write that changes nothing is still reported"
+    );
     assert_eq!(
         what_changed(&updates[0]),
         (

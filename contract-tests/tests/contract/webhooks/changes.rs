@@ -100,7 +100,10 @@ async fn an_endpoint_filtered_on_stage_id_receives_only_the_lead_updates_that_mo
     };
     assert_eq!(sent.stage_id, qualified);
     assert!(webhook.changed("stage_id"));
-    let changes = webhook.changes.as_ref().expect("the webhook says what changed");
+    let changes = webhook
+        .changes
+        .as_ref()
+        .expect("the webhook says what changed");
     assert_eq!(changes.previous["stage_id"], json!(deal.stage_id));
     let body = received.json();
     assert_eq!(body["changed_fields"], json!(moves[1].changed_fields));
