@@ -427,7 +427,8 @@ async fn convert_contact<C: View<ContactRow>>(
         (None, Some(company_id)) => {
             // An existing contact gaining the company is a change to it like any other.
             let linked = contacts::set_company(tx, contact.id, company_id).await?;
-            events::emit(tx, EventType::ContactUpdated, &C::from(linked.clone())).await?;
+            let (before, after) = (C::from(contact.clone()), C::from(linked.clone()));
+            events::emit_update(tx, EventType::ContactUpdated, &before, &after).await?;
             Ok(linked)
         }
         _ => Ok(contact),
