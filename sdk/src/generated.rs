@@ -3749,6 +3749,13 @@ a query parameter's name.*/
     ///    "type"
     ///  ],
     ///  "properties": {
+    ///    "changed_fields": {
+    ///      "description": "On `*.updated` and `lead.stage_changed` only (absent on every other type): the\ntop-level fields of `data` whose values the change made differ, sorted, with each\ncustom field as `custom_fields.<key>`. `updated_at` is never listed. Empty when a\nwrite changed nothing (a `PATCH` that repeats the current values).",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    },
     ///    "data": {
     ///      "description": "The resource as the API returns it.",
     ///      "type": "object",
@@ -3758,6 +3765,11 @@ a query parameter's name.*/
     ///      "description": "Also the `webhook-id` of its deliveries: receivers can drop repeats by it.",
     ///      "type": "string",
     ///      "format": "uuid"
+    ///    },
+    ///    "previous": {
+    ///      "description": "With `changed_fields`: each of those names with its value before the change\n(`null` where it had none); `data` holds the values after it.",
+    ///      "type": "object",
+    ///      "additionalProperties": {}
     ///    },
     ///    "timestamp": {
     ///      "description": "When the event was recorded, inside the change's transaction (RFC 3339). Events\nof one transaction are in the order they were emitted.",
@@ -3774,10 +3786,20 @@ a query parameter's name.*/
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Event {
+        /**On `*.updated` and `lead.stage_changed` only (absent on every other type): the
+top-level fields of `data` whose values the change made differ, sorted, with each
+custom field as `custom_fields.<key>`. `updated_at` is never listed. Empty when a
+write changed nothing (a `PATCH` that repeats the current values).*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub changed_fields: ::std::vec::Vec<::std::string::String>,
         ///The resource as the API returns it.
         pub data: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         ///Also the `webhook-id` of its deliveries: receivers can drop repeats by it.
         pub id: ::uuid::Uuid,
+        /**With `changed_fields`: each of those names with its value before the change
+(`null` where it had none); `data` holds the values after it.*/
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub previous: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         /**When the event was recorded, inside the change's transaction (RFC 3339). Events
 of one transaction are in the order they were emitted.*/
         pub timestamp: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -3883,6 +3905,15 @@ trash (with `deleted_at`), for other `*.deleted` the resource as it was just bef
 A record purged from the trash after the retention period emits nothing. New event
 types may be added; endpoints filtering on types receive only those they name.
 
+Every `*.updated` event and every `lead.stage_changed` also carries
+`changed_fields` (the top-level fields of `data` the change made differ, sorted; a
+custom field as `custom_fields.<key>`; never `updated_at`) and `previous` (those
+fields' values before the change, `null` where there was none); other events carry
+neither. So a stage move names the stage it left (`previous.stage_id`) and, when
+it crossed pipelines, the pipeline (`previous.pipeline_id`); `*.merged` names the
+survivor, the merged id and the duplicate as it was. An endpoint's `filters` can
+take an updated type only when one of the fields it names changed.
+
 One change can emit several events, all in its transaction. A lead that moves emits
 `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
 status becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus
@@ -3905,7 +3936,7 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///
     /// ```json
     ///{
-    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created`, `*.updated` and `*.restored` the resource after the change; for the\n`*.deleted` of a contact, company, lead or activity the resource as it is in the\ntrash (with `deleted_at`), for other `*.deleted` the resource as it was just before.\nA record purged from the trash after the retention period emits nothing. New event\ntypes may be added; endpoints filtering on types receive only those they name.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a removed record (purging a company from the\ntrash sets the `company_id` of its contacts, leads and activities to `null`; purging\na contact or a lead, or deleting a user, does the same for the records linked to it)\nemits no event for the records that lose the link. Nor do the `stage_change`\nactivities the server writes, trashes and restores with their lead:\n`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads\nmoved along when their stage or pipeline is deleted emit nothing either.",
+    ///  "description": "The event catalogue. Each event's `data` is the resource as the API returns it: for\n`*.created`, `*.updated` and `*.restored` the resource after the change; for the\n`*.deleted` of a contact, company, lead or activity the resource as it is in the\ntrash (with `deleted_at`), for other `*.deleted` the resource as it was just before.\nA record purged from the trash after the retention period emits nothing. New event\ntypes may be added; endpoints filtering on types receive only those they name.\n\nEvery `*.updated` event and every `lead.stage_changed` also carries\n`changed_fields` (the top-level fields of `data` the change made differ, sorted; a\ncustom field as `custom_fields.<key>`; never `updated_at`) and `previous` (those\nfields' values before the change, `null` where there was none); other events carry\nneither. So a stage move names the stage it left (`previous.stage_id`) and, when\nit crossed pipelines, the pipeline (`previous.pipeline_id`); `*.merged` names the\nsurvivor, the merged id and the duplicate as it was. An endpoint's `filters` can\ntake an updated type only when one of the fields it names changed.\n\nOne change can emit several events, all in its transaction. A lead that moves emits\n`lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its\nstatus becomes `won` or `lost` (a lead created in such a stage: `lead.created` plus\n`lead.won` or `lead.lost`); leads moved by deleting their stage or pipeline\n(`move_leads_to`) emit the same. A conversion emits `lead.converted` (not\n`lead.updated`), `company.created` and `contact.created` for what it created, and\n`contact.updated` for an existing contact it linked to the company. Completing a task\nthat is already complete, and a pipeline patch without a `name`, change nothing and\nemit nothing.\n\nA change that only clears a link to a removed record (purging a company from the\ntrash sets the `company_id` of its contacts, leads and activities to `null`; purging\na contact or a lead, or deleting a user, does the same for the records linked to it)\nemits no event for the records that lose the link. Nor do the `stage_change`\nactivities the server writes, trashes and restores with their lead:\n`lead.stage_changed`, `lead.deleted` and `lead.restored` report those. Trashed leads\nmoved along when their stage or pipeline is deleted emit nothing either.",
     ///  "type": "string",
     ///  "enum": [
     ///    "contact.created",
@@ -7903,6 +7934,14 @@ rotate-secret).*/
     ///      ],
     ///      "format": "date-time"
     ///    },
+    ///    "filters": {
+    ///      "description": "Changed-field filters, by event type: an event of a type listed here is sent only\nif it changed one of the filter's fields. Empty: no such filter. (Absent from\nthe `data` of `webhook_endpoint.disabled` events recorded before filters existed.)",
+    ///      "default": [],
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/WebhookEndpointFilter"
+    ///      }
+    ///    },
     ///    "id": {
     ///      "type": "string",
     ///      "format": "uuid"
@@ -7959,6 +7998,11 @@ re-sent with `recover` once it is enabled again.*/
         pub failing_since: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
+        /**Changed-field filters, by event type: an event of a type listed here is sent only
+if it changed one of the filter's fields. Empty: no such filter. (Absent from
+the `data` of `webhook_endpoint.disabled` events recorded before filters existed.)*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub filters: ::std::vec::Vec<WebhookEndpointFilter>,
         pub id: ::uuid::Uuid,
         ///The last time it answered 2xx (to within a second).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -8016,6 +8060,15 @@ re-sent with `recover` once it is enabled again.*/
     ///      },
     ///      "x-null-is-absent": true
     ///    },
+    ///    "filters": {
+    ///      "description": "Changed-field filters (see `WebhookEndpointFilter`); absent or empty: none.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/WebhookEndpointFilter"
+    ///      },
+    ///      "maxItems": 50,
+    ///      "x-null-is-absent": true
+    ///    },
     ///    "url": {
     ///      "description": "An absolute `http` or `https` URL. Private, loopback and link-local addresses (and\nnames resolving to them) are refused unless the server allows them.",
     ///      "type": "string"
@@ -8036,6 +8089,9 @@ re-sent with `recover` once it is enabled again.*/
         ///The event types to send; absent or empty means all. Duplicates are dropped.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub event_types: ::std::vec::Vec<EventType>,
+        ///Changed-field filters (see `WebhookEndpointFilter`); absent or empty: none.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub filters: ::std::vec::Vec<WebhookEndpointFilter>,
         /**An absolute `http` or `https` URL. Private, loopback and link-local addresses (and
 names resolving to them) are refused unless the server allows them.*/
         pub url: ::std::string::String,
@@ -8086,6 +8142,60 @@ names resolving to them) are refused unless the server allows them.*/
     }
     impl WebhookEndpointEnvelope {
         pub fn builder() -> builder::WebhookEndpointEnvelope {
+            Default::default()
+        }
+    }
+    /**Sends events of `event_type` only when they changed one of `changed_fields`, e.g.
+`{"event_type": "lead.updated", "changed_fields": ["stage_id"]}` for stage moves and
+nothing else. Only types whose events carry `changed_fields` (every `*.updated`, and
+`lead.stage_changed`) can be filtered; names are matched exactly as events list them
+(a custom field as `custom_fields.<key>`).
+
+`event_type`: A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among
+the endpoint's `event_types` when it names any.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "WebhookEndpointFilter",
+    ///  "description": "Sends events of `event_type` only when they changed one of `changed_fields`, e.g.\n`{\"event_type\": \"lead.updated\", \"changed_fields\": [\"stage_id\"]}` for stage moves and\nnothing else. Only types whose events carry `changed_fields` (every `*.updated`, and\n`lead.stage_changed`) can be filtered; names are matched exactly as events list them\n(a custom field as `custom_fields.<key>`).\n\n`event_type`: A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among\nthe endpoint's `event_types` when it names any.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "changed_fields",
+    ///    "event_type"
+    ///  ],
+    ///  "properties": {
+    ///    "changed_fields": {
+    ///      "description": "Field names as events list them; an event is sent if it changed any of them.\nRepeats are dropped.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      },
+    ///      "maxItems": 50,
+    ///      "minItems": 1
+    ///    },
+    ///    "event_type": {
+    ///      "$ref": "#/components/schemas/EventType"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookEndpointFilter {
+        /**Field names as events list them; an event is sent if it changed any of them.
+Repeats are dropped.*/
+        pub changed_fields: ::std::vec::Vec<::std::string::String>,
+        pub event_type: EventType,
+    }
+    impl ::std::convert::From<&WebhookEndpointFilter> for WebhookEndpointFilter {
+        fn from(value: &WebhookEndpointFilter) -> Self {
+            value.clone()
+        }
+    }
+    impl WebhookEndpointFilter {
+        pub fn builder() -> builder::WebhookEndpointFilter {
             Default::default()
         }
     }
@@ -8193,6 +8303,14 @@ names resolving to them) are refused unless the server allows them.*/
     ///      ],
     ///      "format": "date-time"
     ///    },
+    ///    "filters": {
+    ///      "description": "Changed-field filters, by event type: an event of a type listed here is sent only\nif it changed one of the filter's fields. Empty: no such filter. (Absent from\nthe `data` of `webhook_endpoint.disabled` events recorded before filters existed.)",
+    ///      "default": [],
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/WebhookEndpointFilter"
+    ///      }
+    ///    },
     ///    "id": {
     ///      "type": "string",
     ///      "format": "uuid"
@@ -8253,6 +8371,11 @@ re-sent with `recover` once it is enabled again.*/
         pub failing_since: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
+        /**Changed-field filters, by event type: an event of a type listed here is sent only
+if it changed one of the filter's fields. Empty: no such filter. (Absent from
+the `data` of `webhook_endpoint.disabled` events recorded before filters existed.)*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub filters: ::std::vec::Vec<WebhookEndpointFilter>,
         pub id: ::uuid::Uuid,
         ///The last time it answered 2xx (to within a second).
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -13746,11 +13869,19 @@ re-sent with `recover` once it is enabled again.*/
         }
         #[derive(Clone, Debug)]
         pub struct Event {
+            changed_fields: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             data: ::std::result::Result<
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
             >,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            previous: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
             timestamp: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
@@ -13760,14 +13891,30 @@ re-sent with `recover` once it is enabled again.*/
         impl ::std::default::Default for Event {
             fn default() -> Self {
                 Self {
+                    changed_fields: Ok(Default::default()),
                     data: Err("no value supplied for data".to_string()),
                     id: Err("no value supplied for id".to_string()),
+                    previous: Ok(Default::default()),
                     timestamp: Err("no value supplied for timestamp".to_string()),
                     type_: Err("no value supplied for type_".to_string()),
                 }
             }
         }
         impl Event {
+            pub fn changed_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.changed_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for changed_fields: {}", e
+                        )
+                    });
+                self
+            }
             pub fn data<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -13791,6 +13938,20 @@ re-sent with `recover` once it is enabled again.*/
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn previous<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.previous = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for previous: {}", e)
                     });
                 self
             }
@@ -13825,8 +13986,10 @@ re-sent with `recover` once it is enabled again.*/
                 value: Event,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    changed_fields: value.changed_fields?,
                     data: value.data?,
                     id: value.id?,
+                    previous: value.previous?,
                     timestamp: value.timestamp?,
                     type_: value.type_?,
                 })
@@ -13835,8 +13998,10 @@ re-sent with `recover` once it is enabled again.*/
         impl ::std::convert::From<super::Event> for Event {
             fn from(value: super::Event) -> Self {
                 Self {
+                    changed_fields: Ok(value.changed_fields),
                     data: Ok(value.data),
                     id: Ok(value.id),
+                    previous: Ok(value.previous),
                     timestamp: Ok(value.timestamp),
                     type_: Ok(value.type_),
                 }
@@ -19568,6 +19733,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
+            filters: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookEndpointFilter>,
+                ::std::string::String,
+            >,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             last_success_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -19593,6 +19762,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: Err("no value supplied for enabled".to_string()),
                     event_types: Err("no value supplied for event_types".to_string()),
                     failing_since: Ok(Default::default()),
+                    filters: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     last_success_at: Ok(Default::default()),
                     previous_secret_expires_at: Ok(Default::default()),
@@ -19694,6 +19864,20 @@ re-sent with `recover` once it is enabled again.*/
                     });
                 self
             }
+            pub fn filters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::WebhookEndpointFilter>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filters = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filters: {}", e)
+                    });
+                self
+            }
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::uuid::Uuid>,
@@ -19775,6 +19959,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: value.enabled?,
                     event_types: value.event_types?,
                     failing_since: value.failing_since?,
+                    filters: value.filters?,
                     id: value.id?,
                     last_success_at: value.last_success_at?,
                     previous_secret_expires_at: value.previous_secret_expires_at?,
@@ -19793,6 +19978,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: Ok(value.enabled),
                     event_types: Ok(value.event_types),
                     failing_since: Ok(value.failing_since),
+                    filters: Ok(value.filters),
                     id: Ok(value.id),
                     last_success_at: Ok(value.last_success_at),
                     previous_secret_expires_at: Ok(value.previous_secret_expires_at),
@@ -19815,6 +20001,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::vec::Vec<super::EventType>,
                 ::std::string::String,
             >,
+            filters: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookEndpointFilter>,
+                ::std::string::String,
+            >,
             url: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for WebhookEndpointCreate {
@@ -19823,6 +20013,7 @@ re-sent with `recover` once it is enabled again.*/
                     description: Ok(Default::default()),
                     enabled: Ok(Default::default()),
                     event_types: Ok(Default::default()),
+                    filters: Ok(Default::default()),
                     url: Err("no value supplied for url".to_string()),
                 }
             }
@@ -19866,6 +20057,20 @@ re-sent with `recover` once it is enabled again.*/
                     });
                 self
             }
+            pub fn filters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::WebhookEndpointFilter>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filters = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filters: {}", e)
+                    });
+                self
+            }
             pub fn url<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -19889,6 +20094,7 @@ re-sent with `recover` once it is enabled again.*/
                     description: value.description?,
                     enabled: value.enabled?,
                     event_types: value.event_types?,
+                    filters: value.filters?,
                     url: value.url?,
                 })
             }
@@ -19900,6 +20106,7 @@ re-sent with `recover` once it is enabled again.*/
                     description: Ok(value.description),
                     enabled: Ok(value.enabled),
                     event_types: Ok(value.event_types),
+                    filters: Ok(value.filters),
                     url: Ok(value.url),
                 }
             }
@@ -19961,6 +20168,73 @@ re-sent with `recover` once it is enabled again.*/
                 Self {
                     data: Ok(value.data),
                     meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WebhookEndpointFilter {
+            changed_fields: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            event_type: ::std::result::Result<super::EventType, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookEndpointFilter {
+            fn default() -> Self {
+                Self {
+                    changed_fields: Err(
+                        "no value supplied for changed_fields".to_string(),
+                    ),
+                    event_type: Err("no value supplied for event_type".to_string()),
+                }
+            }
+        }
+        impl WebhookEndpointFilter {
+            pub fn changed_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.changed_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for changed_fields: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn event_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::EventType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookEndpointFilter>
+        for super::WebhookEndpointFilter {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookEndpointFilter,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    changed_fields: value.changed_fields?,
+                    event_type: value.event_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookEndpointFilter>
+        for WebhookEndpointFilter {
+            fn from(value: super::WebhookEndpointFilter) -> Self {
+                Self {
+                    changed_fields: Ok(value.changed_fields),
+                    event_type: Ok(value.event_type),
                 }
             }
         }
@@ -20053,6 +20327,10 @@ re-sent with `recover` once it is enabled again.*/
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
+            filters: ::std::result::Result<
+                ::std::vec::Vec<super::WebhookEndpointFilter>,
+                ::std::string::String,
+            >,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             last_success_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -20079,6 +20357,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: Err("no value supplied for enabled".to_string()),
                     event_types: Err("no value supplied for event_types".to_string()),
                     failing_since: Ok(Default::default()),
+                    filters: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     last_success_at: Ok(Default::default()),
                     previous_secret_expires_at: Ok(Default::default()),
@@ -20181,6 +20460,20 @@ re-sent with `recover` once it is enabled again.*/
                     });
                 self
             }
+            pub fn filters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::WebhookEndpointFilter>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filters = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filters: {}", e)
+                    });
+                self
+            }
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::uuid::Uuid>,
@@ -20275,6 +20568,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: value.enabled?,
                     event_types: value.event_types?,
                     failing_since: value.failing_since?,
+                    filters: value.filters?,
                     id: value.id?,
                     last_success_at: value.last_success_at?,
                     previous_secret_expires_at: value.previous_secret_expires_at?,
@@ -20295,6 +20589,7 @@ re-sent with `recover` once it is enabled again.*/
                     enabled: Ok(value.enabled),
                     event_types: Ok(value.event_types),
                     failing_since: Ok(value.failing_since),
+                    filters: Ok(value.filters),
                     id: Ok(value.id),
                     last_success_at: Ok(value.last_success_at),
                     previous_secret_expires_at: Ok(value.previous_secret_expires_at),

@@ -454,6 +454,13 @@ pub struct WebhookEndpointPatch {
         deserialize_with = "present"
     )]
     pub event_types: Option<Option<Vec<crate::types::EventType>>>,
+    /// Replaces the changed-field filters; `null` or `[]`: none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub filters: Option<Option<Vec<crate::types::WebhookEndpointFilter>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }

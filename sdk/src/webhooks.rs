@@ -45,6 +45,9 @@ pub struct WebhookEvent {
     pub timestamp: DateTime<Utc>,
     /// What happened, with its typed `data`.
     pub event: Event,
+    /// What the change changed, on `*.updated` and `lead.stage_changed` events (`None` on
+    /// every other type).
+    pub changes: Option<Changes>,
 }
 
 impl WebhookEvent {
@@ -52,6 +55,24 @@ impl WebhookEvent {
     pub fn event_type(&self) -> &str {
         self.event.event_type()
     }
+
+    /// Whether the event says it changed `field` (e.g. `stage_id`, or
+    /// `custom_fields.<key>`); `false` for events that carry no changes.
+    pub fn changed(&self, field: &str) -> bool {
+        self.changes
+            .as_ref()
+            .is_some_and(|c| c.changed_fields.iter().any(|f| f == field))
+    }
+}
+
+/// The `changed_fields` and `previous` of an update event: the top-level fields of its
+/// `data` that the change made differ (sorted; a custom field as `custom_fields.<key>`),
+/// and each of them with its value before the change (`null` where it had none). The
+/// event's `data` holds the values after it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Changes {
+    pub changed_fields: Vec<String>,
+    pub previous: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Declares [`Event`]: `Variant(DataType) = "event.type",` per event of the catalogue.
@@ -200,13 +221,16 @@ pub struct WebhookTest {
     pub message: String,
 }
 
-/// The body as sent: `{"type", "timestamp", "data"}`.
+/// The body as sent: `{"type", "timestamp", "data"}`, plus `changed_fields` and
+/// `previous` on update events.
 #[derive(Deserialize)]
 struct Body {
     #[serde(rename = "type")]
     event_type: String,
     timestamp: DateTime<Utc>,
     data: serde_json::Value,
+    #[serde(flatten)]
+    changes: Option<Changes>,
 }
 
 /// Why a request is not a genuine, fresh webhook from Momentum.
@@ -303,6 +327,7 @@ pub fn verify_parts(
         id: id.to_owned(),
         timestamp: body.timestamp,
         event: Event::from_parts(body.event_type, body.data).map_err(VerifyError::Body)?,
+        changes: body.changes,
     })
 }
 
@@ -337,6 +362,26 @@ mod tests {
         };
         assert_eq!(contact.first_name.as_deref(), Some("Ada"));
         assert_eq!(webhook.event.event_type(), "contact.created");
+    }
+
+    #[test]
+    fn an_update_carries_what_it_changed_and_a_creation_nothing() {
+        let body = br#"{"type":"contact.updated","timestamp":"2026-11-26T10:00:00Z",
+            "data":{"id":"0192f4a0-0000-7000-8000-000000000001","first_name":"Ada","tags":[],
+            "title":"Countess","custom_fields":{},"created_at":"2026-11-26T10:00:00Z",
+            "updated_at":"2026-11-26T10:00:01Z"},
+            "changed_fields":["title"],"previous":{"title":null}}"#;
+        let sig = signature(SECRET, "e", 1_000, body);
+        let webhook = verify_parts(SECRET, "e", "1000", &sig, body, 1_000).unwrap();
+        let changes = webhook.changes.as_ref().expect("changes");
+        assert_eq!(changes.changed_fields, ["title"]);
+        assert_eq!(changes.previous["title"], serde_json::Value::Null);
+        assert!(webhook.changed("title"));
+        assert!(!webhook.changed("email"));
+        let sig = signature(SECRET, "evt_1", 1_000, BODY);
+        let created = verify_parts(SECRET, "evt_1", "1000", &sig, BODY, 1_010).unwrap();
+        assert_eq!(created.changes, None);
+        assert!(!created.changed("first_name"));
     }
 
     #[test]

@@ -11,12 +11,15 @@
 //! from what it wrote through the view type its caller names (`app::View`); the worker is
 //! handed a renderer for the endpoints it disables.
 
+use std::collections::BTreeSet;
+
 use poem_openapi::types::ToJSON;
 use poem_openapi::Enum;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::db::events as repo;
+pub use crate::db::events::Changes;
 use crate::db::TenantTx;
 use crate::error::AppError;
 
@@ -32,12 +35,21 @@ macro_rules! catalogue {
         }
 
         impl EventType {
+            /// Every event type, in catalogue order.
+            pub const ALL: &'static [EventType] = &[$(Self::$variant,)*];
+
             /// The event's name, as the document spells it.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $name,)*
                 }
             }
+
+            /// The event type named `name`, if the catalogue has it.
+            pub fn parse(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|t| t.as_str() == name)
+            }
+
         }
     };
 }
@@ -49,6 +61,15 @@ catalogue! {
     /// trash (with `deleted_at`), for other `*.deleted` the resource as it was just before.
     /// A record purged from the trash after the retention period emits nothing. New event
     /// types may be added; endpoints filtering on types receive only those they name.
+    ///
+    /// Every `*.updated` event and every `lead.stage_changed` also carries
+    /// `changed_fields` (the top-level fields of `data` the change made differ, sorted; a
+    /// custom field as `custom_fields.<key>`; never `updated_at`) and `previous` (those
+    /// fields' values before the change, `null` where there was none); other events carry
+    /// neither. So a stage move names the stage it left (`previous.stage_id`) and, when
+    /// it crossed pipelines, the pipeline (`previous.pipeline_id`); `*.merged` names the
+    /// survivor, the merged id and the duplicate as it was. An endpoint's `filters` can
+    /// take an updated type only when one of the fields it names changed.
     ///
     /// One change can emit several events, all in its transaction. A lead that moves emits
     /// `lead.updated` and `lead.stage_changed`, plus `lead.won` or `lead.lost` when its
@@ -176,5 +197,111 @@ pub async fn emit(
     event: EventType,
     data: &(impl Data + ?Sized),
 ) -> Result<Uuid, AppError> {
-    repo::emit(tx, event.as_str(), data.data()).await
+    repo::emit(tx, event.as_str(), data.data(), None).await
+}
+
+/// Records an update `event` as [`emit`] does, with what changed between `before` and
+/// `after` (both as the API returns the resource): see [`changes`].
+pub async fn emit_update(
+    tx: &mut TenantTx,
+    event: EventType,
+    before: &(impl Data + ?Sized),
+    after: &(impl Data + ?Sized),
+) -> Result<Uuid, AppError> {
+    let after = after.data();
+    let changes = changes(&before.data(), &after);
+    repo::emit(tx, event.as_str(), after, Some(changes)).await
+}
+
+/// Fields that change with every write, so name no change of their own.
+const BOOKKEEPING: &[&str] = &["updated_at"];
+
+/// The object holding custom field values, compared key by key.
+const CUSTOM_FIELDS: &str = "custom_fields";
+
+/// What changed from `before` to `after`, two renderings of one resource: the top-level
+/// fields whose values differ, except [`BOOKKEEPING`], with each custom field value as
+/// `custom_fields.<key>` of its own (so a filter can name one); sorted. `previous` holds
+/// each of those names with its value in `before` (`null` where it had none). Computed
+/// from the API's rendering rather than per resource, so fields added later are covered.
+pub fn changes(before: &Value, after: &Value) -> Changes {
+    let empty = Map::new();
+    let before = before.as_object().unwrap_or(&empty);
+    let after = after.as_object().unwrap_or(&empty);
+    let mut previous = Map::new();
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for key in keys {
+        if BOOKKEEPING.contains(&key.as_str()) {
+            continue;
+        }
+        let (was, now) = (before.get(key), after.get(key));
+        if was == now {
+            continue;
+        }
+        match (key.as_str(), was, now) {
+            (CUSTOM_FIELDS, Some(Value::Object(was)), Some(Value::Object(now))) => {
+                let names: BTreeSet<&String> = was.keys().chain(now.keys()).collect();
+                for name in names {
+                    let value = was.get(name);
+                    if value != now.get(name) {
+                        let prior = value.cloned().unwrap_or(Value::Null);
+                        previous.insert(format!("{CUSTOM_FIELDS}.{name}"), prior);
+                    }
+                }
+            }
+            _ => {
+                previous.insert(key.clone(), was.cloned().unwrap_or(Value::Null));
+            }
+        }
+    }
+    Changes {
+        changed_fields: previous.keys().cloned().collect(),
+        previous: Value::Object(previous),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn changes_name_the_fields_that_differ_with_their_prior_values() {
+        let before = json!({"id": 1, "title": "Deal", "stage_id": "a", "owner_id": null,
+            "updated_at": "t1", "custom_fields": {"tier": "gold", "seats": 3}});
+        let after = json!({"id": 1, "title": "Deal", "stage_id": "b", "owner_id": "u",
+            "updated_at": "t2", "custom_fields": {"seats": 3, "region": "EU"}});
+        let changed = changes(&before, &after);
+        assert_eq!(
+            changed.changed_fields,
+            [
+                "custom_fields.region",
+                "custom_fields.tier",
+                "owner_id",
+                "stage_id"
+            ]
+        );
+        assert_eq!(
+            changed.previous,
+            json!({"custom_fields.region": null, "custom_fields.tier": "gold",
+                "owner_id": null, "stage_id": "a"})
+        );
+    }
+
+    #[test]
+    fn a_rewrite_with_the_same_values_changes_nothing() {
+        let before = json!({"name": "Acme", "updated_at": "t1", "custom_fields": {}});
+        let after = json!({"name": "Acme", "updated_at": "t2", "custom_fields": {}});
+        let changed = changes(&before, &after);
+        assert!(changed.changed_fields.is_empty());
+        assert_eq!(changed.previous, json!({}));
+    }
+
+    #[test]
+    fn a_field_that_appears_or_goes_is_a_change() {
+        let changed = changes(&json!({"a": 1}), &json!({"b": 2}));
+        assert_eq!(changed.changed_fields, ["a", "b"]);
+        assert_eq!(changed.previous, json!({"a": 1, "b": null}));
+    }
 }

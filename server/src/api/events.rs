@@ -39,6 +39,16 @@ pub struct Event {
     pub timestamp: DateTime<Utc>,
     /// The resource as the API returns it.
     pub data: BTreeMap<String, Value>,
+    /// On `*.updated` and `lead.stage_changed` only (absent on every other type): the
+    /// top-level fields of `data` whose values the change made differ, sorted, with each
+    /// custom field as `custom_fields.<key>`. `updated_at` is never listed. Empty when a
+    /// write changed nothing (a `PATCH` that repeats the current values).
+    #[oai(skip_serializing_if_is_none)]
+    pub changed_fields: Option<Vec<String>>,
+    /// With `changed_fields`: each of those names with its value before the change
+    /// (`null` where it had none); `data` holds the values after it.
+    #[oai(skip_serializing_if_is_none)]
+    pub previous: Option<BTreeMap<String, Value>>,
 }
 
 impl From<EventRow> for Event {
@@ -48,6 +58,8 @@ impl From<EventRow> for Event {
             event_type: row.event_type,
             timestamp: row.created_at,
             data: super::contacts::object(row.data),
+            changed_fields: row.changed_fields,
+            previous: row.previous.map(super::contacts::object),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::responses::{
     Meta, NoContent, Read, Success, Tagged, Update,
 };
 use super::security::ApiKey;
-use super::types::{patch, text, PathId, Text};
+use super::types::{patch, text, Bounded, PathId, Text};
 use super::ApiTags;
 use crate::app::page::PageRequest;
 use crate::app::version::by_field;
@@ -27,7 +27,10 @@ use crate::app::webhooks::{
     TestEvent, WithSecret,
 };
 use crate::auth::Scope;
-use crate::domain::webhook::{DESCRIPTION_MAX, URL_MAX};
+use crate::domain::webhook::{
+    self, ChangedFieldFilter, DESCRIPTION_MAX, FIELD_NAME_MAX, FILTERS_MAX, FILTER_FIELDS_MAX,
+    URL_MAX,
+};
 use crate::events::EventType;
 use crate::state::AppState;
 
@@ -42,6 +45,11 @@ pub struct WebhookEndpoint {
     pub description: Option<String>,
     /// The event types sent here; empty means all, including types added later.
     pub event_types: Vec<String>,
+    /// Changed-field filters, by event type: an event of a type listed here is sent only
+    /// if it changed one of the filter's fields. Empty: no such filter. (Absent from
+    /// the `data` of `webhook_endpoint.disabled` events recorded before filters existed.)
+    #[oai(default)]
+    pub filters: Vec<WebhookEndpointFilter>,
     /// A disabled endpoint is sent nothing; what was pending for it fails and can be
     /// re-sent with `recover` once it is enabled again.
     pub enabled: bool,
@@ -78,6 +86,10 @@ impl From<EndpointRow> for WebhookEndpoint {
             url: row.url,
             description: row.description,
             event_types: row.event_types,
+            filters: webhook::filter_list(&row.changed_field_filters)
+                .into_iter()
+                .filter_map(WebhookEndpointFilter::from_domain)
+                .collect(),
             enabled: row.enabled,
             disabled_reason: row.disabled_reason,
             disabled_at: row.disabled_at,
@@ -97,6 +109,40 @@ pub fn endpoint_data(row: EndpointRow) -> serde_json::Value {
     WebhookEndpoint::from(row)
         .to_json()
         .unwrap_or(serde_json::Value::Null)
+}
+
+/// Sends events of `event_type` only when they changed one of `changed_fields`, e.g.
+/// `{"event_type": "lead.updated", "changed_fields": ["stage_id"]}` for stage moves and
+/// nothing else. Only types whose events carry `changed_fields` (every `*.updated`, and
+/// `lead.stage_changed`) can be filtered; names are matched exactly as events list them
+/// (a custom field as `custom_fields.<key>`).
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(deny_unknown_fields)]
+pub struct WebhookEndpointFilter {
+    /// A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among
+    /// the endpoint's `event_types` when it names any.
+    pub event_type: EventType,
+    /// Field names as events list them; an event is sent if it changed any of them.
+    /// Repeats are dropped.
+    pub changed_fields: Bounded<Text<FIELD_NAME_MAX>, 1, FILTER_FIELDS_MAX>,
+}
+
+impl WebhookEndpointFilter {
+    fn from_domain(filter: ChangedFieldFilter) -> Option<Self> {
+        Some(Self {
+            event_type: EventType::parse(&filter.event_type)?,
+            changed_fields: Bounded(filter.changed_fields.into_iter().map(Text).collect()),
+        })
+    }
+}
+
+impl From<WebhookEndpointFilter> for ChangedFieldFilter {
+    fn from(filter: WebhookEndpointFilter) -> Self {
+        Self {
+            event_type: filter.event_type.as_str().to_owned(),
+            changed_fields: filter.changed_fields.0.into_iter().map(|f| f.0).collect(),
+        }
+    }
 }
 
 /// An endpoint with its signing secret, shown this once.
@@ -121,6 +167,8 @@ pub struct WebhookEndpointCreate {
     pub event_types: Option<Vec<EventType>>,
     /// Default `true`.
     pub enabled: Option<bool>,
+    /// Changed-field filters (see `WebhookEndpointFilter`); absent or empty: none.
+    pub filters: Option<Filters>,
 }
 
 /// Changes to an endpoint, as a JSON Merge Patch. `enabled: true` re-enables an endpoint
@@ -135,6 +183,9 @@ pub struct WebhookEndpointPatch {
     #[oai(nullable)]
     pub event_types: MaybeUndefined<Vec<EventType>>,
     pub enabled: MaybeUndefined<bool>,
+    /// Replaces the changed-field filters; `null` or `[]`: none.
+    #[oai(nullable)]
+    pub filters: MaybeUndefined<Filters>,
 }
 
 /// Whether a delivery is still being tried, made it, or gave up.
@@ -301,6 +352,17 @@ pub struct WebhookRecoveryEnvelope {
     pub meta: Meta,
 }
 
+/// An endpoint's changed-field filters as a request sends them (counted by the domain).
+pub type Filters = Bounded<WebhookEndpointFilter, 0, FILTERS_MAX>;
+
+fn filter_list(filters: Filters) -> Vec<ChangedFieldFilter> {
+    filters
+        .0
+        .into_iter()
+        .map(ChangedFieldFilter::from)
+        .collect()
+}
+
 fn event_type_names(types: Vec<EventType>) -> Vec<String> {
     types.into_iter().map(|t| t.as_str().to_owned()).collect()
 }
@@ -312,6 +374,7 @@ impl From<WebhookEndpointCreate> for EndpointInput {
             description: text(body.description),
             event_types: event_type_names(body.event_types.unwrap_or_default()),
             enabled: body.enabled,
+            filters: body.filters.map(filter_list).unwrap_or_default(),
         }
     }
 }
@@ -324,6 +387,7 @@ impl From<WebhookEndpointPatch> for EndpointPatch {
             description: patch(body.description, |d| Some(d.0)),
             event_types: patch(body.event_types, event_type_names),
             enabled: body.enabled.take(),
+            filters: patch(body.filters, filter_list),
         }
     }
 }

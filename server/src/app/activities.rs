@@ -81,7 +81,7 @@ pub async fn update<V: View<ActivityRow>>(
         .apply_to_input(current.to_input())
         .map_err(AppError::Validation)?;
     let row = repo::update(&mut tx, id, &activity, &values).await?;
-    commit_with(tx, EventType::ActivityUpdated, row).await
+    commit_update(tx, current, row).await
 }
 
 /// Moves the activity `id` to the trash if its version passes `if_match`.
@@ -116,7 +116,7 @@ pub async fn complete<V: View<ActivityRow>>(
     }
     let row = repo::complete(&mut tx, id).await?;
     if current.completed_at.is_none() {
-        commit_with(tx, EventType::ActivityUpdated, row).await
+        commit_update(tx, current, row).await
     } else {
         tx.commit().await?;
         Ok(V::from(row))
@@ -215,6 +215,18 @@ async fn commit_with<V: View<ActivityRow>>(
 ) -> Result<V, AppError> {
     let activity = V::from(row);
     events::emit(&mut tx, event, &activity).await?;
+    tx.commit().await?;
+    Ok(activity)
+}
+
+/// Records `activity.updated` with what changed from `before` to `row`, and commits.
+async fn commit_update<V: View<ActivityRow>>(
+    mut tx: TenantTx,
+    before: ActivityRow,
+    row: ActivityRow,
+) -> Result<V, AppError> {
+    let (before, activity) = (V::from(before), V::from(row));
+    events::emit_update(&mut tx, EventType::ActivityUpdated, &before, &activity).await?;
     tx.commit().await?;
     Ok(activity)
 }

@@ -425,29 +425,32 @@ async fn apply<U: Upsert, V: View<U::Row>>(
     if merged == stored {
         return Ok(Outcome::Unchanged(V::from(row.clone())));
     }
-    write::<U, V>(tx, Some(U::id(row)), &merged).await
+    write::<U, V>(tx, Some(row), &merged).await
 }
 
-/// Inserts (`id` is `None`) or updates the record, and records its event.
+/// Inserts (`current` is `None`) or updates the record, and records its event (with what
+/// changed since `current`, for an update).
 async fn write<U: Upsert, V: View<U::Row>>(
     tx: &mut TenantTx,
-    id: Option<Uuid>,
+    current: Option<&U::Row>,
     record: &U::Record,
 ) -> AppResult<Outcome<V>> {
+    let id = current.map(U::id);
     // Checked as a whole, like a create: the item's `custom_fields` replace the stored
     // ones (an item without them keeps the stored values, which are checked again).
     let checked =
         custom_fields::for_record(tx, U::RECORD_TYPE, id, U::custom_fields(record)).await?;
     let record = &U::with_custom_fields(record.clone(), checked);
-    match id {
+    match current {
         None => {
             let created = V::from(U::insert(tx, record).await?);
             events::emit(tx, U::CREATED, &created).await?;
             Ok(Outcome::Created(created))
         }
-        Some(id) => {
-            let updated = V::from(U::update(tx, id, record).await?);
-            events::emit(tx, U::UPDATED, &updated).await?;
+        Some(current) => {
+            let before = V::from(current.clone());
+            let updated = V::from(U::update(tx, U::id(current), record).await?);
+            events::emit_update(tx, U::UPDATED, &before, &updated).await?;
             Ok(Outcome::Updated(updated))
         }
     }

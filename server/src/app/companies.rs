@@ -82,7 +82,10 @@ pub async fn update<V: View<CompanyRow>>(
         None => company,
     };
     let row = repo::update(&mut tx, id, &company).await?;
-    commit_with(tx, EventType::CompanyUpdated, row).await
+    let (before, company) = (V::from(current), V::from(row));
+    events::emit_update(&mut tx, EventType::CompanyUpdated, &before, &company).await?;
+    tx.commit().await?;
+    Ok(company)
 }
 
 /// Moves the company `id` to the trash if its version passes `if_match`. Its contacts,

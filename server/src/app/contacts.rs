@@ -37,7 +37,15 @@ pub async fn create<V: View<ContactRow>>(
         custom_fields::for_create(&mut tx, RecordType::Contact, contact.custom_fields()).await?;
     let contact = contact.with_custom_fields(checked);
     let written = repo::insert(&mut tx, &contact).await;
-    commit_or_name_holder(state, tx, written, &contact, EventType::ContactCreated).await
+    commit_or_name_holder(
+        state,
+        tx,
+        written,
+        &contact,
+        EventType::ContactCreated,
+        None,
+    )
+    .await
 }
 
 /// The contact `id`; one in the trash only when `include_deleted`.
@@ -77,8 +85,10 @@ pub async fn update<V: View<ContactRow>>(
     let contact = patch
         .apply_to_input(current.to_input())
         .map_err(AppError::Validation)?;
+    let before = V::from(current);
     let written = repo::update(&mut tx, id, &contact).await;
-    commit_or_name_holder(state, tx, written, &contact, EventType::ContactUpdated).await
+    let event = EventType::ContactUpdated;
+    commit_or_name_holder(state, tx, written, &contact, event, Some(before)).await
 }
 
 /// Moves the contact `id` to the trash if its version passes `if_match`.
@@ -150,7 +160,8 @@ pub async fn list_in(
     Ok(listed(&page, rows, has_more))
 }
 
-/// Records `event` and commits a contact write, or, when it hit another contact's email,
+/// Records `event` (with what changed since `before`, for an update) and commits a
+/// contact write, or, when it hit another contact's email,
 /// rolls back (the failed statement aborted the transaction, so no event either) and
 /// names that contact in the 409 from a fresh transaction.
 async fn commit_or_name_holder<V: View<ContactRow>>(
@@ -159,11 +170,15 @@ async fn commit_or_name_holder<V: View<ContactRow>>(
     written: Result<ContactRow, AppError>,
     contact: &Contact,
     event: EventType,
+    before: Option<V>,
 ) -> Result<V, AppError> {
     match written {
         Ok(row) => {
             let written = V::from(row);
-            events::emit(&mut tx, event, &written).await?;
+            match &before {
+                Some(before) => events::emit_update(&mut tx, event, before, &written).await?,
+                None => events::emit(&mut tx, event, &written).await?,
+            };
             tx.commit().await?;
             Ok(written)
         }

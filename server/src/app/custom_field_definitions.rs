@@ -93,7 +93,8 @@ pub async fn update<V: View<DefinitionRow>>(
         }
     }
     let updated = V::from(repo::update(&mut tx, id, &spec).await?);
-    events::emit(&mut tx, EventType::CustomFieldUpdated, &updated).await?;
+    let before = V::from(current);
+    events::emit_update(&mut tx, EventType::CustomFieldUpdated, &before, &updated).await?;
     tx.commit().await?;
     Ok(updated)
 }

@@ -90,8 +90,7 @@ pub async fn update<V: View<LeadRow>>(
         .map_err(AppError::Validation)?;
     let stage = place(&mut tx, &lead).await?;
     let row = repo::update(&mut tx, &current, &lead, &stage, &values).await?;
-    let before = Some((current.stage_id, current.status.as_str()));
-    let updated = emit_change(&mut tx, EventType::LeadUpdated, row, before).await?;
+    let updated = emit_change(&mut tx, EventType::LeadUpdated, row, Some(current)).await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -237,43 +236,43 @@ async fn place(tx: &mut TenantTx, lead: &Lead) -> Result<StageRow, AppError> {
 
 /// Records `change` (`lead.created` or `lead.updated`) for the lead as written, then what
 /// its placement meant: `lead.stage_changed` when it left the stage it was in (`before`:
-/// stage and status; `None` for a new lead), and `lead.won` or `lead.lost` when its
-/// status became that, so a move between two won stages is no second win. Returns the
-/// lead as the events carry it.
+/// the lead before the change; `None` for a new lead), and `lead.won` or `lead.lost` when
+/// its status became that, so a move between two won stages is no second win. An update
+/// and its `lead.stage_changed` carry what changed since `before`. Returns the lead as the
+/// events carry it.
 async fn emit_change<V: View<LeadRow>>(
     tx: &mut TenantTx,
     change: EventType,
     row: LeadRow,
-    before: Option<(Uuid, &str)>,
+    before: Option<LeadRow>,
 ) -> Result<V, AppError> {
     let (stage_id, status) = (row.stage_id, row.status.clone());
     let lead = V::from(row);
-    emit_placement(tx, change, &lead, (stage_id, &status), before).await?;
+    let Some(before) = before else {
+        events::emit(tx, change, &lead).await?;
+        emit_entered(tx, &lead, &status).await?;
+        return Ok(lead);
+    };
+    let (was_stage, was_status) = (before.stage_id, before.status.clone());
+    let before = V::from(before);
+    events::emit_update(tx, change, &before, &lead).await?;
+    if was_stage != stage_id {
+        events::emit_update(tx, EventType::LeadStageChanged, &before, &lead).await?;
+    }
+    if was_status != status {
+        emit_entered(tx, &lead, &status).await?;
+    }
     Ok(lead)
 }
 
-/// The events of [`emit_change`], for `lead` now at `(stage, status)`.
-async fn emit_placement(
-    tx: &mut TenantTx,
-    change: EventType,
-    lead: &impl Data,
-    (stage_id, status): (Uuid, &str),
-    before: Option<(Uuid, &str)>,
-) -> Result<(), AppError> {
-    events::emit(tx, change, lead).await?;
-    if before.is_some_and(|(was, _)| was != stage_id) {
-        events::emit(tx, EventType::LeadStageChanged, lead).await?;
-    }
+/// `lead.won` or `lead.lost` for `lead`, which just took `status`, if it is either.
+async fn emit_entered(tx: &mut TenantTx, lead: &impl Data, status: &str) -> Result<(), AppError> {
     let entered = match StageKind::parse(status) {
-        Some(StageKind::Won) => Some(EventType::LeadWon),
-        Some(StageKind::Lost) => Some(EventType::LeadLost),
-        _ => None,
+        Some(StageKind::Won) => EventType::LeadWon,
+        Some(StageKind::Lost) => EventType::LeadLost,
+        _ => return Ok(()),
     };
-    if let Some(entered) = entered {
-        if before.map(|(_, was)| was) != Some(status) {
-            events::emit(tx, entered, lead).await?;
-        }
-    }
+    events::emit(tx, entered, lead).await?;
     Ok(())
 }
 
@@ -311,8 +310,8 @@ pub(super) async fn emit_moved<V: View<LeadRow>>(
 ) -> Result<(), AppError> {
     // A trashed lead moved along is housekeeping: its `lead.restored` will say where it is.
     for m in moved.into_iter().filter(|m| m.lead.deleted_at.is_none()) {
-        let before = Some((m.old_stage_id, m.old_status.as_str()));
-        emit_change::<V>(tx, EventType::LeadUpdated, m.lead, before).await?;
+        let before = m.before();
+        emit_change::<V>(tx, EventType::LeadUpdated, m.lead, Some(before)).await?;
     }
     Ok(())
 }
@@ -428,7 +427,8 @@ async fn convert_contact<C: View<ContactRow>>(
         (None, Some(company_id)) => {
             // An existing contact gaining the company is a change to it like any other.
             let linked = contacts::set_company(tx, contact.id, company_id).await?;
-            events::emit(tx, EventType::ContactUpdated, &C::from(linked.clone())).await?;
+            let (before, after) = (C::from(contact.clone()), C::from(linked.clone()));
+            events::emit_update(tx, EventType::ContactUpdated, &before, &after).await?;
             Ok(linked)
         }
         _ => Ok(contact),

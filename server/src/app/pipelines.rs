@@ -83,8 +83,9 @@ pub async fn update<P: View<PipelineWithStages>>(
         .await?;
     let found = match patch.name().map_err(AppError::Validation)? {
         Some(name) => {
+            let before = load(&mut tx, id).await?;
             repo::rename(&mut tx, id, &name).await?;
-            emit_updated(&mut tx, id).await?
+            emit_updated(&mut tx, id, before).await?
         }
         None => P::from(load(&mut tx, id).await?),
     };
@@ -194,6 +195,7 @@ pub async fn create_stage<P: View<PipelineWithStages>>(
     let stage = Stage::parse("", input).map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     repo::touch(&mut tx, id).await?;
+    let before = load(&mut tx, id).await?;
     let (count, _) = repo::counts(&mut tx, id).await?;
     if count >= STAGES_MAX as i64 {
         return Err(conflict(
@@ -211,7 +213,7 @@ pub async fn create_stage<P: View<PipelineWithStages>>(
         ));
     }
     let row = repo::insert_stage(&mut tx, id, &stage, position).await?;
-    emit_updated::<P>(&mut tx, id).await?;
+    emit_updated::<P>(&mut tx, id, before).await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -245,6 +247,7 @@ pub async fn update_stage<P: View<PipelineWithStages>>(
     repo::touch(&mut tx, id).await?;
     let current = repo::stage_for_update(&mut tx, id, stage_id).await?;
     if_match.check(&current)?;
+    let before = load(&mut tx, id).await?;
     let (stage, position) = patch
         .apply_to_input(current.to_input(), i64::from(current.position))
         .map_err(AppError::Validation)?;
@@ -276,7 +279,7 @@ pub async fn update_stage<P: View<PipelineWithStages>>(
         ));
     }
     let row = repo::update_stage(&mut tx, &current, &stage, position).await?;
-    emit_updated::<P>(&mut tx, id).await?;
+    emit_updated::<P>(&mut tx, id, before).await?;
     tx.commit().await?;
     Ok(row)
 }
@@ -298,6 +301,7 @@ pub async fn delete_stage<P: View<PipelineWithStages>, L: View<LeadRow>>(
         .check_with(repo::stage_under_lock(&mut tx, id, stage_id))
         .await?;
     repo::touch(&mut tx, id).await?;
+    let before = load(&mut tx, id).await?;
     // As for a pipeline: trashed leads move along, or block.
     tx.include_deleted().await?;
     let from = LeadsIn::Stage(stage_id);
@@ -325,7 +329,7 @@ pub async fn delete_stage<P: View<PipelineWithStages>, L: View<LeadRow>>(
     }
     repo::delete_stage(&mut tx, &stage).await?;
     leads::emit_moved::<L>(&mut tx, moved).await?;
-    emit_updated::<P>(&mut tx, id).await?;
+    emit_updated::<P>(&mut tx, id, before).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -344,6 +348,7 @@ pub async fn reorder<P: View<PipelineWithStages>>(
         .check_with(repo::get_for_update(&mut tx, id))
         .await?;
     repo::touch(&mut tx, id).await?;
+    let before = load(&mut tx, id).await?;
     let mut current = repo::stage_ids(&mut tx, id).await?;
     let mut wanted = ids.to_vec();
     current.sort_unstable();
@@ -359,7 +364,7 @@ pub async fn reorder<P: View<PipelineWithStages>>(
         ));
     }
     let stages = repo::reorder(&mut tx, id, ids).await?;
-    emit_updated::<P>(&mut tx, id).await?;
+    emit_updated::<P>(&mut tx, id, before).await?;
     tx.commit().await?;
     Ok(stages)
 }
@@ -371,13 +376,15 @@ async fn load(tx: &mut TenantTx, id: Uuid) -> Result<PipelineWithStages, AppErro
 }
 
 /// Records `pipeline.updated` with the pipeline as it is after a change to it or its
-/// stages (called in the change's transaction), and returns it.
+/// stages (called in the change's transaction) and what changed since `before` (as it
+/// was loaded when the change began), and returns it.
 async fn emit_updated<P: View<PipelineWithStages>>(
     tx: &mut TenantTx,
     id: Uuid,
+    before: PipelineWithStages,
 ) -> Result<P, AppError> {
     let updated = P::from(load(tx, id).await?);
-    events::emit(tx, EventType::PipelineUpdated, &updated).await?;
+    events::emit_update(tx, EventType::PipelineUpdated, &P::from(before), &updated).await?;
     Ok(updated)
 }
 

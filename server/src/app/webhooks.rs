@@ -19,7 +19,7 @@ use crate::db::webhooks::{self as repo, AttemptSort, DeliverySort, EndpointField
 pub use crate::db::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
 use crate::db::TenantTx;
 use crate::domain::fields;
-use crate::domain::webhook::DESCRIPTION_MAX;
+use crate::domain::webhook::{self, DESCRIPTION_MAX};
 pub use crate::domain::webhook::{EndpointInput, EndpointPatch, TestEvent};
 use crate::domain::FieldError;
 use crate::error::AppError;
@@ -271,11 +271,14 @@ async fn check(input: EndpointInput, allow_private: bool) -> Result<EndpointFiel
             event_types.push(name);
         }
     }
+    let changed_field_filters =
+        webhook::check_filters(input.filters, &event_types).map_err(AppError::Validation)?;
     Ok(EndpointFields {
         url: url.to_string(),
         description,
         event_types,
         enabled: input.enabled.unwrap_or(true),
+        changed_field_filters,
     })
 }
 
@@ -290,6 +293,7 @@ fn stored(row: EndpointRow) -> EndpointInput {
         description: row.description,
         event_types: row.event_types,
         enabled: Some(row.enabled),
+        filters: webhook::filter_list(&row.changed_field_filters),
     }
 }
 
@@ -299,7 +303,12 @@ async fn audit(
     action: &str,
     row: &EndpointRow,
 ) -> Result<(), AppError> {
-    let data = json!({ "url": row.url, "enabled": row.enabled, "event_types": row.event_types });
+    let data = json!({
+        "url": row.url,
+        "enabled": row.enabled,
+        "event_types": row.event_types,
+        "filters": row.changed_field_filters.0,
+    });
     audit::record(tx, actor, action, ("webhook_endpoint", row.id), data).await?;
     Ok(())
 }

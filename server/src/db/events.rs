@@ -18,17 +18,41 @@ pub struct EventRow {
     pub event_type: String,
     pub data: Value,
     pub created_at: DateTime<Utc>,
+    /// The fields the change touched (`*.updated`, `lead.stage_changed`); `None` otherwise.
+    pub changed_fields: Option<Vec<String>>,
+    /// Their values before the change, when `changed_fields` is set.
+    pub previous: Option<Value>,
 }
 
 keyed!(EventRow);
 creation_order!(EventSort, EventRow);
 
-/// Records an event in the caller's transaction and queues its deliveries: if the
-/// transaction rolls back, the event never existed.
-pub async fn emit(tx: &mut TenantTx, event_type: &str, data: Value) -> AppResult<Uuid> {
-    let id = query_scalar("SELECT emit_event($1, $2)")
+/// What an update changed: the names of the fields it touched and their prior values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changes {
+    pub changed_fields: Vec<String>,
+    /// An object keyed by exactly `changed_fields`.
+    pub previous: Value,
+}
+
+/// Records an event in the caller's transaction and queues its deliveries (to endpoints
+/// whose changed-field filter, if they have one for this type, names one of
+/// `changes`' fields): if the transaction rolls back, the event never existed.
+pub async fn emit(
+    tx: &mut TenantTx,
+    event_type: &str,
+    data: Value,
+    changes: Option<Changes>,
+) -> AppResult<Uuid> {
+    let (changed_fields, previous) = match changes {
+        Some(c) => (Some(c.changed_fields), Some(c.previous)),
+        None => (None, None),
+    };
+    let id = query_scalar("SELECT emit_event($1, $2, $3, $4)")
         .bind(event_type)
         .bind(data)
+        .bind(changed_fields)
+        .bind(previous)
         .fetch_one(tx.conn())
         .await?;
     Ok(id)
@@ -45,8 +69,9 @@ pub async fn list(
     filter: &EventFilter,
     page: &Page<EventSort>,
 ) -> AppResult<(Vec<EventRow>, bool)> {
-    let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new("SELECT id, type, data, created_at FROM events WHERE true");
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new(
+        "SELECT id, type, data, created_at, changed_fields, previous FROM events WHERE true",
+    );
     if let Some(event_type) = &filter.event_type {
         sql.push(" AND type = ").push_bind(event_type.clone());
     }
@@ -63,9 +88,11 @@ pub async fn list(
 }
 
 pub async fn get(tx: &mut TenantTx, id: Uuid) -> AppResult<EventRow> {
-    query_as("SELECT id, type, data, created_at FROM events WHERE id = $1")
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(AppError::NotFound("event"))
+    query_as(
+        "SELECT id, type, data, created_at, changed_fields, previous FROM events WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(AppError::NotFound("event"))
 }

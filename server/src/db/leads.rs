@@ -215,10 +215,29 @@ pub async fn lock(tx: &mut TenantTx, which: LeadsIn) -> AppResult<()> {
 /// A lead moved by [`move_all`]: where it was, and the lead as it is now.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MovedLead {
+    pub old_pipeline_id: Uuid,
     pub old_stage_id: Uuid,
     pub old_status: String,
+    pub old_stage_changed_at: DateTime<Utc>,
+    pub old_won_at: Option<DateTime<Utc>>,
+    pub old_lost_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     pub lead: LeadRow,
+}
+
+impl MovedLead {
+    /// The lead as it was before the move: a move changes only its placement.
+    pub fn before(&self) -> LeadRow {
+        LeadRow {
+            pipeline_id: self.old_pipeline_id,
+            stage_id: self.old_stage_id,
+            status: self.old_status.clone(),
+            stage_changed_at: self.old_stage_changed_at,
+            won_at: self.old_won_at,
+            lost_at: self.old_lost_at,
+            ..self.lead.clone()
+        }
+    }
 }
 
 /// How many of the leads in `which` have no `lost_reason`.
@@ -240,17 +259,21 @@ pub async fn move_all(
     target: &StageRow,
 ) -> AppResult<Vec<MovedLead>> {
     record_stage_changes(tx, which, target).await?;
-    // The old stage and status come from a self-join: RETURNING sees only the new row,
-    // and the callers' events tell a change of stage or status from a mere touch.
+    // The old placement comes from a self-join: RETURNING sees only the new row, and the
+    // callers' events tell a change of stage or status from a mere touch, and say what the
+    // move changed.
     let mut sql = QueryBuilder::new("UPDATE leads SET ");
     push_placement(&mut sql, target);
     sql.push(
-        " FROM (SELECT l.id AS old_id, l.stage_id AS old_stage_id, l.status AS old_status \
-         FROM leads l WHERE",
+        " FROM (SELECT l.id AS old_id, l.pipeline_id AS old_pipeline_id, \
+         l.stage_id AS old_stage_id, l.status AS old_status, \
+         l.stage_changed_at AS old_stage_changed_at, l.won_at AS old_won_at, \
+         l.lost_at AS old_lost_at FROM leads l WHERE",
     );
     which.push(&mut sql);
     sql.push(format_args!(
-        ") AS old WHERE leads.id = old.old_id RETURNING old_stage_id, old_status, {COLUMNS}"
+        ") AS old WHERE leads.id = old.old_id RETURNING old_pipeline_id, old_stage_id, \
+         old_status, old_stage_changed_at, old_won_at, old_lost_at, {COLUMNS}"
     ));
     Ok(sql
         .build_query_as()

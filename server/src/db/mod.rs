@@ -411,6 +411,7 @@ pub async fn check_runtime_role(pool: &PgPool) -> anyhow::Result<()> {
 /// members of `momentum_worker` may run them (migration `20261202100003_worker_role.sql`).
 pub const WORKER_FUNCTIONS: &[&str] = &[
     "webhook_claim_deliveries_traced(integer, interval, integer)",
+    "webhook_claim_deliveries_changes(integer, interval, integer)",
     "webhook_next_due()",
     "purge_trash(interval, integer)",
     "webhook_plaintext_secrets(integer)",

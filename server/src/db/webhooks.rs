@@ -1,11 +1,12 @@
 //! Webhook endpoints, their deliveries and attempts. The API's side runs in the tenant's
-//! transaction; the worker claims across tenants through `webhook_claim_deliveries_traced` (a
+//! transaction; the worker claims across tenants through `webhook_claim_deliveries_changes` (a
 //! SECURITY DEFINER function) and records each result back in the tenant's transaction.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -13,6 +14,7 @@ use super::page::{creation_order, keyed, Page};
 use super::record::{self, Table};
 use super::TenantTx;
 use super::{autocommit, prepared_statements, query, query_as, query_scalar};
+use crate::domain::webhook::FilterMap;
 use crate::error::{AppError, AppResult};
 
 /// The channel `emit_event` and requeues notify, and workers listen on.
@@ -22,7 +24,7 @@ pub const CHANNEL: &str = "momentum_webhooks";
 // through its claim), so no read of an endpoint can leak one.
 const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, enabled, disabled_reason, \
     disabled_at, previous_secret_expires_at, last_success_at, failing_since, \
-    created_at, updated_at";
+    created_at, updated_at, changed_field_filters";
 
 /// An endpoint, without its signing secrets.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -39,6 +41,9 @@ pub struct EndpointRow {
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Event type to the fields one of which must change for its events to be sent here
+    /// (`emit_event` applies them).
+    pub changed_field_filters: Json<FilterMap>,
 }
 
 keyed!(EndpointRow);
@@ -57,6 +62,7 @@ pub struct EndpointFields {
     pub description: Option<String>,
     pub event_types: Vec<String>,
     pub enabled: bool,
+    pub changed_field_filters: FilterMap,
 }
 
 /// `sealed_secret` is the signing secret sealed for this tenant and `id`
@@ -69,9 +75,9 @@ pub async fn insert_endpoint(
 ) -> AppResult<EndpointRow> {
     let sql = format!(
         "INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, enabled, \
-         disabled_reason, disabled_at, secret) \
+         disabled_reason, disabled_at, secret, changed_field_filters) \
          VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6 THEN NULL ELSE 'manual' END, \
-         CASE WHEN $6 THEN NULL ELSE now() END, $7) RETURNING {ENDPOINT_COLUMNS}"
+         CASE WHEN $6 THEN NULL ELSE now() END, $7, $8) RETURNING {ENDPOINT_COLUMNS}"
     );
     Ok(query_as(&sql)
         .bind(id)
@@ -81,6 +87,7 @@ pub async fn insert_endpoint(
         .bind(&fields.event_types)
         .bind(fields.enabled)
         .bind(sealed_secret)
+        .bind(Json(&fields.changed_field_filters))
         .fetch_one(tx.conn())
         .await?)
 }
@@ -123,7 +130,7 @@ pub async fn update_endpoint(
                            ELSE disabled_reason END, \
          disabled_at = CASE WHEN $5 THEN NULL WHEN enabled THEN now() ELSE disabled_at END, \
          failing_since = CASE WHEN $5 AND NOT enabled THEN NULL ELSE failing_since END, \
-         updated_at = now() \
+         changed_field_filters = $6, updated_at = now() \
          WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}"
     );
     let row: EndpointRow = query_as(&sql)
@@ -132,6 +139,7 @@ pub async fn update_endpoint(
         .bind(&fields.description)
         .bind(&fields.event_types)
         .bind(fields.enabled)
+        .bind(Json(&fields.changed_field_filters))
         .fetch_optional(tx.conn())
         .await?
         .ok_or(AppError::NotFound("webhook endpoint"))?;
@@ -506,6 +514,10 @@ pub struct Claim {
     pub manual: bool,
     /// The W3C `traceparent` of the change that emitted the event, when it was traced.
     pub event_traceparent: Option<String>,
+    /// What the event changed (`*.updated`, `lead.stage_changed`); `None` otherwise.
+    pub event_changed_fields: Option<Vec<String>>,
+    /// The prior values of `event_changed_fields`.
+    pub event_previous: Option<Value>,
 }
 
 /// Claims up to `limit` due deliveries of any tenant for `lease`, leaving out endpoints
@@ -518,7 +530,7 @@ pub async fn claim(
     lease: std::time::Duration,
 ) -> Result<Vec<Claim>, sqlx::Error> {
     query_as(
-        "SELECT * FROM webhook_claim_deliveries_traced($1, \
+        "SELECT * FROM webhook_claim_deliveries_changes($1, \
          make_interval(secs => $2::double precision), $3)",
     )
     .bind(i32::try_from(limit).unwrap_or(i32::MAX))

@@ -539,13 +539,18 @@ fn traceparent(claim: &Claim) -> Option<String> {
     })
 }
 
-/// The body of a delivery: `{"type", "timestamp", "data"}`.
+/// The body of a delivery: `{"type", "timestamp", "data"}`, and `changed_fields` and
+/// `previous` for the events that carry them, as `GET /v1/events` shows it.
 pub fn payload(claim: &Claim) -> Vec<u8> {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "type": claim.event_type,
         "timestamp": claim.event_created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         "data": claim.event_data,
     });
+    if let (Some(changed), Some(previous)) = (&claim.event_changed_fields, &claim.event_previous) {
+        body["changed_fields"] = serde_json::json!(changed);
+        body["previous"] = previous.clone();
+    }
     serde_json::to_vec(&body).unwrap_or_default()
 }
 

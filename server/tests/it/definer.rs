@@ -262,6 +262,7 @@ const WORKER_ONLY: &[&str] = &[
     "webhook_claim_deliveries_traced(integer,interval,integer)",
     "webhook_due_stats()",
     "sandbox_purge_expired(integer)",
+    "webhook_claim_deliveries_changes(integer,interval,integer)",
 ];
 
 fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
@@ -472,6 +473,10 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
         (
             WORKER_ONLY[8],
             format!("SELECT sandbox_purge_expired({huge})"),
+        ),
+        (
+            WORKER_ONLY[9],
+            format!("SELECT * FROM webhook_claim_deliveries_changes({huge}, {century}, {huge})"),
         ),
     ];
     for (function, call) in worker_calls {

@@ -339,6 +339,7 @@ async fn a_webhook_endpoint_s_tag_moves_with_its_delivery_health() {
             description: None,
             event_types: vec![EventType::ContactCreated],
             enabled: None,
+            filters: vec![],
         })
         .send()
         .await

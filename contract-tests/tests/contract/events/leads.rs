@@ -230,5 +230,9 @@ async fn converting_a_lead_reports_the_conversion_and_what_it_created() {
         &joined.company.expect("a company was created"),
     );
     assert_data(only(conversion, "contact.updated"), &joined.contact);
+    // The contact gained the company it had none of: that is what it says changed.
+    let linked = only(conversion, "contact.updated");
+    assert_eq!(linked.changed_fields, ["company_id"]);
+    assert_eq!(linked.previous["company_id"], serde_json::Value::Null);
     assert_data(only(conversion, "lead.converted"), &joined.lead);
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+mod changes;
 mod leads;
 mod log;
 mod pipelines;

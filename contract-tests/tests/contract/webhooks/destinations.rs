@@ -35,6 +35,7 @@ async fn private_destinations_are_refused_at_creation_unless_allowed() {
                 description: None,
                 event_types: vec![],
                 enabled: None,
+                filters: vec![],
             })
             .send()
             .await;
@@ -47,6 +48,7 @@ async fn private_destinations_are_refused_at_creation_unless_allowed() {
             description: None,
             event_types: vec![],
             enabled: None,
+            filters: vec![],
         })
         .send()
         .await

@@ -9,6 +9,7 @@ use momentum_sdk::types::{self, EventType};
 use momentum_sdk::Client;
 use uuid::Uuid;
 
+mod changes;
 mod delivery;
 mod destinations;
 mod endpoints;
@@ -29,6 +30,7 @@ pub(crate) async fn endpoint(
             description: Some("tests".parse().unwrap()),
             event_types,
             enabled: None,
+            filters: vec![],
         })
         .send()
         .await

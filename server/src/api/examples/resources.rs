@@ -347,7 +347,8 @@ pub fn of(name: &str) -> Option<Value> {
         "WebhookEndpointCreate" => json!({
             "url": "https://hooks.analytical-engines.example/momentum",
             "description": "CRM sync to the ledger",
-            "event_types": ["contact.created", "contact.updated", "lead.won"]
+            "event_types": ["contact.created", "contact.updated", "lead.won"],
+            "filters": [{ "event_type": "contact.updated", "changed_fields": ["email", "phone"] }]
         }),
         "WebhookEndpointPatch" => json!({ "enabled": false, "description": null }),
         "WebhookDelivery" => json!({
@@ -383,7 +384,9 @@ pub fn of(name: &str) -> Option<Value> {
             "id": EVENT,
             "type": "contact.updated",
             "timestamp": "2026-02-21T15:28:33.512088Z",
-            "data": contact()
+            "data": contact(),
+            "changed_fields": ["phone", "title"],
+            "previous": { "phone": null, "title": "Analyst" }
         }),
         "SearchHit" => json!({
             "type": "contact",
@@ -580,6 +583,7 @@ fn endpoint() -> Value {
         "url": "https://hooks.analytical-engines.example/momentum",
         "description": "CRM sync to the ledger",
         "event_types": ["contact.created", "contact.updated", "lead.won"],
+        "filters": [{ "event_type": "contact.updated", "changed_fields": ["email", "phone"] }],
         "enabled": true,
         "disabled_at": null,
         "disabled_reason": null,
