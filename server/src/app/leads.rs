@@ -367,6 +367,8 @@ async fn convert_company<Co: View<CompanyRow>>(
     let new = company::Company::parse(company::CompanyInput {
         name: Some(name),
         domain: prospect.company_domain,
+        // What the lead's owner converted is theirs.
+        owner_id: lead.owner_id,
         ..Default::default()
     })
     .map_err(|e| from_prospect(e, "prospect_company_"))?;
@@ -413,6 +415,7 @@ async fn convert_contact<C: View<ContactRow>>(
                     email: prospect.email,
                     phone: prospect.phone,
                     company_id,
+                    owner_id: lead.owner_id,
                     ..Default::default()
                 })
                 .map_err(|e| from_prospect(e, "prospect_"))?;

@@ -51,6 +51,7 @@ pub fn contact(mut survivor: Contact, duplicate: Contact) -> Contact {
     fill(&mut survivor.company_id, duplicate.company_id);
     union_tags(&mut survivor.tags, duplicate.tags);
     union_custom_fields(&mut survivor.custom_fields, duplicate.custom_fields);
+    // The owner is not a gap to fill: the survivor's stays, even none.
     survivor
 }
 
