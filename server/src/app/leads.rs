@@ -228,7 +228,14 @@ async fn place(tx: &mut TenantTx, lead: &Lead) -> Result<StageRow, AppError> {
                 .ok_or_else(|| {
                     AppError::Validation(vec![violations::unknown("pipeline_id", "pipeline")])
                 })?,
-            (None, None) => return Err(unprocessable("pipeline_id", "required", "is required")),
+            (None, None) => pipelines::default_stage(tx).await?.ok_or_else(|| {
+                unprocessable(
+                    "pipeline_id",
+                    "required",
+                    "the tenant has no pipeline to place the lead in: create one, or pass \
+                     `pipeline_id` or `stage_id`",
+                )
+            })?,
         };
     lead.check_stage(stage.kind())
         .map_err(AppError::Validation)?;

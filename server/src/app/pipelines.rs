@@ -5,6 +5,12 @@
 //! recorded as a lead update would record it. Every change to a pipeline or its stages
 //! records `pipeline.updated` with the pipeline as it then is.
 //!
+//! A tenant with pipelines has exactly one default pipeline (where a lead created without
+//! a place lands): its first pipeline becomes it, `default: true` on a create or an update
+//! moves it (recording `pipeline.updated` for the pipeline that lost it), it cannot be
+//! cleared, and deleting it makes the oldest remaining pipeline the default (the database
+//! does that: migration 20261209400006; recorded as `pipeline.updated` too).
+//!
 //! The statements run in the lock order `db::pipelines` describes: the pipeline, then its
 //! leads, then its stages.
 
@@ -40,18 +46,27 @@ pub struct PipelineWithStages {
     pub stages: Vec<StageRow>,
 }
 
-/// Creates a pipeline named `name` with `stages`, in order.
+/// Creates a pipeline named `name` with `stages`, in order; the tenant's default when
+/// `default` or when it is the tenant's first.
 pub async fn create<P: View<PipelineWithStages>>(
     state: &AppState,
     actor: &Principal,
     name: String,
     stages: Vec<StageInput>,
+    default: bool,
 ) -> Result<P, AppError> {
     let new = NewPipeline::parse(Some(name), stages).map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::insert(&mut tx, &new).await?;
+    let previous = match default {
+        true => repo::make_default(&mut tx, row.id).await?,
+        false => None,
+    };
     let created = P::from(load(&mut tx, row.id).await?);
     events::emit(&mut tx, EventType::PipelineCreated, &created).await?;
+    if let Some(previous) = previous {
+        emit_updated::<P>(&mut tx, previous).await?;
+    }
     tx.commit().await?;
     Ok(created)
 }
@@ -68,8 +83,10 @@ pub async fn get(
     Ok(found)
 }
 
-/// Renames the pipeline `id` if its version passes `if_match`. A patch without a name
-/// writes nothing, so it has nothing to report either.
+/// Renames the pipeline `id`, or makes it the tenant's default, if its version passes
+/// `if_match`. A patch that changes nothing writes nothing, so it has nothing to report
+/// either. The default cannot be unmade (`422` naming `default`): make another pipeline
+/// the default instead.
 pub async fn update<P: View<PipelineWithStages>>(
     state: &AppState,
     actor: &Principal,
@@ -77,17 +94,38 @@ pub async fn update<P: View<PipelineWithStages>>(
     if_match: &IfMatch,
     patch: PipelinePatch,
 ) -> Result<P, AppError> {
+    let name = patch.name().map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
-    if_match
-        .check_with(repo::get_for_update(&mut tx, id))
-        .await?;
-    let found = match patch.name().map_err(AppError::Validation)? {
-        Some(name) => {
-            repo::rename(&mut tx, id, &name).await?;
-            emit_updated(&mut tx, id).await?
+    let current = repo::get_for_update(&mut tx, id).await?;
+    if_match.check(&current)?;
+    let mut changed = false;
+    let mut previous = None;
+    match patch.default {
+        Some(false) if current.is_default => {
+            return Err(invalid(
+                "default",
+                "required",
+                "a tenant always has a default pipeline: make another pipeline the default \
+                 instead",
+            ))
         }
-        None => P::from(load(&mut tx, id).await?),
+        Some(true) if !current.is_default => {
+            previous = repo::make_default(&mut tx, id).await?;
+            changed = true;
+        }
+        _ => {}
+    }
+    if let Some(name) = name {
+        repo::rename(&mut tx, id, &name).await?;
+        changed = true;
+    }
+    let found = match changed {
+        true => emit_updated(&mut tx, id).await?,
+        false => P::from(load(&mut tx, id).await?),
     };
+    if let Some(previous) = previous {
+        emit_updated::<P>(&mut tx, previous).await?;
+    }
     tx.commit().await?;
     Ok(found)
 }
@@ -132,10 +170,17 @@ pub async fn delete<P: View<PipelineWithStages>, L: View<LeadRow>>(
         }
         moved = leads::move_all(&mut tx, from, &target).await?;
     }
+    let was_default = pipeline.is_default;
     repo::delete(&mut tx, id).await?;
     leads::emit_moved::<L>(&mut tx, moved).await?;
     let before = P::from(PipelineWithStages { pipeline, stages });
     events::emit(&mut tx, EventType::PipelineDeleted, &before).await?;
+    if was_default {
+        // The database made the oldest remaining pipeline the default, if any remains.
+        if let Some(promoted) = repo::default_id(&mut tx).await? {
+            emit_updated::<P>(&mut tx, promoted).await?;
+        }
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -62,7 +62,7 @@ pub fn of(name: &str) -> Option<Value> {
         "ContactBatch" => json!({ "items": [
             {
                 "first_name": "Ada", "last_name": "Lovelace", "email": ADA_EMAIL,
-                "company_id": COMPANY, "tags": ["customer", "vip"]
+                "company_id": COMPANY, "tags": ["customer", "vip"], "owner_id": USER_CHARLES
             },
             { "first_name": "Augusta Ada", "last_name": "King", "email": "Ada@Analytical-Engines.co.uk" }
         ]}),
@@ -117,6 +117,7 @@ pub fn of(name: &str) -> Option<Value> {
                     "address_line1": null, "address_line2": null, "city": null,
                     "region": null, "postal_code": null, "country": "GB",
                     "tags": [], "custom_fields": {},
+                    "owner_id": USER_CHARLES,
                     "created_at": "2026-03-01T11:37:39.641207Z",
                     "updated_at": "2026-03-01T11:37:39.641207Z",
                     "deleted_at": null
@@ -129,6 +130,7 @@ pub fn of(name: &str) -> Option<Value> {
         "Pipeline" => json!({
             "id": PIPELINE,
             "name": "Enterprise sales",
+            "default": true,
             "stages": [stage_qualified(), stage(), stage_won()],
             "created_at": "2026-01-24T18:22:32.576011Z",
             "updated_at": "2026-01-30T10:02:40.512087Z"
@@ -142,7 +144,7 @@ pub fn of(name: &str) -> Option<Value> {
                 { "name": "Lost", "kind": "lost", "probability": 0 }
             ]
         }),
-        "PipelinePatch" => json!({ "name": "Enterprise sales (EMEA)" }),
+        "PipelinePatch" => json!({ "name": "Enterprise sales (EMEA)", "default": true }),
         "Stage" => stage(),
         // Every stage in one page, as the server lists them.
         "StageList" => json!({
@@ -375,6 +377,7 @@ fn contact() -> Value {
         "tags": ["customer", "vip"],
         "notes": "Met at the Royal Society soirée; wants notes on the Bernoulli numbers.",
         "custom_fields": { "linkedin": "https://www.linkedin.com/in/ada-lovelace" },
+        "owner_id": USER_CHARLES,
         "created_at": "2026-01-18T16:13:49.320417Z",
         "updated_at": "2026-02-02T09:41:12.058230Z",
         "deleted_at": null
@@ -398,6 +401,7 @@ fn company() -> Value {
         "country": "GB",
         "tags": ["customer"],
         "custom_fields": {},
+        "owner_id": USER_CHARLES,
         "created_at": "2026-01-22T15:12:55.512904Z",
         "updated_at": "2026-02-10T08:03:47.771562Z",
         "deleted_at": null
