@@ -8,6 +8,7 @@ pub mod associations;
 pub mod audit;
 pub mod auth;
 pub mod batch;
+pub mod batch_read;
 pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
@@ -131,6 +132,7 @@ use associations::AssociationsApi;
 use audit::AuditApi;
 use auth::AuthApi;
 use batch::BatchApi;
+use batch_read::BatchReadApi;
 use companies::CompaniesApi;
 use contacts::ContactsApi;
 use custom_fields::CustomFieldsApi;
@@ -149,6 +151,7 @@ apis!(
         ContactsApi,
         CompaniesApi,
         BatchApi,
+        BatchReadApi,
         PipelinesApi,
         LeadsApi,
         ActivitiesApi,

@@ -361,6 +361,17 @@ impl CompanyRow {
     }
 }
 
+/// The companies whose domain (already normalised) is one of `domains`, one per domain:
+/// the live one, else (when the transaction sees the trash) the most recently created
+/// trashed one. For a batch read.
+pub async fn by_domains(tx: &mut TenantTx, domains: &[String]) -> AppResult<Vec<CompanyRow>> {
+    let sql = format!(
+        "SELECT DISTINCT ON (domain) {COLUMNS} FROM companies WHERE domain = ANY($1::text[]) \
+         ORDER BY domain, deleted_at IS NOT NULL, id DESC"
+    );
+    Ok(query_as(&sql).bind(domains).fetch_all(tx.conn()).await?)
+}
+
 /// The companies whose domain (already normalised) is one of `domains`, locked `FOR
 /// UPDATE` in domain order, so two batches touching the same companies lock them in the
 /// same order and cannot deadlock on them.

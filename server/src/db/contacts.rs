@@ -358,6 +358,18 @@ pub async fn email_keys(tx: &mut TenantTx, emails: &[String]) -> AppResult<Vec<S
     .await?)
 }
 
+/// The contacts whose email key is one of `keys` (see [`email_keys`]), one per key: the
+/// live one, else (when the transaction sees the trash) the most recently created
+/// trashed one. For a batch read.
+pub async fn by_email_keys(tx: &mut TenantTx, keys: &[String]) -> AppResult<Vec<KeyedContact>> {
+    let sql = format!(
+        "SELECT DISTINCT ON (email_key) email_key AS key, {COLUMNS} FROM contacts \
+         WHERE email_key = ANY($1::text[]) \
+         ORDER BY email_key, deleted_at IS NOT NULL, id DESC"
+    );
+    Ok(query_as(&sql).bind(keys).fetch_all(tx.conn()).await?)
+}
+
 /// A contact with the key its email has in the unique index.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyedContact {

@@ -73,6 +73,9 @@ impl Class {
                 _,
             ) => Self::WebhookTest,
             (_, None) => Self::Auth,
+            // POST only because a hundred keys do not fit a URL: each reads, and changes
+            // nothing, like a list page.
+            ("contacts_batch_read" | "companies_batch_read" | "leads_batch_read", _) => Self::Read,
             (_, Some(scopes)) if scopes.contains(&"admin") => Self::Admin,
             _ if method.eq_ignore_ascii_case("get") => Self::Read,
             _ => Self::Write,
