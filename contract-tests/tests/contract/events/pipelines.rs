@@ -17,6 +17,7 @@ async fn a_pipeline_s_changes_and_its_stages_changes_carry_the_whole_pipeline() 
     let created = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Partners".parse().unwrap(),
             stages: vec![
                 types::NewStage {
@@ -41,6 +42,7 @@ async fn a_pipeline_s_changes_and_its_stages_changes_carry_the_whole_pipeline() 
         .pipelines_update()
         .id(id)
         .body(PipelinePatch {
+            default: None,
             name: Some("Partnerships".into()),
         })
         .send()
@@ -160,6 +162,7 @@ async fn leads_moved_out_of_a_deleted_stage_or_pipeline_report_their_move() {
     let renewals = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Renewals".parse().unwrap(),
             stages: vec![types::NewStage {
                 name: "Due".parse().unwrap(),

@@ -148,6 +148,7 @@ async fn each_lead_rule_is_refused_with_the_field_named() {
     let other = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Partners".parse().unwrap(),
             stages: vec![types::NewStage {
                 name: "Intro".parse().unwrap(),
@@ -269,6 +270,7 @@ async fn setting_only_the_pipeline_moves_a_lead_to_its_first_stage() {
     let partners = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Partners".parse().unwrap(),
             stages: vec![
                 types::NewStage {
