@@ -187,7 +187,7 @@ async fn lists_filter_and_page_by_owner_with_the_unowned_last() {
             }
         }
     };
-    let mut owners = vec![Some(owner), Some(member), Some(member)];
+    let mut owners = [Some(owner), Some(member), Some(member)];
     owners.sort();
     let ascending = paged("owner_id").await;
     assert_eq!(ascending[..3], owners[..], "grouped by owner");

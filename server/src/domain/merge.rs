@@ -99,7 +99,23 @@ mod tests {
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             custom_fields: cf,
             company_id: None,
+            owner_id: None,
         }
+    }
+
+    #[test]
+    fn the_survivor_keeps_its_owner_even_none() {
+        let owner = uuid::Uuid::now_v7();
+        let owned = |owner_id| Contact {
+            owner_id,
+            ..person(Some("Ada"), None, &[], json!({}))
+        };
+        assert_eq!(contact(owned(None), owned(Some(owner))).owner_id, None);
+        let other = uuid::Uuid::now_v7();
+        assert_eq!(
+            contact(owned(Some(other)), owned(Some(owner))).owner_id,
+            Some(other)
+        );
     }
 
     #[test]

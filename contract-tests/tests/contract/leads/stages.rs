@@ -185,14 +185,6 @@ async fn each_lead_rule_is_refused_with_the_field_named() {
         (lead("x", uuid::Uuid::now_v7()), "pipeline_id", "not_found"),
         (
             types::LeadCreate {
-                pipeline_id: None,
-                ..lead("x", pipeline.id)
-            },
-            "pipeline_id",
-            "required",
-        ),
-        (
-            types::LeadCreate {
                 value: Some("10".into()),
                 ..lead("x", pipeline.id)
             },
