@@ -87,6 +87,34 @@ pub fn of(name: &str) -> Option<Value> {
                 "request_id": REQUEST, "created": 0, "updated": 1, "unchanged": 0, "failed": 1
             }
         }),
+        "ContactBatchRead" => json!({
+            "ids": [CONTACT, CONTACT_DUP],
+            "emails": ["Ada@Analytical-Engines.co.uk"]
+        }),
+        "ContactBatchReadResponse" => json!({
+            "data": [
+                { "status": "found", "id": CONTACT, "data": contact() },
+                { "status": "not_found", "id": CONTACT_DUP },
+                { "status": "found", "email": "Ada@Analytical-Engines.co.uk", "data": contact() }
+            ],
+            "meta": { "request_id": REQUEST, "found": 2, "not_found": 1 }
+        }),
+        "CompanyBatchRead" => json!({
+            "ids": [COMPANY],
+            "domains": ["https://www.difference-engines.co.uk/"]
+        }),
+        "CompanyBatchReadResponse" => json!({
+            "data": [
+                { "status": "found", "id": COMPANY, "data": company() },
+                { "status": "not_found", "domain": "https://www.difference-engines.co.uk/" }
+            ],
+            "meta": { "request_id": REQUEST, "found": 1, "not_found": 1 }
+        }),
+        "LeadBatchRead" => json!({ "ids": [LEAD] }),
+        "LeadBatchReadResponse" => json!({
+            "data": [{ "status": "found", "id": LEAD, "data": lead() }],
+            "meta": { "request_id": REQUEST, "found": 1, "not_found": 0 }
+        }),
         "Company" => company(),
         "CompanyCreate" => json!({
             "name": "Analytical Engines Ltd",
