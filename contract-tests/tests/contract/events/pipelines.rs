@@ -193,11 +193,22 @@ async fn leads_moved_out_of_a_deleted_stage_or_pipeline_report_their_move() {
     assert_eq!(reopened.status, "open");
 
     let log = events(c, None).await;
-    let deletion = &log[log.len() - 3..];
+    let deletion = &log[log.len() - 4..];
+    // Sales was the default pipeline: Renewals, the only one left, took the flag.
     assert_eq!(
         changes(deletion),
-        ["lead.updated", "lead.stage_changed", "pipeline.deleted"]
+        [
+            "lead.updated",
+            "lead.stage_changed",
+            "pipeline.deleted",
+            "pipeline.updated"
+        ]
     );
+    assert_data(
+        only(deletion, "pipeline.updated"),
+        &pipeline_now(c, renewals.id).await,
+    );
+    assert!(pipeline_now(c, renewals.id).await.default);
     assert_data(only(deletion, "lead.updated"), &reopened);
     assert_data(only(deletion, "lead.stage_changed"), &reopened);
     assert_deleted(only(deletion, "pipeline.deleted"), &last);
