@@ -201,9 +201,10 @@ fn checked(
             Err(err) => errors.push(err),
         }
     }
-    match errors.is_empty() {
-        true => Ok(keys),
-        false => Err(AppError::Validation(errors)),
+    if errors.is_empty() {
+        Ok(keys)
+    } else {
+        Err(AppError::Validation(errors))
     }
 }
 

@@ -58,9 +58,10 @@ pub async fn create<P: View<PipelineWithStages>>(
     let new = NewPipeline::parse(Some(name), stages).map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::insert(&mut tx, &new).await?;
-    let previous = match default {
-        true => repo::make_default(&mut tx, row.id).await?,
-        false => None,
+    let previous = if default {
+        repo::make_default(&mut tx, row.id).await?
+    } else {
+        None
     };
     let created = P::from(load(&mut tx, row.id).await?);
     events::emit(&mut tx, EventType::PipelineCreated, &created).await?;
@@ -119,9 +120,10 @@ pub async fn update<P: View<PipelineWithStages>>(
         repo::rename(&mut tx, id, &name).await?;
         changed = true;
     }
-    let found = match changed {
-        true => emit_updated(&mut tx, id).await?,
-        false => P::from(load(&mut tx, id).await?),
+    let found = if changed {
+        emit_updated(&mut tx, id).await?
+    } else {
+        P::from(load(&mut tx, id).await?)
     };
     if let Some(previous) = previous {
         emit_updated::<P>(&mut tx, previous).await?;
