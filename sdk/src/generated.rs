@@ -1626,6 +1626,140 @@ login's own exchange).*/
             Default::default()
         }
     }
+    ///`meta` of a batch read: the request id, and how many keys found their record.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "BatchReadMeta",
+    ///  "description": "`meta` of a batch read: the request id, and how many keys found their record.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "found",
+    ///    "not_found",
+    ///    "request_id"
+    ///  ],
+    ///  "properties": {
+    ///    "found": {
+    ///      "type": "integer",
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
+    ///    },
+    ///    "not_found": {
+    ///      "type": "integer",
+    ///      "format": "uint32",
+    ///      "minimum": 0.0,
+    ///      "x-unsigned": true
+    ///    },
+    ///    "request_id": {
+    ///      "description": "The id of this request, also in the `X-Request-Id` header.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BatchReadMeta {
+        pub found: u32,
+        pub not_found: u32,
+        ///The id of this request, also in the `X-Request-Id` header.
+        pub request_id: ::std::string::String,
+    }
+    impl ::std::convert::From<&BatchReadMeta> for BatchReadMeta {
+        fn from(value: &BatchReadMeta) -> Self {
+            value.clone()
+        }
+    }
+    impl BatchReadMeta {
+        pub fn builder() -> builder::BatchReadMeta {
+            Default::default()
+        }
+    }
+    ///Whether a key found its record.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "Whether a key found its record.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "found",
+    ///    "not_found"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum BatchReadStatus {
+        #[serde(rename = "found")]
+        Found,
+        #[serde(rename = "not_found")]
+        NotFound,
+    }
+    impl ::std::convert::From<&Self> for BatchReadStatus {
+        fn from(value: &BatchReadStatus) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for BatchReadStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Found => f.write_str("found"),
+                Self::NotFound => f.write_str("not_found"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for BatchReadStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "found" => Ok(Self::Found),
+                "not_found" => Ok(Self::NotFound),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for BatchReadStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for BatchReadStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for BatchReadStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///What became of one item of a batch.
     ///
     /// <details><summary>JSON schema</summary>
@@ -1806,6 +1940,14 @@ login's own exchange).*/
     ///    "name": {
     ///      "type": "string"
     ///    },
+    ///    "owner_id": {
+    ///      "description": "The user who owns the record: by default the user whose credential created it;\n`null` for one created by a service key, created before owners existed (issue 24),\nor whose owner was deleted.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    },
     ///    "phone": {
     ///      "description": "E.164, e.g. `+14155552671`.",
     ///      "type": [
@@ -1873,6 +2015,11 @@ login's own exchange).*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub industry: ::std::option::Option<::std::string::String>,
         pub name: ::std::string::String,
+        /**The user who owns the record: by default the user whose credential created it;
+`null` for one created by a service key, created before owners existed (issue 24),
+or whose owner was deleted.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner_id: ::std::option::Option<::uuid::Uuid>,
         ///E.164, e.g. `+14155552671`.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub phone: ::std::option::Option<::std::string::String>,
@@ -1936,6 +2083,179 @@ login's own exchange).*/
     }
     impl CompanyBatch {
         pub fn builder() -> builder::CompanyBatch {
+            Default::default()
+        }
+    }
+    ///Companies to read, by id and by domain: 1 to 100 keys in all.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CompanyBatchRead",
+    ///  "description": "Companies to read, by id and by domain: 1 to 100 keys in all.",
+    ///  "type": "object",
+    ///  "properties": {
+    ///    "domains": {
+    ///      "description": "Domains or URLs, normalised as `companies_create` normalises a domain\n(`https://WWW.Acme.com/x` finds `acme.com`). One that is no domain is a `422`\nnaming it (`domains[2]`).",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      },
+    ///      "maxItems": 100,
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "ids": {
+    ///      "description": "Company ids.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string",
+    ///        "format": "uuid"
+    ///      },
+    ///      "maxItems": 100,
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "include_deleted": {
+    ///      "description": "Find companies in the trash too (with `deleted_at` set). A domain then finds the\nlive company holding it, else the most recent trashed one.",
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct CompanyBatchRead {
+        /**Domains or URLs, normalised as `companies_create` normalises a domain
+(`https://WWW.Acme.com/x` finds `acme.com`). One that is no domain is a `422`
+naming it (`domains[2]`).*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub domains: ::std::vec::Vec<::std::string::String>,
+        ///Company ids.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub ids: ::std::vec::Vec<::uuid::Uuid>,
+        /**Find companies in the trash too (with `deleted_at` set). A domain then finds the
+live company holding it, else the most recent trashed one.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub include_deleted: ::std::option::Option<bool>,
+    }
+    impl ::std::convert::From<&CompanyBatchRead> for CompanyBatchRead {
+        fn from(value: &CompanyBatchRead) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::default::Default for CompanyBatchRead {
+        fn default() -> Self {
+            Self {
+                domains: Default::default(),
+                ids: Default::default(),
+                include_deleted: Default::default(),
+            }
+        }
+    }
+    impl CompanyBatchRead {
+        pub fn builder() -> builder::CompanyBatchRead {
+            Default::default()
+        }
+    }
+    /**One result per key: first one per id, in the order of `ids`, then one per domain, in
+the order of `domains`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CompanyBatchReadResponse",
+    ///  "description": "One result per key: first one per id, in the order of `ids`, then one per domain, in\nthe order of `domains`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/CompanyBatchReadResult"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/BatchReadMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CompanyBatchReadResponse {
+        pub data: ::std::vec::Vec<CompanyBatchReadResult>,
+        pub meta: BatchReadMeta,
+    }
+    impl ::std::convert::From<&CompanyBatchReadResponse> for CompanyBatchReadResponse {
+        fn from(value: &CompanyBatchReadResponse) -> Self {
+            value.clone()
+        }
+    }
+    impl CompanyBatchReadResponse {
+        pub fn builder() -> builder::CompanyBatchReadResponse {
+            Default::default()
+        }
+    }
+    /**The answer for one key of a company batch read.
+
+`data`: The company as `companies_get` returns it; present only when `found`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "CompanyBatchReadResult",
+    ///  "description": "The answer for one key of a company batch read.\n\n`data`: The company as `companies_get` returns it; present only when `found`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "status"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Company"
+    ///    },
+    ///    "domain": {
+    ///      "description": "The domain asked for, as sent, when the key is a domain.",
+    ///      "type": "string"
+    ///    },
+    ///    "id": {
+    ///      "description": "The id asked for, when the key is an id.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "status": {
+    ///      "$ref": "#/components/schemas/BatchReadStatus"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CompanyBatchReadResult {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub data: ::std::option::Option<Company>,
+        ///The domain asked for, as sent, when the key is a domain.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub domain: ::std::option::Option<::std::string::String>,
+        ///The id asked for, when the key is an id.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub id: ::std::option::Option<::uuid::Uuid>,
+        pub status: BatchReadStatus,
+    }
+    impl ::std::convert::From<&CompanyBatchReadResult> for CompanyBatchReadResult {
+        fn from(value: &CompanyBatchReadResult) -> Self {
+            value.clone()
+        }
+    }
+    impl CompanyBatchReadResult {
+        pub fn builder() -> builder::CompanyBatchReadResult {
             Default::default()
         }
     }
@@ -2079,7 +2399,7 @@ fields are refused.*/
     ///      "x-null-is-absent": true
     ///    },
     ///    "domain": {
-    ///      "description": "A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`\nbecomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).",
+    ///      "description": "A domain (`acme.com`) or a URL, reduced to its lower-case host without one leading\n`www.` (`https://WWW.Acme.com/x` becomes `acme.com`). Unique within the tenant\n(else 409 naming the holder).",
     ///      "type": "string",
     ///      "x-null-is-absent": true
     ///    },
@@ -2096,6 +2416,12 @@ fields are refused.*/
     ///    },
     ///    "name": {
     ///      "type": "string"
+    ///    },
+    ///    "owner_id": {
+    ///      "description": "A user of the tenant (else 422 on this field); default: the user the API key acts\nfor (none for a service key).",
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
     ///    },
     ///    "phone": {
     ///      "description": "International format (`+` and country code); stored as E.164.",
@@ -2147,8 +2473,9 @@ naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
 another live company holds a `409` naming it. At most 16 KiB as JSON.*/
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub custom_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        /**A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`
-becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*/
+        /**A domain (`acme.com`) or a URL, reduced to its lower-case host without one leading
+`www.` (`https://WWW.Acme.com/x` becomes `acme.com`). Unique within the tenant
+(else 409 naming the holder).*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub domain: ::std::option::Option<::std::string::String>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -2156,6 +2483,10 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub industry: ::std::option::Option<::std::string::String>,
         pub name: ::std::string::String,
+        /**A user of the tenant (else 422 on this field); default: the user the API key acts
+for (none for a service key).*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner_id: ::std::option::Option<::uuid::Uuid>,
         ///International format (`+` and country code); stored as E.164.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub phone: ::std::option::Option<::std::string::String>,
@@ -2333,6 +2664,14 @@ becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).*
     ///        "null"
     ///      ]
     ///    },
+    ///    "owner_id": {
+    ///      "description": "The user who owns the record: by default the user whose credential created it;\n`null` for one created by a service key, created before owners existed (issue 24),\nor whose owner was deleted.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "uuid"
+    ///    },
     ///    "phone": {
     ///      "description": "E.164, e.g. `+14155552671`.",
     ///      "type": [
@@ -2384,6 +2723,11 @@ then needs `include_deleted=true`), and becomes `null` when the company is purge
         pub last_name: ::std::option::Option<::std::string::String>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub notes: ::std::option::Option<::std::string::String>,
+        /**The user who owns the record: by default the user whose credential created it;
+`null` for one created by a service key, created before owners existed (issue 24),
+or whose owner was deleted.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner_id: ::std::option::Option<::uuid::Uuid>,
         ///E.164, e.g. `+14155552671`.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub phone: ::std::option::Option<::std::string::String>,
@@ -2443,6 +2787,179 @@ then needs `include_deleted=true`), and becomes `null` when the company is purge
     }
     impl ContactBatch {
         pub fn builder() -> builder::ContactBatch {
+            Default::default()
+        }
+    }
+    ///Contacts to read, by id and by email: 1 to 100 keys in all.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ContactBatchRead",
+    ///  "description": "Contacts to read, by id and by email: 1 to 100 keys in all.",
+    ///  "type": "object",
+    ///  "properties": {
+    ///    "emails": {
+    ///      "description": "Emails, compared ignoring case as the uniqueness rule compares them. One that is\nno email address is a `422` naming it (`emails[2]`).",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string",
+    ///        "format": "email"
+    ///      },
+    ///      "maxItems": 100,
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "ids": {
+    ///      "description": "Contact ids.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string",
+    ///        "format": "uuid"
+    ///      },
+    ///      "maxItems": 100,
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "include_deleted": {
+    ///      "description": "Find contacts in the trash too (with `deleted_at` set). An email then finds the\nlive contact holding it, else the most recent trashed one.",
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ContactBatchRead {
+        /**Emails, compared ignoring case as the uniqueness rule compares them. One that is
+no email address is a `422` naming it (`emails[2]`).*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub emails: ::std::vec::Vec<::std::string::String>,
+        ///Contact ids.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub ids: ::std::vec::Vec<::uuid::Uuid>,
+        /**Find contacts in the trash too (with `deleted_at` set). An email then finds the
+live contact holding it, else the most recent trashed one.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub include_deleted: ::std::option::Option<bool>,
+    }
+    impl ::std::convert::From<&ContactBatchRead> for ContactBatchRead {
+        fn from(value: &ContactBatchRead) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::default::Default for ContactBatchRead {
+        fn default() -> Self {
+            Self {
+                emails: Default::default(),
+                ids: Default::default(),
+                include_deleted: Default::default(),
+            }
+        }
+    }
+    impl ContactBatchRead {
+        pub fn builder() -> builder::ContactBatchRead {
+            Default::default()
+        }
+    }
+    /**One result per key: first one per id, in the order of `ids`, then one per email, in
+the order of `emails`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ContactBatchReadResponse",
+    ///  "description": "One result per key: first one per id, in the order of `ids`, then one per email, in\nthe order of `emails`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/ContactBatchReadResult"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/BatchReadMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ContactBatchReadResponse {
+        pub data: ::std::vec::Vec<ContactBatchReadResult>,
+        pub meta: BatchReadMeta,
+    }
+    impl ::std::convert::From<&ContactBatchReadResponse> for ContactBatchReadResponse {
+        fn from(value: &ContactBatchReadResponse) -> Self {
+            value.clone()
+        }
+    }
+    impl ContactBatchReadResponse {
+        pub fn builder() -> builder::ContactBatchReadResponse {
+            Default::default()
+        }
+    }
+    /**The answer for one key of a contact batch read.
+
+`data`: The contact as `contacts_get` returns it; present only when `found`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ContactBatchReadResult",
+    ///  "description": "The answer for one key of a contact batch read.\n\n`data`: The contact as `contacts_get` returns it; present only when `found`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "status"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Contact"
+    ///    },
+    ///    "email": {
+    ///      "description": "The email asked for, as sent, when the key is an email.",
+    ///      "type": "string"
+    ///    },
+    ///    "id": {
+    ///      "description": "The id asked for, when the key is an id.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "status": {
+    ///      "$ref": "#/components/schemas/BatchReadStatus"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ContactBatchReadResult {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub data: ::std::option::Option<Contact>,
+        ///The email asked for, as sent, when the key is an email.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        ///The id asked for, when the key is an id.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub id: ::std::option::Option<::uuid::Uuid>,
+        pub status: BatchReadStatus,
+    }
+    impl ::std::convert::From<&ContactBatchReadResult> for ContactBatchReadResult {
+        fn from(value: &ContactBatchReadResult) -> Self {
+            value.clone()
+        }
+    }
+    impl ContactBatchReadResult {
+        pub fn builder() -> builder::ContactBatchReadResult {
             Default::default()
         }
     }
@@ -2590,6 +3107,12 @@ are trimmed, and a blank string counts as absent. Unknown fields are refused.*/
     ///      "type": "string",
     ///      "x-null-is-absent": true
     ///    },
+    ///    "owner_id": {
+    ///      "description": "A user of the tenant (else 422 on this field); default: the user the API key acts\nfor (none for a service key).",
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
+    ///    },
     ///    "phone": {
     ///      "description": "International format (`+` and country code); stored as E.164.",
     ///      "type": "string",
@@ -2635,6 +3158,10 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
         ///Free text; newlines allowed.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub notes: ::std::option::Option<::std::string::String>,
+        /**A user of the tenant (else 422 on this field); default: the user the API key acts
+for (none for a service key).*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner_id: ::std::option::Option<::uuid::Uuid>,
         ///International format (`+` and country code); stored as E.164.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub phone: ::std::option::Option<::std::string::String>,
@@ -2658,6 +3185,7 @@ another live contact holds a `409` naming it. At most 16 KiB as JSON.*/
                 first_name: Default::default(),
                 last_name: Default::default(),
                 notes: Default::default(),
+                owner_id: Default::default(),
                 phone: Default::default(),
                 tags: Default::default(),
                 title: Default::default(),
@@ -4504,6 +5032,148 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
             Default::default()
         }
     }
+    ///Leads to read, by id: 1 to 100.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "LeadBatchRead",
+    ///  "description": "Leads to read, by id: 1 to 100.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "ids"
+    ///  ],
+    ///  "properties": {
+    ///    "ids": {
+    ///      "description": "Lead ids.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string",
+    ///        "format": "uuid"
+    ///      },
+    ///      "maxItems": 100
+    ///    },
+    ///    "include_deleted": {
+    ///      "description": "Find leads in the trash too (with `deleted_at` set).",
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct LeadBatchRead {
+        ///Lead ids.
+        pub ids: ::std::vec::Vec<::uuid::Uuid>,
+        ///Find leads in the trash too (with `deleted_at` set).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub include_deleted: ::std::option::Option<bool>,
+    }
+    impl ::std::convert::From<&LeadBatchRead> for LeadBatchRead {
+        fn from(value: &LeadBatchRead) -> Self {
+            value.clone()
+        }
+    }
+    impl LeadBatchRead {
+        pub fn builder() -> builder::LeadBatchRead {
+            Default::default()
+        }
+    }
+    ///One result per id, in the order of `ids`.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "LeadBatchReadResponse",
+    ///  "description": "One result per id, in the order of `ids`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/LeadBatchReadResult"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/BatchReadMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct LeadBatchReadResponse {
+        pub data: ::std::vec::Vec<LeadBatchReadResult>,
+        pub meta: BatchReadMeta,
+    }
+    impl ::std::convert::From<&LeadBatchReadResponse> for LeadBatchReadResponse {
+        fn from(value: &LeadBatchReadResponse) -> Self {
+            value.clone()
+        }
+    }
+    impl LeadBatchReadResponse {
+        pub fn builder() -> builder::LeadBatchReadResponse {
+            Default::default()
+        }
+    }
+    /**The answer for one id of a lead batch read.
+
+`data`: The lead as `leads_get` returns it; present only when `found`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "LeadBatchReadResult",
+    ///  "description": "The answer for one id of a lead batch read.\n\n`data`: The lead as `leads_get` returns it; present only when `found`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "id",
+    ///    "status"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Lead"
+    ///    },
+    ///    "id": {
+    ///      "description": "The id asked for.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "status": {
+    ///      "$ref": "#/components/schemas/BatchReadStatus"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct LeadBatchReadResult {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub data: ::std::option::Option<Lead>,
+        ///The id asked for.
+        pub id: ::uuid::Uuid,
+        pub status: BatchReadStatus,
+    }
+    impl ::std::convert::From<&LeadBatchReadResult> for LeadBatchReadResult {
+        fn from(value: &LeadBatchReadResult) -> Self {
+            value.clone()
+        }
+    }
+    impl LeadBatchReadResult {
+        pub fn builder() -> builder::LeadBatchReadResult {
+            Default::default()
+        }
+    }
     /**The result of a conversion: the lead and the contact and company it is now linked to.
 
 `company`: Absent when the lead names no company.*/
@@ -4589,16 +5259,17 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
             Default::default()
         }
     }
-    /**A new lead. It needs a `title` and a place: a `stage_id`, or a `pipeline_id` alone
-(the lead starts in that pipeline's first stage); given both, the stage must belong
-to the pipeline. Unknown fields are refused.*/
+    /**A new lead. It needs a `title`; its place is a `stage_id`, or a `pipeline_id` alone
+(the lead starts in that pipeline's first stage), or neither (the first open stage of
+the tenant's default pipeline); given both, the stage must belong to the pipeline.
+Unknown fields are refused.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "LeadCreate",
-    ///  "description": "A new lead. It needs a `title` and a place: a `stage_id`, or a `pipeline_id` alone\n(the lead starts in that pipeline's first stage); given both, the stage must belong\nto the pipeline. Unknown fields are refused.",
+    ///  "description": "A new lead. It needs a `title`; its place is a `stage_id`, or a `pipeline_id` alone\n(the lead starts in that pipeline's first stage), or neither (the first open stage of\nthe tenant's default pipeline); given both, the stage must belong to the pipeline.\nUnknown fields are refused.",
     ///  "type": "object",
     ///  "required": [
     ///    "title"
@@ -4645,6 +5316,7 @@ to the pipeline. Unknown fields are refused.*/
     ///      "x-null-is-absent": true
     ///    },
     ///    "pipeline_id": {
+    ///      "description": "A pipeline of the tenant; default: the tenant's default pipeline (a tenant\nwithout pipelines answers 422 on this field).",
     ///      "type": "string",
     ///      "format": "uuid",
     ///      "x-null-is-absent": true
@@ -4731,6 +5403,8 @@ another live lead holds a `409` naming it. At most 16 KiB as JSON.*/
         ///A user of the tenant; default: the user the API key acts for.
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub owner_id: ::std::option::Option<::uuid::Uuid>,
+        /**A pipeline of the tenant; default: the tenant's default pipeline (a tenant
+without pipelines answers 422 on this field).*/
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub pipeline_id: ::std::option::Option<::uuid::Uuid>,
         ///Normalised like a company's domain.
@@ -5356,6 +6030,7 @@ for support.*/
     ///  "type": "object",
     ///  "required": [
     ///    "created_at",
+    ///    "default",
     ///    "id",
     ///    "name",
     ///    "stages",
@@ -5365,6 +6040,10 @@ for support.*/
     ///    "created_at": {
     ///      "type": "string",
     ///      "format": "date-time"
+    ///    },
+    ///    "default": {
+    ///      "description": "The tenant's default pipeline, where a lead created without `pipeline_id` and\n`stage_id` lands (in its first open stage). Exactly one pipeline of a tenant is\nthe default: its first, until another is made the default.",
+    ///      "type": "boolean"
     ///    },
     ///    "id": {
     ///      "type": "string",
@@ -5392,6 +6071,10 @@ for support.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Pipeline {
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /**The tenant's default pipeline, where a lead created without `pipeline_id` and
+`stage_id` lands (in its first open stage). Exactly one pipeline of a tenant is
+the default: its first, until another is made the default.*/
+        pub default: bool,
         pub id: ::uuid::Uuid,
         pub name: ::std::string::String,
         ///In position order.
@@ -5423,6 +6106,11 @@ for support.*/
     ///    "stages"
     ///  ],
     ///  "properties": {
+    ///    "default": {
+    ///      "description": "Make it the tenant's default pipeline (the one that was loses the flag). A\ntenant's first pipeline is its default whatever this says.",
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
+    ///    },
     ///    "name": {
     ///      "type": "string"
     ///    },
@@ -5443,6 +6131,10 @@ for support.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct PipelineCreate {
+        /**Make it the tenant's default pipeline (the one that was loses the flag). A
+tenant's first pipeline is its default whatever this says.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub default: ::std::option::Option<bool>,
         pub name: ::std::string::String,
         ///1 to 50 stages, at least one of kind `open`.
         pub stages: ::std::vec::Vec<NewStage>,
@@ -11087,6 +11779,83 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             }
         }
         #[derive(Clone, Debug)]
+        pub struct BatchReadMeta {
+            found: ::std::result::Result<u32, ::std::string::String>,
+            not_found: ::std::result::Result<u32, ::std::string::String>,
+            request_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for BatchReadMeta {
+            fn default() -> Self {
+                Self {
+                    found: Err("no value supplied for found".to_string()),
+                    not_found: Err("no value supplied for not_found".to_string()),
+                    request_id: Err("no value supplied for request_id".to_string()),
+                }
+            }
+        }
+        impl BatchReadMeta {
+            pub fn found<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.found = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for found: {}", e)
+                    });
+                self
+            }
+            pub fn not_found<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.not_found = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for not_found: {}", e)
+                    });
+                self
+            }
+            pub fn request_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.request_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for request_id: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<BatchReadMeta> for super::BatchReadMeta {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BatchReadMeta,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    found: value.found?,
+                    not_found: value.not_found?,
+                    request_id: value.request_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::BatchReadMeta> for BatchReadMeta {
+            fn from(value: super::BatchReadMeta) -> Self {
+                Self {
+                    found: Ok(value.found),
+                    not_found: Ok(value.not_found),
+                    request_id: Ok(value.request_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Company {
             address_line1: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -11130,6 +11899,10 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 ::std::string::String,
             >,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            owner_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
             phone: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -11172,6 +11945,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     id: Err("no value supplied for id".to_string()),
                     industry: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
+                    owner_id: Ok(Default::default()),
                     phone: Ok(Default::default()),
                     postal_code: Ok(Default::default()),
                     region: Ok(Default::default()),
@@ -11344,6 +12118,19 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     });
                 self
             }
+            pub fn owner_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_id: {}", e)
+                    });
+                self
+            }
             pub fn phone<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -11439,6 +12226,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     id: value.id?,
                     industry: value.industry?,
                     name: value.name?,
+                    owner_id: value.owner_id?,
                     phone: value.phone?,
                     postal_code: value.postal_code?,
                     region: value.region?,
@@ -11463,6 +12251,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     id: Ok(value.id),
                     industry: Ok(value.industry),
                     name: Ok(value.name),
+                    owner_id: Ok(value.owner_id),
                     phone: Ok(value.phone),
                     postal_code: Ok(value.postal_code),
                     region: Ok(value.region),
@@ -11511,6 +12300,261 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
         impl ::std::convert::From<super::CompanyBatch> for CompanyBatch {
             fn from(value: super::CompanyBatch) -> Self {
                 Self { items: Ok(value.items) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompanyBatchRead {
+            domains: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            ids: ::std::result::Result<
+                ::std::vec::Vec<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            include_deleted: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for CompanyBatchRead {
+            fn default() -> Self {
+                Self {
+                    domains: Ok(Default::default()),
+                    ids: Ok(Default::default()),
+                    include_deleted: Ok(Default::default()),
+                }
+            }
+        }
+        impl CompanyBatchRead {
+            pub fn domains<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.domains = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for domains: {}", e)
+                    });
+                self
+            }
+            pub fn ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ids: {}", e)
+                    });
+                self
+            }
+            pub fn include_deleted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.include_deleted = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for include_deleted: {}", e
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompanyBatchRead> for super::CompanyBatchRead {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompanyBatchRead,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    domains: value.domains?,
+                    ids: value.ids?,
+                    include_deleted: value.include_deleted?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompanyBatchRead> for CompanyBatchRead {
+            fn from(value: super::CompanyBatchRead) -> Self {
+                Self {
+                    domains: Ok(value.domains),
+                    ids: Ok(value.ids),
+                    include_deleted: Ok(value.include_deleted),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompanyBatchReadResponse {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::CompanyBatchReadResult>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::BatchReadMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for CompanyBatchReadResponse {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl CompanyBatchReadResponse {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::CompanyBatchReadResult>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchReadMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompanyBatchReadResponse>
+        for super::CompanyBatchReadResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompanyBatchReadResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompanyBatchReadResponse>
+        for CompanyBatchReadResponse {
+            fn from(value: super::CompanyBatchReadResponse) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CompanyBatchReadResult {
+            data: ::std::result::Result<
+                ::std::option::Option<super::Company>,
+                ::std::string::String,
+            >,
+            domain: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<super::BatchReadStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for CompanyBatchReadResult {
+            fn default() -> Self {
+                Self {
+                    data: Ok(Default::default()),
+                    domain: Ok(Default::default()),
+                    id: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl CompanyBatchReadResult {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Company>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn domain<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.domain = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for domain: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchReadStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CompanyBatchReadResult>
+        for super::CompanyBatchReadResult {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CompanyBatchReadResult,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    domain: value.domain?,
+                    id: value.id?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CompanyBatchReadResult>
+        for CompanyBatchReadResult {
+            fn from(value: super::CompanyBatchReadResult) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    domain: Ok(value.domain),
+                    id: Ok(value.id),
+                    status: Ok(value.status),
+                }
             }
         }
         #[derive(Clone, Debug)]
@@ -11708,6 +12752,10 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 ::std::string::String,
             >,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            owner_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
             phone: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -11741,6 +12789,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     employee_count: Ok(Default::default()),
                     industry: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
+                    owner_id: Ok(Default::default()),
                     phone: Ok(Default::default()),
                     postal_code: Ok(Default::default()),
                     region: Ok(Default::default()),
@@ -11875,6 +12924,19 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     });
                 self
             }
+            pub fn owner_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_id: {}", e)
+                    });
+                self
+            }
             pub fn phone<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -11955,6 +13017,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     employee_count: value.employee_count?,
                     industry: value.industry?,
                     name: value.name?,
+                    owner_id: value.owner_id?,
                     phone: value.phone?,
                     postal_code: value.postal_code?,
                     region: value.region?,
@@ -11975,6 +13038,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     employee_count: Ok(value.employee_count),
                     industry: Ok(value.industry),
                     name: Ok(value.name),
+                    owner_id: Ok(value.owner_id),
                     phone: Ok(value.phone),
                     postal_code: Ok(value.postal_code),
                     region: Ok(value.region),
@@ -12137,6 +13201,10 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            owner_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
             phone: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -12168,6 +13236,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     id: Err("no value supplied for id".to_string()),
                     last_name: Ok(Default::default()),
                     notes: Ok(Default::default()),
+                    owner_id: Ok(Default::default()),
                     phone: Ok(Default::default()),
                     tags: Err("no value supplied for tags".to_string()),
                     title: Ok(Default::default()),
@@ -12294,6 +13363,19 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     });
                 self
             }
+            pub fn owner_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_id: {}", e)
+                    });
+                self
+            }
             pub fn phone<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -12360,6 +13442,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     id: value.id?,
                     last_name: value.last_name?,
                     notes: value.notes?,
+                    owner_id: value.owner_id?,
                     phone: value.phone?,
                     tags: value.tags?,
                     title: value.title?,
@@ -12379,6 +13462,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     id: Ok(value.id),
                     last_name: Ok(value.last_name),
                     notes: Ok(value.notes),
+                    owner_id: Ok(value.owner_id),
                     phone: Ok(value.phone),
                     tags: Ok(value.tags),
                     title: Ok(value.title),
@@ -12425,6 +13509,261 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
         impl ::std::convert::From<super::ContactBatch> for ContactBatch {
             fn from(value: super::ContactBatch) -> Self {
                 Self { items: Ok(value.items) }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ContactBatchRead {
+            emails: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            ids: ::std::result::Result<
+                ::std::vec::Vec<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            include_deleted: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ContactBatchRead {
+            fn default() -> Self {
+                Self {
+                    emails: Ok(Default::default()),
+                    ids: Ok(Default::default()),
+                    include_deleted: Ok(Default::default()),
+                }
+            }
+        }
+        impl ContactBatchRead {
+            pub fn emails<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.emails = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for emails: {}", e)
+                    });
+                self
+            }
+            pub fn ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ids: {}", e)
+                    });
+                self
+            }
+            pub fn include_deleted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.include_deleted = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for include_deleted: {}", e
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ContactBatchRead> for super::ContactBatchRead {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ContactBatchRead,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    emails: value.emails?,
+                    ids: value.ids?,
+                    include_deleted: value.include_deleted?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ContactBatchRead> for ContactBatchRead {
+            fn from(value: super::ContactBatchRead) -> Self {
+                Self {
+                    emails: Ok(value.emails),
+                    ids: Ok(value.ids),
+                    include_deleted: Ok(value.include_deleted),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ContactBatchReadResponse {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::ContactBatchReadResult>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::BatchReadMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ContactBatchReadResponse {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ContactBatchReadResponse {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::vec::Vec<super::ContactBatchReadResult>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchReadMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ContactBatchReadResponse>
+        for super::ContactBatchReadResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ContactBatchReadResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ContactBatchReadResponse>
+        for ContactBatchReadResponse {
+            fn from(value: super::ContactBatchReadResponse) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ContactBatchReadResult {
+            data: ::std::result::Result<
+                ::std::option::Option<super::Contact>,
+                ::std::string::String,
+            >,
+            email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<super::BatchReadStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for ContactBatchReadResult {
+            fn default() -> Self {
+                Self {
+                    data: Ok(Default::default()),
+                    email: Ok(Default::default()),
+                    id: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl ContactBatchReadResult {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Contact>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchReadStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ContactBatchReadResult>
+        for super::ContactBatchReadResult {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ContactBatchReadResult,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    email: value.email?,
+                    id: value.id?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ContactBatchReadResult>
+        for ContactBatchReadResult {
+            fn from(value: super::ContactBatchReadResult) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    email: Ok(value.email),
+                    id: Ok(value.id),
+                    status: Ok(value.status),
+                }
             }
         }
         #[derive(Clone, Debug)]
@@ -12613,6 +13952,10 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            owner_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
             phone: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -12635,6 +13978,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     first_name: Ok(Default::default()),
                     last_name: Ok(Default::default()),
                     notes: Ok(Default::default()),
+                    owner_id: Ok(Default::default()),
                     phone: Ok(Default::default()),
                     tags: Ok(Default::default()),
                     title: Ok(Default::default()),
@@ -12723,6 +14067,19 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     });
                 self
             }
+            pub fn owner_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_id: {}", e)
+                    });
+                self
+            }
             pub fn phone<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -12774,6 +14131,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     first_name: value.first_name?,
                     last_name: value.last_name?,
                     notes: value.notes?,
+                    owner_id: value.owner_id?,
                     phone: value.phone?,
                     tags: value.tags?,
                     title: value.title?,
@@ -12789,6 +14147,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     first_name: Ok(value.first_name),
                     last_name: Ok(value.last_name),
                     notes: Ok(value.notes),
+                    owner_id: Ok(value.owner_id),
                     phone: Ok(value.phone),
                     tags: Ok(value.tags),
                     title: Ok(value.title),
@@ -14820,6 +16179,215 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             }
         }
         #[derive(Clone, Debug)]
+        pub struct LeadBatchRead {
+            ids: ::std::result::Result<
+                ::std::vec::Vec<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            include_deleted: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for LeadBatchRead {
+            fn default() -> Self {
+                Self {
+                    ids: Err("no value supplied for ids".to_string()),
+                    include_deleted: Ok(Default::default()),
+                }
+            }
+        }
+        impl LeadBatchRead {
+            pub fn ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ids = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for ids: {}", e)
+                    });
+                self
+            }
+            pub fn include_deleted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.include_deleted = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for include_deleted: {}", e
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<LeadBatchRead> for super::LeadBatchRead {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: LeadBatchRead,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    ids: value.ids?,
+                    include_deleted: value.include_deleted?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::LeadBatchRead> for LeadBatchRead {
+            fn from(value: super::LeadBatchRead) -> Self {
+                Self {
+                    ids: Ok(value.ids),
+                    include_deleted: Ok(value.include_deleted),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct LeadBatchReadResponse {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::LeadBatchReadResult>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::BatchReadMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for LeadBatchReadResponse {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl LeadBatchReadResponse {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::LeadBatchReadResult>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchReadMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<LeadBatchReadResponse>
+        for super::LeadBatchReadResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: LeadBatchReadResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::LeadBatchReadResponse>
+        for LeadBatchReadResponse {
+            fn from(value: super::LeadBatchReadResponse) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct LeadBatchReadResult {
+            data: ::std::result::Result<
+                ::std::option::Option<super::Lead>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            status: ::std::result::Result<super::BatchReadStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for LeadBatchReadResult {
+            fn default() -> Self {
+                Self {
+                    data: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl LeadBatchReadResult {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Lead>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BatchReadStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<LeadBatchReadResult>
+        for super::LeadBatchReadResult {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: LeadBatchReadResult,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    id: value.id?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::LeadBatchReadResult> for LeadBatchReadResult {
+            fn from(value: super::LeadBatchReadResult) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    id: Ok(value.id),
+                    status: Ok(value.status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct LeadConversion {
             company: ::std::result::Result<
                 ::std::option::Option<super::Company>,
@@ -16087,6 +17655,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
             >,
+            default: ::std::result::Result<bool, ::std::string::String>,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             stages: ::std::result::Result<
@@ -16102,6 +17671,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             fn default() -> Self {
                 Self {
                     created_at: Err("no value supplied for created_at".to_string()),
+                    default: Err("no value supplied for default".to_string()),
                     id: Err("no value supplied for id".to_string()),
                     name: Err("no value supplied for name".to_string()),
                     stages: Err("no value supplied for stages".to_string()),
@@ -16119,6 +17689,18 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn default<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.default = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for default: {}", e)
                     });
                 self
             }
@@ -16178,6 +17760,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     created_at: value.created_at?,
+                    default: value.default?,
                     id: value.id?,
                     name: value.name?,
                     stages: value.stages?,
@@ -16189,6 +17772,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             fn from(value: super::Pipeline) -> Self {
                 Self {
                     created_at: Ok(value.created_at),
+                    default: Ok(value.default),
                     id: Ok(value.id),
                     name: Ok(value.name),
                     stages: Ok(value.stages),
@@ -16198,6 +17782,10 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
         }
         #[derive(Clone, Debug)]
         pub struct PipelineCreate {
+            default: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             stages: ::std::result::Result<
                 ::std::vec::Vec<super::NewStage>,
@@ -16207,12 +17795,26 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
         impl ::std::default::Default for PipelineCreate {
             fn default() -> Self {
                 Self {
+                    default: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
                     stages: Err("no value supplied for stages".to_string()),
                 }
             }
         }
         impl PipelineCreate {
+            pub fn default<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.default = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for default: {}", e)
+                    });
+                self
+            }
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -16244,6 +17846,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 value: PipelineCreate,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    default: value.default?,
                     name: value.name?,
                     stages: value.stages?,
                 })
@@ -16252,6 +17855,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
         impl ::std::convert::From<super::PipelineCreate> for PipelineCreate {
             fn from(value: super::PipelineCreate) -> Self {
                 Self {
+                    default: Ok(value.default),
                     name: Ok(value.name),
                     stages: Ok(value.stages),
                 }
@@ -21714,9 +23318,10 @@ cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422
 - `include_deleted`: Also list companies in the trash (with `deleted_at` set).
 - `industry`: Exact industry, ignoring case.
 - `limit`: Page size, 1-200 (default 50).
+- `owner_id`: Only the companies owned by this user.
 - `q`: Case-insensitive substring of the name or the domain.
-- `sort`: Sort order: `created_at` (default), `updated_at` or `name`; a leading `-` sorts
-descending.
+- `sort`: Sort order: `created_at` (default), `updated_at`, `name` or `owner_id` (grouped
+by owner, unowned last); a leading `-` sorts descending.
 - `updated_after`: Only companies changed strictly after this instant (RFC 3339).
 ```ignore
 let response = client.companies_list()
@@ -21726,6 +23331,7 @@ let response = client.companies_list()
     .include_deleted(include_deleted)
     .industry(industry)
     .limit(limit)
+    .owner_id(owner_id)
     .q(q)
     .sort(sort)
     .updated_after(updated_after)
@@ -21760,14 +23366,16 @@ let response = client.companies_create()
     /**Create or update companies in a batch
 
 Upserts 1 to 100 companies by domain, normalised exactly as `companies_create`
-normalises it (`https://WWW.Acme.com/x` and `www.acme.com` are the same key). Each
-item is exactly a `companies_create` body. An item without a domain, or whose
+normalises it (`https://WWW.Acme.com/x`, `www.acme.com` and `acme.com` are the same
+key). Each item is exactly a `companies_create` body. An item without a domain, or whose
 domain no company has, creates a company (`created`). An item whose domain a
 company has updates that company: the item's fields replace the stored ones, and
 fields the item leaves out, sends as `null` or as a blank string are kept (to clear
 a field, use `companies_update`); `tags` and `custom_fields`, when sent, replace
-the stored ones whole. If that changes nothing the item is `unchanged`: nothing is
-written, `updated_at` stays, no event is recorded.
+the stored ones whole; an `owner_id`, when sent, reassigns the company (a created
+company without one belongs to the user the API key acts for). If that changes
+nothing the item is `unchanged`: nothing is written, `updated_at` stays, no event
+is recorded.
 
 The answer is `200` with one result per item, in the order of `items`: `created`,
 `updated` or `unchanged` with the company as `companies_get` returns it, or `error`
@@ -21801,6 +23409,34 @@ let response = client.companies_batch_upsert()
 ```*/
     pub fn companies_batch_upsert(&self) -> builder::CompaniesBatchUpsert<'_> {
         builder::CompaniesBatchUpsert::new(self)
+    }
+    /**Read companies in a batch
+
+Up to 100 companies in one request, by `ids` and by `domains` (1 to 100 keys in
+all, else a `422` naming `ids` and `domains`). A domain is normalised as
+`companies_create` normalises it: `https://WWW.Acme.com/x` finds the company
+whose domain is `acme.com`. The answer is `200` with one result per key, in the
+order asked — every id, then every domain — each `found` with the company as
+`companies_get` returns it, or `not_found`. An unknown id, another tenant's id and
+a trashed company's (unless `include_deleted`) are all `not_found`. Read-only:
+needs `companies:read`, and counts as a read for rate limiting.
+
+Rate limit: the `read` class.
+
+Sends a `POST` request to `/v1/companies/batch/read`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.companies_batch_read()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn companies_batch_read(&self) -> builder::CompaniesBatchRead<'_> {
+        builder::CompaniesBatchRead::new(self)
     }
     /**Get a company
 
@@ -22035,9 +23671,11 @@ cannot hold is a `422` naming `custom_field`. At most 10 filters: more is a `422
 an incremental sync sees deletions too: deleting a contact changes its
 `updated_at`.
 - `limit`: Page size, 1-200 (default 50).
+- `owner_id`: Only the contacts owned by this user.
 - `q`: Case-insensitive substring of the full name or the email.
-- `sort`: Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
-sorts descending, e.g. `-updated_at`.
+- `sort`: Sort order: `created_at` (default), `updated_at`, `last_name` or `owner_id`
+(grouped by owner, unowned last); a leading `-` sorts descending, e.g.
+`-updated_at`.
 - `updated_after`: Only contacts changed strictly after this instant (RFC 3339).
 ```ignore
 let response = client.contacts_list()
@@ -22047,6 +23685,7 @@ let response = client.contacts_list()
     .email(email)
     .include_deleted(include_deleted)
     .limit(limit)
+    .owner_id(owner_id)
     .q(q)
     .sort(sort)
     .updated_after(updated_after)
@@ -22087,8 +23726,10 @@ email, or whose email no contact has, creates a contact (`created`). An item who
 email a contact has updates that contact: the item's fields replace the stored
 ones, and fields the item leaves out, sends as `null` or as a blank string are kept
 (to clear a field, use `contacts_update`); `tags` and `custom_fields`, when sent,
-replace the stored ones whole. If that changes nothing the item is `unchanged`:
-nothing is written, `updated_at` stays, no event is recorded.
+replace the stored ones whole; an `owner_id`, when sent, reassigns the contact (a
+created contact without one belongs to the user the API key acts for). If that
+changes nothing the item is `unchanged`: nothing is written, `updated_at` stays,
+no event is recorded.
 
 The answer is `200` with one result per item, in the order of `items`, whatever
 became of each: `created`, `updated` or `unchanged` with the contact as
@@ -22126,6 +23767,34 @@ let response = client.contacts_batch_upsert()
 ```*/
     pub fn contacts_batch_upsert(&self) -> builder::ContactsBatchUpsert<'_> {
         builder::ContactsBatchUpsert::new(self)
+    }
+    /**Read contacts in a batch
+
+Up to 100 contacts in one request, by `ids` and by `emails` (1 to 100 keys in
+all, else a `422` naming `ids` and `emails`). The answer is `200` with one result
+per key, in the order asked — every id, then every email — each `found` with the
+contact as `contacts_get` returns it, or `not_found`. An unknown id, another
+tenant's id and a trashed contact's (unless `include_deleted`) are all
+`not_found`. A key asked twice is answered twice. Read-only: needs
+`contacts:read`, and counts as a read for rate limiting, though it is a `POST` (a
+hundred keys do not fit a URL).
+
+Rate limit: the `read` class.
+
+Sends a `POST` request to `/v1/contacts/batch/read`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.contacts_batch_read()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn contacts_batch_read(&self) -> builder::ContactsBatchRead<'_> {
+        builder::ContactsBatchRead::new(self)
     }
     /**Suggest duplicate contacts
 
@@ -22570,8 +24239,10 @@ let response = client.leads_list()
     }
     /**Create a lead
 
-In the stage `stage_id`, or in the first stage of `pipeline_id`. Its status follows
-the stage's kind.
+In the stage `stage_id`, in the first stage of `pipeline_id`, or, given neither, in
+the first open stage of the tenant's default pipeline (a `422` naming
+`pipeline_id` when the tenant has no pipeline). Its status follows the stage's
+kind.
 
 Rate limit: the `write` class.
 
@@ -22589,6 +24260,31 @@ let response = client.leads_create()
 ```*/
     pub fn leads_create(&self) -> builder::LeadsCreate<'_> {
         builder::LeadsCreate::new(self)
+    }
+    /**Read leads in a batch
+
+Up to 100 leads in one request, by `ids` (1 to 100, else a `422` naming `ids`).
+The answer is `200` with one result per id, in the order of `ids`, each `found`
+with the lead as `leads_get` returns it, or `not_found`. An unknown id, another
+tenant's id and a trashed lead's (unless `include_deleted`) are all `not_found`.
+Read-only: needs `leads:read`, and counts as a read for rate limiting.
+
+Rate limit: the `read` class.
+
+Sends a `POST` request to `/v1/leads/batch/read`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.leads_batch_read()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn leads_batch_read(&self) -> builder::LeadsBatchRead<'_> {
+        builder::LeadsBatchRead::new(self)
     }
     /**Get a lead
 
@@ -28948,6 +30644,7 @@ pub mod builder {
         include_deleted: Result<Option<bool>, String>,
         industry: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
+        owner_id: Result<Option<::uuid::Uuid>, String>,
         q: Result<Option<::std::string::String>, String>,
         sort: Result<Option<::std::string::String>, String>,
         updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
@@ -28962,6 +30659,7 @@ pub mod builder {
                 include_deleted: Ok(None),
                 industry: Ok(None),
                 limit: Ok(None),
+                owner_id: Ok(None),
                 q: Ok(None),
                 sort: Ok(None),
                 updated_after: Ok(None),
@@ -29044,6 +30742,18 @@ pub mod builder {
                 });
             self
         }
+        pub fn owner_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.owner_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for owner_id failed".to_string()
+                });
+            self
+        }
         pub fn q<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -29094,6 +30804,7 @@ pub mod builder {
                 include_deleted,
                 industry,
                 limit,
+                owner_id,
                 q,
                 sort,
                 updated_after,
@@ -29104,6 +30815,7 @@ pub mod builder {
             let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let industry = industry.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
+            let owner_id = owner_id.map_err(Error::InvalidRequest)?;
             let q = q.map_err(Error::InvalidRequest)?;
             let sort = sort.map_err(Error::InvalidRequest)?;
             let updated_after = updated_after.map_err(Error::InvalidRequest)?;
@@ -29137,6 +30849,7 @@ pub mod builder {
                 )
                 .query(&progenitor_client::QueryParam::new("industry", &industry))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
                 .query(&progenitor_client::QueryParam::new("q", &q))
                 .query(&progenitor_client::QueryParam::new("sort", &sort))
                 .query(
@@ -29502,6 +31215,173 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::companies_batch_read`]
+
+[`Client::companies_batch_read`]: super::Client::companies_batch_read*/
+    #[derive(Debug, Clone)]
+    pub struct CompaniesBatchRead<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<::std::string::String>, String>,
+        body: Result<types::builder::CompanyBatchRead, String>,
+    }
+    impl<'a> CompaniesBatchRead<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CompanyBatchRead>,
+            <V as std::convert::TryInto<
+                types::CompanyBatchRead,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `CompanyBatchRead` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CompanyBatchRead,
+            ) -> types::builder::CompanyBatchRead,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/companies/batch/read`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::CompanyBatchReadResponse>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::CompanyBatchRead::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/companies/batch/read", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "companies_batch_read",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -30978,6 +32858,7 @@ pub mod builder {
         email: Result<Option<::std::string::String>, String>,
         include_deleted: Result<Option<bool>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
+        owner_id: Result<Option<::uuid::Uuid>, String>,
         q: Result<Option<::std::string::String>, String>,
         sort: Result<Option<::std::string::String>, String>,
         updated_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
@@ -30992,6 +32873,7 @@ pub mod builder {
                 email: Ok(None),
                 include_deleted: Ok(None),
                 limit: Ok(None),
+                owner_id: Ok(None),
                 q: Ok(None),
                 sort: Ok(None),
                 updated_after: Ok(None),
@@ -31073,6 +32955,18 @@ pub mod builder {
                 });
             self
         }
+        pub fn owner_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.owner_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for owner_id failed".to_string()
+                });
+            self
+        }
         pub fn q<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::string::String>,
@@ -31123,6 +33017,7 @@ pub mod builder {
                 email,
                 include_deleted,
                 limit,
+                owner_id,
                 q,
                 sort,
                 updated_after,
@@ -31133,6 +33028,7 @@ pub mod builder {
             let email = email.map_err(Error::InvalidRequest)?;
             let include_deleted = include_deleted.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
+            let owner_id = owner_id.map_err(Error::InvalidRequest)?;
             let q = q.map_err(Error::InvalidRequest)?;
             let sort = sort.map_err(Error::InvalidRequest)?;
             let updated_after = updated_after.map_err(Error::InvalidRequest)?;
@@ -31166,6 +33062,7 @@ pub mod builder {
                     ),
                 )
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("owner_id", &owner_id))
                 .query(&progenitor_client::QueryParam::new("q", &q))
                 .query(&progenitor_client::QueryParam::new("sort", &sort))
                 .query(
@@ -31531,6 +33428,173 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::contacts_batch_read`]
+
+[`Client::contacts_batch_read`]: super::Client::contacts_batch_read*/
+    #[derive(Debug, Clone)]
+    pub struct ContactsBatchRead<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<::std::string::String>, String>,
+        body: Result<types::builder::ContactBatchRead, String>,
+    }
+    impl<'a> ContactsBatchRead<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ContactBatchRead>,
+            <V as std::convert::TryInto<
+                types::ContactBatchRead,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ContactBatchRead` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ContactBatchRead,
+            ) -> types::builder::ContactBatchRead,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/contacts/batch/read`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ContactBatchReadResponse>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::ContactBatchRead::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/contacts/batch/read", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "contacts_batch_read",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -34598,6 +36662,171 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::leads_batch_read`]
+
+[`Client::leads_batch_read`]: super::Client::leads_batch_read*/
+    #[derive(Debug, Clone)]
+    pub struct LeadsBatchRead<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<::std::string::String>, String>,
+        body: Result<types::builder::LeadBatchRead, String>,
+    }
+    impl<'a> LeadsBatchRead<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::LeadBatchRead>,
+            <V as std::convert::TryInto<types::LeadBatchRead>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `LeadBatchRead` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::LeadBatchRead,
+            ) -> types::builder::LeadBatchRead,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/leads/batch/read`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::LeadBatchReadResponse>,
+            Error<types::ErrorEnvelope>,
+        > {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::LeadBatchRead::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/leads/batch/read", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "leads_batch_read",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

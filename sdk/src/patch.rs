@@ -178,6 +178,13 @@ pub struct CompanyPatch {
     pub industry: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A user of the tenant (else 422 on this field); `null` leaves the record unowned.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub owner_id: Option<Option<uuid::Uuid>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -253,6 +260,13 @@ pub struct ContactPatch {
         deserialize_with = "present"
     )]
     pub notes: Option<Option<String>>,
+    /// A user of the tenant (else 422 on this field); `null` leaves the record unowned.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub owner_id: Option<Option<uuid::Uuid>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -398,9 +412,15 @@ pub struct LeadPatch {
     pub value: Option<Option<String>>,
 }
 
-/// Changes to a pipeline: its name. Stages change through their own operations.
+/// Changes to a pipeline: its name, and whether it is the default. Stages change through
+/// their own operations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PipelinePatch {
+    /// `true` makes it the tenant's default pipeline, in the same transaction taking the
+    /// flag from the one that had it. `false` on the default is a `422` (a tenant always
+    /// has one: make another the default instead); on another pipeline it changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }

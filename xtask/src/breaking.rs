@@ -257,6 +257,27 @@ fn stated_rule(key: &str, location: &str, schema: &Value) -> bool {
     }
 }
 
+/// Whether `new` is `old` with alternatives added, both a plain list of words under one
+/// prefix (`^-?(created_at|name)$` to `^-?(created_at|name|owner_id)$`, a list's new
+/// sort order): every value `old` admits, `new` admits. Only that exact shape; any other
+/// change of a pattern is still a break.
+fn alternatives_added(old: &str, new: &str) -> bool {
+    fn split(pattern: &str) -> Option<(&str, BTreeSet<&str>)> {
+        let body = pattern.strip_suffix(")$")?;
+        let (prefix, words) = body.split_once('(')?;
+        let words: BTreeSet<&str> = words.split('|').collect();
+        let plain =
+            |w: &&str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        (words.iter().all(plain) && !prefix.contains(['(', ')', '|'])).then_some((prefix, words))
+    }
+    match (split(old), split(new)) {
+        (Some((old_prefix, old_words)), Some((new_prefix, new_words))) => {
+            old_prefix == new_prefix && old_words.is_subset(&new_words)
+        }
+        _ => false,
+    }
+}
+
 /// The values a number schema admits, from its format and its bounds.
 fn range(schema: &Value) -> (f64, f64) {
     let (mut low, mut high) = match schema["format"].as_str() {
@@ -618,7 +639,13 @@ impl Diff<'_> {
                 }
             }
             if let Some(pattern) = c["pattern"].as_str() {
-                if b["pattern"].as_str() != Some(pattern) && !stated_rule("pattern", location, &c) {
+                let widened = b["pattern"]
+                    .as_str()
+                    .is_some_and(|old| alternatives_added(old, pattern));
+                if b["pattern"].as_str() != Some(pattern)
+                    && !widened
+                    && !stated_rule("pattern", location, &c)
+                {
                     self.report(location, format!("pattern {pattern} added"));
                 }
             }
@@ -959,6 +986,23 @@ mod tests {
                 "{CREATE}/properties/note: minLength changed from none to 2"
             )]
         );
+    }
+
+    /// A list's `sort` gaining an order admits every value it admitted; losing one, or
+    /// any other change of the pattern, is a break.
+    #[test]
+    fn a_pattern_of_words_gaining_words_is_not_a_break_and_only_that() {
+        assert!(alternatives_added("^-?(a|b_c)$", "^-?(a|b_c|d)$"));
+        assert!(!alternatives_added("^-?(a|b_c)$", "^-?(a|d)$"), "b_c lost");
+        assert!(
+            !alternatives_added("^-?(a|b)$", "^(a|b|c)$"),
+            "prefix changed"
+        );
+        assert!(
+            !alternatives_added("^-?(a|b)$", "^-?(a|b|.*)$"),
+            "not a word"
+        );
+        assert!(!alternatives_added("^[a-z]+$", "^[a-z0-9]+$"));
     }
 
     /// poem-openapi's `uint32`/`uint64` become `int32`/`int64` with `minimum: 0` (and

@@ -31,8 +31,8 @@ async fn a_company_goes_through_create_read_update_list_and_delete() {
     assert_eq!(location, format!("/v1/companies/{}", acme.id));
     assert_eq!(
         acme.domain.as_deref(),
-        Some("www.acme.example"),
-        "domain normalised"
+        Some("acme.example"),
+        "domain normalised, without its www."
     );
     assert_eq!(acme.website.as_deref(), Some("https://acme.example/"));
     assert_eq!(acme.phone.as_deref(), Some("+14155552671"));
@@ -334,4 +334,74 @@ async fn another_tenants_company_is_invisible_and_cannot_be_linked() {
     assert_eq!(fields_of(&err), ["company_id"]);
     let listed = b.contacts_list().company_id(acme.id).send().await.unwrap();
     assert!(listed.into_inner().data.is_empty());
+}
+
+/// Issue 24: `https://WWW.Acme.com` and `acme.com` are one company, for uniqueness, for
+/// the batch upsert's matching and for the list filter.
+#[tokio::test]
+async fn a_leading_www_names_the_same_company() {
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    let acme = c
+        .companies_create()
+        .body(types::CompanyCreate {
+            domain: Some("https://WWW.Acme.com".parse().unwrap()),
+            ..company("Acme")
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(acme.domain.as_deref(), Some("acme.com"));
+    let err = c
+        .companies_create()
+        .body(types::CompanyCreate {
+            domain: Some("acme.com".parse().unwrap()),
+            ..company("Acme again")
+        })
+        .send()
+        .await
+        .refused(409, "conflict");
+    assert_eq!(err.error.details[0].field, "domain");
+    assert!(
+        err.error.details[0].message.contains(&acme.id.to_string()),
+        "the 409 names the company: {err:?}"
+    );
+
+    let item: types::CompanyCreate =
+        serde_json::from_value(serde_json::json!({"name": "Acme Inc", "domain": "www.acme.com"}))
+            .unwrap();
+    let batch = c
+        .companies_batch_upsert()
+        .body(types::CompanyBatch { items: vec![item] })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(batch.data[0].status, types::BatchStatus::Updated);
+    assert_eq!(batch.data[0].data.as_ref().map(|co| co.id), Some(acme.id));
+
+    let listed = c
+        .companies_list()
+        .domain("http://www.ACME.com/x")
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(listed.len(), 1);
+    // `www.` followed by a single label is a name, not a prefix.
+    let io = c
+        .companies_create()
+        .body(types::CompanyCreate {
+            domain: Some("www.io".parse().unwrap()),
+            ..company("Www")
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(io.domain.as_deref(), Some("www.io"));
 }

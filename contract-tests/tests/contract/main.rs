@@ -21,6 +21,7 @@ mod injection;
 mod isolation;
 mod leads;
 mod merge;
+mod owners;
 mod pipelines;
 mod privileges;
 mod ratelimits;
@@ -180,6 +181,7 @@ pub async fn create(client: &momentum_sdk::Client, body: types::ContactCreate) -
 /// A company body with just a name.
 pub fn company(name: &str) -> types::CompanyCreate {
     types::CompanyCreate {
+        owner_id: None,
         name: name.parse().expect("a short name"),
         address_line1: None,
         address_line2: None,

@@ -72,6 +72,7 @@ async fn one_request_over_the_quota_gets_exactly_one_429_and_passes_after_retry_
         .refused_as("contacts_get is a read too", 429, ANY_CODE);
     c.pipelines_create()
         .body(momentum_sdk::types::PipelineCreate {
+            default: None,
             name: "Other class".parse().unwrap(),
             stages: vec![momentum_sdk::types::NewStage {
                 name: "One".parse().unwrap(),

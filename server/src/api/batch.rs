@@ -195,6 +195,7 @@ fn contact_item(item: ContactCreate) -> ContactPatch {
         tags: sent(item.tags.map(|t| t.0)),
         custom_fields: sent(item.custom_fields.map(|m| m.into_iter().collect())),
         company_id: sent(item.company_id.map(Some)),
+        owner_id: sent(item.owner_id.map(Some)),
     }
 }
 
@@ -216,6 +217,7 @@ fn company_item(item: CompanyCreate) -> CompanyPatch {
         country: text(item.country.map(|t| t.0)),
         tags: sent(item.tags.map(|t| t.0)),
         custom_fields: sent(item.custom_fields.map(|m| m.into_iter().collect())),
+        owner_id: sent(item.owner_id.map(Some)),
     }
 }
 
@@ -355,8 +357,10 @@ impl BatchApi {
     /// email a contact has updates that contact: the item's fields replace the stored
     /// ones, and fields the item leaves out, sends as `null` or as a blank string are kept
     /// (to clear a field, use `contacts_update`); `tags` and `custom_fields`, when sent,
-    /// replace the stored ones whole. If that changes nothing the item is `unchanged`:
-    /// nothing is written, `updated_at` stays, no event is recorded.
+    /// replace the stored ones whole; an `owner_id`, when sent, reassigns the contact (a
+    /// created contact without one belongs to the user the API key acts for). If that
+    /// changes nothing the item is `unchanged`: nothing is written, `updated_at` stays,
+    /// no event is recorded.
     ///
     /// The answer is `200` with one result per item, in the order of `items`, whatever
     /// became of each: `created`, `updated` or `unchanged` with the contact as
@@ -407,14 +411,16 @@ impl BatchApi {
     /// Create or update companies in a batch
     ///
     /// Upserts 1 to 100 companies by domain, normalised exactly as `companies_create`
-    /// normalises it (`https://WWW.Acme.com/x` and `www.acme.com` are the same key). Each
-    /// item is exactly a `companies_create` body. An item without a domain, or whose
+    /// normalises it (`https://WWW.Acme.com/x`, `www.acme.com` and `acme.com` are the same
+    /// key). Each item is exactly a `companies_create` body. An item without a domain, or whose
     /// domain no company has, creates a company (`created`). An item whose domain a
     /// company has updates that company: the item's fields replace the stored ones, and
     /// fields the item leaves out, sends as `null` or as a blank string are kept (to clear
     /// a field, use `companies_update`); `tags` and `custom_fields`, when sent, replace
-    /// the stored ones whole. If that changes nothing the item is `unchanged`: nothing is
-    /// written, `updated_at` stays, no event is recorded.
+    /// the stored ones whole; an `owner_id`, when sent, reassigns the company (a created
+    /// company without one belongs to the user the API key acts for). If that changes
+    /// nothing the item is `unchanged`: nothing is written, `updated_at` stays, no event
+    /// is recorded.
     ///
     /// The answer is `200` with one result per item, in the order of `items`: `created`,
     /// `updated` or `unchanged` with the company as `companies_get` returns it, or `error`
@@ -478,6 +484,7 @@ mod tests {
             tags: contact.tags().to_vec(),
             custom_fields: contact.custom_fields().clone(),
             company_id: contact.company_id(),
+            owner_id: contact.owner_id(),
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
             deleted_at: None,

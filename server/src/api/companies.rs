@@ -68,6 +68,11 @@ pub struct Company {
     pub tags: Vec<String>,
     /// Free-form JSON object.
     pub custom_fields: BTreeMap<String, Value>,
+    /// The user who owns the record: by default the user whose credential created it;
+    /// `null` for one created by a service key, created before owners existed (issue 24),
+    /// or whose owner was deleted.
+    #[oai(nullable)]
+    pub owner_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the company was deleted (moved to the trash); `null` while it is live.
@@ -93,6 +98,7 @@ impl From<CompanyRow> for Company {
             country: row.country,
             tags: row.tags,
             custom_fields: contacts::object(row.custom_fields),
+            owner_id: row.owner_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
@@ -106,8 +112,9 @@ impl From<CompanyRow> for Company {
 #[oai(deny_unknown_fields)]
 pub struct CompanyCreate {
     pub name: Text<{ domain::NAME_MAX }>,
-    /// A domain (`acme.com`) or a URL, reduced to its lower-case host (`https://WWW.Acme.com/x`
-    /// becomes `www.acme.com`). Unique within the tenant (else 409 naming the holder).
+    /// A domain (`acme.com`) or a URL, reduced to its lower-case host without one leading
+    /// `www.` (`https://WWW.Acme.com/x` becomes `acme.com`). Unique within the tenant
+    /// (else 409 naming the holder).
     pub domain: Option<Text<URL_MAX>>,
     /// An absolute `http` or `https` URL.
     pub website: Option<Text<URL_MAX>>,
@@ -129,6 +136,9 @@ pub struct CompanyCreate {
     /// naming `custom_fields.<key>`, a missing `required` one too, a `unique` value
     /// another live company holds a `409` naming it. At most 16 KiB as JSON.
     pub custom_fields: Option<BTreeMap<String, Value>>,
+    /// A user of the tenant (else 422 on this field); default: the user the API key acts
+    /// for (none for a service key).
+    pub owner_id: Option<Uuid>,
 }
 
 /// Changes to a company, as a JSON Merge Patch: a field left out is kept, `null` clears
@@ -166,6 +176,9 @@ pub struct CompanyPatch {
     pub tags: MaybeUndefined<Tags>,
     #[oai(nullable)]
     pub custom_fields: MaybeUndefined<BTreeMap<String, Value>>,
+    /// A user of the tenant (else 422 on this field); `null` leaves the record unowned.
+    #[oai(nullable)]
+    pub owner_id: MaybeUndefined<Uuid>,
 }
 
 envelopes!(
@@ -196,6 +209,7 @@ impl From<CompanyCreate> for domain::CompanyInput {
                 .custom_fields
                 .map(|m| m.into_iter().collect())
                 .unwrap_or_default(),
+            owner_id: body.owner_id,
         }
     }
 }
@@ -218,6 +232,7 @@ impl From<CompanyPatch> for domain::CompanyPatch {
             country: patch(body.country, |t| Some(t.0)),
             tags: patch(body.tags, |t| t.0),
             custom_fields: merge_patch(body.custom_fields),
+            owner_id: patch(body.owner_id, Some),
         }
     }
 }
@@ -368,9 +383,9 @@ impl CompaniesApi {
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-        /// Sort order: `created_at` (default), `updated_at` or `name`; a leading `-` sorts
-        /// descending.
-        #[oai(validator(pattern = "^-?(created_at|updated_at|name)$"))]
+        /// Sort order: `created_at` (default), `updated_at`, `name` or `owner_id` (grouped
+        /// by owner, unowned last); a leading `-` sorts descending.
+        #[oai(validator(pattern = "^-?(created_at|updated_at|name|owner_id)$"))]
         sort: Query<Option<String>>,
         /// Case-insensitive substring of the name or the domain.
         #[oai(validator(max_length = 200))]
@@ -381,6 +396,8 @@ impl CompaniesApi {
         /// Exact industry, ignoring case.
         #[oai(validator(max_length = 100))]
         industry: Query<Option<String>>,
+        /// Only the companies owned by this user.
+        owner_id: Query<Option<Uuid>>,
         /// Only companies changed strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
         /// Also list companies in the trash (with `deleted_at` set).
@@ -411,6 +428,7 @@ impl CompaniesApi {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             domain,
             industry: filter_text("industry", industry.0)?,
+            owner_id: owner_id.0,
             updated_after: updated_after.0,
             include_deleted: include_deleted.0 == Some(true),
             custom_fields: Vec::new(),

@@ -64,6 +64,11 @@ pub struct Contact {
     /// then needs `include_deleted=true`), and becomes `null` when the company is purged.
     #[oai(nullable)]
     pub company_id: Option<Uuid>,
+    /// The user who owns the record: by default the user whose credential created it;
+    /// `null` for one created by a service key, created before owners existed (issue 24),
+    /// or whose owner was deleted.
+    #[oai(nullable)]
+    pub owner_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the contact was deleted (moved to the trash); `null` while it is live.
@@ -84,6 +89,7 @@ impl From<ContactRow> for Contact {
             tags: row.tags,
             custom_fields: object(row.custom_fields),
             company_id: row.company_id,
+            owner_id: row.owner_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
@@ -114,6 +120,9 @@ pub struct ContactCreate {
     pub custom_fields: Option<BTreeMap<String, Value>>,
     /// A company of the tenant (else 422 on this field).
     pub company_id: Option<Uuid>,
+    /// A user of the tenant (else 422 on this field); default: the user the API key acts
+    /// for (none for a service key).
+    pub owner_id: Option<Uuid>,
 }
 
 /// Changes to a contact, as a JSON Merge Patch (RFC 7396): a field left out is kept, a
@@ -142,6 +151,9 @@ pub struct ContactPatch {
     pub custom_fields: MaybeUndefined<BTreeMap<String, Value>>,
     #[oai(nullable)]
     pub company_id: MaybeUndefined<Uuid>,
+    /// A user of the tenant (else 422 on this field); `null` leaves the record unowned.
+    #[oai(nullable)]
+    pub owner_id: MaybeUndefined<Uuid>,
 }
 
 /// One contact in the envelope.
@@ -180,6 +192,7 @@ impl From<ContactCreate> for domain::ContactInput {
                 .map(|m| m.into_iter().collect())
                 .unwrap_or_default(),
             company_id: body.company_id,
+            owner_id: body.owner_id,
         }
     }
 }
@@ -204,6 +217,7 @@ impl From<ContactPatch> for domain::ContactPatch {
             tags: patch(body.tags, |t| t.0),
             custom_fields: patch(body.custom_fields, |m| m.into_iter().collect()),
             company_id: patch(body.company_id, Some),
+            owner_id: patch(body.owner_id, Some),
         }
     }
 }
@@ -375,9 +389,10 @@ impl ContactsApi {
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-        /// Sort order: `created_at` (default), `updated_at` or `last_name`; a leading `-`
-        /// sorts descending, e.g. `-updated_at`.
-        #[oai(validator(pattern = "^-?(created_at|updated_at|last_name)$"))]
+        /// Sort order: `created_at` (default), `updated_at`, `last_name` or `owner_id`
+        /// (grouped by owner, unowned last); a leading `-` sorts descending, e.g.
+        /// `-updated_at`.
+        #[oai(validator(pattern = "^-?(created_at|updated_at|last_name|owner_id)$"))]
         sort: Query<Option<String>>,
         /// Case-insensitive substring of the full name or the email.
         #[oai(validator(max_length = 200))]
@@ -387,6 +402,8 @@ impl ContactsApi {
         email: Query<Option<String>>,
         /// Only the contacts of this company.
         company_id: Query<Option<Uuid>>,
+        /// Only the contacts owned by this user.
+        owner_id: Query<Option<Uuid>>,
         /// Only contacts changed strictly after this instant (RFC 3339).
         updated_after: Query<Option<DateTime<Utc>>>,
         /// Also list contacts in the trash (with `deleted_at` set). With `updated_after`,
@@ -404,6 +421,7 @@ impl ContactsApi {
             q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
             email: filter_text("email", email.0)?,
             company_id: company_id.0,
+            owner_id: owner_id.0,
             updated_after: updated_after.0,
             include_deleted: include_deleted.0 == Some(true),
             custom_fields: Vec::new(),

@@ -142,9 +142,10 @@ impl From<LeadRow> for Lead {
     }
 }
 
-/// A new lead. It needs a `title` and a place: a `stage_id`, or a `pipeline_id` alone
-/// (the lead starts in that pipeline's first stage); given both, the stage must belong
-/// to the pipeline. Unknown fields are refused.
+/// A new lead. It needs a `title`; its place is a `stage_id`, or a `pipeline_id` alone
+/// (the lead starts in that pipeline's first stage), or neither (the first open stage of
+/// the tenant's default pipeline); given both, the stage must belong to the pipeline.
+/// Unknown fields are refused.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct LeadCreate {
@@ -153,6 +154,8 @@ pub struct LeadCreate {
     pub contact_id: Option<Uuid>,
     /// A company of the tenant.
     pub company_id: Option<Uuid>,
+    /// A pipeline of the tenant; default: the tenant's default pipeline (a tenant
+    /// without pipelines answers 422 on this field).
     pub pipeline_id: Option<Uuid>,
     /// A stage of the pipeline. A `lost` stage needs a `lost_reason`.
     pub stage_id: Option<Uuid>,
@@ -320,8 +323,10 @@ pub struct LeadsApi;
 impl LeadsApi {
     /// Create a lead
     ///
-    /// In the stage `stage_id`, or in the first stage of `pipeline_id`. Its status follows
-    /// the stage's kind.
+    /// In the stage `stage_id`, in the first stage of `pipeline_id`, or, given neither, in
+    /// the first open stage of the tenant's default pipeline (a `422` naming
+    /// `pipeline_id` when the tenant has no pipeline). Its status follows the stage's
+    /// kind.
     #[oai(path = "/leads", method = "post", operation_id = "leads_create")]
     async fn create(
         &self,

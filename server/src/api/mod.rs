@@ -8,6 +8,7 @@ pub mod associations;
 pub mod audit;
 pub mod auth;
 pub mod batch;
+pub mod batch_read;
 pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
@@ -140,6 +141,7 @@ use associations::AssociationsApi;
 use audit::AuditApi;
 use auth::AuthApi;
 use batch::BatchApi;
+use batch_read::BatchReadApi;
 use companies::CompaniesApi;
 use contacts::ContactsApi;
 use custom_fields::CustomFieldsApi;
@@ -160,6 +162,7 @@ apis!(
         ContactsApi,
         CompaniesApi,
         BatchApi,
+        BatchReadApi,
         PipelinesApi,
         LeadsApi,
         ActivitiesApi,

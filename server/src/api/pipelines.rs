@@ -85,6 +85,11 @@ impl From<StageRow> for Stage {
 pub struct Pipeline {
     pub id: Uuid,
     pub name: String,
+    /// The tenant's default pipeline, where a lead created without `pipeline_id` and
+    /// `stage_id` lands (in its first open stage). Exactly one pipeline of a tenant is
+    /// the default: its first, until another is made the default.
+    #[oai(rename = "default")]
+    pub is_default: bool,
     /// In position order.
     pub stages: Vec<Stage>,
     /// Changes with the pipeline and with any change to its stages.
@@ -97,6 +102,7 @@ impl From<PipelineWithStages> for Pipeline {
         Self {
             id: pipeline.id,
             name: pipeline.name,
+            is_default: pipeline.is_default,
             stages: stages.into_iter().map(Stage::from).collect(),
             updated_at: pipeline.updated_at,
             created_at: pipeline.created_at,
@@ -122,13 +128,23 @@ pub struct PipelineCreate {
     pub name: Text<NAME_MAX>,
     /// 1 to 50 stages, at least one of kind `open`.
     pub stages: Bounded<NewStage, 1, STAGES_MAX>,
+    /// Make it the tenant's default pipeline (the one that was loses the flag). A
+    /// tenant's first pipeline is its default whatever this says.
+    #[oai(rename = "default")]
+    pub is_default: Option<bool>,
 }
 
-/// Changes to a pipeline: its name. Stages change through their own operations.
+/// Changes to a pipeline: its name, and whether it is the default. Stages change through
+/// their own operations.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct PipelinePatch {
     pub name: Option<Text<NAME_MAX>>,
+    /// `true` makes it the tenant's default pipeline, in the same transaction taking the
+    /// flag from the one that had it. `false` on the default is a `422` (a tenant always
+    /// has one: make another the default instead); on another pipeline it changes nothing.
+    #[oai(rename = "default")]
+    pub is_default: Option<bool>,
 }
 
 /// A new stage of an existing pipeline.
@@ -195,6 +211,7 @@ impl From<PipelinePatch> for domain::PipelinePatch {
     fn from(body: PipelinePatch) -> Self {
         Self {
             name: body.name.map(|n| n.0),
+            default: body.is_default,
         }
     }
 }
@@ -253,7 +270,9 @@ impl PipelinesApi {
     ) -> ApiResult<Tagged<Created<PipelineEnvelope>>, Create> {
         let body = body.0;
         let stages = body.stages.0.into_iter().map(Into::into).collect();
-        let created: Pipeline = pipelines::create(&state, &auth.0, body.name.0, stages).await?;
+        let default = body.is_default == Some(true);
+        let created: Pipeline =
+            pipelines::create(&state, &auth.0, body.name.0, stages, default).await?;
         Ok(Tagged(Created {
             location: format!("/v1/pipelines/{}", created.id),
             body: one(created, &request_id),

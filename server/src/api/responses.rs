@@ -571,6 +571,12 @@ error_sets! {
         BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, UnsupportedMediaType,
         ValidationFailed, RateLimited, Internal, ServiceUnavailable,
     ];
+    /// Reading records named in a JSON body (a batch read): nothing to conflict with,
+    /// and a key that finds nothing is an answer, not a 404.
+    BodyRead => [
+        BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType,
+        ValidationFailed, RateLimited, Internal, ServiceUnavailable,
+    ];
     /// Creating a resource inside another one (which may not exist) from a JSON body.
     CreateIn => [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,

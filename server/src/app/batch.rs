@@ -69,6 +69,8 @@ pub trait Upsert {
 
     /// Checks an item against the create rules.
     fn create(item: Self::Item) -> AppResult<Self::Record>;
+    /// The record owned by `owner` when it names no owner (the default of a create).
+    fn owned_by_default(record: Self::Record, owner: Option<Uuid>) -> Self::Record;
     /// Lays an item over a stored record; the result is held to the create rules.
     fn overlay(item: Self::Item, current: Self::Record) -> AppResult<Self::Record>;
     /// The record's key as sent (normalised by the rules), if it has one.
@@ -121,6 +123,10 @@ impl Upsert for Contacts {
     fn create(item: ContactPatch) -> AppResult<Contact> {
         item.apply_to_input(ContactInput::default())
             .map_err(AppError::Validation)
+    }
+
+    fn owned_by_default(record: Contact, owner: Option<Uuid>) -> Contact {
+        record.owned_by_default(owner)
     }
 
     fn overlay(item: ContactPatch, current: Contact) -> AppResult<Contact> {
@@ -183,6 +189,10 @@ impl Upsert for Companies {
     fn create(item: CompanyPatch) -> AppResult<Company> {
         item.apply_to_input(CompanyInput::default())
             .map_err(AppError::Validation)
+    }
+
+    fn owned_by_default(record: Company, owner: Option<Uuid>) -> Company {
+        record.owned_by_default(owner)
     }
 
     fn overlay(item: CompanyPatch, current: Company) -> AppResult<Company> {
@@ -252,16 +262,19 @@ pub async fn upsert<U: Upsert, V: View<U::Row>>(
     actor: &Principal,
     items: Vec<AppResult<U::Item>>,
 ) -> AppResult<Vec<Outcome<V>>> {
-    run::<U, V>(&state.pool, actor.tenant_id, items).await
+    run::<U, V>(&state.pool, actor.tenant_id, actor.user_id, items).await
 }
 
 /// Applies a batch: one transaction, a savepoint per item (see the module's notes).
 /// Returns one outcome per item, in order; an error only when the whole batch failed
 /// (too few or too many items, or the database itself), in which case nothing was written.
 /// An item the caller could not read at all comes as its error, and is that item's.
+/// An item that creates a record without naming its `owner_id` gives it `default_owner`
+/// (the acting user); one that updates keeps the stored owner unless it names another.
 pub async fn run<U: Upsert, V: View<U::Row>>(
     pool: &PgPool,
     tenant_id: Uuid,
+    default_owner: Option<Uuid>,
     items: Vec<AppResult<U::Item>>,
 ) -> AppResult<Vec<Outcome<V>>> {
     check_count(items.len())?;
@@ -271,7 +284,7 @@ pub async fn run<U: Upsert, V: View<U::Row>>(
     let mut pending: Vec<Pending<U>> = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let parsed = item.and_then(|item| {
-            let record = U::create(item.clone())?;
+            let record = U::owned_by_default(U::create(item.clone())?, default_owner);
             Ok((item, record))
         });
         match parsed {

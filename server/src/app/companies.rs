@@ -27,12 +27,14 @@ use crate::state::AppState;
 by_updated_at!(CompanyRow);
 
 /// Creates a company from `input`, checked against the company rules and the tenant's
-/// custom field definitions.
+/// custom field definitions. Without an `owner_id` it belongs to the user the actor acts
+/// for (none for a service key).
 pub async fn create<V: View<CompanyRow>>(
     state: &AppState,
     actor: &Principal,
-    input: CompanyInput,
+    mut input: CompanyInput,
 ) -> Result<V, AppError> {
+    input.owner_id = input.owner_id.or(actor.user_id);
     let company = Company::parse(input).map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let checked =

@@ -25,12 +25,14 @@ use crate::state::AppState;
 by_updated_at!(ContactRow);
 
 /// Creates a contact from `input`, checked against the contact rules and the tenant's
-/// custom field definitions.
+/// custom field definitions. Without an `owner_id` it belongs to the user the actor acts
+/// for (none for a service key).
 pub async fn create<V: View<ContactRow>>(
     state: &AppState,
     actor: &Principal,
-    input: ContactInput,
+    mut input: ContactInput,
 ) -> Result<V, AppError> {
+    input.owner_id = input.owner_id.or(actor.user_id);
     let contact = Contact::parse(input).map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let checked =

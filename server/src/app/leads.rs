@@ -227,7 +227,14 @@ async fn place(tx: &mut TenantTx, lead: &Lead) -> Result<StageRow, AppError> {
                 .ok_or_else(|| {
                     AppError::Validation(vec![violations::unknown("pipeline_id", "pipeline")])
                 })?,
-            (None, None) => return Err(unprocessable("pipeline_id", "required", "is required")),
+            (None, None) => pipelines::default_stage(tx).await?.ok_or_else(|| {
+                unprocessable(
+                    "pipeline_id",
+                    "required",
+                    "the tenant has no pipeline to place the lead in: create one, or pass \
+                     `pipeline_id` or `stage_id`",
+                )
+            })?,
         };
     lead.check_stage(stage.kind())
         .map_err(AppError::Validation)?;
@@ -366,6 +373,8 @@ async fn convert_company<Co: View<CompanyRow>>(
     let new = company::Company::parse(company::CompanyInput {
         name: Some(name),
         domain: prospect.company_domain,
+        // What the lead's owner converted is theirs.
+        owner_id: lead.owner_id,
         ..Default::default()
     })
     .map_err(|e| from_prospect(e, "prospect_company_"))?;
@@ -412,6 +421,7 @@ async fn convert_contact<C: View<ContactRow>>(
                     email: prospect.email,
                     phone: prospect.phone,
                     company_id,
+                    owner_id: lead.owner_id,
                     ..Default::default()
                 })
                 .map_err(|e| from_prospect(e, "prospect_"))?;

@@ -16,6 +16,7 @@ pub mod api_keys;
 pub mod associations;
 pub mod audit;
 pub mod batch;
+pub mod batch_read;
 pub mod companies;
 pub mod contacts;
 pub mod custom_field_definitions;

@@ -31,6 +31,7 @@ pub fn encode<K: SortKey>(sort: K, descending: bool, value: &SortValue, id: Uuid
         SortValue::Text(s) => s.clone(),
         SortValue::Date(d) => d.to_string(),
         SortValue::Decimal(d) => d.to_string(),
+        SortValue::Uuid(u) => u.to_string(),
     };
     let token = Token {
         v: 1,
@@ -79,6 +80,7 @@ pub fn decode<K: SortKey>(
         ValueKind::Decimal => {
             SortValue::Decimal(token.value.parse().map_err(|_| invalid("is damaged"))?)
         }
+        ValueKind::Uuid => SortValue::Uuid(token.value.parse().map_err(|_| invalid("is damaged"))?),
     };
     Ok((value, token.id))
 }

@@ -5,6 +5,12 @@
 //! recorded as a lead update would record it. Every change to a pipeline or its stages
 //! records `pipeline.updated` with the pipeline as it then is.
 //!
+//! A tenant with pipelines has exactly one default pipeline (where a lead created without
+//! a place lands): its first pipeline becomes it, `default: true` on a create or an update
+//! moves it (recording `pipeline.updated` for the pipeline that lost it), it cannot be
+//! cleared, and deleting it makes the oldest remaining pipeline the default (the database
+//! does that: migration 20261209400006; recorded as `pipeline.updated` too).
+//!
 //! The statements run in the lock order `db::pipelines` describes: the pipeline, then its
 //! leads, then its stages.
 
@@ -40,18 +46,28 @@ pub struct PipelineWithStages {
     pub stages: Vec<StageRow>,
 }
 
-/// Creates a pipeline named `name` with `stages`, in order.
+/// Creates a pipeline named `name` with `stages`, in order; the tenant's default when
+/// `default` or when it is the tenant's first.
 pub async fn create<P: View<PipelineWithStages>>(
     state: &AppState,
     actor: &Principal,
     name: String,
     stages: Vec<StageInput>,
+    default: bool,
 ) -> Result<P, AppError> {
     let new = NewPipeline::parse(Some(name), stages).map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     let row = repo::insert(&mut tx, &new).await?;
+    let previous = if default {
+        repo::make_default(&mut tx, row.id).await?
+    } else {
+        None
+    };
     let created = P::from(load(&mut tx, row.id).await?);
     events::emit(&mut tx, EventType::PipelineCreated, &created).await?;
+    if let Some(previous) = previous {
+        emit_default_moved::<P>(&mut tx, previous).await?;
+    }
     tx.commit().await?;
     Ok(created)
 }
@@ -68,8 +84,10 @@ pub async fn get(
     Ok(found)
 }
 
-/// Renames the pipeline `id` if its version passes `if_match`. A patch without a name
-/// writes nothing, so it has nothing to report either.
+/// Renames the pipeline `id`, or makes it the tenant's default, if its version passes
+/// `if_match`. A patch that changes nothing writes nothing, so it has nothing to report
+/// either. The default cannot be unmade (`422` naming `default`): make another pipeline
+/// the default instead.
 pub async fn update<P: View<PipelineWithStages>>(
     state: &AppState,
     actor: &Principal,
@@ -77,18 +95,40 @@ pub async fn update<P: View<PipelineWithStages>>(
     if_match: &IfMatch,
     patch: PipelinePatch,
 ) -> Result<P, AppError> {
+    let name = patch.name().map_err(AppError::Validation)?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
-    if_match
-        .check_with(repo::get_for_update(&mut tx, id))
-        .await?;
-    let found = match patch.name().map_err(AppError::Validation)? {
-        Some(name) => {
-            let before = load(&mut tx, id).await?;
-            repo::rename(&mut tx, id, &name).await?;
-            emit_updated(&mut tx, id, before).await?
+    let current = repo::get_for_update(&mut tx, id).await?;
+    if_match.check(&current)?;
+    let before = load(&mut tx, id).await?;
+    let mut changed = false;
+    let mut previous = None;
+    match patch.default {
+        Some(false) if current.is_default => {
+            return Err(invalid(
+                "default",
+                "required",
+                "a tenant always has a default pipeline: make another pipeline the default \
+                 instead",
+            ))
         }
-        None => P::from(load(&mut tx, id).await?),
+        Some(true) if !current.is_default => {
+            previous = repo::make_default(&mut tx, id).await?;
+            changed = true;
+        }
+        _ => {}
+    }
+    if let Some(name) = name {
+        repo::rename(&mut tx, id, &name).await?;
+        changed = true;
+    }
+    let found = if changed {
+        emit_updated(&mut tx, id, before).await?
+    } else {
+        P::from(before)
     };
+    if let Some(previous) = previous {
+        emit_default_moved::<P>(&mut tx, previous).await?;
+    }
     tx.commit().await?;
     Ok(found)
 }
@@ -133,10 +173,17 @@ pub async fn delete<P: View<PipelineWithStages>, L: View<LeadRow>>(
         }
         moved = leads::move_all(&mut tx, from, &target).await?;
     }
+    let was_default = pipeline.is_default;
     repo::delete(&mut tx, id).await?;
     leads::emit_moved::<L>(&mut tx, moved).await?;
     let before = P::from(PipelineWithStages { pipeline, stages });
     events::emit(&mut tx, EventType::PipelineDeleted, &before).await?;
+    if was_default {
+        // The database made the oldest remaining pipeline the default, if any remains.
+        if let Some(promoted) = repo::default_id(&mut tx).await? {
+            emit_default_moved::<P>(&mut tx, promoted).await?;
+        }
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -373,6 +420,20 @@ async fn load(tx: &mut TenantTx, id: Uuid) -> Result<PipelineWithStages, AppErro
     let pipeline = repo::get(tx, id).await?;
     let stages = repo::stages_of(tx, &[id]).await?;
     Ok(PipelineWithStages { pipeline, stages })
+}
+
+/// Records `pipeline.updated` for a pipeline whose `default` flag the database just moved
+/// (to another pipeline, or to it when the default was deleted): the flag is the one field
+/// that changed, so its previous state is the current one with the flag flipped.
+async fn emit_default_moved<P: View<PipelineWithStages>>(
+    tx: &mut TenantTx,
+    id: Uuid,
+) -> Result<(), AppError> {
+    let after = load(tx, id).await?;
+    let mut before = after.clone();
+    before.pipeline.is_default = !after.pipeline.is_default;
+    events::emit_update(tx, EventType::PipelineUpdated, &P::from(before), &P::from(after)).await?;
+    Ok(())
 }
 
 /// Records `pipeline.updated` with the pipeline as it is after a change to it or its

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::page::{keyed, Page, SortKey, SortValue, ValueKind, NO_OWNER, OWNER_EXPR};
 use super::record::{self, Table};
 use super::{escape_like, violations, TenantTx};
 use super::{query_as, query_scalar};
@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 
 pub(super) const COLUMNS: &str = "id, name, domain, website, industry, employee_count, phone, \
                        address_line1, address_line2, city, region, postal_code, country, \
-                       tags, custom_fields, created_at, updated_at, deleted_at";
+                       tags, custom_fields, owner_id, created_at, updated_at, deleted_at";
 const DOMAIN_KEY: &str = "companies_tenant_domain_key";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -34,6 +34,7 @@ pub struct CompanyRow {
     pub country: Option<String>,
     pub tags: Vec<String>,
     pub custom_fields: serde_json::Value,
+    pub owner_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When it was moved to the trash; `None` while it is live.
@@ -84,11 +85,13 @@ async fn check_domain(
     }
 }
 
+/// A domain taken between the check and the write, or an `owner_id` that is no user of
+/// the tenant (the tenant-scoped foreign key).
 fn write_error(err: sqlx::Error) -> AppError {
     if violations::broke(&err, DOMAIN_KEY) {
         domain_taken(None)
     } else {
-        err.into()
+        violations::references(err, &[("companies_owner_fkey", "owner_id", "user")])
     }
 }
 
@@ -98,8 +101,8 @@ pub async fn insert(tx: &mut TenantTx, company: &Company) -> AppResult<CompanyRo
     let sql = format!(
         "INSERT INTO companies (id, tenant_id, name, domain, website, industry, \
          employee_count, phone, address_line1, address_line2, city, region, postal_code, \
-         country, tags, custom_fields) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         country, tags, custom_fields, owner_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          RETURNING {COLUMNS}"
     );
     query_as(&sql)
@@ -119,6 +122,7 @@ pub async fn insert(tx: &mut TenantTx, company: &Company) -> AppResult<CompanyRo
         .bind(company.country())
         .bind(company.tags())
         .bind(company.custom_fields())
+        .bind(company.owner_id())
         .fetch_one(tx.conn())
         .await
         .map_err(write_error)
@@ -148,7 +152,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult
         "UPDATE companies SET name = $2, domain = $3, website = $4, industry = $5, \
          employee_count = $6, phone = $7, address_line1 = $8, address_line2 = $9, city = $10, \
          region = $11, postal_code = $12, country = $13, tags = $14, custom_fields = $15, \
-         updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+         owner_id = $16, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     );
     query_as(&sql)
         .bind(id)
@@ -166,6 +170,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, company: &Company) -> AppResult
         .bind(company.country())
         .bind(company.tags())
         .bind(company.custom_fields())
+        .bind(company.owner_id())
         .fetch_optional(tx.conn())
         .await
         .map_err(write_error)?
@@ -216,28 +221,34 @@ pub enum CompanySort {
     CreatedAt,
     UpdatedAt,
     Name,
+    OwnerId,
 }
 
 impl SortKey for CompanySort {
     type Row = CompanyRow;
-    const ALL: &'static [Self] = &[Self::CreatedAt, Self::UpdatedAt, Self::Name];
+    const ALL: &'static [Self] = &[Self::CreatedAt, Self::UpdatedAt, Self::Name, Self::OwnerId];
 
     fn name(self) -> &'static str {
         match self {
             Self::CreatedAt => "created_at",
             Self::UpdatedAt => "updated_at",
             Self::Name => "name",
+            Self::OwnerId => "owner_id",
         }
     }
 
     fn expr(self) -> &'static str {
-        self.name()
+        match self {
+            Self::OwnerId => OWNER_EXPR,
+            _ => self.name(),
+        }
     }
 
     fn kind(self) -> ValueKind {
         match self {
             Self::CreatedAt | Self::UpdatedAt => ValueKind::Time,
             Self::Name => ValueKind::Text,
+            Self::OwnerId => ValueKind::Uuid,
         }
     }
 
@@ -246,6 +257,7 @@ impl SortKey for CompanySort {
             Self::CreatedAt => SortValue::Time(row.created_at),
             Self::UpdatedAt => SortValue::Time(row.updated_at),
             Self::Name => SortValue::Text(row.name.clone()),
+            Self::OwnerId => SortValue::Uuid(row.owner_id.unwrap_or(NO_OWNER)),
         }
     }
 }
@@ -255,6 +267,7 @@ pub struct CompanyFilter {
     pub q: Option<String>,
     pub domain: Option<String>,
     pub industry: Option<String>,
+    pub owner_id: Option<Uuid>,
     pub updated_after: Option<DateTime<Utc>>,
     /// Trashed companies too (`?include_deleted=true`).
     pub include_deleted: bool,
@@ -292,6 +305,14 @@ pub async fn list(
                 .push_bind(industry.clone())
                 .push(")");
         }
+        if let Some(owner_id) = filter.owner_id {
+            // The sort's expression, so the owner index answers it; `IS NOT NULL` keeps
+            // the unowned out should `owner_id` be the UUID they read as.
+            sql.push(format_args!(
+                " AND owner_id IS NOT NULL AND {OWNER_EXPR} = "
+            ))
+            .push_bind(owner_id);
+        }
         if let Some(after) = filter.updated_after {
             sql.push(" AND updated_at > ").push_bind(after);
         }
@@ -328,6 +349,7 @@ impl CompanyRow {
                 serde_json::Value::Object(map) => map.clone(),
                 _ => serde_json::Map::new(),
             },
+            owner_id: self.owner_id,
         }
     }
 
@@ -337,6 +359,17 @@ impl CompanyRow {
     pub fn to_domain(&self) -> Company {
         Company::from_stored(self.to_input())
     }
+}
+
+/// The companies whose domain (already normalised) is one of `domains`, one per domain:
+/// the live one, else (when the transaction sees the trash) the most recently created
+/// trashed one. For a batch read.
+pub async fn by_domains(tx: &mut TenantTx, domains: &[String]) -> AppResult<Vec<CompanyRow>> {
+    let sql = format!(
+        "SELECT DISTINCT ON (domain) {COLUMNS} FROM companies WHERE domain = ANY($1::text[]) \
+         ORDER BY domain, deleted_at IS NOT NULL, id DESC"
+    );
+    Ok(query_as(&sql).bind(domains).fetch_all(tx.conn()).await?)
 }
 
 /// The companies whose domain (already normalised) is one of `domains`, locked `FOR

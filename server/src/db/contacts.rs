@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::page::{keyed, Page, SortKey, SortValue, ValueKind};
+use super::page::{keyed, Page, SortKey, SortValue, ValueKind, NO_OWNER, OWNER_EXPR};
 use super::record::{self, Table};
 use super::{escape_like, violations, TenantTx};
 use super::{query_as, query_scalar};
@@ -14,7 +14,7 @@ use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
 
 pub(super) const COLUMNS: &str = "id, first_name, last_name, email, phone, title, notes, tags, \
-                       custom_fields, company_id, created_at, updated_at, deleted_at";
+                       custom_fields, company_id, owner_id, created_at, updated_at, deleted_at";
 const EMAIL_KEY: &str = "contacts_tenant_email_key";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,6 +29,7 @@ pub struct ContactRow {
     pub tags: Vec<String>,
     pub custom_fields: serde_json::Value,
     pub company_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When it was moved to the trash; `None` while it is live.
@@ -59,6 +60,7 @@ impl ContactRow {
                 _ => serde_json::Map::new(),
             },
             company_id: self.company_id,
+            owner_id: self.owner_id,
         }
     }
 
@@ -72,8 +74,8 @@ pub async fn insert(tx: &mut TenantTx, contact: &Contact) -> AppResult<ContactRo
     let tenant_id = tx.tenant_id();
     let sql = format!(
         "INSERT INTO contacts (id, tenant_id, first_name, last_name, email, phone, title, \
-         notes, tags, custom_fields, company_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         notes, tags, custom_fields, company_id, owner_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          RETURNING {COLUMNS}"
     );
     query_as(&sql)
@@ -88,6 +90,7 @@ pub async fn insert(tx: &mut TenantTx, contact: &Contact) -> AppResult<ContactRo
         .bind(contact.tags())
         .bind(contact.custom_fields())
         .bind(contact.company_id())
+        .bind(contact.owner_id())
         .fetch_one(tx.conn())
         .await
         .map_err(write_error)
@@ -106,7 +109,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult
     let sql = format!(
         "UPDATE contacts SET first_name = $2, last_name = $3, email = $4, phone = $5, \
          title = $6, notes = $7, tags = $8, custom_fields = $9, company_id = $10, \
-         updated_at = now() \
+         owner_id = $11, updated_at = now() \
          WHERE id = $1 RETURNING {COLUMNS}"
     );
     query_as(&sql)
@@ -120,6 +123,7 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, contact: &Contact) -> AppResult
         .bind(contact.tags())
         .bind(contact.custom_fields())
         .bind(contact.company_id())
+        .bind(contact.owner_id())
         .fetch_optional(tx.conn())
         .await
         .map_err(write_error)?
@@ -206,12 +210,18 @@ pub fn email_taken(holder: Option<Uuid>) -> AppError {
 
 /// A duplicate email surfaces as a unique violation (one round trip on the happy path).
 /// It aborts the transaction, so the caller names the holder from a fresh one. An unknown
-/// `company_id` breaks the tenant-scoped foreign key.
+/// `company_id` or `owner_id` breaks a tenant-scoped foreign key.
 fn write_error(err: sqlx::Error) -> AppError {
     if violations::broke(&err, EMAIL_KEY) {
         email_taken(None)
     } else {
-        violations::references(err, &[("contacts_company_fkey", "company_id", "company")])
+        violations::references(
+            err,
+            &[
+                ("contacts_company_fkey", "company_id", "company"),
+                ("contacts_owner_fkey", "owner_id", "user"),
+            ],
+        )
     }
 }
 
@@ -221,17 +231,24 @@ pub enum ContactSort {
     CreatedAt,
     UpdatedAt,
     LastName,
+    OwnerId,
 }
 
 impl SortKey for ContactSort {
     type Row = ContactRow;
-    const ALL: &'static [Self] = &[Self::CreatedAt, Self::UpdatedAt, Self::LastName];
+    const ALL: &'static [Self] = &[
+        Self::CreatedAt,
+        Self::UpdatedAt,
+        Self::LastName,
+        Self::OwnerId,
+    ];
 
     fn value_of(self, row: &ContactRow) -> SortValue {
         match self {
             Self::CreatedAt => SortValue::Time(row.created_at),
             Self::UpdatedAt => SortValue::Time(row.updated_at),
             Self::LastName => SortValue::Text(row.last_name.clone().unwrap_or_default()),
+            Self::OwnerId => SortValue::Uuid(row.owner_id.unwrap_or(NO_OWNER)),
         }
     }
 
@@ -240,6 +257,7 @@ impl SortKey for ContactSort {
             Self::CreatedAt => "created_at",
             Self::UpdatedAt => "updated_at",
             Self::LastName => "last_name",
+            Self::OwnerId => "owner_id",
         }
     }
 
@@ -249,6 +267,7 @@ impl SortKey for ContactSort {
             Self::UpdatedAt => "updated_at",
             // NULLs sort as '' so the keyset stays comparable (matches the index).
             Self::LastName => "coalesce(last_name, '')",
+            Self::OwnerId => OWNER_EXPR,
         }
     }
 
@@ -256,6 +275,7 @@ impl SortKey for ContactSort {
         match self {
             Self::CreatedAt | Self::UpdatedAt => ValueKind::Time,
             Self::LastName => ValueKind::Text,
+            Self::OwnerId => ValueKind::Uuid,
         }
     }
 }
@@ -265,6 +285,7 @@ pub struct ContactFilter {
     pub q: Option<String>,
     pub email: Option<String>,
     pub company_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
     pub updated_after: Option<DateTime<Utc>>,
     /// Trashed contacts too (`?include_deleted=true`).
     pub include_deleted: bool,
@@ -303,6 +324,14 @@ pub async fn list(
         if let Some(company_id) = filter.company_id {
             sql.push(" AND company_id = ").push_bind(company_id);
         }
+        if let Some(owner_id) = filter.owner_id {
+            // The sort's expression, so the owner index answers it; `IS NOT NULL` keeps
+            // the unowned out should `owner_id` be the UUID they read as.
+            sql.push(format_args!(
+                " AND owner_id IS NOT NULL AND {OWNER_EXPR} = "
+            ))
+            .push_bind(owner_id);
+        }
         if let Some(after) = filter.updated_after {
             sql.push(" AND updated_at > ").push_bind(after);
         }
@@ -327,6 +356,18 @@ pub async fn email_keys(tx: &mut TenantTx, emails: &[String]) -> AppResult<Vec<S
     .bind(emails)
     .fetch_all(tx.conn())
     .await?)
+}
+
+/// The contacts whose email key is one of `keys` (see [`email_keys`]), one per key: the
+/// live one, else (when the transaction sees the trash) the most recently created
+/// trashed one. For a batch read.
+pub async fn by_email_keys(tx: &mut TenantTx, keys: &[String]) -> AppResult<Vec<KeyedContact>> {
+    let sql = format!(
+        "SELECT DISTINCT ON (email_key) email_key AS key, {COLUMNS} FROM contacts \
+         WHERE email_key = ANY($1::text[]) \
+         ORDER BY email_key, deleted_at IS NOT NULL, id DESC"
+    );
+    Ok(query_as(&sql).bind(keys).fetch_all(tx.conn()).await?)
 }
 
 /// A contact with the key its email has in the unique index.

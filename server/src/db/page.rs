@@ -83,6 +83,7 @@ pub enum ValueKind {
     Text,
     Date,
     Decimal,
+    Uuid,
 }
 
 /// The sort value of the last row of a page.
@@ -92,7 +93,17 @@ pub enum SortValue {
     Text(String),
     Date(NaiveDate),
     Decimal(Decimal),
+    Uuid(Uuid),
 }
+
+/// What an owner sort (`owner_id`) reads for a record without an owner: the largest
+/// UUID, so unowned records sort last ascending and the keyset never compares a NULL.
+/// The indexes `contacts_tenant_owner_idx` and `companies_tenant_owner_idx` hold the same
+/// expression.
+pub const NO_OWNER: Uuid = Uuid::max();
+
+/// The SQL of an owner sort: `owner_id` with [`NO_OWNER`] for none.
+pub const OWNER_EXPR: &str = "coalesce(owner_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)";
 
 /// A sort order and, past the first page, where the previous page ended.
 #[derive(Debug, Clone)]
@@ -128,6 +139,7 @@ impl<K: SortKey> Page<K> {
                 SortValue::Text(s) => sql.push_bind(s.clone()),
                 SortValue::Date(d) => sql.push_bind(*d),
                 SortValue::Decimal(d) => sql.push_bind(*d),
+                SortValue::Uuid(u) => sql.push_bind(*u),
             };
             sql.push(", ").push_bind(*id).push(")");
         }

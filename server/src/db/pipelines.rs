@@ -20,7 +20,7 @@ use super::{prepared_statements, query, query_as, query_scalar};
 use crate::domain::pipeline::{NewPipeline, Stage};
 use crate::error::{AppError, AppResult};
 
-const PIPELINE_COLUMNS: &str = "id, name, created_at, updated_at";
+const PIPELINE_COLUMNS: &str = "id, name, is_default, created_at, updated_at";
 const STAGE_COLUMNS: &str =
     "id, pipeline_id, name, position, probability, kind, created_at, updated_at";
 
@@ -28,11 +28,71 @@ const STAGE_COLUMNS: &str =
 pub struct PipelineRow {
     pub id: Uuid,
     pub name: String,
+    /// The tenant's default pipeline: exactly one while the tenant has pipelines (see
+    /// migration 20261209400006).
+    pub is_default: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 keyed!(PipelineRow);
+
+const DEFAULT_KEY: &str = "pipelines_tenant_default_key";
+
+/// Two requests made different pipelines the default at once: the unique index let one
+/// through.
+fn default_taken(err: sqlx::Error) -> AppError {
+    if super::violations::broke(&err, DEFAULT_KEY) {
+        let message = "another request changed the default pipeline at the same time; retry";
+        AppError::Conflict {
+            message: message.into(),
+            details: vec![crate::domain::FieldError::new(
+                "default",
+                "concurrent",
+                message,
+            )],
+        }
+    } else {
+        err.into()
+    }
+}
+
+/// Makes the pipeline `id` the tenant's default: clears the flag on the current default
+/// first, then sets it (the unique index is checked row by row). Returns the pipeline
+/// that was the default, if another was.
+pub async fn make_default(tx: &mut TenantTx, id: Uuid) -> AppResult<Option<Uuid>> {
+    let previous: Option<Uuid> = query_scalar(
+        "UPDATE pipelines SET is_default = false, updated_at = now() \
+          WHERE is_default AND id <> $1 RETURNING id",
+    )
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    query("UPDATE pipelines SET is_default = true, updated_at = now() WHERE id = $1 AND NOT is_default")
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .map_err(default_taken)?;
+    Ok(previous)
+}
+
+/// The tenant's default pipeline, if it has pipelines.
+pub async fn default_id(tx: &mut TenantTx) -> AppResult<Option<Uuid>> {
+    Ok(query_scalar("SELECT id FROM pipelines WHERE is_default")
+        .fetch_optional(tx.conn())
+        .await?)
+}
+
+/// The first open stage of the tenant's default pipeline (where a lead created without a
+/// place starts), locked like [`stage_for_lead`]. `None` when the tenant has no pipeline.
+pub async fn default_stage(tx: &mut TenantTx) -> AppResult<Option<StageRow>> {
+    let sql = format!(
+        "SELECT {STAGE_COLUMNS} FROM stages \
+          WHERE pipeline_id = (SELECT id FROM pipelines WHERE is_default) AND kind = 'open' \
+          ORDER BY position LIMIT 1 FOR SHARE"
+    );
+    Ok(query_as(&sql).fetch_optional(tx.conn()).await?)
+}
 
 impl Table for PipelineRow {
     const TABLE: &'static str = "pipelines";
@@ -51,7 +111,8 @@ pub async fn insert(tx: &mut TenantTx, pipeline: &NewPipeline) -> AppResult<Pipe
         .bind(tx.tenant_id())
         .bind(pipeline.name())
         .fetch_one(tx.conn())
-        .await?;
+        .await
+        .map_err(default_taken)?;
     let ids: Vec<Uuid> = pipeline.stages().iter().map(|_| Uuid::now_v7()).collect();
     let names: Vec<&str> = pipeline.stages().iter().map(Stage::name).collect();
     let probabilities: Vec<i32> = pipeline.stages().iter().map(Stage::probability).collect();

@@ -28,6 +28,14 @@ pub async fn get<T: Table>(tx: &mut TenantTx, id: Uuid) -> AppResult<T> {
     one(tx, &sql, id).await
 }
 
+/// The rows among `ids` that row-level security lets the transaction see, in no
+/// particular order (a batch read puts them in the order asked).
+pub async fn get_many<T: Table>(tx: &mut TenantTx, ids: &[Uuid]) -> AppResult<Vec<T>> {
+    let (columns, table) = (T::COLUMNS, T::TABLE);
+    let sql = format!("SELECT {columns} FROM {table} WHERE id = ANY($1)");
+    Ok(query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
+}
+
 /// As [`get`], locking the row so a concurrent change cannot interleave between the read
 /// and the write that follows it.
 pub async fn lock<T: Table>(tx: &mut TenantTx, id: Uuid) -> AppResult<T> {

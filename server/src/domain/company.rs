@@ -2,6 +2,7 @@
 //! if any, is normalised and unique within the tenant.
 
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 use super::fields::{self, Errors, FieldError};
 use super::Patch;
@@ -31,6 +32,9 @@ pub struct CompanyInput {
     pub country: Option<String>,
     pub tags: Vec<String>,
     pub custom_fields: Map<String, Value>,
+    /// The user who owns the company; whether it is one of the tenant's is the
+    /// database's check (a composite foreign key).
+    pub owner_id: Option<Uuid>,
 }
 
 /// A company whose every field passed its rules.
@@ -54,6 +58,7 @@ pub struct Company {
     pub(super) country: Option<String>,
     pub(super) tags: Vec<String>,
     pub(super) custom_fields: Value,
+    pub(super) owner_id: Option<Uuid>,
 }
 
 fn employee_count(value: Option<i64>) -> Result<Option<i32>, FieldError> {
@@ -117,6 +122,7 @@ impl Company {
             custom_fields: errors
                 .check(fields::custom_fields("custom_fields", input.custom_fields).map(Some))
                 .unwrap_or_else(|| Value::Object(Map::new())),
+            owner_id: input.owner_id,
         };
         errors.finish(company)
     }
@@ -143,6 +149,7 @@ impl Company {
             country: stored.country,
             tags: stored.tags,
             custom_fields: Value::Object(stored.custom_fields),
+            owner_id: stored.owner_id,
         }
     }
 
@@ -215,6 +222,19 @@ impl Company {
         &self.custom_fields
     }
 
+    pub fn owner_id(&self) -> Option<Uuid> {
+        self.owner_id
+    }
+
+    /// The company owned by `owner` when it names no owner: the default of a create (the
+    /// acting user), never of an update, where a cleared owner stays cleared.
+    pub fn owned_by_default(self, owner: Option<Uuid>) -> Self {
+        Company {
+            owner_id: self.owner_id.or(owner),
+            ..self
+        }
+    }
+
     /// Back to raw input, so a patch can be laid over it and the result checked again.
     pub fn into_input(self) -> CompanyInput {
         CompanyInput {
@@ -235,6 +255,7 @@ impl Company {
                 Value::Object(map) => map,
                 _ => Map::new(),
             },
+            owner_id: self.owner_id,
         }
     }
 }
@@ -259,6 +280,7 @@ pub struct CompanyPatch {
     pub country: Patch<Option<String>>,
     pub tags: Patch<Vec<String>>,
     pub custom_fields: Patch<Map<String, Value>>,
+    pub owner_id: Patch<Option<Uuid>>,
 }
 
 impl CompanyPatch {
@@ -287,6 +309,7 @@ impl CompanyPatch {
         self.country.apply(&mut input.country);
         self.tags.apply(&mut input.tags);
         self.custom_fields.apply(&mut input.custom_fields);
+        self.owner_id.apply(&mut input.owner_id);
         Company::parse(input)
     }
 }

@@ -23,6 +23,9 @@ pub struct ContactInput {
     pub tags: Vec<String>,
     pub custom_fields: Map<String, Value>,
     pub company_id: Option<Uuid>,
+    /// The user who owns the contact; whether it is one of the tenant's is the database's
+    /// check (a composite foreign key).
+    pub owner_id: Option<Uuid>,
 }
 
 /// A contact whose every field passed its rules; only this type reaches the database.
@@ -42,6 +45,7 @@ pub struct Contact {
     pub(super) custom_fields: Value,
     /// The contact's company; its existence is checked by the database.
     pub(super) company_id: Option<Uuid>,
+    pub(super) owner_id: Option<Uuid>,
 }
 
 impl Contact {
@@ -75,6 +79,7 @@ impl Contact {
                 .check(fields::custom_fields("custom_fields", input.custom_fields).map(Some))
                 .unwrap_or_else(|| Value::Object(Map::new())),
             company_id: input.company_id,
+            owner_id: input.owner_id,
         };
         // Only demand an identity when the fields that could give one are themselves valid:
         // otherwise the client would be told "name or email required" about an email it sent.
@@ -112,6 +117,7 @@ impl Contact {
             tags: stored.tags,
             custom_fields: Value::Object(stored.custom_fields),
             company_id: stored.company_id,
+            owner_id: stored.owner_id,
         }
     }
 
@@ -163,6 +169,19 @@ impl Contact {
         self.company_id
     }
 
+    pub fn owner_id(&self) -> Option<Uuid> {
+        self.owner_id
+    }
+
+    /// The contact owned by `owner` when it names no owner: the default of a create (the
+    /// acting user), never of an update, where a cleared owner stays cleared.
+    pub fn owned_by_default(self, owner: Option<Uuid>) -> Self {
+        Contact {
+            owner_id: self.owner_id.or(owner),
+            ..self
+        }
+    }
+
     /// Back to raw input, so a merge patch can be applied and the result checked again.
     pub fn into_input(self) -> ContactInput {
         ContactInput {
@@ -178,6 +197,7 @@ impl Contact {
                 _ => Map::new(),
             },
             company_id: self.company_id,
+            owner_id: self.owner_id,
         }
     }
 }
@@ -194,6 +214,7 @@ pub struct ContactPatch {
     pub tags: Patch<Vec<String>>,
     pub custom_fields: Patch<Map<String, Value>>,
     pub company_id: Patch<Option<Uuid>>,
+    pub owner_id: Patch<Option<Uuid>>,
 }
 
 impl ContactPatch {
@@ -215,6 +236,7 @@ impl ContactPatch {
         self.tags.apply(&mut input.tags);
         self.custom_fields.apply(&mut input.custom_fields);
         self.company_id.apply(&mut input.company_id);
+        self.owner_id.apply(&mut input.owner_id);
         Contact::parse(input)
     }
 }

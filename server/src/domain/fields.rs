@@ -234,8 +234,11 @@ pub fn optional_url(field: &str, value: Option<String>) -> Result<Option<String>
 pub const DOMAIN_MAX: usize = 253;
 
 /// A domain name, normalised: lower case, punycode for international names, without any
-/// scheme, credentials, port, path, query or trailing dot. `https://WWW.Acme.com/about`
-/// becomes `www.acme.com`. IP addresses and single-label names are refused.
+/// scheme, credentials, port, path, query, trailing dot or one leading `www.`:
+/// `https://WWW.Acme.com/about` becomes `acme.com`, because people type a company's web
+/// address with and without it and mean one company. `www.` stays when what follows has
+/// no dot (`www.io` is a name, not a prefix). IP addresses and single-label names are
+/// refused.
 pub fn optional_domain(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
     let Some(value) = optional_text(field, value, URL_MAX, false)? else {
         return Ok(None);
@@ -256,7 +259,12 @@ pub fn optional_domain(field: &str, value: Option<String>) -> Result<Option<Stri
     let Some(url::Host::Domain(host)) = url.host() else {
         return Err(invalid());
     };
-    let host = host.trim_end_matches('.').to_owned();
+    let host = host.trim_end_matches('.');
+    let host = match host.strip_prefix("www.") {
+        Some(rest) if rest.contains('.') => rest,
+        _ => host,
+    }
+    .to_owned();
     let labels_ok = host.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
@@ -496,7 +504,11 @@ mod tests {
     fn domains_lose_scheme_path_port_and_case() {
         for (given, want) in [
             ("Acme.COM", "acme.com"),
-            ("https://www.Acme.com:8443/about?x=1", "www.acme.com"),
+            ("https://www.Acme.com:8443/about?x=1", "acme.com"),
+            ("https://WWW.Acme.com", "acme.com"),
+            ("www.www.acme.com", "www.acme.com"),
+            ("www.io", "www.io"),
+            ("shop.www.acme.com", "shop.www.acme.com"),
             ("acme.com.", "acme.com"),
             ("bücher.example", "xn--bcher-kva.example"),
         ] {

@@ -95,13 +95,8 @@ impl Lead {
             }
             Some(text) => errors.check(fields::amount("value", &text, currency).map(Some)),
         };
-        if input.pipeline_id.is_none() && input.stage_id.is_none() {
-            errors.push(FieldError::new(
-                "pipeline_id",
-                "required",
-                "a lead needs a `pipeline_id` (it starts in the first stage) or a `stage_id`",
-            ));
-        }
+        // Neither `pipeline_id` nor `stage_id`: the tenant's default pipeline, which only
+        // the database knows (`app::leads::place`).
         let text = |errors: &mut Errors, field: &str, value: Option<String>, max: usize| {
             errors.check(fields::optional_text(field, value, max, false))
         };
@@ -340,10 +335,10 @@ mod tests {
     }
 
     #[test]
-    fn a_lead_needs_a_title_and_somewhere_to_be() {
+    fn a_lead_needs_a_title_and_may_leave_its_place_to_the_default_pipeline() {
         let errors = Lead::parse(LeadInput::default()).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["title", "pipeline_id"]);
+        assert_eq!(fields, ["title"]);
     }
 
     #[test]

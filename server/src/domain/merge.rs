@@ -51,6 +51,7 @@ pub fn contact(mut survivor: Contact, duplicate: Contact) -> Contact {
     fill(&mut survivor.company_id, duplicate.company_id);
     union_tags(&mut survivor.tags, duplicate.tags);
     union_custom_fields(&mut survivor.custom_fields, duplicate.custom_fields);
+    // The owner is not a gap to fill: the survivor's stays, even none.
     survivor
 }
 
@@ -98,7 +99,23 @@ mod tests {
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             custom_fields: cf,
             company_id: None,
+            owner_id: None,
         }
+    }
+
+    #[test]
+    fn the_survivor_keeps_its_owner_even_none() {
+        let owner = uuid::Uuid::now_v7();
+        let owned = |owner_id| Contact {
+            owner_id,
+            ..person(Some("Ada"), None, &[], json!({}))
+        };
+        assert_eq!(contact(owned(None), owned(Some(owner))).owner_id, None);
+        let other = uuid::Uuid::now_v7();
+        assert_eq!(
+            contact(owned(Some(other)), owned(Some(owner))).owner_id,
+            Some(other)
+        );
     }
 
     #[test]

@@ -122,12 +122,18 @@ pub fn parse_name(value: Option<String>) -> Result<String, Vec<FieldError>> {
 #[derive(Debug, Clone, Default)]
 pub struct PipelinePatch {
     pub name: Option<String>,
+    /// `Some(true)` makes the pipeline the tenant's default; `Some(false)` is refused on
+    /// the default (a tenant always has one) and changes nothing on another pipeline.
+    pub default: Option<bool>,
 }
 
 impl PipelinePatch {
     /// The new name, checked; `None` when the patch changes nothing.
-    pub fn name(self) -> Result<Option<String>, Vec<FieldError>> {
-        self.name.map(|name| parse_name(Some(name))).transpose()
+    pub fn name(&self) -> Result<Option<String>, Vec<FieldError>> {
+        self.name
+            .clone()
+            .map(|name| parse_name(Some(name)))
+            .transpose()
     }
 }
 

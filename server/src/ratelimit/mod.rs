@@ -84,6 +84,9 @@ impl Class {
                 _,
             ) => Self::WebhookTest,
             (_, None) => Self::Auth,
+            // POST only because a hundred keys do not fit a URL: each reads, and changes
+            // nothing, like a list page.
+            ("contacts_batch_read" | "companies_batch_read" | "leads_batch_read", _) => Self::Read,
             (_, Some(scopes)) if scopes.iter().any(|s| ADMIN_CLASS_SCOPES.contains(s)) => {
                 Self::Admin
             }
@@ -320,6 +323,14 @@ mod tests {
             Class::Auth
         );
         assert_eq!(Class::of("system_health", "get", None), Class::Read);
+        // A batch read is a POST that changes nothing.
+        for (op, scope) in [
+            ("contacts_batch_read", "contacts:read"),
+            ("companies_batch_read", "companies:read"),
+            ("leads_batch_read", "leads:read"),
+        ] {
+            assert_eq!(Class::of(op, "post", Some(&[scope])), Class::Read);
+        }
         // Operations that make the server call a tenant's URL have their own class.
         for op in [
             "webhook_endpoints_test",

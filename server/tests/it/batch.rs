@@ -45,10 +45,9 @@ async fn an_item_whose_email_another_transaction_inserts_meanwhile_updates_that_
         ..Default::default()
     };
     let pool = runtime.clone();
-    let running =
-        tokio::spawn(
-            async move { batch::run::<Contacts, Wire>(&pool, tenant, vec![Ok(item)]).await },
-        );
+    let running = tokio::spawn(async move {
+        batch::run::<Contacts, Wire>(&pool, tenant, None, vec![Ok(item)]).await
+    });
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !running.is_finished(),

@@ -11,6 +11,7 @@ mod connections;
 mod deadlines;
 mod definer;
 mod deploy;
+mod domains;
 mod faults;
 mod identity;
 mod observability;

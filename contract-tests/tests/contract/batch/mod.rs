@@ -13,6 +13,7 @@ mod companies;
 mod contacts;
 mod isolation;
 mod limits;
+mod read;
 
 /// Every contact of the tenant, over every page.
 async fn all_contacts(c: &Client) -> Vec<types::Contact> {

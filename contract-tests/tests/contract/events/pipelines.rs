@@ -17,6 +17,7 @@ async fn a_pipeline_s_changes_and_its_stages_changes_carry_the_whole_pipeline() 
     let created = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Partners".parse().unwrap(),
             stages: vec![
                 types::NewStage {
@@ -41,6 +42,7 @@ async fn a_pipeline_s_changes_and_its_stages_changes_carry_the_whole_pipeline() 
         .pipelines_update()
         .id(id)
         .body(PipelinePatch {
+            default: None,
             name: Some("Partnerships".into()),
         })
         .send()
@@ -160,6 +162,7 @@ async fn leads_moved_out_of_a_deleted_stage_or_pipeline_report_their_move() {
     let renewals = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Renewals".parse().unwrap(),
             stages: vec![types::NewStage {
                 name: "Due".parse().unwrap(),
@@ -190,11 +193,22 @@ async fn leads_moved_out_of_a_deleted_stage_or_pipeline_report_their_move() {
     assert_eq!(reopened.status, "open");
 
     let log = events(c, None).await;
-    let deletion = &log[log.len() - 3..];
+    let deletion = &log[log.len() - 4..];
+    // Sales was the default pipeline: Renewals, the only one left, took the flag.
     assert_eq!(
         changes(deletion),
-        ["lead.updated", "lead.stage_changed", "pipeline.deleted"]
+        [
+            "lead.updated",
+            "lead.stage_changed",
+            "pipeline.deleted",
+            "pipeline.updated"
+        ]
     );
+    assert_data(
+        only(deletion, "pipeline.updated"),
+        &pipeline_now(c, renewals.id).await,
+    );
+    assert!(pipeline_now(c, renewals.id).await.default);
     assert_data(only(deletion, "lead.updated"), &reopened);
     assert_data(only(deletion, "lead.stage_changed"), &reopened);
     assert_deleted(only(deletion, "pipeline.deleted"), &last);

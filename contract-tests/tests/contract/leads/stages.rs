@@ -148,6 +148,7 @@ async fn each_lead_rule_is_refused_with_the_field_named() {
     let other = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Partners".parse().unwrap(),
             stages: vec![types::NewStage {
                 name: "Intro".parse().unwrap(),
@@ -182,14 +183,6 @@ async fn each_lead_rule_is_refused_with_the_field_named() {
             "not_found",
         ),
         (lead("x", uuid::Uuid::now_v7()), "pipeline_id", "not_found"),
-        (
-            types::LeadCreate {
-                pipeline_id: None,
-                ..lead("x", pipeline.id)
-            },
-            "pipeline_id",
-            "required",
-        ),
         (
             types::LeadCreate {
                 value: Some("10".into()),
@@ -269,6 +262,7 @@ async fn setting_only_the_pipeline_moves_a_lead_to_its_first_stage() {
     let partners = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Partners".parse().unwrap(),
             stages: vec![
                 types::NewStage {

@@ -53,6 +53,7 @@ async fn a_pipeline_goes_through_create_read_rename_and_delete() {
     let created = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Hiring".parse().unwrap(),
             stages: vec![
                 stage("Applied", StageKind::Open),
@@ -104,6 +105,7 @@ async fn a_pipeline_goes_through_create_read_rename_and_delete() {
         .pipelines_update()
         .id(hiring.id)
         .body(PipelinePatch {
+            default: None,
             name: Some("Recruiting".into()),
         })
         .send()
@@ -219,6 +221,7 @@ async fn updated_after_lists_only_pipelines_changed_later_including_stage_change
 async fn refused_pipeline(c: &Client, name: &str, stages: Vec<types::NewStage>) -> ErrorEnvelope {
     c.pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: name.parse().unwrap(),
             stages,
         })

@@ -24,6 +24,7 @@ async fn another_tenant_gets_404_for_every_pipeline_operation_and_never_sees_the
     b.pipelines_update()
         .id(secret.id)
         .body(PipelinePatch {
+            default: None,
             name: Some("pwned".into()),
         })
         .send()

@@ -8,6 +8,7 @@ use momentum_sdk::Client;
 use uuid::Uuid;
 
 mod crud;
+mod default;
 mod isolation;
 mod races;
 mod rules;
@@ -36,6 +37,7 @@ fn new_stage(name: &str, position: Option<i64>) -> types::StageCreate {
 async fn create_pipeline(c: &Client, name: &str, stages: Vec<types::NewStage>) -> types::Pipeline {
     c.pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: name.parse().unwrap(),
             stages,
         })

@@ -377,6 +377,7 @@ async fn every_resource_s_changes_arrive_signed_with_the_data_the_event_log_hold
     let pipeline = c
         .pipelines_create()
         .body(types::PipelineCreate {
+            default: None,
             name: "Partners".parse().unwrap(),
             stages: vec![types::NewStage {
                 name: "Intro".parse().unwrap(),
@@ -392,6 +393,7 @@ async fn every_resource_s_changes_arrive_signed_with_the_data_the_event_log_hold
     c.pipelines_update()
         .id(pipeline.id.to_string())
         .body(PipelinePatch {
+            default: None,
             name: Some("Partnerships".parse().unwrap()),
         })
         .send()

@@ -65,7 +65,7 @@ pub fn of(name: &str) -> Option<Value> {
         "ContactBatch" => json!({ "items": [
             {
                 "first_name": "Ada", "last_name": "Lovelace", "email": ADA_EMAIL,
-                "company_id": COMPANY, "tags": ["customer", "vip"]
+                "company_id": COMPANY, "tags": ["customer", "vip"], "owner_id": USER_CHARLES
             },
             { "first_name": "Augusta Ada", "last_name": "King", "email": "Ada@Analytical-Engines.co.uk" }
         ]}),
@@ -89,6 +89,34 @@ pub fn of(name: &str) -> Option<Value> {
             "meta": {
                 "request_id": REQUEST, "created": 0, "updated": 1, "unchanged": 0, "failed": 1
             }
+        }),
+        "ContactBatchRead" => json!({
+            "ids": [CONTACT, CONTACT_DUP],
+            "emails": ["Ada@Analytical-Engines.co.uk"]
+        }),
+        "ContactBatchReadResponse" => json!({
+            "data": [
+                { "status": "found", "id": CONTACT, "data": contact() },
+                { "status": "not_found", "id": CONTACT_DUP },
+                { "status": "found", "email": "Ada@Analytical-Engines.co.uk", "data": contact() }
+            ],
+            "meta": { "request_id": REQUEST, "found": 2, "not_found": 1 }
+        }),
+        "CompanyBatchRead" => json!({
+            "ids": [COMPANY],
+            "domains": ["https://www.difference-engines.co.uk/"]
+        }),
+        "CompanyBatchReadResponse" => json!({
+            "data": [
+                { "status": "found", "id": COMPANY, "data": company() },
+                { "status": "not_found", "domain": "https://www.difference-engines.co.uk/" }
+            ],
+            "meta": { "request_id": REQUEST, "found": 1, "not_found": 1 }
+        }),
+        "LeadBatchRead" => json!({ "ids": [LEAD] }),
+        "LeadBatchReadResponse" => json!({
+            "data": [{ "status": "found", "id": LEAD, "data": lead() }],
+            "meta": { "request_id": REQUEST, "found": 1, "not_found": 0 }
         }),
         "Company" => company(),
         "CompanyCreate" => json!({
@@ -120,6 +148,7 @@ pub fn of(name: &str) -> Option<Value> {
                     "address_line1": null, "address_line2": null, "city": null,
                     "region": null, "postal_code": null, "country": "GB",
                     "tags": [], "custom_fields": {},
+                    "owner_id": USER_CHARLES,
                     "created_at": "2026-03-01T11:37:39.641207Z",
                     "updated_at": "2026-03-01T11:37:39.641207Z",
                     "deleted_at": null
@@ -132,6 +161,7 @@ pub fn of(name: &str) -> Option<Value> {
         "Pipeline" => json!({
             "id": PIPELINE,
             "name": "Enterprise sales",
+            "default": true,
             "stages": [stage_qualified(), stage(), stage_won()],
             "created_at": "2026-01-24T18:22:32.576011Z",
             "updated_at": "2026-01-30T10:02:40.512087Z"
@@ -145,7 +175,7 @@ pub fn of(name: &str) -> Option<Value> {
                 { "name": "Lost", "kind": "lost", "probability": 0 }
             ]
         }),
-        "PipelinePatch" => json!({ "name": "Enterprise sales (EMEA)" }),
+        "PipelinePatch" => json!({ "name": "Enterprise sales (EMEA)", "default": true }),
         "Stage" => stage(),
         // Every stage in one page, as the server lists them.
         "StageList" => json!({
@@ -413,6 +443,7 @@ fn contact() -> Value {
         "tags": ["customer", "vip"],
         "notes": "Met at the Royal Society soirée; wants notes on the Bernoulli numbers.",
         "custom_fields": { "linkedin": "https://www.linkedin.com/in/ada-lovelace" },
+        "owner_id": USER_CHARLES,
         "created_at": "2026-01-18T16:13:49.320417Z",
         "updated_at": "2026-02-02T09:41:12.058230Z",
         "deleted_at": null
@@ -436,6 +467,7 @@ fn company() -> Value {
         "country": "GB",
         "tags": ["customer"],
         "custom_fields": {},
+        "owner_id": USER_CHARLES,
         "created_at": "2026-01-22T15:12:55.512904Z",
         "updated_at": "2026-02-10T08:03:47.771562Z",
         "deleted_at": null

@@ -44,6 +44,10 @@ fn kind_of(op: &str, path: &str, slot: &str) -> &'static str {
         "from_id" | "record_id" => "contact",
         "to_id" => "company",
         "owner_id" | "user_id" | "actor_user_id" => "user",
+        // A batch read's ids are of the type it reads.
+        "ids" if op == "contacts_batch_read" => "contact",
+        "ids" if op == "companies_batch_read" => "company",
+        "ids" if op == "leads_batch_read" => "lead",
         // An audit event's target: A's API key was created, so it is one.
         "target_id" => "api_key",
         "move_leads_to" if op == "stages_delete" => "stage",
@@ -107,6 +111,9 @@ fn body_for(op: &str, b: &World, b_stages: &[Uuid], hook_url: &str) -> Option<Va
         "association_labels_update" => json!({"description": "Changed"}),
         "associations_create" => json!({"from_type": "contact", "from_id": b["contact"],
                                         "to_type": "company", "to_id": b["company"]}),
+        "contacts_batch_read" => json!({"ids": [b["contact"]]}),
+        "companies_batch_read" => json!({"ids": [b["company"]]}),
+        "leads_batch_read" => json!({"ids": [b["lead"]]}),
         "contacts_merge" => json!({"duplicate_id": b["contact"]}),
         "companies_merge" => json!({"duplicate_id": b["company"]}),
         "sandboxes_create" => json!({"name": "B's sandbox"}),
@@ -288,6 +295,10 @@ async fn another_tenants_ids_behave_like_ids_that_do_not_exist_in_every_operatio
                             json!([]),
                             "{op_id}?{slot}=<{name} id> lists something"
                         );
+                    } else if op_id.ends_with("_batch_read") && status == 200 {
+                        // A batch read answers per key: the key finds nothing.
+                        let v: Value = serde_json::from_str(&text).unwrap();
+                        assert_eq!(v["data"][0]["status"], "not_found", "{op_id}: {text}");
                     } else if op_id.ends_with("_batch_upsert") && status == 200 {
                         // A batch answers per item: the item is refused.
                         let v: Value = serde_json::from_str(&text).unwrap();
