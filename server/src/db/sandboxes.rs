@@ -99,6 +99,7 @@ pub enum Outcome {
 struct PipelineCopy {
     id: Uuid,
     name: String,
+    is_default: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -134,6 +135,7 @@ struct EndpointCopy {
     url: String,
     description: Option<String>,
     event_types: Vec<String>,
+    changed_field_filters: serde_json::Value,
 }
 
 /// The parent's configuration, read with the parent pinned.
@@ -147,7 +149,7 @@ struct Configuration {
 
 async fn configuration(tx: &mut TenantTx) -> AppResult<Configuration> {
     Ok(Configuration {
-        pipelines: query_as("SELECT id, name FROM pipelines ORDER BY created_at, id")
+        pipelines: query_as("SELECT id, name, is_default FROM pipelines ORDER BY created_at, id")
             .fetch_all(tx.conn())
             .await?,
         stages: query_as(
@@ -169,7 +171,8 @@ async fn configuration(tx: &mut TenantTx) -> AppResult<Configuration> {
         .fetch_all(tx.conn())
         .await?,
         endpoints: query_as(
-            "SELECT url, description, event_types FROM webhook_endpoints ORDER BY created_at, id",
+            "SELECT url, description, event_types, changed_field_filters FROM webhook_endpoints \
+             ORDER BY created_at, id",
         )
         .fetch_all(tx.conn())
         .await?,
@@ -260,6 +263,16 @@ async fn write_configuration(
             .execute(tx.conn())
             .await?;
     }
+    // The first pipeline written became the default (a trigger keeps one); the parent's
+    // default may be another.
+    if let Some(default) = config
+        .pipelines
+        .iter()
+        .find(|p| p.is_default)
+        .and_then(|p| pipelines.get(&p.id))
+    {
+        crate::db::pipelines::make_default(tx, *default).await?;
+    }
     for stage in &config.stages {
         let Some(pipeline) = pipelines.get(&stage.pipeline_id) else {
             continue;
@@ -313,14 +326,15 @@ async fn write_configuration(
         let id = Uuid::now_v7();
         query(
             "INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, \
-             enabled, disabled_reason, disabled_at, secret) \
-             VALUES ($1, $2, $3, $4, $5, false, 'manual', now(), $6)",
+             changed_field_filters, enabled, disabled_reason, disabled_at, secret) \
+             VALUES ($1, $2, $3, $4, $5, $6, false, 'manual', now(), $7)",
         )
         .bind(id)
         .bind(sandbox)
         .bind(&endpoint.url)
         .bind(&endpoint.description)
         .bind(&endpoint.event_types)
+        .bind(&endpoint.changed_field_filters)
         .bind(seal(sandbox, id))
         .execute(tx.conn())
         .await?;
