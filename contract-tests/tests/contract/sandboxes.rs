@@ -65,6 +65,7 @@ async fn a_sandbox_copies_the_configuration_with_endpoints_disabled_and_no_recor
             description: Some("production receiver".parse().unwrap()),
             event_types: vec![EventType::ContactCreated],
             enabled: None,
+            filters: vec![],
         })
         .send()
         .await

@@ -787,7 +787,7 @@ mod tests {
     }
 
     /// The schemas that carry one versioned resource, and so an `ETag`.
-    const VERSIONED_ENVELOPES: [&str; 13] = [
+    const VERSIONED_ENVELOPES: [&str; 14] = [
         "ContactEnvelope",
         "CompanyEnvelope",
         "PipelineEnvelope",

@@ -432,7 +432,13 @@ async fn emit_default_moved<P: View<PipelineWithStages>>(
     let after = load(tx, id).await?;
     let mut before = after.clone();
     before.pipeline.is_default = !after.pipeline.is_default;
-    events::emit_update(tx, EventType::PipelineUpdated, &P::from(before), &P::from(after)).await?;
+    events::emit_update(
+        tx,
+        EventType::PipelineUpdated,
+        &P::from(before),
+        &P::from(after),
+    )
+    .await?;
     Ok(())
 }
 

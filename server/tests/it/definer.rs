@@ -449,7 +449,7 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
                   every server must check its own key against; nothing of any tenant",
         },
     ];
-    let worker_calls: [(&str, String); 9] = [
+    let worker_calls: [(&str, String); 10] = [
         (
             WORKER_ONLY[0],
             format!("SELECT * FROM webhook_claim_deliveries({huge}, {century}, {huge})"),

@@ -114,6 +114,7 @@ async fn each_resource_s_update_names_the_fields_it_changed_with_their_prior_val
         .id(pipeline.id)
         .body(PipelinePatch {
             name: Some("Sales EMEA".into()),
+            default: None,
         })
         .send()
         .await
@@ -253,6 +254,7 @@ async fn a_stage_move_names_the_stage_it_left_and_the_pipeline_when_that_changed
                 probability: None,
                 kind: None,
             }],
+            default: None,
         })
         .send()
         .await

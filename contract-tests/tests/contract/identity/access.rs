@@ -26,6 +26,7 @@ fn hook(client: &Client) -> momentum_sdk::builder::WebhookEndpointsCreate<'_> {
             description: None,
             event_types: vec![],
             enabled: Some(false),
+            filters: vec![],
         })
 }
 
