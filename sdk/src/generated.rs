@@ -6019,6 +6019,60 @@ for support.*/
             Default::default()
         }
     }
+    /**A changed-field filter as a request gives it (see `WebhookEndpointFilter`, the form
+endpoints answer with). Its own type because a request refuses unknown fields while
+an answer stays open to fields added later, and one schema cannot say both.
+
+`event_type`: A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among
+the endpoint's `event_types` when it names any.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "NewWebhookEndpointFilter",
+    ///  "description": "A changed-field filter as a request gives it (see `WebhookEndpointFilter`, the form\nendpoints answer with). Its own type because a request refuses unknown fields while\nan answer stays open to fields added later, and one schema cannot say both.\n\n`event_type`: A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among\nthe endpoint's `event_types` when it names any.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "changed_fields",
+    ///    "event_type"
+    ///  ],
+    ///  "properties": {
+    ///    "changed_fields": {
+    ///      "description": "Field names as events list them; an event is sent if it changed any of them.\nRepeats are dropped.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      },
+    ///      "maxItems": 50,
+    ///      "minItems": 1
+    ///    },
+    ///    "event_type": {
+    ///      "$ref": "#/components/schemas/EventType"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct NewWebhookEndpointFilter {
+        /**Field names as events list them; an event is sent if it changed any of them.
+Repeats are dropped.*/
+        pub changed_fields: ::std::vec::Vec<::std::string::String>,
+        pub event_type: EventType,
+    }
+    impl ::std::convert::From<&NewWebhookEndpointFilter> for NewWebhookEndpointFilter {
+        fn from(value: &NewWebhookEndpointFilter) -> Self {
+            value.clone()
+        }
+    }
+    impl NewWebhookEndpointFilter {
+        pub fn builder() -> builder::NewWebhookEndpointFilter {
+            Default::default()
+        }
+    }
     ///A sales process: an ordered list of stages.
     ///
     /// <details><summary>JSON schema</summary>
@@ -8756,7 +8810,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
     ///      "description": "Changed-field filters (see `WebhookEndpointFilter`); absent or empty: none.",
     ///      "type": "array",
     ///      "items": {
-    ///        "$ref": "#/components/schemas/WebhookEndpointFilter"
+    ///        "$ref": "#/components/schemas/NewWebhookEndpointFilter"
     ///      },
     ///      "maxItems": 50,
     ///      "x-null-is-absent": true
@@ -8783,7 +8837,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
         pub event_types: ::std::vec::Vec<EventType>,
         ///Changed-field filters (see `WebhookEndpointFilter`); absent or empty: none.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub filters: ::std::vec::Vec<WebhookEndpointFilter>,
+        pub filters: ::std::vec::Vec<NewWebhookEndpointFilter>,
         /**An absolute `http` or `https` URL. Private, loopback and link-local addresses (and
 names resolving to them) are refused unless the server allows them.*/
         pub url: ::std::string::String,
@@ -8843,15 +8897,14 @@ nothing else. Only types whose events carry `changed_fields` (every `*.updated`,
 `lead.stage_changed`) can be filtered; names are matched exactly as events list them
 (a custom field as `custom_fields.<key>`).
 
-`event_type`: A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among
-the endpoint's `event_types` when it names any.*/
+`event_type`: A `*.updated` type or `lead.stage_changed`.*/
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
     ///  "title": "WebhookEndpointFilter",
-    ///  "description": "Sends events of `event_type` only when they changed one of `changed_fields`, e.g.\n`{\"event_type\": \"lead.updated\", \"changed_fields\": [\"stage_id\"]}` for stage moves and\nnothing else. Only types whose events carry `changed_fields` (every `*.updated`, and\n`lead.stage_changed`) can be filtered; names are matched exactly as events list them\n(a custom field as `custom_fields.<key>`).\n\n`event_type`: A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among\nthe endpoint's `event_types` when it names any.",
+    ///  "description": "Sends events of `event_type` only when they changed one of `changed_fields`, e.g.\n`{\"event_type\": \"lead.updated\", \"changed_fields\": [\"stage_id\"]}` for stage moves and\nnothing else. Only types whose events carry `changed_fields` (every `*.updated`, and\n`lead.stage_changed`) can be filtered; names are matched exactly as events list them\n(a custom field as `custom_fields.<key>`).\n\n`event_type`: A `*.updated` type or `lead.stage_changed`.",
     ///  "type": "object",
     ///  "required": [
     ///    "changed_fields",
@@ -8859,13 +8912,11 @@ the endpoint's `event_types` when it names any.*/
     ///  ],
     ///  "properties": {
     ///    "changed_fields": {
-    ///      "description": "Field names as events list them; an event is sent if it changed any of them.\nRepeats are dropped.",
+    ///      "description": "Field names as events list them; an event is sent if it changed any of them.",
     ///      "type": "array",
     ///      "items": {
     ///        "type": "string"
-    ///      },
-    ///      "maxItems": 50,
-    ///      "minItems": 1
+    ///      }
     ///    },
     ///    "event_type": {
     ///      "$ref": "#/components/schemas/EventType"
@@ -8876,8 +8927,7 @@ the endpoint's `event_types` when it names any.*/
     /// </details>
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct WebhookEndpointFilter {
-        /**Field names as events list them; an event is sent if it changed any of them.
-Repeats are dropped.*/
+        ///Field names as events list them; an event is sent if it changed any of them.
         pub changed_fields: ::std::vec::Vec<::std::string::String>,
         pub event_type: EventType,
     }
@@ -17650,6 +17700,73 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             }
         }
         #[derive(Clone, Debug)]
+        pub struct NewWebhookEndpointFilter {
+            changed_fields: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            event_type: ::std::result::Result<super::EventType, ::std::string::String>,
+        }
+        impl ::std::default::Default for NewWebhookEndpointFilter {
+            fn default() -> Self {
+                Self {
+                    changed_fields: Err(
+                        "no value supplied for changed_fields".to_string(),
+                    ),
+                    event_type: Err("no value supplied for event_type".to_string()),
+                }
+            }
+        }
+        impl NewWebhookEndpointFilter {
+            pub fn changed_fields<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.changed_fields = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for changed_fields: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn event_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::EventType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<NewWebhookEndpointFilter>
+        for super::NewWebhookEndpointFilter {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: NewWebhookEndpointFilter,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    changed_fields: value.changed_fields?,
+                    event_type: value.event_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::NewWebhookEndpointFilter>
+        for NewWebhookEndpointFilter {
+            fn from(value: super::NewWebhookEndpointFilter) -> Self {
+                Self {
+                    changed_fields: Ok(value.changed_fields),
+                    event_type: Ok(value.event_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Pipeline {
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
@@ -21606,7 +21723,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 ::std::string::String,
             >,
             filters: ::std::result::Result<
-                ::std::vec::Vec<super::WebhookEndpointFilter>,
+                ::std::vec::Vec<super::NewWebhookEndpointFilter>,
                 ::std::string::String,
             >,
             url: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -21664,7 +21781,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             pub fn filters<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::WebhookEndpointFilter>,
+                    ::std::vec::Vec<super::NewWebhookEndpointFilter>,
                 >,
                 T::Error: ::std::fmt::Display,
             {

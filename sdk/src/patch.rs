@@ -480,7 +480,7 @@ pub struct WebhookEndpointPatch {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
-    pub filters: Option<Option<Vec<crate::types::WebhookEndpointFilter>>>,
+    pub filters: Option<Option<Vec<crate::types::NewWebhookEndpointFilter>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }

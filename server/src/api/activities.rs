@@ -1,5 +1,6 @@
 //! `/v1/activities`, and the timelines of contacts, companies and leads.
 
+use crate::api::types::NotNull;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -140,7 +141,7 @@ pub struct ActivityCreate {
 #[oai(deny_unknown_fields)]
 pub struct ActivityPatch {
     #[oai(rename = "type")]
-    pub kind: Option<ActivityKind>,
+    pub kind: NotNull<ActivityKind>,
     #[oai(nullable)]
     pub subject: MaybeUndefined<Text<SUBJECT_MAX>>,
     #[oai(nullable)]
@@ -190,7 +191,7 @@ impl From<ActivityCreate> for domain::ActivityInput {
 impl From<ActivityPatch> for domain::ActivityPatch {
     fn from(body: ActivityPatch) -> Self {
         Self {
-            kind: body.kind.map(Into::into),
+            kind: body.kind.0.map(Into::into),
             subject: patch(body.subject, |t| Some(t.0)),
             body: patch(body.body, |t| Some(t.0)),
             due_at: patch(body.due_at, Some),

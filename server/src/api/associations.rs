@@ -2,6 +2,7 @@
 //! directed many-to-many links between any two records (contacts, companies, leads,
 //! activities), each with an optional tenant-defined label.
 
+use crate::api::types::NotNull;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -78,8 +79,8 @@ pub struct AssociationLabelCreate {
     pub description: Option<Text<DESCRIPTION_MAX>>,
     /// Restricts the label to associations from this type to `to_type` (give both or
     /// neither).
-    pub from_type: Option<RecordType>,
-    pub to_type: Option<RecordType>,
+    pub from_type: NotNull<RecordType>,
+    pub to_type: NotNull<RecordType>,
 }
 
 /// Changes to a label, as a JSON Merge Patch. Restricting the types of a label in use
@@ -87,16 +88,16 @@ pub struct AssociationLabelCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct AssociationLabelPatch {
-    pub name: Option<Text<NAME_MAX>>,
+    pub name: NotNull<Text<NAME_MAX>>,
     #[oai(nullable)]
     pub description: MaybeUndefined<Text<DESCRIPTION_MAX>>,
     /// Restricts the label to this pair (with `to_type`).
-    pub from_type: Option<RecordType>,
-    pub to_type: Option<RecordType>,
+    pub from_type: NotNull<RecordType>,
+    pub to_type: NotNull<RecordType>,
     /// `true` lifts the restriction: the label then joins any two records (not with
     /// `from_type` or `to_type`). A flag rather than `null` on the types, which the
     /// document could only declare as a nullable reference.
-    pub unrestricted: Option<bool>,
+    pub unrestricted: NotNull<bool>,
 }
 
 envelopes!(
@@ -124,8 +125,8 @@ impl From<AssociationLabelCreate> for LabelInput {
         Self {
             name: Some(body.name.0),
             description: text(body.description),
-            from_type: body.from_type.map(RecordType::as_str),
-            to_type: body.to_type.map(RecordType::as_str),
+            from_type: body.from_type.0.map(RecordType::as_str),
+            to_type: body.to_type.0.map(RecordType::as_str),
         }
     }
 }
@@ -133,11 +134,11 @@ impl From<AssociationLabelCreate> for LabelInput {
 impl From<AssociationLabelPatch> for LabelPatch {
     fn from(body: AssociationLabelPatch) -> Self {
         Self {
-            name: text(body.name),
+            name: text(body.name.0),
             description: patch(body.description, |d| Some(d.0)),
-            from_type: body.from_type.map(RecordType::as_str),
-            to_type: body.to_type.map(RecordType::as_str),
-            unrestricted: body.unrestricted == Some(true),
+            from_type: body.from_type.0.map(RecordType::as_str),
+            to_type: body.to_type.0.map(RecordType::as_str),
+            unrestricted: body.unrestricted.0 == Some(true),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `/v1/companies`: the organisations a tenant works with, and their contacts.
 
+use crate::api::types::NotNull;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -149,7 +150,7 @@ pub struct CompanyCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CompanyPatch {
-    pub name: Option<Text<{ domain::NAME_MAX }>>,
+    pub name: NotNull<Text<{ domain::NAME_MAX }>>,
     #[oai(nullable)]
     pub domain: MaybeUndefined<Text<URL_MAX>>,
     #[oai(nullable)]
@@ -218,7 +219,7 @@ impl From<CompanyCreate> for domain::CompanyInput {
 impl From<CompanyPatch> for domain::CompanyPatch {
     fn from(body: CompanyPatch) -> Self {
         Self {
-            name: body.name.map(|t| t.0),
+            name: body.name.0.map(|t| t.0),
             domain: patch(body.domain, |t| Some(t.0)),
             website: patch(body.website, |t| Some(t.0)),
             industry: patch(body.industry, |t| Some(t.0)),

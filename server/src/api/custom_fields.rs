@@ -3,6 +3,7 @@
 //! `app::custom_field_definitions`; the values records carry are checked by
 //! `app::custom_fields`.
 
+use crate::api::types::NotNull;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -173,12 +174,12 @@ pub struct CustomFieldCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct CustomFieldPatch {
-    pub label: Option<Text<{ domain::LABEL_MAX }>>,
+    pub label: NotNull<Text<{ domain::LABEL_MAX }>>,
     #[oai(rename = "type")]
-    pub field_type: Option<CustomFieldType>,
-    pub options: Option<Options>,
-    pub required: Option<bool>,
-    pub unique: Option<bool>,
+    pub field_type: NotNull<CustomFieldType>,
+    pub options: NotNull<Options>,
+    pub required: NotNull<bool>,
+    pub unique: NotNull<bool>,
 }
 
 impl From<CustomFieldCreate> for DefinitionInput {
@@ -198,11 +199,11 @@ impl From<CustomFieldCreate> for DefinitionInput {
 impl From<CustomFieldPatch> for DefinitionPatch {
     fn from(body: CustomFieldPatch) -> Self {
         Self {
-            label: body.label.map(|l| l.0),
-            field_type: body.field_type.map(Into::into),
-            options: body.options.map(|o| o.0),
-            required: body.required,
-            unique: body.unique,
+            label: body.label.0.map(|l| l.0),
+            field_type: body.field_type.0.map(Into::into),
+            options: body.options.0.map(|o| o.0),
+            required: body.required.0,
+            unique: body.unique.0,
         }
     }
 }

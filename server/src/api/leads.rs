@@ -1,5 +1,6 @@
 //! `/v1/leads`: deals moving through a pipeline, and their conversion.
 
+use crate::api::types::NotNull;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -194,13 +195,13 @@ pub struct LeadCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct LeadPatch {
-    pub title: Option<Text<{ domain::TITLE_MAX }>>,
+    pub title: NotNull<Text<{ domain::TITLE_MAX }>>,
     #[oai(nullable)]
     pub contact_id: MaybeUndefined<Uuid>,
     #[oai(nullable)]
     pub company_id: MaybeUndefined<Uuid>,
-    pub pipeline_id: Option<Uuid>,
-    pub stage_id: Option<Uuid>,
+    pub pipeline_id: NotNull<Uuid>,
+    pub stage_id: NotNull<Uuid>,
     #[oai(nullable)]
     pub value: MaybeUndefined<Amount>,
     #[oai(nullable)]
@@ -285,11 +286,11 @@ impl From<LeadCreate> for domain::LeadInput {
 impl From<LeadPatch> for domain::LeadPatch {
     fn from(body: LeadPatch) -> Self {
         Self {
-            title: body.title.map(|t| t.0),
+            title: body.title.0.map(|t| t.0),
             contact_id: patch(body.contact_id, Some),
             company_id: patch(body.company_id, Some),
-            pipeline_id: body.pipeline_id,
-            stage_id: body.stage_id,
+            pipeline_id: body.pipeline_id.0,
+            stage_id: body.stage_id.0,
             value: patch(body.value, |v| Some(v.0)),
             currency: patch(body.currency, |t| Some(t.0)),
             expected_close_date: patch(body.expected_close_date, |d| Some(d.0)),

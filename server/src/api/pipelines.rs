@@ -1,5 +1,6 @@
 //! `/v1/pipelines` and their stages.
 
+use crate::api::types::NotNull;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -118,7 +119,7 @@ pub struct NewStage {
     /// Win probability in percent (default: 100 for `won`, else 0).
     pub probability: Option<Probability>,
     /// Default `open`.
-    pub kind: Option<StageKind>,
+    pub kind: NotNull<StageKind>,
 }
 
 /// A new pipeline with its stages, in order.
@@ -139,12 +140,12 @@ pub struct PipelineCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct PipelinePatch {
-    pub name: Option<Text<NAME_MAX>>,
+    pub name: NotNull<Text<NAME_MAX>>,
     /// `true` makes it the tenant's default pipeline, in the same transaction taking the
     /// flag from the one that had it. `false` on the default is a `422` (a tenant always
     /// has one: make another the default instead); on another pipeline it changes nothing.
     #[oai(rename = "default")]
-    pub is_default: Option<bool>,
+    pub is_default: NotNull<bool>,
 }
 
 /// A new stage of an existing pipeline.
@@ -155,7 +156,7 @@ pub struct StageCreate {
     /// Win probability in percent (default: 100 for `won`, else 0).
     pub probability: Option<Probability>,
     /// Default `open`.
-    pub kind: Option<StageKind>,
+    pub kind: NotNull<StageKind>,
     /// Where to insert it (0 = first); later stages move down by one. Default: last.
     pub position: Option<Position>,
 }
@@ -167,11 +168,11 @@ pub struct StageCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct StagePatch {
-    pub name: Option<Text<NAME_MAX>>,
+    pub name: NotNull<Text<NAME_MAX>>,
     #[oai(nullable)]
     pub probability: MaybeUndefined<Probability>,
-    pub kind: Option<StageKind>,
-    pub position: Option<Position>,
+    pub kind: NotNull<StageKind>,
+    pub position: NotNull<Position>,
 }
 
 /// The new order of a pipeline's stages.
@@ -202,7 +203,7 @@ impl From<NewStage> for domain::StageInput {
         Self {
             name: Some(stage.name.0),
             probability: stage.probability.map(|p| p.0),
-            kind: stage.kind.map(Into::into),
+            kind: stage.kind.0.map(Into::into),
         }
     }
 }
@@ -210,8 +211,8 @@ impl From<NewStage> for domain::StageInput {
 impl From<PipelinePatch> for domain::PipelinePatch {
     fn from(body: PipelinePatch) -> Self {
         Self {
-            name: body.name.map(|n| n.0),
-            default: body.is_default,
+            name: body.name.0.map(|n| n.0),
+            default: body.is_default.0,
         }
     }
 }
@@ -219,10 +220,10 @@ impl From<PipelinePatch> for domain::PipelinePatch {
 impl From<StagePatch> for domain::StagePatch {
     fn from(body: StagePatch) -> Self {
         Self {
-            name: body.name.map(|n| n.0),
+            name: body.name.0.map(|n| n.0),
             probability: patch(body.probability, |p| Some(p.0)),
-            kind: body.kind.map(Into::into),
-            position: body.position.map(|p| p.0),
+            kind: body.kind.0.map(Into::into),
+            position: body.position.0.map(|p| p.0),
         }
     }
 }

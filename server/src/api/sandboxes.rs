@@ -1,6 +1,7 @@
 //! `/v1/sandboxes`: disposable tenants made from the caller's tenant's configuration
 //! (`admin`). The sandbox owner's key is returned once, by the call that makes it.
 
+use crate::api::types::NotNull;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -77,7 +78,7 @@ pub struct SandboxCreate {
     /// Default: 86400 (a day).
     pub expires_in: Option<i64>,
     /// Default: `none`.
-    pub seed: Option<SandboxSeed>,
+    pub seed: NotNull<SandboxSeed>,
 }
 
 /// A new sandbox with its owner's key: the only time the key is shown.
@@ -149,7 +150,7 @@ impl SandboxesApi {
         let input = SandboxInput {
             name: body.name.map(|n| n.0),
             expires_in: body.expires_in,
-            demo: body.seed == Some(SandboxSeed::Demo),
+            demo: body.seed.0 == Some(SandboxSeed::Demo),
         };
         let created = sandboxes::create(&state, &auth.0, input).await?;
         Ok(Created {

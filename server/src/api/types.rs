@@ -463,3 +463,66 @@ pub fn patch<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Patch<U>
 pub fn merge_patch(value: MaybeUndefined<BTreeMap<String, Value>>) -> Patch<Map<String, Value>> {
     patch(value, |m| m.into_iter().collect())
 }
+
+/// A request field that may be left out but is never `null`: what the document declares
+/// for a field that has no "cleared" state (a patch's `name`, a stage's `kind`).
+/// poem-openapi reads `null` into an `Option` as if the field were absent, which would
+/// accept a request the document says is invalid and, in a patch, quietly keep a value
+/// the client asked to remove; this refuses it as a malformed request (400) instead.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotNull<T>(pub Option<T>);
+
+impl<T: Type> Type for NotNull<T> {
+    const IS_REQUIRED: bool = false;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("optional_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(Type::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(value) => value.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl<T: ParseFromJSON> ParseFromJSON for NotNull<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            None => Ok(Self(None)),
+            Some(Value::Null) => Err(ParseError::custom(
+                "must not be null (leave the field out instead)",
+            )),
+            value => T::parse_from_json(value)
+                .map(|v| Self(Some(v)))
+                .map_err(ParseError::propagate),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for NotNull<T> {
+    fn to_json(&self) -> Option<Value> {
+        self.0.as_ref().and_then(ToJSON::to_json)
+    }
+}

@@ -2,6 +2,7 @@
 //! create them, change their name or role, and deactivate them. A tenant always keeps an
 //! active owner, and only an owner can make or unmake owners.
 
+use crate::api::types::NotNull;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -82,7 +83,7 @@ pub struct UserCreate {
     pub email: Email,
     pub name: Option<Text<NAME_MAX>>,
     /// Default `member`. Only an owner can create an owner.
-    pub role: Option<UserRole>,
+    pub role: NotNull<UserRole>,
 }
 
 /// Changes to a user: name and role. Only an owner can make or unmake an owner; the last
@@ -90,8 +91,8 @@ pub struct UserCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct UserPatch {
-    pub name: Option<Text<NAME_MAX>>,
-    pub role: Option<UserRole>,
+    pub name: NotNull<Text<NAME_MAX>>,
+    pub role: NotNull<UserRole>,
 }
 
 const NAME_MAX: usize = crate::domain::user::NAME_MAX;
@@ -99,8 +100,8 @@ const NAME_MAX: usize = crate::domain::user::NAME_MAX;
 impl From<UserPatch> for Changes {
     fn from(body: UserPatch) -> Self {
         Self {
-            name: text(body.name),
-            role: body.role.map(Role::from),
+            name: text(body.name.0),
+            role: body.role.0.map(Role::from),
         }
     }
 }
@@ -142,7 +143,7 @@ impl UsersApi {
         let input = UserInput {
             email: body.email.0,
             name: text(body.name),
-            role: body.role.unwrap_or(UserRole::Member).into(),
+            role: body.role.0.unwrap_or(UserRole::Member).into(),
         };
         let row = users::create(&state, &auth.0, input).await?;
         Ok(Tagged(Created {

@@ -2,6 +2,7 @@
 //! re-sending. The rules (where a URL may lead, the signing secret, the audit log) are
 //! `app::webhooks`; the sending itself is the worker's (`crate::webhooks`).
 
+use crate::api::types::NotNull;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -117,8 +118,28 @@ pub fn endpoint_data(row: EndpointRow) -> serde_json::Value {
 /// `lead.stage_changed`) can be filtered; names are matched exactly as events list them
 /// (a custom field as `custom_fields.<key>`).
 #[derive(Debug, Clone, PartialEq, Object)]
-#[oai(deny_unknown_fields)]
 pub struct WebhookEndpointFilter {
+    /// A `*.updated` type or `lead.stage_changed`.
+    pub event_type: EventType,
+    /// Field names as events list them; an event is sent if it changed any of them.
+    pub changed_fields: Vec<String>,
+}
+
+impl WebhookEndpointFilter {
+    fn from_domain(filter: ChangedFieldFilter) -> Option<Self> {
+        Some(Self {
+            event_type: EventType::parse(&filter.event_type)?,
+            changed_fields: filter.changed_fields,
+        })
+    }
+}
+
+/// A changed-field filter as a request gives it (see `WebhookEndpointFilter`, the form
+/// endpoints answer with). Its own type because a request refuses unknown fields while
+/// an answer stays open to fields added later, and one schema cannot say both.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(deny_unknown_fields)]
+pub struct NewWebhookEndpointFilter {
     /// A `*.updated` type or `lead.stage_changed`, at most once per endpoint and among
     /// the endpoint's `event_types` when it names any.
     pub event_type: EventType,
@@ -127,17 +148,8 @@ pub struct WebhookEndpointFilter {
     pub changed_fields: Bounded<Text<FIELD_NAME_MAX>, 1, FILTER_FIELDS_MAX>,
 }
 
-impl WebhookEndpointFilter {
-    fn from_domain(filter: ChangedFieldFilter) -> Option<Self> {
-        Some(Self {
-            event_type: EventType::parse(&filter.event_type)?,
-            changed_fields: Bounded(filter.changed_fields.into_iter().map(Text).collect()),
-        })
-    }
-}
-
-impl From<WebhookEndpointFilter> for ChangedFieldFilter {
-    fn from(filter: WebhookEndpointFilter) -> Self {
+impl From<NewWebhookEndpointFilter> for ChangedFieldFilter {
+    fn from(filter: NewWebhookEndpointFilter) -> Self {
         Self {
             event_type: filter.event_type.as_str().to_owned(),
             changed_fields: filter.changed_fields.0.into_iter().map(|f| f.0).collect(),
@@ -176,13 +188,13 @@ pub struct WebhookEndpointCreate {
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct WebhookEndpointPatch {
-    pub url: MaybeUndefined<Text<URL_MAX>>,
+    pub url: NotNull<Text<URL_MAX>>,
     #[oai(nullable)]
     pub description: MaybeUndefined<Text<DESCRIPTION_MAX>>,
     /// `null` or `[]`: every event type.
     #[oai(nullable)]
     pub event_types: MaybeUndefined<Vec<EventType>>,
-    pub enabled: MaybeUndefined<bool>,
+    pub enabled: NotNull<bool>,
     /// Replaces the changed-field filters; `null` or `[]`: none.
     #[oai(nullable)]
     pub filters: MaybeUndefined<Filters>,
@@ -353,7 +365,7 @@ pub struct WebhookRecoveryEnvelope {
 }
 
 /// An endpoint's changed-field filters as a request sends them (counted by the domain).
-pub type Filters = Bounded<WebhookEndpointFilter, 0, FILTERS_MAX>;
+pub type Filters = Bounded<NewWebhookEndpointFilter, 0, FILTERS_MAX>;
 
 fn filter_list(filters: Filters) -> Vec<ChangedFieldFilter> {
     filters
@@ -382,11 +394,10 @@ impl From<WebhookEndpointCreate> for EndpointInput {
 impl From<WebhookEndpointPatch> for EndpointPatch {
     fn from(body: WebhookEndpointPatch) -> Self {
         Self {
-            // Neither can be cleared: a `null` keeps them, as a field left out does.
-            url: body.url.take().map(|url| url.0),
+            url: body.url.0.map(|url| url.0),
             description: patch(body.description, |d| Some(d.0)),
             event_types: patch(body.event_types, event_type_names),
-            enabled: body.enabled.take(),
+            enabled: body.enabled.0,
             filters: patch(body.filters, filter_list),
         }
     }

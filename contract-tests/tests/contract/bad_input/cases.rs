@@ -185,6 +185,20 @@ impl Builder<'_> {
         for (field, field_schema) in schema["properties"].as_object().expect("an object body") {
             let s = resolve(self.doc, field_schema);
             self.field_cases(op, field, &s);
+            // `null` where the document does not allow it: a client told a field is never
+            // null must be able to rely on the server refusing it (never reading it as
+            // "absent", which in a patch would keep a value the client asked to remove).
+            let nullable = |v: &Value| v["nullable"] == true;
+            let declared_nullable = nullable(field_schema)
+                || nullable(&s)
+                || ["allOf", "anyOf", "oneOf"].iter().any(|k| {
+                    field_schema[*k]
+                        .as_array()
+                        .is_some_and(|parts| parts.iter().any(nullable))
+                });
+            if !declared_nullable {
+                self.field_case(op, "null_not_allowed", field, Value::Null, PARSE);
+            }
         }
     }
 

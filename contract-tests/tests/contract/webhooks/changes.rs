@@ -13,7 +13,15 @@ use crate::{create_lead, details, lead, sales, stage, Refused};
 
 use super::{deliveries, verified, WITHIN};
 
-fn only_when(event_type: EventType, fields: &[&str]) -> types::WebhookEndpointFilter {
+fn only_when(event_type: EventType, fields: &[&str]) -> types::NewWebhookEndpointFilter {
+    types::NewWebhookEndpointFilter {
+        event_type,
+        changed_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+    }
+}
+
+/// The filter as an endpoint answers with it.
+fn shown(event_type: EventType, fields: &[&str]) -> types::WebhookEndpointFilter {
     types::WebhookEndpointFilter {
         event_type,
         changed_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
@@ -24,7 +32,7 @@ async fn filtered(
     c: &Client,
     url: &str,
     event_types: Vec<EventType>,
-    filters: Vec<types::WebhookEndpointFilter>,
+    filters: Vec<types::NewWebhookEndpointFilter>,
 ) -> Result<types::WebhookEndpointWithSecret, momentum_sdk::Error<types::ErrorEnvelope>> {
     c.webhook_endpoints_create()
         .body(types::WebhookEndpointCreate {
@@ -52,10 +60,7 @@ async fn an_endpoint_filtered_on_stage_id_receives_only_the_lead_updates_that_mo
     )
     .await
     .expect("create a filtered endpoint");
-    assert_eq!(
-        hook.filters,
-        [only_when(EventType::LeadUpdated, &["stage_id"])]
-    );
+    assert_eq!(hook.filters, [shown(EventType::LeadUpdated, &["stage_id"])]);
     let sales = sales(c).await;
     let deal = create_lead(c, lead("Acme renewal", sales.id)).await;
     let update = |patch: LeadPatch| async move {
@@ -192,7 +197,7 @@ async fn a_filter_must_name_an_updated_type_the_endpoint_takes_once() {
     .expect("a valid filter");
     assert_eq!(
         hook.filters,
-        [only_when(EventType::LeadUpdated, &["stage_id"])],
+        [shown(EventType::LeadUpdated, &["stage_id"])],
         "repeats are dropped"
     );
     let narrowed = c
