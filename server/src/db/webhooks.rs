@@ -596,11 +596,16 @@ pub async fn record_attempt(
         Next::Failed => ("failed", None, None),
     };
     // One statement, one round trip: the attempt is written whether or not the claim is
-    // still ours (it happened), the delivery moves on only under its own claim.
+    // still ours (it happened), the delivery moves on only under its own claim. Unless the
+    // delivery is gone: its endpoint was deleted while it was in flight, taking its
+    // deliveries and their attempts with it, and an attempt of nothing has nowhere to go
+    // (inserting it would fail the foreign key and the whole record with it).
     let moved = query(
         "WITH attempt AS (INSERT INTO webhook_attempts (id, tenant_id, delivery_id, trigger, \
            status_code, duration_ms, response_body, error) \
-           VALUES ($8, $9, $1, $10, $6, $11, $12, $7)) \
+           SELECT $8::uuid, $9::uuid, $1::uuid, $10::text, $6::integer, $11::integer, \
+             $12::text, $7::text \
+           WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)) \
          UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, \
          step = coalesce($5, step), attempt_count = attempt_count + 1, claim_id = NULL, \
          manual = false, last_attempt_at = now(), last_status_code = $6, last_error = $7, \

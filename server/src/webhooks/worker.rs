@@ -259,7 +259,14 @@ impl Worker {
         if let Err(err) = delivered {
             // The attempt could not be recorded: the lease runs out and the delivery is
             // sent again (at least once, never lost).
-            tracing::warn!(delivery_id = %claim.delivery_id, error = %err, "could not record a webhook attempt");
+            // The cause too: "internal error" alone tells an operator nothing.
+            let cause = std::error::Error::source(&err).map(ToString::to_string);
+            tracing::warn!(
+                delivery_id = %claim.delivery_id,
+                error = %err,
+                cause = cause.as_deref().unwrap_or_default(),
+                "could not record a webhook attempt"
+            );
         }
     }
 

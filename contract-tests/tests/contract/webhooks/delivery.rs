@@ -498,3 +498,57 @@ async fn every_resource_s_changes_arrive_signed_with_the_data_the_event_log_hold
         assert_eq!(delivered.event, logged);
     }
 }
+
+#[tokio::test]
+async fn an_endpoint_deleted_while_its_delivery_is_in_flight_leaves_the_worker_nothing_it_cannot_record(
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let c = &app.client;
+    // A receiver that holds its answer until the endpoint is gone.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let hook = endpoint(c, &url, vec![EventType::ContactCreated]).await;
+    create(c, person("Held", "held@example.com")).await;
+    let (mut socket, _) = tokio::time::timeout(WITHIN, listener.accept())
+        .await
+        .expect("the delivery arrives")
+        .unwrap();
+    let mut request = vec![0u8; 64 * 1024];
+    let _ = socket.read(&mut request).await.unwrap();
+    let delivery = deliveries(c, hook.id, None).await;
+    let [delivery] = delivery.as_slice() else {
+        panic!("one delivery: {delivery:?}");
+    };
+    c.webhook_endpoints_delete()
+        .id(hook.id.to_string())
+        .send()
+        .await
+        .expect("deleted while its delivery is in flight");
+    socket
+        .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    drop(socket);
+    // The worker is done with it once nothing is in flight.
+    let in_flight = || async {
+        let text = reqwest::get(format!("{}/metrics", app.base_url))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .any(|l| l == "momentum_webhook_deliveries_in_flight 0")
+            .then_some(())
+    };
+    crate::eventually(WITHIN, "the delivery to finish", in_flight).await;
+    let logs = momentum_contract_tests::captured_logs();
+    let id = delivery.id.to_string();
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.contains("could not record a webhook attempt") && l.contains(&id)),
+        "the worker failed to record the attempt of a deleted endpoint's delivery"
+    );
+}
