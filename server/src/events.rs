@@ -29,9 +29,9 @@ use crate::error::AppError;
 macro_rules! catalogue {
     ($(#[$enum_doc:meta])* { $($(#[doc = $doc:literal])* $variant:ident = $name:literal,)* }) => {
         $(#[$enum_doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, serde::Serialize)]
         pub enum EventType {
-            $($(#[doc = $doc])* #[oai(rename = $name)] $variant,)*
+            $($(#[doc = $doc])* #[oai(rename = $name)] #[serde(rename = $name)] $variant,)*
         }
 
         impl EventType {

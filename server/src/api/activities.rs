@@ -53,12 +53,13 @@ impl From<ActivityKind> for ActivityType {
 }
 
 /// Something that happened, or is to be done, about a contact, a company or a lead.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Activity {
     pub id: Uuid,
     /// `note`, `call`, `email`, `meeting`, `task`, or `stage_change` (written by the
     /// server when a lead changes stage). New types may be added.
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub kind: String,
     /// Written by the server; read-only.
     pub system: bool,
@@ -67,8 +68,10 @@ pub struct Activity {
     #[oai(nullable)]
     pub body: Option<String>,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub due_at: Option<DateTime<Utc>>,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub completed_at: Option<DateTime<Utc>>,
     /// The user responsible.
     #[oai(nullable)]
@@ -81,11 +84,14 @@ pub struct Activity {
     pub lead_id: Option<Uuid>,
     /// Values of the tenant's custom fields for activities (`/v1/custom-fields`), by key.
     pub custom_fields: BTreeMap<String, Value>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
     /// When the activity was deleted (moved to the trash), or its lead was (for a
     /// `stage_change`); `null` while it is live.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 

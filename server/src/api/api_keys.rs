@@ -27,7 +27,7 @@ use crate::auth::Scope;
 use crate::state::AppState;
 
 /// An API key, as listed: never its secret or the secret's hash.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ApiKey {
     pub id: Uuid,
     /// The key's public beginning, `mk_<public id>`, to recognise it by.
@@ -39,19 +39,25 @@ pub struct ApiKey {
     /// The user the key acts as; `null` for a service key.
     #[oai(nullable)]
     pub user_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// Changes when the key is revoked.
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
     /// When the key was last used, to within a minute (written in batches).
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub last_used_at: Option<DateTime<Utc>>,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub expires_at: Option<DateTime<Utc>>,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub revoked_at: Option<DateTime<Utc>>,
     /// After a rotation: until when the replaced secret still works (`null` when no
     /// rotation happened; a time in the past once the overlap is over).
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -132,7 +138,7 @@ pub struct ApiKeyRotate {
 }
 
 /// A new key with its secret: the only time the secret is shown.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ApiKeyWithSecret {
     pub api_key: ApiKey,
     /// `mk_<public id>_<secret>`: send it as `Authorization: Bearer ...`. Store it now: it
@@ -141,7 +147,7 @@ pub struct ApiKeyWithSecret {
 }
 
 /// A new key and its secret in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ApiKeyCreatedEnvelope {
     pub data: ApiKeyWithSecret,
     pub meta: Meta,

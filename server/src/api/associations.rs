@@ -37,7 +37,7 @@ const NAME_MAX: usize = domain::LABEL_NAME_MAX;
 const DESCRIPTION_MAX: usize = domain::LABEL_DESCRIPTION_MAX;
 
 /// A tenant-defined label for associations, e.g. "Parent company" or "Decision maker".
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct AssociationLabel {
     pub id: Uuid,
     /// Unique within the tenant, ignoring case.
@@ -48,10 +48,14 @@ pub struct AssociationLabel {
     /// `to_type`. Both absent: any two records. (Absent rather than `null`: the document
     /// cannot say "an enum or null" in a form every linter and generator accepts.)
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub from_type: Option<RecordType>,
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub to_type: Option<RecordType>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -145,7 +149,7 @@ impl From<AssociationLabelPatch> for LabelPatch {
 
 /// A directed link between two records: `from` -> `to` (for parent and subsidiary
 /// companies, the parent is `from`).
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Association {
     pub id: Uuid,
     pub from_type: RecordType,
@@ -155,6 +159,7 @@ pub struct Association {
     /// The label, if any.
     #[oai(nullable)]
     pub label_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -212,8 +217,9 @@ impl Versioned for AssociationEnvelope {
 }
 
 /// Which end of an association the record whose associations are listed is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// The record is the association's `from` end (e.g. the parent company).
     Outgoing,
@@ -223,7 +229,7 @@ pub enum Direction {
 
 /// An association seen from one of its records: the other record, and which way the
 /// link points.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct RecordAssociation {
     /// The association's id.
     pub id: Uuid,
@@ -233,11 +239,12 @@ pub struct RecordAssociation {
     pub other_id: Uuid,
     #[oai(nullable)]
     pub label_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
 /// A page of a record's associations in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct RecordAssociationList {
     pub data: Vec<RecordAssociation>,
     pub meta: super::responses::ListMeta,

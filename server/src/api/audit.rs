@@ -20,7 +20,7 @@ use crate::auth::Scope;
 use crate::state::AppState;
 
 /// One recorded change. Never holds a secret.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct AuditEvent {
     pub id: Uuid,
     /// What happened, e.g. `api_key.created`, `api_key.revoked`, `user.created`,
@@ -43,6 +43,7 @@ pub struct AuditEvent {
     pub target_id: Uuid,
     /// Details of the change (names, scopes, roles, expiry times).
     pub data: BTreeMap<String, Value>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 

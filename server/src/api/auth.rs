@@ -24,12 +24,13 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// A QR login session as its device sees it.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct QrSession {
     pub id: Uuid,
     /// `pending` (waiting for approval), `approved` (exchange it now), `expired`, or
     /// `consumed` (exchanged). New values may be added.
     pub status: String,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub expires_at: DateTime<Utc>,
     /// The approving user, once approved.
     #[oai(nullable)]
@@ -37,11 +38,12 @@ pub struct QrSession {
 }
 
 /// A new QR login session: what the device shows and keeps.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct QrSessionCreated {
     pub id: Uuid,
     /// `pending`.
     pub status: String,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub expires_at: DateTime<Utc>,
     /// Keep it on the device and send it as `X-Poll-Secret` to poll and to exchange. It is
     /// shown only here.
@@ -56,11 +58,12 @@ pub struct QrSessionCreated {
 }
 
 /// A session token issued by an exchange.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct SessionTokenIssued {
     /// `mst_<public id>_<secret>`: send it as `Authorization: Bearer ...`. Shown only here.
     pub token: String,
     pub token_id: Uuid,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub expires_at: DateTime<Utc>,
     /// The user the token acts as.
     pub user_id: Uuid,
@@ -71,7 +74,7 @@ pub struct SessionTokenIssued {
 }
 
 /// A session token, as listed: never its secret or the secret's hash.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct SessionToken {
     pub id: Uuid,
     /// The token's public beginning, `mst_<public id>`.
@@ -84,13 +87,18 @@ pub struct SessionToken {
     /// The QR login that issued it.
     #[oai(nullable)]
     pub qr_session_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// Changes when the token is revoked.
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub expires_at: DateTime<Utc>,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub revoked_at: Option<DateTime<Utc>>,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -112,21 +120,21 @@ impl From<SessionTokenRow> for SessionToken {
 }
 
 /// A new QR session in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct QrSessionCreatedEnvelope {
     pub data: QrSessionCreated,
     pub meta: Meta,
 }
 
 /// A QR session's state in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct QrSessionEnvelope {
     pub data: QrSession,
     pub meta: Meta,
 }
 
 /// An issued session token in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct SessionTokenIssuedEnvelope {
     pub data: SessionTokenIssued,
     pub meta: Meta,

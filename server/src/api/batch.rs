@@ -94,8 +94,9 @@ impl<T: ToJSON> ToJSON for Items<T> {
 }
 
 /// What became of one item of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum BatchStatus {
     /// No record had the item's key (or it had none): a record was created from it.
     Created,
@@ -109,7 +110,7 @@ pub enum BatchStatus {
 }
 
 /// `meta` of a batch's response: the request id, and how many items ended how.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct BatchMeta {
     /// The id of this request, also in the `X-Request-Id` header.
     pub request_id: String,
@@ -129,22 +130,24 @@ pub struct ContactBatch {
 }
 
 /// What became of one item of a contact batch.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ContactBatchResult {
     /// The item's position in `items`, from 0.
     pub index: u32,
     pub status: BatchStatus,
     /// The contact as `contacts_get` returns it after the batch; absent on `error`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Contact>,
     /// Why the item was refused; present only on `error`. Its `details` name fields by
     /// their path in the request, e.g. `items[3].email`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
 
 /// One result per item, in the order of `items`.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ContactBatchResponse {
     pub data: Vec<ContactBatchResult>,
     pub meta: BatchMeta,
@@ -159,22 +162,24 @@ pub struct CompanyBatch {
 }
 
 /// What became of one item of a company batch.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct CompanyBatchResult {
     /// The item's position in `items`, from 0.
     pub index: u32,
     pub status: BatchStatus,
     /// The company as `companies_get` returns it after the batch; absent on `error`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Company>,
     /// Why the item was refused; present only on `error`. Its `details` name fields by
     /// their path in the request, e.g. `items[3].domain`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
 
 /// One result per item, in the order of `items`.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct CompanyBatchResponse {
     pub data: Vec<CompanyBatchResult>,
     pub meta: BatchMeta,

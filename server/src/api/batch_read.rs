@@ -26,8 +26,9 @@ use crate::state::AppState;
 type Ids = Bounded<Uuid, 0, MAX_KEYS>;
 
 /// Whether a key found its record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum BatchReadStatus {
     /// The record is in `data`.
     Found,
@@ -37,7 +38,7 @@ pub enum BatchReadStatus {
 }
 
 /// `meta` of a batch read: the request id, and how many keys found their record.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct BatchReadMeta {
     /// The id of this request, also in the `X-Request-Id` header.
     pub request_id: String,
@@ -60,23 +61,26 @@ pub struct ContactBatchRead {
 }
 
 /// The answer for one key of a contact batch read.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ContactBatchReadResult {
     pub status: BatchReadStatus,
     /// The id asked for, when the key is an id.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
     /// The email asked for, as sent, when the key is an email.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// The contact as `contacts_get` returns it; present only when `found`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Contact>,
 }
 
 /// One result per key: first one per id, in the order of `ids`, then one per email, in
 /// the order of `emails`.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ContactBatchReadResponse {
     pub data: Vec<ContactBatchReadResult>,
     pub meta: BatchReadMeta,
@@ -98,23 +102,26 @@ pub struct CompanyBatchRead {
 }
 
 /// The answer for one key of a company batch read.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct CompanyBatchReadResult {
     pub status: BatchReadStatus,
     /// The id asked for, when the key is an id.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
     /// The domain asked for, as sent, when the key is a domain.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
     /// The company as `companies_get` returns it; present only when `found`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Company>,
 }
 
 /// One result per key: first one per id, in the order of `ids`, then one per domain, in
 /// the order of `domains`.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct CompanyBatchReadResponse {
     pub data: Vec<CompanyBatchReadResult>,
     pub meta: BatchReadMeta,
@@ -131,18 +138,19 @@ pub struct LeadBatchRead {
 }
 
 /// The answer for one id of a lead batch read.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct LeadBatchReadResult {
     pub status: BatchReadStatus,
     /// The id asked for.
     pub id: Uuid,
     /// The lead as `leads_get` returns it; present only when `found`.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Lead>,
 }
 
 /// One result per id, in the order of `ids`.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct LeadBatchReadResponse {
     pub data: Vec<LeadBatchReadResult>,
     pub meta: BatchReadMeta,

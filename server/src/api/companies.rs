@@ -35,7 +35,7 @@ type Tags = TextList<TAGS_MAX_ITEMS, TAG_MAX>;
 type Employees = Int<0, { domain::EMPLOYEES_MAX }>;
 
 /// An organisation the tenant works with.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Company {
     /// Unique id (UUIDv7, time-ordered).
     pub id: Uuid,
@@ -74,10 +74,13 @@ pub struct Company {
     /// or whose owner was deleted.
     #[oai(nullable)]
     pub owner_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
     /// When the company was deleted (moved to the trash); `null` while it is live.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 

@@ -38,7 +38,7 @@ const PHONE_MAX: usize = crate::domain::fields::PHONE_MAX;
 type Tags = TextList<TAGS_MAX_ITEMS, TAG_MAX>;
 
 /// A person the tenant works with.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Contact {
     /// Unique id (UUIDv7, time-ordered).
     pub id: Uuid,
@@ -69,10 +69,13 @@ pub struct Contact {
     /// or whose owner was deleted.
     #[oai(nullable)]
     pub owner_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
     /// When the contact was deleted (moved to the trash); `null` while it is live.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
@@ -157,14 +160,14 @@ pub struct ContactPatch {
 }
 
 /// One contact in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ContactEnvelope {
     pub data: Contact,
     pub meta: Meta,
 }
 
 /// A page of contacts in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ContactList {
     pub data: Vec<Contact>,
     pub meta: ListMeta,

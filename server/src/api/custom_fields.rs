@@ -33,8 +33,9 @@ use crate::domain::record::RecordType;
 use crate::state::AppState;
 
 /// The type of a custom field's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum CustomFieldType {
     /// A string of up to 2,000 characters (trimmed; newlines allowed).
     Text,
@@ -95,7 +96,7 @@ impl From<FieldType> for CustomFieldType {
 
 /// A custom field: records of `record_type` may carry a value for `key` in their
 /// `custom_fields`, of type `type`.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct CustomField {
     pub id: Uuid,
     pub record_type: RecordType,
@@ -103,6 +104,7 @@ pub struct CustomField {
     pub key: String,
     pub label: String,
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub field_type: CustomFieldType,
     /// The choices of a `select` or `multi_select` field (empty for other types).
     pub options: Vec<String>,
@@ -111,7 +113,9 @@ pub struct CustomField {
     pub required: bool,
     /// No two live records of this type share a value (trashed records do not count).
     pub unique: bool,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -27,15 +27,17 @@ use crate::state::AppState;
 
 /// One change, as recorded in the transaction that made it. A webhook delivers it as
 /// `{"type", "timestamp", "data"}` with the event's `id` in the `webhook-id` header.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Event {
     /// Also the `webhook-id` of its deliveries: receivers can drop repeats by it.
     pub id: Uuid,
     /// One of the catalogue's types (see `EventType`). New types may be added.
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub event_type: String,
     /// When the event was recorded, inside the change's transaction (RFC 3339). Events
     /// of one transaction are in the order they were emitted.
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub timestamp: DateTime<Utc>,
     /// The resource as the API returns it.
     pub data: BTreeMap<String, Value>,
@@ -44,10 +46,12 @@ pub struct Event {
     /// custom field as `custom_fields.<key>`. `updated_at` is never listed. Empty when a
     /// write changed nothing (a `PATCH` that repeats the current values).
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub changed_fields: Option<Vec<String>>,
     /// With `changed_fields`: each of those names with its value before the change
     /// (`null` where it had none); `data` holds the values after it.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<BTreeMap<String, Value>>,
 }
 

@@ -47,7 +47,7 @@ pub enum LeadStatus {
 }
 
 /// A deal in a pipeline.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Lead {
     pub id: Uuid,
     pub title: String,
@@ -89,21 +89,28 @@ pub struct Lead {
     pub prospect_company_domain: Option<String>,
     /// When the lead was converted (`leads_convert`).
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub converted_at: Option<DateTime<Utc>>,
     /// When the lead last entered a stage (its creation, at first).
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub stage_changed_at: DateTime<Utc>,
     /// When the lead entered a `won` stage; `null` while it is not won.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub won_at: Option<DateTime<Utc>>,
     /// When the lead entered a `lost` stage; `null` while it is not lost.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub lost_at: Option<DateTime<Utc>>,
     /// Values of the tenant's custom fields for leads (`/v1/custom-fields`), by key.
     pub custom_fields: BTreeMap<String, Value>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
     /// When the lead was deleted (moved to the trash); `null` while it is live.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
@@ -233,17 +240,18 @@ pub struct LeadPatch {
 }
 
 /// The result of a conversion: the lead and the contact and company it is now linked to.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct LeadConversion {
     pub lead: Lead,
     pub contact: Contact,
     /// Absent when the lead names no company.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub company: Option<Company>,
 }
 
 /// A conversion in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct LeadConversionEnvelope {
     pub data: LeadConversion,
     pub meta: Meta,

@@ -19,14 +19,14 @@ use crate::ratelimit::{ClientIp, Decision, Key};
 use crate::state::AppState;
 
 /// The caller's tenant.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct MeTenant {
     pub id: Uuid,
     pub name: String,
 }
 
 /// The credential that made this request.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct MeCredential {
     /// `api_key` or `session_token` (from a QR-code login), as in the audit log.
     pub kind: String,
@@ -40,12 +40,13 @@ pub struct MeCredential {
     pub scopes: Vec<String>,
     /// When it stops working; `null` for a key that never expires.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Where the caller stands in one rate-limit class, as the `RateLimit` headers of a
 /// request of that class would say, without spending anything.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct RateLimitStanding {
     /// `auth`, `read`, `write`, `admin` or `webhook_test`. New classes may be added.
     pub class: String,
@@ -72,11 +73,12 @@ impl From<Decision> for RateLimitStanding {
 }
 
 /// The caller: tenant, user, credential and rate-limit standing.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Me {
     pub tenant: MeTenant,
     /// The user the credential acts as; absent for a service key.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
     pub credential: MeCredential,
     /// One entry per class. `auth` counts the QR login's unauthenticated calls by
@@ -86,7 +88,7 @@ pub struct Me {
 }
 
 /// The caller in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct MeEnvelope {
     pub data: Me,
     pub meta: Meta,

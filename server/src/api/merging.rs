@@ -53,8 +53,9 @@ pub struct CompanyMerged {
 }
 
 /// Why two contacts look like duplicates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum DuplicateReason {
     /// The same email, ignoring case and a `+tag` (`ada+crm@x.com` and `Ada@x.com`).
     Email,
@@ -65,7 +66,7 @@ pub enum DuplicateReason {
 }
 
 /// A pair of contacts that are likely the same person.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct DuplicateSuggestion {
     /// The older-id contact of the pair (pass either as the survivor of a merge).
     pub contact_id: Uuid,
@@ -80,7 +81,7 @@ pub struct DuplicateSuggestion {
 }
 
 /// `meta` of the duplicate suggestions.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct DuplicateMeta {
     /// The id of this request, also in the `X-Request-Id` header.
     pub request_id: String,
@@ -89,7 +90,7 @@ pub struct DuplicateMeta {
 }
 
 /// Duplicate suggestions in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct DuplicateList {
     pub data: Vec<DuplicateSuggestion>,
     pub meta: DuplicateMeta,

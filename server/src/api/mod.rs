@@ -20,6 +20,7 @@ pub mod events;
 mod examples;
 mod header_components;
 pub mod idempotency;
+pub mod json;
 pub mod leads;
 pub mod me;
 pub mod merging;

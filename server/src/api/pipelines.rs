@@ -50,7 +50,7 @@ impl From<StageKind> for domain::StageKind {
 }
 
 /// A step of a pipeline.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Stage {
     pub id: Uuid,
     pub pipeline_id: Uuid,
@@ -62,7 +62,9 @@ pub struct Stage {
     /// `open`, `won` or `lost`; the status of the leads in this stage. New kinds may be
     /// added, so accept values not in this list.
     pub kind: String,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -82,7 +84,7 @@ impl From<StageRow> for Stage {
 }
 
 /// A sales process: an ordered list of stages.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Pipeline {
     pub id: Uuid,
     pub name: String,
@@ -90,11 +92,14 @@ pub struct Pipeline {
     /// `stage_id` lands (in its first open stage). Exactly one pipeline of a tenant is
     /// the default: its first, until another is made the default.
     #[oai(rename = "default")]
+    #[serde(rename = "default")]
     pub is_default: bool,
     /// In position order.
     pub stages: Vec<Stage>,
     /// Changes with the pipeline and with any change to its stages.
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -25,8 +25,9 @@ use crate::auth::Scope;
 use crate::state::AppState;
 
 /// What a sandbox starts with besides the copied configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SandboxSeed {
     /// Nothing: the configuration only.
     None,
@@ -37,7 +38,7 @@ pub enum SandboxSeed {
 
 /// A sandbox: a tenant of its own, made from this tenant's configuration, purged with
 /// all its data at `expires_at`.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Sandbox {
     /// The sandbox's tenant id.
     pub id: Uuid,
@@ -47,7 +48,9 @@ pub struct Sandbox {
     pub owner_user_id: Uuid,
     /// When the worker deletes the sandbox and everything in it; its keys stop working
     /// then.
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub expires_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -82,7 +85,7 @@ pub struct SandboxCreate {
 }
 
 /// A new sandbox with its owner's key: the only time the key is shown.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct SandboxWithSecret {
     pub sandbox: Sandbox,
     /// The owner's email: your user's, or `owner@sandbox.invalid` for a service key.
@@ -94,7 +97,7 @@ pub struct SandboxWithSecret {
 }
 
 /// A new sandbox and its owner's key in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct SandboxCreatedEnvelope {
     pub data: SandboxWithSecret,
     pub meta: Meta,

@@ -24,10 +24,11 @@ use crate::state::AppState;
 
 /// One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the
 /// record as its own `GET` returns it, named by `type`.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct SearchHit {
     /// The record's type.
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub kind: RecordType,
     /// The record's id.
     pub id: Uuid,
@@ -45,17 +46,21 @@ pub struct SearchHit {
     #[oai(nullable)]
     pub subtitle: Option<String>,
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub contact: Option<Contact>,
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub company: Option<Company>,
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lead: Option<Lead>,
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub activity: Option<Activity>,
 }
 
 /// A page of search hits, best first, in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct SearchResults {
     pub data: Vec<SearchHit>,
     pub meta: ListMeta,

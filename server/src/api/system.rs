@@ -10,17 +10,18 @@ use crate::app::system;
 use crate::state::AppState;
 
 /// The state of a probe.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Health {
     /// `ok` when the probe passed.
     pub status: String,
     /// The database connection, on `/readyz` only.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseHealth>,
 }
 
 /// The server's connection to its database, as `/readyz` found it.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct DatabaseHealth {
     /// Whether the connection is encrypted (TLS), as PostgreSQL reports it for the
     /// connection the probe ran on. `false` on a local Unix socket, which never leaves
@@ -29,7 +30,7 @@ pub struct DatabaseHealth {
 }
 
 /// A probe's result in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct HealthEnvelope {
     pub data: Health,
     pub meta: Meta,

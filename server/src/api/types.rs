@@ -387,6 +387,12 @@ impl ToJSON for Amount {
     }
 }
 
+impl serde::Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// The plain value of an optional bounded text.
 pub fn text<const N: usize>(value: Option<Text<N>>) -> Option<String> {
     value.map(|t| t.0)
@@ -440,6 +446,12 @@ impl ParseFromJSON for Date {
 impl ToJSON for Date {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(self.0.format("%Y-%m-%d").to_string()))
+    }
+}
+
+impl serde::Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.format("%Y-%m-%d"))
     }
 }
 

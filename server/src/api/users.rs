@@ -26,7 +26,7 @@ use crate::auth::{Role, Scope};
 use crate::state::AppState;
 
 /// A member of the tenant.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -36,8 +36,11 @@ pub struct User {
     /// Whether the user can act: a deactivated user's keys and tokens stop working.
     pub active: bool,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub deactivated_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
 }
 

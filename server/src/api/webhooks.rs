@@ -37,7 +37,7 @@ use crate::state::AppState;
 
 /// Where events are sent. The signing secret is shown only when it is made (create,
 /// rotate-secret).
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct WebhookEndpoint {
     pub id: Uuid,
     /// Receives a `POST` per event.
@@ -59,22 +59,29 @@ pub struct WebhookEndpoint {
     #[oai(nullable)]
     pub disabled_reason: Option<String>,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub disabled_at: Option<DateTime<Utc>>,
     /// Until then the secret before the last rotation also signs every request.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     /// The last time it answered 2xx (to within a second).
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub last_success_at: Option<DateTime<Utc>>,
     /// The first failure since its last success, if it is failing.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub failing_since: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// Changes with every change to the endpoint, including its delivery health
     /// (`last_success_at`, `failing_since`).
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
     /// Its version (`api::etag::endpoint_version`), for the `ETag`; not on the wire.
     #[oai(skip)]
+    #[serde(skip)]
     pub version: DateTime<Utc>,
 }
 
@@ -117,7 +124,7 @@ pub fn endpoint_data(row: EndpointRow) -> serde_json::Value {
 /// nothing else. Only types whose events carry `changed_fields` (every `*.updated`, and
 /// `lead.stage_changed`) can be filtered; names are matched exactly as events list them
 /// (a custom field as `custom_fields.<key>`).
-#[derive(Debug, Clone, PartialEq, Object)]
+#[derive(Debug, Clone, PartialEq, Object, serde::Serialize)]
 pub struct WebhookEndpointFilter {
     /// A `*.updated` type or `lead.stage_changed`.
     pub event_type: EventType,
@@ -158,9 +165,10 @@ impl From<NewWebhookEndpointFilter> for ChangedFieldFilter {
 }
 
 /// An endpoint with its signing secret, shown this once.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct WebhookEndpointWithSecret {
     #[oai(flatten)]
+    #[serde(flatten)]
     pub endpoint: WebhookEndpoint,
     /// `whsec_` + base64 of 32 random bytes: the key of the `webhook-signature` HMAC
     /// (Standard Webhooks). Store it now; it is never shown again.
@@ -220,7 +228,7 @@ impl DeliveryStatus {
 }
 
 /// One event bound for one endpoint.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct WebhookDelivery {
     pub id: Uuid,
     /// The event; also the `webhook-id` header of every attempt.
@@ -234,8 +242,10 @@ pub struct WebhookDelivery {
     pub attempt_count: i32,
     /// When a pending delivery is tried next.
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub last_attempt_at: Option<DateTime<Utc>>,
     /// The HTTP status of the last attempt, if the endpoint answered.
     #[oai(nullable)]
@@ -244,8 +254,11 @@ pub struct WebhookDelivery {
     #[oai(nullable)]
     pub last_error: Option<String>,
     #[oai(nullable)]
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -270,7 +283,7 @@ impl From<DeliveryRow> for WebhookDelivery {
 }
 
 /// One HTTP request of a delivery.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct WebhookAttempt {
     pub id: Uuid,
     pub delivery_id: Uuid,
@@ -287,6 +300,7 @@ pub struct WebhookAttempt {
     /// Why there was no (complete) answer: refused address, timeout, connection error.
     #[oai(nullable)]
     pub error: Option<String>,
+    #[serde(serialize_with = "crate::api::json::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -316,7 +330,7 @@ pub struct WebhookRecover {
 }
 
 /// How many deliveries `recover` queued.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct WebhookRecovery {
     pub queued: u64,
 }
@@ -351,14 +365,14 @@ envelopes!(
 );
 
 /// An endpoint and its secret in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct WebhookEndpointWithSecretEnvelope {
     pub data: WebhookEndpointWithSecret,
     pub meta: Meta,
 }
 
 /// The result of `recover` in the envelope.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct WebhookRecoveryEnvelope {
     pub data: WebhookRecovery,
     pub meta: Meta,

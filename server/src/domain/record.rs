@@ -8,8 +8,11 @@
 
 /// The kinds of CRM record that carry custom fields and associations, go to the trash
 /// when deleted, and are found by the search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, poem_openapi::Enum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, poem_openapi::Enum, serde::Serialize,
+)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum RecordType {
     Contact,
     Company,
