@@ -76,7 +76,7 @@ pub struct ListMeta {
 }
 
 /// One problem with one field of the request.
-#[derive(Debug, Clone, Object, serde::Serialize)]
+#[derive(Debug, Clone, Object, Serialize)]
 pub struct ErrorDetail {
     /// The field, as a path into the request: `email`, `tags[2]`, `custom_fields.plan`, or
     /// a query parameter's name.
@@ -89,7 +89,7 @@ pub struct ErrorDetail {
 }
 
 /// The error itself.
-#[derive(Debug, Clone, Object, serde::Serialize)]
+#[derive(Debug, Clone, Object, Serialize)]
 pub struct ErrorBody {
     /// A stable error code. Known values: `bad_request`, `validation_failed`,
     /// `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
