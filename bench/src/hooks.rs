@@ -168,19 +168,28 @@ pub async fn measure(
     }
 
     // Throughput: a backlog committed at once, in the tenant's own transaction, with
-    // contacts as their payload.
+    // contacts as their payload. A tenant seeded with fewer contacts than the backlog
+    // (`--contacts 5000`) goes round its contacts again, so the backlog is always the
+    // size asked for; before, it fell short and the wait below ran out.
     let mut tx = runtime.begin().await?;
     sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
         .bind(tenant_id.to_string())
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    let emitted = sqlx::query(
         "SELECT emit_event('contact.created', to_jsonb(c) - 'tenant_id') \
-         FROM (SELECT * FROM contacts ORDER BY created_at LIMIT $1) AS c",
+         FROM (SELECT contacts.* FROM contacts, generate_series(1, \
+                 ceil($1::numeric / greatest((SELECT count(*) FROM contacts), 1))::int) AS round \
+               ORDER BY round, contacts.created_at LIMIT $1) AS c",
     )
     .bind(backlog as i64)
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    anyhow::ensure!(
+        emitted == backlog,
+        "the webhook backlog needs contacts to carry: {emitted} of {backlog} events were emitted"
+    );
     tx.commit().await?;
     let committed = Instant::now();
     let queued = wait_for(&state, total + backlog, Duration::from_secs(120)).await?;
