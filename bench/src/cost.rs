@@ -17,6 +17,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use anyhow::Context;
+
 use momentum_server::db::embedded::{Cluster, SUPERUSER};
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -173,6 +175,55 @@ impl Snapshot {
 
 /// Loads `pg_stat_statements` into the benchmark's cluster (a setting of this cluster
 /// only, written with `ALTER SYSTEM`, then a restart): the tests' clusters never load it.
+/// Sets the cluster's `shared_buffers` to `size` (restarting it, as the setting needs)
+/// unless it already has that size.
+pub async fn size_shared_buffers(cluster: &Cluster, size: &str) -> anyhow::Result<()> {
+    let mut conn =
+        PgConnection::connect_with(&cluster.connect_options(SUPERUSER, "postgres")).await?;
+    // Compared in PostgreSQL's own unit, so `4GB` and `4096MB` count as the same size.
+    let (current, wanted): (i64, i64) = sqlx::query_as(
+        "SELECT pg_size_bytes(current_setting('shared_buffers')), pg_size_bytes($1)",
+    )
+    .bind(size)
+    .fetch_one(&mut conn)
+    .await
+    .with_context(|| format!("--shared-buffers {size:?} is not a PostgreSQL size"))?;
+    if current == wanted {
+        return Ok(());
+    }
+    // ALTER SYSTEM takes no parameters; the size was just parsed by PostgreSQL.
+    sqlx::query(&format!(
+        "ALTER SYSTEM SET shared_buffers = '{}kB'",
+        wanted / 1024
+    ))
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+    tokio::task::block_in_place(|| {
+        cluster.stop()?;
+        cluster.start().map(|_| ())
+    })
+    .context("the cluster did not restart with the new shared_buffers")
+}
+
+/// A quarter of the machine's memory as a PostgreSQL size (`128MB` if it cannot be read).
+pub fn quarter_of_memory() -> String {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or_else(|| "128MB".to_owned(), |kb| format!("{}MB", kb / 4 / 1024))
+}
+
 pub async fn load_statements(cluster: &Cluster) -> anyhow::Result<()> {
     let mut conn =
         PgConnection::connect_with(&cluster.connect_options(SUPERUSER, "postgres")).await?;

@@ -127,6 +127,12 @@ struct Args {
     /// Seed and start the server, print how to reach them, and wait (for profiling).
     #[arg(long)]
     hold: bool,
+    /// The disposable cluster's `shared_buffers` (a PostgreSQL size, e.g. `4GB`). Default:
+    /// a quarter of the machine's memory, as production sizing goes; PostgreSQL's own
+    /// default (128 MB) would measure the page cache rather than the queries once the
+    /// seed outgrows it (`--noise-tenants 20` seeds 4.3 GB).
+    #[arg(long)]
+    shared_buffers: Option<String>,
 }
 
 #[tokio::main]
@@ -159,6 +165,11 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("starting a disposable PostgreSQL…");
     let disposable = tokio::task::spawn_blocking(Disposable::shared).await?;
     let cluster = &disposable.cluster;
+    let shared_buffers = args
+        .shared_buffers
+        .clone()
+        .unwrap_or_else(cost::quarter_of_memory);
+    cost::size_shared_buffers(cluster, &shared_buffers).await?;
     let statements = cost::load_statements(cluster).await;
     if let Err(err) = &statements {
         eprintln!("  no round-trip counts: pg_stat_statements cannot be loaded ({err:#})");
@@ -435,6 +446,7 @@ async fn main() -> anyhow::Result<()> {
             noise_tenants: args.noise_tenants,
             seconds: seed_seconds,
             database_mb,
+            shared_buffers: shared_buffers.clone(),
         },
         results,
         rate_store,

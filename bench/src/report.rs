@@ -179,6 +179,8 @@ pub struct Seeding {
     pub noise_tenants: u32,
     pub seconds: f64,
     pub database_mb: f64,
+    /// The cluster's `shared_buffers` (`--shared-buffers`).
+    pub shared_buffers: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -284,14 +286,15 @@ impl Report {
         let _ = writeln!(
             t,
             "{} tenant(s) of {} contacts, {} companies, {} leads ({} noise); seeded in {:.0} s, \
-             database {:.0} MB\n",
+             database {:.0} MB, shared_buffers {}\n",
             1 + s.noise_tenants,
             s.sizes.contacts,
             s.sizes.companies,
             s.sizes.leads,
             s.noise_tenants,
             s.seconds,
-            s.database_mb
+            s.database_mb,
+            s.shared_buffers
         );
         t.push_str(
             "| case | API req/s | API p50 ms | API p99 ms | errors | pgbench tx/s | pgbench p50 ms | pgbench p99 ms | API / ceiling | server CPU µs/req | PostgreSQL CPU µs/req | round trips/req |\n\
