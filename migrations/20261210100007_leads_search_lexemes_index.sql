@@ -1,0 +1,7 @@
+-- no-transaction
+-- The search's index of the tenant-tagged full-text lexemes of leads (20261210100001 says
+-- why; 20261210100010 switches the search to it). CONCURRENTLY, so writes go on while it
+-- builds; that cannot run in a transaction, so this migration has no other statement. An
+-- interrupted build leaves an invalid index: 20261210100010 then stops and names it.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS leads_search_lexemes_idx ON leads
+    USING gin (search_lexemes(tenant_id, search_text));
