@@ -342,7 +342,7 @@ where
 /// instead: a filter matching one row in 8 or more fills the page within the walk. Each
 /// row walked costs about 2 µs, which a sparser filter pays for nothing: 20 rows per row
 /// of the page doubled the cost of a filter matching 2% (docs/performance.md).
-const WALK_ROWS_PER_ROW: i64 = 8;
+pub const WALK_ROWS_PER_ROW: i64 = 8;
 
 /// Appends one `AND EXISTS (... <tail>)` per filter on the values index; `id` is the
 /// listed table's id column.
