@@ -199,28 +199,31 @@ pub async fn size_shared_buffers(cluster: &Cluster, size: &str) -> anyhow::Resul
     .execute(&mut conn)
     .await?;
     conn.close().await?;
+    restart(cluster).context("the cluster did not restart with the new shared_buffers")
+}
+
+/// Restarts the cluster, for a setting ALTER SYSTEM has just changed that only a start
+/// reads.
+fn restart(cluster: &Cluster) -> anyhow::Result<()> {
     tokio::task::block_in_place(|| {
         cluster.stop()?;
         cluster.start().map(|_| ())
     })
-    .context("the cluster did not restart with the new shared_buffers")
+}
+
+/// The kilobytes a `/proc` text (`meminfo`, a process's `status`) gives for `field`
+/// (`"MemTotal:"`, `"VmRSS:"`).
+pub fn proc_kb(text: &str, field: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// A quarter of the machine's memory as a PostgreSQL size (`128MB` if it cannot be read).
 pub fn quarter_of_memory() -> String {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-        })
+        .and_then(|m| proc_kb(&m, "MemTotal:"))
         .map_or_else(|| "128MB".to_owned(), |kb| format!("{}MB", kb / 4 / 1024))
 }
 
@@ -237,10 +240,7 @@ pub async fn load_statements(cluster: &Cluster) -> anyhow::Result<()> {
         .execute(&mut conn)
         .await?;
     conn.close().await?;
-    tokio::task::block_in_place(|| {
-        cluster.stop()?;
-        cluster.start().map(|_| ())
-    })
+    restart(cluster)
 }
 
 /// The view in the bench database (the library alone keeps the counts, the extension

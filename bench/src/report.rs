@@ -201,11 +201,7 @@ impl Machine {
             .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
             .unwrap_or_else(|| "unknown".into());
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory_kb: f64 = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0.0);
+        let memory_kb = crate::cost::proc_kb(&meminfo, "MemTotal:").unwrap_or(0) as f64;
         let command = |program: &str, arg: &str| {
             std::process::Command::new(program)
                 .arg(arg)

@@ -104,16 +104,7 @@ impl Server {
     fn status_mb(&self, field: &str) -> f64 {
         let kb = self.child.id().and_then(|pid| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(field))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
+            crate::cost::proc_kb(&status, field)
         });
         kb.unwrap_or(0) as f64 / 1024.0
     }
