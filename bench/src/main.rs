@@ -27,6 +27,7 @@ mod report;
 mod sbs;
 mod seed;
 mod server;
+mod slow;
 mod stats;
 mod store;
 
@@ -210,6 +211,8 @@ async fn main() -> anyhow::Result<()> {
     // the seed ends, and the checkpoint that writes them (gigabytes among noise tenants)
     // would fall inside some case's measurement. Written now, before any is measured.
     sqlx::query("CHECKPOINT").execute(&probe.pool).await?;
+    let slow_log = slow::SlowLog::enable(&probe.pool, cluster.log_file()).await?;
+    let measured_from = slow_log.mark();
 
     let socket = cluster.socket_dir();
     let database_url = format!(
@@ -308,7 +311,9 @@ async fn main() -> anyhow::Result<()> {
         } else {
             eprintln!("{}: API…", case.name);
         }
+        let mark = slow_log.mark();
         let samples = sbs::measure(&builds, &case.spec, args.concurrency, warmup, measure).await?;
+        let slow = slow_log.since(mark);
         eprintln!("{}: pgbench…", case.name);
         let vars: Vec<(&str, String)> = case.vars.iter().map(|(k, v)| (*k, v.clone())).collect();
         let ceiling = tokio::task::block_in_place(|| {
@@ -330,6 +335,7 @@ async fn main() -> anyhow::Result<()> {
         });
         let (api, cost) = samples.next().context("no candidate sample")?;
         let mut result = CaseResult::new(case.name, case.label, api, ceiling, cost);
+        result.slow = slow;
         if let Some((api, cost)) = samples.next() {
             result = result.with_baseline(api, cost);
         }
@@ -459,6 +465,7 @@ async fn main() -> anyhow::Result<()> {
         peak_rss,
     );
     report.memory = memory;
+    report.slow = slow_log.since(measured_from);
     report.many_connections = many;
     println!("{}", report.table());
     std::fs::create_dir_all(&args.out)

@@ -11,6 +11,7 @@ use crate::cost::Cost;
 use crate::hooks::WebhookResult;
 use crate::many::{ManyResult, IDLE_TIMEOUT_SETTING};
 use crate::seed::Sizes;
+use crate::slow::{self, Slow};
 use crate::store::StoreResult;
 
 #[derive(Debug, Serialize)]
@@ -44,6 +45,9 @@ pub struct CaseResult {
     pub ratio: f64,
     /// What one API request cost over the measured window (`cost.rs`).
     pub cost: Cost,
+    /// Statements the cluster logged as slower than a second during the API window
+    /// (both builds' with `--baseline-bin`; `slow.rs`).
+    pub slow: Slow,
     /// The same case against `--baseline-bin`, measured in the same slices' plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
@@ -124,6 +128,7 @@ impl CaseResult {
             api,
             ceiling,
             cost,
+            slow: Slow::default(),
             baseline: None,
         }
     }
@@ -139,10 +144,11 @@ impl CaseResult {
 
     pub fn summary(&self) -> String {
         format!(
-            "{}; pgbench {:.0}/s (p99 {:.2} ms)",
+            "{}; pgbench {:.0}/s (p99 {:.2} ms); {}",
             build_summary(&self.api, self.ratio, &self.cost),
             self.ceiling.per_second,
             self.ceiling.p99_ms,
+            slow_summary(&self.slow),
         )
     }
 }
@@ -161,6 +167,18 @@ pub fn build_summary(api: &Measured, ratio: f64, cost: &Cost) -> String {
         cost.server_cpu_us,
         cost.postgres_cpu_us,
         round_trips(cost)
+    )
+}
+
+/// `n statements over 1s (slowest x ms)`.
+fn slow_summary(slow: &Slow) -> String {
+    let slowest = slow
+        .slowest_ms
+        .map_or(String::new(), |ms| format!(" (slowest {ms:.0} ms)"));
+    format!(
+        "{} statements over {}{slowest}",
+        slow.statements,
+        slow::THRESHOLD
     )
 }
 
@@ -238,6 +256,10 @@ pub struct Report {
     pub memory: Vec<BuildMemory>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub many_connections: Option<ManyResult>,
+    /// Statements logged as slower than a second from the end of seeding to the end of
+    /// the run: every API window, pgbench, many connections, the rate-limit store and
+    /// the webhooks.
+    pub slow: Slow,
 }
 
 impl Report {
@@ -264,6 +286,7 @@ impl Report {
             server_rss_peak_mb,
             memory: Vec::new(),
             many_connections: None,
+            slow: Slow::default(),
         }
     }
 
@@ -293,13 +316,13 @@ impl Report {
             s.shared_buffers
         );
         t.push_str(
-            "| case | API req/s | API p50 ms | API p99 ms | errors | pgbench tx/s | pgbench p50 ms | pgbench p99 ms | API / ceiling | server CPU µs/req | PostgreSQL CPU µs/req | round trips/req |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| case | API req/s | API p50 ms | API p99 ms | errors | pgbench tx/s | pgbench p50 ms | pgbench p99 ms | API / ceiling | server CPU µs/req | PostgreSQL CPU µs/req | round trips/req | statements > 1 s |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for c in &self.cases {
             let _ = writeln!(
                 t,
-                "| {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | **{:.2}** | {:.0} | {:.0} | {} |",
+                "| {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | **{:.2}** | {:.0} | {:.0} | {} | {} |",
                 c.label,
                 c.api.per_second,
                 c.api.p50_ms,
@@ -311,9 +334,16 @@ impl Report {
                 c.ratio,
                 c.cost.server_cpu_us,
                 c.cost.postgres_cpu_us,
-                round_trips(&c.cost)
+                round_trips(&c.cost),
+                c.slow.statements
             );
         }
+        let _ = writeln!(
+            t,
+            "\nFrom the end of seeding to the end of the run (pgbench and every other \
+             measurement included): {}.",
+            slow_summary(&self.slow)
+        );
         if self.cases.iter().any(|c| c.baseline.is_some()) {
             t.push_str(&self.side_by_side());
         }

@@ -109,8 +109,8 @@ impl Cluster {
         self.root.join("run")
     }
 
-    /// In its own folder: the cluster's user must be able to write it.
-    fn log_file(&self) -> PathBuf {
+    /// The server's log. In its own folder: the cluster's user must be able to write it.
+    pub fn log_file(&self) -> PathBuf {
         self.root.join("log").join("postgres.log")
     }
 
