@@ -558,3 +558,35 @@ async fn every_foreign_key_between_tenant_tables_includes_the_tenant() {
         wrong.join("\n")
     );
 }
+
+/// Reads scan a GIN index's whole pending list, so one left at PostgreSQL's 4 MB makes
+/// every search after a burst of writes slower (20261211100001 has the figures). Read
+/// from the catalog, so a GIN index added later is held to the same bound.
+#[tokio::test]
+async fn every_gin_index_bounds_its_pending_list() {
+    let db = database().await;
+    let unbounded: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c \
+         JOIN pg_am a ON a.oid = c.relam AND a.amname = 'gin' \
+         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' \
+         WHERE c.relkind = 'i' \
+         AND NOT coalesce(c.reloptions @> ARRAY['gin_pending_list_limit=1024'], false) \
+         ORDER BY 1",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert!(
+        unbounded.is_empty(),
+        "GIN indexes without gin_pending_list_limit = 1024: {unbounded:?}"
+    );
+    // The query above must see the indexes at all: 20261211100001 bounds thirteen.
+    let gin: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class c JOIN pg_am a ON a.oid = c.relam AND a.amname = 'gin' \
+         WHERE c.relkind = 'i' AND c.relnamespace = 'public'::regnamespace",
+    )
+    .fetch_one(&db.owner)
+    .await
+    .unwrap();
+    assert!(gin >= 13, "only {gin} GIN indexes in the catalog");
+}
