@@ -590,3 +590,29 @@ async fn every_gin_index_bounds_its_pending_list() {
     .unwrap();
     assert!(gin >= 13, "only {gin} GIN indexes in the catalog");
 }
+
+/// The search's generic plan outgrows `jit_above_cost` as the tables grow, and a JIT
+/// compile at every call cost 48 ms per search (20261211100002). A later
+/// `CREATE OR REPLACE FUNCTION search_records` drops settings it does not repeat.
+#[tokio::test]
+async fn the_search_function_runs_without_jit_or_parallel_workers() {
+    let db = database().await;
+    let settings: Vec<Vec<String>> = sqlx::query_scalar(
+        "SELECT coalesce(proconfig, '{}') FROM pg_proc WHERE proname = 'search_records'",
+    )
+    .fetch_all(&db.owner)
+    .await
+    .unwrap();
+    assert_eq!(settings.len(), 1, "one search_records: {settings:?}");
+    for wanted in [
+        "jit=off",
+        "max_parallel_workers_per_gather=0",
+        "plan_cache_mode=force_generic_plan",
+    ] {
+        assert!(
+            settings[0].iter().any(|s| s == wanted),
+            "search_records lacks {wanted}: {:?}",
+            settings[0]
+        );
+    }
+}
