@@ -45,8 +45,9 @@ pub struct CaseResult {
     pub ratio: f64,
     /// What one API request cost over the measured window (`cost.rs`).
     pub cost: Cost,
-    /// Statements the cluster logged as slower than a second during the API window
-    /// (both builds' with `--baseline-bin`; `slow.rs`).
+    /// Statements the cluster logged as slower than a second during the API window (its
+    /// warm-up included;
+    /// both builds' with `--baseline-bin`; `slow.rs`).
     pub slow: Slow,
     /// The same case against `--baseline-bin`, measured in the same slices' plan.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,11 +171,14 @@ pub fn build_summary(api: &Measured, ratio: f64, cost: &Cost) -> String {
     )
 }
 
-/// `n statements over 1s (slowest x ms)`.
+/// `n statements over 1s (slowest x ms: its text)`.
 fn slow_summary(slow: &Slow) -> String {
-    let slowest = slow
-        .slowest_ms
-        .map_or(String::new(), |ms| format!(" (slowest {ms:.0} ms)"));
+    let slowest = slow.slowest_ms.map_or(String::new(), |ms| {
+        format!(
+            " (slowest {ms:.0} ms: {})",
+            slow.slowest.as_deref().unwrap_or("")
+        )
+    });
     format!(
         "{} statements over {}{slowest}",
         slow.statements,

@@ -13,12 +13,18 @@ use sqlx::PgPool;
 pub const THRESHOLD: &str = "1s";
 
 /// What one window logged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Slow {
     pub statements: u64,
     /// The longest of them; `None` when there was none.
     pub slowest_ms: Option<f64>,
+    /// Its first line as logged (`execute <name>: SELECT …`, `statement: …`), cut to
+    /// [`SHOWN_CHARS`] characters.
+    pub slowest: Option<String>,
 }
+
+/// How much of the slowest statement the report shows.
+pub const SHOWN_CHARS: usize = 120;
 
 /// The cluster's log, read from a mark.
 pub struct SlowLog {
@@ -60,14 +66,20 @@ impl SlowLog {
 /// Counts `log_min_duration_statement`'s lines (`LOG:  duration: 1234.567 ms  execute …`;
 /// a statement's text may run on over further lines, which do not start a new one).
 fn parse(log: &str) -> Slow {
-    log.lines()
+    let mut slow = Slow::default();
+    for (ms, statement) in log
+        .lines()
         .filter_map(|line| line.split_once("LOG:  duration: "))
         .filter_map(|(_, rest)| rest.split_once(" ms"))
-        .filter_map(|(ms, _)| ms.parse::<f64>().ok())
-        .fold(Slow::default(), |slow, ms| Slow {
-            statements: slow.statements + 1,
-            slowest_ms: Some(slow.slowest_ms.map_or(ms, |s| s.max(ms))),
-        })
+        .filter_map(|(ms, statement)| Some((ms.parse::<f64>().ok()?, statement.trim())))
+    {
+        slow.statements += 1;
+        if slow.slowest_ms.is_none_or(|longest| ms > longest) {
+            slow.slowest_ms = Some(ms);
+            slow.slowest = Some(statement.chars().take(SHOWN_CHARS).collect());
+        }
+    }
+    slow
 }
 
 #[cfg(test)]
@@ -87,7 +99,8 @@ mod tests {
             parse(log),
             Slow {
                 statements: 2,
-                slowest_ms: Some(3010.0)
+                slowest_ms: Some(3010.0),
+                slowest: Some("statement: CHECKPOINT".into()),
             }
         );
     }
