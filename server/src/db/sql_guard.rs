@@ -48,6 +48,11 @@ const ALLOWED: &[(&str, &str)] = &[
          query protocol sends without parameters",
     ),
     (
+        "begin",
+        "`BEGIN` or `BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`, a `&'static str` per \
+         `Isolation` variant, in TenantTx's one-message BEGIN",
+    ),
+    (
         "timeout_ms",
         "a `u128` of milliseconds (digits only) in TenantTx's one-message BEGIN",
     ),

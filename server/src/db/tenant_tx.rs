@@ -28,6 +28,35 @@ impl TenantTx {
     /// traces on, the transaction also carries the span's W3C context as
     /// `app.traceparent`, which `emit_event` stores with each event it records.
     pub async fn begin(pool: &PgPool, tenant_id: Uuid) -> AppResult<Self> {
+        Self::begin_as(
+            pool,
+            tenant_id,
+            Isolation::ReadCommitted,
+            crate::deadline::remaining(),
+        )
+        .await
+    }
+
+    /// Begins a read-only transaction that sees the tenant's data as of one instant
+    /// (`REPEATABLE READ`: the snapshot is taken by the statement that pins the tenant,
+    /// so it exists when this returns), for reads that span many statements and must
+    /// agree with each other, such as an export's pages. `timeout` bounds each
+    /// statement, since no request deadline applies. It holds back vacuum while open:
+    /// keep it to the work that needs the one instant.
+    pub async fn begin_snapshot(
+        pool: &PgPool,
+        tenant_id: Uuid,
+        timeout: Duration,
+    ) -> AppResult<Self> {
+        Self::begin_as(pool, tenant_id, Isolation::Snapshot, Some(timeout)).await
+    }
+
+    async fn begin_as(
+        pool: &PgPool,
+        tenant_id: Uuid,
+        isolation: Isolation,
+        timeout: Option<Duration>,
+    ) -> AppResult<Self> {
         let span = tracing::debug_span!(
             "db.transaction",
             otel.kind = "client",
@@ -41,11 +70,7 @@ impl TenantTx {
         } else {
             None
         };
-        let statement = begin_statement(
-            tenant_id,
-            crate::deadline::remaining(),
-            traceparent.as_deref(),
-        );
+        let statement = begin_statement(tenant_id, isolation, timeout, traceparent.as_deref());
         // `Pool::begin_with`, with the wait for the connection measured apart from the
         // BEGIN round trip (`Transaction::begin` is what `begin_with` calls).
         let begun = match super::acquire(pool).await {
@@ -188,11 +213,18 @@ impl Drop for TxSpan {
 /// With `traceparent` (traces on), the same `SELECT` sets `app.traceparent` too, so it
 /// costs no round trip; a value that is not a well-formed `traceparent` (hex digits and
 /// dashes, nothing that could close the quote) is left out.
+///
+/// The isolation is one of two fixed texts, never a value.
 fn begin_statement(
     tenant_id: Uuid,
+    isolation: Isolation,
     timeout: Option<Duration>,
     traceparent: Option<&str>,
 ) -> String {
+    let begin = match isolation {
+        Isolation::ReadCommitted => "BEGIN",
+        Isolation::Snapshot => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    };
     let trace = match traceparent {
         Some(tp) if crate::telemetry::is_traceparent(tp) => {
             format!(", set_config('app.traceparent', '{tp}', true)")
@@ -203,12 +235,21 @@ fn begin_statement(
         Some(timeout) => {
             let timeout_ms = timeout.as_millis().max(1);
             format!(
-                "BEGIN; SET LOCAL statement_timeout = {timeout_ms}; \
+                "{begin}; SET LOCAL statement_timeout = {timeout_ms}; \
                  SELECT set_config('app.tenant_id', '{tenant_id}', true){trace}"
             )
         }
-        None => format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true){trace}"),
+        None => format!("{begin}; SELECT set_config('app.tenant_id', '{tenant_id}', true){trace}"),
     }
+}
+
+/// How a [`TenantTx`] sees concurrent commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isolation {
+    /// PostgreSQL's default: each statement sees what was committed before it began.
+    ReadCommitted,
+    /// Read-only, every statement seeing the same instant.
+    Snapshot,
 }
 
 #[cfg(test)]
@@ -219,31 +260,57 @@ mod tests {
     fn the_tenant_and_the_timeout_are_the_only_values_in_the_begin_statement() {
         let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         assert_eq!(
-            begin_statement(id, None, None),
+            begin_statement(id, Isolation::ReadCommitted, None, None),
             "BEGIN; SELECT set_config('app.tenant_id', \
              '01234567-89ab-cdef-0123-456789abcdef', true)"
         );
         assert_eq!(
-            begin_statement(id, Some(Duration::from_micros(2_500_900)), None),
+            begin_statement(
+                id,
+                Isolation::ReadCommitted,
+                Some(Duration::from_micros(2_500_900)),
+                None
+            ),
             "BEGIN; SET LOCAL statement_timeout = 2500; SELECT set_config('app.tenant_id', \
              '01234567-89ab-cdef-0123-456789abcdef', true)"
         );
         // Past the deadline: the shortest timeout, never 0 (which would be none).
-        assert!(begin_statement(id, Some(Duration::ZERO), None).contains("statement_timeout = 1;"));
+        assert!(
+            begin_statement(id, Isolation::ReadCommitted, Some(Duration::ZERO), None)
+                .contains("statement_timeout = 1;")
+        );
     }
 
     #[test]
     fn the_trace_context_joins_the_begin_statement_only_when_well_formed() {
         let id = Uuid::from_u128(1);
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert!(begin_statement(id, None, Some(tp)).ends_with(
-            "true), set_config('app.traceparent', \
+        assert!(
+            begin_statement(id, Isolation::ReadCommitted, None, Some(tp)).ends_with(
+                "true), set_config('app.traceparent', \
              '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', true)"
-        ));
+            )
+        );
         let quote = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'); DROP";
         assert_eq!(
-            begin_statement(id, None, Some(quote)),
-            begin_statement(id, None, None)
+            begin_statement(id, Isolation::ReadCommitted, None, Some(quote)),
+            begin_statement(id, Isolation::ReadCommitted, None, None)
+        );
+    }
+
+    #[test]
+    fn a_snapshot_begins_read_only_at_repeatable_read_with_its_own_timeout() {
+        let id = Uuid::from_u128(1);
+        assert_eq!(
+            begin_statement(
+                id,
+                Isolation::Snapshot,
+                Some(Duration::from_secs(3600)),
+                None
+            ),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+             SET LOCAL statement_timeout = 3600000; SELECT set_config('app.tenant_id', \
+             '00000000-0000-0000-0000-000000000001', true)"
         );
     }
 }

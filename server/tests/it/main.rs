@@ -12,6 +12,7 @@ mod deadlines;
 mod definer;
 mod deploy;
 mod domains;
+mod exports;
 mod faults;
 mod identity;
 mod observability;
