@@ -31,6 +31,7 @@ pub mod custom_fields;
 pub mod embedded;
 mod errors;
 pub mod events;
+pub mod exports;
 pub mod idempotency;
 pub mod leads;
 pub mod listen;
@@ -407,8 +408,8 @@ pub async fn check_runtime_role(pool: &PgPool) -> anyhow::Result<()> {
 }
 
 /// The SECURITY DEFINER functions that act across tenants for background work (the
-/// webhook worker's claim, the purges, the sealing of plaintext webhook secrets): only
-/// members of `momentum_worker` may run them (migration `20261202100003_worker_role.sql`).
+/// webhook worker's and the exports' claims, the purges, the sealing of plaintext webhook
+/// secrets): only members of `momentum_worker` may run them (migration `20261202100003_worker_role.sql`).
 pub const WORKER_FUNCTIONS: &[&str] = &[
     "webhook_claim_deliveries_traced(integer, interval, integer)",
     "webhook_claim_deliveries_changes(integer, interval, integer)",
@@ -417,6 +418,8 @@ pub const WORKER_FUNCTIONS: &[&str] = &[
     "webhook_plaintext_secrets(integer)",
     "idempotency_purge(integer)",
     "webhook_due_stats()",
+    "export_claim(integer, interval, integer)",
+    "export_expired_files(integer)",
 ];
 
 /// The worker functions the role behind `pool` cannot run.

@@ -31,6 +31,8 @@ pub enum Job {
     IdempotencyPurge,
     /// [`crate::db::sandboxes`]: expired sandboxes, with all their data.
     SandboxPurge,
+    /// [`crate::db::exports`]: expired export files.
+    ExportPurge,
 }
 
 impl Job {
@@ -40,6 +42,7 @@ impl Job {
             Self::TrashPurge => "trash_purge",
             Self::IdempotencyPurge => "idempotency_purge",
             Self::SandboxPurge => "sandbox_purge",
+            Self::ExportPurge => "export_purge",
         }
     }
 }

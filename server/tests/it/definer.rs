@@ -226,6 +226,18 @@ async fn seed_b(owner: &PgPool) -> TenantB {
              VALUES ($1, $2, 'Bravo sandbox', 'none', $3, now() + interval '1 day')",
             vec![sandbox, b.user_id],
         ),
+        // B's exports: one waiting to be claimed, one whose file has expired.
+        (
+            "INSERT INTO exports (tenant_id, id, record_type, format, filters) \
+             VALUES ($1, gen_random_uuid(), 'contact', 'ndjson', '{}')",
+            vec![],
+        ),
+        (
+            "INSERT INTO exports (tenant_id, id, record_type, format, filters, status, \
+             file_key, size_bytes, expires_at) VALUES ($1, gen_random_uuid(), 'lead', 'csv', \
+             '{}', 'completed', 'exports/bravo.csv', 10, now() - interval '1 hour')",
+            vec![],
+        ),
     ] {
         exec(owner, sql, t, &ids).await;
     }
@@ -263,6 +275,8 @@ const WORKER_ONLY: &[&str] = &[
     "webhook_due_stats()",
     "sandbox_purge_expired(integer)",
     "webhook_claim_deliveries_changes(integer,interval,integer)",
+    "export_claim(integer,interval,integer)",
+    "export_expired_files(integer)",
 ];
 
 fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
@@ -449,7 +463,7 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
                   every server must check its own key against; nothing of any tenant",
         },
     ];
-    let worker_calls: [(&str, String); 10] = [
+    let worker_calls: [(&str, String); 12] = [
         (
             WORKER_ONLY[0],
             format!("SELECT * FROM webhook_claim_deliveries({huge}, {century}, {huge})"),
@@ -477,6 +491,14 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
         (
             WORKER_ONLY[9],
             format!("SELECT * FROM webhook_claim_deliveries_changes({huge}, {century}, {huge})"),
+        ),
+        (
+            WORKER_ONLY[10],
+            format!("SELECT * FROM export_claim({huge}, {century}, {huge})"),
+        ),
+        (
+            WORKER_ONLY[11],
+            format!("SELECT * FROM export_expired_files({huge})"),
         ),
     ];
     for (function, call) in worker_calls {
