@@ -156,6 +156,16 @@ impl AppError {
         }
     }
 
+    /// A query parameter that failed its rules: a malformed request (400) naming it. One
+    /// constructor, so every layer that reads parameters (the handlers, search, the list
+    /// queries an export replays) words the error alike.
+    pub fn bad_parameter(err: FieldError) -> Self {
+        Self::BadRequest {
+            message: format!("invalid parameter `{}`", err.field),
+            details: vec![err],
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest { .. } => ErrorCode::BadRequest,

@@ -22,13 +22,13 @@ use super::responses::{
 };
 use super::security::ApiKey;
 use super::types::{merge_patch, patch, text, Int, PathId, Text, TextList};
-use super::{filter_text, ApiTags};
-use crate::app::companies::{self as app, CompanyFilter, CompanyRow, CompanySort};
+use super::ApiTags;
+use crate::app::companies::{self as app, CompanyQuery, CompanyRow};
 use crate::app::page::{Listed, PageRequest};
 use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
 use crate::domain::company as domain;
-use crate::domain::fields::{self, PHONE_MAX, TAGS_MAX_ITEMS, TAG_MAX, URL_MAX};
+use crate::domain::fields::{PHONE_MAX, TAGS_MAX_ITEMS, TAG_MAX, URL_MAX};
 use crate::state::AppState;
 
 type Tags = TextList<TAGS_MAX_ITEMS, TAG_MAX>;
@@ -413,32 +413,21 @@ impl CompaniesApi {
         /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<CompanyList>, FilteredList> {
+        let query = CompanyQuery {
+            q: q.0,
+            domain: domain.0,
+            industry: industry.0,
+            owner_id: owner_id.0,
+            updated_after: updated_after.0,
+            include_deleted: include_deleted.0 == Some(true),
+            custom_field: custom_field.0.unwrap_or_default(),
+        };
         let page = PageRequest {
             limit: limit.0,
             cursor: cursor.0,
             sort: sort.0,
-        }
-        .page(CompanySort::CreatedAt)?;
-        // Normalised like the field, so any spelling of a stored domain finds it. A filter,
-        // not a field: a value that is no domain is held by no company and matches none
-        // (the document takes any text up to 2048 characters).
-        let domain = filter_text("domain", domain.0)?.map(|d| {
-            fields::optional_domain("domain", Some(d.clone()))
-                .ok()
-                .flatten()
-                .unwrap_or(d)
-        });
-        let filter = CompanyFilter {
-            q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
-            domain,
-            industry: filter_text("industry", industry.0)?,
-            owner_id: owner_id.0,
-            updated_after: updated_after.0,
-            include_deleted: include_deleted.0 == Some(true),
-            custom_fields: Vec::new(),
         };
-        let custom_field = custom_field.0.unwrap_or_default();
-        let list = app::list(&state, &auth.0, filter, &custom_field, &page).await?;
+        let list = app::list(&state, &auth.0, &query, &page).await?;
         Ok(Success(list_envelope(list, &request_id)))
     }
 

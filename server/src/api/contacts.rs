@@ -20,8 +20,8 @@ use super::responses::{
 };
 use super::security::ApiKey;
 use super::types::{patch, text, Email, PathId, Text, TextList};
-use super::{filter_text, ApiTags};
-use crate::app::contacts::{self, ContactFilter, ContactRow};
+use super::ApiTags;
+use crate::app::contacts::{self, ContactQuery, ContactRow};
 use crate::app::page::{Listed, PageRequest};
 use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
@@ -420,22 +420,21 @@ impl ContactsApi {
         /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<ContactList>, FilteredList> {
-        let filter = ContactFilter {
-            q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
-            email: filter_text("email", email.0)?,
+        let query = ContactQuery {
+            q: q.0,
+            email: email.0,
             company_id: company_id.0,
             owner_id: owner_id.0,
             updated_after: updated_after.0,
             include_deleted: include_deleted.0 == Some(true),
-            custom_fields: Vec::new(),
+            custom_field: custom_field.0.unwrap_or_default(),
         };
         let page = PageRequest {
             limit: limit.0,
             cursor: cursor.0,
             sort: sort.0,
         };
-        let custom_field = custom_field.0.unwrap_or_default();
-        let list = contacts::list(&state, &auth.0, filter, &custom_field, &page).await?;
+        let list = contacts::list(&state, &auth.0, &query, &page).await?;
         let list = list_envelope(list, &request_id);
         Ok(Success(list))
     }

@@ -345,10 +345,7 @@ fn client_request_id(req: &Request) -> Option<String> {
 }
 
 fn bad_parameter(name: &str, code: &'static str, reason: &str) -> AppError {
-    AppError::BadRequest {
-        message: format!("invalid parameter `{name}`"),
-        details: vec![FieldError::new(name, code, reason)],
-    }
+    AppError::bad_parameter(FieldError::new(name, code, reason))
 }
 
 const NOT_UTF8: &str = "is not UTF-8 once percent-decoded";

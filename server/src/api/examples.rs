@@ -510,7 +510,7 @@ fn errors(
                 add(
                     format!("bad_request_{name}"),
                     &format!("{name} is not a UUID"),
-                    super::bad_parameter(FieldError::new(name, "invalid", reason)),
+                    AppError::bad_parameter(FieldError::new(name, "invalid", reason)),
                 );
             }
             if let Some(body) = context.body {

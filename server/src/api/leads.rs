@@ -23,8 +23,8 @@ use super::responses::{
 };
 use super::security::ApiKey;
 use super::types::{merge_patch, patch, text, Amount, Date, Email, PathId, Text};
-use super::{bad_parameter, filter_text, ApiTags};
-use crate::app::leads::{self, LeadFilter, LeadRow, LeadSort};
+use super::ApiTags;
+use crate::app::leads::{self, LeadQuery, LeadRow};
 use crate::app::page::PageRequest;
 use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
@@ -32,7 +32,6 @@ use crate::domain::contact;
 use crate::domain::fields::{self, DOMAIN_MAX, PHONE_MAX};
 use crate::domain::lead::{self as domain, Prospect};
 use crate::domain::pipeline::StageKind;
-use crate::domain::FieldError;
 use crate::state::AppState;
 
 const PERSON_NAME_MAX: usize = contact::NAME_MAX;
@@ -44,6 +43,16 @@ pub enum LeadStatus {
     Open,
     Won,
     Lost,
+}
+
+impl From<LeadStatus> for StageKind {
+    fn from(status: LeadStatus) -> Self {
+        match status {
+            LeadStatus::Open => Self::Open,
+            LeadStatus::Won => Self::Won,
+            LeadStatus::Lost => Self::Lost,
+        }
+    }
 }
 
 /// A deal in a pipeline.
@@ -552,57 +561,29 @@ impl LeadsApi {
         /// cannot hold is a `422` naming `custom_field`.
         custom_field: Query<Option<Vec<String>>>,
     ) -> ApiResult<Success<LeadList>, FilteredList> {
+        let query = LeadQuery {
+            q: q.0,
+            pipeline_id: pipeline_id.0,
+            stage_id: stage_id.0,
+            status: status.0.map(StageKind::from),
+            owner_id: owner_id.0,
+            contact_id: contact_id.0,
+            company_id: company_id.0,
+            currency: currency.0,
+            value_min: value_min.0,
+            value_max: value_max.0,
+            expected_close_from: expected_close_from.0.map(|d| d.0),
+            expected_close_to: expected_close_to.0.map(|d| d.0),
+            updated_after: updated_after.0,
+            include_deleted: include_deleted.0 == Some(true),
+            custom_field: custom_field.0.unwrap_or_default(),
+        };
         let page = PageRequest {
             limit: limit.0,
             cursor: cursor.0,
             sort: sort.0,
         };
-        // A bad cursor is reported before a bad filter, as when this handler read it
-        // first; `leads::list` reads it again.
-        page.page(LeadSort::CreatedAt)?;
-        // A bound, not a field: the documented pattern is all it must match (poem checks
-        // it). A bound above the largest amount or finer than a currency's decimals still
-        // compares, so the field's range and precision rules do not apply here.
-        let amount = |name: &str, value: Option<String>| {
-            value
-                .map(|v| {
-                    v.parse::<rust_decimal::Decimal>().map_err(|_| {
-                        bad_parameter(FieldError::new(
-                            name,
-                            "invalid_amount",
-                            "must be a non-negative decimal number, e.g. 1250.50",
-                        ))
-                    })
-                })
-                .transpose()
-        };
-        // A filter, not a field: a value that is no ISO 4217 code is held by no lead, so
-        // it matches none (the document lets any three characters through).
-        let currency = filter_text("currency", currency.0)?
-            .map(|c| fields::currency("currency", &c).map_or(c, |c| c.code().to_owned()));
-        let filter = LeadFilter {
-            q: filter_text("q", q.0)?.filter(|s| !s.trim().is_empty()),
-            pipeline_id: pipeline_id.0,
-            stage_id: stage_id.0,
-            status: status.0.map(|s| match s {
-                LeadStatus::Open => StageKind::Open,
-                LeadStatus::Won => StageKind::Won,
-                LeadStatus::Lost => StageKind::Lost,
-            }),
-            owner_id: owner_id.0,
-            contact_id: contact_id.0,
-            company_id: company_id.0,
-            currency,
-            value_min: amount("value_min", value_min.0)?,
-            value_max: amount("value_max", value_max.0)?,
-            expected_close_from: expected_close_from.0.map(|d| d.0),
-            expected_close_to: expected_close_to.0.map(|d| d.0),
-            updated_after: updated_after.0,
-            include_deleted: include_deleted.0 == Some(true),
-            custom_fields: Vec::new(),
-        };
-        let custom_field = custom_field.0.unwrap_or_default();
-        let list = leads::list(&state, &auth.0, filter, &custom_field, &page).await?;
+        let list = leads::list(&state, &auth.0, &query, &page).await?;
         Ok(Success(LeadList {
             meta: pagination::list_meta(&list, &request_id),
             data: list.map(Lead::from).items,

@@ -194,21 +194,9 @@ pub fn service() -> Service {
         .server(ServerObject::new("/").description("This server"))
 }
 
-/// A query parameter that failed its rules: a malformed request (400) naming it.
-pub fn bad_parameter(err: crate::domain::FieldError) -> crate::error::AppError {
-    crate::error::AppError::BadRequest {
-        message: format!("invalid parameter `{}`", err.field),
-        details: vec![err],
-    }
-}
-
-/// A free-text query parameter: control characters make the request malformed.
-pub fn filter_text(
-    name: &str,
-    value: Option<String>,
-) -> Result<Option<String>, crate::error::AppError> {
-    crate::domain::fields::filter_text(name, value).map_err(bad_parameter)
-}
+/// The handlers that read a free-text filter outside a list query (users, audit) apply
+/// the rule the list queries do.
+pub use crate::app::filter_text;
 
 /// The document exactly as committed in `openapi/openapi.json` (with a final newline),
 /// and as served at `/openapi.json`: poem-openapi's output, with each operation's

@@ -16,10 +16,11 @@ use super::leads::Lead;
 use super::pagination;
 use super::responses::{ApiResult, List, ListMeta, Success};
 use super::security::ApiKey;
-use super::{bad_parameter, ApiTags};
+use super::ApiTags;
 use crate::app::search::{self, Hit, Record};
 use crate::domain::record::RecordType;
 use crate::domain::search::Needle;
+use crate::error::AppError;
 use crate::state::AppState;
 
 /// One match. Exactly one of `contact`, `company`, `lead` and `activity` is present: the
@@ -133,7 +134,7 @@ impl SearchApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Success<SearchResults>, List> {
-        let needle = Needle::parse(&q.0).map_err(bad_parameter)?;
+        let needle = Needle::parse(&q.0).map_err(AppError::bad_parameter)?;
         let found = search::search(
             &state,
             &auth.0,

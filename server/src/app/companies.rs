@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::contacts::{self, ContactFilter, ContactRow};
 use super::custom_fields;
-use super::page::{listed, Listed, Page, PageRequest};
+use super::page::{listed, Listed, PageRequest};
 use super::version::by_updated_at;
 use super::version::IfMatch;
 use super::View;
@@ -19,12 +19,55 @@ pub use crate::db::companies::{CompanyFilter, CompanyRow, CompanySort};
 use crate::db::TenantTx;
 use crate::domain::company::Company;
 pub use crate::domain::company::{CompanyInput, CompanyPatch};
+use crate::domain::fields;
 use crate::domain::record::RecordType;
 use crate::error::AppError;
 use crate::events::{self, EventType};
 use crate::state::AppState;
 
 by_updated_at!(CompanyRow);
+
+/// The filters of a company list as the client gave them (paging aside): what
+/// `companies_list` takes as query parameters and what an export keeps to run later, so
+/// both read them through [`CompanyQuery::filter`] with the same rules.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompanyQuery {
+    pub q: Option<String>,
+    pub domain: Option<String>,
+    pub industry: Option<String>,
+    pub owner_id: Option<Uuid>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub include_deleted: bool,
+    /// `key:op:value` each; checked against the tenant's definitions by [`list`].
+    pub custom_field: Vec<String>,
+}
+
+impl CompanyQuery {
+    /// The filter these parameters ask for, or a 400 naming the first malformed one. A
+    /// blank `q` filters nothing. `custom_fields` stays empty: checking them needs the
+    /// tenant's definitions, which [`list`] reads in its transaction.
+    pub fn filter(&self) -> Result<CompanyFilter, AppError> {
+        // Normalised like the field, so any spelling of a stored domain finds it. A filter,
+        // not a field: a value that is no domain is held by no company and matches none
+        // (the document takes any text up to 2048 characters).
+        let domain = super::filter_text("domain", self.domain.clone())?.map(|d| {
+            fields::optional_domain("domain", Some(d.clone()))
+                .ok()
+                .flatten()
+                .unwrap_or(d)
+        });
+        Ok(CompanyFilter {
+            q: super::filter_text("q", self.q.clone())?.filter(|s| !s.trim().is_empty()),
+            domain,
+            industry: super::filter_text("industry", self.industry.clone())?,
+            owner_id: self.owner_id,
+            updated_after: self.updated_after,
+            include_deleted: self.include_deleted,
+            custom_fields: Vec::new(),
+        })
+    }
+}
 
 /// Creates a company from `input`, checked against the company rules and the tenant's
 /// custom field definitions. Without an `owner_id` it belongs to the user the actor acts
@@ -128,21 +171,22 @@ pub async fn restore<V: View<CompanyRow>>(
     commit_with(tx, EventType::CompanyRestored, row).await
 }
 
-/// The `page` of the companies matching `filter` and the `custom_field` filters
-/// (`key:op:value`). The page comes parsed: a bad cursor is refused before the filters.
+/// One page of the companies matching `query`. A bad cursor is reported before a bad
+/// filter.
 pub async fn list(
     state: &AppState,
     actor: &Principal,
-    mut filter: CompanyFilter,
-    custom_field: &[String],
-    page: &Page<CompanySort>,
+    query: &CompanyQuery,
+    page: &PageRequest,
 ) -> Result<Listed<CompanyRow>, AppError> {
+    let page = page.page(CompanySort::CreatedAt)?;
+    let mut filter = query.filter()?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     filter.custom_fields =
-        custom_fields::filters(&mut tx, RecordType::Company, custom_field).await?;
-    let (rows, has_more) = repo::list(&mut tx, &filter, page).await?;
+        custom_fields::filters(&mut tx, RecordType::Company, &query.custom_field).await?;
+    let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
     tx.end_read();
-    Ok(listed(page, rows, has_more))
+    Ok(listed(&page, rows, has_more))
 }
 
 /// One page of the contacts of the company `id` (a `404` when the tenant has no such
@@ -176,4 +220,63 @@ async fn commit_with<V: View<CompanyRow>>(
     events::emit(&mut tx, event, &company).await?;
     tx.commit().await?;
     Ok(company)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_domain_filter_is_normalised_like_the_field_and_kept_when_it_is_no_domain() {
+        let domain = |value: &str| {
+            let query = CompanyQuery {
+                domain: Some(value.into()),
+                ..Default::default()
+            };
+            query.filter().unwrap().domain
+        };
+        assert_eq!(
+            domain("https://WWW.Example.com/about").as_deref(),
+            fields::optional_domain("domain", Some("https://WWW.Example.com/about".into()))
+                .unwrap()
+                .as_deref()
+        );
+        assert_eq!(domain("not a domain").as_deref(), Some("not a domain"));
+    }
+
+    #[test]
+    fn a_blank_q_filters_nothing_and_a_control_character_names_its_parameter() {
+        let blank = CompanyQuery {
+            q: Some("   ".into()),
+            ..Default::default()
+        };
+        assert_eq!(blank.filter().unwrap().q, None);
+        let industry = CompanyQuery {
+            industry: Some("soft\u{7f}ware".into()),
+            ..Default::default()
+        };
+        match industry.filter() {
+            Err(AppError::BadRequest { details, .. }) => {
+                assert_eq!(details[0].field, "industry");
+                assert_eq!(details[0].code, "invalid_characters");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_query_round_trips_through_json_and_refuses_unknown_keys() {
+        let query = CompanyQuery {
+            q: Some("acme".into()),
+            domain: Some("acme.example".into()),
+            industry: Some("Software".into()),
+            owner_id: Some(Uuid::now_v7()),
+            updated_after: Some(Utc::now()),
+            include_deleted: true,
+            custom_field: vec!["tier:eq:gold".into()],
+        };
+        let json = serde_json::to_string(&query).unwrap();
+        assert_eq!(serde_json::from_str::<CompanyQuery>(&json).unwrap(), query);
+        assert!(serde_json::from_str::<CompanyQuery>(r#"{"cursor": "x"}"#).is_err());
+    }
 }

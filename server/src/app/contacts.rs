@@ -3,6 +3,7 @@
 //! custom fields are held to the tenant's definitions, and every change records its
 //! event in the transaction that makes it. The resource to copy when adding one.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::custom_fields;
@@ -23,6 +24,39 @@ use crate::events::{self, EventType};
 use crate::state::AppState;
 
 by_updated_at!(ContactRow);
+
+/// The filters of a contact list as the client gave them (paging aside): what
+/// `contacts_list` takes as query parameters and what an export keeps to run later, so
+/// both read them through [`ContactQuery::filter`] with the same rules.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContactQuery {
+    pub q: Option<String>,
+    pub email: Option<String>,
+    pub company_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub include_deleted: bool,
+    /// `key:op:value` each; checked against the tenant's definitions by [`list`].
+    pub custom_field: Vec<String>,
+}
+
+impl ContactQuery {
+    /// The filter these parameters ask for, or a 400 naming the first malformed one. A
+    /// blank `q` filters nothing. `custom_fields` stays empty: checking them needs the
+    /// tenant's definitions, which [`list`] reads in its transaction.
+    pub fn filter(&self) -> Result<ContactFilter, AppError> {
+        Ok(ContactFilter {
+            q: super::filter_text("q", self.q.clone())?.filter(|s| !s.trim().is_empty()),
+            email: super::filter_text("email", self.email.clone())?,
+            company_id: self.company_id,
+            owner_id: self.owner_id,
+            updated_after: self.updated_after,
+            include_deleted: self.include_deleted,
+            custom_fields: Vec::new(),
+        })
+    }
+}
 
 /// Creates a contact from `input`, checked against the contact rules and the tenant's
 /// custom field definitions. Without an `owner_id` it belongs to the user the actor acts
@@ -134,17 +168,18 @@ pub async fn restore<V: View<ContactRow>>(
     Ok(contact)
 }
 
-/// One page of the contacts matching `filter` and the `custom_field` filters (`key:op:value`).
+/// One page of the contacts matching `query`. A bad filter is reported before a bad
+/// cursor.
 pub async fn list(
     state: &AppState,
     actor: &Principal,
-    mut filter: ContactFilter,
-    custom_field: &[String],
+    query: &ContactQuery,
     page: &PageRequest,
 ) -> Result<Listed<ContactRow>, AppError> {
+    let mut filter = query.filter()?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
     filter.custom_fields =
-        custom_fields::filters(&mut tx, RecordType::Contact, custom_field).await?;
+        custom_fields::filters(&mut tx, RecordType::Contact, &query.custom_field).await?;
     let list = list_in(&mut tx, &filter, page).await?;
     tx.end_read();
     Ok(list)
@@ -197,5 +232,55 @@ async fn commit_or_name_holder<V: View<ContactRow>>(
             Err(repo::email_taken(holder.ok().flatten()))
         }
         Err(other) => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad_parameter(err: AppError) -> (String, &'static str) {
+        match err {
+            AppError::BadRequest { details, .. } => (details[0].field.clone(), details[0].code),
+            other => panic!("expected a bad parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_blank_q_filters_nothing_and_a_control_character_names_its_parameter() {
+        let blank = ContactQuery {
+            q: Some("  ".into()),
+            ..Default::default()
+        };
+        assert_eq!(blank.filter().unwrap().q, None);
+        let q = ContactQuery {
+            q: Some(" ada ".into()),
+            ..Default::default()
+        };
+        assert_eq!(q.filter().unwrap().q.as_deref(), Some(" ada "));
+        let email = ContactQuery {
+            email: Some("ada\0@example.com".into()),
+            ..Default::default()
+        };
+        let err = email.filter().unwrap_err();
+        assert_eq!(bad_parameter(err), ("email".into(), "invalid_characters"));
+    }
+
+    #[test]
+    fn a_query_round_trips_through_json_and_refuses_unknown_keys() {
+        let query = ContactQuery {
+            q: Some("ada".into()),
+            email: Some("ada@example.com".into()),
+            company_id: Some(Uuid::now_v7()),
+            owner_id: Some(Uuid::now_v7()),
+            updated_after: Some(Utc::now()),
+            include_deleted: true,
+            custom_field: vec!["tier:eq:gold".into(), "score:gt:3".into()],
+        };
+        let json = serde_json::to_value(&query).unwrap();
+        assert_eq!(serde_json::from_value::<ContactQuery>(json).unwrap(), query);
+        let empty: ContactQuery = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, ContactQuery::default());
+        assert!(serde_json::from_str::<ContactQuery>(r#"{"limit": 5}"#).is_err());
     }
 }

@@ -5,6 +5,8 @@
 //! and `lead.won` or `lead.lost` when the status became that. A lead converts once, into
 //! the contact and the company it then links to.
 
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -24,12 +26,84 @@ use crate::domain::lead::Lead;
 pub use crate::domain::lead::{LeadInput, LeadPatch};
 use crate::domain::pipeline::StageKind;
 use crate::domain::record::RecordType;
-use crate::domain::{company, contact, FieldError};
+use crate::domain::{company, contact, fields, FieldError};
 use crate::error::AppError;
 use crate::events::{self, Data, EventType};
 use crate::state::AppState;
 
 by_updated_at!(LeadRow);
+
+/// The filters of a lead list as the client gave them (paging aside): what `leads_list`
+/// takes as query parameters and what an export keeps to run later, so both read them
+/// through [`LeadQuery::filter`] with the same rules.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeadQuery {
+    pub q: Option<String>,
+    pub pipeline_id: Option<Uuid>,
+    pub stage_id: Option<Uuid>,
+    /// The lead's status, which is its stage's kind.
+    pub status: Option<StageKind>,
+    pub owner_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub currency: Option<String>,
+    /// Decimal strings, as sent: the bounds are read by [`LeadQuery::filter`].
+    pub value_min: Option<String>,
+    pub value_max: Option<String>,
+    pub expected_close_from: Option<NaiveDate>,
+    pub expected_close_to: Option<NaiveDate>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub include_deleted: bool,
+    /// `key:op:value` each; checked against the tenant's definitions by [`list`].
+    pub custom_field: Vec<String>,
+}
+
+impl LeadQuery {
+    /// The filter these parameters ask for, or a 400 naming the first malformed one. A
+    /// blank `q` filters nothing. `custom_fields` stays empty: checking them needs the
+    /// tenant's definitions, which [`list`] reads in its transaction.
+    pub fn filter(&self) -> Result<LeadFilter, AppError> {
+        // A bound, not a field: the documented pattern is all it must match (poem checks
+        // it). A bound above the largest amount or finer than a currency's decimals still
+        // compares, so the field's range and precision rules do not apply here.
+        let amount = |name: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| {
+                    v.parse::<Decimal>().map_err(|_| {
+                        AppError::bad_parameter(FieldError::new(
+                            name,
+                            "invalid_amount",
+                            "must be a non-negative decimal number, e.g. 1250.50",
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        // A filter, not a field: a value that is no ISO 4217 code is held by no lead, so
+        // it matches none (the document lets any three characters through).
+        let currency = super::filter_text("currency", self.currency.clone())?
+            .map(|c| fields::currency("currency", &c).map_or(c, |c| c.code().to_owned()));
+        Ok(LeadFilter {
+            q: super::filter_text("q", self.q.clone())?.filter(|s| !s.trim().is_empty()),
+            pipeline_id: self.pipeline_id,
+            stage_id: self.stage_id,
+            status: self.status,
+            owner_id: self.owner_id,
+            contact_id: self.contact_id,
+            company_id: self.company_id,
+            currency,
+            value_min: amount("value_min", &self.value_min)?,
+            value_max: amount("value_max", &self.value_max)?,
+            expected_close_from: self.expected_close_from,
+            expected_close_to: self.expected_close_to,
+            updated_after: self.updated_after,
+            include_deleted: self.include_deleted,
+            custom_fields: Vec::new(),
+        })
+    }
+}
 
 /// Creates a lead from `input` with the custom field `values`, in the stage it names.
 /// Without an `owner_id` it belongs to the user the actor acts for.
@@ -137,17 +211,18 @@ pub async fn restore<V: View<LeadRow>>(
     Ok(lead)
 }
 
-/// One page of the leads matching `filter` and the `custom_field` filters (`key:op:value`).
+/// One page of the leads matching `query`. A bad cursor is reported before a bad filter.
 pub async fn list(
     state: &AppState,
     actor: &Principal,
-    mut filter: LeadFilter,
-    custom_field: &[String],
+    query: &LeadQuery,
     page: &PageRequest,
 ) -> Result<Listed<LeadRow>, AppError> {
     let page = page.page(LeadSort::CreatedAt)?;
+    let mut filter = query.filter()?;
     let mut tx = TenantTx::begin(&state.pool, actor.tenant_id).await?;
-    filter.custom_fields = custom_fields::filters(&mut tx, RecordType::Lead, custom_field).await?;
+    filter.custom_fields =
+        custom_fields::filters(&mut tx, RecordType::Lead, &query.custom_field).await?;
     let (rows, has_more) = repo::list(&mut tx, &filter, &page).await?;
     tx.end_read();
     Ok(listed(&page, rows, has_more))
@@ -442,5 +517,100 @@ async fn convert_contact<C: View<ContactRow>>(
             Ok(linked)
         }
         _ => Ok(contact),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad_parameter(query: &LeadQuery) -> (String, &'static str) {
+        match query.filter() {
+            Err(AppError::BadRequest { details, .. }) => {
+                (details[0].field.clone(), details[0].code)
+            }
+            other => panic!("expected a bad parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_amount_names_its_parameter() {
+        let min = LeadQuery {
+            value_min: Some("1.2.3".into()),
+            ..Default::default()
+        };
+        assert_eq!(bad_parameter(&min), ("value_min".into(), "invalid_amount"));
+        let max = LeadQuery {
+            value_min: Some("10".into()),
+            value_max: Some("lots".into()),
+            ..Default::default()
+        };
+        assert_eq!(bad_parameter(&max), ("value_max".into(), "invalid_amount"));
+        let both = LeadQuery {
+            value_min: Some("1250.50".into()),
+            value_max: Some("99999999999999999.99999".into()),
+            ..Default::default()
+        };
+        let filter = both.filter().unwrap();
+        assert_eq!(filter.value_min, Some(Decimal::new(125050, 2)));
+        assert!(filter.value_max.is_some());
+    }
+
+    #[test]
+    fn a_currency_is_read_as_its_code_and_a_bad_one_is_kept_to_match_nothing() {
+        let currency = |value: &str| {
+            let query = LeadQuery {
+                currency: Some(value.into()),
+                ..Default::default()
+            };
+            query.filter().unwrap().currency
+        };
+        assert_eq!(currency("eur").as_deref(), Some("EUR"));
+        assert_eq!(currency("XYZ").as_deref(), Some("XYZ"));
+        let control = LeadQuery {
+            currency: Some("E\nR".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad_parameter(&control),
+            ("currency".into(), "invalid_characters")
+        );
+    }
+
+    #[test]
+    fn a_blank_q_filters_nothing_and_the_status_is_the_stage_kind() {
+        let query = LeadQuery {
+            q: Some(" ".into()),
+            status: Some(StageKind::Won),
+            ..Default::default()
+        };
+        let filter = query.filter().unwrap();
+        assert_eq!(filter.q, None);
+        assert_eq!(filter.status, Some(StageKind::Won));
+    }
+
+    #[test]
+    fn a_query_round_trips_through_json_and_refuses_unknown_keys() {
+        let query = LeadQuery {
+            q: Some("renewal".into()),
+            pipeline_id: Some(Uuid::now_v7()),
+            stage_id: Some(Uuid::now_v7()),
+            status: Some(StageKind::Lost),
+            owner_id: Some(Uuid::now_v7()),
+            contact_id: Some(Uuid::now_v7()),
+            company_id: Some(Uuid::now_v7()),
+            currency: Some("EUR".into()),
+            value_min: Some("10".into()),
+            value_max: Some("1250.50".into()),
+            expected_close_from: NaiveDate::from_ymd_opt(2026, 1, 1),
+            expected_close_to: NaiveDate::from_ymd_opt(2026, 12, 31),
+            updated_after: Some(Utc::now()),
+            include_deleted: true,
+            custom_field: vec!["tier:eq:gold".into()],
+        };
+        let json = serde_json::to_value(&query).unwrap();
+        assert_eq!(json["status"], "lost");
+        assert_eq!(serde_json::from_value::<LeadQuery>(json).unwrap(), query);
+        assert!(serde_json::from_str::<LeadQuery>(r#"{"sort": "value"}"#).is_err());
     }
 }

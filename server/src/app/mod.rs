@@ -45,6 +45,12 @@ use crate::error::AppError;
 use crate::events::Data;
 use crate::state::AppState;
 
+/// A free-text query parameter: control characters make the request malformed. Here, not
+/// in `api`, because a list query is also replayed away from any request (an export).
+pub fn filter_text(name: &str, value: Option<String>) -> Result<Option<String>, AppError> {
+    crate::domain::fields::filter_text(name, value).map_err(AppError::bad_parameter)
+}
+
 /// What a write returns and records in its events: the caller's rendering of the row
 /// `R` it wrote (in practice the API's wire type for that resource).
 pub trait View<R>: From<R> + Data + Send {}

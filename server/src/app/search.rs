@@ -85,14 +85,6 @@ pub async fn search(
     })
 }
 
-/// A query parameter that failed its rules: a malformed request (400) naming it.
-fn bad_parameter(err: FieldError) -> AppError {
-    AppError::BadRequest {
-        message: format!("invalid parameter `{}`", err.field),
-        details: vec![err],
-    }
-}
-
 /// The read scope each record type needs.
 fn read_scope(kind: RecordType) -> Scope {
     match kind {
@@ -135,7 +127,7 @@ fn types_to_search(
     let mut types = Vec::new();
     for name in asked.split(',') {
         let kind = RecordType::parse(name).ok_or_else(|| {
-            bad_parameter(FieldError::new(
+            AppError::bad_parameter(FieldError::new(
                 "types",
                 "invalid",
                 "must be a comma-separated list of contact, company, lead, activity",

@@ -9,7 +9,8 @@ pub const NAME_MAX: usize = 100;
 pub const STAGES_MAX: usize = 50;
 
 /// What reaching a stage means for a lead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StageKind {
     Open,
     Won,
