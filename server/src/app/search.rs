@@ -85,16 +85,6 @@ pub async fn search(
     })
 }
 
-/// The read scope each record type needs.
-fn read_scope(kind: RecordType) -> Scope {
-    match kind {
-        RecordType::Contact => Scope::ContactsRead,
-        RecordType::Company => Scope::CompaniesRead,
-        RecordType::Lead => Scope::LeadsRead,
-        RecordType::Activity => Scope::ActivitiesRead,
-    }
-}
-
 /// The types to search: those asked for (each needs its read scope, else 403 naming it),
 /// or every type the credential may read (403 when it may read none), in a fixed order.
 fn types_to_search(
@@ -112,7 +102,7 @@ fn types_to_search(
     let Some(asked) = asked else {
         let readable: Vec<RecordType> = RecordType::ALL
             .into_iter()
-            .filter(|t| principal.has(read_scope(*t)))
+            .filter(|t| principal.has(Scope::read_of(*t)))
             .collect();
         if readable.is_empty() {
             return Err(forbidden(
@@ -133,7 +123,7 @@ fn types_to_search(
                 "must be a comma-separated list of contact, company, lead, activity",
             ))
         })?;
-        let scope = read_scope(kind);
+        let scope = Scope::read_of(kind);
         if !principal.has(scope) {
             return Err(forbidden(
                 scope,

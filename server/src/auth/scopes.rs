@@ -9,6 +9,8 @@
 
 use poem_openapi::OAuthScopes;
 
+use crate::domain::record::RecordType;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, OAuthScopes)]
 pub enum Scope {
     /// Read contacts.
@@ -129,6 +131,17 @@ impl Scope {
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::EVERY.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// The scope that reading records of type `kind` needs. One table, so search and
+    /// exports, which both read records of a type the caller names, ask for the same.
+    pub fn read_of(kind: RecordType) -> Scope {
+        match kind {
+            RecordType::Contact => Self::ContactsRead,
+            RecordType::Company => Self::CompaniesRead,
+            RecordType::Lead => Self::LeadsRead,
+            RecordType::Activity => Self::ActivitiesRead,
+        }
     }
 }
 
@@ -276,6 +289,24 @@ mod tests {
         }
         assert_eq!(Role::of_stored("superuser"), Owner, "unknown ranks highest");
         assert_eq!(Role::of_stored("member"), Member);
+    }
+
+    #[test]
+    fn each_record_type_is_read_with_its_own_read_scope() {
+        let expected = [
+            (RecordType::Contact, "contacts:read"),
+            (RecordType::Company, "companies:read"),
+            (RecordType::Lead, "leads:read"),
+            (RecordType::Activity, "activities:read"),
+        ];
+        assert_eq!(
+            expected.len(),
+            RecordType::ALL.len(),
+            "every type is listed"
+        );
+        for (kind, scope) in expected {
+            assert_eq!(Scope::read_of(kind).as_str(), scope, "{kind:?}");
+        }
     }
 
     #[test]
