@@ -7,6 +7,7 @@ pub mod company;
 pub mod contact;
 pub mod credential;
 pub mod custom_field;
+pub mod export;
 pub mod fields;
 pub mod lead;
 pub mod merge;
