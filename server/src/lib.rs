@@ -9,7 +9,8 @@
 //! `emit`), `webhooks/` (signing, the address guard, the delivery worker), `ratelimit/`
 //! (classes and limiters), `auth/` (credentials, scopes, roles), `db/` (SQL only, the
 //! tenant-scoped transaction, embedded PostgreSQL), `domain/` (validated types and typed
-//! patches) and `error.rs`; beside them `crypto.rs` (secrets at rest), `metrics.rs`,
+//! patches) and `error.rs`; beside them `crypto.rs` (secrets at rest), `blob.rs` (the
+//! file store: a data-directory folder, S3 or memory), `metrics.rs`,
 //! `telemetry.rs` (OpenTelemetry traces, off unless `OTEL_*` asks), `serving.rs` (the
 //! connection loop and its limits on slow clients), `deadline.rs` (the
 //! request's deadline, which bounds its statements), `config.rs` (flags and environment)
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod blob;
 pub mod config;
 pub mod crypto;
 pub mod db;
