@@ -1,6 +1,6 @@
 //! Services that tests and benchmarks start for themselves: throwaway PostgreSQL clusters
-//! ([`postgres::Disposable`]) and Redis servers ([`redis::DisposableRedis`]), each reaped
-//! by a watchdog. The server never uses this module, and the production binary does not
+//! ([`postgres::Disposable`]), Redis servers ([`redis::DisposableRedis`]) and S3 servers
+//! ([`s3::DisposableS3`]), each reaped by a watchdog. The server never uses this module, and the production binary does not
 //! contain it: it is compiled only for the server's own tests and with the `testing`
 //! feature, which the contract tests, the benchmark and the server's `it` tests (through
 //! a dev-dependency of the server on itself) turn on. It lives in the server, beside the
@@ -9,13 +9,14 @@
 
 pub mod postgres;
 pub mod redis;
+pub mod s3;
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 /// Starts a shell that waits while process `owner` lives and the shell condition
 /// `alive_while` holds, then runs `cleanup`: how every service a test starts (PostgreSQL,
-/// PgBouncer, Redis) is stopped and its folder removed even when the test process is
+/// PgBouncer, Redis, S3) is stopped and its folder removed even when the test process is
 /// killed. In its own process group, so a Ctrl-C aimed at the test run does not take the
 /// watchdog down before it has cleaned up.
 // Never waited for: it outlives its starter by design, and init reaps it.

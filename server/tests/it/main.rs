@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test fails
 
 mod batch;
+mod blobs;
 mod broadcast;
 mod config;
 mod connections;
