@@ -133,6 +133,17 @@ async fn try_serve(
                 purge_interval: Duration::from_millis(300),
                 ..Default::default()
             },
+            // Prompt, so a test sees its export written within a fraction of a second; on
+            // local disk, as a single-instance deployment keeps them.
+            exports: momentum_server::db::exports::ExportSettings {
+                poll_interval: Duration::from_millis(100),
+                purge_interval: Duration::from_millis(300),
+                lease: Duration::from_secs(5),
+                ..Default::default()
+            },
+            blobs: momentum_server::blob::Blobs::local(
+                &std::env::temp_dir().join(format!("momentum-exports-{}", uuid::Uuid::new_v4())),
+            )?,
             secret_key,
             // In process there is no admin listener: the tests read the counters here.
             public_metrics: true,

@@ -4498,7 +4498,9 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///    "contact.merged",
     ///    "company.merged",
     ///    "webhook.test",
-    ///    "webhook_endpoint.disabled"
+    ///    "webhook_endpoint.disabled",
+    ///    "export.completed",
+    ///    "export.failed"
     ///  ]
     ///}
     /// ```
@@ -4580,6 +4582,10 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
         WebhookTest,
         #[serde(rename = "webhook_endpoint.disabled")]
         WebhookEndpointDisabled,
+        #[serde(rename = "export.completed")]
+        ExportCompleted,
+        #[serde(rename = "export.failed")]
+        ExportFailed,
     }
     impl ::std::convert::From<&Self> for EventType {
         fn from(value: &EventType) -> Self {
@@ -4621,6 +4627,8 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
                 Self::CompanyMerged => f.write_str("company.merged"),
                 Self::WebhookTest => f.write_str("webhook.test"),
                 Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
+                Self::ExportCompleted => f.write_str("export.completed"),
+                Self::ExportFailed => f.write_str("export.failed"),
             }
         }
     }
@@ -4662,6 +4670,8 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
                 "company.merged" => Ok(Self::CompanyMerged),
                 "webhook.test" => Ok(Self::WebhookTest),
                 "webhook_endpoint.disabled" => Ok(Self::WebhookEndpointDisabled),
+                "export.completed" => Ok(Self::ExportCompleted),
+                "export.failed" => Ok(Self::ExportFailed),
                 _ => Err("invalid value".into()),
             }
         }
@@ -4683,6 +4693,848 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
         }
     }
     impl ::std::convert::TryFrom<::std::string::String> for EventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    /**An export: a file of the records its filters select, as of `snapshot_at`.
+
+`status`: `queued`, then `running`, then `completed` or `failed`; a completed export turns
+`expired` once the worker has deleted its file (its download is refused from
+`expires_at` on).*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "Export",
+    ///  "description": "An export: a file of the records its filters select, as of `snapshot_at`.\n\n`status`: `queued`, then `running`, then `completed` or `failed`; a completed export turns\n`expired` once the worker has deleted its file (its download is refused from\n`expires_at` on).",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "created_at",
+    ///    "filters",
+    ///    "format",
+    ///    "id",
+    ///    "record_type",
+    ///    "rows",
+    ///    "status",
+    ///    "updated_at"
+    ///  ],
+    ///  "properties": {
+    ///    "completed_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "download_url": {
+    ///      "description": "Where to download the file, once completed and until it expires.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "error_code": {
+    ///      "description": "Why the export failed: `validation_failed` (its filters no longer fit the custom\nfields), `timed_out` (longer than `MOMENTUM_EXPORTS_TIMEOUT_SECS`) or `abandoned`\n(its worker stopped on every attempt); more may be added.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "error_message": {
+    ///      "description": "What went wrong, in words, when the export failed.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "expires_at": {
+    ///      "description": "When the file stops being served and is deleted.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "filters": {
+    ///      "$ref": "#/components/schemas/ExportFilters"
+    ///    },
+    ///    "format": {
+    ///      "$ref": "#/components/schemas/ExportFormat"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "record_type": {
+    ///      "$ref": "#/components/schemas/ExportRecordType"
+    ///    },
+    ///    "rows": {
+    ///      "description": "Records written: so far while running, all of them once completed.",
+    ///      "type": "integer",
+    ///      "format": "int64"
+    ///    },
+    ///    "size_bytes": {
+    ///      "description": "The file's size in bytes, once completed.",
+    ///      "type": [
+    ///        "integer",
+    ///        "null"
+    ///      ],
+    ///      "format": "int64"
+    ///    },
+    ///    "snapshot_at": {
+    ///      "description": "The instant the file shows the records as of.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "started_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "status": {
+    ///      "$ref": "#/components/schemas/ExportStatus"
+    ///    },
+    ///    "updated_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Export {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub completed_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Where to download the file, once completed and until it expires.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub download_url: ::std::option::Option<::std::string::String>,
+        /**Why the export failed: `validation_failed` (its filters no longer fit the custom
+fields), `timed_out` (longer than `MOMENTUM_EXPORTS_TIMEOUT_SECS`) or `abandoned`
+(its worker stopped on every attempt); more may be added.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub error_code: ::std::option::Option<::std::string::String>,
+        ///What went wrong, in words, when the export failed.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub error_message: ::std::option::Option<::std::string::String>,
+        ///When the file stops being served and is deleted.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        pub filters: ExportFilters,
+        pub format: ExportFormat,
+        pub id: ::uuid::Uuid,
+        pub record_type: ExportRecordType,
+        ///Records written: so far while running, all of them once completed.
+        pub rows: i64,
+        ///The file's size in bytes, once completed.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub size_bytes: ::std::option::Option<i64>,
+        ///The instant the file shows the records as of.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub snapshot_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        pub status: ExportStatus,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl ::std::convert::From<&Export> for Export {
+        fn from(value: &Export) -> Self {
+            value.clone()
+        }
+    }
+    impl Export {
+        pub fn builder() -> builder::Export {
+            Default::default()
+        }
+    }
+    /**A new export.
+
+`filters`: Default: none (every record of the type, trash left out).
+
+`format`: Default: `ndjson`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ExportCreate",
+    ///  "description": "A new export.\n\n`filters`: Default: none (every record of the type, trash left out).\n\n`format`: Default: `ndjson`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "record_type"
+    ///  ],
+    ///  "properties": {
+    ///    "filters": {
+    ///      "$ref": "#/components/schemas/NewExportFilters"
+    ///    },
+    ///    "format": {
+    ///      "$ref": "#/components/schemas/ExportFormat"
+    ///    },
+    ///    "record_type": {
+    ///      "$ref": "#/components/schemas/ExportRecordType"
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ExportCreate {
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub filters: ::std::option::Option<NewExportFilters>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub format: ::std::option::Option<ExportFormat>,
+        pub record_type: ExportRecordType,
+    }
+    impl ::std::convert::From<&ExportCreate> for ExportCreate {
+        fn from(value: &ExportCreate) -> Self {
+            value.clone()
+        }
+    }
+    impl ExportCreate {
+        pub fn builder() -> builder::ExportCreate {
+            Default::default()
+        }
+    }
+    ///One export in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ExportEnvelope",
+    ///  "description": "One export in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Export"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ExportEnvelope {
+        pub data: Export,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&ExportEnvelope> for ExportEnvelope {
+        fn from(value: &ExportEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl ExportEnvelope {
+        pub fn builder() -> builder::ExportEnvelope {
+            Default::default()
+        }
+    }
+    /**The list filters the export applies, as they were asked for.
+
+`status`: Leads: with this status.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ExportFilters",
+    ///  "description": "The list filters the export applies, as they were asked for.\n\n`status`: Leads: with this status.",
+    ///  "type": "object",
+    ///  "properties": {
+    ///    "company_id": {
+    ///      "description": "Contacts: of this company; leads: linked to this company.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "contact_id": {
+    ///      "description": "Leads: linked to this contact.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "currency": {
+    ///      "description": "Leads: in this currency (ISO 4217).",
+    ///      "type": "string"
+    ///    },
+    ///    "custom_field": {
+    ///      "description": "Custom field filters, `key:op:value`, all of which must hold (as the lists'\n`custom_field` parameter).",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      }
+    ///    },
+    ///    "domain": {
+    ///      "description": "Companies: the domain, normalised like the field.",
+    ///      "type": "string"
+    ///    },
+    ///    "email": {
+    ///      "description": "Contacts: exact email, ignoring case.",
+    ///      "type": "string"
+    ///    },
+    ///    "expected_close_from": {
+    ///      "description": "Leads: expected to close on or after this date.",
+    ///      "type": "string",
+    ///      "format": "date"
+    ///    },
+    ///    "expected_close_to": {
+    ///      "description": "Leads: expected to close on or before this date.",
+    ///      "type": "string",
+    ///      "format": "date"
+    ///    },
+    ///    "include_deleted": {
+    ///      "description": "Also export records in the trash (with `deleted_at` set).",
+    ///      "type": "boolean"
+    ///    },
+    ///    "industry": {
+    ///      "description": "Companies: exact industry.",
+    ///      "type": "string"
+    ///    },
+    ///    "owner_id": {
+    ///      "description": "Owned by this user.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "pipeline_id": {
+    ///      "description": "Leads: in this pipeline.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "q": {
+    ///      "description": "Case-insensitive substring of the name (contacts: or the email; companies: or\nthe domain; leads: of the title).",
+    ///      "type": "string"
+    ///    },
+    ///    "stage_id": {
+    ///      "description": "Leads: in this stage.",
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "status": {
+    ///      "$ref": "#/components/schemas/ExportLeadStatus"
+    ///    },
+    ///    "updated_after": {
+    ///      "description": "Changed strictly after this instant.",
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "value_max": {
+    ///      "description": "Leads: value at most this.",
+    ///      "type": "string"
+    ///    },
+    ///    "value_min": {
+    ///      "description": "Leads: value at least this.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ExportFilters {
+        ///Contacts: of this company; leads: linked to this company.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub company_id: ::std::option::Option<::uuid::Uuid>,
+        ///Leads: linked to this contact.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub contact_id: ::std::option::Option<::uuid::Uuid>,
+        ///Leads: in this currency (ISO 4217).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub currency: ::std::option::Option<::std::string::String>,
+        /**Custom field filters, `key:op:value`, all of which must hold (as the lists'
+`custom_field` parameter).*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub custom_field: ::std::vec::Vec<::std::string::String>,
+        ///Companies: the domain, normalised like the field.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub domain: ::std::option::Option<::std::string::String>,
+        ///Contacts: exact email, ignoring case.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        ///Leads: expected to close on or after this date.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expected_close_from: ::std::option::Option<::chrono::naive::NaiveDate>,
+        ///Leads: expected to close on or before this date.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expected_close_to: ::std::option::Option<::chrono::naive::NaiveDate>,
+        ///Also export records in the trash (with `deleted_at` set).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub include_deleted: ::std::option::Option<bool>,
+        ///Companies: exact industry.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub industry: ::std::option::Option<::std::string::String>,
+        ///Owned by this user.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner_id: ::std::option::Option<::uuid::Uuid>,
+        ///Leads: in this pipeline.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub pipeline_id: ::std::option::Option<::uuid::Uuid>,
+        /**Case-insensitive substring of the name (contacts: or the email; companies: or
+the domain; leads: of the title).*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub q: ::std::option::Option<::std::string::String>,
+        ///Leads: in this stage.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub stage_id: ::std::option::Option<::uuid::Uuid>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<ExportLeadStatus>,
+        ///Changed strictly after this instant.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub updated_after: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///Leads: value at most this.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub value_max: ::std::option::Option<::std::string::String>,
+        ///Leads: value at least this.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub value_min: ::std::option::Option<::std::string::String>,
+    }
+    impl ::std::convert::From<&ExportFilters> for ExportFilters {
+        fn from(value: &ExportFilters) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::default::Default for ExportFilters {
+        fn default() -> Self {
+            Self {
+                company_id: Default::default(),
+                contact_id: Default::default(),
+                currency: Default::default(),
+                custom_field: Default::default(),
+                domain: Default::default(),
+                email: Default::default(),
+                expected_close_from: Default::default(),
+                expected_close_to: Default::default(),
+                include_deleted: Default::default(),
+                industry: Default::default(),
+                owner_id: Default::default(),
+                pipeline_id: Default::default(),
+                q: Default::default(),
+                stage_id: Default::default(),
+                status: Default::default(),
+                updated_after: Default::default(),
+                value_max: Default::default(),
+                value_min: Default::default(),
+            }
+        }
+    }
+    impl ExportFilters {
+        pub fn builder() -> builder::ExportFilters {
+            Default::default()
+        }
+    }
+    ///The file an export writes.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The file an export writes.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "ndjson",
+    ///    "csv"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ExportFormat {
+        #[serde(rename = "ndjson")]
+        Ndjson,
+        #[serde(rename = "csv")]
+        Csv,
+    }
+    impl ::std::convert::From<&Self> for ExportFormat {
+        fn from(value: &ExportFormat) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for ExportFormat {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ndjson => f.write_str("ndjson"),
+                Self::Csv => f.write_str("csv"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ExportFormat {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ndjson" => Ok(Self::Ndjson),
+                "csv" => Ok(Self::Csv),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ExportFormat {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ExportFormat {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ExportFormat {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A lead's status, as the lead list filters it.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "A lead's status, as the lead list filters it.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "open",
+    ///    "won",
+    ///    "lost"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ExportLeadStatus {
+        #[serde(rename = "open")]
+        Open,
+        #[serde(rename = "won")]
+        Won,
+        #[serde(rename = "lost")]
+        Lost,
+    }
+    impl ::std::convert::From<&Self> for ExportLeadStatus {
+        fn from(value: &ExportLeadStatus) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for ExportLeadStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Open => f.write_str("open"),
+                Self::Won => f.write_str("won"),
+                Self::Lost => f.write_str("lost"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ExportLeadStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "open" => Ok(Self::Open),
+                "won" => Ok(Self::Won),
+                "lost" => Ok(Self::Lost),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ExportLeadStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ExportLeadStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ExportLeadStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A page of exports in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ExportList",
+    ///  "description": "A page of exports in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/Export"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ExportList {
+        pub data: ::std::vec::Vec<Export>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&ExportList> for ExportList {
+        fn from(value: &ExportList) -> Self {
+            value.clone()
+        }
+    }
+    impl ExportList {
+        pub fn builder() -> builder::ExportList {
+            Default::default()
+        }
+    }
+    ///The records an export can hold.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The records an export can hold.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "contact",
+    ///    "company",
+    ///    "lead"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ExportRecordType {
+        #[serde(rename = "contact")]
+        Contact,
+        #[serde(rename = "company")]
+        Company,
+        #[serde(rename = "lead")]
+        Lead,
+    }
+    impl ::std::convert::From<&Self> for ExportRecordType {
+        fn from(value: &ExportRecordType) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for ExportRecordType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Contact => f.write_str("contact"),
+                Self::Company => f.write_str("company"),
+                Self::Lead => f.write_str("lead"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ExportRecordType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "contact" => Ok(Self::Contact),
+                "company" => Ok(Self::Company),
+                "lead" => Ok(Self::Lead),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ExportRecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ExportRecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ExportRecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Where an export is in its life.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "Where an export is in its life.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "queued",
+    ///    "running",
+    ///    "completed",
+    ///    "failed",
+    ///    "expired"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ExportStatus {
+        #[serde(rename = "queued")]
+        Queued,
+        #[serde(rename = "running")]
+        Running,
+        #[serde(rename = "completed")]
+        Completed,
+        #[serde(rename = "failed")]
+        Failed,
+        #[serde(rename = "expired")]
+        Expired,
+    }
+    impl ::std::convert::From<&Self> for ExportStatus {
+        fn from(value: &ExportStatus) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for ExportStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Queued => f.write_str("queued"),
+                Self::Running => f.write_str("running"),
+                Self::Completed => f.write_str("completed"),
+                Self::Failed => f.write_str("failed"),
+                Self::Expired => f.write_str("expired"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ExportStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "queued" => Ok(Self::Queued),
+                "running" => Ok(Self::Running),
+                "completed" => Ok(Self::Completed),
+                "failed" => Ok(Self::Failed),
+                "expired" => Ok(Self::Expired),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ExportStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ExportStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ExportStatus {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -5962,6 +6814,220 @@ for support.*/
     }
     impl Meta {
         pub fn builder() -> builder::Meta {
+            Default::default()
+        }
+    }
+    /**The list filters of the record type's list operation (`GET /v1/contacts`,
+`/v1/companies`, `/v1/leads`), with the same meaning and rules; a filter the
+record type's list does not take is a `422` with code `not_applicable`.
+
+`status`: Leads: with this status.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "NewExportFilters",
+    ///  "description": "The list filters of the record type's list operation (`GET /v1/contacts`,\n`/v1/companies`, `/v1/leads`), with the same meaning and rules; a filter the\nrecord type's list does not take is a `422` with code `not_applicable`.\n\n`status`: Leads: with this status.",
+    ///  "type": "object",
+    ///  "properties": {
+    ///    "company_id": {
+    ///      "description": "Contacts: of this company; leads: linked to this company.",
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "contact_id": {
+    ///      "description": "Leads: linked to this contact.",
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "currency": {
+    ///      "description": "Leads: in this currency (ISO 4217).",
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "custom_field": {
+    ///      "description": "Custom field filters, `key:op:value`, all of which must hold (as the lists'\n`custom_field` parameter).",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "type": "string"
+    ///      },
+    ///      "maxItems": 10,
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "domain": {
+    ///      "description": "Companies: the domain, normalised like the field.",
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "email": {
+    ///      "description": "Contacts: exact email, ignoring case.",
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "expected_close_from": {
+    ///      "description": "Leads: expected to close on or after this date.",
+    ///      "type": "string",
+    ///      "format": "date",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "expected_close_to": {
+    ///      "description": "Leads: expected to close on or before this date.",
+    ///      "type": "string",
+    ///      "format": "date",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "include_deleted": {
+    ///      "description": "Also export records in the trash (with `deleted_at` set).",
+    ///      "type": "boolean",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "industry": {
+    ///      "description": "Companies: exact industry.",
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "owner_id": {
+    ///      "description": "Owned by this user.",
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "pipeline_id": {
+    ///      "description": "Leads: in this pipeline.",
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "q": {
+    ///      "description": "Case-insensitive substring of the name (contacts: or the email; companies: or\nthe domain; leads: of the title).",
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "stage_id": {
+    ///      "description": "Leads: in this stage.",
+    ///      "type": "string",
+    ///      "format": "uuid",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "status": {
+    ///      "$ref": "#/components/schemas/ExportLeadStatus"
+    ///    },
+    ///    "updated_after": {
+    ///      "description": "Changed strictly after this instant.",
+    ///      "type": "string",
+    ///      "format": "date-time",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "value_max": {
+    ///      "description": "Leads: value at most this.",
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
+    ///    },
+    ///    "value_min": {
+    ///      "description": "Leads: value at least this.",
+    ///      "type": "string",
+    ///      "x-null-is-absent": true
+    ///    }
+    ///  },
+    ///  "additionalProperties": false
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct NewExportFilters {
+        ///Contacts: of this company; leads: linked to this company.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub company_id: ::std::option::Option<::uuid::Uuid>,
+        ///Leads: linked to this contact.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub contact_id: ::std::option::Option<::uuid::Uuid>,
+        ///Leads: in this currency (ISO 4217).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub currency: ::std::option::Option<::std::string::String>,
+        /**Custom field filters, `key:op:value`, all of which must hold (as the lists'
+`custom_field` parameter).*/
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub custom_field: ::std::vec::Vec<::std::string::String>,
+        ///Companies: the domain, normalised like the field.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub domain: ::std::option::Option<::std::string::String>,
+        ///Contacts: exact email, ignoring case.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        ///Leads: expected to close on or after this date.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expected_close_from: ::std::option::Option<::chrono::naive::NaiveDate>,
+        ///Leads: expected to close on or before this date.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub expected_close_to: ::std::option::Option<::chrono::naive::NaiveDate>,
+        ///Also export records in the trash (with `deleted_at` set).
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub include_deleted: ::std::option::Option<bool>,
+        ///Companies: exact industry.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub industry: ::std::option::Option<::std::string::String>,
+        ///Owned by this user.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub owner_id: ::std::option::Option<::uuid::Uuid>,
+        ///Leads: in this pipeline.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub pipeline_id: ::std::option::Option<::uuid::Uuid>,
+        /**Case-insensitive substring of the name (contacts: or the email; companies: or
+the domain; leads: of the title).*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub q: ::std::option::Option<::std::string::String>,
+        ///Leads: in this stage.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub stage_id: ::std::option::Option<::uuid::Uuid>,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<ExportLeadStatus>,
+        ///Changed strictly after this instant.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub updated_after: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///Leads: value at most this.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub value_max: ::std::option::Option<::std::string::String>,
+        ///Leads: value at least this.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub value_min: ::std::option::Option<::std::string::String>,
+    }
+    impl ::std::convert::From<&NewExportFilters> for NewExportFilters {
+        fn from(value: &NewExportFilters) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::default::Default for NewExportFilters {
+        fn default() -> Self {
+            Self {
+                company_id: Default::default(),
+                contact_id: Default::default(),
+                currency: Default::default(),
+                custom_field: Default::default(),
+                domain: Default::default(),
+                email: Default::default(),
+                expected_close_from: Default::default(),
+                expected_close_to: Default::default(),
+                include_deleted: Default::default(),
+                industry: Default::default(),
+                owner_id: Default::default(),
+                pipeline_id: Default::default(),
+                q: Default::default(),
+                stage_id: Default::default(),
+                status: Default::default(),
+                updated_after: Default::default(),
+                value_max: Default::default(),
+                value_min: Default::default(),
+            }
+        }
+    }
+    impl NewExportFilters {
+        pub fn builder() -> builder::NewExportFilters {
             Default::default()
         }
     }
@@ -15536,6 +16602,936 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Export {
+            completed_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            download_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            error_code: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            error_message: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            expires_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            filters: ::std::result::Result<super::ExportFilters, ::std::string::String>,
+            format: ::std::result::Result<super::ExportFormat, ::std::string::String>,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            record_type: ::std::result::Result<
+                super::ExportRecordType,
+                ::std::string::String,
+            >,
+            rows: ::std::result::Result<i64, ::std::string::String>,
+            size_bytes: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            snapshot_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            started_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<super::ExportStatus, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for Export {
+            fn default() -> Self {
+                Self {
+                    completed_at: Ok(Default::default()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    download_url: Ok(Default::default()),
+                    error_code: Ok(Default::default()),
+                    error_message: Ok(Default::default()),
+                    expires_at: Ok(Default::default()),
+                    filters: Err("no value supplied for filters".to_string()),
+                    format: Err("no value supplied for format".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    record_type: Err("no value supplied for record_type".to_string()),
+                    rows: Err("no value supplied for rows".to_string()),
+                    size_bytes: Ok(Default::default()),
+                    snapshot_at: Ok(Default::default()),
+                    started_at: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl Export {
+            pub fn completed_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.completed_at = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for completed_at: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn download_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.download_url = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for download_url: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn error_code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error_code = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for error_code: {}", e)
+                    });
+                self
+            }
+            pub fn error_message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error_message = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for error_message: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn expires_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expires_at = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for expires_at: {}", e)
+                    });
+                self
+            }
+            pub fn filters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ExportFilters>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filters = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filters: {}", e)
+                    });
+                self
+            }
+            pub fn format<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ExportFormat>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.format = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for format: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn record_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ExportRecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.record_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for record_type: {}", e)
+                    });
+                self
+            }
+            pub fn rows<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rows = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for rows: {}", e)
+                    });
+                self
+            }
+            pub fn size_bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.size_bytes = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for size_bytes: {}", e)
+                    });
+                self
+            }
+            pub fn snapshot_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.snapshot_at = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for snapshot_at: {}", e)
+                    });
+                self
+            }
+            pub fn started_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.started_at = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for started_at: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ExportStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Export> for super::Export {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Export,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    completed_at: value.completed_at?,
+                    created_at: value.created_at?,
+                    download_url: value.download_url?,
+                    error_code: value.error_code?,
+                    error_message: value.error_message?,
+                    expires_at: value.expires_at?,
+                    filters: value.filters?,
+                    format: value.format?,
+                    id: value.id?,
+                    record_type: value.record_type?,
+                    rows: value.rows?,
+                    size_bytes: value.size_bytes?,
+                    snapshot_at: value.snapshot_at?,
+                    started_at: value.started_at?,
+                    status: value.status?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Export> for Export {
+            fn from(value: super::Export) -> Self {
+                Self {
+                    completed_at: Ok(value.completed_at),
+                    created_at: Ok(value.created_at),
+                    download_url: Ok(value.download_url),
+                    error_code: Ok(value.error_code),
+                    error_message: Ok(value.error_message),
+                    expires_at: Ok(value.expires_at),
+                    filters: Ok(value.filters),
+                    format: Ok(value.format),
+                    id: Ok(value.id),
+                    record_type: Ok(value.record_type),
+                    rows: Ok(value.rows),
+                    size_bytes: Ok(value.size_bytes),
+                    snapshot_at: Ok(value.snapshot_at),
+                    started_at: Ok(value.started_at),
+                    status: Ok(value.status),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ExportCreate {
+            filters: ::std::result::Result<
+                ::std::option::Option<super::NewExportFilters>,
+                ::std::string::String,
+            >,
+            format: ::std::result::Result<
+                ::std::option::Option<super::ExportFormat>,
+                ::std::string::String,
+            >,
+            record_type: ::std::result::Result<
+                super::ExportRecordType,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ExportCreate {
+            fn default() -> Self {
+                Self {
+                    filters: Ok(Default::default()),
+                    format: Ok(Default::default()),
+                    record_type: Err("no value supplied for record_type".to_string()),
+                }
+            }
+        }
+        impl ExportCreate {
+            pub fn filters<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::NewExportFilters>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filters = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for filters: {}", e)
+                    });
+                self
+            }
+            pub fn format<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ExportFormat>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.format = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for format: {}", e)
+                    });
+                self
+            }
+            pub fn record_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ExportRecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.record_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for record_type: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ExportCreate> for super::ExportCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ExportCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    filters: value.filters?,
+                    format: value.format?,
+                    record_type: value.record_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ExportCreate> for ExportCreate {
+            fn from(value: super::ExportCreate) -> Self {
+                Self {
+                    filters: Ok(value.filters),
+                    format: Ok(value.format),
+                    record_type: Ok(value.record_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ExportEnvelope {
+            data: ::std::result::Result<super::Export, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ExportEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ExportEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Export>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ExportEnvelope> for super::ExportEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ExportEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ExportEnvelope> for ExportEnvelope {
+            fn from(value: super::ExportEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ExportFilters {
+            company_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            contact_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            currency: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            custom_field: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            domain: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            expected_close_from: ::std::result::Result<
+                ::std::option::Option<::chrono::naive::NaiveDate>,
+                ::std::string::String,
+            >,
+            expected_close_to: ::std::result::Result<
+                ::std::option::Option<::chrono::naive::NaiveDate>,
+                ::std::string::String,
+            >,
+            include_deleted: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            industry: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            owner_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            pipeline_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            q: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            stage_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<
+                ::std::option::Option<super::ExportLeadStatus>,
+                ::std::string::String,
+            >,
+            updated_after: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            value_max: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            value_min: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ExportFilters {
+            fn default() -> Self {
+                Self {
+                    company_id: Ok(Default::default()),
+                    contact_id: Ok(Default::default()),
+                    currency: Ok(Default::default()),
+                    custom_field: Ok(Default::default()),
+                    domain: Ok(Default::default()),
+                    email: Ok(Default::default()),
+                    expected_close_from: Ok(Default::default()),
+                    expected_close_to: Ok(Default::default()),
+                    include_deleted: Ok(Default::default()),
+                    industry: Ok(Default::default()),
+                    owner_id: Ok(Default::default()),
+                    pipeline_id: Ok(Default::default()),
+                    q: Ok(Default::default()),
+                    stage_id: Ok(Default::default()),
+                    status: Ok(Default::default()),
+                    updated_after: Ok(Default::default()),
+                    value_max: Ok(Default::default()),
+                    value_min: Ok(Default::default()),
+                }
+            }
+        }
+        impl ExportFilters {
+            pub fn company_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.company_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for company_id: {}", e)
+                    });
+                self
+            }
+            pub fn contact_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.contact_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for contact_id: {}", e)
+                    });
+                self
+            }
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {}", e)
+                    });
+                self
+            }
+            pub fn custom_field<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_field = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_field: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn domain<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.domain = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for domain: {}", e)
+                    });
+                self
+            }
+            pub fn email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {}", e)
+                    });
+                self
+            }
+            pub fn expected_close_from<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::naive::NaiveDate>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expected_close_from = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for expected_close_from: {}",
+                            e
+                        )
+                    });
+                self
+            }
+            pub fn expected_close_to<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::naive::NaiveDate>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expected_close_to = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for expected_close_to: {}",
+                            e
+                        )
+                    });
+                self
+            }
+            pub fn include_deleted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.include_deleted = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for include_deleted: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn industry<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.industry = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for industry: {}", e)
+                    });
+                self
+            }
+            pub fn owner_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_id: {}", e)
+                    });
+                self
+            }
+            pub fn pipeline_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.pipeline_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for pipeline_id: {}", e)
+                    });
+                self
+            }
+            pub fn q<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.q = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for q: {}", e)
+                    });
+                self
+            }
+            pub fn stage_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stage_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for stage_id: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ExportLeadStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+            pub fn updated_after<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_after = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for updated_after: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn value_max<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.value_max = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for value_max: {}", e)
+                    });
+                self
+            }
+            pub fn value_min<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.value_min = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for value_min: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ExportFilters> for super::ExportFilters {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ExportFilters,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    company_id: value.company_id?,
+                    contact_id: value.contact_id?,
+                    currency: value.currency?,
+                    custom_field: value.custom_field?,
+                    domain: value.domain?,
+                    email: value.email?,
+                    expected_close_from: value.expected_close_from?,
+                    expected_close_to: value.expected_close_to?,
+                    include_deleted: value.include_deleted?,
+                    industry: value.industry?,
+                    owner_id: value.owner_id?,
+                    pipeline_id: value.pipeline_id?,
+                    q: value.q?,
+                    stage_id: value.stage_id?,
+                    status: value.status?,
+                    updated_after: value.updated_after?,
+                    value_max: value.value_max?,
+                    value_min: value.value_min?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ExportFilters> for ExportFilters {
+            fn from(value: super::ExportFilters) -> Self {
+                Self {
+                    company_id: Ok(value.company_id),
+                    contact_id: Ok(value.contact_id),
+                    currency: Ok(value.currency),
+                    custom_field: Ok(value.custom_field),
+                    domain: Ok(value.domain),
+                    email: Ok(value.email),
+                    expected_close_from: Ok(value.expected_close_from),
+                    expected_close_to: Ok(value.expected_close_to),
+                    include_deleted: Ok(value.include_deleted),
+                    industry: Ok(value.industry),
+                    owner_id: Ok(value.owner_id),
+                    pipeline_id: Ok(value.pipeline_id),
+                    q: Ok(value.q),
+                    stage_id: Ok(value.stage_id),
+                    status: Ok(value.status),
+                    updated_after: Ok(value.updated_after),
+                    value_max: Ok(value.value_max),
+                    value_min: Ok(value.value_min),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ExportList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Export>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ExportList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ExportList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Export>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ExportList> for super::ExportList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ExportList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ExportList> for ExportList {
+            fn from(value: super::ExportList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Health {
             database: ::std::result::Result<
                 ::std::option::Option<super::DatabaseHealth>,
@@ -17614,6 +19610,403 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             fn from(value: super::Meta) -> Self {
                 Self {
                     request_id: Ok(value.request_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct NewExportFilters {
+            company_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            contact_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            currency: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            custom_field: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            domain: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            expected_close_from: ::std::result::Result<
+                ::std::option::Option<::chrono::naive::NaiveDate>,
+                ::std::string::String,
+            >,
+            expected_close_to: ::std::result::Result<
+                ::std::option::Option<::chrono::naive::NaiveDate>,
+                ::std::string::String,
+            >,
+            include_deleted: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            industry: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            owner_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            pipeline_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            q: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            stage_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<
+                ::std::option::Option<super::ExportLeadStatus>,
+                ::std::string::String,
+            >,
+            updated_after: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            value_max: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            value_min: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for NewExportFilters {
+            fn default() -> Self {
+                Self {
+                    company_id: Ok(Default::default()),
+                    contact_id: Ok(Default::default()),
+                    currency: Ok(Default::default()),
+                    custom_field: Ok(Default::default()),
+                    domain: Ok(Default::default()),
+                    email: Ok(Default::default()),
+                    expected_close_from: Ok(Default::default()),
+                    expected_close_to: Ok(Default::default()),
+                    include_deleted: Ok(Default::default()),
+                    industry: Ok(Default::default()),
+                    owner_id: Ok(Default::default()),
+                    pipeline_id: Ok(Default::default()),
+                    q: Ok(Default::default()),
+                    stage_id: Ok(Default::default()),
+                    status: Ok(Default::default()),
+                    updated_after: Ok(Default::default()),
+                    value_max: Ok(Default::default()),
+                    value_min: Ok(Default::default()),
+                }
+            }
+        }
+        impl NewExportFilters {
+            pub fn company_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.company_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for company_id: {}", e)
+                    });
+                self
+            }
+            pub fn contact_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.contact_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for contact_id: {}", e)
+                    });
+                self
+            }
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {}", e)
+                    });
+                self
+            }
+            pub fn custom_field<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.custom_field = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for custom_field: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn domain<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.domain = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for domain: {}", e)
+                    });
+                self
+            }
+            pub fn email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {}", e)
+                    });
+                self
+            }
+            pub fn expected_close_from<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::naive::NaiveDate>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expected_close_from = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for expected_close_from: {}",
+                            e
+                        )
+                    });
+                self
+            }
+            pub fn expected_close_to<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::naive::NaiveDate>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.expected_close_to = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for expected_close_to: {}",
+                            e
+                        )
+                    });
+                self
+            }
+            pub fn include_deleted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.include_deleted = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for include_deleted: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn industry<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.industry = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for industry: {}", e)
+                    });
+                self
+            }
+            pub fn owner_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for owner_id: {}", e)
+                    });
+                self
+            }
+            pub fn pipeline_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.pipeline_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for pipeline_id: {}", e)
+                    });
+                self
+            }
+            pub fn q<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.q = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for q: {}", e)
+                    });
+                self
+            }
+            pub fn stage_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stage_id = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for stage_id: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ExportLeadStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+            pub fn updated_after<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_after = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for updated_after: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn value_max<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.value_max = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for value_max: {}", e)
+                    });
+                self
+            }
+            pub fn value_min<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.value_min = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for value_min: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<NewExportFilters> for super::NewExportFilters {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: NewExportFilters,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    company_id: value.company_id?,
+                    contact_id: value.contact_id?,
+                    currency: value.currency?,
+                    custom_field: value.custom_field?,
+                    domain: value.domain?,
+                    email: value.email?,
+                    expected_close_from: value.expected_close_from?,
+                    expected_close_to: value.expected_close_to?,
+                    include_deleted: value.include_deleted?,
+                    industry: value.industry?,
+                    owner_id: value.owner_id?,
+                    pipeline_id: value.pipeline_id?,
+                    q: value.q?,
+                    stage_id: value.stage_id?,
+                    status: value.status?,
+                    updated_after: value.updated_after?,
+                    value_max: value.value_max?,
+                    value_min: value.value_min?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::NewExportFilters> for NewExportFilters {
+            fn from(value: super::NewExportFilters) -> Self {
+                Self {
+                    company_id: Ok(value.company_id),
+                    contact_id: Ok(value.contact_id),
+                    currency: Ok(value.currency),
+                    custom_field: Ok(value.custom_field),
+                    domain: Ok(value.domain),
+                    email: Ok(value.email),
+                    expected_close_from: Ok(value.expected_close_from),
+                    expected_close_to: Ok(value.expected_close_to),
+                    include_deleted: Ok(value.include_deleted),
+                    industry: Ok(value.industry),
+                    owner_id: Ok(value.owner_id),
+                    pipeline_id: Ok(value.pipeline_id),
+                    q: Ok(value.q),
+                    stage_id: Ok(value.stage_id),
+                    status: Ok(value.status),
+                    updated_after: Ok(value.updated_after),
+                    value_max: Ok(value.value_max),
+                    value_min: Ok(value.value_min),
                 }
             }
         }
@@ -24293,6 +26686,102 @@ let response = client.events_get()
 ```*/
     pub fn events_get(&self) -> builder::EventsGet<'_> {
         builder::EventsGet::new(self)
+    }
+    /**List exports
+
+This tenant's exports, keyset-paginated in creation order.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/exports`
+
+Arguments:
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
+- `limit`: Page size, 1-200 (default 50).
+```ignore
+let response = client.exports_list()
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn exports_list(&self) -> builder::ExportsList<'_> {
+        builder::ExportsList::new(self)
+    }
+    /**Create an export
+
+Queues an export of the tenant's contacts, companies or leads that the filters
+select, as NDJSON (one record per line, exactly as the API returns it) or CSV
+(the record's fields, then one `custom_fields.<key>` column per custom field).
+Answers `202` with the export, `queued`; poll it (or take the `export.completed`
+webhook) until it is `completed`, then download it. The file holds the records as
+of one instant (`snapshot_at`), however long writing takes. Needs the record
+type's read scope as well (`403` without). A tenant holds at most
+`MOMENTUM_EXPORTS_MAX_PENDING` exports queued or running (10 by default; `409`
+with detail code `too_many_exports` beyond). Recorded in the audit log.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/exports`
+
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.exports_create()
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn exports_create(&self) -> builder::ExportsCreate<'_> {
+        builder::ExportsCreate::new(self)
+    }
+    /**Get an export
+
+Where the export stands: its status, the rows written so far, and once completed
+where to download it. Its `ETag` changes as it progresses, so a poll with
+`If-None-Match` answers `304` while nothing moved.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/exports/{id}`
+
+Arguments:
+- `id`: The export's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
+```ignore
+let response = client.exports_get()
+    .id(id)
+    .if_none_match(if_none_match)
+    .send()
+    .await;
+```*/
+    pub fn exports_get(&self) -> builder::ExportsGet<'_> {
+        builder::ExportsGet::new(self)
+    }
+    /**Download an export's file
+
+The file, streamed: `application/x-ndjson` or `text/csv`, with its length and a
+file name. Only a `completed` export has one, until `expires_at`: otherwise `409`
+with detail code `export_not_ready`, `export_failed` or `export_expired`. Needs the
+record type's read scope as well.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/exports/{id}/download`
+
+Arguments:
+- `id`: The export's id.
+```ignore
+let response = client.exports_download()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn exports_download(&self) -> builder::ExportsDownload<'_> {
+        builder::ExportsDownload::new(self)
     }
     /**List leads
 
@@ -36184,6 +38673,571 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::exports_list`]
+
+[`Client::exports_list`]: super::Client::exports_list*/
+    #[derive(Debug, Clone)]
+    pub struct ExportsList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> ExportsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/exports`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ExportList>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/exports", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "exports_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::exports_create`]
+
+[`Client::exports_create`]: super::Client::exports_create*/
+    #[derive(Debug, Clone)]
+    pub struct ExportsCreate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<::std::string::String>, String>,
+        body: Result<types::builder::ExportCreate, String>,
+    }
+    impl<'a> ExportsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ExportCreate>,
+            <V as std::convert::TryInto<types::ExportCreate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `ExportCreate` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::ExportCreate,
+            ) -> types::builder::ExportCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/exports`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ExportEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::ExportCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/exports", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "exports_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                202u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::exports_get`]
+
+[`Client::exports_get`]: super::Client::exports_get*/
+    #[derive(Debug, Clone)]
+    pub struct ExportsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> ExportsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/exports/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ExportEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, if_none_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/exports/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "exports_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::exports_download`]
+
+[`Client::exports_download`]: super::Client::exports_download*/
+    #[derive(Debug, Clone)]
+    pub struct ExportsDownload<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ExportsDownload<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/exports/{id}/download`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::ErrorEnvelope>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/exports/{}/download", client.baseurl, encode_path(& id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "exports_download",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -25,6 +25,7 @@ pub(crate) const KEYED: &[&str] = &[
     "contacts_merge",
     "contacts_restore",
     "custom_fields_create",
+    "exports_create",
     "leads_create",
     "leads_batch_read",
     "leads_convert",
@@ -51,6 +52,7 @@ crate::conditional::conditional_reads! {
     CompaniesGet => CompanyEnvelope;
     ContactsGet => ContactEnvelope;
     CustomFieldsGet => CustomFieldEnvelope;
+    ExportsGet => ExportEnvelope;
     LeadsGet => LeadEnvelope;
     PipelinesGet => PipelineEnvelope;
     StagesGet => StageEnvelope;

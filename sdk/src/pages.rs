@@ -18,6 +18,7 @@ crate::pagination::paginated! {
     ContactsAssociations => RecordAssociationList, RecordAssociation;
     CustomFieldsList => CustomFieldList, CustomField;
     EventsList => EventList, Event;
+    ExportsList => ExportList, Export;
     LeadsList => LeadList, Lead;
     LeadsActivities => ActivityList, Activity;
     LeadsAssociations => RecordAssociationList, RecordAssociation;

@@ -187,6 +187,10 @@ catalogue! {
     WebhookTest(WebhookTest) = "webhook.test",
     /// The server disabled an endpoint (with its `disabled_reason`).
     WebhookEndpointDisabled(types::WebhookEndpoint) = "webhook_endpoint.disabled",
+    /// An export's file is ready to download.
+    ExportCompleted(types::Export) = "export.completed",
+    /// An export failed (with its `error`).
+    ExportFailed(types::Export) = "export.failed",
 }
 
 /// The `data` of `contact.merged`. (The document has no schema for it: events are not

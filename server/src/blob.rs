@@ -100,6 +100,12 @@ impl Key {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     }
 
+    /// A key as [`Key`]'s `Display` wrote it (parts joined by `/`), as stored beside
+    /// what it names.
+    pub fn parse(key: &str) -> Result<Self, BadKey> {
+        Self::new(key.split('/'))
+    }
+
     pub fn as_path(&self) -> &Path {
         &self.0
     }

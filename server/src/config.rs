@@ -581,6 +581,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub sandboxes: SandboxArgs,
+
+    #[command(flatten)]
+    pub exports: ExportArgs,
 }
 
 /// The admin listener, for Prometheus and probes.
@@ -647,6 +650,9 @@ pub struct WorkerArgs {
 
     #[command(flatten)]
     pub sandboxes: SandboxArgs,
+
+    #[command(flatten)]
+    pub exports: ExportArgs,
 }
 
 /// How webhooks are sent.
@@ -839,6 +845,110 @@ impl SandboxArgs {
             max_live: self.sandboxes_max,
             purge_interval: std::time::Duration::from_secs(self.sandboxes_purge_interval_secs),
         }
+    }
+}
+
+/// Exports (`POST /v1/exports`): where their files live, how long they are kept, and how
+/// many a tenant may queue and run. The files are written by the process that runs the
+/// webhook worker.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Where export files are kept: unset, a folder `files` under `MOMENTUM_DATA_DIR` (so
+    /// every instance that serves downloads must share that disk with the worker);
+    /// `s3://bucket/prefix`, an S3-compatible object store shared by every instance,
+    /// with its endpoint, region and keys in the `AWS_*` variables (`AWS_ENDPOINT`,
+    /// `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`).
+    /// Any other scheme stops the start.
+    #[arg(long, env = "MOMENTUM_BLOB_URL")]
+    pub blob_url: Option<String>,
+
+    /// Seconds a completed export's file can be downloaded; the worker deletes it then.
+    /// 60 to 2592000 (30 days).
+    #[arg(
+        long,
+        env = "MOMENTUM_EXPORTS_TTL_SECS",
+        default_value_t = DAY,
+        value_parser = within::<u64>(60..=30 * DAY)
+    )]
+    pub exports_ttl_secs: u64,
+
+    /// Exports of one tenant that run at once, across every worker (1 to 16).
+    #[arg(
+        long,
+        env = "MOMENTUM_EXPORTS_PER_TENANT",
+        default_value_t = 1,
+        value_parser = within::<u32>(1..=16)
+    )]
+    pub exports_per_tenant: u32,
+
+    /// Exports a tenant may have queued or running; one more is a `409` (1 to 1000).
+    #[arg(
+        long,
+        env = "MOMENTUM_EXPORTS_MAX_PENDING",
+        default_value_t = 10,
+        value_parser = within::<u32>(1..=1000)
+    )]
+    pub exports_max_pending: u32,
+
+    /// Exports one worker process writes at once (1 to 64).
+    #[arg(
+        long,
+        env = "MOMENTUM_EXPORTS_CONCURRENCY",
+        default_value_t = 2,
+        value_parser = within::<u32>(1..=64)
+    )]
+    pub exports_concurrency: u32,
+
+    /// Seconds one run of an export may take before it is stopped and the export failed
+    /// (`timed_out`). 10 to 86400 (a day).
+    #[arg(
+        long,
+        env = "MOMENTUM_EXPORTS_TIMEOUT_SECS",
+        default_value_t = 3600,
+        value_parser = within::<u64>(10..=DAY)
+    )]
+    pub exports_timeout_secs: u64,
+
+    /// Milliseconds between two looks at the queue by an idle worker (10 to 60000).
+    #[arg(
+        long,
+        env = "MOMENTUM_EXPORTS_POLL_INTERVAL_MS",
+        default_value_t = 1000,
+        value_parser = within::<u64>(10..=60_000)
+    )]
+    pub exports_poll_interval_ms: u64,
+
+    /// Seconds between two runs of the deletion of expired export files: one round per
+    /// interval across every process that runs the worker. 1 to 86400 (a day).
+    #[arg(
+        long,
+        env = "MOMENTUM_EXPORTS_PURGE_INTERVAL_SECS",
+        default_value_t = 300,
+        value_parser = within::<u64>(1..=DAY)
+    )]
+    pub exports_purge_interval_secs: u64,
+}
+
+impl ExportArgs {
+    /// The settings; their ranges were checked as they were parsed.
+    pub fn settings(&self) -> crate::db::exports::ExportSettings {
+        use std::time::Duration;
+        crate::db::exports::ExportSettings {
+            ttl: Duration::from_secs(self.exports_ttl_secs),
+            per_tenant: self.exports_per_tenant,
+            max_pending: self.exports_max_pending,
+            concurrency: self.exports_concurrency,
+            timeout: Duration::from_secs(self.exports_timeout_secs),
+            poll_interval: Duration::from_millis(self.exports_poll_interval_ms),
+            purge_interval: Duration::from_secs(self.exports_purge_interval_secs),
+            ..Default::default()
+        }
+    }
+
+    /// The file store these arguments name, under `data_dir` unless `MOMENTUM_BLOB_URL`
+    /// names another.
+    pub fn blobs(&self, data_dir: &std::path::Path) -> anyhow::Result<crate::blob::Blobs> {
+        crate::blob::Blobs::from_settings(self.blob_url.as_deref(), data_dir)
     }
 }
 

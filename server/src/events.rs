@@ -173,6 +173,10 @@ catalogue! {
     /// The server disabled an endpoint: it answered `410 Gone`, or failed without a
     /// success for too long (`data`: the `WebhookEndpoint`, with `disabled_reason`).
     WebhookEndpointDisabled = "webhook_endpoint.disabled",
+    /// An export's file is ready to download (`data`: the `Export`).
+    ExportCompleted = "export.completed",
+    /// An export failed and has no file (`data`: the `Export`, with its `error`).
+    ExportFailed = "export.failed",
     }
 }
 

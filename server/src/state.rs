@@ -33,6 +33,10 @@ pub struct AppState {
     pub secret_key: SecretKey,
     /// How many sandboxes a tenant may hold.
     pub sandboxes: crate::db::sandboxes::SandboxSettings,
+    /// How many exports a tenant may queue.
+    pub exports: crate::db::exports::ExportSettings,
+    /// Where export files are kept.
+    pub blobs: crate::blob::Blobs,
     /// Set once a shutdown is asked for: `/readyz` answers 503 from then on, so a load
     /// balancer stops sending requests while those it still sends are served.
     pub draining: Arc<AtomicBool>,

@@ -15,6 +15,7 @@ mod custom_fields;
 mod document;
 mod errors;
 mod events;
+mod exports;
 mod idempotency;
 mod identity;
 mod injection;

@@ -762,6 +762,7 @@ fn resource(path: &str) -> &'static str {
         "deliveries" => "delivery",
         "events" => "event",
         "sandboxes" => "sandbox",
+        "exports" => "export",
         _ => "record",
     }
 }

@@ -17,7 +17,8 @@ const PREFIX: &str = "#/components/headers/";
 /// Every other definition is named after its header ([`component_name`]). Two
 /// definitions of one header that nothing here tells apart get numbered names, which a
 /// test refuses: name the new definition here.
-const VARIANTS: [(&str, &str, &str); 3] = [
+const VARIANTS: [(&str, &str, &str); 4] = [
+    ("Location", "202", "LocationQueued"),
     ("ETag", "412", "ETagPreconditionFailed"),
     ("Retry-After", "429", "RetryAfterRateLimited"),
     ("Retry-After", "503", "RetryAfterUnavailable"),

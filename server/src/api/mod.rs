@@ -18,6 +18,7 @@ pub mod edge;
 pub mod etag;
 pub mod events;
 mod examples;
+pub mod exports;
 mod header_components;
 pub mod idempotency;
 pub mod json;
@@ -77,6 +78,10 @@ pub enum ApiTags {
     Audit,
     /// Ranked search across contacts, companies, leads and activities.
     Search,
+    /// Contacts, companies or leads, filtered as their lists filter, written to an NDJSON
+    /// or CSV file from one snapshot by the worker, then downloaded (`exports:read`, and
+    /// the record type's read scope).
+    Exports,
     /// Signed webhooks (Standard Webhooks) for every change, sent from a transactional
     /// outbox with retries; their endpoints, deliveries and attempts (`webhooks:read`,
     /// `webhooks:write`), and the events themselves (`events:read`).
@@ -147,6 +152,7 @@ use companies::CompaniesApi;
 use contacts::ContactsApi;
 use custom_fields::CustomFieldsApi;
 use events::EventsApi;
+use exports::ExportsApi;
 use leads::LeadsApi;
 use me::MeApi;
 use merging::MergingApi;
@@ -180,6 +186,7 @@ apis!(
     WebhooksApi,
     EventsApi,
     SearchApi,
+    ExportsApi,
     SystemApi,
 );
 
@@ -776,7 +783,7 @@ mod tests {
     }
 
     /// The schemas that carry one versioned resource, and so an `ETag`.
-    const VERSIONED_ENVELOPES: [&str; 14] = [
+    const VERSIONED_ENVELOPES: [&str; 15] = [
         "ContactEnvelope",
         "CompanyEnvelope",
         "PipelineEnvelope",
@@ -791,6 +798,7 @@ mod tests {
         "AssociationEnvelope",
         "SandboxEnvelope",
         "ApiKeyEnvelope",
+        "ExportEnvelope",
     ];
 
     fn has_header_param(op: &serde_json::Value, name: &str) -> bool {

@@ -313,6 +313,129 @@ impl<T: ToJSON + Serialize> IntoResponse for Accepted<T> {
     }
 }
 
+/// 202 with a resource whose work is queued (an export), and its address in
+/// `Location`, where to follow it.
+pub struct Queued<T> {
+    pub body: T,
+    pub location: String,
+}
+
+impl<T: ToJSON> ApiResponse for Queued<T> {
+    fn meta() -> MetaResponses {
+        let location = MetaHeader {
+            name: "Location".to_owned(),
+            description: Some("The path where the queued work can be followed.".to_owned()),
+            required: true,
+            deprecated: false,
+            schema: String::schema_ref(),
+        };
+        MetaResponses {
+            responses: vec![json_response(
+                202,
+                "Accepted: queued; follow it at `Location`.",
+                T::schema_ref(),
+                vec![location],
+            )],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ToJSON + Serialize> IntoResponse for Queued<T> {
+    fn into_response(self) -> Response {
+        let mut resp = json_body(self.body);
+        resp.set_status(StatusCode::ACCEPTED);
+        if let Ok(value) = HeaderValue::from_str(&self.location) {
+            resp.headers_mut()
+                .insert(poem::http::header::LOCATION, value);
+        }
+        resp
+    }
+}
+
+impl<T: Versioned> OneResource for Queued<T> {
+    fn etag(&self) -> String {
+        self.body.etag()
+    }
+}
+
+/// 200 with an export's file, streamed from the store: NDJSON or CSV, with its length
+/// and a file name to save it as.
+pub struct Download(crate::app::exports::Download);
+
+impl Download {
+    pub fn new(download: crate::app::exports::Download) -> Self {
+        Self(download)
+    }
+}
+
+impl ApiResponse for Download {
+    fn meta() -> MetaResponses {
+        let mut headers = standard_headers();
+        for (name, description) in [
+            (
+                "Content-Disposition",
+                "`attachment`, with the file's name: `export-<id>.ndjson` or `.csv`.",
+            ),
+            ("Content-Length", "The file's size in bytes."),
+            ("Cache-Control", NO_STORE),
+        ] {
+            headers.push(MetaHeader {
+                name: name.to_owned(),
+                description: Some(description.to_owned()),
+                required: true,
+                deprecated: false,
+                schema: String::schema_ref(),
+            });
+        }
+        let binary = || {
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                format: Some("binary"),
+                ..MetaSchema::new("string")
+            }))
+        };
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The file: one JSON record per line, or CSV with a header row.",
+                status: Some(200),
+                status_range: None,
+                content: vec![
+                    MetaMediaType {
+                        content_type: "application/x-ndjson",
+                        schema: binary(),
+                    },
+                    MetaMediaType {
+                        content_type: "text/csv",
+                        schema: binary(),
+                    },
+                ],
+                headers,
+            }],
+        }
+    }
+
+    fn register(_: &mut Registry) {}
+}
+
+impl IntoResponse for Download {
+    fn into_response(self) -> Response {
+        let crate::app::exports::Download { row, format, blob } = self.0;
+        let name = format!("export-{}.{}", row.id, format.extension());
+        Response::builder()
+            .content_type(format.content_type())
+            .header(
+                poem::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            )
+            .header(poem::http::header::CONTENT_LENGTH, blob.size)
+            .header(poem::http::header::CACHE_CONTROL, "no-store")
+            .body(poem::Body::from_bytes_stream(blob.body))
+    }
+}
+
 /// 201 with the created resource and its address in `Location`.
 pub struct Created<T> {
     pub body: T,
@@ -465,6 +588,11 @@ impl<T: ToJSON + Serialize + Versioned> IntoResponse for Conditional<T> {
     }
 }
 
+/// The one definition of `Cache-Control` the document has: what a QR code or an
+/// export's file answers with.
+const NO_STORE: &str = "`no-store`: neither a browser nor a proxy may keep the answer (a QR \
+                        code is valid for minutes; an export's file holds the tenant's records).";
+
 /// 200 with an image: `Svg` (`image/svg+xml`) or `Png` (`image/png`).
 pub struct Svg(pub String);
 pub struct Png(pub Vec<u8>);
@@ -473,7 +601,7 @@ fn image_response(content_type: &'static str) -> MetaResponses {
     let mut headers = standard_headers();
     headers.push(MetaHeader {
         name: "Cache-Control".to_owned(),
-        description: Some("`no-store`: the code is only valid for minutes.".to_owned()),
+        description: Some(NO_STORE.to_owned()),
         required: true,
         deprecated: false,
         schema: String::schema_ref(),
@@ -652,6 +780,11 @@ error_sets! {
     Exchange => [
         BadRequest, Unauthorized, NotFound, Conflict, PayloadTooLarge, RateLimited, Internal,
         ServiceUnavailable,
+    ];
+    /// Fetching a resource's file, which exists only in some of its states.
+    Fetch => [
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, RateLimited,
+        Internal, ServiceUnavailable,
     ];
     /// Rendering a QR login session's code.
     Image => [

@@ -23,6 +23,7 @@ pub mod custom_field_definitions;
 pub mod custom_fields;
 pub mod devices;
 pub mod events;
+pub mod exports;
 pub mod idempotency;
 pub mod leads;
 pub mod me;

@@ -68,6 +68,9 @@ pub enum Scope {
     /// Read the audit log.
     #[oai(rename = "audit:read")]
     AuditRead,
+    /// Export records to files (each export also needs its record type's read scope).
+    #[oai(rename = "exports:read")]
+    ExportsRead,
     /// Manage users, API keys, session tokens and custom field definitions; holds every
     /// scope above from `custom_fields:read` on.
     #[oai(rename = "admin")]
@@ -79,7 +82,7 @@ pub enum Scope {
 pub const ALL: &str = "*";
 
 impl Scope {
-    pub const EVERY: [Scope; 19] = [
+    pub const EVERY: [Scope; 20] = [
         Self::ContactsRead,
         Self::ContactsWrite,
         Self::CompaniesRead,
@@ -98,6 +101,7 @@ impl Scope {
         Self::WebhooksRead,
         Self::WebhooksWrite,
         Self::AuditRead,
+        Self::ExportsRead,
         Self::Admin,
     ];
 

@@ -74,6 +74,8 @@ pub struct ExportSettings {
     pub per_tenant: u32,
     /// Exports a tenant may have queued or running; one more is a `409`.
     pub max_pending: u32,
+    /// Exports one worker process writes at once.
+    pub concurrency: u32,
     /// How long one run may take before it is stopped and counted as failed.
     pub timeout: Duration,
     /// A claim lasts this long unless renewed; the worker renews it as it writes, so a
@@ -96,11 +98,12 @@ impl Default for ExportSettings {
             ttl: Duration::from_secs(24 * 3600),
             per_tenant: 1,
             max_pending: 10,
+            concurrency: 2,
             timeout: Duration::from_secs(3600),
             lease: Duration::from_secs(60),
             max_attempts: 3,
             page_rows: 1000,
-            poll_interval: Duration::from_secs(2),
+            poll_interval: Duration::from_secs(1),
             purge_interval: Duration::from_secs(300),
         }
     }
@@ -127,6 +130,56 @@ pub async fn insert(tx: &mut TenantTx, export: &NewExport<'_>) -> AppResult<Expo
     .fetch_one(tx.conn())
     .await?;
     Ok(row)
+}
+
+/// The instant a snapshot transaction sees the data as of: when it began.
+pub async fn now(tx: &mut TenantTx) -> AppResult<DateTime<Utc>> {
+    Ok(query_scalar("SELECT now()").fetch_one(tx.conn()).await?)
+}
+
+/// The tables an export's filters may name a row of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    Contact,
+    Company,
+    User,
+    Pipeline,
+    Stage,
+}
+
+impl Named {
+    /// What the row is called in an error.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Contact => "contact",
+            Self::Company => "company",
+            Self::User => "user",
+            Self::Pipeline => "pipeline",
+            Self::Stage => "stage",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Self::Contact => "contacts",
+            Self::Company => "companies",
+            Self::User => "users",
+            Self::Pipeline => "pipelines",
+            Self::Stage => "stages",
+        }
+    }
+}
+
+/// Whether the pinned tenant has the row `id` of `named`, in the trash or not (the
+/// transaction must show the trash: [`TenantTx::include_deleted`]).
+pub async fn exists(tx: &mut TenantTx, named: Named, id: Uuid) -> AppResult<bool> {
+    let table = named.table();
+    Ok(query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {table} WHERE id = $1)"
+    ))
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await?)
 }
 
 /// The pinned tenant's exports that are queued or running.

@@ -195,6 +195,8 @@ impl Application {
                 idempotency_ttl: settings.idempotency_ttl,
                 secret_key: settings.secret_key.clone(),
                 sandboxes: settings.sandboxes,
+                exports: settings.exports.clone(),
+                blobs: settings.blobs.clone(),
                 draining: Arc::new(AtomicBool::new(false)),
             },
             settings,
@@ -274,6 +276,7 @@ impl Application {
                     worker_pool,
                     self.settings.trash,
                     self.settings.sandboxes,
+                    (self.settings.exports.clone(), self.settings.blobs.clone()),
                     &self.state.metrics,
                     &stopped,
                 );
@@ -345,10 +348,20 @@ pub(super) fn spawn_background_work(
     worker_pool: &PgPool,
     trash: TrashSettings,
     sandboxes: crate::db::sandboxes::SandboxSettings,
+    exports: (crate::db::exports::ExportSettings, crate::blob::Blobs),
     metrics: &Arc<Metrics>,
     stopped: &watch::Receiver<bool>,
 ) {
     let metrics = Arc::clone(metrics);
+    let (settings, blobs) = exports;
+    let jobs = crate::app::exports::Jobs {
+        pool: worker_pool.clone(),
+        blobs,
+        settings,
+        render: api::exports::RENDER,
+    };
+    tokio::spawn(crate::app::exports::run(jobs.clone(), stopped.clone()));
+    tokio::spawn(crate::app::exports::purge(jobs, stopped.clone()));
     tokio::spawn(db::trash::run(
         worker_pool.clone(),
         trash,

@@ -50,6 +50,11 @@ pub struct HttpSettings {
     /// How many sandboxes a tenant may hold, and how often expired ones are purged (by
     /// the process that runs the webhook worker).
     pub sandboxes: crate::db::sandboxes::SandboxSettings,
+    /// Exports: how long files are kept, how many a tenant may queue and run, how the
+    /// worker paces them.
+    pub exports: crate::db::exports::ExportSettings,
+    /// Where export files are kept (`MOMENTUM_BLOB_URL`, else under the data directory).
+    pub blobs: crate::blob::Blobs,
     /// The operator's key for secrets at rest (`MOMENTUM_SECRET_KEY`).
     pub secret_key: SecretKey,
     /// Whether `/metrics` is served here too, beside the admin listener
@@ -76,6 +81,8 @@ impl Default for HttpSettings {
             idempotency_ttl: api::idempotency::DEFAULT_TTL,
             trash: TrashSettings::default(),
             sandboxes: Default::default(),
+            exports: Default::default(),
+            blobs: crate::blob::Blobs::memory(),
             // A fresh key per value: fine for a test's fresh database, and `serve` always
             // sets the operator's.
             secret_key: SecretKey::generate(),

@@ -278,9 +278,13 @@ impl Builder<'_> {
                 json!(bad)
             } else if is_text(&items) {
                 json!([bad])
-            } else if s["type"] == "object" && bad.contains('\0') {
+            } else if s["type"] == "object"
+                && s["additionalProperties"] != false
+                && bad.contains('\0')
+            {
                 // A free-form object is the client's own data: any JSON string may be
-                // in it, except NUL, which PostgreSQL cannot store.
+                // in it, except NUL, which PostgreSQL cannot store. (A closed object,
+                // an export's filters, takes no such key at all.)
                 json!({ "key": bad })
             } else {
                 continue;

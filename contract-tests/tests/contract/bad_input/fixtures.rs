@@ -198,6 +198,22 @@ pub(super) async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> 
         let made = call(app, "POST", "/v1/sandboxes", Some(json!({"name": name}))).await;
         sandbox = made["data"]["sandbox"]["id"].as_str().unwrap().to_owned();
     }
+    // Two exports (so the list has a second page), written before any case runs, so the
+    // download answers alike however fast the cases come.
+    let mut export = String::new();
+    for format in ["ndjson", "csv"] {
+        let body = json!({"record_type": "contact", "format": format});
+        export = id(&call(app, "POST", "/v1/exports", Some(body)).await);
+        let path = format!("/v1/exports/{export}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while call(app, "GET", &path, None).await["data"]["status"] != "completed" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "export {export} never completed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let association_body = json!({"from_type": "contact", "from_id": contact,
                                   "to_type": "lead", "to_id": lead});
 
@@ -220,6 +236,7 @@ pub(super) async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> 
             ("association-labels", label),
             ("associations", association),
             ("sandboxes", sandbox),
+            ("exports", export),
         ]),
         headers: BTreeMap::from([(
             "x-poll-secret",

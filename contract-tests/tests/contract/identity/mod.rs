@@ -13,7 +13,7 @@ mod keys;
 mod users;
 
 /// Creates a key with `scopes` through the owner's client; returns (key, secret).
-async fn key(
+pub(crate) async fn key(
     app: &TestApp,
     scopes: &[&str],
     body: Option<types::ApiKeyCreate>,

@@ -35,6 +35,7 @@ pub const AUDIT: &str = "019c9ea4-4a48-7416-b248-932b7fca2c18";
 pub const SANDBOX: &str = "019cb3a1-5c40-7d2e-9a61-3b7f0c2d9e41";
 /// The sandbox's owner: a user of the sandbox, not of Ada's tenant.
 pub const SANDBOX_OWNER: &str = "019cb3a1-5c40-7f13-8b20-6c1d4e5a7f92";
+pub const EXPORT: &str = "019cb3a1-5c40-7e88-a4d2-91c0b7e3f5a6";
 /// What the server generates for `X-Request-Id` when the client sends none.
 pub const REQUEST: &str = "019ca930-93b8-7a67-9587-7fbdb36184cc";
 
@@ -360,6 +361,12 @@ pub fn of(name: &str) -> Option<Value> {
             "data": { "name": "Zapier sync" },
             "created_at": "2026-02-27T10:28:13.330982Z"
         }),
+        "Export" => export(),
+        "ExportCreate" => json!({
+            "record_type": "contact",
+            "format": "csv",
+            "filters": { "owner_id": USER_ADA, "custom_field": ["tier:eq:gold"] }
+        }),
         "Sandbox" => sandbox(),
         "SandboxCreate" => json!({ "name": "ci run 1842", "expires_in": 7200, "seed": "demo" }),
         "SandboxWithSecret" => json!({
@@ -624,6 +631,27 @@ fn endpoint() -> Value {
         "previous_secret_expires_at": null,
         "created_at": "2026-02-19T16:33:05.640771Z",
         "updated_at": "2026-02-19T16:33:05.640771Z"
+    })
+}
+
+fn export() -> Value {
+    json!({
+        "id": EXPORT,
+        "record_type": "contact",
+        "format": "csv",
+        "status": "completed",
+        "filters": { "owner_id": USER_ADA, "custom_field": ["tier:eq:gold"] },
+        "rows": 1842,
+        "size_bytes": 412_316,
+        "error_code": null,
+        "error_message": null,
+        "download_url": format!("/v1/exports/{EXPORT}/download"),
+        "snapshot_at": "2026-03-03T12:17:02.531204Z",
+        "started_at": "2026-03-03T12:17:02.529871Z",
+        "completed_at": "2026-03-03T12:17:03.902117Z",
+        "expires_at": "2026-03-04T12:17:03.902117Z",
+        "created_at": "2026-03-03T12:17:02.528114Z",
+        "updated_at": "2026-03-03T12:17:03.902117Z"
     })
 }
 

@@ -229,6 +229,7 @@ fn the_server_takes_every_request_body_example() {
         contacts::ContactPatch,
         custom_fields::CustomFieldCreate,
         custom_fields::CustomFieldPatch,
+        exports::ExportCreate,
         leads::LeadCreate,
         leads::LeadPatch,
         merging::MergeRequest,

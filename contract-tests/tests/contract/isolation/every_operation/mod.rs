@@ -68,6 +68,7 @@ fn kind_of(op: &str, path: &str, slot: &str) -> &'static str {
             Some("association-labels") => "label",
             Some("associations") => "association",
             Some("sandboxes") => "sandbox",
+            Some("exports") => "export",
             other => panic!("{op}: no kind for `{{id}}` under {other:?}: add it"),
         },
         other => panic!("{op}: no kind for the id slot `{other}`: add it"),
@@ -117,6 +118,9 @@ fn body_for(op: &str, b: &World, b_stages: &[Uuid], hook_url: &str) -> Option<Va
         "contacts_merge" => json!({"duplicate_id": b["contact"]}),
         "companies_merge" => json!({"duplicate_id": b["company"]}),
         "sandboxes_create" => json!({"name": "B's sandbox"}),
+        "exports_create" => json!({"record_type": "lead", "filters": {
+            "company_id": b["company"], "contact_id": b["contact"], "owner_id": b["user"],
+            "pipeline_id": b["pipeline"], "stage_id": b["stage"]}}),
         _ => return None,
     })
 }

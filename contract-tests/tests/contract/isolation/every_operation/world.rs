@@ -238,6 +238,10 @@ pub(super) async fn world(http: &Http, key: &str, tag: &str, hook_url: &str) -> 
             .parse()
             .unwrap(),
     );
+    let export = http
+        .json(k, "post", "/v1/exports", json!({"record_type": "contact"}))
+        .await;
+    w.insert("export", id(&export));
     w.insert("owner", owner);
     (w, stages)
 }
