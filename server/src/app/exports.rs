@@ -740,7 +740,10 @@ pub async fn purge(jobs: Jobs, mut stopped: watch::Receiver<bool>) {
 /// Files one round deletes at most before it looks again.
 const PURGE_BATCH: u32 = 200;
 
-async fn purge_expired(jobs: &Jobs) -> Result<u64, sqlx::Error> {
+/// Deletes every expired file, then marks its export expired; how many. A file that
+/// cannot be deleted stops the round, and the next round tries it again: an export is
+/// never marked expired while its file may still exist.
+pub async fn purge_expired(jobs: &Jobs) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     loop {
         let files = repo::expired_files(&jobs.pool, PURGE_BATCH).await?;

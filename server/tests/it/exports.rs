@@ -286,3 +286,72 @@ async fn expired_files_are_listed_across_tenants_and_marked_once_deleted() {
         .unwrap()
         .is_empty());
 }
+
+/// What the API and the worker render, as the server wires them.
+fn jobs(db: &Db, blobs: momentum_server::blob::Blobs) -> momentum_server::app::exports::Jobs {
+    momentum_server::app::exports::Jobs {
+        pool: db.worker.clone(),
+        blobs,
+        settings: Default::default(),
+        render: momentum_server::api::exports::RENDER,
+    }
+}
+
+#[tokio::test]
+async fn the_purge_deletes_an_expired_file_before_it_marks_the_export_expired() {
+    use momentum_server::blob::{Blobs, Key};
+    let db = database().await;
+    let a = tenant(&db, "a").await;
+    queue(&db, a, 1).await;
+    let dir = std::env::temp_dir().join(format!("momentum-purge-{}", Uuid::new_v4()));
+    let blobs = Blobs::local(&dir).unwrap();
+    let key = Key::new(["exports", "purge-test.ndjson"]).unwrap();
+    let mut writer = blobs.writer(&key);
+    writer
+        .put(bytes::Bytes::from_static(b"{}\n"))
+        .await
+        .unwrap();
+    writer.finish().await.unwrap();
+
+    let claim = exports::claim(&db.worker, 1, Duration::from_secs(60), 1)
+        .await
+        .unwrap()[0];
+    let mut tx = TenantTx::begin(&db.runtime, a).await.unwrap();
+    let finished = exports::Finished {
+        rows: 1,
+        size_bytes: 3,
+        file_key: &key.to_string(),
+        snapshot_at: chrono::Utc::now(),
+        ttl: Duration::ZERO,
+    };
+    exports::complete(&mut tx, &claim, &finished)
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(blobs.reader(&key).await.unwrap().is_some());
+
+    let jobs = jobs(&db, blobs.clone());
+    assert_eq!(
+        momentum_server::app::exports::purge_expired(&jobs)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        blobs.reader(&key).await.unwrap().is_none(),
+        "the file is gone"
+    );
+    let mut tx = TenantTx::begin(&db.runtime, a).await.unwrap();
+    let row = exports::get(&mut tx, claim.id).await.unwrap();
+    tx.end_read();
+    assert_eq!(row.status, "expired");
+    assert_eq!(
+        momentum_server::app::exports::purge_expired(&jobs)
+            .await
+            .unwrap(),
+        0,
+        "nothing left to purge"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
