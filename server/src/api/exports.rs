@@ -67,7 +67,8 @@ pub enum ExportLeadStatus {
 /// an export reports (a schema shared by a request and a response would be open, and
 /// an unknown field in a request must be refused).
 macro_rules! filters {
-    ($($(#[doc = $doc:literal])* $(#[validator($($v:tt)*)])? $field:ident: $ty:ty,)*) => {
+    ($($(#[doc = $doc:literal])* $(#[validator($($v:tt)*)])? $(#[serde($($s:tt)*)])?
+       $field:ident: $ty:ty,)*) => {
         /// The list filters of the record type's list operation (`GET /v1/contacts`,
         /// `/v1/companies`, `/v1/leads`), with the same meaning and rules; a filter the
         /// record type's list does not take is a `422` with code `not_applicable`.
@@ -82,6 +83,7 @@ macro_rules! filters {
         pub struct ExportFilters {
             $($(#[doc = $doc])* #[oai(skip_serializing_if_is_none)]
             #[serde(skip_serializing_if = "Option::is_none")]
+            $(#[serde($($s)*)])?
             pub $field: Option<$ty>,)*
         }
 
@@ -136,6 +138,7 @@ filters! {
     /// Leads: expected to close on or before this date.
     expected_close_to: Date,
     /// Changed strictly after this instant.
+    #[serde(serialize_with = "crate::api::json::optional_timestamp")]
     updated_after: DateTime<Utc>,
     /// Also export records in the trash (with `deleted_at` set).
     include_deleted: bool,
@@ -550,5 +553,91 @@ impl ExportsApi {
         let id = id.0.parse("id")?;
         let download = exports::download(&state, &auth.0, id).await?;
         Ok(Download::new(download))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(record_type: &str, filters: serde_json::Value) -> ExportRow {
+        let at = DateTime::parse_from_rfc3339("2026-03-03T12:17:02.528114Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        ExportRow {
+            id: Uuid::nil(),
+            record_type: record_type.into(),
+            format: "csv".into(),
+            filters,
+            status: "completed".into(),
+            rows: 3,
+            size_bytes: Some(10),
+            file_key: Some("exports/x".into()),
+            error_code: None,
+            error_message: None,
+            attempts: 1,
+            snapshot_at: Some(at),
+            started_at: Some(at),
+            completed_at: Some(at),
+            expires_at: Some(at),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn every_filter_an_export_keeps_is_written_as_the_document_says() {
+        let every = NewExportFilters {
+            q: Some("ada".into()),
+            owner_id: Some(Uuid::nil()),
+            pipeline_id: Some(Uuid::nil()),
+            stage_id: Some(Uuid::nil()),
+            status: Some(ExportLeadStatus::Won),
+            contact_id: Some(Uuid::nil()),
+            company_id: Some(Uuid::nil()),
+            currency: Some("EUR".into()),
+            value_min: Some("1.5".into()),
+            value_max: Some("20".into()),
+            expected_close_from: Some(Date(chrono::NaiveDate::MIN)),
+            expected_close_to: Some(Date(chrono::NaiveDate::MAX)),
+            updated_after: Some(Utc::now()),
+            include_deleted: Some(true),
+            custom_field: Some(vec!["tier:eq:gold".into()]),
+            ..NewExportFilters::default()
+        };
+        let query = every.into_query(ExportRecordType::Lead).unwrap();
+        let ExportQuery::Lead(lead) = &query else {
+            panic!("a lead query");
+        };
+        let stored = serde_json::to_value(lead).unwrap();
+        let export = Export::from(row("lead", stored));
+        assert_eq!(export.filters.status, Some(ExportLeadStatus::Won));
+        assert_eq!(export.filters.include_deleted, Some(true));
+        let bytes = serde_json::to_vec(&export).unwrap();
+        crate::api::json::assert_same_as_schema(&export, &bytes);
+    }
+
+    #[test]
+    fn a_filter_the_record_types_list_does_not_take_is_named() {
+        let refused = NewExportFilters {
+            email: Some("a@b.example".into()),
+            stage_id: Some(Uuid::nil()),
+            q: Some("fine".into()),
+            ..NewExportFilters::default()
+        }
+        .into_query(ExportRecordType::Company)
+        .unwrap_err();
+        let fields: Vec<&str> = refused.details().iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["filters.email", "filters.stage_id"]);
+        assert!(refused.details().iter().all(|d| d.code == "not_applicable"));
+    }
+
+    #[test]
+    fn the_csv_columns_are_the_records_fields_in_the_documents_order() {
+        let contact = fields(RecordType::Contact);
+        assert_eq!(contact.first(), Some(&"id"));
+        assert!(contact.contains(&"custom_fields") && contact.contains(&"deleted_at"));
+        assert!(fields(RecordType::Lead).contains(&"stage_id"));
+        assert!(fields(RecordType::Company).contains(&"domain"));
     }
 }
