@@ -19,6 +19,7 @@
 
 mod cases;
 mod cost;
+mod exports;
 mod hooks;
 mod load;
 mod many;
@@ -50,13 +51,15 @@ use crate::server::Server;
 /// store's (`store.rs`).
 const MANY_CONNECTIONS: &str = "many_connections";
 const RATE_STORE: &str = "rate_store";
+/// Every seeded contact exported as NDJSON and CSV, then downloaded (`exports.rs`).
+const EXPORTS: &str = "exports";
 /// `--cases none`: no case at all, only the webhooks (and the seed they need).
 const NONE: &str = "none";
 
 /// Every name `--cases` takes.
 fn known_cases() -> Vec<&'static str> {
     let mut names = cases::NAMES.to_vec();
-    names.extend([MANY_CONNECTIONS, RATE_STORE, NONE]);
+    names.extend([MANY_CONNECTIONS, RATE_STORE, EXPORTS, NONE]);
     names
 }
 
@@ -225,6 +228,7 @@ async fn main() -> anyhow::Result<()> {
         embedded::WORKER_ROLE,
         socket.display()
     );
+    let workdir = std::env::temp_dir().join(format!("momentum-bench-{}", std::process::id()));
     let mut builds = Vec::with_capacity(builds_count);
     let binaries = std::iter::once(("candidate", &args.server_bin))
         .chain(args.baseline_bin.iter().map(|bin| ("baseline", bin)));
@@ -235,7 +239,14 @@ async fn main() -> anyhow::Result<()> {
             &database_url,
             &worker_database_url,
             args.pool_size,
-            &[("PGAPPNAME", application.clone())],
+            &[
+                ("PGAPPNAME", application.clone()),
+                // Export files go to the run's own folder, removed at the end.
+                (
+                    "MOMENTUM_DATA_DIR",
+                    workdir.join(name).to_string_lossy().into_owned(),
+                ),
+            ],
         )
         .await?;
         let probe = probe.for_application(&application);
@@ -279,7 +290,6 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let workdir = std::env::temp_dir().join(format!("momentum-bench-{}", std::process::id()));
     let pgbench = PgBench {
         bin: PgBench::find(),
         socket_dir: socket.clone(),
@@ -444,6 +454,12 @@ async fn main() -> anyhow::Result<()> {
         args.webhook_backlog,
     )
     .await?;
+    let exports = if wanted(EXPORTS) {
+        eprintln!("exports (candidate only)…");
+        exports::measure(&target, sizes.contacts).await?
+    } else {
+        Vec::new()
+    };
     let peak_rss = server.peak_rss_mb();
     server.stop().await?;
     let _ = std::fs::remove_dir_all(&workdir);
@@ -465,6 +481,7 @@ async fn main() -> anyhow::Result<()> {
         peak_rss,
     );
     report.memory = memory;
+    report.exports = exports;
     report.slow = slow_log.since(measured_from);
     report.many_connections = many;
     println!("{}", report.table());

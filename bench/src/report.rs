@@ -253,6 +253,9 @@ pub struct Report {
     /// `GET /v1/contacts/{id}` with the rate limits in process, then in Redis.
     pub rate_store: Vec<StoreResult>,
     pub webhooks: WebhookResult,
+    /// Every seeded contact exported, per format (`--cases exports`, or all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<crate::exports::ExportResult>,
     pub server_rss_idle_mb: f64,
     pub server_rss_peak_mb: f64,
     /// Per build with `--baseline-bin` (empty without).
@@ -286,6 +289,7 @@ impl Report {
             cases,
             rate_store,
             webhooks,
+            exports: Vec::new(),
             server_rss_idle_mb,
             server_rss_peak_mb,
             memory: Vec::new(),
@@ -403,6 +407,26 @@ impl Report {
             self.server_rss_idle_mb,
             self.server_rss_peak_mb
         );
+        if !self.exports.is_empty() {
+            let _ = writeln!(
+                t,
+                "\n| export of every contact | rows | file MB | worker s | rows/s | download s | download MB/s |\n\
+                 |---|---:|---:|---:|---:|---:|---:|"
+            );
+            for e in &self.exports {
+                let _ = writeln!(
+                    t,
+                    "| {} | {} | {:.1} | {:.2} | {:.0} | {:.2} | {:.0} |",
+                    e.format,
+                    e.rows,
+                    e.file_mb,
+                    e.seconds,
+                    e.rows_per_second,
+                    e.download_seconds,
+                    e.download_mb_per_second
+                );
+            }
+        }
         t
     }
 }

@@ -20,6 +20,7 @@
 mod generated;
 pub mod conditional;
 mod error_code;
+pub mod exports;
 mod operations;
 mod pages;
 pub mod pagination;

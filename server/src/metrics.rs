@@ -53,6 +53,9 @@ pub struct Metrics {
     webhook_oldest_due_age: Gauge,
     trash_purged: IntCounter,
     sandboxes_purged: IntCounter,
+    exports: IntCounterVec,
+    export_rows: IntCounter,
+    exports_expired: IntCounter,
     pool_acquire: HistogramVec,
     pool_acquire_timeouts: IntCounterVec,
     pools: Arc<PoolCollector>,
@@ -169,6 +172,19 @@ impl Metrics {
             "momentum_sandboxes_purged_total",
             "Expired sandboxes this process deleted with all their data.",
         );
+        let exports = counter_vec(
+            "momentum_exports_total",
+            "Export runs this process finished, by outcome (completed, failed).",
+            &["outcome"],
+        );
+        let export_rows = counter(
+            "momentum_export_rows_total",
+            "Records this process wrote into completed exports' files.",
+        );
+        let exports_expired = counter(
+            "momentum_exports_expired_total",
+            "Expired export files this process deleted.",
+        );
         let pool_acquire = histogram_vec(
             "momentum_db_pool_acquire_duration_seconds",
             "Time a transaction waited for a database connection, by pool.",
@@ -211,6 +227,9 @@ impl Metrics {
             Box::new(webhook_oldest_due_age.clone()),
             Box::new(trash_purged.clone()),
             Box::new(sandboxes_purged.clone()),
+            Box::new(exports.clone()),
+            Box::new(export_rows.clone()),
+            Box::new(exports_expired.clone()),
             Box::new(pool_acquire.clone()),
             Box::new(pool_acquire_timeouts.clone()),
             Box::new(build_info),
@@ -244,6 +263,9 @@ impl Metrics {
             webhook_oldest_due_age,
             trash_purged,
             sandboxes_purged,
+            exports,
+            export_rows,
+            exports_expired,
             pool_acquire,
             pool_acquire_timeouts,
             pools,
@@ -331,6 +353,19 @@ impl Metrics {
 
     pub fn sandboxes_purged(&self, sandboxes: u64) {
         self.sandboxes_purged.inc_by(sandboxes);
+    }
+
+    /// An export run finished: `completed` with `rows` written, or `failed`.
+    pub fn export_finished(&self, completed: bool, rows: u64) {
+        let outcome = if completed { "completed" } else { "failed" };
+        self.exports.with_label_values(&[outcome]).inc();
+        if completed {
+            self.export_rows.inc_by(rows);
+        }
+    }
+
+    pub fn exports_expired(&self, files: u64) {
+        self.exports_expired.inc_by(files);
     }
 
     /// Reports `pool` under `label` (`api`, `worker`): its connections at every scrape,

@@ -3,7 +3,7 @@
 //! `exports:read` or the record type's read scope, for filters the record type's list
 //! does not take or that name nothing of the tenant, and for another tenant's export.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use momentum_contract_tests::TestApp;
@@ -13,42 +13,20 @@ use serde_json::{json, Value};
 
 use crate::{assert_detail, Refused};
 
-/// Queues an export and waits until the worker is done with it.
+/// Queues an export and waits until the worker is done with it, through the SDK's
+/// helper, which reports each state it reads.
 pub(crate) async fn export(client: &Client, body: types::ExportCreate) -> types::Export {
-    let queued = client
-        .exports_create()
-        .body(body)
-        .send()
-        .await
-        .expect("queue an export");
-    assert_eq!(queued.status().as_u16(), 202);
-    let location = queued
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let export = queued.into_inner().data;
-    assert_eq!(location, Some(format!("/v1/exports/{}", export.id)));
-    assert_eq!(export.status, ExportStatus::Queued);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = client
-            .exports_get()
-            .id(export.id)
-            .send()
-            .await
-            .expect("read the export")
-            .into_inner()
-            .data;
-        if !matches!(now.status, ExportStatus::Queued | ExportStatus::Running) {
-            return now;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the export never finished: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut seen = Vec::new();
+    let done = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.export_and_wait(body, |e| seen.push((e.status, e.rows))),
+    )
+    .await
+    .expect("the export finishes")
+    .expect("queue and follow the export");
+    assert_eq!(seen.first(), Some(&(ExportStatus::Queued, 0)), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(done.status, done.rows)));
+    done
 }
 
 /// The export's file, with its `Content-Type` and `Content-Disposition`.
@@ -170,6 +148,13 @@ async fn an_export_holds_exactly_the_records_its_list_shows_in_ndjson_and_csv() 
         .map(|line| serde_json::from_str(line).expect("each line a Contact"))
         .collect();
     assert_eq!(lines, listed, "the file is the list, in creation order");
+    // The SDK reads the same file record by record as it streams in.
+    let file = c.exports_download().id(done.id).send().await.unwrap();
+    let streamed: Vec<types::Contact> = momentum_sdk::exports::ndjson(file.into_inner())
+        .map(|c| c.expect("a Contact per line"))
+        .collect()
+        .await;
+    assert_eq!(streamed, listed);
 
     let done = export(
         c,
@@ -234,6 +219,25 @@ async fn a_completed_export_is_announced_with_its_final_state() {
     assert_eq!(event.data["id"], json!(done.id));
     assert_eq!(event.data["status"], "completed");
     assert_eq!(event.data["rows"], 6);
+    // Where to follow a queued export is in its answer.
+    let queued = c
+        .exports_create()
+        .body(create(ExportRecordType::Lead, ExportFormat::Csv, json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status().as_u16(), 202);
+    let location = queued
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        location,
+        format!("/v1/exports/{}", queued.into_inner().data.id)
+    );
 }
 
 #[tokio::test]

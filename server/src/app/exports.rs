@@ -362,6 +362,8 @@ pub struct Jobs {
     pub blobs: Blobs,
     pub settings: ExportSettings,
     pub render: Render,
+    /// Where runs and purges are counted, when the process serves metrics.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Claims and runs exports until `stopped` turns true, `concurrency` of the settings at
@@ -465,6 +467,15 @@ async fn run_claimed(jobs: &Jobs, claim: Claim, stopped: &mut watch::Receiver<bo
             None => release(jobs, &claim).await.map(|()| Ended::Gone),
         }
     };
+    if let Some(metrics) = &jobs.metrics {
+        match &ended {
+            Ok(Ended::Completed(row)) => {
+                metrics.export_finished(true, u64::try_from(row.rows).unwrap_or(0));
+            }
+            Ok(Ended::Failed(_)) => metrics.export_finished(false, 0),
+            _ => {}
+        }
+    }
     match ended {
         Ok(Ended::Completed(row)) => tracing::info!(
             rows = row.rows,
@@ -731,7 +742,12 @@ pub async fn purge(jobs: Jobs, mut stopped: watch::Receiver<bool>) {
             periodic::run_once(&jobs.pool, Job::ExportPurge, every, || purge_expired(&jobs)).await;
         match round {
             Ok(Round::Ran(0) | Round::Skipped) => {}
-            Ok(Round::Ran(n)) => tracing::info!(expired = n, "deleted expired export files"),
+            Ok(Round::Ran(n)) => {
+                if let Some(metrics) = &jobs.metrics {
+                    metrics.exports_expired(n);
+                }
+                tracing::info!(expired = n, "deleted expired export files");
+            }
             Err(err) => tracing::warn!(error = %err, "could not delete expired export files"),
         }
     }

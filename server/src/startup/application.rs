@@ -359,6 +359,7 @@ pub(super) fn spawn_background_work(
         blobs,
         settings,
         render: api::exports::RENDER,
+        metrics: Some(Arc::clone(&metrics)),
     };
     tokio::spawn(crate::app::exports::run(jobs.clone(), stopped.clone()));
     tokio::spawn(crate::app::exports::purge(jobs, stopped.clone()));

@@ -294,6 +294,7 @@ fn jobs(db: &Db, blobs: momentum_server::blob::Blobs) -> momentum_server::app::e
         blobs,
         settings: Default::default(),
         render: momentum_server::api::exports::RENDER,
+        metrics: None,
     }
 }
 
