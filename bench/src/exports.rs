@@ -26,7 +26,21 @@ pub struct ExportResult {
     pub download_mb_per_second: f64,
 }
 
-pub async fn measure(target: &Target, expected_rows: u64) -> anyhow::Result<Vec<ExportResult>> {
+/// `admin` counts the tenant's live contacts, which every export must hold (the seed's
+/// and those the webhook measurement created).
+pub async fn measure(
+    target: &Target,
+    admin: &sqlx::PgPool,
+    tenant_id: uuid::Uuid,
+) -> anyhow::Result<Vec<ExportResult>> {
+    let expected_rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM contacts WHERE tenant_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(tenant_id)
+    .fetch_one(admin)
+    .await
+    .context("count the contacts")?;
+    let expected_rows = u64::try_from(expected_rows).unwrap_or(0);
     let client = Client::builder(&format!("http://{}", target.addr))
         .api_key(&target.api_key)
         .timeout(Duration::from_secs(600))
@@ -55,7 +69,7 @@ pub async fn measure(target: &Target, expected_rows: u64) -> anyhow::Result<Vec<
         }
         let rows = u64::try_from(done.rows).unwrap_or(0);
         if rows != expected_rows {
-            bail!("the {name} export wrote {rows} rows, not the {expected_rows} seeded");
+            bail!("the {name} export wrote {rows} rows, not the tenant's {expected_rows} contacts");
         }
         let (Some(started), Some(completed)) = (done.started_at, done.completed_at) else {
             bail!("a completed export without its times");

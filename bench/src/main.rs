@@ -456,7 +456,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let exports = if wanted(EXPORTS) {
         eprintln!("exports (candidate only)…");
-        exports::measure(&target, sizes.contacts).await?
+        exports::measure(&target, &admin, seeded.tenant_id).await?
     } else {
         Vec::new()
     };
