@@ -312,14 +312,16 @@ const OUTSIDE_THE_DOCUMENT_ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// The answer to a `HEAD`: the `GET`'s, with the `Content-Length` its body would have
 /// had and no body (hyper leaves an HTTP/1 body out by itself, but not an HTTP/2 one,
-/// nor does it know the length of a body it was not given). Bodies here are in memory.
+/// nor does it know the length of a body it was not given). A body whose length the
+/// answer already states (an export's file, streamed from the store) is dropped unread;
+/// the others are in memory, and measured.
 async fn without_body(mut resp: Response) -> Response {
     let status = resp.status();
     let body = resp.take_body();
     let has_length = !(status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED);
-    if has_length {
+    if has_length && !resp.headers().contains_key(header::CONTENT_LENGTH) {
         match body.into_bytes().await {
             Ok(bytes) => {
                 resp.headers_mut()
@@ -589,6 +591,23 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_head_leaves_a_body_of_stated_length_unread() {
+        let never_read = futures::stream::poll_fn(
+            |_| -> std::task::Poll<Option<std::io::Result<bytes::Bytes>>> {
+                panic!("a HEAD read a body whose length was stated")
+            },
+        );
+        let resp = Response::builder()
+            .header(header::CONTENT_LENGTH, 1_000_000_000u64)
+            .body(poem::Body::from_bytes_stream(never_read));
+        let head = without_body(resp).await;
+        assert_eq!(head.headers()[header::CONTENT_LENGTH], "1000000000");
+
+        let measured = without_body(Response::builder().body("twelve bytes")).await;
+        assert_eq!(measured.headers()[header::CONTENT_LENGTH], "12");
+    }
+
     use poem::{handler, EndpointExt, Route};
     use serde_json::Value;
 
