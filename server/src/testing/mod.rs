@@ -33,3 +33,24 @@ pub fn spawn_watchdog(owner: u32, alive_while: &str, cleanup: &str) -> std::io::
         .spawn()
         .map(drop)
 }
+
+/// Cleans up after the test processes that died without doing it themselves: each
+/// folder under `parent` holds its owner's pid in `owner.pid`, and a folder whose owner
+/// is gone is handed to `cleanup` (a shell script that stops what runs there and removes
+/// the folder). A folder without the pid is still being made, and left alone.
+pub(crate) fn reap_orphans(parent: &std::path::Path, cleanup: impl Fn(&std::path::Path) -> String) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let owner: Option<i32> = std::fs::read_to_string(dir.join("owner.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        let Some(owner) = owner else { continue };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(owner), None).is_ok();
+        if !alive {
+            let _ = Command::new("sh").args(["-c", &cleanup(&dir)]).status();
+        }
+    }
+}

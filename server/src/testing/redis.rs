@@ -37,7 +37,7 @@ impl DisposableRedis {
         let parent = std::env::temp_dir().join("momentum-redis");
         fs::create_dir_all(&parent)?;
         fs::set_permissions(&parent, fs::Permissions::from_mode(0o755))?;
-        reap_orphans(&parent);
+        super::reap_orphans(&parent, kill_and_remove_script);
         let me = std::process::id();
         let dir = parent.join(format!("{me}-{}", uuid::Uuid::new_v4().simple()));
         fs::create_dir_all(&dir)?;
@@ -238,25 +238,6 @@ fn spawn_watchdog(dir: &Path, owner: u32) -> anyhow::Result<()> {
         &kill_and_remove_script(dir),
     )
     .context("cannot start the Redis watchdog")
-}
-
-fn reap_orphans(parent: &Path) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let dir = entry.path();
-        let owner: Option<i32> = fs::read_to_string(dir.join("owner.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
-        // A folder without its owner's pid is still being made.
-        let Some(owner) = owner else { continue };
-        if kill(Pid::from_raw(owner), None).is_err() {
-            let _ = Command::new("sh")
-                .args(["-c", &kill_and_remove_script(&dir)])
-                .status();
-        }
-    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use object_store::aws::AmazonS3Builder;
 use object_store::{ClientOptions, RetryConfig};
@@ -62,7 +62,7 @@ impl DisposableS3 {
         };
         let parent = std::env::temp_dir().join("momentum-s3");
         fs::create_dir_all(&parent)?;
-        reap_orphans(&parent);
+        super::reap_orphans(&parent, kill_and_remove_script);
         let me = std::process::id();
         let dir = parent.join(format!("{me}-{}", uuid::Uuid::new_v4().simple()));
         fs::create_dir_all(&dir)?;
@@ -261,25 +261,6 @@ fn spawn_watchdog(dir: &Path, owner: u32) -> anyhow::Result<()> {
         &kill_and_remove_script(dir),
     )
     .context("cannot start the S3 watchdog")
-}
-
-fn reap_orphans(parent: &Path) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let dir = entry.path();
-        let owner: Option<i32> = fs::read_to_string(dir.join("owner.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
-        // A folder without its owner's pid is still being made.
-        let Some(owner) = owner else { continue };
-        if kill(Pid::from_raw(owner), None).is_err() {
-            let _ = Command::new("sh")
-                .args(["-c", &kill_and_remove_script(&dir)])
-                .status();
-        }
-    }
 }
 
 #[cfg(test)]
