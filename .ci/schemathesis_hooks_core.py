@@ -10,11 +10,12 @@ check, no data-shaping hook) loads this file alone:
   whose violation is in the body may be answered 200 when the answer refuses at least
   one item. A malformed envelope, a bad header or query value, or a 200 that refuses no
   item still fails the run.
-- `filter_case` and `before_call` drop cases that would revoke the key the run
-  authenticates with (MOMENTUM_SCHEMATHESIS_KEY_ID): revoking it turns every later
-  request into a 401 and leaves the rest of the run testing nothing. Revocation itself is
-  still exercised on the keys the run creates. This keeps the run alive; it shapes no
-  data.
+- `filter_case` and `before_call` drop cases that would revoke or rotate the key the
+  run authenticates with (MOMENTUM_SCHEMATHESIS_KEY_ID): revoking it, or rotating it
+  with no overlap (the stateful phase takes its id from api_keys_list), turns every
+  later request into a 401 and leaves the rest of the run testing nothing. Revocation
+  and rotation themselves are still exercised on the keys the run creates. This keeps
+  the run alive; it shapes no data.
 """
 
 import os
@@ -89,8 +90,13 @@ def batch_negative_data_rejection(ctx, response, case):
 _RUN_KEY_ID = os.environ.get("MOMENTUM_SCHEMATHESIS_KEY_ID", "").lower()
 
 
+# What would lock the run out of its own key: revoking it, or rotating it (the old
+# secret, which the run holds, stops working when the overlap ends, at once for 0).
+_LOCKING_OUT = ("api_keys_revoke", "api_keys_rotate")
+
+
 def _targets_run_key(case):
-    if not _RUN_KEY_ID or _operation_id(case) != "api_keys_revoke":
+    if not _RUN_KEY_ID or _operation_id(case) not in _LOCKING_OUT:
         return False
     value = (case.path_parameters or {}).get("id")
     return isinstance(value, str) and value.lower() == _RUN_KEY_ID
@@ -107,6 +113,8 @@ def refuse_to_revoke_the_run_key(context, case, kwargs):
     # api_keys_list) after filter_case has run; refuse to send that request rather than
     # let it silently lock the run out.
     if _targets_run_key(case):
-        raise RuntimeError("schemathesis was about to revoke the key it authenticates with")
+        raise RuntimeError(
+            "schemathesis was about to revoke or rotate the key it authenticates with"
+        )
 
 
