@@ -33,6 +33,7 @@ mod errors;
 pub mod events;
 pub mod exports;
 pub mod idempotency;
+pub mod imports;
 pub mod leads;
 pub mod listen;
 pub mod merges;
@@ -420,6 +421,8 @@ pub const WORKER_FUNCTIONS: &[&str] = &[
     "webhook_due_stats()",
     "export_claim(integer, interval, integer)",
     "export_expired_files(integer)",
+    "import_claim(integer, interval, integer)",
+    "import_spent_files(integer)",
 ];
 
 /// The worker functions the role behind `pool` cannot run.

@@ -238,6 +238,28 @@ async fn seed_b(owner: &PgPool) -> TenantB {
              '{}', 'completed', 'exports/bravo.csv', 10, now() - interval '1 hour')",
             vec![],
         ),
+        // B's imports: one waiting to be claimed, one finished with its file still
+        // stored and one row error.
+        (
+            "INSERT INTO imports (tenant_id, id, record_type, format, match_key, file_key, \
+             size_bytes, next_byte, next_line) VALUES ($1, gen_random_uuid(), 'contact', \
+             'csv', 'email', 'imports/bravo-queued.csv', 100, 10, 2)",
+            vec![],
+        ),
+        (
+            "INSERT INTO imports (tenant_id, id, record_type, format, match_key, file_key, \
+             size_bytes, next_byte, next_line, status, rows_read, failed, errors_stored, \
+             completed_at) VALUES ($1, '00000000-0000-7000-8000-00000000b001', 'company', \
+             'ndjson', 'domain', 'imports/bravo-done.ndjson', 100, 100, 3, 'completed', 1, 1, \
+             1, now())",
+            vec![],
+        ),
+        (
+            "INSERT INTO import_errors (tenant_id, import_id, id, line, code, message) \
+             VALUES ($1, '00000000-0000-7000-8000-00000000b001', gen_random_uuid(), 2, \
+             'invalid_json', 'not JSON')",
+            vec![],
+        ),
     ] {
         exec(owner, sql, t, &ids).await;
     }
@@ -277,6 +299,8 @@ const WORKER_ONLY: &[&str] = &[
     "webhook_claim_deliveries_changes(integer,interval,integer)",
     "export_claim(integer,interval,integer)",
     "export_expired_files(integer)",
+    "import_claim(integer,interval,integer)",
+    "import_spent_files(integer)",
 ];
 
 fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
@@ -463,7 +487,7 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
                   every server must check its own key against; nothing of any tenant",
         },
     ];
-    let worker_calls: [(&str, String); 12] = [
+    let worker_calls: [(&str, String); 14] = [
         (
             WORKER_ONLY[0],
             format!("SELECT * FROM webhook_claim_deliveries({huge}, {century}, {huge})"),
@@ -499,6 +523,14 @@ fn cases(a_user: Uuid, b: &TenantB) -> Vec<Case> {
         (
             WORKER_ONLY[11],
             format!("SELECT * FROM export_expired_files({huge})"),
+        ),
+        (
+            WORKER_ONLY[12],
+            format!("SELECT * FROM import_claim({huge}, {century}, {huge})"),
+        ),
+        (
+            WORKER_ONLY[13],
+            format!("SELECT * FROM import_spent_files({huge})"),
         ),
     ];
     for (function, call) in worker_calls {

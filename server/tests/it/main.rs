@@ -16,6 +16,7 @@ mod domains;
 mod exports;
 mod faults;
 mod identity;
+mod imports;
 mod observability;
 mod periodic;
 mod pgbouncer;
