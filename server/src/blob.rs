@@ -265,6 +265,29 @@ impl Blobs {
         }))
     }
 
+    /// The file at `key` from byte `offset` on (`size` is still the whole file's), or
+    /// `None` if there is none: where an import goes on after the chunks it committed.
+    /// `offset` must lie within the file.
+    pub async fn reader_from(&self, key: &Key, offset: u64) -> anyhow::Result<Option<Blob>> {
+        if offset == 0 {
+            return self.reader(key).await;
+        }
+        let options = object_store::GetOptions {
+            range: Some(object_store::GetRange::Offset(offset)),
+            ..Default::default()
+        };
+        let found = match self.0.get_opts(&key.0, options).await {
+            Ok(found) => found,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(err).with_context(|| format!("cannot read file {key}")),
+        };
+        Ok(Some(Blob {
+            size: found.meta.size,
+            last_modified: found.meta.last_modified,
+            body: found.into_stream().map_err(io::Error::from).boxed(),
+        }))
+    }
+
     /// Deletes the file at `key`; one already gone is not an error.
     pub async fn delete(&self, key: &Key) -> anyhow::Result<()> {
         match self.0.delete(&key.0).await {
@@ -518,6 +541,22 @@ mod tests {
         }
         writer.finish().await.unwrap();
         assert_eq!(read_all(blobs, &big).await.unwrap(), body);
+        // An import goes on mid-file, from where its last chunk ended.
+        for offset in [0, 1, PART_BYTES + 3, body.len() - 1] {
+            let blob = blobs
+                .reader_from(&big, offset as u64)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(blob.size, body.len() as u64);
+            let rest: Vec<Bytes> = blob.body.try_collect().await.unwrap();
+            assert_eq!(rest.concat(), body[offset..], "from {offset}");
+        }
+        assert!(blobs
+            .reader_from(&key(&["exports", &tenant, "none.csv"]), 5)
+            .await
+            .unwrap()
+            .is_none());
 
         let mut writer = blobs.writer(&small);
         writer.put(Bytes::from_static(b"again\n")).await.unwrap();

@@ -278,6 +278,20 @@ pub async fn run<U: Upsert, V: View<U::Row>>(
     items: Vec<AppResult<U::Item>>,
 ) -> AppResult<Vec<Outcome<V>>> {
     check_count(items.len())?;
+    let mut tx = TenantTx::begin(pool, tenant_id).await?;
+    let outcomes = run_in::<U, V>(&mut tx, default_owner, items).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Applies `items` as [`run`] does, inside the caller's transaction, which it neither
+/// begins nor commits (an import applies a chunk of its file and moves its progress in
+/// one transaction). Any number of items.
+pub async fn run_in<U: Upsert, V: View<U::Row>>(
+    tx: &mut TenantTx,
+    default_owner: Option<Uuid>,
+    items: Vec<AppResult<U::Item>>,
+) -> AppResult<Vec<Outcome<V>>> {
     let mut outcomes: Vec<Option<Outcome<V>>> = items.iter().map(|_| None).collect();
 
     // The create rules, item by item, before the database is asked anything.
@@ -298,15 +312,13 @@ pub async fn run<U: Upsert, V: View<U::Row>>(
         }
     }
 
-    let mut tx = TenantTx::begin(pool, tenant_id).await?;
-
     // Keys as the unique index compares them. A key an earlier item already has is the
     // later item's error: applying both would make the result depend on their order.
     let sent: Vec<String> = pending.iter().filter_map(|p| p.key.clone()).collect();
     let mut normalised = if sent.is_empty() {
         Vec::new()
     } else {
-        U::keys(&mut tx, sent).await?
+        U::keys(tx, sent).await?
     }
     .into_iter();
     let mut first: HashMap<String, usize> = HashMap::new();
@@ -330,19 +342,17 @@ pub async fn run<U: Upsert, V: View<U::Row>>(
     let mut existing: HashMap<String, U::Row> = if keys.is_empty() {
         HashMap::new()
     } else {
-        U::lock(&mut tx, &keys).await?.into_iter().collect()
+        U::lock(tx, &keys).await?.into_iter().collect()
     };
 
     for p in work {
         let current = p.key.as_ref().and_then(|key| existing.remove(key));
-        let outcome = match upsert_one::<U, V>(&mut tx, &p, current).await? {
+        let outcome = match upsert_one::<U, V>(tx, &p, current).await? {
             Ok(outcome) => outcome,
             Err(err) => Outcome::Failed(err),
         };
         outcomes[p.index] = Some(outcome);
     }
-    tx.commit().await?;
-
     outcomes
         .into_iter()
         .map(|outcome| {

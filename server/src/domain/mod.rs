@@ -9,6 +9,7 @@ pub mod credential;
 pub mod custom_field;
 pub mod export;
 pub mod fields;
+pub mod import;
 pub mod lead;
 pub mod merge;
 pub mod pipeline;
