@@ -584,6 +584,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub exports: ExportArgs,
+
+    #[command(flatten)]
+    pub imports: ImportArgs,
 }
 
 /// The admin listener, for Prometheus and probes.
@@ -653,6 +656,9 @@ pub struct WorkerArgs {
 
     #[command(flatten)]
     pub exports: ExportArgs,
+
+    #[command(flatten)]
+    pub imports: ImportArgs,
 }
 
 /// How webhooks are sent.
@@ -853,8 +859,9 @@ impl SandboxArgs {
 /// webhook worker.
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
-    /// Where export files are kept: unset, a folder `files` under `MOMENTUM_DATA_DIR` (so
-    /// every instance that serves downloads must share that disk with the worker);
+    /// Where export files and uploaded imports are kept: unset, a folder `files` under
+    /// `MOMENTUM_DATA_DIR` (so every instance that serves downloads or takes uploads must
+    /// share that disk with the worker);
     /// `s3://bucket/prefix`, an S3-compatible object store shared by every instance,
     /// with its endpoint, region and keys in the `AWS_*` variables (`AWS_ENDPOINT`,
     /// `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`).
@@ -927,6 +934,104 @@ pub struct ExportArgs {
         value_parser = within::<u64>(1..=DAY)
     )]
     pub exports_purge_interval_secs: u64,
+}
+
+/// How imports are taken and applied.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The largest file an import takes, in bytes; a larger one is a `413` before
+    /// anything is stored (1024 to 1073741824: 1 GiB; default 100 MiB).
+    #[arg(
+        long,
+        env = "MOMENTUM_IMPORTS_MAX_BYTES",
+        default_value_t = 100 * 1024 * 1024,
+        value_parser = within::<u64>(1024..=1024 * 1024 * 1024)
+    )]
+    pub imports_max_bytes: u64,
+
+    /// Imports a tenant may have queued or running; one more is a `409` (1 to 100).
+    #[arg(
+        long,
+        env = "MOMENTUM_IMPORTS_MAX_PENDING",
+        default_value_t = 5,
+        value_parser = within::<u32>(1..=100)
+    )]
+    pub imports_max_pending: u32,
+
+    /// Imports of one tenant that run at once, across every worker (1 to 16).
+    #[arg(
+        long,
+        env = "MOMENTUM_IMPORTS_PER_TENANT",
+        default_value_t = 1,
+        value_parser = within::<u32>(1..=16)
+    )]
+    pub imports_per_tenant: u32,
+
+    /// Imports one worker process runs at once (1 to 64).
+    #[arg(
+        long,
+        env = "MOMENTUM_IMPORTS_CONCURRENCY",
+        default_value_t = 2,
+        value_parser = within::<u32>(1..=64)
+    )]
+    pub imports_concurrency: u32,
+
+    /// Uploads one API process takes at once; one more is a `503` with `Retry-After`.
+    /// Each holds up to 16 MiB while it is written to the store (1 to 256).
+    #[arg(
+        long,
+        env = "MOMENTUM_IMPORTS_UPLOADS_AT_ONCE",
+        default_value_t = 4,
+        value_parser = within::<u32>(1..=256)
+    )]
+    pub imports_uploads_at_once: u32,
+
+    /// Seconds an upload may take, instead of `MOMENTUM_REQUEST_TIMEOUT_SECS` (60 to
+    /// 86400).
+    #[arg(
+        long,
+        env = "MOMENTUM_IMPORTS_UPLOAD_TIMEOUT_SECS",
+        default_value_t = 900,
+        value_parser = within::<u64>(60..=DAY)
+    )]
+    pub imports_upload_timeout_secs: u64,
+
+    /// Rows applied per transaction (1 to 5000): a larger chunk is faster, a smaller
+    /// one holds its rows' locks for less time.
+    #[arg(
+        long,
+        env = "MOMENTUM_IMPORTS_CHUNK_ROWS",
+        default_value_t = 500,
+        value_parser = within::<u32>(1..=5000)
+    )]
+    pub imports_chunk_rows: u32,
+
+    /// Milliseconds between two looks at the queue by an idle worker (10 to 60000).
+    #[arg(
+        long,
+        env = "MOMENTUM_IMPORTS_POLL_INTERVAL_MS",
+        default_value_t = 1000,
+        value_parser = within::<u64>(10..=60_000)
+    )]
+    pub imports_poll_interval_ms: u64,
+}
+
+impl ImportArgs {
+    /// The settings; their ranges were checked as they were parsed.
+    pub fn settings(&self) -> crate::db::imports::ImportSettings {
+        use std::time::Duration;
+        crate::db::imports::ImportSettings {
+            max_bytes: self.imports_max_bytes,
+            max_pending: self.imports_max_pending,
+            per_tenant: self.imports_per_tenant,
+            concurrency: self.imports_concurrency,
+            uploads_at_once: self.imports_uploads_at_once,
+            upload_timeout: Duration::from_secs(self.imports_upload_timeout_secs),
+            chunk_rows: self.imports_chunk_rows,
+            poll_interval: Duration::from_millis(self.imports_poll_interval_ms),
+            ..Default::default()
+        }
+    }
 }
 
 impl ExportArgs {

@@ -125,6 +125,12 @@ pub enum AppError {
         details: Vec<FieldError>,
         current: String,
     },
+    /// A request body larger than the operation takes (an import's file).
+    #[error("the request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    /// A request body of a media type the operation does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Too many requests of one class from one credential or client.
     #[error("too many `{class}` requests: retry after {retry_after} s")]
     RateLimited {
@@ -179,6 +185,8 @@ impl AppError {
             Self::IdempotencyAnswerUnavailable => ErrorCode::IdempotencyAnswerUnavailable,
             Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::Unavailable(_) | Self::LimitsUnavailable | Self::TimedOut => {
                 ErrorCode::ServiceUnavailable
             }

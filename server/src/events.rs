@@ -177,6 +177,14 @@ catalogue! {
     ExportCompleted = "export.completed",
     /// An export failed and has no file (`data`: the `Export`, with its `error`).
     ExportFailed = "export.failed",
+    /// An import read its whole file (`data`: the `Import`, with its counts; rows that
+    /// failed are listed by `imports_errors_list`).
+    ImportCompleted = "import.completed",
+    /// An import stopped before the end of its file (`data`: the `Import`, with its
+    /// `error`); the chunks before were applied.
+    ImportFailed = "import.failed",
+    /// An import was cancelled (`data`: the `Import`); the chunks before were applied.
+    ImportCancelled = "import.cancelled",
     }
 }
 

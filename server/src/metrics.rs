@@ -56,6 +56,8 @@ pub struct Metrics {
     exports: IntCounterVec,
     export_rows: IntCounter,
     exports_expired: IntCounter,
+    imports: IntCounterVec,
+    import_rows: IntCounterVec,
     pool_acquire: HistogramVec,
     pool_acquire_timeouts: IntCounterVec,
     pools: Arc<PoolCollector>,
@@ -185,6 +187,17 @@ impl Metrics {
             "momentum_exports_expired_total",
             "Expired export files this process deleted.",
         );
+        let imports = counter_vec(
+            "momentum_imports_total",
+            "Imports this process finished, by outcome (completed, failed).",
+            &["outcome"],
+        );
+        let import_rows = counter_vec(
+            "momentum_import_rows_total",
+            "Rows of imported files this process applied, by outcome (created, updated, \
+             unchanged, failed).",
+            &["outcome"],
+        );
         let pool_acquire = histogram_vec(
             "momentum_db_pool_acquire_duration_seconds",
             "Time a transaction waited for a database connection, by pool.",
@@ -230,6 +243,8 @@ impl Metrics {
             Box::new(exports.clone()),
             Box::new(export_rows.clone()),
             Box::new(exports_expired.clone()),
+            Box::new(imports.clone()),
+            Box::new(import_rows.clone()),
             Box::new(pool_acquire.clone()),
             Box::new(pool_acquire_timeouts.clone()),
             Box::new(build_info),
@@ -266,6 +281,8 @@ impl Metrics {
             exports,
             export_rows,
             exports_expired,
+            imports,
+            import_rows,
             pool_acquire,
             pool_acquire_timeouts,
             pools,
@@ -361,6 +378,24 @@ impl Metrics {
         self.exports.with_label_values(&[outcome]).inc();
         if completed {
             self.export_rows.inc_by(rows);
+        }
+    }
+
+    pub fn import_finished(&self, completed: bool) {
+        let outcome = if completed { "completed" } else { "failed" };
+        self.imports.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn import_rows(&self, counts: &crate::db::imports::Counts) {
+        for (outcome, n) in [
+            ("created", counts.created),
+            ("updated", counts.updated),
+            ("unchanged", counts.unchanged),
+            ("failed", counts.failed),
+        ] {
+            if n > 0 {
+                self.import_rows.with_label_values(&[outcome]).inc_by(n);
+            }
         }
     }
 

@@ -35,7 +35,12 @@ pub struct AppState {
     pub sandboxes: crate::db::sandboxes::SandboxSettings,
     /// How many exports a tenant may queue.
     pub exports: crate::db::exports::ExportSettings,
-    /// Where export files are kept.
+    /// How large an import's file may be, how many a tenant may queue.
+    pub imports: crate::db::imports::ImportSettings,
+    /// The uploads this process may still take at once (each buffers a part of its file
+    /// on its way to the store).
+    pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Where export files and uploaded imports are kept.
     pub blobs: crate::blob::Blobs,
     /// Set once a shutdown is asked for: `/readyz` answers 503 from then on, so a load
     /// balancer stops sending requests while those it still sends are served.

@@ -189,7 +189,7 @@ pub struct CompanyBatchResponse {
 /// to create one): a field it sends replaces the stored one; one it leaves out, sends as
 /// `null` or as a blank string keeps it (a blank string counts as absent, as in a
 /// create); an empty list or object replaces too.
-fn contact_item(item: ContactCreate) -> ContactPatch {
+pub(crate) fn contact_item(item: ContactCreate) -> ContactPatch {
     ContactPatch {
         first_name: text(item.first_name.map(|t| t.0)),
         last_name: text(item.last_name.map(|t| t.0)),
@@ -206,7 +206,7 @@ fn contact_item(item: ContactCreate) -> ContactPatch {
 
 /// A company item as the patch it lays over the company with its domain, as
 /// [`contact_item`].
-fn company_item(item: CompanyCreate) -> CompanyPatch {
+pub(crate) fn company_item(item: CompanyCreate) -> CompanyPatch {
     CompanyPatch {
         name: Some(item.name.0).filter(|name| !name.trim().is_empty()),
         domain: text(item.domain.map(|t| t.0)),

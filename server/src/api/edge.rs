@@ -42,6 +42,8 @@ pub struct Edge {
     pub max_body_bytes: usize,
     /// The deadline of a request, body upload included (a 503 past it).
     pub request_timeout: Duration,
+    /// What an operation whose body is a file takes instead (an import's upload).
+    pub uploads: UploadLimits,
     pub limits: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub trusted_proxies: Arc<TrustedProxies>,
@@ -55,6 +57,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
             inner,
             max_body_bytes: self.max_body_bytes,
             request_timeout: self.request_timeout,
+            uploads: self.uploads,
             limits: Arc::clone(&self.limits),
             http_metrics: Arc::new(HttpMetrics::new(&self.metrics)),
             trusted_proxies: Arc::clone(&self.trusted_proxies),
@@ -88,10 +91,19 @@ impl HttpMetrics {
     }
 }
 
+/// The body limit and deadline of an operation whose body is a file: it is streamed to
+/// the handler, which counts its bytes, so only a declared length is checked here.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    pub max_bytes: u64,
+    pub timeout: Duration,
+}
+
 pub struct EdgeEndpoint<E> {
     inner: E,
     max_body_bytes: usize,
     request_timeout: Duration,
+    uploads: UploadLimits,
     limits: Arc<RateLimiter>,
     http_metrics: Arc<HttpMetrics>,
     trusted_proxies: Arc<TrustedProxies>,
@@ -214,8 +226,21 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             // is cut off like one trickling its headers (serving.rs). Dropping the
             // handler rolls back its open transaction; an Idempotency-Key it held stays
             // held until its lease ends, as after a crash.
+            let streams = operation.is_some_and(|op| op.streams_body);
             let handled = async {
-                limit_body(&mut req, self.max_body_bytes).await?;
+                if streams {
+                    refuse_declared_length(&req, self.uploads.max_bytes)?;
+                    if !req.headers().contains_key(header::CONTENT_TYPE) {
+                        return Err(AppError::UnsupportedMediaType(
+                            "an upload must say what it is: send `Content-Type: text/csv` \
+                             (or `application/x-ndjson`)"
+                                .into(),
+                        )
+                        .into_poem());
+                    }
+                } else {
+                    limit_body(&mut req, self.max_body_bytes).await?;
+                }
                 match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
                     Ok(result) => result.map(IntoResponse::into_response),
                     // Logged once, with the request id, by render_error.
@@ -227,13 +252,18 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             // The deadline reaches the database too (`db::TenantTx`), so a statement
             // still running when the client gets its 503 is cancelled by PostgreSQL
             // rather than left holding a connection and its locks.
-            let deadline = tokio::time::Instant::now() + self.request_timeout;
+            let timeout = if streams {
+                self.uploads.timeout
+            } else {
+                self.request_timeout
+            };
+            let deadline = tokio::time::Instant::now() + timeout;
             let handled = crate::deadline::scope(deadline, handled);
             match tokio::time::timeout_at(deadline, handled).await {
                 Ok(result) => result,
                 Err(_) => {
                     tracing::warn!(
-                        timeout_secs = self.request_timeout.as_secs_f64(),
+                        timeout_secs = timeout.as_secs_f64(),
                         "the request passed its deadline"
                     );
                     Err(AppError::TimedOut.into_poem())
@@ -431,6 +461,21 @@ fn percent_decode(raw: &str, form: bool) -> Vec<u8> {
 #[error("the request body exceeds the limit of {limit} bytes")]
 struct BodyTooLarge {
     limit: usize,
+}
+
+/// Refuses a file whose declared `Content-Length` is over `limit`, before any of it is
+/// read (and before a client waiting on `Expect: 100-continue` sends it); the handler
+/// counts what actually arrives.
+fn refuse_declared_length(req: &Request, limit: u64) -> poem::Result<()> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit => Err(AppError::PayloadTooLarge { limit }.into_poem()),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses bodies over the limit: at once when `Content-Length` says so, otherwise while
@@ -645,6 +690,10 @@ mod tests {
         let app = Route::new().at("/plain", poem::get(plain)).with(Edge {
             max_body_bytes: 1024,
             request_timeout: Duration::from_secs(5),
+            uploads: UploadLimits {
+                max_bytes: 1024,
+                timeout: Duration::from_secs(5),
+            },
             limits: Arc::new(RateLimiter::in_process(&[], 0, Arc::default())),
             metrics: Arc::new(Metrics::new()),
             trusted_proxies: Arc::default(),
@@ -703,6 +752,10 @@ mod tests {
             .with(Edge {
                 max_body_bytes: 1024,
                 request_timeout: Duration::from_millis(200),
+                uploads: UploadLimits {
+                    max_bytes: 1024,
+                    timeout: Duration::from_millis(200),
+                },
                 limits: Arc::new(RateLimiter::in_process(&[], 0, Arc::default())),
                 metrics: Arc::new(Metrics::new()),
                 trusted_proxies: Arc::default(),

@@ -29,6 +29,7 @@ use super::operations::Operation;
 use super::security::{admit, Admitted};
 pub use crate::app::idempotency::DEFAULT_TTL;
 use crate::app::idempotency::{self, Answer, Claimed};
+use crate::db::idempotency::RUNNING_LEASE;
 use crate::domain::FieldError;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -76,10 +77,29 @@ impl<E: Endpoint> Endpoint for IdempotencyEndpoint<E> {
             .cloned()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("AppState missing")).into_poem())?;
         let principal = admit(&req, &token).await.map_err(AppError::into_poem)?;
-        let body = req.take_body().into_bytes().await?;
-        let fingerprint = fingerprint(req.method(), req.uri(), &body);
-        req.set_body(Body::from_bytes(body));
-        let claim = idempotency::claim(&state, &principal, &key, &fingerprint)
+        let streamed = req
+            .extensions()
+            .get::<&'static Operation>()
+            .is_some_and(|op| op.streams_body);
+        // A file is streamed to the handler, never held here: its request is known by
+        // everything but its bytes (the whole of what to do with it is in the query),
+        // and by its declared length. The key stays held for as long as an upload may
+        // take, so a retry of a slow upload waits rather than runs it twice.
+        let (fingerprint, lease) = if streamed {
+            let length = req
+                .headers()
+                .get(poem::http::header::CONTENT_LENGTH)
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default();
+            let lease = state.imports.upload_timeout.max(RUNNING_LEASE);
+            (fingerprint(req.method(), req.uri(), &length), lease)
+        } else {
+            let body = req.take_body().into_bytes().await?;
+            let fingerprint = fingerprint(req.method(), req.uri(), &body);
+            req.set_body(Body::from_bytes(body));
+            (fingerprint, RUNNING_LEASE)
+        };
+        let claim = idempotency::claim(&state, &principal, &key, &fingerprint, lease)
             .await
             .map_err(AppError::into_poem)?;
         req.extensions_mut().insert(Admitted(principal));

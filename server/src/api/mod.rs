@@ -21,6 +21,7 @@ mod examples;
 pub mod exports;
 mod header_components;
 pub mod idempotency;
+pub mod imports;
 pub mod json;
 pub mod leads;
 pub mod me;
@@ -82,6 +83,10 @@ pub enum ApiTags {
     /// or CSV file from one snapshot by the worker, then downloaded (`exports:read`, and
     /// the record type's read scope).
     Exports,
+    /// Contacts, companies or leads uploaded as a CSV or NDJSON file and applied by the
+    /// worker in chunks, with the batch upsert's rules, progress, per-row errors and a
+    /// cancel (`imports:write`, and the record type's write scope).
+    Imports,
     /// Signed webhooks (Standard Webhooks) for every change, sent from a transactional
     /// outbox with retries; their endpoints, deliveries and attempts (`webhooks:read`,
     /// `webhooks:write`), and the events themselves (`events:read`).
@@ -153,6 +158,7 @@ use contacts::ContactsApi;
 use custom_fields::CustomFieldsApi;
 use events::EventsApi;
 use exports::ExportsApi;
+use imports::ImportsApi;
 use leads::LeadsApi;
 use me::MeApi;
 use merging::MergingApi;
@@ -187,6 +193,7 @@ apis!(
     EventsApi,
     SearchApi,
     ExportsApi,
+    ImportsApi,
     SystemApi,
 );
 

@@ -30,6 +30,9 @@ pub struct Operation {
     /// of". Empty for most operations.
     pub any_of: Vec<Scope>,
     pub class: Class,
+    /// Its request body is a file, streamed to the handler as it arrives rather than
+    /// read into memory first (the document's `application/octet-stream`).
+    pub streams_body: bool,
 }
 
 /// The operations that need one of several scopes, which poem-openapi's attribute (every
@@ -107,6 +110,9 @@ fn document_path(path: &str) -> String {
         .join("/")
 }
 
+/// The media type of a request body that is a file.
+pub const STREAMED: &str = "application/octet-stream";
+
 pub fn all() -> &'static [Operation] {
     static TABLE: OnceLock<Vec<Operation>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -150,6 +156,12 @@ pub fn all() -> &'static [Operation] {
                             .map(|p| p.name.clone())
                             .collect(),
                         authenticated,
+                        streams_body: op.request.as_ref().is_some_and(|request| {
+                            request
+                                .content
+                                .iter()
+                                .any(|media| media.content_type == STREAMED)
+                        }),
                     });
                 }
             }

@@ -538,3 +538,85 @@ impl<T: ToJSON> ToJSON for NotNull<T> {
         self.0.as_ref().and_then(ToJSON::to_json)
     }
 }
+
+/// An import's column mapping, `<header>:<field>` (`<header>:` ignores the column). The
+/// header may hold `:` itself: the last one separates, as no field name has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnMapping {
+    pub column: String,
+    /// Empty: the column is ignored.
+    pub field: String,
+}
+
+impl ColumnMapping {
+    const PATTERN: &'static str =
+        r"^[^\x00-\x1f]{1,200}:((custom_fields\.)?[a-z][a-z0-9_]{0,62})?$";
+
+    fn parse_str(value: &str) -> Option<Self> {
+        let (column, field) = value.rsplit_once(':')?;
+        let column_ok = !column.is_empty()
+            && column.chars().count() <= 200
+            && !column.chars().any(|c| c.is_control() && (c as u32) < 0x20);
+        let name = field.strip_prefix("custom_fields.").unwrap_or(field);
+        let field_ok = field.is_empty()
+            || (name.len() <= 63
+                && name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+        (column_ok && field_ok).then(|| Self {
+            column: column.to_owned(),
+            field: field.to_owned(),
+        })
+    }
+}
+
+impl Type for ColumnMapping {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string(column_mapping)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            pattern: Some(Self::PATTERN.to_owned()),
+            max_length: Some(264),
+            example: Some(Value::String("E-mail:email".into())),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for ColumnMapping {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        let text = expect_string::<Self>(value)?;
+        Self::parse_str(&text).ok_or_else(|| ParseError::custom(MAPPING_FORMAT))
+    }
+}
+
+impl ToJSON for ColumnMapping {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(format!("{}:{}", self.column, self.field)))
+    }
+}
+
+impl poem_openapi::types::ParseFromParameter for ColumnMapping {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Self::parse_str(value).ok_or_else(|| ParseError::custom(MAPPING_FORMAT))
+    }
+}
+
+const MAPPING_FORMAT: &str =
+    "must be `<header>:<field>`, the field a writable field or `custom_fields.<key>`, or \
+     empty to ignore the column";

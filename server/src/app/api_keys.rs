@@ -29,7 +29,7 @@ use crate::state::AppState;
 /// The longest key name, in characters.
 pub const NAME_MAX: usize = 200;
 /// The most scopes a key holds.
-pub const SCOPES_MAX: usize = 20;
+pub const SCOPES_MAX: usize = 32;
 
 /// A new key, as the request asked for it.
 #[derive(Debug, Clone)]

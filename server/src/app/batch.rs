@@ -34,6 +34,7 @@ use super::View;
 use crate::auth::Principal;
 use crate::db::companies::{self as companies_repo, CompanyRow};
 use crate::db::contacts::{self as contacts_repo, ContactRow};
+use crate::db::record::{self, Table};
 use crate::db::TenantTx;
 use crate::domain::company::{Company, CompanyInput, CompanyPatch};
 use crate::domain::contact::{Contact, ContactInput, ContactPatch};
@@ -53,7 +54,7 @@ pub trait Upsert {
     /// A record that passed the create rules.
     type Record: PartialEq + Clone + Send + Sync;
     /// A stored record.
-    type Row: Clone + Send + Sync;
+    type Row: Table + Clone + Send + Sync;
     /// The key's field, as items name it.
     const KEY: &'static str;
     const CREATED: EventType;
@@ -361,6 +362,86 @@ pub async fn run_in<U: Upsert, V: View<U::Row>>(
         .collect()
 }
 
+/// Applies `items` inside the caller's transaction as [`run_in`] does, matching each
+/// by the record id it names instead of its natural key: an item naming an id updates
+/// that record (`not_found` on `id` when the tenant has no live record with it), one
+/// naming none creates a record. An id an earlier item already named is `Repeated`.
+pub async fn run_by_id_in<U: Upsert, V: View<U::Row>>(
+    tx: &mut TenantTx,
+    default_owner: Option<Uuid>,
+    items: Vec<(Option<Uuid>, AppResult<U::Item>)>,
+) -> AppResult<Vec<Outcome<V>>> {
+    let mut outcomes: Vec<Option<Outcome<V>>> = items.iter().map(|_| None).collect();
+    let mut first: HashMap<Uuid, usize> = HashMap::new();
+    let mut work: Vec<(Option<Uuid>, Pending<U>)> = Vec::new();
+    for (index, (id, item)) in items.into_iter().enumerate() {
+        if let Some(id) = id {
+            if let Some(&earlier) = first.get(&id) {
+                outcomes[index] = Some(Outcome::Repeated { earlier });
+                continue;
+            }
+            first.insert(id, index);
+        }
+        let parsed = item.and_then(|item| {
+            let record = U::owned_by_default(U::create(item.clone())?, default_owner);
+            Ok((item, record))
+        });
+        match parsed {
+            // The key stays unset: a unique-key collision is the item's conflict, never
+            // a reason to update another record than the one named.
+            Ok((item, record)) => work.push((
+                id,
+                Pending {
+                    index,
+                    key: None,
+                    item,
+                    record,
+                },
+            )),
+            Err(err) => outcomes[index] = Some(Outcome::Failed(err)),
+        }
+    }
+    let ids: Vec<Uuid> = work.iter().filter_map(|(id, _)| *id).collect();
+    let mut existing: HashMap<Uuid, U::Row> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        record::lock_many::<U::Row>(tx, &ids)
+            .await?
+            .into_iter()
+            .map(|row| (U::id(&row), row))
+            .collect()
+    };
+    for (id, p) in work {
+        let current = match id {
+            None => None,
+            Some(id) => match existing.remove(&id) {
+                Some(row) => Some(row),
+                None => {
+                    outcomes[p.index] = Some(Outcome::Failed(AppError::Validation(vec![
+                        FieldError::new(
+                            "id",
+                            "not_found",
+                            format!("the tenant has no {} with this id", U::Row::NOUN),
+                        ),
+                    ])));
+                    continue;
+                }
+            },
+        };
+        let outcome = match upsert_one::<U, V>(tx, &p, current).await? {
+            Ok(outcome) => outcome,
+            Err(err) => Outcome::Failed(err),
+        };
+        outcomes[p.index] = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.ok_or_else(|| AppError::Internal(anyhow::anyhow!("an item without outcome")))
+        })
+        .collect()
+}
+
 fn check_count(count: usize) -> AppResult<()> {
     let problem = if count == 0 {
         Some(FieldError::new(
@@ -480,7 +561,7 @@ async fn write<U: Upsert, V: View<U::Row>>(
 }
 
 /// Errors that belong to one item; any other (the database away, a bug) fails the batch.
-fn is_item_error(err: &AppError) -> bool {
+pub(super) fn is_item_error(err: &AppError) -> bool {
     matches!(
         err,
         AppError::BadRequest { .. }

@@ -65,6 +65,7 @@ pub async fn claim(
     actor: &Principal,
     key: &str,
     fingerprint: &[u8],
+    lease: std::time::Duration,
 ) -> Result<Claimed, AppError> {
     let (tenant_id, credential_id) = (actor.tenant_id, actor.credential_id);
     let mut tx = TenantTx::begin(&state.pool, tenant_id).await?;
@@ -74,6 +75,7 @@ pub async fn claim(
         key,
         fingerprint,
         state.idempotency_ttl,
+        lease,
     )
     .await?;
     tx.commit().await?;

@@ -26,6 +26,7 @@ use crate::domain::lead::Lead;
 pub use crate::domain::lead::{LeadInput, LeadPatch};
 use crate::domain::pipeline::StageKind;
 use crate::domain::record::RecordType;
+use crate::domain::Patch;
 use crate::domain::{company, contact, fields, FieldError};
 use crate::error::AppError;
 use crate::events::{self, Data, EventType};
@@ -123,6 +124,89 @@ pub async fn create<V: View<LeadRow>>(
     let created = emit_change(&mut tx, EventType::LeadCreated, row, None).await?;
     tx.commit().await?;
     Ok(created)
+}
+
+/// One row of an import, inside the import's transaction (the caller holds a savepoint
+/// around it): `id` names the lead to update, none creates one. The row is a create
+/// body, laid over the stored lead without clearing anything it leaves out (as a batch
+/// upsert lays an item), so a row that changes nothing is `Unchanged` and writes
+/// nothing. Placement, events and custom fields follow the API's own create and update.
+pub async fn import_in<V: View<LeadRow>>(
+    tx: &mut TenantTx,
+    default_owner: Option<Uuid>,
+    id: Option<Uuid>,
+    mut input: LeadInput,
+    values: Map<String, Value>,
+) -> Result<super::batch::Outcome<V>, AppError> {
+    use super::batch::Outcome;
+    let Some(id) = id else {
+        input.owner_id = input.owner_id.or(default_owner);
+        let lead = Lead::parse(input).map_err(AppError::Validation)?;
+        let values =
+            custom_fields::for_create(tx, RecordType::Lead, &Value::Object(values)).await?;
+        let stage = place(tx, &lead).await?;
+        let row = repo::insert(tx, &lead, &stage, &values).await?;
+        let created = emit_change(tx, EventType::LeadCreated, row, None).await?;
+        return Ok(Outcome::Created(created));
+    };
+    let current = match repo::get_for_update(tx, id).await {
+        Err(AppError::NotFound(_)) => {
+            return Err(AppError::Validation(vec![FieldError::new(
+                "id",
+                "not_found",
+                "the tenant has no lead with this id",
+            )]))
+        }
+        other => other?,
+    };
+    let sent = if values.is_empty() {
+        Patch::Keep
+    } else {
+        Patch::Set(values)
+    };
+    let values = custom_fields::for_patch(tx, RecordType::Lead, id, &current.custom_fields, sent)
+        .await?
+        .map(Value::Object)
+        .unwrap_or_else(|| current.custom_fields.clone());
+    let lead = keeping(input)
+        .apply_to_input(current.to_input())
+        .map_err(AppError::Validation)?;
+    let stored = Lead::parse(current.to_input()).ok();
+    if stored.as_ref() == Some(&lead) && values == current.custom_fields {
+        return Ok(Outcome::Unchanged(V::from(current)));
+    }
+    let stage = place(tx, &lead).await?;
+    let row = repo::update(tx, &current, &lead, &stage, &values).await?;
+    let updated = emit_change(tx, EventType::LeadUpdated, row, Some(current)).await?;
+    Ok(Outcome::Updated(updated))
+}
+
+/// A create body as a patch that sets what it holds and keeps what it leaves out.
+fn keeping(input: LeadInput) -> LeadPatch {
+    fn set<T>(value: Option<T>) -> Patch<Option<T>> {
+        value.map_or(Patch::Keep, |v| Patch::Set(Some(v)))
+    }
+    let p = input.prospect;
+    LeadPatch {
+        title: input.title,
+        contact_id: set(input.contact_id),
+        company_id: set(input.company_id),
+        pipeline_id: input.pipeline_id,
+        stage_id: input.stage_id,
+        value: set(input.value),
+        currency: set(input.currency),
+        expected_close_date: set(input.expected_close_date),
+        owner_id: set(input.owner_id),
+        source: set(input.source),
+        lost_reason: set(input.lost_reason),
+        prospect_first_name: set(p.first_name),
+        prospect_last_name: set(p.last_name),
+        prospect_email: set(p.email),
+        prospect_phone: set(p.phone),
+        prospect_company_name: set(p.company_name),
+        prospect_company_domain: set(p.company_domain),
+        custom_fields: Patch::Keep,
+    }
 }
 
 /// The lead `id`; one in the trash only when `include_deleted`.

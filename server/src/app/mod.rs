@@ -25,6 +25,7 @@ pub mod devices;
 pub mod events;
 pub mod exports;
 pub mod idempotency;
+pub mod imports;
 pub mod leads;
 pub mod me;
 pub mod merges;

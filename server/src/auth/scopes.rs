@@ -71,6 +71,10 @@ pub enum Scope {
     /// Export records to files (each export also needs its record type's read scope).
     #[oai(rename = "exports:read")]
     ExportsRead,
+    /// Import records from files (each import also needs its record type's write
+    /// scope).
+    #[oai(rename = "imports:write")]
+    ImportsWrite,
     /// Manage users, API keys, session tokens and custom field definitions; holds every
     /// scope above from `custom_fields:read` on.
     #[oai(rename = "admin")]
@@ -82,7 +86,7 @@ pub enum Scope {
 pub const ALL: &str = "*";
 
 impl Scope {
-    pub const EVERY: [Scope; 20] = [
+    pub const EVERY: [Scope; 21] = [
         Self::ContactsRead,
         Self::ContactsWrite,
         Self::CompaniesRead,
@@ -102,6 +106,7 @@ impl Scope {
         Self::WebhooksWrite,
         Self::AuditRead,
         Self::ExportsRead,
+        Self::ImportsWrite,
         Self::Admin,
     ];
 
@@ -145,6 +150,17 @@ impl Scope {
             RecordType::Company => Self::CompaniesRead,
             RecordType::Lead => Self::LeadsRead,
             RecordType::Activity => Self::ActivitiesRead,
+        }
+    }
+
+    /// The scope that writing records of type `kind` needs (imports write records of
+    /// the type the caller names).
+    pub fn write_of(kind: RecordType) -> Scope {
+        match kind {
+            RecordType::Contact => Self::ContactsWrite,
+            RecordType::Company => Self::CompaniesWrite,
+            RecordType::Lead => Self::LeadsWrite,
+            RecordType::Activity => Self::ActivitiesWrite,
         }
     }
 }
@@ -310,6 +326,15 @@ mod tests {
         );
         for (kind, scope) in expected {
             assert_eq!(Scope::read_of(kind).as_str(), scope, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn each_record_type_is_written_with_its_own_write_scope() {
+        for kind in RecordType::ALL {
+            let write = Scope::write_of(kind).as_str();
+            let read = Scope::read_of(kind).as_str();
+            assert_eq!(write.strip_suffix(":write"), read.strip_suffix(":read"));
         }
     }
 

@@ -46,6 +46,7 @@ pub async fn claim(
     key: &str,
     fingerprint: &[u8],
     ttl: Duration,
+    lease: Duration,
 ) -> AppResult<Claim> {
     let tenant = tx.tenant_id();
     let inserted = query(
@@ -58,7 +59,7 @@ pub async fn claim(
     .bind(credential)
     .bind(key)
     .bind(fingerprint)
-    .bind(RUNNING_LEASE.as_secs_f64())
+    .bind(lease.as_secs_f64())
     .bind(ttl.as_secs_f64())
     .execute(tx.conn())
     .await?
@@ -91,7 +92,7 @@ pub async fn claim(
         .bind(credential)
         .bind(key)
         .bind(fingerprint)
-        .bind(RUNNING_LEASE.as_secs_f64())
+        .bind(lease.as_secs_f64())
         .bind(ttl.as_secs_f64())
         .execute(tx.conn())
         .await?;

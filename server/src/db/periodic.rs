@@ -33,6 +33,8 @@ pub enum Job {
     SandboxPurge,
     /// [`crate::db::exports`]: expired export files.
     ExportPurge,
+    /// [`crate::db::imports`]: the files of finished imports.
+    ImportPurge,
 }
 
 impl Job {
@@ -43,6 +45,7 @@ impl Job {
             Self::IdempotencyPurge => "idempotency_purge",
             Self::SandboxPurge => "sandbox_purge",
             Self::ExportPurge => "export_purge",
+            Self::ImportPurge => "import_purge",
         }
     }
 }

@@ -44,6 +44,14 @@ pub async fn lock<T: Table>(tx: &mut TenantTx, id: Uuid) -> AppResult<T> {
     one(tx, &sql, id).await
 }
 
+/// As [`lock`], for the rows among `ids` (in id order, so two writers locking
+/// overlapping sets cannot deadlock); ids the tenant has no live row for are left out.
+pub async fn lock_many<T: Table>(tx: &mut TenantTx, ids: &[Uuid]) -> AppResult<Vec<T>> {
+    let (columns, table) = (T::COLUMNS, T::TABLE);
+    let sql = format!("SELECT {columns} FROM {table} WHERE id = ANY($1) ORDER BY id FOR UPDATE");
+    Ok(query_as(&sql).bind(ids).fetch_all(tx.conn()).await?)
+}
+
 /// Moves a live row to the trash and returns it as it is there.
 pub async fn trash<T: Table>(tx: &mut TenantTx, id: Uuid) -> AppResult<T> {
     // The new row is trashed, so the SELECT policy must let it through (see `db`).

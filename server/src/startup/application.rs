@@ -196,6 +196,10 @@ impl Application {
                 secret_key: settings.secret_key.clone(),
                 sandboxes: settings.sandboxes,
                 exports: settings.exports.clone(),
+                imports: settings.imports.clone(),
+                uploads: Arc::new(tokio::sync::Semaphore::new(
+                    usize::try_from(settings.imports.uploads_at_once).unwrap_or(1),
+                )),
                 blobs: settings.blobs.clone(),
                 draining: Arc::new(AtomicBool::new(false)),
             },
@@ -276,7 +280,11 @@ impl Application {
                     worker_pool,
                     self.settings.trash,
                     self.settings.sandboxes,
-                    (self.settings.exports.clone(), self.settings.blobs.clone()),
+                    Files {
+                        exports: self.settings.exports.clone(),
+                        imports: self.settings.imports.clone(),
+                        blobs: self.settings.blobs.clone(),
+                    },
                     &self.state.metrics,
                     &stopped,
                 );
@@ -341,28 +349,45 @@ pub(super) async fn drain_then_stop(
     }
 }
 
+/// The exports and imports the worker runs, and the store their files are in.
+pub(super) struct Files {
+    pub exports: crate::db::exports::ExportSettings,
+    pub imports: crate::db::imports::ImportSettings,
+    pub blobs: crate::blob::Blobs,
+}
+
 /// The background work beside the webhook worker, through its role (it works across
-/// tenants): the purges of expired trash, of expired idempotency keys and of expired
-/// sandboxes, and the webhook queue's gauges.
+/// tenants): exports and imports, the purges of expired trash, of expired idempotency
+/// keys and of expired sandboxes, and the webhook queue's gauges.
 pub(super) fn spawn_background_work(
     worker_pool: &PgPool,
     trash: TrashSettings,
     sandboxes: crate::db::sandboxes::SandboxSettings,
-    exports: (crate::db::exports::ExportSettings, crate::blob::Blobs),
+    files: Files,
     metrics: &Arc<Metrics>,
     stopped: &watch::Receiver<bool>,
 ) {
     let metrics = Arc::clone(metrics);
-    let (settings, blobs) = exports;
     let jobs = crate::app::exports::Jobs {
         pool: worker_pool.clone(),
-        blobs,
-        settings,
+        blobs: files.blobs.clone(),
+        settings: files.exports,
         render: api::exports::RENDER,
         metrics: Some(Arc::clone(&metrics)),
     };
     tokio::spawn(crate::app::exports::run(jobs.clone(), stopped.clone()));
     tokio::spawn(crate::app::exports::purge(jobs, stopped.clone()));
+    let imports = crate::app::imports::Jobs {
+        pool: worker_pool.clone(),
+        blobs: files.blobs,
+        settings: files.imports,
+        metrics: Some(Arc::clone(&metrics)),
+    };
+    tokio::spawn(crate::app::imports::run::<api::imports::Wire>(
+        imports.clone(),
+        stopped.clone(),
+    ));
+    tokio::spawn(crate::app::imports::purge(imports, stopped.clone()));
     tokio::spawn(db::trash::run(
         worker_pool.clone(),
         trash,

@@ -53,6 +53,9 @@ pub struct HttpSettings {
     /// Exports: how long files are kept, how many a tenant may queue and run, how the
     /// worker paces them.
     pub exports: crate::db::exports::ExportSettings,
+    /// Imports: how large a file may be, how many a tenant may queue and run, how the
+    /// worker applies them.
+    pub imports: crate::db::imports::ImportSettings,
     /// Where export files are kept (`MOMENTUM_BLOB_URL`, else under the data directory).
     pub blobs: crate::blob::Blobs,
     /// The operator's key for secrets at rest (`MOMENTUM_SECRET_KEY`).
@@ -82,6 +85,7 @@ impl Default for HttpSettings {
             trash: TrashSettings::default(),
             sandboxes: Default::default(),
             exports: Default::default(),
+            imports: Default::default(),
             blobs: crate::blob::Blobs::memory(),
             // A fresh key per value: fine for a test's fresh database, and `serve` always
             // sets the operator's.
@@ -114,6 +118,10 @@ pub fn routes(state: AppState, settings: &HttpSettings) -> impl poem::Endpoint {
     let edge = Edge {
         max_body_bytes: settings.max_body_bytes,
         request_timeout: settings.request_timeout,
+        uploads: api::edge::UploadLimits {
+            max_bytes: settings.imports.max_bytes,
+            timeout: settings.imports.upload_timeout,
+        },
         limits: Arc::clone(&state.limits),
         metrics: Arc::clone(&state.metrics),
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),

@@ -77,6 +77,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trash: args.trash.settings(),
         sandboxes: args.sandboxes.settings(),
         exports: args.exports.settings(),
+        imports: args.imports.settings(),
         blobs: args.exports.blobs(&args.database.data_dir)?,
         webhooks: args
             .webhooks
@@ -210,10 +211,11 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
     let key = secret_key(&args.secrets, embedded_dir)?;
     let trash = args.trash.settings();
     let sandboxes = args.sandboxes.settings();
-    let exports = (
-        args.exports.settings(),
-        args.exports.blobs(&args.database.data_dir)?,
-    );
+    let files = super::application::Files {
+        exports: args.exports.settings(),
+        imports: args.imports.settings(),
+        blobs: args.exports.blobs(&args.database.data_dir)?,
+    };
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let acquire_timeout = Duration::from_millis(args.db_acquire_timeout_ms);
     let run = |pool: PgPool, what: &'static str| async move {
@@ -228,7 +230,7 @@ pub async fn work(args: crate::config::WorkerArgs) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(Metrics::new());
         metrics.watch_pool("worker", &pool);
-        spawn_background_work(&pool, trash, sandboxes, exports, &metrics, &stopped);
+        spawn_background_work(&pool, trash, sandboxes, files, &metrics, &stopped);
         let endpoint_data = api::webhooks::endpoint_data;
         let worker = Worker::new(
             pool.clone(),
