@@ -644,7 +644,7 @@ the user's role allows.*/
     ///      "items": {
     ///        "type": "string"
     ///      },
-    ///      "maxItems": 20,
+    ///      "maxItems": 32,
     ///      "minItems": 1
     ///    },
     ///    "service": {
@@ -890,7 +890,7 @@ kept.*/
     ///      "items": {
     ///        "type": "string"
     ///      },
-    ///      "maxItems": 20,
+    ///      "maxItems": 32,
     ///      "minItems": 1,
     ///      "x-null-is-absent": true
     ///    }
@@ -4500,7 +4500,10 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///    "webhook.test",
     ///    "webhook_endpoint.disabled",
     ///    "export.completed",
-    ///    "export.failed"
+    ///    "export.failed",
+    ///    "import.completed",
+    ///    "import.failed",
+    ///    "import.cancelled"
     ///  ]
     ///}
     /// ```
@@ -4586,6 +4589,12 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
         ExportCompleted,
         #[serde(rename = "export.failed")]
         ExportFailed,
+        #[serde(rename = "import.completed")]
+        ImportCompleted,
+        #[serde(rename = "import.failed")]
+        ImportFailed,
+        #[serde(rename = "import.cancelled")]
+        ImportCancelled,
     }
     impl ::std::convert::From<&Self> for EventType {
         fn from(value: &EventType) -> Self {
@@ -4629,6 +4638,9 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
                 Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
                 Self::ExportCompleted => f.write_str("export.completed"),
                 Self::ExportFailed => f.write_str("export.failed"),
+                Self::ImportCompleted => f.write_str("import.completed"),
+                Self::ImportFailed => f.write_str("import.failed"),
+                Self::ImportCancelled => f.write_str("import.cancelled"),
             }
         }
     }
@@ -4672,6 +4684,9 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
                 "webhook_endpoint.disabled" => Ok(Self::WebhookEndpointDisabled),
                 "export.completed" => Ok(Self::ExportCompleted),
                 "export.failed" => Ok(Self::ExportFailed),
+                "import.completed" => Ok(Self::ImportCompleted),
+                "import.failed" => Ok(Self::ImportFailed),
+                "import.cancelled" => Ok(Self::ImportCancelled),
                 _ => Err("invalid value".into()),
             }
         }
@@ -5622,6 +5637,744 @@ the domain; leads: of the title).*/
     impl HealthEnvelope {
         pub fn builder() -> builder::HealthEnvelope {
             Default::default()
+        }
+    }
+    /**An import: a file of records being applied, and how far it has come.
+
+`status`: `queued`, then `running`, then `completed`, `failed` or `cancelled`.*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "Import",
+    ///  "description": "An import: a file of records being applied, and how far it has come.\n\n`status`: `queued`, then `running`, then `completed`, `failed` or `cancelled`.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "columns",
+    ///    "created_at",
+    ///    "errors_truncated",
+    ///    "errors_url",
+    ///    "format",
+    ///    "id",
+    ///    "match_key",
+    ///    "progress",
+    ///    "record_type",
+    ///    "status",
+    ///    "updated_at"
+    ///  ],
+    ///  "properties": {
+    ///    "columns": {
+    ///      "description": "CSV: the file's columns and the field each writes, in the header's order.",
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/ImportColumn"
+    ///      }
+    ///    },
+    ///    "completed_at": {
+    ///      "description": "When it completed, failed or was cancelled.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "created_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    },
+    ///    "error_code": {
+    ///      "description": "Why the import failed: `abandoned` (its worker stopped on the same rows on every\nattempt), `file_missing`, `file_changed` or `row_too_long`; more may be added.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "error_message": {
+    ///      "description": "What went wrong, in words, when the import failed.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "errors_truncated": {
+    ///      "description": "Whether more rows failed than are listed.",
+    ///      "type": "boolean"
+    ///    },
+    ///    "errors_url": {
+    ///      "description": "Where the failed rows are listed.",
+    ///      "type": "string"
+    ///    },
+    ///    "format": {
+    ///      "$ref": "#/components/schemas/ExportFormat"
+    ///    },
+    ///    "id": {
+    ///      "type": "string",
+    ///      "format": "uuid"
+    ///    },
+    ///    "match_key": {
+    ///      "$ref": "#/components/schemas/ImportMatchKey"
+    ///    },
+    ///    "progress": {
+    ///      "$ref": "#/components/schemas/ImportProgress"
+    ///    },
+    ///    "record_type": {
+    ///      "$ref": "#/components/schemas/ImportRecordType"
+    ///    },
+    ///    "started_at": {
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ],
+    ///      "format": "date-time"
+    ///    },
+    ///    "status": {
+    ///      "$ref": "#/components/schemas/ImportStatus"
+    ///    },
+    ///    "updated_at": {
+    ///      "type": "string",
+    ///      "format": "date-time"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Import {
+        ///CSV: the file's columns and the field each writes, in the header's order.
+        pub columns: ::std::vec::Vec<ImportColumn>,
+        ///When it completed, failed or was cancelled.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub completed_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        /**Why the import failed: `abandoned` (its worker stopped on the same rows on every
+attempt), `file_missing`, `file_changed` or `row_too_long`; more may be added.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub error_code: ::std::option::Option<::std::string::String>,
+        ///What went wrong, in words, when the import failed.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub error_message: ::std::option::Option<::std::string::String>,
+        ///Whether more rows failed than are listed.
+        pub errors_truncated: bool,
+        ///Where the failed rows are listed.
+        pub errors_url: ::std::string::String,
+        pub format: ExportFormat,
+        pub id: ::uuid::Uuid,
+        pub match_key: ImportMatchKey,
+        pub progress: ImportProgress,
+        pub record_type: ImportRecordType,
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        pub status: ImportStatus,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl ::std::convert::From<&Import> for Import {
+        fn from(value: &Import) -> Self {
+            value.clone()
+        }
+    }
+    impl Import {
+        pub fn builder() -> builder::Import {
+            Default::default()
+        }
+    }
+    ///A column of the file and the field it writes.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ImportColumn",
+    ///  "description": "A column of the file and the field it writes.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "column"
+    ///  ],
+    ///  "properties": {
+    ///    "column": {
+    ///      "description": "The column's name in the file's header.",
+    ///      "type": "string"
+    ///    },
+    ///    "field": {
+    ///      "description": "The field it writes (`custom_fields.<key>` for a custom field); none when the\ncolumn is ignored.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ImportColumn {
+        ///The column's name in the file's header.
+        pub column: ::std::string::String,
+        /**The field it writes (`custom_fields.<key>` for a custom field); none when the
+column is ignored.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub field: ::std::option::Option<::std::string::String>,
+    }
+    impl ::std::convert::From<&ImportColumn> for ImportColumn {
+        fn from(value: &ImportColumn) -> Self {
+            value.clone()
+        }
+    }
+    impl ImportColumn {
+        pub fn builder() -> builder::ImportColumn {
+            Default::default()
+        }
+    }
+    ///One import in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ImportEnvelope",
+    ///  "description": "One import in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "$ref": "#/components/schemas/Import"
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/Meta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ImportEnvelope {
+        pub data: Import,
+        pub meta: Meta,
+    }
+    impl ::std::convert::From<&ImportEnvelope> for ImportEnvelope {
+        fn from(value: &ImportEnvelope) -> Self {
+            value.clone()
+        }
+    }
+    impl ImportEnvelope {
+        pub fn builder() -> builder::ImportEnvelope {
+            Default::default()
+        }
+    }
+    ///A row of the file that was not applied.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ImportError",
+    ///  "description": "A row of the file that was not applied.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "code",
+    ///    "line",
+    ///    "message"
+    ///  ],
+    ///  "properties": {
+    ///    "code": {
+    ///      "description": "Why: a field rule's code (`invalid`, `required`, `too_long`, `not_found`, …),\n`conflict`, or a problem with the row itself (`wrong_field_count`,\n`invalid_utf8`, `invalid_json`, `not_an_object`, `unknown_field`,\n`malformed_row`).",
+    ///      "type": "string"
+    ///    },
+    ///    "column": {
+    ///      "description": "The CSV column at fault, when one is.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "field": {
+    ///      "description": "The field at fault, as the API names it (`email`, `custom_fields.plan`), when\none is.",
+    ///      "type": [
+    ///        "string",
+    ///        "null"
+    ///      ]
+    ///    },
+    ///    "line": {
+    ///      "description": "The line of the file the row starts on (the CSV header is line 1).",
+    ///      "type": "integer",
+    ///      "format": "int64"
+    ///    },
+    ///    "message": {
+    ///      "description": "The problem in words; it never repeats a value from the file.",
+    ///      "type": "string"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ImportError {
+        /**Why: a field rule's code (`invalid`, `required`, `too_long`, `not_found`, …),
+`conflict`, or a problem with the row itself (`wrong_field_count`,
+`invalid_utf8`, `invalid_json`, `not_an_object`, `unknown_field`,
+`malformed_row`).*/
+        pub code: ::std::string::String,
+        ///The CSV column at fault, when one is.
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub column: ::std::option::Option<::std::string::String>,
+        /**The field at fault, as the API names it (`email`, `custom_fields.plan`), when
+one is.*/
+        #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+        pub field: ::std::option::Option<::std::string::String>,
+        ///The line of the file the row starts on (the CSV header is line 1).
+        pub line: i64,
+        ///The problem in words; it never repeats a value from the file.
+        pub message: ::std::string::String,
+    }
+    impl ::std::convert::From<&ImportError> for ImportError {
+        fn from(value: &ImportError) -> Self {
+            value.clone()
+        }
+    }
+    impl ImportError {
+        pub fn builder() -> builder::ImportError {
+            Default::default()
+        }
+    }
+    ///A page of an import's failed rows, in file order.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ImportErrorList",
+    ///  "description": "A page of an import's failed rows, in file order.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/ImportError"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ImportErrorList {
+        pub data: ::std::vec::Vec<ImportError>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&ImportErrorList> for ImportErrorList {
+        fn from(value: &ImportErrorList) -> Self {
+            value.clone()
+        }
+    }
+    impl ImportErrorList {
+        pub fn builder() -> builder::ImportErrorList {
+            Default::default()
+        }
+    }
+    ///A page of imports in the envelope.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ImportList",
+    ///  "description": "A page of imports in the envelope.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "data",
+    ///    "meta"
+    ///  ],
+    ///  "properties": {
+    ///    "data": {
+    ///      "type": "array",
+    ///      "items": {
+    ///        "$ref": "#/components/schemas/Import"
+    ///      }
+    ///    },
+    ///    "meta": {
+    ///      "$ref": "#/components/schemas/ListMeta"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ImportList {
+        pub data: ::std::vec::Vec<Import>,
+        pub meta: ListMeta,
+    }
+    impl ::std::convert::From<&ImportList> for ImportList {
+        fn from(value: &ImportList) -> Self {
+            value.clone()
+        }
+    }
+    impl ImportList {
+        pub fn builder() -> builder::ImportList {
+            Default::default()
+        }
+    }
+    ///How a row finds the record it updates.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "How a row finds the record it updates.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "email",
+    ///    "domain",
+    ///    "id"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ImportMatchKey {
+        #[serde(rename = "email")]
+        Email,
+        #[serde(rename = "domain")]
+        Domain,
+        #[serde(rename = "id")]
+        Id,
+    }
+    impl ::std::convert::From<&Self> for ImportMatchKey {
+        fn from(value: &ImportMatchKey) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for ImportMatchKey {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Email => f.write_str("email"),
+                Self::Domain => f.write_str("domain"),
+                Self::Id => f.write_str("id"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ImportMatchKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "email" => Ok(Self::Email),
+                "domain" => Ok(Self::Domain),
+                "id" => Ok(Self::Id),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ImportMatchKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ImportMatchKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ImportMatchKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///How far an import has come through its file.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "title": "ImportProgress",
+    ///  "description": "How far an import has come through its file.",
+    ///  "type": "object",
+    ///  "required": [
+    ///    "bytes_read",
+    ///    "created",
+    ///    "failed",
+    ///    "rows_read",
+    ///    "size_bytes",
+    ///    "unchanged",
+    ///    "updated"
+    ///  ],
+    ///  "properties": {
+    ///    "bytes_read": {
+    ///      "description": "Bytes of the file read and applied.",
+    ///      "type": "integer",
+    ///      "format": "int64"
+    ///    },
+    ///    "created": {
+    ///      "type": "integer",
+    ///      "format": "int64"
+    ///    },
+    ///    "failed": {
+    ///      "description": "Rows refused; the first 10,000 are listed by `imports_errors_list`.",
+    ///      "type": "integer",
+    ///      "format": "int64"
+    ///    },
+    ///    "rows_read": {
+    ///      "description": "Rows read: `created + updated + unchanged + failed`.",
+    ///      "type": "integer",
+    ///      "format": "int64"
+    ///    },
+    ///    "size_bytes": {
+    ///      "description": "The file's size in bytes.",
+    ///      "type": "integer",
+    ///      "format": "int64"
+    ///    },
+    ///    "unchanged": {
+    ///      "description": "Rows that matched a record they would not change: nothing was written.",
+    ///      "type": "integer",
+    ///      "format": "int64"
+    ///    },
+    ///    "updated": {
+    ///      "type": "integer",
+    ///      "format": "int64"
+    ///    }
+    ///  }
+    ///}
+    /// ```
+    /// </details>
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ImportProgress {
+        ///Bytes of the file read and applied.
+        pub bytes_read: i64,
+        pub created: i64,
+        ///Rows refused; the first 10,000 are listed by `imports_errors_list`.
+        pub failed: i64,
+        ///Rows read: `created + updated + unchanged + failed`.
+        pub rows_read: i64,
+        ///The file's size in bytes.
+        pub size_bytes: i64,
+        ///Rows that matched a record they would not change: nothing was written.
+        pub unchanged: i64,
+        pub updated: i64,
+    }
+    impl ::std::convert::From<&ImportProgress> for ImportProgress {
+        fn from(value: &ImportProgress) -> Self {
+            value.clone()
+        }
+    }
+    impl ImportProgress {
+        pub fn builder() -> builder::ImportProgress {
+            Default::default()
+        }
+    }
+    ///The records an import can write.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The records an import can write.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "contact",
+    ///    "company",
+    ///    "lead"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ImportRecordType {
+        #[serde(rename = "contact")]
+        Contact,
+        #[serde(rename = "company")]
+        Company,
+        #[serde(rename = "lead")]
+        Lead,
+    }
+    impl ::std::convert::From<&Self> for ImportRecordType {
+        fn from(value: &ImportRecordType) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for ImportRecordType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Contact => f.write_str("contact"),
+                Self::Company => f.write_str("company"),
+                Self::Lead => f.write_str("lead"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ImportRecordType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "contact" => Ok(Self::Contact),
+                "company" => Ok(Self::Company),
+                "lead" => Ok(Self::Lead),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ImportRecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ImportRecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ImportRecordType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Where an import is in its life.
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "Where an import is in its life.",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "queued",
+    ///    "running",
+    ///    "completed",
+    ///    "failed",
+    ///    "cancelled"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ImportStatus {
+        #[serde(rename = "queued")]
+        Queued,
+        #[serde(rename = "running")]
+        Running,
+        #[serde(rename = "completed")]
+        Completed,
+        #[serde(rename = "failed")]
+        Failed,
+        #[serde(rename = "cancelled")]
+        Cancelled,
+    }
+    impl ::std::convert::From<&Self> for ImportStatus {
+        fn from(value: &ImportStatus) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for ImportStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Queued => f.write_str("queued"),
+                Self::Running => f.write_str("running"),
+                Self::Completed => f.write_str("completed"),
+                Self::Failed => f.write_str("failed"),
+                Self::Cancelled => f.write_str("cancelled"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ImportStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "queued" => Ok(Self::Queued),
+                "running" => Ok(Self::Running),
+                "completed" => Ok(Self::Completed),
+                "failed" => Ok(Self::Failed),
+                "cancelled" => Ok(Self::Cancelled),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ImportStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for ImportStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ImportStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A deal in a pipeline.
@@ -17652,6 +18405,811 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Import {
+            columns: ::std::result::Result<
+                ::std::vec::Vec<super::ImportColumn>,
+                ::std::string::String,
+            >,
+            completed_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            error_code: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            error_message: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            errors_truncated: ::std::result::Result<bool, ::std::string::String>,
+            errors_url: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            format: ::std::result::Result<super::ExportFormat, ::std::string::String>,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            match_key: ::std::result::Result<
+                super::ImportMatchKey,
+                ::std::string::String,
+            >,
+            progress: ::std::result::Result<
+                super::ImportProgress,
+                ::std::string::String,
+            >,
+            record_type: ::std::result::Result<
+                super::ImportRecordType,
+                ::std::string::String,
+            >,
+            started_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<super::ImportStatus, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for Import {
+            fn default() -> Self {
+                Self {
+                    columns: Err("no value supplied for columns".to_string()),
+                    completed_at: Ok(Default::default()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    error_code: Ok(Default::default()),
+                    error_message: Ok(Default::default()),
+                    errors_truncated: Err(
+                        "no value supplied for errors_truncated".to_string(),
+                    ),
+                    errors_url: Err("no value supplied for errors_url".to_string()),
+                    format: Err("no value supplied for format".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    match_key: Err("no value supplied for match_key".to_string()),
+                    progress: Err("no value supplied for progress".to_string()),
+                    record_type: Err("no value supplied for record_type".to_string()),
+                    started_at: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl Import {
+            pub fn columns<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ImportColumn>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.columns = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for columns: {}", e)
+                    });
+                self
+            }
+            pub fn completed_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.completed_at = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for completed_at: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {}", e)
+                    });
+                self
+            }
+            pub fn error_code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error_code = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for error_code: {}", e)
+                    });
+                self
+            }
+            pub fn error_message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error_message = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for error_message: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn errors_truncated<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.errors_truncated = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for errors_truncated: {}", e
+                        )
+                    });
+                self
+            }
+            pub fn errors_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.errors_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for errors_url: {}", e)
+                    });
+                self
+            }
+            pub fn format<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ExportFormat>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.format = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for format: {}", e)
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for id: {}", e)
+                    });
+                self
+            }
+            pub fn match_key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ImportMatchKey>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.match_key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for match_key: {}", e)
+                    });
+                self
+            }
+            pub fn progress<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ImportProgress>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.progress = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for progress: {}", e)
+                    });
+                self
+            }
+            pub fn record_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ImportRecordType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.record_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for record_type: {}", e)
+                    });
+                self
+            }
+            pub fn started_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.started_at = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for started_at: {}", e)
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ImportStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {}", e)
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Import> for super::Import {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Import,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    columns: value.columns?,
+                    completed_at: value.completed_at?,
+                    created_at: value.created_at?,
+                    error_code: value.error_code?,
+                    error_message: value.error_message?,
+                    errors_truncated: value.errors_truncated?,
+                    errors_url: value.errors_url?,
+                    format: value.format?,
+                    id: value.id?,
+                    match_key: value.match_key?,
+                    progress: value.progress?,
+                    record_type: value.record_type?,
+                    started_at: value.started_at?,
+                    status: value.status?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Import> for Import {
+            fn from(value: super::Import) -> Self {
+                Self {
+                    columns: Ok(value.columns),
+                    completed_at: Ok(value.completed_at),
+                    created_at: Ok(value.created_at),
+                    error_code: Ok(value.error_code),
+                    error_message: Ok(value.error_message),
+                    errors_truncated: Ok(value.errors_truncated),
+                    errors_url: Ok(value.errors_url),
+                    format: Ok(value.format),
+                    id: Ok(value.id),
+                    match_key: Ok(value.match_key),
+                    progress: Ok(value.progress),
+                    record_type: Ok(value.record_type),
+                    started_at: Ok(value.started_at),
+                    status: Ok(value.status),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ImportColumn {
+            column: ::std::result::Result<::std::string::String, ::std::string::String>,
+            field: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ImportColumn {
+            fn default() -> Self {
+                Self {
+                    column: Err("no value supplied for column".to_string()),
+                    field: Ok(Default::default()),
+                }
+            }
+        }
+        impl ImportColumn {
+            pub fn column<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.column = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for column: {}", e)
+                    });
+                self
+            }
+            pub fn field<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.field = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for field: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ImportColumn> for super::ImportColumn {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ImportColumn,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    column: value.column?,
+                    field: value.field?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ImportColumn> for ImportColumn {
+            fn from(value: super::ImportColumn) -> Self {
+                Self {
+                    column: Ok(value.column),
+                    field: Ok(value.field),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ImportEnvelope {
+            data: ::std::result::Result<super::Import, ::std::string::String>,
+            meta: ::std::result::Result<super::Meta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ImportEnvelope {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ImportEnvelope {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Import>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Meta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ImportEnvelope> for super::ImportEnvelope {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ImportEnvelope,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ImportEnvelope> for ImportEnvelope {
+            fn from(value: super::ImportEnvelope) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ImportError {
+            code: ::std::result::Result<::std::string::String, ::std::string::String>,
+            column: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            field: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            line: ::std::result::Result<i64, ::std::string::String>,
+            message: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for ImportError {
+            fn default() -> Self {
+                Self {
+                    code: Err("no value supplied for code".to_string()),
+                    column: Ok(Default::default()),
+                    field: Ok(Default::default()),
+                    line: Err("no value supplied for line".to_string()),
+                    message: Err("no value supplied for message".to_string()),
+                }
+            }
+        }
+        impl ImportError {
+            pub fn code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.code = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code: {}", e)
+                    });
+                self
+            }
+            pub fn column<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.column = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for column: {}", e)
+                    });
+                self
+            }
+            pub fn field<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.field = value
+                    .try_into()
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("error converting supplied value for field: {}", e)
+                    });
+                self
+            }
+            pub fn line<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.line = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for line: {}", e)
+                    });
+                self
+            }
+            pub fn message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.message = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ImportError> for super::ImportError {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ImportError,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    code: value.code?,
+                    column: value.column?,
+                    field: value.field?,
+                    line: value.line?,
+                    message: value.message?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ImportError> for ImportError {
+            fn from(value: super::ImportError) -> Self {
+                Self {
+                    code: Ok(value.code),
+                    column: Ok(value.column),
+                    field: Ok(value.field),
+                    line: Ok(value.line),
+                    message: Ok(value.message),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ImportErrorList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::ImportError>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ImportErrorList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ImportErrorList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ImportError>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ImportErrorList> for super::ImportErrorList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ImportErrorList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ImportErrorList> for ImportErrorList {
+            fn from(value: super::ImportErrorList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ImportList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Import>,
+                ::std::string::String,
+            >,
+            meta: ::std::result::Result<super::ListMeta, ::std::string::String>,
+        }
+        impl ::std::default::Default for ImportList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    meta: Err("no value supplied for meta".to_string()),
+                }
+            }
+        }
+        impl ImportList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Import>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {}", e)
+                    });
+                self
+            }
+            pub fn meta<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ListMeta>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.meta = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for meta: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ImportList> for super::ImportList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ImportList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    meta: value.meta?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ImportList> for ImportList {
+            fn from(value: super::ImportList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    meta: Ok(value.meta),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ImportProgress {
+            bytes_read: ::std::result::Result<i64, ::std::string::String>,
+            created: ::std::result::Result<i64, ::std::string::String>,
+            failed: ::std::result::Result<i64, ::std::string::String>,
+            rows_read: ::std::result::Result<i64, ::std::string::String>,
+            size_bytes: ::std::result::Result<i64, ::std::string::String>,
+            unchanged: ::std::result::Result<i64, ::std::string::String>,
+            updated: ::std::result::Result<i64, ::std::string::String>,
+        }
+        impl ::std::default::Default for ImportProgress {
+            fn default() -> Self {
+                Self {
+                    bytes_read: Err("no value supplied for bytes_read".to_string()),
+                    created: Err("no value supplied for created".to_string()),
+                    failed: Err("no value supplied for failed".to_string()),
+                    rows_read: Err("no value supplied for rows_read".to_string()),
+                    size_bytes: Err("no value supplied for size_bytes".to_string()),
+                    unchanged: Err("no value supplied for unchanged".to_string()),
+                    updated: Err("no value supplied for updated".to_string()),
+                }
+            }
+        }
+        impl ImportProgress {
+            pub fn bytes_read<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.bytes_read = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for bytes_read: {}", e)
+                    });
+                self
+            }
+            pub fn created<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created: {}", e)
+                    });
+                self
+            }
+            pub fn failed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.failed = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for failed: {}", e)
+                    });
+                self
+            }
+            pub fn rows_read<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rows_read = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for rows_read: {}", e)
+                    });
+                self
+            }
+            pub fn size_bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.size_bytes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for size_bytes: {}", e)
+                    });
+                self
+            }
+            pub fn unchanged<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.unchanged = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for unchanged: {}", e)
+                    });
+                self
+            }
+            pub fn updated<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated: {}", e)
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ImportProgress> for super::ImportProgress {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ImportProgress,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    bytes_read: value.bytes_read?,
+                    created: value.created?,
+                    failed: value.failed?,
+                    rows_read: value.rows_read?,
+                    size_bytes: value.size_bytes?,
+                    unchanged: value.unchanged?,
+                    updated: value.updated?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ImportProgress> for ImportProgress {
+            fn from(value: super::ImportProgress) -> Self {
+                Self {
+                    bytes_read: Ok(value.bytes_read),
+                    created: Ok(value.created),
+                    failed: Ok(value.failed),
+                    rows_read: Ok(value.rows_read),
+                    size_bytes: Ok(value.size_bytes),
+                    unchanged: Ok(value.unchanged),
+                    updated: Ok(value.updated),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct Lead {
             company_id: ::std::result::Result<
                 ::std::option::Option<::uuid::Uuid>,
@@ -26782,6 +28340,163 @@ let response = client.exports_download()
 ```*/
     pub fn exports_download(&self) -> builder::ExportsDownload<'_> {
         builder::ExportsDownload::new(self)
+    }
+    /**List imports
+
+This tenant's imports, keyset-paginated in creation order.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/imports`
+
+Arguments:
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
+- `limit`: Page size, 1-200 (default 50).
+```ignore
+let response = client.imports_list()
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn imports_list(&self) -> builder::ImportsList<'_> {
+        builder::ImportsList::new(self)
+    }
+    /**Create an import
+
+Uploads a file of contacts, companies or leads as the request body, as it is
+(`Content-Type`: `text/csv`, `application/x-ndjson`, `application/octet-stream`
+or `text/plain`; another is a `415`), and queues its import. Answers `202` with
+the import, `queued`; follow it at `Location` (or take the `import.completed`
+webhook). A file larger than `MOMENTUM_IMPORTS_MAX_BYTES` (100 MiB by default) is
+a `413`, before anything is stored.
+
+**Rows.** NDJSON: one JSON object per line, a create body of the record type
+(`contacts_create`, …), as an export writes it (its read-only fields, such as
+`created_at`, are ignored; an unknown field is the row's error). CSV (RFC 4180,
+UTF-8, a header row): each column writes the field its header names (a create
+body's field, or `custom_fields.<key>`), or the one `column=<header>:<field>`
+maps it to (`<header>:` ignores it); the read-only columns of an export are
+ignored, any other is a `422` naming it. An empty cell keeps the stored value;
+lists (`tags`, a multi-select) are a JSON array, as an export writes them, or
+values separated by `;`.
+
+**Matching.** `match_key` says how a row finds the record it updates: `email`
+(contacts, the default), `domain` (companies, the default) or `id` (leads: the
+only one). A row without the key, or whose key nothing has, creates a record;
+one that matches updates it as the batch upsert does (what the row sends
+replaces, what it leaves empty keeps), or is `unchanged` when that changes
+nothing. A row naming an `id` the tenant has no record with is the row's error.
+
+**Applying.** The worker applies the file in chunks (`MOMENTUM_IMPORTS_CHUNK_ROWS`
+rows), each one transaction with the rules, events and webhooks of the API's own
+writes; a refused row is the row's error, listed by `imports_errors_list`, and
+never stops the import. A worker that stops mid-file leaves the import to the
+next, which goes on after the last chunk applied. Needs the record type's write
+scope as well (`403` without). A tenant holds at most
+`MOMENTUM_IMPORTS_MAX_PENDING` imports queued or running (5 by default; `409`
+with detail code `too_many_imports` beyond). With an `Idempotency-Key`, a retry
+replays the first answer whatever file it sends. Recorded in the audit log.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/imports`
+
+Arguments:
+- `column`: CSV only: `<header>:<field>` maps a column to a field (`custom_fields.<key>`
+for a custom field), `<header>:` ignores it. The header may itself hold `:`;
+the last one separates.
+- `format`: The file's format.
+- `match_key`: How a row finds the record it updates; default `email` for contacts, `domain`
+for companies, `id` for leads.
+- `record_type`: The records the file holds.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+- `body`
+```ignore
+let response = client.imports_create()
+    .column(column)
+    .format(format)
+    .match_key(match_key)
+    .record_type(record_type)
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn imports_create(&self) -> builder::ImportsCreate<'_> {
+        builder::ImportsCreate::new(self)
+    }
+    /**Get an import
+
+Where the import stands: its status and its progress through the file. Its
+`ETag` changes as it progresses, so a poll with `If-None-Match` answers `304`
+while nothing moved.
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/imports/{id}`
+
+Arguments:
+- `id`: The import's id.
+- `if_none_match`: `ETag`s you hold (or `*`): when one is current, the answer is `304` without a
+body.
+```ignore
+let response = client.imports_get()
+    .id(id)
+    .if_none_match(if_none_match)
+    .send()
+    .await;
+```*/
+    pub fn imports_get(&self) -> builder::ImportsGet<'_> {
+        builder::ImportsGet::new(self)
+    }
+    /**Cancel an import
+
+Stops a queued or running import: a running one stops after the chunk it is
+applying, which stays applied, as do the chunks before. `import.cancelled` is
+recorded. An import already over is a `409` with detail code `import_finished`.
+
+Rate limit: the `write` class.
+
+Sends a `POST` request to `/v1/imports/{id}/cancel`
+
+Arguments:
+- `id`: The import's id.
+- `idempotency_key`: Makes the request safe to retry: the first completed answer to this key (1-255 printable ASCII characters, e.g. a UUID) is stored, encrypted, for 24 hours and replayed to a retry from the same credential with the same key and the same request, with `Idempotent-Replayed: true`; nothing is done twice. Keys are per credential: another API key or session token sending the same key runs its own request. The same key with another method, path or body is refused (422 `idempotency_key_reused`); while the first request runs, a retry gets 409 `idempotency_key_in_use`; an answer that can no longer be decrypted (the server's secret key changed) gets 409 `idempotency_answer_unavailable`, and the request is not run again. Validation failures, 401, 403, 429 and 5xx answers are not stored.
+```ignore
+let response = client.imports_cancel()
+    .id(id)
+    .idempotency_key(idempotency_key)
+    .send()
+    .await;
+```*/
+    pub fn imports_cancel(&self) -> builder::ImportsCancel<'_> {
+        builder::ImportsCancel::new(self)
+    }
+    /**List an import's failed rows
+
+The rows the import could not apply, in file order: the line each starts on,
+the column and field at fault, and why. Never a value from the file. At most
+10,000 are kept per import (`errors_truncated` says when more failed).
+
+Rate limit: the `read` class.
+
+Sends a `GET` request to `/v1/imports/{id}/errors`
+
+Arguments:
+- `id`: The import's id.
+- `cursor`: Opaque: only the `meta.next_cursor` of a previous answer to this operation, with the same sort, is accepted; any other value (one made up or changed) is refused with `400 bad_request` naming `cursor`. Omit it for the first page.
+- `limit`: Page size, 1-200 (default 50).
+```ignore
+let response = client.imports_errors_list()
+    .id(id)
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn imports_errors_list(&self) -> builder::ImportsErrorsList<'_> {
+        builder::ImportsErrorsList::new(self)
     }
     /**List leads
 
@@ -39238,6 +40953,822 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::imports_list`]
+
+[`Client::imports_list`]: super::Client::imports_list*/
+    #[derive(Debug, Clone)]
+    pub struct ImportsList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> ImportsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/imports`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ImportList>, Error<types::ErrorEnvelope>> {
+            let Self { client, cursor, limit } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/imports", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "imports_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::imports_create`]
+
+[`Client::imports_create`]: super::Client::imports_create*/
+    #[derive(Debug)]
+    pub struct ImportsCreate<'a> {
+        client: &'a super::Client,
+        column: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
+        format: Result<types::ExportFormat, String>,
+        match_key: Result<Option<types::ImportMatchKey>, String>,
+        record_type: Result<types::ImportRecordType, String>,
+        idempotency_key: Result<Option<::std::string::String>, String>,
+        body: Result<reqwest::Body, String>,
+    }
+    impl<'a> ImportsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                column: Ok(None),
+                format: Err("format was not initialized".to_string()),
+                match_key: Ok(None),
+                record_type: Err("record_type was not initialized".to_string()),
+                idempotency_key: Ok(None),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn column<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+        {
+            self.column = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: vec :: Vec < :: std :: string :: String >` for column failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn format<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ExportFormat>,
+        {
+            self.format = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `ExportFormat` for format failed".to_string()
+                });
+            self
+        }
+        pub fn match_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ImportMatchKey>,
+        {
+            self.match_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ImportMatchKey` for match_key failed".to_string()
+                });
+            self
+        }
+        pub fn record_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ImportRecordType>,
+        {
+            self.record_type = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `ImportRecordType` for record_type failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<B>(mut self, value: B) -> Self
+        where
+            B: std::convert::TryInto<reqwest::Body>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `reqwest::Body` for body failed".to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/imports`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ImportEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self {
+                client,
+                column,
+                format,
+                match_key,
+                record_type,
+                idempotency_key,
+                body,
+            } = self;
+            let column = column.map_err(Error::InvalidRequest)?;
+            let format = format.map_err(Error::InvalidRequest)?;
+            let match_key = match_key.map_err(Error::InvalidRequest)?;
+            let record_type = record_type.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/imports", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .header(
+                    ::reqwest::header::CONTENT_TYPE,
+                    ::reqwest::header::HeaderValue::from_static(
+                        "application/octet-stream",
+                    ),
+                )
+                .body(body)
+                .query(&progenitor_client::QueryParam::new("column", &column))
+                .query(&progenitor_client::QueryParam::new("format", &format))
+                .query(&progenitor_client::QueryParam::new("match_key", &match_key))
+                .query(&progenitor_client::QueryParam::new("record_type", &record_type))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "imports_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                202u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::imports_get`]
+
+[`Client::imports_get`]: super::Client::imports_get*/
+    #[derive(Debug, Clone)]
+    pub struct ImportsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        if_none_match: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> ImportsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_none_match: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn if_none_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_none_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_none_match failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/imports/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ImportEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, if_none_match } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_none_match = if_none_match.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/imports/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_none_match {
+                header_map.append("If-None-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "imports_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::imports_cancel`]
+
+[`Client::imports_cancel`]: super::Client::imports_cancel*/
+    #[derive(Debug, Clone)]
+    pub struct ImportsCancel<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        idempotency_key: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> ImportsCancel<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/imports/{id}/cancel`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ImportEnvelope>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, idempotency_key } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/imports/{}/cancel", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "imports_cancel",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::imports_errors_list`]
+
+[`Client::imports_errors_list`]: super::Client::imports_errors_list*/
+    #[derive(Debug, Clone)]
+    pub struct ImportsErrorsList<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> ImportsErrorsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: uuid :: Uuid` for id failed".to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/imports/{id}/errors`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ImportErrorList>, Error<types::ErrorEnvelope>> {
+            let Self { client, id, cursor, limit } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/imports/{}/errors", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "imports_errors_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -26,6 +26,8 @@ pub(crate) const KEYED: &[&str] = &[
     "contacts_restore",
     "custom_fields_create",
     "exports_create",
+    "imports_create",
+    "imports_cancel",
     "leads_create",
     "leads_batch_read",
     "leads_convert",
@@ -53,6 +55,7 @@ crate::conditional::conditional_reads! {
     ContactsGet => ContactEnvelope;
     CustomFieldsGet => CustomFieldEnvelope;
     ExportsGet => ExportEnvelope;
+    ImportsGet => ImportEnvelope;
     LeadsGet => LeadEnvelope;
     PipelinesGet => PipelineEnvelope;
     StagesGet => StageEnvelope;

@@ -19,6 +19,8 @@ crate::pagination::paginated! {
     CustomFieldsList => CustomFieldList, CustomField;
     EventsList => EventList, Event;
     ExportsList => ExportList, Export;
+    ImportsList => ImportList, Import;
+    ImportsErrorsList => ImportErrorList, ImportError;
     LeadsList => LeadList, Lead;
     LeadsActivities => ActivityList, Activity;
     LeadsAssociations => RecordAssociationList, RecordAssociation;

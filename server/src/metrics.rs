@@ -386,13 +386,9 @@ impl Metrics {
         self.imports.with_label_values(&[outcome]).inc();
     }
 
-    pub fn import_rows(&self, counts: &crate::db::imports::Counts) {
-        for (outcome, n) in [
-            ("created", counts.created),
-            ("updated", counts.updated),
-            ("unchanged", counts.unchanged),
-            ("failed", counts.failed),
-        ] {
+    /// Counts rows of an import by what became of them (`created`, …).
+    pub fn import_rows(&self, rows: &[(&'static str, u64)]) {
+        for &(outcome, n) in rows {
             if n > 0 {
                 self.import_rows.with_label_values(&[outcome]).inc_by(n);
             }

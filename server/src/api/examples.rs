@@ -290,6 +290,32 @@ fn conflict(method: &str, path: &str) -> (&'static str, &'static str, AppError) 
             "Sending to a disabled endpoint",
             disabled(),
         ),
+        ("post", "/v1/imports") => (
+            "conflict_too_many_imports",
+            "A tenant with as many imports queued or running as it may have",
+            AppError::Conflict {
+                message: "this tenant already has 5 imports queued or running; wait for one \
+                          to finish"
+                    .into(),
+                details: vec![FieldError::new(
+                    "tenant",
+                    "too_many_imports",
+                    "at most 5 imports may be queued or running at once",
+                )],
+            },
+        ),
+        ("post", "/v1/imports/{id}/cancel") => (
+            "conflict_import_finished",
+            "Cancelling an import that is already over",
+            AppError::Conflict {
+                message: "the import is already over".into(),
+                details: vec![FieldError::new(
+                    "id",
+                    "import_finished",
+                    "only a queued or running import can be cancelled",
+                )],
+            },
+        ),
         _ => (
             "conflict_concurrent",
             "A concurrent change to the same record",
@@ -471,6 +497,7 @@ fn errors(
         out.push((key, summary.to_owned(), envelope));
     };
     let post = context.method == "post" && context.op.is_some_and(|op| op.authenticated);
+    let streams = context.op.is_some_and(|op| op.streams_body);
     match status {
         "400" => {
             if context
@@ -511,6 +538,13 @@ fn errors(
                     format!("bad_request_{name}"),
                     &format!("{name} is not a UUID"),
                     AppError::bad_parameter(FieldError::new(name, "invalid", reason)),
+                );
+            }
+            if streams {
+                add(
+                    "bad_request_upload_broken".into(),
+                    "An upload that broke off before the end of its file",
+                    AppError::bad_request("the upload broke off before the end of the file"),
                 );
             }
             if let Some(body) = context.body {
@@ -627,10 +661,24 @@ fn errors(
                 }
             }
         }
+        "413" if streams => add(
+            "payload_too_large_upload".into(),
+            "A file over the server's limit (100 MiB by default)",
+            AppError::PayloadTooLarge { limit: 104_857_600 },
+        ),
         "413" => add(
             "payload_too_large".into(),
             "A body over the server's limit (1 MiB by default)",
             AppError::bad_request("placeholder"),
+        ),
+        "415" if streams => add(
+            "unsupported_media_type_upload".into(),
+            "A file sent as a media type an upload does not take",
+            AppError::UnsupportedMediaType(
+                "send the file as the body with `Content-Type: text/csv` (or \
+                 `application/x-ndjson`, `application/octet-stream`, `text/plain`)"
+                    .into(),
+            ),
         ),
         "415" => add(
             "unsupported_media_type".into(),
@@ -763,6 +811,7 @@ fn resource(path: &str) -> &'static str {
         "events" => "event",
         "sandboxes" => "sandbox",
         "exports" => "export",
+        "imports" => "import",
         _ => "record",
     }
 }

@@ -478,12 +478,7 @@ impl ImportsApi {
     /// `MOMENTUM_IMPORTS_MAX_PENDING` imports queued or running (5 by default; `409`
     /// with detail code `too_many_imports` beyond). With an `Idempotency-Key`, a retry
     /// replays the first answer whatever file it sends. Recorded in the audit log.
-    #[oai(
-        path = "/imports",
-        method = "post",
-        operation_id = "imports_create",
-        tag = "ApiTags::Imports"
-    )]
+    #[oai(path = "/imports", method = "post", operation_id = "imports_create")]
     #[allow(clippy::too_many_arguments)]
     async fn create(
         &self,
@@ -501,13 +496,14 @@ impl ImportsApi {
         /// for a custom field), `<header>:` ignores it. The header may itself hold `:`;
         /// the last one separates.
         #[oai(validator(max_items = 200))]
-        column: Query<Vec<ColumnMapping>>,
-        #[oai(name = "Content-Type")] content_type: Header<Option<String>>,
+        column: Query<Option<Vec<ColumnMapping>>>,
+        req: &poem::Request,
         body: Binary<poem::Body>,
     ) -> ApiResult<Tagged<Queued<ImportEnvelope>>, Create> {
-        let media = content_type
-            .0
-            .as_deref()
+        let media = req
+            .headers()
+            .get(poem::http::header::CONTENT_TYPE)
+            .and_then(|ct| ct.to_str().ok())
             .and_then(|ct| ct.split(';').next())
             .map(|ct| ct.trim().to_ascii_lowercase())
             .unwrap_or_default();
@@ -519,7 +515,12 @@ impl ImportsApi {
             )
             .into());
         }
-        let columns = column.0.into_iter().map(|c| (c.column, c.field)).collect();
+        let columns = column
+            .0
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| (c.column, c.field))
+            .collect();
         let spec = ImportSpec {
             record_type: record_type.0.record_type(),
             format: format.0,

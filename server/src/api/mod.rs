@@ -790,7 +790,7 @@ mod tests {
     }
 
     /// The schemas that carry one versioned resource, and so an `ETag`.
-    const VERSIONED_ENVELOPES: [&str; 15] = [
+    const VERSIONED_ENVELOPES: [&str; 16] = [
         "ContactEnvelope",
         "CompanyEnvelope",
         "PipelineEnvelope",
@@ -806,6 +806,7 @@ mod tests {
         "SandboxEnvelope",
         "ApiKeyEnvelope",
         "ExportEnvelope",
+        "ImportEnvelope",
     ];
 
     fn has_header_param(op: &serde_json::Value, name: &str) -> bool {

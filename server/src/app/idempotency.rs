@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::crypto::{OpenError, SecretKey};
+pub use crate::db::idempotency::RUNNING_LEASE;
 use crate::db::idempotency::{self as repo, Claim, KeyRow};
 use crate::db::TenantTx;
 use crate::error::AppError;

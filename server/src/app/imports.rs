@@ -610,7 +610,12 @@ async fn chunk<W: Wire>(
     }
     tx.commit().await?;
     if let Some(metrics) = &jobs.metrics {
-        metrics.import_rows(&counts);
+        metrics.import_rows(&[
+            ("created", counts.created),
+            ("updated", counts.updated),
+            ("unchanged", counts.unchanged),
+            ("failed", counts.failed),
+        ]);
     }
     Ok(Some(row))
 }

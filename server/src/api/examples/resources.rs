@@ -36,6 +36,7 @@ pub const SANDBOX: &str = "019cb3a1-5c40-7d2e-9a61-3b7f0c2d9e41";
 /// The sandbox's owner: a user of the sandbox, not of Ada's tenant.
 pub const SANDBOX_OWNER: &str = "019cb3a1-5c40-7f13-8b20-6c1d4e5a7f92";
 pub const EXPORT: &str = "019cb3a1-5c40-7e88-a4d2-91c0b7e3f5a6";
+pub const IMPORT: &str = "019cb3b7-2e18-7a41-9c06-5d3e8f1a2b47";
 /// What the server generates for `X-Request-Id` when the client sends none.
 pub const REQUEST: &str = "019ca930-93b8-7a67-9587-7fbdb36184cc";
 
@@ -362,6 +363,43 @@ pub fn of(name: &str) -> Option<Value> {
             "created_at": "2026-02-27T10:28:13.330982Z"
         }),
         "Export" => export(),
+        "Import" => json!({
+            "id": IMPORT,
+            "record_type": "contact",
+            "format": "csv",
+            "match_key": "email",
+            "columns": [
+                { "column": "E-mail", "field": "email" },
+                { "column": "First name", "field": "first_name" },
+                { "column": "Plan", "field": "custom_fields.plan" },
+                { "column": "Notes (internal)", "field": null }
+            ],
+            "status": "completed",
+            "progress": {
+                "bytes_read": 1_204_118,
+                "size_bytes": 1_204_118,
+                "rows_read": 10_000,
+                "created": 9_412,
+                "updated": 530,
+                "unchanged": 51,
+                "failed": 7
+            },
+            "errors_truncated": false,
+            "errors_url": format!("/v1/imports/{IMPORT}/errors"),
+            "error_code": null,
+            "error_message": null,
+            "started_at": "2026-03-03T12:20:01.104266Z",
+            "completed_at": "2026-03-03T12:20:09.871532Z",
+            "created_at": "2026-03-03T12:20:00.918402Z",
+            "updated_at": "2026-03-03T12:20:09.871532Z"
+        }),
+        "ImportError" => json!({
+            "line": 318,
+            "column": "E-mail",
+            "field": "email",
+            "code": "invalid",
+            "message": "must be a valid email address"
+        }),
         "ExportCreate" => json!({
             "record_type": "contact",
             "format": "csv",
