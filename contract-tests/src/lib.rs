@@ -27,6 +27,45 @@ pub const TEST_QR_SESSION_TTL_SECS: u64 = 3;
 /// The body limit tests run with: small, so the 413 test need not build a large body.
 pub const TEST_MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The largest import file tests take: small, so the 413 test need not build a large
+/// file.
+pub const TEST_MAX_IMPORT_BYTES: u64 = 256 * 1024;
+
+/// Rows per import chunk in tests: few, so a small file spans several chunks.
+pub const TEST_IMPORT_CHUNK_ROWS: u32 = 25;
+
+/// The folder every instance of one test app keeps its files in (exports, uploads), as
+/// a fleet shares one store; removed with the app.
+pub struct Files(std::path::PathBuf);
+
+impl Files {
+    fn new() -> Self {
+        Self(std::env::temp_dir().join(format!("momentum-files-{}", Uuid::new_v4())))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The import settings tests run with: prompt polls, small chunks, a short lease.
+pub fn test_imports() -> momentum_server::db::imports::ImportSettings {
+    momentum_server::db::imports::ImportSettings {
+        max_bytes: TEST_MAX_IMPORT_BYTES,
+        chunk_rows: TEST_IMPORT_CHUNK_ROWS,
+        poll_interval: Duration::from_millis(100),
+        purge_interval: Duration::from_millis(300),
+        lease: Duration::from_secs(2),
+        ..Default::default()
+    }
+}
+
 pub struct TestApp {
     pub base_url: String,
     /// An SDK client holding the first tenant's key.
@@ -46,6 +85,8 @@ pub struct TestApp {
     rate_limits: RateSettings,
     webhooks: WebhookSettings,
     _shutdown: Vec<oneshot::Sender<()>>,
+    /// Declared last: removed once every server has been told to stop.
+    pub files: Files,
 }
 
 /// Webhook settings for tests: private addresses allowed (the receivers are on
@@ -83,11 +124,17 @@ async fn serve(
     identity: IdentitySettings,
     rate_settings: RateSettings,
     webhooks: WebhookSettings,
-    secret_key: SecretKey,
+    (secret_key, files): (SecretKey, &std::path::Path),
 ) -> (String, oneshot::Sender<()>) {
-    try_serve(roles, identity, rate_settings, webhooks, secret_key)
-        .await
-        .expect("build the application")
+    try_serve(
+        roles,
+        identity,
+        rate_settings,
+        webhooks,
+        (secret_key, files),
+    )
+    .await
+    .expect("build the application")
 }
 
 async fn try_serve(
@@ -95,7 +142,7 @@ async fn try_serve(
     identity: IdentitySettings,
     (rate_limits, rate_tenant_factor, rate_store): RateSettings,
     webhooks: WebhookSettings,
-    secret_key: SecretKey,
+    (secret_key, files): (SecretKey, &std::path::Path),
 ) -> anyhow::Result<(String, oneshot::Sender<()>)> {
     let runtime = db::connect(options, 4)
         .await
@@ -141,9 +188,8 @@ async fn try_serve(
                 lease: Duration::from_secs(5),
                 ..Default::default()
             },
-            blobs: momentum_server::blob::Blobs::local(
-                &std::env::temp_dir().join(format!("momentum-exports-{}", uuid::Uuid::new_v4())),
-            )?,
+            imports: test_imports(),
+            blobs: momentum_server::blob::Blobs::local(files)?,
             secret_key,
             // In process there is no admin listener: the tests read the counters here.
             public_metrics: true,
@@ -258,12 +304,13 @@ impl TestApp {
         let rate_limits = ratelimit::parse_quotas(&format!("{TEST_RATE_LIMITS},{spec}"))
             .expect("valid rate limits");
         let secret_key = SecretKey::generate();
+        let files = Files::new();
         let (base_url, tx) = serve(
             (runtime_options.clone(), worker_options.clone(), None),
             IdentitySettings::default(),
             (rate_limits.clone(), tenant_factor, rate_store.clone()),
             webhooks.clone(),
-            secret_key.clone(),
+            (secret_key.clone(), files.path()),
         )
         .await;
         let tenant = tenants::provision(&admin, "Tenant A", "owner@a.example")
@@ -282,6 +329,7 @@ impl TestApp {
             rate_limits: (rate_limits, tenant_factor, rate_store),
             webhooks,
             _shutdown: vec![tx],
+            files,
         }
     }
 
@@ -308,7 +356,7 @@ impl TestApp {
             identity,
             self.rate_limits.clone(),
             webhooks,
-            self.secret_key.clone(),
+            (self.secret_key.clone(), self.files.path()),
         )
         .await;
         self._shutdown.push(tx);
@@ -324,7 +372,7 @@ impl TestApp {
             IdentitySettings::default(),
             self.rate_limits.clone(),
             self.webhooks.clone(),
-            key,
+            (key, self.files.path()),
         )
         .await?;
         self._shutdown.push(tx);
@@ -349,11 +397,16 @@ impl TestApp {
             identity,
             self.rate_limits.clone(),
             self.webhooks.clone(),
-            self.secret_key.clone(),
+            (self.secret_key.clone(), self.files.path()),
         )
         .await;
         self._shutdown.push(tx);
         base_url
+    }
+
+    /// The worker role's connection options, to act as a worker from a test.
+    pub fn worker_options(&self) -> PgConnectOptions {
+        self.worker_options.clone()
     }
 
     /// Connection options for this app's database as `role`, through the disposable

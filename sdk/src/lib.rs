@@ -21,6 +21,7 @@ mod generated;
 pub mod conditional;
 mod error_code;
 pub mod exports;
+pub mod imports;
 mod operations;
 mod pages;
 pub mod pagination;

@@ -191,6 +191,9 @@ catalogue! {
     ExportCompleted(types::Export) = "export.completed",
     /// An export failed (with its `error`).
     ExportFailed(types::Export) = "export.failed",
+    ImportCompleted(types::Import) = "import.completed",
+    ImportFailed(types::Import) = "import.failed",
+    ImportCancelled(types::Import) = "import.cancelled",
 }
 
 /// The `data` of `contact.merged`. (The document has no schema for it: events are not

@@ -18,6 +18,7 @@ mod events;
 mod exports;
 mod idempotency;
 mod identity;
+mod imports;
 mod injection;
 mod isolation;
 mod leads;

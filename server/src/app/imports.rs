@@ -285,6 +285,8 @@ impl Layout {
         for k in W::read_only(record_type) {
             keys.entry((*k).to_owned()).or_insert(false);
         }
+        // An NDJSON line holds its custom fields as the API does, in one object.
+        keys.insert("custom_fields".to_owned(), true);
         let by_id = row.match_key == "id";
         keys.insert("id".to_owned(), by_id);
         Ok(Self {
