@@ -21,6 +21,7 @@ mod cases;
 mod cost;
 mod exports;
 mod hooks;
+mod imports;
 mod load;
 mod many;
 mod pgbench;
@@ -53,13 +54,15 @@ const MANY_CONNECTIONS: &str = "many_connections";
 const RATE_STORE: &str = "rate_store";
 /// Every seeded contact exported as NDJSON and CSV, then downloaded (`exports.rs`).
 const EXPORTS: &str = "exports";
+/// 100,000 contacts imported from a CSV, exported, and imported again (`imports.rs`).
+const IMPORTS: &str = "imports";
 /// `--cases none`: no case at all, only the webhooks (and the seed they need).
 const NONE: &str = "none";
 
 /// Every name `--cases` takes.
 fn known_cases() -> Vec<&'static str> {
     let mut names = cases::NAMES.to_vec();
-    names.extend([MANY_CONNECTIONS, RATE_STORE, EXPORTS, NONE]);
+    names.extend([MANY_CONNECTIONS, RATE_STORE, EXPORTS, IMPORTS, NONE]);
     names
 }
 
@@ -460,6 +463,12 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
+    let imports = if wanted(IMPORTS) {
+        eprintln!("imports (candidate only)…");
+        imports::measure(&target, &admin).await?
+    } else {
+        Vec::new()
+    };
     let peak_rss = server.peak_rss_mb();
     server.stop().await?;
     let _ = std::fs::remove_dir_all(&workdir);
@@ -482,6 +491,7 @@ async fn main() -> anyhow::Result<()> {
     );
     report.memory = memory;
     report.exports = exports;
+    report.imports = imports;
     report.slow = slow_log.since(measured_from);
     report.many_connections = many;
     println!("{}", report.table());

@@ -256,6 +256,9 @@ pub struct Report {
     /// Every seeded contact exported, per format (`--cases exports`, or all).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exports: Vec<crate::exports::ExportResult>,
+    /// 100,000 contacts imported, exported and imported again (`--cases imports`, or all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<crate::imports::ImportResult>,
     pub server_rss_idle_mb: f64,
     pub server_rss_peak_mb: f64,
     /// Per build with `--baseline-bin` (empty without).
@@ -290,6 +293,7 @@ impl Report {
             rate_store,
             webhooks,
             exports: Vec::new(),
+            imports: Vec::new(),
             server_rss_idle_mb,
             server_rss_peak_mb,
             memory: Vec::new(),
@@ -424,6 +428,19 @@ impl Report {
                     e.rows_per_second,
                     e.download_seconds,
                     e.download_mb_per_second
+                );
+            }
+        }
+        if !self.imports.is_empty() {
+            let _ = writeln!(
+                t,
+                "\n| 100,000 contacts | rows | file MB | upload s | worker s | rows/s |\n                 |---|---:|---:|---:|---:|---:|"
+            );
+            for i in &self.imports {
+                let _ = writeln!(
+                    t,
+                    "| {} | {} | {:.1} | {:.2} | {:.2} | {:.0} |",
+                    i.step, i.rows, i.file_mb, i.upload_seconds, i.seconds, i.rows_per_second
                 );
             }
         }

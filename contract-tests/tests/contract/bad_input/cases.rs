@@ -3,14 +3,14 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use momentum_contract_tests::TEST_MAX_BODY_BYTES;
+use momentum_contract_tests::{TEST_MAX_BODY_BYTES, TEST_MAX_IMPORT_BYTES};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::fixtures::{base_body, path_value, valid_path};
 use super::{
     encode, format, is_charset, is_string, is_text, query_value, resolve, sample, Body, Case,
-    Fixtures, Op, Param, MEDIA, NOT_A_VALUE, PARSE, RULES, TOO_LARGE,
+    Fixtures, Op, Param, CSV, MEDIA, NOT_A_VALUE, PARSE, RULES, TOO_LARGE, VALID_FILE,
 };
 
 /// Every bad input the matrix sends: for each operation, each kind that applies to it.
@@ -121,6 +121,35 @@ impl Builder<'_> {
         };
         case.expect = expect;
         case
+    }
+
+    /// An upload: a file over the limit (declared, or counted as it comes), and a body
+    /// that is not a file type (a form, JSON, none at all).
+    fn file_cases(&mut self, op: usize) {
+        let big = vec![b'a'; TEST_MAX_IMPORT_BYTES as usize + 1];
+        for chunked in [false, true] {
+            let what = if chunked { "chunked" } else { "Content-Length" };
+            let case = self.raw_body(op, "oversized_body", what, CSV, big.clone(), TOO_LARGE);
+            if let Body::Raw { chunked: c, .. } = &mut case.body {
+                *c = chunked;
+            }
+        }
+        for content_type in [
+            Some("application/x-www-form-urlencoded"),
+            Some("application/json"),
+            Some("multipart/form-data; boundary=x"),
+            None,
+        ] {
+            let what = content_type.unwrap_or("no Content-Type");
+            self.raw_body(
+                op,
+                "wrong_content_type",
+                what,
+                content_type,
+                VALID_FILE.to_vec(),
+                MEDIA,
+            );
+        }
     }
 
     fn body_cases(&mut self, op: usize) {
@@ -451,7 +480,9 @@ impl Builder<'_> {
                     case.field = Some(header.name.clone());
                 }
             }
-            if self.ops[op].body.is_some() {
+            if self.ops[op].file {
+                self.file_cases(op);
+            } else if self.ops[op].body.is_some() {
                 self.body_cases(op);
             } else {
                 // No body is expected, but one is still read up to the limit.

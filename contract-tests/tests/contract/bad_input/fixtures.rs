@@ -214,6 +214,34 @@ pub(super) async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> 
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // Two completed imports (so the list has a second page), the last with two failed
+    // rows (so its errors do too).
+    let mut import = String::new();
+    for file in [
+        "email\nimported@example.com\n",
+        "email\nnot-an-email\nalso-not\n",
+    ] {
+        let (client, url) = app.raw("/v1/imports?record_type=contact&format=csv");
+        let resp = client
+            .post(url)
+            .bearer_auth(&app.api_key)
+            .header("content-type", "text/csv")
+            .body(file)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 202);
+        import = id(&resp.json().await.unwrap());
+        let path = format!("/v1/imports/{import}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while call(app, "GET", &path, None).await["data"]["status"] != "completed" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "import {import} never completed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let association_body = json!({"from_type": "contact", "from_id": contact,
                                   "to_type": "lead", "to_id": lead});
 
@@ -237,6 +265,7 @@ pub(super) async fn fixtures(app: &TestApp, ops: &[Op], receiver: &Receiver) -> 
             ("associations", association),
             ("sandboxes", sandbox),
             ("exports", export),
+            ("imports", import),
         ]),
         headers: BTreeMap::from([(
             "x-poll-secret",

@@ -67,6 +67,9 @@ async fn send(app: &TestApp, ops: &[Op], fixtures: &Fixtures, doc: &Value, case:
     req = match &case.body {
         Body::Valid => match &op.body {
             Some(schema) => req.json(&base_body(doc, fixtures, schema)),
+            None if op.file => req
+                .header("content-type", "text/csv")
+                .body(super::VALID_FILE),
             None => req,
         },
         Body::Json(value) => req.json(value),

@@ -40,6 +40,8 @@ struct Op {
     params: Vec<Param>,
     /// The request body's schema, `$ref` resolved.
     body: Option<Value>,
+    /// The request body is a file (`application/octet-stream`), not JSON.
+    file: bool,
     authenticated: bool,
     statuses: BTreeSet<u16>,
 }
@@ -108,8 +110,13 @@ fn operations(doc: &Value) -> Vec<Op> {
                     required: p["required"] == json!(true),
                 })
                 .collect();
-            let body = op["requestBody"]["content"].as_object().map(|content| {
+            let content = op["requestBody"]["content"].as_object();
+            if let Some(content) = content {
                 assert_eq!(content.len(), 1, "{id}: one body media type");
+            }
+            let media = content.and_then(|c| c.keys().next()).map(String::as_str);
+            let file = media == Some("application/octet-stream");
+            let body = content.filter(|_| !file).map(|content| {
                 let (media, body) = content.iter().next().expect("a media type");
                 assert!(media.starts_with("application/json"), "{id}: {media}");
                 resolve(doc, &body["schema"])
@@ -126,6 +133,7 @@ fn operations(doc: &Value) -> Vec<Op> {
                 path: path.clone(),
                 params,
                 body,
+                file,
                 authenticated: op["security"].as_array().is_some_and(|s| !s.is_empty()),
                 statuses,
             });
@@ -288,6 +296,10 @@ const PARSE: &[u16] = &[400];
 const RULES: &[u16] = &[422];
 const TOO_LARGE: &[u16] = &[413];
 const MEDIA: &[u16] = &[415];
+
+/// A file an upload takes, with the type it is sent as.
+const VALID_FILE: &[u8] = b"email\nbad-input@example.com\n";
+const CSV: Option<&str> = Some("text/csv");
 
 fn cut(s: &str) -> String {
     let short: String = s.chars().take(160).collect();

@@ -69,6 +69,7 @@ fn kind_of(op: &str, path: &str, slot: &str) -> &'static str {
             Some("associations") => "association",
             Some("sandboxes") => "sandbox",
             Some("exports") => "export",
+            Some("imports") => "import",
             other => panic!("{op}: no kind for `{{id}}` under {other:?}: add it"),
         },
         other => panic!("{op}: no kind for the id slot `{other}`: add it"),

@@ -38,6 +38,24 @@ impl Http {
         (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
+    /// Uploads `file` as a CSV import of contacts.
+    async fn upload(&self, key: &str, file: &'static str) -> Value {
+        let resp = self
+            .client
+            .post(format!("{}/v1/imports", self.base))
+            .query(&[("record_type", "contact"), ("format", "csv")])
+            .bearer_auth(key)
+            .header("content-type", "text/csv")
+            .body(file)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, 202, "upload: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
     async fn json(&self, key: Option<&str>, method: &str, path: &str, body: Value) -> Value {
         let body = (method != "get").then_some(body);
         let (status, text) = self.call(key, method, path, &[], body.as_ref()).await;
@@ -242,6 +260,9 @@ pub(super) async fn world(http: &Http, key: &str, tag: &str, hook_url: &str) -> 
         .json(k, "post", "/v1/exports", json!({"record_type": "contact"}))
         .await;
     w.insert("export", id(&export));
+    // One row the worker refuses, so the import has an error to list.
+    let import = http.upload(key, "email\nnot-an-email\n").await;
+    w.insert("import", id(&import));
     w.insert("owner", owner);
     (w, stages)
 }
