@@ -299,14 +299,9 @@ impl Layout {
         })
     }
 
-    /// A row of the file as a create body (its `id` apart), or why it is not one.
-    fn object(
-        &self,
-        row: Row<RowCells>,
-    ) -> (
-        u64,
-        Result<(Option<Uuid>, Map<String, Value>), Vec<RowError>>,
-    ) {
+    /// A row of the file as a create body (its `id` apart), or its line and why it is
+    /// not one.
+    fn object(&self, row: Row<RowCells>) -> Result<Parsed, (u64, Vec<RowError>)> {
         let line = row.line;
         let object = match row.value {
             Err(err) => Err(vec![err]),
@@ -327,9 +322,13 @@ impl Layout {
                 }
                 Some(_) => None,
             };
-            Ok((id, map))
+            Ok(Parsed {
+                line,
+                id,
+                fields: map,
+            })
         });
-        (line, keyed)
+        keyed.map_err(|errors| (line, errors))
     }
 
     /// An NDJSON line without the fields that are not written; a key the record type
@@ -342,7 +341,6 @@ impl Layout {
                 Some(true) => {
                     out.insert(key, value);
                 }
-                Some(false) if key == "id" => {}
                 Some(false) => {}
                 None => errors.push(RowError {
                     column: None,
@@ -385,6 +383,24 @@ fn cell_kind(t: FieldType) -> CellKind {
         FieldType::MultiSelect => CellKind::List,
         _ => CellKind::Text,
     }
+}
+
+/// A row of the file read as a create body: where it starts, the record it names when
+/// rows match by id, and its fields.
+struct Parsed {
+    line: u64,
+    id: Option<Uuid>,
+    fields: Map<String, Value>,
+}
+
+/// How a row's fields become a resource's batch item.
+type ItemOf<U> = fn(Map<String, Value>) -> Result<<U as Upsert>::Item, Vec<FieldError>>;
+
+/// A row on its way through the batch: where it starts, the id it names, its item.
+struct Pass<I> {
+    line: u64,
+    id: Option<Uuid>,
+    item: Result<I, AppError>,
 }
 
 /// One parsed row of either format.
@@ -556,11 +572,11 @@ async fn chunk<W: Wire>(
     }
     let mut counts = Counts::default();
     let mut errors: Vec<NewImportError> = Vec::new();
-    let mut good: Vec<(u64, Option<Uuid>, Map<String, Value>)> = Vec::new();
+    let mut good: Vec<Parsed> = Vec::new();
     for row in rows {
         match layout.object(row) {
-            (line, Ok((id, map))) => good.push((line, id, map)),
-            (line, Err(row_errors)) => {
+            Ok(parsed) => good.push(parsed),
+            Err((line, row_errors)) => {
                 counts.failed += 1;
                 push_errors(&mut errors, line, row_errors);
             }
@@ -671,38 +687,47 @@ fn row_errors(layout: &Layout, err: &AppError) -> Vec<RowError> {
 async fn apply<U: Upsert, V: View<U::Row> + Sync>(
     tx: &mut TenantTx,
     layout: &Layout,
-    rows: Vec<(u64, Option<Uuid>, Map<String, Value>)>,
-    item: fn(Map<String, Value>) -> Result<U::Item, Vec<FieldError>>,
+    rows: Vec<Parsed>,
+    item: ItemOf<U>,
 ) -> Result<Vec<(u64, Done)>, AppError> {
     let mut done = Vec::with_capacity(rows.len());
-    let mut pass: Vec<(u64, Option<Uuid>, Result<U::Item, AppError>)> = rows
+    let mut pass: Vec<Pass<U::Item>> = rows
         .into_iter()
-        .map(|(line, id, map)| (line, id, item(map).map_err(AppError::Validation)))
+        .map(|row| Pass {
+            line: row.line,
+            id: row.id,
+            item: item(row.fields).map_err(AppError::Validation),
+        })
         .collect();
     while !pass.is_empty() {
-        let lines: Vec<(u64, Option<Uuid>)> = pass.iter().map(|(l, id, _)| (*l, *id)).collect();
-        let kept: Vec<Result<U::Item, AppError>> =
-            pass.iter().map(|(_, _, i)| clone_item::<U>(i)).collect();
+        let kept: Vec<Pass<U::Item>> = pass
+            .iter()
+            .map(|p| Pass {
+                line: p.line,
+                id: p.id,
+                item: clone_item::<U>(&p.item),
+            })
+            .collect();
         let outcomes: Vec<Outcome<V>> = if layout.by_id {
-            let items = pass.into_iter().map(|(_, id, i)| (id, i)).collect();
+            let items = pass.into_iter().map(|p| (p.id, p.item)).collect();
             batch::run_by_id_in::<U, V>(tx, layout.owner, items).await?
         } else {
-            let items = pass.into_iter().map(|(_, _, i)| i).collect();
+            let items = pass.into_iter().map(|p| p.item).collect();
             batch::run_in::<U, V>(tx, layout.owner, items).await?
         };
         let mut again = Vec::new();
-        for (((line, id), outcome), item) in lines.into_iter().zip(outcomes).zip(kept) {
+        for (outcome, p) in outcomes.into_iter().zip(kept) {
             let result = match outcome {
                 Outcome::Created(_) => Done::Created,
                 Outcome::Updated(_) => Done::Updated,
                 Outcome::Unchanged(_) => Done::Unchanged,
                 Outcome::Failed(err) => Done::Failed(row_errors(layout, &err)),
                 Outcome::Repeated { .. } => {
-                    again.push((line, id, item));
+                    again.push(p);
                     continue;
                 }
             };
-            done.push((line, result));
+            done.push((p.line, result));
         }
         pass = again;
     }
@@ -722,11 +747,11 @@ fn clone_item<U: Upsert>(item: &Result<U::Item, AppError>) -> Result<U::Item, Ap
 async fn apply_leads<W: Wire>(
     tx: &mut TenantTx,
     layout: &Layout,
-    rows: Vec<(u64, Option<Uuid>, Map<String, Value>)>,
+    rows: Vec<Parsed>,
 ) -> Result<Vec<(u64, Done)>, AppError> {
     let mut done = Vec::with_capacity(rows.len());
-    for (line, id, map) in rows {
-        let (input, values) = match W::lead(map) {
+    for Parsed { line, id, fields } in rows {
+        let (input, values) = match W::lead(fields) {
             Ok(parsed) => parsed,
             Err(details) => {
                 let err = AppError::Validation(details);
