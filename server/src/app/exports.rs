@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -28,11 +28,11 @@ use crate::auth::{Principal, Scope};
 use crate::blob::{Blob, Blobs, Key};
 use crate::db::companies::{CompanyFilter, CompanyRow, CompanySort};
 use crate::db::contacts::{ContactFilter, ContactRow, ContactSort};
-use crate::db::exports::{self as repo, Claim, Finished, Named, NewExport};
+use crate::db::exports::{self as repo, Claim, Finished, Named, NewExport, StoredFile};
 pub use crate::db::exports::{ExportRow, ExportSettings, ExportSort};
 use crate::db::leads::{LeadFilter, LeadRow, LeadSort};
 use crate::db::page::{Page, SortValue};
-use crate::db::periodic::{self, Job, Round};
+use crate::db::periodic::Job;
 use crate::db::{audit, companies, contacts, leads, TenantTx};
 use crate::domain::export::{CsvLayout, Encoder, ExportFormat};
 use crate::domain::record::RecordType;
@@ -368,48 +368,22 @@ pub struct Jobs {
 
 /// Claims and runs exports until `stopped` turns true, `concurrency` of the settings at
 /// once in this process. On stop, the runs in flight give their exports back to the queue.
-pub async fn run(jobs: Jobs, mut stopped: watch::Receiver<bool>) {
+pub async fn run(jobs: Jobs, stopped: watch::Receiver<bool>) {
     let jobs = Arc::new(jobs);
-    let concurrency = usize::try_from(jobs.settings.concurrency)
-        .unwrap_or(1)
-        .max(1);
-    let slots = Arc::new(Semaphore::new(concurrency));
-    let mut failing = false;
-    loop {
-        if *stopped.borrow() {
-            return;
-        }
-        let free = slots.available_permits();
-        if free > 0 {
-            let settings = &jobs.settings;
-            let limit = u32::try_from(free).unwrap_or(u32::MAX);
-            match repo::claim(&jobs.pool, limit, settings.lease, settings.per_tenant).await {
-                Ok(claims) => {
-                    failing = false;
-                    for claim in claims {
-                        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                            return;
-                        };
-                        let jobs = Arc::clone(&jobs);
-                        let stopped = stopped.clone();
-                        tokio::spawn(async move {
-                            run_one(&jobs, claim, stopped).await;
-                            drop(permit);
-                        });
-                    }
-                }
-                Err(err) if !failing => {
-                    failing = true;
-                    tracing::warn!(error = %err, "could not claim exports");
-                }
-                Err(_) => {}
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(jobs.settings.poll_interval) => {}
-            _ = stopped.changed() => {}
-        }
-    }
+    let settings = jobs.settings.clone();
+    let pool = jobs.pool.clone();
+    super::jobs::claim_loop(
+        "exports",
+        settings.concurrency,
+        settings.poll_interval,
+        stopped,
+        |limit| repo::claim(&pool, limit, settings.lease, settings.per_tenant),
+        |claim, stopped| {
+            let jobs = Arc::clone(&jobs);
+            async move { run_one(&jobs, claim, stopped).await }
+        },
+    )
+    .await;
 }
 
 /// How one run ended, for the log.
@@ -724,76 +698,43 @@ async fn page(
     })
 }
 
-/// Deletes expired files, then marks their exports expired, every `every` across every
-/// process that runs the worker, until `stopped` turns true.
-pub async fn purge(jobs: Jobs, mut stopped: watch::Receiver<bool>) {
+/// Deletes expired files, then marks their exports expired, every `purge_interval`
+/// across every process that runs the worker, until `stopped` turns true.
+pub async fn purge(jobs: Jobs, stopped: watch::Receiver<bool>) {
     let every = jobs.settings.purge_interval;
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stopped.changed() => return,
+    let ran = |n| {
+        if let Some(metrics) = &jobs.metrics {
+            metrics.exports_expired(n);
         }
-        if *stopped.borrow() {
-            return;
-        }
-        let round =
-            periodic::run_once(&jobs.pool, Job::ExportPurge, every, || purge_expired(&jobs)).await;
-        match round {
-            Ok(Round::Ran(0) | Round::Skipped) => {}
-            Ok(Round::Ran(n)) => {
-                if let Some(metrics) = &jobs.metrics {
-                    metrics.exports_expired(n);
-                }
-                tracing::info!(expired = n, "deleted expired export files");
-            }
-            Err(err) => tracing::warn!(error = %err, "could not delete expired export files"),
-        }
+        tracing::info!(expired = n, "deleted expired export files");
+    };
+    super::jobs::periodically(
+        jobs.pool.clone(),
+        Job::ExportPurge,
+        every,
+        stopped,
+        || purge_expired(&jobs),
+        ran,
+    )
+    .await;
+}
+
+/// Expired exports' files: deleted, then the exports marked expired.
+struct Expired;
+
+impl super::jobs::Spent for Expired {
+    const WHAT: &'static str = "an expired export's file";
+
+    async fn list(pool: &sqlx::PgPool, limit: u32) -> Result<Vec<StoredFile>, sqlx::Error> {
+        repo::expired_files(pool, limit).await
+    }
+
+    async fn forget(tx: &mut TenantTx, id: Uuid, key: &str) -> Result<bool, AppError> {
+        repo::mark_expired(tx, id, key).await
     }
 }
 
-/// Files one round deletes at most before it looks again.
-const PURGE_BATCH: u32 = 200;
-
-/// Deletes every expired file, then marks its export expired; how many. A file that
-/// cannot be deleted stops the round, and the next round tries it again: an export is
-/// never marked expired while its file may still exist.
+/// Deletes every expired file, then marks its export expired; how many.
 pub async fn purge_expired(jobs: &Jobs) -> Result<u64, sqlx::Error> {
-    let mut total = 0;
-    loop {
-        let files = repo::expired_files(&jobs.pool, PURGE_BATCH).await?;
-        let n = files.len();
-        for file in files {
-            // A key this server cannot address names no file it could delete: the export
-            // is marked all the same, or the round would find it again forever.
-            match Key::parse(&file.file_key) {
-                Ok(key) => {
-                    if let Err(e) = jobs.blobs.delete(&key).await {
-                        tracing::warn!(error = %e, "could not delete an expired export file");
-                        return Ok(total);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "an expired export names no file key"),
-            }
-            let marked = async {
-                let mut tx = TenantTx::begin(&jobs.pool, file.tenant_id).await?;
-                let marked = repo::mark_expired(&mut tx, file.id, &file.file_key).await?;
-                tx.commit().await?;
-                Ok::<_, AppError>(marked)
-            }
-            .await;
-            match marked {
-                Ok(true) => total += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not mark an export expired");
-                    return Ok(total);
-                }
-            }
-        }
-        if n < PURGE_BATCH as usize {
-            return Ok(total);
-        }
-    }
+    super::jobs::delete_files::<Expired>(&jobs.pool, &jobs.blobs).await
 }

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use serde_json::{Map, Value};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -33,12 +33,12 @@ use crate::auth::{Principal, Scope};
 use crate::blob::{Blobs, Key};
 use crate::db::companies::CompanyRow;
 use crate::db::contacts::ContactRow;
-use crate::db::imports::{self as repo, Advance, Claim, Counts, NewImportError};
+use crate::db::imports::{self as repo, Advance, Claim, Counts, NewImportError, StoredFile};
 pub use crate::db::imports::{
     ImportErrorRow, ImportErrorSort, ImportRow, ImportSettings, ImportSort,
 };
 use crate::db::leads::LeadRow;
-use crate::db::periodic::{self, Job, Round};
+use crate::db::periodic::Job;
 use crate::db::{audit, TenantTx};
 use crate::domain::company::CompanyPatch;
 use crate::domain::contact::ContactPatch;
@@ -87,48 +87,22 @@ pub struct Jobs {
 /// Claims and runs imports until `stopped` turns true, `concurrency` of the settings at
 /// once in this process. On stop, the runs in flight give their imports back to the
 /// queue after the chunk in progress; the next claim goes on from there.
-pub async fn run<W: Wire>(jobs: Jobs, mut stopped: watch::Receiver<bool>) {
+pub async fn run<W: Wire>(jobs: Jobs, stopped: watch::Receiver<bool>) {
     let jobs = Arc::new(jobs);
-    let concurrency = usize::try_from(jobs.settings.concurrency)
-        .unwrap_or(1)
-        .max(1);
-    let slots = Arc::new(Semaphore::new(concurrency));
-    let mut failing = false;
-    loop {
-        if *stopped.borrow() {
-            return;
-        }
-        let free = slots.available_permits();
-        if free > 0 {
-            let settings = &jobs.settings;
-            let limit = u32::try_from(free).unwrap_or(u32::MAX);
-            match repo::claim(&jobs.pool, limit, settings.lease, settings.per_tenant).await {
-                Ok(claims) => {
-                    failing = false;
-                    for claim in claims {
-                        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                            return;
-                        };
-                        let jobs = Arc::clone(&jobs);
-                        let stopped = stopped.clone();
-                        tokio::spawn(async move {
-                            run_one::<W>(&jobs, claim, stopped).await;
-                            drop(permit);
-                        });
-                    }
-                }
-                Err(err) if !failing => {
-                    failing = true;
-                    tracing::warn!(error = %err, "could not claim imports");
-                }
-                Err(_) => {}
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(jobs.settings.poll_interval) => {}
-            _ = stopped.changed() => {}
-        }
-    }
+    let settings = jobs.settings.clone();
+    let pool = jobs.pool.clone();
+    super::jobs::claim_loop(
+        "imports",
+        settings.concurrency,
+        settings.poll_interval,
+        stopped,
+        |limit| repo::claim(&pool, limit, settings.lease, settings.per_tenant),
+        |claim, stopped| {
+            let jobs = Arc::clone(&jobs);
+            async move { run_one::<W>(&jobs, claim, stopped).await }
+        },
+    )
+    .await;
 }
 
 /// How one run ended.
@@ -807,74 +781,36 @@ async fn forget_file(jobs: &Jobs, tenant_id: Uuid, row: &ImportRow) {
 /// Deletes the files of finished imports every `purge_interval`, across every process
 /// that runs the worker, until `stopped` turns true: what a worker could not delete
 /// when the import ended (a cancel, a failure, a crash in between).
-pub async fn purge(jobs: Jobs, mut stopped: watch::Receiver<bool>) {
-    let every = jobs.settings.purge_interval;
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stopped.changed() => return,
-        }
-        if *stopped.borrow() {
-            return;
-        }
-        let round =
-            periodic::run_once(&jobs.pool, Job::ImportPurge, every, || purge_spent(&jobs)).await;
-        match round {
-            Ok(Round::Ran(0) | Round::Skipped) => {}
-            Ok(Round::Ran(n)) => {
-                tracing::info!(deleted = n, "deleted the files of finished imports")
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "could not delete the files of finished imports")
-            }
-        }
+pub async fn purge(jobs: Jobs, stopped: watch::Receiver<bool>) {
+    super::jobs::periodically(
+        jobs.pool.clone(),
+        Job::ImportPurge,
+        jobs.settings.purge_interval,
+        stopped,
+        || purge_spent(&jobs),
+        |n| tracing::info!(deleted = n, "deleted the files of finished imports"),
+    )
+    .await;
+}
+
+/// Finished imports' files: deleted, then forgotten.
+struct Finished;
+
+impl super::jobs::Spent for Finished {
+    const WHAT: &'static str = "a finished import's file";
+
+    async fn list(pool: &sqlx::PgPool, limit: u32) -> Result<Vec<StoredFile>, sqlx::Error> {
+        repo::spent_files(pool, limit).await
+    }
+
+    async fn forget(tx: &mut TenantTx, id: Uuid, key: &str) -> Result<bool, AppError> {
+        repo::forget_file(tx, id, key).await
     }
 }
 
-/// Files one round deletes at most before it looks again.
-const PURGE_BATCH: u32 = 200;
-
-/// Deletes the file of every finished import, then forgets it; how many. A file that
-/// cannot be deleted stops the round, and the next round tries again.
+/// Deletes the file of every finished import, then forgets it; how many.
 pub async fn purge_spent(jobs: &Jobs) -> Result<u64, sqlx::Error> {
-    let mut total = 0;
-    loop {
-        let files = repo::spent_files(&jobs.pool, PURGE_BATCH).await?;
-        let n = files.len();
-        for file in files {
-            // A key this server cannot address names no file it could delete: it is
-            // forgotten all the same, or every round would find it again.
-            match Key::parse(&file.file_key) {
-                Ok(key) => {
-                    if let Err(e) = jobs.blobs.delete(&key).await {
-                        tracing::warn!(error = %e, "could not delete an import's file");
-                        return Ok(total);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "an import names no file key"),
-            }
-            let forgotten = async {
-                let mut tx = TenantTx::begin(&jobs.pool, file.tenant_id).await?;
-                let forgotten = repo::forget_file(&mut tx, file.id, &file.file_key).await?;
-                tx.commit().await?;
-                Ok::<_, AppError>(forgotten)
-            }
-            .await;
-            match forgotten {
-                Ok(true) => total += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not forget an import's file");
-                    return Ok(total);
-                }
-            }
-        }
-        if n < PURGE_BATCH as usize {
-            return Ok(total);
-        }
-    }
+    super::jobs::delete_files::<Finished>(&jobs.pool, &jobs.blobs).await
 }
 
 /// How rows find the records they update.

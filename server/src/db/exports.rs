@@ -15,6 +15,7 @@ use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+pub use super::jobs::{Claim, StoredFile};
 use super::page::{creation_order, keyed, Page};
 use super::record::{self, Table};
 use super::{autocommit, prepared_statements, query_as, query_scalar, TenantTx};
@@ -209,16 +210,6 @@ pub async fn list(tx: &mut TenantTx, page: &Page<ExportSort>) -> AppResult<(Vec<
     Ok(page.finish(rows))
 }
 
-/// An export a worker holds, until its lease runs out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct Claim {
-    pub tenant_id: Uuid,
-    pub id: Uuid,
-    pub claim_id: Uuid,
-    /// Including this one.
-    pub attempts: i32,
-}
-
 /// Claims up to `limit` exports of any tenant, never more than `per_tenant` running at
 /// once for one tenant. `pool` must be the worker's role.
 pub async fn claim(
@@ -329,17 +320,9 @@ pub async fn release(tx: &mut TenantTx, claim: &Claim) -> AppResult<bool> {
     Ok(released.is_some())
 }
 
-/// A completed export whose time is up.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ExpiredFile {
-    pub tenant_id: Uuid,
-    pub id: Uuid,
-    pub file_key: String,
-}
-
 /// Up to `limit` expired files of any tenant, oldest first. `pool` must be the
 /// worker's role.
-pub async fn expired_files(pool: &PgPool, limit: u32) -> Result<Vec<ExpiredFile>, sqlx::Error> {
+pub async fn expired_files(pool: &PgPool, limit: u32) -> Result<Vec<StoredFile>, sqlx::Error> {
     query_as("SELECT * FROM export_expired_files($1)")
         .bind(i32::try_from(limit).unwrap_or(i32::MAX))
         .fetch_all(autocommit(pool))

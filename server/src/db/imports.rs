@@ -22,7 +22,7 @@ use super::record::{self, Table};
 use super::{autocommit, prepared_statements, query, query_as, query_scalar, TenantTx};
 use crate::error::AppResult;
 
-pub use super::exports::Claim;
+pub use super::jobs::{Claim, StoredFile};
 
 const COLUMNS: &str = "id, record_type, format, match_key, columns, requested_by, status, \
                        file_key, size_bytes, next_byte, next_line, rows_read, created, \
@@ -483,17 +483,9 @@ pub async fn cancel(tx: &mut TenantTx, id: Uuid) -> AppResult<Option<ImportRow>>
     .await?)
 }
 
-/// A finished import whose file is still stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct SpentFile {
-    pub tenant_id: Uuid,
-    pub id: Uuid,
-    pub file_key: String,
-}
-
 /// Up to `limit` files of finished imports of any tenant, oldest first. `pool` must be
 /// the worker's role.
-pub async fn spent_files(pool: &PgPool, limit: u32) -> Result<Vec<SpentFile>, sqlx::Error> {
+pub async fn spent_files(pool: &PgPool, limit: u32) -> Result<Vec<StoredFile>, sqlx::Error> {
     query_as("SELECT * FROM import_spent_files($1)")
         .bind(i32::try_from(limit).unwrap_or(i32::MAX))
         .fetch_all(autocommit(pool))

@@ -34,6 +34,7 @@ pub mod events;
 pub mod exports;
 pub mod idempotency;
 pub mod imports;
+pub mod jobs;
 pub mod leads;
 pub mod listen;
 pub mod merges;
