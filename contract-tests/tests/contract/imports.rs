@@ -755,3 +755,82 @@ async fn a_worker_that_dies_mid_file_is_resumed_by_another_without_a_row_twice()
     .await
     .expect("the upload is deleted");
 }
+
+#[tokio::test]
+async fn a_cancel_between_chunks_keeps_what_was_applied_and_stops_the_worker() {
+    use momentum_server::app::imports as worker;
+    let app = TestApp::spawn_with_webhooks(momentum_server::webhooks::WebhookSettings {
+        worker: false,
+        ..momentum_contract_tests::test_webhooks()
+    })
+    .await;
+    let mut file = String::from("email\n");
+    for i in 0..3 * TEST_IMPORT_CHUNK_ROWS {
+        file.push_str(&format!("cancel{i}@example.com\n"));
+    }
+    let queued = app
+        .client
+        .imports_create()
+        .record_type(ImportRecordType::Contact)
+        .format(ExportFormat::Csv)
+        .body(file)
+        .send()
+        .await
+        .expect("upload")
+        .into_inner()
+        .data;
+    // The test is the worker: one chunk, then the client cancels, then the worker goes on.
+    let pool = momentum_server::db::connect(app.worker_options(), 2)
+        .await
+        .expect("connect as the worker");
+    let jobs = worker::Jobs {
+        pool: pool.clone(),
+        blobs: momentum_server::blob::Blobs::local(app.files.path()).expect("the store"),
+        settings: momentum_contract_tests::test_imports(),
+        metrics: None,
+    };
+    let claim = momentum_server::db::imports::claim(&pool, 1, Duration::from_secs(60), 1)
+        .await
+        .expect("claim")[0];
+    type Wire = momentum_server::api::imports::Wire;
+    assert!(matches!(
+        worker::process::<Wire>(&jobs, &claim, Some(1)).await,
+        Ok(worker::Ended::Gone)
+    ));
+    let cancelled = app
+        .client
+        .imports_cancel()
+        .id(queued.id)
+        .send()
+        .await
+        .expect("cancel")
+        .into_inner()
+        .data;
+    assert_eq!(cancelled.status, ImportStatus::Cancelled);
+    let chunk = i64::from(TEST_IMPORT_CHUNK_ROWS);
+    assert_eq!(counts(&cancelled), (chunk, chunk, 0, 0, 0));
+
+    // The worker's next chunk finds the import no longer its own, and stops.
+    assert!(matches!(
+        worker::process::<Wire>(&jobs, &claim, None).await,
+        Ok(worker::Ended::Gone)
+    ));
+    let after = app
+        .client
+        .imports_get()
+        .id(queued.id)
+        .send()
+        .await
+        .expect("get")
+        .into_inner()
+        .data;
+    assert_eq!(
+        (after.status, counts(&after)),
+        (ImportStatus::Cancelled, counts(&cancelled))
+    );
+    assert_eq!(
+        contacts(&app.client).await.len() as i64,
+        chunk,
+        "the first chunk stays"
+    );
+}

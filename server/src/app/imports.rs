@@ -85,8 +85,9 @@ pub struct Jobs {
 }
 
 /// Claims and runs imports until `stopped` turns true, `concurrency` of the settings at
-/// once in this process. On stop, the runs in flight give their imports back to the
-/// queue after the chunk in progress; the next claim goes on from there.
+/// once in this process. On stop, the runs in flight abandon the chunk in progress
+/// (rolled back whole) and give their imports back; the next claim goes on from the
+/// last chunk committed.
 pub async fn run<W: Wire>(jobs: Jobs, stopped: watch::Receiver<bool>) {
     let jobs = Arc::new(jobs);
     let settings = jobs.settings.clone();
@@ -488,9 +489,6 @@ pub async fn process<W: Wire>(
                     settings.chunk_bytes
                 ),
             ));
-        }
-        if !settings.chunk_pause.is_zero() {
-            tokio::time::sleep(settings.chunk_pause).await;
         }
         let last = eof && consumed == buf.len();
         let step = Step {

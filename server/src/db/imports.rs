@@ -116,8 +116,6 @@ pub struct ImportSettings {
     pub poll_interval: Duration,
     /// How often the files of finished imports are deleted.
     pub purge_interval: Duration,
-    /// Tests only: a pause before each chunk, so a test can act between chunks.
-    pub chunk_pause: Duration,
 }
 
 impl Default for ImportSettings {
@@ -137,7 +135,6 @@ impl Default for ImportSettings {
             max_errors: 10_000,
             poll_interval: Duration::from_secs(1),
             purge_interval: Duration::from_secs(300),
-            chunk_pause: Duration::ZERO,
         }
     }
 }
