@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use momentum_sdk::types::{self, ExportFormat, ExportRecordType, ExportStatus};
+use momentum_sdk::types::{self, ExportRecordType, ExportStatus, FileFormat};
 use momentum_sdk::Client;
 use serde::Serialize;
 
@@ -47,7 +47,7 @@ pub async fn measure(
         .build()
         .context("a client for the exports")?;
     let mut results = Vec::new();
-    for (format, name) in [(ExportFormat::Ndjson, "ndjson"), (ExportFormat::Csv, "csv")] {
+    for (format, name) in [(FileFormat::Ndjson, "ndjson"), (FileFormat::Csv, "csv")] {
         let body = types::ExportCreate {
             record_type: ExportRecordType::Contact,
             format: Some(format),

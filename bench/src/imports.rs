@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use momentum_sdk::imports::{ImportFile, ImportProgress, ImportSpec};
 use momentum_sdk::types::{
-    self, ExportFormat, ExportRecordType, ExportStatus, ImportRecordType, ImportStatus,
+    self, ExportRecordType, ExportStatus, FileFormat, ImportRecordType, ImportStatus,
 };
 use momentum_sdk::Client;
 use serde::Serialize;
@@ -65,7 +65,7 @@ pub async fn measure(target: &Target, admin: &sqlx::PgPool) -> anyhow::Result<Ve
     for (step, expect_created) in [("import", true), ("re-import", false)] {
         let began = Instant::now();
         let mut uploaded = None;
-        let spec = ImportSpec::new(ImportRecordType::Contact, ExportFormat::Csv);
+        let spec = ImportSpec::new(ImportRecordType::Contact, FileFormat::Csv);
         let done = tokio::time::timeout(
             Duration::from_secs(1800),
             client.import_file_and_wait(ImportFile::bytes(file.clone()), spec, |p| {
@@ -118,7 +118,7 @@ pub async fn measure(target: &Target, admin: &sqlx::PgPool) -> anyhow::Result<Ve
 async fn export(client: &Client) -> anyhow::Result<ImportResult> {
     let body = types::ExportCreate {
         record_type: ExportRecordType::Contact,
-        format: Some(ExportFormat::Ndjson),
+        format: Some(FileFormat::Ndjson),
         filters: None,
     };
     let done = tokio::time::timeout(

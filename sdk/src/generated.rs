@@ -4783,7 +4783,7 @@ moved along when their stage or pipeline is deleted emit nothing either.*/
     ///      "$ref": "#/components/schemas/ExportFilters"
     ///    },
     ///    "format": {
-    ///      "$ref": "#/components/schemas/ExportFormat"
+    ///      "$ref": "#/components/schemas/FileFormat"
     ///    },
     ///    "id": {
     ///      "type": "string",
@@ -4853,7 +4853,7 @@ fields), `timed_out` (longer than `MOMENTUM_EXPORTS_TIMEOUT_SECS`) or `abandoned
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         pub filters: ExportFilters,
-        pub format: ExportFormat,
+        pub format: FileFormat,
         pub id: ::uuid::Uuid,
         pub record_type: ExportRecordType,
         ///Records written: so far while running, all of them once completed.
@@ -4902,7 +4902,7 @@ fields), `timed_out` (longer than `MOMENTUM_EXPORTS_TIMEOUT_SECS`) or `abandoned
     ///      "$ref": "#/components/schemas/NewExportFilters"
     ///    },
     ///    "format": {
-    ///      "$ref": "#/components/schemas/ExportFormat"
+    ///      "$ref": "#/components/schemas/FileFormat"
     ///    },
     ///    "record_type": {
     ///      "$ref": "#/components/schemas/ExportRecordType"
@@ -4918,7 +4918,7 @@ fields), `timed_out` (longer than `MOMENTUM_EXPORTS_TIMEOUT_SECS`) or `abandoned
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
         pub filters: ::std::option::Option<NewExportFilters>,
         #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-        pub format: ::std::option::Option<ExportFormat>,
+        pub format: ::std::option::Option<FileFormat>,
         pub record_type: ExportRecordType,
     }
     impl ::std::convert::From<&ExportCreate> for ExportCreate {
@@ -5160,88 +5160,6 @@ the domain; leads: of the title).*/
     impl ExportFilters {
         pub fn builder() -> builder::ExportFilters {
             Default::default()
-        }
-    }
-    ///The file an export writes.
-    ///
-    /// <details><summary>JSON schema</summary>
-    ///
-    /// ```json
-    ///{
-    ///  "description": "The file an export writes.",
-    ///  "type": "string",
-    ///  "enum": [
-    ///    "ndjson",
-    ///    "csv"
-    ///  ]
-    ///}
-    /// ```
-    /// </details>
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Copy,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd
-    )]
-    pub enum ExportFormat {
-        #[serde(rename = "ndjson")]
-        Ndjson,
-        #[serde(rename = "csv")]
-        Csv,
-    }
-    impl ::std::convert::From<&Self> for ExportFormat {
-        fn from(value: &ExportFormat) -> Self {
-            value.clone()
-        }
-    }
-    impl ::std::fmt::Display for ExportFormat {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
-                Self::Ndjson => f.write_str("ndjson"),
-                Self::Csv => f.write_str("csv"),
-            }
-        }
-    }
-    impl ::std::str::FromStr for ExportFormat {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            match value {
-                "ndjson" => Ok(Self::Ndjson),
-                "csv" => Ok(Self::Csv),
-                _ => Err("invalid value".into()),
-            }
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ExportFormat {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<&::std::string::String> for ExportFormat {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ExportFormat {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
         }
     }
     ///A lead's status, as the lead list filters it.
@@ -5557,6 +5475,89 @@ the domain; leads: of the title).*/
             value.parse()
         }
     }
+    /**The format of a file an export writes or an import reads (`FileFormat` in the
+document: one schema for both).*/
+    ///
+    /// <details><summary>JSON schema</summary>
+    ///
+    /// ```json
+    ///{
+    ///  "description": "The format of a file an export writes or an import reads (`FileFormat` in the\ndocument: one schema for both).",
+    ///  "type": "string",
+    ///  "enum": [
+    ///    "ndjson",
+    ///    "csv"
+    ///  ]
+    ///}
+    /// ```
+    /// </details>
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum FileFormat {
+        #[serde(rename = "ndjson")]
+        Ndjson,
+        #[serde(rename = "csv")]
+        Csv,
+    }
+    impl ::std::convert::From<&Self> for FileFormat {
+        fn from(value: &FileFormat) -> Self {
+            value.clone()
+        }
+    }
+    impl ::std::fmt::Display for FileFormat {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ndjson => f.write_str("ndjson"),
+                Self::Csv => f.write_str("csv"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FileFormat {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ndjson" => Ok(Self::Ndjson),
+                "csv" => Ok(Self::Csv),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FileFormat {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<&::std::string::String> for FileFormat {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for FileFormat {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     /**The state of a probe.
 
 `database`: The database connection, on `/readyz` only.*/
@@ -5706,7 +5707,7 @@ the domain; leads: of the title).*/
     ///      "type": "string"
     ///    },
     ///    "format": {
-    ///      "$ref": "#/components/schemas/ExportFormat"
+    ///      "$ref": "#/components/schemas/FileFormat"
     ///    },
     ///    "id": {
     ///      "type": "string",
@@ -5760,7 +5761,7 @@ attempt), `file_missing`, `file_changed` or `row_too_long`; more may be added.*/
         pub errors_truncated: bool,
         ///Where the failed rows are listed.
         pub errors_url: ::std::string::String,
-        pub format: ExportFormat,
+        pub format: FileFormat,
         pub id: ::uuid::Uuid,
         pub match_key: ImportMatchKey,
         pub progress: ImportProgress,
@@ -17381,7 +17382,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 ::std::string::String,
             >,
             filters: ::std::result::Result<super::ExportFilters, ::std::string::String>,
-            format: ::std::result::Result<super::ExportFormat, ::std::string::String>,
+            format: ::std::result::Result<super::FileFormat, ::std::string::String>,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             record_type: ::std::result::Result<
                 super::ExportRecordType,
@@ -17526,7 +17527,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             }
             pub fn format<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ExportFormat>,
+                T: ::std::convert::TryInto<super::FileFormat>,
                 T::Error: ::std::fmt::Display,
             {
                 self.format = value
@@ -17690,7 +17691,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 ::std::string::String,
             >,
             format: ::std::result::Result<
-                ::std::option::Option<super::ExportFormat>,
+                ::std::option::Option<super::FileFormat>,
                 ::std::string::String,
             >,
             record_type: ::std::result::Result<
@@ -17723,7 +17724,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             }
             pub fn format<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ExportFormat>,
+                T: ::std::convert::TryInto<super::FileFormat>,
                 T::Error: ::std::fmt::Display,
             {
                 self.format = value
@@ -18431,7 +18432,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
                 ::std::string::String,
                 ::std::string::String,
             >,
-            format: ::std::result::Result<super::ExportFormat, ::std::string::String>,
+            format: ::std::result::Result<super::FileFormat, ::std::string::String>,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             match_key: ::std::result::Result<
                 super::ImportMatchKey,
@@ -18574,7 +18575,7 @@ the `data` of `webhook_endpoint.disabled` events recorded before filters existed
             }
             pub fn format<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ExportFormat>,
+                T: ::std::convert::TryInto<super::FileFormat>,
                 T::Error: ::std::fmt::Display,
             {
                 self.format = value
@@ -41131,7 +41132,7 @@ pub mod builder {
     pub struct ImportsCreate<'a> {
         client: &'a super::Client,
         column: Result<Option<::std::vec::Vec<::std::string::String>>, String>,
-        format: Result<types::ExportFormat, String>,
+        format: Result<types::FileFormat, String>,
         match_key: Result<Option<types::ImportMatchKey>, String>,
         record_type: Result<types::ImportRecordType, String>,
         idempotency_key: Result<Option<::std::string::String>, String>,
@@ -41164,13 +41165,11 @@ pub mod builder {
         }
         pub fn format<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::ExportFormat>,
+            V: std::convert::TryInto<types::FileFormat>,
         {
             self.format = value
                 .try_into()
-                .map_err(|_| {
-                    "conversion to `ExportFormat` for format failed".to_string()
-                });
+                .map_err(|_| "conversion to `FileFormat` for format failed".to_string());
             self
         }
         pub fn match_key<V>(mut self, value: V) -> Self

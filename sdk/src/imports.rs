@@ -4,9 +4,9 @@
 //! ```no_run
 //! # async fn run(client: momentum_sdk::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! use momentum_sdk::imports::{ImportFile, ImportProgress, ImportSpec};
-//! use momentum_sdk::types::{ExportFormat, ImportRecordType};
+//! use momentum_sdk::types::{FileFormat, ImportRecordType};
 //!
-//! let spec = ImportSpec::new(ImportRecordType::Contact, ExportFormat::Csv)
+//! let spec = ImportSpec::new(ImportRecordType::Contact, FileFormat::Csv)
 //!     .column("E-mail", "email")
 //!     .column("Plan", "custom_fields.plan");
 //! let file = ImportFile::path("contacts.csv");
@@ -66,7 +66,7 @@ impl ImportFile {
 #[derive(Debug, Clone)]
 pub struct ImportSpec {
     pub record_type: types::ImportRecordType,
-    pub format: types::ExportFormat,
+    pub format: types::FileFormat,
     /// `None`: the record type's natural key (`email`, `domain`), `id` for leads.
     pub match_key: Option<types::ImportMatchKey>,
     /// CSV: `<header>:<field>` mappings (see [`ImportSpec::column`]).
@@ -74,7 +74,7 @@ pub struct ImportSpec {
 }
 
 impl ImportSpec {
-    pub fn new(record_type: types::ImportRecordType, format: types::ExportFormat) -> Self {
+    pub fn new(record_type: types::ImportRecordType, format: types::FileFormat) -> Self {
         Self {
             record_type,
             format,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use momentum_contract_tests::TestApp;
-use momentum_sdk::types::{self, CustomFieldType, ExportFormat, ExportRecordType, ExportStatus};
+use momentum_sdk::types::{self, CustomFieldType, ExportRecordType, ExportStatus, FileFormat};
 use momentum_sdk::Client;
 use serde_json::{json, Value};
 
@@ -59,7 +59,7 @@ fn filters(value: Value) -> types::NewExportFilters {
     serde_json::from_value(value).expect("filters the SDK takes")
 }
 
-fn create(record_type: ExportRecordType, format: ExportFormat, f: Value) -> types::ExportCreate {
+fn create(record_type: ExportRecordType, format: FileFormat, f: Value) -> types::ExportCreate {
     types::ExportCreate {
         record_type,
         format: Some(format),
@@ -121,7 +121,7 @@ async fn an_export_holds_exactly_the_records_its_list_shows_in_ndjson_and_csv() 
         c,
         create(
             ExportRecordType::Contact,
-            ExportFormat::Ndjson,
+            FileFormat::Ndjson,
             wanted.clone(),
         ),
     )
@@ -158,7 +158,7 @@ async fn an_export_holds_exactly_the_records_its_list_shows_in_ndjson_and_csv() 
 
     let done = export(
         c,
-        create(ExportRecordType::Contact, ExportFormat::Csv, wanted),
+        create(ExportRecordType::Contact, FileFormat::Csv, wanted),
     )
     .await;
     let (content_type, _, body) = download(c, done.id).await;
@@ -201,7 +201,7 @@ async fn a_completed_export_is_announced_with_its_final_state() {
     let c = &app.client;
     let done = export(
         c,
-        create(ExportRecordType::Contact, ExportFormat::Ndjson, json!({})),
+        create(ExportRecordType::Contact, FileFormat::Ndjson, json!({})),
     )
     .await;
     assert_eq!(done.rows, 6, "the trash is left out unless asked for");
@@ -222,7 +222,7 @@ async fn a_completed_export_is_announced_with_its_final_state() {
     // Where to follow a queued export is in its answer.
     let queued = c
         .exports_create()
-        .body(create(ExportRecordType::Lead, ExportFormat::Csv, json!({})))
+        .body(create(ExportRecordType::Lead, FileFormat::Csv, json!({})))
         .send()
         .await
         .unwrap();
@@ -250,7 +250,7 @@ async fn exports_of_companies_and_leads_apply_their_own_lists_filters() {
         c,
         create(
             ExportRecordType::Company,
-            ExportFormat::Csv,
+            FileFormat::Csv,
             json!({"q": "acm"}),
         ),
     )
@@ -278,7 +278,7 @@ async fn exports_of_companies_and_leads_apply_their_own_lists_filters() {
         c,
         create(
             ExportRecordType::Lead,
-            ExportFormat::Ndjson,
+            FileFormat::Ndjson,
             json!({"status": "won", "pipeline_id": pipelines[0].id}),
         ),
     )
@@ -308,7 +308,7 @@ async fn filters_are_refused_as_the_lists_would_and_more_strictly_where_kept() {
         .unwrap();
     let refused = |f: Value, t: ExportRecordType| {
         c.exports_create()
-            .body(create(t, ExportFormat::Ndjson, f))
+            .body(create(t, FileFormat::Ndjson, f))
             .send()
     };
     // A filter the record type's list does not take.
@@ -363,7 +363,7 @@ async fn an_export_needs_exports_read_and_the_record_types_read_scope() {
     let owner = &app.client;
     let done = export(
         owner,
-        create(ExportRecordType::Contact, ExportFormat::Ndjson, json!({})),
+        create(ExportRecordType::Contact, FileFormat::Ndjson, json!({})),
     )
     .await;
 
@@ -381,7 +381,7 @@ async fn an_export_needs_exports_read_and_the_record_types_read_scope() {
         .exports_create()
         .body(create(
             ExportRecordType::Contact,
-            ExportFormat::Ndjson,
+            FileFormat::Ndjson,
             json!({}),
         ))
         .send()
@@ -411,7 +411,7 @@ async fn an_export_needs_exports_read_and_the_record_types_read_scope() {
     );
     let companies = export(
         &exporter,
-        create(ExportRecordType::Company, ExportFormat::Csv, json!({})),
+        create(ExportRecordType::Company, FileFormat::Csv, json!({})),
     )
     .await;
     assert_eq!(companies.status, ExportStatus::Completed);
@@ -423,7 +423,7 @@ async fn another_tenants_export_is_not_found_and_its_file_never_served() {
     seed(&app).await;
     let done = export(
         &app.client,
-        create(ExportRecordType::Contact, ExportFormat::Ndjson, json!({})),
+        create(ExportRecordType::Contact, FileFormat::Ndjson, json!({})),
     )
     .await;
     let (_, other) = app.other_tenant().await;

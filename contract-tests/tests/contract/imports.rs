@@ -11,7 +11,7 @@ use std::time::Duration;
 use momentum_contract_tests::{TestApp, TEST_IMPORT_CHUNK_ROWS, TEST_MAX_IMPORT_BYTES};
 use momentum_sdk::imports::{ImportFile, ImportProgress, ImportSpec};
 use momentum_sdk::types::{
-    self, CustomFieldType, EventType, ExportFormat, ExportRecordType, ImportMatchKey,
+    self, CustomFieldType, EventType, ExportRecordType, FileFormat, ImportMatchKey,
     ImportRecordType, ImportStatus,
 };
 use momentum_sdk::Client;
@@ -72,7 +72,7 @@ fn company(body: serde_json::Value) -> types::CompanyCreate {
 }
 
 fn csv_spec() -> ImportSpec {
-    ImportSpec::new(ImportRecordType::Contact, ExportFormat::Csv)
+    ImportSpec::new(ImportRecordType::Contact, FileFormat::Csv)
 }
 
 #[tokio::test]
@@ -221,7 +221,7 @@ async fn an_export_imports_back_unchanged_as_csv_and_as_ndjson() {
         (ExportRecordType::Contact, ImportRecordType::Contact),
         (ExportRecordType::Company, ImportRecordType::Company),
     ] {
-        for format in [ExportFormat::Csv, ExportFormat::Ndjson] {
+        for format in [FileFormat::Csv, FileFormat::Ndjson] {
             let export = crate::exports::export(
                 c,
                 types::ExportCreate {
@@ -249,7 +249,7 @@ async fn an_export_imports_back_unchanged_as_csv_and_as_ndjson() {
         c,
         types::ExportCreate {
             record_type: ExportRecordType::Contact,
-            format: Some(ExportFormat::Csv),
+            format: Some(FileFormat::Csv),
             filters: None,
         },
     )
@@ -304,7 +304,7 @@ async fn leads_import_by_id_with_their_own_rules_and_companies_by_domain() {
     let done = import(
         c,
         file,
-        ImportSpec::new(ImportRecordType::Lead, ExportFormat::Ndjson),
+        ImportSpec::new(ImportRecordType::Lead, FileFormat::Ndjson),
     )
     .await;
     assert_eq!(done.match_key, ImportMatchKey::Id);
@@ -345,7 +345,7 @@ async fn leads_import_by_id_with_their_own_rules_and_companies_by_domain() {
     let done = import(
         c,
         file,
-        ImportSpec::new(ImportRecordType::Company, ExportFormat::Csv),
+        ImportSpec::new(ImportRecordType::Company, FileFormat::Csv),
     )
     .await;
     assert_eq!(counts(&done), (2, 0, 1, 0, 1), "{done:?}");
@@ -548,7 +548,7 @@ async fn a_queued_import_is_cancelled_once_and_a_tenants_queue_is_bounded() {
         let created = c
             .imports_create()
             .record_type(ImportRecordType::Contact)
-            .format(ExportFormat::Csv)
+            .format(FileFormat::Csv)
             .body(body)
             .send()
             .await
@@ -567,7 +567,7 @@ async fn a_queued_import_is_cancelled_once_and_a_tenants_queue_is_bounded() {
     let err = c
         .imports_create()
         .record_type(ImportRecordType::Contact)
-        .format(ExportFormat::Csv)
+        .format(FileFormat::Csv)
         .body("email\nsixth@example.com\n")
         .send()
         .await
@@ -596,7 +596,7 @@ async fn a_queued_import_is_cancelled_once_and_a_tenants_queue_is_bounded() {
     // With one place free again, the tenant may queue another.
     c.imports_create()
         .record_type(ImportRecordType::Contact)
-        .format(ExportFormat::Csv)
+        .format(FileFormat::Csv)
         .body("email\nsixth@example.com\n")
         .send()
         .await
@@ -639,7 +639,7 @@ async fn an_upload_retried_with_its_idempotency_key_queues_one_import() {
     let send = || {
         c.imports_create()
             .record_type(ImportRecordType::Contact)
-            .format(ExportFormat::Csv)
+            .format(FileFormat::Csv)
             .idempotency_key("import-once")
             .body("email\nonce@example.com\n")
             .send()
@@ -675,7 +675,7 @@ async fn a_worker_that_dies_mid_file_is_resumed_by_another_without_a_row_twice()
         .client
         .imports_create()
         .record_type(ImportRecordType::Contact)
-        .format(ExportFormat::Csv)
+        .format(FileFormat::Csv)
         .body(file)
         .send()
         .await
@@ -772,7 +772,7 @@ async fn a_cancel_between_chunks_keeps_what_was_applied_and_stops_the_worker() {
         .client
         .imports_create()
         .record_type(ImportRecordType::Contact)
-        .format(ExportFormat::Csv)
+        .format(FileFormat::Csv)
         .body(file)
         .send()
         .await

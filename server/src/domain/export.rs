@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-/// The file an export writes.
+/// The format of a file an export writes or an import reads (`FileFormat` in the
+/// document: one schema for both).
 #[derive(
     Debug,
     Clone,
@@ -16,7 +17,7 @@ use serde_json::Value;
     serde::Serialize,
     serde::Deserialize,
 )]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "FileFormat", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     /// One JSON object per line, each exactly the record as the API returns it.
