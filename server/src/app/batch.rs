@@ -38,6 +38,7 @@ use crate::db::record::{self, Table};
 use crate::db::TenantTx;
 use crate::domain::company::{Company, CompanyInput, CompanyPatch};
 use crate::domain::contact::{Contact, ContactInput, ContactPatch};
+use crate::domain::custom_field::Definition;
 use crate::domain::record::RecordType;
 use crate::domain::FieldError;
 use crate::error::{AppError, AppResult};
@@ -339,6 +340,8 @@ pub async fn run_in<U: Upsert, V: View<U::Row>>(
         work.push(p);
     }
 
+    // Read once for every item: the batch is checked against one set of definitions.
+    let definitions = item_definitions::<U>(tx, !work.is_empty()).await?;
     let keys: Vec<String> = first.into_keys().collect();
     let mut existing: HashMap<String, U::Row> = if keys.is_empty() {
         HashMap::new()
@@ -348,7 +351,7 @@ pub async fn run_in<U: Upsert, V: View<U::Row>>(
 
     for p in work {
         let current = p.key.as_ref().and_then(|key| existing.remove(key));
-        let outcome = match upsert_one::<U, V>(tx, &p, current).await? {
+        let outcome = match upsert_one::<U, V>(tx, &definitions, &p, current).await? {
             Ok(outcome) => outcome,
             Err(err) => Outcome::Failed(err),
         };
@@ -401,6 +404,7 @@ pub async fn run_by_id_in<U: Upsert, V: View<U::Row>>(
             Err(err) => outcomes[index] = Some(Outcome::Failed(err)),
         }
     }
+    let definitions = item_definitions::<U>(tx, !work.is_empty()).await?;
     let ids: Vec<Uuid> = work.iter().filter_map(|(id, _)| *id).collect();
     let mut existing: HashMap<Uuid, U::Row> = if ids.is_empty() {
         HashMap::new()
@@ -428,7 +432,7 @@ pub async fn run_by_id_in<U: Upsert, V: View<U::Row>>(
                 }
             },
         };
-        let outcome = match upsert_one::<U, V>(tx, &p, current).await? {
+        let outcome = match upsert_one::<U, V>(tx, &definitions, &p, current).await? {
             Ok(outcome) => outcome,
             Err(err) => Outcome::Failed(err),
         };
@@ -440,6 +444,15 @@ pub async fn run_by_id_in<U: Upsert, V: View<U::Row>>(
             outcome.ok_or_else(|| AppError::Internal(anyhow::anyhow!("an item without outcome")))
         })
         .collect()
+}
+
+/// The custom field definitions the items are checked against, when any item will be.
+async fn item_definitions<U: Upsert>(tx: &mut TenantTx, any: bool) -> AppResult<Vec<Definition>> {
+    if any {
+        custom_fields::definitions(tx, U::RECORD_TYPE).await
+    } else {
+        Ok(Vec::new())
+    }
 }
 
 fn check_count(count: usize) -> AppResult<()> {
@@ -470,6 +483,7 @@ fn check_count(count: usize) -> AppResult<()> {
 /// transaction is never left aborted behind a reported item error.
 async fn upsert_one<U: Upsert, V: View<U::Row>>(
     tx: &mut TenantTx,
+    definitions: &[Definition],
     p: &Pending<U>,
     mut current: Option<U::Row>,
 ) -> AppResult<AppResult<Outcome<V>>> {
@@ -486,7 +500,7 @@ async fn upsert_one<U: Upsert, V: View<U::Row>>(
                         .map(|(_, row)| row);
                 }
             }
-            apply::<U, V>(tx, p, current.as_ref()).await
+            apply::<U, V>(tx, definitions, p, current.as_ref()).await
         }
         .await;
         match attempt {
@@ -518,32 +532,40 @@ async fn upsert_one<U: Upsert, V: View<U::Row>>(
 /// anything, else unchanged (nothing written).
 async fn apply<U: Upsert, V: View<U::Row>>(
     tx: &mut TenantTx,
+    definitions: &[Definition],
     p: &Pending<U>,
     current: Option<&U::Row>,
 ) -> AppResult<Outcome<V>> {
     let Some(row) = current else {
-        return write::<U, V>(tx, None, &p.record).await;
+        return write::<U, V>(tx, definitions, None, &p.record).await;
     };
     let stored = U::stored(row);
     let merged = U::overlay(p.item.clone(), stored.clone())?;
     if merged == stored {
         return Ok(Outcome::Unchanged(V::from(row.clone())));
     }
-    write::<U, V>(tx, Some(row), &merged).await
+    write::<U, V>(tx, definitions, Some(row), &merged).await
 }
 
 /// Inserts (`current` is `None`) or updates the record, and records its event (with what
 /// changed since `current`, for an update).
 async fn write<U: Upsert, V: View<U::Row>>(
     tx: &mut TenantTx,
+    definitions: &[Definition],
     current: Option<&U::Row>,
     record: &U::Record,
 ) -> AppResult<Outcome<V>> {
     let id = current.map(U::id);
     // Checked as a whole, like a create: the item's `custom_fields` replace the stored
     // ones (an item without them keeps the stored values, which are checked again).
-    let checked =
-        custom_fields::for_record(tx, U::RECORD_TYPE, id, U::custom_fields(record)).await?;
+    let checked = custom_fields::for_record_with(
+        tx,
+        definitions,
+        U::RECORD_TYPE,
+        id,
+        U::custom_fields(record),
+    )
+    .await?;
     let record = &U::with_custom_fields(record.clone(), checked);
     match current {
         None => {

@@ -32,14 +32,34 @@ pub async fn for_record(
     record_id: Option<Uuid>,
     values: &Value,
 ) -> Result<Value, AppError> {
+    let definitions = repo::for_type(tx, record_type.as_str()).await?;
+    for_record_with(tx, &definitions, record_type, record_id, values).await
+}
+
+/// [`for_record`] against `definitions` the caller has read already in this
+/// transaction: a batch (or a chunk of an import) reads them once for all its items.
+pub async fn for_record_with(
+    tx: &mut TenantTx,
+    definitions: &[domain::Definition],
+    record_type: RecordType,
+    record_id: Option<Uuid>,
+    values: &Value,
+) -> Result<Value, AppError> {
     let map = match values {
         Value::Object(map) => map.clone(),
         _ => Map::new(),
     };
-    let definitions = repo::for_type(tx, record_type.as_str()).await?;
-    let values = domain::validate(&definitions, map, None).map_err(AppError::Validation)?;
-    check_unique(tx, record_type, record_id, &definitions, &values).await?;
+    let values = domain::validate(definitions, map, None).map_err(AppError::Validation)?;
+    check_unique(tx, record_type, record_id, definitions, &values).await?;
     Ok(values)
+}
+
+/// The definitions of `record_type`, for [`for_record_with`].
+pub async fn definitions(
+    tx: &mut TenantTx,
+    record_type: RecordType,
+) -> Result<Vec<domain::Definition>, AppError> {
+    repo::for_type(tx, record_type.as_str()).await
 }
 
 /// Applies a merge patch of `custom_fields` (keys merged, `null` removes a key,

@@ -895,19 +895,12 @@ fn check_spec(spec: &ImportSpec) -> Result<MatchKey, AppError> {
     let key = spec.match_key.unwrap_or(MatchKey::natural(t));
     let mut errors = Vec::new();
     if key != MatchKey::Id && key != MatchKey::natural(t) {
-        errors.push(invalid(
-            "match_key",
-            "not_applicable",
-            format!(
-                "{}s are matched by `{}` or `id`",
-                t.as_str(),
-                MatchKey::natural(t).as_str()
-            )
-            .replace(
-                "leads are matched by `id` or `id`",
-                "leads are matched by `id`",
-            ),
-        ));
+        let allowed = match t {
+            RecordType::Contact => "contacts are matched by `email` or `id`",
+            RecordType::Company => "companies are matched by `domain` or `id`",
+            _ => "leads are matched by `id`",
+        };
+        errors.push(invalid("match_key", "not_applicable", allowed));
     }
     if spec.format == ExportFormat::Ndjson && !spec.columns.is_empty() {
         errors.push(invalid(
