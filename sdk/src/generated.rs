@@ -5475,14 +5475,13 @@ the domain; leads: of the title).*/
             value.parse()
         }
     }
-    /**The format of a file an export writes or an import reads (`FileFormat` in the
-document: one schema for both).*/
+    ///The format of a file an export writes or an import reads: one schema for both.
     ///
     /// <details><summary>JSON schema</summary>
     ///
     /// ```json
     ///{
-    ///  "description": "The format of a file an export writes or an import reads (`FileFormat` in the\ndocument: one schema for both).",
+    ///  "description": "The format of a file an export writes or an import reads: one schema for both.",
     ///  "type": "string",
     ///  "enum": [
     ///    "ndjson",

@@ -26,7 +26,7 @@ use crate::app::leads::LeadQuery;
 use crate::app::page::PageRequest;
 use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
-use crate::domain::export::{ExportFormat, ExportStatus};
+use crate::domain::export::{ExportStatus, FileFormat};
 use crate::domain::pipeline::StageKind;
 use crate::domain::record::RecordType;
 use crate::domain::FieldError;
@@ -311,7 +311,7 @@ impl From<&ExportQuery> for ExportFilters {
 pub struct ExportCreate {
     pub record_type: ExportRecordType,
     /// Default: `ndjson`.
-    pub format: NotNull<ExportFormat>,
+    pub format: NotNull<FileFormat>,
     /// Default: none (every record of the type, trash left out).
     pub filters: NotNull<NewExportFilters>,
 }
@@ -321,7 +321,7 @@ pub struct ExportCreate {
 pub struct Export {
     pub id: Uuid,
     pub record_type: ExportRecordType,
-    pub format: ExportFormat,
+    pub format: FileFormat,
     /// `queued`, then `running`, then `completed` or `failed`; a completed export turns
     /// `expired` once the worker has deleted its file (its download is refused from
     /// `expires_at` on).
@@ -372,7 +372,7 @@ impl From<ExportRow> for Export {
         Self {
             id: row.id,
             record_type: ExportRecordType::parse(&row.record_type),
-            format: ExportFormat::parse(&row.format).unwrap_or_default(),
+            format: FileFormat::parse(&row.format).unwrap_or_default(),
             status,
             filters,
             rows: row.rows,

@@ -30,7 +30,7 @@ use crate::app::version::{by_field, by_updated_at};
 use crate::auth::Scope;
 use crate::domain::company::CompanyPatch;
 use crate::domain::contact::ContactPatch;
-use crate::domain::export::ExportFormat;
+use crate::domain::export::FileFormat;
 use crate::domain::import::CellKind;
 use crate::domain::lead::LeadInput;
 use crate::domain::record::RecordType;
@@ -161,7 +161,7 @@ pub struct ImportProgress {
 pub struct Import {
     pub id: Uuid,
     pub record_type: ImportRecordType,
-    pub format: ExportFormat,
+    pub format: FileFormat,
     pub match_key: ImportMatchKey,
     /// CSV: the file's columns and the field each writes, in the header's order.
     pub columns: Vec<ImportColumn>,
@@ -212,7 +212,7 @@ impl From<ImportRow> for Import {
         Self {
             id: row.id,
             record_type: ImportRecordType::of(record_type),
-            format: ExportFormat::parse(&row.format).unwrap_or_default(),
+            format: FileFormat::parse(&row.format).unwrap_or_default(),
             match_key: MatchKey::parse(&row.match_key)
                 .unwrap_or(MatchKey::Id)
                 .into(),
@@ -488,7 +488,7 @@ impl ImportsApi {
         /// The records the file holds.
         record_type: Query<ImportRecordType>,
         /// The file's format.
-        format: Query<ExportFormat>,
+        format: Query<FileFormat>,
         /// How a row finds the record it updates; default `email` for contacts, `domain`
         /// for companies, `id` for leads.
         match_key: Query<Option<ImportMatchKey>>,

@@ -34,7 +34,7 @@ use crate::db::leads::{LeadFilter, LeadRow, LeadSort};
 use crate::db::page::{Page, SortValue};
 use crate::db::periodic::Job;
 use crate::db::{audit, companies, contacts, leads, TenantTx};
-use crate::domain::export::{CsvLayout, Encoder, ExportFormat};
+use crate::domain::export::{CsvLayout, Encoder, FileFormat};
 use crate::domain::record::RecordType;
 use crate::domain::FieldError;
 use crate::error::AppError;
@@ -213,7 +213,7 @@ pub async fn create(
     state: &AppState,
     actor: &Principal,
     query: ExportQuery,
-    format: ExportFormat,
+    format: FileFormat,
 ) -> Result<ExportRow, AppError> {
     let record_type = query.record_type();
     let scope = Scope::read_of(record_type);
@@ -298,7 +298,7 @@ pub async fn list(
 /// A completed export's file, to stream to the client.
 pub struct Download {
     pub row: ExportRow,
-    pub format: ExportFormat,
+    pub format: FileFormat,
     pub blob: Blob,
 }
 
@@ -350,7 +350,7 @@ pub async fn download(state: &AppState, actor: &Principal, id: Uuid) -> Result<D
         .await
         .map_err(|e| AppError::Unavailable(e.context("the export's file cannot be read")))?
         .ok_or_else(expired)?;
-    let format = ExportFormat::parse(&row.format).unwrap_or_default();
+    let format = FileFormat::parse(&row.format).unwrap_or_default();
     Ok(Download { row, format, blob })
 }
 
@@ -508,7 +508,7 @@ async fn release(jobs: &Jobs, claim: &Claim) -> Result<(), AppError> {
 
 /// The file's key: per tenant, export and claim, so a second attempt never writes over
 /// a file someone may be downloading.
-fn file_key(claim: &Claim, format: ExportFormat) -> Result<Key, AppError> {
+fn file_key(claim: &Claim, format: FileFormat) -> Result<Key, AppError> {
     Key::new([
         "exports".to_owned(),
         claim.tenant_id.to_string(),
@@ -528,7 +528,7 @@ async fn produce(jobs: &Jobs, claim: &Claim) -> Result<Ended, Failure> {
         row
     };
     let query = ExportQuery::stored(&row)?;
-    let format = ExportFormat::parse(&row.format).unwrap_or_default();
+    let format = FileFormat::parse(&row.format).unwrap_or_default();
     let record_type = query.record_type();
 
     let mut snapshot =
@@ -545,14 +545,12 @@ async fn produce(jobs: &Jobs, claim: &Claim) -> Result<Ended, Failure> {
         Err(err) => return Err(err.into()),
     };
     let custom_keys = match format {
-        ExportFormat::Csv => {
-            crate::db::custom_fields::for_type(&mut snapshot, record_type.as_str())
-                .await?
-                .into_iter()
-                .map(|d| d.key)
-                .collect()
-        }
-        ExportFormat::Ndjson => Vec::new(),
+        FileFormat::Csv => crate::db::custom_fields::for_type(&mut snapshot, record_type.as_str())
+            .await?
+            .into_iter()
+            .map(|d| d.key)
+            .collect(),
+        FileFormat::Ndjson => Vec::new(),
     };
     let encoder = Encoder::new(
         format,

@@ -43,7 +43,7 @@ use crate::db::{audit, TenantTx};
 use crate::domain::company::CompanyPatch;
 use crate::domain::contact::ContactPatch;
 use crate::domain::custom_field::FieldType;
-use crate::domain::export::ExportFormat;
+use crate::domain::export::FileFormat;
 use crate::domain::import::{self as parse, CellKind, Row, RowError, Target};
 use crate::domain::lead::LeadInput;
 use crate::domain::record::RecordType;
@@ -848,7 +848,7 @@ impl MatchKey {
 #[derive(Debug, Clone)]
 pub struct ImportSpec {
     pub record_type: RecordType,
-    pub format: crate::domain::export::ExportFormat,
+    pub format: crate::domain::export::FileFormat,
     pub match_key: Option<MatchKey>,
     /// CSV: `(header, field)`; an empty field ignores the column.
     pub columns: Vec<(String, String)>,
@@ -902,7 +902,7 @@ fn check_spec(spec: &ImportSpec) -> Result<MatchKey, AppError> {
         };
         errors.push(invalid("match_key", "not_applicable", allowed));
     }
-    if spec.format == ExportFormat::Ndjson && !spec.columns.is_empty() {
+    if spec.format == FileFormat::Ndjson && !spec.columns.is_empty() {
         errors.push(invalid(
             "column",
             "not_applicable",
@@ -1056,8 +1056,8 @@ pub async fn create<W: Wire>(
     let stored = store(state, &file_key, body).await?;
     let queued = async {
         let (columns, next_byte, next_line) = match spec.format {
-            ExportFormat::Ndjson => (Value::Array(Vec::new()), 0, 1),
-            ExportFormat::Csv => {
+            FileFormat::Ndjson => (Value::Array(Vec::new()), 0, 1),
+            FileFormat::Csv => {
                 let at_eof = stored.size <= HEAD_BYTES as u64;
                 let header = parse::read_header(&stored.head, at_eof).map_err(|e| {
                     AppError::Validation(vec![invalid("body", e.code(), e.message())])

@@ -4,8 +4,7 @@
 
 use serde_json::Value;
 
-/// The format of a file an export writes or an import reads (`FileFormat` in the
-/// document: one schema for both).
+/// The format of a file an export writes or an import reads: one schema for both.
 #[derive(
     Debug,
     Clone,
@@ -17,9 +16,9 @@ use serde_json::Value;
     serde::Serialize,
     serde::Deserialize,
 )]
-#[oai(rename = "FileFormat", rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
-pub enum ExportFormat {
+pub enum FileFormat {
     /// One JSON object per line, each exactly the record as the API returns it.
     #[default]
     Ndjson,
@@ -27,7 +26,7 @@ pub enum ExportFormat {
     Csv,
 }
 
-impl ExportFormat {
+impl FileFormat {
     pub const ALL: [Self; 2] = [Self::Ndjson, Self::Csv];
 
     /// The name the database stores.
@@ -131,10 +130,10 @@ impl CsvLayout {
 }
 
 impl Encoder {
-    pub fn new(format: ExportFormat, layout: CsvLayout) -> Self {
+    pub fn new(format: FileFormat, layout: CsvLayout) -> Self {
         match format {
-            ExportFormat::Ndjson => Self::Ndjson,
-            ExportFormat::Csv => Self::Csv(layout),
+            FileFormat::Ndjson => Self::Ndjson,
+            FileFormat::Csv => Self::Csv(layout),
         }
     }
 
@@ -249,7 +248,7 @@ mod tests {
             &["id", "name", "custom_fields", "tags"],
             vec!["tier".into(), "seats".into()],
         );
-        let csv = Encoder::new(ExportFormat::Csv, layout);
+        let csv = Encoder::new(FileFormat::Csv, layout);
         assert_eq!(
             text(csv.header().unwrap()),
             "id,name,tags,custom_fields.seats,custom_fields.tier\n"
@@ -271,7 +270,7 @@ mod tests {
     #[test]
     fn a_csv_row_reads_back_as_the_cells_written() {
         let layout = CsvLayout::new(&["id", "note"], vec!["k".into()]);
-        let csv = Encoder::new(ExportFormat::Csv, layout);
+        let csv = Encoder::new(FileFormat::Csv, layout);
         let record = json!({"id": "a", "note": "quote \" comma , newline \r\n end",
                             "custom_fields": {"k": true}});
         let mut bytes = csv.header().unwrap();
@@ -286,12 +285,12 @@ mod tests {
 
     #[test]
     fn formats_and_statuses_round_trip_their_stored_names() {
-        for f in ExportFormat::ALL {
-            assert_eq!(ExportFormat::parse(f.as_str()), Some(f));
+        for f in FileFormat::ALL {
+            assert_eq!(FileFormat::parse(f.as_str()), Some(f));
         }
         for s in ExportStatus::ALL {
             assert_eq!(ExportStatus::parse(s.as_str()), Some(s));
         }
-        assert_eq!(ExportFormat::parse("xlsx"), None);
+        assert_eq!(FileFormat::parse("xlsx"), None);
     }
 }
