@@ -27,7 +27,8 @@ pub struct ImportResult {
     pub step: &'static str,
     pub rows: u64,
     pub file_mb: f64,
-    pub upload_seconds: f64,
+    /// `None` for the export, which uploads nothing.
+    pub upload_seconds: Option<f64>,
     /// From the worker's claim to the completion.
     pub seconds: f64,
     pub rows_per_second: f64,
@@ -103,7 +104,7 @@ pub async fn measure(target: &Target, admin: &sqlx::PgPool) -> anyhow::Result<Ve
             step,
             rows: ROWS,
             file_mb,
-            upload_seconds,
+            upload_seconds: Some(upload_seconds),
             seconds,
             rows_per_second: ROWS as f64 / seconds,
         });
@@ -148,7 +149,7 @@ async fn export(client: &Client) -> anyhow::Result<ImportResult> {
         step: "export",
         rows: ROWS,
         file_mb,
-        upload_seconds: 0.0,
+        upload_seconds: None,
         seconds,
         rows_per_second: ROWS as f64 / seconds,
     })

@@ -432,20 +432,29 @@ impl Report {
             }
         }
         if !self.imports.is_empty() {
-            let _ = writeln!(
-                t,
-                "\n| 100,000 contacts | rows | file MB | upload s | worker s | rows/s |\n                 |---|---:|---:|---:|---:|---:|"
-            );
-            for i in &self.imports {
-                let _ = writeln!(
-                    t,
-                    "| {} | {} | {:.1} | {:.2} | {:.2} | {:.0} |",
-                    i.step, i.rows, i.file_mb, i.upload_seconds, i.seconds, i.rows_per_second
-                );
-            }
+            t.push_str(&imports_table(&self.imports));
         }
         t
     }
+}
+
+/// The imports' table: an export row shows no upload.
+fn imports_table(imports: &[crate::imports::ImportResult]) -> String {
+    let mut t = String::from(
+        "\n| 100,000 contacts | rows | file MB | upload s | worker s | rows/s |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for i in imports {
+        let upload = i
+            .upload_seconds
+            .map_or_else(|| "–".to_owned(), |s| format!("{s:.2}"));
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.1} | {upload} | {:.2} | {:.0} |",
+            i.step, i.rows, i.file_mb, i.seconds, i.rows_per_second
+        );
+    }
+    t
 }
 
 impl Report {
@@ -695,6 +704,24 @@ mod tests {
             busy_connections: 16,
             builds,
         }
+    }
+
+    #[test]
+    fn the_imports_table_is_a_markdown_table() {
+        let row = |step, upload_seconds| crate::imports::ImportResult {
+            step,
+            rows: 100_000,
+            file_mb: 6.9,
+            upload_seconds,
+            seconds: 78.4,
+            rows_per_second: 1275.0,
+        };
+        let table = imports_table(&[row("import", Some(0.02)), row("export", None)]);
+        let lines: Vec<&str> = table.trim().lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(lines.iter().all(|l| l.starts_with('|')), "{table}");
+        assert_eq!(lines[2], "| import | 100000 | 6.9 | 0.02 | 78.40 | 1275 |");
+        assert_eq!(lines[3], "| export | 100000 | 6.9 | – | 78.40 | 1275 |");
     }
 
     #[test]
